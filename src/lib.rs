@@ -16,6 +16,9 @@
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub mod backoff;
+mod classify;
+pub mod codec;
+pub mod jsonrpc;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;

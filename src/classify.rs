@@ -1,0 +1,56 @@
+//! Reading an error's `source()` chain: the one place that knows what the errors of
+//! hyper, hyper-util, tower and `std::io` mean for a retry.
+
+use std::error::Error as StdError;
+use std::io;
+
+/// The error and every error below it, outermost first.
+pub(crate) fn chain<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |e: &&'a (dyn StdError + 'static)| (*e).source())
+}
+
+fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
+    err.downcast_ref::<io::Error>().map(io::Error::kind)
+}
+
+/// The connection could not be made: the request never left the client.
+pub(crate) fn is_connect(err: &(dyn StdError + 'static)) -> bool {
+    chain(err).any(|e| {
+        e.downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some_and(hyper_util::client::legacy::Error::is_connect)
+            || matches!(
+                io_kind(e),
+                Some(io::ErrorKind::ConnectionRefused | io::ErrorKind::AddrNotAvailable)
+            )
+    })
+}
+
+/// A timer ran out: tower's or tokio's timeout, an I/O timeout, or hyper's own.
+pub(crate) fn is_timeout(err: &(dyn StdError + 'static)) -> bool {
+    chain(err).any(|e| {
+        e.is::<tower::timeout::error::Elapsed>()
+            || e.is::<tokio::time::error::Elapsed>()
+            || io_kind(e) == Some(io::ErrorKind::TimedOut)
+            || e.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_timeout)
+    })
+}
+
+/// An established connection broke: reset, aborted, closed mid-message.
+pub(crate) fn is_reset(err: &(dyn StdError + 'static)) -> bool {
+    chain(err).any(|e| {
+        matches!(
+            io_kind(e),
+            Some(
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+            )
+        ) || e
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_incomplete_message() || h.is_canceled())
+    })
+}

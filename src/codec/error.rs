@@ -1,0 +1,185 @@
+use std::fmt;
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::BoxError;
+use crate::jsonrpc::DecodeError;
+
+/// Why the codec could not produce a JSON-RPC response.
+///
+/// Opaque, with predicates to ask what happened; the underlying error (the inner
+/// service's, a [`DecodeError`], a body error) is kept whole in
+/// [`source()`](std::error::Error::source), so a hyper-util connect error, a
+/// `tower::timeout::error::Elapsed` or an `io::Error` can be found by walking the chain.
+///
+/// ```
+/// # use tower_jsonrpc_retry::codec::Error;
+/// fn describe(err: &Error) -> &'static str {
+///     if err.is_connect() {
+///         "never reached the server"
+///     } else if err.is_timeout() {
+///         "too slow"
+///     } else if err.is_status() {
+///         "refused by HTTP status"
+///     } else {
+///         "other"
+///     }
+/// }
+/// ```
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    status: Option<StatusCode>,
+    retry_after: Option<Duration>,
+    source: Option<BoxError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Transport,
+    Status,
+    Decode,
+    BodyTooLarge(usize),
+    Body,
+}
+
+impl Error {
+    fn new(kind: Kind, source: Option<BoxError>) -> Self {
+        Self {
+            inner: Box::new(Inner {
+                kind,
+                status: None,
+                retry_after: None,
+                source,
+            }),
+        }
+    }
+
+    pub(crate) fn transport(source: impl Into<BoxError>) -> Self {
+        Self::new(Kind::Transport, Some(source.into()))
+    }
+
+    pub(crate) fn from_status(status: StatusCode, retry_after: Option<Duration>) -> Self {
+        let mut err = Self::new(Kind::Status, None);
+        err.inner.status = Some(status);
+        err.inner.retry_after = retry_after;
+        err
+    }
+
+    pub(crate) fn decode(source: DecodeError, status: StatusCode) -> Self {
+        let mut err = Self::new(Kind::Decode, Some(Box::new(source)));
+        err.inner.status = Some(status);
+        err
+    }
+
+    pub(crate) fn body(source: BoxError, limit: usize) -> Self {
+        if source.is::<http_body_util::LengthLimitError>() {
+            Self::new(Kind::BodyTooLarge(limit), Some(source))
+        } else {
+            Self::new(Kind::Body, Some(source))
+        }
+    }
+
+    pub(crate) fn body_too_large(limit: usize) -> Self {
+        Self::new(Kind::BodyTooLarge(limit), None)
+    }
+
+    /// The inner service failed: the HTTP exchange did not complete.
+    pub fn is_transport(&self) -> bool {
+        self.inner.kind == Kind::Transport
+    }
+
+    /// The connection could not be made, so the request never left the client.
+    pub fn is_connect(&self) -> bool {
+        self.is_transport() && self.source_matches(crate::classify::is_connect)
+    }
+
+    /// A timeout below the codec ended the exchange (tower's `TimeoutLayer`, an I/O
+    /// timeout, hyper's own timers).
+    pub fn is_timeout(&self) -> bool {
+        self.source_matches(crate::classify::is_timeout)
+    }
+
+    /// The server answered with a non-2xx status and no JSON-RPC response in the body.
+    pub fn is_status(&self) -> bool {
+        self.inner.kind == Kind::Status
+    }
+
+    /// The HTTP status, when the server sent one.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.inner.status
+    }
+
+    /// The server's `Retry-After` hint, as a delay from the moment it was read.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+
+    /// The body is not a valid JSON-RPC response to the request that was sent.
+    pub fn is_decode(&self) -> bool {
+        self.inner.kind == Kind::Decode
+    }
+
+    /// The decoding failure, when [`is_decode`](Self::is_decode).
+    pub fn decode_error(&self) -> Option<&DecodeError> {
+        self.inner.source.as_ref()?.downcast_ref()
+    }
+
+    /// The response body was larger than the codec's limit.
+    pub fn is_body_too_large(&self) -> bool {
+        matches!(self.inner.kind, Kind::BodyTooLarge(_))
+    }
+
+    /// The response body could not be read to its end (the connection broke mid-body).
+    pub fn is_body(&self) -> bool {
+        self.inner.kind == Kind::Body
+    }
+
+    fn source_matches(&self, f: fn(&(dyn std::error::Error + 'static)) -> bool) -> bool {
+        self.inner.source.as_deref().is_some_and(|e| f(e))
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind);
+        if let Some(status) = self.inner.status {
+            d.field("status", &status);
+        }
+        if let Some(retry_after) = self.inner.retry_after {
+            d.field("retry_after", &retry_after);
+        }
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.inner.kind {
+            Kind::Transport => f.write_str("HTTP request failed"),
+            Kind::Status => match self.inner.status {
+                Some(status) => write!(f, "HTTP status {status}"),
+                None => f.write_str("HTTP status error"),
+            },
+            Kind::Decode => f.write_str("invalid JSON-RPC response"),
+            Kind::BodyTooLarge(limit) => {
+                write!(f, "response body larger than the limit of {limit} bytes")
+            }
+            Kind::Body => f.write_str("response body could not be read"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source.as_deref().map(|e| e as _)
+    }
+}

@@ -1,0 +1,126 @@
+//! The codec's response future.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::Body;
+use http_body_util::combinators::Collect;
+use http_body_util::{BodyExt, Limited};
+use pin_project_lite::pin_project;
+
+use super::{Error, Expected};
+use crate::BoxError;
+
+/// Turns the HTTP answer into the codec's response type.
+pub(super) type Decode<T> = fn(Expected, http::response::Parts, Bytes) -> Result<T, Error>;
+
+pin_project! {
+    /// The response future of [`JsonRpcCodec`](super::JsonRpcCodec): awaits the HTTP
+    /// response, reads its body within the limit, and decodes it.
+    pub struct ResponseFuture<F, B, T>
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        #[pin]
+        state: State<F, B>,
+        expected: Option<Expected>,
+        limit: usize,
+        decode: Decode<T>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B>
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        Call { #[pin] fut: F },
+        Body { #[pin] collect: Collect<Limited<B>>, parts: Option<http::response::Parts> },
+        Done,
+    }
+}
+
+impl<F, B, T> ResponseFuture<F, B, T>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    pub(super) fn new(fut: F, expected: Expected, limit: usize, decode: Decode<T>) -> Self {
+        Self {
+            state: State::Call { fut },
+            expected: Some(expected),
+            limit,
+            decode,
+        }
+    }
+}
+
+impl<F, B, T, E> Future for ResponseFuture<F, B, T>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+    E: Into<BoxError>,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Call { fut } => {
+                    let response = match ready!(fut.poll(cx)) {
+                        Ok(response) => response,
+                        Err(e) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(Error::transport(e)));
+                        }
+                    };
+                    let (parts, body) = response.into_parts();
+                    let declared = body.size_hint().exact();
+                    if declared.is_some_and(|len| len > *this.limit as u64) {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(Error::body_too_large(*this.limit)));
+                    }
+                    let collect = Limited::new(body, *this.limit).collect();
+                    this.state.set(State::Body {
+                        collect,
+                        parts: Some(parts),
+                    });
+                }
+                StateProj::Body { collect, parts } => {
+                    let result = ready!(collect.poll(cx));
+                    let parts = parts.take();
+                    this.state.set(State::Done);
+                    let (Some(parts), Some(expected)) = (parts, this.expected.take()) else {
+                        return Poll::Pending;
+                    };
+                    return Poll::Ready(match result {
+                        Ok(collected) => (this.decode)(expected, parts, collected.to_bytes()),
+                        Err(e) => Err(Error::body(e, *this.limit)),
+                    });
+                }
+                StateProj::Done => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<F, B, T> fmt::Debug for ResponseFuture<F, B, T>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("expected", &self.expected)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}

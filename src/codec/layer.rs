@@ -1,0 +1,63 @@
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use tower_layer::Layer;
+
+use super::{Config, JsonRpcCodec};
+
+/// Applies [`JsonRpcCodec`] to a service: JSON-RPC messages in, HTTP requests out.
+///
+/// ```
+/// use tower::ServiceBuilder;
+/// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+///
+/// let codec = JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse()?)
+///     .header(http::header::AUTHORIZATION, http::HeaderValue::from_static("Bearer t0ken"))
+///     .body_limit(1024 * 1024);
+/// # let http = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+/// # });
+/// let svc = ServiceBuilder::new().layer(codec).service(http);
+/// # let _ = svc;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct JsonRpcCodecLayer {
+    config: Arc<Config>,
+}
+
+impl JsonRpcCodecLayer {
+    /// POSTs to `uri`, with the default body limit ([`DEFAULT_BODY_LIMIT`](super::DEFAULT_BODY_LIMIT)).
+    pub fn new(uri: Uri) -> Self {
+        Self {
+            config: Arc::new(Config::new(uri)),
+        }
+    }
+
+    /// Adds a header to every HTTP request (e.g. `Authorization`), replacing one of the same name.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        Arc::make_mut(&mut self.config).headers.insert(name, value);
+        self
+    }
+
+    /// Adds these headers to every HTTP request.
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        Arc::make_mut(&mut self.config).headers.extend(headers);
+        self
+    }
+
+    /// The largest response body read, in bytes; a larger one is an error, detected
+    /// while streaming, before it is all buffered.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.config).body_limit = bytes;
+        self
+    }
+}
+
+impl<S> Layer<S> for JsonRpcCodecLayer {
+    type Service = JsonRpcCodec<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        JsonRpcCodec::from_config(inner, self.config.clone())
+    }
+}

@@ -1,0 +1,311 @@
+//! JSON-RPC over HTTP: a tower service that turns JSON-RPC messages into HTTP requests
+//! on any HTTP service, and HTTP responses back into JSON-RPC responses.
+//!
+//! [`JsonRpcCodec`] serves [`Request`] and [`BatchRequest`]. It POSTs `application/json`
+//! to one URI and decodes what comes back:
+//!
+//! | HTTP answer | result |
+//! |---|---|
+//! | 2xx, a response whose id is the request's | `Ok(Response)` |
+//! | 2xx, a response with another id, or not JSON-RPC | `Err`, [`Error::is_decode`] |
+//! | 2xx or 204 to a notification | `Ok(Response)` with a null id and a null result (the body is not read) |
+//! | 2xx to a batch | `Ok(BatchResponse)`, items matched by id in any order; a missing, repeated or unknown id is a decode error |
+//! | non-2xx whose body is a JSON-RPC response | that response, with the [`StatusCode`](http::StatusCode) in its extensions |
+//! | non-2xx otherwise | `Err`, [`Error::is_status`], with [`Error::status`] and [`Error::retry_after`] |
+//! | body over the limit | `Err`, [`Error::is_body_too_large`], found while streaming |
+//! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
+//!
+//! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
+//! response's extensions (and in [`Error::retry_after`]). The request's extensions are
+//! moved onto the HTTP request, so HTTP-level layers can read per-request settings.
+//!
+//! ```no_run
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use serde_json::json;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+//! use tower_jsonrpc_retry::jsonrpc::Request;
+//!
+//! # async fn run() -> Result<(), tower_jsonrpc_retry::BoxError> {
+//! let http = Client::builder(TokioExecutor::new()).build_http();
+//! let svc = ServiceBuilder::new()
+//!     .layer(JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse()?))
+//!     .service(http);
+//! let resp = svc.oneshot(Request::new("sum", json!([1, 2])).with_id(1)).await?;
+//! assert_eq!(resp.result(), Some(&json!(3)));
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+pub mod future;
+mod layer;
+mod retry_after;
+
+pub use error::Error;
+pub use layer::JsonRpcCodecLayer;
+pub use retry_after::RetryAfter;
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use http_body::Body;
+use http_body_util::Full;
+use serde_json::Value;
+use tower_service::Service;
+
+use crate::BoxError;
+use crate::jsonrpc::{BatchRequest, BatchResponse, DecodeError, Id, Request, Response};
+use future::{Decode, ResponseFuture};
+
+/// The default largest response body: 10 MiB, enough for large `eth_getLogs` answers
+/// while a hostile server cannot make a caller buffer without bound.
+pub const DEFAULT_BODY_LIMIT: usize = 10 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+struct Config {
+    uri: Uri,
+    headers: HeaderMap,
+    body_limit: usize,
+}
+
+impl Config {
+    fn new(uri: Uri) -> Self {
+        let mut headers = HeaderMap::with_capacity(2);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        Self {
+            uri,
+            headers,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// What the answer to a request must look like.
+#[derive(Debug)]
+enum Expected {
+    Notification,
+    Single(Id),
+    Batch(Vec<Id>),
+}
+
+/// A tower service for JSON-RPC [`Request`]s and [`BatchRequest`]s over an HTTP service.
+///
+/// See the [module docs](self) for how answers are decoded, and [`JsonRpcCodecLayer`]
+/// to build one in a `ServiceBuilder`. `poll_ready` is the inner service's.
+#[derive(Clone)]
+pub struct JsonRpcCodec<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> JsonRpcCodec<S> {
+    /// A codec POSTing to `uri` through `inner`.
+    pub fn new(inner: S, uri: Uri) -> Self {
+        Self::from_config(inner, Arc::new(Config::new(uri)))
+    }
+
+    fn from_config(inner: S, config: Arc<Config>) -> Self {
+        Self { inner, config }
+    }
+
+    /// The URI requests are sent to.
+    pub fn uri(&self) -> &Uri {
+        &self.config.uri
+    }
+
+    /// The inner HTTP service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner HTTP service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner HTTP service, by value.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    fn http_request(
+        &self,
+        body: Vec<u8>,
+        extensions: http::Extensions,
+    ) -> http::Request<Full<Bytes>> {
+        let mut req = http::Request::new(Full::new(Bytes::from(body)));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = self.config.uri.clone();
+        *req.headers_mut() = self.config.headers.clone();
+        *req.extensions_mut() = extensions;
+        req
+    }
+}
+
+impl<S> fmt::Debug for JsonRpcCodec<S>
+where
+    S: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonRpcCodec")
+            .field("inner", &self.inner)
+            .field("uri", &self.config.uri)
+            .field("body_limit", &self.config.body_limit)
+            .finish()
+    }
+}
+
+impl<S, B> Service<Request> for JsonRpcCodec<S>
+where
+    S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
+    S::Error: Into<BoxError>,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = Error;
+    type Future = ResponseFuture<S::Future, B, Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Error::transport)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let expected = match request.id() {
+            Some(id) => Expected::Single(id.clone()),
+            None => Expected::Notification,
+        };
+        let extensions = request.take_extensions();
+        let body = encode(&request);
+        let fut = self.inner.call(self.http_request(body, extensions));
+        ResponseFuture::new(
+            fut,
+            expected,
+            self.config.body_limit,
+            decode_single as Decode<Response>,
+        )
+    }
+}
+
+impl<S, B> Service<BatchRequest> for JsonRpcCodec<S>
+where
+    S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
+    S::Error: Into<BoxError>,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Response = BatchResponse;
+    type Error = Error;
+    type Future = ResponseFuture<S::Future, B, BatchResponse>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Error::transport)
+    }
+
+    fn call(&mut self, mut batch: BatchRequest) -> Self::Future {
+        let expected = Expected::Batch(batch.ids().cloned().collect());
+        let extensions = batch.take_extensions();
+        let body = encode(&batch);
+        let fut = self.inner.call(self.http_request(body, extensions));
+        ResponseFuture::new(
+            fut,
+            expected,
+            self.config.body_limit,
+            decode_batch as Decode<BatchResponse>,
+        )
+    }
+}
+
+/// Serializes a message; requests hold only JSON values and strings, which always serialize.
+fn encode<T: serde::Serialize>(message: &T) -> Vec<u8> {
+    serde_json::to_vec(message).unwrap_or_default()
+}
+
+/// Records what the HTTP exchange says beyond the body: a non-2xx status, a Retry-After.
+fn record_exchange(extensions: &mut http::Extensions, parts: &http::response::Parts) {
+    if !parts.status.is_success() {
+        extensions.insert(parts.status);
+    }
+    if let Some(hint) = RetryAfter::from_headers(&parts.headers) {
+        extensions.insert(hint);
+    }
+}
+
+fn status_error(parts: &http::response::Parts) -> Error {
+    Error::from_status(
+        parts.status,
+        RetryAfter::from_headers(&parts.headers).map(|r| r.0),
+    )
+}
+
+fn decode_single(
+    expected: Expected,
+    parts: http::response::Parts,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let expected_id = match expected {
+        Expected::Single(id) => id,
+        Expected::Notification if parts.status.is_success() => {
+            return Ok(Response::new(Id::Null, Ok(Value::Null)));
+        }
+        Expected::Notification | Expected::Batch(_) => return Err(status_error(&parts)),
+    };
+    let decoded = if body.iter().all(u8::is_ascii_whitespace) {
+        Err(DecodeError::EmptyBody)
+    } else {
+        serde_json::from_slice::<Value>(&body)
+            .map_err(DecodeError::from)
+            .and_then(|value| match value {
+                Value::Array(_) => Err(DecodeError::ShapeMismatch),
+                value => Response::from_value(value),
+            })
+    };
+    let mut response = match decoded {
+        Ok(response) => response,
+        Err(_) if !parts.status.is_success() => return Err(status_error(&parts)),
+        Err(e) => return Err(Error::decode(e, parts.status)),
+    };
+    // The specification lets a server that could not read the id answer an error with a
+    // null id; anything else must be the id that was sent.
+    let answers =
+        response.id() == &expected_id || (response.id() == &Id::Null && response.is_error());
+    if !answers {
+        let found = response.id().clone();
+        return Err(Error::decode(
+            DecodeError::IdMismatch {
+                expected: expected_id,
+                found,
+            },
+            parts.status,
+        ));
+    }
+    record_exchange(response.extensions_mut(), &parts);
+    Ok(response)
+}
+
+fn decode_batch(
+    expected: Expected,
+    parts: http::response::Parts,
+    body: Bytes,
+) -> Result<BatchResponse, Error> {
+    let Expected::Batch(ids) = expected else {
+        return Err(status_error(&parts));
+    };
+    if ids.is_empty() && parts.status.is_success() {
+        return Ok(BatchResponse::default());
+    }
+    let mut batch = match BatchResponse::from_slice(&body, &ids) {
+        Ok(batch) => batch,
+        Err(_) if !parts.status.is_success() => return Err(status_error(&parts)),
+        Err(e) => return Err(Error::decode(e, parts.status)),
+    };
+    record_exchange(batch.extensions_mut(), &parts);
+    Ok(batch)
+}

@@ -1,0 +1,77 @@
+use std::time::{Duration, SystemTime};
+
+use http::HeaderMap;
+
+/// A server's `Retry-After` hint, recorded in a response's extensions.
+///
+/// Read from the header in either of its forms (RFC 9110): delay-seconds, or an
+/// HTTP-date, turned into a delay from the moment the response arrived (a date in the
+/// past is a delay of zero). Anything else is ignored.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::codec::RetryAfter;
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert(http::header::RETRY_AFTER, "120".parse()?);
+/// assert_eq!(RetryAfter::from_headers(&headers), Some(RetryAfter(Duration::from_secs(120))));
+///
+/// headers.insert(http::header::RETRY_AFTER, "soon".parse()?);
+/// assert_eq!(RetryAfter::from_headers(&headers), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter(pub Duration);
+
+impl RetryAfter {
+    /// Reads the hint from response headers; `None` when absent or unreadable.
+    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+        Self::parse(value, SystemTime::now())
+    }
+
+    /// Parses a header value, with `now` as the reference for HTTP-dates.
+    ///
+    /// Delay-seconds too large for a `u64` saturate (a caller clamps them to its own
+    /// ceiling); negative or fractional numbers and unknown forms are `None`.
+    pub fn parse(value: &str, now: SystemTime) -> Option<Self> {
+        let value = value.trim();
+        if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+            let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+            return Some(Self(Duration::from_secs(secs)));
+        }
+        let date = httpdate::parse_http_date(value).ok()?;
+        Some(Self(date.duration_since(now).unwrap_or(Duration::ZERO)))
+    }
+
+    /// The delay the server asked for.
+    pub fn delay(&self) -> Duration {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // 2015-10-21 07:28:00 GMT
+        let p = |v| RetryAfter::parse(v, now).map(|r| r.0);
+        assert_eq!(p("0"), Some(Duration::ZERO));
+        assert_eq!(p(" 2 "), Some(Duration::from_secs(2)));
+        assert_eq!(
+            p("999999999999999999999999"),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(
+            p("Wed, 21 Oct 2015 07:28:30 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(p("Wed, 21 Oct 2015 07:27:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(p("-5"), None);
+        assert_eq!(p("1.5"), None);
+        assert_eq!(p(""), None);
+        assert_eq!(p("tomorrow"), None);
+    }
+}

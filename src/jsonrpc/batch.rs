@@ -1,0 +1,293 @@
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use super::{DecodeError, ErrorObject, Id, Request, Response};
+
+/// A batch of requests and notifications, sent in one HTTP exchange.
+///
+/// Like [`Request`], a batch carries [`extensions`](Self::extensions) for per-batch
+/// settings.
+///
+/// ```
+/// use serde_json::json;
+/// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Id, Request};
+///
+/// let batch = BatchRequest::new(vec![
+///     Request::new("sum", json!([1, 2, 4])).with_id(1),
+///     Request::new("notify_hello", json!([7])),
+///     Request::new("get_data", json!(null)).with_id("9"),
+/// ]);
+/// assert_eq!(batch.ids().collect::<Vec<_>>(), [&Id::Number(1), &Id::from("9")]);
+/// ```
+#[derive(Clone, Default)]
+pub struct BatchRequest {
+    requests: Vec<Request>,
+    extensions: http::Extensions,
+}
+
+impl BatchRequest {
+    /// A batch of these requests, in this order.
+    pub fn new(requests: Vec<Request>) -> Self {
+        Self {
+            requests,
+            extensions: http::Extensions::new(),
+        }
+    }
+
+    /// Appends a request.
+    pub fn push(&mut self, request: Request) {
+        self.requests.push(request);
+    }
+
+    /// The requests, in order.
+    pub fn requests(&self) -> &[Request] {
+        &self.requests
+    }
+
+    /// The requests, mutably.
+    pub fn requests_mut(&mut self) -> &mut Vec<Request> {
+        &mut self.requests
+    }
+
+    /// The requests, by value.
+    pub fn into_requests(self) -> Vec<Request> {
+        self.requests
+    }
+
+    /// The ids of the calls, in order (notifications have none).
+    pub fn ids(&self) -> impl Iterator<Item = &Id> {
+        self.requests.iter().filter_map(Request::id)
+    }
+
+    /// The number of requests.
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Whether the batch holds no request.
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    /// Per-batch settings.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// Per-batch settings, mutably.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
+    }
+
+    /// Takes the extensions out, leaving none behind.
+    pub(crate) fn take_extensions(&mut self) -> http::Extensions {
+        std::mem::take(&mut self.extensions)
+    }
+}
+
+impl fmt::Debug for BatchRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.requests).finish()
+    }
+}
+
+impl Serialize for BatchRequest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.requests.serialize(serializer)
+    }
+}
+
+impl FromIterator<Request> for BatchRequest {
+    fn from_iter<T: IntoIterator<Item = Request>>(iter: T) -> Self {
+        Self::new(iter.into_iter().collect())
+    }
+}
+
+/// The answers to a batch: one [`Response`] per call, in the order of the calls, whatever
+/// order the server sent them in.
+///
+/// When the server rejects the whole batch with a single error object, that error is
+/// kept as [`batch_error`](Self::batch_error) and every call's item carries a copy of it.
+///
+/// ```
+/// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, Id};
+///
+/// let body = br#"[
+///     {"jsonrpc": "2.0", "result": 7, "id": "1"},
+///     {"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": "5"}
+/// ]"#;
+/// let ids = [Id::from("5"), Id::from("1")];
+/// let batch = BatchResponse::from_slice(body, &ids)?;
+/// assert_eq!(batch.items()[0].error().map(|e| e.code()), Some(-32601));
+/// assert_eq!(batch.items()[1].result(), Some(&serde_json::json!(7)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct BatchResponse {
+    items: Vec<Response>,
+    batch_error: Option<ErrorObject>,
+    unmatched: Vec<Response>,
+    extensions: http::Extensions,
+}
+
+impl BatchResponse {
+    /// A batch response holding these items.
+    pub fn new(items: Vec<Response>) -> Self {
+        Self {
+            items,
+            batch_error: None,
+            unmatched: Vec::new(),
+            extensions: http::Extensions::new(),
+        }
+    }
+
+    /// The answers, in the order of the calls.
+    pub fn items(&self) -> &[Response] {
+        &self.items
+    }
+
+    /// The answers, mutably.
+    pub fn items_mut(&mut self) -> &mut Vec<Response> {
+        &mut self.items
+    }
+
+    /// The answers, by value.
+    pub fn into_items(self) -> Vec<Response> {
+        self.items
+    }
+
+    /// The answer to the call with this id.
+    pub fn get(&self, id: &Id) -> Option<&Response> {
+        self.items.iter().find(|r| r.id() == id)
+    }
+
+    /// The error object the server answered the whole batch with, if it did.
+    pub fn batch_error(&self) -> Option<&ErrorObject> {
+        self.batch_error.as_ref()
+    }
+
+    /// Error items with a null id that no call was left to take: the server could not
+    /// read some item of the batch, and every call was answered anyway.
+    pub fn unmatched(&self) -> &[Response] {
+        &self.unmatched
+    }
+
+    /// Facts about the exchange (HTTP status, Retry-After) and user data.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// Facts about the exchange, mutably.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
+    }
+
+    /// Reads the answers to calls with the `expected` ids (in call order) from JSON bytes.
+    ///
+    /// Items are matched by id; an id answered twice, an id not asked for, or an id left
+    /// unanswered is an error. Error items with a null id (the server could not read an
+    /// item's id) answer the unanswered calls in order when there are exactly as many;
+    /// when every call is answered they are kept in [`unmatched`](Self::unmatched). An empty body is an error unless no answer is expected.
+    pub fn from_slice(bytes: &[u8], expected: &[Id]) -> Result<Self, DecodeError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return if expected.is_empty() {
+                Ok(Self::default())
+            } else {
+                Err(DecodeError::EmptyBody)
+            };
+        }
+        Self::from_value(serde_json::from_slice(bytes)?, expected)
+    }
+
+    /// Reads the answers to calls with the `expected` ids (in call order) from a JSON value.
+    pub fn from_value(value: Value, expected: &[Id]) -> Result<Self, DecodeError> {
+        let items = match value {
+            Value::Array(items) => items,
+            obj @ Value::Object(_) => return Self::whole_batch_error(obj, expected),
+            _ => return Err(DecodeError::NotAnObject),
+        };
+        let position: HashMap<&Id, usize> =
+            expected.iter().enumerate().map(|(i, id)| (id, i)).collect();
+        let mut slots: Vec<Option<Response>> = expected.iter().map(|_| None).collect();
+        let mut orphans = Vec::new();
+        for item in items {
+            let response = Response::from_value(item)?;
+            if response.id() == &Id::Null
+                && response.is_error()
+                && !position.contains_key(&Id::Null)
+            {
+                // A server that could not read an item's id answers with a null id.
+                orphans.push(response);
+                continue;
+            }
+            let slot = position
+                .get(response.id())
+                .and_then(|&i| slots.get_mut(i))
+                .filter(|slot| slot.is_none())
+                .ok_or_else(|| DecodeError::UnexpectedItem(response.id().clone()))?;
+            *slot = Some(response);
+        }
+        let missing: Vec<usize> = (0..slots.len())
+            .filter(|&i| slots.get(i).is_some_and(Option::is_none))
+            .collect();
+        if !missing.is_empty() && missing.len() != orphans.len() {
+            let ids = missing
+                .iter()
+                .filter_map(|&i| expected.get(i).cloned())
+                .collect();
+            return Err(DecodeError::MissingItems(ids));
+        }
+        // As many null-id errors as unanswered calls: each call gets one, in order.
+        let mut orphans = orphans.into_iter();
+        for i in missing {
+            if let (Some(slot), Some(id), Some(orphan)) =
+                (slots.get_mut(i), expected.get(i), orphans.next())
+            {
+                let error = orphan.into_result().err();
+                *slot = error.map(|e| Response::failure(id.clone(), e));
+            }
+        }
+        Ok(Self {
+            items: slots.into_iter().flatten().collect(),
+            batch_error: None,
+            unmatched: orphans.collect(),
+            extensions: http::Extensions::new(),
+        })
+    }
+
+    /// A single error object answering a whole batch: every call gets a copy.
+    fn whole_batch_error(value: Value, expected: &[Id]) -> Result<Self, DecodeError> {
+        let response = Response::from_value(value)?;
+        let Some(error) = response.error() else {
+            return Err(DecodeError::ShapeMismatch);
+        };
+        let items = expected
+            .iter()
+            .map(|id| Response::failure(id.clone(), error.clone()))
+            .collect();
+        Ok(Self {
+            items,
+            batch_error: Some(error.clone()),
+            unmatched: Vec::new(),
+            extensions: http::Extensions::new(),
+        })
+    }
+}
+
+impl fmt::Debug for BatchResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchResponse")
+            .field("items", &self.items)
+            .field("batch_error", &self.batch_error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serialize for BatchResponse {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.items.serialize(serializer)
+    }
+}

@@ -1,0 +1,170 @@
+use std::fmt;
+use std::ops::RangeInclusive;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Id;
+
+/// A JSON-RPC error object: the `error` member of a failed response.
+///
+/// ```
+/// use tower_jsonrpc_retry::jsonrpc::ErrorObject;
+///
+/// let err = ErrorObject::new(ErrorObject::METHOD_NOT_FOUND, "Method not found");
+/// assert_eq!(err.code(), -32601);
+/// assert!(ErrorObject::new(-32005, "limit exceeded").is_server_error());
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorObject {
+    code: i64,
+    message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data: Option<Value>,
+}
+
+impl ErrorObject {
+    /// Invalid JSON was received by the server.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// The JSON sent is not a valid request object.
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// The method does not exist or is not available.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// Invalid method parameters.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// Internal JSON-RPC error.
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// Codes reserved for implementation-defined server errors.
+    pub const SERVER_ERROR_RANGE: RangeInclusive<i64> = -32099..=-32000;
+
+    /// An error object with a code and a message.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Attaches the optional `data` member.
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    /// The error code.
+    pub fn code(&self) -> i64 {
+        self.code
+    }
+
+    /// The short description the server sent.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Additional information the server sent, if any.
+    pub fn data(&self) -> Option<&Value> {
+        self.data.as_ref()
+    }
+
+    /// Whether the code lies in the server-error range, -32099..=-32000.
+    pub fn is_server_error(&self) -> bool {
+        Self::SERVER_ERROR_RANGE.contains(&self.code)
+    }
+}
+
+impl fmt::Display for ErrorObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JSON-RPC error {}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ErrorObject {}
+
+/// Why a message could not be decoded.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The bytes are not JSON.
+    Json(serde_json::Error),
+    /// The `"jsonrpc"` member is missing (`None`) or is not `"2.0"`.
+    Version(Option<String>),
+    /// The message is not a JSON object (or, for a batch, not an array of them).
+    NotAnObject,
+    /// A member has the wrong type or is missing.
+    Invalid(&'static str),
+    /// The id is not a string, an integer or null.
+    InvalidId(String),
+    /// A response carries neither `result` nor `error`.
+    MissingResult,
+    /// A response carries both `result` and `error`.
+    ResultAndError,
+    /// A response answers another request.
+    IdMismatch {
+        /// The id that was sent.
+        expected: Id,
+        /// The id that came back.
+        found: Id,
+    },
+    /// A batch response lacks answers for these ids.
+    MissingItems(Vec<Id>),
+    /// A batch response answers an id that was not sent, or answers one twice.
+    UnexpectedItem(Id),
+    /// A batch was answered with a single response, or a single request with a batch.
+    ShapeMismatch,
+    /// A request that expects an answer got an empty body.
+    EmptyBody,
+    /// A batch request holds no request: the specification does not allow it.
+    EmptyBatch,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Json(_) => f.write_str("invalid JSON"),
+            DecodeError::Version(Some(v)) => write!(f, "unsupported \"jsonrpc\" version {v}"),
+            DecodeError::Version(None) => f.write_str("missing \"jsonrpc\": \"2.0\""),
+            DecodeError::NotAnObject => f.write_str("message is not a JSON object"),
+            DecodeError::Invalid(what) => write!(f, "invalid message: {what}"),
+            DecodeError::InvalidId(v) => write!(f, "invalid id {v}"),
+            DecodeError::MissingResult => f.write_str("response has neither result nor error"),
+            DecodeError::ResultAndError => f.write_str("response has both result and error"),
+            DecodeError::IdMismatch { expected, found } => {
+                write!(
+                    f,
+                    "response id {found} does not match request id {expected}"
+                )
+            }
+            DecodeError::MissingItems(ids) => {
+                f.write_str("batch response misses ids")?;
+                for id in ids {
+                    write!(f, " {id}")?;
+                }
+                Ok(())
+            }
+            DecodeError::UnexpectedItem(id) => {
+                write!(f, "batch response has an unexpected or repeated id {id}")
+            }
+            DecodeError::ShapeMismatch => {
+                f.write_str("response shape (single or batch) does not match the request")
+            }
+            DecodeError::EmptyBody => f.write_str("empty response body"),
+            DecodeError::EmptyBatch => f.write_str("empty batch"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DecodeError::Json(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<serde_json::Error> for DecodeError {
+    fn from(e: serde_json::Error) -> Self {
+        DecodeError::Json(e)
+    }
+}

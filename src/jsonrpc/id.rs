@@ -1,0 +1,101 @@
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use super::DecodeError;
+
+/// A request identifier: a number, a string, or null.
+///
+/// Numbers are integers: the specification advises against fractional ids, and a
+/// response that echoes one is refused by the decoder. Strings are shared, so cloning
+/// an `Id` never allocates.
+///
+/// ```
+/// use tower_jsonrpc_retry::jsonrpc::Id;
+///
+/// assert_eq!(Id::from(7), Id::Number(7));
+/// assert_eq!(Id::from("a").to_string(), "\"a\"");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Id {
+    /// A numeric id.
+    Number(i64),
+    /// A string id.
+    String(Arc<str>),
+    /// The null id, used by servers that could not read the request's id.
+    Null,
+}
+
+impl Id {
+    /// Reads an id from a JSON value.
+    pub fn from_value(value: &Value) -> Result<Self, DecodeError> {
+        match value {
+            Value::Null => Ok(Id::Null),
+            Value::String(s) => Ok(Id::String(Arc::from(s.as_str()))),
+            Value::Number(n) => n
+                .as_i64()
+                .map(Id::Number)
+                .ok_or_else(|| DecodeError::InvalidId(value.to_string())),
+            other => Err(DecodeError::InvalidId(other.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Id::Number(n) => write!(f, "{n}"),
+            Id::String(s) => write!(f, "{s:?}"),
+            Id::Null => f.write_str("null"),
+        }
+    }
+}
+
+impl From<i64> for Id {
+    fn from(n: i64) -> Self {
+        Id::Number(n)
+    }
+}
+
+impl From<i32> for Id {
+    fn from(n: i32) -> Self {
+        Id::Number(n.into())
+    }
+}
+
+impl From<u32> for Id {
+    fn from(n: u32) -> Self {
+        Id::Number(n.into())
+    }
+}
+
+impl From<&str> for Id {
+    fn from(s: &str) -> Self {
+        Id::String(Arc::from(s))
+    }
+}
+
+impl From<String> for Id {
+    fn from(s: String) -> Self {
+        Id::String(Arc::from(s))
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Id::Number(n) => serializer.serialize_i64(*n),
+            Id::String(s) => serializer.serialize_str(s),
+            Id::Null => serializer.serialize_unit(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Id::from_value(&value).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,46 @@
+//! JSON-RPC 2.0 messages: requests, responses, error objects and batches.
+//!
+//! Decoding is strict: `"jsonrpc": "2.0"` is required, a response carries exactly one of
+//! `result` and `error`, and every violation is a [`DecodeError`], never a panic.
+//!
+//! ```
+//! use serde_json::json;
+//! use tower_jsonrpc_retry::jsonrpc::{Id, Request, Response};
+//!
+//! let req = Request::new("subtract", json!([42, 23])).with_id(1);
+//! assert_eq!(
+//!     serde_json::to_value(&req)?,
+//!     json!({"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}),
+//! );
+//!
+//! let resp = Response::from_slice(br#"{"jsonrpc": "2.0", "result": 19, "id": 1}"#)?;
+//! assert_eq!(resp.id(), &Id::Number(1));
+//! assert_eq!(resp.result(), Some(&json!(19)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod batch;
+mod error;
+mod id;
+mod request;
+mod response;
+
+pub use batch::{BatchRequest, BatchResponse};
+pub use error::{DecodeError, ErrorObject};
+pub use id::Id;
+pub use request::{MethodName, Request};
+pub use response::Response;
+
+use serde_json::{Map, Value};
+
+/// The protocol version every message carries.
+pub(crate) const VERSION: &str = "2.0";
+
+/// Checks the `"jsonrpc"` member of a decoded object.
+fn check_version(obj: &Map<String, Value>) -> Result<(), DecodeError> {
+    match obj.get("jsonrpc") {
+        Some(Value::String(v)) if v == VERSION => Ok(()),
+        Some(other) => Err(DecodeError::Version(Some(other.to_string()))),
+        None => Err(DecodeError::Version(None)),
+    }
+}

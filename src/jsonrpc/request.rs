@@ -1,0 +1,206 @@
+use std::fmt;
+use std::sync::Arc;
+
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use super::{DecodeError, Id, VERSION};
+
+/// A method name: borrowed for `'static` names, shared otherwise, so cloning never copies it.
+#[derive(Clone)]
+enum Method {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Method {
+    fn as_str(&self) -> &str {
+        match self {
+            Method::Static(s) => s,
+            Method::Shared(s) => s,
+        }
+    }
+}
+
+/// A JSON-RPC request, or a notification when it has no id.
+///
+/// Cloning is cheap: the method name and the params are shared, not copied, because a
+/// retry layer clones the request before every attempt. Per-request settings, such as a
+/// [`RetryStrategy`](crate::RetryStrategy), travel in [`extensions`](Request::extensions);
+/// the codec hands them on to the HTTP request.
+///
+/// ```
+/// use serde_json::json;
+/// use tower_jsonrpc_retry::jsonrpc::{Id, Request};
+///
+/// let call = Request::new("sum", json!([1, 2])).with_id(1);
+/// assert_eq!(call.id(), Some(&Id::Number(1)));
+/// assert!(!call.is_notification());
+///
+/// let note = Request::new("log", json!({"line": "started"}));
+/// assert!(note.is_notification());
+/// ```
+#[derive(Clone)]
+pub struct Request {
+    method: Method,
+    params: Option<Arc<Value>>,
+    id: Option<Id>,
+    extensions: http::Extensions,
+}
+
+impl Request {
+    /// A notification of `method` with `params`; give it an id with [`with_id`](Self::with_id)
+    /// to make it a call. `Value::Null` params are omitted from the message.
+    pub fn new(method: impl Into<MethodName>, params: Value) -> Self {
+        Self {
+            method: method.into().0,
+            params: (!params.is_null()).then(|| Arc::new(params)),
+            id: None,
+            extensions: http::Extensions::new(),
+        }
+    }
+
+    /// Sets the id, which makes the request a call that expects a response.
+    pub fn with_id(mut self, id: impl Into<Id>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Sets or clears the id.
+    pub fn set_id(&mut self, id: Option<Id>) {
+        self.id = id;
+    }
+
+    /// The method name.
+    pub fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    /// The params, if any.
+    pub fn params(&self) -> Option<&Value> {
+        self.params.as_deref()
+    }
+
+    /// The id, or `None` for a notification.
+    pub fn id(&self) -> Option<&Id> {
+        self.id.as_ref()
+    }
+
+    /// Whether the request is a notification (no id, so no response).
+    pub fn is_notification(&self) -> bool {
+        self.id.is_none()
+    }
+
+    /// Per-request settings.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// Per-request settings, mutably.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
+    }
+
+    /// Takes the extensions out, leaving none behind.
+    pub(crate) fn take_extensions(&mut self) -> http::Extensions {
+        std::mem::take(&mut self.extensions)
+    }
+
+    /// Reads a request from a JSON value, strictly.
+    pub fn from_value(value: Value) -> Result<Self, DecodeError> {
+        let Value::Object(mut obj) = value else {
+            return Err(DecodeError::NotAnObject);
+        };
+        super::check_version(&obj)?;
+        let method = match obj.remove("method") {
+            Some(Value::String(m)) => Method::Shared(Arc::from(m)),
+            _ => return Err(DecodeError::Invalid("method must be a string")),
+        };
+        let params = match obj.remove("params") {
+            None => None,
+            Some(p @ (Value::Array(_) | Value::Object(_))) => Some(Arc::new(p)),
+            Some(_) => return Err(DecodeError::Invalid("params must be an array or an object")),
+        };
+        let id = obj.get("id").map(Id::from_value).transpose()?;
+        Ok(Self {
+            method,
+            params,
+            id,
+            extensions: http::Extensions::new(),
+        })
+    }
+
+    /// Reads a request from JSON bytes, strictly.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::from_value(serde_json::from_slice(bytes)?)
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method())
+            .field("params", &self.params)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Request {
+    /// Requests are equal when their messages are: extensions are not compared.
+    fn eq(&self, other: &Self) -> bool {
+        self.method() == other.method() && self.params == other.params && self.id == other.id
+    }
+}
+
+impl Serialize for Request {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let len = 2 + usize::from(self.params.is_some()) + usize::from(self.id.is_some());
+        let mut s = serializer.serialize_struct("Request", len)?;
+        s.serialize_field("jsonrpc", VERSION)?;
+        s.serialize_field("method", self.method())?;
+        if let Some(params) = &self.params {
+            s.serialize_field("params", params.as_ref())?;
+        }
+        if let Some(id) = &self.id {
+            s.serialize_field("id", id)?;
+        }
+        s.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Request::from_value(Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A method name for [`Request::new`]: a `&'static str` is kept as it is, an owned
+/// string is shared.
+#[derive(Clone)]
+pub struct MethodName(Method);
+
+impl fmt::Debug for MethodName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.0.as_str(), f)
+    }
+}
+
+impl From<&'static str> for MethodName {
+    fn from(s: &'static str) -> Self {
+        MethodName(Method::Static(s))
+    }
+}
+
+impl From<String> for MethodName {
+    fn from(s: String) -> Self {
+        MethodName(Method::Shared(Arc::from(s)))
+    }
+}
+
+impl From<Arc<str>> for MethodName {
+    fn from(s: Arc<str>) -> Self {
+        MethodName(Method::Shared(s))
+    }
+}

@@ -1,0 +1,153 @@
+use std::fmt;
+
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use super::{DecodeError, ErrorObject, Id, VERSION};
+
+/// A JSON-RPC response: an id and exactly one of a result or an error object.
+///
+/// Facts about the HTTP exchange that carried it sit in [`extensions`](Self::extensions):
+/// the codec records a non-2xx [`http::StatusCode`] and a
+/// [`RetryAfter`](crate::codec::RetryAfter) hint there.
+///
+/// ```
+/// use serde_json::json;
+/// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
+///
+/// let ok = Response::success(1, json!(3));
+/// assert_eq!(ok.result(), Some(&json!(3)));
+///
+/// let err = Response::failure(2, ErrorObject::new(2001, "busy"));
+/// assert_eq!(err.error().map(|e| e.code()), Some(2001));
+/// assert!(err.into_result().is_err());
+/// ```
+#[derive(Clone)]
+pub struct Response {
+    id: Id,
+    payload: Result<Value, ErrorObject>,
+    extensions: http::Extensions,
+}
+
+impl Response {
+    /// A successful response.
+    pub fn success(id: impl Into<Id>, result: Value) -> Self {
+        Self::new(id.into(), Ok(result))
+    }
+
+    /// A failed response.
+    pub fn failure(id: impl Into<Id>, error: ErrorObject) -> Self {
+        Self::new(id.into(), Err(error))
+    }
+
+    /// A response from its parts.
+    pub fn new(id: Id, payload: Result<Value, ErrorObject>) -> Self {
+        Self {
+            id,
+            payload,
+            extensions: http::Extensions::new(),
+        }
+    }
+
+    /// The id of the request this answers.
+    pub fn id(&self) -> &Id {
+        &self.id
+    }
+
+    /// The result, if the call succeeded.
+    pub fn result(&self) -> Option<&Value> {
+        self.payload.as_ref().ok()
+    }
+
+    /// The error object, if the call failed.
+    pub fn error(&self) -> Option<&ErrorObject> {
+        self.payload.as_ref().err()
+    }
+
+    /// Whether the call failed.
+    pub fn is_error(&self) -> bool {
+        self.payload.is_err()
+    }
+
+    /// The payload, by reference.
+    pub fn payload(&self) -> Result<&Value, &ErrorObject> {
+        self.payload.as_ref()
+    }
+
+    /// The result or the error object.
+    pub fn into_result(self) -> Result<Value, ErrorObject> {
+        self.payload
+    }
+
+    /// Facts about the exchange (HTTP status, Retry-After) and user data.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// Facts about the exchange, mutably.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
+    }
+
+    /// Reads a response from a JSON value, strictly.
+    pub fn from_value(value: Value) -> Result<Self, DecodeError> {
+        let Value::Object(mut obj) = value else {
+            return Err(DecodeError::NotAnObject);
+        };
+        super::check_version(&obj)?;
+        let id = match obj.get("id") {
+            Some(v) => Id::from_value(v)?,
+            None => return Err(DecodeError::Invalid("response has no id")),
+        };
+        let payload = match (obj.remove("result"), obj.remove("error")) {
+            (Some(result), None) => Ok(result),
+            (None, Some(error)) => Err(ErrorObject::deserialize(error).map_err(|_| {
+                DecodeError::Invalid("error must be an object with an integer code and a message")
+            })?),
+            (Some(_), Some(_)) => return Err(DecodeError::ResultAndError),
+            (None, None) => return Err(DecodeError::MissingResult),
+        };
+        Ok(Self::new(id, payload))
+    }
+
+    /// Reads a response from JSON bytes, strictly.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::from_value(serde_json::from_slice(bytes)?)
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("id", &self.id)
+            .field("payload", &self.payload)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Response {
+    /// Responses are equal when their messages are: extensions are not compared.
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.payload == other.payload
+    }
+}
+
+impl Serialize for Response {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Response", 3)?;
+        s.serialize_field("jsonrpc", VERSION)?;
+        match &self.payload {
+            Ok(result) => s.serialize_field("result", result)?,
+            Err(error) => s.serialize_field("error", error)?,
+        }
+        s.serialize_field("id", &self.id)?;
+        s.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Response {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Response::from_value(Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}

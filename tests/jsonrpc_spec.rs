@@ -1,0 +1,327 @@
+//! Every example of the JSON-RPC 2.0 specification, encoded and decoded.
+
+use serde_json::{Value, json};
+use tower_jsonrpc_retry::jsonrpc::{
+    BatchRequest, BatchResponse, DecodeError, ErrorObject, Id, Request, Response,
+};
+
+fn roundtrip_request(text: &str) -> Request {
+    let req = Request::from_slice(text.as_bytes()).unwrap();
+    let expected: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(
+        serde_json::to_value(&req).unwrap(),
+        expected,
+        "re-encoding {text}"
+    );
+    req
+}
+
+fn response(text: &str) -> Response {
+    let resp = Response::from_slice(text.as_bytes()).unwrap();
+    let expected: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(
+        serde_json::to_value(&resp).unwrap(),
+        expected,
+        "re-encoding {text}"
+    );
+    resp
+}
+
+#[test]
+fn positional_parameters() {
+    let req = roundtrip_request(
+        r#"{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}"#,
+    );
+    assert_eq!(req.method(), "subtract");
+    assert_eq!(req.params(), Some(&json!([42, 23])));
+    assert_eq!(req.id(), Some(&Id::Number(1)));
+    let resp = response(r#"{"jsonrpc": "2.0", "result": 19, "id": 1}"#);
+    assert_eq!(resp.result(), Some(&json!(19)));
+
+    let req = roundtrip_request(
+        r#"{"jsonrpc": "2.0", "method": "subtract", "params": [23, 42], "id": 2}"#,
+    );
+    assert_eq!(req.id(), Some(&Id::Number(2)));
+    let resp = response(r#"{"jsonrpc": "2.0", "result": -19, "id": 2}"#);
+    assert_eq!(resp.result(), Some(&json!(-19)));
+}
+
+#[test]
+fn named_parameters() {
+    let req = roundtrip_request(
+        r#"{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}"#,
+    );
+    assert_eq!(
+        req.params(),
+        Some(&json!({"subtrahend": 23, "minuend": 42}))
+    );
+    assert_eq!(
+        response(r#"{"jsonrpc": "2.0", "result": 19, "id": 3}"#).id(),
+        &Id::Number(3)
+    );
+    roundtrip_request(
+        r#"{"jsonrpc": "2.0", "method": "subtract", "params": {"minuend": 42, "subtrahend": 23}, "id": 4}"#,
+    );
+}
+
+#[test]
+fn notifications() {
+    let note =
+        roundtrip_request(r#"{"jsonrpc": "2.0", "method": "update", "params": [1,2,3,4,5]}"#);
+    assert!(note.is_notification());
+    let note = roundtrip_request(r#"{"jsonrpc": "2.0", "method": "foobar"}"#);
+    assert!(note.is_notification());
+    assert_eq!(note.params(), None);
+}
+
+#[test]
+fn method_not_found() {
+    let resp = response(
+        r#"{"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": "1"}"#,
+    );
+    assert_eq!(resp.id(), &Id::from("1"));
+    let err = resp.error().unwrap();
+    assert_eq!(err.code(), ErrorObject::METHOD_NOT_FOUND);
+    assert_eq!(err.message(), "Method not found");
+    assert_eq!(err.data(), None);
+}
+
+#[test]
+fn invalid_json() {
+    let sent = r#"{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]"#;
+    assert!(matches!(
+        Request::from_slice(sent.as_bytes()),
+        Err(DecodeError::Json(_))
+    ));
+    let resp = response(
+        r#"{"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": null}"#,
+    );
+    assert_eq!(resp.id(), &Id::Null);
+    assert_eq!(resp.error().unwrap().code(), ErrorObject::PARSE_ERROR);
+}
+
+#[test]
+fn invalid_request_object() {
+    let sent = r#"{"jsonrpc": "2.0", "method": 1, "params": "bar"}"#;
+    assert!(matches!(
+        Request::from_slice(sent.as_bytes()),
+        Err(DecodeError::Invalid(_))
+    ));
+    let resp = response(
+        r#"{"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": null}"#,
+    );
+    assert_eq!(resp.error().unwrap().code(), ErrorObject::INVALID_REQUEST);
+}
+
+#[test]
+fn batch_invalid_json_is_answered_with_one_error() {
+    let body =
+        br#"{"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": null}"#;
+    let ids = [Id::from("1"), Id::from("2")];
+    let batch = BatchResponse::from_slice(body, &ids).unwrap();
+    assert_eq!(
+        batch.batch_error().unwrap().code(),
+        ErrorObject::PARSE_ERROR
+    );
+    assert_eq!(batch.items().len(), 2);
+    for (item, id) in batch.items().iter().zip(&ids) {
+        assert_eq!(item.id(), id);
+        assert_eq!(item.error().unwrap().code(), -32700);
+    }
+}
+
+#[test]
+fn empty_batch() {
+    let sent: Vec<Value> = serde_json::from_str("[]").unwrap();
+    assert!(sent.is_empty());
+    assert!(BatchRequest::new(vec![]).is_empty());
+    let body = br#"{"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": null}"#;
+    let batch = BatchResponse::from_slice(body, &[]).unwrap();
+    assert_eq!(
+        batch.batch_error().unwrap().code(),
+        ErrorObject::INVALID_REQUEST
+    );
+    assert!(batch.items().is_empty());
+}
+
+#[test]
+fn invalid_batch_items() {
+    for item in ["1", "2", "3"] {
+        assert!(matches!(
+            Request::from_slice(item.as_bytes()),
+            Err(DecodeError::NotAnObject)
+        ));
+    }
+    let body = br#"[
+        {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": null},
+        {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": null},
+        {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": null}
+    ]"#;
+    let batch = BatchResponse::from_slice(body, &[]).unwrap();
+    assert!(batch.items().is_empty());
+    assert_eq!(batch.unmatched().len(), 3);
+}
+
+#[test]
+fn mixed_batch() {
+    let sent = r#"[
+        {"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"},
+        {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]},
+        {"jsonrpc": "2.0", "method": "subtract", "params": [42,23], "id": "2"},
+        {"foo": "boo"},
+        {"jsonrpc": "2.0", "method": "foo.get", "params": {"name": "myself"}, "id": "5"},
+        {"jsonrpc": "2.0", "method": "get_data", "id": "9"}
+    ]"#;
+    let items: Vec<Value> = serde_json::from_str(sent).unwrap();
+    let decoded: Vec<_> = items.into_iter().map(Request::from_value).collect();
+    assert!(matches!(decoded[3], Err(DecodeError::Version(None))));
+    let batch: BatchRequest = decoded.into_iter().filter_map(Result::ok).collect();
+    assert_eq!(batch.len(), 5);
+    let ids: Vec<Id> = batch.ids().cloned().collect();
+    assert_eq!(ids, ["1", "2", "5", "9"].map(Id::from));
+
+    let body = br#"[
+        {"jsonrpc": "2.0", "result": 7, "id": "1"},
+        {"jsonrpc": "2.0", "result": 19, "id": "2"},
+        {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": null},
+        {"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": "5"},
+        {"jsonrpc": "2.0", "result": ["hello", 5], "id": "9"}
+    ]"#;
+    let resp = BatchResponse::from_slice(body, &ids).unwrap();
+    let got: Vec<_> = resp
+        .items()
+        .iter()
+        .map(|r| {
+            (
+                r.id().clone(),
+                r.payload().map(Clone::clone).map_err(|e| e.code()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Id::from("1"), Ok(json!(7))),
+            (Id::from("2"), Ok(json!(19))),
+            (Id::from("5"), Err(-32601)),
+            (Id::from("9"), Ok(json!(["hello", 5]))),
+        ]
+    );
+    assert_eq!(resp.unmatched().len(), 1);
+}
+
+#[test]
+fn all_notification_batch() {
+    let sent = r#"[
+        {"jsonrpc": "2.0", "method": "notify_sum", "params": [1,2,4]},
+        {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]}
+    ]"#;
+    let items: Vec<Value> = serde_json::from_str(sent).unwrap();
+    let batch: BatchRequest = items
+        .into_iter()
+        .map(|v| Request::from_value(v).unwrap())
+        .collect();
+    assert_eq!(batch.ids().count(), 0);
+    assert_eq!(
+        serde_json::to_value(&batch).unwrap(),
+        serde_json::from_str::<Value>(sent).unwrap()
+    );
+    let resp = BatchResponse::from_slice(b"", &[]).unwrap();
+    assert!(resp.items().is_empty());
+}
+
+#[test]
+fn strict_decoding() {
+    let cases: &[(&str, fn(&DecodeError) -> bool)] = &[
+        (r#"{"result": 1, "id": 1}"#, |e| {
+            matches!(e, DecodeError::Version(None))
+        }),
+        (r#"{"jsonrpc": "1.0", "result": 1, "id": 1}"#, |e| {
+            matches!(e, DecodeError::Version(Some(_)))
+        }),
+        (r#"{"jsonrpc": 2.0, "result": 1, "id": 1}"#, |e| {
+            matches!(e, DecodeError::Version(Some(_)))
+        }),
+        (r#"{"jsonrpc": "2.0", "id": 1}"#, |e| {
+            matches!(e, DecodeError::MissingResult)
+        }),
+        (
+            r#"{"jsonrpc": "2.0", "result": 1, "error": {"code": 1, "message": "x"}, "id": 1}"#,
+            |e| matches!(e, DecodeError::ResultAndError),
+        ),
+        (r#"{"jsonrpc": "2.0", "result": 1}"#, |e| {
+            matches!(e, DecodeError::Invalid(_))
+        }),
+        (r#"{"jsonrpc": "2.0", "result": 1, "id": 1.5}"#, |e| {
+            matches!(e, DecodeError::InvalidId(_))
+        }),
+        (r#"{"jsonrpc": "2.0", "result": 1, "id": [1]}"#, |e| {
+            matches!(e, DecodeError::InvalidId(_))
+        }),
+        (
+            r#"{"jsonrpc": "2.0", "error": {"code": "x", "message": "x"}, "id": 1}"#,
+            |e| matches!(e, DecodeError::Invalid(_)),
+        ),
+        (
+            r#"{"jsonrpc": "2.0", "error": {"message": "x"}, "id": 1}"#,
+            |e| matches!(e, DecodeError::Invalid(_)),
+        ),
+        (r#"[1]"#, |e| matches!(e, DecodeError::NotAnObject)),
+        ("\u{0}\u{ff}", |e| matches!(e, DecodeError::Json(_))),
+    ];
+    for (text, check) in cases {
+        let err = Response::from_slice(text.as_bytes()).unwrap_err();
+        assert!(check(&err), "{text}: {err:?}");
+        assert!(!err.to_string().is_empty());
+    }
+    assert!(Response::from_slice(&[0xff, 0xfe]).is_err());
+    // A null result is a result.
+    let resp = Response::from_slice(br#"{"jsonrpc": "2.0", "result": null, "id": 1}"#).unwrap();
+    assert_eq!(resp.result(), Some(&Value::Null));
+}
+
+#[test]
+fn batch_matching_errors() {
+    let ids = [Id::Number(1), Id::Number(2)];
+    let one = br#"[{"jsonrpc": "2.0", "result": 1, "id": 1}]"#;
+    match BatchResponse::from_slice(one, &ids) {
+        Err(DecodeError::MissingItems(missing)) => assert_eq!(missing, [Id::Number(2)]),
+        other => panic!("{other:?}"),
+    }
+    let dup =
+        br#"[{"jsonrpc": "2.0", "result": 1, "id": 1}, {"jsonrpc": "2.0", "result": 1, "id": 1}]"#;
+    assert!(matches!(
+        BatchResponse::from_slice(dup, &ids),
+        Err(DecodeError::UnexpectedItem(Id::Number(1)))
+    ));
+    let other = br#"[{"jsonrpc": "2.0", "result": 1, "id": 7}]"#;
+    assert!(matches!(
+        BatchResponse::from_slice(other, &ids),
+        Err(DecodeError::UnexpectedItem(Id::Number(7)))
+    ));
+    let success = br#"{"jsonrpc": "2.0", "result": 1, "id": 1}"#;
+    assert!(matches!(
+        BatchResponse::from_slice(success, &ids),
+        Err(DecodeError::ShapeMismatch)
+    ));
+    assert!(matches!(
+        BatchResponse::from_slice(b"  ", &ids),
+        Err(DecodeError::EmptyBody)
+    ));
+    // Any order: matched by id.
+    let reversed = br#"[{"jsonrpc": "2.0", "result": "b", "id": 2}, {"jsonrpc": "2.0", "result": "a", "id": 1}]"#;
+    let batch = BatchResponse::from_slice(reversed, &ids).unwrap();
+    assert_eq!(batch.items()[0].result(), Some(&json!("a")));
+    assert_eq!(
+        batch.get(&Id::Number(2)).unwrap().result(),
+        Some(&json!("b"))
+    );
+}
+
+#[test]
+fn cloning_a_request_shares_its_params() {
+    let req = Request::new("big", json!({"blob": "x".repeat(1024)})).with_id(1);
+    let copy = req.clone();
+    assert!(std::ptr::eq(req.params().unwrap(), copy.params().unwrap()));
+    assert_eq!(req, copy);
+}

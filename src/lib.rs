@@ -19,6 +19,12 @@ pub mod backoff;
 mod classify;
 pub mod codec;
 pub mod jsonrpc;
+pub mod retry;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
+
+pub use retry::{
+    ErrorClass, GiveUpReason, InspectError, JsonRpcRetryLayer, JsonRpcRetryPolicy, RetryEvent,
+    RetryReason, RetryStrategy,
+};

@@ -1,0 +1,68 @@
+//! Whether a result warrants a retry: the one place that reads responses and errors.
+
+use std::error::Error as StdError;
+
+use http::StatusCode;
+
+use super::event::RetryReason;
+use super::inspect::InspectError;
+use super::strategy::{ErrorClass, ErrorMatcher, RetryStrategy};
+use crate::jsonrpc::Response;
+
+/// Why a JSON-RPC response should be retried, if it should.
+///
+/// An error response is retried when its code is listed or a response predicate
+/// matches; any response is retried when it came with an HTTP status the strategy lists.
+/// A non-idempotent method's answer is never retried: the server has seen the call.
+pub(crate) fn response(
+    strategy: &RetryStrategy,
+    method: &str,
+    response: &Response,
+) -> Option<RetryReason> {
+    let status = response.extensions().get::<StatusCode>().copied();
+    let error = response.error();
+    if error.is_none() && status.is_none() {
+        return None; // the happy path: a success over 2xx
+    }
+    if strategy.is_non_idempotent(method) {
+        return None;
+    }
+    let inner = &strategy.inner;
+    if let Some(error) = error {
+        if inner.codes.binary_search(&error.code()).is_ok()
+            || inner.response_predicates.iter().any(|p| p(error))
+        {
+            return Some(RetryReason::Code(error.code()));
+        }
+    }
+    let status = status?;
+    inner.matchers.iter().find_map(|m| match m {
+        ErrorMatcher::Class(class @ ErrorClass::Status(s)) if *s == status => {
+            Some(RetryReason::Class(*class))
+        }
+        _ => None,
+    })
+}
+
+/// Why a transport error should be retried, if it should.
+///
+/// A non-idempotent request is retried only when the error proves it never left the
+/// client (a connect failure) and the strategy retries that error.
+pub(crate) fn error<E: InspectError>(
+    strategy: &RetryStrategy,
+    non_idempotent: bool,
+    err: &E,
+) -> Option<RetryReason> {
+    let dyn_err: &(dyn StdError + 'static) = err.as_error();
+    if non_idempotent && !crate::classify::is_connect(dyn_err) {
+        return None;
+    }
+    let status = err.status();
+    strategy.inner.matchers.iter().find_map(|m| match m {
+        ErrorMatcher::Type(is, name) => is(dyn_err).then_some(RetryReason::Error(name)),
+        ErrorMatcher::Class(class) => class
+            .matches(dyn_err, status)
+            .then_some(RetryReason::Class(*class)),
+        ErrorMatcher::Predicate(p) => p(dyn_err).then_some(RetryReason::Predicate),
+    })
+}

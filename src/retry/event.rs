@@ -1,0 +1,143 @@
+use std::fmt;
+use std::time::Duration;
+
+use super::strategy::{ErrorClass, RetryStrategy};
+use crate::jsonrpc::Id;
+
+/// Why an attempt is retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryReason {
+    /// A JSON-RPC error response with this code.
+    Code(i64),
+    /// A transport failure or HTTP status of this class.
+    Class(ErrorClass),
+    /// An error of this type was found in the `source()` chain.
+    Error(&'static str),
+    /// A [`retry_if`](RetryStrategy::retry_if) predicate matched.
+    Predicate,
+}
+
+impl fmt::Display for RetryReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RetryReason::Code(code) => write!(f, "code {code}"),
+            RetryReason::Class(class) => fmt::Display::fmt(class, f),
+            RetryReason::Error(name) => write!(f, "error {name}"),
+            RetryReason::Predicate => f.write_str("predicate"),
+        }
+    }
+}
+
+/// Why a failed attempt is final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GiveUpReason {
+    /// The strategy does not retry this failure (or the method is non-idempotent).
+    NotRetryable,
+    /// The backoff has no delay left.
+    Exhausted,
+    /// The next wait would end past [`max_elapsed`](RetryStrategy::max_elapsed).
+    Deadline,
+    /// The retry budget refused a withdrawal.
+    Budget,
+}
+
+impl fmt::Display for GiveUpReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GiveUpReason::NotRetryable => "not retryable",
+            GiveUpReason::Exhausted => "attempts exhausted",
+            GiveUpReason::Deadline => "deadline",
+            GiveUpReason::Budget => "budget exhausted",
+        })
+    }
+}
+
+/// A retry about to happen, as given to [`RetryStrategy::on_retry`] and to `tracing`.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::{RetryEvent, RetryStrategy};
+/// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+///
+/// let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
+///     .codes([2001])
+///     .on_retry(|e: &RetryEvent<'_>| {
+///         println!("retry #{} of {} after {}: waiting {:?}", e.attempt(), e.method(), e.reason(), e.delay());
+///     });
+/// # let _ = strategy;
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct RetryEvent<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) id: Option<&'a Id>,
+    pub(crate) batch_len: Option<usize>,
+    pub(crate) attempt: u32,
+    pub(crate) reason: RetryReason,
+    pub(crate) delay: Duration,
+}
+
+impl RetryEvent<'_> {
+    /// The method of the request (for a batch, of its first item to be re-sent).
+    pub fn method(&self) -> &str {
+        self.method
+    }
+
+    /// The id of the request, if it is a call.
+    pub fn id(&self) -> Option<&Id> {
+        self.id
+    }
+
+    /// For a batch, how many of its requests are re-sent.
+    pub fn batch_len(&self) -> Option<usize> {
+        self.batch_len
+    }
+
+    /// Which retry this is: 1 for the first retry (the second send).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Why the attempt is retried.
+    pub fn reason(&self) -> RetryReason {
+        self.reason
+    }
+
+    /// How long the policy waits before the retry.
+    pub fn delay(&self) -> Duration {
+        self.delay
+    }
+}
+
+/// Reports a retry: a `tracing` event and the strategy's hook.
+pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "tower_jsonrpc_retry",
+        method = event.method,
+        id = event.id.map(tracing::field::display),
+        batch_len = event.batch_len,
+        attempt = event.attempt,
+        reason = %event.reason,
+        delay_ms = event.delay.as_millis() as u64,
+        "retrying JSON-RPC request"
+    );
+    if let Some(hook) = &strategy.inner.on_retry {
+        hook(event);
+    }
+}
+
+/// Reports that a failed attempt is final.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub(crate) fn announce_give_up(method: &str, id: Option<&Id>, retries: u32, why: GiveUpReason) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "tower_jsonrpc_retry",
+        method,
+        id = id.map(tracing::field::display),
+        retries,
+        reason = %why,
+        "not retrying JSON-RPC request"
+    );
+}

@@ -1,0 +1,78 @@
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::BoxError;
+use crate::codec;
+
+/// What the retry policy needs to know about an inner service's error.
+///
+/// The policy decides synchronously, from the error alone, so everything a decision
+/// needs must be readable from it: its `source()` chain (for
+/// [`retry_on_error`](crate::RetryStrategy::retry_on_error) and
+/// [`ErrorClass`](crate::ErrorClass)), the HTTP status and the server's `Retry-After`.
+///
+/// It is implemented for [`codec::Error`] (what [`JsonRpcCodec`](crate::codec::JsonRpcCodec)
+/// fails with) and for [`BoxError`] (what tower layers such as `TimeoutLayer` turn errors
+/// into). For any other error type, implement [`as_error`](Self::as_error); the provided
+/// methods find a [`codec::Error`] anywhere in the chain and read its status and hint.
+///
+/// ```
+/// use tower_jsonrpc_retry::InspectError;
+///
+/// #[derive(Debug)]
+/// struct MyTransportError(std::io::Error);
+/// # impl std::fmt::Display for MyTransportError {
+/// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("transport") }
+/// # }
+/// impl std::error::Error for MyTransportError {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+///
+/// impl InspectError for MyTransportError {
+///     fn as_error(&self) -> &(dyn std::error::Error + 'static) {
+///         self
+///     }
+/// }
+/// ```
+pub trait InspectError {
+    /// The error as a `std::error::Error`, whose `source()` chain is searched.
+    fn as_error(&self) -> &(dyn StdError + 'static);
+
+    /// The HTTP status the server answered with, if the error carries one.
+    fn status(&self) -> Option<StatusCode> {
+        find_codec_error(self.as_error()).and_then(codec::Error::status)
+    }
+
+    /// The server's `Retry-After` hint, if the error carries one.
+    fn retry_after(&self) -> Option<Duration> {
+        find_codec_error(self.as_error()).and_then(codec::Error::retry_after)
+    }
+}
+
+fn find_codec_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a codec::Error> {
+    crate::classify::chain(err).find_map(|e| e.downcast_ref::<codec::Error>())
+}
+
+impl InspectError for codec::Error {
+    fn as_error(&self) -> &(dyn StdError + 'static) {
+        self
+    }
+
+    fn status(&self) -> Option<StatusCode> {
+        codec::Error::status(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        codec::Error::retry_after(self)
+    }
+}
+
+impl InspectError for BoxError {
+    fn as_error(&self) -> &(dyn StdError + 'static) {
+        &**self
+    }
+}

@@ -1,0 +1,32 @@
+//! Retries that understand JSON-RPC: the strategy, the tower policy and the layer.
+//!
+//! A result goes through one decision, in this order:
+//!
+//! 1. **Classify.** A success is final. An error response is retryable when its code is
+//!    listed ([`RetryStrategy::codes`]) or a response rule matches; any response that came
+//!    with a listed HTTP status is too. A transport error is retryable when a matcher
+//!    finds it: by type in its `source()` chain, by [`ErrorClass`], or by predicate.
+//!    A non-idempotent method is retried only after a connect failure.
+//! 2. **Delay.** The request's backoff yields the next delay (none left: give up); a
+//!    server's `Retry-After` raises it, up to the ceiling.
+//! 3. **Limits.** A wait that would end past [`max_elapsed`](RetryStrategy::max_elapsed)
+//!    is not started; a retry the budget refuses is not made.
+//! 4. **Wait and resend.** The hook and a `tracing` event report the retry, the policy
+//!    sleeps on tokio's clock, and tower's `Retry` sends the request again (for a batch,
+//!    only the items to retry).
+//!
+//! When retries end, the last error *response* is returned as `Ok`, the last transport
+//! *error* as `Err`, unchanged.
+
+mod decide;
+mod event;
+mod inspect;
+mod layer;
+mod policy;
+mod strategy;
+
+pub use event::{GiveUpReason, RetryEvent, RetryReason};
+pub use inspect::InspectError;
+pub use layer::JsonRpcRetryLayer;
+pub use policy::JsonRpcRetryPolicy;
+pub use strategy::{DEFAULT_RETRY_AFTER_CEILING, ErrorClass, RetryStrategy};

@@ -1,0 +1,352 @@
+use std::fmt;
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+use tower::retry::Policy;
+
+use super::decide;
+use super::event::{GiveUpReason, RetryEvent, announce_give_up, announce_retry};
+use super::inspect::InspectError;
+use super::strategy::RetryStrategy;
+use crate::backoff::{Backoff, BoxDelays};
+use crate::codec::RetryAfter;
+use crate::jsonrpc::{BatchRequest, BatchResponse, Id, Request, Response};
+
+/// A [`tower::retry::Policy`] for JSON-RPC [`Request`]s and [`BatchRequest`]s.
+///
+/// It holds the default [`RetryStrategy`]; a strategy in a request's extensions replaces
+/// it for that request. [`JsonRpcRetryLayer`](crate::JsonRpcRetryLayer) wraps a service
+/// in tower's `Retry` with this policy.
+///
+/// Per-request state (the delay iterator, the retry count, the start time, the answers
+/// a batch has gathered) starts fresh for every request: tower calls `clone_request`
+/// for a request's first attempt on the service's own policy and then clones the policy
+/// into the response future, so cloning a policy keeps its configuration and resets
+/// the rest. The delay iterator is drawn lazily, at the first retry, so a call that
+/// succeeds first time costs no allocation here.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower::retry::Retry;
+/// use tower_jsonrpc_retry::{JsonRpcRetryPolicy, RetryStrategy};
+/// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+///
+/// let policy = JsonRpcRetryPolicy::new(
+///     RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100))).codes([-32005]),
+/// );
+/// # let inner = tower::service_fn(|_: tower_jsonrpc_retry::jsonrpc::Request| async {
+/// #     Ok::<_, tower_jsonrpc_retry::BoxError>(tower_jsonrpc_retry::jsonrpc::Response::success(1, serde_json::json!(1)))
+/// # });
+/// let svc = Retry::new(policy, inner);
+/// # let _ = svc;
+/// ```
+pub struct JsonRpcRetryPolicy {
+    default: RetryStrategy,
+    state: State,
+}
+
+#[derive(Default)]
+struct State {
+    started: Option<Instant>,
+    retries: u32,
+    delays: Option<BoxDelays>,
+    gathered: Option<BatchResponse>,
+}
+
+impl JsonRpcRetryPolicy {
+    /// A policy with this default strategy.
+    pub fn new(default: RetryStrategy) -> Self {
+        Self {
+            default,
+            state: State::default(),
+        }
+    }
+
+    /// The default strategy.
+    pub fn strategy(&self) -> &RetryStrategy {
+        &self.default
+    }
+}
+
+impl Clone for JsonRpcRetryPolicy {
+    /// Keeps the configuration and the start time of the request being set up; the
+    /// delays, the retry count and a batch's answers start fresh.
+    fn clone(&self) -> Self {
+        Self {
+            default: self.default.clone(),
+            state: State {
+                started: self.state.started,
+                ..State::default()
+            },
+        }
+    }
+}
+
+impl fmt::Debug for JsonRpcRetryPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonRpcRetryPolicy")
+            .field("default", &self.default)
+            .field("retries", &self.state.retries)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The strategy for a request: its own, else the default.
+fn strategy_for<'a>(
+    extensions: &'a http::Extensions,
+    default: &'a RetryStrategy,
+) -> &'a RetryStrategy {
+    extensions.get::<RetryStrategy>().unwrap_or(default)
+}
+
+impl State {
+    /// Sets up a request's first attempt; `false` when its strategy can never retry, so
+    /// the request need not be kept.
+    fn begin(&mut self, strategy: &RetryStrategy) -> bool {
+        if !strategy.can_retry() {
+            return false;
+        }
+        self.started = strategy.inner.max_elapsed.map(|_| Instant::now());
+        if let Some(budget) = &strategy.inner.budget {
+            budget.deposit();
+        }
+        true
+    }
+
+    /// The wait before the next retry, or why there is none. The one place delays are
+    /// decided: the backoff's next delay, raised to a server's hint (up to the ceiling),
+    /// checked against the deadline, then paid for from the budget.
+    fn next_delay(
+        &mut self,
+        strategy: &RetryStrategy,
+        hint: Option<Duration>,
+    ) -> Result<Duration, GiveUpReason> {
+        let inner = &strategy.inner;
+        let backoff = inner.backoff.as_ref().ok_or(GiveUpReason::NotRetryable)?;
+        let delays = self.delays.get_or_insert_with(|| backoff.delays());
+        let mut delay = delays.next().ok_or(GiveUpReason::Exhausted)?;
+        if let Some(hint) = hint {
+            delay = delay.max(hint.min(inner.retry_after_ceiling));
+        }
+        if let (Some(limit), Some(started)) = (inner.max_elapsed, self.started) {
+            let ends = Instant::now()
+                .saturating_duration_since(started)
+                .saturating_add(delay);
+            if ends > limit {
+                return Err(GiveUpReason::Deadline);
+            }
+        }
+        if let Some(budget) = &inner.budget {
+            if !budget.withdraw() {
+                return Err(GiveUpReason::Budget);
+            }
+        }
+        self.retries = self.retries.saturating_add(1);
+        Ok(delay)
+    }
+}
+
+impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
+    type Future = Sleep;
+
+    fn retry(
+        &mut self,
+        req: &mut Request,
+        result: &mut Result<Response, E>,
+    ) -> Option<Self::Future> {
+        let strategy = strategy_for(req.extensions(), &self.default);
+        let (reason, hint) = match result {
+            Ok(response) => {
+                let reason = decide::response(strategy, req.method(), response);
+                (
+                    reason,
+                    response
+                        .extensions()
+                        .get::<RetryAfter>()
+                        .map(RetryAfter::delay),
+                )
+            }
+            Err(err) => {
+                let non_idempotent = strategy.is_non_idempotent(req.method());
+                (
+                    decide::error(strategy, non_idempotent, err),
+                    err.retry_after(),
+                )
+            }
+        };
+        let failed = result.as_ref().map_or(true, Response::is_error);
+        let Some(reason) = reason else {
+            if failed {
+                announce_give_up(
+                    req.method(),
+                    req.id(),
+                    self.state.retries,
+                    GiveUpReason::NotRetryable,
+                );
+            }
+            return None;
+        };
+        match self.state.next_delay(strategy, hint) {
+            Ok(delay) => {
+                let event = RetryEvent {
+                    method: req.method(),
+                    id: req.id(),
+                    batch_len: None,
+                    attempt: self.state.retries,
+                    reason,
+                    delay,
+                };
+                announce_retry(strategy, &event);
+                Some(tokio::time::sleep(delay))
+            }
+            Err(why) => {
+                announce_give_up(req.method(), req.id(), self.state.retries, why);
+                None
+            }
+        }
+    }
+
+    fn clone_request(&mut self, req: &Request) -> Option<Request> {
+        if self.state.retries == 0
+            && !self
+                .state
+                .begin(strategy_for(req.extensions(), &self.default))
+        {
+            return None;
+        }
+        Some(req.clone())
+    }
+}
+
+impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPolicy {
+    type Future = Sleep;
+
+    fn retry(
+        &mut self,
+        req: &mut BatchRequest,
+        result: &mut Result<BatchResponse, E>,
+    ) -> Option<Self::Future> {
+        // Owned, because the request is narrowed below.
+        let strategy = strategy_for(req.extensions(), &self.default).clone();
+        let strategy = &strategy;
+        let (reason, hint, retry_ids) = match result {
+            Err(err) => {
+                let non_idempotent = req
+                    .requests()
+                    .iter()
+                    .any(|r| strategy.is_non_idempotent(r.method()));
+                (
+                    decide::error(strategy, non_idempotent, err),
+                    err.retry_after(),
+                    None,
+                )
+            }
+            Ok(response) => {
+                // Gather every answer so far, newest first; the items left to retry
+                // are those whose latest answer warrants it.
+                let gathered = match self.state.gathered.take() {
+                    None => std::mem::take(response),
+                    Some(mut gathered) => {
+                        merge(&mut gathered, std::mem::take(response));
+                        gathered
+                    }
+                };
+                let mut first_reason = None;
+                let retry_ids: Vec<Id> = req
+                    .requests()
+                    .iter()
+                    .filter_map(|r| {
+                        let id = r.id()?;
+                        let item = gathered.get(id)?;
+                        let reason = decide::response(strategy, r.method(), item)?;
+                        first_reason.get_or_insert(reason);
+                        Some(id.clone())
+                    })
+                    .collect();
+                let hint = gathered
+                    .extensions()
+                    .get::<RetryAfter>()
+                    .map(RetryAfter::delay);
+                *response = gathered;
+                (first_reason, hint, Some(retry_ids))
+            }
+        };
+        let outcome = match reason {
+            None => Err(GiveUpReason::NotRetryable),
+            Some(reason) => self
+                .state
+                .next_delay(strategy, hint)
+                .map(|delay| (reason, delay)),
+        };
+        match outcome {
+            Ok((reason, delay)) => {
+                if let Some(ids) = retry_ids {
+                    // Keep what was answered; re-send only the items to retry.
+                    if let Ok(response) = result {
+                        self.state.gathered = Some(std::mem::take(response));
+                    }
+                    req.requests_mut()
+                        .retain(|r| r.id().is_some_and(|id| ids.contains(id)));
+                }
+                let first = req.requests().first();
+                let event = RetryEvent {
+                    method: first.map_or("", Request::method),
+                    id: first.and_then(Request::id),
+                    batch_len: Some(req.len()),
+                    attempt: self.state.retries,
+                    reason,
+                    delay,
+                };
+                announce_retry(strategy, &event);
+                Some(tokio::time::sleep(delay))
+            }
+            Err(why) => {
+                let failed = match result {
+                    Ok(response) => response.items().iter().any(Response::is_error),
+                    Err(_) => true,
+                };
+                if failed {
+                    let first = req.requests().first();
+                    announce_give_up(
+                        first.map_or("", Request::method),
+                        first.and_then(Request::id),
+                        self.state.retries,
+                        why,
+                    );
+                }
+                // After a partial retry, the final answer holds every item: a transport
+                // failure of the re-sent items leaves them with their last error answer.
+                if let (Err(_), Some(gathered)) = (&*result, self.state.gathered.take()) {
+                    *result = Ok(gathered);
+                }
+                None
+            }
+        }
+    }
+
+    fn clone_request(&mut self, req: &BatchRequest) -> Option<BatchRequest> {
+        if self.state.retries == 0
+            && !self
+                .state
+                .begin(strategy_for(req.extensions(), &self.default))
+        {
+            return None;
+        }
+        Some(req.clone())
+    }
+}
+
+/// Replaces the gathered items answered anew, keeping the order of the first answer.
+fn merge(gathered: &mut BatchResponse, mut newer: BatchResponse) {
+    let extensions = std::mem::take(newer.extensions_mut());
+    for item in newer.into_items() {
+        if let Some(slot) = gathered
+            .items_mut()
+            .iter_mut()
+            .find(|g| g.id() == item.id())
+        {
+            *slot = item;
+        }
+    }
+    *gathered.extensions_mut() = extensions;
+}

@@ -1,0 +1,398 @@
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+use tower::retry::budget::Budget;
+
+use super::event::RetryEvent;
+use crate::backoff::{Backoff, BoxBackoff, ExponentialBackoff, Jitter};
+use crate::jsonrpc::ErrorObject;
+
+/// The default ceiling on a server's `Retry-After` hint: one minute.
+///
+/// A hint raises the next delay up to this, never beyond, so a hostile or broken server
+/// cannot park a caller for hours (Envoy discards hints above its own ceiling of 300 s;
+/// one minute suits calls that a person or a request handler is waiting on).
+pub const DEFAULT_RETRY_AFTER_CEILING: Duration = Duration::from_secs(60);
+
+/// A kind of transport failure, read from an error's `source()` chain and status.
+///
+/// ```
+/// use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
+/// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+/// use std::time::Duration;
+///
+/// let strategy = RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(100)))
+///     .retry_on(ErrorClass::Connect)
+///     .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+/// # let _ = strategy;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// The connection could not be made (refused, unreachable): the request never left
+    /// the client, so even a non-idempotent call is safe to send again.
+    Connect,
+    /// A timeout ended the attempt: tower's `TimeoutLayer`, tokio's `timeout`, an I/O
+    /// `TimedOut`, or hyper's own timers.
+    Timeout,
+    /// An established connection broke: `ConnectionReset`, `ConnectionAborted`,
+    /// `BrokenPipe`, an unexpected end of stream, or hyper's incomplete message.
+    Reset,
+    /// The server answered with this HTTP status (with or without a JSON-RPC body).
+    Status(StatusCode),
+}
+
+impl ErrorClass {
+    /// Whether the error (or anything in its chain) is of this class. Status classes
+    /// are matched against the status given, since an error alone may not carry one.
+    pub(crate) fn matches(
+        self,
+        err: &(dyn StdError + 'static),
+        status: Option<StatusCode>,
+    ) -> bool {
+        match self {
+            ErrorClass::Connect => crate::classify::is_connect(err),
+            ErrorClass::Timeout => crate::classify::is_timeout(err),
+            ErrorClass::Reset => crate::classify::is_reset(err),
+            ErrorClass::Status(s) => status == Some(s),
+        }
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorClass::Connect => f.write_str("connect"),
+            ErrorClass::Timeout => f.write_str("timeout"),
+            ErrorClass::Reset => f.write_str("reset"),
+            ErrorClass::Status(s) => write!(f, "status {}", s.as_u16()),
+        }
+    }
+}
+
+pub(crate) type ErrorPredicate = Arc<dyn Fn(&(dyn StdError + 'static)) -> bool + Send + Sync>;
+pub(crate) type ResponsePredicate = Arc<dyn Fn(&ErrorObject) -> bool + Send + Sync>;
+pub(crate) type OnRetry = Arc<dyn Fn(&RetryEvent<'_>) + Send + Sync>;
+
+/// One way an error can be matched for a retry.
+#[derive(Clone)]
+pub(crate) enum ErrorMatcher {
+    /// An error of this type anywhere in the chain (the name is for events).
+    Type(fn(&(dyn StdError + 'static)) -> bool, &'static str),
+    Class(ErrorClass),
+    Predicate(ErrorPredicate),
+}
+
+fn chain_has<E: StdError + 'static>(err: &(dyn StdError + 'static)) -> bool {
+    crate::classify::chain(err).any(|e| e.is::<E>())
+}
+
+#[derive(Clone)]
+pub(crate) struct Inner {
+    pub(crate) backoff: Option<BoxBackoff>,
+    pub(crate) codes: Vec<i64>,
+    pub(crate) response_predicates: Vec<ResponsePredicate>,
+    pub(crate) matchers: Vec<ErrorMatcher>,
+    pub(crate) max_elapsed: Option<Duration>,
+    pub(crate) retry_after_ceiling: Duration,
+    pub(crate) budget: Option<Arc<dyn Budget + Send + Sync>>,
+    pub(crate) non_idempotent: Vec<Arc<str>>,
+    pub(crate) on_retry: Option<OnRetry>,
+}
+
+/// What to retry and how long to wait: a backoff, the JSON-RPC codes and transport
+/// errors that warrant another attempt, and the limits on the whole call.
+///
+/// Cheap to clone (its parts are shared) and `Send + Sync`. A strategy set on the
+/// layer is the default; one inserted in a request's extensions replaces it entirely
+/// for that request, and [`RetryStrategy::none()`] there disables retries.
+///
+/// # Default
+///
+/// A new strategy retries nothing until told what to retry: no codes, no errors, no
+/// deadline, no budget; `Retry-After` hints are honoured up to
+/// [`DEFAULT_RETRY_AFTER_CEILING`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::RetryStrategy;
+/// use tower_jsonrpc_retry::backoff::{BackoffExt, Jitter, PeriodicBackoff};
+///
+/// // pjrpc's `PeriodicBackoff(attempts=3, interval=1.0, jitter=...)` with
+/// // `exceptions={TimeoutError}` and `codes={2001}`:
+/// let strategy = RetryStrategy::new(
+///     PeriodicBackoff::new(3, Duration::from_secs(1)).jitter(Jitter::gauss(0.5, 0.1)?),
+/// )
+/// .codes([2001])
+/// .retry_on_error::<tower::timeout::error::Elapsed>()
+/// .max_elapsed(Duration::from_secs(10));
+/// # let _ = strategy;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct RetryStrategy {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl RetryStrategy {
+    /// A strategy that waits for the delays of `backoff`, and retries nothing until
+    /// codes or errors are added.
+    pub fn new(backoff: impl Backoff) -> Self {
+        Self::from_backoff(Some(BoxBackoff::new(backoff)))
+    }
+
+    /// A strategy that never retries. In a request's extensions, it disables retries
+    /// for that request, whatever the layer's default.
+    pub fn none() -> Self {
+        Self::from_backoff(None)
+    }
+
+    fn from_backoff(backoff: Option<BoxBackoff>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                backoff,
+                codes: Vec::new(),
+                response_predicates: Vec::new(),
+                matchers: Vec::new(),
+                max_elapsed: None,
+                retry_after_ceiling: DEFAULT_RETRY_AFTER_CEILING,
+                budget: None,
+                non_idempotent: Vec::new(),
+                on_retry: None,
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
+        f(Arc::make_mut(&mut self.inner));
+        self
+    }
+
+    /// Replaces the backoff.
+    pub fn backoff(self, backoff: impl Backoff) -> Self {
+        let backoff = BoxBackoff::new(backoff);
+        self.edit(|i| i.backoff = Some(backoff))
+    }
+
+    /// Retries JSON-RPC error responses with these codes (added to those already set).
+    pub fn codes(self, codes: impl IntoIterator<Item = i64>) -> Self {
+        self.edit(|i| {
+            i.codes.extend(codes);
+            i.codes.sort_unstable();
+            i.codes.dedup();
+        })
+    }
+
+    /// Retries JSON-RPC error responses for which `f` is true, e.g. a code whose meaning
+    /// depends on its message.
+    pub fn retry_response_if<F>(self, f: F) -> Self
+    where
+        F: Fn(&ErrorObject) -> bool + Send + Sync + 'static,
+    {
+        self.edit(|i| i.response_predicates.push(Arc::new(f)))
+    }
+
+    /// Retries errors with an `E` anywhere in their `source()` chain: the analogue of
+    /// pjrpc's `exceptions={...}`.
+    pub fn retry_on_error<E: StdError + 'static>(self) -> Self {
+        self.edit(|i| {
+            i.matchers.push(ErrorMatcher::Type(
+                chain_has::<E>,
+                std::any::type_name::<E>(),
+            ))
+        })
+    }
+
+    /// Retries errors of this class, and (for [`ErrorClass::Status`]) responses that
+    /// came with this HTTP status.
+    pub fn retry_on(self, class: ErrorClass) -> Self {
+        self.edit(|i| i.matchers.push(ErrorMatcher::Class(class)))
+    }
+
+    /// Retries errors for which `f` is true; `f` sees the outermost error and can walk
+    /// its `source()` chain.
+    pub fn retry_if<F>(self, f: F) -> Self
+    where
+        F: Fn(&(dyn StdError + 'static)) -> bool + Send + Sync + 'static,
+    {
+        self.edit(|i| i.matchers.push(ErrorMatcher::Predicate(Arc::new(f))))
+    }
+
+    /// Bounds the whole call, attempts and waits included, measured on tokio's clock
+    /// from the first attempt: no retry is scheduled whose wait would end past it.
+    pub fn max_elapsed(self, limit: Duration) -> Self {
+        self.edit(|i| i.max_elapsed = Some(limit))
+    }
+
+    /// The most a server's `Retry-After` hint may raise a delay to.
+    ///
+    /// # Default
+    ///
+    /// [`DEFAULT_RETRY_AFTER_CEILING`] (60 s). `Duration::ZERO` ignores hints.
+    pub fn retry_after_ceiling(self, ceiling: Duration) -> Self {
+        self.edit(|i| i.retry_after_ceiling = ceiling)
+    }
+
+    /// Shares a retry budget, such as tower's
+    /// [`TpsBudget`](tower::retry::budget::TpsBudget): every call deposits, every retry
+    /// withdraws, and a retry the budget refuses is not made. One budget shared by all
+    /// callers bounds how much a retry storm can amplify load.
+    pub fn budget<B: Budget + Send + Sync + 'static>(self, budget: Arc<B>) -> Self {
+        self.edit(|i| i.budget = Some(budget))
+    }
+
+    /// Marks methods that must not run twice (e.g. `eth_sendRawTransaction`): they are
+    /// retried only on errors that prove the request never left the client
+    /// ([`ErrorClass::Connect`], when it is retried), never on an error response, a
+    /// status or a timeout.
+    pub fn non_idempotent<I, M>(self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = M>,
+        M: AsRef<str>,
+    {
+        self.edit(|i| {
+            i.non_idempotent
+                .extend(methods.into_iter().map(|m| Arc::from(m.as_ref())))
+        })
+    }
+
+    /// Calls `f` before every retry's wait with what is about to happen: the method, id,
+    /// attempt, reason and delay.
+    pub fn on_retry<F>(self, f: F) -> Self
+    where
+        F: Fn(&RetryEvent<'_>) + Send + Sync + 'static,
+    {
+        self.edit(|i| i.on_retry = Some(Arc::new(f)))
+    }
+
+    /// Whether this strategy can ever retry: it has a backoff and something to retry on.
+    pub fn can_retry(&self) -> bool {
+        let i = &self.inner;
+        i.backoff.is_some()
+            && !(i.codes.is_empty() && i.response_predicates.is_empty() && i.matchers.is_empty())
+    }
+
+    pub(crate) fn is_non_idempotent(&self, method: &str) -> bool {
+        self.inner.non_idempotent.iter().any(|m| &**m == method)
+    }
+
+    /// The preset for transient HTTP failures.
+    ///
+    /// | setting | value | why |
+    /// |---|---|---|
+    /// | backoff | exponential, 3 retries, 100 ms × 2ⁱ, ±20 % jitter, at most 2 s | gRPC's jitter; AWS's 3 attempts |
+    /// | errors | [`Connect`](ErrorClass::Connect), [`Timeout`](ErrorClass::Timeout), [`Reset`](ErrorClass::Reset) | the connection failed, not the call |
+    /// | statuses | 429, 502, 503, 504 | rate limited or a proxy could not reach the server |
+    /// | codes | none | a JSON-RPC error is the server's answer |
+    ///
+    /// ```
+    /// let strategy = tower_jsonrpc_retry::RetryStrategy::transient();
+    /// assert!(strategy.can_retry());
+    /// ```
+    pub fn transient() -> Self {
+        let backoff = ExponentialBackoff::doubling(3, Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(2))
+            .jitter_proportional(0.2);
+        let mut s = Self::new(backoff)
+            .retry_on(ErrorClass::Connect)
+            .retry_on(ErrorClass::Timeout)
+            .retry_on(ErrorClass::Reset);
+        for status in [429, 502, 503, 504] {
+            if let Ok(status) = StatusCode::from_u16(status) {
+                s = s.retry_on(ErrorClass::Status(status));
+            }
+        }
+        s
+    }
+
+    /// The preset for Ethereum JSON-RPC providers' rate limits.
+    ///
+    /// | setting | value | source |
+    /// |---|---|---|
+    /// | backoff | exponential, 5 retries, 1 s × 2ⁱ, full jitter, at most 30 s | rate limits reset by the second |
+    /// | codes | -32005 (EIP-1474 *limit exceeded*), 429 | Infura, Alchemy, QuickNode |
+    /// | codes by message | -32016 with "rate limit", -32012 with "credits", -32007 with "request limit reached" | provider docs |
+    /// | messages | "rate limit", "too many requests", "daily request count exceeded", "header not found" | providers behind load balancers |
+    /// | statuses | 429, 503 | HTTP rate limiting |
+    /// | errors | [`Connect`](ErrorClass::Connect), [`Reset`](ErrorClass::Reset) | never a timeout: a slow `eth_call` is retried by choice only |
+    /// | non-idempotent | `eth_sendRawTransaction`, `eth_sendTransaction` | resending may fail as "already known" or, worse, double-spend a nonce |
+    ///
+    /// ```
+    /// let strategy = tower_jsonrpc_retry::RetryStrategy::ethereum_rate_limits();
+    /// assert!(strategy.can_retry());
+    /// ```
+    pub fn ethereum_rate_limits() -> Self {
+        let backoff = ExponentialBackoff::doubling(5, Duration::from_secs(1))
+            .with_max_delay(Duration::from_secs(30))
+            .with_jitter(Jitter::full());
+        let mut s = Self::new(backoff)
+            .codes([-32005, 429])
+            .retry_response_if(is_provider_rate_limit)
+            .retry_on(ErrorClass::Connect)
+            .retry_on(ErrorClass::Reset)
+            .non_idempotent(["eth_sendRawTransaction", "eth_sendTransaction"]);
+        for status in [
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ] {
+            s = s.retry_on(ErrorClass::Status(status));
+        }
+        s
+    }
+}
+
+/// The message-qualified rate-limit answers of Ethereum providers.
+fn is_provider_rate_limit(err: &ErrorObject) -> bool {
+    let message = err.message().to_ascii_lowercase();
+    let qualified = match err.code() {
+        -32016 => message.contains("rate limit"),
+        -32012 => message.contains("credits"),
+        -32007 => message.contains("request limit reached"),
+        _ => false,
+    };
+    qualified
+        || [
+            "rate limit",
+            "too many requests",
+            "daily request count exceeded",
+            "header not found",
+        ]
+        .iter()
+        .any(|m| message.contains(m))
+}
+
+impl Default for RetryStrategy {
+    /// [`RetryStrategy::transient()`].
+    fn default() -> Self {
+        Self::transient()
+    }
+}
+
+impl fmt::Debug for RetryStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        let matchers: Vec<String> = i
+            .matchers
+            .iter()
+            .map(|m| match m {
+                ErrorMatcher::Type(_, name) => (*name).to_owned(),
+                ErrorMatcher::Class(c) => c.to_string(),
+                ErrorMatcher::Predicate(_) => "predicate".to_owned(),
+            })
+            .collect();
+        f.debug_struct("RetryStrategy")
+            .field("backoff", &i.backoff)
+            .field("codes", &i.codes)
+            .field("response_predicates", &i.response_predicates.len())
+            .field("errors", &matchers)
+            .field("max_elapsed", &i.max_elapsed)
+            .field("retry_after_ceiling", &i.retry_after_ceiling)
+            .field("budget", &i.budget.is_some())
+            .field("non_idempotent", &i.non_idempotent)
+            .field("on_retry", &i.on_retry.is_some())
+            .finish()
+    }
+}

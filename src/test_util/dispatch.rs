@@ -1,0 +1,395 @@
+//! From a request body to a response: parse, take steps, wait, answer.
+//!
+//! [`plan`] runs under the server's lock and does everything that touches shared state:
+//! it parses the body, takes one step per call and counts it. [`answer`] runs without the
+//! lock: it waits for the steps' delays, calls the method handlers and builds the response.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use serde_json::{Map, Value};
+
+use super::body::ResponseBody;
+use super::methods::{self, MethodResult};
+use super::step::{Action, ErrorSpec, Step};
+
+/// A method handler, shared between the server handle and the connections.
+pub(crate) type Handler = Arc<dyn Fn(&Value) -> MethodResult + Send + Sync>;
+
+/// The body of [`Step::malformed`].
+const MALFORMED: &str = r#"{"jsonrpc": "2.0", "resu"#;
+
+/// Everything the server remembers; behind one mutex.
+pub(crate) struct State {
+    pub(crate) handlers: HashMap<String, Handler>,
+    pub(crate) scripts: HashMap<String, VecDeque<Step>>,
+    pub(crate) calls: HashMap<String, usize>,
+    pub(crate) http_requests: usize,
+    pub(crate) bodies: Vec<Bytes>,
+    pub(crate) shuffle_batches: bool,
+}
+
+impl State {
+    /// A state with the built-in methods `sum` and `echo`, and nothing recorded.
+    pub(crate) fn new() -> Self {
+        let mut handlers: HashMap<String, Handler> = HashMap::new();
+        handlers.insert("sum".to_owned(), Arc::new(methods::sum));
+        handlers.insert("echo".to_owned(), Arc::new(methods::echo));
+        Self {
+            handlers,
+            scripts: HashMap::new(),
+            calls: HashMap::new(),
+            http_requests: 0,
+            bodies: Vec::new(),
+            shuffle_batches: false,
+        }
+    }
+
+    /// Counts a call of `method` and takes its next step (`ok` when none is queued).
+    fn take_step(&mut self, method: &str) -> Step {
+        *self.calls.entry(method.to_owned()).or_insert(0) += 1;
+        self.scripts
+            .get_mut(method)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or_else(Step::ok)
+    }
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut methods: Vec<&String> = self.handlers.keys().collect();
+        methods.sort();
+        f.debug_struct("State")
+            .field("methods", &methods)
+            .field("scripts", &self.scripts)
+            .field("calls", &self.calls)
+            .field("http_requests", &self.http_requests)
+            .field("bodies", &self.bodies.len())
+            .field("shuffle_batches", &self.shuffle_batches)
+            .finish()
+    }
+}
+
+/// The error a connection's service returns, which makes hyper close the connection
+/// without a response.
+#[derive(Debug)]
+pub(crate) struct CloseConnection(&'static str);
+
+impl fmt::Display for CloseConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for CloseConnection {}
+
+impl CloseConnection {
+    pub(crate) const ON_PURPOSE: Self = Self("connection dropped on purpose");
+    pub(crate) const REQUEST_FAILED: Self = Self("request body could not be read");
+}
+
+/// One call (or notification) of a request, with the step it took.
+pub(crate) struct Call {
+    /// `None` for a notification.
+    id: Option<Value>,
+    params: Value,
+    step: Step,
+    handler: Option<Handler>,
+}
+
+/// One item of a batch.
+pub(crate) enum Item {
+    Call(Box<Call>),
+    /// Not a valid request object: answered `-32600` with id null, takes no step.
+    Invalid,
+}
+
+/// What to do with one request body, decided under the lock.
+pub(crate) enum Plan {
+    /// Answered at once, with no step taken: parse error, invalid request, empty batch.
+    Immediate(Value),
+    Single(Box<Call>),
+    Batch {
+        items: Vec<Item>,
+        reverse: bool,
+    },
+}
+
+/// Parses `body`, takes a step for each call in it and counts the calls.
+pub(crate) fn plan(state: &mut State, body: &[u8]) -> Plan {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return Plan::Immediate(failure(Value::Null, &ErrorSpec::from_code(-32700)));
+    };
+    match value {
+        Value::Array(items) if items.is_empty() => {
+            Plan::Immediate(failure(Value::Null, &ErrorSpec::from_code(-32600)))
+        }
+        Value::Array(items) => Plan::Batch {
+            items: items
+                .iter()
+                .map(|item| call(state, item).map_or(Item::Invalid, |c| Item::Call(Box::new(c))))
+                .collect(),
+            reverse: state.shuffle_batches,
+        },
+        single => match call(state, &single) {
+            Some(call) => Plan::Single(Box::new(call)),
+            None => Plan::Immediate(failure(Value::Null, &ErrorSpec::from_code(-32600))),
+        },
+    }
+}
+
+/// Reads a request object and takes its step; `None` if it is not a valid request.
+fn call(state: &mut State, value: &Value) -> Option<Call> {
+    let object = value.as_object()?;
+    if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return None;
+    }
+    let method = object.get("method").and_then(Value::as_str)?;
+    let params = match object.get("params") {
+        None => Value::Null,
+        Some(params @ (Value::Array(_) | Value::Object(_))) => params.clone(),
+        Some(_) => return None,
+    };
+    let id = match object.get("id") {
+        None => None,
+        Some(id @ (Value::Null | Value::Number(_) | Value::String(_))) => Some(id.clone()),
+        Some(_) => return None,
+    };
+    Some(Call {
+        id,
+        params,
+        step: state.take_step(method),
+        handler: state.handlers.get(method).cloned(),
+    })
+}
+
+/// Waits for the steps' delays, then builds the response, or an error that makes hyper
+/// close the connection.
+pub(crate) async fn answer(plan: Plan) -> Result<Response<ResponseBody>, CloseConnection> {
+    match plan {
+        Plan::Immediate(value) => Ok(json_response(StatusCode::OK, &value)),
+        Plan::Single(call) => {
+            sleep(call.step.delay).await;
+            answer_single(&call)
+        }
+        Plan::Batch { items, reverse } => {
+            let delay = calls(&items).map(|c| c.step.delay).max();
+            sleep(delay.unwrap_or_default()).await;
+            answer_batch(&items, reverse)
+        }
+    }
+}
+
+async fn sleep(delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+}
+
+fn calls(items: &[Item]) -> impl Iterator<Item = &Call> {
+    items.iter().filter_map(|item| match item {
+        Item::Call(call) => Some(&**call),
+        Item::Invalid => None,
+    })
+}
+
+fn answer_single(call: &Call) -> Result<Response<ResponseBody>, CloseConnection> {
+    if let Some(why) = &call.step.invalid {
+        return Ok(invalid_step(why));
+    }
+    let mut http = if call.step.action.is_http_level() {
+        let context = Context {
+            id: call.id.clone().unwrap_or(Value::Null),
+            batch: false,
+            whole: &|| {
+                let whole =
+                    item_response(call).unwrap_or_else(|| success(Value::Null, Value::Null));
+                Bytes::from(whole.to_string())
+            },
+        };
+        http_level(&call.step.action, &context)?
+    } else {
+        match item_response(call) {
+            Some(response) => json_response(StatusCode::OK, &response),
+            None => no_content(),
+        }
+    };
+    append_headers(http.headers_mut(), &call.step.headers);
+    Ok(http)
+}
+
+fn answer_batch(items: &[Item], reverse: bool) -> Result<Response<ResponseBody>, CloseConnection> {
+    if let Some(why) = calls(items).find_map(|c| c.step.invalid.as_ref()) {
+        return Ok(invalid_step(why));
+    }
+    let responses = || {
+        let mut responses: Vec<Value> = items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Call(call) => item_response(call),
+                Item::Invalid => Some(failure(Value::Null, &ErrorSpec::from_code(-32600))),
+            })
+            .collect();
+        if reverse {
+            responses.reverse();
+        }
+        responses
+    };
+    if let Some(decider) = calls(items).find(|c| c.step.action.is_http_level()) {
+        let context = Context {
+            id: decider.id.clone().unwrap_or(Value::Null),
+            batch: true,
+            whole: &|| Bytes::from(Value::Array(responses()).to_string()),
+        };
+        let mut http = http_level(&decider.step.action, &context)?;
+        append_headers(http.headers_mut(), &decider.step.headers);
+        return Ok(http);
+    }
+    let responses = responses();
+    let mut http = if responses.is_empty() {
+        no_content()
+    } else {
+        json_response(StatusCode::OK, &Value::Array(responses))
+    };
+    for call in calls(items) {
+        append_headers(http.headers_mut(), &call.step.headers);
+    }
+    Ok(http)
+}
+
+/// The response object of one call: its step's error, or else its handler's outcome.
+/// `None` for a notification, whose handler still runs.
+fn item_response(call: &Call) -> Option<Value> {
+    let outcome = match &call.step.action {
+        Action::Error(error) => Err(error.clone()),
+        _ => match &call.handler {
+            Some(handler) => {
+                handler(&call.params).map_err(|(code, message)| ErrorSpec::new(code, message, None))
+            }
+            None => Err(ErrorSpec::from_code(-32601)),
+        },
+    };
+    let id = call.id.clone()?;
+    Some(match outcome {
+        Ok(result) => success(id, result),
+        Err(error) => failure(id, &error),
+    })
+}
+
+/// What an HTTP-level step needs to know about the request it answers.
+struct Context<'a> {
+    /// The id of the call whose step decides (null for a notification).
+    id: Value,
+    batch: bool,
+    /// The body the response would have had without the step (with the handlers of
+    /// HTTP-level steps run as if they were `ok`); only [`Step::truncated`] needs it.
+    whole: &'a dyn Fn() -> Bytes,
+}
+
+fn http_level(
+    action: &Action,
+    context: &Context,
+) -> Result<Response<ResponseBody>, CloseConnection> {
+    Ok(match action {
+        // Item-level steps are answered by the caller; this arm keeps the match total.
+        Action::Ok | Action::Error(_) => {
+            with_status(StatusCode::OK, ResponseBody::full((context.whole)()))
+        }
+        Action::Status(status) => with_status(*status, ResponseBody::empty()),
+        Action::StatusWithError(status, error) => {
+            let id = if context.batch {
+                Value::Null
+            } else {
+                context.id.clone()
+            };
+            json_response(*status, &failure(id, error))
+        }
+        Action::DropConnection => return Err(CloseConnection::ON_PURPOSE),
+        Action::Truncated => {
+            let mut response =
+                with_status(StatusCode::OK, ResponseBody::truncated((context.whole)()));
+            set_json(response.headers_mut());
+            response
+        }
+        Action::Malformed => {
+            let mut response = with_status(StatusCode::OK, ResponseBody::full(MALFORMED));
+            set_json(response.headers_mut());
+            response
+        }
+        Action::Oversized(len) => {
+            let (open, close) = if context.batch { ("[", "]") } else { ("", "") };
+            let prefix = format!(r#"{open}{{"jsonrpc":"2.0","result":""#);
+            let suffix = format!(r#"","id":{}}}{close}"#, context.id);
+            let body = ResponseBody::oversized(*len, Bytes::from(prefix), Bytes::from(suffix));
+            let mut response = with_status(StatusCode::OK, body);
+            set_json(response.headers_mut());
+            response
+        }
+        Action::Raw(status, body) => with_status(*status, ResponseBody::full(body.clone())),
+    })
+}
+
+fn success(id: Value, result: Value) -> Value {
+    let mut object = Map::new();
+    object.insert("jsonrpc".to_owned(), Value::from("2.0"));
+    object.insert("result".to_owned(), result);
+    object.insert("id".to_owned(), id);
+    Value::Object(object)
+}
+
+fn failure(id: Value, error: &ErrorSpec) -> Value {
+    let mut inner = Map::new();
+    inner.insert("code".to_owned(), Value::from(error.code));
+    inner.insert("message".to_owned(), Value::from(error.message.as_str()));
+    if let Some(data) = &error.data {
+        inner.insert("data".to_owned(), data.clone());
+    }
+    let mut object = Map::new();
+    object.insert("jsonrpc".to_owned(), Value::from("2.0"));
+    object.insert("error".to_owned(), Value::Object(inner));
+    object.insert("id".to_owned(), id);
+    Value::Object(object)
+}
+
+fn with_status(status: StatusCode, body: ResponseBody) -> Response<ResponseBody> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response
+}
+
+fn set_json(headers: &mut HeaderMap) {
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response<ResponseBody> {
+    let mut response = with_status(status, ResponseBody::full(value.to_string()));
+    set_json(response.headers_mut());
+    response
+}
+
+fn no_content() -> Response<ResponseBody> {
+    with_status(StatusCode::NO_CONTENT, ResponseBody::empty())
+}
+
+fn invalid_step(why: &str) -> Response<ResponseBody> {
+    let mut response = with_status(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ResponseBody::full(format!("FlakyServer: the scripted step is unusable: {why}")),
+    );
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn append_headers(target: &mut HeaderMap, extra: &HeaderMap) {
+    for (name, value) in extra {
+        target.append(name, value.clone());
+    }
+}

@@ -1,0 +1,444 @@
+//! The server handle, its accept loop and its connections.
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::body::ResponseBody;
+use super::dispatch::{self, CloseConnection, State};
+use super::step::Step;
+
+type Shared = Arc<Mutex<State>>;
+
+fn lock(state: &Shared) -> MutexGuard<'_, State> {
+    // A handler that panicked cannot leave the state half-updated: keep serving.
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A scripted JSON-RPC 2.0 server over HTTP/1.1 on `127.0.0.1`, for tests.
+///
+/// It answers every request (whatever its method and path) with JSON-RPC: it has the
+/// methods `sum` and `echo` from the start, takes more with [`handle`](Self::handle), and
+/// misbehaves on demand: [`script`](Self::script) queues a [`Step`] for each of the next
+/// calls of a method. It records every request body it receives and counts calls.
+///
+/// The server runs on the tokio runtime that started it, in spawned tasks, and waits only
+/// on tokio's clock, so it works under a paused clock
+/// (`#[tokio::test(start_paused = true)]`). It lives as long as its handle: dropping the
+/// `FlakyServer` aborts the task that accepts connections and, with it, every open
+/// connection (they close when the runtime next runs them; [`shutdown`](Self::shutdown)
+/// waits for that).
+///
+/// # Protocol
+///
+/// - A single request takes the next step queued for its method.
+/// - A notification (no `"id"`) takes a step too; when the step is `ok` or `error`, the
+///   answer is `204 No Content` with an empty body. HTTP-level steps apply as to a call.
+/// - In a batch, each item takes a step from its own method's queue. `ok` and `error`
+///   steps make that item's response object; the first item whose step is HTTP-level
+///   decides the whole HTTP response instead. The response waits for the longest delay
+///   among the items. Notifications get no response object; a batch that gets none at all
+///   is answered `204`. Items keep the request order, unless
+///   [`shuffle_batches`](Self::shuffle_batches) reverses it.
+/// - A body that is not JSON gets `-32700 Parse error`; an empty batch, or an object that
+///   is not a request (no `"jsonrpc": "2.0"`, no string `"method"`, params that are not an
+///   array or object, an id that is not a number, string or null), gets
+///   `-32600 Invalid Request`, with id null. In a batch, such an item gets that response
+///   and the other items are answered normally. None of these takes a step.
+/// - A method with no handler gets `-32601 Method not found` (on an `ok` step).
+/// - Response ids are the request ids, as received.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::{BodyExt, Full};
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use serde_json::{Value, json};
+/// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = FlakyServer::start().await?;
+/// server.script("sum", [Step::error(2001)]);
+///
+/// let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+/// let mut results = Vec::new();
+/// for _ in 0..2 {
+///     let request = http::Request::post(server.uri())
+///         .header("content-type", "application/json")
+///         .body(Full::from(r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":7}"#))?;
+///     let body = client.request(request).await?.into_body().collect().await?.to_bytes();
+///     results.push(serde_json::from_slice::<Value>(&body)?);
+/// }
+/// assert_eq!(results[0]["error"]["code"], 2001);
+/// assert_eq!(results[1], json!({"jsonrpc": "2.0", "result": 3, "id": 7}));
+/// assert_eq!(server.calls("sum"), 2);
+/// # Ok(())
+/// # }
+/// ```
+pub struct FlakyServer {
+    addr: SocketAddr,
+    uri: Uri,
+    state: Shared,
+    stop: Option<oneshot::Sender<()>>,
+    accept: JoinHandle<()>,
+}
+
+impl fmt::Debug for FlakyServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlakyServer")
+            .field("addr", &self.addr)
+            .field("state", &*lock(&self.state))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for FlakyServer {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+impl FlakyServer {
+    /// Binds `127.0.0.1` on a free port and starts serving on the current tokio runtime.
+    ///
+    /// Connections are HTTP/1.1 with keep-alive.
+    ///
+    /// # Errors
+    ///
+    /// When the socket cannot be bound.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime (as `tokio::spawn` does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// assert!(server.addr().ip().is_loopback());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn start() -> io::Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let uri = Uri::builder()
+            .scheme("http")
+            .authority(addr.to_string())
+            .path_and_query("/")
+            .build()
+            .map_err(io::Error::other)?;
+        let state = Arc::new(Mutex::new(State::new()));
+        let (stop, stopped) = oneshot::channel();
+        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&state), stopped));
+        Ok(Self {
+            addr,
+            uri,
+            state,
+            stop: Some(stop),
+            accept,
+        })
+    }
+
+    /// The URI to send requests to: `http://127.0.0.1:PORT/`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// assert_eq!(server.uri().to_string(), format!("http://{}/", server.addr()));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn uri(&self) -> Uri {
+        self.uri.clone()
+    }
+
+    /// The address the server listens on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// let stream = tokio::net::TcpStream::connect(server.addr()).await?;
+    /// # drop(stream);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Adds a method, or replaces one (`sum` and `echo` included). The handler gets the
+    /// call's params (`null` when it has none) and returns a result, or an error code and
+    /// message. It runs on the server's task: keep it quick and never block.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::Value;
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// server.handle("mul", |params: &Value| {
+    ///     let numbers = params.as_array().ok_or((-32602, "expected an array".to_owned()))?;
+    ///     let product = numbers.iter().filter_map(Value::as_i64).product::<i64>();
+    ///     Ok(Value::from(product))
+    /// });
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn handle<F>(&self, method: impl Into<String>, handler: F)
+    where
+        F: Fn(&Value) -> Result<Value, (i64, String)> + Send + Sync + 'static,
+    {
+        lock(&self.state)
+            .handlers
+            .insert(method.into(), Arc::new(handler));
+    }
+
+    /// Queues steps for the next calls of `method`, after any already queued. Each call
+    /// (batch items and notifications included) takes one; once the queue is empty, calls
+    /// get [`Step::ok`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// server.script("sum", [Step::timeout(), Step::error(2001), Step::ok()]);
+    /// server.script("sum", [Step::status(503)]); // the fourth call
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn script(&self, method: impl Into<String>, steps: impl IntoIterator<Item = Step>) {
+        lock(&self.state)
+            .scripts
+            .entry(method.into())
+            .or_default()
+            .extend(steps);
+    }
+
+    /// How many calls of `method` arrived, batch items and notifications included: every
+    /// attempt counts, whatever its step. A call is counted when it takes its step, before
+    /// any delay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// assert_eq!(server.calls("sum"), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn calls(&self, method: &str) -> usize {
+        lock(&self.state).calls.get(method).copied().unwrap_or(0)
+    }
+
+    /// How many HTTP requests arrived (a batch is one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// assert_eq!(server.http_requests(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn http_requests(&self) -> usize {
+        lock(&self.state).http_requests
+    }
+
+    /// Every request body received, in order of arrival. A body is recorded as soon as it
+    /// has been read, before anything else happens to it (even if the step then drops the
+    /// connection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// assert!(server.bodies().is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn bodies(&self) -> Vec<Bytes> {
+        lock(&self.state).bodies.clone()
+    }
+
+    /// Every request body received, parsed as JSON; [`Value::Null`] for a body that is not
+    /// JSON.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// assert!(server.bodies_json().is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn bodies_json(&self) -> Vec<Value> {
+        self.bodies()
+            .iter()
+            .map(|body| serde_json::from_slice(body).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// Whether to reverse the order of the response objects of a batch (off at start), so
+    /// that a client must match them to its requests by id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// server.shuffle_batches(true);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn shuffle_batches(&self, reverse: bool) {
+        lock(&self.state).shuffle_batches = reverse;
+    }
+
+    /// Forgets the queued steps, the counters and the recorded bodies. Methods and
+    /// [`shuffle_batches`](Self::shuffle_batches) stay as they are. Requests already being
+    /// answered keep the steps they took.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// server.script("sum", [Step::error(2001)]);
+    /// server.reset(); // the next `sum` call gets `Step::ok()`
+    /// assert_eq!(server.http_requests(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn reset(&self) {
+        let mut state = lock(&self.state);
+        state.scripts.clear();
+        state.calls.clear();
+        state.http_requests = 0;
+        state.bodies.clear();
+    }
+
+    /// Stops the server and waits until its listener and all its connections are closed.
+    /// Dropping the server stops it too, without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// let addr = server.addr();
+    /// server.shutdown().await;
+    /// assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            // An error means the accept loop has ended already.
+            let _ = stop.send(());
+        }
+        // Ends with the loop's return, or with a cancellation if the loop was aborted.
+        let _ = (&mut self.accept).await;
+    }
+}
+
+/// Accepts connections until stopped; the connections live in a `JoinSet`, so they are
+/// aborted with it when the loop ends, or when its task is aborted.
+async fn accept_loop(listener: TcpListener, state: Shared, mut stop: oneshot::Receiver<()>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(serve_connection(stream, Arc::clone(&state)));
+                }
+                // Per-connection failures (a reset before accept, too many open files):
+                // let other tasks run, then keep accepting.
+                Err(_) => tokio::task::yield_now().await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    connections.shutdown().await;
+}
+
+async fn serve_connection(stream: TcpStream, state: Shared) {
+    // Nagle would hold small writes (the first part of a truncated body) back.
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |request| respond(Arc::clone(&state), request));
+    // Errors end the connection, which is all there is to do with them: they are the
+    // client going away, or a step closing the connection on purpose.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+async fn respond(
+    state: Shared,
+    request: Request<Incoming>,
+) -> Result<Response<ResponseBody>, CloseConnection> {
+    let body = request.into_body().collect().await;
+    let plan = {
+        let mut state = lock(&state);
+        state.http_requests += 1;
+        let Ok(body) = body else {
+            return Err(CloseConnection::REQUEST_FAILED);
+        };
+        let body = body.to_bytes();
+        state.bodies.push(body.clone());
+        dispatch::plan(&mut state, &body)
+    };
+    dispatch::answer(plan).await
+}

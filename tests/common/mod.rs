@@ -1,0 +1,94 @@
+//! The stack every whole-stack test drives: retry over codec over timeout over hyper-util.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower::ServiceBuilder;
+use tower::retry::Retry;
+use tower::timeout::{Timeout, TimeoutLayer};
+use tower_jsonrpc_retry::codec::{JsonRpcCodec, JsonRpcCodecLayer};
+use tower_jsonrpc_retry::test_util::FlakyServer;
+use tower_jsonrpc_retry::{JsonRpcRetryLayer, JsonRpcRetryPolicy, RetryEvent, RetryStrategy};
+
+pub type Http = Client<HttpConnector, Full<Bytes>>;
+pub type Stack = Retry<JsonRpcRetryPolicy, JsonRpcCodec<Timeout<Http>>>;
+
+/// The per-attempt timeout of [`stack`].
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(200);
+
+pub fn http() -> Http {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub fn stack_to(uri: http::Uri, strategy: RetryStrategy) -> Stack {
+    ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(JsonRpcCodecLayer::new(uri))
+        .layer(TimeoutLayer::new(ATTEMPT_TIMEOUT))
+        .service(http())
+}
+
+pub fn stack(server: &FlakyServer, strategy: RetryStrategy) -> Stack {
+    stack_to(server.uri(), strategy)
+}
+
+/// What the `on_retry` hook saw, in order: (attempt, reason, delay, instant since start).
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub events: Arc<Mutex<Vec<(u32, String, Duration, Duration)>>>,
+}
+
+impl Recorder {
+    pub fn attach(&self, strategy: RetryStrategy) -> RetryStrategy {
+        let events = self.events.clone();
+        let start = tokio::time::Instant::now();
+        strategy.on_retry(move |e: &RetryEvent<'_>| {
+            events.lock().unwrap().push((
+                e.attempt(),
+                e.reason().to_string(),
+                e.delay(),
+                start.elapsed(),
+            ));
+        })
+    }
+
+    pub fn reasons(&self) -> Vec<String> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.1.clone())
+            .collect()
+    }
+
+    pub fn delays(&self) -> Vec<Duration> {
+        self.events.lock().unwrap().iter().map(|e| e.2).collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.events.lock().unwrap().len()
+    }
+}
+
+pub fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// One call on a service kept across calls (`ready` needs the request type named, since
+/// the stack serves both single and batch requests).
+pub async fn call(
+    svc: &mut Stack,
+    req: tower_jsonrpc_retry::jsonrpc::Request,
+) -> Result<tower_jsonrpc_retry::jsonrpc::Response, tower_jsonrpc_retry::codec::Error> {
+    use tower::{Service, ServiceExt};
+    ServiceExt::<tower_jsonrpc_retry::jsonrpc::Request>::ready(svc)
+        .await?
+        .call(req)
+        .await
+}

@@ -1,0 +1,514 @@
+//! DESIGN.md's semantics, line by line, over loopback HTTP on tokio's paused clock.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{ATTEMPT_TIMEOUT, Recorder, secs, stack, stack_to};
+use serde_json::json;
+use tokio::time::Instant;
+use tower::ServiceExt;
+use tower::retry::budget::TpsBudget;
+use tower::timeout::error::Elapsed;
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Id, Request};
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
+
+fn periodic(attempts: usize, interval: Duration) -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(attempts, interval))
+}
+
+fn sum(id: i64) -> Request {
+    Request::new("sum", json!([1, 2])).with_id(id)
+}
+
+async fn server() -> FlakyServer {
+    FlakyServer::start().await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn listed_code_is_retried_while_delays_remain() {
+    let server = server().await;
+    server.script("sum", [Step::error(2001), Step::error(2001)]);
+    let rec = Recorder::default();
+    let svc = stack(&server, rec.attach(periodic(3, secs(1.0)).codes([2001])));
+    let start = Instant::now();
+    let resp = svc.oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(server.calls("sum"), 3);
+    assert_eq!(start.elapsed(), secs(2.0));
+    let events = rec.events.lock().unwrap().clone();
+    assert_eq!(
+        events,
+        [
+            (1, "code 2001".to_owned(), secs(1.0), Duration::ZERO),
+            (2, "code 2001".to_owned(), secs(1.0), secs(1.0)),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn last_error_response_is_returned_when_delays_run_out() {
+    let server = server().await;
+    server.script("sum", std::iter::repeat_n(Step::error(2001), 5));
+    let svc = stack(&server, periodic(3, secs(1.0)).codes([2001]));
+    let start = Instant::now();
+    let resp = svc.oneshot(sum(1)).await.expect("an error response is Ok");
+    assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+    assert_eq!(resp.id(), &Id::Number(1));
+    assert_eq!(server.calls("sum"), 4, "1 + attempts sends");
+    assert_eq!(start.elapsed(), secs(3.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn empty_code_set_retries_no_code() {
+    let server = server().await;
+    server.script("sum", [Step::error(2001)]);
+    let svc = stack(
+        &server,
+        periodic(3, secs(1.0)).retry_on(ErrorClass::Timeout),
+    );
+    let resp = svc.oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+    assert_eq!(server.calls("sum"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unlisted_code_is_not_retried() {
+    let server = server().await;
+    server.script("sum", [Step::error(2002)]);
+    let svc = stack(&server, periodic(3, secs(1.0)).codes([2001]));
+    let resp = svc.oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(2002));
+    assert_eq!(server.calls("sum"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn matched_error_is_retried_while_delays_remain() {
+    let server = server().await;
+    server.script("sum", [Step::timeout(), Step::timeout()]);
+    let rec = Recorder::default();
+    let svc = stack(
+        &server,
+        rec.attach(periodic(3, secs(1.0)).retry_on_error::<Elapsed>()),
+    );
+    let start = Instant::now();
+    let resp = svc.oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(server.calls("sum"), 3);
+    assert_eq!(start.elapsed(), ATTEMPT_TIMEOUT * 2 + secs(2.0));
+    assert_eq!(rec.reasons(), ["error tower::timeout::error::Elapsed"; 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn last_error_is_returned_unchanged_when_delays_run_out() {
+    let server = server().await;
+    server.script("sum", std::iter::repeat_n(Step::timeout(), 5));
+    let svc = stack(&server, periodic(2, secs(1.0)).retry_on_error::<Elapsed>());
+    let err = svc.oneshot(sum(1)).await.unwrap_err();
+    assert_eq!(server.calls("sum"), 3);
+    assert!(err.is_transport() && err.is_timeout(), "{err:?}");
+    let source = std::error::Error::source(&err).expect("the inner error is kept");
+    assert!(
+        source.is::<Elapsed>(),
+        "the timeout's own error type, not a string: {source:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn unmatched_error_is_not_retried() {
+    let server = server().await;
+    server.script("sum", [Step::timeout()]);
+    let svc = stack(&server, periodic(3, secs(1.0)).codes([2001]));
+    let err = svc.oneshot(sum(1)).await.unwrap_err();
+    assert!(err.is_timeout());
+    assert_eq!(server.calls("sum"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn codes_and_errors_share_one_delay_iterator() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [Step::timeout(), Step::error(2001), Step::error(2001)],
+    );
+    let strategy = periodic(2, secs(1.0))
+        .codes([2001])
+        .retry_on(ErrorClass::Timeout);
+    let resp = stack(&server, strategy).oneshot(sum(1)).await.unwrap();
+    assert_eq!(
+        resp.error().map(|e| e.code()),
+        Some(2001),
+        "two delays for three failures"
+    );
+    assert_eq!(server.calls("sum"), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_call_starts_with_fresh_state() {
+    let server = server().await;
+    server.script("sum", [Step::error(2001), Step::error(2001), Step::ok()]);
+    server.script("sum", [Step::error(2001), Step::error(2001), Step::ok()]);
+    let mut svc = stack(
+        &server,
+        periodic(2, secs(1.0)).codes([2001]).max_elapsed(secs(2.5)),
+    );
+    for round in 1..=2 {
+        let start = Instant::now();
+        let resp = common::call(&mut svc, sum(round)).await.unwrap();
+        assert_eq!(resp.result(), Some(&json!(3)), "round {round}");
+        assert_eq!(server.calls("sum"), 3 * round as usize);
+        assert_eq!(start.elapsed(), secs(2.0));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_request_strategy_replaces_the_default() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [Step::error(2001), Step::error(2002), Step::error(2002)],
+    );
+    let svc = stack(&server, periodic(3, secs(1.0)).codes([2001]));
+    let mut req = sum(1);
+    req.extensions_mut()
+        .insert(periodic(1, secs(5.0)).codes([2002]));
+    let start = Instant::now();
+    let resp = svc.clone().oneshot(req).await.unwrap();
+    assert_eq!(
+        resp.error().map(|e| e.code()),
+        Some(2001),
+        "the default's code is not the request's"
+    );
+    assert_eq!(server.calls("sum"), 1);
+
+    let mut req = sum(2);
+    req.extensions_mut()
+        .insert(periodic(1, secs(5.0)).codes([2002]));
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(
+        resp.error().map(|e| e.code()),
+        Some(2002),
+        "one retry, then the last response"
+    );
+    assert_eq!(server.calls("sum"), 3);
+    assert_eq!(start.elapsed(), secs(5.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn none_in_extensions_disables_retry() {
+    let server = server().await;
+    server.script("sum", [Step::error(2001), Step::error(2001)]);
+    let svc = stack(&server, periodic(3, secs(1.0)).codes([2001]));
+    let mut req = sum(1);
+    req.extensions_mut().insert(RetryStrategy::none());
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+    assert_eq!(server.calls("sum"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn notifications_retry_errors_only() {
+    let server = server().await;
+    server.script("log", [Step::error(2001), Step::status(503), Step::ok()]);
+    let strategy = periodic(3, secs(1.0))
+        .codes([2001])
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let svc = stack(&server, strategy);
+    // The 2001 step gives a notification no answer (204): nothing to retry.
+    let resp = svc
+        .clone()
+        .oneshot(Request::new("log", json!(["a"])))
+        .await
+        .unwrap();
+    assert_eq!(resp.id(), &Id::Null);
+    assert_eq!(server.calls("log"), 1);
+    // A 503 is a transport error: retried.
+    svc.oneshot(Request::new("log", json!(["b"])))
+        .await
+        .unwrap();
+    assert_eq!(server.calls("log"), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_idempotent_method_is_not_retried_once_sent() {
+    let server = server().await;
+    server.script(
+        "send",
+        [
+            Step::drop_connection(),
+            Step::status(503),
+            Step::error(-32005),
+        ],
+    );
+    server.handle("send", |_| Ok(json!("0xhash")));
+    let strategy = periodic(3, secs(1.0))
+        .codes([-32005])
+        .retry_on(ErrorClass::Reset)
+        .retry_on(ErrorClass::Connect)
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+        .non_idempotent(["send"]);
+    let svc = stack(&server, strategy.clone());
+    let send = |id| Request::new("send", json!(["0x01"])).with_id(id);
+    assert!(svc.clone().oneshot(send(1)).await.is_err());
+    assert_eq!(
+        server.calls("send"),
+        1,
+        "dropped after reading: not retried"
+    );
+    assert!(svc.clone().oneshot(send(2)).await.unwrap_err().is_status());
+    assert_eq!(server.calls("send"), 2, "a status proves the server saw it");
+    let resp = svc.oneshot(send(3)).await.unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
+    assert_eq!(
+        server.calls("send"),
+        3,
+        "an error response proves the server saw it"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_idempotent_method_is_retried_on_connect_failure() {
+    // A port with no listener: every attempt is refused before anything is sent.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let rec = Recorder::default();
+    let strategy = rec.attach(
+        periodic(3, secs(1.0))
+            .retry_on(ErrorClass::Connect)
+            .non_idempotent(["send"]),
+    );
+    let svc = stack_to(format!("http://{closed}/").parse().unwrap(), strategy);
+    let err = svc
+        .oneshot(Request::new("send", json!([])).with_id(1))
+        .await
+        .unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    assert_eq!(rec.reasons(), ["connect"; 3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_resends_only_the_failed_retryable_items() {
+    let server = server().await;
+    server.script("sum", [Step::ok(), Step::error(2001), Step::ok()]);
+    server.script("echo", [Step::error(2002)]);
+    let svc = stack(&server, periodic(3, secs(1.0)).codes([2001]));
+    let batch = BatchRequest::new(vec![
+        Request::new("sum", json!([1, 2])).with_id(1),
+        Request::new("sum", json!([3, 4])).with_id(2),
+        Request::new("echo", json!(["x"])).with_id(3),
+        Request::new("log", json!(["note"])),
+    ]);
+    let resp = svc.oneshot(batch).await.unwrap();
+    let bodies = server.bodies_json();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[0].as_array().unwrap().len(), 4);
+    assert_eq!(
+        bodies[1],
+        json!([{"jsonrpc": "2.0", "method": "sum", "params": [3, 4], "id": 2}]),
+        "only the retryable failed item is re-sent"
+    );
+    let items: Vec<_> = resp
+        .items()
+        .iter()
+        .map(|r| {
+            (
+                r.id().clone(),
+                r.result().cloned(),
+                r.error().map(|e| e.code()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        items,
+        [
+            (Id::Number(1), Some(json!(3)), None),
+            (Id::Number(2), Some(json!(7)), None),
+            (Id::Number(3), None, Some(2002)),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_level_error_retries_the_whole_batch() {
+    let server = server().await;
+    let whole =
+        r#"{"jsonrpc": "2.0", "error": {"code": -32005, "message": "limit exceeded"}, "id": null}"#;
+    server.script("sum", [Step::raw(200, whole)]);
+    let svc = stack(&server, periodic(3, secs(1.0)).codes([-32005]));
+    let batch = BatchRequest::new(vec![sum(1), Request::new("echo", json!([5])).with_id(2)]);
+    let resp = svc.oneshot(batch).await.unwrap();
+    let bodies = server.bodies_json();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[0], bodies[1], "the whole batch is sent again");
+    assert_eq!(resp.items()[0].result(), Some(&json!(3)));
+    assert_eq!(resp.items()[1].result(), Some(&json!([5])));
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_keeps_answers_when_a_resend_fails_in_transport() {
+    let server = server().await;
+    server.script("sum", [Step::ok(), Step::error(2001), Step::timeout()]);
+    let svc = stack(
+        &server,
+        periodic(1, secs(1.0))
+            .codes([2001])
+            .retry_on(ErrorClass::Timeout),
+    );
+    let batch = BatchRequest::new(vec![sum(1), sum(2)]);
+    let resp = svc.oneshot(batch).await.expect("nothing answered is lost");
+    assert_eq!(resp.items()[0].result(), Some(&json!(3)));
+    assert_eq!(
+        resp.items()[1].error().map(|e| e.code()),
+        Some(2001),
+        "its last answer"
+    );
+    assert_eq!(server.calls("sum"), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_raises_the_next_delay() {
+    let server = server().await;
+    server.script("sum", [Step::status(503).retry_after("2")]);
+    let rec = Recorder::default();
+    let strategy = rec.attach(
+        periodic(3, secs(0.1)).retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE)),
+    );
+    let start = Instant::now();
+    stack(&server, strategy).oneshot(sum(1)).await.unwrap();
+    assert_eq!(start.elapsed(), secs(2.0));
+    assert_eq!(rec.delays(), [secs(2.0)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_clamped_to_the_ceiling() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [
+            Step::status(429).retry_after("999999999"),
+            Step::status(429).retry_after("999999999"),
+        ],
+    );
+    let strategy =
+        periodic(3, secs(0.1)).retry_on(ErrorClass::Status(http::StatusCode::TOO_MANY_REQUESTS));
+    let start = Instant::now();
+    stack(&server, strategy.clone())
+        .oneshot(sum(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        start.elapsed(),
+        secs(120.0),
+        "two waits of the 60 s default ceiling"
+    );
+
+    server.script("sum", [Step::status(429).retry_after("999999999")]);
+    let start = Instant::now();
+    stack(&server, strategy.retry_after_ceiling(secs(5.0)))
+        .oneshot(sum(2))
+        .await
+        .unwrap();
+    assert_eq!(start.elapsed(), secs(5.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_date_in_the_past_adds_nothing() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [Step::status(503).retry_after("Wed, 21 Oct 2015 07:28:00 GMT")],
+    );
+    let strategy =
+        periodic(3, secs(0.1)).retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let start = Instant::now();
+    stack(&server, strategy).oneshot(sum(1)).await.unwrap();
+    assert_eq!(start.elapsed(), secs(0.1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_on_a_json_rpc_error_response() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [Step::status_with_error(429, -32005).retry_after("3")],
+    );
+    let start = Instant::now();
+    let resp = stack(&server, periodic(3, secs(0.1)).codes([-32005]))
+        .oneshot(sum(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(start.elapsed(), secs(3.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_retry_is_scheduled_past_the_deadline() {
+    let server = server().await;
+    server.handle("busy", |_| Err((2001, "busy".to_owned())));
+    let strategy = periodic(10, secs(1.0)).codes([2001]).max_elapsed(secs(2.5));
+    let start = Instant::now();
+    let resp = stack(&server, strategy)
+        .oneshot(Request::new("busy", json!([])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+    assert_eq!(
+        server.calls("busy"),
+        3,
+        "sends at 0 s, 1 s, 2 s; a wait to 3 s would pass 2.5 s"
+    );
+    assert_eq!(start.elapsed(), secs(2.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn budget_bounds_a_retry_storm() {
+    let server = server().await;
+    server.handle("busy", |_| Err((2001, "busy".to_owned())));
+    // 10 % of calls, plus a reserve of 1 retry per second over a 10 s window.
+    let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 1, 0.1));
+    let strategy = periodic(3, Duration::ZERO).codes([2001]).budget(budget);
+    let mut svc = stack(&server, strategy);
+    let calls = 100;
+    for id in 0..calls {
+        let req = Request::new("busy", json!([])).with_id(id);
+        common::call(&mut svc, req).await.unwrap();
+    }
+    let attempts = server.calls("busy");
+    // Without a budget: 400 attempts. With it: 100 calls + 10 (reserve) + 100 / 10.
+    assert_eq!(
+        attempts,
+        120,
+        "amplification {:.2}",
+        attempts as f64 / calls as f64
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_call_during_a_wait_sends_nothing_more() {
+    let server = server().await;
+    server.script("sum", std::iter::repeat_n(Step::error(2001), 3));
+    let svc = stack(&server, periodic(3, secs(10.0)).codes([2001]));
+    let call = tokio::spawn(svc.oneshot(sum(1)));
+    tokio::time::sleep(secs(5.0)).await;
+    assert_eq!(server.calls("sum"), 1, "first attempt made, now waiting");
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    tokio::time::sleep(secs(60.0)).await;
+    assert_eq!(server.calls("sum"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_class_applies_to_responses_with_a_json_rpc_body() {
+    let server = server().await;
+    server.script("sum", [Step::status_with_error(503, -32603)]);
+    let strategy =
+        periodic(3, secs(1.0)).retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let resp = stack(&server, strategy).oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(server.calls("sum"), 2);
+}

@@ -829,3 +829,35 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
     }
     assert_eq!(server.http_requests(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_gives_up_cancels_the_pending_answer() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let server = start().await;
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&answered);
+    server.handle("slow", move |_: &Value| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Ok(Value::Null)
+    });
+    server.script("slow", [Step::timeout()]);
+    let body = r#"{"jsonrpc":"2.0","method":"slow","id":1}"#;
+    {
+        let client = client();
+        let attempt = tokio::time::timeout(Duration::from_secs(1), send(&client, &server, body));
+        assert!(attempt.await.is_err());
+    }
+    tokio::time::sleep(Duration::from_secs(2 * 3600)).await;
+    assert_eq!(answered.load(Ordering::SeqCst), 0, "the handler never ran");
+    assert_eq!(server.calls("slow"), 1);
+}
+
+#[test]
+fn handles_can_be_shared_across_tasks() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    fn clone_debug<T: Clone + std::fmt::Debug>() {}
+    send_sync::<FlakyServer>();
+    send_sync::<Step>();
+    clone_debug::<Step>();
+}

@@ -271,9 +271,11 @@ impl Step {
     /// Answer `200` with a `Content-Length` of the full response, send the first half of the
     /// body, then close the connection.
     ///
-    /// The response head arrives, so the client's request succeeds; reading the body then
-    /// fails with a `hyper::Error` whose `is_body()` is `true`, caused by an
-    /// [`std::io::Error`] of kind `UnexpectedEof`.
+    /// The response head arrives, so a hyper-util client's request succeeds; reading the
+    /// body then fails with a `hyper::Error` ("error reading a body from connection") none
+    /// of whose predicates (`is_incomplete_message()`, `is_closed()`, …) is `true`, whose
+    /// `source()` is an [`std::io::Error`] of kind `UnexpectedEof` ("end of file before
+    /// message length reached").
     ///
     /// # Examples
     ///

@@ -1,0 +1,863 @@
+//! `FlakyServer` driven by a real hyper-util client over loopback HTTP.
+
+use std::error::Error as _;
+use std::io;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{self, Client};
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn start() -> FlakyServer {
+    FlakyServer::start().await.expect("bind 127.0.0.1:0")
+}
+
+/// POSTs `body` as JSON and returns the response head, or the client's error.
+async fn send(
+    client: &HttpClient,
+    server: &FlakyServer,
+    body: impl Into<Bytes>,
+) -> Result<http::Response<Incoming>, legacy::Error> {
+    let request = http::Request::post(server.uri())
+        .header(CONTENT_TYPE, "application/json")
+        .body(Full::new(body.into()))
+        .expect("valid request");
+    client.request(request).await
+}
+
+/// A whole response.
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+/// POSTs `body` on a fresh client and reads the whole response.
+async fn post(server: &FlakyServer, body: impl Into<Bytes>) -> Reply {
+    let response = send(&client(), server, body).await.expect("a response");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("a whole body").to_bytes();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// POSTs a call of `method` with `params` and id 1, and returns the parsed response.
+async fn call(server: &FlakyServer, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1});
+    let reply = post(server, body.to_string()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.headers[CONTENT_TYPE], "application/json");
+    reply.json()
+}
+
+fn sum_call(id: Value) -> String {
+    json!({"jsonrpc": "2.0", "method": "sum", "params": [1, 2], "id": id}).to_string()
+}
+
+fn find<'a, E: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(found) = error.downcast_ref::<E>() {
+            return Some(found);
+        }
+        current = error.source();
+    }
+    None
+}
+
+// --- built-in methods ---------------------------------------------------------------
+
+#[tokio::test]
+async fn sum_positional_and_named() {
+    let server = start().await;
+    assert_eq!(
+        call(&server, "sum", json!([1, 2, 3])).await,
+        json!({"jsonrpc": "2.0", "result": 6, "id": 1})
+    );
+    assert_eq!(
+        call(&server, "sum", json!({"a": 10, "b": -4})).await["result"],
+        6
+    );
+    assert_eq!(call(&server, "sum", json!([0.5, 1])).await["result"], 1.5);
+}
+
+#[tokio::test]
+async fn sum_of_non_numbers_is_invalid_params() {
+    let server = start().await;
+    for params in [json!([1, "2"]), json!({"a": [1]})] {
+        let response = call(&server, "sum", params).await;
+        assert_eq!(response["error"]["code"], -32602, "{response}");
+        assert_eq!(response["id"], 1);
+        assert!(response.get("result").is_none());
+    }
+    // No params at all is not an array or an object either.
+    let reply = post(&server, r#"{"jsonrpc":"2.0","method":"sum","id":2}"#).await;
+    assert_eq!(reply.json()["error"]["code"], -32602);
+}
+
+#[tokio::test]
+async fn echo_returns_params_and_ids_are_echoed_exactly() {
+    let server = start().await;
+    let params = json!({"nested": [1, "two", null, {"x": true}]});
+    assert_eq!(
+        call(&server, "echo", params.clone()).await["result"],
+        params
+    );
+
+    for id in [
+        json!(0),
+        json!(-7),
+        json!(18446744073709551615_u64),
+        json!("abc"),
+        json!(null),
+    ] {
+        let body = json!({"jsonrpc": "2.0", "method": "echo", "params": [id], "id": id});
+        let reply = post(&server, body.to_string()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "a null id is a call, not a notification"
+        );
+        assert_eq!(
+            reply.json(),
+            json!({"jsonrpc": "2.0", "result": [id], "id": id})
+        );
+    }
+    let reply = post(&server, r#"{"jsonrpc":"2.0","method":"echo","id":1}"#).await;
+    assert_eq!(reply.json()["result"], Value::Null);
+}
+
+#[tokio::test]
+async fn unknown_method_is_method_not_found() {
+    let server = start().await;
+    let reply = post(
+        &server,
+        r#"{"jsonrpc":"2.0","method":"nope","params":[],"id":"q"}"#,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.body,
+        r#"{"error":{"code":-32601,"message":"Method not found"},"id":"q","jsonrpc":"2.0"}"#
+    );
+    assert_eq!(server.calls("nope"), 1);
+}
+
+#[tokio::test]
+async fn handle_adds_and_replaces_methods() {
+    let server = start().await;
+    server.handle("mul", |params: &Value| {
+        let numbers = params
+            .as_array()
+            .ok_or((-32602, "expected an array".to_owned()))?;
+        Ok(Value::from(
+            numbers.iter().filter_map(Value::as_i64).product::<i64>(),
+        ))
+    });
+    assert_eq!(call(&server, "mul", json!([3, 4, 5])).await["result"], 60);
+    assert_eq!(
+        call(&server, "mul", json!({"a": 1})).await["error"],
+        json!({"code": -32602, "message": "expected an array"})
+    );
+
+    server.handle("echo", |_: &Value| Err((1234, "echo is off".to_owned())));
+    assert_eq!(
+        call(&server, "echo", json!([1])).await["error"],
+        json!({"code": 1234, "message": "echo is off"})
+    );
+}
+
+// --- protocol errors ----------------------------------------------------------------
+
+#[tokio::test]
+async fn invalid_json_is_parse_error_with_null_id() {
+    let server = start().await;
+    let reply = post(&server, r#"{"jsonrpc":"2.0","method":"sum","#).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.json(),
+        json!({"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": null})
+    );
+    assert_eq!(server.calls("sum"), 0);
+}
+
+#[tokio::test]
+async fn invalid_requests_get_invalid_request_with_null_id() {
+    let server = start().await;
+    server.script("sum", [Step::error(1)]);
+    for body in [
+        r#"{"method":"sum","params":[1],"id":1}"#,
+        r#"{"jsonrpc":"1.0","method":"sum","params":[1],"id":1}"#,
+        r#"{"jsonrpc":"2.0","method":5,"id":1}"#,
+        r#"{"jsonrpc":"2.0","method":"sum","params":3,"id":1}"#,
+        r#"{"jsonrpc":"2.0","method":"sum","params":[],"id":[1]}"#,
+        r#"[]"#,
+        r#""sum""#,
+    ] {
+        let reply = post(&server, body).await;
+        assert_eq!(
+            reply.json(),
+            json!({"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": null}),
+            "{body}"
+        );
+    }
+    assert_eq!(server.calls("sum"), 0, "invalid requests take no step");
+    assert_eq!(call(&server, "sum", json!([1])).await["error"]["code"], 1);
+}
+
+// --- steps --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn error_steps_make_error_objects_with_status_200() {
+    let server = start().await;
+    server.script(
+        "sum",
+        [
+            Step::error(2001),
+            Step::error(-32000),
+            Step::error_with(-32005, "limit exceeded", Some(json!({"backoff": 2}))),
+        ],
+    );
+    assert_eq!(
+        call(&server, "sum", json!([1])).await,
+        json!({"jsonrpc": "2.0", "error": {"code": 2001, "message": "Scripted error"}, "id": 1})
+    );
+    assert_eq!(
+        call(&server, "sum", json!([1])).await["error"],
+        json!({"code": -32000, "message": "Server error"})
+    );
+    assert_eq!(
+        call(&server, "sum", json!([1])).await["error"],
+        json!({"code": -32005, "message": "limit exceeded", "data": {"backoff": 2}})
+    );
+}
+
+#[tokio::test]
+async fn status_steps_have_empty_bodies_and_raw_retry_after() {
+    let server = start().await;
+    server.script(
+        "sum",
+        [
+            Step::status(503),
+            Step::status(StatusCode::TOO_MANY_REQUESTS).retry_after("2"),
+            Step::status(429).retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Step::status(503).retry_after("soon-ish"),
+            Step::status(502).retry_after(7u64).header("x-extra", "yes"),
+        ],
+    );
+    let reply = post(&server, sum_call(json!(1))).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.body.is_empty());
+    assert_eq!(reply.headers.get(CONTENT_TYPE), None);
+    assert_eq!(reply.headers.get(RETRY_AFTER), None);
+
+    for (status, retry_after) in [
+        (429, "2"),
+        (429, "Wed, 21 Oct 2015 07:28:00 GMT"),
+        (503, "soon-ish"),
+    ] {
+        let reply = post(&server, sum_call(json!(1))).await;
+        assert_eq!(reply.status, status);
+        assert_eq!(reply.headers[RETRY_AFTER], retry_after);
+        assert!(reply.body.is_empty());
+    }
+    let reply = post(&server, sum_call(json!(1))).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(reply.headers[RETRY_AFTER], "7");
+    assert_eq!(reply.headers["x-extra"], "yes");
+    assert_eq!(server.calls("sum"), 5);
+}
+
+#[tokio::test]
+async fn status_with_error_has_a_json_rpc_body() {
+    let server = start().await;
+    server.script(
+        "sum",
+        [Step::status_with_error(429, -32005).retry_after("1")],
+    );
+    let reply = post(&server, sum_call(json!("r-1"))).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(reply.headers[CONTENT_TYPE], "application/json");
+    assert_eq!(reply.headers[RETRY_AFTER], "1");
+    assert_eq!(
+        reply.json(),
+        json!({"jsonrpc": "2.0", "error": {"code": -32005, "message": "Server error"}, "id": "r-1"})
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn delay_waits_on_the_paused_clock() {
+    let server = start().await;
+    server.script(
+        "sum",
+        [
+            Step::delay(Duration::from_millis(1500)),
+            Step::error(9).after(Duration::from_secs(30)),
+            Step::status(503).after(Duration::from_secs(2)),
+        ],
+    );
+    let started = Instant::now();
+    assert_eq!(call(&server, "sum", json!([2, 2])).await["result"], 4);
+    assert_eq!(started.elapsed(), Duration::from_millis(1500));
+
+    let started = Instant::now();
+    assert_eq!(
+        call(&server, "sum", json!([2, 2])).await["error"]["code"],
+        9
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(30));
+
+    let started = Instant::now();
+    assert_eq!(post(&server, sum_call(json!(1))).await.status, 503);
+    assert_eq!(started.elapsed(), Duration::from_secs(2));
+
+    let started = Instant::now();
+    assert_eq!(call(&server, "sum", json!([2, 2])).await["result"], 4);
+    assert_eq!(started.elapsed(), Duration::ZERO, "the script is used up");
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeout_hangs_until_the_client_gives_up() {
+    let server = start().await;
+    server.script("sum", [Step::timeout()]);
+    let started = Instant::now();
+    let client = client();
+    let attempt = tokio::time::timeout(
+        Duration::from_secs(10),
+        send(&client, &server, sum_call(json!(1))),
+    );
+    assert!(attempt.await.is_err(), "no answer within 10 s");
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+    assert_eq!(server.calls("sum"), 1);
+
+    // The next call is answered at once, while the first still hangs on the server.
+    let started = Instant::now();
+    assert_eq!(call(&server, "sum", json!([5])).await["result"], 5);
+    assert_eq!(started.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeout_waits_one_hour() {
+    let server = start().await;
+    server.script("sum", [Step::timeout()]);
+    let started = Instant::now();
+    assert_eq!(call(&server, "sum", json!([1, 1])).await["result"], 2);
+    assert_eq!(started.elapsed(), Duration::from_secs(3600));
+}
+
+#[tokio::test]
+async fn drop_connection_is_an_incomplete_message_not_a_connect_error() {
+    let server = start().await;
+    server.script("sum", [Step::drop_connection()]);
+    let error = send(&client(), &server, sum_call(json!(1)))
+        .await
+        .expect_err("no response");
+    assert!(!error.is_connect());
+    let hyper_error = find::<hyper::Error>(&error).expect("a hyper::Error in the chain");
+    assert!(hyper_error.is_incomplete_message(), "{hyper_error:?}");
+    assert!(!hyper_error.is_canceled() && !hyper_error.is_closed());
+
+    // The request was read and recorded before the connection was closed.
+    assert_eq!(server.http_requests(), 1);
+    assert_eq!(server.calls("sum"), 1);
+    assert_eq!(server.bodies(), [Bytes::from(sum_call(json!(1)))]);
+    // The server keeps serving on new connections.
+    assert_eq!(call(&server, "sum", json!([1])).await["result"], 1);
+}
+
+#[tokio::test]
+async fn truncated_closes_the_connection_mid_body() {
+    let server = start().await;
+    server.script("sum", [Step::truncated()]);
+    let response = send(&client(), &server, sum_call(json!(1)))
+        .await
+        .expect("the head arrives");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+    let whole = r#"{"id":1,"jsonrpc":"2.0","result":3}"#;
+    assert_eq!(
+        response.headers()[CONTENT_LENGTH],
+        whole.len().to_string().as_str()
+    );
+
+    let mut body = response.into_body();
+    let mut received = Vec::new();
+    let error = loop {
+        match body.frame().await {
+            Some(Ok(frame)) => received.extend_from_slice(&frame.into_data().expect("data")),
+            Some(Err(error)) => break error,
+            None => panic!("the body ended without an error"),
+        }
+    };
+    assert_eq!(received, whole.as_bytes()[..whole.len() / 2]);
+    assert!(!error.is_incomplete_message() && !error.is_closed() && !error.is_canceled());
+    let io_error = error
+        .source()
+        .and_then(|source| source.downcast_ref::<io::Error>())
+        .expect("caused by an io::Error");
+    assert_eq!(io_error.kind(), io::ErrorKind::UnexpectedEof);
+}
+
+#[tokio::test]
+async fn malformed_is_json_typed_but_not_json() {
+    let server = start().await;
+    server.script("sum", [Step::malformed()]);
+    let reply = post(&server, sum_call(json!(1))).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers[CONTENT_TYPE], "application/json");
+    assert_eq!(reply.body, r#"{"jsonrpc": "2.0", "resu"#);
+    assert!(serde_json::from_slice::<Value>(&reply.body).is_err());
+}
+
+#[tokio::test]
+async fn oversized_has_exactly_the_requested_length() {
+    let server = start().await;
+    let len: usize = 3 * 1024 * 1024 + 17;
+    server.script("sum", [Step::oversized(len as u64), Step::oversized(10)]);
+    let reply = post(&server, sum_call(json!(42))).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers[CONTENT_TYPE], "application/json");
+    assert_eq!(reply.headers[CONTENT_LENGTH], len.to_string().as_str());
+    assert_eq!(reply.body.len(), len);
+    let response = reply.json();
+    assert_eq!(response["id"], 42);
+    let result = response["result"].as_str().expect("a string result");
+    let skeleton = r#"{"jsonrpc":"2.0","result":"","id":42}"#;
+    assert_eq!(result.len(), len - skeleton.len());
+    assert!(result.bytes().all(|b| b == b'x'));
+
+    let reply = post(&server, sum_call(json!(42))).await;
+    assert_eq!(reply.body, r#"{"jsonrpc""#);
+}
+
+#[tokio::test]
+async fn raw_sends_exactly_what_it_is_given() {
+    let server = start().await;
+    let not_utf8: &'static [u8] = b"\xff\xfe{\"jsonrpc\":\"2.0\"}";
+    server.script(
+        "sum",
+        [
+            Step::raw(200, r#"{"jsonrpc":"1.0","result":3,"id":1}"#)
+                .header(CONTENT_TYPE, "application/json"),
+            Step::raw(
+                StatusCode::OK,
+                r#"{"jsonrpc":"2.0","result":3,"error":{"code":1,"message":"m"},"id":99}"#,
+            ),
+            Step::raw(418, not_utf8)
+                .header("x-a", "1")
+                .header("x-a", "2"),
+        ],
+    );
+    let reply = post(&server, sum_call(json!(1))).await;
+    assert_eq!(reply.body, r#"{"jsonrpc":"1.0","result":3,"id":1}"#);
+    assert_eq!(reply.headers[CONTENT_TYPE], "application/json");
+
+    let reply = post(&server, sum_call(json!(1))).await;
+    assert_eq!(reply.json()["id"], 99);
+    assert_eq!(
+        reply.headers.get(CONTENT_TYPE),
+        None,
+        "raw adds no headers of its own"
+    );
+
+    let reply = post(&server, sum_call(json!(1))).await;
+    assert_eq!(reply.status, StatusCode::IM_A_TEAPOT);
+    assert_eq!(reply.body, not_utf8);
+    let values: Vec<_> = reply.headers.get_all("x-a").iter().collect();
+    assert_eq!(values, ["1", "2"]);
+}
+
+#[tokio::test]
+async fn unusable_step_arguments_answer_500_with_an_explanation() {
+    let server = start().await;
+    server.script(
+        "sum",
+        [Step::status(1000u16), Step::ok().retry_after("a\r\nb")],
+    );
+    for why in ["invalid HTTP status code", "invalid header value"] {
+        let reply = post(&server, sum_call(json!(1))).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+        let text = std::str::from_utf8(&reply.body).expect("plain text");
+        assert!(text.ends_with(why), "{text}");
+    }
+}
+
+// --- scripts, counters and records ----------------------------------------------------
+
+#[tokio::test]
+async fn scripts_run_in_order_per_method_then_fall_back_to_ok() {
+    let server = start().await;
+    server.script("sum", [Step::error(1), Step::status(502)]);
+    server.script("sum", [Step::error(3)]);
+    server.script("echo", [Step::error(100)]);
+
+    assert_eq!(call(&server, "sum", json!([1])).await["error"]["code"], 1);
+    assert_eq!(
+        call(&server, "echo", json!([1])).await["error"]["code"],
+        100
+    );
+    assert_eq!(post(&server, sum_call(json!(1))).await.status, 502);
+    assert_eq!(call(&server, "sum", json!([1])).await["error"]["code"], 3);
+    assert_eq!(call(&server, "sum", json!([1])).await["result"], 1);
+    assert_eq!(call(&server, "sum", json!([1])).await["result"], 1);
+    assert_eq!(
+        call(&server, "echo", json!([1])).await["result"],
+        json!([1])
+    );
+    assert_eq!(server.calls("sum"), 5);
+    assert_eq!(server.calls("echo"), 2);
+    assert_eq!(server.calls("mul"), 0);
+}
+
+#[tokio::test]
+async fn counters_and_records_then_reset() {
+    let server = start().await;
+    server.shuffle_batches(true);
+    let bodies = [
+        sum_call(json!(1)),
+        "not json".to_owned(),
+        json!([
+            {"jsonrpc": "2.0", "method": "sum", "params": [1], "id": 2},
+            {"jsonrpc": "2.0", "method": "echo", "params": [1]},
+        ])
+        .to_string(),
+    ];
+    for body in &bodies {
+        post(&server, body.clone()).await;
+    }
+    assert_eq!(server.http_requests(), 3);
+    assert_eq!(server.calls("sum"), 2);
+    assert_eq!(server.calls("echo"), 1);
+    let expected: Vec<Bytes> = bodies.iter().cloned().map(Bytes::from).collect();
+    assert_eq!(server.bodies(), expected);
+    let json = server.bodies_json();
+    assert_eq!(json.len(), 3);
+    assert_eq!(json[0]["id"], 1);
+    assert_eq!(json[1], Value::Null);
+    assert_eq!(json[2][1]["method"], "echo");
+
+    server.script("sum", [Step::error(5)]);
+    server.reset();
+    assert_eq!(server.http_requests(), 0);
+    assert_eq!(server.calls("sum"), 0);
+    assert!(server.bodies().is_empty() && server.bodies_json().is_empty());
+    assert_eq!(
+        call(&server, "sum", json!([1])).await["result"],
+        1,
+        "scripts are cleared"
+    );
+    assert_eq!(server.http_requests(), 1);
+
+    // Methods and the batch order survive a reset.
+    let reply = post(&server, bodies[2].clone()).await;
+    assert_eq!(reply.json()[0]["id"], 2);
+}
+
+// --- notifications and batches --------------------------------------------------------
+
+#[tokio::test]
+async fn notifications_get_204_and_take_steps() {
+    let server = start().await;
+    server.script("echo", [Step::error(7)]);
+    let notification = r#"{"jsonrpc":"2.0","method":"echo","params":[1]}"#;
+    for _ in 0..2 {
+        let reply = post(&server, notification).await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT);
+        assert!(reply.body.is_empty());
+        assert_eq!(reply.headers.get(CONTENT_TYPE), None);
+    }
+    assert_eq!(server.calls("echo"), 2);
+    // The error step was taken by the first notification, not left for this call.
+    assert_eq!(
+        call(&server, "echo", json!([1])).await["result"],
+        json!([1])
+    );
+}
+
+#[tokio::test]
+async fn notification_with_an_http_level_step_gets_it() {
+    let server = start().await;
+    server.script("echo", [Step::status(503).retry_after("4")]);
+    let reply = post(&server, r#"{"jsonrpc":"2.0","method":"echo"}"#).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.headers[RETRY_AFTER], "4");
+}
+
+#[tokio::test]
+async fn batch_with_item_level_steps() {
+    let server = start().await;
+    server.script("sum", [Step::ok(), Step::error(7)]);
+    server.script("echo", [Step::error(8)]);
+    let batch = json!([
+        {"jsonrpc": "2.0", "method": "sum", "params": [1, 2], "id": 1},
+        {"jsonrpc": "2.0", "method": "sum", "params": [3], "id": "two"},
+        {"jsonrpc": "2.0", "method": "echo", "params": ["note"]},
+        5,
+        {"jsonrpc": "2.0", "method": "nope", "id": 4},
+        {"jsonrpc": "2.0", "method": "echo", "params": ["e"], "id": null},
+    ])
+    .to_string();
+    let expected = json!([
+        {"jsonrpc": "2.0", "result": 3, "id": 1},
+        {"jsonrpc": "2.0", "error": {"code": 7, "message": "Scripted error"}, "id": "two"},
+        {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": null},
+        {"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": 4},
+        {"jsonrpc": "2.0", "result": ["e"], "id": null},
+    ]);
+    let reply = post(&server, batch.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers[CONTENT_TYPE], "application/json");
+    assert_eq!(reply.json(), expected);
+    assert_eq!(server.calls("sum"), 2);
+    assert_eq!(
+        server.calls("echo"),
+        2,
+        "the notification took the error step"
+    );
+    assert_eq!(server.calls("nope"), 1);
+    assert_eq!(server.http_requests(), 1);
+
+    server.shuffle_batches(true);
+    let reply = post(&server, batch).await;
+    let mut reversed = expected.as_array().expect("an array").clone();
+    reversed.reverse();
+    reversed[4] = json!({"jsonrpc": "2.0", "result": 3, "id": 1});
+    reversed[3] = json!({"jsonrpc": "2.0", "result": 3, "id": "two"});
+    assert_eq!(reply.json(), Value::Array(reversed));
+}
+
+#[tokio::test]
+async fn batch_first_http_level_step_decides_the_response() {
+    let server = start().await;
+    server.script("sum", [Step::error(1), Step::drop_connection()]);
+    server.script("echo", [Step::status(503).retry_after("3")]);
+    let batch = json!([
+        {"jsonrpc": "2.0", "method": "sum", "params": [1], "id": 1},
+        {"jsonrpc": "2.0", "method": "echo", "params": [2], "id": 2},
+        {"jsonrpc": "2.0", "method": "sum", "params": [3], "id": 3},
+    ])
+    .to_string();
+    let reply = post(&server, batch.clone()).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.headers[RETRY_AFTER], "3");
+    assert!(reply.body.is_empty());
+    assert_eq!(
+        (server.calls("sum"), server.calls("echo")),
+        (2, 1),
+        "every item took a step"
+    );
+
+    // All steps were used up: the same batch now succeeds.
+    let reply = post(&server, batch).await;
+    assert_eq!(
+        reply.json()[2],
+        json!({"jsonrpc": "2.0", "result": 3, "id": 3})
+    );
+}
+
+#[tokio::test]
+async fn batch_http_level_bodies() {
+    let server = start().await;
+    server.script(
+        "sum",
+        [
+            Step::status_with_error(429, -32005),
+            Step::oversized(100),
+            Step::drop_connection(),
+        ],
+    );
+    let batch = || {
+        json!([
+            {"jsonrpc": "2.0", "method": "echo", "params": [1], "id": 1},
+            {"jsonrpc": "2.0", "method": "sum", "params": [2], "id": 2},
+        ])
+        .to_string()
+    };
+    let reply = post(&server, batch()).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        reply.json(),
+        json!({"jsonrpc": "2.0", "error": {"code": -32005, "message": "Server error"}, "id": null}),
+        "a batch-level error"
+    );
+
+    let reply = post(&server, batch()).await;
+    assert_eq!(reply.body.len(), 100);
+    let response = reply.json();
+    assert_eq!(
+        response[0]["id"], 2,
+        "an array, with the id of the deciding item"
+    );
+
+    let error = send(&client(), &server, batch())
+        .await
+        .expect_err("dropped");
+    assert!(!error.is_connect());
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_waits_for_the_longest_delay() {
+    let server = start().await;
+    server.script(
+        "sum",
+        [
+            Step::delay(Duration::from_secs(1)),
+            Step::error(2).after(Duration::from_secs(3)),
+        ],
+    );
+    server.script("echo", [Step::delay(Duration::from_secs(2))]);
+    let batch = json!([
+        {"jsonrpc": "2.0", "method": "sum", "params": [1], "id": 1},
+        {"jsonrpc": "2.0", "method": "sum", "params": [2], "id": 2},
+        {"jsonrpc": "2.0", "method": "echo", "params": [3], "id": 3},
+    ])
+    .to_string();
+    let started = Instant::now();
+    let reply = post(&server, batch).await;
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+    assert_eq!(reply.json()[1]["error"]["code"], 2);
+}
+
+#[tokio::test]
+async fn all_notification_batch_gets_204() {
+    let server = start().await;
+    server.script("sum", [Step::error(1)]);
+    let batch = json!([
+        {"jsonrpc": "2.0", "method": "sum", "params": [1]},
+        {"jsonrpc": "2.0", "method": "echo", "params": [2]},
+    ])
+    .to_string();
+    let reply = post(&server, batch).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert!(reply.body.is_empty());
+    assert_eq!((server.calls("sum"), server.calls("echo")), (1, 1));
+}
+
+// --- lifetime -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn dropping_the_server_stops_it() {
+    let server = start().await;
+    let addr = server.addr();
+    let client = client();
+    // Leaves an idle keep-alive connection in the client's pool.
+    let response = send(&client, &server, sum_call(json!(1)))
+        .await
+        .expect("a response");
+    response.into_body().collect().await.expect("a body");
+    let uri = server.uri();
+    drop(server);
+
+    // The aborted tasks close the listener and the connections when the runtime runs them.
+    tokio::task::yield_now().await;
+    tokio::task::yield_now().await;
+    let refused = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+
+    let request = http::Request::post(uri)
+        .body(Full::from(sum_call(json!(2))))
+        .expect("valid request");
+    assert!(
+        client.request(request).await.is_err(),
+        "the pooled connection is gone too"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_waits_until_nothing_listens() {
+    let server = start().await;
+    let addr = server.addr();
+    assert_eq!(call(&server, "sum", json!([1])).await["result"], 1);
+    server.shutdown().await;
+    let refused = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+}
+
+#[tokio::test]
+async fn keep_alive_serves_several_requests_on_one_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start().await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("connect");
+    let body = sum_call(json!(1));
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        server.addr(),
+        body.len()
+    );
+    let mut buf = vec![0; 4096];
+    for _ in 0..2 {
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let n = stream.read(&mut buf).await.expect("read");
+        let text = std::str::from_utf8(&buf[..n]).expect("utf-8");
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(
+            text.ends_with(r#"{"id":1,"jsonrpc":"2.0","result":3}"#),
+            "{text}"
+        );
+    }
+    assert_eq!(server.http_requests(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_gives_up_cancels_the_pending_answer() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let server = start().await;
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&answered);
+    server.handle("slow", move |_: &Value| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Ok(Value::Null)
+    });
+    server.script("slow", [Step::timeout()]);
+    let body = r#"{"jsonrpc":"2.0","method":"slow","id":1}"#;
+    {
+        let client = client();
+        let attempt = tokio::time::timeout(Duration::from_secs(1), send(&client, &server, body));
+        assert!(attempt.await.is_err());
+    }
+    tokio::time::sleep(Duration::from_secs(2 * 3600)).await;
+    assert_eq!(answered.load(Ordering::SeqCst), 0, "the handler never ran");
+    assert_eq!(server.calls("slow"), 1);
+}
+
+#[test]
+fn handles_can_be_shared_across_tasks() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    fn clone_debug<T: Clone + std::fmt::Debug>() {}
+    send_sync::<FlakyServer>();
+    send_sync::<Step>();
+    clone_debug::<Step>();
+}

@@ -17,6 +17,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub mod backoff;
 mod classify;
+pub mod client;
 pub mod codec;
 pub mod jsonrpc;
 pub mod retry;
@@ -24,6 +25,7 @@ pub mod retry;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
 
+pub use client::{Client, ClientError};
 pub use retry::{
     ErrorClass, GiveUpReason, InspectError, JsonRpcRetryLayer, JsonRpcRetryPolicy, RetryEvent,
     RetryReason, RetryStrategy,

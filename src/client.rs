@@ -1,0 +1,516 @@
+//! A typed client over any JSON-RPC service stack: `call`, `notify`, batches.
+//!
+//! [`Client`] turns Rust values into [`Request`]s and results back into Rust values;
+//! everything else (HTTP, timeouts, retries) is the service stack under it. Build the
+//! recommended stack with [`Client::builder`], or bring your own with [`Client::new`].
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tower_jsonrpc_retry::{Client, RetryStrategy};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::builder("http://127.0.0.1:8545/".parse()?)
+//!     .timeout(Duration::from_secs(2))
+//!     .retry(RetryStrategy::transient())
+//!     .build();
+//!
+//! let sum: i64 = client.call("sum", (1, 2)).await?;
+//! client.notify("log", ("computed", sum)).await?;
+//!
+//! // One call with its own strategy.
+//! let sum: i64 = client.request("sum").params((3, 4)).retry(RetryStrategy::none()).send().await?;
+//! # let _ = sum;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Uri};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tower::retry::Retry;
+use tower::timeout::{Timeout, TimeoutLayer};
+use tower::{ServiceBuilder, ServiceExt};
+use tower_service::Service;
+
+use crate::codec::{self, JsonRpcCodec, JsonRpcCodecLayer};
+use crate::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Id, MethodName, Request, Response};
+use crate::{JsonRpcRetryLayer, JsonRpcRetryPolicy, RetryStrategy};
+
+/// The stack [`Client::builder`] assembles: retry over codec over a per-attempt timeout
+/// over hyper-util's client.
+pub type DefaultStack =
+    Retry<JsonRpcRetryPolicy, JsonRpcCodec<Timeout<HyperClient<HttpConnector, Full<Bytes>>>>>;
+
+/// Why a call did not produce a value.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientError<E = codec::Error> {
+    /// The server answered with a JSON-RPC error object.
+    Rpc(ErrorObject),
+    /// The service stack failed (for the default stack, a [`codec::Error`]).
+    Transport(E),
+    /// The result did not deserialize into the requested type.
+    Deserialize(serde_json::Error),
+    /// The params did not serialize, or not into an array or an object.
+    Params(serde_json::Error),
+    /// A batch response lacked the item for a call.
+    MissingItem(Id),
+}
+
+impl<E> ClientError<E> {
+    /// The JSON-RPC error object, if the server answered with one.
+    pub fn rpc(&self) -> Option<&ErrorObject> {
+        match self {
+            ClientError::Rpc(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The transport error, if the stack failed.
+    pub fn transport(&self) -> Option<&E> {
+        match self {
+            ClientError::Transport(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for ClientError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Rpc(e) => fmt::Display::fmt(e, f),
+            ClientError::Transport(e) => write!(f, "transport: {e}"),
+            ClientError::Deserialize(_) => f.write_str("result does not match the expected type"),
+            ClientError::Params(_) => {
+                f.write_str("params must serialize to a JSON array or object")
+            }
+            ClientError::MissingItem(id) => write!(f, "batch response has no item for id {id}"),
+        }
+    }
+}
+
+impl<E> std::error::Error for ClientError<E>
+where
+    E: std::error::Error + 'static,
+{
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClientError::Rpc(e) => Some(e),
+            ClientError::Transport(e) => Some(e),
+            ClientError::Deserialize(e) | ClientError::Params(e) => Some(e),
+            ClientError::MissingItem(_) => None,
+        }
+    }
+}
+
+type IdGenerator = Arc<dyn Fn() -> Id + Send + Sync>;
+
+/// A JSON-RPC client over a service stack `S`.
+///
+/// Cheap to clone; clones share the stack's configuration and the id counter. Each call
+/// runs on a clone of the service, so calls can run concurrently.
+#[derive(Clone)]
+pub struct Client<S = DefaultStack> {
+    service: S,
+    ids: IdGenerator,
+}
+
+impl<S> fmt::Debug for Client<S>
+where
+    S: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A builder for the recommended stack on hyper-util's client, POSTing to `uri`.
+    pub fn builder(uri: Uri) -> ClientBuilder {
+        ClientBuilder::new(uri)
+    }
+}
+
+/// The next id of a counter shared by a client's clones, from 1.
+fn counter() -> IdGenerator {
+    let next = Arc::new(AtomicI64::new(1));
+    Arc::new(move || Id::Number(next.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// Params as JSON: an array or an object; `()` means none.
+fn to_params<E>(params: impl Serialize) -> Result<Value, ClientError<E>> {
+    match serde_json::to_value(params).map_err(ClientError::Params)? {
+        v @ (Value::Array(_) | Value::Object(_) | Value::Null) => Ok(v),
+        other => Err(ClientError::Params(serde::ser::Error::custom(format!(
+            "expected an array or an object, got {other}"
+        )))),
+    }
+}
+
+fn to_value<R: DeserializeOwned, E>(response: Response) -> Result<R, ClientError<E>> {
+    let result = response.into_result().map_err(ClientError::Rpc)?;
+    serde_json::from_value(result).map_err(ClientError::Deserialize)
+}
+
+impl<S, E> Client<S>
+where
+    S: Service<Request, Response = Response, Error = E> + Clone,
+{
+    /// A client over any service that takes [`Request`]s, with ids counted from 1.
+    pub fn new(service: S) -> Self {
+        Self {
+            service,
+            ids: counter(),
+        }
+    }
+
+    /// Uses `f` to make the id of every call.
+    pub fn with_id_generator<F>(mut self, f: F) -> Self
+    where
+        F: Fn() -> Id + Send + Sync + 'static,
+    {
+        self.ids = Arc::new(f);
+        self
+    }
+
+    /// The service stack.
+    pub fn service(&self) -> &S {
+        &self.service
+    }
+
+    /// Calls `method` with `params` (a tuple for positional params, a struct or map for
+    /// named ones, `()` for none) and deserializes the result into `R`.
+    pub async fn call<R: DeserializeOwned>(
+        &self,
+        method: impl Into<MethodName>,
+        params: impl Serialize,
+    ) -> Result<R, ClientError<E>> {
+        self.request(method).params(params).send().await
+    }
+
+    /// Sends a notification: no id, no response. Errors are the transport's only.
+    pub async fn notify(
+        &self,
+        method: impl Into<MethodName>,
+        params: impl Serialize,
+    ) -> Result<(), ClientError<E>> {
+        self.request(method).params(params).notify().await
+    }
+
+    /// A request to configure before sending: params, its own retry strategy, its id.
+    pub fn request(&self, method: impl Into<MethodName>) -> RequestBuilder<'_, S, E> {
+        RequestBuilder {
+            client: self,
+            method: method.into(),
+            params: Ok(Value::Null),
+            id: None,
+            extensions: http::Extensions::new(),
+        }
+    }
+
+    /// Sends a request as it is and returns the response as it came.
+    pub async fn send(&self, request: Request) -> Result<Response, E> {
+        self.service.clone().oneshot(request).await
+    }
+}
+
+impl<S, E> Client<S>
+where
+    S: Service<Request, Response = Response, Error = E>
+        + Service<BatchRequest, Response = BatchResponse, Error = E>
+        + Clone,
+{
+    /// A batch to fill with calls and notifications, sent in one HTTP exchange.
+    pub fn batch(&self) -> BatchBuilder<'_, S, E> {
+        BatchBuilder {
+            client: self,
+            batch: BatchRequest::default(),
+            error: None,
+        }
+    }
+}
+
+/// A request being configured; see [`Client::request`].
+pub struct RequestBuilder<'a, S, E> {
+    client: &'a Client<S>,
+    method: MethodName,
+    params: Result<Value, ClientError<E>>,
+    id: Option<Id>,
+    extensions: http::Extensions,
+}
+
+impl<S, E> fmt::Debug for RequestBuilder<'_, S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestBuilder")
+            .field("method", &self.method)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, E> RequestBuilder<'_, S, E>
+where
+    S: Service<Request, Response = Response, Error = E> + Clone,
+{
+    /// Sets the params: a tuple (positional), a struct or map (named), `()` (none).
+    pub fn params(mut self, params: impl Serialize) -> Self {
+        self.params = to_params(params);
+        self
+    }
+
+    /// Gives this request its own retry strategy, replacing the stack's default.
+    pub fn retry(mut self, strategy: RetryStrategy) -> Self {
+        self.extensions.insert(strategy);
+        self
+    }
+
+    /// Sets the id instead of taking the client's next one.
+    pub fn id(mut self, id: impl Into<Id>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Adds a value to the request's extensions, for the layers below.
+    pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.extensions.insert(value);
+        self
+    }
+
+    fn build(self, notification: bool) -> Result<Request, ClientError<E>> {
+        let mut req = Request::new(self.method, self.params?);
+        if !notification {
+            req = req.with_id(self.id.unwrap_or_else(|| (self.client.ids)()));
+        }
+        *req.extensions_mut() = self.extensions;
+        Ok(req)
+    }
+
+    /// Sends the call and deserializes its result.
+    pub async fn send<R: DeserializeOwned>(self) -> Result<R, ClientError<E>> {
+        let client = self.client;
+        let req = self.build(false)?;
+        let response = client.send(req).await.map_err(ClientError::Transport)?;
+        to_value(response)
+    }
+
+    /// Sends it as a notification.
+    pub async fn notify(self) -> Result<(), ClientError<E>> {
+        let client = self.client;
+        let req = self.build(true)?;
+        client.send(req).await.map_err(ClientError::Transport)?;
+        Ok(())
+    }
+}
+
+/// A handle to one call of a batch, to take its typed result from [`BatchResults`].
+#[derive(Debug)]
+pub struct BatchItem<R> {
+    id: Id,
+    _result: PhantomData<fn() -> R>,
+}
+
+/// A batch being filled; see [`Client::batch`].
+///
+/// ```no_run
+/// # async fn run(client: tower_jsonrpc_retry::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// let mut batch = client.batch();
+/// let three = batch.call::<i64>("sum", (1, 2));
+/// let echoed = batch.call::<Vec<String>>("echo", ("hi",));
+/// batch.notify("log", ("batch sent",));
+/// let mut results = batch.send().await?;
+/// assert_eq!(results.take(three)?, 3);
+/// assert_eq!(results.take(echoed)?, ["hi"]);
+/// # Ok(())
+/// # }
+/// ```
+pub struct BatchBuilder<'a, S, E> {
+    client: &'a Client<S>,
+    batch: BatchRequest,
+    error: Option<ClientError<E>>,
+}
+
+impl<S, E> fmt::Debug for BatchBuilder<'_, S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchBuilder")
+            .field("batch", &self.batch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, E> BatchBuilder<'_, S, E>
+where
+    S: Service<Request, Response = Response, Error = E>
+        + Service<BatchRequest, Response = BatchResponse, Error = E>
+        + Clone,
+{
+    fn push(&mut self, method: MethodName, params: impl Serialize, id: Option<Id>) {
+        match to_params::<E>(params) {
+            Ok(params) => {
+                let req = Request::new(method, params);
+                self.batch.push(match id {
+                    Some(id) => req.with_id(id),
+                    None => req,
+                });
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Adds a call whose result is an `R`.
+    pub fn call<R: DeserializeOwned>(
+        &mut self,
+        method: impl Into<MethodName>,
+        params: impl Serialize,
+    ) -> BatchItem<R> {
+        let id = (self.client.ids)();
+        self.push(method.into(), params, Some(id.clone()));
+        BatchItem {
+            id,
+            _result: PhantomData,
+        }
+    }
+
+    /// Adds a notification.
+    pub fn notify(&mut self, method: impl Into<MethodName>, params: impl Serialize) {
+        self.push(method.into(), params, None);
+    }
+
+    /// Gives the whole batch its own retry strategy.
+    pub fn retry(&mut self, strategy: RetryStrategy) -> &mut Self {
+        self.batch.extensions_mut().insert(strategy);
+        self
+    }
+
+    /// Sends the batch; each call's result is then taken with its [`BatchItem`].
+    pub async fn send(self) -> Result<BatchResults<E>, ClientError<E>> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let response = self
+            .client
+            .service
+            .clone()
+            .oneshot(self.batch)
+            .await
+            .map_err(ClientError::Transport)?;
+        Ok(BatchResults {
+            items: response.into_items(),
+            _error: PhantomData,
+        })
+    }
+}
+
+/// The answers to a batch, taken one call at a time with its [`BatchItem`].
+pub struct BatchResults<E = codec::Error> {
+    items: Vec<Response>,
+    _error: PhantomData<fn() -> E>,
+}
+
+impl<E> fmt::Debug for BatchResults<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchResults")
+            .field("items", &self.items)
+            .finish()
+    }
+}
+
+impl<E> BatchResults<E> {
+    /// The typed result of one call.
+    pub fn take<R: DeserializeOwned>(&mut self, item: BatchItem<R>) -> Result<R, ClientError<E>> {
+        let pos = self
+            .items
+            .iter()
+            .position(|r| r.id() == &item.id)
+            .ok_or(ClientError::MissingItem(item.id))?;
+        to_value(self.items.swap_remove(pos))
+    }
+
+    /// The responses not taken yet.
+    pub fn into_responses(self) -> Vec<Response> {
+        self.items
+    }
+}
+
+/// Assembles the recommended stack: [`JsonRpcRetryLayer`] over [`JsonRpcCodecLayer`]
+/// over a per-attempt [`TimeoutLayer`] over hyper-util's HTTP/1 client.
+///
+/// # Default
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | per-attempt timeout | [`DEFAULT_ATTEMPT_TIMEOUT`] (10 s) | a hung connection ends and can be retried |
+/// | retry strategy | [`RetryStrategy::transient()`] | connect, timeout, reset, 429/502/503/504 |
+/// | body limit | [`codec::DEFAULT_BODY_LIMIT`] (10 MiB) | |
+///
+/// For anything else (TLS connectors, concurrency limits, tower-http layers), assemble
+/// the stack with `ServiceBuilder` and pass it to [`Client::new`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    codec: JsonRpcCodecLayer,
+    timeout: Duration,
+    strategy: RetryStrategy,
+}
+
+/// The default time one attempt may take in [`Client::builder`]'s stack.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl ClientBuilder {
+    fn new(uri: Uri) -> Self {
+        Self {
+            codec: JsonRpcCodecLayer::new(uri),
+            timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            strategy: RetryStrategy::transient(),
+        }
+    }
+
+    /// How long one attempt may take; a retry gets a fresh timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The default retry strategy.
+    pub fn retry(mut self, strategy: RetryStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Adds a header to every HTTP request.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.codec = self.codec.header(name, value);
+        self
+    }
+
+    /// The largest response body read, in bytes.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.codec = self.codec.body_limit(bytes);
+        self
+    }
+
+    /// The client. Needs a tokio runtime when calls are made, not now.
+    pub fn build(self) -> Client {
+        let http = HyperClient::builder(TokioExecutor::new()).build_http();
+        let service = ServiceBuilder::new()
+            .layer(JsonRpcRetryLayer::new(self.strategy))
+            .layer(self.codec)
+            .layer(TimeoutLayer::new(self.timeout))
+            .service(http);
+        Client::new(service)
+    }
+}

@@ -1,0 +1,193 @@
+//! The typed client over loopback, built by `Client::builder` and over a custom stack.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::jsonrpc::Id;
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{Client, ClientError, ErrorClass, RetryStrategy};
+
+fn client(server: &FlakyServer, strategy: RetryStrategy) -> Client {
+    Client::builder(server.uri())
+        .timeout(Duration::from_millis(200))
+        .retry(strategy)
+        .build()
+}
+
+fn periodic(attempts: usize) -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(attempts, Duration::from_secs(1)))
+}
+
+#[tokio::test(start_paused = true)]
+async fn call_with_positional_and_named_params() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = client(&server, RetryStrategy::none());
+    let sum: i64 = client.call("sum", (1, 2)).await.unwrap();
+    assert_eq!(sum, 3);
+
+    #[derive(Serialize)]
+    struct Terms {
+        a: i64,
+        b: i64,
+    }
+    let sum: i64 = client.call("sum", Terms { a: 4, b: 5 }).await.unwrap();
+    assert_eq!(sum, 9);
+    let bodies = server.bodies_json();
+    assert_eq!(
+        bodies[0],
+        json!({"jsonrpc": "2.0", "method": "sum", "params": [1, 2], "id": 1})
+    );
+    assert_eq!(
+        bodies[1],
+        json!({"jsonrpc": "2.0", "method": "sum", "params": {"a": 4, "b": 5}, "id": 2})
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ids_are_counted_across_clones_or_generated() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = client(&server, RetryStrategy::none());
+    let other = client.clone();
+    let _: i64 = client.call("sum", (1,)).await.unwrap();
+    let _: i64 = other.call("sum", (1,)).await.unwrap();
+    let custom = client.clone().with_id_generator(|| Id::from("fixed"));
+    let _: i64 = custom.call("sum", (1,)).await.unwrap();
+    let ids: Vec<_> = server
+        .bodies_json()
+        .iter()
+        .map(|b| b["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!(1), json!(2), json!("fixed")]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn notify_sends_no_id() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = client(&server, RetryStrategy::none());
+    client.notify("log", ("started",)).await.unwrap();
+    client.notify("log", ()).await.unwrap();
+    assert_eq!(
+        server.bodies_json(),
+        [
+            json!({"jsonrpc": "2.0", "method": "log", "params": ["started"]}),
+            json!({"jsonrpc": "2.0", "method": "log"}),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn typed_errors() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = client(&server, RetryStrategy::none());
+
+    server.script(
+        "sum",
+        [Step::error_with(2001, "busy", Some(json!({"retry": true})))],
+    );
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    let rpc = err.rpc().expect("a JSON-RPC error object");
+    assert_eq!(
+        (rpc.code(), rpc.message(), rpc.data()),
+        (2001, "busy", Some(&json!({"retry": true})))
+    );
+
+    let err = client.call::<String>("sum", (1, 2)).await.unwrap_err();
+    assert!(matches!(err, ClientError::Deserialize(_)), "{err:?}");
+
+    server.script("sum", [Step::status(500)]);
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    let transport = err.transport().expect("a transport error");
+    assert_eq!(
+        transport.status(),
+        Some(http::StatusCode::INTERNAL_SERVER_ERROR)
+    );
+
+    let err = client.call::<i64>("sum", 5).await.unwrap_err();
+    assert!(matches!(err, ClientError::Params(_)), "{err:?}");
+    assert_eq!(
+        server.calls("sum"),
+        3,
+        "bad params are refused before sending"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn default_strategy_and_per_call_strategy() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = client(
+        &server,
+        periodic(3).codes([2001]).retry_on(ErrorClass::Timeout),
+    );
+    server.script("sum", [Step::timeout(), Step::error(2001)]);
+    let sum: i64 = client.call("sum", (1, 2)).await.unwrap();
+    assert_eq!((sum, server.calls("sum")), (3, 3));
+
+    server.script("sum", [Step::error(2001)]);
+    let err = client
+        .request("sum")
+        .params((1, 2))
+        .retry(RetryStrategy::none())
+        .send::<i64>()
+        .await
+        .unwrap_err();
+    assert_eq!(err.rpc().map(|e| e.code()), Some(2001));
+    assert_eq!(server.calls("sum"), 4);
+
+    let sum: i64 = client
+        .request("sum")
+        .params((2, 2))
+        .id("mine")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sum, 4);
+    assert_eq!(server.bodies_json().last().unwrap()["id"], json!("mine"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_with_typed_items() {
+    let server = FlakyServer::start().await.unwrap();
+    server.shuffle_batches(true);
+    server.script("echo", [Step::error(2001)]);
+    let client = client(&server, periodic(2).codes([2001]));
+    let mut batch = client.batch();
+    let three = batch.call::<i64>("sum", (1, 2));
+    let echoed = batch.call::<Vec<String>>("echo", ("hi",));
+    let wrong = batch.call::<String>("sum", (1, 1));
+    batch.notify("log", ("batch",));
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(results.take(three).unwrap(), 3);
+    assert_eq!(results.take(echoed).unwrap(), ["hi"]);
+    assert!(matches!(
+        results.take(wrong),
+        Err(ClientError::Deserialize(_))
+    ));
+    assert_eq!(
+        server.http_requests(),
+        2,
+        "the failed echo item was retried alone"
+    );
+    assert_eq!(server.bodies_json()[1].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_with_its_own_strategy_and_bad_params() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::error(2001)]);
+    let client = client(&server, periodic(2).codes([2001]));
+    let mut batch = client.batch();
+    let item = batch.call::<i64>("sum", (1, 2));
+    batch.retry(RetryStrategy::none());
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(
+        results.take(item).unwrap_err().rpc().map(|e| e.code()),
+        Some(2001)
+    );
+
+    let mut batch = client.batch();
+    let _ = batch.call::<i64>("sum", "not structured");
+    assert!(matches!(batch.send().await, Err(ClientError::Params(_))));
+    assert_eq!(server.http_requests(), 1);
+}

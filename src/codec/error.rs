@@ -139,6 +139,12 @@ impl Error {
         self.inner.kind == Kind::Body
     }
 
+    /// The underlying error, by value: for a transport error, the inner service's own
+    /// error (boxed), which can be downcast back to its type.
+    pub fn into_source(self) -> Option<BoxError> {
+        self.inner.source
+    }
+
     fn source_matches(&self, f: fn(&(dyn std::error::Error + 'static)) -> bool) -> bool {
         self.inner.source.as_deref().is_some_and(|e| f(e))
     }

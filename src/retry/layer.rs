@@ -1,6 +1,7 @@
 use tower::retry::Retry;
 use tower_layer::Layer;
 
+use super::http::HttpRetryLayer;
 use super::policy::JsonRpcRetryPolicy;
 use super::strategy::RetryStrategy;
 
@@ -39,6 +40,13 @@ impl JsonRpcRetryLayer {
     /// A layer whose requests follow `strategy` unless they carry their own.
     pub fn new(strategy: RetryStrategy) -> Self {
         Self { strategy }
+    }
+
+    /// The same retries at the HTTP level, over any `Service<http::Request<B>>`: for
+    /// stacks that only take HTTP layers, such as jsonrpsee's HTTP client. See
+    /// [`HttpRetryLayer`].
+    pub fn http<B>(strategy: RetryStrategy) -> HttpRetryLayer<B> {
+        HttpRetryLayer::new(strategy)
     }
 
     /// The default strategy.

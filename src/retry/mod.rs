@@ -20,12 +20,14 @@
 
 mod decide;
 mod event;
+mod http;
 mod inspect;
 mod layer;
 mod policy;
 mod strategy;
 
 pub use event::{GiveUpReason, RetryEvent, RetryReason};
+pub use http::{HttpRetry, HttpRetryLayer, Restore};
 pub use inspect::InspectError;
 pub use layer::JsonRpcRetryLayer;
 pub use policy::JsonRpcRetryPolicy;

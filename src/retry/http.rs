@@ -1,0 +1,415 @@
+//! The same retries for raw HTTP stacks: a layer over any `Service<http::Request<B>>`.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, Full, Limited};
+use serde_json::Value;
+use tower::ServiceExt;
+use tower::retry::Retry;
+use tower::timeout::Timeout;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::policy::JsonRpcRetryPolicy;
+use super::strategy::RetryStrategy;
+use crate::BoxError;
+use crate::codec::{self, DEFAULT_BODY_LIMIT, JsonRpcCodec, JsonRpcCodecLayer};
+use crate::jsonrpc::{BatchRequest, Request};
+
+/// Retries JSON-RPC over HTTP at the HTTP level, for stacks that only take HTTP layers
+/// (jsonrpsee's `HttpClientBuilder::set_http_middleware`, a `hyper` client used directly).
+///
+/// Made by [`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http). Each request's
+/// body is read once (up to a limit) and decoded as a JSON-RPC request or batch; from
+/// there the very same machinery as the JSON-RPC layer decides and retries — the
+/// [`JsonRpcRetryPolicy`] under tower's `Retry`, over the [`JsonRpcCodec`] — with every
+/// attempt sent to the inner service with the original method, URI, version and
+/// headers, and a body of the same type rebuilt from the buffered bytes. The final
+/// answer is encoded back into an `http::Response<Full<Bytes>>` (its status kept), so the
+/// caller reads the body as before. A per-request [`RetryStrategy`] is read from the
+/// `http::Request`'s extensions.
+///
+/// What differs from the JSON-RPC layer: a body that is not JSON-RPC is sent once,
+/// untouched; the answer is the decoded and re-encoded response (same content, not the
+/// same bytes); a non-2xx answer without a JSON-RPC body comes back as that status with
+/// its `Retry-After` and an empty body.
+///
+/// The output error type is the inner service's (`E`), so the layer fits stacks that
+/// name their error type, such as jsonrpsee's: the inner error of the last attempt is
+/// returned as it was, and an error found by the layer itself (a body over the limit,
+/// a response that is not JSON-RPC) is turned into `E` by the function given to
+/// [`map_err`](Self::map_err).
+pub struct HttpRetryLayer<B, E = BoxError> {
+    strategy: RetryStrategy,
+    attempt_timeout: Option<Duration>,
+    request_limit: usize,
+    response_limit: usize,
+    map_err: fn(BoxError) -> E,
+    _body: PhantomData<fn(B)>,
+}
+
+impl<B, E> Clone for HttpRetryLayer<B, E> {
+    fn clone(&self) -> Self {
+        Self {
+            strategy: self.strategy.clone(),
+            attempt_timeout: self.attempt_timeout,
+            request_limit: self.request_limit,
+            response_limit: self.response_limit,
+            map_err: self.map_err,
+            _body: PhantomData,
+        }
+    }
+}
+
+impl<B, E> fmt::Debug for HttpRetryLayer<B, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRetryLayer")
+            .field("strategy", &self.strategy)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("request_limit", &self.request_limit)
+            .field("response_limit", &self.response_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+fn identity(e: BoxError) -> BoxError {
+    e
+}
+
+impl<B> HttpRetryLayer<B> {
+    pub(crate) fn new(strategy: RetryStrategy) -> Self {
+        Self {
+            strategy,
+            attempt_timeout: None,
+            request_limit: DEFAULT_BODY_LIMIT,
+            response_limit: DEFAULT_BODY_LIMIT,
+            map_err: identity,
+            _body: PhantomData,
+        }
+    }
+}
+
+impl<B, E> HttpRetryLayer<B, E> {
+    /// Turns the errors the layer finds itself into the error type `E2` of the stack.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer, RetryStrategy};
+    ///
+    /// #[derive(Debug)]
+    /// enum MyError { Stream(BoxError) }
+    ///
+    /// let layer = JsonRpcRetryLayer::http(RetryStrategy::transient()).map_err(MyError::Stream);
+    /// # let _ = layer;
+    /// ```
+    pub fn map_err<E2>(self, f: fn(BoxError) -> E2) -> HttpRetryLayer<B, E2> {
+        HttpRetryLayer {
+            strategy: self.strategy,
+            attempt_timeout: self.attempt_timeout,
+            request_limit: self.request_limit,
+            response_limit: self.response_limit,
+            map_err: f,
+            _body: PhantomData,
+        }
+    }
+
+    /// How long one attempt may take; a retry gets a fresh timeout. Timeouts are
+    /// classified as [`ErrorClass::Timeout`](crate::ErrorClass::Timeout).
+    ///
+    /// # Default
+    ///
+    /// None: the stack's own timeouts apply (jsonrpsee's `request_timeout` bounds the
+    /// whole call, retries included).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// The largest request body buffered, in bytes.
+    ///
+    /// # Default
+    ///
+    /// [`DEFAULT_BODY_LIMIT`] (10 MiB).
+    pub fn request_limit(mut self, bytes: usize) -> Self {
+        self.request_limit = bytes;
+        self
+    }
+
+    /// The largest response body buffered, in bytes.
+    ///
+    /// # Default
+    ///
+    /// [`DEFAULT_BODY_LIMIT`] (10 MiB).
+    pub fn response_limit(mut self, bytes: usize) -> Self {
+        self.response_limit = bytes;
+        self
+    }
+}
+
+impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
+    type Service = HttpRetry<S, B, E>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let codec = JsonRpcCodecLayer::new(http::Uri::default())
+            .body_limit(self.response_limit)
+            .layer(Restore {
+                inner,
+                _body: PhantomData,
+            });
+        // Without a per-attempt timeout, one that never fires: tokio clamps it far ahead.
+        let timeout = Timeout::new(codec, self.attempt_timeout.unwrap_or(Duration::MAX));
+        HttpRetry {
+            stack: Retry::new(JsonRpcRetryPolicy::new(self.strategy.clone()), timeout),
+            request_limit: self.request_limit,
+            map_err: self.map_err,
+        }
+    }
+}
+
+/// The service of [`HttpRetryLayer`].
+pub struct HttpRetry<S, B, E = BoxError> {
+    stack: Retry<JsonRpcRetryPolicy, Timeout<JsonRpcCodec<Restore<S, B>>>>,
+    request_limit: usize,
+    map_err: fn(BoxError) -> E,
+}
+
+impl<S: Clone, B, E> Clone for HttpRetry<S, B, E> {
+    fn clone(&self) -> Self {
+        Self {
+            stack: self.stack.clone(),
+            request_limit: self.request_limit,
+            map_err: self.map_err,
+        }
+    }
+}
+
+impl<S: fmt::Debug, B, E> fmt::Debug for HttpRetry<S, B, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRetry")
+            .field("stack", &self.stack)
+            .field("request_limit", &self.request_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The original request's head, carried in the extensions to every attempt.
+#[derive(Clone, Debug)]
+struct Head {
+    method: http::Method,
+    uri: http::Uri,
+    version: http::Version,
+    headers: http::HeaderMap,
+}
+
+/// Puts the original head back on each attempt the codec builds, with the body type the
+/// inner service takes.
+pub struct Restore<S, B> {
+    inner: S,
+    _body: PhantomData<fn(B)>,
+}
+
+impl<S: Clone, B> Clone for Restore<S, B> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            _body: PhantomData,
+        }
+    }
+}
+
+impl<S: fmt::Debug, B> fmt::Debug for Restore<S, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Restore")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<S, B> Service<http::Request<Full<Bytes>>> for Restore<S, B>
+where
+    S: Service<http::Request<B>>,
+    B: From<Vec<u8>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Full<Bytes>>) -> Self::Future {
+        let (mut parts, body) = req.into_parts();
+        if let Some(head) = parts.extensions.remove::<Head>() {
+            parts.method = head.method;
+            parts.uri = head.uri;
+            parts.version = head.version;
+            parts.headers = head.headers;
+        }
+        self.inner
+            .call(http::Request::from_parts(parts, B::from(full_bytes(body))))
+    }
+}
+
+/// The bytes of a `Full` body: one chunk, already in memory, so polling never waits.
+fn full_bytes(mut body: Full<Bytes>) -> Vec<u8> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match Pin::new(&mut body).poll_frame(&mut cx) {
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().map(|b| b.to_vec()).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// What a buffered request body holds.
+enum Message {
+    Single(Request),
+    Batch(BatchRequest),
+    Other,
+}
+
+fn parse(bytes: &[u8]) -> Message {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Array(items)) if !items.is_empty() => items
+            .into_iter()
+            .map(Request::from_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_or(Message::Other, |r| Message::Batch(BatchRequest::new(r))),
+        Ok(value @ Value::Object(_)) => {
+            Request::from_value(value).map_or(Message::Other, Message::Single)
+        }
+        _ => Message::Other,
+    }
+}
+
+fn json_response(status: Option<StatusCode>, body: Vec<u8>) -> http::Response<Full<Bytes>> {
+    let mut resp = http::Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status.unwrap_or(StatusCode::OK);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+impl<S, B, RB, E> Service<http::Request<B>> for HttpRetry<S, B, E>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: std::error::Error + Send + Sync + 'static,
+    B: Body + From<Vec<u8>> + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    RB: Body + Send + 'static,
+    RB::Data: Send,
+    RB::Error: Into<BoxError>,
+    E: From<S::Error> + 'static,
+{
+    type Response = http::Response<Full<Bytes>>;
+    type Error = E;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, E>> + Send>>;
+
+    /// Always ready: each call runs on a clone of the stack, which waits for the inner
+    /// service's readiness itself.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let stack = self.stack.clone();
+        let limit = self.request_limit;
+        let map_err = self.map_err;
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let bytes = Limited::new(body, limit)
+                .collect()
+                .await
+                .map_err(map_err)?
+                .to_bytes();
+            let message = parse(&bytes);
+            if let Message::Other = message {
+                // Not JSON-RPC: sent once, as it came.
+                let inner = stack.into_inner().into_inner().into_inner().inner;
+                let resp = inner
+                    .oneshot(http::Request::from_parts(parts, B::from(bytes.to_vec())))
+                    .await?;
+                let (head, body) = resp.into_parts();
+                let body = body
+                    .collect()
+                    .await
+                    .map_err(|e| map_err(e.into()))?
+                    .to_bytes();
+                return Ok(http::Response::from_parts(head, Full::new(body)));
+            }
+            let head = Head {
+                method: parts.method,
+                uri: parts.uri,
+                version: parts.version,
+                headers: parts.headers,
+            };
+            let mut extensions = parts.extensions;
+            extensions.insert(head);
+            let outcome = match message {
+                Message::Single(mut request) => {
+                    *request.extensions_mut() = extensions;
+                    stack.oneshot(request).await.map(|resp| {
+                        let status = resp.extensions().get::<StatusCode>().copied();
+                        json_response(status, serde_json::to_vec(&resp).unwrap_or_default())
+                    })
+                }
+                Message::Batch(mut batch) => {
+                    *batch.extensions_mut() = extensions;
+                    stack.oneshot(batch).await.map(|resp| {
+                        let status = resp.extensions().get::<StatusCode>().copied();
+                        let body = if resp.items().is_empty() {
+                            Vec::new()
+                        } else {
+                            serde_json::to_vec(&resp).unwrap_or_default()
+                        };
+                        json_response(status, body)
+                    })
+                }
+                Message::Other => return Err(map_err("unreachable: not JSON-RPC".into())),
+            };
+            outcome.or_else(|err| answer_error::<S::Error, E>(err, map_err))
+        })
+    }
+}
+
+/// The stack's error as the caller's: a status answer becomes that status again, the
+/// inner service's own error comes back as it was, anything else goes through `map_err`.
+fn answer_error<SE, E>(
+    err: BoxError,
+    map_err: fn(BoxError) -> E,
+) -> Result<http::Response<Full<Bytes>>, E>
+where
+    SE: std::error::Error + Send + Sync + 'static,
+    E: From<SE>,
+{
+    let err = match err.downcast::<codec::Error>() {
+        Ok(codec_err) => *codec_err,
+        Err(other) => return Err(map_err(other)),
+    };
+    if let (true, Some(status)) = (err.is_status(), err.status()) {
+        let mut resp = http::Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = status;
+        if let Some(delay) = err.retry_after() {
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(delay.as_secs()));
+        }
+        return Ok(resp);
+    }
+    if !err.is_transport() {
+        return Err(map_err(Box::new(err)));
+    }
+    match err.into_source().map(|source| source.downcast::<SE>()) {
+        Some(Ok(own)) => Err(E::from(*own)),
+        Some(Err(other)) => Err(map_err(other)),
+        None => Err(map_err("transport error without a cause".into())),
+    }
+}

@@ -1,0 +1,140 @@
+//! jsonrpsee's HTTP client with the HTTP-level retry layer in its middleware slot.
+
+use std::time::Duration;
+
+use jsonrpsee::core::client::{BatchResponse, ClientT, Error as ClientError};
+use jsonrpsee::core::http_helpers::HttpError;
+use jsonrpsee::core::params::BatchRequestBuilder;
+use jsonrpsee::http_client::transport::Error as TransportError;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use jsonrpsee::rpc_params;
+use tokio::time::Instant;
+use tower::ServiceBuilder;
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+
+fn strategy() -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100)))
+        .codes([-32005])
+        .retry_on(ErrorClass::Timeout)
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+}
+
+fn client(server: &FlakyServer) -> HttpClient<impl Clone> {
+    let layer = JsonRpcRetryLayer::http(strategy())
+        .attempt_timeout(Duration::from_millis(500))
+        .map_err(|e| TransportError::Http(HttpError::Stream(e)));
+    HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(60))
+        .set_http_middleware(ServiceBuilder::new().layer(layer))
+        .build(server.uri().to_string())
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn retryable_code_then_success() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::error(-32005)]);
+    let sum: i64 = client(&server).request("sum", rpc_params![1, 2]).await.unwrap();
+    assert_eq!(sum, 3);
+    assert_eq!(server.calls("sum"), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_with_retry_after_then_success() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::status(503).retry_after("2")]);
+    let start = Instant::now();
+    let sum: i64 = client(&server).request("sum", rpc_params![1, 2]).await.unwrap();
+    assert_eq!(sum, 3);
+    assert_eq!(server.calls("sum"), 2);
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeout_then_success() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::timeout()]);
+    let start = Instant::now();
+    let sum: i64 = client(&server).request("sum", rpc_params![1, 2]).await.unwrap();
+    assert_eq!(sum, 3);
+    assert_eq!(server.calls("sum"), 2);
+    assert_eq!(start.elapsed(), Duration::from_millis(600));
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_retryable_code_reaches_jsonrpsee_unchanged() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::error_with(2002, "no such block", None)]);
+    let err = client(&server)
+        .request::<i64, _>("sum", rpc_params![1, 2])
+        .await
+        .unwrap_err();
+    match err {
+        ClientError::Call(obj) => {
+            assert_eq!(obj.code(), 2002);
+            assert_eq!(obj.message(), "no such block");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.calls("sum"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn exhausted_status_reaches_jsonrpsee_as_a_rejection() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", std::iter::repeat_n(Step::status(503), 4));
+    let err = client(&server)
+        .request::<i64, _>("sum", rpc_params![1, 2])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("503"), "{err}");
+    assert_eq!(server.calls("sum"), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_retries_only_failed_items() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::ok(), Step::error(-32005)]);
+    let mut batch = BatchRequestBuilder::new();
+    batch.insert("sum", rpc_params![1, 2]).unwrap();
+    batch.insert("sum", rpc_params![3, 4]).unwrap();
+    let resp: BatchResponse<i64> = client(&server).batch_request(batch).await.unwrap();
+    let values: Vec<i64> = resp.into_ok().unwrap().collect();
+    assert_eq!(values, [3, 7]);
+    let bodies = server.bodies_json();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[1].as_array().unwrap().len(), 1, "only the failed item is re-sent");
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_request_strategy_in_http_extensions() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use tower::ServiceExt;
+
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::error(-32005), Step::error(-32005)]);
+    let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http(strategy()))
+        .service(http);
+    let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":7}"#;
+    let mut req = http::Request::post(server.uri()).body(Full::from(body)).unwrap();
+    req.extensions_mut().insert(RetryStrategy::none());
+    let resp = svc.clone().oneshot(req).await.unwrap();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(value["error"]["code"], -32005);
+    assert_eq!(server.calls("sum"), 1, "none() in the extensions: no retry");
+
+    let req = http::Request::post(server.uri()).body(Full::from(body)).unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(value, serde_json::json!({"jsonrpc": "2.0", "result": 3, "id": 7}));
+    assert_eq!(server.calls("sum"), 3);
+}

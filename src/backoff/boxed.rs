@@ -66,7 +66,9 @@ impl Backoff for BoxBackoff {
 
 impl fmt::Debug for BoxBackoff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("BoxBackoff").field(&format_args!("{}", self.type_name)).finish()
+        f.debug_tuple("BoxBackoff")
+            .field(&format_args!("{}", self.type_name))
+            .finish()
     }
 }
 
@@ -132,7 +134,10 @@ mod tests {
         let b = PeriodicBackoff::default().boxed();
         let again = b.clone().boxed();
         assert!(Arc::ptr_eq(&b.inner, &again.inner));
-        assert_eq!(format!("{again:?}"), "BoxBackoff(tower_jsonrpc_retry::backoff::periodic::PeriodicBackoff)");
+        assert_eq!(
+            format!("{again:?}"),
+            "BoxBackoff(tower_jsonrpc_retry::backoff::periodic::PeriodicBackoff)"
+        );
     }
 
     #[test]

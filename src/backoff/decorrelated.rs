@@ -232,7 +232,12 @@ mod tests {
 
     #[test]
     fn bounds_follow_the_previous_delay() {
-        let b = DecorrelatedJitterBackoff::new(1_000, Duration::from_millis(10), Duration::from_secs(5)).seeded(11);
+        let b = DecorrelatedJitterBackoff::new(
+            1_000,
+            Duration::from_millis(10),
+            Duration::from_secs(5),
+        )
+        .seeded(11);
         let mut previous = Duration::from_millis(10);
         let mut n = 0;
         for d in b.delays() {

@@ -31,7 +31,11 @@ pub struct InvalidBackoff {
 }
 
 impl InvalidBackoff {
-    pub(crate) const fn new(parameter: &'static str, requirement: &'static str, value: f64) -> Self {
+    pub(crate) const fn new(
+        parameter: &'static str,
+        requirement: &'static str,
+        value: f64,
+    ) -> Self {
         Self {
             parameter,
             requirement,
@@ -80,7 +84,10 @@ const FINITE: &str = "finite";
 const UNIT_INTERVAL: &str = "within 0..=1";
 
 /// Accepts a finite, non-negative number.
-pub(crate) fn finite_non_negative(parameter: &'static str, value: f64) -> Result<f64, InvalidBackoff> {
+pub(crate) fn finite_non_negative(
+    parameter: &'static str,
+    value: f64,
+) -> Result<f64, InvalidBackoff> {
     if value.is_finite() && value >= 0.0 {
         Ok(value)
     } else {
@@ -113,7 +120,9 @@ mod tests {
     #[test]
     fn display_names_parameter_and_value() {
         assert_eq!(
-            finite_non_negative("factor", f64::NAN).unwrap_err().to_string(),
+            finite_non_negative("factor", f64::NAN)
+                .unwrap_err()
+                .to_string(),
             "invalid backoff: factor must be finite and non-negative, got NaN"
         );
         assert_eq!(

@@ -302,7 +302,9 @@ mod tests {
 
     #[test]
     fn pjrpc_attempts_3_base_1_factor_2() {
-        let mut d = ExponentialBackoff::new(3, Duration::from_secs(1), 2.0).unwrap().delays();
+        let mut d = ExponentialBackoff::new(3, Duration::from_secs(1), 2.0)
+            .unwrap()
+            .delays();
         assert_eq!(d.next(), Some(Duration::from_secs(1)));
         assert_eq!(d.next(), Some(Duration::from_secs(2)));
         assert_eq!(d.next(), Some(Duration::from_secs(4)));
@@ -341,7 +343,8 @@ mod tests {
 
     #[test]
     fn jitter_sees_the_index() {
-        let b = ExponentialBackoff::doubling(3, Duration::from_secs(1)).with_jitter(Jitter::from_fn(|i| -f64::from(i)));
+        let b = ExponentialBackoff::doubling(3, Duration::from_secs(1))
+            .with_jitter(Jitter::from_fn(|i| -f64::from(i)));
         let mut d = b.delays();
         assert_eq!(d.next(), Some(Duration::from_secs(1)));
         assert_eq!(d.next(), Some(Duration::from_secs(1)));
@@ -358,16 +361,26 @@ mod tests {
         assert!(d[1..].iter().all(|&d| d == Duration::MAX));
 
         let capped = b.with_max_delay(Duration::from_secs(60));
-        assert!(capped.delays().skip(1).all(|d| d == Duration::from_secs(60)));
+        assert!(
+            capped
+                .delays()
+                .skip(1)
+                .all(|d| d == Duration::from_secs(60))
+        );
 
-        let b = ExponentialBackoff::new(3, Duration::MAX, 2.0).unwrap().with_jitter(Jitter::full().seeded(1));
+        let b = ExponentialBackoff::new(3, Duration::MAX, 2.0)
+            .unwrap()
+            .with_jitter(Jitter::full().seeded(1));
         assert_eq!(b.delays().count(), 3);
     }
 
     #[test]
     fn factor_zero_and_base_zero() {
         let b = ExponentialBackoff::new(3, Duration::from_secs(1), 0.0).unwrap();
-        assert!(b.delays().eq([Duration::from_secs(1), Duration::ZERO, Duration::ZERO]));
+        assert!(
+            b.delays()
+                .eq([Duration::from_secs(1), Duration::ZERO, Duration::ZERO])
+        );
         let b = ExponentialBackoff::new(2000, Duration::ZERO, 1e300).unwrap();
         assert!(b.delays().all(|d| d == Duration::ZERO));
     }
@@ -379,7 +392,9 @@ mod tests {
             assert_eq!(err.parameter(), "factor");
         }
         assert_eq!(
-            ExponentialBackoff::new(3, Duration::from_secs(1), f64::NAN).unwrap_err().to_string(),
+            ExponentialBackoff::new(3, Duration::from_secs(1), f64::NAN)
+                .unwrap_err()
+                .to_string(),
             "invalid backoff: factor must be finite and non-negative, got NaN"
         );
     }

@@ -272,7 +272,10 @@ mod tests {
 
     #[test]
     fn pjrpc_attempts_7_cap_100() {
-        let mut d = FibonacciBackoff::default().with_attempts(7).with_max_delay(S(100)).delays();
+        let mut d = FibonacciBackoff::default()
+            .with_attempts(7)
+            .with_max_delay(S(100))
+            .delays();
         for s in [1, 2, 3, 5, 8, 13, 21] {
             assert_eq!(d.next(), Some(S(s)));
         }
@@ -282,12 +285,16 @@ mod tests {
     #[test]
     fn defaults() {
         let b = FibonacciBackoff::default();
-        assert_eq!((b.attempts(), b.multiplier(), b.max_delay()), (3, S(1), Some(S(1))));
+        assert_eq!(
+            (b.attempts(), b.multiplier(), b.max_delay()),
+            (3, S(1), Some(S(1)))
+        );
     }
 
     #[test]
     fn jitter_before_cap() {
-        let b = FibonacciBackoff::new(4, Duration::from_millis(100)).with_jitter(Jitter::from_fn(|i| 0.3 * f64::from(i)));
+        let b = FibonacciBackoff::new(4, Duration::from_millis(100))
+            .with_jitter(Jitter::from_fn(|i| 0.3 * f64::from(i)));
         let mut d = b.delays();
         assert_eq!(d.next(), Some(Duration::from_millis(100)));
         assert_eq!(d.next(), Some(Duration::from_millis(500)));

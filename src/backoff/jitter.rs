@@ -92,7 +92,11 @@ impl Kind {
     const fn is_random(&self) -> bool {
         matches!(
             self,
-            Self::Gauss { .. } | Self::Uniform { .. } | Self::Full | Self::Equal | Self::Proportional(_)
+            Self::Gauss { .. }
+                | Self::Uniform { .. }
+                | Self::Full
+                | Self::Equal
+                | Self::Proportional(_)
         )
     }
 }
@@ -248,7 +252,10 @@ impl Jitter {
     /// # Ok::<(), tower_jsonrpc_retry::backoff::InvalidBackoff>(())
     /// ```
     pub fn proportional(p: f64) -> Result<Self, InvalidBackoff> {
-        Ok(Self::of(Kind::Proportional(unit_interval("proportion", p)?)))
+        Ok(Self::of(Kind::Proportional(unit_interval(
+            "proportion",
+            p,
+        )?)))
     }
 
     /// Makes the random kinds reproducible: the `n`-th request drawn from a recipe
@@ -316,8 +323,16 @@ impl fmt::Debug for Kind {
             Self::None => f.write_str("None"),
             Self::Indexed(_) => f.write_str("FromFn(|i| ..)"),
             Self::NoIndex(_) => f.write_str("FromFn(|| ..)"),
-            Self::Gauss { mu, sigma } => f.debug_struct("Gauss").field("mu", mu).field("sigma", sigma).finish(),
-            Self::Uniform { low, high } => f.debug_struct("Uniform").field("low", low).field("high", high).finish(),
+            Self::Gauss { mu, sigma } => f
+                .debug_struct("Gauss")
+                .field("mu", mu)
+                .field("sigma", sigma)
+                .finish(),
+            Self::Uniform { low, high } => f
+                .debug_struct("Uniform")
+                .field("low", low)
+                .field("high", high)
+                .finish(),
             Self::Full => f.write_str("Full"),
             Self::Equal => f.write_str("Equal"),
             Self::Proportional(p) => f.debug_tuple("Proportional").field(p).finish(),
@@ -387,7 +402,10 @@ mod tests {
     #[test]
     fn none_is_identity() {
         let mut s = Jitter::none().start();
-        assert_eq!(s.apply(3, Duration::from_millis(7)), Duration::from_millis(7));
+        assert_eq!(
+            s.apply(3, Duration::from_millis(7)),
+            Duration::from_millis(7)
+        );
         assert_eq!(s.apply_secs(0, 2.5), 2.5);
     }
 
@@ -418,7 +436,10 @@ mod tests {
         for x in draw(&Jitter::uniform(-0.5, 0.25).unwrap().seeded(4), 1.0, n) {
             assert!((0.5..1.25).contains(&x));
         }
-        assert_eq!(draw(&Jitter::proportional(0.0).unwrap(), 3.0, 2), [3.0, 3.0]);
+        assert_eq!(
+            draw(&Jitter::proportional(0.0).unwrap(), 3.0, 2),
+            [3.0, 3.0]
+        );
     }
 
     #[test]
@@ -452,18 +473,38 @@ mod tests {
     #[test]
     fn constructors_reject_bad_numbers() {
         assert_eq!(Jitter::gauss(f64::NAN, 0.1).unwrap_err().parameter(), "mu");
-        assert_eq!(Jitter::gauss(0.0, f64::INFINITY).unwrap_err().parameter(), "sigma");
+        assert_eq!(
+            Jitter::gauss(0.0, f64::INFINITY).unwrap_err().parameter(),
+            "sigma"
+        );
         assert_eq!(Jitter::gauss(0.0, -0.1).unwrap_err().parameter(), "sigma");
         assert!(Jitter::gauss(-0.5, 0.0).is_ok());
-        assert_eq!(Jitter::proportional(-0.1).unwrap_err().parameter(), "proportion");
-        assert_eq!(Jitter::proportional(f64::NAN).unwrap_err().parameter(), "proportion");
+        assert_eq!(
+            Jitter::proportional(-0.1).unwrap_err().parameter(),
+            "proportion"
+        );
+        assert_eq!(
+            Jitter::proportional(f64::NAN).unwrap_err().parameter(),
+            "proportion"
+        );
         assert_eq!(Jitter::uniform(1.0, 0.0).unwrap_err().parameter(), "high");
-        assert_eq!(Jitter::uniform(f64::NEG_INFINITY, 0.0).unwrap_err().parameter(), "low");
+        assert_eq!(
+            Jitter::uniform(f64::NEG_INFINITY, 0.0)
+                .unwrap_err()
+                .parameter(),
+            "low"
+        );
     }
 
     #[test]
     fn debug_shows_kind_and_seed() {
-        assert_eq!(format!("{:?}", Jitter::full().seeded(3)), "Jitter { kind: Full, seed: 3 }");
-        assert_eq!(format!("{:?}", Jitter::from_fn(|_| 0.0)), "Jitter { kind: FromFn(|i| ..) }");
+        assert_eq!(
+            format!("{:?}", Jitter::full().seeded(3)),
+            "Jitter { kind: Full, seed: 3 }"
+        );
+        assert_eq!(
+            format!("{:?}", Jitter::from_fn(|_| 0.0)),
+            "Jitter { kind: FromFn(|i| ..) }"
+        );
     }
 }

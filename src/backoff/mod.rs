@@ -79,8 +79,8 @@ pub use decorrelated::{DecorrelatedJitterBackoff, DecorrelatedJitterDelays};
 pub use error::InvalidBackoff;
 pub use exponential::{ExponentialBackoff, ExponentialDelays};
 pub use ext::{
-    BackoffExt, Chain, Jittered, JitteredDelays, Map, MapDelays, MaxDelay, MaxDelayDelays, MaxRetries,
-    MaxTotalDelay, MaxTotalDelayDelays,
+    BackoffExt, Chain, Jittered, JitteredDelays, Map, MapDelays, MaxDelay, MaxDelayDelays,
+    MaxRetries, MaxTotalDelay, MaxTotalDelayDelays,
 };
 pub use fibonacci::{FibonacciBackoff, FibonacciDelays};
 pub use func::{FromFn, FromIter, from_fn, from_iter};
@@ -137,14 +137,28 @@ mod tests {
     #[test]
     fn requests_from_one_recipe_get_independent_jitter() {
         let recipes: Vec<BoxBackoff> = vec![
-            ExponentialBackoff::doubling(8, Duration::from_secs(1)).with_jitter(Jitter::full()).boxed(),
-            ExponentialBackoff::doubling(8, Duration::from_secs(1)).jitter(Jitter::full()).boxed(),
-            PeriodicBackoff::new(8, Duration::from_secs(1)).with_jitter(Jitter::gauss(0.5, 0.1).unwrap()).boxed(),
-            FibonacciBackoff::new(8, Duration::from_secs(1)).with_jitter(Jitter::equal()).boxed(),
-            DecorrelatedJitterBackoff::new(8, Duration::from_secs(1), Duration::from_secs(60)).boxed(),
+            ExponentialBackoff::doubling(8, Duration::from_secs(1))
+                .with_jitter(Jitter::full())
+                .boxed(),
+            ExponentialBackoff::doubling(8, Duration::from_secs(1))
+                .jitter(Jitter::full())
+                .boxed(),
+            PeriodicBackoff::new(8, Duration::from_secs(1))
+                .with_jitter(Jitter::gauss(0.5, 0.1).unwrap())
+                .boxed(),
+            FibonacciBackoff::new(8, Duration::from_secs(1))
+                .with_jitter(Jitter::equal())
+                .boxed(),
+            DecorrelatedJitterBackoff::new(8, Duration::from_secs(1), Duration::from_secs(60))
+                .boxed(),
             // Seeded: still distinct per request.
-            ExponentialBackoff::doubling(8, Duration::from_secs(1)).with_jitter(Jitter::full().seeded(1)).boxed(),
-            DecorrelatedJitterBackoff::default().with_attempts(8).seeded(1).boxed(),
+            ExponentialBackoff::doubling(8, Duration::from_secs(1))
+                .with_jitter(Jitter::full().seeded(1))
+                .boxed(),
+            DecorrelatedJitterBackoff::default()
+                .with_attempts(8)
+                .seeded(1)
+                .boxed(),
         ];
         for recipe in recipes {
             let a: Vec<_> = recipe.delays().collect();
@@ -160,13 +174,18 @@ mod tests {
         use tower::retry::backoff::{Backoff as _, ExponentialBackoffMaker, MakeBackoff};
         use tower::util::rng::HasherRng;
 
-        let mut maker =
-            ExponentialBackoffMaker::new(Duration::from_secs(1), Duration::from_secs(60), 1.0, HasherRng::default())
-                .unwrap();
+        let mut maker = ExponentialBackoffMaker::new(
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            1.0,
+            HasherRng::default(),
+        )
+        .unwrap();
         // The clock is paused, so each sleep's deadline is `now + delay`.
-        let sequence = |backoff: &mut dyn FnMut() -> tokio::time::Sleep| -> Vec<tokio::time::Instant> {
-            (0..5).map(|_| backoff().deadline()).collect()
-        };
+        let sequence =
+            |backoff: &mut dyn FnMut() -> tokio::time::Sleep| -> Vec<tokio::time::Instant> {
+                (0..5).map(|_| backoff().deadline()).collect()
+            };
         let mut first = maker.make_backoff();
         let mut second = maker.make_backoff();
         let a = sequence(&mut || first.next_backoff());
@@ -203,7 +222,14 @@ mod tests {
     }
 
     fn combinators() -> impl Strategy<Value = (usize, u64, u64, usize, u64, u64)> {
-        (0usize..300, any::<u64>(), any::<u64>(), 0usize..400, any::<u64>(), any::<u64>())
+        (
+            0usize..300,
+            any::<u64>(),
+            any::<u64>(),
+            0usize..400,
+            any::<u64>(),
+            any::<u64>(),
+        )
     }
 
     proptest! {

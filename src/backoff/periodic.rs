@@ -272,7 +272,8 @@ mod tests {
 
     #[test]
     fn jitter_from_fn_no_index() {
-        let b = PeriodicBackoff::new(2, Duration::from_millis(100)).with_jitter(Jitter::from_fn_no_index(|| 0.05));
+        let b = PeriodicBackoff::new(2, Duration::from_millis(100))
+            .with_jitter(Jitter::from_fn_no_index(|| 0.05));
         let mut d = b.delays();
         assert_eq!(d.next(), Some(Duration::from_millis(150)));
         assert_eq!(d.next(), Some(Duration::from_millis(150)));

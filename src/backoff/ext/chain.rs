@@ -44,7 +44,8 @@ mod tests {
 
     #[test]
     fn first_then_second() {
-        let b = PeriodicBackoff::new(1, S(7)).chain(FibonacciBackoff::new(3, S(1)).without_max_delay());
+        let b =
+            PeriodicBackoff::new(1, S(7)).chain(FibonacciBackoff::new(3, S(1)).without_max_delay());
         let mut d = b.delays();
         assert_eq!(d.next(), Some(S(7)));
         assert_eq!(d.next(), Some(S(1)));

@@ -105,7 +105,10 @@ mod tests {
         assert_eq!(d.next(), Some(Duration::from_millis(3500)));
         assert_eq!(d.next(), None);
         // `.jitter(j).max_delay(d)` restores pjrpc's order.
-        let mut d = ExponentialBackoff::doubling(4, S(1)).jitter(Jitter::from_fn(|_| 0.5)).max_delay(S(3)).delays();
+        let mut d = ExponentialBackoff::doubling(4, S(1))
+            .jitter(Jitter::from_fn(|_| 0.5))
+            .max_delay(S(3))
+            .delays();
         assert_eq!(d.next(), Some(Duration::from_millis(1500)));
         assert_eq!(d.next(), Some(Duration::from_millis(2500)));
         assert_eq!(d.next(), Some(S(3)));
@@ -116,10 +119,14 @@ mod tests {
     #[test]
     fn seeded_random_jitter_matches_with_jitter() {
         let a = PeriodicBackoff::new(5, S(1)).jitter(Jitter::proportional(0.2).unwrap().seeded(8));
-        let b = PeriodicBackoff::new(5, S(1)).with_jitter(Jitter::proportional(0.2).unwrap().seeded(8));
+        let b =
+            PeriodicBackoff::new(5, S(1)).with_jitter(Jitter::proportional(0.2).unwrap().seeded(8));
         let a1: Vec<_> = a.delays().collect();
         assert_eq!(a1, b.delays().collect::<Vec<_>>());
-        assert!(a1.iter().all(|d| *d >= Duration::from_millis(800) && *d < Duration::from_millis(1200)));
+        assert!(
+            a1.iter()
+                .all(|d| *d >= Duration::from_millis(800) && *d < Duration::from_millis(1200))
+        );
         assert_eq!(a1.len(), 5);
     }
 }

@@ -23,7 +23,10 @@ pub struct Map<B, F> {
 
 impl<B, F> Map<B, F> {
     pub(crate) fn new(inner: B, f: F) -> Self {
-        Self { inner, f: Arc::new(f) }
+        Self {
+            inner,
+            f: Arc::new(f),
+        }
     }
 }
 

@@ -74,7 +74,9 @@ mod tests {
 
     #[test]
     fn caps_each_delay() {
-        let b = FibonacciBackoff::new(6, S(1)).without_max_delay().max_delay(S(4));
+        let b = FibonacciBackoff::new(6, S(1))
+            .without_max_delay()
+            .max_delay(S(4));
         let mut d = b.delays();
         assert_eq!(d.next(), Some(S(1)));
         assert_eq!(d.next(), Some(S(2)));
@@ -87,7 +89,9 @@ mod tests {
 
     #[test]
     fn tighter_cap_wins() {
-        let b = backoff::from_iter([S(9), S(1), Duration::MAX]).max_delay(S(5)).max_delay(S(2));
+        let b = backoff::from_iter([S(9), S(1), Duration::MAX])
+            .max_delay(S(5))
+            .max_delay(S(2));
         let mut d = b.delays();
         assert_eq!(d.next(), Some(S(2)));
         assert_eq!(d.next(), Some(S(1)));

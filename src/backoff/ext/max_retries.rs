@@ -56,7 +56,10 @@ mod tests {
         let mut d = b.delays();
         assert_eq!(d.next(), Some(S(1)));
         assert_eq!(d.next(), None);
-        assert_eq!(backoff::from_iter([S(1)]).max_retries(0).delays().next(), None);
+        assert_eq!(
+            backoff::from_iter([S(1)]).max_retries(0).delays().next(),
+            None
+        );
     }
 
     #[test]

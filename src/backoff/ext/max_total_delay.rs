@@ -113,7 +113,8 @@ mod tests {
 
     #[test]
     fn zero_budget_and_huge_delays() {
-        let b = backoff::from_iter([Duration::ZERO, Duration::ZERO, S(1)]).max_total_delay(Duration::ZERO);
+        let b = backoff::from_iter([Duration::ZERO, Duration::ZERO, S(1)])
+            .max_total_delay(Duration::ZERO);
         let mut d = b.delays();
         assert_eq!(d.next(), Some(Duration::ZERO));
         assert_eq!(d.next(), Some(Duration::ZERO));

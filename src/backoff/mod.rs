@@ -1,93 +1,283 @@
-//! Backoff recipes (placeholder until the backoff module lands).
-#![allow(missing_docs, missing_debug_implementations)]
-use std::sync::Arc;
+//! Backoff recipes: how long to wait before each retry of a request.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff, Jitter};
+//!
+//! // pjrpc: ExponentialBackoff(attempts=4, base=0.1, max_value=1.0), plus ±20% jitter.
+//! let recipe = ExponentialBackoff::doubling(4, Duration::from_millis(100))
+//!     .with_jitter(Jitter::proportional(0.2)?)
+//!     .with_max_delay(Duration::from_secs(1));
+//!
+//! // Each request draws a fresh iterator; its length is the number of retries.
+//! let delays: Vec<Duration> = recipe.delays().collect();
+//! assert_eq!(delays.len(), 4);
+//! for (d, nominal) in delays.iter().zip([100, 200, 400, 800]) {
+//!     let nominal = Duration::from_millis(nominal);
+//!     assert!(*d >= nominal * 8 / 10 && *d < nominal * 12 / 10);
+//! }
+//!
+//! // Combinators work on any backoff.
+//! let capped = recipe.max_total_delay(Duration::from_millis(500));
+//! assert!(capped.delays().sum::<Duration>() <= Duration::from_millis(500));
+//! # Ok::<(), tower_jsonrpc_retry::backoff::InvalidBackoff>(())
+//! ```
+//!
+//! A [`Backoff`] is a *recipe*: every request calls [`Backoff::delays`] for a fresh
+//! iterator and takes one delay from it per failed attempt; when it runs out, the last
+//! result is final. `attempts` everywhere counts retries, not the first try, and the
+//! retry index `i` given to jitter counts from 0.
+//!
+//! # Coming from elsewhere
+//!
+//! | elsewhere | here |
+//! |---|---|
+//! | pjrpc `PeriodicBackoff(attempts, interval)` | [`PeriodicBackoff::new(attempts, interval)`](PeriodicBackoff::new) |
+//! | pjrpc `ExponentialBackoff(attempts, base, factor, max_value)` | [`ExponentialBackoff::new(attempts, base, factor)?`](ExponentialBackoff::new)[`.with_max_delay(max_value)`](ExponentialBackoff::with_max_delay), or the `const` [`ExponentialBackoff::doubling`] |
+//! | pjrpc `FibonacciBackoff(attempts, multiplier, max_value)` (cap defaults to 1 s) | [`FibonacciBackoff::new(attempts, multiplier)`](FibonacciBackoff::new) (cap defaults to 1 s; [`without_max_delay`](FibonacciBackoff::without_max_delay) for `max_value=None`) |
+//! | pjrpc `jitter=lambda attempt: ...` | [`with_jitter`](ExponentialBackoff::with_jitter)`(`[`Jitter::from_fn(\|i\| ...)`](Jitter::from_fn)`)` |
+//! | pjrpc `jitter=lambda: random.gauss(0.5, 0.1)` | [`Jitter::gauss(0.5, 0.1)?`](Jitter::gauss), or [`Jitter::from_fn_no_index`] |
+//! | pjrpc users' `RandomBackoff` | a few lines with [`from_fn`] (see its example) |
+//! | tower `ExponentialBackoffMaker::new(min, max, jitter, rng)` | [`ExponentialBackoff::doubling(n, min)`](ExponentialBackoff::doubling)[`.max_delay(max)`](BackoffExt::max_delay), [`.jitter(Jitter::uniform(..))`](BackoffExt::jitter) or [`Jitter::full`]; bounded by `n` retries, and each request gets its own jitter (tower's maker repeats one sequence) |
+//! | backon `ConstantBuilder` | [`PeriodicBackoff`] |
+//! | backon `ExponentialBuilder` | [`ExponentialBackoff`] (`with_max_times` → `with_attempts`, `with_total_delay` → [`max_total_delay`](BackoffExt::max_total_delay), `with_jitter` → [`Jitter::full`]) |
+//! | backon `FibonacciBuilder` | [`FibonacciBackoff`] (mind the 1 s default cap) |
+//! | Brooker's / AWS "decorrelated jitter" | [`DecorrelatedJitterBackoff`] |
+//! | gRPC's `× U(0.8, 1.2)` | [`Jitter::proportional(0.2)?`](Jitter::proportional) |
+//!
+//! # Writing your own
+//!
+//! Any closure returning delays is a backoff through [`from_fn`], and any `Clone`
+//! iterator of delays through [`from_iter`]; implementing [`Backoff`] directly is also
+//! a few lines. [`BackoffExt`] adds combinators to all of them, and [`BoxBackoff`]
+//! erases their types.
+//!
+//! # Saturation
+//!
+//! Delay arithmetic never panics, overflows or yields infinity: values beyond
+//! `Duration::MAX` become `Duration::MAX` (or the cap), values below zero become zero,
+//! and a NaN from a jitter closure counts as no jitter. Parameters no delay can come
+//! from (a NaN factor, a negative standard deviation, ...) are rejected by the
+//! constructors with an [`InvalidBackoff`] error.
+
 use std::time::Duration;
 
+mod boxed;
+mod decorrelated;
+mod error;
+mod exponential;
+mod ext;
+mod fibonacci;
+mod func;
+mod jitter;
+mod periodic;
+mod rng;
+mod saturate;
+
+pub use boxed::{BoxBackoff, BoxDelays};
+pub use decorrelated::{DecorrelatedJitterBackoff, DecorrelatedJitterDelays};
+pub use error::InvalidBackoff;
+pub use exponential::{ExponentialBackoff, ExponentialDelays};
+pub use ext::{
+    BackoffExt, Chain, Jittered, JitteredDelays, Map, MapDelays, MaxDelay, MaxDelayDelays,
+    MaxRetries, MaxTotalDelay, MaxTotalDelayDelays,
+};
+pub use fibonacci::{FibonacciBackoff, FibonacciDelays};
+pub use func::{FromFn, FromIter, from_fn, from_iter};
+pub use jitter::Jitter;
+pub use periodic::{PeriodicBackoff, PeriodicDelays};
+
+/// A recipe for the delays of one request.
+///
+/// Each request calls [`delays`](Self::delays) once and takes one delay from the
+/// iterator per failed attempt: the iterator's length is the number of retries. Recipes
+/// are shared (`Send + Sync`) and the iterators move with the request's future (`Send`).
+///
+/// # Examples
+///
+/// Implementing it directly:
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::backoff::Backoff;
+///
+/// /// Linear growth: `step`, `2 × step`, ... for `attempts` retries.
+/// struct Linear {
+///     attempts: u32,
+///     step: Duration,
+/// }
+///
+/// impl Backoff for Linear {
+///     type Delays = std::iter::Map<std::ops::RangeInclusive<u32>, Box<dyn Fn(u32) -> Duration + Send>>;
+///
+///     fn delays(&self) -> Self::Delays {
+///         let step = self.step;
+///         (1..=self.attempts).map(Box::new(move |n| step.saturating_mul(n)))
+///     }
+/// }
+///
+/// let b = Linear { attempts: 3, step: Duration::from_millis(100) };
+/// assert!(b.delays().eq([100, 200, 300].map(Duration::from_millis)));
+/// ```
+///
+/// (The [`from_fn`] shortcut avoids naming the iterator type, and its box.)
 pub trait Backoff: Send + Sync + 'static {
+    /// The delays of one request: its length is the number of retries.
     type Delays: Iterator<Item = Duration> + Send + 'static;
+
+    /// A fresh iterator for one request.
     fn delays(&self) -> Self::Delays;
 }
 
-trait Erased: Send + Sync + 'static {
-    fn make(&self) -> BoxDelays;
-}
-impl<B: Backoff> Erased for B {
-    fn make(&self) -> BoxDelays {
-        BoxDelays(Box::new(self.delays()))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn requests_from_one_recipe_get_independent_jitter() {
+        let recipes: Vec<BoxBackoff> = vec![
+            ExponentialBackoff::doubling(8, Duration::from_secs(1))
+                .with_jitter(Jitter::full())
+                .boxed(),
+            ExponentialBackoff::doubling(8, Duration::from_secs(1))
+                .jitter(Jitter::full())
+                .boxed(),
+            PeriodicBackoff::new(8, Duration::from_secs(1))
+                .with_jitter(Jitter::gauss(0.5, 0.1).unwrap())
+                .boxed(),
+            FibonacciBackoff::new(8, Duration::from_secs(1))
+                .with_jitter(Jitter::equal())
+                .boxed(),
+            DecorrelatedJitterBackoff::new(8, Duration::from_secs(1), Duration::from_secs(60))
+                .boxed(),
+            // Seeded: still distinct per request.
+            ExponentialBackoff::doubling(8, Duration::from_secs(1))
+                .with_jitter(Jitter::full().seeded(1))
+                .boxed(),
+            DecorrelatedJitterBackoff::default()
+                .with_attempts(8)
+                .seeded(1)
+                .boxed(),
+        ];
+        for recipe in recipes {
+            let a: Vec<_> = recipe.delays().collect();
+            let b: Vec<_> = recipe.delays().collect();
+            assert_eq!(a.len(), 8);
+            assert_ne!(a, b, "{recipe:?}");
+        }
     }
-}
-#[derive(Clone)]
-pub struct BoxBackoff(Arc<dyn Erased>);
-impl std::fmt::Debug for BoxBackoff {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BoxBackoff")
+
+    /// tower's maker hands every request the same jitter sequence; this crate does not.
+    #[tokio::test(start_paused = true)]
+    async fn unlike_tower_exponential_backoff_maker() {
+        use tower::retry::backoff::{Backoff as _, ExponentialBackoffMaker, MakeBackoff};
+        use tower::util::rng::HasherRng;
+
+        let mut maker = ExponentialBackoffMaker::new(
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            1.0,
+            HasherRng::default(),
+        )
+        .unwrap();
+        // The clock is paused, so each sleep's deadline is `now + delay`.
+        let sequence =
+            |backoff: &mut dyn FnMut() -> tokio::time::Sleep| -> Vec<tokio::time::Instant> {
+                (0..5).map(|_| backoff().deadline()).collect()
+            };
+        let mut first = maker.make_backoff();
+        let mut second = maker.make_backoff();
+        let a = sequence(&mut || first.next_backoff());
+        let b = sequence(&mut || second.next_backoff());
+        assert_eq!(a, b, "tower: same jitter for every request");
+
+        let ours = ExponentialBackoff::doubling(5, Duration::from_secs(1))
+            .jitter(Jitter::full())
+            .max_delay(Duration::from_secs(60));
+        assert!(!ours.delays().eq(ours.delays()));
     }
-}
-impl BoxBackoff {
-    pub fn new<B: Backoff>(b: B) -> Self {
-        Self(Arc::new(b))
+
+    #[test]
+    fn recipes_and_iterators_are_send_sync_debug() {
+        fn recipe<B: Backoff + Clone + std::fmt::Debug>(_: &B) {}
+        fn iter<I: Iterator<Item = Duration> + Send + std::fmt::Debug + 'static>(_: &I) {}
+        let b = PeriodicBackoff::default();
+        recipe(&b);
+        iter(&b.delays());
+        let b = ExponentialBackoff::default()
+            .jitter(Jitter::full())
+            .max_delay(Duration::from_secs(1))
+            .max_total_delay(Duration::from_secs(3))
+            .max_retries(2)
+            .chain(FibonacciBackoff::default())
+            .map(|d| d * 2);
+        recipe(&b);
+        iter(&b.delays());
+        let b = DecorrelatedJitterBackoff::default();
+        recipe(&b);
+        iter(&b.delays());
+        fn shared<T: Clone + Send + Sync + std::fmt::Debug>(_: &T) {}
+        shared(&Jitter::full());
     }
-}
-impl Backoff for BoxBackoff {
-    type Delays = BoxDelays;
-    fn delays(&self) -> BoxDelays {
-        self.0.make()
+
+    fn combinators() -> impl Strategy<Value = (usize, u64, u64, usize, u64, u64)> {
+        (
+            0usize..300,
+            any::<u64>(),
+            any::<u64>(),
+            0usize..400,
+            any::<u64>(),
+            any::<u64>(),
+        )
     }
-}
-pub struct BoxDelays(Box<dyn Iterator<Item = Duration> + Send>);
-impl std::fmt::Debug for BoxDelays {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BoxDelays")
-    }
-}
-impl Iterator for BoxDelays {
-    type Item = Duration;
-    fn next(&mut self) -> Option<Duration> {
-        self.0.next()
-    }
-}
-#[derive(Clone, Debug)]
-pub struct PeriodicBackoff {
-    attempts: usize,
-    interval: Duration,
-}
-impl PeriodicBackoff {
-    pub const fn new(attempts: usize, interval: Duration) -> Self {
-        Self { attempts, interval }
-    }
-}
-impl Backoff for PeriodicBackoff {
-    type Delays = std::iter::Take<std::iter::Repeat<Duration>>;
-    fn delays(&self) -> Self::Delays {
-        std::iter::repeat(self.interval).take(self.attempts)
-    }
-}
-#[derive(Clone, Debug)]
-pub struct Jitter;
-impl Jitter {
-    pub fn full() -> Self {
-        Jitter
-    }
-}
-#[derive(Clone, Debug)]
-pub struct ExponentialBackoff(PeriodicBackoff);
-impl ExponentialBackoff {
-    pub fn doubling(attempts: usize, base: Duration) -> Self {
-        Self(PeriodicBackoff::new(attempts, base))
-    }
-    pub fn with_max_delay(self, _d: Duration) -> Self {
-        self
-    }
-    pub fn with_jitter(self, _j: Jitter) -> Self {
-        self
-    }
-    pub fn jitter_proportional(self, _p: f64) -> Self {
-        self
-    }
-}
-impl Backoff for ExponentialBackoff {
-    type Delays = std::iter::Take<std::iter::Repeat<Duration>>;
-    fn delays(&self) -> Self::Delays {
-        self.0.delays()
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn stacked_combinators_never_panic_and_keep_their_promises(
+            (attempts, base_ns, cap_ns, max_retries, total_ns, seed) in combinators(),
+            factor in 0.0f64..1e300,
+        ) {
+            let cap = Duration::from_nanos(cap_ns);
+            let total = Duration::from_nanos(total_ns);
+            let b = ExponentialBackoff::new(attempts, Duration::from_nanos(base_ns), factor)
+                .unwrap()
+                .jitter(Jitter::full().seeded(seed))
+                .max_delay(cap)
+                .max_retries(max_retries)
+                .boxed()
+                .max_total_delay(total);
+            let d: Vec<_> = b.delays().collect();
+            prop_assert!(d.len() <= attempts.min(max_retries));
+            prop_assert!(d.iter().all(|&d| d <= cap));
+            prop_assert!(d.iter().try_fold(Duration::ZERO, |acc, d| acc.checked_add(*d)).is_some_and(|s| s <= total));
+
+            let untotalled = ExponentialBackoff::new(attempts, Duration::from_nanos(base_ns), factor)
+                .unwrap()
+                .with_max_delay(cap)
+                .max_retries(max_retries);
+            prop_assert_eq!(untotalled.delays().count(), attempts.min(max_retries));
+        }
+
+        #[test]
+        fn any_jitter_any_input(secs in any::<f64>(), attempts in 0usize..50, base_ms in any::<u64>(), seed in any::<u64>()) {
+            let jitters = [
+                Jitter::from_fn(move |_| secs),
+                Jitter::from_fn_no_index(move || secs),
+                Jitter::full().seeded(seed),
+                Jitter::equal().seeded(seed),
+                Jitter::proportional(1.0).unwrap().seeded(seed),
+                Jitter::gauss(1e300, 1e300).unwrap().seeded(seed),
+                Jitter::uniform(-1e300, 1e300).unwrap().seeded(seed),
+            ];
+            for j in jitters {
+                let base = Duration::from_millis(base_ms);
+                prop_assert_eq!(PeriodicBackoff::new(attempts, base).with_jitter(j.clone()).delays().count(), attempts);
+                prop_assert_eq!(ExponentialBackoff::doubling(attempts, base).with_jitter(j.clone()).delays().count(), attempts);
+                prop_assert_eq!(FibonacciBackoff::new(attempts, base).with_jitter(j.clone()).delays().count(), attempts);
+                prop_assert_eq!(from_iter([base; 3]).jitter(j).delays().count(), 3);
+            }
+        }
     }
 }

@@ -1,0 +1,296 @@
+//! Brooker's "decorrelated jitter": each delay drawn from the previous one.
+
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+
+use super::Backoff;
+use super::rng::{RngSource, unit};
+use super::saturate::{clamp_secs, secs_to_duration};
+
+/// Retry `i` waits `min(cap, U[base, 3 × previous))`, where `previous` is the delay
+/// before it and starts at `base` (Marc Brooker, *Exponential Backoff and Jitter*).
+///
+/// The delays grow roughly exponentially but each one is random, so clients that failed
+/// together spread out quickly. The jitter is built in: there is no `with_jitter`.
+/// With `base` zero every delay is zero; with `cap` below `base` every delay is `cap`.
+///
+/// Each request draws its own random stream; [`seeded`](Self::seeded) makes the
+/// streams reproducible (see [`Jitter`'s Randomness section](super::Jitter#randomness)).
+///
+/// # Default
+///
+/// | parameter | default | why |
+/// |---|---|---|
+/// | `attempts` | 3 | as the other backoffs here |
+/// | `base` | 1 s | pjrpc's base delays |
+/// | `cap` | 20 s | the AWS SDKs' maximum backoff |
+/// | seed | none: seeded from the thread's random generator | |
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::backoff::{Backoff, DecorrelatedJitterBackoff};
+///
+/// const B: DecorrelatedJitterBackoff =
+///     DecorrelatedJitterBackoff::new(5, Duration::from_millis(100), Duration::from_secs(2));
+///
+/// let mut previous = Duration::from_millis(100);
+/// for d in B.delays() {
+///     assert!(d >= Duration::from_millis(100) && d <= Duration::from_secs(2));
+///     assert!(d <= previous * 3);
+///     previous = d;
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct DecorrelatedJitterBackoff {
+    attempts: usize,
+    base: Duration,
+    cap: Duration,
+    rng: RngSource,
+}
+
+impl DecorrelatedJitterBackoff {
+    /// `attempts` retries starting from `base`, none longer than `cap`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, DecorrelatedJitterBackoff};
+    ///
+    /// let b = DecorrelatedJitterBackoff::new(4, Duration::from_secs(1), Duration::from_secs(10));
+    /// assert_eq!(b.delays().count(), 4);
+    /// ```
+    pub const fn new(attempts: usize, base: Duration, cap: Duration) -> Self {
+        Self {
+            attempts,
+            base,
+            cap,
+            rng: RngSource::unseeded(),
+        }
+    }
+
+    /// Sets the number of retries (delays yielded).
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::backoff::{Backoff, DecorrelatedJitterBackoff};
+    ///
+    /// assert_eq!(DecorrelatedJitterBackoff::default().with_attempts(6).delays().count(), 6);
+    /// ```
+    #[must_use]
+    pub const fn with_attempts(mut self, attempts: usize) -> Self {
+        self.attempts = attempts;
+        self
+    }
+
+    /// Sets the smallest delay, and the starting point of the walk.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, DecorrelatedJitterBackoff};
+    ///
+    /// let b = DecorrelatedJitterBackoff::default().with_base(Duration::ZERO);
+    /// assert!(b.delays().all(|d| d == Duration::ZERO));
+    /// ```
+    #[must_use]
+    pub const fn with_base(mut self, base: Duration) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// Sets the largest delay.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, DecorrelatedJitterBackoff};
+    ///
+    /// let b = DecorrelatedJitterBackoff::default().with_cap(Duration::from_millis(1500));
+    /// assert!(b.delays().all(|d| d <= Duration::from_millis(1500)));
+    /// ```
+    #[must_use]
+    pub const fn with_cap(mut self, cap: Duration) -> Self {
+        self.cap = cap;
+        self
+    }
+
+    /// Makes the random streams reproducible: the `n`-th request drawn from this recipe
+    /// (clones included) is seeded from `(seed, n)`.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::backoff::{Backoff, DecorrelatedJitterBackoff};
+    ///
+    /// let a = DecorrelatedJitterBackoff::default().seeded(3);
+    /// let b = DecorrelatedJitterBackoff::default().seeded(3);
+    /// assert!(a.delays().eq(b.delays()));
+    /// ```
+    #[must_use]
+    pub fn seeded(mut self, seed: u64) -> Self {
+        self.rng = RngSource::seeded(seed);
+        self
+    }
+
+    /// The number of retries.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::backoff::DecorrelatedJitterBackoff;
+    ///
+    /// assert_eq!(DecorrelatedJitterBackoff::default().attempts(), 3);
+    /// ```
+    pub const fn attempts(&self) -> usize {
+        self.attempts
+    }
+
+    /// The smallest delay.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::DecorrelatedJitterBackoff;
+    ///
+    /// assert_eq!(DecorrelatedJitterBackoff::default().base(), Duration::from_secs(1));
+    /// ```
+    pub const fn base(&self) -> Duration {
+        self.base
+    }
+
+    /// The largest delay.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::DecorrelatedJitterBackoff;
+    ///
+    /// assert_eq!(DecorrelatedJitterBackoff::default().cap(), Duration::from_secs(20));
+    /// ```
+    pub const fn cap(&self) -> Duration {
+        self.cap
+    }
+}
+
+impl Default for DecorrelatedJitterBackoff {
+    fn default() -> Self {
+        Self::new(3, Duration::from_secs(1), Duration::from_secs(20))
+    }
+}
+
+impl Backoff for DecorrelatedJitterBackoff {
+    type Delays = DecorrelatedJitterDelays;
+
+    fn delays(&self) -> DecorrelatedJitterDelays {
+        let base = clamp_secs(self.base.as_secs_f64());
+        DecorrelatedJitterDelays {
+            remaining: self.attempts,
+            base,
+            cap: clamp_secs(self.cap.as_secs_f64()),
+            cap_delay: self.cap,
+            previous: base,
+            rng: self.rng.rng(),
+        }
+    }
+}
+
+/// The delays of one request drawn from a [`DecorrelatedJitterBackoff`].
+///
+/// ```
+/// use tower_jsonrpc_retry::backoff::{Backoff, DecorrelatedJitterBackoff, DecorrelatedJitterDelays};
+///
+/// let delays: DecorrelatedJitterDelays = DecorrelatedJitterBackoff::default().delays();
+/// assert_eq!(delays.len(), 3);
+/// ```
+#[derive(Debug)]
+pub struct DecorrelatedJitterDelays {
+    remaining: usize,
+    base: f64,
+    cap: f64,
+    /// The cap again, exact: `f64` seconds may round above it.
+    cap_delay: Duration,
+    previous: f64,
+    rng: SmallRng,
+}
+
+impl Iterator for DecorrelatedJitterDelays {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        self.remaining = self.remaining.checked_sub(1)?;
+        let high = clamp_secs(3.0 * self.previous);
+        let drawn = self.base + (high - self.base) * unit(&mut self.rng);
+        self.previous = drawn.min(self.cap);
+        Some(secs_to_duration(self.previous).min(self.cap_delay))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for DecorrelatedJitterDelays {}
+impl std::iter::FusedIterator for DecorrelatedJitterDelays {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn bounds_follow_the_previous_delay() {
+        let b = DecorrelatedJitterBackoff::new(
+            1_000,
+            Duration::from_millis(10),
+            Duration::from_secs(5),
+        )
+        .seeded(11);
+        let mut previous = Duration::from_millis(10);
+        let mut n = 0;
+        for d in b.delays() {
+            assert!(d >= Duration::from_millis(10), "{d:?}");
+            assert!(d <= Duration::from_secs(5));
+            assert!(d <= previous * 3 + Duration::from_nanos(1));
+            previous = d;
+            n += 1;
+        }
+        assert_eq!(n, 1_000);
+        // It does reach the cap on a long run.
+        assert!(b.delays().any(|d| d == Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn degenerate_parameters() {
+        let b = DecorrelatedJitterBackoff::new(5, Duration::from_secs(2), Duration::from_secs(1));
+        assert!(b.delays().eq([Duration::from_secs(1); 5]));
+        let b = DecorrelatedJitterBackoff::new(5, Duration::ZERO, Duration::from_secs(1));
+        assert!(b.delays().eq([Duration::ZERO; 5]));
+        let b = DecorrelatedJitterBackoff::new(0, Duration::ZERO, Duration::ZERO);
+        assert_eq!(b.delays().next(), None);
+        let b = DecorrelatedJitterBackoff::new(2_000, Duration::MAX, Duration::MAX);
+        assert!(b.delays().all(|d| d == Duration::MAX));
+    }
+
+    #[test]
+    fn seeded_reproducible_yet_distinct_per_request() {
+        let a = DecorrelatedJitterBackoff::default().seeded(5);
+        let b = a.clone();
+        let c = DecorrelatedJitterBackoff::default().seeded(5);
+        let a1: Vec<_> = a.delays().collect();
+        let b1: Vec<_> = b.delays().collect();
+        assert_ne!(a1, b1, "clones share the request counter");
+        assert_eq!(a1, c.delays().collect::<Vec<_>>());
+        assert_eq!(b1, c.delays().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn unseeded_requests_differ() {
+        let b = DecorrelatedJitterBackoff::default();
+        assert!(!b.delays().eq(b.delays()));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn length_and_cap(attempts in 0usize..500, base in any::<u64>(), cap in any::<u64>(), seed in any::<u64>()) {
+            let cap = Duration::from_nanos(cap);
+            let b = DecorrelatedJitterBackoff::new(attempts, Duration::from_nanos(base), cap).seeded(seed);
+            let d: Vec<_> = b.delays().collect();
+            prop_assert_eq!(d.len(), attempts);
+            prop_assert!(d.iter().all(|&d| d <= cap));
+        }
+    }
+}

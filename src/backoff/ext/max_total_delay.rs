@@ -1,0 +1,127 @@
+//! `BackoffExt::max_total_delay`.
+
+use std::time::Duration;
+
+use crate::backoff::Backoff;
+
+/// Stops before the sum of the delays would exceed a budget; made by
+/// [`BackoffExt::max_total_delay`](crate::backoff::BackoffExt::max_total_delay).
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff, MaxTotalDelay};
+///
+/// // 1 + 2 + 4 = 7 s fits in 10 s; adding 8 s would not.
+/// let b: MaxTotalDelay<ExponentialBackoff> =
+///     ExponentialBackoff::doubling(10, Duration::from_secs(1)).max_total_delay(Duration::from_secs(10));
+/// assert!(b.delays().eq([1, 2, 4].map(Duration::from_secs)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct MaxTotalDelay<B> {
+    inner: B,
+    budget: Duration,
+}
+
+impl<B> MaxTotalDelay<B> {
+    pub(crate) const fn new(inner: B, budget: Duration) -> Self {
+        Self { inner, budget }
+    }
+}
+
+impl<B: Backoff> Backoff for MaxTotalDelay<B> {
+    type Delays = MaxTotalDelayDelays<B::Delays>;
+
+    fn delays(&self) -> Self::Delays {
+        MaxTotalDelayDelays {
+            inner: Some(self.inner.delays()),
+            remaining: self.budget,
+        }
+    }
+}
+
+/// The delays of one request drawn from a [`MaxTotalDelay`] backoff.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, MaxTotalDelayDelays, PeriodicBackoff, PeriodicDelays};
+///
+/// let d: MaxTotalDelayDelays<PeriodicDelays> =
+///     PeriodicBackoff::default().max_total_delay(Duration::from_secs(2)).delays();
+/// assert_eq!(d.count(), 2);
+/// ```
+#[derive(Debug)]
+pub struct MaxTotalDelayDelays<D> {
+    /// `None` once the budget stopped the sequence, so it stays stopped.
+    inner: Option<D>,
+    remaining: Duration,
+}
+
+impl<D: Iterator<Item = Duration>> Iterator for MaxTotalDelayDelays<D> {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let delay = self.inner.as_mut()?.next()?;
+        match self.remaining.checked_sub(delay) {
+            Some(remaining) => {
+                self.remaining = remaining;
+                Some(delay)
+            }
+            None => {
+                self.inner = None;
+                None
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.inner {
+            Some(inner) => (0, inner.size_hint().1),
+            None => (0, Some(0)),
+        }
+    }
+}
+
+impl<D: Iterator<Item = Duration>> std::iter::FusedIterator for MaxTotalDelayDelays<D> {}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::backoff::{self, Backoff, BackoffExt, PeriodicBackoff};
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn exact_fit_is_yielded() {
+        let b = PeriodicBackoff::new(5, S(2)).max_total_delay(S(6));
+        let mut d = b.delays();
+        assert_eq!(d.next(), Some(S(2)));
+        assert_eq!(d.next(), Some(S(2)));
+        assert_eq!(d.next(), Some(S(2)));
+        assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn crossing_delay_is_not_yielded_and_stays_stopped() {
+        // 3 + 5 > 7: stops at the 5 even though a 1 follows.
+        let b = backoff::from_iter([S(3), S(5), S(1)]).max_total_delay(S(7));
+        let mut d = b.delays();
+        assert_eq!(d.next(), Some(S(3)));
+        assert_eq!(d.next(), None);
+        assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn zero_budget_and_huge_delays() {
+        let b = backoff::from_iter([Duration::ZERO, Duration::ZERO, S(1)])
+            .max_total_delay(Duration::ZERO);
+        let mut d = b.delays();
+        assert_eq!(d.next(), Some(Duration::ZERO));
+        assert_eq!(d.next(), Some(Duration::ZERO));
+        assert_eq!(d.next(), None);
+        let b = backoff::from_iter([Duration::MAX, Duration::MAX]).max_total_delay(Duration::MAX);
+        let mut d = b.delays();
+        assert_eq!(d.next(), Some(Duration::MAX));
+        assert_eq!(d.next(), None);
+    }
+}

@@ -1,0 +1,154 @@
+//! Combinators on any backoff, one per file.
+
+use std::time::Duration;
+
+use super::{Backoff, BoxBackoff, Jitter};
+
+mod chain;
+mod jitter;
+mod map;
+mod max_delay;
+mod max_retries;
+mod max_total_delay;
+
+pub use chain::Chain;
+pub use jitter::{Jittered, JitteredDelays};
+pub use map::{Map, MapDelays};
+pub use max_delay::{MaxDelay, MaxDelayDelays};
+pub use max_retries::MaxRetries;
+pub use max_total_delay::{MaxTotalDelay, MaxTotalDelayDelays};
+
+/// Combinators for every [`Backoff`], through a blanket impl.
+///
+/// Each returns a new recipe; the delays of a request are still drawn lazily, one at a
+/// time, without allocating.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff, Jitter};
+///
+/// let b = ExponentialBackoff::doubling(usize::MAX, Duration::from_millis(100))
+///     .jitter(Jitter::equal())
+///     .max_delay(Duration::from_secs(5))
+///     .max_retries(8)
+///     .max_total_delay(Duration::from_secs(20));
+/// let delays: Vec<Duration> = b.delays().collect();
+/// assert!(delays.len() <= 8);
+/// assert!(delays.iter().sum::<Duration>() <= Duration::from_secs(20));
+/// ```
+pub trait BackoffExt: Backoff + Sized {
+    /// Perturbs each delay with `jitter`, retry index counted from 0.
+    ///
+    /// This is the same as a built-in's `with_jitter` except for the order with a cap:
+    /// a built-in applies its own cap *after* its jitter (pjrpc's order), while this
+    /// combinator jitters whatever the inner backoff yields, a capped value included.
+    /// Write `.jitter(j).max_delay(d)` to cap after jitter.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff, Jitter};
+    ///
+    /// let half = || Jitter::from_fn(|_| 0.5);
+    /// let base = ExponentialBackoff::doubling(4, Duration::from_secs(1));
+    /// let secs = |b: &dyn Fn() -> Vec<Duration>| b().iter().map(Duration::as_secs_f64).collect::<Vec<_>>();
+    ///
+    /// // Built-in: jitter, then cap.
+    /// let b = base.clone().with_max_delay(Duration::from_secs(3)).with_jitter(half());
+    /// assert_eq!(secs(&|| b.delays().collect()), [1.5, 2.5, 3.0, 3.0]);
+    ///
+    /// // Combinator on a capped backoff: cap, then jitter.
+    /// let b = base.clone().with_max_delay(Duration::from_secs(3)).jitter(half());
+    /// assert_eq!(secs(&|| b.delays().collect()), [1.5, 2.5, 3.5, 3.5]);
+    ///
+    /// // Combinator, then cap: pjrpc's order again.
+    /// let b = base.jitter(half()).max_delay(Duration::from_secs(3));
+    /// assert_eq!(secs(&|| b.delays().collect()), [1.5, 2.5, 3.0, 3.0]);
+    /// ```
+    fn jitter(self, jitter: Jitter) -> Jittered<Self> {
+        Jittered::new(self, jitter)
+    }
+
+    /// Caps each delay at `max`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff};
+    ///
+    /// let b = ExponentialBackoff::doubling(3, Duration::from_secs(1)).max_delay(Duration::from_secs(2));
+    /// assert!(b.delays().eq([1, 2, 2].map(Duration::from_secs)));
+    /// ```
+    fn max_delay(self, max: Duration) -> MaxDelay<Self> {
+        MaxDelay::new(self, max)
+    }
+
+    /// Yields at most `n` delays: at most `n` retries.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, PeriodicBackoff};
+    ///
+    /// assert_eq!(PeriodicBackoff::new(5, Duration::from_secs(1)).max_retries(1).delays().count(), 1);
+    /// ```
+    fn max_retries(self, n: usize) -> MaxRetries<Self> {
+        MaxRetries::new(self, n)
+    }
+
+    /// Stops before the sum of the delays would exceed `budget`: the delay that would
+    /// cross it is not yielded, nor any after it. This bounds the time spent sleeping,
+    /// not the wall time of the attempts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, PeriodicBackoff};
+    ///
+    /// let b = PeriodicBackoff::new(10, Duration::from_secs(1)).max_total_delay(Duration::from_millis(2500));
+    /// assert_eq!(b.delays().count(), 2);
+    /// ```
+    fn max_total_delay(self, budget: Duration) -> MaxTotalDelay<Self> {
+        MaxTotalDelay::new(self, budget)
+    }
+
+    /// The delays of `self`, then those of `other`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, PeriodicBackoff};
+    ///
+    /// let b = PeriodicBackoff::new(1, Duration::ZERO).chain(PeriodicBackoff::new(1, Duration::from_secs(1)));
+    /// assert!(b.delays().eq([Duration::ZERO, Duration::from_secs(1)]));
+    /// ```
+    fn chain<B: Backoff>(self, other: B) -> Chain<Self, B> {
+        Chain::new(self, other)
+    }
+
+    /// Transforms each delay with `f`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, PeriodicBackoff};
+    ///
+    /// let b = PeriodicBackoff::new(1, Duration::from_secs(1)).map(|d| d + Duration::from_millis(5));
+    /// assert!(b.delays().eq([Duration::from_millis(1005)]));
+    /// ```
+    fn map<F>(self, f: F) -> Map<Self, F>
+    where
+        F: Fn(Duration) -> Duration + Send + Sync + 'static,
+    {
+        Map::new(self, f)
+    }
+
+    /// Erases the type: [`BoxBackoff::new(self)`](BoxBackoff::new).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, BoxBackoff, FibonacciBackoff, PeriodicBackoff};
+    ///
+    /// let all: Vec<BoxBackoff> = vec![PeriodicBackoff::default().boxed(), FibonacciBackoff::default().boxed()];
+    /// assert!(all.iter().all(|b| b.delays().count() == 3));
+    /// ```
+    fn boxed(self) -> BoxBackoff {
+        BoxBackoff::new(self)
+    }
+}
+
+impl<B: Backoff> BackoffExt for B {}

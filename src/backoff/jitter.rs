@@ -1,0 +1,510 @@
+//! Randomness added to, or multiplied into, each delay.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+
+use super::InvalidBackoff;
+use super::error::{finite, finite_non_negative, unit_interval};
+use super::rng::{RngSource, standard_normal, unit};
+use super::saturate::secs_to_duration;
+
+/// How each delay is perturbed, so that clients failing together do not retry together.
+///
+/// A `Jitter` is given to a built-in backoff with `with_jitter` (for example
+/// [`PeriodicBackoff::with_jitter`](super::PeriodicBackoff::with_jitter)) or to any
+/// backoff with [`BackoffExt::jitter`](super::BackoffExt::jitter). It is applied to the
+/// delay *before* a built-in's own cap, as pjrpc does.
+///
+/// Two families:
+///
+/// | constructor | delay `d` at retry `i` becomes | from |
+/// |---|---|---|
+/// | [`none`](Self::none) | `d` | |
+/// | [`from_fn(f)`](Self::from_fn) | `d + f(i)` seconds | pjrpc `jitter=lambda attempt: ...` |
+/// | [`from_fn_no_index(f)`](Self::from_fn_no_index) | `d + f()` seconds | pjrpc's older `jitter=lambda: ...` |
+/// | [`gauss(mu, sigma)`](Self::gauss) | `d + N(mu, sigma)` seconds | pjrpc's `random.gauss(0.5, 0.1)` example |
+/// | [`uniform(low, high)`](Self::uniform) | `d + U[low, high)` seconds | `random.uniform` |
+/// | [`full`](Self::full) | `d × U[0, 1)` | Brooker's "full jitter", AWS SDKs |
+/// | [`equal`](Self::equal) | `d/2 + U[0, d/2)` | Brooker's "equal jitter" |
+/// | [`proportional(p)`](Self::proportional) | `d × U[1 − p, 1 + p)` | gRPC (`p = 0.2`) |
+///
+/// The additive kinds add seconds (possibly negative) to the delay; the multiplicative
+/// kinds scale the un-jittered delay. Results below zero become zero and a NaN from a
+/// closure counts as no jitter; nothing can panic or overflow.
+///
+/// # Randomness
+///
+/// Each request (each call to [`Backoff::delays`](super::Backoff::delays)) gets its own
+/// small random generator, owned by its delay iterator: drawing a delay never allocates
+/// and never locks.
+///
+/// - **Unseeded** (the default), that generator is seeded from the thread's random
+///   generator, so two requests from one recipe get independent jitter. (tower's
+///   `ExponentialBackoffMaker` instead hands every request the same sequence.)
+/// - **Seeded** with [`seeded`](Self::seeded), the `n`-th request drawn from the recipe
+///   (counting across its clones) is seeded from `(seed, n)`: runs are reproducible,
+///   and requests still differ from one another.
+///
+/// The closure kinds ([`from_fn`](Self::from_fn), [`from_fn_no_index`](Self::from_fn_no_index))
+/// bring their own randomness, if any; `seeded` does not affect them.
+///
+/// # Default
+///
+/// [`Jitter::none()`]: every delay unchanged.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::backoff::{Backoff, Jitter, PeriodicBackoff};
+///
+/// // pjrpc: PeriodicBackoff(attempts=3, interval=1.0, jitter=lambda i: 0.1 * i)
+/// let b = PeriodicBackoff::new(3, Duration::from_secs(1)).with_jitter(Jitter::from_fn(|i| 0.1 * f64::from(i)));
+/// let delays: Vec<_> = b.delays().collect();
+/// assert_eq!(delays, [Duration::from_millis(1000), Duration::from_millis(1100), Duration::from_millis(1200)]);
+///
+/// // Full jitter, seeded for a reproducible test: every delay within [0, 1 s).
+/// let b = PeriodicBackoff::new(3, Duration::from_secs(1)).with_jitter(Jitter::full().seeded(42));
+/// assert!(b.delays().all(|d| d < Duration::from_secs(1)));
+/// ```
+#[derive(Clone)]
+pub struct Jitter {
+    kind: Kind,
+    rng: RngSource,
+}
+
+#[derive(Clone)]
+enum Kind {
+    None,
+    Indexed(Arc<dyn Fn(u32) -> f64 + Send + Sync>),
+    NoIndex(Arc<dyn Fn() -> f64 + Send + Sync>),
+    Gauss { mu: f64, sigma: f64 },
+    Uniform { low: f64, high: f64 },
+    Full,
+    Equal,
+    Proportional(f64),
+}
+
+impl Kind {
+    const fn is_random(&self) -> bool {
+        matches!(
+            self,
+            Self::Gauss { .. }
+                | Self::Uniform { .. }
+                | Self::Full
+                | Self::Equal
+                | Self::Proportional(_)
+        )
+    }
+}
+
+impl Jitter {
+    const fn of(kind: Kind) -> Self {
+        Self {
+            kind,
+            rng: RngSource::unseeded(),
+        }
+    }
+
+    /// No jitter: every delay is left as it is.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::backoff::Jitter;
+    ///
+    /// assert!(Jitter::none().is_none());
+    /// ```
+    pub const fn none() -> Self {
+        Self::of(Kind::None)
+    }
+
+    /// Adds `f(i)` seconds to the delay of retry `i` (counted from 0), as pjrpc's
+    /// `jitter=lambda attempt: ...` does. The result may be negative; a delay that
+    /// would fall below zero becomes zero, and a NaN counts as `0.0`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, ExponentialBackoff, Jitter};
+    ///
+    /// // pjrpc: ExponentialBackoff(attempts=4, max_value=3, jitter=lambda i: 0.5)
+    /// let b = ExponentialBackoff::doubling(4, Duration::from_secs(1))
+    ///     .with_max_delay(Duration::from_secs(3))
+    ///     .with_jitter(Jitter::from_fn(|_| 0.5));
+    /// let secs: Vec<f64> = b.delays().map(|d| d.as_secs_f64()).collect();
+    /// assert_eq!(secs, [1.5, 2.5, 3.0, 3.0]);
+    /// ```
+    pub fn from_fn<F>(f: F) -> Self
+    where
+        F: Fn(u32) -> f64 + Send + Sync + 'static,
+    {
+        Self::of(Kind::Indexed(Arc::new(f)))
+    }
+
+    /// Adds `f()` seconds to every delay: the no-argument jitter of pjrpc's older API
+    /// (`jitter=lambda: ...`). Negative results and NaN are handled as in
+    /// [`from_fn`](Self::from_fn).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, Jitter, PeriodicBackoff};
+    ///
+    /// let b = PeriodicBackoff::new(2, Duration::from_secs(1)).with_jitter(Jitter::from_fn_no_index(|| -0.25));
+    /// assert!(b.delays().eq([Duration::from_millis(750); 2]));
+    /// ```
+    pub fn from_fn_no_index<F>(f: F) -> Self
+    where
+        F: Fn() -> f64 + Send + Sync + 'static,
+    {
+        Self::of(Kind::NoIndex(Arc::new(f)))
+    }
+
+    /// Adds a normally distributed number of seconds, mean `mu` and standard deviation
+    /// `sigma`, to each delay: pjrpc's `jitter=lambda: random.gauss(mu, sigma)`.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidBackoff`] if `mu` is not finite, or `sigma` is negative or not finite.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, Jitter, PeriodicBackoff};
+    ///
+    /// let jitter = Jitter::gauss(0.5, 0.1)?.seeded(7);
+    /// let b = PeriodicBackoff::new(3, Duration::from_secs(1)).with_jitter(jitter);
+    /// // 1 s + about 0.5 s each: far outside ±10 sigma would be a bug.
+    /// assert!(b.delays().all(|d| d > Duration::from_millis(500) && d < Duration::from_millis(2500)));
+    /// # Ok::<(), tower_jsonrpc_retry::backoff::InvalidBackoff>(())
+    /// ```
+    pub fn gauss(mu: f64, sigma: f64) -> Result<Self, InvalidBackoff> {
+        let mu = finite("mu", mu)?;
+        let sigma = finite_non_negative("sigma", sigma)?;
+        Ok(Self::of(Kind::Gauss { mu, sigma }))
+    }
+
+    /// Adds a uniformly distributed number of seconds in `[low, high)` to each delay
+    /// (pjrpc's `jitter=lambda: random.uniform(low, high)`); either bound may be negative.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidBackoff`] if a bound is not finite or `high < low`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, Jitter, PeriodicBackoff};
+    ///
+    /// let b = PeriodicBackoff::new(3, Duration::from_secs(1)).with_jitter(Jitter::uniform(-0.5, 0.5)?);
+    /// assert!(b.delays().all(|d| d >= Duration::from_millis(500) && d < Duration::from_millis(1500)));
+    /// # Ok::<(), tower_jsonrpc_retry::backoff::InvalidBackoff>(())
+    /// ```
+    pub fn uniform(low: f64, high: f64) -> Result<Self, InvalidBackoff> {
+        let low = finite("low", low)?;
+        let high = finite("high", high)?;
+        if high < low {
+            return Err(InvalidBackoff::new("high", "at least low", high));
+        }
+        Ok(Self::of(Kind::Uniform { low, high }))
+    }
+
+    /// "Full jitter": each delay `d` becomes `d × U[0, 1)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff, Jitter};
+    ///
+    /// let b = ExponentialBackoff::doubling(4, Duration::from_secs(1)).jitter(Jitter::full());
+    /// for (d, max) in b.delays().zip([1, 2, 4, 8]) {
+    ///     assert!(d < Duration::from_secs(max));
+    /// }
+    /// ```
+    pub const fn full() -> Self {
+        Self::of(Kind::Full)
+    }
+
+    /// "Equal jitter": each delay `d` becomes `d/2 + U[0, d/2)`, which keeps at least
+    /// half of it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, Jitter, PeriodicBackoff};
+    ///
+    /// let b = PeriodicBackoff::new(3, Duration::from_secs(2)).with_jitter(Jitter::equal());
+    /// assert!(b.delays().all(|d| d >= Duration::from_secs(1) && d < Duration::from_secs(2)));
+    /// ```
+    pub const fn equal() -> Self {
+        Self::of(Kind::Equal)
+    }
+
+    /// Each delay `d` becomes `d × U[1 − p, 1 + p)`: gRPC's current scheme with
+    /// `p = 0.2`.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidBackoff`] unless `0 ≤ p ≤ 1`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, Jitter, PeriodicBackoff};
+    ///
+    /// let b = PeriodicBackoff::new(3, Duration::from_secs(10)).with_jitter(Jitter::proportional(0.2)?);
+    /// assert!(b.delays().all(|d| d >= Duration::from_secs(8) && d < Duration::from_secs(12)));
+    /// # Ok::<(), tower_jsonrpc_retry::backoff::InvalidBackoff>(())
+    /// ```
+    pub fn proportional(p: f64) -> Result<Self, InvalidBackoff> {
+        Ok(Self::of(Kind::Proportional(unit_interval(
+            "proportion",
+            p,
+        )?)))
+    }
+
+    /// Makes the random kinds reproducible: the `n`-th request drawn from a recipe
+    /// holding this jitter (clones included) is seeded from `(seed, n)`. See
+    /// [Randomness](Self#randomness).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, Jitter, PeriodicBackoff};
+    ///
+    /// let recipe = || PeriodicBackoff::new(3, Duration::from_secs(1)).with_jitter(Jitter::full().seeded(1));
+    /// let (a, b) = (recipe(), recipe());
+    /// // Same seed, same sequence of requests: same delays.
+    /// assert!(a.delays().eq(b.delays()));
+    /// assert!(a.delays().eq(b.delays()));
+    /// // But successive requests from one recipe differ.
+    /// assert!(!a.delays().eq(a.delays()));
+    /// ```
+    #[must_use]
+    pub fn seeded(mut self, seed: u64) -> Self {
+        self.rng = RngSource::seeded(seed);
+        self
+    }
+
+    /// Whether this is [`Jitter::none()`].
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::backoff::Jitter;
+    ///
+    /// assert!(!Jitter::full().is_none());
+    /// ```
+    pub const fn is_none(&self) -> bool {
+        matches!(self.kind, Kind::None)
+    }
+
+    /// The per-request state: clones the closure handle, seeds a generator if needed.
+    pub(crate) fn start(&self) -> JitterState {
+        JitterState {
+            rng: self.kind.is_random().then(|| self.rng.rng()),
+            kind: self.kind.clone(),
+        }
+    }
+}
+
+impl Default for Jitter {
+    fn default() -> Self {
+        Self::none()
+    }
+}
+
+impl fmt::Debug for Jitter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Jitter");
+        s.field("kind", &self.kind);
+        if let Some(seed) = self.rng.seed() {
+            s.field("seed", &seed);
+        }
+        s.finish()
+    }
+}
+
+impl fmt::Debug for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Indexed(_) => f.write_str("FromFn(|i| ..)"),
+            Self::NoIndex(_) => f.write_str("FromFn(|| ..)"),
+            Self::Gauss { mu, sigma } => f
+                .debug_struct("Gauss")
+                .field("mu", mu)
+                .field("sigma", sigma)
+                .finish(),
+            Self::Uniform { low, high } => f
+                .debug_struct("Uniform")
+                .field("low", low)
+                .field("high", high)
+                .finish(),
+            Self::Full => f.write_str("Full"),
+            Self::Equal => f.write_str("Equal"),
+            Self::Proportional(p) => f.debug_tuple("Proportional").field(p).finish(),
+        }
+    }
+}
+
+/// The jitter of one request: what a delay iterator owns.
+pub(crate) struct JitterState {
+    kind: Kind,
+    rng: Option<SmallRng>,
+}
+
+impl JitterState {
+    /// Jitters `secs` (finite, non-negative) for retry `index`; the result may be
+    /// negative or infinite, and is for [`secs_to_duration`].
+    pub(crate) fn apply_secs(&mut self, index: usize, secs: f64) -> f64 {
+        let Some(rng) = self.rng.as_mut() else {
+            return match &self.kind {
+                Kind::Indexed(f) => secs + not_nan(f(u32::try_from(index).unwrap_or(u32::MAX))),
+                Kind::NoIndex(f) => secs + not_nan(f()),
+                // The random kinds always carry a generator.
+                _ => secs,
+            };
+        };
+        match self.kind {
+            Kind::Gauss { mu, sigma } => secs + mu + sigma * standard_normal(rng),
+            Kind::Uniform { low, high } => secs + low + (high - low) * unit(rng),
+            Kind::Full => secs * unit(rng),
+            Kind::Equal => secs / 2.0 + secs / 2.0 * unit(rng),
+            Kind::Proportional(p) => secs * (1.0 - p + 2.0 * p * unit(rng)),
+            Kind::None | Kind::Indexed(_) | Kind::NoIndex(_) => secs,
+        }
+    }
+
+    /// Jitters a delay for retry `index`; without jitter, returns it exactly.
+    pub(crate) fn apply(&mut self, index: usize, delay: Duration) -> Duration {
+        if matches!(self.kind, Kind::None) {
+            delay
+        } else {
+            secs_to_duration(self.apply_secs(index, delay.as_secs_f64()))
+        }
+    }
+}
+
+fn not_nan(x: f64) -> f64 {
+    if x.is_nan() { 0.0 } else { x }
+}
+
+impl fmt::Debug for JitterState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JitterState")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draw(j: &Jitter, secs: f64, n: usize) -> Vec<f64> {
+        let mut s = j.start();
+        (0..n).map(|i| s.apply_secs(i, secs)).collect()
+    }
+
+    #[test]
+    fn none_is_identity() {
+        let mut s = Jitter::none().start();
+        assert_eq!(
+            s.apply(3, Duration::from_millis(7)),
+            Duration::from_millis(7)
+        );
+        assert_eq!(s.apply_secs(0, 2.5), 2.5);
+    }
+
+    #[test]
+    fn closures_add_seconds_and_nan_is_zero() {
+        let j = Jitter::from_fn(|i| f64::from(i) / 4.0);
+        assert_eq!(draw(&j, 1.0, 3), [1.0, 1.25, 1.5]);
+        let j = Jitter::from_fn_no_index(|| f64::NAN);
+        assert_eq!(draw(&j, 1.0, 2), [1.0, 1.0]);
+        let mut s = Jitter::from_fn(|_| -5.0).start();
+        assert_eq!(s.apply(0, Duration::from_secs(1)), Duration::ZERO);
+        let mut s = Jitter::from_fn(|_| f64::INFINITY).start();
+        assert_eq!(s.apply(0, Duration::from_secs(1)), Duration::MAX);
+    }
+
+    #[test]
+    fn multiplicative_bounds() {
+        let n = 2_000;
+        for x in draw(&Jitter::full().seeded(1), 2.0, n) {
+            assert!((0.0..2.0).contains(&x));
+        }
+        for x in draw(&Jitter::equal().seeded(2), 2.0, n) {
+            assert!((1.0..2.0).contains(&x));
+        }
+        for x in draw(&Jitter::proportional(0.2).unwrap().seeded(3), 10.0, n) {
+            assert!((8.0..12.0).contains(&x), "{x}");
+        }
+        for x in draw(&Jitter::uniform(-0.5, 0.25).unwrap().seeded(4), 1.0, n) {
+            assert!((0.5..1.25).contains(&x));
+        }
+        assert_eq!(
+            draw(&Jitter::proportional(0.0).unwrap(), 3.0, 2),
+            [3.0, 3.0]
+        );
+    }
+
+    #[test]
+    fn gauss_mean_and_spread() {
+        let xs = draw(&Jitter::gauss(0.5, 0.1).unwrap().seeded(5), 1.0, 10_000);
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
+        assert!((mean - 1.5).abs() < 0.01, "{mean}");
+        assert!((var.sqrt() - 0.1).abs() < 0.01, "{var}");
+    }
+
+    #[test]
+    fn seeded_is_reproducible_and_distinct_per_request() {
+        let a = Jitter::full().seeded(9);
+        let b = Jitter::full().seeded(9);
+        let (a1, a2) = (draw(&a, 1.0, 5), draw(&a, 1.0, 5));
+        assert_eq!(a1, draw(&b, 1.0, 5));
+        assert_eq!(a2, draw(&b, 1.0, 5));
+        assert_ne!(a1, a2);
+        // Clones share the request counter.
+        let c = a.clone();
+        assert_ne!(draw(&c, 1.0, 5), a2);
+    }
+
+    #[test]
+    fn unseeded_differs_per_request() {
+        let j = Jitter::full();
+        assert_ne!(draw(&j, 1.0, 5), draw(&j, 1.0, 5));
+    }
+
+    #[test]
+    fn constructors_reject_bad_numbers() {
+        assert_eq!(Jitter::gauss(f64::NAN, 0.1).unwrap_err().parameter(), "mu");
+        assert_eq!(
+            Jitter::gauss(0.0, f64::INFINITY).unwrap_err().parameter(),
+            "sigma"
+        );
+        assert_eq!(Jitter::gauss(0.0, -0.1).unwrap_err().parameter(), "sigma");
+        assert!(Jitter::gauss(-0.5, 0.0).is_ok());
+        assert_eq!(
+            Jitter::proportional(-0.1).unwrap_err().parameter(),
+            "proportion"
+        );
+        assert_eq!(
+            Jitter::proportional(f64::NAN).unwrap_err().parameter(),
+            "proportion"
+        );
+        assert_eq!(Jitter::uniform(1.0, 0.0).unwrap_err().parameter(), "high");
+        assert_eq!(
+            Jitter::uniform(f64::NEG_INFINITY, 0.0)
+                .unwrap_err()
+                .parameter(),
+            "low"
+        );
+    }
+
+    #[test]
+    fn debug_shows_kind_and_seed() {
+        assert_eq!(
+            format!("{:?}", Jitter::full().seeded(3)),
+            "Jitter { kind: Full, seed: 3 }"
+        );
+        assert_eq!(
+            format!("{:?}", Jitter::from_fn(|_| 0.0)),
+            "Jitter { kind: FromFn(|i| ..) }"
+        );
+    }
+}

@@ -5,13 +5,15 @@ use std::time::Duration;
 use jsonrpsee::core::client::{BatchResponse, ClientT, Error as ClientError};
 use jsonrpsee::core::http_helpers::HttpError;
 use jsonrpsee::core::params::BatchRequestBuilder;
-use jsonrpsee::http_client::transport::Error as TransportError;
-use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use jsonrpsee::core::middleware::layer::RpcLogger;
+use jsonrpsee::http_client::transport::{Error as TransportError, HttpBackend};
+use jsonrpsee::http_client::{HttpBody, HttpClient, HttpClientBuilder, RpcService};
 use jsonrpsee::rpc_params;
 use tokio::time::Instant;
 use tower::ServiceBuilder;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::retry::HttpRetry;
 use tower_jsonrpc_retry::{ErrorClass, JsonRpcRetryLayer, RetryStrategy};
 
 fn strategy() -> RetryStrategy {
@@ -21,7 +23,9 @@ fn strategy() -> RetryStrategy {
         .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
 }
 
-fn client(server: &FlakyServer) -> HttpClient<impl Clone> {
+type Retried = HttpClient<RpcLogger<RpcService<HttpRetry<HttpBackend, HttpBody, TransportError>>>>;
+
+fn client(server: &FlakyServer) -> Retried {
     let layer = JsonRpcRetryLayer::http(strategy())
         .attempt_timeout(Duration::from_millis(500))
         .map_err(|e| TransportError::Http(HttpError::Stream(e)));

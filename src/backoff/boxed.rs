@@ -82,7 +82,7 @@ impl fmt::Debug for BoxBackoff {
 /// assert_eq!(delays.next(), Some(Duration::from_secs(1)));
 /// assert_eq!(delays.next(), None);
 /// ```
-pub struct BoxDelays(Box<dyn Iterator<Item = Duration> + Send>);
+pub struct BoxDelays(Box<dyn Iterator<Item = Duration> + Send + Sync>);
 
 impl Iterator for BoxDelays {
     type Item = Duration;

@@ -10,7 +10,7 @@ use super::Backoff;
 ///
 /// This is the quickest way to write your own backoff. pjrpc users' `RandomBackoff`
 /// (`attempts` delays, each uniformly random within `[min, max]`) is a few lines. The
-/// delay iterator must be `Send`, so it cannot hold a `ThreadRng`: seed a small
+/// delay iterator must be `Send + Sync`, so it cannot hold a `ThreadRng`: seed a small
 /// generator per request from it instead.
 ///
 /// ```
@@ -34,7 +34,7 @@ pub fn from_fn<F, I>(f: F) -> FromFn<F>
 where
     F: Fn() -> I + Send + Sync + 'static,
     I: IntoIterator<Item = Duration>,
-    I::IntoIter: Send + 'static,
+    I::IntoIter: Send + Sync + 'static,
 {
     FromFn { f }
 }
@@ -57,7 +57,7 @@ impl<F, I> Backoff for FromFn<F>
 where
     F: Fn() -> I + Send + Sync + 'static,
     I: IntoIterator<Item = Duration>,
-    I::IntoIter: Send + 'static,
+    I::IntoIter: Send + Sync + 'static,
 {
     type Delays = I::IntoIter;
 

@@ -108,7 +108,7 @@ pub use periodic::{PeriodicBackoff, PeriodicDelays};
 /// }
 ///
 /// impl Backoff for Linear {
-///     type Delays = std::iter::Map<std::ops::RangeInclusive<u32>, Box<dyn Fn(u32) -> Duration + Send>>;
+///     type Delays = std::iter::Map<std::ops::RangeInclusive<u32>, Box<dyn Fn(u32) -> Duration + Send + Sync>>;
 ///
 ///     fn delays(&self) -> Self::Delays {
 ///         let step = self.step;
@@ -123,7 +123,7 @@ pub use periodic::{PeriodicBackoff, PeriodicDelays};
 /// (The [`from_fn`] shortcut avoids naming the iterator type, and its box.)
 pub trait Backoff: Send + Sync + 'static {
     /// The delays of one request: its length is the number of retries.
-    type Delays: Iterator<Item = Duration> + Send + 'static;
+    type Delays: Iterator<Item = Duration> + Send + Sync + 'static;
 
     /// A fresh iterator for one request.
     fn delays(&self) -> Self::Delays;

@@ -107,7 +107,8 @@ impl<B, E> HttpRetryLayer<B, E> {
     /// #[derive(Debug)]
     /// enum MyError { Stream(BoxError) }
     ///
-    /// let layer = JsonRpcRetryLayer::http(RetryStrategy::transient()).map_err(MyError::Stream);
+    /// type Body = http_body_util::Full<bytes::Bytes>;
+/// let layer = JsonRpcRetryLayer::http::<Body>(RetryStrategy::transient()).map_err(MyError::Stream);
     /// # let _ = layer;
     /// ```
     pub fn map_err<E2>(self, f: fn(BoxError) -> E2) -> HttpRetryLayer<B, E2> {

@@ -8,7 +8,7 @@ use rand::rngs::SmallRng;
 
 use super::InvalidBackoff;
 use super::error::{finite, finite_non_negative, unit_interval};
-use super::rng::{RngSource, standard_normal, unit};
+use super::rng::{RngSource, standard_normal_pair, unit};
 use super::saturate::secs_to_duration;
 
 /// How each delay is perturbed, so that clients failing together do not retry together.
@@ -296,6 +296,7 @@ impl Jitter {
         JitterState {
             rng: self.kind.is_random().then(|| self.rng.rng()),
             kind: self.kind.clone(),
+            spare_normal: None,
         }
     }
 }
@@ -344,6 +345,8 @@ impl fmt::Debug for Kind {
 pub(crate) struct JitterState {
     kind: Kind,
     rng: Option<SmallRng>,
+    /// The second sample of the last Box–Muller pair, for the next gaussian draw.
+    spare_normal: Option<f64>,
 }
 
 impl JitterState {
@@ -359,7 +362,14 @@ impl JitterState {
             };
         };
         match self.kind {
-            Kind::Gauss { mu, sigma } => secs + mu + sigma * standard_normal(rng),
+            Kind::Gauss { mu, sigma } => {
+                let z = self.spare_normal.take().unwrap_or_else(|| {
+                    let (z, spare) = standard_normal_pair(rng);
+                    self.spare_normal = Some(spare);
+                    z
+                });
+                secs + mu + sigma * z
+            }
             Kind::Uniform { low, high } => secs + low + (high - low) * unit(rng),
             Kind::Full => secs * unit(rng),
             Kind::Equal => secs / 2.0 + secs / 2.0 * unit(rng),

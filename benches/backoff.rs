@@ -8,19 +8,11 @@
 //! # Allocation check
 //!
 //! The check counts allocations with a `#[global_allocator]` wrapper around
-//! `std::alloc::System`, which takes an `unsafe impl`. The manifest forbids
-//! `unsafe_code` for every target, benches included, so the counter is compiled only
-//! with `--cfg count_allocs`, which must come with `--cap-lints warn` for this one
-//! target:
-//!
-//! ```text
-//! cargo rustc --release --bench backoff -- --cfg count_allocs --cap-lints warn
-//! BENCH_QUICK=1 target/release/deps/backoff-<hash> --bench
-//! ```
+//! `std::alloc::System` (the one `unsafe impl` of the project, in this bench only).
 //!
 //! With the counter it asserts and prints: drawing a delay allocates nothing, and a
 //! fresh iterator from a `BoxBackoff` allocates at most once.
-#![allow(unexpected_cfgs)]
+#![allow(unsafe_code)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -31,7 +23,6 @@ use tower_jsonrpc_retry::backoff::{
     FibonacciBackoff, Jitter, PeriodicBackoff,
 };
 
-#[cfg(count_allocs)]
 mod counting {
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -289,7 +280,6 @@ fn summary(quick: bool, rt: &tokio::runtime::Runtime) {
     }
 }
 
-#[cfg(count_allocs)]
 fn check_allocations() {
     println!("\nallocations (counting global allocator)");
     for (name, recipe) in recipes() {
@@ -335,13 +325,6 @@ fn check_allocations() {
     assert_eq!(n, 0);
 }
 
-#[cfg(not(count_allocs))]
-fn check_allocations() {
-    println!(
-        "\nallocations: not counted in this build (the counting allocator needs `--cfg count_allocs`; see the \
-         bench's header)"
-    );
-}
 
 fn main() {
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");

@@ -1,1 +1,2 @@
+//! Backoff benchmarks (placeholder).
 fn main() {}

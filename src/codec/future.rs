@@ -83,6 +83,18 @@ where
                         }
                     };
                     let (parts, body) = response.into_parts();
+                    // A notification gets no response: a 2xx answer's body is not read
+                    // (nor limited, nor decoded), as the module docs promise.
+                    let notification = if parts.status.is_success() {
+                        this.expected
+                            .take_if(|expected| matches!(expected, Expected::Notification))
+                    } else {
+                        None
+                    };
+                    if let Some(expected) = notification {
+                        this.state.set(State::Done);
+                        return Poll::Ready((this.decode)(expected, parts, Bytes::new()));
+                    }
                     let declared = body.size_hint().exact();
                     if declared.is_some_and(|len| len > *this.limit as u64) {
                         this.state.set(State::Done);

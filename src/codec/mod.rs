@@ -301,6 +301,11 @@ fn decode_batch(
     if ids.is_empty() && parts.status.is_success() {
         return Ok(BatchResponse::default());
     }
+    // Only notifications, refused with an empty body: no JSON-RPC answer, so a status
+    // error (an empty body would otherwise decode as an empty batch response).
+    if ids.is_empty() && body.iter().all(u8::is_ascii_whitespace) {
+        return Err(status_error(&parts));
+    }
     let mut batch = match BatchResponse::from_slice(&body, &ids) {
         Ok(batch) => batch,
         Err(_) if !parts.status.is_success() => return Err(status_error(&parts)),

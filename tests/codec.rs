@@ -1,0 +1,968 @@
+//! The JSON-RPC codec over a real hyper-util client against `FlakyServer`: every decode
+//! rule of the codec's table, and every kind of `codec::Error`, from real errors.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::io;
+use std::net::{Ipv4Addr, TcpListener};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use http_body::{Body, Frame};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tower::timeout::TimeoutLayer;
+use tower::timeout::error::Elapsed;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower_jsonrpc_retry::codec::{self, DEFAULT_BODY_LIMIT, JsonRpcCodecLayer, RetryAfter};
+use tower_jsonrpc_retry::jsonrpc::{
+    BatchRequest, BatchResponse, DecodeError, Id, Request, Response,
+};
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+
+type Http = Client<HttpConnector, Full<Bytes>>;
+
+fn http() -> Http {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn server() -> FlakyServer {
+    FlakyServer::start().await.expect("bind 127.0.0.1")
+}
+
+fn sum(id: impl Into<Id>) -> Request {
+    Request::new("sum", json!([1, 2])).with_id(id)
+}
+
+/// One single call through a fresh codec over a fresh client.
+async fn call(server: &FlakyServer, req: Request) -> Result<Response, codec::Error> {
+    JsonRpcCodecLayer::new(server.uri())
+        .layer(http())
+        .oneshot(req)
+        .await
+}
+
+async fn batch(server: &FlakyServer, batch: BatchRequest) -> Result<BatchResponse, codec::Error> {
+    JsonRpcCodecLayer::new(server.uri())
+        .layer(http())
+        .oneshot(batch)
+        .await
+}
+
+/// The first error of type `E` in the `source()` chain of `err` (`err` itself included).
+fn find<'a, E: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a E> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
+}
+
+fn decode_error(result: Result<Response, codec::Error>) -> (codec::Error, String) {
+    let err = result.expect_err("a decode error");
+    assert!(err.is_decode(), "{err:?}");
+    assert!(
+        !err.is_transport() && !err.is_status() && !err.is_body(),
+        "{err:?}"
+    );
+    assert_eq!(err.status(), Some(StatusCode::OK));
+    assert_eq!(err.to_string(), "invalid JSON-RPC response");
+    let debug = format!("{err:?}");
+    assert!(debug.contains("kind: Decode"), "{debug}");
+    (err, debug)
+}
+
+// --- the HTTP request the codec sends ---------------------------------------------------
+
+/// The head of every HTTP request the codec handed to the client, in order.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<http::request::Parts>>>);
+
+impl Seen {
+    fn take(&self) -> Vec<http::request::Parts> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// The hyper-util client, behind a wrapper that records each request's head.
+fn capturing(
+    seen: Seen,
+) -> impl Service<
+    http::Request<Full<Bytes>>,
+    Response = http::Response<hyper::body::Incoming>,
+    Error = hyper_util::client::legacy::Error,
+    Future = hyper_util::client::legacy::ResponseFuture,
+> {
+    let client = http();
+    tower::service_fn(move |req: http::Request<Full<Bytes>>| {
+        let (parts, body) = req.into_parts();
+        seen.0.lock().unwrap().push(parts.clone());
+        client.request(http::Request::from_parts(parts, body))
+    })
+}
+
+#[tokio::test]
+async fn call_returns_the_result_and_the_numeric_id() {
+    let server = server().await;
+    let resp = call(&server, sum(1)).await.unwrap();
+    assert_eq!(resp.id(), &Id::Number(1));
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert!(
+        resp.extensions().get::<StatusCode>().is_none(),
+        "200 is not recorded"
+    );
+    assert!(resp.extensions().get::<RetryAfter>().is_none());
+    assert_eq!(
+        server.bodies_json(),
+        [json!({"jsonrpc": "2.0", "method": "sum", "params": [1, 2], "id": 1})]
+    );
+    assert_eq!(server.http_requests(), 1);
+}
+
+#[tokio::test]
+async fn call_echoes_a_string_id() {
+    let server = server().await;
+    let resp = call(
+        &server,
+        Request::new("echo", json!({"a": [1, "two"]})).with_id("x-1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.id(), &Id::from("x-1"));
+    assert_eq!(resp.result(), Some(&json!({"a": [1, "two"]})));
+    assert_eq!(
+        server.bodies_json(),
+        [json!({"jsonrpc": "2.0", "method": "echo", "params": {"a": [1, "two"]}, "id": "x-1"})]
+    );
+}
+
+#[tokio::test]
+async fn the_http_request_is_a_json_post_with_the_configured_headers() {
+    let server = server().await;
+    let seen = Seen::default();
+    let mut extra = HeaderMap::new();
+    extra.insert("x-api-key", HeaderValue::from_static("k3y"));
+    let svc = JsonRpcCodecLayer::new(server.uri())
+        .header(AUTHORIZATION, HeaderValue::from_static("Bearer t0ken"))
+        .headers(extra)
+        .layer(capturing(seen.clone()));
+    let resp = svc.oneshot(sum(5)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+
+    let heads = seen.take();
+    assert_eq!(heads.len(), 1);
+    let head = &heads[0];
+    assert_eq!(head.method, Method::POST);
+    assert_eq!(head.uri, server.uri());
+    assert_eq!(head.headers[CONTENT_TYPE], "application/json");
+    assert_eq!(head.headers[ACCEPT], "application/json");
+    assert_eq!(head.headers[AUTHORIZATION], "Bearer t0ken");
+    assert_eq!(head.headers["x-api-key"], "k3y");
+    assert_eq!(head.headers.len(), 4, "{:?}", head.headers);
+    // And it went over the wire as sent.
+    assert_eq!(
+        server.bodies_json(),
+        [json!({"jsonrpc": "2.0", "method": "sum", "params": [1, 2], "id": 5})]
+    );
+}
+
+#[tokio::test]
+async fn a_configured_header_replaces_the_default_of_the_same_name() {
+    let server = server().await;
+    let seen = Seen::default();
+    let svc = JsonRpcCodecLayer::new(server.uri())
+        .header(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json-rpc"),
+        )
+        .layer(capturing(seen.clone()));
+    svc.oneshot(sum(1)).await.unwrap();
+    let heads = seen.take();
+    let values: Vec<_> = heads[0].headers.get_all(CONTENT_TYPE).iter().collect();
+    assert_eq!(values, ["application/json-rpc"]);
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Marker(u32);
+
+#[tokio::test]
+async fn request_extensions_reach_the_http_request() {
+    let server = server().await;
+    let seen = Seen::default();
+    let mut svc = JsonRpcCodecLayer::new(server.uri()).layer(capturing(seen.clone()));
+
+    let mut req = sum(1);
+    req.extensions_mut().insert(Marker(7));
+    ServiceExt::<Request>::ready(&mut svc)
+        .await
+        .unwrap()
+        .call(req)
+        .await
+        .unwrap();
+
+    let mut note = Request::new("sum", json!([1]));
+    note.extensions_mut().insert(Marker(8));
+    ServiceExt::<Request>::ready(&mut svc)
+        .await
+        .unwrap()
+        .call(note)
+        .await
+        .unwrap();
+
+    let mut b = BatchRequest::new(vec![sum(1), sum(2)]);
+    b.extensions_mut().insert(Marker(9));
+    ServiceExt::<BatchRequest>::ready(&mut svc)
+        .await
+        .unwrap()
+        .call(b)
+        .await
+        .unwrap();
+
+    let markers: Vec<_> = seen
+        .take()
+        .iter()
+        .map(|head| head.extensions.get::<Marker>().cloned())
+        .collect();
+    assert_eq!(markers, [Some(Marker(7)), Some(Marker(8)), Some(Marker(9))]);
+}
+
+// --- single calls: decoding -------------------------------------------------------------
+
+#[tokio::test]
+async fn another_id_is_an_id_mismatch() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [
+            Step::raw(200, r#"{"jsonrpc":"2.0","result":3,"id":2}"#),
+            // Same digits, other type: a string is not the number.
+            Step::raw(200, r#"{"jsonrpc":"2.0","result":3,"id":"1"}"#),
+            // A null id is only for errors.
+            Step::raw(200, r#"{"jsonrpc":"2.0","result":3,"id":null}"#),
+        ],
+    );
+    for found in [Id::Number(2), Id::from("1"), Id::Null] {
+        let (err, _) = decode_error(call(&server, sum(1)).await);
+        match err.decode_error() {
+            Some(DecodeError::IdMismatch { expected, found: f }) => {
+                assert_eq!(expected, &Id::Number(1));
+                assert_eq!(f, &found);
+            }
+            other => panic!("expected IdMismatch, got {other:?}"),
+        }
+    }
+    assert_eq!(server.calls("sum"), 3);
+}
+
+#[tokio::test]
+async fn a_null_id_error_answers_a_call() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [Step::raw(
+            200,
+            r#"{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}"#,
+        )],
+    );
+    let resp = call(&server, sum(1)).await.expect("the spec allows it");
+    assert_eq!(resp.id(), &Id::Null);
+    let error = resp.error().expect("an error response");
+    assert_eq!(error.code(), -32700);
+    assert_eq!(error.message(), "Parse error");
+}
+
+#[tokio::test]
+async fn an_error_response_with_the_id_is_ok() {
+    let server = server().await;
+    server.script("sum", [Step::error(2001)]);
+    let resp = call(&server, sum(4)).await.unwrap();
+    assert_eq!(resp.id(), &Id::Number(4));
+    assert_eq!(
+        resp.error().map(|e| (e.code(), e.message())),
+        Some((2001, "Scripted error"))
+    );
+    assert!(resp.extensions().get::<StatusCode>().is_none());
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_a_response_are_decode_errors() {
+    type Check = fn(&DecodeError) -> bool;
+    let cases: Vec<(&str, Step, Check)> = vec![
+        ("malformed", Step::malformed(), |e| {
+            matches!(e, DecodeError::Json(_))
+        }),
+        (
+            "version 1.0",
+            Step::raw(200, r#"{"jsonrpc":"1.0","result":3,"id":1}"#),
+            |e| matches!(e, DecodeError::Version(Some(v)) if v.contains("1.0")),
+        ),
+        (
+            "version missing",
+            Step::raw(200, r#"{"result":3,"id":1}"#),
+            |e| matches!(e, DecodeError::Version(None)),
+        ),
+        (
+            "result and error",
+            Step::raw(
+                200,
+                r#"{"jsonrpc":"2.0","result":3,"error":{"code":1,"message":"m"},"id":1}"#,
+            ),
+            |e| matches!(e, DecodeError::ResultAndError),
+        ),
+        (
+            "neither result nor error",
+            Step::raw(200, r#"{"jsonrpc":"2.0","id":1}"#),
+            |e| matches!(e, DecodeError::MissingResult),
+        ),
+        (
+            "non-UTF-8 bytes",
+            Step::raw(
+                200,
+                &b"{\"jsonrpc\":\"2.0\",\"result\":\"\xff\xfe\",\"id\":1}"[..],
+            ),
+            |e| matches!(e, DecodeError::Json(_)),
+        ),
+        ("empty body", Step::raw(200, ""), |e| {
+            matches!(e, DecodeError::EmptyBody)
+        }),
+        ("whitespace body", Step::raw(200, " \r\n\t"), |e| {
+            matches!(e, DecodeError::EmptyBody)
+        }),
+        (
+            "batch-shaped answer",
+            Step::raw(200, r#"[{"jsonrpc":"2.0","result":3,"id":1}]"#),
+            |e| matches!(e, DecodeError::ShapeMismatch),
+        ),
+        ("a bare number", Step::raw(200, "3"), |e| {
+            matches!(e, DecodeError::NotAnObject)
+        }),
+    ];
+    let server = server().await;
+    server.script("sum", cases.iter().map(|(_, step, _)| step.clone()));
+    for (name, _, check) in &cases {
+        let (err, debug) = decode_error(call(&server, sum(1)).await);
+        let decoded = err.decode_error().expect("a DecodeError in source()");
+        assert!(check(decoded), "{name}: {decoded:?}");
+        assert!(
+            err.source().is_some_and(|s| s.is::<DecodeError>()),
+            "{name}: {debug}"
+        );
+    }
+    assert_eq!(server.calls("sum"), cases.len());
+}
+
+// --- notifications ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_notification_gets_a_null_response_on_204() {
+    let server = server().await;
+    let resp = call(&server, Request::new("sum", json!([1, 2])))
+        .await
+        .unwrap();
+    assert_eq!(resp.id(), &Id::Null);
+    assert_eq!(resp.result(), Some(&Value::Null));
+    assert_eq!(server.calls("sum"), 1);
+    assert_eq!(
+        server.bodies_json(),
+        [json!({"jsonrpc": "2.0", "method": "sum", "params": [1, 2]})]
+    );
+}
+
+#[tokio::test]
+async fn a_notification_answered_with_a_body_does_not_read_it() {
+    let server = server().await;
+    server.script(
+        "log",
+        [
+            Step::raw(200, "not json at all"),
+            Step::oversized(4096),
+            Step::truncated(),
+        ],
+    );
+    for what in ["garbage", "over the limit", "truncated"] {
+        let resp = JsonRpcCodecLayer::new(server.uri())
+            .body_limit(1024)
+            .layer(http())
+            .oneshot(Request::new("log", json!(["line"])))
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        assert_eq!(resp.id(), &Id::Null, "{what}");
+        assert_eq!(resp.result(), Some(&Value::Null), "{what}");
+    }
+    assert_eq!(server.calls("log"), 3);
+}
+
+#[tokio::test]
+async fn a_notification_refused_by_status_is_a_status_error() {
+    let server = server().await;
+    server.script("log", [Step::status(503).retry_after("4")]);
+    let err = call(&server, Request::new("log", json!(["line"])))
+        .await
+        .unwrap_err();
+    assert!(err.is_status(), "{err:?}");
+    assert_eq!(err.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(4)));
+}
+
+// --- batches ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn batch_items_are_matched_by_id_in_any_order() {
+    let server = server().await;
+    server.shuffle_batches(true);
+    let req = BatchRequest::new(vec![
+        Request::new("sum", json!([1, 2])).with_id(1),
+        Request::new("echo", json!(["note"])),
+        Request::new("sum", json!([3, 4])).with_id("b"),
+        Request::new("echo", json!({"k": "v"})).with_id(3),
+    ]);
+    let resp = batch(&server, req).await.unwrap();
+    let items: Vec<_> = resp
+        .items()
+        .iter()
+        .map(|r| (r.id().clone(), r.result().cloned()))
+        .collect();
+    assert_eq!(
+        items,
+        [
+            (Id::Number(1), Some(json!(3))),
+            (Id::from("b"), Some(json!(7))),
+            (Id::Number(3), Some(json!({"k": "v"}))),
+        ]
+    );
+    assert!(resp.batch_error().is_none());
+    assert!(resp.unmatched().is_empty());
+    assert_eq!(server.http_requests(), 1);
+    assert_eq!(
+        server.bodies_json(),
+        [json!([
+            {"jsonrpc": "2.0", "method": "sum", "params": [1, 2], "id": 1},
+            {"jsonrpc": "2.0", "method": "echo", "params": ["note"]},
+            {"jsonrpc": "2.0", "method": "sum", "params": [3, 4], "id": "b"},
+            {"jsonrpc": "2.0", "method": "echo", "params": {"k": "v"}, "id": 3},
+        ])]
+    );
+}
+
+fn two_sums() -> BatchRequest {
+    BatchRequest::new(vec![sum(1), sum(2)])
+}
+
+#[tokio::test]
+async fn batch_decoding_errors() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [
+            // Missing item: only id 1 is answered.
+            Step::raw(200, r#"[{"jsonrpc":"2.0","result":3,"id":1}]"#),
+            Step::ok(),
+            // Duplicate id.
+            Step::raw(
+                200,
+                r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","result":3,"id":1}]"#,
+            ),
+            Step::ok(),
+            // An id that was not sent.
+            Step::raw(
+                200,
+                r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","result":3,"id":9}]"#,
+            ),
+            Step::ok(),
+            // A single success object.
+            Step::raw(200, r#"{"jsonrpc":"2.0","result":3,"id":1}"#),
+            Step::ok(),
+        ],
+    );
+    let mut errors = Vec::new();
+    for _ in 0..4 {
+        let err = batch(&server, two_sums())
+            .await
+            .expect_err("a decode error");
+        assert!(err.is_decode() && !err.is_status(), "{err:?}");
+        assert_eq!(err.status(), Some(StatusCode::OK));
+        errors.push(format!("{:?}", err.decode_error().expect("a DecodeError")));
+    }
+    assert_eq!(
+        errors,
+        [
+            format!("{:?}", DecodeError::MissingItems(vec![Id::Number(2)])),
+            format!("{:?}", DecodeError::UnexpectedItem(Id::Number(1))),
+            format!("{:?}", DecodeError::UnexpectedItem(Id::Number(9))),
+            format!("{:?}", DecodeError::ShapeMismatch),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_all_notification_batch_gets_no_items_on_204() {
+    let server = server().await;
+    let req = BatchRequest::new(vec![
+        Request::new("sum", json!([1])),
+        Request::new("echo", json!([2])),
+    ]);
+    let resp = batch(&server, req).await.unwrap();
+    assert!(resp.items().is_empty());
+    assert!(resp.batch_error().is_none());
+    assert_eq!(server.calls("sum") + server.calls("echo"), 2);
+    assert_eq!(server.http_requests(), 1);
+}
+
+#[tokio::test]
+async fn an_all_notification_batch_refused_by_status_is_a_status_error() {
+    let server = server().await;
+    server.script("sum", [Step::status(503).retry_after("2")]);
+    let req = BatchRequest::new(vec![
+        Request::new("sum", json!([1])),
+        Request::new("echo", json!([2])),
+    ]);
+    let err = batch(&server, req).await.expect_err("503 with no body");
+    assert!(err.is_status(), "{err:?}");
+    assert_eq!(err.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
+}
+
+#[tokio::test]
+async fn a_batch_level_error_is_kept_and_copied_to_every_item() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [
+            Step::raw(
+                200,
+                r#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request"},"id":null}"#,
+            ),
+            Step::ok(),
+            Step::status_with_error(429, -32005).retry_after("7"),
+            Step::ok(),
+        ],
+    );
+
+    let resp = batch(&server, two_sums()).await.unwrap();
+    let error = resp.batch_error().expect("a batch-level error");
+    assert_eq!((error.code(), error.message()), (-32600, "Invalid Request"));
+    let items: Vec<_> = resp
+        .items()
+        .iter()
+        .map(|r| (r.id().clone(), r.error().map(|e| e.code())))
+        .collect();
+    assert_eq!(
+        items,
+        [(Id::Number(1), Some(-32600)), (Id::Number(2), Some(-32600))]
+    );
+    assert!(resp.extensions().get::<StatusCode>().is_none());
+
+    let resp = batch(&server, two_sums()).await.unwrap();
+    assert_eq!(resp.batch_error().map(|e| e.code()), Some(-32005));
+    let items: Vec<_> = resp
+        .items()
+        .iter()
+        .map(|r| (r.id().clone(), r.error().map(|e| e.code())))
+        .collect();
+    assert_eq!(
+        items,
+        [(Id::Number(1), Some(-32005)), (Id::Number(2), Some(-32005))]
+    );
+    assert_eq!(
+        resp.extensions().get::<StatusCode>(),
+        Some(&StatusCode::TOO_MANY_REQUESTS)
+    );
+    assert_eq!(
+        resp.extensions().get::<RetryAfter>(),
+        Some(&RetryAfter(Duration::from_secs(7)))
+    );
+}
+
+#[tokio::test]
+async fn a_batch_refused_by_status_is_a_status_error() {
+    let server = server().await;
+    server.script("sum", [Step::status(502)]);
+    let err = batch(&server, two_sums()).await.unwrap_err();
+    assert!(err.is_status(), "{err:?}");
+    assert_eq!(err.status(), Some(StatusCode::BAD_GATEWAY));
+    assert_eq!(err.retry_after(), None);
+}
+
+// --- HTTP status ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn non_2xx_with_a_json_rpc_body_is_that_response() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [
+            Step::status_with_error(429, -32005),
+            Step::status_with_error(429, -32005).retry_after("7"),
+        ],
+    );
+
+    let resp = call(&server, sum(1)).await.expect("a JSON-RPC response");
+    assert_eq!(resp.id(), &Id::Number(1));
+    assert_eq!(
+        resp.error().map(|e| (e.code(), e.message())),
+        Some((-32005, "Server error"))
+    );
+    assert_eq!(
+        resp.extensions().get::<StatusCode>(),
+        Some(&StatusCode::TOO_MANY_REQUESTS)
+    );
+    assert_eq!(resp.extensions().get::<RetryAfter>(), None);
+
+    let resp = call(&server, sum(2)).await.expect("a JSON-RPC response");
+    assert_eq!(resp.id(), &Id::Number(2));
+    assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
+    assert_eq!(
+        resp.extensions().get::<StatusCode>(),
+        Some(&StatusCode::TOO_MANY_REQUESTS)
+    );
+    assert_eq!(
+        resp.extensions().get::<RetryAfter>(),
+        Some(&RetryAfter(Duration::from_secs(7)))
+    );
+}
+
+#[tokio::test]
+async fn retry_after_on_a_200_is_recorded_too() {
+    let server = server().await;
+    server.script("sum", [Step::ok().retry_after("3")]);
+    let resp = call(&server, sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(
+        resp.extensions().get::<RetryAfter>(),
+        Some(&RetryAfter(Duration::from_secs(3)))
+    );
+    assert_eq!(resp.extensions().get::<StatusCode>(), None);
+}
+
+#[tokio::test]
+async fn non_2xx_without_a_json_rpc_body_is_a_status_error() {
+    let server = server().await;
+    server.script("sum", [Step::status(503).retry_after("2")]);
+    let err = call(&server, sum(1)).await.unwrap_err();
+    assert!(err.is_status(), "{err:?}");
+    assert!(!err.is_transport() && !err.is_decode() && !err.is_timeout() && !err.is_connect());
+    assert_eq!(err.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
+    assert!(err.decode_error().is_none());
+    assert!(err.source().is_none(), "nothing below a status");
+    assert_eq!(err.to_string(), "HTTP status 503 Service Unavailable");
+    let debug = format!("{err:?}");
+    assert!(
+        debug.contains("kind: Status") && debug.contains("503") && debug.contains("2s"),
+        "{debug}"
+    );
+}
+
+#[tokio::test]
+async fn non_2xx_with_a_body_that_is_not_json_rpc_is_a_status_error() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [
+            Step::raw(502, "<html>bad gateway</html>"),
+            Step::raw(500, r#"{"jsonrpc":"2.0","result":3}"#),
+        ],
+    );
+    for expected in [StatusCode::BAD_GATEWAY, StatusCode::INTERNAL_SERVER_ERROR] {
+        let err = call(&server, sum(1)).await.unwrap_err();
+        assert!(err.is_status() && !err.is_decode(), "{err:?}");
+        assert_eq!(err.status(), Some(expected));
+        assert_eq!(err.retry_after(), None);
+    }
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date() {
+    let server = server().await;
+    let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+    let past = "Wed, 21 Oct 2015 07:28:00 GMT";
+    server.script(
+        "sum",
+        [
+            Step::status(503).retry_after(future.as_str()),
+            Step::status(429).retry_after(past),
+        ],
+    );
+    let err = call(&server, sum(1)).await.unwrap_err();
+    let delay = err.retry_after().expect("an HTTP-date is read");
+    // The date has a resolution of one second, and some time passes on the real clock.
+    assert!(
+        (Duration::from_secs(110)..=Duration::from_secs(120)).contains(&delay),
+        "{delay:?}"
+    );
+    let err = call(&server, sum(1)).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::TOO_MANY_REQUESTS));
+    assert_eq!(err.retry_after(), Some(Duration::ZERO), "a past date");
+}
+
+#[tokio::test]
+async fn garbage_retry_after_is_none() {
+    let server = server().await;
+    let garbage = ["soon", "-1.5e3", "1.5", ""];
+    server.script(
+        "sum",
+        garbage.iter().map(|g| Step::status(503).retry_after(*g)),
+    );
+    for g in garbage {
+        let err = call(&server, sum(1)).await.unwrap_err();
+        assert!(err.is_status(), "{g:?}: {err:?}");
+        assert_eq!(err.status(), Some(StatusCode::SERVICE_UNAVAILABLE), "{g:?}");
+        assert_eq!(err.retry_after(), None, "{g:?}");
+    }
+}
+
+// --- body size limit --------------------------------------------------------------------
+
+/// The length of `Step::oversized`'s body around its string of `x` for id 1.
+const SKELETON: usize = r#"{"jsonrpc":"2.0","result":""#.len() + r#"","id":1}"#.len();
+
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_too_large() {
+    let server = server().await;
+    server.script("sum", [Step::oversized(101), Step::oversized(100)]);
+    let codec = JsonRpcCodecLayer::new(server.uri()).body_limit(100);
+
+    let err = codec.layer(http()).oneshot(sum(1)).await.unwrap_err();
+    assert!(err.is_body_too_large(), "{err:?}");
+    assert!(!err.is_body() && !err.is_decode() && !err.is_transport());
+    assert_eq!(err.status(), None);
+    assert_eq!(
+        err.to_string(),
+        "response body larger than the limit of 100 bytes"
+    );
+    assert!(
+        format!("{err:?}").contains("kind: BodyTooLarge(100)"),
+        "{err:?}"
+    );
+
+    // Exactly at the limit is fine.
+    let resp = codec.layer(http()).oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!("x".repeat(100 - SKELETON))));
+}
+
+/// A response body of unknown length: these chunks, then (when `cycle`) the same again,
+/// forever. Counts the bytes it produced.
+struct Streamed {
+    chunks: VecDeque<Bytes>,
+    cycle: bool,
+    produced: Arc<AtomicUsize>,
+}
+
+impl Body for Streamed {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        let Some(chunk) = this.chunks.pop_front() else {
+            return Poll::Ready(None);
+        };
+        if this.cycle {
+            this.chunks.push_back(chunk.clone());
+        }
+        this.produced.fetch_add(chunk.len(), Ordering::SeqCst);
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+}
+
+/// An HTTP service answering every request with a [`Streamed`] body.
+fn streaming(
+    chunks: Vec<&'static str>,
+    cycle: bool,
+    produced: Arc<AtomicUsize>,
+) -> impl Service<
+    http::Request<Full<Bytes>>,
+    Response = http::Response<Streamed>,
+    Error = Infallible,
+    Future = std::future::Ready<Result<http::Response<Streamed>, Infallible>>,
+> {
+    tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+        let body = Streamed {
+            chunks: chunks
+                .iter()
+                .map(|c| Bytes::from_static(c.as_bytes()))
+                .collect(),
+            cycle,
+            produced: produced.clone(),
+        };
+        assert_eq!(body.size_hint().exact(), None, "no length is known");
+        std::future::ready(Ok(http::Response::new(body)))
+    })
+}
+
+#[tokio::test]
+async fn a_streamed_body_over_the_limit_is_found_while_streaming() {
+    let produced = Arc::new(AtomicUsize::new(0));
+    const CHUNK: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; // 64 bytes
+    let svc = JsonRpcCodecLayer::new(Uri::from_static("http://127.0.0.1:9/"))
+        .body_limit(1000)
+        .layer(streaming(vec![CHUNK], true, produced.clone()));
+    // The body never ends: only the limit can end the read.
+    let err = svc.oneshot(sum(1)).await.unwrap_err();
+    assert!(err.is_body_too_large(), "{err:?}");
+    assert!(!err.is_body());
+    assert_eq!(
+        err.to_string(),
+        "response body larger than the limit of 1000 bytes"
+    );
+    assert!(
+        find::<http_body_util::LengthLimitError>(&err).is_some(),
+        "{err:?}"
+    );
+    let produced = produced.load(Ordering::SeqCst);
+    assert!(
+        (1000..=1000 + CHUNK.len()).contains(&produced),
+        "read {produced} bytes"
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_body_within_the_limit_is_decoded() {
+    let produced = Arc::new(AtomicUsize::new(0));
+    let chunks = vec![
+        r#"{"jsonrpc":"#,
+        r#""2.0","res"#,
+        r#"ult":[1,2,3],"#,
+        r#""id":1}"#,
+    ];
+    let total: usize = chunks.iter().map(|c| c.len()).sum();
+    let svc = JsonRpcCodecLayer::new(Uri::from_static("http://127.0.0.1:9/"))
+        .body_limit(total)
+        .layer(streaming(chunks, false, produced.clone()));
+    let resp = svc.oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!([1, 2, 3])));
+    assert_eq!(produced.load(Ordering::SeqCst), total);
+}
+
+#[tokio::test]
+async fn the_default_limit_is_ten_mib() {
+    assert_eq!(DEFAULT_BODY_LIMIT, 10 * 1024 * 1024);
+    let limit = u64::try_from(DEFAULT_BODY_LIMIT).unwrap();
+    let server = server().await;
+    server.script("sum", [Step::oversized(limit + 1), Step::oversized(limit)]);
+
+    let err = call(&server, sum(1)).await.unwrap_err();
+    assert!(err.is_body_too_large(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "response body larger than the limit of 10485760 bytes"
+    );
+
+    let resp = call(&server, sum(1)).await.expect("exactly the limit");
+    let result = resp.result().and_then(Value::as_str).expect("a string");
+    assert_eq!(result.len(), DEFAULT_BODY_LIMIT - SKELETON);
+}
+
+// --- transport errors, from real hyper-util errors --------------------------------------
+
+#[tokio::test]
+async fn a_refused_port_is_a_connect_error() {
+    let port = {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let uri: Uri = format!("http://127.0.0.1:{port}/").parse().unwrap();
+    let err = JsonRpcCodecLayer::new(uri)
+        .layer(http())
+        .oneshot(sum(1))
+        .await
+        .unwrap_err();
+    assert!(err.is_transport() && err.is_connect(), "{err:?}");
+    assert!(!err.is_timeout() && !err.is_status() && !err.is_decode() && !err.is_body());
+    assert_eq!(err.status(), None);
+    assert_eq!(err.retry_after(), None);
+    let hyper_util_error =
+        find::<hyper_util::client::legacy::Error>(&err).expect("hyper-util's error in the chain");
+    assert!(hyper_util_error.is_connect());
+    assert_eq!(err.to_string(), "HTTP request failed");
+    assert!(format!("{err:?}").contains("kind: Transport"), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_a_transport_error_not_a_connect_error() {
+    let server = server().await;
+    server.script("sum", [Step::drop_connection()]);
+    let err = call(&server, sum(1)).await.unwrap_err();
+    assert!(err.is_transport(), "{err:?}");
+    assert!(
+        !err.is_connect() && !err.is_timeout() && !err.is_body(),
+        "{err:?}"
+    );
+    let hyper_error = find::<hyper::Error>(&err).expect("a hyper::Error in the chain");
+    assert!(hyper_error.is_incomplete_message(), "{hyper_error:?}");
+    assert_eq!(err.to_string(), "HTTP request failed");
+    assert_eq!(server.calls("sum"), 1, "the request was read");
+}
+
+#[tokio::test]
+async fn a_truncated_body_is_a_body_error() {
+    let server = server().await;
+    server.script("sum", [Step::truncated()]);
+    let err = call(&server, sum(1)).await.unwrap_err();
+    assert!(err.is_body(), "{err:?}");
+    assert!(!err.is_transport() && !err.is_connect() && !err.is_body_too_large());
+    assert!(!err.is_decode() && !err.is_timeout());
+    let io_error = find::<io::Error>(&err).expect("an io::Error in the chain");
+    assert_eq!(io_error.kind(), io::ErrorKind::UnexpectedEof);
+    assert!(find::<hyper::Error>(&err).is_some(), "{err:?}");
+    assert_eq!(err.to_string(), "response body could not be read");
+    assert!(format!("{err:?}").contains("kind: Body"), "{err:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_below_the_codec_is_a_timeout() {
+    let server = server().await;
+    server.script("sum", [Step::timeout()]);
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .layer(TimeoutLayer::new(Duration::from_millis(200)))
+        .service(http());
+    let start = Instant::now();
+    let err = svc.oneshot(sum(1)).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_millis(200));
+    assert!(err.is_timeout() && err.is_transport(), "{err:?}");
+    assert!(!err.is_connect() && !err.is_status());
+    assert!(find::<Elapsed>(&err).is_some(), "{err:?}");
+    assert_eq!(err.to_string(), "HTTP request failed");
+    assert_eq!(server.calls("sum"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_that_does_not_fire_changes_nothing() {
+    let server = server().await;
+    server.script("sum", [Step::delay(Duration::from_millis(150))]);
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .layer(TimeoutLayer::new(Duration::from_millis(200)))
+        .service(http());
+    let start = Instant::now();
+    let resp = svc.oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(start.elapsed(), Duration::from_millis(150));
+}
+
+// --- the error type ---------------------------------------------------------------------
+
+/// `codec::Error` is `Send + Sync + 'static` (so it boxes into a `BoxError`); this fails
+/// to compile otherwise.
+const _: () = {
+    const fn assert_bounds<T: StdError + Send + Sync + 'static>() {}
+    assert_bounds::<codec::Error>();
+};

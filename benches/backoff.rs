@@ -325,7 +325,6 @@ fn check_allocations() {
     assert_eq!(n, 0);
 }
 
-
 fn main() {
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -966,3 +966,18 @@ const _: () = {
     const fn assert_bounds<T: StdError + Send + Sync + 'static>() {}
     assert_bounds::<codec::Error>();
 };
+
+#[tokio::test]
+async fn an_empty_batch_is_refused_unsent() {
+    use tower::ServiceExt;
+    let server = FlakyServer::start().await.unwrap();
+    let svc = JsonRpcCodecLayer::new(server.uri()).layer(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http::<http_body_util::Full<bytes::Bytes>>(),
+    );
+    let err = svc.oneshot(BatchRequest::default()).await.unwrap_err();
+    assert!(err.is_invalid_request(), "{err:?}");
+    assert!(matches!(err.decode_error(), Some(DecodeError::EmptyBatch)));
+    assert_eq!(err.to_string(), "invalid request, not sent");
+    assert_eq!(server.http_requests(), 0);
+}

@@ -191,12 +191,7 @@ fn mixed_batch() {
     let got: Vec<_> = resp
         .items()
         .iter()
-        .map(|r| {
-            (
-                r.id().clone(),
-                r.payload().map(Clone::clone).map_err(|e| e.code()),
-            )
-        })
+        .map(|r| (r.id().clone(), r.payload().cloned().map_err(|e| e.code())))
         .collect();
     assert_eq!(
         got,
@@ -232,7 +227,8 @@ fn all_notification_batch() {
 
 #[test]
 fn strict_decoding() {
-    let cases: &[(&str, fn(&DecodeError) -> bool)] = &[
+    type Check = fn(&DecodeError) -> bool;
+    let cases: &[(&str, Check)] = &[
         (r#"{"result": 1, "id": 1}"#, |e| {
             matches!(e, DecodeError::Version(None))
         }),

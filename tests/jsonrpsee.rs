@@ -4,16 +4,16 @@ use std::time::Duration;
 
 use jsonrpsee::core::client::{BatchResponse, ClientT, Error as ClientError};
 use jsonrpsee::core::http_helpers::HttpError;
-use jsonrpsee::core::params::BatchRequestBuilder;
 use jsonrpsee::core::middleware::layer::RpcLogger;
+use jsonrpsee::core::params::BatchRequestBuilder;
 use jsonrpsee::http_client::transport::{Error as TransportError, HttpBackend};
 use jsonrpsee::http_client::{HttpBody, HttpClient, HttpClientBuilder, RpcService};
 use jsonrpsee::rpc_params;
 use tokio::time::Instant;
 use tower::ServiceBuilder;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
-use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::retry::HttpRetry;
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{ErrorClass, JsonRpcRetryLayer, RetryStrategy};
 
 fn strategy() -> RetryStrategy {
@@ -40,7 +40,10 @@ fn client(server: &FlakyServer) -> Retried {
 async fn retryable_code_then_success() {
     let server = FlakyServer::start().await.unwrap();
     server.script("sum", [Step::error(-32005)]);
-    let sum: i64 = client(&server).request("sum", rpc_params![1, 2]).await.unwrap();
+    let sum: i64 = client(&server)
+        .request("sum", rpc_params![1, 2])
+        .await
+        .unwrap();
     assert_eq!(sum, 3);
     assert_eq!(server.calls("sum"), 2);
 }
@@ -50,7 +53,10 @@ async fn status_with_retry_after_then_success() {
     let server = FlakyServer::start().await.unwrap();
     server.script("sum", [Step::status(503).retry_after("2")]);
     let start = Instant::now();
-    let sum: i64 = client(&server).request("sum", rpc_params![1, 2]).await.unwrap();
+    let sum: i64 = client(&server)
+        .request("sum", rpc_params![1, 2])
+        .await
+        .unwrap();
     assert_eq!(sum, 3);
     assert_eq!(server.calls("sum"), 2);
     assert_eq!(start.elapsed(), Duration::from_secs(2));
@@ -61,7 +67,10 @@ async fn timeout_then_success() {
     let server = FlakyServer::start().await.unwrap();
     server.script("sum", [Step::timeout()]);
     let start = Instant::now();
-    let sum: i64 = client(&server).request("sum", rpc_params![1, 2]).await.unwrap();
+    let sum: i64 = client(&server)
+        .request("sum", rpc_params![1, 2])
+        .await
+        .unwrap();
     assert_eq!(sum, 3);
     assert_eq!(server.calls("sum"), 2);
     assert_eq!(start.elapsed(), Duration::from_millis(600));
@@ -109,7 +118,11 @@ async fn batch_retries_only_failed_items() {
     assert_eq!(values, [3, 7]);
     let bodies = server.bodies_json();
     assert_eq!(bodies.len(), 2);
-    assert_eq!(bodies[1].as_array().unwrap().len(), 1, "only the failed item is re-sent");
+    assert_eq!(
+        bodies[1].as_array().unwrap().len(),
+        1,
+        "only the failed item is re-sent"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -127,7 +140,9 @@ async fn per_request_strategy_in_http_extensions() {
         .layer(JsonRpcRetryLayer::http(strategy()))
         .service(http);
     let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":7}"#;
-    let mut req = http::Request::post(server.uri()).body(Full::from(body)).unwrap();
+    let mut req = http::Request::post(server.uri())
+        .body(Full::from(body))
+        .unwrap();
     req.extensions_mut().insert(RetryStrategy::none());
     let resp = svc.clone().oneshot(req).await.unwrap();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -135,10 +150,15 @@ async fn per_request_strategy_in_http_extensions() {
     assert_eq!(value["error"]["code"], -32005);
     assert_eq!(server.calls("sum"), 1, "none() in the extensions: no retry");
 
-    let req = http::Request::post(server.uri()).body(Full::from(body)).unwrap();
+    let req = http::Request::post(server.uri())
+        .body(Full::from(body))
+        .unwrap();
     let resp = svc.oneshot(req).await.unwrap();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(value, serde_json::json!({"jsonrpc": "2.0", "result": 3, "id": 7}));
+    assert_eq!(
+        value,
+        serde_json::json!({"jsonrpc": "2.0", "result": 3, "id": 7})
+    );
     assert_eq!(server.calls("sum"), 3);
 }

@@ -45,6 +45,7 @@ enum Kind {
     Decode,
     BodyTooLarge(usize),
     Body,
+    InvalidRequest,
 }
 
 impl Error {
@@ -82,6 +83,10 @@ impl Error {
         } else {
             Self::new(Kind::Body, Some(source))
         }
+    }
+
+    pub(crate) fn invalid_request(source: DecodeError) -> Self {
+        Self::new(Kind::InvalidRequest, Some(Box::new(source)))
     }
 
     pub(crate) fn body_too_large(limit: usize) -> Self {
@@ -134,6 +139,11 @@ impl Error {
         matches!(self.inner.kind, Kind::BodyTooLarge(_))
     }
 
+    /// The request cannot be sent as it is (an empty batch); nothing was sent.
+    pub fn is_invalid_request(&self) -> bool {
+        self.inner.kind == Kind::InvalidRequest
+    }
+
     /// The response body could not be read to its end (the connection broke mid-body).
     pub fn is_body(&self) -> bool {
         self.inner.kind == Kind::Body
@@ -180,6 +190,7 @@ impl fmt::Display for Error {
                 write!(f, "response body larger than the limit of {limit} bytes")
             }
             Kind::Body => f.write_str("response body could not be read"),
+            Kind::InvalidRequest => f.write_str("invalid request, not sent"),
         }
     }
 }

@@ -42,6 +42,7 @@ pin_project! {
     {
         Call { #[pin] fut: F },
         Body { #[pin] collect: Collect<Limited<B>>, parts: Option<http::response::Parts> },
+        Failed { error: Option<Error> },
         Done,
     }
 }
@@ -51,6 +52,16 @@ where
     B: Body,
     B::Error: Into<BoxError>,
 {
+    /// A future that fails at once, without calling the inner service.
+    pub(super) fn failed(error: Error, decode: Decode<T>) -> Self {
+        Self {
+            state: State::Failed { error: Some(error) },
+            expected: None,
+            limit: 0,
+            decode,
+        }
+    }
+
     pub(super) fn new(fut: F, expected: Expected, limit: usize, decode: Decode<T>) -> Self {
         Self {
             state: State::Call { fut },
@@ -117,6 +128,13 @@ where
                         Ok(collected) => (this.decode)(expected, parts, collected.to_bytes()),
                         Err(e) => Err(Error::body(e, *this.limit)),
                     });
+                }
+                StateProj::Failed { error } => {
+                    let error = error.take();
+                    this.state.set(State::Done);
+                    if let Some(error) = error {
+                        return Poll::Ready(Err(error));
+                    }
                 }
                 StateProj::Done => return Poll::Pending,
             }

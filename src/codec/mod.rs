@@ -14,6 +14,7 @@
 //! | non-2xx otherwise | `Err`, [`Error::is_status`], with [`Error::status`] and [`Error::retry_after`] |
 //! | body over the limit | `Err`, [`Error::is_body_too_large`], found while streaming |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
+//! | (an empty batch, never sent) | `Err`, [`Error::is_invalid_request`] |
 //!
 //! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
 //! response's extensions (and in [`Error::retry_after`]). The request's extensions are
@@ -210,6 +211,13 @@ where
     }
 
     fn call(&mut self, mut batch: BatchRequest) -> Self::Future {
+        if batch.is_empty() {
+            // The specification makes an empty batch invalid: refuse it unsent.
+            return ResponseFuture::failed(
+                Error::invalid_request(DecodeError::EmptyBatch),
+                decode_batch,
+            );
+        }
         let expected = Expected::Batch(batch.ids().cloned().collect());
         let extensions = batch.take_extensions();
         let body = encode(&batch);

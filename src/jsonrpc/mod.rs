@@ -40,6 +40,7 @@ pub(crate) const VERSION: &str = "2.0";
 fn check_version(obj: &Map<String, Value>) -> Result<(), DecodeError> {
     match obj.get("jsonrpc") {
         Some(Value::String(v)) if v == VERSION => Ok(()),
+        Some(Value::String(other)) => Err(DecodeError::Version(Some(other.clone()))),
         Some(other) => Err(DecodeError::Version(Some(other.to_string()))),
         None => Err(DecodeError::Version(None)),
     }

@@ -108,7 +108,7 @@ impl<B, E> HttpRetryLayer<B, E> {
     /// enum MyError { Stream(BoxError) }
     ///
     /// type Body = http_body_util::Full<bytes::Bytes>;
-/// let layer = JsonRpcRetryLayer::http::<Body>(RetryStrategy::transient()).map_err(MyError::Stream);
+    /// let layer = JsonRpcRetryLayer::http::<Body>(RetryStrategy::transient()).map_err(MyError::Stream);
     /// # let _ = layer;
     /// ```
     pub fn map_err<E2>(self, f: fn(BoxError) -> E2) -> HttpRetryLayer<B, E2> {

@@ -295,7 +295,7 @@ impl RetryStrategy {
     pub fn transient() -> Self {
         let backoff = ExponentialBackoff::doubling(3, Duration::from_millis(100))
             .with_max_delay(Duration::from_secs(2))
-            .with_jitter(Jitter::proportional(0.2).unwrap_or(Jitter::none()));
+            .with_jitter(Jitter::proportional(0.2).unwrap_or_default());
         let mut s = Self::new(backoff)
             .retry_on(ErrorClass::Connect)
             .retry_on(ErrorClass::Timeout)

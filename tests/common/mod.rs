@@ -38,10 +38,13 @@ pub fn stack(server: &FlakyServer, strategy: RetryStrategy) -> Stack {
     stack_to(server.uri(), strategy)
 }
 
-/// What the `on_retry` hook saw, in order: (attempt, reason, delay, instant since start).
+/// One retry as the hook saw it: (attempt, reason, delay, instant since the start).
+pub type Seen = (u32, String, Duration, Duration);
+
+/// What the `on_retry` hook saw, in order.
 #[derive(Clone, Default)]
 pub struct Recorder {
-    pub events: Arc<Mutex<Vec<(u32, String, Duration, Duration)>>>,
+    pub events: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Recorder {

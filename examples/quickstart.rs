@@ -1,0 +1,76 @@
+//! The main job: a JSON-RPC stack that survives timeouts and error codes, against an
+//! embedded loopback server that first times out, then answers 2001, then succeeds.
+//!
+//! `cargo run --example quickstart` waits as a real client would (a few seconds);
+//! `cargo run --example quickstart -- --fast` divides every delay by 100.
+
+mod common;
+
+use std::time::Duration;
+
+use common::print_retry;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+use tower::timeout::TimeoutLayer;
+use tower::timeout::error::Elapsed;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_jsonrpc_retry::backoff::{BackoffExt, ExponentialBackoff, Jitter, PeriodicBackoff};
+use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+use tower_jsonrpc_retry::jsonrpc::Request;
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer, RetryStrategy};
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let scale = common::time_scale();
+    let server = FlakyServer::start().await?;
+    println!("JSON-RPC server on {}", server.uri());
+
+    // The stack's default: 3 retries, 1 s apart plus a gaussian jitter (mu 0.5 s,
+    // sigma 0.1 s), on timeouts.
+    let default = RetryStrategy::new(
+        PeriodicBackoff::new(3, Duration::from_secs(1))
+            .jitter(Jitter::gauss(0.5, 0.1)?)
+            .map(move |d| d.mul_f64(scale)),
+    )
+    .retry_on_error::<Elapsed>()
+    .on_retry(print_retry("default"));
+
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(default))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .layer(TimeoutLayer::new(Duration::from_millis(200)))
+        .service(Client::builder(TokioExecutor::new()).build_http());
+
+    // 1. A call on the default strategy: the server times out once.
+    server.script("sum", [Step::timeout()]);
+    println!("sum(1, 2) with the stack's default strategy:");
+    let resp = svc.clone().oneshot(Request::new("sum", json!([1, 2])).with_id(1)).await?;
+    println!("  1 + 2 = {}", resp.into_result()?);
+
+    // 2. A call with its own strategy, in its extensions: exponential backoff (1 s, 2 s,
+    // 4 s) with jitter, on timeouts and on the server's error code 2001. The server
+    // times out, then answers 2001, then succeeds.
+    server.script("sum", [Step::timeout(), Step::error(2001)]);
+    let own = RetryStrategy::new(
+        ExponentialBackoff::new(3, Duration::from_secs(1), 2.0)?
+            .with_jitter(Jitter::gauss(0.5, 0.1)?)
+            .map(move |d| d.mul_f64(scale)),
+    )
+    .codes([2001])
+    .retry_on_error::<Elapsed>()
+    .on_retry(print_retry("own"));
+    let mut req = Request::new("sum", json!([1, 2])).with_id(2);
+    req.extensions_mut().insert(own);
+    println!("sum(1, 2) with its own strategy:");
+    let resp = svc.oneshot(req).await?;
+    println!("  1 + 2 = {}", resp.into_result()?);
+
+    println!(
+        "the server saw {} calls of sum; delays were scaled by {scale} ({})",
+        server.calls("sum"),
+        if scale < 1.0 { "--fast" } else { "real time" },
+    );
+    Ok(())
+}

@@ -27,6 +27,6 @@ pub mod test_util;
 
 pub use client::{Client, ClientError};
 pub use retry::{
-    ErrorClass, GiveUpReason, InspectError, JsonRpcRetryLayer, JsonRpcRetryPolicy, RetryEvent,
-    RetryReason, RetryStrategy,
+    ErrorClass, InspectError, JsonRpcRetryLayer, JsonRpcRetryPolicy, RetryEvent, RetryReason,
+    RetryStrategy,
 };

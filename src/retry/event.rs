@@ -32,7 +32,7 @@ impl fmt::Display for RetryReason {
 /// Why a failed attempt is final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum GiveUpReason {
+pub(crate) enum GiveUpReason {
     /// The strategy does not retry this failure (or the method is non-idempotent).
     NotRetryable,
     /// The backoff has no delay left.

@@ -26,7 +26,7 @@ mod layer;
 mod policy;
 mod strategy;
 
-pub use event::{GiveUpReason, RetryEvent, RetryReason};
+pub use event::{RetryEvent, RetryReason};
 pub use http::{HttpRetry, HttpRetryLayer, Restore};
 pub use inspect::InspectError;
 pub use layer::JsonRpcRetryLayer;

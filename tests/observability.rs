@@ -1,0 +1,153 @@
+//! What a retry tells the world: one `tracing` event per retry, one when retries end,
+//! and the same facts through the `on_retry` hook.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Recorder, secs, stack};
+use serde_json::json;
+use tower::ServiceExt;
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::jsonrpc::Request;
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
+
+/// Collects everything the fmt subscriber writes.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn lines(&self) -> Vec<String> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("tower_jsonrpc_retry"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn periodic(attempts: usize) -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(attempts, Duration::from_secs(1)))
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn one_event_per_retry_and_one_when_retries_run_out() {
+    let (logs, _guard) = Logs::capture();
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", std::iter::repeat_n(Step::error(2001), 3));
+    let resp = stack(&server, periodic(2).codes([2001]))
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(7))
+        .await
+        .unwrap();
+    assert!(resp.is_error());
+    let lines = logs.lines();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    for (line, attempt) in lines.iter().take(2).zip(1..) {
+        assert!(line.contains("DEBUG"), "{line}");
+        assert!(line.contains("retrying JSON-RPC request"), "{line}");
+        assert!(line.contains("method=\"sum\""), "{line}");
+        assert!(line.contains("id=7"), "{line}");
+        assert!(line.contains(&format!("attempt={attempt}")), "{line}");
+        assert!(line.contains("reason=code 2001"), "{line}");
+        assert!(line.contains("delay_ms=1000"), "{line}");
+    }
+    let last = &lines[2];
+    assert!(last.contains("not retrying JSON-RPC request"), "{last}");
+    assert!(last.contains("reason=attempts exhausted"), "{last}");
+    assert!(last.contains("retries=2"), "{last}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_final_event_names_why() {
+    let (logs, _guard) = Logs::capture();
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("busy", |_| Err((2001, "busy".to_owned())));
+    let call = |id: i64| Request::new("busy", json!([])).with_id(id);
+
+    stack(&server, periodic(5).codes([2002])).oneshot(call(1)).await.unwrap();
+    stack(&server, periodic(5).codes([2001]).max_elapsed(secs(1.5))).oneshot(call(2)).await.unwrap();
+    let budget = Arc::new(tower::retry::budget::TpsBudget::new(Duration::from_secs(1), 0, 0.0));
+    stack(&server, periodic(5).codes([2001]).budget(budget)).oneshot(call(3)).await.unwrap();
+
+    let reasons: Vec<_> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("not retrying"))
+        .map(|l| l.split("reason=").nth(1).unwrap().split(" retries").next().unwrap().to_owned())
+        .collect();
+    // Field order is the call site's: id, retries, reason. Normalise by matching words.
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons[0].starts_with("not retryable"), "{reasons:?}");
+    assert!(reasons[1].starts_with("deadline"), "{reasons:?}");
+    assert!(reasons[2].starts_with("budget exhausted"), "{reasons:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_hook_gets_the_same_facts() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::status(503).retry_after("3"), Step::timeout()]);
+    let rec = Recorder::default();
+    let strategy = rec.attach(
+        periodic(3)
+            .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+            .retry_on(ErrorClass::Timeout),
+    );
+    stack(&server, strategy)
+        .oneshot(Request::new("sum", json!([1, 2])).with_id("a"))
+        .await
+        .unwrap();
+    let seen = rec.events.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            (1, "status 503".to_owned(), secs(3.0), Duration::ZERO),
+            (2, "timeout".to_owned(), secs(1.0), secs(3.0) + common::ATTEMPT_TIMEOUT),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_events_count_the_items_resent() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::ok(), Step::error(2001)]);
+    let counts = Arc::new(Mutex::new(Vec::new()));
+    let seen = counts.clone();
+    let strategy = periodic(2).codes([2001]).on_retry(move |e| {
+        seen.lock().unwrap().push((e.method().to_owned(), e.id().cloned(), e.batch_len()));
+    });
+    let batch = tower_jsonrpc_retry::jsonrpc::BatchRequest::new(vec![
+        Request::new("sum", json!([1])).with_id(1),
+        Request::new("sum", json!([2])).with_id(2),
+    ]);
+    stack(&server, strategy).oneshot(batch).await.unwrap();
+    assert_eq!(
+        *counts.lock().unwrap(),
+        [("sum".to_owned(), Some(tower_jsonrpc_retry::jsonrpc::Id::Number(2)), Some(1))]
+    );
+}

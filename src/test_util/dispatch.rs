@@ -26,6 +26,10 @@ pub(crate) type Handler = Arc<dyn Fn(&Value) -> MethodResult + Send + Sync>;
 /// The body of [`Step::malformed`].
 const MALFORMED: &str = r#"{"jsonrpc": "2.0", "resu"#;
 
+/// The chaos draw made for a request before its body was read, for its first call:
+/// `None` when none was made, `Some(None)` when it drew no fault.
+pub(crate) type Early = Option<Option<Fault>>;
+
 /// Everything the server remembers; behind one mutex.
 pub(crate) struct State {
     pub(crate) handlers: HashMap<String, Handler>,
@@ -63,7 +67,7 @@ impl State {
     /// Counts a call of `method`, takes its next step and logs it. A scripted step comes
     /// first; else, under chaos, the request's early draw (for its first call) or a fresh
     /// one; else `ok`.
-    fn take_step(&mut self, method: &str, id: Option<&Value>, early: &mut Option<Fault>) -> Step {
+    fn take_step(&mut self, method: &str, id: Option<&Value>, early: &mut Early) -> Step {
         *self.calls.entry(method.to_owned()).or_insert(0) += 1;
         let early = early.take();
         let scripted = self.scripts.get_mut(method).and_then(VecDeque::pop_front);
@@ -71,7 +75,7 @@ impl State {
             Some(step) => (step, None),
             None => {
                 let fault = match (early, self.chaos.as_mut()) {
-                    (Some(fault), _) => Some(fault),
+                    (Some(drawn), _) => drawn,
                     (None, Some(chaos)) => chaos.draw(),
                     (None, None) => None,
                 };
@@ -88,9 +92,10 @@ impl State {
         step
     }
 
-    /// The chaos draw for a request about to be read: `Some` only for a fault.
-    pub(crate) fn early_draw(&mut self) -> Option<Fault> {
-        self.chaos.as_mut().and_then(ChaosState::draw)
+    /// The chaos draw for a request about to be read: `None` when there is no chaos,
+    /// `Some(None)` for a draw of no fault.
+    pub(crate) fn early_draw(&mut self) -> Early {
+        self.chaos.as_mut().map(ChaosState::draw)
     }
 
     /// Logs a request that took no step.
@@ -169,7 +174,7 @@ pub(crate) enum Plan {
 
 /// Parses `body`, takes a step for each call in it and counts the calls. `early` is the
 /// chaos draw made for the request before it was read; it goes to the first call.
-pub(crate) fn plan(state: &mut State, body: &[u8], mut early: Option<Fault>) -> Plan {
+pub(crate) fn plan(state: &mut State, body: &[u8], mut early: Early) -> Plan {
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
         state.log_unread(None);
         return Plan::Immediate(failure(Value::Null, &ErrorSpec::from_code(-32700)));
@@ -197,7 +202,7 @@ pub(crate) fn plan(state: &mut State, body: &[u8], mut early: Option<Fault>) -> 
 
 /// Reads a request object and takes its step; `None` (logged) if it is not a valid
 /// request.
-fn call(state: &mut State, value: &Value, early: &mut Option<Fault>) -> Option<Call> {
+fn call(state: &mut State, value: &Value, early: &mut Early) -> Option<Call> {
     let call = parse_call(state, value, early);
     if call.is_none() {
         state.log_unread(None);
@@ -205,7 +210,7 @@ fn call(state: &mut State, value: &Value, early: &mut Option<Fault>) -> Option<C
     call
 }
 
-fn parse_call(state: &mut State, value: &Value, early: &mut Option<Fault>) -> Option<Call> {
+fn parse_call(state: &mut State, value: &Value, early: &mut Early) -> Option<Call> {
     let object = value.as_object()?;
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return None;

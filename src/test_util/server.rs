@@ -551,8 +551,8 @@ async fn respond(
         let mut state = lock(&state);
         state.http_requests += 1;
         let early = state.early_draw();
-        if early == Some(Fault::DropBeforeRead) {
-            state.log_unread(early);
+        if early == Some(Some(Fault::DropBeforeRead)) {
+            state.log_unread(Some(Fault::DropBeforeRead));
             return Err(CloseConnection::ON_PURPOSE);
         }
         early

@@ -1,1 +1,2 @@
+//! Backoff benchmarks (placeholder until the backoff module lands).
 fn main() {}

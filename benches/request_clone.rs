@@ -1,1 +1,2 @@
+//! Request clone benchmarks (placeholder).
 fn main() {}

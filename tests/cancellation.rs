@@ -53,7 +53,11 @@ impl Budget for CountingBudget {
 
     fn withdraw(&self) -> bool {
         let ok = self.inner.withdraw();
-        let counter = if ok { &self.withdrawals } else { &self.refusals };
+        let counter = if ok {
+            &self.withdrawals
+        } else {
+            &self.refusals
+        };
         counter.fetch_add(1, Ordering::SeqCst);
         ok
     }
@@ -113,7 +117,11 @@ async fn calls_dropped_mid_wait_and_mid_flight_leave_nothing_behind() {
         assert!(call.await.unwrap_err().is_cancelled());
     }
     settle().await;
-    assert_eq!(server.in_flight(), 0, "the server dropped the pending answers");
+    assert_eq!(
+        server.in_flight(),
+        0,
+        "the server dropped the pending answers"
+    );
     assert_eq!(
         alive_tasks(),
         baseline,

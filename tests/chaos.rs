@@ -17,7 +17,7 @@ use tower::ServiceExt;
 use tower::retry::budget::TpsBudget;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::jsonrpc::{Id, Request};
-use tower_jsonrpc_retry::test_util::{Chaos, FlakyServer, Fault, LogEntry};
+use tower_jsonrpc_retry::test_util::{Chaos, Fault, FlakyServer, LogEntry};
 use tower_jsonrpc_retry::{ErrorClass, RetryEvent, RetryStrategy};
 
 const CALLS: i64 = 10_000;
@@ -127,7 +127,11 @@ async fn chaos_10k_calls_reconcile_with_the_server_log() {
             let outcome = match tokio::time::timeout(GUARD, svc.oneshot(req)).await {
                 Err(_) => Outcome::Hung,
                 Ok(Ok(resp)) => {
-                    assert_eq!(resp.id(), &Id::Number(id), "answered with another call's id");
+                    assert_eq!(
+                        resp.id(),
+                        &Id::Number(id),
+                        "answered with another call's id"
+                    );
                     match resp.error() {
                         Some(e) => Outcome::ErrorCode(e.code()),
                         None => {
@@ -189,7 +193,10 @@ async fn chaos_10k_calls_reconcile_with_the_server_log() {
         let seen = per_call.get(&id).map(Vec::as_slice).unwrap_or_default();
         let sent = attempts(id);
         assert!(sent <= 1 + RETRIES, "call {id}: {sent} attempts");
-        assert!(seen.len() <= sent, "call {id}: server saw {seen:?}, client sent {sent}");
+        assert!(
+            seen.len() <= sent,
+            "call {id}: server saw {seen:?}, client sent {sent}"
+        );
         // An answer (or a non-retryable fault) ends the call: only the last entry may be one.
         if let Some((_, earlier)) = seen.split_last() {
             for fault in earlier {
@@ -200,7 +207,10 @@ async fn chaos_10k_calls_reconcile_with_the_server_log() {
             }
         }
         if method_of(id) == "send" {
-            assert!(seen.len() <= 1, "non-idempotent call {id} re-sent: {seen:?}");
+            assert!(
+                seen.len() <= 1,
+                "non-idempotent call {id} re-sent: {seen:?}"
+            );
             assert_eq!(sent, 1, "non-idempotent call {id} retried");
         }
         let last = seen.last().copied();
@@ -217,7 +227,11 @@ async fn chaos_10k_calls_reconcile_with_the_server_log() {
             );
         }
         if *outcome == Outcome::Success {
-            assert_eq!(last, Some(None), "call {id}: success must be the server's last answer");
+            assert_eq!(
+                last,
+                Some(None),
+                "call {id}: success must be the server's last answer"
+            );
         }
     }
 
@@ -227,16 +241,20 @@ async fn chaos_10k_calls_reconcile_with_the_server_log() {
     let p_ok = 1.0 - fault_rate;
     let p_idempotent = p_ok * (0..=RETRIES).map(|k| p_retry.powi(k as i32)).sum::<f64>();
     let sends = (0..CALLS).filter(|id| method_of(*id) == "send").count() as f64;
-    let expected =
-        (p_idempotent * (CALLS as f64 - sends) + p_ok * sends) / CALLS as f64;
-    let successes = outcomes.values().filter(|o| **o == Outcome::Success).count();
+    let expected = (p_idempotent * (CALLS as f64 - sends) + p_ok * sends) / CALLS as f64;
+    let successes = outcomes
+        .values()
+        .filter(|o| **o == Outcome::Success)
+        .count();
     let observed = successes as f64 / CALLS as f64;
     let mut by_outcome: BTreeMap<&Outcome, usize> = BTreeMap::new();
     for o in outcomes.values() {
         *by_outcome.entry(o).or_default() += 1;
     }
 
-    println!("chaos: {CALLS} calls, concurrency {CONCURRENCY}, {RETRIES} retries, fault rate {fault_rate:.2}");
+    println!(
+        "chaos: {CALLS} calls, concurrency {CONCURRENCY}, {RETRIES} retries, fault rate {fault_rate:.2}"
+    );
     println!("chaos: faults injected by kind: {injected:?}");
     println!(
         "chaos: attempts {client_attempts} (client) = {server_attempts} (server: {} read + {unread} unread), retries {}",
@@ -254,7 +272,10 @@ async fn chaos_10k_calls_reconcile_with_the_server_log() {
     assert_eq!(lost, 0);
     assert_eq!(hung, 0);
     assert_eq!(answered_twice, 0);
-    assert_eq!(client_attempts, server_attempts, "every attempt reached the server once");
+    assert_eq!(
+        client_attempts, server_attempts,
+        "every attempt reached the server once"
+    );
     assert!(
         (observed - expected).abs() < 0.015,
         "success rate {observed:.4}, predicted {expected:.4}"

@@ -3,13 +3,12 @@
 
 mod common;
 
-
 use common::{Recorder, secs, stack};
 use serde_json::json;
 use tokio::time::Instant;
-use tower::{ServiceBuilder, ServiceExt};
 use tower::timeout::TimeoutLayer;
 use tower::timeout::error::Elapsed;
+use tower::{ServiceBuilder, ServiceExt};
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::codec::{self, DEFAULT_BODY_LIMIT, JsonRpcCodecLayer};
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, DecodeError, Id, Request};
@@ -108,7 +107,11 @@ async fn negative_or_garbage_retry_after_is_ignored() {
             .unwrap();
         assert_eq!(resp.result(), Some(&json!(3)), "{value:?}");
         assert_eq!(server.calls("sum"), 2, "{value:?}");
-        assert_eq!(rec.delays(), [secs(0.1)], "{value:?}: the backoff's own delay");
+        assert_eq!(
+            rec.delays(),
+            [secs(0.1)],
+            "{value:?}: the backoff's own delay"
+        );
         assert_eq!(start.elapsed(), secs(0.1), "{value:?}");
     }
 }
@@ -141,7 +144,11 @@ async fn a_one_gib_body_is_refused_at_the_size_limit_with_bounded_memory() {
             err.to_string().contains(&DEFAULT_BODY_LIMIT.to_string()),
             "{err}"
         );
-        assert_eq!(server.calls("sum"), 1, "{step:?}: a refused body is not retried");
+        assert_eq!(
+            server.calls("sum"),
+            1,
+            "{step:?}: a refused body is not retried"
+        );
     }
     let growth = peak_rss().saturating_sub(before);
     println!(
@@ -169,7 +176,11 @@ async fn a_trickling_body_is_ended_by_a_timeout_around_the_codec() {
     let start = Instant::now();
     let err = svc.oneshot(sum(1)).await.unwrap_err();
     assert!(err.is::<Elapsed>(), "{err:?}");
-    assert_eq!(server.calls("sum"), 3, "1 + 2 retries, each ended by the timeout");
+    assert_eq!(
+        server.calls("sum"),
+        3,
+        "1 + 2 retries, each ended by the timeout"
+    );
     assert_eq!(start.elapsed(), secs(3.0 * 1.5 + 2.0 * 0.1));
 }
 
@@ -203,7 +214,10 @@ async fn wrong_jsonrpc_version_is_a_decode_error() {
     );
     assert_eq!(calls, 1);
     let (err, _) = decode_failure(r#"{"jsonrpc":2.0,"result":3,"id":1}"#).await;
-    assert!(matches!(&err, DecodeError::Version(Some(v)) if v == "2.0"), "{err:?}");
+    assert!(
+        matches!(&err, DecodeError::Version(Some(v)) if v == "2.0"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -217,7 +231,10 @@ async fn mismatched_id_is_a_decode_error() {
     }
     assert_eq!(calls, 1);
     let (err, _) = decode_failure(r#"{"jsonrpc":"2.0","result":3,"id":"1"}"#).await;
-    assert!(matches!(err, DecodeError::IdMismatch { .. }), "a string is not a number");
+    assert!(
+        matches!(err, DecodeError::IdMismatch { .. }),
+        "a string is not a number"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -251,10 +268,17 @@ async fn duplicate_ids_in_a_batch_are_a_decode_error() {
     let err = stack(&server, eager()).oneshot(batch).await.unwrap_err();
     assert!(err.is_decode(), "{err:?}");
     assert!(
-        matches!(err.decode_error(), Some(DecodeError::UnexpectedItem(Id::Number(1)))),
+        matches!(
+            err.decode_error(),
+            Some(DecodeError::UnexpectedItem(Id::Number(1)))
+        ),
         "{err:?}"
     );
-    assert_eq!(server.calls("sum"), 2, "two items, one HTTP request, no retry");
+    assert_eq!(
+        server.calls("sum"),
+        2,
+        "two items, one HTTP request, no retry"
+    );
     assert_eq!(server.http_requests(), 1);
 }
 
@@ -280,7 +304,10 @@ async fn a_response_to_a_notification_is_ignored() {
 #[tokio::test(start_paused = true)]
 async fn a_decode_error_is_retried_when_the_strategy_asks() {
     let server = server().await;
-    server.script("sum", [json_raw("not json"), json_raw(r#"{"jsonrpc":"1.0"}"#)]);
+    server.script(
+        "sum",
+        [json_raw("not json"), json_raw(r#"{"jsonrpc":"1.0"}"#)],
+    );
     let rec = Recorder::default();
     let strategy = rec.attach(eager().retry_if(|e| {
         e.downcast_ref::<codec::Error>()
@@ -305,10 +332,23 @@ async fn an_empty_or_html_body_is_a_typed_error() {
     );
     let mut svc = stack(&server, eager());
     let err = common::call(&mut svc, sum(1)).await.unwrap_err();
-    assert!(matches!(err.decode_error(), Some(DecodeError::EmptyBody)), "{err:?}");
+    assert!(
+        matches!(err.decode_error(), Some(DecodeError::EmptyBody)),
+        "{err:?}"
+    );
     let err = common::call(&mut svc, sum(2)).await.unwrap_err();
-    assert!(matches!(err.decode_error(), Some(DecodeError::Json(_))), "{err:?}");
+    assert!(
+        matches!(err.decode_error(), Some(DecodeError::Json(_))),
+        "{err:?}"
+    );
     let err = common::call(&mut svc, sum(3)).await.unwrap_err();
-    assert!(err.is_status() && err.status() == Some(http::StatusCode::BAD_GATEWAY), "{err:?}");
-    assert_eq!(server.calls("sum"), 3, "502 is not in the strategy: no retry");
+    assert!(
+        err.is_status() && err.status() == Some(http::StatusCode::BAD_GATEWAY),
+        "{err:?}"
+    );
+    assert_eq!(
+        server.calls("sum"),
+        3,
+        "502 is not in the strategy: no retry"
+    );
 }

@@ -194,7 +194,7 @@ fn mixed_batch() {
         .map(|r| {
             (
                 r.id().clone(),
-                r.payload().map(Clone::clone).map_err(|e| e.code()),
+                r.payload().cloned().map_err(|e| e.code()),
             )
         })
         .collect();
@@ -231,6 +231,7 @@ fn all_notification_batch() {
 }
 
 #[test]
+#[allow(clippy::type_complexity)]
 fn strict_decoding() {
     let cases: &[(&str, fn(&DecodeError) -> bool)] = &[
         (r#"{"result": 1, "id": 1}"#, |e| {

@@ -60,10 +60,8 @@ fn jsonish() -> impl Strategy<Value = Vec<u8>> {
         json_value().prop_map(|v| ("id", v)),
         json_value().prop_map(|v| ("result", v)),
         json_value().prop_map(|v| ("error", v)),
-        (any::<i64>(), json_value()).prop_map(|(c, m)| (
-            "error",
-            serde_json::json!({"code": c, "message": m})
-        )),
+        (any::<i64>(), json_value())
+            .prop_map(|(c, m)| ("error", serde_json::json!({"code": c, "message": m}))),
     ];
     let object = prop::collection::vec(member, 0..5).prop_map(|members| {
         Value::Object(
@@ -78,8 +76,13 @@ fn jsonish() -> impl Strategy<Value = Vec<u8>> {
         prop::collection::vec(object, 0..4).prop_map(Value::Array),
         json_value(),
     ];
-    (message, any::<prop::sample::Index>(), any::<bool>(), any::<u8>()).prop_map(
-        |(value, cut, alter, byte)| {
+    (
+        message,
+        any::<prop::sample::Index>(),
+        any::<bool>(),
+        any::<u8>(),
+    )
+        .prop_map(|(value, cut, alter, byte)| {
             let mut bytes = serde_json::to_vec(&value).unwrap_or_default();
             if alter && !bytes.is_empty() {
                 let i = cut.index(bytes.len());
@@ -88,8 +91,7 @@ fn jsonish() -> impl Strategy<Value = Vec<u8>> {
                 bytes.truncate(cut.index(bytes.len() + 1));
             }
             bytes
-        },
-    )
+        })
 }
 
 fn expected_ids() -> [Vec<Id>; 4] {
@@ -107,7 +109,10 @@ fn decode_everything(bytes: &[u8]) {
         if let Ok(batch) = BatchResponse::from_slice(bytes, &ids) {
             assert!(batch.items().len() <= ids.len());
             for item in batch.items() {
-                assert!(ids.contains(item.id()), "an item answers a call that was made");
+                assert!(
+                    ids.contains(item.id()),
+                    "an item answers a call that was made"
+                );
             }
         }
     }
@@ -190,7 +195,10 @@ proptest! {
 fn error_data_null_survives_a_round_trip() {
     let body = br#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"m","data":null},"id":1}"#;
     let response = Response::from_slice(body).unwrap();
-    assert_eq!(response.error().and_then(ErrorObject::data), Some(&Value::Null));
+    assert_eq!(
+        response.error().and_then(ErrorObject::data),
+        Some(&Value::Null)
+    );
     assert_eq!(serde_json::to_vec(&response).unwrap(), body.to_vec());
     let absent = br#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"m"},"id":1}"#;
     let response = Response::from_slice(absent).unwrap();

@@ -1,5 +1,5 @@
 //! Backoff recipes (placeholder until the backoff module lands).
-#![allow(missing_docs, missing_debug_implementations)]
+#![allow(missing_docs, missing_debug_implementations, clippy::manual_repeat_n)]
 use std::sync::Arc;
 use std::time::Duration;
 

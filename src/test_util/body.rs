@@ -257,15 +257,18 @@ mod tests {
         let mut body = ResponseBody::trickle(Bytes::from("abc"), Duration::from_secs(1));
         assert_eq!(body.size_hint().exact(), Some(3));
         let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
-        assert_eq!((first, start.elapsed()), (Bytes::from("a"), Duration::from_secs(1)));
+        assert_eq!(
+            (first, start.elapsed()),
+            (Bytes::from("a"), Duration::from_secs(1))
+        );
         assert_eq!(collect(body).await.unwrap(), Bytes::from("bc"));
         assert_eq!(start.elapsed(), Duration::from_secs(3));
     }
 
     #[tokio::test]
     async fn chunked_oversized_hides_its_length() {
-        let body = ResponseBody::oversized(40_000, Bytes::from("[\""), Bytes::from("\"]"))
-            .chunked(true);
+        let body =
+            ResponseBody::oversized(40_000, Bytes::from("[\""), Bytes::from("\"]")).chunked(true);
         assert_eq!(body.size_hint().exact(), None);
         assert_eq!(collect(body).await.unwrap().len(), 40_000);
     }

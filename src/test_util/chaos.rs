@@ -205,7 +205,10 @@ mod tests {
         let draws: Vec<_> = (0..10_000).map(|_| a.draw()).collect();
         let again: Vec<_> = (0..10_000).map(|_| b.draw()).collect();
         assert_eq!(draws, again, "same seed, same faults");
-        let malformed = draws.iter().filter(|d| **d == Some(Fault::Malformed)).count();
+        let malformed = draws
+            .iter()
+            .filter(|d| **d == Some(Fault::Malformed))
+            .count();
         let none = draws.iter().filter(|d| d.is_none()).count();
         assert!((2_300..2_700).contains(&malformed), "{malformed}");
         assert!((4_800..5_200).contains(&none), "{none}");

@@ -25,7 +25,7 @@ use super::strategy::RetryStrategy;
 ///     .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(2)))
 ///     .service(
 ///         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-///             .build_http(),
+///             .build_http::<http_body_util::Full<bytes::Bytes>>(),
 ///     );
 /// # let _ = svc;
 /// # Ok::<(), Box<dyn std::error::Error>>(())

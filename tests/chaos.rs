@@ -335,3 +335,50 @@ async fn retry_storm_is_bounded_by_a_shared_budget() {
         "the budget is spent, not hoarded: {attempts} of {bound}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn chaos_log_records_scripted_calls_unread_requests_and_batches() {
+    use tower_jsonrpc_retry::jsonrpc::BatchRequest;
+    use tower_jsonrpc_retry::test_util::Step;
+    let server = FlakyServer::start().await.unwrap();
+    server.chaos(Chaos::new(1).rate(Fault::Code(7), 1.0));
+    // A scripted step wins over chaos, and is logged with no fault.
+    server.script("sum", [Step::ok()]);
+    let svc = common::stack(&server, RetryStrategy::none());
+    let sum = |id: i64| Request::new("sum", json!([1, 2])).with_id(id);
+    let resp = svc.clone().oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    let resp = svc.clone().oneshot(sum(2)).await.unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(7));
+    // Each item of a batch draws.
+    let batch = BatchRequest::new(vec![sum(3), Request::new("note", json!([]))]);
+    let resp = svc.clone().oneshot(batch).await.unwrap();
+    assert_eq!(resp.items()[0].error().map(|e| e.code()), Some(7));
+    // A drop before the read comes before any script: the server has not read the method.
+    server.chaos(Chaos::new(1).rate(Fault::DropBeforeRead, 1.0));
+    server.script("sum", [Step::ok()]);
+    let err = svc.clone().oneshot(sum(4)).await.unwrap_err();
+    assert!(err.is_transport(), "{err:?}");
+    assert_eq!(server.calls("sum"), 3, "the unread request took no step");
+    let log: Vec<_> = server
+        .log()
+        .into_iter()
+        .map(|e| (e.method, e.id, e.fault))
+        .collect();
+    let sum_call = |id: i64, fault| (Some("sum".to_owned()), Some(Id::Number(id)), fault);
+    assert_eq!(
+        log,
+        [
+            sum_call(1, None),
+            sum_call(2, Some(Fault::Code(7))),
+            sum_call(3, Some(Fault::Code(7))),
+            (Some("note".to_owned()), None, Some(Fault::Code(7))),
+            (None, None, Some(Fault::DropBeforeRead)),
+        ]
+    );
+    server.reset();
+    assert!(server.log().is_empty());
+    let resp = svc.oneshot(sum(5)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)), "reset turns chaos off");
+    assert_eq!(server.log().len(), 1);
+}

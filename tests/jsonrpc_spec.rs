@@ -191,12 +191,7 @@ fn mixed_batch() {
     let got: Vec<_> = resp
         .items()
         .iter()
-        .map(|r| {
-            (
-                r.id().clone(),
-                r.payload().cloned().map_err(|e| e.code()),
-            )
-        })
+        .map(|r| (r.id().clone(), r.payload().cloned().map_err(|e| e.code())))
         .collect();
     assert_eq!(
         got,

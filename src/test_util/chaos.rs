@@ -74,6 +74,8 @@ impl Fault {
 
 /// Seeded random faults for [`FlakyServer::chaos`](super::FlakyServer::chaos): each call
 /// that has no [`Step`] scripted draws at most one [`Fault`], each with its own rate.
+/// [`Fault::DropBeforeRead`] is the exception: it is drawn before the server has read the
+/// request, so it applies to scripted calls too (and they keep their step for later).
 ///
 /// The draws come from one [`SmallRng`] seeded with the given seed, in the order the
 /// server receives requests: the same seed gives the same sequence of faults (under

@@ -226,6 +226,7 @@ fn all_notification_batch() {
 }
 
 #[test]
+#[allow(clippy::type_complexity)]
 fn strict_decoding() {
     type Check = fn(&DecodeError) -> bool;
     let cases: &[(&str, Check)] = &[

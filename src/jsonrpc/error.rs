@@ -19,8 +19,19 @@ use super::Id;
 pub struct ErrorObject {
     code: i64,
     message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `None` when the member is absent; `Some(Value::Null)` when the server sent
+    /// `"data": null`, so that decoding and encoding keep the message as it was.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     data: Option<Value>,
+}
+
+/// A member that is present, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 impl ErrorObject {

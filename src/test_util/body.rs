@@ -4,8 +4,12 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::future::Future;
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use tokio::time::Sleep;
 
 /// Filler chunk for [`ResponseBody::oversized`]: large bodies are streamed from this one
 /// static buffer, so they are never held in memory at once.
@@ -34,6 +38,14 @@ enum State {
         prefix: Option<Bytes>,
         filler: u64,
         suffix: Option<Bytes>,
+        /// Whether to hide the length, so hyper sends the body chunked.
+        chunked: bool,
+    },
+    /// `rest`, one byte per `interval`, each after a wait.
+    Trickle {
+        rest: Bytes,
+        interval: Duration,
+        sleep: Option<Pin<Box<Sleep>>>,
     },
 }
 
@@ -82,9 +94,30 @@ impl ResponseBody {
                 prefix: Some(prefix).filter(|b| !b.is_empty()),
                 filler: len - skeleton_len,
                 suffix: Some(suffix).filter(|b| !b.is_empty()),
+                chunked: false,
             }
         };
         Self { state }
+    }
+
+    /// Whether to hide the length of an [`oversized`](Self::oversized) body, so it goes
+    /// out chunked. No effect on other bodies.
+    pub(crate) fn chunked(mut self, hide: bool) -> Self {
+        if let State::Filler { chunked, .. } = &mut self.state {
+            *chunked = hide;
+        }
+        self
+    }
+
+    /// `whole`, with its length announced, one byte per `interval`.
+    pub(crate) fn trickle(whole: Bytes, interval: Duration) -> Self {
+        Self {
+            state: State::Trickle {
+                rest: whole,
+                interval,
+                sleep: None,
+            },
+        }
     }
 }
 
@@ -114,10 +147,26 @@ impl Body for ResponseBody {
                     "response body truncated on purpose",
                 ))))
             }
+            State::Trickle {
+                rest,
+                interval,
+                sleep,
+            } => {
+                if rest.is_empty() {
+                    return Poll::Ready(None);
+                }
+                let timer = sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(*interval)));
+                if timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                *sleep = None;
+                Poll::Ready(Some(Ok(Frame::data(rest.split_to(1)))))
+            }
             State::Filler {
                 prefix,
                 filler,
                 suffix,
+                ..
             } => {
                 if let Some(chunk) = prefix.take() {
                     return Poll::Ready(Some(Ok(Frame::data(chunk))));
@@ -139,10 +188,12 @@ impl Body for ResponseBody {
         match &self.state {
             State::Full(chunk) => chunk.is_none(),
             State::Truncated { .. } => false,
+            State::Trickle { rest, .. } => rest.is_empty(),
             State::Filler {
                 prefix,
                 filler,
                 suffix,
+                ..
             } => prefix.is_none() && *filler == 0 && suffix.is_none(),
         }
     }
@@ -155,10 +206,15 @@ impl Body for ResponseBody {
         match &self.state {
             State::Full(chunk) => SizeHint::with_exact(len(chunk)),
             State::Truncated { declared, .. } => SizeHint::with_exact(*declared),
+            State::Trickle { rest, .. } => {
+                SizeHint::with_exact(u64::try_from(rest.len()).unwrap_or(u64::MAX))
+            }
+            State::Filler { chunked: true, .. } => SizeHint::default(),
             State::Filler {
                 prefix,
                 filler,
                 suffix,
+                ..
             } => SizeHint::with_exact(
                 len(prefix)
                     .saturating_add(*filler)
@@ -193,6 +249,28 @@ mod tests {
         assert_eq!(collect(body).await.unwrap(), Bytes::from("[\"\""));
         let body = ResponseBody::oversized(0, Bytes::from("[\""), Bytes::from("\"]"));
         assert!(body.is_end_stream());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn trickle_sends_one_byte_per_interval() {
+        let start = tokio::time::Instant::now();
+        let mut body = ResponseBody::trickle(Bytes::from("abc"), Duration::from_secs(1));
+        assert_eq!(body.size_hint().exact(), Some(3));
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(
+            (first, start.elapsed()),
+            (Bytes::from("a"), Duration::from_secs(1))
+        );
+        assert_eq!(collect(body).await.unwrap(), Bytes::from("bc"));
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn chunked_oversized_hides_its_length() {
+        let body =
+            ResponseBody::oversized(40_000, Bytes::from("[\""), Bytes::from("\"]")).chunked(true);
+        assert_eq!(body.size_hint().exact(), None);
+        assert_eq!(collect(body).await.unwrap().len(), 40_000);
     }
 
     #[tokio::test]

@@ -15,14 +15,20 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use serde_json::{Map, Value};
 
 use super::body::ResponseBody;
+use super::chaos::{ChaosState, Fault, LogEntry};
 use super::methods::{self, MethodResult};
 use super::step::{Action, ErrorSpec, Step};
+use crate::jsonrpc::Id;
 
 /// A method handler, shared between the server handle and the connections.
 pub(crate) type Handler = Arc<dyn Fn(&Value) -> MethodResult + Send + Sync>;
 
 /// The body of [`Step::malformed`].
 const MALFORMED: &str = r#"{"jsonrpc": "2.0", "resu"#;
+
+/// The chaos draw made for a request before its body was read, for its first call:
+/// `None` when none was made, `Some(None)` when it drew no fault.
+pub(crate) type Early = Option<Option<Fault>>;
 
 /// Everything the server remembers; behind one mutex.
 pub(crate) struct State {
@@ -32,6 +38,10 @@ pub(crate) struct State {
     pub(crate) http_requests: usize,
     pub(crate) bodies: Vec<Bytes>,
     pub(crate) shuffle_batches: bool,
+    pub(crate) chaos: Option<ChaosState>,
+    pub(crate) log: Vec<LogEntry>,
+    pub(crate) connections: usize,
+    pub(crate) in_flight: usize,
 }
 
 impl State {
@@ -47,16 +57,54 @@ impl State {
             http_requests: 0,
             bodies: Vec::new(),
             shuffle_batches: false,
+            chaos: None,
+            log: Vec::new(),
+            connections: 0,
+            in_flight: 0,
         }
     }
 
-    /// Counts a call of `method` and takes its next step (`ok` when none is queued).
-    fn take_step(&mut self, method: &str) -> Step {
+    /// Counts a call of `method`, takes its next step and logs it. A scripted step comes
+    /// first; else, under chaos, the request's early draw (for its first call) or a fresh
+    /// one; else `ok`.
+    fn take_step(&mut self, method: &str, id: Option<&Value>, early: &mut Early) -> Step {
         *self.calls.entry(method.to_owned()).or_insert(0) += 1;
-        self.scripts
-            .get_mut(method)
-            .and_then(VecDeque::pop_front)
-            .unwrap_or_else(Step::ok)
+        let early = early.take();
+        let scripted = self.scripts.get_mut(method).and_then(VecDeque::pop_front);
+        let (step, fault) = match scripted {
+            Some(step) => (step, None),
+            None => {
+                let fault = match (early, self.chaos.as_mut()) {
+                    (Some(drawn), _) => drawn,
+                    (None, Some(chaos)) => chaos.draw(),
+                    (None, None) => None,
+                };
+                // Only a request's first call can be dropped before the read.
+                let fault = fault.filter(|f| *f != Fault::DropBeforeRead);
+                (fault.map_or_else(Step::ok, Fault::step), fault)
+            }
+        };
+        self.log.push(LogEntry {
+            method: Some(method.to_owned()),
+            id: id.and_then(|id| Id::from_value(id).ok()),
+            fault,
+        });
+        step
+    }
+
+    /// The chaos draw for a request about to be read: `None` when there is no chaos,
+    /// `Some(None)` for a draw of no fault.
+    pub(crate) fn early_draw(&mut self) -> Early {
+        self.chaos.as_mut().map(ChaosState::draw)
+    }
+
+    /// Logs a request that took no step.
+    pub(crate) fn log_unread(&mut self, fault: Option<Fault>) {
+        self.log.push(LogEntry {
+            method: None,
+            id: None,
+            fault,
+        });
     }
 }
 
@@ -71,6 +119,10 @@ impl fmt::Debug for State {
             .field("http_requests", &self.http_requests)
             .field("bodies", &self.bodies.len())
             .field("shuffle_batches", &self.shuffle_batches)
+            .field("chaos", &self.chaos.is_some())
+            .field("log", &self.log.len())
+            .field("connections", &self.connections)
+            .field("in_flight", &self.in_flight)
             .finish()
     }
 }
@@ -120,31 +172,45 @@ pub(crate) enum Plan {
     },
 }
 
-/// Parses `body`, takes a step for each call in it and counts the calls.
-pub(crate) fn plan(state: &mut State, body: &[u8]) -> Plan {
+/// Parses `body`, takes a step for each call in it and counts the calls. `early` is the
+/// chaos draw made for the request before it was read; it goes to the first call.
+pub(crate) fn plan(state: &mut State, body: &[u8], mut early: Early) -> Plan {
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        state.log_unread(None);
         return Plan::Immediate(failure(Value::Null, &ErrorSpec::from_code(-32700)));
     };
     match value {
         Value::Array(items) if items.is_empty() => {
+            state.log_unread(None);
             Plan::Immediate(failure(Value::Null, &ErrorSpec::from_code(-32600)))
         }
         Value::Array(items) => Plan::Batch {
             items: items
                 .iter()
-                .map(|item| call(state, item).map_or(Item::Invalid, |c| Item::Call(Box::new(c))))
+                .map(|item| {
+                    call(state, item, &mut early).map_or(Item::Invalid, |c| Item::Call(Box::new(c)))
+                })
                 .collect(),
             reverse: state.shuffle_batches,
         },
-        single => match call(state, &single) {
+        single => match call(state, &single, &mut early) {
             Some(call) => Plan::Single(Box::new(call)),
             None => Plan::Immediate(failure(Value::Null, &ErrorSpec::from_code(-32600))),
         },
     }
 }
 
-/// Reads a request object and takes its step; `None` if it is not a valid request.
-fn call(state: &mut State, value: &Value) -> Option<Call> {
+/// Reads a request object and takes its step; `None` (logged) if it is not a valid
+/// request.
+fn call(state: &mut State, value: &Value, early: &mut Early) -> Option<Call> {
+    let call = parse_call(state, value, early);
+    if call.is_none() {
+        state.log_unread(None);
+    }
+    call
+}
+
+fn parse_call(state: &mut State, value: &Value, early: &mut Early) -> Option<Call> {
     let object = value.as_object()?;
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return None;
@@ -161,9 +227,9 @@ fn call(state: &mut State, value: &Value) -> Option<Call> {
         Some(_) => return None,
     };
     Some(Call {
+        step: state.take_step(method, id.as_ref(), early),
         id,
         params,
-        step: state.take_step(method),
         handler: state.handlers.get(method).cloned(),
     })
 }
@@ -321,11 +387,20 @@ fn http_level(
             set_json(response.headers_mut());
             response
         }
-        Action::Oversized(len) => {
+        Action::Trickle(interval) => {
+            let mut response = with_status(
+                StatusCode::OK,
+                ResponseBody::trickle((context.whole)(), *interval),
+            );
+            set_json(response.headers_mut());
+            response
+        }
+        Action::Oversized(len, chunked) => {
             let (open, close) = if context.batch { ("[", "]") } else { ("", "") };
             let prefix = format!(r#"{open}{{"jsonrpc":"2.0","result":""#);
             let suffix = format!(r#"","id":{}}}{close}"#, context.id);
-            let body = ResponseBody::oversized(*len, Bytes::from(prefix), Bytes::from(suffix));
+            let body = ResponseBody::oversized(*len, Bytes::from(prefix), Bytes::from(suffix))
+                .chunked(*chunked);
             let mut response = with_status(StatusCode::OK, body);
             set_json(response.headers_mut());
             response

@@ -6,6 +6,9 @@
 //! what it receives, so a test can assert how many attempts a retry policy made and what
 //! each one sent. It runs on tokio's clock, so tests can pause time.
 //!
+//! [`Chaos`] turns on seeded random [`Fault`]s at given rates, and
+//! [`FlakyServer::log`] tells, call by call, what the server did ([`LogEntry`]).
+//!
 //! Available with the `test-util` feature.
 //!
 //! # Examples
@@ -48,10 +51,12 @@
 //! ```
 
 mod body;
+mod chaos;
 mod dispatch;
 mod methods;
 mod server;
 mod step;
 
+pub use chaos::{Chaos, Fault, LogEntry};
 pub use server::FlakyServer;
 pub use step::Step;

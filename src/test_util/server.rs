@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::body::ResponseBody;
+use super::chaos::{Chaos, Fault, LogEntry};
 use super::dispatch::{self, CloseConnection, State};
 use super::step::Step;
 
@@ -340,7 +341,96 @@ impl FlakyServer {
         lock(&self.state).shuffle_batches = reverse;
     }
 
-    /// Forgets the queued steps, the counters and the recorded bodies. Methods and
+    /// Turns on seeded random faults for every call that has no step scripted (replacing
+    /// any earlier [`Chaos`]). [`reset`](Self::reset) turns them off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::{Chaos, FlakyServer, Fault};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// server.chaos(Chaos::new(1).rate(Fault::Code(-32005), 0.05).rate(Fault::Status(503), 0.05));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn chaos(&self, chaos: Chaos) {
+        lock(&self.state).chaos = Some(chaos.start());
+    }
+
+    /// What the server did with every call it received, in order of arrival: one entry
+    /// per call (batch items and notifications included), one per request it did not
+    /// read ([`Fault::DropBeforeRead`]) and one per request or batch item that was not a
+    /// valid request. Each says which fault [`Chaos`] injected, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use hyper_util::client::legacy::Client;
+    /// use hyper_util::rt::TokioExecutor;
+    /// use tower_jsonrpc_retry::jsonrpc::Id;
+    /// use tower_jsonrpc_retry::test_util::{Chaos, FlakyServer, Fault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = FlakyServer::start().await?;
+    /// server.chaos(Chaos::new(3).rate(Fault::Code(-32005), 1.0));
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    /// let request = http::Request::post(server.uri())
+    ///     .body(Full::from(r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":9}"#))?;
+    /// client.request(request).await?;
+    ///
+    /// let log = server.log();
+    /// assert_eq!(log[0].method.as_deref(), Some("sum"));
+    /// assert_eq!(log[0].id, Some(Id::Number(9)));
+    /// assert_eq!(log[0].fault, Some(Fault::Code(-32005)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn log(&self) -> Vec<LogEntry> {
+        lock(&self.state).log.clone()
+    }
+
+    /// How many connections are open (idle keep-alive connections included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// assert_eq!(server.connections(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn connections(&self) -> usize {
+        lock(&self.state).connections
+    }
+
+    /// How many requests are being read or answered right now: a request counts from
+    /// its arrival until its response is handed to hyper, or until the server drops it
+    /// (its connection closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// assert_eq!(server.in_flight(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn in_flight(&self) -> usize {
+        lock(&self.state).in_flight
+    }
+
+    /// Forgets the queued steps, the chaos, the counters, the log and the recorded bodies. Methods and
     /// [`shuffle_batches`](Self::shuffle_batches) stay as they are. Requests already being
     /// answered keep the steps they took.
     ///
@@ -363,6 +453,8 @@ impl FlakyServer {
         state.calls.clear();
         state.http_requests = 0;
         state.bodies.clear();
+        state.chaos = None;
+        state.log.clear();
     }
 
     /// Stops the server and waits until its listener and all its connections are closed.
@@ -413,7 +505,32 @@ async fn accept_loop(listener: TcpListener, state: Shared, mut stop: oneshot::Re
     connections.shutdown().await;
 }
 
+/// Counts something open in the state while it lives: a connection or a request.
+struct Open {
+    state: Shared,
+    counter: fn(&mut State) -> &mut usize,
+}
+
+impl Open {
+    fn new(state: &Shared, counter: fn(&mut State) -> &mut usize) -> Self {
+        *counter(&mut lock(state)) += 1;
+        Self {
+            state: Arc::clone(state),
+            counter,
+        }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        let mut state = lock(&self.state);
+        let count = (self.counter)(&mut state);
+        *count = count.saturating_sub(1);
+    }
+}
+
 async fn serve_connection(stream: TcpStream, state: Shared) {
+    let _open = Open::new(&state, |s| &mut s.connections);
     // Nagle would hold small writes (the first part of a truncated body) back.
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |request| respond(Arc::clone(&state), request));
@@ -429,16 +546,26 @@ async fn respond(
     state: Shared,
     request: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, CloseConnection> {
+    let _open = Open::new(&state, |s| &mut s.in_flight);
+    let early = {
+        let mut state = lock(&state);
+        state.http_requests += 1;
+        let early = state.early_draw();
+        if early == Some(Some(Fault::DropBeforeRead)) {
+            state.log_unread(Some(Fault::DropBeforeRead));
+            return Err(CloseConnection::ON_PURPOSE);
+        }
+        early
+    };
     let body = request.into_body().collect().await;
     let plan = {
         let mut state = lock(&state);
-        state.http_requests += 1;
         let Ok(body) = body else {
             return Err(CloseConnection::REQUEST_FAILED);
         };
         let body = body.to_bytes();
         state.bodies.push(body.clone());
-        dispatch::plan(&mut state, &body)
+        dispatch::plan(&mut state, &body, early)
     };
     dispatch::answer(plan).await
 }

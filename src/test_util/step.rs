@@ -22,7 +22,8 @@ pub(crate) const TIMEOUT_DELAY: Duration = Duration::from_secs(60 * 60);
 ///   object of one call; in a batch, each item gets its own;
 /// - *HTTP-level* steps ([`status`](Step::status), [`status_with_error`](Step::status_with_error),
 ///   [`drop_connection`](Step::drop_connection), [`truncated`](Step::truncated),
-///   [`malformed`](Step::malformed), [`oversized`](Step::oversized), [`raw`](Step::raw))
+///   [`malformed`](Step::malformed), [`oversized`](Step::oversized),
+///   [`oversized_chunked`](Step::oversized_chunked), [`trickle`](Step::trickle), [`raw`](Step::raw))
 ///   decide the whole HTTP response; in a batch, the first item with such a step decides it
 ///   for all items.
 ///
@@ -66,7 +67,10 @@ pub(crate) enum Action {
     DropConnection,
     Truncated,
     Malformed,
-    Oversized(u64),
+    /// The length, and whether to send it chunked (no `Content-Length`).
+    Oversized(u64, bool),
+    /// The whole response, one byte per interval.
+    Trickle(Duration),
     Raw(StatusCode, Bytes),
 }
 
@@ -317,7 +321,37 @@ impl Step {
     /// # let _ = step;
     /// ```
     pub fn oversized(len: u64) -> Self {
-        Self::new(Action::Oversized(len))
+        Self::new(Action::Oversized(len, false))
+    }
+
+    /// As [`Step::oversized`], but with no `Content-Length`: the body goes out chunked, so
+    /// a client learns its size only by reading it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::Step;
+    /// let step = Step::oversized_chunked(1 << 30);
+    /// # let _ = step;
+    /// ```
+    pub fn oversized_chunked(len: u64) -> Self {
+        Self::new(Action::Oversized(len, true))
+    }
+
+    /// Answer `200` with the response [`Step::ok`] would give, with its `Content-Length`,
+    /// but send the body one byte per `interval` (on tokio's clock): a server that
+    /// trickles, which only a timeout around the whole body read can end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::test_util::Step;
+    /// let step = Step::trickle(Duration::from_secs(1));
+    /// # let _ = step;
+    /// ```
+    pub fn trickle(interval: Duration) -> Self {
+        Self::new(Action::Trickle(interval))
     }
 
     /// Answer with exactly this status and body, with no headers but those added with

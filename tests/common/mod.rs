@@ -1,5 +1,5 @@
 //! The stack every whole-stack test drives: retry over codec over timeout over hyper-util.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::type_complexity)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

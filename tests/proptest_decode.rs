@@ -1,0 +1,207 @@
+//! The fuzz targets' properties (`fuzz/`), as proptest tests that run in CI: decoding never
+//! panics, whatever the bytes, and valid messages round-trip.
+
+use std::time::{Duration, SystemTime};
+
+use proptest::prelude::*;
+use serde_json::{Map, Value};
+use tower_jsonrpc_retry::codec::RetryAfter;
+use tower_jsonrpc_retry::jsonrpc::{BatchResponse, ErrorObject, Id, Response};
+
+/// JSON values without floats (serde_json may read a float back one ulp off).
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        ".{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((".{0,6}", inner), 0..4)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+fn id() -> impl Strategy<Value = Id> {
+    prop_oneof![
+        any::<i64>().prop_map(Id::Number),
+        ".{0,10}".prop_map(Id::from),
+        Just(Id::Null),
+    ]
+}
+
+fn payload() -> impl Strategy<Value = Result<Value, ErrorObject>> {
+    prop_oneof![
+        json_value().prop_map(Ok),
+        (any::<i64>(), ".{0,16}", prop::option::of(json_value())).prop_map(|(code, msg, data)| {
+            let error = ErrorObject::new(code, msg);
+            Err(match data {
+                Some(data) => error.with_data(data),
+                None => error,
+            })
+        }),
+    ]
+}
+
+fn response() -> impl Strategy<Value = Response> {
+    (id(), payload()).prop_map(|(id, payload)| Response::new(id, payload))
+}
+
+/// Bytes that look like JSON-RPC often enough to reach deep into the decoder: a
+/// serialized value with a member or two of a response, possibly cut short or altered.
+fn jsonish() -> impl Strategy<Value = Vec<u8>> {
+    let member = prop_oneof![
+        Just(("jsonrpc", Value::from("2.0"))),
+        json_value().prop_map(|v| ("jsonrpc", v)),
+        json_value().prop_map(|v| ("id", v)),
+        json_value().prop_map(|v| ("result", v)),
+        json_value().prop_map(|v| ("error", v)),
+        (any::<i64>(), json_value())
+            .prop_map(|(c, m)| ("error", serde_json::json!({"code": c, "message": m}))),
+    ];
+    let object = prop::collection::vec(member, 0..5).prop_map(|members| {
+        Value::Object(
+            members
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        )
+    });
+    let message = prop_oneof![
+        object.clone(),
+        prop::collection::vec(object, 0..4).prop_map(Value::Array),
+        json_value(),
+    ];
+    (
+        message,
+        any::<prop::sample::Index>(),
+        any::<bool>(),
+        any::<u8>(),
+    )
+        .prop_map(|(value, cut, alter, byte)| {
+            let mut bytes = serde_json::to_vec(&value).unwrap_or_default();
+            if alter && !bytes.is_empty() {
+                let i = cut.index(bytes.len());
+                bytes[i] = byte;
+            } else if alter {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            bytes
+        })
+}
+
+fn expected_ids() -> [Vec<Id>; 4] {
+    [
+        vec![],
+        vec![Id::Number(1)],
+        vec![Id::Number(1), Id::from("2"), Id::Null],
+        vec![Id::Number(0), Id::Number(1), Id::Number(2), Id::from("a")],
+    ]
+}
+
+fn decode_everything(bytes: &[u8]) {
+    let _ = Response::from_slice(bytes);
+    for ids in expected_ids() {
+        if let Ok(batch) = BatchResponse::from_slice(bytes, &ids) {
+            assert!(batch.items().len() <= ids.len());
+            for item in batch.items() {
+                assert!(
+                    ids.contains(item.id()),
+                    "an item answers a call that was made"
+                );
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let _ = RetryAfter::parse(&text, SystemTime::now());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        decode_everything(&bytes);
+    }
+
+    #[test]
+    fn jsonish_bytes_never_panic(bytes in jsonish()) {
+        decode_everything(&bytes);
+    }
+
+    #[test]
+    fn a_valid_response_round_trips(response in response()) {
+        let encoded = serde_json::to_vec(&response).unwrap();
+        let decoded = Response::from_slice(&encoded).unwrap();
+        prop_assert_eq!(&decoded, &response);
+        prop_assert_eq!(serde_json::to_vec(&decoded).unwrap(), encoded);
+    }
+
+    #[test]
+    fn a_valid_batch_round_trips_in_any_order(
+        payloads in prop::collection::vec(payload(), 1..8),
+        order in any::<u64>(),
+    ) {
+        let ids: Vec<Id> = (0..payloads.len() as i64).map(Id::Number).collect();
+        let responses: Vec<Response> = ids
+            .iter()
+            .cloned()
+            .zip(payloads)
+            .map(|(id, payload)| Response::new(id, payload))
+            .collect();
+        // The server may answer in any order: rotate and reverse.
+        let mut sent = responses.clone();
+        let len = sent.len();
+        sent.rotate_left((order as usize) % len);
+        if order % 2 == 1 {
+            sent.reverse();
+        }
+        let encoded = serde_json::to_vec(&sent).unwrap();
+        let batch = BatchResponse::from_slice(&encoded, &ids).unwrap();
+        prop_assert_eq!(batch.items(), &responses[..], "matched back to call order by id");
+        let again = BatchResponse::from_slice(&serde_json::to_vec(&batch).unwrap(), &ids).unwrap();
+        prop_assert_eq!(again.items(), batch.items());
+    }
+
+    #[test]
+    fn retry_after_never_panics(text in ".{0,40}") {
+        let _ = RetryAfter::parse(&text, SystemTime::now());
+    }
+
+    #[test]
+    fn retry_after_seconds_read_back_exactly(secs in any::<u64>(), pad in "[ \t]{0,2}") {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let parsed = RetryAfter::parse(&format!("{pad}{secs}{pad}"), now);
+        prop_assert_eq!(parsed, Some(RetryAfter(Duration::from_secs(secs))));
+    }
+
+    #[test]
+    fn retry_after_dates_read_back_as_delays(ahead in 0u64..10_000_000, behind in 0u64..10_000_000) {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(ahead));
+        prop_assert_eq!(RetryAfter::parse(&later, now), Some(RetryAfter(Duration::from_secs(ahead))));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(behind));
+        prop_assert_eq!(RetryAfter::parse(&earlier, now), Some(RetryAfter(Duration::ZERO)));
+    }
+}
+
+/// Found by `a_valid_response_round_trips`: `"data": null` used to decode as no `data`
+/// at all, so re-encoding dropped the member.
+#[test]
+fn error_data_null_survives_a_round_trip() {
+    let body = br#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"m","data":null},"id":1}"#;
+    let response = Response::from_slice(body).unwrap();
+    assert_eq!(
+        response.error().and_then(ErrorObject::data),
+        Some(&Value::Null)
+    );
+    assert_eq!(serde_json::to_vec(&response).unwrap(), body.to_vec());
+    let absent = br#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"m"},"id":1}"#;
+    let response = Response::from_slice(absent).unwrap();
+    assert_eq!(response.error().and_then(ErrorObject::data), None);
+    assert_eq!(serde_json::to_vec(&response).unwrap(), absent.to_vec());
+}

@@ -209,7 +209,7 @@ async fn invalid_json_is_a_decode_error_and_not_retried() {
 async fn wrong_jsonrpc_version_is_a_decode_error() {
     let (err, calls) = decode_failure(r#"{"jsonrpc":"1.0","result":3,"id":1}"#).await;
     assert!(
-        matches!(&err, DecodeError::Version(Some(v)) if v == "\"1.0\""),
+        matches!(&err, DecodeError::Version(Some(v)) if v == "1.0"),
         "{err:?}"
     );
     assert_eq!(calls, 1);

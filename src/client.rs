@@ -40,7 +40,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::retry::Retry;
-use tower::timeout::{Timeout, TimeoutLayer};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_service::Service;
 
@@ -48,10 +47,10 @@ use crate::codec::{self, JsonRpcCodec, JsonRpcCodecLayer};
 use crate::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Id, MethodName, Request, Response};
 use crate::{JsonRpcRetryLayer, JsonRpcRetryPolicy, RetryStrategy};
 
-/// The stack [`Client::builder`] assembles: retry over codec over a per-attempt timeout
-/// over hyper-util's client.
+/// The stack [`Client::builder`] assembles: retry over the codec (with its per-attempt
+/// timeout, which bounds the response body too) over hyper-util's client.
 pub type DefaultStack =
-    Retry<JsonRpcRetryPolicy, JsonRpcCodec<Timeout<HyperClient<HttpConnector, Full<Bytes>>>>>;
+    Retry<JsonRpcRetryPolicy, JsonRpcCodec<HyperClient<HttpConnector, Full<Bytes>>>>;
 
 /// Why a call did not produce a value.
 #[derive(Debug)]
@@ -448,7 +447,8 @@ impl<E> BatchResults<E> {
 }
 
 /// Assembles the recommended stack: [`JsonRpcRetryLayer`] over [`JsonRpcCodecLayer`]
-/// over a per-attempt [`TimeoutLayer`] over hyper-util's HTTP/1 client.
+/// (with a per-attempt [`timeout`](JsonRpcCodecLayer::timeout) that covers the response
+/// body too) over hyper-util's HTTP/1 client.
 ///
 /// # Default
 ///
@@ -508,8 +508,7 @@ impl ClientBuilder {
         let http = HyperClient::builder(TokioExecutor::new()).build_http();
         let service = ServiceBuilder::new()
             .layer(JsonRpcRetryLayer::new(self.strategy))
-            .layer(self.codec)
-            .layer(TimeoutLayer::new(self.timeout))
+            .layer(self.codec.timeout(self.timeout))
             .service(http);
         Client::new(service)
     }

@@ -352,3 +352,39 @@ async fn an_empty_or_html_body_is_a_typed_error() {
         "502 is not in the strategy: no retry"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_codec_timeout_bounds_a_trickling_body() {
+    let server = server().await;
+    server.script("sum", std::iter::repeat_n(Step::trickle(secs(1.0)), 2));
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(
+            RetryStrategy::new(PeriodicBackoff::new(2, secs(0.1))).retry_on_error::<Elapsed>(),
+        ))
+        .layer(JsonRpcCodecLayer::new(server.uri()).timeout(secs(1.5)))
+        .service(common::http());
+    let start = Instant::now();
+    let resp = svc.oneshot(sum(1)).await.unwrap();
+    assert_eq!(
+        resp.result(),
+        Some(&json!(3)),
+        "the third attempt is not trickled"
+    );
+    assert_eq!(server.calls("sum"), 3);
+    assert_eq!(start.elapsed(), secs(2.0 * 1.5 + 2.0 * 0.1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_client_builder_timeout_bounds_a_trickling_body() {
+    let server = server().await;
+    server.script("sum", [Step::trickle(secs(1.0))]);
+    let client = tower_jsonrpc_retry::Client::builder(server.uri())
+        .timeout(secs(2.0))
+        .retry(RetryStrategy::none())
+        .build();
+    let start = Instant::now();
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    let transport = err.transport().expect("a transport error");
+    assert!(transport.is_timeout(), "{transport:?}");
+    assert_eq!(start.elapsed(), secs(2.0));
+}

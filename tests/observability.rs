@@ -90,16 +90,37 @@ async fn the_final_event_names_why() {
     server.handle("busy", |_| Err((2001, "busy".to_owned())));
     let call = |id: i64| Request::new("busy", json!([])).with_id(id);
 
-    stack(&server, periodic(5).codes([2002])).oneshot(call(1)).await.unwrap();
-    stack(&server, periodic(5).codes([2001]).max_elapsed(secs(1.5))).oneshot(call(2)).await.unwrap();
-    let budget = Arc::new(tower::retry::budget::TpsBudget::new(Duration::from_secs(1), 0, 0.0));
-    stack(&server, periodic(5).codes([2001]).budget(budget)).oneshot(call(3)).await.unwrap();
+    stack(&server, periodic(5).codes([2002]))
+        .oneshot(call(1))
+        .await
+        .unwrap();
+    stack(&server, periodic(5).codes([2001]).max_elapsed(secs(1.5)))
+        .oneshot(call(2))
+        .await
+        .unwrap();
+    let budget = Arc::new(tower::retry::budget::TpsBudget::new(
+        Duration::from_secs(1),
+        0,
+        0.0,
+    ));
+    stack(&server, periodic(5).codes([2001]).budget(budget))
+        .oneshot(call(3))
+        .await
+        .unwrap();
 
     let reasons: Vec<_> = logs
         .lines()
         .into_iter()
         .filter(|l| l.contains("not retrying"))
-        .map(|l| l.split("reason=").nth(1).unwrap().split(" retries").next().unwrap().to_owned())
+        .map(|l| {
+            l.split("reason=")
+                .nth(1)
+                .unwrap()
+                .split(" retries")
+                .next()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     // Field order is the call site's: id, retries, reason. Normalise by matching words.
     assert_eq!(reasons.len(), 3, "{reasons:?}");
@@ -127,7 +148,12 @@ async fn the_hook_gets_the_same_facts() {
         seen,
         [
             (1, "status 503".to_owned(), secs(3.0), Duration::ZERO),
-            (2, "timeout".to_owned(), secs(1.0), secs(3.0) + common::ATTEMPT_TIMEOUT),
+            (
+                2,
+                "timeout".to_owned(),
+                secs(1.0),
+                secs(3.0) + common::ATTEMPT_TIMEOUT
+            ),
         ]
     );
 }
@@ -139,7 +165,9 @@ async fn batch_events_count_the_items_resent() {
     let counts = Arc::new(Mutex::new(Vec::new()));
     let seen = counts.clone();
     let strategy = periodic(2).codes([2001]).on_retry(move |e| {
-        seen.lock().unwrap().push((e.method().to_owned(), e.id().cloned(), e.batch_len()));
+        seen.lock()
+            .unwrap()
+            .push((e.method().to_owned(), e.id().cloned(), e.batch_len()));
     });
     let batch = tower_jsonrpc_retry::jsonrpc::BatchRequest::new(vec![
         Request::new("sum", json!([1])).with_id(1),
@@ -148,6 +176,10 @@ async fn batch_events_count_the_items_resent() {
     stack(&server, strategy).oneshot(batch).await.unwrap();
     assert_eq!(
         *counts.lock().unwrap(),
-        [("sum".to_owned(), Some(tower_jsonrpc_retry::jsonrpc::Id::Number(2)), Some(1))]
+        [(
+            "sum".to_owned(),
+            Some(tower_jsonrpc_retry::jsonrpc::Id::Number(2)),
+            Some(1)
+        )]
     );
 }

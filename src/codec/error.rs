@@ -46,6 +46,7 @@ enum Kind {
     BodyTooLarge(usize),
     Body,
     InvalidRequest,
+    Timeout,
 }
 
 impl Error {
@@ -89,6 +90,15 @@ impl Error {
         Self::new(Kind::InvalidRequest, Some(Box::new(source)))
     }
 
+    /// The codec's own timeout ran out; `source()` is tower's `Elapsed`, as for a
+    /// `TimeoutLayer`.
+    pub(crate) fn timeout() -> Self {
+        Self::new(
+            Kind::Timeout,
+            Some(Box::new(tower::timeout::error::Elapsed::new())),
+        )
+    }
+
     pub(crate) fn body_too_large(limit: usize) -> Self {
         Self::new(Kind::BodyTooLarge(limit), None)
     }
@@ -103,8 +113,9 @@ impl Error {
         self.is_transport() && self.source_matches(crate::classify::is_connect)
     }
 
-    /// A timeout below the codec ended the exchange (tower's `TimeoutLayer`, an I/O
-    /// timeout, hyper's own timers).
+    /// A timeout ended the exchange: the codec's own
+    /// ([`JsonRpcCodecLayer::timeout`](super::JsonRpcCodecLayer::timeout)), or one below it
+    /// (tower's `TimeoutLayer`, an I/O timeout, hyper's own timers).
     pub fn is_timeout(&self) -> bool {
         self.source_matches(crate::classify::is_timeout)
     }
@@ -191,6 +202,7 @@ impl fmt::Display for Error {
             }
             Kind::Body => f.write_str("response body could not be read"),
             Kind::InvalidRequest => f.write_str("invalid request, not sent"),
+            Kind::Timeout => f.write_str("JSON-RPC exchange timed out"),
         }
     }
 }

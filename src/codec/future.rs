@@ -4,12 +4,14 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::Body;
 use http_body_util::combinators::Collect;
 use http_body_util::{BodyExt, Limited};
 use pin_project_lite::pin_project;
+use tokio::time::Sleep;
 
 use super::{Error, Expected};
 use crate::BoxError;
@@ -27,6 +29,8 @@ pin_project! {
     {
         #[pin]
         state: State<F, B>,
+        #[pin]
+        deadline: Option<Sleep>,
         expected: Option<Expected>,
         limit: usize,
         decode: Decode<T>,
@@ -56,15 +60,23 @@ where
     pub(super) fn failed(error: Error, decode: Decode<T>) -> Self {
         Self {
             state: State::Failed { error: Some(error) },
+            deadline: None,
             expected: None,
             limit: 0,
             decode,
         }
     }
 
-    pub(super) fn new(fut: F, expected: Expected, limit: usize, decode: Decode<T>) -> Self {
+    pub(super) fn new(
+        fut: F,
+        expected: Expected,
+        limit: usize,
+        timeout: Option<Duration>,
+        decode: Decode<T>,
+    ) -> Self {
         Self {
             state: State::Call { fut },
+            deadline: timeout.map(tokio::time::sleep),
             expected: Some(expected),
             limit,
             decode,
@@ -83,6 +95,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if let Some(deadline) = this.deadline.as_mut().as_pin_mut() {
+            if deadline.poll(cx).is_ready() && !matches!(*this.state, State::Done) {
+                this.state.set(State::Done);
+                return Poll::Ready(Err(Error::timeout()));
+            }
+        }
         loop {
             match this.state.as_mut().project() {
                 StateProj::Call { fut } => {

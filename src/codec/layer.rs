@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use tower_layer::Layer;
@@ -50,6 +51,22 @@ impl JsonRpcCodecLayer {
     /// while streaming, before it is all buffered.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         Arc::make_mut(&mut self.config).body_limit = bytes;
+        self
+    }
+}
+
+impl JsonRpcCodecLayer {
+    /// Bounds each exchange, from sending the request to the last byte of the response
+    /// body. A timeout under the codec (tower's `TimeoutLayer` around the HTTP client)
+    /// ends when the response head arrives, so it cannot stop a body that trickles in;
+    /// this one can. When it runs out the error [`is_timeout`](super::Error::is_timeout),
+    /// with tower's `Elapsed` as its source.
+    ///
+    /// # Default
+    ///
+    /// None: only the timeouts of the stack below apply.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        Arc::make_mut(&mut self.config).timeout = Some(timeout);
         self
     }
 }

@@ -14,6 +14,7 @@
 //! | non-2xx otherwise | `Err`, [`Error::is_status`], with [`Error::status`] and [`Error::retry_after`] |
 //! | body over the limit | `Err`, [`Error::is_body_too_large`], found while streaming |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
+//! | the codec's [`timeout`](JsonRpcCodecLayer::timeout) runs out (head or body) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
 //! | (an empty batch, never sent) | `Err`, [`Error::is_invalid_request`] |
 //!
 //! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
@@ -51,6 +52,7 @@ pub use retry_after::RetryAfter;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
@@ -73,6 +75,7 @@ struct Config {
     uri: Uri,
     headers: HeaderMap,
     body_limit: usize,
+    timeout: Option<Duration>,
 }
 
 impl Config {
@@ -84,6 +87,7 @@ impl Config {
             uri,
             headers,
             body_limit: DEFAULT_BODY_LIMIT,
+            timeout: None,
         }
     }
 }
@@ -190,6 +194,7 @@ where
             fut,
             expected,
             self.config.body_limit,
+            self.config.timeout,
             decode_single as Decode<Response>,
         )
     }
@@ -226,6 +231,7 @@ where
             fut,
             expected,
             self.config.body_limit,
+            self.config.timeout,
             decode_batch as Decode<BatchResponse>,
         )
     }

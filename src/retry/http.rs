@@ -358,9 +358,17 @@ where
             let outcome = match message {
                 Message::Single(mut request) => {
                     *request.extensions_mut() = extensions;
+                    let notification = request.is_notification();
                     stack.oneshot(request).await.map(|resp| {
                         let status = resp.extensions().get::<StatusCode>().copied();
-                        json_response(status, serde_json::to_vec(&resp).unwrap_or_default())
+                        // A notification is answered with no body, whatever the codec
+                        // made of the server's answer.
+                        let body = if notification {
+                            Vec::new()
+                        } else {
+                            serde_json::to_vec(&resp).unwrap_or_default()
+                        };
+                        json_response(status, body)
                     })
                 }
                 Message::Batch(mut batch) => {

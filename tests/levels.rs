@@ -1,0 +1,326 @@
+//! One table of retry semantics, run at both levels: `JsonRpcRetryLayer::new` over the
+//! codec, and `JsonRpcRetryLayer::http` over a raw HTTP client. Each case states the
+//! server's script, the strategy, and what the caller must see: the outcome, the number
+//! of attempts, and the time taken on tokio's paused clock.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tower::ServiceBuilder;
+use tower::ServiceExt;
+use tower::timeout::error::Elapsed;
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::jsonrpc::Request;
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{BoxError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+
+use common::{ATTEMPT_TIMEOUT, secs};
+
+#[derive(Clone, Copy, Debug)]
+enum Level {
+    JsonRpc,
+    Http,
+}
+
+/// What a caller sees, the same way at both levels.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Result(Value),
+    Code(i64),
+    /// A notification went through.
+    Delivered,
+    Status(u16),
+    Timeout,
+    Other(String),
+}
+
+struct Case {
+    name: &'static str,
+    method: &'static str,
+    notification: bool,
+    steps: Vec<Step>,
+    strategy: RetryStrategy,
+    per_request: Option<RetryStrategy>,
+    outcome: Outcome,
+    calls: usize,
+    elapsed: Duration,
+}
+
+fn periodic(attempts: usize, interval: f64) -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(attempts, secs(interval)))
+}
+
+fn case(name: &'static str, steps: Vec<Step>, strategy: RetryStrategy) -> Case {
+    Case {
+        name,
+        method: "sum",
+        notification: false,
+        steps,
+        strategy,
+        per_request: None,
+        outcome: Outcome::Result(json!(3)),
+        calls: 1,
+        elapsed: Duration::ZERO,
+    }
+}
+
+impl Case {
+    fn expect(mut self, outcome: Outcome, calls: usize, elapsed: Duration) -> Self {
+        self.outcome = outcome;
+        self.calls = calls;
+        self.elapsed = elapsed;
+        self
+    }
+}
+
+fn table() -> Vec<Case> {
+    let e = |code| Step::error(code);
+    let status503 = ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE);
+    vec![
+        case(
+            "listed code retried while delays remain",
+            vec![e(2001), e(2001)],
+            periodic(3, 1.0).codes([2001]),
+        )
+        .expect(Outcome::Result(json!(3)), 3, secs(2.0)),
+        case(
+            "last error response returned when delays run out",
+            std::iter::repeat_n(e(2001), 5).collect(),
+            periodic(3, 1.0).codes([2001]),
+        )
+        .expect(Outcome::Code(2001), 4, secs(3.0)),
+        case(
+            "empty code set retries no code",
+            vec![e(2001)],
+            periodic(3, 1.0).retry_on(ErrorClass::Timeout),
+        )
+        .expect(Outcome::Code(2001), 1, Duration::ZERO),
+        case(
+            "matched error retried",
+            vec![Step::timeout(), Step::timeout()],
+            periodic(3, 1.0).retry_on_error::<Elapsed>(),
+        )
+        .expect(
+            Outcome::Result(json!(3)),
+            3,
+            ATTEMPT_TIMEOUT * 2 + secs(2.0),
+        ),
+        case(
+            "last error returned when delays run out",
+            std::iter::repeat_n(Step::timeout(), 5).collect(),
+            periodic(2, 1.0).retry_on_error::<Elapsed>(),
+        )
+        .expect(Outcome::Timeout, 3, ATTEMPT_TIMEOUT * 3 + secs(2.0)),
+        case(
+            "codes and errors share one delay iterator",
+            vec![Step::timeout(), e(2001), e(2001)],
+            periodic(2, 1.0).codes([2001]).retry_on(ErrorClass::Timeout),
+        )
+        .expect(Outcome::Code(2001), 3, ATTEMPT_TIMEOUT + secs(2.0)),
+        Case {
+            per_request: Some(periodic(1, 5.0).codes([2002])),
+            ..case(
+                "per-request strategy replaces the default",
+                vec![e(2001)],
+                periodic(3, 1.0).codes([2001]),
+            )
+        }
+        .expect(Outcome::Code(2001), 1, Duration::ZERO),
+        Case {
+            per_request: Some(RetryStrategy::none()),
+            ..case(
+                "none() in the extensions disables retry",
+                vec![e(2001)],
+                periodic(3, 1.0).codes([2001]),
+            )
+        }
+        .expect(Outcome::Code(2001), 1, Duration::ZERO),
+        case(
+            "Retry-After raises the next delay",
+            vec![Step::status(503).retry_after("2")],
+            periodic(3, 0.1).retry_on(status503),
+        )
+        .expect(Outcome::Result(json!(3)), 2, secs(2.0)),
+        case(
+            "Retry-After is clamped to the ceiling",
+            vec![Step::status(503).retry_after("999999999")],
+            periodic(3, 0.1)
+                .retry_on(status503)
+                .retry_after_ceiling(secs(5.0)),
+        )
+        .expect(Outcome::Result(json!(3)), 2, secs(5.0)),
+        case(
+            "an exhausted status comes back as that status",
+            std::iter::repeat_n(Step::status(503), 3).collect(),
+            periodic(2, 0.1).retry_on(status503),
+        )
+        .expect(Outcome::Status(503), 3, secs(0.2)),
+        case(
+            "no retry scheduled past the deadline",
+            std::iter::repeat_n(e(2001), 10).collect(),
+            periodic(10, 1.0).codes([2001]).max_elapsed(secs(2.5)),
+        )
+        .expect(Outcome::Code(2001), 3, secs(2.0)),
+        case(
+            "status class applies to a JSON-RPC body",
+            vec![Step::status_with_error(503, -32603)],
+            periodic(3, 1.0).retry_on(status503),
+        )
+        .expect(Outcome::Result(json!(3)), 2, secs(1.0)),
+        Case {
+            method: "send",
+            ..case(
+                "non-idempotent: an error response is final",
+                vec![e(-32005)],
+                periodic(3, 1.0).codes([-32005]).non_idempotent(["send"]),
+            )
+        }
+        .expect(Outcome::Code(-32005), 1, Duration::ZERO),
+        Case {
+            method: "send",
+            ..case(
+                "non-idempotent: a dropped connection is final",
+                vec![Step::drop_connection()],
+                periodic(3, 1.0)
+                    .retry_on(ErrorClass::Reset)
+                    .non_idempotent(["send"]),
+            )
+        }
+        .expect(Outcome::Other("reset".to_owned()), 1, Duration::ZERO),
+        Case {
+            notification: true,
+            ..case(
+                "notification: codes never apply",
+                vec![e(2001)],
+                periodic(3, 1.0).codes([2001]),
+            )
+        }
+        .expect(Outcome::Delivered, 1, Duration::ZERO),
+        Case {
+            notification: true,
+            ..case(
+                "notification: errors follow the strategy",
+                vec![Step::status(503)],
+                periodic(3, 1.0).retry_on(status503),
+            )
+        }
+        .expect(Outcome::Delivered, 2, secs(1.0)),
+    ]
+}
+
+fn request(case: &Case) -> Request {
+    let req = Request::new(case.method, json!([1, 2]));
+    if case.notification {
+        req
+    } else {
+        req.with_id(1)
+    }
+}
+
+fn from_response(resp: &tower_jsonrpc_retry::jsonrpc::Response, notification: bool) -> Outcome {
+    if notification {
+        return Outcome::Delivered;
+    }
+    match resp.payload() {
+        Ok(v) => Outcome::Result(v.clone()),
+        Err(e) => Outcome::Code(e.code()),
+    }
+}
+
+fn from_error(err: &(dyn std::error::Error + 'static)) -> Outcome {
+    let chain = || std::iter::successors(Some(err), |e| e.source());
+    if chain().any(|e| e.is::<Elapsed>()) {
+        return Outcome::Timeout;
+    }
+    if let Some(status) = chain()
+        .find_map(|e| e.downcast_ref::<tower_jsonrpc_retry::codec::Error>())
+        .and_then(|e| e.status())
+    {
+        return Outcome::Status(status.as_u16());
+    }
+    if chain().any(|e| {
+        e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+    }) {
+        return Outcome::Other("reset".to_owned());
+    }
+    Outcome::Other(err.to_string())
+}
+
+async fn run(level: Level, case: &Case) -> (Outcome, usize, Duration) {
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("send", |_| Ok(json!("sent")));
+    server.script(case.method, case.steps.iter().cloned());
+    let mut req = request(case);
+    let start = Instant::now();
+    let outcome = match level {
+        Level::JsonRpc => {
+            if let Some(s) = &case.per_request {
+                req.extensions_mut().insert(s.clone());
+            }
+            match common::stack(&server, case.strategy.clone())
+                .oneshot(req)
+                .await
+            {
+                Ok(resp) => from_response(&resp, case.notification),
+                Err(err) => from_error(&err),
+            }
+        }
+        Level::Http => {
+            let svc = ServiceBuilder::new()
+                .layer(
+                    JsonRpcRetryLayer::http(case.strategy.clone()).attempt_timeout(ATTEMPT_TIMEOUT),
+                )
+                .service(common::http());
+            let body = serde_json::to_vec(&req).unwrap();
+            let mut http_req = http::Request::post(server.uri())
+                .body(Full::new(Bytes::from(body)))
+                .unwrap();
+            if let Some(s) = &case.per_request {
+                http_req.extensions_mut().insert(s.clone());
+            }
+            let result: Result<_, BoxError> = svc.oneshot(http_req).await;
+            match result {
+                Err(err) => from_error(&*err),
+                Ok(resp) if !resp.status().is_success() => Outcome::Status(resp.status().as_u16()),
+                Ok(resp) => {
+                    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+                    if case.notification {
+                        assert!(bytes.is_empty(), "a notification gets no body");
+                        Outcome::Delivered
+                    } else {
+                        let resp =
+                            tower_jsonrpc_retry::jsonrpc::Response::from_slice(&bytes).unwrap();
+                        from_response(&resp, false)
+                    }
+                }
+            }
+        }
+    };
+    (outcome, server.calls(case.method), start.elapsed())
+}
+
+async fn check(level: Level) {
+    for case in table() {
+        let (outcome, calls, elapsed) = run(level, &case).await;
+        let at = format!("{level:?}: {}", case.name);
+        assert_eq!(outcome, case.outcome, "{at}");
+        assert_eq!(calls, case.calls, "{at}: attempts");
+        assert_eq!(elapsed, case.elapsed, "{at}: time taken");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn json_rpc_level() {
+    check(Level::JsonRpc).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_level() {
+    check(Level::Http).await;
+}

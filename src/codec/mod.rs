@@ -154,6 +154,32 @@ impl<S> JsonRpcCodec<S> {
     }
 }
 
+impl<S, B> JsonRpcCodec<S>
+where
+    S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
+    S::Error: Into<BoxError>,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    /// POSTs an encoded message; what comes back is decoded by `decode`.
+    fn send<T>(
+        &mut self,
+        body: Vec<u8>,
+        extensions: http::Extensions,
+        expected: Expected,
+        decode: Decode<T>,
+    ) -> ResponseFuture<S::Future, B, T> {
+        let fut = self.inner.call(self.http_request(body, extensions));
+        ResponseFuture::new(
+            fut,
+            expected,
+            self.config.body_limit,
+            self.config.timeout,
+            decode,
+        )
+    }
+}
+
 impl<S> fmt::Debug for JsonRpcCodec<S>
 where
     S: fmt::Debug,
@@ -188,15 +214,7 @@ where
             None => Expected::Notification,
         };
         let extensions = request.take_extensions();
-        let body = encode(&request);
-        let fut = self.inner.call(self.http_request(body, extensions));
-        ResponseFuture::new(
-            fut,
-            expected,
-            self.config.body_limit,
-            self.config.timeout,
-            decode_single as Decode<Response>,
-        )
+        self.send(encode(&request), extensions, expected, decode_single)
     }
 }
 
@@ -225,15 +243,7 @@ where
         }
         let expected = Expected::Batch(batch.ids().cloned().collect());
         let extensions = batch.take_extensions();
-        let body = encode(&batch);
-        let fut = self.inner.call(self.http_request(body, extensions));
-        ResponseFuture::new(
-            fut,
-            expected,
-            self.config.body_limit,
-            self.config.timeout,
-            decode_batch as Decode<BatchResponse>,
-        )
+        self.send(encode(&batch), extensions, expected, decode_batch)
     }
 }
 

@@ -91,6 +91,24 @@ impl fmt::Debug for JsonRpcRetryPolicy {
     }
 }
 
+impl JsonRpcRetryPolicy {
+    /// The copy of a request kept for a retry. On a request's first attempt this sets
+    /// up its state, and keeps nothing when its strategy can never retry.
+    fn keep<R: Clone>(&mut self, req: &R, extensions: &http::Extensions) -> Option<R> {
+        let first = self.state.retries == 0;
+        if first && !self.state.begin(strategy_for(extensions, &self.default)) {
+            return None;
+        }
+        Some(req.clone())
+    }
+}
+
+/// Reports a retry and waits its delay on tokio's clock.
+fn wait(strategy: &RetryStrategy, event: &RetryEvent<'_>) -> Sleep {
+    announce_retry(strategy, event);
+    tokio::time::sleep(event.delay)
+}
+
 /// The strategy for a request: its own, else the default.
 fn strategy_for<'a>(
     extensions: &'a http::Extensions,
@@ -196,8 +214,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                     reason,
                     delay,
                 };
-                announce_retry(strategy, &event);
-                Some(tokio::time::sleep(delay))
+                Some(wait(strategy, &event))
             }
             Err(why) => {
                 announce_give_up(req.method(), req.id(), self.state.retries, why);
@@ -207,14 +224,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
     }
 
     fn clone_request(&mut self, req: &Request) -> Option<Request> {
-        if self.state.retries == 0
-            && !self
-                .state
-                .begin(strategy_for(req.extensions(), &self.default))
-        {
-            return None;
-        }
-        Some(req.clone())
+        self.keep(req, req.extensions())
     }
 }
 
@@ -297,8 +307,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     reason,
                     delay,
                 };
-                announce_retry(strategy, &event);
-                Some(tokio::time::sleep(delay))
+                Some(wait(strategy, &event))
             }
             Err(why) => {
                 let failed = match result {
@@ -325,14 +334,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
     }
 
     fn clone_request(&mut self, req: &BatchRequest) -> Option<BatchRequest> {
-        if self.state.retries == 0
-            && !self
-                .state
-                .begin(strategy_for(req.extensions(), &self.default))
-        {
-            return None;
-        }
-        Some(req.clone())
+        self.keep(req, req.extensions())
     }
 }
 

@@ -1,4 +1,5 @@
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
@@ -49,7 +50,10 @@ pub struct JsonRpcRetryPolicy {
 struct State {
     started: Option<Instant>,
     retries: u32,
-    delays: Option<BoxDelays>,
+    /// In a `Mutex` only so that the policy is `Sync` (a delay iterator need only be
+    /// `Send`), which makes `Client` `Sync` and its call futures `Send`. It is only ever
+    /// reached through `&mut self` with `Mutex::get_mut`, which never locks.
+    delays: Option<Mutex<BoxDelays>>,
     gathered: Option<BatchResponse>,
 }
 
@@ -123,7 +127,11 @@ impl State {
     ) -> Result<Duration, GiveUpReason> {
         let inner = &strategy.inner;
         let backoff = inner.backoff.as_ref().ok_or(GiveUpReason::NotRetryable)?;
-        let delays = self.delays.get_or_insert_with(|| backoff.delays());
+        let delays = self
+            .delays
+            .get_or_insert_with(|| Mutex::new(backoff.delays()))
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut delay = delays.next().ok_or(GiveUpReason::Exhausted)?;
         if let Some(hint) = hint {
             delay = delay.max(hint.min(inner.retry_after_ceiling));
@@ -349,4 +357,18 @@ fn merge(gathered: &mut BatchResponse, mut newer: BatchResponse) {
         }
     }
     *gathered.extensions_mut() = extensions;
+}
+
+#[cfg(test)]
+mod send_sync {
+    use super::JsonRpcRetryPolicy;
+
+    /// Shared clients need a `Sync` policy: `Client::call` borrows the client across an
+    /// await, so its future is `Send` (spawnable) only when the client is `Sync`.
+    #[test]
+    fn policy_is_send_and_sync() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<JsonRpcRetryPolicy>();
+        send_sync::<crate::Client>();
+    }
 }

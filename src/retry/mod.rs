@@ -20,6 +20,7 @@
 
 mod decide;
 mod event;
+pub mod future;
 mod inspect;
 mod layer;
 mod policy;

@@ -57,7 +57,10 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn snapshot() -> (u64, u64) {
-    (ALLOCS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed))
+    (
+        ALLOCS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    )
 }
 
 /// Allocations and bytes per call of `f`, over `n` calls after a warm-up.
@@ -76,7 +79,11 @@ fn per_call(n: u64, mut f: impl FnMut()) -> (f64, f64) {
 fn row(name: &str, (allocs, bytes): (f64, f64), base: Option<(&str, (f64, f64))>) {
     let extra = match base {
         Some((base_name, (ba, bb))) => {
-            format!("  {:+.2} allocs, {:+.0} B vs {base_name}", allocs - ba, bytes - bb)
+            format!(
+                "  {:+.2} allocs, {:+.0} B vs {base_name}",
+                allocs - ba,
+                bytes - bb
+            )
         }
         None => String::new(),
     };
@@ -94,7 +101,8 @@ fn in_memory(n: u64) {
         let b = per_call(n, || drop(call_now(&mut bare, req.clone())));
         let mut tower_min = Retry::new(CloneNoRetry, answering(response.clone()));
         let t = per_call(n, || drop(call_now(&mut tower_min, req.clone())));
-        let mut layer = JsonRpcRetryLayer::new(default_strategy()).layer(answering(response.clone()));
+        let mut layer =
+            JsonRpcRetryLayer::new(default_strategy()).layer(answering(response.clone()));
         let l = per_call(n, || drop(call_now(&mut layer, req.clone())));
         row(&format!("bare{suffix}"), b, None);
         row(&format!("tower_min{suffix}"), t, Some(("bare", b)));

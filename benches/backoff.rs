@@ -1,1 +1,2 @@
+//! Benchmarks of the backoff module (placeholder until it lands).
 fn main() {}

@@ -51,9 +51,9 @@ fn settings() -> Settings {
         }
     } else {
         Settings {
-            rounds: 21,
-            calls_single: 2_000,
-            calls_each_64: 100,
+            rounds: 31,
+            calls_single: 1_000,
+            calls_each_64: 40,
         }
     }
 }
@@ -175,11 +175,9 @@ async fn run(s: Settings) {
         if flag.fetch_xor(true, Ordering::Relaxed) {
             Err((-32005, "limit exceeded".to_owned()))
         } else {
-            Ok(Value::from(
-                params
-                    .as_array()
-                    .map_or(0, |a| a.iter().filter_map(Value::as_i64).sum::<i64>()),
-            ))
+            Ok(Value::from(params.as_array().map_or(0, |a| {
+                a.iter().filter_map(Value::as_i64).sum::<i64>()
+            })))
         }
     });
 
@@ -191,7 +189,23 @@ async fn run(s: Settings) {
         .layer(JsonRpcRetryLayer::new(default_strategy()))
         .layer(JsonRpcCodecLayer::new(uri.clone()))
         .service(http());
+    let codec_twin = ServiceBuilder::new()
+        .layer(JsonRpcCodecLayer::new(uri.clone()))
+        .service(http());
     let (base, cand) = (stack_call(codec, "sum"), stack_call(layered, "sum"));
+    // The noise floor: two identical stacks compared the same way.
+    let twin = stack_call(codec_twin, "sum");
+    for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
+        let o = compare(&server, &base, &twin, callers, each, s.rounds).await;
+        report(
+            &format!("A/A noise, {callers} caller(s)"),
+            "codec",
+            "codec twin",
+            &o,
+            "~1.0x (noise floor)",
+            (1.0 / o.time_ratio - 1.0).abs() <= 0.02,
+        );
+    }
     for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
         let o = compare(&server, &base, &cand, callers, each, s.rounds).await;
         report(

@@ -11,7 +11,9 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{CloneNoRetry, answering, call_now, default_strategy, quick, sum_request};
+use common::{
+    CloneNoRetry, CloneNoRetryArc, answering, call_now, default_strategy, quick, sum_request,
+};
 use criterion::Criterion;
 use serde_json::json;
 use tower::retry::Retry;
@@ -53,7 +55,12 @@ fn happy_path(c: &mut Criterion) {
         group.bench_function(format!("tower_min{suffix}"), |b| {
             b.iter(|| black_box(call_now(&mut tower_min, req.clone())))
         });
-        let mut layer = JsonRpcRetryLayer::new(default_strategy()).layer(answering(response.clone()));
+        let mut tower_min_arc = Retry::new(CloneNoRetryArc::default(), answering(response.clone()));
+        group.bench_function(format!("tower_min_arc{suffix}"), |b| {
+            b.iter(|| black_box(call_now(&mut tower_min_arc, req.clone())))
+        });
+        let mut layer =
+            JsonRpcRetryLayer::new(default_strategy()).layer(answering(response.clone()));
         group.bench_function(format!("layer{suffix}"), |b| {
             b.iter(|| black_box(call_now(&mut layer, req.clone())))
         });
@@ -97,6 +104,8 @@ fn summary() {
     let rows = [
         ("bare", "tower_min", None),
         ("layer", "tower_min", Some(1.10)),
+        ("layer", "tower_min_arc", None),
+        ("tower_min_arc", "tower_min", None),
         ("layer", "bare", None),
         ("bare_own_strategy", "tower_min_own_strategy", None),
         ("layer_own_strategy", "tower_min_own_strategy", Some(1.10)),

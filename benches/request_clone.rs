@@ -1,1 +1,2 @@
+//! Benchmarks of cloning requests (placeholder).
 fn main() {}

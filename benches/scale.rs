@@ -68,10 +68,22 @@ fn rss() -> u64 {
 
 fn sizes() {
     println!("sizes (bytes)");
-    println!("  Request                            {:>5}", size_of::<Request>());
-    println!("  Response                           {:>5}", size_of::<Response>());
-    println!("  JsonRpcRetryPolicy                 {:>5}", size_of::<JsonRpcRetryPolicy>());
-    println!("  tokio Sleep                        {:>5}", size_of::<tokio::time::Sleep>());
+    println!(
+        "  Request                            {:>5}",
+        size_of::<Request>()
+    );
+    println!(
+        "  Response                           {:>5}",
+        size_of::<Response>()
+    );
+    println!(
+        "  JsonRpcRetryPolicy                 {:>5}",
+        size_of::<JsonRpcRetryPolicy>()
+    );
+    println!(
+        "  tokio Sleep                        {:>5}",
+        size_of::<tokio::time::Sleep>()
+    );
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -88,8 +100,15 @@ fn sizes() {
     let t = size_of_val(&tower_min.call(sum_request()));
     let l = size_of_val(&layer.call(sum_request()));
     println!("  in-memory service_fn future        {b:>5}");
-    println!("  tower_min (CloneNoRetry) future    {t:>5}  (+{} over the inner future)", t - b);
-    println!("  layer future (in memory)           {l:>5}  (+{} over the inner future, +{} over tower_min)", l - b, l - t);
+    println!(
+        "  tower_min (CloneNoRetry) future    {t:>5}  (+{} over the inner future)",
+        t - b
+    );
+    println!(
+        "  layer future (in memory)           {l:>5}  (+{} over the inner future, +{} over tower_min)",
+        l - b,
+        l - t
+    );
 
     // The real stack: hyper-util client, codec, layer.
     let uri: http::Uri = "http://127.0.0.1:9/".parse().expect("uri");
@@ -106,8 +125,14 @@ fn sizes() {
         .service(common_http());
     let s = size_of_val(&Service::<Request>::call(&mut stack, sum_request()));
     println!("  hyper-util client future           {h:>5}");
-    println!("  codec future (over hyper-util)     {c:>5}  (+{} over hyper-util's)", c - h);
-    println!("  layer future (over codec)          {s:>5}  (+{} over the codec's)", s - c);
+    println!(
+        "  codec future (over hyper-util)     {c:>5}  (+{} over hyper-util's)",
+        c - h
+    );
+    println!(
+        "  layer future (over codec)          {s:>5}  (+{} over the codec's)",
+        s - c
+    );
 }
 
 fn common_http() -> hyper_util::client::legacy::Client<
@@ -129,9 +154,15 @@ fn rate_limited(
 + Send {
     service_fn(move |req: Request| {
         calls.fetch_add(1, Ordering::Relaxed);
-        let id = req.id().cloned().unwrap_or(tower_jsonrpc_retry::jsonrpc::Id::Null);
+        let id = req
+            .id()
+            .cloned()
+            .unwrap_or(tower_jsonrpc_retry::jsonrpc::Id::Null);
         async move {
-            Ok::<_, InnerError>(Response::failure(id, ErrorObject::new(-32005, "limit exceeded")))
+            Ok::<_, InnerError>(Response::failure(
+                id,
+                ErrorObject::new(-32005, "limit exceeded"),
+            ))
         }
     })
 }
@@ -152,7 +183,11 @@ fn per_call(what: &str, n: usize, heap0: u64, rss0: u64) {
     let rss_per = rss().saturating_sub(rss0) as f64 * 1024.0 / n as f64;
     println!(
         "  {what:<40} heap {heap:>7.1} B/call, RSS {rss_per:>7.1} B/call  (target < 1024 B: {})",
-        if heap.max(rss_per) < 1024.0 { "met" } else { "MISSED" }
+        if heap.max(rss_per) < 1024.0 {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
 }
 

@@ -38,6 +38,25 @@ impl<Req: Clone, Res, E> Policy<Req, Res, E> for CloneNoRetry {
     }
 }
 
+/// tower's smallest policy that holds shared configuration, as any configurable policy
+/// does: like [`CloneNoRetry`], plus an `Arc` cloned into every call's future (tower's
+/// `Retry` clones the policy per call). Separates what sharing configuration costs from
+/// what the JSON-RPC policy does.
+#[derive(Clone, Debug, Default)]
+pub struct CloneNoRetryArc(pub std::sync::Arc<u64>);
+
+impl<Req: Clone, Res, E> Policy<Req, Res, E> for CloneNoRetryArc {
+    type Future = std::future::Ready<()>;
+
+    fn retry(&mut self, _: &mut Req, _: &mut Result<Res, E>) -> Option<Self::Future> {
+        None
+    }
+
+    fn clone_request(&mut self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+}
+
 /// The default strategy of the benches: three retries a second apart, on -32005.
 pub fn default_strategy() -> RetryStrategy {
     RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1))).codes([-32005])

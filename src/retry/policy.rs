@@ -6,8 +6,8 @@ use tokio::time::Instant;
 use tower::retry::Policy;
 
 use super::decide;
-use super::future::Delay;
 use super::event::{GiveUpReason, RetryEvent, announce_give_up, announce_retry};
+use super::future::Delay;
 use super::inspect::InspectError;
 use super::strategy::RetryStrategy;
 use crate::backoff::{Backoff, BoxDelays};

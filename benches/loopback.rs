@@ -160,7 +160,13 @@ fn report(what: &str, base: &str, cand: &str, o: &Outcome, target: &str, met: bo
         o.cand_rate,
         o.time_ratio,
         1.0 / o.time_ratio,
-        if met { "met" } else { "MISSED" }
+        if target.starts_with("none") {
+            "-"
+        } else if met {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
 }
 
@@ -202,8 +208,8 @@ async fn run(s: Settings) {
             "codec",
             "codec twin",
             &o,
-            "~1.0x (noise floor)",
-            (1.0 / o.time_ratio - 1.0).abs() <= 0.02,
+            "none (noise floor)",
+            true,
         );
     }
     for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {

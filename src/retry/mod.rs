@@ -20,6 +20,7 @@
 
 mod decide;
 mod event;
+pub mod future;
 mod http;
 mod inspect;
 mod layer;

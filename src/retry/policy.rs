@@ -1,11 +1,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tower::retry::Policy;
 
 use super::decide;
 use super::event::{GiveUpReason, RetryEvent, announce_give_up, announce_retry};
+use super::future::Delay;
 use super::inspect::InspectError;
 use super::strategy::RetryStrategy;
 use crate::backoff::{Backoff, BoxDelays};
@@ -50,7 +51,9 @@ struct State {
     started: Option<Instant>,
     retries: u32,
     delays: Option<BoxDelays>,
-    gathered: Option<BatchResponse>,
+    /// Boxed: only a partially retried batch fills it, and inline it would make every
+    /// policy, and so every call's response future, about 120 bytes larger.
+    gathered: Option<Box<BatchResponse>>,
 }
 
 impl JsonRpcRetryPolicy {
@@ -103,10 +106,10 @@ impl JsonRpcRetryPolicy {
     }
 }
 
-/// Reports a retry and waits its delay on tokio's clock.
-fn wait(strategy: &RetryStrategy, event: &RetryEvent<'_>) -> Sleep {
+/// Reports a retry and waits its delay on tokio's clock (a zero delay not at all).
+fn wait(strategy: &RetryStrategy, event: &RetryEvent<'_>) -> Delay {
     announce_retry(strategy, event);
-    tokio::time::sleep(event.delay)
+    Delay::new(event.delay)
 }
 
 /// The strategy for a request: its own, else the default.
@@ -165,7 +168,7 @@ impl State {
 }
 
 impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
-    type Future = Sleep;
+    type Future = Delay;
 
     fn retry(
         &mut self,
@@ -229,7 +232,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
 }
 
 impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPolicy {
-    type Future = Sleep;
+    type Future = Delay;
 
     fn retry(
         &mut self,
@@ -258,7 +261,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     None => std::mem::take(response),
                     Some(mut gathered) => {
                         merge(&mut gathered, std::mem::take(response));
-                        gathered
+                        *gathered
                     }
                 };
                 let mut first_reason = None;
@@ -293,7 +296,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 if let Some(ids) = retry_ids {
                     // Keep what was answered; re-send only the items to retry.
                     if let Ok(response) = result {
-                        self.state.gathered = Some(std::mem::take(response));
+                        self.state.gathered = Some(Box::new(std::mem::take(response)));
                     }
                     req.requests_mut()
                         .retain(|r| r.id().is_some_and(|id| ids.contains(id)));
@@ -326,7 +329,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 // After a partial retry, the final answer holds every item: a transport
                 // failure of the re-sent items leaves them with their last error answer.
                 if let (Err(_), Some(gathered)) = (&*result, self.state.gathered.take()) {
-                    *result = Ok(gathered);
+                    *result = Ok(*gathered);
                 }
                 None
             }
@@ -351,4 +354,18 @@ fn merge(gathered: &mut BatchResponse, mut newer: BatchResponse) {
         }
     }
     *gathered.extensions_mut() = extensions;
+}
+
+#[cfg(test)]
+mod send_sync {
+    use super::JsonRpcRetryPolicy;
+
+    /// Shared clients need a `Sync` policy: `Client::call` borrows the client across an
+    /// await, so its future is `Send` (spawnable) only when the client is `Sync`.
+    #[test]
+    fn policy_is_send_and_sync() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<JsonRpcRetryPolicy>();
+        send_sync::<crate::Client>();
+    }
 }

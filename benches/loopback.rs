@@ -1,0 +1,305 @@
+//! End-to-end throughput over loopback HTTP: the layer against no layer, the retry path
+//! against a clean call, and this crate's `Client` against jsonrpsee's HTTP client.
+//!
+//! Everything runs against one `FlakyServer` in this process, on a tokio runtime with two
+//! workers. The machine may be shared, so absolute numbers drift: each comparison runs its
+//! variants in alternating rounds (A B, B A, ...) and reports the median of the per-round
+//! throughput ratios, which drift affects far less than it affects each figure alone.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use common::{default_strategy, median, quick, zero_delay_strategy};
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::http_client::HttpClientBuilder;
+use jsonrpsee::rpc_params;
+use serde_json::{Value, json};
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+use tower_jsonrpc_retry::jsonrpc::{Request, Response};
+use tower_jsonrpc_retry::test_util::FlakyServer;
+use tower_jsonrpc_retry::{Client, JsonRpcRetryLayer};
+
+type CallFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// One caller of a variant: each call makes one call (the boxed future costs every variant
+/// the same).
+type Caller = Box<dyn FnMut() -> CallFuture + Send>;
+/// Makes a caller with its own clone of the variant's client or service (the layered
+/// service is `Send` but not `Sync`, so callers cannot share one).
+type Call = Box<dyn Fn() -> Caller>;
+
+struct Settings {
+    rounds: usize,
+    /// Calls per sample with one caller.
+    calls_single: usize,
+    /// Calls per caller per sample with 64 callers.
+    calls_each_64: usize,
+}
+
+fn settings() -> Settings {
+    if quick() {
+        Settings {
+            rounds: 3,
+            calls_single: 200,
+            calls_each_64: 8,
+        }
+    } else {
+        Settings {
+            rounds: 31,
+            calls_single: 1_000,
+            calls_each_64: 40,
+        }
+    }
+}
+
+fn http() -> hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<bytes::Bytes>,
+> {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+/// A call of `method` through a service stack kept across calls (cloned per call, as
+/// `Client` does).
+fn stack_call<S>(svc: S, method: &'static str) -> Call
+where
+    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: std::fmt::Debug,
+{
+    Box::new(move || {
+        let svc = svc.clone();
+        Box::new(move || {
+            let svc = svc.clone();
+            Box::pin(async move {
+                let req = Request::new(method, json!([1, 2])).with_id(1);
+                let resp = svc.oneshot(req).await.expect("call over loopback");
+                assert_eq!(resp.result(), Some(&json!(3)), "{resp:?}");
+            })
+        })
+    })
+}
+
+/// Seconds taken by `callers` tasks each making `each` calls.
+async fn sample(call: &Call, callers: usize, each: usize) -> f64 {
+    let start = Instant::now();
+    if callers == 1 {
+        let mut caller = call();
+        for _ in 0..each {
+            caller().await;
+        }
+    } else {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..callers {
+            let mut caller = call();
+            tasks.spawn(async move {
+                for _ in 0..each {
+                    caller().await;
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("caller task");
+        }
+    }
+    start.elapsed().as_secs_f64()
+}
+
+struct Outcome {
+    /// Median calls per second of the baseline and of the candidate.
+    base_rate: f64,
+    cand_rate: f64,
+    /// Median over rounds of candidate time / baseline time.
+    time_ratio: f64,
+}
+
+/// Runs `base` and `cand` in alternating rounds after one warm-up round.
+async fn compare(
+    server: &FlakyServer,
+    base: &Call,
+    cand: &Call,
+    callers: usize,
+    each: usize,
+    rounds: usize,
+) -> Outcome {
+    let calls = (callers * each) as f64;
+    sample(base, callers, each).await;
+    sample(cand, callers, each).await;
+    let (mut b, mut c, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // The server records every body; forget them so memory stays flat.
+        server.reset();
+        let (tb, tc) = if round % 2 == 0 {
+            let tb = sample(base, callers, each).await;
+            (tb, sample(cand, callers, each).await)
+        } else {
+            let tc = sample(cand, callers, each).await;
+            (sample(base, callers, each).await, tc)
+        };
+        b.push(calls / tb);
+        c.push(calls / tc);
+        ratios.push(tc / tb);
+    }
+    Outcome {
+        base_rate: median(&mut b),
+        cand_rate: median(&mut c),
+        time_ratio: median(&mut ratios),
+    }
+}
+
+fn report(what: &str, base: &str, cand: &str, o: &Outcome, target: &str, met: bool) {
+    println!(
+        "{what:<26} {base} {:>9.0} calls/s | {cand} {:>9.0} calls/s | time ratio {:.3}x, throughput ratio {:.3}x | target {target}: {}",
+        o.base_rate,
+        o.cand_rate,
+        o.time_ratio,
+        1.0 / o.time_ratio,
+        if target.starts_with("none") {
+            "-"
+        } else if met {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+}
+
+async fn run(s: Settings) {
+    let server = FlakyServer::start().await.expect("server");
+    let uri = server.uri();
+
+    // The retry path: every call's first attempt answers -32005, the second succeeds.
+    let fail_next = Arc::new(AtomicBool::new(true));
+    let flag = Arc::clone(&fail_next);
+    server.handle("flaky_sum", move |params: &Value| {
+        if flag.fetch_xor(true, Ordering::Relaxed) {
+            Err((-32005, "limit exceeded".to_owned()))
+        } else {
+            Ok(Value::from(params.as_array().map_or(0, |a| {
+                a.iter().filter_map(Value::as_i64).sum::<i64>()
+            })))
+        }
+    });
+
+    // 3. The layer over the codec against the codec alone.
+    let codec = ServiceBuilder::new()
+        .layer(JsonRpcCodecLayer::new(uri.clone()))
+        .service(http());
+    let layered = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(default_strategy()))
+        .layer(JsonRpcCodecLayer::new(uri.clone()))
+        .service(http());
+    let codec_twin = ServiceBuilder::new()
+        .layer(JsonRpcCodecLayer::new(uri.clone()))
+        .service(http());
+    let (base, cand) = (stack_call(codec, "sum"), stack_call(layered, "sum"));
+    // The noise floor: two identical stacks compared the same way.
+    let twin = stack_call(codec_twin, "sum");
+    for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
+        let o = compare(&server, &base, &twin, callers, each, s.rounds).await;
+        report(
+            &format!("A/A noise, {callers} caller(s)"),
+            "codec",
+            "codec twin",
+            &o,
+            "none (noise floor)",
+            true,
+        );
+    }
+    for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
+        let o = compare(&server, &base, &cand, callers, each, s.rounds).await;
+        report(
+            &format!("e2e, {callers} caller(s)"),
+            "codec",
+            "layer+codec",
+            &o,
+            ">= 0.98x throughput",
+            1.0 / o.time_ratio >= 0.98,
+        );
+    }
+
+    // 4. The retry path: one zero-delay retry against a clean call, same stack.
+    let zero = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(zero_delay_strategy()))
+        .layer(JsonRpcCodecLayer::new(uri.clone()))
+        .service(http());
+    let clean = stack_call(zero.clone(), "sum");
+    let retried = stack_call(zero, "flaky_sum");
+    fail_next.store(true, Ordering::Relaxed);
+    let o = compare(&server, &clean, &retried, 1, s.calls_single / 2, s.rounds).await;
+    assert!(
+        server.calls("flaky_sum") >= 2 * (s.calls_single / 2),
+        "every flaky call took two attempts"
+    );
+    report(
+        "retry path, 1 caller",
+        "clean",
+        "retried once",
+        &o,
+        "<= 2.1x time",
+        o.time_ratio <= 2.1,
+    );
+
+    // 6. Peers: jsonrpsee's HTTP client (no retry) against `Client` with a retry strategy.
+    let jsonrpsee = HttpClientBuilder::default()
+        .max_concurrent_requests(1024)
+        .build(uri.to_string())
+        .expect("jsonrpsee client");
+    let peer: Call = Box::new(move || {
+        let client = jsonrpsee.clone();
+        Box::new(move || {
+            let client = client.clone();
+            Box::pin(async move {
+                let sum: i64 = client
+                    .request("sum", rpc_params![1, 2])
+                    .await
+                    .expect("jsonrpsee call");
+                assert_eq!(sum, 3);
+            })
+        })
+    });
+    let client = Client::builder(uri.clone())
+        .retry(default_strategy())
+        .build();
+    let ours: Call = Box::new(move || {
+        let client = client.clone();
+        Box::new(move || {
+            let client = client.clone();
+            Box::pin(async move {
+                let sum: i64 = client.call("sum", (1, 2)).await.expect("client call");
+                assert_eq!(sum, 3);
+            })
+        })
+    });
+    for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
+        let o = compare(&server, &peer, &ours, callers, each, s.rounds).await;
+        report(
+            &format!("peers, {callers} caller(s)"),
+            "jsonrpsee",
+            "Client",
+            &o,
+            ">= 1.0x throughput",
+            1.0 / o.time_ratio >= 1.0,
+        );
+    }
+}
+
+fn main() {
+    let s = settings();
+    println!(
+        "loopback: {} rounds, {} calls per sample with 1 caller, 64 x {} with 64 callers",
+        s.rounds, s.calls_single, s.calls_each_64
+    );
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(run(s));
+}

@@ -46,7 +46,10 @@ async fn main() -> Result<(), BoxError> {
     // 1. A call on the default strategy: the server times out once.
     server.script("sum", [Step::timeout()]);
     println!("sum(1, 2) with the stack's default strategy:");
-    let resp = svc.clone().oneshot(Request::new("sum", json!([1, 2])).with_id(1)).await?;
+    let resp = svc
+        .clone()
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await?;
     println!("  1 + 2 = {}", resp.into_result()?);
 
     // 2. A call with its own strategy, in its extensions: exponential backoff (1 s, 2 s,

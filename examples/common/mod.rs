@@ -27,7 +27,8 @@ pub(crate) fn print_retry(label: &'static str) -> impl Fn(&RetryEvent<'_>) + Sen
             "  [{label}] retry {} of {} (id {}): {} -> waiting {:.2?}",
             e.attempt(),
             e.method(),
-            e.id().map_or_else(|| "none".to_owned(), ToString::to_string),
+            e.id()
+                .map_or_else(|| "none".to_owned(), ToString::to_string),
             e.reason(),
             e.delay(),
         );

@@ -58,6 +58,10 @@ async fn main() -> Result<(), BoxError> {
         start.elapsed(),
         server.calls("eth_blockNumber")
     );
+    println!(
+        "  (the wait after the 429 was at least the Retry-After hint: a hint raises a delay, \
+         never shortens one)"
+    );
 
     // A write: never sent twice once the provider has seen it.
     server.script("eth_sendRawTransaction", rate_limited());

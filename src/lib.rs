@@ -33,7 +33,7 @@
 //! [`Client::builder`] assembles the recommended stack (retry over codec over a
 //! per-attempt timeout over hyper-util's client) with the [`RetryStrategy::transient()`]
 //! preset; [`Client::call`] turns a tuple into positional params and the result into any
-//! `Deserialize` type. Here the server is a [`FlakyServer`](test_util::FlakyServer) on
+//! `Deserialize` type. Here the server is a [`FlakyServer`] on
 //! loopback; in production, pass your endpoint's URI.
 //!
 //! ```
@@ -410,8 +410,8 @@
 //!
 //! # Testing your stack
 //!
-//! With the `test-util` feature, [`FlakyServer`](test_util::FlakyServer) is a scripted
-//! JSON-RPC server on loopback: queue [`Step`](test_util::Step)s per method (error codes,
+//! With the `test-util` feature, [`FlakyServer`] is a scripted
+//! JSON-RPC server on loopback: queue [`Step`]s per method (error codes,
 //! statuses with `Retry-After`, hangs, dropped connections, malformed bodies) and read
 //! back what it received. It waits on tokio's clock, so under
 //! `#[tokio::test(start_paused = true)]` a test of minutes of backoff runs in
@@ -457,7 +457,10 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `tracing` | yes | `debug` events for every retry decision, target `tower_jsonrpc_retry` |
-//! | `test-util` | no | [`test_util`]: [`FlakyServer`](test_util::FlakyServer) and [`Step`](test_util::Step), for tests, examples and benchmarks |
+//! | `test-util` | no | [`test_util`](test_util/index.html): [`FlakyServer`] and [`Step`], for tests, examples and benchmarks |
+//!
+//! [`FlakyServer`]: test_util/struct.FlakyServer.html
+//! [`Step`]: test_util/struct.Step.html
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(

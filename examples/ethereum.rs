@@ -59,8 +59,9 @@ async fn main() -> Result<(), BoxError> {
         server.calls("eth_blockNumber")
     );
     println!(
-        "  (the wait after the 429 was at least the Retry-After hint: a hint raises a delay, \
-         never shortens one)"
+        "  (a Retry-After hint raises the next delay, never shortens it, and is clamped by the \
+         ceiling, here {:.2?})",
+        secs(60.0)
     );
 
     // A write: never sent twice once the provider has seen it.

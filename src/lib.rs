@@ -1,4 +1,466 @@
-//! JSON-RPC 2.0 over HTTP for tower, with retries that understand JSON-RPC.
+//! JSON-RPC 2.0 over HTTP for tower, with retries that understand JSON-RPC: error codes,
+//! transport errors and the server's hints.
+//!
+//! A JSON-RPC client fails in two ways: the server *answers* with an error object (a
+//! code such as `-32005 limit exceeded`), or the *transport* fails (a refused
+//! connection, a timeout, a `503`). This crate retries both, by rules you choose, with
+//! delays drawn from composable [`backoff`]s, as tower layers that stack onto any HTTP
+//! service. Its behaviour matches the retry feature of Python's `pjrpc`, and goes
+//! further: partial batch retry, `Retry-After`, deadlines, retry budgets, idempotency
+//! safety, seeded jitter and observability.
+//!
+//! # Contents
+//!
+//! - [Quick start](#quick-start)
+//! - [The stack, with `ServiceBuilder`](#the-stack-with-servicebuilder)
+//! - [Choosing a backoff](#choosing-a-backoff)
+//! - [Choosing what to retry](#choosing-what-to-retry) (and the
+//!   [idempotency warning](#idempotency-never-retry-a-write-blindly))
+//! - [Per-request strategies](#per-request-strategies)
+//! - [Batches](#batches)
+//! - [`Retry-After`, deadlines and budgets](#retry-after-deadlines-and-budgets)
+//! - [Observability](#observability)
+//! - [The HTTP-level layer, for jsonrpsee](#the-http-level-layer-for-jsonrpsee)
+//! - [Testing your stack](#testing-your-stack)
+//! - [Feature flags](#feature-flags)
+//!
+//! The runnable examples in `examples/` show each topic against an embedded server:
+//! `cargo run --example quickstart` (or `per_request`, `custom_backoff`,
+//! `service_builder`, `batch`, `budget`, `jsonrpsee`, `ethereum`).
+//!
+//! # Quick start
+//!
+//! [`Client::builder`] assembles the recommended stack (retry over codec over a
+//! per-attempt timeout over hyper-util's client) with the [`RetryStrategy::transient()`]
+//! preset; [`Client::call`] turns a tuple into positional params and the result into any
+//! `Deserialize` type. Here the server is a [`FlakyServer`] on
+//! loopback; in production, pass your endpoint's URI.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+//! use tower_jsonrpc_retry::{Client, RetryStrategy};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+//! let server = FlakyServer::start().await?;
+//! server.script("sum", [Step::status(503)]); // the first attempt is refused
+//!
+//! let client = Client::builder(server.uri())
+//!     .timeout(Duration::from_secs(2))
+//!     .retry(RetryStrategy::transient())
+//!     .build();
+//!
+//! let sum: i64 = client.call("sum", (1, 2)).await?;
+//! println!("1 + 2 = {sum}");
+//! assert_eq!((sum, server.calls("sum")), (3, 2));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The stack, with `ServiceBuilder`
+//!
+//! Under [`Client`] is an ordinary tower stack, and you can assemble it yourself to add
+//! layers (TLS connectors, concurrency limits, tower-http headers, ...):
+//!
+//! ```text
+//! user code ── jsonrpc::Request (method, params, id, http::Extensions) ──┐
+//!                                                                        ▼
+//!  JsonRpcRetryLayer   tower::retry::Retry<JsonRpcRetryPolicy, S>   ◄── RetryStrategy
+//!    │   (per-request RetryStrategy override read from request extensions)
+//!    ▼
+//!  JsonRpcCodecLayer   Request ─► http::Request<Full<Bytes>> (POST, application/json)
+//!    │                 http::Response ─► jsonrpc::Response (ids matched, body size limited)
+//!    │                 non-2xx status / transport failure ─► codec::Error (kind, status, Retry-After, source)
+//!    ▼
+//!  any tower HTTP service: hyper_util::client::legacy::Client, optionally under
+//!  tower::timeout::TimeoutLayer, ConcurrencyLimitLayer, tower-http layers, ...
+//! ```
+//!
+//! The retry layer decides from what the codec has decoded (code, status,
+//! `Retry-After`, error class), so it sits *above* the [`codec`]; HTTP-level layers sit
+//! below it, and a timeout there bounds each attempt (every retry gets a fresh one).
+//!
+//! ```
+//! use std::time::Duration;
+//! use hyper_util::client::legacy::Client as HttpClient;
+//! use hyper_util::rt::TokioExecutor;
+//! use serde_json::json;
+//! use tower::timeout::TimeoutLayer;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+//! use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+//! use tower_jsonrpc_retry::jsonrpc::Request;
+//! use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+//! use tower_jsonrpc_retry::{Client, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+//! let server = FlakyServer::start().await?;
+//! server.script("sum", [Step::timeout(), Step::error(2001)]);
+//!
+//! let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
+//!     .codes([2001])
+//!     .retry_on(ErrorClass::Timeout);
+//! let svc = ServiceBuilder::new()
+//!     .layer(JsonRpcRetryLayer::new(strategy))
+//!     .layer(JsonRpcCodecLayer::new(server.uri()))
+//!     .layer(TimeoutLayer::new(Duration::from_millis(200)))
+//!     .service(HttpClient::builder(TokioExecutor::new()).build_http());
+//!
+//! // As a tower service: JSON-RPC messages in, JSON-RPC messages out.
+//! let resp = svc.clone().oneshot(Request::new("sum", json!([1, 2])).with_id(1)).await?;
+//! assert_eq!(resp.result(), Some(&json!(3)));
+//! assert_eq!(server.calls("sum"), 3); // a timeout, a 2001, a result
+//!
+//! // Or under the typed client.
+//! let client = Client::new(svc);
+//! assert_eq!(client.call::<i64>("sum", (3, 4)).await?, 7);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Choosing a backoff
+//!
+//! A [`Backoff`](backoff::Backoff) is a recipe: each request draws a fresh iterator of
+//! delays from it, and its length is the number of *retries* (at most `1 + attempts`
+//! sends; no wait before the first). Delay math saturates and never panics; parameters
+//! no delay can come from are refused by fallible constructors. The [`backoff`] module
+//! has the full table; in short:
+//!
+//! | pjrpc, tower, backon | here |
+//! |---|---|
+//! | pjrpc `PeriodicBackoff(attempts, interval)` | [`PeriodicBackoff::new`](backoff::PeriodicBackoff::new) |
+//! | pjrpc `ExponentialBackoff(attempts, base, factor, max_value)` | [`ExponentialBackoff::new`](backoff::ExponentialBackoff::new)`?` + [`with_max_delay`](backoff::ExponentialBackoff::with_max_delay), or [`ExponentialBackoff::doubling`](backoff::ExponentialBackoff::doubling) |
+//! | pjrpc `FibonacciBackoff(attempts, multiplier, max_value)` (cap 1 s by default) | [`FibonacciBackoff::new`](backoff::FibonacciBackoff::new) (same 1 s default cap; [`without_max_delay`](backoff::FibonacciBackoff::without_max_delay)) |
+//! | pjrpc `jitter=lambda attempt: ...` / `random.gauss(0.5, 0.1)` | [`Jitter::from_fn`](backoff::Jitter::from_fn), [`Jitter::gauss`](backoff::Jitter::gauss) |
+//! | pjrpc users' `RandomBackoff(attempts, min, max)` | a few lines with [`backoff::from_fn`] (`examples/custom_backoff.rs`) |
+//! | tower `ExponentialBackoffMaker::new(min, max, jitter, rng)` | `ExponentialBackoff::doubling(n, min)` [`.jitter(..)`](backoff::BackoffExt::jitter) [`.max_delay(max)`](backoff::BackoffExt::max_delay); every request gets its own jitter |
+//! | backon `ConstantBuilder` / `ExponentialBuilder` / `FibonacciBuilder` | [`PeriodicBackoff`](backoff::PeriodicBackoff) / [`ExponentialBackoff`](backoff::ExponentialBackoff) / [`FibonacciBackoff`](backoff::FibonacciBackoff) |
+//! | backon `with_total_delay` | [`max_total_delay`](backoff::BackoffExt::max_total_delay) |
+//! | AWS "decorrelated jitter" | [`DecorrelatedJitterBackoff`](backoff::DecorrelatedJitterBackoff) |
+//! | gRPC's `× U(0.8, 1.2)` | [`Jitter::proportional(0.2)`](backoff::Jitter::proportional) |
+//!
+//! Every random source can be [seeded](backoff::Jitter::seeded) for reproducible tests.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff, Jitter, PeriodicBackoff};
+//!
+//! // pjrpc: PeriodicBackoff(attempts=3, interval=1.0)
+//! let periodic = PeriodicBackoff::new(3, Duration::from_secs(1));
+//! assert!(periodic.delays().eq([1, 1, 1].map(Duration::from_secs)));
+//!
+//! // Exponential from 100 ms, ±20 % jitter, no delay over 1 s, no more than 3 s in all.
+//! let shaped = ExponentialBackoff::doubling(10, Duration::from_millis(100))
+//!     .jitter(Jitter::proportional(0.2)?)
+//!     .max_delay(Duration::from_secs(1))
+//!     .max_total_delay(Duration::from_secs(3));
+//! assert!(shaped.delays().sum::<Duration>() <= Duration::from_secs(3));
+//! # Ok::<(), tower_jsonrpc_retry::backoff::InvalidBackoff>(())
+//! ```
+//!
+//! # Choosing what to retry
+//!
+//! A [`RetryStrategy`] retries nothing until told what to. A result is retried when any
+//! rule matches and a delay is left:
+//!
+//! | rule | matches |
+//! |---|---|
+//! | [`codes([..])`](RetryStrategy::codes) | an error response with one of these JSON-RPC codes (pjrpc's `codes=`) |
+//! | [`retry_response_if(f)`](RetryStrategy::retry_response_if) | an error response for which `f` is true (a code whose meaning is in its message) |
+//! | [`retry_on(ErrorClass::..)`](RetryStrategy::retry_on) | a transport failure of a class: [`Connect`](ErrorClass::Connect), [`Timeout`](ErrorClass::Timeout), [`Reset`](ErrorClass::Reset), or an HTTP [`Status`](ErrorClass::Status) |
+//! | [`retry_on_error::<E>()`](RetryStrategy::retry_on_error) | an error with an `E` anywhere in its `source()` chain (pjrpc's `exceptions=`) |
+//! | [`retry_if(f)`](RetryStrategy::retry_if) | an error for which `f` is true |
+//!
+//! When retries end, the last error *response* is returned as `Ok`, and the last
+//! transport *error* as `Err`, unchanged (type and source chain intact). Two presets
+//! document their choices in tables: [`RetryStrategy::transient()`] (connect, timeout,
+//! reset, 429/502/503/504; the default) and [`RetryStrategy::ethereum_rate_limits()`]
+//! (providers' rate-limit codes and messages, 429/503, with the write methods marked
+//! non-idempotent).
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_jsonrpc_retry::backoff::{ExponentialBackoff, Jitter};
+//! use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
+//!
+//! let strategy = RetryStrategy::new(
+//!     ExponentialBackoff::new(3, Duration::from_secs(1), 2.0)?.with_jitter(Jitter::full()),
+//! )
+//! .codes([2001, -32005])
+//! .retry_response_if(|e| e.code() == -32000 && e.message().contains("try again"))
+//! .retry_on(ErrorClass::Connect)
+//! .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+//! .retry_on_error::<tower::timeout::error::Elapsed>()
+//! .retry_if(|e| e.to_string().contains("connection closed"))
+//! .non_idempotent(["transfer"]);
+//! assert!(strategy.can_retry());
+//! # Ok::<(), tower_jsonrpc_retry::BoxError>(())
+//! ```
+//!
+//! ## Idempotency: never retry a write blindly
+//!
+//! **A failed attempt does not prove the server did nothing.** A timeout, a reset
+//! connection, a `503` from a proxy or a rate-limit error may all arrive *after* the
+//! server applied the call. Retrying a read costs load; retrying a write — a transfer, an
+//! `eth_sendRawTransaction`, an insert — can apply it twice.
+//!
+//! [`non_idempotent([..])`](RetryStrategy::non_idempotent) names the methods that must
+//! not run twice. Such a method is retried *only* after a connect failure
+//! ([`ErrorClass::Connect`], when the strategy retries it), the one error that proves the
+//! request never left the client; never after an error response, a status or a timeout,
+//! whatever the strategy's other rules say. Mark every write you send, or give writes
+//! [`RetryStrategy::none()`], unless the server deduplicates them (an idempotency key,
+//! a nonce it checks).
+//!
+//! # Per-request strategies
+//!
+//! A [`RetryStrategy`] in a request's extensions replaces the stack's default for that
+//! request, entirely: the default's codes and errors no longer apply.
+//! [`RetryStrategy::none()`] there turns retries off. With the typed client, use
+//! [`RequestBuilder::retry`](client::RequestBuilder::retry).
+//!
+//! ```
+//! use serde_json::json;
+//! use tower::ServiceExt;
+//! use tower_jsonrpc_retry::jsonrpc::Request;
+//! use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+//! use tower_jsonrpc_retry::{Client, RetryStrategy};
+//! use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+//! let server = FlakyServer::start().await?;
+//! let busy = RetryStrategy::new(PeriodicBackoff::new(3, std::time::Duration::from_secs(1)))
+//!     .codes([2001]);
+//! let client = Client::builder(server.uri()).retry(busy.clone()).build();
+//!
+//! // As a request extension, on the raw service.
+//! server.script("sum", [Step::error(2001)]);
+//! let mut req = Request::new("sum", json!([1, 2])).with_id("no-retry");
+//! req.extensions_mut().insert(RetryStrategy::none());
+//! let resp = client.service().clone().oneshot(req).await?;
+//! assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+//!
+//! // Through the client.
+//! server.script("sum", [Step::error(-32000)]);
+//! let own = busy.codes([-32000]);
+//! let sum: i64 = client.request("sum").params((1, 2)).retry(own).send().await?;
+//! assert_eq!(sum, 3);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Batches
+//!
+//! A batch is sent in one HTTP exchange. When some of its calls fail with a retryable
+//! error, only those calls are sent again (a smaller batch), with their own ids; the
+//! final batch response holds *every* call's response, matched by id, including errors
+//! that were not retried or whose retries ran out. An error object for the whole batch,
+//! or a transport failure, retries the whole batch. [`Client::batch`] gives a typed
+//! handle per call:
+//!
+//! ```
+//! use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+//! use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+//! use tower_jsonrpc_retry::{Client, RetryStrategy};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+//! let server = FlakyServer::start().await?;
+//! server.script("echo", [Step::error(2001)]);
+//! let strategy = RetryStrategy::new(PeriodicBackoff::new(2, std::time::Duration::from_secs(1)))
+//!     .codes([2001]);
+//! let client = Client::builder(server.uri()).retry(strategy).build();
+//!
+//! let mut batch = client.batch();
+//! let three = batch.call::<i64>("sum", (1, 2));
+//! let echoed = batch.call::<Vec<String>>("echo", ("hi",));
+//! batch.notify("log", ("batch sent",));
+//! let mut results = batch.send().await?;
+//!
+//! assert_eq!(results.take(three)?, 3);
+//! assert_eq!(results.take(echoed)?, ["hi"]);
+//! let bodies = server.bodies_json();
+//! assert_eq!(bodies[1].as_array().map(Vec::len), Some(1), "only echo was re-sent");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # `Retry-After`, deadlines and budgets
+//!
+//! - **`Retry-After`.** A server's hint (seconds or an HTTP date, on any answer, usually
+//!   429 or 503) raises the next delay to the hint, never beyond
+//!   [`retry_after_ceiling`](RetryStrategy::retry_after_ceiling) (default
+//!   [`DEFAULT_RETRY_AFTER_CEILING`](retry::DEFAULT_RETRY_AFTER_CEILING), one minute), so
+//!   a broken or hostile server cannot park a caller. The hint never shortens a delay,
+//!   and does not make anything retryable by itself.
+//! - **Deadlines.** [`max_elapsed`](RetryStrategy::max_elapsed) bounds the whole call,
+//!   attempts and waits included: no retry is scheduled whose wait would end past it.
+//!   Pair it with a per-attempt timeout below the codec.
+//! - **Budgets.** Retries multiply load exactly when a server is struggling: with 3
+//!   retries, an outage turns every call into 4. A
+//!   [`TpsBudget`](tower::retry::budget::TpsBudget) given to
+//!   [`budget`](RetryStrategy::budget) lets retries through only up to a ratio of recent
+//!   calls (plus a small reserve); share *one* `Arc` among every client talking to a
+//!   service, so that together they cannot amplify its load by more than the budget
+//!   (`examples/budget.rs`: 200 failing calls, 800 attempts without a budget, 230 with).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use tokio::time::Instant;
+//! use tower::retry::budget::TpsBudget;
+//! use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+//! use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+//! use tower_jsonrpc_retry::{Client, ErrorClass, RetryStrategy};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+//! let server = FlakyServer::start().await?;
+//! server.script("sum", [Step::status(503).retry_after("5")]);
+//!
+//! // Shared by every client of this service: retries up to 10 % of calls, plus a
+//! // reserve of 1 retry per second, over a 10 s window.
+//! let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 1, 0.1));
+//! let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100)))
+//!     .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+//!     .retry_after_ceiling(Duration::from_secs(30))
+//!     .max_elapsed(Duration::from_secs(20))
+//!     .budget(budget);
+//! let client = Client::builder(server.uri()).retry(strategy).build();
+//!
+//! let start = Instant::now();
+//! assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
+//! assert_eq!(start.elapsed(), Duration::from_secs(5), "the hint raised the 100 ms delay");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Observability
+//!
+//! With the `tracing` feature (on by default), every decision is a `debug` event with
+//! target `tower_jsonrpc_retry`: `"retrying JSON-RPC request"` (method, id, batch size,
+//! attempt, reason, delay) and `"not retrying JSON-RPC request"` (retries made, and why:
+//! not retryable, attempts exhausted, deadline, budget). Turn them on with a filter such
+//! as `RUST_LOG=tower_jsonrpc_retry=debug`. For metrics, or without `tracing`,
+//! [`on_retry`](RetryStrategy::on_retry) calls a hook with a [`RetryEvent`] before each
+//! retry's wait:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+//! use tower_jsonrpc_retry::{RetryEvent, RetryStrategy};
+//!
+//! let retries = Arc::new(AtomicU64::new(0));
+//! let counter = Arc::clone(&retries);
+//! let strategy = RetryStrategy::new(PeriodicBackoff::new(3, std::time::Duration::from_secs(1)))
+//!     .codes([2001])
+//!     .on_retry(move |e: &RetryEvent<'_>| {
+//!         counter.fetch_add(1, Ordering::Relaxed);
+//!         eprintln!("retry {} of {}: {}, waiting {:?}", e.attempt(), e.method(), e.reason(), e.delay());
+//!     });
+//! # let _ = strategy;
+//! ```
+//!
+//! # The HTTP-level layer, for jsonrpsee
+//!
+//! Some stacks only take HTTP layers: jsonrpsee's `HttpClientBuilder::set_http_middleware`,
+//! or a hyper client used directly. [`JsonRpcRetryLayer::http`] gives them the same
+//! retries: it buffers each request body, decodes it as JSON-RPC, runs the very same
+//! policy over the codec for every attempt, and encodes the final answer back into an
+//! HTTP response. Use [`JsonRpcRetryLayer::new`] when you own the stack (no re-encoding,
+//! typed errors, per-request strategies in [`Request`](jsonrpc::Request) extensions);
+//! use `::http` when the JSON-RPC client is someone else's. Its
+//! [`map_err`](retry::HttpRetryLayer::map_err) turns the layer's own errors into the
+//! stack's error type:
+//!
+//! ```
+//! use std::time::Duration;
+//! use jsonrpsee::core::client::ClientT;
+//! use jsonrpsee::core::http_helpers::HttpError;
+//! use jsonrpsee::http_client::HttpClientBuilder;
+//! use jsonrpsee::http_client::transport::Error as TransportError;
+//! use jsonrpsee::rpc_params;
+//! use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+//! use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+//! use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+//! let server = FlakyServer::start().await?;
+//! server.script("sum", [Step::error(-32005)]);
+//!
+//! let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100)))
+//!     .codes([-32005]);
+//! let layer = JsonRpcRetryLayer::http(strategy)
+//!     .attempt_timeout(Duration::from_secs(2))
+//!     .map_err(|e| TransportError::Http(HttpError::Stream(e)));
+//! let client = HttpClientBuilder::default()
+//!     .set_http_middleware(tower::ServiceBuilder::new().layer(layer))
+//!     .build(server.uri().to_string())?;
+//!
+//! let sum: i64 = client.request("sum", rpc_params![1, 2]).await?;
+//! assert_eq!((sum, server.calls("sum")), (3, 2));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Testing your stack
+//!
+//! With the `test-util` feature, [`FlakyServer`] is a scripted
+//! JSON-RPC server on loopback: queue [`Step`]s per method (error codes,
+//! statuses with `Retry-After`, hangs, dropped connections, malformed bodies) and read
+//! back what it received. It waits on tokio's clock, so under
+//! `#[tokio::test(start_paused = true)]` a test of minutes of backoff runs in
+//! milliseconds, and timings can be asserted exactly. Add the crate to your
+//! dev-dependencies with `features = ["test-util"]`:
+//!
+//! ```
+//! use std::time::Duration;
+//! use tokio::time::Instant;
+//! use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+//! use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+//! use tower_jsonrpc_retry::{Client, ErrorClass, RetryStrategy};
+//!
+//! # /*
+//! #[tokio::test(start_paused = true)]
+//! # */
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! async fn busy_then_hanging_server_is_retried() -> Result<(), tower_jsonrpc_retry::BoxError> {
+//!     let server = FlakyServer::start().await?;
+//!     server.script("sum", [Step::error(2001), Step::timeout()]);
+//!     let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(10)))
+//!         .codes([2001])
+//!         .retry_on(ErrorClass::Timeout);
+//!     let client = Client::builder(server.uri())
+//!         .timeout(Duration::from_secs(1))
+//!         .retry(strategy)
+//!         .build();
+//!
+//!     let start = Instant::now();
+//!     assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
+//!     assert_eq!(server.calls("sum"), 3);
+//!     // 10 s wait + a 1 s timeout + 10 s wait, on the paused clock: instant in real time.
+//!     assert_eq!(start.elapsed(), Duration::from_secs(21));
+//!     Ok(())
+//! }
+//! # fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+//! #     busy_then_hanging_server_is_retried()
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `tracing` | yes | `debug` events for every retry decision, target `tower_jsonrpc_retry` |
+//! | `test-util` | no | [`test_util`](test_util/index.html): [`FlakyServer`] and [`Step`], for tests, examples and benchmarks |
+//!
+//! [`FlakyServer`]: test_util/struct.FlakyServer.html
+//! [`Step`]: test_util/struct.Step.html
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(

@@ -1,0 +1,83 @@
+//! Retry budgets: a server that fails every call, and 200 calls that each may retry 3
+//! times. Without a budget every call retries to the end and the server takes four
+//! times the load; with one shared [`TpsBudget`] (retries up to 10 % of calls, plus a
+//! reserve of 1 retry per second over a 10 s window) the retry storm stays small.
+//!
+//! The retries here do not wait (a zero interval), so the run is quick either way;
+//! `--fast` is accepted and changes nothing.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tower::retry::budget::TpsBudget;
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::test_util::FlakyServer;
+use tower_jsonrpc_retry::{BoxError, Client, RetryStrategy};
+
+const CALLS: usize = 200;
+/// Calls in flight at once.
+const WORKERS: usize = 8;
+
+/// Makes `CALLS` calls of `busy` (each answered with error 2001), `WORKERS` at a time,
+/// and returns how many attempts the server saw.
+async fn storm(server: &FlakyServer, strategy: RetryStrategy) -> Result<usize, BoxError> {
+    server.reset();
+    let client = Client::builder(server.uri()).retry(strategy).build();
+    let mut workers = JoinSet::new();
+    for _ in 0..WORKERS {
+        let client = client.clone();
+        workers.spawn(async move {
+            for _ in 0..CALLS / WORKERS {
+                match client.call::<Value>("busy", json!([])).await {
+                    Ok(_) => return Err::<(), BoxError>("the server was meant to fail".into()),
+                    // When retries end, a call returns the last error response.
+                    Err(e) if e.rpc().is_some() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(())
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done??;
+    }
+    Ok(server.calls("busy"))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let _ = common::time_scale();
+    let server = FlakyServer::start().await?;
+    server.handle("busy", |_: &Value| Err((2001, "busy".to_owned())));
+    println!(
+        "JSON-RPC server on {}; every call of busy answers 2001",
+        server.uri()
+    );
+
+    let strategy = || RetryStrategy::new(PeriodicBackoff::new(3, Duration::ZERO)).codes([2001]);
+
+    let without = storm(&server, strategy()).await?;
+    println!(
+        "without a budget: {CALLS} calls made {without} attempts (amplification {:.2}x): every call retried 3 times",
+        without as f64 / CALLS as f64
+    );
+
+    // One budget, shared by every request of the client (and by any other client
+    // given the same Arc): every call deposits, every retry withdraws.
+    let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 1, 0.1));
+    let with = storm(&server, strategy().budget(budget)).await?;
+    println!(
+        "with a shared TpsBudget(10 s, 1 retry/s reserve, 10 %): {CALLS} calls made {with} attempts (amplification {:.2}x)",
+        with as f64 / CALLS as f64
+    );
+    println!(
+        "  that is {CALLS} first tries and {} retries, what the budget allows: its reserve (10) plus 10 % of the calls ({}); every other failure was final at once",
+        with - CALLS,
+        CALLS / 10
+    );
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! The `ethereum_rate_limits()` preset against a provider that rate-limits: a read
+//! (`eth_blockNumber`) answered with -32005 "limit exceeded" twice, then `429 Too Many
+//! Requests` with `Retry-After: 1`, then a block number, is retried to success; a write
+//! (`eth_sendRawTransaction`) given the same answer is not retried, because the preset
+//! marks it non-idempotent: a resent transaction could be applied twice.
+//!
+//! The preset's backoff (1 s doubling, full jitter, at most 30 s) and its `Retry-After`
+//! ceiling are replaced by the same shapes scaled by `--fast`.
+//!
+//! `cargo run --example ethereum` waits as a real client would (a few seconds);
+//! `cargo run --example ethereum -- --fast` divides every delay by 100.
+
+mod common;
+
+use common::{print_retry, secs};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tower_jsonrpc_retry::backoff::{ExponentialBackoff, Jitter};
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{BoxError, Client, RetryStrategy};
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let server = FlakyServer::start().await?;
+    server.handle("eth_blockNumber", |_: &Value| Ok(json!("0x10d4f")));
+    server.handle("eth_sendRawTransaction", |_: &Value| {
+        Ok(json!(
+            "0xe670ec64341771606e55d6b4ca35a1a6b75ee3d5145a99d05921026d1527331"
+        ))
+    });
+    println!("Ethereum-like JSON-RPC server on {}", server.uri());
+
+    let strategy = RetryStrategy::ethereum_rate_limits()
+        .backoff(
+            ExponentialBackoff::doubling(5, secs(1.0))
+                .with_max_delay(secs(30.0))
+                .with_jitter(Jitter::full()),
+        )
+        .retry_after_ceiling(secs(60.0))
+        .on_retry(print_retry("eth"));
+    let client = Client::builder(server.uri()).retry(strategy).build();
+
+    let rate_limited = || {
+        [
+            Step::error_with(-32005, "limit exceeded", None),
+            Step::error_with(-32005, "limit exceeded", None),
+            Step::status(429).retry_after("1"),
+        ]
+    };
+
+    // A read: safe to repeat.
+    server.script("eth_blockNumber", rate_limited());
+    println!("eth_blockNumber; the provider answers -32005 twice, then 429 with Retry-After: 1:");
+    let start = Instant::now();
+    let block: String = client.call("eth_blockNumber", ()).await?;
+    println!(
+        "  block {block} after {:.2?} and {} attempts",
+        start.elapsed(),
+        server.calls("eth_blockNumber")
+    );
+    println!(
+        "  (a Retry-After hint raises the next delay, never shortens it, and is clamped by the \
+         ceiling, here {:.2?})",
+        secs(60.0)
+    );
+
+    // A write: never sent twice once the provider has seen it.
+    server.script("eth_sendRawTransaction", rate_limited());
+    println!("eth_sendRawTransaction with the same answers:");
+    match client
+        .call::<String>("eth_sendRawTransaction", ("0xf86c0a8502540be400",))
+        .await
+    {
+        Ok(hash) => println!("  unexpectedly sent: {hash}"),
+        Err(e) => match e.rpc() {
+            Some(rpc) => println!(
+                "  not retried: error {} ({}) after {} attempt; the provider saw the \
+                 transaction, so sending it again could apply it twice",
+                rpc.code(),
+                rpc.message(),
+                server.calls("eth_sendRawTransaction")
+            ),
+            None => return Err(e.into()),
+        },
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! The HTTP-level layer for jsonrpsee: `JsonRpcRetryLayer::http(strategy)` in jsonrpsee's
+//! `HttpClientBuilder::set_http_middleware`, so jsonrpsee's own `HttpClient` retries by
+//! JSON-RPC error code, HTTP status and `Retry-After`, with nothing else changed.
+//!
+//! Two calls: one answered with the retryable code -32005 and then a result, one
+//! answered `503 Service Unavailable` with `Retry-After: 1` and then a result. The
+//! ceiling on `Retry-After` is set to 1 s (scaled by `--fast`), so the hint is honoured
+//! in full in real time and shortened with `--fast`.
+//!
+//! `cargo run --example jsonrpsee` waits as a real client would (a little over a second);
+//! `cargo run --example jsonrpsee -- --fast` divides every delay by 100.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{print_retry, secs};
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::core::http_helpers::HttpError;
+use jsonrpsee::http_client::HttpClientBuilder;
+use jsonrpsee::http_client::transport::Error as TransportError;
+use jsonrpsee::rpc_params;
+use tokio::time::Instant;
+use tower::ServiceBuilder;
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{BoxError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let server = FlakyServer::start().await?;
+    println!("JSON-RPC server on {}", server.uri());
+
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(0.1)))
+        .codes([-32005])
+        .retry_on(ErrorClass::Timeout)
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+        .retry_after_ceiling(secs(1.0))
+        .on_retry(print_retry("jsonrpsee"));
+
+    // The layer's own errors (a body over its limit, say) become jsonrpsee's transport
+    // error; the backend's errors pass through as they are.
+    let layer = JsonRpcRetryLayer::http(strategy)
+        .attempt_timeout(Duration::from_millis(500))
+        .map_err(|e| TransportError::Http(HttpError::Stream(e)));
+    let client = HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(30))
+        .set_http_middleware(ServiceBuilder::new().layer(layer))
+        .build(server.uri().to_string())?;
+
+    // 1. A retryable JSON-RPC error code, then a result.
+    server.script("sum", [Step::error(-32005)]);
+    println!("sum(1, 2); the server answers -32005 once:");
+    let sum: i64 = client.request("sum", rpc_params![1, 2]).await?;
+    println!(
+        "  jsonrpsee returned {sum}; the server saw {} attempts",
+        server.calls("sum")
+    );
+
+    // 2. 503 with Retry-After: 1, then a result.
+    server.reset();
+    server.script("sum", [Step::status(503).retry_after("1")]);
+    println!("sum(3, 4); the server answers 503 with Retry-After: 1 once:");
+    let start = Instant::now();
+    let sum: i64 = client.request("sum", rpc_params![3, 4]).await?;
+    println!(
+        "  jsonrpsee returned {sum} after {:.2?}; the server saw {} attempts",
+        start.elapsed(),
+        server.calls("sum")
+    );
+    println!(
+        "  (the 0.1 s delay was raised to the hint, clamped by the ceiling of {:.2?})",
+        secs(1.0)
+    );
+
+    // 3. A code the strategy does not list reaches jsonrpsee as the server sent it.
+    server.reset();
+    server.script("sum", [Step::error_with(2002, "no such block", None)]);
+    println!("sum(5, 6); the server answers 2002, which the strategy does not retry:");
+    match client.request::<i64, _>("sum", rpc_params![5, 6]).await {
+        Ok(sum) => println!("  unexpectedly got {sum}"),
+        Err(jsonrpsee::core::client::Error::Call(obj)) => println!(
+            "  jsonrpsee returned the call error {} ({}); the server saw {} attempt",
+            obj.code(),
+            obj.message(),
+            server.calls("sum")
+        ),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}

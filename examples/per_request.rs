@@ -1,0 +1,143 @@
+//! Per-request strategies: a [`RetryStrategy`] in a request's extensions replaces the
+//! stack's default for that request only, entirely (the default's codes no longer
+//! apply), and [`RetryStrategy::none()`] there turns retries off. The typed [`Client`]
+//! does the same with `client.request(..).retry(strategy)`.
+//!
+//! `cargo run --example per_request` waits as a real client would (about a second);
+//! `cargo run --example per_request -- --fast` divides every delay by 100.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{print_retry, secs};
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+use tower::timeout::TimeoutLayer;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_jsonrpc_retry::backoff::{ExponentialBackoff, PeriodicBackoff};
+use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+use tower_jsonrpc_retry::jsonrpc::{Request, Response};
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{BoxError, Client, JsonRpcRetryLayer, RetryStrategy};
+
+/// "3" or "error 2001 (...)": what a response says, in a few words.
+fn outcome(resp: &Response) -> String {
+    match resp.payload() {
+        Ok(value) => value.to_string(),
+        Err(e) => format!("error {} ({})", e.code(), e.message()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let server = FlakyServer::start().await?;
+    println!("JSON-RPC server on {}", server.uri());
+
+    // The stack's default: 3 retries, 0.2 s apart, on the server's "busy" code 2001.
+    let default = RetryStrategy::new(PeriodicBackoff::new(3, secs(0.2)))
+        .codes([2001])
+        .on_retry(print_retry("default"));
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(default))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .layer(TimeoutLayer::new(Duration::from_secs(5)))
+        .service(HttpClient::builder(TokioExecutor::new()).build_http());
+    let sum = |id: i64| Request::new("sum", json!([1, 2])).with_id(id);
+
+    // 1. The default applies: 2001 is retried.
+    server.script("sum", [Step::error(2001)]);
+    println!("\n1. sum(1, 2) on the stack's default strategy; the server answers 2001 once:");
+    let resp = svc.clone().oneshot(sum(1)).await?;
+    println!(
+        "   result {}, after {} attempts",
+        outcome(&resp),
+        server.calls("sum")
+    );
+
+    // 2. A strategy of its own, in the request's extensions: it retries -32000 with an
+    // exponential backoff, and nothing else. It replaces the default entirely, so a
+    // 2001 is now final.
+    let own = || {
+        Ok::<_, BoxError>(
+            RetryStrategy::new(ExponentialBackoff::new(3, secs(0.1), 2.0)?)
+                .codes([-32000])
+                .on_retry(print_retry("own")),
+        )
+    };
+    server.reset();
+    server.script("sum", [Step::error(-32000), Step::error(-32000)]);
+    println!(
+        "\n2. the same call with its own strategy (codes [-32000]); the server answers -32000 twice:"
+    );
+    let mut req = sum(2);
+    req.extensions_mut().insert(own()?);
+    let resp = svc.clone().oneshot(req).await?;
+    println!(
+        "   result {}, after {} attempts",
+        outcome(&resp),
+        server.calls("sum")
+    );
+
+    server.reset();
+    server.script("sum", [Step::error(2001)]);
+    println!("   again, but the server answers 2001, a code only the default lists:");
+    let mut req = sum(3);
+    req.extensions_mut().insert(own()?);
+    let resp = svc.clone().oneshot(req).await?;
+    println!(
+        "   result {}, after {} attempt: the request's strategy replaced the default, codes included",
+        outcome(&resp),
+        server.calls("sum")
+    );
+
+    // 3. `RetryStrategy::none()` in the extensions: no retry at all.
+    server.reset();
+    server.script("sum", [Step::error(2001)]);
+    println!("\n3. with RetryStrategy::none() in its extensions; the server answers 2001 once:");
+    let mut req = sum(4);
+    req.extensions_mut().insert(RetryStrategy::none());
+    let resp = svc.clone().oneshot(req).await?;
+    println!(
+        "   result {}, after {} attempt: retries are off for this request",
+        outcome(&resp),
+        server.calls("sum")
+    );
+
+    // 4. The same with the typed client over the same stack.
+    let client = Client::new(svc);
+    server.reset();
+    server.script("sum", [Step::error(-32000)]);
+    println!("\n4. the typed Client: request(\"sum\").params((1, 2)).retry(own strategy):");
+    let three = client
+        .request("sum")
+        .params((1, 2))
+        .retry(own()?)
+        .send::<i64>()
+        .await?;
+    println!("   1 + 2 = {three}, after {} attempts", server.calls("sum"));
+
+    server.reset();
+    server.script("sum", [Step::error(2001)]);
+    println!("   and .retry(RetryStrategy::none()) while the server answers 2001:");
+    match client
+        .request("sum")
+        .params((1, 2))
+        .retry(RetryStrategy::none())
+        .send::<i64>()
+        .await
+    {
+        Ok(value) => println!("   unexpectedly got {value}"),
+        Err(e) => match e.rpc() {
+            Some(rpc) => println!(
+                "   the call fails with the server's error {} ({}), after {} attempt",
+                rpc.code(),
+                rpc.message(),
+                server.calls("sum")
+            ),
+            None => return Err(e.into()),
+        },
+    }
+    Ok(())
+}

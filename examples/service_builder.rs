@@ -1,0 +1,96 @@
+//! A stack of your own with `ServiceBuilder`: the retry layer over the JSON-RPC codec,
+//! over HTTP-level layers — tower's `TimeoutLayer` and `ConcurrencyLimitLayer`, and
+//! tower-http's `SetRequestHeaderLayer` adding `Authorization` and `User-Agent` — over
+//! hyper-util's client, then wrapped in [`Client::new`].
+//!
+//! `FlakyServer` does not report the headers it receives, so a small `service_fn` at the
+//! bottom of the stack prints the headers of every HTTP request before passing it on.
+//! The server first hangs (the per-attempt timeout ends the attempt and the strategy
+//! retries it), then answers.
+//!
+//! `cargo run --example service_builder` waits as a real client would (under a second);
+//! `cargo run --example service_builder -- --fast` divides the retry delays by 100.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{print_retry, secs};
+use http::HeaderValue;
+use http::header::{AUTHORIZATION, USER_AGENT};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::TokioExecutor;
+use tower::ServiceBuilder;
+use tower::limit::ConcurrencyLimitLayer;
+use tower::timeout::TimeoutLayer;
+use tower_http::set_header::SetRequestHeaderLayer;
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{BoxError, Client, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let server = FlakyServer::start().await?;
+    println!("JSON-RPC server on {}", server.uri());
+
+    // The bottom of the stack: hyper-util's client, behind a logger that shows which
+    // headers the layers above have set.
+    let hyper = HttpClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let logged = tower::service_fn(move |req: http::Request<Full<Bytes>>| {
+        let show = |name: http::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("(none)")
+                .to_owned()
+        };
+        println!(
+            "  HTTP {} {}: authorization {:?}, user-agent {:?}, content-type {:?}",
+            req.method(),
+            req.uri(),
+            show(AUTHORIZATION),
+            show(USER_AGENT),
+            show(http::header::CONTENT_TYPE),
+        );
+        hyper.request(req)
+    });
+
+    // Retry on timeouts: 3 retries, 0.1 s apart.
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(0.1)))
+        .retry_on(ErrorClass::Timeout)
+        .on_retry(print_retry("stack"));
+
+    let stack = ServiceBuilder::new()
+        // JSON-RPC: retries, then messages to and from HTTP.
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        // HTTP: each attempt gets 200 ms (a retry gets a fresh timeout), at most 8
+        // requests in flight from all clones of the stack, and two headers.
+        .layer(TimeoutLayer::new(Duration::from_millis(200)))
+        .layer(ConcurrencyLimitLayer::new(8))
+        .layer(SetRequestHeaderLayer::overriding(
+            AUTHORIZATION,
+            HeaderValue::from_static("Bearer example-token"),
+        ))
+        .layer(SetRequestHeaderLayer::if_not_present(
+            USER_AGENT,
+            HeaderValue::from_static(concat!(
+                "tower-jsonrpc-retry-example/",
+                env!("CARGO_PKG_VERSION")
+            )),
+        ))
+        .service(logged);
+    let client = Client::new(stack);
+
+    server.script("sum", [Step::timeout()]);
+    println!("sum(1, 2); the server hangs on the first attempt:");
+    let sum: i64 = client.call("sum", (1, 2)).await?;
+    println!(
+        "  1 + 2 = {sum}, after {} attempts; both carried the headers set by the tower-http layers",
+        server.calls("sum")
+    );
+    Ok(())
+}

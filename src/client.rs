@@ -84,6 +84,15 @@ impl<E> ClientError<E> {
             _ => None,
         }
     }
+
+    /// The JSON-RPC error object by value, or the error itself when it is something else:
+    /// for callers that handle the server's answer and pass everything else on.
+    pub fn into_rpc(self) -> Result<ErrorObject, Self> {
+        match self {
+            ClientError::Rpc(e) => Ok(e),
+            other => Err(other),
+        }
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for ClientError<E> {

@@ -191,3 +191,24 @@ async fn batch_with_its_own_strategy_and_bad_params() {
     assert!(matches!(batch.send().await, Err(ClientError::Params(_))));
     assert_eq!(server.http_requests(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn into_rpc_separates_the_servers_answer() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::error(2001), Step::status(500)]);
+    let client = client(&server, RetryStrategy::none());
+    let rpc = client
+        .call::<i64>("sum", (1, 2))
+        .await
+        .unwrap_err()
+        .into_rpc()
+        .unwrap();
+    assert_eq!(rpc.code(), 2001);
+    let other = client
+        .call::<i64>("sum", (1, 2))
+        .await
+        .unwrap_err()
+        .into_rpc()
+        .unwrap_err();
+    assert!(other.transport().is_some_and(|t| t.is_status()));
+}

@@ -183,3 +183,44 @@ async fn batch_events_count_the_items_resent() {
         )]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_hook_tells_a_server_hint_from_the_backoff() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script(
+        "sum",
+        [Step::status(503).retry_after("4"), Step::status(503)],
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let strategy = periodic(3)
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+        .on_retry(move |e| log.lock().unwrap().push((e.delay(), e.retry_after())));
+    stack(&server, strategy)
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(secs(4.0), Some(secs(4.0))), (secs(1.0), None)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_preset_can_be_scaled_without_restating_it() {
+    use tower_jsonrpc_retry::backoff::BackoffExt;
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::error(-32005), Step::error(-32005)]);
+    let rec = Recorder::default();
+    let strategy = rec.attach(
+        RetryStrategy::ethereum_rate_limits().map_backoff(|b| b.map(|_| Duration::from_millis(7))),
+    );
+    let start = tokio::time::Instant::now();
+    stack(&server, strategy)
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(rec.delays(), [Duration::from_millis(7); 2]);
+    assert_eq!(start.elapsed(), Duration::from_millis(14));
+    assert!(!RetryStrategy::none().map_backoff(|b| b).can_retry());
+}

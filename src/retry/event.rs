@@ -76,6 +76,7 @@ pub struct RetryEvent<'a> {
     pub(crate) attempt: u32,
     pub(crate) reason: RetryReason,
     pub(crate) delay: Duration,
+    pub(crate) retry_after: Option<Duration>,
 }
 
 impl RetryEvent<'_> {
@@ -108,6 +109,12 @@ impl RetryEvent<'_> {
     pub fn delay(&self) -> Duration {
         self.delay
     }
+
+    /// The server's `Retry-After` hint, when it came with one (the delay is the larger
+    /// of the backoff's and the hint, clamped to the ceiling).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
 }
 
 /// Reports a retry: a `tracing` event and the strategy's hook.
@@ -121,6 +128,7 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
         attempt = event.attempt,
         reason = %event.reason,
         delay_ms = event.delay.as_millis() as u64,
+        retry_after_ms = event.retry_after.map(|d| d.as_millis() as u64),
         "retrying JSON-RPC request"
     );
     if let Some(hook) = &strategy.inner.on_retry {

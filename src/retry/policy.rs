@@ -216,6 +216,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                     attempt: self.state.retries,
                     reason,
                     delay,
+                    retry_after: hint,
                 };
                 Some(wait(strategy, &event))
             }
@@ -309,6 +310,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     attempt: self.state.retries,
                     reason,
                     delay,
+                    retry_after: hint,
                 };
                 Some(wait(strategy, &event))
             }

@@ -177,6 +177,29 @@ impl RetryStrategy {
         self.edit(|i| i.backoff = Some(backoff))
     }
 
+    /// Rebuilds the backoff from the current one: to scale or cap a preset's delays
+    /// without restating them. A strategy without a backoff ([`none`](Self::none)) is
+    /// left as it is.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// use tower_jsonrpc_retry::backoff::BackoffExt;
+    ///
+    /// // The same preset, a hundred times faster (for a test or a demo).
+    /// let fast = RetryStrategy::ethereum_rate_limits().map_backoff(|b| b.map(|d| d / 100));
+    /// # let _ = fast;
+    /// ```
+    pub fn map_backoff<B, F>(self, f: F) -> Self
+    where
+        B: Backoff,
+        F: FnOnce(BoxBackoff) -> B,
+    {
+        match self.inner.backoff.clone() {
+            Some(current) => self.backoff(f(current)),
+            None => self,
+        }
+    }
+
     /// Retries JSON-RPC error responses with these codes (added to those already set).
     pub fn codes(self, codes: impl IntoIterator<Item = i64>) -> Self {
         self.edit(|i| {

@@ -17,7 +17,9 @@ use std::time::Instant;
 
 use common::{default_strategy, median, quick, zero_delay_strategy};
 use jsonrpsee::core::client::ClientT;
+use jsonrpsee::core::http_helpers::HttpError;
 use jsonrpsee::http_client::HttpClientBuilder;
+use jsonrpsee::http_client::transport::Error as TransportError;
 use jsonrpsee::rpc_params;
 use serde_json::{Value, json};
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -286,6 +288,40 @@ async fn run(s: Settings) {
             &o,
             ">= 1.0x throughput",
             1.0 / o.time_ratio >= 1.0,
+        );
+    }
+
+    // 7. jsonrpsee's client with the HTTP-level layer in its middleware slot, against the
+    // same client without it: the request body is buffered and decoded once per call.
+    let layer = JsonRpcRetryLayer::http(default_strategy())
+        .map_err(|e| TransportError::Http(HttpError::Stream(e)));
+    let with_layer = HttpClientBuilder::default()
+        .max_concurrent_requests(1024)
+        .set_http_middleware(ServiceBuilder::new().layer(layer))
+        .build(uri.to_string())
+        .expect("jsonrpsee client with the layer");
+    let layered_peer: Call = Box::new(move || {
+        let client = with_layer.clone();
+        Box::new(move || {
+            let client = client.clone();
+            Box::pin(async move {
+                let sum: i64 = client
+                    .request("sum", rpc_params![1, 2])
+                    .await
+                    .expect("jsonrpsee call through the layer");
+                assert_eq!(sum, 3);
+            })
+        })
+    });
+    for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
+        let o = compare(&server, &peer, &layered_peer, callers, each, s.rounds).await;
+        report(
+            &format!("jsonrpsee+layer, {callers}"),
+            "jsonrpsee",
+            "jsonrpsee+http layer",
+            &o,
+            ">= 0.97x throughput",
+            1.0 / o.time_ratio >= 0.97,
         );
     }
 }

@@ -162,3 +162,30 @@ async fn per_request_strategy_in_http_extensions() {
     );
     assert_eq!(server.calls("sum"), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_declared_content_length_does_not_outlive_the_reencoded_body() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use tower::ServiceExt;
+
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::error(-32005)]);
+    let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http(strategy()))
+        .service(http);
+    // Spaces the codec's encoding drops: the declared length is the original's.
+    let body = r#"{ "jsonrpc" : "2.0", "method" : "sum", "params" : [1, 2], "id" : 7 }"#;
+    let req = http::Request::post(server.uri())
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .body(Full::from(body))
+        .unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(value["result"], 3);
+    assert_eq!(server.calls("sum"), 2);
+}

@@ -254,6 +254,10 @@ where
             parts.uri = head.uri;
             parts.version = head.version;
             parts.headers = head.headers;
+            // The body is the codec's encoding (for a partly retried batch, a smaller
+            // one): its length is the new body's, which the HTTP client sets itself.
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            parts.headers.remove(http::header::TRANSFER_ENCODING);
         }
         self.inner
             .call(http::Request::from_parts(parts, B::from(full_bytes(body))))

@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -15,7 +16,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use serde_json::Value;
 use tower::ServiceExt;
 use tower::retry::Retry;
-use tower::timeout::Timeout;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -159,16 +159,17 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
     type Service = HttpRetry<S, B, E>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let codec = JsonRpcCodecLayer::new(http::Uri::default())
-            .body_limit(self.response_limit)
-            .layer(Restore {
-                inner,
-                _body: PhantomData,
-            });
-        // Without a per-attempt timeout, one that never fires: tokio clamps it far ahead.
-        let timeout = Timeout::new(codec, self.attempt_timeout.unwrap_or(Duration::MAX));
+        let mut codec =
+            JsonRpcCodecLayer::new(http::Uri::default()).body_limit(self.response_limit);
+        if let Some(timeout) = self.attempt_timeout {
+            codec = codec.timeout(timeout);
+        }
+        let codec = codec.layer(Restore {
+            inner,
+            _body: PhantomData,
+        });
         HttpRetry {
-            stack: Retry::new(JsonRpcRetryPolicy::new(self.strategy.clone()), timeout),
+            stack: Retry::new(JsonRpcRetryPolicy::new(self.strategy.clone()), codec),
             request_limit: self.request_limit,
             map_err: self.map_err,
         }
@@ -177,7 +178,7 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
 
 /// The service of [`HttpRetryLayer`].
 pub struct HttpRetry<S, B, E = BoxError> {
-    stack: Retry<JsonRpcRetryPolicy, Timeout<JsonRpcCodec<Restore<S, B>>>>,
+    stack: Retry<JsonRpcRetryPolicy, JsonRpcCodec<Restore<S, B>>>,
     request_limit: usize,
     map_err: fn(BoxError) -> E,
 }
@@ -249,11 +250,11 @@ where
 
     fn call(&mut self, req: http::Request<Full<Bytes>>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
-        if let Some(head) = parts.extensions.remove::<Head>() {
-            parts.method = head.method;
-            parts.uri = head.uri;
+        if let Some(head) = parts.extensions.remove::<Arc<Head>>() {
+            parts.method = head.method.clone();
+            parts.uri = head.uri.clone();
             parts.version = head.version;
-            parts.headers = head.headers;
+            parts.headers = head.headers.clone();
             // The body is the codec's encoding (for a partly retried batch, a smaller
             // one): its length is the new body's, which the HTTP client sets itself.
             parts.headers.remove(http::header::CONTENT_LENGTH);
@@ -339,7 +340,7 @@ where
             let message = parse(&bytes);
             if let Message::Other = message {
                 // Not JSON-RPC: sent once, as it came.
-                let inner = stack.into_inner().into_inner().into_inner().inner;
+                let inner = stack.into_inner().into_inner().inner;
                 let resp = inner
                     .oneshot(http::Request::from_parts(parts, B::from(bytes.to_vec())))
                     .await?;
@@ -358,7 +359,8 @@ where
                 headers: parts.headers,
             };
             let mut extensions = parts.extensions;
-            extensions.insert(head);
+            // Shared: every attempt's copy of the request carries it.
+            extensions.insert(Arc::new(head));
             let outcome = match message {
                 Message::Single(mut request) => {
                     *request.extensions_mut() = extensions;
@@ -397,17 +399,13 @@ where
 /// The stack's error as the caller's: a status answer becomes that status again, the
 /// inner service's own error comes back as it was, anything else goes through `map_err`.
 fn answer_error<SE, E>(
-    err: BoxError,
+    err: codec::Error,
     map_err: fn(BoxError) -> E,
 ) -> Result<http::Response<Full<Bytes>>, E>
 where
     SE: std::error::Error + Send + Sync + 'static,
     E: From<SE>,
 {
-    let err = match err.downcast::<codec::Error>() {
-        Ok(codec_err) => *codec_err,
-        Err(other) => return Err(map_err(other)),
-    };
     if let (true, Some(status)) = (err.is_status(), err.status()) {
         let mut resp = http::Response::new(Full::new(Bytes::new()));
         *resp.status_mut() = status;

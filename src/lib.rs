@@ -30,8 +30,8 @@
 //!
 //! # Quick start
 //!
-//! [`Client::builder`] assembles the recommended stack (retry over codec over a
-//! per-attempt timeout over hyper-util's client) with the [`RetryStrategy::transient()`]
+//! [`Client::builder`] assembles the recommended stack (retry over the codec, with a
+//! per-attempt timeout, over hyper-util's client) with the [`RetryStrategy::transient()`]
 //! preset; [`Client::call`] turns a tuple into positional params and the result into any
 //! `Deserialize` type. Here the server is a [`FlakyServer`] on
 //! loopback; in production, pass your endpoint's URI.
@@ -79,7 +79,10 @@
 //!
 //! The retry layer decides from what the codec has decoded (code, status,
 //! `Retry-After`, error class), so it sits *above* the [`codec`]; HTTP-level layers sit
-//! below it, and a timeout there bounds each attempt (every retry gets a fresh one).
+//! below it, and a timeout there bounds each attempt (every retry gets a fresh one). A
+//! timeout below the codec ends when the response head arrives; to bound the body too
+//! (a server trickling it byte by byte), use the codec's own
+//! [`timeout`](codec::JsonRpcCodecLayer::timeout), as [`Client::builder`] does.
 //!
 //! ```
 //! use std::time::Duration;

@@ -189,3 +189,68 @@ async fn a_declared_content_length_does_not_outlive_the_reencoded_body() {
     assert_eq!(value["result"], 3);
     assert_eq!(server.calls("sum"), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_is_not_json_rpc_is_sent_once_within_the_response_limit() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use tower::ServiceExt;
+
+    #[derive(Debug)]
+    struct Never;
+    impl std::fmt::Display for Never {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("never")
+        }
+    }
+    impl std::error::Error for Never {}
+
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = calls.clone();
+    let inner = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        async {
+            Ok::<_, Never>(http::Response::new(Full::new(Bytes::from(vec![
+                b'x';
+                5_000_000
+            ]))))
+        }
+    });
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(strategy()).response_limit(1024))
+        .service(inner);
+    let req = http::Request::new(Full::new(Bytes::from_static(b"not json")));
+    let err = svc.oneshot(req).await.unwrap_err();
+    assert!(err.is::<http_body_util::LengthLimitError>(), "{err:?}");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_survives_on_a_json_rpc_answer() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use tower::ServiceExt;
+
+    let server = FlakyServer::start().await.unwrap();
+    server.script(
+        "sum",
+        [Step::status_with_error(429, 2002).retry_after("30")],
+    );
+    let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http(strategy()))
+        .service(http);
+    let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":7}"#;
+    let req = http::Request::post(server.uri())
+        .body(Full::from(body))
+        .unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(
+        resp.status(),
+        429,
+        "2002 is not retried: the answer as it came"
+    );
+    assert_eq!(resp.headers()[http::header::RETRY_AFTER], "30");
+}

@@ -512,3 +512,53 @@ async fn status_class_applies_to_responses_with_a_json_rpc_body() {
     assert_eq!(resp.result(), Some(&json!(3)));
     assert_eq!(server.calls("sum"), 2);
 }
+
+const WHOLE_BATCH_LIMITED: &str =
+    r#"{"jsonrpc": "2.0", "error": {"code": -32005, "message": "limit exceeded"}, "id": null}"#;
+
+#[tokio::test(start_paused = true)]
+async fn batch_level_error_resends_the_notifications_too() {
+    let server = server().await;
+    server.script("sum", [Step::raw(200, WHOLE_BATCH_LIMITED)]);
+    let svc = stack(&server, periodic(3, secs(1.0)).codes([-32005]));
+    let batch = BatchRequest::new(vec![sum(1), Request::new("log", json!(["note"]))]);
+    svc.oneshot(batch).await.unwrap();
+    let bodies = server.bodies_json();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(
+        bodies[0], bodies[1],
+        "the server processed nothing: all of it again"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_error_is_the_last_exchanges() {
+    let server = server().await;
+    server.script("sum", [Step::raw(200, WHOLE_BATCH_LIMITED)]);
+    let svc = stack(&server, periodic(3, secs(1.0)).codes([-32005]));
+    let resp = svc
+        .oneshot(BatchRequest::new(vec![sum(1), sum(2)]))
+        .await
+        .unwrap();
+    assert!(resp.items().iter().all(|r| r.result() == Some(&json!(3))));
+    assert_eq!(resp.batch_error(), None, "the retry succeeded");
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_class_applies_to_batches_with_a_json_rpc_body() {
+    let server = server().await;
+    server.script("sum", [Step::status_with_error(503, -32000)]);
+    let strategy =
+        periodic(3, secs(1.0)).retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let resp = stack(&server, strategy)
+        .oneshot(BatchRequest::new(vec![sum(1), sum(2)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        server.http_requests(),
+        2,
+        "retried, as a single call would be"
+    );
+    assert!(resp.items().iter().all(|r| r.result() == Some(&json!(3))));
+    assert_eq!(resp.batch_error(), None);
+}

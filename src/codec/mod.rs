@@ -336,5 +336,12 @@ fn decode_batch(
         Err(e) => return Err(Error::decode(e, parts.status)),
     };
     record_exchange(batch.extensions_mut(), &parts);
+    if !parts.status.is_success() {
+        // Each item came with this status too: a retry rule on the status applies to
+        // batch items as it does to single responses.
+        for item in batch.items_mut() {
+            item.extensions_mut().insert(parts.status);
+        }
+    }
     Ok(batch)
 }

@@ -185,6 +185,27 @@ impl BatchResponse {
         &mut self.extensions
     }
 
+    /// Takes in the answers of a later exchange that re-sent some of the calls: their
+    /// items replace the ones with the same ids (keeping the order of the first answer),
+    /// and what describes the exchange (batch-level error, unmatched items, extensions)
+    /// is the later exchange's.
+    pub(crate) fn merge(&mut self, newer: BatchResponse) {
+        let BatchResponse {
+            items,
+            batch_error,
+            unmatched,
+            extensions,
+        } = newer;
+        for item in items {
+            if let Some(slot) = self.items.iter_mut().find(|g| g.id() == item.id()) {
+                *slot = item;
+            }
+        }
+        self.batch_error = batch_error;
+        self.unmatched = unmatched;
+        self.extensions = extensions;
+    }
+
     /// Reads the answers to calls with the `expected` ids (in call order) from JSON bytes.
     ///
     /// Items are matched by id; an id answered twice, an id not asked for, or an id left

@@ -171,6 +171,8 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
         HttpRetry {
             stack: Retry::new(JsonRpcRetryPolicy::new(self.strategy.clone()), codec),
             request_limit: self.request_limit,
+            response_limit: self.response_limit,
+            attempt_timeout: self.attempt_timeout,
             map_err: self.map_err,
         }
     }
@@ -180,6 +182,8 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
 pub struct HttpRetry<S, B, E = BoxError> {
     stack: Retry<JsonRpcRetryPolicy, JsonRpcCodec<Restore<S, B>>>,
     request_limit: usize,
+    response_limit: usize,
+    attempt_timeout: Option<Duration>,
     map_err: fn(BoxError) -> E,
 }
 
@@ -188,6 +192,8 @@ impl<S: Clone, B, E> Clone for HttpRetry<S, B, E> {
         Self {
             stack: self.stack.clone(),
             request_limit: self.request_limit,
+            response_limit: self.response_limit,
+            attempt_timeout: self.attempt_timeout,
             map_err: self.map_err,
         }
     }
@@ -295,9 +301,18 @@ fn parse(bytes: &[u8]) -> Message {
     }
 }
 
-fn json_response(status: Option<StatusCode>, body: Vec<u8>) -> http::Response<Full<Bytes>> {
+/// The final answer as HTTP: the body, the status it came with (200 when it was 2xx) and
+/// the server's `Retry-After`, if any.
+fn json_response(extensions: &http::Extensions, body: Vec<u8>) -> http::Response<Full<Bytes>> {
     let mut resp = http::Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status.unwrap_or(StatusCode::OK);
+    *resp.status_mut() = extensions
+        .get::<StatusCode>()
+        .copied()
+        .unwrap_or(StatusCode::OK);
+    if let Some(hint) = extensions.get::<codec::RetryAfter>() {
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(hint.delay().as_secs()));
+    }
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
@@ -329,6 +344,8 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let stack = self.stack.clone();
         let limit = self.request_limit;
+        let response_limit = self.response_limit;
+        let attempt_timeout = self.attempt_timeout;
         let map_err = self.map_err;
         Box::pin(async move {
             let (parts, body) = req.into_parts();
@@ -339,18 +356,28 @@ where
                 .to_bytes();
             let message = parse(&bytes);
             if let Message::Other = message {
-                // Not JSON-RPC: sent once, as it came.
+                // Not JSON-RPC: sent once, as it came, within the same limits.
                 let inner = stack.into_inner().into_inner().inner;
-                let resp = inner
-                    .oneshot(http::Request::from_parts(parts, B::from(bytes.to_vec())))
-                    .await?;
-                let (head, body) = resp.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .map_err(|e| map_err(e.into()))?
-                    .to_bytes();
-                return Ok(http::Response::from_parts(head, Full::new(body)));
+                let exchange = async {
+                    let resp = inner
+                        .oneshot(http::Request::from_parts(parts, B::from(bytes.to_vec())))
+                        .await?;
+                    let (head, body) = resp.into_parts();
+                    let body = Limited::new(body, response_limit)
+                        .collect()
+                        .await
+                        .map_err(map_err)?
+                        .to_bytes();
+                    Ok(http::Response::from_parts(head, Full::new(body)))
+                };
+                return match attempt_timeout {
+                    Some(timeout) => tokio::time::timeout(timeout, exchange)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(map_err(Box::new(tower::timeout::error::Elapsed::new())))
+                        }),
+                    None => exchange.await,
+                };
             }
             let head = Head {
                 method: parts.method,
@@ -366,7 +393,6 @@ where
                     *request.extensions_mut() = extensions;
                     let notification = request.is_notification();
                     stack.oneshot(request).await.map(|resp| {
-                        let status = resp.extensions().get::<StatusCode>().copied();
                         // A notification is answered with no body, whatever the codec
                         // made of the server's answer.
                         let body = if notification {
@@ -374,19 +400,18 @@ where
                         } else {
                             serde_json::to_vec(&resp).unwrap_or_default()
                         };
-                        json_response(status, body)
+                        json_response(resp.extensions(), body)
                     })
                 }
                 Message::Batch(mut batch) => {
                     *batch.extensions_mut() = extensions;
                     stack.oneshot(batch).await.map(|resp| {
-                        let status = resp.extensions().get::<StatusCode>().copied();
                         let body = if resp.items().is_empty() {
                             Vec::new()
                         } else {
                             serde_json::to_vec(&resp).unwrap_or_default()
                         };
-                        json_response(status, body)
+                        json_response(resp.extensions(), body)
                     })
                 }
                 Message::Other => return Err(map_err("unreachable: not JSON-RPC".into())),

@@ -243,6 +243,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
         // Owned, because the request is narrowed below.
         let strategy = strategy_for(req.extensions(), &self.default).clone();
         let strategy = &strategy;
+        let mut whole_batch_failed = false;
         let (reason, hint, retry_ids) = match result {
             Err(err) => {
                 let non_idempotent = req
@@ -258,10 +259,13 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
             Ok(response) => {
                 // Gather every answer so far, newest first; the items left to retry
                 // are those whose latest answer warrants it.
+                // A batch-level error means the server processed nothing, notifications
+                // included: a retry re-sends them too.
+                whole_batch_failed = response.batch_error().is_some();
                 let gathered = match self.state.gathered.take() {
                     None => std::mem::take(response),
                     Some(mut gathered) => {
-                        merge(&mut gathered, std::mem::take(response));
+                        gathered.merge(std::mem::take(response));
                         *gathered
                     }
                 };
@@ -299,8 +303,10 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     if let Ok(response) = result {
                         self.state.gathered = Some(Box::new(std::mem::take(response)));
                     }
-                    req.requests_mut()
-                        .retain(|r| r.id().is_some_and(|id| ids.contains(id)));
+                    req.requests_mut().retain(|r| match r.id() {
+                        Some(id) => ids.contains(id),
+                        None => whole_batch_failed,
+                    });
                 }
                 let first = req.requests().first();
                 let event = RetryEvent {
@@ -341,21 +347,6 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
     fn clone_request(&mut self, req: &BatchRequest) -> Option<BatchRequest> {
         self.keep(req, req.extensions())
     }
-}
-
-/// Replaces the gathered items answered anew, keeping the order of the first answer.
-fn merge(gathered: &mut BatchResponse, mut newer: BatchResponse) {
-    let extensions = std::mem::take(newer.extensions_mut());
-    for item in newer.into_items() {
-        if let Some(slot) = gathered
-            .items_mut()
-            .iter_mut()
-            .find(|g| g.id() == item.id())
-        {
-            *slot = item;
-        }
-    }
-    *gathered.extensions_mut() = extensions;
 }
 
 #[cfg(test)]

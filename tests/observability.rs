@@ -3,8 +3,9 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use common::{Recorder, secs, stack};
@@ -15,13 +16,18 @@ use tower_jsonrpc_retry::jsonrpc::Request;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
 
-/// Collects everything the fmt subscriber writes.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
+thread_local! {
+    /// What the subscriber wrote for events emitted on this thread. Each test runs on its
+    /// own thread (a current-thread runtime), so each reads only its own events.
+    static WRITTEN: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
-impl Write for Logs {
+/// Writes into the emitting thread's buffer.
+struct ThreadBuffer;
+
+impl Write for ThreadBuffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        WRITTEN.with(|w| w.borrow_mut().extend_from_slice(buf));
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -29,26 +35,37 @@ impl Write for Logs {
     }
 }
 
+/// The events of this thread, as the fmt subscriber prints them.
+///
+/// One global subscriber for the whole test binary, installed before any event: a
+/// per-thread default races with other threads registering the same call sites.
+struct Logs;
+
 impl Logs {
-    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .without_time()
-            .with_writer(move || writer.clone())
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
+    fn capture() -> Self {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_ansi(false)
+                .without_time()
+                .with_writer(|| ThreadBuffer)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+        });
+        WRITTEN.with(|w| w.borrow_mut().clear());
+        Logs
     }
 
     fn lines(&self) -> Vec<String> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("tower_jsonrpc_retry"))
-            .map(str::to_owned)
-            .collect()
+        WRITTEN.with(|w| {
+            String::from_utf8(w.borrow().clone())
+                .unwrap()
+                .lines()
+                .filter(|l| l.contains("tower_jsonrpc_retry"))
+                .map(str::to_owned)
+                .collect()
+        })
     }
 }
 
@@ -58,7 +75,7 @@ fn periodic(attempts: usize) -> RetryStrategy {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn one_event_per_retry_and_one_when_retries_run_out() {
-    let (logs, _guard) = Logs::capture();
+    let logs = Logs::capture();
     let server = FlakyServer::start().await.unwrap();
     server.script("sum", std::iter::repeat_n(Step::error(2001), 3));
     let resp = stack(&server, periodic(2).codes([2001]))
@@ -85,7 +102,7 @@ async fn one_event_per_retry_and_one_when_retries_run_out() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_final_event_names_why() {
-    let (logs, _guard) = Logs::capture();
+    let logs = Logs::capture();
     let server = FlakyServer::start().await.unwrap();
     server.handle("busy", |_| Err((2001, "busy".to_owned())));
     let call = |id: i64| Request::new("busy", json!([])).with_id(id);
@@ -131,6 +148,7 @@ async fn the_final_event_names_why() {
 
 #[tokio::test(start_paused = true)]
 async fn the_hook_gets_the_same_facts() {
+    let _logs = Logs::capture();
     let server = FlakyServer::start().await.unwrap();
     server.script("sum", [Step::status(503).retry_after("3"), Step::timeout()]);
     let rec = Recorder::default();
@@ -160,6 +178,7 @@ async fn the_hook_gets_the_same_facts() {
 
 #[tokio::test(start_paused = true)]
 async fn batch_events_count_the_items_resent() {
+    let _logs = Logs::capture();
     let server = FlakyServer::start().await.unwrap();
     server.script("sum", [Step::ok(), Step::error(2001)]);
     let counts = Arc::new(Mutex::new(Vec::new()));
@@ -186,6 +205,7 @@ async fn batch_events_count_the_items_resent() {
 
 #[tokio::test(start_paused = true)]
 async fn the_hook_tells_a_server_hint_from_the_backoff() {
+    let _logs = Logs::capture();
     let server = FlakyServer::start().await.unwrap();
     server.script(
         "sum",
@@ -208,6 +228,7 @@ async fn the_hook_tells_a_server_hint_from_the_backoff() {
 
 #[tokio::test(start_paused = true)]
 async fn a_preset_can_be_scaled_without_restating_it() {
+    let _logs = Logs::capture();
     use tower_jsonrpc_retry::backoff::BackoffExt;
     let server = FlakyServer::start().await.unwrap();
     server.script("sum", [Step::error(-32005), Step::error(-32005)]);

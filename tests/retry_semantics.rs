@@ -562,3 +562,26 @@ async fn status_class_applies_to_batches_with_a_json_rpc_body() {
     assert!(resp.items().iter().all(|r| r.result() == Some(&json!(3))));
     assert_eq!(resp.batch_error(), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_cuts_a_retry_short() {
+    let server = server().await;
+    server.script("sum", std::iter::repeat_n(Step::timeout(), 5));
+    // Attempts time out after 200 ms; the whole call may take 250 ms.
+    let strategy = periodic(5, Duration::ZERO)
+        .retry_on(ErrorClass::Timeout)
+        .max_elapsed(Duration::from_millis(250));
+    let start = Instant::now();
+    let err = stack(&server, strategy).oneshot(sum(1)).await.unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(250),
+        "the retry ends at the deadline"
+    );
+    assert_eq!(
+        server.calls("sum"),
+        2,
+        "and no retry starts with no time left"
+    );
+}

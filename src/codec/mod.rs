@@ -92,6 +92,12 @@ impl Config {
     }
 }
 
+/// When the whole call must be over: set by the retry policy on the attempts it makes
+/// for a strategy with [`max_elapsed`](crate::RetryStrategy::max_elapsed), read by the
+/// codec to bound each attempt to what is left.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline(pub(crate) tokio::time::Instant);
+
 /// What the answer to a request must look like.
 #[derive(Debug)]
 enum Expected {
@@ -169,14 +175,16 @@ where
         expected: Expected,
         decode: Decode<T>,
     ) -> ResponseFuture<S::Future, B, T> {
+        // A retry layer's deadline for the whole call cuts this attempt short too.
+        let timeout = match extensions.get::<Deadline>() {
+            Some(Deadline(at)) => {
+                let left = at.saturating_duration_since(tokio::time::Instant::now());
+                Some(self.config.timeout.map_or(left, |t| t.min(left)))
+            }
+            None => self.config.timeout,
+        };
         let fut = self.inner.call(self.http_request(body, extensions));
-        ResponseFuture::new(
-            fut,
-            expected,
-            self.config.body_limit,
-            self.config.timeout,
-            decode,
-        )
+        ResponseFuture::new(fut, expected, self.config.body_limit, timeout, decode)
     }
 }
 

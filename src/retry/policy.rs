@@ -10,7 +10,7 @@ use super::future::Delay;
 use super::inspect::InspectError;
 use super::strategy::RetryStrategy;
 use crate::backoff::{Backoff, BoxDelays};
-use crate::codec::RetryAfter;
+use crate::codec::{Deadline, RetryAfter};
 use crate::jsonrpc::{BatchRequest, BatchResponse, Id, Request, Response};
 
 /// A [`tower::retry::Policy`] for JSON-RPC [`Request`]s and [`BatchRequest`]s.
@@ -97,12 +97,54 @@ impl fmt::Debug for JsonRpcRetryPolicy {
 impl JsonRpcRetryPolicy {
     /// The copy of a request kept for a retry. On a request's first attempt this sets
     /// up its state, and keeps nothing when its strategy can never retry.
-    fn keep<R: Clone>(&mut self, req: &R, extensions: &http::Extensions) -> Option<R> {
+    ///
+    /// With a deadline ([`RetryStrategy::max_elapsed`]), the copy carries it, so that the
+    /// codec cuts each retry short at the deadline too.
+    fn keep<R: Clone + Attempt>(&mut self, req: &R) -> Option<R> {
         let first = self.state.retries == 0;
-        if first && !self.state.begin(strategy_for(extensions, &self.default)) {
+        if !first {
+            return Some(req.clone());
+        }
+        let strategy = strategy_for(req.extensions(), &self.default);
+        if !self.state.begin(strategy) {
             return None;
         }
-        Some(req.clone())
+        let mut kept = req.clone();
+        if let (Some(started), Some(limit)) = (self.state.started, strategy.inner.max_elapsed) {
+            kept.extensions_mut().insert(Deadline(
+                started.checked_add(limit).unwrap_or_else(far_future),
+            ));
+        }
+        Some(kept)
+    }
+}
+
+/// A time no deadline reaches (tokio's own "far future" is about 30 years ahead).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
+/// What the policy needs of a request type: its extensions.
+trait Attempt {
+    fn extensions(&self) -> &http::Extensions;
+    fn extensions_mut(&mut self) -> &mut http::Extensions;
+}
+
+impl Attempt for Request {
+    fn extensions(&self) -> &http::Extensions {
+        Request::extensions(self)
+    }
+    fn extensions_mut(&mut self) -> &mut http::Extensions {
+        Request::extensions_mut(self)
+    }
+}
+
+impl Attempt for BatchRequest {
+    fn extensions(&self) -> &http::Extensions {
+        BatchRequest::extensions(self)
+    }
+    fn extensions_mut(&mut self) -> &mut http::Extensions {
+        BatchRequest::extensions_mut(self)
     }
 }
 
@@ -153,7 +195,8 @@ impl State {
             let ends = Instant::now()
                 .saturating_duration_since(started)
                 .saturating_add(delay);
-            if ends > limit {
+            // A retry that would start at the deadline has no time left to run.
+            if ends >= limit {
                 return Err(GiveUpReason::Deadline);
             }
         }
@@ -228,7 +271,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
     }
 
     fn clone_request(&mut self, req: &Request) -> Option<Request> {
-        self.keep(req, req.extensions())
+        self.keep(req)
     }
 }
 
@@ -345,7 +388,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
     }
 
     fn clone_request(&mut self, req: &BatchRequest) -> Option<BatchRequest> {
-        self.keep(req, req.extensions())
+        self.keep(req)
     }
 }
 

@@ -245,7 +245,10 @@ impl RetryStrategy {
     }
 
     /// Bounds the whole call, attempts and waits included, measured on tokio's clock
-    /// from the first attempt: no retry is scheduled whose wait would end past it.
+    /// from the first attempt: no retry is scheduled whose wait would end at or past it, and
+    /// over the [codec](crate::codec::JsonRpcCodec) a retry is cut short when the
+    /// deadline comes (its error [`is_timeout`](crate::codec::Error::is_timeout)). The
+    /// first attempt is bounded by the stack's per-attempt timeout.
     pub fn max_elapsed(self, limit: Duration) -> Self {
         self.edit(|i| i.max_elapsed = Some(limit))
     }

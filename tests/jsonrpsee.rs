@@ -164,7 +164,7 @@ async fn per_request_strategy_in_http_extensions() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_declared_content_length_does_not_outlive_the_reencoded_body() {
+async fn a_declared_content_length_stays_true_on_every_attempt() {
     use bytes::Bytes;
     use http_body_util::{BodyExt, Full};
     use hyper_util::client::legacy::Client;
@@ -177,7 +177,8 @@ async fn a_declared_content_length_does_not_outlive_the_reencoded_body() {
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::http(strategy()))
         .service(http);
-    // Spaces the codec's encoding drops: the declared length is the original's.
+    // Spaces a re-encoding would drop: every attempt sends these very bytes, so the
+    // declared length stays true.
     let body = r#"{ "jsonrpc" : "2.0", "method" : "sum", "params" : [1, 2], "id" : 7 }"#;
     let req = http::Request::post(server.uri())
         .header(http::header::CONTENT_LENGTH, body.len())
@@ -253,4 +254,36 @@ async fn retry_after_survives_on_a_json_rpc_answer() {
         "2002 is not retried: the answer as it came"
     );
     assert_eq!(resp.headers()[http::header::RETRY_AFTER], "30");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_single_call_goes_through_byte_for_byte() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use tower::ServiceExt;
+
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::error(-32005)]);
+    let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http(strategy()))
+        .service(http);
+    let body = "{\"id\": 9, \"method\": \"sum\", \"params\": [1, 2], \"jsonrpc\": \"2.0\"}";
+    let req = http::Request::post(server.uri())
+        .body(Full::from(body))
+        .unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    let answer = resp.into_body().collect().await.unwrap().to_bytes();
+    let sent = server.bodies();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent.iter().all(|b| b == body.as_bytes()),
+        "every attempt sends the caller's bytes"
+    );
+    assert_eq!(
+        answer, r#"{"id":9,"jsonrpc":"2.0","result":3}"#,
+        "the server's bytes, as they came"
+    );
 }

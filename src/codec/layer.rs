@@ -56,6 +56,12 @@ impl JsonRpcCodecLayer {
 }
 
 impl JsonRpcCodecLayer {
+    /// Keeps each single response's body bytes in its extensions.
+    pub(crate) fn keep_raw(mut self) -> Self {
+        Arc::make_mut(&mut self.config).keep_raw = true;
+        self
+    }
+
     /// Bounds each exchange, from sending the request to the last byte of the response
     /// body. A timeout under the codec (tower's `TimeoutLayer` around the HTTP client)
     /// ends when the response head arrives, so it cannot stop a body that trickles in;

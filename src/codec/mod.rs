@@ -76,6 +76,9 @@ struct Config {
     headers: HeaderMap,
     body_limit: usize,
     timeout: Option<Duration>,
+    /// Keep a single response's body bytes in its extensions ([`RawBody`]), for the
+    /// HTTP-level retry layer, which hands them on unchanged.
+    keep_raw: bool,
 }
 
 impl Config {
@@ -88,9 +91,14 @@ impl Config {
             headers,
             body_limit: DEFAULT_BODY_LIMIT,
             timeout: None,
+            keep_raw: false,
         }
     }
 }
+
+/// The bytes a single response was decoded from, kept when [`Config::keep_raw`] is set.
+#[derive(Clone, Debug)]
+pub(crate) struct RawBody(pub(crate) Bytes);
 
 /// When the whole call must be over: set by the retry policy on the attempts it makes
 /// for a strategy with [`max_elapsed`](crate::RetryStrategy::max_elapsed), read by the
@@ -102,7 +110,8 @@ pub(crate) struct Deadline(pub(crate) tokio::time::Instant);
 #[derive(Debug)]
 enum Expected {
     Notification,
-    Single(Id),
+    /// A call: its id, and whether to keep the body bytes ([`Config::keep_raw`]).
+    Single(Id, bool),
     Batch(Vec<Id>),
 }
 
@@ -218,7 +227,7 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         let expected = match request.id() {
-            Some(id) => Expected::Single(id.clone()),
+            Some(id) => Expected::Single(id.clone(), self.config.keep_raw),
             None => Expected::Notification,
         };
         let extensions = request.take_extensions();
@@ -282,8 +291,8 @@ fn decode_single(
     parts: http::response::Parts,
     body: Bytes,
 ) -> Result<Response, Error> {
-    let expected_id = match expected {
-        Expected::Single(id) => id,
+    let (expected_id, keep_raw) = match expected {
+        Expected::Single(id, keep_raw) => (id, keep_raw),
         Expected::Notification if parts.status.is_success() => {
             return Ok(Response::new(Id::Null, Ok(Value::Null)));
         }
@@ -319,6 +328,9 @@ fn decode_single(
         ));
     }
     record_exchange(response.extensions_mut(), &parts);
+    if keep_raw {
+        response.extensions_mut().insert(RawBody(body));
+    }
     Ok(response)
 }
 

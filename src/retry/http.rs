@@ -22,7 +22,7 @@ use tower_service::Service;
 use super::policy::JsonRpcRetryPolicy;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
-use crate::codec::{self, DEFAULT_BODY_LIMIT, JsonRpcCodec, JsonRpcCodecLayer};
+use crate::codec::{self, DEFAULT_BODY_LIMIT, JsonRpcCodec, JsonRpcCodecLayer, RawBody};
 use crate::jsonrpc::{BatchRequest, Request};
 
 /// Retries JSON-RPC over HTTP at the HTTP level, for stacks that only take HTTP layers
@@ -34,13 +34,15 @@ use crate::jsonrpc::{BatchRequest, Request};
 /// [`JsonRpcRetryPolicy`] under tower's `Retry`, over the [`JsonRpcCodec`] — with every
 /// attempt sent to the inner service with the original method, URI, version and
 /// headers, and a body of the same type rebuilt from the buffered bytes. The final
-/// answer is encoded back into an `http::Response<Full<Bytes>>` (its status kept), so the
+/// answer is handed back as an `http::Response<Full<Bytes>>` (its status kept), so the
 /// caller reads the body as before. A per-request [`RetryStrategy`] is read from the
 /// `http::Request`'s extensions.
 ///
-/// What differs from the JSON-RPC layer: a body that is not JSON-RPC is sent once,
-/// untouched; the answer is the decoded and re-encoded response (same content, not the
-/// same bytes); a non-2xx answer without a JSON-RPC body comes back as that status with
+/// For a single call, every attempt sends the caller's bytes unchanged, and the answer
+/// is the server's bytes as they came (with its status and `Retry-After`). A batch is
+/// re-encoded, since a retry may re-send only some of its items, and its final answer
+/// gathers every item. A body that is not JSON-RPC is sent once, untouched, within the
+/// same limits; a non-2xx answer without a JSON-RPC body comes back as that status with
 /// its `Retry-After` and an empty body.
 ///
 /// The output error type is the inner service's (`E`), so the layer fits stacks that
@@ -159,8 +161,9 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
     type Service = HttpRetry<S, B, E>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let mut codec =
-            JsonRpcCodecLayer::new(http::Uri::default()).body_limit(self.response_limit);
+        let mut codec = JsonRpcCodecLayer::new(http::Uri::default())
+            .body_limit(self.response_limit)
+            .keep_raw();
         if let Some(timeout) = self.attempt_timeout {
             codec = codec.timeout(timeout);
         }
@@ -215,6 +218,9 @@ struct Head {
     uri: http::Uri,
     version: http::Version,
     headers: http::HeaderMap,
+    /// For a single request, its bytes as the caller sent them: every attempt sends them
+    /// unchanged. (A batch may be narrowed, so its attempts are the codec's encoding.)
+    body: Option<Bytes>,
 }
 
 /// Puts the original head back on each attempt the codec builds, with the body type the
@@ -261,6 +267,11 @@ where
             parts.uri = head.uri.clone();
             parts.version = head.version;
             parts.headers = head.headers.clone();
+            if let Some(original) = &head.body {
+                return self
+                    .inner
+                    .call(http::Request::from_parts(parts, B::from(original.to_vec())));
+            }
             // The body is the codec's encoding (for a partly retried batch, a smaller
             // one): its length is the new body's, which the HTTP client sets itself.
             parts.headers.remove(http::header::CONTENT_LENGTH);
@@ -303,8 +314,8 @@ fn parse(bytes: &[u8]) -> Message {
 
 /// The final answer as HTTP: the body, the status it came with (200 when it was 2xx) and
 /// the server's `Retry-After`, if any.
-fn json_response(extensions: &http::Extensions, body: Vec<u8>) -> http::Response<Full<Bytes>> {
-    let mut resp = http::Response::new(Full::new(Bytes::from(body)));
+fn json_response(extensions: &http::Extensions, body: Bytes) -> http::Response<Full<Bytes>> {
+    let mut resp = http::Response::new(Full::new(body));
     *resp.status_mut() = extensions
         .get::<StatusCode>()
         .copied()
@@ -384,6 +395,7 @@ where
                 uri: parts.uri,
                 version: parts.version,
                 headers: parts.headers,
+                body: matches!(message, Message::Single(_)).then(|| bytes.clone()),
             };
             let mut extensions = parts.extensions;
             // Shared: every attempt's copy of the request carries it.
@@ -395,10 +407,11 @@ where
                     stack.oneshot(request).await.map(|resp| {
                         // A notification is answered with no body, whatever the codec
                         // made of the server's answer.
-                        let body = if notification {
-                            Vec::new()
-                        } else {
-                            serde_json::to_vec(&resp).unwrap_or_default()
+                        let body = match resp.extensions().get::<RawBody>() {
+                            _ if notification => Bytes::new(),
+                            // The server's bytes, as they came.
+                            Some(RawBody(raw)) => raw.clone(),
+                            None => Bytes::from(serde_json::to_vec(&resp).unwrap_or_default()),
                         };
                         json_response(resp.extensions(), body)
                     })
@@ -407,9 +420,9 @@ where
                     *batch.extensions_mut() = extensions;
                     stack.oneshot(batch).await.map(|resp| {
                         let body = if resp.items().is_empty() {
-                            Vec::new()
+                            Bytes::new()
                         } else {
-                            serde_json::to_vec(&resp).unwrap_or_default()
+                            Bytes::from(serde_json::to_vec(&resp).unwrap_or_default())
                         };
                         json_response(resp.extensions(), body)
                     })

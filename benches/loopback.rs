@@ -253,19 +253,7 @@ async fn run(s: Settings) {
         .max_concurrent_requests(1024)
         .build(uri.to_string())
         .expect("jsonrpsee client");
-    let peer: Call = Box::new(move || {
-        let client = jsonrpsee.clone();
-        Box::new(move || {
-            let client = client.clone();
-            Box::pin(async move {
-                let sum: i64 = client
-                    .request("sum", rpc_params![1, 2])
-                    .await
-                    .expect("jsonrpsee call");
-                assert_eq!(sum, 3);
-            })
-        })
-    });
+    let peer = jsonrpsee_call(jsonrpsee);
     let client = Client::builder(uri.clone())
         .retry(default_strategy())
         .build();
@@ -300,19 +288,7 @@ async fn run(s: Settings) {
         .set_http_middleware(ServiceBuilder::new().layer(layer))
         .build(uri.to_string())
         .expect("jsonrpsee client with the layer");
-    let layered_peer: Call = Box::new(move || {
-        let client = with_layer.clone();
-        Box::new(move || {
-            let client = client.clone();
-            Box::pin(async move {
-                let sum: i64 = client
-                    .request("sum", rpc_params![1, 2])
-                    .await
-                    .expect("jsonrpsee call through the layer");
-                assert_eq!(sum, 3);
-            })
-        })
-    });
+    let layered_peer = jsonrpsee_call(with_layer);
     for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
         let o = compare(&server, &peer, &layered_peer, callers, each, s.rounds).await;
         report(
@@ -324,6 +300,26 @@ async fn run(s: Settings) {
             1.0 / o.time_ratio >= 0.97,
         );
     }
+}
+
+/// Callers of `sum(1, 2)` on a jsonrpsee client, whatever its middleware.
+fn jsonrpsee_call<C>(client: C) -> Call
+where
+    C: ClientT + Clone + Send + Sync + 'static,
+{
+    Box::new(move || {
+        let client = client.clone();
+        Box::new(move || {
+            let client = client.clone();
+            Box::pin(async move {
+                let sum: i64 = client
+                    .request("sum", rpc_params![1, 2])
+                    .await
+                    .expect("jsonrpsee call");
+                assert_eq!(sum, 3);
+            })
+        })
+    })
 }
 
 fn main() {

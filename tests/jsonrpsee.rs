@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use jsonrpsee::core::client::{BatchResponse, ClientT, Error as ClientError};
 use jsonrpsee::core::http_helpers::HttpError;
 use jsonrpsee::core::middleware::layer::RpcLogger;
@@ -10,7 +15,7 @@ use jsonrpsee::http_client::transport::{Error as TransportError, HttpBackend};
 use jsonrpsee::http_client::{HttpBody, HttpClient, HttpClientBuilder, RpcService};
 use jsonrpsee::rpc_params;
 use tokio::time::Instant;
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, ServiceExt};
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::retry::HttpRetry;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
@@ -24,6 +29,14 @@ fn strategy() -> RetryStrategy {
 }
 
 type Retried = HttpClient<RpcLogger<RpcService<HttpRetry<HttpBackend, HttpBody, TransportError>>>>;
+
+/// The HTTP-level layer straight on hyper-util's client, no jsonrpsee.
+fn raw_http() -> HttpRetry<Client<HttpConnector, Full<Bytes>>, Full<Bytes>> {
+    let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http(strategy()))
+        .service(http)
+}
 
 fn client(server: &FlakyServer) -> Retried {
     let layer = JsonRpcRetryLayer::http(strategy())
@@ -127,18 +140,9 @@ async fn batch_retries_only_failed_items() {
 
 #[tokio::test(start_paused = true)]
 async fn per_request_strategy_in_http_extensions() {
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Full};
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-    use tower::ServiceExt;
-
     let server = FlakyServer::start().await.unwrap();
     server.script("sum", [Step::error(-32005), Step::error(-32005)]);
-    let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let svc = ServiceBuilder::new()
-        .layer(JsonRpcRetryLayer::http(strategy()))
-        .service(http);
+    let svc = raw_http();
     let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":7}"#;
     let mut req = http::Request::post(server.uri())
         .body(Full::from(body))
@@ -165,18 +169,9 @@ async fn per_request_strategy_in_http_extensions() {
 
 #[tokio::test(start_paused = true)]
 async fn a_declared_content_length_stays_true_on_every_attempt() {
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Full};
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-    use tower::ServiceExt;
-
     let server = FlakyServer::start().await.unwrap();
     server.script("sum", [Step::error(-32005)]);
-    let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let svc = ServiceBuilder::new()
-        .layer(JsonRpcRetryLayer::http(strategy()))
-        .service(http);
+    let svc = raw_http();
     // Spaces a re-encoding would drop: every attempt sends these very bytes, so the
     // declared length stays true.
     let body = r#"{ "jsonrpc" : "2.0", "method" : "sum", "params" : [1, 2], "id" : 7 }"#;
@@ -193,10 +188,6 @@ async fn a_declared_content_length_stays_true_on_every_attempt() {
 
 #[tokio::test(start_paused = true)]
 async fn a_body_that_is_not_json_rpc_is_sent_once_within_the_response_limit() {
-    use bytes::Bytes;
-    use http_body_util::Full;
-    use tower::ServiceExt;
-
     #[derive(Debug)]
     struct Never;
     impl std::fmt::Display for Never {
@@ -228,21 +219,12 @@ async fn a_body_that_is_not_json_rpc_is_sent_once_within_the_response_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn retry_after_survives_on_a_json_rpc_answer() {
-    use bytes::Bytes;
-    use http_body_util::Full;
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-    use tower::ServiceExt;
-
     let server = FlakyServer::start().await.unwrap();
     server.script(
         "sum",
         [Step::status_with_error(429, 2002).retry_after("30")],
     );
-    let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let svc = ServiceBuilder::new()
-        .layer(JsonRpcRetryLayer::http(strategy()))
-        .service(http);
+    let svc = raw_http();
     let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":7}"#;
     let req = http::Request::post(server.uri())
         .body(Full::from(body))
@@ -258,18 +240,9 @@ async fn retry_after_survives_on_a_json_rpc_answer() {
 
 #[tokio::test(start_paused = true)]
 async fn a_single_call_goes_through_byte_for_byte() {
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Full};
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-    use tower::ServiceExt;
-
     let server = FlakyServer::start().await.unwrap();
     server.script("sum", [Step::error(-32005)]);
-    let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let svc = ServiceBuilder::new()
-        .layer(JsonRpcRetryLayer::http(strategy()))
-        .service(http);
+    let svc = raw_http();
     let body = "{\"id\": 9, \"method\": \"sum\", \"params\": [1, 2], \"jsonrpc\": \"2.0\"}";
     let req = http::Request::post(server.uri())
         .body(Full::from(body))

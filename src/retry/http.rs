@@ -225,7 +225,7 @@ struct Head {
 
 /// Puts the original head back on each attempt the codec builds, with the body type the
 /// inner service takes.
-pub struct Restore<S, B> {
+pub(crate) struct Restore<S, B> {
     inner: S,
     _body: PhantomData<fn(B)>,
 }

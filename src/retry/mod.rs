@@ -29,7 +29,7 @@ mod policy;
 mod strategy;
 
 pub use event::{RetryEvent, RetryReason};
-pub use http::{HttpRetry, HttpRetryLayer, Restore};
+pub use http::{HttpRetry, HttpRetryLayer};
 pub use inspect::InspectError;
 pub use layer::JsonRpcRetryLayer;
 pub use policy::JsonRpcRetryPolicy;

@@ -365,44 +365,31 @@ where
                 .await
                 .map_err(map_err)?
                 .to_bytes();
-            let message = parse(&bytes);
-            if let Message::Other = message {
-                // Not JSON-RPC: sent once, as it came, within the same limits.
-                let inner = stack.into_inner().into_inner().inner;
-                let exchange = async {
-                    let resp = inner
-                        .oneshot(http::Request::from_parts(parts, B::from(bytes.to_vec())))
-                        .await?;
-                    let (head, body) = resp.into_parts();
-                    let body = Limited::new(body, response_limit)
-                        .collect()
-                        .await
-                        .map_err(map_err)?
-                        .to_bytes();
-                    Ok(http::Response::from_parts(head, Full::new(body)))
-                };
-                return match attempt_timeout {
-                    Some(timeout) => tokio::time::timeout(timeout, exchange)
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(map_err(Box::new(tower::timeout::error::Elapsed::new())))
-                        }),
-                    None => exchange.await,
-                };
-            }
-            let head = Head {
-                method: parts.method,
-                uri: parts.uri,
-                version: parts.version,
-                headers: parts.headers,
-                body: matches!(message, Message::Single(_)).then(|| bytes.clone()),
-            };
-            let mut extensions = parts.extensions;
-            // Shared: every attempt's copy of the request carries it.
-            extensions.insert(Arc::new(head));
-            let outcome = match message {
+            let outcome = match parse(&bytes) {
+                Message::Other => {
+                    // Not JSON-RPC: sent once, as it came, within the same limits.
+                    let inner = stack.into_inner().into_inner().inner;
+                    let exchange = async {
+                        let req = http::Request::from_parts(parts, B::from(bytes.to_vec()));
+                        let (head, body) = inner.oneshot(req).await?.into_parts();
+                        let body = Limited::new(body, response_limit)
+                            .collect()
+                            .await
+                            .map_err(map_err)?
+                            .to_bytes();
+                        Ok(http::Response::from_parts(head, Full::new(body)))
+                    };
+                    return match attempt_timeout {
+                        Some(timeout) => tokio::time::timeout(timeout, exchange)
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(map_err(Box::new(tower::timeout::error::Elapsed::new())))
+                            }),
+                        None => exchange.await,
+                    };
+                }
                 Message::Single(mut request) => {
-                    *request.extensions_mut() = extensions;
+                    *request.extensions_mut() = with_head(parts, Some(bytes));
                     let notification = request.is_notification();
                     stack.oneshot(request).await.map(|resp| {
                         // A notification is answered with no body, whatever the codec
@@ -417,7 +404,7 @@ where
                     })
                 }
                 Message::Batch(mut batch) => {
-                    *batch.extensions_mut() = extensions;
+                    *batch.extensions_mut() = with_head(parts, None);
                     stack.oneshot(batch).await.map(|resp| {
                         let body = if resp.items().is_empty() {
                             Bytes::new()
@@ -427,11 +414,26 @@ where
                         json_response(resp.extensions(), body)
                     })
                 }
-                Message::Other => return Err(map_err("unreachable: not JSON-RPC".into())),
             };
             outcome.or_else(|err| answer_error::<S::Error, E>(err, map_err))
         })
     }
+}
+
+/// The request's extensions, with its head (and, for a single call, its bytes) added
+/// for [`Restore`] to put back on every attempt.
+fn with_head(parts: http::request::Parts, body: Option<Bytes>) -> http::Extensions {
+    let head = Head {
+        method: parts.method,
+        uri: parts.uri,
+        version: parts.version,
+        headers: parts.headers,
+        body,
+    };
+    let mut extensions = parts.extensions;
+    // Shared: every attempt's copy of the request carries it.
+    extensions.insert(Arc::new(head));
+    extensions
 }
 
 /// The stack's error as the caller's: a status answer becomes that status again, the

@@ -37,6 +37,9 @@ type Caller = Box<dyn FnMut() -> CallFuture + Send>;
 type Call = Box<dyn Fn() -> Caller>;
 
 struct Settings {
+    /// Runs only the sections whose name contains this (the first argument that is not a
+    /// flag: `cargo bench --bench loopback -- jsonrpsee`).
+    only: Option<String>,
     rounds: usize,
     /// Calls per sample with one caller.
     calls_single: usize,
@@ -44,15 +47,26 @@ struct Settings {
     calls_each_64: usize,
 }
 
+impl Settings {
+    fn wants(&self, section: &str) -> bool {
+        self.only
+            .as_deref()
+            .is_none_or(|only| section.contains(only))
+    }
+}
+
 fn settings() -> Settings {
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     if quick() {
         Settings {
+            only,
             rounds: 3,
             calls_single: 200,
             calls_each_64: 8,
         }
     } else {
         Settings {
+            only,
             rounds: 31,
             calls_single: 1_000,
             calls_each_64: 40,
@@ -189,116 +203,127 @@ async fn run(s: Settings) {
         }
     });
 
-    // 3. The layer over the codec against the codec alone.
-    let codec = ServiceBuilder::new()
-        .layer(JsonRpcCodecLayer::new(uri.clone()))
-        .service(http());
-    let layered = ServiceBuilder::new()
-        .layer(JsonRpcRetryLayer::new(default_strategy()))
-        .layer(JsonRpcCodecLayer::new(uri.clone()))
-        .service(http());
-    let codec_twin = ServiceBuilder::new()
-        .layer(JsonRpcCodecLayer::new(uri.clone()))
-        .service(http());
-    let (base, cand) = (stack_call(codec, "sum"), stack_call(layered, "sum"));
-    // The noise floor: two identical stacks compared the same way.
-    let twin = stack_call(codec_twin, "sum");
-    for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
-        let o = compare(&server, &base, &twin, callers, each, s.rounds).await;
-        report(
-            &format!("A/A noise, {callers} caller(s)"),
-            "codec",
-            "codec twin",
-            &o,
-            "none (noise floor)",
-            true,
-        );
+    if s.wants("e2e") {
+        // 3. The layer over the codec against the codec alone.
+        let codec = ServiceBuilder::new()
+            .layer(JsonRpcCodecLayer::new(uri.clone()))
+            .service(http());
+        let layered = ServiceBuilder::new()
+            .layer(JsonRpcRetryLayer::new(default_strategy()))
+            .layer(JsonRpcCodecLayer::new(uri.clone()))
+            .service(http());
+        let codec_twin = ServiceBuilder::new()
+            .layer(JsonRpcCodecLayer::new(uri.clone()))
+            .service(http());
+        let (base, cand) = (stack_call(codec, "sum"), stack_call(layered, "sum"));
+        // The noise floor: two identical stacks compared the same way.
+        let twin = stack_call(codec_twin, "sum");
+        for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
+            let o = compare(&server, &base, &twin, callers, each, s.rounds).await;
+            report(
+                &format!("A/A noise, {callers} caller(s)"),
+                "codec",
+                "codec twin",
+                &o,
+                "none (noise floor)",
+                true,
+            );
+        }
+        for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
+            let o = compare(&server, &base, &cand, callers, each, s.rounds).await;
+            report(
+                &format!("e2e, {callers} caller(s)"),
+                "codec",
+                "layer+codec",
+                &o,
+                ">= 0.98x throughput",
+                1.0 / o.time_ratio >= 0.98,
+            );
+        }
     }
-    for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
-        let o = compare(&server, &base, &cand, callers, each, s.rounds).await;
+
+    if s.wants("retry") {
+        // 4. The retry path: one zero-delay retry against a clean call, same stack.
+        let zero = ServiceBuilder::new()
+            .layer(JsonRpcRetryLayer::new(zero_delay_strategy()))
+            .layer(JsonRpcCodecLayer::new(uri.clone()))
+            .service(http());
+        let clean = stack_call(zero.clone(), "sum");
+        let retried = stack_call(zero, "flaky_sum");
+        fail_next.store(true, Ordering::Relaxed);
+        let o = compare(&server, &clean, &retried, 1, s.calls_single / 2, s.rounds).await;
+        assert!(
+            server.calls("flaky_sum") >= 2 * (s.calls_single / 2),
+            "every flaky call took two attempts"
+        );
         report(
-            &format!("e2e, {callers} caller(s)"),
-            "codec",
-            "layer+codec",
+            "retry path, 1 caller",
+            "clean",
+            "retried once",
             &o,
-            ">= 0.98x throughput",
-            1.0 / o.time_ratio >= 0.98,
+            "<= 2.1x time",
+            o.time_ratio <= 2.1,
         );
     }
 
-    // 4. The retry path: one zero-delay retry against a clean call, same stack.
-    let zero = ServiceBuilder::new()
-        .layer(JsonRpcRetryLayer::new(zero_delay_strategy()))
-        .layer(JsonRpcCodecLayer::new(uri.clone()))
-        .service(http());
-    let clean = stack_call(zero.clone(), "sum");
-    let retried = stack_call(zero, "flaky_sum");
-    fail_next.store(true, Ordering::Relaxed);
-    let o = compare(&server, &clean, &retried, 1, s.calls_single / 2, s.rounds).await;
-    assert!(
-        server.calls("flaky_sum") >= 2 * (s.calls_single / 2),
-        "every flaky call took two attempts"
-    );
-    report(
-        "retry path, 1 caller",
-        "clean",
-        "retried once",
-        &o,
-        "<= 2.1x time",
-        o.time_ratio <= 2.1,
+    // jsonrpsee's HTTP client, with no middleware: the baseline of sections 6 and 7.
+    let peer = jsonrpsee_call(
+        HttpClientBuilder::default()
+            .max_concurrent_requests(1024)
+            .build(uri.to_string())
+            .expect("jsonrpsee client"),
     );
 
-    // 6. Peers: jsonrpsee's HTTP client (no retry) against `Client` with a retry strategy.
-    let jsonrpsee = HttpClientBuilder::default()
-        .max_concurrent_requests(1024)
-        .build(uri.to_string())
-        .expect("jsonrpsee client");
-    let peer = jsonrpsee_call(jsonrpsee);
-    let client = Client::builder(uri.clone())
-        .retry(default_strategy())
-        .build();
-    let ours: Call = Box::new(move || {
-        let client = client.clone();
-        Box::new(move || {
+    if s.wants("peers") {
+        // 6. Peers: jsonrpsee's HTTP client (no retry) against `Client` with a retry strategy.
+        let client = Client::builder(uri.clone())
+            .retry(default_strategy())
+            .build();
+        let ours: Call = Box::new(move || {
             let client = client.clone();
-            Box::pin(async move {
-                let sum: i64 = client.call("sum", (1, 2)).await.expect("client call");
-                assert_eq!(sum, 3);
+            Box::new(move || {
+                let client = client.clone();
+                Box::pin(async move {
+                    let sum: i64 = client.call("sum", (1, 2)).await.expect("client call");
+                    assert_eq!(sum, 3);
+                })
             })
-        })
-    });
-    for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
-        let o = compare(&server, &peer, &ours, callers, each, s.rounds).await;
-        report(
-            &format!("peers, {callers} caller(s)"),
-            "jsonrpsee",
-            "Client",
-            &o,
-            ">= 1.0x throughput",
-            1.0 / o.time_ratio >= 1.0,
-        );
+        });
+        for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
+            let o = compare(&server, &peer, &ours, callers, each, s.rounds).await;
+            report(
+                &format!("peers, {callers} caller(s)"),
+                "jsonrpsee",
+                "Client",
+                &o,
+                ">= 1.0x throughput",
+                1.0 / o.time_ratio >= 1.0,
+            );
+        }
     }
 
-    // 7. jsonrpsee's client with the HTTP-level layer in its middleware slot, against the
-    // same client without it: the request body is buffered and decoded once per call.
-    let layer = JsonRpcRetryLayer::http(default_strategy())
-        .map_err(|e| TransportError::Http(HttpError::Stream(e)));
-    let with_layer = HttpClientBuilder::default()
-        .max_concurrent_requests(1024)
-        .set_http_middleware(ServiceBuilder::new().layer(layer))
-        .build(uri.to_string())
-        .expect("jsonrpsee client with the layer");
-    let layered_peer = jsonrpsee_call(with_layer);
-    for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
-        let o = compare(&server, &peer, &layered_peer, callers, each, s.rounds).await;
-        report(
-            &format!("jsonrpsee+layer, {callers}"),
-            "jsonrpsee",
-            "jsonrpsee+http layer",
-            &o,
-            ">= 0.97x throughput",
-            1.0 / o.time_ratio >= 0.97,
-        );
+    if s.wants("jsonrpsee") {
+        // 7. jsonrpsee's client with the HTTP-level layer in its middleware slot, against the
+        // same client without it: the request body is buffered and decoded once per call.
+        let layer = JsonRpcRetryLayer::http(default_strategy())
+            .map_err(|e| TransportError::Http(HttpError::Stream(e)));
+        let with_layer = HttpClientBuilder::default()
+            .max_concurrent_requests(1024)
+            .set_http_middleware(ServiceBuilder::new().layer(layer))
+            .build(uri.to_string())
+            .expect("jsonrpsee client with the layer");
+        let layered_peer = jsonrpsee_call(with_layer);
+        for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
+            let o = compare(&server, &peer, &layered_peer, callers, each, s.rounds).await;
+            report(
+                &format!("jsonrpsee+layer, {callers}"),
+                "jsonrpsee",
+                "jsonrpsee+http layer",
+                &o,
+                ">= 0.97x throughput",
+                1.0 / o.time_ratio >= 0.97,
+            );
+        }
     }
 }
 

@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use tower_jsonrpc_retry::codec::RetryAfter;
-use tower_jsonrpc_retry::jsonrpc::{BatchResponse, ErrorObject, Id, Response};
+use tower_jsonrpc_retry::jsonrpc::{
+    BatchResponse, DecodeError, ErrorObject, Id, Request, Response,
+};
 
 /// JSON values without floats (serde_json may read a float back one ulp off).
 fn json_value() -> impl Strategy<Value = Value> {
@@ -94,6 +96,82 @@ fn jsonish() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
+/// JSON text of an object or a batch of them, written member by member so that it can
+/// hold what a JSON tree cannot: a member given twice, a name written with an escape,
+/// members JSON-RPC does not define.
+fn message_text() -> impl Strategy<Value = Vec<u8>> {
+    let name = prop_oneof![
+        Just("jsonrpc"),
+        Just("method"),
+        Just("params"),
+        Just("id"),
+        Just("result"),
+        Just("error"),
+        Just("other"),
+    ];
+    let value = prop_oneof![
+        Just(Value::from("2.0")),
+        Just(Value::from("sum")),
+        Just(serde_json::json!([1, 2])),
+        Just(serde_json::json!({"code": -32005, "message": "slow down"})),
+        Just(serde_json::json!({"code": 1.5, "message": "m"})),
+        Just(Value::from(-0.0)),
+        json_value(),
+    ];
+    let member = (name, value, any::<bool>()).prop_map(|(name, value, escape)| {
+        let name = if escape {
+            // The first letter as a \u escape: the same name once read.
+            let mut chars = name.chars();
+            let first = chars.next().map_or(0, u32::from);
+            format!("\\u{first:04x}{}", chars.as_str())
+        } else {
+            name.to_owned()
+        };
+        format!("\"{name}\":{value}")
+    });
+    let object = prop::collection::vec(member, 0..6)
+        .prop_map(|members| format!("{{{}}}", members.join(",")));
+    prop_oneof![
+        object.clone(),
+        prop::collection::vec(object, 0..4).prop_map(|items| format!("[{}]", items.join(","))),
+        // The first member as raw text: `-0`, `1e2`, ` 1 `, big numbers.
+        (r#"(-0|1e2|-1|9223372036854775808| 7 |"\\u0032.0"|"2.0" )"#).prop_map(|id| {
+            format!(r#"{{"jsonrpc":"2.0","method":"m","id":{id},"result":{id}}}"#)
+        }),
+    ]
+    .prop_map(String::into_bytes)
+}
+
+/// What the tree decoders make of `bytes`, as the bytes decoders must too.
+fn through_tree<T>(
+    bytes: &[u8],
+    decode: impl FnOnce(Value) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    decode(serde_json::from_slice(bytes)?)
+}
+
+/// Decoded values must be equal, errors must say the same. One leniency is allowed: the
+/// tree decoders refuse JSON they cannot build (a number beyond `f64`, nesting deeper
+/// than 128), which the bytes decoders skip when it sits in a member they do not build.
+fn same<T: PartialEq + std::fmt::Debug>(
+    bytes: &[u8],
+    fast: Result<T, DecodeError>,
+    tree: Result<T, DecodeError>,
+) -> Result<(), TestCaseError> {
+    match (fast, tree) {
+        (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+        (Err(DecodeError::Json(_)), Err(DecodeError::Json(_))) => {}
+        (fast, Err(DecodeError::Json(_))) => {
+            let grammar = std::str::from_utf8(bytes)
+                .is_ok_and(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok());
+            prop_assert!(grammar, "bytes decoder {fast:?} on text that is not JSON");
+        }
+        (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+        (a, b) => prop_assert!(false, "bytes decoder {a:?}, tree decoder {b:?}"),
+    }
+    Ok(())
+}
+
 fn expected_ids() -> [Vec<Id>; 4] {
     [
         vec![],
@@ -165,6 +243,23 @@ proptest! {
         prop_assert_eq!(batch.items(), &responses[..], "matched back to call order by id");
         let again = BatchResponse::from_slice(&serde_json::to_vec(&batch).unwrap(), &ids).unwrap();
         prop_assert_eq!(again.items(), batch.items());
+    }
+
+    /// The bytes decoders read members straight from the text; they must agree with the
+    /// tree decoders (`from_value`) on every message, valid or not.
+    #[test]
+    fn bytes_and_tree_decoders_agree(bytes in prop_oneof![message_text(), jsonish()]) {
+        same(&bytes, Request::from_slice(&bytes), through_tree(&bytes, Request::from_value))?;
+        same(&bytes, Response::from_slice(&bytes), through_tree(&bytes, Response::from_value))?;
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            for ids in expected_ids() {
+                same(
+                    &bytes,
+                    BatchResponse::from_slice(&bytes, &ids).map(|b| b.items().to_vec()),
+                    through_tree(&bytes, |v| BatchResponse::from_value(v, &ids)).map(|b| b.items().to_vec()),
+                )?;
+            }
+        }
     }
 
     #[test]

@@ -301,12 +301,7 @@ fn decode_single(
     let decoded = if body.iter().all(u8::is_ascii_whitespace) {
         Err(DecodeError::EmptyBody)
     } else {
-        serde_json::from_slice::<Value>(&body)
-            .map_err(DecodeError::from)
-            .and_then(|value| match value {
-                Value::Array(_) => Err(DecodeError::ShapeMismatch),
-                value => Response::from_value(value),
-            })
+        Response::from_single_answer(&body)
     };
     let mut response = match decoded {
         Ok(response) => response,

@@ -4,6 +4,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use super::members::{self, Item, Shape};
 use super::{DecodeError, ErrorObject, Id, Request, Response};
 
 /// A batch of requests and notifications, sent in one HTTP exchange.
@@ -220,22 +221,43 @@ impl BatchResponse {
                 Err(DecodeError::EmptyBody)
             };
         }
-        Self::from_value(serde_json::from_slice(bytes)?, expected)
+        match members::read(bytes)? {
+            Shape::Array(items) => Self::from_items(
+                items.into_iter().map(|item| match item {
+                    Item::Object(members) => Response::from_members(&members),
+                    Item::Other => Err(DecodeError::NotAnObject),
+                }),
+                expected,
+            ),
+            Shape::Object(members) => {
+                Self::whole_batch_error(Response::from_members(&members)?, expected)
+            }
+            Shape::Other => Err(DecodeError::NotAnObject),
+        }
     }
 
     /// Reads the answers to calls with the `expected` ids (in call order) from a JSON value.
     pub fn from_value(value: Value, expected: &[Id]) -> Result<Self, DecodeError> {
-        let items = match value {
-            Value::Array(items) => items,
-            obj @ Value::Object(_) => return Self::whole_batch_error(obj, expected),
-            _ => return Err(DecodeError::NotAnObject),
-        };
+        match value {
+            Value::Array(items) => {
+                Self::from_items(items.into_iter().map(Response::from_value), expected)
+            }
+            obj @ Value::Object(_) => Self::whole_batch_error(Response::from_value(obj)?, expected),
+            _ => Err(DecodeError::NotAnObject),
+        }
+    }
+
+    /// Matches decoded items to the calls, in the order the server sent them.
+    fn from_items(
+        items: impl Iterator<Item = Result<Response, DecodeError>>,
+        expected: &[Id],
+    ) -> Result<Self, DecodeError> {
         let position: HashMap<&Id, usize> =
             expected.iter().enumerate().map(|(i, id)| (id, i)).collect();
         let mut slots: Vec<Option<Response>> = expected.iter().map(|_| None).collect();
         let mut orphans = Vec::new();
         for item in items {
-            let response = Response::from_value(item)?;
+            let response = item?;
             if response.id() == &Id::Null
                 && response.is_error()
                 && !position.contains_key(&Id::Null)
@@ -280,8 +302,7 @@ impl BatchResponse {
     }
 
     /// A single error object answering a whole batch: every call gets a copy.
-    fn whole_batch_error(value: Value, expected: &[Id]) -> Result<Self, DecodeError> {
-        let response = Response::from_value(value)?;
+    fn whole_batch_error(response: Response, expected: &[Id]) -> Result<Self, DecodeError> {
         let Some(error) = response.error() else {
             return Err(DecodeError::ShapeMismatch);
         };

@@ -22,6 +22,7 @@
 mod batch;
 mod error;
 mod id;
+pub(crate) mod members;
 mod request;
 mod response;
 

@@ -5,6 +5,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use super::members::{self, Members, Shape};
 use super::{DecodeError, Id, VERSION};
 
 /// A method name: borrowed for `'static` names, shared otherwise, so cloning never copies it.
@@ -131,9 +132,23 @@ impl Request {
         })
     }
 
-    /// Reads a request from JSON bytes, strictly.
+    /// Reads a request from JSON bytes, strictly: the same rules as
+    /// [`from_value`](Self::from_value), without building a JSON tree of the message.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
-        Self::from_value(serde_json::from_slice(bytes)?)
+        match members::read(bytes)? {
+            Shape::Object(members) => Self::from_members(&members),
+            Shape::Array(_) | Shape::Other => Err(DecodeError::NotAnObject),
+        }
+    }
+
+    pub(crate) fn from_members(members: &Members<'_>) -> Result<Self, DecodeError> {
+        let (method, params, id) = members.request()?;
+        Ok(Self {
+            method: Method::Shared(method),
+            params: params.map(Arc::new),
+            id,
+            extensions: http::Extensions::new(),
+        })
     }
 }
 

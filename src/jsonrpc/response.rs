@@ -4,6 +4,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use super::members::{self, Members, Shape};
 use super::{DecodeError, ErrorObject, Id, VERSION};
 
 /// A JSON-RPC response: an id and exactly one of a result or an error object.
@@ -111,9 +112,28 @@ impl Response {
         Ok(Self::new(id, payload))
     }
 
-    /// Reads a response from JSON bytes, strictly.
+    /// Reads a response from JSON bytes, strictly: the same rules as
+    /// [`from_value`](Self::from_value), without building a JSON tree of the message.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
-        Self::from_value(serde_json::from_slice(bytes)?)
+        match members::read(bytes)? {
+            Shape::Object(members) => Self::from_members(&members),
+            Shape::Array(_) | Shape::Other => Err(DecodeError::NotAnObject),
+        }
+    }
+
+    /// Reads the answer to a single call: like [`from_slice`](Self::from_slice), but a
+    /// batch answer is a [`DecodeError::ShapeMismatch`].
+    pub(crate) fn from_single_answer(bytes: &[u8]) -> Result<Self, DecodeError> {
+        match members::read(bytes)? {
+            Shape::Object(members) => Self::from_members(&members),
+            Shape::Array(_) => Err(DecodeError::ShapeMismatch),
+            Shape::Other => Err(DecodeError::NotAnObject),
+        }
+    }
+
+    pub(crate) fn from_members(members: &Members<'_>) -> Result<Self, DecodeError> {
+        let (id, payload) = members.response()?;
+        Ok(Self::new(id, payload))
     }
 }
 

@@ -13,7 +13,6 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
-use serde_json::Value;
 use tower::ServiceExt;
 use tower::retry::Retry;
 use tower_layer::Layer;
@@ -23,7 +22,8 @@ use super::policy::JsonRpcRetryPolicy;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
 use crate::codec::{self, DEFAULT_BODY_LIMIT, JsonRpcCodec, JsonRpcCodecLayer, RawBody};
-use crate::jsonrpc::{BatchRequest, Request};
+use crate::jsonrpc::members::{self, Item, Shape};
+use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 
 /// Retries JSON-RPC over HTTP at the HTTP level, for stacks that only take HTTP layers
 /// (jsonrpsee's `HttpClientBuilder::set_http_middleware`, a `hyper` client used directly).
@@ -299,14 +299,17 @@ enum Message {
 }
 
 fn parse(bytes: &[u8]) -> Message {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Array(items)) if !items.is_empty() => items
-            .into_iter()
-            .map(Request::from_value)
+    match members::read(bytes) {
+        Ok(Shape::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|item| match item {
+                Item::Object(members) => Request::from_members(members),
+                Item::Other => Err(DecodeError::NotAnObject),
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_or(Message::Other, |r| Message::Batch(BatchRequest::new(r))),
-        Ok(value @ Value::Object(_)) => {
-            Request::from_value(value).map_or(Message::Other, Message::Single)
+        Ok(Shape::Object(members)) => {
+            Request::from_members(&members).map_or(Message::Other, Message::Single)
         }
         _ => Message::Other,
     }

@@ -1,0 +1,264 @@
+//! Reading a message straight from its bytes: the members that JSON-RPC gives a meaning
+//! are picked out as raw JSON text, and only those are turned into values.
+//!
+//! Building a JSON tree of the whole message first (a map with an owned key per member)
+//! costs several allocations per message for nothing: the decoders here read the same
+//! messages with the same strict rules ([`Request::from_value`](super::Request::from_value),
+//! [`Response::from_value`](super::Response::from_value)), and a property test holds the
+//! two paths to the same answers.
+//!
+//! One difference is deliberate: a member that JSON-RPC does not define is checked
+//! against the JSON grammar but not built, so the limits of a JSON tree (numbers beyond
+//! `f64`, nesting deeper than 128 levels) do not refuse the message because of it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::{DecodeError, ErrorObject, Id, VERSION};
+
+/// A message as read: an object's members, an array's items, or any other JSON value.
+pub(crate) enum Shape<'a> {
+    Object(Members<'a>),
+    Array(Vec<Item<'a>>),
+    Other,
+}
+
+/// An item of an array: an object's members, or anything else.
+pub(crate) enum Item<'a> {
+    Object(Members<'a>),
+    Other,
+}
+
+/// The members JSON-RPC defines, each as its raw JSON text. A member given twice keeps
+/// its last value, as a JSON tree would.
+#[derive(Default)]
+pub(crate) struct Members<'a> {
+    jsonrpc: Option<&'a RawValue>,
+    method: Option<&'a RawValue>,
+    params: Option<&'a RawValue>,
+    id: Option<&'a RawValue>,
+    result: Option<&'a RawValue>,
+    error: Option<&'a RawValue>,
+}
+
+/// Reads the shape of a message; fails only on bytes that are not JSON.
+pub(crate) fn read(bytes: &[u8]) -> Result<Shape<'_>, serde_json::Error> {
+    // Checked as a whole first: skipping a member does not look into its strings, and
+    // text that is not UTF-8 is not JSON, wherever it is.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(e) => Err(de::Error::custom(format_args!(
+            "invalid UTF-8 at byte {}",
+            e.valid_up_to()
+        ))),
+    }
+}
+
+impl Members<'_> {
+    /// The checks of [`Request::from_value`](super::Request::from_value), in its order.
+    pub(crate) fn request(&self) -> Result<(Arc<str>, Option<Value>, Option<Id>), DecodeError> {
+        version(self.jsonrpc)?;
+        let method = self
+            .method
+            .and_then(string)
+            .ok_or(DecodeError::Invalid("method must be a string"))?;
+        let params = match self.params.map(value).transpose()? {
+            None => None,
+            Some(p @ (Value::Array(_) | Value::Object(_))) => Some(p),
+            Some(_) => return Err(DecodeError::Invalid("params must be an array or an object")),
+        };
+        let id = self.id.map(id).transpose()?;
+        Ok((method, params, id))
+    }
+
+    /// The checks of [`Response::from_value`](super::Response::from_value), in its order.
+    pub(crate) fn response(&self) -> Result<(Id, Result<Value, ErrorObject>), DecodeError> {
+        version(self.jsonrpc)?;
+        let id = match self.id {
+            Some(raw) => id(raw)?,
+            None => return Err(DecodeError::Invalid("response has no id")),
+        };
+        let payload = match (self.result, self.error) {
+            (Some(result), None) => Ok(value(result)?),
+            // Through a tree, as `from_value` does: the error object's own rules (a
+            // member given twice keeps the last) are the tree's.
+            (None, Some(error)) => Err(ErrorObject::deserialize(value(error)?).map_err(|_| {
+                DecodeError::Invalid("error must be an object with an integer code and a message")
+            })?),
+            (Some(_), Some(_)) => return Err(DecodeError::ResultAndError),
+            (None, None) => return Err(DecodeError::MissingResult),
+        };
+        Ok((id, payload))
+    }
+}
+
+fn value(raw: &RawValue) -> Result<Value, DecodeError> {
+    Ok(serde_json::from_str(raw.get())?)
+}
+
+/// A JSON string's text; `None` for anything else.
+fn string(raw: &RawValue) -> Option<Arc<str>> {
+    // Borrowed when the string has no escapes, the usual case.
+    match serde_json::from_str::<&str>(raw.get()) {
+        Ok(s) => Some(Arc::from(s)),
+        Err(_) => serde_json::from_str::<String>(raw.get())
+            .ok()
+            .map(Arc::from),
+    }
+}
+
+fn version(raw: Option<&RawValue>) -> Result<(), DecodeError> {
+    let raw = raw.ok_or(DecodeError::Version(None))?;
+    if raw.get() == "\"2.0\"" {
+        return Ok(());
+    }
+    match value(raw)? {
+        Value::String(v) if v == VERSION => Ok(()),
+        Value::String(other) => Err(DecodeError::Version(Some(other))),
+        other => Err(DecodeError::Version(Some(other.to_string()))),
+    }
+}
+
+fn id(raw: &RawValue) -> Result<Id, DecodeError> {
+    let text = raw.get();
+    // Plain non-negative integers, the usual ids, without a tree. (`-0` and the like
+    // take the tree's path, which reads them as floats.)
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = text.parse::<i64>() {
+            return Ok(Id::Number(n));
+        }
+    }
+    if text == "null" {
+        return Ok(Id::Null);
+    }
+    Id::from_value(&value(raw)?)
+}
+
+/// Member names, matched after unescaping, as a JSON tree's keys are.
+enum Key {
+    Jsonrpc,
+    Method,
+    Params,
+    Id,
+    Result,
+    Error,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(match key {
+                    "jsonrpc" => Key::Jsonrpc,
+                    "method" => Key::Method,
+                    "params" => Key::Params,
+                    "id" => Key::Id,
+                    "result" => Key::Result,
+                    "error" => Key::Error,
+                    _ => Key::Other,
+                })
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+fn members<'de, A: MapAccess<'de>>(mut map: A) -> Result<Members<'de>, A::Error> {
+    let mut m = Members::default();
+    while let Some(key) = map.next_key::<Key>()? {
+        let slot = match key {
+            Key::Jsonrpc => &mut m.jsonrpc,
+            Key::Method => &mut m.method,
+            Key::Params => &mut m.params,
+            Key::Id => &mut m.id,
+            Key::Result => &mut m.result,
+            Key::Error => &mut m.error,
+            Key::Other => {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+        };
+        *slot = Some(map.next_value()?);
+    }
+    Ok(m)
+}
+
+/// Visits any JSON value; `Object` and `Array` say what to do with those two.
+macro_rules! other_values {
+    ($other:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+    };
+}
+
+impl<'de> Deserialize<'de> for Shape<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ShapeVisitor;
+        impl<'de> Visitor<'de> for ShapeVisitor {
+            type Value = Shape<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            other_values!(Shape::Other);
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Shape<'de>, A::Error> {
+                members(map).map(Shape::Object)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape<'de>, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Shape::Array(items))
+            }
+        }
+        deserializer.deserialize_any(ShapeVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Item<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ItemVisitor;
+        impl<'de> Visitor<'de> for ItemVisitor {
+            type Value = Item<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            other_values!(Item::Other);
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Item<'de>, A::Error> {
+                members(map).map(Item::Object)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Item<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Item::Other)
+            }
+        }
+        deserializer.deserialize_any(ItemVisitor)
+    }
+}

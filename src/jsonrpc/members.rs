@@ -19,7 +19,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{DecodeError, ErrorObject, Id, VERSION};
+use super::{DecodeError, Id, VERSION};
 
 /// A message as read: an object's members, an array's items, or any other JSON value.
 pub(crate) enum Shape<'a> {
@@ -38,12 +38,12 @@ pub(crate) enum Item<'a> {
 /// its last value, as a JSON tree would.
 #[derive(Default)]
 pub(crate) struct Members<'a> {
-    jsonrpc: Option<&'a RawValue>,
-    method: Option<&'a RawValue>,
-    params: Option<&'a RawValue>,
-    id: Option<&'a RawValue>,
-    result: Option<&'a RawValue>,
-    error: Option<&'a RawValue>,
+    pub(crate) jsonrpc: Option<&'a RawValue>,
+    pub(crate) method: Option<&'a RawValue>,
+    pub(crate) params: Option<&'a RawValue>,
+    pub(crate) id: Option<&'a RawValue>,
+    pub(crate) result: Option<&'a RawValue>,
+    pub(crate) error: Option<&'a RawValue>,
 }
 
 /// Reads the shape of a message; fails only on bytes that are not JSON.
@@ -59,50 +59,12 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Shape<'_>, serde_json::Error> {
     }
 }
 
-impl Members<'_> {
-    /// The checks of [`Request::from_value`](super::Request::from_value), in its order.
-    pub(crate) fn request(&self) -> Result<(Arc<str>, Option<Value>, Option<Id>), DecodeError> {
-        version(self.jsonrpc)?;
-        let method = self
-            .method
-            .and_then(string)
-            .ok_or(DecodeError::Invalid("method must be a string"))?;
-        let params = match self.params.map(value).transpose()? {
-            None => None,
-            Some(p @ (Value::Array(_) | Value::Object(_))) => Some(p),
-            Some(_) => return Err(DecodeError::Invalid("params must be an array or an object")),
-        };
-        let id = self.id.map(id).transpose()?;
-        Ok((method, params, id))
-    }
-
-    /// The checks of [`Response::from_value`](super::Response::from_value), in its order.
-    pub(crate) fn response(&self) -> Result<(Id, Result<Value, ErrorObject>), DecodeError> {
-        version(self.jsonrpc)?;
-        let id = match self.id {
-            Some(raw) => id(raw)?,
-            None => return Err(DecodeError::Invalid("response has no id")),
-        };
-        let payload = match (self.result, self.error) {
-            (Some(result), None) => Ok(value(result)?),
-            // Through a tree, as `from_value` does: the error object's own rules (a
-            // member given twice keeps the last) are the tree's.
-            (None, Some(error)) => Err(ErrorObject::deserialize(value(error)?).map_err(|_| {
-                DecodeError::Invalid("error must be an object with an integer code and a message")
-            })?),
-            (Some(_), Some(_)) => return Err(DecodeError::ResultAndError),
-            (None, None) => return Err(DecodeError::MissingResult),
-        };
-        Ok((id, payload))
-    }
-}
-
-fn value(raw: &RawValue) -> Result<Value, DecodeError> {
+pub(crate) fn value(raw: &RawValue) -> Result<Value, DecodeError> {
     Ok(serde_json::from_str(raw.get())?)
 }
 
 /// A JSON string's text; `None` for anything else.
-fn string(raw: &RawValue) -> Option<Arc<str>> {
+pub(crate) fn string(raw: &RawValue) -> Option<Arc<str>> {
     // Borrowed when the string has no escapes, the usual case.
     match serde_json::from_str::<&str>(raw.get()) {
         Ok(s) => Some(Arc::from(s)),
@@ -112,7 +74,7 @@ fn string(raw: &RawValue) -> Option<Arc<str>> {
     }
 }
 
-fn version(raw: Option<&RawValue>) -> Result<(), DecodeError> {
+pub(crate) fn version(raw: Option<&RawValue>) -> Result<(), DecodeError> {
     let raw = raw.ok_or(DecodeError::Version(None))?;
     if raw.get() == "\"2.0\"" {
         return Ok(());
@@ -124,7 +86,7 @@ fn version(raw: Option<&RawValue>) -> Result<(), DecodeError> {
     }
 }
 
-fn id(raw: &RawValue) -> Result<Id, DecodeError> {
+pub(crate) fn id(raw: &RawValue) -> Result<Id, DecodeError> {
     let text = raw.get();
     // Plain non-negative integers, the usual ids, without a tree. (`-0` and the like
     // take the tree's path, which reads them as floats.)

@@ -141,11 +141,22 @@ impl Request {
         }
     }
 
-    pub(crate) fn from_members(members: &Members<'_>) -> Result<Self, DecodeError> {
-        let (method, params, id) = members.request()?;
+    /// The checks of [`from_value`](Self::from_value), in its order.
+    pub(crate) fn from_members(m: &Members<'_>) -> Result<Self, DecodeError> {
+        members::version(m.jsonrpc)?;
+        let method = m
+            .method
+            .and_then(members::string)
+            .ok_or(DecodeError::Invalid("method must be a string"))?;
+        let params = match m.params.map(members::value).transpose()? {
+            None => None,
+            Some(p @ (Value::Array(_) | Value::Object(_))) => Some(Arc::new(p)),
+            Some(_) => return Err(DecodeError::Invalid("params must be an array or an object")),
+        };
+        let id = m.id.map(members::id).transpose()?;
         Ok(Self {
             method: Method::Shared(method),
-            params: params.map(Arc::new),
+            params,
             id,
             extensions: http::Extensions::new(),
         })

@@ -131,8 +131,27 @@ impl Response {
         }
     }
 
-    pub(crate) fn from_members(members: &Members<'_>) -> Result<Self, DecodeError> {
-        let (id, payload) = members.response()?;
+    /// The checks of [`from_value`](Self::from_value), in its order.
+    pub(crate) fn from_members(m: &Members<'_>) -> Result<Self, DecodeError> {
+        members::version(m.jsonrpc)?;
+        let id = match m.id {
+            Some(raw) => members::id(raw)?,
+            None => return Err(DecodeError::Invalid("response has no id")),
+        };
+        let payload = match (m.result, m.error) {
+            (Some(result), None) => Ok(members::value(result)?),
+            // Through a tree, as `from_value` does: the error object's own rules (a
+            // member given twice keeps the last) are the tree's.
+            (None, Some(error)) => Err(ErrorObject::deserialize(members::value(error)?).map_err(
+                |_| {
+                    DecodeError::Invalid(
+                        "error must be an object with an integer code and a message",
+                    )
+                },
+            )?),
+            (Some(_), Some(_)) => return Err(DecodeError::ResultAndError),
+            (None, None) => return Err(DecodeError::MissingResult),
+        };
         Ok(Self::new(id, payload))
     }
 }

@@ -100,6 +100,21 @@ impl Config {
 #[derive(Clone, Debug)]
 pub(crate) struct RawBody(pub(crate) Bytes);
 
+/// The head of an HTTP request that the HTTP-level retry layer took apart, carried in
+/// the extensions of the JSON-RPC request made from it: every attempt is sent with this
+/// head instead of the codec's own and, for a single call, with the caller's bytes
+/// instead of a fresh encoding.
+#[derive(Debug)]
+pub(crate) struct Origin {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) version: http::Version,
+    pub(crate) headers: HeaderMap,
+    /// A single call's bytes as the caller sent them. (A batch may be narrowed on a
+    /// retry, so its attempts are encoded afresh.)
+    pub(crate) body: Option<Bytes>,
+}
+
 /// When the whole call must be over: set by the retry policy on the attempts it makes
 /// for a strategy with [`max_elapsed`](crate::RetryStrategy::max_elapsed), read by the
 /// codec to bound each attempt to what is left.
@@ -157,13 +172,28 @@ impl<S> JsonRpcCodec<S> {
 
     fn http_request(
         &self,
-        body: Vec<u8>,
+        body: Bytes,
         extensions: http::Extensions,
     ) -> http::Request<Full<Bytes>> {
-        let mut req = http::Request::new(Full::new(Bytes::from(body)));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.config.uri.clone();
-        *req.headers_mut() = self.config.headers.clone();
+        let mut req = http::Request::new(Full::new(body));
+        match extensions.get::<Arc<Origin>>() {
+            Some(origin) => {
+                *req.method_mut() = origin.method.clone();
+                *req.uri_mut() = origin.uri.clone();
+                *req.version_mut() = origin.version;
+                *req.headers_mut() = origin.headers.clone();
+                if origin.body.is_none() {
+                    // Encoded afresh: the HTTP client frames the new body itself.
+                    req.headers_mut().remove(http::header::CONTENT_LENGTH);
+                    req.headers_mut().remove(http::header::TRANSFER_ENCODING);
+                }
+            }
+            None => {
+                *req.method_mut() = Method::POST;
+                *req.uri_mut() = self.config.uri.clone();
+                *req.headers_mut() = self.config.headers.clone();
+            }
+        }
         *req.extensions_mut() = extensions;
         req
     }
@@ -179,7 +209,7 @@ where
     /// POSTs an encoded message; what comes back is decoded by `decode`.
     fn send<T>(
         &mut self,
-        body: Vec<u8>,
+        body: Bytes,
         extensions: http::Extensions,
         expected: Expected,
         decode: Decode<T>,
@@ -231,7 +261,11 @@ where
             None => Expected::Notification,
         };
         let extensions = request.take_extensions();
-        self.send(encode(&request), extensions, expected, decode_single)
+        let body = match extensions.get::<Arc<Origin>>().and_then(|o| o.body.clone()) {
+            Some(original) => original,
+            None => encode(&request),
+        };
+        self.send(body, extensions, expected, decode_single)
     }
 }
 
@@ -265,8 +299,8 @@ where
 }
 
 /// Serializes a message; requests hold only JSON values and strings, which always serialize.
-fn encode<T: serde::Serialize>(message: &T) -> Vec<u8> {
-    serde_json::to_vec(message).unwrap_or_default()
+fn encode<T: serde::Serialize>(message: &T) -> Bytes {
+    Bytes::from(serde_json::to_vec(message).unwrap_or_default())
 }
 
 /// Records what the HTTP exchange says beyond the body: a non-2xx status, a Retry-After.

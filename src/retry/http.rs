@@ -21,7 +21,7 @@ use tower_service::Service;
 use super::policy::JsonRpcRetryPolicy;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
-use crate::codec::{self, DEFAULT_BODY_LIMIT, JsonRpcCodec, JsonRpcCodecLayer, RawBody};
+use crate::codec::{self, DEFAULT_BODY_LIMIT, JsonRpcCodec, JsonRpcCodecLayer, Origin, RawBody};
 use crate::jsonrpc::members::{self, Item, Shape};
 use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 
@@ -167,7 +167,7 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
         if let Some(timeout) = self.attempt_timeout {
             codec = codec.timeout(timeout);
         }
-        let codec = codec.layer(Restore {
+        let codec = codec.layer(Rebody {
             inner,
             _body: PhantomData,
         });
@@ -183,7 +183,7 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
 
 /// The service of [`HttpRetryLayer`].
 pub struct HttpRetry<S, B, E = BoxError> {
-    stack: Retry<JsonRpcRetryPolicy, JsonRpcCodec<Restore<S, B>>>,
+    stack: Retry<JsonRpcRetryPolicy, JsonRpcCodec<Rebody<S, B>>>,
     request_limit: usize,
     response_limit: usize,
     attempt_timeout: Option<Duration>,
@@ -211,26 +211,14 @@ impl<S: fmt::Debug, B, E> fmt::Debug for HttpRetry<S, B, E> {
     }
 }
 
-/// The original request's head, carried in the extensions to every attempt.
-#[derive(Clone, Debug)]
-struct Head {
-    method: http::Method,
-    uri: http::Uri,
-    version: http::Version,
-    headers: http::HeaderMap,
-    /// For a single request, its bytes as the caller sent them: every attempt sends them
-    /// unchanged. (A batch may be narrowed, so its attempts are the codec's encoding.)
-    body: Option<Bytes>,
-}
-
-/// Puts the original head back on each attempt the codec builds, with the body type the
-/// inner service takes.
-pub(crate) struct Restore<S, B> {
+/// Hands each attempt the codec builds (already carrying the caller's head, see
+/// [`Origin`]) to the inner service, with the body type it takes.
+pub(crate) struct Rebody<S, B> {
     inner: S,
     _body: PhantomData<fn(B)>,
 }
 
-impl<S: Clone, B> Clone for Restore<S, B> {
+impl<S: Clone, B> Clone for Rebody<S, B> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -239,15 +227,15 @@ impl<S: Clone, B> Clone for Restore<S, B> {
     }
 }
 
-impl<S: fmt::Debug, B> fmt::Debug for Restore<S, B> {
+impl<S: fmt::Debug, B> fmt::Debug for Rebody<S, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Restore")
+        f.debug_struct("Rebody")
             .field("inner", &self.inner)
             .finish()
     }
 }
 
-impl<S, B> Service<http::Request<Full<Bytes>>> for Restore<S, B>
+impl<S, B> Service<http::Request<Full<Bytes>>> for Rebody<S, B>
 where
     S: Service<http::Request<B>>,
     B: From<Vec<u8>>,
@@ -262,21 +250,8 @@ where
 
     fn call(&mut self, req: http::Request<Full<Bytes>>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
-        if let Some(head) = parts.extensions.remove::<Arc<Head>>() {
-            parts.method = head.method.clone();
-            parts.uri = head.uri.clone();
-            parts.version = head.version;
-            parts.headers = head.headers.clone();
-            if let Some(original) = &head.body {
-                return self
-                    .inner
-                    .call(http::Request::from_parts(parts, B::from(original.to_vec())));
-            }
-            // The body is the codec's encoding (for a partly retried batch, a smaller
-            // one): its length is the new body's, which the HTTP client sets itself.
-            parts.headers.remove(http::header::CONTENT_LENGTH);
-            parts.headers.remove(http::header::TRANSFER_ENCODING);
-        }
+        // The layer's own marker is not the inner service's business.
+        parts.extensions.remove::<Arc<Origin>>();
         self.inner
             .call(http::Request::from_parts(parts, B::from(full_bytes(body))))
     }
@@ -424,9 +399,9 @@ where
 }
 
 /// The request's extensions, with its head (and, for a single call, its bytes) added
-/// for [`Restore`] to put back on every attempt.
+/// for the codec to send every attempt with.
 fn with_head(parts: http::request::Parts, body: Option<Bytes>) -> http::Extensions {
-    let head = Head {
+    let origin = Origin {
         method: parts.method,
         uri: parts.uri,
         version: parts.version,
@@ -435,7 +410,7 @@ fn with_head(parts: http::request::Parts, body: Option<Bytes>) -> http::Extensio
     };
     let mut extensions = parts.extensions;
     // Shared: every attempt's copy of the request carries it.
-    extensions.insert(Arc::new(head));
+    extensions.insert(Arc::new(origin));
     extensions
 }
 

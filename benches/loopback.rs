@@ -13,7 +13,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
 
 use common::{default_strategy, median, quick, zero_delay_strategy};
 use jsonrpsee::core::client::ClientT;
@@ -22,6 +26,7 @@ use jsonrpsee::http_client::HttpClientBuilder;
 use jsonrpsee::http_client::transport::Error as TransportError;
 use jsonrpsee::rpc_params;
 use serde_json::{Value, json};
+use tower::layer::layer_fn;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
 use tower_jsonrpc_retry::jsonrpc::{Request, Response};
@@ -305,6 +310,9 @@ async fn run(s: Settings) {
     if s.wants("jsonrpsee") {
         // 7. jsonrpsee's client with the HTTP-level layer in its middleware slot, against the
         // same client without it: the request body is buffered and decoded once per call.
+        // Beside it, the floor of any layer that buffers both bodies (as the HTTP-level
+        // layer must, to replay requests and read error codes): a pass-through that only
+        // buffers, and the layer against that floor.
         let layer = JsonRpcRetryLayer::http(default_strategy())
             .map_err(|e| TransportError::Http(HttpError::Stream(e)));
         let with_layer = HttpClientBuilder::default()
@@ -313,6 +321,13 @@ async fn run(s: Settings) {
             .build(uri.to_string())
             .expect("jsonrpsee client with the layer");
         let layered_peer = jsonrpsee_call(with_layer);
+        let buffering = jsonrpsee_call(
+            HttpClientBuilder::default()
+                .max_concurrent_requests(1024)
+                .set_http_middleware(ServiceBuilder::new().layer(layer_fn(BufferOnly)))
+                .build(uri.to_string())
+                .expect("jsonrpsee client with a buffering pass-through"),
+        );
         for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
             let o = compare(&server, &peer, &layered_peer, callers, each, s.rounds).await;
             report(
@@ -323,7 +338,72 @@ async fn run(s: Settings) {
                 ">= 0.97x throughput",
                 1.0 / o.time_ratio >= 0.97,
             );
+            let o = compare(&server, &peer, &buffering, callers, each, s.rounds).await;
+            report(
+                &format!("buffering only, {callers}"),
+                "jsonrpsee",
+                "jsonrpsee+buffering",
+                &o,
+                "none (the floor)",
+                true,
+            );
+            let o = compare(&server, &buffering, &layered_peer, callers, each, s.rounds).await;
+            report(
+                &format!("layer vs floor, {callers}"),
+                "jsonrpsee+buffering",
+                "jsonrpsee+http layer",
+                &o,
+                "none (what decisions cost)",
+                true,
+            );
         }
+    }
+}
+
+/// An HTTP middleware that buffers the request body and the response body and does
+/// nothing else: what any layer that replays requests and reads answers pays at least.
+#[derive(Clone)]
+struct BufferOnly<S>(S);
+
+type JsonrpseeBody = jsonrpsee::http_client::HttpBody;
+
+impl<S> Service<http::Request<JsonrpseeBody>> for BufferOnly<S>
+where
+    S: Service<
+            http::Request<JsonrpseeBody>,
+            Response = http::Response<hyper::body::Incoming>,
+            Error = TransportError,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    type Response = http::Response<Full<Bytes>>;
+    type Error = TransportError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, TransportError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<JsonrpseeBody>) -> Self::Future {
+        let inner = self.0.clone();
+        let stream = |e| TransportError::Http(HttpError::Stream(e));
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let limit = tower_jsonrpc_retry::codec::DEFAULT_BODY_LIMIT;
+            let bytes = Limited::new(body, limit).collect().await.map_err(stream)?;
+            let body = JsonrpseeBody::from(bytes.to_bytes().to_vec());
+            let (head, body) = inner
+                .oneshot(http::Request::from_parts(parts, body))
+                .await?
+                .into_parts();
+            let bytes = Limited::new(body, limit).collect().await.map_err(stream)?;
+            Ok(http::Response::from_parts(
+                head,
+                Full::new(bytes.to_bytes()),
+            ))
+        })
     }
 }
 

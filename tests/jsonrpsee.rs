@@ -260,3 +260,41 @@ async fn a_single_call_goes_through_byte_for_byte() {
         "the server's bytes, as they came"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_single_call_answer_keeps_the_servers_headers() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script(
+        "sum",
+        [
+            Step::error(-32005).header("x-attempt", "first"),
+            Step::ok().header("x-ratelimit-remaining", "41"),
+        ],
+    );
+    let svc = raw_http();
+    let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":3}"#;
+    let req = http::Request::post(server.uri())
+        .body(Full::from(body))
+        .unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(server.calls("sum"), 2);
+    assert_eq!(resp.status(), 200);
+    let headers = resp.headers().clone();
+    assert_eq!(
+        headers["x-ratelimit-remaining"], "41",
+        "the last answer's own headers"
+    );
+    assert_eq!(
+        headers.get("x-attempt"),
+        None,
+        "nothing of an earlier attempt"
+    );
+    assert_eq!(headers[http::header::CONTENT_TYPE], "application/json");
+    let answer = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        headers[http::header::CONTENT_LENGTH],
+        answer.len().to_string(),
+        "the length still tells the body's"
+    );
+    assert_eq!(answer, r#"{"id":3,"jsonrpc":"2.0","result":3}"#);
+}

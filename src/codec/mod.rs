@@ -76,8 +76,8 @@ struct Config {
     headers: HeaderMap,
     body_limit: usize,
     timeout: Option<Duration>,
-    /// Keep a single response's body bytes in its extensions ([`RawBody`]), for the
-    /// HTTP-level retry layer, which hands them on unchanged.
+    /// Keep a single response's head and body bytes in its extensions ([`RawAnswer`]),
+    /// for the HTTP-level retry layer, which hands them on unchanged.
     keep_raw: bool,
 }
 
@@ -96,14 +96,18 @@ impl Config {
     }
 }
 
-/// The bytes a single response was decoded from, kept when [`Config::keep_raw`] is set.
+/// The HTTP answer a single response was decoded from, kept when [`Config::keep_raw`]
+/// is set.
 #[derive(Clone, Debug)]
-pub(crate) struct RawBody(pub(crate) Bytes);
+pub(crate) struct RawAnswer {
+    pub(crate) head: http::response::Parts,
+    pub(crate) body: Bytes,
+}
 
-/// The head of an HTTP request that the HTTP-level retry layer took apart, carried in
-/// the extensions of the JSON-RPC request made from it: every attempt is sent with this
-/// head instead of the codec's own and, for a single call, with the caller's bytes
-/// instead of a fresh encoding.
+/// The head of an HTTP request that the HTTP-level retry layer took apart, set on the
+/// codec that serves it (each call has its own clone of the stack): every attempt is
+/// sent with this head instead of the codec's own and, for a single call, with the
+/// caller's bytes instead of a fresh encoding.
 #[derive(Debug)]
 pub(crate) struct Origin {
     pub(crate) method: Method,
@@ -138,6 +142,7 @@ enum Expected {
 pub struct JsonRpcCodec<S> {
     inner: S,
     config: Arc<Config>,
+    origin: Option<Arc<Origin>>,
 }
 
 impl<S> JsonRpcCodec<S> {
@@ -147,7 +152,16 @@ impl<S> JsonRpcCodec<S> {
     }
 
     fn from_config(inner: S, config: Arc<Config>) -> Self {
-        Self { inner, config }
+        Self {
+            inner,
+            config,
+            origin: None,
+        }
+    }
+
+    /// Sends every request of this codec (a clone made for one call) with `origin`.
+    pub(crate) fn set_origin(&mut self, origin: Arc<Origin>) {
+        self.origin = Some(origin);
     }
 
     /// The URI requests are sent to.
@@ -176,7 +190,7 @@ impl<S> JsonRpcCodec<S> {
         extensions: http::Extensions,
     ) -> http::Request<Full<Bytes>> {
         let mut req = http::Request::new(Full::new(body));
-        match extensions.get::<Arc<Origin>>() {
+        match &self.origin {
             Some(origin) => {
                 *req.method_mut() = origin.method.clone();
                 *req.uri_mut() = origin.uri.clone();
@@ -261,7 +275,7 @@ where
             None => Expected::Notification,
         };
         let extensions = request.take_extensions();
-        let body = match extensions.get::<Arc<Origin>>().and_then(|o| o.body.clone()) {
+        let body = match self.origin.as_ref().and_then(|o| o.body.clone()) {
             Some(original) => original,
             None => encode(&request),
         };
@@ -358,7 +372,9 @@ fn decode_single(
     }
     record_exchange(response.extensions_mut(), &parts);
     if keep_raw {
-        response.extensions_mut().insert(RawBody(body));
+        response
+            .extensions_mut()
+            .insert(RawAnswer { head: parts, body });
     }
     Ok(response)
 }

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::header::{CONTENT_TYPE, RETRY_AFTER, TRANSFER_ENCODING};
 use http::{HeaderValue, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
@@ -21,7 +21,7 @@ use tower_service::Service;
 use super::policy::JsonRpcRetryPolicy;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
-use crate::codec::{self, DEFAULT_BODY_LIMIT, JsonRpcCodec, JsonRpcCodecLayer, Origin, RawBody};
+use crate::codec::{self, DEFAULT_BODY_LIMIT, JsonRpcCodec, JsonRpcCodecLayer, Origin, RawAnswer};
 use crate::jsonrpc::members::{self, Item, Shape};
 use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 
@@ -39,7 +39,8 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// `http::Request`'s extensions.
 ///
 /// For a single call, every attempt sends the caller's bytes unchanged, and the answer
-/// is the server's bytes as they came (with its status and `Retry-After`). A batch is
+/// is the last attempt's HTTP answer as it came: its status, its headers (rate-limit
+/// headers included) and its bytes. A batch is
 /// re-encoded, since a retry may re-send only some of its items, and its final answer
 /// gathers every item. A body that is not JSON-RPC is sent once, untouched, within the
 /// same limits; a non-2xx answer without a JSON-RPC body comes back as that status with
@@ -211,8 +212,8 @@ impl<S: fmt::Debug, B, E> fmt::Debug for HttpRetry<S, B, E> {
     }
 }
 
-/// Hands each attempt the codec builds (already carrying the caller's head, see
-/// [`Origin`]) to the inner service, with the body type it takes.
+/// Hands each attempt the codec builds (already with the caller's head, see [`Origin`])
+/// to the inner service, with the body type it takes.
 pub(crate) struct Rebody<S, B> {
     inner: S,
     _body: PhantomData<fn(B)>,
@@ -249,9 +250,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<Full<Bytes>>) -> Self::Future {
-        let (mut parts, body) = req.into_parts();
-        // The layer's own marker is not the inner service's business.
-        parts.extensions.remove::<Arc<Origin>>();
+        let (parts, body) = req.into_parts();
         self.inner
             .call(http::Request::from_parts(parts, B::from(full_bytes(body))))
     }
@@ -331,7 +330,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let stack = self.stack.clone();
+        let mut stack = self.stack.clone();
         let limit = self.request_limit;
         let response_limit = self.response_limit;
         let attempt_timeout = self.attempt_timeout;
@@ -367,22 +366,27 @@ where
                     };
                 }
                 Message::Single(mut request) => {
-                    *request.extensions_mut() = with_head(parts, Some(bytes));
+                    *request.extensions_mut() = take_head(&mut stack, parts, Some(bytes));
                     let notification = request.is_notification();
-                    stack.oneshot(request).await.map(|resp| {
-                        // A notification is answered with no body, whatever the codec
-                        // made of the server's answer.
-                        let body = match resp.extensions().get::<RawBody>() {
-                            _ if notification => Bytes::new(),
-                            // The server's bytes, as they came.
-                            Some(RawBody(raw)) => raw.clone(),
-                            None => Bytes::from(serde_json::to_vec(&resp).unwrap_or_default()),
-                        };
-                        json_response(resp.extensions(), body)
+                    stack.oneshot(request).await.map(|mut resp| {
+                        match resp.extensions_mut().remove::<RawAnswer>() {
+                            // A notification is answered with no body, whatever the codec
+                            // made of the server's answer.
+                            _ if notification => json_response(resp.extensions(), Bytes::new()),
+                            // The server's answer as it came, its body now whole.
+                            Some(RawAnswer { mut head, body }) => {
+                                head.headers.remove(TRANSFER_ENCODING);
+                                http::Response::from_parts(head, Full::new(body))
+                            }
+                            None => json_response(
+                                resp.extensions(),
+                                Bytes::from(serde_json::to_vec(&resp).unwrap_or_default()),
+                            ),
+                        }
                     })
                 }
                 Message::Batch(mut batch) => {
-                    *batch.extensions_mut() = with_head(parts, None);
+                    *batch.extensions_mut() = take_head(&mut stack, parts, None);
                     stack.oneshot(batch).await.map(|resp| {
                         let body = if resp.items().is_empty() {
                             Bytes::new()
@@ -398,20 +402,21 @@ where
     }
 }
 
-/// The request's extensions, with its head (and, for a single call, its bytes) added
-/// for the codec to send every attempt with.
-fn with_head(parts: http::request::Parts, body: Option<Bytes>) -> http::Extensions {
-    let origin = Origin {
+/// Gives the call's own clone of the stack the request's head (and, for a single call,
+/// its bytes) to send every attempt with; returns the request's extensions.
+fn take_head<S, B>(
+    stack: &mut Retry<JsonRpcRetryPolicy, JsonRpcCodec<Rebody<S, B>>>,
+    parts: http::request::Parts,
+    body: Option<Bytes>,
+) -> http::Extensions {
+    stack.get_mut().set_origin(Arc::new(Origin {
         method: parts.method,
         uri: parts.uri,
         version: parts.version,
         headers: parts.headers,
         body,
-    };
-    let mut extensions = parts.extensions;
-    // Shared: every attempt's copy of the request carries it.
-    extensions.insert(Arc::new(origin));
-    extensions
+    }));
+    parts.extensions
 }
 
 /// The stack's error as the caller's: a status answer becomes that status again, the

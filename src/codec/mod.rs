@@ -77,7 +77,9 @@ struct Config {
     body_limit: usize,
     timeout: Option<Duration>,
     /// Keep a single response's head and body bytes in its extensions ([`RawAnswer`]),
-    /// for the HTTP-level retry layer, which hands them on unchanged.
+    /// for the HTTP-level retry layer, which hands them on unchanged. The response's
+    /// result is then not built (it reads `null`): no retry decision reads a result, and
+    /// the caller gets the bytes.
     keep_raw: bool,
 }
 
@@ -349,7 +351,7 @@ fn decode_single(
     let decoded = if body.iter().all(u8::is_ascii_whitespace) {
         Err(DecodeError::EmptyBody)
     } else {
-        Response::from_single_answer(&body)
+        Response::from_single_answer(&body, !keep_raw)
     };
     let mut response = match decoded {
         Ok(response) => response,

@@ -224,3 +224,66 @@ impl<'de> Deserialize<'de> for Item<'de> {
         deserializer.deserialize_any(ItemVisitor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Shape, read};
+    use crate::jsonrpc::{DecodeError, Request, Response};
+
+    fn object(bytes: &[u8]) -> super::Members<'_> {
+        match read(bytes) {
+            Ok(Shape::Object(members)) => members,
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[test]
+    fn unbuilt_params_are_still_checked_for_their_kind() {
+        let ok = br#"{"jsonrpc":"2.0","method":"m","params":[1,{"a":2}],"id":1}"#;
+        let req = Request::from_members_unbuilt(&object(ok)).unwrap();
+        assert_eq!(req.method(), "m");
+        assert_eq!(req.params(), None, "checked, not built");
+        let bad = br#"{"jsonrpc":"2.0","method":"m","params":"x","id":1}"#;
+        assert!(matches!(
+            Request::from_members_unbuilt(&object(bad)),
+            Err(DecodeError::Invalid(_))
+        ));
+        // The same answers as the built path on everything but the params' value.
+        assert!(Request::from_members(&object(bad)).is_err());
+        assert!(
+            Request::from_members(&object(ok))
+                .unwrap()
+                .params()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn an_unbuilt_result_reads_null_and_errors_are_still_built() {
+        let ok = br#"{"jsonrpc":"2.0","result":{"big":[1,2,3]},"id":1}"#;
+        let resp = Response::from_single_answer(ok, false).unwrap();
+        assert_eq!(resp.result(), Some(&serde_json::Value::Null));
+        let err = br#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"slow"},"id":1}"#;
+        let resp = Response::from_single_answer(err, false).unwrap();
+        assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
+        let both = br#"{"jsonrpc":"2.0","result":1,"error":{"code":1,"message":"m"},"id":1}"#;
+        assert!(matches!(
+            Response::from_single_answer(both, false),
+            Err(DecodeError::ResultAndError)
+        ));
+        let batch = br#"[{"jsonrpc":"2.0","result":1,"id":1}]"#;
+        assert!(matches!(
+            Response::from_single_answer(batch, false),
+            Err(DecodeError::ShapeMismatch)
+        ));
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_not_json_even_inside_a_skipped_member() {
+        let bytes = b"{\"jsonrpc\":\"2.0\",\"other\":\"\xff\",\"result\":1,\"id\":1}";
+        assert!(matches!(
+            Response::from_slice(bytes),
+            Err(DecodeError::Json(_))
+        ));
+    }
+}

@@ -143,15 +143,32 @@ impl Request {
 
     /// The checks of [`from_value`](Self::from_value), in its order.
     pub(crate) fn from_members(m: &Members<'_>) -> Result<Self, DecodeError> {
+        Self::read_members(m, true)
+    }
+
+    /// A request read only to be sent as its own bytes: the same checks, but the params
+    /// are checked for their kind and not built (the request has none).
+    pub(crate) fn from_members_unbuilt(m: &Members<'_>) -> Result<Self, DecodeError> {
+        Self::read_members(m, false)
+    }
+
+    fn read_members(m: &Members<'_>, build_params: bool) -> Result<Self, DecodeError> {
         members::version(m.jsonrpc)?;
         let method = m
             .method
             .and_then(members::string)
             .ok_or(DecodeError::Invalid("method must be a string"))?;
-        let params = match m.params.map(members::value).transpose()? {
+        let params = match m.params {
             None => None,
-            Some(p @ (Value::Array(_) | Value::Object(_))) => Some(Arc::new(p)),
-            Some(_) => return Err(DecodeError::Invalid("params must be an array or an object")),
+            // Raw JSON text starts with its value's first character.
+            Some(raw) if !build_params => match raw.get().as_bytes().first() {
+                Some(b'[' | b'{') => None,
+                _ => return Err(DecodeError::Invalid("params must be an array or an object")),
+            },
+            Some(raw) => match members::value(raw)? {
+                p @ (Value::Array(_) | Value::Object(_)) => Some(Arc::new(p)),
+                _ => return Err(DecodeError::Invalid("params must be an array or an object")),
+            },
         };
         let id = m.id.map(members::id).transpose()?;
         Ok(Self {

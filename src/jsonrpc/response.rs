@@ -122,10 +122,14 @@ impl Response {
     }
 
     /// Reads the answer to a single call: like [`from_slice`](Self::from_slice), but a
-    /// batch answer is a [`DecodeError::ShapeMismatch`].
-    pub(crate) fn from_single_answer(bytes: &[u8]) -> Result<Self, DecodeError> {
+    /// batch answer is a [`DecodeError::ShapeMismatch`]. Without `build_result`, a
+    /// success's result is checked as JSON but not built: it reads `null`.
+    pub(crate) fn from_single_answer(
+        bytes: &[u8],
+        build_result: bool,
+    ) -> Result<Self, DecodeError> {
         match members::read(bytes)? {
-            Shape::Object(members) => Self::from_members(&members),
+            Shape::Object(members) => Self::read_members(&members, build_result),
             Shape::Array(_) => Err(DecodeError::ShapeMismatch),
             Shape::Other => Err(DecodeError::NotAnObject),
         }
@@ -133,13 +137,18 @@ impl Response {
 
     /// The checks of [`from_value`](Self::from_value), in its order.
     pub(crate) fn from_members(m: &Members<'_>) -> Result<Self, DecodeError> {
+        Self::read_members(m, true)
+    }
+
+    fn read_members(m: &Members<'_>, build_result: bool) -> Result<Self, DecodeError> {
         members::version(m.jsonrpc)?;
         let id = match m.id {
             Some(raw) => members::id(raw)?,
             None => return Err(DecodeError::Invalid("response has no id")),
         };
         let payload = match (m.result, m.error) {
-            (Some(result), None) => Ok(members::value(result)?),
+            (Some(result), None) if build_result => Ok(members::value(result)?),
+            (Some(_), None) => Ok(Value::Null),
             // Through a tree, as `from_value` does: the error object's own rules (a
             // member given twice keeps the last) are the tree's.
             (None, Some(error)) => Err(ErrorObject::deserialize(members::value(error)?).map_err(

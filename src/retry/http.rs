@@ -282,8 +282,9 @@ fn parse(bytes: &[u8]) -> Message {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_or(Message::Other, |r| Message::Batch(BatchRequest::new(r))),
+        // A single call is sent as the caller's bytes: its params need not be built.
         Ok(Shape::Object(members)) => {
-            Request::from_members(&members).map_or(Message::Other, Message::Single)
+            Request::from_members_unbuilt(&members).map_or(Message::Other, Message::Single)
         }
         _ => Message::Other,
     }

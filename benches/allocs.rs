@@ -1,7 +1,9 @@
 //! Heap allocations per happy-path call, counted by a counting global allocator.
 //!
 //! In memory: the bare service, tower's smallest retry policy and the layer, each with a
-//! plain request and with one that carries its own strategy. Over loopback: the whole
+//! plain request and with one that carries its own strategy; and at the HTTP level, the
+//! bare HTTP service, a pass-through that only buffers both bodies, and the HTTP-level
+//! layer. Over loopback: the whole
 //! stack (client and server in this process) with and without the layer, so the
 //! difference is what the layer adds there.
 
@@ -111,6 +113,23 @@ fn in_memory(n: u64) {
     }
 }
 
+fn http_level(n: u64) {
+    println!("in memory, HTTP level ({n} calls each)");
+    let mut bare = common::http_answering();
+    let b = per_call(n, || drop(common::http_call_now(&mut bare)));
+    let mut buffering = common::BufferOnly {
+        inner: common::http_answering(),
+        stream_err: std::io::Error::other,
+    };
+    let f = per_call(n, || drop(common::http_call_now(&mut buffering)));
+    let mut layer = JsonRpcRetryLayer::http::<common::HttpBody>(default_strategy())
+        .layer(common::http_answering());
+    let l = per_call(n, || drop(common::http_call_now(&mut layer)));
+    row("http bare", b, None);
+    row("http buffering", f, Some(("http bare", b)));
+    row("http layer", l, Some(("http buffering", f)));
+}
+
 /// Allocations per call of a `sum` over loopback; client and server both count, so only
 /// the difference between two stacks means anything.
 async fn loopback_per_call<S>(svc: S, n: u64) -> (f64, f64)
@@ -175,5 +194,6 @@ fn loopback(n: u64) {
 fn main() {
     let n = if quick() { 10_000 } else { 1_000_000 };
     in_memory(n);
+    http_level(n);
     loopback(if quick() { 400 } else { 4_000 });
 }

@@ -13,13 +13,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-
-use common::{default_strategy, median, quick, zero_delay_strategy};
+use common::{BufferOnly, default_strategy, median, quick, zero_delay_strategy};
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::http_helpers::HttpError;
 use jsonrpsee::http_client::HttpClientBuilder;
@@ -324,7 +320,10 @@ async fn run(s: Settings) {
         let buffering = jsonrpsee_call(
             HttpClientBuilder::default()
                 .max_concurrent_requests(1024)
-                .set_http_middleware(ServiceBuilder::new().layer(layer_fn(BufferOnly)))
+                .set_http_middleware(ServiceBuilder::new().layer(layer_fn(|inner| BufferOnly {
+                    inner,
+                    stream_err: |e| TransportError::Http(HttpError::Stream(e)),
+                })))
                 .build(uri.to_string())
                 .expect("jsonrpsee client with a buffering pass-through"),
         );
@@ -357,53 +356,6 @@ async fn run(s: Settings) {
                 true,
             );
         }
-    }
-}
-
-/// An HTTP middleware that buffers the request body and the response body and does
-/// nothing else: what any layer that replays requests and reads answers pays at least.
-#[derive(Clone)]
-struct BufferOnly<S>(S);
-
-type JsonrpseeBody = jsonrpsee::http_client::HttpBody;
-
-impl<S> Service<http::Request<JsonrpseeBody>> for BufferOnly<S>
-where
-    S: Service<
-            http::Request<JsonrpseeBody>,
-            Response = http::Response<hyper::body::Incoming>,
-            Error = TransportError,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
-    type Response = http::Response<Full<Bytes>>;
-    type Error = TransportError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, TransportError>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<JsonrpseeBody>) -> Self::Future {
-        let inner = self.0.clone();
-        let stream = |e| TransportError::Http(HttpError::Stream(e));
-        Box::pin(async move {
-            let (parts, body) = req.into_parts();
-            let limit = tower_jsonrpc_retry::codec::DEFAULT_BODY_LIMIT;
-            let bytes = Limited::new(body, limit).collect().await.map_err(stream)?;
-            let body = JsonrpseeBody::from(bytes.to_bytes().to_vec());
-            let (head, body) = inner
-                .oneshot(http::Request::from_parts(parts, body))
-                .await?
-                .into_parts();
-            let bytes = Limited::new(body, limit).collect().await.map_err(stream)?;
-            Ok(http::Response::from_parts(
-                head,
-                Full::new(bytes.to_bytes()),
-            ))
-        })
     }
 }
 

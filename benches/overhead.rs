@@ -2,7 +2,9 @@
 //!
 //! Every variant calls the same `tower::service_fn` that answers a prepared response, so the
 //! figures are the layers' own cost. The ratios printed at the end compare medians measured
-//! in this run: the layer against tower's smallest retry policy (clone, never retry).
+//! in this run: the layer against tower's smallest retry policy (clone, never retry), and
+//! the HTTP-level layer against a pass-through that only buffers both bodies (what any layer
+//! that replays requests and reads answers pays at least).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -12,17 +14,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{
-    CloneNoRetry, CloneNoRetryArc, answering, call_now, default_strategy, quick, sum_request,
+    BufferOnly, CloneNoRetry, CloneNoRetryArc, HttpBody, answering, call_now, default_strategy,
+    http_answering, http_call_now, quick, sum_request,
 };
 use criterion::Criterion;
 use serde_json::json;
 use tower::retry::Retry;
-use tower_jsonrpc_retry::JsonRpcRetryLayer;
+use tower_jsonrpc_retry::backoff::PeriodicBackoff as Periodic;
 use tower_jsonrpc_retry::backoff::{Backoff, BoxBackoff, PeriodicBackoff};
 use tower_jsonrpc_retry::jsonrpc::{Request, Response};
+use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
 use tower_layer::Layer;
 
 const GROUP: &str = "happy_path";
+const HTTP_GROUP: &str = "http_level";
 
 fn config() -> Criterion {
     let c = Criterion::default().without_plots().configure_from_args();
@@ -65,6 +70,27 @@ fn happy_path(c: &mut Criterion) {
             b.iter(|| black_box(call_now(&mut layer, req.clone())))
         });
     }
+    group.finish();
+}
+
+fn http_level(c: &mut Criterion) {
+    let mut group = c.benchmark_group(HTTP_GROUP);
+    let mut bare = http_answering();
+    group.bench_function("http_bare", |b| {
+        b.iter(|| black_box(http_call_now(&mut bare)))
+    });
+    let mut buffering = BufferOnly {
+        inner: http_answering(),
+        stream_err: std::io::Error::other,
+    };
+    group.bench_function("http_buffering", |b| {
+        b.iter(|| black_box(http_call_now(&mut buffering)))
+    });
+    let strategy = RetryStrategy::new(Periodic::new(3, Duration::from_secs(1))).codes([-32005]);
+    let mut layer = JsonRpcRetryLayer::http::<HttpBody>(strategy).layer(http_answering());
+    group.bench_function("http_layer", |b| {
+        b.iter(|| black_box(http_call_now(&mut layer)))
+    });
     group.finish();
 }
 
@@ -126,6 +152,19 @@ fn summary() {
             a / b
         );
     }
+    for (name, base) in [
+        ("http_buffering", "http_bare"),
+        ("http_layer", "http_buffering"),
+        ("http_layer", "http_bare"),
+    ] {
+        if let (Some(a), Some(b)) = (median_ns(HTTP_GROUP, name), median_ns(HTTP_GROUP, base)) {
+            println!(
+                "  {name:<20} {a:>8.1} ns  vs {base:<22} {b:>8.1} ns  ratio {:.3}x, {:+.0} ns",
+                a / b,
+                a - b
+            );
+        }
+    }
     if let (Some(d), Some(b)) = (
         median_ns("delay_draw", "periodic_direct"),
         median_ns("delay_draw", "box_backoff"),
@@ -140,6 +179,7 @@ fn summary() {
 fn main() {
     let mut c = config();
     happy_path(&mut c);
+    http_level(&mut c);
     delay_draw(&mut c);
     c.final_summary();
     summary();

@@ -140,3 +140,117 @@ pub fn proc_status_kib(field: &str) -> Option<u64> {
         rest.split_whitespace().next()?.parse().ok()
     })
 }
+
+/// The in-memory HTTP body of the HTTP-level benches.
+pub type HttpBody = http_body_util::Full<bytes::Bytes>;
+
+/// The request of the HTTP-level benches, and the answer of [`http_answering`].
+pub const HTTP_REQUEST: &[u8] = br#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+pub const HTTP_ANSWER: &[u8] = br#"{"jsonrpc":"2.0","result":3,"id":1}"#;
+
+/// An in-memory HTTP service answering every request with [`HTTP_ANSWER`].
+pub fn http_answering() -> impl Service<
+    http::Request<HttpBody>,
+    Response = http::Response<HttpBody>,
+    Error = std::io::Error,
+    Future = impl Future<Output = Result<http::Response<HttpBody>, std::io::Error>> + Send,
+> + Clone
++ Send
++ 'static {
+    service_fn(|_req: http::Request<HttpBody>| async {
+        Ok(http::Response::new(HttpBody::new(
+            bytes::Bytes::from_static(HTTP_ANSWER),
+        )))
+    })
+}
+
+/// One HTTP call of [`HTTP_REQUEST`] through `svc`, and its answer's body read, polled to
+/// completion at once; the body's length.
+pub fn http_call_now<S, RB>(svc: &mut S) -> usize
+where
+    S: Service<http::Request<HttpBody>, Response = http::Response<RB>>,
+    S::Error: std::fmt::Debug,
+    RB: http_body::Body,
+    RB::Error: std::fmt::Debug,
+{
+    use http_body_util::BodyExt;
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(
+        svc.poll_ready(&mut cx).is_ready(),
+        "in-memory services are ready"
+    );
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(HttpBody::new(bytes::Bytes::from_static(HTTP_REQUEST)))
+        .expect("a valid request");
+    let resp = now(svc.call(req)).expect("an in-memory answer");
+    let body = now(resp.into_body().collect()).expect("a full body");
+    body.to_bytes().len()
+}
+
+/// An HTTP middleware that buffers the request body and the response body and does
+/// nothing else: what any layer that replays requests and reads answers pays at least,
+/// the floor the HTTP-level layer is compared with. `stream_err` turns a body error into
+/// the inner service's error type.
+pub struct BufferOnly<S, E> {
+    pub inner: S,
+    pub stream_err: fn(tower_jsonrpc_retry::BoxError) -> E,
+}
+
+impl<S: Clone, E> Clone for BufferOnly<S, E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            stream_err: self.stream_err,
+        }
+    }
+}
+
+impl<S, B, RB, E> Service<http::Request<B>> for BufferOnly<S, E>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>, Error = E> + Clone + Send + 'static,
+    S::Future: Send,
+    B: http_body::Body + From<Vec<u8>> + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<tower_jsonrpc_retry::BoxError>,
+    RB: http_body::Body + Send + 'static,
+    RB::Data: Send,
+    RB::Error: Into<tower_jsonrpc_retry::BoxError>,
+    E: 'static,
+{
+    type Response = http::Response<HttpBody>;
+    type Error = E;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, E>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        use http_body_util::{BodyExt, Limited};
+        use tower::ServiceExt;
+        let inner = self.inner.clone();
+        let stream_err = self.stream_err;
+        let limit = tower_jsonrpc_retry::codec::DEFAULT_BODY_LIMIT;
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let bytes = Limited::new(body, limit)
+                .collect()
+                .await
+                .map_err(stream_err)?;
+            let body = B::from(bytes.to_bytes().to_vec());
+            let (head, body) = inner
+                .oneshot(http::Request::from_parts(parts, body))
+                .await?
+                .into_parts();
+            let bytes = Limited::new(body, limit)
+                .collect()
+                .await
+                .map_err(stream_err)?;
+            Ok(http::Response::from_parts(
+                head,
+                HttpBody::new(bytes.to_bytes()),
+            ))
+        })
+    }
+}

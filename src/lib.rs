@@ -372,9 +372,11 @@
 //!
 //! Some stacks only take HTTP layers: jsonrpsee's `HttpClientBuilder::set_http_middleware`,
 //! or a hyper client used directly. [`JsonRpcRetryLayer::http`] gives them the same
-//! retries: it buffers each request body, decodes it as JSON-RPC, runs the very same
-//! policy over the codec for every attempt, and encodes the final answer back into an
-//! HTTP response. Use [`JsonRpcRetryLayer::new`] when you own the stack (no re-encoding,
+//! retries: it buffers each request body, decodes it as JSON-RPC, and runs the very same
+//! policy over the codec for every attempt. A single call is sent as the caller's bytes
+//! and answered with the server's last HTTP response as it came (status, headers,
+//! bytes); a batch, which a retry may narrow, is re-encoded and its answer gathers every
+//! item. Use [`JsonRpcRetryLayer::new`] when you own the stack (no re-encoding,
 //! typed errors, per-request strategies in [`Request`](jsonrpc::Request) extensions);
 //! use `::http` when the JSON-RPC client is someone else's. Its
 //! [`map_err`](retry::HttpRetryLayer::map_err) turns the layer's own errors into the

@@ -116,15 +116,21 @@ fn in_memory(n: u64) {
 fn http_level(n: u64) {
     println!("in memory, HTTP level ({n} calls each)");
     let mut bare = common::http_answering();
-    let b = per_call(n, || drop(common::http_call_now(&mut bare)));
+    let b = per_call(n, || {
+        std::hint::black_box(common::http_call_now(&mut bare));
+    });
     let mut buffering = common::BufferOnly {
         inner: common::http_answering(),
         stream_err: std::io::Error::other,
     };
-    let f = per_call(n, || drop(common::http_call_now(&mut buffering)));
+    let f = per_call(n, || {
+        std::hint::black_box(common::http_call_now(&mut buffering));
+    });
     let mut layer = JsonRpcRetryLayer::http::<common::HttpBody>(default_strategy())
         .layer(common::http_answering());
-    let l = per_call(n, || drop(common::http_call_now(&mut layer)));
+    let l = per_call(n, || {
+        std::hint::black_box(common::http_call_now(&mut layer));
+    });
     row("http bare", b, None);
     row("http buffering", f, Some(("http bare", b)));
     row("http layer", l, Some(("http buffering", f)));

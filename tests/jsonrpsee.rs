@@ -298,3 +298,32 @@ async fn a_single_call_answer_keeps_the_servers_headers() {
     );
     assert_eq!(answer, r#"{"id":3,"jsonrpc":"2.0","result":3}"#);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_bare_status_answer_comes_back_as_it_came() {
+    let server = FlakyServer::start().await.unwrap();
+    // 503 is retried: the answer handed back is the last attempt's, headers and all.
+    server.script(
+        "sum",
+        [
+            Step::status(503).header("x-attempt", "1"),
+            Step::status(503).header("x-attempt", "2"),
+            Step::status(503).header("x-attempt", "3"),
+            Step::status(503)
+                .header("x-attempt", "4")
+                .header("x-ratelimit-remaining", "0")
+                .retry_after(2u64),
+        ],
+    );
+    let svc = raw_http();
+    let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":5}"#;
+    let req = http::Request::post(server.uri())
+        .body(Full::from(body))
+        .unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(server.calls("sum"), 4);
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["x-attempt"], "4");
+    assert_eq!(resp.headers()["x-ratelimit-remaining"], "0");
+    assert_eq!(resp.headers()[http::header::RETRY_AFTER], "2");
+}

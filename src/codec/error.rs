@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use super::RawAnswer;
 use crate::BoxError;
 use crate::jsonrpc::DecodeError;
 
@@ -36,6 +37,8 @@ struct Inner {
     status: Option<StatusCode>,
     retry_after: Option<Duration>,
     source: Option<BoxError>,
+    /// The answer a status error came from, kept for the HTTP-level layer.
+    raw: Option<RawAnswer>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +60,7 @@ impl Error {
                 status: None,
                 retry_after: None,
                 source,
+                raw: None,
             }),
         }
     }
@@ -70,6 +74,17 @@ impl Error {
         err.inner.status = Some(status);
         err.inner.retry_after = retry_after;
         err
+    }
+
+    /// Keeps the answer this error came from.
+    pub(crate) fn with_raw(mut self, raw: RawAnswer) -> Self {
+        self.inner.raw = Some(raw);
+        self
+    }
+
+    /// The answer this error came from, if it was kept.
+    pub(crate) fn take_raw(&mut self) -> Option<RawAnswer> {
+        self.inner.raw.take()
     }
 
     pub(crate) fn decode(source: DecodeError, status: StatusCode) -> Self {

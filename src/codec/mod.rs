@@ -131,7 +131,7 @@ pub(crate) struct Deadline(pub(crate) tokio::time::Instant);
 #[derive(Debug)]
 enum Expected {
     Notification,
-    /// A call: its id, and whether to keep the body bytes ([`Config::keep_raw`]).
+    /// A call: its id, and whether to keep the answer ([`Config::keep_raw`]).
     Single(Id, bool),
     Batch(Vec<Id>),
 }
@@ -355,7 +355,14 @@ fn decode_single(
     };
     let mut response = match decoded {
         Ok(response) => response,
-        Err(_) if !parts.status.is_success() => return Err(status_error(&parts)),
+        Err(_) if !parts.status.is_success() => {
+            let err = status_error(&parts);
+            return Err(if keep_raw {
+                err.with_raw(RawAnswer { head: parts, body })
+            } else {
+                err
+            });
+        }
         Err(e) => return Err(Error::decode(e, parts.status)),
     };
     // The specification lets a server that could not read the id answer an error with a

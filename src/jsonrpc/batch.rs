@@ -221,7 +221,7 @@ impl BatchResponse {
                 Err(DecodeError::EmptyBody)
             };
         }
-        match members::read(bytes)? {
+        let fast = |bytes: &[u8]| match members::read(bytes)? {
             Shape::Array(items) => Self::from_items(
                 items.into_iter().map(|item| match item {
                     Item::Object(members) => Response::from_members(&members),
@@ -233,7 +233,8 @@ impl BatchResponse {
                 Self::whole_batch_error(Response::from_members(&members)?, expected)
             }
             Shape::Other => Err(DecodeError::NotAnObject),
-        }
+        };
+        members::or_tree(bytes, fast, |value| Self::from_value(value, expected))
     }
 
     /// Reads the answers to calls with the `expected` ids (in call order) from a JSON value.

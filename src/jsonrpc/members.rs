@@ -2,14 +2,17 @@
 //! are picked out as raw JSON text, and only those are turned into values.
 //!
 //! Building a JSON tree of the whole message first (a map with an owned key per member)
-//! costs several allocations per message for nothing: the decoders here read the same
-//! messages with the same strict rules ([`Request::from_value`](super::Request::from_value),
-//! [`Response::from_value`](super::Response::from_value)), and a property test holds the
-//! two paths to the same answers.
+//! costs several allocations per message for nothing: the decoders here read messages
+//! with the strict rules of [`Request::from_value`](super::Request::from_value) and
+//! [`Response::from_value`](super::Response::from_value), and a message they refuse is
+//! read again through a tree ([`or_tree`]), so every refusal is the tree decoder's own.
+//! A property test holds the two paths to the same answers.
 //!
-//! One difference is deliberate: a member that JSON-RPC does not define is checked
-//! against the JSON grammar but not built, so the limits of a JSON tree (numbers beyond
-//! `f64`, nesting deeper than 128 levels) do not refuse the message because of it.
+//! They accept more in one way, deliberately: a value they do not build (a member that
+//! JSON-RPC does not define, the earlier value of a member given twice, and in the
+//! HTTP-level layer a single call's params and result) is checked against the JSON
+//! grammar only, so serde_json's limits on what it builds (numbers beyond `f64`, its
+//! nesting depth) do not refuse the message because of it.
 
 use std::fmt;
 use std::sync::Arc;
@@ -35,7 +38,7 @@ pub(crate) enum Item<'a> {
 }
 
 /// The members JSON-RPC defines, each as its raw JSON text. A member given twice keeps
-/// its last value, as a JSON tree would.
+/// its last value, as a JSON tree does.
 #[derive(Default)]
 pub(crate) struct Members<'a> {
     pub(crate) jsonrpc: Option<&'a RawValue>,
@@ -44,6 +47,17 @@ pub(crate) struct Members<'a> {
     pub(crate) id: Option<&'a RawValue>,
     pub(crate) result: Option<&'a RawValue>,
     pub(crate) error: Option<&'a RawValue>,
+}
+
+/// Decodes `bytes` with `fast`; when it refuses them, decodes them again through a JSON
+/// tree with `tree`, whose answer is then the answer. Refusals are rare (malformed
+/// messages), so the second reading costs nothing on the usual path.
+pub(crate) fn or_tree<T>(
+    bytes: &[u8],
+    fast: impl FnOnce(&[u8]) -> Result<T, DecodeError>,
+    tree: impl FnOnce(Value) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    fast(bytes).or_else(|_| tree(serde_json::from_slice(bytes)?))
 }
 
 /// Reads the shape of a message; fails only on bytes that are not JSON.

@@ -135,10 +135,11 @@ impl Request {
     /// Reads a request from JSON bytes, strictly: the same rules as
     /// [`from_value`](Self::from_value), without building a JSON tree of the message.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
-        match members::read(bytes)? {
+        let fast = |bytes: &[u8]| match members::read(bytes)? {
             Shape::Object(members) => Self::from_members(&members),
             Shape::Array(_) | Shape::Other => Err(DecodeError::NotAnObject),
-        }
+        };
+        members::or_tree(bytes, fast, Self::from_value)
     }
 
     /// The checks of [`from_value`](Self::from_value), in its order.

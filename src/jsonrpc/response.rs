@@ -115,10 +115,11 @@ impl Response {
     /// Reads a response from JSON bytes, strictly: the same rules as
     /// [`from_value`](Self::from_value), without building a JSON tree of the message.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
-        match members::read(bytes)? {
+        let fast = |bytes: &[u8]| match members::read(bytes)? {
             Shape::Object(members) => Self::from_members(&members),
             Shape::Array(_) | Shape::Other => Err(DecodeError::NotAnObject),
-        }
+        };
+        members::or_tree(bytes, fast, Self::from_value)
     }
 
     /// Reads the answer to a single call: like [`from_slice`](Self::from_slice), but a
@@ -128,11 +129,15 @@ impl Response {
         bytes: &[u8],
         build_result: bool,
     ) -> Result<Self, DecodeError> {
-        match members::read(bytes)? {
+        let fast = |bytes: &[u8]| match members::read(bytes)? {
             Shape::Object(members) => Self::read_members(&members, build_result),
             Shape::Array(_) => Err(DecodeError::ShapeMismatch),
             Shape::Other => Err(DecodeError::NotAnObject),
-        }
+        };
+        members::or_tree(bytes, fast, |value| match value {
+            Value::Array(_) => Err(DecodeError::ShapeMismatch),
+            value => Self::from_value(value),
+        })
     }
 
     /// The checks of [`from_value`](Self::from_value), in its order.

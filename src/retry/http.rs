@@ -40,11 +40,12 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 ///
 /// For a single call, every attempt sends the caller's bytes unchanged, and the answer
 /// is the last attempt's HTTP answer as it came: its status, its headers (rate-limit
-/// headers included) and its bytes. A batch is
-/// re-encoded, since a retry may re-send only some of its items, and its final answer
-/// gathers every item. A body that is not JSON-RPC is sent once, untouched, within the
-/// same limits; a non-2xx answer without a JSON-RPC body comes back as that status with
-/// its `Retry-After` and an empty body.
+/// headers included) and its bytes, whether it carries a JSON-RPC body or is a bare
+/// non-2xx status. A batch is re-encoded, since a retry may re-send only some of its
+/// items, and its final answer gathers every item; a non-2xx answer to a batch or a
+/// notification without a JSON-RPC body comes back as that status with its
+/// `Retry-After` and an empty body. A body that is not JSON-RPC is sent once, untouched,
+/// within the same limits.
 ///
 /// The output error type is the inner service's (`E`), so the layer fits stacks that
 /// name their error type, such as jsonrpsee's: the inner error of the last attempt is
@@ -367,24 +368,24 @@ where
                     };
                 }
                 Message::Single(mut request) => {
+                    // The request was read without its params (`from_members_unbuilt`):
+                    // every attempt must send the caller's bytes, given here.
                     *request.extensions_mut() = take_head(&mut stack, parts, Some(bytes));
                     let notification = request.is_notification();
-                    stack.oneshot(request).await.map(|mut resp| {
-                        match resp.extensions_mut().remove::<RawAnswer>() {
-                            // A notification is answered with no body, whatever the codec
-                            // made of the server's answer.
-                            _ if notification => json_response(resp.extensions(), Bytes::new()),
-                            // The server's answer as it came, its body now whole.
-                            Some(RawAnswer { mut head, body }) => {
-                                head.headers.remove(TRANSFER_ENCODING);
-                                http::Response::from_parts(head, Full::new(body))
-                            }
-                            None => json_response(
-                                resp.extensions(),
-                                Bytes::from(serde_json::to_vec(&resp).unwrap_or_default()),
-                            ),
+                    match stack.oneshot(request).await {
+                        // A notification is answered with no body, whatever the codec
+                        // made of the server's answer.
+                        Ok(resp) if notification => {
+                            Ok(json_response(resp.extensions(), Bytes::new()))
                         }
-                    })
+                        Ok(mut resp) => match resp.extensions_mut().remove::<RawAnswer>() {
+                            Some(raw) => Ok(raw_response(raw)),
+                            // The codec keeps every answer it decodes for this layer;
+                            // the response itself has no result to hand on.
+                            None => return Err(map_err("the server's answer was not kept".into())),
+                        },
+                        Err(err) => Err(err),
+                    }
                 }
                 Message::Batch(mut batch) => {
                     *batch.extensions_mut() = take_head(&mut stack, parts, None);
@@ -420,16 +421,26 @@ fn take_head<S, B>(
     parts.extensions
 }
 
+/// The server's answer as it came, its body now whole.
+fn raw_response(raw: RawAnswer) -> http::Response<Full<Bytes>> {
+    let RawAnswer { mut head, body } = raw;
+    head.headers.remove(TRANSFER_ENCODING);
+    http::Response::from_parts(head, Full::new(body))
+}
+
 /// The stack's error as the caller's: a status answer becomes that status again, the
 /// inner service's own error comes back as it was, anything else goes through `map_err`.
 fn answer_error<SE, E>(
-    err: codec::Error,
+    mut err: codec::Error,
     map_err: fn(BoxError) -> E,
 ) -> Result<http::Response<Full<Bytes>>, E>
 where
     SE: std::error::Error + Send + Sync + 'static,
     E: From<SE>,
 {
+    if let Some(raw) = err.take_raw() {
+        return Ok(raw_response(raw));
+    }
     if let (true, Some(status)) = (err.is_status(), err.status()) {
         let mut resp = http::Response::new(Full::new(Bytes::new()));
         *resp.status_mut() = status;

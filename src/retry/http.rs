@@ -428,8 +428,10 @@ fn raw_response(raw: RawAnswer) -> http::Response<Full<Bytes>> {
     http::Response::from_parts(head, Full::new(body))
 }
 
-/// The stack's error as the caller's: a status answer becomes that status again, the
-/// inner service's own error comes back as it was, anything else goes through `map_err`.
+/// The stack's error as the caller's: an answer the codec kept (a single call's bare
+/// non-2xx status) comes back as it came, another status answer becomes that status
+/// again, the inner service's own error comes back as it was, anything else goes
+/// through `map_err`.
 fn answer_error<SE, E>(
     mut err: codec::Error,
     map_err: fn(BoxError) -> E,

@@ -38,6 +38,14 @@ fn raw_http() -> HttpRetry<Client<HttpConnector, Full<Bytes>>, Full<Bytes>> {
         .service(http)
 }
 
+/// One POST of `body` to `server` through [`raw_http`].
+async fn raw_call(server: &FlakyServer, body: &'static str) -> http::Response<Full<Bytes>> {
+    let req = http::Request::post(server.uri())
+        .body(Full::from(body))
+        .unwrap();
+    raw_http().oneshot(req).await.unwrap()
+}
+
 fn client(server: &FlakyServer) -> Retried {
     let layer = JsonRpcRetryLayer::http(strategy())
         .attempt_timeout(Duration::from_millis(500))
@@ -224,12 +232,8 @@ async fn retry_after_survives_on_a_json_rpc_answer() {
         "sum",
         [Step::status_with_error(429, 2002).retry_after("30")],
     );
-    let svc = raw_http();
     let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":7}"#;
-    let req = http::Request::post(server.uri())
-        .body(Full::from(body))
-        .unwrap();
-    let resp = svc.oneshot(req).await.unwrap();
+    let resp = raw_call(&server, body).await;
     assert_eq!(
         resp.status(),
         429,
@@ -242,12 +246,8 @@ async fn retry_after_survives_on_a_json_rpc_answer() {
 async fn a_single_call_goes_through_byte_for_byte() {
     let server = FlakyServer::start().await.unwrap();
     server.script("sum", [Step::error(-32005)]);
-    let svc = raw_http();
     let body = "{\"id\": 9, \"method\": \"sum\", \"params\": [1, 2], \"jsonrpc\": \"2.0\"}";
-    let req = http::Request::post(server.uri())
-        .body(Full::from(body))
-        .unwrap();
-    let resp = svc.oneshot(req).await.unwrap();
+    let resp = raw_call(&server, body).await;
     let answer = resp.into_body().collect().await.unwrap().to_bytes();
     let sent = server.bodies();
     assert_eq!(sent.len(), 2);
@@ -271,12 +271,8 @@ async fn a_single_call_answer_keeps_the_servers_headers() {
             Step::ok().header("x-ratelimit-remaining", "41"),
         ],
     );
-    let svc = raw_http();
     let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":3}"#;
-    let req = http::Request::post(server.uri())
-        .body(Full::from(body))
-        .unwrap();
-    let resp = svc.oneshot(req).await.unwrap();
+    let resp = raw_call(&server, body).await;
     assert_eq!(server.calls("sum"), 2);
     assert_eq!(resp.status(), 200);
     let headers = resp.headers().clone();
@@ -315,12 +311,8 @@ async fn a_bare_status_answer_comes_back_as_it_came() {
                 .retry_after(2u64),
         ],
     );
-    let svc = raw_http();
     let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":5}"#;
-    let req = http::Request::post(server.uri())
-        .body(Full::from(body))
-        .unwrap();
-    let resp = svc.oneshot(req).await.unwrap();
+    let resp = raw_call(&server, body).await;
     assert_eq!(server.calls("sum"), 4);
     assert_eq!(resp.status(), 503);
     assert_eq!(resp.headers()["x-attempt"], "4");

@@ -1,9 +1,10 @@
-//! Response decoding: no panic on any bytes, and a decoded response round-trips.
+//! Response and request decoding: no panic on any bytes, a decoded response round-trips,
+//! and the bytes decoders (`from_slice`) agree with the tree decoders (`from_value`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use tower_jsonrpc_retry::jsonrpc::{BatchResponse, Id, Response};
+use tower_jsonrpc_retry::jsonrpc::{BatchResponse, DecodeError, Id, Request, Response};
 
 /// Whether the response holds no float: serde_json (without `float_roundtrip`) may read a
 /// float back one ulp off, which is serde_json's documented trade-off, not this crate's.
@@ -22,7 +23,31 @@ fn exact(response: &Response) -> bool {
     }
 }
 
+/// The bytes decoder's answer must be the tree decoder's: equal values, the same
+/// refusal. Only JSON that serde_json cannot build (a number beyond `f64`, a lone
+/// surrogate, deep nesting) may be accepted by the bytes decoder where the tree refuses.
+fn agree<T: PartialEq + std::fmt::Debug>(
+    data: &[u8],
+    fast: Result<T, DecodeError>,
+    tree: impl FnOnce(Value) -> Result<T, DecodeError>,
+) {
+    let tree = serde_json::from_slice(data)
+        .map_err(DecodeError::from)
+        .and_then(tree);
+    match (fast, tree) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b),
+        (Err(a), Err(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}")),
+        (Ok(_), Err(DecodeError::Json(_))) => {
+            let text = std::str::from_utf8(data).expect("accepted text is UTF-8");
+            serde_json::from_str::<serde::de::IgnoredAny>(text).expect("accepted text is JSON");
+        }
+        (a, b) => panic!("bytes decoder {a:?}, tree decoder {b:?}"),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
+    agree(data, Request::from_slice(data), Request::from_value);
+    agree(data, Response::from_slice(data), Response::from_value);
     if let Some(response) = Response::from_slice(data).ok().filter(exact) {
         // decode → encode → decode gives the same message, and the same bytes.
         let encoded = serde_json::to_vec(&response).expect("a response always serializes");
@@ -37,6 +62,13 @@ fuzz_target!(|data: &[u8]| {
         &[Id::Number(0), Id::Number(1), Id::Number(2), Id::from("a")],
     ];
     for ids in expected {
+        if !data.iter().all(u8::is_ascii_whitespace) {
+            agree(
+                data,
+                BatchResponse::from_slice(data, ids).map(|b| b.items().to_vec()),
+                |v| BatchResponse::from_value(v, ids).map(|b| b.items().to_vec()),
+            );
+        }
         if let Ok(batch) = BatchResponse::from_slice(data, ids) {
             let exact = batch.items().iter().all(exact);
             assert!(batch.items().len() <= ids.len());

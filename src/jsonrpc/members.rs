@@ -73,6 +73,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Shape<'_>, serde_json::Error> {
     }
 }
 
+/// A member's value, built as a JSON tree.
 pub(crate) fn value(raw: &RawValue) -> Result<Value, DecodeError> {
     Ok(serde_json::from_str(raw.get())?)
 }

@@ -291,18 +291,33 @@ fn parse(bytes: &[u8]) -> Message {
     }
 }
 
+/// An answer made by the layer: a status, the server's `Retry-After` (in seconds) if
+/// any, and a body.
+fn answer(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Bytes,
+) -> http::Response<Full<Bytes>> {
+    let mut resp = http::Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    if let Some(delay) = retry_after {
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(delay.as_secs()));
+    }
+    resp
+}
+
 /// The final answer as HTTP: the body, the status it came with (200 when it was 2xx) and
 /// the server's `Retry-After`, if any.
 fn json_response(extensions: &http::Extensions, body: Bytes) -> http::Response<Full<Bytes>> {
-    let mut resp = http::Response::new(Full::new(body));
-    *resp.status_mut() = extensions
+    let status = extensions
         .get::<StatusCode>()
         .copied()
         .unwrap_or(StatusCode::OK);
-    if let Some(hint) = extensions.get::<codec::RetryAfter>() {
-        resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(hint.delay().as_secs()));
-    }
+    let retry_after = extensions
+        .get::<codec::RetryAfter>()
+        .map(|hint| hint.delay());
+    let mut resp = answer(status, retry_after, body);
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
@@ -444,13 +459,7 @@ where
         return Ok(raw_response(raw));
     }
     if let (true, Some(status)) = (err.is_status(), err.status()) {
-        let mut resp = http::Response::new(Full::new(Bytes::new()));
-        *resp.status_mut() = status;
-        if let Some(delay) = err.retry_after() {
-            resp.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(delay.as_secs()));
-        }
-        return Ok(resp);
+        return Ok(answer(status, err.retry_after(), Bytes::new()));
     }
     if !err.is_transport() {
         return Err(map_err(Box::new(err)));

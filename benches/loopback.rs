@@ -13,7 +13,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use common::{BufferOnly, default_strategy, median, quick, zero_delay_strategy};
 use jsonrpsee::core::client::ClientT;
@@ -39,7 +40,8 @@ type Call = Box<dyn Fn() -> Caller>;
 
 struct Settings {
     /// Runs only the sections whose name contains this (the first argument that is not a
-    /// flag: `cargo bench --bench loopback -- jsonrpsee`).
+    /// flag: `cargo bench --bench loopback -- jsonrpsee`; the sections are `e2e`,
+    /// `retry`, `peers`, `sensitivity` and `jsonrpsee`).
     only: Option<String>,
     rounds: usize,
     /// Calls per sample with one caller.
@@ -303,6 +305,39 @@ async fn run(s: Settings) {
         }
     }
 
+    if s.wants("sensitivity") {
+        // 9. What a fixed amount of work per call costs on this bench: the buffering
+        // pass-through that also busy-waits a set time on every call, against no
+        // middleware. Read beside row 7: it tells how much time per call a layer may
+        // spend on the caller's path for a given throughput ratio.
+        for busy_us in [1u64, 2, 4] {
+            let busy = jsonrpsee_call(
+                HttpClientBuilder::default()
+                    .max_concurrent_requests(1024)
+                    .set_http_middleware(ServiceBuilder::new().layer(layer_fn(move |inner| Busy {
+                        inner: BufferOnly {
+                            inner,
+                            stream_err: |e| TransportError::Http(HttpError::Stream(e)),
+                        },
+                        busy: Duration::from_micros(busy_us),
+                    })))
+                    .build(uri.to_string())
+                    .expect("jsonrpsee client with a busy pass-through"),
+            );
+            for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
+                let o = compare(&server, &peer, &busy, callers, each, s.rounds).await;
+                report(
+                    &format!("busy {busy_us} us, {callers}"),
+                    "jsonrpsee",
+                    "jsonrpsee+buffering+busy",
+                    &o,
+                    "none (sensitivity)",
+                    true,
+                );
+            }
+        }
+    }
+
     if s.wants("jsonrpsee") {
         // 7. jsonrpsee's client with the HTTP-level layer in its middleware slot, against the
         // same client without it: the request body is buffered and decoded once per call.
@@ -356,6 +391,32 @@ async fn run(s: Settings) {
                 true,
             );
         }
+    }
+}
+
+/// A middleware that busy-waits a set time on every call before passing it on: a
+/// stand-in for a layer that spends that much time on the caller's path.
+#[derive(Clone)]
+struct Busy<S> {
+    inner: S,
+    busy: Duration,
+}
+
+impl<S: Service<R>, R> Service<R> for Busy<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> S::Future {
+        let start = Instant::now();
+        while start.elapsed() < self.busy {
+            std::hint::spin_loop();
+        }
+        self.inner.call(req)
     }
 }
 

@@ -315,10 +315,7 @@ async fn run(s: Settings) {
                 HttpClientBuilder::default()
                     .max_concurrent_requests(1024)
                     .set_http_middleware(ServiceBuilder::new().layer(layer_fn(move |inner| Busy {
-                        inner: BufferOnly {
-                            inner,
-                            stream_err: |e| TransportError::Http(HttpError::Stream(e)),
-                        },
+                        inner: buffer_only(inner),
                         busy: Duration::from_micros(busy_us),
                     })))
                     .build(uri.to_string())
@@ -355,10 +352,7 @@ async fn run(s: Settings) {
         let buffering = jsonrpsee_call(
             HttpClientBuilder::default()
                 .max_concurrent_requests(1024)
-                .set_http_middleware(ServiceBuilder::new().layer(layer_fn(|inner| BufferOnly {
-                    inner,
-                    stream_err: |e| TransportError::Http(HttpError::Stream(e)),
-                })))
+                .set_http_middleware(ServiceBuilder::new().layer(layer_fn(buffer_only)))
                 .build(uri.to_string())
                 .expect("jsonrpsee client with a buffering pass-through"),
         );
@@ -391,6 +385,14 @@ async fn run(s: Settings) {
                 true,
             );
         }
+    }
+}
+
+/// The buffering-only pass-through over jsonrpsee's HTTP transport.
+fn buffer_only<S>(inner: S) -> BufferOnly<S, TransportError> {
+    BufferOnly {
+        inner,
+        stream_err: |e| TransportError::Http(HttpError::Stream(e)),
     }
 }
 

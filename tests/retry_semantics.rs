@@ -532,6 +532,37 @@ async fn batch_level_error_resends_the_notifications_too() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn batch_level_error_does_not_resend_a_non_idempotent_notification() {
+    let server = server().await;
+    server.script("sum", [Step::raw(200, WHOLE_BATCH_LIMITED)]);
+    let strategy = periodic(3, secs(1.0))
+        .codes([-32005])
+        .non_idempotent(["send"]);
+    let svc = stack(&server, strategy);
+    let batch = BatchRequest::new(vec![
+        sum(1),
+        Request::new("send", json!(["tx"])),
+        Request::new("log", json!(["note"])),
+    ]);
+    let resp = svc.oneshot(batch).await.unwrap();
+    assert_eq!(
+        resp.get(&Id::Number(1)).and_then(|r| r.result()),
+        Some(&json!(3))
+    );
+    assert_eq!(server.calls("sum"), 2);
+    assert_eq!(
+        server.calls("log"),
+        2,
+        "an idempotent notification goes again"
+    );
+    assert_eq!(
+        server.calls("send"),
+        1,
+        "the server saw the batch: sent once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn batch_error_is_the_last_exchanges() {
     let server = server().await;
     server.script("sum", [Step::raw(200, WHOLE_BATCH_LIMITED)]);

@@ -346,9 +346,11 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     if let Ok(response) = result {
                         self.state.gathered = Some(Box::new(std::mem::take(response)));
                     }
+                    // A notification goes again only after a batch-level error, and
+                    // not if its method is non-idempotent: the server saw the batch.
                     req.requests_mut().retain(|r| match r.id() {
                         Some(id) => ids.contains(id),
-                        None => whole_batch_failed,
+                        None => whole_batch_failed && !strategy.is_non_idempotent(r.method()),
                     });
                 }
                 let first = req.requests().first();

@@ -668,6 +668,17 @@ async fn non_2xx_without_a_json_rpc_body_is_a_status_error() {
 }
 
 #[tokio::test]
+async fn non_2xx_with_a_json_rpc_answer_to_another_id_is_a_status_error() {
+    let server = server().await;
+    let other_id = r#"{"jsonrpc":"2.0","error":{"code":-32029,"message":"rate limited"},"id":0}"#;
+    server.script("sum", [Step::raw(429, other_id).retry_after("7")]);
+    let err = call(&server, sum(1)).await.unwrap_err();
+    assert!(err.is_status() && !err.is_decode(), "{err:?}");
+    assert_eq!(err.status(), Some(StatusCode::TOO_MANY_REQUESTS));
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+}
+
+#[tokio::test]
 async fn non_2xx_with_a_body_that_is_not_json_rpc_is_a_status_error() {
     let server = server().await;
     server.script(

@@ -81,6 +81,15 @@ impl Case {
 fn table() -> Vec<Case> {
     let e = |code| Step::error(code);
     let status503 = ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE);
+    let status429 = ErrorClass::Status(http::StatusCode::TOO_MANY_REQUESTS);
+    // A gateway's rate-limit answer: a JSON-RPC error, but not to this call (id 0).
+    let foreign_429 = || {
+        Step::raw(
+            429,
+            r#"{"jsonrpc":"2.0","error":{"code":-32029,"message":"rate limited"},"id":0}"#,
+        )
+        .retry_after("7")
+    };
     vec![
         case(
             "listed code retried while delays remain",
@@ -172,6 +181,18 @@ fn table() -> Vec<Case> {
             periodic(3, 1.0).retry_on(status503),
         )
         .expect(Outcome::Result(json!(3)), 2, secs(1.0)),
+        case(
+            "a non-2xx answer to another id is its status: Retry-After honoured",
+            vec![foreign_429()],
+            periodic(3, 0.1).retry_on(status429),
+        )
+        .expect(Outcome::Result(json!(3)), 2, secs(7.0)),
+        case(
+            "a non-2xx answer to another id comes back as that status",
+            vec![foreign_429()],
+            periodic(3, 0.1).codes([-32029]),
+        )
+        .expect(Outcome::Status(429), 1, Duration::ZERO),
         Case {
             method: "send",
             ..case(

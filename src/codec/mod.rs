@@ -10,7 +10,7 @@
 //! | 2xx, a response with another id, or not JSON-RPC | `Err`, [`Error::is_decode`] |
 //! | 2xx or 204 to a notification | `Ok(Response)` with a null id and a null result (the body is not read) |
 //! | 2xx to a batch | `Ok(BatchResponse)`, items matched by id in any order; a missing, repeated or unknown id is a decode error |
-//! | non-2xx whose body is a JSON-RPC response | that response, with the [`StatusCode`](http::StatusCode) in its extensions |
+//! | non-2xx whose body is a JSON-RPC response to the request (its id, or a null id with an error) | that response, with the [`StatusCode`](http::StatusCode) in its extensions |
 //! | non-2xx otherwise | `Err`, [`Error::is_status`], with [`Error::status`] and [`Error::retry_after`] |
 //! | body over the limit | `Err`, [`Error::is_body_too_large`], found while streaming |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
@@ -336,6 +336,17 @@ fn status_error(parts: &http::response::Parts) -> Error {
     )
 }
 
+/// A non-2xx answer that is not a JSON-RPC answer to the call: a status error, with the
+/// answer itself kept when the codec keeps raw answers.
+fn status_answer(parts: http::response::Parts, body: Bytes, keep_raw: bool) -> Error {
+    let err = status_error(&parts);
+    if keep_raw {
+        err.with_raw(RawAnswer { head: parts, body })
+    } else {
+        err
+    }
+}
+
 fn decode_single(
     expected: Expected,
     parts: http::response::Parts,
@@ -356,12 +367,7 @@ fn decode_single(
     let mut response = match decoded {
         Ok(response) => response,
         Err(_) if !parts.status.is_success() => {
-            let err = status_error(&parts);
-            return Err(if keep_raw {
-                err.with_raw(RawAnswer { head: parts, body })
-            } else {
-                err
-            });
+            return Err(status_answer(parts, body, keep_raw));
         }
         Err(e) => return Err(Error::decode(e, parts.status)),
     };
@@ -369,6 +375,10 @@ fn decode_single(
     // null id; anything else must be the id that was sent.
     let answers =
         response.id() == &expected_id || (response.id() == &Id::Null && response.is_error());
+    if !answers && !parts.status.is_success() {
+        // Not an answer to this call, under a failure status: the status is the answer.
+        return Err(status_answer(parts, body, keep_raw));
+    }
     if !answers {
         let found = response.id().clone();
         return Err(Error::decode(

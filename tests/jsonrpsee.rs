@@ -296,6 +296,20 @@ async fn a_single_call_answer_keeps_the_servers_headers() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_notification_answer_keeps_its_status_and_headers() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("log", [Step::ok().header("x-request-id", "abc")]);
+    let body = r#"{"jsonrpc":"2.0","method":"log","params":["note"]}"#;
+    let resp = raw_call(&server, body).await;
+    assert_eq!(server.calls("log"), 1);
+    assert_eq!(resp.status(), 204, "the server's own status");
+    assert_eq!(resp.headers()["x-request-id"], "abc");
+    assert_eq!(resp.headers().get(http::header::CONTENT_LENGTH), None);
+    let answer = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(answer.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_bare_status_answer_comes_back_as_it_came() {
     let server = FlakyServer::start().await.unwrap();
     // 503 is retried: the answer handed back is the last attempt's, headers and all.

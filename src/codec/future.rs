@@ -116,7 +116,7 @@ where
                     // (nor limited, nor decoded), as the module docs promise.
                     let notification = if parts.status.is_success() {
                         this.expected
-                            .take_if(|expected| matches!(expected, Expected::Notification))
+                            .take_if(|expected| matches!(expected, Expected::Notification(_)))
                     } else {
                         None
                     };

@@ -130,7 +130,8 @@ pub(crate) struct Deadline(pub(crate) tokio::time::Instant);
 /// What the answer to a request must look like.
 #[derive(Debug)]
 enum Expected {
-    Notification,
+    /// A notification, and whether to keep the answer's head ([`Config::keep_raw`]).
+    Notification(bool),
     /// A call: its id, and whether to keep the answer ([`Config::keep_raw`]).
     Single(Id, bool),
     Batch(Vec<Id>),
@@ -274,7 +275,7 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         let expected = match request.id() {
             Some(id) => Expected::Single(id.clone(), self.config.keep_raw),
-            None => Expected::Notification,
+            None => Expected::Notification(self.config.keep_raw),
         };
         let extensions = request.take_extensions();
         let body = match self.origin.as_ref().and_then(|o| o.body.clone()) {
@@ -354,10 +355,22 @@ fn decode_single(
 ) -> Result<Response, Error> {
     let (expected_id, keep_raw) = match expected {
         Expected::Single(id, keep_raw) => (id, keep_raw),
-        Expected::Notification if parts.status.is_success() => {
-            return Ok(Response::new(Id::Null, Ok(Value::Null)));
+        Expected::Notification(keep_raw) if parts.status.is_success() => {
+            let mut response = Response::new(Id::Null, Ok(Value::Null));
+            if keep_raw {
+                // The answer's head as it came; its body, empty by the specification,
+                // was not read.
+                let mut head = parts;
+                head.headers.remove(http::header::CONTENT_LENGTH);
+                response.extensions_mut().insert(RawAnswer {
+                    head,
+                    body: Bytes::new(),
+                });
+            }
+            return Ok(response);
         }
-        Expected::Notification | Expected::Batch(_) => return Err(status_error(&parts)),
+        Expected::Notification(keep_raw) => return Err(status_answer(parts, body, keep_raw)),
+        Expected::Batch(_) => return Err(status_error(&parts)),
     };
     let decoded = if body.iter().all(u8::is_ascii_whitespace) {
         Err(DecodeError::EmptyBody)

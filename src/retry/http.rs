@@ -41,11 +41,13 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// For a single call, every attempt sends the caller's bytes unchanged, and the answer
 /// is the last attempt's HTTP answer as it came: its status, its headers (rate-limit
 /// headers included) and its bytes, whether it carries a JSON-RPC body or is a bare
-/// non-2xx status. A batch is re-encoded, since a retry may re-send only some of its
-/// items, and its final answer gathers every item; a non-2xx answer to a batch or a
-/// notification without a JSON-RPC body comes back as that status with its
-/// `Retry-After` and an empty body. A body that is not JSON-RPC is sent once, untouched,
-/// within the same limits.
+/// non-2xx status. A notification is sent the same way and its answer comes back with
+/// the server's status and headers; the body of a 2xx answer, empty by the
+/// specification, is not read. A batch is re-encoded, since a retry may re-send only
+/// some of its items, and its final answer gathers every item; a non-2xx answer to a
+/// batch without a JSON-RPC body comes back as that status with its `Retry-After` and
+/// an empty body. A body that is not JSON-RPC is sent once, untouched, within the same
+/// limits.
 ///
 /// The output error type is the inner service's (`E`), so the layer fits stacks that
 /// name their error type, such as jsonrpsee's: the inner error of the last attempt is
@@ -386,13 +388,7 @@ where
                     // The request was read without its params (`from_members_unbuilt`):
                     // every attempt must send the caller's bytes, given here.
                     *request.extensions_mut() = take_head(&mut stack, parts, Some(bytes));
-                    let notification = request.is_notification();
                     match stack.oneshot(request).await {
-                        // A notification is answered with no body, whatever the codec
-                        // made of the server's answer.
-                        Ok(resp) if notification => {
-                            Ok(json_response(resp.extensions(), Bytes::new()))
-                        }
                         Ok(mut resp) => match resp.extensions_mut().remove::<RawAnswer>() {
                             Some(raw) => Ok(raw_response(raw)),
                             // The codec keeps every answer it decodes for this layer;

@@ -39,9 +39,9 @@ fn raw_http() -> HttpRetry<Client<HttpConnector, Full<Bytes>>, Full<Bytes>> {
 }
 
 /// One POST of `body` to `server` through [`raw_http`].
-async fn raw_call(server: &FlakyServer, body: &'static str) -> http::Response<Full<Bytes>> {
+async fn raw_call(server: &FlakyServer, body: &str) -> http::Response<Full<Bytes>> {
     let req = http::Request::post(server.uri())
-        .body(Full::from(body))
+        .body(Full::from(body.to_owned()))
         .unwrap();
     raw_http().oneshot(req).await.unwrap()
 }
@@ -307,6 +307,61 @@ async fn a_notification_answer_keeps_its_status_and_headers() {
     assert_eq!(resp.headers().get(http::header::CONTENT_LENGTH), None);
     let answer = resp.into_body().collect().await.unwrap().to_bytes();
     assert!(answer.is_empty());
+}
+
+/// An integer beyond 64 bits: serde_json's `Value` would turn it into a float.
+const BIG: &str = "340282366920938463463374607431768211455";
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_goes_and_comes_back_byte_for_byte() {
+    let server = FlakyServer::start().await.unwrap();
+    let answer = format!(r#"[{{"jsonrpc":"2.0","result":{BIG},"id":1}}]"#);
+    server.script(
+        "big",
+        [Step::raw(200, answer.clone()).header("x-request-id", "abc")],
+    );
+    let body =
+        r#"[{"jsonrpc":"2.0","method":"big","params":[123456789012345678901234567890],"id":1}]"#;
+    let resp = raw_call(&server, body).await;
+    assert_eq!(server.bodies(), [Bytes::from_static(body.as_bytes())]);
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["x-request-id"],
+        "abc",
+        "one exchange: as it came"
+    );
+    let got = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(got, answer);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partly_retried_batch_keeps_every_items_bytes() {
+    let server = FlakyServer::start().await.unwrap();
+    // The first exchange answers the big call and limits the other; only that one goes
+    // again, as the caller wrote it, and the answer gathers both as the server wrote them.
+    let first = format!(
+        r#"[{{"jsonrpc":"2.0","result":{BIG},"id":1}},{{"jsonrpc":"2.0","error":{{"code":-32005,"message":"limited"}},"id":2}}]"#
+    );
+    server.script("big", [Step::raw(200, first)]);
+    let item2 =
+        r#"{"jsonrpc":"2.0","method":"sum","params":[1,2,123456789012345678901234567890],"id":2}"#;
+    let body = format!(r#"[{{"jsonrpc":"2.0","method":"big","params":[],"id":1}}, {item2}]"#);
+    let resp = raw_call(&server, &body).await;
+    let sent = server.bodies();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[1],
+        format!("[{item2}]"),
+        "the retry sends the item's own bytes"
+    );
+    assert_eq!(resp.status(), 200);
+    let got = resp.into_body().collect().await.unwrap().to_bytes();
+    let got = std::str::from_utf8(&got).unwrap();
+    assert!(got.contains(&format!(r#""result":{BIG},"id":1"#)), "{got}");
+    assert!(
+        got.contains(r#""id":2"#) && !got.contains("-32005"),
+        "{got}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -60,9 +60,11 @@ use http::{HeaderMap, HeaderValue, Method, Uri};
 use http_body::Body;
 use http_body_util::Full;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tower_service::Service;
 
 use crate::BoxError;
+use crate::jsonrpc::members::{self, Shape};
 use crate::jsonrpc::{BatchRequest, BatchResponse, DecodeError, Id, Request, Response};
 use future::{Decode, ResponseFuture};
 
@@ -106,6 +108,14 @@ pub(crate) struct RawAnswer {
     pub(crate) body: Bytes,
 }
 
+/// A batch item's own bytes, as the caller sent it or as the server answered it. The
+/// HTTP-level layer puts them in each request's extensions, and a codec that keeps raw
+/// answers in each answered item's, so that an item goes on byte for byte even when the
+/// batch around it is made anew (serde_json would, for one, turn an integer beyond 64
+/// bits into a float).
+#[derive(Clone, Debug)]
+pub(crate) struct RawItem(pub(crate) Bytes);
+
 /// The head of an HTTP request that the HTTP-level retry layer took apart, set on the
 /// codec that serves it (each call has its own clone of the stack): every attempt is
 /// sent with this head instead of the codec's own and, for a single call, with the
@@ -134,7 +144,8 @@ enum Expected {
     Notification(bool),
     /// A call: its id, and whether to keep the answer ([`Config::keep_raw`]).
     Single(Id, bool),
-    Batch(Vec<Id>),
+    /// A batch: the ids of its calls, and whether to keep the answer.
+    Batch(Vec<Id>, bool),
 }
 
 /// A tower service for JSON-RPC [`Request`]s and [`BatchRequest`]s over an HTTP service.
@@ -309,15 +320,37 @@ where
                 decode_batch,
             );
         }
-        let expected = Expected::Batch(batch.ids().cloned().collect());
+        let expected = Expected::Batch(batch.ids().cloned().collect(), self.config.keep_raw);
         let extensions = batch.take_extensions();
-        self.send(encode(&batch), extensions, expected, decode_batch)
+        let body = splice(batch.requests().iter().map(|r| (r, r.extensions())));
+        self.send(body, extensions, expected, decode_batch)
     }
 }
 
 /// Serializes a message; requests hold only JSON values and strings, which always serialize.
 fn encode<T: serde::Serialize>(message: &T) -> Bytes {
     Bytes::from(serde_json::to_vec(message).unwrap_or_default())
+}
+
+/// A batch's items as a JSON array: an item that carries its own bytes ([`RawItem`]) is
+/// written as those bytes, any other is serialized.
+pub(crate) fn splice<'a, T: serde::Serialize + 'a>(
+    items: impl ExactSizeIterator<Item = (&'a T, &'a http::Extensions)>,
+) -> Bytes {
+    let mut out = Vec::with_capacity(2 + 64 * items.len());
+    out.push(b'[');
+    for (i, (item, extensions)) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match extensions.get::<RawItem>() {
+            Some(RawItem(raw)) => out.extend_from_slice(raw),
+            // Messages hold only JSON values and strings, which always serialize.
+            None => serde_json::to_writer(&mut out, item).unwrap_or_default(),
+        }
+    }
+    out.push(b']');
+    Bytes::from(out)
 }
 
 /// Records what the HTTP exchange says beyond the body: a non-2xx status, a Retry-After.
@@ -370,7 +403,7 @@ fn decode_single(
             return Ok(response);
         }
         Expected::Notification(keep_raw) => return Err(status_answer(parts, body, keep_raw)),
-        Expected::Batch(_) => return Err(status_error(&parts)),
+        Expected::Batch(..) => return Err(status_error(&parts)),
     };
     let decoded = if body.iter().all(u8::is_ascii_whitespace) {
         Err(DecodeError::EmptyBody)
@@ -416,20 +449,26 @@ fn decode_batch(
     parts: http::response::Parts,
     body: Bytes,
 ) -> Result<BatchResponse, Error> {
-    let Expected::Batch(ids) = expected else {
+    let Expected::Batch(ids, keep_raw) = expected else {
         return Err(status_error(&parts));
     };
     if ids.is_empty() && parts.status.is_success() {
-        return Ok(BatchResponse::default());
+        let mut batch = BatchResponse::default();
+        if keep_raw {
+            batch
+                .extensions_mut()
+                .insert(RawAnswer { head: parts, body });
+        }
+        return Ok(batch);
     }
     // Only notifications, refused with an empty body: no JSON-RPC answer, so a status
     // error (an empty body would otherwise decode as an empty batch response).
     if ids.is_empty() && body.iter().all(u8::is_ascii_whitespace) {
-        return Err(status_error(&parts));
+        return Err(status_answer(parts, body, keep_raw));
     }
     let mut batch = match BatchResponse::from_slice(&body, &ids) {
         Ok(batch) => batch,
-        Err(_) if !parts.status.is_success() => return Err(status_error(&parts)),
+        Err(_) if !parts.status.is_success() => return Err(status_answer(parts, body, keep_raw)),
         Err(e) => return Err(Error::decode(e, parts.status)),
     };
     record_exchange(batch.extensions_mut(), &parts);
@@ -440,5 +479,35 @@ fn decode_batch(
             item.extensions_mut().insert(parts.status);
         }
     }
+    if keep_raw {
+        keep_items(&mut batch, &body);
+        batch
+            .extensions_mut()
+            .insert(RawAnswer { head: parts, body });
+    }
     Ok(batch)
+}
+
+/// Gives each item of `batch` its own bytes from the answer's `body` ([`RawItem`]), so a
+/// batch answer gathered from several exchanges is still made of the server's bytes. An
+/// item answered with a null id keeps none (it answers a call by elimination).
+fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
+    let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(body) else {
+        return;
+    };
+    for raw in items {
+        let Ok(Shape::Object(found)) = members::read(raw.get().as_bytes()) else {
+            continue;
+        };
+        let Some(Ok(id)) = found.id.map(members::id) else {
+            continue;
+        };
+        if id == Id::Null {
+            continue;
+        }
+        if let Some(item) = batch.items_mut().iter_mut().find(|item| item.id() == &id) {
+            let own = body.slice_ref(raw.get().as_bytes());
+            item.extensions_mut().insert(RawItem(own));
+        }
+    }
 }

@@ -205,6 +205,8 @@ impl BatchResponse {
         self.batch_error = batch_error;
         self.unmatched = unmatched;
         self.extensions = extensions;
+        // The newer exchange's answer, if a codec kept it, is no longer the whole answer.
+        self.extensions.remove::<crate::codec::RawAnswer>();
     }
 
     /// Reads the answers to calls with the `expected` ids (in call order) from JSON bytes.

@@ -13,6 +13,7 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER, TRANSFER_ENCODING};
 use http::{HeaderValue, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
+use serde_json::value::RawValue;
 use tower::ServiceExt;
 use tower::retry::Retry;
 use tower_layer::Layer;
@@ -21,7 +22,9 @@ use tower_service::Service;
 use super::policy::JsonRpcRetryPolicy;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
-use crate::codec::{self, DEFAULT_BODY_LIMIT, JsonRpcCodec, JsonRpcCodecLayer, Origin, RawAnswer};
+use crate::codec::{
+    self, DEFAULT_BODY_LIMIT, JsonRpcCodec, JsonRpcCodecLayer, Origin, RawAnswer, RawItem,
+};
 use crate::jsonrpc::members::{self, Item, Shape};
 use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 
@@ -43,11 +46,12 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// headers included) and its bytes, whether it carries a JSON-RPC body or is a bare
 /// non-2xx status. A notification is sent the same way and its answer comes back with
 /// the server's status and headers; the body of a 2xx answer, empty by the
-/// specification, is not read. A batch is re-encoded, since a retry may re-send only
-/// some of its items, and its final answer gathers every item; a non-2xx answer to a
-/// batch without a JSON-RPC body comes back as that status with its `Retry-After` and
-/// an empty body. A body that is not JSON-RPC is sent once, untouched, within the same
-/// limits.
+/// specification, is not read. A batch is sent as its items' own bytes, all of them or,
+/// on a retry, those to send again; its answer comes back as it came when one exchange
+/// gave it, and when retries gathered it from several, as one array of the items as the
+/// server wrote them (an item the server answered with a null id is written anew), with
+/// the last exchange's status and `Retry-After`. A body that is not JSON-RPC is sent
+/// once, untouched, within the same limits.
 ///
 /// The output error type is the inner service's (`E`), so the layer fits stacks that
 /// name their error type, such as jsonrpsee's: the inner error of the last attempt is
@@ -275,22 +279,42 @@ enum Message {
     Other,
 }
 
-fn parse(bytes: &[u8]) -> Message {
+fn parse(bytes: &Bytes) -> Message {
     match members::read(bytes) {
+        // Each call of a batch is sent as its own bytes: its params need not be built.
         Ok(Shape::Array(items)) if !items.is_empty() => items
             .iter()
             .map(|item| match item {
-                Item::Object(members) => Request::from_members(members),
+                Item::Object(members) => Request::from_members_unbuilt(members),
                 Item::Other => Err(DecodeError::NotAnObject),
             })
             .collect::<Result<Vec<_>, _>>()
-            .map_or(Message::Other, |r| Message::Batch(BatchRequest::new(r))),
+            .ok()
+            .and_then(|requests| with_own_bytes(requests, bytes))
+            .map_or(Message::Other, |requests| {
+                Message::Batch(BatchRequest::new(requests))
+            }),
         // A single call is sent as the caller's bytes: its params need not be built.
         Ok(Shape::Object(members)) => {
             Request::from_members_unbuilt(&members).map_or(Message::Other, Message::Single)
         }
         _ => Message::Other,
     }
+}
+
+/// Gives each request of a batch its own bytes as the caller sent them ([`RawItem`]), so
+/// every attempt sends them unchanged, whichever items it re-sends. `None` if the bytes
+/// do not split into as many items (they always do when the batch was read from them).
+fn with_own_bytes(mut requests: Vec<Request>, bytes: &Bytes) -> Option<Vec<Request>> {
+    let items = serde_json::from_slice::<Vec<&RawValue>>(bytes).ok()?;
+    if items.len() != requests.len() {
+        return None;
+    }
+    for (request, raw) in requests.iter_mut().zip(items) {
+        let own = bytes.slice_ref(raw.get().as_bytes());
+        request.extensions_mut().insert(RawItem(own));
+    }
+    Some(requests)
 }
 
 /// An answer made by the layer: a status, the server's `Retry-After` (in seconds) if
@@ -400,11 +424,16 @@ where
                 }
                 Message::Batch(mut batch) => {
                     *batch.extensions_mut() = take_head(&mut stack, parts, None);
-                    stack.oneshot(batch).await.map(|resp| {
+                    stack.oneshot(batch).await.map(|mut resp| {
+                        // One exchange: its answer as it came. Gathered from several: the
+                        // items made into one array, each as the server's bytes.
+                        if let Some(raw) = resp.extensions_mut().remove::<RawAnswer>() {
+                            return raw_response(raw);
+                        }
                         let body = if resp.items().is_empty() {
                             Bytes::new()
                         } else {
-                            Bytes::from(serde_json::to_vec(&resp).unwrap_or_default())
+                            codec::splice(resp.items().iter().map(|r| (r, r.extensions())))
                         };
                         json_response(resp.extensions(), body)
                     })

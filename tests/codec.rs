@@ -845,6 +845,29 @@ async fn a_streamed_body_over_the_limit_is_found_while_streaming() {
 }
 
 #[tokio::test]
+async fn a_failure_status_with_a_body_over_the_limit_is_a_status_error() {
+    // A gateway's large error page: the status is the answer, its body is not needed,
+    // whether its length is declared or found while streaming.
+    let server = server().await;
+    let page = format!("<html>{}</html>", "x".repeat(500));
+    server.script("sum", [Step::raw(503, page).retry_after("2")]);
+    let codec = JsonRpcCodecLayer::new(server.uri()).body_limit(100);
+    let err = codec.layer(http()).oneshot(sum(1)).await.unwrap_err();
+    assert!(err.is_status() && !err.is_body_too_large(), "{err:?}");
+    assert_eq!(err.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
+
+    const CHUNK: &str = "<html>xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+    let endless = streaming(vec![CHUNK], true, Arc::default()).map_response(|mut resp| {
+        *resp.status_mut() = StatusCode::BAD_GATEWAY;
+        resp
+    });
+    let err = codec.layer(endless).oneshot(sum(1)).await.unwrap_err();
+    assert!(err.is_status() && !err.is_body_too_large(), "{err:?}");
+    assert_eq!(err.status(), Some(StatusCode::BAD_GATEWAY));
+}
+
+#[tokio::test]
 async fn a_streamed_body_within_the_limit_is_decoded() {
     let produced = Arc::new(AtomicUsize::new(0));
     let chunks = vec![

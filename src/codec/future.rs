@@ -127,7 +127,10 @@ where
                     let declared = body.size_hint().exact();
                     if declared.is_some_and(|len| len > *this.limit as u64) {
                         this.state.set(State::Done);
-                        return Poll::Ready(Err(Error::body_too_large(*this.limit)));
+                        return Poll::Ready(Err(unread(
+                            &parts,
+                            Error::body_too_large(*this.limit),
+                        )));
                     }
                     let collect = Limited::new(body, *this.limit).collect();
                     this.state.set(State::Body {
@@ -144,7 +147,7 @@ where
                     };
                     return Poll::Ready(match result {
                         Ok(collected) => (this.decode)(expected, parts, collected.to_bytes()),
-                        Err(e) => Err(Error::body(e, *this.limit)),
+                        Err(e) => Err(unread(&parts, Error::body(e, *this.limit))),
                     });
                 }
                 StateProj::Failed { error } => {
@@ -170,5 +173,16 @@ where
             .field("expected", &self.expected)
             .field("limit", &self.limit)
             .finish_non_exhaustive()
+    }
+}
+
+/// The error for an answer whose body could not be read (too large, or broken off): under
+/// a failure status, the status is the answer (a 503 with a large error page is a 503);
+/// under a success status, the body was needed, so `err`.
+fn unread(parts: &http::response::Parts, err: Error) -> Error {
+    if parts.status.is_success() {
+        err
+    } else {
+        super::status_error(parts)
     }
 }

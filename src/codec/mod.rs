@@ -11,8 +11,8 @@
 //! | 2xx or 204 to a notification | `Ok(Response)` with a null id and a null result (the body is not read) |
 //! | 2xx to a batch | `Ok(BatchResponse)`, items matched by id in any order; a missing, repeated or unknown id is a decode error |
 //! | non-2xx whose body is a JSON-RPC response to the request (its id, or a null id with an error) | that response, with the [`StatusCode`](http::StatusCode) in its extensions |
-//! | non-2xx otherwise | `Err`, [`Error::is_status`], with [`Error::status`] and [`Error::retry_after`] |
-//! | body over the limit | `Err`, [`Error::is_body_too_large`], found while streaming |
+//! | non-2xx otherwise, also when its body is over the limit or breaks off | `Err`, [`Error::is_status`], with [`Error::status`] and [`Error::retry_after`] |
+//! | 2xx, body over the limit | `Err`, [`Error::is_body_too_large`], found while streaming |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
 //! | the codec's [`timeout`](JsonRpcCodecLayer::timeout) runs out (head or body) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
 //! | (an empty batch, never sent) | `Err`, [`Error::is_invalid_request`] |

@@ -397,7 +397,7 @@ where
                             .await
                             .map_err(map_err)?
                             .to_bytes();
-                        Ok(http::Response::from_parts(head, Full::new(body)))
+                        Ok(raw_response(RawAnswer { head, body }))
                     };
                     return match attempt_timeout {
                         Some(timeout) => tokio::time::timeout(timeout, exchange)

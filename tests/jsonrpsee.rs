@@ -365,6 +365,54 @@ async fn a_partly_retried_batch_keeps_every_items_bytes() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_batch_the_last_exchange_answered_whole_comes_back_as_it_came() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script(
+        "sum",
+        [
+            Step::error(-32005),
+            Step::error(-32005),
+            Step::ok().header("x-exchange", "2"),
+            Step::ok(),
+        ],
+    );
+    let body = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
+    let resp = raw_call(&server, body).await;
+    assert_eq!(server.bodies().len(), 2, "both calls went again");
+    assert_eq!(
+        resp.headers()["x-exchange"],
+        "2",
+        "the second answer, as it came"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_page_over_the_limit_keeps_its_status_and_headers() {
+    let server = FlakyServer::start().await.unwrap();
+    let page = format!("<html>{}</html>", "x".repeat(500));
+    server.script(
+        "sum",
+        [Step::raw(400, page)
+            .header("x-request-id", "abc")
+            .header("content-type", "text/html")],
+    );
+    let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http(strategy()).response_limit(100))
+        .service(http);
+    let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+    let req = http::Request::post(server.uri())
+        .body(Full::from(body))
+        .unwrap();
+    let resp = svc.oneshot(req).await.expect("the server's answer");
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.headers()["x-request-id"], "abc");
+    assert_eq!(resp.headers().get(http::header::CONTENT_LENGTH), None);
+    let page = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(page.is_empty(), "a body over the limit is not handed on");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_bare_status_answer_comes_back_as_it_came() {
     let server = FlakyServer::start().await.unwrap();
     // 503 is retried: the answer handed back is the last attempt's, headers and all.

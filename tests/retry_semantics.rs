@@ -563,6 +563,22 @@ async fn batch_level_error_does_not_resend_a_non_idempotent_notification() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_failure_status_answering_another_call_is_a_status_for_a_batch_too() {
+    let server = server().await;
+    let other_id = r#"{"jsonrpc":"2.0","error":{"code":-32029,"message":"rate limited"},"id":0}"#;
+    server.script("sum", [Step::raw(429, other_id).retry_after("7")]);
+    // The gateway's code is listed, but the answer is not to these calls: not retried.
+    let svc = stack(&server, periodic(3, secs(0.1)).codes([-32029]));
+    let err = svc
+        .oneshot(BatchRequest::new(vec![sum(1), sum(2)]))
+        .await
+        .expect_err("a status error");
+    assert!(err.is_status(), "{err:?}");
+    assert_eq!(err.retry_after(), Some(secs(7.0)));
+    assert_eq!(server.calls("sum"), 2, "one exchange");
+}
+
+#[tokio::test(start_paused = true)]
 async fn batch_error_is_the_last_exchanges() {
     let server = server().await;
     server.script("sum", [Step::raw(200, WHOLE_BATCH_LIMITED)]);

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Limited};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
-use super::{Error, Expected};
+use super::{Error, Expected, RawAnswer};
 use crate::BoxError;
 
 /// Turns the HTTP answer into the codec's response type.
@@ -127,10 +127,8 @@ where
                     let declared = body.size_hint().exact();
                     if declared.is_some_and(|len| len > *this.limit as u64) {
                         this.state.set(State::Done);
-                        return Poll::Ready(Err(unread(
-                            &parts,
-                            Error::body_too_large(*this.limit),
-                        )));
+                        let err = Error::body_too_large(*this.limit);
+                        return Poll::Ready(Err(unread(parts, this.expected.as_ref(), err)));
                     }
                     let collect = Limited::new(body, *this.limit).collect();
                     this.state.set(State::Body {
@@ -147,7 +145,7 @@ where
                     };
                     return Poll::Ready(match result {
                         Ok(collected) => (this.decode)(expected, parts, collected.to_bytes()),
-                        Err(e) => Err(unread(&parts, Error::body(e, *this.limit))),
+                        Err(e) => Err(unread(parts, Some(&expected), Error::body(e, *this.limit))),
                     });
                 }
                 StateProj::Failed { error } => {
@@ -176,13 +174,21 @@ where
     }
 }
 
-/// The error for an answer whose body could not be read (too large, or broken off): under
-/// a failure status, the status is the answer (a 503 with a large error page is a 503);
-/// under a success status, the body was needed, so `err`.
-fn unread(parts: &http::response::Parts, err: Error) -> Error {
-    if parts.status.is_success() {
-        err
+/// The error for an answer whose body is over the limit: under a failure status, the
+/// status is the answer (a 503 with a large error page is a 503), its head kept without
+/// the body when the codec keeps raw answers; under a success status, the body was
+/// needed, so `err`. (A body that breaks off stays a body error, whatever the status.)
+fn unread(parts: http::response::Parts, expected: Option<&Expected>, err: Error) -> Error {
+    if parts.status.is_success() || !err.is_body_too_large() {
+        return err;
+    }
+    let status = super::status_error(&parts);
+    if expected.is_some_and(Expected::keeps_raw) {
+        status.with_raw(RawAnswer {
+            head: super::without_body(parts),
+            body: Bytes::new(),
+        })
     } else {
-        super::status_error(parts)
+        status
     }
 }

@@ -11,7 +11,7 @@
 //! | 2xx or 204 to a notification | `Ok(Response)` with a null id and a null result (the body is not read) |
 //! | 2xx to a batch | `Ok(BatchResponse)`, items matched by id in any order; a missing, repeated or unknown id is a decode error |
 //! | non-2xx whose body is a JSON-RPC response to the request (its id, or a null id with an error) | that response, with the [`StatusCode`](http::StatusCode) in its extensions |
-//! | non-2xx otherwise, also when its body is over the limit or breaks off | `Err`, [`Error::is_status`], with [`Error::status`] and [`Error::retry_after`] |
+//! | non-2xx otherwise (also a single answer to another call, to a batch, and a body over the limit) | `Err`, [`Error::is_status`], with [`Error::status`] and [`Error::retry_after`] |
 //! | 2xx, body over the limit | `Err`, [`Error::is_body_too_large`], found while streaming |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
 //! | the codec's [`timeout`](JsonRpcCodecLayer::timeout) runs out (head or body) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
@@ -55,7 +55,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE};
+use http::header::{ACCEPT, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use http_body::Body;
 use http_body_util::Full;
@@ -146,6 +146,26 @@ enum Expected {
     Single(Id, bool),
     /// A batch: the ids of its calls, and whether to keep the answer.
     Batch(Vec<Id>, bool),
+}
+
+impl Expected {
+    /// Whether the codec keeps the answer ([`Config::keep_raw`]).
+    fn keeps_raw(&self) -> bool {
+        match self {
+            Expected::Notification(keep) | Expected::Single(_, keep) | Expected::Batch(_, keep) => {
+                *keep
+            }
+        }
+    }
+}
+
+/// An answer's head for a body that is not handed on: the headers that describe that
+/// body go with it.
+fn without_body(mut head: http::response::Parts) -> http::response::Parts {
+    for name in [CONTENT_LENGTH, TRANSFER_ENCODING, CONTENT_ENCODING] {
+        head.headers.remove(name);
+    }
+    head
 }
 
 /// A tower service for JSON-RPC [`Request`]s and [`BatchRequest`]s over an HTTP service.
@@ -393,10 +413,8 @@ fn decode_single(
             if keep_raw {
                 // The answer's head as it came; its body, empty by the specification,
                 // was not read.
-                let mut head = parts;
-                head.headers.remove(http::header::CONTENT_LENGTH);
                 response.extensions_mut().insert(RawAnswer {
-                    head,
+                    head: without_body(parts),
                     body: Bytes::new(),
                 });
             }
@@ -466,6 +484,11 @@ fn decode_batch(
     if ids.is_empty() && body.iter().all(u8::is_ascii_whitespace) {
         return Err(status_answer(parts, body, keep_raw));
     }
+    if !parts.status.is_success() && answers_another_call(&body) {
+        // A single answer to some other call (a gateway's own error, say), under a
+        // failure status: the status is the answer, as for a single call.
+        return Err(status_answer(parts, body, keep_raw));
+    }
     let mut batch = match BatchResponse::from_slice(&body, &ids) {
         Ok(batch) => batch,
         Err(_) if !parts.status.is_success() => return Err(status_answer(parts, body, keep_raw)),
@@ -486,6 +509,17 @@ fn decode_batch(
             .insert(RawAnswer { head: parts, body });
     }
     Ok(batch)
+}
+
+/// Whether `body` is a single JSON-RPC message with an id that is not null: an answer to
+/// one call, not to a batch (whose batch-level error has a null id).
+fn answers_another_call(body: &[u8]) -> bool {
+    match members::read(body) {
+        Ok(Shape::Object(found)) => found
+            .id
+            .is_some_and(|id| members::id(id).map_or(true, |id| id != Id::Null)),
+        _ => false,
+    }
 }
 
 /// Gives each item of `batch` its own bytes from the answer's `body` ([`RawItem`]), so a

@@ -197,16 +197,20 @@ impl BatchResponse {
             unmatched,
             extensions,
         } = newer;
+        let mut replaced = 0;
         for item in items {
             if let Some(slot) = self.items.iter_mut().find(|g| g.id() == item.id()) {
                 *slot = item;
+                replaced += 1;
             }
         }
         self.batch_error = batch_error;
         self.unmatched = unmatched;
         self.extensions = extensions;
-        // The newer exchange's answer, if a codec kept it, is no longer the whole answer.
-        self.extensions.remove::<crate::codec::RawAnswer>();
+        if replaced < self.items.len() {
+            // The newer exchange's answer, if a codec kept it, is not the whole answer.
+            self.extensions.remove::<crate::codec::RawAnswer>();
+        }
     }
 
     /// Reads the answers to calls with the `expected` ids (in call order) from JSON bytes.

@@ -355,9 +355,9 @@ fn encode<T: serde::Serialize>(message: &T) -> Bytes {
 /// A batch's items as a JSON array: an item that carries its own bytes ([`RawItem`]) is
 /// written as those bytes, any other is serialized.
 pub(crate) fn splice<'a, T: serde::Serialize + 'a>(
-    items: impl ExactSizeIterator<Item = (&'a T, &'a http::Extensions)>,
+    items: impl Iterator<Item = (&'a T, &'a http::Extensions)>,
 ) -> Bytes {
-    let mut out = Vec::with_capacity(2 + 64 * items.len());
+    let mut out = Vec::with_capacity(2 + 64 * items.size_hint().0);
     out.push(b'[');
     for (i, (item, extensions)) in items.enumerate() {
         if i > 0 {

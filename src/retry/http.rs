@@ -49,8 +49,9 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// specification, is not read. A batch is sent as its items' own bytes, all of them or,
 /// on a retry, those to send again; its answer comes back as it came when one exchange
 /// gave it, and when retries gathered it from several, as one array of the items as the
-/// server wrote them (an item the server answered with a null id is written anew), with
-/// the last exchange's status and `Retry-After`. A body that is not JSON-RPC is sent
+/// server wrote them (an item the server answered with a null id is written anew; the
+/// last exchange's answers that no call took go last), with the last exchange's status
+/// and `Retry-After`. A body that is not JSON-RPC is sent
 /// once, untouched, within the same limits.
 ///
 /// The output error type is the inner service's (`E`), so the layer fits stacks that
@@ -430,10 +431,13 @@ where
                         if let Some(raw) = resp.extensions_mut().remove::<RawAnswer>() {
                             return raw_response(raw);
                         }
-                        let body = if resp.items().is_empty() {
+                        // Answers no call took (a null id, the server could not read an
+                        // item) go last, so nothing the server said is dropped.
+                        let answers = resp.items().iter().chain(resp.unmatched());
+                        let body = if resp.items().is_empty() && resp.unmatched().is_empty() {
                             Bytes::new()
                         } else {
-                            codec::splice(resp.items().iter().map(|r| (r, r.extensions())))
+                            codec::splice(answers.map(|r| (r, r.extensions())))
                         };
                         json_response(resp.extensions(), body)
                     })

@@ -51,8 +51,8 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// gave it, and when retries gathered it from several, as one array of the items as the
 /// server wrote them (an item the server answered with a null id is written anew; the
 /// last exchange's answers that no call took go last), with the last exchange's status
-/// and `Retry-After`. A body that is not JSON-RPC is sent
-/// once, untouched, within the same limits.
+/// and `Retry-After`. A body that is not JSON-RPC is sent once, untouched, within the
+/// same limits.
 ///
 /// The output error type is the inner service's (`E`), so the layer fits stacks that
 /// name their error type, such as jsonrpsee's: the inner error of the last attempt is

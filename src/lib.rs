@@ -375,8 +375,9 @@
 //! retries: it buffers each request body, decodes it as JSON-RPC, and runs the very same
 //! policy over the codec for every attempt. A single call is sent as the caller's bytes
 //! and answered with the server's last HTTP response as it came (status, headers,
-//! bytes); a batch, which a retry may narrow, is re-encoded and its answer gathers every
-//! item. Use [`JsonRpcRetryLayer::new`] when you own the stack (no re-encoding,
+//! bytes); a batch's items are sent as the caller's bytes too (a retry may send only
+//! some), and its answer is the server's, as it came or, after a partial retry, gathered
+//! item by item. Use [`JsonRpcRetryLayer::new`] when you own the stack (no buffering,
 //! typed errors, per-request strategies in [`Request`](jsonrpc::Request) extensions);
 //! use `::http` when the JSON-RPC client is someone else's. Its
 //! [`map_err`](retry::HttpRetryLayer::map_err) turns the layer's own errors into the

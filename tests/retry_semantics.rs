@@ -370,6 +370,63 @@ async fn batch_keeps_answers_when_a_resend_fails_in_transport() {
     assert_eq!(server.calls("sum"), 3);
 }
 
+/// An HTTP service that is ready once, then fails readiness: a `Buffer` whose worker
+/// died, say.
+#[derive(Clone)]
+struct ReadyOnce<S> {
+    inner: S,
+    polls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<S, R> tower::Service<R> for ReadyOnce<S>
+where
+    S: tower::Service<R, Error = hyper_util::client::legacy::Error>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = tower_jsonrpc_retry::BoxError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<S::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        if self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+            return std::task::Poll::Ready(Err("the service closed".into()));
+        }
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let fut = self.inner.call(req);
+        Box::pin(async move { fut.await.map_err(Into::into) })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_keeps_answers_when_the_service_fails_readiness_for_a_resend() {
+    let server = server().await;
+    server.script("sum", [Step::ok(), Step::error(2001)]);
+    let svc = tower::ServiceBuilder::new()
+        .layer(tower_jsonrpc_retry::JsonRpcRetryLayer::new(
+            periodic(1, secs(1.0)).codes([2001]),
+        ))
+        .layer(tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(
+            server.uri(),
+        ))
+        .service(ReadyOnce {
+            inner: common::http(),
+            polls: Arc::default(),
+        });
+    let batch = BatchRequest::new(vec![sum(1), sum(2)]);
+    let resp = svc.oneshot(batch).await.expect("nothing answered is lost");
+    assert_eq!(resp.items()[0].result(), Some(&json!(3)));
+    assert_eq!(resp.items()[1].error().map(|e| e.code()), Some(2001));
+    assert_eq!(server.calls("sum"), 2, "the re-send never went out");
+}
+
 #[tokio::test(start_paused = true)]
 async fn retry_after_raises_the_next_delay() {
     let server = server().await;

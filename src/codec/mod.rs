@@ -51,7 +51,7 @@ pub use retry_after::RetryAfter;
 
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -171,12 +171,28 @@ fn without_body(mut head: http::response::Parts) -> http::response::Parts {
 /// A tower service for JSON-RPC [`Request`]s and [`BatchRequest`]s over an HTTP service.
 ///
 /// See the [module docs](self) for how answers are decoded, and [`JsonRpcCodecLayer`]
-/// to build one in a `ServiceBuilder`. `poll_ready` is the inner service's.
-#[derive(Clone)]
+/// to build one in a `ServiceBuilder`. `poll_ready` waits for the inner service's; an
+/// error it reports there is returned by the next call instead, as a transport error,
+/// so that a retry policy above sees it like any other failed attempt (tower's `Retry`
+/// would otherwise return a readiness error without asking its policy, and a partly
+/// retried batch would lose the answers it had gathered).
 pub struct JsonRpcCodec<S> {
     inner: S,
     config: Arc<Config>,
     origin: Option<Arc<Origin>>,
+    /// The error the inner service's `poll_ready` reported, for the next call.
+    not_ready: Option<Error>,
+}
+
+impl<S: Clone> Clone for JsonRpcCodec<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: Arc::clone(&self.config),
+            origin: self.origin.clone(),
+            not_ready: None,
+        }
+    }
 }
 
 impl<S> JsonRpcCodec<S> {
@@ -190,7 +206,23 @@ impl<S> JsonRpcCodec<S> {
             inner,
             config,
             origin: None,
+            not_ready: None,
         }
+    }
+
+    /// The inner service's readiness; an error is kept for the next call (see the type's
+    /// docs), so readiness itself never fails.
+    fn poll_inner_ready<B>(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>
+    where
+        S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
+        S::Error: Into<BoxError>,
+    {
+        if self.not_ready.is_none() {
+            if let Err(e) = ready!(self.inner.poll_ready(cx)) {
+                self.not_ready = Some(Error::transport(e));
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Sends every request of this codec (a clone made for one call) with `origin`.
@@ -300,10 +332,13 @@ where
     type Future = ResponseFuture<S::Future, B, Response>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Error::transport)
+        self.poll_inner_ready(cx)
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
+        if let Some(err) = self.not_ready.take() {
+            return ResponseFuture::failed(err, decode_single);
+        }
         let expected = match request.id() {
             Some(id) => Expected::Single(id.clone(), self.config.keep_raw),
             None => Expected::Notification(self.config.keep_raw),
@@ -329,10 +364,13 @@ where
     type Future = ResponseFuture<S::Future, B, BatchResponse>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Error::transport)
+        self.poll_inner_ready(cx)
     }
 
     fn call(&mut self, mut batch: BatchRequest) -> Self::Future {
+        if let Some(err) = self.not_ready.take() {
+            return ResponseFuture::failed(err, decode_batch);
+        }
         if batch.is_empty() {
             // The specification makes an empty batch invalid: refuse it unsent.
             return ResponseFuture::failed(

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::error::finite_non_negative;
 use super::jitter::JitterState;
-use super::saturate::{cap, clamp_secs, secs_to_duration};
+use super::saturate::{cap, clamp_secs};
 use super::{Backoff, InvalidBackoff, Jitter};
 
 /// Retry `i` waits `base × factor^i + jitter(i)`, then `min(max_delay, ·)` when a cap is
@@ -280,7 +280,7 @@ impl Iterator for ExponentialDelays {
         if self.index >= self.attempts {
             return None;
         }
-        let delay = secs_to_duration(self.jitter.apply_secs(self.index, self.current));
+        let delay = self.jitter.apply_to_secs(self.index, self.current);
         self.index += 1;
         self.current = clamp_secs(self.current * self.factor);
         Some(cap(delay, self.max_delay))

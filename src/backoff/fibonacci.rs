@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::jitter::JitterState;
-use super::saturate::{cap, clamp_secs, secs_to_duration};
+use super::saturate::{cap, clamp_secs};
 use super::{Backoff, Jitter};
 
 /// pjrpc's cap for [`FibonacciBackoff`]: `max_value=1.0`.
@@ -226,7 +226,7 @@ impl Iterator for FibonacciDelays {
             return None;
         }
         let secs = clamp_secs(self.multiplier * self.current);
-        let delay = secs_to_duration(self.jitter.apply_secs(self.index, secs));
+        let delay = self.jitter.apply_to_secs(self.index, secs);
         self.index += 1;
         let next = clamp_secs(self.previous + self.current);
         self.previous = self.current;

@@ -370,7 +370,12 @@ impl JitterState {
                 });
                 secs + mu + sigma * z
             }
-            Kind::Uniform { low, high } => secs + low + (high - low) * unit(rng),
+            Kind::Uniform { low, high } => {
+                // Weighted, not `low + (high - low) * u`: the width of two finite bounds
+                // can overflow to infinity.
+                let u = unit(rng);
+                secs + low * (1.0 - u) + high * u
+            }
             Kind::Full => secs * unit(rng),
             Kind::Equal => secs / 2.0 + secs / 2.0 * unit(rng),
             Kind::Proportional(p) => secs * (1.0 - p + 2.0 * p * unit(rng)),
@@ -383,7 +388,25 @@ impl JitterState {
         if matches!(self.kind, Kind::None) {
             delay
         } else {
-            secs_to_duration(self.apply_secs(index, delay.as_secs_f64()))
+            let jittered = secs_to_duration(self.apply_secs(index, delay.as_secs_f64()));
+            self.below(jittered, delay)
+        }
+    }
+
+    /// Jitters a delay of `secs` seconds for retry `index`, as a `Duration`.
+    pub(crate) fn apply_to_secs(&mut self, index: usize, secs: f64) -> Duration {
+        let jittered = secs_to_duration(self.apply_secs(index, secs));
+        self.below(jittered, secs_to_duration(secs))
+    }
+
+    /// Keeps the kinds whose range stops short of the delay itself (full, equal) below
+    /// it once rounded to whole nanoseconds.
+    fn below(&self, jittered: Duration, delay: Duration) -> Duration {
+        match self.kind {
+            Kind::Full | Kind::Equal if !delay.is_zero() => {
+                jittered.min(delay - Duration::from_nanos(1))
+            }
+            _ => jittered,
         }
     }
 }
@@ -429,6 +452,30 @@ mod tests {
         assert_eq!(s.apply(0, Duration::from_secs(1)), Duration::ZERO);
         let mut s = Jitter::from_fn(|_| f64::INFINITY).start();
         assert_eq!(s.apply(0, Duration::from_secs(1)), Duration::MAX);
+    }
+
+    #[test]
+    fn full_and_equal_stay_below_the_delay_after_rounding() {
+        // 10 ns: a draw close to 1 would round up to the delay itself.
+        let delay = Duration::from_nanos(10);
+        for j in [Jitter::full().seeded(3), Jitter::equal().seeded(4)] {
+            let mut s = j.start();
+            assert!((0..10_000).all(|i| s.apply(i, delay) < delay));
+            let mut s = j.start();
+            assert!((0..10_000).all(|i| s.apply_to_secs(i, 1e-8) < delay));
+        }
+    }
+
+    #[test]
+    fn uniform_over_the_widest_bounds_still_spreads() {
+        // The bounds' width overflows f64: the draw must not.
+        let j = Jitter::uniform(-f64::MAX, f64::MAX).unwrap().seeded(1);
+        let mut s = j.start();
+        let delays: Vec<Duration> = (0..200)
+            .map(|i| s.apply(i, Duration::from_secs(1)))
+            .collect();
+        let zeros = delays.iter().filter(|d| d.is_zero()).count();
+        assert!((50..150).contains(&zeros), "{zeros} of 200 below zero");
     }
 
     #[test]

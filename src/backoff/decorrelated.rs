@@ -182,6 +182,7 @@ impl Backoff for DecorrelatedJitterBackoff {
             cap: clamp_secs(self.cap.as_secs_f64()),
             cap_delay: self.cap,
             previous: base,
+            previous_delay: self.base,
             rng: self.rng.rng(),
         }
     }
@@ -203,6 +204,8 @@ pub struct DecorrelatedJitterDelays {
     /// The cap again, exact: `f64` seconds may round above it.
     cap_delay: Duration,
     previous: f64,
+    /// The previous delay as handed out, exact: a delay is at most three times it.
+    previous_delay: Duration,
     rng: SmallRng,
 }
 
@@ -214,7 +217,12 @@ impl Iterator for DecorrelatedJitterDelays {
         let high = clamp_secs(3.0 * self.previous);
         let drawn = self.base + (high - self.base) * unit(&mut self.rng);
         self.previous = drawn.min(self.cap);
-        Some(secs_to_duration(self.previous).min(self.cap_delay))
+        // Rounding to whole nanoseconds must not take a delay past either bound.
+        let delay = secs_to_duration(self.previous)
+            .min(self.cap_delay)
+            .min(self.previous_delay.saturating_mul(3));
+        self.previous_delay = delay;
+        Some(delay)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -243,7 +251,7 @@ mod tests {
         for d in b.delays() {
             assert!(d >= Duration::from_millis(10), "{d:?}");
             assert!(d <= Duration::from_secs(5));
-            assert!(d <= previous * 3 + Duration::from_nanos(1));
+            assert!(d <= previous * 3);
             previous = d;
             n += 1;
         }

@@ -127,8 +127,8 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
         batch_len = event.batch_len,
         attempt = event.attempt,
         reason = %event.reason,
-        delay_ms = event.delay.as_millis() as u64,
-        retry_after_ms = event.retry_after.map(|d| d.as_millis() as u64),
+        delay_ms = millis(event.delay),
+        retry_after_ms = event.retry_after.map(millis),
         "retrying JSON-RPC request"
     );
     if let Some(hook) = &strategy.inner.on_retry {
@@ -148,4 +148,21 @@ pub(crate) fn announce_give_up(method: &str, id: Option<&Id>, retries: u32, why:
         reason = %why,
         "not retrying JSON-RPC request"
     );
+}
+
+/// Whole milliseconds for a log field, `u64::MAX` for a delay too long to count so.
+#[cfg(feature = "tracing")]
+fn millis(delay: Duration) -> u64 {
+    u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(all(test, feature = "tracing"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_saturate_instead_of_wrapping() {
+        assert_eq!(millis(Duration::from_millis(1_500)), 1_500);
+        assert_eq!(millis(Duration::MAX), u64::MAX);
+    }
 }

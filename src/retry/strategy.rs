@@ -271,9 +271,10 @@ impl RetryStrategy {
     }
 
     /// Marks methods that must not run twice (e.g. `eth_sendRawTransaction`): they are
-    /// retried only on errors that prove the request never left the client
-    /// ([`ErrorClass::Connect`], when it is retried), never on an error response, a
-    /// status or a timeout.
+    /// retried only on errors that prove the request never left the client (a connect
+    /// failure, when one of the strategy's rules retries it: [`ErrorClass::Connect`],
+    /// or a rule on that error's type), never on an error response, a status or a
+    /// timeout.
     pub fn non_idempotent<I, M>(self, methods: I) -> Self
     where
         I: IntoIterator<Item = M>,

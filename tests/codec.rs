@@ -597,6 +597,22 @@ async fn a_batch_refused_by_status_is_a_status_error() {
     assert_eq!(err.retry_after(), None);
 }
 
+#[tokio::test]
+async fn params_that_are_not_an_array_or_an_object_are_never_sent() {
+    let server = server().await;
+    for params in [json!(5), json!("text"), json!(true)] {
+        let err = call(&server, Request::new("sum", params.clone()).with_id(1))
+            .await
+            .unwrap_err();
+        assert!(err.is_invalid_request(), "{params}: {err:?}");
+        let batch = BatchRequest::new(vec![sum(1), Request::new("sum", params).with_id(2)]);
+        let svc = JsonRpcCodecLayer::new(server.uri()).layer(http());
+        let err = svc.oneshot(batch).await.unwrap_err();
+        assert!(err.is_invalid_request(), "{err:?}");
+    }
+    assert_eq!(server.calls("sum"), 0, "nothing was sent");
+}
+
 // --- HTTP status ------------------------------------------------------------------------
 
 #[tokio::test]

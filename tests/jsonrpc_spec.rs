@@ -322,3 +322,32 @@ fn cloning_a_request_shares_its_params() {
     assert!(std::ptr::eq(req.params().unwrap(), copy.params().unwrap()));
     assert_eq!(req, copy);
 }
+
+#[test]
+fn an_error_member_given_as_an_array_is_refused() {
+    // serde would read the error object's fields from an array; the specification says
+    // the error is an object.
+    let body = br#"{"jsonrpc":"2.0","error":[-32000,"boom",{"x":1}],"id":1}"#;
+    assert!(
+        matches!(Response::from_slice(body), Err(DecodeError::Invalid(_))),
+        "{:?}",
+        Response::from_slice(body)
+    );
+    let tree = Response::from_value(serde_json::from_slice(body).unwrap());
+    assert!(matches!(tree, Err(DecodeError::Invalid(_))), "{tree:?}");
+}
+
+#[test]
+fn a_single_error_with_an_id_is_not_a_batch_level_error() {
+    let ids = [Id::Number(1), Id::Number(2)];
+    let body = br#"{"jsonrpc":"2.0","error":{"code":-32602,"message":"x"},"id":1}"#;
+    // Not every call's answer: it answers call 1 only.
+    assert!(matches!(
+        BatchResponse::from_slice(body, &ids),
+        Err(DecodeError::ShapeMismatch)
+    ));
+    let null = br#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"x"},"id":null}"#;
+    let whole = BatchResponse::from_slice(null, &ids).unwrap();
+    assert_eq!(whole.batch_error().map(ErrorObject::code), Some(-32600));
+    assert_eq!(whole.items().len(), 2);
+}

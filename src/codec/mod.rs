@@ -15,7 +15,7 @@
 //! | 2xx, body over the limit | `Err`, [`Error::is_body_too_large`], found while streaming |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
 //! | the codec's [`timeout`](JsonRpcCodecLayer::timeout) runs out (head or body) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
-//! | (an empty batch, never sent) | `Err`, [`Error::is_invalid_request`] |
+//! | (an empty batch, or params that are not an array or an object: never sent) | `Err`, [`Error::is_invalid_request`] |
 //!
 //! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
 //! response's extensions (and in [`Error::retry_after`]). The request's extensions are
@@ -339,6 +339,9 @@ where
         if let Some(err) = self.not_ready.take() {
             return ResponseFuture::failed(err, decode_single);
         }
+        if let Err(e) = check_params(&request) {
+            return ResponseFuture::failed(Error::invalid_request(e), decode_single);
+        }
         let expected = match request.id() {
             Some(id) => Expected::Single(id.clone(), self.config.keep_raw),
             None => Expected::Notification(self.config.keep_raw),
@@ -378,6 +381,9 @@ where
                 decode_batch,
             );
         }
+        if let Err(e) = batch.requests().iter().try_for_each(check_params) {
+            return ResponseFuture::failed(Error::invalid_request(e), decode_batch);
+        }
         let expected = Expected::Batch(batch.ids().cloned().collect(), self.config.keep_raw);
         let extensions = batch.take_extensions();
         let body = splice(batch.requests().iter().map(|r| (r, r.extensions())));
@@ -388,6 +394,17 @@ where
 /// Serializes a message; requests hold only JSON values and strings, which always serialize.
 fn encode<T: serde::Serialize>(message: &T) -> Bytes {
     Bytes::from(serde_json::to_vec(message).unwrap_or_default())
+}
+
+/// Refuses params that the specification does not allow (`Request::new` takes any
+/// value): a request with them would not be JSON-RPC.
+fn check_params(request: &Request) -> Result<(), DecodeError> {
+    match request.params() {
+        Some(params) if !params.is_array() && !params.is_object() => {
+            Err(DecodeError::Invalid("params must be an array or an object"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A batch's items as a JSON array: an item that carries its own bytes ([`RawItem`]) is

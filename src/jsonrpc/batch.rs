@@ -110,8 +110,10 @@ impl FromIterator<Request> for BatchRequest {
 /// The answers to a batch: one [`Response`] per call, in the order of the calls, whatever
 /// order the server sent them in.
 ///
-/// When the server rejects the whole batch with a single error object, that error is
-/// kept as [`batch_error`](Self::batch_error) and every call's item carries a copy of it.
+/// When the server rejects the whole batch with a single error object (its id null, as
+/// the specification has it), that error is kept as [`batch_error`](Self::batch_error)
+/// and every call's item carries a copy of it; a single object with another id answers
+/// one call, not the batch, and is refused as [`DecodeError::ShapeMismatch`].
 ///
 /// ```
 /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, Id};
@@ -313,6 +315,11 @@ impl BatchResponse {
         let Some(error) = response.error() else {
             return Err(DecodeError::ShapeMismatch);
         };
+        // A batch is refused as a whole with a null id; an error with another id answers
+        // one call, and must not become every call's answer.
+        if response.id() != &Id::Null {
+            return Err(DecodeError::ShapeMismatch);
+        }
         let items = expected
             .iter()
             .map(|id| Response::failure(id.clone(), error.clone()))

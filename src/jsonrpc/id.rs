@@ -8,8 +8,10 @@ use super::DecodeError;
 
 /// A request identifier: a number, a string, or null.
 ///
-/// Numbers are integers: the specification advises against fractional ids, and a
-/// response that echoes one is refused by the decoder. Strings are shared, so cloning
+/// Numbers are integers that fit an `i64`: the specification advises against fractional
+/// ids, and a message whose id is fractional, or an integer beyond `i64` (such as
+/// `18446744073709551615`), is refused by the decoder with
+/// [`DecodeError::InvalidId`]; give such ids as strings. Strings are shared, so cloning
 /// an `Id` never allocates.
 ///
 /// ```

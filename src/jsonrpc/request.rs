@@ -52,7 +52,9 @@ pub struct Request {
 
 impl Request {
     /// A notification of `method` with `params`; give it an id with [`with_id`](Self::with_id)
-    /// to make it a call. `Value::Null` params are omitted from the message.
+    /// to make it a call. `Value::Null` params are omitted from the message. The
+    /// specification allows an array or an object; the codec refuses to send anything
+    /// else ([`Error::is_invalid_request`](crate::codec::Error::is_invalid_request)).
     pub fn new(method: impl Into<MethodName>, params: Value) -> Self {
         Self {
             method: method.into().0,

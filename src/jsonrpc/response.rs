@@ -103,9 +103,7 @@ impl Response {
         };
         let payload = match (obj.remove("result"), obj.remove("error")) {
             (Some(result), None) => Ok(result),
-            (None, Some(error)) => Err(ErrorObject::deserialize(error).map_err(|_| {
-                DecodeError::Invalid("error must be an object with an integer code and a message")
-            })?),
+            (None, Some(error)) => Err(error_object(error)?),
             (Some(_), Some(_)) => return Err(DecodeError::ResultAndError),
             (None, None) => return Err(DecodeError::MissingResult),
         };
@@ -156,18 +154,23 @@ impl Response {
             (Some(_), None) => Ok(Value::Null),
             // Through a tree, as `from_value` does: the error object's own rules (a
             // member given twice keeps the last) are the tree's.
-            (None, Some(error)) => Err(ErrorObject::deserialize(members::value(error)?).map_err(
-                |_| {
-                    DecodeError::Invalid(
-                        "error must be an object with an integer code and a message",
-                    )
-                },
-            )?),
+            (None, Some(error)) => Err(error_object(members::value(error)?)?),
             (Some(_), Some(_)) => return Err(DecodeError::ResultAndError),
             (None, None) => return Err(DecodeError::MissingResult),
         };
         Ok(Self::new(id, payload))
     }
+}
+
+/// The `error` member as an error object: a JSON object (serde would also read one
+/// from an array of its fields), with an integer code and a message.
+fn error_object(value: Value) -> Result<ErrorObject, DecodeError> {
+    let invalid =
+        || DecodeError::Invalid("error must be an object with an integer code and a message");
+    if !value.is_object() {
+        return Err(invalid());
+    }
+    ErrorObject::deserialize(value).map_err(|_| invalid())
 }
 
 impl fmt::Debug for Response {

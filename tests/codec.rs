@@ -598,6 +598,23 @@ async fn a_batch_refused_by_status_is_a_status_error() {
 }
 
 #[tokio::test]
+async fn a_batch_giving_two_calls_one_id_is_never_sent() {
+    let server = server().await;
+    let batch = BatchRequest::new(vec![sum(1), sum(2), sum(1)]);
+    let svc = JsonRpcCodecLayer::new(server.uri()).layer(http());
+    let err = svc.oneshot(batch).await.unwrap_err();
+    assert!(err.is_invalid_request(), "{err:?}");
+    assert!(
+        matches!(
+            err.decode_error(),
+            Some(DecodeError::DuplicateId(Id::Number(1)))
+        ),
+        "{err:?}"
+    );
+    assert_eq!(server.calls("sum"), 0, "nothing was sent");
+}
+
+#[tokio::test]
 async fn params_that_are_not_an_array_or_an_object_are_never_sent() {
     let server = server().await;
     for params in [json!(5), json!("text"), json!(true)] {

@@ -438,6 +438,23 @@ async fn a_failure_page_over_the_limit_keeps_its_status_and_headers() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_batch_giving_two_calls_one_id_goes_once_as_it_came() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::error(-32005), Step::ok()]);
+    let body = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":1}]"#;
+    let resp = raw_call(&server, body).await;
+    assert_eq!(server.bodies(), [Bytes::from_static(body.as_bytes())]);
+    assert_eq!(server.calls("sum"), 2, "once each, not retried");
+    let answer = resp.into_body().collect().await.unwrap().to_bytes();
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(
+        answer.as_array().map(Vec::len),
+        Some(2),
+        "the server's answer"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_bare_status_answer_comes_back_as_it_came() {
     let server = FlakyServer::start().await.unwrap();
     // 503 is retried: the answer handed back is the last attempt's, headers and all.

@@ -165,8 +165,8 @@ impl Error {
         matches!(self.inner.kind, Kind::BodyTooLarge(_))
     }
 
-    /// The request cannot be sent as it is (an empty batch, params that are not an array
-    /// or an object); nothing was sent.
+    /// The request cannot be sent as it is (an empty batch, two calls with one id,
+    /// params that are not an array or an object); nothing was sent.
     pub fn is_invalid_request(&self) -> bool {
         self.inner.kind == Kind::InvalidRequest
     }

@@ -15,7 +15,7 @@
 //! | 2xx, body over the limit | `Err`, [`Error::is_body_too_large`], found while streaming |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
 //! | the codec's [`timeout`](JsonRpcCodecLayer::timeout) runs out (head or body) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
-//! | (an empty batch, or params that are not an array or an object: never sent) | `Err`, [`Error::is_invalid_request`] |
+//! | (an empty batch, two calls with one id, or params that are not an array or an object: never sent) | `Err`, [`Error::is_invalid_request`] |
 //!
 //! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
 //! response's extensions (and in [`Error::retry_after`]). The request's extensions are
@@ -384,6 +384,12 @@ where
         if let Err(e) = batch.requests().iter().try_for_each(check_params) {
             return ResponseFuture::failed(Error::invalid_request(e), decode_batch);
         }
+        if let Some(id) = repeated_id(&batch) {
+            return ResponseFuture::failed(
+                Error::invalid_request(DecodeError::DuplicateId(id)),
+                decode_batch,
+            );
+        }
         let expected = Expected::Batch(batch.ids().cloned().collect(), self.config.keep_raw);
         let extensions = batch.take_extensions();
         let body = splice(batch.requests().iter().map(|r| (r, r.extensions())));
@@ -405,6 +411,17 @@ fn check_params(request: &Request) -> Result<(), DecodeError> {
         }
         _ => Ok(()),
     }
+}
+
+/// An id two calls of `batch` share, if any: their answers could not be told apart, so
+/// the batch is not sent.
+pub(crate) fn repeated_id(batch: &BatchRequest) -> Option<Id> {
+    let mut ids: Vec<&Id> = batch.ids().collect();
+    ids.sort_unstable();
+    ids.windows(2).find_map(|pair| match pair {
+        [a, b] if a == b => Some((*a).clone()),
+        _ => None,
+    })
 }
 
 /// A batch's items as a JSON array: an item that carries its own bytes ([`RawItem`]) is

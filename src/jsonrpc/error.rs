@@ -127,6 +127,8 @@ pub enum DecodeError {
     EmptyBody,
     /// A batch request holds no request: the specification does not allow it.
     EmptyBatch,
+    /// A batch request gives two calls this id: their answers could not be told apart.
+    DuplicateId(Id),
 }
 
 impl fmt::Display for DecodeError {
@@ -161,6 +163,7 @@ impl fmt::Display for DecodeError {
             }
             DecodeError::EmptyBody => f.write_str("empty response body"),
             DecodeError::EmptyBatch => f.write_str("empty batch"),
+            DecodeError::DuplicateId(id) => write!(f, "two calls of the batch have the id {id}"),
         }
     }
 }

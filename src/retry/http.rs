@@ -292,9 +292,11 @@ fn parse(bytes: &Bytes) -> Message {
             .collect::<Result<Vec<_>, _>>()
             .ok()
             .and_then(|requests| with_own_bytes(requests, bytes))
-            .map_or(Message::Other, |requests| {
-                Message::Batch(BatchRequest::new(requests))
-            }),
+            .map(BatchRequest::new)
+            // Two calls with one id: their answers cannot be told apart, so the batch
+            // goes once, as it came, and its answer back the same way.
+            .filter(|batch| codec::repeated_id(batch).is_none())
+            .map_or(Message::Other, Message::Batch),
         // A single call is sent as the caller's bytes: its params need not be built.
         Ok(Shape::Object(members)) => {
             Request::from_members_unbuilt(&members).map_or(Message::Other, Message::Single)

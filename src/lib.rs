@@ -177,7 +177,9 @@
 //! | [`retry_if(f)`](RetryStrategy::retry_if) | an error for which `f` is true |
 //!
 //! When retries end, the last error *response* is returned as `Ok`, and the last
-//! transport *error* as `Err`, unchanged (type and source chain intact). Two presets
+//! transport *error* as `Err`, unchanged (type and source chain intact), except for a
+//! partly retried batch whose re-send fails: it is returned as `Ok` with every call's
+//! latest answer. Two presets
 //! document their choices in tables: [`RetryStrategy::transient()`] (connect, timeout,
 //! reset, 429/502/503/504; the default) and [`RetryStrategy::ethereum_rate_limits()`]
 //! (providers' rate-limit codes and messages, 429/503, with the write methods marked
@@ -299,9 +301,10 @@
 //!   [`DEFAULT_RETRY_AFTER_CEILING`](retry::DEFAULT_RETRY_AFTER_CEILING), one minute), so
 //!   a broken or hostile server cannot park a caller. The hint never shortens a delay,
 //!   and does not make anything retryable by itself.
-//! - **Deadlines.** [`max_elapsed`](RetryStrategy::max_elapsed) bounds the whole call,
-//!   attempts and waits included: no retry is scheduled whose wait would end past it.
-//!   Pair it with a per-attempt timeout below the codec.
+//! - **Deadlines.** [`max_elapsed`](RetryStrategy::max_elapsed) bounds a call's retries
+//!   and waits: no retry is scheduled whose wait would end past it, and over the codec a
+//!   retry is cut short at it. The first attempt is bounded only by the per-attempt
+//!   timeout: pair it with one below the codec.
 //! - **Budgets.** Retries multiply load exactly when a server is struggling: with 3
 //!   retries, an outage turns every call into 4. A
 //!   [`TpsBudget`](tower::retry::budget::TpsBudget) given to

@@ -6,7 +6,7 @@
 //!
 //! | HTTP answer | result |
 //! |---|---|
-//! | 2xx, a response whose id is the request's | `Ok(Response)` |
+//! | 2xx, a response whose id is the request's, or an error with a null id (the server could not read the id) | `Ok(Response)` |
 //! | 2xx, a response with another id, or not JSON-RPC | `Err`, [`Error::is_decode`] |
 //! | 2xx or 204 to a notification | `Ok(Response)` with a null id and a null result (the body is not read) |
 //! | 2xx to a batch | `Ok(BatchResponse)`, items matched by id in any order; a missing, repeated or unknown id is a decode error |

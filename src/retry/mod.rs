@@ -17,7 +17,8 @@
 //!    only the items to retry).
 //!
 //! When retries end, the last error *response* is returned as `Ok`, the last transport
-//! *error* as `Err`, unchanged.
+//! *error* as `Err`, unchanged, except for a partly retried batch whose re-send fails:
+//! it is returned as `Ok` with every call's latest answer.
 
 mod decide;
 mod event;

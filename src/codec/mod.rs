@@ -556,13 +556,10 @@ fn decode_batch(
     if ids.is_empty() && body.iter().all(u8::is_ascii_whitespace) {
         return Err(status_answer(parts, body, keep_raw));
     }
-    if !parts.status.is_success() && answers_another_call(&body) {
-        // A single answer to some other call (a gateway's own error, say), under a
-        // failure status: the status is the answer, as for a single call.
-        return Err(status_answer(parts, body, keep_raw));
-    }
     let mut batch = match BatchResponse::from_slice(&body, &ids) {
         Ok(batch) => batch,
+        // Under a failure status, a body that does not answer the batch (a gateway's own
+        // error to some other call, say) leaves the status as the answer.
         Err(_) if !parts.status.is_success() => return Err(status_answer(parts, body, keep_raw)),
         Err(e) => return Err(Error::decode(e, parts.status)),
     };
@@ -581,17 +578,6 @@ fn decode_batch(
             .insert(RawAnswer { head: parts, body });
     }
     Ok(batch)
-}
-
-/// Whether `body` is a single JSON-RPC message with an id that is not null: an answer to
-/// one call, not to a batch (whose batch-level error has a null id).
-fn answers_another_call(body: &[u8]) -> bool {
-    match members::read(body) {
-        Ok(Shape::Object(found)) => found
-            .id
-            .is_some_and(|id| members::id(id).map_or(true, |id| id != Id::Null)),
-        _ => false,
-    }
 }
 
 /// Gives each item of `batch` its own bytes from the answer's `body` ([`RawItem`]), so a

@@ -584,11 +584,8 @@ fn decode_batch(
 /// batch answer gathered from several exchanges is still made of the server's bytes. An
 /// item answered with a null id keeps none (it answers a call by elimination).
 fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
-    let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(body) else {
-        return;
-    };
-    for raw in items {
-        let Ok(Shape::Object(found)) = members::read(raw.get().as_bytes()) else {
+    for own in array_items(body).unwrap_or_default() {
+        let Ok(Shape::Object(found)) = members::read(&own) else {
             continue;
         };
         let Some(Ok(id)) = found.id.map(members::id) else {
@@ -598,8 +595,19 @@ fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
             continue;
         }
         if let Some(item) = batch.items_mut().iter_mut().find(|item| item.id() == &id) {
-            let own = body.slice_ref(raw.get().as_bytes());
             item.extensions_mut().insert(RawItem(own));
         }
     }
+}
+
+/// The items of a JSON array, each as its own bytes (slices of `body`, not copies);
+/// `None` if `body` is not a JSON array.
+pub(crate) fn array_items(body: &Bytes) -> Option<Vec<Bytes>> {
+    let items = serde_json::from_slice::<Vec<&RawValue>>(body).ok()?;
+    Some(
+        items
+            .into_iter()
+            .map(|raw| body.slice_ref(raw.get().as_bytes()))
+            .collect(),
+    )
 }

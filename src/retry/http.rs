@@ -13,7 +13,6 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER, TRANSFER_ENCODING};
 use http::{HeaderValue, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
-use serde_json::value::RawValue;
 use tower::ServiceExt;
 use tower::retry::Retry;
 use tower_layer::Layer;
@@ -309,12 +308,11 @@ fn parse(bytes: &Bytes) -> Message {
 /// every attempt sends them unchanged, whichever items it re-sends. `None` if the bytes
 /// do not split into as many items (they always do when the batch was read from them).
 fn with_own_bytes(mut requests: Vec<Request>, bytes: &Bytes) -> Option<Vec<Request>> {
-    let items = serde_json::from_slice::<Vec<&RawValue>>(bytes).ok()?;
+    let items = codec::array_items(bytes)?;
     if items.len() != requests.len() {
         return None;
     }
-    for (request, raw) in requests.iter_mut().zip(items) {
-        let own = bytes.slice_ref(raw.get().as_bytes());
+    for (request, own) in requests.iter_mut().zip(items) {
         request.extensions_mut().insert(RawItem(own));
     }
     Some(requests)

@@ -339,7 +339,7 @@ where
         if let Some(err) = self.not_ready.take() {
             return ResponseFuture::failed(err, decode_single);
         }
-        if let Err(e) = check_params(&request) {
+        if let Err(e) = request.check_params() {
             return ResponseFuture::failed(Error::invalid_request(e), decode_single);
         }
         let expected = match request.id() {
@@ -381,7 +381,7 @@ where
                 decode_batch,
             );
         }
-        if let Err(e) = batch.requests().iter().try_for_each(check_params) {
+        if let Err(e) = batch.requests().iter().try_for_each(Request::check_params) {
             return ResponseFuture::failed(Error::invalid_request(e), decode_batch);
         }
         if let Some(id) = repeated_id(&batch) {
@@ -400,17 +400,6 @@ where
 /// Serializes a message; requests hold only JSON values and strings, which always serialize.
 fn encode<T: serde::Serialize>(message: &T) -> Bytes {
     Bytes::from(serde_json::to_vec(message).unwrap_or_default())
-}
-
-/// Refuses params that the specification does not allow (`Request::new` takes any
-/// value): a request with them would not be JSON-RPC.
-fn check_params(request: &Request) -> Result<(), DecodeError> {
-    match request.params() {
-        Some(params) if !params.is_array() && !params.is_object() => {
-            Err(DecodeError::Invalid("params must be an array or an object"))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// An id two calls of `batch` share, if any: their answers could not be told apart, so

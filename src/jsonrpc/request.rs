@@ -50,6 +50,9 @@ pub struct Request {
     extensions: http::Extensions,
 }
 
+/// Params that are neither an array nor an object.
+const PARAMS_KIND: DecodeError = DecodeError::Invalid("params must be an array or an object");
+
 impl Request {
     /// A notification of `method` with `params`; give it an id with [`with_id`](Self::with_id)
     /// to make it a call. `Value::Null` params are omitted from the message. The
@@ -123,7 +126,7 @@ impl Request {
         let params = match obj.remove("params") {
             None => None,
             Some(p @ (Value::Array(_) | Value::Object(_))) => Some(Arc::new(p)),
-            Some(_) => return Err(DecodeError::Invalid("params must be an array or an object")),
+            Some(_) => return Err(PARAMS_KIND),
         };
         let id = obj.get("id").map(Id::from_value).transpose()?;
         Ok(Self {
@@ -155,6 +158,15 @@ impl Request {
         Self::read_members(m, false)
     }
 
+    /// Checks the params against the specification (an array or an object), which
+    /// [`new`](Self::new) does not: the codec refuses to send a request that fails it.
+    pub(crate) fn check_params(&self) -> Result<(), DecodeError> {
+        match self.params() {
+            Some(params) if !params.is_array() && !params.is_object() => Err(PARAMS_KIND),
+            _ => Ok(()),
+        }
+    }
+
     fn read_members(m: &Members<'_>, build_params: bool) -> Result<Self, DecodeError> {
         members::version(m.jsonrpc)?;
         let method = m
@@ -166,11 +178,11 @@ impl Request {
             // Raw JSON text starts with its value's first character.
             Some(raw) if !build_params => match raw.get().as_bytes().first() {
                 Some(b'[' | b'{') => None,
-                _ => return Err(DecodeError::Invalid("params must be an array or an object")),
+                _ => return Err(PARAMS_KIND),
             },
             Some(raw) => match members::value(raw)? {
                 p @ (Value::Array(_) | Value::Object(_)) => Some(Arc::new(p)),
-                _ => return Err(DecodeError::Invalid("params must be an array or an object")),
+                _ => return Err(PARAMS_KIND),
             },
         };
         let id = m.id.map(members::id).transpose()?;

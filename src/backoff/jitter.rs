@@ -388,25 +388,29 @@ impl JitterState {
         if matches!(self.kind, Kind::None) {
             delay
         } else {
-            let jittered = secs_to_duration(self.apply_secs(index, delay.as_secs_f64()));
-            self.below(jittered, delay)
+            self.apply_to_secs(index, delay.as_secs_f64())
         }
     }
 
     /// Jitters a delay of `secs` seconds for retry `index`, as a `Duration`.
     pub(crate) fn apply_to_secs(&mut self, index: usize, secs: f64) -> Duration {
         let jittered = secs_to_duration(self.apply_secs(index, secs));
-        self.below(jittered, secs_to_duration(secs))
+        match self.excluded_bound(secs).map(secs_to_duration) {
+            // Drawn in seconds and rounded to whole nanoseconds, a delay could land on
+            // the bound itself: keep it a nanosecond short.
+            Some(bound) if !bound.is_zero() => jittered.min(bound - Duration::from_nanos(1)),
+            _ => jittered,
+        }
     }
 
-    /// Keeps the kinds whose range stops short of the delay itself (full, equal) below
-    /// it once rounded to whole nanoseconds.
-    fn below(&self, jittered: Duration, delay: Duration) -> Duration {
+    /// The end of a random kind's range, which its delays stop short of (`[lo, hi)`),
+    /// for a delay of `secs` seconds; `None` for the kinds with no such end.
+    fn excluded_bound(&self, secs: f64) -> Option<f64> {
         match self.kind {
-            Kind::Full | Kind::Equal if !delay.is_zero() => {
-                jittered.min(delay - Duration::from_nanos(1))
-            }
-            _ => jittered,
+            Kind::Full | Kind::Equal => Some(secs),
+            Kind::Proportional(p) if p > 0.0 => Some(secs * (1.0 + p)),
+            Kind::Uniform { low, high } if high > low => Some(secs + high),
+            _ => None,
         }
     }
 }
@@ -464,6 +468,24 @@ mod tests {
             let mut s = j.start();
             assert!((0..10_000).all(|i| s.apply_to_secs(i, 1e-8) < delay));
         }
+    }
+
+    #[test]
+    fn proportional_and_uniform_stay_below_their_upper_bound_after_rounding() {
+        // 10 ns × (1 + 0.2) and 5 ns + 1 ns: draws close to the top would round up to
+        // the excluded bound.
+        let mut s = Jitter::proportional(0.2).unwrap().seeded(1).start();
+        let top = Duration::from_nanos(12);
+        assert!((0..10_000).all(|i| s.apply(i, Duration::from_nanos(10)) < top));
+        let mut s = Jitter::uniform(0.0, 1e-9).unwrap().seeded(1).start();
+        let top = Duration::from_nanos(6);
+        assert!((0..10_000).all(|i| s.apply(i, Duration::from_nanos(5)) < top));
+        // Both still reach the nanosecond below.
+        let mut s = Jitter::proportional(0.2).unwrap().seeded(1).start();
+        assert!(
+            (0..10_000)
+                .any(|i| s.apply(i, Duration::from_nanos(10)) == top * 2 - Duration::from_nanos(1))
+        );
     }
 
     #[test]

@@ -478,3 +478,76 @@ async fn a_bare_status_answer_comes_back_as_it_came() {
     assert_eq!(resp.headers()["x-ratelimit-remaining"], "0");
     assert_eq!(resp.headers()[http::header::RETRY_AFTER], "2");
 }
+
+/// What `raw_call` of `request` gets back when the server answers `answer` (200, JSON).
+async fn answered(request: &str, answer: &str) -> Bytes {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::raw(200, answer.to_owned())]);
+    let resp = raw_call(&server, request).await;
+    assert_eq!(server.calls("sum"), 1);
+    resp.into_body().collect().await.unwrap().to_bytes()
+}
+
+const SUM: &str = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+
+/// JSON nested `depth` arrays deep.
+fn nested(depth: usize) -> String {
+    format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_results_serde_json_cannot_build_come_back_as_they_came() {
+    // A number beyond f64 and nesting past serde_json's depth limit are JSON all the
+    // same: the layer checks them, it does not build them.
+    let batch = format!("[{SUM}]");
+    for result in ["1e400".to_owned(), nested(200)] {
+        let answer = format!(r#"[{{"jsonrpc":"2.0","result":{result},"id":1}}]"#);
+        assert_eq!(answered(&batch, &answer).await, answer);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn error_data_serde_json_cannot_build_comes_back_as_it_came() {
+    for data in ["1e400".to_owned(), nested(200)] {
+        let answer = format!(
+            r#"{{"jsonrpc":"2.0","error":{{"code":-32005,"message":"m","data":{data}}},"id":1}}"#
+        );
+        let server = FlakyServer::start().await.unwrap();
+        server.script("sum", vec![Step::raw(200, answer.clone()); 4]);
+        // The code is still read (and retried on): only `data` is left unbuilt.
+        let resp = raw_call(&server, SUM).await;
+        assert_eq!(
+            server.calls("sum"),
+            4,
+            "1 + 3 retries, then the last answer"
+        );
+        assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), answer);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_content_encoded_answer_comes_back_as_it_came() {
+    // The caller asked for gzip; the layer cannot read the body, the caller can.
+    let server = FlakyServer::start().await.unwrap();
+    let gzipped: &[u8] = &[
+        0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    server.script(
+        "sum",
+        [Step::raw(200, gzipped.to_vec()).header("content-encoding", "gzip")],
+    );
+    let req = http::Request::post(server.uri())
+        .header("accept-encoding", "gzip")
+        .body(Full::from(SUM))
+        .unwrap();
+    let resp = raw_http()
+        .oneshot(req)
+        .await
+        .expect("the answer, not an error");
+    assert_eq!(server.calls("sum"), 1);
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    assert_eq!(
+        resp.into_body().collect().await.unwrap().to_bytes(),
+        gzipped
+    );
+}

@@ -462,6 +462,27 @@ fn status_answer(parts: http::response::Parts, body: Bytes, keep_raw: bool) -> E
     }
 }
 
+/// An answer whose body could not be read as JSON-RPC. When the codec keeps raw
+/// answers and the body is content-encoded (the caller asked for gzip, say, and can read
+/// it), the answer is kept with the error, to be handed back as it came.
+fn decode_failure(
+    e: DecodeError,
+    parts: http::response::Parts,
+    body: Bytes,
+    keep_raw: bool,
+) -> Error {
+    let err = Error::decode(e, parts.status);
+    let encoded = parts
+        .headers
+        .get(CONTENT_ENCODING)
+        .is_some_and(|coding| !coding.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if keep_raw && encoded {
+        err.with_raw(RawAnswer { head: parts, body })
+    } else {
+        err
+    }
+}
+
 fn decode_single(
     expected: Expected,
     parts: http::response::Parts,
@@ -494,7 +515,7 @@ fn decode_single(
         Err(_) if !parts.status.is_success() => {
             return Err(status_answer(parts, body, keep_raw));
         }
-        Err(e) => return Err(Error::decode(e, parts.status)),
+        Err(e) => return Err(decode_failure(e, parts, body, keep_raw)),
     };
     // The specification lets a server that could not read the id answer an error with a
     // null id; anything else must be the id that was sent.
@@ -545,12 +566,12 @@ fn decode_batch(
     if ids.is_empty() && body.iter().all(u8::is_ascii_whitespace) {
         return Err(status_answer(parts, body, keep_raw));
     }
-    let mut batch = match BatchResponse::from_slice(&body, &ids) {
+    let mut batch = match BatchResponse::from_answer(&body, &ids, !keep_raw) {
         Ok(batch) => batch,
         // Under a failure status, a body that does not answer the batch (a gateway's own
         // error to some other call, say) leaves the status as the answer.
         Err(_) if !parts.status.is_success() => return Err(status_answer(parts, body, keep_raw)),
-        Err(e) => return Err(Error::decode(e, parts.status)),
+        Err(e) => return Err(decode_failure(e, parts, body, keep_raw)),
     };
     record_exchange(batch.extensions_mut(), &parts);
     if !parts.status.is_success() {

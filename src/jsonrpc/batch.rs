@@ -222,6 +222,17 @@ impl BatchResponse {
     /// item's id) answer the unanswered calls in order when there are exactly as many;
     /// when every call is answered they are kept in [`unmatched`](Self::unmatched). An empty body is an error unless no answer is expected.
     pub fn from_slice(bytes: &[u8], expected: &[Id]) -> Result<Self, DecodeError> {
+        Self::from_answer(bytes, expected, true)
+    }
+
+    /// [`from_slice`](Self::from_slice), with each item read as
+    /// [`Response::read_members`] reads it: without `build_results`, results are checked
+    /// as JSON but not built, for a caller that keeps the answer's bytes.
+    pub(crate) fn from_answer(
+        bytes: &[u8],
+        expected: &[Id],
+        build_results: bool,
+    ) -> Result<Self, DecodeError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return if expected.is_empty() {
                 Ok(Self::default())
@@ -232,13 +243,13 @@ impl BatchResponse {
         let fast = |bytes: &[u8]| match members::read(bytes)? {
             Shape::Array(items) => Self::from_items(
                 items.into_iter().map(|item| match item {
-                    Item::Object(members) => Response::from_members(&members),
+                    Item::Object(members) => Response::read_members(&members, build_results),
                     Item::Other => Err(DecodeError::NotAnObject),
                 }),
                 expected,
             ),
             Shape::Object(members) => {
-                Self::whole_batch_error(Response::from_members(&members)?, expected)
+                Self::whole_batch_error(Response::read_members(&members, build_results)?, expected)
             }
             Shape::Other => Err(DecodeError::NotAnObject),
         };

@@ -4,10 +4,11 @@
 //! `result` and `error`, and every violation is a [`DecodeError`], never a panic.
 //!
 //! Params, results and error data are held as [`serde_json::Value`]s, so they share its
-//! limits on numbers: an integer beyond `u64`/`i64` is held as the nearest `f64`, and a
-//! number beyond `f64` (`1e400`) in them makes the message undecodable. Send and receive such
-//! numbers as strings (as Ethereum's hex quantities are); the HTTP-level layer, which
-//! passes the bytes on without building values, is not affected.
+//! limits: an integer beyond `u64`/`i64` is held as the nearest `f64`, and a number
+//! beyond `f64` (`1e400`) or nesting deeper than serde_json's 128 levels in them makes the
+//! message undecodable. Send and receive such numbers as strings (as Ethereum's hex
+//! quantities are); the HTTP-level layer, which checks results and error data as JSON
+//! and passes the bytes on without building them, is not affected.
 //!
 //! ```
 //! use serde_json::json;

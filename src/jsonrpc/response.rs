@@ -1,8 +1,10 @@
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::members::{self, Members, Shape};
 use super::{DecodeError, ErrorObject, Id, VERSION};
@@ -143,7 +145,11 @@ impl Response {
         Self::read_members(m, true)
     }
 
-    fn read_members(m: &Members<'_>, build_result: bool) -> Result<Self, DecodeError> {
+    /// The checks of [`from_value`](Self::from_value), in its order. Without
+    /// `build_result`, a success's result is checked as JSON but not built (it reads
+    /// `null`), and an error's `data` that serde_json cannot build (a number beyond
+    /// `f64`, nesting past its depth limit) is left out: the caller keeps the bytes.
+    pub(crate) fn read_members(m: &Members<'_>, build_result: bool) -> Result<Self, DecodeError> {
         members::version(m.jsonrpc)?;
         let id = match m.id {
             Some(raw) => members::id(raw)?,
@@ -154,7 +160,11 @@ impl Response {
             (Some(_), None) => Ok(Value::Null),
             // Through a tree, as `from_value` does: the error object's own rules (a
             // member given twice keeps the last) are the tree's.
-            (None, Some(error)) => Err(error_object(members::value(error)?)?),
+            (None, Some(error)) => Err(match members::value(error) {
+                Ok(tree) => error_object(tree)?,
+                Err(_) if !build_result => error_object_without_data(error)?,
+                Err(e) => return Err(e),
+            }),
             (Some(_), Some(_)) => return Err(DecodeError::ResultAndError),
             (None, None) => return Err(DecodeError::MissingResult),
         };
@@ -171,6 +181,26 @@ fn error_object(value: Value) -> Result<ErrorObject, DecodeError> {
         return Err(invalid());
     }
     ErrorObject::deserialize(value).map_err(|_| invalid())
+}
+
+/// The `error` member as an error object when it cannot be built whole: each member
+/// built on its own, a member given twice keeping the last (as in a tree), and a `data`
+/// member that cannot be built left out.
+fn error_object_without_data(raw: &RawValue) -> Result<ErrorObject, DecodeError> {
+    let found: HashMap<String, &RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
+        DecodeError::Invalid("error must be an object with an integer code and a message")
+    })?;
+    let mut object = serde_json::Map::new();
+    for (name, raw) in found {
+        match members::value(raw) {
+            Ok(value) => {
+                object.insert(name, value);
+            }
+            Err(_) if name == "data" => {}
+            Err(e) => return Err(e),
+        }
+    }
+    error_object(Value::Object(object))
 }
 
 impl fmt::Debug for Response {

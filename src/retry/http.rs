@@ -50,7 +50,11 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// gave it, and when retries gathered it from several, as one array of the items as the
 /// server wrote them (an item the server answered with a null id is written anew; the
 /// last exchange's answers that no call took go last), with the last exchange's status
-/// and `Retry-After`. A body that is not JSON-RPC is sent once, untouched, within the
+/// and `Retry-After`. Results and error data are checked as JSON but never built, so
+/// JSON that serde_json cannot hold (a number beyond `f64`, deep nesting) goes through
+/// as it came. An answer whose body is content-encoded (the caller asked for gzip, say)
+/// cannot be read by the layer, so no JSON-RPC rule applies to it: it comes back as it
+/// came, for the caller to decode. A body that is not JSON-RPC is sent once, untouched, within the
 /// same limits.
 ///
 /// The output error type is the inner service's (`E`), so the layer fits stacks that

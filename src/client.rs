@@ -101,8 +101,9 @@ impl<E: fmt::Display> fmt::Display for ClientError<E> {
             ClientError::Rpc(e) => fmt::Display::fmt(e, f),
             ClientError::Transport(e) => write!(f, "transport: {e}"),
             ClientError::Deserialize(_) => f.write_str("result does not match the expected type"),
+            // Serializing failed, or gave a scalar: `source()` says which.
             ClientError::Params(_) => {
-                f.write_str("params must serialize to a JSON array or object")
+                f.write_str("params could not be sent as a JSON array or object")
             }
             ClientError::MissingItem(id) => write!(f, "batch response has no item for id {id}"),
         }

@@ -59,7 +59,8 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
 ///   `-32600 Invalid Request`, with id null. In a batch, such an item gets that response
 ///   and the other items are answered normally. None of these takes a step.
 /// - A method with no handler gets `-32601 Method not found` (on an `ok` step).
-/// - Response ids are the request ids, as received.
+/// - Response ids are the request ids, read as JSON values: an integer beyond 64 bits
+///   comes back as the nearest `f64`.
 ///
 /// # Examples
 ///

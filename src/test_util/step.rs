@@ -355,7 +355,7 @@ impl Step {
     }
 
     /// Answer with exactly this status and body, with no headers but those added with
-    /// [`header`](Step::header) (and `content-length`, which hyper sets). For hostile-server
+    /// [`header`](Step::header) (and `content-length` and `date`, which hyper sets). For hostile-server
     /// tests: a wrong `"jsonrpc"` version, a mismatched id, both `result` and `error`,
     /// non-UTF-8 bytes, …
     ///

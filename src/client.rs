@@ -39,18 +39,17 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tower::retry::Retry;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_service::Service;
 
 use crate::codec::{self, JsonRpcCodec, JsonRpcCodecLayer};
 use crate::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Id, MethodName, Request, Response};
-use crate::{JsonRpcRetryLayer, JsonRpcRetryPolicy, RetryStrategy};
+use crate::retry::JsonRpcRetry;
+use crate::{JsonRpcRetryLayer, RetryStrategy};
 
 /// The stack [`Client::builder`] assembles: retry over the codec (with its per-attempt
 /// timeout, which bounds the response body too) over hyper-util's client.
-pub type DefaultStack =
-    Retry<JsonRpcRetryPolicy, JsonRpcCodec<HyperClient<HttpConnector, Full<Bytes>>>>;
+pub type DefaultStack = JsonRpcRetry<JsonRpcCodec<HyperClient<HttpConnector, Full<Bytes>>>>;
 
 /// Why a call did not produce a value.
 #[derive(Debug)]

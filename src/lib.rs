@@ -66,7 +66,7 @@
 //! ```text
 //! user code ── jsonrpc::Request (method, params, id, http::Extensions) ──┐
 //!                                                                        ▼
-//!  JsonRpcRetryLayer   tower::retry::Retry<JsonRpcRetryPolicy, S>   ◄── RetryStrategy
+//!  JsonRpcRetryLayer   JsonRpcRetry<S>: tower's Retry<JsonRpcRetryPolicy, S> ◄── RetryStrategy
 //!    │   (per-request RetryStrategy override read from request extensions)
 //!    ▼
 //!  JsonRpcCodecLayer   Request ─► http::Request<Full<Bytes>> (POST, application/json)
@@ -301,10 +301,11 @@
 //!   [`DEFAULT_RETRY_AFTER_CEILING`](retry::DEFAULT_RETRY_AFTER_CEILING), one minute), so
 //!   a broken or hostile server cannot park a caller. The hint never shortens a delay,
 //!   and does not make anything retryable by itself.
-//! - **Deadlines.** [`max_elapsed`](RetryStrategy::max_elapsed) bounds a call's retries
-//!   and waits: no retry is scheduled whose wait would end past it, and over the codec a
-//!   retry is cut short at it. The first attempt is bounded only by the per-attempt
-//!   timeout: pair it with one below the codec.
+//! - **Deadlines.** [`max_elapsed`](RetryStrategy::max_elapsed) bounds the whole call,
+//!   attempts and waits: no retry is scheduled whose wait would end past it, and over
+//!   the codec every attempt, the first included, is cut short at it. (Over a service
+//!   other than the codec, only the waits are bounded: pair the deadline with a
+//!   per-attempt timeout there.)
 //! - **Budgets.** Retries multiply load exactly when a server is struggling: with 3
 //!   retries, an outage turns every call into 4. A
 //!   [`TpsBudget`](tower::retry::budget::TpsBudget) given to
@@ -498,6 +499,6 @@ pub mod test_util;
 
 pub use client::{Client, ClientError};
 pub use retry::{
-    ErrorClass, InspectError, JsonRpcRetryLayer, JsonRpcRetryPolicy, RetryEvent, RetryReason,
-    RetryStrategy,
+    ErrorClass, InspectError, JsonRpcRetry, JsonRpcRetryLayer, JsonRpcRetryPolicy, RetryEvent,
+    RetryReason, RetryStrategy,
 };

@@ -176,6 +176,27 @@ fn table() -> Vec<Case> {
         )
         .expect(Outcome::Code(2001), 3, secs(2.0)),
         case(
+            "the deadline bounds the first attempt too",
+            vec![Step::ok().after(secs(10.0))],
+            periodic(3, 0.0)
+                .retry_on(ErrorClass::Timeout)
+                .max_elapsed(Duration::from_millis(150)),
+        )
+        .expect(Outcome::Timeout, 1, Duration::from_millis(150)),
+        Case {
+            per_request: Some(
+                periodic(3, 0.0)
+                    .retry_on(ErrorClass::Timeout)
+                    .max_elapsed(Duration::from_millis(150)),
+            ),
+            ..case(
+                "a per-request deadline bounds the first attempt",
+                vec![Step::ok().after(secs(10.0))],
+                periodic(3, 0.0).retry_on(ErrorClass::Timeout),
+            )
+        }
+        .expect(Outcome::Timeout, 1, Duration::from_millis(150)),
+        case(
             "status class applies to a JSON-RPC body",
             vec![Step::status_with_error(503, -32603)],
             periodic(3, 1.0).retry_on(status503),

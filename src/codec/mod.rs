@@ -131,9 +131,10 @@ pub(crate) struct Origin {
     pub(crate) body: Option<Bytes>,
 }
 
-/// When the whole call must be over: set by the retry policy on the attempts it makes
-/// for a strategy with [`max_elapsed`](crate::RetryStrategy::max_elapsed), read by the
-/// codec to bound each attempt to what is left.
+/// When the whole call must be over: set by [`JsonRpcRetry`](crate::retry::JsonRpcRetry)
+/// on a call whose strategy has [`max_elapsed`](crate::RetryStrategy::max_elapsed) (and
+/// by the policy on the copies it keeps for retries), read by the codec to bound each
+/// attempt to what is left.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Deadline(pub(crate) tokio::time::Instant);
 

@@ -14,11 +14,10 @@ use http::{HeaderValue, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
 use tower::ServiceExt;
-use tower::retry::Retry;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::policy::JsonRpcRetryPolicy;
+use super::layer::JsonRpcRetry;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
 use crate::codec::{
@@ -33,8 +32,9 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// Made by [`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http). Each request's
 /// body is read once (up to a limit) and decoded as a JSON-RPC request or batch; from
 /// there the very same machinery as the JSON-RPC layer decides and retries — the
-/// [`JsonRpcRetryPolicy`] under tower's `Retry`, over the [`JsonRpcCodec`] — with every
-/// attempt sent to the inner service with the original method, URI, version and
+/// [`JsonRpcRetryPolicy`](crate::JsonRpcRetryPolicy) under tower's `Retry`, over the
+/// [`JsonRpcCodec`] — with every attempt sent to the inner service with the original
+/// method, URI, version and
 /// headers, and a body of the same type rebuilt from the buffered bytes. The final
 /// answer is handed back as an `http::Response<Full<Bytes>>` (its status kept), so the
 /// caller reads the body as before. A per-request [`RetryStrategy`] is read from the
@@ -184,7 +184,7 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
             _body: PhantomData,
         });
         HttpRetry {
-            stack: Retry::new(JsonRpcRetryPolicy::new(self.strategy.clone()), codec),
+            stack: JsonRpcRetry::new(self.strategy.clone(), codec),
             request_limit: self.request_limit,
             response_limit: self.response_limit,
             attempt_timeout: self.attempt_timeout,
@@ -195,7 +195,7 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
 
 /// The service of [`HttpRetryLayer`].
 pub struct HttpRetry<S, B, E = BoxError> {
-    stack: Retry<JsonRpcRetryPolicy, JsonRpcCodec<Rebody<S, B>>>,
+    stack: JsonRpcRetry<JsonRpcCodec<Rebody<S, B>>>,
     request_limit: usize,
     response_limit: usize,
     attempt_timeout: Option<Duration>,
@@ -455,7 +455,7 @@ where
 /// Gives the call's own clone of the stack the request's head (and, for a single call,
 /// its bytes) to send every attempt with; returns the request's extensions.
 fn take_head<S, B>(
-    stack: &mut Retry<JsonRpcRetryPolicy, JsonRpcCodec<Rebody<S, B>>>,
+    stack: &mut JsonRpcRetry<JsonRpcCodec<Rebody<S, B>>>,
     parts: http::request::Parts,
     body: Option<Bytes>,
 ) -> http::Extensions {

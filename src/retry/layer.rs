@@ -1,12 +1,18 @@
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use tower::retry::Retry;
 use tower_layer::Layer;
+use tower_service::Service;
 
 use super::http::HttpRetryLayer;
 use super::policy::JsonRpcRetryPolicy;
 use super::strategy::RetryStrategy;
+use crate::codec::Deadline;
+use crate::jsonrpc::{BatchRequest, Request};
 
 /// Retries JSON-RPC calls: wraps a service in tower's [`Retry`] with a
-/// [`JsonRpcRetryPolicy`] whose default is this strategy.
+/// [`JsonRpcRetryPolicy`] whose default is this strategy (see [`JsonRpcRetry`]).
 ///
 /// It serves [`Request`](crate::jsonrpc::Request) and
 /// [`BatchRequest`](crate::jsonrpc::BatchRequest) over any inner service whose error
@@ -56,9 +62,107 @@ impl JsonRpcRetryLayer {
 }
 
 impl<S> Layer<S> for JsonRpcRetryLayer {
-    type Service = Retry<JsonRpcRetryPolicy, S>;
+    type Service = JsonRpcRetry<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Retry::new(JsonRpcRetryPolicy::new(self.strategy.clone()), inner)
+        JsonRpcRetry::new(self.strategy.clone(), inner)
+    }
+}
+
+/// The service of [`JsonRpcRetryLayer`]: tower's [`Retry`] with a [`JsonRpcRetryPolicy`],
+/// which first gives each call with a deadline
+/// ([`max_elapsed`](RetryStrategy::max_elapsed)) that deadline, so that over the
+/// [codec](crate::codec::JsonRpcCodec) the first attempt ends at it too, as the retries
+/// do. (tower hands its policy only a shared reference to the request that goes first.)
+///
+/// Its response future is tower's own `Retry` future.
+#[derive(Clone, Debug)]
+pub struct JsonRpcRetry<S> {
+    retry: Retry<JsonRpcRetryPolicy, S>,
+    /// The default strategy's deadline, kept apart so that a call need not look into
+    /// the strategy.
+    max_elapsed: Option<Duration>,
+}
+
+impl<S> JsonRpcRetry<S> {
+    /// Retries calls to `inner` with `strategy` unless they carry their own.
+    pub fn new(strategy: RetryStrategy, inner: S) -> Self {
+        Self {
+            max_elapsed: strategy.inner.max_elapsed,
+            retry: Retry::new(JsonRpcRetryPolicy::new(strategy), inner),
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        self.retry.get_ref()
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        self.retry.get_mut()
+    }
+
+    /// The inner service, taken out.
+    pub fn into_inner(self) -> S {
+        self.retry.into_inner()
+    }
+
+    /// Marks a call whose strategy (its own, or the default) has a deadline with it;
+    /// an earlier deadline already there (a retry layer further out) stays.
+    fn stamp(&self, extensions: &mut http::Extensions) {
+        let limit = match extensions.get::<RetryStrategy>() {
+            Some(own) => own.inner.max_elapsed,
+            None => self.max_elapsed,
+        };
+        let Some(limit) = limit else {
+            return;
+        };
+        let now = tokio::time::Instant::now();
+        let at = now
+            .checked_add(limit)
+            .unwrap_or_else(super::policy::far_future);
+        match extensions.get::<Deadline>() {
+            Some(Deadline(earlier)) if *earlier <= at => {}
+            _ => {
+                extensions.insert(Deadline(at));
+            }
+        }
+    }
+}
+
+impl<S> Service<Request> for JsonRpcRetry<S>
+where
+    Retry<JsonRpcRetryPolicy, S>: Service<Request>,
+{
+    type Response = <Retry<JsonRpcRetryPolicy, S> as Service<Request>>::Response;
+    type Error = <Retry<JsonRpcRetryPolicy, S> as Service<Request>>::Error;
+    type Future = <Retry<JsonRpcRetryPolicy, S> as Service<Request>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Service::<Request>::poll_ready(&mut self.retry, cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        self.stamp(request.extensions_mut());
+        self.retry.call(request)
+    }
+}
+
+impl<S> Service<BatchRequest> for JsonRpcRetry<S>
+where
+    Retry<JsonRpcRetryPolicy, S>: Service<BatchRequest>,
+{
+    type Response = <Retry<JsonRpcRetryPolicy, S> as Service<BatchRequest>>::Response;
+    type Error = <Retry<JsonRpcRetryPolicy, S> as Service<BatchRequest>>::Error;
+    type Future = <Retry<JsonRpcRetryPolicy, S> as Service<BatchRequest>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Service::<BatchRequest>::poll_ready(&mut self.retry, cx)
+    }
+
+    fn call(&mut self, mut batch: BatchRequest) -> Self::Future {
+        self.stamp(batch.extensions_mut());
+        self.retry.call(batch)
     }
 }

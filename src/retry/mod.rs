@@ -10,8 +10,9 @@
 //! 2. **Delay.** The request's backoff yields the next delay (none left: give up); a
 //!    server's `Retry-After` raises it, up to the ceiling.
 //! 3. **Limits.** A wait that would end at or past
-//!    [`max_elapsed`](RetryStrategy::max_elapsed) is not started (and over the codec a
-//!    retry is cut short at the deadline); a retry the budget refuses is not made.
+//!    [`max_elapsed`](RetryStrategy::max_elapsed) is not started (and over the codec
+//!    every attempt is cut short at the deadline); a retry the budget refuses is not
+//!    made.
 //! 4. **Wait and resend.** The hook and a `tracing` event report the retry, the policy
 //!    sleeps on tokio's clock, and tower's `Retry` sends the request again (for a batch,
 //!    only the items to retry).
@@ -32,6 +33,6 @@ mod strategy;
 pub use event::{RetryEvent, RetryReason};
 pub use http::{HttpRetry, HttpRetryLayer};
 pub use inspect::InspectError;
-pub use layer::JsonRpcRetryLayer;
+pub use layer::{JsonRpcRetry, JsonRpcRetryLayer};
 pub use policy::JsonRpcRetryPolicy;
 pub use strategy::{DEFAULT_RETRY_AFTER_CEILING, ErrorClass, RetryStrategy};

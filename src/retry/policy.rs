@@ -111,16 +111,23 @@ impl JsonRpcRetryPolicy {
         }
         let mut kept = req.clone();
         if let (Some(started), Some(limit)) = (self.state.started, strategy.inner.max_elapsed) {
-            kept.extensions_mut().insert(Deadline(
-                started.checked_add(limit).unwrap_or_else(far_future),
-            ));
+            // `JsonRpcRetry` has usually given the request its deadline already (then
+            // the same or earlier); under a plain tower `Retry`, the retries get it here.
+            let at = started.checked_add(limit).unwrap_or_else(far_future);
+            if kept
+                .extensions()
+                .get::<Deadline>()
+                .is_none_or(|Deadline(earlier)| *earlier > at)
+            {
+                kept.extensions_mut().insert(Deadline(at));
+            }
         }
         Some(kept)
     }
 }
 
 /// A time no deadline reaches (tokio's own "far future" is about 30 years ahead).
-fn far_future() -> Instant {
+pub(super) fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 

@@ -245,10 +245,23 @@ impl RetryStrategy {
     }
 
     /// Bounds the whole call, attempts and waits included, measured on tokio's clock
-    /// from the first attempt: no retry is scheduled whose wait would end at or past it, and
-    /// over the [codec](crate::codec::JsonRpcCodec) a retry is cut short when the
-    /// deadline comes (its error [`is_timeout`](crate::codec::Error::is_timeout)). The
-    /// first attempt is bounded by the stack's per-attempt timeout.
+    /// from the call: no retry is scheduled whose wait would end at or past it, and over
+    /// the [codec](crate::codec::JsonRpcCodec) every attempt, the first included, is cut
+    /// short when the deadline comes (its error
+    /// [`is_timeout`](crate::codec::Error::is_timeout)). Over another inner service,
+    /// which cannot see the deadline, only the waits are bounded.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    ///
+    /// // However slow the node, the call is over within 5 s.
+    /// let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(500)))
+    ///     .retry_on(ErrorClass::Timeout)
+    ///     .max_elapsed(Duration::from_secs(5));
+    /// # let _ = strategy;
+    /// ```
     pub fn max_elapsed(self, limit: Duration) -> Self {
         self.edit(|i| i.max_elapsed = Some(limit))
     }

@@ -10,14 +10,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::ServiceBuilder;
-use tower::retry::Retry;
 use tower::timeout::{Timeout, TimeoutLayer};
 use tower_jsonrpc_retry::codec::{JsonRpcCodec, JsonRpcCodecLayer};
+use tower_jsonrpc_retry::retry::JsonRpcRetry;
 use tower_jsonrpc_retry::test_util::FlakyServer;
-use tower_jsonrpc_retry::{JsonRpcRetryLayer, JsonRpcRetryPolicy, RetryEvent, RetryStrategy};
+use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryEvent, RetryStrategy};
 
 pub type Http = Client<HttpConnector, Full<Bytes>>;
-pub type Stack = Retry<JsonRpcRetryPolicy, JsonRpcCodec<Timeout<Http>>>;
+pub type Stack = JsonRpcRetry<JsonRpcCodec<Timeout<Http>>>;
 
 /// The per-attempt timeout of [`stack`].
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(200);

@@ -500,7 +500,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Adds a header to every HTTP request.
+    /// Adds a header to every HTTP request (e.g. `Authorization`), replacing one of the
+    /// same name.
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.codec = self.codec.header(name, value);
         self

@@ -111,7 +111,7 @@ impl RetryEvent<'_> {
     }
 
     /// The server's `Retry-After` hint, when it came with one (the delay is the larger
-    /// of the backoff's and the hint, clamped to the ceiling).
+    /// of the backoff's and the hint, the hint first clamped to the ceiling).
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }

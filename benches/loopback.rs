@@ -41,7 +41,7 @@ type Call = Box<dyn Fn() -> Caller>;
 struct Settings {
     /// Runs only the sections whose name contains this (the first argument that is not a
     /// flag: `cargo bench --bench loopback -- jsonrpsee`; the sections are `e2e`,
-    /// `retry`, `peers`, `sensitivity` and `jsonrpsee`).
+    /// `retry`, `peers`, `sensitivity`, `jsonrpsee` and `latency`).
     only: Option<String>,
     rounds: usize,
     /// Calls per sample with one caller.
@@ -385,6 +385,45 @@ async fn run(s: Settings) {
                 true,
             );
         }
+    }
+    if s.wants("latency") {
+        with_latency(&s).await;
+    }
+}
+
+/// Row 7 again against a server 1 ms away: what the layer costs once answers take a
+/// network round trip (a node on the same network), not a loopback hop.
+async fn with_latency(s: &Settings) {
+    let server = FlakyServer::start().await.expect("server");
+    server.latency(Duration::from_millis(1));
+    let uri = server.uri().to_string();
+    let peer = jsonrpsee_call(
+        HttpClientBuilder::default()
+            .max_concurrent_requests(1024)
+            .build(&uri)
+            .expect("jsonrpsee client"),
+    );
+    let layer = JsonRpcRetryLayer::http(default_strategy())
+        .map_err(|e| TransportError::Http(HttpError::Stream(e)));
+    let layered = jsonrpsee_call(
+        HttpClientBuilder::default()
+            .max_concurrent_requests(1024)
+            .set_http_middleware(ServiceBuilder::new().layer(layer))
+            .build(&uri)
+            .expect("jsonrpsee client with the layer"),
+    );
+    // A call takes a millisecond or two: fewer calls per sample keep the section short.
+    let (single, each_64) = (s.calls_single / 5, s.calls_each_64 / 2);
+    for (callers, each) in [(1, single), (64, each_64)] {
+        let o = compare(&server, &peer, &layered, callers, each, s.rounds).await;
+        report(
+            &format!("1 ms away, {callers}"),
+            "jsonrpsee",
+            "jsonrpsee+http layer",
+            &o,
+            "none (context for row 7)",
+            true,
+        );
     }
 }
 

@@ -861,3 +861,25 @@ fn handles_can_be_shared_across_tasks() {
     send_sync::<Step>();
     clone_debug::<Step>();
 }
+
+#[tokio::test(start_paused = true)]
+async fn latency_delays_every_answer_and_survives_reset() {
+    let server = start().await;
+    server.latency(Duration::from_millis(5));
+    server.script("sum", [Step::ok().after(Duration::from_millis(10))]);
+    let start = Instant::now();
+    assert_eq!(call(&server, "sum", json!([1, 2])).await["result"], 3);
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(15),
+        "the step's delay, then 5 ms"
+    );
+    server.reset();
+    let start = Instant::now();
+    assert_eq!(call(&server, "sum", json!([1, 2])).await["result"], 3);
+    assert_eq!(start.elapsed(), Duration::from_millis(5), "kept by reset");
+    server.latency(Duration::ZERO);
+    let start = Instant::now();
+    call(&server, "sum", json!([1, 2])).await;
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}

@@ -38,6 +38,8 @@ pub(crate) struct State {
     pub(crate) http_requests: usize,
     pub(crate) bodies: Vec<Bytes>,
     pub(crate) shuffle_batches: bool,
+    /// Added to every answer's own delay, as a remote server's round trip.
+    pub(crate) latency: Duration,
     pub(crate) chaos: Option<ChaosState>,
     pub(crate) log: Vec<LogEntry>,
     pub(crate) connections: usize,
@@ -57,6 +59,7 @@ impl State {
             http_requests: 0,
             bodies: Vec::new(),
             shuffle_batches: false,
+            latency: Duration::ZERO,
             chaos: None,
             log: Vec::new(),
             connections: 0,

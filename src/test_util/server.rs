@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
@@ -342,6 +343,26 @@ impl FlakyServer {
         lock(&self.state).shuffle_batches = reverse;
     }
 
+    /// Delays every answer by `latency` (zero at start), on top of any step's own delay:
+    /// a stand-in for the round trip to a remote node, for examples and benchmarks that
+    /// should not run at loopback speed. [`reset`](Self::reset) keeps it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// server.latency(Duration::from_millis(1)); // a node on the same network
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn latency(&self, latency: Duration) {
+        lock(&self.state).latency = latency;
+    }
+
     /// Turns on seeded random faults for every call that has no step scripted (replacing
     /// any earlier [`Chaos`]). [`reset`](Self::reset) turns them off.
     ///
@@ -559,14 +580,17 @@ async fn respond(
         early
     };
     let body = request.into_body().collect().await;
-    let plan = {
+    let (plan, latency) = {
         let mut state = lock(&state);
         let Ok(body) = body else {
             return Err(CloseConnection::REQUEST_FAILED);
         };
         let body = body.to_bytes();
         state.bodies.push(body.clone());
-        dispatch::plan(&mut state, &body, early)
+        (dispatch::plan(&mut state, &body, early), state.latency)
     };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     dispatch::answer(plan).await
 }

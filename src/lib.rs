@@ -305,7 +305,8 @@
 //!   attempts and waits: no retry is scheduled whose wait would end past it, and over
 //!   the codec every attempt, the first included, is cut short at it. (Over a service
 //!   other than the codec, only the waits are bounded: pair the deadline with a
-//!   per-attempt timeout there.)
+//!   per-attempt timeout there.) An outer retry layer's deadline bounds the layers
+//!   inside it too.
 //! - **Budgets.** Retries multiply load exactly when a server is struggling: with 3
 //!   retries, an outage turns every call into 4. A
 //!   [`TpsBudget`](tower::retry::budget::TpsBudget) given to

@@ -551,3 +551,42 @@ async fn a_content_encoded_answer_comes_back_as_it_came() {
         gzipped
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_error_member_the_specification_does_not_define_need_not_build() {
+    let answer = r#"{"jsonrpc":"2.0","error":{"code":2002,"message":"m","extra":1e400},"id":1}"#;
+    assert_eq!(answered(SUM, answer).await, answer);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_bounds_a_body_sent_as_it_came() {
+    // A batch giving two calls one id goes once, untouched: still within the deadline,
+    // the layer's or the request's own.
+    let twice = format!("[{SUM},{SUM}]");
+    let deadline = Duration::from_millis(150);
+    for own in [false, true] {
+        let server = FlakyServer::start().await.unwrap();
+        server.script("sum", vec![Step::ok().after(Duration::from_secs(10)); 2]);
+        let (layer, mine) = if own {
+            (
+                RetryStrategy::none(),
+                RetryStrategy::none().max_elapsed(deadline),
+            )
+        } else {
+            (strategy().max_elapsed(deadline), RetryStrategy::none())
+        };
+        let svc = ServiceBuilder::new()
+            .layer(JsonRpcRetryLayer::http(layer))
+            .service(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
+        let mut req = http::Request::post(server.uri())
+            .body(Full::from(twice.clone()))
+            .unwrap();
+        if own {
+            req.extensions_mut().insert(mine);
+        }
+        let start = Instant::now();
+        let err = svc.oneshot(req).await.unwrap_err();
+        assert!(err.is::<tower::timeout::error::Elapsed>(), "{err:?}");
+        assert_eq!(start.elapsed(), deadline, "own strategy: {own}");
+    }
+}

@@ -689,3 +689,28 @@ async fn the_deadline_cuts_a_retry_short() {
         "and no retry starts with no time left"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_outer_deadline_also_bounds_an_inner_retry_layer() {
+    let server = server().await;
+    server.handle("busy", |_| Err((2001, "busy".to_owned())));
+    // The inner layer has no deadline of its own and would wait 3 × 500 ms; the outer
+    // one gives the call 1 s, which the inner layer's waits must respect too.
+    let inner = periodic(3, Duration::from_millis(500)).codes([2001]);
+    let outer = periodic(3, Duration::from_millis(100))
+        .codes([2001])
+        .max_elapsed(secs(1.0));
+    let svc = tower::ServiceBuilder::new()
+        .layer(tower_jsonrpc_retry::JsonRpcRetryLayer::new(outer))
+        .service(stack(&server, inner));
+    let start = Instant::now();
+    let resp = svc
+        .oneshot(Request::new("busy", json!([])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+    // Inner: 0 s, 0.5 s, then a wait to 1 s would reach the deadline. Outer, after
+    // 100 ms each: 0.6 s (the inner layer's next wait would end past 1 s), 0.7 s, 0.8 s.
+    assert_eq!(server.calls("busy"), 5);
+    assert_eq!(start.elapsed(), Duration::from_millis(800));
+}

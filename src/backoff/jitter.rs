@@ -395,21 +395,26 @@ impl JitterState {
     /// Jitters a delay of `secs` seconds for retry `index`, as a `Duration`.
     pub(crate) fn apply_to_secs(&mut self, index: usize, secs: f64) -> Duration {
         let jittered = secs_to_duration(self.apply_secs(index, secs));
-        match self.excluded_bound(secs).map(secs_to_duration) {
+        let Some((low, high)) = self.half_open_range(secs) else {
+            return jittered;
+        };
+        match (secs_to_duration(low), secs_to_duration(high)) {
             // Drawn in seconds and rounded to whole nanoseconds, a delay could land on
-            // the bound itself: keep it a nanosecond short.
-            Some(bound) if !bound.is_zero() => jittered.min(bound - Duration::from_nanos(1)),
+            // the excluded end itself: keep it a nanosecond short, unless the range is
+            // too narrow to hold a nanosecond below its end.
+            (low, high) if high > low => jittered.min(high - Duration::from_nanos(1)),
             _ => jittered,
         }
     }
 
-    /// The end of a random kind's range, which its delays stop short of (`[lo, hi)`),
-    /// for a delay of `secs` seconds; `None` for the kinds with no such end.
-    fn excluded_bound(&self, secs: f64) -> Option<f64> {
+    /// The range `[low, high)` a random kind draws from, in seconds, for a delay of
+    /// `secs` seconds; `None` for the kinds with no excluded end.
+    fn half_open_range(&self, secs: f64) -> Option<(f64, f64)> {
         match self.kind {
-            Kind::Full | Kind::Equal => Some(secs),
-            Kind::Proportional(p) if p > 0.0 => Some(secs * (1.0 + p)),
-            Kind::Uniform { low, high } if high > low => Some(secs + high),
+            Kind::Full => Some((0.0, secs)),
+            Kind::Equal => Some((secs / 2.0, secs)),
+            Kind::Proportional(p) => Some((secs * (1.0 - p), secs * (1.0 + p))),
+            Kind::Uniform { low, high } => Some((secs + low, secs + high)),
             _ => None,
         }
     }
@@ -480,6 +485,12 @@ mod tests {
         let mut s = Jitter::uniform(0.0, 1e-9).unwrap().seeded(1).start();
         let top = Duration::from_nanos(6);
         assert!((0..10_000).all(|i| s.apply(i, Duration::from_nanos(5)) < top));
+        // A range narrower than a nanosecond is not pushed below its start.
+        let second = Duration::from_secs(1);
+        let mut s = Jitter::uniform(0.0, 1e-10).unwrap().seeded(1).start();
+        assert!((0..100).all(|i| s.apply(i, second) == second));
+        let mut s = Jitter::proportional(1e-12).unwrap().seeded(1).start();
+        assert!((0..100).all(|i| s.apply(i, second) == second));
         // Both still reach the nanosecond below.
         let mut s = Jitter::proportional(0.2).unwrap().seeded(1).start();
         assert!(

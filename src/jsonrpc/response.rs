@@ -184,8 +184,9 @@ fn error_object(value: Value) -> Result<ErrorObject, DecodeError> {
 }
 
 /// The `error` member as an error object when it cannot be built whole: each member
-/// built on its own, a member given twice keeping the last (as in a tree), and a `data`
-/// member that cannot be built left out.
+/// built on its own, a member given twice keeping the last (as in a tree), and any
+/// member but `code` and `message` that cannot be built left out (`data`, or one the
+/// specification does not define and the error object ignores).
 fn error_object_without_data(raw: &RawValue) -> Result<ErrorObject, DecodeError> {
     let found: HashMap<String, &RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
         DecodeError::Invalid("error must be an object with an integer code and a message")
@@ -196,7 +197,7 @@ fn error_object_without_data(raw: &RawValue) -> Result<ErrorObject, DecodeError>
             Ok(value) => {
                 object.insert(name, value);
             }
-            Err(_) if name == "data" => {}
+            Err(_) if name != "code" && name != "message" => {}
             Err(e) => return Err(e),
         }
     }

@@ -21,7 +21,7 @@ use super::layer::JsonRpcRetry;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
 use crate::codec::{
-    self, DEFAULT_BODY_LIMIT, JsonRpcCodec, JsonRpcCodecLayer, Origin, RawAnswer, RawItem,
+    self, DEFAULT_BODY_LIMIT, Deadline, JsonRpcCodec, JsonRpcCodecLayer, Origin, RawAnswer, RawItem,
 };
 use crate::jsonrpc::members::{self, Item, Shape};
 use crate::jsonrpc::{BatchRequest, DecodeError, Request};
@@ -54,8 +54,8 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// JSON that serde_json cannot hold (a number beyond `f64`, deep nesting) goes through
 /// as it came. An answer whose body is content-encoded (the caller asked for gzip, say)
 /// cannot be read by the layer, so no JSON-RPC rule applies to it: it comes back as it
-/// came, for the caller to decode. A body that is not JSON-RPC is sent once, untouched, within the
-/// same limits.
+/// came, for the caller to decode. A body that is not JSON-RPC is sent once, untouched,
+/// within the same limits, attempt timeout and deadline.
 ///
 /// The output error type is the inner service's (`E`), so the layer fits stacks that
 /// name their error type, such as jsonrpsee's: the inner error of the last attempt is
@@ -377,7 +377,9 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        // The deadline runs from the call, before the body is read.
+        self.stack.stamp(req.extensions_mut());
         let mut stack = self.stack.clone();
         let limit = self.request_limit;
         let response_limit = self.response_limit;
@@ -392,7 +394,15 @@ where
                 .to_bytes();
             let outcome = match parse(&bytes) {
                 Message::Other => {
-                    // Not JSON-RPC: sent once, as it came, within the same limits.
+                    // Not JSON-RPC: sent once, as it came, within the same limits and
+                    // bounds as an attempt (its timeout, the call's deadline).
+                    let left = parts.extensions.get::<Deadline>().map(|Deadline(at)| {
+                        at.saturating_duration_since(tokio::time::Instant::now())
+                    });
+                    let timeout = match (attempt_timeout, left) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                     let inner = stack.into_inner().into_inner().inner;
                     let exchange = async {
                         let req = http::Request::from_parts(parts, B::from(bytes.to_vec()));
@@ -404,7 +414,7 @@ where
                             .to_bytes();
                         Ok(raw_response(RawAnswer { head, body }))
                     };
-                    return match attempt_timeout {
+                    return match timeout {
                         Some(timeout) => tokio::time::timeout(timeout, exchange)
                             .await
                             .unwrap_or_else(|_| {

@@ -110,7 +110,7 @@ impl<S> JsonRpcRetry<S> {
 
     /// Marks a call whose strategy (its own, or the default) has a deadline with it;
     /// an earlier deadline already there (a retry layer further out) stays.
-    fn stamp(&self, extensions: &mut http::Extensions) {
+    pub(crate) fn stamp(&self, extensions: &mut http::Extensions) {
         let limit = match extensions.get::<RetryStrategy>() {
             Some(own) => own.inner.max_elapsed,
             None => self.max_elapsed,

@@ -17,9 +17,12 @@ use crate::jsonrpc::{BatchRequest, BatchResponse, Id, Request, Response};
 ///
 /// It holds the default [`RetryStrategy`]; a strategy in a request's extensions replaces
 /// it for that request. [`JsonRpcRetryLayer`](crate::JsonRpcRetryLayer) wraps a service
-/// in tower's `Retry` with this policy.
+/// in tower's `Retry` with this policy ([`JsonRpcRetry`](crate::JsonRpcRetry)). Used
+/// under a plain tower `Retry`, as below, the policy decides the same way, but only the
+/// retries carry a [`max_elapsed`](RetryStrategy::max_elapsed) deadline down to the
+/// codec: tower gives a policy no way to mark the request that goes first.
 ///
-/// Per-request state (the delay iterator, the retry count, the start time, the answers
+/// Per-request state (the delay iterator, the retry count, the answers
 /// a batch has gathered) starts fresh for every request: tower calls `clone_request`
 /// for a request's first attempt on the service's own policy and then clones the policy
 /// into the response future, so cloning a policy keeps its configuration and resets
@@ -48,7 +51,6 @@ pub struct JsonRpcRetryPolicy {
 
 #[derive(Default)]
 struct State {
-    started: Option<Instant>,
     retries: u32,
     delays: Option<BoxDelays>,
     /// Boxed: only a partially retried batch fills it, and inline it would make every
@@ -72,15 +74,12 @@ impl JsonRpcRetryPolicy {
 }
 
 impl Clone for JsonRpcRetryPolicy {
-    /// Keeps the configuration and the start time of the request being set up; the
-    /// delays, the retry count and a batch's answers start fresh.
+    /// Keeps the configuration; the delays, the retry count and a batch's answers start
+    /// fresh.
     fn clone(&self) -> Self {
         Self {
             default: self.default.clone(),
-            state: State {
-                started: self.state.started,
-                ..State::default()
-            },
+            state: State::default(),
         }
     }
 }
@@ -110,10 +109,10 @@ impl JsonRpcRetryPolicy {
             return None;
         }
         let mut kept = req.clone();
-        if let (Some(started), Some(limit)) = (self.state.started, strategy.inner.max_elapsed) {
+        if let Some(limit) = strategy.inner.max_elapsed {
             // `JsonRpcRetry` has usually given the request its deadline already (then
             // the same or earlier); under a plain tower `Retry`, the retries get it here.
-            let at = started.checked_add(limit).unwrap_or_else(far_future);
+            let at = Instant::now().checked_add(limit).unwrap_or_else(far_future);
             if kept
                 .extensions()
                 .get::<Deadline>()
@@ -176,7 +175,6 @@ impl State {
         if !strategy.can_retry() {
             return false;
         }
-        self.started = strategy.inner.max_elapsed.map(|_| Instant::now());
         if let Some(budget) = &strategy.inner.budget {
             budget.deposit();
         }
@@ -185,11 +183,13 @@ impl State {
 
     /// The wait before the next retry, or why there is none. The one place delays are
     /// decided: the backoff's next delay, raised to a server's hint (up to the ceiling),
-    /// checked against the deadline, then paid for from the budget.
+    /// checked against the call's deadline (its strategy's, or an earlier one a retry
+    /// layer further out set), then paid for from the budget.
     fn next_delay(
         &mut self,
         strategy: &RetryStrategy,
         hint: Option<Duration>,
+        deadline: Option<&Deadline>,
     ) -> Result<Duration, GiveUpReason> {
         let inner = &strategy.inner;
         let backoff = inner.backoff.as_ref().ok_or(GiveUpReason::NotRetryable)?;
@@ -198,12 +198,10 @@ impl State {
         if let Some(hint) = hint {
             delay = delay.max(hint.min(inner.retry_after_ceiling));
         }
-        if let (Some(limit), Some(started)) = (inner.max_elapsed, self.started) {
-            let ends = Instant::now()
-                .saturating_duration_since(started)
-                .saturating_add(delay);
+        if let Some(Deadline(deadline)) = deadline {
             // A retry that would start at the deadline has no time left to run.
-            if ends >= limit {
+            let ends = Instant::now().checked_add(delay);
+            if ends.is_none_or(|ends| ends >= *deadline) {
                 return Err(GiveUpReason::Deadline);
             }
         }
@@ -257,7 +255,10 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
             }
             return None;
         };
-        match self.state.next_delay(strategy, hint) {
+        match self
+            .state
+            .next_delay(strategy, hint, req.extensions().get::<Deadline>())
+        {
             Ok(delay) => {
                 let event = RetryEvent {
                     method: req.method(),
@@ -343,7 +344,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
             None => Err(GiveUpReason::NotRetryable),
             Some(reason) => self
                 .state
-                .next_delay(strategy, hint)
+                .next_delay(strategy, hint, req.extensions().get::<Deadline>())
                 .map(|delay| (reason, delay)),
         };
         match outcome {

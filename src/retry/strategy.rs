@@ -249,7 +249,11 @@ impl RetryStrategy {
     /// the [codec](crate::codec::JsonRpcCodec) every attempt, the first included, is cut
     /// short when the deadline comes (its error
     /// [`is_timeout`](crate::codec::Error::is_timeout)). Over another inner service,
-    /// which cannot see the deadline, only the waits are bounded.
+    /// which cannot see the deadline, only the waits are bounded. The layers
+    /// ([`JsonRpcRetryLayer`](crate::JsonRpcRetryLayer), its HTTP-level form) and
+    /// [`Client`](crate::Client) bound the first attempt too; the policy alone under a
+    /// plain tower `Retry` bounds the retries only. A deadline set by a retry layer
+    /// further out bounds the waits and attempts of the layers inside it as well.
     ///
     /// ```
     /// # use std::time::Duration;

@@ -138,6 +138,40 @@ pub(crate) struct Origin {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Deadline(pub(crate) tokio::time::Instant);
 
+impl Deadline {
+    /// Gives a call this deadline, `limit` from now, unless it already has one as early
+    /// (set by a retry layer further out, or for the same call a moment ago).
+    pub(crate) fn set(extensions: &mut http::Extensions, limit: Duration) {
+        let now = tokio::time::Instant::now();
+        // Beyond what `Instant` holds: a time no deadline reaches (about 30 years out,
+        // as tokio's own "far future").
+        let at = now
+            .checked_add(limit)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
+        if extensions
+            .get::<Deadline>()
+            .is_none_or(|Deadline(earlier)| *earlier > at)
+        {
+            extensions.insert(Deadline(at));
+        }
+    }
+
+    /// How long an attempt may take: `timeout`, cut to what is left before the call's
+    /// deadline, if it has one.
+    pub(crate) fn bound(
+        extensions: &http::Extensions,
+        timeout: Option<Duration>,
+    ) -> Option<Duration> {
+        match extensions.get::<Deadline>() {
+            Some(Deadline(at)) => {
+                let left = at.saturating_duration_since(tokio::time::Instant::now());
+                Some(timeout.map_or(left, |t| t.min(left)))
+            }
+            None => timeout,
+        }
+    }
+}
+
 /// What the answer to a request must look like.
 #[derive(Debug)]
 enum Expected {
@@ -296,13 +330,7 @@ where
         decode: Decode<T>,
     ) -> ResponseFuture<S::Future, B, T> {
         // A retry layer's deadline for the whole call cuts this attempt short too.
-        let timeout = match extensions.get::<Deadline>() {
-            Some(Deadline(at)) => {
-                let left = at.saturating_duration_since(tokio::time::Instant::now());
-                Some(self.config.timeout.map_or(left, |t| t.min(left)))
-            }
-            None => self.config.timeout,
-        };
+        let timeout = Deadline::bound(&extensions, self.config.timeout);
         let fut = self.inner.call(self.http_request(body, extensions));
         ResponseFuture::new(fut, expected, self.config.body_limit, timeout, decode)
     }

@@ -147,8 +147,9 @@ impl Response {
 
     /// The checks of [`from_value`](Self::from_value), in its order. Without
     /// `build_result`, a success's result is checked as JSON but not built (it reads
-    /// `null`), and an error's `data` that serde_json cannot build (a number beyond
-    /// `f64`, nesting past its depth limit) is left out: the caller keeps the bytes.
+    /// `null`), and an error's members other than `code` and `message` that serde_json
+    /// cannot build (a number beyond `f64`, nesting past its depth limit) are left out:
+    /// the caller keeps the bytes.
     pub(crate) fn read_members(m: &Members<'_>, build_result: bool) -> Result<Self, DecodeError> {
         members::version(m.jsonrpc)?;
         let id = match m.id {

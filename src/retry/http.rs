@@ -34,8 +34,8 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// there the very same machinery as the JSON-RPC layer decides and retries — the
 /// [`JsonRpcRetryPolicy`](crate::JsonRpcRetryPolicy) under tower's `Retry`, over the
 /// [`JsonRpcCodec`] — with every attempt sent to the inner service with the original
-/// method, URI, version and
-/// headers, and a body of the same type rebuilt from the buffered bytes. The final
+/// method, URI, version and headers, and a body of the same type rebuilt from the
+/// buffered bytes. The final
 /// answer is handed back as an `http::Response<Full<Bytes>>` (its status kept), so the
 /// caller reads the body as before. A per-request [`RetryStrategy`] is read from the
 /// `http::Request`'s extensions.
@@ -396,13 +396,7 @@ where
                 Message::Other => {
                     // Not JSON-RPC: sent once, as it came, within the same limits and
                     // bounds as an attempt (its timeout, the call's deadline).
-                    let left = parts.extensions.get::<Deadline>().map(|Deadline(at)| {
-                        at.saturating_duration_since(tokio::time::Instant::now())
-                    });
-                    let timeout = match (attempt_timeout, left) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
+                    let timeout = Deadline::bound(&parts.extensions, attempt_timeout);
                     let inner = stack.into_inner().into_inner().inner;
                     let exchange = async {
                         let req = http::Request::from_parts(parts, B::from(bytes.to_vec()));

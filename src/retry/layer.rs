@@ -115,18 +115,8 @@ impl<S> JsonRpcRetry<S> {
             Some(own) => own.inner.max_elapsed,
             None => self.max_elapsed,
         };
-        let Some(limit) = limit else {
-            return;
-        };
-        let now = tokio::time::Instant::now();
-        let at = now
-            .checked_add(limit)
-            .unwrap_or_else(super::policy::far_future);
-        match extensions.get::<Deadline>() {
-            Some(Deadline(earlier)) if *earlier <= at => {}
-            _ => {
-                extensions.insert(Deadline(at));
-            }
+        if let Some(limit) = limit {
+            Deadline::set(extensions, limit);
         }
     }
 }

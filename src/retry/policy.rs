@@ -110,24 +110,12 @@ impl JsonRpcRetryPolicy {
         }
         let mut kept = req.clone();
         if let Some(limit) = strategy.inner.max_elapsed {
-            // `JsonRpcRetry` has usually given the request its deadline already (then
-            // the same or earlier); under a plain tower `Retry`, the retries get it here.
-            let at = Instant::now().checked_add(limit).unwrap_or_else(far_future);
-            if kept
-                .extensions()
-                .get::<Deadline>()
-                .is_none_or(|Deadline(earlier)| *earlier > at)
-            {
-                kept.extensions_mut().insert(Deadline(at));
-            }
+            // `JsonRpcRetry` has usually given the request its deadline already; under a
+            // plain tower `Retry`, the retries get it here.
+            Deadline::set(kept.extensions_mut(), limit);
         }
         Some(kept)
     }
-}
-
-/// A time no deadline reaches (tokio's own "far future" is about 30 years ahead).
-pub(super) fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
 /// What the policy needs of a request type: its extensions.

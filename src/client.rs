@@ -45,7 +45,7 @@ use tower_service::Service;
 use crate::codec::{self, JsonRpcCodec, JsonRpcCodecLayer};
 use crate::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Id, MethodName, Request, Response};
 use crate::retry::JsonRpcRetry;
-use crate::{JsonRpcRetryLayer, RetryStrategy};
+use crate::{InspectError, JsonRpcRetryLayer, RetryStrategy};
 
 /// The stack [`Client::builder`] assembles: retry over the codec (with its per-attempt
 /// timeout, which bounds the response body too) over hyper-util's client.
@@ -98,7 +98,8 @@ impl<E: fmt::Display> fmt::Display for ClientError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClientError::Rpc(e) => fmt::Display::fmt(e, f),
-            ClientError::Transport(e) => write!(f, "transport: {e}"),
+            // The transport error itself is the source: its message is not repeated.
+            ClientError::Transport(_) => f.write_str("the call failed in transport"),
             ClientError::Deserialize(_) => f.write_str("result does not match the expected type"),
             // Serializing failed, or gave a scalar: `source()` says which.
             ClientError::Params(_) => {
@@ -109,14 +110,19 @@ impl<E: fmt::Display> fmt::Display for ClientError<E> {
     }
 }
 
+/// For any transport error the retry stack takes ([`InspectError`]): the codec's own, and
+/// [`BoxError`](crate::BoxError), which tower layers such as `TimeoutLayer` turn errors
+/// into (a boxed error is not itself a `std::error::Error`). A transport error of your
+/// own gets this by implementing [`InspectError::as_error`].
 impl<E> std::error::Error for ClientError<E>
 where
-    E: std::error::Error + 'static,
+    E: InspectError + fmt::Debug + fmt::Display,
 {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ClientError::Rpc(e) => Some(e),
-            ClientError::Transport(e) => Some(e),
+            // The error object is the error itself, shown whole by `Display`.
+            ClientError::Rpc(_) => None,
+            ClientError::Transport(e) => Some(e.as_error()),
             ClientError::Deserialize(e) | ClientError::Params(e) => Some(e),
             ClientError::MissingItem(_) => None,
         }
@@ -210,7 +216,9 @@ where
         self.request(method).params(params).send().await
     }
 
-    /// Sends a notification: no id, no response. Errors are the transport's only.
+    /// Sends a notification: no id, no response. Errors are the transport's, or
+    /// [`Params`](ClientError::Params) for params that are not an array or an object
+    /// (then nothing is sent).
     pub async fn notify(
         &self,
         method: impl Into<MethodName>,

@@ -212,3 +212,75 @@ async fn into_rpc_separates_the_servers_answer() {
         .unwrap_err();
     assert!(other.transport().is_some_and(|t| t.is_status()));
 }
+
+/// Each message of `err`'s `source()` chain, outermost first.
+fn chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    std::iter::successors(Some(err), |e| e.source())
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn errors_do_not_repeat_their_source() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = client(&server, RetryStrategy::none());
+    server.script("sum", [Step::error(2001), Step::status(500)]);
+    let rpc = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    assert_eq!(
+        chain(&rpc).len(),
+        1,
+        "the error object is the error: {:?}",
+        chain(&rpc)
+    );
+    let transport = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    let messages = chain(&transport);
+    assert!(transport.transport().is_some_and(|e| e.is_status()));
+    for pair in messages.windows(2) {
+        if let [outer, inner] = pair {
+            assert!(!outer.contains(inner.as_str()), "{messages:?}");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_over_a_stack_that_boxes_errors_works_with_question_mark()
+-> Result<(), tower_jsonrpc_retry::BoxError> {
+    let server = FlakyServer::start().await?;
+    // A timeout above the codec boxes its errors: `ClientError<BoxError>` is an error.
+    let stack = tower::ServiceBuilder::new()
+        .layer(tower_jsonrpc_retry::JsonRpcRetryLayer::new(
+            RetryStrategy::none(),
+        ))
+        .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(2)))
+        .layer(tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(
+            server.uri(),
+        ))
+        .service(
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http(),
+        );
+    let client = Client::new(stack);
+    let sum: i64 = client.call("sum", (1, 2)).await?;
+    assert_eq!(sum, 3);
+    server.script("sum", [Step::timeout()]);
+    let err = client
+        .call::<i64>("sum", (1, 2))
+        .await
+        .map_err(tower_jsonrpc_retry::BoxError::from);
+    let err = err.unwrap_err();
+    assert!(
+        chain(&*err).iter().any(|m| m.contains("timed out")),
+        "{:?}",
+        chain(&*err)
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn notify_with_scalar_params_sends_nothing() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = client(&server, RetryStrategy::none());
+    let err = client.notify("log", 5).await.unwrap_err();
+    assert!(matches!(err, ClientError::Params(_)), "{err:?}");
+    assert_eq!(server.http_requests(), 0);
+}

@@ -413,10 +413,18 @@ where
         self
     }
 
-    /// Sends the batch; each call's result is then taken with its [`BatchItem`].
+    /// Sends the batch; each call's result is then taken with its [`BatchItem`]. A batch
+    /// with nothing in it (built from a list that happened to be empty) sends nothing
+    /// and has no results: JSON-RPC makes an empty batch invalid.
     pub async fn send(self) -> Result<BatchResults<E>, ClientError<E>> {
         if let Some(e) = self.error {
             return Err(e);
+        }
+        if self.batch.is_empty() {
+            return Ok(BatchResults {
+                items: Vec::new(),
+                _error: PhantomData,
+            });
         }
         let response = self
             .client

@@ -284,3 +284,12 @@ async fn notify_with_scalar_params_sends_nothing() {
     assert!(matches!(err, ClientError::Params(_)), "{err:?}");
     assert_eq!(server.http_requests(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_batch_sends_nothing_and_has_no_results() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = client(&server, RetryStrategy::none());
+    let results = client.batch().send().await.unwrap();
+    assert!(results.into_responses().is_empty());
+    assert_eq!(server.http_requests(), 0);
+}

@@ -4,11 +4,19 @@
 use std::error::Error as StdError;
 use std::io;
 
-/// The error and every error below it, outermost first.
+/// The error and every error below it, outermost first. An `io::Error` that wraps
+/// another error is followed into it (its own `source()` skips the wrapped error and
+/// goes on to that error's source), so hyper-util's connect timeout, an `io::Error`
+/// around tokio's `Elapsed`, shows both.
 pub(crate) fn chain<'a>(
     err: &'a (dyn StdError + 'static),
 ) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    std::iter::successors(Some(err), |e: &&'a (dyn StdError + 'static)| (*e).source())
+    std::iter::successors(Some(err), |&e: &&'a (dyn StdError + 'static)| {
+        match e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            Some(wrapped) => Some(wrapped as &(dyn StdError + 'static)),
+            None => e.source(),
+        }
+    })
 }
 
 fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
@@ -53,4 +61,31 @@ pub(crate) fn is_reset(err: &(dyn StdError + 'static)) -> bool {
             .downcast_ref::<hyper::Error>()
             .is_some_and(|h| h.is_incomplete_message() || h.is_canceled())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Marker;
+
+    impl std::fmt::Display for Marker {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("marker")
+        }
+    }
+
+    impl StdError for Marker {}
+
+    #[test]
+    fn the_chain_goes_into_an_io_error_that_wraps_another() {
+        // `io::Error::source()` would skip `Marker` itself.
+        let err = io::Error::new(io::ErrorKind::TimedOut, Marker);
+        assert!(err.source().is_none());
+        let found: Vec<String> = chain(&err).map(ToString::to_string).collect();
+        assert_eq!(found, ["marker", "marker"]);
+        assert!(chain(&err).any(|e| e.is::<Marker>()));
+        assert!(is_timeout(&err), "the io::Error's own kind still counts");
+    }
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 use tokio::time::Instant;
 use tower::timeout::TimeoutLayer;
 use tower::timeout::error::Elapsed;
-use tower::{ServiceBuilder, ServiceExt};
+use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::codec::{self, DEFAULT_BODY_LIMIT, JsonRpcCodecLayer};
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, DecodeError, Id, Request};
@@ -387,4 +387,92 @@ async fn the_client_builder_timeout_bounds_a_trickling_body() {
     let transport = err.transport().expect("a transport error");
     assert!(transport.is_timeout(), "{transport:?}");
     assert_eq!(start.elapsed(), secs(2.0));
+}
+
+/// A server on 127.0.0.1 whose first answer is `first` (a head promising more body than
+/// it sends), after which it closes the connection or, with `hold`, keeps it open an
+/// hour; every later answer is `1 + 2 = 3`.
+async fn breaks_off_first(first: &'static str, hold: bool) -> http::Uri {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}/", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    tokio::spawn(async move {
+        for nth in 0.. {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                // Read the whole request: its head, then as many bytes as it declares.
+                let mut seen = Vec::new();
+                let mut chunk = [0u8; 1024];
+                loop {
+                    let n = stream.read(&mut chunk).await.unwrap_or(0);
+                    seen.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                    let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+                    let whole = text.split_once("\r\n\r\n").is_some_and(|(head, body)| {
+                        head.lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .is_some_and(|len| body.len() >= len)
+                    });
+                    if n == 0 || whole {
+                        break;
+                    }
+                }
+                let answer = if nth == 0 {
+                    first.to_owned()
+                } else {
+                    let body = r#"{"jsonrpc":"2.0","result":3,"id":1}"#;
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                let _ = stream.write_all(answer.as_bytes()).await;
+                if hold && nth == 0 {
+                    tokio::time::sleep(secs(3600.0)).await;
+                }
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    uri
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_status_whose_body_breaks_off_keeps_its_status_and_hint() {
+    let busy =
+        "HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\ncontent-length: 100\r\n\r\n<html>bu";
+    let codec = JsonRpcCodecLayer::new(breaks_off_first(busy, false).await).layer(common::http());
+    let err = codec.oneshot(sum(1)).await.unwrap_err();
+    assert!(err.is_body(), "still a body error: {err:?}");
+    assert_eq!(err.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(err.retry_after(), Some(secs(5.0)));
+
+    // So the status rule retries it, after the server's hint.
+    let only_503 = RetryStrategy::new(PeriodicBackoff::new(3, secs(0.1)))
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(only_503))
+        .layer(JsonRpcCodecLayer::new(breaks_off_first(busy, false).await))
+        .service(common::http());
+    let start = Instant::now();
+    let resp = svc.oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(start.elapsed(), secs(5.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_status_whose_body_runs_out_of_time_keeps_its_status_and_hint() {
+    let busy =
+        "HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\ncontent-length: 100\r\n\r\n<html>sl";
+    let codec = JsonRpcCodecLayer::new(breaks_off_first(busy, true).await)
+        .timeout(secs(0.2))
+        .layer(common::http());
+    let err = codec.oneshot(sum(1)).await.unwrap_err();
+    assert!(err.is_timeout(), "still a timeout: {err:?}");
+    assert_eq!(err.status(), Some(http::StatusCode::TOO_MANY_REQUESTS));
+    assert_eq!(err.retry_after(), Some(secs(7.0)));
 }

@@ -76,6 +76,13 @@ impl Error {
         err
     }
 
+    /// Records the status and `Retry-After` of the answer this error came with.
+    pub(crate) fn with_status(mut self, status: StatusCode, retry_after: Option<Duration>) -> Self {
+        self.inner.status = Some(status);
+        self.inner.retry_after = retry_after;
+        self
+    }
+
     /// Keeps the answer this error came from.
     pub(crate) fn with_raw(mut self, raw: RawAnswer) -> Self {
         self.inner.raw = Some(raw);

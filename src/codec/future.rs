@@ -97,8 +97,16 @@ where
         let mut this = self.project();
         if let Some(deadline) = this.deadline.as_mut().as_pin_mut() {
             if deadline.poll(cx).is_ready() && !matches!(*this.state, State::Done) {
+                // Ended while the body was still coming: what the head said stays.
+                let err = match this.state.as_mut().project() {
+                    StateProj::Body { parts, .. } => match parts.take() {
+                        Some(parts) => unread(parts, None, Error::timeout()),
+                        None => Error::timeout(),
+                    },
+                    _ => Error::timeout(),
+                };
                 this.state.set(State::Done);
-                return Poll::Ready(Err(Error::timeout()));
+                return Poll::Ready(Err(err));
             }
         }
         loop {
@@ -174,13 +182,19 @@ where
     }
 }
 
-/// The error for an answer whose body is over the limit: under a failure status, the
-/// status is the answer (a 503 with a large error page is a 503), its head kept without
-/// the body when the codec keeps raw answers; under a success status, the body was
-/// needed, so `err`. (A body that breaks off stays a body error, whatever the status.)
+/// The error for an answer whose body was not read whole. Over the limit under a
+/// failure status, the status is the answer (a 503 with a large error page is a 503),
+/// its head kept without the body when the codec keeps raw answers; under a success
+/// status, the body was needed, so `err`. A body that breaks off or runs out of time
+/// stays that error, whatever the status, but keeps a failure status and its
+/// `Retry-After`: the rules on the status and the server's hint still decide.
 fn unread(parts: http::response::Parts, expected: Option<&Expected>, err: Error) -> Error {
-    if parts.status.is_success() || !err.is_body_too_large() {
+    if parts.status.is_success() {
         return err;
+    }
+    if !err.is_body_too_large() {
+        let hint = super::RetryAfter::from_headers(&parts.headers).map(|hint| hint.delay());
+        return err.with_status(parts.status, hint);
     }
     let status = super::status_error(&parts);
     if expected.is_some_and(Expected::keeps_raw) {

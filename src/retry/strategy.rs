@@ -32,8 +32,13 @@ pub const DEFAULT_RETRY_AFTER_CEILING: Duration = Duration::from_secs(60);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorClass {
-    /// The connection could not be made (refused, unreachable): the request never left
-    /// the client, so even a non-idempotent call is safe to send again.
+    /// The connection could not be made (refused, unreachable, a name that did not
+    /// resolve, as hyper-util's client reports it): the request never left the client,
+    /// so even a non-idempotent call is safe to send again. Below an error type that
+    /// hides hyper-util's error from the `source()` chain (jsonrpsee's transport error
+    /// does), only a refused connection or an unavailable local address is known to be
+    /// one; other connect failures are then not taken for it, which keeps
+    /// non-idempotent calls safe.
     Connect,
     /// A timeout ended the attempt: tower's `TimeoutLayer`, tokio's `timeout`, an I/O
     /// `TimedOut`, or hyper's own timers.

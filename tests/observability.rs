@@ -245,3 +245,56 @@ async fn a_preset_can_be_scaled_without_restating_it() {
     assert_eq!(start.elapsed(), Duration::from_millis(14));
     assert!(!RetryStrategy::none().map_backoff(|b| b).can_retry());
 }
+
+/// The "not retrying" events of this thread.
+fn give_ups(logs: &Logs) -> Vec<String> {
+    logs.lines()
+        .into_iter()
+        .filter(|l| l.contains("not retrying"))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_gives_up_naming_the_call_that_failed() {
+    let logs = Logs::capture();
+    let server = FlakyServer::start().await.unwrap();
+    // `echo` fails for good at once; `sum` fails, is retried alone, then succeeds.
+    server.script("echo", [Step::error(2002)]);
+    server.script("sum", [Step::error(2001)]);
+    let batch = tower_jsonrpc_retry::jsonrpc::BatchRequest::new(vec![
+        Request::new("echo", json!(["x"])).with_id(1),
+        Request::new("sum", json!([1, 2])).with_id(2),
+    ]);
+    let resp = stack(&server, periodic(2).codes([2001]))
+        .oneshot(batch)
+        .await
+        .unwrap();
+    assert!(resp.items().first().is_some_and(|r| r.is_error()));
+    let ends = give_ups(&logs);
+    assert_eq!(ends.len(), 1, "{:#?}", logs.lines());
+    let end = ends.first().unwrap();
+    assert!(
+        end.contains(r#"method="echo""#) && end.contains("id=1") && end.contains("batch_len=1"),
+        "{end}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_whose_retries_run_out_on_a_status_says_so() {
+    let logs = Logs::capture();
+    let server = FlakyServer::start().await.unwrap();
+    let answer = r#"[{"jsonrpc":"2.0","result":3,"id":1}]"#;
+    server.script("sum", std::iter::repeat_n(Step::raw(503, answer), 3));
+    let strategy = periodic(2).retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let batch = tower_jsonrpc_retry::jsonrpc::BatchRequest::new(vec![
+        Request::new("sum", json!([1, 2])).with_id(1),
+    ]);
+    let _ = stack(&server, strategy).oneshot(batch).await;
+    assert_eq!(server.calls("sum"), 3);
+    let ends = give_ups(&logs);
+    assert_eq!(ends.len(), 1, "{:#?}", logs.lines());
+    assert!(
+        ends.first().unwrap().contains("attempts exhausted"),
+        "{ends:?}"
+    );
+}

@@ -714,3 +714,45 @@ async fn an_outer_deadline_also_bounds_an_inner_retry_layer() {
     assert_eq!(server.calls("busy"), 5);
     assert_eq!(start.elapsed(), Duration::from_millis(800));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_of_notifications_refused_as_a_whole_is_sent_again() {
+    let server = server().await;
+    // 503 with an error object for the whole batch: nothing was processed.
+    server.script("log", [Step::status_with_error(503, -32005)]);
+    let batch = BatchRequest::new(vec![
+        Request::new("log", json!(["a"])),
+        Request::new("log", json!(["b"])),
+    ]);
+    stack(&server, RetryStrategy::transient())
+        .oneshot(batch)
+        .await
+        .unwrap();
+    assert_eq!(server.http_requests(), 2, "refused, then sent again");
+    assert_eq!(server.calls("log"), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_call_deposits_even_under_a_strategy_that_cannot_retry() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tower::retry::budget::Budget;
+
+    #[derive(Debug, Default)]
+    struct Deposits(AtomicUsize);
+    impl Budget for Deposits {
+        fn deposit(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        fn withdraw(&self) -> bool {
+            true
+        }
+    }
+
+    let server = server().await;
+    let deposits = Arc::new(Deposits::default());
+    // A backoff and a budget, but nothing to retry on: the call still counts.
+    let strategy = periodic(3, secs(1.0)).budget(deposits.clone());
+    assert!(!strategy.can_retry());
+    stack(&server, strategy).oneshot(sum(1)).await.unwrap();
+    assert_eq!(deposits.0.load(Ordering::Relaxed), 1);
+}

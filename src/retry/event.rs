@@ -136,14 +136,22 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
     }
 }
 
-/// Reports that a failed attempt is final.
+/// Reports that a failed attempt is final: for a batch (`batch_len`, the calls sent last),
+/// the call named is the first whose latest answer failed.
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-pub(crate) fn announce_give_up(method: &str, id: Option<&Id>, retries: u32, why: GiveUpReason) {
+pub(crate) fn announce_give_up(
+    method: &str,
+    id: Option<&Id>,
+    batch_len: Option<usize>,
+    retries: u32,
+    why: GiveUpReason,
+) {
     #[cfg(feature = "tracing")]
     tracing::debug!(
         target: "tower_jsonrpc_retry",
         method,
         id = id.map(tracing::field::display),
+        batch_len,
         retries,
         reason = %why,
         "not retrying JSON-RPC request"

@@ -5,7 +5,7 @@ use tokio::time::Instant;
 use tower::retry::Policy;
 
 use super::decide;
-use super::event::{GiveUpReason, RetryEvent, announce_give_up, announce_retry};
+use super::event::{GiveUpReason, RetryEvent, RetryReason, announce_give_up, announce_retry};
 use super::future::Delay;
 use super::inspect::InspectError;
 use super::strategy::RetryStrategy;
@@ -55,7 +55,14 @@ struct State {
     delays: Option<BoxDelays>,
     /// Boxed: only a partially retried batch fills it, and inline it would make every
     /// policy, and so every call's response future, about 120 bytes larger.
-    gathered: Option<Box<BatchResponse>>,
+    gathered: Option<Box<Gathered>>,
+}
+
+/// What a partially retried batch has so far: every answer, and the calls that are
+/// settled (not sent again), so that a final failure can name its call.
+struct Gathered {
+    answers: BatchResponse,
+    settled: Vec<Request>,
 }
 
 impl JsonRpcRetryPolicy {
@@ -157,16 +164,14 @@ fn strategy_for<'a>(
 }
 
 impl State {
-    /// Sets up a request's first attempt; `false` when its strategy can never retry, so
-    /// the request need not be kept.
+    /// Sets up a request's first attempt (every call deposits in the budget, if there
+    /// is one); `false` when its strategy can never retry, so the request need not be
+    /// kept.
     fn begin(&mut self, strategy: &RetryStrategy) -> bool {
-        if !strategy.can_retry() {
-            return false;
-        }
         if let Some(budget) = &strategy.inner.budget {
             budget.deposit();
         }
-        true
+        strategy.can_retry()
     }
 
     /// The wait before the next retry, or why there is none. The one place delays are
@@ -237,6 +242,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                 announce_give_up(
                     req.method(),
                     req.id(),
+                    None,
                     self.state.retries,
                     GiveUpReason::NotRetryable,
                 );
@@ -260,7 +266,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                 Some(wait(strategy, &event))
             }
             Err(why) => {
-                announce_give_up(req.method(), req.id(), self.state.retries, why);
+                announce_give_up(req.method(), req.id(), None, self.state.retries, why);
                 None
             }
         }
@@ -301,11 +307,12 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 // A batch-level error means the server processed nothing, notifications
                 // included: a retry re-sends them too.
                 whole_batch_failed = response.batch_error().is_some();
-                let gathered = match self.state.gathered.take() {
+                let gathered = match self.state.gathered.as_mut() {
                     None => std::mem::take(response),
-                    Some(mut gathered) => {
-                        gathered.merge(std::mem::take(response));
-                        *gathered
+                    Some(gathered) => {
+                        let mut answers = std::mem::take(&mut gathered.answers);
+                        answers.merge(std::mem::take(response));
+                        answers
                     }
                 };
                 let mut first_reason = None;
@@ -320,6 +327,12 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                         Some(id.clone())
                     })
                     .collect();
+                if whole_batch_failed && req.requests().iter().all(|r| r.id().is_none()) {
+                    // Only notifications, refused as a whole: no call's answer decides,
+                    // the batch's error does (with its status), for the notifications a
+                    // retry would send again.
+                    first_reason = refused_notifications(strategy, req, &gathered);
+                }
                 let hint = gathered
                     .extensions()
                     .get::<RetryAfter>()
@@ -328,6 +341,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 (first_reason, hint, Some(retry_ids))
             }
         };
+        let retryable = reason.is_some();
         let outcome = match reason {
             None => Err(GiveUpReason::NotRetryable),
             Some(reason) => self
@@ -339,15 +353,27 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
             Ok((reason, delay)) => {
                 if let Some(ids) = retry_ids {
                     // Keep what was answered; re-send only the items to retry.
-                    if let Ok(response) = result {
-                        self.state.gathered = Some(Box::new(std::mem::take(response)));
-                    }
+                    let answers = match result {
+                        Ok(response) => std::mem::take(response),
+                        Err(_) => BatchResponse::default(),
+                    };
+                    let gathered = self.state.gathered.get_or_insert_with(|| {
+                        Box::new(Gathered {
+                            answers: BatchResponse::default(),
+                            settled: Vec::new(),
+                        })
+                    });
+                    gathered.answers = answers;
                     // A notification goes again only after a batch-level error, and
                     // not if its method is non-idempotent: the server saw the batch.
-                    req.requests_mut().retain(|r| match r.id() {
-                        Some(id) => ids.contains(id),
-                        None => whole_batch_failed && !strategy.is_non_idempotent(r.method()),
-                    });
+                    let (again, settled) = std::mem::take(req.requests_mut())
+                        .into_iter()
+                        .partition(|r: &Request| match r.id() {
+                            Some(id) => ids.contains(id),
+                            None => whole_batch_failed && !strategy.is_non_idempotent(r.method()),
+                        });
+                    *req.requests_mut() = again;
+                    gathered.settled.extend(settled);
                 }
                 let first = req.requests().first();
                 let event = RetryEvent {
@@ -362,23 +388,40 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 Some(wait(strategy, &event))
             }
             Err(why) => {
-                let failed = match result {
-                    Ok(response) => response.items().iter().any(Response::is_error),
+                let gathered = self.state.gathered.take();
+                // The call the final failure is about: the first whose latest answer is
+                // an error, among the calls sent last and those settled before.
+                let failed_call = match &*result {
+                    Ok(response) => {
+                        let settled = gathered.iter().flat_map(|g| g.settled.iter());
+                        req.requests().iter().chain(settled).find(|r| {
+                            r.id()
+                                .and_then(|id| response.get(id))
+                                .is_some_and(Response::is_error)
+                        })
+                    }
+                    Err(_) => None,
+                };
+                let failed = match &*result {
+                    Ok(response) => {
+                        retryable || failed_call.is_some() || response.batch_error().is_some()
+                    }
                     Err(_) => true,
                 };
                 if failed {
-                    let first = req.requests().first();
+                    let call = failed_call.or(req.requests().first());
                     announce_give_up(
-                        first.map_or("", Request::method),
-                        first.and_then(Request::id),
+                        call.map_or("", Request::method),
+                        call.and_then(Request::id),
+                        Some(req.len()),
                         self.state.retries,
                         why,
                     );
                 }
                 // After a partial retry, the final answer holds every item: a transport
                 // failure of the re-sent items leaves them with their last error answer.
-                if let (Err(_), Some(gathered)) = (&*result, self.state.gathered.take()) {
-                    *result = Ok(*gathered);
+                if let (Err(_), Some(gathered)) = (&*result, gathered) {
+                    *result = Ok(gathered.answers);
                 }
                 None
             }
@@ -388,6 +431,25 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
     fn clone_request(&mut self, req: &BatchRequest) -> Option<BatchRequest> {
         self.keep(req)
     }
+}
+
+/// Why a batch of notifications refused as a whole (its error object, its status) is
+/// retried, if it is: decided as the answer to the first notification a retry would
+/// send again.
+fn refused_notifications(
+    strategy: &RetryStrategy,
+    req: &BatchRequest,
+    answers: &BatchResponse,
+) -> Option<RetryReason> {
+    let again = req
+        .requests()
+        .iter()
+        .find(|r| !strategy.is_non_idempotent(r.method()))?;
+    let mut refusal = Response::failure(Id::Null, answers.batch_error()?.clone());
+    if let Some(status) = answers.extensions().get::<http::StatusCode>() {
+        refusal.extensions_mut().insert(*status);
+    }
+    decide::response(strategy, again.method(), &refusal)
 }
 
 #[cfg(test)]

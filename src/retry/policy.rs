@@ -351,19 +351,16 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
         };
         match outcome {
             Ok((reason, delay)) => {
-                if let Some(ids) = retry_ids {
+                // An answer came (a transport failure re-sends the batch as it is).
+                if let (Some(ids), Ok(response)) = (retry_ids, &mut *result) {
                     // Keep what was answered; re-send only the items to retry.
-                    let answers = match result {
-                        Ok(response) => std::mem::take(response),
-                        Err(_) => BatchResponse::default(),
-                    };
                     let gathered = self.state.gathered.get_or_insert_with(|| {
                         Box::new(Gathered {
                             answers: BatchResponse::default(),
                             settled: Vec::new(),
                         })
                     });
-                    gathered.answers = answers;
+                    gathered.answers = std::mem::take(response);
                     // A notification goes again only after a batch-level error, and
                     // not if its method is non-idempotent: the server saw the batch.
                     let (again, settled) = std::mem::take(req.requests_mut())

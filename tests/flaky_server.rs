@@ -883,3 +883,21 @@ async fn latency_delays_every_answer_and_survives_reset() {
     call(&server, "sum", json!([1, 2])).await;
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
+
+#[tokio::test]
+async fn a_small_oversized_chunked_body_still_goes_out_chunked() {
+    let server = start().await;
+    server.script("sum", [Step::oversized_chunked(10)]);
+    let reply = post(
+        &server,
+        r#"{"jsonrpc":"2.0","method":"sum","params":[1],"id":1}"#,
+    )
+    .await;
+    assert_eq!(reply.body.len(), 10);
+    assert_eq!(
+        reply.headers.get(CONTENT_LENGTH),
+        None,
+        "{:?}",
+        reply.headers
+    );
+}

@@ -88,7 +88,14 @@ impl ResponseBody {
             let cut = usize::try_from(len)
                 .unwrap_or(usize::MAX)
                 .min(skeleton.len());
-            State::Full(Some(skeleton.slice(..cut)).filter(|b| !b.is_empty()))
+            // The skeleton cut short, as filler with nothing to fill, so that it can
+            // still go out chunked.
+            State::Filler {
+                prefix: Some(skeleton.slice(..cut)).filter(|b| !b.is_empty()),
+                filler: 0,
+                suffix: None,
+                chunked: false,
+            }
         } else {
             State::Filler {
                 prefix: Some(prefix).filter(|b| !b.is_empty()),

@@ -186,7 +186,9 @@ pub struct LogEntry {
     /// The method called; `None` when the request was not read
     /// ([`Fault::DropBeforeRead`]) or was not a valid request.
     pub method: Option<String>,
-    /// The call's id; `None` for a notification, and when `method` is `None`.
+    /// The call's id; `None` for a notification, when `method` is `None`, and for an id
+    /// [`Id`] cannot hold (an integer beyond `i64`, a fraction), which the server still
+    /// echoes.
     pub id: Option<Id>,
     /// The fault [`Chaos`] injected; `None` when the call was answered as scripted or
     /// normally.

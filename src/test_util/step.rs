@@ -131,14 +131,16 @@ impl Step {
     where
         StatusCode: TryFrom<S>,
     {
-        match StatusCode::try_from(status) {
-            Ok(status) => Self::new(action(status)),
-            Err(_) => {
-                let mut step = Self::new(action(StatusCode::INTERNAL_SERVER_ERROR));
-                step.invalid = Some("invalid HTTP status code".to_owned());
-                step
-            }
-        }
+        let why = match StatusCode::try_from(status) {
+            // An informational status cannot end an exchange: hyper would send an empty
+            // 500 in its place.
+            Ok(status) if !status.is_informational() => return Self::new(action(status)),
+            Ok(_) => "an informational (1xx) status cannot be a final answer",
+            Err(_) => "invalid HTTP status code",
+        };
+        let mut step = Self::new(action(StatusCode::INTERNAL_SERVER_ERROR));
+        step.invalid = Some(why.to_owned());
+        step
     }
 
     /// Answer with the method handler's result (or its error, or `-32601 Method not found`
@@ -273,7 +275,8 @@ impl Step {
     }
 
     /// Answer `200` with a `Content-Length` of the full response, send the first half of the
-    /// body, then close the connection.
+    /// body, then close the connection. (For a notification, the full response is a null
+    /// result with a null id.)
     ///
     /// The response head arrives, so a hyper-util client's request succeeds; reading the
     /// body then fails with a `hyper::Error` ("error reading a body from connection") none
@@ -340,7 +343,9 @@ impl Step {
 
     /// Answer `200` with the response [`Step::ok`] would give, with its `Content-Length`,
     /// but send the body one byte per `interval` (on tokio's clock): a server that
-    /// trickles, which only a timeout around the whole body read can end.
+    /// trickles, which only a timeout around the whole body read can end. (A notification,
+    /// which `Step::ok` answers with no body, gets a body all the same, a null result with
+    /// a null id, so that there is something to trickle.)
     ///
     /// # Examples
     ///
@@ -457,6 +462,15 @@ mod tests {
     fn invalid_arguments_are_recorded_not_panicked_on() {
         let step = Step::status(1000u16);
         assert_eq!(step.invalid.as_deref(), Some("invalid HTTP status code"));
+        for informational in [100u16, 103, 199] {
+            let step = Step::raw(informational, "x");
+            assert!(
+                step.invalid
+                    .as_deref()
+                    .is_some_and(|why| why.contains("1xx")),
+                "{informational}"
+            );
+        }
         let step = Step::ok().retry_after("a\nb");
         assert_eq!(step.invalid.as_deref(), Some("invalid header value"));
         let step = Step::ok().header("bad name", "v");

@@ -60,9 +60,10 @@ impl<D: Iterator<Item = Duration>> Iterator for MaxTotalDelayDelays<D> {
     type Item = Duration;
 
     fn next(&mut self) -> Option<Duration> {
-        let delay = self.inner.as_mut()?.next()?;
-        match self.remaining.checked_sub(delay) {
-            Some(remaining) => {
+        // Stopped for good once it stops, whatever the inner iterator would do next.
+        let delay = self.inner.as_mut()?.next();
+        match delay.and_then(|delay| self.remaining.checked_sub(delay).map(|left| (delay, left))) {
+            Some((delay, remaining)) => {
                 self.remaining = remaining;
                 Some(delay)
             }
@@ -123,5 +124,24 @@ mod tests {
         let mut d = b.delays();
         assert_eq!(d.next(), Some(Duration::MAX));
         assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn stays_stopped_after_the_inner_iterator_stops_once() {
+        /// `Some`, `None`, `Some`, ...: an iterator that is not fused.
+        #[derive(Clone, Debug)]
+        struct Flicker(u32);
+        impl Iterator for Flicker {
+            type Item = Duration;
+            fn next(&mut self) -> Option<Duration> {
+                self.0 += 1;
+                (self.0 % 2 == 1).then_some(S(1))
+            }
+        }
+        let b = backoff::from_iter(Flicker(0)).max_total_delay(S(100));
+        let mut d = b.delays();
+        assert_eq!(d.next(), Some(S(1)));
+        assert_eq!(d.next(), None);
+        assert_eq!(d.next(), None, "a FusedIterator yields nothing after None");
     }
 }

@@ -94,8 +94,10 @@ pub trait BackoffExt: Backoff + Sized {
     }
 
     /// Stops before the sum of the delays would exceed `budget`: the delay that would
-    /// cross it is not yielded, nor any after it. This bounds the time spent sleeping,
-    /// not the wall time of the attempts.
+    /// cross it is not yielded, nor any after it. This bounds the backoff's own delays,
+    /// not the wall time of the attempts, nor the waits a server's `Retry-After` raises
+    /// beyond them; to bound the whole call, use
+    /// [`max_elapsed`](crate::RetryStrategy::max_elapsed).
     ///
     /// ```
     /// use std::time::Duration;

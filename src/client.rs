@@ -49,7 +49,16 @@ use crate::{InspectError, JsonRpcRetryLayer, RetryStrategy};
 
 /// The stack [`Client::builder`] assembles: retry over the codec (with its per-attempt
 /// timeout, which bounds the response body too) over hyper-util's client.
-pub type DefaultStack = JsonRpcRetry<JsonRpcCodec<HyperClient<HttpConnector, Full<Bytes>>>>;
+pub type DefaultStack = StackOver<HttpConnector>;
+
+/// The recommended stack over hyper-util's client with connector `C`.
+type StackOver<C> = JsonRpcRetry<JsonRpcCodec<HyperClient<C, Full<Bytes>>>>;
+
+/// The stack [`ClientBuilder::build_https`] assembles: the [`DefaultStack`] with a
+/// rustls connector, for `https` and `http` URIs.
+#[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+pub type HttpsStack = StackOver<hyper_rustls::HttpsConnector<HttpConnector>>;
 
 /// Why a call did not produce a value.
 #[derive(Debug)]
@@ -483,7 +492,9 @@ impl<E> BatchResults<E> {
 /// | retry strategy | [`RetryStrategy::transient()`] | connect, timeout, reset, 429/502/503/504 |
 /// | body limit | [`codec::DEFAULT_BODY_LIMIT`] (10 MiB) | |
 ///
-/// For anything else (TLS connectors, concurrency limits, tower-http layers), assemble
+/// [`build`](Self::build) speaks plain HTTP; with the `rustls` feature,
+/// [`build_https`](Self::build_https) speaks HTTPS too. For anything else (another TLS
+/// connector, concurrency limits, tower-http layers), assemble
 /// the stack with `ServiceBuilder` and pass it to [`Client::new`].
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
@@ -529,13 +540,75 @@ impl ClientBuilder {
         self
     }
 
-    /// The client. Needs a tokio runtime when calls are made, not now.
+    /// The client, over plain HTTP (an `https` URI fails to connect: see
+    /// [`build_https`](Self::build_https)). Needs a tokio runtime when calls are made,
+    /// not now.
     pub fn build(self) -> Client {
-        let http = HyperClient::builder(TokioExecutor::new()).build_http();
+        self.over(HyperClient::builder(TokioExecutor::new()).build_http())
+    }
+
+    /// The same client over HTTPS (and plain HTTP), with rustls and the Mozilla root
+    /// certificates of `webpki-roots`: what a hosted node's `https://` endpoint needs.
+    /// Needs the `rustls` feature. Fails only if rustls cannot be set up (see
+    /// [`tls_config`]).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = tower_jsonrpc_retry::Client::builder("https://rpc.example.com/".parse()?)
+    ///     .build_https()?;
+    /// let block: String = client.call("eth_blockNumber", ()).await?;
+    /// # let _ = block;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn build_https(self) -> Result<Client<HttpsStack>, rustls::Error> {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        Ok(self.build_https_with(tls_config(roots)?))
+    }
+
+    /// [`build_https`](Self::build_https) with your own rustls configuration: your own
+    /// root certificates (a private CA), a client certificate. Needs the `rustls`
+    /// feature.
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn build_https_with(self, tls: rustls::ClientConfig) -> Client<HttpsStack> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        self.over(HyperClient::builder(TokioExecutor::new()).build(https))
+    }
+
+    /// The recommended stack over this HTTP client.
+    fn over<C>(self, http: HyperClient<C, Full<Bytes>>) -> Client<StackOver<C>>
+    where
+        C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+    {
         let service = ServiceBuilder::new()
             .layer(JsonRpcRetryLayer::new(self.strategy))
             .layer(self.codec.timeout(self.timeout))
             .service(http);
         Client::new(service)
     }
+}
+
+/// A rustls client configuration trusting `roots` (for
+/// [`build_https_with`](ClientBuilder::build_https_with): a private CA, say), with
+/// rustls's `ring` provider named explicitly, so that another crate enabling a second
+/// provider cannot leave rustls unable to pick one, and its default protocol versions
+/// (TLS 1.3 and 1.2). Fails only if the provider does not support them. Needs the
+/// `rustls` feature.
+#[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+pub fn tls_config(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }

@@ -471,6 +471,7 @@
 //! |---|---|---|
 //! | `tracing` | yes | `debug` events for every retry decision, target `tower_jsonrpc_retry` |
 //! | `test-util` | no | [`test_util`](test_util/index.html): [`FlakyServer`] and [`Step`], for tests, examples and benchmarks |
+//! | `rustls` | no | HTTPS for the typed client: `ClientBuilder::build_https` (rustls with its `ring` provider, Mozilla's roots from `webpki-roots`) and `build_https_with` (your own rustls configuration) |
 //!
 //! [`FlakyServer`]: test_util/struct.FlakyServer.html
 //! [`Step`]: test_util/struct.Step.html

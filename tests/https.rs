@@ -1,0 +1,97 @@
+//! The typed client over HTTPS (`rustls` feature): a TLS front on 127.0.0.1, with a
+//! self-signed certificate, in front of `FlakyServer`.
+#![cfg(feature = "rustls")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::client::tls_config;
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{Client, RetryStrategy};
+
+/// Terminates TLS on 127.0.0.1 for `server` with a certificate for that address; returns
+/// the front's `https` URI and the roots that trust it.
+async fn tls_front(server: &FlakyServer) -> (http::Uri, rustls::RootCertStore) {
+    let issued = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert = issued.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(issued.key_pair.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front = listener.local_addr().unwrap();
+    let backend = server.addr();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let (Ok(mut tls), Ok(mut plain)) = (
+                    acceptor.accept(stream).await,
+                    TcpStream::connect(backend).await,
+                ) else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    (format!("https://{front}/").parse().unwrap(), roots)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_and_its_retry_go_over_tls() {
+    let server = FlakyServer::start().await.unwrap();
+    let (uri, roots) = tls_front(&server).await;
+    server.script("sum", [Step::error(2001)]);
+    let strategy =
+        RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(100))).codes([2001]);
+    let client = Client::builder(uri)
+        .retry(strategy)
+        .build_https_with(tls_config(roots).unwrap());
+    let sum: i64 = client.call("sum", (1, 2)).await.unwrap();
+    assert_eq!(sum, 3);
+    assert_eq!(server.calls("sum"), 2, "error 2001, then the answer");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_untrusted_certificate_is_refused_and_nothing_reaches_the_server() {
+    let server = FlakyServer::start().await.unwrap();
+    let (uri, _) = tls_front(&server).await;
+    // Mozilla's roots do not trust a self-signed certificate.
+    let client = Client::builder(uri)
+        .retry(RetryStrategy::none())
+        .build_https()
+        .unwrap();
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    let chain: Vec<String> =
+        std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
+            e.source()
+        })
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        chain.iter().any(|m| m.contains("certificate")),
+        "{chain:#?}"
+    );
+    assert_eq!(server.http_requests(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_https_client_speaks_plain_http_too() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = Client::builder(server.uri())
+        .retry(RetryStrategy::none())
+        .build_https()
+        .unwrap();
+    let sum: i64 = client.call("sum", (1, 2)).await.unwrap();
+    assert_eq!(sum, 3);
+}

@@ -23,8 +23,13 @@ fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
     err.downcast_ref::<io::Error>().map(io::Error::kind)
 }
 
-/// The connection could not be made: the request never left the client.
+/// The connection could not be made: the request never left the client. A TLS failure
+/// (an untrusted certificate, say) is not one: it fails the same way every time.
 pub(crate) fn is_connect(err: &(dyn StdError + 'static)) -> bool {
+    #[cfg(feature = "rustls")]
+    if chain(err).any(|e| e.is::<rustls::Error>()) {
+        return false;
+    }
     chain(err).any(|e| {
         e.downcast_ref::<hyper_util::client::legacy::Error>()
             .is_some_and(hyper_util::client::legacy::Error::is_connect)

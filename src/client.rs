@@ -571,11 +571,15 @@ impl ClientBuilder {
     }
 
     /// [`build_https`](Self::build_https) with your own rustls configuration: your own
-    /// root certificates (a private CA), a client certificate. Needs the `rustls`
+    /// root certificates (a private CA), a client certificate. Its ALPN protocols are
+    /// cleared: the client speaks HTTP/1.1, which needs none. Needs the `rustls`
     /// feature.
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
-    pub fn build_https_with(self, tls: rustls::ClientConfig) -> Client<HttpsStack> {
+    pub fn build_https_with(self, mut tls: rustls::ClientConfig) -> Client<HttpsStack> {
+        // hyper-rustls sets ALPN itself, and refuses (panics on) a configuration that
+        // already names protocols.
+        tls.alpn_protocols.clear();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()

@@ -293,3 +293,12 @@ async fn an_empty_batch_sends_nothing_and_has_no_results() {
     assert!(results.into_responses().is_empty());
     assert_eq!(server.http_requests(), 0);
 }
+
+/// `ClientError` over the error types test doubles use is an error too (compiles or not).
+#[test]
+fn client_errors_over_plain_error_types_are_errors() {
+    fn is_error<T: std::error::Error>() {}
+    is_error::<ClientError<std::convert::Infallible>>();
+    is_error::<ClientError<std::io::Error>>();
+    is_error::<ClientError<tower_jsonrpc_retry::BoxError>>();
+}

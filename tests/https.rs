@@ -3,6 +3,7 @@
 #![cfg(feature = "rustls")]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -12,8 +13,9 @@ use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{Client, RetryStrategy};
 
 /// Terminates TLS on 127.0.0.1 for `server` with a certificate for that address; returns
-/// the front's `https` URI and the roots that trust it.
-async fn tls_front(server: &FlakyServer) -> (http::Uri, rustls::RootCertStore) {
+/// the front's `https` URI, the roots that trust it, and a count of the connections it
+/// accepted.
+async fn tls_front(server: &FlakyServer) -> (http::Uri, rustls::RootCertStore, Arc<AtomicUsize>) {
     let issued = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let cert = issued.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(issued.key_pair.serialize_der().into());
@@ -28,8 +30,11 @@ async fn tls_front(server: &FlakyServer) -> (http::Uri, rustls::RootCertStore) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let front = listener.local_addr().unwrap();
     let backend = server.addr();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::Relaxed);
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let (Ok(mut tls), Ok(mut plain)) = (
@@ -44,19 +49,24 @@ async fn tls_front(server: &FlakyServer) -> (http::Uri, rustls::RootCertStore) {
     });
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).unwrap();
-    (format!("https://{front}/").parse().unwrap(), roots)
+    (
+        format!("https://{front}/").parse().unwrap(),
+        roots,
+        accepted,
+    )
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_call_and_its_retry_go_over_tls() {
     let server = FlakyServer::start().await.unwrap();
-    let (uri, roots) = tls_front(&server).await;
+    let (uri, roots, _) = tls_front(&server).await;
     server.script("sum", [Step::error(2001)]);
     let strategy =
         RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(100))).codes([2001]);
-    let client = Client::builder(uri)
-        .retry(strategy)
-        .build_https_with(tls_config(roots).unwrap());
+    // A configuration naming ALPN protocols is taken too (they are cleared).
+    let mut tls = tls_config(roots).unwrap();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let client = Client::builder(uri).retry(strategy).build_https_with(tls);
     let sum: i64 = client.call("sum", (1, 2)).await.unwrap();
     assert_eq!(sum, 3);
     assert_eq!(server.calls("sum"), 2, "error 2001, then the answer");
@@ -65,10 +75,11 @@ async fn a_call_and_its_retry_go_over_tls() {
 #[tokio::test(start_paused = true)]
 async fn an_untrusted_certificate_is_refused_and_nothing_reaches_the_server() {
     let server = FlakyServer::start().await.unwrap();
-    let (uri, _) = tls_front(&server).await;
-    // Mozilla's roots do not trust a self-signed certificate.
+    let (uri, _, accepted) = tls_front(&server).await;
+    // Mozilla's roots do not trust a self-signed certificate; the refusal is final, not
+    // a connect failure to retry.
     let client = Client::builder(uri)
-        .retry(RetryStrategy::none())
+        .retry(RetryStrategy::transient())
         .build_https()
         .unwrap();
     let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
@@ -83,6 +94,11 @@ async fn an_untrusted_certificate_is_refused_and_nothing_reaches_the_server() {
         "{chain:#?}"
     );
     assert_eq!(server.http_requests(), 0);
+    assert_eq!(
+        accepted.load(Ordering::Relaxed),
+        1,
+        "one handshake, not retried"
+    );
 }
 
 #[tokio::test(start_paused = true)]

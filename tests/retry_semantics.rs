@@ -756,3 +756,36 @@ async fn every_call_deposits_even_under_a_strategy_that_cannot_retry() {
     stack(&server, strategy).oneshot(sum(1)).await.unwrap();
     assert_eq!(deposits.0.load(Ordering::Relaxed), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_of_notifications_refused_under_200_with_a_listed_code_is_sent_again() {
+    let server = server().await;
+    // How a rate limiter may answer a whole batch: 200, one error with a null id.
+    let refusal = r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limit"},"id":null}"#;
+    server.script("log", [Step::raw(200, refusal)]);
+    let batch = BatchRequest::new(vec![
+        Request::new("log", json!(["a"])),
+        Request::new("log", json!(["b"])),
+    ]);
+    let resp = stack(&server, periodic(3, secs(0.1)).codes([-32005]))
+        .oneshot(batch)
+        .await
+        .unwrap();
+    assert_eq!(server.http_requests(), 2, "refused, then sent again");
+    assert_eq!(resp.batch_error(), None, "the second answer stands");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_batch_with_a_non_idempotent_notification_keeps_the_refusal() {
+    let server = server().await;
+    server.script("log", [Step::status_with_error(503, -32005)]);
+    let strategy = RetryStrategy::transient().non_idempotent(["send"]);
+    let batch = BatchRequest::new(vec![
+        Request::new("log", json!(["a"])),
+        Request::new("send", json!(["tx"])),
+    ]);
+    let resp = stack(&server, strategy).oneshot(batch).await.unwrap();
+    // `send` would not go again: the batch is not retried, and the caller sees why.
+    assert_eq!(server.http_requests(), 1);
+    assert!(resp.batch_error().is_some(), "{resp:?}");
+}

@@ -582,7 +582,16 @@ fn decode_batch(
         return Err(status_error(&parts));
     };
     if ids.is_empty() && parts.status.is_success() {
-        let mut batch = BatchResponse::default();
+        // Only notifications: nothing to answer, unless the server refused the batch as
+        // a whole (an error with a null id, as a rate limiter answers); anything else in
+        // the body is passed over.
+        let mut batch = BatchResponse::from_answer(&body, &ids, !keep_raw)
+            .ok()
+            .filter(|batch| batch.batch_error().is_some())
+            .unwrap_or_default();
+        if batch.batch_error().is_some() {
+            record_exchange(batch.extensions_mut(), &parts);
+        }
         if keep_raw {
             batch
                 .extensions_mut()

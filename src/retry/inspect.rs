@@ -14,8 +14,9 @@ use crate::codec;
 /// [`ErrorClass`](crate::ErrorClass)), the HTTP status and the server's `Retry-After`.
 ///
 /// It is implemented for [`codec::Error`] (what [`JsonRpcCodec`](crate::codec::JsonRpcCodec)
-/// fails with) and for [`BoxError`] (what tower layers such as `TimeoutLayer` turn errors
-/// into). For any other error type, implement [`as_error`](Self::as_error); the provided
+/// fails with), for [`BoxError`] (what tower layers such as `TimeoutLayer` turn errors
+/// into), and for `std::io::Error` and `Infallible` (test doubles). For any other error
+/// type, implement [`as_error`](Self::as_error); the provided
 /// methods find a [`codec::Error`] anywhere in the chain and read its status and hint.
 ///
 /// ```
@@ -74,5 +75,17 @@ impl InspectError for codec::Error {
 impl InspectError for BoxError {
     fn as_error(&self) -> &(dyn StdError + 'static) {
         &**self
+    }
+}
+
+impl InspectError for std::io::Error {
+    fn as_error(&self) -> &(dyn StdError + 'static) {
+        self
+    }
+}
+
+impl InspectError for std::convert::Infallible {
+    fn as_error(&self) -> &(dyn StdError + 'static) {
+        match *self {}
     }
 }

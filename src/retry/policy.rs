@@ -431,17 +431,22 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
 }
 
 /// Why a batch of notifications refused as a whole (its error object, its status) is
-/// retried, if it is: decided as the answer to the first notification a retry would
-/// send again.
+/// retried, if it is: decided as the answer to its first notification. Not when one of
+/// them is non-idempotent: it would not be sent again, and a retry's clean answer would
+/// hide that it was refused.
 fn refused_notifications(
     strategy: &RetryStrategy,
     req: &BatchRequest,
     answers: &BatchResponse,
 ) -> Option<RetryReason> {
-    let again = req
+    if req
         .requests()
         .iter()
-        .find(|r| !strategy.is_non_idempotent(r.method()))?;
+        .any(|r| strategy.is_non_idempotent(r.method()))
+    {
+        return None;
+    }
+    let again = req.requests().first()?;
     let mut refusal = Response::failure(Id::Null, answers.batch_error()?.clone());
     if let Some(status) = answers.extensions().get::<http::StatusCode>() {
         refusal.extensions_mut().insert(*status);

@@ -350,11 +350,12 @@
 //!
 //! With the `tracing` feature (on by default), every decision is a `debug` event with
 //! target `tower_jsonrpc_retry`: `"retrying JSON-RPC request"` (method, id, batch size,
-//! attempt, reason, delay) and `"not retrying JSON-RPC request"` (for a batch, the first
-//! call whose answer failed; retries made, and why: not retryable, attempts exhausted,
-//! deadline, budget). A call whose strategy can never retry (`RetryStrategy::none()`, or
-//! one with nothing to retry on) is not watched, and makes no event. Turn them on with a filter such
-//! as `RUST_LOG=tower_jsonrpc_retry=debug`. For metrics, or without `tracing`,
+//! attempt, reason, delay) and `"not retrying JSON-RPC request"` (for a batch, a call
+//! whose answer failed: the first among those sent last, else the first settled
+//! earlier; retries made, and why: not retryable, attempts exhausted, deadline,
+//! budget). A call whose strategy can never retry (`RetryStrategy::none()`, or one with
+//! nothing to retry on) is not watched, and makes no event. Turn them on with a filter
+//! such as `RUST_LOG=tower_jsonrpc_retry=debug`. For metrics, or without `tracing`,
 //! [`on_retry`](RetryStrategy::on_retry) calls a hook with a [`RetryEvent`] before each
 //! retry's wait:
 //!

@@ -137,7 +137,8 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 }
 
 /// Reports that a failed attempt is final: for a batch (`batch_len`, the calls sent last),
-/// the call named is the first whose latest answer failed.
+/// the call named is one whose latest answer failed: the first among the calls sent
+/// last, else the first settled by an earlier exchange.
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 pub(crate) fn announce_give_up(
     method: &str,

@@ -601,6 +601,12 @@ impl ClientBuilder {
     }
 }
 
+/// The rustls this crate builds on, for [`build_https_with`](ClientBuilder::build_https_with)'s
+/// configuration and [`tls_config`]'s roots without a version to match by hand.
+#[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+pub use rustls;
+
 /// A rustls client configuration trusting `roots` (for
 /// [`build_https_with`](ClientBuilder::build_https_with): a private CA, say), with
 /// rustls's `ring` provider named explicitly, so that another crate enabling a second

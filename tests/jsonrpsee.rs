@@ -590,3 +590,25 @@ async fn the_deadline_bounds_a_body_sent_as_it_came() {
         assert_eq!(start.elapsed(), deadline, "own strategy: {own}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_gathered_batch_keeps_the_answer_to_a_call_with_a_null_id() {
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("a", |_| Ok(serde_json::json!({"value": 42})));
+    server.script("sum", [Step::error(-32005)]);
+    // `a` (id null) is answered at once; `sum` is retried alone.
+    let body = format!(r#"[{{"jsonrpc":"2.0","method":"a","id":null}},{SUM}]"#);
+    let resp = raw_call(&server, &body).await;
+    assert_eq!(server.calls("sum"), 2);
+    let answer: serde_json::Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let a = answer
+        .as_array()
+        .and_then(|items| items.iter().find(|item| item["id"].is_null()))
+        .cloned();
+    assert_eq!(
+        a.map(|a| a["result"].clone()),
+        Some(serde_json::json!({"value": 42})),
+        "{answer}"
+    );
+}

@@ -789,3 +789,33 @@ async fn a_refused_batch_with_a_non_idempotent_notification_keeps_the_refusal() 
     assert_eq!(server.http_requests(), 1);
     assert!(resp.batch_error().is_some(), "{resp:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_sent_again_later_gets_a_fresh_deadline() {
+    use std::sync::Mutex;
+    use tower::{Layer, Service};
+    use tower_jsonrpc_retry::jsonrpc::Response;
+
+    // A layer below the retry keeps what it sees (a recorder, a dead-letter queue).
+    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+    let kept = Arc::clone(&seen);
+    let inner = tower::service_fn(move |req: Request| {
+        kept.lock().unwrap().push(req.clone());
+        async { Ok::<_, tower_jsonrpc_retry::BoxError>(Response::success(1, json!("ok"))) }
+    });
+    let strategy = periodic(3, secs(0.1))
+        .retry_on(ErrorClass::Timeout)
+        .max_elapsed(secs(1.0));
+    let mut svc = tower_jsonrpc_retry::JsonRpcRetryLayer::new(strategy).layer(inner);
+    ServiceExt::<Request>::ready(&mut svc).await.unwrap();
+    svc.call(sum(1)).await.unwrap();
+
+    // Long after its deadline, the request the inner service saw goes through again,
+    // over a codec that would cut it at a stale deadline: it is a new call.
+    tokio::time::advance(secs(10.0)).await;
+    let again = seen.lock().unwrap().first().cloned().unwrap();
+    let server = server().await;
+    let strategy = periodic(3, secs(0.1)).max_elapsed(secs(1.0));
+    let resp = stack(&server, strategy).oneshot(again).await;
+    assert!(resp.is_ok_and(|r| r.result() == Some(&json!(3))));
+}

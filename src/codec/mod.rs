@@ -139,6 +139,18 @@ pub(crate) struct Origin {
 pub(crate) struct Deadline(pub(crate) tokio::time::Instant);
 
 impl Deadline {
+    /// Drops a deadline already past: it is left over from an earlier call (a request a
+    /// layer kept and sends again), as a live call's deadline is never past when one of
+    /// its attempts starts.
+    pub(crate) fn drop_stale(extensions: &mut http::Extensions) {
+        if extensions
+            .get::<Deadline>()
+            .is_some_and(|Deadline(at)| *at < tokio::time::Instant::now())
+        {
+            extensions.remove::<Deadline>();
+        }
+    }
+
     /// Gives a call this deadline, `limit` from now, unless it already has one as early
     /// (set by a retry layer further out, or for the same call a moment ago).
     pub(crate) fn set(extensions: &mut http::Extensions, limit: Duration) {
@@ -325,12 +337,14 @@ where
     fn send<T>(
         &mut self,
         body: Bytes,
-        extensions: http::Extensions,
+        mut extensions: http::Extensions,
         expected: Expected,
         decode: Decode<T>,
     ) -> ResponseFuture<S::Future, B, T> {
-        // A retry layer's deadline for the whole call cuts this attempt short too.
+        // A retry layer's deadline for the whole call cuts this attempt short too; it
+        // goes no further down than here.
         let timeout = Deadline::bound(&extensions, self.config.timeout);
+        extensions.remove::<Deadline>();
         let fut = self.inner.call(self.http_request(body, extensions));
         ResponseFuture::new(fut, expected, self.config.body_limit, timeout, decode)
     }
@@ -629,8 +643,9 @@ fn decode_batch(
 }
 
 /// Gives each item of `batch` its own bytes from the answer's `body` ([`RawItem`]), so a
-/// batch answer gathered from several exchanges is still made of the server's bytes. An
-/// item answered with a null id keeps none (it answers a call by elimination).
+/// batch answer gathered from several exchanges is still made of the server's bytes. A
+/// null-id error that answers a call by elimination keeps none (it now carries that
+/// call's id); an answer to a call sent with a null id keeps its bytes like any other.
 fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
     for own in array_items(body).unwrap_or_default() {
         let Ok(Shape::Object(found)) = members::read(&own) else {
@@ -639,9 +654,6 @@ fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
         let Some(Ok(id)) = found.id.map(members::id) else {
             continue;
         };
-        if id == Id::Null {
-            continue;
-        }
         if let Some(item) = batch.items_mut().iter_mut().find(|item| item.id() == &id) {
             item.extensions_mut().insert(RawItem(own));
         }

@@ -111,6 +111,7 @@ impl<S> JsonRpcRetry<S> {
     /// Marks a call whose strategy (its own, or the default) has a deadline with it;
     /// an earlier deadline already there (a retry layer further out) stays.
     pub(crate) fn stamp(&self, extensions: &mut http::Extensions) {
+        Deadline::drop_stale(extensions);
         let limit = match extensions.get::<RetryStrategy>() {
             Some(own) => own.inner.max_elapsed,
             None => self.max_elapsed,

@@ -269,13 +269,7 @@ async fn run(s: Settings) {
         );
     }
 
-    // jsonrpsee's HTTP client, with no middleware: the baseline of sections 6 and 7.
-    let peer = jsonrpsee_call(
-        HttpClientBuilder::default()
-            .max_concurrent_requests(1024)
-            .build(uri.to_string())
-            .expect("jsonrpsee client"),
-    );
+    let peer = jsonrpsee_plain(&uri.to_string());
 
     if s.wants("peers") {
         // 6. Peers: jsonrpsee's HTTP client (no retry) against `Client` with a retry strategy.
@@ -341,14 +335,7 @@ async fn run(s: Settings) {
         // Beside it, the floor of any layer that buffers both bodies (as the HTTP-level
         // layer must, to replay requests and read error codes): a pass-through that only
         // buffers, and the layer against that floor.
-        let layer = JsonRpcRetryLayer::http(default_strategy())
-            .map_err(|e| TransportError::Http(HttpError::Stream(e)));
-        let with_layer = HttpClientBuilder::default()
-            .max_concurrent_requests(1024)
-            .set_http_middleware(ServiceBuilder::new().layer(layer))
-            .build(uri.to_string())
-            .expect("jsonrpsee client with the layer");
-        let layered_peer = jsonrpsee_call(with_layer);
+        let layered_peer = jsonrpsee_layered(&uri.to_string());
         let buffering = jsonrpsee_call(
             HttpClientBuilder::default()
                 .max_concurrent_requests(1024)
@@ -397,21 +384,7 @@ async fn with_latency(s: &Settings) {
     let server = FlakyServer::start().await.expect("server");
     server.latency(Duration::from_millis(1));
     let uri = server.uri().to_string();
-    let peer = jsonrpsee_call(
-        HttpClientBuilder::default()
-            .max_concurrent_requests(1024)
-            .build(&uri)
-            .expect("jsonrpsee client"),
-    );
-    let layer = JsonRpcRetryLayer::http(default_strategy())
-        .map_err(|e| TransportError::Http(HttpError::Stream(e)));
-    let layered = jsonrpsee_call(
-        HttpClientBuilder::default()
-            .max_concurrent_requests(1024)
-            .set_http_middleware(ServiceBuilder::new().layer(layer))
-            .build(&uri)
-            .expect("jsonrpsee client with the layer"),
-    );
+    let (peer, layered) = (jsonrpsee_plain(&uri), jsonrpsee_layered(&uri));
     // A call takes a millisecond or two: fewer calls per sample keep the section short.
     let (single, each_64) = (s.calls_single / 5, s.calls_each_64 / 2);
     for (callers, each) in [(1, single), (64, each_64)] {
@@ -425,6 +398,30 @@ async fn with_latency(s: &Settings) {
             true,
         );
     }
+}
+
+/// Callers of jsonrpsee's HTTP client with no middleware: the baseline of sections 6, 7
+/// and `latency`.
+fn jsonrpsee_plain(uri: &str) -> Call {
+    jsonrpsee_call(
+        HttpClientBuilder::default()
+            .max_concurrent_requests(1024)
+            .build(uri)
+            .expect("jsonrpsee client"),
+    )
+}
+
+/// Callers of jsonrpsee's HTTP client with the HTTP-level layer in its middleware slot.
+fn jsonrpsee_layered(uri: &str) -> Call {
+    let layer = JsonRpcRetryLayer::http(default_strategy())
+        .map_err(|e| TransportError::Http(HttpError::Stream(e)));
+    jsonrpsee_call(
+        HttpClientBuilder::default()
+            .max_concurrent_requests(1024)
+            .set_http_middleware(ServiceBuilder::new().layer(layer))
+            .build(uri)
+            .expect("jsonrpsee client with the layer"),
+    )
 }
 
 /// The buffering-only pass-through over jsonrpsee's HTTP transport.

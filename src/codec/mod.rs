@@ -498,11 +498,7 @@ fn status_error(parts: &http::response::Parts) -> Error {
 /// answer itself kept when the codec keeps raw answers.
 fn status_answer(parts: http::response::Parts, body: Bytes, keep_raw: bool) -> Error {
     let err = status_error(&parts);
-    if keep_raw {
-        err.with_raw(RawAnswer { head: parts, body })
-    } else {
-        err
-    }
+    keeping_raw(err, keep_raw, parts, body)
 }
 
 /// An answer whose body could not be read as JSON-RPC. When the codec keeps raw
@@ -519,8 +515,13 @@ fn decode_failure(
         .headers
         .get(CONTENT_ENCODING)
         .is_some_and(|coding| !coding.as_bytes().eq_ignore_ascii_case(b"identity"));
-    if keep_raw && encoded {
-        err.with_raw(RawAnswer { head: parts, body })
+    keeping_raw(err, keep_raw && encoded, parts, body)
+}
+
+/// `err`, with the answer it came from kept when `keep` (for the HTTP-level layer).
+fn keeping_raw(err: Error, keep: bool, head: http::response::Parts, body: Bytes) -> Error {
+    if keep {
+        err.with_raw(RawAnswer { head, body })
     } else {
         err
     }

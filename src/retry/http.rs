@@ -48,8 +48,8 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// specification, is not read. A batch is sent as its items' own bytes, all of them or,
 /// on a retry, those to send again; its answer comes back as it came when one exchange
 /// gave it, and when retries gathered it from several, as one array of the items as the
-/// server wrote them (an item the server answered with a null id is written anew; the
-/// last exchange's answers that no call took go last), with the last exchange's status
+/// server wrote them (a null-id error the layer gives a call by elimination is written
+/// anew, with that call's id; the last exchange's answers that no call took go last), with the last exchange's status
 /// and `Retry-After`. Results and error data are checked as JSON but never built, so
 /// JSON that serde_json cannot hold (a number beyond `f64`, deep nesting) goes through
 /// as it came. An answer whose body is content-encoded (the caller asked for gzip, say)

@@ -298,3 +298,41 @@ async fn a_batch_whose_retries_run_out_on_a_status_says_so() {
         "{ends:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_cut_by_the_deadline_gives_up_on_the_deadline() {
+    let logs = Logs::capture();
+    let server = FlakyServer::start().await.unwrap();
+    // Answers after 150 ms (within the attempt timeout); the call's deadline is 50 ms,
+    // and this strategy retries codes only.
+    server.script("slow", [Step::ok().after(Duration::from_millis(150))]);
+    let err = stack(&server, periodic(3).codes([2001]).max_elapsed(secs(0.05)))
+        .oneshot(Request::new("slow", json!([])).with_id(1))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(server.calls("slow"), 1);
+    let ends = give_ups(&logs);
+    assert_eq!(ends.len(), 1, "{:#?}", logs.lines());
+    assert!(
+        ends.first().unwrap().contains("reason=deadline"),
+        "{ends:?}"
+    );
+
+    // The same for a batch.
+    let logs = Logs::capture();
+    server.script("slow", [Step::ok().after(Duration::from_millis(150))]);
+    let batch = tower_jsonrpc_retry::jsonrpc::BatchRequest::new(vec![
+        Request::new("slow", json!([])).with_id(1),
+    ]);
+    let _ = stack(&server, periodic(3).codes([2001]).max_elapsed(secs(0.05)))
+        .oneshot(batch)
+        .await
+        .unwrap_err();
+    let ends = give_ups(&logs);
+    assert_eq!(ends.len(), 1, "{:#?}", logs.lines());
+    assert!(
+        ends.first().unwrap().contains("reason=deadline"),
+        "{ends:?}"
+    );
+}

@@ -149,6 +149,16 @@ impl Attempt for BatchRequest {
     }
 }
 
+/// Why a failure no rule retries is not retried: a transport failure after the call's
+/// deadline is the codec cutting the attempt at it (whatever rules the strategy has, the
+/// call ran out of time), anything else is not retryable.
+fn unretried(transport: bool, deadline: Option<&Deadline>) -> GiveUpReason {
+    match deadline {
+        Some(Deadline(at)) if transport && *at <= Instant::now() => GiveUpReason::Deadline,
+        _ => GiveUpReason::NotRetryable,
+    }
+}
+
 /// Reports a retry and waits its delay on tokio's clock (a zero delay not at all).
 fn wait(strategy: &RetryStrategy, event: &RetryEvent<'_>) -> Delay {
     announce_retry(strategy, event);
@@ -239,13 +249,8 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
         let failed = result.as_ref().map_or(true, Response::is_error);
         let Some(reason) = reason else {
             if failed {
-                announce_give_up(
-                    req.method(),
-                    req.id(),
-                    None,
-                    self.state.retries,
-                    GiveUpReason::NotRetryable,
-                );
+                let why = unretried(result.is_err(), req.extensions().get::<Deadline>());
+                announce_give_up(req.method(), req.id(), None, self.state.retries, why);
             }
             return None;
         };
@@ -343,7 +348,10 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
         };
         let retryable = reason.is_some();
         let outcome = match reason {
-            None => Err(GiveUpReason::NotRetryable),
+            None => Err(unretried(
+                result.is_err(),
+                req.extensions().get::<Deadline>(),
+            )),
             Some(reason) => self
                 .state
                 .next_delay(strategy, hint, req.extensions().get::<Deadline>())

@@ -12,10 +12,13 @@ pin_project! {
     /// The wait before a retry: a tokio [`Sleep`] for the delay, or nothing at all for a
     /// zero delay.
     ///
-    /// A zero delay is ready at once. A `Sleep` of zero would not be: tokio's timer
-    /// rounds deadlines up to its next millisecond tick, so a "retry at once" would wait
-    /// for the timer to turn (up to a millisecond or more on a busy runtime, many times
-    /// the length of a loopback call).
+    /// A zero delay sets no timer: it yields to the executor once and is then ready. A
+    /// `Sleep` of zero would wait longer: tokio's timer rounds deadlines up to its next
+    /// millisecond tick, so a "retry at once" would wait for the timer to turn (up to a
+    /// millisecond or more on a busy runtime, many times the length of a loopback call).
+    /// Not waiting at all would be worse: attempts that fail at once (an in-memory
+    /// service, a closed `Buffer`) would be retried in one `poll`, holding the worker
+    /// thread for as long as the backoff has delays.
     ///
     /// It is the [`Future`](tower::retry::Policy::Future) of
     /// [`JsonRpcRetryPolicy`](crate::JsonRpcRetryPolicy)'s `tower::retry::Policy`
@@ -27,7 +30,7 @@ pin_project! {
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
-    /// Delay::new(Duration::ZERO).await; // ready at once, no timer
+    /// Delay::new(Duration::ZERO).await; // no timer: yields once
     /// Delay::new(Duration::from_millis(100)).await; // a tokio sleep
     /// # }
     /// ```
@@ -35,11 +38,14 @@ pin_project! {
     pub struct Delay {
         #[pin]
         sleep: Option<Sleep>,
+        // For a zero delay: whether it has yielded once.
+        yielded: bool,
     }
 }
 
 impl Delay {
-    /// Waits for `delay` on tokio's clock; a zero delay does not wait.
+    /// Waits for `delay` on tokio's clock; a zero delay sets no timer and only yields
+    /// to the executor once.
     ///
     /// # Panics
     ///
@@ -48,6 +54,7 @@ impl Delay {
     pub fn new(delay: Duration) -> Self {
         Self {
             sleep: (!delay.is_zero()).then(|| tokio::time::sleep(delay)),
+            yielded: false,
         }
     }
 }
@@ -56,9 +63,15 @@ impl Future for Delay {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.project().sleep.as_pin_mut() {
+        let this = self.project();
+        match this.sleep.as_pin_mut() {
             Some(sleep) => sleep.poll(cx),
-            None => Poll::Ready(()),
+            None if *this.yielded => Poll::Ready(()),
+            None => {
+                *this.yielded = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
         }
     }
 }

@@ -371,27 +371,36 @@ where
     type Error = E;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, E>> + Send>>;
 
-    /// Always ready: each call runs on a clone of the stack, which waits for the inner
-    /// service's readiness itself.
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
+    /// Ready when the inner service is: its back-pressure (a concurrency limit, a full
+    /// pool) reaches the layers above, such as `load_shed`. The call takes the service
+    /// made ready here.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // The codec keeps an inner readiness error for the call, so this never fails.
+        Service::<Request>::poll_ready(&mut self.stack, cx).map_err(|e| (self.map_err)(Box::new(e)))
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         // The deadline runs from the call, before the body is read.
         self.stack.stamp(req.extensions_mut());
-        let mut stack = self.stack.clone();
+        // The service made ready goes with this call; the one left here is made ready anew.
+        let clone = self.stack.clone();
+        let mut stack = std::mem::replace(&mut self.stack, clone);
         let limit = self.request_limit;
         let response_limit = self.response_limit;
         let attempt_timeout = self.attempt_timeout;
         let map_err = self.map_err;
         Box::pin(async move {
             let (parts, body) = req.into_parts();
-            let bytes = Limited::new(body, limit)
-                .collect()
-                .await
-                .map_err(map_err)?
-                .to_bytes();
+            // The deadline bounds the upload too: a body that never ends cannot hold
+            // the call past it.
+            let read = Limited::new(body, limit).collect();
+            let read = match Deadline::bound(&parts.extensions, None) {
+                Some(left) => tokio::time::timeout(left, read)
+                    .await
+                    .map_err(|_| map_err(Box::new(tower::timeout::error::Elapsed::new())))?,
+                None => read.await,
+            };
+            let bytes = read.map_err(map_err)?.to_bytes();
             let outcome = match parse(&bytes) {
                 Message::Other => {
                     // Not JSON-RPC: sent once, as it came, within the same limits and

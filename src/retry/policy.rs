@@ -159,7 +159,7 @@ fn unretried(transport: bool, deadline: Option<&Deadline>) -> GiveUpReason {
     }
 }
 
-/// Reports a retry and waits its delay on tokio's clock (a zero delay not at all).
+/// Reports a retry and waits its delay on tokio's clock (a zero delay only yields once).
 fn wait(strategy: &RetryStrategy, event: &RetryEvent<'_>) -> Delay {
     announce_retry(strategy, event);
     Delay::new(event.delay)

@@ -1,0 +1,230 @@
+//! The tower contracts around a call: time spent outside an attempt (reading the request
+//! body at the HTTP level, waiting for readiness) counts against the call's deadline,
+//! back-pressure reaches the layers above, retries without a wait still yield to the
+//! executor, and a readiness error below the retry is decided on like any failed attempt.
+
+mod common;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Recorder, secs};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full};
+use serde_json::json;
+use tokio::time::{Instant, Sleep};
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower_jsonrpc_retry::backoff::{self, PeriodicBackoff};
+use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request, Response};
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{BoxError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+
+const CALL: &str = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+
+/// A request body whose bytes arrive after a delay, or never.
+struct SlowBody {
+    data: Option<Bytes>,
+    delay: Option<Pin<Box<Sleep>>>,
+}
+
+impl SlowBody {
+    fn after(delay: Duration) -> Self {
+        Self {
+            data: Some(Bytes::from_static(CALL.as_bytes())),
+            delay: Some(Box::pin(tokio::time::sleep(delay))),
+        }
+    }
+
+    fn never() -> Self {
+        Self::after(Duration::MAX)
+    }
+}
+
+impl From<Vec<u8>> for SlowBody {
+    fn from(v: Vec<u8>) -> Self {
+        Self {
+            data: Some(v.into()),
+            delay: None,
+        }
+    }
+}
+
+impl Body for SlowBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(delay) = self.delay.as_mut() {
+            ready!(delay.as_mut().poll(cx));
+            self.delay = None;
+        }
+        Poll::Ready(self.data.take().map(|d| Ok(Frame::data(d))))
+    }
+}
+
+/// An HTTP service that never answers, and counts the requests it got.
+#[derive(Clone, Default)]
+struct Hung {
+    calls: Arc<AtomicUsize>,
+}
+
+impl<B: Send + 'static> Service<http::Request<B>> for Hung {
+    type Response = http::Response<Full<Bytes>>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<B>) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Box::pin(std::future::pending())
+    }
+}
+
+/// A timeout, found by the layer (`Elapsed`) or by the codec (a timed-out attempt).
+fn is_timeout(err: &BoxError) -> bool {
+    err.is::<tower::timeout::error::Elapsed>()
+        || err
+            .downcast_ref::<tower_jsonrpc_retry::codec::Error>()
+            .is_some_and(|e| e.is_timeout())
+}
+
+fn deadline_strategy() -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(3, secs(0.1)))
+        .retry_on(ErrorClass::Timeout)
+        .max_elapsed(secs(1.0))
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_level_a_body_slower_than_the_deadline_ends_the_call_at_it() {
+    let hung = Hung::default();
+    let svc = JsonRpcRetryLayer::http::<SlowBody>(deadline_strategy()).layer(hung.clone());
+    let start = Instant::now();
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .body(SlowBody::after(secs(2.0)))
+        .unwrap();
+    let err = svc.oneshot(req).await.unwrap_err();
+    assert!(is_timeout(&err), "{err}");
+    assert_eq!(start.elapsed(), secs(1.0));
+    assert_eq!(hung.calls.load(Ordering::SeqCst), 0, "nothing is sent");
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_level_a_body_that_never_ends_is_cut_at_the_deadline() {
+    let svc = JsonRpcRetryLayer::http::<SlowBody>(deadline_strategy())
+        .attempt_timeout(secs(0.5))
+        .layer(Hung::default());
+    let start = Instant::now();
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .body(SlowBody::never())
+        .unwrap();
+    let err = svc.oneshot(req).await.unwrap_err();
+    assert!(is_timeout(&err), "{err}");
+    assert_eq!(start.elapsed(), secs(1.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_level_a_body_within_the_deadline_leaves_the_rest_to_the_attempts() {
+    // The body takes 0.2 s of the 1 s; the attempts (0.5 s each, 0.1 s apart) get the
+    // rest: one whole attempt, then one cut at the deadline.
+    let hung = Hung::default();
+    let svc = JsonRpcRetryLayer::http::<SlowBody>(deadline_strategy())
+        .attempt_timeout(secs(0.5))
+        .layer(hung.clone());
+    let start = Instant::now();
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .body(SlowBody::after(secs(0.2)))
+        .unwrap();
+    let err = svc.oneshot(req).await.unwrap_err();
+    assert!(is_timeout(&err), "{err}");
+    assert_eq!(start.elapsed(), secs(1.0));
+    assert_eq!(hung.calls.load(Ordering::SeqCst), 2);
+}
+
+/// Whether `svc` can take a request now (what `load_shed` asks).
+fn ready_now<S: Service<R>, R>(svc: &mut S) -> bool
+where
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match svc.poll_ready(&mut cx) {
+        Poll::Ready(result) => {
+            result.unwrap();
+            true
+        }
+        Poll::Pending => false,
+    }
+}
+
+fn http_call() -> http::Request<Full<Bytes>> {
+    http::Request::post("http://127.0.0.1:1/")
+        .body(Full::new(Bytes::from_static(CALL.as_bytes())))
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn back_pressure_reaches_the_layers_above_at_both_levels() {
+    let json_rpc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(RetryStrategy::transient()))
+        .layer(JsonRpcCodecLayer::new(
+            "http://127.0.0.1:1/".parse().unwrap(),
+        ))
+        .concurrency_limit(1)
+        .service(Hung::default());
+    let http_level = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(
+            RetryStrategy::transient(),
+        ))
+        .concurrency_limit(1)
+        .service(Hung::default());
+
+    let mut first = json_rpc.clone();
+    assert!(ready_now::<_, Request>(&mut first));
+    let _busy = tokio::spawn(first.call(Request::new("sum", json!([1, 2])).with_id(1)));
+    assert!(!ready_now::<_, Request>(&mut json_rpc.clone()));
+
+    let mut first = http_level.clone();
+    assert!(ready_now(&mut first));
+    let _busy = tokio::spawn(first.call(http_call()));
+    assert!(
+        !ready_now(&mut http_level.clone()),
+        "the only connection is taken: the HTTP level must not say it is ready"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_without_a_wait_still_yield_to_the_executor() {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let inner = tower::service_fn(move |_: Request| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { Err::<Response, BoxError>("refused at once".into()) }
+    });
+    let strategy = RetryStrategy::new(backoff::from_iter(std::iter::repeat_n(
+        Duration::ZERO,
+        1_000,
+    )))
+    .retry_if(|_| true);
+    let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    let mut call = std::pin::pin!(svc.oneshot(Request::new("sum", json!([])).with_id(1)));
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    assert!(call.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(attempts.load(Ordering::SeqCst), 1, "one attempt per poll");
+    assert!(call.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    let err = call.await.unwrap_err();
+    assert_eq!(err.to_string(), "refused at once");
+    assert_eq!(attempts.load(Ordering::SeqCst), 1_001);
+}

@@ -302,8 +302,9 @@
 //!   a broken or hostile server cannot park a caller. The hint never shortens a delay,
 //!   and does not make anything retryable by itself.
 //! - **Deadlines.** [`max_elapsed`](RetryStrategy::max_elapsed) bounds the whole call,
-//!   attempts and waits: no retry is scheduled whose wait would end past it, and over
-//!   the codec every attempt, the first included, is cut short at it. (Over a service
+//!   attempts and waits: no retry is scheduled whose wait would end past it, a retry
+//!   waiting for the inner service's readiness stops at it, and over the codec every
+//!   attempt, the first included, is cut short at it. (Over a service
 //!   other than the codec, only the waits are bounded: pair the deadline with a
 //!   per-attempt timeout there.) An outer retry layer's deadline bounds the layers
 //!   inside it too.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Recorder, secs};
 use http_body::{Body, Frame};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use serde_json::json;
 use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
@@ -227,4 +227,101 @@ async fn retries_without_a_wait_still_yield_to_the_executor() {
     let err = call.await.unwrap_err();
     assert_eq!(err.to_string(), "refused at once");
     assert_eq!(attempts.load(Ordering::SeqCst), 1_001);
+}
+
+/// A circuit breaker between the retry and the codec: closed for the first readiness
+/// check, open after.
+#[derive(Clone)]
+struct Breaker<S> {
+    inner: S,
+    polls: Arc<AtomicUsize>,
+}
+
+impl<S, R> Service<R> for Breaker<S>
+where
+    S: Service<R>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        if self.polls.fetch_add(1, Ordering::SeqCst) > 0 {
+            return Poll::Ready(Err("circuit open".into()));
+        }
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let fut = self.inner.call(req);
+        Box::pin(async move { fut.await.map_err(Into::into) })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_readiness_error_below_the_retry_is_decided_on_and_keeps_a_batchs_answers() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::ok(), Step::error(2001)]);
+    let recorder = Recorder::default();
+    let strategy =
+        recorder.attach(RetryStrategy::new(PeriodicBackoff::new(1, secs(1.0))).codes([2001]));
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer_fn(|inner| Breaker {
+            inner,
+            polls: Arc::default(),
+        })
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .service(common::http());
+    let batch = BatchRequest::new(vec![
+        Request::new("sum", json!([1, 2])).with_id(1),
+        Request::new("sum", json!([1, 2])).with_id(2),
+    ]);
+    // The retry of call 2 meets the open breaker: the batch still comes back with
+    // every call's latest answer, as after any failed re-send.
+    let resp = svc.oneshot(batch).await.unwrap();
+    assert_eq!(server.calls("sum"), 2);
+    assert_eq!(recorder.count(), 1);
+    let items = resp.items();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items.first().and_then(|r| r.result()), Some(&json!(3)));
+    assert_eq!(
+        items.get(1).and_then(|r| r.error()).map(|e| e.code()),
+        Some(2001)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_waiting_for_readiness_ends_at_the_deadline() {
+    // Call 1 fails with 2001; while it waits 10 ms to retry, a call with no deadline of
+    // its own takes the only connection for 100 s.
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::error(2001)]);
+    server.script("hog", [Step::ok().after(secs(100.0))]);
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(0.01)))
+        .codes([2001])
+        .max_elapsed(secs(1.0));
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .concurrency_limit(1)
+        .service(common::http());
+    let start = Instant::now();
+    let call = tokio::spawn(
+        svc.clone()
+            .oneshot(Request::new("sum", json!([1, 2])).with_id(1)),
+    );
+    while server.calls("sum") == 0 {
+        tokio::task::yield_now().await;
+    }
+    let mut hog = Request::new("hog", json!([])).with_id(2);
+    hog.extensions_mut().insert(RetryStrategy::none());
+    let _hog = tokio::spawn(svc.clone().oneshot(hog));
+
+    let err = call.await.unwrap().unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(start.elapsed(), secs(1.0));
+    assert_eq!(server.calls("sum"), 1);
 }

@@ -52,6 +52,21 @@ pub trait InspectError {
     fn retry_after(&self) -> Option<Duration> {
         find_codec_error(self.as_error()).and_then(codec::Error::retry_after)
     }
+
+    /// An error of this type saying that the call's deadline
+    /// ([`max_elapsed`](crate::RetryStrategy::max_elapsed)) passed while a retry waited
+    /// for the inner service to be ready (a concurrency limit, a full `Buffer`), so that
+    /// [`JsonRpcRetry`](crate::JsonRpcRetry) can end that wait at the deadline. Its
+    /// `source()` chain should hold tower's `Elapsed`, as a timeout's does.
+    ///
+    /// The default is `None`: the type cannot say it, and such a wait is not cut short.
+    /// [`codec::Error`], [`BoxError`] and `std::io::Error` give a timeout.
+    fn deadline_passed() -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 fn find_codec_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a codec::Error> {
@@ -70,17 +85,32 @@ impl InspectError for codec::Error {
     fn retry_after(&self) -> Option<Duration> {
         codec::Error::retry_after(self)
     }
+
+    fn deadline_passed() -> Option<Self> {
+        Some(codec::Error::timeout())
+    }
 }
 
 impl InspectError for BoxError {
     fn as_error(&self) -> &(dyn StdError + 'static) {
         &**self
     }
+
+    fn deadline_passed() -> Option<Self> {
+        Some(Box::new(tower::timeout::error::Elapsed::new()))
+    }
 }
 
 impl InspectError for std::io::Error {
     fn as_error(&self) -> &(dyn StdError + 'static) {
         self
+    }
+
+    fn deadline_passed() -> Option<Self> {
+        Some(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            tower::timeout::error::Elapsed::new(),
+        ))
     }
 }
 

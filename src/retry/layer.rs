@@ -5,6 +5,7 @@ use tower::retry::Retry;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::attempts::Attempts;
 use super::http::HttpRetryLayer;
 use super::policy::JsonRpcRetryPolicy;
 use super::strategy::RetryStrategy;
@@ -75,10 +76,17 @@ impl<S> Layer<S> for JsonRpcRetryLayer {
 /// [codec](crate::codec::JsonRpcCodec) the first attempt ends at it too, as the retries
 /// do. (tower hands its policy only a shared reference to the request that goes first.)
 ///
+/// tower's `Retry` waits for the inner service's readiness before each retry, without
+/// a bound, and returns a readiness error as it is, without asking its policy. Here the
+/// inner service is wrapped so that readiness is part of the attempt: a readiness error
+/// is returned by that attempt, for the policy to decide on (a partly retried batch
+/// keeps the answers it gathered), and a retry still waiting at the call's deadline
+/// fails then (with [`InspectError::deadline_passed`](crate::InspectError::deadline_passed)).
+///
 /// Its response future is tower's own `Retry` future.
 #[derive(Clone, Debug)]
 pub struct JsonRpcRetry<S> {
-    retry: Retry<JsonRpcRetryPolicy, S>,
+    retry: Retry<JsonRpcRetryPolicy, Attempts<S>>,
     /// The default strategy's deadline, kept apart so that a call need not look into
     /// the strategy.
     max_elapsed: Option<Duration>,
@@ -89,23 +97,39 @@ impl<S> JsonRpcRetry<S> {
     pub fn new(strategy: RetryStrategy, inner: S) -> Self {
         Self {
             max_elapsed: strategy.inner.max_elapsed,
-            retry: Retry::new(JsonRpcRetryPolicy::new(strategy), inner),
+            retry: Retry::new(JsonRpcRetryPolicy::new(strategy), Attempts::new(inner)),
         }
     }
 
     /// The inner service.
     pub fn get_ref(&self) -> &S {
-        self.retry.get_ref()
+        self.retry.get_ref().get_ref()
     }
 
     /// The inner service, mutably.
     pub fn get_mut(&mut self) -> &mut S {
-        self.retry.get_mut()
+        self.retry.get_mut().get_mut()
     }
 
     /// The inner service, taken out.
     pub fn into_inner(self) -> S {
-        self.retry.into_inner()
+        self.retry.into_inner().into_inner()
+    }
+
+    /// Calls tower's `Retry` with the call's deadline on the service it clones into the
+    /// call's future, so that the retries' readiness waits end at it too.
+    fn call_with_deadline<R>(
+        &mut self,
+        req: R,
+        deadline: Option<&Deadline>,
+    ) -> <Retry<JsonRpcRetryPolicy, Attempts<S>> as Service<R>>::Future
+    where
+        Retry<JsonRpcRetryPolicy, Attempts<S>>: Service<R>,
+    {
+        self.retry.get_mut().deadline = deadline.map(|d| d.0);
+        let future = self.retry.call(req);
+        self.retry.get_mut().deadline = None;
+        future
     }
 
     /// Marks a call whose strategy (its own, or the default) has a deadline with it;
@@ -124,11 +148,11 @@ impl<S> JsonRpcRetry<S> {
 
 impl<S> Service<Request> for JsonRpcRetry<S>
 where
-    Retry<JsonRpcRetryPolicy, S>: Service<Request>,
+    Retry<JsonRpcRetryPolicy, Attempts<S>>: Service<Request>,
 {
-    type Response = <Retry<JsonRpcRetryPolicy, S> as Service<Request>>::Response;
-    type Error = <Retry<JsonRpcRetryPolicy, S> as Service<Request>>::Error;
-    type Future = <Retry<JsonRpcRetryPolicy, S> as Service<Request>>::Future;
+    type Response = <Retry<JsonRpcRetryPolicy, Attempts<S>> as Service<Request>>::Response;
+    type Error = <Retry<JsonRpcRetryPolicy, Attempts<S>> as Service<Request>>::Error;
+    type Future = <Retry<JsonRpcRetryPolicy, Attempts<S>> as Service<Request>>::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Service::<Request>::poll_ready(&mut self.retry, cx)
@@ -136,17 +160,18 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         self.stamp(request.extensions_mut());
-        self.retry.call(request)
+        let deadline = request.extensions().get::<Deadline>().copied();
+        self.call_with_deadline(request, deadline.as_ref())
     }
 }
 
 impl<S> Service<BatchRequest> for JsonRpcRetry<S>
 where
-    Retry<JsonRpcRetryPolicy, S>: Service<BatchRequest>,
+    Retry<JsonRpcRetryPolicy, Attempts<S>>: Service<BatchRequest>,
 {
-    type Response = <Retry<JsonRpcRetryPolicy, S> as Service<BatchRequest>>::Response;
-    type Error = <Retry<JsonRpcRetryPolicy, S> as Service<BatchRequest>>::Error;
-    type Future = <Retry<JsonRpcRetryPolicy, S> as Service<BatchRequest>>::Future;
+    type Response = <Retry<JsonRpcRetryPolicy, Attempts<S>> as Service<BatchRequest>>::Response;
+    type Error = <Retry<JsonRpcRetryPolicy, Attempts<S>> as Service<BatchRequest>>::Error;
+    type Future = <Retry<JsonRpcRetryPolicy, Attempts<S>> as Service<BatchRequest>>::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Service::<BatchRequest>::poll_ready(&mut self.retry, cx)
@@ -154,6 +179,7 @@ where
 
     fn call(&mut self, mut batch: BatchRequest) -> Self::Future {
         self.stamp(batch.extensions_mut());
-        self.retry.call(batch)
+        let deadline = batch.extensions().get::<Deadline>().copied();
+        self.call_with_deadline(batch, deadline.as_ref())
     }
 }

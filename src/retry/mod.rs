@@ -21,6 +21,7 @@
 //! *error* as `Err`, unchanged, except for a partly retried batch whose re-send fails:
 //! it is returned as `Ok` with every call's latest answer.
 
+mod attempts;
 mod decide;
 mod event;
 pub mod future;

@@ -259,8 +259,12 @@ impl RetryStrategy {
     /// which cannot see the deadline, only the waits are bounded. The layers
     /// ([`JsonRpcRetryLayer`](crate::JsonRpcRetryLayer), its HTTP-level form) and
     /// [`Client`](crate::Client) bound the first attempt too; the policy alone under a
-    /// plain tower `Retry` bounds the retries only. A deadline set by a retry layer
-    /// further out bounds the waits and attempts of the layers inside it as well.
+    /// plain tower `Retry` bounds the retries only. Under the layers, a retry that has to
+    /// wait for the inner service to be ready (a concurrency limit, a full `Buffer`)
+    /// stops waiting at the deadline too (for inner errors that can say so:
+    /// [`InspectError::deadline_passed`](crate::InspectError::deadline_passed)). A deadline
+    /// set by a retry layer further out bounds the waits and attempts of the layers
+    /// inside it as well.
     ///
     /// ```
     /// # use std::time::Duration;

@@ -1,0 +1,182 @@
+//! What tower's `Retry` sends each attempt through, inside [`JsonRpcRetry`]: the inner
+//! service, with its readiness made part of the attempt.
+//!
+//! [`JsonRpcRetry`]: super::JsonRpcRetry
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+use tower_service::Service;
+
+use super::inspect::InspectError;
+
+/// The inner service of [`JsonRpcRetry`](super::JsonRpcRetry)'s tower `Retry`.
+///
+/// tower's `Retry` waits for its inner service's readiness before each retry and returns
+/// a readiness error as it is, without asking its policy; and nothing bounds that wait.
+/// This service makes readiness part of the attempt instead, so the policy decides on
+/// it like on any failed attempt (a partly retried batch keeps the answers it gathered,
+/// a deadline gives up with its reason):
+///
+/// - a readiness error is kept, and returned by the next call;
+/// - a retry that waits for readiness past the call's deadline
+///   ([`max_elapsed`](crate::RetryStrategy::max_elapsed)) is ready at the deadline, and
+///   its call fails at once with the error type's
+///   [`deadline_passed`](InspectError::deadline_passed).
+pub struct Attempts<S> {
+    inner: S,
+    /// The call's deadline: set on the service a call's future is made from, so only
+    /// that call's retries have it.
+    pub(super) deadline: Option<Instant>,
+    /// The timer for `deadline`, made when a readiness wait first has to wait.
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// What the next call returns instead of calling the inner service.
+    failed: Option<Failed>,
+}
+
+enum Failed {
+    /// The inner service's readiness error (of its `Error` type).
+    NotReady(Box<dyn Any + Send + Sync>),
+    /// The deadline passed while waiting for readiness.
+    Deadline,
+}
+
+impl<S> Attempts<S> {
+    pub(super) fn new(inner: S) -> Self {
+        Self {
+            inner,
+            deadline: None,
+            sleep: None,
+            failed: None,
+        }
+    }
+
+    pub(super) fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    pub(super) fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    pub(super) fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// Whether the deadline, if any, has passed; registers for its wake-up if not.
+    fn deadline_passed(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.deadline else {
+            return false;
+        };
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        sleep.as_mut().poll(cx).is_ready()
+    }
+}
+
+impl<S: Clone> Clone for Attempts<S> {
+    /// The inner service cloned; the deadline kept (the clone tower's `Retry` makes for
+    /// a call's future carries that call's deadline); readiness starts afresh.
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            deadline: self.deadline,
+            sleep: None,
+            failed: None,
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Attempts<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attempts")
+            .field("inner", &self.inner)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, R> Service<R> for Attempts<S>
+where
+    S: Service<R>,
+    S::Error: InspectError + Send + Sync + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = AttemptFuture<S::Future, S::Error>;
+
+    /// Never fails: what would is returned by the next call.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        if self.failed.is_some() {
+            return Poll::Ready(Ok(()));
+        }
+        match self.inner.poll_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(err)) => self.failed = Some(Failed::NotReady(Box::new(err))),
+            Poll::Pending => {
+                // Only when the error type can say so: otherwise the wait goes on.
+                if !self.deadline_passed(cx) || S::Error::deadline_passed().is_none() {
+                    return Poll::Pending;
+                }
+                self.failed = Some(Failed::Deadline);
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let err = match self.failed.take() {
+            None => {
+                return AttemptFuture::Sent {
+                    future: self.inner.call(req),
+                };
+            }
+            Some(Failed::NotReady(err)) => err.downcast::<S::Error>().map(|err| *err).ok(),
+            Some(Failed::Deadline) => S::Error::deadline_passed(),
+        };
+        match err {
+            Some(err) => AttemptFuture::Failed { error: Some(err) },
+            // Kept for another request type than this call's (readiness asked for one
+            // type, the call made with another): the inner service is called as it is.
+            None => AttemptFuture::Sent {
+                future: self.inner.call(req),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// An attempt of [`Attempts`]: the inner service's future, or the error kept for it.
+    #[project = AttemptProj]
+    #[derive(Debug)]
+    pub enum AttemptFuture<F, E> {
+        /// Sent to the inner service.
+        Sent { #[pin] future: F },
+        /// Not sent: the readiness error, or the deadline's.
+        Failed { error: Option<E> },
+    }
+}
+
+impl<F, T, E> Future for AttemptFuture<F, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AttemptProj::Sent { future } => future.poll(cx),
+            AttemptProj::Failed { error } => match error.take() {
+                Some(error) => Poll::Ready(Err(error)),
+                // Polled again after it was ready: there is nothing more to give.
+                None => Poll::Pending,
+            },
+        }
+    }
+}

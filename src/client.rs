@@ -217,23 +217,27 @@ where
 
     /// Calls `method` with `params` (a tuple for positional params, a struct or map for
     /// named ones, `()` for none) and deserializes the result into `R`.
-    pub async fn call<R: DeserializeOwned>(
+    ///
+    /// The future owns a clone of the service and does not borrow the client across an
+    /// await, so it is `Send` whenever the service is (a `BoxCloneService` too, which
+    /// is not `Sync`).
+    pub fn call<R: DeserializeOwned>(
         &self,
         method: impl Into<MethodName>,
         params: impl Serialize,
-    ) -> Result<R, ClientError<E>> {
-        self.request(method).params(params).send().await
+    ) -> impl Future<Output = Result<R, ClientError<E>>> {
+        self.request(method).params(params).send()
     }
 
     /// Sends a notification: no id, no response. Errors are the transport's, or
     /// [`Params`](ClientError::Params) for params that are not an array or an object
     /// (then nothing is sent).
-    pub async fn notify(
+    pub fn notify(
         &self,
         method: impl Into<MethodName>,
         params: impl Serialize,
-    ) -> Result<(), ClientError<E>> {
-        self.request(method).params(params).notify().await
+    ) -> impl Future<Output = Result<(), ClientError<E>>> {
+        self.request(method).params(params).notify()
     }
 
     /// A request to configure before sending: params, its own retry strategy, its id.
@@ -248,8 +252,8 @@ where
     }
 
     /// Sends a request as it is and returns the response as it came.
-    pub async fn send(&self, request: Request) -> Result<Response, E> {
-        self.service.clone().oneshot(request).await
+    pub fn send(&self, request: Request) -> impl Future<Output = Result<Response, E>> {
+        self.service.clone().oneshot(request)
     }
 }
 
@@ -260,9 +264,10 @@ where
         + Clone,
 {
     /// A batch to fill with calls and notifications, sent in one HTTP exchange.
-    pub fn batch(&self) -> BatchBuilder<'_, S, E> {
+    pub fn batch(&self) -> BatchBuilder<S, E> {
         BatchBuilder {
-            client: self,
+            service: self.service.clone(),
+            ids: Arc::clone(&self.ids),
             batch: BatchRequest::default(),
             error: None,
         }
@@ -325,19 +330,31 @@ where
     }
 
     /// Sends the call and deserializes its result.
-    pub async fn send<R: DeserializeOwned>(self) -> Result<R, ClientError<E>> {
-        let client = self.client;
-        let req = self.build(false)?;
-        let response = client.send(req).await.map_err(ClientError::Transport)?;
-        to_value(response)
+    pub fn send<R: DeserializeOwned>(
+        self,
+    ) -> impl Future<Output = Result<R, ClientError<E>>> + use<R, S, E> {
+        let service = self.client.service.clone();
+        let req = self.build(false);
+        async move {
+            let response = service
+                .oneshot(req?)
+                .await
+                .map_err(ClientError::Transport)?;
+            to_value(response)
+        }
     }
 
     /// Sends it as a notification.
-    pub async fn notify(self) -> Result<(), ClientError<E>> {
-        let client = self.client;
-        let req = self.build(true)?;
-        client.send(req).await.map_err(ClientError::Transport)?;
-        Ok(())
+    pub fn notify(self) -> impl Future<Output = Result<(), ClientError<E>>> + use<S, E> {
+        let service = self.client.service.clone();
+        let req = self.build(true);
+        async move {
+            service
+                .oneshot(req?)
+                .await
+                .map_err(ClientError::Transport)?;
+            Ok(())
+        }
     }
 }
 
@@ -362,13 +379,17 @@ pub struct BatchItem<R> {
 /// # Ok(())
 /// # }
 /// ```
-pub struct BatchBuilder<'a, S, E> {
-    client: &'a Client<S>,
+///
+/// It owns a clone of the client's service, so a batch being filled and its sending are
+/// `Send` whenever the service is.
+pub struct BatchBuilder<S, E> {
+    service: S,
+    ids: IdGenerator,
     batch: BatchRequest,
     error: Option<ClientError<E>>,
 }
 
-impl<S, E> fmt::Debug for BatchBuilder<'_, S, E> {
+impl<S, E> fmt::Debug for BatchBuilder<S, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BatchBuilder")
             .field("batch", &self.batch)
@@ -376,7 +397,7 @@ impl<S, E> fmt::Debug for BatchBuilder<'_, S, E> {
     }
 }
 
-impl<S, E> BatchBuilder<'_, S, E>
+impl<S, E> BatchBuilder<S, E>
 where
     S: Service<Request, Response = Response, Error = E>
         + Service<BatchRequest, Response = BatchResponse, Error = E>
@@ -403,7 +424,7 @@ where
         method: impl Into<MethodName>,
         params: impl Serialize,
     ) -> BatchItem<R> {
-        let id = (self.client.ids)();
+        let id = (self.ids)();
         self.push(method.into(), params, Some(id.clone()));
         BatchItem {
             id,
@@ -436,9 +457,7 @@ where
             });
         }
         let response = self
-            .client
             .service
-            .clone()
             .oneshot(self.batch)
             .await
             .map_err(ClientError::Transport)?;

@@ -325,3 +325,78 @@ async fn a_retry_waiting_for_readiness_ends_at_the_deadline() {
     assert_eq!(start.elapsed(), secs(1.0));
     assert_eq!(server.calls("sum"), 1);
 }
+
+/// The typed client's futures own what they need: spawnable over a stack that is `Send`
+/// but not `Sync` (tower's `BoxCloneService`), calls and batches alike.
+#[tokio::test(start_paused = true)]
+async fn client_calls_over_a_boxed_stack_can_be_spawned() {
+    use tower::util::BoxCloneService;
+    use tower_jsonrpc_retry::Client;
+    use tower_jsonrpc_retry::jsonrpc::BatchResponse;
+
+    /// Both request types, erased: what a user stores in a struct.
+    #[derive(Clone)]
+    struct Erased {
+        single: BoxCloneService<Request, Response, BoxError>,
+        batch: BoxCloneService<BatchRequest, BatchResponse, BoxError>,
+    }
+    impl Service<Request> for Erased {
+        type Response = Response;
+        type Error = BoxError;
+        type Future = <BoxCloneService<Request, Response, BoxError> as Service<Request>>::Future;
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+            self.single.poll_ready(cx)
+        }
+        fn call(&mut self, req: Request) -> Self::Future {
+            self.single.call(req)
+        }
+    }
+    impl Service<BatchRequest> for Erased {
+        type Response = BatchResponse;
+        type Error = BoxError;
+        type Future = <BoxCloneService<BatchRequest, BatchResponse, BoxError> as Service<
+            BatchRequest,
+        >>::Future;
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+            self.batch.poll_ready(cx)
+        }
+        fn call(&mut self, req: BatchRequest) -> Self::Future {
+            self.batch.call(req)
+        }
+    }
+
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::error(2001)]);
+    let stack = || {
+        ServiceBuilder::new()
+            .map_err(BoxError::from)
+            .layer(JsonRpcRetryLayer::new(
+                RetryStrategy::new(PeriodicBackoff::new(2, secs(0.1))).codes([2001]),
+            ))
+            .layer(JsonRpcCodecLayer::new(server.uri()))
+            .service(common::http())
+    };
+    let client = Client::new(Erased {
+        single: BoxCloneService::new(stack()),
+        batch: BoxCloneService::new(stack()),
+    });
+    let c = client.clone();
+    let sum: i64 = tokio::spawn(async move { c.call("sum", (1, 2)).await })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sum, 3);
+    assert_eq!(server.calls("sum"), 2);
+    let c = client.clone();
+    let results = tokio::spawn(async move {
+        let mut batch = c.batch();
+        let item = batch.call::<i64>("sum", (2, 3));
+        batch.send().await.map(|mut r| r.take(item))
+    });
+    assert_eq!(results.await.unwrap().unwrap().unwrap(), 5);
+    let c = client.clone();
+    tokio::spawn(async move { c.notify("log", ("x",)).await })
+        .await
+        .unwrap()
+        .unwrap();
+}

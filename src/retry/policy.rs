@@ -466,8 +466,8 @@ fn refused_notifications(
 mod send_sync {
     use super::JsonRpcRetryPolicy;
 
-    /// Shared clients need a `Sync` policy: `Client::call` borrows the client across an
-    /// await, so its future is `Send` (spawnable) only when the client is `Sync`.
+    /// A client shared between tasks (in an `Arc`, or borrowed by a handler) needs a
+    /// `Sync` stack, and so a `Sync` policy.
     #[test]
     fn policy_is_send_and_sync() {
         fn send_sync<T: Send + Sync + 'static>() {}

@@ -218,6 +218,11 @@ where
     /// Calls `method` with `params` (a tuple for positional params, a struct or map for
     /// named ones, `()` for none) and deserializes the result into `R`.
     ///
+    /// The result is a [`serde_json::Value`] first, with its limits (see
+    /// [`jsonrpc`](crate::jsonrpc)): an integer beyond 64 bits arrives as the nearest
+    /// `f64`, so `R = u128` fails on one and `R = serde_json::Number` rounds it. Servers
+    /// that send such numbers as strings (Ethereum's hex quantities) are not affected.
+    ///
     /// The future owns a clone of the service and does not borrow the client across an
     /// await, so it is `Send` whenever the service is (a `BoxCloneService` too, which
     /// is not `Sync`).

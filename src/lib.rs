@@ -263,8 +263,12 @@
 //! error, only those calls are sent again (a smaller batch), with their own ids; the
 //! final batch response holds *every* call's response, matched by id, including errors
 //! that were not retried or whose retries ran out. An error object for the whole batch,
-//! or a transport failure, retries the whole batch. [`Client::batch`] gives a typed
-//! handle per call:
+//! or a transport failure, retries the whole batch. One strategy decides for the whole
+//! batch: the batch's own (in the [`BatchRequest`](jsonrpc::BatchRequest)'s extensions,
+//! or [`BatchBuilder::retry`](client::BatchBuilder::retry)), else the stack's default;
+//! a strategy in the extensions of a request inside it is not read. A call that must go at most once is marked with
+//! [`non_idempotent`](RetryStrategy::non_idempotent) or sent on its own.
+//! [`Client::batch`] gives a typed handle per call:
 //!
 //! ```
 //! use tower_jsonrpc_retry::backoff::PeriodicBackoff;

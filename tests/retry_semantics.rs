@@ -233,6 +233,33 @@ async fn notifications_retry_errors_only() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn codes_never_apply_to_a_notification_over_any_service() {
+    // An inner service other than the codec that answers a notification with an error
+    // object: that object is not the notification's answer, so no code applies to it.
+    let sends = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sends.clone();
+    let inner = tower::service_fn(move |_: Request| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async {
+            Ok::<_, tower_jsonrpc_retry::BoxError>(tower_jsonrpc_retry::jsonrpc::Response::failure(
+                Id::Null,
+                tower_jsonrpc_retry::jsonrpc::ErrorObject::new(2001, "busy"),
+            ))
+        }
+    });
+    let svc = tower_jsonrpc_retry::JsonRpcRetryLayer::new(periodic(3, secs(1.0)).codes([2001]));
+    let svc = tower::Layer::layer(&svc, inner);
+    let start = Instant::now();
+    let resp = svc
+        .oneshot(Request::new("log", json!(["x"])))
+        .await
+        .unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+    assert_eq!(sends.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
 async fn non_idempotent_method_is_not_retried_once_sent() {
     let server = server().await;
     server.script(

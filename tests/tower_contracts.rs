@@ -400,3 +400,30 @@ async fn client_calls_over_a_boxed_stack_can_be_spawned() {
         .unwrap()
         .unwrap();
 }
+
+/// A boxing layer below the HTTP-level layer, its error turned back into a
+/// `std::error::Error` as the layer's docs say: its timeouts are still timeouts.
+#[tokio::test(start_paused = true)]
+async fn http_level_over_a_boxing_timeout_layer_mapped_to_io_errors() {
+    let hung = Hung::default();
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(
+            RetryStrategy::new(PeriodicBackoff::new(2, secs(0.1))).retry_on(ErrorClass::Timeout),
+        ))
+        .map_err(std::io::Error::other)
+        .timeout(secs(1.0))
+        .service(hung.clone());
+    let start = Instant::now();
+    let err = svc.oneshot(http_call()).await.unwrap_err();
+    // The last attempt's error, as the inner service gave it.
+    let io = err
+        .downcast_ref::<std::io::Error>()
+        .expect("the inner io::Error");
+    assert!(
+        io.get_ref()
+            .is_some_and(|e| e.is::<tower::timeout::error::Elapsed>()),
+        "{io}"
+    );
+    assert_eq!(hung.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(start.elapsed(), secs(3.2));
+}

@@ -7,7 +7,7 @@ use http::StatusCode;
 use super::event::RetryReason;
 use super::inspect::InspectError;
 use super::strategy::{ErrorClass, ErrorMatcher, RetryStrategy};
-use crate::jsonrpc::Response;
+use crate::jsonrpc::{ErrorObject, Response};
 
 /// Why a JSON-RPC response should be retried, if it should.
 ///
@@ -19,8 +19,27 @@ pub(crate) fn response(
     method: &str,
     response: &Response,
 ) -> Option<RetryReason> {
+    decide(strategy, method, response, response.error())
+}
+
+/// Why what came back for a notification should be retried, if it should: by its
+/// status only. A notification has no answer of its own, so codes and response rules
+/// never apply (an error object is about something else: the server could not read it).
+pub(crate) fn notification(
+    strategy: &RetryStrategy,
+    method: &str,
+    response: &Response,
+) -> Option<RetryReason> {
+    decide(strategy, method, response, None)
+}
+
+fn decide(
+    strategy: &RetryStrategy,
+    method: &str,
+    response: &Response,
+    error: Option<&ErrorObject>,
+) -> Option<RetryReason> {
     let status = response.extensions().get::<StatusCode>().copied();
-    let error = response.error();
     if error.is_none() && status.is_none() {
         return None; // the happy path: a success over 2xx
     }

@@ -62,6 +62,17 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// returned as it was, and an error found by the layer itself (a body over the limit,
 /// a response that is not JSON-RPC) is turned into `E` by the function given to
 /// [`map_err`](Self::map_err).
+///
+/// # What the inner service must be
+///
+/// - Its request body `B` is built from the buffered bytes: `B: From<Vec<u8>>`, as
+///   `Full<Bytes>` and jsonrpsee's body are (a `String` or a boxed body is not).
+/// - Its error is a `std::error::Error`, returned as it was: hyper-util's and
+///   jsonrpsee's are. Layers that box their errors (tower's `TimeoutLayer`, `Buffer`)
+///   give a `BoxError`, which is not one: put them above this layer, use
+///   [`attempt_timeout`](Self::attempt_timeout) for a timeout per attempt, or turn the
+///   boxed error into one below the layer (`.map_err(std::io::Error::other)`; timeouts
+///   are still recognised through its `source()`).
 pub struct HttpRetryLayer<B, E = BoxError> {
     strategy: RetryStrategy,
     attempt_timeout: Option<Duration>,

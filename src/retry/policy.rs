@@ -229,7 +229,11 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
         let strategy = strategy_for(req.extensions(), &self.default);
         let (reason, hint) = match result {
             Ok(response) => {
-                let reason = decide::response(strategy, req.method(), response);
+                let reason = if req.is_notification() {
+                    decide::notification(strategy, req.method(), response)
+                } else {
+                    decide::response(strategy, req.method(), response)
+                };
                 (
                     reason,
                     response

@@ -117,11 +117,13 @@ pub(crate) struct Inner {
 /// layer is the default; one inserted in a request's extensions replaces it entirely
 /// for that request, and [`RetryStrategy::none()`] there disables retries.
 ///
-/// # Default
+/// # A new strategy
 ///
-/// A new strategy retries nothing until told what to retry: no codes, no errors, no
-/// deadline, no budget; `Retry-After` hints are honoured up to
-/// [`DEFAULT_RETRY_AFTER_CEILING`].
+/// [`RetryStrategy::new`] retries nothing until told what to retry: no codes, no
+/// errors, no deadline, no budget; `Retry-After` hints are honoured up to
+/// [`DEFAULT_RETRY_AFTER_CEILING`]. (`RetryStrategy::default()` is another thing: the
+/// [`transient()`](Self::transient) preset, which retries connect failures, timeouts,
+/// resets and 429/502/503/504.)
 ///
 /// ```
 /// use std::time::Duration;

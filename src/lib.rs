@@ -70,8 +70,9 @@
 //!    │   (per-request RetryStrategy override read from request extensions)
 //!    ▼
 //!  JsonRpcCodecLayer   Request ─► http::Request<Full<Bytes>> (POST, application/json)
-//!    │                 http::Response ─► jsonrpc::Response (ids matched, body size limited)
-//!    │                 non-2xx status / transport failure ─► codec::Error (kind, status, Retry-After, source)
+//!    │                 http::Response ─► jsonrpc::Response (ids matched, body size limited;
+//!    │                   a non-2xx answer with a JSON-RPC body for the call too, its status kept)
+//!    │                 other non-2xx status / transport failure ─► codec::Error (kind, status, Retry-After, source)
 //!    ▼
 //!  any tower HTTP service: hyper_util::client::legacy::Client, optionally under
 //!  tower::timeout::TimeoutLayer, ConcurrencyLimitLayer, tower-http layers, ...

@@ -363,7 +363,8 @@
 //! nothing to retry on) is not watched, and makes no event. Turn them on with a filter
 //! such as `RUST_LOG=tower_jsonrpc_retry=debug`. For metrics, or without `tracing`,
 //! [`on_retry`](RetryStrategy::on_retry) calls a hook with a [`RetryEvent`] before each
-//! retry's wait:
+//! retry's wait, and [`on_give_up`](RetryStrategy::on_give_up) one with a
+//! [`GiveUpEvent`] (its [`GiveUpReason`]) when a failure is final:
 //!
 //! ```
 //! use std::sync::Arc;
@@ -510,6 +511,6 @@ pub mod test_util;
 
 pub use client::{Client, ClientError};
 pub use retry::{
-    ErrorClass, InspectError, JsonRpcRetry, JsonRpcRetryLayer, JsonRpcRetryPolicy, RetryEvent,
-    RetryReason, RetryStrategy,
+    ErrorClass, GiveUpEvent, GiveUpReason, InspectError, JsonRpcRetry, JsonRpcRetryLayer,
+    JsonRpcRetryPolicy, RetryEvent, RetryReason, RetryStrategy,
 };

@@ -14,7 +14,7 @@ use tower::ServiceExt;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::jsonrpc::Request;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
+use tower_jsonrpc_retry::{ErrorClass, GiveUpEvent, GiveUpReason, RetryStrategy};
 
 thread_local! {
     /// What the subscriber wrote for events emitted on this thread. Each test runs on its
@@ -144,6 +144,84 @@ async fn the_final_event_names_why() {
     assert!(reasons[0].starts_with("not retryable"), "{reasons:?}");
     assert!(reasons[1].starts_with("deadline"), "{reasons:?}");
     assert!(reasons[2].starts_with("budget exhausted"), "{reasons:?}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_give_up_hook_names_why_without_tracing() {
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("busy", |_| Err((2001, "busy".to_owned())));
+    server.handle("fine", |_| Ok(json!(1)));
+    let seen: Arc<Mutex<Vec<(String, Option<String>, Option<usize>, u32, GiveUpReason)>>> =
+        Arc::default();
+    let watch = |strategy: RetryStrategy| {
+        let seen = Arc::clone(&seen);
+        strategy.on_give_up(move |e: &GiveUpEvent<'_>| {
+            seen.lock().unwrap().push((
+                e.method().to_owned(),
+                e.id().map(ToString::to_string),
+                e.batch_len(),
+                e.retries(),
+                e.reason(),
+            ));
+        })
+    };
+    let call = |method: &'static str, id: i64| Request::new(method, json!([])).with_id(id);
+
+    // A success makes no event.
+    stack(&server, watch(periodic(5).codes([2001])))
+        .oneshot(call("fine", 1))
+        .await
+        .unwrap();
+    stack(&server, watch(periodic(5).codes([2002])))
+        .oneshot(call("busy", 2))
+        .await
+        .unwrap();
+    stack(&server, watch(periodic(2).codes([2001])))
+        .oneshot(call("busy", 3))
+        .await
+        .unwrap();
+    stack(
+        &server,
+        watch(periodic(5).codes([2001]).max_elapsed(secs(1.5))),
+    )
+    .oneshot(call("busy", 4))
+    .await
+    .unwrap();
+    let budget = Arc::new(tower::retry::budget::TpsBudget::new(
+        Duration::from_secs(1),
+        0,
+        0.0,
+    ));
+    stack(&server, watch(periodic(5).codes([2001]).budget(budget)))
+        .oneshot(call("busy", 5))
+        .await
+        .unwrap();
+    let batch =
+        tower_jsonrpc_retry::jsonrpc::BatchRequest::new(vec![call("fine", 6), call("busy", 7)]);
+    stack(&server, watch(periodic(1).codes([2001])))
+        .oneshot(batch)
+        .await
+        .unwrap();
+
+    let busy = |id: &str, batch_len, retries, reason| {
+        (
+            "busy".to_owned(),
+            Some(id.to_owned()),
+            batch_len,
+            retries,
+            reason,
+        )
+    };
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            busy("2", None, 0, GiveUpReason::NotRetryable),
+            busy("3", None, 2, GiveUpReason::Exhausted),
+            busy("4", None, 1, GiveUpReason::Deadline),
+            busy("5", None, 0, GiveUpReason::Budget),
+            busy("7", Some(1), 1, GiveUpReason::Exhausted),
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -29,15 +29,17 @@ impl fmt::Display for RetryReason {
     }
 }
 
-/// Why a failed attempt is final.
+/// Why a failed attempt is final, as given to [`RetryStrategy::on_give_up`] and to
+/// `tracing`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub(crate) enum GiveUpReason {
+pub enum GiveUpReason {
     /// The strategy does not retry this failure (or the method is non-idempotent).
     NotRetryable,
     /// The backoff has no delay left.
     Exhausted,
-    /// The next wait would end past [`max_elapsed`](RetryStrategy::max_elapsed).
+    /// The call's deadline ([`max_elapsed`](RetryStrategy::max_elapsed)): the next wait
+    /// would end at or past it, or the attempt was cut short at it.
     Deadline,
     /// The retry budget refused a withdrawal.
     Budget,
@@ -136,27 +138,82 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
     }
 }
 
-/// Reports that a failed attempt is final: for a batch (`batch_len`, the calls sent last),
-/// the call named is one whose latest answer failed: the first among the calls sent
-/// last, else the first settled by an earlier exchange.
-#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-pub(crate) fn announce_give_up(
-    method: &str,
-    id: Option<&Id>,
-    batch_len: Option<usize>,
-    retries: u32,
-    why: GiveUpReason,
-) {
+/// A call whose last attempt failed and is final, as given to
+/// [`RetryStrategy::on_give_up`] and to `tracing`: the failure the caller gets.
+///
+/// For a batch, the call named is one whose latest answer failed: the first among the
+/// calls sent last, else the first settled by an earlier exchange.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::{GiveUpEvent, GiveUpReason, RetryStrategy};
+/// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+///
+/// // Count the calls the budget or the deadline stopped, apart from the rest.
+/// let cut_short = Arc::new(AtomicU64::new(0));
+/// let counter = Arc::clone(&cut_short);
+/// let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
+///     .codes([2001])
+///     .on_give_up(move |e: &GiveUpEvent<'_>| {
+///         if matches!(e.reason(), GiveUpReason::Budget | GiveUpReason::Deadline) {
+///             counter.fetch_add(1, Ordering::Relaxed);
+///         }
+///     });
+/// # let _ = strategy;
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct GiveUpEvent<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) id: Option<&'a Id>,
+    pub(crate) batch_len: Option<usize>,
+    pub(crate) retries: u32,
+    pub(crate) reason: GiveUpReason,
+}
+
+impl GiveUpEvent<'_> {
+    /// The method of the request (for a batch, of the call named: see above).
+    pub fn method(&self) -> &str {
+        self.method
+    }
+
+    /// The id of the request, if it is a call.
+    pub fn id(&self) -> Option<&Id> {
+        self.id
+    }
+
+    /// For a batch, how many of its requests were sent last.
+    pub fn batch_len(&self) -> Option<usize> {
+        self.batch_len
+    }
+
+    /// How many retries were made before this final failure (0: the first attempt).
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// Why there is no further retry.
+    pub fn reason(&self) -> GiveUpReason {
+        self.reason
+    }
+}
+
+/// Reports that a failed attempt is final: a `tracing` event and the strategy's hook.
+pub(crate) fn announce_give_up(strategy: &RetryStrategy, event: &GiveUpEvent<'_>) {
     #[cfg(feature = "tracing")]
     tracing::debug!(
         target: "tower_jsonrpc_retry",
-        method,
-        id = id.map(tracing::field::display),
-        batch_len,
-        retries,
-        reason = %why,
+        method = event.method,
+        id = event.id.map(tracing::field::display),
+        batch_len = event.batch_len,
+        retries = event.retries,
+        reason = %event.reason,
         "not retrying JSON-RPC request"
     );
+    if let Some(hook) = &strategy.inner.on_give_up {
+        hook(event);
+    }
 }
 
 /// Whole milliseconds for a log field, `u64::MAX` for a delay too long to count so.

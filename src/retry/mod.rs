@@ -31,7 +31,7 @@ mod layer;
 mod policy;
 mod strategy;
 
-pub use event::{RetryEvent, RetryReason};
+pub use event::{GiveUpEvent, GiveUpReason, RetryEvent, RetryReason};
 pub use http::{HttpRetry, HttpRetryLayer};
 pub use inspect::InspectError;
 pub use layer::{JsonRpcRetry, JsonRpcRetryLayer};

@@ -5,7 +5,9 @@ use tokio::time::Instant;
 use tower::retry::Policy;
 
 use super::decide;
-use super::event::{GiveUpReason, RetryEvent, RetryReason, announce_give_up, announce_retry};
+use super::event::{
+    GiveUpEvent, GiveUpReason, RetryEvent, RetryReason, announce_give_up, announce_retry,
+};
 use super::future::Delay;
 use super::inspect::InspectError;
 use super::strategy::RetryStrategy;
@@ -254,7 +256,14 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
         let Some(reason) = reason else {
             if failed {
                 let why = unretried(result.is_err(), req.extensions().get::<Deadline>());
-                announce_give_up(req.method(), req.id(), None, self.state.retries, why);
+                let event = GiveUpEvent {
+                    method: req.method(),
+                    id: req.id(),
+                    batch_len: None,
+                    retries: self.state.retries,
+                    reason: why,
+                };
+                announce_give_up(strategy, &event);
             }
             return None;
         };
@@ -275,7 +284,14 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                 Some(wait(strategy, &event))
             }
             Err(why) => {
-                announce_give_up(req.method(), req.id(), None, self.state.retries, why);
+                let event = GiveUpEvent {
+                    method: req.method(),
+                    id: req.id(),
+                    batch_len: None,
+                    retries: self.state.retries,
+                    reason: why,
+                };
+                announce_give_up(strategy, &event);
                 None
             }
         }
@@ -419,13 +435,14 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 };
                 if failed {
                     let call = failed_call.or(req.requests().first());
-                    announce_give_up(
-                        call.map_or("", Request::method),
-                        call.and_then(Request::id),
-                        Some(req.len()),
-                        self.state.retries,
-                        why,
-                    );
+                    let event = GiveUpEvent {
+                        method: call.map_or("", Request::method),
+                        id: call.and_then(Request::id),
+                        batch_len: Some(req.len()),
+                        retries: self.state.retries,
+                        reason: why,
+                    };
+                    announce_give_up(strategy, &event);
                 }
                 // After a partial retry, the final answer holds every item: a transport
                 // failure of the re-sent items leaves them with their last error answer.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::StatusCode;
 use tower::retry::budget::Budget;
 
-use super::event::RetryEvent;
+use super::event::{GiveUpEvent, RetryEvent};
 use crate::backoff::{Backoff, BoxBackoff, ExponentialBackoff, Jitter};
 use crate::jsonrpc::ErrorObject;
 
@@ -84,6 +84,9 @@ pub(crate) type ErrorPredicate = Arc<dyn Fn(&(dyn StdError + 'static)) -> bool +
 pub(crate) type ResponsePredicate = Arc<dyn Fn(&ErrorObject) -> bool + Send + Sync>;
 pub(crate) type OnRetry = Arc<dyn Fn(&RetryEvent<'_>) + Send + Sync>;
 
+/// The hook [`RetryStrategy::on_give_up`] installs.
+pub(crate) type OnGiveUp = Arc<dyn Fn(&GiveUpEvent<'_>) + Send + Sync>;
+
 /// One way an error can be matched for a retry.
 #[derive(Clone)]
 pub(crate) enum ErrorMatcher {
@@ -108,6 +111,7 @@ pub(crate) struct Inner {
     pub(crate) budget: Option<Arc<dyn Budget + Send + Sync>>,
     pub(crate) non_idempotent: Vec<Arc<str>>,
     pub(crate) on_retry: Option<OnRetry>,
+    pub(crate) on_give_up: Option<OnGiveUp>,
 }
 
 /// What to retry and how long to wait: a backoff, the JSON-RPC codes and transport
@@ -171,6 +175,7 @@ impl RetryStrategy {
                 budget: None,
                 non_idempotent: Vec::new(),
                 on_retry: None,
+                on_give_up: None,
             }),
         }
     }
@@ -325,6 +330,18 @@ impl RetryStrategy {
         self.edit(|i| i.on_retry = Some(Arc::new(f)))
     }
 
+    /// Calls `f` when a call's failure is final (the failure the caller gets), with the
+    /// method, id, retries made and [why](crate::GiveUpReason): not retryable, attempts
+    /// exhausted, the deadline, the budget. With [`on_retry`](Self::on_retry), it is
+    /// what metrics need without `tracing`. A call whose strategy can never retry
+    /// ([`can_retry`](Self::can_retry) is false) is not watched and makes no event.
+    pub fn on_give_up<F>(self, f: F) -> Self
+    where
+        F: Fn(&GiveUpEvent<'_>) + Send + Sync + 'static,
+    {
+        self.edit(|i| i.on_give_up = Some(Arc::new(f)))
+    }
+
     /// Whether this strategy can ever retry: it has a backoff and something to retry on.
     pub fn can_retry(&self) -> bool {
         let i = &self.inner;
@@ -450,6 +467,7 @@ impl fmt::Debug for RetryStrategy {
             .field("budget", &i.budget.is_some())
             .field("non_idempotent", &i.non_idempotent)
             .field("on_retry", &i.on_retry.is_some())
+            .field("on_give_up", &i.on_give_up.is_some())
             .finish()
     }
 }

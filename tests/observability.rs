@@ -151,8 +151,9 @@ async fn the_give_up_hook_names_why_without_tracing() {
     let server = FlakyServer::start().await.unwrap();
     server.handle("busy", |_| Err((2001, "busy".to_owned())));
     server.handle("fine", |_| Ok(json!(1)));
-    let seen: Arc<Mutex<Vec<(String, Option<String>, Option<usize>, u32, GiveUpReason)>>> =
-        Arc::default();
+    /// Method, id, batch size, retries, reason.
+    type Seen = (String, Option<String>, Option<usize>, u32, GiveUpReason);
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let watch = |strategy: RetryStrategy| {
         let seen = Arc::clone(&seen);
         strategy.on_give_up(move |e: &GiveUpEvent<'_>| {

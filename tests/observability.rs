@@ -325,6 +325,49 @@ async fn a_preset_can_be_scaled_without_restating_it() {
     assert!(!RetryStrategy::none().map_backoff(|b| b).can_retry());
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_seeded_preset_waits_the_same_on_every_run() {
+    let server = FlakyServer::start().await.unwrap();
+    let run = |strategy: RetryStrategy| {
+        let server = &server;
+        async move {
+            server.script(
+                "sum",
+                [Step::status(503), Step::status(503), Step::status(503)],
+            );
+            let rec = Recorder::default();
+            let _ = stack(server, rec.attach(strategy))
+                .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+                .await;
+            rec.delays()
+        }
+    };
+    let first = run(RetryStrategy::transient_seeded(7)).await;
+    assert_eq!(first.len(), 3);
+    assert_eq!(run(RetryStrategy::transient_seeded(7)).await, first);
+    assert_ne!(run(RetryStrategy::transient_seeded(8)).await, first);
+
+    server.script("sum", [Step::error(-32005)]);
+    let ethereum = |seed| {
+        let rec = Recorder::default();
+        let strategy = rec.attach(RetryStrategy::ethereum_rate_limits_seeded(seed));
+        (rec, strategy)
+    };
+    let (rec, strategy) = ethereum(7);
+    stack(&server, strategy)
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap();
+    server.script("sum", [Step::error(-32005)]);
+    let (again, strategy) = ethereum(7);
+    stack(&server, strategy)
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(rec.delays().len(), 1);
+    assert_eq!(rec.delays(), again.delays());
+}
+
 /// The "not retrying" events of this thread.
 fn give_ups(logs: &Logs) -> Vec<String> {
     logs.lines()

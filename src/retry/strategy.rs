@@ -367,9 +367,27 @@ impl RetryStrategy {
     /// assert!(strategy.can_retry());
     /// ```
     pub fn transient() -> Self {
+        Self::transient_with(Jitter::proportional(0.2).unwrap_or_default())
+    }
+
+    /// [`transient()`](Self::transient) with its jitter seeded: the same delays on every
+    /// run, for tests that assert them.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    ///
+    /// // Each request still draws its own delays, the same ones on every run.
+    /// let strategy = RetryStrategy::transient_seeded(7);
+    /// # let _ = strategy;
+    /// ```
+    pub fn transient_seeded(seed: u64) -> Self {
+        Self::transient_with(Jitter::proportional(0.2).unwrap_or_default().seeded(seed))
+    }
+
+    fn transient_with(jitter: Jitter) -> Self {
         let backoff = ExponentialBackoff::doubling(3, Duration::from_millis(100))
             .with_max_delay(Duration::from_secs(2))
-            .with_jitter(Jitter::proportional(0.2).unwrap_or_default());
+            .with_jitter(jitter);
         let mut s = Self::new(backoff)
             .retry_on(ErrorClass::Connect)
             .retry_on(ErrorClass::Timeout)
@@ -399,9 +417,19 @@ impl RetryStrategy {
     /// assert!(strategy.can_retry());
     /// ```
     pub fn ethereum_rate_limits() -> Self {
+        Self::ethereum_rate_limits_with(Jitter::full())
+    }
+
+    /// [`ethereum_rate_limits()`](Self::ethereum_rate_limits) with its jitter seeded: the
+    /// same delays on every run, for tests that assert them.
+    pub fn ethereum_rate_limits_seeded(seed: u64) -> Self {
+        Self::ethereum_rate_limits_with(Jitter::full().seeded(seed))
+    }
+
+    fn ethereum_rate_limits_with(jitter: Jitter) -> Self {
         let backoff = ExponentialBackoff::doubling(5, Duration::from_secs(1))
             .with_max_delay(Duration::from_secs(30))
-            .with_jitter(Jitter::full());
+            .with_jitter(jitter);
         let mut s = Self::new(backoff)
             .codes([-32005, 429])
             .retry_response_if(is_provider_rate_limit)

@@ -252,26 +252,19 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                 )
             }
         };
-        let failed = result.as_ref().map_or(true, Response::is_error);
-        let Some(reason) = reason else {
-            if failed {
-                let why = unretried(result.is_err(), req.extensions().get::<Deadline>());
-                let event = GiveUpEvent {
-                    method: req.method(),
-                    id: req.id(),
-                    batch_len: None,
-                    retries: self.state.retries,
-                    reason: why,
-                };
-                announce_give_up(strategy, &event);
-            }
-            return None;
+        // A retryable result is a failure even when it is a success body (under a
+        // listed status); a result nothing retries is one when it is an error.
+        let failed = reason.is_some() || result.as_ref().map_or(true, Response::is_error);
+        let deadline = req.extensions().get::<Deadline>();
+        let outcome = match reason {
+            None => Err(unretried(result.is_err(), deadline)),
+            Some(reason) => self
+                .state
+                .next_delay(strategy, hint, deadline)
+                .map(|delay| (reason, delay)),
         };
-        match self
-            .state
-            .next_delay(strategy, hint, req.extensions().get::<Deadline>())
-        {
-            Ok(delay) => {
+        match outcome {
+            Ok((reason, delay)) => {
                 let event = RetryEvent {
                     method: req.method(),
                     id: req.id(),
@@ -284,14 +277,16 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                 Some(wait(strategy, &event))
             }
             Err(why) => {
-                let event = GiveUpEvent {
-                    method: req.method(),
-                    id: req.id(),
-                    batch_len: None,
-                    retries: self.state.retries,
-                    reason: why,
-                };
-                announce_give_up(strategy, &event);
+                if failed {
+                    let event = GiveUpEvent {
+                        method: req.method(),
+                        id: req.id(),
+                        batch_len: None,
+                        retries: self.state.retries,
+                        reason: why,
+                    };
+                    announce_give_up(strategy, &event);
+                }
                 None
             }
         }

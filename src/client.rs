@@ -108,7 +108,7 @@ impl<E: fmt::Display> fmt::Display for ClientError<E> {
         match self {
             ClientError::Rpc(e) => fmt::Display::fmt(e, f),
             // The transport error itself is the source: its message is not repeated.
-            ClientError::Transport(_) => f.write_str("the call failed in transport"),
+            ClientError::Transport(_) => f.write_str("the service stack failed the call"),
             ClientError::Deserialize(_) => f.write_str("result does not match the expected type"),
             // Serializing failed, or gave a scalar: `source()` says which.
             ClientError::Params(_) => {

@@ -223,9 +223,11 @@ where
     /// `f64`, so `R = u128` fails on one and `R = serde_json::Number` rounds it. Servers
     /// that send such numbers as strings (Ethereum's hex quantities) are not affected.
     ///
-    /// The future owns a clone of the service and does not borrow the client across an
-    /// await, so it is `Send` whenever the service is (a `BoxCloneService` too, which
-    /// is not `Sync`).
+    /// The future holds a clone of the service, not a reference to it, so it is `Send`
+    /// whenever the service is (a `BoxCloneService` too, which is not `Sync`). Its type
+    /// still borrows the client; for a future that outlives it (to spawn from a
+    /// borrowed client), use [`request`](Self::request)`(..).send()`, whose future
+    /// borrows nothing.
     pub fn call<R: DeserializeOwned>(
         &self,
         method: impl Into<MethodName>,
@@ -257,7 +259,9 @@ where
     }
 
     /// Sends a request as it is and returns the response as it came.
-    pub fn send(&self, request: Request) -> impl Future<Output = Result<Response, E>> {
+    ///
+    /// The future borrows nothing: it owns a clone of the service.
+    pub fn send(&self, request: Request) -> impl Future<Output = Result<Response, E>> + use<S, E> {
         self.service.clone().oneshot(request)
     }
 }
@@ -334,7 +338,8 @@ where
         Ok(req)
     }
 
-    /// Sends the call and deserializes its result.
+    /// Sends the call and deserializes its result. The future borrows nothing (not the
+    /// client): it owns a clone of the service and the request.
     pub fn send<R: DeserializeOwned>(
         self,
     ) -> impl Future<Output = Result<R, ClientError<E>>> + use<R, S, E> {

@@ -458,3 +458,50 @@ async fn an_attempt_cut_by_the_deadline_gives_up_on_the_deadline() {
         "{ends:?}"
     );
 }
+
+/// Over a service other than the codec, a failure of another kind that comes after the
+/// deadline was not cut by it: it is not retryable, not a deadline.
+#[tokio::test(start_paused = true)]
+async fn a_slow_failure_of_another_kind_is_not_a_deadline() {
+    use tower::Layer;
+    use tower_jsonrpc_retry::jsonrpc::{BatchRequest, BatchResponse, Response};
+    use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+
+    let seen: Arc<Mutex<Vec<GiveUpReason>>> = Arc::default();
+    let strategy = {
+        let seen = Arc::clone(&seen);
+        RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100)))
+            .retry_on(ErrorClass::Timeout)
+            .max_elapsed(secs(1.0))
+            .on_give_up(move |e: &GiveUpEvent<'_>| seen.lock().unwrap().push(e.reason()))
+    };
+    let refused = || -> BoxError { "invalid params: the server refused the call".into() };
+    let single = tower::service_fn(move |_: Request| async move {
+        tokio::time::sleep(secs(2.0)).await;
+        Err::<Response, BoxError>(refused())
+    });
+    let err = JsonRpcRetryLayer::new(strategy.clone())
+        .layer(single)
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid params: the server refused the call"
+    );
+    let batch = tower::service_fn(move |_: BatchRequest| async move {
+        tokio::time::sleep(secs(2.0)).await;
+        Err::<BatchResponse, BoxError>(refused())
+    });
+    JsonRpcRetryLayer::new(strategy)
+        .layer(batch)
+        .oneshot(BatchRequest::new(vec![
+            Request::new("sum", json!([1, 2])).with_id(1),
+        ]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [GiveUpReason::NotRetryable, GiveUpReason::NotRetryable]
+    );
+}

@@ -427,3 +427,18 @@ async fn http_level_over_a_boxing_timeout_layer_mapped_to_io_errors() {
     assert_eq!(hung.calls.load(Ordering::SeqCst), 3);
     assert_eq!(start.elapsed(), secs(3.2));
 }
+
+/// The futures of `Client::send` and `request(..).send()` borrow nothing: they outlive the
+/// client.
+#[tokio::test(start_paused = true)]
+async fn client_futures_that_borrow_nothing_outlive_the_client() {
+    let inner = tower::service_fn(|req: Request| async move {
+        Ok::<_, BoxError>(Response::success(req.id().cloned().unwrap(), json!(3)))
+    });
+    let client = tower_jsonrpc_retry::Client::new(inner);
+    let by_builder = client.request("sum").params((1, 2)).send::<i64>();
+    let by_send = client.send(Request::new("sum", json!([1, 2])).with_id(9));
+    drop(client);
+    assert_eq!(by_builder.await.unwrap(), 3);
+    assert_eq!(by_send.await.unwrap().result(), Some(&json!(3)));
+}

@@ -151,12 +151,16 @@ impl Attempt for BatchRequest {
     }
 }
 
-/// Why a failure no rule retries is not retried: a transport failure after the call's
-/// deadline is the codec cutting the attempt at it (whatever rules the strategy has, the
-/// call ran out of time), anything else is not retryable.
-fn unretried(transport: bool, deadline: Option<&Deadline>) -> GiveUpReason {
-    match deadline {
-        Some(Deadline(at)) if transport && *at <= Instant::now() => GiveUpReason::Deadline,
+/// Why a failure no rule retries is not retried: a timeout once the call's deadline has
+/// come is the attempt cut short at it (whatever rules the strategy has, the call ran out
+/// of time); anything else, a slow failure of another kind included, is not retryable.
+fn unretried<E: InspectError>(err: Option<&E>, deadline: Option<&Deadline>) -> GiveUpReason {
+    match (err, deadline) {
+        (Some(err), Some(Deadline(at)))
+            if *at <= Instant::now() && crate::classify::is_timeout(err.as_error()) =>
+        {
+            GiveUpReason::Deadline
+        }
         _ => GiveUpReason::NotRetryable,
     }
 }
@@ -257,7 +261,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
         let failed = reason.is_some() || result.as_ref().map_or(true, Response::is_error);
         let deadline = req.extensions().get::<Deadline>();
         let outcome = match reason {
-            None => Err(unretried(result.is_err(), deadline)),
+            None => Err(unretried(result.as_ref().err(), deadline)),
             Some(reason) => self
                 .state
                 .next_delay(strategy, hint, deadline)
@@ -364,7 +368,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
         let retryable = reason.is_some();
         let outcome = match reason {
             None => Err(unretried(
-                result.is_err(),
+                result.as_ref().err(),
                 req.extensions().get::<Deadline>(),
             )),
             Some(reason) => self

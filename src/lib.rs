@@ -66,7 +66,7 @@
 //! ```text
 //! user code ── jsonrpc::Request (method, params, id, http::Extensions) ──┐
 //!                                                                        ▼
-//!  JsonRpcRetryLayer   JsonRpcRetry<S>: tower's Retry<JsonRpcRetryPolicy, S> ◄── RetryStrategy
+//!  JsonRpcRetryLayer   JsonRpcRetry<S>: tower's Retry with a JsonRpcRetryPolicy ◄── RetryStrategy
 //!    │   (per-request RetryStrategy override read from request extensions)
 //!    ▼
 //!  JsonRpcCodecLayer   Request ─► http::Request<Full<Bytes>> (POST, application/json)
@@ -308,7 +308,8 @@
 //!   and does not make anything retryable by itself.
 //! - **Deadlines.** [`max_elapsed`](RetryStrategy::max_elapsed) bounds the whole call,
 //!   attempts and waits: no retry is scheduled whose wait would end past it, a retry
-//!   waiting for the inner service's readiness stops at it, and over the codec every
+//!   waiting for the inner service's readiness stops at it (for the codec's error,
+//!   `BoxError` and `io::Error`: see [`InspectError::deadline_passed`]), and over the codec every
 //!   attempt, the first included, is cut short at it. (Over a service
 //!   other than the codec, only the waits are bounded: pair the deadline with a
 //!   per-attempt timeout there.) An outer retry layer's deadline bounds the layers

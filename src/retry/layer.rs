@@ -17,7 +17,7 @@ use crate::jsonrpc::{BatchRequest, Request};
 ///
 /// It serves [`Request`](crate::jsonrpc::Request) and
 /// [`BatchRequest`](crate::jsonrpc::BatchRequest) over any inner service whose error
-/// implements [`InspectError`](crate::InspectError): the
+/// implements [`InspectError`](crate::InspectError) and is `Send + Sync + 'static`: the
 /// [`JsonRpcCodec`](crate::codec::JsonRpcCodec) directly, or layers above it that box
 /// their errors.
 ///

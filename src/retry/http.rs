@@ -49,14 +49,15 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// on a retry, those to send again; its answer comes back as it came when one exchange
 /// gave it, and when retries gathered it from several, as one array of the items as the
 /// server wrote them (a null-id error the layer gives a call by elimination is written
-/// anew, with that call's id; the last exchange's answers that no call took go last), with the last exchange's status
-/// and `Retry-After`. Results are checked as JSON but never built; error `data` is built
-/// for the response rules to read when serde_json can hold it, and left out of the
-/// decision when it cannot (a number beyond `f64`, deep nesting). Either way the answer
-/// goes through as the server's bytes. An answer whose body is content-encoded (the caller asked for gzip, say)
-/// cannot be read by the layer, so no JSON-RPC rule applies to it: it comes back as it
-/// came, for the caller to decode. A body that is not JSON-RPC is sent once, untouched,
-/// within the same limits, attempt timeout and deadline.
+/// anew, with that call's id; the last exchange's answers that no call took go last),
+/// with the last exchange's status and `Retry-After`. Results are checked as JSON but
+/// never built; error `data` is built for the response rules to read when serde_json
+/// can hold it, and left out of the decision when it cannot (a number beyond `f64`,
+/// deep nesting). Either way the answer goes through as the server's bytes. An answer
+/// whose body is content-encoded (the caller asked for gzip, say) cannot be read by the
+/// layer, so no JSON-RPC rule applies to it: it comes back as it came, for the caller
+/// to decode. A body that is not JSON-RPC is sent once, untouched, within the same
+/// limits, attempt timeout and deadline.
 ///
 /// The output error type is the inner service's (`E`), so the layer fits stacks that
 /// name their error type, such as jsonrpsee's: the inner error of the last attempt is

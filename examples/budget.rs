@@ -1,7 +1,8 @@
 //! Retry budgets: a server that fails every call, and 200 calls that each may retry 3
 //! times. Without a budget every call retries to the end and the server takes four
 //! times the load; with one shared [`TpsBudget`] (retries up to 10 % of calls, plus a
-//! reserve of 1 retry per second over a 10 s window) the retry storm stays small.
+//! reserve of 1 retry per second over a 10 s window) the retry storm stays small, and
+//! the give-up hook counts the calls it stopped.
 //!
 //! The retries here do not wait (a zero interval), so the run is quick either way;
 //! `--fast` is accepted and changes nothing.
@@ -9,6 +10,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -16,7 +18,7 @@ use tokio::task::JoinSet;
 use tower::retry::budget::TpsBudget;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::test_util::FlakyServer;
-use tower_jsonrpc_retry::{BoxError, Client, RetryStrategy};
+use tower_jsonrpc_retry::{BoxError, Client, GiveUpEvent, GiveUpReason, RetryStrategy};
 
 const CALLS: usize = 200;
 /// Calls in flight at once.
@@ -69,7 +71,17 @@ async fn main() -> Result<(), BoxError> {
     // One budget, shared by every request of the client (and by any other client
     // given the same Arc): every call deposits, every retry withdraws.
     let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 1, 0.1));
-    let with = storm(&server, strategy().budget(budget)).await?;
+    // Counted with the give-up hook: the calls whose retries the budget refused.
+    let refused = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&refused);
+    let strategy = strategy()
+        .budget(budget)
+        .on_give_up(move |e: &GiveUpEvent<'_>| {
+            if e.reason() == GiveUpReason::Budget {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    let with = storm(&server, strategy).await?;
     println!(
         "with a shared TpsBudget(10 s, 1 retry/s reserve, 10 %): {CALLS} calls made {with} attempts (amplification {:.2}x)",
         with as f64 / CALLS as f64
@@ -78,6 +90,10 @@ async fn main() -> Result<(), BoxError> {
         "  that is {CALLS} first tries and {} retries, what the budget allows: its reserve (10) plus 10 % of the calls ({}); every other failure was final at once",
         with - CALLS,
         CALLS / 10
+    );
+    println!(
+        "  the give-up hook: {} of the {CALLS} calls ended because the budget refused their next retry",
+        refused.load(Ordering::Relaxed)
     );
     Ok(())
 }

@@ -28,7 +28,7 @@ use super::inspect::InspectError;
 ///   ([`max_elapsed`](crate::RetryStrategy::max_elapsed)) is ready at the deadline, and
 ///   its call fails at once with the error type's
 ///   [`deadline_passed`](InspectError::deadline_passed).
-pub struct Attempts<S> {
+pub(crate) struct Attempts<S> {
     inner: S,
     /// The call's deadline: set on the service a call's future is made from, so only
     /// that call's retries have it.
@@ -155,7 +155,7 @@ pin_project! {
     /// An attempt of [`Attempts`]: the inner service's future, or the error kept for it.
     #[project = AttemptProj]
     #[derive(Debug)]
-    pub enum AttemptFuture<F, E> {
+    pub(crate) enum AttemptFuture<F, E> {
         /// Sent to the inner service.
         Sent { #[pin] future: F },
         /// Not sent: the readiness error, or the deadline's.

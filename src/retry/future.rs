@@ -1,5 +1,6 @@
-//! The future the retry policy waits on between attempts.
+//! The futures of the retry layer: the call's, and the wait between attempts.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -7,6 +8,11 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
+use tower::retry::Policy;
+use tower_service::Service;
+
+use super::attempts::Attempts;
+use super::{InspectError, JsonRpcRetryPolicy};
 
 pin_project! {
     /// The wait before a retry: a tokio [`Sleep`] for the delay, or nothing at all for a
@@ -73,5 +79,49 @@ impl Future for Delay {
                 Poll::Pending
             }
         }
+    }
+}
+
+pin_project! {
+    /// The response future of [`JsonRpcRetry`](super::JsonRpcRetry): tower's `Retry`
+    /// future, for a call of request type `R` (a [`Request`](crate::jsonrpc::Request) or a
+    /// [`BatchRequest`](crate::jsonrpc::BatchRequest)) over the inner service `S`.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct ResponseFuture<S, R>
+    where
+        S: Service<R>,
+        S::Error: InspectError,
+        S::Error: Send,
+        S::Error: Sync,
+        S::Error: 'static,
+        JsonRpcRetryPolicy: Policy<R, S::Response, S::Error>,
+    {
+        #[pin]
+        pub(super) inner: tower::retry::future::ResponseFuture<JsonRpcRetryPolicy, Attempts<S>, R>,
+    }
+}
+
+impl<S, R> Future for ResponseFuture<S, R>
+where
+    S: Service<R> + Clone,
+    S::Error: InspectError + Send + Sync + 'static,
+    JsonRpcRetryPolicy: Policy<R, S::Response, S::Error>,
+    R: Clone,
+{
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+impl<S, R> fmt::Debug for ResponseFuture<S, R>
+where
+    S: Service<R>,
+    S::Error: InspectError + Send + Sync + 'static,
+    JsonRpcRetryPolicy: Policy<R, S::Response, S::Error>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }

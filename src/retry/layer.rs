@@ -6,11 +6,13 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::attempts::Attempts;
+use super::future::ResponseFuture;
 use super::http::HttpRetryLayer;
+use super::inspect::InspectError;
 use super::policy::JsonRpcRetryPolicy;
 use super::strategy::RetryStrategy;
 use crate::codec::Deadline;
-use crate::jsonrpc::{BatchRequest, Request};
+use crate::jsonrpc::{BatchRequest, BatchResponse, Request, Response};
 
 /// Retries JSON-RPC calls: wraps a service in tower's [`Retry`] with a
 /// [`JsonRpcRetryPolicy`] whose default is this strategy (see [`JsonRpcRetry`]).
@@ -83,7 +85,8 @@ impl<S> Layer<S> for JsonRpcRetryLayer {
 /// keeps the answers it gathered), and a retry still waiting at the call's deadline
 /// fails then (with [`InspectError::deadline_passed`](crate::InspectError::deadline_passed)).
 ///
-/// Its response future is tower's own `Retry` future.
+/// Its response future, [`ResponseFuture`](super::future::ResponseFuture), is tower's own
+/// `Retry` future.
 #[derive(Clone, Debug)]
 pub struct JsonRpcRetry<S> {
     retry: Retry<JsonRpcRetryPolicy, Attempts<S>>,
@@ -148,11 +151,12 @@ impl<S> JsonRpcRetry<S> {
 
 impl<S> Service<Request> for JsonRpcRetry<S>
 where
-    Retry<JsonRpcRetryPolicy, Attempts<S>>: Service<Request>,
+    S: Service<Request, Response = Response> + Clone,
+    S::Error: InspectError + Send + Sync + 'static,
 {
-    type Response = <Retry<JsonRpcRetryPolicy, Attempts<S>> as Service<Request>>::Response;
-    type Error = <Retry<JsonRpcRetryPolicy, Attempts<S>> as Service<Request>>::Error;
-    type Future = <Retry<JsonRpcRetryPolicy, Attempts<S>> as Service<Request>>::Future;
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, Request>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Service::<Request>::poll_ready(&mut self.retry, cx)
@@ -161,17 +165,20 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         self.stamp(request.extensions_mut());
         let deadline = request.extensions().get::<Deadline>().copied();
-        self.call_with_deadline(request, deadline.as_ref())
+        ResponseFuture {
+            inner: self.call_with_deadline(request, deadline.as_ref()),
+        }
     }
 }
 
 impl<S> Service<BatchRequest> for JsonRpcRetry<S>
 where
-    Retry<JsonRpcRetryPolicy, Attempts<S>>: Service<BatchRequest>,
+    S: Service<BatchRequest, Response = BatchResponse> + Clone,
+    S::Error: InspectError + Send + Sync + 'static,
 {
-    type Response = <Retry<JsonRpcRetryPolicy, Attempts<S>> as Service<BatchRequest>>::Response;
-    type Error = <Retry<JsonRpcRetryPolicy, Attempts<S>> as Service<BatchRequest>>::Error;
-    type Future = <Retry<JsonRpcRetryPolicy, Attempts<S>> as Service<BatchRequest>>::Future;
+    type Response = BatchResponse;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, BatchRequest>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Service::<BatchRequest>::poll_ready(&mut self.retry, cx)
@@ -180,6 +187,8 @@ where
     fn call(&mut self, mut batch: BatchRequest) -> Self::Future {
         self.stamp(batch.extensions_mut());
         let deadline = batch.extensions().get::<Deadline>().copied();
-        self.call_with_deadline(batch, deadline.as_ref())
+        ResponseFuture {
+            inner: self.call_with_deadline(batch, deadline.as_ref()),
+        }
     }
 }

@@ -1,0 +1,57 @@
+//! What the public types promise at compile time: layers, services, futures and errors
+//! that can cross threads (`tokio::spawn`, shared clients), and client futures that
+//! borrow nothing where the docs say so. A regression here fails to compile.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use tower::Service;
+use tower_jsonrpc_retry::client::DefaultStack;
+use tower_jsonrpc_retry::codec::{self, JsonRpcCodec, JsonRpcCodecLayer};
+use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+use tower_jsonrpc_retry::retry::future::{Delay, ResponseFuture};
+use tower_jsonrpc_retry::retry::{HttpRetry, HttpRetryLayer};
+use tower_jsonrpc_retry::{Client, ClientError, JsonRpcRetryLayer, RetryStrategy};
+
+fn send_sync<T: Send + Sync>() {}
+fn send_only<T: Send>() {}
+fn clone<T: Clone>() {}
+fn send_static<T: Send + 'static>(_: &T) {}
+fn send<T: Send>(_: &T) {}
+
+type Hyper = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    Full<Bytes>,
+>;
+type Codec = JsonRpcCodec<Hyper>;
+
+#[test]
+fn layers_services_futures_and_errors_cross_threads() {
+    send_sync::<JsonRpcRetryLayer>();
+    clone::<JsonRpcRetryLayer>();
+    send_sync::<JsonRpcCodecLayer>();
+    send_sync::<HttpRetryLayer<Full<Bytes>>>();
+    send_sync::<DefaultStack>();
+    clone::<DefaultStack>();
+    send_sync::<HttpRetry<Hyper, Full<Bytes>>>();
+    // The retry layer's response future is nameable, and `Send + Sync`.
+    send_sync::<ResponseFuture<Codec, Request>>();
+    send_sync::<ResponseFuture<Codec, BatchRequest>>();
+    send_sync::<<DefaultStack as Service<Request>>::Future>();
+    // The HTTP level's future is boxed: `Send`, not `Sync`.
+    send_only::<<HttpRetry<Hyper, Full<Bytes>> as Service<http::Request<Full<Bytes>>>>::Future>();
+    send_sync::<codec::Error>();
+    send_sync::<ClientError>();
+    send_sync::<RetryStrategy>();
+    send_sync::<Delay>();
+    send_sync::<Client>();
+}
+
+/// Compiled, never run: it would need a runtime and a server.
+#[allow(dead_code)]
+fn client_futures(client: &Client) {
+    send(&client.call::<i64>("m", ()));
+    send_static(&client.request("m").params(()).send::<i64>());
+    send_static(&client.request("m").notify());
+    send_static(&client.batch().send());
+    send_static(&client.send(Request::new("m", serde_json::json!([])).with_id(1)));
+}

@@ -202,6 +202,7 @@ where
     }
 
     /// Uses `f` to make the id of every call.
+    #[must_use]
     pub fn with_id_generator<F>(mut self, f: F) -> Self
     where
         F: Fn() -> Id + Send + Sync + 'static,
@@ -306,24 +307,28 @@ where
     S: Service<Request, Response = Response, Error = E> + Clone,
 {
     /// Sets the params: a tuple (positional), a struct or map (named), `()` (none).
+    #[must_use]
     pub fn params(mut self, params: impl Serialize) -> Self {
         self.params = to_params(params);
         self
     }
 
     /// Gives this request its own retry strategy, replacing the stack's default.
+    #[must_use]
     pub fn retry(mut self, strategy: RetryStrategy) -> Self {
         self.extensions.insert(strategy);
         self
     }
 
     /// Sets the id instead of taking the client's next one.
+    #[must_use]
     pub fn id(mut self, id: impl Into<Id>) -> Self {
         self.id = Some(id.into());
         self
     }
 
     /// Adds a value to the request's extensions, for the layers below.
+    #[must_use]
     pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.extensions.insert(value);
         self
@@ -545,12 +550,14 @@ impl ClientBuilder {
     }
 
     /// How long one attempt may take; a retry gets a fresh timeout.
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// The default retry strategy.
+    #[must_use]
     pub fn retry(mut self, strategy: RetryStrategy) -> Self {
         self.strategy = strategy;
         self
@@ -558,12 +565,14 @@ impl ClientBuilder {
 
     /// Adds a header to every HTTP request (e.g. `Authorization`), replacing one of the
     /// same name.
+    #[must_use]
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.codec = self.codec.header(name, value);
         self
     }
 
     /// The largest response body read, in bytes.
+    #[must_use]
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.codec = self.codec.body_limit(bytes);
         self

@@ -22,6 +22,7 @@ pub(super) type Decode<T> = fn(Expected, http::response::Parts, Bytes) -> Result
 pin_project! {
     /// The response future of [`JsonRpcCodec`](super::JsonRpcCodec): awaits the HTTP
     /// response, reads its body within the limit, and decodes it.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct ResponseFuture<F, B, T>
     where
         B: Body,

@@ -29,6 +29,7 @@ pub struct JsonRpcCodecLayer {
 
 impl JsonRpcCodecLayer {
     /// POSTs to `uri`, with the default body limit ([`DEFAULT_BODY_LIMIT`](super::DEFAULT_BODY_LIMIT)).
+    #[must_use]
     pub fn new(uri: Uri) -> Self {
         Self {
             config: Arc::new(Config::new(uri)),
@@ -36,12 +37,14 @@ impl JsonRpcCodecLayer {
     }
 
     /// Adds a header to every HTTP request (e.g. `Authorization`), replacing one of the same name.
+    #[must_use]
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         Arc::make_mut(&mut self.config).headers.insert(name, value);
         self
     }
 
     /// Adds these headers to every HTTP request.
+    #[must_use]
     pub fn headers(mut self, headers: HeaderMap) -> Self {
         Arc::make_mut(&mut self.config).headers.extend(headers);
         self
@@ -49,6 +52,7 @@ impl JsonRpcCodecLayer {
 
     /// The largest response body read, in bytes; a larger one is an error, detected
     /// while streaming, before it is all buffered.
+    #[must_use]
     pub fn body_limit(mut self, bytes: usize) -> Self {
         Arc::make_mut(&mut self.config).body_limit = bytes;
         self
@@ -71,6 +75,7 @@ impl JsonRpcCodecLayer {
     /// # Default
     ///
     /// None: only the timeouts of the stack below apply.
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         Arc::make_mut(&mut self.config).timeout = Some(timeout);
         self

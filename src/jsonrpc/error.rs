@@ -58,6 +58,7 @@ impl ErrorObject {
     }
 
     /// Attaches the optional `data` member.
+    #[must_use]
     pub fn with_data(mut self, data: Value) -> Self {
         self.data = Some(data);
         self

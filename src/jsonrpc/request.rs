@@ -68,6 +68,7 @@ impl Request {
     }
 
     /// Sets the id, which makes the request a call that expects a response.
+    #[must_use]
     pub fn with_id(mut self, id: impl Into<Id>) -> Self {
         self.id = Some(id.into());
         self

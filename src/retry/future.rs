@@ -41,6 +41,7 @@ pin_project! {
     /// # }
     /// ```
     #[derive(Debug)]
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct Delay {
         #[pin]
         sleep: Option<Sleep>,

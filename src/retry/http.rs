@@ -156,6 +156,7 @@ impl<B, E> HttpRetryLayer<B, E> {
     ///
     /// None: the stack's own timeouts apply (jsonrpsee's `request_timeout` bounds the
     /// whole call, retries included).
+    #[must_use]
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = Some(timeout);
         self
@@ -166,6 +167,7 @@ impl<B, E> HttpRetryLayer<B, E> {
     /// # Default
     ///
     /// [`DEFAULT_BODY_LIMIT`] (10 MiB).
+    #[must_use]
     pub fn request_limit(mut self, bytes: usize) -> Self {
         self.request_limit = bytes;
         self
@@ -176,6 +178,7 @@ impl<B, E> HttpRetryLayer<B, E> {
     /// # Default
     ///
     /// [`DEFAULT_BODY_LIMIT`] (10 MiB).
+    #[must_use]
     pub fn response_limit(mut self, bytes: usize) -> Self {
         self.response_limit = bytes;
         self

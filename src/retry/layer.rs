@@ -47,6 +47,7 @@ pub struct JsonRpcRetryLayer {
 
 impl JsonRpcRetryLayer {
     /// A layer whose requests follow `strategy` unless they carry their own.
+    #[must_use]
     pub fn new(strategy: RetryStrategy) -> Self {
         Self { strategy }
     }
@@ -54,6 +55,7 @@ impl JsonRpcRetryLayer {
     /// The same retries at the HTTP level, over any `Service<http::Request<B>>`: for
     /// stacks that only take HTTP layers, such as jsonrpsee's HTTP client. See
     /// [`HttpRetryLayer`].
+    #[must_use]
     pub fn http<B>(strategy: RetryStrategy) -> HttpRetryLayer<B> {
         HttpRetryLayer::new(strategy)
     }

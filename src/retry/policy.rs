@@ -69,6 +69,7 @@ struct Gathered {
 
 impl JsonRpcRetryPolicy {
     /// A policy with this default strategy.
+    #[must_use]
     pub fn new(default: RetryStrategy) -> Self {
         Self {
             default,

@@ -153,12 +153,14 @@ pub struct RetryStrategy {
 impl RetryStrategy {
     /// A strategy that waits for the delays of `backoff`, and retries nothing until
     /// codes or errors are added.
+    #[must_use]
     pub fn new(backoff: impl Backoff) -> Self {
         Self::from_backoff(Some(BoxBackoff::new(backoff)))
     }
 
     /// A strategy that never retries. In a request's extensions, it disables retries
     /// for that request, whatever the layer's default.
+    #[must_use]
     pub fn none() -> Self {
         Self::from_backoff(None)
     }
@@ -186,6 +188,7 @@ impl RetryStrategy {
     }
 
     /// Replaces the backoff.
+    #[must_use]
     pub fn backoff(self, backoff: impl Backoff) -> Self {
         let backoff = BoxBackoff::new(backoff);
         self.edit(|i| i.backoff = Some(backoff))
@@ -203,6 +206,7 @@ impl RetryStrategy {
     /// let fast = RetryStrategy::ethereum_rate_limits().map_backoff(|b| b.map(|d| d / 100));
     /// # let _ = fast;
     /// ```
+    #[must_use]
     pub fn map_backoff<B, F>(self, f: F) -> Self
     where
         B: Backoff,
@@ -215,6 +219,7 @@ impl RetryStrategy {
     }
 
     /// Retries JSON-RPC error responses with these codes (added to those already set).
+    #[must_use]
     pub fn codes(self, codes: impl IntoIterator<Item = i64>) -> Self {
         self.edit(|i| {
             i.codes.extend(codes);
@@ -225,6 +230,7 @@ impl RetryStrategy {
 
     /// Retries JSON-RPC error responses for which `f` is true, e.g. a code whose meaning
     /// depends on its message.
+    #[must_use]
     pub fn retry_response_if<F>(self, f: F) -> Self
     where
         F: Fn(&ErrorObject) -> bool + Send + Sync + 'static,
@@ -234,6 +240,7 @@ impl RetryStrategy {
 
     /// Retries errors with an `E` anywhere in their `source()` chain: the analogue of
     /// pjrpc's `exceptions={...}`.
+    #[must_use]
     pub fn retry_on_error<E: StdError + 'static>(self) -> Self {
         self.edit(|i| {
             i.matchers.push(ErrorMatcher::Type(
@@ -245,12 +252,14 @@ impl RetryStrategy {
 
     /// Retries errors of this class, and (for [`ErrorClass::Status`]) responses that
     /// came with this HTTP status.
+    #[must_use]
     pub fn retry_on(self, class: ErrorClass) -> Self {
         self.edit(|i| i.matchers.push(ErrorMatcher::Class(class)))
     }
 
     /// Retries errors for which `f` is true; `f` sees the outermost error and can walk
     /// its `source()` chain.
+    #[must_use]
     pub fn retry_if<F>(self, f: F) -> Self
     where
         F: Fn(&(dyn StdError + 'static)) -> bool + Send + Sync + 'static,
@@ -284,6 +293,7 @@ impl RetryStrategy {
     ///     .max_elapsed(Duration::from_secs(5));
     /// # let _ = strategy;
     /// ```
+    #[must_use]
     pub fn max_elapsed(self, limit: Duration) -> Self {
         self.edit(|i| i.max_elapsed = Some(limit))
     }
@@ -293,6 +303,7 @@ impl RetryStrategy {
     /// # Default
     ///
     /// [`DEFAULT_RETRY_AFTER_CEILING`] (60 s). `Duration::ZERO` ignores hints.
+    #[must_use]
     pub fn retry_after_ceiling(self, ceiling: Duration) -> Self {
         self.edit(|i| i.retry_after_ceiling = ceiling)
     }
@@ -301,6 +312,7 @@ impl RetryStrategy {
     /// [`TpsBudget`](tower::retry::budget::TpsBudget): every call deposits, every retry
     /// withdraws, and a retry the budget refuses is not made. One budget shared by all
     /// callers bounds how much a retry storm can amplify load.
+    #[must_use]
     pub fn budget<B: Budget + Send + Sync + 'static>(self, budget: Arc<B>) -> Self {
         self.edit(|i| i.budget = Some(budget))
     }
@@ -310,6 +322,7 @@ impl RetryStrategy {
     /// failure, when one of the strategy's rules retries it: [`ErrorClass::Connect`],
     /// or a rule on that error's type), never on an error response, a status or a
     /// timeout.
+    #[must_use]
     pub fn non_idempotent<I, M>(self, methods: I) -> Self
     where
         I: IntoIterator<Item = M>,
@@ -323,6 +336,7 @@ impl RetryStrategy {
 
     /// Calls `f` before every retry's wait with what is about to happen: the method, id,
     /// attempt, reason and delay.
+    #[must_use]
     pub fn on_retry<F>(self, f: F) -> Self
     where
         F: Fn(&RetryEvent<'_>) + Send + Sync + 'static,
@@ -335,6 +349,7 @@ impl RetryStrategy {
     /// exhausted, the deadline, the budget. With [`on_retry`](Self::on_retry), it is
     /// what metrics need without `tracing`. A call whose strategy can never retry
     /// ([`can_retry`](Self::can_retry) is false) is not watched and makes no event.
+    #[must_use]
     pub fn on_give_up<F>(self, f: F) -> Self
     where
         F: Fn(&GiveUpEvent<'_>) + Send + Sync + 'static,
@@ -366,6 +381,7 @@ impl RetryStrategy {
     /// let strategy = tower_jsonrpc_retry::RetryStrategy::transient();
     /// assert!(strategy.can_retry());
     /// ```
+    #[must_use]
     pub fn transient() -> Self {
         Self::transient_with(Jitter::proportional(0.2).unwrap_or_default())
     }
@@ -380,6 +396,7 @@ impl RetryStrategy {
     /// let strategy = RetryStrategy::transient_seeded(7);
     /// # let _ = strategy;
     /// ```
+    #[must_use]
     pub fn transient_seeded(seed: u64) -> Self {
         Self::transient_with(Jitter::proportional(0.2).unwrap_or_default().seeded(seed))
     }
@@ -416,12 +433,14 @@ impl RetryStrategy {
     /// let strategy = tower_jsonrpc_retry::RetryStrategy::ethereum_rate_limits();
     /// assert!(strategy.can_retry());
     /// ```
+    #[must_use]
     pub fn ethereum_rate_limits() -> Self {
         Self::ethereum_rate_limits_with(Jitter::full())
     }
 
     /// [`ethereum_rate_limits()`](Self::ethereum_rate_limits) with its jitter seeded: the
     /// same delays on every run, for tests that assert them.
+    #[must_use]
     pub fn ethereum_rate_limits_seeded(seed: u64) -> Self {
         Self::ethereum_rate_limits_with(Jitter::full().seeded(seed))
     }

@@ -64,6 +64,7 @@ pub trait BackoffExt: Backoff + Sized {
     /// let b = base.jitter(half()).max_delay(Duration::from_secs(3));
     /// assert_eq!(secs(&|| b.delays().collect()), [1.5, 2.5, 3.0, 3.0]);
     /// ```
+    #[must_use]
     fn jitter(self, jitter: Jitter) -> Jittered<Self> {
         Jittered::new(self, jitter)
     }
@@ -77,6 +78,7 @@ pub trait BackoffExt: Backoff + Sized {
     /// let b = ExponentialBackoff::doubling(3, Duration::from_secs(1)).max_delay(Duration::from_secs(2));
     /// assert!(b.delays().eq([1, 2, 2].map(Duration::from_secs)));
     /// ```
+    #[must_use]
     fn max_delay(self, max: Duration) -> MaxDelay<Self> {
         MaxDelay::new(self, max)
     }
@@ -89,6 +91,7 @@ pub trait BackoffExt: Backoff + Sized {
     ///
     /// assert_eq!(PeriodicBackoff::new(5, Duration::from_secs(1)).max_retries(1).delays().count(), 1);
     /// ```
+    #[must_use]
     fn max_retries(self, n: usize) -> MaxRetries<Self> {
         MaxRetries::new(self, n)
     }
@@ -106,6 +109,7 @@ pub trait BackoffExt: Backoff + Sized {
     /// let b = PeriodicBackoff::new(10, Duration::from_secs(1)).max_total_delay(Duration::from_millis(2500));
     /// assert_eq!(b.delays().count(), 2);
     /// ```
+    #[must_use]
     fn max_total_delay(self, budget: Duration) -> MaxTotalDelay<Self> {
         MaxTotalDelay::new(self, budget)
     }
@@ -119,6 +123,7 @@ pub trait BackoffExt: Backoff + Sized {
     /// let b = PeriodicBackoff::new(1, Duration::ZERO).chain(PeriodicBackoff::new(1, Duration::from_secs(1)));
     /// assert!(b.delays().eq([Duration::ZERO, Duration::from_secs(1)]));
     /// ```
+    #[must_use]
     fn chain<B: Backoff>(self, other: B) -> Chain<Self, B> {
         Chain::new(self, other)
     }
@@ -132,6 +137,7 @@ pub trait BackoffExt: Backoff + Sized {
     /// let b = PeriodicBackoff::new(1, Duration::from_secs(1)).map(|d| d + Duration::from_millis(5));
     /// assert!(b.delays().eq([Duration::from_millis(1005)]));
     /// ```
+    #[must_use]
     fn map<F>(self, f: F) -> Map<Self, F>
     where
         F: Fn(Duration) -> Duration + Send + Sync + 'static,
@@ -148,6 +154,7 @@ pub trait BackoffExt: Backoff + Sized {
     /// let all: Vec<BoxBackoff> = vec![PeriodicBackoff::default().boxed(), FibonacciBackoff::default().boxed()];
     /// assert!(all.iter().all(|b| b.delays().count() == 3));
     /// ```
+    #[must_use]
     fn boxed(self) -> BoxBackoff {
         BoxBackoff::new(self)
     }

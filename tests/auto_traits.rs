@@ -55,3 +55,24 @@ fn client_futures(client: &Client) {
     send_static(&client.batch().send());
     send_static(&client.send(Request::new("m", serde_json::json!([])).with_id(1)));
 }
+
+/// The built-ins' cap getter is callable with `BackoffExt` in scope (a glob import, as
+/// the docs use): it is not shadowed by the combinator of a similar name.
+#[test]
+fn the_cap_getter_is_not_shadowed_by_the_combinator() {
+    use std::time::Duration;
+    use tower_jsonrpc_retry::backoff::*;
+    let b = ExponentialBackoff::default().with_max_delay(Duration::from_secs(3));
+    assert_eq!(b.cap(), Some(Duration::from_secs(3)));
+    assert_eq!(
+        FibonacciBackoff::default().cap(),
+        Some(Duration::from_secs(1))
+    );
+    assert_eq!(
+        PeriodicBackoff::default()
+            .max_delay(Duration::ZERO)
+            .delays()
+            .next(),
+        Some(Duration::ZERO)
+    );
+}

@@ -160,7 +160,7 @@ impl ExponentialBackoff {
     /// use tower_jsonrpc_retry::backoff::ExponentialBackoff;
     ///
     /// let b = ExponentialBackoff::default().with_max_delay(Duration::from_secs(1)).without_max_delay();
-    /// assert_eq!(b.max_delay(), None);
+    /// assert_eq!(b.cap(), None);
     /// ```
     #[must_use]
     pub const fn without_max_delay(mut self) -> Self {
@@ -221,14 +221,16 @@ impl ExponentialBackoff {
         self.factor
     }
 
-    /// The cap, if any.
+    /// The cap on each delay, if any ([`with_max_delay`](Self::with_max_delay)). (Named
+    /// apart from [`BackoffExt::max_delay`](super::BackoffExt::max_delay), the combinator
+    /// that caps any backoff, which would otherwise shadow it.)
     ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::ExponentialBackoff;
     ///
-    /// assert_eq!(ExponentialBackoff::default().max_delay(), None);
+    /// assert_eq!(ExponentialBackoff::default().cap(), None);
     /// ```
-    pub const fn max_delay(&self) -> Option<Duration> {
+    pub const fn cap(&self) -> Option<Duration> {
         self.max_delay
     }
 }
@@ -317,7 +319,7 @@ mod tests {
         let b = ExponentialBackoff::default().with_attempts(5);
         assert_eq!(b.base(), Duration::from_secs(1));
         assert_eq!(b.factor(), 2.0);
-        assert_eq!(b.max_delay(), None);
+        assert_eq!(b.cap(), None);
         let mut d = b.delays();
         assert_eq!(d.next(), Some(Duration::from_secs(1)));
         assert_eq!(d.next(), Some(Duration::from_secs(2)));

@@ -55,7 +55,7 @@ impl FibonacciBackoff {
     /// use tower_jsonrpc_retry::backoff::FibonacciBackoff;
     ///
     /// let b = FibonacciBackoff::new(5, Duration::from_millis(100));
-    /// assert_eq!(b.max_delay(), Some(Duration::from_secs(1)));
+    /// assert_eq!(b.cap(), Some(Duration::from_secs(1)));
     /// ```
     pub const fn new(attempts: usize, multiplier: Duration) -> Self {
         Self {
@@ -163,15 +163,17 @@ impl FibonacciBackoff {
         self.multiplier
     }
 
-    /// The cap, if any: `Some(1 s)` unless changed.
+    /// The cap on each delay, if any: `Some(1 s)` unless changed. (Named apart from
+    /// [`BackoffExt::max_delay`](super::BackoffExt::max_delay), the combinator that caps
+    /// any backoff, which would otherwise shadow it.)
     ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::FibonacciBackoff;
     ///
-    /// assert_eq!(FibonacciBackoff::default().max_delay(), Some(Duration::from_secs(1)));
+    /// assert_eq!(FibonacciBackoff::default().cap(), Some(Duration::from_secs(1)));
     /// ```
-    pub const fn max_delay(&self) -> Option<Duration> {
+    pub const fn cap(&self) -> Option<Duration> {
         self.max_delay
     }
 }
@@ -286,7 +288,7 @@ mod tests {
     fn defaults() {
         let b = FibonacciBackoff::default();
         assert_eq!(
-            (b.attempts(), b.multiplier(), b.max_delay()),
+            (b.attempts(), b.multiplier(), b.cap()),
             (3, S(1), Some(S(1)))
         );
     }

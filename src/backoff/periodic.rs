@@ -111,7 +111,7 @@ impl PeriodicBackoff {
     /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
     ///
     /// let b = PeriodicBackoff::default().with_max_delay(Duration::from_secs(1)).without_max_delay();
-    /// assert_eq!(b.max_delay(), None);
+    /// assert_eq!(b.cap(), None);
     /// ```
     #[must_use]
     pub const fn without_max_delay(mut self) -> Self {
@@ -157,14 +157,16 @@ impl PeriodicBackoff {
         self.interval
     }
 
-    /// The cap, if any.
+    /// The cap on each delay, if any ([`with_max_delay`](Self::with_max_delay)). (Named
+    /// apart from [`BackoffExt::max_delay`](super::BackoffExt::max_delay), the combinator
+    /// that caps any backoff, which would otherwise shadow it.)
     ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
     ///
-    /// assert_eq!(PeriodicBackoff::default().max_delay(), None);
+    /// assert_eq!(PeriodicBackoff::default().cap(), None);
     /// ```
-    pub const fn max_delay(&self) -> Option<Duration> {
+    pub const fn cap(&self) -> Option<Duration> {
         self.max_delay
     }
 }
@@ -258,7 +260,7 @@ mod tests {
         let b = PeriodicBackoff::default();
         assert_eq!(b.attempts(), 3);
         assert_eq!(b.interval(), Duration::from_secs(1));
-        assert_eq!(b.max_delay(), None);
+        assert_eq!(b.cap(), None);
         assert_eq!(secs(&b), [1.0, 1.0, 1.0]);
     }
 

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -374,10 +374,16 @@ where
 }
 
 /// A handle to one call of a batch, to take its typed result from [`BatchResults`].
-#[derive(Debug)]
 pub struct BatchItem<R> {
     id: Id,
     _result: PhantomData<fn() -> R>,
+}
+
+/// Whatever `R` is: the handle holds only the call's id.
+impl<R> fmt::Debug for BatchItem<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchItem").field("id", &self.id).finish()
+    }
 }
 
 /// A batch being filled; see [`Client::batch`].
@@ -527,7 +533,7 @@ impl<E> BatchResults<E> {
 /// | body limit | [`codec::DEFAULT_BODY_LIMIT`] (10 MiB) | |
 ///
 /// [`build`](Self::build) speaks plain HTTP; with the `rustls` feature,
-/// [`build_https`](Self::build_https) speaks HTTPS too. For anything else (another TLS
+/// `build_https` speaks HTTPS too. For anything else (another TLS
 /// connector, concurrency limits, tower-http layers), assemble
 /// the stack with `ServiceBuilder` and pass it to [`Client::new`].
 #[derive(Debug, Clone)]
@@ -571,6 +577,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Adds these headers to every HTTP request, as
+    /// [`JsonRpcCodecLayer::headers`] does.
+    #[must_use]
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        self.codec = self.codec.headers(headers);
+        self
+    }
+
     /// The largest response body read, in bytes.
     #[must_use]
     pub fn body_limit(mut self, bytes: usize) -> Self {
@@ -579,7 +593,7 @@ impl ClientBuilder {
     }
 
     /// The client, over plain HTTP (an `https` URI fails to connect: see
-    /// [`build_https`](Self::build_https)). Needs a tokio runtime when calls are made,
+    /// `build_https`, feature `rustls`). Needs a tokio runtime when calls are made,
     /// not now.
     pub fn build(self) -> Client {
         self.over(HyperClient::builder(TokioExecutor::new()).build_http())

@@ -302,3 +302,63 @@ fn client_errors_over_plain_error_types_are_errors() {
     is_error::<ClientError<std::io::Error>>();
     is_error::<ClientError<tower_jsonrpc_retry::BoxError>>();
 }
+
+/// The builder's headers go on every request: one set with `header` (replacing), more
+/// with `headers` (appending). A one-shot HTTP/1.1 server on 127.0.0.1 reads the head.
+#[tokio::test]
+async fn builder_headers_go_on_every_request() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri: http::Uri = format!("http://{}/", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    let server = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = conn.read(&mut buf).await.unwrap();
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let body = r#"{"jsonrpc":"2.0","result":3,"id":1}"#;
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(answer.as_bytes()).await.unwrap();
+        String::from_utf8_lossy(&seen).to_lowercase()
+    });
+    let mut more = http::HeaderMap::new();
+    more.insert("x-team", http::HeaderValue::from_static("blue"));
+    let client = Client::builder(uri)
+        .header(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("Bearer a"),
+        )
+        .header(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("Bearer b"),
+        )
+        .headers(more)
+        .build();
+    let sum: i64 = client.call("sum", (1, 2)).await.unwrap();
+    assert_eq!(sum, 3);
+    let head = server.await.unwrap();
+    assert!(head.contains("authorization: bearer b\r\n"), "{head}");
+    assert!(!head.contains("bearer a"), "{head}");
+    assert!(head.contains("x-team: blue\r\n"), "{head}");
+}
+
+#[test]
+fn batch_items_are_debug_whatever_their_result_type() {
+    /// Deserializable, but not `Debug`.
+    #[derive(serde::Deserialize)]
+    struct Opaque {}
+    // Building a batch needs no runtime; the default stack serves both request types.
+    let client = Client::builder("http://127.0.0.1:1/".parse().unwrap()).build();
+    let item = client.batch().call::<Opaque>("m", ());
+    assert!(
+        format!("{item:?}").starts_with("BatchItem { id: "),
+        "{item:?}"
+    );
+}

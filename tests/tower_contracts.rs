@@ -442,3 +442,24 @@ async fn client_futures_that_borrow_nothing_outlive_the_client() {
     assert_eq!(by_builder.await.unwrap(), 3);
     assert_eq!(by_send.await.unwrap().result(), Some(&json!(3)));
 }
+
+/// Like tower's own wrappers, both levels hand back what they wrap, and the layers have
+/// a default (the `transient()` preset).
+#[test]
+fn services_hand_back_what_they_wrap_and_layers_have_a_default() {
+    let hung = Hung::default();
+    let mut http_level =
+        tower_jsonrpc_retry::retry::HttpRetryLayer::<Full<Bytes>>::new(RetryStrategy::transient())
+            .layer(hung.clone());
+    assert!(Arc::ptr_eq(&http_level.get_ref().calls, &hung.calls));
+    assert!(Arc::ptr_eq(&http_level.get_mut().calls, &hung.calls));
+    assert!(Arc::ptr_eq(&http_level.into_inner().calls, &hung.calls));
+
+    let layer = JsonRpcRetryLayer::default();
+    assert_eq!(
+        format!("{:?}", layer.strategy()),
+        format!("{:?}", RetryStrategy::transient())
+    );
+    let policy = tower_jsonrpc_retry::JsonRpcRetryPolicy::default();
+    assert!(policy.strategy().can_retry());
+}

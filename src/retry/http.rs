@@ -113,7 +113,10 @@ fn identity(e: BoxError) -> BoxError {
 }
 
 impl<B> HttpRetryLayer<B> {
-    pub(crate) fn new(strategy: RetryStrategy) -> Self {
+    /// A layer whose requests follow `strategy` unless they carry their own; the same
+    /// as [`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http).
+    #[must_use]
+    pub fn new(strategy: RetryStrategy) -> Self {
         Self {
             strategy,
             attempt_timeout: None,
@@ -216,6 +219,23 @@ pub struct HttpRetry<S, B, E = BoxError> {
     response_limit: usize,
     attempt_timeout: Option<Duration>,
     map_err: fn(BoxError) -> E,
+}
+
+impl<S, B, E> HttpRetry<S, B, E> {
+    /// The inner HTTP service.
+    pub fn get_ref(&self) -> &S {
+        &self.stack.get_ref().get_ref().inner
+    }
+
+    /// The inner HTTP service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stack.get_mut().get_mut().inner
+    }
+
+    /// The inner HTTP service, taken out.
+    pub fn into_inner(self) -> S {
+        self.stack.into_inner().into_inner().inner
+    }
 }
 
 impl<S: Clone, B, E> Clone for HttpRetry<S, B, E> {

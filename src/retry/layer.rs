@@ -66,6 +66,13 @@ impl JsonRpcRetryLayer {
     }
 }
 
+impl Default for JsonRpcRetryLayer {
+    /// A layer with [`RetryStrategy::default()`], the [`transient()`](RetryStrategy::transient) preset.
+    fn default() -> Self {
+        Self::new(RetryStrategy::default())
+    }
+}
+
 impl<S> Layer<S> for JsonRpcRetryLayer {
     type Service = JsonRpcRetry<S>;
 

@@ -83,6 +83,13 @@ impl JsonRpcRetryPolicy {
     }
 }
 
+impl Default for JsonRpcRetryPolicy {
+    /// A policy with [`RetryStrategy::default()`], the [`transient()`](RetryStrategy::transient) preset.
+    fn default() -> Self {
+        Self::new(RetryStrategy::default())
+    }
+}
+
 impl Clone for JsonRpcRetryPolicy {
     /// Keeps the configuration; the delays, the retry count and a batch's answers start
     /// fresh.

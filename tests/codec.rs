@@ -783,7 +783,8 @@ async fn a_declared_length_over_the_limit_is_too_large() {
     let err = codec.layer(http()).oneshot(sum(1)).await.unwrap_err();
     assert!(err.is_body_too_large(), "{err:?}");
     assert!(!err.is_body() && !err.is_decode() && !err.is_transport());
-    assert_eq!(err.status(), None);
+    // The answer's status is kept, as for a decode error.
+    assert_eq!(err.status(), Some(StatusCode::OK));
     assert_eq!(
         err.to_string(),
         "response body larger than the limit of 100 bytes"

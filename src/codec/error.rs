@@ -94,9 +94,16 @@ impl Error {
         self.inner.raw.take()
     }
 
-    pub(crate) fn decode(source: DecodeError, status: StatusCode) -> Self {
+    /// The answer's body is not a JSON-RPC answer to the request; its status and
+    /// `Retry-After` are kept (a hint on any answer is the server's word).
+    pub(crate) fn decode(
+        source: DecodeError,
+        status: StatusCode,
+        retry_after: Option<Duration>,
+    ) -> Self {
         let mut err = Self::new(Kind::Decode, Some(Box::new(source)));
         err.inner.status = Some(status);
+        err.inner.retry_after = retry_after;
         err
     }
 

@@ -187,14 +187,11 @@ where
 /// failure status, the status is the answer (a 503 with a large error page is a 503),
 /// its head kept without the body when the codec keeps raw answers; under a success
 /// status, the body was needed, so `err`. A body that breaks off or runs out of time
-/// stays that error, whatever the status, but keeps a failure status and its
+/// stays that error, whatever the status. Either error keeps the answer's status and
 /// `Retry-After`: the rules on the status and the server's hint still decide.
 fn unread(parts: http::response::Parts, expected: Option<&Expected>, err: Error) -> Error {
-    if parts.status.is_success() {
-        return err;
-    }
-    if !err.is_body_too_large() {
-        let hint = super::RetryAfter::from_headers(&parts.headers).map(|hint| hint.delay());
+    let hint = super::RetryAfter::from_headers(&parts.headers).map(|hint| hint.delay());
+    if parts.status.is_success() || !err.is_body_too_large() {
         return err.with_status(parts.status, hint);
     }
     let status = super::status_error(&parts);

@@ -488,10 +488,12 @@ fn record_exchange(extensions: &mut http::Extensions, parts: &http::response::Pa
 }
 
 fn status_error(parts: &http::response::Parts) -> Error {
-    Error::from_status(
-        parts.status,
-        RetryAfter::from_headers(&parts.headers).map(|r| r.0),
-    )
+    Error::from_status(parts.status, retry_after(parts))
+}
+
+/// The answer's `Retry-After`, as a delay.
+fn retry_after(parts: &http::response::Parts) -> Option<std::time::Duration> {
+    RetryAfter::from_headers(&parts.headers).map(|r| r.0)
 }
 
 /// A non-2xx answer that is not a JSON-RPC answer to the call: a status error, with the
@@ -510,7 +512,7 @@ fn decode_failure(
     body: Bytes,
     keep_raw: bool,
 ) -> Error {
-    let err = Error::decode(e, parts.status);
+    let err = Error::decode(e, parts.status, retry_after(&parts));
     let encoded = parts
         .headers
         .get(CONTENT_ENCODING)
@@ -536,6 +538,7 @@ fn decode_single(
         Expected::Single(id, keep_raw) => (id, keep_raw),
         Expected::Notification(keep_raw) if parts.status.is_success() => {
             let mut response = Response::new(Id::Null, Ok(Value::Null));
+            record_exchange(response.extensions_mut(), &parts);
             if keep_raw {
                 // The answer's head as it came; its body, empty by the specification,
                 // was not read.
@@ -577,6 +580,7 @@ fn decode_single(
                 found,
             },
             parts.status,
+            retry_after(&parts),
         ));
     }
     record_exchange(response.extensions_mut(), &parts);
@@ -604,9 +608,7 @@ fn decode_batch(
             .ok()
             .filter(|batch| batch.batch_error().is_some())
             .unwrap_or_default();
-        if batch.batch_error().is_some() {
-            record_exchange(batch.extensions_mut(), &parts);
-        }
+        record_exchange(batch.extensions_mut(), &parts);
         if keep_raw {
             batch
                 .extensions_mut()
@@ -614,9 +616,13 @@ fn decode_batch(
         }
         return Ok(batch);
     }
-    // Only notifications, refused with an empty body: no JSON-RPC answer, so a status
-    // error (an empty body would otherwise decode as an empty batch response).
-    if ids.is_empty() && body.iter().all(u8::is_ascii_whitespace) {
+    // Only notifications, under a failure status: an error for the whole batch (a null
+    // id) answers it; anything else (an empty body, `[]`, errors for single items) is no
+    // JSON-RPC answer to a batch of notifications, so the status is.
+    if ids.is_empty()
+        && !BatchResponse::from_answer(&body, &ids, !keep_raw)
+            .is_ok_and(|batch| batch.batch_error().is_some())
+    {
         return Err(status_answer(parts, body, keep_raw));
     }
     let mut batch = match BatchResponse::from_answer(&body, &ids, !keep_raw) {

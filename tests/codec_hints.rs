@@ -1,0 +1,188 @@
+//! The codec keeps what an answer says beyond its body: a refusal of a batch of
+//! notifications under a failure status, and `Retry-After` on any answer (also on a
+//! 2xx that fails to decode, and on a 2xx answer to a notification).
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use serde_json::json;
+use tokio::time::Instant;
+use tower::{Layer, ServiceBuilder, ServiceExt};
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::codec::{self, JsonRpcCodecLayer, RetryAfter};
+use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
+
+type Answer = (u16, Vec<(&'static str, &'static str)>, &'static str);
+
+/// An in-memory HTTP service answering with `answers` in turn (the last one repeated);
+/// `count` counts the HTTP requests.
+fn http_svc(
+    answers: Vec<Answer>,
+    count: Arc<AtomicUsize>,
+) -> impl tower::Service<
+    http::Request<Full<Bytes>>,
+    Response = http::Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
++ Send {
+    let answers = Arc::new(Mutex::new(answers));
+    tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
+        let answers = answers.clone();
+        let n = count.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let a = answers.lock().unwrap();
+            let (status, headers, body) = a[n.min(a.len() - 1)].clone();
+            let mut resp = http::Response::builder().status(status);
+            for (k, v) in headers {
+                resp = resp.header(k, v);
+            }
+            Ok::<_, Infallible>(
+                resp.body(Full::new(Bytes::from_static(body.as_bytes())))
+                    .unwrap(),
+            )
+        }
+    })
+}
+
+fn codec_layer() -> JsonRpcCodecLayer {
+    JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
+}
+
+fn notifications() -> BatchRequest {
+    BatchRequest::new(vec![
+        Request::new("log", json!(["a"])),
+        Request::new("log", json!(["b"])),
+    ])
+}
+
+// --- a batch of notifications refused under a failure status ---------------------------
+
+/// `[]` is not a JSON-RPC answer (the specification forbids an empty array), so a 503
+/// with `[]` is a status error, as a 503 with an empty body is.
+#[tokio::test]
+async fn all_notification_batch_refused_with_503_and_empty_array_is_a_status_error() {
+    // Control: an empty body under 503 is a status error (passes).
+    let c = Arc::new(AtomicUsize::new(0));
+    let err = codec_layer()
+        .layer(http_svc(vec![(503, vec![], "")], c))
+        .oneshot(notifications())
+        .await
+        .expect_err("503, empty body");
+    assert!(err.is_status());
+
+    // `[]` under the same 503: Ok, with the 503 hidden in the extensions.
+    let c = Arc::new(AtomicUsize::new(0));
+    let result = codec_layer()
+        .layer(http_svc(vec![(503, vec![], "[]")], c))
+        .oneshot(notifications())
+        .await;
+    match result {
+        Err(err) => assert!(err.is_status(), "{err:?}"),
+        Ok(resp) => panic!(
+            "a 503 refusal decoded as Ok: {resp:?}, status in extensions {:?}",
+            resp.extensions().get::<http::StatusCode>()
+        ),
+    }
+}
+
+/// Under `RetryStrategy::transient()` (503 is retried) the refused notifications are sent
+/// again.
+#[tokio::test(start_paused = true)]
+async fn all_notification_batch_refused_with_503_and_empty_array_is_retried_under_transient() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(RetryStrategy::transient_seeded(1)))
+        .layer(codec_layer())
+        .service(http_svc(
+            vec![(503, vec![], "[]"), (204, vec![], "")],
+            count.clone(),
+        ));
+    let resp = svc.oneshot(notifications()).await.unwrap();
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        2,
+        "the 503 was not retried; the caller got Ok with status {:?}",
+        resp.extensions().get::<http::StatusCode>()
+    );
+}
+
+// --- `Retry-After` on a 2xx answer that fails ---------------------------------------
+
+/// A `Retry-After` header, on any answer, is recorded (module docs): also in the error
+/// of a 2xx answer that fails to decode.
+#[tokio::test]
+async fn retry_after_on_a_2xx_decode_error_is_kept_in_the_error() {
+    for body in [
+        "<html>busy</html>",
+        r#"{"jsonrpc":"2.0","result":3,"id":2}"#,
+        "",
+    ] {
+        let c = Arc::new(AtomicUsize::new(0));
+        let err = codec_layer()
+            .layer(http_svc(vec![(200, vec![("retry-after", "5")], body)], c))
+            .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+            .await
+            .expect_err("not an answer to id 1");
+        assert!(err.is_decode());
+        assert_eq!(
+            err.retry_after(),
+            Some(Duration::from_secs(5)),
+            "body {body:?}: {err:?}"
+        );
+    }
+}
+
+/// So a strategy that retries decode errors waits as the server asked.
+#[tokio::test(start_paused = true)]
+async fn a_retried_2xx_decode_error_honours_retry_after() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100)))
+        .retry_if(|e| {
+            e.downcast_ref::<codec::Error>()
+                .is_some_and(codec::Error::is_decode)
+        });
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(codec_layer())
+        .service(http_svc(
+            vec![
+                (200, vec![("retry-after", "30")], "<html>overloaded</html>"),
+                (200, vec![], r#"{"jsonrpc":"2.0","result":3,"id":1}"#),
+            ],
+            count.clone(),
+        ));
+    let start = Instant::now();
+    let resp = svc
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(30),
+        "the hint was ignored"
+    );
+}
+
+// --- `Retry-After` on a 2xx answer to a notification --------------------------------
+
+/// The same for a notification answered 202 with a hint.
+#[tokio::test]
+async fn retry_after_on_a_2xx_answer_to_a_notification_is_recorded() {
+    let c = Arc::new(AtomicUsize::new(0));
+    let resp = codec_layer()
+        .layer(http_svc(vec![(202, vec![("retry-after", "5")], "")], c))
+        .oneshot(Request::new("log", json!(["x"])))
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.extensions().get::<RetryAfter>(),
+        Some(&RetryAfter(Duration::from_secs(5)))
+    );
+}

@@ -143,12 +143,17 @@ impl Deadline {
     /// layer kept and sends again), as a live call's deadline is never past when one of
     /// its attempts starts.
     pub(crate) fn drop_stale(extensions: &mut http::Extensions) {
-        if extensions
-            .get::<Deadline>()
-            .is_some_and(|Deadline(at)| *at < tokio::time::Instant::now())
-        {
+        if Self::passed(extensions) {
             extensions.remove::<Deadline>();
         }
+    }
+
+    /// Whether the call's deadline, if it has one, is already past (not merely now: an
+    /// attempt that starts at its deadline is made, and cut at once).
+    pub(crate) fn passed(extensions: &http::Extensions) -> bool {
+        extensions
+            .get::<Deadline>()
+            .is_some_and(|Deadline(at)| *at < tokio::time::Instant::now())
     }
 
     /// Gives a call this deadline, `limit` from now, unless it already has one as early
@@ -270,6 +275,12 @@ impl<S> JsonRpcCodec<S> {
             }
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// The inner service's readiness error kept for the next call, taken (for a request
+    /// sent past the codec, at the HTTP level).
+    pub(crate) fn take_not_ready(&mut self) -> Option<Error> {
+        self.not_ready.take()
     }
 
     /// Sends every request of this codec (a clone made for one call) with `origin`.

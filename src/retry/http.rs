@@ -50,7 +50,9 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// gave it, and when retries gathered it from several, as one array of the items as the
 /// server wrote them (a null-id error the layer gives a call by elimination is written
 /// anew, with that call's id; the last exchange's answers that no call took go last),
-/// with the last exchange's status and `Retry-After`. Results are checked as JSON but
+/// with the last exchange's status and `Retry-After` (when the last exchange failed as a
+/// whole, a 429 say, the answers gathered before come back under 200, with that
+/// exchange's `Retry-After`). Results are checked as JSON but
 /// never built; error `data` is built for the response rules to read when serde_json
 /// can hold it, and left out of the decision when it cannot (a number beyond `f64`,
 /// deep nesting). Either way the answer goes through as the server's bytes. An answer
@@ -437,12 +439,22 @@ where
                 None => read.await,
             };
             let bytes = read.map_err(map_err)?.to_bytes();
+            // A deadline that came while the body was read (or before this future was
+            // first polled) ends the call here: nothing is sent after it.
+            if Deadline::passed(&parts.extensions) {
+                return Err(map_err(Box::new(tower::timeout::error::Elapsed::new())));
+            }
             let outcome = match parse(&bytes) {
                 Message::Other => {
                     // Not JSON-RPC: sent once, as it came, within the same limits and
                     // bounds as an attempt (its timeout, the call's deadline).
                     let timeout = Deadline::bound(&parts.extensions, attempt_timeout);
-                    let inner = stack.into_inner().into_inner().inner;
+                    let mut codec = stack.into_inner();
+                    // The inner service refused readiness: that error, not a request.
+                    if let Some(err) = codec.take_not_ready() {
+                        return answer_error::<S::Error, E>(err, map_err);
+                    }
+                    let inner = codec.into_inner().inner;
                     let exchange = async {
                         let req = http::Request::from_parts(parts, B::from(bytes.to_vec()));
                         let (head, body) = inner.oneshot(req).await?.into_parts();

@@ -1,0 +1,129 @@
+//! The HTTP-level layer at its edges: a deadline that passed before the call was first
+//! polled, a readiness error for a body sent as it came, and a partly retried batch
+//! whose last exchange failed as a whole.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{BoxError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+
+const CALL: &str = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+
+fn http() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_that_passed_before_the_first_poll_ends_the_call_unsent() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::ok().after(Duration::from_secs(10))]);
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100)))
+        .retry_on(ErrorClass::Timeout)
+        .max_elapsed(Duration::from_secs(1));
+    let mut svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http(strategy))
+        .service(http());
+    let req = http::Request::post(server.uri())
+        .body(Full::from(CALL))
+        .unwrap();
+    let start = Instant::now();
+    // The deadline runs from the call, and has passed when the future is first polled.
+    let call = svc.ready().await.unwrap().call(req);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let err = call.await.unwrap_err();
+    assert!(err.is::<tower::timeout::error::Elapsed>(), "{err:?}");
+    assert_eq!(server.calls("sum"), 0, "nothing is sent after the deadline");
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+}
+
+/// An HTTP service whose first readiness check fails (an open breaker), ready after.
+#[derive(Clone, Default)]
+struct OpenOnce {
+    polls: Arc<AtomicUsize>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Service<http::Request<Full<Bytes>>> for OpenOnce {
+    type Response = http::Response<Full<Bytes>>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<Self::Response, std::io::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), std::io::Error>> {
+        if self.polls.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Poll::Ready(Err(std::io::Error::other("circuit open")));
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<Full<Bytes>>) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Ok(http::Response::new(Full::from("ok"))))
+    }
+}
+
+#[tokio::test]
+async fn a_readiness_error_is_the_answer_whatever_the_body() {
+    for body in [CALL, "not json"] {
+        let inner = OpenOnce::default();
+        let calls = Arc::clone(&inner.calls);
+        let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none());
+        let mut svc = tower::Layer::layer(&layer, inner);
+        let req = http::Request::post("http://127.0.0.1:1/")
+            .body(Full::from(body))
+            .unwrap();
+        let res: Result<_, BoxError> = svc.ready().await.unwrap().call(req).await;
+        assert_eq!(res.unwrap_err().to_string(), "circuit open", "{body}");
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "{body}: nothing is sent");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partly_retried_batch_whose_last_exchange_fails_keeps_its_answers_and_the_hint() {
+    let server = FlakyServer::start().await.unwrap();
+    // Call 1 answered, call 2 limited (-32005, retried alone); its re-send gets a 429.
+    server.script(
+        "sum",
+        [
+            Step::ok(),
+            Step::error(-32005),
+            Step::status(429).retry_after("30"),
+        ],
+    );
+    let strategy =
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http(strategy))
+        .service(http());
+    let body = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
+    let req = http::Request::post(server.uri())
+        .body(Full::from(body))
+        .unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(server.calls("sum"), 3);
+    // The answers gathered are answers (200); the server's last word on time goes with
+    // them.
+    assert_eq!(resp.status(), http::StatusCode::OK);
+    assert_eq!(
+        resp.headers()
+            .get(http::header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap()),
+        Some("30")
+    );
+    let got = resp.into_body().collect().await.unwrap().to_bytes();
+    let items: Vec<Value> = serde_json::from_slice(&got).unwrap();
+    assert_eq!(items.len(), 2, "{items:?}");
+    let by_id = |id: i64| items.iter().find(|i| i["id"] == json!(id)).unwrap();
+    assert_eq!(by_id(1)["result"], json!(3));
+    assert_eq!(by_id(2)["error"]["code"], json!(-32005));
+}

@@ -127,3 +127,50 @@ async fn a_partly_retried_batch_whose_last_exchange_fails_keeps_its_answers_and_
     assert_eq!(by_id(1)["result"], json!(3));
     assert_eq!(by_id(2)["error"]["code"], json!(-32005));
 }
+
+const REFUSED: &str =
+    r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited","data":1e400},"id":null}"#;
+
+/// A batch refused as a whole (200, an error with a null id) and sent again, whose
+/// re-send then fails with `status`: what comes back, and how many exchanges there were.
+async fn refused_then(batch: &'static str, status: u16) -> (http::Response<Full<Bytes>>, usize) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&count);
+    let inner = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let (status, body) = if n == 0 { (200, REFUSED) } else { (status, "") };
+            let resp = http::Response::builder()
+                .status(status)
+                .body(Full::new(Bytes::from_static(body.as_bytes())))
+                .unwrap();
+            Ok::<_, std::convert::Infallible>(resp)
+        }
+    });
+    let strategy =
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
+    let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy);
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .body(Full::from(batch))
+        .unwrap();
+    let resp = tower::Layer::layer(&layer, inner)
+        .oneshot(req)
+        .await
+        .unwrap();
+    (resp, count.load(Ordering::SeqCst))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_batch_whose_re_send_fails_comes_back_as_the_server_refused_it() {
+    let calls = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
+    let notifications = r#"[{"jsonrpc":"2.0","method":"log","params":["a"]},{"jsonrpc":"2.0","method":"log","params":["b"]}]"#;
+    for (batch, status) in [(calls, 429), (notifications, 503)] {
+        let (resp, exchanges) = refused_then(batch, status).await;
+        assert_eq!(exchanges, 2, "refused, then sent again once");
+        // The refusal as the server wrote it (its `data` beyond serde_json included),
+        // not an empty 200 that would read as accepted.
+        assert_eq!(resp.status(), http::StatusCode::OK);
+        let got = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(got, REFUSED.as_bytes(), "{batch}");
+    }
+}

@@ -100,6 +100,12 @@ impl Config {
     }
 }
 
+/// The `Retry-After` of an exchange that failed as a whole after a batch had gathered
+/// answers (`None`: it had none): the server's latest word on time, which replaces the
+/// one in the head of an answer kept as it came.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LatestHint(pub(crate) Option<std::time::Duration>);
+
 /// The HTTP answer a single response was decoded from, kept when [`Config::keep_raw`]
 /// is set.
 #[derive(Clone, Debug)]

@@ -21,7 +21,8 @@ use super::layer::JsonRpcRetry;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
 use crate::codec::{
-    self, DEFAULT_BODY_LIMIT, Deadline, JsonRpcCodec, JsonRpcCodecLayer, Origin, RawAnswer, RawItem,
+    self, DEFAULT_BODY_LIMIT, Deadline, JsonRpcCodec, JsonRpcCodecLayer, LatestHint, Origin,
+    RawAnswer, RawItem,
 };
 use crate::jsonrpc::members::{self, Item, Shape};
 use crate::jsonrpc::{BatchRequest, DecodeError, Request};
@@ -50,16 +51,16 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// gave it, and when retries gathered it from several, as one array of the items as the
 /// server wrote them (a null-id error the layer gives a call by elimination is written
 /// anew, with that call's id; the last exchange's answers that no call took go last),
-/// with the last exchange's status and `Retry-After` (when the last exchange failed as a
-/// whole, a 429 say, the answers gathered before come back under 200, with that
-/// exchange's `Retry-After`). Results are checked as JSON but
-/// never built; error `data` is built for the response rules to read when serde_json
-/// can hold it, and left out of the decision when it cannot (a number beyond `f64`,
-/// deep nesting). Either way the answer goes through as the server's bytes. An answer
-/// whose body is content-encoded (the caller asked for gzip, say) cannot be read by the
-/// layer, so no JSON-RPC rule applies to it: it comes back as it came, for the caller
-/// to decode. A body that is not JSON-RPC is sent once, untouched, within the same
-/// limits, attempt timeout and deadline.
+/// with the last exchange's status and `Retry-After` (when the last exchange failed as
+/// a whole, a 429 say, the answers gathered before come back as they would have, with
+/// that exchange's `Retry-After`). Results are checked as JSON but never built; error
+/// `data` is built for the response rules to read when serde_json can hold it, and left
+/// out of the decision when it cannot (a number beyond `f64`, deep nesting). Either way
+/// the answer goes through as the server's bytes. An answer whose body is
+/// content-encoded (the caller asked for gzip, say) cannot be read by the layer, so no
+/// JSON-RPC rule applies to it: it comes back as it came, for the caller to decode. A
+/// body that is not JSON-RPC is sent once, untouched, within the same limits, attempt
+/// timeout and deadline.
 ///
 /// The output error type is the inner service's (`E`), so the layer fits stacks that
 /// name their error type, such as jsonrpsee's: the inner error of the last attempt is
@@ -494,7 +495,18 @@ where
                         // One exchange: its answer as it came. Gathered from several: the
                         // items made into one array, each as the server's bytes.
                         if let Some(raw) = resp.extensions_mut().remove::<RawAnswer>() {
-                            return raw_response(raw);
+                            let mut answer = raw_response(raw);
+                            // A later exchange that failed as a whole had the last word
+                            // on time.
+                            if let Some(LatestHint(hint)) = resp.extensions().get().copied() {
+                                let headers = answer.headers_mut();
+                                match hint {
+                                    Some(delay) => headers
+                                        .insert(RETRY_AFTER, HeaderValue::from(delay.as_secs())),
+                                    None => headers.remove(RETRY_AFTER),
+                                };
+                            }
+                            return answer;
                         }
                         // Answers no call took (a null id, the server could not read an
                         // item) go last, so nothing the server said is dropped.

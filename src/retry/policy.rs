@@ -12,7 +12,7 @@ use super::future::Delay;
 use super::inspect::InspectError;
 use super::strategy::RetryStrategy;
 use crate::backoff::{Backoff, BoxDelays};
-use crate::codec::{Deadline, RawAnswer, RetryAfter};
+use crate::codec::{Deadline, LatestHint, RetryAfter};
 use crate::jsonrpc::{BatchRequest, BatchResponse, Id, Request, Response};
 
 /// A [`tower::retry::Policy`] for JSON-RPC [`Request`]s and [`BatchRequest`]s.
@@ -453,17 +453,16 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 }
                 // After a partial retry, the final answer holds every item: a transport
                 // failure of the re-sent items leaves them with their last error answer.
-                // The server's last word on time goes with it (a 429's `Retry-After`),
-                // and no earlier exchange's answer stands for the whole any more.
+                // The server's last word on time goes with it (a 429's `Retry-After`).
                 if let (Err(err), Some(gathered)) = (&*result, gathered) {
                     let mut answers = gathered.answers;
+                    let hint = err.retry_after();
                     let extensions = answers.extensions_mut();
-                    extensions.remove::<RawAnswer>();
-                    extensions.remove::<http::StatusCode>();
-                    match err.retry_after() {
+                    match hint {
                         Some(hint) => extensions.insert(RetryAfter(hint)),
                         None => extensions.remove::<RetryAfter>(),
                     };
+                    extensions.insert(LatestHint(hint));
                     *result = Ok(answers);
                 }
                 None

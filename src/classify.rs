@@ -40,6 +40,18 @@ pub(crate) fn is_connect(err: &(dyn StdError + 'static)) -> bool {
     })
 }
 
+/// The request never left the client: the connection could not be made, or hyper handed
+/// the request back unwritten (a request it cancelled: "the message was never even
+/// started", as when a fresh connection closed before it could be written). The errors
+/// after which even a non-idempotent call may be sent again.
+pub(crate) fn never_sent(err: &(dyn StdError + 'static)) -> bool {
+    is_connect(err)
+        || chain(err).any(|e| {
+            e.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_canceled)
+        })
+}
+
 /// A timer ran out: tower's or tokio's timeout, an I/O timeout, or hyper's own.
 pub(crate) fn is_timeout(err: &(dyn StdError + 'static)) -> bool {
     chain(err).any(|e| {

@@ -213,10 +213,12 @@
 //! `eth_sendRawTransaction`, an insert — can apply it twice.
 //!
 //! [`non_idempotent([..])`](RetryStrategy::non_idempotent) names the methods that must
-//! not run twice. Such a method is retried *only* after a connect failure (when one of
-//! the strategy's rules retries it, such as [`ErrorClass::Connect`]), the one error that
-//! proves the request never left the client; never after an error response, a status or
-//! a timeout, whatever the strategy's other rules say. Mark every write you send, or give writes
+//! not run twice. Such a method is retried *only* after an error that proves the request
+//! never left the client (when one of the strategy's rules retries it): a connect
+//! failure ([`ErrorClass::Connect`]), or a request hyper handed back unwritten (a fresh
+//! connection closed before it could be written; retried by [`ErrorClass::Reset`]);
+//! never after an error response, a status or a timeout, whatever the strategy's other
+//! rules say. Mark every write you send, or give writes
 //! [`RetryStrategy::none()`], unless the server deduplicates them (an idempotency key,
 //! a nonce it checks).
 //!

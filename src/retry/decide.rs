@@ -66,14 +66,15 @@ fn decide(
 /// Why a transport error should be retried, if it should.
 ///
 /// A non-idempotent request is retried only when the error proves it never left the
-/// client (a connect failure) and the strategy retries that error.
+/// client (a connect failure, or a request the HTTP client handed back unwritten) and the
+/// strategy retries that error.
 pub(crate) fn error<E: InspectError>(
     strategy: &RetryStrategy,
     non_idempotent: bool,
     err: &E,
 ) -> Option<RetryReason> {
     let dyn_err: &(dyn StdError + 'static) = err.as_error();
-    if non_idempotent && !crate::classify::is_connect(dyn_err) {
+    if non_idempotent && !crate::classify::never_sent(dyn_err) {
         return None;
     }
     let status = err.status();

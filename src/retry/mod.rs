@@ -6,7 +6,8 @@
 //!    listed ([`RetryStrategy::codes`]) or a response rule matches; any response that came
 //!    with a listed HTTP status is too. A transport error is retryable when a matcher
 //!    finds it: by type in its `source()` chain, by [`ErrorClass`], or by predicate.
-//!    A non-idempotent method is retried only after a connect failure.
+//!    A non-idempotent method is retried only after an error that proves the request
+//!    was never sent (a connect failure, a request hyper handed back unwritten).
 //! 2. **Delay.** The request's backoff yields the next delay (none left: give up); a
 //!    server's `Retry-After` raises it, up to the ceiling.
 //! 3. **Limits.** A wait that would end at or past

@@ -319,9 +319,9 @@ impl RetryStrategy {
 
     /// Marks methods that must not run twice (e.g. `eth_sendRawTransaction`): they are
     /// retried only on errors that prove the request never left the client (a connect
-    /// failure, when one of the strategy's rules retries it: [`ErrorClass::Connect`],
-    /// or a rule on that error's type), never on an error response, a status or a
-    /// timeout.
+    /// failure, or a request hyper handed back unwritten), when one of the strategy's
+    /// rules retries it ([`ErrorClass::Connect`], [`ErrorClass::Reset`], a rule on the
+    /// error's type); never on an error response, a status or a timeout.
     #[must_use]
     pub fn non_idempotent<I, M>(self, methods: I) -> Self
     where

@@ -17,6 +17,7 @@ use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::event::{GiveUpEvent, GiveUpReason, announce_give_up};
 use super::layer::JsonRpcRetry;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
@@ -207,6 +208,7 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
         });
         HttpRetry {
             stack: JsonRpcRetry::new(self.strategy.clone(), codec),
+            strategy: self.strategy.clone(),
             request_limit: self.request_limit,
             response_limit: self.response_limit,
             attempt_timeout: self.attempt_timeout,
@@ -218,6 +220,8 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
 /// The service of [`HttpRetryLayer`].
 pub struct HttpRetry<S, B, E = BoxError> {
     stack: JsonRpcRetry<JsonRpcCodec<Rebody<S, B>>>,
+    /// The default strategy, for the events of a call that ends before it is sent.
+    strategy: RetryStrategy,
     request_limit: usize,
     response_limit: usize,
     attempt_timeout: Option<Duration>,
@@ -245,6 +249,7 @@ impl<S: Clone, B, E> Clone for HttpRetry<S, B, E> {
     fn clone(&self) -> Self {
         Self {
             stack: self.stack.clone(),
+            strategy: self.strategy.clone(),
             request_limit: self.request_limit,
             response_limit: self.response_limit,
             attempt_timeout: self.attempt_timeout,
@@ -421,6 +426,8 @@ where
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         // The deadline runs from the call, before the body is read.
         self.stack.stamp(req.extensions_mut());
+        let called = tokio::time::Instant::now();
+        let strategy = self.strategy.clone();
         // The service made ready goes with this call; the one left here is made ready anew.
         let clone = self.stack.clone();
         let mut stack = std::mem::replace(&mut self.stack, clone);
@@ -434,18 +441,30 @@ where
             // the call past it.
             let read = Limited::new(body, limit).collect();
             let read = match Deadline::bound(&parts.extensions, None) {
-                Some(left) => tokio::time::timeout(left, read)
-                    .await
-                    .map_err(|_| map_err(Box::new(tower::timeout::error::Elapsed::new())))?,
+                Some(left) => match tokio::time::timeout(left, read).await {
+                    Ok(read) => read,
+                    Err(_) => {
+                        give_up_at_deadline(&strategy, &parts.extensions, None);
+                        return Err(map_err(Box::new(tower::timeout::error::Elapsed::new())));
+                    }
+                },
                 None => read.await,
             };
             let bytes = read.map_err(map_err)?.to_bytes();
+            let message = parse(&bytes);
             // A deadline that came while the body was read (or before this future was
-            // first polled) ends the call here: nothing is sent after it.
-            if Deadline::passed(&parts.extensions) {
+            // first polled) ends the call here: nothing is sent after it. (A deadline no
+            // later than the call itself, `max_elapsed(ZERO)`, leaves one attempt, cut
+            // at once, as over the codec.)
+            let came = parts
+                .extensions
+                .get::<Deadline>()
+                .is_some_and(|Deadline(at)| *at > called && *at < tokio::time::Instant::now());
+            if came {
+                give_up_at_deadline(&strategy, &parts.extensions, Some(&message));
                 return Err(map_err(Box::new(tower::timeout::error::Elapsed::new())));
             }
-            let outcome = match parse(&bytes) {
+            let outcome = match message {
                 Message::Other => {
                     // Not JSON-RPC: sent once, as it came, within the same limits and
                     // bounds as an attempt (its timeout, the call's deadline).
@@ -540,6 +559,39 @@ fn take_head<S, B>(
         body,
     }));
     parts.extensions
+}
+
+/// Reports a JSON-RPC call that the deadline ended before it was sent (its body read too
+/// late), as the policy reports one it ends: for the strategy that governs it, if that
+/// strategy can retry at all.
+fn give_up_at_deadline(
+    default: &RetryStrategy,
+    extensions: &http::Extensions,
+    message: Option<&Message>,
+) {
+    let strategy = extensions.get::<RetryStrategy>().unwrap_or(default);
+    if !strategy.can_retry() {
+        return;
+    }
+    let (call, batch_len) = match message {
+        Some(Message::Other) => return,
+        Some(Message::Single(request)) => (Some(request), None),
+        Some(Message::Batch(batch)) => {
+            let requests = batch.requests();
+            let call = requests.iter().find(|r| r.id().is_some());
+            (call.or(requests.first()), Some(batch.len()))
+        }
+        // The body never came whole: which call it was is not known.
+        None => (None, None),
+    };
+    let event = GiveUpEvent {
+        method: call.map_or("", Request::method),
+        id: call.and_then(Request::id),
+        batch_len,
+        retries: 0,
+        reason: GiveUpReason::Deadline,
+    };
+    announce_give_up(strategy, &event);
 }
 
 /// The server's answer as it came, its body now whole.

@@ -210,6 +210,10 @@ impl State {
     ) -> Result<Duration, GiveUpReason> {
         let inner = &strategy.inner;
         let backoff = inner.backoff.as_ref().ok_or(GiveUpReason::NotRetryable)?;
+        // A deadline already come ended the call, whatever delays are left.
+        if deadline.is_some_and(|Deadline(at)| *at <= Instant::now()) {
+            return Err(GiveUpReason::Deadline);
+        }
         let delays = self.delays.get_or_insert_with(|| backoff.delays());
         let mut delay = delays.next().ok_or(GiveUpReason::Exhausted)?;
         if let Some(hint) = hint {
@@ -441,7 +445,11 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     Err(_) => true,
                 };
                 if failed {
-                    let call = failed_call.or(req.requests().first());
+                    // After a transport failure, the first call sent last (a notification
+                    // only when the batch has no call).
+                    let call = failed_call
+                        .or_else(|| req.requests().iter().find(|r| r.id().is_some()))
+                        .or(req.requests().first());
                     let event = GiveUpEvent {
                         method: call.map_or("", Request::method),
                         id: call.and_then(Request::id),

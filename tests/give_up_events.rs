@@ -1,0 +1,177 @@
+//! The give-up event against what happened, where it is easiest to get wrong: a failed
+//! batch led by a notification, an attempt cut at the deadline under a strategy that
+//! retries timeouts, and a call ended by the deadline while its body was read.
+
+mod common;
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use serde_json::json;
+use tower::{Layer, ServiceExt};
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::jsonrpc::{BatchRequest, BatchResponse, Request};
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{
+    ErrorClass, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryEvent, RetryStrategy,
+};
+
+/// (method, id, batch_len, retries, reason) of every give-up.
+type GiveUps = Arc<Mutex<Vec<(String, Option<String>, Option<usize>, u32, GiveUpReason)>>>;
+
+fn watched(strategy: RetryStrategy) -> (RetryStrategy, Arc<AtomicUsize>, GiveUps) {
+    let retries = Arc::new(AtomicUsize::new(0));
+    let give_ups: GiveUps = Arc::default();
+    let (r, g) = (Arc::clone(&retries), Arc::clone(&give_ups));
+    let strategy = strategy
+        .on_retry(move |_: &RetryEvent<'_>| {
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .on_give_up(move |e: &GiveUpEvent<'_>| {
+            g.lock().unwrap().push((
+                e.method().to_owned(),
+                e.id().map(ToString::to_string),
+                e.batch_len(),
+                e.retries(),
+                e.reason(),
+            ));
+        });
+    (strategy, retries, give_ups)
+}
+
+/// V1. A batch whose transport failure is final names a *call* of those sent last
+/// (event.rs: "the call named is one whose latest answer failed: the first among the
+/// calls sent last"); a notification has no answer and is no call.
+#[tokio::test(start_paused = true)]
+async fn batch_give_up_names_a_call_not_a_notification() {
+    let (strategy, retries, give_ups) = watched(
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).retry_if(|_| true),
+    );
+    let sends = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&sends);
+    let svc = tower::service_fn(move |_: BatchRequest| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async { Err::<BatchResponse, std::io::Error>(std::io::Error::other("connection reset")) }
+    });
+    let batch = BatchRequest::new(vec![
+        Request::new("log", json!([])), // a notification
+        Request::new("sum", json!([1, 2])).with_id(1),
+    ]);
+    JsonRpcRetryLayer::new(strategy)
+        .layer(svc)
+        .oneshot(batch)
+        .await
+        .unwrap_err();
+    assert_eq!(sends.load(Ordering::SeqCst), 2);
+    assert_eq!(retries.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        *give_ups.lock().unwrap(),
+        [(
+            "sum".to_owned(),
+            Some("1".to_owned()),
+            Some(2),
+            1,
+            GiveUpReason::Exhausted
+        )]
+    );
+}
+
+/// V2. An attempt cut short at the deadline gives up on `Deadline` "whatever rules the
+/// strategy has" (policy.rs `unretried`; event.rs: Deadline = "... or the attempt was
+/// cut short at it"). Adding `retry_on(Timeout)` turns the same event into `Exhausted`.
+#[tokio::test(start_paused = true)]
+async fn attempt_cut_at_deadline_is_deadline_even_if_timeouts_are_retried() {
+    let server = FlakyServer::start().await.unwrap();
+    let mut reasons = Vec::new();
+    for retry_timeouts in [false, true] {
+        server.script("busy", [Step::error(2001), Step::timeout()]);
+        let mut strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_secs(1)))
+            .codes([2001])
+            .max_elapsed(Duration::from_millis(1_100));
+        if retry_timeouts {
+            strategy = strategy.retry_on(ErrorClass::Timeout);
+        }
+        let (strategy, retries, give_ups) = watched(strategy);
+        let start = tokio::time::Instant::now();
+        let err = common::stack(&server, strategy)
+            .oneshot(Request::new("busy", json!([])).with_id(1))
+            .await
+            .unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+        // The second attempt was cut at the deadline, 1.1 s after the call.
+        assert!(start.elapsed() >= Duration::from_millis(1_100));
+        assert!(start.elapsed() < Duration::from_millis(1_110));
+        assert_eq!(retries.load(Ordering::SeqCst), 1);
+        let give_ups = give_ups.lock().unwrap().clone();
+        assert_eq!(give_ups.len(), 1);
+        reasons.push(give_ups[0].4);
+    }
+    assert_eq!(server.calls("busy"), 4);
+    assert_eq!(reasons, [GiveUpReason::Deadline, GiveUpReason::Deadline]);
+}
+
+/// A request body for the HTTP level whose upload never ends (the caller's), or the
+/// buffered bytes the layer rebuilds each attempt from.
+enum UploadBody {
+    Stalled,
+    Full(Full<Bytes>),
+}
+
+impl From<Vec<u8>> for UploadBody {
+    fn from(bytes: Vec<u8>) -> Self {
+        UploadBody::Full(Full::new(Bytes::from(bytes)))
+    }
+}
+
+impl http_body::Body for UploadBody {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            UploadBody::Stalled => Poll::Pending,
+            UploadBody::Full(full) => Pin::new(full).poll_frame(cx),
+        }
+    }
+}
+
+/// V3. HTTP level: the deadline that ends a call while its body is read makes the call
+/// fail (with `Elapsed`) but no `on_give_up` fires; the JSON-RPC level gives up on
+/// `Deadline` for the same deadline.
+#[tokio::test(start_paused = true)]
+async fn http_level_deadline_during_upload_gives_up_once() {
+    let (strategy, retries, give_ups) = watched(
+        RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100)))
+            .codes([2001])
+            .max_elapsed(Duration::from_secs(1)),
+    );
+    let sends = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&sends);
+    let inner = tower::service_fn(move |_: http::Request<UploadBody>| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async {
+            Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::from_static(
+                br#"{"jsonrpc":"2.0","result":3,"id":1}"#,
+            ))))
+        }
+    });
+    let svc = JsonRpcRetryLayer::http::<UploadBody>(strategy).layer(inner);
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .body(UploadBody::Stalled)
+        .unwrap();
+    let err = svc.oneshot(req).await.unwrap_err();
+    assert!(err.is::<tower::timeout::error::Elapsed>(), "{err}");
+    assert_eq!(sends.load(Ordering::SeqCst), 0);
+    assert_eq!(retries.load(Ordering::SeqCst), 0);
+    let give_ups = give_ups.lock().unwrap().clone();
+    assert_eq!(give_ups.len(), 1, "a failed call with no give-up event");
+    assert_eq!(give_ups[0].4, GiveUpReason::Deadline);
+}

@@ -1,0 +1,72 @@
+//! `max_elapsed(Duration::ZERO)` on a real clock (it moves by itself between `call` and
+//! the first poll): both levels make the one attempt, cut at once, as the deadline
+//! bounds the whole call and an attempt that starts at its deadline is made.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+use tower_jsonrpc_retry::jsonrpc::Request;
+use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer, RetryStrategy};
+
+/// Answers every request at once with `{"result":3,"id":1}`; counts requests.
+#[derive(Clone, Default)]
+struct Answers {
+    calls: Arc<AtomicUsize>,
+}
+
+impl Service<http::Request<Full<Bytes>>> for Answers {
+    type Response = http::Response<Full<Bytes>>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<Self::Response, std::io::Error>>;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), std::io::Error>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, _: http::Request<Full<Bytes>>) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Ok(http::Response::new(Full::from(
+            r#"{"jsonrpc":"2.0","result":3,"id":1}"#,
+        ))))
+    }
+}
+
+#[tokio::test]
+async fn zero_max_elapsed_makes_the_attempt_at_both_levels() {
+    let strategy = || RetryStrategy::none().max_elapsed(Duration::ZERO);
+
+    // Codec level: the attempt is made and answered.
+    let codec_inner = Answers::default();
+    let codec_level = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy()))
+        .layer(JsonRpcCodecLayer::new(
+            "http://127.0.0.1:1/".parse().unwrap(),
+        ))
+        .service(codec_inner.clone());
+    let res = codec_level
+        .oneshot(Request::new("sum", serde_json::json!([1, 2])).with_id(1))
+        .await;
+    assert!(res.is_ok(), "codec level: {res:?}");
+    assert_eq!(codec_inner.calls.load(Ordering::SeqCst), 1);
+
+    // HTTP level, same strategy, same inner answer: should be the same.
+    let http_inner = Answers::default();
+    let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy());
+    let http_level = tower::Layer::layer(&layer, http_inner.clone());
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .body(Full::from(
+            r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#,
+        ))
+        .unwrap();
+    let res: Result<_, BoxError> = http_level.oneshot(req).await;
+    let calls = http_inner.calls.load(Ordering::SeqCst);
+    assert!(
+        res.is_ok(),
+        "http level: {:?} after {calls} requests",
+        res.err()
+    );
+    assert_eq!(calls, 1);
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http::header::{CONTENT_TYPE, RETRY_AFTER, TRANSFER_ENCODING};
 use http::{HeaderValue, StatusCode};
 use http_body::Body;
@@ -437,20 +437,43 @@ where
         let map_err = self.map_err;
         Box::pin(async move {
             let (parts, body) = req.into_parts();
-            // The deadline bounds the upload too: a body that never ends cannot hold
-            // the call past it.
-            let read = Limited::new(body, limit).collect();
+            // The deadline bounds the upload too, and the wait for the inner service's
+            // readiness (a call made without `poll_ready`, a limit taken meanwhile): a
+            // body that never ends or a service never ready cannot hold the call past it.
+            let ready = &mut stack;
+            // The body's chunks so far: when the deadline ends the upload, they tell
+            // whether it was a JSON-RPC call that was given up.
+            let mut chunks: Vec<Bytes> = Vec::new();
+            let received = &mut chunks;
+            let read = async move {
+                let mut body = std::pin::pin!(Limited::new(body, limit));
+                while let Some(frame) = body.frame().await {
+                    if let Ok(mut data) = frame?.into_data() {
+                        // `Bytes` hands itself over without a copy.
+                        received.push(data.copy_to_bytes(data.remaining()));
+                    }
+                }
+                // Never an error: the codec keeps one for the call.
+                let _ = std::future::poll_fn(|cx| Service::<Request>::poll_ready(ready, cx)).await;
+                Ok::<(), BoxError>(())
+            };
             let read = match Deadline::bound(&parts.extensions, None) {
                 Some(left) => match tokio::time::timeout(left, read).await {
                     Ok(read) => read,
                     Err(_) => {
-                        give_up_at_deadline(&strategy, &parts.extensions, None);
+                        if may_be_json_rpc(&chunks) {
+                            give_up_at_deadline(&strategy, &parts.extensions, None);
+                        }
                         return Err(map_err(Box::new(tower::timeout::error::Elapsed::new())));
                     }
                 },
                 None => read.await,
             };
-            let bytes = read.map_err(map_err)?.to_bytes();
+            read.map_err(map_err)?;
+            let bytes = match chunks.len() {
+                1 => chunks.pop().unwrap_or_default(),
+                _ => Bytes::from(chunks.concat()),
+            };
             let message = parse(&bytes);
             // A deadline that came while the body was read (or before this future was
             // first polled) ends the call here: nothing is sent after it. (A deadline no
@@ -559,6 +582,16 @@ fn take_head<S, B>(
         body,
     }));
     parts.extensions
+}
+
+/// Whether a body read in part may be a JSON-RPC message: nothing yet, or an object or an
+/// array so far.
+fn may_be_json_rpc(chunks: &[Bytes]) -> bool {
+    chunks
+        .iter()
+        .flat_map(|chunk| chunk.iter())
+        .find(|byte| !byte.is_ascii_whitespace())
+        .is_none_or(|first| matches!(first, b'{' | b'['))
 }
 
 /// Reports a JSON-RPC call that the deadline ended before it was sent (its body read too

@@ -1,0 +1,110 @@
+//! HTTP level: a body that is not JSON-RPC never makes a give-up event, whether its
+//! deadline came before it was first polled or while it was read.
+#![allow(missing_docs)]
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use tower::{Layer, Service, ServiceExt};
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::{GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryStrategy};
+
+type GiveUps = Arc<Mutex<Vec<(String, GiveUpReason)>>>;
+
+fn watched() -> (RetryStrategy, GiveUps) {
+    let g: GiveUps = Arc::default();
+    let g2 = Arc::clone(&g);
+    let s = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100)))
+        .codes([2001])
+        .max_elapsed(Duration::from_secs(1))
+        .on_give_up(move |e: &GiveUpEvent<'_>| {
+            g2.lock().unwrap().push((e.method().to_owned(), e.reason()))
+        });
+    (s, g)
+}
+
+/// A body whose first chunk comes at once and whose rest never does.
+enum Upload {
+    PartThenStall(Option<Bytes>),
+    Full(Full<Bytes>),
+}
+impl From<Vec<u8>> for Upload {
+    fn from(bytes: Vec<u8>) -> Self {
+        Upload::Full(Full::new(Bytes::from(bytes)))
+    }
+}
+impl http_body::Body for Upload {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Upload::PartThenStall(part) => match part.take() {
+                Some(b) => Poll::Ready(Some(Ok(http_body::Frame::data(b)))),
+                None => Poll::Pending,
+            },
+            Upload::Full(full) => Pin::new(full).poll_frame(cx),
+        }
+    }
+}
+
+fn layered(
+    strategy: RetryStrategy,
+    sends: Arc<AtomicUsize>,
+) -> impl Service<
+    http::Request<Upload>,
+    Response = http::Response<Full<Bytes>>,
+    Error = tower_jsonrpc_retry::BoxError,
+> + Clone {
+    let inner = tower::service_fn(move |_: http::Request<Upload>| {
+        sends.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::from_static(b"ok")))) }
+    });
+    JsonRpcRetryLayer::http::<Upload>(strategy).layer(inner)
+}
+
+const NOT_JSONRPC: &[u8] = b"PUT /coffee HTTP/1.1 -- plainly not JSON-RPC";
+
+#[tokio::test(start_paused = true)]
+async fn a_non_jsonrpc_body_makes_no_give_up_event_however_the_deadline_ends_it() {
+    // (a) Whole body, first polled after the deadline: ended unsent, no event.
+    let (strategy, give_ups) = watched();
+    let sends = Arc::new(AtomicUsize::new(0));
+    let mut svc = layered(strategy, Arc::clone(&sends));
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .body(Upload::from(NOT_JSONRPC.to_vec()))
+        .unwrap();
+    let call = svc.ready().await.unwrap().call(req);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        call.await
+            .unwrap_err()
+            .is::<tower::timeout::error::Elapsed>()
+    );
+    assert_eq!(sends.load(Ordering::SeqCst), 0);
+    assert_eq!(*give_ups.lock().unwrap(), []);
+
+    // (b) The same bytes, the upload stalled after them past the deadline: also ended
+    // unsent, and it must not be reported as a JSON-RPC call given up either.
+    let (strategy, give_ups) = watched();
+    let sends = Arc::new(AtomicUsize::new(0));
+    let svc = layered(strategy, Arc::clone(&sends));
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .body(Upload::PartThenStall(Some(Bytes::from_static(NOT_JSONRPC))))
+        .unwrap();
+    let err = svc.oneshot(req).await.unwrap_err();
+    assert!(err.is::<tower::timeout::error::Elapsed>());
+    assert_eq!(sends.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        *give_ups.lock().unwrap(),
+        [],
+        "a body that is not JSON-RPC reported as a JSON-RPC call given up"
+    );
+}

@@ -441,9 +441,9 @@ where
             // readiness (a call made without `poll_ready`, a limit taken meanwhile): a
             // body that never ends or a service never ready cannot hold the call past it.
             let ready = &mut stack;
-            // The body's chunks so far: when the deadline ends the upload, they tell
-            // whether it was a JSON-RPC call that was given up.
-            let mut chunks: Vec<Bytes> = Vec::new();
+            // The body so far: when the deadline ends the upload, it tells whether it
+            // was a JSON-RPC call that was given up.
+            let mut chunks = Chunks::default();
             let received = &mut chunks;
             let read = async move {
                 let mut body = std::pin::pin!(Limited::new(body, limit));
@@ -461,7 +461,7 @@ where
                 Some(left) => match tokio::time::timeout(left, read).await {
                     Ok(read) => read,
                     Err(_) => {
-                        if may_be_json_rpc(&chunks) {
+                        if chunks.may_be_json_rpc() {
                             give_up_at_deadline(&strategy, &parts.extensions, None);
                         }
                         return Err(map_err(Box::new(tower::timeout::error::Elapsed::new())));
@@ -470,10 +470,7 @@ where
                 None => read.await,
             };
             read.map_err(map_err)?;
-            let bytes = match chunks.len() {
-                1 => chunks.pop().unwrap_or_default(),
-                _ => Bytes::from(chunks.concat()),
-            };
+            let bytes = chunks.into_bytes();
             let message = parse(&bytes);
             // A deadline that came while the body was read (or before this future was
             // first polled) ends the call here: nothing is sent after it. (A deadline no
@@ -584,14 +581,47 @@ fn take_head<S, B>(
     parts.extensions
 }
 
-/// Whether a body read in part may be a JSON-RPC message: nothing yet, or an object or an
-/// array so far.
-fn may_be_json_rpc(chunks: &[Bytes]) -> bool {
-    chunks
-        .iter()
-        .flat_map(|chunk| chunk.iter())
-        .find(|byte| !byte.is_ascii_whitespace())
-        .is_none_or(|first| matches!(first, b'{' | b'['))
+/// A request body as its chunks come: the first kept apart, so that a body in one chunk
+/// (as most are) is neither copied nor put in a `Vec`.
+#[derive(Default)]
+struct Chunks {
+    first: Option<Bytes>,
+    rest: Vec<Bytes>,
+}
+
+impl Chunks {
+    fn push(&mut self, chunk: Bytes) {
+        match self.first {
+            None => self.first = Some(chunk),
+            Some(_) => self.rest.push(chunk),
+        }
+    }
+
+    /// Whether the body so far may be a JSON-RPC message: nothing yet, or an object or
+    /// an array.
+    fn may_be_json_rpc(&self) -> bool {
+        self.first
+            .iter()
+            .chain(&self.rest)
+            .flat_map(|chunk| chunk.iter())
+            .find(|byte| !byte.is_ascii_whitespace())
+            .is_none_or(|first| matches!(first, b'{' | b'['))
+    }
+
+    /// The whole body.
+    fn into_bytes(self) -> Bytes {
+        match (self.first, self.rest.is_empty()) {
+            (None, _) => Bytes::new(),
+            (Some(first), true) => first,
+            (Some(first), false) => {
+                let mut whole = Vec::from(first.as_ref());
+                for chunk in &self.rest {
+                    whole.extend_from_slice(chunk);
+                }
+                Bytes::from(whole)
+            }
+        }
+    }
 }
 
 /// Reports a JSON-RPC call that the deadline ended before it was sent (its body read too
@@ -659,5 +689,40 @@ where
         Some(Ok(own)) => Err(E::from(*own)),
         Some(Err(other)) => Err(map_err(other)),
         None => Err(map_err("transport error without a cause".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(parts: &[&'static str]) -> Chunks {
+        let mut chunks = Chunks::default();
+        for part in parts {
+            chunks.push(Bytes::from_static(part.as_bytes()));
+        }
+        chunks
+    }
+
+    #[test]
+    fn a_body_in_chunks_is_whole_in_order() {
+        assert_eq!(chunks(&[]).into_bytes(), Bytes::new());
+        assert_eq!(
+            chunks(&["{\"a\":1}"]).into_bytes(),
+            Bytes::from_static(b"{\"a\":1}")
+        );
+        assert_eq!(
+            chunks(&["[{\"a\"", ":1}", ",{}]"]).into_bytes(),
+            Bytes::from_static(b"[{\"a\":1},{}]")
+        );
+    }
+
+    #[test]
+    fn a_body_so_far_may_be_json_rpc_when_it_opens_an_object_or_an_array() {
+        assert!(chunks(&[]).may_be_json_rpc());
+        assert!(chunks(&["  ", "\n{"]).may_be_json_rpc());
+        assert!(chunks(&["["]).may_be_json_rpc());
+        assert!(!chunks(&[" ", "PUT /coffee"]).may_be_json_rpc());
+        assert!(!chunks(&["\"x\""]).may_be_json_rpc());
     }
 }

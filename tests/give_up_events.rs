@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::convert::Infallible;
-use std::pin::Pin;
+use common::TestBody;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -116,36 +115,6 @@ async fn attempt_cut_at_deadline_is_deadline_even_if_timeouts_are_retried() {
     assert_eq!(reasons, [GiveUpReason::Deadline, GiveUpReason::Deadline]);
 }
 
-/// A request body for the HTTP level whose upload never ends (the caller's), or the
-/// buffered bytes the layer rebuilds each attempt from.
-enum UploadBody {
-    Stalled,
-    Full(Full<Bytes>),
-}
-
-impl From<Vec<u8>> for UploadBody {
-    fn from(bytes: Vec<u8>) -> Self {
-        UploadBody::Full(Full::new(Bytes::from(bytes)))
-    }
-}
-
-impl http_body::Body for UploadBody {
-    type Data = Bytes;
-    type Error = Infallible;
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
-        match self.get_mut() {
-            UploadBody::Stalled => Poll::Pending,
-            UploadBody::Full(full) => Pin::new(full).poll_frame(cx),
-        }
-    }
-}
-
-/// V3. HTTP level: the deadline that ends a call while its body is read makes the call
-/// fail (with `Elapsed`) but no `on_give_up` fires; the JSON-RPC level gives up on
-/// `Deadline` for the same deadline.
 #[tokio::test(start_paused = true)]
 async fn http_level_deadline_during_upload_gives_up_once() {
     let (strategy, retries, give_ups) = watched(
@@ -155,7 +124,7 @@ async fn http_level_deadline_during_upload_gives_up_once() {
     );
     let sends = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&sends);
-    let inner = tower::service_fn(move |_: http::Request<UploadBody>| {
+    let inner = tower::service_fn(move |_: http::Request<TestBody>| {
         seen.fetch_add(1, Ordering::SeqCst);
         async {
             Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::from_static(
@@ -163,9 +132,9 @@ async fn http_level_deadline_during_upload_gives_up_once() {
             ))))
         }
     });
-    let svc = JsonRpcRetryLayer::http::<UploadBody>(strategy).layer(inner);
+    let svc = JsonRpcRetryLayer::http::<TestBody>(strategy).layer(inner);
     let req = http::Request::post("http://127.0.0.1:1/")
-        .body(UploadBody::Stalled)
+        .body(TestBody::Stalled)
         .unwrap();
     let err = svc.oneshot(req).await.unwrap_err();
     assert!(err.is::<tower::timeout::error::Elapsed>(), "{err}");

@@ -1,11 +1,10 @@
 //! HTTP level: a body that is not JSON-RPC never makes a give-up event, whether its
 //! deadline came before it was first polled or while it was read.
-#![allow(missing_docs)]
-use std::convert::Infallible;
-use std::pin::Pin;
+mod common;
+
+use common::TestBody;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,46 +27,19 @@ fn watched() -> (RetryStrategy, GiveUps) {
     (s, g)
 }
 
-/// A body whose first chunk comes at once and whose rest never does.
-enum Upload {
-    PartThenStall(Option<Bytes>),
-    Full(Full<Bytes>),
-}
-impl From<Vec<u8>> for Upload {
-    fn from(bytes: Vec<u8>) -> Self {
-        Upload::Full(Full::new(Bytes::from(bytes)))
-    }
-}
-impl http_body::Body for Upload {
-    type Data = Bytes;
-    type Error = Infallible;
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
-        match self.get_mut() {
-            Upload::PartThenStall(part) => match part.take() {
-                Some(b) => Poll::Ready(Some(Ok(http_body::Frame::data(b)))),
-                None => Poll::Pending,
-            },
-            Upload::Full(full) => Pin::new(full).poll_frame(cx),
-        }
-    }
-}
-
 fn layered(
     strategy: RetryStrategy,
     sends: Arc<AtomicUsize>,
 ) -> impl Service<
-    http::Request<Upload>,
+    http::Request<TestBody>,
     Response = http::Response<Full<Bytes>>,
     Error = tower_jsonrpc_retry::BoxError,
 > + Clone {
-    let inner = tower::service_fn(move |_: http::Request<Upload>| {
+    let inner = tower::service_fn(move |_: http::Request<TestBody>| {
         sends.fetch_add(1, Ordering::SeqCst);
         async { Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::from_static(b"ok")))) }
     });
-    JsonRpcRetryLayer::http::<Upload>(strategy).layer(inner)
+    JsonRpcRetryLayer::http::<TestBody>(strategy).layer(inner)
 }
 
 const NOT_JSONRPC: &[u8] = b"PUT /coffee HTTP/1.1 -- plainly not JSON-RPC";
@@ -79,7 +51,7 @@ async fn a_non_jsonrpc_body_makes_no_give_up_event_however_the_deadline_ends_it(
     let sends = Arc::new(AtomicUsize::new(0));
     let mut svc = layered(strategy, Arc::clone(&sends));
     let req = http::Request::post("http://127.0.0.1:1/")
-        .body(Upload::from(NOT_JSONRPC.to_vec()))
+        .body(TestBody::from(NOT_JSONRPC.to_vec()))
         .unwrap();
     let call = svc.ready().await.unwrap().call(req);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -97,7 +69,9 @@ async fn a_non_jsonrpc_body_makes_no_give_up_event_however_the_deadline_ends_it(
     let sends = Arc::new(AtomicUsize::new(0));
     let svc = layered(strategy, Arc::clone(&sends));
     let req = http::Request::post("http://127.0.0.1:1/")
-        .body(Upload::PartThenStall(Some(Bytes::from_static(NOT_JSONRPC))))
+        .body(TestBody::PartThenStall(Some(Bytes::from_static(
+            NOT_JSONRPC,
+        ))))
         .unwrap();
     let err = svc.oneshot(req).await.unwrap_err();
     assert!(err.is::<tower::timeout::error::Elapsed>());

@@ -5,20 +5,18 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Recorder, secs};
-use http_body::{Body, Frame};
+use common::{Recorder, TestBody, secs};
 use http_body_util::Full;
 use serde_json::json;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_jsonrpc_retry::backoff::{self, PeriodicBackoff};
 use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
@@ -27,50 +25,6 @@ use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{BoxError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
 
 const CALL: &str = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
-
-/// A request body whose bytes arrive after a delay, or never.
-struct SlowBody {
-    data: Option<Bytes>,
-    delay: Option<Pin<Box<Sleep>>>,
-}
-
-impl SlowBody {
-    fn after(delay: Duration) -> Self {
-        Self {
-            data: Some(Bytes::from_static(CALL.as_bytes())),
-            delay: Some(Box::pin(tokio::time::sleep(delay))),
-        }
-    }
-
-    fn never() -> Self {
-        Self::after(Duration::MAX)
-    }
-}
-
-impl From<Vec<u8>> for SlowBody {
-    fn from(v: Vec<u8>) -> Self {
-        Self {
-            data: Some(v.into()),
-            delay: None,
-        }
-    }
-}
-
-impl Body for SlowBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if let Some(delay) = self.delay.as_mut() {
-            ready!(delay.as_mut().poll(cx));
-            self.delay = None;
-        }
-        Poll::Ready(self.data.take().map(|d| Ok(Frame::data(d))))
-    }
-}
 
 /// An HTTP service that never answers, and counts the requests it got.
 #[derive(Clone, Default)]
@@ -110,10 +64,10 @@ fn deadline_strategy() -> RetryStrategy {
 #[tokio::test(start_paused = true)]
 async fn http_level_a_body_slower_than_the_deadline_ends_the_call_at_it() {
     let hung = Hung::default();
-    let svc = JsonRpcRetryLayer::http::<SlowBody>(deadline_strategy()).layer(hung.clone());
+    let svc = JsonRpcRetryLayer::http::<TestBody>(deadline_strategy()).layer(hung.clone());
     let start = Instant::now();
     let req = http::Request::post("http://127.0.0.1:1/")
-        .body(SlowBody::after(secs(2.0)))
+        .body(TestBody::after(secs(2.0), CALL.as_bytes()))
         .unwrap();
     let err = svc.oneshot(req).await.unwrap_err();
     assert!(is_timeout(&err), "{err}");
@@ -123,12 +77,12 @@ async fn http_level_a_body_slower_than_the_deadline_ends_the_call_at_it() {
 
 #[tokio::test(start_paused = true)]
 async fn http_level_a_body_that_never_ends_is_cut_at_the_deadline() {
-    let svc = JsonRpcRetryLayer::http::<SlowBody>(deadline_strategy())
+    let svc = JsonRpcRetryLayer::http::<TestBody>(deadline_strategy())
         .attempt_timeout(secs(0.5))
         .layer(Hung::default());
     let start = Instant::now();
     let req = http::Request::post("http://127.0.0.1:1/")
-        .body(SlowBody::never())
+        .body(TestBody::Stalled)
         .unwrap();
     let err = svc.oneshot(req).await.unwrap_err();
     assert!(is_timeout(&err), "{err}");
@@ -140,12 +94,12 @@ async fn http_level_a_body_within_the_deadline_leaves_the_rest_to_the_attempts()
     // The body takes 0.2 s of the 1 s; the attempts (0.5 s each, 0.1 s apart) get the
     // rest: one whole attempt, then one cut at the deadline.
     let hung = Hung::default();
-    let svc = JsonRpcRetryLayer::http::<SlowBody>(deadline_strategy())
+    let svc = JsonRpcRetryLayer::http::<TestBody>(deadline_strategy())
         .attempt_timeout(secs(0.5))
         .layer(hung.clone());
     let start = Instant::now();
     let req = http::Request::post("http://127.0.0.1:1/")
-        .body(SlowBody::after(secs(0.2)))
+        .body(TestBody::after(secs(0.2), CALL.as_bytes()))
         .unwrap();
     let err = svc.oneshot(req).await.unwrap_err();
     assert!(is_timeout(&err), "{err}");

@@ -95,3 +95,56 @@ pub async fn call(
         .call(req)
         .await
 }
+
+/// A request body for the HTTP-level tests, which the layer reads before sending: all
+/// of it at once (also what the layer rebuilds each attempt from), its bytes after a
+/// delay, a first chunk and then nothing more, or nothing ever.
+pub enum TestBody {
+    Full(Full<Bytes>),
+    After(std::pin::Pin<Box<tokio::time::Sleep>>, Option<Bytes>),
+    PartThenStall(Option<Bytes>),
+    Stalled,
+}
+
+impl TestBody {
+    /// `data`, after `delay`.
+    pub fn after(delay: Duration, data: &'static [u8]) -> Self {
+        TestBody::After(
+            Box::pin(tokio::time::sleep(delay)),
+            Some(Bytes::from_static(data)),
+        )
+    }
+}
+
+impl From<Vec<u8>> for TestBody {
+    fn from(bytes: Vec<u8>) -> Self {
+        TestBody::Full(Full::new(Bytes::from(bytes)))
+    }
+}
+
+impl http_body::Body for TestBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        match self.get_mut() {
+            TestBody::Full(full) => std::pin::Pin::new(full).poll_frame(cx),
+            TestBody::After(sleep, data) => {
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                Poll::Ready(data.take().map(|d| Ok(http_body::Frame::data(d))))
+            }
+            TestBody::PartThenStall(part) => match part.take() {
+                Some(b) => Poll::Ready(Some(Ok(http_body::Frame::data(b)))),
+                None => Poll::Pending,
+            },
+            TestBody::Stalled => Poll::Pending,
+        }
+    }
+}

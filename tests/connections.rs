@@ -163,6 +163,19 @@ where
     (uri, seen)
 }
 
+/// Closes a connection as soon as it is accepted (a server at its connection limit, a
+/// balancer with no backend).
+async fn close_at_once(stream: TcpStream, _: Seen, _: usize) {
+    drop(stream);
+}
+
+/// An error and its sources, for a failure message.
+fn chain_of(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    std::iter::successors(Some(e), |c| c.source())
+        .map(|c| format!("{c} / {c:?}"))
+        .collect()
+}
+
 fn counting(strategy: RetryStrategy) -> (RetryStrategy, Arc<AtomicUsize>) {
     let n = Arc::new(AtomicUsize::new(0));
     let c = n.clone();
@@ -628,9 +641,6 @@ async fn hundreds_of_calls_over_a_small_pool_with_drops() {
 
 #[tokio::test(start_paused = true)]
 async fn a_connection_closed_on_accept_is_retried() {
-    async fn close_at_once(stream: TcpStream, _: Seen, _: usize) {
-        drop(stream);
-    }
     let (uri, seen) = raw_server(close_at_once).await;
     let (strategy, retries) = counting(RetryStrategy::transient_seeded(1));
     let client = Client::builder(uri)
@@ -639,19 +649,38 @@ async fn a_connection_closed_on_accept_is_retried() {
         .build();
     let res = client.call::<i64>("sum", (1, 2)).await;
     if let Err(e) = &res {
-        let mut chain = vec![];
-        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-        while let Some(c) = cur {
-            chain.push(format!("{c} / {c:?}"));
-            cur = c.source();
-        }
         panic!(
-            "not retried ({} retries): {chain:#?}",
-            retries.load(Ordering::SeqCst)
+            "not retried ({} retries): {:#?}",
+            retries.load(Ordering::SeqCst),
+            chain_of(e)
         );
     }
     assert_eq!(res.unwrap(), 3);
     assert_eq!(seen.per_conn(), [0, 1]);
+}
+
+/// The request of a non-idempotent call on a connection the server closed at once was
+/// handed back unwritten by hyper: it never left the client, so it is sent again, once.
+#[tokio::test(start_paused = true)]
+async fn an_unsent_non_idempotent_call_is_sent_again() {
+    let (uri, seen) = raw_server(close_at_once).await;
+    let (strategy, retries) = counting(RetryStrategy::transient_seeded(1).non_idempotent(["send"]));
+    let client = Client::builder(uri)
+        .timeout(ms(500))
+        .retry(strategy)
+        .build();
+    match client.call::<Value>("send", ("tx",)).await {
+        Ok(v) => assert_eq!(v, json!(["tx"])),
+        Err(e) => panic!(
+            "a request hyper reports as never written was not sent again \
+             ({} retries, {:?} requests per connection): {:#?}",
+            retries.load(Ordering::SeqCst),
+            seen.per_conn(),
+            chain_of(&e),
+        ),
+    }
+    assert_eq!(retries.load(Ordering::SeqCst), 1);
+    assert_eq!(seen.per_conn(), [0, 1], "sent exactly once");
 }
 
 /// A connector that takes a moment after the TCP handshake (a TLS handshake, a busy
@@ -668,21 +697,8 @@ fn slow_connector()
     })
 }
 
-fn chain_of(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
-    let mut out = vec![];
-    let mut cur = Some(e);
-    while let Some(c) = cur {
-        out.push(format!("{c:?}"));
-        cur = c.source();
-    }
-    out
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_connection_closed_on_accept_before_the_first_request_is_retried() {
-    async fn close_at_once(stream: TcpStream, _: Seen, _: usize) {
-        drop(stream);
-    }
     let (uri, seen) = raw_server(close_at_once).await;
     let (strategy, retries) = counting(RetryStrategy::transient_seeded(1));
     let http = HyperClient::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(slow_connector());

@@ -163,19 +163,21 @@ impl Deadline {
     }
 
     /// Gives a call this deadline, `limit` from now, unless it already has one as early
-    /// (set by a retry layer further out, or for the same call a moment ago).
-    pub(crate) fn set(extensions: &mut http::Extensions, limit: Duration) {
+    /// (set by a retry layer further out, or for the same call a moment ago); returns
+    /// the deadline the call has now.
+    pub(crate) fn set(extensions: &mut http::Extensions, limit: Duration) -> Deadline {
         let now = tokio::time::Instant::now();
         // Beyond what `Instant` holds: a time no deadline reaches (about 30 years out,
         // as tokio's own "far future").
         let at = now
             .checked_add(limit)
             .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
-        if extensions
-            .get::<Deadline>()
-            .is_none_or(|Deadline(earlier)| *earlier > at)
-        {
-            extensions.insert(Deadline(at));
+        match extensions.get::<Deadline>() {
+            Some(earlier) if earlier.0 <= at => *earlier,
+            _ => {
+                extensions.insert(Deadline(at));
+                Deadline(at)
+            }
         }
     }
 

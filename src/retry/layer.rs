@@ -145,15 +145,17 @@ impl<S> JsonRpcRetry<S> {
     }
 
     /// Marks a call whose strategy (its own, or the default) has a deadline with it;
-    /// an earlier deadline already there (a retry layer further out) stays.
-    pub(crate) fn stamp(&self, extensions: &mut http::Extensions) {
+    /// an earlier deadline already there (a retry layer further out) stays. Returns the
+    /// deadline the call has, if any.
+    pub(crate) fn stamp(&self, extensions: &mut http::Extensions) -> Option<Deadline> {
         Deadline::drop_stale(extensions);
         let limit = match extensions.get::<RetryStrategy>() {
             Some(own) => own.inner.max_elapsed,
             None => self.max_elapsed,
         };
-        if let Some(limit) = limit {
-            Deadline::set(extensions, limit);
+        match limit {
+            Some(limit) => Some(Deadline::set(extensions, limit)),
+            None => extensions.get::<Deadline>().copied(),
         }
     }
 }
@@ -172,8 +174,7 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        self.stamp(request.extensions_mut());
-        let deadline = request.extensions().get::<Deadline>().copied();
+        let deadline = self.stamp(request.extensions_mut());
         ResponseFuture {
             inner: self.call_with_deadline(request, deadline.as_ref()),
         }
@@ -194,8 +195,7 @@ where
     }
 
     fn call(&mut self, mut batch: BatchRequest) -> Self::Future {
-        self.stamp(batch.extensions_mut());
-        let deadline = batch.extensions().get::<Deadline>().copied();
+        let deadline = self.stamp(batch.extensions_mut());
         ResponseFuture {
             inner: self.call_with_deadline(batch, deadline.as_ref()),
         }

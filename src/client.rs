@@ -25,9 +25,12 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,9 +39,11 @@ use http_body_util::Full;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use pin_project_lite::pin_project;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tower::util::Oneshot;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_service::Service;
 
@@ -224,27 +229,21 @@ where
     /// `f64`, so `R = u128` fails on one and `R = serde_json::Number` rounds it. Servers
     /// that send such numbers as strings (Ethereum's hex quantities) are not affected.
     ///
-    /// The future holds a clone of the service, not a reference to it, so it is `Send`
-    /// whenever the service is (a `BoxCloneService` too, which is not `Sync`). Its type
-    /// still borrows the client; for a future that outlives it (to spawn from a
-    /// borrowed client), use [`request`](Self::request)`(..).send()`, whose future
-    /// borrows nothing.
+    /// The future ([`CallFuture`]) owns a clone of the service and the request and
+    /// borrows nothing, so it can be spawned or stored; it is `Send` whenever the
+    /// service and its future are (a `BoxCloneService` too, which is not `Sync`).
     pub fn call<R: DeserializeOwned>(
         &self,
         method: impl Into<MethodName>,
         params: impl Serialize,
-    ) -> impl Future<Output = Result<R, ClientError<E>>> {
+    ) -> CallFuture<S, R> {
         self.request(method).params(params).send()
     }
 
     /// Sends a notification: no id, no response. Errors are the transport's, or
     /// [`Params`](ClientError::Params) for params that are not an array or an object
-    /// (then nothing is sent).
-    pub fn notify(
-        &self,
-        method: impl Into<MethodName>,
-        params: impl Serialize,
-    ) -> impl Future<Output = Result<(), ClientError<E>>> {
+    /// (then nothing is sent). The future ([`NotifyFuture`]) borrows nothing.
+    pub fn notify(&self, method: impl Into<MethodName>, params: impl Serialize) -> NotifyFuture<S> {
         self.request(method).params(params).notify()
     }
 
@@ -262,7 +261,7 @@ where
     /// Sends a request as it is and returns the response as it came.
     ///
     /// The future borrows nothing: it owns a clone of the service.
-    pub fn send(&self, request: Request) -> impl Future<Output = Result<Response, E>> + use<S, E> {
+    pub fn send(&self, request: Request) -> Oneshot<S, Request> {
         self.service.clone().oneshot(request)
     }
 }
@@ -345,31 +344,130 @@ where
 
     /// Sends the call and deserializes its result. The future borrows nothing (not the
     /// client): it owns a clone of the service and the request.
-    pub fn send<R: DeserializeOwned>(
-        self,
-    ) -> impl Future<Output = Result<R, ClientError<E>>> + use<R, S, E> {
+    pub fn send<R: DeserializeOwned>(self) -> CallFuture<S, R> {
         let service = self.client.service.clone();
-        let req = self.build(false);
-        async move {
-            let response = service
-                .oneshot(req?)
-                .await
-                .map_err(ClientError::Transport)?;
-            to_value(response)
+        CallFuture {
+            state: Exchange::start(service, self.build(false)),
+            _result: PhantomData,
         }
     }
 
     /// Sends it as a notification.
-    pub fn notify(self) -> impl Future<Output = Result<(), ClientError<E>>> + use<S, E> {
+    pub fn notify(self) -> NotifyFuture<S> {
         let service = self.client.service.clone();
-        let req = self.build(true);
-        async move {
-            service
-                .oneshot(req?)
-                .await
-                .map_err(ClientError::Transport)?;
-            Ok(())
+        NotifyFuture {
+            state: Exchange::start(service, self.build(true)),
         }
+    }
+}
+
+pin_project! {
+    /// One request on its way: sent on the call's own clone of the service, or refused
+    /// before it was sent (its params did not serialize).
+    #[project = ExchangeProj]
+    enum Exchange<S>
+    where
+        S: Service<Request>,
+    {
+        Sent { #[pin] future: Oneshot<S, Request> },
+        Refused { error: Option<ClientError<S::Error>> },
+    }
+}
+
+impl<S: Service<Request>> Exchange<S> {
+    fn start(service: S, request: Result<Request, ClientError<S::Error>>) -> Self {
+        match request {
+            Ok(request) => Exchange::Sent {
+                future: service.oneshot(request),
+            },
+            Err(error) => Exchange::Refused { error: Some(error) },
+        }
+    }
+}
+
+impl<S: Service<Request, Response = Response>> Future for Exchange<S> {
+    type Output = Result<Response, ClientError<S::Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ExchangeProj::Sent { future } => future.poll(cx).map_err(ClientError::Transport),
+            ExchangeProj::Refused { error } => match error.take() {
+                Some(error) => Poll::Ready(Err(error)),
+                // Polled again after it was ready: there is nothing more to give.
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`Client::call`] and [`RequestBuilder::send`]: the call's result,
+    /// deserialized into `R`.
+    ///
+    /// It owns a clone of the service and the request, so it borrows nothing: it can
+    /// be spawned, or kept in a struct by name.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct CallFuture<S, R>
+    where
+        S: Service<Request>,
+    {
+        #[pin]
+        state: Exchange<S>,
+        _result: PhantomData<fn() -> R>,
+    }
+}
+
+impl<S, R> Future for CallFuture<S, R>
+where
+    S: Service<Request, Response = Response>,
+    R: DeserializeOwned,
+{
+    type Output = Result<R, ClientError<S::Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .state
+            .poll(cx)
+            .map(|response| to_value(response?))
+    }
+}
+
+impl<S: Service<Request>, R> fmt::Debug for CallFuture<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallFuture").finish_non_exhaustive()
+    }
+}
+
+pin_project! {
+    /// The future of [`Client::notify`] and [`RequestBuilder::notify`]. Like
+    /// [`CallFuture`], it borrows nothing.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct NotifyFuture<S>
+    where
+        S: Service<Request>,
+    {
+        #[pin]
+        state: Exchange<S>,
+    }
+}
+
+impl<S> Future for NotifyFuture<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Output = Result<(), ClientError<S::Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .state
+            .poll(cx)
+            .map(|response| response.map(drop))
+    }
+}
+
+impl<S: Service<Request>> fmt::Debug for NotifyFuture<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotifyFuture").finish_non_exhaustive()
     }
 }
 

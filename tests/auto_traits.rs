@@ -16,7 +16,6 @@ fn send_sync<T: Send + Sync>() {}
 fn send_only<T: Send>() {}
 fn clone<T: Clone>() {}
 fn send_static<T: Send + 'static>(_: &T) {}
-fn send<T: Send>(_: &T) {}
 
 type Hyper = hyper_util::client::legacy::Client<
     hyper_util::client::legacy::connect::HttpConnector,
@@ -49,11 +48,29 @@ fn layers_services_futures_and_errors_cross_threads() {
 /// Compiled, never run: it would need a runtime and a server.
 #[allow(dead_code)]
 fn client_futures(client: &Client) {
-    send(&client.call::<i64>("m", ()));
+    send_static(&client.call::<i64>("m", ()));
+    send_static(&client.notify("m", ()));
     send_static(&client.request("m").params(()).send::<i64>());
     send_static(&client.request("m").notify());
     send_static(&client.batch().send());
     send_static(&client.send(Request::new("m", serde_json::json!([])).with_id(1)));
+}
+
+/// The client's futures have names, so a struct can keep one.
+#[allow(dead_code)]
+struct Pending {
+    call: tower_jsonrpc_retry::client::CallFuture<DefaultStack, u64>,
+    notification: tower_jsonrpc_retry::client::NotifyFuture<DefaultStack>,
+    sent: tower::util::Oneshot<DefaultStack, Request>,
+}
+
+#[allow(dead_code)]
+fn pending(client: &Client) -> Pending {
+    Pending {
+        call: client.call("m", ()),
+        notification: client.notify("m", ()),
+        sent: client.send(Request::new("m", serde_json::json!([])).with_id(1)),
+    }
 }
 
 /// The built-ins' cap getter is callable with `BackoffExt` in scope (a glob import, as

@@ -276,6 +276,23 @@ async fn a_client_over_a_stack_that_boxes_errors_works_with_question_mark()
     Ok(())
 }
 
+/// `call` and `notify` futures own what they need: spawned, they finish after the
+/// client that made them is gone.
+#[tokio::test(start_paused = true)]
+async fn call_futures_outlive_the_client() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = client(&server, RetryStrategy::none());
+    let call = tokio::spawn(client.call::<i64>("sum", (1, 2)));
+    let notification = tokio::spawn(client.notify("log", ("spawned",)));
+    let refused = tokio::spawn(client.notify("log", 5));
+    drop(client);
+    assert_eq!(call.await.unwrap().unwrap(), 3);
+    notification.await.unwrap().unwrap();
+    let err = refused.await.unwrap().unwrap_err();
+    assert!(matches!(err, ClientError::Params(_)), "{err:?}");
+    assert_eq!(server.http_requests(), 2);
+}
+
 #[tokio::test(start_paused = true)]
 async fn notify_with_scalar_params_sends_nothing() {
     let server = FlakyServer::start().await.unwrap();

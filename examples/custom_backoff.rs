@@ -65,7 +65,7 @@ async fn main() -> Result<(), BoxError> {
     println!("  1 + 2 = {sum}, after {} attempts", server.calls("sum"));
 
     // 2. A combinator chain on a built-in: doubling from 100 ms for up to 8 retries, full
-    // jitter (each delay uniform in [0, nominal]), no delay over 1 s, and no more than
+    // jitter (each delay uniform in [0, nominal)), no delay over 1 s, and no more than
     // 2 s of waiting in all (the delays stop before the sum would pass it).
     let shaped = ExponentialBackoff::doubling(8, Duration::from_millis(100))
         .jitter(Jitter::full())

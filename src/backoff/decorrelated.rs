@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rand::rngs::SmallRng;
+use super::rng::DelayRng;
 
 use super::Backoff;
 use super::rng::{RngSource, unit};
@@ -206,7 +206,7 @@ pub struct DecorrelatedJitterDelays {
     previous: f64,
     /// The previous delay as handed out, exact: a delay is at most three times it.
     previous_delay: Duration,
-    rng: SmallRng,
+    rng: DelayRng,
 }
 
 impl Iterator for DecorrelatedJitterDelays {

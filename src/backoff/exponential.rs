@@ -17,7 +17,7 @@ use super::{Backoff, InvalidBackoff, Jitter};
 ///
 /// | parameter | default | why |
 /// |---|---|---|
-/// | `attempts` | 3 | pjrpc has no default; 3 is the common choice (gRPC, AWS SDKs) |
+/// | `attempts` | 3 | retries, not counting the first try (4 attempts in all), as pjrpc counts; pjrpc has no default; gRPC and the AWS SDKs default to 3 attempts with the first included |
 /// | `base` | 1 s | pjrpc's `base=1.0` |
 /// | `factor` | 2.0 | pjrpc's `factor=2.0` |
 /// | `max_delay` | none | pjrpc's `max_value=None` |

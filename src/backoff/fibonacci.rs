@@ -20,7 +20,7 @@ const PJRPC_MAX_DELAY: Duration = Duration::from_secs(1);
 ///
 /// | parameter | default | why |
 /// |---|---|---|
-/// | `attempts` | 3 | pjrpc has no default; 3 is the common choice (gRPC, AWS SDKs) |
+/// | `attempts` | 3 | retries, not counting the first try (4 attempts in all), as pjrpc counts; pjrpc has no default; gRPC and the AWS SDKs default to 3 attempts with the first included |
 /// | `multiplier` | 1 s | pjrpc's `multiplier=1.0` |
 /// | `max_delay` | **1 s** | pjrpc's `max_value=1.0` |
 /// | `jitter` | [`Jitter::none()`] | pjrpc's `jitter=lambda attempt: 0.0` |

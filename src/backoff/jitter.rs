@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::rngs::SmallRng;
+use super::rng::DelayRng;
 
 use super::InvalidBackoff;
 use super::error::{finite, finite_non_negative, unit_interval};
@@ -252,10 +252,7 @@ impl Jitter {
     /// # Ok::<(), tower_jsonrpc_retry::backoff::InvalidBackoff>(())
     /// ```
     pub fn proportional(p: f64) -> Result<Self, InvalidBackoff> {
-        Ok(Self::of(Kind::Proportional(unit_interval(
-            "proportion",
-            p,
-        )?)))
+        Ok(Self::of(Kind::Proportional(unit_interval("p", p)?)))
     }
 
     /// Makes the random kinds reproducible: the `n`-th request drawn from a recipe
@@ -344,7 +341,7 @@ impl fmt::Debug for Kind {
 /// The jitter of one request: what a delay iterator owns.
 pub(crate) struct JitterState {
     kind: Kind,
-    rng: Option<SmallRng>,
+    rng: Option<DelayRng>,
     /// The second sample of the last Box–Muller pair, for the next gaussian draw.
     spare_normal: Option<f64>,
 }
@@ -439,6 +436,19 @@ mod tests {
     fn draw(j: &Jitter, secs: f64, n: usize) -> Vec<f64> {
         let mut s = j.start();
         (0..n).map(|i| s.apply_secs(i, secs)).collect()
+    }
+
+    /// A seed's delays are pinned: the same on every target and every release, so a
+    /// test that asserts them keeps passing wherever it runs.
+    #[test]
+    fn a_seed_gives_these_delays_everywhere() {
+        use crate::backoff::{Backoff, PeriodicBackoff};
+        let recipe =
+            PeriodicBackoff::new(3, Duration::from_secs(1)).with_jitter(Jitter::full().seeded(42));
+        let first: Vec<u128> = recipe.delays().map(|d| d.as_nanos()).collect();
+        let second: Vec<u128> = recipe.delays().map(|d| d.as_nanos()).collect();
+        assert_eq!(first, [868_568_604, 650_113_447, 754_710_564]);
+        assert_eq!(second, [883_977_443, 714_110_451, 949_303_847]);
     }
 
     #[test]
@@ -569,14 +579,8 @@ mod tests {
         );
         assert_eq!(Jitter::gauss(0.0, -0.1).unwrap_err().parameter(), "sigma");
         assert!(Jitter::gauss(-0.5, 0.0).is_ok());
-        assert_eq!(
-            Jitter::proportional(-0.1).unwrap_err().parameter(),
-            "proportion"
-        );
-        assert_eq!(
-            Jitter::proportional(f64::NAN).unwrap_err().parameter(),
-            "proportion"
-        );
+        assert_eq!(Jitter::proportional(-0.1).unwrap_err().parameter(), "p");
+        assert_eq!(Jitter::proportional(f64::NAN).unwrap_err().parameter(), "p");
         assert_eq!(Jitter::uniform(1.0, 0.0).unwrap_err().parameter(), "high");
         assert_eq!(
             Jitter::uniform(f64::NEG_INFINITY, 0.0)

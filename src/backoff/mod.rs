@@ -38,10 +38,10 @@
 //! | pjrpc `jitter=lambda attempt: ...` | [`with_jitter`](ExponentialBackoff::with_jitter)`(`[`Jitter::from_fn(\|i\| ...)`](Jitter::from_fn)`)` |
 //! | pjrpc `jitter=lambda: random.gauss(0.5, 0.1)` | [`Jitter::gauss(0.5, 0.1)?`](Jitter::gauss), or [`Jitter::from_fn_no_index`] |
 //! | pjrpc users' `RandomBackoff` | a few lines with [`from_fn`] (see its example) |
-//! | tower `ExponentialBackoffMaker::new(min, max, jitter, rng)` | [`ExponentialBackoff::doubling(n, min)`](ExponentialBackoff::doubling)[`.max_delay(max)`](BackoffExt::max_delay), [`.jitter(Jitter::uniform(..))`](BackoffExt::jitter) or [`Jitter::full`]; bounded by `n` retries, and each request gets its own jitter (tower's maker repeats one sequence) |
+//! | tower `ExponentialBackoffMaker::new(min, max, jitter, rng)` | [`ExponentialBackoff::doubling(n, min)`](ExponentialBackoff::doubling)[`.max_delay(max)`](BackoffExt::max_delay), then [`.jitter(..)`](BackoffExt::jitter) — tower *adds* `d × jitter × U[0, 1)`, so no delay is shorter than `d`: for `jitter = 1.0`, [`.map(\|d\| d.mul_f64(1.5))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional) gives the same `[d, 2d)` ([`Jitter::full`] would give `[0, d)`); bounded by `n` retries, and each request gets its own jitter (tower's maker repeats one sequence) |
 //! | backon `ConstantBuilder` | [`PeriodicBackoff`] |
-//! | backon `ExponentialBuilder` | [`ExponentialBackoff`] (`with_max_times` → `with_attempts`, `with_total_delay` → [`max_total_delay`](BackoffExt::max_total_delay), `with_jitter` → [`Jitter::full`]) |
-//! | backon `FibonacciBuilder` | [`FibonacciBackoff`] (mind the 1 s default cap) |
+//! | backon `ExponentialBuilder` | [`ExponentialBackoff`] (`with_max_times` → `with_attempts`, `with_total_delay` → [`max_total_delay`](BackoffExt::max_total_delay), `with_jitter`, which adds `d × U[0, 1)` after the cap, → [`.map(\|d\| d.mul_f64(1.5))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional), `[d, 2d)` alike, not [`Jitter::full`]'s `[0, d)`) |
+//! | backon `FibonacciBuilder` | [`FibonacciBackoff`] (mind the 1 s default cap, and the sequence: backon's runs 1, 1, 2, 3, …, this crate's and pjrpc's 1, 2, 3, 5, …) |
 //! | Brooker's / AWS "decorrelated jitter" | [`DecorrelatedJitterBackoff`] |
 //! | gRPC's `× U(0.8, 1.2)` | [`Jitter::proportional(0.2)?`](Jitter::proportional) |
 //!
@@ -174,8 +174,10 @@ mod tests {
         use tower::retry::backoff::{Backoff as _, ExponentialBackoffMaker, MakeBackoff};
         use tower::util::rng::HasherRng;
 
+        // 100 ms: tower's maker drops the whole seconds of its jitter, so with a 1 s
+        // base its first delay would have none and match trivially.
         let mut maker = ExponentialBackoffMaker::new(
-            Duration::from_secs(1),
+            Duration::from_millis(100),
             Duration::from_secs(60),
             1.0,
             HasherRng::default(),
@@ -192,10 +194,40 @@ mod tests {
         let b = sequence(&mut || second.next_backoff());
         assert_eq!(a, b, "tower: same jitter for every request");
 
-        let ours = ExponentialBackoff::doubling(5, Duration::from_secs(1))
+        let ours = ExponentialBackoff::doubling(5, Duration::from_millis(100))
             .jitter(Jitter::full())
             .max_delay(Duration::from_secs(60));
         assert!(!ours.delays().eq(ours.delays()));
+    }
+
+    /// The table's mapping of backon's `with_jitter` and tower's jitter 1.0, which both
+    /// add up to one delay more: every delay lands in `[d, 2d)`, as theirs do.
+    #[test]
+    fn the_mapping_of_added_jitter_stays_within_d_to_2d() {
+        use backon::BackoffBuilder as _;
+        let base = Duration::from_millis(100);
+        let ours = ExponentialBackoff::doubling(6, base)
+            .map(|d| d.mul_f64(1.5))
+            .jitter(Jitter::proportional(1.0 / 3.0).unwrap().seeded(7));
+        let backon = || {
+            backon::ExponentialBuilder::default()
+                .with_min_delay(base)
+                .with_max_times(6)
+                .with_jitter()
+                .build()
+        };
+        for _ in 0..200 {
+            for (delays, who) in [
+                (ours.delays().collect::<Vec<_>>(), "ours"),
+                (backon().collect(), "backon"),
+            ] {
+                assert_eq!(delays.len(), 6, "{who}");
+                for (i, d) in delays.into_iter().enumerate() {
+                    let nominal = base * 2u32.pow(u32::try_from(i).unwrap());
+                    assert!(d >= nominal && d < nominal * 2, "{who}, delay {i}: {d:?}");
+                }
+            }
+        }
     }
 
     #[test]

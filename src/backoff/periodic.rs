@@ -13,7 +13,7 @@ use super::{Backoff, Jitter};
 ///
 /// | parameter | default | why |
 /// |---|---|---|
-/// | `attempts` | 3 | pjrpc has no default; 3 is the common choice (gRPC, AWS SDKs) |
+/// | `attempts` | 3 | retries, not counting the first try (4 attempts in all), as pjrpc counts; pjrpc has no default; gRPC and the AWS SDKs default to 3 attempts with the first included |
 /// | `interval` | 1 s | pjrpc's `interval=1.0` |
 /// | `max_delay` | none | pjrpc's periodic backoff has no cap |
 /// | `jitter` | [`Jitter::none()`] | pjrpc's `jitter=lambda attempt: 0.0` |

@@ -1,15 +1,19 @@
 //! Where the random numbers of one request come from.
 //!
 //! A recipe holds an [`RngSource`]; each call to `delays()` asks it for a fresh
-//! [`SmallRng`] that the delay iterator owns, so drawing a delay never allocates and
+//! [`DelayRng`] that the delay iterator owns, so drawing a delay never allocates and
 //! never touches shared state.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+
+/// The generator a delay iterator owns: xoshiro256++ (32 bytes), named rather than
+/// rand's `SmallRng`, whose algorithm depends on the target and may change between rand
+/// versions. A seed gives the same delays on every target.
+pub(crate) type DelayRng = rand_xoshiro::Xoshiro256PlusPlus;
 
 /// Seeds one generator per request: from the thread's rng when unseeded, from
 /// `(seed, request counter)` when seeded.
@@ -45,13 +49,13 @@ impl RngSource {
     }
 
     /// A generator for one request.
-    pub(crate) fn rng(&self) -> SmallRng {
+    pub(crate) fn rng(&self) -> DelayRng {
         match &self.seeded {
             Some(seeded) => {
                 let n = seeded.counter.fetch_add(1, Ordering::Relaxed);
-                SmallRng::seed_from_u64(splitmix64(seeded.seed ^ splitmix64(n)))
+                DelayRng::seed_from_u64(splitmix64(seeded.seed ^ splitmix64(n)))
             }
-            None => SmallRng::from_rng(&mut rand::rng()),
+            None => DelayRng::from_rng(&mut rand::rng()),
         }
     }
 }
@@ -70,12 +74,12 @@ impl fmt::Debug for RngSource {
 }
 
 /// A uniform sample in `[0, 1)`.
-pub(crate) fn unit(rng: &mut SmallRng) -> f64 {
+pub(crate) fn unit(rng: &mut DelayRng) -> f64 {
     rng.random::<f64>()
 }
 
 /// Two independent standard normal samples (the Box–Muller transform).
-pub(crate) fn standard_normal_pair(rng: &mut SmallRng) -> (f64, f64) {
+pub(crate) fn standard_normal_pair(rng: &mut DelayRng) -> (f64, f64) {
     // 1 - U[0, 1) lies in (0, 1], so the logarithm is finite.
     let u1 = 1.0 - unit(rng);
     let u2 = unit(rng);
@@ -117,7 +121,7 @@ mod tests {
 
     #[test]
     fn normal_samples_are_finite_and_centred() {
-        let mut rng = SmallRng::seed_from_u64(1);
+        let mut rng = DelayRng::seed_from_u64(1);
         let n = 10_000;
         let (mut sum, mut squares, mut product) = (0.0, 0.0, 0.0);
         for _ in 0..n {

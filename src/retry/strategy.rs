@@ -335,7 +335,8 @@ impl RetryStrategy {
     }
 
     /// Calls `f` before every retry's wait with what is about to happen: the method, id,
-    /// attempt, reason and delay.
+    /// attempt, reason and delay. A strategy has one such hook: a second call replaces
+    /// the first (call both from one closure to keep both).
     #[must_use]
     pub fn on_retry<F>(self, f: F) -> Self
     where
@@ -348,7 +349,8 @@ impl RetryStrategy {
     /// method, id, retries made and [why](crate::GiveUpReason): not retryable, attempts
     /// exhausted, the deadline, the budget. With [`on_retry`](Self::on_retry), it is
     /// what metrics need without `tracing`. A call whose strategy can never retry
-    /// ([`can_retry`](Self::can_retry) is false) is not watched and makes no event.
+    /// ([`can_retry`](Self::can_retry) is false) is not watched and makes no event. As
+    /// with `on_retry`, a second call replaces the first.
     #[must_use]
     pub fn on_give_up<F>(self, f: F) -> Self
     where
@@ -372,7 +374,7 @@ impl RetryStrategy {
     ///
     /// | setting | value | why |
     /// |---|---|---|
-    /// | backoff | exponential, 3 retries, 100 ms × 2ⁱ, ±20 % jitter, at most 2 s | gRPC's jitter; AWS's 3 attempts |
+    /// | backoff | exponential, 3 retries (4 attempts in all), 100 ms × 2ⁱ, ±20 % jitter, at most 2 s | gRPC's jitter; one retry more than the AWS SDKs' standard mode (3 attempts, the first included), as a JSON-RPC call is cheap to repeat |
     /// | errors | [`Connect`](ErrorClass::Connect), [`Timeout`](ErrorClass::Timeout), [`Reset`](ErrorClass::Reset) | the connection failed, not the call |
     /// | statuses | 429, 502, 503, 504 | rate limited or a proxy could not reach the server |
     /// | codes | none | a JSON-RPC error is the server's answer |

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::step::Step;
 use crate::jsonrpc::Id;
@@ -77,9 +77,10 @@ impl Fault {
 /// [`Fault::DropBeforeRead`] is the exception: it is drawn before the server has read the
 /// request, so it applies to scripted calls too (and they keep their step for later).
 ///
-/// The draws come from one [`SmallRng`] seeded with the given seed, in the order the
-/// server receives requests: the same seed gives the same sequence of faults (under
-/// concurrency, which call gets which fault depends on arrival order).
+/// The draws come from one xoshiro256++ generator seeded with the given seed, in the
+/// order the server receives requests: the same seed gives the same sequence of faults
+/// on every target (under concurrency, which call gets which fault depends on arrival
+/// order).
 ///
 /// Rates are probabilities per call, clamped to `0.0..=1.0` (NaN is `0.0`); when they add
 /// up to more than 1, the faults added last get only what is left. The draw for a
@@ -150,7 +151,7 @@ impl Chaos {
 
     pub(crate) fn start(self) -> ChaosState {
         ChaosState {
-            rng: SmallRng::seed_from_u64(self.seed),
+            rng: Xoshiro256PlusPlus::seed_from_u64(self.seed),
             rates: self.rates,
         }
     }
@@ -159,7 +160,7 @@ impl Chaos {
 /// A running [`Chaos`]: its rates and its random source.
 #[derive(Debug)]
 pub(crate) struct ChaosState {
-    rng: SmallRng,
+    rng: Xoshiro256PlusPlus,
     rates: Vec<(Fault, f64)>,
 }
 

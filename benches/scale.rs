@@ -1,5 +1,7 @@
 //! Memory at scale: the size of the response futures, and what each call costs while it
 //! waits in backoff, with 100,000 calls (10,000 with `BENCH_QUICK=1`) waiting at once.
+//! Time at scale: a batch retried in part, per item, large against small (linear work
+//! keeps the ratio near 1; a lookup by scanning would grow it with the size).
 //!
 //! Live heap bytes come from a counting global allocator (exact); resident memory from
 //! `/proc/self/status` (what the system sees, allocator slack included).
@@ -23,7 +25,7 @@ use tower::retry::Retry;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
-use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+use tower_jsonrpc_retry::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Request, Response};
 use tower_jsonrpc_retry::{JsonRpcRetryLayer, JsonRpcRetryPolicy, RetryStrategy};
 use tower_layer::Layer;
 
@@ -240,8 +242,72 @@ fn waiting_tasks(n: usize) {
     });
 }
 
+/// An in-memory service that answers a batch's every call, failing the even ids with a
+/// retryable -32005 the first time it sees a batch and answering everything after.
+fn half_failing_once() -> impl Service<
+    BatchRequest,
+    Response = BatchResponse,
+    Error = InnerError,
+    Future = impl Future<Output = Result<BatchResponse, InnerError>> + Send,
+> + Clone
++ Send {
+    let first = Arc::new(AtomicUsize::new(0));
+    service_fn(move |batch: BatchRequest| {
+        let failing = first.fetch_add(1, Ordering::Relaxed) == 0;
+        let items = batch
+            .requests()
+            .iter()
+            .filter_map(|r| r.id().cloned())
+            .map(|id| match id {
+                tower_jsonrpc_retry::jsonrpc::Id::Number(n) if failing && n % 2 == 0 => {
+                    Response::failure(id, ErrorObject::new(-32005, "limit exceeded"))
+                }
+                id => Response::success(id, json!(1)),
+            })
+            .collect();
+        async move { Ok::<_, InnerError>(BatchResponse::new(items)) }
+    })
+}
+
+/// Nanoseconds per item of a batch of `n` calls whose even half is retried once (zero
+/// delay), through the retry layer alone: the median of `rounds` runs.
+fn batch_ns_per_item(n: usize, rounds: usize) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::ZERO)).codes([-32005]);
+    let mut times: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let svc = JsonRpcRetryLayer::new(strategy.clone()).layer(half_failing_once());
+            let batch = BatchRequest::new(requests(n));
+            let start = std::time::Instant::now();
+            let answers = rt.block_on(svc.oneshot(batch)).expect("batch");
+            let took = start.elapsed().as_nanos() as f64;
+            assert!(answers.items().iter().all(|r| !r.is_error()));
+            took / n as f64
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times.get(rounds / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn batch_scaling() {
+    let (small, large, rounds) = (1_000, 16_000, if quick() { 3 } else { 11 });
+    let per_small = batch_ns_per_item(small, rounds);
+    let per_large = batch_ns_per_item(large, rounds);
+    println!(
+        "a batch with its even half retried once, per item: {small} items {per_small:.0} ns, \
+         {large} items {per_large:.0} ns, ratio {:.2}x (linear: about 1x; a lookup by \
+         scanning: about {}x)",
+        per_large / per_small,
+        large / small
+    );
+}
+
 fn main() {
     sizes();
+    batch_scaling();
     let n = if quick() { 10_000 } else { 100_000 };
     println!("{n} calls waiting in backoff at once (per call, beyond the request itself)");
     waiting_futures(n);

@@ -564,57 +564,76 @@ where
 
     /// Sends the batch; each call's result is then taken with its [`BatchItem`]. A batch
     /// with nothing in it (built from a list that happened to be empty) sends nothing
-    /// and has no results: JSON-RPC makes an empty batch invalid.
+    /// and has no results: JSON-RPC makes an empty batch invalid. A batch of
+    /// notifications only that the server refuses as a whole (an error with a null id)
+    /// is [`ClientError::Rpc`] with that error, as one refused notification is; in a
+    /// batch with calls, each call's result carries the refusal.
     pub async fn send(self) -> Result<BatchResults<E>, ClientError<E>> {
         if let Some(e) = self.error {
             return Err(e);
         }
         if self.batch.is_empty() {
-            return Ok(BatchResults {
-                items: Vec::new(),
-                _error: PhantomData,
-            });
+            return Ok(BatchResults::new(Vec::new()));
         }
         let response = self
             .service
             .oneshot(self.batch)
             .await
             .map_err(ClientError::Transport)?;
-        Ok(BatchResults {
-            items: response.into_items(),
-            _error: PhantomData,
-        })
+        // A batch of notifications refused as a whole has no call to carry the refusal.
+        if response.items().is_empty() {
+            if let Some(error) = response.batch_error() {
+                return Err(ClientError::Rpc(error.clone()));
+            }
+        }
+        Ok(BatchResults::new(response.into_items()))
     }
 }
 
 /// The answers to a batch, taken one call at a time with its [`BatchItem`].
 pub struct BatchResults<E = codec::Error> {
-    items: Vec<Response>,
+    /// In call order; `None` once taken.
+    items: Vec<Option<Response>>,
+    /// Where each id's answer is (the first, for an id answered twice).
+    position: std::collections::HashMap<Id, usize>,
     _error: PhantomData<fn() -> E>,
 }
 
 impl<E> fmt::Debug for BatchResults<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BatchResults")
-            .field("items", &self.items)
+            .field("items", &self.items.iter().flatten().collect::<Vec<_>>())
             .finish()
     }
 }
 
 impl<E> BatchResults<E> {
-    /// The typed result of one call.
-    pub fn take<R: DeserializeOwned>(&mut self, item: BatchItem<R>) -> Result<R, ClientError<E>> {
-        let pos = self
-            .items
-            .iter()
-            .position(|r| r.id() == &item.id)
-            .ok_or(ClientError::MissingItem(item.id))?;
-        to_value(self.items.swap_remove(pos))
+    fn new(items: Vec<Response>) -> Self {
+        let mut position = std::collections::HashMap::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            position.entry(item.id().clone()).or_insert(i);
+        }
+        Self {
+            items: items.into_iter().map(Some).collect(),
+            position,
+            _error: PhantomData,
+        }
     }
 
-    /// The responses not taken yet.
+    /// The typed result of one call.
+    pub fn take<R: DeserializeOwned>(&mut self, item: BatchItem<R>) -> Result<R, ClientError<E>> {
+        let response = self
+            .position
+            .remove(&item.id)
+            .and_then(|i| self.items.get_mut(i))
+            .and_then(Option::take)
+            .ok_or(ClientError::MissingItem(item.id))?;
+        to_value(response)
+    }
+
+    /// The responses not taken yet, in call order.
     pub fn into_responses(self) -> Vec<Response> {
-        self.items
+        self.items.into_iter().flatten().collect()
     }
 }
 

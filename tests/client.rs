@@ -379,3 +379,37 @@ fn batch_items_are_debug_whatever_their_result_type() {
         "{item:?}"
     );
 }
+
+/// A batch of notifications that the server refuses as a whole (an error object with a
+/// null id, under 503) is a failure, as the same refusal of one notification is: the
+/// client must not report it as sent.
+#[tokio::test(start_paused = true)]
+async fn a_batch_of_notifications_refused_as_a_whole_is_an_error_from_the_client() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = client(&server, RetryStrategy::none());
+
+    server.script("log", [Step::status_with_error(503, -32005)]);
+    let single = client.notify("log", ("a",)).await;
+    assert!(single.is_err(), "one refused notification: {single:?}");
+
+    server.script("log", [Step::status_with_error(503, -32005)]);
+    let mut batch = client.batch();
+    batch.notify("log", ("a",));
+    batch.notify("log", ("b",));
+    let refused = batch.send().await;
+    assert!(
+        matches!(&refused, Err(ClientError::Rpc(e)) if e.code() == -32005),
+        "the refusal is lost: {refused:?}"
+    );
+
+    // Under 200 too: the codec reads the refusal (and the retry layer acts on it).
+    let refusal = r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limit"},"id":null}"#;
+    server.script("log", [Step::raw(200, refusal)]);
+    let mut batch = client.batch();
+    batch.notify("log", ("a",));
+    let refused = batch.send().await;
+    assert!(
+        matches!(&refused, Err(ClientError::Rpc(e)) if e.code() == -32005),
+        "the refusal is lost: {refused:?}"
+    );
+}

@@ -167,6 +167,16 @@ impl BatchResponse {
         self.items.iter().find(|r| r.id() == id)
     }
 
+    /// The answers by id (the first item of an id, as [`get`](Self::get) finds it), for
+    /// callers that look up many ids: one pass, then a lookup each.
+    pub(crate) fn by_id(&self) -> HashMap<&Id, &Response> {
+        let mut index = HashMap::with_capacity(self.items.len());
+        for item in &self.items {
+            index.entry(item.id()).or_insert(item);
+        }
+        index
+    }
+
     /// The error object the server answered the whole batch with, if it did.
     pub fn batch_error(&self) -> Option<&ErrorObject> {
         self.batch_error.as_ref()
@@ -199,9 +209,16 @@ impl BatchResponse {
             unmatched,
             extensions,
         } = newer;
+        // One pass to index the answers so far (the first item of an id, as `get`
+        // finds it): a lookup per newer item, not a scan, so that retrying most of a
+        // large batch stays linear.
+        let mut position: HashMap<Id, usize> = HashMap::with_capacity(self.items.len());
+        for (i, item) in self.items.iter().enumerate() {
+            position.entry(item.id().clone()).or_insert(i);
+        }
         let mut replaced = 0;
         for item in items {
-            if let Some(slot) = self.items.iter_mut().find(|g| g.id() == item.id()) {
+            if let Some(slot) = position.get(item.id()).and_then(|&i| self.items.get_mut(i)) {
                 *slot = item;
                 replaced += 1;
             }

@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
 
@@ -352,17 +353,19 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     }
                 };
                 let mut first_reason = None;
-                let retry_ids: Vec<Id> = req
+                let answers = gathered.by_id();
+                let retry_ids: HashSet<Id> = req
                     .requests()
                     .iter()
                     .filter_map(|r| {
                         let id = r.id()?;
-                        let item = gathered.get(id)?;
+                        let item = *answers.get(id)?;
                         let reason = decide::response(strategy, r.method(), item)?;
                         first_reason.get_or_insert(reason);
                         Some(id.clone())
                     })
                     .collect();
+                drop(answers);
                 if whole_batch_failed && req.requests().iter().all(|r| r.id().is_none()) {
                     // Only notifications, refused as a whole: no call's answer decides,
                     // the batch's error does (with its status), for the notifications a
@@ -428,12 +431,15 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 // The call the final failure is about: the first whose latest answer is
                 // an error, among the calls sent last and those settled before.
                 let failed_call = match &*result {
+                    // No error among the answers (a batch that succeeded): no lookups.
+                    Ok(response) if !response.items().iter().any(Response::is_error) => None,
                     Ok(response) => {
+                        let answers = response.by_id();
                         let settled = gathered.iter().flat_map(|g| g.settled.iter());
                         req.requests().iter().chain(settled).find(|r| {
                             r.id()
-                                .and_then(|id| response.get(id))
-                                .is_some_and(Response::is_error)
+                                .and_then(|id| answers.get(id))
+                                .is_some_and(|item| item.is_error())
                         })
                     }
                     Err(_) => None,

@@ -414,6 +414,11 @@ fn services_hand_back_what_they_wrap_and_layers_have_a_default() {
         format!("{:?}", layer.strategy()),
         format!("{:?}", RetryStrategy::transient())
     );
+    let http_layer = tower_jsonrpc_retry::retry::HttpRetryLayer::<Full<Bytes>>::default();
+    assert_eq!(
+        format!("{:?}", http_layer.strategy()),
+        format!("{:?}", RetryStrategy::transient())
+    );
     let policy = tower_jsonrpc_retry::JsonRpcRetryPolicy::default();
     assert!(policy.strategy().can_retry());
 }

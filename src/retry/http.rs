@@ -132,7 +132,19 @@ impl<B> HttpRetryLayer<B> {
     }
 }
 
+/// The [`transient()`](RetryStrategy::transient) preset, as `RetryStrategy::default()`.
+impl<B> Default for HttpRetryLayer<B> {
+    fn default() -> Self {
+        Self::new(RetryStrategy::default())
+    }
+}
+
 impl<B, E> HttpRetryLayer<B, E> {
+    /// The strategy of requests that carry none of their own.
+    pub fn strategy(&self) -> &RetryStrategy {
+        &self.strategy
+    }
+
     /// Turns the errors the layer finds itself into the error type `E2` of the stack.
     ///
     /// ```

@@ -284,6 +284,14 @@ impl RetryStrategy {
     /// set by a retry layer further out bounds the waits and attempts of the layers
     /// inside it as well.
     ///
+    /// "From the call" means from `Service::call`. At the JSON-RPC level, the wait for
+    /// readiness before it (`poll_ready`, which `oneshot` and [`Client`](crate::Client)
+    /// run first) is the caller's, as with tower's `Timeout`, and is not bounded: to
+    /// bound it too, put `load_shed` above the layer (fail at once when the stack is
+    /// busy) or wrap the call in `tokio::time::timeout`. The HTTP-level layer is ready
+    /// when its inner service is, and waits for it again inside the call, within the
+    /// deadline.
+    ///
     /// ```
     /// # use std::time::Duration;
     /// use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};

@@ -49,6 +49,16 @@ fn sent_in(k: i64) -> usize {
     (0..N).filter(|x| (0..k).all(|j| x % (j + 2) == 0)).count()
 }
 
+/// The server saw four batches, each of the items that had failed every round before.
+fn assert_rounds(server: &FlakyServer) {
+    let sizes: Vec<usize> = server
+        .bodies_json()
+        .iter()
+        .map(|b| b.as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, (0..4).map(sent_in).collect::<Vec<_>>());
+}
+
 fn expect_final(x: i64) -> Result<i64, i64> {
     if x % 60 == 0 { Err(2001) } else { Ok(x * 10) }
 }
@@ -70,12 +80,7 @@ async fn a_large_batch_retried_over_several_rounds_keeps_every_answer_once() {
         .collect();
     let resp = svc.oneshot(batch).await.unwrap();
 
-    let sizes: Vec<usize> = server
-        .bodies_json()
-        .iter()
-        .map(|b| b.as_array().unwrap().len())
-        .collect();
-    assert_eq!(sizes, (0..4).map(sent_in).collect::<Vec<_>>());
+    assert_rounds(&server);
     assert_eq!(resp.items().len(), N as usize, "one answer per call");
     for (x, item) in (0..N).zip(resp.items()) {
         assert_eq!(item.id(), &Id::Number(x), "in call order, each once");
@@ -110,12 +115,7 @@ async fn a_large_batch_retried_over_several_rounds_at_the_http_level_keeps_every
     let answer: Value =
         serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
 
-    let sizes: Vec<usize> = server
-        .bodies_json()
-        .iter()
-        .map(|b| b.as_array().unwrap().len())
-        .collect();
-    assert_eq!(sizes, (0..4).map(sent_in).collect::<Vec<_>>());
+    assert_rounds(&server);
     let items = answer.as_array().unwrap();
     assert_eq!(items.len(), N as usize, "one answer per call, none twice");
     let mut by_id: HashMap<i64, &Value> = HashMap::new();

@@ -594,8 +594,10 @@ where
 pub struct BatchResults<E = codec::Error> {
     /// In call order; `None` once taken.
     items: Vec<Option<Response>>,
-    /// Where each id's answer is (the first, for an id answered twice).
+    /// Where each id's first answer not taken yet is.
     position: std::collections::HashMap<Id, usize>,
+    /// For each answer, where the next answer with the same id is, if any.
+    next_same: Vec<Option<usize>>,
     _error: PhantomData<fn() -> E>,
 }
 
@@ -610,21 +612,29 @@ impl<E> fmt::Debug for BatchResults<E> {
 impl<E> BatchResults<E> {
     fn new(items: Vec<Response>) -> Self {
         let mut position = std::collections::HashMap::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            position.entry(item.id().clone()).or_insert(i);
+        let mut next_same = vec![None; items.len()];
+        // Backwards, so the first answer of an id ends in the map, chained to the rest.
+        for (i, item) in items.iter().enumerate().rev() {
+            if let Some(slot) = next_same.get_mut(i) {
+                *slot = position.insert(item.id().clone(), i);
+            }
         }
         Self {
             items: items.into_iter().map(Some).collect(),
             position,
+            next_same,
             _error: PhantomData,
         }
     }
 
     /// The typed result of one call.
     pub fn take<R: DeserializeOwned>(&mut self, item: BatchItem<R>) -> Result<R, ClientError<E>> {
-        let response = self
-            .position
-            .remove(&item.id)
+        let found = self.position.remove(&item.id);
+        // Calls sharing an id take its answers in order, as a scan of what is left would.
+        if let Some(next) = found.and_then(|i| self.next_same.get(i).copied().flatten()) {
+            self.position.insert(item.id.clone(), next);
+        }
+        let response = found
             .and_then(|i| self.items.get_mut(i))
             .and_then(Option::take)
             .ok_or(ClientError::MissingItem(item.id))?;

@@ -2,7 +2,8 @@
 //! (`eth_blockNumber`) answered with -32005 "limit exceeded" twice, then `429 Too Many
 //! Requests` with `Retry-After: 1`, then a block number, is retried to success; a write
 //! (`eth_sendRawTransaction`) given the same answer is not retried, because the preset
-//! marks it non-idempotent: a resent transaction could be applied twice.
+//! marks it non-idempotent: the caller decides whether to send it again (a send the
+//! provider took and answered late would come back as "already known").
 //!
 //! The preset's backoff (1 s doubling, full jitter, at most 30 s) and its `Retry-After`
 //! ceiling are replaced by the same shapes scaled by `--fast`.
@@ -74,8 +75,8 @@ async fn main() -> Result<(), BoxError> {
         Ok(hash) => println!("  unexpectedly sent: {hash}"),
         Err(e) => match e.rpc() {
             Some(rpc) => println!(
-                "  not retried: error {} ({}) after {} attempt; the provider saw the \
-                 transaction, so sending it again could apply it twice",
+                "  not retried: error {} ({}) after {} attempt; sends are the caller's \
+                 to repeat (one the provider took would come back \"already known\")",
                 rpc.code(),
                 rpc.message(),
                 server.calls("eth_sendRawTransaction")

@@ -1,6 +1,7 @@
 //! Whether a result warrants a retry: the one place that reads responses and errors.
 
 use std::error::Error as StdError;
+use std::time::Duration;
 
 use http::StatusCode;
 
@@ -85,4 +86,20 @@ pub(crate) fn error<E: InspectError>(
             .then_some(RetryReason::Class(*class)),
         ErrorMatcher::Predicate(p) => p(dyn_err).then_some(RetryReason::Predicate),
     })
+}
+
+/// A provider's wait hint in an error's `data`: Infura's `backoff_seconds`, at the top
+/// (as documented) or under `rate` (as sent). Clamped like `Retry-After`, by the
+/// ceiling: a number too large for a `Duration` waits the ceiling, a negative one is no
+/// hint.
+pub(crate) fn data_hint(error: &ErrorObject) -> Option<Duration> {
+    let data = error.data()?;
+    let secs = data
+        .get("backoff_seconds")
+        .or_else(|| data.get("rate")?.get("backoff_seconds"))?
+        .as_f64()?;
+    if secs.is_sign_negative() {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }

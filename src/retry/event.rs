@@ -112,8 +112,10 @@ impl RetryEvent<'_> {
         self.delay
     }
 
-    /// The server's `Retry-After` hint, when it came with one (the delay is the larger
-    /// of the backoff's and the hint, the hint first clamped to the ceiling).
+    /// The server's wait hint, when it gave one: its `Retry-After` header, or a
+    /// `backoff_seconds` in the error's `data` (Infura's), the larger of the two (the
+    /// delay is the larger of the backoff's and the hint, the hint first clamped to the
+    /// ceiling).
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }

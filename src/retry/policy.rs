@@ -253,12 +253,13 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                 } else {
                     decide::response(strategy, req.method(), response)
                 };
+                let header = response
+                    .extensions()
+                    .get::<RetryAfter>()
+                    .map(RetryAfter::delay);
                 (
                     reason,
-                    response
-                        .extensions()
-                        .get::<RetryAfter>()
-                        .map(RetryAfter::delay),
+                    header.max(response.error().and_then(decide::data_hint)),
                 )
             }
             Err(err) => {
@@ -353,6 +354,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     }
                 };
                 let mut first_reason = None;
+                let mut data_hint = None;
                 let answers = gathered.by_id();
                 let retry_ids: HashSet<Id> = req
                     .requests()
@@ -362,6 +364,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                         let item = *answers.get(id)?;
                         let reason = decide::response(strategy, r.method(), item)?;
                         first_reason.get_or_insert(reason);
+                        data_hint = data_hint.max(item.error().and_then(decide::data_hint));
                         Some(id.clone())
                     })
                     .collect();
@@ -375,7 +378,8 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 let hint = gathered
                     .extensions()
                     .get::<RetryAfter>()
-                    .map(RetryAfter::delay);
+                    .map(RetryAfter::delay)
+                    .max(data_hint);
                 *response = gathered;
                 (first_reason, hint, Some(retry_ids))
             }

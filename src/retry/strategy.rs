@@ -308,7 +308,10 @@ impl RetryStrategy {
         self.edit(|i| i.max_elapsed = Some(limit))
     }
 
-    /// The most a server's `Retry-After` hint may raise a delay to.
+    /// The most a server's wait hint may raise a delay to. A hint is a `Retry-After`
+    /// header (seconds or an HTTP date), or a number of seconds in the error object's
+    /// `data` as Infura sends it (`backoff_seconds`, at the top of `data` or under
+    /// `rate`); the larger wins, and it only ever lengthens the backoff's delay.
     ///
     /// # Default
     ///
@@ -433,13 +436,18 @@ impl RetryStrategy {
     ///
     /// | setting | value | source |
     /// |---|---|---|
-    /// | backoff | exponential, 5 retries, 1 s × 2ⁱ, full jitter, at most 30 s | rate limits reset by the second |
-    /// | codes | -32005 (EIP-1474 *limit exceeded*), 429 | Infura, Alchemy, QuickNode |
+    /// | backoff | exponential, 5 retries, 1 s × 2ⁱ (1, 2, 4, 8, 16 s), full jitter; a cap of 30 s if more retries are added | rate limits reset by the second (Alchemy's over 10 s) |
+    /// | codes | 429; -32005 (EIP-1474 *limit exceeded*) unless it is a cap on the answer or the request ("query returned more than", "too large": Infura's `eth_getLogs` result cap, Nethermind's oversized request), which fails the same way every time | Infura, Alchemy, QuickNode |
     /// | codes by message | -32016 with "rate limit", -32012 with "credits", -32007 with "request limit reached" | provider docs |
-    /// | messages | "rate limit", "too many requests", "daily request count exceeded", "header not found" | providers behind load balancers |
-    /// | statuses | 429, 503 | HTTP rate limiting |
+    /// | messages | "rate limit", "rate exceeded", "too many requests", "daily request count exceeded", "header not found" | providers behind load balancers |
+    /// | never | a revert (code 3, or a message starting "execution reverted"), whatever its reason says | the chain's answer |
+    /// | statuses | 429, 503 (not 502 or 504: add them with [`retry_on`](Self::retry_on), or use [`transient()`](Self::transient)) | HTTP rate limiting |
     /// | errors | [`Connect`](ErrorClass::Connect), [`Reset`](ErrorClass::Reset) | never a timeout: a slow `eth_call` is retried by choice only |
-    /// | non-idempotent | `eth_sendRawTransaction`, `eth_sendTransaction` | resending may fail as "already known" or, worse, double-spend a nonce |
+    /// | non-idempotent | `eth_sendRawTransaction`, `eth_sendRawTransactionConditional`, `eth_sendRawTransactionSync`, `eth_sendPrivateTransaction`, `eth_sendPrivateRawTransaction`, `eth_sendUserOperation`, `eth_sendTransaction`, `personal_sendTransaction` | a signed transaction sent twice is not applied twice (its nonce is fixed), but a send that succeeded comes back as a false error ("already known", "nonce too low"); one the node signs (`eth_sendTransaction`) may be sent twice |
+    ///
+    /// Like every strategy, it waits at least as long as the provider asks, up to the
+    /// [ceiling](Self::retry_after_ceiling): a `Retry-After` header, or Infura's
+    /// `backoff_seconds` in the error's `data`.
     ///
     /// ```
     /// let strategy = tower_jsonrpc_retry::RetryStrategy::ethereum_rate_limits();
@@ -462,11 +470,20 @@ impl RetryStrategy {
             .with_max_delay(Duration::from_secs(30))
             .with_jitter(jitter);
         let mut s = Self::new(backoff)
-            .codes([-32005, 429])
+            .codes([429])
             .retry_response_if(is_provider_rate_limit)
             .retry_on(ErrorClass::Connect)
             .retry_on(ErrorClass::Reset)
-            .non_idempotent(["eth_sendRawTransaction", "eth_sendTransaction"]);
+            .non_idempotent([
+                "eth_sendRawTransaction",
+                "eth_sendRawTransactionConditional",
+                "eth_sendRawTransactionSync",
+                "eth_sendPrivateTransaction",
+                "eth_sendPrivateRawTransaction",
+                "eth_sendUserOperation",
+                "eth_sendTransaction",
+                "personal_sendTransaction",
+            ]);
         for status in [
             StatusCode::TOO_MANY_REQUESTS,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -480,7 +497,14 @@ impl RetryStrategy {
 /// The message-qualified rate-limit answers of Ethereum providers.
 fn is_provider_rate_limit(err: &ErrorObject) -> bool {
     let message = err.message().to_ascii_lowercase();
+    // A revert is the chain's answer, whatever words its reason uses.
+    if err.code() == 3 || message.starts_with("execution reverted") {
+        return false;
+    }
     let qualified = match err.code() {
+        // Not Infura's `eth_getLogs` result cap or Nethermind's oversized request under
+        // the same code: they fail the same way every time.
+        -32005 => !(message.contains("query returned more than") || message.contains("too large")),
         -32016 => message.contains("rate limit"),
         -32012 => message.contains("credits"),
         -32007 => message.contains("request limit reached"),
@@ -489,6 +513,7 @@ fn is_provider_rate_limit(err: &ErrorObject) -> bool {
     qualified
         || [
             "rate limit",
+            "rate exceeded",
             "too many requests",
             "daily request count exceeded",
             "header not found",

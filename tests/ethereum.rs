@@ -1,0 +1,182 @@
+//! `ethereum_rate_limits()` against what Ethereum providers send: wait hints in the
+//! error's `data`, -32005 answers that are not rate limits, reverts, and the methods
+//! never sent twice. Loopback `FlakyServer`, tokio's paused clock, seeded jitter.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{Client, ClientError, RetryStrategy};
+
+async fn setup() -> (FlakyServer, Client) {
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("eth_blockNumber", |_: &Value| Ok(json!("0x10d4f")));
+    server.handle("eth_getLogs", |_: &Value| Ok(json!([])));
+    server.handle("eth_call", |_: &Value| Ok(json!("0x")));
+    let client = Client::builder(server.uri())
+        .retry(RetryStrategy::ethereum_rate_limits_seeded(7))
+        .build();
+    (server, client)
+}
+
+fn rpc_code(r: Result<Value, ClientError>) -> Option<i64> {
+    r.err().and_then(|e| e.rpc().map(|rpc| rpc.code()))
+}
+
+/// Infura's documented throughput answer: HTTP 429, -32005, and
+/// `data.backoff_seconds` ("We recommend pausing JSON-RPC activity for the time value in
+/// backoff_seconds"). No `Retry-After` header. The preset's first delay is U[0, 1 s).
+#[tokio::test(start_paused = true)]
+async fn infura_backoff_seconds_in_error_data_is_honoured() {
+    let (server, client) = setup().await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "error": {
+        "code": -32005, "message": "project ID request rate exceeded",
+        "data": {"see": "https://infura.io/docs/ethereum/jsonrpc/ratelimits",
+                 "current_rps": 13.333, "allowed_rps": 10.0, "backoff_seconds": 30.0}}});
+    server.script("eth_blockNumber", [Step::raw(429, body.to_string())]);
+    let start = Instant::now();
+    let block: String = client.call("eth_blockNumber", ()).await.unwrap();
+    assert_eq!(block, "0x10d4f");
+    assert_eq!(server.calls("eth_blockNumber"), 2);
+    assert!(
+        start.elapsed() >= Duration::from_secs(30),
+        "retried after {:?}, not the 30 s the provider asked for",
+        start.elapsed()
+    );
+}
+
+/// The same hint nested under `data.rate`, as Infura's answers have come on the wire
+/// (INFURA/infura#201) and as alloy and ethers-rs read it.
+#[tokio::test(start_paused = true)]
+async fn infura_nested_rate_backoff_seconds_is_honoured() {
+    let (server, client) = setup().await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "error": {
+        "code": -32005, "message": "project ID request rate exceeded",
+        "data": {"rate": {"allowed_rps": 50, "backoff_seconds": 5, "current_rps": 52.3},
+                 "see": "https://infura.io/docs/ethereum/json-rpc/ratelimits"}}});
+    server.script("eth_blockNumber", [Step::raw(429, body.to_string())]);
+    let start = Instant::now();
+    let _: String = client.call("eth_blockNumber", ()).await.unwrap();
+    assert_eq!(server.calls("eth_blockNumber"), 2);
+    assert!(
+        start.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// Infura answers an `eth_getLogs` over its 10,000-result cap with -32005 too
+/// (ethers-io/ethers.js#4703). The same query can never succeed: the caller must split
+/// the range, so it gets the answer at once.
+#[tokio::test(start_paused = true)]
+async fn getlogs_result_cap_under_32005_is_not_retried() {
+    let (server, client) = setup().await;
+    let step = || {
+        Step::error_with(
+            -32005,
+            "query returned more than 10000 results. Try with this block range [0xBDE5F8, 0x102DBCC].",
+            Some(json!({"from": "0xBDE5F8", "limit": 10000, "to": "0x102DBCC"})),
+        )
+    };
+    server.script("eth_getLogs", std::iter::repeat_with(step).take(6));
+    let r = client
+        .call::<Value>(
+            "eth_getLogs",
+            (json!({"fromBlock": "0x0", "toBlock": "latest"}),),
+        )
+        .await;
+    assert_eq!(rpc_code(r), Some(-32005));
+    assert_eq!(
+        server.calls("eth_getLogs"),
+        1,
+        "a result cap is not a rate limit"
+    );
+}
+
+/// A contract's revert reason is the chain's answer, whatever words it uses.
+#[tokio::test(start_paused = true)]
+async fn revert_reason_mentioning_a_rate_limit_is_not_retried() {
+    let (server, client) = setup().await;
+    let step = || {
+        Step::error_with(
+            3,
+            "execution reverted: rate limit exceeded",
+            Some(json!("0x08c379a0")),
+        )
+    };
+    server.script("eth_call", std::iter::repeat_with(step).take(6));
+    let r = client
+        .call::<Value>("eth_call", (json!({"to": "0x00"}), "latest"))
+        .await;
+    assert_eq!(rpc_code(r), Some(3));
+    assert_eq!(server.calls("eth_call"), 1);
+}
+
+/// A rate limit under -32005 is still retried (the guard of the test above).
+#[tokio::test(start_paused = true)]
+async fn a_rate_limit_under_32005_is_still_retried() {
+    let (server, client) = setup().await;
+    server.script(
+        "eth_blockNumber",
+        [Step::error_with(
+            -32005,
+            "project ID request rate exceeded",
+            None,
+        )],
+    );
+    let _: String = client.call("eth_blockNumber", ()).await.unwrap();
+    assert_eq!(server.calls("eth_blockNumber"), 2);
+}
+
+/// A hint beyond the ceiling waits the ceiling (as `Retry-After` does); a negative one
+/// is no hint.
+#[tokio::test(start_paused = true)]
+async fn a_data_hint_is_held_to_the_ceiling_and_a_negative_one_ignored() {
+    let (server, client) = setup().await;
+    for (backoff_seconds, at_least, below) in [(1e30, 60.0, 61.0), (-5.0, 0.0, 1.0)] {
+        server.reset();
+        server.handle("eth_blockNumber", |_: &Value| Ok(json!("0x10d4f")));
+        server.script(
+            "eth_blockNumber",
+            [Step::error_with(
+                -32005,
+                "project ID request rate exceeded",
+                Some(json!({ "backoff_seconds": backoff_seconds })),
+            )],
+        );
+        let start = Instant::now();
+        let _: String = client.call("eth_blockNumber", ()).await.unwrap();
+        let took = start.elapsed();
+        assert_eq!(server.calls("eth_blockNumber"), 2);
+        assert!(
+            took >= Duration::from_secs_f64(at_least) && took < Duration::from_secs_f64(below),
+            "hint {backoff_seconds}: waited {took:?}"
+        );
+    }
+}
+
+/// The sends a provider may have taken are not sent again after a rate limit.
+#[tokio::test(start_paused = true)]
+async fn transaction_sends_are_not_sent_twice() {
+    let (server, client) = setup().await;
+    for method in [
+        "eth_sendRawTransaction",
+        "eth_sendRawTransactionConditional",
+        "eth_sendRawTransactionSync",
+        "eth_sendPrivateTransaction",
+        "eth_sendPrivateRawTransaction",
+        "eth_sendUserOperation",
+        "eth_sendTransaction",
+        "personal_sendTransaction",
+    ] {
+        server.handle(method, |_: &Value| Ok(json!("0xabc")));
+        server.script(
+            method,
+            [Step::error_with(-32005, "rate limit exceeded", None)],
+        );
+        let r = client.call::<Value>(method, ("0x00",)).await;
+        assert_eq!(rpc_code(r), Some(-32005), "{method}");
+        assert_eq!(server.calls(method), 1, "{method}");
+    }
+}

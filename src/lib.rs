@@ -440,7 +440,9 @@
 //! back what it received. It waits on tokio's clock, so under
 //! `#[tokio::test(start_paused = true)]` a test of minutes of backoff runs in
 //! milliseconds, and timings can be asserted exactly. Add the crate to your
-//! dev-dependencies with `features = ["test-util"]`:
+//! dev-dependencies with `features = ["test-util"]`, and tokio with `features =
+//! ["macros", "rt", "test-util"]`: `start_paused` needs tokio's own `test-util`, which
+//! this crate's feature of the same name does not turn on.
 //!
 //! ```
 //! use std::time::Duration;

@@ -887,17 +887,42 @@ async fn latency_delays_every_answer_and_survives_reset() {
 #[tokio::test]
 async fn a_small_oversized_chunked_body_still_goes_out_chunked() {
     let server = start().await;
-    server.script("sum", [Step::oversized_chunked(10)]);
-    let reply = post(
-        &server,
-        r#"{"jsonrpc":"2.0","method":"sum","params":[1],"id":1}"#,
-    )
-    .await;
-    assert_eq!(reply.body.len(), 10);
-    assert_eq!(
-        reply.headers.get(CONTENT_LENGTH),
-        None,
-        "{:?}",
-        reply.headers
-    );
+    // Empty too: an empty chunked body (`0\r\n\r\n`) is still not `content-length: 0`.
+    for len in [10, 0] {
+        server.script("sum", [Step::oversized_chunked(len)]);
+        let reply = post(
+            &server,
+            r#"{"jsonrpc":"2.0","method":"sum","params":[1],"id":1}"#,
+        )
+        .await;
+        assert_eq!(reply.body.len() as u64, len);
+        assert_eq!(
+            reply.headers.get(CONTENT_LENGTH),
+            None,
+            "{len}: {:?}",
+            reply.headers
+        );
+        assert_eq!(
+            reply
+                .headers
+                .get(http::header::TRANSFER_ENCODING)
+                .map(|v| v.as_bytes()),
+            Some(&b"chunked"[..]),
+            "{len}: {:?}",
+            reply.headers
+        );
+    }
+}
+
+/// `unused` counts the steps no call has taken: down by one per call, zero for a method
+/// never scripted, zero after `reset`.
+#[tokio::test]
+async fn unused_counts_the_steps_left() {
+    let server = start().await;
+    server.script("sum", [Step::error(2001), Step::status(503)]);
+    assert_eq!((server.unused("sum"), server.unused("other")), (2, 0));
+    call(&server, "sum", json!([1, 2])).await;
+    assert_eq!(server.unused("sum"), 1);
+    server.reset();
+    assert_eq!(server.unused("sum"), 0);
 }

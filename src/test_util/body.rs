@@ -196,6 +196,8 @@ impl Body for ResponseBody {
             State::Full(chunk) => chunk.is_none(),
             State::Truncated { .. } => false,
             State::Trickle { rest, .. } => rest.is_empty(),
+            // A body already at its end would go out with `content-length: 0`.
+            State::Filler { chunked: true, .. } => false,
             State::Filler {
                 prefix,
                 filler,

@@ -249,6 +249,31 @@ impl FlakyServer {
             .extend(steps);
     }
 
+    /// How many of the steps queued for `method` no call has taken yet. A test that ends
+    /// with `assert_eq!(server.unused("sum"), 0)` knows its whole script ran: a method
+    /// name misspelled in [`script`](Self::script), or a retry that never came, leaves
+    /// steps behind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = FlakyServer::start().await?;
+    /// server.script("summ", [Step::error(2001)]); // misspelled
+    /// // ... calls of "sum" ...
+    /// assert_eq!(server.unused("summ"), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn unused(&self, method: &str) -> usize {
+        lock(&self.state)
+            .scripts
+            .get(method)
+            .map_or(0, |steps| steps.len())
+    }
+
     /// How many calls of `method` arrived, batch items and notifications included: every
     /// attempt counts, whatever its step. A call is counted when it takes its step, before
     /// any delay.

@@ -307,7 +307,9 @@
 //!   [`retry_after_ceiling`](RetryStrategy::retry_after_ceiling) (default
 //!   [`DEFAULT_RETRY_AFTER_CEILING`](retry::DEFAULT_RETRY_AFTER_CEILING), one minute), so
 //!   a broken or hostile server cannot park a caller. The hint never shortens a delay,
-//!   and does not make anything retryable by itself.
+//!   and does not make anything retryable by itself. A number of seconds in a retried
+//!   error's `data` (Infura's `backoff_seconds`, at the top of `data` or under `rate`)
+//!   is a hint too, held to the same ceiling; with both, the larger counts.
 //! - **Deadlines.** [`max_elapsed`](RetryStrategy::max_elapsed) bounds the whole call,
 //!   attempts and waits: no retry is scheduled whose wait would end past it, a retry
 //!   waiting for the inner service's readiness stops at it (for the codec's error,

@@ -180,3 +180,28 @@ async fn transaction_sends_are_not_sent_twice() {
         assert_eq!(server.calls(method), 1, "{method}");
     }
 }
+
+/// A refusal of a whole batch carries its hint too: with a call in the batch (the call
+/// takes the refusal) and without one (only notifications, the batch's error decides).
+#[tokio::test(start_paused = true)]
+async fn a_batch_refused_with_a_data_hint_waits_for_it() {
+    let refusal = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32005,
+        "message":"project ID request rate exceeded","data":{"backoff_seconds":30}}}"#;
+    for with_call in [true, false] {
+        let (server, client) = setup().await;
+        server.script("log", [Step::raw(429, refusal)]);
+        let mut batch = client.batch();
+        batch.notify("log", ("a",));
+        if with_call {
+            let _ = batch.call::<Value>("log", ("b",));
+        }
+        let start = Instant::now();
+        batch.send().await.unwrap();
+        assert_eq!(server.http_requests(), 2, "with a call: {with_call}");
+        assert!(
+            start.elapsed() >= Duration::from_secs(30),
+            "with a call: {with_call}: retried after {:?}",
+            start.elapsed()
+        );
+    }
+}

@@ -374,6 +374,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     // the batch's error does (with its status), for the notifications a
                     // retry would send again.
                     first_reason = refused_notifications(strategy, req, &gathered);
+                    data_hint = gathered.batch_error().and_then(decide::data_hint);
                 }
                 let hint = gathered
                     .extensions()

@@ -566,8 +566,9 @@ where
     /// with nothing in it (built from a list that happened to be empty) sends nothing
     /// and has no results: JSON-RPC makes an empty batch invalid. A batch of
     /// notifications only that the server refuses as a whole (an error with a null id)
-    /// is [`ClientError::Rpc`] with that error, as one refused notification is; in a
-    /// batch with calls, each call's result carries the refusal.
+    /// is [`ClientError::Rpc`] with that error (one notification refused under a failure
+    /// status is a transport error; under a 2xx its body is not read); in a batch with
+    /// calls, each call's result carries the refusal.
     pub async fn send(self) -> Result<BatchResults<E>, ClientError<E>> {
         if let Some(e) = self.error {
             return Err(e);

@@ -140,7 +140,7 @@
 //! | pjrpc `jitter=lambda attempt: ...` / `random.gauss(0.5, 0.1)` | [`Jitter::from_fn`](backoff::Jitter::from_fn), [`Jitter::gauss`](backoff::Jitter::gauss) |
 //! | pjrpc users' `RandomBackoff(attempts, min, max)` | a few lines with [`backoff::from_fn`] (`examples/custom_backoff.rs`) |
 //! | tower `ExponentialBackoffMaker::new(min, max, jitter, rng)` | `ExponentialBackoff::doubling(n, min)` [`.jitter(..)`](backoff::BackoffExt::jitter) [`.max_delay(max)`](backoff::BackoffExt::max_delay); every request gets its own jitter |
-//! | backon `ConstantBuilder` / `ExponentialBuilder` / `FibonacciBuilder` | [`PeriodicBackoff`](backoff::PeriodicBackoff) / [`ExponentialBackoff`](backoff::ExponentialBackoff) / [`FibonacciBackoff`](backoff::FibonacciBackoff) |
+//! | backon `ConstantBuilder` / `ExponentialBuilder` / `FibonacciBuilder` | [`PeriodicBackoff`](backoff::PeriodicBackoff) / [`ExponentialBackoff`](backoff::ExponentialBackoff) / [`FibonacciBackoff`](backoff::FibonacciBackoff) (backon's jitter and Fibonacci sequence differ: see the [`backoff`] table) |
 //! | backon `with_total_delay` | [`max_total_delay`](backoff::BackoffExt::max_total_delay) |
 //! | AWS "decorrelated jitter" | [`DecorrelatedJitterBackoff`](backoff::DecorrelatedJitterBackoff) |
 //! | gRPC's `× U(0.8, 1.2)` | [`Jitter::proportional(0.2)`](backoff::Jitter::proportional) |
@@ -302,14 +302,14 @@
 //!
 //! # `Retry-After`, deadlines and budgets
 //!
-//! - **`Retry-After`.** A server's hint (seconds or an HTTP date, on any answer, usually
-//!   429 or 503) raises the next delay to the hint, never beyond
+//! - **`Retry-After`.** A server's hint, a `Retry-After` header (seconds or an HTTP
+//!   date, on any answer, usually 429 or 503) or Infura's `backoff_seconds` in a
+//!   retried error's `data` (the larger, if both), raises the next delay to the hint,
+//!   never beyond
 //!   [`retry_after_ceiling`](RetryStrategy::retry_after_ceiling) (default
 //!   [`DEFAULT_RETRY_AFTER_CEILING`](retry::DEFAULT_RETRY_AFTER_CEILING), one minute), so
 //!   a broken or hostile server cannot park a caller. The hint never shortens a delay,
-//!   and does not make anything retryable by itself. A number of seconds in a retried
-//!   error's `data` (Infura's `backoff_seconds`, at the top of `data` or under `rate`)
-//!   is a hint too, held to the same ceiling; with both, the larger counts.
+//!   and does not make anything retryable by itself.
 //! - **Deadlines.** [`max_elapsed`](RetryStrategy::max_elapsed) bounds the whole call,
 //!   attempts and waits: no retry is scheduled whose wait would end past it, a retry
 //!   waiting for the inner service's readiness stops at it (for the codec's error,

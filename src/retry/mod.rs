@@ -9,7 +9,8 @@
 //!    A non-idempotent method is retried only after an error that proves the request
 //!    was never sent (a connect failure, a request hyper handed back unwritten).
 //! 2. **Delay.** The request's backoff yields the next delay (none left: give up); a
-//!    server's `Retry-After` raises it, up to the ceiling.
+//!    server's `Retry-After` (or a `backoff_seconds` in the error's `data`, as Infura
+//!    sends) raises it, up to the ceiling.
 //! 3. **Limits.** A wait that would end at or past
 //!    [`max_elapsed`](RetryStrategy::max_elapsed) is not started (and over the codec
 //!    every attempt is cut short at the deadline); a retry the budget refuses is not

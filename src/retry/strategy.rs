@@ -49,8 +49,10 @@ pub enum ErrorClass {
     /// `BrokenPipe`, an unexpected end of stream, or hyper's incomplete message.
     Reset,
     /// The server answered with this HTTP status (with or without a JSON-RPC body).
-    /// Meant for failure statuses (429, 502, 503, ...): a 2xx status never matches,
-    /// since a 2xx answer is decided on by its JSON-RPC body (its error codes).
+    /// Meant for failure statuses (429, 502, 503, ...): a 2xx answer that decodes never
+    /// matches, since it is decided on by its JSON-RPC body (its error codes); a 2xx
+    /// status matches only an error that carries it (a 2xx body that failed to decode or
+    /// to be read whole).
     Status(StatusCode),
 }
 

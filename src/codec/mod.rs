@@ -673,12 +673,7 @@ fn decode_batch(
 /// null-id error that answers a call by elimination keeps none (it now carries that
 /// call's id); an answer to a call sent with a null id keeps its bytes like any other.
 fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
-    // The first item of an id, as a scan would find it: one pass, then a lookup each.
-    let mut position: std::collections::HashMap<Id, usize> =
-        std::collections::HashMap::with_capacity(batch.items().len());
-    for (i, item) in batch.items().iter().enumerate() {
-        position.entry(item.id().clone()).or_insert(i);
-    }
+    let position = batch.positions();
     for own in array_items(body).unwrap_or_default() {
         let Ok(Shape::Object(found)) = members::read(&own) else {
             continue;

@@ -177,6 +177,16 @@ impl BatchResponse {
         index
     }
 
+    /// Where each id's answer is (the first item of an id, as [`get`](Self::get) finds
+    /// it), for callers that change many items by id: one pass, then a lookup each.
+    pub(crate) fn positions(&self) -> HashMap<Id, usize> {
+        let mut position = HashMap::with_capacity(self.items.len());
+        for (i, item) in self.items.iter().enumerate() {
+            position.entry(item.id().clone()).or_insert(i);
+        }
+        position
+    }
+
     /// The error object the server answered the whole batch with, if it did.
     pub fn batch_error(&self) -> Option<&ErrorObject> {
         self.batch_error.as_ref()
@@ -209,13 +219,9 @@ impl BatchResponse {
             unmatched,
             extensions,
         } = newer;
-        // One pass to index the answers so far (the first item of an id, as `get`
-        // finds it): a lookup per newer item, not a scan, so that retrying most of a
-        // large batch stays linear.
-        let mut position: HashMap<Id, usize> = HashMap::with_capacity(self.items.len());
-        for (i, item) in self.items.iter().enumerate() {
-            position.entry(item.id().clone()).or_insert(i);
-        }
+        // A lookup per newer item, not a scan, so that retrying most of a large batch
+        // stays linear.
+        let position = self.positions();
         let mut replaced = 0;
         for item in items {
             if let Some(slot) = position.get(item.id()).and_then(|&i| self.items.get_mut(i)) {

@@ -66,6 +66,12 @@ type StackOver<C> = JsonRpcRetry<JsonRpcCodec<HyperClient<C, Full<Bytes>>>>;
 pub type HttpsStack = StackOver<hyper_rustls::HttpsConnector<HttpConnector>>;
 
 /// Why a call did not produce a value.
+///
+/// Its `Display` says what failed in a few words, and [`source`](std::error::Error::source)
+/// gives the cause (for [`Transport`](Self::Transport), the stack's error: a timeout, a
+/// status, a refused connection), as the Rust API guidelines ask: a log line that
+/// prints only `{e}` reads "the service stack failed the call". Print the whole chain
+/// (anyhow's `{:#}`, or a loop over `source()`), or match on the variant.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ClientError<E = codec::Error> {
@@ -224,6 +230,9 @@ where
     /// Calls `method` with `params` (a tuple for positional params, a struct or map for
     /// named ones, `()` for none) and deserializes the result into `R`.
     ///
+    /// `()` leaves the `params` member out, as JSON-RPC allows; for a server that wants
+    /// `"params": []` (some Ethereum gateways do), give an empty array: `[(); 0]`.
+    ///
     /// The result is a [`serde_json::Value`] first, with its limits (see
     /// [`jsonrpc`](crate::jsonrpc)): an integer beyond 64 bits arrives as the nearest
     /// `f64`, so `R = u128` fails on one and `R = serde_json::Number` rounds it. Servers
@@ -312,7 +321,9 @@ where
         self
     }
 
-    /// Gives this request its own retry strategy, replacing the stack's default.
+    /// Gives this request its own retry strategy, replacing the stack's default entirely,
+    /// its hooks, budget and deadline included (build it from a clone of the default to
+    /// keep them).
     #[must_use]
     pub fn retry(mut self, strategy: RetryStrategy) -> Self {
         self.extensions.insert(strategy);

@@ -225,9 +225,16 @@
 //! # Per-request strategies
 //!
 //! A [`RetryStrategy`] in a request's extensions replaces the stack's default for that
-//! request, entirely: the default's codes and errors no longer apply.
-//! [`RetryStrategy::none()`] there turns retries off. With the typed client, use
-//! [`RequestBuilder::retry`](client::RequestBuilder::retry).
+//! request, entirely: the default's codes and errors no longer apply, nor its hooks
+//! ([`on_retry`](RetryStrategy::on_retry), [`on_give_up`](RetryStrategy::on_give_up)),
+//! its [budget](RetryStrategy::budget) or its [deadline](RetryStrategy::max_elapsed). To
+//! keep those, build the request's strategy from the default
+//! (`default.clone().retry_on(ErrorClass::Timeout)`): a clone shares the hooks and the
+//! budget. [`RetryStrategy::none()`] there turns retries off. With the typed client, use
+//! [`RequestBuilder::retry`](client::RequestBuilder::retry). At the HTTP level the
+//! strategy is read from the `http::Request`'s extensions, which jsonrpsee's client does
+//! not let a caller set: there, every call follows the layer's strategy (a second client
+//! with another layer gives some calls another one).
 //!
 //! ```
 //! use serde_json::json;
@@ -433,6 +440,22 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! When the retries end, jsonrpsee returns what the last answer was to it
+//! (`tests/jsonrpsee.rs`, `what_jsonrpsee_returns_when_retries_end`):
+//!
+//! | the last attempt | what jsonrpsee returns |
+//! |---|---|
+//! | a JSON-RPC error | `Error::Call` with the server's error object |
+//! | a failure status, with or without a JSON-RPC error in its body (a 429 or 503 with -32005) | `Error::Transport`, a rejection with that status: jsonrpsee reads the status before the body |
+//! | timed out ([`attempt_timeout`](retry::HttpRetryLayer::attempt_timeout)) | `Error::Transport`; tower's `Elapsed` is in its `source()` chain |
+//! | not over when jsonrpsee's own `request_timeout` came | `Error::RequestTimeout`, and nothing more is sent |
+//!
+//! The client's type, to name it in a struct, is
+//! `HttpClient<RpcLogger<RpcService<HttpRetry<HttpBackend, HttpBody, TransportError>>>>`
+//! (jsonrpsee 0.26; [`HttpRetry`](retry::HttpRetry) is this crate's). jsonrpsee does not
+//! let a caller put anything in a request's extensions, so every call follows the
+//! layer's strategy.
 //!
 //! # Testing your stack
 //!

@@ -470,3 +470,16 @@ async fn batch_items_sharing_an_id_each_take_their_answer() {
     assert!(matches!(&b, Ok(m) if m == "b"), "{b:?}");
     assert!(results.into_responses().is_empty());
 }
+
+/// `()` leaves `params` out; an empty array sends `"params": []`.
+#[tokio::test(start_paused = true)]
+async fn unit_params_are_left_out_and_an_empty_array_is_sent() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = client(&server, RetryStrategy::none());
+    server.handle("m", |_: &serde_json::Value| Ok(json!(null)));
+    let _: serde_json::Value = client.call("m", ()).await.unwrap();
+    let _: serde_json::Value = client.call("m", [(); 0]).await.unwrap();
+    let bodies = server.bodies_json();
+    assert_eq!(bodies[0].get("params"), None, "{}", bodies[0]);
+    assert_eq!(bodies[1]["params"], json!([]), "{}", bodies[1]);
+}

@@ -94,23 +94,37 @@ async fn getlogs_result_cap_under_32005_is_not_retried() {
     );
 }
 
-/// A contract's revert reason is the chain's answer, whatever words it uses.
+/// A contract's revert reason is the chain's answer, whatever words it uses and however
+/// the node phrases the revert: geth and anvil (code 3, "execution reverted"), Hardhat,
+/// Ganache, Nethermind.
 #[tokio::test(start_paused = true)]
 async fn revert_reason_mentioning_a_rate_limit_is_not_retried() {
     let (server, client) = setup().await;
-    let step = || {
-        Step::error_with(
-            3,
-            "execution reverted: rate limit exceeded",
-            Some(json!("0x08c379a0")),
-        )
-    };
-    server.script("eth_call", std::iter::repeat_with(step).take(6));
-    let r = client
-        .call::<Value>("eth_call", (json!({"to": "0x00"}), "latest"))
-        .await;
-    assert_eq!(rpc_code(r), Some(3));
-    assert_eq!(server.calls("eth_call"), 1);
+    for (code, message) in [
+        (3, "execution reverted: rate limit exceeded"),
+        (-32000, "Execution reverted: too many requests"),
+        (
+            -32603,
+            "Error: VM Exception while processing transaction: reverted with reason string 'rate limit exceeded'",
+        ),
+        (
+            -32000,
+            "VM Exception while processing transaction: revert too many requests",
+        ),
+        (-32015, "VM execution error: rate limit"),
+    ] {
+        server.reset();
+        server.script(
+            "eth_call",
+            std::iter::repeat_with(|| Step::error_with(code, message, Some(json!("0x08c379a0"))))
+                .take(6),
+        );
+        let r = client
+            .call::<Value>("eth_call", (json!({"to": "0x00"}), "latest"))
+            .await;
+        assert_eq!(rpc_code(r), Some(code), "{message}");
+        assert_eq!(server.calls("eth_call"), 1, "{message}");
+    }
 }
 
 /// A rate limit under -32005 is still retried (the guard of the test above).

@@ -612,3 +612,78 @@ async fn a_gathered_batch_keeps_the_answer_to_a_call_with_a_null_id() {
         "{answer}"
     );
 }
+
+/// What jsonrpsee returns when the retries end, case by case (the table in the crate
+/// docs' HTTP-level section).
+#[tokio::test(start_paused = true)]
+async fn what_jsonrpsee_returns_when_retries_end() {
+    let server = FlakyServer::start().await.unwrap();
+
+    // A retried JSON-RPC error, to the last: jsonrpsee's `Call`, with the server's object.
+    server.script("sum", std::iter::repeat_n(Step::error(-32005), 4));
+    let err = client(&server)
+        .request::<i64, _>("sum", rpc_params![1, 2])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Call(obj) if obj.code() == -32005),
+        "{err:?}"
+    );
+
+    // A retried status whose body is a JSON-RPC error: jsonrpsee reads the status first,
+    // so a rejection with that status (the error object is not seen).
+    server.reset();
+    server.script(
+        "sum",
+        std::iter::repeat_n(Step::status_with_error(503, -32005), 4),
+    );
+    let err = client(&server)
+        .request::<i64, _>("sum", rpc_params![1, 2])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Transport(e) if e.to_string().contains("503")),
+        "{err:?}"
+    );
+
+    // Every attempt timed out (`attempt_timeout`): a transport error whose `source()`
+    // chain holds tower's `Elapsed` (jsonrpsee's boxed stream error hides the codec's
+    // error itself from `downcast_ref`, not its cause).
+    server.reset();
+    server.script("sum", std::iter::repeat_n(Step::timeout(), 4));
+    let err = client(&server)
+        .request::<i64, _>("sum", rpc_params![1, 2])
+        .await
+        .unwrap_err();
+    let ClientError::Transport(transport) = &err else {
+        panic!("{err:?}")
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(transport.as_ref());
+    let mut timed_out = false;
+    while let Some(e) = source {
+        timed_out |= e.is::<tower::timeout::error::Elapsed>();
+        source = e.source();
+    }
+    assert!(timed_out, "{err:?}");
+    assert_eq!(server.calls("sum"), 4);
+
+    // jsonrpsee's own `request_timeout` shorter than the retries: `RequestTimeout`, and
+    // the call is dropped: nothing more is sent.
+    server.reset();
+    server.script("sum", std::iter::repeat_n(Step::timeout(), 4));
+    let layer = JsonRpcRetryLayer::http(strategy())
+        .attempt_timeout(Duration::from_millis(500))
+        .map_err(|e| TransportError::Http(HttpError::Stream(e)));
+    let impatient = HttpClientBuilder::default()
+        .request_timeout(Duration::from_millis(800))
+        .set_http_middleware(ServiceBuilder::new().layer(layer))
+        .build(server.uri().to_string())
+        .unwrap();
+    let err = impatient
+        .request::<i64, _>("sum", rpc_params![1, 2])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::RequestTimeout), "{err:?}");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(server.calls("sum"), 2);
+}

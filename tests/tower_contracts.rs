@@ -148,6 +148,14 @@ async fn back_pressure_reaches_the_layers_above_at_both_levels() {
     assert!(ready_now::<_, Request>(&mut first));
     let _busy = tokio::spawn(first.call(Request::new("sum", json!([1, 2])).with_id(1)));
     assert!(!ready_now::<_, Request>(&mut json_rpc.clone()));
+    // So `load_shed` above the layer refuses the call at once.
+    let shed = ServiceBuilder::new()
+        .load_shed()
+        .service(json_rpc.clone())
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(2))
+        .await
+        .unwrap_err();
+    assert!(shed.is::<tower::load_shed::error::Overloaded>(), "{shed}");
 
     let mut first = http_level.clone();
     assert!(ready_now(&mut first));
@@ -156,6 +164,13 @@ async fn back_pressure_reaches_the_layers_above_at_both_levels() {
         !ready_now(&mut http_level.clone()),
         "the only connection is taken: the HTTP level must not say it is ready"
     );
+    let shed = ServiceBuilder::new()
+        .load_shed()
+        .service(http_level.clone())
+        .oneshot(http_call())
+        .await
+        .unwrap_err();
+    assert!(shed.is::<tower::load_shed::error::Overloaded>(), "{shed}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -115,7 +115,8 @@ impl RetryEvent<'_> {
     /// The server's wait hint, when it gave one: its `Retry-After` header, or a
     /// `backoff_seconds` in the error's `data` (Infura's), the larger of the two (the
     /// delay is the larger of the backoff's and the hint, the hint first clamped to the
-    /// ceiling).
+    /// ceiling). It is the hint as the server gave it, reported even when the ceiling
+    /// (zero, say) kept it from raising the delay: compare with [`delay`](Self::delay).
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }

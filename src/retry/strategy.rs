@@ -123,7 +123,8 @@ pub(crate) struct Inner {
 ///
 /// Cheap to clone (its parts are shared) and `Send + Sync`. A strategy set on the
 /// layer is the default; one inserted in a request's extensions replaces it entirely
-/// for that request, and [`RetryStrategy::none()`] there disables retries.
+/// for that request (hooks, budget and deadline included: clone the default and add
+/// to it to keep them), and [`RetryStrategy::none()`] there disables retries.
 ///
 /// # A new strategy
 ///
@@ -312,8 +313,9 @@ impl RetryStrategy {
 
     /// The most a server's wait hint may raise a delay to. A hint is a `Retry-After`
     /// header (seconds or an HTTP date), or a number of seconds in the error object's
-    /// `data` as Infura sends it (`backoff_seconds`, at the top of `data` or under
-    /// `rate`); the larger wins, and it only ever lengthens the backoff's delay.
+    /// `data` as Infura sends it (`backoff_seconds`, a JSON number, at the top of `data`
+    /// or under `rate`; a string is not read); the larger wins, and it only ever
+    /// lengthens the backoff's delay.
     ///
     /// # Default
     ///
@@ -442,7 +444,7 @@ impl RetryStrategy {
     /// | codes | 429; -32005 (EIP-1474 *limit exceeded*) unless it is a cap on the answer or the request ("query returned more than", "too large": Infura's `eth_getLogs` result cap, Nethermind's oversized request), which fails the same way every time | Infura, Alchemy, QuickNode |
     /// | codes by message | -32016 with "rate limit", -32012 with "credits", -32007 with "request limit reached" | provider docs |
     /// | messages | "rate limit", "rate exceeded", "too many requests", "daily request count exceeded", "header not found" | providers behind load balancers |
-    /// | never | a revert (code 3, or a message starting "execution reverted"), whatever its reason says | the chain's answer |
+    /// | never | a revert or a failed execution, whatever its reason says: code 3 or a message starting "execution reverted" (geth, Erigon, Besu, anvil), "VM Exception while processing transaction" (Hardhat, Ganache), code -32015 (Nethermind's VM error) | the chain's answer |
     /// | statuses | 429, 503 (not 502 or 504: add them with [`retry_on`](Self::retry_on), or use [`transient()`](Self::transient)) | HTTP rate limiting |
     /// | errors | [`Connect`](ErrorClass::Connect), [`Reset`](ErrorClass::Reset) | never a timeout: a slow `eth_call` is retried by choice only |
     /// | non-idempotent | `eth_sendRawTransaction`, `eth_sendRawTransactionConditional`, `eth_sendRawTransactionSync`, `eth_sendPrivateTransaction`, `eth_sendPrivateRawTransaction`, `eth_sendUserOperation`, `eth_sendTransaction`, `personal_sendTransaction` | a signed transaction sent twice is not applied twice (its nonce is fixed), but a send that succeeded comes back as a false error ("already known", "nonce too low"); one the node signs (`eth_sendTransaction`) may be sent twice |
@@ -500,7 +502,10 @@ impl RetryStrategy {
 fn is_provider_rate_limit(err: &ErrorObject) -> bool {
     let message = err.message().to_ascii_lowercase();
     // A revert is the chain's answer, whatever words its reason uses.
-    if err.code() == 3 || message.starts_with("execution reverted") {
+    if matches!(err.code(), 3 | -32015)
+        || message.starts_with("execution reverted")
+        || message.contains("vm exception while processing transaction")
+    {
         return false;
     }
     let qualified = match err.code() {

@@ -144,3 +144,54 @@ async fn http_level_deadline_during_upload_gives_up_once() {
     assert_eq!(give_ups.len(), 1, "a failed call with no give-up event");
     assert_eq!(give_ups[0].4, GiveUpReason::Deadline);
 }
+
+/// The give-up carries what it gave up on, for metrics labelled by cause: the error
+/// code of an error answer, the status of a failure status, neither for a timeout; for
+/// a batch, the named call's code.
+#[tokio::test(start_paused = true)]
+async fn give_up_carries_the_code_and_status_it_gave_up_on() {
+    type Causes = Arc<Mutex<Vec<(Option<i64>, Option<u16>)>>>;
+    let causes: Causes = Arc::default();
+    let seen = Arc::clone(&causes);
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(10)))
+        .codes([-32005])
+        .retry_on(ErrorClass::Timeout)
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+        .on_give_up(move |e: &GiveUpEvent<'_>| {
+            seen.lock()
+                .unwrap()
+                .push((e.code(), e.status().map(|s| s.as_u16())));
+        });
+    let server = FlakyServer::start().await.unwrap();
+    let svc = common::stack(&server, strategy);
+    let sum = || Request::new("sum", json!([1, 2])).with_id(1);
+
+    server.script("sum", std::iter::repeat_n(Step::error(-32005), 2));
+    let _ = svc.clone().oneshot(sum()).await;
+    server.script("sum", std::iter::repeat_n(Step::status(503), 2));
+    let _ = svc.clone().oneshot(sum()).await;
+    server.script("sum", [Step::error(2002)]);
+    let _ = svc.clone().oneshot(sum()).await;
+    server.script("sum", std::iter::repeat_n(Step::timeout(), 2));
+    let _ = svc.clone().oneshot(sum()).await;
+    server.script(
+        "sum",
+        [Step::ok(), Step::error(-32005), Step::error(-32005)],
+    );
+    let batch = BatchRequest::new(vec![
+        Request::new("sum", json!([1, 2])).with_id(1),
+        Request::new("sum", json!([1, 2])).with_id(2),
+    ]);
+    let _ = svc.clone().oneshot(batch).await;
+
+    assert_eq!(
+        *causes.lock().unwrap(),
+        [
+            (Some(-32005), None),
+            (None, Some(503)),
+            (Some(2002), None),
+            (None, None),
+            (Some(-32005), None),
+        ]
+    );
+}

@@ -173,6 +173,8 @@ pub struct GiveUpEvent<'a> {
     pub(crate) batch_len: Option<usize>,
     pub(crate) retries: u32,
     pub(crate) reason: GiveUpReason,
+    pub(crate) code: Option<i64>,
+    pub(crate) status: Option<http::StatusCode>,
 }
 
 impl GiveUpEvent<'_> {
@@ -200,6 +202,18 @@ impl GiveUpEvent<'_> {
     pub fn reason(&self) -> GiveUpReason {
         self.reason
     }
+
+    /// The JSON-RPC error code of the answer given up on, if it was an error answer (for
+    /// a batch, the named call's, else the batch's own error's): a label for metrics.
+    pub fn code(&self) -> Option<i64> {
+        self.code
+    }
+
+    /// The HTTP status of the answer given up on, when it was not a 2xx (a status error,
+    /// or a JSON-RPC answer under a failure status).
+    pub fn status(&self) -> Option<http::StatusCode> {
+        self.status
+    }
 }
 
 /// Reports that a failed attempt is final: a `tracing` event and the strategy's hook.
@@ -212,6 +226,8 @@ pub(crate) fn announce_give_up(strategy: &RetryStrategy, event: &GiveUpEvent<'_>
         batch_len = event.batch_len,
         retries = event.retries,
         reason = %event.reason,
+        code = event.code,
+        status = event.status.map(|s| s.as_u16()),
         "not retrying JSON-RPC request"
     );
     if let Some(hook) = &strategy.inner.on_give_up {

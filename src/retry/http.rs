@@ -665,6 +665,8 @@ fn give_up_at_deadline(
         batch_len,
         retries: 0,
         reason: GiveUpReason::Deadline,
+        code: None,
+        status: None,
     };
     announce_give_up(strategy, &event);
 }

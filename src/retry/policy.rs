@@ -14,7 +14,7 @@ use super::inspect::InspectError;
 use super::strategy::RetryStrategy;
 use crate::backoff::{Backoff, BoxDelays};
 use crate::codec::{Deadline, LatestHint, RetryAfter};
-use crate::jsonrpc::{BatchRequest, BatchResponse, Id, Request, Response};
+use crate::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Id, Request, Response};
 
 /// A [`tower::retry::Policy`] for JSON-RPC [`Request`]s and [`BatchRequest`]s.
 ///
@@ -296,12 +296,21 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
             }
             Err(why) => {
                 if failed {
+                    let (code, status) = match &*result {
+                        Ok(response) => (
+                            response.error().map(ErrorObject::code),
+                            response.extensions().get::<http::StatusCode>().copied(),
+                        ),
+                        Err(err) => (None, err.status()),
+                    };
                     let event = GiveUpEvent {
                         method: req.method(),
                         id: req.id(),
                         batch_len: None,
                         retries: self.state.retries,
                         reason: why,
+                        code,
+                        status,
                     };
                     announce_give_up(strategy, &event);
                 }
@@ -461,12 +470,26 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     let call = failed_call
                         .or_else(|| req.requests().iter().find(|r| r.id().is_some()))
                         .or(req.requests().first());
+                    let (code, status) = match &*result {
+                        Ok(response) => (
+                            failed_call
+                                .and_then(Request::id)
+                                .and_then(|id| response.get(id))
+                                .and_then(Response::error)
+                                .or(response.batch_error())
+                                .map(ErrorObject::code),
+                            response.extensions().get::<http::StatusCode>().copied(),
+                        ),
+                        Err(err) => (None, err.status()),
+                    };
                     let event = GiveUpEvent {
                         method: call.map_or("", Request::method),
                         id: call.and_then(Request::id),
                         batch_len: Some(req.len()),
                         retries: self.state.retries,
                         reason: why,
+                        code,
+                        status,
                     };
                     announce_give_up(strategy, &event);
                 }

@@ -2,12 +2,16 @@
 //! error's `data`, -32005 answers that are not rate limits, reverts, and the methods
 //! never sent twice. Loopback `FlakyServer`, tokio's paused clock, seeded jitter.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
+use tower::{Layer, ServiceExt};
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{Client, ClientError, RetryStrategy};
+use tower_jsonrpc_retry::{BoxError, Client, ClientError, JsonRpcRetryLayer, RetryStrategy};
 
 async fn setup() -> (FlakyServer, Client) {
     let server = FlakyServer::start().await.unwrap();
@@ -218,4 +222,31 @@ async fn a_batch_refused_with_a_data_hint_waits_for_it() {
             start.elapsed()
         );
     }
+}
+
+/// A wait that is not a whole number of milliseconds (Infura's `backoff_seconds: 0.2495`)
+/// before a 250 ms deadline: tokio's timer rounds its end up to 250 ms, so it is not
+/// started (a retry sent at the deadline would be cut at once, and the caller would get
+/// a timeout instead of the server's answer).
+#[tokio::test(start_paused = true)]
+async fn a_fractional_ms_wait_that_ends_at_the_deadline_is_not_started() {
+    let start = Instant::now();
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let log = sent.clone();
+    let inner = tower::service_fn(move |req: Request| {
+        log.lock().unwrap().push(start.elapsed());
+        let error =
+            ErrorObject::new(-32005, "slow down").with_data(json!({"backoff_seconds": 0.2495}));
+        async move { Ok::<_, BoxError>(Response::failure(req.id().unwrap().clone(), error)) }
+    });
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::ZERO))
+        .codes([-32005])
+        .max_elapsed(Duration::from_millis(250));
+    let resp = JsonRpcRetryLayer::new(strategy)
+        .layer(inner)
+        .oneshot(Request::new("sum", json!([1])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.error().map(ErrorObject::code), Some(-32005));
+    assert_eq!(*sent.lock().unwrap(), [Duration::ZERO], "retries sent");
 }

@@ -3,10 +3,13 @@
 //! against an in-memory scripted inner service on tokio's paused clock.
 //!
 //! A generated script says what the server does on each exchange (a success, an error
-//! code, a transport failure of some kind, a whole-batch refusal), and how long it takes;
-//! a generated strategy has a periodic backoff, some codes, some error classes, maybe a
-//! deadline, maybe a non-idempotent method and maybe a budget, and is set on the layer or
-//! in the request's extensions (over a layer default that retries everything). Batches
+//! code, a transport failure of some kind, a whole-batch refusal), how long it takes,
+//! and the wait hints it gives: a `Retry-After` header on the answer (delay-seconds,
+//! huge, or unreadable) and a `backoff_seconds` in each error object's `data` (at its top
+//! or under `rate`; negative, fractional, huge); a generated strategy has a periodic
+//! backoff, some codes, some error classes, maybe a deadline, maybe a non-idempotent
+//! method, maybe a budget and a ceiling on hints (`ZERO` included), and is set on the
+//! layer or in the request's extensions (over a layer default that retries everything). Batches
 //! mix calls and notifications, and the server may answer their calls in reverse order.
 //! Each case runs at one of three levels:
 //!
@@ -25,7 +28,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -34,7 +37,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
-use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+use tower_jsonrpc_retry::codec::{JsonRpcCodecLayer, RetryAfter};
 use tower_jsonrpc_retry::jsonrpc::{
     BatchRequest, BatchResponse, ErrorObject, Id, Request, Response,
 };
@@ -84,11 +87,95 @@ enum Exchange {
     Items(Vec<Answer>),
 }
 
+/// Where an error object's `data` puts Infura's `backoff_seconds`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Place {
+    /// `{"backoff_seconds": s}`, as Infura documents it.
+    Top,
+    /// `{"rate": {"backoff_seconds": s}}`, as Infura sends it.
+    Rate,
+}
+
+/// An error object's `data`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Data {
+    /// No `data` member.
+    Absent,
+    /// `data` without a wait hint.
+    Other,
+    /// `backoff_seconds` at a place.
+    Backoff(Place, f64),
+}
+
+impl Data {
+    fn json(self) -> Option<Value> {
+        match self {
+            Data::Absent => None,
+            Data::Other => Some(json!({"reason": "busy", "backoff": 9})),
+            Data::Backoff(Place::Top, s) => Some(json!({"backoff_seconds": s, "rate": {}})),
+            Data::Backoff(Place::Rate, s) => {
+                Some(json!({"rate": {"allowed_rps": 1, "backoff_seconds": s}}))
+            }
+        }
+    }
+
+    /// The hint in ns (decide::data_hint's docs, lib.rs "`Retry-After`, deadlines and
+    /// budgets"): a number of seconds; a negative one is no hint; one too large for a
+    /// `Duration` waits the ceiling (here: saturates, and the ceiling clamps it).
+    fn hint_ns(self) -> Option<u64> {
+        match self {
+            Data::Backoff(_, s) if s >= 0.0 => Some((s * 1e9).round() as u64),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Step {
     /// How long the exchange takes, in ms.
     ms: u64,
     exchange: Exchange,
+    /// The answer's `Retry-After` header (never on a transport failure).
+    retry_after: Option<&'static str>,
+    /// Each error object's `data`: the call with id `j` gets item `j - 1`; a whole-batch
+    /// refusal gets item 0.
+    data: [Data; MAX_CALLS],
+}
+
+impl Step {
+    /// The `data` of the error object the call with this id gets, if it gets one.
+    fn data(&self, id: i64) -> Data {
+        match item_answer(&self.exchange, id) {
+            Answer::Ok => Data::Absent,
+            Answer::Code(_) => self.data[self.data_index(id)],
+        }
+    }
+
+    fn data_index(&self, id: i64) -> usize {
+        match self.exchange {
+            Exchange::Refuse(_) => 0,
+            _ => (id - 1) as usize,
+        }
+    }
+
+    /// The refusal's `data`.
+    fn refusal_data(&self) -> Data {
+        self.data[0]
+    }
+
+    /// The header's hint in ns: delay-seconds (too large for a `u64` saturates); a
+    /// negative or fractional number or anything else is no hint (`RetryAfter::parse`).
+    fn header_ns(&self) -> Option<u64> {
+        let value = self.retry_after?.trim();
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(
+            value
+                .parse::<u64>()
+                .map_or(u64::MAX, |s| s.saturating_mul(1_000_000_000)),
+        )
+    }
 }
 
 /// What the server does once its script has run out: answers everything at once.
@@ -96,6 +183,8 @@ fn default_step() -> Step {
     Step {
         ms: 0,
         exchange: Exchange::Items(vec![Answer::Ok; MAX_CALLS]),
+        retry_after: None,
+        data: [Data::Absent; MAX_CALLS],
     }
 }
 
@@ -114,6 +203,8 @@ struct Plan {
     /// Whether the strategy goes in the request's extensions (over a layer whose default
     /// is [`noisy_default`]) rather than on the layer.
     per_request: bool,
+    /// The `retry_after_ceiling`, if set (else the default, one minute).
+    ceiling_ms: Option<u64>,
 }
 
 /// A budget that lets a fixed number of retries through.
@@ -169,6 +260,9 @@ impl Plan {
         if let Some(n) = self.budget {
             s = s.budget(Arc::new(Allow(n.into())));
         }
+        if let Some(ms) = self.ceiling_ms {
+            s = s.retry_after_ceiling(Duration::from_millis(ms));
+        }
         s
     }
 
@@ -204,10 +298,27 @@ impl Plan {
         (!non_idempotent || kind == Kind::Connect) && self.classes.contains(&kind)
     }
 
-    /// Whether a retry may be scheduled at `t` ms: its wait must end before the deadline.
-    fn wait_fits(&self, t: u64) -> bool {
+    /// The wait before a retry, in ms, given the server's hint in ns (the larger of the
+    /// header's and the data's): the backoff's delay raised to the hint, never shortened,
+    /// the hint clamped to the ceiling (`ZERO` ignores hints): `retry_after_ceiling`'s
+    /// docs, lib.rs "`Retry-After`, deadlines and budgets", retry/mod.rs step 2. A wait
+    /// is slept on tokio's clock, whose timer fires on whole milliseconds (a fraction of
+    /// one is rounded up): that is the wait the deadline must leave room for.
+    fn delay(&self, hint_ns: Option<u64>) -> u64 {
+        let ceiling = self.ceiling_ms.map_or(
+            tower_jsonrpc_retry::retry::DEFAULT_RETRY_AFTER_CEILING.as_nanos() as u64,
+            |ms| ms * 1_000_000,
+        );
+        let hint_ms = hint_ns.map_or(0, |h| h.min(ceiling).div_ceil(1_000_000));
+        self.interval_ms.max(hint_ms)
+    }
+
+    /// Whether a retry may be scheduled at `t` ms after a wait of `delay` ms: the wait
+    /// must end before the deadline (retry/mod.rs step 3: "a wait that would end at or
+    /// past `max_elapsed` is not started").
+    fn wait_fits(&self, t: u64, delay: u64) -> bool {
         self.max_elapsed_ms
-            .is_none_or(|deadline| t + self.interval_ms < deadline)
+            .is_none_or(|deadline| t.saturating_add(delay) < deadline)
     }
 }
 
@@ -232,23 +343,75 @@ fn step_ms() -> impl Strategy<Value = u64> {
     prop::sample::select(vec![0u64, 50, 100, 200, 500, 5000])
 }
 
+/// A `Retry-After` value, on about a third of the answers: delay-seconds (one beyond
+/// `u64` included), or one that is not delay-seconds and so no hint. (One `select`, not
+/// `prop::option` over a union: a union forks an RNG for each arm before the one it
+/// picks, which, for every step, doubled the test's time.)
+fn retry_after() -> impl Strategy<Value = Option<&'static str>> {
+    let values = [
+        "0",
+        "1",
+        "2",
+        " 3 ",
+        "5",
+        "120",
+        "99999999999999999999999",
+        "-1",
+        "1.5",
+        "soon",
+    ];
+    let none = std::iter::repeat_n(None, 2 * values.len());
+    prop::sample::select(none.chain(values.map(Some)).collect::<Vec<_>>())
+}
+
+/// An error object's `data`, from one `select` (see [`retry_after`]): a wait hint three
+/// times in five, at either place, of many sizes (some not a whole number of
+/// milliseconds); `Absent` first, for shrinking.
+fn data() -> impl Strategy<Value = Data> {
+    let secs = [
+        -2.0, -0.25, 0.0, 0.0004, 0.001, 0.05, 0.0995, 0.2495, 0.3, 1.0, 1.5, 2.0, 2.4995, 4.0,
+        75.0, 1e10, 1e300,
+    ];
+    let hints = secs
+        .iter()
+        .flat_map(|&s| [Data::Backoff(Place::Top, s), Data::Backoff(Place::Rate, s)]);
+    let others = [Data::Absent, Data::Other]
+        .into_iter()
+        .cycle()
+        .take(secs.len() * 4 / 3);
+    prop::sample::select(others.chain(hints).collect::<Vec<_>>())
+}
+
+fn step(exchange: impl Strategy<Value = Exchange>) -> impl Strategy<Value = Step> {
+    (
+        step_ms(),
+        exchange,
+        retry_after(),
+        prop::array::uniform4(data()),
+    )
+        .prop_map(|(ms, exchange, retry_after, data)| Step {
+            ms,
+            exchange,
+            retry_after,
+            data,
+        })
+}
+
 /// A single call's step: an answer or a transport failure.
 fn single_step() -> impl Strategy<Value = Step> {
-    let exchange = prop_oneof![
+    step(prop_oneof![
         3 => answer().prop_map(|a| Exchange::Items(vec![a])),
         2 => kind().prop_map(Exchange::Fail),
-    ];
-    (step_ms(), exchange).prop_map(|(ms, exchange)| Step { ms, exchange })
+    ])
 }
 
 /// A batch exchange's step: answers per call, a refusal, or a transport failure.
 fn batch_step() -> impl Strategy<Value = Step> {
-    let exchange = prop_oneof![
+    step(prop_oneof![
         4 => prop::collection::vec(answer(), MAX_CALLS).prop_map(Exchange::Items),
         1 => code().prop_map(Exchange::Refuse),
         2 => kind().prop_map(Exchange::Fail),
-    ];
-    (step_ms(), exchange).prop_map(|(ms, exchange)| Step { ms, exchange })
+    ])
 }
 
 fn plan() -> impl Strategy<Value = Plan> {
@@ -258,11 +421,14 @@ fn plan() -> impl Strategy<Value = Plan> {
         prop::sample::subsequence(CODES.to_vec(), 0..=CODES.len()),
         prop::sample::subsequence(vec![Kind::Connect, Kind::Timeout, Kind::Reset], 0..=3),
         prop::option::of(prop::sample::select(vec![
-            0u64, 50, 100, 250, 300, 500, 1000, 2500,
+            0u64, 50, 100, 250, 300, 500, 1000, 2500, 4000, 10_000,
         ])),
         any::<bool>(),
         prop::option::of(0usize..4),
         any::<bool>(),
+        prop::option::of(prop::sample::select(vec![
+            0u64, 1, 250, 1000, 1500, 3000, 3_600_000,
+        ])),
     )
         .prop_map(
             |(
@@ -274,6 +440,7 @@ fn plan() -> impl Strategy<Value = Plan> {
                 non_idempotent,
                 budget,
                 per_request,
+                ceiling_ms,
             )| Plan {
                 retries,
                 interval_ms,
@@ -283,6 +450,7 @@ fn plan() -> impl Strategy<Value = Plan> {
                 non_idempotent,
                 budget,
                 per_request,
+                ceiling_ms,
             },
         )
 }
@@ -416,24 +584,49 @@ fn item_answer(exchange: &Exchange, id: i64) -> Answer {
     }
 }
 
-/// The JSON of an answer on exchange `i`: a result or an error message naming `i`.
-fn answer_json(id: i64, answer: Answer, i: usize) -> Value {
-    match answer {
+/// An error object on exchange `i`: its message names `i`.
+fn error_json(code: i64, i: usize, data: Data) -> Value {
+    let mut error = json!({"code": code, "message": format!("exchange {i}")});
+    if let Some(data) = data.json() {
+        error["data"] = data;
+    }
+    error
+}
+
+/// The JSON of an answer on exchange `i`: a result naming `i`, or an error object.
+fn answer_json(id: i64, step: &Step, i: usize) -> Value {
+    match item_answer(&step.exchange, id) {
         Answer::Ok => json!({"jsonrpc": "2.0", "id": id, "result": i}),
         Answer::Code(c) => {
-            json!({"jsonrpc": "2.0", "id": id, "error": {"code": c, "message": format!("exchange {i}")}})
+            json!({"jsonrpc": "2.0", "id": id, "error": error_json(c, i, step.data(id))})
         }
     }
 }
 
-fn refusal_json(code: i64, i: usize) -> Value {
-    json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": format!("exchange {i}")}})
+fn refusal_json(code: i64, i: usize, data: Data) -> Value {
+    json!({"jsonrpc": "2.0", "id": null, "error": error_json(code, i, data)})
 }
 
-fn answer_response(id: i64, answer: Answer, i: usize) -> Response {
-    match answer {
+fn answer_response(id: i64, step: &Step, i: usize) -> Response {
+    match item_answer(&step.exchange, id) {
         Answer::Ok => Response::success(id, json!(i)),
-        Answer::Code(c) => Response::failure(id, ErrorObject::new(c, format!("exchange {i}"))),
+        Answer::Code(c) => {
+            let mut error = ErrorObject::new(c, format!("exchange {i}"));
+            if let Some(data) = step.data(id).json() {
+                error = error.with_data(data);
+            }
+            Response::failure(id, error)
+        }
+    }
+}
+
+/// The step's `Retry-After` as the codec records it in an answer's extensions.
+fn record_retry_after(extensions: &mut http::Extensions, step: &Step) {
+    if let Some(hint) = step
+        .retry_after
+        .and_then(|value| RetryAfter::parse(value, SystemTime::now()))
+    {
+        extensions.insert(hint);
     }
 }
 
@@ -455,7 +648,11 @@ fn direct_single(
             pause(step.ms).await;
             match step.exchange {
                 Exchange::Fail(kind) => Err(Box::new(Scripted::new(i, kind)) as BoxError),
-                other => Ok(answer_response(id, item_answer(&other, id), i)),
+                _ => {
+                    let mut resp = answer_response(id, &step, i);
+                    record_retry_after(resp.extensions_mut(), &step);
+                    Ok(resp)
+                }
             }
         }
     })
@@ -474,20 +671,22 @@ fn direct_batch(
         let order = server.order(&ids);
         async move {
             pause(step.ms).await;
-            match step.exchange {
-                Exchange::Fail(kind) => Err(Box::new(Scripted::new(i, kind)) as BoxError),
+            let mut resp = match step.exchange {
+                Exchange::Fail(kind) => return Err(Box::new(Scripted::new(i, kind)) as BoxError),
                 Exchange::Refuse(code) => {
                     let expected: Vec<Id> = ids.iter().map(|&id| Id::Number(id)).collect();
-                    Ok(BatchResponse::from_value(refusal_json(code, i), &expected)
-                        .expect("a whole-batch refusal"))
+                    BatchResponse::from_value(refusal_json(code, i, step.refusal_data()), &expected)
+                        .expect("a whole-batch refusal")
                 }
-                items => Ok(BatchResponse::new(
+                _ => BatchResponse::new(
                     order
                         .iter()
-                        .map(|&id| answer_response(id, item_answer(&items, id), i))
+                        .map(|&id| answer_response(id, &step, i))
                         .collect(),
-                )),
-            }
+                ),
+            };
+            record_retry_after(resp.extensions_mut(), &step);
+            Ok(resp)
         }
     })
 }
@@ -537,20 +736,21 @@ fn http_server(
             pause(step.ms).await;
             let answer = match step.exchange {
                 Exchange::Fail(kind) => return Err(Scripted::new(i, kind)),
-                Exchange::Refuse(code) => refusal_json(code, i),
+                Exchange::Refuse(code) => refusal_json(code, i, step.refusal_data()),
                 // Nothing to answer: an empty body, as the specification has it.
                 _ if ids.is_empty() => Value::Null,
-                items if batch => Value::Array(
-                    order
-                        .iter()
-                        .map(|&id| answer_json(id, item_answer(&items, id), i))
-                        .collect(),
-                ),
-                items => answer_json(ids[0], item_answer(&items, ids[0]), i),
+                _ if batch => {
+                    Value::Array(order.iter().map(|&id| answer_json(id, &step, i)).collect())
+                }
+                _ => answer_json(ids[0], &step, i),
             };
-            Ok(http::Response::builder()
+            let mut resp = http::Response::builder()
                 .status(200)
-                .header(http::header::CONTENT_TYPE, "application/json")
+                .header(http::header::CONTENT_TYPE, "application/json");
+            if let Some(value) = step.retry_after {
+                resp = resp.header(http::header::RETRY_AFTER, value);
+            }
+            Ok(resp
                 .body(Full::new(match answer {
                     Value::Null => Bytes::new(),
                     answer => Bytes::from(serde_json::to_vec(&answer).unwrap()),
@@ -806,8 +1006,11 @@ fn attempt(
 }
 
 /// The documented semantics for a single call: a success ends the call; a result a
-/// rule matches is retried while the backoff has a delay and the wait ends before the
-/// deadline; then the last error response is `Ok`, the last transport error `Err`.
+/// rule matches is retried while the backoff has a delay and the wait (raised to the
+/// answer's hint, the larger of its `Retry-After` and its error's `data`, up to the
+/// ceiling) ends before the deadline; then the last error response is `Ok`, the last
+/// transport error `Err`. A transport failure (and an attempt the codec cuts at the
+/// deadline) carries no hint.
 fn model_single(level: Level, plan: &Plan, method: &str, script: &[Step]) -> Run<SingleSeen> {
     let mut t = 0;
     let mut sent = Vec::new();
@@ -818,24 +1021,27 @@ fn model_single(level: Level, plan: &Plan, method: &str, script: &[Step]) -> Run
         sent.push((t, vec![1]));
         let (failed, exchange, end) = attempt(level, plan, t, &step, i);
         t = end;
-        let (seen, retryable) = match failed {
+        let (seen, retryable, hint) = match failed {
             Some(kind) => (
                 Err(Failure { kind, exchange }),
                 plan.retries_failure(plan.is_non_idempotent(method), kind),
+                None,
             ),
             None => {
                 let answer = item_answer(&step.exchange, 1);
-                (Ok((answer, i)), plan.retries_answer(method, answer))
+                let hint = step.header_ns().max(step.data(1).hint_ns());
+                (Ok((answer, i)), plan.retries_answer(method, answer), hint)
             }
         };
-        if !retryable || retries == plan.max_retries() || !plan.wait_fits(t) {
+        let delay = plan.delay(hint);
+        if !retryable || retries == plan.max_retries() || !plan.wait_fits(t, delay) {
             return Run {
                 seen,
                 sent,
                 elapsed: t,
             };
         }
-        t += plan.interval_ms;
+        t += delay;
         retries += 1;
     }
 }
@@ -845,7 +1051,10 @@ fn model_single(level: Level, plan: &Plan, method: &str, script: &[Step]) -> Run
 /// also re-sends the notifications that went with it (unless non-idempotent; a batch of
 /// notifications only is retried by the refusal, unless one is non-idempotent); at the
 /// end every call has its latest answer, as `Ok` even when the last re-send failed in
-/// transport after a partial retry.
+/// transport after a partial retry. The wait is raised to the exchange's `Retry-After`
+/// and the largest `data` hint among the calls being retried (the refusal's, for a batch
+/// of notifications only refused as a whole), up to the ceiling (lib.rs "`Retry-After`,
+/// deadlines and budgets"; `RetryStrategy::retry_after_ceiling`).
 fn model_batch(
     level: Level,
     plan: &Plan,
@@ -871,11 +1080,12 @@ fn model_batch(
         sent.push((t, pending.clone()));
         let (failed, exchange, end) = attempt(level, plan, t, &step, i);
         t = end;
-        let gave_up = !(retries < plan.max_retries() && plan.wait_fits(t));
+        let gives_up = |delay| !(retries < plan.max_retries() && plan.wait_fits(t, delay));
         let any_write = pending.iter().any(|&k| plan.is_non_idempotent(method(k)));
-        match failed {
+        let delay = match failed {
             Some(kind) => {
-                if gave_up || !plan.retries_failure(any_write, kind) {
+                let delay = plan.delay(None);
+                if gives_up(delay) || !plan.retries_failure(any_write, kind) {
                     let seen = if gathered {
                         answer(&answers, refusal)
                     } else {
@@ -887,6 +1097,7 @@ fn model_batch(
                         elapsed: t,
                     };
                 }
+                delay
             }
             None => {
                 refusal = match step.exchange {
@@ -899,14 +1110,27 @@ fn model_batch(
                 let calls_again = pending
                     .iter()
                     .any(|&k| is_call(k) && plan.retries_answer(method(k), answers[&k].0));
-                let retried = match refusal {
-                    // Notifications only, refused as a whole: the refusal decides.
-                    Some(code) if !pending.iter().any(|&k| is_call(k)) => {
-                        !any_write && plan.codes.contains(&code)
-                    }
-                    _ => calls_again,
+                let (retried, data_hint) = match refusal {
+                    // Notifications only, refused as a whole: the refusal decides, and
+                    // its hint counts.
+                    Some(code) if !pending.iter().any(|&k| is_call(k)) => (
+                        !any_write && plan.codes.contains(&code),
+                        step.refusal_data().hint_ns(),
+                    ),
+                    // The largest hint among the calls being retried.
+                    _ => (
+                        calls_again,
+                        pending
+                            .iter()
+                            .filter(|&&k| {
+                                is_call(k) && plan.retries_answer(method(k), answers[&k].0)
+                            })
+                            .filter_map(|&k| step.data(k).hint_ns())
+                            .max(),
+                    ),
                 };
-                if gave_up || !retried {
+                let delay = plan.delay(step.header_ns().max(data_hint));
+                if gives_up(delay) || !retried {
                     return Run {
                         seen: answer(&answers, refusal),
                         sent,
@@ -921,9 +1145,10 @@ fn model_batch(
                     }
                 });
                 gathered = true;
+                delay
             }
-        }
-        t += plan.interval_ms;
+        };
+        t += delay;
         retries += 1;
     }
 }

@@ -174,6 +174,9 @@ fn unretried<E: InspectError>(err: Option<&E>, deadline: Option<&Deadline>) -> G
     }
 }
 
+/// The most tokio's timer rounds a sleep's end up by: it fires on whole milliseconds.
+const TIMER_ROUNDING: Duration = Duration::from_nanos(999_999);
+
 /// Reports a retry and waits its delay on tokio's clock (a zero delay only yields once).
 fn wait(strategy: &RetryStrategy, event: &RetryEvent<'_>) -> Delay {
     announce_retry(strategy, event);
@@ -221,8 +224,17 @@ impl State {
             delay = delay.max(hint.min(inner.retry_after_ceiling));
         }
         if let Some(Deadline(deadline)) = deadline {
-            // A retry that would start at the deadline has no time left to run.
-            let ends = Instant::now().checked_add(delay);
+            // A retry that would start at the deadline has no time left to run. tokio's
+            // timer fires on whole milliseconds, rounding a sleep's end up by under one
+            // (a zero delay does not sleep): the wait ends by then.
+            let rounding = if delay.is_zero() {
+                Duration::ZERO
+            } else {
+                TIMER_ROUNDING
+            };
+            let ends = Instant::now()
+                .checked_add(delay)
+                .and_then(|ends| ends.checked_add(rounding));
             if ends.is_none_or(|ends| ends >= *deadline) {
                 return Err(GiveUpReason::Deadline);
             }

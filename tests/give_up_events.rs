@@ -195,3 +195,41 @@ async fn give_up_carries_the_code_and_status_it_gave_up_on() {
         ]
     );
 }
+
+/// An answer that came under a 2xx but could not be read (not JSON-RPC, cut short) is
+/// given up on with no status: a 2xx is no failure status, whatever error kept it.
+#[tokio::test(start_paused = true)]
+async fn give_up_on_an_unreadable_2xx_answer_has_no_status() {
+    let causes: Arc<Mutex<Vec<(Option<i64>, Option<u16>)>>> = Arc::default();
+    let seen = Arc::clone(&causes);
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(10)))
+        .retry_on(ErrorClass::Reset)
+        .on_give_up(move |e: &GiveUpEvent<'_>| {
+            seen.lock()
+                .unwrap()
+                .push((e.code(), e.status().map(|s| s.as_u16())));
+        });
+    let server = FlakyServer::start().await.unwrap();
+    let svc = common::stack(&server, strategy);
+    let sum = || Request::new("sum", json!([1, 2])).with_id(1);
+
+    // Not JSON under a 200: a decode error, not retried.
+    server.script("sum", [Step::malformed()]);
+    assert!(svc.clone().oneshot(sum()).await.is_err());
+    // Cut short under a 200, twice: a body error, retried, then exhausted.
+    server.script("sum", [Step::truncated(), Step::truncated()]);
+    assert!(svc.clone().oneshot(sum()).await.is_err());
+    // The same for a batch.
+    server.script("sum", [Step::malformed()]);
+    let batch = BatchRequest::new(vec![
+        Request::new("sum", json!([1, 2])).with_id(1),
+        Request::new("sum", json!([1, 2])).with_id(2),
+    ]);
+    assert!(svc.clone().oneshot(batch).await.is_err());
+
+    assert_eq!(
+        *causes.lock().unwrap(),
+        [(None, None), (None, None), (None, None)],
+        "a 2xx is reported as a status"
+    );
+}

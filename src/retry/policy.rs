@@ -313,7 +313,8 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                             response.error().map(ErrorObject::code),
                             response.extensions().get::<http::StatusCode>().copied(),
                         ),
-                        Err(err) => (None, err.status()),
+                        // A decode or body error keeps its 2xx status: not a failure status.
+                        Err(err) => (None, err.status().filter(|s| !s.is_success())),
                     };
                     let event = GiveUpEvent {
                         method: req.method(),
@@ -483,16 +484,26 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                         .or_else(|| req.requests().iter().find(|r| r.id().is_some()))
                         .or(req.requests().first());
                     let (code, status) = match &*result {
-                        Ok(response) => (
-                            failed_call
+                        Ok(response) => {
+                            // The named call's answer, with the status it came under (it
+                            // may be from an earlier exchange than the last).
+                            let item = failed_call
                                 .and_then(Request::id)
                                 .and_then(|id| response.get(id))
-                                .and_then(Response::error)
-                                .or(response.batch_error())
-                                .map(ErrorObject::code),
-                            response.extensions().get::<http::StatusCode>().copied(),
-                        ),
-                        Err(err) => (None, err.status()),
+                                .filter(|item| item.is_error());
+                            match item {
+                                Some(item) => (
+                                    item.error().map(ErrorObject::code),
+                                    item.extensions().get::<http::StatusCode>().copied(),
+                                ),
+                                None => (
+                                    response.batch_error().map(ErrorObject::code),
+                                    response.extensions().get::<http::StatusCode>().copied(),
+                                ),
+                            }
+                        }
+                        // A decode or body error keeps its 2xx status: not a failure status.
+                        Err(err) => (None, err.status().filter(|s| !s.is_success())),
                     };
                     let event = GiveUpEvent {
                         method: call.map_or("", Request::method),

@@ -1,6 +1,7 @@
 //! The give-up event against what happened, where it is easiest to get wrong: a failed
 //! batch led by a notification, an attempt cut at the deadline under a strategy that
-//! retries timeouts, and a call ended by the deadline while its body was read.
+//! retries timeouts, a call ended by the deadline while its body was read, and the code
+//! and status the event reports as the cause.
 
 mod common;
 

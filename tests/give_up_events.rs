@@ -146,23 +146,31 @@ async fn http_level_deadline_during_upload_gives_up_once() {
     assert_eq!(give_ups[0].4, GiveUpReason::Deadline);
 }
 
+/// The (code, status) of every give-up, in order.
+type Causes = Arc<Mutex<Vec<(Option<i64>, Option<u16>)>>>;
+
+fn causes_of(strategy: RetryStrategy) -> (RetryStrategy, Causes) {
+    let causes: Causes = Arc::default();
+    let seen = Arc::clone(&causes);
+    let strategy = strategy.on_give_up(move |e: &GiveUpEvent<'_>| {
+        seen.lock()
+            .unwrap()
+            .push((e.code(), e.status().map(|s| s.as_u16())));
+    });
+    (strategy, causes)
+}
+
 /// The give-up carries what it gave up on, for metrics labelled by cause: the error
 /// code of an error answer, the status of a failure status, neither for a timeout; for
 /// a batch, the named call's code.
 #[tokio::test(start_paused = true)]
 async fn give_up_carries_the_code_and_status_it_gave_up_on() {
-    type Causes = Arc<Mutex<Vec<(Option<i64>, Option<u16>)>>>;
-    let causes: Causes = Arc::default();
-    let seen = Arc::clone(&causes);
-    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(10)))
-        .codes([-32005])
-        .retry_on(ErrorClass::Timeout)
-        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
-        .on_give_up(move |e: &GiveUpEvent<'_>| {
-            seen.lock()
-                .unwrap()
-                .push((e.code(), e.status().map(|s| s.as_u16())));
-        });
+    let (strategy, causes) = causes_of(
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(10)))
+            .codes([-32005])
+            .retry_on(ErrorClass::Timeout)
+            .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE)),
+    );
     let server = FlakyServer::start().await.unwrap();
     let svc = common::stack(&server, strategy);
     let sum = || Request::new("sum", json!([1, 2])).with_id(1);
@@ -201,15 +209,10 @@ async fn give_up_carries_the_code_and_status_it_gave_up_on() {
 /// given up on with no status: a 2xx is no failure status, whatever error kept it.
 #[tokio::test(start_paused = true)]
 async fn give_up_on_an_unreadable_2xx_answer_has_no_status() {
-    let causes: Arc<Mutex<Vec<(Option<i64>, Option<u16>)>>> = Arc::default();
-    let seen = Arc::clone(&causes);
-    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(10)))
-        .retry_on(ErrorClass::Reset)
-        .on_give_up(move |e: &GiveUpEvent<'_>| {
-            seen.lock()
-                .unwrap()
-                .push((e.code(), e.status().map(|s| s.as_u16())));
-        });
+    let (strategy, causes) = causes_of(
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(10)))
+            .retry_on(ErrorClass::Reset),
+    );
     let server = FlakyServer::start().await.unwrap();
     let svc = common::stack(&server, strategy);
     let sum = || Request::new("sum", json!([1, 2])).with_id(1);

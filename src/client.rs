@@ -288,6 +288,7 @@ where
             ids: Arc::clone(&self.ids),
             batch: BatchRequest::default(),
             error: None,
+            calls: 0,
         }
     }
 }
@@ -416,7 +417,26 @@ pin_project! {
     /// deserialized into `R`.
     ///
     /// It owns a clone of the service and the request, so it borrows nothing: it can
-    /// be spawned, or kept in a struct by name.
+    /// be spawned, or kept in a struct by name. It is `Send` and `Sync` when `S`, its
+    /// future and its error are; it is `Unpin` only when `S` and its future are, which
+    /// the [`DefaultStack`]'s is not: pin it (`Box::pin`, `std::pin::pin!`) to poll it
+    /// by hand or to `select!` on it across loop turns.
+    ///
+    /// ```no_run
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::client::{CallFuture, DefaultStack};
+    ///
+    /// struct Pending {
+    ///     block: CallFuture<DefaultStack, String>,
+    /// }
+    ///
+    /// # async fn run(client: Client) -> Result<(), tower_jsonrpc_retry::ClientError> {
+    /// let pending = Pending { block: client.call("eth_blockNumber", ()) };
+    /// let block: String = pending.block.await?;
+    /// # let _ = block;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct CallFuture<S, R>
     where
@@ -451,7 +471,7 @@ impl<S: Service<Request>, R> fmt::Debug for CallFuture<S, R> {
 
 pin_project! {
     /// The future of [`Client::notify`] and [`RequestBuilder::notify`]. Like
-    /// [`CallFuture`], it borrows nothing.
+    /// [`CallFuture`], it borrows nothing, and has the same auto traits.
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct NotifyFuture<S>
     where
@@ -485,6 +505,8 @@ impl<S: Service<Request>> fmt::Debug for NotifyFuture<S> {
 /// A handle to one call of a batch, to take its typed result from [`BatchResults`].
 pub struct BatchItem<R> {
     id: Id,
+    /// Where its answer is: a batch's answers come in call order, one per call.
+    index: usize,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -517,6 +539,8 @@ pub struct BatchBuilder<S, E> {
     ids: IdGenerator,
     batch: BatchRequest,
     error: Option<ClientError<E>>,
+    /// Calls added so far: the next call's index among the answers.
+    calls: usize,
 }
 
 impl<S, E> fmt::Debug for BatchBuilder<S, E> {
@@ -556,8 +580,11 @@ where
     ) -> BatchItem<R> {
         let id = (self.ids)();
         self.push(method.into(), params, Some(id.clone()));
+        let index = self.calls;
+        self.calls += 1;
         BatchItem {
             id,
+            index,
             _result: PhantomData,
         }
     }
@@ -606,10 +633,6 @@ where
 pub struct BatchResults<E = codec::Error> {
     /// In call order; `None` once taken.
     items: Vec<Option<Response>>,
-    /// Where each id's first answer not taken yet is.
-    position: std::collections::HashMap<Id, usize>,
-    /// For each answer, where the next answer with the same id is, if any.
-    next_same: Vec<Option<usize>>,
     _error: PhantomData<fn() -> E>,
 }
 
@@ -623,30 +646,22 @@ impl<E> fmt::Debug for BatchResults<E> {
 
 impl<E> BatchResults<E> {
     fn new(items: Vec<Response>) -> Self {
-        let mut position = std::collections::HashMap::with_capacity(items.len());
-        let mut next_same = vec![None; items.len()];
-        // Backwards, so the first answer of an id ends in the map, chained to the rest.
-        for (i, item) in items.iter().enumerate().rev() {
-            if let Some(slot) = next_same.get_mut(i) {
-                *slot = position.insert(item.id().clone(), i);
-            }
-        }
         Self {
             items: items.into_iter().map(Some).collect(),
-            position,
-            next_same,
             _error: PhantomData,
         }
     }
 
     /// The typed result of one call.
     pub fn take<R: DeserializeOwned>(&mut self, item: BatchItem<R>) -> Result<R, ClientError<E>> {
-        let found = self.position.remove(&item.id);
-        // Calls sharing an id take its answers in order, as a scan of what is left would.
-        if let Some(next) = found.and_then(|i| self.next_same.get(i).copied().flatten()) {
-            self.position.insert(item.id.clone(), next);
-        }
-        let response = found
+        let answers = |r: &Option<Response>| r.as_ref().is_some_and(|r| r.id() == &item.id);
+        // Its own slot; a scan only for an answer out of place (a service that reorders
+        // its answers, or a handle from another batch).
+        let at = match self.items.get(item.index) {
+            Some(slot) if answers(slot) => Some(item.index),
+            _ => self.items.iter().position(answers),
+        };
+        let response = at
             .and_then(|i| self.items.get_mut(i))
             .and_then(Option::take)
             .ok_or(ClientError::MissingItem(item.id))?;

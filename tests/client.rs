@@ -483,3 +483,16 @@ async fn unit_params_are_left_out_and_an_empty_array_is_sent() {
     assert_eq!(bodies[0].get("params"), None, "{}", bodies[0]);
     assert_eq!(bodies[1]["params"], json!([]), "{}", bodies[1]);
 }
+
+/// Each handle takes its own call's answer, whatever the order of the takes (calls that
+/// share an id included).
+#[tokio::test]
+async fn a_batch_handle_gets_its_own_calls_answer_whatever_the_take_order() {
+    let client = Client::new(Echo).with_id_generator(|| Id::from("fixed"));
+    let mut batch = client.batch();
+    let first = batch.call::<String>("a", ());
+    let second = batch.call::<String>("b", ());
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(results.take(second).unwrap(), "b");
+    assert_eq!(results.take(first).unwrap(), "a");
+}

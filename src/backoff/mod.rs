@@ -38,7 +38,7 @@
 //! | pjrpc `jitter=lambda attempt: ...` | [`with_jitter`](ExponentialBackoff::with_jitter)`(`[`Jitter::from_fn(\|i\| ...)`](Jitter::from_fn)`)` |
 //! | pjrpc `jitter=lambda: random.gauss(0.5, 0.1)` | [`Jitter::gauss(0.5, 0.1)?`](Jitter::gauss), or [`Jitter::from_fn_no_index`] |
 //! | pjrpc users' `RandomBackoff` | a few lines with [`from_fn`] (see its example) |
-//! | tower `ExponentialBackoffMaker::new(min, max, jitter, rng)` | [`ExponentialBackoff::doubling(n, min)`](ExponentialBackoff::doubling)[`.max_delay(max)`](BackoffExt::max_delay), then [`.jitter(..)`](BackoffExt::jitter) — tower *adds* `d × jitter × U[0, 1)`, so no delay is shorter than `d`, and caps the sum at `max`: for `jitter = 1.0`, [`.map(\|d\| d.mul_f64(1.5))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional)`.max_delay(max)` gives the same `[d, 2d)`, at most `max` ([`Jitter::full`] would give `[0, d)`); bounded by `n` retries, and each request gets its own jitter (tower's maker repeats one sequence) |
+//! | tower `ExponentialBackoffMaker::new(min, max, jitter, rng)` | [`ExponentialBackoff::doubling(n, min)`](ExponentialBackoff::doubling)[`.max_delay(max)`](BackoffExt::max_delay), then [`.jitter(..)`](BackoffExt::jitter) — tower *adds* `d × jitter × U[0, 1)`, so no delay is shorter than `d`, and caps the sum at `max`: for `jitter = 1.0`, [`.map(\|d\| d.mul_f64(1.5))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional)`.max_delay(max)` gives the same `[d, 2d)`, at most `max` ([`Jitter::full`] would give `[0, d)`), though tower jitters the whole seconds of `d` in whole seconds only (`d` = 1 s gets none); bounded by `n` retries, and each request gets its own jitter (tower's maker repeats one sequence) |
 //! | backon `ConstantBuilder` | [`PeriodicBackoff`] |
 //! | backon `ExponentialBuilder` | [`ExponentialBackoff`] (`with_max_times` → `with_attempts`, `with_total_delay` → [`max_total_delay`](BackoffExt::max_total_delay), `with_jitter`, which adds `d × U[0, 1)` after the cap, → [`.map(\|d\| d.mul_f64(1.5))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional), `[d, 2d)` alike, not [`Jitter::full`]'s `[0, d)`) |
 //! | backon `FibonacciBuilder` | [`FibonacciBackoff`] (mind the 1 s default cap, and the sequence: backon's runs 1, 1, 2, 3, …, this crate's and pjrpc's 1, 2, 3, 5, …) |
@@ -174,8 +174,8 @@ mod tests {
         use tower::retry::backoff::{Backoff as _, ExponentialBackoffMaker, MakeBackoff};
         use tower::util::rng::HasherRng;
 
-        // 100 ms: tower's maker drops the whole seconds of its jitter, so with a 1 s
-        // base its first delay would have none and match trivially.
+        // 100 ms: tower's maker truncates the jitter on `d`'s whole seconds to whole
+        // seconds, so with a 1 s base its first delay would have none and match trivially.
         let mut maker = ExponentialBackoffMaker::new(
             Duration::from_millis(100),
             Duration::from_secs(60),

@@ -34,6 +34,12 @@ pub(crate) fn notification(
     decide(strategy, method, response, None)
 }
 
+/// Whether any rule could retry this answer: an error, or a failure status. A success
+/// over 2xx, the happy path, never is.
+pub(crate) fn may_retry(response: &Response) -> bool {
+    response.is_error() || response.extensions().get::<StatusCode>().is_some()
+}
+
 fn decide(
     strategy: &RetryStrategy,
     method: &str,

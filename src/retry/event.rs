@@ -205,6 +205,18 @@ impl GiveUpEvent<'_> {
 
     /// The JSON-RPC error code of the answer given up on, if it was an error answer (for
     /// a batch, the named call's, else the batch's own error's): a label for metrics.
+    /// `None` with [`status`](Self::status) also `None` is a transport failure.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::{GiveUpEvent, RetryStrategy};
+    ///
+    /// let strategy = RetryStrategy::transient().on_give_up(|e: &GiveUpEvent<'_>| {
+    ///     let code = e.code().map_or_else(|| "none".to_owned(), |c| c.to_string());
+    ///     let status = e.status().map_or(0, |s| s.as_u16());
+    ///     eprintln!("gave up: method={} code={code} status={status}", e.method());
+    /// });
+    /// # let _ = strategy;
+    /// ```
     pub fn code(&self) -> Option<i64> {
         self.code
     }

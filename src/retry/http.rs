@@ -132,8 +132,8 @@ impl<B> HttpRetryLayer<B> {
     }
 }
 
-/// The [`transient()`](RetryStrategy::transient) preset, as `RetryStrategy::default()`.
 impl<B> Default for HttpRetryLayer<B> {
+    /// A layer with [`RetryStrategy::default()`], the [`transient()`](RetryStrategy::transient) preset.
     fn default() -> Self {
         Self::new(RetryStrategy::default())
     }

@@ -1,4 +1,4 @@
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -377,7 +377,13 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 };
                 let mut first_reason = None;
                 let mut data_hint = None;
-                let answers = gathered.by_id();
+                // Only an error or a failure status can be retried: a batch answered
+                // without either (the happy path) needs no index.
+                let answers = if gathered.items().iter().any(decide::may_retry) {
+                    gathered.by_id()
+                } else {
+                    HashMap::new()
+                };
                 let retry_ids: HashSet<Id> = req
                     .requests()
                     .iter()
@@ -455,18 +461,18 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
             }
             Err(why) => {
                 let gathered = self.state.gathered.take();
-                // The call the final failure is about: the first whose latest answer is
-                // an error, among the calls sent last and those settled before.
+                // The call the final failure is about, with its answer: the first whose
+                // latest answer is an error, among the calls sent last and those settled
+                // before.
                 let failed_call = match &*result {
                     // No error among the answers (a batch that succeeded): no lookups.
                     Ok(response) if !response.items().iter().any(Response::is_error) => None,
                     Ok(response) => {
                         let answers = response.by_id();
                         let settled = gathered.iter().flat_map(|g| g.settled.iter());
-                        req.requests().iter().chain(settled).find(|r| {
-                            r.id()
-                                .and_then(|id| answers.get(id))
-                                .is_some_and(|item| item.is_error())
+                        req.requests().iter().chain(settled).find_map(|r| {
+                            let item = *answers.get(r.id()?)?;
+                            item.is_error().then_some((r, item))
                         })
                     }
                     Err(_) => None,
@@ -481,29 +487,22 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     // After a transport failure, the first call sent last (a notification
                     // only when the batch has no call).
                     let call = failed_call
+                        .map(|(call, _)| call)
                         .or_else(|| req.requests().iter().find(|r| r.id().is_some()))
                         .or(req.requests().first());
-                    let (code, status) = match &*result {
-                        Ok(response) => {
-                            // The named call's answer, with the status it came under (it
-                            // may be from an earlier exchange than the last).
-                            let item = failed_call
-                                .and_then(Request::id)
-                                .and_then(|id| response.get(id))
-                                .filter(|item| item.is_error());
-                            match item {
-                                Some(item) => (
-                                    item.error().map(ErrorObject::code),
-                                    item.extensions().get::<http::StatusCode>().copied(),
-                                ),
-                                None => (
-                                    response.batch_error().map(ErrorObject::code),
-                                    response.extensions().get::<http::StatusCode>().copied(),
-                                ),
-                            }
-                        }
+                    let (code, status) = match (&*result, failed_call) {
+                        // The named call's answer, with the status it came under (it may be
+                        // from an earlier exchange than the last).
+                        (_, Some((_, item))) => (
+                            item.error().map(ErrorObject::code),
+                            item.extensions().get::<http::StatusCode>().copied(),
+                        ),
+                        (Ok(response), None) => (
+                            response.batch_error().map(ErrorObject::code),
+                            response.extensions().get::<http::StatusCode>().copied(),
+                        ),
                         // A decode or body error keeps its 2xx status: not a failure status.
-                        Err(err) => (None, err.status().filter(|s| !s.is_success())),
+                        (Err(err), None) => (None, err.status().filter(|s| !s.is_success())),
                     };
                     let event = GiveUpEvent {
                         method: call.map_or("", Request::method),

@@ -249,10 +249,10 @@ impl FlakyServer {
             .extend(steps);
     }
 
-    /// How many of the steps queued for `method` no call has taken yet. A test that ends
-    /// with `assert_eq!(server.unused("sum"), 0)` knows its whole script ran: a method
-    /// name misspelled in [`script`](Self::script), or a retry that never came, leaves
-    /// steps behind.
+    /// How many of the steps queued for `method` no call has taken yet. Ask with the name
+    /// given to [`script`](Self::script) (one constant for both): a retry that never
+    /// came, or calls made under another name (a misspelling on either side), leave
+    /// steps behind, while the name that was called has none queued.
     ///
     /// # Examples
     ///
@@ -263,7 +263,8 @@ impl FlakyServer {
     /// let server = FlakyServer::start().await?;
     /// server.script("summ", [Step::error(2001)]); // misspelled
     /// // ... calls of "sum" ...
-    /// assert_eq!(server.unused("summ"), 1);
+    /// assert_eq!(server.unused("summ"), 1); // the script did not run
+    /// assert_eq!(server.unused("sum"), 0); // and this would not tell
     /// # Ok(())
     /// # }
     /// ```

@@ -554,7 +554,9 @@ async fn budget_bounds_a_retry_storm() {
     let server = server().await;
     server.handle("busy", |_| Err((2001, "busy".to_owned())));
     // 10 % of calls, plus a reserve of 1 retry per second over a 10 s window.
-    let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 1, 0.1));
+    // Chosen at run time: a `dyn Budget` is taken as a concrete one is.
+    let budget: Arc<dyn tower::retry::budget::Budget + Send + Sync> =
+        Arc::new(TpsBudget::new(Duration::from_secs(10), 1, 0.1));
     let strategy = periodic(3, Duration::ZERO).codes([2001]).budget(budget);
     let mut svc = stack(&server, strategy);
     let calls = 100;

@@ -328,10 +328,14 @@ impl RetryStrategy {
     /// Shares a retry budget, such as tower's
     /// [`TpsBudget`](tower::retry::budget::TpsBudget): every call deposits, every retry
     /// withdraws, and a retry the budget refuses is not made. One budget shared by all
-    /// callers bounds how much a retry storm can amplify load.
+    /// callers bounds how much a retry storm can amplify load. A budget chosen at run
+    /// time, an `Arc<dyn Budget + Send + Sync>`, is taken too.
     #[must_use]
-    pub fn budget<B: Budget + Send + Sync + 'static>(self, budget: Arc<B>) -> Self {
-        self.edit(|i| i.budget = Some(budget))
+    pub fn budget<B>(self, budget: Arc<B>) -> Self
+    where
+        B: Budget + Send + Sync + ?Sized + 'static,
+    {
+        self.edit(|i| i.budget = Some(Arc::new(Shared(budget))))
     }
 
     /// Marks methods that must not run twice (e.g. `eth_sendRawTransaction`): they are
@@ -527,6 +531,19 @@ fn is_provider_rate_limit(err: &ErrorObject) -> bool {
         ]
         .iter()
         .any(|m| message.contains(m))
+}
+
+/// A budget behind the caller's `Arc`, whatever its type (a `dyn Budget` included).
+struct Shared<B: ?Sized>(Arc<B>);
+
+impl<B: Budget + ?Sized> Budget for Shared<B> {
+    fn deposit(&self) {
+        self.0.deposit();
+    }
+
+    fn withdraw(&self) -> bool {
+        self.0.withdraw()
+    }
 }
 
 impl Default for RetryStrategy {

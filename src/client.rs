@@ -612,8 +612,9 @@ where
             return Err(e);
         }
         if self.batch.is_empty() {
-            return Ok(BatchResults::new(Vec::new()));
+            return Ok(BatchResults::new(Vec::new(), &[]));
         }
+        let calls: Vec<Id> = self.batch.ids().cloned().collect();
         let response = self
             .service
             .oneshot(self.batch)
@@ -625,7 +626,7 @@ where
                 return Err(ClientError::Rpc(error.clone()));
             }
         }
-        Ok(BatchResults::new(response.into_items()))
+        Ok(BatchResults::new(response.into_items(), &calls))
     }
 }
 
@@ -633,7 +634,40 @@ where
 pub struct BatchResults<E = codec::Error> {
     /// In call order; `None` once taken.
     items: Vec<Option<Response>>,
+    /// For answers that are not one per call in call order (a service that reorders
+    /// or drops them): where to find them by id.
+    out_of_place: Option<ById>,
     _error: PhantomData<fn() -> E>,
+}
+
+/// Answers found by id: each id's first answer not taken yet, and for each answer the
+/// next one with the same id, so that calls sharing an id take them in call order.
+struct ById {
+    first: std::collections::HashMap<Id, usize>,
+    next_same: Vec<Option<usize>>,
+}
+
+impl ById {
+    fn new(items: &[Response]) -> Self {
+        let mut first = std::collections::HashMap::with_capacity(items.len());
+        let mut next_same = vec![None; items.len()];
+        // Backwards, so the first answer of an id ends in the map, chained to the rest.
+        for (i, item) in items.iter().enumerate().rev() {
+            if let Some(slot) = next_same.get_mut(i) {
+                *slot = first.insert(item.id().clone(), i);
+            }
+        }
+        Self { first, next_same }
+    }
+
+    /// Where the next answer with this id is, taking it.
+    fn take(&mut self, id: &Id) -> Option<usize> {
+        let found = self.first.remove(id)?;
+        if let Some(next) = self.next_same.get(found).copied().flatten() {
+            self.first.insert(id.clone(), next);
+        }
+        Some(found)
+    }
 }
 
 impl<E> fmt::Debug for BatchResults<E> {
@@ -645,9 +679,13 @@ impl<E> fmt::Debug for BatchResults<E> {
 }
 
 impl<E> BatchResults<E> {
-    fn new(items: Vec<Response>) -> Self {
+    fn new(items: Vec<Response>, calls: &[Id]) -> Self {
+        let in_place =
+            items.len() == calls.len() && items.iter().zip(calls).all(|(r, id)| r.id() == id);
+        let out_of_place = (!in_place).then(|| ById::new(&items));
         Self {
             items: items.into_iter().map(Some).collect(),
+            out_of_place,
             _error: PhantomData,
         }
     }
@@ -655,11 +693,15 @@ impl<E> BatchResults<E> {
     /// The typed result of one call.
     pub fn take<R: DeserializeOwned>(&mut self, item: BatchItem<R>) -> Result<R, ClientError<E>> {
         let answers = |r: &Option<Response>| r.as_ref().is_some_and(|r| r.id() == &item.id);
-        // Its own slot; a scan only for an answer out of place (a service that reorders
-        // its answers, or a handle from another batch).
-        let at = match self.items.get(item.index) {
-            Some(slot) if answers(slot) => Some(item.index),
-            _ => self.items.iter().position(answers),
+        let at = match &mut self.out_of_place {
+            // Answers out of place: by id, in call order for calls sharing one.
+            Some(by_id) => by_id.take(&item.id),
+            // One answer per call, in call order: its own slot (a scan only for a handle
+            // from another batch).
+            None => match self.items.get(item.index) {
+                Some(slot) if answers(slot) => Some(item.index),
+                _ => self.items.iter().position(answers),
+            },
         };
         let response = at
             .and_then(|i| self.items.get_mut(i))

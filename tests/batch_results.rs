@@ -1,0 +1,96 @@
+//! `BatchResults::take` over a service whose answers are not one per call in call order
+//! (one left out, one sent last), with calls that share an id: each handle taken in call
+//! order gets its own call's answer.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use serde_json::json;
+use tower_jsonrpc_retry::Client;
+use tower_jsonrpc_retry::jsonrpc::{BatchRequest, BatchResponse, Id, Request, Response};
+use tower_service::Service;
+
+/// Echoes each call's method, answers nothing to method "dropped", and sends the answer
+/// to method "last" after all the others (a server free to order its answers).
+#[derive(Clone)]
+struct Skewed;
+
+impl Service<Request> for Skewed {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Ready<Result<Response, Infallible>>;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, req: Request) -> Self::Future {
+        ready(Ok(Response::success(
+            req.id().cloned().unwrap_or(Id::Null),
+            json!(req.method()),
+        )))
+    }
+}
+
+impl Service<BatchRequest> for Skewed {
+    type Response = BatchResponse;
+    type Error = Infallible;
+    type Future = Ready<Result<BatchResponse, Infallible>>;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, batch: BatchRequest) -> Self::Future {
+        let answer = |r: &Request| Some(Response::success(r.id()?.clone(), json!(r.method())));
+        let calls = batch.requests().iter();
+        let mut items: Vec<Response> = calls
+            .clone()
+            .filter(|r| r.method() != "dropped" && r.method() != "last")
+            .filter_map(answer)
+            .collect();
+        items.extend(calls.filter(|r| r.method() == "last").filter_map(answer));
+        ready(Ok(BatchResponse::new(items)))
+    }
+}
+
+/// Ids "other", then "fixed" for every later call.
+fn client() -> Client<Skewed> {
+    let n = Arc::new(AtomicUsize::new(0));
+    Client::new(Skewed).with_id_generator(move || {
+        if n.fetch_add(1, Ordering::Relaxed) == 0 {
+            Id::from("other")
+        } else {
+            Id::from("fixed")
+        }
+    })
+}
+
+/// One answer left out: the calls after it, sharing an id, still get their own answers
+/// when taken in call order (as before the index lookup).
+#[tokio::test]
+async fn a_dropped_answer_does_not_shift_calls_sharing_an_id() {
+    let client = client();
+    let mut batch = client.batch();
+    let dropped = batch.call::<String>("dropped", ());
+    let a = batch.call::<String>("a", ());
+    let b = batch.call::<String>("b", ());
+    let mut results = batch.send().await.unwrap();
+    assert!(results.take(dropped).is_err());
+    assert_eq!(results.take(a).unwrap(), "a");
+    assert_eq!(results.take(b).unwrap(), "b");
+}
+
+/// Answers out of call order: calls sharing an id, taken in call order, still get their
+/// own answers (as before the index lookup).
+#[tokio::test]
+async fn reordered_answers_do_not_swap_calls_sharing_an_id() {
+    let client = client();
+    let mut batch = client.batch();
+    let last = batch.call::<String>("last", ());
+    let a = batch.call::<String>("a", ());
+    let b = batch.call::<String>("b", ());
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(results.take(last).unwrap(), "last");
+    assert_eq!(results.take(a).unwrap(), "a");
+    assert_eq!(results.take(b).unwrap(), "b");
+}

@@ -1,6 +1,7 @@
-//! `BatchResults::take` over a service whose answers are not one per call in call order
-//! (one left out, one sent last), with calls that share an id: each handle taken in call
-//! order gets its own call's answer.
+//! `BatchResults::take` with calls that share an id (a fixed id generator over a stack
+//! without the codec's duplicate check): each handle gets its own call's answer, in any
+//! order when the answers come one per call in call order, and taken in call order when
+//! they do not (one left out, one sent last).
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -13,8 +14,9 @@ use tower_jsonrpc_retry::Client;
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, BatchResponse, Id, Request, Response};
 use tower_service::Service;
 
-/// Echoes each call's method, answers nothing to method "dropped", and sends the answer
-/// to method "last" after all the others (a server free to order its answers).
+/// Echoes each call's method under its id, in call order, except that it answers
+/// nothing to method "dropped" and sends the answer to method "last" after all the
+/// others (a server free to order its answers).
 #[derive(Clone)]
 struct Skewed;
 
@@ -93,4 +95,33 @@ async fn reordered_answers_do_not_swap_calls_sharing_an_id() {
     assert_eq!(results.take(last).unwrap(), "last");
     assert_eq!(results.take(a).unwrap(), "a");
     assert_eq!(results.take(b).unwrap(), "b");
+}
+
+/// Two calls of a batch share an id (a fixed id generator over a stack without the
+/// codec's duplicate check): both answers are in `BatchResults`, and each `take` gets
+/// one, in call order.
+#[tokio::test]
+async fn batch_items_sharing_an_id_each_take_their_answer() {
+    let client = Client::new(Skewed).with_id_generator(|| Id::from("fixed"));
+    let mut batch = client.batch();
+    let first = batch.call::<String>("a", ());
+    let second = batch.call::<String>("b", ());
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(results.take(first).unwrap(), "a");
+    let b = results.take(second);
+    assert!(matches!(&b, Ok(m) if m == "b"), "{b:?}");
+    assert!(results.into_responses().is_empty());
+}
+
+/// Each handle takes its own call's answer, whatever the order of the takes (calls that
+/// share an id included).
+#[tokio::test]
+async fn a_batch_handle_gets_its_own_calls_answer_whatever_the_take_order() {
+    let client = Client::new(Skewed).with_id_generator(|| Id::from("fixed"));
+    let mut batch = client.batch();
+    let first = batch.call::<String>("a", ());
+    let second = batch.call::<String>("b", ());
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(results.take(second).unwrap(), "b");
+    assert_eq!(results.take(first).unwrap(), "a");
 }

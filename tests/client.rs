@@ -1,17 +1,13 @@
 //! The typed client over loopback, built by `Client::builder` and over a custom stack.
 
-use std::convert::Infallible;
-use std::future::{Ready, ready};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::json;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
-use tower_jsonrpc_retry::jsonrpc::{BatchRequest, BatchResponse, Id, Request, Response};
+use tower_jsonrpc_retry::jsonrpc::Id;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{Client, ClientError, ErrorClass, RetryStrategy};
-use tower_service::Service;
 
 fn client(server: &FlakyServer, strategy: RetryStrategy) -> Client {
     Client::builder(server.uri())
@@ -418,59 +414,6 @@ async fn a_batch_of_notifications_refused_as_a_whole_is_an_error_from_the_client
     );
 }
 
-/// An in-process stack that answers every call of a batch with its method's name, under
-/// the id it was sent with, and refuses nothing (no codec: no `DuplicateId` check).
-#[derive(Clone)]
-struct Echo;
-
-impl Service<Request> for Echo {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Ready<Result<Response, Infallible>>;
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, req: Request) -> Self::Future {
-        ready(Ok(Response::success(
-            req.id().cloned().unwrap_or(Id::Null),
-            json!(req.method()),
-        )))
-    }
-}
-
-impl Service<BatchRequest> for Echo {
-    type Response = BatchResponse;
-    type Error = Infallible;
-    type Future = Ready<Result<BatchResponse, Infallible>>;
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, batch: BatchRequest) -> Self::Future {
-        let items = batch
-            .requests()
-            .iter()
-            .filter_map(|r| Some(Response::success(r.id()?.clone(), json!(r.method()))))
-            .collect();
-        ready(Ok(BatchResponse::new(items)))
-    }
-}
-
-/// Two calls of a batch share an id (a fixed id generator over a stack without the
-/// codec's duplicate check): both answers are in `BatchResults`, and each `take` gets
-/// one, in call order.
-#[tokio::test]
-async fn batch_items_sharing_an_id_each_take_their_answer() {
-    let client = Client::new(Echo).with_id_generator(|| Id::from("fixed"));
-    let mut batch = client.batch();
-    let first = batch.call::<String>("a", ());
-    let second = batch.call::<String>("b", ());
-    let mut results = batch.send().await.unwrap();
-    assert_eq!(results.take(first).unwrap(), "a");
-    let b = results.take(second);
-    assert!(matches!(&b, Ok(m) if m == "b"), "{b:?}");
-    assert!(results.into_responses().is_empty());
-}
-
 /// `()` leaves `params` out; an empty array sends `"params": []`.
 #[tokio::test(start_paused = true)]
 async fn unit_params_are_left_out_and_an_empty_array_is_sent() {
@@ -482,17 +425,4 @@ async fn unit_params_are_left_out_and_an_empty_array_is_sent() {
     let bodies = server.bodies_json();
     assert_eq!(bodies[0].get("params"), None, "{}", bodies[0]);
     assert_eq!(bodies[1]["params"], json!([]), "{}", bodies[1]);
-}
-
-/// Each handle takes its own call's answer, whatever the order of the takes (calls that
-/// share an id included).
-#[tokio::test]
-async fn a_batch_handle_gets_its_own_calls_answer_whatever_the_take_order() {
-    let client = Client::new(Echo).with_id_generator(|| Id::from("fixed"));
-    let mut batch = client.batch();
-    let first = batch.call::<String>("a", ());
-    let second = batch.call::<String>("b", ());
-    let mut results = batch.send().await.unwrap();
-    assert_eq!(results.take(second).unwrap(), "b");
-    assert_eq!(results.take(first).unwrap(), "a");
 }

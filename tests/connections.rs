@@ -41,7 +41,22 @@ impl Seen {
     fn per_conn(&self) -> Vec<usize> {
         self.0.lock().unwrap().iter().map(Vec::len).collect()
     }
+    /// Reads the next request on connection `conn` (see [`read_request`]) and records
+    /// its body; the body, or `None` at EOF or on an error.
+    async fn recv(
+        &self,
+        stream: &mut TcpStream,
+        buf: &mut Vec<u8>,
+        conn: usize,
+    ) -> Option<Vec<u8>> {
+        let (_, body) = read_request(stream, buf).await?;
+        self.push(conn, serde_json::from_slice(&body).unwrap_or(Value::Null));
+        Some(body)
+    }
 }
+
+/// What a scripted connection handler returns.
+type Served = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Reads one request (head and `Content-Length` body) from `stream`, keeping any
 /// extra bytes in `buf`. `None` at EOF or on an error.
@@ -120,8 +135,7 @@ fn honest(req: &[u8]) -> Value {
 
 /// Serves every request on `stream` honestly, keep-alive, until EOF.
 async fn serve_honestly(mut stream: TcpStream, mut buf: Vec<u8>, seen: Seen, conn: usize) {
-    while let Some((_, body)) = read_request(&mut stream, &mut buf).await {
-        seen.push(conn, serde_json::from_slice(&body).unwrap_or(Value::Null));
+    while let Some(body) = seen.recv(&mut stream, &mut buf, conn).await {
         let ans = answer_body(&body, honest(&body));
         if stream
             .write_all(http_ok(&ans, "").as_bytes())
@@ -195,18 +209,15 @@ fn counting(strategy: RetryStrategy) -> (RetryStrategy, Arc<AtomicUsize>) {
 /// Connection 0 answers its first request, then reads the next one and closes.
 async fn stale_after_one(mut stream: TcpStream, seen: Seen, conn: usize) {
     let mut buf = Vec::new();
-    let Some((_, body)) = read_request(&mut stream, &mut buf).await else {
+    let Some(body) = seen.recv(&mut stream, &mut buf, conn).await else {
         return;
     };
-    seen.push(conn, serde_json::from_slice(&body).unwrap());
     let ans = answer_body(&body, honest(&body));
     stream
         .write_all(http_ok(&ans, "").as_bytes())
         .await
         .unwrap();
-    if let Some((_, body)) = read_request(&mut stream, &mut buf).await {
-        seen.push(conn, serde_json::from_slice(&body).unwrap());
-    }
+    let _ = seen.recv(&mut stream, &mut buf, conn).await;
     drop(stream);
 }
 
@@ -254,8 +265,7 @@ async fn stale_pooled_connection_does_not_resend_a_non_idempotent_call() {
 async fn idle_close_between_calls_is_invisible() {
     async fn close_after_one(mut stream: TcpStream, seen: Seen, conn: usize) {
         let mut buf = Vec::new();
-        if let Some((_, body)) = read_request(&mut stream, &mut buf).await {
-            seen.push(conn, serde_json::from_slice(&body).unwrap());
+        if let Some(body) = seen.recv(&mut stream, &mut buf, conn).await {
             let ans = answer_body(&body, honest(&body));
             stream
                 .write_all(http_ok(&ans, "").as_bytes())
@@ -290,17 +300,13 @@ async fn idle_close_between_calls_is_invisible() {
 fn poisoned(
     head_after: Duration,
     rest_after: Duration,
-) -> impl Fn(TcpStream, Seen, usize) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
-+ Send
-+ Sync
-+ 'static {
+) -> impl Fn(TcpStream, Seen, usize) -> Served + Send + Sync + 'static {
     move |mut stream, seen, conn| {
         Box::pin(async move {
             let mut buf = Vec::new();
-            let Some((_, body)) = read_request(&mut stream, &mut buf).await else {
+            let Some(body) = seen.recv(&mut stream, &mut buf, conn).await else {
                 return;
             };
-            seen.push(conn, serde_json::from_slice(&body).unwrap());
             let ans = answer_body(&body, json!(999));
             let full = http_ok(&ans, "");
             let (a, b) = full.split_at(full.len() - ans.len() / 2);
@@ -311,8 +317,7 @@ fn poisoned(
             tokio::time::sleep(rest_after).await;
             let _ = stream.write_all(b.as_bytes()).await;
             let _ = stream.write_all(full.as_bytes()).await;
-            while let Some((_, body)) = read_request(&mut stream, &mut buf).await {
-                seen.push(conn, serde_json::from_slice(&body).unwrap());
+            while let Some(body) = seen.recv(&mut stream, &mut buf, conn).await {
                 let ans = answer_body(&body, json!(999));
                 if stream
                     .write_all(http_ok(&ans, "").as_bytes())
@@ -390,8 +395,7 @@ async fn trickled_answers_and_unread_notification_bodies_do_not_poison_the_pool(
 async fn connection_close_on_every_answer() {
     async fn close_each(mut stream: TcpStream, seen: Seen, conn: usize) {
         let mut buf = Vec::new();
-        if let Some((_, body)) = read_request(&mut stream, &mut buf).await {
-            seen.push(conn, serde_json::from_slice(&body).unwrap());
+        if let Some(body) = seen.recv(&mut stream, &mut buf, conn).await {
             let ans = answer_body(&body, honest(&body));
             let _ = stream
                 .write_all(http_ok(&ans, "connection: close\r\n").as_bytes())
@@ -450,17 +454,13 @@ async fn futures_all<F: Future<Output = bool> + Send + 'static>(
 
 fn rst_after(
     prefix_of_answer: usize,
-) -> impl Fn(TcpStream, Seen, usize) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
-+ Send
-+ Sync
-+ 'static {
+) -> impl Fn(TcpStream, Seen, usize) -> Served + Send + Sync + 'static {
     move |mut stream, seen, conn| {
         Box::pin(async move {
             let mut buf = Vec::new();
-            let Some((_, body)) = read_request(&mut stream, &mut buf).await else {
+            let Some(body) = seen.recv(&mut stream, &mut buf, conn).await else {
                 return;
             };
-            seen.push(conn, serde_json::from_slice(&body).unwrap());
             let ans = http_ok(&answer_body(&body, honest(&body)), "");
             let _ = stream
                 .write_all(&ans.as_bytes()[..prefix_of_answer.min(ans.len())])
@@ -508,12 +508,7 @@ async fn reset_mid_body_is_retried_and_not_for_non_idempotent() {
 
 /// Connection 0 reads only the head, answers 503 (keep-alive, or closing), then, when it
 /// keeps the connection, reads and discards the body and serves honestly.
-fn early(
-    close: bool,
-) -> impl Fn(TcpStream, Seen, usize) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
-+ Send
-+ Sync
-+ 'static {
+fn early(close: bool) -> impl Fn(TcpStream, Seen, usize) -> Served + Send + Sync + 'static {
     move |mut stream, seen, conn| {
         Box::pin(async move {
             let Some(head) = read_head(&mut stream).await else {

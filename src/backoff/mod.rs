@@ -38,12 +38,34 @@
 //! | pjrpc `jitter=lambda attempt: ...` | [`with_jitter`](ExponentialBackoff::with_jitter)`(`[`Jitter::from_fn(\|i\| ...)`](Jitter::from_fn)`)` |
 //! | pjrpc `jitter=lambda: random.gauss(0.5, 0.1)` | [`Jitter::gauss(0.5, 0.1)?`](Jitter::gauss), or [`Jitter::from_fn_no_index`] |
 //! | pjrpc users' `RandomBackoff` | a few lines with [`from_fn`] (see its example) |
-//! | tower `ExponentialBackoffMaker::new(min, max, jitter, rng)` | [`ExponentialBackoff::doubling(n, min)`](ExponentialBackoff::doubling)[`.max_delay(max)`](BackoffExt::max_delay), then [`.jitter(..)`](BackoffExt::jitter) — tower *adds* `d × jitter × U[0, 1)`, so no delay is shorter than `d`, and caps the sum at `max`: for `jitter = 1.0`, [`.map(\|d\| d.mul_f64(1.5))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional)`.max_delay(max)` gives the same `[d, 2d)`, at most `max` ([`Jitter::full`] would give `[0, d)`), though tower jitters the whole seconds of `d` in whole seconds only (`d` = 1 s gets none); bounded by `n` retries, and each request gets its own jitter (tower's maker repeats one sequence) |
+//! | tower `ExponentialBackoffMaker::new(min, max, jitter, rng)` | [`ExponentialBackoff::doubling(n, min)`](ExponentialBackoff::doubling)[`.max_delay(max)`](BackoffExt::max_delay), then [`.jitter(..)`](BackoffExt::jitter) — tower *adds* `d × jitter × U[0, 1)`, so no delay is shorter than `d`, and caps the sum at `max`: for `jitter = 1.0`, [`.map(\|d\| d.saturating_add(d / 2))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional)`.max_delay(max)` gives the same `[d, 2d)`, at most `max` ([`Jitter::full`] would give `[0, d)`), though tower jitters the whole seconds of `d` in whole seconds only (`d` = 1 s gets none); bounded by `n` retries, and each request gets its own jitter (tower's maker repeats one sequence) |
 //! | backon `ConstantBuilder` | [`PeriodicBackoff`] |
-//! | backon `ExponentialBuilder` | [`ExponentialBackoff`] (`with_max_times` → `with_attempts`, `with_total_delay` → [`max_total_delay`](BackoffExt::max_total_delay), `with_jitter`, which adds `d × U[0, 1)` after the cap, → [`.map(\|d\| d.mul_f64(1.5))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional), `[d, 2d)` alike, not [`Jitter::full`]'s `[0, d)`) |
+//! | backon `ExponentialBuilder` | [`ExponentialBackoff`] (`with_max_times` → `with_attempts`, `with_total_delay` → [`max_total_delay`](BackoffExt::max_total_delay), `with_jitter`, which adds `d × U[0, 1)` after the cap, → [`.map(\|d\| d.saturating_add(d / 2))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional), `[d, 2d)` alike, not [`Jitter::full`]'s `[0, d)`) |
 //! | backon `FibonacciBuilder` | [`FibonacciBackoff`] (mind the 1 s default cap, and the sequence: backon's runs 1, 1, 2, 3, …, this crate's and pjrpc's 1, 2, 3, 5, …) |
 //! | Brooker's / AWS "decorrelated jitter" | [`DecorrelatedJitterBackoff`] |
 //! | gRPC's `× U(0.8, 1.2)` | [`Jitter::proportional(0.2)?`](Jitter::proportional) |
+//!
+//! tower's maker never runs out of delays. Ported with as many retries as a deadline
+//! allows, the delays before the cap keep doubling until they saturate at
+//! `Duration::MAX`, so the closure given to [`map`](BackoffExt::map) must saturate too:
+//! `d.mul_f64(1.5)` panics once a delay passes `Duration::MAX / 1.5` (from 10 ms, the
+//! 72nd), and `d * 3 / 2` sooner.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff, Jitter};
+//!
+//! // tower: ExponentialBackoffMaker::new(10 ms, 1 s, 1.0, rng), with no retry limit.
+//! let tower_like = ExponentialBackoff::doubling(usize::MAX, Duration::from_millis(10))
+//!     .map(|d| d.saturating_add(d / 2))
+//!     .jitter(Jitter::proportional(1.0 / 3.0)?)
+//!     .max_delay(Duration::from_secs(1));
+//! for (i, d) in tower_like.delays().take(200).enumerate() {
+//!     let nominal = Duration::from_millis(10).saturating_mul(1u32 << i.min(31));
+//!     assert!(d >= nominal.min(Duration::from_secs(1)) && d <= Duration::from_secs(1));
+//! }
+//! # Ok::<(), tower_jsonrpc_retry::backoff::InvalidBackoff>(())
+//! ```
 //!
 //! # Writing your own
 //!
@@ -207,7 +229,7 @@ mod tests {
         use backon::BackoffBuilder as _;
         let base = Duration::from_millis(100);
         let ours = ExponentialBackoff::doubling(6, base)
-            .map(|d| d.mul_f64(1.5))
+            .map(|d| d.saturating_add(d / 2))
             .jitter(Jitter::proportional(1.0 / 3.0).unwrap().seeded(7));
         let backon = || {
             backon::ExponentialBuilder::default()

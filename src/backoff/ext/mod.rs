@@ -130,6 +130,10 @@ pub trait BackoffExt: Backoff + Sized {
 
     /// Transforms each delay with `f`.
     ///
+    /// `f` is yours, and so is its arithmetic: a delay may be as long as `Duration::MAX`
+    /// (where a long exponential run saturates), on which `Duration`'s operators and
+    /// `mul_f64` panic. Use the saturating forms (`saturating_add`, `saturating_mul`).
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, PeriodicBackoff};

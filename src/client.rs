@@ -641,14 +641,16 @@ pub struct BatchResults<E = codec::Error> {
 }
 
 /// Answers found by id: each id's first answer not taken yet, and for each answer the
-/// next one with the same id, so that calls sharing an id take them in call order.
+/// next one with the same id, so that calls sharing an id take them in call order; and
+/// the calls' ids in call order, to hand back what is left in that order.
 struct ById {
     first: std::collections::HashMap<Id, usize>,
     next_same: Vec<Option<usize>>,
+    calls: Vec<Id>,
 }
 
 impl ById {
-    fn new(items: &[Response]) -> Self {
+    fn new(items: &[Response], calls: &[Id]) -> Self {
         let mut first = std::collections::HashMap::with_capacity(items.len());
         let mut next_same = vec![None; items.len()];
         // Backwards, so the first answer of an id ends in the map, chained to the rest.
@@ -657,7 +659,11 @@ impl ById {
                 *slot = first.insert(item.id().clone(), i);
             }
         }
-        Self { first, next_same }
+        Self {
+            first,
+            next_same,
+            calls: calls.to_vec(),
+        }
     }
 
     /// Where the next answer with this id is, taking it.
@@ -682,7 +688,7 @@ impl<E> BatchResults<E> {
     fn new(items: Vec<Response>, calls: &[Id]) -> Self {
         let in_place =
             items.len() == calls.len() && items.iter().zip(calls).all(|(r, id)| r.id() == id);
-        let out_of_place = (!in_place).then(|| ById::new(&items));
+        let out_of_place = (!in_place).then(|| ById::new(&items, calls));
         Self {
             items: items.into_iter().map(Some).collect(),
             out_of_place,
@@ -710,9 +716,22 @@ impl<E> BatchResults<E> {
         to_value(response)
     }
 
-    /// The responses not taken yet, in call order.
-    pub fn into_responses(self) -> Vec<Response> {
-        self.items.into_iter().flatten().collect()
+    /// The responses not taken yet, in call order (then any answer to no call of the
+    /// batch, in the order the service gave them).
+    pub fn into_responses(mut self) -> Vec<Response> {
+        let Some(mut by_id) = self.out_of_place.take() else {
+            return self.items.into_iter().flatten().collect();
+        };
+        // Answers out of place: each call's, found by id, then whatever is left.
+        let mut responses = Vec::with_capacity(self.items.len());
+        for id in std::mem::take(&mut by_id.calls) {
+            let found = by_id.take(&id).and_then(|i| self.items.get_mut(i));
+            if let Some(response) = found.and_then(Option::take) {
+                responses.push(response);
+            }
+        }
+        responses.extend(self.items.into_iter().flatten());
+        responses
     }
 }
 

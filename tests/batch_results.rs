@@ -125,3 +125,23 @@ async fn a_batch_handle_gets_its_own_calls_answer_whatever_the_take_order() {
     assert_eq!(results.take(second).unwrap(), "b");
     assert_eq!(results.take(first).unwrap(), "a");
 }
+
+/// Answers out of call order, none taken: `into_responses` gives them in call order,
+/// as it says, not in the order the service sent them.
+#[tokio::test]
+async fn untaken_responses_come_back_in_call_order() {
+    let client = Client::new(Skewed);
+    let mut batch = client.batch();
+    let _last = batch.call::<String>("last", ());
+    let _a = batch.call::<String>("a", ());
+    batch.notify("note", ());
+    let b = batch.call::<String>("b", ());
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(results.take(b).unwrap(), "b");
+    let methods: Vec<_> = results
+        .into_responses()
+        .into_iter()
+        .map(|r| r.into_result().unwrap())
+        .collect();
+    assert_eq!(methods, [json!("last"), json!("a")]);
+}

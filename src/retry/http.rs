@@ -54,7 +54,8 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// anew, with that call's id; the last exchange's answers that no call took go last),
 /// with the last exchange's status and `Retry-After` (when the last exchange failed as
 /// a whole, a 429 say, the answers gathered before come back as they would have, with
-/// that exchange's `Retry-After`). Results are checked as JSON but never built; error
+/// that exchange's `Retry-After`; a `Retry-After` the layer writes itself is in
+/// delay-seconds, rounded up from an HTTP-date). Results are checked as JSON but never built; error
 /// `data` is built for the response rules to read when serde_json can hold it, and left
 /// out of the decision when it cannot (a number beyond `f64`, deep nesting). Either way
 /// the answer goes through as the server's bytes. An answer whose body is
@@ -378,8 +379,18 @@ fn with_own_bytes(mut requests: Vec<Request>, bytes: &Bytes) -> Option<Vec<Reque
     Some(requests)
 }
 
-/// An answer made by the layer: a status, the server's `Retry-After` (in seconds) if
-/// any, and a body.
+/// A delay as `Retry-After` delay-seconds, rounded up: a hint read from an HTTP-date
+/// is a fractional delay, and a caller told a whole second less would come back before
+/// the time the server asked for.
+fn retry_after_header(delay: Duration) -> HeaderValue {
+    let secs = delay
+        .as_secs()
+        .saturating_add(u64::from(delay.subsec_nanos() > 0));
+    HeaderValue::from(secs)
+}
+
+/// An answer made by the layer: a status, the server's `Retry-After` (in whole seconds,
+/// rounded up) if any, and a body.
 fn answer(
     status: StatusCode,
     retry_after: Option<Duration>,
@@ -389,7 +400,7 @@ fn answer(
     *resp.status_mut() = status;
     if let Some(delay) = retry_after {
         resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(delay.as_secs()));
+            .insert(RETRY_AFTER, retry_after_header(delay));
     }
     resp
 }
@@ -552,8 +563,9 @@ where
                             if let Some(LatestHint(hint)) = resp.extensions().get().copied() {
                                 let headers = answer.headers_mut();
                                 match hint {
-                                    Some(delay) => headers
-                                        .insert(RETRY_AFTER, HeaderValue::from(delay.as_secs())),
+                                    Some(delay) => {
+                                        headers.insert(RETRY_AFTER, retry_after_header(delay))
+                                    }
                                     None => headers.remove(RETRY_AFTER),
                                 };
                             }
@@ -716,6 +728,19 @@ mod tests {
             chunks.push(Bytes::from_static(part.as_bytes()));
         }
         chunks
+    }
+
+    #[test]
+    fn a_retry_after_written_by_the_layer_is_rounded_up() {
+        let secs = |d| retry_after_header(d).to_str().map(str::to_owned).ok();
+        assert_eq!(secs(Duration::ZERO).as_deref(), Some("0"));
+        assert_eq!(secs(Duration::from_millis(1)).as_deref(), Some("1"));
+        assert_eq!(secs(Duration::from_millis(1500)).as_deref(), Some("2"));
+        assert_eq!(secs(Duration::from_secs(30)).as_deref(), Some("30"));
+        assert_eq!(
+            secs(Duration::MAX).as_deref(),
+            Some(u64::MAX.to_string().as_str())
+        );
     }
 
     #[test]

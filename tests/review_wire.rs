@@ -104,3 +104,148 @@ async fn a_retry_after_the_layer_writes_is_never_shorter_than_the_servers() {
         assert_eq!(items[0]["result"], json!(3));
     }
 }
+
+/// Every HTTP request an inner service received: head and body.
+type Seen = Arc<Mutex<Vec<(http::request::Parts, Bytes)>>>;
+
+/// An inner service that records each request and answers with `answers` in turn (the
+/// last one again when they run out).
+fn recording(
+    answers: Vec<(u16, &'static str)>,
+) -> (
+    impl tower::Service<
+        http::Request<Full<Bytes>>,
+        Response = http::Response<Full<Bytes>>,
+        Error = std::convert::Infallible,
+        Future = impl Send,
+    > + Clone
+    + Send
+    + 'static,
+    Seen,
+) {
+    let seen: Seen = Arc::default();
+    let log = Arc::clone(&seen);
+    let svc = tower::service_fn(move |req: http::Request<Full<Bytes>>| {
+        let log = Arc::clone(&log);
+        let answers = answers.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            let n = {
+                let mut log = log.lock().unwrap();
+                log.push((parts, body));
+                log.len()
+            };
+            let (status, body) = answers[(n - 1).min(answers.len() - 1)];
+            Ok::<_, std::convert::Infallible>(response(status, None, body))
+        }
+    });
+    (svc, seen)
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_attempt_of_a_batch_has_the_callers_head_and_a_true_length() {
+    let (inner, seen) = recording(vec![
+        (200, FIRST),
+        (200, r#"[{"jsonrpc":"2.0","result":7,"id":2}]"#),
+    ]);
+    let strategy =
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
+    let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy);
+    let spaced = format!("  {}  ", BATCH.replace(",{", " , {"));
+    let req = http::Request::post("http://rpc.example/v1?key=k")
+        .header(http::header::HOST, "rpc.example")
+        .header(http::header::CONTENT_LENGTH, spaced.len())
+        .header("x-tag", "a")
+        .header(http::header::AUTHORIZATION, "Bearer t")
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        )
+        .body(Full::from(spaced))
+        .unwrap();
+    let mut req = req;
+    req.headers_mut().append("x-tag", "b".parse().unwrap());
+    let resp = tower::Layer::layer(&layer, inner)
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    for (parts, body) in seen.iter() {
+        assert_eq!(parts.method, http::Method::POST);
+        assert_eq!(parts.uri, "http://rpc.example/v1?key=k");
+        assert_eq!(parts.headers[http::header::HOST], "rpc.example");
+        assert_eq!(parts.headers[http::header::AUTHORIZATION], "Bearer t");
+        assert_eq!(
+            parts.headers[http::header::CONTENT_TYPE],
+            "application/json; charset=utf-8"
+        );
+        let tags: Vec<_> = parts.headers.get_all("x-tag").iter().collect();
+        assert_eq!(tags, ["a", "b"]);
+        if let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH) {
+            assert_eq!(len.to_str().unwrap(), body.len().to_string(), "{body:?}");
+        }
+    }
+    let second: Vec<Value> = serde_json::from_slice(&seen[1].1).unwrap();
+    assert_eq!(second.len(), 1, "only call 2 again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_response_exactly_at_the_limit_is_read_and_one_byte_over_is_not() {
+    const ANSWER: &str = r#"{"jsonrpc":"2.0","result":3,"id":1}"#;
+    const CALL: &str = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+    for (limit, fits) in [(ANSWER.len(), true), (ANSWER.len() - 1, false)] {
+        for status in [200u16, 503] {
+            let (inner, seen) = recording(vec![(status, ANSWER)]);
+            let layer =
+                JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none()).response_limit(limit);
+            let req = http::Request::post("http://127.0.0.1:1/")
+                .body(Full::from(CALL))
+                .unwrap();
+            let res = tower::Layer::layer(&layer, inner).oneshot(req).await;
+            assert_eq!(seen.lock().unwrap().len(), 1);
+            match (fits, status) {
+                (true, _) => {
+                    let resp = res.unwrap();
+                    assert_eq!(resp.status(), status);
+                    let body = resp.into_body().collect().await.unwrap().to_bytes();
+                    assert_eq!(body, ANSWER.as_bytes());
+                }
+                (false, 200) => {
+                    let err = res.unwrap_err();
+                    assert!(err.to_string().contains("limit"), "{err}");
+                }
+                (false, _) => {
+                    let resp = res.unwrap();
+                    assert_eq!(resp.status(), status);
+                    assert_eq!(resp.headers().get(http::header::CONTENT_LENGTH), None);
+                    let body = resp.into_body().collect().await.unwrap().to_bytes();
+                    assert!(body.is_empty());
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_exactly_at_the_limit_is_sent_and_one_byte_over_is_not() {
+    const CALL: &str = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+    const ANSWER: &str = r#"{"jsonrpc":"2.0","result":3,"id":1}"#;
+    for (limit, fits) in [(CALL.len(), true), (CALL.len() - 1, false)] {
+        let (inner, seen) = recording(vec![(200, ANSWER)]);
+        let layer =
+            JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none()).request_limit(limit);
+        let req = http::Request::post("http://127.0.0.1:1/")
+            .body(Full::from(CALL))
+            .unwrap();
+        let res = tower::Layer::layer(&layer, inner).oneshot(req).await;
+        assert_eq!(res.is_ok(), fits, "limit {limit}");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), usize::from(fits), "limit {limit}");
+        if fits {
+            assert_eq!(seen[0].1, CALL.as_bytes());
+        }
+    }
+}

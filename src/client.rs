@@ -785,7 +785,8 @@ impl ClientBuilder {
     }
 
     /// Adds a header to every HTTP request (e.g. `Authorization`), replacing one of the
-    /// same name.
+    /// same name. Credentials are marked sensitive, as
+    /// [`JsonRpcCodecLayer::header`] marks them, so `Debug` output never shows them.
     #[must_use]
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.codec = self.codec.header(name, value);

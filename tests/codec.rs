@@ -1049,3 +1049,62 @@ async fn an_empty_batch_is_refused_unsent() {
     assert_eq!(err.to_string(), "invalid request, not sent");
     assert_eq!(server.http_requests(), 0);
 }
+
+#[test]
+fn debug_output_never_shows_credentials() {
+    let uri: Uri = "https://user:pw-secret@mainnet.example:8443/v3/key-secret?apikey=q-secret"
+        .parse()
+        .unwrap();
+    let mut more = HeaderMap::new();
+    more.insert(http::header::COOKIE, HeaderValue::from_static("c-secret"));
+    more.append("x-trace", HeaderValue::from_static("one"));
+    more.append("x-trace", HeaderValue::from_static("two"));
+    let layer = JsonRpcCodecLayer::new(uri.clone())
+        .header(AUTHORIZATION, HeaderValue::from_static("Bearer a-secret"))
+        .header(
+            http::HeaderName::from_static("x-api-key"),
+            HeaderValue::from_static("k-secret"),
+        )
+        .headers(more);
+    let client = tower_jsonrpc_retry::Client::builder(uri)
+        .header(AUTHORIZATION, HeaderValue::from_static("Bearer a-secret"));
+    let codec = layer.layer(http());
+    for shown in [
+        format!("{layer:?}"),
+        format!("{client:?}"),
+        format!("{codec:?}"),
+    ] {
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("https://mainnet.example:8443/…"), "{shown}");
+    }
+    // Values that are not credentials stay readable, and every value of a repeated
+    // header is kept.
+    let shown = format!("{layer:?}");
+    assert!(
+        shown.contains("\"one\"") && shown.contains("\"two\""),
+        "{shown}"
+    );
+    assert!(shown.contains("application/json"), "{shown}");
+}
+
+#[tokio::test]
+async fn headers_replace_the_defaults_and_keep_repeated_values() {
+    let server = server().await;
+    let seen = Seen::default();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json-rpc"),
+    );
+    headers.append("x-trace", HeaderValue::from_static("one"));
+    headers.append("x-trace", HeaderValue::from_static("two"));
+    let svc = JsonRpcCodecLayer::new(server.uri())
+        .headers(headers)
+        .layer(capturing(seen.clone()));
+    svc.oneshot(sum(1)).await.unwrap();
+    let heads = seen.take();
+    let content_types: Vec<_> = heads[0].headers.get_all(CONTENT_TYPE).iter().collect();
+    assert_eq!(content_types, ["application/json-rpc"]);
+    let traces: Vec<_> = heads[0].headers.get_all("x-trace").iter().collect();
+    assert_eq!(traces, ["one", "two"]);
+}

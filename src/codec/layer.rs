@@ -37,16 +37,41 @@ impl JsonRpcCodecLayer {
     }
 
     /// Adds a header to every HTTP request (e.g. `Authorization`), replacing one of the same name.
+    ///
+    /// The values of `Authorization`, `Proxy-Authorization`, `Cookie` and of headers whose
+    /// name holds `api-key` or `token` are marked sensitive, so `Debug` output (of this
+    /// layer, the codec, a [`ClientBuilder`](crate::ClientBuilder)) never shows them. The
+    /// URI is shown there without its path and query, where API keys often sit.
     #[must_use]
-    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+    pub fn header(mut self, name: HeaderName, mut value: HeaderValue) -> Self {
+        super::mark_sensitive(&name, &mut value);
         Arc::make_mut(&mut self.config).headers.insert(name, value);
         self
     }
 
-    /// Adds these headers to every HTTP request.
+    /// Adds these headers to every HTTP request, credentials marked sensitive as
+    /// [`header`](Self::header) marks them.
     #[must_use]
     pub fn headers(mut self, headers: HeaderMap) -> Self {
-        Arc::make_mut(&mut self.config).headers.extend(headers);
+        let config = Arc::make_mut(&mut self.config);
+        let mut last = None;
+        // `into_iter` names a header at its first value only: that value replaces the
+        // header's, the ones after it are added (as `HeaderMap::extend` does).
+        for (name, mut value) in headers {
+            match name {
+                Some(name) => {
+                    super::mark_sensitive(&name, &mut value);
+                    config.headers.insert(name.clone(), value);
+                    last = Some(name);
+                }
+                None => {
+                    if let Some(name) = &last {
+                        super::mark_sensitive(name, &mut value);
+                        config.headers.append(name.clone(), value);
+                    }
+                }
+            }
+        }
         self
     }
 

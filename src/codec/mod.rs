@@ -72,7 +72,7 @@ use future::{Decode, ResponseFuture};
 /// while a hostile server cannot make a caller buffer without bound.
 pub const DEFAULT_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct Config {
     uri: Uri,
     headers: HeaderMap,
@@ -83,6 +83,53 @@ struct Config {
     /// result is then not built (it reads `null`): no retry decision reads a result, and
     /// the caller gets the bytes.
     keep_raw: bool,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("uri", &Redacted(&self.uri))
+            .field("headers", &self.headers)
+            .field("body_limit", &self.body_limit)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A URI for `Debug` output, without what often holds a credential: user information,
+/// and the path and query (an API key, as in `https://mainnet.infura.io/v3/<key>`),
+/// shown as `/…` unless the path is `/` alone.
+struct Redacted<'a>(&'a Uri);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let uri = self.0;
+        if let Some(scheme) = uri.scheme_str() {
+            write!(f, "{scheme}://")?;
+        }
+        if let Some(host) = uri.host() {
+            f.write_str(host)?;
+        }
+        if let Some(port) = uri.port_u16() {
+            write!(f, ":{port}")?;
+        }
+        match uri.path_and_query().map(http::uri::PathAndQuery::as_str) {
+            None | Some("" | "/") => f.write_str("/"),
+            Some(_) => f.write_str("/…"),
+        }
+    }
+}
+
+/// Marks the values of headers that carry credentials as sensitive, so that `Debug`
+/// output shows `Sensitive` instead (and HTTP/2 never indexes them).
+fn mark_sensitive(name: &http::HeaderName, value: &mut HeaderValue) {
+    use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
+    if [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE].contains(name)
+        || name.as_str().contains("api-key")
+        || name.as_str().contains("token")
+    {
+        value.set_sensitive(true);
+    }
 }
 
 impl Config {
@@ -376,7 +423,7 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JsonRpcCodec")
             .field("inner", &self.inner)
-            .field("uri", &self.config.uri)
+            .field("uri", &Redacted(&self.config.uri))
             .field("body_limit", &self.config.body_limit)
             .finish()
     }

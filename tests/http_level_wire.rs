@@ -249,3 +249,34 @@ async fn a_request_exactly_at_the_limit_is_sent_and_one_byte_over_is_not() {
         }
     }
 }
+
+/// An answer gathered from several exchanges is the layer's own: every call's latest
+/// answer, in the body. It goes back as a 200 whatever the status of the last
+/// exchange, so that a caller that refuses a non-2xx batch answer as a whole (jsonrpsee
+/// does) still gets the calls that succeeded.
+#[tokio::test(start_paused = true)]
+async fn a_gathered_batch_answer_is_a_200_whatever_the_last_status() {
+    for status in [503, 429, 200] {
+        let (inner, seen) = recording(vec![(200, FIRST), (status, AGAIN)]);
+        let strategy =
+            RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
+        let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy);
+        let req = http::Request::post("http://127.0.0.1:1/")
+            .body(Full::from(BATCH))
+            .unwrap();
+        let resp = tower::Layer::layer(&layer, inner)
+            .oneshot(req)
+            .await
+            .unwrap();
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            2,
+            "{status}: the batch, then call 2"
+        );
+        assert_eq!(resp.status(), 200, "{status}");
+        let got = resp.into_body().collect().await.unwrap().to_bytes();
+        let items: Vec<Value> = serde_json::from_slice(&got).unwrap();
+        assert_eq!(items[0]["result"], json!(3), "{status}");
+        assert_eq!(items[1]["error"]["code"], json!(-32005), "{status}");
+    }
+}

@@ -52,8 +52,10 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// gave it, and when retries gathered it from several, as one array of the items as the
 /// server wrote them (a null-id error the layer gives a call by elimination is written
 /// anew, with that call's id; the last exchange's answers that no call took go last),
-/// with the last exchange's status and `Retry-After` (when the last exchange failed as
-/// a whole, a 429 say, the answers gathered before come back as they would have, with
+/// with status 200 (every call's failure is in the body; a caller that refuses a
+/// non-2xx batch answer as a whole, as jsonrpsee does, would otherwise lose the calls
+/// that succeeded) and the last exchange's `Retry-After` (when the last exchange failed
+/// as a whole, a 429 say, the answers gathered before come back as they would have, with
 /// that exchange's `Retry-After`; a `Retry-After` the layer writes itself is in
 /// delay-seconds, rounded up from an HTTP-date). Results are checked as JSON but never built; error
 /// `data` is built for the response rules to read when serde_json can hold it, and left
@@ -405,13 +407,15 @@ fn answer(
     resp
 }
 
-/// The final answer as HTTP: the body, the status it came with (200 when it was 2xx) and
-/// the server's `Retry-After`, if any.
+/// A batch answer gathered from several exchanges, as HTTP: the body; 200 when it holds
+/// answers (each call's failure is in it, and a caller that refuses a non-2xx batch
+/// answer as a whole, as jsonrpsee does, would lose the calls that succeeded), the last
+/// exchange's status otherwise; and the server's `Retry-After`, if any.
 fn json_response(extensions: &http::Extensions, body: Bytes) -> http::Response<Full<Bytes>> {
-    let status = extensions
-        .get::<StatusCode>()
-        .copied()
-        .unwrap_or(StatusCode::OK);
+    let status = match extensions.get::<StatusCode>() {
+        Some(status) if body.is_empty() => *status,
+        _ => StatusCode::OK,
+    };
     let retry_after = extensions
         .get::<codec::RetryAfter>()
         .map(|hint| hint.delay());

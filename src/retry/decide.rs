@@ -96,16 +96,46 @@ pub(crate) fn error<E: InspectError>(
 
 /// A provider's wait hint in an error's `data`: Infura's `backoff_seconds`, at the top
 /// (as documented) or under `rate` (as sent). Clamped like `Retry-After`, by the
-/// ceiling: a number too large for a `Duration` waits the ceiling, a negative one is no
-/// hint.
+/// ceiling: a number too large for a `Duration` waits the ceiling, a negative one (or a
+/// string) is no hint, and leaves the other place to be read.
 pub(crate) fn data_hint(error: &ErrorObject) -> Option<Duration> {
     let data = error.data()?;
-    let secs = data
-        .get("backoff_seconds")
-        .or_else(|| data.get("rate")?.get("backoff_seconds"))?
-        .as_f64()?;
-    if secs.is_sign_negative() {
-        return None;
-    }
+    let top = data.get("backoff_seconds");
+    let nested = data
+        .get("rate")
+        .and_then(|rate| rate.get("backoff_seconds"));
+    let secs = [top, nested]
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_f64)
+        .find(|secs| !secs.is_sign_negative())?;
     Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hint(data: serde_json::Value) -> Option<Duration> {
+        data_hint(&ErrorObject::new(-32005, "limited").with_data(data))
+    }
+
+    #[test]
+    fn a_wait_hint_is_read_at_the_top_or_under_rate() {
+        let secs = Duration::from_secs;
+        assert_eq!(hint(json!({"backoff_seconds": 30})), Some(secs(30)));
+        assert_eq!(hint(json!({"rate": {"backoff_seconds": 2}})), Some(secs(2)));
+        // The top wins when both are numbers.
+        let both = json!({"backoff_seconds": 1, "rate": {"backoff_seconds": 2}});
+        assert_eq!(hint(both), Some(secs(1)));
+        // A top that is no hint leaves the nested one to be read.
+        let string = json!({"backoff_seconds": "soon", "rate": {"backoff_seconds": 2}});
+        assert_eq!(hint(string), Some(secs(2)));
+        let negative = json!({"backoff_seconds": -1, "rate": {"backoff_seconds": 2}});
+        assert_eq!(hint(negative), Some(secs(2)));
+        assert_eq!(hint(json!({"backoff_seconds": -1})), None);
+        assert_eq!(hint(json!({"backoff_seconds": 1e300})), Some(Duration::MAX));
+        assert_eq!(hint(json!("backoff_seconds")), None);
+    }
 }

@@ -314,7 +314,8 @@ impl RetryStrategy {
     /// The most a server's wait hint may raise a delay to. A hint is a `Retry-After`
     /// header (seconds or an HTTP date), or a number of seconds in the error object's
     /// `data` as Infura sends it (`backoff_seconds`, a JSON number, at the top of `data`
-    /// or under `rate`; a string is not read); the larger wins, and it only ever
+    /// or under `rate`, the top first; a string or a negative number there is not read);
+    /// the larger of header and data wins, and it only ever
     /// lengthens the backoff's delay.
     ///
     /// # Default

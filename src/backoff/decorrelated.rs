@@ -10,6 +10,8 @@ use super::saturate::{clamp_secs, secs_to_duration};
 
 /// Retry `i` waits `min(cap, U[base, 3 × previous))`, where `previous` is the delay
 /// before it and starts at `base` (Marc Brooker, *Exponential Backoff and Jitter*).
+/// Delays are whole nanoseconds, so with delays of a few nanoseconds the rounding can
+/// reach `3 × previous` itself.
 ///
 /// The delays grow roughly exponentially but each one is random, so clients that failed
 /// together spread out quickly. The jitter is built in: there is no `with_jitter`.

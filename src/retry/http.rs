@@ -464,10 +464,10 @@ where
         let map_err = self.map_err;
         Box::pin(async move {
             let (parts, body) = req.into_parts();
-            // The deadline bounds the upload too, and the wait for the inner service's
-            // readiness (a call made without `poll_ready`, a limit taken meanwhile): a
-            // body that never ends or a service never ready cannot hold the call past it.
-            let ready = &mut stack;
+            // The deadline bounds the upload too, and then the wait for the inner
+            // service's readiness (a call made without `poll_ready`, a limit taken
+            // meanwhile): a body that never ends or a service never ready cannot hold the
+            // call past it.
             // The body so far: when the deadline ends the upload, it tells whether it
             // was a JSON-RPC call that was given up.
             let mut chunks = Chunks::default();
@@ -480,8 +480,6 @@ where
                         received.push(data.copy_to_bytes(data.remaining()));
                     }
                 }
-                // Never an error: the codec keeps one for the call.
-                let _ = std::future::poll_fn(|cx| Service::<Request>::poll_ready(ready, cx)).await;
                 Ok::<(), BoxError>(())
             };
             let read = match Deadline::bound(&parts.extensions, None) {
@@ -499,6 +497,21 @@ where
             read.map_err(map_err)?;
             let bytes = chunks.into_bytes();
             let message = parse(&bytes);
+            // The body is whole: a deadline that comes while the inner service is not
+            // ready ends the call known by now (its method and id, or not JSON-RPC).
+            // Never an error: the codec keeps one for the call.
+            let ready = std::future::poll_fn(|cx| Service::<Request>::poll_ready(&mut stack, cx));
+            match Deadline::bound(&parts.extensions, None) {
+                Some(left) => {
+                    if tokio::time::timeout(left, ready).await.is_err() {
+                        give_up_at_deadline(&strategy, &parts.extensions, Some(&message));
+                        return Err(map_err(Box::new(tower::timeout::error::Elapsed::new())));
+                    }
+                }
+                None => {
+                    let _ = ready.await;
+                }
+            }
             // A deadline that came while the body was read (or before this future was
             // first polled) ends the call here: nothing is sent after it. (A deadline no
             // later than the call itself, `max_elapsed(ZERO)`, leaves one attempt, cut
@@ -653,7 +666,7 @@ impl Chunks {
 }
 
 /// Reports a JSON-RPC call that the deadline ended before it was sent (its body read too
-/// late), as the policy reports one it ends: for the strategy that governs it, if that
+/// late, or the inner service not ready in time), as the policy reports one it ends: for the strategy that governs it, if that
 /// strategy can retry at all.
 fn give_up_at_deadline(
     default: &RetryStrategy,

@@ -56,6 +56,25 @@ fn client_futures(client: &Client) {
     send_static(&client.send(Request::new("m", serde_json::json!([])).with_id(1)));
 }
 
+/// A task awaiting the HTTP-level layer over hyper-util, with the default error type
+/// (`BoxError`), can be spawned: the layer's `Service` impl asks nothing of its error type
+/// that rustc cannot prove inside an `async` block (`E: 'static` made this fail with
+/// "implementation of `From` is not general enough").
+#[allow(dead_code)]
+fn http_level_calls_in_spawned_tasks(svc: HttpRetry<Hyper, Full<Bytes>>) {
+    use tower::ServiceExt;
+    tokio::spawn(async move {
+        let req = http::Request::post("http://127.0.0.1:1/")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let _ = svc.clone().oneshot(req).await;
+        let req = http::Request::post("http://127.0.0.1:1/")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let _ = svc.oneshot(req).await;
+    });
+}
+
 /// The client's futures have names, so a struct can keep one.
 #[allow(dead_code)]
 struct Pending {

@@ -436,11 +436,11 @@ where
     RB: Body + Send + 'static,
     RB::Data: Send,
     RB::Error: Into<BoxError>,
-    E: From<S::Error> + 'static,
+    E: From<S::Error>,
 {
     type Response = http::Response<Full<Bytes>>;
     type Error = E;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, E>> + Send>>;
+    type Future = HttpRetryFuture<S::Error, E>;
 
     /// Ready when the inner service is: its back-pressure (a concurrency limit, a full
     /// pool) reaches the layers above, such as `load_shed`. The call takes the service
@@ -462,7 +462,7 @@ where
         let response_limit = self.response_limit;
         let attempt_timeout = self.attempt_timeout;
         let map_err = self.map_err;
-        Box::pin(async move {
+        let call = Box::pin(async move {
             let (parts, body) = req.into_parts();
             // The deadline bounds the upload too, and then the wait for the inner
             // service's readiness (a call made without `poll_ready`, a limit taken
@@ -489,12 +489,14 @@ where
                         if chunks.may_be_json_rpc() {
                             give_up_at_deadline(&strategy, &parts.extensions, None);
                         }
-                        return Err(map_err(Box::new(tower::timeout::error::Elapsed::new())));
+                        return Err(Failure::Layer(Box::new(
+                            tower::timeout::error::Elapsed::new(),
+                        )));
                     }
                 },
                 None => read.await,
             };
-            read.map_err(map_err)?;
+            read.map_err(Failure::Layer)?;
             let bytes = chunks.into_bytes();
             let message = parse(&bytes);
             // The body is whole: a deadline that comes while the inner service is not
@@ -505,7 +507,9 @@ where
                 Some(left) => {
                     if tokio::time::timeout(left, ready).await.is_err() {
                         give_up_at_deadline(&strategy, &parts.extensions, Some(&message));
-                        return Err(map_err(Box::new(tower::timeout::error::Elapsed::new())));
+                        return Err(Failure::Layer(Box::new(
+                            tower::timeout::error::Elapsed::new(),
+                        )));
                     }
                 }
                 None => {
@@ -522,7 +526,9 @@ where
                 .is_some_and(|Deadline(at)| *at > called && *at < tokio::time::Instant::now());
             if came {
                 give_up_at_deadline(&strategy, &parts.extensions, Some(&message));
-                return Err(map_err(Box::new(tower::timeout::error::Elapsed::new())));
+                return Err(Failure::Layer(Box::new(
+                    tower::timeout::error::Elapsed::new(),
+                )));
             }
             let outcome = match message {
                 Message::Other => {
@@ -532,16 +538,20 @@ where
                     let mut codec = stack.into_inner();
                     // The inner service refused readiness: that error, not a request.
                     if let Some(err) = codec.take_not_ready() {
-                        return answer_error::<S::Error, E>(err, map_err);
+                        return answer_error::<S::Error>(err);
                     }
                     let inner = codec.into_inner().inner;
                     let exchange = async {
                         let req = http::Request::from_parts(parts, B::from(bytes.to_vec()));
-                        let (head, body) = inner.oneshot(req).await?.into_parts();
+                        let (head, body) = inner
+                            .oneshot(req)
+                            .await
+                            .map_err(Failure::Inner)?
+                            .into_parts();
                         let body = Limited::new(body, response_limit)
                             .collect()
                             .await
-                            .map_err(map_err)?
+                            .map_err(Failure::Layer)?
                             .to_bytes();
                         Ok(raw_response(RawAnswer { head, body }))
                     };
@@ -549,7 +559,9 @@ where
                         Some(timeout) => tokio::time::timeout(timeout, exchange)
                             .await
                             .unwrap_or_else(|_| {
-                                Err(map_err(Box::new(tower::timeout::error::Elapsed::new())))
+                                Err(Failure::Layer(Box::new(
+                                    tower::timeout::error::Elapsed::new(),
+                                )))
                             }),
                         None => exchange.await,
                     };
@@ -563,7 +575,11 @@ where
                             Some(raw) => Ok(raw_response(raw)),
                             // The codec keeps every answer it decodes for this layer;
                             // the response itself has no result to hand on.
-                            None => return Err(map_err("the server's answer was not kept".into())),
+                            None => {
+                                return Err(Failure::Layer(
+                                    "the server's answer was not kept".into(),
+                                ));
+                            }
                         },
                         Err(err) => Err(err),
                     }
@@ -600,8 +616,13 @@ where
                     })
                 }
             };
-            outcome.or_else(|err| answer_error::<S::Error, E>(err, map_err))
-        })
+            outcome.or_else(answer_error::<S::Error>)
+        });
+        HttpRetryFuture {
+            call,
+            from_inner: E::from,
+            map_err,
+        }
     }
 }
 
@@ -709,15 +730,11 @@ fn raw_response(raw: RawAnswer) -> http::Response<Full<Bytes>> {
 
 /// The stack's error as the caller's: an answer the codec kept (a single call's bare
 /// non-2xx status) comes back as it came, another status answer becomes that status
-/// again, the inner service's own error comes back as it was, anything else goes
-/// through `map_err`.
-fn answer_error<SE, E>(
-    mut err: codec::Error,
-    map_err: fn(BoxError) -> E,
-) -> Result<http::Response<Full<Bytes>>, E>
+/// again, the inner service's own error comes back as it was, anything else is the
+/// layer's own (for `map_err`).
+fn answer_error<SE>(mut err: codec::Error) -> Result<http::Response<Full<Bytes>>, Failure<SE>>
 where
     SE: std::error::Error + Send + Sync + 'static,
-    E: From<SE>,
 {
     if let Some(raw) = err.take_raw() {
         return Ok(raw_response(raw));
@@ -726,12 +743,55 @@ where
         return Ok(answer(status, err.retry_after(), Bytes::new()));
     }
     if !err.is_transport() {
-        return Err(map_err(Box::new(err)));
+        return Err(Failure::Layer(Box::new(err)));
     }
     match err.into_source().map(|source| source.downcast::<SE>()) {
-        Some(Ok(own)) => Err(E::from(*own)),
-        Some(Err(other)) => Err(map_err(other)),
-        None => Err(map_err("transport error without a cause".into())),
+        Some(Ok(own)) => Err(Failure::Inner(*own)),
+        Some(Err(other)) => Err(Failure::Layer(other)),
+        None => Err(Failure::Layer("transport error without a cause".into())),
+    }
+}
+
+/// Why a call of [`HttpRetry`] failed, before it becomes the caller's error type.
+enum Failure<SE> {
+    /// The inner service's own error, returned as it was (`E::from`).
+    Inner(SE),
+    /// An error the layer found (through `map_err`).
+    Layer(BoxError),
+}
+
+/// A call of [`HttpRetry`], boxed, before its error becomes the caller's.
+type BoxedCall<SE> =
+    Pin<Box<dyn Future<Output = Result<http::Response<Full<Bytes>>, Failure<SE>>> + Send>>;
+
+/// The response future of [`HttpRetry`]: the call, boxed, with its error turned into
+/// the caller's type `E` (the inner service's error `SE` by `From`, the layer's own by
+/// [`map_err`](HttpRetryLayer::map_err)).
+///
+/// `Send`. It asks nothing of `E` (not even `'static`): a task that awaits a call
+/// with the default error type, `BoxError`, can be spawned.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct HttpRetryFuture<SE, E> {
+    call: BoxedCall<SE>,
+    from_inner: fn(SE) -> E,
+    map_err: fn(BoxError) -> E,
+}
+
+impl<SE, E> Future for HttpRetryFuture<SE, E> {
+    type Output = Result<http::Response<Full<Bytes>>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let result = std::task::ready!(self.call.as_mut().poll(cx));
+        Poll::Ready(result.map_err(|failure| match failure {
+            Failure::Inner(err) => (self.from_inner)(err),
+            Failure::Layer(err) => (self.map_err)(err),
+        }))
+    }
+}
+
+impl<SE, E> fmt::Debug for HttpRetryFuture<SE, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRetryFuture").finish_non_exhaustive()
     }
 }
 

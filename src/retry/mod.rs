@@ -34,7 +34,7 @@ mod policy;
 mod strategy;
 
 pub use event::{GiveUpEvent, GiveUpReason, RetryEvent, RetryReason};
-pub use http::{HttpRetry, HttpRetryLayer};
+pub use http::{HttpRetry, HttpRetryFuture, HttpRetryLayer};
 pub use inspect::InspectError;
 pub use layer::{JsonRpcRetry, JsonRpcRetryLayer};
 pub use policy::JsonRpcRetryPolicy;

@@ -328,9 +328,13 @@ impl RetryStrategy {
 
     /// Shares a retry budget, such as tower's
     /// [`TpsBudget`](tower::retry::budget::TpsBudget): every call deposits, every retry
-    /// withdraws, and a retry the budget refuses is not made. One budget shared by all
-    /// callers bounds how much a retry storm can amplify load. A budget chosen at run
-    /// time, an `Arc<dyn Budget + Send + Sync>`, is taken too.
+    /// withdraws, and a retry the budget refuses is not made. A batch counts as one
+    /// call, at both levels: it deposits once, and each re-send withdraws once, however
+    /// many of its items go again (the budget counts exchanges with the server). A
+    /// retry is paid for when it is scheduled, before its wait: a call dropped during
+    /// that wait has paid for it. One budget shared by all callers bounds how much a
+    /// retry storm can amplify load. A budget chosen at run time, an
+    /// `Arc<dyn Budget + Send + Sync>`, is taken too.
     #[must_use]
     pub fn budget<B>(self, budget: Arc<B>) -> Self
     where

@@ -1,0 +1,492 @@
+//! What the operator is told, field by field: the `tracing` events (their level, target,
+//! fields and the caller's span around them) and the hooks' events, at both levels and
+//! through the typed client.
+
+mod common;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::json;
+use tokio::time::Instant;
+use tower::{Layer, ServiceExt};
+use tracing::Instrument;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+
+use common::stack;
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{
+    Client, ErrorClass, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryEvent, RetryStrategy,
+};
+
+/// One `tracing` event: level, target, message, fields, and the names of the spans it
+/// was emitted in (outermost first).
+#[derive(Clone, Debug)]
+struct Traced {
+    level: tracing::Level,
+    target: String,
+    message: String,
+    fields: BTreeMap<String, String>,
+    spans: Vec<String>,
+}
+
+thread_local! {
+    static TRACED: RefCell<Vec<Traced>> = const { RefCell::new(Vec::new()) };
+}
+
+struct Fields(BTreeMap<String, String>, String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.1 = format!("{value:?}");
+        } else {
+            self.0.insert(field.name().to_owned(), format!("{value:?}"));
+        }
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.1 = value.to_owned();
+        } else {
+            self.0.insert(field.name().to_owned(), value.to_owned());
+        }
+    }
+}
+
+struct Record;
+
+impl<S> tracing_subscriber::Layer<S> for Record
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        if !meta.target().starts_with("tower_jsonrpc_retry") {
+            return;
+        }
+        let mut fields = Fields(BTreeMap::new(), String::new());
+        event.record(&mut fields);
+        let spans = ctx
+            .event_scope(event)
+            .map(|scope| scope.from_root().map(|s| s.name().to_owned()).collect())
+            .unwrap_or_default();
+        TRACED.with(|t| {
+            t.borrow_mut().push(Traced {
+                level: *meta.level(),
+                target: meta.target().to_owned(),
+                message: fields.1,
+                fields: fields.0,
+                spans,
+            })
+        });
+    }
+}
+
+/// Starts recording this thread's events (one global subscriber for the binary, each
+/// test on its own current-thread runtime reads its own thread's events).
+fn record() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::registry().with(Record);
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    });
+    TRACED.with(|t| t.borrow_mut().clear());
+}
+
+fn traced() -> Vec<Traced> {
+    TRACED.with(|t| t.borrow().clone())
+}
+
+/// What a retry hook saw: (method, id, batch_len, attempt, reason, delay, retry_after).
+type Retried = (
+    String,
+    Option<String>,
+    Option<usize>,
+    u32,
+    String,
+    Duration,
+    Option<Duration>,
+);
+/// What a give-up hook saw: (method, id, batch_len, retries, reason, code, status).
+type GaveUp = (
+    String,
+    Option<String>,
+    Option<usize>,
+    u32,
+    GiveUpReason,
+    Option<i64>,
+    Option<u16>,
+);
+
+#[derive(Clone, Default)]
+struct Hooks {
+    retries: Arc<Mutex<Vec<Retried>>>,
+    give_ups: Arc<Mutex<Vec<GaveUp>>>,
+}
+
+impl Hooks {
+    fn attach(&self, strategy: RetryStrategy) -> RetryStrategy {
+        let (r, g) = (self.retries.clone(), self.give_ups.clone());
+        strategy
+            .on_retry(move |e: &RetryEvent<'_>| {
+                r.lock().unwrap().push((
+                    e.method().to_owned(),
+                    e.id().map(ToString::to_string),
+                    e.batch_len(),
+                    e.attempt(),
+                    e.reason().to_string(),
+                    e.delay(),
+                    e.retry_after(),
+                ))
+            })
+            .on_give_up(move |e: &GiveUpEvent<'_>| {
+                g.lock().unwrap().push((
+                    e.method().to_owned(),
+                    e.id().map(ToString::to_string),
+                    e.batch_len(),
+                    e.retries(),
+                    e.reason(),
+                    e.code(),
+                    e.status().map(|s| s.as_u16()),
+                ))
+            })
+    }
+    fn retries(&self) -> Vec<Retried> {
+        self.retries.lock().unwrap().clone()
+    }
+    fn give_ups(&self) -> Vec<GaveUp> {
+        self.give_ups.lock().unwrap().clone()
+    }
+}
+
+fn periodic(attempts: usize, ms: u64) -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(attempts, Duration::from_millis(ms)))
+}
+
+fn http_post(body: &str) -> http::Request<Full<Bytes>> {
+    http::Request::post("/")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap()
+}
+
+type HttpClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    Full<Bytes>,
+>;
+
+/// The HTTP-level layer over hyper-util, sending to `server` (the URI set on each request).
+async fn http_call(
+    server: &FlakyServer,
+    strategy: RetryStrategy,
+    body: &str,
+) -> http::Response<Full<Bytes>> {
+    let client: HttpClient = common::http();
+    let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy).layer(client);
+    let mut req = http_post(body);
+    *req.uri_mut() = server.uri();
+    svc.oneshot(req).await.unwrap()
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn codec_level_events_are_debug_in_the_callers_span() {
+    record();
+    let server = FlakyServer::start().await.unwrap();
+    server.script(
+        "sum",
+        [Step::error(2001), Step::error(2001), Step::error(2001)],
+    );
+    let hooks = Hooks::default();
+    let resp = stack(&server, hooks.attach(periodic(2, 100).codes([2001])))
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(7))
+        .instrument(tracing::info_span!("caller"))
+        .await
+        .unwrap();
+    assert!(resp.is_error());
+    let events = traced();
+    assert_eq!(events.len(), 3, "{events:#?}");
+    for (e, attempt) in events.iter().take(2).zip(1..) {
+        assert_eq!(e.level, tracing::Level::DEBUG);
+        assert_eq!(e.target, "tower_jsonrpc_retry");
+        assert_eq!(e.message, "retrying JSON-RPC request");
+        assert_eq!(e.spans, ["caller"], "{e:?}");
+        assert_eq!(e.fields["method"], "sum");
+        assert_eq!(e.fields["id"], "7");
+        assert_eq!(e.fields["attempt"], attempt.to_string());
+        assert_eq!(e.fields["reason"], "code 2001");
+        assert_eq!(e.fields["delay_ms"], "100");
+        assert!(!e.fields.contains_key("batch_len"), "{e:?}");
+    }
+    let last = &events[2];
+    assert_eq!(last.level, tracing::Level::DEBUG);
+    assert_eq!(last.message, "not retrying JSON-RPC request");
+    assert_eq!(last.spans, ["caller"]);
+    assert_eq!(last.fields["retries"], "2");
+    assert_eq!(last.fields["reason"], "attempts exhausted");
+    assert_eq!(last.fields["code"], "2001");
+    assert!(!last.fields.contains_key("status"), "{last:?}");
+    assert_eq!(
+        hooks.give_ups(),
+        [(
+            "sum".to_owned(),
+            Some("7".to_owned()),
+            None,
+            2,
+            GiveUpReason::Exhausted,
+            Some(2001),
+            None
+        )]
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn http_level_events_are_in_the_callers_span_with_the_same_fields() {
+    record();
+    let server = FlakyServer::start().await.unwrap();
+    server.script(
+        "sum",
+        [
+            Step::status(503).retry_after("2"),
+            Step::error(2001),
+            Step::error(2001),
+        ],
+    );
+    let hooks = Hooks::default();
+    let strategy = hooks.attach(
+        periodic(2, 100)
+            .codes([2001])
+            .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE)),
+    );
+    let start = Instant::now();
+    let resp = http_call(
+        &server,
+        strategy,
+        r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":"x"}"#,
+    )
+    .instrument(tracing::info_span!("caller"))
+    .await;
+    assert_eq!(start.elapsed(), Duration::from_millis(2100));
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("2001"));
+    assert_eq!(
+        hooks.retries(),
+        [
+            (
+                "sum".to_owned(),
+                Some("\"x\"".to_owned()),
+                None,
+                1,
+                "status 503".to_owned(),
+                Duration::from_secs(2),
+                Some(Duration::from_secs(2))
+            ),
+            (
+                "sum".to_owned(),
+                Some("\"x\"".to_owned()),
+                None,
+                2,
+                "code 2001".to_owned(),
+                Duration::from_millis(100),
+                None
+            ),
+        ]
+    );
+    assert_eq!(
+        hooks.give_ups(),
+        [(
+            "sum".to_owned(),
+            Some("\"x\"".to_owned()),
+            None,
+            2,
+            GiveUpReason::Exhausted,
+            Some(2001),
+            None
+        )]
+    );
+    let events = traced();
+    assert_eq!(events.len(), 3, "{events:#?}");
+    for e in &events {
+        assert_eq!(e.level, tracing::Level::DEBUG);
+        assert_eq!(e.spans, ["caller"], "{e:?}");
+    }
+    assert_eq!(events[0].fields["retry_after_ms"], "2000");
+    assert_eq!(events[0].fields["delay_ms"], "2000");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn client_events_are_in_the_callers_span() {
+    record();
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::error(2001)]);
+    let hooks = Hooks::default();
+    let client = Client::builder(server.uri())
+        .retry(hooks.attach(periodic(2, 100).codes([2001])))
+        .build();
+    let sum: i64 = client
+        .call("sum", (1, 2))
+        .instrument(tracing::info_span!("caller"))
+        .await
+        .unwrap();
+    assert_eq!(sum, 3);
+    assert_eq!(hooks.retries().len(), 1);
+    assert_eq!(hooks.give_ups(), []);
+    let events = traced();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0].spans, ["caller"]);
+    assert_eq!(events[0].fields["id"], "1");
+}
+
+/// The delay reported is the wait made, jitter and all.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_delay_reported_is_the_wait_made() {
+    use tower_jsonrpc_retry::backoff::{BackoffExt, ExponentialBackoff, Jitter};
+    let sent: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let seen = sent.clone();
+    let svc = tower::service_fn(move |req: Request| {
+        seen.lock().unwrap().push(Instant::now());
+        let id = req.id().cloned().unwrap();
+        async move {
+            Ok::<_, std::io::Error>(tower_jsonrpc_retry::jsonrpc::Response::failure(
+                id,
+                tower_jsonrpc_retry::jsonrpc::ErrorObject::new(2001, "busy"),
+            ))
+        }
+    });
+    let hooks = Hooks::default();
+    let strategy = hooks.attach(
+        RetryStrategy::new(
+            ExponentialBackoff::doubling(5, Duration::from_millis(100))
+                .jitter(Jitter::full().seeded(7)),
+        )
+        .codes([2001]),
+    );
+    JsonRpcRetryLayer::new(strategy)
+        .layer(svc)
+        .oneshot(Request::new("m", json!([])).with_id(1))
+        .await
+        .unwrap();
+    let sent = sent.lock().unwrap().clone();
+    let waits: Vec<Duration> = sent.windows(2).map(|w| w[1] - w[0]).collect();
+    let delays: Vec<Duration> = hooks.retries().iter().map(|r| r.5).collect();
+    assert_eq!(delays.len(), 5);
+    // tokio's timer fires on whole milliseconds: the wait is the delay rounded up.
+    for (wait, delay) in waits.iter().zip(&delays) {
+        assert!(
+            *wait >= *delay && *wait - *delay < Duration::from_millis(1),
+            "{waits:?} {delays:?}"
+        );
+    }
+}
+
+/// A hint over the ceiling: the delay is the ceiling, the hint is reported as given.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_hint_over_the_ceiling_is_reported_and_the_ceiling_waited() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::status(429).retry_after("100")]);
+    let hooks = Hooks::default();
+    let strategy = hooks.attach(
+        periodic(2, 100)
+            .retry_on(ErrorClass::Status(http::StatusCode::TOO_MANY_REQUESTS))
+            .retry_after_ceiling(Duration::from_secs(2)),
+    );
+    let start = Instant::now();
+    stack(&server, strategy)
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    let r = hooks.retries();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].5, Duration::from_secs(2));
+    assert_eq!(r[0].6, Some(Duration::from_secs(100)));
+}
+
+/// A batch: each retry names the first call re-sent and counts those re-sent; the
+/// give-up names the call that failed last, and its code.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn batch_events_at_both_levels() {
+    for http_level in [false, true] {
+        let server = FlakyServer::start().await.unwrap();
+        server.handle("ok", |_| Ok(json!(1)));
+        server.handle("busy", |_| Err((2001, "busy".to_owned())));
+        server.script("late", [Step::error(2001)]);
+        let hooks = Hooks::default();
+        let strategy = hooks.attach(periodic(2, 100).codes([2001]));
+        if http_level {
+            http_call(
+                &server,
+                strategy,
+                r#"[{"jsonrpc":"2.0","method":"ok","id":1},{"jsonrpc":"2.0","method":"late","id":2},{"jsonrpc":"2.0","method":"busy","id":3}]"#,
+            )
+            .await;
+        } else {
+            let batch = BatchRequest::new(vec![
+                Request::new("ok", json!([])).with_id(1),
+                Request::new("late", json!([])).with_id(2),
+                Request::new("busy", json!([])).with_id(3),
+            ]);
+            stack(&server, strategy).oneshot(batch).await.unwrap();
+        }
+        let retried: Vec<_> = hooks
+            .retries()
+            .into_iter()
+            .map(|r| (r.0, r.1, r.2, r.3))
+            .collect();
+        assert_eq!(
+            retried,
+            [
+                ("late".to_owned(), Some("2".to_owned()), Some(2), 1),
+                ("busy".to_owned(), Some("3".to_owned()), Some(1), 2),
+            ],
+            "http level: {http_level}"
+        );
+        assert_eq!(
+            hooks.give_ups(),
+            [(
+                "busy".to_owned(),
+                Some("3".to_owned()),
+                Some(1),
+                2,
+                GiveUpReason::Exhausted,
+                Some(2001),
+                None
+            )],
+            "http level: {http_level}"
+        );
+    }
+}
+
+/// No event for a success, none for a strategy that cannot retry.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn no_event_for_a_success_or_a_strategy_that_cannot_retry() {
+    record();
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("busy", |_| Err((2001, "busy".to_owned())));
+    let hooks = Hooks::default();
+    // Codes but no backoff delays: can retry per `can_retry`, but the backoff is empty.
+    stack(&server, hooks.attach(periodic(2, 100).codes([2001])))
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap();
+    let none = hooks.attach(RetryStrategy::new(PeriodicBackoff::new(3, Duration::ZERO)));
+    stack(&server, none.clone())
+        .oneshot(Request::new("busy", json!([])).with_id(2))
+        .await
+        .unwrap();
+    http_call(
+        &server,
+        none,
+        r#"{"jsonrpc":"2.0","method":"busy","params":[],"id":3}"#,
+    )
+    .await;
+    assert_eq!(hooks.retries(), []);
+    assert_eq!(hooks.give_ups(), []);
+    assert!(traced().is_empty(), "{:#?}", traced());
+}

@@ -490,3 +490,89 @@ async fn no_event_for_a_success_or_a_strategy_that_cannot_retry() {
     assert_eq!(hooks.give_ups(), []);
     assert!(traced().is_empty(), "{:#?}", traced());
 }
+
+/// Every message of an error's `source()` chain, outermost first.
+fn chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    std::iter::successors(Some(err), |e| e.source())
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// A codec over an in-memory server that answers every request with `body` (200).
+fn answering(
+    body: String,
+) -> tower_jsonrpc_retry::codec::JsonRpcCodec<
+    impl tower::Service<
+        http::Request<Full<Bytes>>,
+        Response = http::Response<Full<Bytes>>,
+        Error = std::io::Error,
+        Future = impl Send,
+    > + Clone,
+> {
+    let body = Bytes::from(body);
+    tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(http::Uri::from_static("http://127.0.0.1/"))
+        .layer(tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+            let body = body.clone();
+            async move { Ok::<_, std::io::Error>(http::Response::new(Full::new(body))) }
+        }))
+}
+
+/// An error message quotes what the server sent (an id, a version) only in part: a
+/// server that answers with a megabyte id must not make a megabyte log line.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn messages_quote_a_servers_values_in_part() {
+    let huge = "x".repeat(1 << 20);
+    let answers = [
+        (
+            format!(r#"{{"jsonrpc":"2.0","id":"{huge}","result":1}}"#),
+            "response id \"xxx",
+        ),
+        (
+            format!(r#"{{"jsonrpc":"{huge}","id":1,"result":1}}"#),
+            "unsupported \"jsonrpc\" version xxx",
+        ),
+        (
+            format!(r#"{{"jsonrpc":"2.0","id":["{huge}"],"result":1}}"#),
+            "invalid id [\"xxx",
+        ),
+    ];
+    for (body, starts) in answers {
+        let client = Client::new(answering(body));
+        let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+        let messages = chain(&err);
+        let said = messages.last().unwrap();
+        assert!(said.starts_with(starts), "{:.200}", said);
+        assert!(
+            said.len() < 300,
+            "a message of {} bytes: {:.200}",
+            said.len(),
+            said
+        );
+    }
+
+    // A batch answered for none of its calls but one: the ids are the caller's, but
+    // there may be a hundred thousand of them.
+    let batch = BatchRequest::new(
+        (0..100_000)
+            .map(|i| Request::new("sum", json!([])).with_id(i))
+            .collect(),
+    );
+    let err = answering(r#"[{"jsonrpc":"2.0","id":0,"result":3}]"#.to_owned())
+        .oneshot(batch)
+        .await
+        .unwrap_err();
+    let messages = chain(&err);
+    let said = messages.last().unwrap();
+    assert!(
+        said.starts_with("batch response misses ids 1 2 3"),
+        "{:.200}",
+        said
+    );
+    assert!(said.contains("99999 in all"), "{:.200}", said);
+    assert!(
+        said.len() < 300,
+        "a message of {} bytes: {:.200}",
+        said.len(),
+        said
+    );
+}

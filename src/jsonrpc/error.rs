@@ -132,39 +132,100 @@ pub enum DecodeError {
     DuplicateId(Id),
 }
 
+/// The most of a value from a message (an id, a version) that an error message quotes:
+/// what a server sent can be megabytes long, and a log line should not be.
+const QUOTED: usize = 100;
+
+/// The most ids of a batch that an error message lists.
+const LISTED: usize = 10;
+
+/// Writes `value`, cut after [`QUOTED`] bytes (on a character boundary) with an
+/// ellipsis.
+fn quote(f: &mut fmt::Formatter<'_>, value: impl fmt::Display) -> fmt::Result {
+    struct Cut<'a, 'b> {
+        f: &'a mut fmt::Formatter<'b>,
+        left: usize,
+        cut: bool,
+    }
+    impl fmt::Write for Cut<'_, '_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            if self.cut {
+                return Ok(());
+            }
+            if s.len() <= self.left {
+                self.left -= s.len();
+                return self.f.write_str(s);
+            }
+            let mut end = self.left;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.cut = true;
+            self.left = 0;
+            self.f.write_str(s.get(..end).unwrap_or_default())
+        }
+    }
+    let mut cut = Cut {
+        f,
+        left: QUOTED,
+        cut: false,
+    };
+    fmt::write(&mut cut, format_args!("{value}"))?;
+    if cut.cut {
+        cut.f.write_str("…")?;
+    }
+    Ok(())
+}
+
+/// Messages quote what a server sent ([`Version`](Self::Version), an id) only in part,
+/// up to 100 bytes, and list at most ten ids of a batch.
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::Json(_) => f.write_str("invalid JSON"),
-            DecodeError::Version(Some(v)) => write!(f, "unsupported \"jsonrpc\" version {v}"),
+            DecodeError::Version(Some(v)) => {
+                f.write_str("unsupported \"jsonrpc\" version ")?;
+                quote(f, v)
+            }
             DecodeError::Version(None) => f.write_str("missing \"jsonrpc\": \"2.0\""),
             DecodeError::NotAnObject => f.write_str("message is not a JSON object"),
             DecodeError::Invalid(what) => write!(f, "invalid message: {what}"),
-            DecodeError::InvalidId(v) => write!(f, "invalid id {v}"),
+            DecodeError::InvalidId(v) => {
+                f.write_str("invalid id ")?;
+                quote(f, v)
+            }
             DecodeError::MissingResult => f.write_str("response has neither result nor error"),
             DecodeError::ResultAndError => f.write_str("response has both result and error"),
             DecodeError::IdMismatch { expected, found } => {
-                write!(
-                    f,
-                    "response id {found} does not match request id {expected}"
-                )
+                f.write_str("response id ")?;
+                quote(f, found)?;
+                f.write_str(" does not match request id ")?;
+                quote(f, expected)
             }
             DecodeError::MissingItems(ids) => {
                 f.write_str("batch response misses ids")?;
-                for id in ids {
-                    write!(f, " {id}")?;
+                for id in ids.iter().take(LISTED) {
+                    f.write_str(" ")?;
+                    quote(f, id)?;
+                }
+                if ids.len() > LISTED {
+                    write!(f, " ... ({} in all)", ids.len())?;
                 }
                 Ok(())
             }
             DecodeError::UnexpectedItem(id) => {
-                write!(f, "batch response has an unexpected or repeated id {id}")
+                f.write_str("batch response has an unexpected or repeated id ")?;
+                quote(f, id)
             }
             DecodeError::ShapeMismatch => {
                 f.write_str("response shape (single or batch) does not match the request")
             }
             DecodeError::EmptyBody => f.write_str("empty response body"),
             DecodeError::EmptyBatch => f.write_str("empty batch"),
-            DecodeError::DuplicateId(id) => write!(f, "two calls of the batch have the id {id}"),
+            DecodeError::DuplicateId(id) => {
+                f.write_str("two calls of the batch have the id ")?;
+                quote(f, id)
+            }
         }
     }
 }
@@ -181,5 +242,27 @@ impl std::error::Error for DecodeError {
 impl From<serde_json::Error> for DecodeError {
     fn from(e: serde_json::Error) -> Self {
         DecodeError::Json(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_value_is_cut_on_a_character_boundary() {
+        let short = DecodeError::InvalidId("[1]".to_owned());
+        assert_eq!(short.to_string(), "invalid id [1]");
+        // 'é' is two bytes: the cut after 100 bytes falls inside the 51st.
+        let long = DecodeError::Version(Some(format!("x{}", "é".repeat(60))));
+        assert_eq!(
+            long.to_string(),
+            format!("unsupported \"jsonrpc\" version x{}…", "é".repeat(49))
+        );
+        let exactly = DecodeError::InvalidId("y".repeat(QUOTED));
+        assert_eq!(
+            exactly.to_string(),
+            format!("invalid id {}", "y".repeat(QUOTED))
+        );
     }
 }

@@ -370,9 +370,10 @@
 //! target `tower_jsonrpc_retry`: `"retrying JSON-RPC request"` (method, id, batch size,
 //! attempt, reason, delay) and `"not retrying JSON-RPC request"` (for a batch, a call
 //! whose answer failed: the first among those sent last, else the first settled
-//! earlier; retries made, and why: not retryable, attempts exhausted, deadline,
-//! budget). A call whose strategy can never retry (`RetryStrategy::none()`, or one with
-//! nothing to retry on) is not watched, and makes no event. Turn them on with a filter
+//! earlier; retries made, why: not retryable, attempts exhausted, deadline, budget; and
+//! the cause: the error code, the failure status, the class of a transport failure). A
+//! call whose strategy can never retry (`RetryStrategy::none()`, or one with nothing to
+//! retry on) is not watched, and makes no event. Turn them on with a filter
 //! such as `RUST_LOG=tower_jsonrpc_retry=debug`. For metrics, or without `tracing`,
 //! [`on_retry`](RetryStrategy::on_retry) calls a hook with a [`RetryEvent`] before each
 //! retry's wait, and [`on_give_up`](RetryStrategy::on_give_up) one with a

@@ -576,3 +576,90 @@ async fn messages_quote_a_servers_values_in_part() {
         said
     );
 }
+
+/// Give-ups counted by cause, as a metrics hook would: the class of a transport
+/// failure (connect, timeout, reset), the code of an error answer, the status of a
+/// failure status, and the error itself for anything else. Without `class`, a timeout,
+/// a refused connection and an unreadable answer were one label: "no code, no status".
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn give_ups_can_be_labelled_by_cause() {
+    record();
+    let labels: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = labels.clone();
+    let strategy = periodic(1, 10)
+        .codes([2001])
+        .retry_on(ErrorClass::Timeout)
+        .retry_on(ErrorClass::Reset)
+        .retry_on(ErrorClass::Connect)
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+        .on_give_up(move |e: &GiveUpEvent<'_>| {
+            let label = match (e.class(), e.code()) {
+                (Some(class), _) => class.to_string(),
+                (None, Some(code)) => format!("code {code}"),
+                (None, None) => {
+                    let err = e.error().expect("neither an answer nor a class: an error");
+                    let codec = err
+                        .downcast_ref::<tower_jsonrpc_retry::codec::Error>()
+                        .expect("the codec's error");
+                    assert!(codec.is_decode(), "{codec:?}");
+                    "decode".to_owned()
+                }
+            };
+            seen.lock().unwrap().push(label);
+        });
+    let server = FlakyServer::start().await.unwrap();
+    let svc = stack(&server, strategy.clone());
+    let sum = || Request::new("sum", json!([1, 2])).with_id(1);
+    for steps in [
+        [Step::timeout(), Step::timeout()],
+        [Step::drop_connection(), Step::drop_connection()],
+        [Step::status(503), Step::status(503)],
+        [Step::error(2001), Step::error(2001)],
+        [Step::malformed(), Step::ok()],
+    ] {
+        server.script("sum", steps);
+        let _ = svc.clone().oneshot(sum()).await;
+    }
+    // Nothing listens on a port the server had: refused.
+    let uri = server.uri();
+    drop(server);
+    let _ = common::stack_to(uri.clone(), strategy.clone())
+        .oneshot(sum())
+        .await;
+    // The same at the HTTP level.
+    let http_level = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy).layer(common::http());
+    let mut req = http_post(r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#);
+    *req.uri_mut() = uri;
+    let _ = http_level.oneshot(req).await;
+    assert_eq!(
+        *labels.lock().unwrap(),
+        [
+            "timeout",
+            "reset",
+            "status 503",
+            "code 2001",
+            "decode",
+            "connect",
+            "connect"
+        ]
+    );
+    // The log line says it too.
+    let classes: Vec<Option<String>> = traced()
+        .into_iter()
+        .filter(|e| e.message == "not retrying JSON-RPC request")
+        .map(|e| e.fields.get("class").cloned())
+        .collect();
+    assert_eq!(
+        classes,
+        [
+            Some("timeout"),
+            Some("reset"),
+            Some("status 503"),
+            None,
+            None,
+            Some("connect"),
+            Some("connect")
+        ]
+        .map(|c| c.map(str::to_owned))
+    );
+}

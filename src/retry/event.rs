@@ -175,9 +175,10 @@ pub struct GiveUpEvent<'a> {
     pub(crate) reason: GiveUpReason,
     pub(crate) code: Option<i64>,
     pub(crate) status: Option<http::StatusCode>,
+    pub(crate) error: Option<&'a (dyn std::error::Error + 'static)>,
 }
 
-impl GiveUpEvent<'_> {
+impl<'a> GiveUpEvent<'a> {
     /// The method of the request (for a batch, of the call named: see above).
     pub fn method(&self) -> &str {
         self.method
@@ -205,7 +206,8 @@ impl GiveUpEvent<'_> {
 
     /// The JSON-RPC error code of the answer given up on, if it was an error answer (for
     /// a batch, the named call's, else the batch's own error's): a label for metrics.
-    /// `None` with [`status`](Self::status) also `None` is a transport failure.
+    /// `None` with [`status`](Self::status) also `None` is a transport failure (its
+    /// [`class`](Self::class), its [`error`](Self::error)).
     ///
     /// ```
     /// use tower_jsonrpc_retry::{GiveUpEvent, RetryStrategy};
@@ -226,6 +228,43 @@ impl GiveUpEvent<'_> {
     pub fn status(&self) -> Option<http::StatusCode> {
         self.status
     }
+
+    /// The class of the error given up on, when the last attempt ended in an error
+    /// rather than an answer: [`Connect`](ErrorClass::Connect),
+    /// [`Timeout`](ErrorClass::Timeout) or [`Reset`](ErrorClass::Reset) when it is one
+    /// (asked in that order), else [`Status`](ErrorClass::Status) when it came with a
+    /// failure status; `None` for an answer (see [`code`](Self::code)) and for an error
+    /// of none of these (an answer that could not be read: see [`error`](Self::error)).
+    /// With the code and the status, a label for metrics by cause.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::{GiveUpEvent, RetryStrategy};
+    ///
+    /// let strategy = RetryStrategy::transient().on_give_up(|e: &GiveUpEvent<'_>| {
+    ///     let cause = match (e.class(), e.code()) {
+    ///         (Some(class), _) => class.to_string(), // "timeout", "status 503", ...
+    ///         (None, Some(code)) => format!("code {code}"),
+    ///         (None, None) => "other".to_owned(),
+    ///     };
+    ///     eprintln!("gave up on {}: {cause} ({})", e.method(), e.reason());
+    /// });
+    /// # let _ = strategy;
+    /// ```
+    pub fn class(&self) -> Option<ErrorClass> {
+        let error = self.error?;
+        [ErrorClass::Connect, ErrorClass::Timeout, ErrorClass::Reset]
+            .into_iter()
+            .find(|class| class.matches(error, None))
+            .or(self.status.map(ErrorClass::Status))
+    }
+
+    /// The error given up on, when the last attempt ended in an error rather than an
+    /// answer (the error the caller gets, unless a partly retried batch turns it into
+    /// the answers it gathered): over the codec, a [`codec::Error`](crate::codec::Error)
+    /// or the stack's own error type; its `source()` chain tells what happened.
+    pub fn error(&self) -> Option<&'a (dyn std::error::Error + 'static)> {
+        self.error
+    }
 }
 
 /// Reports that a failed attempt is final: a `tracing` event and the strategy's hook.
@@ -240,6 +279,7 @@ pub(crate) fn announce_give_up(strategy: &RetryStrategy, event: &GiveUpEvent<'_>
         reason = %event.reason,
         code = event.code,
         status = event.status.map(|s| s.as_u16()),
+        class = event.class().map(tracing::field::display),
         "not retrying JSON-RPC request"
     );
     if let Some(hook) = &strategy.inner.on_give_up {

@@ -709,6 +709,8 @@ fn give_up_at_deadline(
         // The body never came whole: which call it was is not known.
         None => (None, None),
     };
+    // The error the caller gets.
+    let elapsed = tower::timeout::error::Elapsed::new();
     let event = GiveUpEvent {
         method: call.map_or("", Request::method),
         id: call.and_then(Request::id),
@@ -717,6 +719,7 @@ fn give_up_at_deadline(
         reason: GiveUpReason::Deadline,
         code: None,
         status: None,
+        error: Some(&elapsed),
     };
     announce_give_up(strategy, &event);
 }

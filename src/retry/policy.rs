@@ -308,13 +308,18 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
             }
             Err(why) => {
                 if failed {
-                    let (code, status) = match &*result {
+                    let (code, status, error) = match &*result {
                         Ok(response) => (
                             response.error().map(ErrorObject::code),
                             response.extensions().get::<http::StatusCode>().copied(),
+                            None,
                         ),
                         // A decode or body error keeps its 2xx status: not a failure status.
-                        Err(err) => (None, err.status().filter(|s| !s.is_success())),
+                        Err(err) => (
+                            None,
+                            err.status().filter(|s| !s.is_success()),
+                            Some(err.as_error()),
+                        ),
                     };
                     let event = GiveUpEvent {
                         method: req.method(),
@@ -324,6 +329,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                         reason: why,
                         code,
                         status,
+                        error,
                     };
                     announce_give_up(strategy, &event);
                 }
@@ -490,19 +496,25 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                         .map(|(call, _)| call)
                         .or_else(|| req.requests().iter().find(|r| r.id().is_some()))
                         .or(req.requests().first());
-                    let (code, status) = match (&*result, failed_call) {
+                    let (code, status, error) = match (&*result, failed_call) {
                         // The named call's answer, with the status it came under (it may be
                         // from an earlier exchange than the last).
                         (_, Some((_, item))) => (
                             item.error().map(ErrorObject::code),
                             item.extensions().get::<http::StatusCode>().copied(),
+                            None,
                         ),
                         (Ok(response), None) => (
                             response.batch_error().map(ErrorObject::code),
                             response.extensions().get::<http::StatusCode>().copied(),
+                            None,
                         ),
                         // A decode or body error keeps its 2xx status: not a failure status.
-                        (Err(err), None) => (None, err.status().filter(|s| !s.is_success())),
+                        (Err(err), None) => (
+                            None,
+                            err.status().filter(|s| !s.is_success()),
+                            Some(err.as_error()),
+                        ),
                     };
                     let event = GiveUpEvent {
                         method: call.map_or("", Request::method),
@@ -512,6 +524,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                         reason: why,
                         code,
                         status,
+                        error,
                     };
                     announce_give_up(strategy, &event);
                 }

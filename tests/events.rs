@@ -663,3 +663,55 @@ async fn give_ups_can_be_labelled_by_cause() {
         .map(|c| c.map(str::to_owned))
     );
 }
+
+/// At the HTTP level, a body over a limit says which body and which limit: the
+/// caller's request, or a server's answer that is not JSON-RPC (as one that is says
+/// already). Both said "length limit exceeded".
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn http_level_limits_say_which_body() {
+    let inner = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+        Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::from(vec![b'x'; 64]))))
+    });
+    let call = |layer: tower_jsonrpc_retry::retry::HttpRetryLayer<Full<Bytes>>, body: &str| {
+        layer.layer(inner).oneshot(http_post(body))
+    };
+    let limits = || JsonRpcRetryLayer::http::<Full<Bytes>>(periodic(1, 10).codes([2001]));
+    let is_limit = |err: &tower_jsonrpc_retry::BoxError| {
+        std::iter::successors(Some(&**err as &(dyn std::error::Error + 'static)), |e| {
+            e.source()
+        })
+        .any(|e| e.is::<http_body_util::LengthLimitError>())
+    };
+
+    let err = call(
+        limits().request_limit(10),
+        r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "request body larger than the limit of 10 bytes"
+    );
+    assert!(is_limit(&err), "{err:?}");
+
+    let err = call(limits().response_limit(10), "not JSON-RPC")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "response body larger than the limit of 10 bytes"
+    );
+    assert!(is_limit(&err), "{err:?}");
+
+    let err = call(
+        limits().response_limit(10),
+        r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "response body larger than the limit of 10 bytes"
+    );
+}

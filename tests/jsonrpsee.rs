@@ -221,7 +221,16 @@ async fn a_body_that_is_not_json_rpc_is_sent_once_within_the_response_limit() {
         .service(inner);
     let req = http::Request::new(Full::new(Bytes::from_static(b"not json")));
     let err = svc.oneshot(req).await.unwrap_err();
-    assert!(err.is::<http_body_util::LengthLimitError>(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "response body larger than the limit of 1024 bytes"
+    );
+    assert!(
+        std::iter::successors(Some(&*err as &(dyn std::error::Error + 'static)), |e| e
+            .source())
+        .any(|e| e.is::<http_body_util::LengthLimitError>()),
+        "{err:?}"
+    );
     assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
 

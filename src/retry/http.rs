@@ -184,7 +184,9 @@ impl<B, E> HttpRetryLayer<B, E> {
         self
     }
 
-    /// The largest request body buffered, in bytes.
+    /// The largest request body buffered, in bytes. A larger one is not sent: the call
+    /// fails with "request body larger than the limit of N bytes" (through
+    /// [`map_err`](Self::map_err)), http-body-util's `LengthLimitError` as its source.
     ///
     /// # Default
     ///
@@ -195,7 +197,10 @@ impl<B, E> HttpRetryLayer<B, E> {
         self
     }
 
-    /// The largest response body buffered, in bytes.
+    /// The largest response body buffered, in bytes. Over it, the call fails with a
+    /// [`codec::Error`] for which [`is_body_too_large`](codec::Error::is_body_too_large)
+    /// holds (through [`map_err`](Self::map_err)), except that the answer to a JSON-RPC
+    /// message under a failure status comes back as that status, without its body.
     ///
     /// # Default
     ///
@@ -496,7 +501,7 @@ where
                 },
                 None => read.await,
             };
-            read.map_err(Failure::Layer)?;
+            read.map_err(|e| Failure::Layer(request_too_large(e, limit)))?;
             let bytes = chunks.into_bytes();
             let message = parse(&bytes);
             // The body is whole: a deadline that comes while the inner service is not
@@ -551,7 +556,9 @@ where
                         let body = Limited::new(body, response_limit)
                             .collect()
                             .await
-                            .map_err(Failure::Layer)?
+                            .map_err(|e| {
+                                Failure::Layer(Box::new(codec::Error::body(e, response_limit)))
+                            })?
                             .to_bytes();
                         Ok(raw_response(RawAnswer { head, body }))
                     };
@@ -722,6 +729,36 @@ fn give_up_at_deadline(
         error: Some(&elapsed),
     };
     announce_give_up(strategy, &event);
+}
+
+/// A request body over the layer's limit, said so (`Limited` says only "length limit
+/// exceeded", as for a response); its `LengthLimitError` is the source. Any other error
+/// reading the body is the body's own.
+fn request_too_large(err: BoxError, limit: usize) -> BoxError {
+    #[derive(Debug)]
+    struct RequestTooLarge {
+        limit: usize,
+        source: BoxError,
+    }
+    impl fmt::Display for RequestTooLarge {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "request body larger than the limit of {} bytes",
+                self.limit
+            )
+        }
+    }
+    impl std::error::Error for RequestTooLarge {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&*self.source)
+        }
+    }
+    if err.is::<http_body_util::LengthLimitError>() {
+        Box::new(RequestTooLarge { limit, source: err })
+    } else {
+        err
+    }
 }
 
 /// The server's answer as it came, its body now whole.

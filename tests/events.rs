@@ -715,3 +715,77 @@ async fn http_level_limits_say_which_body() {
         "response body larger than the limit of 10 bytes"
     );
 }
+
+/// A body that fails at once.
+struct Broken;
+
+impl http_body::Body for Broken {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        ))))
+    }
+}
+
+/// A timeout or a broken body after a failure status says the status too: it is kept
+/// (`status()`, and the rules on it decide), and the log line of `{err}` should not
+/// hide that the server had answered 503.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_error_after_a_failure_status_says_the_status() {
+    use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+    let uri = http::Uri::from_static("http://127.0.0.1/");
+    let call = || Request::new("sum", json!([1, 2])).with_id(1);
+
+    let stalled = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+        let mut resp = http::Response::new(common::TestBody::PartThenStall(Some(
+            Bytes::from_static(b"{\"jsonrpc\""),
+        )));
+        *resp.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+        Ok::<_, std::io::Error>(resp)
+    });
+    let err = JsonRpcCodecLayer::new(uri.clone())
+        .timeout(Duration::from_secs(1))
+        .layer(stalled)
+        .oneshot(call())
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(err.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(
+        err.to_string(),
+        "JSON-RPC exchange timed out (HTTP status 503 Service Unavailable)"
+    );
+
+    let broken = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+        let mut resp = http::Response::new(Broken);
+        *resp.status_mut() = http::StatusCode::BAD_GATEWAY;
+        Ok::<_, std::io::Error>(resp)
+    });
+    let err = JsonRpcCodecLayer::new(uri.clone())
+        .layer(broken)
+        .oneshot(call())
+        .await
+        .unwrap_err();
+    assert!(err.is_body(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "response body could not be read (HTTP status 502 Bad Gateway)"
+    );
+
+    // Under a 2xx, the status is no news.
+    let broken = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+        Ok::<_, std::io::Error>(http::Response::new(Broken))
+    });
+    let err = JsonRpcCodecLayer::new(uri)
+        .layer(broken)
+        .oneshot(call())
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "response body could not be read");
+}

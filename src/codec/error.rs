@@ -218,8 +218,22 @@ impl fmt::Debug for Error {
     }
 }
 
+/// What failed, in a few words; an error that came after a failure status (a body that
+/// broke off or ran out of time under a 503) names that status too.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_kind(f)?;
+        match self.inner.status {
+            Some(status) if !status.is_success() && self.inner.kind != Kind::Status => {
+                write!(f, " (HTTP status {status})")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Error {
+    fn fmt_kind(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.inner.kind {
             Kind::Transport => f.write_str("HTTP request failed"),
             Kind::Status => match self.inner.status {

@@ -40,7 +40,7 @@ impl JsonRpcCodecLayer {
     ///
     /// The values of `Authorization`, `Proxy-Authorization`, `Cookie` and of headers whose
     /// name holds `api-key` or `token` are marked sensitive, so `Debug` output (of this
-    /// layer, the codec, a [`ClientBuilder`](crate::ClientBuilder)) never shows them. The
+    /// layer, the codec, a [`ClientBuilder`](crate::client::ClientBuilder)) never shows them. The
     /// URI is shown there without its path and query, where API keys often sit.
     #[must_use]
     pub fn header(mut self, name: HeaderName, mut value: HeaderValue) -> Self {

@@ -1065,6 +1065,10 @@ fn debug_output_never_shows_credentials() {
             http::HeaderName::from_static("x-api-key"),
             HeaderValue::from_static("k-secret"),
         )
+        .header(
+            http::HeaderName::from_static("x-apikey"),
+            HeaderValue::from_static("k2-secret"),
+        )
         .headers(more);
     let client = tower_jsonrpc_retry::Client::builder(uri)
         .header(AUTHORIZATION, HeaderValue::from_static("Bearer a-secret"));

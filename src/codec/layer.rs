@@ -38,10 +38,11 @@ impl JsonRpcCodecLayer {
 
     /// Adds a header to every HTTP request (e.g. `Authorization`), replacing one of the same name.
     ///
-    /// The values of `Authorization`, `Proxy-Authorization`, `Cookie` and of headers whose
-    /// name holds `api-key` or `token` are marked sensitive, so `Debug` output (of this
-    /// layer, the codec, a [`ClientBuilder`](crate::client::ClientBuilder)) never shows them. The
-    /// URI is shown there without its path and query, where API keys often sit.
+    /// The values of `Authorization`, `Proxy-Authorization`, `Cookie` and of headers
+    /// whose name holds `key`, `token`, `secret`, `auth`, `password` or `session` are
+    /// marked sensitive, so `Debug` output (of this layer, the codec, a
+    /// [`ClientBuilder`](crate::client::ClientBuilder)) never shows them. The URI is shown
+    /// there without its path and query, where API keys often sit.
     #[must_use]
     pub fn header(mut self, name: HeaderName, mut value: HeaderValue) -> Self {
         super::mark_sensitive(&name, &mut value);

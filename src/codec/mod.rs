@@ -124,9 +124,9 @@ impl fmt::Debug for Redacted<'_> {
 /// output shows `Sensitive` instead (and HTTP/2 never indexes them).
 fn mark_sensitive(name: &http::HeaderName, value: &mut HeaderValue) {
     use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
+    const SECRET_WORDS: [&str; 6] = ["key", "token", "secret", "auth", "password", "session"];
     if [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE].contains(name)
-        || name.as_str().contains("api-key")
-        || name.as_str().contains("token")
+        || SECRET_WORDS.iter().any(|word| name.as_str().contains(word))
     {
         value.set_sensitive(true);
     }

@@ -787,3 +787,80 @@ async fn a_gzip_encoded_batch_is_partly_retried_at_both_levels() {
     assert_eq!(results, [10, 12, 14, 16].map(|n| json!(n)));
     assert_eq!(server.requests(), 4);
 }
+
+/// Answers a batch as a server that compresses only large answers (Express's
+/// `compression` and Go's gzip handlers skip small ones): the first answer to call 1 is
+/// error 2001, the next its result; an answer with no error counts as large and is
+/// gzip-encoded when the request accepts gzip.
+fn compressing_large_answers()
+-> impl Fn(usize, &Received) -> http::Response<Full<Bytes>> + Send + Sync {
+    let busy_once = Mutex::new(true);
+    move |_, received: &Received| {
+        let items = serde_json::from_slice::<Vec<Value>>(&received.3).unwrap();
+        let answers: Vec<Value> = items
+            .iter()
+            .map(|item| {
+                let id = item["id"].clone();
+                let body = if id == json!(1) && std::mem::take(&mut *busy_once.lock().unwrap()) {
+                    error_body(&id, 2001)
+                } else {
+                    result_body(&id, json!(format!("logs of call {id}")))
+                };
+                serde_json::from_slice::<Value>(&body).unwrap()
+            })
+            .collect();
+        let large = answers.iter().all(|a| a.get("error").is_none());
+        let body = json!(answers).to_string();
+        if large && asked_for_gzip(received) {
+            gzipped(StatusCode::OK, body.as_bytes())
+        } else {
+            http::Response::new(Full::new(Bytes::from(body)))
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_level_a_partly_retried_batch_keeps_a_re_send_s_answer_when_the_caller_accepts_gzip() {
+    let server = Server::start(compressing_large_answers()).await;
+    // The caller's own decompression, above the layer, asks for gzip.
+    let svc = ServiceBuilder::new()
+        .layer(tower_http::decompression::DecompressionLayer::new())
+        .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(busy_strategy()))
+        .service(common::http());
+    let batch = r#"[{"jsonrpc":"2.0","method":"getLogs","params":[],"id":1},{"jsonrpc":"2.0","method":"getLogs","params":[],"id":2}]"#;
+    let resp = svc
+        .oneshot(http_call(server.uri("/"), batch))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let mut answers = serde_json::from_slice::<Vec<Value>>(&body).unwrap();
+    answers.sort_by_key(|a| a["id"].as_i64());
+    assert_eq!(
+        answers,
+        [
+            json!({"jsonrpc": "2.0", "result": "logs of call 1", "id": 1}),
+            json!({"jsonrpc": "2.0", "result": "logs of call 2", "id": 2}),
+        ],
+        "the server answered call 1 on the re-send: that answer must not be lost"
+    );
+    let sizes: Vec<usize> = server
+        .received()
+        .iter()
+        .map(|r| serde_json::from_slice::<Vec<Value>>(&r.3).unwrap().len())
+        .collect();
+    assert_eq!(sizes, [2, 1], "only call 1 was sent again");
+    let accepted: Vec<Option<HeaderValue>> = server
+        .received()
+        .iter()
+        .map(|r| r.2.get(ACCEPT_ENCODING).cloned())
+        .collect();
+    assert_eq!(
+        accepted,
+        [
+            Some(HeaderValue::from_static("gzip")),
+            // The layer merges this answer with the first: it asks for one it can read.
+            Some(HeaderValue::from_static("identity")),
+        ]
+    );
+}

@@ -55,7 +55,9 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::header::{
+    ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
+};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use http_body::Body;
 use http_body_util::Full;
@@ -183,6 +185,15 @@ pub(crate) struct Origin {
     /// retry, so its attempts are encoded afresh.)
     pub(crate) body: Option<Bytes>,
 }
+
+/// Marks a batch attempt whose answer will be gathered with answers already kept (a
+/// re-send after an answered exchange), set by the policy. The HTTP-level layer must read
+/// that answer to merge it, so such an attempt asks for it unencoded
+/// (`Accept-Encoding: identity`) when the caller's head asked for an encoding: an answer
+/// the layer cannot read could not be merged, and the server's answers in it would be
+/// lost.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Gathering;
 
 /// When the whole call must be over: set by [`JsonRpcRetry`](crate::retry::JsonRpcRetry)
 /// on a call whose strategy has [`max_elapsed`](crate::RetryStrategy::max_elapsed) (and
@@ -366,9 +377,10 @@ impl<S> JsonRpcCodec<S> {
     fn http_request(
         &self,
         body: Bytes,
-        extensions: http::Extensions,
+        mut extensions: http::Extensions,
     ) -> http::Request<Full<Bytes>> {
         let mut req = http::Request::new(Full::new(body));
+        let gathering = extensions.remove::<Gathering>().is_some();
         match &self.origin {
             Some(origin) => {
                 *req.method_mut() = origin.method.clone();
@@ -379,6 +391,10 @@ impl<S> JsonRpcCodec<S> {
                     // Encoded afresh: the HTTP client frames the new body itself.
                     req.headers_mut().remove(http::header::CONTENT_LENGTH);
                     req.headers_mut().remove(http::header::TRANSFER_ENCODING);
+                }
+                if gathering && req.headers().contains_key(ACCEPT_ENCODING) {
+                    req.headers_mut()
+                        .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
                 }
             }
             None => {

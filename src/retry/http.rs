@@ -62,7 +62,11 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// out of the decision when it cannot (a number beyond `f64`, deep nesting). Either way
 /// the answer goes through as the server's bytes. An answer whose body is
 /// content-encoded (the caller asked for gzip, say) cannot be read by the layer, so no
-/// JSON-RPC rule applies to it: it comes back as it came, for the caller to decode. A
+/// JSON-RPC rule applies to it: it comes back as it came, for the caller to decode. (A
+/// batch sent again after an answer, whose answer the layer gathers with the ones kept,
+/// goes with `Accept-Encoding: identity` in place of the caller's: an answer the layer
+/// could not read could not be gathered, and the server's answers in it would be lost;
+/// the gathered answer is not encoded either.) A
 /// body that is not JSON-RPC is sent once, untouched, within the same limits, attempt
 /// timeout and deadline.
 ///

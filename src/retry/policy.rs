@@ -13,7 +13,7 @@ use super::future::Delay;
 use super::inspect::InspectError;
 use super::strategy::RetryStrategy;
 use crate::backoff::{Backoff, BoxDelays};
-use crate::codec::{Deadline, LatestHint, RetryAfter};
+use crate::codec::{Deadline, Gathering, LatestHint, RetryAfter};
 use crate::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Id, Request, Response};
 
 /// A [`tower::retry::Policy`] for JSON-RPC [`Request`]s and [`BatchRequest`]s.
@@ -452,6 +452,8 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                         });
                     *req.requests_mut() = again;
                     gathered.settled.extend(settled);
+                    // The next answer is merged with these: it must be readable.
+                    req.extensions_mut().insert(Gathering);
                 }
                 let first = req.requests().first();
                 let event = RetryEvent {

@@ -498,6 +498,32 @@ async fn results_of_every_json_type_come_back_whole() {
 }
 
 #[tokio::test]
+async fn floats_come_back_as_the_server_wrote_them() {
+    let rpc = Rpc::start().await;
+    let expected = floats(2000, 7);
+    let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+
+    let client = typed(&rpc, strategy([]));
+    let got: Vec<f64> = client.call("floats", (2000, 7)).await.unwrap();
+    assert_eq!(bits(&got), bits(&expected), "typed client");
+
+    let resp = stack(rpc.uri(), strategy([]))
+        .oneshot(Request::new("floats", json!([2000, 7])).with_id(1))
+        .await
+        .unwrap();
+    let got: Vec<f64> = serde_json::from_value(resp.result().unwrap().clone()).unwrap();
+    assert_eq!(bits(&got), bits(&expected), "codec stack");
+
+    // In a batch, and in a partly retried one.
+    let mut batch = client.batch();
+    let once = batch.call::<String>("once", ("floats",));
+    let f = batch.call::<Vec<f64>>("floats", (2000, 7));
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(results.take(once).unwrap(), "floats");
+    assert_eq!(bits(&results.take(f).unwrap()), bits(&expected), "batch");
+}
+
+#[tokio::test]
 async fn method_not_found_and_invalid_params_are_not_retried() {
     let rpc = Rpc::start().await;
     // Even the transient preset, plus 2001, does not retry either.

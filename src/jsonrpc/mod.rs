@@ -8,7 +8,9 @@
 //! beyond `f64` (`1e400`) or nesting deeper than serde_json's 128 levels in them makes the
 //! message undecodable. Send and receive such numbers as strings (as Ethereum's hex
 //! quantities are); the HTTP-level layer, which checks results and error data as JSON
-//! and passes the bytes on without building them, is not affected.
+//! and passes the bytes on without building them, is not affected. A float is read as
+//! the nearest `f64`, so every `f64` a server writes comes back as itself (serde_json's
+//! `float_roundtrip`, which this crate turns on).
 //!
 //! ```
 //! use serde_json::json;
@@ -23,6 +25,9 @@
 //! let resp = Response::from_slice(br#"{"jsonrpc": "2.0", "result": 19, "id": 1}"#)?;
 //! assert_eq!(resp.id(), &Id::Number(1));
 //! assert_eq!(resp.result(), Some(&json!(19)));
+//!
+//! let resp = Response::from_slice(br#"{"jsonrpc": "2.0", "result": 94.32936168408645, "id": 1}"#)?;
+//! assert_eq!(resp.result().and_then(|r| r.as_f64()), Some(94.32936168408645));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -848,6 +848,40 @@ async fn a_batch_the_server_does_not_take_is_refused_for_every_call() {
     assert_eq!(rpc.calls("notify:log"), 0);
 }
 
+#[tokio::test]
+async fn the_ethereum_preset_does_not_retry_a_batch_the_server_does_not_take() {
+    // jsonrpsee (and so reth, Substrate, ...) refuses batches it does not take with
+    // -32005 "Batched requests are not supported by this server": the same answer on
+    // every attempt, not a rate limit.
+    let rpc = Rpc::start_with(batch_limit(BatchRequestConfig::Disabled)).await;
+    let preset =
+        RetryStrategy::ethereum_rate_limits().backoff(PeriodicBackoff::new(5, Duration::ZERO));
+    let client = typed(&rpc, preset.clone());
+    let mut batch = client.batch();
+    let one = batch.call::<String>("eth_blockNumber", ());
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(error_code(results.take(one)), -32005);
+    assert_eq!(rpc.requests(), 1);
+
+    // A batch of notifications only, and a batch through jsonrpsee's client.
+    let mut batch = client.batch();
+    batch.notify("log", ());
+    assert_eq!(error_code(batch.send().await.map(drop)), -32005);
+    assert_eq!(rpc.requests(), 2);
+    let via_jsonrpsee = jsonrpsee(rpc.uri(), preset.clone());
+    let mut b = BatchRequestBuilder::new();
+    b.insert("eth_blockNumber", rpc_params![]).unwrap();
+    via_jsonrpsee.batch_request::<String>(b).await.unwrap_err();
+    assert_eq!(rpc.requests(), 3);
+
+    // Another -32005 from the same server is still a rate limit, retried five times.
+    assert_eq!(
+        error_code(client.call::<()>("fail", (-32005,)).await),
+        -32005
+    );
+    assert_eq!(rpc.calls("fail"), 6);
+}
+
 // ---------------------------------------------------------------------------------------
 // Size limits
 // ---------------------------------------------------------------------------------------

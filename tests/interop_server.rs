@@ -1062,6 +1062,29 @@ async fn the_servers_connection_limit_is_a_retryable_429() {
     );
 }
 
+#[tokio::test]
+async fn the_deadline_ends_a_call_the_server_holds() {
+    let rpc = Rpc::start().await;
+    let deadline = RetryStrategy::new(PeriodicBackoff::new(3, Duration::ZERO))
+        .retry_on(ErrorClass::Timeout)
+        .max_elapsed(Duration::from_millis(50));
+    let start = std::time::Instant::now();
+    let err = typed(&rpc, deadline.clone())
+        .call::<()>("hold", ())
+        .await
+        .unwrap_err();
+    assert!(err.transport().unwrap().is_timeout(), "{err:?}");
+    let err = jsonrpsee(rpc.uri(), deadline)
+        .request::<(), _>("hold", rpc_params![])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JsonrpseeError::Transport(_)), "{err:?}");
+    let elapsed = start.elapsed();
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    // One attempt each: the deadline came during the first, and nothing was sent after.
+    assert_eq!(rpc.requests(), 2);
+}
+
 // ---------------------------------------------------------------------------------------
 // The server stopped and started again on the same port
 // ---------------------------------------------------------------------------------------

@@ -85,9 +85,15 @@ impl ErrorObject {
     }
 }
 
+/// The most of an error object's message that its `Display` shows: a server's words
+/// are worth reading whole (a revert reason runs to a few hundred bytes), but a log
+/// line should not be megabytes long. [`ErrorObject::message`] has it all.
+const MESSAGE_SHOWN: usize = 1024;
+
 impl fmt::Display for ErrorObject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "JSON-RPC error {}: {}", self.code, self.message)
+        write!(f, "JSON-RPC error {}: ", self.code)?;
+        quote_up_to(f, &self.message, MESSAGE_SHOWN)
     }
 }
 
@@ -139,9 +145,13 @@ const QUOTED: usize = 100;
 /// The most ids of a batch that an error message lists.
 const LISTED: usize = 10;
 
-/// Writes `value`, cut after [`QUOTED`] bytes (on a character boundary) with an
-/// ellipsis.
+/// Writes `value`, cut after [`QUOTED`] bytes.
 fn quote(f: &mut fmt::Formatter<'_>, value: impl fmt::Display) -> fmt::Result {
+    quote_up_to(f, value, QUOTED)
+}
+
+/// Writes `value`, cut after `limit` bytes (on a character boundary) with an ellipsis.
+fn quote_up_to(f: &mut fmt::Formatter<'_>, value: impl fmt::Display, limit: usize) -> fmt::Result {
     struct Cut<'a, 'b> {
         f: &'a mut fmt::Formatter<'b>,
         left: usize,
@@ -167,7 +177,7 @@ fn quote(f: &mut fmt::Formatter<'_>, value: impl fmt::Display) -> fmt::Result {
     }
     let mut cut = Cut {
         f,
-        left: QUOTED,
+        left: limit,
         cut: false,
     };
     fmt::write(&mut cut, format_args!("{value}"))?;
@@ -248,6 +258,21 @@ impl From<serde_json::Error> for DecodeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_objects_message_is_shown_up_to_a_kibibyte() {
+        let reason = "execution reverted: ".to_owned() + &"x".repeat(300);
+        let shown = ErrorObject::new(3, reason.clone()).to_string();
+        assert_eq!(shown, format!("JSON-RPC error 3: {reason}"));
+        let flood = ErrorObject::new(-32000, "y".repeat(1_000_000));
+        let shown = flood.to_string();
+        assert_eq!(
+            shown.len(),
+            "JSON-RPC error -32000: ".len() + 1024 + "…".len()
+        );
+        assert!(shown.ends_with("y…"), "{shown}");
+        assert_eq!(flood.message().len(), 1_000_000);
+    }
 
     #[test]
     fn a_long_value_is_cut_on_a_character_boundary() {

@@ -42,12 +42,18 @@ fn told(resp: &http::Response<Full<Bytes>>) -> u64 {
 
 /// A batch whose first exchange answers call 1 and limits call 2 (retried alone); the
 /// re-send is answered by `second`, whose `Retry-After` is an HTTP-date `secs` ahead.
+/// Returns the layer's answer and the date the server sent: an HTTP-date has whole
+/// seconds, so it is up to a second earlier than now + `secs` (comparing with the
+/// latter made the test fail whenever the wall clock turned a second during the call).
 async fn batch_then(
     second_status: u16,
     second_body: &'static str,
     secs: u64,
 ) -> (http::Response<Full<Bytes>>, SystemTime) {
-    let date = SystemTime::now() + Duration::from_secs(secs);
+    let date = httpdate::parse_http_date(&httpdate::fmt_http_date(
+        SystemTime::now() + Duration::from_secs(secs),
+    ))
+    .unwrap();
     let sent = Arc::new(Mutex::new(0usize));
     let counter = Arc::clone(&sent);
     let inner = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {

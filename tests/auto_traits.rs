@@ -10,7 +10,9 @@ use tower_jsonrpc_retry::codec::{self, JsonRpcCodec, JsonRpcCodecLayer};
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
 use tower_jsonrpc_retry::retry::future::{Delay, ResponseFuture};
 use tower_jsonrpc_retry::retry::{HttpRetry, HttpRetryLayer};
-use tower_jsonrpc_retry::{Client, ClientError, JsonRpcRetryLayer, RetryStrategy};
+use tower_jsonrpc_retry::{
+    Client, ClientError, GiveUpEvent, JsonRpcRetryLayer, RetryEvent, RetryStrategy,
+};
 
 fn send_sync<T: Send + Sync>() {}
 fn send_only<T: Send>() {}
@@ -43,6 +45,9 @@ fn layers_services_futures_and_errors_cross_threads() {
     send_sync::<RetryStrategy>();
     send_sync::<Delay>();
     send_sync::<Client>();
+    // What hooks are handed can be shared with other threads (the error given up on too).
+    send_sync::<GiveUpEvent<'static>>();
+    send_sync::<RetryEvent<'static>>();
 }
 
 /// Compiled, never run: it would need a runtime and a server.

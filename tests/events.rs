@@ -622,7 +622,7 @@ async fn give_ups_can_be_labelled_by_cause() {
     }
     // Nothing listens on a port the server had: refused.
     let uri = server.uri();
-    drop(server);
+    server.shutdown().await;
     let _ = common::stack_to(uri.clone(), strategy.clone())
         .oneshot(sum())
         .await;

@@ -175,7 +175,7 @@ pub struct GiveUpEvent<'a> {
     pub(crate) reason: GiveUpReason,
     pub(crate) code: Option<i64>,
     pub(crate) status: Option<http::StatusCode>,
-    pub(crate) error: Option<&'a (dyn std::error::Error + 'static)>,
+    pub(crate) error: Option<&'a (dyn std::error::Error + Send + Sync + 'static)>,
 }
 
 impl<'a> GiveUpEvent<'a> {
@@ -262,7 +262,7 @@ impl<'a> GiveUpEvent<'a> {
     /// answer (the error the caller gets, unless a partly retried batch turns it into
     /// the answers it gathered): over the codec, a [`codec::Error`](crate::codec::Error)
     /// or the stack's own error type; its `source()` chain tells what happened.
-    pub fn error(&self) -> Option<&'a (dyn std::error::Error + 'static)> {
+    pub fn error(&self) -> Option<&'a (dyn std::error::Error + Send + Sync + 'static)> {
         self.error
     }
 }

@@ -34,14 +34,15 @@ use crate::codec;
 /// }
 ///
 /// impl InspectError for MyTransportError {
-///     fn as_error(&self) -> &(dyn std::error::Error + 'static) {
+///     fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
 ///         self
 ///     }
 /// }
 /// ```
 pub trait InspectError {
-    /// The error as a `std::error::Error`, whose `source()` chain is searched.
-    fn as_error(&self) -> &(dyn StdError + 'static);
+    /// The error as a `std::error::Error`, whose `source()` chain is searched (and which
+    /// [`GiveUpEvent::error`](crate::GiveUpEvent::error) hands to hooks).
+    fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static);
 
     /// The HTTP status the server answered with, if the error carries one.
     fn status(&self) -> Option<StatusCode> {
@@ -74,7 +75,7 @@ fn find_codec_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a codec::
 }
 
 impl InspectError for codec::Error {
-    fn as_error(&self) -> &(dyn StdError + 'static) {
+    fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
         self
     }
 
@@ -92,7 +93,7 @@ impl InspectError for codec::Error {
 }
 
 impl InspectError for BoxError {
-    fn as_error(&self) -> &(dyn StdError + 'static) {
+    fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
         &**self
     }
 
@@ -102,7 +103,7 @@ impl InspectError for BoxError {
 }
 
 impl InspectError for std::io::Error {
-    fn as_error(&self) -> &(dyn StdError + 'static) {
+    fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
         self
     }
 
@@ -115,7 +116,7 @@ impl InspectError for std::io::Error {
 }
 
 impl InspectError for std::convert::Infallible {
-    fn as_error(&self) -> &(dyn StdError + 'static) {
+    fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
         match *self {}
     }
 }

@@ -789,3 +789,57 @@ async fn an_error_after_a_failure_status_says_the_status() {
         .unwrap_err();
     assert_eq!(err.to_string(), "response body could not be read");
 }
+
+/// At the HTTP level, an answer to a body that is not JSON-RPC, over the limit or broken
+/// off under a failure status, is a `codec::Error` as one to a JSON-RPC call is: it
+/// keeps the status (`status()`, the message) and the server's `Retry-After`. It kept
+/// neither: "response body larger than the limit of 10 bytes" for a 503.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn http_level_an_unreadable_answer_to_a_body_not_json_rpc_says_its_status() {
+    let too_large = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+        let resp = http::Response::builder()
+            .status(503)
+            .header(http::header::RETRY_AFTER, "7")
+            .body(Full::new(Bytes::from(vec![b'x'; 64])))
+            .unwrap();
+        Ok::<_, std::io::Error>(resp)
+    });
+    let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(periodic(1, 10).codes([2001]));
+    let err = layer
+        .clone()
+        .response_limit(10)
+        .layer(too_large)
+        .oneshot(http_post("not JSON-RPC"))
+        .await
+        .unwrap_err();
+    let codec = err
+        .downcast_ref::<tower_jsonrpc_retry::codec::Error>()
+        .expect("the codec's error");
+    assert!(codec.is_body_too_large(), "{codec:?}");
+    assert_eq!(codec.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(codec.retry_after(), Some(Duration::from_secs(7)));
+    assert_eq!(
+        err.to_string(),
+        "response body larger than the limit of 10 bytes (HTTP status 503 Service Unavailable)"
+    );
+
+    let broken = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+        let mut resp = http::Response::new(Broken);
+        *resp.status_mut() = http::StatusCode::BAD_GATEWAY;
+        Ok::<_, std::io::Error>(resp)
+    });
+    let err = layer
+        .layer(broken)
+        .oneshot(http_post("not JSON-RPC"))
+        .await
+        .unwrap_err();
+    let codec = err
+        .downcast_ref::<tower_jsonrpc_retry::codec::Error>()
+        .expect("the codec's error");
+    assert!(codec.is_body(), "{codec:?}");
+    assert_eq!(codec.status(), Some(http::StatusCode::BAD_GATEWAY));
+    assert_eq!(
+        err.to_string(),
+        "response body could not be read (HTTP status 502 Bad Gateway)"
+    );
+}

@@ -203,8 +203,9 @@ impl<B, E> HttpRetryLayer<B, E> {
 
     /// The largest response body buffered, in bytes. Over it, the call fails with a
     /// [`codec::Error`] for which [`is_body_too_large`](codec::Error::is_body_too_large)
-    /// holds (through [`map_err`](Self::map_err)), except that the answer to a JSON-RPC
-    /// message under a failure status comes back as that status, without its body.
+    /// holds (through [`map_err`](Self::map_err)), with the answer's status and
+    /// `Retry-After`, except that the answer to a JSON-RPC message under a failure
+    /// status comes back as that status, without its body.
     ///
     /// # Default
     ///
@@ -557,11 +558,18 @@ where
                             .await
                             .map_err(Failure::Inner)?
                             .into_parts();
+                        // An unreadable body keeps what the head said, as the codec's
+                        // errors do: the status (a 503's body over the limit is still a
+                        // 503) and the server's hint.
+                        let status = head.status;
+                        let hint =
+                            codec::RetryAfter::from_headers(&head.headers).map(|h| h.delay());
                         let body = Limited::new(body, response_limit)
                             .collect()
                             .await
                             .map_err(|e| {
-                                Failure::Layer(Box::new(codec::Error::body(e, response_limit)))
+                                let err = codec::Error::body(e, response_limit);
+                                Failure::Layer(Box::new(err.with_status(status, hint)))
                             })?
                             .to_bytes();
                         Ok(raw_response(RawAnswer { head, body }))

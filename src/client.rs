@@ -140,7 +140,8 @@ where
 {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            // The error object is the error itself, shown whole by `Display`.
+            // The error object is the error itself, shown by `Display` (its message up to
+            // 1 KiB; `rpc()` has it whole).
             ClientError::Rpc(_) => None,
             ClientError::Transport(e) => Some(e.as_error()),
             ClientError::Deserialize(e) | ClientError::Params(e) => Some(e),

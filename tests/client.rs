@@ -426,3 +426,20 @@ async fn unit_params_are_left_out_and_an_empty_array_is_sent() {
     assert_eq!(bodies[0].get("params"), None, "{}", bodies[0]);
     assert_eq!(bodies[1]["params"], json!([]), "{}", bodies[1]);
 }
+
+/// `ClientError::Rpc` shows the error object as its `Display` does: a server's message
+/// up to 1 KiB (a megabyte message is not a megabyte log line), while `rpc()` keeps it
+/// whole.
+#[test]
+fn an_rpc_errors_message_is_shown_up_to_a_kibibyte_and_kept_whole() {
+    let message = "m".repeat(5000);
+    let err: tower_jsonrpc_retry::ClientError = tower_jsonrpc_retry::ClientError::Rpc(
+        tower_jsonrpc_retry::jsonrpc::ErrorObject::new(-32000, message.clone()),
+    );
+    let shown = err.to_string();
+    assert_eq!(
+        shown,
+        format!("JSON-RPC error -32000: {}…", &message[..1024])
+    );
+    assert_eq!(err.rpc().map(|e| e.message()), Some(message.as_str()));
+}

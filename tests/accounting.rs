@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestBody;
+use common::{TestBody, watched};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,9 +19,7 @@ use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
-use tower_jsonrpc_retry::{
-    GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryEvent, RetryStrategy,
-};
+use tower_jsonrpc_retry::{GiveUpReason, JsonRpcRetryLayer, RetryStrategy};
 
 const CALL: &str = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
 
@@ -147,29 +145,6 @@ impl Budget for Counting {
         }
         ok
     }
-}
-
-/// (method, id, batch_len, retries, reason) of every give-up.
-type GiveUps = Arc<Mutex<Vec<(String, Option<String>, Option<usize>, u32, GiveUpReason)>>>;
-
-fn watched(strategy: RetryStrategy) -> (RetryStrategy, Arc<AtomicUsize>, GiveUps) {
-    let retries = Arc::new(AtomicUsize::new(0));
-    let give_ups: GiveUps = Arc::default();
-    let (r, g) = (Arc::clone(&retries), Arc::clone(&give_ups));
-    let strategy = strategy
-        .on_retry(move |_: &RetryEvent<'_>| {
-            r.fetch_add(1, Ordering::SeqCst);
-        })
-        .on_give_up(move |e: &GiveUpEvent<'_>| {
-            g.lock().unwrap().push((
-                e.method().to_owned(),
-                e.id().map(ToString::to_string),
-                e.batch_len(),
-                e.retries(),
-                e.reason(),
-            ));
-        });
-    (strategy, retries, give_ups)
 }
 
 fn secs(s: f64) -> Duration {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::TestBody;
+use common::{TestBody, watched};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,31 +19,8 @@ use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, BatchResponse, Request};
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{
-    ErrorClass, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryEvent, RetryStrategy,
+    ErrorClass, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryStrategy,
 };
-
-/// (method, id, batch_len, retries, reason) of every give-up.
-type GiveUps = Arc<Mutex<Vec<(String, Option<String>, Option<usize>, u32, GiveUpReason)>>>;
-
-fn watched(strategy: RetryStrategy) -> (RetryStrategy, Arc<AtomicUsize>, GiveUps) {
-    let retries = Arc::new(AtomicUsize::new(0));
-    let give_ups: GiveUps = Arc::default();
-    let (r, g) = (Arc::clone(&retries), Arc::clone(&give_ups));
-    let strategy = strategy
-        .on_retry(move |_: &RetryEvent<'_>| {
-            r.fetch_add(1, Ordering::SeqCst);
-        })
-        .on_give_up(move |e: &GiveUpEvent<'_>| {
-            g.lock().unwrap().push((
-                e.method().to_owned(),
-                e.id().map(ToString::to_string),
-                e.batch_len(),
-                e.retries(),
-                e.reason(),
-            ));
-        });
-    (strategy, retries, give_ups)
-}
 
 /// V1. A batch whose transport failure is final names a *call* of those sent last
 /// (event.rs: "the call named is one whose latest answer failed: the first among the

@@ -135,6 +135,16 @@ fn busy_strategy() -> RetryStrategy {
     RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100))).codes([2001])
 }
 
+/// The JSON body of an answer.
+async fn json_of<B>(resp: http::Response<B>) -> Value
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&body).unwrap()
+}
+
 fn http_call(uri: Uri, body: &'static str) -> http::Request<Full<Bytes>> {
     http::Request::post(uri)
         .header("content-type", "application/json")
@@ -207,11 +217,7 @@ async fn http_level_under_decompression_hands_an_encoded_answer_back_as_it_came(
         .service(common::http());
     let resp = svc.oneshot(http_call(server.uri("/"), CALL)).await.unwrap();
     assert_eq!(server.requests(), 1);
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(
-        serde_json::from_slice::<Value>(&body).unwrap()["error"]["code"],
-        json!(2001)
-    );
+    assert_eq!(json_of(resp).await["error"]["code"], json!(2001));
 }
 
 #[tokio::test(start_paused = true)]
@@ -249,8 +255,7 @@ async fn gzip_encoded_failure_statuses_are_retried_by_status_at_both_levels() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(server.requests(), 4);
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["result"], 3);
+    assert_eq!(json_of(resp).await["result"], 3);
 }
 
 /// Answers error 2001 to every other request (from the first), 3 otherwise.
@@ -297,8 +302,7 @@ async fn set_header_and_trace_below_both_levels_go_with_every_attempt() {
         .oneshot(http_call(server.uri("/"), CALL))
         .await
         .unwrap();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["result"], 3);
+    assert_eq!(json_of(resp).await["result"], 3);
     assert_eq!(server.requests(), 4);
     assert!(
         server
@@ -358,8 +362,7 @@ async fn a_307_followed_below_either_level_is_retried_on_the_target_s_codes() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["result"], 3);
+    assert_eq!(json_of(resp).await["result"], 3);
     assert_eq!(server.requests(), 8);
     let received = server.received();
     for (method, uri, _, body) in &received[4..] {
@@ -377,8 +380,7 @@ async fn a_307_comes_back_to_a_follow_redirect_above_the_http_level() {
         .service(common::http());
     let resp = svc.oneshot(http_call(server.uri("/"), CALL)).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["result"], 3);
+    assert_eq!(json_of(resp).await["result"], 3);
     // `/` answers 307, handed back as it came; `/v2` answers 2001 (retried by the
     // layer), then 3.
     let paths: Vec<String> = server
@@ -474,8 +476,7 @@ async fn a_rate_limit_behind_a_buffer_below_either_level_paces_the_retries() {
         .oneshot(http_call(server.uri("/"), CALL))
         .await
         .unwrap();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["result"], 3);
+    assert_eq!(json_of(resp).await["result"], 3);
     assert_eq!(server.requests(), 4);
     assert_eq!(start.elapsed(), Duration::from_secs(1));
 }
@@ -515,8 +516,7 @@ async fn a_buffer_above_either_level_and_a_boxed_clone_service_of_the_whole_stac
         .oneshot(http_call(server.uri("/"), CALL))
         .await
         .unwrap();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["result"], 3);
+    assert_eq!(json_of(resp).await["result"], 3);
     assert_eq!(server.requests(), 4);
 
     // The whole HTTP-level stack boxed, with the inner service boxed too.
@@ -532,8 +532,7 @@ async fn a_buffer_above_either_level_and_a_boxed_clone_service_of_the_whole_stac
         .oneshot(http_call(server.uri("/"), CALL))
         .await
         .unwrap();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["result"], 3);
+    assert_eq!(json_of(resp).await["result"], 3);
     assert_eq!(server.requests(), 6);
 }
 
@@ -551,8 +550,7 @@ async fn http_level_over_boxed_response_bodies_and_under_a_boxed_request_body() 
         .oneshot(http_call(server.uri("/"), CALL))
         .await
         .unwrap();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["result"], 3);
+    assert_eq!(json_of(resp).await["result"], 3);
     assert_eq!(server.requests(), 2);
 
     // A client that sends boxed bodies: the layer's body is a `Full` turned into one
@@ -569,8 +567,7 @@ async fn http_level_over_boxed_response_bodies_and_under_a_boxed_request_body() 
         .oneshot(http_call(server.uri("/"), CALL))
         .await
         .unwrap();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["result"], 3);
+    assert_eq!(json_of(resp).await["result"], 3);
     assert_eq!(server.requests(), 4);
 }
 
@@ -669,8 +666,7 @@ async fn many_calls_through_buffer_limit_and_decompression_each_get_their_own_an
                 .body(Full::new(Bytes::from(body.to_string())))
                 .unwrap();
             let resp = svc.oneshot(req).await.unwrap();
-            let body = resp.into_body().collect().await.unwrap().to_bytes();
-            (i, serde_json::from_slice::<Value>(&body).unwrap())
+            (i, json_of(resp).await)
         })
     });
     for (i, answer) in join_in_place(calls).await {

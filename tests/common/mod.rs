@@ -9,12 +9,16 @@ use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tower::ServiceBuilder;
 use tower::timeout::{Timeout, TimeoutLayer};
 use tower_jsonrpc_retry::codec::{JsonRpcCodec, JsonRpcCodecLayer};
 use tower_jsonrpc_retry::retry::JsonRpcRetry;
 use tower_jsonrpc_retry::test_util::FlakyServer;
-use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryEvent, RetryStrategy};
+
+use tower_jsonrpc_retry::{
+    GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryEvent, RetryStrategy,
+};
 
 pub type Http = Client<HttpConnector, Full<Bytes>>;
 pub type Stack = JsonRpcRetry<JsonRpcCodec<Timeout<Http>>>;
@@ -147,4 +151,28 @@ impl http_body::Body for TestBody {
             TestBody::Stalled => Poll::Pending,
         }
     }
+}
+
+/// (method, id, batch_len, retries, reason) of every give-up.
+pub type GiveUps = Arc<Mutex<Vec<(String, Option<String>, Option<usize>, u32, GiveUpReason)>>>;
+
+/// `strategy` with hooks that count its retries and record its give-ups.
+pub fn watched(strategy: RetryStrategy) -> (RetryStrategy, Arc<AtomicUsize>, GiveUps) {
+    let retries = Arc::new(AtomicUsize::new(0));
+    let give_ups: GiveUps = Arc::default();
+    let (r, g) = (Arc::clone(&retries), Arc::clone(&give_ups));
+    let strategy = strategy
+        .on_retry(move |_: &RetryEvent<'_>| {
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .on_give_up(move |e: &GiveUpEvent<'_>| {
+            g.lock().unwrap().push((
+                e.method().to_owned(),
+                e.id().map(ToString::to_string),
+                e.batch_len(),
+                e.retries(),
+                e.reason(),
+            ));
+        });
+    (strategy, retries, give_ups)
 }

@@ -205,7 +205,8 @@ impl<B, E> HttpRetryLayer<B, E> {
     /// [`codec::Error`] for which [`is_body_too_large`](codec::Error::is_body_too_large)
     /// holds (through [`map_err`](Self::map_err)), with the answer's status and
     /// `Retry-After`, except that the answer to a JSON-RPC message under a failure
-    /// status comes back as that status, without its body.
+    /// status comes back as that status, without its body, and that a partly retried
+    /// batch whose re-send is over the limit comes back as the answers gathered before.
     ///
     /// # Default
     ///

@@ -1,5 +1,7 @@
 //! Chaos and retry storms: many concurrent calls through the whole stack against a
-//! `FlakyServer` injecting seeded random faults, reconciled with the server's log.
+//! `FlakyServer` injecting seeded random faults, reconciled with the server's log:
+//! single calls at the JSON-RPC level, batches at the JSON-RPC level, and single calls,
+//! batches and notifications as raw bodies at the HTTP level.
 //!
 //! Runs on tokio's paused clock: the per-attempt timeout and `Retry-After` waits cost no
 //! real time, and the retry backoff is zero.
@@ -381,4 +383,765 @@ async fn chaos_log_records_scripted_calls_unread_requests_and_batches() {
     let resp = svc.oneshot(sum(5)).await.unwrap();
     assert_eq!(resp.result(), Some(&json!(3)), "reset turns chaos off");
     assert_eq!(server.log().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Batches, and the HTTP level: every attempt recorded below the retry layer, every
+// attempt the server read reconciled with it, every final answer with the attempts.
+// ---------------------------------------------------------------------------------------
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use tower_jsonrpc_retry::JsonRpcRetryLayer;
+use tower_jsonrpc_retry::jsonrpc::{BatchRequest, BatchResponse};
+
+/// A unit of work (a single call or a batch) is numbered `u`; its items are `u * 10 + k`.
+/// The key of an item is also the first of its params, so the server's bodies name it.
+const ITEMS_PER_UNIT: i64 = 10;
+const UNIT_CONCURRENCY: usize = 32;
+
+fn unit_of(key: i64) -> i64 {
+    key / ITEMS_PER_UNIT
+}
+
+/// A non-idempotent `send` now and then; otherwise `sum`.
+fn item_method(key: i64) -> &'static str {
+    if key % 7 == 3 { "send" } else { "sum" }
+}
+
+/// Some later items of a batch are notifications (the first never is), and items 8 and
+/// 9 always are: the units of notifications alone.
+fn is_notification(key: i64) -> bool {
+    let k = key % ITEMS_PER_UNIT;
+    k != 0 && (key % 9 == 4 || k >= 8)
+}
+
+/// The keys of a unit of notifications only: a single one, or a batch of two.
+fn notification_keys(u: i64, batch: bool) -> Vec<i64> {
+    let first = if batch { 8 } else { 9 };
+    (first..ITEMS_PER_UNIT)
+        .map(|k| u * ITEMS_PER_UNIT + k)
+        .collect()
+}
+
+fn item_request(key: i64) -> Request {
+    let req = Request::new(item_method(key), json!([key, 1]));
+    if is_notification(key) {
+        req
+    } else {
+        req.with_id(key)
+    }
+}
+
+fn expected_result(key: i64) -> serde_json::Value {
+    if item_method(key) == "send" {
+        json!([key, 1])
+    } else {
+        json!(key + 1)
+    }
+}
+
+/// The keys of batch `u`: 1 to 6 items.
+fn batch_keys(u: i64) -> Vec<i64> {
+    let len = 1 + (u * 7 + u / 3) % 6;
+    (0..len).map(|k| u * ITEMS_PER_UNIT + k).collect()
+}
+
+/// One call's answer inside a JSON-RPC response.
+#[derive(Clone, Debug, PartialEq)]
+enum Answer {
+    Result(serde_json::Value),
+    Code(i64),
+}
+
+/// What one attempt got: answers by call key, or a failure of the whole exchange.
+#[derive(Clone, Debug, PartialEq)]
+enum Got {
+    Answers(BTreeMap<i64, Answer>),
+    Status(u16),
+    Timeout,
+    Reset,
+    Decode,
+    Hung,
+    Other(String),
+}
+
+/// The attempts of one unit, as the service under the retry layer saw them: the keys
+/// sent, and what came back (`Timeout` until something does: a dropped attempt).
+type Sent = Arc<Mutex<HashMap<i64, Vec<(Vec<i64>, Got)>>>>;
+
+fn record_sent(sent: &Sent, keys: Vec<i64>) -> (i64, usize) {
+    let unit = unit_of(keys[0]);
+    let mut sent = sent.lock().unwrap();
+    let attempts = sent.entry(unit).or_default();
+    attempts.push((keys, Got::Timeout));
+    (unit, attempts.len() - 1)
+}
+
+fn record_got(sent: &Sent, (unit, at): (i64, usize), got: Got) {
+    sent.lock().unwrap().get_mut(&unit).unwrap()[at].1 = got;
+}
+
+fn key_of_params(item: &serde_json::Value) -> i64 {
+    item["params"][0]
+        .as_i64()
+        .expect("every item's first param is its key")
+}
+
+/// The keys a request body names, in order.
+fn keys_of_body(body: &[u8]) -> Vec<i64> {
+    match serde_json::from_slice::<serde_json::Value>(body).expect("a JSON body") {
+        serde_json::Value::Array(items) => items.iter().map(key_of_params).collect(),
+        single => vec![key_of_params(&single)],
+    }
+}
+
+fn answers_of_batch(resp: &BatchResponse) -> Got {
+    let mut answers = BTreeMap::new();
+    for item in resp.items() {
+        let Id::Number(key) = item.id() else {
+            return Got::Other(format!("an answer with id {:?}", item.id()));
+        };
+        let answer = match item.error() {
+            Some(e) => Answer::Code(e.code()),
+            None => Answer::Result(item.result().cloned().unwrap_or_default()),
+        };
+        if answers.insert(*key, answer).is_some() {
+            return Got::Other(format!("call {key} answered twice"));
+        }
+    }
+    Got::Answers(answers)
+}
+
+fn got_of_codec_error(e: &tower_jsonrpc_retry::codec::Error) -> Got {
+    if e.is_timeout() {
+        Got::Timeout
+    } else if e.is_status() {
+        Got::Status(e.status().unwrap().as_u16())
+    } else if e.is_decode() {
+        Got::Decode
+    } else if e.is_transport() || e.is_body() {
+        Got::Reset
+    } else {
+        Got::Other(e.to_string())
+    }
+}
+
+/// The answers in an HTTP response body: a JSON-RPC response or an array of them; `None`
+/// if it is neither.
+fn answers_of_body(body: &[u8]) -> Option<Got> {
+    if body.is_empty() {
+        return Some(Got::Answers(BTreeMap::new()));
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        single @ serde_json::Value::Object(_) => vec![single],
+        _ => return None,
+    };
+    let mut answers = BTreeMap::new();
+    for item in &items {
+        let Some(key) = item["id"].as_i64() else {
+            return Some(Got::Other(format!("an answer without a call's id: {item}")));
+        };
+        let answer = match item.get("error") {
+            Some(e) => Answer::Code(e["code"].as_i64()?),
+            None => Answer::Result(item.get("result")?.clone()),
+        };
+        if answers.insert(key, answer).is_some() {
+            return Some(Got::Other(format!("call {key} answered twice")));
+        }
+    }
+    Some(Got::Answers(answers))
+}
+
+/// Records every batch the retry layer sends and what comes back, at the JSON-RPC level.
+#[derive(Clone)]
+struct Tap<S> {
+    inner: S,
+    sent: Sent,
+}
+
+impl<S> tower::Service<BatchRequest> for Tap<S>
+where
+    S: tower::Service<
+            BatchRequest,
+            Response = BatchResponse,
+            Error = tower_jsonrpc_retry::codec::Error,
+        >,
+    S::Future: Send + 'static,
+{
+    type Response = BatchResponse;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<BatchResponse, S::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, batch: BatchRequest) -> Self::Future {
+        let keys = batch
+            .requests()
+            .iter()
+            .map(|r| r.params().expect("params")[0].as_i64().unwrap())
+            .collect();
+        let at = record_sent(&self.sent, keys);
+        let sent = Arc::clone(&self.sent);
+        let call = self.inner.call(batch);
+        Box::pin(async move {
+            let result = call.await;
+            let got = match &result {
+                Ok(resp) => answers_of_batch(resp),
+                Err(e) => got_of_codec_error(e),
+            };
+            record_got(&sent, at, got);
+            result
+        })
+    }
+}
+
+/// Records every HTTP request the layer sends and what comes back, under the HTTP level.
+#[derive(Clone)]
+struct HttpTap<S> {
+    inner: S,
+    sent: Sent,
+}
+
+impl<S, RB> tower::Service<http::Request<Full<Bytes>>> for HttpTap<S>
+where
+    S: tower::Service<http::Request<Full<Bytes>>, Response = http::Response<RB>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    RB: http_body::Body + Send + 'static,
+    RB::Data: Send,
+    RB::Error: std::fmt::Debug,
+{
+    type Response = http::Response<Full<Bytes>>;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<http::Response<Full<Bytes>>, S::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Full<Bytes>>) -> Self::Future {
+        let (parts, body) = req.into_parts();
+        let bytes = futures_bytes(body);
+        let keys = keys_of_body(&bytes);
+        let at = record_sent(&self.sent, keys.clone());
+        let sent = Arc::clone(&self.sent);
+        let call = self
+            .inner
+            .call(http::Request::from_parts(parts, Full::new(bytes)));
+        Box::pin(async move {
+            let (head, body) = match call.await {
+                Ok(resp) => resp.into_parts(),
+                Err(e) => {
+                    record_got(&sent, at, Got::Reset);
+                    return Err(e);
+                }
+            };
+            let body = match body.collect().await {
+                Ok(body) => body.to_bytes(),
+                Err(_) => {
+                    // Cut short: the layer sees a body error, which it retries as a reset.
+                    record_got(&sent, at, Got::Reset);
+                    Bytes::new()
+                }
+            };
+            let got = if !head.status.is_success() {
+                Got::Status(head.status.as_u16())
+            } else if keys.iter().all(|k| is_notification(*k)) {
+                // Its body is not read.
+                Got::Answers(BTreeMap::new())
+            } else {
+                answers_of_body(&body).unwrap_or(Got::Decode)
+            };
+            record_got(&sent, at, got);
+            Ok(http::Response::from_parts(head, Full::new(body)))
+        })
+    }
+}
+
+/// The bytes of a `Full` body, which are there at once.
+fn futures_bytes(mut body: Full<Bytes>) -> Bytes {
+    use http_body::Body;
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match std::pin::Pin::new(&mut body).poll_frame(&mut cx) {
+        std::task::Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
+    }
+}
+
+/// What the server's answer to one request should have been, from the faults it drew
+/// for its items (`(key, fault)`, in the body's order): a delay holds the whole answer
+/// past the attempt timeout; else the first item with an HTTP-level fault decides the
+/// whole answer; else each call is answered.
+fn predicted(items: &[(i64, Option<Fault>)]) -> Got {
+    let got = predicted_exchange(items);
+    // A 2xx answer to notifications alone is not read.
+    if got == Got::Decode && items.iter().all(|(k, _)| is_notification(*k)) {
+        return Got::Answers(BTreeMap::new());
+    }
+    got
+}
+
+fn predicted_exchange(items: &[(i64, Option<Fault>)]) -> Got {
+    if items
+        .iter()
+        .any(|(_, f)| matches!(f, Some(Fault::Delay(_))))
+    {
+        return Got::Timeout;
+    }
+    for (_, fault) in items {
+        match fault {
+            Some(Fault::Status(s) | Fault::StatusRetryAfter(s, _)) => return Got::Status(*s),
+            Some(Fault::DropAfterRead) => return Got::Reset,
+            Some(Fault::Malformed) => return Got::Decode,
+            _ => {}
+        }
+    }
+    let mut answers = BTreeMap::new();
+    for (key, fault) in items {
+        if is_notification(*key) {
+            continue;
+        }
+        let answer = match fault {
+            None => Answer::Result(expected_result(*key)),
+            Some(Fault::Code(c)) => Answer::Code(*c),
+            other => panic!("item {key}: unexpected fault {other:?}"),
+        };
+        answers.insert(*key, answer);
+    }
+    Got::Answers(answers)
+}
+
+/// The keys the policy must send next after an attempt of `keys` got `got`, or `None`
+/// when it must not retry.
+fn next_keys(keys: &[i64], got: &Got) -> Option<Vec<i64>> {
+    match got {
+        Got::Answers(answers) => {
+            let again: Vec<i64> = keys
+                .iter()
+                .copied()
+                .filter(|k| {
+                    item_method(*k) != "send"
+                        && answers.get(k).is_some_and(|a| *a == Answer::Code(-32005))
+                })
+                .collect();
+            (!again.is_empty()).then_some(again)
+        }
+        Got::Timeout | Got::Reset | Got::Status(503 | 429) => {
+            let non_idempotent = keys.iter().any(|k| item_method(*k) == "send");
+            (!non_idempotent).then(|| keys.to_vec())
+        }
+        _ => None,
+    }
+}
+
+/// How the final answer is made from the attempts.
+#[derive(Clone, Copy, PartialEq)]
+enum Level {
+    /// A batch through `JsonRpcRetryLayer::new`: gathered answers after any answer.
+    Batch,
+    /// A single call's bytes through the HTTP level: the last exchange, as it came.
+    HttpSingle,
+    /// A batch's bytes through the HTTP level: gathered answers after any answer, or the
+    /// last exchange's status.
+    HttpBatch,
+}
+
+/// What the caller must get, from the attempts as the service under the layer saw them.
+fn expected_final(level: Level, attempts: &[(Vec<i64>, Got)]) -> Got {
+    let (_, last) = attempts.last().expect("at least one attempt");
+    let mut gathered = BTreeMap::new();
+    let mut answered = false;
+    for (_, got) in attempts {
+        if let Got::Answers(answers) = got {
+            answered = true;
+            gathered.extend(answers.iter().map(|(k, a)| (*k, a.clone())));
+        }
+    }
+    match (level, last) {
+        (Level::HttpSingle, last) => last.clone(),
+        (_, Got::Answers(_)) => Got::Answers(gathered),
+        (_, _) if answered => Got::Answers(gathered),
+        (_, last) => last.clone(),
+    }
+}
+
+/// What [`reconcile`] counted.
+struct Tally {
+    attempts: usize,
+    retries: usize,
+    /// Retries that re-sent only some of a batch's items.
+    partial: usize,
+    /// Attempts the server never read.
+    unread: usize,
+}
+
+/// Reconciles every unit: the caller's answers with the attempts, the attempts with the
+/// policy's rules and with the server's log. Returns (attempts, retries, unread).
+fn reconcile(
+    server: &FlakyServer,
+    sent: &Sent,
+    units: &BTreeMap<i64, (Level, Vec<i64>)>,
+    finals: &HashMap<i64, Got>,
+) -> Tally {
+    // The server's side: the log, split by the bodies it read (one group per request,
+    // in the order they were read); the requests it did not read apart.
+    let log = server.log();
+    let bodies = server.bodies();
+    let mut entries = log.iter().filter(|e| {
+        let unread = e.method.is_none();
+        if unread {
+            assert_eq!(e.fault, Some(Fault::DropBeforeRead), "{e:?}");
+        }
+        !unread
+    });
+    let unread = log.iter().filter(|e| e.method.is_none()).count();
+    // Per unit: the keys of each request read, the answer its faults call for, and the
+    // faults.
+    type Read = (Vec<i64>, Got, Vec<(i64, Option<Fault>)>);
+    let mut groups: HashMap<i64, Vec<Read>> = HashMap::new();
+    for body in &bodies {
+        let keys = keys_of_body(body);
+        let items: Vec<(i64, Option<Fault>)> = keys
+            .iter()
+            .map(|key| {
+                let entry = entries.next().expect("a log entry per item read");
+                assert_eq!(
+                    entry.method.as_deref(),
+                    Some(item_method(*key)),
+                    "{entry:?}"
+                );
+                let id = (!is_notification(*key)).then_some(Id::Number(*key));
+                assert_eq!(entry.id, id, "{entry:?}");
+                (*key, entry.fault)
+            })
+            .collect();
+        let unit = unit_of(keys[0]);
+        assert!(keys.iter().all(|k| unit_of(*k) == unit), "{keys:?}");
+        groups
+            .entry(unit)
+            .or_default()
+            .push((keys, predicted(&items), items));
+    }
+    assert!(entries.next().is_none(), "a log entry for no body");
+
+    let sent = sent.lock().unwrap();
+    let mut client_unread = 0;
+    let mut attempts_total = 0;
+    let mut partial = 0;
+    for (unit, (level, keys)) in units {
+        let attempts = sent.get(unit).map(Vec::as_slice).unwrap_or_default();
+        let read = groups.remove(unit).unwrap_or_default();
+        attempts_total += attempts.len();
+        let context = || format!("unit {unit} ({keys:?}): sent {attempts:?}, server read {read:?}");
+        assert!(!attempts.is_empty(), "{}", context());
+        assert!(
+            attempts.len() <= 1 + RETRIES,
+            "over 1 + retries: {}",
+            context()
+        );
+        assert_eq!(&attempts[0].0, keys, "{}", context());
+        // Each attempt after the first is the one the rules call for; the last is one
+        // they would not retry, or the last allowed.
+        for pair in attempts.windows(2) {
+            let (keys, got) = &pair[0];
+            let next = next_keys(keys, got);
+            // A reset request may go again even with a `send` in it when it never left
+            // (hyper handed it back unwritten); the check below still refuses a `send`
+            // re-sent after the server read it.
+            if next.as_ref() == Some(&pair[1].0) && pair[1].0.len() < keys.len() {
+                partial += 1;
+            }
+            if next.as_ref() != Some(&pair[1].0) && !(*got == Got::Reset && pair[1].0 == *keys) {
+                panic!("retried against the rules ({next:?}): {}", context());
+            }
+        }
+        let (last_keys, last) = attempts.last().unwrap();
+        if attempts.len() < 1 + RETRIES {
+            assert!(
+                next_keys(last_keys, last).is_none(),
+                "gave up early: {}",
+                context()
+            );
+        }
+        // The server read a subsequence of the attempts, each as predicted; the others
+        // are resets it never read.
+        let mut groups = read.iter().peekable();
+        let mut read_at = Vec::new();
+        for (i, (keys, got)) in attempts.iter().enumerate() {
+            match groups.peek() {
+                Some((read_keys, predicted, _)) if read_keys == keys && predicted == got => {
+                    groups.next();
+                    read_at.push(i);
+                }
+                _ => {
+                    assert_eq!(
+                        got,
+                        &Got::Reset,
+                        "attempt {i} unlike the server's: {}",
+                        context()
+                    );
+                    client_unread += 1;
+                }
+            }
+        }
+        assert!(groups.next().is_none(), "server read more: {}", context());
+        // A `send` the server read is never sent again.
+        for &i in &read_at {
+            for key in attempts[i].0.iter().filter(|k| item_method(**k) == "send") {
+                assert!(
+                    attempts[i + 1..]
+                        .iter()
+                        .all(|(keys, _)| !keys.contains(key)),
+                    "non-idempotent {key} re-sent after the server read it: {}",
+                    context()
+                );
+            }
+        }
+        let expected = expected_final(*level, attempts);
+        let got = finals
+            .get(unit)
+            .unwrap_or_else(|| panic!("lost: {}", context()));
+        assert_eq!(got, &expected, "final answer: {}", context());
+        if let Got::Answers(answers) = got {
+            let calls: Vec<i64> = keys
+                .iter()
+                .copied()
+                .filter(|k| !is_notification(*k))
+                .collect();
+            assert_eq!(
+                answers.keys().copied().collect::<Vec<_>>(),
+                calls,
+                "every call answered once: {}",
+                context()
+            );
+            for (key, answer) in answers {
+                if let Answer::Result(result) = answer {
+                    assert_eq!(result, &expected_result(*key), "{}", context());
+                }
+            }
+        }
+    }
+    assert!(groups.is_empty(), "the server read requests of no unit");
+    assert_eq!(client_unread, unread, "every unread request was an attempt");
+    Tally {
+        attempts: attempts_total,
+        retries: attempts_total - units.len(),
+        partial,
+        unread,
+    }
+}
+
+fn chaos_server_faults(server: &FlakyServer, seed: u64) {
+    server.handle("send", |params| Ok(params.clone()));
+    let mut chaos = Chaos::new(seed);
+    for (fault, rate, _) in faults() {
+        chaos = chaos.rate(fault, rate);
+    }
+    server.chaos(chaos);
+    // Batch answers come in reverse order: matched by id, never by position.
+    server.shuffle_batches(true);
+}
+
+fn summary(name: &str, finals: &HashMap<i64, Got>, tally: &Tally) {
+    let Tally {
+        attempts,
+        retries,
+        partial,
+        unread,
+    } = tally;
+    let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
+    for got in finals.values() {
+        let kind = match got {
+            Got::Answers(a) if a.values().all(|a| matches!(a, Answer::Result(_))) => {
+                "answers (all results)".to_owned()
+            }
+            Got::Answers(_) => "answers (some errors)".to_owned(),
+            other => format!("{other:?}"),
+        };
+        *by_kind.entry(kind).or_default() += 1;
+    }
+    println!(
+        "{name}: {} units, {attempts} attempts ({unread} unread by the server), {retries} retries ({partial} of part of a batch)",
+        finals.len()
+    );
+    println!("{name}: final answers {by_kind:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn chaos_batches_reconcile_item_by_item_with_the_server_log() {
+    const BATCHES: i64 = 500;
+    let wall = std::time::Instant::now();
+    let server = FlakyServer::start().await.unwrap();
+    chaos_server_faults(&server, 0xba7c);
+    let sent: Sent = Arc::default();
+    let tap_sent = Arc::clone(&sent);
+    let svc = tower::ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy()))
+        .layer_fn(move |inner| Tap {
+            inner,
+            sent: Arc::clone(&tap_sent),
+        })
+        .layer(tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(
+            server.uri(),
+        ))
+        .layer(tower::timeout::TimeoutLayer::new(common::ATTEMPT_TIMEOUT))
+        .service(common::http());
+
+    let permits = Arc::new(Semaphore::new(UNIT_CONCURRENCY));
+    let mut calls = JoinSet::new();
+    let mut units = BTreeMap::new();
+    for u in 0..BATCHES {
+        let keys = if u % 10 == 7 {
+            notification_keys(u, true)
+        } else {
+            batch_keys(u)
+        };
+        units.insert(u, (Level::Batch, keys.clone()));
+        let svc = svc.clone();
+        let permits = Arc::clone(&permits);
+        calls.spawn(async move {
+            let _permit = permits.acquire_owned().await.unwrap();
+            let batch = BatchRequest::new(keys.iter().map(|k| item_request(*k)).collect());
+            let got = match tokio::time::timeout(GUARD, svc.oneshot(batch)).await {
+                Err(_) => Got::Hung,
+                Ok(Ok(resp)) => {
+                    let ids: Vec<Id> = keys
+                        .iter()
+                        .filter(|k| !is_notification(**k))
+                        .map(|k| Id::Number(*k))
+                        .collect();
+                    let answered: Vec<Id> = resp.items().iter().map(|r| r.id().clone()).collect();
+                    assert_eq!(answered, ids, "batch {u}: the answers in the calls' order");
+                    answers_of_batch(&resp)
+                }
+                Ok(Err(e)) => got_of_codec_error(&e),
+            };
+            (u, got)
+        });
+    }
+    let mut finals = HashMap::new();
+    while let Some(joined) = calls.join_next().await {
+        let (u, got) = joined.expect("a batch task panicked");
+        assert!(finals.insert(u, got).is_none(), "batch {u} answered twice");
+    }
+    let tally = reconcile(&server, &sent, &units, &finals);
+    summary("chaos batches", &finals, &tally);
+    println!("chaos batches: wall time {:?}", wall.elapsed());
+    assert!(
+        tally.retries > 100,
+        "the faults made retries: {}",
+        tally.retries
+    );
+    assert!(tally.partial > 20, "partial retries: {}", tally.partial);
+}
+
+#[tokio::test(start_paused = true)]
+async fn chaos_at_the_http_level_reconciles_calls_and_batches_with_the_server_log() {
+    const UNITS: i64 = 2_000;
+    let wall = std::time::Instant::now();
+    let server = FlakyServer::start().await.unwrap();
+    chaos_server_faults(&server, 0x4779);
+    let sent: Sent = Arc::default();
+    let tap_sent = Arc::clone(&sent);
+    let svc = tower::ServiceBuilder::new()
+        .layer(
+            JsonRpcRetryLayer::http::<Full<Bytes>>(strategy())
+                .attempt_timeout(common::ATTEMPT_TIMEOUT),
+        )
+        .layer_fn(move |inner| HttpTap {
+            inner,
+            sent: Arc::clone(&tap_sent),
+        })
+        .service(common::http());
+
+    let permits = Arc::new(Semaphore::new(UNIT_CONCURRENCY));
+    let mut calls = JoinSet::new();
+    let mut units = BTreeMap::new();
+    for u in 0..UNITS {
+        // Every fourth unit is a batch.
+        let (level, keys) = if u % 16 == 4 {
+            (Level::HttpBatch, notification_keys(u, true))
+        } else if u % 4 == 0 {
+            (Level::HttpBatch, batch_keys(u))
+        } else if u % 8 == 2 {
+            (Level::HttpSingle, notification_keys(u, false))
+        } else {
+            (Level::HttpSingle, vec![u * ITEMS_PER_UNIT])
+        };
+        units.insert(u, (level, keys.clone()));
+        let body = if level == Level::HttpBatch {
+            let items: Vec<Request> = keys.iter().map(|k| item_request(*k)).collect();
+            serde_json::to_vec(&items).unwrap()
+        } else {
+            serde_json::to_vec(&item_request(keys[0])).unwrap()
+        };
+        let svc = svc.clone();
+        let uri = server.uri();
+        let keys = keys.clone();
+        let permits = Arc::clone(&permits);
+        calls.spawn(async move {
+            let _permit = permits.acquire_owned().await.unwrap();
+            let req = http::Request::post(uri)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap();
+            let got = match tokio::time::timeout(GUARD, svc.oneshot(req)).await {
+                Err(_) => Got::Hung,
+                Ok(Ok(resp)) => {
+                    let status = resp.status();
+                    let body = resp.into_body().collect().await.unwrap().to_bytes();
+                    if status.is_success() && keys.iter().all(|k| is_notification(*k)) {
+                        Got::Answers(BTreeMap::new())
+                    } else if status.is_success() {
+                        answers_of_body(&body).unwrap_or_else(|| {
+                            Got::Other(format!("{status}: {}", String::from_utf8_lossy(&body)))
+                        })
+                    } else {
+                        assert!(body.is_empty(), "unit {u}: {status} with {body:?}");
+                        Got::Status(status.as_u16())
+                    }
+                }
+                Ok(Err(e)) => {
+                    if let Some(e) = e.downcast_ref::<tower_jsonrpc_retry::codec::Error>() {
+                        got_of_codec_error(e)
+                    } else if e.is::<hyper_util::client::legacy::Error>() {
+                        Got::Reset
+                    } else {
+                        Got::Other(e.to_string())
+                    }
+                }
+            };
+            (u, got)
+        });
+    }
+    let mut finals = HashMap::new();
+    while let Some(joined) = calls.join_next().await {
+        let (u, got) = joined.expect("a task panicked");
+        assert!(finals.insert(u, got).is_none(), "unit {u} answered twice");
+    }
+    let tally = reconcile(&server, &sent, &units, &finals);
+    summary("chaos http", &finals, &tally);
+    println!("chaos http: wall time {:?}", wall.elapsed());
+    assert!(
+        tally.retries > 300,
+        "the faults made retries: {}",
+        tally.retries
+    );
+    assert!(tally.partial > 10, "partial retries: {}", tally.partial);
 }

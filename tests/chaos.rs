@@ -958,6 +958,25 @@ fn chaos_server_faults(server: &FlakyServer, seed: u64) {
     server.shuffle_batches(true);
 }
 
+/// Waits for every unit's final answer (each exactly once), reconciles them with the
+/// server's log and prints the tally.
+async fn settle(
+    mut calls: JoinSet<(i64, Got)>,
+    server: &FlakyServer,
+    sent: &Sent,
+    units: &BTreeMap<i64, (Level, Vec<i64>)>,
+    name: &str,
+) -> Tally {
+    let mut finals = HashMap::new();
+    while let Some(joined) = calls.join_next().await {
+        let (u, got) = joined.expect("a task panicked");
+        assert!(finals.insert(u, got).is_none(), "unit {u} answered twice");
+    }
+    let tally = reconcile(server, sent, units, &finals);
+    summary(name, &finals, &tally);
+    tally
+}
+
 fn summary(name: &str, finals: &HashMap<i64, Got>, tally: &Tally) {
     let Tally {
         attempts,
@@ -1035,13 +1054,7 @@ async fn chaos_batches_reconcile_item_by_item_with_the_server_log() {
             (u, got)
         });
     }
-    let mut finals = HashMap::new();
-    while let Some(joined) = calls.join_next().await {
-        let (u, got) = joined.expect("a batch task panicked");
-        assert!(finals.insert(u, got).is_none(), "batch {u} answered twice");
-    }
-    let tally = reconcile(&server, &sent, &units, &finals);
-    summary("chaos batches", &finals, &tally);
+    let tally = settle(calls, &server, &sent, &units, "chaos batches").await;
     println!("chaos batches: wall time {:?}", wall.elapsed());
     assert!(
         tally.retries > 100,
@@ -1130,13 +1143,7 @@ async fn chaos_at_the_http_level_reconciles_calls_and_batches_with_the_server_lo
             (u, got)
         });
     }
-    let mut finals = HashMap::new();
-    while let Some(joined) = calls.join_next().await {
-        let (u, got) = joined.expect("a task panicked");
-        assert!(finals.insert(u, got).is_none(), "unit {u} answered twice");
-    }
-    let tally = reconcile(&server, &sent, &units, &finals);
-    summary("chaos http", &finals, &tally);
+    let tally = settle(calls, &server, &sent, &units, "chaos http").await;
     println!("chaos http: wall time {:?}", wall.elapsed());
     assert!(
         tally.retries > 300,

@@ -1,7 +1,8 @@
 //! Chaos and retry storms: many concurrent calls through the whole stack against a
 //! `FlakyServer` injecting seeded random faults, reconciled with the server's log:
-//! single calls at the JSON-RPC level, batches at the JSON-RPC level, and single calls,
-//! batches and notifications as raw bodies at the HTTP level.
+//! single calls at the JSON-RPC level, batches at the JSON-RPC level, single calls,
+//! batches and notifications as raw bodies at the HTTP level, and the same through
+//! jsonrpsee's `HttpClient` with the HTTP level in its middleware.
 //!
 //! Runs on tokio's paused clock: the per-attempt timeout and `Retry-After` waits cost no
 //! real time, and the retry backoff is zero.
@@ -490,9 +491,27 @@ fn key_of_params(item: &serde_json::Value) -> i64 {
 
 /// The keys a request body names, in order.
 fn keys_of_body(body: &[u8]) -> Vec<i64> {
+    items_of_body(body)
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect()
+}
+
+/// The items of a request body, in order: each one's key and the id it was sent with
+/// (`None` for a notification).
+fn items_of_body(body: &[u8]) -> Vec<(i64, Option<Id>)> {
+    let item = |item: &serde_json::Value| {
+        let id = item.get("id").map(|id| {
+            Id::Number(
+                id.as_i64()
+                    .unwrap_or_else(|| panic!("a numeric id: {item}")),
+            )
+        });
+        (key_of_params(item), id)
+    };
     match serde_json::from_slice::<serde_json::Value>(body).expect("a JSON body") {
-        serde_json::Value::Array(items) => items.iter().map(key_of_params).collect(),
-        single => vec![key_of_params(&single)],
+        serde_json::Value::Array(items) => items.iter().map(item).collect(),
+        single => vec![item(&single)],
     }
 }
 
@@ -530,6 +549,11 @@ fn got_of_codec_error(e: &tower_jsonrpc_retry::codec::Error) -> Got {
 /// The answers in an HTTP response body: a JSON-RPC response or an array of them; `None`
 /// if it is neither.
 fn answers_of_body(body: &[u8]) -> Option<Got> {
+    answers_of_body_by(body, Some)
+}
+
+/// [`answers_of_body`], each answer's id turned into its call's key by `key_of_id`.
+fn answers_of_body_by(body: &[u8], key_of_id: impl Fn(i64) -> Option<i64>) -> Option<Got> {
     if body.is_empty() {
         return Some(Got::Answers(BTreeMap::new()));
     }
@@ -541,7 +565,7 @@ fn answers_of_body(body: &[u8]) -> Option<Got> {
     };
     let mut answers = BTreeMap::new();
     for item in &items {
-        let Some(key) = item["id"].as_i64() else {
+        let Some(key) = item["id"].as_i64().and_then(&key_of_id) else {
             return Some(Got::Other(format!("an answer without a call's id: {item}")));
         };
         let answer = match item.get("error") {
@@ -760,6 +784,19 @@ enum Level {
     /// A batch's bytes through the HTTP level: gathered answers after any answer, or the
     /// last exchange's status.
     HttpBatch,
+    /// A single call of jsonrpsee's `HttpClient` over the HTTP level: as `HttpSingle`,
+    /// with jsonrpsee's own ids.
+    JsonrpseeSingle,
+    /// A batch of jsonrpsee's `HttpClient` over the HTTP level: as `HttpBatch`, with
+    /// jsonrpsee's own ids.
+    JsonrpseeBatch,
+}
+
+impl Level {
+    /// Whether the caller numbers its calls itself (else each call's id is its key).
+    fn own_ids(self) -> bool {
+        matches!(self, Level::JsonrpseeSingle | Level::JsonrpseeBatch)
+    }
 }
 
 /// What the caller must get, from the attempts as the service under the layer saw them.
@@ -774,7 +811,7 @@ fn expected_final(level: Level, attempts: &[(Vec<i64>, Got)]) -> Got {
         }
     }
     match (level, last) {
-        (Level::HttpSingle, last) => last.clone(),
+        (Level::HttpSingle | Level::JsonrpseeSingle, last) => last.clone(),
         (_, Got::Answers(_)) => Got::Answers(gathered),
         (_, _) if answered => Got::Answers(gathered),
         (_, last) => last.clone(),
@@ -816,22 +853,28 @@ fn reconcile(
     type Read = (Vec<i64>, Got, Vec<(i64, Option<Fault>)>);
     let mut groups: HashMap<i64, Vec<Read>> = HashMap::new();
     for body in &bodies {
-        let keys = keys_of_body(body);
-        let items: Vec<(i64, Option<Fault>)> = keys
+        let sent_items = items_of_body(body);
+        let keys: Vec<i64> = sent_items.iter().map(|(key, _)| *key).collect();
+        let unit = unit_of(keys[0]);
+        // jsonrpsee numbers its calls itself; every other caller here uses the keys.
+        let own_ids = units.get(&unit).is_some_and(|(level, _)| level.own_ids());
+        let items: Vec<(i64, Option<Fault>)> = sent_items
             .iter()
-            .map(|key| {
+            .map(|(key, sent_id)| {
                 let entry = entries.next().expect("a log entry per item read");
                 assert_eq!(
                     entry.method.as_deref(),
                     Some(item_method(*key)),
                     "{entry:?}"
                 );
-                let id = (!is_notification(*key)).then_some(Id::Number(*key));
-                assert_eq!(entry.id, id, "{entry:?}");
+                if !own_ids {
+                    let id = (!is_notification(*key)).then_some(Id::Number(*key));
+                    assert_eq!(sent_id, &id, "item {key} sent with another id");
+                }
+                assert_eq!(&entry.id, sent_id, "{entry:?}");
                 (*key, entry.fault)
             })
             .collect();
-        let unit = unit_of(keys[0]);
         assert!(keys.iter().all(|k| unit_of(*k) == unit), "{keys:?}");
         groups
             .entry(unit)
@@ -1151,4 +1194,265 @@ async fn chaos_at_the_http_level_reconciles_calls_and_batches_with_the_server_lo
         tally.retries
     );
     assert!(tally.partial > 10, "partial retries: {}", tally.partial);
+}
+
+// ---------------------------------------------------------------------------------------
+// jsonrpsee's `HttpClient` with the HTTP-level layer in its middleware slot: jsonrpsee
+// numbers the calls itself, so every call is known by its key (its first param).
+// ---------------------------------------------------------------------------------------
+
+use jsonrpsee::core::client::{ClientT, Error as ClientError};
+use jsonrpsee::core::http_helpers::HttpError;
+use jsonrpsee::core::params::BatchRequestBuilder;
+use jsonrpsee::http_client::HttpBody;
+use jsonrpsee::http_client::transport::Error as TransportError;
+
+/// Records every HTTP request the layer sends below jsonrpsee and what comes back, each
+/// answer known by the key of the call whose id it carries.
+#[derive(Clone)]
+struct JsonrpseeTap<S> {
+    inner: S,
+    sent: Sent,
+}
+
+impl<S, RB> tower::Service<http::Request<HttpBody>> for JsonrpseeTap<S>
+where
+    S: tower::Service<
+            http::Request<HttpBody>,
+            Response = http::Response<RB>,
+            Error = TransportError,
+        >,
+    S::Future: Send + 'static,
+    RB: http_body::Body<Data = Bytes> + Send + 'static,
+    RB::Error: Into<tower_jsonrpc_retry::BoxError>,
+{
+    type Response = http::Response<Full<Bytes>>;
+    type Error = TransportError;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<http::Response<Full<Bytes>>, TransportError>>
+                + Send,
+        >,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<HttpBody>) -> Self::Future {
+        let (parts, body) = req.into_parts();
+        let bytes = body_bytes(body);
+        let items = items_of_body(&bytes);
+        let keys: Vec<i64> = items.iter().map(|(key, _)| *key).collect();
+        let key_of_id: HashMap<i64, i64> = items
+            .iter()
+            .filter_map(|(key, id)| match id {
+                Some(Id::Number(id)) => Some((*id, *key)),
+                None => None,
+                other => panic!("jsonrpsee sent item {key} with id {other:?}"),
+            })
+            .collect();
+        let calls = items.iter().filter(|(_, id)| id.is_some()).count();
+        assert_eq!(key_of_id.len(), calls, "one id per call: {items:?}");
+        let notifications_only = calls == 0;
+        let at = record_sent(&self.sent, keys);
+        let sent = Arc::clone(&self.sent);
+        let call = self.inner.call(http::Request::from_parts(
+            parts,
+            HttpBody::from(bytes.to_vec()),
+        ));
+        Box::pin(async move {
+            let (head, body) = match call.await {
+                Ok(resp) => resp.into_parts(),
+                Err(e) => {
+                    record_got(&sent, at, Got::Reset);
+                    return Err(e);
+                }
+            };
+            let body = match body.collect().await {
+                Ok(body) => body.to_bytes(),
+                Err(e) => {
+                    // Cut short: the layer retries it as a reset.
+                    record_got(&sent, at, Got::Reset);
+                    return Err(TransportError::Http(HttpError::Stream(e.into())));
+                }
+            };
+            let got = if head.status.is_success() && notifications_only {
+                // Its body is not read.
+                Got::Answers(BTreeMap::new())
+            } else if head.status.is_success() {
+                answers_of_body_by(&body, |id| key_of_id.get(&id).copied()).unwrap_or(Got::Decode)
+            } else {
+                Got::Status(head.status.as_u16())
+            };
+            record_got(&sent, at, got);
+            Ok(http::Response::from_parts(head, Full::new(body)))
+        })
+    }
+}
+
+/// The bytes of a jsonrpsee request body, which are there at once.
+fn body_bytes(mut body: HttpBody) -> Bytes {
+    use http_body::Body;
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::Pin::new(&mut body).poll_frame(&mut cx) {
+        std::task::Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => panic!("a jsonrpsee body is whole at once"),
+    }
+}
+
+/// What jsonrpsee returned for a call or a batch that did not get its answers, checked
+/// against the crate docs' table (what jsonrpsee returns when retries end) and the
+/// layer's (the inner service's error as it was, the layer's own through `map_err`).
+fn got_of_jsonrpsee_error(err: &ClientError) -> Got {
+    let ClientError::Transport(transport) = err else {
+        return Got::Other(format!("{err:?}"));
+    };
+    // jsonrpsee 0.26 wraps a notification's error once more.
+    if let Some(inner @ ClientError::Transport(_)) = transport.downcast_ref::<ClientError>() {
+        return got_of_jsonrpsee_error(inner);
+    }
+    let Some(transport) = transport.downcast_ref::<TransportError>() else {
+        return Got::Other(format!("not jsonrpsee's transport error: {transport:?}"));
+    };
+    match transport {
+        // A failure status: a rejection with that status.
+        TransportError::Rejected { status_code } => Got::Status(*status_code),
+        TransportError::Http(HttpError::Stream(inner)) => {
+            if let Some(e) = inner.downcast_ref::<tower_jsonrpc_retry::codec::Error>() {
+                // The layer's own error, through `map_err`: a timeout, or an answer
+                // that is not JSON-RPC (a status comes back as the server's answer,
+                // which jsonrpsee rejects, a broken connection as the backend's error).
+                let got = got_of_codec_error(e);
+                if !matches!(got, Got::Timeout | Got::Decode) {
+                    return Got::Other(format!("the layer's error for {got:?}: {e:?}"));
+                }
+                if got == Got::Timeout {
+                    // Docs: tower's `Elapsed` is in the `source()` chain.
+                    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(transport);
+                    let mut elapsed = false;
+                    while let Some(e) = source {
+                        elapsed |= e.is::<tower::timeout::error::Elapsed>();
+                        source = e.source();
+                    }
+                    assert!(elapsed, "no Elapsed in the chain of {err:?}");
+                }
+                got
+            } else if inner.is::<hyper_util::client::legacy::Error>() {
+                // The backend's own error, as it was.
+                Got::Reset
+            } else {
+                Got::Other(format!("{inner:?}"))
+            }
+        }
+        other => Got::Other(format!("{other:?}")),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn chaos_through_jsonrpsee_reconciles_calls_and_batches_with_the_server_log() {
+    const UNITS: i64 = 1_000;
+    let wall = std::time::Instant::now();
+    let server = FlakyServer::start().await.unwrap();
+    chaos_server_faults(&server, 0x75ee);
+    let sent: Sent = Arc::default();
+    let tap_sent = Arc::clone(&sent);
+    let layer = JsonRpcRetryLayer::http(strategy())
+        .attempt_timeout(common::ATTEMPT_TIMEOUT)
+        .map_err(|e| TransportError::Http(HttpError::Stream(e)));
+    let client = jsonrpsee::http_client::HttpClientBuilder::default()
+        // Never the one to end a call: the guard below tells a hang.
+        .request_timeout(HOUR)
+        .set_http_middleware(
+            tower::ServiceBuilder::new()
+                .layer(layer)
+                .layer_fn(move |inner| JsonrpseeTap {
+                    inner,
+                    sent: Arc::clone(&tap_sent),
+                }),
+        )
+        .build(server.uri().to_string())
+        .unwrap();
+    let client = Arc::new(client);
+
+    let permits = Arc::new(Semaphore::new(UNIT_CONCURRENCY));
+    let mut calls = JoinSet::new();
+    let mut units = BTreeMap::new();
+    for u in 0..UNITS {
+        // Every fourth unit is a batch (jsonrpsee's batches hold calls only), every
+        // eighth a notification.
+        let (level, keys) = if u % 4 == 0 {
+            let keys: Vec<i64> = batch_keys(u)
+                .into_iter()
+                .filter(|k| !is_notification(*k))
+                .collect();
+            (Level::JsonrpseeBatch, keys)
+        } else if u % 8 == 2 {
+            (Level::JsonrpseeSingle, notification_keys(u, false))
+        } else {
+            (Level::JsonrpseeSingle, vec![u * ITEMS_PER_UNIT])
+        };
+        units.insert(u, (level, keys.clone()));
+        let client = Arc::clone(&client);
+        let permits = Arc::clone(&permits);
+        calls.spawn(async move {
+            let _permit = permits.acquire_owned().await.unwrap();
+            let call = async {
+                if level == Level::JsonrpseeBatch {
+                    let mut batch = BatchRequestBuilder::new();
+                    for key in &keys {
+                        batch
+                            .insert(item_method(*key), jsonrpsee::rpc_params![*key, 1])
+                            .unwrap();
+                    }
+                    match client.batch_request::<serde_json::Value>(batch).await {
+                        Ok(resp) => {
+                            assert_eq!(resp.len(), keys.len(), "unit {u}: {resp:?}");
+                            let answers = keys.iter().zip(resp).map(|(key, entry)| {
+                                let answer = match entry {
+                                    Ok(result) => Answer::Result(result),
+                                    Err(e) => Answer::Code(e.code().into()),
+                                };
+                                (*key, answer)
+                            });
+                            Got::Answers(answers.collect())
+                        }
+                        Err(e) => got_of_jsonrpsee_error(&e),
+                    }
+                } else if is_notification(keys[0]) {
+                    let params = jsonrpsee::rpc_params![keys[0], 1];
+                    match client.notification(item_method(keys[0]), params).await {
+                        Ok(()) => Got::Answers(BTreeMap::new()),
+                        Err(e) => got_of_jsonrpsee_error(&e),
+                    }
+                } else {
+                    let key = keys[0];
+                    let params = jsonrpsee::rpc_params![key, 1];
+                    match client
+                        .request::<serde_json::Value, _>(item_method(key), params)
+                        .await
+                    {
+                        Ok(result) => Got::Answers(BTreeMap::from([(key, Answer::Result(result))])),
+                        Err(ClientError::Call(e)) => {
+                            Got::Answers(BTreeMap::from([(key, Answer::Code(e.code().into()))]))
+                        }
+                        Err(e) => got_of_jsonrpsee_error(&e),
+                    }
+                }
+            };
+            let got = tokio::time::timeout(GUARD, call).await.unwrap_or(Got::Hung);
+            (u, got)
+        });
+    }
+    let tally = settle(calls, &server, &sent, &units, "chaos jsonrpsee").await;
+    println!("chaos jsonrpsee: wall time {:?}", wall.elapsed());
+    assert!(
+        tally.retries > 150,
+        "the faults made retries: {}",
+        tally.retries
+    );
+    assert!(tally.partial > 5, "partial retries: {}", tally.partial);
 }

@@ -450,7 +450,13 @@
 //! | a JSON-RPC error | `Error::Call` with the server's error object |
 //! | a failure status, with or without a JSON-RPC error in its body (a 429 or 503 with -32005) | `Error::Transport`, a rejection with that status: jsonrpsee reads the status before the body |
 //! | timed out ([`attempt_timeout`](retry::HttpRetryLayer::attempt_timeout)) | `Error::Transport`; tower's `Elapsed` is in its `source()` chain |
+//! | a broken connection | `Error::Transport` holding jsonrpsee's backend error as it was (`transport::Error::Http(HttpError::Stream(e))`, `e` hyper-util's error) |
+//! | a 2xx answer that is not JSON-RPC | `Error::Transport` holding what `map_err` made of the layer's [`codec::Error`] ([`is_decode`](codec::Error::is_decode)) |
 //! | not over when jsonrpsee's own `request_timeout` came | `Error::RequestTimeout`, and nothing more is sent |
+//!
+//! A notification's error comes wrapped once more (jsonrpsee 0.26 does so): an
+//! `Error::Transport` holding the `Error` above, `Error::RequestTimeout` included
+//! (`what_jsonrpsee_returns_for_a_notification_when_retries_end`).
 //!
 //! The client's type, to name it in a struct, is
 //! `HttpClient<RpcLogger<RpcService<HttpRetry<HttpBackend, HttpBody, TransportError>>>>`

@@ -676,6 +676,50 @@ async fn what_jsonrpsee_returns_when_retries_end() {
     assert!(timed_out, "{err:?}");
     assert_eq!(server.calls("sum"), 4);
 
+    // A broken connection (not retried by this strategy, or the last of the retries):
+    // a transport error holding jsonrpsee's own backend error, as it was.
+    server.reset();
+    server.script("sum", [Step::drop_connection()]);
+    let err = client(&server)
+        .request::<i64, _>("sum", rpc_params![1, 2])
+        .await
+        .unwrap_err();
+    let backend = match &err {
+        ClientError::Transport(e) => match e.downcast_ref::<TransportError>() {
+            Some(TransportError::Http(HttpError::Stream(backend))) => backend,
+            _ => panic!("{err:?}"),
+        },
+        _ => panic!("{err:?}"),
+    };
+    assert!(
+        backend.is::<hyper_util::client::legacy::Error>(),
+        "{backend:?}"
+    );
+    assert_eq!(server.calls("sum"), 1);
+
+    // A 2xx answer that is not JSON-RPC: a transport error holding the layer's own
+    // error, as `map_err` made it.
+    server.reset();
+    server.script("sum", [Step::malformed()]);
+    let err = client(&server)
+        .request::<i64, _>("sum", rpc_params![1, 2])
+        .await
+        .unwrap_err();
+    let layer = match &err {
+        ClientError::Transport(e) => match e.downcast_ref::<TransportError>() {
+            Some(TransportError::Http(HttpError::Stream(layer))) => layer,
+            _ => panic!("{err:?}"),
+        },
+        _ => panic!("{err:?}"),
+    };
+    assert!(
+        layer
+            .downcast_ref::<tower_jsonrpc_retry::codec::Error>()
+            .is_some_and(tower_jsonrpc_retry::codec::Error::is_decode),
+        "{layer:?}"
+    );
+    assert_eq!(server.calls("sum"), 1);
+
     // jsonrpsee's own `request_timeout` shorter than the retries: `RequestTimeout`, and
     // the call is dropped: nothing more is sent.
     server.reset();
@@ -693,6 +737,54 @@ async fn what_jsonrpsee_returns_when_retries_end() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::RequestTimeout), "{err:?}");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(server.calls("sum"), 2);
+}
+
+/// A notification's error comes from jsonrpsee 0.26 wrapped once more: `Error::Transport`
+/// holding jsonrpsee's `Error` (as the crate docs say under their table).
+#[tokio::test(start_paused = true)]
+async fn what_jsonrpsee_returns_for_a_notification_when_retries_end() {
+    let server = FlakyServer::start().await.unwrap();
+    let wrapped = |err: &ClientError| match err {
+        ClientError::Transport(e) => match e.downcast_ref::<ClientError>() {
+            Some(ClientError::Transport(inner)) => inner.to_string(),
+            Some(other) => format!("{other:?}"),
+            None => panic!("not wrapped: {err:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+
+    // A retried status, to the last: the rejection, one level down.
+    server.script("sum", std::iter::repeat_n(Step::status(503), 4));
+    let err = client(&server)
+        .notification("sum", rpc_params![1, 2])
+        .await
+        .unwrap_err();
+    assert!(wrapped(&err).contains("503"), "{err:?}");
+    assert_eq!(server.calls("sum"), 4);
+
+    // jsonrpsee's own `request_timeout`: not `Error::RequestTimeout` itself, but a
+    // transport error holding it.
+    server.reset();
+    server.script("sum", std::iter::repeat_n(Step::timeout(), 4));
+    let layer = JsonRpcRetryLayer::http(strategy())
+        .attempt_timeout(Duration::from_millis(500))
+        .map_err(|e| TransportError::Http(HttpError::Stream(e)));
+    let impatient = HttpClientBuilder::default()
+        .request_timeout(Duration::from_millis(800))
+        .set_http_middleware(ServiceBuilder::new().layer(layer))
+        .build(server.uri().to_string())
+        .unwrap();
+    let err = impatient
+        .notification("sum", rpc_params![1, 2])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Transport(e)
+            if matches!(e.downcast_ref::<ClientError>(), Some(ClientError::RequestTimeout))),
+        "{err:?}"
+    );
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(server.calls("sum"), 2);
 }

@@ -1299,7 +1299,8 @@ fn check_batch(
         }
         prop_assert_eq!(&ids, &calls, "one item per call, in call order");
         for (id, answer, i) in answers {
-            prop_assert_eq!(Some(&(*answer, *i)), latest.get(id), "call {}'s answer", id);
+            let answered = (*answer, *i);
+            prop_assert_eq!(Some(&answered), latest.get(id), "call {}'s answer", id);
         }
     }
     Ok(())

@@ -286,3 +286,41 @@ async fn a_gathered_batch_answer_is_a_200_whatever_the_last_status() {
         assert_eq!(items[1]["error"]["code"], json!(-32005), "{status}");
     }
 }
+
+/// `response_limit`'s doc: a partly retried batch whose re-send is answered over the
+/// limit comes back as the answers gathered before (call 1's result, call 2's error),
+/// not as an error that would lose call 1's answer.
+#[tokio::test(start_paused = true)]
+async fn a_partly_retried_batch_whose_re_send_is_over_the_limit_keeps_its_answers() {
+    let huge: &'static str = Box::leak(
+        format!(
+            r#"[{{"jsonrpc":"2.0","result":"{}","id":2}}]"#,
+            "x".repeat(200)
+        )
+        .into_boxed_str(),
+    );
+    assert!(huge.len() > FIRST.len());
+    for status in [200u16, 503] {
+        let (inner, seen) = recording(vec![(200, FIRST), (status, huge)]);
+        let strategy =
+            RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
+        let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy).response_limit(FIRST.len());
+        let req = http::Request::post("http://127.0.0.1:1/")
+            .body(Full::from(BATCH))
+            .unwrap();
+        let resp = tower::Layer::layer(&layer, inner)
+            .oneshot(req)
+            .await
+            .unwrap_or_else(|e| panic!("{status}: {e}"));
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            2,
+            "{status}: the batch, then call 2"
+        );
+        let got = resp.into_body().collect().await.unwrap().to_bytes();
+        let items: Vec<Value> = serde_json::from_slice(&got).unwrap();
+        assert_eq!(items.len(), 2, "{status}: {items:?}");
+        assert_eq!(items[0]["result"], json!(3), "{status}");
+        assert_eq!(items[1]["error"]["code"], json!(-32005), "{status}");
+    }
+}

@@ -57,10 +57,11 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// that succeeded) and the last exchange's `Retry-After` (when the last exchange failed
 /// as a whole, a 429 say, the answers gathered before come back as they would have, with
 /// that exchange's `Retry-After`; a `Retry-After` the layer writes itself is in
-/// delay-seconds, rounded up from an HTTP-date). Results are checked as JSON but never built; error
-/// `data` is built for the response rules to read when serde_json can hold it, and left
-/// out of the decision when it cannot (a number beyond `f64`, deep nesting). Either way
-/// the answer goes through as the server's bytes. An answer whose body is
+/// delay-seconds, rounded up from an HTTP-date). Results are checked as JSON but never
+/// built; error `data` is built for the response rules to read when serde_json can hold
+/// it, and left out of the decision when it cannot (a number beyond `f64`, deep
+/// nesting). Either way the answer goes through as the server's bytes. An answer whose
+/// body is
 /// content-encoded (the caller asked for gzip, say) cannot be read by the layer, so no
 /// JSON-RPC rule applies to it: it comes back as it came, for the caller to decode. (A
 /// batch sent again after an answer, whose answer the layer gathers with the ones kept,
@@ -707,8 +708,8 @@ impl Chunks {
 }
 
 /// Reports a JSON-RPC call that the deadline ended before it was sent (its body read too
-/// late, or the inner service not ready in time), as the policy reports one it ends: for the strategy that governs it, if that
-/// strategy can retry at all.
+/// late, or the inner service not ready in time), as the policy reports one it ends: for
+/// the strategy that governs it, if that strategy can retry at all.
 fn give_up_at_deadline(
     default: &RetryStrategy,
     extensions: &http::Extensions,

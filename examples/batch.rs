@@ -7,7 +7,8 @@
 
 mod common;
 
-use common::{print_retry, secs};
+use common::{check, print_retry, secs};
+use serde_json::json;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{BoxError, Client, RetryStrategy};
@@ -47,18 +48,33 @@ async fn main() -> Result<(), BoxError> {
         println!("  exchange {}: {items} item(s): {body}", n + 1);
     }
     println!("  -> only the busy echo call was re-sent, with its own id");
+    let resent = bodies.get(1).and_then(|b| b.as_array());
+    check(
+        bodies.len() == 2
+            && resent.is_some_and(|items| {
+                items.len() == 1 && items.first().and_then(|i| i.get("id")) == Some(&json!(2))
+            }),
+        "two exchanges, the second only the echo call (id 2)",
+    )?;
 
     println!("the final results, one per call:");
-    println!("  sum:  {}", results.take(three)?);
-    println!("  echo: {:?}", results.take(echoed)?);
+    let sum = results.take(three)?;
+    println!("  sum:  {sum}");
+    check(sum == 3, "sum(1, 2) = 3")?;
+    let echo = results.take(echoed)?;
+    println!("  echo: {echo:?}");
+    check(echo == ["hello", "batch"], "echo gives back its params")?;
     match results.take(product) {
-        Ok(value) => println!("  mul:  {value}"),
+        Ok(value) => return Err(format!("mul is not on the server, yet answered {value}").into()),
         Err(e) => match e.rpc() {
-            Some(rpc) => println!(
-                "  mul:  error {} ({}), kept as the server answered: that code is not retried",
-                rpc.code(),
-                rpc.message()
-            ),
+            Some(rpc) => {
+                println!(
+                    "  mul:  error {} ({}), kept as the server answered: that code is not retried",
+                    rpc.code(),
+                    rpc.message()
+                );
+                check(rpc.code() == -32601, "mul answered -32601")?;
+            }
             None => return Err(e.into()),
         },
     }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::check;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tower::retry::budget::TpsBudget;
@@ -67,6 +68,7 @@ async fn main() -> Result<(), BoxError> {
         "without a budget: {CALLS} calls made {without} attempts (amplification {:.2}x): every call retried 3 times",
         without as f64 / CALLS as f64
     );
+    check(without == 4 * CALLS, "every call retried 3 times")?;
 
     // One budget, shared by every request of the client (and by any other client
     // given the same Arc): every call deposits, every retry withdraws.
@@ -95,5 +97,15 @@ async fn main() -> Result<(), BoxError> {
         "  the give-up hook: {} of the {CALLS} calls ended because the budget refused their next retry",
         refused.load(Ordering::Relaxed)
     );
+    // The budget's bound: its reserve (10 s x 1 retry/s) and 10 % of the calls.
+    let bound = CALLS + 10 + CALLS / 10;
+    check(
+        CALLS < with && with <= bound,
+        format_args!("some retries, and no more attempts than the budget's {bound}"),
+    )?;
+    check(
+        refused.load(Ordering::Relaxed) > 0,
+        "the give-up hook saw the budget refuse retries",
+    )?;
     Ok(())
 }

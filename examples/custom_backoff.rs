@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{print_retry, secs};
+use common::{check, print_retry, secs};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tower_jsonrpc_retry::backoff::{self, Backoff, BackoffExt, ExponentialBackoff, Jitter};
@@ -45,13 +45,21 @@ async fn main() -> Result<(), BoxError> {
     // 1. RandomBackoff in a strategy: 3 retries, each 0.1 s to 0.5 s away.
     let (min, max) = (secs(0.1), secs(0.5));
     let random = random_backoff(3, min, max);
+    let (first, second): (Vec<Duration>, Vec<Duration>) =
+        (random.delays().collect(), random.delays().collect());
     println!(
         "RandomBackoff(3, {}, {}) draws fresh delays for each request: [{}], then [{}]",
         ms(min),
         ms(max),
-        list(random.delays()),
-        list(random.delays()),
+        list(first.iter().copied()),
+        list(second.iter().copied()),
     );
+    for drawn in [first, second] {
+        check(
+            drawn.len() == 3 && drawn.iter().all(|d| (min..=max).contains(d)),
+            "3 delays, each in [min, max]",
+        )?;
+    }
     let client = Client::builder(server.uri())
         .retry(
             RetryStrategy::new(random)
@@ -63,6 +71,10 @@ async fn main() -> Result<(), BoxError> {
     println!("sum(1, 2) while the server answers 2001 twice:");
     let sum: i64 = client.call("sum", (1, 2)).await?;
     println!("  1 + 2 = {sum}, after {} attempts", server.calls("sum"));
+    check(
+        sum == 3 && server.calls("sum") == 3,
+        "1 + 2 = 3, after 3 attempts",
+    )?;
 
     // 2. A combinator chain on a built-in: doubling from 100 ms for up to 8 retries, full
     // jitter (each delay uniform in [0, nominal)), no delay over 1 s, and no more than
@@ -82,6 +94,11 @@ async fn main() -> Result<(), BoxError> {
             list(delays.iter().copied()),
             ms(delays.iter().sum::<Duration>()),
         );
+        check(
+            delays.iter().all(|d| *d <= Duration::from_secs(1))
+                && delays.iter().sum::<Duration>() <= Duration::from_secs(2),
+            "no delay over 1 s, no more than 2 s in all",
+        )?;
     }
 
     // The same recipe in a call, scaled by `--fast` with one more combinator. Full
@@ -103,5 +120,9 @@ async fn main() -> Result<(), BoxError> {
     println!("sum(3, 4) on that recipe while the server answers 2001 three times:");
     let sum: i64 = client.call("sum", (3, 4)).await?;
     println!("  3 + 4 = {sum}, after {} attempts", server.calls("sum"));
+    check(
+        sum == 7 && server.calls("sum") == 4,
+        "3 + 4 = 7, after 4 attempts",
+    )?;
     Ok(())
 }

@@ -13,7 +13,9 @@
 
 mod common;
 
-use common::{print_retry, secs};
+use common::{check, print_retry, secs};
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tower_jsonrpc_retry::backoff::{ExponentialBackoff, Jitter};
@@ -59,6 +61,15 @@ async fn main() -> Result<(), BoxError> {
         start.elapsed(),
         server.calls("eth_blockNumber")
     );
+    check(
+        block == "0x10d4f" && server.calls("eth_blockNumber") == 4,
+        "the block number, after 4 attempts",
+    )?;
+    // The last wait was at least the hint (1 s), clamped by the ceiling.
+    check(
+        start.elapsed() >= secs(60.0).min(Duration::from_secs(1)),
+        "the Retry-After hint was waited for",
+    )?;
     println!(
         "  (a Retry-After hint raises the next delay, never shortens it, and is clamped by the \
          ceiling, here {:.2?})",
@@ -72,15 +83,21 @@ async fn main() -> Result<(), BoxError> {
         .call::<String>("eth_sendRawTransaction", ("0xf86c0a8502540be400",))
         .await
     {
-        Ok(hash) => println!("  unexpectedly sent: {hash}"),
+        Ok(hash) => return Err(format!("the send was retried to {hash}").into()),
         Err(e) => match e.rpc() {
-            Some(rpc) => println!(
-                "  not retried: error {} ({}) after {} attempt; sends are the caller's \
-                 to repeat (one the provider took would come back \"already known\")",
-                rpc.code(),
-                rpc.message(),
-                server.calls("eth_sendRawTransaction")
-            ),
+            Some(rpc) => {
+                println!(
+                    "  not retried: error {} ({}) after {} attempt; sends are the caller's \
+                     to repeat (one the provider took would come back \"already known\")",
+                    rpc.code(),
+                    rpc.message(),
+                    server.calls("eth_sendRawTransaction")
+                );
+                check(
+                    rpc.code() == -32005 && server.calls("eth_sendRawTransaction") == 1,
+                    "the send's -32005, after 1 attempt",
+                )?;
+            }
             None => return Err(e.into()),
         },
     }

@@ -14,7 +14,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{print_retry, secs};
+use common::{check, print_retry, secs};
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::http_helpers::HttpError;
 use jsonrpsee::http_client::HttpClientBuilder;
@@ -56,6 +56,7 @@ async fn main() -> Result<(), BoxError> {
         "  jsonrpsee returned {sum}; the server saw {} attempts",
         server.calls("sum")
     );
+    check(sum == 3 && server.calls("sum") == 2, "3, after 2 attempts")?;
 
     // 2. 503 with Retry-After: 1, then a result.
     server.reset();
@@ -68,6 +69,11 @@ async fn main() -> Result<(), BoxError> {
         start.elapsed(),
         server.calls("sum")
     );
+    check(sum == 7 && server.calls("sum") == 2, "7, after 2 attempts")?;
+    check(
+        start.elapsed() >= secs(1.0),
+        "the wait was raised to the hint, as far as the ceiling",
+    )?;
     println!(
         "  (the 0.1 s delay was raised to the hint, clamped by the ceiling of {:.2?})",
         secs(1.0)
@@ -78,13 +84,19 @@ async fn main() -> Result<(), BoxError> {
     server.script("sum", [Step::error_with(2002, "no such block", None)]);
     println!("sum(5, 6); the server answers 2002, which the strategy does not retry:");
     match client.request::<i64, _>("sum", rpc_params![5, 6]).await {
-        Ok(sum) => println!("  unexpectedly got {sum}"),
-        Err(jsonrpsee::core::client::Error::Call(obj)) => println!(
-            "  jsonrpsee returned the call error {} ({}); the server saw {} attempt",
-            obj.code(),
-            obj.message(),
-            server.calls("sum")
-        ),
+        Ok(sum) => return Err(format!("a 2002 was retried to {sum}").into()),
+        Err(jsonrpsee::core::client::Error::Call(obj)) => {
+            println!(
+                "  jsonrpsee returned the call error {} ({}); the server saw {} attempt",
+                obj.code(),
+                obj.message(),
+                server.calls("sum")
+            );
+            check(
+                obj.code() == 2002 && server.calls("sum") == 1,
+                "the server's 2002, after 1 attempt",
+            )?;
+        }
         Err(e) => return Err(e.into()),
     }
     Ok(())

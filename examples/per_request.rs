@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{print_retry, secs};
+use common::{check, print_retry, secs};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
@@ -55,6 +55,10 @@ async fn main() -> Result<(), BoxError> {
         outcome(&resp),
         server.calls("sum")
     );
+    check(
+        outcome(&resp) == "3" && server.calls("sum") == 2,
+        "the default retried the 2001",
+    )?;
 
     // 2. A strategy of its own, in the request's extensions: it retries -32000 with an
     // exponential backoff, and nothing else. It replaces the default entirely, so a
@@ -79,6 +83,10 @@ async fn main() -> Result<(), BoxError> {
         outcome(&resp),
         server.calls("sum")
     );
+    check(
+        outcome(&resp) == "3" && server.calls("sum") == 3,
+        "the request's strategy retried -32000 twice",
+    )?;
 
     server.reset();
     server.script("sum", [Step::error(2001)]);
@@ -91,6 +99,10 @@ async fn main() -> Result<(), BoxError> {
         outcome(&resp),
         server.calls("sum")
     );
+    check(
+        resp.error().map(|e| e.code()) == Some(2001) && server.calls("sum") == 1,
+        "the default's code 2001 no longer applies",
+    )?;
 
     // 3. `RetryStrategy::none()` in the extensions: no retry at all.
     server.reset();
@@ -104,6 +116,10 @@ async fn main() -> Result<(), BoxError> {
         outcome(&resp),
         server.calls("sum")
     );
+    check(
+        resp.error().map(|e| e.code()) == Some(2001) && server.calls("sum") == 1,
+        "no retry with RetryStrategy::none()",
+    )?;
 
     // 4. The same with the typed client over the same stack.
     let client = Client::new(svc);
@@ -117,6 +133,10 @@ async fn main() -> Result<(), BoxError> {
         .send::<i64>()
         .await?;
     println!("   1 + 2 = {three}, after {} attempts", server.calls("sum"));
+    check(
+        three == 3 && server.calls("sum") == 2,
+        "the request's strategy retried -32000",
+    )?;
 
     server.reset();
     server.script("sum", [Step::error(2001)]);
@@ -128,14 +148,20 @@ async fn main() -> Result<(), BoxError> {
         .send::<i64>()
         .await
     {
-        Ok(value) => println!("   unexpectedly got {value}"),
+        Ok(value) => return Err(format!("retried to {value} with retries off").into()),
         Err(e) => match e.rpc() {
-            Some(rpc) => println!(
-                "   the call fails with the server's error {} ({}), after {} attempt",
-                rpc.code(),
-                rpc.message(),
-                server.calls("sum")
-            ),
+            Some(rpc) => {
+                println!(
+                    "   the call fails with the server's error {} ({}), after {} attempt",
+                    rpc.code(),
+                    rpc.message(),
+                    server.calls("sum")
+                );
+                check(
+                    rpc.code() == 2001 && server.calls("sum") == 1,
+                    "no retry with .retry(RetryStrategy::none())",
+                )?;
+            }
             None => return Err(e.into()),
         },
     }

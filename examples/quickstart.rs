@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::print_retry;
+use common::{check, print_retry};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
@@ -50,7 +50,10 @@ async fn main() -> Result<(), BoxError> {
         .clone()
         .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
         .await?;
-    println!("  1 + 2 = {}", resp.into_result()?);
+    let sum = resp.into_result()?;
+    println!("  1 + 2 = {sum}");
+    check(sum == json!(3), "1 + 2 = 3")?;
+    check(server.calls("sum") == 2, "a timeout, then a result")?;
 
     // 2. A call with its own strategy, in its extensions: exponential backoff (1 s, 2 s,
     // 4 s) with jitter, on timeouts and on the server's error code 2001. The server
@@ -68,12 +71,18 @@ async fn main() -> Result<(), BoxError> {
     req.extensions_mut().insert(own);
     println!("sum(1, 2) with its own strategy:");
     let resp = svc.oneshot(req).await?;
-    println!("  1 + 2 = {}", resp.into_result()?);
+    let sum = resp.into_result()?;
+    println!("  1 + 2 = {sum}");
+    check(sum == json!(3), "1 + 2 = 3")?;
 
     println!(
         "the server saw {} calls of sum; delays were scaled by {scale} ({})",
         server.calls("sum"),
         if scale < 1.0 { "--fast" } else { "real time" },
     );
+    check(
+        server.calls("sum") == 5,
+        "2 attempts on the default strategy, 3 on the call's own",
+    )?;
     Ok(())
 }

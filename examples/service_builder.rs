@@ -13,10 +13,12 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{print_retry, secs};
+use common::{check, print_retry, secs};
 use http::HeaderValue;
 use http::header::{AUTHORIZATION, USER_AGENT};
 use http_body_util::Full;
@@ -39,7 +41,13 @@ async fn main() -> Result<(), BoxError> {
     // The bottom of the stack: hyper-util's client, behind a logger that shows which
     // headers the layers above have set.
     let hyper = HttpClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    // HTTP requests that carried both headers.
+    let with_headers = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&with_headers);
     let logged = tower::service_fn(move |req: http::Request<Full<Bytes>>| {
+        if req.headers().contains_key(AUTHORIZATION) && req.headers().contains_key(USER_AGENT) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         let show = |name: http::HeaderName| {
             req.headers()
                 .get(name)
@@ -92,5 +100,9 @@ async fn main() -> Result<(), BoxError> {
         "  1 + 2 = {sum}, after {} attempts; both carried the headers set by the tower-http layers",
         server.calls("sum")
     );
+    check(
+        sum == 3 && server.calls("sum") == 2 && with_headers.load(Ordering::Relaxed) == 2,
+        "3, after 2 attempts, both with the headers",
+    )?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tower_jsonrpc_retry::RetryEvent;
+use tower_jsonrpc_retry::{BoxError, RetryEvent};
 
 /// `--fast` (as CI runs the examples) divides every delay by 100; without it the
 /// examples wait as a real client would.
@@ -32,5 +32,16 @@ pub(crate) fn print_retry(label: &'static str) -> impl Fn(&RetryEvent<'_>) + Sen
             e.reason(),
             e.delay(),
         );
+    }
+}
+
+/// What the example shows, checked: an `Err` (and so a non-zero exit, as CI runs the
+/// examples) when `holds` is false, so an example never prints a claim that did not
+/// happen.
+pub(crate) fn check(holds: bool, claim: impl std::fmt::Display) -> Result<(), BoxError> {
+    if holds {
+        Ok(())
+    } else {
+        Err(format!("the example's claim does not hold: {claim}").into())
     }
 }

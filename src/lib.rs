@@ -551,3 +551,9 @@ pub use retry::{
     ErrorClass, GiveUpEvent, GiveUpReason, InspectError, JsonRpcRetry, JsonRpcRetryLayer,
     JsonRpcRetryPolicy, RetryEvent, RetryReason, RetryStrategy,
 };
+
+/// The README's Rust blocks, compiled as doctests, so that what a reader copies from it
+/// builds (the `sh` and `text` blocks are not Rust).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -14,7 +14,6 @@ use common::{check, print_retry, secs};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
-use tower::timeout::TimeoutLayer;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_jsonrpc_retry::backoff::{ExponentialBackoff, PeriodicBackoff};
 use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
@@ -41,8 +40,7 @@ async fn main() -> Result<(), BoxError> {
         .on_retry(print_retry("default"));
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(default))
-        .layer(JsonRpcCodecLayer::new(server.uri()))
-        .layer(TimeoutLayer::new(Duration::from_secs(5)))
+        .layer(JsonRpcCodecLayer::new(server.uri()).timeout(Duration::from_secs(5)))
         .service(HttpClient::builder(TokioExecutor::new()).build_http());
     let sum = |id: i64| Request::new("sum", json!([1, 2])).with_id(id);
 

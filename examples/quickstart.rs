@@ -12,7 +12,6 @@ use common::{check, print_retry};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
-use tower::timeout::TimeoutLayer;
 use tower::timeout::error::Elapsed;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_jsonrpc_retry::backoff::{BackoffExt, ExponentialBackoff, Jitter, PeriodicBackoff};
@@ -37,10 +36,12 @@ async fn main() -> Result<(), BoxError> {
     .retry_on_error::<Elapsed>()
     .on_retry(print_retry("default"));
 
+    // Each attempt gets 200 ms, response body included: the codec's timeout (tower's
+    // `TimeoutLayer` under the codec would stop at the response head, and a body that
+    // trickles in would hang the call). Its error has tower's `Elapsed` as its source.
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(default))
-        .layer(JsonRpcCodecLayer::new(server.uri()))
-        .layer(TimeoutLayer::new(Duration::from_millis(200)))
+        .layer(JsonRpcCodecLayer::new(server.uri()).timeout(Duration::from_millis(200)))
         .service(Client::builder(TokioExecutor::new()).build_http());
 
     // 1. A call on the default strategy: the server times out once.

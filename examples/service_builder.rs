@@ -6,7 +6,8 @@
 //! `FlakyServer` does not report the headers it receives, so a small `service_fn` at the
 //! bottom of the stack prints the headers of every HTTP request before passing it on.
 //! The server first hangs (the per-attempt timeout ends the attempt and the strategy
-//! retries it), then answers.
+//! retries it), then answers. The `TimeoutLayer` among the HTTP layers ends an attempt
+//! whose response head is late; the codec's own `timeout` bounds the body as well.
 //!
 //! `cargo run --example service_builder` waits as a real client would (under a second);
 //! `cargo run --example service_builder -- --fast` divides the retry delays by 100.
@@ -72,11 +73,14 @@ async fn main() -> Result<(), BoxError> {
         .on_retry(print_retry("stack"));
 
     let stack = ServiceBuilder::new()
-        // JSON-RPC: retries, then messages to and from HTTP.
+        // JSON-RPC: retries, then messages to and from HTTP. The codec's timeout bounds
+        // a whole attempt, response body included.
         .layer(JsonRpcRetryLayer::new(strategy))
-        .layer(JsonRpcCodecLayer::new(server.uri()))
-        // HTTP: each attempt gets 200 ms (a retry gets a fresh timeout), at most 8
-        // requests in flight from all clones of the stack, and two headers.
+        .layer(JsonRpcCodecLayer::new(server.uri()).timeout(Duration::from_secs(2)))
+        // HTTP: each attempt gets 200 ms until the response head (a retry gets a fresh
+        // timeout; a timeout down here cannot stop a body that trickles in, the codec's
+        // can), at most 8 requests in flight from all clones of the stack, and two
+        // headers.
         .layer(TimeoutLayer::new(Duration::from_millis(200)))
         .layer(ConcurrencyLimitLayer::new(8))
         .layer(SetRequestHeaderLayer::overriding(

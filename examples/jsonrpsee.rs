@@ -2,10 +2,12 @@
 //! `HttpClientBuilder::set_http_middleware`, so jsonrpsee's own `HttpClient` retries by
 //! JSON-RPC error code, HTTP status and `Retry-After`, with nothing else changed.
 //!
-//! Two calls: one answered with the retryable code -32005 and then a result, one
-//! answered `503 Service Unavailable` with `Retry-After: 1` and then a result. The
-//! ceiling on `Retry-After` is set to 1 s (scaled by `--fast`), so the hint is honoured
-//! in full in real time and shortened with `--fast`.
+//! Three calls: one answered with the retryable code -32005 and then a result, one
+//! answered `503 Service Unavailable` with `Retry-After: 1` and then a result, and one
+//! answered with a code the strategy does not list, which jsonrpsee returns as the
+//! server's call error after one attempt. The ceiling on `Retry-After` is set to 1 s
+//! (scaled by `--fast`), so the hint is honoured in full in real time and shortened with
+//! `--fast`.
 //!
 //! `cargo run --example jsonrpsee` waits as a real client would (a little over a second);
 //! `cargo run --example jsonrpsee -- --fast` divides every delay by 100.
@@ -75,7 +77,8 @@ async fn main() -> Result<(), BoxError> {
         "the wait was raised to the hint, as far as the ceiling",
     )?;
     println!(
-        "  (the 0.1 s delay was raised to the hint, clamped by the ceiling of {:.2?})",
+        "  (the {:.2?} delay was raised to the hint, clamped by the ceiling of {:.2?})",
+        secs(0.1),
         secs(1.0)
     );
 

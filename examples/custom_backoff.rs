@@ -20,11 +20,18 @@ use tower_jsonrpc_retry::{BoxError, Client, RetryStrategy};
 /// pjrpc users' `RandomBackoff(attempts, min, max)`: each request gets `attempts` delays,
 /// each uniform in `[min, max]`. The delay iterator must be `Send + Sync`, so it owns a
 /// small generator seeded from the thread's.
-fn random_backoff(attempts: usize, min: Duration, max: Duration) -> impl Backoff {
-    backoff::from_fn(move || {
+///
+/// `min` over `max` is refused here, as the crate's own backoffs refuse parameters no
+/// delay can come from: `random_range` panics on an empty range, and it would panic at
+/// the first retry, inside the call's future.
+fn random_backoff(attempts: usize, min: Duration, max: Duration) -> Result<impl Backoff, BoxError> {
+    if min > max {
+        return Err(format!("RandomBackoff: min {min:?} is over max {max:?}").into());
+    }
+    Ok(backoff::from_fn(move || {
         let mut rng = SmallRng::from_rng(&mut rand::rng());
         (0..attempts).map(move |_| rng.random_range(min..=max))
-    })
+    }))
 }
 
 /// A delay in milliseconds, as a person reads it.
@@ -44,7 +51,11 @@ async fn main() -> Result<(), BoxError> {
 
     // 1. RandomBackoff in a strategy: 3 retries, each 0.1 s to 0.5 s away.
     let (min, max) = (secs(0.1), secs(0.5));
-    let random = random_backoff(3, min, max);
+    let random = random_backoff(3, min, max)?;
+    check(
+        random_backoff(3, max, min).is_err(),
+        "min over max is refused, not a panic at the first retry",
+    )?;
     let (first, second): (Vec<Duration>, Vec<Duration>) =
         (random.delays().collect(), random.delays().collect());
     println!(

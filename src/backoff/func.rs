@@ -11,24 +11,32 @@ use super::Backoff;
 /// This is the quickest way to write your own backoff. pjrpc users' `RandomBackoff`
 /// (`attempts` delays, each uniformly random within `[min, max]`) is a few lines. The
 /// delay iterator must be `Send + Sync`, so it cannot hold a `ThreadRng`: seed a small
-/// generator per request from it instead.
+/// generator per request from it instead. Check its parameters when it is made, as the
+/// built-in backoffs do: the closure runs at a request's first failure, so a panic there
+/// (`random_range` on an empty range) would end the call's task.
 ///
 /// ```
 /// use std::time::Duration;
 /// use rand::{Rng, SeedableRng, rngs::SmallRng};
+/// use tower_jsonrpc_retry::BoxError;
 /// use tower_jsonrpc_retry::backoff::{self, Backoff};
 ///
-/// fn random_backoff(attempts: usize, min: Duration, max: Duration) -> impl Backoff {
-///     backoff::from_fn(move || {
+/// fn random_backoff(attempts: usize, min: Duration, max: Duration) -> Result<impl Backoff, BoxError> {
+///     if min > max {
+///         return Err(format!("RandomBackoff: min {min:?} is over max {max:?}").into());
+///     }
+///     Ok(backoff::from_fn(move || {
 ///         let mut rng = SmallRng::from_rng(&mut rand::rng());
 ///         (0..attempts).map(move |_| rng.random_range(min..=max))
-///     })
+///     }))
 /// }
 ///
-/// let b = random_backoff(3, Duration::from_millis(100), Duration::from_millis(500));
+/// let b = random_backoff(3, Duration::from_millis(100), Duration::from_millis(500))?;
 /// let delays: Vec<Duration> = b.delays().collect();
 /// assert_eq!(delays.len(), 3);
 /// assert!(delays.iter().all(|d| (100..=500).contains(&d.as_millis())));
+/// assert!(random_backoff(3, Duration::from_millis(500), Duration::from_millis(100)).is_err());
+/// # Ok::<(), BoxError>(())
 /// ```
 pub fn from_fn<F, I>(f: F) -> FromFn<F>
 where

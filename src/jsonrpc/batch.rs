@@ -263,20 +263,26 @@ impl BatchResponse {
                 Err(DecodeError::EmptyBody)
             };
         }
-        let fast = |bytes: &[u8]| match members::read(bytes)? {
-            Shape::Array(items) => Self::from_items(
-                items.into_iter().map(|item| match item {
+        let fast = |bytes: &[u8]| {
+            // Each item matched as it is read: a hostile answer of millions of items is
+            // refused at the first one that answers no call, without keeping them.
+            let mut matcher = Matcher::new(expected);
+            let shape = members::read_each(bytes, |item| {
+                matcher.push(match item {
                     Item::Object(members) => Response::read_members(&members, build_results),
                     Item::Other => Err(DecodeError::NotAnObject),
-                }),
-                expected,
-            ),
-            Shape::Object(members) => {
-                Self::whole_batch_error(Response::read_members(&members, build_results)?, expected)
+                })
+            })?;
+            match shape {
+                Shape::Array => matcher.finish(),
+                Shape::Object(members) => Self::whole_batch_error(
+                    Response::read_members(&members, build_results)?,
+                    expected,
+                ),
+                Shape::Other => Err(DecodeError::NotAnObject),
             }
-            Shape::Other => Err(DecodeError::NotAnObject),
         };
-        members::or_tree(bytes, fast, |value| Self::from_value(value, expected))
+        members::as_tree_refuses(bytes, fast)
     }
 
     /// Reads the answers to calls with the `expected` ids (in call order) from a JSON value.
@@ -295,27 +301,83 @@ impl BatchResponse {
         items: impl Iterator<Item = Result<Response, DecodeError>>,
         expected: &[Id],
     ) -> Result<Self, DecodeError> {
-        let position: HashMap<&Id, usize> =
-            expected.iter().enumerate().map(|(i, id)| (id, i)).collect();
-        let mut slots: Vec<Option<Response>> = expected.iter().map(|_| None).collect();
-        let mut orphans = Vec::new();
+        let mut matcher = Matcher::new(expected);
         for item in items {
-            let response = item?;
-            if response.id() == &Id::Null
-                && response.is_error()
-                && !position.contains_key(&Id::Null)
-            {
-                // A server that could not read an item's id answers with a null id.
-                orphans.push(response);
-                continue;
-            }
-            let slot = position
-                .get(response.id())
-                .and_then(|&i| slots.get_mut(i))
-                .filter(|slot| slot.is_none())
-                .ok_or_else(|| DecodeError::UnexpectedItem(response.id().clone()))?;
-            *slot = Some(response);
+            matcher.push(item)?;
         }
+        matcher.finish()
+    }
+    /// A single error object answering a whole batch: every call gets a copy.
+    fn whole_batch_error(response: Response, expected: &[Id]) -> Result<Self, DecodeError> {
+        let Some(error) = response.error() else {
+            return Err(DecodeError::ShapeMismatch);
+        };
+        // A batch is refused as a whole with a null id; an error with another id answers
+        // one call, and must not become every call's answer.
+        if response.id() != &Id::Null {
+            return Err(DecodeError::ShapeMismatch);
+        }
+        let items = expected
+            .iter()
+            .map(|id| Response::failure(id.clone(), error.clone()))
+            .collect();
+        Ok(Self {
+            items,
+            batch_error: Some(error.clone()),
+            unmatched: Vec::new(),
+            extensions: http::Extensions::new(),
+        })
+    }
+}
+
+/// Matches a batch answer's items to the calls, one item at a time, in the order the
+/// server sent them.
+struct Matcher<'a> {
+    expected: &'a [Id],
+    position: HashMap<&'a Id, usize>,
+    slots: Vec<Option<Response>>,
+    orphans: Vec<Response>,
+}
+
+impl<'a> Matcher<'a> {
+    fn new(expected: &'a [Id]) -> Self {
+        Self {
+            expected,
+            position: expected.iter().enumerate().map(|(i, id)| (id, i)).collect(),
+            slots: expected.iter().map(|_| None).collect(),
+            orphans: Vec::new(),
+        }
+    }
+
+    /// Takes the next item: an id answered twice or not asked for is refused at once.
+    fn push(&mut self, item: Result<Response, DecodeError>) -> Result<(), DecodeError> {
+        let response = item?;
+        if response.id() == &Id::Null
+            && response.is_error()
+            && !self.position.contains_key(&Id::Null)
+        {
+            // A server that could not read an item's id answers with a null id.
+            self.orphans.push(response);
+            return Ok(());
+        }
+        let slot = self
+            .position
+            .get(response.id())
+            .and_then(|&i| self.slots.get_mut(i))
+            .filter(|slot| slot.is_none())
+            .ok_or_else(|| DecodeError::UnexpectedItem(response.id().clone()))?;
+        *slot = Some(response);
+        Ok(())
+    }
+
+    /// The answers, once every item is in.
+    fn finish(self) -> Result<BatchResponse, DecodeError> {
+        let Self {
+            expected,
+            mut slots,
+            orphans,
+            ..
+        } = self;
         let missing: Vec<usize> = (0..slots.len())
             .filter(|&i| slots.get(i).is_some_and(Option::is_none))
             .collect();
@@ -336,32 +398,10 @@ impl BatchResponse {
                 *slot = error.map(|e| Response::failure(id.clone(), e));
             }
         }
-        Ok(Self {
+        Ok(BatchResponse {
             items: slots.into_iter().flatten().collect(),
             batch_error: None,
             unmatched: orphans.collect(),
-            extensions: http::Extensions::new(),
-        })
-    }
-
-    /// A single error object answering a whole batch: every call gets a copy.
-    fn whole_batch_error(response: Response, expected: &[Id]) -> Result<Self, DecodeError> {
-        let Some(error) = response.error() else {
-            return Err(DecodeError::ShapeMismatch);
-        };
-        // A batch is refused as a whole with a null id; an error with another id answers
-        // one call, and must not become every call's answer.
-        if response.id() != &Id::Null {
-            return Err(DecodeError::ShapeMismatch);
-        }
-        let items = expected
-            .iter()
-            .map(|id| Response::failure(id.clone(), error.clone()))
-            .collect();
-        Ok(Self {
-            items,
-            batch_error: Some(error.clone()),
-            unmatched: Vec::new(),
             extensions: http::Extensions::new(),
         })
     }

@@ -5,8 +5,8 @@
 //! costs several allocations per message for nothing: the decoders here read messages
 //! with the strict rules of [`Request::from_value`](super::Request::from_value) and
 //! [`Response::from_value`](super::Response::from_value), and a message they refuse is
-//! read again through a tree ([`or_tree`]), so every refusal is the tree decoder's own.
-//! A property test holds the two paths to the same answers.
+//! checked for what a tree would refuse it for ([`as_tree_refuses`]), so every refusal
+//! is the tree decoder's own. A property test holds the two paths to the same answers.
 //!
 //! They accept more in one way, deliberately: a value they do not build (a member that
 //! JSON-RPC does not define, the earlier value of a member given twice, and in the
@@ -24,10 +24,11 @@ use serde_json::value::RawValue;
 
 use super::{DecodeError, Id, VERSION};
 
-/// A message as read: an object's members, an array's items, or any other JSON value.
+/// A message as read: an object's members, an array (whose items went to the reader's
+/// callback as they were read, see [`read_each`]), or any other JSON value.
 pub(crate) enum Shape<'a> {
     Object(Members<'a>),
-    Array(Vec<Item<'a>>),
+    Array,
     Other,
 }
 
@@ -49,28 +50,66 @@ pub(crate) struct Members<'a> {
     pub(crate) error: Option<&'a RawValue>,
 }
 
-/// Decodes `bytes` with `fast`; when it refuses them, decodes them again through a JSON
-/// tree with `tree`, whose answer is then the answer. Refusals are rare (malformed
-/// messages), so the second reading costs nothing on the usual path.
-pub(crate) fn or_tree<T>(
+/// Decodes `bytes` with `fast`; when it refuses them, the refusal is the tree decoder's
+/// (`from_value`, on a JSON tree of the whole message): its refusal when serde_json
+/// cannot build that tree (a number beyond `f64`, deep nesting, bytes that are not
+/// JSON), which is found without building it, and the same refusal as `fast`'s when it
+/// can (the two read by the same rules in the same order; a property test holds them to
+/// it). The tree itself is never built: for a body of small values (`[1,1,1,…]`) it
+/// takes some thirty times the body's size, which a hostile server would otherwise get
+/// out of every caller.
+pub(crate) fn as_tree_refuses<T>(
     bytes: &[u8],
     fast: impl FnOnce(&[u8]) -> Result<T, DecodeError>,
-    tree: impl FnOnce(Value) -> Result<T, DecodeError>,
 ) -> Result<T, DecodeError> {
-    fast(bytes).or_else(|_| tree(serde_json::from_slice(bytes)?))
+    fast(bytes).map_err(|refused| match serde_json::from_slice::<Buildable>(bytes) {
+        Ok(Buildable) => refused,
+        Err(e) => e.into(),
+    })
 }
 
-/// Reads the shape of a message; fails only on bytes that are not JSON.
-pub(crate) fn read(bytes: &[u8]) -> Result<Shape<'_>, serde_json::Error> {
+/// Reads the shape of a message, an array's items passed over; fails only on bytes
+/// that are not JSON.
+pub(crate) fn read(bytes: &[u8]) -> Result<Shape<'_>, DecodeError> {
+    read_each(bytes, |_| Ok(()))
+}
+
+/// Reads the shape of a message, handing an array's items to `each` one by one as they
+/// are read, none kept: the first refusal of `each` ends the reading and is the answer,
+/// so a hostile array of millions of items costs no memory. Otherwise fails only on
+/// bytes that are not JSON.
+pub(crate) fn read_each<'a>(
+    bytes: &'a [u8],
+    mut each: impl FnMut(Item<'a>) -> Result<(), DecodeError>,
+) -> Result<Shape<'a>, DecodeError> {
     // Checked as a whole first: skipping a member does not look into its strings, and
     // text that is not UTF-8 is not JSON, wherever it is.
-    match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str(text),
-        Err(e) => Err(de::Error::custom(format_args!(
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        DecodeError::Json(de::Error::custom(format_args!(
             "invalid UTF-8 at byte {}",
             e.valid_up_to()
-        ))),
+        )))
+    })?;
+    let mut refused = None;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let seed = ShapeSeed {
+        each: &mut each,
+        refused: &mut refused,
+    };
+    let read = de::DeserializeSeed::deserialize(seed, &mut deserializer)
+        .and_then(|shape| deserializer.end().map(|()| shape));
+    match (read, refused) {
+        (_, Some(refusal)) => Err(refusal),
+        (Ok(shape), None) => Ok(shape),
+        (Err(e), None) => Err(e.into()),
     }
+}
+
+/// Reads a [`Shape`], handing an array's items to `each`; a refusal of `each` is kept in
+/// `refused` (serde_json's own error, which ends the reading, says only that).
+struct ShapeSeed<'s, F> {
+    each: &'s mut F,
+    refused: &'s mut Option<DecodeError>,
 }
 
 /// A member's value, built as a JSON tree.
@@ -195,27 +234,37 @@ macro_rules! other_values {
     };
 }
 
-impl<'de> Deserialize<'de> for Shape<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ShapeVisitor;
-        impl<'de> Visitor<'de> for ShapeVisitor {
-            type Value = Shape<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            other_values!(Shape::Other);
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Shape<'de>, A::Error> {
-                members(map).map(Shape::Object)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape<'de>, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(Shape::Array(items))
+impl<'de, F> de::DeserializeSeed<'de> for ShapeSeed<'_, F>
+where
+    F: FnMut(Item<'de>) -> Result<(), DecodeError>,
+{
+    type Value = Shape<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Shape<'de>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, F> Visitor<'de> for ShapeSeed<'_, F>
+where
+    F: FnMut(Item<'de>) -> Result<(), DecodeError>,
+{
+    type Value = Shape<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    other_values!(Shape::Other);
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Shape<'de>, A::Error> {
+        members(map).map(Shape::Object)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape<'de>, A::Error> {
+        while let Some(item) = seq.next_element()? {
+            if let Err(refusal) = (self.each)(item) {
+                *self.refused = Some(refusal);
+                return Err(de::Error::custom("an item was refused"));
             }
         }
-        deserializer.deserialize_any(ShapeVisitor)
+        Ok(Shape::Array)
     }
 }
 
@@ -237,6 +286,35 @@ impl<'de> Deserialize<'de> for Item<'de> {
             }
         }
         deserializer.deserialize_any(ItemVisitor)
+    }
+}
+
+/// Any JSON value serde_json can build as a [`Value`], read as a `Value` is read (the
+/// same parser calls, so the same refusal, to the byte position, for one it cannot
+/// build), without building anything.
+struct Buildable;
+
+impl<'de> Deserialize<'de> for Buildable {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BuildableVisitor;
+        impl<'de> Visitor<'de> for BuildableVisitor {
+            type Value = Buildable;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any valid JSON value")
+            }
+            other_values!(Buildable);
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Buildable, A::Error> {
+                while seq.next_element::<Buildable>()?.is_some() {}
+                Ok(Buildable)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Buildable, A::Error> {
+                while map.next_key::<Buildable>()?.is_some() {
+                    map.next_value::<Buildable>()?;
+                }
+                Ok(Buildable)
+            }
+        }
+        deserializer.deserialize_any(BuildableVisitor)
     }
 }
 

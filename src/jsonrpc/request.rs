@@ -143,9 +143,9 @@ impl Request {
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
         let fast = |bytes: &[u8]| match members::read(bytes)? {
             Shape::Object(members) => Self::from_members(&members),
-            Shape::Array(_) | Shape::Other => Err(DecodeError::NotAnObject),
+            Shape::Array | Shape::Other => Err(DecodeError::NotAnObject),
         };
-        members::or_tree(bytes, fast, Self::from_value)
+        members::as_tree_refuses(bytes, fast)
     }
 
     /// The checks of [`from_value`](Self::from_value), in its order.

@@ -117,9 +117,9 @@ impl Response {
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
         let fast = |bytes: &[u8]| match members::read(bytes)? {
             Shape::Object(members) => Self::from_members(&members),
-            Shape::Array(_) | Shape::Other => Err(DecodeError::NotAnObject),
+            Shape::Array | Shape::Other => Err(DecodeError::NotAnObject),
         };
-        members::or_tree(bytes, fast, Self::from_value)
+        members::as_tree_refuses(bytes, fast)
     }
 
     /// Reads the answer to a single call: like [`from_slice`](Self::from_slice), but a
@@ -131,13 +131,10 @@ impl Response {
     ) -> Result<Self, DecodeError> {
         let fast = |bytes: &[u8]| match members::read(bytes)? {
             Shape::Object(members) => Self::read_members(&members, build_result),
-            Shape::Array(_) => Err(DecodeError::ShapeMismatch),
+            Shape::Array => Err(DecodeError::ShapeMismatch),
             Shape::Other => Err(DecodeError::NotAnObject),
         };
-        members::or_tree(bytes, fast, |value| match value {
-            Value::Array(_) => Err(DecodeError::ShapeMismatch),
-            value => Self::from_value(value),
-        })
+        members::as_tree_refuses(bytes, fast)
     }
 
     /// The checks of [`from_value`](Self::from_value), in its order.

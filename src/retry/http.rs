@@ -355,17 +355,19 @@ enum Message {
 }
 
 fn parse(bytes: &Bytes) -> Message {
-    match members::read(bytes) {
+    // A batch's calls, read as they come: the first item that is not a call ends the
+    // reading.
+    let mut requests = Vec::new();
+    let shape = members::read_each(bytes, |item| {
+        requests.push(match item {
+            Item::Object(members) => Request::from_members_unbuilt(&members)?,
+            Item::Other => return Err(DecodeError::NotAnObject),
+        });
+        Ok(())
+    });
+    match shape {
         // Each call of a batch is sent as its own bytes: its params need not be built.
-        Ok(Shape::Array(items)) if !items.is_empty() => items
-            .iter()
-            .map(|item| match item {
-                Item::Object(members) => Request::from_members_unbuilt(members),
-                Item::Other => Err(DecodeError::NotAnObject),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .ok()
-            .and_then(|requests| with_own_bytes(requests, bytes))
+        Ok(Shape::Array) if !requests.is_empty() => with_own_bytes(requests, bytes)
             .map(BatchRequest::new)
             // Two calls with one id: their answers cannot be told apart, so the batch
             // goes once, as it came, and its answer back the same way.

@@ -12,12 +12,12 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use tower::{Layer, ServiceExt};
 use tower_jsonrpc_retry::codec::{self, DEFAULT_BODY_LIMIT};
 use tower_jsonrpc_retry::jsonrpc::DecodeError;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{Client, JsonRpcRetryLayer, RetryStrategy};
+use tower_jsonrpc_retry::{BoxError, Client, JsonRpcRetryLayer, RetryStrategy};
 
 /// Counts the bytes allocated and not yet freed, and their highest mark.
 struct Peak;
@@ -208,4 +208,617 @@ fn a_refusal_of_a_hostile_array_is_still_the_tree_decoders() {
             Err(DecodeError::Json(_) | DecodeError::NotAnObject)
         ));
     }
+}
+
+/// The HTTP-level layer over an inner service answering `body` to the request `request`:
+/// its answer's status and bytes, or its error (a `codec::Error` when the layer found it).
+async fn through_layer(request: &'static str, body: Bytes) -> Result<(u16, Bytes), BoxError> {
+    let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::transient());
+    let resp = layer.layer(answering(body)).oneshot(post(request)).await?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.into_body().collect().await.unwrap().to_bytes()))
+}
+
+/// Whether a decode error is the one expected.
+type Expect = fn(&DecodeError) -> bool;
+
+fn decode_error(err: &BoxError) -> &DecodeError {
+    err.downcast_ref::<codec::Error>()
+        .and_then(codec::Error::decode_error)
+        .unwrap_or_else(|| panic!("not a decode error: {err:?}"))
+}
+
+fn deeply_nested(depth: usize) -> String {
+    "[".repeat(depth) + &"]".repeat(depth)
+}
+
+#[tokio::test(start_paused = true)]
+async fn answers_that_are_not_answers_to_the_call_are_decode_errors_at_the_http_level() {
+    let _serial = SERIAL.lock().await;
+    let nested = deeply_nested(100_000);
+    let single: Vec<(&str, String)> = vec![
+        (
+            "a batch answer",
+            r#"[{"jsonrpc":"2.0","result":3,"id":1}]"#.into(),
+        ),
+        ("null", "null".into()),
+        ("a string", r#""3""#.into()),
+        ("100,000 brackets", nested.clone()),
+        (
+            "an id of 10,000 digits",
+            format!(
+                r#"{{"jsonrpc":"2.0","result":3,"id":{}}}"#,
+                "9".repeat(10_000)
+            ),
+        ),
+    ];
+    for (name, body) in single {
+        let err = through_layer(SINGLE, Bytes::from(body)).await.unwrap_err();
+        let found = decode_error(&err);
+        assert!(
+            matches!(
+                found,
+                DecodeError::ShapeMismatch | DecodeError::NotAnObject | DecodeError::Json(_)
+            ),
+            "{name}: {found:?}"
+        );
+    }
+    let batch: Vec<(&str, String, Expect)> = vec![
+        (
+            "an answer to one call",
+            r#"{"jsonrpc":"2.0","result":3,"id":1}"#.into(),
+            |e| matches!(e, DecodeError::ShapeMismatch),
+        ),
+        ("null", "null".into(), |e| matches!(e, DecodeError::NotAnObject)),
+        ("a string", r#""3""#.into(), |e| {
+            matches!(e, DecodeError::NotAnObject)
+        }),
+        ("100,000 brackets", nested, |e| matches!(e, DecodeError::Json(_))),
+        (
+            "a duplicate id",
+            r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","result":7,"id":1}]"#.into(),
+            |e| matches!(e, DecodeError::UnexpectedItem(_)),
+        ),
+        (
+            "an extra id",
+            r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","result":7,"id":2},{"jsonrpc":"2.0","result":0,"id":3}]"#.into(),
+            |e| matches!(e, DecodeError::UnexpectedItem(_)),
+        ),
+    ];
+    for (name, body, expected) in batch {
+        let err = through_layer(BATCH, Bytes::from(body)).await.unwrap_err();
+        let found = decode_error(&err);
+        assert!(expected(found), "{name}: {found:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn results_serde_json_cannot_build_pass_the_http_level_as_the_servers_bytes() {
+    let _serial = SERIAL.lock().await;
+    for result in [
+        deeply_nested(100_000),
+        "9".repeat(10_000),
+        format!("1e{}", "9".repeat(9_000)),
+    ] {
+        let body = Bytes::from(format!(r#"{{"jsonrpc":"2.0","result":{result},"id":1}}"#));
+        let (status, got) = through_layer(SINGLE, body.clone()).await.unwrap();
+        assert_eq!((status, &got), (200, &body));
+        let batch = Bytes::from(format!(
+            r#"[{{"jsonrpc":"2.0","result":{result},"id":2}},{{"jsonrpc":"2.0","result":{result},"id":1}}]"#
+        ));
+        let (status, got) = through_layer(BATCH, batch.clone()).await.unwrap();
+        assert_eq!((status, &got), (200, &batch));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn results_serde_json_cannot_build_are_decode_errors_through_the_client() {
+    let _serial = SERIAL.lock().await;
+    let server = FlakyServer::start().await.unwrap();
+    let client = Client::builder(server.uri())
+        .retry(RetryStrategy::transient())
+        .build();
+    for result in [deeply_nested(100_000), "9".repeat(10_000)] {
+        let body = format!(r#"{{"jsonrpc":"2.0","result":{result},"id":1}}"#);
+        server.script("sum", [Step::raw(200, body)]);
+        let err = client
+            .request("sum")
+            .params((1, 2))
+            .id(1)
+            .send::<serde_json::Value>()
+            .await
+            .unwrap_err();
+        let err = err.transport().expect("a transport error");
+        assert!(
+            matches!(err.decode_error(), Some(DecodeError::Json(_))),
+            "{err:?}"
+        );
+    }
+    assert_eq!(server.calls("sum"), 2, "a decode error is not retried");
+}
+
+mod raw {
+    //! A server on 127.0.0.1 that writes whatever bytes a test gives it.
+
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    type Handler =
+        Arc<dyn Fn(usize, TcpStream) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+    /// Starts a server that hands its `n`th connection to `handler`; returns its URI and
+    /// the count of connections accepted.
+    pub(crate) async fn start<F, Fut>(handler: F) -> (http::Uri, Arc<AtomicUsize>)
+    where
+        F: Fn(usize, TcpStream) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: Handler = Arc::new(move |n, s| Box::pin(handler(n, s)));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri = format!("http://{}/", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(handler(n, stream));
+            }
+        });
+        (uri, accepted)
+    }
+
+    /// Reads until the end of a request's head has arrived (and what came with it).
+    pub(crate) async fn read_head(stream: &mut TcpStream) -> Vec<u8> {
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&chunk[..n]);
+        }
+        seen
+    }
+
+    /// Reads a request's head (lower-cased) and its body: as many bytes as its
+    /// `content-length`, or its chunks up to the last.
+    pub(crate) async fn read_request(stream: &mut TcpStream) -> (String, Vec<u8>) {
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(at) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            let n = stream.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                return (
+                    String::from_utf8_lossy(&seen).to_ascii_lowercase(),
+                    Vec::new(),
+                );
+            }
+            seen.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&seen[..head_end]).to_ascii_lowercase();
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        let chunked = head.contains("transfer-encoding: chunked");
+        let mut body = seen[head_end..].to_vec();
+        loop {
+            let done = match length {
+                Some(len) => body.len() >= len,
+                None if chunked => body.ends_with(b"0\r\n\r\n"),
+                None => true,
+            };
+            if done {
+                break;
+            }
+            let n = stream.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        if chunked {
+            body = dechunk(&body);
+        }
+        (head, body)
+    }
+
+    fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(at) = raw.windows(2).position(|w| w == b"\r\n") {
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&raw[..at]).unwrap().trim(), 16).unwrap();
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&raw[at + 2..at + 2 + size]);
+            raw = &raw[at + 2 + size + 2..];
+        }
+        out
+    }
+}
+
+/// `1 + 2 = 3` as HTTP/1.1 bytes.
+fn three(id: u64) -> Vec<u8> {
+    let body = format!(r#"{{"jsonrpc":"2.0","result":3,"id":{id}}}"#);
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn http_client() -> common::Http {
+    common::http()
+}
+
+fn secs(s: f64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(s)
+}
+
+/// A server whose every answer is a head and then a body trickling one byte a second,
+/// forever.
+async fn trickling_forever() -> (http::Uri, std::sync::Arc<AtomicUsize>) {
+    use tokio::io::AsyncWriteExt;
+    raw::start(|_, mut stream| async move {
+        let _ = raw::read_request(&mut stream).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+        if stream.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        loop {
+            if stream.write_all(b"1\r\n \r\n").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(secs(1.0)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_trickling_forever_is_ended_by_the_attempt_timeout_and_max_elapsed() {
+    use tokio::time::Instant;
+    use tower_jsonrpc_retry::ErrorClass;
+    use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    let _serial = SERIAL.lock().await;
+    for request in [SINGLE, BATCH, r#"{"not":"json-rpc"}"#] {
+        // The attempt timeout ends each attempt; the retries end the call.
+        let (uri, accepted) = trickling_forever().await;
+        let strategy =
+            RetryStrategy::new(PeriodicBackoff::new(2, secs(0.5))).retry_on(ErrorClass::Timeout);
+        let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy)
+            .attempt_timeout(secs(3.0))
+            .layer(http_client());
+        let start = Instant::now();
+        let mut req = post(request);
+        *req.uri_mut() = uri.clone();
+        let err = svc.oneshot(req).await.unwrap_err();
+        assert!(
+            err.downcast_ref::<codec::Error>()
+                .is_some_and(codec::Error::is_timeout)
+                || err.is::<tower::timeout::error::Elapsed>(),
+            "{request}: {err:?}"
+        );
+        let attempts = if request == SINGLE || request == BATCH {
+            3
+        } else {
+            1
+        };
+        assert_eq!(accepted.load(Ordering::SeqCst), attempts, "{request}");
+        let expected = 3.0 * attempts as f64 + 0.5 * (attempts - 1) as f64;
+        assert_eq!(start.elapsed(), secs(expected), "{request}");
+
+        // Without an attempt timeout, the deadline ends the call.
+        let (uri, _) = trickling_forever().await;
+        let strategy = RetryStrategy::new(PeriodicBackoff::new(2, secs(0.5)))
+            .retry_on(ErrorClass::Timeout)
+            .max_elapsed(secs(5.0));
+        let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy).layer(http_client());
+        let start = Instant::now();
+        let mut req = post(request);
+        *req.uri_mut() = uri;
+        let err = svc.oneshot(req).await.unwrap_err();
+        assert!(
+            err.downcast_ref::<codec::Error>()
+                .is_some_and(codec::Error::is_timeout)
+                || err.is::<tower::timeout::error::Elapsed>(),
+            "{request}: {err:?}"
+        );
+        assert_eq!(start.elapsed(), secs(5.0), "{request}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_of_u64_max_the_year_9999_or_below_zero_at_the_http_level() {
+    use tokio::time::Instant;
+    use tower_jsonrpc_retry::ErrorClass;
+    use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    let _serial = SERIAL.lock().await;
+    let only_503 = || {
+        RetryStrategy::new(PeriodicBackoff::new(1, secs(0.25)))
+            .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+    };
+    let cases = [
+        (u64::MAX.to_string(), 60.0),
+        ("99999999999999999999999999999".to_owned(), 60.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT".to_owned(), 60.0),
+        ("-5".to_owned(), 0.25),
+        ("-18446744073709551615".to_owned(), 0.25),
+    ];
+    for (value, waited) in cases {
+        for request in [SINGLE, BATCH] {
+            let server = FlakyServer::start().await.unwrap();
+            server.script("sum", [Step::status(503).retry_after(value.as_str())]);
+            let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(only_503()).layer(http_client());
+            let mut req = post(request);
+            *req.uri_mut() = server.uri();
+            let start = Instant::now();
+            let resp = svc.oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), 200, "{value}");
+            assert_eq!(start.elapsed(), secs(waited), "{value}, {request}");
+            assert_eq!(server.calls("sum"), if request == SINGLE { 2 } else { 4 });
+        }
+
+        // A deadline shorter than the hint: no wait at all, the 503 as it came.
+        let server = FlakyServer::start().await.unwrap();
+        server.script("sum", [Step::status(503).retry_after(value.as_str())]);
+        let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(only_503().max_elapsed(secs(10.0)))
+            .layer(http_client());
+        let mut req = post(SINGLE);
+        *req.uri_mut() = server.uri();
+        let start = Instant::now();
+        let resp = svc.oneshot(req).await.unwrap();
+        if waited > 10.0 {
+            assert_eq!(resp.status(), 503, "{value}");
+            assert_eq!(
+                resp.headers().get(http::header::RETRY_AFTER).unwrap(),
+                value.as_str(),
+                "the server's header as it came"
+            );
+            assert_eq!(start.elapsed(), secs(0.0), "{value}");
+            assert_eq!(server.calls("sum"), 1);
+        } else {
+            assert_eq!(resp.status(), 200, "{value}");
+            assert_eq!(server.calls("sum"), 2);
+        }
+    }
+}
+
+/// A server whose first answer is `first` after which it closes the connection; every
+/// later answer is `1 + 2 = 3` with id 1.
+async fn first_then_three(first: &'static [u8]) -> (http::Uri, std::sync::Arc<AtomicUsize>) {
+    use tokio::io::AsyncWriteExt;
+    raw::start(move |n, mut stream| async move {
+        let _ = raw::read_request(&mut stream).await;
+        let answer = if n == 0 { first.to_vec() } else { three(1) };
+        let _ = stream.write_all(&answer).await;
+        let _ = stream.shutdown().await;
+    })
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_shorter_than_its_content_length_is_one_error_at_the_http_level_and_in_the_client() {
+    let _serial = SERIAL.lock().await;
+    let short = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{\"jso";
+    for request in [SINGLE, BATCH, "not json-rpc"] {
+        let (uri, accepted) = first_then_three(short).await;
+        let svc =
+            JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none()).layer(http_client());
+        let mut req = post(request);
+        *req.uri_mut() = uri;
+        let err = svc.oneshot(req).await.unwrap_err();
+        let err = err
+            .downcast_ref::<codec::Error>()
+            .unwrap_or_else(|| panic!("{request}: {err:?}"));
+        assert!(err.is_body(), "{request}: {err:?}");
+        assert_eq!(err.status(), Some(http::StatusCode::OK), "{request}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+    let (uri, accepted) = first_then_three(short).await;
+    let client = Client::builder(uri).retry(RetryStrategy::none()).build();
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    assert!(
+        err.transport().is_some_and(codec::Error::is_body),
+        "{err:?}"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_at_the_limit_then_more_is_refused_while_streaming() {
+    use tokio::io::AsyncWriteExt;
+    let _serial = SERIAL.lock().await;
+    const LIMIT: usize = 1024;
+    for (request, sent_first) in [(SINGLE, LIMIT), (BATCH, LIMIT), (SINGLE, LIMIT + 1)] {
+        let (uri, _) = raw::start(move |_, mut stream| async move {
+            let _ = raw::read_request(&mut stream).await;
+            let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+            let _ = stream.write_all(head.as_bytes()).await;
+            let chunk = format!("{sent_first:x}\r\n{}\r\n", " ".repeat(sent_first));
+            let _ = stream.write_all(chunk.as_bytes()).await;
+            // More, forever: the limit must end the call, not the server.
+            loop {
+                if stream.write_all(b"1\r\n \r\n").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(secs(1.0)).await;
+            }
+        })
+        .await;
+        let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::transient())
+            .response_limit(LIMIT)
+            .layer(http_client());
+        let mut req = post(request);
+        *req.uri_mut() = uri;
+        let start = tokio::time::Instant::now();
+        let err = svc.oneshot(req).await.unwrap_err();
+        let err = err
+            .downcast_ref::<codec::Error>()
+            .unwrap_or_else(|| panic!("{request}: {err:?}"));
+        assert!(err.is_body_too_large(), "{request}: {err:?}");
+        let waited = if sent_first > LIMIT { 0.0 } else { 1.0 };
+        assert!(start.elapsed() <= secs(waited), "{:?}", start.elapsed());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_answering_before_it_reads_the_request_gives_one_outcome() {
+    use tokio::io::AsyncWriteExt;
+    let _serial = SERIAL.lock().await;
+    // A request body of 4 MiB, which the server does not read: it answers and closes.
+    let params = "1,".repeat(2 << 20);
+    let single: &'static str = Box::leak(
+        format!(r#"{{"jsonrpc":"2.0","method":"sum","params":[{params}1],"id":1}}"#)
+            .into_boxed_str(),
+    );
+    let answer = r#"{"jsonrpc":"2.0","result":3,"id":1}"#;
+    // Once the head has come: the server has the call; it is not sent again.
+    let (uri, accepted) = raw::start(|_, mut stream| async move {
+        let _ = raw::read_head(&mut stream).await;
+        let _ = stream.write_all(&three(1)).await;
+        let _ = stream.shutdown().await;
+        tokio::time::sleep(secs(1.0)).await;
+    })
+    .await;
+    let strategy = RetryStrategy::transient().non_idempotent(["sum"]);
+    let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy.clone())
+        .attempt_timeout(secs(5.0))
+        .layer(http_client());
+    let mut req = post(single);
+    *req.uri_mut() = uri;
+    match svc.oneshot(req).await {
+        Ok(resp) => {
+            assert_eq!(resp.status(), 200);
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body, answer.as_bytes());
+        }
+        Err(err) => {
+            let err = err
+                .downcast_ref::<hyper_util::client::legacy::Error>()
+                .unwrap_or_else(|| panic!("{err:?}"));
+            assert!(!err.is_connect(), "{err:?}");
+        }
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "a non-idempotent call the server may have read is not sent again"
+    );
+
+    // Before a byte of the request: hyper hands it back unwritten, so it may go again,
+    // within the strategy's retries.
+    let (uri, accepted) = raw::start(|_, mut stream| async move {
+        let _ = stream.write_all(&three(1)).await;
+        let _ = stream.shutdown().await;
+        tokio::time::sleep(secs(1.0)).await;
+    })
+    .await;
+    let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy)
+        .attempt_timeout(secs(5.0))
+        .layer(http_client());
+    let mut req = post(single);
+    *req.uri_mut() = uri;
+    let err = svc.oneshot(req).await.unwrap_err();
+    let err = err
+        .downcast_ref::<hyper_util::client::legacy::Error>()
+        .unwrap_or_else(|| panic!("{err:?}"));
+    assert!(!err.is_connect(), "{err:?}");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        4,
+        "1 + the preset's 3 retries"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_sending_chunked_is_sent_the_same_bytes_on_every_attempt() {
+    let _serial = SERIAL.lock().await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    let (uri, _) = raw::start(move |n, mut stream| {
+        let log = std::sync::Arc::clone(&log);
+        async move {
+            use tokio::io::AsyncWriteExt;
+            let (head, body) = raw::read_request(&mut stream).await;
+            log.lock().unwrap().push((head, body));
+            let answer: &[u8] = if n == 0 {
+                b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
+            } else {
+                &three(1)
+            };
+            let _ = stream.write_all(answer).await;
+            let _ = stream.shutdown().await;
+        }
+    })
+    .await;
+    let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::transient_seeded(1))
+        .layer(http_client());
+    let req = http::Request::post(uri)
+        .header(http::header::TRANSFER_ENCODING, "chunked")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::from(SINGLE))
+        .unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "the 503, then the answer");
+    for (head, body) in seen.iter() {
+        assert_eq!(body.as_slice(), SINGLE.as_bytes(), "{head}");
+        assert!(!head.contains("content-length"), "{head}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_gzip_answer_that_is_not_gzip_comes_back_as_it_came() {
+    let _serial = SERIAL.lock().await;
+    let server = FlakyServer::start().await.unwrap();
+    let garbage = "\x1fnot gzip at all";
+    let json = r#"{"jsonrpc":"2.0","result":3,"id":1}"#;
+    server.script(
+        "sum",
+        [
+            Step::raw(200, garbage).header("content-encoding", "gzip"),
+            Step::raw(200, json).header("content-encoding", "gzip"),
+        ],
+    );
+    let svc =
+        JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::transient()).layer(http_client());
+    for body in [garbage, json] {
+        let mut req = post(SINGLE);
+        *req.uri_mut() = server.uri();
+        req.headers_mut()
+            .insert(http::header::ACCEPT_ENCODING, "gzip".parse().unwrap());
+        let resp = svc.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-encoding"], "gzip");
+        let got = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(got, body.as_bytes());
+    }
+    assert_eq!(server.calls("sum"), 2);
+
+    // The client reads no encoding: the garbage is a decode error, once.
+    server.script(
+        "sum",
+        [Step::raw(200, garbage).header("content-encoding", "gzip")],
+    );
+    let client = Client::builder(server.uri()).build();
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    assert!(
+        err.transport().is_some_and(codec::Error::is_decode),
+        "{err:?}"
+    );
+    assert_eq!(server.calls("sum"), 3);
 }

@@ -332,3 +332,35 @@ fn error_data_null_survives_a_round_trip() {
     assert_eq!(response.error().and_then(ErrorObject::data), None);
     assert_eq!(serde_json::to_vec(&response).unwrap(), absent.to_vec());
 }
+
+/// serde_json builds a JSON object whose first member is named
+/// `"$serde_json::private::RawValue"` (its `raw_value` feature's private token) as the
+/// value the member's string holds, and refuses it when that is no string of JSON. The
+/// bytes decoders read the name as any other: the one place where they and a tree built
+/// with `serde_json::from_slice` differ on JSON the tree can be built from.
+#[test]
+fn serde_jsons_raw_value_token_is_an_ordinary_member_name() {
+    let wrapped =
+        br#"{"$serde_json::private::RawValue":"{\"jsonrpc\":\"2.0\",\"result\":7,\"id\":1}"}"#;
+    let tree = serde_json::from_slice::<Value>(wrapped).map_err(DecodeError::from);
+    assert_eq!(
+        tree.and_then(Response::from_value)
+            .ok()
+            .map(|r| r.id().clone()),
+        Some(Id::Number(1)),
+        "serde_json unwraps the token's string (if this fails, the exception is gone)"
+    );
+    assert!(matches!(
+        Response::from_slice(wrapped),
+        Err(DecodeError::Version(None))
+    ));
+
+    // A tree of this cannot be built; the bytes decoders never build the member.
+    let member =
+        br#"[{"jsonrpc":"2.0","result":1,"id":9,"x":{"$serde_json::private::RawValue":5}}]"#;
+    assert!(serde_json::from_slice::<Value>(member).is_err());
+    assert!(matches!(
+        BatchResponse::from_slice(member, &[Id::Number(1)]),
+        Err(DecodeError::UnexpectedItem(Id::Number(9)))
+    ));
+}

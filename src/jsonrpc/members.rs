@@ -8,6 +8,11 @@
 //! checked for what a tree would refuse it for ([`as_tree_refuses`]), so every refusal
 //! is the tree decoder's own. A property test holds the two paths to the same answers.
 //!
+//! With one exception, serde_json's own: a tree built from text reads an object whose
+//! first member is named `"$serde_json::private::RawValue"` (the private token of its
+//! `raw_value` feature) as the JSON its string holds, and refuses it when that is no
+//! string of JSON; the decoders here read that name as any other.
+//!
 //! They accept more in one way, deliberately: a value they do not build (a member that
 //! JSON-RPC does not define, the earlier value of a member given twice, and in the
 //! HTTP-level layer a single call's params and result) is checked against the JSON
@@ -291,7 +296,8 @@ impl<'de> Deserialize<'de> for Item<'de> {
 
 /// Any JSON value serde_json can build as a [`Value`], read as a `Value` is read (the
 /// same parser calls, so the same refusal, to the byte position, for one it cannot
-/// build), without building anything.
+/// build), without building anything. Except serde_json's `RawValue` token (see the
+/// module's documentation): an object named by it is read as any other.
 struct Buildable;
 
 impl<'de> Deserialize<'de> for Buildable {

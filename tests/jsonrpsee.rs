@@ -46,6 +46,18 @@ async fn raw_call(server: &FlakyServer, body: &str) -> http::Response<Full<Bytes
     raw_http().oneshot(req).await.unwrap()
 }
 
+/// The error jsonrpsee's transport holds as a stream error: what the layer's `map_err`
+/// made, or the backend's own error handed on.
+fn stream_error(err: &ClientError) -> &(dyn std::error::Error + Send + Sync + 'static) {
+    match err {
+        ClientError::Transport(e) => match e.downcast_ref::<TransportError>() {
+            Some(TransportError::Http(HttpError::Stream(inner))) => inner.as_ref(),
+            _ => panic!("{err:?}"),
+        },
+        _ => panic!("{err:?}"),
+    }
+}
+
 fn client(server: &FlakyServer) -> Retried {
     let layer = JsonRpcRetryLayer::http(strategy())
         .attempt_timeout(Duration::from_millis(500))
@@ -684,13 +696,7 @@ async fn what_jsonrpsee_returns_when_retries_end() {
         .request::<i64, _>("sum", rpc_params![1, 2])
         .await
         .unwrap_err();
-    let backend = match &err {
-        ClientError::Transport(e) => match e.downcast_ref::<TransportError>() {
-            Some(TransportError::Http(HttpError::Stream(backend))) => backend,
-            _ => panic!("{err:?}"),
-        },
-        _ => panic!("{err:?}"),
-    };
+    let backend = stream_error(&err);
     assert!(
         backend.is::<hyper_util::client::legacy::Error>(),
         "{backend:?}"
@@ -705,13 +711,7 @@ async fn what_jsonrpsee_returns_when_retries_end() {
         .request::<i64, _>("sum", rpc_params![1, 2])
         .await
         .unwrap_err();
-    let layer = match &err {
-        ClientError::Transport(e) => match e.downcast_ref::<TransportError>() {
-            Some(TransportError::Http(HttpError::Stream(layer))) => layer,
-            _ => panic!("{err:?}"),
-        },
-        _ => panic!("{err:?}"),
-    };
+    let layer = stream_error(&err);
     assert!(
         layer
             .downcast_ref::<tower_jsonrpc_retry::codec::Error>()

@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::retry::HttpRetryLayer;
 use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
 
 const BATCH: &str = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
@@ -26,6 +27,21 @@ fn response(
     }
     builder
         .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .unwrap()
+}
+
+/// The HTTP-level layer with one retry, 100 ms on, for -32005 (the rate limit the
+/// answers here give call 2).
+fn one_retry_on_limits() -> HttpRetryLayer<Full<Bytes>> {
+    let strategy =
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
+    JsonRpcRetryLayer::http(strategy)
+}
+
+/// `body` POSTed as the caller sends it.
+fn post(body: &'static str) -> http::Request<Full<Bytes>> {
+    http::Request::post("http://127.0.0.1:1/")
+        .body(Full::from(body))
         .unwrap()
 }
 
@@ -74,12 +90,8 @@ async fn batch_then(
             })
         }
     });
-    let strategy =
-        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
-    let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy);
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(Full::from(BATCH))
-        .unwrap();
+    let layer = one_retry_on_limits();
+    let req = post(BATCH);
     let resp = tower::Layer::layer(&layer, inner)
         .oneshot(req)
         .await
@@ -155,9 +167,7 @@ async fn every_attempt_of_a_batch_has_the_callers_head_and_a_true_length() {
         (200, FIRST),
         (200, r#"[{"jsonrpc":"2.0","result":7,"id":2}]"#),
     ]);
-    let strategy =
-        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
-    let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy);
+    let layer = one_retry_on_limits();
     let spaced = format!("  {}  ", BATCH.replace(",{", " , {"));
     let req = http::Request::post("http://rpc.example/v1?key=k")
         .header(http::header::HOST, "rpc.example")
@@ -207,9 +217,7 @@ async fn a_response_exactly_at_the_limit_is_read_and_one_byte_over_is_not() {
             let (inner, seen) = recording(vec![(status, ANSWER)]);
             let layer =
                 JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none()).response_limit(limit);
-            let req = http::Request::post("http://127.0.0.1:1/")
-                .body(Full::from(CALL))
-                .unwrap();
+            let req = post(CALL);
             let res = tower::Layer::layer(&layer, inner).oneshot(req).await;
             assert_eq!(seen.lock().unwrap().len(), 1);
             match (fits, status) {
@@ -243,9 +251,7 @@ async fn a_request_exactly_at_the_limit_is_sent_and_one_byte_over_is_not() {
         let (inner, seen) = recording(vec![(200, ANSWER)]);
         let layer =
             JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none()).request_limit(limit);
-        let req = http::Request::post("http://127.0.0.1:1/")
-            .body(Full::from(CALL))
-            .unwrap();
+        let req = post(CALL);
         let res = tower::Layer::layer(&layer, inner).oneshot(req).await;
         assert_eq!(res.is_ok(), fits, "limit {limit}");
         let seen = seen.lock().unwrap();
@@ -264,12 +270,8 @@ async fn a_request_exactly_at_the_limit_is_sent_and_one_byte_over_is_not() {
 async fn a_gathered_batch_answer_is_a_200_whatever_the_last_status() {
     for status in [503, 429, 200] {
         let (inner, seen) = recording(vec![(200, FIRST), (status, AGAIN)]);
-        let strategy =
-            RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
-        let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy);
-        let req = http::Request::post("http://127.0.0.1:1/")
-            .body(Full::from(BATCH))
-            .unwrap();
+        let layer = one_retry_on_limits();
+        let req = post(BATCH);
         let resp = tower::Layer::layer(&layer, inner)
             .oneshot(req)
             .await
@@ -302,12 +304,8 @@ async fn a_partly_retried_batch_whose_re_send_is_over_the_limit_keeps_its_answer
     assert!(huge.len() > FIRST.len());
     for status in [200u16, 503] {
         let (inner, seen) = recording(vec![(200, FIRST), (status, huge)]);
-        let strategy =
-            RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
-        let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy).response_limit(FIRST.len());
-        let req = http::Request::post("http://127.0.0.1:1/")
-            .body(Full::from(BATCH))
-            .unwrap();
+        let layer = one_retry_on_limits().response_limit(FIRST.len());
+        let req = post(BATCH);
         let resp = tower::Layer::layer(&layer, inner)
             .oneshot(req)
             .await

@@ -122,6 +122,7 @@ fn http_level(n: u64) {
     let mut buffering = common::BufferOnly {
         inner: common::http_answering(),
         stream_err: std::io::Error::other,
+        read: None,
     };
     let f = per_call(n, || {
         std::hint::black_box(common::http_call_now(&mut buffering));

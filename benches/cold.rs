@@ -35,6 +35,7 @@ fn main() {
     let mut buffering = BufferOnly {
         inner: http_answering(),
         stream_err: std::io::Error::other,
+        read: None,
     };
     let mut layer = JsonRpcRetryLayer::http::<HttpBody>(default_strategy()).layer(http_answering());
     println!("cold: {calls} calls of each service per eviction size");

@@ -334,7 +334,8 @@ async fn run(s: Settings) {
         // same client without it: the request body is buffered and decoded once per call.
         // Beside it, the floor of any layer that buffers both bodies (as the HTTP-level
         // layer must, to replay requests and read error codes): a pass-through that only
-        // buffers, and the layer against that floor.
+        // buffers; one that also reads both messages the least a layer deciding on
+        // JSON-RPC answers must; and the layer against the first.
         let layered_peer = jsonrpsee_layered(&uri.to_string());
         let buffering = jsonrpsee_call(
             HttpClientBuilder::default()
@@ -342,6 +343,13 @@ async fn run(s: Settings) {
                 .set_http_middleware(ServiceBuilder::new().layer(layer_fn(buffer_only)))
                 .build(uri.to_string())
                 .expect("jsonrpsee client with a buffering pass-through"),
+        );
+        let reading = jsonrpsee_call(
+            HttpClientBuilder::default()
+                .max_concurrent_requests(1024)
+                .set_http_middleware(ServiceBuilder::new().layer(layer_fn(buffer_and_read)))
+                .build(uri.to_string())
+                .expect("jsonrpsee client with a buffering and reading pass-through"),
         );
         for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
             let o = compare(&server, &peer, &layered_peer, callers, each, s.rounds).await;
@@ -360,6 +368,15 @@ async fn run(s: Settings) {
                 "jsonrpsee+buffering",
                 &o,
                 "none (the floor)",
+                true,
+            );
+            let o = compare(&server, &peer, &reading, callers, each, s.rounds).await;
+            report(
+                &format!("least reading, {callers}"),
+                "jsonrpsee",
+                "jsonrpsee+buffering+reading",
+                &o,
+                "none (what any JSON-RPC-aware layer pays)",
                 true,
             );
             let o = compare(&server, &buffering, &layered_peer, callers, each, s.rounds).await;
@@ -429,6 +446,16 @@ fn buffer_only<S>(inner: S) -> BufferOnly<S, TransportError> {
     BufferOnly {
         inner,
         stream_err: |e| TransportError::Http(HttpError::Stream(e)),
+        read: None,
+    }
+}
+
+/// The same pass-through, also reading both messages the least a JSON-RPC-aware layer
+/// must ([`common::least_reading`]).
+fn buffer_and_read<S>(inner: S) -> BufferOnly<S, TransportError> {
+    BufferOnly {
+        read: Some(common::least_reading),
+        ..buffer_only(inner)
     }
 }
 

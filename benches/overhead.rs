@@ -82,6 +82,7 @@ fn http_level(c: &mut Criterion) {
     let mut buffering = BufferOnly {
         inner: http_answering(),
         stream_err: std::io::Error::other,
+        read: None,
     };
     group.bench_function("http_buffering", |b| {
         b.iter(|| black_box(http_call_now(&mut buffering)))

@@ -191,10 +191,50 @@ where
 /// An HTTP middleware that buffers the request body and the response body and does
 /// nothing else: what any layer that replays requests and reads answers pays at least,
 /// the floor the HTTP-level layer is compared with. `stream_err` turns a body error into
-/// the inner service's error type.
+/// the inner service's error type. With `read`, it also reads both bodies with it, and
+/// panics if `read` finds the call did not succeed (see [`least_reading`]).
 pub struct BufferOnly<S, E> {
     pub inner: S,
     pub stream_err: fn(tower_jsonrpc_retry::BoxError) -> E,
+    pub read: Option<Read>,
+}
+
+/// Reads a request's and its answer's bytes (and the answer's status); true when the
+/// call succeeded.
+pub type Read = fn(&[u8], http::StatusCode, &[u8]) -> bool;
+
+/// The least a layer that decides on JSON-RPC answers must read, as a yardstick for the
+/// HTTP-level layer: the request's id; the answer's version and id, and whether it holds
+/// a result and no error. Nothing is built and nothing decided, and it is not a correct
+/// decoder (it does not read batches, nor compare ids as JSON-RPC does): true when the
+/// answer is a success to the call.
+pub fn least_reading(request: &[u8], status: http::StatusCode, answer: &[u8]) -> bool {
+    use serde::de::IgnoredAny;
+    use serde_json::value::RawValue;
+    #[derive(serde::Deserialize)]
+    struct Call<'a> {
+        #[serde(borrow)]
+        id: &'a RawValue,
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer<'a> {
+        jsonrpc: &'a str,
+        #[serde(borrow)]
+        id: &'a RawValue,
+        result: Option<IgnoredAny>,
+        error: Option<IgnoredAny>,
+    }
+    let (Ok(call), Ok(answer)) = (
+        serde_json::from_slice::<Call<'_>>(request),
+        serde_json::from_slice::<Answer<'_>>(answer),
+    ) else {
+        return false;
+    };
+    status.is_success()
+        && answer.jsonrpc == "2.0"
+        && answer.result.is_some()
+        && answer.error.is_none()
+        && answer.id.get() == call.id.get()
 }
 
 impl<S: Clone, E> Clone for BufferOnly<S, E> {
@@ -202,6 +242,7 @@ impl<S: Clone, E> Clone for BufferOnly<S, E> {
         Self {
             inner: self.inner.clone(),
             stream_err: self.stream_err,
+            read: self.read,
         }
     }
 }
@@ -231,26 +272,29 @@ where
         use tower::ServiceExt;
         let inner = self.inner.clone();
         let stream_err = self.stream_err;
+        let read = self.read;
         let limit = tower_jsonrpc_retry::codec::DEFAULT_BODY_LIMIT;
         Box::pin(async move {
             let (parts, body) = req.into_parts();
-            let bytes = Limited::new(body, limit)
+            let request = Limited::new(body, limit)
                 .collect()
                 .await
-                .map_err(stream_err)?;
-            let body = B::from(bytes.to_bytes().to_vec());
+                .map_err(stream_err)?
+                .to_bytes();
+            let body = B::from(request.to_vec());
             let (head, body) = inner
                 .oneshot(http::Request::from_parts(parts, body))
                 .await?
                 .into_parts();
-            let bytes = Limited::new(body, limit)
+            let answer = Limited::new(body, limit)
                 .collect()
                 .await
-                .map_err(stream_err)?;
-            Ok(http::Response::from_parts(
-                head,
-                HttpBody::new(bytes.to_bytes()),
-            ))
+                .map_err(stream_err)?
+                .to_bytes();
+            if let Some(read) = read {
+                assert!(read(&request, head.status, &answer), "not a success");
+            }
+            Ok(http::Response::from_parts(head, HttpBody::new(answer)))
         })
     }
 }

@@ -42,7 +42,7 @@ async fn main() -> Result<(), BoxError> {
         .on_retry(print_retry("default"));
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(default))
-        .layer(JsonRpcCodecLayer::new(server.uri()).timeout(Duration::from_secs(5)))
+        .layer(JsonRpcCodecLayer::new(server.uri()).attempt_timeout(Duration::from_secs(5)))
         .service(HttpClient::builder(TokioExecutor::new()).build_http());
     let sum = |id: i64| Request::new("sum", json!([1, 2])).with_id(id);
 

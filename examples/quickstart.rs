@@ -36,12 +36,12 @@ async fn main() -> Result<(), BoxError> {
     .retry_on_error::<Elapsed>()
     .on_retry(print_retry("default"));
 
-    // Each attempt gets 200 ms, response body included: the codec's timeout (tower's
-    // `TimeoutLayer` under the codec would stop at the response head, and a body that
-    // trickles in would hang the call). Its error has tower's `Elapsed` as its source.
+    // Each attempt gets 200 ms, response body included: the codec's `attempt_timeout`
+    // (tower's `TimeoutLayer` under the codec would stop at the response head, and a body
+    // that trickles in would hang the call). Its error has tower's `Elapsed` as its source.
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(default))
-        .layer(JsonRpcCodecLayer::new(server.uri()).timeout(Duration::from_millis(200)))
+        .layer(JsonRpcCodecLayer::new(server.uri()).attempt_timeout(Duration::from_millis(200)))
         .service(Client::builder(TokioExecutor::new()).build_http());
 
     // 1. A call on the default strategy: the server times out once.

@@ -73,10 +73,10 @@ async fn main() -> Result<(), BoxError> {
         .on_retry(print_retry("stack"));
 
     let stack = ServiceBuilder::new()
-        // JSON-RPC: retries, then messages to and from HTTP. The codec's timeout bounds
-        // a whole attempt, response body included.
+        // JSON-RPC: retries, then messages to and from HTTP. The codec's
+        // `attempt_timeout` bounds a whole attempt, response body included.
         .layer(JsonRpcRetryLayer::new(strategy))
-        .layer(JsonRpcCodecLayer::new(server.uri()).timeout(Duration::from_secs(2)))
+        .layer(JsonRpcCodecLayer::new(server.uri()).attempt_timeout(Duration::from_secs(2)))
         // HTTP: each attempt gets 200 ms until the response head (a retry gets a fresh
         // timeout; a timeout down here cannot stop a body that trickles in, the codec's
         // can), at most 8 requests in flight from all clones of the stack, and two

@@ -10,7 +10,7 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = Client::builder("http://127.0.0.1:8545/".parse()?)
-//!     .timeout(Duration::from_secs(2))
+//!     .attempt_timeout(Duration::from_secs(2))
 //!     .retry(RetryStrategy::transient())
 //!     .build();
 //!
@@ -737,16 +737,16 @@ impl<E> BatchResults<E> {
 }
 
 /// Assembles the recommended stack: [`JsonRpcRetryLayer`] over [`JsonRpcCodecLayer`]
-/// (with a per-attempt [`timeout`](JsonRpcCodecLayer::timeout) that covers the response
-/// body too) over hyper-util's HTTP/1 client.
+/// (with a per-attempt [`attempt_timeout`](JsonRpcCodecLayer::attempt_timeout) that covers
+/// the response body too) over hyper-util's HTTP/1 client.
 ///
 /// # Default
 ///
 /// | setting | default | why |
 /// |---|---|---|
-/// | per-attempt timeout | [`DEFAULT_ATTEMPT_TIMEOUT`] (10 s) | a hung connection ends and can be retried |
+/// | [`attempt_timeout`](Self::attempt_timeout) | [`DEFAULT_ATTEMPT_TIMEOUT`] (10 s) | a hung connection ends and can be retried |
 /// | retry strategy | [`RetryStrategy::transient()`] | connect, timeout, reset, 429/502/503/504 |
-/// | body limit | [`codec::DEFAULT_BODY_LIMIT`] (10 MiB) | |
+/// | [`response_limit`](Self::response_limit) | [`codec::DEFAULT_BODY_LIMIT`] (10 MiB) | |
 ///
 /// [`build`](Self::build) speaks plain HTTP; with the `rustls` feature,
 /// `build_https` speaks HTTPS too. For anything else (another TLS
@@ -773,7 +773,7 @@ impl ClientBuilder {
 
     /// How long one attempt may take; a retry gets a fresh timeout.
     #[must_use]
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
@@ -804,8 +804,8 @@ impl ClientBuilder {
 
     /// The largest response body read, in bytes.
     #[must_use]
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.codec = self.codec.body_limit(bytes);
+    pub fn response_limit(mut self, bytes: usize) -> Self {
+        self.codec = self.codec.response_limit(bytes);
         self
     }
 
@@ -864,7 +864,7 @@ impl ClientBuilder {
     {
         let service = ServiceBuilder::new()
             .layer(JsonRpcRetryLayer::new(self.strategy))
-            .layer(self.codec.timeout(self.timeout))
+            .layer(self.codec.attempt_timeout(self.timeout))
             .service(http);
         Client::new(service)
     }

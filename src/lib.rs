@@ -47,7 +47,7 @@
 //! server.script("sum", [Step::status(503)]); // the first attempt is refused
 //!
 //! let client = Client::builder(server.uri())
-//!     .timeout(Duration::from_secs(2))
+//!     .attempt_timeout(Duration::from_secs(2))
 //!     .retry(RetryStrategy::transient())
 //!     .build();
 //!
@@ -83,7 +83,7 @@
 //! below it, and a timeout there bounds each attempt (every retry gets a fresh one). A
 //! timeout below the codec ends when the response head arrives; to bound the body too
 //! (a server trickling it byte by byte), use the codec's own
-//! [`timeout`](codec::JsonRpcCodecLayer::timeout), as [`Client::builder`] does.
+//! [`attempt_timeout`](codec::JsonRpcCodecLayer::attempt_timeout), as [`Client::builder`] does.
 //!
 //! ```
 //! use std::time::Duration;
@@ -494,7 +494,7 @@
 //!         .codes([2001])
 //!         .retry_on(ErrorClass::Timeout);
 //!     let client = Client::builder(server.uri())
-//!         .timeout(Duration::from_secs(1))
+//!         .attempt_timeout(Duration::from_secs(1))
 //!         .retry(strategy)
 //!         .build();
 //!

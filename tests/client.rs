@@ -11,7 +11,7 @@ use tower_jsonrpc_retry::{Client, ClientError, ErrorClass, RetryStrategy};
 
 fn client(server: &FlakyServer, strategy: RetryStrategy) -> Client {
     Client::builder(server.uri())
-        .timeout(Duration::from_millis(200))
+        .attempt_timeout(Duration::from_millis(200))
         .retry(strategy)
         .build()
 }

@@ -395,7 +395,7 @@ async fn a_notification_answered_with_a_body_does_not_read_it() {
     );
     for what in ["garbage", "over the limit", "truncated"] {
         let resp = JsonRpcCodecLayer::new(server.uri())
-            .body_limit(1024)
+            .response_limit(1024)
             .layer(http())
             .oneshot(Request::new("log", json!(["line"])))
             .await
@@ -778,7 +778,7 @@ const SKELETON: usize = r#"{"jsonrpc":"2.0","result":""#.len() + r#"","id":1}"#.
 async fn a_declared_length_over_the_limit_is_too_large() {
     let server = server().await;
     server.script("sum", [Step::oversized(101), Step::oversized(100)]);
-    let codec = JsonRpcCodecLayer::new(server.uri()).body_limit(100);
+    let codec = JsonRpcCodecLayer::new(server.uri()).response_limit(100);
 
     let err = codec.layer(http()).oneshot(sum(1)).await.unwrap_err();
     assert!(err.is_body_too_large(), "{err:?}");
@@ -857,7 +857,7 @@ async fn a_streamed_body_over_the_limit_is_found_while_streaming() {
     let produced = Arc::new(AtomicUsize::new(0));
     const CHUNK: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; // 64 bytes
     let svc = JsonRpcCodecLayer::new(Uri::from_static("http://127.0.0.1:9/"))
-        .body_limit(1000)
+        .response_limit(1000)
         .layer(streaming(vec![CHUNK], true, produced.clone()));
     // The body never ends: only the limit can end the read.
     let err = svc.oneshot(sum(1)).await.unwrap_err();
@@ -885,7 +885,7 @@ async fn a_failure_status_with_a_body_over_the_limit_is_a_status_error() {
     let server = server().await;
     let page = format!("<html>{}</html>", "x".repeat(500));
     server.script("sum", [Step::raw(503, page).retry_after("2")]);
-    let codec = JsonRpcCodecLayer::new(server.uri()).body_limit(100);
+    let codec = JsonRpcCodecLayer::new(server.uri()).response_limit(100);
     let err = codec.layer(http()).oneshot(sum(1)).await.unwrap_err();
     assert!(err.is_status() && !err.is_body_too_large(), "{err:?}");
     assert_eq!(err.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
@@ -912,7 +912,7 @@ async fn a_streamed_body_within_the_limit_is_decoded() {
     ];
     let total: usize = chunks.iter().map(|c| c.len()).sum();
     let svc = JsonRpcCodecLayer::new(Uri::from_static("http://127.0.0.1:9/"))
-        .body_limit(total)
+        .response_limit(total)
         .layer(streaming(chunks, false, produced.clone()));
     let resp = svc.oneshot(sum(1)).await.unwrap();
     assert_eq!(resp.result(), Some(&json!([1, 2, 3])));

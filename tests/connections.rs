@@ -226,7 +226,7 @@ async fn stale_pooled_connection_is_retried_for_an_idempotent_call() {
     let (uri, seen) = raw_server(stale_after_one).await;
     let (strategy, retries) = counting(RetryStrategy::transient_seeded(1));
     let client = Client::builder(uri)
-        .timeout(ms(500))
+        .attempt_timeout(ms(500))
         .retry(strategy)
         .build();
     let a: i64 = client.call("sum", (1, 2)).await.unwrap();
@@ -241,7 +241,7 @@ async fn stale_pooled_connection_does_not_resend_a_non_idempotent_call() {
     let (uri, seen) = raw_server(stale_after_one).await;
     let (strategy, retries) = counting(RetryStrategy::transient_seeded(1).non_idempotent(["send"]));
     let client = Client::builder(uri)
-        .timeout(ms(500))
+        .attempt_timeout(ms(500))
         .retry(strategy)
         .build();
     let a: Value = client.call("send", ("a",)).await.unwrap();
@@ -277,7 +277,7 @@ async fn idle_close_between_calls_is_invisible() {
     let (uri, seen) = raw_server(close_after_one).await;
     let (strategy, retries) = counting(RetryStrategy::transient_seeded(1).non_idempotent(["send"]));
     let client = Client::builder(uri)
-        .timeout(ms(500))
+        .attempt_timeout(ms(500))
         .retry(strategy)
         .build();
     let a: Value = client.call("send", ("a",)).await.unwrap();
@@ -340,7 +340,7 @@ async fn an_attempt_cut_by_the_codec_timeout_retries_on_a_fresh_connection() {
         let (uri, seen) = raw_server(poisoned(head, body)).await;
         let (strategy, retries) = counting(RetryStrategy::transient_seeded(1));
         let client = Client::builder(uri)
-            .timeout(ms(200))
+            .attempt_timeout(ms(200))
             .retry(strategy)
             .build();
         let a: i64 = client.call("sum", (1, 2)).await.unwrap();
@@ -371,7 +371,7 @@ async fn trickled_answers_and_unread_notification_bodies_do_not_poison_the_pool(
     );
     let (strategy, retries) = counting(RetryStrategy::transient_seeded(1));
     let client = Client::builder(server.uri())
-        .timeout(ms(200))
+        .attempt_timeout(ms(200))
         .retry(strategy)
         .build();
     let a: i64 = client.call("sum", (1, 2)).await.unwrap();
@@ -418,7 +418,7 @@ async fn connection_close_on_every_answer() {
     });
     let (strategy, retries) = counting(RetryStrategy::transient_seeded(1).non_idempotent(["send"]));
     let client = Client::builder(uri)
-        .timeout(ms(500))
+        .attempt_timeout(ms(500))
         .retry(strategy)
         .build();
     for i in 0..50 {
@@ -480,7 +480,7 @@ async fn reset_mid_body_is_retried_and_not_for_non_idempotent() {
         let (uri, seen) = raw_server(rst_after(cut)).await;
         let (strategy, retries) = counting(RetryStrategy::transient_seeded(1));
         let client = Client::builder(uri)
-            .timeout(ms(500))
+            .attempt_timeout(ms(500))
             .retry(strategy)
             .build();
         let a: i64 = client.call("sum", (1, 2)).await.unwrap();
@@ -492,7 +492,7 @@ async fn reset_mid_body_is_retried_and_not_for_non_idempotent() {
         let (strategy, retries) =
             counting(RetryStrategy::transient_seeded(1).non_idempotent(["send"]));
         let client = Client::builder(uri)
-            .timeout(ms(500))
+            .attempt_timeout(ms(500))
             .retry(strategy)
             .build();
         let err = client.call::<Value>("send", (1,)).await.unwrap_err();
@@ -547,7 +547,7 @@ async fn early_answer_before_the_body_is_read() {
             let (uri, seen) = raw_server(early(close)).await;
             let (strategy, retries) = counting(RetryStrategy::transient_seeded(1));
             let client = Client::builder(uri)
-                .timeout(ms(2000))
+                .attempt_timeout(ms(2000))
                 .retry(strategy)
                 .build();
             let big = "x".repeat(size);
@@ -604,7 +604,7 @@ async fn hundreds_of_calls_over_a_small_pool_with_drops() {
     );
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(strategy))
-        .layer(JsonRpcCodecLayer::new(server.uri()).timeout(ms(1000)))
+        .layer(JsonRpcCodecLayer::new(server.uri()).attempt_timeout(ms(1000)))
         .service(http);
     let client = Client::new(svc);
     let sem = Arc::new(tokio::sync::Semaphore::new(8));
@@ -639,7 +639,7 @@ async fn a_connection_closed_on_accept_is_retried() {
     let (uri, seen) = raw_server(close_at_once).await;
     let (strategy, retries) = counting(RetryStrategy::transient_seeded(1));
     let client = Client::builder(uri)
-        .timeout(ms(500))
+        .attempt_timeout(ms(500))
         .retry(strategy)
         .build();
     let res = client.call::<i64>("sum", (1, 2)).await;
@@ -661,7 +661,7 @@ async fn an_unsent_non_idempotent_call_is_sent_again() {
     let (uri, seen) = raw_server(close_at_once).await;
     let (strategy, retries) = counting(RetryStrategy::transient_seeded(1).non_idempotent(["send"]));
     let client = Client::builder(uri)
-        .timeout(ms(500))
+        .attempt_timeout(ms(500))
         .retry(strategy)
         .build();
     match client.call::<Value>("send", ("tx",)).await {
@@ -699,7 +699,7 @@ async fn a_connection_closed_on_accept_before_the_first_request_is_retried() {
     let http = HyperClient::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(slow_connector());
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(strategy))
-        .layer(JsonRpcCodecLayer::new(uri).timeout(ms(500)))
+        .layer(JsonRpcCodecLayer::new(uri).attempt_timeout(ms(500)))
         .service(http);
     let res = Client::new(svc).call::<i64>("sum", (1, 2)).await;
     match res {

@@ -750,7 +750,7 @@ async fn an_error_after_a_failure_status_says_the_status() {
         Ok::<_, std::io::Error>(resp)
     });
     let err = JsonRpcCodecLayer::new(uri.clone())
-        .timeout(Duration::from_secs(1))
+        .attempt_timeout(Duration::from_secs(1))
         .layer(stalled)
         .oneshot(call())
         .await

@@ -361,7 +361,7 @@ async fn the_codec_timeout_bounds_a_trickling_body() {
         .layer(JsonRpcRetryLayer::new(
             RetryStrategy::new(PeriodicBackoff::new(2, secs(0.1))).retry_on_error::<Elapsed>(),
         ))
-        .layer(JsonRpcCodecLayer::new(server.uri()).timeout(secs(1.5)))
+        .layer(JsonRpcCodecLayer::new(server.uri()).attempt_timeout(secs(1.5)))
         .service(common::http());
     let start = Instant::now();
     let resp = svc.oneshot(sum(1)).await.unwrap();
@@ -379,7 +379,7 @@ async fn the_client_builder_timeout_bounds_a_trickling_body() {
     let server = server().await;
     server.script("sum", [Step::trickle(secs(1.0))]);
     let client = tower_jsonrpc_retry::Client::builder(server.uri())
-        .timeout(secs(2.0))
+        .attempt_timeout(secs(2.0))
         .retry(RetryStrategy::none())
         .build();
     let start = Instant::now();
@@ -469,7 +469,7 @@ async fn a_failure_status_whose_body_runs_out_of_time_keeps_its_status_and_hint(
     let busy =
         "HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\ncontent-length: 100\r\n\r\n<html>sl";
     let codec = JsonRpcCodecLayer::new(breaks_off_first(busy, true).await)
-        .timeout(secs(0.2))
+        .attempt_timeout(secs(0.2))
         .layer(common::http());
     let err = codec.oneshot(sum(1)).await.unwrap_err();
     assert!(err.is_timeout(), "still a timeout: {err:?}");

@@ -364,7 +364,7 @@ fn strategy(codes: impl IntoIterator<Item = i64>) -> RetryStrategy {
 
 fn typed(rpc: &Rpc, strategy: RetryStrategy) -> Client {
     Client::builder(rpc.uri())
-        .timeout(Duration::from_secs(5))
+        .attempt_timeout(Duration::from_secs(5))
         .retry(strategy)
         .build()
 }
@@ -375,7 +375,7 @@ type Stack =
 fn stack(uri: http::Uri, strategy: RetryStrategy) -> Stack {
     ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(strategy))
-        .layer(JsonRpcCodecLayer::new(uri).timeout(Duration::from_secs(5)))
+        .layer(JsonRpcCodecLayer::new(uri).attempt_timeout(Duration::from_secs(5)))
         .service(HyperClient::builder(TokioExecutor::new()).build_http())
 }
 
@@ -964,7 +964,7 @@ async fn a_response_over_the_clients_body_limit() {
     let rpc = Rpc::start().await;
     let client = Client::builder(rpc.uri())
         .retry(RetryStrategy::transient())
-        .body_limit(500)
+        .response_limit(500)
         .build();
     let err = client.call::<String>("big", (1000,)).await.unwrap_err();
     let transport = err.transport().expect("a transport error");

@@ -70,7 +70,7 @@ async fn a_large_batch_retried_over_several_rounds_keeps_every_answer_once() {
     install_work(&server);
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(three_retries()))
-        .layer(JsonRpcCodecLayer::new(server.uri()).timeout(Duration::from_secs(600)))
+        .layer(JsonRpcCodecLayer::new(server.uri()).attempt_timeout(Duration::from_secs(600)))
         .service(
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build_http(),
@@ -136,7 +136,7 @@ async fn a_large_batch_retried_over_several_rounds_at_the_http_level_keeps_every
 async fn the_typed_client_takes_every_result_of_a_large_batch() {
     let server = FlakyServer::start().await.unwrap();
     let client = Client::builder(server.uri())
-        .timeout(Duration::from_secs(600))
+        .attempt_timeout(Duration::from_secs(600))
         .retry(RetryStrategy::none())
         .build();
     let mut batch = client.batch();

@@ -14,7 +14,7 @@ use super::{Config, JsonRpcCodec};
 ///
 /// let codec = JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse()?)
 ///     .header(http::header::AUTHORIZATION, http::HeaderValue::from_static("Bearer t0ken"))
-///     .body_limit(1024 * 1024);
+///     .response_limit(1024 * 1024);
 /// # let http = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
 /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
 /// # });
@@ -79,8 +79,8 @@ impl JsonRpcCodecLayer {
     /// The largest response body read, in bytes; a larger one is an error, detected
     /// while streaming, before it is all buffered.
     #[must_use]
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        Arc::make_mut(&mut self.config).body_limit = bytes;
+    pub fn response_limit(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.config).response_limit = bytes;
         self
     }
 }
@@ -102,8 +102,8 @@ impl JsonRpcCodecLayer {
     ///
     /// None: only the timeouts of the stack below apply.
     #[must_use]
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        Arc::make_mut(&mut self.config).timeout = Some(timeout);
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        Arc::make_mut(&mut self.config).attempt_timeout = Some(timeout);
         self
     }
 }

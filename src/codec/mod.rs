@@ -14,7 +14,7 @@
 //! | non-2xx otherwise (also a single answer to another call, to a batch, and a body over the limit) | `Err`, [`Error::is_status`], with [`Error::status`] and [`Error::retry_after`] |
 //! | 2xx, body over the limit | `Err`, [`Error::is_body_too_large`], found while streaming |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
-//! | the codec's [`timeout`](JsonRpcCodecLayer::timeout) runs out (head or body) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
+//! | the codec's [`attempt_timeout`](JsonRpcCodecLayer::attempt_timeout) runs out (head or body) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
 //! | (an empty batch, two calls with one id, or params that are not an array or an object: never sent) | `Err`, [`Error::is_invalid_request`] |
 //!
 //! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
@@ -78,8 +78,8 @@ pub const DEFAULT_BODY_LIMIT: usize = 10 * 1024 * 1024;
 struct Config {
     uri: Uri,
     headers: HeaderMap,
-    body_limit: usize,
-    timeout: Option<Duration>,
+    response_limit: usize,
+    attempt_timeout: Option<Duration>,
     /// Keep a single response's head and body bytes in its extensions ([`RawAnswer`]),
     /// for the HTTP-level retry layer, which hands them on unchanged. The response's
     /// result is then not built (it reads `null`): no retry decision reads a result, and
@@ -92,8 +92,8 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("uri", &Redacted(&self.uri))
             .field("headers", &self.headers)
-            .field("body_limit", &self.body_limit)
-            .field("timeout", &self.timeout)
+            .field("response_limit", &self.response_limit)
+            .field("attempt_timeout", &self.attempt_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -142,8 +142,8 @@ impl Config {
         Self {
             uri,
             headers,
-            body_limit: DEFAULT_BODY_LIMIT,
-            timeout: None,
+            response_limit: DEFAULT_BODY_LIMIT,
+            attempt_timeout: None,
             keep_raw: false,
         }
     }
@@ -425,10 +425,10 @@ where
     ) -> ResponseFuture<S::Future, B, T> {
         // A retry layer's deadline for the whole call cuts this attempt short too; it
         // goes no further down than here.
-        let timeout = Deadline::bound(&extensions, self.config.timeout);
+        let timeout = Deadline::bound(&extensions, self.config.attempt_timeout);
         extensions.remove::<Deadline>();
         let fut = self.inner.call(self.http_request(body, extensions));
-        ResponseFuture::new(fut, expected, self.config.body_limit, timeout, decode)
+        ResponseFuture::new(fut, expected, self.config.response_limit, timeout, decode)
     }
 }
 
@@ -440,7 +440,7 @@ where
         f.debug_struct("JsonRpcCodec")
             .field("inner", &self.inner)
             .field("uri", &Redacted(&self.config.uri))
-            .field("body_limit", &self.config.body_limit)
+            .field("response_limit", &self.config.response_limit)
             .finish()
     }
 }

@@ -224,10 +224,10 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
 
     fn layer(&self, inner: S) -> Self::Service {
         let mut codec = JsonRpcCodecLayer::new(http::Uri::default())
-            .body_limit(self.response_limit)
+            .response_limit(self.response_limit)
             .keep_raw();
         if let Some(timeout) = self.attempt_timeout {
-            codec = codec.timeout(timeout);
+            codec = codec.attempt_timeout(timeout);
         }
         let codec = codec.layer(Rebody {
             inner,

@@ -309,7 +309,7 @@ async fn run(s: Settings) {
                 HttpClientBuilder::default()
                     .max_concurrent_requests(1024)
                     .set_http_middleware(ServiceBuilder::new().layer(layer_fn(move |inner| Busy {
-                        inner: buffer_only(inner),
+                        inner: buffering(inner, None),
                         busy: Duration::from_micros(busy_us),
                     })))
                     .build(uri.to_string())
@@ -337,20 +337,8 @@ async fn run(s: Settings) {
         // buffers; one that also reads both messages the least a layer deciding on
         // JSON-RPC answers must; and the layer against the first.
         let layered_peer = jsonrpsee_layered(&uri.to_string());
-        let buffering = jsonrpsee_call(
-            HttpClientBuilder::default()
-                .max_concurrent_requests(1024)
-                .set_http_middleware(ServiceBuilder::new().layer(layer_fn(buffer_only)))
-                .build(uri.to_string())
-                .expect("jsonrpsee client with a buffering pass-through"),
-        );
-        let reading = jsonrpsee_call(
-            HttpClientBuilder::default()
-                .max_concurrent_requests(1024)
-                .set_http_middleware(ServiceBuilder::new().layer(layer_fn(buffer_and_read)))
-                .build(uri.to_string())
-                .expect("jsonrpsee client with a buffering and reading pass-through"),
-        );
+        let buffering = jsonrpsee_buffering(&uri.to_string(), None);
+        let reading = jsonrpsee_buffering(&uri.to_string(), Some(common::least_reading));
         for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
             let o = compare(&server, &peer, &layered_peer, callers, each, s.rounds).await;
             report(
@@ -441,22 +429,28 @@ fn jsonrpsee_layered(uri: &str) -> Call {
     )
 }
 
-/// The buffering-only pass-through over jsonrpsee's HTTP transport.
-fn buffer_only<S>(inner: S) -> BufferOnly<S, TransportError> {
+/// The buffering pass-through over jsonrpsee's HTTP transport, reading both messages
+/// with `read` if given.
+fn buffering<S>(inner: S, read: Option<common::Read>) -> BufferOnly<S, TransportError> {
     BufferOnly {
         inner,
         stream_err: |e| TransportError::Http(HttpError::Stream(e)),
-        read: None,
+        read,
     }
 }
 
-/// The same pass-through, also reading both messages the least a JSON-RPC-aware layer
-/// must ([`common::least_reading`]).
-fn buffer_and_read<S>(inner: S) -> BufferOnly<S, TransportError> {
-    BufferOnly {
-        read: Some(common::least_reading),
-        ..buffer_only(inner)
-    }
+/// Callers of jsonrpsee's HTTP client with the buffering pass-through in its middleware
+/// slot: the floor of row 7 and, with [`common::least_reading`], its yardstick.
+fn jsonrpsee_buffering(uri: &str, read: Option<common::Read>) -> Call {
+    jsonrpsee_call(
+        HttpClientBuilder::default()
+            .max_concurrent_requests(1024)
+            .set_http_middleware(
+                ServiceBuilder::new().layer(layer_fn(move |inner| buffering(inner, read))),
+            )
+            .build(uri)
+            .expect("jsonrpsee client with a buffering pass-through"),
+    )
 }
 
 /// A middleware that busy-waits a set time on every call before passing it on: a

@@ -755,7 +755,7 @@ impl<E> BatchResults<E> {
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     codec: JsonRpcCodecLayer,
-    timeout: Duration,
+    attempt_timeout: Duration,
     strategy: RetryStrategy,
 }
 
@@ -766,7 +766,7 @@ impl ClientBuilder {
     fn new(uri: Uri) -> Self {
         Self {
             codec: JsonRpcCodecLayer::new(uri),
-            timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             strategy: RetryStrategy::transient(),
         }
     }
@@ -774,7 +774,7 @@ impl ClientBuilder {
     /// How long one attempt may take; a retry gets a fresh timeout.
     #[must_use]
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.attempt_timeout = timeout;
         self
     }
 
@@ -864,7 +864,7 @@ impl ClientBuilder {
     {
         let service = ServiceBuilder::new()
             .layer(JsonRpcRetryLayer::new(self.strategy))
-            .layer(self.codec.attempt_timeout(self.timeout))
+            .layer(self.codec.attempt_timeout(self.attempt_timeout))
             .service(http);
         Client::new(service)
     }

@@ -143,8 +143,8 @@ impl Error {
     }
 
     /// A timeout ended the exchange: the codec's own
-    /// ([`JsonRpcCodecLayer::attempt_timeout`](super::JsonRpcCodecLayer::attempt_timeout)), or one below it
-    /// (tower's `TimeoutLayer`, an I/O timeout, hyper's own timers).
+    /// ([`JsonRpcCodecLayer::attempt_timeout`](super::JsonRpcCodecLayer::attempt_timeout)),
+    /// or one below it (tower's `TimeoutLayer`, an I/O timeout, hyper's own timers).
     pub fn is_timeout(&self) -> bool {
         self.source_matches(crate::classify::is_timeout)
     }

@@ -754,8 +754,9 @@ impl<E> BatchResults<E> {
 /// the stack with `ServiceBuilder` and pass it to [`Client::new`].
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
+    /// The codec layer, its attempt timeout included (so that `Debug` shows the one
+    /// the client will use).
     codec: JsonRpcCodecLayer,
-    attempt_timeout: Duration,
     strategy: RetryStrategy,
 }
 
@@ -765,8 +766,7 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 impl ClientBuilder {
     fn new(uri: Uri) -> Self {
         Self {
-            codec: JsonRpcCodecLayer::new(uri),
-            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            codec: JsonRpcCodecLayer::new(uri).attempt_timeout(DEFAULT_ATTEMPT_TIMEOUT),
             strategy: RetryStrategy::transient(),
         }
     }
@@ -774,7 +774,7 @@ impl ClientBuilder {
     /// How long one attempt may take; a retry gets a fresh timeout.
     #[must_use]
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = timeout;
+        self.codec = self.codec.attempt_timeout(timeout);
         self
     }
 
@@ -864,7 +864,7 @@ impl ClientBuilder {
     {
         let service = ServiceBuilder::new()
             .layer(JsonRpcRetryLayer::new(self.strategy))
-            .layer(self.codec.attempt_timeout(self.attempt_timeout))
+            .layer(self.codec)
             .service(http);
         Client::new(service)
     }

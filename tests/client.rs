@@ -443,3 +443,19 @@ fn an_rpc_errors_message_is_shown_up_to_a_kibibyte_and_kept_whole() {
     );
     assert_eq!(err.rpc().map(|e| e.message()), Some(message.as_str()));
 }
+
+#[test]
+fn the_builders_debug_output_shows_the_attempt_timeout_it_will_use() {
+    let uri: http::Uri = "http://127.0.0.1:8545/".parse().unwrap();
+    for (builder, shown) in [
+        (Client::builder(uri.clone()), "attempt_timeout: Some(10s)"),
+        (
+            Client::builder(uri).attempt_timeout(Duration::from_millis(250)),
+            "attempt_timeout: Some(250ms)",
+        ),
+    ] {
+        let debug = format!("{builder:?}");
+        assert_eq!(debug.matches("attempt_timeout").count(), 1, "{debug}");
+        assert!(debug.contains(shown), "{debug}");
+    }
+}

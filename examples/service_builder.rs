@@ -7,7 +7,7 @@
 //! bottom of the stack prints the headers of every HTTP request before passing it on.
 //! The server first hangs (the per-attempt timeout ends the attempt and the strategy
 //! retries it), then answers. The `TimeoutLayer` among the HTTP layers ends an attempt
-//! whose response head is late; the codec's own `timeout` bounds the body as well.
+//! whose response head is late; the codec's own `attempt_timeout` bounds the body as well.
 //!
 //! `cargo run --example service_builder` waits as a real client would (under a second);
 //! `cargo run --example service_builder -- --fast` divides the retry delays by 100.

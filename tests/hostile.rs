@@ -188,7 +188,7 @@ async fn a_trickling_body_is_ended_by_a_timeout_around_the_codec() {
 async fn a_timeout_below_the_codec_does_not_bound_the_body_read() {
     // Documents a limit of the stack: tower's `TimeoutLayer` under the codec ends when the
     // response head arrives, so a body that trickles is read to its end however slow it
-    // is. Put a timeout above the codec, or use the codec's own `timeout`, to bound it.
+    // is. Put a timeout above the codec, or use the codec's own `attempt_timeout`, to bound it.
     let server = server().await;
     server.script("sum", [Step::trickle(secs(1.0))]);
     let start = Instant::now();

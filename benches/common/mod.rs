@@ -209,8 +209,18 @@ pub type Read = fn(&[u8], http::StatusCode, &[u8]) -> bool;
 /// decoder (it does not read batches, nor compare ids as JSON-RPC does): true when the
 /// answer is a success to the call.
 pub fn least_reading(request: &[u8], status: http::StatusCode, answer: &[u8]) -> bool {
+    use serde::Deserialize;
     use serde::de::IgnoredAny;
     use serde_json::value::RawValue;
+    /// Whether a member is there, whatever its value: `Option` would read a `null`
+    /// result, a success, as no result.
+    #[derive(Default)]
+    struct Present(bool);
+    impl<'de> Deserialize<'de> for Present {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            IgnoredAny::deserialize(d).map(|_| Self(true))
+        }
+    }
     #[derive(serde::Deserialize)]
     struct Call<'a> {
         #[serde(borrow)]
@@ -221,7 +231,8 @@ pub fn least_reading(request: &[u8], status: http::StatusCode, answer: &[u8]) ->
         jsonrpc: &'a str,
         #[serde(borrow)]
         id: &'a RawValue,
-        result: Option<IgnoredAny>,
+        #[serde(default)]
+        result: Present,
         error: Option<IgnoredAny>,
     }
     let (Ok(call), Ok(answer)) = (
@@ -232,7 +243,7 @@ pub fn least_reading(request: &[u8], status: http::StatusCode, answer: &[u8]) ->
     };
     status.is_success()
         && answer.jsonrpc == "2.0"
-        && answer.result.is_some()
+        && answer.result.0
         && answer.error.is_none()
         && answer.id.get() == call.id.get()
 }

@@ -129,6 +129,26 @@ fn hostile_arrays() -> Vec<(&'static str, Bytes)> {
 /// (the twice the body limit README states).
 const ARRAY_BUDGET: usize = 2 * DEFAULT_BODY_LIMIT + (1 << 20);
 
+/// Awaits a call of the HTTP-level layer on a hostile array: refused as not JSON-RPC,
+/// within [`ARRAY_BUDGET`] at the peak.
+async fn refused_within_budget<T: std::fmt::Debug>(
+    name: &str,
+    request: &str,
+    body_len: usize,
+    call: impl std::future::Future<Output = Result<T, tower_jsonrpc_retry::BoxError>>,
+) {
+    let (out, peak) = peak_growth(call).await;
+    let err = out.expect_err(name);
+    let err = err
+        .downcast_ref::<codec::Error>()
+        .unwrap_or_else(|| panic!("{name}: {err:?}"));
+    assert!(err.is_decode(), "{name}: {err:?}");
+    assert!(
+        peak < ARRAY_BUDGET,
+        "{name}, {request}: {peak} bytes at the peak for a body of {body_len}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_body_of_millions_of_small_items_costs_no_more_than_its_size_at_the_http_level() {
     let _serial = SERIAL.lock().await;
@@ -136,17 +156,7 @@ async fn a_body_of_millions_of_small_items_costs_no_more_than_its_size_at_the_ht
         for request in [SINGLE, BATCH] {
             let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none());
             let svc = layer.layer(answering(body.clone()));
-            let (out, peak) = peak_growth(svc.oneshot(post(request))).await;
-            let err = out.expect_err(name);
-            let err = err
-                .downcast_ref::<codec::Error>()
-                .unwrap_or_else(|| panic!("{name}: {err:?}"));
-            assert!(err.is_decode(), "{name}: {err:?}");
-            assert!(
-                peak < ARRAY_BUDGET,
-                "{name}, {request}: {peak} bytes at the peak for a body of {}",
-                body.len()
-            );
+            refused_within_budget(name, request, body.len(), svc.oneshot(post(request))).await;
         }
     }
 }
@@ -244,17 +254,7 @@ async fn a_body_read_in_parts_costs_no_more_than_its_size_at_the_http_level() {
                     async move { Ok::<_, std::io::Error>(http::Response::new(body)) }
                 },
             ));
-            let (out, peak) = peak_growth(svc.oneshot(post(request))).await;
-            let err = out.expect_err(name);
-            let err = err
-                .downcast_ref::<codec::Error>()
-                .unwrap_or_else(|| panic!("{name}: {err:?}"));
-            assert!(err.is_decode(), "{name}: {err:?}");
-            assert!(
-                peak < ARRAY_BUDGET,
-                "{name}, {request}: {peak} bytes at the peak for a body of {}",
-                body.len()
-            );
+            refused_within_budget(name, request, body.len(), svc.oneshot(post(request))).await;
         }
     }
 }

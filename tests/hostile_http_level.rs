@@ -783,12 +783,7 @@ async fn a_server_answering_before_it_reads_the_request_gives_one_outcome() {
             let body = resp.into_body().collect().await.unwrap().to_bytes();
             assert_eq!(body, answer.as_bytes());
         }
-        Err(err) => {
-            let err = err
-                .downcast_ref::<hyper_util::client::legacy::Error>()
-                .unwrap_or_else(|| panic!("{err:?}"));
-            assert!(!err.is_connect(), "{err:?}");
-        }
+        Err(err) => assert_sent_not_connect(&err),
     }
     assert_eq!(
         accepted.load(Ordering::SeqCst),
@@ -809,16 +804,21 @@ async fn a_server_answering_before_it_reads_the_request_gives_one_outcome() {
         .layer(http_client());
     let mut req = post(single);
     *req.uri_mut() = uri;
-    let err = svc.oneshot(req).await.unwrap_err();
-    let err = err
-        .downcast_ref::<hyper_util::client::legacy::Error>()
-        .unwrap_or_else(|| panic!("{err:?}"));
-    assert!(!err.is_connect(), "{err:?}");
+    assert_sent_not_connect(&svc.oneshot(req).await.unwrap_err());
     assert_eq!(
         accepted.load(Ordering::SeqCst),
         4,
         "1 + the preset's 3 retries"
     );
+}
+
+/// The call's error is hyper-util's own, and not a connect error: the connection was
+/// made.
+fn assert_sent_not_connect(err: &tower_jsonrpc_retry::BoxError) {
+    let err = err
+        .downcast_ref::<hyper_util::client::legacy::Error>()
+        .unwrap_or_else(|| panic!("{err:?}"));
+    assert!(!err.is_connect(), "{err:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -59,11 +59,16 @@ fn stream_error(err: &ClientError) -> &(dyn std::error::Error + Send + Sync + 's
 }
 
 fn client(server: &FlakyServer) -> Retried {
+    client_with_request_timeout(server, Duration::from_secs(60))
+}
+
+/// The same, with jsonrpsee's own `request_timeout` over the whole call.
+fn client_with_request_timeout(server: &FlakyServer, request_timeout: Duration) -> Retried {
     let layer = JsonRpcRetryLayer::http(strategy())
         .attempt_timeout(Duration::from_millis(500))
         .map_err(|e| TransportError::Http(HttpError::Stream(e)));
     HttpClientBuilder::default()
-        .request_timeout(Duration::from_secs(60))
+        .request_timeout(request_timeout)
         .set_http_middleware(ServiceBuilder::new().layer(layer))
         .build(server.uri().to_string())
         .unwrap()
@@ -724,14 +729,7 @@ async fn what_jsonrpsee_returns_when_retries_end() {
     // the call is dropped: nothing more is sent.
     server.reset();
     server.script("sum", std::iter::repeat_n(Step::timeout(), 4));
-    let layer = JsonRpcRetryLayer::http(strategy())
-        .attempt_timeout(Duration::from_millis(500))
-        .map_err(|e| TransportError::Http(HttpError::Stream(e)));
-    let impatient = HttpClientBuilder::default()
-        .request_timeout(Duration::from_millis(800))
-        .set_http_middleware(ServiceBuilder::new().layer(layer))
-        .build(server.uri().to_string())
-        .unwrap();
+    let impatient = client_with_request_timeout(&server, Duration::from_millis(800));
     let err = impatient
         .request::<i64, _>("sum", rpc_params![1, 2])
         .await
@@ -768,14 +766,7 @@ async fn what_jsonrpsee_returns_for_a_notification_when_retries_end() {
     // transport error holding it.
     server.reset();
     server.script("sum", std::iter::repeat_n(Step::timeout(), 4));
-    let layer = JsonRpcRetryLayer::http(strategy())
-        .attempt_timeout(Duration::from_millis(500))
-        .map_err(|e| TransportError::Http(HttpError::Stream(e)));
-    let impatient = HttpClientBuilder::default()
-        .request_timeout(Duration::from_millis(800))
-        .set_http_middleware(ServiceBuilder::new().layer(layer))
-        .build(server.uri().to_string())
-        .unwrap();
+    let impatient = client_with_request_timeout(&server, Duration::from_millis(800));
     let err = impatient
         .notification("sum", rpc_params![1, 2])
         .await

@@ -582,13 +582,7 @@ async fn a_body_trickling_forever_is_ended_by_the_attempt_timeout_and_max_elapse
         let start = Instant::now();
         let mut req = post(request);
         *req.uri_mut() = uri.clone();
-        let err = svc.oneshot(req).await.unwrap_err();
-        assert!(
-            err.downcast_ref::<codec::Error>()
-                .is_some_and(codec::Error::is_timeout)
-                || err.is::<tower::timeout::error::Elapsed>(),
-            "{request}: {err:?}"
-        );
+        assert_timed_out(request, &svc.oneshot(req).await.unwrap_err());
         let attempts = if request == SINGLE || request == BATCH {
             3
         } else {
@@ -607,13 +601,7 @@ async fn a_body_trickling_forever_is_ended_by_the_attempt_timeout_and_max_elapse
         let start = Instant::now();
         let mut req = post(request);
         *req.uri_mut() = uri;
-        let err = svc.oneshot(req).await.unwrap_err();
-        assert!(
-            err.downcast_ref::<codec::Error>()
-                .is_some_and(codec::Error::is_timeout)
-                || err.is::<tower::timeout::error::Elapsed>(),
-            "{request}: {err:?}"
-        );
+        assert_timed_out(request, &svc.oneshot(req).await.unwrap_err());
         assert_eq!(start.elapsed(), secs(5.0), "{request}");
     }
 }
@@ -809,6 +797,16 @@ async fn a_server_answering_before_it_reads_the_request_gives_one_outcome() {
         accepted.load(Ordering::SeqCst),
         4,
         "1 + the preset's 3 retries"
+    );
+}
+
+/// The call ended on a timeout: an attempt's (the codec's) or the deadline's.
+fn assert_timed_out(request: &str, err: &tower_jsonrpc_retry::BoxError) {
+    assert!(
+        err.downcast_ref::<codec::Error>()
+            .is_some_and(codec::Error::is_timeout)
+            || err.is::<tower::timeout::error::Elapsed>(),
+        "{request}: {err:?}"
     );
 }
 

@@ -1,11 +1,12 @@
 //! The JSON-RPC codec over a real hyper-util client against `FlakyServer`: every decode
 //! rule of the codec's table, and every kind of `codec::Error`, from real errors.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::io;
-use std::net::{Ipv4Addr, TcpListener};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -942,11 +943,8 @@ async fn the_default_limit_is_ten_mib() {
 
 #[tokio::test]
 async fn a_refused_port_is_a_connect_error() {
-    let port = {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let uri: Uri = format!("http://127.0.0.1:{port}/").parse().unwrap();
+    let (_held, refusing) = common::refusing();
+    let uri: Uri = format!("http://{refusing}/").parse().unwrap();
     let err = JsonRpcCodecLayer::new(uri)
         .layer(http())
         .oneshot(sum(1))

@@ -620,9 +620,9 @@ async fn give_ups_can_be_labelled_by_cause() {
         server.script("sum", steps);
         let _ = svc.clone().oneshot(sum()).await;
     }
-    // Nothing listens on a port the server had: refused.
-    let uri = server.uri();
-    server.shutdown().await;
+    // Nothing listens there: refused.
+    let (_held, refusing) = common::refusing();
+    let uri: http::Uri = format!("http://{refusing}/").parse().unwrap();
     let _ = common::stack_to(uri.clone(), strategy.clone())
         .oneshot(sum())
         .await;

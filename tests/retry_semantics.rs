@@ -299,10 +299,7 @@ async fn non_idempotent_method_is_not_retried_once_sent() {
 #[tokio::test(start_paused = true)]
 async fn non_idempotent_method_is_retried_on_connect_failure() {
     // A port with no listener: every attempt is refused before anything is sent.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
+    let (_held, closed) = common::refusing();
     let rec = Recorder::default();
     let strategy = rec.attach(
         periodic(3, secs(1.0))

@@ -26,6 +26,18 @@ pub type Stack = JsonRpcRetry<JsonRpcCodec<Timeout<Http>>>;
 /// The per-attempt timeout of [`stack`].
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(200);
 
+/// An address on 127.0.0.1 that refuses connections for as long as the returned socket
+/// lives: bound there, never listening. (A port bound and let go at once could be taken
+/// meanwhile by a server another test starts.)
+pub fn refusing() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind((std::net::Ipv4Addr::LOCALHOST, 0).into())
+        .expect("a port on 127.0.0.1");
+    let addr = socket.local_addr().expect("its address");
+    (socket, addr)
+}
+
 pub fn http() -> Http {
     Client::builder(TokioExecutor::new()).build_http()
 }

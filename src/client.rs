@@ -607,7 +607,9 @@ where
     /// notifications only that the server refuses as a whole (an error with a null id)
     /// is [`ClientError::Rpc`] with that error (one notification refused under a failure
     /// status is a transport error; under a 2xx its body is not read); in a batch with
-    /// calls, each call's result carries the refusal.
+    /// calls, each call's result carries the refusal. An error with a null id that no
+    /// call took (the server could not read a notification) is kept in
+    /// [`BatchResults::unmatched`].
     pub async fn send(self) -> Result<BatchResults<E>, ClientError<E>> {
         if let Some(e) = self.error {
             return Err(e);
@@ -616,7 +618,7 @@ where
             return Ok(BatchResults::new(Vec::new(), &[]));
         }
         let calls: Vec<Id> = self.batch.ids().cloned().collect();
-        let response = self
+        let mut response = self
             .service
             .oneshot(self.batch)
             .await
@@ -627,7 +629,10 @@ where
                 return Err(ClientError::Rpc(error.clone()));
             }
         }
-        Ok(BatchResults::new(response.into_items(), &calls))
+        let unmatched = response.take_unmatched();
+        let mut results = BatchResults::new(response.into_items(), &calls);
+        results.unmatched = unmatched;
+        Ok(results)
     }
 }
 
@@ -638,6 +643,8 @@ pub struct BatchResults<E = codec::Error> {
     /// For answers that are not one per call in call order (a service that reorders
     /// or drops them): where to find them by id.
     out_of_place: Option<ById>,
+    /// Error answers with a null id that no call took ([`BatchResponse::unmatched`]).
+    unmatched: Vec<Response>,
     _error: PhantomData<fn() -> E>,
 }
 
@@ -681,6 +688,7 @@ impl<E> fmt::Debug for BatchResults<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BatchResults")
             .field("items", &self.items.iter().flatten().collect::<Vec<_>>())
+            .field("unmatched", &self.unmatched)
             .finish()
     }
 }
@@ -693,8 +701,16 @@ impl<E> BatchResults<E> {
         Self {
             items: items.into_iter().map(Some).collect(),
             out_of_place,
+            unmatched: Vec::new(),
             _error: PhantomData,
         }
+    }
+
+    /// Error answers with a null id that no call of the batch took: the server could
+    /// not read some item of the batch (a notification, say), and every call was
+    /// answered anyway. Also at the end of [`into_responses`](Self::into_responses).
+    pub fn unmatched(&self) -> &[Response] {
+        &self.unmatched
     }
 
     /// The typed result of one call.
@@ -718,10 +734,14 @@ impl<E> BatchResults<E> {
     }
 
     /// The responses not taken yet, in call order (then any answer to no call of the
-    /// batch, in the order the service gave them).
+    /// batch, in the order the service gave them, and then the
+    /// [`unmatched`](Self::unmatched) errors).
     pub fn into_responses(mut self) -> Vec<Response> {
+        let unmatched = std::mem::take(&mut self.unmatched);
         let Some(mut by_id) = self.out_of_place.take() else {
-            return self.items.into_iter().flatten().collect();
+            let mut responses: Vec<Response> = self.items.into_iter().flatten().collect();
+            responses.extend(unmatched);
+            return responses;
         };
         // Answers out of place: each call's, found by id, then whatever is left.
         let mut responses = Vec::with_capacity(self.items.len());
@@ -732,6 +752,7 @@ impl<E> BatchResults<E> {
             }
         }
         responses.extend(self.items.into_iter().flatten());
+        responses.extend(unmatched);
         responses
     }
 }

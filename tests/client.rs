@@ -414,6 +414,41 @@ async fn a_batch_of_notifications_refused_as_a_whole_is_an_error_from_the_client
     );
 }
 
+/// A null-id error that answers no call (the server could not read a notification of
+/// the batch, and answered every call) reaches the caller: through `unmatched()` and at
+/// the end of `into_responses()`, as it does through the codec's `BatchResponse`.
+#[tokio::test(start_paused = true)]
+async fn a_batch_answers_null_id_error_that_no_call_took_is_kept() {
+    let server = FlakyServer::start().await.unwrap();
+    let answer = r#"[{"jsonrpc":"2.0","result":3,"id":1},
+        {"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request"},"id":null}]"#;
+    for into_responses in [false, true] {
+        // A new client each time: its first call has id 1, as the answer says.
+        let client = client(&server, RetryStrategy::none());
+        server.script("sum", [Step::raw(200, answer)]);
+        let mut batch = client.batch();
+        let sum = batch.call::<i64>("sum", (1, 2));
+        batch.notify("log", ("a",));
+        let mut results = batch.send().await.expect("answered");
+        let codes = |responses: &[tower_jsonrpc_retry::jsonrpc::Response]| -> Vec<Option<i64>> {
+            responses
+                .iter()
+                .map(|r| r.error().map(|e| e.code()))
+                .collect()
+        };
+        assert_eq!(codes(results.unmatched()), [Some(-32600)], "{results:?}");
+        assert!(format!("{results:?}").contains("-32600"), "{results:?}");
+        if into_responses {
+            let responses = results.into_responses();
+            assert_eq!(codes(&responses), [None, Some(-32600)]);
+            assert_eq!(responses[0].result(), Some(&json!(3)));
+        } else {
+            assert_eq!(results.take(sum).expect("the call's result"), 3);
+            assert_eq!(codes(&results.into_responses()), [Some(-32600)]);
+        }
+    }
+}
+
 /// `()` leaves `params` out; an empty array sends `"params": []`.
 #[tokio::test(start_paused = true)]
 async fn unit_params_are_left_out_and_an_empty_array_is_sent() {

@@ -198,6 +198,11 @@ impl BatchResponse {
         &self.unmatched
     }
 
+    /// The unmatched error items, taken out.
+    pub(crate) fn take_unmatched(&mut self) -> Vec<Response> {
+        std::mem::take(&mut self.unmatched)
+    }
+
     /// Facts about the exchange (HTTP status, Retry-After) and user data.
     pub fn extensions(&self) -> &http::Extensions {
         &self.extensions

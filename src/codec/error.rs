@@ -169,7 +169,9 @@ impl Error {
         self.inner.kind == Kind::Decode
     }
 
-    /// The decoding failure, when [`is_decode`](Self::is_decode).
+    /// The decoding failure: why the answer was refused when
+    /// [`is_decode`](Self::is_decode), or why the request was when
+    /// [`is_invalid_request`](Self::is_invalid_request); `None` otherwise.
     pub fn decode_error(&self) -> Option<&DecodeError> {
         self.inner.source.as_ref()?.downcast_ref()
     }

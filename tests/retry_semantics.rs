@@ -845,3 +845,63 @@ async fn a_request_sent_again_later_gets_a_fresh_deadline() {
     let resp = stack(&server, strategy).oneshot(again).await;
     assert!(resp.is_ok_and(|r| r.result() == Some(&json!(3))));
 }
+
+/// The same request sent again later, under the policy alone (a plain tower `Retry`):
+/// the deadline its earlier call left in its extensions is over, and must not stop the
+/// new call's retries (nor count as this call's deadline).
+#[tokio::test(start_paused = true)]
+async fn a_request_sent_again_later_under_a_plain_retry_is_retried() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tower::{Layer, Service};
+    use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
+    use tower_jsonrpc_retry::{GiveUpEvent, JsonRpcRetryPolicy};
+
+    // A layer below the retry keeps what it sees (a recorder, a dead-letter queue).
+    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+    let kept = Arc::clone(&seen);
+    let inner = tower::service_fn(move |req: Request| {
+        kept.lock().unwrap().push(req.clone());
+        async { Ok::<_, tower_jsonrpc_retry::BoxError>(Response::success(1, json!("ok"))) }
+    });
+    let strategy = periodic(3, secs(0.1))
+        .retry_on(ErrorClass::Timeout)
+        .max_elapsed(secs(1.0));
+    let mut svc = tower_jsonrpc_retry::JsonRpcRetryLayer::new(strategy).layer(inner);
+    ServiceExt::<Request>::ready(&mut svc).await.unwrap();
+    svc.call(sum(1)).await.unwrap();
+
+    // Long after its deadline, the recorded request goes again through a plain tower
+    // `Retry` whose strategy retries code 2001 (no deadline of its own).
+    tokio::time::advance(secs(10.0)).await;
+    let again = seen.lock().unwrap().first().cloned().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let flaky = tower::service_fn(move |req: Request| {
+        let n = counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let id = req.id().cloned().unwrap();
+            Ok::<_, tower_jsonrpc_retry::BoxError>(if n == 0 {
+                Response::failure(id, ErrorObject::new(2001, "busy"))
+            } else {
+                Response::success(id, json!(3))
+            })
+        }
+    });
+    let gave_up: Arc<Mutex<Vec<String>>> = Arc::default();
+    let reasons = Arc::clone(&gave_up);
+    let strategy = periodic(3, secs(0.1))
+        .codes([2001])
+        .on_give_up(move |e: &GiveUpEvent<'_>| {
+            reasons.lock().unwrap().push(e.reason().to_string())
+        });
+    let plain = tower::retry::Retry::new(JsonRpcRetryPolicy::new(strategy), flaky);
+    let resp = plain.oneshot(again).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)), "{resp:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(
+        gave_up.lock().unwrap().is_empty(),
+        "{:?}",
+        gave_up.lock().unwrap()
+    );
+}

@@ -127,6 +127,10 @@ impl JsonRpcRetryPolicy {
             return None;
         }
         let mut kept = req.clone();
+        // A deadline already past is left over from an earlier call of the same request
+        // (as `JsonRpcRetry` drops it before the first attempt; under a plain tower
+        // `Retry` nothing else would): it must not end this call's retries.
+        Deadline::drop_stale(kept.extensions_mut());
         if let Some(limit) = strategy.inner.max_elapsed {
             // `JsonRpcRetry` has usually given the request its deadline already; under a
             // plain tower `Retry`, the retries get it here.

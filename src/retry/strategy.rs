@@ -348,11 +348,8 @@ impl RetryStrategy {
     /// failure, or a request hyper handed back unwritten), when one of the strategy's
     /// rules retries it ([`ErrorClass::Connect`], [`ErrorClass::Reset`], a rule on the
     /// error's type); never on an error response, a status, or a timeout after which
-    /// the request may have been sent. (The HTTP client's own connect timeout, such as
-    /// hyper-util's `HttpConnector::set_connect_timeout`, is a connect failure: the
-    /// request never left, and a rule that retries it, on [`ErrorClass::Timeout`] say,
-    /// sends it again. An attempt timeout that ends the call while it connects is not
-    /// told apart, and is final.)
+    /// the request may have been sent (an attempt timeout is one, even when it ends the
+    /// call while it connects).
     #[must_use]
     pub fn non_idempotent<I, M>(self, methods: I) -> Self
     where

@@ -816,13 +816,13 @@ async fn a_refused_batch_with_a_non_idempotent_notification_keeps_the_refusal() 
     assert!(resp.batch_error().is_some(), "{resp:?}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_request_sent_again_later_gets_a_fresh_deadline() {
+/// A request as a layer below the retry kept it (a recorder, a dead-letter queue), taken
+/// up again long after the deadline of the call that sent it.
+async fn a_request_kept_past_its_deadline() -> Request {
     use std::sync::Mutex;
     use tower::{Layer, Service};
     use tower_jsonrpc_retry::jsonrpc::Response;
 
-    // A layer below the retry keeps what it sees (a recorder, a dead-letter queue).
     let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
     let kept = Arc::clone(&seen);
     let inner = tower::service_fn(move |req: Request| {
@@ -835,11 +835,15 @@ async fn a_request_sent_again_later_gets_a_fresh_deadline() {
     let mut svc = tower_jsonrpc_retry::JsonRpcRetryLayer::new(strategy).layer(inner);
     ServiceExt::<Request>::ready(&mut svc).await.unwrap();
     svc.call(sum(1)).await.unwrap();
-
-    // Long after its deadline, the request the inner service saw goes through again,
-    // over a codec that would cut it at a stale deadline: it is a new call.
     tokio::time::advance(secs(10.0)).await;
-    let again = seen.lock().unwrap().first().cloned().unwrap();
+    seen.lock().unwrap().first().cloned().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_sent_again_later_gets_a_fresh_deadline() {
+    // It goes through again over a codec that would cut it at a stale deadline: it is a
+    // new call.
+    let again = a_request_kept_past_its_deadline().await;
     let server = server().await;
     let strategy = periodic(3, secs(0.1)).max_elapsed(secs(1.0));
     let resp = stack(&server, strategy).oneshot(again).await;
@@ -853,28 +857,12 @@ async fn a_request_sent_again_later_gets_a_fresh_deadline() {
 async fn a_request_sent_again_later_under_a_plain_retry_is_retried() {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use tower::{Layer, Service};
     use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
     use tower_jsonrpc_retry::{GiveUpEvent, JsonRpcRetryPolicy};
 
-    // A layer below the retry keeps what it sees (a recorder, a dead-letter queue).
-    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
-    let kept = Arc::clone(&seen);
-    let inner = tower::service_fn(move |req: Request| {
-        kept.lock().unwrap().push(req.clone());
-        async { Ok::<_, tower_jsonrpc_retry::BoxError>(Response::success(1, json!("ok"))) }
-    });
-    let strategy = periodic(3, secs(0.1))
-        .retry_on(ErrorClass::Timeout)
-        .max_elapsed(secs(1.0));
-    let mut svc = tower_jsonrpc_retry::JsonRpcRetryLayer::new(strategy).layer(inner);
-    ServiceExt::<Request>::ready(&mut svc).await.unwrap();
-    svc.call(sum(1)).await.unwrap();
-
-    // Long after its deadline, the recorded request goes again through a plain tower
-    // `Retry` whose strategy retries code 2001 (no deadline of its own).
-    tokio::time::advance(secs(10.0)).await;
-    let again = seen.lock().unwrap().first().cloned().unwrap();
+    // It goes through a plain tower `Retry` whose strategy retries code 2001 (no
+    // deadline of its own).
+    let again = a_request_kept_past_its_deadline().await;
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&calls);
     let flaky = tower::service_fn(move |req: Request| {

@@ -508,6 +508,41 @@ async fn unusable_step_arguments_answer_500_with_an_explanation() {
     }
 }
 
+/// hyper sends no body with a 204 or a 304, whatever the step gives it: a body scripted
+/// for one would vanish without a word, so the step answers 500 and says why. An empty
+/// `raw` 204 stays usable.
+#[tokio::test]
+async fn a_body_on_a_status_that_cannot_have_one_answers_500() {
+    let server = start().await;
+    server.script(
+        "sum",
+        [
+            Step::raw(204, "abc"),
+            Step::raw(StatusCode::NOT_MODIFIED, "abc"),
+            Step::status_with_error(204, -32005),
+            Step::status_with_error(304, -32005),
+            Step::raw(204, ""),
+            Step::status(304),
+        ],
+    );
+    for _ in 0..4 {
+        let reply = post(&server, sum_call(json!(1))).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{reply:?}");
+        let text = std::str::from_utf8(&reply.body).expect("plain text");
+        assert!(text.contains("cannot have a body"), "{text}");
+    }
+    let reply = post(&server, sum_call(json!(1))).await;
+    assert_eq!(
+        (reply.status, reply.body.len()),
+        (StatusCode::NO_CONTENT, 0)
+    );
+    let reply = post(&server, sum_call(json!(1))).await;
+    assert_eq!(
+        (reply.status, reply.body.len()),
+        (StatusCode::NOT_MODIFIED, 0)
+    );
+}
+
 // --- scripts, counters and records ----------------------------------------------------
 
 #[tokio::test]

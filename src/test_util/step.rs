@@ -31,7 +31,7 @@ pub(crate) const TIMEOUT_DELAY: Duration = Duration::from_secs(60 * 60);
 /// ([`header`](Step::header), [`retry_after`](Step::retry_after)).
 ///
 /// A builder argument that cannot be used (a status code out of range, a header value with
-/// a line break) does not panic: the step answers `500 Internal Server Error` with a
+/// a line break, a body on a `204` or `304`, which hyper would drop) does not panic: the step answers `500 Internal Server Error` with a
 /// plain-text body that names the problem, so the mistake shows in the test.
 ///
 /// # Examples
@@ -131,11 +131,34 @@ impl Step {
     where
         StatusCode: TryFrom<S>,
     {
+        Self::with_status_and_body(status, true, action)
+    }
+
+    /// As [`with_status`](Self::with_status), for an action whose response has a body
+    /// unless `empty`.
+    fn with_status_and_body<S>(
+        status: S,
+        empty: bool,
+        action: impl FnOnce(StatusCode) -> Action,
+    ) -> Self
+    where
+        StatusCode: TryFrom<S>,
+    {
         let why = match StatusCode::try_from(status) {
             // An informational status cannot end an exchange: hyper would send an empty
             // 500 in its place.
-            Ok(status) if !status.is_informational() => return Self::new(action(status)),
-            Ok(_) => "an informational (1xx) status cannot be a final answer",
+            Ok(status) if status.is_informational() => {
+                "an informational (1xx) status cannot be a final answer"
+            }
+            // hyper sends a 204 or a 304 without its body, whatever the body.
+            Ok(status @ (StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)) if !empty => {
+                if status == StatusCode::NO_CONTENT {
+                    "a 204 response cannot have a body: hyper would send it without one"
+                } else {
+                    "a 304 response cannot have a body: hyper would send it without one"
+                }
+            }
+            Ok(status) => return Self::new(action(status)),
             Err(_) => "invalid HTTP status code",
         };
         let mut step = Self::new(action(StatusCode::INTERNAL_SERVER_ERROR));
@@ -209,7 +232,7 @@ impl Step {
     /// Answer with this HTTP status and a body that is a valid JSON-RPC error response with
     /// this `code`, as some providers send with `429`. For a single call, the response `id`
     /// is the call's; for a batch, the body is one error object with `id` null (a batch-level
-    /// error).
+    /// error). A `204` or `304` cannot carry that body: the step answers `500` (see [`Step`]).
     ///
     /// # Examples
     ///
@@ -222,7 +245,7 @@ impl Step {
     where
         StatusCode: TryFrom<S>,
     {
-        Self::with_status(status, |status| {
+        Self::with_status_and_body(status, false, |status| {
             Action::StatusWithError(status, ErrorSpec::from_code(code))
         })
     }
@@ -362,7 +385,8 @@ impl Step {
     /// Answer with exactly this status and body, with no headers but those added with
     /// [`header`](Step::header) (and `content-length` and `date`, which hyper sets). For hostile-server
     /// tests: a wrong `"jsonrpc"` version, a mismatched id, both `result` and `error`,
-    /// non-UTF-8 bytes, …
+    /// non-UTF-8 bytes, … A `204` or `304` can only go out with an empty body (hyper would
+    /// drop any other): with one, the step answers `500` (see [`Step`]).
     ///
     /// # Examples
     ///
@@ -377,7 +401,7 @@ impl Step {
         StatusCode: TryFrom<S>,
     {
         let body = body.into();
-        Self::with_status(status, |status| Action::Raw(status, body))
+        Self::with_status_and_body(status, body.is_empty(), |status| Action::Raw(status, body))
     }
 
     /// Wait `delay` on the tokio clock before doing this step (replacing any earlier delay).

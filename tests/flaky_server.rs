@@ -543,6 +543,35 @@ async fn a_body_on_a_status_that_cannot_have_one_answers_500() {
     );
 }
 
+/// hyper sets `content-length` from the body and, in debug builds (as tests run),
+/// panics in the connection's task when a step's own header disagrees: the client saw
+/// a dropped connection and the test a panic message. Such a step now answers 500 and
+/// says why; a `content-length` that agrees still goes out.
+#[tokio::test]
+async fn a_content_length_header_that_disagrees_with_the_body_answers_500() {
+    let server = start().await;
+    server.script(
+        "sum",
+        [
+            Step::ok().header(CONTENT_LENGTH, "3"),
+            Step::raw(200, "abc").header(CONTENT_LENGTH, "1000"),
+            Step::raw(200, "abc").header(CONTENT_LENGTH, "3"),
+        ],
+    );
+    for _ in 0..2 {
+        let reply = post(&server, sum_call(json!(1))).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{reply:?}");
+        let text = std::str::from_utf8(&reply.body).expect("plain text");
+        assert!(text.contains("content-length"), "{text}");
+    }
+    let reply = post(&server, sum_call(json!(1))).await;
+    assert_eq!(
+        (reply.status, &reply.body[..]),
+        (StatusCode::OK, &b"abc"[..])
+    );
+    assert_eq!(reply.headers[CONTENT_LENGTH], "3");
+}
+
 // --- scripts, counters and records ----------------------------------------------------
 
 #[tokio::test]

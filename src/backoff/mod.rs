@@ -93,7 +93,7 @@ mod fibonacci;
 mod func;
 mod jitter;
 mod periodic;
-mod rng;
+pub(crate) mod rng;
 mod saturate;
 
 pub use boxed::{BoxBackoff, BoxDelays};

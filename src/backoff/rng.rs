@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rand::{Rng, SeedableRng};
+use rand::{RngCore, SeedableRng};
 
 /// The generator a delay iterator owns: xoshiro256++ (32 bytes), named rather than
 /// rand's `SmallRng`, whose algorithm depends on the target and may change between rand
@@ -73,9 +73,15 @@ impl fmt::Debug for RngSource {
     }
 }
 
-/// A uniform sample in `[0, 1)`.
-pub(crate) fn unit(rng: &mut DelayRng) -> f64 {
-    rng.random::<f64>()
+/// A uniform sample in `[0, 1)`: the top 53 bits of one 64-bit draw, scaled. Computed
+/// here, not by rand's `StandardUniform`, whose values rand may change in a minor
+/// release: a seed's delays then depend on `rand_xoshiro`'s stream alone.
+pub(crate) fn unit<R: RngCore + ?Sized>(rng: &mut R) -> f64 {
+    /// 2^-53: every value below 2^53 converts to `f64` exactly.
+    const SCALE: f64 = 1.0 / 9_007_199_254_740_992.0;
+    #[allow(clippy::cast_precision_loss)] // below 2^53: exact
+    let top = (rng.next_u64() >> 11) as f64;
+    top * SCALE
 }
 
 /// Two independent standard normal samples (the Box–Muller transform).

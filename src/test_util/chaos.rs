@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::step::Step;
@@ -167,7 +167,7 @@ pub(crate) struct ChaosState {
 impl ChaosState {
     /// One draw: a fault, or `None` for a normal answer.
     pub(crate) fn draw(&mut self) -> Option<Fault> {
-        let u: f64 = self.rng.random();
+        let u = crate::backoff::rng::unit(&mut self.rng);
         let mut cumulative = 0.0;
         for (fault, rate) in &self.rates {
             cumulative += rate;

@@ -208,6 +208,52 @@ async fn every_attempt_of_a_batch_has_the_callers_head_and_a_true_length() {
     assert_eq!(second.len(), 1, "only call 2 again");
 }
 
+/// A batch goes as the caller's bytes, whitespace and all, with the caller's
+/// `Content-Length` (so a signature of the body in a header still holds), on the first
+/// attempt and on a retry of every item; a retry that sends only some items sends a new
+/// array of their own bytes, framed afresh.
+#[tokio::test(start_paused = true)]
+async fn a_batch_goes_as_the_callers_bytes_until_a_retry_narrows_it() {
+    const BOTH_LIMITED: &str = r#"[{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#;
+    const BOTH: &str =
+        r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","result":7,"id":2}]"#;
+    const SECOND: &str = r#"[{"jsonrpc":"2.0","result":7,"id":2}]"#;
+    let pretty = "[\n  {\"jsonrpc\": \"2.0\", \"method\": \"sum\", \"params\": [1, 2], \"id\": 1},\n  {\"jsonrpc\": \"2.0\", \"method\": \"sum\", \"params\": [3, 4], \"id\": 2}\n]\n";
+    let item_2 = r#"{"jsonrpc": "2.0", "method": "sum", "params": [3, 4], "id": 2}"#;
+    for (first, second, resent) in [
+        (FIRST, SECOND, format!("[{item_2}]")),
+        (BOTH_LIMITED, BOTH, pretty.to_owned()),
+    ] {
+        let (inner, seen) = recording(vec![(200, first), (200, second)]);
+        let req = http::Request::post("http://rpc.example/")
+            .header(http::header::CONTENT_LENGTH, pretty.len())
+            .body(Full::from(pretty))
+            .unwrap();
+        let resp = tower::Layer::layer(&one_retry_on_limits(), inner)
+            .oneshot(req)
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let seen = seen.lock().unwrap();
+        let sent: Vec<&[u8]> = seen.iter().map(|(_, body)| body.as_ref()).collect();
+        assert_eq!(sent, [pretty.as_bytes(), resent.as_bytes()]);
+        let lengths: Vec<Option<String>> = seen
+            .iter()
+            .map(|(parts, _)| {
+                let len = parts.headers.get(http::header::CONTENT_LENGTH)?;
+                Some(len.to_str().unwrap().to_owned())
+            })
+            .collect();
+        let callers = Some(pretty.len().to_string());
+        let expected = if resent == pretty {
+            callers.clone()
+        } else {
+            None
+        };
+        assert_eq!(lengths, [callers, expected]);
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_response_exactly_at_the_limit_is_read_and_one_byte_over_is_not() {
     const ANSWER: &str = r#"{"jsonrpc":"2.0","result":3,"id":1}"#;

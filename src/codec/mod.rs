@@ -173,17 +173,28 @@ pub(crate) struct RawItem(pub(crate) Bytes);
 
 /// The head of an HTTP request that the HTTP-level retry layer took apart, set on the
 /// codec that serves it (each call has its own clone of the stack): every attempt is
-/// sent with this head instead of the codec's own and, for a single call, with the
-/// caller's bytes instead of a fresh encoding.
+/// sent with this head instead of the codec's own and, while it sends the whole message,
+/// with the caller's bytes instead of a fresh encoding.
 #[derive(Debug)]
 pub(crate) struct Origin {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
     pub(crate) version: http::Version,
     pub(crate) headers: HeaderMap,
-    /// A single call's bytes as the caller sent them. (A batch may be narrowed on a
-    /// retry, so its attempts are encoded afresh.)
-    pub(crate) body: Option<Bytes>,
+    /// The caller's bytes: every attempt of a single call sends them as they are, and so
+    /// does every attempt of a batch that sends all its [`items`](Self::items); a retry
+    /// that narrows a batch sends those items' own bytes in a new array.
+    pub(crate) body: Bytes,
+    /// For a batch, how many items the caller's bytes hold; `None` for a single call.
+    pub(crate) items: Option<usize>,
+}
+
+impl Origin {
+    /// The caller's bytes, if they are the message to send: a single call (`items` is
+    /// `None`), or a batch of `items` items.
+    fn callers_bytes(&self, items: Option<usize>) -> Option<&Bytes> {
+        (self.items == items).then_some(&self.body)
+    }
 }
 
 /// Marks a batch attempt whose answer will be gathered with answers already kept (a
@@ -374,9 +385,12 @@ impl<S> JsonRpcCodec<S> {
         self.inner
     }
 
+    /// The HTTP request of one attempt; `callers_bytes` when `body` is the caller's own
+    /// (its head's framing, `Content-Length`, still holds).
     fn http_request(
         &self,
         body: Bytes,
+        callers_bytes: bool,
         mut extensions: http::Extensions,
     ) -> http::Request<Full<Bytes>> {
         let mut req = http::Request::new(Full::new(body));
@@ -387,7 +401,7 @@ impl<S> JsonRpcCodec<S> {
                 *req.uri_mut() = origin.uri.clone();
                 *req.version_mut() = origin.version;
                 *req.headers_mut() = origin.headers.clone();
-                if origin.body.is_none() {
+                if !callers_bytes {
                     // Encoded afresh: the HTTP client frames the new body itself.
                     req.headers_mut().remove(http::header::CONTENT_LENGTH);
                     req.headers_mut().remove(http::header::TRANSFER_ENCODING);
@@ -418,7 +432,7 @@ where
     /// POSTs an encoded message; what comes back is decoded by `decode`.
     fn send<T>(
         &mut self,
-        body: Bytes,
+        (body, callers_bytes): (Bytes, bool),
         mut extensions: http::Extensions,
         expected: Expected,
         decode: Decode<T>,
@@ -427,7 +441,9 @@ where
         // goes no further down than here.
         let timeout = Deadline::bound(&extensions, self.config.attempt_timeout);
         extensions.remove::<Deadline>();
-        let fut = self.inner.call(self.http_request(body, extensions));
+        let fut = self
+            .inner
+            .call(self.http_request(body, callers_bytes, extensions));
         ResponseFuture::new(fut, expected, self.config.response_limit, timeout, decode)
     }
 }
@@ -472,9 +488,9 @@ where
             None => Expected::Notification(self.config.keep_raw),
         };
         let extensions = request.take_extensions();
-        let body = match self.origin.as_ref().and_then(|o| o.body.clone()) {
-            Some(original) => original,
-            None => encode(&request),
+        let body = match self.origin.as_deref().and_then(|o| o.callers_bytes(None)) {
+            Some(original) => (original.clone(), true),
+            None => (encode(&request), false),
         };
         self.send(body, extensions, expected, decode_single)
     }
@@ -517,7 +533,14 @@ where
         }
         let expected = Expected::Batch(batch.ids().cloned().collect(), self.config.keep_raw);
         let extensions = batch.take_extensions();
-        let body = splice(batch.requests().iter().map(|r| (r, r.extensions())));
+        let items = Some(batch.len());
+        let body = match self.origin.as_deref().and_then(|o| o.callers_bytes(items)) {
+            Some(original) => (original.clone(), true),
+            None => (
+                splice(batch.requests().iter().map(|r| (r, r.extensions()))),
+                false,
+            ),
+        };
         self.send(body, extensions, expected, decode_batch)
     }
 }

@@ -47,8 +47,9 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// headers included) and its bytes, whether it carries a JSON-RPC body or is a bare
 /// non-2xx status. A notification is sent the same way and its answer comes back with
 /// the server's status and headers; the body of a 2xx answer, empty by the
-/// specification, is not read. A batch is sent as its items' own bytes, all of them or,
-/// on a retry, those to send again; its answer comes back as it came when one exchange
+/// specification, is not read. A batch is sent as the caller's bytes while all its
+/// items go (the first attempt, and a retry of every item), and as a new array of the
+/// items' own bytes when a retry sends only some of them; its answer comes back as it came when one exchange
 /// gave it, and when retries gathered it from several, as one array of the items as the
 /// server wrote them (a null-id error the layer gives a call by elimination is written
 /// anew, with that call's id; the last exchange's answers that no call took go last),
@@ -592,7 +593,7 @@ where
                 Message::Single(mut request) => {
                     // The request was read without its params (`from_members_unbuilt`):
                     // every attempt must send the caller's bytes, given here.
-                    *request.extensions_mut() = take_head(&mut stack, parts, Some(bytes));
+                    *request.extensions_mut() = take_head(&mut stack, parts, bytes, None);
                     match stack.oneshot(request).await {
                         Ok(mut resp) => match resp.extensions_mut().remove::<RawAnswer>() {
                             Some(raw) => Ok(raw_response(raw)),
@@ -608,7 +609,8 @@ where
                     }
                 }
                 Message::Batch(mut batch) => {
-                    *batch.extensions_mut() = take_head(&mut stack, parts, None);
+                    let items = Some(batch.len());
+                    *batch.extensions_mut() = take_head(&mut stack, parts, bytes, items);
                     stack.oneshot(batch).await.map(|mut resp| {
                         // One exchange: its answer as it came. Gathered from several: the
                         // items made into one array, each as the server's bytes.
@@ -649,12 +651,13 @@ where
     }
 }
 
-/// Gives the call's own clone of the stack the request's head (and, for a single call,
-/// its bytes) to send every attempt with; returns the request's extensions.
+/// Gives the call's own clone of the stack the request's head and bytes (for a batch,
+/// of `items` items) to send its attempts with; returns the request's extensions.
 fn take_head<S, B>(
     stack: &mut JsonRpcRetry<JsonRpcCodec<Rebody<S, B>>>,
     parts: http::request::Parts,
-    body: Option<Bytes>,
+    body: Bytes,
+    items: Option<usize>,
 ) -> http::Extensions {
     stack.get_mut().set_origin(Arc::new(Origin {
         method: parts.method,
@@ -662,6 +665,7 @@ fn take_head<S, B>(
         version: parts.version,
         headers: parts.headers,
         body,
+        items,
     }));
     parts.extensions
 }

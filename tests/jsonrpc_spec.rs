@@ -338,6 +338,28 @@ fn an_error_member_given_as_an_array_is_refused() {
 }
 
 #[test]
+fn an_error_object_deserializes_only_from_an_object_as_a_response_reads_it() {
+    // Its own `Deserialize` is as strict as the response decoder: an array of the
+    // fields is no error object.
+    let array = serde_json::from_value::<ErrorObject>(json!([-32000, "boom", {"x": 1}]));
+    assert!(array.is_err(), "{array:?}");
+    let short = serde_json::from_str::<ErrorObject>(r#"[-32000, "boom"]"#);
+    assert!(short.is_err(), "{short:?}");
+    // A member given twice keeps its last value, as in a response.
+    let twice = r#"{"code":-32000,"message":"m","data":1,"data":2}"#;
+    let direct = serde_json::from_str::<ErrorObject>(twice).unwrap();
+    let body = format!(r#"{{"jsonrpc":"2.0","error":{twice},"id":1}}"#);
+    let in_response = Response::from_slice(body.as_bytes()).unwrap();
+    assert_eq!(Some(&direct), in_response.error());
+    assert_eq!(direct.data(), Some(&json!(2)));
+    // What it reads is unchanged: `data: null` is kept, and absent is absent.
+    let null = serde_json::from_str::<ErrorObject>(r#"{"code":1,"message":"m","data":null}"#);
+    assert_eq!(null.unwrap().data(), Some(&Value::Null));
+    let none = serde_json::from_str::<ErrorObject>(r#"{"code":1,"message":"m"}"#).unwrap();
+    assert_eq!(none, ErrorObject::new(1, "m"));
+}
+
+#[test]
 fn a_single_error_with_an_id_is_not_a_batch_level_error() {
     let ids = [Id::Number(1), Id::Number(2)];
     let body = br#"{"jsonrpc":"2.0","error":{"code":-32602,"message":"x"},"id":1}"#;

@@ -1,12 +1,16 @@
 use std::fmt;
 use std::ops::RangeInclusive;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::Id;
 
 /// A JSON-RPC error object: the `error` member of a failed response.
+///
+/// Deserialized as [`Response::from_value`](super::Response::from_value) reads one: only
+/// from a JSON object (not from an array of its fields), a member given twice keeping
+/// its last value.
 ///
 /// ```
 /// use tower_jsonrpc_retry::jsonrpc::ErrorObject;
@@ -15,18 +19,33 @@ use super::Id;
 /// assert_eq!(err.code(), -32601);
 /// assert!(ErrorObject::new(-32005, "limit exceeded").is_server_error());
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ErrorObject {
     code: i64,
     message: String,
     /// `None` when the member is absent; `Some(Value::Null)` when the server sent
     /// `"data": null`, so that decoding and encoding keep the message as it was.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<Value>,
+}
+
+/// The members of an error object, read from a JSON object.
+#[derive(Deserialize)]
+struct Fields {
+    code: i64,
+    message: String,
+    #[serde(default, deserialize_with = "present")]
+    data: Option<Value>,
+}
+
+impl<'de> Deserialize<'de> for ErrorObject {
+    /// Through a JSON tree, so that only an object is read (serde's derive would also
+    /// read an array of the fields) and a member given twice keeps its last value, as
+    /// in a response.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Self::from_object(value).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A member that is present, whatever its value (`null` included).
@@ -77,6 +96,26 @@ impl ErrorObject {
     /// Additional information the server sent, if any.
     pub fn data(&self) -> Option<&Value> {
         self.data.as_ref()
+    }
+
+    /// Reads an error object from a JSON object; anything else is refused.
+    pub(crate) fn from_object(value: Value) -> Result<Self, serde_json::Error> {
+        if !value.is_object() {
+            return Err(serde::de::Error::invalid_type(
+                serde::de::Unexpected::Other("a JSON value that is not an object"),
+                &"a JSON-RPC error object",
+            ));
+        }
+        let Fields {
+            code,
+            message,
+            data,
+        } = Fields::deserialize(value)?;
+        Ok(Self {
+            code,
+            message,
+            data,
+        })
     }
 
     /// Whether the code lies in the server-error range, -32099..=-32000.

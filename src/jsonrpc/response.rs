@@ -170,15 +170,12 @@ impl Response {
     }
 }
 
-/// The `error` member as an error object: a JSON object (serde would also read one
-/// from an array of its fields), with an integer code and a message.
+/// The `error` member as an error object: a JSON object with an integer code and a
+/// message.
 fn error_object(value: Value) -> Result<ErrorObject, DecodeError> {
-    let invalid =
-        || DecodeError::Invalid("error must be an object with an integer code and a message");
-    if !value.is_object() {
-        return Err(invalid());
-    }
-    ErrorObject::deserialize(value).map_err(|_| invalid())
+    ErrorObject::from_object(value).map_err(|_| {
+        DecodeError::Invalid("error must be an object with an integer code and a message")
+    })
 }
 
 /// The `error` member as an error object when it cannot be built whole: each member

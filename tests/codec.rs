@@ -343,6 +343,10 @@ async fn bodies_that_are_not_a_response_are_decode_errors() {
         ("whitespace body", Step::raw(200, " \r\n\t"), |e| {
             matches!(e, DecodeError::EmptyBody)
         }),
+        // A form feed is ASCII whitespace but not JSON's: the body is not JSON.
+        ("form feed body", Step::raw(200, " \x0c "), |e| {
+            matches!(e, DecodeError::Json(_))
+        }),
         (
             "batch-shaped answer",
             Step::raw(200, r#"[{"jsonrpc":"2.0","result":3,"id":1}]"#),

@@ -360,6 +360,20 @@ fn an_error_object_deserializes_only_from_an_object_as_a_response_reads_it() {
 }
 
 #[test]
+fn a_body_of_a_form_feed_is_not_empty_but_not_json() {
+    // JSON's whitespace is space, tab, line feed and carriage return; a form feed is
+    // none of them, so such a body is neither empty nor a JSON message.
+    let ff = BatchResponse::from_slice(b"\x0c", &[]);
+    assert!(matches!(ff, Err(DecodeError::Json(_))), "{ff:?}");
+    let ff = BatchResponse::from_slice(b" \x0c\n", &[Id::Number(1)]);
+    assert!(matches!(ff, Err(DecodeError::Json(_))), "{ff:?}");
+    // JSON's own whitespace is still an empty body.
+    let blank = BatchResponse::from_slice(b" \t\r\n", &[Id::Number(1)]);
+    assert!(matches!(blank, Err(DecodeError::EmptyBody)), "{blank:?}");
+    assert!(BatchResponse::from_slice(b" \t\r\n", &[]).is_ok());
+}
+
+#[test]
 fn a_single_error_with_an_id_is_not_a_batch_level_error() {
     let ids = [Id::Number(1), Id::Number(2)];
     let body = br#"{"jsonrpc":"2.0","error":{"code":-32602,"message":"x"},"id":1}"#;

@@ -657,7 +657,7 @@ fn decode_single(
         Expected::Notification(keep_raw) => return Err(status_answer(parts, body, keep_raw)),
         Expected::Batch(..) => return Err(status_error(&parts)),
     };
-    let decoded = if body.iter().all(u8::is_ascii_whitespace) {
+    let decoded = if crate::jsonrpc::is_blank(&body) {
         Err(DecodeError::EmptyBody)
     } else {
         Response::from_single_answer(&body, !keep_raw)

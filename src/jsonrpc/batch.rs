@@ -248,7 +248,9 @@ impl BatchResponse {
     /// Items are matched by id; an id answered twice, an id not asked for, or an id left
     /// unanswered is an error. Error items with a null id (the server could not read an
     /// item's id) answer the unanswered calls in order when there are exactly as many;
-    /// when every call is answered they are kept in [`unmatched`](Self::unmatched). An empty body is an error unless no answer is expected.
+    /// when every call is answered they are kept in [`unmatched`](Self::unmatched).
+    /// An empty body (or one of JSON's whitespace only) is an error unless no answer is
+    /// expected.
     pub fn from_slice(bytes: &[u8], expected: &[Id]) -> Result<Self, DecodeError> {
         Self::from_answer(bytes, expected, true)
     }
@@ -261,7 +263,7 @@ impl BatchResponse {
         expected: &[Id],
         build_results: bool,
     ) -> Result<Self, DecodeError> {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if super::is_blank(bytes) {
             return if expected.is_empty() {
                 Ok(Self::default())
             } else {

@@ -49,6 +49,15 @@ use serde_json::{Map, Value};
 /// The protocol version every message carries.
 pub(crate) const VERSION: &str = "2.0";
 
+/// Whether a body holds nothing but JSON's whitespace (space, tab, line feed, carriage
+/// return): an empty answer. Not `u8::is_ascii_whitespace`, which takes a form feed
+/// too, and a form feed is no JSON.
+pub(crate) fn is_blank(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
 /// Checks the `"jsonrpc"` member of a decoded object.
 fn check_version(obj: &Map<String, Value>) -> Result<(), DecodeError> {
     match obj.get("jsonrpc") {

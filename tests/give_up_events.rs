@@ -214,3 +214,50 @@ async fn give_up_on_an_unreadable_2xx_answer_has_no_status() {
         "a 2xx is reported as a status"
     );
 }
+
+/// lib.rs "Observability": a batch's give-up names the first call whose answer failed
+/// among those sent last, else the first settled earlier.
+#[tokio::test(start_paused = true)]
+async fn batch_give_up_names_a_call_sent_last_else_one_settled_earlier() {
+    let server = FlakyServer::start().await.unwrap();
+    let (strategy, retries, give_ups) =
+        watched(RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_secs(1))).codes([2001]));
+    let svc = common::stack(&server, strategy);
+    let batch = || {
+        BatchRequest::new(vec![
+            Request::new("bad", json!([])).with_id(1),
+            Request::new("sum", json!([1, 2])).with_id(2),
+        ])
+    };
+
+    // `bad` is settled after the first exchange; `sum` is sent again and fails again.
+    server.script("bad", [Step::error(2002)]);
+    server.script("sum", [Step::error(2001), Step::error(2001)]);
+    svc.clone().oneshot(batch()).await.unwrap();
+    assert_eq!(retries.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        std::mem::take(&mut *give_ups.lock().unwrap()),
+        [(
+            "sum".to_owned(),
+            Some("2".to_owned()),
+            Some(1),
+            1,
+            GiveUpReason::Exhausted
+        )]
+    );
+
+    // `sum` succeeds on its re-send: the failure left is the settled `bad`.
+    server.script("bad", [Step::error(2002)]);
+    server.script("sum", [Step::error(2001)]);
+    svc.oneshot(batch()).await.unwrap();
+    assert_eq!(
+        *give_ups.lock().unwrap(),
+        [(
+            "bad".to_owned(),
+            Some("1".to_owned()),
+            Some(1),
+            1,
+            GiveUpReason::NotRetryable
+        )]
+    );
+}

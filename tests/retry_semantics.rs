@@ -893,3 +893,182 @@ async fn a_request_sent_again_later_under_a_plain_retry_is_retried() {
         gave_up.lock().unwrap()
     );
 }
+
+/// lib.rs "Per-request strategies": a strategy built from the default's clone keeps
+/// its hooks; one built afresh replaces them, so the default's hook hears nothing.
+#[tokio::test(start_paused = true)]
+async fn a_request_strategy_keeps_the_defaults_hooks_only_when_cloned_from_it() {
+    let server = server().await;
+    let rec = Recorder::default();
+    let default = rec.attach(periodic(3, secs(1.0)).codes([2001]));
+    let svc = stack(&server, default.clone());
+
+    server.script("sum", [Step::error(2001)]);
+    let mut req = sum(1);
+    req.extensions_mut().insert(default.clone().codes([2002]));
+    svc.clone().oneshot(req).await.unwrap();
+    assert_eq!(server.calls("sum"), 2);
+    assert_eq!(rec.reasons(), ["code 2001"], "a clone shares the hook");
+
+    server.script("sum", [Step::error(2001)]);
+    let mut req = sum(2);
+    req.extensions_mut()
+        .insert(periodic(3, secs(1.0)).codes([2001]));
+    svc.oneshot(req).await.unwrap();
+    assert_eq!(
+        server.calls("sum"),
+        4,
+        "retried by the request's own strategy"
+    );
+    assert_eq!(rec.count(), 1, "the default's hook is not the request's");
+}
+
+/// lib.rs "Batches": one strategy decides for the whole batch; a strategy in the
+/// extensions of a request inside it is not read.
+#[tokio::test(start_paused = true)]
+async fn a_strategy_inside_a_batch_item_is_not_read() {
+    let server = server().await;
+    server.script("sum", [Step::error(2001)]);
+    let mut item = sum(1);
+    item.extensions_mut().insert(RetryStrategy::none());
+    let resp = stack(&server, periodic(3, secs(1.0)).codes([2001]))
+        .oneshot(BatchRequest::new(vec![item]))
+        .await
+        .unwrap();
+    assert_eq!(resp.items()[0].result(), Some(&json!(3)));
+    assert_eq!(server.calls("sum"), 2, "the stack's default retried it");
+}
+
+/// README "How a retry is decided": a wait ending *at* `max_elapsed` is not started.
+#[tokio::test(start_paused = true)]
+async fn a_wait_ending_exactly_at_the_deadline_is_not_started() {
+    let server = server().await;
+    server.script("sum", [Step::error(2001)]);
+    let start = Instant::now();
+    let resp = stack(
+        &server,
+        periodic(3, secs(1.0)).codes([2001]).max_elapsed(secs(1.0)),
+    )
+    .oneshot(sum(1))
+    .await
+    .unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+    assert_eq!(server.calls("sum"), 1);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+/// lib.rs "Idempotency": never after a timeout, whatever the strategy's rules say.
+#[tokio::test(start_paused = true)]
+async fn non_idempotent_method_is_not_retried_after_a_timeout() {
+    let server = server().await;
+    server.script("send", [Step::timeout()]);
+    let strategy = periodic(3, secs(1.0))
+        .retry_on(ErrorClass::Timeout)
+        .retry_on_error::<Elapsed>()
+        .retry_if(|_| true)
+        .non_idempotent(["send"]);
+    let start = Instant::now();
+    let err = stack(&server, strategy)
+        .oneshot(Request::new("send", json!([])).with_id(1))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(server.calls("send"), 1);
+    assert_eq!(start.elapsed(), ATTEMPT_TIMEOUT);
+}
+
+/// README "How a retry is decided": a connect failure proves a batch never left, so a
+/// batch holding a non-idempotent call is sent again.
+#[tokio::test(start_paused = true)]
+async fn a_batch_with_a_non_idempotent_call_is_retried_on_connect_failure() {
+    let (_held, closed) = common::refusing();
+    let rec = Recorder::default();
+    let strategy = rec.attach(
+        periodic(2, secs(1.0))
+            .retry_on(ErrorClass::Connect)
+            .non_idempotent(["send"]),
+    );
+    let svc = stack_to(format!("http://{closed}/").parse().unwrap(), strategy);
+    let batch = BatchRequest::new(vec![Request::new("send", json!([])).with_id(1), sum(2)]);
+    let err = svc.oneshot(batch).await.unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    assert_eq!(rec.reasons(), ["connect"; 2]);
+}
+
+/// README feature table: `Retry-After` as an HTTP-date in the future raises the delay to
+/// it (the date has whole seconds, so the wait is within the last second before it).
+#[tokio::test(start_paused = true)]
+async fn retry_after_date_in_the_future_raises_the_next_delay() {
+    let server = server().await;
+    let when = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
+    server.script("sum", [Step::status(503).retry_after(when)]);
+    let strategy =
+        periodic(3, secs(0.1)).retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let start = Instant::now();
+    stack(&server, strategy).oneshot(sum(1)).await.unwrap();
+    let waited = start.elapsed();
+    assert!(waited > secs(28.0) && waited <= secs(30.0), "{waited:?}");
+    assert_eq!(server.calls("sum"), 2);
+}
+
+/// `RetryStrategy::transient()`'s table: 429/502/503/504, reset and timeout retried, 3
+/// times, 100 ms × 2ⁱ ±20 %; a 500 and JSON-RPC codes not.
+#[tokio::test(start_paused = true)]
+async fn transient_retries_what_its_table_says() {
+    let server = server().await;
+    let svc = stack(&server, RetryStrategy::transient());
+    server.script(
+        "sum",
+        [Step::status(429), Step::status(502), Step::status(503)],
+    );
+    let start = Instant::now();
+    assert_eq!(
+        svc.clone().oneshot(sum(1)).await.unwrap().result(),
+        Some(&json!(3))
+    );
+    let waited = start.elapsed();
+    assert_eq!(server.calls("sum"), 4);
+    // 100 + 200 + 400 ms, each within ±20 %.
+    assert!(waited >= secs(0.56) && waited <= secs(0.84), "{waited:?}");
+
+    server.script("sum", std::iter::repeat_n(Step::status(504), 4));
+    let err = svc.clone().oneshot(sum(2)).await.unwrap_err();
+    assert_eq!(err.status(), Some(http::StatusCode::GATEWAY_TIMEOUT));
+    assert_eq!(server.calls("sum"), 8, "3 retries, 4 attempts");
+
+    server.script("sum", [Step::status(500)]);
+    assert!(svc.clone().oneshot(sum(3)).await.is_err());
+    server.script("sum", [Step::error(-32005)]);
+    let resp = svc.clone().oneshot(sum(4)).await.unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
+    assert_eq!(server.calls("sum"), 10, "neither was retried");
+
+    server.script("sum", [Step::drop_connection(), Step::timeout()]);
+    assert!(svc.oneshot(sum(5)).await.is_ok());
+    assert_eq!(server.calls("sum"), 13);
+}
+
+/// README feature table, "seedable, independent per request": through the layer, each
+/// request of a seeded recipe draws its own delays, and the same seed repeats them.
+#[tokio::test(start_paused = true)]
+async fn seeded_jitter_differs_per_request_and_repeats_per_seed() {
+    use tower_jsonrpc_retry::backoff::{BackoffExt, Jitter};
+    let server = server().await;
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let rec = Recorder::default();
+        let backoff = PeriodicBackoff::new(2, secs(1.0)).jitter(Jitter::full().seeded(9));
+        let svc = stack(
+            &server,
+            rec.attach(RetryStrategy::new(backoff).codes([2001])),
+        );
+        for id in 0..2 {
+            server.script("sum", [Step::error(2001), Step::error(2001)]);
+            svc.clone().oneshot(sum(id)).await.unwrap();
+        }
+        runs.push(rec.delays());
+    }
+    assert_eq!(runs[0].len(), 4);
+    assert_eq!(runs[0], runs[1], "the same seed, the same delays");
+    assert_ne!(runs[0][..2], runs[0][2..], "each request its own delays");
+}

@@ -8,15 +8,39 @@ use std::io;
 /// another error is followed into it (its own `source()` skips the wrapped error and
 /// goes on to that error's source), so hyper-util's connect timeout, an `io::Error`
 /// around tokio's `Elapsed`, shows both.
+///
+/// A chain that comes back on itself (an error type whose `source()` is itself, or an
+/// earlier error) ends where it does: every error in it is still seen, and the search
+/// ends (Brent's cycle detection, on the errors' addresses and types).
 pub(crate) fn chain<'a>(
     err: &'a (dyn StdError + 'static),
 ) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    std::iter::successors(Some(err), |&e: &&'a (dyn StdError + 'static)| {
-        match e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
-            Some(wrapped) => Some(wrapped as &(dyn StdError + 'static)),
-            None => e.source(),
-        }
+    let mut next = Some(err);
+    // The error the walk is checked against, and how far the walk may go before it is
+    // moved up (doubling: Brent).
+    let mut mark: &'a (dyn StdError + 'static) = err;
+    let (mut power, mut steps) = (1usize, 0usize);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = below(current).filter(|&below| {
+            if std::ptr::eq(below, mark) {
+                return false; // the chain came back to an error already seen
+            }
+            steps += 1;
+            if steps == power {
+                (mark, power, steps) = (below, power.saturating_mul(2), 0);
+            }
+            true
+        });
+        Some(current)
     })
+}
+
+fn below<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    match e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+        Some(wrapped) => Some(wrapped as &(dyn StdError + 'static)),
+        None => e.source(),
+    }
 }
 
 fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
@@ -104,5 +128,34 @@ mod tests {
         assert_eq!(found, ["marker", "marker"]);
         assert!(chain(&err).any(|e| e.is::<Marker>()));
         assert!(is_timeout(&err), "the io::Error's own kind still counts");
+    }
+
+    /// Two errors, each the other's source.
+    #[derive(Debug)]
+    struct Two(bool);
+
+    static FIRST: Two = Two(true);
+    static SECOND: Two = Two(false);
+
+    impl std::fmt::Display for Two {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(if self.0 { "first" } else { "second" })
+        }
+    }
+
+    impl StdError for Two {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(if self.0 { &SECOND } else { &FIRST })
+        }
+    }
+
+    #[test]
+    fn a_chain_that_comes_back_on_itself_ends_having_shown_every_error() {
+        let found: Vec<String> = chain(&FIRST).map(ToString::to_string).collect();
+        assert_eq!(found, ["first", "second", "first"]);
+        let found: Vec<String> = chain(&SECOND).map(ToString::to_string).collect();
+        assert_eq!(found, ["second", "first", "second"]);
+        assert!(!is_connect(&FIRST) && !is_timeout(&FIRST) && !is_reset(&FIRST));
+        assert!(!never_sent(&FIRST));
     }
 }

@@ -1,0 +1,111 @@
+//! Classifying errors by their `source()` chain: chains of any shape, a broken one
+//! included, give a decision.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::json;
+use tower::ServiceExt;
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::jsonrpc::{Request, Response};
+use tower_jsonrpc_retry::{BoxError, ErrorClass, GiveUpEvent, JsonRpcRetryLayer, RetryStrategy};
+
+/// An error type whose `source()` is itself: a bug, but one that compiles, in an inner
+/// service's error type.
+#[derive(Debug)]
+struct OwnSource;
+
+impl fmt::Display for OwnSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("my source is myself")
+    }
+}
+
+impl StdError for OwnSource {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(self)
+    }
+}
+
+/// An error `depth` links deep whose last link is `last`.
+#[derive(Debug)]
+struct Link(Option<Box<Link>>, Option<std::io::Error>);
+
+impl fmt::Display for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("link")
+    }
+}
+
+impl StdError for Link {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match (&self.0, &self.1) {
+            (Some(next), _) => Some(&**next),
+            (None, Some(io)) => Some(io),
+            (None, None) => None,
+        }
+    }
+}
+
+fn deep(depth: usize, last: std::io::Error) -> Link {
+    let mut link = Link(None, Some(last));
+    for _ in 1..depth {
+        link = Link(Some(Box::new(link)), None);
+    }
+    link
+}
+
+/// Calls `sum` once through the retry layer over a service failing with `make()`:
+/// (sends, the class the give-up event saw). Run on a thread of its own, so that a
+/// decision that never ends fails the test instead of hanging it.
+fn decide(make: fn() -> BoxError) -> (usize, Option<ErrorClass>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let sends = Arc::new(AtomicUsize::new(0));
+        let class = Arc::new(std::sync::Mutex::new(None));
+        let seen = Arc::clone(&class);
+        let strategy = RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(10)))
+            .retry_on(ErrorClass::Connect)
+            .retry_on(ErrorClass::Timeout)
+            .retry_on(ErrorClass::Reset)
+            .on_give_up(move |e: &GiveUpEvent<'_>| *seen.lock().unwrap() = Some(e.class()));
+        let counter = Arc::clone(&sends);
+        let inner = tower::service_fn(move |_: Request| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move { Err::<Response, BoxError>(make()) }
+        });
+        let svc = tower::Layer::layer(&JsonRpcRetryLayer::new(strategy), inner);
+        let err = rt
+            .block_on(svc.oneshot(Request::new("sum", json!([1, 2])).with_id(1)))
+            .unwrap_err();
+        assert!(err.to_string().contains("my source") || err.to_string() == "link");
+        let class = class.lock().unwrap().take().expect("a give-up event");
+        let _ = tx.send((sends.load(Ordering::SeqCst), class));
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("the retry decision on the error ended")
+}
+
+#[test]
+fn an_error_that_is_its_own_source_is_not_retried_and_does_not_hang() {
+    assert_eq!(decide(|| Box::new(OwnSource)), (1, None));
+}
+
+#[test]
+fn a_deep_chain_is_read_to_its_end() {
+    let reset = || -> BoxError {
+        Box::new(deep(
+            10_000,
+            std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+        ))
+    };
+    assert_eq!(decide(reset), (3, Some(ErrorClass::Reset)));
+}

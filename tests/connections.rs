@@ -678,6 +678,27 @@ async fn an_unsent_non_idempotent_call_is_sent_again() {
     assert_eq!(seen.per_conn(), [0, 1], "sent exactly once");
 }
 
+/// The request hyper hands back unwritten is of [`ErrorClass::Reset`], as its docs
+/// say: a strategy with that class alone sends the non-idempotent call again.
+#[tokio::test(start_paused = true)]
+async fn an_unsent_request_is_of_the_reset_class() {
+    let (uri, seen) = raw_server(close_at_once).await;
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let r = Arc::clone(&reasons);
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, ms(10)))
+        .retry_on(ErrorClass::Reset)
+        .non_idempotent(["send"])
+        .on_retry(move |e: &RetryEvent<'_>| r.lock().unwrap().push(e.reason().to_string()));
+    let client = Client::builder(uri)
+        .attempt_timeout(ms(500))
+        .retry(strategy)
+        .build();
+    let v: Value = client.call("send", ("tx",)).await.unwrap();
+    assert_eq!(v, json!(["tx"]));
+    assert_eq!(*reasons.lock().unwrap(), ["reset"]);
+    assert_eq!(seen.per_conn(), [0, 1]);
+}
+
 /// A connector that takes a moment after the TCP handshake (a TLS handshake, a busy
 /// runtime), so that a server closing on accept is seen closed before any request.
 fn slow_connector()

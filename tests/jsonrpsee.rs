@@ -1,5 +1,7 @@
 //! jsonrpsee's HTTP client with the HTTP-level retry layer in its middleware slot.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -778,4 +780,41 @@ async fn what_jsonrpsee_returns_for_a_notification_when_retries_end() {
     );
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(server.calls("sum"), 2);
+}
+
+/// A connection refused below jsonrpsee's transport error (which hides hyper-util's own
+/// error from the chain) is still a connect failure: a non-idempotent call is sent again.
+#[tokio::test(start_paused = true)]
+async fn a_refused_connection_below_jsonrpsee_is_a_connect_failure() {
+    let (_held, refusing) = common_refusing();
+    let retries = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&retries);
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(100)))
+        .retry_on(ErrorClass::Connect)
+        .non_idempotent(["send"])
+        .on_retry(move |e: &tower_jsonrpc_retry::RetryEvent<'_>| {
+            assert_eq!(e.reason().to_string(), "connect");
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+    let layer =
+        JsonRpcRetryLayer::http(strategy).map_err(|e| TransportError::Http(HttpError::Stream(e)));
+    let client = HttpClientBuilder::default()
+        .set_http_middleware(ServiceBuilder::new().layer(layer))
+        .build(format!("http://{refusing}/"))
+        .unwrap();
+    let err = client
+        .request::<serde_json::Value, _>("send", rpc_params!["tx"])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
+    assert_eq!(retries.load(Ordering::SeqCst), 2);
+}
+
+fn common_refusing() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind((std::net::Ipv4Addr::LOCALHOST, 0).into())
+        .unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
 }

@@ -46,7 +46,9 @@ pub enum ErrorClass {
     /// `TimedOut`, or hyper's own timers.
     Timeout,
     /// An established connection broke: `ConnectionReset`, `ConnectionAborted`,
-    /// `BrokenPipe`, an unexpected end of stream, or hyper's incomplete message.
+    /// `BrokenPipe`, an unexpected end of stream, hyper's incomplete message, or a
+    /// request hyper handed back unwritten (a canceled request: its connection closed
+    /// before it could be written, so even a non-idempotent call is sent again).
     Reset,
     /// The server answered with this HTTP status (with or without a JSON-RPC body).
     /// Meant for failure statuses (429, 502, 503, ...): a 2xx answer that decodes never

@@ -25,6 +25,7 @@ use http::header::{AUTHORIZATION, USER_AGENT};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
+use tokio::time::Instant;
 use tower::ServiceBuilder;
 use tower::limit::ConcurrencyLimitLayer;
 use tower::timeout::TimeoutLayer;
@@ -72,16 +73,20 @@ async fn main() -> Result<(), BoxError> {
         .retry_on(ErrorClass::Timeout)
         .on_retry(print_retry("stack"));
 
+    // The two timeouts, apart: the HTTP-level one must be what ends the hanging attempt.
+    let head_timeout = Duration::from_millis(200);
+    let codec_timeout = Duration::from_secs(2);
+
     let stack = ServiceBuilder::new()
         // JSON-RPC: retries, then messages to and from HTTP. The codec's
         // `attempt_timeout` bounds a whole attempt, response body included.
         .layer(JsonRpcRetryLayer::new(strategy))
-        .layer(JsonRpcCodecLayer::new(server.uri()).attempt_timeout(Duration::from_secs(2)))
+        .layer(JsonRpcCodecLayer::new(server.uri()).attempt_timeout(codec_timeout))
         // HTTP: each attempt gets 200 ms until the response head (a retry gets a fresh
         // timeout; a timeout down here cannot stop a body that trickles in, the codec's
         // can), at most 8 requests in flight from all clones of the stack, and two
         // headers.
-        .layer(TimeoutLayer::new(Duration::from_millis(200)))
+        .layer(TimeoutLayer::new(head_timeout))
         .layer(ConcurrencyLimitLayer::new(8))
         .layer(SetRequestHeaderLayer::overriding(
             AUTHORIZATION,
@@ -99,11 +104,21 @@ async fn main() -> Result<(), BoxError> {
 
     server.script("sum", [Step::timeout()]);
     println!("sum(1, 2); the server hangs on the first attempt:");
+    let start = Instant::now();
     let sum: i64 = client.call("sum", (1, 2)).await?;
+    let elapsed = start.elapsed();
     println!(
-        "  1 + 2 = {sum}, after {} attempts; both carried the headers set by the tower-http layers",
+        "  1 + 2 = {sum}, after {} attempts and {elapsed:.2?}; both carried the headers set by the tower-http layers",
         server.calls("sum")
     );
+    // The hanging attempt was ended by the TimeoutLayer's 200 ms, not by the codec's 2 s
+    // (which would also have made it a retried timeout).
+    check(
+        head_timeout <= elapsed && elapsed < codec_timeout,
+        format_args!(
+            "the hanging attempt ended at the TimeoutLayer's {head_timeout:?}, before the codec's {codec_timeout:?}"
+        ),
+    )?;
     check(
         sum == 3 && server.calls("sum") == 2 && with_headers.load(Ordering::Relaxed) == 2,
         "3, after 2 attempts, both with the headers",

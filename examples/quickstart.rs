@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{check, print_retry};
+use common::{check, print_and_record_retry, retries};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
@@ -18,7 +18,7 @@ use tower_jsonrpc_retry::backoff::{BackoffExt, ExponentialBackoff, Jitter, Perio
 use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
 use tower_jsonrpc_retry::jsonrpc::Request;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer, RetryStrategy};
+use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer, RetryReason, RetryStrategy};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -28,13 +28,14 @@ async fn main() -> Result<(), BoxError> {
 
     // The stack's default: 3 retries, 1 s apart plus a gaussian jitter (mu 0.5 s,
     // sigma 0.1 s), on timeouts.
+    let (on_default_retry, default_retries) = print_and_record_retry("default");
     let default = RetryStrategy::new(
         PeriodicBackoff::new(3, Duration::from_secs(1))
             .jitter(Jitter::gauss(0.5, 0.1)?)
             .map(move |d| d.mul_f64(scale)),
     )
     .retry_on_error::<Elapsed>()
-    .on_retry(print_retry("default"));
+    .on_retry(on_default_retry);
 
     // Each attempt gets 200 ms, response body included: the codec's `attempt_timeout`
     // (tower's `TimeoutLayer` under the codec would stop at the response head, and a body
@@ -55,11 +56,22 @@ async fn main() -> Result<(), BoxError> {
     println!("  1 + 2 = {sum}");
     check(sum == json!(3), "1 + 2 = 3")?;
     check(server.calls("sum") == 2, "a timeout, then a result")?;
+    // A wait is its nominal delay plus the jitter (mean 0.5 s, sigma 0.1 s): checked to
+    // 4.5 sigmas either side of the mean, so a wait without the jitter fails too.
+    let within =
+        |d: Duration, nominal: f64| (d.as_secs_f64() / scale - (nominal + 0.5)).abs() <= 0.45;
+    let timed_out = RetryReason::Error(std::any::type_name::<Elapsed>());
+    let seen = retries(&default_retries);
+    check(
+        matches!(seen.as_slice(), [(1, reason, d)] if *reason == timed_out && within(*d, 1.0)),
+        format_args!("one retry, on the timeout, after 1 s plus the jitter: {seen:?}"),
+    )?;
 
     // 2. A call with its own strategy, in its extensions: exponential backoff (1 s, 2 s,
     // 4 s) with jitter, on timeouts and on the server's error code 2001. The server
     // times out, then answers 2001, then succeeds.
     server.script("sum", [Step::timeout(), Step::error(2001)]);
+    let (on_own_retry, own_retries) = print_and_record_retry("own");
     let own = RetryStrategy::new(
         ExponentialBackoff::new(3, Duration::from_secs(1), 2.0)?
             .with_jitter(Jitter::gauss(0.5, 0.1)?)
@@ -67,7 +79,7 @@ async fn main() -> Result<(), BoxError> {
     )
     .codes([2001])
     .retry_on_error::<Elapsed>()
-    .on_retry(print_retry("own"));
+    .on_retry(on_own_retry);
     let mut req = Request::new("sum", json!([1, 2])).with_id(2);
     req.extensions_mut().insert(own);
     println!("sum(1, 2) with its own strategy:");
@@ -75,6 +87,21 @@ async fn main() -> Result<(), BoxError> {
     let sum = resp.into_result()?;
     println!("  1 + 2 = {sum}");
     check(sum == json!(3), "1 + 2 = 3")?;
+    let seen = retries(&own_retries);
+    check(
+        matches!(
+            seen.as_slice(),
+            [(1, first, d1), (2, RetryReason::Code(2001), d2)]
+                if *first == timed_out && within(*d1, 1.0) && within(*d2, 2.0)
+        ),
+        format_args!(
+            "a retry on the timeout after 1 s, then one on code 2001 after 2 s, each plus the jitter: {seen:?}"
+        ),
+    )?;
+    check(
+        retries(&default_retries).len() == 1,
+        "the call's own strategy replaced the default's hook",
+    )?;
 
     println!(
         "the server saw {} calls of sum; delays were scaled by {scale} ({})",

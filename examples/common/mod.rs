@@ -1,9 +1,10 @@
 //! Shared by the examples: the time scale and a printer for retries.
 #![allow(dead_code)]
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tower_jsonrpc_retry::{BoxError, RetryEvent};
+use tower_jsonrpc_retry::{BoxError, RetryEvent, RetryReason};
 
 /// `--fast` (as CI runs the examples) divides every delay by 100; without it the
 /// examples wait as a real client would.
@@ -33,6 +34,31 @@ pub(crate) fn print_retry(label: &'static str) -> impl Fn(&RetryEvent<'_>) + Sen
             e.delay(),
         );
     }
+}
+
+/// The retries a hook saw, in order: which retry, why, and the wait before it.
+pub(crate) type Retries = Arc<Mutex<Vec<(u32, RetryReason, Duration)>>>;
+
+/// [`print_retry`], also recording every retry, so that the example can check the
+/// reasons and waits it prints.
+pub(crate) fn print_and_record_retry(
+    label: &'static str,
+) -> (impl Fn(&RetryEvent<'_>) + Send + Sync + 'static, Retries) {
+    let seen = Retries::default();
+    let record = Arc::clone(&seen);
+    let print = print_retry(label);
+    let hook = move |e: &RetryEvent<'_>| {
+        print(e);
+        if let Ok(mut seen) = record.lock() {
+            seen.push((e.attempt(), e.reason(), e.delay()));
+        }
+    };
+    (hook, seen)
+}
+
+/// The retries recorded so far, as a list.
+pub(crate) fn retries(seen: &Retries) -> Vec<(u32, RetryReason, Duration)> {
+    seen.lock().map(|seen| seen.clone()).unwrap_or_default()
 }
 
 /// What the example shows, checked: an `Err` (and so a non-zero exit, as CI runs the

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{check, print_retry, secs};
+use common::{check, print_and_record_retry, print_retry, retries, secs};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
@@ -37,9 +37,11 @@ async fn main() -> Result<(), BoxError> {
     println!("JSON-RPC server on {}", server.uri());
 
     // The stack's default: 3 retries, 0.2 s apart, on the server's "busy" code 2001.
+    // Its hook records what it sees: it must see the default's retries only.
+    let (on_default_retry, default_retries) = print_and_record_retry("default");
     let default = RetryStrategy::new(PeriodicBackoff::new(3, secs(0.2)))
         .codes([2001])
-        .on_retry(print_retry("default"));
+        .on_retry(on_default_retry);
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(default))
         .layer(JsonRpcCodecLayer::new(server.uri()).attempt_timeout(Duration::from_secs(5)))
@@ -58,6 +60,10 @@ async fn main() -> Result<(), BoxError> {
     check(
         outcome(&resp) == "3" && server.calls("sum") == 2,
         "the default retried the 2001",
+    )?;
+    check(
+        retries(&default_retries).len() == 1,
+        "the default's hook saw its one retry",
     )?;
 
     // 2. A strategy of its own, in the request's extensions: it retries -32000 with an
@@ -165,5 +171,11 @@ async fn main() -> Result<(), BoxError> {
             None => return Err(e.into()),
         },
     }
+    // Four retries were made on requests' own strategies; the default's hook saw none.
+    let seen = retries(&default_retries);
+    check(
+        seen.len() == 1,
+        format_args!("a request's own strategy drops the default's on_retry hook: {seen:?}"),
+    )?;
     Ok(())
 }

@@ -13,14 +13,14 @@
 
 mod common;
 
-use common::{check, print_retry, secs};
+use common::{check, print_and_record_retry, retries, secs};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tower_jsonrpc_retry::backoff::{ExponentialBackoff, Jitter};
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{BoxError, Client, RetryStrategy};
+use tower_jsonrpc_retry::{BoxError, Client, ErrorClass, RetryReason, RetryStrategy};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -33,14 +33,16 @@ async fn main() -> Result<(), BoxError> {
     });
     println!("Ethereum-like JSON-RPC server on {}", server.uri());
 
+    let (on_retry, seen) = print_and_record_retry("eth");
+    let ceiling = secs(60.0);
     let strategy = RetryStrategy::ethereum_rate_limits()
         .backoff(
             ExponentialBackoff::doubling(5, secs(1.0))
                 .with_max_delay(secs(30.0))
                 .with_jitter(Jitter::full()),
         )
-        .retry_after_ceiling(secs(60.0))
-        .on_retry(print_retry("eth"));
+        .retry_after_ceiling(ceiling)
+        .on_retry(on_retry);
     let client = Client::builder(server.uri()).retry(strategy).build();
 
     let rate_limited = || {
@@ -65,15 +67,29 @@ async fn main() -> Result<(), BoxError> {
         block == "0x10d4f" && server.calls("eth_blockNumber") == 4,
         "the block number, after 4 attempts",
     )?;
-    // The last wait was at least the hint (1 s), clamped by the ceiling.
+    // The last wait: the backoff's third delay (full jitter, under 4 s) raised to the
+    // hint (1 s), the hint held to the ceiling (600 ms with `--fast`, where the jitter
+    // stays under 40 ms: exactly the ceiling then).
+    let hint = Duration::from_secs(1);
+    let floor = hint.min(ceiling);
+    let seen = retries(&seen);
+    let limited = RetryReason::Code(-32005);
+    let too_many = RetryReason::Class(ErrorClass::Status(http::StatusCode::TOO_MANY_REQUESTS));
     check(
-        start.elapsed() >= secs(60.0).min(Duration::from_secs(1)),
-        "the Retry-After hint was waited for",
+        matches!(
+            seen.as_slice(),
+            [(1, r1, _), (2, r2, _), (3, r3, last)]
+                if *r1 == limited && *r2 == limited && *r3 == too_many
+                    && floor <= *last && *last <= floor.max(secs(4.0))
+        ) && start.elapsed() >= floor,
+        format_args!(
+            "retries on -32005, -32005 and 429, the last waiting the hint of {hint:?} held to \
+             the ceiling of {ceiling:?}: {seen:?}"
+        ),
     )?;
     println!(
         "  (a Retry-After hint raises the next delay, never shortens it, and is clamped by the \
-         ceiling, here {:.2?})",
-        secs(60.0)
+         ceiling, here {ceiling:.2?})"
     );
 
     // A write: never sent twice once the provider has seen it.

@@ -7,11 +7,11 @@
 
 mod common;
 
-use common::{check, print_retry, secs};
+use common::{check, print_and_record_retry, retries, secs};
 use serde_json::json;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{BoxError, Client, RetryStrategy};
+use tower_jsonrpc_retry::{BoxError, Client, RetryReason, RetryStrategy};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -19,11 +19,12 @@ async fn main() -> Result<(), BoxError> {
     println!("JSON-RPC server on {}", server.uri());
 
     // Retry the server's "busy" code 2001: 2 retries, 0.5 s apart.
+    let (on_retry, seen) = print_and_record_retry("batch");
     let client = Client::builder(server.uri())
         .retry(
             RetryStrategy::new(PeriodicBackoff::new(2, secs(0.5)))
                 .codes([2001])
-                .on_retry(print_retry("batch")),
+                .on_retry(on_retry),
         )
         .build();
 
@@ -55,6 +56,12 @@ async fn main() -> Result<(), BoxError> {
                 items.len() == 1 && items.first().and_then(|i| i.get("id")) == Some(&json!(2))
             }),
         "two exchanges, the second only the echo call (id 2)",
+    )?;
+
+    let seen = retries(&seen);
+    check(
+        matches!(seen.as_slice(), [(1, RetryReason::Code(2001), d)] if *d == secs(0.5)),
+        format_args!("one retry, on code 2001, after 0.5 s: {seen:?}"),
     )?;
 
     println!("the final results, one per call:");

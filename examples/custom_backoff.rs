@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{check, print_retry, secs};
+use common::{check, print_and_record_retry, print_retry, retries, secs};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tower_jsonrpc_retry::backoff::{self, Backoff, BackoffExt, ExponentialBackoff, Jitter};
@@ -71,12 +71,9 @@ async fn main() -> Result<(), BoxError> {
             "3 delays, each in [min, max]",
         )?;
     }
+    let (on_retry, seen) = print_and_record_retry("random");
     let client = Client::builder(server.uri())
-        .retry(
-            RetryStrategy::new(random)
-                .codes([2001])
-                .on_retry(print_retry("random")),
-        )
+        .retry(RetryStrategy::new(random).codes([2001]).on_retry(on_retry))
         .build();
     server.script("sum", [Step::error(2001), Step::error(2001)]);
     println!("sum(1, 2) while the server answers 2001 twice:");
@@ -85,6 +82,11 @@ async fn main() -> Result<(), BoxError> {
     check(
         sum == 3 && server.calls("sum") == 3,
         "1 + 2 = 3, after 3 attempts",
+    )?;
+    let waits: Vec<Duration> = retries(&seen).iter().map(|&(_, _, d)| d).collect();
+    check(
+        waits.len() == 2 && waits.iter().all(|d| (min..=max).contains(d)),
+        format_args!("2 retries, each after a wait in [min, max]: {waits:?}"),
     )?;
 
     // 2. A combinator chain on a built-in: doubling from 100 ms for up to 8 retries, full

@@ -1,5 +1,6 @@
 //! The main job: a JSON-RPC stack that survives timeouts and error codes, against an
-//! embedded loopback server that first times out, then answers 2001, then succeeds.
+//! embedded loopback server. The first call times out once, then succeeds; the second,
+//! with its own strategy, times out, then is answered 2001, then succeeds.
 //!
 //! `cargo run --example quickstart` waits as a real client would (a few seconds);
 //! `cargo run --example quickstart -- --fast` divides every delay by 100.

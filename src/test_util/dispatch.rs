@@ -260,7 +260,7 @@ async fn sleep(delay: Duration) {
     }
 }
 
-fn calls(items: &[Item]) -> impl Iterator<Item = &Call> {
+fn calls(items: &[Item]) -> impl Iterator<Item = &Call> + Clone {
     items.iter().filter_map(|item| match item {
         Item::Call(call) => Some(&**call),
         Item::Invalid => None,
@@ -271,7 +271,7 @@ fn answer_single(call: &Call) -> Result<Response<ResponseBody>, CloseConnection>
     if let Some(why) = &call.step.invalid {
         return Ok(invalid_step(why));
     }
-    let mut http = if call.step.action.is_http_level() {
+    let http = if call.step.action.is_http_level() {
         let context = Context {
             id: call.id.clone().unwrap_or(Value::Null),
             batch: false,
@@ -288,11 +288,7 @@ fn answer_single(call: &Call) -> Result<Response<ResponseBody>, CloseConnection>
             None => no_content(),
         }
     };
-    if let Some(why) = content_length_conflict(&http, [&call.step.headers]) {
-        return Ok(invalid_step(&why));
-    }
-    append_headers(http.headers_mut(), &call.step.headers);
-    Ok(http)
+    Ok(with_step_headers(http, [&call.step.headers]))
 }
 
 fn answer_batch(items: &[Item], reverse: bool) -> Result<Response<ResponseBody>, CloseConnection> {
@@ -318,26 +314,19 @@ fn answer_batch(items: &[Item], reverse: bool) -> Result<Response<ResponseBody>,
             batch: true,
             whole: &|| Bytes::from(Value::Array(responses()).to_string()),
         };
-        let mut http = http_level(&decider.step.action, &context)?;
-        if let Some(why) = content_length_conflict(&http, [&decider.step.headers]) {
-            return Ok(invalid_step(&why));
-        }
-        append_headers(http.headers_mut(), &decider.step.headers);
-        return Ok(http);
+        let http = http_level(&decider.step.action, &context)?;
+        return Ok(with_step_headers(http, [&decider.step.headers]));
     }
     let responses = responses();
-    let mut http = if responses.is_empty() {
+    let http = if responses.is_empty() {
         no_content()
     } else {
         json_response(StatusCode::OK, &Value::Array(responses))
     };
-    if let Some(why) = content_length_conflict(&http, calls(items).map(|c| &c.step.headers)) {
-        return Ok(invalid_step(&why));
-    }
-    for call in calls(items) {
-        append_headers(http.headers_mut(), &call.step.headers);
-    }
-    Ok(http)
+    Ok(with_step_headers(
+        http,
+        calls(items).map(|c| &c.step.headers),
+    ))
 }
 
 /// The response object of one call: its step's error, or else its handler's outcome.
@@ -475,9 +464,24 @@ fn invalid_step(why: &str) -> Response<ResponseBody> {
     response
 }
 
-/// Why a step's own `content-length` cannot go out with `response`, if it cannot: hyper
-/// sets that header from a body of known length, and panics (in debug builds, as tests
-/// run) in the connection's task when a step's header claims another length.
+/// `response` with the steps' own headers added; or, when one of them is a
+/// `content-length` that disagrees with the body, the 500 of an unusable step: hyper sets
+/// that header from a body of known length, and panics (in debug builds, as tests run)
+/// in the connection's task when a step's header claims another length.
+fn with_step_headers<'a>(
+    mut response: Response<ResponseBody>,
+    extra: impl IntoIterator<Item = &'a HeaderMap> + Clone,
+) -> Response<ResponseBody> {
+    if let Some(why) = content_length_conflict(&response, extra.clone()) {
+        return invalid_step(&why);
+    }
+    for headers in extra {
+        append_headers(response.headers_mut(), headers);
+    }
+    response
+}
+
+/// Why a step's own `content-length` disagrees with `response`'s body, if it does.
 fn content_length_conflict<'a>(
     response: &Response<ResponseBody>,
     extra: impl IntoIterator<Item = &'a HeaderMap>,

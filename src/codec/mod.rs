@@ -189,14 +189,6 @@ pub(crate) struct Origin {
     pub(crate) items: Option<usize>,
 }
 
-impl Origin {
-    /// The caller's bytes, if they are the message to send: a single call (`items` is
-    /// `None`), or a batch of `items` items.
-    fn callers_bytes(&self, items: Option<usize>) -> Option<&Bytes> {
-        (self.items == items).then_some(&self.body)
-    }
-}
-
 /// Marks a batch attempt whose answer will be gathered with answers already kept (a
 /// re-send after an answered exchange), set by the policy. The HTTP-level layer must read
 /// that answer to merge it, so such an attempt asks for it unencoded
@@ -385,6 +377,20 @@ impl<S> JsonRpcCodec<S> {
         self.inner
     }
 
+    /// The body of one attempt, and whether it is the caller's own bytes: those of the
+    /// [`Origin`] when they are the message to send (a single call, `items` `None`, or a
+    /// batch of `items` items), else `encode`'s.
+    fn attempt_body(&self, items: Option<usize>, encode: impl FnOnce() -> Bytes) -> (Bytes, bool) {
+        match self
+            .origin
+            .as_deref()
+            .filter(|origin| origin.items == items)
+        {
+            Some(origin) => (origin.body.clone(), true),
+            None => (encode(), false),
+        }
+    }
+
     /// The HTTP request of one attempt; `callers_bytes` when `body` is the caller's own
     /// (its head's framing, `Content-Length`, still holds).
     fn http_request(
@@ -488,10 +494,7 @@ where
             None => Expected::Notification(self.config.keep_raw),
         };
         let extensions = request.take_extensions();
-        let body = match self.origin.as_deref().and_then(|o| o.callers_bytes(None)) {
-            Some(original) => (original.clone(), true),
-            None => (encode(&request), false),
-        };
+        let body = self.attempt_body(None, || encode(&request));
         self.send(body, extensions, expected, decode_single)
     }
 }
@@ -533,14 +536,9 @@ where
         }
         let expected = Expected::Batch(batch.ids().cloned().collect(), self.config.keep_raw);
         let extensions = batch.take_extensions();
-        let items = Some(batch.len());
-        let body = match self.origin.as_deref().and_then(|o| o.callers_bytes(items)) {
-            Some(original) => (original.clone(), true),
-            None => (
-                splice(batch.requests().iter().map(|r| (r, r.extensions()))),
-                false,
-            ),
-        };
+        let body = self.attempt_body(Some(batch.len()), || {
+            splice(batch.requests().iter().map(|r| (r, r.extensions())))
+        });
         self.send(body, extensions, expected, decode_batch)
     }
 }

@@ -49,10 +49,11 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// the server's status and headers; the body of a 2xx answer, empty by the
 /// specification, is not read. A batch is sent as the caller's bytes while all its
 /// items go (the first attempt, and a retry of every item), and as a new array of the
-/// items' own bytes when a retry sends only some of them; its answer comes back as it came when one exchange
-/// gave it, and when retries gathered it from several, as one array of the items as the
-/// server wrote them (a null-id error the layer gives a call by elimination is written
-/// anew, with that call's id; the last exchange's answers that no call took go last),
+/// items' own bytes when a retry sends only some of them; its answer comes back as it
+/// came when one exchange gave it, and when retries gathered it from several, as one
+/// array of the items as the server wrote them (a null-id error the layer gives a call
+/// by elimination is written anew, with that call's id; the last exchange's answers
+/// that no call took go last),
 /// with status 200 (every call's failure is in the body; a caller that refuses a
 /// non-2xx batch answer as a whole, as jsonrpsee does, would otherwise lose the calls
 /// that succeeded) and the last exchange's `Retry-After` (when the last exchange failed

@@ -615,7 +615,7 @@ where
             return Err(e);
         }
         if self.batch.is_empty() {
-            return Ok(BatchResults::new(Vec::new(), &[]));
+            return Ok(BatchResults::new(Vec::new(), Vec::new(), &[]));
         }
         let calls: Vec<Id> = self.batch.ids().cloned().collect();
         let mut response = self
@@ -630,9 +630,7 @@ where
             }
         }
         let unmatched = response.take_unmatched();
-        let mut results = BatchResults::new(response.into_items(), &calls);
-        results.unmatched = unmatched;
-        Ok(results)
+        Ok(BatchResults::new(response.into_items(), unmatched, &calls))
     }
 }
 
@@ -694,14 +692,14 @@ impl<E> fmt::Debug for BatchResults<E> {
 }
 
 impl<E> BatchResults<E> {
-    fn new(items: Vec<Response>, calls: &[Id]) -> Self {
+    fn new(items: Vec<Response>, unmatched: Vec<Response>, calls: &[Id]) -> Self {
         let in_place =
             items.len() == calls.len() && items.iter().zip(calls).all(|(r, id)| r.id() == id);
         let out_of_place = (!in_place).then(|| ById::new(&items, calls));
         Self {
             items: items.into_iter().map(Some).collect(),
             out_of_place,
-            unmatched: Vec::new(),
+            unmatched,
             _error: PhantomData,
         }
     }
@@ -737,22 +735,19 @@ impl<E> BatchResults<E> {
     /// batch, in the order the service gave them, and then the
     /// [`unmatched`](Self::unmatched) errors).
     pub fn into_responses(mut self) -> Vec<Response> {
-        let unmatched = std::mem::take(&mut self.unmatched);
-        let Some(mut by_id) = self.out_of_place.take() else {
-            let mut responses: Vec<Response> = self.items.into_iter().flatten().collect();
-            responses.extend(unmatched);
-            return responses;
-        };
-        // Answers out of place: each call's, found by id, then whatever is left.
-        let mut responses = Vec::with_capacity(self.items.len());
-        for id in std::mem::take(&mut by_id.calls) {
-            let found = by_id.take(&id).and_then(|i| self.items.get_mut(i));
-            if let Some(response) = found.and_then(Option::take) {
-                responses.push(response);
+        // Answers out of place: each call's first, found by id.
+        let mut responses = Vec::with_capacity(self.items.len() + self.unmatched.len());
+        if let Some(mut by_id) = self.out_of_place.take() {
+            for id in std::mem::take(&mut by_id.calls) {
+                let found = by_id.take(&id).and_then(|i| self.items.get_mut(i));
+                if let Some(response) = found.and_then(Option::take) {
+                    responses.push(response);
+                }
             }
         }
+        // Then whatever is left, in the order it came, and the unmatched errors.
         responses.extend(self.items.into_iter().flatten());
-        responses.extend(unmatched);
+        responses.extend(self.unmatched);
         responses
     }
 }

@@ -53,9 +53,12 @@ pub(crate) const VERSION: &str = "2.0";
 /// return): an empty answer. Not `u8::is_ascii_whitespace`, which takes a form feed
 /// too, and a form feed is no JSON.
 pub(crate) fn is_blank(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    bytes.iter().copied().all(is_whitespace)
+}
+
+/// Whether a byte is JSON's whitespace: space, tab, line feed or carriage return.
+pub(crate) fn is_whitespace(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// Checks the `"jsonrpc"` member of a decoded object.

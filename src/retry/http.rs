@@ -688,13 +688,13 @@ impl Chunks {
     }
 
     /// Whether the body so far may be a JSON-RPC message: nothing yet, or an object or
-    /// an array.
+    /// an array after JSON's whitespace.
     fn may_be_json_rpc(&self) -> bool {
         self.first
             .iter()
             .chain(&self.rest)
-            .flat_map(|chunk| chunk.iter())
-            .find(|byte| !byte.is_ascii_whitespace())
+            .flat_map(|chunk| chunk.iter().copied())
+            .find(|&byte| !crate::jsonrpc::is_whitespace(byte))
             .is_none_or(|first| matches!(first, b'{' | b'['))
     }
 
@@ -901,5 +901,7 @@ mod tests {
         assert!(chunks(&["["]).may_be_json_rpc());
         assert!(!chunks(&[" ", "PUT /coffee"]).may_be_json_rpc());
         assert!(!chunks(&["\"x\""]).may_be_json_rpc());
+        // A form feed is no JSON whitespace: the body cannot be a JSON-RPC message.
+        assert!(!chunks(&["\x0c{"]).may_be_json_rpc());
     }
 }

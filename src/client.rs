@@ -156,6 +156,37 @@ type IdGenerator = Arc<dyn Fn() -> Id + Send + Sync>;
 ///
 /// Cheap to clone; clones share the stack's configuration and the id counter. Each call
 /// runs on a clone of the service, so calls can run concurrently.
+///
+/// A call gives the typed result, or a [`ClientError`]: the server's error object once
+/// the strategy stops retrying ([`ClientError::rpc`]), or the stack's error. A request
+/// can carry a strategy of its own ([`Client::request`]):
+///
+/// ```
+/// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+/// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+/// use tower_jsonrpc_retry::{Client, RetryStrategy};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// let server = FlakyServer::start().await?;
+/// let client = Client::builder(server.uri()).build();
+///
+/// // -32000 is no transient failure: the default strategy hands it back at once.
+/// server.script("sum", [Step::error(-32000)]);
+/// let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+/// assert_eq!(err.rpc().map(|e| e.code()), Some(-32000));
+///
+/// // This call retries -32000 itself: up to twice, 10 ms apart.
+/// server.script("sum", [Step::error(-32000)]);
+/// let patient = RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(10)))
+///     .codes([-32000]);
+/// let sum: i64 = client.request("sum").params((1, 2)).retry(patient).send().await?;
+/// // One attempt for the first call, two for this one.
+/// assert_eq!((sum, server.calls("sum")), (3, 3));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Client<S = DefaultStack> {
     service: S,

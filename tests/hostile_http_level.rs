@@ -389,6 +389,65 @@ async fn results_serde_json_cannot_build_pass_the_http_level_as_the_servers_byte
     }
 }
 
+/// The HTTP-level layer, retrying -32005 once without waiting, over an inner service
+/// answering its attempts with `answers` in turn: the body of its answer to [`BATCH`].
+async fn gathered(answers: [&'static str; 2]) -> Bytes {
+    let sent = std::sync::Arc::new(AtomicUsize::new(0));
+    let inner = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
+        let n = sent.fetch_add(1, Ordering::SeqCst);
+        let body = Bytes::from_static(answers[n.min(1)].as_bytes());
+        async move { Ok::<_, std::io::Error>(http::Response::new(Full::new(body))) }
+    });
+    let strategy = RetryStrategy::new(tower_jsonrpc_retry::backoff::PeriodicBackoff::new(
+        1,
+        std::time::Duration::ZERO,
+    ))
+    .codes([-32005]);
+    let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy);
+    let resp = layer.layer(inner).oneshot(post(BATCH)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.into_body().collect().await.unwrap().to_bytes()
+}
+
+/// A null-id error that a partly retried batch's re-send was answered with, given to the
+/// call by elimination or as the batch's refusal, or left to no call, was written anew
+/// from its decoded error object: `data` serde_json cannot build was dropped, and a
+/// number beyond 64 bits became a float. Found by the `http_level` fuzz target.
+#[tokio::test(start_paused = true)]
+async fn null_id_errors_in_a_gathered_batch_answer_keep_the_servers_error_object() {
+    let _serial = SERIAL.lock().await;
+    const FIRST: &str = r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"slow"},"id":2}]"#;
+    const ONE: &str = r#"{"jsonrpc":"2.0","result":3,"id":1}"#;
+    for data in ["1e400", "18446744073709551616", r#"{"a":1,"a":2}"#] {
+        let error = format!(r#"{{"code":-32000,"message":"m","data":{data}}}"#);
+        let eliminated = format!(r#"{{"jsonrpc":"2.0","error":{error},"id":2}}"#);
+        // By elimination: the re-send's only item, a null-id error.
+        let null_item = format!(r#"{{"jsonrpc":"2.0","error":{error},"id":null}}"#);
+        let answer = format!("[{null_item}]").leak();
+        assert_eq!(
+            gathered([FIRST, answer]).await,
+            format!("[{ONE},{eliminated}]")
+        );
+        // As the error that refused the re-sent batch as a whole.
+        let refusal: &'static str = null_item.clone().leak();
+        assert_eq!(
+            gathered([FIRST, refusal]).await,
+            format!("[{ONE},{eliminated}]")
+        );
+        // Taken by no call: it goes last, as the server wrote it.
+        let answer = format!(
+            r#"[{null_item},{{"jsonrpc":"2.0","error":{{"code":-32601,"message":"no"}},"id":2}}]"#
+        )
+        .leak();
+        assert_eq!(
+            gathered([FIRST, answer]).await,
+            format!(
+                r#"[{ONE},{{"jsonrpc":"2.0","error":{{"code":-32601,"message":"no"}},"id":2}},{null_item}]"#
+            )
+        );
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn results_serde_json_cannot_build_are_decode_errors_through_the_client() {
     let _serial = SERIAL.lock().await;

@@ -754,24 +754,75 @@ fn decode_batch(
 
 /// Gives each item of `batch` its own bytes from the answer's `body` ([`RawItem`]), so a
 /// batch answer gathered from several exchanges is still made of the server's bytes. A
-/// null-id error that answers a call by elimination keeps none (it now carries that
-/// call's id); an answer to a call sent with a null id keeps its bytes like any other.
+/// null-id error that answers a call (by elimination, or as the error that refused the
+/// whole batch) is written anew with that call's id around the server's error object, as
+/// it wrote it; one that no call took keeps its bytes. An answer to a call sent with a
+/// null id keeps its bytes like any other.
 fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
+    let Some(items) = array_items(body) else {
+        // One error object refused the whole batch: every call carries it.
+        if let Ok(Shape::Object(found)) = members::read(body) {
+            if let Some(error) = found.error {
+                let error = body.slice_ref(error.get().as_bytes());
+                for item in batch.items_mut() {
+                    let own = with_id(&error, item.id());
+                    item.extensions_mut().insert(RawItem(own));
+                }
+            }
+        }
+        return;
+    };
     let position = batch.positions();
-    for own in array_items(body).unwrap_or_default() {
+    // The null-id errors no call took by its id, in the server's order: the batch's
+    // decoder gives them, in that order, to the calls left unanswered (in call order),
+    // and the rest are unmatched.
+    let mut orphans = Vec::new();
+    for own in items {
         let Ok(Shape::Object(found)) = members::read(&own) else {
             continue;
         };
         let Some(Ok(id)) = found.id.map(members::id) else {
             continue;
         };
-        if let Some(item) = position
+        let error = found.error.map(|e| own.slice_ref(e.get().as_bytes()));
+        match position
             .get(&id)
             .and_then(|&i| batch.items_mut().get_mut(i))
         {
-            item.extensions_mut().insert(RawItem(own));
+            Some(item) => {
+                item.extensions_mut().insert(RawItem(own));
+            }
+            None => {
+                if let (Id::Null, Some(error)) = (id, error) {
+                    orphans.push((own, error));
+                }
+            }
         }
     }
+    let mut orphans = orphans.into_iter();
+    for item in batch.items_mut() {
+        if item.extensions().get::<RawItem>().is_none() {
+            if let Some((_, error)) = orphans.next() {
+                let own = with_id(&error, item.id());
+                item.extensions_mut().insert(RawItem(own));
+            }
+        }
+    }
+    for (item, (own, _)) in batch.unmatched_mut().iter_mut().zip(orphans) {
+        item.extensions_mut().insert(RawItem(own));
+    }
+}
+
+/// An error answer with this id around an error object's bytes as the server wrote them.
+fn with_id(error: &[u8], id: &Id) -> Bytes {
+    let mut out = Vec::with_capacity(error.len() + 48);
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","error":"#);
+    out.extend_from_slice(error);
+    out.extend_from_slice(br#","id":"#);
+    // An id is a number, a string or null, which always serialize.
+    serde_json::to_writer(&mut out, id).unwrap_or_default();
+    out.push(b'}');
+    Bytes::from(out)
 }
 
 /// The items of a JSON array, each as its own bytes (slices of `body`, not copies);

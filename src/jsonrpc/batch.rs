@@ -198,6 +198,11 @@ impl BatchResponse {
         &self.unmatched
     }
 
+    /// The unmatched error items, mutably.
+    pub(crate) fn unmatched_mut(&mut self) -> &mut Vec<Response> {
+        &mut self.unmatched
+    }
+
     /// The unmatched error items, taken out.
     pub(crate) fn take_unmatched(&mut self) -> Vec<Response> {
         std::mem::take(&mut self.unmatched)

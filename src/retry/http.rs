@@ -51,9 +51,10 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// items go (the first attempt, and a retry of every item), and as a new array of the
 /// items' own bytes when a retry sends only some of them; its answer comes back as it
 /// came when one exchange gave it, and when retries gathered it from several, as one
-/// array of the items as the server wrote them (a null-id error the layer gives a call
-/// by elimination is written anew, with that call's id; the last exchange's answers
-/// that no call took go last),
+/// array of the items as the server wrote them (a null-id error the layer gives a call,
+/// by elimination or as the error that refused the whole batch, is written anew with
+/// that call's id around the server's error object as it wrote it; the last exchange's
+/// answers that no call took go last),
 /// with status 200 (every call's failure is in the body; a caller that refuses a
 /// non-2xx batch answer as a whole, as jsonrpsee does, would otherwise lose the calls
 /// that succeeded) and the last exchange's `Retry-After` (when the last exchange failed

@@ -260,6 +260,39 @@ async fn codes_never_apply_to_a_notification_over_any_service() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_status_rule_applies_to_a_notification_over_any_service() {
+    // An inner service other than the codec that records a failure status on its answer
+    // to a notification: the status rule retries it, as it would a call's answer.
+    let sends = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sends.clone();
+    let inner = tower::service_fn(move |_: Request| {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            let mut resp = tower_jsonrpc_retry::jsonrpc::Response::success(Id::Null, json!(null));
+            if n == 0 {
+                resp.extensions_mut()
+                    .insert(http::StatusCode::SERVICE_UNAVAILABLE);
+            }
+            Ok::<_, tower_jsonrpc_retry::BoxError>(resp)
+        }
+    });
+    let strategy =
+        periodic(3, secs(1.0)).retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let svc = tower::Layer::layer(
+        &tower_jsonrpc_retry::JsonRpcRetryLayer::new(strategy),
+        inner,
+    );
+    let start = Instant::now();
+    let resp = svc
+        .oneshot(Request::new("log", json!(["x"])))
+        .await
+        .unwrap();
+    assert_eq!(resp.extensions().get::<http::StatusCode>(), None);
+    assert_eq!(sends.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(start.elapsed(), secs(1.0));
+}
+
+#[tokio::test(start_paused = true)]
 async fn non_idempotent_method_is_not_retried_once_sent() {
     let server = server().await;
     server.script(
@@ -594,6 +627,22 @@ async fn status_class_applies_to_responses_with_a_json_rpc_body() {
     let resp = stack(&server, strategy).oneshot(sum(1)).await.unwrap();
     assert_eq!(resp.result(), Some(&json!(3)));
     assert_eq!(server.calls("sum"), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_class_leaves_a_response_under_another_status_alone() {
+    // A JSON-RPC body under 500: a rule on 503 is not a rule on every failure status.
+    let server = server().await;
+    server.script("sum", [Step::status_with_error(500, -32603)]);
+    let strategy =
+        periodic(3, secs(1.0)).retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let resp = stack(&server, strategy).oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(-32603));
+    assert_eq!(
+        resp.extensions().get::<http::StatusCode>(),
+        Some(&http::StatusCode::INTERNAL_SERVER_ERROR)
+    );
+    assert_eq!(server.calls("sum"), 1);
 }
 
 const WHOLE_BATCH_LIMITED: &str =

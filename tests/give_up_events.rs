@@ -261,3 +261,29 @@ async fn batch_give_up_names_a_call_sent_last_else_one_settled_earlier() {
         )]
     );
 }
+
+/// An attempt timeout the strategy does not retry, long before the call's deadline, is
+/// `NotRetryable`: `Deadline` is for an attempt cut short *at* the deadline (event.rs),
+/// not for every timeout of a call that has one.
+#[tokio::test(start_paused = true)]
+async fn a_timeout_not_retried_before_the_deadline_is_not_retryable() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("slow", [Step::timeout()]);
+    let (strategy, retries, give_ups) = watched(
+        RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
+            .codes([2001])
+            .max_elapsed(Duration::from_secs(10)),
+    );
+    let start = tokio::time::Instant::now();
+    let err = common::stack(&server, strategy)
+        .oneshot(Request::new("slow", json!([])).with_id(1))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(start.elapsed(), common::ATTEMPT_TIMEOUT);
+    assert_eq!(server.calls("slow"), 1);
+    assert_eq!(retries.load(Ordering::SeqCst), 0);
+    let give_ups = give_ups.lock().unwrap().clone();
+    assert_eq!(give_ups.len(), 1);
+    assert_eq!(give_ups[0].4, GiveUpReason::NotRetryable);
+}

@@ -943,6 +943,49 @@ async fn a_request_sent_again_later_under_a_plain_retry_is_retried() {
     );
 }
 
+/// `JsonRpcRetryPolicy`'s doc: under a plain tower `Retry`, the retries carry the
+/// strategy's deadline down to the codec, a batch's as a single call's: the retry is cut
+/// short at the deadline, not at the attempt timeout after it.
+#[tokio::test(start_paused = true)]
+async fn a_batch_retry_under_a_plain_retry_is_cut_at_the_deadline() {
+    use tower::ServiceBuilder;
+    use tower::timeout::TimeoutLayer;
+    use tower_jsonrpc_retry::JsonRpcRetryPolicy;
+    use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+
+    let server = server().await;
+    server.script("sum", [Step::error(2001), Step::timeout()]);
+    let strategy = periodic(3, secs(1.0))
+        .codes([2001])
+        .max_elapsed(Duration::from_millis(1_050));
+    let plain = ServiceBuilder::new()
+        .layer(tower::retry::RetryLayer::new(JsonRpcRetryPolicy::new(
+            strategy,
+        )))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .layer(TimeoutLayer::new(ATTEMPT_TIMEOUT))
+        .service(common::http());
+    let start = Instant::now();
+    // The retry's transport failure leaves the item with its last answer.
+    let resp = plain
+        .oneshot(BatchRequest::new(vec![sum(1)]))
+        .await
+        .unwrap();
+    assert_eq!(resp.items()[0].error().map(|e| e.code()), Some(2001));
+    assert_eq!(server.http_requests(), 2);
+    // Cut at 1.05 s (the deadline), not at 1.2 s (the attempt timeout).
+    assert!(
+        start.elapsed() >= Duration::from_millis(1_050),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed() < Duration::from_millis(1_060),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
 /// lib.rs "Per-request strategies": a strategy built from the default's clone keeps
 /// its hooks; one built afresh replaces them, so the default's hook hears nothing.
 #[tokio::test(start_paused = true)]
@@ -1120,4 +1163,102 @@ async fn seeded_jitter_differs_per_request_and_repeats_per_seed() {
     assert_eq!(runs[0].len(), 4);
     assert_eq!(runs[0], runs[1], "the same seed, the same delays");
     assert_ne!(runs[0][..2], runs[0][2..], "each request its own delays");
+}
+
+/// `RetryStrategy::none()` never retries, whatever the failure: in a request's
+/// extensions it turns off what the layer's default (or a preset) would retry.
+#[tokio::test(start_paused = true)]
+async fn none_in_extensions_disables_retry_of_a_status_too() {
+    let server = server().await;
+    server.script("sum", [Step::status(503), Step::status(503)]);
+    let strategy =
+        periodic(3, secs(1.0)).retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let mut req = sum(1);
+    req.extensions_mut().insert(RetryStrategy::none());
+    let err = stack(&server, strategy).oneshot(req).await.unwrap_err();
+    assert_eq!(err.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(server.calls("sum"), 1);
+    assert!(!RetryStrategy::none().can_retry());
+}
+
+/// `backoff` replaces the backoff only: the codes stay, the new delays are waited.
+#[tokio::test(start_paused = true)]
+async fn backoff_replaces_the_delays_and_keeps_the_rules() {
+    let server = server().await;
+    server.script("sum", [Step::error(2001), Step::error(2001)]);
+    let strategy = periodic(1, secs(1.0))
+        .codes([2001])
+        .backoff(PeriodicBackoff::new(2, secs(3.0)));
+    let start = Instant::now();
+    let resp = stack(&server, strategy).oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(server.calls("sum"), 3);
+    assert_eq!(start.elapsed(), secs(6.0));
+}
+
+/// `map_backoff` rebuilds the delays from the current ones and keeps the rules; on a
+/// strategy without a backoff it changes nothing.
+#[tokio::test(start_paused = true)]
+async fn map_backoff_rebuilds_the_delays_and_keeps_the_rules() {
+    use tower_jsonrpc_retry::backoff::BackoffExt;
+
+    let server = server().await;
+    server.script("sum", [Step::error(2001), Step::error(2001)]);
+    let strategy = periodic(2, secs(1.0))
+        .codes([2001])
+        .map_backoff(|b| b.map(|d| d * 3));
+    let start = Instant::now();
+    let resp = stack(&server, strategy).oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(server.calls("sum"), 3);
+    assert_eq!(start.elapsed(), secs(6.0));
+    let none = RetryStrategy::none().map_backoff(|b| b.map(|d| d * 3));
+    assert!(!none.can_retry());
+}
+
+/// `transient_seeded`: the same delays on every run, within the preset's ±20 % of
+/// 100 ms × 2ⁱ.
+#[tokio::test(start_paused = true)]
+async fn transient_seeded_draws_the_same_delays_on_every_run() {
+    use std::sync::Mutex;
+
+    async fn delays(strategy: RetryStrategy) -> Vec<Duration> {
+        let seen: Arc<Mutex<Vec<Duration>>> = Arc::default();
+        let record = Arc::clone(&seen);
+        let strategy = strategy.on_retry(move |e: &tower_jsonrpc_retry::RetryEvent<'_>| {
+            record.lock().unwrap().push(e.delay())
+        });
+        let inner = tower::service_fn(|_: Request| async {
+            Err::<tower_jsonrpc_retry::jsonrpc::Response, _>(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset,
+            ))
+        });
+        let svc = tower::Layer::layer(
+            &tower_jsonrpc_retry::JsonRpcRetryLayer::new(strategy),
+            inner,
+        );
+        svc.oneshot(sum(1)).await.unwrap_err();
+        seen.lock().unwrap().clone()
+    }
+    let first = delays(RetryStrategy::transient_seeded(7)).await;
+    assert_eq!(first.len(), 3);
+    for (d, nominal) in first.iter().zip([100, 200, 400]) {
+        let nominal = Duration::from_millis(nominal);
+        assert!(
+            *d >= nominal * 8 / 10 && *d <= nominal * 12 / 10,
+            "{first:?}"
+        );
+    }
+    assert_eq!(delays(RetryStrategy::transient_seeded(7)).await, first);
+}
+
+/// `retry_on_error::<E>()` retries an error with an `E` in its chain, and no other.
+#[tokio::test(start_paused = true)]
+async fn retry_on_error_leaves_errors_of_other_types_alone() {
+    let server = server().await;
+    server.script("sum", [Step::status(503), Step::status(503)]);
+    let svc = stack(&server, periodic(3, secs(1.0)).retry_on_error::<Elapsed>());
+    let err = svc.oneshot(sum(1)).await.unwrap_err();
+    assert_eq!(err.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(server.calls("sum"), 1);
 }

@@ -250,3 +250,63 @@ async fn a_fractional_ms_wait_that_ends_at_the_deadline_is_not_started() {
     assert_eq!(resp.error().map(ErrorObject::code), Some(-32005));
     assert_eq!(*sent.lock().unwrap(), [Duration::ZERO], "retries sent");
 }
+
+/// The preset's table, row "codes by message" and the -32005 row, one answer each: a
+/// code retried only with its words, a -32005 that is a cap or a refusal not retried,
+/// and the messages retried under any code.
+#[tokio::test(start_paused = true)]
+async fn the_presets_codes_and_messages_row_by_row() {
+    let (server, client) = setup().await;
+    for (code, message, retried) in [
+        // EIP-1474's own words for -32005 name no rate: the code alone is enough.
+        (-32005, "limit exceeded", true),
+        (-32005, "request entity too large", false),
+        (
+            -32005,
+            "Batched requests are not supported by this server",
+            false,
+        ),
+        (-32012, "exceeded the credits of this plan", true),
+        (-32012, "insufficient funds", false),
+        (-32007, "100/second request limit reached", true),
+        (-32007, "invalid block range", false),
+        (-32000, "rate limit exceeded", true),
+        (-32000, "header not found", true),
+        (-32000, "nonce too low", false),
+    ] {
+        server.reset();
+        server.script("eth_blockNumber", [Step::error_with(code, message, None)]);
+        let r = client.call::<Value>("eth_blockNumber", ()).await;
+        if retried {
+            assert_eq!(r.unwrap(), json!("0x10d4f"), "{code} {message}");
+            assert_eq!(server.calls("eth_blockNumber"), 2, "{code} {message}");
+        } else {
+            assert_eq!(rpc_code(r), Some(code), "{message}");
+            assert_eq!(server.calls("eth_blockNumber"), 1, "{code} {message}");
+        }
+    }
+}
+
+/// The unseeded preset is the same preset: it retries a provider's -32005 (which
+/// `transient()` does not) and never sends a transaction twice.
+#[tokio::test(start_paused = true)]
+async fn the_unseeded_preset_retries_what_the_seeded_one_does() {
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("eth_blockNumber", |_: &Value| Ok(json!("0x10d4f")));
+    let client = Client::builder(server.uri())
+        .retry(RetryStrategy::ethereum_rate_limits())
+        .build();
+    server.script(
+        "eth_blockNumber",
+        [Step::error_with(-32005, "limit exceeded", None)],
+    );
+    let block: String = client.call("eth_blockNumber", ()).await.unwrap();
+    assert_eq!(block, "0x10d4f");
+    assert_eq!(server.calls("eth_blockNumber"), 2);
+    server.script("eth_sendRawTransaction", [Step::status(503)]);
+    let r = client
+        .call::<Value>("eth_sendRawTransaction", ("0x02",))
+        .await;
+    assert!(r.is_err());
+    assert_eq!(server.calls("eth_sendRawTransaction"), 1);
+}

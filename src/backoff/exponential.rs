@@ -303,6 +303,14 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn its_cap_is_read_back() {
+        let b = ExponentialBackoff::doubling(3, Duration::from_secs(1))
+            .with_max_delay(Duration::from_secs(2));
+        assert_eq!(b.cap(), Some(Duration::from_secs(2)));
+        assert_eq!(b.attempts(), 3);
+    }
+
+    #[test]
     fn pjrpc_attempts_3_base_1_factor_2() {
         let mut d = ExponentialBackoff::new(3, Duration::from_secs(1), 2.0)
             .unwrap()

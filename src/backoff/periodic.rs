@@ -240,6 +240,20 @@ mod tests {
     }
 
     #[test]
+    fn its_delays_know_how_many_are_left_and_its_cap_is_read_back() {
+        // `ExactSizeIterator`: `len` is the retries left.
+        let b = PeriodicBackoff::new(3, Duration::from_secs(1));
+        let mut d = b.delays();
+        assert_eq!((d.len(), d.size_hint()), (3, (3, Some(3))));
+        d.next();
+        assert_eq!((d.len(), d.size_hint()), (2, (2, Some(2))));
+        d.by_ref().for_each(drop);
+        assert_eq!((d.len(), d.size_hint()), (0, (0, Some(0))));
+        let capped = b.with_max_delay(Duration::from_millis(500));
+        assert_eq!(capped.cap(), Some(Duration::from_millis(500)));
+    }
+
+    #[test]
     fn pjrpc_attempts_3_interval_1() {
         let mut d = PeriodicBackoff::new(3, Duration::from_secs(1)).delays();
         assert_eq!(d.next(), Some(Duration::from_secs(1)));

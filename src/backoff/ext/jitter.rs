@@ -82,6 +82,18 @@ mod tests {
     const S: fn(u64) -> Duration = Duration::from_secs;
 
     #[test]
+    fn size_hint_is_the_inner_ones() {
+        // One delay per retry left, exactly as the inner iterator says.
+        let b = PeriodicBackoff::new(3, S(1)).jitter(Jitter::from_fn(|_| 0.5));
+        let mut d = b.delays();
+        assert_eq!(d.size_hint(), (3, Some(3)));
+        d.next();
+        assert_eq!(d.size_hint(), (2, Some(2)));
+        d.by_ref().for_each(drop);
+        assert_eq!(d.size_hint(), (0, Some(0)));
+    }
+
+    #[test]
     fn same_as_with_jitter_without_a_cap() {
         let j = Jitter::from_fn(|i| 0.25 * f64::from(i) - 0.5);
         let a = ExponentialBackoff::doubling(4, S(1)).jitter(j.clone());

@@ -112,6 +112,18 @@ mod tests {
     const S: fn(u64) -> Duration = Duration::from_secs;
 
     #[test]
+    fn size_hint_is_the_inner_ones() {
+        // One delay per retry left, exactly as the inner iterator says.
+        let b = ExponentialBackoff::doubling(3, S(1)).map(|d| d / 2);
+        let mut d = b.delays();
+        assert_eq!(d.size_hint(), (3, Some(3)));
+        d.next();
+        assert_eq!(d.size_hint(), (2, Some(2)));
+        d.by_ref().for_each(drop);
+        assert_eq!(d.size_hint(), (0, Some(0)));
+    }
+
+    #[test]
     fn applies_to_each_delay() {
         let b = ExponentialBackoff::doubling(3, S(1)).map(|d| d + Duration::from_millis(1));
         let mut d = b.delays();

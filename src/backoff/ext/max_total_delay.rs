@@ -93,6 +93,18 @@ mod tests {
     const S: fn(u64) -> Duration = Duration::from_secs;
 
     #[test]
+    fn size_hint_is_at_most_the_inner_ones_and_nothing_once_stopped() {
+        // The budget may stop it at any delay: none is promised, the inner count bounds it.
+        let b = PeriodicBackoff::new(3, S(2)).max_total_delay(S(3));
+        let mut d = b.delays();
+        assert_eq!(d.size_hint(), (0, Some(3)));
+        assert_eq!(d.next(), Some(S(2)));
+        assert_eq!(d.size_hint(), (0, Some(2)));
+        assert_eq!(d.next(), None);
+        assert_eq!(d.size_hint(), (0, Some(0)));
+    }
+
+    #[test]
     fn exact_fit_is_yielded() {
         let b = PeriodicBackoff::new(5, S(2)).max_total_delay(S(6));
         let mut d = b.delays();

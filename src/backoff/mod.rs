@@ -151,6 +151,18 @@ pub trait Backoff: Send + Sync + 'static {
     fn delays(&self) -> Self::Delays;
 }
 
+/// Asserts that a fresh iterator of `backoff` says exactly how many delays are left: `n`
+/// at first, one fewer after each delay, and none once it is done.
+#[cfg(test)]
+pub(crate) fn assert_size_hint_counts_down(backoff: &impl Backoff, n: usize) {
+    let mut delays = backoff.delays();
+    for left in (0..=n).rev() {
+        assert_eq!(delays.size_hint(), (left, Some(left)));
+        assert_eq!(delays.next().is_some(), left > 0);
+    }
+    assert_eq!(delays.size_hint(), (0, Some(0)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,13 +75,10 @@ mod tests {
     #[test]
     fn size_hint_is_the_inner_ones() {
         // One delay per retry left, exactly as the inner iterator says.
-        let b = FibonacciBackoff::new(3, S(1)).max_delay(S(2));
-        let mut d = b.delays();
-        assert_eq!(d.size_hint(), (3, Some(3)));
-        d.next();
-        assert_eq!(d.size_hint(), (2, Some(2)));
-        d.by_ref().for_each(drop);
-        assert_eq!(d.size_hint(), (0, Some(0)));
+        crate::backoff::assert_size_hint_counts_down(
+            &FibonacciBackoff::new(3, S(1)).max_delay(S(2)),
+            3,
+        );
     }
 
     #[test]

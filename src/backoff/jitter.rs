@@ -451,6 +451,90 @@ mod tests {
         assert_eq!(second, [883_977_443, 714_110_451, 949_303_847]);
     }
 
+    /// `uniform`'s bounds may be equal ("`high < low`" is the only ordering error): the
+    /// jitter is then that constant.
+    #[test]
+    fn uniform_accepts_equal_bounds() {
+        let j = Jitter::uniform(0.5, 0.5).unwrap().seeded(1);
+        assert_eq!(draw(&j, 1.0, 3), [1.5, 1.5, 1.5]);
+        let j = Jitter::uniform(-0.25, -0.25).unwrap();
+        assert_eq!(draw(&j, 1.0, 2), [0.75, 0.75]);
+    }
+
+    /// Each random kind covers its whole range, not just part of it: over 1,000 draws
+    /// some land in the bottom 5% and some in the top 5% of it. (For any seed, a kind
+    /// that does cover its range fails this with probability below 2 × 0.95^1000 ≈ 1e-22
+    /// per kind.)
+    #[test]
+    fn random_kinds_cover_their_whole_range() {
+        let cases = [
+            (Jitter::full().seeded(1), 2.0, 0.0, 2.0),
+            (Jitter::equal().seeded(2), 2.0, 1.0, 2.0),
+            (
+                Jitter::proportional(0.2).unwrap().seeded(3),
+                10.0,
+                8.0,
+                12.0,
+            ),
+            (
+                Jitter::uniform(-0.5, 0.25).unwrap().seeded(4),
+                1.0,
+                0.5,
+                1.25,
+            ),
+        ];
+        for (j, secs, low, high) in cases {
+            let xs = draw(&j, secs, 1_000);
+            let margin = (high - low) * 0.05;
+            let (min, max) = xs
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                    (a.min(x), b.max(x))
+                });
+            assert!(min >= low && min < low + margin, "{j:?}: min {min}");
+            assert!(max < high && max >= high - margin, "{j:?}: max {max}");
+        }
+    }
+
+    /// A uniform range with a negative lower bound keeps its excluded upper end after
+    /// rounding, as the zero-based ones do.
+    #[test]
+    fn uniform_below_the_delay_stays_below_it_after_rounding() {
+        // [4 ns, 5 ns): a draw close to 5 ns would round up to it.
+        let delay = Duration::from_nanos(5);
+        let mut s = Jitter::uniform(-1e-9, 0.0).unwrap().seeded(1).start();
+        assert!((0..10_000).all(|i| s.apply(i, delay) < delay));
+    }
+
+    /// The other random kinds are pinned too (README: a seed gives the same delays on
+    /// every target and with every `rand` release); the gaussian one draws its samples
+    /// in pairs, so its third delay comes from a second pair.
+    #[test]
+    fn every_random_kind_gives_these_delays_for_a_seed() {
+        use crate::backoff::{Backoff, PeriodicBackoff};
+        let cases = [
+            (
+                Jitter::gauss(0.5, 0.1).unwrap(),
+                [1_381_702_048, 1_336_932_529, 1_661_083_137],
+            ),
+            (
+                Jitter::uniform(-0.5, 0.5).unwrap(),
+                [1_368_568_604, 1_150_113_447, 1_254_710_564],
+            ),
+            (Jitter::equal(), [934_284_302, 825_056_723, 877_355_282]),
+            (
+                Jitter::proportional(0.2).unwrap(),
+                [1_147_427_441, 1_060_045_379, 1_101_884_226],
+            ),
+        ];
+        for (jitter, nanos) in cases {
+            let recipe = PeriodicBackoff::new(3, Duration::from_secs(1))
+                .with_jitter(jitter.clone().seeded(42));
+            let delays: Vec<u128> = recipe.delays().map(|d| d.as_nanos()).collect();
+            assert_eq!(delays, nanos, "{jitter:?}");
+        }
+    }
+
     #[test]
     fn none_is_identity() {
         let mut s = Jitter::none().start();

@@ -262,6 +262,58 @@ mod tests {
         assert!(b.delays().any(|d| d == Duration::from_secs(5)));
     }
 
+    /// The first delay is drawn from all of `[base, 3 × base)`: over 1,000 requests
+    /// some land in the bottom and some in the top 5% of it, and none on `3 × base`
+    /// itself. (For any seed, a correct draw fails this with probability below
+    /// 2 × 0.95^1000 + 1,000 × 2.5e-10 < 1e-6: the last term for a draw within half a
+    /// nanosecond of 3 s, which would round onto it.)
+    #[test]
+    fn first_delay_spreads_over_base_to_three_times_base() {
+        let b = DecorrelatedJitterBackoff::new(1, Duration::from_secs(1), Duration::from_secs(60))
+            .seeded(13);
+        let firsts: Vec<Duration> = (0..1_000).filter_map(|_| b.delays().next()).collect();
+        assert_eq!(firsts.len(), 1_000);
+        let min = *firsts.iter().min().unwrap();
+        let max = *firsts.iter().max().unwrap();
+        assert!(
+            min >= Duration::from_secs(1) && min < Duration::from_millis(1100),
+            "{min:?}"
+        );
+        assert!(
+            max >= Duration::from_millis(2900) && max < Duration::from_secs(3),
+            "{max:?}"
+        );
+    }
+
+    /// A seed's delays are the same on every target and with every `rand` release
+    /// (README), as for [`Jitter`](super::super::Jitter).
+    #[test]
+    fn a_seed_gives_these_delays_everywhere() {
+        let b = DecorrelatedJitterBackoff::new(4, Duration::from_secs(1), Duration::from_secs(20))
+            .seeded(42);
+        let nanos: Vec<u128> = b.delays().map(|d| d.as_nanos()).collect();
+        // 1 s + 2 s × u, then 1 s + (3 × previous − 1 s) × u, with the same draws u as
+        // `Jitter::full().seeded(42)`'s first request.
+        assert_eq!(
+            nanos,
+            [2_737_137_207, 5_688_235_667, 13_124_204_078, 2_714_916_692]
+        );
+    }
+
+    #[test]
+    fn size_hint_counts_down_exactly() {
+        let mut d = DecorrelatedJitterBackoff::default()
+            .with_attempts(2)
+            .delays();
+        assert_eq!(d.size_hint(), (2, Some(2)));
+        d.next();
+        assert_eq!(d.size_hint(), (1, Some(1)));
+        d.next();
+        assert_eq!(d.size_hint(), (0, Some(0)));
+        assert_eq!(d.next(), None);
+        assert_eq!(d.size_hint(), (0, Some(0)));
+    }
+
     #[test]
     fn degenerate_parameters() {
         let b = DecorrelatedJitterBackoff::new(5, Duration::from_secs(2), Duration::from_secs(1));

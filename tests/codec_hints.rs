@@ -14,7 +14,7 @@ use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::codec::{self, JsonRpcCodecLayer, RetryAfter};
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
-use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
+use tower_jsonrpc_retry::{BoxError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
 
 type Answer = (u16, Vec<(&'static str, &'static str)>, &'static str);
 
@@ -184,5 +184,40 @@ async fn retry_after_on_a_2xx_answer_to_a_notification_is_recorded() {
     assert_eq!(
         resp.extensions().get::<RetryAfter>(),
         Some(&RetryAfter(Duration::from_secs(5)))
+    );
+}
+
+// --- Through a layer that boxes the codec's errors ------------------------------------
+
+/// Under a layer that boxes the codec's errors (a `map_err`, a `TimeoutLayer`), the
+/// retry still reads the status and the `Retry-After` hint of the `codec::Error` in the
+/// chain (`InspectError`'s provided methods, which `BoxError` uses).
+#[tokio::test(start_paused = true)]
+async fn status_and_retry_after_are_read_through_a_boxed_error() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100)))
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .map_err(BoxError::from)
+        .layer(codec_layer())
+        .service(http_svc(
+            vec![
+                (503, vec![("retry-after", "30")], ""),
+                (200, vec![], r#"{"jsonrpc":"2.0","result":3,"id":1}"#),
+            ],
+            count.clone(),
+        ));
+    let start = Instant::now();
+    let resp = svc
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .expect("the 503 was retried");
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(30),
+        "the hint was ignored"
     );
 }

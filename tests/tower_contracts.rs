@@ -437,3 +437,83 @@ fn services_hand_back_what_they_wrap_and_layers_have_a_default() {
     let policy = tower_jsonrpc_retry::JsonRpcRetryPolicy::default();
     assert!(policy.strategy().can_retry());
 }
+
+/// Ready for one call, then never again: the retry waits for readiness until the call's
+/// deadline ends the wait.
+struct ReadyOnce<E> {
+    calls: Arc<AtomicUsize>,
+    error: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E> Clone for ReadyOnce<E> {
+    fn clone(&self) -> Self {
+        Self {
+            calls: Arc::clone(&self.calls),
+            error: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<E> Service<Request> for ReadyOnce<E> {
+    type Response = Response;
+    type Error = E;
+    type Future = std::future::Ready<Result<Response, E>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), E>> {
+        if self.calls.load(Ordering::SeqCst) == 0 {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let error = tower_jsonrpc_retry::jsonrpc::ErrorObject::new(2001, "busy");
+        std::future::ready(Ok(Response::failure(req.id().cloned().unwrap(), error)))
+    }
+}
+
+/// Calls once over a [`ReadyOnce`] failing with 2001, deadline 1 s: the error, the time
+/// taken and the sends. Bounded at 100 s, so a wait the deadline does not end fails
+/// instead of hanging.
+async fn wait_for_readiness_past_the_deadline<E>() -> (E, Duration, usize)
+where
+    E: tower_jsonrpc_retry::InspectError + Send + Sync + 'static,
+{
+    let calls = Arc::new(AtomicUsize::new(0));
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(0.01)))
+        .codes([2001])
+        .max_elapsed(secs(1.0));
+    let svc = JsonRpcRetryLayer::new(strategy).layer(ReadyOnce::<E> {
+        calls: Arc::clone(&calls),
+        error: std::marker::PhantomData,
+    });
+    let start = Instant::now();
+    let call = svc.oneshot(Request::new("sum", json!([1, 2])).with_id(1));
+    let Ok(Err(err)) = tokio::time::timeout(secs(100.0), call).await else {
+        panic!("the wait for readiness did not end at the deadline");
+    };
+    (err, start.elapsed(), calls.load(Ordering::SeqCst))
+}
+
+/// `BoxError` and `io::Error` give a timeout for the deadline, as `codec::Error` does
+/// (`InspectError::deadline_passed`): a retry waiting for readiness ends at it.
+#[tokio::test(start_paused = true)]
+async fn a_retry_waiting_for_readiness_ends_at_the_deadline_over_boxed_and_io_errors() {
+    let (err, elapsed, calls) = wait_for_readiness_past_the_deadline::<BoxError>().await;
+    assert!(
+        err.is::<tower::timeout::error::Elapsed>(),
+        "{err}: not tower's Elapsed"
+    );
+    assert_eq!((elapsed, calls), (secs(1.0), 1));
+
+    let (err, elapsed, calls) = wait_for_readiness_past_the_deadline::<std::io::Error>().await;
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    assert!(
+        err.get_ref()
+            .is_some_and(|e| e.is::<tower::timeout::error::Elapsed>()),
+        "{err}: no Elapsed inside"
+    );
+    assert_eq!((elapsed, calls), (secs(1.0), 1));
+}

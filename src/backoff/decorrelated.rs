@@ -302,16 +302,8 @@ mod tests {
 
     #[test]
     fn size_hint_counts_down_exactly() {
-        let mut d = DecorrelatedJitterBackoff::default()
-            .with_attempts(2)
-            .delays();
-        assert_eq!(d.size_hint(), (2, Some(2)));
-        d.next();
-        assert_eq!(d.size_hint(), (1, Some(1)));
-        d.next();
-        assert_eq!(d.size_hint(), (0, Some(0)));
-        assert_eq!(d.next(), None);
-        assert_eq!(d.size_hint(), (0, Some(0)));
+        let b = DecorrelatedJitterBackoff::default().with_attempts(2);
+        crate::backoff::assert_size_hint_counts_down(&b, 2);
     }
 
     #[test]

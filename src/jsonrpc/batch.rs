@@ -199,7 +199,7 @@ impl BatchResponse {
     }
 
     /// The unmatched error items, mutably.
-    pub(crate) fn unmatched_mut(&mut self) -> &mut Vec<Response> {
+    pub(crate) fn unmatched_mut(&mut self) -> &mut [Response] {
         &mut self.unmatched
     }
 

@@ -137,7 +137,28 @@ async fn retry_after_on_a_2xx_decode_error_is_kept_in_the_error() {
     }
 }
 
-/// So a strategy that retries decode errors waits as the server asked.
+/// Sends `sum(1, 2)` through `svc`, whose first answer asks for a 30 s wait, and asserts
+/// that the second attempt answered it, 30 s later.
+async fn answered_after_the_hint<S>(svc: S, count: &AtomicUsize)
+where
+    S: tower::Service<Request, Response = tower_jsonrpc_retry::jsonrpc::Response>,
+    S::Error: std::fmt::Debug,
+{
+    let start = Instant::now();
+    let resp = svc
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .expect("the first answer was retried");
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(30),
+        "the hint was ignored"
+    );
+}
+
+/// A strategy that retries decode errors waits as the hint a decode error carries asks.
 #[tokio::test(start_paused = true)]
 async fn a_retried_2xx_decode_error_honours_retry_after() {
     let count = Arc::new(AtomicUsize::new(0));
@@ -156,18 +177,7 @@ async fn a_retried_2xx_decode_error_honours_retry_after() {
             ],
             count.clone(),
         ));
-    let start = Instant::now();
-    let resp = svc
-        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
-        .await
-        .unwrap();
-    assert_eq!(resp.result(), Some(&json!(3)));
-    assert_eq!(count.load(Ordering::SeqCst), 2);
-    assert_eq!(
-        start.elapsed(),
-        Duration::from_secs(30),
-        "the hint was ignored"
-    );
+    answered_after_the_hint(svc, &count).await;
 }
 
 // --- `Retry-After` on a 2xx answer to a notification --------------------------------
@@ -208,16 +218,5 @@ async fn status_and_retry_after_are_read_through_a_boxed_error() {
             ],
             count.clone(),
         ));
-    let start = Instant::now();
-    let resp = svc
-        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
-        .await
-        .expect("the 503 was retried");
-    assert_eq!(resp.result(), Some(&json!(3)));
-    assert_eq!(count.load(Ordering::SeqCst), 2);
-    assert_eq!(
-        start.elapsed(),
-        Duration::from_secs(30),
-        "the hint was ignored"
-    );
+    answered_after_the_hint(svc, &count).await;
 }

@@ -218,9 +218,9 @@
 //! failure ([`ErrorClass::Connect`]), or a request hyper handed back unwritten (a fresh
 //! connection closed before it could be written; retried by [`ErrorClass::Reset`]);
 //! never after an error response, a status, or a timeout after which the request may
-//! have been sent, whatever the strategy's other rules say. Mark every write you send, or give writes
-//! [`RetryStrategy::none()`], unless the server deduplicates them (an idempotency key,
-//! a nonce it checks).
+//! have been sent, whatever the strategy's other rules say. Mark every write you send,
+//! or give writes [`RetryStrategy::none()`], unless the server deduplicates them (an
+//! idempotency key, a nonce it checks).
 //!
 //! # Per-request strategies
 //!

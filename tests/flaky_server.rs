@@ -501,11 +501,16 @@ async fn unusable_step_arguments_answer_500_with_an_explanation() {
         [Step::status(1000u16), Step::ok().retry_after("a\r\nb")],
     );
     for why in ["invalid HTTP status code", "invalid header value"] {
-        let reply = post(&server, sum_call(json!(1))).await;
-        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
-        let text = std::str::from_utf8(&reply.body).expect("plain text");
+        let text = refused(&server).await;
         assert!(text.ends_with(why), "{text}");
     }
+}
+
+/// Sends a call that the next step refuses: a 500 whose plain-text body says why.
+async fn refused(server: &FlakyServer) -> String {
+    let reply = post(server, sum_call(json!(1))).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{reply:?}");
+    String::from_utf8(reply.body.to_vec()).expect("plain text")
 }
 
 /// hyper sends no body with a 204 or a 304, whatever the step gives it: a body scripted
@@ -526,9 +531,7 @@ async fn a_body_on_a_status_that_cannot_have_one_answers_500() {
         ],
     );
     for _ in 0..4 {
-        let reply = post(&server, sum_call(json!(1))).await;
-        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{reply:?}");
-        let text = std::str::from_utf8(&reply.body).expect("plain text");
+        let text = refused(&server).await;
         assert!(text.contains("cannot have a body"), "{text}");
     }
     let reply = post(&server, sum_call(json!(1))).await;
@@ -559,9 +562,7 @@ async fn a_content_length_header_that_disagrees_with_the_body_answers_500() {
         ],
     );
     for _ in 0..2 {
-        let reply = post(&server, sum_call(json!(1))).await;
-        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{reply:?}");
-        let text = std::str::from_utf8(&reply.body).expect("plain text");
+        let text = refused(&server).await;
         assert!(text.contains("content-length"), "{text}");
     }
     let reply = post(&server, sum_call(json!(1))).await;

@@ -48,8 +48,12 @@ fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
 }
 
 /// The connection could not be made: the request never left the client. A TLS failure
-/// (an untrusted certificate, say) is not one: it fails the same way every time.
+/// (an untrusted certificate, say) is not one, nor a URI whose scheme the client's
+/// connector does not speak: each fails the same way every time.
 pub(crate) fn is_connect(err: &(dyn StdError + 'static)) -> bool {
+    if chain(err).any(|e| e.is::<crate::client::UnsupportedScheme>()) {
+        return false;
+    }
     #[cfg(feature = "rustls")]
     if chain(err).any(|e| e.is::<rustls::Error>()) {
         return false;

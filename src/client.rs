@@ -52,9 +52,14 @@ use crate::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Id, MethodName, R
 use crate::retry::JsonRpcRetry;
 use crate::{InspectError, JsonRpcRetryLayer, RetryStrategy};
 
+mod scheme;
+
+pub use scheme::{Connecting, SchemeCheck, UnsupportedScheme};
+
 /// The stack [`Client::builder`] assembles: retry over the codec (with its per-attempt
-/// timeout, which bounds the response body too) over hyper-util's client.
-pub type DefaultStack = StackOver<HttpConnector>;
+/// timeout, which bounds the response body too) over hyper-util's client, for `http`
+/// URIs.
+pub type DefaultStack = StackOver<SchemeCheck<HttpConnector>>;
 
 /// The recommended stack over hyper-util's client with connector `C`.
 type StackOver<C> = JsonRpcRetry<JsonRpcCodec<HyperClient<C, Full<Bytes>>>>;
@@ -63,7 +68,7 @@ type StackOver<C> = JsonRpcRetry<JsonRpcCodec<HyperClient<C, Full<Bytes>>>>;
 /// rustls connector, for `https` and `http` URIs.
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
-pub type HttpsStack = StackOver<hyper_rustls::HttpsConnector<HttpConnector>>;
+pub type HttpsStack = StackOver<SchemeCheck<hyper_rustls::HttpsConnector<HttpConnector>>>;
 
 /// Why a call did not produce a value.
 ///
@@ -856,11 +861,13 @@ impl ClientBuilder {
         self
     }
 
-    /// The client, over plain HTTP (an `https` URI fails to connect: see
-    /// `build_https`, feature `rustls`). Needs a tokio runtime when calls are made,
-    /// not now.
+    /// The client, over plain HTTP. A URI whose scheme is not `http` fails every call
+    /// at once, without a retry, with [`UnsupportedScheme`] in the error's chain (for
+    /// `https`, see `build_https`, feature `rustls`). Needs a tokio runtime when calls
+    /// are made, not now.
     pub fn build(self) -> Client {
-        self.over(HyperClient::builder(TokioExecutor::new()).build_http())
+        let http = SchemeCheck::new(HttpConnector::new(), false);
+        self.over(HyperClient::builder(TokioExecutor::new()).build(http))
     }
 
     /// The same client over HTTPS (and plain HTTP), with rustls and the Mozilla root
@@ -901,6 +908,7 @@ impl ClientBuilder {
             .https_or_http()
             .enable_http1()
             .build();
+        let https = SchemeCheck::new(https, true);
         self.over(HyperClient::builder(TokioExecutor::new()).build(https))
     }
 

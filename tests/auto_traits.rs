@@ -42,6 +42,7 @@ fn layers_services_futures_and_errors_cross_threads() {
     send_only::<<HttpRetry<Hyper, Full<Bytes>> as Service<http::Request<Full<Bytes>>>>::Future>();
     send_sync::<codec::Error>();
     send_sync::<ClientError>();
+    send_sync::<tower_jsonrpc_retry::client::UnsupportedScheme>();
     send_sync::<RetryStrategy>();
     send_sync::<Delay>();
     send_sync::<Client>();

@@ -494,3 +494,36 @@ fn the_builders_debug_output_shows_the_attempt_timeout_it_will_use() {
         assert!(debug.contains(shown), "{debug}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_uri_the_plain_http_client_cannot_speak_fails_at_once_and_is_not_retried() {
+    let server = FlakyServer::start().await.unwrap();
+    let connect = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
+        .retry_on(ErrorClass::Connect);
+    for (uri, hint) in [
+        (format!("https://{}/", server.addr()), "build_https"),
+        (format!("ws://{}/", server.addr()), "`ws`"),
+    ] {
+        let client = Client::builder(uri.parse().unwrap())
+            .retry(connect.clone())
+            .build();
+        let start = tokio::time::Instant::now();
+        let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+        assert_eq!(start.elapsed(), Duration::ZERO, "{uri}: no backoff waited");
+        let transport = err.transport().expect("a transport error");
+        assert!(!transport.is_connect(), "{uri}: not a connect failure");
+        let messages = chain(&err);
+        assert!(
+            messages.iter().any(|m| m.contains(hint)),
+            "{uri}: {messages:#?}"
+        );
+        let refused =
+            std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
+                e.source()
+            })
+            .find_map(|e| e.downcast_ref::<tower_jsonrpc_retry::client::UnsupportedScheme>())
+            .expect("the refusal is in the chain");
+        assert_eq!(refused.scheme(), uri.split(':').next());
+    }
+    assert_eq!(server.connections(), 0, "nothing reached the server");
+}

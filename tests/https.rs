@@ -111,3 +111,30 @@ async fn the_https_client_speaks_plain_http_too() {
     let sum: i64 = client.call("sum", (1, 2)).await.unwrap();
     assert_eq!(sum, 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_https_client_refuses_other_schemes_at_once() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = Client::builder(format!("ws://{}/", server.addr()).parse().unwrap())
+        .retry(
+            RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
+                .retry_on(tower_jsonrpc_retry::ErrorClass::Connect),
+        )
+        .build_https()
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::ZERO, "no backoff waited");
+    assert!(!err.transport().unwrap().is_connect());
+    let refused = std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
+    .find_map(|e| e.downcast_ref::<tower_jsonrpc_retry::client::UnsupportedScheme>())
+    .expect("the refusal is in the chain");
+    assert_eq!(refused.scheme(), Some("ws"));
+    assert_eq!(
+        refused.to_string(),
+        "the URI's scheme is `ws`, and this client speaks `http` and `https` only"
+    );
+    assert_eq!(server.connections(), 0, "nothing reached the server");
+}

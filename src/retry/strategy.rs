@@ -34,13 +34,15 @@ pub const DEFAULT_RETRY_AFTER_CEILING: Duration = Duration::from_secs(60);
 pub enum ErrorClass {
     /// The connection could not be made (refused, unreachable, a name that did not
     /// resolve, as hyper-util's client reports it): the request never left the client,
-    /// so even a non-idempotent call is safe to send again. With the `rustls` feature, a
-    /// TLS failure found by rustls (an untrusted certificate, a handshake refused) is not
-    /// one, as it fails the same way every time. Below an error type that
-    /// hides hyper-util's error from the `source()` chain (jsonrpsee's transport error
-    /// does), only a refused connection or an unavailable local address is known to be
-    /// one; other connect failures are then not taken for it, which keeps
-    /// non-idempotent calls safe.
+    /// so even a non-idempotent call is safe to send again. Two failures of a connector
+    /// are not one, as they fail the same way every time: with the `rustls` feature, a
+    /// TLS failure found by rustls (an untrusted certificate, a handshake refused), and
+    /// a URI whose scheme [`Client::builder`](crate::Client::builder)'s connector does
+    /// not speak ([`client::UnsupportedScheme`](crate::client::UnsupportedScheme)).
+    /// Below an error type that hides hyper-util's error from the `source()` chain
+    /// (jsonrpsee's transport error does), only a refused connection or an unavailable
+    /// local address is known to be one; other connect failures are then not taken for
+    /// it, which keeps non-idempotent calls safe.
     Connect,
     /// A timeout ended the attempt: tower's `TimeoutLayer`, tokio's `timeout`, an I/O
     /// `TimedOut`, or hyper's own timers.

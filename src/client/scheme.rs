@@ -1,0 +1,139 @@
+//! The connector check of [`ClientBuilder`](super::ClientBuilder)'s stacks: a URI whose
+//! scheme the connector cannot speak fails at once, as a mistake to fix rather than a
+//! connection to retry.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::Uri;
+use http::uri::Scheme;
+use tower_service::Service;
+
+use crate::BoxError;
+
+/// The connector of [`Client::builder`](crate::Client::builder)'s stacks: connector `C`,
+/// behind a check of the URI's scheme.
+///
+/// [`build`](super::ClientBuilder::build)'s connector speaks `http` only, and
+/// [`build_https`](super::ClientBuilder::build_https)'s `http` and `https`. A URI with
+/// any other scheme (an `https` URI given to `build`'s client, or `ws://`) fails before
+/// any connection is tried, with [`UnsupportedScheme`] in the error's chain. hyper-util
+/// reports it as a connect error, as it reports its own refusal of a scheme, but no
+/// [`RetryStrategy`](crate::RetryStrategy) treats it as one
+/// ([`ErrorClass::Connect`](crate::ErrorClass::Connect) does not match it): the same URI
+/// would fail the same way on every retry.
+#[derive(Debug, Clone)]
+pub struct SchemeCheck<C> {
+    inner: C,
+    https: bool,
+}
+
+impl<C> SchemeCheck<C> {
+    /// `inner`, for `http` URIs, and for `https` ones too if `https`.
+    pub(super) fn new(inner: C, https: bool) -> Self {
+        Self { inner, https }
+    }
+
+    fn speaks(&self, scheme: Option<&Scheme>) -> bool {
+        scheme == Some(&Scheme::HTTP) || (self.https && scheme == Some(&Scheme::HTTPS))
+    }
+}
+
+impl<C> Service<Uri> for SchemeCheck<C>
+where
+    C: Service<Uri>,
+    C::Error: Into<BoxError>,
+    C::Future: Unpin,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Connecting<C::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let state = if self.speaks(uri.scheme()) {
+            State::Connecting(self.inner.call(uri))
+        } else {
+            State::Refused(Some(UnsupportedScheme {
+                scheme: uri.scheme_str().map(str::to_owned),
+                https_available: self.https,
+            }))
+        };
+        Connecting { state }
+    }
+}
+
+/// The future of [`SchemeCheck`]'s connection: the inner connector's, or the refusal.
+#[derive(Debug)]
+pub struct Connecting<F> {
+    state: State<F>,
+}
+
+#[derive(Debug)]
+enum State<F> {
+    Connecting(F),
+    /// Taken when the future first completes.
+    Refused(Option<UnsupportedScheme>),
+}
+
+impl<F, T, E> Future for Connecting<F>
+where
+    F: Future<Output = Result<T, E>> + Unpin,
+    E: Into<BoxError>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.state {
+            State::Connecting(inner) => Pin::new(inner).poll(cx).map_err(Into::into),
+            State::Refused(refusal) => Poll::Ready(Err(match refusal.take() {
+                Some(refusal) => refusal.into(),
+                // Polled again after it completed: tower's contract leaves this open,
+                // and an error is the answer that cannot be mistaken for a connection.
+                None => "the connection's future was polled after it completed".into(),
+            })),
+        }
+    }
+}
+
+/// A URI whose scheme the client's connector does not speak: see [`SchemeCheck`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsupportedScheme {
+    scheme: Option<String>,
+    https_available: bool,
+}
+
+impl UnsupportedScheme {
+    /// The URI's scheme (`None` for a URI without one).
+    pub fn scheme(&self) -> Option<&str> {
+        self.scheme.as_deref()
+    }
+}
+
+impl fmt::Display for UnsupportedScheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.scheme.as_deref(), self.https_available) {
+            (Some("https"), false) => f.write_str(
+                "the URI's scheme is `https`, and this client speaks plain HTTP: build it \
+                 with `ClientBuilder::build_https` (feature `rustls`)",
+            ),
+            (Some(scheme), false) => write!(
+                f,
+                "the URI's scheme is `{scheme}`, and this client speaks `http` only"
+            ),
+            (Some(scheme), true) => write!(
+                f,
+                "the URI's scheme is `{scheme}`, and this client speaks `http` and `https` only"
+            ),
+            (None, _) => f.write_str("the URI has no scheme"),
+        }
+    }
+}
+
+impl StdError for UnsupportedScheme {}

@@ -866,7 +866,7 @@ impl ClientBuilder {
     /// `https`, see `build_https`, feature `rustls`). Needs a tokio runtime when calls
     /// are made, not now.
     pub fn build(self) -> Client {
-        let http = SchemeCheck::new(HttpConnector::new(), false);
+        let http = SchemeCheck::http(HttpConnector::new());
         self.over(HyperClient::builder(TokioExecutor::new()).build(http))
     }
 
@@ -908,7 +908,7 @@ impl ClientBuilder {
             .https_or_http()
             .enable_http1()
             .build();
-        let https = SchemeCheck::new(https, true);
+        let https = SchemeCheck::http_or_https(https);
         self.over(HyperClient::builder(TokioExecutor::new()).build(https))
     }
 

@@ -14,8 +14,9 @@ use tower_service::Service;
 
 use crate::BoxError;
 
-/// The connector of [`Client::builder`](crate::Client::builder)'s stacks: connector `C`,
-/// behind a check of the URI's scheme.
+/// Connector `C` behind a check of the URI's scheme: the connector of
+/// [`Client::builder`](crate::Client::builder)'s stacks, and one for a stack of your own
+/// over hyper-util's client ([`http`](Self::http), [`http_or_https`](Self::http_or_https)).
 ///
 /// [`build`](super::ClientBuilder::build)'s connector speaks `http` only, and
 /// [`build_https`](super::ClientBuilder::build_https)'s `http` and `https`. A URI with
@@ -32,9 +33,31 @@ pub struct SchemeCheck<C> {
 }
 
 impl<C> SchemeCheck<C> {
-    /// `inner`, for `http` URIs, and for `https` ones too if `https`.
-    pub(super) fn new(inner: C, https: bool) -> Self {
-        Self { inner, https }
+    /// `inner` for `http` URIs only, as [`build`](super::ClientBuilder::build) uses
+    /// hyper-util's `HttpConnector`: for a stack of your own over hyper-util's client.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use hyper_util::client::legacy::{Client, connect::HttpConnector};
+    /// use hyper_util::rt::TokioExecutor;
+    /// use tower_jsonrpc_retry::client::SchemeCheck;
+    ///
+    /// let connector = SchemeCheck::http(HttpConnector::new());
+    /// let http: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    /// # let _ = http;
+    /// ```
+    pub fn http(inner: C) -> Self {
+        Self {
+            inner,
+            https: false,
+        }
+    }
+
+    /// `inner` for `http` and `https` URIs, as
+    /// [`build_https`](super::ClientBuilder::build_https) uses hyper-rustls' connector.
+    pub fn http_or_https(inner: C) -> Self {
+        Self { inner, https: true }
     }
 
     fn speaks(&self, scheme: Option<&Scheme>) -> bool {

@@ -424,6 +424,7 @@ impl fmt::Debug for BatchResponse {
         f.debug_struct("BatchResponse")
             .field("items", &self.items)
             .field("batch_error", &self.batch_error)
+            .field("unmatched", &self.unmatched)
             .finish_non_exhaustive()
     }
 }
@@ -431,5 +432,50 @@ impl fmt::Debug for BatchResponse {
 impl Serialize for BatchResponse {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.items.serialize(serializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_batchs_requests_and_answers_by_value_and_mutably() {
+        let calls = vec![
+            Request::new("a", json!([])).with_id(1),
+            Request::new("b", json!([])).with_id(2),
+        ];
+        let batch = BatchRequest::new(calls.clone());
+        assert_eq!(batch.into_requests(), calls);
+
+        let mut answer = BatchResponse::new(vec![Response::success(1, json!(1))]);
+        answer.items_mut().push(Response::success(2, json!(2)));
+        assert_eq!(answer.items().len(), 2);
+        assert_eq!(
+            answer.get(&Id::Number(2)),
+            Some(&Response::success(2, json!(2)))
+        );
+    }
+
+    #[test]
+    fn debug_shows_the_calls_and_the_answers() {
+        let batch = BatchRequest::new(vec![Request::new("a", json!([])).with_id(1)]);
+        let shown = format!("{batch:?}");
+        assert!(shown.starts_with("[Request {"), "{shown}");
+        let bytes = br#"[{"jsonrpc":"2.0","result":1,"id":1},
+            {"jsonrpc":"2.0","error":{"code":-32600,"message":"bad"},"id":null}]"#;
+        let answer = BatchResponse::from_slice(bytes, &[Id::Number(1)]).unwrap();
+        let shown = format!("{answer:?}");
+        assert!(shown.starts_with("BatchResponse {"), "{shown}");
+        for part in [
+            "items: [Response",
+            "Number(1)",
+            "unmatched: [Response",
+            "-32600",
+        ] {
+            assert!(shown.contains(part), "{part} in {shown}");
+        }
     }
 }

@@ -329,4 +329,69 @@ mod tests {
             format!("invalid id {}", "y".repeat(QUOTED))
         );
     }
+
+    #[test]
+    fn a_value_written_in_pieces_is_cut_after_the_same_bytes() {
+        // A string id's `Debug` writes its opening quote, then the text: 1 + 99 bytes.
+        let long = Id::String("z".repeat(150).into());
+        let err = DecodeError::UnexpectedItem(long);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "batch response has an unexpected or repeated id \"{}…",
+                "z".repeat(QUOTED - 1)
+            )
+        );
+    }
+
+    #[test]
+    fn a_batch_lists_ten_missing_ids_and_counts_the_rest() {
+        let ids = |n: i64| (1..=n).map(Id::Number).collect::<Vec<_>>();
+        assert_eq!(
+            DecodeError::MissingItems(ids(LISTED as i64)).to_string(),
+            "batch response misses ids 1 2 3 4 5 6 7 8 9 10"
+        );
+        assert_eq!(
+            DecodeError::MissingItems(ids(11)).to_string(),
+            "batch response misses ids 1 2 3 4 5 6 7 8 9 10 ... (11 in all)"
+        );
+    }
+
+    #[test]
+    fn only_invalid_json_has_a_source() {
+        use std::error::Error as _;
+        let json = serde_json::from_str::<Value>("{").unwrap_err();
+        let shown = json.to_string();
+        let err = DecodeError::from(json);
+        assert_eq!(err.source().map(ToString::to_string), Some(shown));
+        assert!(DecodeError::EmptyBody.source().is_none());
+    }
+
+    #[test]
+    fn the_specifications_codes_and_the_server_error_range() {
+        assert_eq!(
+            [
+                ErrorObject::PARSE_ERROR,
+                ErrorObject::INVALID_REQUEST,
+                ErrorObject::METHOD_NOT_FOUND,
+                ErrorObject::INVALID_PARAMS,
+                ErrorObject::INTERNAL_ERROR,
+            ],
+            [-32700, -32600, -32601, -32602, -32603]
+        );
+        for (code, server) in [
+            (-32100, false),
+            (-32099, true),
+            (-32050, true),
+            (-32000, true),
+            (-31999, false),
+            (ErrorObject::INTERNAL_ERROR, false),
+        ] {
+            assert_eq!(
+                ErrorObject::new(code, "").is_server_error(),
+                server,
+                "{code}"
+            );
+        }
+    }
 }

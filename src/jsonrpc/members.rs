@@ -378,6 +378,17 @@ mod tests {
     }
 
     #[test]
+    fn a_version_written_with_an_escape_is_still_2_0() {
+        let escaped = br#"{"jsonrpc":"2\u002e0","result":1,"id":1}"#;
+        assert_eq!(Response::from_slice(escaped).unwrap().result(), Some(&1.into()));
+        let other = br#"{"jsonrpc":"2\u002e1","result":1,"id":1}"#;
+        assert!(matches!(
+            Response::from_slice(other),
+            Err(DecodeError::Version(Some(v))) if v == "2.1"
+        ));
+    }
+
+    #[test]
     fn text_that_is_not_utf8_is_not_json_even_inside_a_skipped_member() {
         let bytes = b"{\"jsonrpc\":\"2.0\",\"other\":\"\xff\",\"result\":1,\"id\":1}";
         assert!(matches!(

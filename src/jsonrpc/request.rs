@@ -263,3 +263,38 @@ impl From<Arc<str>> for MethodName {
         MethodName(Method::Shared(s))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn requests_are_equal_when_method_params_and_id_all_are() {
+        let call = Request::new("sum", json!([1, 2])).with_id(1);
+        assert_eq!(call, Request::new("sum", json!([1, 2])).with_id(1));
+        assert_ne!(call, Request::new("sub", json!([1, 2])).with_id(1));
+        assert_ne!(call, Request::new("sum", json!([2, 1])).with_id(1));
+        assert_ne!(call, Request::new("sum", json!([1, 2])).with_id(2));
+        assert_ne!(call, Request::new("sum", json!([1, 2])));
+    }
+
+    #[test]
+    fn set_id_makes_and_unmakes_a_call() {
+        let mut req = Request::new("log", json!([]));
+        req.set_id(Some(Id::from(7)));
+        assert_eq!(req.id(), Some(&Id::Number(7)));
+        req.set_id(None);
+        assert!(req.is_notification());
+    }
+
+    #[test]
+    fn debug_shows_the_message() {
+        let shown = format!("{:?}", Request::new("sum", json!([1])).with_id(3));
+        assert!(shown.starts_with("Request {"), "{shown}");
+        for part in ["method: \"sum\"", "Number(1)", "Number(3)"] {
+            assert!(shown.contains(part), "{part} in {shown}");
+        }
+    }
+}

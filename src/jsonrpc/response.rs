@@ -233,3 +233,42 @@ impl<'de> Deserialize<'de> for Response {
         Response::from_value(Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn responses_are_equal_when_id_and_payload_both_are() {
+        let ok = Response::success(1, json!(3));
+        assert_eq!(ok, Response::success(1, json!(3)));
+        assert_ne!(ok, Response::success(2, json!(3)));
+        assert_ne!(ok, Response::success(1, json!(4)));
+    }
+
+    #[test]
+    fn an_error_serde_json_cannot_build_is_read_without_its_data_only_unbuilt() {
+        let body =
+            br#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"slow","data":1e400},"id":1}"#;
+        assert!(matches!(
+            Response::from_single_answer(body, true),
+            Err(DecodeError::Json(_))
+        ));
+        let read = Response::from_single_answer(body, false).unwrap();
+        let err = read.error().unwrap();
+        assert_eq!((err.code(), err.message()), (-32005, "slow"));
+        assert_eq!(err.data(), None);
+        // The code and the message themselves cannot be left out.
+        for body in [
+            &br#"{"jsonrpc":"2.0","error":{"code":1e400,"message":"slow","data":1e400},"id":1}"#[..],
+            br#"{"jsonrpc":"2.0","error":{"code":1,"message":1e400,"data":1e400},"id":1}"#,
+        ] {
+            assert!(matches!(
+                Response::from_single_answer(body, false),
+                Err(DecodeError::Json(_))
+            ));
+        }
+    }
+}

@@ -380,7 +380,10 @@ mod tests {
     #[test]
     fn a_version_written_with_an_escape_is_still_2_0() {
         let escaped = br#"{"jsonrpc":"2\u002e0","result":1,"id":1}"#;
-        assert_eq!(Response::from_slice(escaped).unwrap().result(), Some(&1.into()));
+        assert_eq!(
+            Response::from_slice(escaped).unwrap().result(),
+            Some(&1.into())
+        );
         let other = br#"{"jsonrpc":"2\u002e1","result":1,"id":1}"#;
         assert!(matches!(
             Response::from_slice(other),

@@ -296,5 +296,6 @@ mod tests {
         for part in ["method: \"sum\"", "Number(1)", "Number(3)"] {
             assert!(shown.contains(part), "{part} in {shown}");
         }
+        assert_eq!(format!("{:?}", MethodName::from("sum")), "\"sum\"");
     }
 }

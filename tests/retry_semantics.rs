@@ -580,6 +580,45 @@ async fn no_retry_is_scheduled_past_the_deadline() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_deadline_beyond_what_an_instant_holds_bounds_nothing() {
+    let server = server().await;
+    server.script("sum", [Step::error(2001)]);
+    // 500 days: more than a year, within what tokio's timer holds.
+    let long = Duration::from_secs(500 * 86_400);
+    let strategy = periodic(1, long).codes([2001]).max_elapsed(Duration::MAX);
+    let start = Instant::now();
+    let resp = stack(&server, strategy).oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(server.calls("sum"), 2);
+    assert_eq!(start.elapsed(), long);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_that_starts_at_its_deadline_is_cut_at_once() {
+    let server = server().await;
+    server.script("sum", [Step::delay(secs(1.0)), Step::delay(secs(1.0))]);
+    let zero = || RetryStrategy::none().max_elapsed(Duration::ZERO);
+    // The layer's own deadline, and one an outer layer gave the call: a deadline that
+    // is now, not yet past, is the call's and is kept by the inner layer.
+    let own = stack(&server, zero());
+    let outer = tower::ServiceBuilder::new()
+        .layer(tower_jsonrpc_retry::JsonRpcRetryLayer::new(zero()))
+        .service(stack(&server, RetryStrategy::none()));
+    let start = Instant::now();
+    let own = own.oneshot(sum(1)).await;
+    let outer = outer.oneshot(sum(2)).await;
+    for (name, result) in [("own", own), ("outer", outer)] {
+        let err = result.unwrap_err();
+        assert!(err.is_timeout(), "{name}: {err:?}");
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "{name}: cut by the deadline, not by the attempt timeout"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn budget_bounds_a_retry_storm() {
     let server = server().await;
     server.handle("busy", |_| Err((2001, "busy".to_owned())));

@@ -258,3 +258,40 @@ impl std::error::Error for Error {
         self.inner.source.as_deref().map(|e| e as _)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each kind answers its own predicate and no other.
+    #[test]
+    fn each_kind_answers_one_predicate() {
+        let io = std::io::Error::other("broke");
+        let cases: [(Error, &str); 7] = [
+            (Error::transport(io), "transport"),
+            (Error::from_status(StatusCode::BAD_GATEWAY, None), "status"),
+            (
+                Error::decode(DecodeError::EmptyBody, StatusCode::OK, None),
+                "decode",
+            ),
+            (Error::body_too_large(8), "too large"),
+            (Error::body("cut".into(), 8), "body"),
+            (Error::invalid_request(DecodeError::EmptyBatch), "invalid"),
+            (Error::timeout(), "timeout"),
+        ];
+        for (err, kind) in cases {
+            let answers = [
+                ("transport", err.is_transport()),
+                ("status", err.is_status()),
+                ("decode", err.is_decode()),
+                ("too large", err.is_body_too_large()),
+                ("body", err.is_body()),
+                ("invalid", err.is_invalid_request()),
+                ("timeout", err.is_timeout()),
+            ];
+            for (name, answer) in answers {
+                assert_eq!(answer, name == kind, "{kind}: is {name}? {err:?}");
+            }
+        }
+    }
+}

@@ -1114,3 +1114,15 @@ async fn headers_replace_the_defaults_and_keep_repeated_values() {
     let traces: Vec<_> = heads[0].headers.get_all("x-trace").iter().collect();
     assert_eq!(traces, ["one", "two"]);
 }
+
+#[test]
+fn the_codec_tells_the_uri_it_sends_to() {
+    let uri: http::Uri = "http://127.0.0.1:8545/rpc".parse().unwrap();
+    let codec = tower::Layer::layer(
+        &JsonRpcCodecLayer::new(uri.clone()),
+        tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+            Ok::<_, std::io::Error>(http::Response::new(Full::<Bytes>::default()))
+        }),
+    );
+    assert_eq!(codec.uri(), &uri);
+}

@@ -830,6 +830,28 @@ async fn an_outer_deadline_also_bounds_an_inner_retry_layer() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_inner_layers_earlier_deadline_wins_over_an_outer_ones() {
+    let server = server().await;
+    server.handle("busy", |_| Err((2001, "busy".to_owned())));
+    let inner = periodic(10, Duration::from_millis(500))
+        .codes([2001])
+        .max_elapsed(secs(1.0));
+    let outer = RetryStrategy::none().max_elapsed(secs(10.0));
+    let svc = tower::ServiceBuilder::new()
+        .layer(tower_jsonrpc_retry::JsonRpcRetryLayer::new(outer))
+        .service(stack(&server, inner));
+    let start = Instant::now();
+    let resp = svc
+        .oneshot(Request::new("busy", json!([])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+    // Sent at 0 s and 0.5 s; a wait to 1 s would reach the inner layer's deadline.
+    assert_eq!(server.calls("busy"), 2);
+    assert_eq!(start.elapsed(), Duration::from_millis(500));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_batch_of_notifications_refused_as_a_whole_is_sent_again() {
     let server = server().await;
     // 503 with an error object for the whole batch: nothing was processed.

@@ -436,6 +436,18 @@ fn services_hand_back_what_they_wrap_and_layers_have_a_default() {
     );
     let policy = tower_jsonrpc_retry::JsonRpcRetryPolicy::default();
     assert!(policy.strategy().can_retry());
+    // And the strategy given, when one is.
+    let none = format!("{:?}", RetryStrategy::none());
+    assert_ne!(none, format!("{:?}", RetryStrategy::transient()));
+    assert_eq!(
+        format!(
+            "{:?}",
+            JsonRpcRetryLayer::new(RetryStrategy::none()).strategy()
+        ),
+        none
+    );
+    let http_layer = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none());
+    assert_eq!(format!("{:?}", http_layer.strategy()), none);
 }
 
 /// Ready for one call, then never again: the retry waits for readiness until the call's

@@ -76,6 +76,21 @@ async fn http_level_a_body_slower_than_the_deadline_ends_the_call_at_it() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn http_level_a_body_that_ends_at_the_deadline_leaves_one_attempt_cut_at_once() {
+    // As over the codec: an attempt that starts at its deadline is made, and cut.
+    let hung = Hung::default();
+    let svc = JsonRpcRetryLayer::http::<TestBody>(deadline_strategy()).layer(hung.clone());
+    let start = Instant::now();
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .body(TestBody::after(secs(1.0), CALL.as_bytes()))
+        .unwrap();
+    let err = svc.oneshot(req).await.unwrap_err();
+    assert!(is_timeout(&err), "{err}");
+    assert_eq!(start.elapsed(), secs(1.0));
+    assert_eq!(hung.calls.load(Ordering::SeqCst), 1, "one attempt");
+}
+
+#[tokio::test(start_paused = true)]
 async fn http_level_a_body_that_never_ends_is_cut_at_the_deadline() {
     let svc = JsonRpcRetryLayer::http::<TestBody>(deadline_strategy())
         .attempt_timeout(secs(0.5))

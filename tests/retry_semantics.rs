@@ -804,6 +804,24 @@ async fn the_deadline_cuts_a_retry_short() {
     );
 }
 
+/// A call of `busy` through a retry layer with `outer` over the stack with `inner`: the
+/// answer, and how long it took.
+async fn busy_through_two_layers(
+    server: &FlakyServer,
+    outer: RetryStrategy,
+    inner: RetryStrategy,
+) -> (tower_jsonrpc_retry::jsonrpc::Response, Duration) {
+    let svc = tower::ServiceBuilder::new()
+        .layer(tower_jsonrpc_retry::JsonRpcRetryLayer::new(outer))
+        .service(stack(server, inner));
+    let start = Instant::now();
+    let resp = svc
+        .oneshot(Request::new("busy", json!([])).with_id(1))
+        .await
+        .unwrap();
+    (resp, start.elapsed())
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_outer_deadline_also_bounds_an_inner_retry_layer() {
     let server = server().await;
@@ -814,19 +832,12 @@ async fn an_outer_deadline_also_bounds_an_inner_retry_layer() {
     let outer = periodic(3, Duration::from_millis(100))
         .codes([2001])
         .max_elapsed(secs(1.0));
-    let svc = tower::ServiceBuilder::new()
-        .layer(tower_jsonrpc_retry::JsonRpcRetryLayer::new(outer))
-        .service(stack(&server, inner));
-    let start = Instant::now();
-    let resp = svc
-        .oneshot(Request::new("busy", json!([])).with_id(1))
-        .await
-        .unwrap();
+    let (resp, elapsed) = busy_through_two_layers(&server, outer, inner).await;
     assert_eq!(resp.error().map(|e| e.code()), Some(2001));
     // Inner: 0 s, 0.5 s, then a wait to 1 s would reach the deadline. Outer, after
     // 100 ms each: 0.6 s (the inner layer's next wait would end past 1 s), 0.7 s, 0.8 s.
     assert_eq!(server.calls("busy"), 5);
-    assert_eq!(start.elapsed(), Duration::from_millis(800));
+    assert_eq!(elapsed, Duration::from_millis(800));
 }
 
 #[tokio::test(start_paused = true)]
@@ -837,18 +848,11 @@ async fn an_inner_layers_earlier_deadline_wins_over_an_outer_ones() {
         .codes([2001])
         .max_elapsed(secs(1.0));
     let outer = RetryStrategy::none().max_elapsed(secs(10.0));
-    let svc = tower::ServiceBuilder::new()
-        .layer(tower_jsonrpc_retry::JsonRpcRetryLayer::new(outer))
-        .service(stack(&server, inner));
-    let start = Instant::now();
-    let resp = svc
-        .oneshot(Request::new("busy", json!([])).with_id(1))
-        .await
-        .unwrap();
+    let (resp, elapsed) = busy_through_two_layers(&server, outer, inner).await;
     assert_eq!(resp.error().map(|e| e.code()), Some(2001));
     // Sent at 0 s and 0.5 s; a wait to 1 s would reach the inner layer's deadline.
     assert_eq!(server.calls("busy"), 2);
-    assert_eq!(start.elapsed(), Duration::from_millis(500));
+    assert_eq!(elapsed, Duration::from_millis(500));
 }
 
 #[tokio::test(start_paused = true)]

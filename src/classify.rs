@@ -51,11 +51,7 @@ fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
 /// (an untrusted certificate, say) is not one, nor a URI whose scheme the client's
 /// connector does not speak: each fails the same way every time.
 pub(crate) fn is_connect(err: &(dyn StdError + 'static)) -> bool {
-    if chain(err).any(|e| e.is::<crate::client::UnsupportedScheme>()) {
-        return false;
-    }
-    #[cfg(feature = "rustls")]
-    if chain(err).any(|e| e.is::<rustls::Error>()) {
+    if chain(err).any(fails_every_time) {
         return false;
     }
     chain(err).any(|e| {
@@ -66,6 +62,16 @@ pub(crate) fn is_connect(err: &(dyn StdError + 'static)) -> bool {
                 Some(io::ErrorKind::ConnectionRefused | io::ErrorKind::AddrNotAvailable)
             )
     })
+}
+
+/// A connector's failure that no retry can mend: a URI whose scheme it does not speak,
+/// or (with the `rustls` feature) a TLS failure found by rustls.
+fn fails_every_time(e: &(dyn StdError + 'static)) -> bool {
+    #[cfg(feature = "rustls")]
+    if e.is::<rustls::Error>() {
+        return true;
+    }
+    e.is::<crate::client::UnsupportedScheme>()
 }
 
 /// The request never left the client: the connection could not be made, or hyper handed

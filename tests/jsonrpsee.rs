@@ -417,6 +417,41 @@ async fn a_gathered_batch_answer_keeps_answers_no_call_took() {
     );
 }
 
+/// An answer no call took in an earlier exchange is kept when a later exchange answers
+/// every call again: the caller gets both exchanges' words, not the last one's bytes.
+#[tokio::test(start_paused = true)]
+async fn an_earlier_exchanges_answer_no_call_took_outlives_a_whole_re_send() {
+    let server = FlakyServer::start().await.unwrap();
+    let unread = r#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"unread"},"id":null}"#;
+    let limited = r#"{"code":-32005,"message":"limited"}"#;
+    let first = format!(
+        r#"[{{"jsonrpc":"2.0","error":{limited},"id":1}},{{"jsonrpc":"2.0","error":{limited},"id":2}},{unread}]"#
+    );
+    let second = r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","result":7,"id":2}]"#;
+    server.script(
+        "sum",
+        [
+            Step::raw(200, first),
+            Step::ok(),
+            Step::raw(200, second),
+            Step::ok(),
+        ],
+    );
+    let body = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
+    let resp = raw_call(&server, body).await;
+    assert_eq!(server.bodies().len(), 2);
+    let got = resp.into_body().collect().await.unwrap().to_bytes();
+    let got: serde_json::Value = serde_json::from_slice(&got).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!([
+            {"jsonrpc": "2.0", "result": 3, "id": 1},
+            {"jsonrpc": "2.0", "result": 7, "id": 2},
+            {"jsonrpc": "2.0", "error": {"code": -32600, "message": "unread"}, "id": null},
+        ])
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_batch_the_last_exchange_answered_whole_comes_back_as_it_came() {
     let server = FlakyServer::start().await.unwrap();

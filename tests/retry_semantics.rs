@@ -762,6 +762,45 @@ async fn batch_error_is_the_last_exchanges() {
     assert_eq!(resp.batch_error(), None, "the retry succeeded");
 }
 
+/// Answers no call took (null-id errors) are kept from every exchange of a partly
+/// retried batch, in the order they came: a re-send adds to them, it does not replace them.
+#[tokio::test(start_paused = true)]
+async fn a_partly_retried_batch_keeps_every_exchanges_answers_no_call_took() {
+    let server = server().await;
+    let unread = |message: &str| {
+        format!(r#"{{"jsonrpc":"2.0","error":{{"code":-32600,"message":"{message}"}},"id":null}}"#)
+    };
+    let first = format!(
+        r#"[{{"jsonrpc":"2.0","error":{{"code":-32005,"message":"limited"}},"id":1}},{{"jsonrpc":"2.0","result":7,"id":2}},{}]"#,
+        unread("first")
+    );
+    let second = format!(
+        r#"[{{"jsonrpc":"2.0","result":3,"id":1}},{}]"#,
+        unread("second")
+    );
+    server.script(
+        "sum",
+        [Step::raw(200, first), Step::ok(), Step::raw(200, second)],
+    );
+    let svc = stack(&server, periodic(3, secs(1.0)).codes([-32005]));
+    let resp = svc
+        .oneshot(BatchRequest::new(vec![sum(1), sum(2)]))
+        .await
+        .unwrap();
+    assert_eq!(server.bodies().len(), 2);
+    let results: Vec<_> = resp.items().iter().map(|r| r.result().cloned()).collect();
+    assert_eq!(results, [Some(json!(3)), Some(json!(7))]);
+    let unmatched: Vec<_> = resp
+        .unmatched()
+        .iter()
+        .map(|r| r.error().map(|e| e.message().to_owned()))
+        .collect();
+    assert_eq!(
+        unmatched,
+        [Some("first".to_owned()), Some("second".to_owned())]
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn status_class_applies_to_batches_with_a_json_rpc_body() {
     let server = server().await;

@@ -193,7 +193,8 @@ impl BatchResponse {
     }
 
     /// Error items with a null id that no call was left to take: the server could not
-    /// read some item of the batch, and every call was answered anyway.
+    /// read some item of the batch, and every call was answered anyway. After a retry
+    /// that re-sent some of the calls, those of every exchange, in the order they came.
     pub fn unmatched(&self) -> &[Response] {
         &self.unmatched
     }
@@ -220,8 +221,9 @@ impl BatchResponse {
 
     /// Takes in the answers of a later exchange that re-sent some of the calls: their
     /// items replace the ones with the same ids (keeping the order of the first answer),
-    /// and what describes the exchange (batch-level error, unmatched items, extensions)
-    /// is the later exchange's.
+    /// its unmatched items follow the earlier ones (each is something a server said that
+    /// no later answer replaces), and what describes the exchange (batch-level error,
+    /// extensions) is the later exchange's.
     pub(crate) fn merge(&mut self, newer: BatchResponse) {
         let BatchResponse {
             items,
@@ -240,9 +242,10 @@ impl BatchResponse {
             }
         }
         self.batch_error = batch_error;
-        self.unmatched = unmatched;
+        let earlier_unmatched = !self.unmatched.is_empty();
+        self.unmatched.extend(unmatched);
         self.extensions = extensions;
-        if replaced < self.items.len() {
+        if replaced < self.items.len() || earlier_unmatched {
             // The newer exchange's answer, if a codec kept it, is not the whole answer.
             self.extensions.remove::<crate::codec::RawAnswer>();
         }

@@ -645,7 +645,8 @@ where
     /// status is a transport error; under a 2xx its body is not read); in a batch with
     /// calls, each call's result carries the refusal. An error with a null id that no
     /// call took (the server could not read a notification) is kept in
-    /// [`BatchResults::unmatched`].
+    /// [`BatchResults::unmatched`], and so is a refusal after which a retry sent the
+    /// calls again but not a non-idempotent notification: the server never ran it.
     pub async fn send(self) -> Result<BatchResults<E>, ClientError<E>> {
         if let Some(e) = self.error {
             return Err(e);
@@ -742,7 +743,9 @@ impl<E> BatchResults<E> {
 
     /// Error answers with a null id that no call of the batch took: the server could
     /// not read some item of the batch (a notification, say), and every call was
-    /// answered anyway. Also at the end of [`into_responses`](Self::into_responses).
+    /// answered anyway; or its refusal of the whole batch, when a retry sent the calls
+    /// again but not a non-idempotent notification. Also at the end of
+    /// [`into_responses`](Self::into_responses).
     pub fn unmatched(&self) -> &[Response] {
         &self.unmatched
     }

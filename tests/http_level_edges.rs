@@ -174,3 +174,34 @@ async fn a_refused_batch_whose_re_send_fails_comes_back_as_the_server_refused_it
         assert_eq!(got, REFUSED.as_bytes(), "{batch}");
     }
 }
+
+/// A batch refused as a whole, whose non-idempotent notification the retry does not
+/// send again: the call's later answer comes back with the refusal, as the server wrote
+/// it, after it, so the caller sees that the notification was never run.
+#[tokio::test(start_paused = true)]
+async fn a_refusal_a_retry_leaves_a_notification_under_comes_back_with_the_answers() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::raw(200, REFUSED)]);
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100)))
+        .codes([-32005])
+        .non_idempotent(["send"]);
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http(strategy))
+        .service(http());
+    let body = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"send","params":["tx"]}]"#;
+    let req = http::Request::post(server.uri())
+        .body(Full::from(body))
+        .unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!((server.calls("sum"), server.calls("send")), (2, 1));
+    assert_eq!(resp.status(), http::StatusCode::OK);
+    let got = resp.into_body().collect().await.unwrap().to_bytes();
+    let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(&got).unwrap();
+    let items: Vec<&str> = items.iter().map(|item| item.get()).collect();
+    let [answer, refusal] = items[..] else {
+        panic!("{items:?}")
+    };
+    let answer: Value = serde_json::from_str(answer).unwrap();
+    assert_eq!(answer, json!({"jsonrpc": "2.0", "result": 3, "id": 1}));
+    assert_eq!(refusal, REFUSED, "the refusal, byte for byte");
+}

@@ -731,6 +731,15 @@ async fn batch_level_error_does_not_resend_a_non_idempotent_notification() {
         1,
         "the server saw the batch: sent once"
     );
+    // The call's later answer does not hide that the server refused, and never ran,
+    // the notification that did not go again.
+    assert_eq!(resp.batch_error(), None, "the retry was answered");
+    let kept: Vec<_> = resp
+        .unmatched()
+        .iter()
+        .map(|r| (r.id().clone(), r.error().map(|e| e.code())))
+        .collect();
+    assert_eq!(kept, [(Id::Null, Some(-32005))]);
 }
 
 #[tokio::test(start_paused = true)]

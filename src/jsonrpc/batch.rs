@@ -194,7 +194,10 @@ impl BatchResponse {
 
     /// Error items with a null id that no call was left to take: the server could not
     /// read some item of the batch, and every call was answered anyway. After a retry
-    /// that re-sent some of the calls, those of every exchange, in the order they came.
+    /// that re-sent some of the calls, those of every exchange, in the order they came;
+    /// and the server's refusal of a whole batch, when the retry did not send some
+    /// notification of it again (its method is non-idempotent), so that the calls' later
+    /// answers do not hide that the server never ran it.
     pub fn unmatched(&self) -> &[Response] {
         &self.unmatched
     }
@@ -202,6 +205,11 @@ impl BatchResponse {
     /// The unmatched error items, mutably.
     pub(crate) fn unmatched_mut(&mut self) -> &mut [Response] {
         &mut self.unmatched
+    }
+
+    /// Adds an error item no call took.
+    pub(crate) fn push_unmatched(&mut self, item: Response) {
+        self.unmatched.push(item);
     }
 
     /// The unmatched error items, taken out.

@@ -13,7 +13,7 @@ use super::future::Delay;
 use super::inspect::InspectError;
 use super::strategy::RetryStrategy;
 use crate::backoff::{Backoff, BoxDelays};
-use crate::codec::{Deadline, Gathering, LatestHint, RetryAfter};
+use crate::codec::{Deadline, Gathering, LatestHint, RawAnswer, RawItem, RetryAfter};
 use crate::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Id, Request, Response};
 
 /// A [`tower::retry::Policy`] for JSON-RPC [`Request`]s and [`BatchRequest`]s.
@@ -455,6 +455,9 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                             None => whole_batch_failed && !strategy.is_non_idempotent(r.method()),
                         });
                     *req.requests_mut() = again;
+                    if whole_batch_failed && settled.iter().any(|r| r.id().is_none()) {
+                        keep_refusal(&mut gathered.answers);
+                    }
                     gathered.settled.extend(settled);
                     // The next answer is merged with these: it must be readable.
                     req.extensions_mut().insert(Gathering);
@@ -562,6 +565,24 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
 /// retried, if it is: decided as the answer to its first notification. Not when one of
 /// them is non-idempotent: it would not be sent again, and a retry's clean answer would
 /// hide that it was refused.
+/// Keeps the refusal of a whole batch among the answers no call took, once a retry
+/// leaves some notification it refused unsent (its method is non-idempotent): the
+/// calls' later answers replace the refusal, and would hide that the server never ran
+/// that notification. At the HTTP level it goes on as the server wrote it.
+fn keep_refusal(answers: &mut BatchResponse) {
+    let Some(error) = answers.batch_error().cloned() else {
+        return;
+    };
+    let mut refusal = Response::failure(Id::Null, error);
+    if let Some(raw) = answers.extensions().get::<RawAnswer>() {
+        refusal.extensions_mut().insert(RawItem(raw.body.clone()));
+    }
+    if let Some(status) = answers.extensions().get::<http::StatusCode>() {
+        refusal.extensions_mut().insert(*status);
+    }
+    answers.push_unmatched(refusal);
+}
+
 fn refused_notifications(
     strategy: &RetryStrategy,
     req: &BatchRequest,

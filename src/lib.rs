@@ -276,8 +276,12 @@
 //! or a transport failure, retries the whole batch. One strategy decides for the whole
 //! batch: the batch's own (in the [`BatchRequest`](jsonrpc::BatchRequest)'s extensions,
 //! or [`BatchBuilder::retry`](client::BatchBuilder::retry)), else the stack's default;
-//! a strategy in the extensions of a request inside it is not read. A call that must go at most once is marked with
-//! [`non_idempotent`](RetryStrategy::non_idempotent) or sent on its own.
+//! a strategy in the extensions of a request inside it is not read. A call that must go
+//! at most once is marked with [`non_idempotent`](RetryStrategy::non_idempotent) or sent
+//! on its own; when a retry of a batch refused as a whole leaves such a notification
+//! unsent, the refusal is kept in [`unmatched`](jsonrpc::BatchResponse::unmatched). Calls
+//! that share an id (the codec refuses to send them; a service of your own may not) are
+//! retried on transport failures only: which call an answer is for cannot be told.
 //! [`Client::batch`] gives a typed handle per call:
 //!
 //! ```

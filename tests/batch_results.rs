@@ -8,10 +8,15 @@ use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use serde_json::json;
-use tower_jsonrpc_retry::Client;
-use tower_jsonrpc_retry::jsonrpc::{BatchRequest, BatchResponse, Id, Request, Response};
+use tower::ServiceExt;
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::jsonrpc::{
+    BatchRequest, BatchResponse, ErrorObject, Id, Request, Response,
+};
+use tower_jsonrpc_retry::{Client, JsonRpcRetryLayer, RetryStrategy};
 use tower_service::Service;
 
 /// Echoes each call's method under its id, in call order, except that it answers
@@ -144,4 +149,61 @@ async fn untaken_responses_come_back_in_call_order() {
         .map(|r| r.into_result().unwrap())
         .collect();
     assert_eq!(methods, [json!("last"), json!("a")]);
+}
+
+/// Answers each call with its method, except the first call of the first exchange,
+/// which gets -32005 (a rate limit a strategy retries); counts the exchanges.
+#[derive(Clone, Default)]
+struct LimitedOnce {
+    exchanges: Arc<AtomicUsize>,
+}
+
+impl Service<BatchRequest> for LimitedOnce {
+    type Response = BatchResponse;
+    type Error = Infallible;
+    type Future = Ready<Result<BatchResponse, Infallible>>;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, batch: BatchRequest) -> Self::Future {
+        let first_exchange = self.exchanges.fetch_add(1, Ordering::SeqCst) == 0;
+        let items = batch
+            .requests()
+            .iter()
+            .filter_map(|r| r.id().map(|id| (id.clone(), r.method())))
+            .enumerate()
+            .map(|(i, (id, method))| match (first_exchange, i) {
+                (true, 0) => Response::failure(id, ErrorObject::new(-32005, "limited")),
+                _ => Response::success(id, json!(method)),
+            })
+            .collect();
+        ready(Ok(BatchResponse::new(items)))
+    }
+}
+
+/// Calls that share an id (a service without the codec, which refuses such a batch):
+/// an answer cannot be told to be one call's and not the other's, so no answer decides
+/// a retry. Before, both calls were sent again (the one that succeeded ran twice), and
+/// both new answers went into the first call's place.
+#[tokio::test(start_paused = true)]
+async fn calls_sharing_an_id_are_not_retried_on_their_answers() {
+    let service = LimitedOnce::default();
+    let exchanges = Arc::clone(&service.exchanges);
+    let strategy =
+        RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1))).codes([-32005]);
+    let svc = tower::Layer::layer(&JsonRpcRetryLayer::new(strategy), service);
+    let batch = BatchRequest::new(vec![
+        Request::new("a", json!([])).with_id("fixed"),
+        Request::new("b", json!([])).with_id("fixed"),
+    ]);
+    let resp = ServiceExt::<BatchRequest>::oneshot(svc, batch)
+        .await
+        .unwrap();
+    assert_eq!(exchanges.load(Ordering::SeqCst), 1, "nothing is sent again");
+    let answers: Vec<_> = resp
+        .items()
+        .iter()
+        .map(|r| r.payload().map_err(|e| e.code()).cloned())
+        .collect();
+    assert_eq!(answers, [Err(-32005), Ok(json!("b"))], "as they came");
 }

@@ -414,6 +414,13 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     first_reason = refused_notifications(strategy, req, &gathered);
                     data_hint = gathered.batch_error().and_then(decide::data_hint);
                 }
+                if first_reason.is_some() && crate::codec::repeated_id(req).is_some() {
+                    // Two calls share an id (a service without the codec, which refuses
+                    // such a batch): which call an answer is for cannot be told, so no
+                    // answer decides a retry. A re-send could run a call that succeeded
+                    // again, and its answers could not be gathered with these.
+                    first_reason = None;
+                }
                 let hint = gathered
                     .extensions()
                     .get::<RetryAfter>()

@@ -401,7 +401,8 @@ where
         }
     }
 
-    /// Sends it as a notification.
+    /// Sends it as a notification: without an id, so one set with [`id`](Self::id) is
+    /// not sent (a notification is a request with no id).
     pub fn notify(self) -> NotifyFuture<S> {
         let service = self.client.service.clone();
         NotifyFuture {

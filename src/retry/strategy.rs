@@ -423,6 +423,10 @@ impl RetryStrategy {
     /// [`transient()`](Self::transient) with its jitter seeded: the same delays on every
     /// run, for tests that assert them.
     ///
+    /// The requests that share one seeded strategy (clones included) each draw their own
+    /// delays. Strategies built separately with the same seed draw the same ones: build
+    /// it once and clone it, not once per request, or every request waits in step.
+    ///
     /// ```
     /// use tower_jsonrpc_retry::RetryStrategy;
     ///
@@ -478,7 +482,9 @@ impl RetryStrategy {
     }
 
     /// [`ethereum_rate_limits()`](Self::ethereum_rate_limits) with its jitter seeded: the
-    /// same delays on every run, for tests that assert them.
+    /// same delays on every run, for tests that assert them. As with
+    /// [`transient_seeded`](Self::transient_seeded), build it once and clone it: strategies
+    /// built separately with one seed draw the same delays.
     #[must_use]
     pub fn ethereum_rate_limits_seeded(seed: u64) -> Self {
         Self::ethereum_rate_limits_with(Jitter::full().seeded(seed))

@@ -205,12 +205,23 @@ pub(crate) struct Gathering;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Deadline(pub(crate) tokio::time::Instant);
 
+/// Vouches that a request's [`Deadline`] is the call's under way: set by the retry layer
+/// that stamped it, for the next look at it in the same call (the policy's copy for
+/// retries, or the JSON-RPC stack under the HTTP-level layer), and taken off before the
+/// request goes below the layer. A deadline found past without it is left over from an
+/// earlier call; with it, it is this call's, reached a moment ago (on a clock that moved
+/// between the two looks).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Live;
+
 impl Deadline {
-    /// Drops a deadline already past: it is left over from an earlier call (a request a
-    /// layer kept and sends again), as a live call's deadline is never past when one of
-    /// its attempts starts.
+    /// Drops a deadline already past, unless [`Live`] vouches for it (and takes the
+    /// voucher off): it is left over from an earlier call (a request a layer below kept
+    /// and sends again), as a live call's deadline is never past when one of its
+    /// attempts starts.
     pub(crate) fn drop_stale(extensions: &mut http::Extensions) {
-        if Self::passed(extensions) {
+        let vouched = extensions.remove::<Live>().is_some();
+        if !vouched && Self::passed(extensions) {
             extensions.remove::<Deadline>();
         }
     }

@@ -14,6 +14,8 @@ use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use super::inspect::InspectError;
+use crate::codec::Live;
+use crate::jsonrpc::{BatchRequest, Request};
 
 /// The inner service of [`JsonRpcRetry`](super::JsonRpcRetry)'s tower `Retry`.
 ///
@@ -102,10 +104,26 @@ impl<S: fmt::Debug> fmt::Debug for Attempts<S> {
     }
 }
 
+/// Takes the [`Live`](crate::codec::Live) voucher off a request going below the layer:
+/// a request kept there (a recorder, a dead-letter queue) and sent again later must not
+/// pass its old deadline off as the new call's.
+fn unvouch<R: Any>(req: &mut R) {
+    let any: &mut dyn Any = req;
+    let extensions = if let Some(req) = any.downcast_mut::<Request>() {
+        req.extensions_mut()
+    } else if let Some(batch) = any.downcast_mut::<BatchRequest>() {
+        batch.extensions_mut()
+    } else {
+        return;
+    };
+    extensions.remove::<Live>();
+}
+
 impl<S, R> Service<R> for Attempts<S>
 where
     S: Service<R>,
     S::Error: InspectError + Send + Sync + 'static,
+    R: 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -130,7 +148,11 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: R) -> Self::Future {
+    fn call(&mut self, mut req: R) -> Self::Future {
+        // Only a call with a deadline is vouched for.
+        if self.deadline.is_some() {
+            unvouch(&mut req);
+        }
         let err = match self.failed.take() {
             None => {
                 return AttemptFuture::Sent {

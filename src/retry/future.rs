@@ -95,6 +95,7 @@ pin_project! {
         S::Error: Send,
         S::Error: Sync,
         S::Error: 'static,
+        R: 'static,
         JsonRpcRetryPolicy: Policy<R, S::Response, S::Error>,
     {
         #[pin]
@@ -107,7 +108,7 @@ where
     S: Service<R> + Clone,
     S::Error: InspectError + Send + Sync + 'static,
     JsonRpcRetryPolicy: Policy<R, S::Response, S::Error>,
-    R: Clone,
+    R: Clone + 'static,
 {
     type Output = Result<S::Response, S::Error>;
 
@@ -120,6 +121,7 @@ impl<S, R> fmt::Debug for ResponseFuture<S, R>
 where
     S: Service<R>,
     S::Error: InspectError + Send + Sync + 'static,
+    R: 'static,
     JsonRpcRetryPolicy: Policy<R, S::Response, S::Error>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

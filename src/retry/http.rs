@@ -22,7 +22,7 @@ use super::layer::JsonRpcRetry;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
 use crate::codec::{
-    self, DEFAULT_BODY_LIMIT, Deadline, JsonRpcCodec, JsonRpcCodecLayer, LatestHint, Origin,
+    self, DEFAULT_BODY_LIMIT, Deadline, JsonRpcCodec, JsonRpcCodecLayer, LatestHint, Live, Origin,
     RawAnswer, RawItem,
 };
 use crate::jsonrpc::members::{self, Item, Shape};
@@ -559,6 +559,9 @@ where
                     }
                     let inner = codec.into_inner().inner;
                     let exchange = async {
+                        let mut parts = parts;
+                        // Below the layer, the deadline is no longer vouched for.
+                        parts.extensions.remove::<Live>();
                         let req = http::Request::from_parts(parts, B::from(bytes.to_vec()));
                         let (head, body) = inner
                             .oneshot(req)
@@ -867,6 +870,38 @@ mod tests {
             chunks.push(Bytes::from_static(part.as_bytes()));
         }
         chunks
+    }
+
+    /// A body that is not JSON-RPC goes to the inner service as it came, with the
+    /// call's deadline but no voucher for it: kept there and sent again later, it is a
+    /// new call.
+    #[tokio::test(start_paused = true)]
+    async fn a_body_sent_as_it_came_carries_no_voucher_below_the_layer() {
+        let seen: Arc<std::sync::Mutex<Vec<(bool, bool)>>> = Arc::default();
+        let log = Arc::clone(&seen);
+        let inner = tower::service_fn(move |req: http::Request<Full<Bytes>>| {
+            let extensions = req.extensions();
+            let looked = (
+                extensions.get::<Deadline>().is_some(),
+                extensions.get::<Live>().is_some(),
+            );
+            log.lock().unwrap_or_else(|e| e.into_inner()).push(looked);
+            let ok = http::Response::new(Full::new(Bytes::from_static(b"ok")));
+            async { Ok::<_, std::io::Error>(ok) }
+        });
+        let strategy = RetryStrategy::new(crate::backoff::PeriodicBackoff::new(
+            1,
+            Duration::from_millis(10),
+        ))
+        .max_elapsed(Duration::from_secs(1));
+        let svc = HttpRetryLayer::<Full<Bytes>>::new(strategy).layer(inner);
+        let req = http::Request::post("http://127.0.0.1:1/")
+            .body(Full::from("not json"))
+            .unwrap_or_default();
+        let res: Result<_, BoxError> = svc.oneshot(req).await;
+        assert!(res.is_ok());
+        let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        assert_eq!(*seen, [(true, false)]);
     }
 
     #[test]

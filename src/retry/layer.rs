@@ -11,7 +11,7 @@ use super::http::HttpRetryLayer;
 use super::inspect::InspectError;
 use super::policy::JsonRpcRetryPolicy;
 use super::strategy::RetryStrategy;
-use crate::codec::Deadline;
+use crate::codec::{Deadline, Live};
 use crate::jsonrpc::{BatchRequest, BatchResponse, Request, Response};
 
 /// Retries JSON-RPC calls: wraps a service in tower's [`Retry`] with a
@@ -146,17 +146,23 @@ impl<S> JsonRpcRetry<S> {
 
     /// Marks a call whose strategy (its own, or the default) has a deadline with it;
     /// an earlier deadline already there (a retry layer further out) stays. Returns the
-    /// deadline the call has, if any.
+    /// deadline the call has, if any, vouched for ([`Live`]) until it goes below this
+    /// layer, so that the policy's copy for retries keeps it even if it has passed by
+    /// the time the copy is made.
     pub(crate) fn stamp(&self, extensions: &mut http::Extensions) -> Option<Deadline> {
         Deadline::drop_stale(extensions);
         let limit = match extensions.get::<RetryStrategy>() {
             Some(own) => own.inner.max_elapsed,
             None => self.max_elapsed,
         };
-        match limit {
+        let deadline = match limit {
             Some(limit) => Some(Deadline::set(extensions, limit)),
             None => extensions.get::<Deadline>().copied(),
+        };
+        if deadline.is_some() {
+            extensions.insert(Live);
         }
+        deadline
     }
 }
 
@@ -198,6 +204,131 @@ where
         let deadline = self.stamp(batch.extensions_mut());
         ResponseFuture {
             inner: self.call_with_deadline(batch, deadline.as_ref()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod deadline_voucher {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use serde_json::json;
+    use tower::{Layer, ServiceExt};
+
+    use crate::backoff::PeriodicBackoff;
+    use crate::codec::{Deadline, Live};
+    use crate::jsonrpc::{BatchRequest, BatchResponse, Request, Response};
+    use crate::{BoxError, JsonRpcRetryLayer, RetryStrategy};
+
+    fn strategy() -> RetryStrategy {
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(10)))
+            .max_elapsed(Duration::from_secs(1))
+    }
+
+    /// Whether each request that reached the inner service had a deadline, and a
+    /// voucher for it.
+    type Seen = Arc<Mutex<Vec<(bool, bool)>>>;
+
+    fn look(seen: &Seen, extensions: &http::Extensions) {
+        let deadline = extensions.get::<Deadline>().is_some();
+        let live = extensions.get::<Live>().is_some();
+        seen.lock().unwrap().push((deadline, live));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_past_deadline_is_kept_only_when_vouched_for() {
+        let mut extensions = http::Extensions::new();
+        Deadline::set(&mut extensions, Duration::from_secs(1));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let mut vouched = extensions.clone();
+        vouched.insert(Live);
+        Deadline::drop_stale(&mut vouched);
+        assert!(vouched.get::<Deadline>().is_some(), "this call's, reached");
+        assert!(vouched.get::<Live>().is_none(), "a voucher serves one look");
+        Deadline::drop_stale(&mut extensions);
+        assert!(extensions.get::<Deadline>().is_none(), "an earlier call's");
+    }
+
+    /// What a layer below keeps (and may send again long after) carries the deadline
+    /// but no voucher for it, single calls and batches alike.
+    #[tokio::test(start_paused = true)]
+    async fn no_voucher_goes_below_the_layer() {
+        let seen = Seen::default();
+        let layer = JsonRpcRetryLayer::new(strategy());
+
+        let log = Arc::clone(&seen);
+        let single = layer.layer(tower::service_fn(move |req: Request| {
+            look(&log, req.extensions());
+            async { Ok::<_, BoxError>(Response::success(1, json!(3))) }
+        }));
+        let req = Request::new("sum", json!([1, 2])).with_id(1);
+        single.oneshot(req).await.unwrap();
+
+        let log = Arc::clone(&seen);
+        let batch = layer.layer(tower::service_fn(move |req: BatchRequest| {
+            look(&log, req.extensions());
+            async { Ok::<_, BoxError>(BatchResponse::new(vec![Response::success(1, json!(3))])) }
+        }));
+        let req = BatchRequest::new(vec![Request::new("sum", json!([1, 2])).with_id(1)]);
+        batch.oneshot(req).await.unwrap();
+
+        assert_eq!(*seen.lock().unwrap(), [(true, false), (true, false)]);
+    }
+
+    /// The policy's copy for retries keeps the deadline the layer vouched for, even if
+    /// it passed before the copy was made: the call gives up at its deadline instead of
+    /// retrying under a fresh one.
+    #[tokio::test(start_paused = true)]
+    async fn the_copy_for_retries_keeps_a_vouched_deadline_reached() {
+        let calls = Arc::new(Mutex::new(0));
+        let count = Arc::clone(&calls);
+        let svc = JsonRpcRetryLayer::new(strategy().codes([2001])).layer(tower::service_fn(
+            move |req: Request| {
+                *count.lock().unwrap() += 1;
+                let id = req.id().cloned().unwrap_or(crate::jsonrpc::Id::Null);
+                let busy = crate::jsonrpc::ErrorObject::new(2001, "busy");
+                async move { Ok::<_, BoxError>(Response::failure(id, busy)) }
+            },
+        ));
+        let mut req = Request::new("sum", json!([1, 2])).with_id(1);
+        Deadline::set(req.extensions_mut(), Duration::from_secs(1));
+        req.extensions_mut().insert(Live);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let resp = svc.oneshot(req).await.unwrap();
+        assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+        assert_eq!(*calls.lock().unwrap(), 1, "no retry past the deadline");
+    }
+
+    /// The JSON-RPC stack under the HTTP-level layer takes the deadline the HTTP-level
+    /// layer stamped as this call's, even if it passed between the two looks (here, by
+    /// the time the stack is called at all), rather than starting a fresh one.
+    #[tokio::test(start_paused = true)]
+    async fn a_vouched_deadline_reached_is_not_replaced_by_a_fresh_one() {
+        let seen: Arc<Mutex<Vec<Option<Deadline>>>> = Arc::default();
+        let log = Arc::clone(&seen);
+        let svc =
+            JsonRpcRetryLayer::new(strategy()).layer(tower::service_fn(move |req: Request| {
+                log.lock()
+                    .unwrap()
+                    .push(req.extensions().get::<Deadline>().copied());
+                async { Ok::<_, BoxError>(Response::success(1, json!(3))) }
+            }));
+        for vouched in [true, false] {
+            let mut req = Request::new("sum", json!([1, 2])).with_id(1);
+            let Deadline(at) = Deadline::set(req.extensions_mut(), Duration::from_secs(1));
+            if vouched {
+                req.extensions_mut().insert(Live);
+            }
+            tokio::time::advance(Duration::from_secs(2)).await;
+            svc.clone().oneshot(req).await.unwrap();
+            let sent = seen.lock().unwrap().pop().flatten().map(|Deadline(at)| at);
+            if vouched {
+                assert_eq!(sent, Some(at), "the call's own deadline");
+            } else {
+                let fresh = tokio::time::Instant::now() + Duration::from_secs(1);
+                assert_eq!(sent, Some(fresh), "an earlier call's: a fresh one");
+            }
         }
     }
 }

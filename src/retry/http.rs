@@ -53,8 +53,9 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// came when one exchange gave it, and when retries gathered it from several, as one
 /// array of the items as the server wrote them (a null-id error the layer gives a call,
 /// by elimination or as the error that refused the whole batch, is written anew with
-/// that call's id around the server's error object as it wrote it; the last exchange's
-/// answers that no call took go last),
+/// that call's id around the server's error object as it wrote it; the answers that no
+/// call took go last, every exchange's, with the refusal of a whole batch when a retry
+/// did not send a non-idempotent notification of it again),
 /// with status 200 (every call's failure is in the body; a caller that refuses a
 /// non-2xx batch answer as a whole, as jsonrpsee does, would otherwise lose the calls
 /// that succeeded) and the last exchange's `Retry-After` (when the last exchange failed

@@ -742,6 +742,28 @@ async fn batch_level_error_does_not_resend_a_non_idempotent_notification() {
     assert_eq!(kept, [(Id::Null, Some(-32005))]);
 }
 
+/// The same refusal, when the calls' re-send then fails in transport and retries end:
+/// the batch comes back as refused, with the refusal once (as the batch's error), not
+/// again among the answers no call took.
+#[tokio::test(start_paused = true)]
+async fn a_refusal_whose_re_send_fails_is_the_batchs_error_once() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [Step::raw(200, WHOLE_BATCH_LIMITED), Step::timeout()],
+    );
+    let strategy = periodic(1, secs(1.0))
+        .codes([-32005])
+        .retry_on(ErrorClass::Timeout)
+        .non_idempotent(["send"]);
+    let svc = stack(&server, strategy);
+    let batch = BatchRequest::new(vec![sum(1), Request::new("send", json!(["tx"]))]);
+    let resp = svc.oneshot(batch).await.unwrap();
+    assert_eq!((server.calls("sum"), server.calls("send")), (2, 1));
+    assert_eq!(resp.batch_error().map(|e| e.code()), Some(-32005));
+    assert!(resp.unmatched().is_empty(), "{resp:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failure_status_answering_another_call_is_a_status_for_a_batch_too() {
     let server = server().await;

@@ -66,6 +66,10 @@ struct State {
 struct Gathered {
     answers: BatchResponse,
     settled: Vec<Request>,
+    /// The refusal of the whole batch, kept for the notifications the retry leaves
+    /// unsent ([`refusal`]): among the answers no call took once a later answer comes,
+    /// which would hide it. A final failure before then has it as the batch's error.
+    refusal: Option<Response>,
 }
 
 impl JsonRpcRetryPolicy {
@@ -381,6 +385,9 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     None => std::mem::take(response),
                     Some(gathered) => {
                         let mut answers = std::mem::take(&mut gathered.answers);
+                        if let Some(refusal) = gathered.refusal.take() {
+                            answers.push_unmatched(refusal);
+                        }
                         answers.merge(std::mem::take(response));
                         answers
                     }
@@ -450,6 +457,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                         Box::new(Gathered {
                             answers: BatchResponse::default(),
                             settled: Vec::new(),
+                            refusal: None,
                         })
                     });
                     gathered.answers = std::mem::take(response);
@@ -463,7 +471,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                         });
                     *req.requests_mut() = again;
                     if whole_batch_failed && settled.iter().any(|r| r.id().is_none()) {
-                        keep_refusal(&mut gathered.answers);
+                        gathered.refusal = refusal(&gathered.answers);
                     }
                     gathered.settled.extend(settled);
                     // The next answer is merged with these: it must be readable.
@@ -568,28 +576,25 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
     }
 }
 
-/// Why a batch of notifications refused as a whole (its error object, its status) is
-/// retried, if it is: decided as the answer to its first notification. Not when one of
-/// them is non-idempotent: it would not be sent again, and a retry's clean answer would
-/// hide that it was refused.
-/// Keeps the refusal of a whole batch among the answers no call took, once a retry
-/// leaves some notification it refused unsent (its method is non-idempotent): the
-/// calls' later answers replace the refusal, and would hide that the server never ran
-/// that notification. At the HTTP level it goes on as the server wrote it.
-fn keep_refusal(answers: &mut BatchResponse) {
-    let Some(error) = answers.batch_error().cloned() else {
-        return;
-    };
-    let mut refusal = Response::failure(Id::Null, error);
+/// The refusal of a whole batch, as an answer no call took, for when a retry leaves some
+/// notification it refused unsent (its method is non-idempotent): the calls' later
+/// answers replace the refusal, and would hide that the server never ran that
+/// notification. At the HTTP level it goes on as the server wrote it.
+fn refusal(answers: &BatchResponse) -> Option<Response> {
+    let mut refusal = Response::failure(Id::Null, answers.batch_error()?.clone());
     if let Some(raw) = answers.extensions().get::<RawAnswer>() {
         refusal.extensions_mut().insert(RawItem(raw.body.clone()));
     }
     if let Some(status) = answers.extensions().get::<http::StatusCode>() {
         refusal.extensions_mut().insert(*status);
     }
-    answers.push_unmatched(refusal);
+    Some(refusal)
 }
 
+/// Why a batch of notifications refused as a whole (its error object, its status) is
+/// retried, if it is: decided as the answer to its first notification. Not when one of
+/// them is non-idempotent: it would not be sent again, and a retry's clean answer would
+/// hide that it was refused.
 fn refused_notifications(
     strategy: &RetryStrategy,
     req: &BatchRequest,

@@ -24,6 +24,21 @@ fn http() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Byt
     Client::builder(TokioExecutor::new()).build_http()
 }
 
+/// POSTs `body` to the server through the HTTP-level layer over hyper-util's client.
+async fn post_through_layer(
+    server: &FlakyServer,
+    strategy: RetryStrategy,
+    body: &'static str,
+) -> http::Response<Full<Bytes>> {
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http(strategy))
+        .service(http());
+    let req = http::Request::post(server.uri())
+        .body(Full::from(body))
+        .unwrap();
+    svc.oneshot(req).await.unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_deadline_that_passed_before_the_first_poll_ends_the_call_unsent() {
     let server = FlakyServer::start().await.unwrap();
@@ -102,14 +117,8 @@ async fn a_partly_retried_batch_whose_last_exchange_fails_keeps_its_answers_and_
     );
     let strategy =
         RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
-    let svc = ServiceBuilder::new()
-        .layer(JsonRpcRetryLayer::http(strategy))
-        .service(http());
     let body = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
-    let req = http::Request::post(server.uri())
-        .body(Full::from(body))
-        .unwrap();
-    let resp = svc.oneshot(req).await.unwrap();
+    let resp = post_through_layer(&server, strategy, body).await;
     assert_eq!(server.calls("sum"), 3);
     // The answers gathered are answers (200); the server's last word on time goes with
     // them.
@@ -185,14 +194,8 @@ async fn a_refusal_a_retry_leaves_a_notification_under_comes_back_with_the_answe
     let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100)))
         .codes([-32005])
         .non_idempotent(["send"]);
-    let svc = ServiceBuilder::new()
-        .layer(JsonRpcRetryLayer::http(strategy))
-        .service(http());
     let body = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"send","params":["tx"]}]"#;
-    let req = http::Request::post(server.uri())
-        .body(Full::from(body))
-        .unwrap();
-    let resp = svc.oneshot(req).await.unwrap();
+    let resp = post_through_layer(&server, strategy, body).await;
     assert_eq!((server.calls("sum"), server.calls("send")), (2, 1));
     assert_eq!(resp.status(), http::StatusCode::OK);
     let got = resp.into_body().collect().await.unwrap().to_bytes();

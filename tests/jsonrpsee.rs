@@ -402,19 +402,29 @@ async fn a_gathered_batch_answer_keeps_answers_no_call_took() {
         "sum",
         [Step::raw(200, first), Step::ok(), Step::raw(200, second)],
     );
+    assert_eq!(
+        two_sums_in_two_exchanges(&server).await,
+        two_sums_and_unread()
+    );
+}
+
+/// Sends a batch of two `sum` calls (ids 1 and 2), checks that it took two exchanges,
+/// and returns the answer the caller got.
+async fn two_sums_in_two_exchanges(server: &FlakyServer) -> serde_json::Value {
     let body = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
-    let resp = raw_call(&server, body).await;
+    let resp = raw_call(server, body).await;
     assert_eq!(server.bodies().len(), 2);
     let got = resp.into_body().collect().await.unwrap().to_bytes();
-    let got: serde_json::Value = serde_json::from_slice(&got).unwrap();
-    assert_eq!(
-        got,
-        serde_json::json!([
-            {"jsonrpc": "2.0", "result": 3, "id": 1},
-            {"jsonrpc": "2.0", "result": 7, "id": 2},
-            {"jsonrpc": "2.0", "error": {"code": -32600, "message": "unread"}, "id": null},
-        ])
-    );
+    serde_json::from_slice(&got).unwrap()
+}
+
+/// Both calls answered, then the error with a null id that no call took.
+fn two_sums_and_unread() -> serde_json::Value {
+    serde_json::json!([
+        {"jsonrpc": "2.0", "result": 3, "id": 1},
+        {"jsonrpc": "2.0", "result": 7, "id": 2},
+        {"jsonrpc": "2.0", "error": {"code": -32600, "message": "unread"}, "id": null},
+    ])
 }
 
 /// An answer no call took in an earlier exchange is kept when a later exchange answers
@@ -437,18 +447,9 @@ async fn an_earlier_exchanges_answer_no_call_took_outlives_a_whole_re_send() {
             Step::ok(),
         ],
     );
-    let body = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
-    let resp = raw_call(&server, body).await;
-    assert_eq!(server.bodies().len(), 2);
-    let got = resp.into_body().collect().await.unwrap().to_bytes();
-    let got: serde_json::Value = serde_json::from_slice(&got).unwrap();
     assert_eq!(
-        got,
-        serde_json::json!([
-            {"jsonrpc": "2.0", "result": 3, "id": 1},
-            {"jsonrpc": "2.0", "result": 7, "id": 2},
-            {"jsonrpc": "2.0", "error": {"code": -32600, "message": "unread"}, "id": null},
-        ])
+        two_sums_in_two_exchanges(&server).await,
+        two_sums_and_unread()
     );
 }
 

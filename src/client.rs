@@ -643,7 +643,7 @@ where
     /// and has no results: JSON-RPC makes an empty batch invalid. A batch of
     /// notifications only that the server refuses as a whole (an error with a null id)
     /// is [`ClientError::Rpc`] with that error (one notification refused under a failure
-    /// status is a transport error; under a 2xx its body is not read); in a batch with
+    /// status is a transport error; under a 2xx its body is not decoded); in a batch with
     /// calls, each call's result carries the refusal. An error with a null id that no
     /// call took (the server could not read a notification) is kept in
     /// [`BatchResults::unmatched`], and so is a refusal after which a retry sent the

@@ -357,7 +357,9 @@ async fn an_attempt_cut_by_the_codec_timeout_retries_on_a_fresh_connection() {
 }
 
 /// The same with `FlakyServer`'s trickle, and a notification, whose 2xx body the codec
-/// does not read: the connection must still come back clean.
+/// reads only to throw it away: the connection must still come back clean, and a body
+/// still trickling at the attempt timeout leaves the notification delivered, not timed
+/// out (and sent again).
 #[tokio::test(start_paused = true)]
 async fn trickled_answers_and_unread_notification_bodies_do_not_poison_the_pool() {
     let server = FlakyServer::start().await.unwrap();
@@ -732,4 +734,42 @@ async fn a_connection_closed_on_accept_before_the_first_request_is_retried() {
         ),
     }
     assert_eq!(seen.per_conn(), [0, 1]);
+}
+
+// ---------------------------------------------------------------------------------------
+// (8) A server that answers notifications with a body.
+// ---------------------------------------------------------------------------------------
+
+/// Answers every request on its connection 200 with a body of `len` bytes, keep-alive:
+/// more than hyper reads along with the head, so a client that drops the body unread
+/// must close the connection.
+async fn answered_at_length(mut stream: TcpStream, seen: Seen, conn: usize, len: usize) {
+    let mut buf = Vec::new();
+    let body = json!({"jsonrpc": "2.0", "result": "x".repeat(len), "id": null}).to_string();
+    while seen.recv(&mut stream, &mut buf, conn).await.is_some() {
+        if stream
+            .write_all(http_ok(&body, "").as_bytes())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The body of a notification's 2xx answer is read and thrown away, up to 64 KiB, so
+/// every notification goes over the one pooled connection (dropped unread, it closed
+/// the connection each time: a new TCP connection per notification). A longer body is
+/// not read for nothing: its connection is closed, and the notification is delivered.
+#[tokio::test(start_paused = true)]
+async fn a_notifications_answer_with_a_body_keeps_its_connection() {
+    for (len, per_conn) in [(48 * 1024, vec![5]), (200 * 1024, vec![1, 4])] {
+        let serve = move |stream, seen, conn| answered_at_length(stream, seen, conn, len);
+        let (uri, seen) = raw_server(serve).await;
+        let client = Client::builder(uri).retry(RetryStrategy::none()).build();
+        for n in 0..5 {
+            client.notify("log", (n,)).await.unwrap();
+        }
+        assert_eq!(seen.per_conn(), per_conn, "a body of {len} bytes");
+    }
 }

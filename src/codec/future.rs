@@ -15,6 +15,12 @@ use tokio::time::Sleep;
 use super::{Error, Expected, RawAnswer};
 use crate::BoxError;
 
+/// The most of a notification's 2xx answer body that is read (and thrown away) so that
+/// its connection can be used again: a server that answers a notification with a body
+/// at all sends a short one (an empty result, an acknowledgement). A longer body is
+/// left unread, and its connection closed, rather than read in full for nothing.
+const NOTIFICATION_DRAIN_LIMIT: usize = 64 * 1024;
+
 /// Turns the HTTP answer into the codec's response type.
 pub(super) type Decode<T> = fn(Expected, http::response::Parts, Bytes) -> Result<T, Error>;
 
@@ -46,6 +52,7 @@ pin_project! {
     {
         Call { #[pin] fut: F },
         Body { #[pin] body: Limited<B>, read: Read, parts: Option<http::response::Parts> },
+        Drain { #[pin] body: B, left: usize, parts: Option<http::response::Parts> },
         Failed { error: Option<Error> },
         Done,
     }
@@ -97,6 +104,17 @@ where
         let mut this = self.project();
         if let Some(deadline) = this.deadline.as_mut().as_pin_mut() {
             if deadline.poll(cx).is_ready() && !matches!(*this.state, State::Done) {
+                // A notification's answer came: the body left unread is not the call's.
+                if let StateProj::Drain { parts, .. } = this.state.as_mut().project() {
+                    let parts = parts.take();
+                    this.state.set(State::Done);
+                    return match (parts, this.expected.take()) {
+                        (Some(parts), Some(expected)) => {
+                            Poll::Ready((this.decode)(expected, parts, Bytes::new()))
+                        }
+                        _ => Poll::Pending,
+                    };
+                }
                 // Ended while the body was still coming: what the head said stays.
                 let err = match this.state.as_mut().project() {
                     StateProj::Body { parts, .. } => match parts.take() {
@@ -120,17 +138,26 @@ where
                         }
                     };
                     let (parts, body) = response.into_parts();
-                    // A notification gets no response: a 2xx answer's body is not read
-                    // (nor limited, nor decoded), as the module docs promise.
-                    let notification = if parts.status.is_success() {
-                        this.expected
-                            .take_if(|expected| matches!(expected, Expected::Notification(_)))
-                    } else {
-                        None
-                    };
-                    if let Some(expected) = notification {
-                        this.state.set(State::Done);
-                        return Poll::Ready((this.decode)(expected, parts, Bytes::new()));
+                    // A notification gets no response: a 2xx answer's body is not kept
+                    // (nor limited, nor decoded), as the module docs promise. A body
+                    // there is drained, up to a small limit, so that the connection
+                    // goes back to the pool: a body dropped unread closes it.
+                    let notification = parts.status.is_success()
+                        && matches!(this.expected, Some(Expected::Notification(_)));
+                    if notification {
+                        if body.is_end_stream() {
+                            this.state.set(State::Done);
+                            let Some(expected) = this.expected.take() else {
+                                return Poll::Pending;
+                            };
+                            return Poll::Ready((this.decode)(expected, parts, Bytes::new()));
+                        }
+                        this.state.set(State::Drain {
+                            body,
+                            left: NOTIFICATION_DRAIN_LIMIT.min(*this.limit),
+                            parts: Some(parts),
+                        });
+                        continue;
                     }
                     let declared = body.size_hint().exact();
                     if declared.is_some_and(|len| len > *this.limit as u64) {
@@ -170,6 +197,27 @@ where
                         Ok(bytes) => (this.decode)(expected, parts, bytes),
                         Err(e) => Err(unread(parts, Some(&expected), Error::body(e, *this.limit))),
                     });
+                }
+                StateProj::Drain {
+                    mut body,
+                    left,
+                    parts,
+                } => {
+                    // Until the body ends, fails, or passes the limit (then the
+                    // connection is closed, as for any body left unread).
+                    while let Some(Ok(frame)) = ready!(body.as_mut().poll_frame(cx)) {
+                        let len = frame.data_ref().map_or(0, Buf::remaining);
+                        match left.checked_sub(len) {
+                            Some(still) => *left = still,
+                            None => break,
+                        }
+                    }
+                    let parts = parts.take();
+                    this.state.set(State::Done);
+                    let (Some(parts), Some(expected)) = (parts, this.expected.take()) else {
+                        return Poll::Pending;
+                    };
+                    return Poll::Ready((this.decode)(expected, parts, Bytes::new()));
                 }
                 StateProj::Failed { error } => {
                     let error = error.take();

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | 2xx, a response whose id is the request's, or an error with a null id (the server could not read the id) | `Ok(Response)` |
 //! | 2xx, a response with another id, or not JSON-RPC | `Err`, [`Error::is_decode`] |
-//! | 2xx or 204 to a notification | `Ok(Response)` with a null id and a null result (the body is not read) |
+//! | 2xx or 204 to a notification | `Ok(Response)` with a null id and a null result (the body is not decoded; up to 64 KiB of it is read and thrown away, so that the connection can be used again) |
 //! | 2xx to a batch | `Ok(BatchResponse)`, items matched by id in any order; a missing, repeated or unknown id is a decode error |
 //! | non-2xx whose body is a JSON-RPC response to the request (its id, or a null id with an error) | that response, with the [`StatusCode`](http::StatusCode) in its extensions |
 //! | non-2xx otherwise (also a single answer to another call, to a batch, and a body over the limit) | `Err`, [`Error::is_status`], with [`Error::status`] and [`Error::retry_after`] |
@@ -655,7 +655,7 @@ fn decode_single(
             record_exchange(response.extensions_mut(), &parts);
             if keep_raw {
                 // The answer's head as it came; its body, empty by the specification,
-                // was not read.
+                // is not kept.
                 response.extensions_mut().insert(RawAnswer {
                     head: without_body(parts),
                     body: Bytes::new(),

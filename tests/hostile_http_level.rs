@@ -957,3 +957,37 @@ async fn a_gzip_answer_that_is_not_gzip_comes_back_as_it_came() {
     );
     assert_eq!(server.calls("sum"), 3);
 }
+
+/// A body that is not JSON-RPC goes once, as it came, and its answer comes back whole,
+/// read as the codec reads an answer: into one buffer, each chunk let go as it is
+/// copied. Collected chunk by chunk and joined at the end, it held every chunk's read
+/// buffer and the body once more (50 MiB at the peak for this 10 MiB answer).
+#[tokio::test(start_paused = true)]
+async fn an_answer_to_a_body_that_is_not_json_rpc_costs_no_more_than_its_size() {
+    let _serial = SERIAL.lock().await;
+    let answer = Bytes::from(vec![b'x'; DEFAULT_BODY_LIMIT]);
+    let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none());
+    let served = answer.clone();
+    let svc = layer.layer(tower::service_fn(
+        move |_req: http::Request<Full<Bytes>>| {
+            let body = AsRead {
+                body: served.clone(),
+                read: 0,
+            };
+            async move { Ok::<_, std::io::Error>(http::Response::new(body)) }
+        },
+    ));
+    let (resp, peak) = peak_growth(svc.oneshot(post("not json"))).await;
+    let got = resp
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(got == answer, "the answer as it came");
+    assert!(
+        peak < DEFAULT_BODY_LIMIT + (1 << 20),
+        "{peak} bytes at the peak for a body of {DEFAULT_BODY_LIMIT}"
+    );
+}

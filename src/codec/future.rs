@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http_body::Body;
-use http_body_util::Limited;
+use http_body_util::{BodyExt, Limited};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
@@ -230,6 +230,23 @@ where
             }
         }
     }
+}
+
+/// Reads a whole body within `limit` as the codec reads an answer ([`Read`]): for an
+/// answer the HTTP-level layer hands on without decoding it.
+pub(crate) async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BoxError>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let mut read = Read::new(body.size_hint().lower(), limit);
+    let mut body = std::pin::pin!(Limited::new(body, limit));
+    while let Some(frame) = body.frame().await {
+        if let Ok(mut data) = frame?.into_data() {
+            read.push(data.copy_to_bytes(data.remaining()));
+        }
+    }
+    Ok(read.take())
 }
 
 /// The body read so far. A body of one chunk is kept as it came; from the second chunk

@@ -576,14 +576,12 @@ where
                         let status = head.status;
                         let hint =
                             codec::RetryAfter::from_headers(&head.headers).map(|h| h.delay());
-                        let body = Limited::new(body, response_limit)
-                            .collect()
+                        let body = codec::future::read_body(body, response_limit)
                             .await
                             .map_err(|e| {
                                 let err = codec::Error::body(e, response_limit);
                                 Failure::Layer(Box::new(err.with_status(status, hint)))
-                            })?
-                            .to_bytes();
+                            })?;
                         Ok(raw_response(RawAnswer { head, body }))
                     };
                     return match timeout {

@@ -757,19 +757,49 @@ async fn answered_at_length(mut stream: TcpStream, seen: Seen, conn: usize, len:
     }
 }
 
-/// The body of a notification's 2xx answer is read and thrown away, up to 64 KiB, so
-/// every notification goes over the one pooled connection (dropped unread, it closed
-/// the connection each time: a new TCP connection per notification). A longer body is
-/// not read for nothing: its connection is closed, and the notification is delivered.
+/// The body of a notification's 2xx answer is read and thrown away, so every
+/// notification goes over the one pooled connection. Dropped unread, it closed the
+/// connection each time (unless hyper happened to have all of it already): a new TCP
+/// connection per notification.
 #[tokio::test(start_paused = true)]
 async fn a_notifications_answer_with_a_body_keeps_its_connection() {
-    for (len, per_conn) in [(48 * 1024, vec![5]), (200 * 1024, vec![1, 4])] {
-        let serve = move |stream, seen, conn| answered_at_length(stream, seen, conn, len);
-        let (uri, seen) = raw_server(serve).await;
-        let client = Client::builder(uri).retry(RetryStrategy::none()).build();
-        for n in 0..5 {
-            client.notify("log", (n,)).await.unwrap();
-        }
-        assert_eq!(seen.per_conn(), per_conn, "a body of {len} bytes");
+    let serve = |stream, seen, conn| answered_at_length(stream, seen, conn, 48 * 1024);
+    let (uri, seen) = raw_server(serve).await;
+    let client = Client::builder(uri).retry(RetryStrategy::none()).build();
+    for n in 0..5 {
+        client.notify("log", (n,)).await.unwrap();
     }
+    assert_eq!(seen.per_conn(), [5]);
+}
+
+/// Answers the first request 200 with a head that declares 1 MiB and 100 KiB of it, then
+/// sends nothing more (the connection stays open until the client closes it).
+async fn a_long_body_that_stalls(mut stream: TcpStream, seen: Seen, conn: usize) {
+    let mut buf = Vec::new();
+    if seen.recv(&mut stream, &mut buf, conn).await.is_none() {
+        return;
+    }
+    let head =
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1048576\r\n\r\n";
+    let part = vec![b' '; 100 * 1024];
+    if stream.write_all(head.as_bytes()).await.is_err() || stream.write_all(&part).await.is_err() {
+        return;
+    }
+    let mut rest = [0u8; 1024];
+    while matches!(stream.read(&mut rest).await, Ok(n) if n > 0) {}
+}
+
+/// A notification's answer body is drained up to 64 KiB, not to its end: past that, the
+/// notification is delivered at once (its connection closed), not held until the body
+/// ends or the attempt times out.
+#[tokio::test(start_paused = true)]
+async fn a_notifications_answer_body_past_the_drain_limit_is_not_waited_for() {
+    let (uri, _seen) = raw_server(a_long_body_that_stalls).await;
+    let client = Client::builder(uri)
+        .attempt_timeout(ms(500))
+        .retry(RetryStrategy::none())
+        .build();
+    let start = tokio::time::Instant::now();
+    client.notify("log", ("x",)).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::ZERO);
 }

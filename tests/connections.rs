@@ -134,11 +134,25 @@ fn honest(req: &[u8]) -> Value {
 }
 
 /// Serves every request on `stream` honestly, keep-alive, until EOF.
-async fn serve_honestly(mut stream: TcpStream, mut buf: Vec<u8>, seen: Seen, conn: usize) {
+async fn serve_honestly(stream: TcpStream, buf: Vec<u8>, seen: Seen, conn: usize) {
+    serve_with(stream, buf, seen, conn, |body| {
+        answer_body(body, honest(body))
+    })
+    .await;
+}
+
+/// Answers every request on `stream` 200 with the body `answer` makes of its body,
+/// keep-alive, until EOF.
+async fn serve_with(
+    mut stream: TcpStream,
+    mut buf: Vec<u8>,
+    seen: Seen,
+    conn: usize,
+    answer: impl Fn(&[u8]) -> String,
+) {
     while let Some(body) = seen.recv(&mut stream, &mut buf, conn).await {
-        let ans = answer_body(&body, honest(&body));
         if stream
-            .write_all(http_ok(&ans, "").as_bytes())
+            .write_all(http_ok(&answer(&body), "").as_bytes())
             .await
             .is_err()
         {
@@ -743,18 +757,9 @@ async fn a_connection_closed_on_accept_before_the_first_request_is_retried() {
 /// Answers every request on its connection 200 with a body of `len` bytes, keep-alive:
 /// more than hyper reads along with the head, so a client that drops the body unread
 /// must close the connection.
-async fn answered_at_length(mut stream: TcpStream, seen: Seen, conn: usize, len: usize) {
-    let mut buf = Vec::new();
+async fn answered_at_length(stream: TcpStream, seen: Seen, conn: usize, len: usize) {
     let body = json!({"jsonrpc": "2.0", "result": "x".repeat(len), "id": null}).to_string();
-    while seen.recv(&mut stream, &mut buf, conn).await.is_some() {
-        if stream
-            .write_all(http_ok(&body, "").as_bytes())
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
+    serve_with(stream, Vec::new(), seen, conn, |_| body.clone()).await;
 }
 
 /// The body of a notification's 2xx answer is read and thrown away, so every

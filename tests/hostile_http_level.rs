@@ -234,6 +234,27 @@ impl http_body::Body for AsRead {
     }
 }
 
+/// An inner HTTP service answering every request 200 with `body`, read as hyper reads
+/// a socket ([`AsRead`]).
+fn answering_as_read(
+    body: Bytes,
+) -> impl tower::Service<
+    http::Request<Full<Bytes>>,
+    Response = http::Response<AsRead>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
+        let body = AsRead {
+            body: body.clone(),
+            read: 0,
+        };
+        async move { Ok::<_, std::io::Error>(http::Response::new(body)) }
+    })
+}
+
 /// The codec held every chunk until the body ended, then joined them: a body read from a
 /// socket in parts cost its chunks' read buffers and the body once more (50 MiB at the
 /// peak here; 22 MB through `Client` over loopback under load, which failed the test
@@ -244,16 +265,7 @@ async fn a_body_read_in_parts_costs_no_more_than_its_size_at_the_http_level() {
     for (name, body) in hostile_arrays() {
         for request in [SINGLE, BATCH] {
             let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none());
-            let answer = body.clone();
-            let svc = layer.layer(tower::service_fn(
-                move |_req: http::Request<Full<Bytes>>| {
-                    let body = AsRead {
-                        body: answer.clone(),
-                        read: 0,
-                    };
-                    async move { Ok::<_, std::io::Error>(http::Response::new(body)) }
-                },
-            ));
+            let svc = layer.layer(answering_as_read(body.clone()));
             refused_within_budget(name, request, body.len(), svc.oneshot(post(request))).await;
         }
     }
@@ -967,16 +979,7 @@ async fn an_answer_to_a_body_that_is_not_json_rpc_costs_no_more_than_its_size() 
     let _serial = SERIAL.lock().await;
     let answer = Bytes::from(vec![b'x'; DEFAULT_BODY_LIMIT]);
     let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none());
-    let served = answer.clone();
-    let svc = layer.layer(tower::service_fn(
-        move |_req: http::Request<Full<Bytes>>| {
-            let body = AsRead {
-                body: served.clone(),
-                read: 0,
-            };
-            async move { Ok::<_, std::io::Error>(http::Response::new(body)) }
-        },
-    ));
+    let svc = layer.layer(answering_as_read(answer.clone()));
     let (resp, peak) = peak_growth(svc.oneshot(post("not json"))).await;
     let got = resp
         .unwrap()

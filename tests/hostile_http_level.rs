@@ -71,6 +71,23 @@ async fn peak_growth<T>(f: impl std::future::Future<Output = T>) -> (T, usize) {
 const SINGLE: &str = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
 const BATCH: &str = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
 
+/// An inner HTTP service answering every request 200 with the body `make` gives.
+fn answering_with<RB: Send + 'static>(
+    make: impl Fn() -> RB + Clone + Send + 'static,
+) -> impl tower::Service<
+    http::Request<Full<Bytes>>,
+    Response = http::Response<RB>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
+        let body = make();
+        async move { Ok::<_, std::io::Error>(http::Response::new(body)) }
+    })
+}
+
 /// An inner HTTP service answering every request 200 with `body`.
 fn answering(
     body: Bytes,
@@ -82,10 +99,7 @@ fn answering(
 > + Clone
 + Send
 + 'static {
-    tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
-        let body = body.clone();
-        async move { Ok::<_, std::io::Error>(http::Response::new(Full::new(body))) }
-    })
+    answering_with(move || Full::new(body.clone()))
 }
 
 fn post(body: &'static str) -> http::Request<Full<Bytes>> {
@@ -234,27 +248,6 @@ impl http_body::Body for AsRead {
     }
 }
 
-/// An inner HTTP service answering every request 200 with `body`, read as hyper reads
-/// a socket ([`AsRead`]).
-fn answering_as_read(
-    body: Bytes,
-) -> impl tower::Service<
-    http::Request<Full<Bytes>>,
-    Response = http::Response<AsRead>,
-    Error = std::io::Error,
-    Future = impl Send,
-> + Clone
-+ Send
-+ 'static {
-    tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
-        let body = AsRead {
-            body: body.clone(),
-            read: 0,
-        };
-        async move { Ok::<_, std::io::Error>(http::Response::new(body)) }
-    })
-}
-
 /// The codec held every chunk until the body ended, then joined them: a body read from a
 /// socket in parts cost its chunks' read buffers and the body once more (50 MiB at the
 /// peak here; 22 MB through `Client` over loopback under load, which failed the test
@@ -265,7 +258,11 @@ async fn a_body_read_in_parts_costs_no_more_than_its_size_at_the_http_level() {
     for (name, body) in hostile_arrays() {
         for request in [SINGLE, BATCH] {
             let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none());
-            let svc = layer.layer(answering_as_read(body.clone()));
+            let answer = body.clone();
+            let svc = layer.layer(answering_with(move || AsRead {
+                body: answer.clone(),
+                read: 0,
+            }));
             refused_within_budget(name, request, body.len(), svc.oneshot(post(request))).await;
         }
     }
@@ -979,7 +976,11 @@ async fn an_answer_to_a_body_that_is_not_json_rpc_costs_no_more_than_its_size() 
     let _serial = SERIAL.lock().await;
     let answer = Bytes::from(vec![b'x'; DEFAULT_BODY_LIMIT]);
     let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none());
-    let svc = layer.layer(answering_as_read(answer.clone()));
+    let served = answer.clone();
+    let svc = layer.layer(answering_with(move || AsRead {
+        body: served.clone(),
+        read: 0,
+    }));
     let (resp, peak) = peak_growth(svc.oneshot(post("not json"))).await;
     let got = resp
         .unwrap()

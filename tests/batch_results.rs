@@ -151,34 +151,20 @@ async fn untaken_responses_come_back_in_call_order() {
     assert_eq!(methods, [json!("last"), json!("a")]);
 }
 
-/// Answers each call with its method, except the first call of the first exchange,
-/// which gets -32005 (a rate limit a strategy retries); counts the exchanges.
-#[derive(Clone, Default)]
-struct LimitedOnce {
-    exchanges: Arc<AtomicUsize>,
-}
-
-impl Service<BatchRequest> for LimitedOnce {
-    type Response = BatchResponse;
-    type Error = Infallible;
-    type Future = Ready<Result<BatchResponse, Infallible>>;
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, batch: BatchRequest) -> Self::Future {
-        let first_exchange = self.exchanges.fetch_add(1, Ordering::SeqCst) == 0;
-        let items = batch
-            .requests()
-            .iter()
-            .filter_map(|r| r.id().map(|id| (id.clone(), r.method())))
-            .enumerate()
-            .map(|(i, (id, method))| match (first_exchange, i) {
-                (true, 0) => Response::failure(id, ErrorObject::new(-32005, "limited")),
-                _ => Response::success(id, json!(method)),
-            })
-            .collect();
-        ready(Ok(BatchResponse::new(items)))
-    }
+/// Answers each call of a batch with its method, except the first call of the first
+/// exchange, which gets -32005 (a rate limit a strategy retries).
+fn limited_once(batch: &BatchRequest, first_exchange: bool) -> BatchResponse {
+    let items = batch
+        .requests()
+        .iter()
+        .filter_map(|r| r.id().map(|id| (id.clone(), r.method())))
+        .enumerate()
+        .map(|(i, (id, method))| match (first_exchange, i) {
+            (true, 0) => Response::failure(id, ErrorObject::new(-32005, "limited")),
+            _ => Response::success(id, json!(method)),
+        })
+        .collect();
+    BatchResponse::new(items)
 }
 
 /// Calls that share an id (a service without the codec, which refuses such a batch):
@@ -187,8 +173,12 @@ impl Service<BatchRequest> for LimitedOnce {
 /// both new answers went into the first call's place.
 #[tokio::test(start_paused = true)]
 async fn calls_sharing_an_id_are_not_retried_on_their_answers() {
-    let service = LimitedOnce::default();
-    let exchanges = Arc::clone(&service.exchanges);
+    let exchanges = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&exchanges);
+    let service = tower::service_fn(move |batch: BatchRequest| {
+        let first_exchange = count.fetch_add(1, Ordering::SeqCst) == 0;
+        ready(Ok::<_, Infallible>(limited_once(&batch, first_exchange)))
+    });
     let strategy =
         RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1))).codes([-32005]);
     let svc = tower::Layer::layer(&JsonRpcRetryLayer::new(strategy), service);

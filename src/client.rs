@@ -80,8 +80,9 @@ pub type HttpsStack = StackOver<SchemeCheck<hyper_rustls::HttpsConnector<HttpCon
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ClientError<E = codec::Error> {
-    /// The server answered with a JSON-RPC error object.
-    Rpc(ErrorObject),
+    /// The server answered with a JSON-RPC error object (with the HTTP answer's failure
+    /// status and `Retry-After`, if it had them).
+    Rpc(RpcError),
     /// The service stack failed (for the default stack, a [`codec::Error`]).
     Transport(E),
     /// The result did not deserialize into the requested type.
@@ -96,7 +97,7 @@ impl<E> ClientError<E> {
     /// The JSON-RPC error object, if the server answered with one.
     pub fn rpc(&self) -> Option<&ErrorObject> {
         match self {
-            ClientError::Rpc(e) => Some(e),
+            ClientError::Rpc(e) => Some(e.error()),
             _ => None,
         }
     }
@@ -113,9 +114,117 @@ impl<E> ClientError<E> {
     /// for callers that handle the server's answer and pass everything else on.
     pub fn into_rpc(self) -> Result<ErrorObject, Self> {
         match self {
-            ClientError::Rpc(e) => Ok(e),
+            ClientError::Rpc(e) => Ok(e.into_error()),
             other => Err(other),
         }
+    }
+}
+
+impl<E: InspectError> ClientError<E> {
+    /// The failure status of the HTTP answer, whether it carried a JSON-RPC error object
+    /// ([`Rpc`](Self::Rpc)) or not ([`Transport`](Self::Transport)): a 429 is a 429
+    /// however the server wrote its body. `None` for a 2xx answer, or no answer.
+    pub fn status(&self) -> Option<http::StatusCode> {
+        match self {
+            ClientError::Rpc(e) => e.status(),
+            ClientError::Transport(e) => e.status(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP answer's `Retry-After`, as a delay, whether it carried a JSON-RPC error
+    /// object or not: for a caller whose retries are over, or who waits itself.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ClientError::Rpc(e) => e.retry_after(),
+            ClientError::Transport(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// A JSON-RPC error object a call was answered with, and what the HTTP answer that
+/// carried it said: its status, if it was not a 2xx, and its `Retry-After`. A 429 with a
+/// JSON-RPC error body (as rate-limiting providers send) keeps its hint here, as a bare
+/// 429 keeps it in the [`codec::Error`]; [`ClientError::retry_after`] reads either.
+///
+/// Its `Display` is the error object's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RpcError {
+    error: ErrorObject,
+    status: Option<http::StatusCode>,
+    retry_after: Option<Duration>,
+}
+
+impl RpcError {
+    /// The error object, with the facts about its answer in `extensions`.
+    fn answered(error: ErrorObject, extensions: &http::Extensions) -> Self {
+        let (status, retry_after) = Self::facts(extensions);
+        Self {
+            error,
+            status,
+            retry_after,
+        }
+    }
+
+    /// The facts about an answer the codec records in its extensions: its failure status
+    /// and its `Retry-After`.
+    fn facts(extensions: &http::Extensions) -> (Option<http::StatusCode>, Option<Duration>) {
+        let status = extensions.get::<http::StatusCode>().copied();
+        let retry_after = extensions.get::<codec::RetryAfter>().map(|r| r.delay());
+        (status, retry_after)
+    }
+
+    /// The error code.
+    pub fn code(&self) -> i64 {
+        self.error.code()
+    }
+
+    /// The error message.
+    pub fn message(&self) -> &str {
+        self.error.message()
+    }
+
+    /// The error's `data`, if any.
+    pub fn data(&self) -> Option<&Value> {
+        self.error.data()
+    }
+
+    /// The error object.
+    pub fn error(&self) -> &ErrorObject {
+        &self.error
+    }
+
+    /// The error object, by value.
+    pub fn into_error(self) -> ErrorObject {
+        self.error
+    }
+
+    /// The status of the HTTP answer that carried it, if it was not a 2xx.
+    pub fn status(&self) -> Option<http::StatusCode> {
+        self.status
+    }
+
+    /// The `Retry-After` of the HTTP answer that carried it, as a delay.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+/// An error object with no HTTP answer to speak of.
+impl From<ErrorObject> for RpcError {
+    fn from(error: ErrorObject) -> Self {
+        Self {
+            error,
+            status: None,
+            retry_after: None,
+        }
+    }
+}
+
+impl fmt::Display for RpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
     }
 }
 
@@ -233,7 +342,15 @@ fn to_params<E>(params: impl Serialize) -> Result<Value, ClientError<E>> {
 }
 
 fn to_value<R: DeserializeOwned, E>(response: Response) -> Result<R, ClientError<E>> {
-    let result = response.into_result().map_err(ClientError::Rpc)?;
+    // What the answer said, read before the response is taken apart.
+    let (status, retry_after) = RpcError::facts(response.extensions());
+    let result = response.into_result().map_err(|error| {
+        ClientError::Rpc(RpcError {
+            error,
+            status,
+            retry_after,
+        })
+    })?;
     serde_json::from_value(result).map_err(ClientError::Deserialize)
 }
 
@@ -664,7 +781,8 @@ where
         // A batch of notifications refused as a whole has no call to carry the refusal.
         if response.items().is_empty() {
             if let Some(error) = response.batch_error() {
-                return Err(ClientError::Rpc(error.clone()));
+                let error = RpcError::answered(error.clone(), response.extensions());
+                return Err(ClientError::Rpc(error));
             }
         }
         let unmatched = response.take_unmatched();

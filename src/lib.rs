@@ -180,7 +180,10 @@
 //! When retries end, the last error *response* is returned as `Ok`, and the last
 //! transport *error* as `Err`, unchanged (type and source chain intact), except for a
 //! partly retried batch whose re-send fails: it is returned as `Ok` with every call's
-//! latest answer. Two presets
+//! latest answer. Through [`Client`], [`ClientError::status`] and
+//! [`ClientError::retry_after`] give the last answer's failure status and `Retry-After`
+//! whether it carried a JSON-RPC error object or not, for a caller that waits itself
+//! once retries are over. Two presets
 //! document their choices in tables: [`RetryStrategy::transient()`] (connect, timeout,
 //! reset, 429/502/503/504; the default) and [`RetryStrategy::ethereum_rate_limits()`]
 //! (providers' rate-limit codes and messages, 429/503, with the write methods marked

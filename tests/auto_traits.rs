@@ -43,6 +43,7 @@ fn layers_services_futures_and_errors_cross_threads() {
     send_sync::<codec::Error>();
     send_sync::<ClientError>();
     send_sync::<tower_jsonrpc_retry::client::UnsupportedScheme>();
+    send_sync::<tower_jsonrpc_retry::client::RpcError>();
     send_sync::<RetryStrategy>();
     send_sync::<Delay>();
     send_sync::<Client>();

@@ -449,6 +449,51 @@ async fn a_batch_answers_null_id_error_that_no_call_took_is_kept() {
     }
 }
 
+/// A 429 with `Retry-After` tells the caller the same status and hint whether its body
+/// is a JSON-RPC error object (`ClientError::Rpc`) or not (`ClientError::Transport`), for
+/// a call and for a call of a batch: a caller whose retries are over reads when to come
+/// back. Before, an error object dropped both.
+#[tokio::test(start_paused = true)]
+async fn a_429s_status_and_hint_reach_the_caller_whatever_its_body() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = client(&server, RetryStrategy::none());
+    let limited = || Step::status_with_error(429, -32005).retry_after("7");
+    let told = |err: &ClientError| (err.status().map(|s| s.as_u16()), err.retry_after());
+    let expected = (Some(429), Some(Duration::from_secs(7)));
+
+    server.script("sum", [limited()]);
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Rpc(e) if e.code() == -32005),
+        "{err:?}"
+    );
+    assert_eq!(told(&err), expected);
+
+    server.script("sum", [Step::status(429).retry_after("7")]);
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    assert!(matches!(&err, ClientError::Transport(_)), "{err:?}");
+    assert_eq!(told(&err), expected);
+
+    server.script("sum", [limited(), Step::ok()]);
+    let mut batch = client.batch();
+    let first = batch.call::<i64>("sum", (1, 2));
+    let second = batch.call::<i64>("sum", (3, 4));
+    let mut results = batch.send().await.unwrap();
+    for item in [first, second] {
+        let err = results.take(item).unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Rpc(e) if e.code() == -32005),
+            "{err:?}"
+        );
+        assert_eq!(told(&err), expected);
+    }
+
+    // A 2xx answer has no failure status to tell.
+    server.script("sum", [Step::error(-32005)]);
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    assert_eq!(told(&err), (None, None));
+}
+
 /// `()` leaves `params` out; an empty array sends `"params": []`.
 #[tokio::test(start_paused = true)]
 async fn unit_params_are_left_out_and_an_empty_array_is_sent() {
@@ -469,7 +514,7 @@ async fn unit_params_are_left_out_and_an_empty_array_is_sent() {
 fn an_rpc_errors_message_is_shown_up_to_a_kibibyte_and_kept_whole() {
     let message = "m".repeat(5000);
     let err: tower_jsonrpc_retry::ClientError = tower_jsonrpc_retry::ClientError::Rpc(
-        tower_jsonrpc_retry::jsonrpc::ErrorObject::new(-32000, message.clone()),
+        tower_jsonrpc_retry::jsonrpc::ErrorObject::new(-32000, message.clone()).into(),
     );
     let shown = err.to_string();
     assert_eq!(

@@ -747,11 +747,19 @@ fn decode_batch(
         Err(e) => return Err(decode_failure(e, parts, body, keep_raw)),
     };
     record_exchange(batch.extensions_mut(), &parts);
-    if !parts.status.is_success() {
-        // Each item came with this status too: a retry rule on the status applies to
-        // batch items as it does to single responses.
+    // Each item came with this status and hint too: a retry rule on the status applies
+    // to batch items as it does to single responses, and a caller told a call's error
+    // is told the answer's `Retry-After` with it.
+    let failed = (!parts.status.is_success()).then_some(parts.status);
+    let hint = RetryAfter::from_headers(&parts.headers);
+    if failed.is_some() || hint.is_some() {
         for item in batch.items_mut() {
-            item.extensions_mut().insert(parts.status);
+            if let Some(status) = failed {
+                item.extensions_mut().insert(status);
+            }
+            if let Some(hint) = hint {
+                item.extensions_mut().insert(hint);
+            }
         }
     }
     if keep_raw {

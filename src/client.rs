@@ -228,6 +228,9 @@ impl fmt::Display for RpcError {
     }
 }
 
+/// As [`ErrorObject`] is: the error object is the error itself.
+impl std::error::Error for RpcError {}
+
 impl<E: fmt::Display> fmt::Display for ClientError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -127,7 +127,8 @@ impl<E: InspectError> ClientError<E> {
     pub fn status(&self) -> Option<http::StatusCode> {
         match self {
             ClientError::Rpc(e) => e.status(),
-            ClientError::Transport(e) => e.status(),
+            // A decode error keeps its 2xx status: not a failure status.
+            ClientError::Transport(e) => e.status().filter(|s| !s.is_success()),
             _ => None,
         }
     }
@@ -148,7 +149,8 @@ impl<E: InspectError> ClientError<E> {
 /// JSON-RPC error body (as rate-limiting providers send) keeps its hint here, as a bare
 /// 429 keeps it in the [`codec::Error`]; [`ClientError::retry_after`] reads either.
 ///
-/// Its `Display` is the error object's.
+/// Its `Display` is the error object's. Two are equal when their error objects and
+/// their answers' facts are: compare [`error()`](Self::error) for the object alone.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RpcError {
     error: ErrorObject,

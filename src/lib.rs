@@ -553,7 +553,7 @@ pub mod retry;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
 
-pub use client::{Client, ClientError};
+pub use client::{Client, ClientError, RpcError};
 pub use retry::{
     ErrorClass, GiveUpEvent, GiveUpReason, InspectError, JsonRpcRetry, JsonRpcRetryLayer,
     JsonRpcRetryPolicy, RetryEvent, RetryReason, RetryStrategy,

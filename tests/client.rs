@@ -488,10 +488,44 @@ async fn a_429s_status_and_hint_reach_the_caller_whatever_its_body() {
         assert_eq!(told(&err), expected);
     }
 
-    // A 2xx answer has no failure status to tell.
+    // A 2xx answer has no failure status to tell, with an error object or without.
     server.script("sum", [Step::error(-32005)]);
     let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
     assert_eq!(told(&err), (None, None));
+    server.script("sum", [Step::raw(200, "not json")]);
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    assert!(matches!(&err, ClientError::Transport(_)), "{err:?}");
+    assert_eq!(told(&err), (None, None));
+}
+
+/// A call of a batch whose re-send fails (a 429 saying when to come back) keeps its last
+/// answer, and is told the server's latest word on time with it, not its older answer's.
+#[tokio::test(start_paused = true)]
+async fn a_batch_call_whose_re_send_fails_is_told_the_latest_retry_after() {
+    let server = FlakyServer::start().await.unwrap();
+    let strategy =
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
+    let client = client(&server, strategy);
+    server.script(
+        "sum",
+        [
+            Step::ok(),
+            Step::error(-32005),
+            Step::status(429).retry_after("30"),
+        ],
+    );
+    let mut batch = client.batch();
+    let first = batch.call::<i64>("sum", (1, 2));
+    let second = batch.call::<i64>("sum", (3, 4));
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(results.take(first).unwrap(), 3);
+    let err = results.take(second).unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Rpc(e) if e.code() == -32005),
+        "{err:?}"
+    );
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    assert_eq!(server.calls("sum"), 3);
 }
 
 /// `()` leaves `params` out; an empty array sends `"params": []`.

@@ -777,16 +777,30 @@ async fn a_notifications_answer_with_a_body_keeps_its_connection() {
     assert_eq!(seen.per_conn(), [5]);
 }
 
-/// Answers the first request 200 with a head that declares 1 MiB and 100 KiB of it, then
-/// sends nothing more (the connection stays open until the client closes it).
-async fn a_long_body_that_stalls(mut stream: TcpStream, seen: Seen, conn: usize) {
+/// Answers the first request 200 with a head that declares `declared` bytes (`None`:
+/// a chunked body) and `sent` of them, then sends nothing more (the connection stays
+/// open until the client closes it).
+async fn stalls_after(
+    mut stream: TcpStream,
+    seen: Seen,
+    conn: usize,
+    declared: Option<usize>,
+    sent: usize,
+) {
     let mut buf = Vec::new();
     if seen.recv(&mut stream, &mut buf, conn).await.is_none() {
         return;
     }
-    let head =
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1048576\r\n\r\n";
-    let part = vec![b' '; 100 * 1024];
+    let (framing, part) = match declared {
+        Some(len) => (format!("content-length: {len}"), vec![b' '; sent]),
+        None => {
+            let mut chunk = format!("{sent:x}\r\n").into_bytes();
+            chunk.resize(chunk.len() + sent, b' ');
+            chunk.extend_from_slice(b"\r\n");
+            ("transfer-encoding: chunked".to_owned(), chunk)
+        }
+    };
+    let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{framing}\r\n\r\n");
     if stream.write_all(head.as_bytes()).await.is_err() || stream.write_all(&part).await.is_err() {
         return;
     }
@@ -794,17 +808,48 @@ async fn a_long_body_that_stalls(mut stream: TcpStream, seen: Seen, conn: usize)
     while matches!(stream.read(&mut rest).await, Ok(n) if n > 0) {}
 }
 
-/// A notification's answer body is drained up to 64 KiB, not to its end: past that, the
-/// notification is delivered at once (its connection closed), not held until the body
-/// ends or the attempt times out.
+/// A notification's answer body is drained up to 64 KiB, not to its end: one that
+/// declares more is not waited for at all, and one that has sent more is not waited for
+/// any longer (its connection is closed either way), whatever the attempt timeout.
 #[tokio::test(start_paused = true)]
 async fn a_notifications_answer_body_past_the_drain_limit_is_not_waited_for() {
-    let (uri, _seen) = raw_server(a_long_body_that_stalls).await;
-    let client = Client::builder(uri)
-        .attempt_timeout(ms(500))
-        .retry(RetryStrategy::none())
-        .build();
-    let start = tokio::time::Instant::now();
-    client.notify("log", ("x",)).await.unwrap();
-    assert_eq!(start.elapsed(), Duration::ZERO);
+    for (declared, sent) in [(Some(1 << 20), 10), (None, 100 * 1024)] {
+        let serve = move |stream, seen, conn| stalls_after(stream, seen, conn, declared, sent);
+        let (uri, _seen) = raw_server(serve).await;
+        let client = Client::builder(uri)
+            .attempt_timeout(ms(500))
+            .retry(RetryStrategy::none())
+            .build();
+        let start = tokio::time::Instant::now();
+        client.notify("log", ("x",)).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO, "{declared:?}");
+    }
+}
+
+/// A short body that stalls holds the notification up 100 ms at most, then it is
+/// delivered, sent once: not until the attempt times out, and with no timeout at all,
+/// not forever (a timeout above the codec that fired while it waited would have the
+/// notification sent again). An attempt timeout that comes first ends the wait as
+/// delivered too, not as a timeout.
+#[tokio::test(start_paused = true)]
+async fn a_notifications_answer_body_that_stalls_is_waited_for_briefly() {
+    for (attempt_timeout, waited) in [(None, ms(100)), (Some(ms(50)), ms(50))] {
+        let serve = |stream, seen, conn| stalls_after(stream, seen, conn, Some(1000), 10);
+        let (uri, seen) = raw_server(serve).await;
+        let http = HyperClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let codec = JsonRpcCodecLayer::new(uri);
+        let codec = match attempt_timeout {
+            Some(timeout) => codec.attempt_timeout(timeout),
+            None => codec,
+        };
+        let svc = ServiceBuilder::new()
+            .layer(JsonRpcRetryLayer::new(RetryStrategy::transient()))
+            .layer(codec)
+            .service(http);
+        let client = Client::new(svc);
+        let start = tokio::time::Instant::now();
+        client.notify("log", ("x",)).await.unwrap();
+        assert_eq!(start.elapsed(), waited, "{attempt_timeout:?}");
+        assert_eq!(seen.per_conn(), [1], "{attempt_timeout:?}");
+    }
 }

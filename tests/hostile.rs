@@ -294,7 +294,7 @@ async fn a_response_to_a_notification_is_ignored() {
         .await
         .unwrap();
     assert_eq!(resp.id(), &Id::Null);
-    assert_eq!(resp.result(), Some(&json!(null)), "the body is not read");
+    assert_eq!(resp.result(), Some(&json!(null)), "the body is not decoded");
     assert_eq!(server.calls("log"), 1);
     // The service (and its connection pool) still works.
     let resp = common::call(&mut svc, sum(2)).await.unwrap();

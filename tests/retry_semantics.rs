@@ -12,6 +12,7 @@ use tower::ServiceExt;
 use tower::retry::budget::TpsBudget;
 use tower::timeout::error::Elapsed;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::codec::RetryAfter;
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Id, Request};
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
@@ -705,7 +706,10 @@ async fn batch_level_error_resends_the_notifications_too() {
 #[tokio::test(start_paused = true)]
 async fn batch_level_error_does_not_resend_a_non_idempotent_notification() {
     let server = server().await;
-    server.script("sum", [Step::raw(200, WHOLE_BATCH_LIMITED)]);
+    server.script(
+        "sum",
+        [Step::raw(200, WHOLE_BATCH_LIMITED).retry_after("2")],
+    );
     let strategy = periodic(3, secs(1.0))
         .codes([-32005])
         .non_idempotent(["send"]);
@@ -737,9 +741,12 @@ async fn batch_level_error_does_not_resend_a_non_idempotent_notification() {
     let kept: Vec<_> = resp
         .unmatched()
         .iter()
-        .map(|r| (r.id().clone(), r.error().map(|e| e.code())))
+        .map(|r| {
+            let hint = r.extensions().get::<RetryAfter>().map(|h| h.delay());
+            (r.id().clone(), r.error().map(|e| e.code()), hint)
+        })
         .collect();
-    assert_eq!(kept, [(Id::Null, Some(-32005))]);
+    assert_eq!(kept, [(Id::Null, Some(-32005), Some(secs(2.0)))]);
 }
 
 /// The same refusal, when the calls' re-send then fails in transport and retries end:

@@ -21,6 +21,13 @@ use crate::BoxError;
 /// left unread, and its connection closed, rather than read in full for nothing.
 const NOTIFICATION_DRAIN_LIMIT: usize = 64 * 1024;
 
+/// The longest a notification, delivered once its 2xx head has come, waits for the rest
+/// of a body it does not need: a few round trips of a distant server, for a short body
+/// that comes right behind its head. What it would save is one new connection (a round
+/// trip, three with TLS); a body that takes longer is left unread, and its connection
+/// closed, rather than holding up the call.
+const NOTIFICATION_DRAIN_WAIT: Duration = Duration::from_millis(100);
+
 /// Turns the HTTP answer into the codec's response type.
 pub(super) type Decode<T> = fn(Expected, http::response::Parts, Bytes) -> Result<T, Error>;
 
@@ -52,7 +59,12 @@ pin_project! {
     {
         Call { #[pin] fut: F },
         Body { #[pin] body: Limited<B>, read: Read, parts: Option<http::response::Parts> },
-        Drain { #[pin] body: B, left: usize, parts: Option<http::response::Parts> },
+        Drain {
+            #[pin] body: B,
+            #[pin] wait: Sleep,
+            left: usize,
+            parts: Option<http::response::Parts>,
+        },
         Failed { error: Option<Error> },
         Done,
     }
@@ -145,7 +157,9 @@ where
                     let notification = parts.status.is_success()
                         && matches!(this.expected, Some(Expected::Notification(_)));
                     if notification {
-                        if body.is_end_stream() {
+                        let left = NOTIFICATION_DRAIN_LIMIT.min(*this.limit);
+                        // Nothing to drain, or more than is worth it: delivered now.
+                        if body.is_end_stream() || body.size_hint().lower() > left as u64 {
                             this.state.set(State::Done);
                             let Some(expected) = this.expected.take() else {
                                 return Poll::Pending;
@@ -154,7 +168,8 @@ where
                         }
                         this.state.set(State::Drain {
                             body,
-                            left: NOTIFICATION_DRAIN_LIMIT.min(*this.limit),
+                            wait: tokio::time::sleep(NOTIFICATION_DRAIN_WAIT),
+                            left,
                             parts: Some(parts),
                         });
                         continue;
@@ -200,16 +215,26 @@ where
                 }
                 StateProj::Drain {
                     mut body,
+                    wait,
                     left,
                     parts,
                 } => {
-                    // Until the body ends, fails, or passes the limit (then the
-                    // connection is closed, as for any body left unread).
-                    while let Some(Ok(frame)) = ready!(body.as_mut().poll_frame(cx)) {
-                        let len = frame.data_ref().map_or(0, Buf::remaining);
-                        match left.checked_sub(len) {
-                            Some(still) => *left = still,
-                            None => break,
+                    // Until the body ends, fails, passes the limit or outlasts the wait
+                    // (then the connection is closed, as for any body left unread).
+                    loop {
+                        match body.as_mut().poll_frame(cx) {
+                            Poll::Ready(Some(Ok(frame))) => {
+                                let len = frame.data_ref().map_or(0, Buf::remaining);
+                                match left.checked_sub(len) {
+                                    Some(still) => *left = still,
+                                    None => break,
+                                }
+                            }
+                            Poll::Ready(Some(Err(_)) | None) => break,
+                            Poll::Pending => {
+                                ready!(wait.poll(cx));
+                                break;
+                            }
                         }
                     }
                     let parts = parts.take();

@@ -8,17 +8,18 @@
 //! |---|---|
 //! | 2xx, a response whose id is the request's, or an error with a null id (the server could not read the id) | `Ok(Response)` |
 //! | 2xx, a response with another id, or not JSON-RPC | `Err`, [`Error::is_decode`] |
-//! | 2xx or 204 to a notification | `Ok(Response)` with a null id and a null result (the body is not decoded; up to 64 KiB of it is read and thrown away, so that the connection can be used again) |
+//! | 2xx or 204 to a notification | `Ok(Response)` with a null id and a null result (the body is not decoded; up to 64 KiB of it is read and thrown away, waiting 100 ms at most, so that the connection can be used again) |
 //! | 2xx to a batch | `Ok(BatchResponse)`, items matched by id in any order; a missing, repeated or unknown id is a decode error |
 //! | non-2xx whose body is a JSON-RPC response to the request (its id, or a null id with an error) | that response, with the [`StatusCode`](http::StatusCode) in its extensions |
 //! | non-2xx otherwise (also a single answer to another call, to a batch, and a body over the limit) | `Err`, [`Error::is_status`], with [`Error::status`] and [`Error::retry_after`] |
 //! | 2xx, body over the limit | `Err`, [`Error::is_body_too_large`], found while streaming |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
-//! | the codec's [`attempt_timeout`](JsonRpcCodecLayer::attempt_timeout) runs out (head or body) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
+//! | the codec's [`attempt_timeout`](JsonRpcCodecLayer::attempt_timeout) runs out (head or body; not the body of a notification's 2xx answer, which is delivered) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
 //! | (an empty batch, two calls with one id, or params that are not an array or an object: never sent) | `Err`, [`Error::is_invalid_request`] |
 //!
 //! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
-//! response's extensions (and in [`Error::retry_after`]). The request's extensions are
+//! response's extensions (a batch's and each of its items', and in
+//! [`Error::retry_after`]). The request's extensions are
 //! moved onto the HTTP request, so HTTP-level layers can read per-request settings.
 //!
 //! ```no_run

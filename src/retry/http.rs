@@ -47,8 +47,8 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// headers included) and its bytes, whether it carries a JSON-RPC body or is a bare
 /// non-2xx status. A notification is sent the same way and its answer comes back with
 /// the server's status and headers; the body of a 2xx answer, empty by the
-/// specification, is not handed back (up to 64 KiB of it is read and thrown away, so
-/// that the connection can be used again). A batch is sent as the caller's bytes while all its
+/// specification, is not handed back (up to 64 KiB of it is read and thrown away,
+/// waiting 100 ms at most, so that the connection can be used again). A batch is sent as the caller's bytes while all its
 /// items go (the first attempt, and a retry of every item), and as a new array of the
 /// items' own bytes when a retry sends only some of them; its answer comes back as it
 /// came when one exchange gave it, and when retries gathered it from several, as one

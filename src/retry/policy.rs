@@ -558,11 +558,22 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 if let (Err(err), Some(gathered)) = (&*result, gathered) {
                     let mut answers = gathered.answers;
                     let hint = err.retry_after();
-                    let extensions = answers.extensions_mut();
-                    match hint {
+                    let latest = |extensions: &mut http::Extensions| match hint {
                         Some(hint) => extensions.insert(RetryAfter(hint)),
                         None => extensions.remove::<RetryAfter>(),
                     };
+                    // The calls sent last, too: their answers are older than that word.
+                    let position = answers.positions();
+                    for id in req.requests().iter().filter_map(Request::id) {
+                        if let Some(item) = position
+                            .get(id)
+                            .and_then(|&i| answers.items_mut().get_mut(i))
+                        {
+                            latest(item.extensions_mut());
+                        }
+                    }
+                    let extensions = answers.extensions_mut();
+                    latest(extensions);
                     extensions.insert(LatestHint(hint));
                     *result = Ok(answers);
                 }
@@ -587,6 +598,9 @@ fn refusal(answers: &BatchResponse) -> Option<Response> {
     }
     if let Some(status) = answers.extensions().get::<http::StatusCode>() {
         refusal.extensions_mut().insert(*status);
+    }
+    if let Some(hint) = answers.extensions().get::<RetryAfter>() {
+        refusal.extensions_mut().insert(*hint);
     }
     Some(refusal)
 }

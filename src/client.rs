@@ -134,7 +134,9 @@ impl<E: InspectError> ClientError<E> {
     }
 
     /// The HTTP answer's `Retry-After`, as a delay, whether it carried a JSON-RPC error
-    /// object or not: for a caller whose retries are over, or who waits itself.
+    /// object or not: for a caller whose retries are over, or who waits itself. (For a
+    /// call of a batch whose re-send failed, the failed exchange's: the server's latest
+    /// word on time, as [`RpcError::retry_after`] says.)
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ClientError::Rpc(e) => e.retry_after(),
@@ -145,7 +147,8 @@ impl<E: InspectError> ClientError<E> {
 }
 
 /// A JSON-RPC error object a call was answered with, and what the HTTP answer that
-/// carried it said: its status, if it was not a 2xx, and its `Retry-After`. A 429 with a
+/// carried it said: its status, if it was not a 2xx, and its `Retry-After` (the
+/// server's latest word on time, [`retry_after`](Self::retry_after) says which). A 429 with a
 /// JSON-RPC error body (as rate-limiting providers send) keeps its hint here, as a bare
 /// 429 keeps it in the [`codec::Error`]; [`ClientError::retry_after`] reads either.
 ///
@@ -207,7 +210,10 @@ impl RpcError {
         self.status
     }
 
-    /// The `Retry-After` of the HTTP answer that carried it, as a delay.
+    /// The `Retry-After` of the HTTP answer that carried it, as a delay; for a call of a
+    /// batch whose re-send then failed as a whole (a 429, a reset), the failed
+    /// exchange's, or none if it had none: the server's latest word on when to come
+    /// back, while [`status`](Self::status) stays that of the answer the error came in.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }

@@ -59,12 +59,7 @@ pin_project! {
     {
         Call { #[pin] fut: F },
         Body { #[pin] body: Limited<B>, read: Read, parts: Option<http::response::Parts> },
-        Drain {
-            #[pin] body: B,
-            #[pin] wait: Sleep,
-            left: usize,
-            parts: Option<http::response::Parts>,
-        },
+        Drain { #[pin] body: B, left: usize, parts: Option<http::response::Parts> },
         Failed { error: Option<Error> },
         Done,
     }
@@ -166,9 +161,16 @@ where
                             };
                             return Poll::Ready((this.decode)(expected, parts, Bytes::new()));
                         }
+                        // The attempt's own timer, brought forward: when it fires
+                        // during the drain, the notification is delivered (above).
+                        let until = tokio::time::Instant::now() + NOTIFICATION_DRAIN_WAIT;
+                        match this.deadline.as_mut().as_pin_mut() {
+                            Some(deadline) if deadline.deadline() <= until => {}
+                            Some(deadline) => deadline.reset(until),
+                            None => this.deadline.set(Some(tokio::time::sleep_until(until))),
+                        }
                         this.state.set(State::Drain {
                             body,
-                            wait: tokio::time::sleep(NOTIFICATION_DRAIN_WAIT),
                             left,
                             parts: Some(parts),
                         });
@@ -215,7 +217,6 @@ where
                 }
                 StateProj::Drain {
                     mut body,
-                    wait,
                     left,
                     parts,
                 } => {
@@ -232,8 +233,13 @@ where
                             }
                             Poll::Ready(Some(Err(_)) | None) => break,
                             Poll::Pending => {
-                                ready!(wait.poll(cx));
-                                break;
+                                // The timer may have moved since it was last polled: its
+                                // wake-up is registered here.
+                                let timer = this.deadline.as_mut().as_pin_mut();
+                                if timer.is_some_and(|timer| timer.poll(cx).is_ready()) {
+                                    break;
+                                }
+                                return Poll::Pending;
                             }
                         }
                     }

@@ -488,6 +488,17 @@ async fn a_429s_status_and_hint_reach_the_caller_whatever_its_body() {
         assert_eq!(told(&err), expected);
     }
 
+    // A batch of notifications refused as a whole: the refusal, with its facts.
+    server.script("log", [limited()]);
+    let mut batch = client.batch();
+    batch.notify("log", ("a",));
+    let err = batch.send().await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Rpc(e) if e.code() == -32005),
+        "{err:?}"
+    );
+    assert_eq!(told(&err), expected);
+
     // A 2xx answer has no failure status to tell, with an error object or without.
     server.script("sum", [Step::error(-32005)]);
     let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();

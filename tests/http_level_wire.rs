@@ -227,6 +227,7 @@ async fn a_batch_goes_as_the_callers_bytes_until_a_retry_narrows_it() {
         let (inner, seen) = recording(vec![(200, first), (200, second)]);
         let req = http::Request::post("http://rpc.example/")
             .header(http::header::CONTENT_LENGTH, pretty.len())
+            .header("content-digest", "sha-256=:c2VudCBhcyBpdCBjYW1l:")
             .body(Full::from(pretty))
             .unwrap();
         let resp = tower::Layer::layer(&one_retry_on_limits(), inner)
@@ -251,6 +252,12 @@ async fn a_batch_goes_as_the_callers_bytes_until_a_retry_narrows_it() {
             None
         };
         assert_eq!(lengths, [callers, expected]);
+        // A digest of the caller's bytes goes with them, not with a narrowed batch.
+        let digests: Vec<bool> = seen
+            .iter()
+            .map(|(parts, _)| parts.headers.contains_key("content-digest"))
+            .collect();
+        assert_eq!(digests, [true, resent == pretty]);
     }
 }
 

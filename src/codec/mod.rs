@@ -298,8 +298,16 @@ fn without_body(mut head: http::response::Parts) -> http::response::Parts {
     for name in [CONTENT_LENGTH, TRANSFER_ENCODING, CONTENT_ENCODING] {
         head.headers.remove(name);
     }
+    for digest in BODY_DIGESTS {
+        head.headers.remove(digest);
+    }
     head
 }
+
+/// The headers that carry a digest of the body (RFC 9530's `Content-Digest` and
+/// `Repr-Digest`, and the older `Digest` and `Content-MD5`): they go with the bytes they
+/// were computed over, not with a body made anew or left out.
+const BODY_DIGESTS: [&str; 4] = ["content-digest", "repr-digest", "digest", "content-md5"];
 
 /// A tower service for JSON-RPC [`Request`]s and [`BatchRequest`]s over an HTTP service.
 ///
@@ -420,9 +428,14 @@ impl<S> JsonRpcCodec<S> {
                 *req.version_mut() = origin.version;
                 *req.headers_mut() = origin.headers.clone();
                 if !callers_bytes {
-                    // Encoded afresh: the HTTP client frames the new body itself.
+                    // Encoded afresh: the HTTP client frames the new body itself, and a
+                    // digest of the caller's bytes would not match it (a server that
+                    // checks one would refuse the re-send).
                     req.headers_mut().remove(http::header::CONTENT_LENGTH);
                     req.headers_mut().remove(http::header::TRANSFER_ENCODING);
+                    for digest in BODY_DIGESTS {
+                        req.headers_mut().remove(digest);
+                    }
                 }
                 if gathering && req.headers().contains_key(ACCEPT_ENCODING) {
                     req.headers_mut()

@@ -48,9 +48,12 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// non-2xx status. A notification is sent the same way and its answer comes back with
 /// the server's status and headers; the body of a 2xx answer, empty by the
 /// specification, is not handed back (up to 64 KiB of it is read and thrown away,
-/// waiting 100 ms at most, so that the connection can be used again). A batch is sent as the caller's bytes while all its
-/// items go (the first attempt, and a retry of every item), and as a new array of the
-/// items' own bytes when a retry sends only some of them; its answer comes back as it
+/// waiting 100 ms at most, so that the connection can be used again). A batch is sent
+/// as the caller's bytes while all its items go (the first attempt, and a retry of every
+/// item), and as a new array of the items' own bytes when a retry sends only some of
+/// them (without the caller's digest headers, `Content-Digest`, `Repr-Digest`, `Digest`
+/// and `Content-MD5`, which the new body would not match; a signature over the body in
+/// another header cannot hold for it either); its answer comes back as it
 /// came when one exchange gave it, and when retries gathered it from several, as one
 /// array of the items as the server wrote them (a null-id error the layer gives a call,
 /// by elimination or as the error that refused the whole batch, is written anew with

@@ -295,19 +295,23 @@ impl Expected {
 /// An answer's head for a body that is not handed on: the headers that describe that
 /// body go with it.
 fn without_body(mut head: http::response::Parts) -> http::response::Parts {
-    for name in [CONTENT_LENGTH, TRANSFER_ENCODING, CONTENT_ENCODING] {
-        head.headers.remove(name);
-    }
-    for digest in BODY_DIGESTS {
-        head.headers.remove(digest);
-    }
+    forget_body(&mut head.headers);
+    head.headers.remove(CONTENT_ENCODING);
     head
 }
 
-/// The headers that carry a digest of the body (RFC 9530's `Content-Digest` and
-/// `Repr-Digest`, and the older `Digest` and `Content-MD5`): they go with the bytes they
-/// were computed over, not with a body made anew or left out.
-const BODY_DIGESTS: [&str; 4] = ["content-digest", "repr-digest", "digest", "content-md5"];
+/// Removes the headers that describe a body other than the one that will go with them:
+/// its framing (`Content-Length`, `Transfer-Encoding`) and its digests (RFC 9530's
+/// `Content-Digest` and `Repr-Digest`, and the older `Digest` and `Content-MD5`), which
+/// go with the bytes they were computed over, not with a body made anew or left out.
+fn forget_body(headers: &mut HeaderMap) {
+    for name in [CONTENT_LENGTH, TRANSFER_ENCODING] {
+        headers.remove(name);
+    }
+    for digest in ["content-digest", "repr-digest", "digest", "content-md5"] {
+        headers.remove(digest);
+    }
+}
 
 /// A tower service for JSON-RPC [`Request`]s and [`BatchRequest`]s over an HTTP service.
 ///
@@ -431,11 +435,7 @@ impl<S> JsonRpcCodec<S> {
                     // Encoded afresh: the HTTP client frames the new body itself, and a
                     // digest of the caller's bytes would not match it (a server that
                     // checks one would refuse the re-send).
-                    req.headers_mut().remove(http::header::CONTENT_LENGTH);
-                    req.headers_mut().remove(http::header::TRANSFER_ENCODING);
-                    for digest in BODY_DIGESTS {
-                        req.headers_mut().remove(digest);
-                    }
+                    forget_body(req.headers_mut());
                 }
                 if gathering && req.headers().contains_key(ACCEPT_ENCODING) {
                     req.headers_mut()

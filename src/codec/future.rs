@@ -115,12 +115,7 @@ where
                 if let StateProj::Drain { parts, .. } = this.state.as_mut().project() {
                     let parts = parts.take();
                     this.state.set(State::Done);
-                    return match (parts, this.expected.take()) {
-                        (Some(parts), Some(expected)) => {
-                            Poll::Ready((this.decode)(expected, parts, Bytes::new()))
-                        }
-                        _ => Poll::Pending,
-                    };
+                    return delivered(parts, this.expected, *this.decode);
                 }
                 // Ended while the body was still coming: what the head said stays.
                 let err = match this.state.as_mut().project() {
@@ -156,10 +151,7 @@ where
                         // Nothing to drain, or more than is worth it: delivered now.
                         if body.is_end_stream() || body.size_hint().lower() > left as u64 {
                             this.state.set(State::Done);
-                            let Some(expected) = this.expected.take() else {
-                                return Poll::Pending;
-                            };
-                            return Poll::Ready((this.decode)(expected, parts, Bytes::new()));
+                            return delivered(Some(parts), this.expected, *this.decode);
                         }
                         // The attempt's own timer, brought forward: when it fires
                         // during the drain, the notification is delivered (above).
@@ -245,10 +237,7 @@ where
                     }
                     let parts = parts.take();
                     this.state.set(State::Done);
-                    let (Some(parts), Some(expected)) = (parts, this.expected.take()) else {
-                        return Poll::Pending;
-                    };
-                    return Poll::Ready((this.decode)(expected, parts, Bytes::new()));
+                    return delivered(parts, this.expected, *this.decode);
                 }
                 StateProj::Failed { error } => {
                     let error = error.take();
@@ -260,6 +249,19 @@ where
                 StateProj::Done => return Poll::Pending,
             }
         }
+    }
+}
+
+/// A notification's 2xx answer, delivered: decoded from its head alone (its body is not
+/// the call's). Pending if it was already given (a future polled after it was ready).
+fn delivered<T>(
+    parts: Option<http::response::Parts>,
+    expected: &mut Option<Expected>,
+    decode: Decode<T>,
+) -> Poll<Result<T, Error>> {
+    match (parts, expected.take()) {
+        (Some(parts), Some(expected)) => Poll::Ready(decode(expected, parts, Bytes::new())),
+        _ => Poll::Pending,
     }
 }
 

@@ -61,33 +61,35 @@ fn deadline_strategy() -> RetryStrategy {
         .max_elapsed(secs(1.0))
 }
 
-#[tokio::test(start_paused = true)]
-async fn http_level_a_body_slower_than_the_deadline_ends_the_call_at_it() {
+/// A call whose body arrives `after` this long, through the HTTP-level layer with a
+/// 1 s deadline over a service that never answers: its error, how long it took, and how
+/// many attempts reached the service.
+async fn body_arriving_after(after: Duration) -> (BoxError, Duration, usize) {
     let hung = Hung::default();
     let svc = JsonRpcRetryLayer::http::<TestBody>(deadline_strategy()).layer(hung.clone());
     let start = Instant::now();
     let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::after(secs(2.0), CALL.as_bytes()))
+        .body(TestBody::after(after, CALL.as_bytes()))
         .unwrap();
     let err = svc.oneshot(req).await.unwrap_err();
+    (err, start.elapsed(), hung.calls.load(Ordering::SeqCst))
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_level_a_body_slower_than_the_deadline_ends_the_call_at_it() {
+    let (err, elapsed, attempts) = body_arriving_after(secs(2.0)).await;
     assert!(is_timeout(&err), "{err}");
-    assert_eq!(start.elapsed(), secs(1.0));
-    assert_eq!(hung.calls.load(Ordering::SeqCst), 0, "nothing is sent");
+    assert_eq!(elapsed, secs(1.0));
+    assert_eq!(attempts, 0, "nothing is sent");
 }
 
 #[tokio::test(start_paused = true)]
 async fn http_level_a_body_that_ends_at_the_deadline_leaves_one_attempt_cut_at_once() {
     // As over the codec: an attempt that starts at its deadline is made, and cut.
-    let hung = Hung::default();
-    let svc = JsonRpcRetryLayer::http::<TestBody>(deadline_strategy()).layer(hung.clone());
-    let start = Instant::now();
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::after(secs(1.0), CALL.as_bytes()))
-        .unwrap();
-    let err = svc.oneshot(req).await.unwrap_err();
+    let (err, elapsed, attempts) = body_arriving_after(secs(1.0)).await;
     assert!(is_timeout(&err), "{err}");
-    assert_eq!(start.elapsed(), secs(1.0));
-    assert_eq!(hung.calls.load(Ordering::SeqCst), 1, "one attempt");
+    assert_eq!(elapsed, secs(1.0));
+    assert_eq!(attempts, 1, "one attempt");
 }
 
 #[tokio::test(start_paused = true)]

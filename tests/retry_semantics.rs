@@ -1191,6 +1191,48 @@ async fn a_wait_ending_exactly_at_the_deadline_is_not_started() {
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
 
+/// What a hook that takes `d` to run (a blocking log write, say) does to tokio's paused
+/// clock: time passes while it runs.
+fn hook_takes(d: Duration) {
+    let mut advance = std::pin::pin!(tokio::time::advance(d));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    while advance.as_mut().poll(&mut cx).is_pending() {}
+}
+
+/// A wait checked against the deadline counts from that check: the time the `on_retry`
+/// hook takes comes out of it, so the retry still starts before `max_elapsed`, for a
+/// single call and a batch alike.
+#[tokio::test(start_paused = true)]
+async fn a_slow_on_retry_hook_does_not_push_the_retry_past_the_deadline() {
+    let server = server().await;
+    server.handle("busy", |_| Err((2001, "busy".to_owned())));
+    let strategy = periodic(3, secs(1.0))
+        .codes([2001])
+        .max_elapsed(secs(1.5))
+        .on_retry(|_| hook_takes(secs(0.6)));
+    let svc = stack(&server, strategy);
+    let busy = |id| Request::new("busy", json!([])).with_id(id);
+
+    let start = Instant::now();
+    let resp = svc.clone().oneshot(busy(1)).await.unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+    assert_eq!(
+        server.calls("busy"),
+        2,
+        "sends at 0 s and 1 s; a wait to 2 s is not"
+    );
+    assert_eq!(start.elapsed(), secs(1.0), "the retry went at 1.6 s");
+
+    let start = Instant::now();
+    let resp = svc
+        .oneshot(BatchRequest::new(vec![busy(2), busy(3)]))
+        .await
+        .unwrap();
+    assert_eq!(resp.items()[1].error().map(|e| e.code()), Some(2001));
+    assert_eq!(server.calls("busy"), 6);
+    assert_eq!(start.elapsed(), secs(1.0), "the re-send went at 1.6 s");
+}
+
 /// lib.rs "Idempotency": never after a timeout, whatever the strategy's rules say.
 #[tokio::test(start_paused = true)]
 async fn non_idempotent_method_is_not_retried_after_a_timeout() {

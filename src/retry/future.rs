@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower::retry::Policy;
 use tower_service::Service;
 
@@ -61,6 +61,21 @@ impl Delay {
     pub fn new(delay: Duration) -> Self {
         Self {
             sleep: (!delay.is_zero()).then(|| tokio::time::sleep(delay)),
+            yielded: false,
+        }
+    }
+
+    /// Waits until `delay` after `start`, not after now: the time spent since `start`
+    /// (a retry's hook, say) comes out of the wait. A zero delay only yields once.
+    pub(crate) fn counted_from(start: Instant, delay: Duration) -> Self {
+        let sleep = match start.checked_add(delay) {
+            _ if delay.is_zero() => None,
+            Some(end) => Some(tokio::time::sleep_until(end)),
+            // Beyond what an `Instant` can hold: tokio's own far future.
+            None => Some(tokio::time::sleep(delay)),
+        };
+        Self {
+            sleep,
             yielded: false,
         }
     }

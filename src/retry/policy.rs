@@ -185,10 +185,13 @@ fn unretried<E: InspectError>(err: Option<&E>, deadline: Option<&Deadline>) -> G
 /// The most tokio's timer rounds a sleep's end up by: it fires on whole milliseconds.
 const TIMER_ROUNDING: Duration = Duration::from_nanos(999_999);
 
-/// Reports a retry and waits its delay on tokio's clock (a zero delay only yields once).
-fn wait(strategy: &RetryStrategy, event: &RetryEvent<'_>) -> Delay {
+/// Reports a retry and waits its delay on tokio's clock (a zero delay only yields once),
+/// counted from `decided`, the moment [`State::next_delay`] checked it against the
+/// deadline: the time the hook, the `tracing` event or the budget takes comes out of the
+/// wait, so a wait that ends before the deadline still does.
+fn wait(strategy: &RetryStrategy, event: &RetryEvent<'_>, decided: Instant) -> Delay {
     announce_retry(strategy, event);
-    Delay::new(event.delay)
+    Delay::counted_from(decided, event.delay)
 }
 
 /// The strategy for a request: its own, else the default.
@@ -210,20 +213,22 @@ impl State {
         strategy.can_retry()
     }
 
-    /// The wait before the next retry, or why there is none. The one place delays are
-    /// decided: the backoff's next delay, raised to a server's hint (up to the ceiling),
-    /// checked against the call's deadline (its strategy's, or an earlier one a retry
-    /// layer further out set), then paid for from the budget.
+    /// The wait before the next retry and the moment it counts from, or why there is
+    /// none. The one place delays are decided: the backoff's next delay, raised to a
+    /// server's hint (up to the ceiling), checked against the call's deadline (its
+    /// strategy's, or an earlier one a retry layer further out set), then paid for from
+    /// the budget.
     fn next_delay(
         &mut self,
         strategy: &RetryStrategy,
         hint: Option<Duration>,
         deadline: Option<&Deadline>,
-    ) -> Result<Duration, GiveUpReason> {
+    ) -> Result<(Duration, Instant), GiveUpReason> {
         let inner = &strategy.inner;
         let backoff = inner.backoff.as_ref().ok_or(GiveUpReason::NotRetryable)?;
+        let now = Instant::now();
         // A deadline already come ended the call, whatever delays are left.
-        if deadline.is_some_and(|Deadline(at)| *at <= Instant::now()) {
+        if deadline.is_some_and(|Deadline(at)| *at <= now) {
             return Err(GiveUpReason::Deadline);
         }
         let delays = self.delays.get_or_insert_with(|| backoff.delays());
@@ -240,7 +245,7 @@ impl State {
             } else {
                 TIMER_ROUNDING
             };
-            let ends = Instant::now()
+            let ends = now
                 .checked_add(delay)
                 .and_then(|ends| ends.checked_add(rounding));
             if ends.is_none_or(|ends| ends >= *deadline) {
@@ -253,7 +258,7 @@ impl State {
             }
         }
         self.retries = self.retries.saturating_add(1);
-        Ok(delay)
+        Ok((delay, now))
     }
 }
 
@@ -299,10 +304,10 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
             Some(reason) => self
                 .state
                 .next_delay(strategy, hint, deadline)
-                .map(|delay| (reason, delay)),
+                .map(|(delay, decided)| (reason, delay, decided)),
         };
         match outcome {
-            Ok((reason, delay)) => {
+            Ok((reason, delay, decided)) => {
                 let event = RetryEvent {
                     method: req.method(),
                     id: req.id(),
@@ -312,7 +317,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                     delay,
                     retry_after: hint,
                 };
-                Some(wait(strategy, &event))
+                Some(wait(strategy, &event, decided))
             }
             Err(why) => {
                 if failed {
@@ -446,10 +451,10 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
             Some(reason) => self
                 .state
                 .next_delay(strategy, hint, req.extensions().get::<Deadline>())
-                .map(|delay| (reason, delay)),
+                .map(|(delay, decided)| (reason, delay, decided)),
         };
         match outcome {
-            Ok((reason, delay)) => {
+            Ok((reason, delay, decided)) => {
                 // An answer came (a transport failure re-sends the batch as it is).
                 if let (Some(ids), Ok(response)) = (retry_ids, &mut *result) {
                     // Keep what was answered; re-send only the items to retry.
@@ -487,7 +492,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     delay,
                     retry_after: hint,
                 };
-                Some(wait(strategy, &event))
+                Some(wait(strategy, &event, decided))
             }
             Err(why) => {
                 let gathered = self.state.gathered.take();

@@ -368,7 +368,10 @@ impl RetryStrategy {
 
     /// Calls `f` before every retry's wait with what is about to happen: the method, id,
     /// attempt, reason and delay. A strategy has one such hook: a second call replaces
-    /// the first (call both from one closure to keep both).
+    /// the first (call both from one closure to keep both). The wait counts from the
+    /// moment the delay was decided, so the time the hook takes comes out of it: a retry
+    /// whose wait ends before [`max_elapsed`](Self::max_elapsed) still starts by then,
+    /// unless the hook takes longer than the whole delay.
     #[must_use]
     pub fn on_retry<F>(self, f: F) -> Self
     where

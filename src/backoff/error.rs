@@ -71,7 +71,7 @@ impl fmt::Display for InvalidBackoff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid backoff: {} must be {}, got {}",
+            "invalid backoff: {} must be {}, got {:?}",
             self.parameter, self.requirement, self.value
         )
     }
@@ -127,7 +127,7 @@ mod tests {
         );
         assert_eq!(
             finite_non_negative("factor", -2.0).unwrap_err().to_string(),
-            "invalid backoff: factor must be finite and non-negative, got -2"
+            "invalid backoff: factor must be finite and non-negative, got -2.0"
         );
         assert_eq!(
             finite("mu", f64::INFINITY).unwrap_err().to_string(),
@@ -136,6 +136,13 @@ mod tests {
         assert_eq!(
             unit_interval("proportion", 1.5).unwrap_err().to_string(),
             "invalid backoff: proportion must be within 0..=1, got 1.5"
+        );
+        // A huge value reads as a power of ten, not as its 309 digits.
+        assert_eq!(
+            unit_interval("proportion", f64::MAX)
+                .unwrap_err()
+                .to_string(),
+            "invalid backoff: proportion must be within 0..=1, got 1.7976931348623157e308"
         );
     }
 

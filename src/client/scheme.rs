@@ -19,7 +19,12 @@ use crate::BoxError;
 /// over hyper-util's client ([`http`](Self::http), [`http_or_https`](Self::http_or_https)).
 ///
 /// [`build`](super::ClientBuilder::build)'s connector speaks `http` only, and
-/// [`build_https`](super::ClientBuilder::build_https)'s `http` and `https`. A URI with
+#[cfg_attr(
+    feature = "rustls",
+    doc = "[`build_https`](super::ClientBuilder::build_https)'s"
+)]
+#[cfg_attr(not(feature = "rustls"), doc = "`build_https`'s (feature `rustls`)")]
+/// `http` and `https`. A URI with
 /// any other scheme (an `https` URI given to `build`'s client, or `ws://`) fails before
 /// any connection is tried, with [`UnsupportedScheme`] in the error's chain. hyper-util
 /// reports it as a connect error, as it reports its own refusal of a scheme, but no
@@ -55,7 +60,12 @@ impl<C> SchemeCheck<C> {
     }
 
     /// `inner` for `http` and `https` URIs, as
-    /// [`build_https`](super::ClientBuilder::build_https) uses hyper-rustls' connector.
+    #[cfg_attr(
+        feature = "rustls",
+        doc = "[`build_https`](super::ClientBuilder::build_https)"
+    )]
+    #[cfg_attr(not(feature = "rustls"), doc = "`build_https` (feature `rustls`)")]
+    /// uses hyper-rustls' connector.
     pub fn http_or_https(inner: C) -> Self {
         Self { inner, https: true }
     }

@@ -321,6 +321,10 @@ fn forget_body(headers: &mut HeaderMap) {
 /// so that a retry policy above sees it like any other failed attempt (tower's `Retry`
 /// would otherwise return a readiness error without asking its policy, and a partly
 /// retried batch would lose the answers it had gathered).
+///
+/// Being a `Service` of two request types, it needs the type named where a call does not
+/// give it, as in `ServiceExt::<Request>::ready(&mut svc)`: see
+/// [`JsonRpcRetry`](crate::JsonRpcRetry)'s example.
 pub struct JsonRpcCodec<S> {
     inner: S,
     config: Arc<Config>,

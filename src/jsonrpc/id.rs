@@ -73,6 +73,32 @@ impl From<u32> for Id {
     }
 }
 
+/// A `u64` (a counter, say) beyond `i64::MAX` is no JSON-RPC id this crate sends: it is
+/// refused, with the standard library's error for the same conversion to `i64`.
+///
+/// ```
+/// use tower_jsonrpc_retry::jsonrpc::Id;
+///
+/// assert_eq!(Id::try_from(7_u64), Ok(Id::Number(7)));
+/// assert!(Id::try_from(u64::MAX).is_err());
+/// ```
+impl TryFrom<u64> for Id {
+    type Error = std::num::TryFromIntError;
+
+    fn try_from(n: u64) -> Result<Self, Self::Error> {
+        i64::try_from(n).map(Id::Number)
+    }
+}
+
+/// As for a `u64`: a `usize` beyond `i64::MAX` is refused.
+impl TryFrom<usize> for Id {
+    type Error = std::num::TryFromIntError;
+
+    fn try_from(n: usize) -> Result<Self, Self::Error> {
+        i64::try_from(n).map(Id::Number)
+    }
+}
+
 impl From<&str> for Id {
     fn from(s: &str) -> Self {
         Id::String(Arc::from(s))

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -235,8 +236,26 @@ impl<'de> Deserialize<'de> for Request {
     }
 }
 
-/// A method name for [`Request::new`]: a `&'static str` is kept as it is, an owned
-/// string is shared.
+/// A method name for [`Request::new`] and the [`Client`](crate::Client)'s calls: a
+/// `&'static str` is kept as it is (no allocation per call), an owned string is shared.
+///
+/// A name borrowed for less than `'static` is copied once: pass `&name` for a
+/// `String` you keep, or `name.to_owned()` for any `&str`. (A borrowed `&str` is not
+/// taken as it is, so that a literal costs no allocation.)
+///
+/// ```
+/// use serde_json::json;
+/// use tower_jsonrpc_retry::jsonrpc::Request;
+///
+/// let namespace = "eth";
+/// let method = format!("{namespace}_blockNumber");
+/// let by_ref = Request::new(&method, json!([]));
+/// let copied = Request::new(method.as_str().to_owned(), json!([]));
+/// let moved = Request::new(method, json!([]));
+/// assert_eq!(by_ref.method(), "eth_blockNumber");
+/// assert_eq!(by_ref, copied);
+/// assert_eq!(copied, moved);
+/// ```
 #[derive(Clone)]
 pub struct MethodName(Method);
 
@@ -261,6 +280,27 @@ impl From<String> for MethodName {
 impl From<Arc<str>> for MethodName {
     fn from(s: Arc<str>) -> Self {
         MethodName(Method::Shared(s))
+    }
+}
+
+impl From<&String> for MethodName {
+    fn from(s: &String) -> Self {
+        MethodName(Method::Shared(Arc::from(s.as_str())))
+    }
+}
+
+impl From<Box<str>> for MethodName {
+    fn from(s: Box<str>) -> Self {
+        MethodName(Method::Shared(Arc::from(s)))
+    }
+}
+
+impl From<Cow<'static, str>> for MethodName {
+    fn from(s: Cow<'static, str>) -> Self {
+        match s {
+            Cow::Borrowed(s) => MethodName::from(s),
+            Cow::Owned(s) => MethodName::from(s),
+        }
     }
 }
 

@@ -96,6 +96,38 @@ impl<S> Layer<S> for JsonRpcRetryLayer {
 ///
 /// Its response future, [`ResponseFuture`](super::future::ResponseFuture), is tower's own
 /// `Retry` future.
+///
+/// It serves both [`Request`] and [`BatchRequest`], as the
+/// [codec](crate::codec::JsonRpcCodec) does, so where the call does not name the request
+/// type (`ready()` before `call`, or a `Buffer` or `BoxCloneService` made from the
+/// stack), name it:
+///
+/// ```
+/// use tower::{Layer, Service, ServiceExt};
+/// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+/// use tower_jsonrpc_retry::jsonrpc::Request;
+/// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+/// use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// let server = FlakyServer::start().await?;
+/// server.script("sum", [Step::status(503)]);
+/// let client = hyper_util::client::legacy::Client::builder(
+///     hyper_util::rt::TokioExecutor::new(),
+/// )
+/// .build_http();
+/// let mut svc = JsonRpcRetryLayer::new(RetryStrategy::transient())
+///     .layer(JsonRpcCodecLayer::new(server.uri()).layer(client));
+///
+/// // `svc.ready()` alone would not say which of its two `Service` impls to use.
+/// let ready = ServiceExt::<Request>::ready(&mut svc).await?;
+/// let resp = ready.call(Request::new("sum", serde_json::json!([1, 2])).with_id(1)).await?;
+/// assert_eq!(resp.result(), Some(&serde_json::json!(3)));
+/// assert_eq!(server.calls("sum"), 2);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct JsonRpcRetry<S> {
     retry: Retry<JsonRpcRetryPolicy, Attempts<S>>,

@@ -347,6 +347,29 @@ impl Rpc {
         self.accept.await.unwrap();
         self.addr
     }
+
+    /// Stops, and holds the port at once: see [`held_port`].
+    async fn stop_and_hold(self) -> (tokio::net::TcpSocket, SocketAddr) {
+        let addr = self.stop().await;
+        (held_port(addr), addr)
+    }
+}
+
+/// `addr`'s port, bound and not listening: connections to it are refused, and no server
+/// another test starts can take it, until [`serve_on`] listens on it. (Bound again the
+/// moment the server that had it let it go: the kernel hands out a random free port to
+/// each `bind` to port 0, so another test taking it in between is next to impossible.)
+fn held_port(addr: SocketAddr) -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind(addr).unwrap();
+    socket
+}
+
+/// A server listening on a port [`held_port`] held (needs a tokio runtime).
+fn serve_on(port: tokio::net::TcpSocket, seen: Seen) -> Rpc {
+    let listener = port.listen(1024).unwrap().into_std().unwrap();
+    Rpc::serve(listener, ServerConfig::default(), seen)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1065,22 +1088,27 @@ async fn the_servers_connection_limit_is_a_retryable_429() {
 #[tokio::test]
 async fn the_deadline_ends_a_call_the_server_holds() {
     let rpc = Rpc::start().await;
+    // On the server's real clock: long enough for a request to reach the server on a
+    // loaded machine, short enough to keep the test quick.
     let deadline = RetryStrategy::new(PeriodicBackoff::new(3, Duration::ZERO))
         .retry_on(ErrorClass::Timeout)
-        .max_elapsed(Duration::from_millis(50));
-    let start = std::time::Instant::now();
-    let err = typed(&rpc, deadline.clone())
-        .call::<()>("hold", ())
+        .max_elapsed(Duration::from_millis(250));
+    // Only a guard against a hang (the server holds the call until released): the
+    // deadline, not this, must end each call.
+    let guard = Duration::from_secs(30);
+    let err = tokio::time::timeout(guard, typed(&rpc, deadline.clone()).call::<()>("hold", ()))
         .await
+        .expect("the deadline ended the call")
         .unwrap_err();
     assert!(err.transport().unwrap().is_timeout(), "{err:?}");
-    let err = jsonrpsee(rpc.uri(), deadline)
-        .request::<(), _>("hold", rpc_params![])
-        .await
-        .unwrap_err();
+    let err = tokio::time::timeout(
+        guard,
+        jsonrpsee(rpc.uri(), deadline).request::<(), _>("hold", rpc_params![]),
+    )
+    .await
+    .expect("the deadline ended the call")
+    .unwrap_err();
     assert!(matches!(err, JsonrpseeError::Transport(_)), "{err:?}");
-    let elapsed = start.elapsed();
-    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
     // One attempt each: the deadline came during the first, and nothing was sent after.
     assert_eq!(rpc.requests(), 2);
 }
@@ -1089,36 +1117,30 @@ async fn the_deadline_ends_a_call_the_server_holds() {
 // The server stopped and started again on the same port
 // ---------------------------------------------------------------------------------------
 
-/// A strategy whose first retry starts the server again on `addr`, counting into `seen`:
-/// the first attempt finds the port closed, the retry finds the server.
+/// A strategy whose first retry starts the server again on the held `port`, counting
+/// into `seen`: the first attempt finds the port closed, the retry finds the server.
 fn restarting(
     base: RetryStrategy,
-    addr: SocketAddr,
+    port: tokio::net::TcpSocket,
     seen: Seen,
     started: Arc<Mutex<Option<Rpc>>>,
 ) -> RetryStrategy {
-    base.on_retry(move |e: &RetryEvent<'_>| {
+    let port = Mutex::new(Some(port));
+    base.on_retry(move |_: &RetryEvent<'_>| {
         let mut started = started.lock().unwrap();
-        if started.is_none() {
-            let listener = std::net::TcpListener::bind(addr).unwrap();
-            *started = Some(Rpc::serve(
-                listener,
-                ServerConfig::default(),
-                Arc::clone(&seen),
-            ));
+        if let Some(port) = port.lock().unwrap().take() {
+            *started = Some(serve_on(port, Arc::clone(&seen)));
         }
-        let _ = e;
     })
 }
 
 #[tokio::test]
 async fn a_server_started_again_between_attempts_answers_the_retry() {
     for level in ["typed", "codec", "jsonrpsee"] {
-        let rpc = Rpc::start().await;
-        let addr = rpc.stop().await;
+        let (port, addr) = Rpc::start().await.stop_and_hold().await;
         let seen = Seen::default();
         let started = Arc::new(Mutex::new(None));
-        let s = restarting(strategy([]), addr, Arc::clone(&seen), Arc::clone(&started))
+        let s = restarting(strategy([]), port, Arc::clone(&seen), Arc::clone(&started))
             .non_idempotent(["sum"]);
         let uri: http::Uri = format!("http://{addr}/").parse().unwrap();
         let sum = match level {
@@ -1154,12 +1176,11 @@ async fn a_server_started_again_between_attempts_answers_the_retry() {
 
 #[tokio::test]
 async fn a_notification_and_a_batch_reach_a_server_started_again() {
-    let rpc = Rpc::start().await;
-    let addr = rpc.stop().await;
+    let (port, addr) = Rpc::start().await.stop_and_hold().await;
     let uri: http::Uri = format!("http://{addr}/").parse().unwrap();
     let seen = Seen::default();
     let started = Arc::new(Mutex::new(None));
-    let s = restarting(strategy([]), addr, Arc::clone(&seen), Arc::clone(&started))
+    let s = restarting(strategy([]), port, Arc::clone(&seen), Arc::clone(&started))
         .non_idempotent(["log"]);
     let client = Client::builder(uri.clone()).retry(s).build();
     client.notify("log", ()).await.unwrap();
@@ -1169,10 +1190,10 @@ async fn a_notification_and_a_batch_reach_a_server_started_again() {
         .take()
         .expect("the retry started the server");
     assert_eq!((rpc.calls("notify:log"), rpc.requests()), (1, 1));
-    let addr = rpc.stop().await;
+    let (port, _) = rpc.stop_and_hold().await;
 
     let started = Arc::new(Mutex::new(None));
-    let s = restarting(strategy([]), addr, Arc::clone(&seen), Arc::clone(&started));
+    let s = restarting(strategy([]), port, Arc::clone(&seen), Arc::clone(&started));
     let client = Client::builder(uri).retry(s).build();
     let mut batch = client.batch();
     let a = batch.call::<String>("once", ("restart",));
@@ -1197,13 +1218,9 @@ async fn a_pooled_connection_to_a_stopped_server_is_not_an_answer() {
     let rpc = Rpc::start().await;
     let client = typed(&rpc, strategy([]));
     assert_eq!(client.call::<i64>("sum", (1, 2)).await.unwrap(), 3);
-    let addr = rpc.stop().await;
+    let (port, _) = rpc.stop_and_hold().await;
 
-    let rpc = Rpc::serve(
-        std::net::TcpListener::bind(addr).unwrap(),
-        ServerConfig::default(),
-        Seen::default(),
-    );
+    let rpc = serve_on(port, Seen::default());
     // The same client, its pool holding a connection the old server closed.
     assert_eq!(client.call::<i64>("sum", (3, 4)).await.unwrap(), 7);
     assert_eq!(rpc.calls("sum"), 1);
@@ -1211,8 +1228,7 @@ async fn a_pooled_connection_to_a_stopped_server_is_not_an_answer() {
 
 #[tokio::test]
 async fn a_server_that_stays_down_gives_the_connect_error_after_every_retry() {
-    let rpc = Rpc::start().await;
-    let addr = rpc.stop().await;
+    let (_port, addr) = Rpc::start().await.stop_and_hold().await;
     let uri: http::Uri = format!("http://{addr}/").parse().unwrap();
     let retries = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&retries);

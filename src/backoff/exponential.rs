@@ -435,9 +435,9 @@ mod tests {
         #[test]
         fn non_decreasing_without_jitter(
             attempts in 0usize..300,
-            base_ms in any::<u64>(),
-            factor in 1.0f64..1e10,
-            cap_ms in proptest::option::of(any::<u64>()),
+            base_ms in crate::backoff::arb::magnitude(),
+            factor in crate::backoff::arb::factor(1.0),
+            cap_ms in proptest::option::of(crate::backoff::arb::magnitude()),
         ) {
             let mut b = ExponentialBackoff::new(attempts, Duration::from_millis(base_ms), factor).unwrap();
             if let Some(ms) = cap_ms {

@@ -83,7 +83,38 @@ pub(crate) fn never_sent(err: &(dyn StdError + 'static)) -> bool {
         || chain(err).any(|e| {
             e.downcast_ref::<hyper::Error>()
                 .is_some_and(hyper::Error::is_canceled)
+                || refused_stream(e)
         })
+}
+
+/// An HTTP/2 stream the server reset with `REFUSED_STREAM`, which says it did no
+/// processing of the request (RFC 9113, 8.7). (A `GOAWAY` does not prove as much: h2
+/// reports one for every stream its connection still had, answered in part or not.)
+fn refused_stream(e: &(dyn StdError + 'static)) -> bool {
+    #[cfg(feature = "http2")]
+    return e.downcast_ref::<h2::Error>().is_some_and(|h2| {
+        h2.is_reset() && h2.is_remote() && h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+    });
+    #[cfg(not(feature = "http2"))]
+    {
+        let _ = e;
+        false
+    }
+}
+
+/// An HTTP/2 stream or connection ended by the protocol: a reset stream, a `GOAWAY`, or
+/// a protocol error either side found. (hyper reports h2's I/O errors as `io::Error`s,
+/// and h2's misuse by its caller has no reason: neither is one.)
+fn h2_broke(e: &(dyn StdError + 'static)) -> bool {
+    #[cfg(feature = "http2")]
+    return e
+        .downcast_ref::<h2::Error>()
+        .is_some_and(|h2| h2.reason().is_some());
+    #[cfg(not(feature = "http2"))]
+    {
+        let _ = e;
+        false
+    }
 }
 
 /// A timer ran out: tower's or tokio's timeout, an I/O timeout, or hyper's own.
@@ -97,7 +128,8 @@ pub(crate) fn is_timeout(err: &(dyn StdError + 'static)) -> bool {
     })
 }
 
-/// An established connection broke: reset, aborted, closed mid-message.
+/// An established connection broke: reset, aborted, closed mid-message, or (with the
+/// `http2` feature) an HTTP/2 stream or connection ended by the protocol.
 pub(crate) fn is_reset(err: &(dyn StdError + 'static)) -> bool {
     chain(err).any(|e| {
         matches!(
@@ -111,6 +143,7 @@ pub(crate) fn is_reset(err: &(dyn StdError + 'static)) -> bool {
         ) || e
             .downcast_ref::<hyper::Error>()
             .is_some_and(|h| h.is_incomplete_message() || h.is_canceled())
+            || h2_broke(e)
     })
 }
 

@@ -7,7 +7,8 @@
 //!    with a listed HTTP status is too. A transport error is retryable when a matcher
 //!    finds it: by type in its `source()` chain, by [`ErrorClass`], or by predicate.
 //!    A non-idempotent method is retried only after an error that proves the request
-//!    was never sent (a connect failure, a request hyper handed back unwritten).
+//!    was never run (a connect failure, a request hyper handed back unwritten, an
+//!    HTTP/2 stream the server refused).
 //! 2. **Delay.** The request's backoff yields the next delay (none left: give up); a
 //!    server's `Retry-After` (or a `backoff_seconds` in the error's `data`, as Infura
 //!    sends) raises it, up to the ceiling.

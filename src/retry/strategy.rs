@@ -51,6 +51,11 @@ pub enum ErrorClass {
     /// `BrokenPipe`, an unexpected end of stream, hyper's incomplete message, or a
     /// request hyper handed back unwritten (a canceled request: its connection closed
     /// before it could be written, so even a non-idempotent call is sent again).
+    ///
+    /// Over HTTP/2, with the `http2` feature (on by default): a stream the server reset
+    /// (`RST_STREAM`), a `GOAWAY`, or a protocol error. A stream reset with
+    /// `REFUSED_STREAM`, which the server did not process, is sent again even for a
+    /// non-idempotent call. Without the feature these are no class at all.
     Reset,
     /// The server answered with this HTTP status (with or without a JSON-RPC body).
     /// Meant for failure statuses (429, 502, 503, ...): a 2xx answer that decodes never
@@ -349,7 +354,8 @@ impl RetryStrategy {
 
     /// Marks methods that must not run twice (e.g. `eth_sendRawTransaction`): they are
     /// retried only on errors that prove the request never left the client (a connect
-    /// failure, or a request hyper handed back unwritten), when one of the strategy's
+    /// failure, or a request hyper handed back unwritten) or that the server did not run
+    /// it (an HTTP/2 stream it refused), when one of the strategy's
     /// rules retries it ([`ErrorClass::Connect`], [`ErrorClass::Reset`], a rule on the
     /// error's type); never on an error response, a status, or a timeout after which
     /// the request may have been sent (an attempt timeout is one, even when it ends the

@@ -1,0 +1,191 @@
+//! HTTP/2: hyper-util's client speaking HTTP/2 (prior knowledge) to an h2 server started
+//! on 127.0.0.1 that answers, resets streams or sends `GOAWAY` as each test scripts it.
+//!
+//! On tokio's real clock: the HTTP/2 handshake is socket I/O that a paused clock would
+//! overtake (its timers fire whenever the runtime waits for the socket). Every backoff is
+//! zero and no call has a timeout, so no test waits; a guard only ends a call that hangs.
+#![cfg(feature = "http2")]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::Reason;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tower::{Layer, ServiceExt};
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::codec::{self, JsonRpcCodecLayer};
+use tower_jsonrpc_retry::jsonrpc::Request;
+use tower_jsonrpc_retry::{ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+
+/// What the server does with a request.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    /// `{"result": 3}`.
+    Sum,
+    /// Resets the request's stream (`RST_STREAM`) with this reason.
+    Reset(Reason),
+    /// Sends `GOAWAY` with this reason and closes the connection.
+    GoAway(Reason),
+}
+
+struct H2Server {
+    addr: SocketAddr,
+    requests: Arc<AtomicUsize>,
+}
+
+impl H2Server {
+    /// Serves `script` in order, then [`Answer::Sum`].
+    async fn start(script: impl IntoIterator<Item = Answer>) -> H2Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let script = Arc::new(Mutex::new(script.into_iter().collect::<VecDeque<_>>()));
+        let seen = Arc::clone(&requests);
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (script, seen) = (Arc::clone(&script), Arc::clone(&seen));
+                tokio::spawn(async move {
+                    let Ok(mut conn) = h2::server::handshake(socket).await else {
+                        return;
+                    };
+                    while let Some(Ok((request, respond))) = conn.accept().await {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        let answer = script.lock().unwrap().pop_front().unwrap_or(Answer::Sum);
+                        match answer {
+                            Answer::GoAway(reason) => conn.abrupt_shutdown(reason),
+                            // The connection must go on being polled while a stream is
+                            // answered: each answer is a task of its own.
+                            answer => {
+                                tokio::spawn(answer_one(request, respond, answer));
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        H2Server { addr, requests }
+    }
+
+    fn uri(&self) -> http::Uri {
+        format!("http://{}/", self.addr).parse().unwrap()
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+async fn answer_one(
+    request: http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<Bytes>,
+    answer: Answer,
+) {
+    let mut body = request.into_body();
+    let mut bytes = Vec::new();
+    while let Some(Ok(chunk)) = body.data().await {
+        let _ = body.flow_control().release_capacity(chunk.len());
+        bytes.extend_from_slice(&chunk);
+    }
+    match answer {
+        Answer::Reset(reason) => respond.send_reset(reason),
+        _ => {
+            let id = serde_json::from_slice::<Value>(&bytes).unwrap()["id"].clone();
+            let body = json!({"jsonrpc": "2.0", "result": 3, "id": id}).to_string();
+            let head = http::Response::builder()
+                .header("content-type", "application/json")
+                .body(())
+                .unwrap();
+            let mut send = respond.send_response(head, false).unwrap();
+            send.send_data(Bytes::from(body), true).unwrap();
+        }
+    }
+}
+
+fn http2_client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http()
+}
+
+/// Up to 3 retries, no wait, on broken connections only.
+fn on_reset() -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(3, Duration::ZERO)).retry_on(ErrorClass::Reset)
+}
+
+/// One call of `method` through the retry layer over the codec over HTTP/2.
+async fn call(
+    server: &H2Server,
+    strategy: RetryStrategy,
+    method: &'static str,
+) -> Result<Value, codec::Error> {
+    let svc = JsonRpcRetryLayer::new(strategy)
+        .layer(JsonRpcCodecLayer::new(server.uri()).layer(http2_client()));
+    let call = svc.oneshot(Request::new(method, json!([1, 2])).with_id(1));
+    let resp = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the call ended")?;
+    Ok(resp.result().cloned().unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_stream_the_server_resets_is_a_reset() {
+    for reason in [
+        Reason::INTERNAL_ERROR,
+        Reason::CANCEL,
+        Reason::PROTOCOL_ERROR,
+    ] {
+        let server = H2Server::start([Answer::Reset(reason)]).await;
+        let result = call(&server, on_reset(), "sum").await;
+        assert_eq!(result.ok(), Some(json!(3)), "{reason:?}");
+        assert_eq!(server.requests(), 2, "{reason:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_goaway_is_a_reset() {
+    let server = H2Server::start([Answer::GoAway(Reason::INTERNAL_ERROR)]).await;
+    assert_eq!(call(&server, on_reset(), "sum").await.ok(), Some(json!(3)));
+    assert_eq!(server.requests(), 2);
+}
+
+#[tokio::test]
+async fn the_preset_for_transient_failures_retries_a_reset_stream() {
+    let server = H2Server::start([Answer::Reset(Reason::INTERNAL_ERROR)]).await;
+    let transient = RetryStrategy::transient().max_elapsed(Duration::from_secs(60));
+    assert_eq!(call(&server, transient, "sum").await.ok(), Some(json!(3)));
+    assert_eq!(server.requests(), 2);
+}
+
+/// `REFUSED_STREAM` says the server did not process the request: even a non-idempotent
+/// call is sent again. Any other reset may come after the server ran it: not sent again.
+#[tokio::test]
+async fn only_a_refused_stream_is_sent_again_for_a_non_idempotent_call() {
+    let send = || on_reset().non_idempotent(["send"]);
+
+    let server = H2Server::start([Answer::Reset(Reason::REFUSED_STREAM)]).await;
+    assert_eq!(call(&server, send(), "send").await.ok(), Some(json!(3)));
+    assert_eq!(server.requests(), 2);
+
+    let server = H2Server::start([Answer::Reset(Reason::INTERNAL_ERROR)]).await;
+    let err = call(&server, send(), "send").await.unwrap_err();
+    assert!(err.is_transport(), "{err:?}");
+    assert_eq!(server.requests(), 1);
+}
+
+#[tokio::test]
+async fn a_reset_stream_is_no_timeout_or_connect_failure() {
+    let server = H2Server::start([Answer::Reset(Reason::INTERNAL_ERROR)]).await;
+    let others = RetryStrategy::new(PeriodicBackoff::new(3, Duration::ZERO))
+        .retry_on(ErrorClass::Timeout)
+        .retry_on(ErrorClass::Connect);
+    assert!(call(&server, others, "sum").await.is_err());
+    assert_eq!(server.requests(), 1);
+}

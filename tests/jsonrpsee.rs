@@ -862,3 +862,67 @@ fn common_refusing() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
     let addr = socket.local_addr().unwrap();
     (socket, addr)
 }
+
+/// A boxed error in a wrapper whose `source()` is that error, so that it stays in the
+/// chain under jsonrpsee's transparent `transport::Error` (the layer's docs: "What the
+/// inner service must be").
+#[derive(Debug)]
+struct Shown(tower_jsonrpc_retry::BoxError);
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Shown {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// tower's `TimeoutLayer` below the layer, inside jsonrpsee: its `Elapsed` put straight
+/// into `HttpError::Stream` drops out of the chain (jsonrpsee's variants are transparent),
+/// so the attempt's timeout is not retried; put in a wrapper that shows it, it is.
+#[tokio::test(start_paused = true)]
+async fn a_tower_timeout_below_the_layer_is_seen_only_through_a_wrapper() {
+    let server = FlakyServer::start().await.unwrap();
+    let to_transport =
+        |e: tower_jsonrpc_retry::BoxError| TransportError::Http(HttpError::Stream(e));
+    let retry = || JsonRpcRetryLayer::http(strategy()).map_err(to_transport);
+
+    server.script("sum", [Step::timeout()]);
+    let straight = HttpClientBuilder::default()
+        .set_http_middleware(
+            ServiceBuilder::new()
+                .layer(retry())
+                .map_err(to_transport)
+                .timeout(Duration::from_millis(500)),
+        )
+        .build(server.uri().to_string())
+        .unwrap();
+    let err = straight
+        .request::<i64, _>("sum", rpc_params![1, 2])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
+    assert_eq!(
+        server.calls("sum"),
+        1,
+        "not retried: the timeout is not in the chain"
+    );
+
+    server.script("sum", [Step::timeout()]);
+    let wrapped = HttpClientBuilder::default()
+        .set_http_middleware(
+            ServiceBuilder::new()
+                .layer(retry())
+                .map_err(|e| TransportError::Http(HttpError::Stream(Box::new(Shown(e)))))
+                .timeout(Duration::from_millis(500)),
+        )
+        .build(server.uri().to_string())
+        .unwrap();
+    let sum: i64 = wrapped.request("sum", rpc_params![1, 2]).await.unwrap();
+    assert_eq!(sum, 3);
+    assert_eq!(server.calls("sum"), 3, "the timeout, then its retry");
+}

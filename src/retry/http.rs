@@ -95,6 +95,13 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 ///   [`attempt_timeout`](Self::attempt_timeout) for a timeout per attempt, or turn the
 ///   boxed error into one below the layer (`.map_err(std::io::Error::other)`; timeouts
 ///   are still recognised through its `source()`).
+/// - Inside jsonrpsee, `E` is jsonrpsee's `transport::Error`: use `attempt_timeout`
+///   there, not a tower `TimeoutLayer` below this layer. Its error would have to become a
+///   `transport::Error`, and those variants are transparent (their `source()` skips the
+///   error they hold), so tower's `Elapsed` put straight into `HttpError::Stream` drops
+///   out of the chain and the attempt's timeout is not retried as one. If a boxing layer
+///   must sit below, put the boxed error in a wrapper of your own whose `source()` is the
+///   boxed error, and that wrapper into `HttpError::Stream`.
 pub struct HttpRetryLayer<B, E = BoxError> {
     strategy: RetryStrategy,
     attempt_timeout: Option<Duration>,

@@ -197,3 +197,37 @@ async fn calls_sharing_an_id_are_not_retried_on_their_answers() {
         .collect();
     assert_eq!(answers, [Err(-32005), Ok(json!("b"))], "as they came");
 }
+
+/// lib.rs "Batches": calls that share an id are not retried on their answers, but a
+/// transport failure (nothing answered) still sends the batch again, whole.
+#[tokio::test(start_paused = true)]
+async fn calls_sharing_an_id_are_retried_on_a_transport_failure() {
+    let exchanges = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&exchanges);
+    let service = tower::service_fn(move |batch: BatchRequest| {
+        let n = count.fetch_add(1, Ordering::SeqCst);
+        ready(if n == 0 {
+            Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+        } else {
+            let items = batch
+                .requests()
+                .iter()
+                .map(|r| Response::success(r.id().unwrap().clone(), json!(r.method())))
+                .collect();
+            Ok(BatchResponse::new(items))
+        })
+    });
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
+        .retry_on(tower_jsonrpc_retry::ErrorClass::Reset);
+    let svc = tower::Layer::layer(&JsonRpcRetryLayer::new(strategy), service);
+    let batch = BatchRequest::new(vec![
+        Request::new("a", json!([])).with_id("fixed"),
+        Request::new("b", json!([])).with_id("fixed"),
+    ]);
+    let resp = ServiceExt::<BatchRequest>::oneshot(svc, batch)
+        .await
+        .unwrap();
+    assert_eq!(exchanges.load(Ordering::SeqCst), 2);
+    let methods: Vec<_> = resp.items().iter().map(|r| r.result().cloned()).collect();
+    assert_eq!(methods, [Some(json!("a")), Some(json!("b"))]);
+}

@@ -617,3 +617,14 @@ async fn a_uri_the_plain_http_client_cannot_speak_fails_at_once_and_is_not_retri
     }
     assert_eq!(server.connections(), 0, "nothing reached the server");
 }
+
+/// lib.rs: `Client::builder`'s stack retries with the `transient()` preset unless told
+/// otherwise.
+#[tokio::test(start_paused = true)]
+async fn the_builders_default_strategy_is_the_transient_preset() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::status(503), Step::status(429)]);
+    let client = Client::builder(server.uri()).build();
+    assert_eq!(client.call::<i64>("sum", (1, 2)).await.unwrap(), 3);
+    assert_eq!(server.calls("sum"), 3);
+}

@@ -109,3 +109,40 @@ fn a_deep_chain_is_read_to_its_end() {
     };
     assert_eq!(decide(reset), (3, Some(ErrorClass::Reset)));
 }
+
+/// `ErrorClass`'s docs, the members no other test reaches: tokio's own `timeout` is a
+/// `Timeout`, `BrokenPipe` a `Reset`, an unavailable local address a `Connect`.
+#[tokio::test(start_paused = true)]
+async fn tokio_elapsed_broken_pipe_and_addr_not_available_are_in_their_classes() {
+    for class in [ErrorClass::Timeout, ErrorClass::Reset, ErrorClass::Connect] {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&calls);
+        let service = tower::service_fn(move |req: Request| {
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n > 0 {
+                    return Ok(Response::success(req.id().unwrap().clone(), json!(1)));
+                }
+                let err: BoxError = match class {
+                    ErrorClass::Timeout => Box::new(
+                        tokio::time::timeout(Duration::ZERO, std::future::pending::<()>())
+                            .await
+                            .unwrap_err(),
+                    ),
+                    ErrorClass::Reset => {
+                        Box::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+                    }
+                    _ => Box::new(std::io::Error::from(std::io::ErrorKind::AddrNotAvailable)),
+                };
+                Err(err)
+            }
+        });
+        let strategy =
+            RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_secs(1))).retry_on(class);
+        let svc = tower::Layer::layer(&JsonRpcRetryLayer::new(strategy), service);
+        svc.oneshot(Request::new("sum", json!([])).with_id(1))
+            .await
+            .unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "{class}");
+    }
+}

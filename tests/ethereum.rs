@@ -2,6 +2,8 @@
 //! error's `data`, -32005 answers that are not rate limits, reverts, and the methods
 //! never sent twice. Loopback `FlakyServer`, tokio's paused clock, seeded jitter.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -309,4 +311,59 @@ async fn the_unseeded_preset_retries_what_the_seeded_one_does() {
         .await;
     assert!(r.is_err());
     assert_eq!(server.calls("eth_sendRawTransaction"), 1);
+}
+
+/// The preset's table, row by row for what `the_presets_codes_and_messages_row_by_row`
+/// leaves out: a bare 429 and a bare 503 (no JSON-RPC body), code 429, a dropped
+/// connection and a refused one are retried; a timeout is not (a read that timed out may
+/// be slow for a reason another try will not mend, and the preset gives up at once).
+#[tokio::test(start_paused = true)]
+async fn the_presets_statuses_code_429_and_error_classes() {
+    let (server, _) = setup().await;
+    let client = Client::builder(server.uri())
+        .attempt_timeout(Duration::from_millis(200))
+        .retry(RetryStrategy::ethereum_rate_limits_seeded(7))
+        .build();
+    let mut calls = 0;
+    for (step, what) in [
+        (Step::status(429), "a bare 429"),
+        (Step::status(503), "a bare 503"),
+        (Step::error_with(429, "busy", None), "code 429"),
+        (Step::drop_connection(), "a dropped connection"),
+    ] {
+        server.script("eth_blockNumber", [step]);
+        let block: String = client.call("eth_blockNumber", ()).await.unwrap();
+        assert_eq!(block, "0x10d4f", "{what}");
+        calls += 2;
+        assert_eq!(
+            server.calls("eth_blockNumber"),
+            calls,
+            "{what}: retried once"
+        );
+    }
+
+    server.script("eth_blockNumber", [Step::timeout()]);
+    let err = client
+        .call::<String>("eth_blockNumber", ())
+        .await
+        .unwrap_err();
+    assert!(err.transport().is_some_and(|e| e.is_timeout()), "{err:?}");
+    assert_eq!(
+        server.calls("eth_blockNumber"),
+        calls + 1,
+        "a timeout: not retried"
+    );
+
+    let (_held, closed) = common::refusing();
+    let rec = common::Recorder::default();
+    let svc = common::stack_to(
+        format!("http://{closed}/").parse().unwrap(),
+        rec.attach(RetryStrategy::ethereum_rate_limits_seeded(7)),
+    );
+    let err = svc
+        .oneshot(Request::new("eth_blockNumber", json!([])).with_id(1))
+        .await
+        .unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    assert_eq!(rec.reasons(), ["connect"; 5]);
 }

@@ -82,3 +82,39 @@ async fn a_non_jsonrpc_body_makes_no_give_up_event_however_the_deadline_ends_it(
         "a body that is not JSON-RPC reported as a JSON-RPC call given up"
     );
 }
+
+/// lib.rs "Per-request strategies": at the HTTP level too, a request's own strategy
+/// replaces the default's hooks, for the give-up its deadline makes while the request
+/// body is still being read as well.
+#[tokio::test(start_paused = true)]
+async fn a_deadline_during_the_upload_is_told_to_the_requests_own_hook() {
+    let (default, _, default_give_ups) = common::watched(
+        RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100))).codes([2001]),
+    );
+    let (own, _, own_give_ups) = common::watched(
+        RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100)))
+            .codes([2001])
+            .max_elapsed(Duration::from_secs(1)),
+    );
+    let inner = tower::service_fn(|_: http::Request<TestBody>| async {
+        Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::from_static(
+            br#"{"jsonrpc":"2.0","result":3,"id":1}"#,
+        ))))
+    });
+    let svc = JsonRpcRetryLayer::http::<TestBody>(default).layer(inner);
+    let mut req = http::Request::post("http://127.0.0.1:1/")
+        .body(TestBody::Stalled)
+        .unwrap();
+    req.extensions_mut().insert(own);
+    assert!(svc.oneshot(req).await.is_err());
+    assert_eq!(
+        own_give_ups.lock().unwrap().len(),
+        1,
+        "the request's own hook"
+    );
+    assert_eq!(
+        default_give_ups.lock().unwrap().len(),
+        0,
+        "not the default's"
+    );
+}

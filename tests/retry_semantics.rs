@@ -1446,3 +1446,78 @@ async fn retry_on_error_leaves_errors_of_other_types_alone() {
     assert_eq!(err.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
     assert_eq!(server.calls("sum"), 1);
 }
+
+/// `transient()`'s table: a refused connection is retried, to the end of its delays.
+#[tokio::test(start_paused = true)]
+async fn transient_retries_a_refused_connection() {
+    let (_held, closed) = common::refusing();
+    let rec = Recorder::default();
+    let svc = stack_to(
+        format!("http://{closed}/").parse().unwrap(),
+        rec.attach(RetryStrategy::transient_seeded(1)),
+    );
+    let err = svc.oneshot(sum(1)).await.unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    assert_eq!(rec.reasons(), ["connect"; 3]);
+}
+
+/// lib.rs "Server hints": with a `Retry-After` and a `backoff_seconds` in the error's
+/// data, the larger of the two is waited.
+#[tokio::test(start_paused = true)]
+async fn the_larger_of_a_header_and_a_data_hint_is_waited() {
+    let server = server().await;
+    let body = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32005,"message":"slow down","data":{"backoff_seconds":5}}}"#;
+    let header = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32005,"message":"slow down","data":{"backoff_seconds":1}}}"#;
+    for (body, retry_after, waited) in [(body, "1", 5.0), (header, "4", 4.0)] {
+        server.script("sum", [Step::raw(200, body).retry_after(retry_after)]);
+        let start = Instant::now();
+        let resp = stack(&server, periodic(1, secs(0.1)).codes([-32005]))
+            .oneshot(sum(1))
+            .await
+            .unwrap();
+        assert_eq!(resp.result(), Some(&json!(3)));
+        assert_eq!(start.elapsed(), secs(waited), "Retry-After {retry_after}");
+    }
+}
+
+/// DESIGN "Semantics": a notification of a non-idempotent method is retried only on a
+/// connect failure: not on a failure status, whatever the strategy's rules.
+#[tokio::test(start_paused = true)]
+async fn a_non_idempotent_notification_is_not_retried_on_a_status() {
+    let server = server().await;
+    server.script("log", [Step::status(503)]);
+    let strategy = periodic(3, secs(1.0))
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+        .non_idempotent(["log"]);
+    let result = stack(&server, strategy.clone())
+        .oneshot(Request::new("log", json!(["note"])))
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(server.calls("log"), 1);
+    // The same notification of a method not marked is retried.
+    server.script("note", [Step::status(503)]);
+    stack(&server, strategy)
+        .oneshot(Request::new("note", json!([])))
+        .await
+        .unwrap();
+    assert_eq!(server.calls("note"), 2);
+}
+
+/// `retry_if`'s predicate is asked about the outermost error, and walks its `source()`
+/// chain itself where it wants to: here to find tower's `Elapsed` under the codec's error.
+/// (Asked about each error of the chain in turn, a predicate that says no to one kind of
+/// error, `|e| !e.is::<Fatal>()`, would say yes to whatever that error wraps.)
+#[tokio::test(start_paused = true)]
+async fn a_predicate_sees_the_outermost_error_and_can_walk_its_chain() {
+    let server = server().await;
+    server.script("sum", [Step::timeout(), Step::timeout()]);
+    let outermost = periodic(1, secs(1.0)).retry_if(|e| e.is::<Elapsed>());
+    assert!(stack(&server, outermost).oneshot(sum(1)).await.is_err());
+    assert_eq!(server.calls("sum"), 1, "the outermost error is the codec's");
+
+    let walking = periodic(1, secs(1.0))
+        .retry_if(|e| std::iter::successors(Some(e), |e| e.source()).any(|e| e.is::<Elapsed>()));
+    let resp = stack(&server, walking).oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(server.calls("sum"), 3);
+}

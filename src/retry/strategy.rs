@@ -273,6 +273,22 @@ impl RetryStrategy {
 
     /// Retries errors for which `f` is true; `f` sees the outermost error and can walk
     /// its `source()` chain.
+    ///
+    /// It is asked once, about the outermost error, not about each error of the chain in
+    /// turn as [`retry_on_error`](Self::retry_on_error) looks: a predicate that says no
+    /// to one kind of error (`|e| !is_fatal(e)`) would otherwise say yes to whatever that
+    /// error wraps. To look down the chain, walk it:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower::timeout::error::Elapsed;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    ///
+    /// let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
+    ///     .retry_if(|e| std::iter::successors(Some(e), |e| e.source()).any(|e| e.is::<Elapsed>()));
+    /// # let _ = strategy;
+    /// ```
     #[must_use]
     pub fn retry_if<F>(self, f: F) -> Self
     where

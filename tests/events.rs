@@ -1,6 +1,8 @@
 //! What the operator is told, field by field: the `tracing` events (their level, target,
 //! fields and the caller's span around them) and the hooks' events, at both levels and
 //! through the typed client.
+// The events are the `tracing` feature's; with it off there are none to read.
+#![cfg(feature = "tracing")]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! What a retry tells the world: one `tracing` event per retry, one when retries end,
 //! and the same facts through the `on_retry` hook.
+// The events are the `tracing` feature's; with it off there are none to read.
+#![cfg(feature = "tracing")]
 
 mod common;
 

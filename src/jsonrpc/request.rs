@@ -241,7 +241,9 @@ impl<'de> Deserialize<'de> for Request {
 ///
 /// A name borrowed for less than `'static` is copied once: pass `&name` for a
 /// `String` you keep, or `name.to_owned()` for any `&str`. (A borrowed `&str` is not
-/// taken as it is, so that a literal costs no allocation.)
+/// taken as it is, so that a literal costs no allocation.) A `String` in a `static` goes
+/// as `NAME.as_str()`, kept as it is; `NAME.as_ref()` leaves its type open, and does not
+/// compile.
 ///
 /// ```
 /// use serde_json::json;

@@ -167,6 +167,14 @@ fn limited_once(batch: &BatchRequest, first_exchange: bool) -> BatchResponse {
     BatchResponse::new(items)
 }
 
+/// Two calls, `a` and `b`, that share the id `"fixed"`.
+fn sharing_an_id() -> BatchRequest {
+    BatchRequest::new(vec![
+        Request::new("a", json!([])).with_id("fixed"),
+        Request::new("b", json!([])).with_id("fixed"),
+    ])
+}
+
 /// Calls that share an id (a service without the codec, which refuses such a batch):
 /// an answer cannot be told to be one call's and not the other's, so no answer decides
 /// a retry. Before, both calls were sent again (the one that succeeded ran twice), and
@@ -182,11 +190,7 @@ async fn calls_sharing_an_id_are_not_retried_on_their_answers() {
     let strategy =
         RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1))).codes([-32005]);
     let svc = tower::Layer::layer(&JsonRpcRetryLayer::new(strategy), service);
-    let batch = BatchRequest::new(vec![
-        Request::new("a", json!([])).with_id("fixed"),
-        Request::new("b", json!([])).with_id("fixed"),
-    ]);
-    let resp = ServiceExt::<BatchRequest>::oneshot(svc, batch)
+    let resp = ServiceExt::<BatchRequest>::oneshot(svc, sharing_an_id())
         .await
         .unwrap();
     assert_eq!(exchanges.load(Ordering::SeqCst), 1, "nothing is sent again");
@@ -220,11 +224,7 @@ async fn calls_sharing_an_id_are_retried_on_a_transport_failure() {
     let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
         .retry_on(tower_jsonrpc_retry::ErrorClass::Reset);
     let svc = tower::Layer::layer(&JsonRpcRetryLayer::new(strategy), service);
-    let batch = BatchRequest::new(vec![
-        Request::new("a", json!([])).with_id("fixed"),
-        Request::new("b", json!([])).with_id("fixed"),
-    ]);
-    let resp = ServiceExt::<BatchRequest>::oneshot(svc, batch)
+    let resp = ServiceExt::<BatchRequest>::oneshot(svc, sharing_an_id())
         .await
         .unwrap();
     assert_eq!(exchanges.load(Ordering::SeqCst), 2);

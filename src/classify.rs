@@ -87,17 +87,16 @@ pub(crate) fn never_sent(err: &(dyn StdError + 'static)) -> bool {
         })
 }
 
-/// An HTTP/2 stream the server did not process: one it reset with `REFUSED_STREAM`
-/// (RFC 9113, 8.7), or one a `GOAWAY` it sent left out (h2 gives a received `GOAWAY`'s
-/// error only to the streams above its last stream id, which the server says it did not
-/// process (6.8), and to streams opened after it came; a stream the `GOAWAY` covers ends
-/// when the connection does, a broken pipe).
+/// An HTTP/2 stream the server reset with `REFUSED_STREAM`, which says it did no
+/// processing of the request (RFC 9113, 8.7). A `GOAWAY` is no such proof, though its
+/// last stream id says which streams the server left alone: its error does not carry
+/// that id, and hyper hands it to a request whose stream h2 has already queued to send
+/// when it arrives (the connection's error, found as hyper checks the connection again
+/// right after opening the stream), a stream the server may then run.
 fn refused_stream(e: &(dyn StdError + 'static)) -> bool {
     #[cfg(feature = "http2")]
     return e.downcast_ref::<h2::Error>().is_some_and(|h2| {
-        h2.is_remote()
-            && (h2.is_go_away()
-                || (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM)))
+        h2.is_remote() && h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM)
     });
     #[cfg(not(feature = "http2"))]
     {

@@ -6,7 +6,7 @@
 //! zero and no call has a timeout, so no test waits; a guard only ends a call that hangs.
 //!
 //! With the `http2` feature off (CI runs this file that way too), h2's errors are no
-//! error class, and each test expects that instead.
+//! error class, and the tests whose outcome that changes expect so.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -175,18 +175,22 @@ async fn a_goaway_after_the_server_took_the_stream_is_a_broken_connection() {
     assert_eq!(server.requests(), 1);
 }
 
-/// A `GOAWAY` whose last stream id is below the call's: the server did not process it
-/// (RFC 9113, 6.8), so even a non-idempotent call is sent again. This server refuses
-/// every request so: each call ends when its 3 retries do.
+/// A `GOAWAY` whose last stream id is below the call's reaches it as h2's `GOAWAY`
+/// error (not a broken pipe): a reset, retried with the feature (this server refuses
+/// every request so, and the call ends when its 3 retries do). Not for a non-idempotent
+/// call: the error does not say whether the `GOAWAY` covered the stream (hyper also
+/// hands it to a stream h2 had queued to send when it came).
 #[tokio::test]
-async fn a_goaway_before_the_stream_is_sent_again_even_for_a_non_idempotent_call() {
-    for method in ["sum", "send"] {
-        let server = goaway_server().await;
-        let strategy = on_reset().non_idempotent(["send"]);
-        let err = call(&server, strategy, method).await.unwrap_err();
-        assert!(err.is_transport(), "{err:?}");
-        assert_eq!(server.requests(), attempts_if_read(4), "{method}");
-    }
+async fn a_goaway_before_the_stream_is_a_reset_but_no_proof_it_was_not_run() {
+    let strategy = || on_reset().non_idempotent(["send"]);
+    let server = goaway_server().await;
+    let err = call(&server, strategy(), "sum").await.unwrap_err();
+    assert!(err.is_transport(), "{err:?}");
+    assert_eq!(server.requests(), attempts_if_read(4));
+
+    let server = goaway_server().await;
+    assert!(call(&server, strategy(), "send").await.is_err());
+    assert_eq!(server.requests(), 1);
 }
 
 #[tokio::test]
@@ -268,7 +272,11 @@ async fn goaway_server() -> H2Server {
                             goaway.extend_from_slice(&0u32.to_be_bytes()); // last stream id
                             goaway.extend_from_slice(&2u32.to_be_bytes()); // INTERNAL_ERROR
                             let _ = socket.write_all(&goaway).await;
+                            // Close the writing half and read on to the end, so the
+                            // GOAWAY is not lost to a reset for unread bytes.
                             let _ = socket.shutdown().await;
+                            let mut rest = Vec::new();
+                            let _ = socket.read_to_end(&mut rest).await;
                             return;
                         }
                         _ => {}

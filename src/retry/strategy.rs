@@ -53,10 +53,11 @@ pub enum ErrorClass {
     /// before it could be written, so even a non-idempotent call is sent again).
     ///
     /// Over HTTP/2, with the `http2` feature (on by default): a stream the server reset
-    /// (`RST_STREAM`), a `GOAWAY`, or a protocol error. A stream the server did not
-    /// process (reset with `REFUSED_STREAM`, or above the last stream id of its
-    /// `GOAWAY`) is sent again even for a non-idempotent call. Without the feature h2's
-    /// errors are no class (a connection closed after a `GOAWAY` is still a broken pipe).
+    /// (`RST_STREAM`), a `GOAWAY`, or a protocol error. A stream the server reset with
+    /// `REFUSED_STREAM`, which it did not process, is sent again even for a
+    /// non-idempotent call (a `GOAWAY`'s error does not say which streams it covered, so
+    /// it is no such proof). Without the feature h2's errors are no class (a connection
+    /// closed after a `GOAWAY` is still a broken pipe).
     Reset,
     /// The server answered with this HTTP status (with or without a JSON-RPC body).
     /// Meant for failure statuses (429, 502, 503, ...): a 2xx answer that decodes never

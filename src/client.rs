@@ -162,9 +162,11 @@ pub struct RpcError {
 }
 
 impl RpcError {
-    /// The error object, with the facts about its answer in `extensions`.
-    fn answered(error: ErrorObject, extensions: &http::Extensions) -> Self {
-        let (status, retry_after) = Self::facts(extensions);
+    /// The error object, with the facts about its answer ([`facts`](Self::facts)).
+    fn answered(
+        error: ErrorObject,
+        (status, retry_after): (Option<http::StatusCode>, Option<Duration>),
+    ) -> Self {
         Self {
             error,
             status,
@@ -222,11 +224,7 @@ impl RpcError {
 /// An error object with no HTTP answer to speak of.
 impl From<ErrorObject> for RpcError {
     fn from(error: ErrorObject) -> Self {
-        Self {
-            error,
-            status: None,
-            retry_after: None,
-        }
+        Self::answered(error, (None, None))
     }
 }
 
@@ -354,14 +352,10 @@ fn to_params<E>(params: impl Serialize) -> Result<Value, ClientError<E>> {
 
 fn to_value<R: DeserializeOwned, E>(response: Response) -> Result<R, ClientError<E>> {
     // What the answer said, read before the response is taken apart.
-    let (status, retry_after) = RpcError::facts(response.extensions());
-    let result = response.into_result().map_err(|error| {
-        ClientError::Rpc(RpcError {
-            error,
-            status,
-            retry_after,
-        })
-    })?;
+    let facts = RpcError::facts(response.extensions());
+    let result = response
+        .into_result()
+        .map_err(|error| ClientError::Rpc(RpcError::answered(error, facts)))?;
     serde_json::from_value(result).map_err(ClientError::Deserialize)
 }
 
@@ -792,7 +786,8 @@ where
         // A batch of notifications refused as a whole has no call to carry the refusal.
         if response.items().is_empty() {
             if let Some(error) = response.batch_error() {
-                let error = RpcError::answered(error.clone(), response.extensions());
+                let facts = RpcError::facts(response.extensions());
+                let error = RpcError::answered(error.clone(), facts);
                 return Err(ClientError::Rpc(error));
             }
         }

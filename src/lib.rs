@@ -221,8 +221,9 @@
 //! failure ([`ErrorClass::Connect`]), or a request hyper handed back unwritten (a fresh
 //! connection closed before it could be written; retried by [`ErrorClass::Reset`]), or,
 //! with the `http2` feature, an HTTP/2 stream the server refused (reset with
-//! `REFUSED_STREAM`: it did not process it; retried by [`ErrorClass::Reset`] too); never after an error response, a status, or a timeout
-//! after which the request may have been sent, whatever the strategy's other rules say. Mark every write you send,
+//! `REFUSED_STREAM`: it did not process it; retried by [`ErrorClass::Reset`] too);
+//! never after an error response, a status, or a timeout after which the request may
+//! have been sent, whatever the strategy's other rules say. Mark every write you send,
 //! or give writes [`RetryStrategy::none()`], unless the server deduplicates them (an
 //! idempotency key, a nonce it checks).
 //!

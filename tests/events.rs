@@ -531,7 +531,7 @@ async fn messages_quote_a_servers_values_in_part() {
         ),
         (
             format!(r#"{{"jsonrpc":"{huge}","id":1,"result":1}}"#),
-            "unsupported \"jsonrpc\" version xxx",
+            "unsupported \"jsonrpc\" version \"xxx",
         ),
         (
             format!(r#"{{"jsonrpc":"2.0","id":["{huge}"],"result":1}}"#),

@@ -58,6 +58,7 @@ async fn decode_failure(body: impl Into<bytes::Bytes>) -> (DecodeError, usize) {
             found: found.clone(),
         },
         DecodeError::ResultAndError => DecodeError::ResultAndError,
+        DecodeError::Invalid(what) => DecodeError::Invalid(what),
         other => panic!("unexpected decode error {other:?}"),
     };
     (owned, calls)
@@ -213,10 +214,13 @@ async fn wrong_jsonrpc_version_is_a_decode_error() {
         "{err:?}"
     );
     assert_eq!(calls, 1);
+    assert_eq!(err.to_string(), r#"unsupported "jsonrpc" version "1.0""#);
+    // The number 2.0 is not "version 2.0, unsupported": it is not a string at all.
     let (err, _) = decode_failure(r#"{"jsonrpc":2.0,"result":3,"id":1}"#).await;
-    assert!(
-        matches!(&err, DecodeError::Version(Some(v)) if v == "2.0"),
-        "{err:?}"
+    assert!(matches!(&err, DecodeError::Invalid(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        r#"invalid message: "jsonrpc" is not the string "2.0""#
     );
 }
 

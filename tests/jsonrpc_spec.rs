@@ -237,7 +237,8 @@ fn strict_decoding() {
             matches!(e, DecodeError::Version(Some(_)))
         }),
         (r#"{"jsonrpc": 2.0, "result": 1, "id": 1}"#, |e| {
-            matches!(e, DecodeError::Version(Some(_)))
+            matches!(e, DecodeError::Invalid(_))
+                && e.to_string() == r#"invalid message: "jsonrpc" is not the string "2.0""#
         }),
         (r#"{"jsonrpc": "2.0", "id": 1}"#, |e| {
             matches!(e, DecodeError::MissingResult)

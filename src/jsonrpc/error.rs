@@ -144,7 +144,9 @@ impl std::error::Error for ErrorObject {}
 pub enum DecodeError {
     /// The bytes are not JSON.
     Json(serde_json::Error),
-    /// The `"jsonrpc"` member is missing (`None`) or is not `"2.0"`.
+    /// The `"jsonrpc"` member is missing (`None`) or is a string other than `"2.0"` (the
+    /// string's contents). A `"jsonrpc"` member that is not a string at all, such as the
+    /// number `2.0`, is [`Invalid`](Self::Invalid).
     Version(Option<String>),
     /// The message is not a JSON object (or, for a batch, not an array of them).
     NotAnObject,
@@ -233,8 +235,9 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::Json(_) => f.write_str("invalid JSON"),
             DecodeError::Version(Some(v)) => {
-                f.write_str("unsupported \"jsonrpc\" version ")?;
-                quote(f, v)
+                f.write_str("unsupported \"jsonrpc\" version \"")?;
+                quote(f, v)?;
+                f.write_str("\"")
             }
             DecodeError::Version(None) => f.write_str("missing \"jsonrpc\": \"2.0\""),
             DecodeError::NotAnObject => f.write_str("message is not a JSON object"),
@@ -321,7 +324,7 @@ mod tests {
         let long = DecodeError::Version(Some(format!("x{}", "é".repeat(60))));
         assert_eq!(
             long.to_string(),
-            format!("unsupported \"jsonrpc\" version x{}…", "é".repeat(49))
+            format!("unsupported \"jsonrpc\" version \"x{}…\"", "é".repeat(49))
         );
         let exactly = DecodeError::InvalidId("y".repeat(QUOTED));
         assert_eq!(

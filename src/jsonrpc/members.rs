@@ -27,7 +27,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{DecodeError, Id, VERSION};
+use super::{DecodeError, Id, VERSION, VERSION_NOT_A_STRING};
 
 /// A message as read: an object's members, an array (whose items went to the reader's
 /// callback as they were read, see [`read_each`]), or any other JSON value.
@@ -141,7 +141,7 @@ pub(crate) fn version(raw: Option<&RawValue>) -> Result<(), DecodeError> {
     match value(raw)? {
         Value::String(v) if v == VERSION => Ok(()),
         Value::String(other) => Err(DecodeError::Version(Some(other))),
-        other => Err(DecodeError::Version(Some(other.to_string()))),
+        _ => Err(DecodeError::Invalid(VERSION_NOT_A_STRING)),
     }
 }
 

@@ -49,6 +49,10 @@ use serde_json::{Map, Value};
 /// The protocol version every message carries.
 pub(crate) const VERSION: &str = "2.0";
 
+/// Why a `"jsonrpc"` member that is not a string is refused: the number `2.0` is a
+/// mistake some servers make, and "unsupported version 2.0" would point away from it.
+pub(crate) const VERSION_NOT_A_STRING: &str = "\"jsonrpc\" is not the string \"2.0\"";
+
 /// Whether a body holds nothing but JSON's whitespace (space, tab, line feed, carriage
 /// return): an empty answer. Not `u8::is_ascii_whitespace`, which takes a form feed
 /// too, and a form feed is no JSON.
@@ -66,7 +70,7 @@ fn check_version(obj: &Map<String, Value>) -> Result<(), DecodeError> {
     match obj.get("jsonrpc") {
         Some(Value::String(v)) if v == VERSION => Ok(()),
         Some(Value::String(other)) => Err(DecodeError::Version(Some(other.clone()))),
-        Some(other) => Err(DecodeError::Version(Some(other.to_string()))),
+        Some(_) => Err(DecodeError::Invalid(VERSION_NOT_A_STRING)),
         None => Err(DecodeError::Version(None)),
     }
 }

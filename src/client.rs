@@ -329,6 +329,9 @@ where
 
 impl Client {
     /// A builder for the recommended stack on hyper-util's client, POSTing to `uri`.
+    ///
+    /// Credentials in the URI (`http://user:password@host/`) are sent as an
+    /// `Authorization: Basic` header, as [`JsonRpcCodecLayer::new`] does.
     pub fn builder(uri: Uri) -> ClientBuilder {
         ClientBuilder::new(uri)
     }
@@ -989,10 +992,10 @@ impl ClientBuilder {
         self
     }
 
-    /// The client, over plain HTTP. A URI whose scheme is not `http` fails every call
-    /// at once, without a retry, with [`UnsupportedScheme`] in the error's chain (for
-    /// `https`, see `build_https`, feature `rustls`). Needs a tokio runtime when calls
-    /// are made, not now.
+    /// The client, over plain HTTP. A URI whose scheme is not `http`, or that has none
+    /// (`localhost:8545`), fails every call at once, without a retry, with
+    /// [`UnsupportedScheme`] in the error's chain (for `https`, see `build_https`, feature
+    /// `rustls`). Needs a tokio runtime when calls are made, not now.
     pub fn build(self) -> Client {
         let http = SchemeCheck::http(HttpConnector::new());
         self.over(HyperClient::builder(TokioExecutor::new()).build(http))

@@ -366,6 +366,23 @@ async fn builder_headers_go_on_every_request() {
     assert!(head.contains("x-team: blue\r\n"), "{head}");
 }
 
+/// `build`'s promise: a URI that is not `http`, or has no scheme at all, fails every call
+/// at once with `UnsupportedScheme` in the chain, without a retry.
+#[tokio::test(start_paused = true)]
+async fn a_uri_without_a_scheme_fails_at_once_with_unsupported_scheme() {
+    let client = Client::builder("localhost:8545".parse().unwrap()).build();
+    let start = tokio::time::Instant::now();
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::ZERO, "no retry waited for");
+    let mut chain = std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    });
+    let why = chain
+        .find_map(|e| e.downcast_ref::<tower_jsonrpc_retry::client::UnsupportedScheme>())
+        .unwrap_or_else(|| panic!("{err:?}"));
+    assert_eq!(why.scheme(), None);
+}
+
 #[test]
 fn batch_items_are_debug_whatever_their_result_type() {
     /// Deserializable, but not `Debug`.

@@ -181,6 +181,81 @@ async fn the_http_request_is_a_json_post_with_the_configured_headers() {
     );
 }
 
+/// User information in the URI is sent as `Authorization: Basic` (percent-escapes
+/// decoded, marked sensitive) and taken out of the URI; hyper would send neither, and the
+/// server would refuse every call with 401. A header set afterwards replaces it.
+#[tokio::test]
+async fn credentials_in_the_uri_become_a_basic_authorization_header() {
+    let server = server().await;
+    let with = |user_info: &str| -> Uri {
+        format!("http://{user_info}@{}/", server.addr())
+            .parse()
+            .unwrap()
+    };
+    let cases = [
+        ("alice:s%40cret", Some("Basic YWxpY2U6c0BjcmV0")),
+        ("k3y", Some("Basic azN5Og==")),
+        (":p", Some("Basic OnA=")),
+        ("", None),
+    ];
+    for (user_info, expected) in cases {
+        let seen = Seen::default();
+        let layer = JsonRpcCodecLayer::new(with(user_info));
+        let shown = format!("{layer:?}");
+        assert!(
+            !shown.contains("cret") && !shown.contains("YWxp"),
+            "{shown}"
+        );
+        let resp = layer.layer(capturing(seen.clone())).oneshot(sum(1)).await;
+        assert_eq!(resp.unwrap().result(), Some(&json!(3)));
+        let head = &seen.take()[0];
+        assert_eq!(
+            head.uri,
+            server.uri(),
+            "{user_info:?}: no user information left"
+        );
+        let sent = head.headers.get(AUTHORIZATION);
+        assert_eq!(sent.map(|v| v.to_str().unwrap()), expected, "{user_info:?}");
+        assert!(sent.is_none_or(HeaderValue::is_sensitive));
+    }
+    let seen = Seen::default();
+    JsonRpcCodecLayer::new(with("alice:secret"))
+        .header(AUTHORIZATION, HeaderValue::from_static("Bearer t0ken"))
+        .layer(capturing(seen.clone()))
+        .oneshot(sum(1))
+        .await
+        .unwrap();
+    let values: Vec<_> = seen.take()[0]
+        .headers
+        .get_all(AUTHORIZATION)
+        .iter()
+        .cloned()
+        .collect();
+    assert_eq!(values, ["Bearer t0ken"]);
+}
+
+/// A URI without a scheme and host (`localhost:8545` parses as an authority alone) is
+/// refused unsent with the crate's explanation, not the HTTP client's internal name for it.
+#[tokio::test]
+async fn a_uri_without_a_scheme_fails_unsent_and_says_why() {
+    for uri in ["localhost:8545", "/rpc"] {
+        let seen = Seen::default();
+        let err = JsonRpcCodecLayer::new(uri.parse().unwrap())
+            .layer(capturing(seen.clone()))
+            .oneshot(sum(1))
+            .await
+            .unwrap_err();
+        assert!(err.is_invalid_request(), "{uri}: {err:?}");
+        let why = err
+            .source()
+            .and_then(|e| e.downcast_ref::<tower_jsonrpc_retry::client::UnsupportedScheme>())
+            .unwrap_or_else(|| panic!("{uri}: {err:?}"));
+        assert_eq!(why.scheme(), None);
+        assert!(why.to_string().contains("http://"), "{why}");
+        assert!(seen.take().is_empty(), "{uri}: nothing sent");
+    }
+}
+
 #[tokio::test]
 async fn a_configured_header_replaces_the_default_of_the_same_name() {
     let server = server().await;

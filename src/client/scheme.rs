@@ -135,7 +135,8 @@ where
     }
 }
 
-/// A URI whose scheme the client's connector does not speak: see [`SchemeCheck`].
+/// A URI whose scheme the client's connector does not speak (see [`SchemeCheck`]), or a
+/// URI without a scheme, which the [codec](crate::codec::JsonRpcCodec) refuses unsent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsupportedScheme {
     scheme: Option<String>,
@@ -143,6 +144,14 @@ pub struct UnsupportedScheme {
 }
 
 impl UnsupportedScheme {
+    /// A URI without a scheme, refused by the codec before any HTTP client sees it.
+    pub(crate) fn missing() -> Self {
+        Self {
+            scheme: None,
+            https_available: false,
+        }
+    }
+
     /// The URI's scheme (`None` for a URI without one).
     pub fn scheme(&self) -> Option<&str> {
         self.scheme.as_deref()
@@ -164,7 +173,9 @@ impl fmt::Display for UnsupportedScheme {
                 f,
                 "the URI's scheme is `{scheme}`, and this client speaks `http` and `https` only"
             ),
-            (None, _) => f.write_str("the URI has no scheme"),
+            (None, _) => f.write_str(
+                "the URI has no scheme and host: write it whole, as `http://127.0.0.1:8545/`",
+            ),
         }
     }
 }

@@ -29,6 +29,21 @@ pub struct JsonRpcCodecLayer {
 
 impl JsonRpcCodecLayer {
     /// POSTs to `uri`, with the default body limit ([`DEFAULT_BODY_LIMIT`](super::DEFAULT_BODY_LIMIT)).
+    ///
+    /// User information in `uri` (`http://user:password@host/`, percent-escapes
+    /// decoded) is taken out of it and sent as an `Authorization: Basic` header instead,
+    /// marked sensitive; hyper would send neither. A [`header`](Self::header) set
+    /// afterwards replaces it. A URI without a scheme and host (`localhost:8545`) fails
+    /// every call unsent ([`Error::is_invalid_request`](super::Error::is_invalid_request)).
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+    ///
+    /// let layer = JsonRpcCodecLayer::new("http://alice:s%40cret@127.0.0.1:8545/".parse()?);
+    /// // Neither the URI nor the header shows the password.
+    /// assert!(!format!("{layer:?}").contains("cret"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn new(uri: Uri) -> Self {
         Self {

@@ -15,7 +15,7 @@
 //! | 2xx, body over the limit | `Err`, [`Error::is_body_too_large`], found while streaming |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
 //! | the codec's [`attempt_timeout`](JsonRpcCodecLayer::attempt_timeout) runs out (head or body; not the body of a notification's 2xx answer, which is delivered) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
-//! | (an empty batch, two calls with one id, or params that are not an array or an object: never sent) | `Err`, [`Error::is_invalid_request`] |
+//! | (an empty batch, two calls with one id, params that are not an array or an object, or a URI without scheme and host: never sent) | `Err`, [`Error::is_invalid_request`] |
 //!
 //! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
 //! response's extensions (a batch's and each of its items', and in
@@ -57,7 +57,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{
-    ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
+    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+    TRANSFER_ENCODING,
 };
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use http_body::Body;
@@ -126,7 +127,7 @@ impl fmt::Debug for Redacted<'_> {
 /// Marks the values of headers that carry credentials as sensitive, so that `Debug`
 /// output shows `Sensitive` instead (and HTTP/2 never indexes them).
 fn mark_sensitive(name: &http::HeaderName, value: &mut HeaderValue) {
-    use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
+    use http::header::{COOKIE, PROXY_AUTHORIZATION};
     const SECRET_WORDS: [&str; 6] = ["key", "token", "secret", "auth", "password", "session"];
     if [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE].contains(name)
         || SECRET_WORDS.iter().any(|word| name.as_str().contains(word))
@@ -137,9 +138,13 @@ fn mark_sensitive(name: &http::HeaderName, value: &mut HeaderValue) {
 
 impl Config {
     fn new(uri: Uri) -> Self {
-        let mut headers = HeaderMap::with_capacity(2);
+        let mut headers = HeaderMap::with_capacity(3);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let (uri, credentials) = take_user_info(uri);
+        if let Some(credentials) = credentials {
+            headers.insert(AUTHORIZATION, credentials);
+        }
         Self {
             uri,
             headers,
@@ -147,6 +152,44 @@ impl Config {
             attempt_timeout: None,
             keep_raw: false,
         }
+    }
+}
+
+/// The URI without its user information, and that information as the value of an
+/// `Authorization: Basic` header (RFC 7617), marked sensitive: hyper sends neither the
+/// user information nor a header made of it, so without this a server that wants the
+/// credentials written in the URI (`http://user:password@host/`) would refuse every call
+/// with 401, and nothing would say why. Percent-escapes in it are decoded first (RFC 3986
+/// 3.2.1: `%40` for an `@` in a password). A user without a password is sent with an
+/// empty one, as curl does; an empty `@` is dropped.
+fn take_user_info(uri: Uri) -> (Uri, Option<HeaderValue>) {
+    use base64::Engine as _;
+    use percent_encoding::percent_decode_str;
+
+    let Some((user_info, host)) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')) else {
+        return (uri, None);
+    };
+    let Ok(host) = http::uri::Authority::try_from(host) else {
+        return (uri, None);
+    };
+    let credentials = (!user_info.is_empty()).then(|| {
+        let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
+        let mut plain: Vec<u8> = percent_decode_str(user).collect();
+        plain.push(b':');
+        plain.extend(percent_decode_str(password));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(plain);
+        HeaderValue::try_from(format!("Basic {encoded}")).map(|mut value| {
+            value.set_sensitive(true);
+            value
+        })
+    });
+    let mut parts = uri.clone().into_parts();
+    parts.authority = Some(host);
+    match (Uri::from_parts(parts), credentials.transpose()) {
+        (Ok(stripped), Ok(credentials)) => (stripped, credentials),
+        // Neither can fail (the host is part of a valid URI, base64 is ASCII): the URI
+        // stays as it was rather than lose what it says.
+        _ => (uri, None),
     }
 }
 
@@ -472,6 +515,10 @@ where
         expected: Expected,
         decode: Decode<T>,
     ) -> ResponseFuture<S::Future, B, T> {
+        let uri = &self.config.uri;
+        if self.origin.is_none() && (uri.scheme().is_none() || uri.authority().is_none()) {
+            return ResponseFuture::failed(Error::relative_uri(), decode);
+        }
         // A retry layer's deadline for the whole call cuts this attempt short too; it
         // goes no further down than here.
         let timeout = Deadline::bound(&extensions, self.config.attempt_timeout);

@@ -208,3 +208,28 @@ async fn a_refusal_a_retry_leaves_a_notification_under_comes_back_with_the_answe
     assert_eq!(answer, json!({"jsonrpc": "2.0", "result": 3, "id": 1}));
     assert_eq!(refusal, REFUSED, "the refusal, byte for byte");
 }
+
+/// `HttpRetryFuture` polled again after it gave its result stays pending instead of
+/// resuming the finished `async` block (which would panic), as the crate's other
+/// futures do.
+#[tokio::test]
+async fn the_response_future_polled_after_its_result_is_pending_not_a_panic() {
+    use std::future::Future;
+    use tower::Layer;
+    let inner = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+        Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::from_static(
+            br#"{"jsonrpc":"2.0","result":1,"id":1}"#,
+        ))))
+    });
+    let mut svc = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none()).layer(inner);
+    std::future::poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+    let request = http::Request::post("http://127.0.0.1:1/")
+        .body(Full::new(Bytes::from_static(
+            br#"{"jsonrpc":"2.0","method":"m","params":[],"id":1}"#,
+        )))
+        .unwrap();
+    let mut call = Box::pin(svc.call(request));
+    assert!(call.as_mut().await.is_ok());
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    assert!(call.as_mut().poll(&mut cx).is_pending());
+}

@@ -118,3 +118,33 @@ async fn a_deadline_during_the_upload_is_told_to_the_requests_own_hook() {
         "not the default's"
     );
 }
+
+/// `attempt_timeout` bounds the upload of the caller's body too: without a deadline, a
+/// body that stalls would otherwise hold the call for ever. It ends at the timeout,
+/// unsent and not retried (there were never whole bytes to send again).
+#[tokio::test(start_paused = true)]
+async fn the_attempt_timeout_bounds_a_stalled_upload_without_a_deadline() {
+    let sends = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&sends);
+    let inner = tower::service_fn(move |_: http::Request<TestBody>| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::new()))) }
+    });
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100)))
+        .retry_on(tower_jsonrpc_retry::ErrorClass::Timeout);
+    let svc = JsonRpcRetryLayer::http::<TestBody>(strategy)
+        .attempt_timeout(Duration::from_secs(1))
+        .layer(inner);
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .body(TestBody::Stalled)
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    // A guard an hour long, so that a call the timeout does not end fails the test.
+    let err = tokio::time::timeout(Duration::from_secs(3600), svc.oneshot(req))
+        .await
+        .expect("the attempt timeout ends the upload")
+        .unwrap_err();
+    assert!(err.is::<tower::timeout::error::Elapsed>(), "{err:?}");
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert_eq!(sends.load(Ordering::SeqCst), 0);
+}

@@ -77,7 +77,9 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// could not read could not be gathered, and the server's answers in it would be lost;
 /// the gathered answer is not encoded either.) A
 /// body that is not JSON-RPC is sent once, untouched, within the same limits, attempt
-/// timeout and deadline.
+/// timeout and deadline. Trailers are not carried, either way: the request is sent from
+/// its buffered bytes, and the answer handed back as `Full<Bytes>` (JSON-RPC over HTTP
+/// does not use them).
 ///
 /// The output error type is the inner service's (`E`), so the layer fits stacks that
 /// name their error type, such as jsonrpsee's: the inner error of the last attempt is
@@ -93,8 +95,10 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 ///   jsonrpsee's are. Layers that box their errors (tower's `TimeoutLayer`, `Buffer`)
 ///   give a `BoxError`, which is not one: put them above this layer, use
 ///   [`attempt_timeout`](Self::attempt_timeout) for a timeout per attempt, or turn the
-///   boxed error into one below the layer (`.map_err(std::io::Error::other)`; timeouts
-///   are still recognised through its `source()`).
+///   boxed error into one below the layer (`.map_err(std::io::Error::other)`; a timeout
+///   in it is still recognised: [`ErrorClass`](crate::ErrorClass) and
+///   [`retry_on_error`](crate::RetryStrategy::retry_on_error) look inside an
+///   `io::Error`, as [`error_chain`](crate::retry::error_chain) does).
 /// - Inside jsonrpsee, `E` is jsonrpsee's `transport::Error`: use `attempt_timeout`
 ///   there, not a tower `TimeoutLayer` below this layer. Its error would have to become a
 ///   `transport::Error`, and those variants are transparent (their `source()` skips the
@@ -193,6 +197,10 @@ impl<B, E> HttpRetryLayer<B, E> {
 
     /// How long one attempt may take; a retry gets a fresh timeout. Timeouts are
     /// classified as [`ErrorClass::Timeout`](crate::ErrorClass::Timeout).
+    ///
+    /// Reading the caller's request body, before the first attempt, is bounded by it
+    /// too: a body that stalls fails the call with tower's `Elapsed`, not retried (the
+    /// bytes to resend were never whole).
     ///
     /// # Default
     ///
@@ -511,11 +519,16 @@ where
                 }
                 Ok::<(), BoxError>(())
             };
-            let read = match Deadline::bound(&parts.extensions, None) {
+            // So does the attempt's timeout: reading the caller's body is part of the
+            // first attempt, and without it a body that stalls, with no deadline, would
+            // hold the call for ever.
+            let deadline_left = Deadline::bound(&parts.extensions, None);
+            let read = match Deadline::bound(&parts.extensions, attempt_timeout) {
                 Some(left) => match tokio::time::timeout(left, read).await {
                     Ok(read) => read,
                     Err(_) => {
-                        if chunks.may_be_json_rpc() {
+                        // The call's deadline (not the attempt's own timeout) ended it.
+                        if deadline_left == Some(left) && chunks.may_be_json_rpc() {
                             give_up_at_deadline(&strategy, &parts.extensions, None);
                         }
                         return Err(Failure::Layer(Box::new(
@@ -659,7 +672,7 @@ where
             outcome.or_else(answer_error::<S::Error>)
         });
         HttpRetryFuture {
-            call,
+            call: Some(call),
             from_inner: E::from,
             map_err,
         }
@@ -847,7 +860,8 @@ type BoxedCall<SE> =
 /// with the default error type, `BoxError`, can be spawned.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct HttpRetryFuture<SE, E> {
-    call: BoxedCall<SE>,
+    /// `None` once the call has given its result.
+    call: Option<BoxedCall<SE>>,
     from_inner: fn(SE) -> E,
     map_err: fn(BoxError) -> E,
 }
@@ -856,7 +870,13 @@ impl<SE, E> Future for HttpRetryFuture<SE, E> {
     type Output = Result<http::Response<Full<Bytes>>, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let result = std::task::ready!(self.call.as_mut().poll(cx));
+        // Polled again after it was ready: there is nothing more to give (the boxed
+        // `async` block would panic if resumed).
+        let Some(call) = self.call.as_mut() else {
+            return Poll::Pending;
+        };
+        let result = std::task::ready!(call.as_mut().poll(cx));
+        self.call = None;
         Poll::Ready(result.map_err(|failure| match failure {
             Failure::Inner(err) => (self.from_inner)(err),
             Failure::Layer(err) => (self.map_err)(err),

@@ -166,8 +166,9 @@
 //!
 //! # Choosing what to retry
 //!
-//! A [`RetryStrategy`] retries nothing until told what to. A result is retried when any
-//! rule matches and a delay is left:
+//! A strategy made with [`RetryStrategy::new`] retries nothing until told what to
+//! ([`RetryStrategy::default`] is the `transient()` preset, below). A result is retried
+//! when any rule matches and a delay is left:
 //!
 //! | rule | matches |
 //! |---|---|

@@ -3,19 +3,21 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{ATTEMPT_TIMEOUT, Recorder, secs, stack, stack_to};
 use serde_json::json;
 use tokio::time::Instant;
-use tower::ServiceExt;
 use tower::retry::budget::TpsBudget;
 use tower::timeout::error::Elapsed;
+use tower::{Layer, ServiceExt};
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::codec::RetryAfter;
-use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Id, Request};
+use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Id, Request, Response};
+use tower_jsonrpc_retry::retry::error_chain;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
+use tower_jsonrpc_retry::{BoxError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
 
 fn periodic(attempts: usize, interval: Duration) -> RetryStrategy {
     RetryStrategy::new(PeriodicBackoff::new(attempts, interval))
@@ -1515,9 +1517,34 @@ async fn a_predicate_sees_the_outermost_error_and_can_walk_its_chain() {
     assert!(stack(&server, outermost).oneshot(sum(1)).await.is_err());
     assert_eq!(server.calls("sum"), 1, "the outermost error is the codec's");
 
-    let walking = periodic(1, secs(1.0))
-        .retry_if(|e| std::iter::successors(Some(e), |e| e.source()).any(|e| e.is::<Elapsed>()));
+    let walking = periodic(1, secs(1.0)).retry_if(|e| error_chain(e).any(|e| e.is::<Elapsed>()));
     let resp = stack(&server, walking).oneshot(sum(1)).await.unwrap();
     assert_eq!(resp.result(), Some(&json!(3)));
     assert_eq!(server.calls("sum"), 3);
+}
+
+/// `error_chain` walks into a `std::io::Error` as the crate's own matchers do (its
+/// `source()` skips the error it wraps), so a predicate sees what `retry_on_error` sees.
+#[tokio::test(start_paused = true)]
+async fn error_chain_sees_inside_an_io_error_as_the_matchers_do() {
+    let err = || std::io::Error::other(std::io::Error::other(Elapsed::new()));
+    let found: Vec<bool> = error_chain(&err()).map(|e| e.is::<Elapsed>()).collect();
+    assert_eq!(found, [false, false, true]);
+    let by_type = periodic(1, secs(1.0)).retry_on_error::<Elapsed>();
+    let by_predicate =
+        periodic(1, secs(1.0)).retry_if(|e| error_chain(e).any(|e| e.is::<Elapsed>()));
+    for strategy in [by_type, by_predicate] {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let failing = tower::service_fn(move |_: Request| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Err::<Response, BoxError>(Box::new(err())))
+        });
+        let result = JsonRpcRetryLayer::new(strategy)
+            .layer(failing)
+            .oneshot(sum(1))
+            .await;
+        assert!(result.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "retried once");
+    }
 }

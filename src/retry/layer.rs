@@ -23,6 +23,14 @@ use crate::jsonrpc::{BatchRequest, BatchResponse, Request, Response};
 /// [`JsonRpcCodec`](crate::codec::JsonRpcCodec) directly, or layers above it that box
 /// their errors.
 ///
+/// Waits run on tokio's clock, so the calls need a tokio runtime with its time driver
+/// (`#[tokio::main]` and `#[tokio::test]` have one; a runtime from
+/// `tokio::runtime::Builder` needs `enable_time()` or `enable_all()`). Without it, the
+/// first wait, before a retry or at a [`max_elapsed`](RetryStrategy::max_elapsed)
+/// deadline, panics, as any tokio timer does; so does the
+/// [HTTP-level layer](Self::http), and the [codec](crate::codec::JsonRpcCodec) with an
+/// attempt timeout.
+///
 /// ```
 /// use std::time::Duration;
 /// use tower::ServiceBuilder;

@@ -40,3 +40,30 @@ pub use inspect::InspectError;
 pub use layer::{JsonRpcRetry, JsonRpcRetryLayer};
 pub use policy::JsonRpcRetryPolicy;
 pub use strategy::{DEFAULT_RETRY_AFTER_CEILING, ErrorClass, RetryStrategy};
+
+/// `err` and every error below it, outermost first: the walk that
+/// [`retry_on_error`](RetryStrategy::retry_on_error) and [`ErrorClass`] make, for a
+/// [`retry_if`](RetryStrategy::retry_if) predicate that looks down the chain.
+///
+/// It differs from following `source()` in two ways. A `std::io::Error` that wraps
+/// another error is followed into it: its own `source()` skips the wrapped error, so
+/// tower's `Elapsed` behind `io::Error::other`, or tokio's behind hyper-util's connect
+/// timeout, would be missed. And a chain that comes back on itself ends where it does,
+/// every error in it seen once.
+///
+/// ```
+/// use tower::timeout::error::Elapsed;
+/// use tower_jsonrpc_retry::BoxError;
+/// use tower_jsonrpc_retry::retry::error_chain;
+///
+/// let err = std::io::Error::other(Elapsed::new());
+/// assert!(error_chain(&err).any(|e| e.is::<Elapsed>()));
+/// // `source()` alone goes past it:
+/// let by_source = std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| e.source());
+/// assert!(!by_source.into_iter().any(|e| e.is::<Elapsed>()));
+/// ```
+pub fn error_chain<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    crate::classify::chain(err)
+}

@@ -279,16 +279,19 @@ impl RetryStrategy {
     /// It is asked once, about the outermost error, not about each error of the chain in
     /// turn as [`retry_on_error`](Self::retry_on_error) looks: a predicate that says no
     /// to one kind of error (`|e| !is_fatal(e)`) would otherwise say yes to whatever that
-    /// error wraps. To look down the chain, walk it:
+    /// error wraps. To look down the chain, walk it with
+    /// [`error_chain`](crate::retry::error_chain), which sees what `retry_on_error` sees
+    /// (following `source()` alone would miss an error inside a `std::io::Error`):
     ///
     /// ```
     /// use std::time::Duration;
     /// use tower::timeout::error::Elapsed;
     /// use tower_jsonrpc_retry::RetryStrategy;
     /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    /// use tower_jsonrpc_retry::retry::error_chain;
     ///
     /// let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
-    ///     .retry_if(|e| std::iter::successors(Some(e), |e| e.source()).any(|e| e.is::<Elapsed>()));
+    ///     .retry_if(|e| error_chain(e).any(|e| e.is::<Elapsed>()));
     /// # let _ = strategy;
     /// ```
     #[must_use]

@@ -74,16 +74,21 @@ fn fails_every_time(e: &(dyn StdError + 'static)) -> bool {
     e.is::<crate::client::UnsupportedScheme>()
 }
 
-/// The request never left the client: the connection could not be made, or hyper handed
+/// The request never left the client: the connection could not be made, hyper handed
 /// the request back unwritten (a request it cancelled: "the message was never even
-/// started", as when a fresh connection closed before it could be written). The errors
-/// after which even a non-idempotent call may be sent again.
+/// started", as when a fresh connection closed before it could be written), the codec's
+/// HTTP service failed before it took the request (its readiness error), or tower's
+/// `LoadShed` refused it without calling the service below. The errors after which even
+/// a non-idempotent call may be sent again.
 pub(crate) fn never_sent(err: &(dyn StdError + 'static)) -> bool {
     is_connect(err)
         || chain(err).any(|e| {
             e.downcast_ref::<hyper::Error>()
                 .is_some_and(hyper::Error::is_canceled)
                 || refused_stream(e)
+                || e.downcast_ref::<crate::codec::Error>()
+                    .is_some_and(crate::codec::Error::unsent)
+                || e.is::<tower::load_shed::error::Overloaded>()
         })
 }
 

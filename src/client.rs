@@ -343,7 +343,8 @@ fn counter() -> IdGenerator {
     Arc::new(move || Id::Number(next.fetch_add(1, Ordering::Relaxed)))
 }
 
-/// Params as JSON: an array or an object; `()` means none.
+/// Params as JSON: an array or an object; `()`, or anything else that serializes to
+/// `null` (`None`), means none.
 fn to_params<E>(params: impl Serialize) -> Result<Value, ClientError<E>> {
     match serde_json::to_value(params).map_err(ClientError::Params)? {
         v @ (Value::Array(_) | Value::Object(_) | Value::Null) => Ok(v),
@@ -392,7 +393,12 @@ where
     /// Calls `method` with `params` (a tuple for positional params, a struct or map for
     /// named ones, `()` for none) and deserializes the result into `R`.
     ///
-    /// `()` leaves the `params` member out, as JSON-RPC allows; for a server that wants
+    /// One positional param is a one-element tuple, `(hash,)`: `hash` alone is a scalar,
+    /// which JSON-RPC does not take as params, so the call fails unsent with
+    /// [`ClientError::Params`].
+    ///
+    /// `()` leaves the `params` member out, as JSON-RPC allows, and so does anything else
+    /// that serializes to `null` (`None::<T>`, a unit struct); for a server that wants
     /// `"params": []` (some Ethereum gateways do), give an empty array: `[(); 0]`.
     ///
     /// The result is a [`serde_json::Value`] first, with its limits (see
@@ -537,6 +543,36 @@ where
 }
 
 pin_project! {
+    /// A future that stays pending once it has given its output, where the future it
+    /// holds would panic if polled past its end (tower's `Oneshot` after a success, an
+    /// `async` block): as every future of the crate does.
+    struct Fused<F> {
+        #[pin]
+        inner: Option<F>,
+    }
+}
+
+impl<F> Fused<F> {
+    fn new(inner: F) -> Self {
+        Self { inner: Some(inner) }
+    }
+}
+
+impl<F: Future> Future for Fused<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut inner = self.project().inner;
+        let Some(future) = inner.as_mut().as_pin_mut() else {
+            return Poll::Pending;
+        };
+        let output = std::task::ready!(future.poll(cx));
+        inner.set(None);
+        Poll::Ready(output)
+    }
+}
+
+pin_project! {
     /// One request on its way: sent on the call's own clone of the service, or refused
     /// before it was sent (its params did not serialize).
     #[project = ExchangeProj]
@@ -544,7 +580,7 @@ pin_project! {
     where
         S: Service<Request>,
     {
-        Sent { #[pin] future: Oneshot<S, Request> },
+        Sent { #[pin] future: Fused<Oneshot<S, Request>> },
         Refused { error: Option<ClientError<S::Error>> },
     }
 }
@@ -553,7 +589,7 @@ impl<S: Service<Request>> Exchange<S> {
     fn start(service: S, request: Result<Request, ClientError<S::Error>>) -> Self {
         match request {
             Ok(request) => Exchange::Sent {
-                future: service.oneshot(request),
+                future: Fused::new(service.oneshot(request)),
             },
             Err(error) => Exchange::Refused { error: Some(error) },
         }
@@ -773,7 +809,11 @@ where
     /// call took (the server could not read a notification) is kept in
     /// [`BatchResults::unmatched`], and so is a refusal after which a retry sent the
     /// calls again but not a non-idempotent notification: the server never ran it.
-    pub async fn send(self) -> Result<BatchResults<E>, ClientError<E>> {
+    pub fn send(self) -> impl Future<Output = Result<BatchResults<E>, ClientError<E>>> {
+        Fused::new(self.exchange())
+    }
+
+    async fn exchange(self) -> Result<BatchResults<E>, ClientError<E>> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -930,6 +970,7 @@ impl<E> BatchResults<E> {
 /// | [`attempt_timeout`](Self::attempt_timeout) | [`DEFAULT_ATTEMPT_TIMEOUT`] (10 s) | a hung connection ends and can be retried |
 /// | retry strategy | [`RetryStrategy::transient()`] | connect, timeout, reset, 429/502/503/504 |
 /// | [`response_limit`](Self::response_limit) | [`codec::DEFAULT_BODY_LIMIT`] (10 MiB) | |
+/// | deadline for the whole call | none | set one on the strategy, [`max_elapsed`](RetryStrategy::max_elapsed): without it, a call with `transient()` may take its 4 attempts of up to 10 s each and 3 waits, each raised up to 60 s by a server's `Retry-After` (the [ceiling](RetryStrategy::retry_after_ceiling)), 3 min 40 s in all |
 ///
 /// [`build`](Self::build) speaks plain HTTP; with the `rustls` feature,
 /// `build_https` speaks HTTPS too. For anything else (another TLS
@@ -971,6 +1012,21 @@ impl ClientBuilder {
     /// Adds a header to every HTTP request (e.g. `Authorization`), replacing one of the
     /// same name. Credentials are marked sensitive, as
     /// [`JsonRpcCodecLayer::header`] marks them, so `Debug` output never shows them.
+    ///
+    /// The types are the `http` crate's, re-exported as [`crate::http`]:
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::http::{HeaderValue, header::AUTHORIZATION};
+    ///
+    /// let token = "s3cret";
+    /// let client = Client::builder("http://127.0.0.1:8545/".parse()?)
+    ///     .header(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}"))?)
+    ///     .header("x-api-key".parse()?, HeaderValue::from_static("k3y"))
+    ///     .build();
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.codec = self.codec.header(name, value);

@@ -84,6 +84,10 @@
 //! timeout below the codec ends when the response head arrives; to bound the body too
 //! (a server trickling it byte by byte), use the codec's own
 //! [`attempt_timeout`](codec::JsonRpcCodecLayer::attempt_timeout), as [`Client::builder`] does.
+//! The order matters: with the codec above the retry layer, or no codec at all, the
+//! stack serves no JSON-RPC request, and the compiler says only that a method such as
+//! `oneshot` "exists … but its trait bounds were not satisfied" (`JsonRpcCodec<…>:
+//! Service<_>`).
 //!
 //! ```
 //! use std::time::Duration;
@@ -222,7 +226,10 @@
 //! failure ([`ErrorClass::Connect`]), or a request hyper handed back unwritten (a fresh
 //! connection closed before it could be written; retried by [`ErrorClass::Reset`]), or,
 //! with the `http2` feature, an HTTP/2 stream the server refused (reset with
-//! `REFUSED_STREAM`: it did not process it; retried by [`ErrorClass::Reset`] too);
+//! `REFUSED_STREAM`: it did not process it; retried by [`ErrorClass::Reset`] too), or a
+//! refusal before the request was handed on (a readiness error of the codec's HTTP
+//! service, tower's `Overloaded` from a `LoadShed` under the retry layer; retried by a
+//! rule on its type);
 //! never after an error response, a status, or a timeout after which the request may
 //! have been sent, whatever the strategy's other rules say. Mark every write you send,
 //! or give writes [`RetryStrategy::none()`], unless the server deduplicates them (an
@@ -558,6 +565,10 @@ pub mod retry;
 pub mod test_util;
 
 pub use client::{Client, ClientError, RpcError};
+/// The `http` crate, whose types this crate's API takes and gives (header names and
+/// values, status codes, URIs, requests and responses), so that using them needs no
+/// dependency of your own in step with this one's.
+pub use http;
 pub use retry::{
     ErrorClass, GiveUpEvent, GiveUpReason, InspectError, JsonRpcRetry, JsonRpcRetryLayer,
     JsonRpcRetryPolicy, RetryEvent, RetryReason, RetryStrategy,

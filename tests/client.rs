@@ -645,3 +645,61 @@ async fn the_builders_default_strategy_is_the_transient_preset() {
     assert_eq!(client.call::<i64>("sum", (1, 2)).await.unwrap(), 3);
     assert_eq!(server.calls("sum"), 3);
 }
+
+/// The client's futures, polled again after they gave their result, stay pending (as
+/// every future of the crate does) instead of polling tower's `Oneshot` or an `async`
+/// block past its end, which panics.
+#[tokio::test(start_paused = true)]
+async fn the_futures_polled_after_their_result_are_pending() {
+    use std::future::Future;
+    let server = FlakyServer::start().await.unwrap();
+    let client = client(&server, RetryStrategy::none());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+
+    let mut call = Box::pin(client.call::<i64>("sum", (1, 2)));
+    assert_eq!(call.as_mut().await.unwrap(), 3);
+    assert!(call.as_mut().poll(&mut cx).is_pending(), "CallFuture");
+
+    let mut notification = Box::pin(client.notify("log", (1,)));
+    notification.as_mut().await.unwrap();
+    assert!(
+        notification.as_mut().poll(&mut cx).is_pending(),
+        "NotifyFuture"
+    );
+
+    let mut batch = client.batch();
+    let _sum = batch.call::<i64>("sum", (1, 2));
+    let mut sent = Box::pin(batch.send());
+    assert!(sent.as_mut().await.is_ok());
+    assert!(
+        sent.as_mut().poll(&mut cx).is_pending(),
+        "BatchBuilder::send"
+    );
+}
+
+/// `BatchBuilder::send`'s promise, for a batch of notifications only too: null-id errors
+/// in an array answer (the server could not read some notifications) are kept in
+/// `BatchResults::unmatched`, not dropped.
+#[tokio::test(start_paused = true)]
+async fn a_batch_of_notifications_only_keeps_the_null_id_errors_it_was_answered_with() {
+    const REFUSAL: &str =
+        r#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request"},"id":null}"#;
+    let server = FlakyServer::start().await.unwrap();
+    let client = client(&server, RetryStrategy::none());
+    server.script("log", [Step::raw(200, format!("[{REFUSAL}]"))]);
+    let mut batch = client.batch();
+    batch.notify("log", (1,));
+    batch.notify("log", (2,));
+    let results = batch.send().await.unwrap();
+    let codes: Vec<_> = results
+        .unmatched()
+        .iter()
+        .map(|r| r.error().map(|e| e.code()))
+        .collect();
+    assert_eq!(codes, [Some(-32600)]);
+    // An answer with nothing in it for them still leaves nothing.
+    server.script("log", [Step::raw(200, "[]")]);
+    let mut batch = client.batch();
+    batch.notify("log", (1,));
+    assert!(batch.send().await.unwrap().unmatched().is_empty());
+}

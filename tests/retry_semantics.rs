@@ -1548,3 +1548,106 @@ async fn error_chain_sees_inside_an_io_error_as_the_matchers_do() {
         assert_eq!(calls.load(Ordering::SeqCst), 2, "retried once");
     }
 }
+
+/// An HTTP service whose readiness fails once (then is its inner service's).
+#[derive(Clone)]
+struct NotReadyOnce<S> {
+    inner: S,
+    failed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<S, R> tower::Service<R> for NotReadyOnce<S>
+where
+    S: tower::Service<R>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        if !self.failed.swap(true, Ordering::SeqCst) {
+            return std::task::Poll::Ready(Err("not yet".into()));
+        }
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let answer = self.inner.call(req);
+        Box::pin(async move { answer.await.map_err(Into::into) })
+    }
+}
+
+/// DESIGN "Semantics": a non-idempotent method is retried after an error that proves the
+/// request never left the client. The codec's HTTP service failing its readiness is one:
+/// the codec keeps that error for the call, and hands nothing on.
+#[tokio::test(start_paused = true)]
+async fn a_non_idempotent_call_is_retried_after_a_readiness_error_below_the_codec() {
+    let server = server().await;
+    let strategy = periodic(2, secs(1.0))
+        .retry_if(|e| error_chain(e).any(|e| e.to_string() == "not yet"))
+        .non_idempotent(["sum"]);
+    let svc = tower::ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(
+            server.uri(),
+        ))
+        .layer_fn(|inner| NotReadyOnce {
+            inner,
+            failed: Arc::default(),
+        })
+        .service(common::http());
+    let resp = svc.oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(server.calls("sum"), 1, "sent once, after the refusal");
+}
+
+/// The same for tower's `LoadShed` below the retry layer: its `Overloaded` is returned
+/// without calling the service below, so a non-idempotent call may go again.
+#[tokio::test(start_paused = true)]
+async fn a_non_idempotent_call_is_retried_after_load_shed_refused_it() {
+    use tower::load_shed::error::Overloaded;
+    // Not ready on its first poll (so `LoadShed` sheds the call), ready after.
+    #[derive(Clone, Default)]
+    struct BusyOnce {
+        polled: Arc<std::sync::atomic::AtomicBool>,
+        calls: Arc<AtomicUsize>,
+    }
+    impl tower::Service<Request> for BusyOnce {
+        type Response = Response;
+        type Error = BoxError;
+        type Future = std::future::Ready<Result<Response, BoxError>>;
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), BoxError>> {
+            if self.polled.swap(true, Ordering::SeqCst) {
+                std::task::Poll::Ready(Ok(()))
+            } else {
+                std::task::Poll::Pending
+            }
+        }
+        fn call(&mut self, req: Request) -> Self::Future {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let id = req.id().cloned().unwrap_or(Id::Null);
+            std::future::ready(Ok(Response::success(id, json!(3))))
+        }
+    }
+    let inner = BusyOnce::default();
+    let calls = Arc::clone(&inner.calls);
+    let strategy = periodic(2, secs(1.0))
+        .retry_on_error::<Overloaded>()
+        .non_idempotent(["sum"]);
+    let svc = tower::ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .load_shed()
+        .service(inner);
+    let resp = svc.oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

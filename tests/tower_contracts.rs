@@ -92,18 +92,22 @@ async fn http_level_a_body_that_ends_at_the_deadline_leaves_one_attempt_cut_at_o
     assert_eq!(attempts, 1, "one attempt");
 }
 
+/// A body that never ends is cut at the attempt's timeout or at the deadline, whichever
+/// comes first: reading it is part of the first attempt.
 #[tokio::test(start_paused = true)]
-async fn http_level_a_body_that_never_ends_is_cut_at_the_deadline() {
-    let svc = JsonRpcRetryLayer::http::<TestBody>(deadline_strategy())
-        .attempt_timeout(secs(0.5))
-        .layer(Hung::default());
-    let start = Instant::now();
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::Stalled)
-        .unwrap();
-    let err = svc.oneshot(req).await.unwrap_err();
-    assert!(is_timeout(&err), "{err}");
-    assert_eq!(start.elapsed(), secs(1.0));
+async fn http_level_a_body_that_never_ends_is_cut_at_the_attempt_timeout_or_the_deadline() {
+    for (attempt_timeout, cut) in [(secs(0.5), secs(0.5)), (secs(2.0), secs(1.0))] {
+        let svc = JsonRpcRetryLayer::http::<TestBody>(deadline_strategy())
+            .attempt_timeout(attempt_timeout)
+            .layer(Hung::default());
+        let start = Instant::now();
+        let req = http::Request::post("http://127.0.0.1:1/")
+            .body(TestBody::Stalled)
+            .unwrap();
+        let err = svc.oneshot(req).await.unwrap_err();
+        assert!(is_timeout(&err), "{err}");
+        assert_eq!(start.elapsed(), cut, "attempt timeout {attempt_timeout:?}");
+    }
 }
 
 #[tokio::test(start_paused = true)]

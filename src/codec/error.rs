@@ -39,6 +39,9 @@ struct Inner {
     source: Option<BoxError>,
     /// The answer a status error came from, kept for the HTTP-level layer.
     raw: Option<RawAnswer>,
+    /// The inner service failed before the request was handed to it (its readiness
+    /// error, kept for the call): nothing was sent.
+    unsent: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,12 +64,26 @@ impl Error {
                 retry_after: None,
                 source,
                 raw: None,
+                unsent: false,
             }),
         }
     }
 
     pub(crate) fn transport(source: impl Into<BoxError>) -> Self {
         Self::new(Kind::Transport, Some(source.into()))
+    }
+
+    /// The inner service's readiness error, kept for the call it fails: a transport
+    /// error for which nothing was sent, so even a non-idempotent call may go again.
+    pub(crate) fn not_ready(source: impl Into<BoxError>) -> Self {
+        let mut err = Self::transport(source);
+        err.inner.unsent = true;
+        err
+    }
+
+    /// Whether nothing was sent: the inner service failed before it took the request.
+    pub(crate) fn unsent(&self) -> bool {
+        self.inner.unsent
     }
 
     pub(crate) fn from_status(status: StatusCode, retry_after: Option<Duration>) -> Self {

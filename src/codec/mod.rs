@@ -411,7 +411,7 @@ impl<S> JsonRpcCodec<S> {
     {
         if self.not_ready.is_none() {
             if let Err(e) = ready!(self.inner.poll_ready(cx)) {
-                self.not_ready = Some(Error::transport(e));
+                self.not_ready = Some(Error::not_ready(e));
             }
         }
         Poll::Ready(Ok(()))
@@ -781,11 +781,13 @@ fn decode_batch(
     };
     if ids.is_empty() && parts.status.is_success() {
         // Only notifications: nothing to answer, unless the server refused the batch as
-        // a whole (an error with a null id, as a rate limiter answers); anything else in
-        // the body is passed over.
+        // a whole (an error with a null id, as a rate limiter answers) or some of its
+        // notifications (null-id errors in an array: it could not read them), which is
+        // kept for the caller as in a batch with calls; anything else in the body is
+        // passed over.
         let mut batch = BatchResponse::from_answer(&body, &ids, !keep_raw)
             .ok()
-            .filter(|batch| batch.batch_error().is_some())
+            .filter(|batch| batch.batch_error().is_some() || !batch.unmatched().is_empty())
             .unwrap_or_default();
         record_exchange(batch.extensions_mut(), &parts);
         if keep_raw {

@@ -73,7 +73,8 @@ fn decide(
 /// Why a transport error should be retried, if it should.
 ///
 /// A non-idempotent request is retried only when the error proves it never left the
-/// client (a connect failure, or a request the HTTP client handed back unwritten), or that
+/// client (a connect failure, a request the HTTP client handed back unwritten, a refusal
+/// before the request was handed on: see `classify::never_sent`), or that
 /// the server did not run it (an HTTP/2 stream it refused), and the strategy retries that
 /// error.
 pub(crate) fn error<E: InspectError>(

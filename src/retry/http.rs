@@ -81,11 +81,16 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// its buffered bytes, and the answer handed back as `Full<Bytes>` (JSON-RPC over HTTP
 /// does not use them).
 ///
-/// The output error type is the inner service's (`E`), so the layer fits stacks that
-/// name their error type, such as jsonrpsee's: the inner error of the last attempt is
-/// returned as it was, and an error found by the layer itself (a body over the limit,
-/// a response that is not JSON-RPC) is turned into `E` by the function given to
-/// [`map_err`](Self::map_err).
+/// The output error type is `E`, [`BoxError`] unless [`map_err`](Self::map_err) names
+/// another: the inner error of the last attempt is returned as it was (through
+/// `E: From` the inner error), and an error found by the layer itself (a body over the
+/// limit, a response that is not JSON-RPC) is turned into `E` by the function given to
+/// `map_err`. A stack that names its error type needs `map_err` to give it that type:
+/// **inside jsonrpsee it is required**,
+/// `.map_err(|e| TransportError::Http(HttpError::Stream(e)))` (see the example in the
+/// crate docs); without it, jsonrpsee's `build` fails to compile with a bound on
+/// `RpcLogger`/`RpcServiceT` that names the error type
+/// (`Error = jsonrpsee::…::transport::Error`), not this layer.
 ///
 /// # What the inner service must be
 ///

@@ -62,7 +62,8 @@ impl JsonRpcRetryLayer {
 
     /// The same retries at the HTTP level, over any `Service<http::Request<B>>`: for
     /// stacks that only take HTTP layers, such as jsonrpsee's HTTP client. See
-    /// [`HttpRetryLayer`].
+    /// [`HttpRetryLayer`]; inside jsonrpsee, give it jsonrpsee's error type with
+    /// [`map_err`](HttpRetryLayer::map_err).
     #[must_use]
     pub fn http<B>(strategy: RetryStrategy) -> HttpRetryLayer<B> {
         HttpRetryLayer::new(strategy)

@@ -375,12 +375,16 @@ impl RetryStrategy {
 
     /// Marks methods that must not run twice (e.g. `eth_sendRawTransaction`): they are
     /// retried only on errors that prove the request never left the client (a connect
-    /// failure, or a request hyper handed back unwritten) or that the server did not run
-    /// it (an HTTP/2 stream it refused), when one of the strategy's
+    /// failure, a request hyper handed back unwritten, a readiness error of the codec's
+    /// HTTP service, tower's `Overloaded` from a `LoadShed` below the retry layer) or that
+    /// the server did not run it (an HTTP/2 stream it refused), when one of the strategy's
     /// rules retries it ([`ErrorClass::Connect`], [`ErrorClass::Reset`], a rule on the
     /// error's type); never on an error response, a status, or a timeout after which
     /// the request may have been sent (an attempt timeout is one, even when it ends the
-    /// call while it connects).
+    /// call while it connects). A readiness error of a layer of your own between the retry
+    /// layer and the codec is not taken as proof either: it reaches the policy as the
+    /// attempt's error, as it was, with nothing to say the request stopped there (put such
+    /// a layer below the codec, around its HTTP service, where its readiness error counts).
     #[must_use]
     pub fn non_idempotent<I, M>(self, methods: I) -> Self
     where

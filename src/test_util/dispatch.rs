@@ -37,6 +37,8 @@ pub(crate) struct State {
     pub(crate) calls: HashMap<String, usize>,
     pub(crate) http_requests: usize,
     pub(crate) bodies: Vec<Bytes>,
+    /// The headers of every HTTP request, in order of arrival.
+    pub(crate) headers: Vec<http::HeaderMap>,
     pub(crate) shuffle_batches: bool,
     /// Added to every answer's own delay, as a remote server's round trip.
     pub(crate) latency: Duration,
@@ -58,6 +60,7 @@ impl State {
             calls: HashMap::new(),
             http_requests: 0,
             bodies: Vec::new(),
+            headers: Vec::new(),
             shuffle_batches: false,
             latency: Duration::ZERO,
             chaos: None,

@@ -34,7 +34,7 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
 /// It answers every request (whatever its method and path) with JSON-RPC: it has the
 /// methods `sum` and `echo` from the start, takes more with [`handle`](Self::handle), and
 /// misbehaves on demand: [`script`](Self::script) queues a [`Step`] for each of the next
-/// calls of a method. It records every request body it receives and counts calls.
+/// calls of a method. It records every request's headers and body, and counts calls.
 ///
 /// The server runs on the tokio runtime that started it, in spawned tasks, and waits only
 /// on tokio's clock, so it works under a paused clock
@@ -330,6 +330,32 @@ impl FlakyServer {
         lock(&self.state).bodies.clone()
     }
 
+    /// The headers of every HTTP request received, in order of arrival (one for each of
+    /// [`http_requests`](Self::http_requests), read before the body): to check what a
+    /// client sends, an `Authorization` header say.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::http::{HeaderValue, header::AUTHORIZATION};
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = FlakyServer::start().await?;
+    /// let client = Client::builder(server.uri())
+    ///     .header(AUTHORIZATION, HeaderValue::from_static("Bearer t0ken"))
+    ///     .build();
+    /// let sum: i64 = client.call("sum", (1, 2)).await?;
+    /// assert_eq!(sum, 3);
+    /// assert_eq!(server.headers()[0][AUTHORIZATION], "Bearer t0ken");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn headers(&self) -> Vec<http::HeaderMap> {
+        lock(&self.state).headers.clone()
+    }
+
     /// Every request body received, parsed as JSON; [`Value::Null`] for a body that is not
     /// JSON.
     ///
@@ -478,9 +504,9 @@ impl FlakyServer {
         lock(&self.state).in_flight
     }
 
-    /// Forgets the queued steps, the chaos, the counters, the log and the recorded bodies. Methods and
-    /// [`shuffle_batches`](Self::shuffle_batches) stay as they are. Requests already being
-    /// answered keep the steps they took.
+    /// Forgets the queued steps, the chaos, the counters, the log and the recorded bodies
+    /// and headers. Methods and [`shuffle_batches`](Self::shuffle_batches) stay as they
+    /// are. Requests already being answered keep the steps they took.
     ///
     /// # Examples
     ///
@@ -501,6 +527,7 @@ impl FlakyServer {
         state.calls.clear();
         state.http_requests = 0;
         state.bodies.clear();
+        state.headers.clear();
         state.chaos = None;
         state.log.clear();
     }
@@ -598,6 +625,7 @@ async fn respond(
     let early = {
         let mut state = lock(&state);
         state.http_requests += 1;
+        state.headers.push(request.headers().clone());
         let early = state.early_draw();
         if early == Some(Some(Fault::DropBeforeRead)) {
             state.log_unread(Some(Fault::DropBeforeRead));

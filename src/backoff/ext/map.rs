@@ -94,6 +94,20 @@ where
     }
 }
 
+/// One delay for each of the inner iterator's, so its exact length is this one's.
+impl<D, F> ExactSizeIterator for MapDelays<D, F>
+where
+    D: ExactSizeIterator<Item = Duration>,
+    F: Fn(Duration) -> Duration,
+{
+}
+impl<D, F> std::iter::FusedIterator for MapDelays<D, F>
+where
+    D: std::iter::FusedIterator<Item = Duration>,
+    F: Fn(Duration) -> Duration,
+{
+}
+
 impl<D: fmt::Debug, F> fmt::Debug for MapDelays<D, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MapDelays")
@@ -110,6 +124,18 @@ mod tests {
     use crate::backoff::{Backoff, BackoffExt, ExponentialBackoff};
 
     const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn exact_size_and_fused_as_the_inner_iterator() {
+        fn fused(_: &impl std::iter::FusedIterator) {}
+        let mut d = ExponentialBackoff::doubling(2, S(1))
+            .map(|d| d / 2)
+            .delays();
+        fused(&d);
+        assert_eq!(d.len(), 2);
+        d.next();
+        assert_eq!(d.len(), 1);
+    }
 
     #[test]
     fn size_hint_is_the_inner_ones() {

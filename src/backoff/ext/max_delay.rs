@@ -64,6 +64,10 @@ impl<D: Iterator<Item = Duration>> Iterator for MaxDelayDelays<D> {
     }
 }
 
+/// One delay for each of the inner iterator's, so its exact length is this one's.
+impl<D: ExactSizeIterator<Item = Duration>> ExactSizeIterator for MaxDelayDelays<D> {}
+impl<D: std::iter::FusedIterator<Item = Duration>> std::iter::FusedIterator for MaxDelayDelays<D> {}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -71,6 +75,16 @@ mod tests {
     use crate::backoff::{self, Backoff, BackoffExt, FibonacciBackoff};
 
     const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn exact_size_and_fused_as_the_inner_iterator() {
+        fn fused(_: &impl std::iter::FusedIterator) {}
+        let mut d = FibonacciBackoff::new(2, S(1)).max_delay(S(1)).delays();
+        fused(&d);
+        assert_eq!(d.len(), 2);
+        d.next();
+        assert_eq!(d.len(), 1);
+    }
 
     #[test]
     fn size_hint_is_the_inner_ones() {

@@ -171,7 +171,8 @@ async fn main() -> Result<(), BoxError> {
             None => return Err(e.into()),
         },
     }
-    // Four retries were made on requests' own strategies; the default's hook saw none.
+    // Three retries were made on requests' own strategies (two in 2, one in 4); the
+    // default's hook saw only its own one, of 1.
     let seen = retries(&default_retries);
     check(
         seen.len() == 1,

@@ -80,7 +80,18 @@ fn fails_every_time(e: &(dyn StdError + 'static)) -> bool {
 /// HTTP service failed before it took the request (its readiness error), or tower's
 /// `LoadShed` refused it without calling the service below. The errors after which even
 /// a non-idempotent call may be sent again.
+///
+/// Never once an answer's head has come (the codec's error has its status): the server
+/// had the request then, whatever broke after it, a stream reset with `REFUSED_STREAM`
+/// in the middle of the body included.
 pub(crate) fn never_sent(err: &(dyn StdError + 'static)) -> bool {
+    let answered = chain(err).any(|e| {
+        e.downcast_ref::<crate::codec::Error>()
+            .is_some_and(|e| e.status().is_some())
+    });
+    if answered {
+        return false;
+    }
     is_connect(err)
         || chain(err).any(|e| {
             e.downcast_ref::<hyper::Error>()

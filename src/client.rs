@@ -85,7 +85,8 @@ pub enum ClientError<E = codec::Error> {
     Rpc(RpcError),
     /// The service stack failed (for the default stack, a [`codec::Error`]).
     Transport(E),
-    /// The result did not deserialize into the requested type.
+    /// The result did not deserialize into the requested type. serde_json's message
+    /// quotes the value it could not take; it is cut after 1 KiB.
     Deserialize(serde_json::Error),
     /// The params did not serialize, or not into an array or an object.
     Params(serde_json::Error),
@@ -360,7 +361,18 @@ fn to_value<R: DeserializeOwned, E>(response: Response) -> Result<R, ClientError
     let result = response
         .into_result()
         .map_err(|error| ClientError::Rpc(RpcError::answered(error, facts)))?;
-    serde_json::from_value(result).map_err(ClientError::Deserialize)
+    serde_json::from_value(result).map_err(|e| ClientError::Deserialize(shortened(e)))
+}
+
+/// serde_json's message quotes whole the value it could not take (`invalid type:
+/// string "…", expected u64`): cut after 1 KiB, as an error object's message is shown,
+/// so that a server's megabyte does not end up in every log line of the error's chain.
+fn shortened(e: serde_json::Error) -> serde_json::Error {
+    let message = e.to_string();
+    if message.len() <= crate::jsonrpc::MESSAGE_SHOWN {
+        return e;
+    }
+    serde::de::Error::custom(crate::jsonrpc::cut(message, crate::jsonrpc::MESSAGE_SHOWN))
 }
 
 impl<S, E> Client<S>

@@ -231,3 +231,44 @@ async fn calls_sharing_an_id_are_retried_on_a_transport_failure() {
     let methods: Vec<_> = resp.items().iter().map(|r| r.result().cloned()).collect();
     assert_eq!(methods, [Some(json!("a")), Some(json!("b"))]);
 }
+
+/// `batch_error` means the whole batch was refused and every call carries the refusal:
+/// after a partial retry whose re-send of some calls is refused as a whole, it is not
+/// set, as the other calls keep the answers they had.
+#[tokio::test(start_paused = true)]
+async fn a_refused_re_send_of_some_calls_is_no_batch_error() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use tower::Layer;
+    let exchanges = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&exchanges);
+    let http = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+        let body: &'static [u8] = if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+            br#"[{"jsonrpc":"2.0","result":10,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#
+        } else {
+            br#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"refused"},"id":null}"#
+        };
+        ready(Ok::<_, Infallible>(http::Response::new(Full::new(
+            Bytes::from_static(body),
+        ))))
+    });
+    let strategy =
+        RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100))).codes([-32005]);
+    let svc = JsonRpcRetryLayer::new(strategy).layer(
+        tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
+            .layer(http),
+    );
+    let batch = BatchRequest::new(vec![
+        Request::new("sum", json!([1])).with_id(1),
+        Request::new("sum", json!([2])).with_id(2),
+    ]);
+    let resp: BatchResponse = svc.oneshot(batch).await.unwrap();
+    assert_eq!(exchanges.load(Ordering::SeqCst), 2);
+    assert_eq!(resp.batch_error(), None);
+    let answers: Vec<_> = resp
+        .items()
+        .iter()
+        .map(|r| (r.result().cloned(), r.error().map(|e| e.code())))
+        .collect();
+    assert_eq!(answers, [(Some(json!(10)), None), (None, Some(-32000))]);
+}

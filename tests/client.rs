@@ -703,3 +703,24 @@ async fn a_batch_of_notifications_only_keeps_the_null_id_errors_it_was_answered_
     batch.notify("log", (1,));
     assert!(batch.send().await.unwrap().unmatched().is_empty());
 }
+
+/// serde_json quotes whole the value it could not take: the error's chain, which logs
+/// print, cuts it after 1 KiB, as a server's error message is cut.
+#[tokio::test(start_paused = true)]
+async fn a_result_of_the_wrong_type_is_quoted_in_part() {
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("big", |_| {
+        Ok(serde_json::Value::String("x".repeat(1 << 20)))
+    });
+    let client = client(&server, RetryStrategy::none());
+    let err = client.call::<u64>("big", ()).await.unwrap_err();
+    assert!(matches!(err, ClientError::Deserialize(_)), "{err:?}");
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(source.starts_with("invalid type: string \"xxx"), "{source}");
+    assert!(source.len() <= 1024 + "…".len(), "{}", source.len());
+    // A short message is serde_json's own, unchanged.
+    server.handle("small", |_| Ok(serde_json::Value::String("x".into())));
+    let err = client.call::<u64>("small", ()).await.unwrap_err();
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert_eq!(source, r#"invalid type: string "x", expected u64"#);
+}

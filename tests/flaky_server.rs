@@ -558,10 +558,13 @@ async fn a_content_length_header_that_disagrees_with_the_body_answers_500() {
         [
             Step::ok().header(CONTENT_LENGTH, "3"),
             Step::raw(200, "abc").header(CONTENT_LENGTH, "1000"),
+            // A body sent chunked has no length for any header to agree with.
+            Step::oversized_chunked(100).header(CONTENT_LENGTH, "10"),
+            Step::oversized_chunked(100).header(CONTENT_LENGTH, "1000"),
             Step::raw(200, "abc").header(CONTENT_LENGTH, "3"),
         ],
     );
-    for _ in 0..2 {
+    for _ in 0..4 {
         let text = refused(&server).await;
         assert!(text.contains("content-length"), "{text}");
     }
@@ -990,4 +993,34 @@ async fn unused_counts_the_steps_left() {
     assert_eq!(server.unused("sum"), 1);
     server.reset();
     assert_eq!(server.unused("sum"), 0);
+}
+
+/// `reset` while a request's body is still being read: the request counts after the
+/// reset in full (its headers and HTTP request as well as its body and call), so the
+/// records agree.
+#[tokio::test]
+async fn a_reset_while_a_body_is_read_leaves_records_that_agree() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start().await;
+    let call = sum_call(json!(1));
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let head = format!(
+        "POST / HTTP/1.1\r\nhost: x\r\nx-mark: 1\r\ncontent-length: {}\r\n\r\n",
+        call.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&call.as_bytes()[..5]).await.unwrap();
+    while server.in_flight() == 0 {
+        tokio::task::yield_now().await;
+    }
+    server.reset();
+    stream.write_all(&call.as_bytes()[5..]).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = stream.read(&mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+    assert_eq!(server.http_requests(), 1);
+    assert_eq!(server.headers().len(), 1);
+    assert_eq!(server.headers()[0]["x-mark"], "1");
+    assert_eq!(server.bodies().len(), 1);
+    assert_eq!(server.calls("sum"), 1);
 }

@@ -217,6 +217,27 @@ async fn only_a_refused_stream_is_sent_again_for_a_non_idempotent_call() {
     assert_eq!(server.requests(), 1);
 }
 
+/// A server that began to answer (a head, part of a body) had the request, whatever its
+/// reset then claims: `REFUSED_STREAM` in the middle of the body is a reset like any
+/// other, retried for an idempotent call, and a non-idempotent call is not sent again.
+#[tokio::test]
+async fn a_stream_refused_after_its_answer_began_is_no_proof_it_was_not_run() {
+    let server = raw_server(RawAnswer::HeadThenRefused).await;
+    let err = call(&server, on_reset(), "sum").await.unwrap_err();
+    assert!(err.is_body(), "{err:?}");
+    assert_eq!(server.requests(), attempts_if_read(4));
+
+    let server = raw_server(RawAnswer::HeadThenRefused).await;
+    let send = on_reset().non_idempotent(["send"]);
+    let err = call(&server, send, "send").await.unwrap_err();
+    assert!(err.is_body(), "{err:?}");
+    assert_eq!(
+        server.requests(),
+        1,
+        "a write the server began to answer, sent again"
+    );
+}
+
 #[tokio::test]
 async fn a_reset_stream_is_no_timeout_or_connect_failure() {
     let server = H2Server::start([Answer::Reset(Reason::INTERNAL_ERROR)]).await;
@@ -232,15 +253,38 @@ async fn a_reset_stream_is_no_timeout_or_connect_failure() {
 /// `GOAWAY` whose last stream id is 0, so that no stream of the connection was processed;
 /// then it closes the connection.
 async fn goaway_server() -> H2Server {
+    raw_server(RawAnswer::GoAway).await
+}
+
+/// What the hand-written HTTP/2 server answers each request with.
+#[derive(Clone, Copy)]
+enum RawAnswer {
+    /// `GOAWAY` with last stream id 0, then the connection closes.
+    GoAway,
+    /// A `200` head and half a body, then `RST_STREAM` with `REFUSED_STREAM`, written
+    /// at once: the server began to answer, then claims it did not process the request.
+    HeadThenRefused,
+}
+
+async fn raw_server(answer: RawAnswer) -> H2Server {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const DATA: u8 = 0x0;
     const HEADERS: u8 = 0x1;
+    const RST_STREAM: u8 = 0x3;
     const SETTINGS: u8 = 0x4;
     const GOAWAY: u8 = 0x7;
     const ACK: u8 = 0x1;
-    /// A frame's header: its length (24 bits), type and flags, on stream 0.
-    fn frame(len: u32, kind: u8, flags: u8) -> Vec<u8> {
+    const END_HEADERS: u8 = 0x4;
+    /// A frame's header: its length (24 bits), type, flags and stream.
+    fn frame_on(stream: [u8; 4], len: u32, kind: u8, flags: u8) -> Vec<u8> {
         let len = len.to_be_bytes();
-        vec![len[1], len[2], len[3], kind, flags, 0, 0, 0, 0]
+        let mut head = vec![len[1], len[2], len[3], kind, flags];
+        head.extend_from_slice(&stream);
+        head
+    }
+    /// The same on stream 0.
+    fn frame(len: u32, kind: u8, flags: u8) -> Vec<u8> {
+        frame_on([0; 4], len, kind, flags)
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -265,6 +309,19 @@ async fn goaway_server() -> H2Server {
                     match (head[3], head[4] & ACK) {
                         (SETTINGS, 0) => {
                             let _ = socket.write_all(&frame(0, SETTINGS, ACK)).await;
+                        }
+                        (HEADERS, _) if matches!(answer, RawAnswer::HeadThenRefused) => {
+                            seen.fetch_add(1, Ordering::SeqCst);
+                            let stream = [head[5] & 0x7f, head[6], head[7], head[8]];
+                            // HPACK: the static table's entry 8, `:status: 200`.
+                            let mut out = frame_on(stream, 1, HEADERS, END_HEADERS);
+                            out.push(0x88);
+                            let half = br#"{"jsonrpc":"2.0","res"#;
+                            out.extend(frame_on(stream, half.len() as u32, DATA, 0));
+                            out.extend_from_slice(half);
+                            out.extend(frame_on(stream, 4, RST_STREAM, 0));
+                            out.extend_from_slice(&7u32.to_be_bytes()); // REFUSED_STREAM
+                            let _ = socket.write_all(&out).await;
                         }
                         (HEADERS, _) => {
                             seen.fetch_add(1, Ordering::SeqCst);

@@ -187,7 +187,10 @@ impl BatchResponse {
         position
     }
 
-    /// The error object the server answered the whole batch with, if it did.
+    /// The error object the server answered the whole batch with, if it did; every
+    /// call's item then carries it. After a retry that re-sent only some of the calls,
+    /// `None` if the later exchange was refused so (the other calls keep the answers
+    /// they had): it no longer describes the whole batch.
     pub fn batch_error(&self) -> Option<&ErrorObject> {
         self.batch_error.as_ref()
     }
@@ -230,8 +233,9 @@ impl BatchResponse {
     /// Takes in the answers of a later exchange that re-sent some of the calls: their
     /// items replace the ones with the same ids (keeping the order of the first answer),
     /// its unmatched items follow the earlier ones (each is something a server said that
-    /// no later answer replaces), and what describes the exchange (batch-level error,
-    /// extensions) is the later exchange's.
+    /// no later answer replaces), and what describes the exchange (extensions) is the
+    /// later exchange's. Its batch-level error is kept only when it answered every call:
+    /// a refusal of some calls' re-send is not one of the whole batch.
     pub(crate) fn merge(&mut self, newer: BatchResponse) {
         let BatchResponse {
             items,
@@ -249,7 +253,7 @@ impl BatchResponse {
                 replaced += 1;
             }
         }
-        self.batch_error = batch_error;
+        self.batch_error = batch_error.filter(|_| replaced == self.items.len());
         let earlier_unmatched = !self.unmatched.is_empty();
         self.unmatched.extend(unmatched);
         self.extensions = extensions;

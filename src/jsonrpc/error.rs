@@ -127,7 +127,7 @@ impl ErrorObject {
 /// The most of an error object's message that its `Display` shows: a server's words
 /// are worth reading whole (a revert reason runs to a few hundred bytes), but a log
 /// line should not be megabytes long. [`ErrorObject::message`] has it all.
-const MESSAGE_SHOWN: usize = 1024;
+pub(crate) const MESSAGE_SHOWN: usize = 1024;
 
 impl fmt::Display for ErrorObject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -139,7 +139,10 @@ impl fmt::Display for ErrorObject {
 impl std::error::Error for ErrorObject {}
 
 /// Why a message could not be decoded.
-#[derive(Debug)]
+///
+/// Its `Display` and `Debug` quote what a server sent (a version, an id) only in part,
+/// up to 100 bytes, and list at most ten ids of a batch: a log line is not megabytes
+/// long for a hostile server's megabyte id.
 #[non_exhaustive]
 pub enum DecodeError {
     /// The bytes are not JSON.
@@ -185,6 +188,70 @@ const QUOTED: usize = 100;
 
 /// The most ids of a batch that an error message lists.
 const LISTED: usize = 10;
+
+/// `value`'s text, cut after `limit` bytes as [`quote_up_to`] cuts it.
+pub(crate) fn cut(value: impl fmt::Display, limit: usize) -> String {
+    struct Cut<T>(T, usize);
+    impl<T: fmt::Display> fmt::Display for Cut<T> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            quote_up_to(f, &self.0, self.1)
+        }
+    }
+    Cut(value, limit).to_string()
+}
+
+/// A value from a message in `Debug` output: its own `Debug`, cut after [`QUOTED`] bytes.
+struct DebugQuoted<'a, T>(&'a T);
+
+impl<T: fmt::Debug> fmt::Debug for DebugQuoted<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        quote(f, format_args!("{:?}", self.0))
+    }
+}
+
+/// As derived, but each value a server sent is cut as `Display` cuts it.
+impl fmt::Debug for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Json(e) => f.debug_tuple("Json").field(e).finish(),
+            DecodeError::Version(v) => f
+                .debug_tuple("Version")
+                .field(&v.as_ref().map(DebugQuoted))
+                .finish(),
+            DecodeError::NotAnObject => f.write_str("NotAnObject"),
+            DecodeError::Invalid(what) => f.debug_tuple("Invalid").field(what).finish(),
+            DecodeError::InvalidId(v) => f.debug_tuple("InvalidId").field(&DebugQuoted(v)).finish(),
+            DecodeError::MissingResult => f.write_str("MissingResult"),
+            DecodeError::ResultAndError => f.write_str("ResultAndError"),
+            DecodeError::IdMismatch { expected, found } => f
+                .debug_struct("IdMismatch")
+                .field("expected", &DebugQuoted(expected))
+                .field("found", &DebugQuoted(found))
+                .finish(),
+            DecodeError::MissingItems(ids) => {
+                f.write_str("MissingItems(")?;
+                let mut list = f.debug_list();
+                list.entries(ids.iter().take(LISTED).map(DebugQuoted));
+                if ids.len() > LISTED {
+                    list.entry(&format_args!("... ({} in all)", ids.len()));
+                }
+                list.finish()?;
+                f.write_str(")")
+            }
+            DecodeError::UnexpectedItem(id) => f
+                .debug_tuple("UnexpectedItem")
+                .field(&DebugQuoted(id))
+                .finish(),
+            DecodeError::ShapeMismatch => f.write_str("ShapeMismatch"),
+            DecodeError::EmptyBody => f.write_str("EmptyBody"),
+            DecodeError::EmptyBatch => f.write_str("EmptyBatch"),
+            DecodeError::DuplicateId(id) => f
+                .debug_tuple("DuplicateId")
+                .field(&DebugQuoted(id))
+                .finish(),
+        }
+    }
+}
 
 /// Writes `value`, cut after [`QUOTED`] bytes.
 fn quote(f: &mut fmt::Formatter<'_>, value: impl fmt::Display) -> fmt::Result {
@@ -314,6 +381,39 @@ mod tests {
         );
         assert!(shown.ends_with("y…"), "{shown}");
         assert_eq!(flood.message().len(), 1_000_000);
+    }
+
+    #[test]
+    fn debug_cuts_what_a_server_sent_as_display_does() {
+        let small = DecodeError::IdMismatch {
+            expected: Id::Number(1),
+            found: Id::String("a".into()),
+        };
+        assert_eq!(
+            format!("{small:?}"),
+            r#"IdMismatch { expected: Number(1), found: String("a") }"#
+        );
+        assert_eq!(
+            format!("{:?}", DecodeError::Version(Some("1.0".into()))),
+            r#"Version(Some("1.0"))"#
+        );
+        let huge = "y".repeat(1 << 20);
+        for e in [
+            DecodeError::InvalidId(huge.clone()),
+            DecodeError::Version(Some(huge.clone())),
+            DecodeError::UnexpectedItem(Id::String(huge.clone().into())),
+            DecodeError::DuplicateId(Id::String(huge.clone().into())),
+        ] {
+            let shown = format!("{e:?}");
+            assert!(shown.len() < QUOTED + 40, "{}", shown.len());
+            assert!(shown.contains("yyy…"), "{shown}");
+        }
+        let ids: Vec<Id> = (0..1000).map(Id::Number).collect();
+        assert_eq!(
+            format!("{:?}", DecodeError::MissingItems(ids)),
+            "MissingItems([Number(0), Number(1), Number(2), Number(3), Number(4), Number(5), \
+             Number(6), Number(7), Number(8), Number(9), ... (1000 in all)])"
+        );
     }
 
     #[test]

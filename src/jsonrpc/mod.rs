@@ -40,6 +40,7 @@ mod response;
 
 pub use batch::{BatchRequest, BatchResponse};
 pub use error::{DecodeError, ErrorObject};
+pub(crate) use error::{MESSAGE_SHOWN, cut};
 pub use id::Id;
 pub use request::{MethodName, Request};
 pub use response::Response;

@@ -39,6 +39,9 @@ pub(crate) struct State {
     pub(crate) bodies: Vec<Bytes>,
     /// The headers of every HTTP request, in order of arrival.
     pub(crate) headers: Vec<http::HeaderMap>,
+    /// How many times [`FlakyServer::reset`](super::FlakyServer::reset) ran: a request
+    /// whose body was read across one is counted again after it.
+    pub(crate) resets: u64,
     pub(crate) shuffle_batches: bool,
     /// Added to every answer's own delay, as a remote server's round trip.
     pub(crate) latency: Duration,
@@ -61,6 +64,7 @@ impl State {
             http_requests: 0,
             bodies: Vec::new(),
             headers: Vec::new(),
+            resets: 0,
             shuffle_batches: false,
             latency: Duration::ZERO,
             chaos: None,
@@ -484,24 +488,29 @@ fn with_step_headers<'a>(
     response
 }
 
-/// Why a step's own `content-length` disagrees with `response`'s body, if it does.
+/// Why a step's own `content-length` disagrees with `response`'s body, if it does: a
+/// length other than the body's, or any length on a body sent chunked, without one
+/// ([`Step::oversized_chunked`](super::Step::oversized_chunked)).
 fn content_length_conflict<'a>(
     response: &Response<ResponseBody>,
     extra: impl IntoIterator<Item = &'a HeaderMap>,
 ) -> Option<String> {
-    let length = http_body::Body::size_hint(response.body()).exact()?;
+    let length = http_body::Body::size_hint(response.body()).exact();
     extra
         .into_iter()
         .flat_map(|headers| headers.get_all(CONTENT_LENGTH))
         .find(|value| {
             let claimed = value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok());
-            claimed != Some(length)
+            claimed.is_none() || claimed != length
         })
-        .map(|value| {
-            format!(
+        .map(|value| match length {
+            Some(length) => format!(
                 "a content-length header of {value:?} disagrees with the body's {length} bytes \
                  (the server sets content-length itself; Step::truncated sends less than it announces)"
-            )
+            ),
+            None => format!(
+                "a content-length header of {value:?} on a body sent chunked, without a length"
+            ),
         })
 }
 

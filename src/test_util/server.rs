@@ -506,7 +506,8 @@ impl FlakyServer {
 
     /// Forgets the queued steps, the chaos, the counters, the log and the recorded bodies
     /// and headers. Methods and [`shuffle_batches`](Self::shuffle_batches) stay as they
-    /// are. Requests already being answered keep the steps they took.
+    /// are. Requests already being answered keep the steps they took; one whose body was
+    /// still being read is counted, recorded and answered after the reset, in full.
     ///
     /// # Examples
     ///
@@ -528,6 +529,7 @@ impl FlakyServer {
         state.http_requests = 0;
         state.bodies.clear();
         state.headers.clear();
+        state.resets += 1;
         state.chaos = None;
         state.log.clear();
     }
@@ -622,23 +624,30 @@ async fn respond(
     request: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, CloseConnection> {
     let _open = Open::new(&state, |s| &mut s.in_flight);
-    let early = {
+    let (head, body) = request.into_parts();
+    let (early, resets) = {
         let mut state = lock(&state);
         state.http_requests += 1;
-        state.headers.push(request.headers().clone());
+        state.headers.push(head.headers.clone());
         let early = state.early_draw();
         if early == Some(Some(Fault::DropBeforeRead)) {
             state.log_unread(Some(Fault::DropBeforeRead));
             return Err(CloseConnection::ON_PURPOSE);
         }
-        early
+        (early, state.resets)
     };
-    let body = request.into_body().collect().await;
+    let body = body.collect().await;
     let (plan, latency) = {
         let mut state = lock(&state);
         let Ok(body) = body else {
             return Err(CloseConnection::REQUEST_FAILED);
         };
+        if state.resets != resets {
+            // `reset` came while the body was read: the request counts after it, as its
+            // body and its calls do, so that the records agree.
+            state.http_requests += 1;
+            state.headers.push(head.headers);
+        }
         let body = body.to_bytes();
         state.bodies.push(body.clone());
         (dispatch::plan(&mut state, &body, early), state.latency)

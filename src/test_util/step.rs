@@ -425,8 +425,9 @@ impl Step {
     /// step go on the response it decides; headers of item-level steps go on the response
     /// they are part of. A name or value that is not a valid header makes the step answer
     /// `500` (see [`Step`]), and so does a `content-length` that disagrees with the body
-    /// (the server sets it from the body; [`truncated`](Step::truncated) sends less than
-    /// it announces).
+    /// or comes with one sent chunked, [`oversized_chunked`](Step::oversized_chunked) (the
+    /// server sets it from the body; [`truncated`](Step::truncated) sends less than it
+    /// announces).
     ///
     /// # Examples
     ///

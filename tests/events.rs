@@ -472,11 +472,12 @@ async fn no_event_for_a_success_or_a_strategy_that_cannot_retry() {
     let server = FlakyServer::start().await.unwrap();
     server.handle("busy", |_| Err((2001, "busy".to_owned())));
     let hooks = Hooks::default();
-    // Codes but no backoff delays: can retry per `can_retry`, but the backoff is empty.
+    // A strategy that can retry, on a call that succeeds: no event.
     stack(&server, hooks.attach(periodic(2, 100).codes([2001])))
         .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
         .await
         .unwrap();
+    // Delays but nothing to retry on (`can_retry` is false), on a call that fails: none.
     let none = hooks.attach(RetryStrategy::new(PeriodicBackoff::new(3, Duration::ZERO)));
     stack(&server, none.clone())
         .oneshot(Request::new("busy", json!([])).with_id(2))

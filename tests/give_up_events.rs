@@ -122,6 +122,53 @@ async fn http_level_deadline_during_upload_gives_up_once() {
     assert_eq!(give_ups[0].4, GiveUpReason::Deadline);
 }
 
+/// The attempt's timeout ending the upload (the call's deadline further off, or none)
+/// and a body over the request limit end the call as surely: each is told once, as not
+/// retryable, with the error the caller gets.
+#[tokio::test(start_paused = true)]
+async fn http_level_upload_failures_give_up_once_as_not_retryable() {
+    let strategy =
+        || RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100))).codes([2001]);
+    let inner = || {
+        tower::service_fn(|_: http::Request<TestBody>| async {
+            Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::new())))
+        })
+    };
+    for deadline in [None, Some(Duration::from_secs(10))] {
+        let with = match deadline {
+            Some(d) => strategy().max_elapsed(d),
+            None => strategy(),
+        };
+        let (with, _, give_ups) = watched(with);
+        let svc = JsonRpcRetryLayer::http::<TestBody>(with)
+            .attempt_timeout(Duration::from_secs(1))
+            .layer(inner());
+        let req = http::Request::post("http://127.0.0.1:1/")
+            .body(TestBody::PartThenStall(Some(Bytes::from_static(
+                br#"{"jsonrpc":"2.0","method":"sum","#,
+            ))))
+            .unwrap();
+        let err = svc.oneshot(req).await.unwrap_err();
+        assert!(err.is::<tower::timeout::error::Elapsed>(), "{err}");
+        let give_ups = give_ups.lock().unwrap().clone();
+        assert_eq!(give_ups.len(), 1, "{deadline:?}");
+        assert_eq!(give_ups[0].4, GiveUpReason::NotRetryable, "{deadline:?}");
+    }
+    let (limited, _, give_ups) = watched(strategy());
+    let svc = JsonRpcRetryLayer::http::<TestBody>(limited)
+        .request_limit(16)
+        .layer(inner());
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .body(TestBody::from(
+            br#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#.to_vec(),
+        ))
+        .unwrap();
+    assert!(svc.oneshot(req).await.is_err());
+    let give_ups = give_ups.lock().unwrap().clone();
+    assert_eq!(give_ups.len(), 1, "over the limit");
+    assert_eq!(give_ups[0].4, GiveUpReason::NotRetryable);
+}
+
 /// The (code, status) of every give-up, in order.
 type Causes = Arc<Mutex<Vec<(Option<i64>, Option<u16>)>>>;
 

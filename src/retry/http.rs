@@ -205,7 +205,10 @@ impl<B, E> HttpRetryLayer<B, E> {
     ///
     /// Reading the caller's request body, before the first attempt, is bounded by it
     /// too: a body that stalls fails the call with tower's `Elapsed`, not retried (the
-    /// bytes to resend were never whole).
+    /// bytes to resend were never whole), and told to
+    /// [`on_give_up`](RetryStrategy::on_give_up) as
+    /// [`NotRetryable`](crate::GiveUpReason::NotRetryable), as a body over the
+    /// [`request_limit`](Self::request_limit) is.
     ///
     /// # Default
     ///
@@ -532,18 +535,31 @@ where
                 Some(left) => match tokio::time::timeout(left, read).await {
                     Ok(read) => read,
                     Err(_) => {
-                        // The call's deadline (not the attempt's own timeout) ended it.
-                        if deadline_left == Some(left) && chunks.may_be_json_rpc() {
-                            give_up_at_deadline(&strategy, &parts.extensions, None);
+                        let elapsed = tower::timeout::error::Elapsed::new();
+                        if chunks.may_be_json_rpc() {
+                            // The call's deadline ended it, or the attempt's own timeout:
+                            // no retry then, the bytes to send again never came whole.
+                            let reason = if deadline_left == Some(left) {
+                                GiveUpReason::Deadline
+                            } else {
+                                GiveUpReason::NotRetryable
+                            };
+                            give_up_unsent(&strategy, &parts.extensions, None, reason, &elapsed);
                         }
-                        return Err(Failure::Layer(Box::new(
-                            tower::timeout::error::Elapsed::new(),
-                        )));
+                        return Err(Failure::Layer(Box::new(elapsed)));
                     }
                 },
                 None => read.await,
             };
-            read.map_err(|e| Failure::Layer(request_too_large(e, limit)))?;
+            if let Err(e) = read {
+                // Over the limit, or the body broke: nothing to send, nor to send again.
+                let err = request_too_large(e, limit);
+                if chunks.may_be_json_rpc() {
+                    let reason = GiveUpReason::NotRetryable;
+                    give_up_unsent(&strategy, &parts.extensions, None, reason, &*err);
+                }
+                return Err(Failure::Layer(err));
+            }
             let bytes = chunks.into_bytes();
             let message = parse(&bytes);
             // The body is whole: a deadline that comes while the inner service is not
@@ -553,7 +569,7 @@ where
             match Deadline::bound(&parts.extensions, None) {
                 Some(left) => {
                     if tokio::time::timeout(left, ready).await.is_err() {
-                        give_up_at_deadline(&strategy, &parts.extensions, Some(&message));
+                        give_up_at_deadline(&strategy, &parts.extensions, &message);
                         return Err(Failure::Layer(Box::new(
                             tower::timeout::error::Elapsed::new(),
                         )));
@@ -572,7 +588,7 @@ where
                 .get::<Deadline>()
                 .is_some_and(|Deadline(at)| *at > called && *at < tokio::time::Instant::now());
             if came {
-                give_up_at_deadline(&strategy, &parts.extensions, Some(&message));
+                give_up_at_deadline(&strategy, &parts.extensions, &message);
                 return Err(Failure::Layer(Box::new(
                     tower::timeout::error::Elapsed::new(),
                 )));
@@ -746,13 +762,30 @@ impl Chunks {
     }
 }
 
-/// Reports a JSON-RPC call that the deadline ended before it was sent (its body read too
-/// late, or the inner service not ready in time), as the policy reports one it ends: for
-/// the strategy that governs it, if that strategy can retry at all.
-fn give_up_at_deadline(
+/// Reports a JSON-RPC call that the deadline ended before it was sent (the inner service
+/// not ready in time, or the deadline passed while its body was read).
+fn give_up_at_deadline(default: &RetryStrategy, extensions: &http::Extensions, message: &Message) {
+    // The error the caller gets.
+    let elapsed = tower::timeout::error::Elapsed::new();
+    give_up_unsent(
+        default,
+        extensions,
+        Some(message),
+        GiveUpReason::Deadline,
+        &elapsed,
+    );
+}
+
+/// Reports a JSON-RPC call that ended before anything was sent, with `error` (the one the
+/// caller gets), as the policy reports one it ends: for the strategy that governs it, if
+/// that strategy can retry at all; for `message`, or, when the body never came whole
+/// (`None`), for a call not known.
+fn give_up_unsent(
     default: &RetryStrategy,
     extensions: &http::Extensions,
     message: Option<&Message>,
+    reason: GiveUpReason,
+    error: &(dyn std::error::Error + Send + Sync + 'static),
 ) {
     let strategy = extensions.get::<RetryStrategy>().unwrap_or(default);
     if !strategy.can_retry() {
@@ -769,17 +802,15 @@ fn give_up_at_deadline(
         // The body never came whole: which call it was is not known.
         None => (None, None),
     };
-    // The error the caller gets.
-    let elapsed = tower::timeout::error::Elapsed::new();
     let event = GiveUpEvent {
         method: call.map_or("", Request::method),
         id: call.and_then(Request::id),
         batch_len,
         retries: 0,
-        reason: GiveUpReason::Deadline,
+        reason,
         code: None,
         status: None,
-        error: Some(&elapsed),
+        error: Some(error),
     };
     announce_give_up(strategy, &event);
 }

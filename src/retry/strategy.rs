@@ -403,6 +403,10 @@ impl RetryStrategy {
     /// moment the delay was decided, so the time the hook takes comes out of it: a retry
     /// whose wait ends before [`max_elapsed`](Self::max_elapsed) still starts by then,
     /// unless the hook takes longer than the whole delay.
+    ///
+    /// The hook runs in the call's own future, synchronously: keep it short, and keep it
+    /// from panicking. A panic unwinds through the caller's call, which is lost with the
+    /// retry (already paid for, if a budget is set).
     #[must_use]
     pub fn on_retry<F>(self, f: F) -> Self
     where
@@ -416,7 +420,8 @@ impl RetryStrategy {
     /// exhausted, the deadline, the budget. With [`on_retry`](Self::on_retry), it is
     /// what metrics need without `tracing`. A call whose strategy can never retry
     /// ([`can_retry`](Self::can_retry) is false) is not watched and makes no event. As
-    /// with `on_retry`, a second call replaces the first.
+    /// with `on_retry`, a second call replaces the first, and the hook runs in the call's
+    /// future: a panic in it unwinds through the caller's call.
     #[must_use]
     pub fn on_give_up<F>(self, f: F) -> Self
     where

@@ -86,7 +86,8 @@ pub enum ClientError<E = codec::Error> {
     /// The service stack failed (for the default stack, a [`codec::Error`]).
     Transport(E),
     /// The result did not deserialize into the requested type. serde_json's message
-    /// quotes the value it could not take; it is cut after 1 KiB.
+    /// quotes the value it could not take; a message over 1 KiB keeps its beginning and
+    /// its end (what was expected), with `…` between.
     Deserialize(serde_json::Error),
     /// The params did not serialize, or not into an array or an object.
     Params(serde_json::Error),
@@ -365,14 +366,21 @@ fn to_value<R: DeserializeOwned, E>(response: Response) -> Result<R, ClientError
 }
 
 /// serde_json's message quotes whole the value it could not take (`invalid type:
-/// string "…", expected u64`): cut after 1 KiB, as an error object's message is shown,
-/// so that a server's megabyte does not end up in every log line of the error's chain.
+/// string "…", expected u64`): at most 1 KiB of it is kept, as an error object's message
+/// is shown, so that a server's megabyte does not end up in every log line of the
+/// error's chain. Its beginning and its end are kept (the end says what was expected).
 fn shortened(e: serde_json::Error) -> serde_json::Error {
+    const TAIL: usize = 128;
     let message = e.to_string();
     if message.len() <= crate::jsonrpc::MESSAGE_SHOWN {
         return e;
     }
-    serde::de::Error::custom(crate::jsonrpc::cut(message, crate::jsonrpc::MESSAGE_SHOWN))
+    let mut tail = message.len() - TAIL;
+    while !message.is_char_boundary(tail) {
+        tail += 1;
+    }
+    let head = crate::jsonrpc::cut(&message, crate::jsonrpc::MESSAGE_SHOWN - TAIL);
+    serde::de::Error::custom(format_args!("{head}{}", message.get(tail..).unwrap_or("")))
 }
 
 impl<S, E> Client<S>
@@ -1002,7 +1010,9 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 impl ClientBuilder {
     fn new(uri: Uri) -> Self {
         Self {
-            codec: JsonRpcCodecLayer::new(uri).attempt_timeout(DEFAULT_ATTEMPT_TIMEOUT),
+            codec: JsonRpcCodecLayer::new(uri)
+                .attempt_timeout(DEFAULT_ATTEMPT_TIMEOUT)
+                .absolute_uri(),
             strategy: RetryStrategy::transient(),
         }
     }

@@ -226,7 +226,8 @@
 //! failure ([`ErrorClass::Connect`]), or a request hyper handed back unwritten (a fresh
 //! connection closed before it could be written; retried by [`ErrorClass::Reset`]), or,
 //! with the `http2` feature, an HTTP/2 stream the server refused (reset with
-//! `REFUSED_STREAM`: it did not process it; retried by [`ErrorClass::Reset`] too), or a
+//! `REFUSED_STREAM` before any of its answer came: it did not process it; retried by
+//! [`ErrorClass::Reset`] too), or a
 //! refusal before the request was handed on (a readiness error of the codec's HTTP
 //! service, tower's `Overloaded` from a `LoadShed` under the retry layer; retried by a
 //! rule on its type);
@@ -532,7 +533,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `tracing` | yes | `debug` events for every retry decision, target `tower_jsonrpc_retry` |
-//! | `http2` | yes | HTTP/2 failures read from h2's error, for stacks that speak HTTP/2: a reset stream, a `GOAWAY` or a protocol error is [`ErrorClass::Reset`], and a stream the server reset with `REFUSED_STREAM` (not processed) is sent again even for a non-idempotent method; a `GOAWAY` is not taken for proof of that. Without it h2's errors are no class (a connection closed after a `GOAWAY` is still a broken pipe, a reset). The crate's own `Client` speaks HTTP/1.1 |
+//! | `http2` | yes | HTTP/2 failures read from h2's error, for stacks that speak HTTP/2: a reset stream, a `GOAWAY` or a protocol error is [`ErrorClass::Reset`], and a stream the server reset with `REFUSED_STREAM` (not processed) before any of its answer came is sent again even for a non-idempotent method; a `GOAWAY` is not taken for proof of that. Without it h2's errors are no class (a connection closed after a `GOAWAY` is still a broken pipe, a reset). The crate's own `Client` speaks HTTP/1.1 |
 //! | `test-util` | no | [`test_util`](test_util/index.html): [`FlakyServer`] and [`Step`], for tests, examples and benchmarks |
 //! | `rustls` | no | HTTPS for the typed client: `ClientBuilder::build_https` (rustls with its `ring` provider, Mozilla's roots from `webpki-roots`) and `build_https_with` (your own rustls configuration) |
 //!

@@ -272,3 +272,43 @@ async fn a_refused_re_send_of_some_calls_is_no_batch_error() {
         .collect();
     assert_eq!(answers, [(Some(json!(10)), None), (None, Some(-32000))]);
 }
+
+/// …but a batch refused as a whole in every exchange (its non-idempotent call settled
+/// after the first, the rest re-sent and refused again) keeps `batch_error`: every call
+/// carries a refusal, and the server ran nothing.
+#[tokio::test(start_paused = true)]
+async fn a_batch_refused_whole_in_every_exchange_keeps_its_batch_error() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use tower::Layer;
+    let exchanges = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&exchanges);
+    let http = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        ready(Ok::<_, Infallible>(http::Response::new(Full::new(
+            Bytes::from_static(
+                br#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":null}"#,
+            ),
+        ))))
+    });
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(100)))
+        .codes([-32005])
+        .non_idempotent(["send"]);
+    let svc = JsonRpcRetryLayer::new(strategy).layer(
+        tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
+            .layer(http),
+    );
+    let batch = BatchRequest::new(vec![
+        Request::new("sum", json!([1])).with_id(1),
+        Request::new("send", json!([2])).with_id(2),
+        Request::new("log", json!([3])),
+    ]);
+    let resp: BatchResponse = svc.oneshot(batch).await.unwrap();
+    assert_eq!(exchanges.load(Ordering::SeqCst), 3);
+    assert_eq!(resp.batch_error().map(ErrorObject::code), Some(-32005));
+    assert!(
+        resp.items()
+            .iter()
+            .all(|r| r.error().map(ErrorObject::code) == Some(-32005))
+    );
+}

@@ -717,6 +717,8 @@ async fn a_result_of_the_wrong_type_is_quoted_in_part() {
     assert!(matches!(err, ClientError::Deserialize(_)), "{err:?}");
     let source = std::error::Error::source(&err).unwrap().to_string();
     assert!(source.starts_with("invalid type: string \"xxx"), "{source}");
+    assert!(source.ends_with("xxx\", expected u64"), "{source}");
+    assert!(source.contains("x…x"), "{source}");
     assert!(source.len() <= 1024 + "…".len(), "{}", source.len());
     // A short message is serde_json's own, unchanged.
     server.handle("small", |_| Ok(serde_json::Value::String("x".into())));

@@ -234,26 +234,26 @@ async fn credentials_in_the_uri_become_a_basic_authorization_header() {
     assert_eq!(values, ["Bearer t0ken"]);
 }
 
-/// A URI without a scheme and host (`localhost:8545` parses as an authority alone) is
-/// refused unsent with the crate's explanation, not the HTTP client's internal name for it.
+/// A URI without a scheme and host is sent as it is, for an inner service that takes
+/// one (an in-memory service, a router); only `Client`'s stacks, over hyper-util's
+/// client, refuse it (`tests/client.rs`).
 #[tokio::test]
-async fn a_uri_without_a_scheme_fails_unsent_and_says_why() {
-    for uri in ["localhost:8545", "/rpc"] {
-        let seen = Seen::default();
-        let err = JsonRpcCodecLayer::new(uri.parse().unwrap())
-            .layer(capturing(seen.clone()))
-            .oneshot(sum(1))
-            .await
-            .unwrap_err();
-        assert!(err.is_invalid_request(), "{uri}: {err:?}");
-        let why = err
-            .source()
-            .and_then(|e| e.downcast_ref::<tower_jsonrpc_retry::client::UnsupportedScheme>())
-            .unwrap_or_else(|| panic!("{uri}: {err:?}"));
-        assert_eq!(why.scheme(), None);
-        assert!(why.to_string().contains("http://"), "{why}");
-        assert!(seen.take().is_empty(), "{uri}: nothing sent");
-    }
+async fn a_uri_without_a_scheme_is_sent_as_it_is() {
+    let seen = Seen::default();
+    let recorded = seen.clone();
+    let in_memory = tower::service_fn(move |req: http::Request<Full<Bytes>>| {
+        recorded.0.lock().unwrap().push(req.into_parts().0);
+        std::future::ready(Ok::<_, Infallible>(http::Response::new(Full::new(
+            Bytes::from_static(br#"{"jsonrpc":"2.0","result":3,"id":1}"#),
+        ))))
+    });
+    let resp = JsonRpcCodecLayer::new("/rpc".parse().unwrap())
+        .layer(in_memory)
+        .oneshot(sum(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(seen.take()[0].uri, "/rpc");
 }
 
 #[tokio::test]

@@ -1065,7 +1065,10 @@ fn model_batch(
     let is_call = |key: i64| items[(key - 1) as usize].1;
     let mut pending: Vec<i64> = (1..=items.len() as i64).collect();
     let mut answers: BTreeMap<i64, (Answer, usize)> = BTreeMap::new();
-    let mut refusal = None;
+    // What the answer reports as the whole batch's refusal: the latest exchange's, when
+    // it refused every call, or when the one before was such a refusal too (a re-send
+    // of some calls refused, the others answered, is none).
+    let mut batch_error = None;
     let mut gathered = false;
     let mut t = 0;
     let mut sent = Vec::new();
@@ -1087,7 +1090,7 @@ fn model_batch(
                 let delay = plan.delay(None);
                 if gives_up(delay) || !plan.retries_failure(any_write, kind) {
                     let seen = if gathered {
-                        answer(&answers, refusal)
+                        answer(&answers, batch_error)
                     } else {
                         Err(Failure { kind, exchange })
                     };
@@ -1100,10 +1103,14 @@ fn model_batch(
                 delay
             }
             None => {
-                refusal = match step.exchange {
+                let refusal = match step.exchange {
                     Exchange::Refuse(code) => Some(code),
                     _ => None,
                 };
+                let every_call_sent = (1..=items.len() as i64)
+                    .filter(|&k| is_call(k))
+                    .all(|k| pending.contains(&k));
+                batch_error = refusal.filter(|_| every_call_sent || batch_error.is_some());
                 for &id in pending.iter().filter(|&&k| is_call(k)) {
                     answers.insert(id, (item_answer(&step.exchange, id), i));
                 }
@@ -1132,7 +1139,7 @@ fn model_batch(
                 let delay = plan.delay(step.header_ns().max(data_hint));
                 if gives_up(delay) || !retried {
                     return Run {
-                        seen: answer(&answers, refusal),
+                        seen: answer(&answers, batch_error),
                         sent,
                         elapsed: t,
                     };

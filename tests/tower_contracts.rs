@@ -92,8 +92,8 @@ async fn http_level_a_body_that_ends_at_the_deadline_leaves_one_attempt_cut_at_o
     assert_eq!(attempts, 1, "one attempt");
 }
 
-/// A body that never ends is cut at the attempt's timeout or at the deadline, whichever
-/// comes first: reading it is part of the first attempt.
+/// A body that never ends is cut at the attempt's timeout (a whole one for the upload,
+/// before the first attempt's) or at the deadline, whichever comes first.
 #[tokio::test(start_paused = true)]
 async fn http_level_a_body_that_never_ends_is_cut_at_the_attempt_timeout_or_the_deadline() {
     for (attempt_timeout, cut) in [(secs(0.5), secs(0.5)), (secs(2.0), secs(1.0))] {

@@ -136,8 +136,8 @@ impl Error {
         Self::new(Kind::InvalidRequest, Some(Box::new(source)))
     }
 
-    /// The codec's URI has no scheme and host (`localhost:8545`, `/rpc`): nothing can be
-    /// sent to it, and the HTTP client's own refusal would not say why.
+    /// The codec's URI has no scheme and host (`localhost:8545`, `/rpc`), and its HTTP
+    /// client needs them: its own refusal would not say why.
     pub(crate) fn relative_uri() -> Self {
         Self::new(
             Kind::InvalidRequest,
@@ -208,9 +208,10 @@ impl Error {
     }
 
     /// The request cannot be sent as it is (an empty batch, two calls with one id,
-    /// params that are not an array or an object), or the codec's URI is not absolute
-    /// (no scheme and host: [`UnsupportedScheme`](crate::client::UnsupportedScheme) in
-    /// `source()`); nothing was sent.
+    /// params that are not an array or an object), or, in [`Client`](crate::Client)'s
+    /// stacks, the URI is not absolute (no scheme and host:
+    /// [`UnsupportedScheme`](crate::client::UnsupportedScheme) in `source()`); nothing
+    /// was sent.
     pub fn is_invalid_request(&self) -> bool {
         self.inner.kind == Kind::InvalidRequest
     }

@@ -33,8 +33,8 @@ impl JsonRpcCodecLayer {
     /// User information in `uri` (`http://user:password@host/`, percent-escapes
     /// decoded) is taken out of it and sent as an `Authorization: Basic` header instead,
     /// marked sensitive; hyper would send neither. A [`header`](Self::header) set
-    /// afterwards replaces it. A URI without a scheme and host (`localhost:8545`) fails
-    /// every call unsent ([`Error::is_invalid_request`](super::Error::is_invalid_request)).
+    /// afterwards replaces it. A URI without a scheme and host (`/rpc`) is sent as it is,
+    /// for an inner service that takes one (hyper-util's client does not).
     ///
     /// ```
     /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
@@ -101,6 +101,13 @@ impl JsonRpcCodecLayer {
 }
 
 impl JsonRpcCodecLayer {
+    /// Refuses, unsent, to send to a URI without scheme and host, for an HTTP client
+    /// that needs them ([`Client`](crate::Client)'s stacks).
+    pub(crate) fn absolute_uri(mut self) -> Self {
+        Arc::make_mut(&mut self.config).absolute_uri = true;
+        self
+    }
+
     /// Keeps each single response's body bytes in its extensions.
     pub(crate) fn keep_raw(mut self) -> Self {
         Arc::make_mut(&mut self.config).keep_raw = true;

@@ -15,7 +15,7 @@
 //! | 2xx, body over the limit | `Err`, [`Error::is_body_too_large`], found while streaming |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
 //! | the codec's [`attempt_timeout`](JsonRpcCodecLayer::attempt_timeout) runs out (head or body; not the body of a notification's 2xx answer, which is delivered) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
-//! | (an empty batch, two calls with one id, params that are not an array or an object, or a URI without scheme and host: never sent) | `Err`, [`Error::is_invalid_request`] |
+//! | (an empty batch, two calls with one id, params that are not an array or an object, or, in [`Client`](crate::Client)'s stacks, a URI without scheme and host: never sent) | `Err`, [`Error::is_invalid_request`] |
 //!
 //! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
 //! response's extensions (a batch's and each of its items', and in
@@ -87,6 +87,10 @@ struct Config {
     /// result is then not built (it reads `null`): no retry decision reads a result, and
     /// the caller gets the bytes.
     keep_raw: bool,
+    /// Refuse to send without a scheme and host in the URI, for an inner HTTP client
+    /// that needs them (hyper-util's, in [`Client`](crate::Client)'s stacks): it would
+    /// refuse such a request itself, with a message that does not say why.
+    absolute_uri: bool,
 }
 
 impl fmt::Debug for Config {
@@ -151,6 +155,7 @@ impl Config {
             response_limit: DEFAULT_BODY_LIMIT,
             attempt_timeout: None,
             keep_raw: false,
+            absolute_uri: false,
         }
     }
 }
@@ -516,7 +521,10 @@ where
         decode: Decode<T>,
     ) -> ResponseFuture<S::Future, B, T> {
         let uri = &self.config.uri;
-        if self.origin.is_none() && (uri.scheme().is_none() || uri.authority().is_none()) {
+        if self.config.absolute_uri
+            && self.origin.is_none()
+            && (uri.scheme().is_none() || uri.authority().is_none())
+        {
             return ResponseFuture::failed(Error::relative_uri(), decode);
         }
         // A retry layer's deadline for the whole call cuts this attempt short too; it

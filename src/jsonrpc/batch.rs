@@ -189,8 +189,8 @@ impl BatchResponse {
 
     /// The error object the server answered the whole batch with, if it did; every
     /// call's item then carries it. After a retry that re-sent only some of the calls,
-    /// `None` if the later exchange was refused so (the other calls keep the answers
-    /// they had): it no longer describes the whole batch.
+    /// the later exchange's refusal when the earlier one was a refusal of the whole batch
+    /// too, and `None` when the other calls kept answers of their own.
     pub fn batch_error(&self) -> Option<&ErrorObject> {
         self.batch_error.as_ref()
     }
@@ -234,8 +234,9 @@ impl BatchResponse {
     /// items replace the ones with the same ids (keeping the order of the first answer),
     /// its unmatched items follow the earlier ones (each is something a server said that
     /// no later answer replaces), and what describes the exchange (extensions) is the
-    /// later exchange's. Its batch-level error is kept only when it answered every call:
-    /// a refusal of some calls' re-send is not one of the whole batch.
+    /// later exchange's. Its batch-level error is kept only when it answered every call,
+    /// or the earlier answer was a refusal of the whole batch too: a refusal of some
+    /// calls' re-send, the others answered, is not one of the whole batch.
     pub(crate) fn merge(&mut self, newer: BatchResponse) {
         let BatchResponse {
             items,
@@ -253,7 +254,10 @@ impl BatchResponse {
                 replaced += 1;
             }
         }
-        self.batch_error = batch_error.filter(|_| replaced == self.items.len());
+        // A refusal of every call still unsettled is one of the whole batch only if the
+        // others were refused so too.
+        let whole = replaced == self.items.len() || self.batch_error.is_some();
+        self.batch_error = batch_error.filter(|_| whole);
         let earlier_unmatched = !self.unmatched.is_empty();
         self.unmatched.extend(unmatched);
         self.extensions = extensions;

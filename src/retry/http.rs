@@ -527,9 +527,9 @@ where
                 }
                 Ok::<(), BoxError>(())
             };
-            // So does the attempt's timeout: reading the caller's body is part of the
-            // first attempt, and without it a body that stalls, with no deadline, would
-            // hold the call for ever.
+            // So does the attempt's timeout, a whole one of its own before the first
+            // attempt's: without it a body that stalls, with no deadline, would hold the
+            // call for ever.
             let deadline_left = Deadline::bound(&parts.extensions, None);
             let read = match Deadline::bound(&parts.extensions, attempt_timeout) {
                 Some(left) => match tokio::time::timeout(left, read).await {

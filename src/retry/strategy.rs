@@ -55,7 +55,7 @@ pub enum ErrorClass {
     /// Over HTTP/2, with the `http2` feature (on by default): a stream the server reset
     /// (`RST_STREAM`), a `GOAWAY`, or a protocol error. A stream the server reset with
     /// `REFUSED_STREAM`, which it did not process, is sent again even for a
-    /// non-idempotent call (a `GOAWAY`'s error does not say which streams it covered, so
+    /// non-idempotent call, unless some of its answer had come (a `GOAWAY`'s error does not say which streams it covered, so
     /// it is no such proof). Without the feature h2's errors are no class (a connection
     /// closed after a `GOAWAY` is still a broken pipe).
     Reset,
@@ -377,7 +377,8 @@ impl RetryStrategy {
     /// retried only on errors that prove the request never left the client (a connect
     /// failure, a request hyper handed back unwritten, a readiness error of the codec's
     /// HTTP service, tower's `Overloaded` from a `LoadShed` below the retry layer) or that
-    /// the server did not run it (an HTTP/2 stream it refused), when one of the strategy's
+    /// the server did not run it (an HTTP/2 stream it refused before any of its answer
+    /// came), when one of the strategy's
     /// rules retries it ([`ErrorClass::Connect`], [`ErrorClass::Reset`], a rule on the
     /// error's type); never on an error response, a status, or a timeout after which
     /// the request may have been sent (an attempt timeout is one, even when it ends the

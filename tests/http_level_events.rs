@@ -148,3 +148,21 @@ async fn the_attempt_timeout_bounds_a_stalled_upload_without_a_deadline() {
     assert_eq!(start.elapsed(), Duration::from_secs(1));
     assert_eq!(sends.load(Ordering::SeqCst), 0);
 }
+
+/// A body that is not JSON-RPC and over the request limit in its first frame (which
+/// `Limited` drops) makes no give-up event either: its first byte is noted before.
+#[tokio::test(start_paused = true)]
+async fn a_non_jsonrpc_body_over_the_limit_makes_no_give_up_event() {
+    let (strategy, give_ups) = watched();
+    let inner = tower::service_fn(|_: http::Request<TestBody>| async {
+        Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::new())))
+    });
+    let svc = JsonRpcRetryLayer::http::<TestBody>(strategy)
+        .request_limit(16)
+        .layer(inner);
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .body(TestBody::from(NOT_JSONRPC.to_vec()))
+        .unwrap();
+    assert!(svc.oneshot(req).await.is_err());
+    assert_eq!(*give_ups.lock().unwrap(), []);
+}

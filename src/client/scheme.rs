@@ -136,7 +136,8 @@ where
 }
 
 /// A URI whose scheme the client's connector does not speak (see [`SchemeCheck`]), or a
-/// URI without a scheme, which the [codec](crate::codec::JsonRpcCodec) refuses unsent.
+/// URI without a scheme, which [`Client::builder`](crate::Client::builder)'s stacks refuse
+/// unsent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsupportedScheme {
     scheme: Option<String>,

@@ -190,7 +190,8 @@ impl BatchResponse {
     /// The error object the server answered the whole batch with, if it did; every
     /// call's item then carries it. After a retry that re-sent only some of the calls,
     /// the later exchange's refusal when the earlier one was a refusal of the whole batch
-    /// too, and `None` when the other calls kept answers of their own.
+    /// too (the calls sent last carry this one; a call not sent again keeps the earlier
+    /// refusal), and `None` when the other calls kept answers of their own.
     pub fn batch_error(&self) -> Option<&ErrorObject> {
         self.batch_error.as_ref()
     }

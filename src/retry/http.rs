@@ -513,11 +513,20 @@ where
             // service's readiness (a call made without `poll_ready`, a limit taken
             // meanwhile): a body that never ends or a service never ready cannot hold the
             // call past it.
-            // The body so far: when the deadline ends the upload, it tells whether it
-            // was a JSON-RPC call that was given up.
             let mut chunks = Chunks::default();
             let received = &mut chunks;
+            // When the upload fails, its first byte that is not whitespace tells whether
+            // it was a JSON-RPC call that was given up: noted from every frame before
+            // `Limited` sees it (a frame over the limit goes no further).
+            let first = FirstByte::default();
+            let noted = &first;
             let read = async move {
+                let body = body.map_frame(|frame| {
+                    if let Some(data) = frame.data_ref() {
+                        noted.note(data.chunk());
+                    }
+                    frame
+                });
                 let mut body = std::pin::pin!(Limited::new(body, limit));
                 while let Some(frame) = body.frame().await {
                     if let Ok(mut data) = frame?.into_data() {
@@ -536,7 +545,7 @@ where
                     Ok(read) => read,
                     Err(_) => {
                         let elapsed = tower::timeout::error::Elapsed::new();
-                        if chunks.may_be_json_rpc() {
+                        if first.may_be_json_rpc() {
                             // The call's deadline ended it, or the attempt's own timeout:
                             // no retry then, the bytes to send again never came whole.
                             let reason = if deadline_left == Some(left) {
@@ -554,7 +563,7 @@ where
             if let Err(e) = read {
                 // Over the limit, or the body broke: nothing to send, nor to send again.
                 let err = request_too_large(e, limit);
-                if chunks.may_be_json_rpc() {
+                if first.may_be_json_rpc() {
                     let reason = GiveUpReason::NotRetryable;
                     give_up_unsent(&strategy, &parts.extensions, None, reason, &*err);
                 }
@@ -735,17 +744,6 @@ impl Chunks {
         }
     }
 
-    /// Whether the body so far may be a JSON-RPC message: nothing yet, or an object or
-    /// an array after JSON's whitespace.
-    fn may_be_json_rpc(&self) -> bool {
-        self.first
-            .iter()
-            .chain(&self.rest)
-            .flat_map(|chunk| chunk.iter().copied())
-            .find(|&byte| !crate::jsonrpc::is_whitespace(byte))
-            .is_none_or(|first| matches!(first, b'{' | b'['))
-    }
-
     /// The whole body.
     fn into_bytes(self) -> Bytes {
         match (self.first, self.rest.is_empty()) {
@@ -759,6 +757,29 @@ impl Chunks {
                 Bytes::from(whole)
             }
         }
+    }
+}
+
+/// The first byte of a request body that is not JSON's whitespace, once a frame has
+/// held one.
+#[derive(Default)]
+struct FirstByte(std::sync::OnceLock<u8>);
+
+impl FirstByte {
+    fn note(&self, chunk: &[u8]) {
+        if self.0.get().is_none() {
+            if let Some(&byte) = chunk.iter().find(|&&b| !crate::jsonrpc::is_whitespace(b)) {
+                let _ = self.0.set(byte);
+            }
+        }
+    }
+
+    /// Whether the body so far may be a JSON-RPC message: nothing yet, or an object or
+    /// an array after JSON's whitespace.
+    fn may_be_json_rpc(&self) -> bool {
+        self.0
+            .get()
+            .is_none_or(|first| matches!(first, b'{' | b'['))
     }
 }
 
@@ -998,12 +1019,20 @@ mod tests {
 
     #[test]
     fn a_body_so_far_may_be_json_rpc_when_it_opens_an_object_or_an_array() {
-        assert!(chunks(&[]).may_be_json_rpc());
-        assert!(chunks(&["  ", "\n{"]).may_be_json_rpc());
-        assert!(chunks(&["["]).may_be_json_rpc());
-        assert!(!chunks(&[" ", "PUT /coffee"]).may_be_json_rpc());
-        assert!(!chunks(&["\"x\""]).may_be_json_rpc());
+        let first = |parts: &[&str]| {
+            let first = FirstByte::default();
+            for part in parts {
+                first.note(part.as_bytes());
+            }
+            first.may_be_json_rpc()
+        };
+        assert!(first(&[]));
+        assert!(first(&["  ", "\n{"]));
+        assert!(first(&["["]));
+        assert!(!first(&[" ", "PUT /coffee"]));
+        assert!(!first(&["\"x\""]));
+        assert!(first(&["{", "PUT"]), "the first byte decides");
         // A form feed is no JSON whitespace: the body cannot be a JSON-RPC message.
-        assert!(!chunks(&["\x0c{"]).may_be_json_rpc());
+        assert!(!first(&["\x0c{"]));
     }
 }

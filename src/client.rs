@@ -482,6 +482,7 @@ where
 }
 
 /// A request being configured; see [`Client::request`].
+#[must_use = "a request builder sends nothing until `send` or `notify` is called"]
 pub struct RequestBuilder<'a, S, E> {
     client: &'a Client<S>,
     method: MethodName,
@@ -504,7 +505,6 @@ where
     S: Service<Request, Response = Response, Error = E> + Clone,
 {
     /// Sets the params: a tuple (positional), a struct or map (named), `()` (none).
-    #[must_use]
     pub fn params(mut self, params: impl Serialize) -> Self {
         self.params = to_params(params);
         self
@@ -513,21 +513,18 @@ where
     /// Gives this request its own retry strategy, replacing the stack's default entirely,
     /// its hooks, budget and deadline included (build it from a clone of the default to
     /// keep them).
-    #[must_use]
     pub fn retry(mut self, strategy: RetryStrategy) -> Self {
         self.extensions.insert(strategy);
         self
     }
 
     /// Sets the id instead of taking the client's next one.
-    #[must_use]
     pub fn id(mut self, id: impl Into<Id>) -> Self {
         self.id = Some(id.into());
         self
     }
 
     /// Adds a value to the request's extensions, for the layers below.
-    #[must_use]
     pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.extensions.insert(value);
         self
@@ -753,6 +750,7 @@ impl<R> fmt::Debug for BatchItem<R> {
 ///
 /// It owns a clone of the client's service, so a batch being filled and its sending are
 /// `Send` whenever the service is.
+#[must_use = "a batch builder sends nothing until `send` is called"]
 pub struct BatchBuilder<S, E> {
     service: S,
     ids: IdGenerator,
@@ -829,34 +827,98 @@ where
     /// call took (the server could not read a notification) is kept in
     /// [`BatchResults::unmatched`], and so is a refusal after which a retry sent the
     /// calls again but not a non-idempotent notification: the server never ran it.
-    pub fn send(self) -> impl Future<Output = Result<BatchResults<E>, ClientError<E>>> {
-        Fused::new(self.exchange())
+    ///
+    /// The future ([`BatchFuture`]) owns the batch and a clone of the service, and
+    /// borrows nothing.
+    pub fn send(self) -> BatchFuture<S> {
+        let state = match (self.error, self.batch.is_empty()) {
+            (Some(e), _) => BatchState::Done {
+                result: Some(Err(e)),
+            },
+            (None, true) => BatchState::Done {
+                result: Some(Ok(BatchResults::new(Vec::new(), Vec::new(), &[]))),
+            },
+            (None, false) => BatchState::Sent {
+                calls: self.batch.ids().cloned().collect(),
+                future: Fused::new(self.service.oneshot(self.batch)),
+            },
+        };
+        BatchFuture { state }
     }
+}
 
-    async fn exchange(self) -> Result<BatchResults<E>, ClientError<E>> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        if self.batch.is_empty() {
-            return Ok(BatchResults::new(Vec::new(), Vec::new(), &[]));
-        }
-        let calls: Vec<Id> = self.batch.ids().cloned().collect();
-        let mut response = self
-            .service
-            .oneshot(self.batch)
-            .await
-            .map_err(ClientError::Transport)?;
-        // A batch of notifications refused as a whole has no call to carry the refusal.
-        if response.items().is_empty() {
-            if let Some(error) = response.batch_error() {
-                let facts = RpcError::facts(response.extensions());
-                let error = RpcError::answered(error.clone(), facts);
-                return Err(ClientError::Rpc(error));
-            }
-        }
-        let unmatched = response.take_unmatched();
-        Ok(BatchResults::new(response.into_items(), unmatched, &calls))
+pin_project! {
+    /// The future of [`BatchBuilder::send`]: the batch's results. Like [`CallFuture`],
+    /// it owns a clone of the service and the batch and borrows nothing, so it can be
+    /// spawned or kept in a struct by name; it is `Send` and `Sync` when the service,
+    /// its future and its error are.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct BatchFuture<S>
+    where
+        S: Service<BatchRequest>,
+    {
+        #[pin]
+        state: BatchState<S>,
     }
+}
+
+pin_project! {
+    #[project = BatchStateProj]
+    enum BatchState<S>
+    where
+        S: Service<BatchRequest>,
+    {
+        Sent { #[pin] future: Fused<Oneshot<S, BatchRequest>>, calls: Vec<Id> },
+        /// Refused before it was sent, or empty: the result, taken when given.
+        Done { result: Option<Result<BatchResults<S::Error>, ClientError<S::Error>>> },
+    }
+}
+
+impl<S> Future for BatchFuture<S>
+where
+    S: Service<BatchRequest, Response = BatchResponse>,
+{
+    type Output = Result<BatchResults<S::Error>, ClientError<S::Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            BatchStateProj::Sent { future, calls } => {
+                let response = std::task::ready!(future.poll(cx));
+                Poll::Ready(batch_results(
+                    response.map_err(ClientError::Transport)?,
+                    calls,
+                ))
+            }
+            BatchStateProj::Done { result } => match result.take() {
+                Some(result) => Poll::Ready(result),
+                // Polled again after it was ready: there is nothing more to give.
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<S: Service<BatchRequest>> fmt::Debug for BatchFuture<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchFuture").finish_non_exhaustive()
+    }
+}
+
+/// A batch's answer as its results for the `calls` sent (in call order).
+fn batch_results<E>(
+    mut response: BatchResponse,
+    calls: &[Id],
+) -> Result<BatchResults<E>, ClientError<E>> {
+    // A batch of notifications refused as a whole has no call to carry the refusal.
+    if response.items().is_empty() {
+        if let Some(error) = response.batch_error() {
+            let facts = RpcError::facts(response.extensions());
+            let error = RpcError::answered(error.clone(), facts);
+            return Err(ClientError::Rpc(error));
+        }
+    }
+    let unmatched = response.take_unmatched();
+    Ok(BatchResults::new(response.into_items(), unmatched, calls))
 }
 
 /// The answers to a batch, taken one call at a time with its [`BatchItem`].
@@ -997,6 +1059,7 @@ impl<E> BatchResults<E> {
 /// connector, concurrency limits, tower-http layers), assemble
 /// the stack with `ServiceBuilder` and pass it to [`Client::new`].
 #[derive(Debug, Clone)]
+#[must_use = "a client builder makes no client until `build` is called"]
 pub struct ClientBuilder {
     /// The codec layer, its attempt timeout included (so that `Debug` shows the one
     /// the client will use).
@@ -1004,7 +1067,8 @@ pub struct ClientBuilder {
     strategy: RetryStrategy,
 }
 
-/// The default time one attempt may take in [`Client::builder`]'s stack.
+/// The default time one attempt may take in [`Client::builder`]'s stack: long enough for
+/// a slow node's heavy call, and a hung connection still ends, to be retried.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ClientBuilder {
@@ -1018,14 +1082,12 @@ impl ClientBuilder {
     }
 
     /// How long one attempt may take; a retry gets a fresh timeout.
-    #[must_use]
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.codec = self.codec.attempt_timeout(timeout);
         self
     }
 
     /// The default retry strategy.
-    #[must_use]
     pub fn retry(mut self, strategy: RetryStrategy) -> Self {
         self.strategy = strategy;
         self
@@ -1049,7 +1111,6 @@ impl ClientBuilder {
     /// # let _ = client;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[must_use]
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.codec = self.codec.header(name, value);
         self
@@ -1057,14 +1118,12 @@ impl ClientBuilder {
 
     /// Adds these headers to every HTTP request, as
     /// [`JsonRpcCodecLayer::headers`] does.
-    #[must_use]
     pub fn headers(mut self, headers: HeaderMap) -> Self {
         self.codec = self.codec.headers(headers);
         self
     }
 
     /// The largest response body read, in bytes.
-    #[must_use]
     pub fn response_limit(mut self, bytes: usize) -> Self {
         self.codec = self.codec.response_limit(bytes);
         self

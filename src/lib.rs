@@ -338,7 +338,7 @@
 //! - **Deadlines.** [`max_elapsed`](RetryStrategy::max_elapsed) bounds the whole call,
 //!   attempts and waits: no retry is scheduled whose wait would end past it, a retry
 //!   waiting for the inner service's readiness stops at it (for the codec's error,
-//!   `BoxError` and `io::Error`: see [`InspectError::deadline_passed`]), and over the codec every
+//!   `BoxError` and `io::Error`: see [`InspectError::deadline_error`]), and over the codec every
 //!   attempt, the first included, is cut short at it. (Over a service
 //!   other than the codec, only the waits are bounded: pair the deadline with a
 //!   per-attempt timeout there.) An outer retry layer's deadline bounds the layers

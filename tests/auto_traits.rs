@@ -87,6 +87,7 @@ fn http_level_calls_in_spawned_tasks(svc: HttpRetry<Hyper, Full<Bytes>>) {
 struct Pending {
     call: tower_jsonrpc_retry::client::CallFuture<DefaultStack, u64>,
     notification: tower_jsonrpc_retry::client::NotifyFuture<DefaultStack>,
+    batch: tower_jsonrpc_retry::client::BatchFuture<DefaultStack>,
     sent: tower::util::Oneshot<DefaultStack, Request>,
 }
 
@@ -95,6 +96,7 @@ fn pending(client: &Client) -> Pending {
     Pending {
         call: client.call("m", ()),
         notification: client.notify("m", ()),
+        batch: client.batch().send(),
         sent: client.send(Request::new("m", serde_json::json!([])).with_id(1)),
     }
 }

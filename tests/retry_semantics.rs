@@ -1651,3 +1651,43 @@ async fn a_non_idempotent_call_is_retried_after_load_shed_refused_it() {
     assert_eq!(resp.result(), Some(&json!(3)));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// A retry that a `retry_response_if` rule decided says so (`ResponsePredicate`), apart
+/// from one on a listed code (`Code`): logs and metrics tell the two rules apart.
+#[tokio::test(start_paused = true)]
+async fn a_response_rule_and_a_listed_code_are_different_reasons() {
+    use tower_jsonrpc_retry::jsonrpc::ErrorObject;
+    use tower_jsonrpc_retry::{RetryEvent, RetryReason};
+    let reasons: Arc<std::sync::Mutex<Vec<RetryReason>>> = Arc::default();
+    let log = Arc::clone(&reasons);
+    let strategy = periodic(2, secs(0.01))
+        .codes([2001])
+        .retry_response_if(|e| e.message().contains("try again"))
+        .on_retry(move |e: &RetryEvent<'_>| log.lock().unwrap().push(e.reason()));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let inner = tower::service_fn(move |req: Request| {
+        let id = req.id().cloned().unwrap_or(Id::Null);
+        let answer = match counted.fetch_add(1, Ordering::SeqCst) {
+            0 => Response::failure(id, ErrorObject::new(-32000, "busy, try again")),
+            1 => Response::failure(id, ErrorObject::new(2001, "busy")),
+            _ => Response::success(id, json!(3)),
+        };
+        std::future::ready(Ok::<_, BoxError>(answer))
+    });
+    let resp = JsonRpcRetryLayer::new(strategy)
+        .layer(inner)
+        .oneshot(sum(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    let reasons = reasons.lock().unwrap().clone();
+    assert_eq!(
+        reasons,
+        [
+            RetryReason::ResponsePredicate(-32000),
+            RetryReason::Code(2001)
+        ]
+    );
+    assert_eq!(reasons[0].to_string(), "response rule, code -32000");
+}

@@ -531,7 +531,7 @@ where
 }
 
 /// `BoxError` and `io::Error` give a timeout for the deadline, as `codec::Error` does
-/// (`InspectError::deadline_passed`): a retry waiting for readiness ends at it.
+/// (`InspectError::deadline_error`): a retry waiting for readiness ends at it.
 #[tokio::test(start_paused = true)]
 async fn a_retry_waiting_for_readiness_ends_at_the_deadline_over_boxed_and_io_errors() {
     let (err, elapsed, calls) = wait_for_readiness_past_the_deadline::<BoxError>().await;

@@ -113,7 +113,8 @@ pub use periodic::{PeriodicBackoff, PeriodicDelays};
 ///
 /// Each request calls [`delays`](Self::delays) once and takes one delay from the
 /// iterator per failed attempt: the iterator's length is the number of retries. Recipes
-/// are shared (`Send + Sync`) and the iterators move with the request's future (`Send`).
+/// are shared (`Send + Sync`), and the iterators are `Send + Sync` too: they live in the
+/// request's future, which is both (so a `Cell` in one is refused; use an atomic).
 ///
 /// # Examples
 ///

@@ -29,7 +29,7 @@ use crate::jsonrpc::{BatchRequest, Request};
 /// - a retry that waits for readiness past the call's deadline
 ///   ([`max_elapsed`](crate::RetryStrategy::max_elapsed)) is ready at the deadline, and
 ///   its call fails at once with the error type's
-///   [`deadline_passed`](InspectError::deadline_passed).
+///   [`deadline_error`](InspectError::deadline_error).
 pub(crate) struct Attempts<S> {
     inner: S,
     /// The call's deadline: set on the service a call's future is made from, so only
@@ -139,7 +139,7 @@ where
             Poll::Ready(Err(err)) => self.failed = Some(Failed::NotReady(Box::new(err))),
             Poll::Pending => {
                 // Only when the error type can say so: otherwise the wait goes on.
-                if !self.deadline_passed(cx) || S::Error::deadline_passed().is_none() {
+                if !self.deadline_passed(cx) || S::Error::deadline_error().is_none() {
                     return Poll::Pending;
                 }
                 self.failed = Some(Failed::Deadline);
@@ -160,7 +160,7 @@ where
                 };
             }
             Some(Failed::NotReady(err)) => err.downcast::<S::Error>().map(|err| *err).ok(),
-            Some(Failed::Deadline) => S::Error::deadline_passed(),
+            Some(Failed::Deadline) => S::Error::deadline_error(),
         };
         match err {
             Some(err) => AttemptFuture::Failed { error: Some(err) },

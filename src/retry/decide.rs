@@ -55,10 +55,11 @@ fn decide(
     }
     let inner = &strategy.inner;
     if let Some(error) = error {
-        if inner.codes.binary_search(&error.code()).is_ok()
-            || inner.response_predicates.iter().any(|p| p(error))
-        {
+        if inner.codes.binary_search(&error.code()).is_ok() {
             return Some(RetryReason::Code(error.code()));
+        }
+        if inner.response_predicates.iter().any(|p| p(error)) {
+            return Some(RetryReason::ResponsePredicate(error.code()));
         }
     }
     let status = status?;

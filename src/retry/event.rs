@@ -8,8 +8,13 @@ use crate::jsonrpc::Id;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RetryReason {
-    /// A JSON-RPC error response with this code.
+    /// A JSON-RPC error response with this code, listed in
+    /// [`codes`](RetryStrategy::codes).
     Code(i64),
+    /// A JSON-RPC error response, with this code, that a
+    /// [`retry_response_if`](RetryStrategy::retry_response_if) rule matched (its code
+    /// not listed).
+    ResponsePredicate(i64),
     /// A transport failure or HTTP status of this class.
     Class(ErrorClass),
     /// An error of this type was found in the `source()` chain.
@@ -22,6 +27,7 @@ impl fmt::Display for RetryReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RetryReason::Code(code) => write!(f, "code {code}"),
+            RetryReason::ResponsePredicate(code) => write!(f, "response rule, code {code}"),
             RetryReason::Class(class) => fmt::Display::fmt(class, f),
             RetryReason::Error(name) => write!(f, "error {name}"),
             RetryReason::Predicate => f.write_str("predicate"),

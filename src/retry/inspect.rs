@@ -62,7 +62,7 @@ pub trait InspectError {
     ///
     /// The default is `None`: the type cannot say it, and such a wait is not cut short.
     /// [`codec::Error`], [`BoxError`] and `std::io::Error` give a timeout.
-    fn deadline_passed() -> Option<Self>
+    fn deadline_error() -> Option<Self>
     where
         Self: Sized,
     {
@@ -87,7 +87,7 @@ impl InspectError for codec::Error {
         codec::Error::retry_after(self)
     }
 
-    fn deadline_passed() -> Option<Self> {
+    fn deadline_error() -> Option<Self> {
         Some(codec::Error::timeout())
     }
 }
@@ -97,7 +97,7 @@ impl InspectError for BoxError {
         &**self
     }
 
-    fn deadline_passed() -> Option<Self> {
+    fn deadline_error() -> Option<Self> {
         Some(Box::new(tower::timeout::error::Elapsed::new()))
     }
 }
@@ -107,7 +107,7 @@ impl InspectError for std::io::Error {
         self
     }
 
-    fn deadline_passed() -> Option<Self> {
+    fn deadline_error() -> Option<Self> {
         Some(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             tower::timeout::error::Elapsed::new(),

@@ -101,7 +101,7 @@ impl<S> Layer<S> for JsonRpcRetryLayer {
 /// inner service is wrapped so that readiness is part of the attempt: a readiness error
 /// is returned by that attempt, for the policy to decide on (a partly retried batch
 /// keeps the answers it gathered), and a retry still waiting at the call's deadline
-/// fails then (with [`InspectError::deadline_passed`](crate::InspectError::deadline_passed)).
+/// fails then (with [`InspectError::deadline_error`](crate::InspectError::deadline_error)).
 ///
 /// Its response future, [`ResponseFuture`](super::future::ResponseFuture), is tower's own
 /// `Retry` future.

@@ -313,7 +313,7 @@ impl RetryStrategy {
     /// plain tower `Retry` bounds the retries only. Under the layers, a retry that has to
     /// wait for the inner service to be ready (a concurrency limit, a full `Buffer`)
     /// stops waiting at the deadline too (for inner errors that can say so:
-    /// [`InspectError::deadline_passed`](crate::InspectError::deadline_passed)). A deadline
+    /// [`InspectError::deadline_error`](crate::InspectError::deadline_error)). A deadline
     /// set by a retry layer further out bounds the waits and attempts of the layers
     /// inside it as well.
     ///

@@ -73,7 +73,9 @@ async fn main() -> Result<(), BoxError> {
     let hint = Duration::from_secs(1);
     let floor = hint.min(ceiling);
     let seen = retries(&seen);
-    let limited = RetryReason::Code(-32005);
+    // The preset retries -32005 by a response rule (it leaves out the -32005s that are
+    // caps, not limits), so that is the reason given.
+    let limited = RetryReason::ResponsePredicate(-32005);
     let too_many = RetryReason::Class(ErrorClass::Status(http::StatusCode::TOO_MANY_REQUESTS));
     check(
         matches!(

@@ -1,4 +1,7 @@
-//! The futures of the retry layer: the call's, and the wait between attempts.
+//! The futures of the retry layer: the call's at both levels, and the wait between
+//! attempts.
+
+pub use super::http::HttpRetryFuture;
 
 use std::fmt;
 use std::future::Future;

@@ -36,7 +36,7 @@ mod policy;
 mod strategy;
 
 pub use event::{GiveUpEvent, GiveUpReason, RetryEvent, RetryReason};
-pub use http::{HttpRetry, HttpRetryFuture, HttpRetryLayer};
+pub use http::{HttpRetry, HttpRetryLayer};
 pub use inspect::InspectError;
 pub use layer::{JsonRpcRetry, JsonRpcRetryLayer};
 pub use policy::JsonRpcRetryPolicy;

@@ -54,7 +54,8 @@ use crate::{InspectError, JsonRpcRetryLayer, RetryStrategy};
 
 mod scheme;
 
-pub use scheme::{Connecting, SchemeCheck, UnsupportedScheme};
+use future::{BatchFuture, BatchState, CallFuture, NotifyFuture};
+pub use scheme::{SchemeCheck, UnsupportedScheme};
 
 /// The stack [`Client::builder`] assembles: retry over the codec (with its per-attempt
 /// timeout, which bounds the response body too) over hyper-util's client, for `http`
@@ -628,96 +629,6 @@ impl<S: Service<Request, Response = Response>> Future for Exchange<S> {
     }
 }
 
-pin_project! {
-    /// The future of [`Client::call`] and [`RequestBuilder::send`]: the call's result,
-    /// deserialized into `R`.
-    ///
-    /// It owns a clone of the service and the request, so it borrows nothing: it can
-    /// be spawned, or kept in a struct by name. It is `Send` and `Sync` when `S`, its
-    /// future and its error are; it is `Unpin` only when `S` and its future are, which
-    /// the [`DefaultStack`]'s is not: pin it (`Box::pin`, `std::pin::pin!`) to poll it
-    /// by hand or to `select!` on it across loop turns.
-    ///
-    /// ```no_run
-    /// use tower_jsonrpc_retry::Client;
-    /// use tower_jsonrpc_retry::client::{CallFuture, DefaultStack};
-    ///
-    /// struct Pending {
-    ///     block: CallFuture<DefaultStack, String>,
-    /// }
-    ///
-    /// # async fn run(client: Client) -> Result<(), tower_jsonrpc_retry::ClientError> {
-    /// let pending = Pending { block: client.call("eth_blockNumber", ()) };
-    /// let block: String = pending.block.await?;
-    /// # let _ = block;
-    /// # Ok(())
-    /// # }
-    /// ```
-    #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct CallFuture<S, R>
-    where
-        S: Service<Request>,
-    {
-        #[pin]
-        state: Exchange<S>,
-        _result: PhantomData<fn() -> R>,
-    }
-}
-
-impl<S, R> Future for CallFuture<S, R>
-where
-    S: Service<Request, Response = Response>,
-    R: DeserializeOwned,
-{
-    type Output = Result<R, ClientError<S::Error>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project()
-            .state
-            .poll(cx)
-            .map(|response| to_value(response?))
-    }
-}
-
-impl<S: Service<Request>, R> fmt::Debug for CallFuture<S, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CallFuture").finish_non_exhaustive()
-    }
-}
-
-pin_project! {
-    /// The future of [`Client::notify`] and [`RequestBuilder::notify`]. Like
-    /// [`CallFuture`], it borrows nothing, and has the same auto traits.
-    #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct NotifyFuture<S>
-    where
-        S: Service<Request>,
-    {
-        #[pin]
-        state: Exchange<S>,
-    }
-}
-
-impl<S> Future for NotifyFuture<S>
-where
-    S: Service<Request, Response = Response>,
-{
-    type Output = Result<(), ClientError<S::Error>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project()
-            .state
-            .poll(cx)
-            .map(|response| response.map(drop))
-    }
-}
-
-impl<S: Service<Request>> fmt::Debug for NotifyFuture<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NotifyFuture").finish_non_exhaustive()
-    }
-}
-
 /// A handle to one call of a batch, to take its typed result from [`BatchResults`].
 pub struct BatchItem<R> {
     id: Id,
@@ -844,63 +755,6 @@ where
             },
         };
         BatchFuture { state }
-    }
-}
-
-pin_project! {
-    /// The future of [`BatchBuilder::send`]: the batch's results. Like [`CallFuture`],
-    /// it owns a clone of the service and the batch and borrows nothing, so it can be
-    /// spawned or kept in a struct by name; it is `Send` and `Sync` when the service,
-    /// its future and its error are.
-    #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct BatchFuture<S>
-    where
-        S: Service<BatchRequest>,
-    {
-        #[pin]
-        state: BatchState<S>,
-    }
-}
-
-pin_project! {
-    #[project = BatchStateProj]
-    enum BatchState<S>
-    where
-        S: Service<BatchRequest>,
-    {
-        Sent { #[pin] future: Fused<Oneshot<S, BatchRequest>>, calls: Vec<Id> },
-        /// Refused before it was sent, or empty: the result, taken when given.
-        Done { result: Option<Result<BatchResults<S::Error>, ClientError<S::Error>>> },
-    }
-}
-
-impl<S> Future for BatchFuture<S>
-where
-    S: Service<BatchRequest, Response = BatchResponse>,
-{
-    type Output = Result<BatchResults<S::Error>, ClientError<S::Error>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            BatchStateProj::Sent { future, calls } => {
-                let response = std::task::ready!(future.poll(cx));
-                Poll::Ready(batch_results(
-                    response.map_err(ClientError::Transport)?,
-                    calls,
-                ))
-            }
-            BatchStateProj::Done { result } => match result.take() {
-                Some(result) => Poll::Ready(result),
-                // Polled again after it was ready: there is nothing more to give.
-                None => Poll::Pending,
-            },
-        }
-    }
-}
-
-impl<S: Service<BatchRequest>> fmt::Debug for BatchFuture<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BatchFuture").finish_non_exhaustive()
     }
 }
 
@@ -1213,4 +1067,160 @@ pub fn tls_config(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, 
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth())
+}
+
+/// The client's futures: of a call, a notification and a batch, and of the connection
+/// a [`SchemeCheck`] makes.
+pub mod future {
+    use super::*;
+
+    pub use super::scheme::Connecting;
+
+    pin_project! {
+        /// The future of [`Client::call`] and [`RequestBuilder::send`]: the call's result,
+        /// deserialized into `R`.
+        ///
+        /// It owns a clone of the service and the request, so it borrows nothing: it can
+        /// be spawned, or kept in a struct by name. It is `Send` and `Sync` when `S`, its
+        /// future and its error are; it is `Unpin` only when `S` and its future are, which
+        /// the [`DefaultStack`]'s is not: pin it (`Box::pin`, `std::pin::pin!`) to poll it
+        /// by hand or to `select!` on it across loop turns.
+        ///
+        /// ```no_run
+        /// use tower_jsonrpc_retry::Client;
+        /// use tower_jsonrpc_retry::client::DefaultStack;
+        /// use tower_jsonrpc_retry::client::future::CallFuture;
+        ///
+        /// struct Pending {
+        ///     block: CallFuture<DefaultStack, String>,
+        /// }
+        ///
+        /// # async fn run(client: Client) -> Result<(), tower_jsonrpc_retry::ClientError> {
+        /// let pending = Pending { block: client.call("eth_blockNumber", ()) };
+        /// let block: String = pending.block.await?;
+        /// # let _ = block;
+        /// # Ok(())
+        /// # }
+        /// ```
+        #[must_use = "futures do nothing unless you `.await` or poll them"]
+        pub struct CallFuture<S, R>
+        where
+            S: Service<Request>,
+        {
+            #[pin]
+            pub(super) state: Exchange<S>,
+            pub(super) _result: PhantomData<fn() -> R>,
+        }
+    }
+
+    impl<S, R> Future for CallFuture<S, R>
+    where
+        S: Service<Request, Response = Response>,
+        R: DeserializeOwned,
+    {
+        type Output = Result<R, ClientError<S::Error>>;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            self.project()
+                .state
+                .poll(cx)
+                .map(|response| to_value(response?))
+        }
+    }
+
+    impl<S: Service<Request>, R> fmt::Debug for CallFuture<S, R> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("CallFuture").finish_non_exhaustive()
+        }
+    }
+
+    pin_project! {
+        /// The future of [`Client::notify`] and [`RequestBuilder::notify`]. Like
+        /// [`CallFuture`], it borrows nothing, and has the same auto traits.
+        #[must_use = "futures do nothing unless you `.await` or poll them"]
+        pub struct NotifyFuture<S>
+        where
+            S: Service<Request>,
+        {
+            #[pin]
+            pub(super) state: Exchange<S>,
+        }
+    }
+
+    impl<S> Future for NotifyFuture<S>
+    where
+        S: Service<Request, Response = Response>,
+    {
+        type Output = Result<(), ClientError<S::Error>>;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            self.project()
+                .state
+                .poll(cx)
+                .map(|response| response.map(drop))
+        }
+    }
+
+    impl<S: Service<Request>> fmt::Debug for NotifyFuture<S> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("NotifyFuture").finish_non_exhaustive()
+        }
+    }
+
+    pin_project! {
+        /// The future of [`BatchBuilder::send`]: the batch's results. Like [`CallFuture`],
+        /// it owns a clone of the service and the batch and borrows nothing, so it can be
+        /// spawned or kept in a struct by name; it is `Send` and `Sync` when the service,
+        /// its future and its error are.
+        #[must_use = "futures do nothing unless you `.await` or poll them"]
+        pub struct BatchFuture<S>
+        where
+            S: Service<BatchRequest>,
+        {
+            #[pin]
+            pub(super) state: BatchState<S>,
+        }
+    }
+
+    pin_project! {
+        #[project = BatchStateProj]
+        pub(super) enum BatchState<S>
+        where
+            S: Service<BatchRequest>,
+        {
+            Sent { #[pin] future: Fused<Oneshot<S, BatchRequest>>, calls: Vec<Id> },
+            /// Refused before it was sent, or empty: the result, taken when given.
+            Done { result: Option<Result<BatchResults<S::Error>, ClientError<S::Error>>> },
+        }
+    }
+
+    impl<S> Future for BatchFuture<S>
+    where
+        S: Service<BatchRequest, Response = BatchResponse>,
+    {
+        type Output = Result<BatchResults<S::Error>, ClientError<S::Error>>;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            match self.project().state.project() {
+                BatchStateProj::Sent { future, calls } => {
+                    let response = std::task::ready!(future.poll(cx));
+                    Poll::Ready(batch_results(
+                        response.map_err(ClientError::Transport)?,
+                        calls,
+                    ))
+                }
+                BatchStateProj::Done { result } => match result.take() {
+                    Some(result) => Poll::Ready(result),
+                    // Polled again after it was ready: there is nothing more to give.
+                    None => Poll::Pending,
+                },
+            }
+        }
+    }
+
+    impl<S: Service<BatchRequest>> fmt::Debug for BatchFuture<S> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("BatchFuture").finish_non_exhaustive()
+        }
+    }
 }

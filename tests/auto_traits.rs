@@ -85,9 +85,9 @@ fn http_level_calls_in_spawned_tasks(svc: HttpRetry<Hyper, Full<Bytes>>) {
 /// The client's futures have names, so a struct can keep one.
 #[allow(dead_code)]
 struct Pending {
-    call: tower_jsonrpc_retry::client::CallFuture<DefaultStack, u64>,
-    notification: tower_jsonrpc_retry::client::NotifyFuture<DefaultStack>,
-    batch: tower_jsonrpc_retry::client::BatchFuture<DefaultStack>,
+    call: tower_jsonrpc_retry::client::future::CallFuture<DefaultStack, u64>,
+    notification: tower_jsonrpc_retry::client::future::NotifyFuture<DefaultStack>,
+    batch: tower_jsonrpc_retry::client::future::BatchFuture<DefaultStack>,
     sent: tower::util::Oneshot<DefaultStack, Request>,
 }
 

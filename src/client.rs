@@ -54,6 +54,7 @@ use crate::{InspectError, JsonRpcRetryLayer, RetryStrategy};
 
 mod scheme;
 
+use crate::fused::Fused;
 use future::{BatchFuture, BatchState, CallFuture, NotifyFuture};
 pub use scheme::{SchemeCheck, UnsupportedScheme};
 
@@ -557,36 +558,6 @@ where
         NotifyFuture {
             state: Exchange::start(service, self.build(true)),
         }
-    }
-}
-
-pin_project! {
-    /// A future that stays pending once it has given its output, where the future it
-    /// holds would panic if polled past its end (tower's `Oneshot` after a success, an
-    /// `async` block): as every future of the crate does.
-    struct Fused<F> {
-        #[pin]
-        inner: Option<F>,
-    }
-}
-
-impl<F> Fused<F> {
-    fn new(inner: F) -> Self {
-        Self { inner: Some(inner) }
-    }
-}
-
-impl<F: Future> Future for Fused<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let mut inner = self.project().inner;
-        let Some(future) = inner.as_mut().as_pin_mut() else {
-            return Poll::Pending;
-        };
-        let output = std::task::ready!(future.poll(cx));
-        inner.set(None);
-        Poll::Ready(output)
     }
 }
 

@@ -559,6 +559,7 @@ pub mod backoff;
 mod classify;
 pub mod client;
 pub mod codec;
+mod fused;
 pub mod jsonrpc;
 pub mod retry;
 #[cfg(feature = "test-util")]

@@ -25,6 +25,7 @@ use crate::codec::{
     self, DEFAULT_BODY_LIMIT, Deadline, JsonRpcCodec, JsonRpcCodecLayer, LatestHint, Live, Origin,
     RawAnswer, RawItem,
 };
+use crate::fused::Fused;
 use crate::jsonrpc::members::{self, Item, Shape};
 use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 
@@ -702,7 +703,7 @@ where
             outcome.or_else(answer_error::<S::Error>)
         });
         HttpRetryFuture {
-            call: Some(call),
+            call: Fused::new(call),
             from_inner: E::from,
             map_err,
         }
@@ -917,8 +918,9 @@ type BoxedCall<SE> =
 /// with the default error type, `BoxError`, can be spawned.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct HttpRetryFuture<SE, E> {
-    /// `None` once the call has given its result.
-    call: Option<BoxedCall<SE>>,
+    /// Pending once the call has given its result (the boxed `async` block would panic
+    /// if resumed).
+    call: Fused<BoxedCall<SE>>,
     from_inner: fn(SE) -> E,
     map_err: fn(BoxError) -> E,
 }
@@ -927,13 +929,7 @@ impl<SE, E> Future for HttpRetryFuture<SE, E> {
     type Output = Result<http::Response<Full<Bytes>>, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // Polled again after it was ready: there is nothing more to give (the boxed
-        // `async` block would panic if resumed).
-        let Some(call) = self.call.as_mut() else {
-            return Poll::Pending;
-        };
-        let result = std::task::ready!(call.as_mut().poll(cx));
-        self.call = None;
+        let result = std::task::ready!(Pin::new(&mut self.call).poll(cx));
         Poll::Ready(result.map_err(|failure| match failure {
             Failure::Inner(err) => (self.from_inner)(err),
             Failure::Layer(err) => (self.map_err)(err),

@@ -430,38 +430,66 @@ async fn batch_keeps_answers_when_a_resend_fails_in_transport() {
     assert_eq!(server.calls("sum"), 3);
 }
 
-/// An HTTP service that is ready once, then fails readiness: a `Buffer` whose worker
-/// died, say.
+/// An HTTP service whose readiness fails on the polls `fails` picks (counted across its
+/// clones), with `why`, and is its inner service's otherwise.
 #[derive(Clone)]
-struct ReadyOnce<S> {
+struct FailingReadiness<S> {
     inner: S,
-    polls: Arc<std::sync::atomic::AtomicUsize>,
+    polls: Arc<AtomicUsize>,
+    fails: fn(usize) -> bool,
+    why: &'static str,
 }
 
-impl<S, R> tower::Service<R> for ReadyOnce<S>
+impl<S> FailingReadiness<S> {
+    /// Ready once, then failing: a `Buffer` whose worker died, say.
+    fn ready_once(inner: S) -> Self {
+        let fails = |poll| poll > 0;
+        let polls = Arc::default();
+        Self {
+            inner,
+            polls,
+            fails,
+            why: "the service closed",
+        }
+    }
+
+    /// Failing once, then ready.
+    fn failing_once(inner: S) -> Self {
+        let fails = |poll| poll == 0;
+        let polls = Arc::default();
+        Self {
+            inner,
+            polls,
+            fails,
+            why: "not yet",
+        }
+    }
+}
+
+impl<S, R> tower::Service<R> for FailingReadiness<S>
 where
-    S: tower::Service<R, Error = hyper_util::client::legacy::Error>,
+    S: tower::Service<R>,
+    S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
     type Response = S::Response;
-    type Error = tower_jsonrpc_retry::BoxError;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<S::Response, Self::Error>> + Send>,
-    >;
+    type Error = BoxError;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, BoxError>> + Send>>;
 
     fn poll_ready(
         &mut self,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        if self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
-            return std::task::Poll::Ready(Err("the service closed".into()));
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        if (self.fails)(self.polls.fetch_add(1, Ordering::SeqCst)) {
+            return std::task::Poll::Ready(Err(self.why.into()));
         }
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: R) -> Self::Future {
-        let fut = self.inner.call(req);
-        Box::pin(async move { fut.await.map_err(Into::into) })
+        let answer = self.inner.call(req);
+        Box::pin(async move { answer.await.map_err(Into::into) })
     }
 }
 
@@ -476,10 +504,7 @@ async fn batch_keeps_answers_when_the_service_fails_readiness_for_a_resend() {
         .layer(tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(
             server.uri(),
         ))
-        .service(ReadyOnce {
-            inner: common::http(),
-            polls: Arc::default(),
-        });
+        .service(FailingReadiness::ready_once(common::http()));
     let batch = BatchRequest::new(vec![sum(1), sum(2)]);
     let resp = svc.oneshot(batch).await.expect("nothing answered is lost");
     assert_eq!(resp.items()[0].result(), Some(&json!(3)));
@@ -1549,40 +1574,6 @@ async fn error_chain_sees_inside_an_io_error_as_the_matchers_do() {
     }
 }
 
-/// An HTTP service whose readiness fails once (then is its inner service's).
-#[derive(Clone)]
-struct NotReadyOnce<S> {
-    inner: S,
-    failed: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl<S, R> tower::Service<R> for NotReadyOnce<S>
-where
-    S: tower::Service<R>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, BoxError>> + Send>>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), BoxError>> {
-        if !self.failed.swap(true, Ordering::SeqCst) {
-            return std::task::Poll::Ready(Err("not yet".into()));
-        }
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, req: R) -> Self::Future {
-        let answer = self.inner.call(req);
-        Box::pin(async move { answer.await.map_err(Into::into) })
-    }
-}
-
 /// DESIGN "Semantics": a non-idempotent method is retried after an error that proves the
 /// request never left the client. The codec's HTTP service failing its readiness is one:
 /// the codec keeps that error for the call, and hands nothing on.
@@ -1597,10 +1588,7 @@ async fn a_non_idempotent_call_is_retried_after_a_readiness_error_below_the_code
         .layer(tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(
             server.uri(),
         ))
-        .layer_fn(|inner| NotReadyOnce {
-            inner,
-            failed: Arc::default(),
-        })
+        .layer_fn(FailingReadiness::failing_once)
         .service(common::http());
     let resp = svc.oneshot(sum(1)).await.unwrap();
     assert_eq!(resp.result(), Some(&json!(3)));

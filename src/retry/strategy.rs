@@ -451,6 +451,11 @@ impl RetryStrategy {
     /// | statuses | 429, 502, 503, 504 | rate limited or a proxy could not reach the server |
     /// | codes | none | a JSON-RPC error is the server's answer |
     ///
+    /// Neither 500 nor 408 is retried: a 500 is the server's own failure, which a JSON-RPC
+    /// server reports as an error object when the call can be tried again, and a 408 says
+    /// the server gave up waiting for the request. reqwest-retry retries both; add them with
+    /// [`retry_on`](Self::retry_on)`(ErrorClass::Status(..))` to do the same.
+    ///
     /// ```
     /// let strategy = tower_jsonrpc_retry::RetryStrategy::transient();
     /// assert!(strategy.can_retry());
@@ -499,7 +504,7 @@ impl RetryStrategy {
     ///
     /// | setting | value | source |
     /// |---|---|---|
-    /// | backoff | exponential, 5 retries, 1 s × 2ⁱ (1, 2, 4, 8, 16 s), full jitter; a cap of 30 s if more retries are added | rate limits reset by the second (Alchemy's over 10 s) |
+    /// | backoff | exponential, 5 retries, 1 s × 2ⁱ (1, 2, 4, 8, 16 s), full jitter | rate limits reset by the second (Alchemy's over 10 s) |
     /// | codes | 429; -32005 (EIP-1474 *limit exceeded*) unless it is a cap on the answer or the request, or a refusal of what was asked ("query returned more than", "too large", "not supported": Infura's `eth_getLogs` result cap, Nethermind's oversized request, jsonrpsee's refusal of batches), which fails the same way every time | Infura, Alchemy, QuickNode |
     /// | codes by message | -32016 with "rate limit", -32012 with "credits", -32007 with "request limit reached" | provider docs |
     /// | messages | "rate limit", "rate exceeded", "too many requests", "daily request count exceeded", "header not found" | providers behind load balancers |
@@ -511,6 +516,14 @@ impl RetryStrategy {
     /// Like every strategy, it waits at least as long as the provider asks, up to the
     /// [ceiling](Self::retry_after_ceiling): a `Retry-After` header, or Infura's
     /// `backoff_seconds` in the error's `data`.
+    ///
+    /// Unlike alloy's `RetryBackoffLayer`, it reads "credits" and "request limit reached"
+    /// only under the codes the providers send them with (above): under any code they
+    /// would also match refusals that fail the same way every time ("request limit
+    /// exceeded for batch size"); add a rule of your own with
+    /// [`retry_response_if`](Self::retry_response_if) on the preset to widen them. A wait
+    /// written in the message's prose ("try again in 10s") is not read: the backoff's
+    /// delay applies.
     ///
     /// ```
     /// let strategy = tower_jsonrpc_retry::RetryStrategy::ethereum_rate_limits();
@@ -531,9 +544,7 @@ impl RetryStrategy {
     }
 
     fn ethereum_rate_limits_with(jitter: Jitter) -> Self {
-        let backoff = ExponentialBackoff::doubling(5, Duration::from_secs(1))
-            .with_max_delay(Duration::from_secs(30))
-            .with_jitter(jitter);
+        let backoff = ExponentialBackoff::doubling(5, Duration::from_secs(1)).with_jitter(jitter);
         let mut s = Self::new(backoff)
             .codes([429])
             .retry_response_if(is_provider_rate_limit)

@@ -349,12 +349,12 @@ fn counter() -> IdGenerator {
 
 /// Params as JSON: an array or an object; `()`, or anything else that serializes to
 /// `null` (`None`), means none.
-fn to_params<E>(params: impl Serialize) -> Result<Value, ClientError<E>> {
-    match serde_json::to_value(params).map_err(ClientError::Params)? {
+fn to_params(params: impl Serialize) -> Result<Value, serde_json::Error> {
+    match serde_json::to_value(params)? {
         v @ (Value::Array(_) | Value::Object(_) | Value::Null) => Ok(v),
-        other => Err(ClientError::Params(serde::ser::Error::custom(format!(
+        other => Err(serde::ser::Error::custom(format!(
             "expected an array or an object, got {other}"
-        )))),
+        ))),
     }
 }
 
@@ -447,7 +447,7 @@ where
     }
 
     /// A request to configure before sending: params, its own retry strategy, its id.
-    pub fn request(&self, method: impl Into<MethodName>) -> RequestBuilder<'_, S, E> {
+    pub fn request(&self, method: impl Into<MethodName>) -> RequestBuilder<'_, S> {
         RequestBuilder {
             client: self,
             method: method.into(),
@@ -472,7 +472,7 @@ where
         + Clone,
 {
     /// A batch to fill with calls and notifications, sent in one HTTP exchange.
-    pub fn batch(&self) -> BatchBuilder<S, E> {
+    pub fn batch(&self) -> BatchBuilder<S> {
         BatchBuilder {
             service: self.service.clone(),
             ids: Arc::clone(&self.ids),
@@ -485,15 +485,16 @@ where
 
 /// A request being configured; see [`Client::request`].
 #[must_use = "a request builder sends nothing until `send` or `notify` is called"]
-pub struct RequestBuilder<'a, S, E> {
+pub struct RequestBuilder<'a, S> {
     client: &'a Client<S>,
     method: MethodName,
-    params: Result<Value, ClientError<E>>,
+    /// The params, or why they are not JSON-RPC params.
+    params: Result<Value, serde_json::Error>,
     id: Option<Id>,
     extensions: http::Extensions,
 }
 
-impl<S, E> fmt::Debug for RequestBuilder<'_, S, E> {
+impl<S> fmt::Debug for RequestBuilder<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestBuilder")
             .field("method", &self.method)
@@ -502,7 +503,7 @@ impl<S, E> fmt::Debug for RequestBuilder<'_, S, E> {
     }
 }
 
-impl<S, E> RequestBuilder<'_, S, E>
+impl<S, E> RequestBuilder<'_, S>
 where
     S: Service<Request, Response = Response, Error = E> + Clone,
 {
@@ -533,7 +534,7 @@ where
     }
 
     fn build(self, notification: bool) -> Result<Request, ClientError<E>> {
-        let mut req = Request::new(self.method, self.params?);
+        let mut req = Request::new(self.method, self.params.map_err(ClientError::Params)?);
         if !notification {
             req = req.with_id(self.id.unwrap_or_else(|| (self.client.ids)()));
         }
@@ -633,16 +634,17 @@ impl<R> fmt::Debug for BatchItem<R> {
 /// It owns a clone of the client's service, so a batch being filled and its sending are
 /// `Send` whenever the service is.
 #[must_use = "a batch builder sends nothing until `send` is called"]
-pub struct BatchBuilder<S, E> {
+pub struct BatchBuilder<S> {
     service: S,
     ids: IdGenerator,
     batch: BatchRequest,
-    error: Option<ClientError<E>>,
+    /// The first params that are not JSON-RPC params: the batch fails unsent.
+    error: Option<serde_json::Error>,
     /// Calls added so far: the next call's index among the answers.
     calls: usize,
 }
 
-impl<S, E> fmt::Debug for BatchBuilder<S, E> {
+impl<S> fmt::Debug for BatchBuilder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BatchBuilder")
             .field("batch", &self.batch)
@@ -650,14 +652,14 @@ impl<S, E> fmt::Debug for BatchBuilder<S, E> {
     }
 }
 
-impl<S, E> BatchBuilder<S, E>
+impl<S, E> BatchBuilder<S>
 where
     S: Service<Request, Response = Response, Error = E>
         + Service<BatchRequest, Response = BatchResponse, Error = E>
         + Clone,
 {
     fn push(&mut self, method: MethodName, params: impl Serialize, id: Option<Id>) {
-        match to_params::<E>(params) {
+        match to_params(params) {
             Ok(params) => {
                 let req = Request::new(method, params);
                 self.batch.push(match id {
@@ -715,7 +717,7 @@ where
     pub fn send(self) -> BatchFuture<S> {
         let state = match (self.error, self.batch.is_empty()) {
             (Some(e), _) => BatchState::Done {
-                result: Some(Err(e)),
+                result: Some(Err(ClientError::Params(e))),
             },
             (None, true) => BatchState::Done {
                 result: Some(Ok(BatchResults::new(Vec::new(), Vec::new(), &[]))),

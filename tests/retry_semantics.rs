@@ -1068,6 +1068,42 @@ async fn a_request_sent_again_later_gets_a_fresh_deadline() {
     assert!(resp.is_ok_and(|r| r.result() == Some(&json!(3))));
 }
 
+/// Sent again before its first call's deadline, a kept request keeps that deadline (it
+/// cannot be told from an attempt of a retry layer further out, as `max_elapsed` says);
+/// rebuilt from its method, params and id, as the docs advise, it has time of its own.
+#[tokio::test(start_paused = true)]
+async fn a_request_sent_again_before_its_deadline_keeps_it_unless_rebuilt() {
+    use std::sync::Mutex;
+    use tower::Service;
+
+    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+    let kept = Arc::clone(&seen);
+    let inner = tower::service_fn(move |req: Request| {
+        kept.lock().unwrap().push(req.clone());
+        async { Ok::<_, BoxError>(Response::success(1, json!("ok"))) }
+    });
+    let strategy = periodic(3, secs(0.5)).codes([2001]).max_elapsed(secs(1.0));
+    let mut svc = JsonRpcRetryLayer::new(strategy.clone()).layer(inner);
+    ServiceExt::<Request>::ready(&mut svc).await.unwrap();
+    svc.call(sum(1)).await.unwrap();
+    tokio::time::advance(secs(0.8)).await;
+    let again = seen.lock().unwrap().first().cloned().unwrap();
+    let rebuilt = Request::new(again.method().to_owned(), again.params().cloned().unwrap())
+        .with_id(again.id().cloned().unwrap());
+
+    let server = server().await;
+    // 0.2 s of the first call's second are left: the 0.5 s wait would end past it.
+    server.script("sum", [Step::error(2001)]);
+    let resp = stack(&server, strategy.clone()).oneshot(again).await.unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(2001), "{resp:?}");
+    assert_eq!(server.calls("sum"), 1);
+    // A second of its own: the wait fits, and the retry is answered.
+    server.script("sum", [Step::error(2001)]);
+    let resp = stack(&server, strategy).oneshot(rebuilt).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)), "{resp:?}");
+    assert_eq!(server.calls("sum"), 3);
+}
+
 /// The same request sent again later, under the policy alone (a plain tower `Retry`):
 /// the deadline its earlier call left in its extensions is over, and must not stop the
 /// new call's retries (nor count as this call's deadline).

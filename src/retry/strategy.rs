@@ -317,6 +317,13 @@ impl RetryStrategy {
     /// set by a retry layer further out bounds the waits and attempts of the layers
     /// inside it as well.
     ///
+    /// The deadline rides in the request's extensions. A request that a layer below the
+    /// retry layer keeps (a recorder, a dead-letter queue) and sends through the stack
+    /// again is a new call once its first call's deadline has passed; before that, it
+    /// cannot be told from an attempt of a retry layer further out, and keeps that
+    /// deadline. To replay such a request at once with time of its own, send a new
+    /// [`Request`](crate::jsonrpc::Request) made from its method, params and id.
+    ///
     /// "From the call" means from `Service::call`. At the JSON-RPC level, the wait for
     /// readiness before it (`poll_ready`, which `oneshot` and [`Client`](crate::Client)
     /// run first) is the caller's, as with tower's `Timeout`, and is not bounded: to

@@ -1094,7 +1094,10 @@ async fn a_request_sent_again_before_its_deadline_keeps_it_unless_rebuilt() {
     let server = server().await;
     // 0.2 s of the first call's second are left: the 0.5 s wait would end past it.
     server.script("sum", [Step::error(2001)]);
-    let resp = stack(&server, strategy.clone()).oneshot(again).await.unwrap();
+    let resp = stack(&server, strategy.clone())
+        .oneshot(again)
+        .await
+        .unwrap();
     assert_eq!(resp.error().map(|e| e.code()), Some(2001), "{resp:?}");
     assert_eq!(server.calls("sum"), 1);
     // A second of its own: the wait fits, and the retry is answered.

@@ -1201,3 +1201,31 @@ fn the_codec_tells_the_uri_it_sends_to() {
     );
     assert_eq!(codec.uri(), &uri);
 }
+
+/// An answer in a content coding (a server may use any when the request names none)
+/// fails to decode with an error that names the coding and what to do, not only where
+/// the bytes stopped being JSON; one in `identity` says nothing of it.
+#[tokio::test]
+async fn a_content_encoded_answer_is_a_decode_error_that_names_the_coding() {
+    let server = server().await;
+    let gzip_magic: &[u8] = &[0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00];
+    server.script(
+        "sum",
+        [
+            Step::raw(200, gzip_magic).header("content-encoding", "gzip"),
+            Step::raw(200, "not json").header("content-encoding", "identity"),
+        ],
+    );
+    let err = call(&server, Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap_err();
+    assert!(err.is_decode(), "{err:?}");
+    let shown = err.to_string();
+    assert!(shown.contains("content-encoded (gzip)"), "{shown}");
+    assert!(shown.contains("DecompressionLayer"), "{shown}");
+    let err = call(&server, Request::new("sum", json!([1, 2])).with_id(2))
+        .await
+        .unwrap_err();
+    assert!(err.is_decode(), "{err:?}");
+    assert_eq!(err.to_string(), "invalid JSON-RPC response");
+}

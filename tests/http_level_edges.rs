@@ -233,3 +233,27 @@ async fn the_response_future_polled_after_its_result_is_pending_not_a_panic() {
     let mut cx = Context::from_waker(std::task::Waker::noop());
     assert!(call.as_mut().poll(&mut cx).is_pending());
 }
+
+/// At the HTTP level too, a batch of notifications only that the server accepted is
+/// delivered when its body breaks off or stalls: the 200 comes back, sent once.
+#[tokio::test(start_paused = true)]
+async fn an_accepted_batch_of_notifications_whose_body_breaks_or_stalls_is_sent_once() {
+    const LOGS: &str = r#"[{"jsonrpc":"2.0","method":"log","params":["a"]},{"jsonrpc":"2.0","method":"log","params":["b"]}]"#;
+    for step in [Step::truncated(), Step::trickle(Duration::from_secs(1))] {
+        let server = FlakyServer::start().await.unwrap();
+        server.script("log", [step.clone()]);
+        let svc = ServiceBuilder::new()
+            .layer(
+                JsonRpcRetryLayer::http(RetryStrategy::transient_seeded(1))
+                    .attempt_timeout(Duration::from_millis(500)),
+            )
+            .service(http());
+        let req = http::Request::post(server.uri())
+            .body(Full::from(LOGS))
+            .unwrap();
+        let resp = svc.oneshot(req).await;
+        let resp = resp.unwrap_or_else(|e| panic!("{step:?}: {e:?}"));
+        assert_eq!(resp.status(), 200, "{step:?}");
+        assert_eq!(server.http_requests(), 1, "{step:?}");
+    }
+}

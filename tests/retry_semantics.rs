@@ -1718,3 +1718,40 @@ async fn a_response_rule_and_a_listed_code_are_different_reasons() {
     );
     assert_eq!(reasons[0].to_string(), "response rule, code -32000");
 }
+
+/// A batch of notifications only that the server accepted (200) is delivered, as a
+/// single notification is, when the body it is read for (a refusal) breaks off, stalls
+/// or passes the limit (declared or found while reading): not an error, and not sent
+/// again, under a strategy that retries broken bodies and timeouts.
+#[tokio::test(start_paused = true)]
+async fn an_accepted_batch_of_notifications_whose_body_breaks_or_stalls_is_not_sent_again() {
+    use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+
+    let steps = [
+        Step::truncated(),
+        Step::trickle(secs(1.0)),
+        Step::oversized(4096),
+        Step::oversized_chunked(4096),
+    ];
+    for step in steps {
+        let server = server().await;
+        server.script("log", [step.clone()]);
+        let svc = tower::ServiceBuilder::new()
+            .layer(JsonRpcRetryLayer::new(RetryStrategy::transient_seeded(1)))
+            .layer(
+                JsonRpcCodecLayer::new(server.uri())
+                    .attempt_timeout(secs(0.5))
+                    .response_limit(1024),
+            )
+            .service(common::http());
+        let batch = BatchRequest::new(vec![
+            Request::new("log", json!(["a"])),
+            Request::new("log", json!(["b"])),
+        ]);
+        let resp = svc.oneshot(batch).await;
+        let resp = resp.unwrap_or_else(|e| panic!("{step:?}: {e:?}"));
+        assert!(resp.items().is_empty(), "{step:?}: {resp:?}");
+        assert!(resp.batch_error().is_none(), "{step:?}: {resp:?}");
+        assert_eq!(server.http_requests(), 1, "{step:?}");
+    }
+}

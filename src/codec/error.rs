@@ -42,6 +42,8 @@ struct Inner {
     /// The inner service failed before the request was handed to it (its readiness
     /// error, kept for the call): nothing was sent.
     unsent: bool,
+    /// The `Content-Encoding` of an answer that could not be decoded: the likely reason.
+    coding: Option<http::HeaderValue>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +67,7 @@ impl Error {
                 source,
                 raw: None,
                 unsent: false,
+                coding: None,
             }),
         }
     }
@@ -122,6 +125,12 @@ impl Error {
         err.inner.status = Some(status);
         err.inner.retry_after = retry_after;
         err
+    }
+
+    /// Records the content coding of the answer a decode error came from.
+    pub(crate) fn with_coding(mut self, coding: http::HeaderValue) -> Self {
+        self.inner.coding = Some(coding);
+        self
     }
 
     pub(crate) fn body(source: BoxError, limit: usize) -> Self {
@@ -242,6 +251,9 @@ impl fmt::Debug for Error {
         if let Some(retry_after) = self.inner.retry_after {
             d.field("retry_after", &retry_after);
         }
+        if let Some(coding) = &self.inner.coding {
+            d.field("content_encoding", coding);
+        }
         if let Some(source) = &self.inner.source {
             d.field("source", source);
         }
@@ -271,7 +283,16 @@ impl Error {
                 Some(status) => write!(f, "HTTP status {status}"),
                 None => f.write_str("HTTP status error"),
             },
-            Kind::Decode => f.write_str("invalid JSON-RPC response"),
+            Kind::Decode => match &self.inner.coding {
+                Some(coding) => write!(
+                    f,
+                    "invalid JSON-RPC response: its body is content-encoded ({}), and the \
+                     codec reads bodies as they come (put a decompression layer, such as \
+                     tower-http's `DecompressionLayer`, under it)",
+                    crate::jsonrpc::cut(&String::from_utf8_lossy(coding.as_bytes()), 64),
+                ),
+                None => f.write_str("invalid JSON-RPC response"),
+            },
             Kind::BodyTooLarge(limit) => {
                 write!(f, "response body larger than the limit of {limit} bytes")
             }

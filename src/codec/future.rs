@@ -112,8 +112,18 @@ where
         if let Some(deadline) = this.deadline.as_mut().as_pin_mut() {
             if deadline.poll(cx).is_ready() && !matches!(*this.state, State::Done) {
                 // A notification's answer came: the body left unread is not the call's.
-                if let StateProj::Drain { parts, .. } = this.state.as_mut().project() {
-                    let parts = parts.take();
+                // So it is for a batch of notifications only that the server accepted:
+                // its body is read for a refusal, and none came whole.
+                let accepted = match this.state.as_mut().project() {
+                    StateProj::Drain { parts, .. } => Some(parts.take()),
+                    StateProj::Body { parts, .. }
+                        if accepted_notifications(parts.as_ref(), this.expected.as_ref()) =>
+                    {
+                        Some(parts.take())
+                    }
+                    _ => None,
+                };
+                if let Some(parts) = accepted {
                     this.state.set(State::Done);
                     return delivered(parts, this.expected, *this.decode);
                 }
@@ -171,6 +181,9 @@ where
                     let declared = body.size_hint().exact();
                     if declared.is_some_and(|len| len > *this.limit as u64) {
                         this.state.set(State::Done);
+                        if accepted_notifications(Some(&parts), this.expected.as_ref()) {
+                            return delivered(Some(parts), this.expected, *this.decode);
+                        }
                         let err = Error::body_too_large(*this.limit);
                         return Poll::Ready(Err(unread(parts, this.expected.as_ref(), err)));
                     }
@@ -204,6 +217,12 @@ where
                     };
                     return Poll::Ready(match result {
                         Ok(bytes) => (this.decode)(expected, parts, bytes),
+                        // A batch of notifications only, accepted: its body broke (or
+                        // passed the limit) before a refusal came whole, and the
+                        // notifications were delivered.
+                        Err(_) if accepted_notifications(Some(&parts), Some(&expected)) => {
+                            (this.decode)(expected, parts, Bytes::new())
+                        }
                         Err(e) => Err(unread(parts, Some(&expected), Error::body(e, *this.limit))),
                     });
                 }
@@ -254,6 +273,18 @@ where
 
 /// A notification's 2xx answer, delivered: decoded from its head alone (its body is not
 /// the call's). Pending if it was already given (a future polled after it was ready).
+/// Whether this is a 2xx answer to a batch of notifications only: the server took them.
+/// Its body is read for a refusal (an error with a null id), but one that breaks off or
+/// stalls holds none, and the batch is delivered as a single notification would be: not
+/// an error, and not sent again.
+fn accepted_notifications(
+    parts: Option<&http::response::Parts>,
+    expected: Option<&Expected>,
+) -> bool {
+    parts.is_some_and(|parts| parts.status.is_success())
+        && matches!(expected, Some(Expected::Batch(ids, _)) if ids.is_empty())
+}
+
 fn delivered<T>(
     parts: Option<http::response::Parts>,
     expected: &mut Option<Expected>,

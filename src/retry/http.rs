@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use http::header::{CONTENT_TYPE, RETRY_AFTER, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, TRANSFER_ENCODING};
 use http::{HeaderValue, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
@@ -867,10 +867,14 @@ fn request_too_large(err: BoxError, limit: usize) -> BoxError {
     }
 }
 
-/// The server's answer as it came, its body now whole.
+/// The server's answer as it came, its body now whole: no longer chunked, so without
+/// `Transfer-Encoding`, and, where that framed it, without a `Content-Length` sent beside
+/// it (which the framing overrode, and which need not be the body's length).
 fn raw_response(raw: RawAnswer) -> http::Response<Full<Bytes>> {
     let RawAnswer { mut head, body } = raw;
-    head.headers.remove(TRANSFER_ENCODING);
+    if head.headers.remove(TRANSFER_ENCODING).is_some() {
+        head.headers.remove(CONTENT_LENGTH);
+    }
     http::Response::from_parts(head, Full::new(body))
 }
 

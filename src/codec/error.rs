@@ -289,7 +289,7 @@ impl Error {
                     "invalid JSON-RPC response: its body is content-encoded ({}), and the \
                      codec reads bodies as they come (put a decompression layer, such as \
                      tower-http's `DecompressionLayer`, under it)",
-                    crate::jsonrpc::cut(&String::from_utf8_lossy(coding.as_bytes()), 64),
+                    crate::jsonrpc::cut(String::from_utf8_lossy(coding.as_bytes()), 64),
                 ),
                 None => f.write_str("invalid JSON-RPC response"),
             },

@@ -254,6 +254,10 @@ async fn an_accepted_batch_of_notifications_whose_body_breaks_or_stalls_is_sent_
         let resp = svc.oneshot(req).await;
         let resp = resp.unwrap_or_else(|e| panic!("{step:?}: {e:?}"));
         assert_eq!(resp.status(), 200, "{step:?}");
+        // The body no refusal came whole in is left out, and so is its length.
+        assert_eq!(resp.headers().get(http::header::CONTENT_LENGTH), None);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(body.is_empty(), "{step:?}: {body:?}");
         assert_eq!(server.http_requests(), 1, "{step:?}");
     }
 }

@@ -119,7 +119,7 @@ where
                     StateProj::Body { parts, .. }
                         if accepted_notifications(parts.as_ref(), this.expected.as_ref()) =>
                     {
-                        Some(parts.take())
+                        Some(parts.take().map(super::without_body))
                     }
                     _ => None,
                 };
@@ -182,6 +182,7 @@ where
                     if declared.is_some_and(|len| len > *this.limit as u64) {
                         this.state.set(State::Done);
                         if accepted_notifications(Some(&parts), this.expected.as_ref()) {
+                            let parts = super::without_body(parts);
                             return delivered(Some(parts), this.expected, *this.decode);
                         }
                         let err = Error::body_too_large(*this.limit);
@@ -221,7 +222,7 @@ where
                         // passed the limit) before a refusal came whole, and the
                         // notifications were delivered.
                         Err(_) if accepted_notifications(Some(&parts), Some(&expected)) => {
-                            (this.decode)(expected, parts, Bytes::new())
+                            (this.decode)(expected, super::without_body(parts), Bytes::new())
                         }
                         Err(e) => Err(unread(parts, Some(&expected), Error::body(e, *this.limit))),
                     });
@@ -274,9 +275,10 @@ where
 /// A notification's 2xx answer, delivered: decoded from its head alone (its body is not
 /// the call's). Pending if it was already given (a future polled after it was ready).
 /// Whether this is a 2xx answer to a batch of notifications only: the server took them.
-/// Its body is read for a refusal (an error with a null id), but one that breaks off or
-/// stalls holds none, and the batch is delivered as a single notification would be: not
-/// an error, and not sent again.
+/// Its body is read for a refusal (an error with a null id), but one that breaks off,
+/// stalls or passes the limit holds none, and the batch is delivered as a single
+/// notification would be (its head without the headers of the body left out): not an
+/// error, and not sent again.
 fn accepted_notifications(
     parts: Option<&http::response::Parts>,
     expected: Option<&Expected>,

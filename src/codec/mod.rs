@@ -343,7 +343,7 @@ impl Expected {
 
 /// An answer's head for a body that is not handed on: the headers that describe that
 /// body go with it.
-fn without_body(mut head: http::response::Parts) -> http::response::Parts {
+pub(crate) fn without_body(mut head: http::response::Parts) -> http::response::Parts {
     forget_body(&mut head.headers);
     head.headers.remove(CONTENT_ENCODING);
     head

@@ -550,3 +550,142 @@ async fn a_retry_waiting_for_readiness_ends_at_the_deadline_over_boxed_and_io_er
     );
     assert_eq!((elapsed, calls), (secs(1.0), 1));
 }
+
+/// An HTTP service whose `n`-th readiness check (counted over all its clones, from 0)
+/// fails, and which holds tower's contract to the letter, as tower's `SpawnReady` does:
+/// an instance whose `poll_ready` failed is to be let go, never polled again.
+struct FailsAt<S> {
+    inner: S,
+    polls: Arc<AtomicUsize>,
+    fail_at: usize,
+    failed: bool,
+}
+
+impl<S: Clone> Clone for FailsAt<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            polls: Arc::clone(&self.polls),
+            fail_at: self.fail_at,
+            failed: false,
+        }
+    }
+}
+
+impl<S, R> Service<R> for FailsAt<S>
+where
+    S: Service<R>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, std::io::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), std::io::Error>> {
+        assert!(!self.failed, "polled again after its readiness failed");
+        if self.polls.fetch_add(1, Ordering::SeqCst) == self.fail_at {
+            self.failed = true;
+            return Poll::Ready(Err(std::io::Error::other("circuit open")));
+        }
+        self.inner.poll_ready(cx).map_err(std::io::Error::other)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let fut = self.inner.call(req);
+        Box::pin(async move { fut.await.map_err(std::io::Error::other) })
+    }
+}
+
+/// A retry whose readiness failed lets that instance go: it holds what it reserved (the
+/// `ConcurrencyLimit` permit above it) and may not be polled again. Call A is answered
+/// 503 at 0 s; its retry at 1 s meets the readiness error; its next retry, at 2 s, goes
+/// through a fresh clone and is answered. Call B, at 1.1 s, finds the only slot free.
+#[tokio::test(start_paused = true)]
+async fn a_retry_whose_readiness_failed_lets_that_instance_go() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::status(503)]);
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(1.0)))
+        .retry_if(|_| true)
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .concurrency_limit(1)
+        .layer_fn(|inner| FailsAt {
+            inner,
+            polls: Arc::default(),
+            fail_at: 1,
+            failed: false,
+        })
+        .service(common::http());
+    let start = Instant::now();
+    let a = svc
+        .clone()
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1));
+    let a = tokio::spawn(async move { (a.await.unwrap(), start.elapsed()) });
+    tokio::time::sleep(secs(1.1)).await;
+    let b = svc
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(2))
+        .await
+        .unwrap();
+    assert_eq!(b.result(), Some(&json!(3)));
+    assert!(
+        start.elapsed() < secs(1.2),
+        "B waited for A's backoff: {:?}",
+        start.elapsed()
+    );
+    let (a, a_took) = a.await.unwrap();
+    assert_eq!(a.result(), Some(&json!(3)));
+    assert_eq!(a_took, secs(2.0));
+    assert_eq!(server.calls("sum"), 3);
+}
+
+/// The same at the HTTP level, whose attempts go through the same retry machinery.
+#[tokio::test(start_paused = true)]
+async fn http_level_a_retry_whose_readiness_failed_lets_that_instance_go() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::status(503)]);
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(1.0)))
+        .retry_if(|_| true)
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let polls = Arc::new(AtomicUsize::new(0));
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(strategy))
+        .concurrency_limit(1)
+        .layer_fn(|inner| FailsAt {
+            inner,
+            polls: Arc::clone(&polls),
+            fail_at: FAIL_AT,
+            failed: false,
+        })
+        .service(common::http());
+    let post = |id: u64| {
+        let body = format!(r#"{{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":{id}}}"#);
+        http::Request::post(server.uri())
+            .body(Full::from(body))
+            .unwrap()
+    };
+    let start = Instant::now();
+    let a = svc.clone().oneshot(post(1));
+    let a = tokio::spawn(async move { (a.await.unwrap(), start.elapsed()) });
+    tokio::time::sleep(secs(0.5)).await;
+    // A's first attempt made three readiness checks (the layer's, and the attempt's
+    // below it): the next is its retry's, at 1 s, which fails.
+    assert_eq!(polls.load(Ordering::SeqCst), FAIL_AT);
+    tokio::time::sleep(secs(0.6)).await;
+    let b = svc.oneshot(post(2)).await.unwrap();
+    assert_eq!(b.status(), 200);
+    assert!(
+        start.elapsed() < secs(1.2),
+        "B waited for A's backoff: {:?}",
+        start.elapsed()
+    );
+    let (a, a_took) = a.await.unwrap();
+    assert_eq!(a.status(), 200);
+    assert_eq!(a_took, secs(2.0));
+    assert_eq!(server.calls("sum"), 3);
+}
+
+/// The readiness check of call A's retry, in the test above.
+const FAIL_AT: usize = 3;

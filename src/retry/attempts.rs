@@ -39,6 +39,11 @@ pub(crate) struct Attempts<S> {
     sleep: Option<Pin<Box<Sleep>>>,
     /// What the next call returns instead of calling the inner service.
     failed: Option<Failed>,
+    /// Set once this instance has sent an attempt. tower's `Retry` clones the service for
+    /// a call's future just after the call's first attempt, so the clone has it and all
+    /// it sends are retries; [`JsonRpcRetry`](super::JsonRpcRetry) clears it on its own
+    /// instance after each call.
+    pub(super) sent: bool,
 }
 
 enum Failed {
@@ -55,6 +60,7 @@ impl<S> Attempts<S> {
             deadline: None,
             sleep: None,
             failed: None,
+            sent: false,
         }
     }
 
@@ -83,14 +89,16 @@ impl<S> Attempts<S> {
 }
 
 impl<S: Clone> Clone for Attempts<S> {
-    /// The inner service cloned; the deadline kept (the clone tower's `Retry` makes for
-    /// a call's future carries that call's deadline); readiness starts afresh.
+    /// The inner service cloned; the deadline and whether an attempt was sent kept (the
+    /// clone tower's `Retry` makes for a call's future carries that call's); readiness
+    /// starts afresh.
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             deadline: self.deadline,
             sleep: None,
             failed: None,
+            sent: self.sent,
         }
     }
 }
@@ -121,7 +129,7 @@ fn unvouch<R: Any>(req: &mut R) {
 
 impl<S, R> Service<R> for Attempts<S>
 where
-    S: Service<R>,
+    S: Service<R> + Clone,
     S::Error: InspectError + Send + Sync + 'static,
     R: 'static,
 {
@@ -153,23 +161,32 @@ where
         if self.deadline.is_some() {
             unvouch(&mut req);
         }
-        let err = match self.failed.take() {
-            None => {
-                return AttemptFuture::Sent {
-                    future: self.inner.call(req),
-                };
-            }
+        let retry = std::mem::replace(&mut self.sent, true);
+        let failed = self.failed.take();
+        // An instance whose readiness failed is let go, as tower asks (it may hold what
+        // it reserved, a `ConcurrencyLimit` permit, and may not be polled again); so is
+        // the one a retry went through, which the codec keeps a readiness error in: the
+        // next retry, after its wait, goes through a fresh clone, and nothing stays
+        // reserved while the call waits.
+        let discard = retry || matches!(failed, Some(Failed::NotReady(_)));
+        let err = match failed {
+            None => None,
             Some(Failed::NotReady(err)) => err.downcast::<S::Error>().map(|err| *err).ok(),
             Some(Failed::Deadline) => S::Error::deadline_error(),
         };
-        match err {
+        let future = match err {
             Some(err) => AttemptFuture::Failed { error: Some(err) },
-            // Kept for another request type than this call's (readiness asked for one
-            // type, the call made with another): the inner service is called as it is.
+            // Ready, or an error kept for another request type than this call's
+            // (readiness asked for one type, the call made with another): the inner
+            // service is called as it is.
             None => AttemptFuture::Sent {
                 future: self.inner.call(req),
             },
+        };
+        if discard {
+            self.inner = self.inner.clone();
         }
+        future
     }
 }
 

@@ -109,6 +109,7 @@ pin_project! {
     pub struct ResponseFuture<S, R>
     where
         S: Service<R>,
+        S: Clone,
         S::Error: InspectError,
         S::Error: Send,
         S::Error: Sync,
@@ -137,7 +138,7 @@ where
 
 impl<S, R> fmt::Debug for ResponseFuture<S, R>
 where
-    S: Service<R>,
+    S: Service<R> + Clone,
     S::Error: InspectError + Send + Sync + 'static,
     R: 'static,
     JsonRpcRetryPolicy: Policy<R, S::Response, S::Error>,

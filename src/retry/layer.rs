@@ -179,9 +179,13 @@ impl<S> JsonRpcRetry<S> {
     where
         Retry<JsonRpcRetryPolicy, Attempts<S>>: Service<R>,
     {
-        self.retry.get_mut().deadline = deadline.map(|d| d.0);
+        let attempts = self.retry.get_mut();
+        attempts.deadline = deadline.map(|d| d.0);
         let future = self.retry.call(req);
-        self.retry.get_mut().deadline = None;
+        // This instance sends the next call's first attempt.
+        let attempts = self.retry.get_mut();
+        attempts.deadline = None;
+        attempts.sent = false;
         future
     }
 

@@ -25,7 +25,9 @@ use crate::jsonrpc::{BatchRequest, Request};
 /// it like on any failed attempt (a partly retried batch keeps the answers it gathered,
 /// a deadline gives up with its reason):
 ///
-/// - a readiness error is kept, and returned by the next call;
+/// - a readiness error is kept, and returned by the next call, after which the instance
+///   that failed is let go for a fresh clone (tower's contract: it may not be polled
+///   again), as is every instance a retry went through;
 /// - a retry that waits for readiness past the call's deadline
 ///   ([`max_elapsed`](crate::RetryStrategy::max_elapsed)) is ready at the deadline, and
 ///   its call fails at once with the error type's

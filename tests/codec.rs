@@ -1229,3 +1229,32 @@ async fn a_content_encoded_answer_is_a_decode_error_that_names_the_coding() {
     assert!(err.is_decode(), "{err:?}");
     assert_eq!(err.to_string(), "invalid JSON-RPC response");
 }
+
+/// The body's framing is the HTTP client's: a `Content-Length` or `Transfer-Encoding`
+/// given to the codec is not sent (hyper would trust the length and cut the body short,
+/// or wait for bytes that never come), and the call goes through whole.
+#[tokio::test]
+async fn framing_headers_given_to_the_codec_are_not_sent() {
+    use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+
+    let server = server().await;
+    let mut extra = HeaderMap::new();
+    extra.insert(TRANSFER_ENCODING, HeaderValue::from_static("gzip"));
+    extra.append(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    extra.insert("x-kept", HeaderValue::from_static("yes"));
+    let svc = JsonRpcCodecLayer::new(server.uri())
+        .header(CONTENT_LENGTH, HeaderValue::from_static("2"))
+        .headers(extra)
+        .layer(http());
+    let resp = svc
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    let sent = server.headers();
+    let sent = sent.first().unwrap();
+    let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+    assert_eq!(sent[CONTENT_LENGTH], body.len().to_string().as_str());
+    assert_eq!(sent.get(TRANSFER_ENCODING), None);
+    assert_eq!(sent["x-kept"], "yes");
+}

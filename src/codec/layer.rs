@@ -58,15 +58,22 @@ impl JsonRpcCodecLayer {
     /// marked sensitive, so `Debug` output (of this layer, the codec, a
     /// [`ClientBuilder`](crate::client::ClientBuilder)) never shows them. The URI is shown
     /// there without its path and query, where API keys often sit.
+    ///
+    /// `Content-Length` and `Transfer-Encoding` are not taken: the codec makes each
+    /// request's body and the HTTP client frames it (hyper would trust a length given
+    /// here, and cut the body short, or wait for bytes that never come).
     #[must_use]
     pub fn header(mut self, name: HeaderName, mut value: HeaderValue) -> Self {
+        if frames_body(&name) {
+            return self;
+        }
         super::mark_sensitive(&name, &mut value);
         Arc::make_mut(&mut self.config).headers.insert(name, value);
         self
     }
 
     /// Adds these headers to every HTTP request, credentials marked sensitive as
-    /// [`header`](Self::header) marks them.
+    /// [`header`](Self::header) marks them, and the body's framing left out as it does.
     #[must_use]
     pub fn headers(mut self, headers: HeaderMap) -> Self {
         let config = Arc::make_mut(&mut self.config);
@@ -75,6 +82,7 @@ impl JsonRpcCodecLayer {
         // header's, the ones after it are added (as `HeaderMap::extend` does).
         for (name, mut value) in headers {
             match name {
+                Some(name) if frames_body(&name) => last = None,
                 Some(name) => {
                     super::mark_sensitive(&name, &mut value);
                     config.headers.insert(name.clone(), value);
@@ -136,4 +144,10 @@ impl<S> Layer<S> for JsonRpcCodecLayer {
     fn layer(&self, inner: S) -> Self::Service {
         JsonRpcCodec::from_config(inner, self.config.clone())
     }
+}
+
+/// Whether a header frames the body (`Content-Length`, `Transfer-Encoding`): the HTTP
+/// client's to set, for the body the codec makes.
+fn frames_body(name: &HeaderName) -> bool {
+    name == http::header::CONTENT_LENGTH || name == http::header::TRANSFER_ENCODING
 }

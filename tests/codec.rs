@@ -107,7 +107,7 @@ fn capturing(
     Response = http::Response<hyper::body::Incoming>,
     Error = hyper_util::client::legacy::Error,
     Future = hyper_util::client::legacy::ResponseFuture,
-> {
+> + Clone {
     let client = http();
     tower::service_fn(move |req: http::Request<Full<Bytes>>| {
         let (parts, body) = req.into_parts();
@@ -917,7 +917,7 @@ fn streaming(
     Response = http::Response<Streamed>,
     Error = Infallible,
     Future = std::future::Ready<Result<http::Response<Streamed>, Infallible>>,
-> {
+> + Clone {
     tower::service_fn(move |_: http::Request<Full<Bytes>>| {
         let body = Streamed {
             chunks: chunks

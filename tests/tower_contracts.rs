@@ -689,3 +689,111 @@ async fn http_level_a_retry_whose_readiness_failed_lets_that_instance_go() {
 
 /// The readiness check of call A's retry, in the test above.
 const FAIL_AT: usize = 3;
+
+/// A stack whose first readiness check fails, under a `ConcurrencyLimit(1)`, retrying
+/// that failure once a second later.
+fn failing_first(
+    server: &FlakyServer,
+) -> impl Service<
+    Request,
+    Response = Response,
+    Error = tower_jsonrpc_retry::codec::Error,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(1.0))).retry_if(|_| true);
+    ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .concurrency_limit(1)
+        .layer_fn(|inner| FailsAt {
+            inner,
+            polls: Arc::default(),
+            fail_at: 0,
+            failed: false,
+        })
+        .service(common::http())
+}
+
+/// A first attempt's readiness error lets that instance go too, where the caller's
+/// instance lives on after the call: in a `Buffer`'s worker, the permit it held kept the
+/// call's own retry waiting for ever.
+#[tokio::test(start_paused = true)]
+async fn a_first_attempt_whose_readiness_failed_lets_that_instance_go_under_a_buffer() {
+    let server = FlakyServer::start().await.unwrap();
+    let buffered = tower::buffer::Buffer::<Request, _>::new(failing_first(&server), 8);
+    // The handle kept keeps the worker, and the instance it holds, alive.
+    let call = buffered
+        .clone()
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1));
+    let resp = tokio::time::timeout(secs(30.0), call).await;
+    let resp = resp.expect("the retry waited for a permit held by the failed instance");
+    assert_eq!(resp.unwrap().result(), Some(&json!(3)));
+    assert_eq!(server.calls("sum"), 1);
+    drop(buffered);
+}
+
+/// And with `ready().call()` on one instance: the call's retry is not kept waiting, and
+/// the next `ready()` polls a fresh instance, not the one that failed.
+#[tokio::test(start_paused = true)]
+async fn a_first_attempt_whose_readiness_failed_lets_that_instance_go_on_ready_call() {
+    let server = FlakyServer::start().await.unwrap();
+    let mut svc = failing_first(&server);
+    let start = Instant::now();
+    let a = ServiceExt::<Request>::ready(&mut svc)
+        .await
+        .unwrap()
+        .call(Request::new("sum", json!([1, 2])).with_id(1));
+    let a = tokio::spawn(async move { (a.await, start.elapsed()) });
+    let b = ServiceExt::<Request>::ready(&mut svc)
+        .await
+        .unwrap()
+        .call(Request::new("sum", json!([1, 2])).with_id(2))
+        .await;
+    assert_eq!(b.unwrap().result(), Some(&json!(3)));
+    let (a, took) = a.await.unwrap();
+    assert_eq!(a.unwrap().result(), Some(&json!(3)));
+    assert_eq!(took, secs(1.0));
+    assert_eq!(server.calls("sum"), 2);
+}
+
+/// Over a service of the caller's own (no codec between), the retry layer lets an
+/// instance whose readiness failed go itself: the next retry polls a fresh clone.
+#[tokio::test(start_paused = true)]
+async fn a_retry_over_a_service_of_ones_own_lets_a_failed_instance_go() {
+    use tower_jsonrpc_retry::jsonrpc::ErrorObject;
+
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&answered);
+    let inner = tower::service_fn(move |req: Request| {
+        let n = counted.fetch_add(1, Ordering::SeqCst);
+        let id = req.id().cloned().unwrap();
+        async move {
+            Ok::<_, std::io::Error>(if n == 0 {
+                Response::failure(id, ErrorObject::new(2001, "busy"))
+            } else {
+                Response::success(id, json!(3))
+            })
+        }
+    });
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(1.0)))
+        .codes([2001])
+        .retry_if(|_| true);
+    // The first check passes; the retry's fails; the next retry's must be a fresh one's.
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer_fn(|inner| FailsAt {
+            inner,
+            polls: Arc::default(),
+            fail_at: 1,
+            failed: false,
+        })
+        .service(inner);
+    let resp = svc
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(answered.load(Ordering::SeqCst), 2);
+}

@@ -100,7 +100,9 @@ impl JsonRpcCodecLayer {
     }
 
     /// The largest response body read, in bytes; a larger one is an error, detected
-    /// while streaming, before it is all buffered.
+    /// while streaming, before it is all buffered (except under a 2xx answer to a
+    /// notification or a batch of notifications only, which were delivered: see the
+    /// [module docs](super)).
     #[must_use]
     pub fn response_limit(mut self, bytes: usize) -> Self {
         Arc::make_mut(&mut self.config).response_limit = bytes;
@@ -126,7 +128,8 @@ impl JsonRpcCodecLayer {
     /// body. A timeout under the codec (tower's `TimeoutLayer` around the HTTP client)
     /// ends when the response head arrives, so it cannot stop a body that trickles in;
     /// this one can. When it runs out the error [`is_timeout`](super::Error::is_timeout),
-    /// with tower's `Elapsed` as its source.
+    /// with tower's `Elapsed` as its source; but a 2xx answer to a notification, or to a
+    /// batch of notifications only, whose body outlasts it is delivered.
     ///
     /// # Default
     ///

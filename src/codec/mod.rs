@@ -369,7 +369,11 @@ fn forget_body(headers: &mut HeaderMap) {
 /// error it reports there is returned by the next call instead, as a transport error,
 /// so that a retry policy above sees it like any other failed attempt (tower's `Retry`
 /// would otherwise return a readiness error without asking its policy, and a partly
-/// retried batch would lose the answers it had gathered).
+/// retried batch would lose the answers it had gathered). The inner instance that
+/// reported it is let go at once for a clone, as tower's contract asks: it may hold
+/// what it reserved (a `ConcurrencyLimit` permit) and may not be polled again. So the
+/// inner service is `Clone`, as every retrying stack needs it to be (for a service that
+/// is not, put it behind tower's `Buffer`).
 ///
 /// Being a `Service` of two request types, it needs the type named where a call does not
 /// give it, as in `ServiceExt::<Request>::ready(&mut svc)`: see
@@ -409,15 +413,18 @@ impl<S> JsonRpcCodec<S> {
     }
 
     /// The inner service's readiness; an error is kept for the next call (see the type's
-    /// docs), so readiness itself never fails.
+    /// docs), so readiness itself never fails. The instance that reported it is let go
+    /// for a fresh clone, as tower asks (it may hold what it reserved, a
+    /// `ConcurrencyLimit` permit, and may not be polled again).
     fn poll_inner_ready<B>(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>
     where
-        S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
+        S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>> + Clone,
         S::Error: Into<BoxError>,
     {
         if self.not_ready.is_none() {
             if let Err(e) = ready!(self.inner.poll_ready(cx)) {
                 self.not_ready = Some(Error::not_ready(e));
+                self.inner = self.inner.clone();
             }
         }
         Poll::Ready(Ok(()))
@@ -554,7 +561,7 @@ where
 
 impl<S, B> Service<Request> for JsonRpcCodec<S>
 where
-    S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
+    S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>> + Clone,
     S::Error: Into<BoxError>,
     B: Body,
     B::Error: Into<BoxError>,
@@ -586,7 +593,7 @@ where
 
 impl<S, B> Service<BatchRequest> for JsonRpcCodec<S>
 where
-    S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
+    S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>> + Clone,
     S::Error: Into<BoxError>,
     B: Body,
     B::Error: Into<BoxError>,

@@ -27,7 +27,7 @@ use crate::jsonrpc::{BatchRequest, Request};
 ///
 /// - a readiness error is kept, and returned by the next call, after which the instance
 ///   that failed is let go for a fresh clone (tower's contract: it may not be polled
-///   again), as is every instance a retry went through;
+///   again);
 /// - a retry that waits for readiness past the call's deadline
 ///   ([`max_elapsed`](crate::RetryStrategy::max_elapsed)) is ready at the deadline, and
 ///   its call fails at once with the error type's
@@ -41,11 +41,6 @@ pub(crate) struct Attempts<S> {
     sleep: Option<Pin<Box<Sleep>>>,
     /// What the next call returns instead of calling the inner service.
     failed: Option<Failed>,
-    /// Set once this instance has sent an attempt. tower's `Retry` clones the service for
-    /// a call's future just after the call's first attempt, so the clone has it and all
-    /// it sends are retries; [`JsonRpcRetry`](super::JsonRpcRetry) clears it on its own
-    /// instance after each call.
-    pub(super) sent: bool,
 }
 
 enum Failed {
@@ -62,7 +57,6 @@ impl<S> Attempts<S> {
             deadline: None,
             sleep: None,
             failed: None,
-            sent: false,
         }
     }
 
@@ -91,16 +85,14 @@ impl<S> Attempts<S> {
 }
 
 impl<S: Clone> Clone for Attempts<S> {
-    /// The inner service cloned; the deadline and whether an attempt was sent kept (the
-    /// clone tower's `Retry` makes for a call's future carries that call's); readiness
-    /// starts afresh.
+    /// The inner service cloned; the deadline kept (the clone tower's `Retry` makes for
+    /// a call's future carries that call's deadline); readiness starts afresh.
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             deadline: self.deadline,
             sleep: None,
             failed: None,
-            sent: self.sent,
         }
     }
 }
@@ -163,14 +155,12 @@ where
         if self.deadline.is_some() {
             unvouch(&mut req);
         }
-        let retry = std::mem::replace(&mut self.sent, true);
         let failed = self.failed.take();
         // An instance whose readiness failed is let go, as tower asks (it may hold what
-        // it reserved, a `ConcurrencyLimit` permit, and may not be polled again); so is
-        // the one a retry went through, which the codec keeps a readiness error in: the
-        // next retry, after its wait, goes through a fresh clone, and nothing stays
-        // reserved while the call waits.
-        let discard = retry || matches!(failed, Some(Failed::NotReady(_)));
+        // it reserved, a `ConcurrencyLimit` permit, and may not be polled again): the
+        // next attempt goes through a fresh clone, and nothing stays reserved while the
+        // call waits. (The codec lets its own inner service go in the same way.)
+        let discard = matches!(failed, Some(Failed::NotReady(_)));
         let err = match failed {
             None => None,
             Some(Failed::NotReady(err)) => err.downcast::<S::Error>().map(|err| *err).ok(),

@@ -238,8 +238,10 @@ impl<B, E> HttpRetryLayer<B, E> {
     /// [`codec::Error`] for which [`is_body_too_large`](codec::Error::is_body_too_large)
     /// holds (through [`map_err`](Self::map_err)), with the answer's status and
     /// `Retry-After`, except that the answer to a JSON-RPC message under a failure
-    /// status comes back as that status, without its body, and that a partly retried
-    /// batch whose re-send is over the limit comes back as the answers gathered before.
+    /// status comes back as that status, without its body, that a 2xx answer to a
+    /// notification or a batch of notifications only comes back as that 2xx, without
+    /// its body (the notifications were delivered), and that a partly retried batch
+    /// whose re-send is over the limit comes back as the answers gathered before.
     ///
     /// # Default
     ///

@@ -179,13 +179,9 @@ impl<S> JsonRpcRetry<S> {
     where
         Retry<JsonRpcRetryPolicy, Attempts<S>>: Service<R>,
     {
-        let attempts = self.retry.get_mut();
-        attempts.deadline = deadline.map(|d| d.0);
+        self.retry.get_mut().deadline = deadline.map(|d| d.0);
         let future = self.retry.call(req);
-        // This instance sends the next call's first attempt.
-        let attempts = self.retry.get_mut();
-        attempts.deadline = None;
-        attempts.sent = false;
+        self.retry.get_mut().deadline = None;
         future
     }
 

@@ -37,10 +37,17 @@ pub(crate) fn chain<'a>(
 }
 
 fn below<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
-    match e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
-        Some(wrapped) => Some(wrapped as &(dyn StdError + 'static)),
-        None => e.source(),
+    if let Some(wrapped) = e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+        return Some(wrapped as &(dyn StdError + 'static));
     }
+    // An h2 error that is an I/O error holds it without giving it as its `source()`:
+    // hyper passes such errors on as they are while a body is read (a connection that
+    // broke mid-answer), where for the answer's head it makes them `io::Error`s.
+    #[cfg(feature = "http2")]
+    if let Some(io) = e.downcast_ref::<h2::Error>().and_then(h2::Error::get_io) {
+        return Some(io as &(dyn StdError + 'static));
+    }
+    e.source()
 }
 
 fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
@@ -51,9 +58,12 @@ fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
 /// (an untrusted certificate, say) is not one, nor a URI whose scheme the client's
 /// connector does not speak: each fails the same way every time.
 pub(crate) fn is_connect(err: &(dyn StdError + 'static)) -> bool {
-    if chain(err).any(fails_every_time) {
-        return false;
-    }
+    !chain(err).any(fails_every_time) && connect_failed(err)
+}
+
+/// The connection could not be made, whatever the reason (a TLS failure, an unknown
+/// scheme included): nothing was written.
+fn connect_failed(err: &(dyn StdError + 'static)) -> bool {
     chain(err).any(|e| {
         e.downcast_ref::<hyper_util::client::legacy::Error>()
             .is_some_and(hyper_util::client::legacy::Error::is_connect)
@@ -92,7 +102,9 @@ pub(crate) fn never_sent(err: &(dyn StdError + 'static)) -> bool {
     if answered {
         return false;
     }
-    is_connect(err)
+    // A connection refused at the TLS handshake never carried the request either,
+    // though no retry of the class mends it: a rule on its type may retry it.
+    connect_failed(err)
         || chain(err).any(|e| {
             e.downcast_ref::<hyper::Error>()
                 .is_some_and(hyper::Error::is_canceled)
@@ -122,8 +134,9 @@ fn refused_stream(e: &(dyn StdError + 'static)) -> bool {
 }
 
 /// An HTTP/2 stream or connection ended by the protocol: a reset stream, a `GOAWAY`, or
-/// a protocol error either side found. (hyper reports h2's I/O errors as `io::Error`s,
-/// and h2's misuse by its caller has no reason: neither is one.)
+/// a protocol error either side found. (h2's I/O errors are read as the `io::Error`s
+/// they hold, by [`chain`], and h2's misuse by its caller has no reason: neither is one
+/// here.)
 fn h2_broke(e: &(dyn StdError + 'static)) -> bool {
     #[cfg(feature = "http2")]
     return e

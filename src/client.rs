@@ -350,12 +350,17 @@ fn counter() -> IdGenerator {
 /// Params as JSON: an array or an object; `()`, or anything else that serializes to
 /// `null` (`None`), means none.
 fn to_params(params: impl Serialize) -> Result<Value, serde_json::Error> {
-    match serde_json::to_value(params)? {
-        v @ (Value::Array(_) | Value::Object(_) | Value::Null) => Ok(v),
-        other => Err(serde::ser::Error::custom(format!(
-            "expected an array or an object, got {other}"
-        ))),
-    }
+    // The error names what was given, not its value: a scalar given as params is often
+    // a secret or a signed transaction (`hash` for `(hash,)`), not for the logs.
+    let given = match serde_json::to_value(params)? {
+        v @ (Value::Array(_) | Value::Object(_) | Value::Null) => return Ok(v),
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+    };
+    Err(serde::ser::Error::custom(format_args!(
+        "expected an array or an object, got {given} (one positional param is a one-element tuple: `(x,)`)"
+    )))
 }
 
 fn to_value<R: DeserializeOwned, E>(response: Response) -> Result<R, ClientError<E>> {

@@ -146,3 +146,96 @@ async fn tokio_elapsed_broken_pipe_and_addr_not_available_are_in_their_classes()
         assert_eq!(calls.load(Ordering::SeqCst), 2, "{class}");
     }
 }
+
+/// Each error of a chain, as `Display` shows it.
+fn shown(e: &(dyn StdError + 'static)) -> Vec<String> {
+    std::iter::successors(Some(e), |&e| e.source())
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// `Debug` (what `unwrap`, `expect` and `tracing`'s `?err` print) cuts what a server
+/// wrote in an error object, its message and its `data`, as `Display` cuts the message.
+#[tokio::test(start_paused = true)]
+async fn an_error_objects_debug_cuts_what_the_server_wrote() {
+    use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+
+    let server = FlakyServer::start().await.unwrap();
+    let client = tower_jsonrpc_retry::Client::builder(server.uri())
+        .retry(RetryStrategy::none())
+        .build();
+    let huge = "y".repeat(1 << 20);
+    let data = json!({ "blob": huge });
+    server.script(
+        "sum",
+        [Step::error_with(-32000, huge.clone(), Some(data.clone()))],
+    );
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    let debugged = format!("{err:?}");
+    assert!(debugged.len() < 4 * 1024, "{} bytes", debugged.len());
+    assert!(
+        debugged.contains("-32000") && debugged.contains("yyy"),
+        "{debugged}"
+    );
+    // All of it is still there to read.
+    let object = err.rpc().unwrap();
+    assert_eq!(object.message(), huge);
+    assert_eq!(object.data(), Some(&data));
+}
+
+/// A scalar given as params fails unsent, naming what was given, not its value (often
+/// a token, or a signed transaction given as `hash` for `(hash,)`).
+#[tokio::test(start_paused = true)]
+async fn params_that_are_a_scalar_are_named_not_quoted() {
+    let client = tower_jsonrpc_retry::Client::builder("http://127.0.0.1:9/".parse().unwrap())
+        .retry(RetryStrategy::none())
+        .build();
+    let err = client.call::<i64>("auth", "s3cret").await.unwrap_err();
+    let text = shown(&err).join(": ");
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(text.contains("got a string"), "{text}");
+    assert!(!format!("{err:?}").contains("s3cret"));
+    let err = client.call::<i64>("sum", 7).await.unwrap_err();
+    assert!(shown(&err).join(": ").contains("got a number"));
+}
+
+/// A body over the limit has http-body-util's `LengthLimitError` in its chain whether
+/// its length was declared (refused unread) or found while streaming.
+#[tokio::test(start_paused = true)]
+async fn a_body_over_the_limit_has_the_same_source_however_it_is_framed() {
+    use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+
+    let server = FlakyServer::start().await.unwrap();
+    let client = tower_jsonrpc_retry::Client::builder(server.uri())
+        .retry(RetryStrategy::none())
+        .response_limit(1000)
+        .build();
+    for step in [Step::oversized_chunked(5000), Step::oversized(5000)] {
+        server.script("sum", [step]);
+        let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+        assert!(err.transport().unwrap().is_body_too_large(), "{err:?}");
+        let found = std::iter::successors(Some(&err as &(dyn StdError + 'static)), |&e| e.source())
+            .any(|e| e.is::<http_body_util::LengthLimitError>());
+        assert!(found, "{err:?}");
+    }
+}
+
+/// A status without a standard reason (a CDN's 522, nginx's 499) reads as its code, not
+/// as "522 <unknown status code>"; one with a reason keeps it.
+#[tokio::test(start_paused = true)]
+async fn a_status_without_a_standard_reason_reads_as_its_code() {
+    use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+
+    let server = FlakyServer::start().await.unwrap();
+    let client = tower_jsonrpc_retry::Client::builder(server.uri())
+        .retry(RetryStrategy::none())
+        .build();
+    server.script("sum", [Step::status(522), Step::status(503)]);
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    assert_eq!(err.transport().unwrap().to_string(), "HTTP status 522");
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    assert_eq!(
+        err.transport().unwrap().to_string(),
+        "HTTP status 503 Service Unavailable"
+    );
+}

@@ -238,6 +238,23 @@ async fn a_stream_refused_after_its_answer_began_is_no_proof_it_was_not_run() {
     );
 }
 
+/// A connection that breaks in the middle of an answer's body (the server closed it,
+/// with no `GOAWAY`) is a broken connection, as over HTTP/1.1: retried for an idempotent
+/// call, not sent again for a non-idempotent one. (h2 holds the I/O error without
+/// giving it as its source.)
+#[tokio::test]
+async fn a_connection_that_breaks_mid_body_is_a_reset() {
+    let server = raw_server(RawAnswer::HeadThenClose).await;
+    let err = call(&server, on_reset(), "sum").await.unwrap_err();
+    assert!(err.is_body(), "{err:?}");
+    assert_eq!(server.requests(), attempts_if_read(4));
+
+    let server = raw_server(RawAnswer::HeadThenClose).await;
+    let send = on_reset().non_idempotent(["send"]);
+    assert!(call(&server, send, "send").await.is_err());
+    assert_eq!(server.requests(), 1);
+}
+
 #[tokio::test]
 async fn a_reset_stream_is_no_timeout_or_connect_failure() {
     let server = H2Server::start([Answer::Reset(Reason::INTERNAL_ERROR)]).await;
@@ -264,6 +281,9 @@ enum RawAnswer {
     /// A `200` head and half a body, then `RST_STREAM` with `REFUSED_STREAM`, written
     /// at once: the server began to answer, then claims it did not process the request.
     HeadThenRefused,
+    /// A `200` head and half a body, then the connection closes, with no `GOAWAY`: a
+    /// server that went away mid-answer.
+    HeadThenClose,
 }
 
 async fn raw_server(answer: RawAnswer) -> H2Server {
@@ -310,7 +330,7 @@ async fn raw_server(answer: RawAnswer) -> H2Server {
                         (SETTINGS, 0) => {
                             let _ = socket.write_all(&frame(0, SETTINGS, ACK)).await;
                         }
-                        (HEADERS, _) if matches!(answer, RawAnswer::HeadThenRefused) => {
+                        (HEADERS, _) if !matches!(answer, RawAnswer::GoAway) => {
                             seen.fetch_add(1, Ordering::SeqCst);
                             let stream = [head[5] & 0x7f, head[6], head[7], head[8]];
                             // HPACK: the static table's entry 8, `:status: 200`.
@@ -319,9 +339,17 @@ async fn raw_server(answer: RawAnswer) -> H2Server {
                             let half = br#"{"jsonrpc":"2.0","res"#;
                             out.extend(frame_on(stream, half.len() as u32, DATA, 0));
                             out.extend_from_slice(half);
-                            out.extend(frame_on(stream, 4, RST_STREAM, 0));
-                            out.extend_from_slice(&7u32.to_be_bytes()); // REFUSED_STREAM
+                            if matches!(answer, RawAnswer::HeadThenRefused) {
+                                out.extend(frame_on(stream, 4, RST_STREAM, 0));
+                                out.extend_from_slice(&7u32.to_be_bytes()); // REFUSED_STREAM
+                            }
                             let _ = socket.write_all(&out).await;
+                            if matches!(answer, RawAnswer::HeadThenClose) {
+                                let _ = socket.shutdown().await;
+                                let mut rest = Vec::new();
+                                let _ = socket.read_to_end(&mut rest).await;
+                                return;
+                            }
                         }
                         (HEADERS, _) => {
                             seen.fetch_add(1, Ordering::SeqCst);

@@ -138,3 +138,22 @@ async fn the_https_client_refuses_other_schemes_at_once() {
     );
     assert_eq!(server.connections(), 0, "nothing reached the server");
 }
+
+/// A TLS handshake rustls refused carried no request: no class retries it (it fails the
+/// same way every time), but a rule on its type does, for a non-idempotent method too,
+/// as for any connect failure.
+#[tokio::test(start_paused = true)]
+async fn a_refused_handshake_is_sent_again_for_a_write_when_a_rule_on_its_type_retries_it() {
+    let server = FlakyServer::start().await.unwrap();
+    let (uri, _roots, accepted) = tls_front(&server).await; // not among webpki's roots
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(10)))
+        .retry_on_error::<rustls::Error>()
+        .non_idempotent(["send"]);
+    let client = Client::builder(uri).retry(strategy).build_https().unwrap();
+    assert!(client.call::<i64>("sum", (1, 2)).await.is_err());
+    let read = accepted.swap(0, Ordering::SeqCst);
+    assert!(client.call::<i64>("send", (1, 2)).await.is_err());
+    let write = accepted.load(Ordering::SeqCst);
+    assert_eq!(server.http_requests(), 0);
+    assert_eq!((read, write), (3, 3));
+}

@@ -163,8 +163,10 @@ impl Error {
         )
     }
 
+    /// A body whose declared length is over the limit: refused unread, with the same
+    /// source as one found over it while streaming.
     pub(crate) fn body_too_large(limit: usize) -> Self {
-        Self::new(Kind::BodyTooLarge(limit), None)
+        Self::new(Kind::BodyTooLarge(limit), Some(length_limit_error()))
     }
 
     /// The inner service failed: the HTTP exchange did not complete.
@@ -206,7 +208,10 @@ impl Error {
 
     /// The decoding failure: why the answer was refused when
     /// [`is_decode`](Self::is_decode), or why the request was when
-    /// [`is_invalid_request`](Self::is_invalid_request); `None` otherwise.
+    /// [`is_invalid_request`](Self::is_invalid_request) for the request itself (an
+    /// empty batch, two calls with one id, params that are not an array or an object);
+    /// `None` otherwise, a URI without scheme and host included (its
+    /// [`UnsupportedScheme`](crate::client::UnsupportedScheme) is the `source()`).
     pub fn decode_error(&self) -> Option<&DecodeError> {
         self.inner.source.as_ref()?.downcast_ref()
     }
@@ -268,7 +273,7 @@ impl fmt::Display for Error {
         self.fmt_kind(f)?;
         match self.inner.status {
             Some(status) if !status.is_success() && self.inner.kind != Kind::Status => {
-                write!(f, " (HTTP status {status})")
+                write!(f, " (HTTP status {})", StatusText(status))
             }
             _ => Ok(()),
         }
@@ -280,7 +285,7 @@ impl Error {
         match self.inner.kind {
             Kind::Transport => f.write_str("HTTP request failed"),
             Kind::Status => match self.inner.status {
-                Some(status) => write!(f, "HTTP status {status}"),
+                Some(status) => write!(f, "HTTP status {}", StatusText(status)),
                 None => f.write_str("HTTP status error"),
             },
             Kind::Decode => match &self.inner.coding {
@@ -303,9 +308,35 @@ impl Error {
     }
 }
 
+/// A status as a message shows it: its code, and its reason where it has a standard one
+/// (`503 Service Unavailable`, but `522`, where `StatusCode`'s own `Display` would add
+/// `<unknown status code>` for the codes of proxies and CDNs).
+struct StatusText(StatusCode);
+
+impl fmt::Display for StatusText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.canonical_reason() {
+            Some(reason) => write!(f, "{} {reason}", self.0.as_u16()),
+            None => write!(f, "{}", self.0.as_u16()),
+        }
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.inner.source.as_deref().map(|e| e as _)
+    }
+}
+
+/// http-body-util's `LengthLimitError`, which has no constructor of its own: the one its
+/// `Limited` gives for a byte over a limit of none (in memory, so polling never waits).
+fn length_limit_error() -> BoxError {
+    use http_body::Body;
+    let mut over = http_body_util::Limited::new(http_body_util::Full::new(&b" "[..]), 0);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::Pin::new(&mut over).poll_frame(&mut cx) {
+        std::task::Poll::Ready(Some(Err(e))) => e,
+        _ => "length limit exceeded".into(),
     }
 }
 

@@ -19,7 +19,7 @@ use super::Id;
 /// assert_eq!(err.code(), -32601);
 /// assert!(ErrorObject::new(-32005, "limit exceeded").is_server_error());
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, Serialize)]
 pub struct ErrorObject {
     code: i64,
     message: String,
@@ -136,6 +136,23 @@ impl fmt::Display for ErrorObject {
     }
 }
 
+/// As derived, but what the server wrote is cut as `Display` cuts it: the message, and
+/// the `data`'s JSON text, after 1 KiB each. `{:?}` is what `unwrap`, `expect` and
+/// `tracing`'s `?err` print, and a hostile server's megabyte should not reach the logs
+/// through it; [`message`](Self::message) and [`data`](Self::data) have it all.
+impl fmt::Debug for ErrorObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ErrorObject")
+            .field("code", &self.code)
+            .field("message", &DebugCut(&self.message, MESSAGE_SHOWN))
+            .field(
+                "data",
+                &self.data.as_ref().map(|data| ShownCut(data, MESSAGE_SHOWN)),
+            )
+            .finish()
+    }
+}
+
 impl std::error::Error for ErrorObject {}
 
 /// Why a message could not be decoded.
@@ -205,7 +222,26 @@ struct DebugQuoted<'a, T>(&'a T);
 
 impl<T: fmt::Debug> fmt::Debug for DebugQuoted<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        quote(f, format_args!("{:?}", self.0))
+        DebugCut(self.0, QUOTED).fmt(f)
+    }
+}
+
+/// A value in `Debug` output: its own `Debug`, cut after so many bytes.
+struct DebugCut<'a, T>(&'a T, usize);
+
+impl<T: fmt::Debug> fmt::Debug for DebugCut<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        quote_up_to(f, format_args!("{:?}", self.0), self.1)
+    }
+}
+
+/// A value in `Debug` output as its `Display` shows it (a JSON value as its text), cut
+/// after so many bytes.
+struct ShownCut<'a, T>(&'a T, usize);
+
+impl<T: fmt::Display> fmt::Debug for ShownCut<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        quote_up_to(f, self.0, self.1)
     }
 }
 

@@ -8,8 +8,8 @@
 //!    finds it: by type in its `source()` chain, by [`ErrorClass`], or by predicate.
 //!    A non-idempotent method is retried only after an error that proves the request
 //!    was never run (a connect failure, a request hyper handed back unwritten, an
-//!    HTTP/2 stream the server refused, a readiness error of the codec's HTTP service or
-//!    a `LoadShed` refusal below the layer).
+//!    HTTP/2 stream the server refused (with the `http2` feature), a readiness error of
+//!    the codec's HTTP service or a `LoadShed` refusal below the layer).
 //! 2. **Delay.** The request's backoff yields the next delay (none left: give up); a
 //!    server's `Retry-After` (or a `backoff_seconds` in the error's `data`, as Infura
 //!    sends) raises it, up to the ceiling.

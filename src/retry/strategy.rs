@@ -382,12 +382,12 @@ impl RetryStrategy {
 
     /// Marks methods that must not run twice (e.g. `eth_sendRawTransaction`): they are
     /// retried only on errors that prove the request never left the client (a connect
-    /// failure, a request hyper handed back unwritten, a readiness error of the codec's
-    /// HTTP service, tower's `Overloaded` from a `LoadShed` below the retry layer) or that
-    /// the server did not run it (an HTTP/2 stream it refused before any of its answer
-    /// came), when one of the strategy's
-    /// rules retries it ([`ErrorClass::Connect`], [`ErrorClass::Reset`], a rule on the
-    /// error's type); never on an error response, a status, or a timeout after which
+    /// failure, a TLS handshake refused included, a request hyper handed back unwritten,
+    /// a readiness error of the codec's HTTP service, tower's `Overloaded` from a
+    /// `LoadShed` below the retry layer) or that the server did not run it (with the
+    /// `http2` feature, on by default: an HTTP/2 stream it refused before any of its
+    /// answer came), when one of the strategy's rules retries it
+    /// ([`ErrorClass::Connect`], [`ErrorClass::Reset`], a rule on the error's type); never on an error response, a status, or a timeout after which
     /// the request may have been sent (an attempt timeout is one, even when it ends the
     /// call while it connects). A readiness error of a layer of your own between the retry
     /// layer and the codec is not taken as proof either: it reaches the policy as the

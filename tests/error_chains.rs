@@ -147,11 +147,21 @@ async fn tokio_elapsed_broken_pipe_and_addr_not_available_are_in_their_classes()
     }
 }
 
+/// An error and those below it, by `source()`.
+fn below<'a>(
+    e: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(e), |&e| e.source())
+}
+
 /// Each error of a chain, as `Display` shows it.
 fn shown(e: &(dyn StdError + 'static)) -> Vec<String> {
-    std::iter::successors(Some(e), |&e| e.source())
-        .map(ToString::to_string)
-        .collect()
+    below(e).map(ToString::to_string).collect()
+}
+
+/// A client that makes one attempt a call.
+fn once(uri: http::Uri) -> tower_jsonrpc_retry::client::ClientBuilder {
+    tower_jsonrpc_retry::Client::builder(uri).retry(RetryStrategy::none())
 }
 
 /// `Debug` (what `unwrap`, `expect` and `tracing`'s `?err` print) cuts what a server
@@ -161,9 +171,7 @@ async fn an_error_objects_debug_cuts_what_the_server_wrote() {
     use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 
     let server = FlakyServer::start().await.unwrap();
-    let client = tower_jsonrpc_retry::Client::builder(server.uri())
-        .retry(RetryStrategy::none())
-        .build();
+    let client = once(server.uri()).build();
     let huge = "y".repeat(1 << 20);
     let data = json!({ "blob": huge });
     server.script(
@@ -187,9 +195,7 @@ async fn an_error_objects_debug_cuts_what_the_server_wrote() {
 /// a token, or a signed transaction given as `hash` for `(hash,)`).
 #[tokio::test(start_paused = true)]
 async fn params_that_are_a_scalar_are_named_not_quoted() {
-    let client = tower_jsonrpc_retry::Client::builder("http://127.0.0.1:9/".parse().unwrap())
-        .retry(RetryStrategy::none())
-        .build();
+    let client = once("http://127.0.0.1:9/".parse().unwrap()).build();
     let err = client.call::<i64>("auth", "s3cret").await.unwrap_err();
     let text = shown(&err).join(": ");
     assert!(!text.contains("s3cret"), "{text}");
@@ -206,16 +212,12 @@ async fn a_body_over_the_limit_has_the_same_source_however_it_is_framed() {
     use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 
     let server = FlakyServer::start().await.unwrap();
-    let client = tower_jsonrpc_retry::Client::builder(server.uri())
-        .retry(RetryStrategy::none())
-        .response_limit(1000)
-        .build();
+    let client = once(server.uri()).response_limit(1000).build();
     for step in [Step::oversized_chunked(5000), Step::oversized(5000)] {
         server.script("sum", [step]);
         let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
         assert!(err.transport().unwrap().is_body_too_large(), "{err:?}");
-        let found = std::iter::successors(Some(&err as &(dyn StdError + 'static)), |&e| e.source())
-            .any(|e| e.is::<http_body_util::LengthLimitError>());
+        let found = below(&err).any(|e| e.is::<http_body_util::LengthLimitError>());
         assert!(found, "{err:?}");
     }
 }
@@ -227,9 +229,7 @@ async fn a_status_without_a_standard_reason_reads_as_its_code() {
     use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 
     let server = FlakyServer::start().await.unwrap();
-    let client = tower_jsonrpc_retry::Client::builder(server.uri())
-        .retry(RetryStrategy::none())
-        .build();
+    let client = once(server.uri()).build();
     server.script("sum", [Step::status(522), Step::status(503)]);
     let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
     assert_eq!(err.transport().unwrap().to_string(), "HTTP status 522");

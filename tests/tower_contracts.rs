@@ -219,37 +219,6 @@ async fn retries_without_a_wait_still_yield_to_the_executor() {
     assert_eq!(attempts.load(Ordering::SeqCst), 1_001);
 }
 
-/// A circuit breaker between the retry and the codec: closed for the first readiness
-/// check, open after.
-#[derive(Clone)]
-struct Breaker<S> {
-    inner: S,
-    polls: Arc<AtomicUsize>,
-}
-
-impl<S, R> Service<R> for Breaker<S>
-where
-    S: Service<R>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        if self.polls.fetch_add(1, Ordering::SeqCst) > 0 {
-            return Poll::Ready(Err("circuit open".into()));
-        }
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, req: R) -> Self::Future {
-        let fut = self.inner.call(req);
-        Box::pin(async move { fut.await.map_err(Into::into) })
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_readiness_error_below_the_retry_is_decided_on_and_keeps_a_batchs_answers() {
     let server = FlakyServer::start().await.unwrap();
@@ -259,10 +228,8 @@ async fn a_readiness_error_below_the_retry_is_decided_on_and_keeps_a_batchs_answ
         recorder.attach(RetryStrategy::new(PeriodicBackoff::new(1, secs(1.0))).codes([2001]));
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(strategy))
-        .layer_fn(|inner| Breaker {
-            inner,
-            polls: Arc::default(),
-        })
+        // A circuit breaker between the retry and the codec, open at the second check.
+        .layer_fn(fails_at(1, Arc::default()))
         .layer(JsonRpcCodecLayer::new(server.uri()))
         .service(common::http());
     let batch = BatchRequest::new(vec![
@@ -597,6 +564,23 @@ where
     }
 }
 
+/// A layer of [`FailsAt`]s failing the `fail_at`-th readiness check, counted in `polls`.
+fn fails_at<S>(fail_at: usize, polls: Arc<AtomicUsize>) -> impl Fn(S) -> FailsAt<S> + Clone {
+    move |inner| FailsAt {
+        inner,
+        polls: Arc::clone(&polls),
+        fail_at,
+        failed: false,
+    }
+}
+
+/// Retries answers with status 503 and failed readiness checks, a second apart.
+fn on_503_or_anything() -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(3, secs(1.0)))
+        .retry_if(|_| true)
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+}
+
 /// A retry whose readiness failed lets that instance go: it holds what it reserved (the
 /// `ConcurrencyLimit` permit above it) and may not be polled again. Call A is answered
 /// 503 at 0 s; its retry at 1 s meets the readiness error; its next retry, at 2 s, goes
@@ -605,19 +589,12 @@ where
 async fn a_retry_whose_readiness_failed_lets_that_instance_go() {
     let server = FlakyServer::start().await.unwrap();
     server.script("sum", [Step::status(503)]);
-    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(1.0)))
-        .retry_if(|_| true)
-        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let strategy = on_503_or_anything();
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(strategy))
         .layer(JsonRpcCodecLayer::new(server.uri()))
         .concurrency_limit(1)
-        .layer_fn(|inner| FailsAt {
-            inner,
-            polls: Arc::default(),
-            fail_at: 1,
-            failed: false,
-        })
+        .layer_fn(fails_at(1, Arc::default()))
         .service(common::http());
     let start = Instant::now();
     let a = svc
@@ -646,19 +623,12 @@ async fn a_retry_whose_readiness_failed_lets_that_instance_go() {
 async fn http_level_a_retry_whose_readiness_failed_lets_that_instance_go() {
     let server = FlakyServer::start().await.unwrap();
     server.script("sum", [Step::status(503)]);
-    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(1.0)))
-        .retry_if(|_| true)
-        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let strategy = on_503_or_anything();
     let polls = Arc::new(AtomicUsize::new(0));
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(strategy))
         .concurrency_limit(1)
-        .layer_fn(|inner| FailsAt {
-            inner,
-            polls: Arc::clone(&polls),
-            fail_at: FAIL_AT,
-            failed: false,
-        })
+        .layer_fn(fails_at(FAIL_AT, Arc::clone(&polls)))
         .service(common::http());
     let post = |id: u64| {
         let body = format!(r#"{{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":{id}}}"#);
@@ -707,12 +677,7 @@ fn failing_first(
         .layer(JsonRpcRetryLayer::new(strategy))
         .layer(JsonRpcCodecLayer::new(server.uri()))
         .concurrency_limit(1)
-        .layer_fn(|inner| FailsAt {
-            inner,
-            polls: Arc::default(),
-            fail_at: 0,
-            failed: false,
-        })
+        .layer_fn(fails_at(0, Arc::default()))
         .service(common::http())
 }
 
@@ -783,12 +748,7 @@ async fn a_retry_over_a_service_of_ones_own_lets_a_failed_instance_go() {
     // The first check passes; the retry's fails; the next retry's must be a fresh one's.
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(strategy))
-        .layer_fn(|inner| FailsAt {
-            inner,
-            polls: Arc::default(),
-            fail_at: 1,
-            failed: false,
-        })
+        .layer_fn(fails_at(1, Arc::default()))
         .service(inner);
     let resp = svc
         .oneshot(Request::new("sum", json!([1, 2])).with_id(1))

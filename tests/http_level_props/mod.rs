@@ -1058,20 +1058,8 @@ fn check_run(case: &Case, retrying: bool, outcome: &Outcome, seen: &[Seen], elap
             every_attempt_is_the_callers(case, seen, ctx);
             match case.answer(last) {
                 Answer::Fail(kind) => assert_inner(outcome, *kind, ctx),
-                Answer::Http(a) if a.is_success() => {
-                    // Its head, without the body (not read).
-                    let mut head = as_it_came(a, last);
-                    head.remove(CONTENT_LENGTH);
-                    head.remove(CONTENT_ENCODING);
-                    match outcome {
-                        Ok((status, headers, body)) => {
-                            assert_eq!(status.as_u16(), a.status, "{ctx}");
-                            assert_eq!(headers, &head, "{ctx}");
-                            assert!(body.is_empty(), "{ctx}");
-                        }
-                        Err(e) => panic!("{ctx}: a 2xx notification failed: {e:?}"),
-                    }
-                }
+                // Its head, without the body (not read).
+                Answer::Http(a) if a.is_success() => assert_delivered(outcome, a, last, ctx),
                 Answer::Http(a) if case.over(a) => assert_over_limit(outcome, a, true, ctx),
                 Answer::Http(a) if a.broken => assert!(outcome.is_err(), "{ctx}: a broken body"),
                 Answer::Http(_) => assert_as_it_came(outcome, case, last, ctx),
@@ -1092,18 +1080,7 @@ fn check_run(case: &Case, retrying: bool, outcome: &Outcome, seen: &[Seen], elap
                 if ids.is_empty() && a.is_success() && (case.over(a) || a.broken) {
                     // Notifications only, accepted: delivered as a single notification
                     // is, its head without the body no refusal came whole in.
-                    let mut head = as_it_came(a, 0);
-                    head.remove(CONTENT_LENGTH);
-                    head.remove(CONTENT_ENCODING);
-                    match outcome {
-                        Ok((status, headers, body)) => {
-                            assert_eq!(status.as_u16(), a.status, "{ctx}");
-                            assert_eq!(headers, &head, "{ctx}");
-                            assert!(body.is_empty(), "{ctx}");
-                        }
-                        Err(e) => panic!("{ctx}: accepted notifications failed: {e:?}"),
-                    }
-                    return;
+                    return assert_delivered(outcome, a, 0, ctx);
                 }
                 if case.over(a) {
                     return assert_over_limit(outcome, a, true, ctx);
@@ -1285,6 +1262,22 @@ fn a_batch_attempt(case: &Case, items: &[(Bytes, Option<Id>)], s: &Seen, ctx: &s
         sent > 0 && sent < items.len(),
         "{ctx}: attempt {i} narrows to {sent} items"
     );
+}
+
+/// A 2xx answer to notifications, delivered: its head without the headers of the body
+/// left out, and no body.
+fn assert_delivered(outcome: &Outcome, a: &HttpAnswer, attempt: usize, ctx: &str) {
+    let mut head = as_it_came(a, attempt);
+    head.remove(CONTENT_LENGTH);
+    head.remove(CONTENT_ENCODING);
+    match outcome {
+        Ok((status, headers, body)) => {
+            assert_eq!(status.as_u16(), a.status, "{ctx}");
+            assert_eq!(headers, &head, "{ctx}");
+            assert!(body.is_empty(), "{ctx}");
+        }
+        Err(e) => panic!("{ctx}: delivered notifications failed: {e:?}"),
+    }
 }
 
 /// A batch answer after several attempts: the last exchange's as it came, or the items

@@ -395,11 +395,13 @@ impl JitterState {
         let Some((low, high)) = self.half_open_range(secs) else {
             return jittered;
         };
-        match (secs_to_duration(low), secs_to_duration(high)) {
-            // Drawn in seconds and rounded to whole nanoseconds, a delay could land on
-            // the excluded end itself: keep it a nanosecond short, unless the range is
-            // too narrow to hold a nanosecond below its end.
-            (low, high) if high > low => jittered.min(high - Duration::from_nanos(1)),
+        // Drawn in seconds and rounded to whole nanoseconds, a delay could land outside
+        // the range (on its excluded end, or a nanosecond below a fractional start):
+        // keep it to the whole nanoseconds inside, unless the range is too narrow to
+        // hold one.
+        let first = ceil_nanos(low);
+        match ceil_nanos(high).checked_sub(Duration::from_nanos(1)) {
+            Some(last) if last >= first => jittered.clamp(first, last),
             _ => jittered,
         }
     }
@@ -414,6 +416,16 @@ impl JitterState {
             Kind::Uniform { low, high } => Some((secs + low, secs + high)),
             _ => None,
         }
+    }
+}
+
+/// The least whole number of nanoseconds not below `secs` seconds (saturating).
+fn ceil_nanos(secs: f64) -> Duration {
+    let rounded = secs_to_duration(secs);
+    if rounded.as_secs_f64() < secs {
+        rounded.saturating_add(Duration::from_nanos(1))
+    } else {
+        rounded
     }
 }
 
@@ -591,6 +603,27 @@ mod tests {
             (0..10_000)
                 .any(|i| s.apply(i, Duration::from_nanos(10)) == top * 2 - Duration::from_nanos(1))
         );
+    }
+
+    #[test]
+    fn rounding_keeps_to_the_whole_nanoseconds_inside_the_range() {
+        let ten = Duration::from_nanos(10);
+        let ns = Duration::from_nanos;
+        // The least and the most of many draws.
+        let span = |j: Jitter| {
+            let mut s = j.seeded(1).start();
+            let got: Vec<Duration> = (0..20_000).map(|i| s.apply(i, ten)).collect();
+            (got.iter().min().copied(), got.iter().max().copied())
+        };
+        // 10 ns × (1 ± 0.26) = [7.4, 12.6) ns: 8 to 12 ns, both reached.
+        let got = span(Jitter::proportional(0.26).unwrap());
+        assert_eq!(got, (Some(ns(8)), Some(ns(12))));
+        // 10 ns × (1 ± 0.24) = [7.6, 12.4) ns: 8 to 12 ns, 12 included.
+        let got = span(Jitter::proportional(0.24).unwrap());
+        assert_eq!(got, (Some(ns(8)), Some(ns(12))));
+        // 10 ns + U[-2.6, 0) ns = [7.4, 10) ns: 8 to 9 ns.
+        let got = span(Jitter::uniform(-2.6e-9, 0.0).unwrap());
+        assert_eq!(got, (Some(ns(8)), Some(ns(9))));
     }
 
     #[test]

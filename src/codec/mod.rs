@@ -1,5 +1,6 @@
 //! JSON-RPC over HTTP: a tower service that turns JSON-RPC messages into HTTP requests
-//! on any HTTP service, and HTTP responses back into JSON-RPC responses.
+//! on any HTTP service that is `Clone` (hyper-util's client, and what tower's and
+//! tower-http's layers make of it), and HTTP responses back into JSON-RPC responses.
 //!
 //! [`JsonRpcCodec`] serves [`Request`] and [`BatchRequest`]. It POSTs `application/json`
 //! to one URI and decodes what comes back:
@@ -372,8 +373,11 @@ fn forget_body(headers: &mut HeaderMap) {
 /// retried batch would lose the answers it had gathered). The inner instance that
 /// reported it is let go at once for a clone, as tower's contract asks: it may hold
 /// what it reserved (a `ConcurrencyLimit` permit) and may not be polled again. So the
-/// inner service is `Clone`, as every retrying stack needs it to be (for a service that
-/// is not, put it behind tower's `Buffer`).
+/// inner service is `Clone`, as every retrying stack needs it to be. A service that is
+/// not can go behind tower's `Buffer`, whose worker ends at the first readiness error of
+/// the service it holds: then every call fails from there on, so a service that fails
+/// readiness and recovers (tower's `Reconnect`) is better made `Clone` with a handle of
+/// its own per clone.
 ///
 /// Being a `Service` of two request types, it needs the type named where a call does not
 /// give it, as in `ServiceExt::<Request>::ready(&mut svc)`: see

@@ -239,3 +239,34 @@ async fn a_status_without_a_standard_reason_reads_as_its_code() {
         "HTTP status 503 Service Unavailable"
     );
 }
+
+/// Three errors in a loop, each the next one's source.
+#[derive(Debug)]
+struct Looped(usize);
+
+static LOOP: [Looped; 3] = [Looped(0), Looped(1), Looped(2)];
+
+impl fmt::Display for Looped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "e{}", self.0)
+    }
+}
+
+impl StdError for Looped {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        LOOP.get((self.0 + 1) % 3).map(|e| e as _)
+    }
+}
+
+/// `error_chain` over a chain that comes back on itself shows every error, some twice,
+/// and ends, as its docs say.
+#[test]
+fn error_chain_over_a_loop_shows_every_error_and_ends() {
+    let seen: Vec<String> = tower_jsonrpc_retry::retry::error_chain(&LOOP[0])
+        .map(|e| e.to_string())
+        .collect();
+    assert!(seen.len() <= 2 * LOOP.len(), "{seen:?}");
+    for e in ["e0", "e1", "e2"] {
+        assert!(seen.iter().any(|s| s == e), "{e} missing: {seen:?}");
+    }
+}

@@ -29,7 +29,8 @@ use crate::jsonrpc::{BatchRequest, BatchResponse, Request, Response};
 /// first wait, before a retry or at a [`max_elapsed`](RetryStrategy::max_elapsed)
 /// deadline, panics, as any tokio timer does; so does the
 /// [HTTP-level layer](Self::http), and the [codec](crate::codec::JsonRpcCodec) with an
-/// attempt timeout.
+/// attempt timeout, or on a notification whose 2xx answer has a body to drain (it waits
+/// 100 ms at most for it).
 ///
 /// ```
 /// use std::time::Duration;

@@ -519,8 +519,9 @@ where
     }
 
     /// Gives this request its own retry strategy, replacing the stack's default entirely,
-    /// its hooks, budget and deadline included (build it from a clone of the default to
-    /// keep them).
+    /// its hooks, budget, deadline and non-idempotent methods included (build it from a
+    /// clone of the default to keep them: one made afresh marks no method
+    /// non-idempotent).
     pub fn retry(mut self, strategy: RetryStrategy) -> Self {
         self.extensions.insert(strategy);
         self
@@ -700,7 +701,10 @@ where
         self.push(method.into(), params, None);
     }
 
-    /// Gives the whole batch its own retry strategy.
+    /// Gives the whole batch its own retry strategy, replacing the stack's default
+    /// entirely, as [`RequestBuilder::retry`] does (its non-idempotent methods
+    /// included). One strategy decides for the whole batch: there is no strategy per
+    /// call of a batch.
     pub fn retry(&mut self, strategy: RetryStrategy) -> &mut Self {
         self.batch.extensions_mut().insert(strategy);
         self

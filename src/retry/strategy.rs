@@ -134,7 +134,8 @@ pub(crate) struct Inner {
 ///
 /// Cheap to clone (its parts are shared) and `Send + Sync`. A strategy set on the
 /// layer is the default; one inserted in a request's extensions replaces it entirely
-/// for that request (hooks, budget and deadline included: clone the default and add
+/// for that request (hooks, budget, deadline and the
+/// [`non_idempotent`](Self::non_idempotent) methods included: clone the default and add
 /// to it to keep them), and [`RetryStrategy::none()`] there disables retries.
 ///
 /// # A new strategy

@@ -395,6 +395,14 @@ where
     S: Service<Request, Response = Response, Error = E> + Clone,
 {
     /// A client over any service that takes [`Request`]s, with ids counted from 1.
+    ///
+    /// [`batch`](Self::batch) needs a service that takes [`BatchRequest`]s too, which
+    /// tower's type-erasing wrappers (`BoxCloneService`, `BoxCloneSyncService`, `Buffer`)
+    /// do not: each serves one request type. To name a stack of your own and keep
+    /// batches, box it below the codec, where there is one request type, the HTTP
+    /// request: `JsonRpcRetry<JsonRpcCodec<BoxCloneSyncService<http::Request<Full<Bytes>>,
+    /// http::Response<Incoming>, E>>>`, with a concrete error type `E` (with `BoxError`
+    /// there, rustc cannot prove a call's future `Send` for `tokio::spawn`).
     pub fn new(service: S) -> Self {
         Self {
             service,
@@ -707,6 +715,14 @@ where
     /// call of a batch.
     pub fn retry(&mut self, strategy: RetryStrategy) -> &mut Self {
         self.batch.extensions_mut().insert(strategy);
+        self
+    }
+
+    /// Adds a value to the batch's extensions, for the layers below (a tenant, a
+    /// tracing context), as [`RequestBuilder::extension`] does for one request: the codec
+    /// moves it onto every attempt's HTTP request, a re-send of some calls included.
+    pub fn extension<T: Clone + Send + Sync + 'static>(&mut self, value: T) -> &mut Self {
+        self.batch.extensions_mut().insert(value);
         self
     }
 

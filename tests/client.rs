@@ -726,3 +726,63 @@ async fn a_result_of_the_wrong_type_is_quoted_in_part() {
     let source = std::error::Error::source(&err).unwrap().to_string();
     assert_eq!(source, r#"invalid type: string "x", expected u64"#);
 }
+
+/// A stack of one's own, boxed below the codec (as `Client::new` advises), keeps
+/// batches and spawns; a batch's extension reaches the HTTP request of every attempt,
+/// the re-send of a failed call included.
+#[tokio::test(start_paused = true)]
+async fn a_stack_boxed_below_the_codec_batches_with_extensions() {
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::body::Incoming;
+    use tower::ServiceBuilder;
+    use tower::util::BoxCloneSyncService;
+    use tower_jsonrpc_retry::codec::{JsonRpcCodec, JsonRpcCodecLayer};
+    use tower_jsonrpc_retry::{JsonRpcRetry, JsonRpcRetryLayer};
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Tenant(&'static str);
+
+    type Boxed = BoxCloneSyncService<
+        http::Request<Full<Bytes>>,
+        http::Response<Incoming>,
+        hyper_util::client::legacy::Error,
+    >;
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::ok(), Step::error(2001)]);
+    let seen: Arc<Mutex<Vec<Option<Tenant>>>> = Arc::default();
+    let hyper = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let logged = Arc::clone(&seen);
+    let boxed: Boxed =
+        BoxCloneSyncService::new(tower::service_fn(move |req: http::Request<Full<Bytes>>| {
+            logged
+                .lock()
+                .unwrap()
+                .push(req.extensions().get::<Tenant>().cloned());
+            hyper.request(req)
+        }));
+    let retry = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_secs(1))).codes([2001]);
+    let client: Client<JsonRpcRetry<JsonRpcCodec<Boxed>>> = Client::new(
+        ServiceBuilder::new()
+            .layer(JsonRpcRetryLayer::new(retry))
+            .layer(JsonRpcCodecLayer::new(server.uri()))
+            .service(boxed),
+    );
+    let sums = tokio::spawn(async move {
+        let mut batch = client.batch();
+        batch.extension(Tenant("b"));
+        let one = batch.call::<i64>("sum", (1, 2));
+        let two = batch.call::<i64>("sum", (3, 4));
+        let mut results = batch.send().await.unwrap();
+        (results.take(one).unwrap(), results.take(two).unwrap())
+    });
+    assert_eq!(sums.await.unwrap(), (3, 7));
+    assert_eq!(server.http_requests(), 2);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [Some(Tenant("b")), Some(Tenant("b"))]
+    );
+}

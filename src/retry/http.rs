@@ -55,7 +55,10 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 /// them (without the caller's digest headers, `Content-Digest`, `Repr-Digest`, `Digest`
 /// and `Content-MD5`, which the new body would not match; a signature over the body in
 /// another header cannot hold for it either); its answer comes back as it
-/// came when one exchange gave it, and when retries gathered it from several, as one
+/// came when one exchange gave it (a 2xx answer that does not answer each call once,
+/// by id, is the layer's decode error, as over the codec: a missing, repeated or
+/// unknown id, which a client left to itself might pair with the wrong call), and
+/// when retries gathered it from several, as one
 /// array of the items as the server wrote them (a null-id error the layer gives a call,
 /// by elimination or as the error that refused the whole batch, is written anew with
 /// that call's id around the server's error object as it wrote it; the answers that no

@@ -272,8 +272,6 @@ where
     }
 }
 
-/// A notification's 2xx answer, delivered: decoded from its head alone (its body is not
-/// the call's). Pending if it was already given (a future polled after it was ready).
 /// Whether this is a 2xx answer to a batch of notifications only: the server took them.
 /// Its body is read for a refusal (an error with a null id), but one that breaks off,
 /// stalls or passes the limit holds none, and the batch is delivered as a single
@@ -287,6 +285,8 @@ fn accepted_notifications(
         && matches!(expected, Some(Expected::Batch(ids, _)) if ids.is_empty())
 }
 
+/// A notification's 2xx answer, delivered: decoded from its head alone (its body is not
+/// the call's). Pending if it was already given (a future polled after it was ready).
 fn delivered<T>(
     parts: Option<http::response::Parts>,
     expected: &mut Option<Expected>,

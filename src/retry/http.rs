@@ -205,7 +205,10 @@ impl<B, E> HttpRetryLayer<B, E> {
     }
 
     /// How long one attempt may take; a retry gets a fresh timeout. Timeouts are
-    /// classified as [`ErrorClass::Timeout`](crate::ErrorClass::Timeout).
+    /// classified as [`ErrorClass::Timeout`](crate::ErrorClass::Timeout); but a 2xx
+    /// answer to a notification, or to a batch of notifications only, whose body
+    /// outlasts it comes back as that 2xx, without its body (the notifications were
+    /// delivered).
     ///
     /// Reading the caller's request body, before the first attempt, is bounded by it
     /// too: a body that stalls fails the call with tower's `Elapsed`, not retried (the

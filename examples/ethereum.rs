@@ -36,9 +36,7 @@ async fn main() -> Result<(), BoxError> {
     let (on_retry, seen) = print_and_record_retry("eth");
     let ceiling = secs(60.0);
     let strategy = RetryStrategy::ethereum_rate_limits()
-        .backoff(
-            ExponentialBackoff::doubling(5, secs(1.0)).with_jitter(Jitter::full()),
-        )
+        .backoff(ExponentialBackoff::doubling(5, secs(1.0)).with_jitter(Jitter::full()))
         .retry_after_ceiling(ceiling)
         .on_retry(on_retry);
     let client = Client::builder(server.uri()).retry(strategy).build();

@@ -235,17 +235,25 @@ async fn the_response_future_polled_after_its_result_is_pending_not_a_panic() {
 }
 
 /// At the HTTP level too, a batch of notifications only that the server accepted is
-/// delivered when its body breaks off or stalls: the 200 comes back, sent once.
+/// delivered when its body breaks off, stalls or passes the limit: the 200 comes back,
+/// sent once.
 #[tokio::test(start_paused = true)]
 async fn an_accepted_batch_of_notifications_whose_body_breaks_or_stalls_is_sent_once() {
     const LOGS: &str = r#"[{"jsonrpc":"2.0","method":"log","params":["a"]},{"jsonrpc":"2.0","method":"log","params":["b"]}]"#;
-    for step in [Step::truncated(), Step::trickle(Duration::from_secs(1))] {
+    let steps = [
+        Step::truncated(),
+        Step::trickle(Duration::from_secs(1)),
+        Step::oversized(4096),
+        Step::oversized_chunked(4096),
+    ];
+    for step in steps {
         let server = FlakyServer::start().await.unwrap();
         server.script("log", [step.clone()]);
         let svc = ServiceBuilder::new()
             .layer(
                 JsonRpcRetryLayer::http(RetryStrategy::transient_seeded(1))
-                    .attempt_timeout(Duration::from_millis(500)),
+                    .attempt_timeout(Duration::from_millis(500))
+                    .response_limit(1024),
             )
             .service(http());
         let req = http::Request::post(server.uri())

@@ -624,6 +624,11 @@ mod tests {
         // 10 ns + U[-2.6, 0) ns = [7.4, 10) ns: 8 to 9 ns.
         let got = span(Jitter::uniform(-2.6e-9, 0.0).unwrap());
         assert_eq!(got, (Some(ns(8)), Some(ns(9))));
+        // 1 ns + U[0.2, 0.8) ns = [1.2, 1.8) ns holds no whole nanosecond: left as drawn
+        // and rounded, never a panic for a clamp whose bounds cross.
+        let mut s = Jitter::uniform(0.2e-9, 0.8e-9).unwrap().seeded(1).start();
+        let got: Vec<Duration> = (0..1_000).map(|i| s.apply(i, ns(1))).collect();
+        assert!(got.iter().all(|d| *d == ns(1) || *d == ns(2)), "{got:?}");
     }
 
     #[test]

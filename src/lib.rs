@@ -533,8 +533,8 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `tracing` | yes | `debug` events for every retry decision, target `tower_jsonrpc_retry` |
-//! | `http2` | yes | HTTP/2 failures read from h2's error, for stacks that speak HTTP/2: a reset stream, a `GOAWAY` or a protocol error is [`ErrorClass::Reset`], and a stream the server reset with `REFUSED_STREAM` (not processed) before any of its answer came is sent again even for a non-idempotent method; a `GOAWAY` is not taken for proof of that. Without it h2's errors are no class (a connection closed after a `GOAWAY` is still a broken pipe, a reset). The crate's own `Client` speaks HTTP/1.1 |
-//! | `test-util` | no | [`test_util`](test_util/index.html): [`FlakyServer`] and [`Step`], for tests, examples and benchmarks |
+//! | `http2` | yes | HTTP/2 failures read from h2's error, for stacks that speak HTTP/2: a reset stream, a `GOAWAY` or a protocol error is [`ErrorClass::Reset`], and a stream the server reset with `REFUSED_STREAM` (not processed) before any of its answer came is sent again even for a non-idempotent method; a `GOAWAY` is not taken for proof of that. Without it h2's errors are no class (a connection closed after a `GOAWAY` is still a broken pipe, a reset). And the typed client over HTTP/2: `ClientBuilder::http2` (offered with ALPN over HTTPS) and `http2_prior_knowledge`, with keep-alive pings that close a connection gone silent; without them it speaks HTTP/1.1. A stack of your own over HTTP/2 wants `TCP_NODELAY` (hyper-util's `HttpConnector::set_nodelay(true)`): without it each call waits up to 40 ms for the server's acknowledgement of its headers |
+//! | `test-util` | no | [`test_util`](test_util/index.html): [`FlakyServer`] (HTTP/1.1 and HTTP/2) and [`Step`], for tests, examples and benchmarks |
 //! | `rustls` | no | HTTPS for the typed client: `ClientBuilder::build_https` (rustls with its `ring` provider, Mozilla's roots from `webpki-roots`) and `build_https_with` (your own rustls configuration) |
 //!
 //! [`FlakyServer`]: test_util/struct.FlakyServer.html

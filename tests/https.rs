@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::client::tls_config;
+use tower_jsonrpc_retry::retry::error_chain;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{Client, RetryStrategy};
 
@@ -16,16 +17,26 @@ use tower_jsonrpc_retry::{Client, RetryStrategy};
 /// the front's `https` URI, the roots that trust it, and a count of the connections it
 /// accepted.
 async fn tls_front(server: &FlakyServer) -> (http::Uri, rustls::RootCertStore, Arc<AtomicUsize>) {
+    tls_front_offering(server, &[]).await
+}
+
+/// [`tls_front`] choosing among the client's ALPN protocols the first of `alpn` it
+/// offers (none: no ALPN, HTTP/1.1). `FlakyServer` behind it tells HTTP/2 by its preface.
+async fn tls_front_offering(
+    server: &FlakyServer,
+    alpn: &[&[u8]],
+) -> (http::Uri, rustls::RootCertStore, Arc<AtomicUsize>) {
     let issued = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let cert = issued.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(issued.key_pair.serialize_der().into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(vec![cert.clone()], key)
         .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let front = listener.local_addr().unwrap();
@@ -156,4 +167,54 @@ async fn a_refused_handshake_is_sent_again_for_a_write_when_a_rule_on_its_type_r
     let write = accepted.load(Ordering::SeqCst);
     assert_eq!(server.http_requests(), 0);
     assert_eq!((read, write), (3, 3));
+}
+
+/// `http2` offers HTTP/2 with ALPN: taken where the server takes it, HTTP/1.1 where it
+/// offers none; with prior knowledge, a server that does not take `h2` fails the call.
+#[cfg(feature = "http2")]
+#[tokio::test(start_paused = true)]
+async fn http2_is_offered_over_tls_and_spoken_where_the_server_takes_it() {
+    use http::Version;
+    for (alpn, version) in [
+        (&[b"h2".as_slice(), b"http/1.1"][..], Version::HTTP_2),
+        (&[b"http/1.1".as_slice()][..], Version::HTTP_11),
+        (&[][..], Version::HTTP_11),
+    ] {
+        let server = FlakyServer::start().await.unwrap();
+        let (uri, roots, _) = tls_front_offering(&server, alpn).await;
+        let client = Client::builder(uri)
+            .http2()
+            .build_https_with(tls_config(roots).unwrap());
+        let sums = [
+            client.call::<i64>("sum", (1, 2)),
+            client.call("sum", (2, 2)),
+        ];
+        let [a, b] = sums;
+        assert_eq!((a.await.unwrap(), b.await.unwrap()), (3, 4));
+        assert_eq!(server.versions(), [version; 2], "{alpn:?}");
+    }
+
+    // Without `http2`, the client offers nothing and speaks HTTP/1.1.
+    let server = FlakyServer::start().await.unwrap();
+    let (uri, roots, _) = tls_front_offering(&server, &[b"h2", b"http/1.1"]).await;
+    let client = Client::builder(uri).build_https_with(tls_config(roots).unwrap());
+    assert_eq!(client.call::<i64>("sum", (1, 2)).await.unwrap(), 3);
+    assert_eq!(server.versions(), [Version::HTTP_11]);
+
+    // Prior knowledge offers `h2` alone: a server that takes only HTTP/1.1 refuses the
+    // handshake (no protocol in common), a failure retrying does not mend, so
+    // `transient()` does not retry it; nothing reaches the server.
+    let server = FlakyServer::start().await.unwrap();
+    let (uri, roots, accepted) = tls_front_offering(&server, &[b"http/1.1"]).await;
+    let client = Client::builder(uri)
+        .http2_prior_knowledge()
+        .build_https_with(tls_config(roots).unwrap());
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    let chain: Vec<String> = error_chain(&err).map(ToString::to_string).collect();
+    assert!(
+        chain.iter().any(|e| e.contains("NoApplicationProtocol")),
+        "{chain:?}"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "not retried");
+    assert_eq!(server.http_requests(), 0);
 }

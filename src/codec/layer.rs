@@ -139,6 +139,12 @@ impl JsonRpcCodecLayer {
         Arc::make_mut(&mut self.config).attempt_timeout = Some(timeout);
         self
     }
+
+    /// The attempt timeout set, if any.
+    #[cfg(feature = "http2")]
+    pub(crate) fn attempt_timeout_set(&self) -> Option<Duration> {
+        self.config.attempt_timeout
+    }
 }
 
 impl<S> Layer<S> for JsonRpcCodecLayer {

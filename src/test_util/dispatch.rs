@@ -39,6 +39,8 @@ pub(crate) struct State {
     pub(crate) bodies: Vec<Bytes>,
     /// The headers of every HTTP request, in order of arrival.
     pub(crate) headers: Vec<http::HeaderMap>,
+    /// The HTTP version of every HTTP request, in order of arrival.
+    pub(crate) versions: Vec<http::Version>,
     /// How many times [`FlakyServer::reset`](super::FlakyServer::reset) ran: a request
     /// whose body was read across one is counted again after it.
     pub(crate) resets: u64,
@@ -64,6 +66,7 @@ impl State {
             http_requests: 0,
             bodies: Vec::new(),
             headers: Vec::new(),
+            versions: Vec::new(),
             resets: 0,
             shuffle_batches: false,
             latency: Duration::ZERO,

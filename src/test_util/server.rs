@@ -11,7 +11,7 @@ use http::{Request, Response, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -29,7 +29,7 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A scripted JSON-RPC 2.0 server over HTTP/1.1 on `127.0.0.1`, for tests.
+/// A scripted JSON-RPC 2.0 server over HTTP/1.1 and HTTP/2 on `127.0.0.1`, for tests.
 ///
 /// It answers every request (whatever its method and path) with JSON-RPC: it has the
 /// methods `sum` and `echo` from the start, takes more with [`handle`](Self::handle), and
@@ -119,7 +119,12 @@ impl Drop for FlakyServer {
 impl FlakyServer {
     /// Binds `127.0.0.1` on a free port and starts serving on the current tokio runtime.
     ///
-    /// Connections are HTTP/1.1 with keep-alive.
+    /// Each connection speaks HTTP/1.1 with keep-alive, or HTTP/2 when it opens with
+    /// HTTP/2's preface: a client with prior knowledge over plain TCP (h2c), or HTTP/2 that
+    /// a TLS front in a test negotiated with ALPN and passes on. Over HTTP/2 the connection
+    /// stays open when a step drops it or cuts a body short: the server resets that one
+    /// stream instead (`RST_STREAM` with `INTERNAL_ERROR`), and the other calls on the
+    /// connection go on.
     ///
     /// # Errors
     ///
@@ -356,6 +361,30 @@ impl FlakyServer {
         lock(&self.state).headers.clone()
     }
 
+    /// The HTTP version of every HTTP request received, in order of arrival (one for each
+    /// of [`http_requests`](Self::http_requests)): to check which protocol a client
+    /// speaks. The server speaks HTTP/1.1 and HTTP/2 (see [`start`](Self::start)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::http::Version;
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = FlakyServer::start().await?;
+    /// let client = Client::builder(server.uri()).build();
+    /// let sum: i64 = client.call("sum", (1, 2)).await?;
+    /// assert_eq!(sum, 3);
+    /// assert_eq!(server.versions(), [Version::HTTP_11]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn versions(&self) -> Vec<http::Version> {
+        lock(&self.state).versions.clone()
+    }
+
     /// Every request body received, parsed as JSON; [`Value::Null`] for a body that is not
     /// JSON.
     ///
@@ -529,6 +558,7 @@ impl FlakyServer {
         state.http_requests = 0;
         state.bodies.clear();
         state.headers.clear();
+        state.versions.clear();
         state.resets += 1;
         state.chaos = None;
         state.log.clear();
@@ -611,10 +641,11 @@ async fn serve_connection(stream: TcpStream, state: Shared) {
     // Nagle would hold small writes (the first part of a truncated body) back.
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |request| respond(Arc::clone(&state), request));
-    // Errors end the connection, which is all there is to do with them: they are the
-    // client going away, or a step closing the connection on purpose.
-    let _ = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
+    // HTTP/1.1 or HTTP/2, told apart by the connection's first bytes (HTTP/2's preface:
+    // h2c with prior knowledge, or HTTP/2 that a TLS front negotiated). Errors end the
+    // connection, which is all there is to do with them: they are the client going away,
+    // or a step closing the connection on purpose (over HTTP/2, the stream: see `Step`).
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
         .serve_connection(TokioIo::new(stream), service)
         .await;
 }
@@ -629,6 +660,7 @@ async fn respond(
         let mut state = lock(&state);
         state.http_requests += 1;
         state.headers.push(head.headers.clone());
+        state.versions.push(head.version);
         let early = state.early_draw();
         if early == Some(Some(Fault::DropBeforeRead)) {
             state.log_unread(Some(Fault::DropBeforeRead));
@@ -647,6 +679,7 @@ async fn respond(
             // body and its calls do, so that the records agree.
             state.http_requests += 1;
             state.headers.push(head.headers);
+            state.versions.push(head.version);
         }
         let body = body.to_bytes();
         state.bodies.push(body.clone());

@@ -286,6 +286,10 @@ impl Step {
     /// `hyper::Error` in its source chain whose `is_incomplete_message()` is `true`
     /// ("connection closed before message completed").
     ///
+    /// Over HTTP/2 the server resets the request's stream instead (`RST_STREAM` with
+    /// `INTERNAL_ERROR`) and the connection stays open for other calls: the client's
+    /// error has h2's reset in its chain.
+    ///
     /// # Examples
     ///
     /// ```
@@ -306,6 +310,9 @@ impl Step {
     /// of whose predicates (`is_incomplete_message()`, `is_closed()`, …) is `true`, whose
     /// `source()` is an [`std::io::Error`] of kind `UnexpectedEof` ("end of file before
     /// message length reached").
+    ///
+    /// Over HTTP/2 the first half is sent, then the stream is reset (`RST_STREAM` with
+    /// `INTERNAL_ERROR`); the connection stays open for other calls.
     ///
     /// # Examples
     ///

@@ -1,0 +1,245 @@
+//! The typed client over HTTP/2 (`ClientBuilder::http2_prior_knowledge`), against
+//! `FlakyServer`, which speaks HTTP/2 to a client that opens with its preface: every step
+//! over one shared connection, and a connection gone silent closed by keep-alive pings so
+//! that the retry opens a new one.
+#![cfg(feature = "http2")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Version;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tower::ServiceBuilder;
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{Client, ClientError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+
+/// Up to `retries` retries, no wait, on the failures a step makes.
+fn on_failures(retries: usize) -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(retries, Duration::ZERO))
+        .codes([2001])
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+        .retry_on(ErrorClass::Reset)
+        .retry_on(ErrorClass::Timeout)
+}
+
+fn http2_client(uri: http::Uri, strategy: RetryStrategy) -> Client {
+    Client::builder(uri)
+        .http2_prior_knowledge()
+        .attempt_timeout(Duration::from_secs(1))
+        .retry(strategy)
+        .build()
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_share_one_http2_connection() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = http2_client(server.uri(), RetryStrategy::none());
+    let calls = (0..8).map(|i| client.call::<i64>("sum", (i, 1)));
+    let sums: Vec<i64> = futures_join_all(calls).await;
+    assert_eq!(sums, (1..=8).collect::<Vec<_>>());
+    assert_eq!(server.versions(), [Version::HTTP_2; 8]);
+    assert_eq!(server.connections(), 1, "eight streams on one connection");
+}
+
+/// Every kind of failure a step makes, over HTTP/2: each one retried on the same
+/// connection, since none of them closes it (a dropped connection or a body cut short is
+/// the stream reset, a hung call the stream given up).
+#[tokio::test(start_paused = true)]
+async fn each_step_is_retried_over_the_same_http2_connection() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script(
+        "sum",
+        [
+            Step::error(2001),
+            Step::status(503).retry_after("2"),
+            Step::drop_connection(),
+            Step::truncated(),
+            Step::timeout(),
+        ],
+    );
+    let client = http2_client(server.uri(), on_failures(5));
+    let start = Instant::now();
+    let sum: i64 = client.call("sum", (1, 2)).await.unwrap();
+    assert_eq!(sum, 3);
+    assert_eq!(server.calls("sum"), 6);
+    assert_eq!(server.versions(), [Version::HTTP_2; 6]);
+    assert_eq!(server.connections(), 1);
+    // The `Retry-After` wait and the hung attempt's timeout, nothing else.
+    assert_eq!(start.elapsed().as_secs(), 3);
+}
+
+/// A stream reset by a dropped step proves nothing about the call (the server read it),
+/// so a non-idempotent method is not sent again.
+#[tokio::test(start_paused = true)]
+async fn a_reset_stream_is_not_sent_again_for_a_non_idempotent_method() {
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("send", |_| Ok(json!("0xabc")));
+    server.script("send", [Step::drop_connection()]);
+    let client = http2_client(server.uri(), on_failures(3).non_idempotent(["send"]));
+    let err = client.call::<String>("send", ["0x01"]).await.unwrap_err();
+    assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
+    assert_eq!(server.calls("send"), 1);
+}
+
+/// `http2` offers HTTP/2 through ALPN, which plain HTTP does not have: such a client
+/// speaks HTTP/1.1 to an `http` URI.
+#[tokio::test(start_paused = true)]
+async fn http2_offered_over_plain_http_stays_http1() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = Client::builder(server.uri()).http2().build();
+    let sum: i64 = client.call("sum", (1, 2)).await.unwrap();
+    assert_eq!(sum, 3);
+    assert_eq!(server.versions(), [Version::HTTP_11]);
+}
+
+/// A TCP proxy on 127.0.0.1 in front of `backend` that can go silent: `freeze` stops
+/// every connection open at that moment from passing anything on, while keeping it open
+/// (a network partition, a NAT entry dropped); connections made after it pass as usual.
+struct Proxy {
+    uri: http::Uri,
+    accepted: Arc<AtomicUsize>,
+    freeze: Arc<Notify>,
+}
+
+impl Proxy {
+    async fn start(backend: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri = format!("http://{}/", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let freeze = Arc::new(Notify::new());
+        let (count, frozen) = (Arc::clone(&accepted), Arc::clone(&freeze));
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let frozen = Arc::clone(&frozen);
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+                        () = frozen.notified() => {}
+                    }
+                    // Silent, and open for as long as the test runs.
+                    std::future::pending::<()>().await;
+                    drop((client, server));
+                });
+            }
+        });
+        Self {
+            uri,
+            accepted,
+            freeze,
+        }
+    }
+
+    fn freeze(&self) {
+        self.freeze.notify_waiters();
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// Up to 3 retries, no wait, on timeouts and broken connections.
+fn transient_now() -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(3, Duration::ZERO))
+        .retry_on(ErrorClass::Timeout)
+        .retry_on(ErrorClass::Reset)
+}
+
+/// The client's pings close a connection that went silent, within half the attempt
+/// timeout (a ping after a quarter of it, as long again for the answer, at most 15 s
+/// each), and the retry opens a new connection.
+#[tokio::test(start_paused = true)]
+async fn a_silent_http2_connection_is_closed_and_the_retry_takes_a_new_one() {
+    for (attempt_timeout, closed_after) in [
+        (None, 5),       // the default 10 s
+        (Some(60), 30),  // a quarter each
+        (Some(2), 2),    // at least 1 s each
+        (Some(600), 30), // at most 15 s each
+    ] {
+        let server = FlakyServer::start().await.unwrap();
+        let proxy = Proxy::start(server.addr()).await;
+        let mut client = Client::builder(proxy.uri.clone())
+            .http2_prior_knowledge()
+            .retry(transient_now());
+        if let Some(secs) = attempt_timeout {
+            client = client.attempt_timeout(Duration::from_secs(secs));
+        }
+        let client = client.build();
+        assert_eq!(client.call::<i64>("sum", (1, 2)).await.unwrap(), 3);
+        proxy.freeze();
+
+        let start = Instant::now();
+        assert_eq!(client.call::<i64>("sum", (2, 2)).await.unwrap(), 4);
+        assert_eq!(
+            proxy.accepted(),
+            2,
+            "{attempt_timeout:?}: the retry took a new connection"
+        );
+        assert_eq!(
+            server.calls("sum"),
+            2,
+            "the silent attempt never reached the server"
+        );
+        assert_eq!(
+            start.elapsed().as_secs(),
+            closed_after,
+            "{attempt_timeout:?}"
+        );
+    }
+}
+
+/// Why the client pings: without pings (hyper's default), a retry after a timeout goes
+/// out on the same silent connection, and so does every other.
+#[tokio::test(start_paused = true)]
+async fn without_pings_every_retry_waits_on_the_silent_connection() {
+    let server = FlakyServer::start().await.unwrap();
+    let proxy = Proxy::start(server.addr()).await;
+    let http = HyperClient::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
+    let stack = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(transient_now()))
+        .layer(JsonRpcCodecLayer::new(proxy.uri.clone()).attempt_timeout(Duration::from_secs(1)))
+        .service(http);
+    let client = Client::new(stack);
+    assert_eq!(client.call::<i64>("sum", (1, 2)).await.unwrap(), 3);
+    proxy.freeze();
+
+    let err = client.call::<i64>("sum", (2, 2)).await.unwrap_err();
+    assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
+    assert_eq!(
+        proxy.accepted(),
+        1,
+        "all four attempts on the silent connection"
+    );
+}
+
+/// `join_all` without a dependency on `futures`: the calls run together, in order.
+async fn futures_join_all<F, T>(calls: impl Iterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = Result<T, ClientError>> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = calls.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap().unwrap());
+    }
+    out
+}

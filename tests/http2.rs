@@ -1,9 +1,11 @@
 //! HTTP/2: hyper-util's client speaking HTTP/2 (prior knowledge) to an h2 server started
 //! on 127.0.0.1 that answers, resets streams or sends `GOAWAY` as each test scripts it.
 //!
-//! On tokio's real clock: the HTTP/2 handshake is socket I/O that a paused clock would
-//! overtake (its timers fire whenever the runtime waits for the socket). Every backoff is
-//! zero and no call has a timeout, so no test waits; a guard only ends a call that hangs.
+//! On tokio's paused clock, with `TCP_NODELAY` on both ends: HTTP/2 writes a request or
+//! an answer as several frames, and with Nagle's algorithm the kernel holds a later write
+//! back until the peer acknowledges the first, which Linux delays up to 40 ms; the paused
+//! clock would run the timers meanwhile. Every backoff is zero and no call has a
+//! timeout; a guard only ends a call that hangs.
 //!
 //! With the `http2` feature off (CI runs this file that way too), h2's errors are no
 //! error class, and the tests whose outcome that changes expect so.
@@ -55,6 +57,7 @@ impl H2Server {
             while let Ok((socket, _)) = listener.accept().await {
                 let (script, seen) = (Arc::clone(&script), Arc::clone(&seen));
                 tokio::spawn(async move {
+                    let _ = socket.set_nodelay(true);
                     let Ok(mut conn) = h2::server::handshake(socket).await else {
                         return;
                     };
@@ -112,9 +115,11 @@ async fn answer_one(
 }
 
 fn http2_client() -> Client<HttpConnector, Full<Bytes>> {
+    let mut tcp = HttpConnector::new();
+    tcp.set_nodelay(true);
     Client::builder(TokioExecutor::new())
         .http2_only(true)
-        .build_http()
+        .build(tcp)
 }
 
 /// Whether this build reads h2's errors.
@@ -146,7 +151,7 @@ async fn call(
     Ok(resp.result().cloned().unwrap_or(Value::Null))
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_stream_the_server_resets_is_a_reset() {
     for reason in [
         Reason::INTERNAL_ERROR,
@@ -163,7 +168,7 @@ async fn a_stream_the_server_resets_is_a_reset() {
 /// A `GOAWAY` whose last stream id covers the call: the server may have run it, and
 /// closing the connection breaks it like any other (h2 reports a broken pipe, a reset
 /// with the feature or without): retried, but not for a non-idempotent call.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_goaway_after_the_server_took_the_stream_is_a_broken_connection() {
     let server = H2Server::start([Answer::GoAway(Reason::INTERNAL_ERROR)]).await;
     assert_eq!(call(&server, on_reset(), "sum").await.ok(), Some(json!(3)));
@@ -180,7 +185,7 @@ async fn a_goaway_after_the_server_took_the_stream_is_a_broken_connection() {
 /// every request so, and the call ends when its 3 retries do). Not for a non-idempotent
 /// call: the error does not say whether the `GOAWAY` covered the stream (hyper also
 /// hands it to a stream h2 had queued to send when it came).
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_goaway_before_the_stream_is_a_reset_but_no_proof_it_was_not_run() {
     let strategy = || on_reset().non_idempotent(["send"]);
     let server = goaway_server().await;
@@ -193,7 +198,7 @@ async fn a_goaway_before_the_stream_is_a_reset_but_no_proof_it_was_not_run() {
     assert_eq!(server.requests(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_preset_for_transient_failures_retries_a_reset_stream() {
     let server = H2Server::start([Answer::Reset(Reason::INTERNAL_ERROR)]).await;
     let transient = RetryStrategy::transient().max_elapsed(Duration::from_secs(60));
@@ -203,7 +208,7 @@ async fn the_preset_for_transient_failures_retries_a_reset_stream() {
 
 /// `REFUSED_STREAM` says the server did not process the request: even a non-idempotent
 /// call is sent again. Any other reset may come after the server ran it: not sent again.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn only_a_refused_stream_is_sent_again_for_a_non_idempotent_call() {
     let send = || on_reset().non_idempotent(["send"]);
 
@@ -220,7 +225,7 @@ async fn only_a_refused_stream_is_sent_again_for_a_non_idempotent_call() {
 /// A server that began to answer (a head, part of a body) had the request, whatever its
 /// reset then claims: `REFUSED_STREAM` in the middle of the body is a reset like any
 /// other, retried for an idempotent call, and a non-idempotent call is not sent again.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_stream_refused_after_its_answer_began_is_no_proof_it_was_not_run() {
     let server = raw_server(RawAnswer::HeadThenRefused).await;
     let err = call(&server, on_reset(), "sum").await.unwrap_err();
@@ -242,7 +247,7 @@ async fn a_stream_refused_after_its_answer_began_is_no_proof_it_was_not_run() {
 /// with no `GOAWAY`) is a broken connection, as over HTTP/1.1: retried for an idempotent
 /// call, not sent again for a non-idempotent one. (h2 holds the I/O error without
 /// giving it as its source.)
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_connection_that_breaks_mid_body_is_a_reset() {
     let server = raw_server(RawAnswer::HeadThenClose).await;
     let err = call(&server, on_reset(), "sum").await.unwrap_err();
@@ -255,7 +260,7 @@ async fn a_connection_that_breaks_mid_body_is_a_reset() {
     assert_eq!(server.requests(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_reset_stream_is_no_timeout_or_connect_failure() {
     let server = H2Server::start([Answer::Reset(Reason::INTERNAL_ERROR)]).await;
     let others = RetryStrategy::new(PeriodicBackoff::new(3, Duration::ZERO))
@@ -313,6 +318,7 @@ async fn raw_server(answer: RawAnswer) -> H2Server {
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             let seen = Arc::clone(&seen);
+            let _ = socket.set_nodelay(true);
             tokio::spawn(async move {
                 let mut preface = [0u8; 24];
                 if socket.read_exact(&mut preface).await.is_err() {

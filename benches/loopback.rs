@@ -1,5 +1,6 @@
 //! End-to-end throughput over loopback HTTP: the layer against no layer, the retry path
-//! against a clean call, and this crate's `Client` against jsonrpsee's HTTP client.
+//! against a clean call, this crate's `Client` against jsonrpsee's HTTP client, and the
+//! `Client` over HTTP/2 against itself over HTTP/1.1.
 //!
 //! Everything runs against one `FlakyServer` in this process, on a tokio runtime with two
 //! workers. The machine may be shared, so absolute numbers drift: each comparison runs its
@@ -41,7 +42,7 @@ type Call = Box<dyn Fn() -> Caller>;
 struct Settings {
     /// Runs only the sections whose name contains this (the first argument that is not a
     /// flag: `cargo bench --bench loopback -- jsonrpsee`; the sections are `e2e`,
-    /// `retry`, `peers`, `sensitivity`, `jsonrpsee` and `latency`).
+    /// `retry`, `peers`, `http2`, `sensitivity`, `jsonrpsee` and `latency`).
     only: Option<String>,
     rounds: usize,
     /// Calls per sample with one caller.
@@ -295,6 +296,46 @@ async fn run(s: Settings) {
                 &o,
                 ">= 1.0x throughput",
                 1.0 / o.time_ratio >= 1.0,
+            );
+        }
+    }
+
+    #[cfg(feature = "http2")]
+    if s.wants("http2") {
+        // The typed client over HTTP/2 (prior knowledge: every call on one connection)
+        // against the same client over HTTP/1.1 (a pool of connections, one per caller).
+        let over = |client: Client| -> Call {
+            Box::new(move || {
+                let client = client.clone();
+                Box::new(move || {
+                    let client = client.clone();
+                    Box::pin(async move {
+                        let sum: i64 = client.call("sum", (1, 2)).await.expect("client call");
+                        assert_eq!(sum, 3);
+                    })
+                })
+            })
+        };
+        let http1 = over(
+            Client::builder(uri.clone())
+                .retry(default_strategy())
+                .build(),
+        );
+        let http2 = over(
+            Client::builder(uri.clone())
+                .retry(default_strategy())
+                .http2_prior_knowledge()
+                .build(),
+        );
+        for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
+            let o = compare(&server, &http1, &http2, callers, each, s.rounds).await;
+            report(
+                &format!("http2, {callers} caller(s)"),
+                "Client HTTP/1.1",
+                "Client HTTP/2",
+                &o,
+                "none (the protocols compared)",
+                true,
             );
         }
     }

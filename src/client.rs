@@ -935,8 +935,9 @@ enum Http2 {
 
 /// How long an HTTP/2 connection of [`ClientBuilder`]'s client may stay silent while a
 /// call on it is open before it is pinged, and how long the ping may go unanswered
-/// before the connection is closed: a quarter of the attempt timeout, at least 1 s and
-/// at most 15 s (see [`ClientBuilder::http2`]).
+/// before the connection is closed: a quarter of the attempt timeout, at least 1 s (a
+/// ping's answer takes a round trip, and a connection closed for a late one fails every
+/// call on it) and at most 15 s (see [`ClientBuilder::http2`]).
 #[cfg(feature = "http2")]
 fn http2_keep_alive(attempt_timeout: Option<Duration>) -> Duration {
     const LEAST: Duration = Duration::from_secs(1);
@@ -1024,8 +1025,9 @@ impl ClientBuilder {
     /// [`http2_prior_knowledge`](Self::http2_prior_knowledge) for h2c). Needs the `http2`
     /// feature (on by default).
     ///
-    /// Over HTTP/2 the calls share one connection (one TLS handshake, no pool of
-    /// sockets). A stream the server refused (`REFUSED_STREAM`) is sent again even for a
+    /// Over HTTP/2 the calls share a connection, not a pool of them (calls beyond the
+    /// server's limit of concurrent streams wait for a free one, within their attempt
+    /// timeout). A stream the server refused (`REFUSED_STREAM`) is sent again even for a
     /// non-idempotent method: the server says it did not process it.
     ///
     /// The client speaks HTTP/1.1 unless asked, because of what a timeout leaves behind.
@@ -1035,11 +1037,14 @@ impl ClientBuilder {
     /// a host gone without closing it), every retry would wait out its timeout in turn.
     /// So this client pings a connection that has been silent for a quarter of the
     /// [attempt timeout](Self::attempt_timeout) while a call on it is open, and closes
-    /// it when the ping goes unanswered for as long again (at least 1 s and at most 15 s
-    /// each; 2.5 s with the default 10 s). A dead connection is closed within half the
-    /// attempt timeout: the attempt fails as a timeout, and its retry opens a new
-    /// connection. A live server answers pings even while its handlers are slow, and a
-    /// connection that is receiving is not pinged, so a slow call keeps its connection.
+    /// it when the ping goes unanswered for as long again (2.5 s each with the default
+    /// 10 s). A dead connection is closed within half the attempt timeout: the attempt
+    /// fails as a timeout, and its retry opens a new connection. Each wait is at least
+    /// 1 s, since a ping's answer takes a round trip, and at most 15 s: with an attempt
+    /// timeout under 4 s a dead connection is closed 2 s after it went silent, and under
+    /// 2 s the retries until then go out on it too. A live server answers pings even
+    /// while its handlers are slow, and a connection that is receiving is not pinged, so
+    /// a slow call keeps its connection.
     ///
     /// Its connections set `TCP_NODELAY`, as a stack of your own over HTTP/2 should
     /// (hyper-util's `HttpConnector::set_nodelay(true)`): a request's headers and body

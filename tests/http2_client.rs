@@ -169,7 +169,7 @@ async fn a_silent_http2_connection_is_closed_and_the_retry_takes_a_new_one() {
     for (attempt_timeout, closed_after) in [
         (None, 5),       // the default 10 s
         (Some(60), 30),  // a quarter each
-        (Some(2), 2),    // at least 1 s each
+        (Some(3), 2),    // at least 1 s each
         (Some(600), 30), // at most 15 s each
     ] {
         let server = FlakyServer::start().await.unwrap();

@@ -22,6 +22,10 @@ use crate::jsonrpc::Id;
 /// | `Delay(d)` | waits `d` on tokio's clock, then answers normally | a timeout, if `d` is past the client's |
 /// | `Malformed` | answers HTTP 200 with a body that is not JSON | a decode error |
 ///
+/// Over HTTP/2 the two drops reset the request's stream instead of closing the
+/// connection (`RST_STREAM` with `INTERNAL_ERROR`), and the connection stays open for
+/// other calls.
+///
 /// # Examples
 ///
 /// ```

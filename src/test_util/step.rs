@@ -267,7 +267,8 @@ impl Step {
     /// Wait one hour, then answer as [`Step::ok`]: the call hangs until the client gives up.
     /// Meant for client timeouts (`tower::timeout`, `tokio::time::timeout`): under tokio's
     /// paused clock, the client's timer fires first and the test does not wait. When the
-    /// client gives up, it closes the connection, and the server drops the pending answer.
+    /// client gives up, it closes the connection (over HTTP/2, resets the stream), and the
+    /// server drops the pending answer.
     ///
     /// # Examples
     ///

@@ -1044,7 +1044,9 @@ impl ClientBuilder {
     /// timeout under 4 s a dead connection is closed 2 s after it went silent, and under
     /// 2 s the retries until then go out on it too. A live server answers pings even
     /// while its handlers are slow, and a connection that is receiving is not pinged, so
-    /// a slow call keeps its connection.
+    /// a slow call keeps its connection; but a server that stalls longer than that as a
+    /// whole (a single-threaded one busy computing) misses its ping, and the calls on
+    /// the connection fail as timeouts, retried as such (a non-idempotent one is not).
     ///
     /// Its connections set `TCP_NODELAY`, as a stack of your own over HTTP/2 should
     /// (hyper-util's `HttpConnector::set_nodelay(true)`): a request's headers and body

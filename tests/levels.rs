@@ -1,7 +1,9 @@
 //! One table of retry semantics, run at both levels: `JsonRpcRetryLayer::new` over the
 //! codec, and `JsonRpcRetryLayer::http` over a raw HTTP client. Each case states the
 //! server's script, the strategy, and what the caller must see: the outcome, the number
-//! of attempts, and the time taken on tokio's paused clock.
+//! of attempts, and the time taken on tokio's paused clock. The table runs over HTTP/1.1
+//! and over HTTP/2 (prior knowledge, which `FlakyServer` speaks): the same outcomes,
+//! attempts and times, a dropped connection being a reset stream over HTTP/2.
 
 mod common;
 
@@ -9,12 +11,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tower::ServiceBuilder;
 use tower::ServiceExt;
+use tower::timeout::TimeoutLayer;
 use tower::timeout::error::Elapsed;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
 use tower_jsonrpc_retry::jsonrpc::Request;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{BoxError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
@@ -288,13 +294,29 @@ fn from_error(err: &(dyn std::error::Error + 'static)) -> Outcome {
     if chain().any(|e| {
         e.downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_incomplete_message)
+            || e.downcast_ref::<h2::Error>()
+                .is_some_and(h2::Error::is_reset)
     }) {
         return Outcome::Other("reset".to_owned());
     }
     Outcome::Other(err.to_string())
 }
 
-async fn run(level: Level, case: &Case) -> (Outcome, usize, Duration) {
+/// hyper-util's client over HTTP/1.1, or over HTTP/2 with prior knowledge (with
+/// `TCP_NODELAY`: HTTP/2 writes a request as several frames, and Nagle's algorithm
+/// would hold the later ones for the server's delayed acknowledgement).
+fn client(http2: bool) -> common::Http {
+    if !http2 {
+        return common::http();
+    }
+    let mut tcp = HttpConnector::new();
+    tcp.set_nodelay(true);
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(tcp)
+}
+
+async fn run(level: Level, http2: bool, case: &Case) -> (Outcome, usize, Duration) {
     let server = FlakyServer::start().await.unwrap();
     server.handle("send", |_| Ok(json!("sent")));
     server.script(case.method, case.steps.iter().cloned());
@@ -305,10 +327,12 @@ async fn run(level: Level, case: &Case) -> (Outcome, usize, Duration) {
             if let Some(s) = &case.per_request {
                 req.extensions_mut().insert(s.clone());
             }
-            match common::stack(&server, case.strategy.clone())
-                .oneshot(req)
-                .await
-            {
+            let stack = ServiceBuilder::new()
+                .layer(JsonRpcRetryLayer::new(case.strategy.clone()))
+                .layer(JsonRpcCodecLayer::new(server.uri()))
+                .layer(TimeoutLayer::new(ATTEMPT_TIMEOUT))
+                .service(client(http2));
+            match stack.oneshot(req).await {
                 Ok(resp) => from_response(&resp, case.notification),
                 Err(err) => from_error(&err),
             }
@@ -318,7 +342,7 @@ async fn run(level: Level, case: &Case) -> (Outcome, usize, Duration) {
                 .layer(
                     JsonRpcRetryLayer::http(case.strategy.clone()).attempt_timeout(ATTEMPT_TIMEOUT),
                 )
-                .service(common::http());
+                .service(client(http2));
             let body = serde_json::to_vec(&req).unwrap();
             let mut http_req = http::Request::post(server.uri())
                 .body(Full::new(Bytes::from(body)))
@@ -347,10 +371,10 @@ async fn run(level: Level, case: &Case) -> (Outcome, usize, Duration) {
     (outcome, server.calls(case.method), start.elapsed())
 }
 
-async fn check(level: Level) {
+async fn check(level: Level, http2: bool) {
     for case in table() {
-        let (outcome, calls, elapsed) = run(level, &case).await;
-        let at = format!("{level:?}: {}", case.name);
+        let (outcome, calls, elapsed) = run(level, http2, &case).await;
+        let at = format!("{level:?}, HTTP/2 {http2}: {}", case.name);
         assert_eq!(outcome, case.outcome, "{at}");
         assert_eq!(calls, case.calls, "{at}: attempts");
         assert_eq!(elapsed, case.elapsed, "{at}: time taken");
@@ -359,10 +383,24 @@ async fn check(level: Level) {
 
 #[tokio::test(start_paused = true)]
 async fn json_rpc_level() {
-    check(Level::JsonRpc).await;
+    check(Level::JsonRpc, false).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn http_level() {
-    check(Level::Http).await;
+    check(Level::Http, false).await;
+}
+
+/// Over HTTP/2 a dropped connection is a stream reset, an error class only with the
+/// `http2` feature.
+#[cfg(feature = "http2")]
+#[tokio::test(start_paused = true)]
+async fn json_rpc_level_over_http2() {
+    check(Level::JsonRpc, true).await;
+}
+
+#[cfg(feature = "http2")]
+#[tokio::test(start_paused = true)]
+async fn http_level_over_http2() {
+    check(Level::Http, true).await;
 }

@@ -106,6 +106,20 @@ where
     })
 }
 
+/// A call of `sum` through the typed client (cloned per caller and per call).
+fn client_call(client: Client) -> Call {
+    Box::new(move || {
+        let client = client.clone();
+        Box::new(move || {
+            let client = client.clone();
+            Box::pin(async move {
+                let sum: i64 = client.call("sum", (1, 2)).await.expect("client call");
+                assert_eq!(sum, 3);
+            })
+        })
+    })
+}
+
 /// Seconds taken by `callers` tasks each making `each` calls.
 async fn sample(call: &Call, callers: usize, each: usize) -> f64 {
     let start = Instant::now();
@@ -274,19 +288,11 @@ async fn run(s: Settings) {
 
     if s.wants("peers") {
         // 6. Peers: jsonrpsee's HTTP client (no retry) against `Client` with a retry strategy.
-        let client = Client::builder(uri.clone())
-            .retry(default_strategy())
-            .build();
-        let ours: Call = Box::new(move || {
-            let client = client.clone();
-            Box::new(move || {
-                let client = client.clone();
-                Box::pin(async move {
-                    let sum: i64 = client.call("sum", (1, 2)).await.expect("client call");
-                    assert_eq!(sum, 3);
-                })
-            })
-        });
+        let ours = client_call(
+            Client::builder(uri.clone())
+                .retry(default_strategy())
+                .build(),
+        );
         for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
             let o = compare(&server, &peer, &ours, callers, each, s.rounds).await;
             report(
@@ -304,24 +310,12 @@ async fn run(s: Settings) {
     if s.wants("http2") {
         // The typed client over HTTP/2 (prior knowledge: every call on one connection)
         // against the same client over HTTP/1.1 (a pool of connections, one per caller).
-        let over = |client: Client| -> Call {
-            Box::new(move || {
-                let client = client.clone();
-                Box::new(move || {
-                    let client = client.clone();
-                    Box::pin(async move {
-                        let sum: i64 = client.call("sum", (1, 2)).await.expect("client call");
-                        assert_eq!(sum, 3);
-                    })
-                })
-            })
-        };
-        let http1 = over(
+        let http1 = client_call(
             Client::builder(uri.clone())
                 .retry(default_strategy())
                 .build(),
         );
-        let http2 = over(
+        let http2 = client_call(
             Client::builder(uri.clone())
                 .retry(default_strategy())
                 .http2_prior_knowledge()

@@ -1025,9 +1025,14 @@ impl ClientBuilder {
     /// [`http2_prior_knowledge`](Self::http2_prior_knowledge) for h2c). Needs the `http2`
     /// feature (on by default).
     ///
-    /// Over HTTP/2 the calls share a connection, not a pool of them (calls beyond the
-    /// server's limit of concurrent streams wait for a free one, within their attempt
-    /// timeout). A stream the server refused (`REFUSED_STREAM`) is sent again even for a
+    /// Over HTTP/2 the calls share a connection, not a pool of them, and calls beyond
+    /// the server's limit of concurrent streams (often 100 to 250) wait for a free one,
+    /// within their attempt timeout. The first of them in line is already in h2's hands:
+    /// when it times out, passes its deadline or is dropped, it is still sent once a
+    /// stream frees, after its caller got the error. A timeout never proves a call was
+    /// not run, and over HTTP/2 not even for a call that was waiting its turn: for
+    /// non-idempotent methods, keep fewer calls in flight than the server's limit. A
+    /// stream the server refused (`REFUSED_STREAM`) is sent again even for a
     /// non-idempotent method: the server says it did not process it.
     ///
     /// The client speaks HTTP/1.1 unless asked, because of what a timeout leaves behind.

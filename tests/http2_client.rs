@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tower::ServiceBuilder;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
-use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+use tower_jsonrpc_retry::codec::{self, JsonRpcCodecLayer};
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{Client, ClientError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
 
@@ -242,4 +242,57 @@ where
         out.push(handle.await.unwrap().unwrap());
     }
     out
+}
+
+/// What `ClientBuilder::http2` warns of: with every stream of the connection busy, a
+/// call waits for one; the first in line is already in h2's hands, so when it gives up
+/// (here, its deadline), it is still sent once a stream frees, after its caller got
+/// the timeout. Sent once: the layer never sends a non-idempotent call again after a
+/// timeout.
+#[tokio::test(start_paused = true)]
+async fn a_call_given_up_while_waiting_for_a_stream_is_sent_when_one_frees() {
+    let server = FlakyServer::start().await.unwrap();
+    // hyper's server allows 200 concurrent streams: 200 hung calls take them all.
+    server.script("sum", std::iter::repeat_with(Step::timeout).take(200));
+    server.handle("send", |_| Ok(json!("0xabc")));
+    let client = Client::builder(server.uri())
+        .http2_prior_knowledge()
+        .attempt_timeout(Duration::from_secs(3600))
+        .retry(RetryStrategy::none())
+        .build();
+    let hung: Vec<_> = (0..200i64)
+        .map(|i| tokio::spawn(client.call::<i64>("sum", (i, 1))))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.in_flight(), 200, "every stream busy");
+
+    let strategy = on_failures(3)
+        .non_idempotent(["send"])
+        .max_elapsed(Duration::from_millis(500));
+    let err = client
+        .request("send")
+        .params(["0x01"])
+        .retry(strategy)
+        .send::<String>()
+        .await
+        .unwrap_err();
+    assert!(
+        err.transport().is_some_and(codec::Error::is_timeout),
+        "{err:?}"
+    );
+    assert_eq!(
+        server.calls("send"),
+        0,
+        "not sent when its caller got the timeout"
+    );
+
+    for call in hung {
+        call.abort();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        server.calls("send"),
+        1,
+        "sent once a stream freed, and only once"
+    );
 }

@@ -1024,3 +1024,31 @@ async fn a_reset_while_a_body_is_read_leaves_records_that_agree() {
     assert_eq!(server.bodies().len(), 1);
     assert_eq!(server.calls("sum"), 1);
 }
+
+/// Many callers at once, each on a connection of its own (HTTP/1.1): the server takes
+/// every connection as it comes. With tokio's default backlog of 128 pending connections
+/// the kernel dropped the rest, whose clients tried again a second later, while tokio's
+/// paused clock ran their timeouts out. (300, not more: each call holds two sockets, and
+/// a machine may allow a process 1,024.)
+#[tokio::test(start_paused = true)]
+async fn three_hundred_callers_at_once_each_get_a_connection_at_once() {
+    let server = start().await;
+    // Each answer takes 300 ms, so no connection is free for another call meanwhile.
+    server.script(
+        "sum",
+        std::iter::repeat_n(Step::delay(Duration::from_millis(300)), 300),
+    );
+    let client = tower_jsonrpc_retry::Client::builder(server.uri())
+        .attempt_timeout(Duration::from_secs(1))
+        .retry(tower_jsonrpc_retry::RetryStrategy::none())
+        .build();
+    let calls: Vec<_> = (0..300i64)
+        .map(|i| tokio::spawn(client.call::<i64>("sum", (i, 1))))
+        .collect();
+    let start = Instant::now();
+    for (i, call) in (0..300i64).zip(calls) {
+        assert_eq!(call.await.unwrap().unwrap(), i + 1);
+    }
+    assert_eq!(start.elapsed(), Duration::from_millis(300));
+    assert_eq!(server.connections(), 300);
+}

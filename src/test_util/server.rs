@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -23,6 +23,13 @@ use super::dispatch::{self, CloseConnection, State};
 use super::step::Step;
 
 type Shared = Arc<Mutex<State>>;
+
+/// Connections the kernel keeps waiting to be accepted. With tokio's default of 128,
+/// a burst of more new connections (a test's 300 callers at once over HTTP/1.1) had the
+/// rest dropped and tried again by their clients a second later, a second that a paused
+/// clock fills with timeouts. Linux caps it at `net.core.somaxconn` (4096 by default
+/// since Linux 5.4).
+const BACKLOG: u32 = 4096;
 
 fn lock(state: &Shared) -> MutexGuard<'_, State> {
     // A handler that panicked cannot leave the state half-updated: keep serving.
@@ -146,7 +153,9 @@ impl FlakyServer {
     /// # }
     /// ```
     pub async fn start() -> io::Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let socket = TcpSocket::new_v4()?;
+        socket.bind((Ipv4Addr::LOCALHOST, 0).into())?;
+        let listener = socket.listen(BACKLOG)?;
         let addr = listener.local_addr()?;
         let uri = Uri::builder()
             .scheme("http")

@@ -904,7 +904,7 @@ impl<E> BatchResults<E> {
 /// | [`attempt_timeout`](Self::attempt_timeout) | [`DEFAULT_ATTEMPT_TIMEOUT`] (10 s) | a hung connection ends and can be retried |
 /// | retry strategy | [`RetryStrategy::transient()`] | connect, timeout, reset, 429/502/503/504 |
 /// | [`response_limit`](Self::response_limit) | [`codec::DEFAULT_BODY_LIMIT`] (10 MiB) | |
-/// | HTTP version | HTTP/1.1 | a timed-out attempt closes its connection, so its retry never goes out on a dead one; `http2` (feature `http2`) says what HTTP/2 does instead |
+/// | HTTP version | HTTP/1.1 | a timed-out attempt closes its connection, so its retry never goes out on the connection that timed out; `ClientBuilder::http2` (feature `http2`) says what HTTP/2 does instead |
 /// | deadline for the whole call | none | set one on the strategy, [`max_elapsed`](RetryStrategy::max_elapsed): without it, a call with `transient()` may take its 4 attempts of up to 10 s each and 3 waits, each raised up to 60 s by a server's `Retry-After` (the [ceiling](RetryStrategy::retry_after_ceiling)), 3 min 40 s in all |
 ///
 /// [`build`](Self::build) speaks plain HTTP; with the `rustls` feature,
@@ -948,8 +948,8 @@ fn http2_keep_alive(attempt_timeout: Option<Duration>) -> Duration {
 /// The TCP connector of [`ClientBuilder`]'s stacks: hyper-util's, with `TCP_NODELAY`.
 /// An HTTP/2 request goes out as frames written one after another (its headers, then
 /// its body), and with Nagle's algorithm on, the body waited for the server to
-/// acknowledge the headers, which Linux delays up to 40 ms: over loopback, a call took
-/// about 44 ms instead of well under one.
+/// acknowledge the headers, which Linux delays by 40 ms or more: over loopback, a call
+/// took about 44 ms instead of well under one.
 fn tcp() -> HttpConnector {
     let mut tcp = HttpConnector::new();
     tcp.set_nodelay(true);
@@ -1021,44 +1021,37 @@ impl ClientBuilder {
     }
 
     /// HTTP/2 where the server offers it: over HTTPS, ALPN offers `h2` beside
-    /// `http/1.1` and the server chooses; plain HTTP stays HTTP/1.1 (use
-    /// [`http2_prior_knowledge`](Self::http2_prior_knowledge) for h2c). Needs the `http2`
-    /// feature (on by default).
-    ///
-    /// Over HTTP/2 the calls share a connection, not a pool of them, and calls beyond
-    /// the server's limit of concurrent streams (often 100 to 250) wait for a free one,
-    /// within their attempt timeout. The first of them in line is already in h2's hands:
-    /// when it times out, passes its deadline or is dropped, it is still sent once a
-    /// stream frees, after its caller got the error. A timeout never proves a call was
-    /// not run, and over HTTP/2 not even for a call that was waiting its turn: for
-    /// non-idempotent methods, keep fewer calls in flight than the server's limit. A
-    /// stream the server refused (`REFUSED_STREAM`) is sent again even for a
-    /// non-idempotent method: the server says it did not process it.
+    /// `http/1.1` and the server chooses; plain HTTP stays HTTP/1.1. Replaces
+    /// [`http2_prior_knowledge`](Self::http2_prior_knowledge) (h2c), if called before.
+    /// Needs the `http2` feature (on by default).
     ///
     /// The client speaks HTTP/1.1 unless asked, because of what a timeout leaves behind.
-    /// Over HTTP/1.1 an attempt that times out closes its connection, so its retry goes
-    /// out on another. Over HTTP/2 it resets only its stream, and the retry goes out on
-    /// the same connection: on one that died silently (a partition, a NAT entry dropped,
-    /// a host gone without closing it), every retry would wait out its timeout in turn.
-    /// So this client pings a connection that has been silent for a quarter of the
-    /// [attempt timeout](Self::attempt_timeout) while a call on it is open, and closes
-    /// it when the ping goes unanswered for as long again (2.5 s each with the default
-    /// 10 s). A dead connection is closed within half the attempt timeout: the attempt
-    /// fails as a timeout, and its retry opens a new connection. Each wait is at least
-    /// 1 s, since a ping's answer takes a round trip, and at most 15 s: with an attempt
-    /// timeout under 4 s a dead connection is closed 2 s after it went silent, and under
-    /// 2 s the retries until then go out on it too. A live server answers pings even
-    /// while its handlers are slow, and a connection that is receiving is not pinged, so
-    /// a slow call keeps its connection; but a server that stalls longer than that as a
-    /// whole (a single-threaded one busy computing) misses its ping, and the calls on
-    /// the connection fail as timeouts, retried as such (a non-idempotent one is not).
+    /// Over HTTP/1.1 an attempt that times out closes its connection. Over HTTP/2 it
+    /// resets only its stream, and the retry goes out on the same connection: on one
+    /// that died silently (a partition, a NAT entry dropped), every retry would wait out
+    /// its timeout in turn. So while a call is open, this client pings a connection
+    /// silent for a quarter of the [attempt timeout](Self::attempt_timeout) and closes it
+    /// when the ping goes unanswered as long again (each wait clamped to 1–15 s; 2.5 s
+    /// with the default 10 s): the attempt fails as a timeout and its retry opens a new
+    /// connection. Under a 4 s attempt timeout that takes 2 s, and under 2 s the retries
+    /// until then go out on the dead connection. A slow handler does not close a
+    /// connection (the server answers pings meanwhile), but a server that stalls as a
+    /// whole for that long (a single-threaded one busy computing) loses it the same way.
+    ///
+    /// Over HTTP/2 the calls share a connection, and calls beyond the server's limit of
+    /// concurrent streams (often 100 to 250) wait for a free one. The first of them in
+    /// line may already be in h2's hands (with recent hyper and h2): if it times out or
+    /// is dropped meanwhile, it can still be sent once a stream frees. So even a call
+    /// that timed out while waiting may run later: for non-idempotent methods, keep
+    /// fewer calls in flight than the server's limit. A stream the server refused (`REFUSED_STREAM`) is sent again even
+    /// for a non-idempotent method: the server says it did not process it.
     ///
     /// Its connections set `TCP_NODELAY`, as a stack of your own over HTTP/2 should
-    /// (hyper-util's `HttpConnector::set_nodelay(true)`): a request's headers and body
-    /// go out as two writes, and with Nagle's algorithm the body waits for the server's
-    /// acknowledgement of the headers, which Linux delays up to 40 ms.
+    /// (hyper-util's `HttpConnector::set_nodelay(true)`): without it, each call's body
+    /// waits for the server's delayed acknowledgement of its headers, 40 ms or more.
     ///
     /// ```no_run
+    /// # #[cfg(feature = "rustls")]
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// let client = tower_jsonrpc_retry::Client::builder("https://rpc.example.com/".parse()?)
     ///     .http2()
@@ -1076,9 +1069,10 @@ impl ClientBuilder {
     }
 
     /// HTTP/2 on every connection, from its first byte: for plain HTTP, a server that
-    /// speaks h2c; over HTTPS, ALPN offers `h2` alone, and a server that does not take it
-    /// fails the call. Otherwise as [`http2`](Self::http2). Needs the `http2` feature (on
-    /// by default).
+    /// speaks h2c; over HTTPS, ALPN offers `h2` alone: a server that picks another
+    /// protocol refuses the handshake, and one that negotiates none is spoken HTTP/2
+    /// regardless. Otherwise as [`http2`](Self::http2), which it replaces if called
+    /// before. Needs the `http2` feature (on by default).
     ///
     /// ```
     /// use tower_jsonrpc_retry::Client;

@@ -3,7 +3,7 @@
 //!
 //! On tokio's paused clock, with `TCP_NODELAY` on both ends: HTTP/2 writes a request or
 //! an answer as several frames, and with Nagle's algorithm the kernel holds a later write
-//! back until the peer acknowledges the first, which Linux delays up to 40 ms; the paused
+//! back until the peer acknowledges the first, which Linux delays by 40 ms or more; the paused
 //! clock would run the timers meanwhile. Every backoff is zero and no call has a
 //! timeout; a guard only ends a call that hangs.
 //!

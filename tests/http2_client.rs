@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::Version;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
@@ -51,9 +52,10 @@ async fn calls_share_one_http2_connection() {
     assert_eq!(server.connections(), 1, "eight streams on one connection");
 }
 
-/// Every kind of failure a step makes, over HTTP/2: each one retried on the same
-/// connection, since none of them closes it (a dropped connection or a body cut short is
-/// the stream reset, a hung call the stream given up).
+/// The transient failures a step makes (an error code, a 503 with `Retry-After`, a
+/// dropped connection, a body cut short, a hang), over HTTP/2: each one retried on the
+/// same connection, since none of them closes it (a dropped connection or a body cut
+/// short is the stream reset, a hung call the stream given up).
 #[tokio::test(start_paused = true)]
 async fn each_step_is_retried_over_the_same_http2_connection() {
     let server = FlakyServer::start().await.unwrap();
@@ -75,7 +77,7 @@ async fn each_step_is_retried_over_the_same_http2_connection() {
     assert_eq!(server.versions(), [Version::HTTP_2; 6]);
     assert_eq!(server.connections(), 1);
     // The `Retry-After` wait and the hung attempt's timeout, nothing else.
-    assert_eq!(start.elapsed().as_secs(), 3);
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
 }
 
 /// A stream reset by a dropped step proves nothing about the call (the server read it),
@@ -128,6 +130,8 @@ impl Proxy {
                     let Ok(mut server) = TcpStream::connect(backend).await else {
                         return;
                     };
+                    // HTTP/2 frames pass one write at a time (see `nodelay`).
+                    let _ = (client.set_nodelay(true), server.set_nodelay(true));
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
                         () = frozen.notified() => {}
@@ -197,8 +201,8 @@ async fn a_silent_http2_connection_is_closed_and_the_retry_takes_a_new_one() {
             "the silent attempt never reached the server"
         );
         assert_eq!(
-            start.elapsed().as_secs(),
-            closed_after,
+            start.elapsed(),
+            Duration::from_secs(closed_after),
             "{attempt_timeout:?}"
         );
     }
@@ -212,7 +216,7 @@ async fn without_pings_every_retry_waits_on_the_silent_connection() {
     let proxy = Proxy::start(server.addr()).await;
     let http = HyperClient::builder(TokioExecutor::new())
         .http2_only(true)
-        .build_http::<Full<Bytes>>();
+        .build::<_, Full<Bytes>>(nodelay());
     let stack = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(transient_now()))
         .layer(JsonRpcCodecLayer::new(proxy.uri.clone()).attempt_timeout(Duration::from_secs(1)))
@@ -221,13 +225,28 @@ async fn without_pings_every_retry_waits_on_the_silent_connection() {
     assert_eq!(client.call::<i64>("sum", (1, 2)).await.unwrap(), 3);
     proxy.freeze();
 
+    let start = Instant::now();
     let err = client.call::<i64>("sum", (2, 2)).await.unwrap_err();
-    assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
-    assert_eq!(
-        proxy.accepted(),
-        1,
-        "all four attempts on the silent connection"
+    assert!(
+        err.transport().is_some_and(codec::Error::is_timeout),
+        "{err:?}"
     );
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(4),
+        "four attempts timed out"
+    );
+    assert_eq!(proxy.accepted(), 1, "all four on the silent connection");
+}
+
+/// hyper-util's connector with `TCP_NODELAY`, as the typed client's: HTTP/2 writes a
+/// request as several frames, and with Nagle's algorithm a later one waits for the
+/// server's delayed acknowledgement of the first, while the paused clock runs the
+/// timers.
+fn nodelay() -> HttpConnector {
+    let mut tcp = HttpConnector::new();
+    tcp.set_nodelay(true);
+    tcp
 }
 
 /// `join_all` without a dependency on `futures`: the calls run together, in order.
@@ -245,12 +264,12 @@ where
 }
 
 /// What `ClientBuilder::http2` warns of: with every stream of the connection busy, a
-/// call waits for one; the first in line is already in h2's hands, so when it gives up
-/// (here, its deadline), it is still sent once a stream frees, after its caller got
-/// the timeout. Sent once: the layer never sends a non-idempotent call again after a
-/// timeout.
+/// call waits for one; the first in line may already be in h2's hands, so when it gives
+/// up (here, at its deadline), recent hyper and h2 still send it once a stream frees,
+/// after its caller got the timeout (earlier releases drop it). Never more than once:
+/// the layer does not send a non-idempotent call again after a timeout.
 #[tokio::test(start_paused = true)]
-async fn a_call_given_up_while_waiting_for_a_stream_is_sent_when_one_frees() {
+async fn a_call_given_up_while_waiting_for_a_stream_is_sent_at_most_once_later() {
     let server = FlakyServer::start().await.unwrap();
     // hyper's server allows 200 concurrent streams: 200 hung calls take them all.
     server.script("sum", std::iter::repeat_with(Step::timeout).take(200));
@@ -290,9 +309,5 @@ async fn a_call_given_up_while_waiting_for_a_stream_is_sent_when_one_frees() {
         call.abort();
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        server.calls("send"),
-        1,
-        "sent once a stream freed, and only once"
-    );
+    assert!(server.calls("send") <= 1, "sent at most once");
 }

@@ -48,12 +48,16 @@ async fn tls_front_offering(
             count.fetch_add(1, Ordering::Relaxed);
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
+                // HTTP/2 frames pass one write at a time (Nagle's algorithm would hold
+                // a later one for the peer's delayed acknowledgement).
+                let _ = stream.set_nodelay(true);
                 let (Ok(mut tls), Ok(mut plain)) = (
                     acceptor.accept(stream).await,
                     TcpStream::connect(backend).await,
                 ) else {
                     return;
                 };
+                let _ = plain.set_nodelay(true);
                 let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
             });
         }

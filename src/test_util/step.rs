@@ -358,8 +358,8 @@ impl Step {
         Self::new(Action::Oversized(len, false))
     }
 
-    /// As [`Step::oversized`], but with no `Content-Length`: the body goes out chunked, so
-    /// a client learns its size only by reading it.
+    /// As [`Step::oversized`], but with no `Content-Length`: the body goes out chunked
+    /// (over HTTP/1.1), so a client learns its size only by reading it.
     ///
     /// # Examples
     ///

@@ -1032,9 +1032,9 @@ impl ClientBuilder {
     /// its timeout in turn. So while a call is open, this client pings a connection
     /// silent for a quarter of the [attempt timeout](Self::attempt_timeout) and closes it
     /// when the ping goes unanswered as long again (each wait clamped to 1–15 s; 2.5 s
-    /// with the default 10 s): the attempt fails as a timeout and its retry opens a new
-    /// connection. Under a 4 s attempt timeout that takes 2 s, and under 2 s the retries
-    /// until then go out on the dead connection. A slow handler does not close a
+    /// with the default 10 s): within half the attempt timeout the attempt fails as a
+    /// timeout, and its retry opens a new connection. Under a 4 s attempt timeout that
+    /// takes 2 s, and under 2 s the retries until then go out on the dead connection. A slow handler does not close a
     /// connection (the server answers pings meanwhile), but a server that stalls as a
     /// whole for that long (a single-threaded one busy computing) loses it the same way.
     ///
@@ -1043,8 +1043,9 @@ impl ClientBuilder {
     /// line may already be in h2's hands (with recent hyper and h2): if it times out or
     /// is dropped meanwhile, it can still be sent once a stream frees. So even a call
     /// that timed out while waiting may run later: for non-idempotent methods, keep
-    /// fewer calls in flight than the server's limit. A stream the server refused (`REFUSED_STREAM`) is sent again even
-    /// for a non-idempotent method: the server says it did not process it.
+    /// fewer calls in flight than the server's limit. A stream the server refused
+    /// (`REFUSED_STREAM`) is sent again even for a non-idempotent method: the server says
+    /// it did not process it.
     ///
     /// Its connections set `TCP_NODELAY`, as a stack of your own over HTTP/2 should
     /// (hyper-util's `HttpConnector::set_nodelay(true)`): without it, each call's body

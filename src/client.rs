@@ -1034,9 +1034,10 @@ impl ClientBuilder {
     /// when the ping goes unanswered as long again (each wait clamped to 1–15 s; 2.5 s
     /// with the default 10 s): within half the attempt timeout the attempt fails as a
     /// timeout, and its retry opens a new connection. Under a 4 s attempt timeout that
-    /// takes 2 s, and under 2 s the retries until then go out on the dead connection. A slow handler does not close a
-    /// connection (the server answers pings meanwhile), but a server that stalls as a
-    /// whole for that long (a single-threaded one busy computing) loses it the same way.
+    /// takes 2 s, and under 2 s the retries until then go out on the dead connection. A
+    /// slow handler does not close a connection (the server answers pings meanwhile),
+    /// but a server that stalls as a whole for that long (a single-threaded one busy
+    /// computing) loses it the same way.
     ///
     /// Over HTTP/2 the calls share a connection, and calls beyond the server's limit of
     /// concurrent streams (often 100 to 250) wait for a free one. The first of them in

@@ -1,10 +1,10 @@
 //! A scripted loopback JSON-RPC server for tests: [`FlakyServer`], driven by [`Step`]s.
 //!
-//! The server answers JSON-RPC 2.0 over HTTP/1.1 and HTTP/2 on `127.0.0.1`, and fails on demand:
-//! error responses, HTTP statuses with `Retry-After`, delays and hangs, dropped
-//! connections, truncated, malformed and oversized bodies, or any raw response. It records
-//! what it receives, so a test can assert how many attempts a retry policy made and what
-//! each one sent. It runs on tokio's clock, so tests can pause time.
+//! The server answers JSON-RPC 2.0 over HTTP/1.1 and HTTP/2 on `127.0.0.1`, and fails
+//! on demand: error responses, HTTP statuses with `Retry-After`, delays and hangs,
+//! dropped connections, truncated, malformed and oversized bodies, or any raw response.
+//! It records what it receives, so a test can assert how many attempts a retry policy
+//! made and what each one sent. It runs on tokio's clock, so tests can pause time.
 //!
 //! [`Chaos`] turns on seeded random [`Fault`]s at given rates, and
 //! [`FlakyServer::log`] tells, call by call, what the server did ([`LogEntry`]).

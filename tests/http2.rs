@@ -10,6 +10,8 @@
 //! With the `http2` feature off (CI runs this file that way too), h2's errors are no
 //! error class, and the tests whose outcome that changes expect so.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,10 +20,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h2::Reason;
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
@@ -114,14 +112,6 @@ async fn answer_one(
     }
 }
 
-fn http2_client() -> Client<HttpConnector, Full<Bytes>> {
-    let mut tcp = HttpConnector::new();
-    tcp.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build(tcp)
-}
-
 /// Whether this build reads h2's errors.
 const HTTP2: bool = cfg!(feature = "http2");
 
@@ -143,7 +133,7 @@ async fn call(
     method: &'static str,
 ) -> Result<Value, codec::Error> {
     let svc = JsonRpcRetryLayer::new(strategy)
-        .layer(JsonRpcCodecLayer::new(server.uri()).layer(http2_client()));
+        .layer(JsonRpcCodecLayer::new(server.uri()).layer(common::http2()));
     let call = svc.oneshot(Request::new(method, json!([1, 2])).with_id(1));
     let resp = tokio::time::timeout(Duration::from_secs(30), call)
         .await

@@ -4,16 +4,13 @@
 //! that the retry opens a new one.
 #![cfg(feature = "http2")]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::Version;
-use http_body_util::Full;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -130,7 +127,7 @@ impl Proxy {
                     let Ok(mut server) = TcpStream::connect(backend).await else {
                         return;
                     };
-                    // HTTP/2 frames pass one write at a time (see `nodelay`).
+                    // HTTP/2 frames pass one write at a time (see `common::http2`).
                     let _ = (client.set_nodelay(true), server.set_nodelay(true));
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
@@ -214,13 +211,10 @@ async fn a_silent_http2_connection_is_closed_and_the_retry_takes_a_new_one() {
 async fn without_pings_every_retry_waits_on_the_silent_connection() {
     let server = FlakyServer::start().await.unwrap();
     let proxy = Proxy::start(server.addr()).await;
-    let http = HyperClient::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build::<_, Full<Bytes>>(nodelay());
     let stack = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(transient_now()))
         .layer(JsonRpcCodecLayer::new(proxy.uri.clone()).attempt_timeout(Duration::from_secs(1)))
-        .service(http);
+        .service(common::http2());
     let client = Client::new(stack);
     assert_eq!(client.call::<i64>("sum", (1, 2)).await.unwrap(), 3);
     proxy.freeze();
@@ -237,16 +231,6 @@ async fn without_pings_every_retry_waits_on_the_silent_connection() {
         "four attempts timed out"
     );
     assert_eq!(proxy.accepted(), 1, "all four on the silent connection");
-}
-
-/// hyper-util's connector with `TCP_NODELAY`, as the typed client's: HTTP/2 writes a
-/// request as several frames, and with Nagle's algorithm a later one waits for the
-/// server's delayed acknowledgement of the first, while the paused clock runs the
-/// timers.
-fn nodelay() -> HttpConnector {
-    let mut tcp = HttpConnector::new();
-    tcp.set_nodelay(true);
-    tcp
 }
 
 /// `join_all` without a dependency on `futures`: the calls run together, in order.

@@ -11,8 +11,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tower::ServiceBuilder;
@@ -302,18 +300,13 @@ fn from_error(err: &(dyn std::error::Error + 'static)) -> Outcome {
     Outcome::Other(err.to_string())
 }
 
-/// hyper-util's client over HTTP/1.1, or over HTTP/2 with prior knowledge (with
-/// `TCP_NODELAY`: HTTP/2 writes a request as several frames, and Nagle's algorithm
-/// would hold the later ones for the server's delayed acknowledgement).
+/// hyper-util's client over HTTP/1.1, or over HTTP/2 with prior knowledge.
 fn client(http2: bool) -> common::Http {
-    if !http2 {
-        return common::http();
+    if http2 {
+        common::http2()
+    } else {
+        common::http()
     }
-    let mut tcp = HttpConnector::new();
-    tcp.set_nodelay(true);
-    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build(tcp)
 }
 
 async fn run(level: Level, http2: bool, case: &Case) -> (Outcome, usize, Duration) {

@@ -42,6 +42,18 @@ pub fn http() -> Http {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
+/// hyper-util's client over HTTP/2 with prior knowledge, with `TCP_NODELAY`: HTTP/2
+/// writes a request as several frames, and with Nagle's algorithm a later one waits for
+/// the server's delayed acknowledgement of the first (40 ms or more), while a paused
+/// clock runs the timers.
+pub fn http2() -> Http {
+    let mut tcp = HttpConnector::new();
+    tcp.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(tcp)
+}
+
 pub fn stack_to(uri: http::Uri, strategy: RetryStrategy) -> Stack {
     ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(strategy))

@@ -50,7 +50,7 @@ use tower_service::Service;
 use crate::codec::{self, JsonRpcCodec, JsonRpcCodecLayer};
 use crate::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Id, MethodName, Request, Response};
 use crate::retry::JsonRpcRetry;
-use crate::{InspectError, JsonRpcRetryLayer, RetryStrategy};
+use crate::{GaveUp, InspectError, JsonRpcRetryLayer, RetryStrategy};
 
 mod scheme;
 
@@ -148,6 +148,33 @@ impl<E: InspectError> ClientError<E> {
             _ => None,
         }
     }
+
+    /// How the retries of the call ended, when the retry layer gave up on this failure:
+    /// the retries made, and why there was no further one ([`GaveUp`]), for the
+    /// server's answer ([`RpcError::gave_up`]) or the stack's error (found in its chain,
+    /// [`GaveUp::find`]). A batch that failed as a whole has the batch's; the answer to
+    /// one call of a batch has none (the batch's retries are not each call's story).
+    /// `None` too when the layer made no decision on it: params that did not serialize,
+    /// a result that did not deserialize, a strategy that never retries.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::{ClientError, GiveUpReason};
+    ///
+    /// fn worth_alerting(err: &ClientError) -> bool {
+    ///     // Ran out of time or budget: the server is struggling, not the request wrong.
+    ///     err.gave_up().is_some_and(|g| {
+    ///         matches!(g.reason(), GiveUpReason::Deadline | GiveUpReason::Budget)
+    ///     })
+    /// }
+    /// # let _ = worth_alerting;
+    /// ```
+    pub fn gave_up(&self) -> Option<GaveUp> {
+        match self {
+            ClientError::Rpc(e) => e.gave_up(),
+            ClientError::Transport(e) => GaveUp::find(e.as_error()),
+            _ => None,
+        }
+    }
 }
 
 /// A JSON-RPC error object a call was answered with, and what the HTTP answer that
@@ -161,29 +188,31 @@ impl<E: InspectError> ClientError<E> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RpcError {
     error: ErrorObject,
+    facts: Facts,
+}
+
+/// What the layers below recorded about the answer an error object came in.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Facts {
     status: Option<http::StatusCode>,
     retry_after: Option<Duration>,
+    gave_up: Option<GaveUp>,
 }
 
 impl RpcError {
     /// The error object, with the facts about its answer ([`facts`](Self::facts)).
-    fn answered(
-        error: ErrorObject,
-        (status, retry_after): (Option<http::StatusCode>, Option<Duration>),
-    ) -> Self {
-        Self {
-            error,
-            status,
-            retry_after,
-        }
+    fn answered(error: ErrorObject, facts: Facts) -> Self {
+        Self { error, facts }
     }
 
-    /// The facts about an answer the codec records in its extensions: its failure status
-    /// and its `Retry-After`.
-    fn facts(extensions: &http::Extensions) -> (Option<http::StatusCode>, Option<Duration>) {
-        let status = extensions.get::<http::StatusCode>().copied();
-        let retry_after = extensions.get::<codec::RetryAfter>().map(|r| r.delay());
-        (status, retry_after)
+    /// The facts about an answer recorded in its extensions: by the codec, its failure
+    /// status and its `Retry-After`; by the retry layer, how it gave up.
+    fn facts(extensions: &http::Extensions) -> Facts {
+        Facts {
+            status: extensions.get::<http::StatusCode>().copied(),
+            retry_after: extensions.get::<codec::RetryAfter>().map(|r| r.delay()),
+            gave_up: extensions.get::<GaveUp>().copied(),
+        }
     }
 
     /// The error code.
@@ -213,7 +242,7 @@ impl RpcError {
 
     /// The status of the HTTP answer that carried it, if it was not a 2xx.
     pub fn status(&self) -> Option<http::StatusCode> {
-        self.status
+        self.facts.status
     }
 
     /// The `Retry-After` of the HTTP answer that carried it, as a delay; for a call of a
@@ -221,14 +250,22 @@ impl RpcError {
     /// exchange's, or none if it had none: the server's latest word on when to come
     /// back, while [`status`](Self::status) stays that of the answer the error came in.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.facts.retry_after
+    }
+
+    /// How the retries of the call ended, if the retry layer gave up on this answer: the
+    /// retries made, and why there was no further one ([`GaveUp`]). `None` for the answer
+    /// to one call of a batch (the batch's retries are not each call's story), and
+    /// without a retry layer, or with one whose strategy never retries.
+    pub fn gave_up(&self) -> Option<GaveUp> {
+        self.facts.gave_up
     }
 }
 
 /// An error object with no HTTP answer to speak of.
 impl From<ErrorObject> for RpcError {
     fn from(error: ErrorObject) -> Self {
-        Self::answered(error, (None, None))
+        Self::answered(error, Facts::default())
     }
 }
 

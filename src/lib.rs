@@ -572,7 +572,7 @@ pub use client::{Client, ClientError, RpcError};
 /// dependency of your own in step with this one's.
 pub use http;
 pub use retry::{
-    ErrorClass, GiveUpEvent, GiveUpReason, InspectError, JsonRpcRetry, JsonRpcRetryLayer,
+    ErrorClass, GaveUp, GiveUpEvent, GiveUpReason, InspectError, JsonRpcRetry, JsonRpcRetryLayer,
     JsonRpcRetryPolicy, RetryEvent, RetryReason, RetryStrategy,
 };
 

@@ -4,9 +4,13 @@
 //! of attempts, and the time taken on tokio's paused clock. The table runs over HTTP/1.1
 //! and over HTTP/2 (prior knowledge, which `FlakyServer` speaks): the same outcomes,
 //! attempts and times, a dropped connection being a reset stream over HTTP/2.
+//!
+//! In every case, what the caller's failure records of the retries' end ([`GaveUp`]) is
+//! what the `on_give_up` hook heard, and a success records nothing.
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,7 +25,9 @@ use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
 use tower_jsonrpc_retry::jsonrpc::Request;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{BoxError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+use tower_jsonrpc_retry::{
+    BoxError, ErrorClass, GaveUp, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryStrategy,
+};
 
 use common::{ATTEMPT_TIMEOUT, secs};
 
@@ -309,68 +315,112 @@ fn client(http2: bool) -> common::Http {
     }
 }
 
-async fn run(level: Level, http2: bool, case: &Case) -> (Outcome, usize, Duration) {
+/// How a call's retries ended: what the hook heard last, or what the caller's failure
+/// records.
+type Ended = Option<(u32, GiveUpReason)>;
+
+fn ended(gave_up: Option<&GaveUp>) -> Ended {
+    gave_up.map(|g| (g.retries(), g.reason()))
+}
+
+/// What a run saw: the outcome, the attempts, the time taken, what the caller's result
+/// records of the retries' end, and what the hook heard last.
+struct Run {
+    outcome: Outcome,
+    calls: usize,
+    elapsed: Duration,
+    recorded: Ended,
+    heard: Ended,
+}
+
+async fn run(level: Level, http2: bool, case: &Case) -> Run {
     let server = FlakyServer::start().await.unwrap();
     server.handle("send", |_| Ok(json!("sent")));
     server.script(case.method, case.steps.iter().cloned());
+    let heard: Arc<Mutex<Ended>> = Arc::default();
+    let hear = |strategy: &RetryStrategy| {
+        let heard = Arc::clone(&heard);
+        strategy.clone().on_give_up(move |e: &GiveUpEvent<'_>| {
+            *heard.lock().unwrap() = Some((e.retries(), e.reason()));
+        })
+    };
+    let strategy = hear(&case.strategy);
+    let per_request = case.per_request.as_ref().map(hear);
     let mut req = request(case);
     let start = Instant::now();
-    let outcome = match level {
+    let (outcome, recorded) = match level {
         Level::JsonRpc => {
-            if let Some(s) = &case.per_request {
-                req.extensions_mut().insert(s.clone());
+            if let Some(s) = per_request {
+                req.extensions_mut().insert(s);
             }
             let stack = ServiceBuilder::new()
-                .layer(JsonRpcRetryLayer::new(case.strategy.clone()))
+                .layer(JsonRpcRetryLayer::new(strategy))
                 .layer(JsonRpcCodecLayer::new(server.uri()))
                 .layer(TimeoutLayer::new(ATTEMPT_TIMEOUT))
                 .service(client(http2));
             match stack.oneshot(req).await {
-                Ok(resp) => from_response(&resp, case.notification),
-                Err(err) => from_error(&err),
+                Ok(resp) => (
+                    from_response(&resp, case.notification),
+                    ended(resp.extensions().get()),
+                ),
+                Err(err) => (from_error(&err), ended(GaveUp::find(&err).as_ref())),
             }
         }
         Level::Http => {
             let svc = ServiceBuilder::new()
-                .layer(
-                    JsonRpcRetryLayer::http(case.strategy.clone()).attempt_timeout(ATTEMPT_TIMEOUT),
-                )
+                .layer(JsonRpcRetryLayer::http(strategy).attempt_timeout(ATTEMPT_TIMEOUT))
                 .service(client(http2));
             let body = serde_json::to_vec(&req).unwrap();
             let mut http_req = http::Request::post(server.uri())
                 .body(Full::new(Bytes::from(body)))
                 .unwrap();
-            if let Some(s) = &case.per_request {
-                http_req.extensions_mut().insert(s.clone());
+            if let Some(s) = per_request {
+                http_req.extensions_mut().insert(s);
             }
             let result: Result<_, BoxError> = svc.oneshot(http_req).await;
             match result {
-                Err(err) => from_error(&*err),
-                Ok(resp) if !resp.status().is_success() => Outcome::Status(resp.status().as_u16()),
+                Err(err) => (from_error(&*err), ended(GaveUp::find(&*err).as_ref())),
                 Ok(resp) => {
-                    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-                    if case.notification {
-                        assert!(bytes.is_empty(), "a notification gets no body");
-                        Outcome::Delivered
+                    let recorded = ended(resp.extensions().get());
+                    if !resp.status().is_success() {
+                        (Outcome::Status(resp.status().as_u16()), recorded)
                     } else {
-                        let resp =
-                            tower_jsonrpc_retry::jsonrpc::Response::from_slice(&bytes).unwrap();
-                        from_response(&resp, false)
+                        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+                        if case.notification {
+                            assert!(bytes.is_empty(), "a notification gets no body");
+                            (Outcome::Delivered, recorded)
+                        } else {
+                            let resp =
+                                tower_jsonrpc_retry::jsonrpc::Response::from_slice(&bytes).unwrap();
+                            (from_response(&resp, false), recorded)
+                        }
                     }
                 }
             }
         }
     };
-    (outcome, server.calls(case.method), start.elapsed())
+    let heard = *heard.lock().unwrap();
+    Run {
+        outcome,
+        calls: server.calls(case.method),
+        elapsed: start.elapsed(),
+        recorded,
+        heard,
+    }
 }
 
 async fn check(level: Level, http2: bool) {
     for case in table() {
-        let (outcome, calls, elapsed) = run(level, http2, &case).await;
+        let run = run(level, http2, &case).await;
         let at = format!("{level:?}, HTTP/2 {http2}: {}", case.name);
-        assert_eq!(outcome, case.outcome, "{at}");
-        assert_eq!(calls, case.calls, "{at}: attempts");
-        assert_eq!(elapsed, case.elapsed, "{at}: time taken");
+        assert_eq!(run.outcome, case.outcome, "{at}");
+        assert_eq!(run.calls, case.calls, "{at}: attempts");
+        assert_eq!(run.elapsed, case.elapsed, "{at}: time taken");
+        // At the HTTP level, the inner service's own error comes back as it was: it
+        // cannot carry the record (the hook still hears it).
+        let inner_error = matches!((level, &run.outcome), (Level::Http, Outcome::Other(_)));
+        let expected = if inner_error { None } else { run.heard };
+        assert_eq!(run.recorded, expected, "{at}: how the retries ended");
     }
 }
 

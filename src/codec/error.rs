@@ -6,6 +6,7 @@ use http::StatusCode;
 use super::RawAnswer;
 use crate::BoxError;
 use crate::jsonrpc::DecodeError;
+use crate::retry::GaveUp;
 
 /// Why the codec could not produce a JSON-RPC response.
 ///
@@ -44,6 +45,8 @@ struct Inner {
     unsent: bool,
     /// The `Content-Encoding` of an answer that could not be decoded: the likely reason.
     coding: Option<http::HeaderValue>,
+    /// How the retries of the call ended, when the retry layer gave up on this error.
+    gave_up: Option<GaveUp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +71,7 @@ impl Error {
                 raw: None,
                 unsent: false,
                 coding: None,
+                gave_up: None,
             }),
         }
     }
@@ -235,6 +239,18 @@ impl Error {
         self.inner.kind == Kind::Body
     }
 
+    /// How the retries of its call ended, when the retry layer gave up on this error:
+    /// the retries made, and why there was no further one. Its message then says it too
+    /// (when retries were made, or a limit stopped the first).
+    pub fn gave_up(&self) -> Option<GaveUp> {
+        self.inner.gave_up
+    }
+
+    /// Records how the retries of its call ended.
+    pub(crate) fn set_gave_up(&mut self, gave_up: GaveUp) {
+        self.inner.gave_up = Some(gave_up);
+    }
+
     /// The underlying error, by value: for a transport error, the inner service's own
     /// error (boxed), which can be downcast back to its type.
     pub fn into_source(self) -> Option<BoxError> {
@@ -259,6 +275,9 @@ impl fmt::Debug for Error {
         if let Some(coding) = &self.inner.coding {
             d.field("content_encoding", coding);
         }
+        if let Some(gave_up) = &self.inner.gave_up {
+            d.field("gave_up", gave_up);
+        }
         if let Some(source) = &self.inner.source {
             d.field("source", source);
         }
@@ -267,7 +286,9 @@ impl fmt::Debug for Error {
 }
 
 /// What failed, in a few words; an error that came after a failure status (a body that
-/// broke off or ran out of time under a 503) names that status too.
+/// broke off or ran out of time under a 503) names that status too, and one the retry
+/// layer gave up on after retries, or at a limit, says how its retries ended:
+/// `HTTP status 503 Service Unavailable; gave up after 2 retries: attempts exhausted`.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.fmt_kind(f)?;
@@ -275,6 +296,10 @@ impl fmt::Display for Error {
             Some(status) if !status.is_success() && self.inner.kind != Kind::Status => {
                 write!(f, " (HTTP status {})", StatusText(status))
             }
+            _ => Ok(()),
+        }?;
+        match self.inner.gave_up {
+            Some(gave_up) if gave_up.is_news() => write!(f, "; {gave_up}"),
             _ => Ok(()),
         }
     }

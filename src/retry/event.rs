@@ -36,8 +36,8 @@ impl fmt::Display for RetryReason {
 }
 
 /// Why a failed attempt is final, as given to [`RetryStrategy::on_give_up`] and to
-/// `tracing`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `tracing`, and recorded on the failure ([`GaveUp`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GiveUpReason {
     /// The strategy does not retry this failure (or the method is non-idempotent).
@@ -144,6 +144,116 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
     );
     if let Some(hook) = &strategy.inner.on_retry {
         hook(event);
+    }
+}
+
+/// How a call's retries ended, recorded on the failure its caller gets: the retries made
+/// and why there is no further one. The hooks hear it as it happens
+/// ([`RetryStrategy::on_give_up`]); this is for the code that handles the failure, to
+/// log or count it without a hook, and to tell a call the server refused at once from
+/// one that ran out of retries, time or budget.
+///
+/// The retry layer records it wherever it announces a give-up (the hook, `tracing`): in
+/// the extensions of an error answer ([`Response`](crate::jsonrpc::Response), a
+/// [`BatchResponse`](crate::jsonrpc::BatchResponse) as a whole, an `http::Response` at the
+/// HTTP level), and on a [`codec::Error`](crate::codec::Error) given up on, bare or boxed
+/// ([`InspectError::record_give_up`](crate::InspectError::record_give_up)), whose message
+/// then says it. [`ClientError::gave_up`](crate::ClientError::gave_up) reads either. A
+/// call that succeeded, or whose strategy never retries anything, has none.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+/// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+/// use tower_jsonrpc_retry::{http, Client, ErrorClass, GiveUpReason, RetryStrategy};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// let server = FlakyServer::start().await?;
+/// let strategy = RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(100)))
+///     .codes([-32005])
+///     .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+/// let client = Client::builder(server.uri()).retry(strategy).build();
+///
+/// // The server's answer, the same three times.
+/// server.script("eth_blockNumber", std::iter::repeat_n(Step::error(-32005), 3));
+/// let err = client.call::<u64>("eth_blockNumber", ()).await.unwrap_err();
+/// let gave_up = err.gave_up().expect("the layer gave up on it");
+/// assert_eq!((gave_up.retries(), gave_up.reason()), (2, GiveUpReason::Exhausted));
+/// assert_eq!(gave_up.to_string(), "gave up after 2 retries: attempts exhausted");
+///
+/// // A bare 503, then a code nothing retries: given up at once.
+/// server.script("eth_getLogs", [Step::status(503), Step::error(-32602)]);
+/// let err = client.call::<Vec<u64>>("eth_getLogs", ()).await.unwrap_err();
+/// assert_eq!(err.rpc().map(|e| e.code()), Some(-32602));
+/// let gave_up = err.gave_up().unwrap();
+/// assert_eq!((gave_up.retries(), gave_up.reason()), (1, GiveUpReason::NotRetryable));
+///
+/// // An error of the stack says it in its message.
+/// server.script("eth_chainId", std::iter::repeat_n(Step::status(503), 3));
+/// let err = client.call::<u64>("eth_chainId", ()).await.unwrap_err();
+/// assert_eq!(
+///     std::error::Error::source(&err).unwrap().to_string(),
+///     "HTTP status 503 Service Unavailable; gave up after 2 retries: attempts exhausted",
+/// );
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GaveUp {
+    pub(crate) retries: u32,
+    pub(crate) reason: GiveUpReason,
+}
+
+impl GaveUp {
+    /// How many retries were made before the final failure (0: the first attempt was it).
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// Why there is no further retry.
+    pub fn reason(&self) -> GiveUpReason {
+        self.reason
+    }
+
+    /// The record on an error, found anywhere in its `source()` chain (on the
+    /// [`codec::Error`](crate::codec::Error) given up on): for an error type of a layer
+    /// above the retry layer, or a boxed one.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::GaveUp;
+    ///
+    /// fn log(err: &tower_jsonrpc_retry::BoxError) {
+    ///     match GaveUp::find(&**err) {
+    ///         Some(gave_up) => eprintln!("{err} ({gave_up})"),
+    ///         None => eprintln!("{err}"),
+    ///     }
+    /// }
+    /// # log(&"refused".into());
+    /// ```
+    pub fn find(err: &(dyn std::error::Error + 'static)) -> Option<GaveUp> {
+        crate::classify::chain(err)
+            .find_map(|e| e.downcast_ref::<crate::codec::Error>())
+            .and_then(crate::codec::Error::gave_up)
+    }
+
+    /// Whether an error's message should say it: when retries were made, or when a
+    /// limit (the deadline, the budget) stopped the first one. A failure nothing
+    /// retries says nothing more than the failure itself.
+    pub(crate) fn is_news(&self) -> bool {
+        self.retries > 0 || self.reason != GiveUpReason::NotRetryable
+    }
+}
+
+/// `gave up after 2 retries: deadline`; at the first attempt, `gave up at the first
+/// attempt: budget exhausted`.
+impl fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.retries {
+            0 => write!(f, "gave up at the first attempt: {}", self.reason),
+            1 => write!(f, "gave up after 1 retry: {}", self.reason),
+            n => write!(f, "gave up after {n} retries: {}", self.reason),
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::event::{GiveUpEvent, GiveUpReason, announce_give_up};
+use super::event::{GaveUp, GiveUpEvent, GiveUpReason, announce_give_up};
 use super::layer::JsonRpcRetry;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
@@ -663,7 +663,10 @@ where
                     *request.extensions_mut() = take_head(&mut stack, parts, bytes, None);
                     match stack.oneshot(request).await {
                         Ok(mut resp) => match resp.extensions_mut().remove::<RawAnswer>() {
-                            Some(raw) => Ok(raw_response(raw)),
+                            Some(raw) => Ok(with_gave_up(
+                                raw_response(raw),
+                                resp.extensions().get().copied(),
+                            )),
                             // The codec keeps every answer it decodes for this layer;
                             // the response itself has no result to hand on.
                             None => {
@@ -682,7 +685,8 @@ where
                         // One exchange: its answer as it came. Gathered from several: the
                         // items made into one array, each as the server's bytes.
                         if let Some(raw) = resp.extensions_mut().remove::<RawAnswer>() {
-                            let mut answer = raw_response(raw);
+                            let mut answer =
+                                with_gave_up(raw_response(raw), resp.extensions().get().copied());
                             // A later exchange that failed as a whole had the last word
                             // on time.
                             if let Some(LatestHint(hint)) = resp.extensions().get().copied() {
@@ -704,7 +708,10 @@ where
                         } else {
                             codec::splice(answers.map(|r| (r, r.extensions())))
                         };
-                        json_response(resp.extensions(), body)
+                        with_gave_up(
+                            json_response(resp.extensions(), body),
+                            resp.extensions().get().copied(),
+                        )
                     })
                 }
             };
@@ -886,6 +893,17 @@ fn raw_response(raw: RawAnswer) -> http::Response<Full<Bytes>> {
     http::Response::from_parts(head, Full::new(body))
 }
 
+/// The answer, with how the retries of its call ended if the retry policy gave up on it.
+fn with_gave_up(
+    mut resp: http::Response<Full<Bytes>>,
+    gave_up: Option<GaveUp>,
+) -> http::Response<Full<Bytes>> {
+    if let Some(gave_up) = gave_up {
+        resp.extensions_mut().insert(gave_up);
+    }
+    resp
+}
+
 /// The stack's error as the caller's: an answer the codec kept (a single call's bare
 /// non-2xx status) comes back as it came, another status answer becomes that status
 /// again, the inner service's own error comes back as it was, anything else is the
@@ -894,11 +912,13 @@ fn answer_error<SE>(mut err: codec::Error) -> Result<http::Response<Full<Bytes>>
 where
     SE: std::error::Error + Send + Sync + 'static,
 {
+    let gave_up = err.gave_up();
     if let Some(raw) = err.take_raw() {
-        return Ok(raw_response(raw));
+        return Ok(with_gave_up(raw_response(raw), gave_up));
     }
     if let (true, Some(status)) = (err.is_status(), err.status()) {
-        return Ok(answer(status, err.retry_after(), Bytes::new()));
+        let answer = answer(status, err.retry_after(), Bytes::new());
+        return Ok(with_gave_up(answer, gave_up));
     }
     if !err.is_transport() {
         return Err(Failure::Layer(Box::new(err)));

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use super::event::GaveUp;
 use crate::BoxError;
 use crate::codec;
 
@@ -68,6 +69,18 @@ pub trait InspectError {
     {
         None
     }
+
+    /// Records on the error how the retries of its call ended, when the retry policy
+    /// gives up on it and hands it to the caller ([`GaveUp`]).
+    ///
+    /// The default records nothing. [`codec::Error`] keeps it (its
+    /// [`gave_up`](codec::Error::gave_up), and its message says it), and so do a
+    /// [`BoxError`] and a `std::io::Error` that are a boxed `codec::Error` (not one deeper
+    /// in the chain: it cannot be reached mutably). An error type of your own that holds
+    /// a `codec::Error` can pass it on.
+    fn record_give_up(&mut self, gave_up: GaveUp) {
+        let _ = gave_up;
+    }
 }
 
 fn find_codec_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a codec::Error> {
@@ -90,6 +103,10 @@ impl InspectError for codec::Error {
     fn deadline_error() -> Option<Self> {
         Some(codec::Error::timeout())
     }
+
+    fn record_give_up(&mut self, gave_up: GaveUp) {
+        self.set_gave_up(gave_up);
+    }
 }
 
 impl InspectError for BoxError {
@@ -99,6 +116,12 @@ impl InspectError for BoxError {
 
     fn deadline_error() -> Option<Self> {
         Some(Box::new(tower::timeout::error::Elapsed::new()))
+    }
+
+    fn record_give_up(&mut self, gave_up: GaveUp) {
+        if let Some(err) = self.downcast_mut::<codec::Error>() {
+            err.set_gave_up(gave_up);
+        }
     }
 }
 
@@ -112,6 +135,15 @@ impl InspectError for std::io::Error {
             std::io::ErrorKind::TimedOut,
             tower::timeout::error::Elapsed::new(),
         ))
+    }
+
+    fn record_give_up(&mut self, gave_up: GaveUp) {
+        if let Some(err) = self
+            .get_mut()
+            .and_then(|e| e.downcast_mut::<codec::Error>())
+        {
+            err.set_gave_up(gave_up);
+        }
     }
 }
 

@@ -35,7 +35,7 @@ mod layer;
 mod policy;
 mod strategy;
 
-pub use event::{GiveUpEvent, GiveUpReason, RetryEvent, RetryReason};
+pub use event::{GaveUp, GiveUpEvent, GiveUpReason, RetryEvent, RetryReason};
 pub use http::{HttpRetry, HttpRetryLayer};
 pub use inspect::InspectError;
 pub use layer::{JsonRpcRetry, JsonRpcRetryLayer};

@@ -7,7 +7,7 @@ use tower::retry::Policy;
 
 use super::decide;
 use super::event::{
-    GiveUpEvent, GiveUpReason, RetryEvent, RetryReason, announce_give_up, announce_retry,
+    GaveUp, GiveUpEvent, GiveUpReason, RetryEvent, RetryReason, announce_give_up, announce_retry,
 };
 use super::future::Delay;
 use super::inspect::InspectError;
@@ -203,6 +203,14 @@ fn strategy_for<'a>(
 }
 
 impl State {
+    /// How the retries ended, given up for this reason.
+    fn gave_up(&self, reason: GiveUpReason) -> GaveUp {
+        GaveUp {
+            retries: self.retries,
+            reason,
+        }
+    }
+
     /// Sets up a request's first attempt (every call deposits in the budget, if there
     /// is one); `false` when its strategy can never retry, so the request need not be
     /// kept.
@@ -345,6 +353,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                         error,
                     };
                     announce_give_up(strategy, &event);
+                    record(result, self.state.gave_up(why), Response::extensions_mut);
                 }
                 None
             }
@@ -582,6 +591,13 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     extensions.insert(LatestHint(hint));
                     *result = Ok(answers);
                 }
+                if failed {
+                    record(
+                        result,
+                        self.state.gave_up(why),
+                        BatchResponse::extensions_mut,
+                    );
+                }
                 None
             }
         }
@@ -589,6 +605,21 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
 
     fn clone_request(&mut self, req: &BatchRequest) -> Option<BatchRequest> {
         self.keep(req)
+    }
+}
+
+/// Records how the retries ended on the failure the caller gets: in the answer's
+/// extensions, or on the error.
+fn record<T, E: InspectError>(
+    result: &mut Result<T, E>,
+    gave_up: GaveUp,
+    extensions: fn(&mut T) -> &mut http::Extensions,
+) {
+    match result {
+        Ok(answer) => {
+            extensions(answer).insert(gave_up);
+        }
+        Err(err) => err.record_give_up(gave_up),
     }
 }
 

@@ -414,6 +414,12 @@
 //! # let _ = strategy;
 //! ```
 //!
+//! The code that handles a failure learns the same without a hook: the layer records
+//! how the call's retries ended ([`GaveUp`]: the retries made, and the reason) on what
+//! it hands back, an error answer's extensions or the codec's error, whose message then
+//! says it (`HTTP status 503 Service Unavailable; gave up after 2 retries: attempts
+//! exhausted`). Through the client, [`ClientError::gave_up`] reads either.
+//!
 //! # The HTTP-level layer, for jsonrpsee
 //!
 //! Some stacks only take HTTP layers: jsonrpsee's `HttpClientBuilder::set_http_middleware`,

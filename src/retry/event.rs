@@ -158,8 +158,15 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 /// [`BatchResponse`](crate::jsonrpc::BatchResponse) as a whole, an `http::Response` at the
 /// HTTP level), and on a [`codec::Error`](crate::codec::Error) given up on, bare or boxed
 /// ([`InspectError::record_give_up`](crate::InspectError::record_give_up)), whose message
-/// then says it. [`ClientError::gave_up`](crate::ClientError::gave_up) reads either. A
-/// call that succeeded, or whose strategy never retries anything, has none.
+/// then says it. [`ClientError::gave_up`](crate::ClientError::gave_up) reads either.
+///
+/// A call that succeeded has none, nor one whose strategy never retries anything (the
+/// layer does not watch it), nor the answer to one call of a batch (the batch's
+/// retries are not each call's). At the HTTP level, the inner service's own error comes
+/// back as it was, and a call given up before its first attempt (its body too large or
+/// too slow to come, the deadline while the service was not ready) fails with an error
+/// of its own (tower's `Elapsed`, the body's error, a body over the limit) that holds
+/// none: there, the hook alone hears it.
 ///
 /// ```
 /// use std::time::Duration;

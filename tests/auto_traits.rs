@@ -82,6 +82,45 @@ fn http_level_calls_in_spawned_tasks(svc: HttpRetry<Hyper, Full<Bytes>>) {
     });
 }
 
+/// A task awaiting tower's `Buffer` over the HTTP-level layer can be spawned once the
+/// layer's errors have a concrete type (`map_err`), as its docs say. With `BoxError`, rustc
+/// cannot prove it `Send`, as for `Buffer` over any service whose error is `BoxError`.
+#[allow(dead_code)]
+fn http_level_behind_a_buffer_in_spawned_tasks(client: Hyper) {
+    use tower::{ServiceBuilder, ServiceExt};
+    use tower_jsonrpc_retry::BoxError;
+
+    #[derive(Debug)]
+    struct CallError(BoxError);
+    impl std::fmt::Display for CallError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+    impl std::error::Error for CallError {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&*self.0)
+        }
+    }
+    impl From<hyper_util::client::legacy::Error> for CallError {
+        fn from(err: hyper_util::client::legacy::Error) -> Self {
+            Self(Box::new(err))
+        }
+    }
+
+    let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::transient());
+    let svc = ServiceBuilder::new()
+        .buffer(8)
+        .layer(layer.map_err(CallError))
+        .service(client);
+    tokio::spawn(async move {
+        let req = http::Request::post("http://127.0.0.1:1/")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let _ = svc.oneshot(req).await;
+    });
+}
+
 /// The client's futures have names, so a struct can keep one.
 #[allow(dead_code)]
 struct Pending {

@@ -656,7 +656,8 @@ async fn many_calls_through_buffer_limit_and_decompression_each_get_their_own_an
     let uri = server.uri("/");
     // Not spawned: rustc cannot prove a task awaiting any `Buffer` whose inner error is
     // a `BoxError` `Send` ("implementation of `From` is not general enough"), a limit of
-    // tower's `Buffer`, not of this layer. Joined in place instead.
+    // tower's `Buffer`, not of this layer; with the layer's `map_err` to a concrete
+    // type, it can be (`tests/auto_traits.rs`). Joined in place instead.
     let calls = (1..=64i64).map(|i| {
         let svc = http_level.clone();
         let uri = uri.clone();

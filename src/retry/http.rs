@@ -183,6 +183,11 @@ impl<B, E> HttpRetryLayer<B, E> {
 
     /// Turns the errors the layer finds itself into the error type `E2` of the stack.
     ///
+    /// A concrete error type here is also what lets a task that awaits tower's `Buffer`
+    /// over this layer be spawned: with the default, `BoxError`, rustc cannot prove such
+    /// a task `Send` ("implementation of `From` is not general enough"), as for `Buffer`
+    /// over any service whose error is `BoxError`.
+    ///
     /// ```
     /// use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer, RetryStrategy};
     ///

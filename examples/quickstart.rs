@@ -1,6 +1,7 @@
 //! The main job: a JSON-RPC stack that survives timeouts and error codes, against an
 //! embedded loopback server. The first call times out once, then succeeds; the second,
-//! with its own strategy, times out, then is answered 2001, then succeeds.
+//! with its own strategy, times out, then is answered 2001, then succeeds; the third
+//! runs out of retries, and its error says so.
 //!
 //! `cargo run --example quickstart` waits as a real client would (a few seconds);
 //! `cargo run --example quickstart -- --fast` divides every delay by 100.
@@ -19,7 +20,7 @@ use tower_jsonrpc_retry::backoff::{BackoffExt, ExponentialBackoff, Jitter, Perio
 use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
 use tower_jsonrpc_retry::jsonrpc::Request;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer, RetryReason, RetryStrategy};
+use tower_jsonrpc_retry::{BoxError, GiveUpReason, JsonRpcRetryLayer, RetryReason, RetryStrategy};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -84,7 +85,7 @@ async fn main() -> Result<(), BoxError> {
     let mut req = Request::new("sum", json!([1, 2])).with_id(2);
     req.extensions_mut().insert(own);
     println!("sum(1, 2) with its own strategy:");
-    let resp = svc.oneshot(req).await?;
+    let resp = svc.clone().oneshot(req).await?;
     let sum = resp.into_result()?;
     println!("  1 + 2 = {sum}");
     check(sum == json!(3), "1 + 2 = 3")?;
@@ -104,14 +105,34 @@ async fn main() -> Result<(), BoxError> {
         "the call's own strategy replaced the default's hook",
     )?;
 
+    // 3. When retries run out: one retry, 100 ms after a timeout, and the server times
+    // out twice. The caller gets the last error, which says how the retries ended
+    // (`GaveUp`, also on an error answer's extensions).
+    server.script("sum", [Step::timeout(), Step::timeout()]);
+    let once = RetryStrategy::new(PeriodicBackoff::new(
+        1,
+        Duration::from_millis(100).mul_f64(scale),
+    ))
+    .retry_on_error::<Elapsed>();
+    let mut req = Request::new("sum", json!([1, 2])).with_id(3);
+    req.extensions_mut().insert(once);
+    println!("sum(1, 2) with one retry, against a server that times out twice:");
+    let err = svc.oneshot(req).await.expect_err("two timeouts");
+    println!("  {err}");
+    let gave_up = err.gave_up().map(|g| (g.retries(), g.reason()));
+    check(
+        gave_up == Some((1, GiveUpReason::Exhausted)),
+        format_args!("given up after 1 retry, the backoff exhausted: {gave_up:?}"),
+    )?;
+
     println!(
         "the server saw {} calls of sum; delays were scaled by {scale} ({})",
         server.calls("sum"),
         if scale < 1.0 { "--fast" } else { "real time" },
     );
     check(
-        server.calls("sum") == 5,
-        "2 attempts on the default strategy, 3 on the call's own",
+        server.calls("sum") == 7,
+        "2 attempts on the default strategy, 3 on the second call's own, 2 on the third's",
     )?;
     Ok(())
 }

@@ -152,10 +152,11 @@ impl<E: InspectError> ClientError<E> {
     /// How the retries of the call ended, when the retry layer gave up on this failure:
     /// the retries made, and why there was no further one ([`GaveUp`]), for the
     /// server's answer ([`RpcError::gave_up`]) or the stack's error (found in its chain,
-    /// [`GaveUp::find`]). A batch that failed as a whole has the batch's; the answer to
-    /// one call of a batch has none (the batch's retries are not each call's story).
-    /// `None` too when the layer made no decision on it: params that did not serialize,
-    /// a result that did not deserialize, a strategy that never retries.
+    /// [`GaveUp::find`]). A batch whose send failed has the batch's; a call of a batch,
+    /// its own when it went out in the batch's last exchange (see [`GaveUp`]), none when
+    /// an earlier exchange settled it. `None` too when the layer made no decision on it:
+    /// params that did not serialize, a result that did not deserialize, a strategy
+    /// that never retries.
     ///
     /// ```
     /// use tower_jsonrpc_retry::{ClientError, GiveUpReason};
@@ -254,9 +255,9 @@ impl RpcError {
     }
 
     /// How the retries of the call ended, if the retry layer gave up on this answer: the
-    /// retries made, and why there was no further one ([`GaveUp`]). `None` for the answer
-    /// to one call of a batch (the batch's retries are not each call's story), and
-    /// without a retry layer, or with one whose strategy never retries.
+    /// retries made, and why there was no further one ([`GaveUp`]). For a call of a
+    /// batch, `None` when an earlier exchange than the batch's last settled it; `None`
+    /// too without a retry layer, or with one whose strategy never retries.
     pub fn gave_up(&self) -> Option<GaveUp> {
         self.facts.gave_up
     }

@@ -135,10 +135,11 @@ async fn nothing_is_recorded_without_a_give_up() {
     assert!(resp.extensions().get::<GaveUp>().is_none());
 }
 
-/// A batch's answer records the batch's retries; the answer to one call of it does not
-/// (a call settled at the first exchange was not retried with the others).
+/// A batch's answer records the batch's retries, and so does each failed call that went
+/// out in its last exchange (through all of them); a call settled at the first exchange
+/// was not retried with the others, and has none.
 #[tokio::test(start_paused = true)]
-async fn a_batch_records_its_own_retries_not_each_calls() {
+async fn a_batch_records_its_retries_on_the_calls_that_went_through_them() {
     let server = FlakyServer::start().await.unwrap();
     server.script("busy", std::iter::repeat_n(Step::error(2001), 3));
     server.script("wrong", [Step::error(-32602)]);
@@ -156,13 +157,14 @@ async fn a_batch_records_its_own_retries_not_each_calls() {
         ended(resp.extensions().get().copied()),
         Some((2, GiveUpReason::Exhausted))
     );
-    assert!(
-        resp.items()
-            .iter()
-            .all(|r| r.extensions().get::<GaveUp>().is_none())
-    );
+    let of = |id: i64| {
+        let item = resp.items().iter().find(|r| *r.id() == id.into()).unwrap();
+        ended(item.extensions().get().copied())
+    };
+    assert_eq!(of(1), Some((2, GiveUpReason::Exhausted)));
+    assert_eq!(of(2), None);
 
-    // Through the client: each call's error has none.
+    // Through the client, the same.
     server.script("busy", std::iter::repeat_n(Step::error(2001), 3));
     server.script("wrong", [Step::error(-32602)]);
     let c = client(&server, periodic(2, 1.0).codes([2001])).await;
@@ -170,12 +172,49 @@ async fn a_batch_records_its_own_retries_not_each_calls() {
     let busy = batch.call::<i64>("busy", ());
     let wrong = batch.call::<i64>("wrong", ());
     let mut results = batch.send().await.unwrap();
-    for err in [
-        results.take(busy).unwrap_err(),
-        results.take(wrong).unwrap_err(),
-    ] {
-        assert!(err.rpc().is_some());
-        assert_eq!(err.gave_up(), None);
+    let busy = results.take(busy).unwrap_err();
+    assert_eq!(ended(busy.gave_up()), Some((2, GiveUpReason::Exhausted)));
+    let wrong = results.take(wrong).unwrap_err();
+    assert_eq!(wrong.rpc().map(|e| e.code()), Some(-32602));
+    assert_eq!(wrong.gave_up(), None);
+
+    // A call that went out last but whose own answer then was not retried ended on
+    // that, after the batch's retries; the other call ran out of them.
+    server.script("busy", std::iter::repeat_n(Step::error(2001), 3));
+    server.script(
+        "flaky",
+        [Step::error(2001), Step::error(2001), Step::error(-32602)],
+    );
+    let mut batch = c.batch();
+    let busy = batch.call::<i64>("busy", ());
+    let flaky = batch.call::<i64>("flaky", ());
+    let mut results = batch.send().await.unwrap();
+    assert_eq!((server.calls("busy"), server.calls("flaky")), (9, 3));
+    let busy = results.take(busy).unwrap_err();
+    assert_eq!(ended(busy.gave_up()), Some((2, GiveUpReason::Exhausted)));
+    let flaky = results.take(flaky).unwrap_err();
+    assert_eq!(flaky.rpc().map(|e| e.code()), Some(-32602));
+    assert_eq!(
+        ended(flaky.gave_up()),
+        Some((2, GiveUpReason::NotRetryable))
+    );
+
+    // A batch refused as a whole with one error object, each time: every call went
+    // through every retry.
+    server.script(
+        "a",
+        std::iter::repeat_n(Step::status_with_error(429, -32005), 3),
+    );
+    let c = client(&server, periodic(2, 1.0).codes([-32005])).await;
+    let mut batch = c.batch();
+    let a = batch.call::<i64>("a", ());
+    let b = batch.call::<i64>("b", ());
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(server.calls("a"), 3);
+    for call in [results.take(a).unwrap_err(), results.take(b).unwrap_err()] {
+        assert_eq!(call.rpc().map(|e| e.code()), Some(-32005));
+        assert_eq!(call.status(), Some(http::StatusCode::TOO_MANY_REQUESTS));
+        assert_eq!(ended(call.gave_up()), Some((2, GiveUpReason::Exhausted)));
     }
 
     // A batch that fails as a whole: its error has the batch's.
@@ -279,4 +318,90 @@ async fn the_http_level_records_it_on_the_answer() {
     let resp = svc.oneshot(post("sum")).await.unwrap();
     assert_eq!(server.calls("sum"), 2);
     assert!(resp.extensions().get::<GaveUp>().is_none());
+}
+
+/// `GaveUp::find` looks past a `codec::Error` that holds no record: a codec over the
+/// HTTP-level layer, whose own error wraps the one the layer gave up on.
+#[tokio::test(start_paused = true)]
+async fn find_looks_past_a_codec_error_without_a_record() {
+    let server = FlakyServer::start().await.unwrap();
+    let strategy = periodic(2, 1.0).retry_on(ErrorClass::Timeout);
+    let stack = ServiceBuilder::new()
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(strategy).attempt_timeout(secs(5.0)))
+        .service(common::http());
+    server.script("a", std::iter::repeat_n(Step::timeout(), 3));
+    let err = Client::new(stack).call::<i64>("a", ()).await.unwrap_err();
+    assert_eq!(server.calls("a"), 3);
+    let outer = err.transport().unwrap();
+    assert_eq!(outer.gave_up(), None);
+    assert_eq!(ended(err.gave_up()), Some((2, GiveUpReason::Exhausted)));
+}
+
+/// Under two retry layers, the outer layer's record, unless it made no retry and gave
+/// up at once on a failure it does not retry: then the inner layer's stands.
+#[tokio::test(start_paused = true)]
+async fn under_two_layers_the_record_with_news_wins() {
+    let server = FlakyServer::start().await.unwrap();
+    let status503 = ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE);
+    let stacked = |outer: RetryStrategy, inner: RetryStrategy| {
+        ServiceBuilder::new()
+            .layer(JsonRpcRetryLayer::new(outer))
+            .layer(JsonRpcRetryLayer::new(inner))
+            .layer(JsonRpcCodecLayer::new(server.uri()))
+            .service(common::http())
+    };
+    let sum = |id: i64| Request::new("sum", json!([1, 2])).with_id(id);
+
+    // The outer layer retries only code 2001; the inner one ran out on 503s.
+    server.script("sum", std::iter::repeat_n(Step::status(503), 3));
+    let svc = stacked(
+        periodic(2, 1.0).codes([2001]),
+        periodic(2, 1.0).retry_on(status503),
+    );
+    let err = svc.oneshot(sum(1)).await.unwrap_err();
+    assert_eq!(server.calls("sum"), 3);
+    assert_eq!(ended(err.gave_up()), Some((2, GiveUpReason::Exhausted)));
+    assert!(
+        err.to_string()
+            .ends_with("; gave up after 2 retries: attempts exhausted")
+    );
+
+    // The same on an error answer.
+    server.script("sum", std::iter::repeat_n(Step::error(2002), 3));
+    let svc = stacked(
+        periodic(2, 1.0).codes([2001]),
+        periodic(2, 1.0).codes([2002]),
+    );
+    let resp = svc.oneshot(sum(2)).await.unwrap();
+    assert_eq!(
+        ended(resp.extensions().get().copied()),
+        Some((2, GiveUpReason::Exhausted))
+    );
+
+    // The outer layer retried too: its record. Each of its 2 attempts took the inner
+    // layer's 2.
+    server.script("sum", std::iter::repeat_n(Step::status(503), 4));
+    let svc = stacked(
+        periodic(1, 1.0).retry_on(status503),
+        periodic(1, 1.0).retry_on(status503),
+    );
+    let err = svc.oneshot(sum(3)).await.unwrap_err();
+    assert_eq!(server.calls("sum"), 3 + 3 + 4);
+    assert_eq!(ended(err.gave_up()), Some((1, GiveUpReason::Exhausted)));
+}
+
+/// A record can be made by hand, for tests of the code that handles failures.
+#[test]
+fn a_record_made_by_hand() {
+    let gave_up = GaveUp::new(0, GiveUpReason::Budget);
+    assert_eq!(ended(Some(gave_up)), Some((0, GiveUpReason::Budget)));
+    assert_eq!(
+        gave_up.to_string(),
+        "gave up at the first attempt: budget exhausted"
+    );
+    assert_eq!(
+        GaveUp::new(3, GiveUpReason::Deadline).to_string(),
+        "gave up after 3 retries: deadline"
+    );
 }

@@ -246,9 +246,10 @@ impl Error {
         self.inner.gave_up
     }
 
-    /// Records how the retries of its call ended.
+    /// Records how the retries of its call ended (over a record a retry layer further in
+    /// made: [`GaveUp::over`]).
     pub(crate) fn set_gave_up(&mut self, gave_up: GaveUp) {
-        self.inner.gave_up = Some(gave_up);
+        self.inner.gave_up = Some(gave_up.over(self.inner.gave_up));
     }
 
     /// The underlying error, by value: for a transport error, the inner service's own

@@ -154,19 +154,31 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 /// one that ran out of retries, time or budget.
 ///
 /// The retry layer records it wherever it announces a give-up (the hook, `tracing`): in
-/// the extensions of an error answer ([`Response`](crate::jsonrpc::Response), a
-/// [`BatchResponse`](crate::jsonrpc::BatchResponse) as a whole, an `http::Response` at the
-/// HTTP level), and on a [`codec::Error`](crate::codec::Error) given up on, bare or boxed
+/// the extensions of an error answer ([`Response`](crate::jsonrpc::Response), an
+/// `http::Response` at the HTTP level), and on a [`codec::Error`](crate::codec::Error)
+/// given up on, bare or boxed
 /// ([`InspectError::record_give_up`](crate::InspectError::record_give_up)), whose message
 /// then says it. [`ClientError::gave_up`](crate::ClientError::gave_up) reads either.
 ///
+/// A batch's answer records the batch's retries in the
+/// [`BatchResponse`](crate::jsonrpc::BatchResponse)'s extensions, and each call's failed
+/// answer its own, if the call went out in the batch's last exchange: a call once
+/// answered is not sent again, so those went through all of the batch's retries (a call
+/// whose own answer is not retried ended on that: not retryable; the others on the
+/// batch's reason). The answer of a call settled by an earlier exchange has none.
+///
+/// Under two retry layers, the record is the outer layer's, unless that layer made no
+/// retry and gave up at once on a failure it does not retry: then the inner layer's
+/// stands, as the one with something to say.
+///
 /// A call that succeeded has none, nor one whose strategy never retries anything (the
-/// layer does not watch it), nor the answer to one call of a batch (the batch's
-/// retries are not each call's). At the HTTP level, the inner service's own error comes
-/// back as it was, and a call given up before its first attempt (its body too large or
-/// too slow to come, the deadline while the service was not ready) fails with an error
-/// of its own (tower's `Elapsed`, the body's error, a body over the limit) that holds
-/// none: there, the hook alone hears it.
+/// layer does not watch it). At the HTTP level, the inner service's own error comes back
+/// as it was, and a call given up before its first attempt (its body too large or too
+/// slow to come, the deadline while the service was not ready) fails with an error of
+/// its own (tower's `Elapsed`, the body's error, a body over the limit) that holds none:
+/// there, the hook alone hears it. (jsonrpsee's client does not show the
+/// `http::Response`'s extensions: inside it, only the layer's own errors, a timeout's,
+/// say it, in their message.)
 ///
 /// ```
 /// use std::time::Duration;
@@ -206,13 +218,18 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GaveUp {
     pub(crate) retries: u32,
     pub(crate) reason: GiveUpReason,
 }
 
 impl GaveUp {
+    /// A record of retries that ended so: for tests of the code that handles failures.
+    pub fn new(retries: u32, reason: GiveUpReason) -> Self {
+        Self { retries, reason }
+    }
+
     /// How many retries were made before the final failure (0: the first attempt was it).
     pub fn retries(&self) -> u32 {
         self.retries
@@ -224,8 +241,8 @@ impl GaveUp {
     }
 
     /// The record on an error, found anywhere in its `source()` chain (on the
-    /// [`codec::Error`](crate::codec::Error) given up on): for an error type of a layer
-    /// above the retry layer, or a boxed one.
+    /// [`codec::Error`](crate::codec::Error) given up on; the outermost that has one):
+    /// for an error type of a layer above the retry layer, or a boxed one.
     ///
     /// ```
     /// use tower_jsonrpc_retry::GaveUp;
@@ -240,8 +257,8 @@ impl GaveUp {
     /// ```
     pub fn find(err: &(dyn std::error::Error + 'static)) -> Option<GaveUp> {
         crate::classify::chain(err)
-            .find_map(|e| e.downcast_ref::<crate::codec::Error>())
-            .and_then(crate::codec::Error::gave_up)
+            .filter_map(|e| e.downcast_ref::<crate::codec::Error>())
+            .find_map(crate::codec::Error::gave_up)
     }
 
     /// Whether an error's message should say it: when retries were made, or when a
@@ -249,6 +266,17 @@ impl GaveUp {
     /// retries says nothing more than the failure itself.
     pub(crate) fn is_news(&self) -> bool {
         self.retries > 0 || self.reason != GiveUpReason::NotRetryable
+    }
+
+    /// What a result records once a retry layer gives up on it with `self`, when it may
+    /// hold a record already (a retry layer further in gave up on it first): the outer
+    /// layer's, unless it made no retry and its failure is one it does not retry, which
+    /// says nothing the inner layer's record does not.
+    pub(crate) fn over(self, inner: Option<GaveUp>) -> GaveUp {
+        match inner {
+            Some(inner) if !self.is_news() => inner,
+            _ => self,
+        }
     }
 }
 

@@ -592,6 +592,9 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     *result = Ok(answers);
                 }
                 if failed {
+                    if let Ok(response) = result {
+                        record_calls(strategy, req, response, self.state.gave_up(why));
+                    }
                     record(
                         result,
                         self.state.gave_up(why),
@@ -608,8 +611,43 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
     }
 }
 
+/// Records how the retries ended on the answer to each call sent in the batch's last
+/// exchange that failed: a call once answered is never sent again, so those went
+/// through all of the batch's retries. One whose own answer is not retried ended on
+/// that (not retryable); the others on the batch's reason. A call settled by an earlier
+/// exchange gets none: its answer is older than the batch's retries.
+fn record_calls(
+    strategy: &RetryStrategy,
+    req: &BatchRequest,
+    response: &mut BatchResponse,
+    gave_up: GaveUp,
+) {
+    let sent_last: HashMap<&Id, &str> = req
+        .requests()
+        .iter()
+        .filter_map(|r| Some((r.id()?, r.method())))
+        .collect();
+    for item in response.items_mut() {
+        let Some(method) = sent_last.get(item.id()) else {
+            continue;
+        };
+        let retried = decide::response(strategy, method, item).is_some();
+        if !item.is_error() && !retried {
+            continue;
+        }
+        let own = if retried {
+            gave_up
+        } else {
+            GaveUp::new(gave_up.retries, GiveUpReason::NotRetryable)
+        };
+        let extensions = item.extensions_mut();
+        let inner = extensions.get::<GaveUp>().copied();
+        extensions.insert(own.over(inner));
+    }
+}
+
 /// Records how the retries ended on the failure the caller gets: in the answer's
-/// extensions, or on the error.
+/// extensions, or on the error (over a record a retry layer further in made).
 fn record<T, E: InspectError>(
     result: &mut Result<T, E>,
     gave_up: GaveUp,
@@ -617,7 +655,9 @@ fn record<T, E: InspectError>(
 ) {
     match result {
         Ok(answer) => {
-            extensions(answer).insert(gave_up);
+            let extensions = extensions(answer);
+            let inner = extensions.get::<GaveUp>().copied();
+            extensions.insert(gave_up.over(inner));
         }
         Err(err) => err.record_give_up(gave_up),
     }

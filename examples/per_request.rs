@@ -1,7 +1,7 @@
 //! Per-request strategies: a [`RetryStrategy`] in a request's extensions replaces the
 //! stack's default for that request only, entirely (the default's codes no longer
-//! apply, nor its `on_retry` / `on_give_up` hooks, budget or deadline: build the
-//! request's strategy from `default.clone()` to keep them), and
+//! apply, nor its `on_retry` / `on_give_up` hooks, budget, deadline or non-idempotent
+//! methods: build the request's strategy from `default.clone()` to keep them), and
 //! [`RetryStrategy::none()`] there turns retries off. The typed [`Client`]
 //! does the same with `client.request(..).retry(strategy)`.
 //!

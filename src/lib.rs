@@ -94,7 +94,6 @@
 //! use hyper_util::client::legacy::Client as HttpClient;
 //! use hyper_util::rt::TokioExecutor;
 //! use serde_json::json;
-//! use tower::timeout::TimeoutLayer;
 //! use tower::{ServiceBuilder, ServiceExt};
 //! use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 //! use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
@@ -112,8 +111,8 @@
 //!     .retry_on(ErrorClass::Timeout);
 //! let svc = ServiceBuilder::new()
 //!     .layer(JsonRpcRetryLayer::new(strategy))
-//!     .layer(JsonRpcCodecLayer::new(server.uri()))
-//!     .layer(TimeoutLayer::new(Duration::from_millis(200)))
+//!     // Each attempt gets 200 ms, its answer's body included.
+//!     .layer(JsonRpcCodecLayer::new(server.uri()).attempt_timeout(Duration::from_millis(200)))
 //!     .service(HttpClient::builder(TokioExecutor::new()).build_http());
 //!
 //! // As a tower service: JSON-RPC messages in, JSON-RPC messages out.
@@ -183,12 +182,13 @@
 //! | [`retry_if(f)`](RetryStrategy::retry_if) | an error for which `f` is true |
 //!
 //! When retries end, the last error *response* is returned as `Ok`, and the last
-//! transport *error* as `Err`, unchanged (type and source chain intact), except for a
-//! partly retried batch whose re-send fails: it is returned as `Ok` with every call's
-//! latest answer. Through [`Client`], [`ClientError::status`] and
-//! [`ClientError::retry_after`] give the last answer's failure status and `Retry-After`
-//! whether it carried a JSON-RPC error object or not, for a caller that waits itself
-//! once retries are over. Two presets
+//! transport *error* as `Err`, of the same type and with the same source chain, except
+//! for a partly retried batch whose re-send fails: it is returned as `Ok` with every
+//! call's latest answer. Either records how the retries ended ([`GaveUp`]; a
+//! [`codec::Error`]'s message then says it). Through [`Client`], [`ClientError::status`]
+//! and [`ClientError::retry_after`] give the last answer's failure status and
+//! `Retry-After` whether it carried a JSON-RPC error object or not, for a caller that
+//! waits itself once retries are over. Two presets
 //! document their choices in tables: [`RetryStrategy::transient()`] (connect, timeout,
 //! reset, 429/502/503/504; the default) and [`RetryStrategy::ethereum_rate_limits()`]
 //! (providers' rate-limit codes and messages, 429/503, with the write methods marked
@@ -241,10 +241,11 @@
 //! A [`RetryStrategy`] in a request's extensions replaces the stack's default for that
 //! request, entirely: the default's codes and errors no longer apply, nor its hooks
 //! ([`on_retry`](RetryStrategy::on_retry), [`on_give_up`](RetryStrategy::on_give_up)),
-//! its [budget](RetryStrategy::budget) or its [deadline](RetryStrategy::max_elapsed). To
-//! keep those, build the request's strategy from the default
-//! (`default.clone().retry_on(ErrorClass::Timeout)`): a clone shares the hooks and the
-//! budget. [`RetryStrategy::none()`] there turns retries off. With the typed client, use
+//! its [budget](RetryStrategy::budget), its [deadline](RetryStrategy::max_elapsed) or
+//! its [non-idempotent methods](RetryStrategy::non_idempotent): a strategy made afresh
+//! for a write retries it like any read (see above). To keep those, build the request's
+//! strategy from the default (`default.clone().retry_on(ErrorClass::Timeout)`): a clone
+//! shares the hooks and the budget, and keeps the methods. [`RetryStrategy::none()`] there turns retries off. With the typed client, use
 //! [`RequestBuilder::retry`](client::RequestBuilder::retry). At the HTTP level the
 //! strategy is read from the `http::Request`'s extensions, which jsonrpsee's client does
 //! not let a caller set: there, every call follows the layer's strategy (a second client
@@ -430,8 +431,8 @@
 //! bytes); a batch's items are sent as the caller's bytes too (a retry may send only
 //! some), and its answer is the server's, as it came or, after a partial retry, gathered
 //! item by item. Use [`JsonRpcRetryLayer::new`] when you own the stack (no buffering,
-//! typed errors, per-request strategies in [`Request`](jsonrpc::Request) extensions);
-//! use `::http` when the JSON-RPC client is someone else's. Its
+//! typed errors, per-request strategies in [`Request`](jsonrpc::Request) extensions, where
+//! any caller can set them); use `::http` when the JSON-RPC client is someone else's. Its
 //! [`map_err`](retry::HttpRetryLayer::map_err) turns the layer's own errors into the
 //! stack's error type:
 //!

@@ -98,6 +98,10 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 ///
 /// # What the inner service must be
 ///
+/// - `Clone + Send + 'static`, with a `Send` future: each attempt goes through a clone,
+///   from the call's boxed future. hyper-util's client and jsonrpsee's transport are;
+///   wrap one that is not `Clone` in tower's `Buffer` (whose error then needs the next
+///   point).
 /// - Its request body `B` is built from the buffered bytes: `B: From<Vec<u8>>`, as
 ///   `Full<Bytes>` and jsonrpsee's body are (a `String` or a boxed body is not).
 /// - Its error is a `std::error::Error`, returned as it was: hyper-util's and

@@ -18,10 +18,11 @@ use crate::jsonrpc::{BatchRequest, BatchResponse, Request, Response};
 /// [`JsonRpcRetryPolicy`] whose default is this strategy (see [`JsonRpcRetry`]).
 ///
 /// It serves [`Request`](crate::jsonrpc::Request) and
-/// [`BatchRequest`](crate::jsonrpc::BatchRequest) over any inner service whose error
-/// implements [`InspectError`](crate::InspectError) and is `Send + Sync + 'static`: the
-/// [`JsonRpcCodec`](crate::codec::JsonRpcCodec) directly, or layers above it that box
-/// their errors.
+/// [`BatchRequest`](crate::jsonrpc::BatchRequest) over any inner service that is `Clone`
+/// (tower's `Retry` sends each attempt through a clone; wrap one that is not in tower's
+/// `Buffer`) and whose error implements [`InspectError`](crate::InspectError) and is
+/// `Send + Sync + 'static`: the [`JsonRpcCodec`](crate::codec::JsonRpcCodec) directly,
+/// or layers above it that box their errors.
 ///
 /// Waits run on tokio's clock, so the calls need a tokio runtime with its time driver
 /// (`#[tokio::main]` and `#[tokio::test]` have one; a runtime from
@@ -40,8 +41,10 @@ use crate::jsonrpc::{BatchRequest, BatchResponse, Request, Response};
 ///
 /// let svc = ServiceBuilder::new()
 ///     .layer(JsonRpcRetryLayer::new(RetryStrategy::transient()))
-///     .layer(JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse()?))
-///     .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(2)))
+///     .layer(
+///         JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse()?)
+///             .attempt_timeout(Duration::from_secs(2)),
+///     )
 ///     .service(
 ///         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
 ///             .build_http::<http_body_util::Full<bytes::Bytes>>(),

@@ -22,8 +22,9 @@
 //!    only the items to retry).
 //!
 //! When retries end, the last error *response* is returned as `Ok`, the last transport
-//! *error* as `Err`, unchanged, except for a partly retried batch whose re-send fails:
-//! it is returned as `Ok` with every call's latest answer.
+//! *error* as `Err`, of the same type and with the same source chain, except for a
+//! partly retried batch whose re-send fails: it is returned as `Ok` with every call's
+//! latest answer. Either records how the retries ended ([`GaveUp`]).
 
 mod attempts;
 mod decide;

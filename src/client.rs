@@ -184,8 +184,11 @@ impl<E: InspectError> ClientError<E> {
 /// JSON-RPC error body (as rate-limiting providers send) keeps its hint here, as a bare
 /// 429 keeps it in the [`codec::Error`]; [`ClientError::retry_after`] reads either.
 ///
-/// Its `Display` is the error object's. Two are equal when their error objects and
-/// their answers' facts are: compare [`error()`](Self::error) for the object alone.
+/// Its `Display` is the error object's, followed, as a [`codec::Error`]'s message is, by
+/// how the retries ended when retries were made or a limit stopped the first
+/// (`JSON-RPC error -32005: limit exceeded; gave up after 2 retries: attempts
+/// exhausted`). Two are equal when their error objects and their answers' facts are:
+/// compare [`error()`](Self::error) for the object alone.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RpcError {
     error: ErrorObject,
@@ -272,7 +275,11 @@ impl From<ErrorObject> for RpcError {
 
 impl fmt::Display for RpcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.error, f)
+        fmt::Display::fmt(&self.error, f)?;
+        match self.facts.gave_up {
+            Some(gave_up) if gave_up.is_news() => write!(f, "; {gave_up}"),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -52,6 +52,10 @@ async fn each_reason_reaches_the_caller() {
     assert_eq!(err.rpc().map(|e| e.code()), Some(2001));
     assert_eq!(ended(err.gave_up()), Some((2, GiveUpReason::Exhausted)));
     assert_eq!(server.calls("a"), 3);
+    assert_eq!(
+        err.to_string(),
+        "JSON-RPC error 2001: Scripted error; gave up after 2 retries: attempts exhausted"
+    );
 
     // A code nothing retries, after a retry.
     server.script("b", [Step::error(2001), Step::error(-32602)]);
@@ -109,6 +113,10 @@ async fn a_failure_nothing_retries_keeps_its_message() {
         std::error::Error::source(&err).unwrap().to_string(),
         "HTTP status 502 Bad Gateway"
     );
+    server.script("m", [Step::error(-32602)]);
+    let err = c.call::<i64>("m", ()).await.unwrap_err();
+    assert_eq!(ended(err.gave_up()), Some((0, GiveUpReason::NotRetryable)));
+    assert_eq!(err.to_string(), "JSON-RPC error -32602: Invalid params");
 }
 
 /// A success records nothing, whether it took retries or not; nor does a failure under

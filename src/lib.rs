@@ -249,7 +249,9 @@
 //! [`RequestBuilder::retry`](client::RequestBuilder::retry). At the HTTP level the
 //! strategy is read from the `http::Request`'s extensions, which jsonrpsee's client does
 //! not let a caller set: there, every call follows the layer's strategy (a second client
-//! with another layer gives some calls another one).
+//! with another layer gives some calls another one). Under two retry layers in one
+//! stack, each reads the request's strategy: its retries multiply (2 retries: up to 9
+//! attempts), and [`RetryStrategy::none()`] turns both off.
 //!
 //! ```
 //! use serde_json::json;

@@ -926,6 +926,31 @@ async fn busy_through_two_layers(
     (resp, start.elapsed())
 }
 
+/// Under two retry layers, each reads a request's own strategy, as the crate docs say:
+/// its retries multiply (2 retries: 3 attempts of the outer layer, each 3 of the inner
+/// one's), and `RetryStrategy::none()` there turns both off.
+#[tokio::test(start_paused = true)]
+async fn under_two_retry_layers_each_follows_the_requests_own_strategy() {
+    let server = server().await;
+    server.handle("busy", |_| Err((2001, "busy".to_owned())));
+    let svc = tower::ServiceBuilder::new()
+        .layer(tower_jsonrpc_retry::JsonRpcRetryLayer::new(
+            RetryStrategy::none(),
+        ))
+        .service(stack(&server, RetryStrategy::none()));
+    for (own, attempts) in [
+        (periodic(2, Duration::ZERO).codes([2001]), 9),
+        (RetryStrategy::none(), 1),
+    ] {
+        let before = server.calls("busy");
+        let mut req = Request::new("busy", json!([])).with_id(1);
+        req.extensions_mut().insert(own);
+        let resp = svc.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+        assert_eq!(server.calls("busy") - before, attempts);
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_outer_deadline_also_bounds_an_inner_retry_layer() {
     let server = server().await;

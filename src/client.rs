@@ -153,10 +153,9 @@ impl<E: InspectError> ClientError<E> {
     /// the retries made, and why there was no further one ([`GaveUp`]), for the
     /// server's answer ([`RpcError::gave_up`]) or the stack's error (found in its chain,
     /// [`GaveUp::find`]). A batch whose send failed has the batch's; a call of a batch,
-    /// its own when it went out in the batch's last exchange (see [`GaveUp`]), none when
-    /// an earlier exchange settled it. `None` too when the layer made no decision on it:
-    /// params that did not serialize, a result that did not deserialize, a strategy
-    /// that never retries.
+    /// its own (see [`GaveUp`]). `None` when the layer made no decision on it: params
+    /// that did not serialize, a result that did not deserialize, a strategy that never
+    /// retries.
     ///
     /// ```
     /// use tower_jsonrpc_retry::{ClientError, GiveUpReason};
@@ -258,9 +257,9 @@ impl RpcError {
     }
 
     /// How the retries of the call ended, if the retry layer gave up on this answer: the
-    /// retries made, and why there was no further one ([`GaveUp`]). For a call of a
-    /// batch, `None` when an earlier exchange than the batch's last settled it; `None`
-    /// too without a retry layer, or with one whose strategy never retries.
+    /// retries made, and why there was no further one ([`GaveUp`]; for a call of a batch,
+    /// the call's own). `None` without a retry layer, or with one whose strategy never
+    /// retries.
     pub fn gave_up(&self) -> Option<GaveUp> {
         self.facts.gave_up
     }

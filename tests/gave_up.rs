@@ -143,9 +143,9 @@ async fn nothing_is_recorded_without_a_give_up() {
     assert!(resp.extensions().get::<GaveUp>().is_none());
 }
 
-/// A batch's answer records the batch's retries, and so does each failed call that went
-/// out in its last exchange (through all of them); a call settled at the first exchange
-/// was not retried with the others, and has none.
+/// A batch's answer records the batch's retries, and each failed call its own: one
+/// that went out in the last exchange went through all of them; one settled earlier on
+/// an answer not retried, through those made before it.
 #[tokio::test(start_paused = true)]
 async fn a_batch_records_its_retries_on_the_calls_that_went_through_them() {
     let server = FlakyServer::start().await.unwrap();
@@ -170,7 +170,7 @@ async fn a_batch_records_its_retries_on_the_calls_that_went_through_them() {
         ended(item.extensions().get().copied())
     };
     assert_eq!(of(1), Some((2, GiveUpReason::Exhausted)));
-    assert_eq!(of(2), None);
+    assert_eq!(of(2), Some((0, GiveUpReason::NotRetryable)));
 
     // Through the client, the same.
     server.script("busy", std::iter::repeat_n(Step::error(2001), 3));
@@ -184,7 +184,11 @@ async fn a_batch_records_its_retries_on_the_calls_that_went_through_them() {
     assert_eq!(ended(busy.gave_up()), Some((2, GiveUpReason::Exhausted)));
     let wrong = results.take(wrong).unwrap_err();
     assert_eq!(wrong.rpc().map(|e| e.code()), Some(-32602));
-    assert_eq!(wrong.gave_up(), None);
+    assert_eq!(
+        ended(wrong.gave_up()),
+        Some((0, GiveUpReason::NotRetryable))
+    );
+    assert_eq!(wrong.to_string(), "JSON-RPC error -32602: Invalid params");
 
     // A call that went out last but whose own answer then was not retried ended on
     // that, after the batch's retries; the other call ran out of them.
@@ -346,8 +350,8 @@ async fn find_looks_past_a_codec_error_without_a_record() {
     assert_eq!(ended(err.gave_up()), Some((2, GiveUpReason::Exhausted)));
 }
 
-/// Under two retry layers, the outer layer's record, unless it made no retry and gave
-/// up at once on a failure it does not retry: then the inner layer's stands.
+/// Under two retry layers, the outer layer's record when it made retries; when it made
+/// none and gave up at once on a failure it does not retry, the inner layer's.
 #[tokio::test(start_paused = true)]
 async fn under_two_layers_the_record_with_news_wins() {
     let server = FlakyServer::start().await.unwrap();
@@ -411,5 +415,144 @@ fn a_record_made_by_hand() {
     assert_eq!(
         GaveUp::new(3, GiveUpReason::Deadline).to_string(),
         "gave up after 3 retries: deadline"
+    );
+}
+
+/// A call settled by a later exchange records the retries made before it; each call's
+/// record matches what the server saw of it.
+#[tokio::test(start_paused = true)]
+async fn a_call_settled_later_records_the_retries_before_it() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script(
+        "a",
+        [Step::error(2001), Step::error(2001), Step::error(-32602)],
+    );
+    server.script("b", [Step::error(2001), Step::error(-32602)]);
+    server.script("c", std::iter::repeat_n(Step::error(2001), 4));
+    let batch = BatchRequest::new(
+        ["a", "b", "c"]
+            .into_iter()
+            .zip(1..)
+            .map(|(m, id)| Request::new(m, json!([])).with_id(id))
+            .collect(),
+    );
+    let resp = common::stack(&server, periodic(3, 1.0).codes([2001]))
+        .oneshot(batch)
+        .await
+        .unwrap();
+    let calls = (server.calls("a"), server.calls("b"), server.calls("c"));
+    assert_eq!(calls, (3, 2, 4));
+    let of = |id: i64| {
+        let item = resp.items().iter().find(|r| *r.id() == id.into()).unwrap();
+        ended(item.extensions().get().copied())
+    };
+    assert_eq!(of(1), Some((2, GiveUpReason::NotRetryable)));
+    assert_eq!(of(2), Some((1, GiveUpReason::NotRetryable)));
+    assert_eq!(of(3), Some((3, GiveUpReason::Exhausted)));
+}
+
+/// Two layers sharing a deadline: the inner one retries up to it, the outer one then
+/// stops at its first attempt. The record keeps the retries the server saw.
+#[tokio::test(start_paused = true)]
+async fn two_layers_at_one_deadline_keep_the_inner_retries() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("m", std::iter::repeat_n(Step::error(2001), 3));
+    let strategy = periodic(5, 1.0).codes([2001]).max_elapsed(secs(2.5));
+    let stack = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy.clone()))
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .service(common::http());
+    let err = Client::new(stack).call::<i64>("m", ()).await.unwrap_err();
+    assert_eq!(server.calls("m"), 3);
+    assert_eq!(ended(err.gave_up()), Some((2, GiveUpReason::Deadline)));
+    assert!(
+        err.to_string()
+            .ends_with("; gave up after 2 retries: deadline"),
+        "{err}"
+    );
+}
+
+/// Two layers over a batch: a call the inner layer retried and then settled keeps the
+/// inner record; the outer layer, which retried nothing, does not say "0 retries".
+#[tokio::test(start_paused = true)]
+async fn two_layers_over_a_batch_keep_a_settled_calls_record() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("a", [Step::error(-32005), Step::error(-32602)]);
+    server.script("b", std::iter::repeat_n(Step::error(-32005), 3));
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(periodic(2, 1.0).codes([2001])))
+        .layer(JsonRpcRetryLayer::new(periodic(2, 1.0).codes([-32005])))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .service(common::http());
+    let batch = BatchRequest::new(vec![
+        Request::new("a", json!([])).with_id(1),
+        Request::new("b", json!([])).with_id(2),
+    ]);
+    let resp = svc.oneshot(batch).await.unwrap();
+    assert_eq!((server.calls("a"), server.calls("b")), (2, 3));
+    let of = |id: i64| {
+        let item = resp.items().iter().find(|r| *r.id() == id.into()).unwrap();
+        ended(item.extensions().get().copied())
+    };
+    assert_eq!(of(1), Some((1, GiveUpReason::NotRetryable)));
+    assert_eq!(of(2), Some((2, GiveUpReason::Exhausted)));
+}
+
+/// A codec over the HTTP-level layer reads the layer's record off the answers it hands
+/// back (an error answer, a bare status), and so does a second HTTP-level layer.
+#[tokio::test(start_paused = true)]
+async fn the_codec_reads_the_record_of_an_http_level_layer_below() {
+    let server = FlakyServer::start().await.unwrap();
+    let status503 = ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE);
+    let strategy = periodic(2, 1.0).codes([2001]).retry_on(status503);
+    let stack = ServiceBuilder::new()
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(strategy.clone()))
+        .service(common::http());
+    let client = Client::new(stack);
+    server.script("a", std::iter::repeat_n(Step::error(2001), 3));
+    let err = client.call::<i64>("a", ()).await.unwrap_err();
+    assert_eq!(server.calls("a"), 3);
+    assert_eq!(ended(err.gave_up()), Some((2, GiveUpReason::Exhausted)));
+    server.script("b", std::iter::repeat_n(Step::status(503), 3));
+    let err = client.call::<i64>("b", ()).await.unwrap_err();
+    assert_eq!(server.calls("b"), 3);
+    assert_eq!(ended(err.gave_up()), Some((2, GiveUpReason::Exhausted)));
+
+    // Two HTTP-level layers; the outer one retries nothing of this. (Each needs an
+    // error type that is a `std::error::Error` and takes hyper-util's.)
+    #[derive(Debug)]
+    struct CallError(BoxError);
+    impl std::fmt::Display for CallError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+    impl std::error::Error for CallError {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&*self.0)
+        }
+    }
+    impl From<hyper_util::client::legacy::Error> for CallError {
+        fn from(err: hyper_util::client::legacy::Error) -> Self {
+            Self(Box::new(err))
+        }
+    }
+    let outer = JsonRpcRetryLayer::http::<Full<Bytes>>(periodic(2, 1.0).codes([2002]));
+    let svc = ServiceBuilder::new()
+        .layer(outer.map_err(CallError))
+        .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(strategy).map_err(CallError))
+        .service(common::http());
+    server.script("c", std::iter::repeat_n(Step::status(503), 3));
+    let body = json!({"jsonrpc": "2.0", "method": "c", "params": [], "id": 1}).to_string();
+    let req = http::Request::post(server.uri())
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(server.calls("c"), 3);
+    assert_eq!(
+        ended(resp.extensions().get().copied()),
+        Some((2, GiveUpReason::Exhausted))
     );
 }

@@ -70,6 +70,7 @@ use serde_json::value::RawValue;
 use tower_service::Service;
 
 use crate::BoxError;
+use crate::GaveUp;
 use crate::jsonrpc::members::{self, Shape};
 use crate::jsonrpc::{BatchRequest, BatchResponse, DecodeError, Id, Request, Response};
 use future::{Decode, ResponseFuture};
@@ -676,7 +677,8 @@ pub(crate) fn splice<'a, T: serde::Serialize + 'a>(
     Bytes::from(out)
 }
 
-/// Records what the HTTP exchange says beyond the body: a non-2xx status, a Retry-After.
+/// Records what the HTTP exchange says beyond the body: a non-2xx status, a Retry-After,
+/// and how the retries of an HTTP-level retry layer below ended.
 fn record_exchange(extensions: &mut http::Extensions, parts: &http::response::Parts) {
     if !parts.status.is_success() {
         extensions.insert(parts.status);
@@ -684,10 +686,22 @@ fn record_exchange(extensions: &mut http::Extensions, parts: &http::response::Pa
     if let Some(hint) = RetryAfter::from_headers(&parts.headers) {
         extensions.insert(hint);
     }
+    if let Some(gave_up) = parts.extensions.get::<GaveUp>() {
+        extensions.insert(*gave_up);
+    }
 }
 
 fn status_error(parts: &http::response::Parts) -> Error {
-    Error::from_status(parts.status, retry_after(parts))
+    with_gave_up(Error::from_status(parts.status, retry_after(parts)), parts)
+}
+
+/// `err`, with how the retries of an HTTP-level retry layer below ended, if it gave up
+/// on the answer.
+fn with_gave_up(mut err: Error, parts: &http::response::Parts) -> Error {
+    if let Some(gave_up) = parts.extensions.get::<GaveUp>() {
+        err.set_gave_up(*gave_up);
+    }
+    err
 }
 
 /// The answer's `Retry-After`, as a delay.
@@ -711,7 +725,7 @@ fn decode_failure(
     body: Bytes,
     keep_raw: bool,
 ) -> Error {
-    let mut err = Error::decode(e, parts.status, retry_after(&parts));
+    let mut err = with_gave_up(Error::decode(e, parts.status, retry_after(&parts)), &parts);
     let coding = parts
         .headers
         .get(CONTENT_ENCODING)

@@ -162,17 +162,20 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 ///
 /// A batch's answer records the batch's retries in the
 /// [`BatchResponse`](crate::jsonrpc::BatchResponse)'s extensions, and each call's failed
-/// answer its own, if the call went out in the batch's last exchange: a call once
-/// answered is not sent again, so those went through all of the batch's retries (a call
-/// whose own answer is not retried ended on that: not retryable; the others on the
-/// batch's reason). The answer of a call settled by an earlier exchange has none.
+/// answer the call's own: a call settled on an answer not retried records the retries
+/// made before it, and not retryable; a call that went out in the batch's last exchange
+/// went through all of the batch's retries, and records them with the batch's reason
+/// (not retryable, if its own answer is not retried).
 ///
-/// Under two retry layers, the record is the outer layer's, unless that layer made no
-/// retry and gave up at once on a failure it does not retry: then the inner layer's
-/// stands, as the one with something to say.
+/// Under two retry layers, the record is the outer layer's when that layer made
+/// retries. When it made none, its one attempt was the inner layer's whole run: the
+/// record keeps the inner layer's retries, with the outer layer's reason if that is a
+/// limit (the deadline, the budget), else the inner layer's. A codec over the HTTP-level
+/// layer reads that layer's record off the answers it hands back.
 ///
-/// A call that succeeded has none, nor one whose strategy never retries anything (the
-/// layer does not watch it). At the HTTP level, the inner service's own error comes back
+/// A call that succeeded has none (a result under a failure status the strategy
+/// retries is a failure), nor one whose strategy never retries anything (the layer does
+/// not watch it). At the HTTP level, the inner service's own error comes back
 /// as it was, and a call given up before its first attempt (its body too large or too
 /// slow to come, the deadline while the service was not ready) fails with an error of
 /// its own (tower's `Elapsed`, the body's error, a body over the limit) that holds none:
@@ -269,12 +272,20 @@ impl GaveUp {
     }
 
     /// What a result records once a retry layer gives up on it with `self`, when it may
-    /// hold a record already (a retry layer further in gave up on it first): the outer
-    /// layer's, unless it made no retry and its failure is one it does not retry, which
-    /// says nothing the inner layer's record does not.
+    /// hold a record already (a retry layer further in gave up on it first). When the
+    /// outer layer made retries, its record. When it made none, its one attempt was the
+    /// inner layer's whole run: the inner layer's retries, with the outer layer's reason
+    /// if that is a limit (the deadline, the budget), else the inner layer's.
     pub(crate) fn over(self, inner: Option<GaveUp>) -> GaveUp {
         match inner {
-            Some(inner) if !self.is_news() => inner,
+            Some(inner) if self.retries == 0 => GaveUp {
+                retries: inner.retries,
+                reason: if self.is_news() {
+                    self.reason
+                } else {
+                    inner.reason
+                },
+            },
             _ => self,
         }
     }

@@ -487,6 +487,10 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     if whole_batch_failed && settled.iter().any(|r| r.id().is_none()) {
                         gathered.refusal = refusal(&gathered.answers);
                     }
+                    // A call settled on an error is given up on now, after the retries
+                    // made so far (the count already includes the one about to be made).
+                    let made = self.state.retries.saturating_sub(1);
+                    record_settled(&mut gathered.answers, &settled, made);
                     gathered.settled.extend(settled);
                     // The next answer is merged with these: it must be readable.
                     req.extensions_mut().insert(Gathering);
@@ -611,11 +615,28 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
     }
 }
 
+/// Records on the failed answer of each call settled by this exchange (not sent again)
+/// how its retries ended: after the `retries` made so far, on an answer not retried.
+fn record_settled(answers: &mut BatchResponse, settled: &[Request], retries: u32) {
+    let ids: HashSet<&Id> = settled.iter().filter_map(Request::id).collect();
+    if ids.is_empty() {
+        return;
+    }
+    for item in answers.items_mut() {
+        if item.is_error() && ids.contains(item.id()) {
+            let gave_up = GaveUp::new(retries, GiveUpReason::NotRetryable);
+            let extensions = item.extensions_mut();
+            let inner = extensions.get::<GaveUp>().copied();
+            extensions.insert(gave_up.over(inner));
+        }
+    }
+}
+
 /// Records how the retries ended on the answer to each call sent in the batch's last
 /// exchange that failed: a call once answered is never sent again, so those went
 /// through all of the batch's retries. One whose own answer is not retried ended on
-/// that (not retryable); the others on the batch's reason. A call settled by an earlier
-/// exchange gets none: its answer is older than the batch's retries.
+/// that (not retryable); the others on the batch's reason. (A call settled by an earlier
+/// exchange has its record already: [`record_settled`].)
 fn record_calls(
     strategy: &RetryStrategy,
     req: &BatchRequest,

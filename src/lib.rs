@@ -390,8 +390,9 @@
 //! With the `tracing` feature (on by default), every decision is a `debug` event with
 //! target `tower_jsonrpc_retry`: `"retrying JSON-RPC request"` (method, id, batch size,
 //! attempt, reason, delay) and `"not retrying JSON-RPC request"` (for a batch, a call
-//! whose answer failed: the first among those sent last, else the first settled
-//! earlier; retries made, why: not retryable, attempts exhausted, deadline, budget; and
+//! whose answer failed: the first that wanted another retry when a limit or the backoff
+//! ended them, else the first among those sent last, else the first settled earlier;
+//! retries made, why: not retryable, attempts exhausted, deadline, budget; and
 //! the cause: the error code, the failure status, the class of a transport failure). A
 //! call whose strategy can never retry (`RetryStrategy::none()`, or one with nothing to
 //! retry on) is not watched, and makes no event. Turn them on with a filter

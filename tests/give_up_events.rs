@@ -335,3 +335,45 @@ async fn a_timeout_not_retried_before_the_deadline_is_not_retryable() {
     assert_eq!(give_ups.len(), 1);
     assert_eq!(give_ups[0].4, GiveUpReason::NotRetryable);
 }
+
+/// A batch whose backoff ran out names the call that wanted another retry, not one
+/// that went out as long but whose last answer was not retried: the hook's reason is
+/// about that call, and agrees with its record (`GaveUp`).
+#[tokio::test(start_paused = true)]
+async fn batch_give_up_names_the_call_the_reason_is_about() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script(
+        "flaky",
+        [Step::error(2001), Step::error(2001), Step::error(-32602)],
+    );
+    server.script("busy", std::iter::repeat_n(Step::error(2001), 3));
+    let (strategy, _retries, give_ups) =
+        watched(RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_secs(1))).codes([2001]));
+    let batch = BatchRequest::new(vec![
+        Request::new("flaky", json!([])).with_id(1),
+        Request::new("busy", json!([])).with_id(2),
+    ]);
+    let resp = common::stack(&server, strategy)
+        .oneshot(batch)
+        .await
+        .unwrap();
+    assert_eq!((server.calls("flaky"), server.calls("busy")), (3, 3));
+    assert_eq!(
+        *give_ups.lock().unwrap(),
+        [(
+            "busy".to_owned(),
+            Some("2".to_owned()),
+            Some(2),
+            2,
+            GiveUpReason::Exhausted
+        )]
+    );
+    let record = |id: i64| {
+        let item = resp.items().iter().find(|r| *r.id() == id.into()).unwrap();
+        item.extensions()
+            .get::<tower_jsonrpc_retry::GaveUp>()
+            .map(|g| (g.retries(), g.reason()))
+    };
+    assert_eq!(record(2), Some((2, GiveUpReason::Exhausted)));
+    assert_eq!(record(1), Some((2, GiveUpReason::NotRetryable)));
+}

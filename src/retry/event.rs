@@ -306,8 +306,10 @@ impl fmt::Display for GaveUp {
 /// A call whose last attempt failed and is final, as given to
 /// [`RetryStrategy::on_give_up`] and to `tracing`: the failure the caller gets.
 ///
-/// For a batch, the call named is one whose latest answer failed: the first among the
-/// calls sent last, else the first settled by an earlier exchange.
+/// For a batch, the call named is one whose latest answer failed: when the backoff, the
+/// deadline or the budget ended the retries, the first that wanted another (the call
+/// the reason is about); otherwise, or if none did, the first among the calls sent
+/// last, else the first settled by an earlier exchange.
 ///
 /// ```
 /// use std::sync::Arc;

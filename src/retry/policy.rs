@@ -509,19 +509,32 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
             }
             Err(why) => {
                 let gathered = self.state.gathered.take();
-                // The call the final failure is about, with its answer: the first whose
-                // latest answer is an error, among the calls sent last and those settled
-                // before.
+                // The call the final failure is about, with its answer: among the calls
+                // sent last and those settled before, whose latest answer is an error,
+                // the first that wanted another retry when a limit or the backoff ended
+                // them (the call the reason is about), else the first.
                 let failed_call = match &*result {
                     // No error among the answers (a batch that succeeded): no lookups.
                     Ok(response) if !response.items().iter().any(Response::is_error) => None,
                     Ok(response) => {
                         let answers = response.by_id();
-                        let settled = gathered.iter().flat_map(|g| g.settled.iter());
-                        req.requests().iter().chain(settled).find_map(|r| {
-                            let item = *answers.get(r.id()?)?;
-                            item.is_error().then_some((r, item))
-                        })
+                        let errors = || {
+                            let settled = gathered.iter().flat_map(|g| g.settled.iter());
+                            req.requests().iter().chain(settled).filter_map(|r| {
+                                let item = *answers.get(r.id()?)?;
+                                item.is_error().then_some((r, item))
+                            })
+                        };
+                        let wanted = || {
+                            errors().find(|(r, item)| {
+                                decide::response(strategy, r.method(), item).is_some()
+                            })
+                        };
+                        match why {
+                            GiveUpReason::NotRetryable => None,
+                            _ => wanted(),
+                        }
+                        .or_else(|| errors().next())
                     }
                     Err(_) => None,
                 };

@@ -175,13 +175,13 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 ///
 /// A call that succeeded has none (a result under a failure status the strategy
 /// retries is a failure), nor one whose strategy never retries anything (the layer does
-/// not watch it). At the HTTP level, the inner service's own error comes back
-/// as it was, and a call given up before its first attempt (its body too large or too
-/// slow to come, the deadline while the service was not ready) fails with an error of
-/// its own (tower's `Elapsed`, the body's error, a body over the limit) that holds none:
-/// there, the hook alone hears it. (jsonrpsee's client does not show the
-/// `http::Response`'s extensions: inside it, only the layer's own errors, a timeout's,
-/// say it, in their message.)
+/// not watch it). At the HTTP level, the inner service's own error comes back as it
+/// was, and a call given up before its first attempt (its body too large or too slow to
+/// come, the deadline while the service was not ready) fails with an error of its own
+/// (tower's `Elapsed`, the body's error, a body over the limit) that holds none: there,
+/// the hook alone hears it. (jsonrpsee's client does not show the `http::Response`'s
+/// extensions: inside it, only the layer's own errors, a timeout's, say it, in their
+/// message.)
 ///
 /// ```
 /// use std::time::Duration;

@@ -2,6 +2,8 @@
 //! that can cross threads (`tokio::spawn`, shared clients), and client futures that
 //! borrow nothing where the docs say so. A regression here fails to compile.
 
+mod common;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use tower::Service;
@@ -87,26 +89,8 @@ fn http_level_calls_in_spawned_tasks(svc: HttpRetry<Hyper, Full<Bytes>>) {
 /// cannot prove it `Send`, as for `Buffer` over any service whose error is `BoxError`.
 #[allow(dead_code)]
 fn http_level_behind_a_buffer_in_spawned_tasks(client: Hyper) {
+    use common::CallError;
     use tower::{ServiceBuilder, ServiceExt};
-    use tower_jsonrpc_retry::BoxError;
-
-    #[derive(Debug)]
-    struct CallError(BoxError);
-    impl std::fmt::Display for CallError {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            self.0.fmt(f)
-        }
-    }
-    impl std::error::Error for CallError {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&*self.0)
-        }
-    }
-    impl From<hyper_util::client::legacy::Error> for CallError {
-        fn from(err: hyper_util::client::legacy::Error) -> Self {
-            Self(Box::new(err))
-        }
-    }
 
     let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::transient());
     let svc = ServiceBuilder::new()

@@ -522,23 +522,7 @@ async fn the_codec_reads_the_record_of_an_http_level_layer_below() {
 
     // Two HTTP-level layers; the outer one retries nothing of this. (Each needs an
     // error type that is a `std::error::Error` and takes hyper-util's.)
-    #[derive(Debug)]
-    struct CallError(BoxError);
-    impl std::fmt::Display for CallError {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            self.0.fmt(f)
-        }
-    }
-    impl std::error::Error for CallError {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&*self.0)
-        }
-    }
-    impl From<hyper_util::client::legacy::Error> for CallError {
-        fn from(err: hyper_util::client::legacy::Error) -> Self {
-            Self(Box::new(err))
-        }
-    }
+    use common::CallError;
     let outer = JsonRpcRetryLayer::http::<Full<Bytes>>(periodic(2, 1.0).codes([2002]));
     let svc = ServiceBuilder::new()
         .layer(outer.map_err(CallError))

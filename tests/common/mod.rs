@@ -200,3 +200,27 @@ pub fn watched(strategy: RetryStrategy) -> (RetryStrategy, Arc<AtomicUsize>, Giv
         });
     (strategy, retries, give_ups)
 }
+
+/// A concrete error type for the HTTP-level layer's `map_err`: a `std::error::Error`
+/// that takes hyper-util's error, as a stack of two HTTP-level layers, or `Buffer` over
+/// one in a spawned task, needs.
+#[derive(Debug)]
+pub struct CallError(pub tower_jsonrpc_retry::BoxError);
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for CallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+impl From<hyper_util::client::legacy::Error> for CallError {
+    fn from(err: hyper_util::client::legacy::Error) -> Self {
+        Self(Box::new(err))
+    }
+}

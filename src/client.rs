@@ -275,10 +275,7 @@ impl From<ErrorObject> for RpcError {
 impl fmt::Display for RpcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.error, f)?;
-        match self.facts.gave_up {
-            Some(gave_up) if gave_up.is_news() => write!(f, "; {gave_up}"),
-            _ => Ok(()),
-        }
+        GaveUp::fmt_news(self.facts.gave_up, f)
     }
 }
 

@@ -22,17 +22,13 @@ use tower_jsonrpc_retry::{
     BoxError, Client, ErrorClass, GaveUp, GiveUpReason, JsonRpcRetryLayer, RetryStrategy,
 };
 
-use common::secs;
+use common::{ended, ended_in, secs};
 
 fn periodic(retries: usize, interval: f64) -> RetryStrategy {
     RetryStrategy::new(PeriodicBackoff::new(retries, secs(interval)))
 }
 
-fn ended(gave_up: Option<GaveUp>) -> Option<(u32, GiveUpReason)> {
-    gave_up.map(|g| (g.retries(), g.reason()))
-}
-
-async fn client(server: &FlakyServer, strategy: RetryStrategy) -> Client {
+fn client(server: &FlakyServer, strategy: RetryStrategy) -> Client {
     Client::builder(server.uri())
         .attempt_timeout(Duration::from_secs(1))
         .retry(strategy)
@@ -46,7 +42,7 @@ async fn each_reason_reaches_the_caller() {
     let server = FlakyServer::start().await.unwrap();
 
     // Out of delays, on an error answer.
-    let c = client(&server, periodic(2, 1.0).codes([2001])).await;
+    let c = client(&server, periodic(2, 1.0).codes([2001]));
     server.script("a", std::iter::repeat_n(Step::error(2001), 3));
     let err = c.call::<i64>("a", ()).await.unwrap_err();
     assert_eq!(err.rpc().map(|e| e.code()), Some(2001));
@@ -66,8 +62,7 @@ async fn each_reason_reaches_the_caller() {
     let c = client(
         &server,
         periodic(5, 1.0).codes([2001]).max_elapsed(secs(2.5)),
-    )
-    .await;
+    );
     server.script("c", std::iter::repeat_n(Step::error(2001), 5));
     let err = c.call::<i64>("c", ()).await.unwrap_err();
     assert_eq!(ended(err.gave_up()), Some((2, GiveUpReason::Deadline)));
@@ -78,7 +73,7 @@ async fn each_reason_reaches_the_caller() {
     let strategy = periodic(3, 1.0)
         .retry_on(ErrorClass::Timeout)
         .budget(budget);
-    let c = client(&server, strategy).await;
+    let c = client(&server, strategy);
     server.script("d", [Step::timeout()]);
     let err = c.call::<i64>("d", ()).await.unwrap_err();
     assert_eq!(ended(err.gave_up()), Some((0, GiveUpReason::Budget)));
@@ -90,7 +85,7 @@ async fn each_reason_reaches_the_caller() {
 
     // A status error after retries: the message says how many.
     let status503 = ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE);
-    let c = client(&server, periodic(1, 1.0).retry_on(status503)).await;
+    let c = client(&server, periodic(1, 1.0).retry_on(status503));
     server.script("e", std::iter::repeat_n(Step::status(503), 2));
     let err = c.call::<i64>("e", ()).await.unwrap_err();
     assert_eq!(ended(err.gave_up()), Some((1, GiveUpReason::Exhausted)));
@@ -105,7 +100,7 @@ async fn each_reason_reaches_the_caller() {
 #[tokio::test(start_paused = true)]
 async fn a_failure_nothing_retries_keeps_its_message() {
     let server = FlakyServer::start().await.unwrap();
-    let c = client(&server, periodic(3, 1.0).codes([2001])).await;
+    let c = client(&server, periodic(3, 1.0).codes([2001]));
     server.script("m", [Step::status(502)]);
     let err = c.call::<i64>("m", ()).await.unwrap_err();
     assert_eq!(ended(err.gave_up()), Some((0, GiveUpReason::NotRetryable)));
@@ -165,17 +160,13 @@ async fn a_batch_records_its_retries_on_the_calls_that_went_through_them() {
         ended(resp.extensions().get().copied()),
         Some((2, GiveUpReason::Exhausted))
     );
-    let of = |id: i64| {
-        let item = resp.items().iter().find(|r| *r.id() == id.into()).unwrap();
-        ended(item.extensions().get().copied())
-    };
-    assert_eq!(of(1), Some((2, GiveUpReason::Exhausted)));
-    assert_eq!(of(2), Some((0, GiveUpReason::NotRetryable)));
+    assert_eq!(ended_in(&resp, 1), Some((2, GiveUpReason::Exhausted)));
+    assert_eq!(ended_in(&resp, 2), Some((0, GiveUpReason::NotRetryable)));
 
     // Through the client, the same.
     server.script("busy", std::iter::repeat_n(Step::error(2001), 3));
     server.script("wrong", [Step::error(-32602)]);
-    let c = client(&server, periodic(2, 1.0).codes([2001])).await;
+    let c = client(&server, periodic(2, 1.0).codes([2001]));
     let mut batch = c.batch();
     let busy = batch.call::<i64>("busy", ());
     let wrong = batch.call::<i64>("wrong", ());
@@ -217,7 +208,7 @@ async fn a_batch_records_its_retries_on_the_calls_that_went_through_them() {
         "a",
         std::iter::repeat_n(Step::status_with_error(429, -32005), 3),
     );
-    let c = client(&server, periodic(2, 1.0).codes([-32005])).await;
+    let c = client(&server, periodic(2, 1.0).codes([-32005]));
     let mut batch = c.batch();
     let a = batch.call::<i64>("a", ());
     let b = batch.call::<i64>("b", ());
@@ -232,7 +223,7 @@ async fn a_batch_records_its_retries_on_the_calls_that_went_through_them() {
     // A batch that fails as a whole: its error has the batch's.
     server.script("busy", std::iter::repeat_n(Step::status(503), 3));
     let status503 = ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE);
-    let c = client(&server, periodic(2, 1.0).retry_on(status503)).await;
+    let c = client(&server, periodic(2, 1.0).retry_on(status503));
     let mut batch = c.batch();
     let _ = batch.call::<i64>("busy", ());
     let err = batch.send().await.unwrap_err();
@@ -442,13 +433,9 @@ async fn a_call_settled_later_records_the_retries_before_it() {
         .unwrap();
     let calls = (server.calls("a"), server.calls("b"), server.calls("c"));
     assert_eq!(calls, (3, 2, 4));
-    let of = |id: i64| {
-        let item = resp.items().iter().find(|r| *r.id() == id.into()).unwrap();
-        ended(item.extensions().get().copied())
-    };
-    assert_eq!(of(1), Some((2, GiveUpReason::NotRetryable)));
-    assert_eq!(of(2), Some((1, GiveUpReason::NotRetryable)));
-    assert_eq!(of(3), Some((3, GiveUpReason::Exhausted)));
+    assert_eq!(ended_in(&resp, 1), Some((2, GiveUpReason::NotRetryable)));
+    assert_eq!(ended_in(&resp, 2), Some((1, GiveUpReason::NotRetryable)));
+    assert_eq!(ended_in(&resp, 3), Some((3, GiveUpReason::Exhausted)));
 }
 
 /// Two layers sharing a deadline: the inner one retries up to it, the outer one then
@@ -491,12 +478,8 @@ async fn two_layers_over_a_batch_keep_a_settled_calls_record() {
     ]);
     let resp = svc.oneshot(batch).await.unwrap();
     assert_eq!((server.calls("a"), server.calls("b")), (2, 3));
-    let of = |id: i64| {
-        let item = resp.items().iter().find(|r| *r.id() == id.into()).unwrap();
-        ended(item.extensions().get().copied())
-    };
-    assert_eq!(of(1), Some((1, GiveUpReason::NotRetryable)));
-    assert_eq!(of(2), Some((2, GiveUpReason::Exhausted)));
+    assert_eq!(ended_in(&resp, 1), Some((1, GiveUpReason::NotRetryable)));
+    assert_eq!(ended_in(&resp, 2), Some((2, GiveUpReason::Exhausted)));
 }
 
 /// A codec over the HTTP-level layer reads the layer's record off the answers it hands

@@ -368,12 +368,12 @@ async fn batch_give_up_names_the_call_the_reason_is_about() {
             GiveUpReason::Exhausted
         )]
     );
-    let record = |id: i64| {
-        let item = resp.items().iter().find(|r| *r.id() == id.into()).unwrap();
-        item.extensions()
-            .get::<tower_jsonrpc_retry::GaveUp>()
-            .map(|g| (g.retries(), g.reason()))
-    };
-    assert_eq!(record(2), Some((2, GiveUpReason::Exhausted)));
-    assert_eq!(record(1), Some((2, GiveUpReason::NotRetryable)));
+    assert_eq!(
+        common::ended_in(&resp, 2),
+        Some((2, GiveUpReason::Exhausted))
+    );
+    assert_eq!(
+        common::ended_in(&resp, 1),
+        Some((2, GiveUpReason::NotRetryable))
+    );
 }

@@ -29,7 +29,7 @@ use tower_jsonrpc_retry::{
     BoxError, ErrorClass, GaveUp, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryStrategy,
 };
 
-use common::{ATTEMPT_TIMEOUT, secs};
+use common::{ATTEMPT_TIMEOUT, ended, secs};
 
 #[derive(Clone, Copy, Debug)]
 enum Level {
@@ -319,10 +319,6 @@ fn client(http2: bool) -> common::Http {
 /// records.
 type Ended = Option<(u32, GiveUpReason)>;
 
-fn ended(gave_up: Option<&GaveUp>) -> Ended {
-    gave_up.map(|g| (g.retries(), g.reason()))
-}
-
 /// What a run saw: the outcome, the attempts, the time taken, what the caller's result
 /// records of the retries' end, and what the hook heard last.
 struct Run {
@@ -361,9 +357,9 @@ async fn run(level: Level, http2: bool, case: &Case) -> Run {
             match stack.oneshot(req).await {
                 Ok(resp) => (
                     from_response(&resp, case.notification),
-                    ended(resp.extensions().get()),
+                    ended(resp.extensions().get().copied()),
                 ),
-                Err(err) => (from_error(&err), ended(GaveUp::find(&err).as_ref())),
+                Err(err) => (from_error(&err), ended(GaveUp::find(&err))),
             }
         }
         Level::Http => {
@@ -379,9 +375,9 @@ async fn run(level: Level, http2: bool, case: &Case) -> Run {
             }
             let result: Result<_, BoxError> = svc.oneshot(http_req).await;
             match result {
-                Err(err) => (from_error(&*err), ended(GaveUp::find(&*err).as_ref())),
+                Err(err) => (from_error(&*err), ended(GaveUp::find(&*err))),
                 Ok(resp) => {
-                    let recorded = ended(resp.extensions().get());
+                    let recorded = ended(resp.extensions().get().copied());
                     if !resp.status().is_success() {
                         (Outcome::Status(resp.status().as_u16()), recorded)
                     } else {

@@ -299,10 +299,7 @@ impl fmt::Display for Error {
             }
             _ => Ok(()),
         }?;
-        match self.inner.gave_up {
-            Some(gave_up) if gave_up.is_news() => write!(f, "; {gave_up}"),
-            _ => Ok(()),
-        }
+        GaveUp::fmt_news(self.inner.gave_up, f)
     }
 }
 

@@ -267,8 +267,17 @@ impl GaveUp {
     /// Whether an error's message should say it: when retries were made, or when a
     /// limit (the deadline, the budget) stopped the first one. A failure nothing
     /// retries says nothing more than the failure itself.
-    pub(crate) fn is_news(&self) -> bool {
+    fn is_news(&self) -> bool {
         self.retries > 0 || self.reason != GiveUpReason::NotRetryable
+    }
+
+    /// The end of the message of a failure given up on, when there is news in `gave_up`:
+    /// `; gave up after 2 retries: deadline`. Nothing otherwise.
+    pub(crate) fn fmt_news(gave_up: Option<GaveUp>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match gave_up {
+            Some(gave_up) if gave_up.is_news() => write!(f, "; {gave_up}"),
+            _ => Ok(()),
+        }
     }
 
     /// What a result records once a retry layer gives up on it with `self`, when it may

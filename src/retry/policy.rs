@@ -205,10 +205,7 @@ fn strategy_for<'a>(
 impl State {
     /// How the retries ended, given up for this reason.
     fn gave_up(&self, reason: GiveUpReason) -> GaveUp {
-        GaveUp {
-            retries: self.retries,
-            reason,
-        }
+        GaveUp::new(self.retries, reason)
     }
 
     /// Sets up a request's first attempt (every call deposits in the budget, if there
@@ -609,14 +606,11 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     *result = Ok(answers);
                 }
                 if failed {
+                    let gave_up = self.state.gave_up(why);
                     if let Ok(response) = result {
-                        record_calls(strategy, req, response, self.state.gave_up(why));
+                        record_calls(strategy, req, response, gave_up);
                     }
-                    record(
-                        result,
-                        self.state.gave_up(why),
-                        BatchResponse::extensions_mut,
-                    );
+                    record(result, gave_up, BatchResponse::extensions_mut);
                 }
                 None
             }
@@ -638,9 +632,7 @@ fn record_settled(answers: &mut BatchResponse, settled: &[Request], retries: u32
     for item in answers.items_mut() {
         if item.is_error() && ids.contains(item.id()) {
             let gave_up = GaveUp::new(retries, GiveUpReason::NotRetryable);
-            let extensions = item.extensions_mut();
-            let inner = extensions.get::<GaveUp>().copied();
-            extensions.insert(gave_up.over(inner));
+            note(item.extensions_mut(), gave_up);
         }
     }
 }
@@ -674,9 +666,7 @@ fn record_calls(
         } else {
             GaveUp::new(gave_up.retries, GiveUpReason::NotRetryable)
         };
-        let extensions = item.extensions_mut();
-        let inner = extensions.get::<GaveUp>().copied();
-        extensions.insert(own.over(inner));
+        note(item.extensions_mut(), own);
     }
 }
 
@@ -688,13 +678,16 @@ fn record<T, E: InspectError>(
     extensions: fn(&mut T) -> &mut http::Extensions,
 ) {
     match result {
-        Ok(answer) => {
-            let extensions = extensions(answer);
-            let inner = extensions.get::<GaveUp>().copied();
-            extensions.insert(gave_up.over(inner));
-        }
+        Ok(answer) => note(extensions(answer), gave_up),
         Err(err) => err.record_give_up(gave_up),
     }
+}
+
+/// Records `gave_up` in an answer's extensions, over a record a retry layer further in
+/// made ([`GaveUp::over`]), as [`codec::Error`](crate::codec::Error) keeps its own.
+fn note(extensions: &mut http::Extensions, gave_up: GaveUp) {
+    let inner = extensions.get::<GaveUp>().copied();
+    extensions.insert(gave_up.over(inner));
 }
 
 /// The refusal of a whole batch, as an answer no call took, for when a retry leaves some

@@ -224,3 +224,22 @@ impl From<hyper_util::client::legacy::Error> for CallError {
         Self(Box::new(err))
     }
 }
+
+/// How a call's retries ended, as the record says it (`GaveUp`), for comparisons.
+pub fn ended(gave_up: Option<tower_jsonrpc_retry::GaveUp>) -> Option<(u32, GiveUpReason)> {
+    gave_up.map(|g| (g.retries(), g.reason()))
+}
+
+/// How the retries of the call with this id ended, as its answer in a batch records it.
+pub fn ended_in(
+    batch: &tower_jsonrpc_retry::jsonrpc::BatchResponse,
+    id: i64,
+) -> Option<(u32, GiveUpReason)> {
+    let item = batch.items().iter().find(|r| *r.id() == id.into());
+    ended(
+        item.expect("an answer for the id")
+            .extensions()
+            .get()
+            .copied(),
+    )
+}

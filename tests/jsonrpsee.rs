@@ -1,5 +1,7 @@
 //! jsonrpsee's HTTP client with the HTTP-level retry layer in its middleware slot.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -863,24 +865,6 @@ fn common_refusing() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
     (socket, addr)
 }
 
-/// A boxed error in a wrapper whose `source()` is that error, so that it stays in the
-/// chain under jsonrpsee's transparent `transport::Error` (the layer's docs: "What the
-/// inner service must be").
-#[derive(Debug)]
-struct Shown(tower_jsonrpc_retry::BoxError);
-
-impl std::fmt::Display for Shown {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for Shown {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.0)
-    }
-}
-
 /// tower's `TimeoutLayer` below the layer, inside jsonrpsee: its `Elapsed` put straight
 /// into `HttpError::Stream` drops out of the chain (jsonrpsee's variants are transparent),
 /// so the attempt's timeout is not retried; put in a wrapper that shows it, it is.
@@ -917,7 +901,12 @@ async fn a_tower_timeout_below_the_layer_is_seen_only_through_a_wrapper() {
         .set_http_middleware(
             ServiceBuilder::new()
                 .layer(retry())
-                .map_err(|e| TransportError::Http(HttpError::Stream(Box::new(Shown(e)))))
+                // In a wrapper whose `source()` is the boxed error, so that it stays in
+                // the chain under jsonrpsee's transparent `transport::Error` (the layer's
+                // docs: "What the inner service must be").
+                .map_err(|e| {
+                    TransportError::Http(HttpError::Stream(Box::new(common::CallError(e))))
+                })
                 .timeout(Duration::from_millis(500)),
         )
         .build(server.uri().to_string())

@@ -201,9 +201,10 @@ pub fn watched(strategy: RetryStrategy) -> (RetryStrategy, Arc<AtomicUsize>, Giv
     (strategy, retries, give_ups)
 }
 
-/// A concrete error type for the HTTP-level layer's `map_err`: a `std::error::Error`
-/// that takes hyper-util's error, as a stack of two HTTP-level layers, or `Buffer` over
-/// one in a spawned task, needs.
+/// A boxed error in a wrapper whose `source()` is that error: a concrete
+/// `std::error::Error` that takes hyper-util's error, for the HTTP-level layer's
+/// `map_err` (a stack of two HTTP-level layers, `Buffer` over one in a spawned task), or
+/// to keep an error in the chain under another error type.
 #[derive(Debug)]
 pub struct CallError(pub tower_jsonrpc_retry::BoxError);
 

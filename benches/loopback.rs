@@ -187,20 +187,35 @@ async fn compare(
     }
 }
 
-fn report(what: &str, base: &str, cand: &str, o: &Outcome, target: &str, met: bool) {
+/// What a comparison is held to: a floor on the candidate's throughput against the
+/// baseline's, a ceiling on its time, or none (with what the figure is for).
+#[derive(Clone, Copy)]
+enum Target {
+    Floor(f64),
+    TimeCeiling(f64),
+    None(&'static str),
+}
+
+fn report(what: &str, base: &str, cand: &str, o: &Outcome, target: Target) {
+    let throughput = 1.0 / o.time_ratio;
+    let (target, verdict) = match target {
+        Target::Floor(floor) => (
+            format!(">= {floor:?}x throughput"),
+            if throughput >= floor { "met" } else { "MISSED" },
+        ),
+        Target::TimeCeiling(ceiling) => (
+            format!("<= {ceiling:?}x time"),
+            if o.time_ratio <= ceiling {
+                "met"
+            } else {
+                "MISSED"
+            },
+        ),
+        Target::None(why) => (format!("none ({why})"), "-"),
+    };
     println!(
-        "{what:<26} {base} {:>9.0} calls/s | {cand} {:>9.0} calls/s | time ratio {:.3}x, throughput ratio {:.3}x | target {target}: {}",
-        o.base_rate,
-        o.cand_rate,
-        o.time_ratio,
-        1.0 / o.time_ratio,
-        if target.starts_with("none") {
-            "-"
-        } else if met {
-            "met"
-        } else {
-            "MISSED"
-        }
+        "{what:<26} {base} {:>9.0} calls/s | {cand} {:>9.0} calls/s | time ratio {:.3}x, throughput ratio {:.3}x | target {target}: {verdict}",
+        o.base_rate, o.cand_rate, o.time_ratio, throughput,
     );
 }
 
@@ -243,8 +258,7 @@ async fn run(s: Settings) {
                 "codec",
                 "codec twin",
                 &o,
-                "none (noise floor)",
-                true,
+                Target::None("noise floor"),
             );
         }
         for (callers, each) in [(1, s.calls_single), (64, s.calls_each_64)] {
@@ -254,8 +268,7 @@ async fn run(s: Settings) {
                 "codec",
                 "layer+codec",
                 &o,
-                ">= 0.98x throughput",
-                1.0 / o.time_ratio >= 0.98,
+                Target::Floor(0.98),
             );
         }
     }
@@ -279,8 +292,7 @@ async fn run(s: Settings) {
             "clean",
             "retried once",
             &o,
-            "<= 2.1x time",
-            o.time_ratio <= 2.1,
+            Target::TimeCeiling(2.1),
         );
     }
 
@@ -300,8 +312,7 @@ async fn run(s: Settings) {
                 "jsonrpsee",
                 "Client",
                 &o,
-                ">= 1.0x throughput",
-                1.0 / o.time_ratio >= 1.0,
+                Target::Floor(1.0),
             );
         }
     }
@@ -328,8 +339,7 @@ async fn run(s: Settings) {
                 "Client HTTP/1.1",
                 "Client HTTP/2",
                 &o,
-                "none (the protocols compared)",
-                true,
+                Target::None("the protocols compared"),
             );
         }
     }
@@ -357,8 +367,7 @@ async fn run(s: Settings) {
                     "jsonrpsee",
                     "jsonrpsee+buffering+busy",
                     &o,
-                    "none (sensitivity)",
-                    true,
+                    Target::None("sensitivity"),
                 );
             }
         }
@@ -381,8 +390,7 @@ async fn run(s: Settings) {
                 "jsonrpsee",
                 "jsonrpsee+http layer",
                 &o,
-                ">= 0.97x throughput",
-                1.0 / o.time_ratio >= 0.97,
+                Target::Floor(0.97),
             );
             let o = compare(&server, &peer, &buffering, callers, each, s.rounds).await;
             report(
@@ -390,8 +398,7 @@ async fn run(s: Settings) {
                 "jsonrpsee",
                 "jsonrpsee+buffering",
                 &o,
-                "none (the floor)",
-                true,
+                Target::None("the floor"),
             );
             let o = compare(&server, &peer, &reading, callers, each, s.rounds).await;
             report(
@@ -399,8 +406,7 @@ async fn run(s: Settings) {
                 "jsonrpsee",
                 "jsonrpsee+buffering+reading",
                 &o,
-                "none (what any JSON-RPC-aware layer pays)",
-                true,
+                Target::None("what any JSON-RPC-aware layer pays"),
             );
             let o = compare(&server, &buffering, &layered_peer, callers, each, s.rounds).await;
             report(
@@ -408,8 +414,7 @@ async fn run(s: Settings) {
                 "jsonrpsee+buffering",
                 "jsonrpsee+http layer",
                 &o,
-                "none (what decisions cost)",
-                true,
+                Target::None("what decisions cost"),
             );
         }
     }
@@ -434,8 +439,7 @@ async fn with_latency(s: &Settings) {
             "jsonrpsee",
             "jsonrpsee+http layer",
             &o,
-            "none (context for row 7)",
-            true,
+            Target::None("context for row 7"),
         );
     }
 }

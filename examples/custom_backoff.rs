@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{check, print_and_record_retry, print_retry, retries, secs};
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use tower_jsonrpc_retry::backoff::{self, Backoff, BackoffExt, ExponentialBackoff, Jitter};
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{BoxError, Client, RetryStrategy};

@@ -227,7 +227,7 @@ fn value_of(kind: &str) -> Value {
 
 /// `n` floats of every magnitude, from a seed: what a server's serde_json writes.
 fn floats(n: usize, seed: u64) -> Vec<f64> {
-    use rand::{Rng, SeedableRng};
+    use rand::{RngExt, SeedableRng};
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let mut out = vec![
         94.329_361_684_086_45,

@@ -17,7 +17,7 @@ use super::Backoff;
 ///
 /// ```
 /// use std::time::Duration;
-/// use rand::{Rng, SeedableRng, rngs::SmallRng};
+/// use rand::{RngExt, SeedableRng, rngs::SmallRng};
 /// use tower_jsonrpc_retry::BoxError;
 /// use tower_jsonrpc_retry::backoff::{self, Backoff};
 ///

@@ -8,12 +8,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 
 /// The generator a delay iterator owns: xoshiro256++ (32 bytes), named rather than
 /// rand's `SmallRng`, whose algorithm depends on the target and may change between rand
 /// versions. A seed gives the same delays on every target.
-pub(crate) type DelayRng = rand_xoshiro::Xoshiro256PlusPlus;
+pub(crate) type DelayRng = rand::rngs::Xoshiro256PlusPlus;
 
 /// Seeds one generator per request: from the thread's rng when unseeded, from
 /// `(seed, request counter)` when seeded.
@@ -75,8 +75,8 @@ impl fmt::Debug for RngSource {
 
 /// A uniform sample in `[0, 1)`: the top 53 bits of one 64-bit draw, scaled. Computed
 /// here, not by rand's `StandardUniform`, whose values rand may change in a minor
-/// release: a seed's delays then depend on `rand_xoshiro`'s stream alone.
-pub(crate) fn unit<R: RngCore + ?Sized>(rng: &mut R) -> f64 {
+/// release: a seed's delays then depend on xoshiro256++'s stream alone.
+pub(crate) fn unit<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     /// 2^-53: every value below 2^53 converts to `f64` exactly.
     const SCALE: f64 = 1.0 / 9_007_199_254_740_992.0;
     #[allow(clippy::cast_precision_loss)] // below 2^53: exact

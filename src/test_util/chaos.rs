@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use rand::SeedableRng;
-use rand_xoshiro::Xoshiro256PlusPlus;
+use rand::rngs::Xoshiro256PlusPlus;
 
 use super::step::Step;
 use crate::jsonrpc::Id;

@@ -778,24 +778,50 @@ async fn batch_level_error_does_not_resend_a_non_idempotent_notification() {
 
 /// The same refusal, when the calls' re-send then fails in transport and retries end:
 /// the batch comes back as refused, with the refusal once (as the batch's error), not
-/// again among the answers no call took.
+/// again among the answers no call took; the same when the re-send is refused again
+/// before the failure. Refused twice and then answered, the notification's refusal is
+/// kept once.
 #[tokio::test(start_paused = true)]
 async fn a_refusal_whose_re_send_fails_is_the_batchs_error_once() {
+    for refusals in [1, 2] {
+        let server = server().await;
+        let mut steps = vec![Step::raw(200, WHOLE_BATCH_LIMITED); refusals];
+        steps.push(Step::timeout());
+        server.script("sum", steps);
+        let strategy = periodic(refusals, secs(1.0))
+            .codes([-32005])
+            .retry_on(ErrorClass::Timeout)
+            .non_idempotent(["send"]);
+        let svc = stack(&server, strategy);
+        let batch = BatchRequest::new(vec![sum(1), Request::new("send", json!(["tx"]))]);
+        let resp = svc.oneshot(batch).await.unwrap();
+        let sent = (server.calls("sum"), server.calls("send"));
+        assert_eq!(sent, (refusals + 1, 1), "{refusals} refusals");
+        assert_eq!(resp.batch_error().map(|e| e.code()), Some(-32005));
+        assert!(resp.unmatched().is_empty(), "{refusals} refusals: {resp:?}");
+    }
+
     let server = server().await;
-    server.script(
-        "sum",
-        [Step::raw(200, WHOLE_BATCH_LIMITED), Step::timeout()],
-    );
-    let strategy = periodic(1, secs(1.0))
+    let refused = Step::raw(200, WHOLE_BATCH_LIMITED);
+    server.script("sum", [refused.clone(), refused]);
+    let strategy = periodic(2, secs(1.0))
         .codes([-32005])
-        .retry_on(ErrorClass::Timeout)
         .non_idempotent(["send"]);
     let svc = stack(&server, strategy);
     let batch = BatchRequest::new(vec![sum(1), Request::new("send", json!(["tx"]))]);
     let resp = svc.oneshot(batch).await.unwrap();
-    assert_eq!((server.calls("sum"), server.calls("send")), (2, 1));
-    assert_eq!(resp.batch_error().map(|e| e.code()), Some(-32005));
-    assert!(resp.unmatched().is_empty(), "{resp:?}");
+    assert_eq!((server.calls("sum"), server.calls("send")), (3, 1));
+    assert_eq!(
+        resp.get(&Id::Number(1)).and_then(|r| r.result()),
+        Some(&json!(3))
+    );
+    assert_eq!(resp.batch_error(), None, "the last re-send was answered");
+    let kept: Vec<_> = resp
+        .unmatched()
+        .iter()
+        .map(|r| r.error().map(|e| e.code()))
+        .collect();
+    assert_eq!(kept, [Some(-32005)], "{resp:?}");
 }
 
 #[tokio::test(start_paused = true)]

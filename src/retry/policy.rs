@@ -67,8 +67,9 @@ struct Gathered {
     answers: BatchResponse,
     settled: Vec<Request>,
     /// The refusal of the whole batch, kept for the notifications the retry leaves
-    /// unsent ([`refusal`]): among the answers no call took once a later answer comes,
-    /// which would hide it. A final failure before then has it as the batch's error.
+    /// unsent ([`refusal`]): among the answers no call took once a later answer clears
+    /// the batch's error, which would hide it. Until then (refused again, or a final
+    /// failure) the batch's error says it, once.
     refusal: Option<Response>,
 }
 
@@ -396,10 +397,13 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     None => std::mem::take(response),
                     Some(gathered) => {
                         let mut answers = std::mem::take(&mut gathered.answers);
-                        if let Some(refusal) = gathered.refusal.take() {
-                            answers.push_unmatched(refusal);
-                        }
                         answers.merge(std::mem::take(response));
+                        // Refused again, the batch's error still says it.
+                        if answers.batch_error().is_none() {
+                            if let Some(refusal) = gathered.refusal.take() {
+                                answers.push_unmatched(refusal);
+                            }
+                        }
                         answers
                     }
                 };

@@ -9,6 +9,10 @@
 //! (scaled by `--fast`), so the hint is honoured in full in real time and shortened with
 //! `--fast`.
 //!
+//! jsonrpsee's calls carry no `http::Request` extensions, so every call follows the
+//! layer's strategy (writes are kept safe by its `non_idempotent` methods): for calls
+//! that need another strategy, build a second `HttpClient` with another layer.
+//!
 //! `cargo run --example jsonrpsee` waits as a real client would (a little over a second);
 //! `cargo run --example jsonrpsee -- --fast` divides every delay by 100.
 

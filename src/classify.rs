@@ -63,7 +63,7 @@ pub(crate) fn is_connect(err: &(dyn StdError + 'static)) -> bool {
 
 /// The connection could not be made, whatever the reason (a TLS failure, an unknown
 /// scheme included): nothing was written.
-fn connect_failed(err: &(dyn StdError + 'static)) -> bool {
+pub(crate) fn connect_failed(err: &(dyn StdError + 'static)) -> bool {
     chain(err).any(|e| {
         e.downcast_ref::<hyper_util::client::legacy::Error>()
             .is_some_and(hyper_util::client::legacy::Error::is_connect)

@@ -245,7 +245,8 @@
 //! its [non-idempotent methods](RetryStrategy::non_idempotent): a strategy made afresh
 //! for a write retries it like any read (see above). To keep those, build the request's
 //! strategy from the default (`default.clone().retry_on(ErrorClass::Timeout)`): a clone
-//! shares the hooks and the budget, and keeps the methods. [`RetryStrategy::none()`] there turns retries off. With the typed client, use
+//! shares the hooks and the budget, and keeps the methods. [`RetryStrategy::none()`]
+//! there turns retries off. With the typed client, use
 //! [`RequestBuilder::retry`](client::RequestBuilder::retry). At the HTTP level the
 //! strategy is read from the `http::Request`'s extensions, which jsonrpsee's client does
 //! not let a caller set: there, every call follows the layer's strategy (a second client

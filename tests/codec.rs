@@ -1036,7 +1036,7 @@ async fn a_refused_port_is_a_connect_error() {
     let hyper_util_error =
         find::<hyper_util::client::legacy::Error>(&err).expect("hyper-util's error in the chain");
     assert!(hyper_util_error.is_connect());
-    assert_eq!(err.to_string(), "HTTP request failed");
+    assert_eq!(err.to_string(), "HTTP request failed: could not connect");
     assert!(format!("{err:?}").contains("kind: Transport"), "{err:?}");
 }
 
@@ -1052,7 +1052,7 @@ async fn a_dropped_connection_is_a_transport_error_not_a_connect_error() {
     );
     let hyper_error = find::<hyper::Error>(&err).expect("a hyper::Error in the chain");
     assert!(hyper_error.is_incomplete_message(), "{hyper_error:?}");
-    assert_eq!(err.to_string(), "HTTP request failed");
+    assert_eq!(err.to_string(), "HTTP request failed: the connection broke");
     assert_eq!(server.calls("sum"), 1, "the request was read");
 }
 
@@ -1085,7 +1085,7 @@ async fn a_timeout_below_the_codec_is_a_timeout() {
     assert!(err.is_timeout() && err.is_transport(), "{err:?}");
     assert!(!err.is_connect() && !err.is_status());
     assert!(find::<Elapsed>(&err).is_some(), "{err:?}");
-    assert_eq!(err.to_string(), "HTTP request failed");
+    assert_eq!(err.to_string(), "HTTP request failed: timed out");
     assert_eq!(server.calls("sum"), 1);
 }
 

@@ -93,6 +93,18 @@ async fn each_reason_reaches_the_caller() {
         std::error::Error::source(&err).unwrap().to_string(),
         "HTTP status 503 Service Unavailable; gave up after 1 retry: attempts exhausted"
     );
+
+    // A backoff with no delays counts as able to retry (`can_retry` draws none): a
+    // listed code ends the call at once, out of attempts.
+    let strategy = periodic(0, 1.0).codes([2001]);
+    assert!(strategy.can_retry());
+    server.script("f", [Step::error(2001)]);
+    let err = client(&server, strategy)
+        .call::<i64>("f", ())
+        .await
+        .unwrap_err();
+    assert_eq!(ended(err.gave_up()), Some((0, GiveUpReason::Exhausted)));
+    assert_eq!(server.calls("f"), 1);
 }
 
 /// A failure nothing retries, at the first attempt, is recorded, but its message says

@@ -286,8 +286,10 @@ impl fmt::Debug for Error {
     }
 }
 
-/// What failed, in a few words; an error that came after a failure status (a body that
-/// broke off or ran out of time under a 503) names that status too, and one the retry
+/// What failed, in a few words (a transport error names its class: `HTTP request
+/// failed: could not connect`, `…: timed out`, `…: the connection broke`); an error
+/// that came after a failure status (a body that broke off or ran out of time under a
+/// 503) names that status too, and one the retry
 /// layer gave up on after retries, or at a limit, says how its retries ended:
 /// `HTTP status 503 Service Unavailable; gave up after 2 retries: attempts exhausted`.
 impl fmt::Display for Error {
@@ -306,7 +308,21 @@ impl fmt::Display for Error {
 impl Error {
     fn fmt_kind(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.inner.kind {
-            Kind::Transport => f.write_str("HTTP request failed"),
+            Kind::Transport => {
+                f.write_str("HTTP request failed")?;
+                // The class in a word or two, for a log line that prints only this
+                // message; the chain still has the cause.
+                let class = if self.source_matches(crate::classify::connect_failed) {
+                    ": could not connect"
+                } else if self.source_matches(crate::classify::is_timeout) {
+                    ": timed out"
+                } else if self.source_matches(crate::classify::is_reset) {
+                    ": the connection broke"
+                } else {
+                    ""
+                };
+                f.write_str(class)
+            }
             Kind::Status => match self.inner.status {
                 Some(status) => write!(f, "HTTP status {}", StatusText(status)),
                 None => f.write_str("HTTP status error"),

@@ -59,6 +59,9 @@ impl Request {
     /// to make it a call. `Value::Null` params are omitted from the message. The
     /// specification allows an array or an object; the codec refuses to send anything
     /// else ([`Error::is_invalid_request`](crate::codec::Error::is_invalid_request)).
+    ///
+    /// `method` is a literal, a `String` or `&String`; a `&str` borrowed for less than
+    /// `'static` goes as `method.to_owned()` ([`MethodName`] says why).
     pub fn new(method: impl Into<MethodName>, params: Value) -> Self {
         Self {
             method: method.into().0,

@@ -440,6 +440,9 @@ impl RetryStrategy {
     }
 
     /// Whether this strategy can ever retry: it has a backoff and something to retry on.
+    /// The backoff's delays are not drawn to find out, so one that yields none
+    /// (`PeriodicBackoff::new(0, ..)`) counts as able to retry: its calls are watched,
+    /// and a failure it would have retried ends "attempts exhausted" at the first attempt.
     pub fn can_retry(&self) -> bool {
         let i = &self.inner;
         i.backoff.is_some()

@@ -63,7 +63,7 @@ pub(crate) fn is_connect(err: &(dyn StdError + 'static)) -> bool {
 
 /// The connection could not be made, whatever the reason (a TLS failure, an unknown
 /// scheme included): nothing was written.
-pub(crate) fn connect_failed(err: &(dyn StdError + 'static)) -> bool {
+fn connect_failed(err: &(dyn StdError + 'static)) -> bool {
     chain(err).any(|e| {
         e.downcast_ref::<hyper_util::client::legacy::Error>()
             .is_some_and(hyper_util::client::legacy::Error::is_connect)
@@ -72,6 +72,23 @@ pub(crate) fn connect_failed(err: &(dyn StdError + 'static)) -> bool {
                 Some(io::ErrorKind::ConnectionRefused | io::ErrorKind::AddrNotAvailable)
             )
     })
+}
+
+/// Why the connection could not be made, in a few words for a message: the words agree
+/// with [`is_connect`] (`could not connect` exactly when it holds) and name the two
+/// failures it leaves out. `None` when a connection was made.
+pub(crate) fn connect_failure(err: &(dyn StdError + 'static)) -> Option<&'static str> {
+    if !connect_failed(err) {
+        return None;
+    }
+    if chain(err).any(|e| e.is::<crate::client::UnsupportedScheme>()) {
+        return Some("unsupported URI scheme");
+    }
+    if chain(err).any(fails_every_time) {
+        // The rest of `fails_every_time`: rustls's error.
+        return Some("TLS handshake failed");
+    }
+    Some("could not connect")
 }
 
 /// A connector's failure that no retry can mend: a URI whose scheme it does not speak,

@@ -1121,6 +1121,12 @@ impl ClientBuilder {
     /// regardless. Otherwise as [`http2`](Self::http2), which it replaces if called
     /// before. Needs the `http2` feature (on by default).
     ///
+    /// A plain-HTTP server that speaks HTTP/1.1 only closes the connection on the
+    /// preface: the call fails as a broken connection
+    /// ([`ErrorClass::Reset`](crate::ErrorClass::Reset)), which strategies that retry
+    /// resets (the [`transient`](RetryStrategy::transient) preset) retry to no avail, on
+    /// a new connection each time.
+    ///
     /// ```
     /// use tower_jsonrpc_retry::Client;
     /// use tower_jsonrpc_retry::http::Version;

@@ -619,6 +619,11 @@ async fn a_uri_the_plain_http_client_cannot_speak_fails_at_once_and_is_not_retri
         assert_eq!(start.elapsed(), Duration::ZERO, "{uri}: no backoff waited");
         let transport = err.transport().expect("a transport error");
         assert!(!transport.is_connect(), "{uri}: not a connect failure");
+        assert_eq!(
+            transport.to_string(),
+            "HTTP request failed: unsupported URI scheme",
+            "{uri}: no connection was tried"
+        );
         let messages = chain(&err);
         assert!(
             messages.iter().any(|m| m.contains(hint)),

@@ -295,3 +295,44 @@ async fn a_call_given_up_while_waiting_for_a_stream_is_sent_at_most_once_later()
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(server.calls("send") <= 1, "sent at most once");
 }
+
+/// `http2_prior_knowledge`'s docs: a plain-HTTP server that speaks HTTP/1.1 only closes
+/// the connection on the preface; the call fails as a broken connection (a reset, in
+/// the message too), retried to no avail on a new connection each time.
+#[tokio::test(start_paused = true)]
+async fn prior_knowledge_against_an_http1_only_server_fails_as_a_broken_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::Relaxed);
+            let service = hyper::service::service_fn(|_req: http::Request<_>| async {
+                Ok::<_, hyper::Error>(http::Response::new(String::from("{}")))
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
+    });
+    let uri = format!("http://{addr}/").parse().unwrap();
+    let client = http2_client(uri, transient_now());
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    let transport = err.transport().expect("a transport error");
+    // Retried by `transient_now`, which retries resets and timeouts: not a timeout.
+    assert!(
+        !transport.is_timeout() && !transport.is_connect(),
+        "{err:?}"
+    );
+    assert_eq!(
+        transport.to_string(),
+        "HTTP request failed: the connection broke; gave up after 3 retries: attempts exhausted"
+    );
+    assert_eq!(
+        accepted.load(Ordering::Relaxed),
+        4,
+        "a new connection each time"
+    );
+}

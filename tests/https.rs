@@ -108,6 +108,12 @@ async fn an_untrusted_certificate_is_refused_and_nothing_reaches_the_server() {
         chain.iter().any(|m| m.contains("certificate")),
         "{chain:#?}"
     );
+    let transport = err.transport().unwrap();
+    assert!(!transport.is_connect(), "{err:?}");
+    assert_eq!(
+        transport.to_string(),
+        "HTTP request failed: TLS handshake failed"
+    );
     assert_eq!(server.http_requests(), 0);
     assert_eq!(
         accepted.load(Ordering::Relaxed),
@@ -141,6 +147,10 @@ async fn the_https_client_refuses_other_schemes_at_once() {
     let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
     assert_eq!(start.elapsed(), Duration::ZERO, "no backoff waited");
     assert!(!err.transport().unwrap().is_connect());
+    assert_eq!(
+        err.transport().unwrap().to_string(),
+        "HTTP request failed: unsupported URI scheme"
+    );
     let refused = std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
         e.source()
     })

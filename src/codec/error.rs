@@ -287,7 +287,8 @@ impl fmt::Debug for Error {
 }
 
 /// What failed, in a few words (a transport error names its class: `HTTP request
-/// failed: could not connect`, `…: timed out`, `…: the connection broke`); an error
+/// failed: could not connect`, `…: unsupported URI scheme`, `…: TLS handshake failed`,
+/// `…: timed out`, `…: the connection broke`); an error
 /// that came after a failure status (a body that broke off or ran out of time under a
 /// 503) names that status too, and one the retry
 /// layer gave up on after retries, or at a limit, says how its retries ended:
@@ -312,16 +313,16 @@ impl Error {
                 f.write_str("HTTP request failed")?;
                 // The class in a word or two, for a log line that prints only this
                 // message; the chain still has the cause.
-                let class = if self.source_matches(crate::classify::connect_failed) {
-                    ": could not connect"
-                } else if self.source_matches(crate::classify::is_timeout) {
-                    ": timed out"
-                } else if self.source_matches(crate::classify::is_reset) {
-                    ": the connection broke"
-                } else {
-                    ""
+                let source = self.inner.source.as_deref();
+                let class = match source.and_then(|e| crate::classify::connect_failure(e)) {
+                    Some(why) => why,
+                    None if self.source_matches(crate::classify::is_timeout) => "timed out",
+                    None if self.source_matches(crate::classify::is_reset) => {
+                        "the connection broke"
+                    }
+                    None => return Ok(()),
                 };
-                f.write_str(class)
+                write!(f, ": {class}")
             }
             Kind::Status => match self.inner.status {
                 Some(status) => write!(f, "HTTP status {}", StatusText(status)),

@@ -128,8 +128,13 @@ pub(crate) fn never_sent(err: &(dyn StdError + 'static)) -> bool {
                 || refused_stream(e)
                 || e.downcast_ref::<crate::codec::Error>()
                     .is_some_and(crate::codec::Error::unsent)
-                || e.is::<tower::load_shed::error::Overloaded>()
+                || is_shed(e)
         })
+}
+
+/// tower's `LoadShed` refused the request without calling the service below it.
+pub(crate) fn is_shed(err: &(dyn StdError + 'static)) -> bool {
+    chain(err).any(|e| e.is::<tower::load_shed::error::Overloaded>())
 }
 
 /// An HTTP/2 stream the server reset with `REFUSED_STREAM`, which says it did no

@@ -1258,3 +1258,54 @@ async fn framing_headers_given_to_the_codec_are_not_sent() {
     assert_eq!(sent.get(TRANSFER_ENCODING), None);
     assert_eq!(sent["x-kept"], "yes");
 }
+
+/// Never ready: with `fails`, a readiness error; without, pending for ever (so that
+/// `LoadShed` over it sheds every call).
+#[derive(Clone)]
+struct NeverReady {
+    fails: bool,
+}
+
+impl Service<http::Request<Full<Bytes>>> for NeverReady {
+    type Response = http::Response<Full<Bytes>>;
+    type Error = tower_jsonrpc_retry::BoxError;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if self.fails {
+            Poll::Ready(Err("the pool is closed".into()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    fn call(&mut self, _: http::Request<Full<Bytes>>) -> Self::Future {
+        unreachable!("never ready, never called")
+    }
+}
+
+/// A request the service below the codec never took says so in the message: its
+/// readiness error, or `LoadShed`'s refusal.
+#[tokio::test]
+async fn a_request_never_taken_below_the_codec_says_not_sent() {
+    let uri: Uri = "http://127.0.0.1:1/".parse().unwrap();
+    let refused = JsonRpcCodecLayer::new(uri.clone())
+        .layer(NeverReady { fails: true })
+        .oneshot(sum(1))
+        .await
+        .unwrap_err();
+    assert!(refused.is_transport(), "{refused:?}");
+    assert_eq!(refused.to_string(), "HTTP request failed: not sent");
+    let shed = ServiceBuilder::new()
+        .layer(JsonRpcCodecLayer::new(uri))
+        .load_shed()
+        .service(NeverReady { fails: false })
+        .oneshot(sum(1))
+        .await
+        .unwrap_err();
+    assert!(
+        find::<tower::load_shed::error::Overloaded>(&shed).is_some(),
+        "{shed:?}"
+    );
+    assert_eq!(shed.to_string(), "HTTP request failed: not sent");
+}

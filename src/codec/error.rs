@@ -288,7 +288,7 @@ impl fmt::Debug for Error {
 
 /// What failed, in a few words (a transport error names its class: `HTTP request
 /// failed: could not connect`, `…: unsupported URI scheme`, `…: TLS handshake failed`,
-/// `…: timed out`, `…: the connection broke`); an error
+/// `…: timed out`, `…: the connection broke`, `…: not sent`); an error
 /// that came after a failure status (a body that broke off or ran out of time under a
 /// 503) names that status too, and one the retry
 /// layer gave up on after retries, or at a limit, says how its retries ended:
@@ -319,6 +319,10 @@ impl Error {
                     None if self.source_matches(crate::classify::is_timeout) => "timed out",
                     None if self.source_matches(crate::classify::is_reset) => {
                         "the connection broke"
+                    }
+                    // The HTTP service's readiness error, or tower's `LoadShed`.
+                    None if self.inner.unsent || self.source_matches(crate::classify::is_shed) => {
+                        "not sent"
                     }
                     None => return Ok(()),
                 };

@@ -469,9 +469,9 @@ where
     /// Calls `method` with `params` (a tuple for positional params, a struct or map for
     /// named ones, `()` for none) and deserializes the result into `R`.
     ///
-    /// `method` is a [`MethodName`](crate::jsonrpc::MethodName): a literal, a `String`,
-    /// or `&String`; a `&str` borrowed for less than `'static` does not compile as it is
-    /// ("borrowed data escapes"), and goes as `method.to_owned()`.
+    /// `method` is a [`MethodName`]: a literal, a `String`, or `&String`; a `&str`
+    /// borrowed for less than `'static` does not compile as it is ("borrowed data
+    /// escapes"), and goes as `method.to_owned()`.
     ///
     /// One positional param is a one-element tuple, `(hash,)`: `hash` alone is a scalar,
     /// which JSON-RPC does not take as params, so the call fails unsent with

@@ -414,7 +414,7 @@
 //!     .codes([2001])
 //!     .on_retry(move |e: &RetryEvent<'_>| {
 //!         counter.fetch_add(1, Ordering::Relaxed);
-//!         eprintln!("retry {} of {}: {}, waiting {:?}", e.attempt(), e.method(), e.reason(), e.delay());
+//!         eprintln!("retry {} of {}: {}, waiting {:?}", e.retry(), e.method(), e.reason(), e.delay());
 //!     });
 //! # let _ = strategy;
 //! ```

@@ -142,7 +142,7 @@ impl Hooks {
                     e.method().to_owned(),
                     e.id().map(ToString::to_string),
                     e.batch_len(),
-                    e.attempt(),
+                    e.retry(),
                     e.reason().to_string(),
                     e.delay(),
                     e.retry_after(),
@@ -214,14 +214,14 @@ async fn codec_level_events_are_debug_in_the_callers_span() {
     assert!(resp.is_error());
     let events = traced();
     assert_eq!(events.len(), 3, "{events:#?}");
-    for (e, attempt) in events.iter().take(2).zip(1..) {
+    for (e, retry) in events.iter().take(2).zip(1..) {
         assert_eq!(e.level, tracing::Level::DEBUG);
         assert_eq!(e.target, "tower_jsonrpc_retry");
         assert_eq!(e.message, "retrying JSON-RPC request");
         assert_eq!(e.spans, ["caller"], "{e:?}");
         assert_eq!(e.fields["method"], "sum");
         assert_eq!(e.fields["id"], "7");
-        assert_eq!(e.fields["attempt"], attempt.to_string());
+        assert_eq!(e.fields["retry"], retry.to_string());
         assert_eq!(e.fields["reason"], "code 2001");
         assert_eq!(e.fields["delay_ms"], "100");
         assert!(!e.fields.contains_key("batch_len"), "{e:?}");

@@ -87,12 +87,12 @@ async fn one_event_per_retry_and_one_when_retries_run_out() {
     assert!(resp.is_error());
     let lines = logs.lines();
     assert_eq!(lines.len(), 3, "{lines:#?}");
-    for (line, attempt) in lines.iter().take(2).zip(1..) {
+    for (line, retry) in lines.iter().take(2).zip(1..) {
         assert!(line.contains("DEBUG"), "{line}");
         assert!(line.contains("retrying JSON-RPC request"), "{line}");
         assert!(line.contains("method=\"sum\""), "{line}");
         assert!(line.contains("id=7"), "{line}");
-        assert!(line.contains(&format!("attempt={attempt}")), "{line}");
+        assert!(line.contains(&format!("retry={retry}")), "{line}");
         assert!(line.contains("reason=code 2001"), "{line}");
         assert!(line.contains("delay_ms=1000"), "{line}");
     }

@@ -26,7 +26,7 @@ pub(crate) fn print_retry(label: &'static str) -> impl Fn(&RetryEvent<'_>) + Sen
     move |e| {
         println!(
             "  [{label}] retry {} of {} (id {}): {} -> waiting {:.2?}",
-            e.attempt(),
+            e.retry(),
             e.method(),
             e.id()
                 .map_or_else(|| "none".to_owned(), ToString::to_string),
@@ -50,7 +50,7 @@ pub(crate) fn print_and_record_retry(
     let hook = move |e: &RetryEvent<'_>| {
         print(e);
         if let Ok(mut seen) = record.lock() {
-            seen.push((e.attempt(), e.reason(), e.delay()));
+            seen.push((e.retry(), e.reason(), e.delay()));
         }
     };
     (hook, seen)

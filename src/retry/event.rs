@@ -72,7 +72,7 @@ impl fmt::Display for GiveUpReason {
 /// let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
 ///     .codes([2001])
 ///     .on_retry(|e: &RetryEvent<'_>| {
-///         println!("retry #{} of {} after {}: waiting {:?}", e.attempt(), e.method(), e.reason(), e.delay());
+///         println!("retry #{} of {} after {}: waiting {:?}", e.retry(), e.method(), e.reason(), e.delay());
 ///     });
 /// # let _ = strategy;
 /// ```
@@ -81,7 +81,7 @@ pub struct RetryEvent<'a> {
     pub(crate) method: &'a str,
     pub(crate) id: Option<&'a Id>,
     pub(crate) batch_len: Option<usize>,
-    pub(crate) attempt: u32,
+    pub(crate) retry: u32,
     pub(crate) reason: RetryReason,
     pub(crate) delay: Duration,
     pub(crate) retry_after: Option<Duration>,
@@ -103,9 +103,10 @@ impl RetryEvent<'_> {
         self.batch_len
     }
 
-    /// Which retry this is: 1 for the first retry (the second send).
-    pub fn attempt(&self) -> u32 {
-        self.attempt
+    /// Which retry this is: 1 for the first retry (the second send). As
+    /// [`GiveUpEvent::retries`] and [`GaveUp::retries`] count them.
+    pub fn retry(&self) -> u32 {
+        self.retry
     }
 
     /// Why the attempt is retried.
@@ -136,7 +137,7 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
         method = event.method,
         id = event.id.map(tracing::field::display),
         batch_len = event.batch_len,
-        attempt = event.attempt,
+        retry = event.retry,
         reason = %event.reason,
         delay_ms = millis(event.delay),
         retry_after_ms = event.retry_after.map(millis),

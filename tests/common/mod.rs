@@ -81,7 +81,7 @@ impl Recorder {
         let start = tokio::time::Instant::now();
         strategy.on_retry(move |e: &RetryEvent<'_>| {
             events.lock().unwrap().push((
-                e.attempt(),
+                e.retry(),
                 e.reason().to_string(),
                 e.delay(),
                 start.elapsed(),

@@ -288,11 +288,11 @@ impl fmt::Debug for Error {
 
 /// What failed, in a few words (a transport error names its class: `HTTP request
 /// failed: could not connect`, `…: unsupported URI scheme`, `…: TLS handshake failed`,
-/// `…: timed out`, `…: the connection broke`, `…: not sent`); an error
-/// that came after a failure status (a body that broke off or ran out of time under a
-/// 503) names that status too, and one the retry
-/// layer gave up on after retries, or at a limit, says how its retries ended:
-/// `HTTP status 503 Service Unavailable; gave up after 2 retries: attempts exhausted`.
+/// `…: timed out`, `…: the connection broke`, `…: not sent`); an error that came after
+/// a failure status (a body that broke off or ran out of time under a 503) names that
+/// status too, and one the retry layer gave up on after retries, or at a limit, says
+/// how its retries ended: `HTTP status 503 Service Unavailable; gave up after 2
+/// retries: attempts exhausted`.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.fmt_kind(f)?;

@@ -211,11 +211,9 @@ impl BatchResponse {
         &mut self.unmatched
     }
 
-    /// Adds an error item no call took. The exchange's answer, if a codec kept it, no
-    /// longer is the whole answer.
+    /// Adds an error item no call took.
     pub(crate) fn push_unmatched(&mut self, item: Response) {
         self.unmatched.push(item);
-        self.extensions.remove::<crate::codec::RawAnswer>();
     }
 
     /// The unmatched error items, taken out.

@@ -397,13 +397,14 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     None => std::mem::take(response),
                     Some(gathered) => {
                         let mut answers = std::mem::take(&mut gathered.answers);
-                        answers.merge(std::mem::take(response));
-                        // Refused again, the batch's error still says it.
-                        if answers.batch_error().is_none() {
+                        // Refused again, the batch's error still says it (the merge
+                        // keeps the newer refusal of a batch refused before).
+                        if response.batch_error().is_none() {
                             if let Some(refusal) = gathered.refusal.take() {
                                 answers.push_unmatched(refusal);
                             }
                         }
+                        answers.merge(std::mem::take(response));
                         answers
                     }
                 };

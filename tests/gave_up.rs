@@ -107,6 +107,22 @@ async fn each_reason_reaches_the_caller() {
     assert_eq!(server.calls("f"), 1);
 }
 
+/// README, "In code": a transport failure's chain starts with what failed and how the
+/// retries ended, under `ClientError`'s own message, which names the variant only.
+#[tokio::test(start_paused = true)]
+async fn a_refused_connection_reads_as_one_in_the_chain() {
+    let (_held, refusing) = common::refusing();
+    let uri = format!("http://{refusing}/").parse().unwrap();
+    let strategy = periodic(2, 1.0).retry_on(ErrorClass::Connect);
+    let client = Client::builder(uri).retry(strategy).build();
+    let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+    assert_eq!(err.to_string(), "the service stack failed the call");
+    assert_eq!(
+        std::error::Error::source(&err).unwrap().to_string(),
+        "HTTP request failed: could not connect; gave up after 2 retries: attempts exhausted"
+    );
+}
+
 /// A failure nothing retries, at the first attempt, is recorded, but its message says
 /// nothing more than the failure: there is no news in it.
 #[tokio::test(start_paused = true)]

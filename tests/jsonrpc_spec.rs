@@ -253,6 +253,13 @@ fn strict_decoding() {
         (r#"{"jsonrpc": "2.0", "result": 1, "id": 1.5}"#, |e| {
             matches!(e, DecodeError::InvalidId(_))
         }),
+        // `Id`'s docs: written with a fraction or an exponent, even a whole one.
+        (r#"{"jsonrpc": "2.0", "result": 1, "id": 1.0}"#, |e| {
+            matches!(e, DecodeError::InvalidId(_))
+        }),
+        (r#"{"jsonrpc": "2.0", "result": 1, "id": 1e0}"#, |e| {
+            matches!(e, DecodeError::InvalidId(_))
+        }),
         (r#"{"jsonrpc": "2.0", "result": 1, "id": [1]}"#, |e| {
             matches!(e, DecodeError::InvalidId(_))
         }),

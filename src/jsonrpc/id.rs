@@ -9,8 +9,9 @@ use super::DecodeError;
 /// A request identifier: a number, a string, or null.
 ///
 /// Numbers are integers that fit an `i64`: the specification advises against fractional
-/// ids, and a message whose id is fractional, or an integer beyond `i64` (such as
-/// `18446744073709551615`), is refused by the decoder with
+/// ids, and a message whose id is written with a fraction or an exponent (`1.5`, and
+/// `1.0` or `1e0` too, which a call with id `1` does not match), or is an integer
+/// beyond `i64` (such as `18446744073709551615`), is refused by the decoder with
 /// [`DecodeError::InvalidId`]; give such ids as strings. Strings are shared, so cloning
 /// an `Id` never allocates.
 ///

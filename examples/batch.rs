@@ -18,7 +18,7 @@ async fn main() -> Result<(), BoxError> {
     let server = FlakyServer::start().await?;
     // The server answers a batch's items in reverse order, so that only matching by id
     // gives each call its own result.
-    server.shuffle_batches(true);
+    server.reverse_batches(true);
     println!("JSON-RPC server on {}", server.uri());
 
     // Retry the server's "busy" code 2001: 2 retries, 0.5 s apart.

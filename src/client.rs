@@ -55,12 +55,18 @@ use crate::{GaveUp, InspectError, JsonRpcRetryLayer, RetryStrategy};
 mod scheme;
 
 use crate::fused::Fused;
-use future::{BatchFuture, BatchState, CallFuture, NotifyFuture};
+use future::{BatchFuture, BatchState, CallFuture, NotifyFuture, SendFuture};
 pub use scheme::{SchemeCheck, UnsupportedScheme};
 
 /// The stack [`Client::builder`] assembles: retry over the codec (with its per-attempt
 /// timeout, which bounds the response body too) over hyper-util's client, for `http`
 /// URIs.
+///
+/// The type names hyper-util's client (0.1), as `HttpsStack` (feature `rustls`) names
+/// hyper-rustls's connector (0.27): they are part of this crate's public API, so moving
+/// to a new breaking release of either is a breaking release of this crate. Code that
+/// names neither (`Client` with its default, the futures' `S` left to inference) is not
+/// affected.
 pub type DefaultStack = StackOver<SchemeCheck<HttpConnector>>;
 
 /// The recommended stack over hyper-util's client with connector `C`.
@@ -98,10 +104,12 @@ pub enum ClientError<E = codec::Error> {
 }
 
 impl<E> ClientError<E> {
-    /// The JSON-RPC error object, if the server answered with one.
-    pub fn rpc(&self) -> Option<&ErrorObject> {
+    /// The server's answer, if it was a JSON-RPC error object: the object's `code()`,
+    /// `message()` and `data()`, with the answer's status, `Retry-After` and how the
+    /// retries ended ([`RpcError`]).
+    pub fn rpc(&self) -> Option<&RpcError> {
         match self {
-            ClientError::Rpc(e) => Some(e.error()),
+            ClientError::Rpc(e) => Some(e),
             _ => None,
         }
     }
@@ -114,11 +122,16 @@ impl<E> ClientError<E> {
         }
     }
 
-    /// The JSON-RPC error object by value, or the error itself when it is something else:
-    /// for callers that handle the server's answer and pass everything else on.
-    pub fn into_rpc(self) -> Result<ErrorObject, Self> {
+    /// The server's answer by value ([`RpcError::into_error`] gives its error object), or
+    /// the error itself when it is something else: for callers that handle the server's
+    /// answer and pass everything else on.
+    ///
+    /// # Errors
+    ///
+    /// `self`, when it is not [`Rpc`](Self::Rpc).
+    pub fn into_rpc(self) -> Result<RpcError, Self> {
         match self {
-            ClientError::Rpc(e) => Ok(e.into_error()),
+            ClientError::Rpc(e) => Ok(e),
             other => Err(other),
         }
     }
@@ -515,11 +528,15 @@ where
         }
     }
 
-    /// Sends a request as it is and returns the response as it came.
+    /// Sends a request as it is and returns the response as it came: an error answer is
+    /// an `Ok` [`Response`], and a failure is the stack's own error, not a
+    /// [`ClientError`].
     ///
-    /// The future borrows nothing: it owns a clone of the service.
-    pub fn send(&self, request: Request) -> Oneshot<S, Request> {
-        self.service.clone().oneshot(request)
+    /// The future ([`SendFuture`]) borrows nothing: it owns a clone of the service.
+    pub fn send(&self, request: Request) -> SendFuture<S> {
+        SendFuture {
+            future: Fused::new(self.service.clone().oneshot(request)),
+        }
     }
 }
 
@@ -898,6 +915,13 @@ impl<E> BatchResults<E> {
     }
 
     /// The typed result of one call.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Rpc`] when the server answered the call with an error object,
+    /// [`ClientError::Deserialize`] when its result is not an `R`, and
+    /// [`ClientError::MissingItem`] when the batch's answer has no item for it (or it
+    /// was taken already).
     pub fn take<R: DeserializeOwned>(&mut self, item: BatchItem<R>) -> Result<R, ClientError<E>> {
         let answers = |r: &Option<Response>| r.as_ref().is_some_and(|r| r.id() == &item.id);
         let at = match &mut self.out_of_place {
@@ -1346,6 +1370,36 @@ pub mod future {
     impl<S: Service<Request>> fmt::Debug for NotifyFuture<S> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.debug_struct("NotifyFuture").finish_non_exhaustive()
+        }
+    }
+
+    pin_project! {
+        /// The future of [`Client::send`]: the response as it came, or the stack's error.
+        /// Like [`CallFuture`], it borrows nothing, and has the same auto traits.
+        #[must_use = "futures do nothing unless you `.await` or poll them"]
+        pub struct SendFuture<S>
+        where
+            S: Service<Request>,
+        {
+            #[pin]
+            pub(super) future: Fused<Oneshot<S, Request>>,
+        }
+    }
+
+    impl<S> Future for SendFuture<S>
+    where
+        S: Service<Request>,
+    {
+        type Output = Result<S::Response, S::Error>;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            self.project().future.poll(cx)
+        }
+    }
+
+    impl<S: Service<Request>> fmt::Debug for SendFuture<S> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("SendFuture").finish_non_exhaustive()
         }
     }
 

@@ -111,7 +111,7 @@ struct Pending {
     call: tower_jsonrpc_retry::client::future::CallFuture<DefaultStack, u64>,
     notification: tower_jsonrpc_retry::client::future::NotifyFuture<DefaultStack>,
     batch: tower_jsonrpc_retry::client::future::BatchFuture<DefaultStack>,
-    sent: tower::util::Oneshot<DefaultStack, Request>,
+    sent: tower_jsonrpc_retry::client::future::SendFuture<DefaultStack>,
 }
 
 #[allow(dead_code)]

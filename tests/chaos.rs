@@ -996,7 +996,7 @@ fn chaos_server_faults(server: &FlakyServer, seed: u64) {
     }
     server.chaos(chaos);
     // Batch answers come in reverse order: matched by id, never by position.
-    server.shuffle_batches(true);
+    server.reverse_batches(true);
 }
 
 /// Waits for every unit's final answer (each exactly once), reconciles them with the

@@ -149,7 +149,7 @@ async fn default_strategy_and_per_call_strategy() {
 #[tokio::test(start_paused = true)]
 async fn batch_with_typed_items() {
     let server = FlakyServer::start().await.unwrap();
-    server.shuffle_batches(true);
+    server.reverse_batches(true);
     server.script("echo", [Step::error(2001)]);
     let client = client(&server, periodic(2).codes([2001]));
     let mut batch = client.batch();

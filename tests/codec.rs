@@ -334,7 +334,9 @@ async fn another_id_is_an_id_mismatch() {
     for found in [Id::Number(2), Id::from("1"), Id::Null] {
         let (err, _) = decode_error(call(&server, sum(1)).await);
         match err.decode_error() {
-            Some(DecodeError::IdMismatch { expected, found: f }) => {
+            Some(DecodeError::IdMismatch {
+                expected, found: f, ..
+            }) => {
                 assert_eq!(expected, &Id::Number(1));
                 assert_eq!(f, &found);
             }
@@ -503,7 +505,7 @@ async fn a_notification_refused_by_status_is_a_status_error() {
 #[tokio::test]
 async fn batch_items_are_matched_by_id_in_any_order() {
     let server = server().await;
-    server.shuffle_batches(true);
+    server.reverse_batches(true);
     let req = BatchRequest::new(vec![
         Request::new("sum", json!([1, 2])).with_id(1),
         Request::new("echo", json!(["note"])),
@@ -663,7 +665,7 @@ async fn a_batch_level_error_is_kept_and_copied_to_every_item() {
     );
     assert_eq!(
         resp.extensions().get::<RetryAfter>(),
-        Some(&RetryAfter(Duration::from_secs(7)))
+        Some(&RetryAfter::new(Duration::from_secs(7)))
     );
 }
 
@@ -744,7 +746,7 @@ async fn non_2xx_with_a_json_rpc_body_is_that_response() {
     );
     assert_eq!(
         resp.extensions().get::<RetryAfter>(),
-        Some(&RetryAfter(Duration::from_secs(7)))
+        Some(&RetryAfter::new(Duration::from_secs(7)))
     );
 }
 
@@ -756,7 +758,7 @@ async fn retry_after_on_a_200_is_recorded_too() {
     assert_eq!(resp.result(), Some(&json!(3)));
     assert_eq!(
         resp.extensions().get::<RetryAfter>(),
-        Some(&RetryAfter(Duration::from_secs(3)))
+        Some(&RetryAfter::new(Duration::from_secs(3)))
     );
     assert_eq!(resp.extensions().get::<StatusCode>(), None);
 }
@@ -1031,6 +1033,7 @@ async fn a_refused_port_is_a_connect_error() {
         .unwrap_err();
     assert!(err.is_transport() && err.is_connect(), "{err:?}");
     assert!(!err.is_timeout() && !err.is_status() && !err.is_decode() && !err.is_body());
+    assert!(!err.is_reset(), "{err:?}");
     assert_eq!(err.status(), None);
     assert_eq!(err.retry_after(), None);
     let hyper_util_error =
@@ -1050,6 +1053,7 @@ async fn a_dropped_connection_is_a_transport_error_not_a_connect_error() {
         !err.is_connect() && !err.is_timeout() && !err.is_body(),
         "{err:?}"
     );
+    assert!(err.is_reset(), "{err:?}");
     let hyper_error = find::<hyper::Error>(&err).expect("a hyper::Error in the chain");
     assert!(hyper_error.is_incomplete_message(), "{hyper_error:?}");
     assert_eq!(err.to_string(), "HTTP request failed: the connection broke");
@@ -1062,6 +1066,7 @@ async fn a_truncated_body_is_a_body_error() {
     server.script("sum", [Step::truncated()]);
     let err = call(&server, sum(1)).await.unwrap_err();
     assert!(err.is_body(), "{err:?}");
+    assert!(err.is_reset(), "a body cut short: {err:?}");
     assert!(!err.is_transport() && !err.is_connect() && !err.is_body_too_large());
     assert!(!err.is_decode() && !err.is_timeout());
     let io_error = find::<io::Error>(&err).expect("an io::Error in the chain");
@@ -1083,7 +1088,7 @@ async fn a_timeout_below_the_codec_is_a_timeout() {
     let err = svc.oneshot(sum(1)).await.unwrap_err();
     assert_eq!(start.elapsed(), Duration::from_millis(200));
     assert!(err.is_timeout() && err.is_transport(), "{err:?}");
-    assert!(!err.is_connect() && !err.is_status());
+    assert!(!err.is_connect() && !err.is_status() && !err.is_reset());
     assert!(find::<Elapsed>(&err).is_some(), "{err:?}");
     assert_eq!(err.to_string(), "HTTP request failed: timed out");
     assert_eq!(server.calls("sum"), 1);

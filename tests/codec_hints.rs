@@ -193,7 +193,7 @@ async fn retry_after_on_a_2xx_answer_to_a_notification_is_recorded() {
         .unwrap();
     assert_eq!(
         resp.extensions().get::<RetryAfter>(),
-        Some(&RetryAfter(Duration::from_secs(5)))
+        Some(&RetryAfter::new(Duration::from_secs(5)))
     );
 }
 

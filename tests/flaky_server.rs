@@ -606,7 +606,7 @@ async fn scripts_run_in_order_per_method_then_fall_back_to_ok() {
 #[tokio::test]
 async fn counters_and_records_then_reset() {
     let server = start().await;
-    server.shuffle_batches(true);
+    server.reverse_batches(true);
     let bodies = [
         sum_call(json!(1)),
         "not json".to_owned(),
@@ -711,7 +711,7 @@ async fn batch_with_item_level_steps() {
     assert_eq!(server.calls("nope"), 1);
     assert_eq!(server.http_requests(), 1);
 
-    server.shuffle_batches(true);
+    server.reverse_batches(true);
     let reply = post(&server, batch).await;
     let mut reversed = expected.as_array().expect("an array").clone();
     reversed.reverse();

@@ -321,7 +321,7 @@ async fn prior_knowledge_against_an_http1_only_server_fails_as_a_broken_connecti
     let client = http2_client(uri, transient_now());
     let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
     let transport = err.transport().expect("a transport error");
-    // Retried by `transient_now`, which retries resets and timeouts: not a timeout.
+    assert!(transport.is_reset(), "{err:?}");
     assert!(
         !transport.is_timeout() && !transport.is_connect(),
         "{err:?}"

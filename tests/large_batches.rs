@@ -66,7 +66,7 @@ fn expect_final(x: i64) -> Result<i64, i64> {
 #[tokio::test(start_paused = true)]
 async fn a_large_batch_retried_over_several_rounds_keeps_every_answer_once() {
     let server = FlakyServer::start().await.unwrap();
-    server.shuffle_batches(true); // answers in reverse: matched by id, not by place
+    server.reverse_batches(true); // answers in reverse: matched by id, not by place
     install_work(&server);
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(three_retries()))
@@ -96,7 +96,7 @@ async fn a_large_batch_retried_over_several_rounds_keeps_every_answer_once() {
 #[tokio::test(start_paused = true)]
 async fn a_large_batch_retried_over_several_rounds_at_the_http_level_keeps_every_answer_once() {
     let server = FlakyServer::start().await.unwrap();
-    server.shuffle_batches(true);
+    server.reverse_batches(true);
     install_work(&server);
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(three_retries()))

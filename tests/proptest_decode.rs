@@ -276,16 +276,16 @@ proptest! {
     fn retry_after_seconds_read_back_exactly(secs in any::<u64>(), pad in "[ \t]{0,2}") {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let parsed = RetryAfter::parse(&format!("{pad}{secs}{pad}"), now);
-        prop_assert_eq!(parsed, Some(RetryAfter(Duration::from_secs(secs))));
+        prop_assert_eq!(parsed, Some(RetryAfter::new(Duration::from_secs(secs))));
     }
 
     #[test]
     fn retry_after_dates_read_back_as_delays(ahead in 0u64..10_000_000, behind in 0u64..10_000_000) {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let later = httpdate::fmt_http_date(now + Duration::from_secs(ahead));
-        prop_assert_eq!(RetryAfter::parse(&later, now), Some(RetryAfter(Duration::from_secs(ahead))));
+        prop_assert_eq!(RetryAfter::parse(&later, now), Some(RetryAfter::new(Duration::from_secs(ahead))));
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(behind));
-        prop_assert_eq!(RetryAfter::parse(&earlier, now), Some(RetryAfter(Duration::ZERO)));
+        prop_assert_eq!(RetryAfter::parse(&earlier, now), Some(RetryAfter::new(Duration::ZERO)));
     }
 }
 

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let trimmed = text.trim();
     if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
         let secs = trimmed.parse::<u64>().unwrap_or(u64::MAX);
-        assert_eq!(parsed, Some(RetryAfter(Duration::from_secs(secs))));
+        assert_eq!(parsed, Some(RetryAfter::new(Duration::from_secs(secs))));
     }
     if let Ok(header) = http::HeaderValue::from_bytes(data) {
         let mut headers = http::HeaderMap::new();

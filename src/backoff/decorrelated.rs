@@ -106,12 +106,12 @@ impl DecorrelatedJitterBackoff {
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, DecorrelatedJitterBackoff};
     ///
-    /// let b = DecorrelatedJitterBackoff::default().with_cap(Duration::from_millis(1500));
+    /// let b = DecorrelatedJitterBackoff::default().with_max_delay(Duration::from_millis(1500));
     /// assert!(b.delays().all(|d| d <= Duration::from_millis(1500)));
     /// ```
     #[must_use]
-    pub const fn with_cap(mut self, cap: Duration) -> Self {
-        self.cap = cap;
+    pub const fn with_max_delay(mut self, max_delay: Duration) -> Self {
+        self.cap = max_delay;
         self
     }
 

@@ -104,6 +104,7 @@ where
 
 /// The future of [`SchemeCheck`]'s connection: the inner connector's, or the refusal.
 #[derive(Debug)]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Connecting<F> {
     state: State<F>,
 }

@@ -190,6 +190,13 @@ impl Error {
         self.source_matches(crate::classify::is_timeout)
     }
 
+    /// An established connection broke ([`ErrorClass::Reset`](crate::ErrorClass::Reset)):
+    /// reset, aborted, closed mid-message (an answer's body cut short included), or, with
+    /// the `http2` feature, an HTTP/2 stream or connection ended by the protocol.
+    pub fn is_reset(&self) -> bool {
+        self.source_matches(crate::classify::is_reset)
+    }
+
     /// The server answered with a non-2xx status and no JSON-RPC response in the body.
     pub fn is_status(&self) -> bool {
         self.inner.kind == Kind::Status
@@ -316,10 +323,8 @@ impl Error {
                 let source = self.inner.source.as_deref();
                 let class = match source.and_then(|e| crate::classify::connect_failure(e)) {
                     Some(why) => why,
-                    None if self.source_matches(crate::classify::is_timeout) => "timed out",
-                    None if self.source_matches(crate::classify::is_reset) => {
-                        "the connection broke"
-                    }
+                    None if self.is_timeout() => "timed out",
+                    None if self.is_reset() => "the connection broke",
                     // The HTTP service's readiness error, or tower's `LoadShed`.
                     None if self.inner.unsent || self.source_matches(crate::classify::is_shed) => {
                         "not sent"

@@ -706,7 +706,7 @@ fn with_gave_up(mut err: Error, parts: &http::response::Parts) -> Error {
 
 /// The answer's `Retry-After`, as a delay.
 fn retry_after(parts: &http::response::Parts) -> Option<std::time::Duration> {
-    RetryAfter::from_headers(&parts.headers).map(|r| r.0)
+    RetryAfter::from_headers(&parts.headers).map(|r| r.delay())
 }
 
 /// A non-2xx answer that is not a JSON-RPC answer to the call: a status error, with the

@@ -14,16 +14,23 @@ use http::HeaderMap;
 ///
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert(http::header::RETRY_AFTER, "120".parse()?);
-/// assert_eq!(RetryAfter::from_headers(&headers), Some(RetryAfter(Duration::from_secs(120))));
+/// assert_eq!(RetryAfter::from_headers(&headers), Some(RetryAfter::new(Duration::from_secs(120))));
 ///
 /// headers.insert(http::header::RETRY_AFTER, "soon".parse()?);
 /// assert_eq!(RetryAfter::from_headers(&headers), None);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryAfter(pub Duration);
+pub struct RetryAfter(Duration);
 
 impl RetryAfter {
+    /// A hint of `delay`: for a service below the retry layer that learns the server's
+    /// wait some other way, and puts it in a response's extensions for the layer to
+    /// honour (within the strategy's ceiling), and for tests.
+    pub const fn new(delay: Duration) -> Self {
+        Self(delay)
+    }
+
     /// Reads the hint from response headers; `None` when absent or unreadable.
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
         let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;

@@ -276,6 +276,11 @@ impl BatchResponse {
     /// when every call is answered they are kept in [`unmatched`](Self::unmatched).
     /// An empty body (or one of JSON's whitespace only) is an error unless no answer is
     /// expected.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`]: bytes that are not JSON, an item that breaks the rules of
+    /// [`Response::from_value`], or answers that do not match the calls as above.
     pub fn from_slice(bytes: &[u8], expected: &[Id]) -> Result<Self, DecodeError> {
         Self::from_answer(bytes, expected, true)
     }
@@ -318,6 +323,10 @@ impl BatchResponse {
     }
 
     /// Reads the answers to calls with the `expected` ids (in call order) from a JSON value.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_slice`](Self::from_slice).
     pub fn from_value(value: Value, expected: &[Id]) -> Result<Self, DecodeError> {
         match value {
             Value::Array(items) => {

@@ -179,6 +179,7 @@ pub enum DecodeError {
     /// A response carries both `result` and `error`.
     ResultAndError,
     /// A response answers another request.
+    #[non_exhaustive]
     IdMismatch {
         /// The id that was sent.
         expected: Id,

@@ -33,6 +33,11 @@ pub enum Id {
 
 impl Id {
     /// Reads an id from a JSON value.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::InvalidId`] for anything but a string, null, or an integer
+    /// written without a fraction or an exponent that fits an `i64`.
     pub fn from_value(value: &Value) -> Result<Self, DecodeError> {
         match value {
             Value::Null => Ok(Id::Null),

@@ -119,6 +119,12 @@ impl Request {
     }
 
     /// Reads a request from a JSON value, strictly.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] naming the first rule the message breaks: not an object, a
+    /// `jsonrpc` member other than `"2.0"`, a method that is not a string, params that
+    /// are neither an array nor an object, an invalid id ([`Id::from_value`]).
     pub fn from_value(value: Value) -> Result<Self, DecodeError> {
         let Value::Object(mut obj) = value else {
             return Err(DecodeError::NotAnObject);
@@ -144,6 +150,11 @@ impl Request {
 
     /// Reads a request from JSON bytes, strictly: the same rules as
     /// [`from_value`](Self::from_value), without building a JSON tree of the message.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_value`](Self::from_value), and [`DecodeError::Json`] for bytes that
+    /// are not JSON.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
         let fast = |bytes: &[u8]| match members::read(bytes)? {
             Shape::Object(members) => Self::from_members(&members),

@@ -36,18 +36,18 @@ pub struct Response {
 impl Response {
     /// A successful response.
     pub fn success(id: impl Into<Id>, result: Value) -> Self {
-        Self::new(id.into(), Ok(result))
+        Self::new(id, Ok(result))
     }
 
     /// A failed response.
     pub fn failure(id: impl Into<Id>, error: ErrorObject) -> Self {
-        Self::new(id.into(), Err(error))
+        Self::new(id, Err(error))
     }
 
     /// A response from its parts.
-    pub fn new(id: Id, payload: Result<Value, ErrorObject>) -> Self {
+    pub fn new(id: impl Into<Id>, payload: Result<Value, ErrorObject>) -> Self {
         Self {
-            id,
+            id: id.into(),
             payload,
             extensions: http::Extensions::new(),
         }
@@ -94,6 +94,13 @@ impl Response {
     }
 
     /// Reads a response from a JSON value, strictly.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] naming the first rule the message breaks: not an object, a
+    /// `jsonrpc` member other than `"2.0"`, a missing or invalid id
+    /// ([`Id::from_value`]), an error object of the wrong shape, both `result` and
+    /// `error`, or neither.
     pub fn from_value(value: Value) -> Result<Self, DecodeError> {
         let Value::Object(mut obj) = value else {
             return Err(DecodeError::NotAnObject);
@@ -114,6 +121,11 @@ impl Response {
 
     /// Reads a response from JSON bytes, strictly: the same rules as
     /// [`from_value`](Self::from_value), without building a JSON tree of the message.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_value`](Self::from_value), and [`DecodeError::Json`] for bytes that
+    /// are not JSON.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
         let fast = |bytes: &[u8]| match members::read(bytes)? {
             Shape::Object(members) => Self::from_members(&members),

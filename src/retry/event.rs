@@ -5,7 +5,7 @@ use super::strategy::{ErrorClass, RetryStrategy};
 use crate::jsonrpc::Id;
 
 /// Why an attempt is retried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RetryReason {
     /// A JSON-RPC error response with this code, listed in
@@ -17,7 +17,8 @@ pub enum RetryReason {
     ResponsePredicate(i64),
     /// A transport failure or HTTP status of this class.
     Class(ErrorClass),
-    /// An error of this type was found in the `source()` chain.
+    /// An error of this type was found in the `source()` chain: its name as
+    /// `std::any::type_name` gives it, for display only (not stable across compilers).
     Error(&'static str),
     /// A [`retry_if`](RetryStrategy::retry_if) predicate matched.
     Predicate,

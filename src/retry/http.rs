@@ -202,6 +202,7 @@ impl<B, E> HttpRetryLayer<B, E> {
     /// let layer = JsonRpcRetryLayer::http::<Body>(RetryStrategy::transient()).map_err(MyError::Stream);
     /// # let _ = layer;
     /// ```
+    #[must_use]
     pub fn map_err<E2>(self, f: fn(BoxError) -> E2) -> HttpRetryLayer<B, E2> {
         HttpRetryLayer {
             strategy: self.strategy,

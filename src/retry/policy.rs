@@ -592,7 +592,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     let mut answers = gathered.answers;
                     let hint = err.retry_after();
                     let latest = |extensions: &mut http::Extensions| match hint {
-                        Some(hint) => extensions.insert(RetryAfter(hint)),
+                        Some(hint) => extensions.insert(RetryAfter::new(hint)),
                         None => extensions.remove::<RetryAfter>(),
                     };
                     // The calls sent last, too: their answers are older than that word.

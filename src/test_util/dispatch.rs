@@ -44,7 +44,7 @@ pub(crate) struct State {
     /// How many times [`FlakyServer::reset`](super::FlakyServer::reset) ran: a request
     /// whose body was read across one is counted again after it.
     pub(crate) resets: u64,
-    pub(crate) shuffle_batches: bool,
+    pub(crate) reverse_batches: bool,
     /// Added to every answer's own delay, as a remote server's round trip.
     pub(crate) latency: Duration,
     pub(crate) chaos: Option<ChaosState>,
@@ -68,7 +68,7 @@ impl State {
             headers: Vec::new(),
             versions: Vec::new(),
             resets: 0,
-            shuffle_batches: false,
+            reverse_batches: false,
             latency: Duration::ZERO,
             chaos: None,
             log: Vec::new(),
@@ -131,7 +131,7 @@ impl fmt::Debug for State {
             .field("calls", &self.calls)
             .field("http_requests", &self.http_requests)
             .field("bodies", &self.bodies.len())
-            .field("shuffle_batches", &self.shuffle_batches)
+            .field("reverse_batches", &self.reverse_batches)
             .field("chaos", &self.chaos.is_some())
             .field("log", &self.log.len())
             .field("connections", &self.connections)
@@ -204,7 +204,7 @@ pub(crate) fn plan(state: &mut State, body: &[u8], mut early: Early) -> Plan {
                     call(state, item, &mut early).map_or(Item::Invalid, |c| Item::Call(Box::new(c)))
                 })
                 .collect(),
-            reverse: state.shuffle_batches,
+            reverse: state.reverse_batches,
         },
         single => match call(state, &single, &mut early) {
             Some(call) => Plan::Single(Box::new(call)),

@@ -60,7 +60,7 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
 ///   decides the whole HTTP response instead. The response waits for the longest delay
 ///   among the items. Notifications get no response object; a batch that gets none at all
 ///   is answered `204`. Items keep the request order, unless
-///   [`shuffle_batches`](Self::shuffle_batches) reverses it.
+///   [`reverse_batches`](Self::reverse_batches) reverses it.
 /// - A body that is not JSON gets `-32700 Parse error`; an empty batch, or an object that
 ///   is not a request (no `"jsonrpc": "2.0"`, no string `"method"`, params that are not an
 ///   array or object, an id that is not a number, string or null), gets
@@ -425,12 +425,12 @@ impl FlakyServer {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// let server = FlakyServer::start().await?;
-    /// server.shuffle_batches(true);
+    /// server.reverse_batches(true);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn shuffle_batches(&self, reverse: bool) {
-        lock(&self.state).shuffle_batches = reverse;
+    pub fn reverse_batches(&self, reverse: bool) {
+        lock(&self.state).reverse_batches = reverse;
     }
 
     /// Delays every answer by `latency` (zero at start), on top of any step's own delay:
@@ -543,7 +543,7 @@ impl FlakyServer {
     }
 
     /// Forgets the queued steps, the chaos, the counters, the log and the recorded bodies
-    /// and headers. Methods and [`shuffle_batches`](Self::shuffle_batches) stay as they
+    /// and headers. Methods and [`reverse_batches`](Self::reverse_batches) stay as they
     /// are. Requests already being answered keep the steps they took; one whose body was
     /// still being read is counted, recorded and answered after the reset, in full.
     ///

@@ -680,6 +680,11 @@ async fn the_futures_polled_after_their_result_are_pending() {
         sent.as_mut().poll(&mut cx).is_pending(),
         "BatchBuilder::send"
     );
+
+    let request = tower_jsonrpc_retry::jsonrpc::Request::new("sum", json!([1, 2]));
+    let mut raw = Box::pin(client.send(request.with_id(7)));
+    assert_eq!(raw.as_mut().await.unwrap().result(), Some(&json!(3)));
+    assert!(raw.as_mut().poll(&mut cx).is_pending(), "Client::send");
 }
 
 /// `BatchBuilder::send`'s promise, for a batch of notifications only too: null-id errors

@@ -106,7 +106,7 @@ fn traced() -> Vec<Traced> {
     TRACED.with(|t| t.borrow().clone())
 }
 
-/// What a retry hook saw: (method, id, batch_len, attempt, reason, delay, retry_after).
+/// What a retry hook saw: (method, id, batch_len, retry, reason, delay, retry_after).
 type Retried = (
     String,
     Option<String>,

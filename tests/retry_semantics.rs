@@ -779,8 +779,8 @@ async fn batch_level_error_does_not_resend_a_non_idempotent_notification() {
 /// The same refusal, when the calls' re-send then fails in transport and retries end:
 /// the batch comes back as refused, with the refusal once (as the batch's error), not
 /// again among the answers no call took; the same when the re-send is refused again
-/// before the failure. Refused twice and then answered, the notification's refusal is
-/// kept once.
+/// before the failure, or refused until the attempts run out. Refused twice and then
+/// answered, the notification's refusal is kept once.
 #[tokio::test(start_paused = true)]
 async fn a_refusal_whose_re_send_fails_is_the_batchs_error_once() {
     for refusals in [1, 2] {
@@ -800,6 +800,18 @@ async fn a_refusal_whose_re_send_fails_is_the_batchs_error_once() {
         assert_eq!(resp.batch_error().map(|e| e.code()), Some(-32005));
         assert!(resp.unmatched().is_empty(), "{refusals} refusals: {resp:?}");
     }
+
+    let server = server().await;
+    server.script("sum", vec![Step::raw(200, WHOLE_BATCH_LIMITED); 3]);
+    let strategy = periodic(2, secs(1.0))
+        .codes([-32005])
+        .non_idempotent(["send"]);
+    let svc = stack(&server, strategy);
+    let batch = BatchRequest::new(vec![sum(1), Request::new("send", json!(["tx"]))]);
+    let resp = svc.oneshot(batch).await.unwrap();
+    assert_eq!((server.calls("sum"), server.calls("send")), (3, 1));
+    assert_eq!(resp.batch_error().map(|e| e.code()), Some(-32005));
+    assert!(resp.unmatched().is_empty(), "refused to the end: {resp:?}");
 
     let server = server().await;
     let refused = Step::raw(200, WHOLE_BATCH_LIMITED);

@@ -295,8 +295,9 @@ impl fmt::Debug for Error {
 
 /// What failed, in a few words (a transport error names its class: `HTTP request
 /// failed: could not connect`, `…: unsupported URI scheme`, `…: TLS handshake failed`,
-/// `…: timed out`, `…: the connection broke`, `…: not sent`); an error that came after
-/// a failure status (a body that broke off or ran out of time under a 503) names that
+/// `…: timed out`, `…: the connection broke`, or `…: not sent` for a request the
+/// service below never took when no other class says more); an error that came after a
+/// failure status (a body that broke off or ran out of time under a 503) names that
 /// status too, and one the retry layer gave up on after retries, or at a limit, says
 /// how its retries ended: `HTTP status 503 Service Unavailable; gave up after 2
 /// retries: attempts exhausted`.

@@ -783,12 +783,18 @@ async fn batch_level_error_does_not_resend_a_non_idempotent_notification() {
 /// answered, the notification's refusal is kept once.
 #[tokio::test(start_paused = true)]
 async fn a_refusal_whose_re_send_fails_is_the_batchs_error_once() {
-    for refusals in [1, 2] {
+    let refused = || Step::raw(200, WHOLE_BATCH_LIMITED);
+    // Refused, then failing; refused twice, then failing; refused to the end.
+    let cases = [
+        vec![refused(), Step::timeout()],
+        vec![refused(), refused(), Step::timeout()],
+        vec![refused(), refused(), refused()],
+    ];
+    for steps in cases {
         let server = server().await;
-        let mut steps = vec![Step::raw(200, WHOLE_BATCH_LIMITED); refusals];
-        steps.push(Step::timeout());
+        let exchanges = steps.len();
         server.script("sum", steps);
-        let strategy = periodic(refusals, secs(1.0))
+        let strategy = periodic(exchanges - 1, secs(1.0))
             .codes([-32005])
             .retry_on(ErrorClass::Timeout)
             .non_idempotent(["send"]);
@@ -796,26 +802,16 @@ async fn a_refusal_whose_re_send_fails_is_the_batchs_error_once() {
         let batch = BatchRequest::new(vec![sum(1), Request::new("send", json!(["tx"]))]);
         let resp = svc.oneshot(batch).await.unwrap();
         let sent = (server.calls("sum"), server.calls("send"));
-        assert_eq!(sent, (refusals + 1, 1), "{refusals} refusals");
+        assert_eq!(sent, (exchanges, 1), "{exchanges} exchanges");
         assert_eq!(resp.batch_error().map(|e| e.code()), Some(-32005));
-        assert!(resp.unmatched().is_empty(), "{refusals} refusals: {resp:?}");
+        assert!(
+            resp.unmatched().is_empty(),
+            "{exchanges} exchanges: {resp:?}"
+        );
     }
 
     let server = server().await;
-    server.script("sum", vec![Step::raw(200, WHOLE_BATCH_LIMITED); 3]);
-    let strategy = periodic(2, secs(1.0))
-        .codes([-32005])
-        .non_idempotent(["send"]);
-    let svc = stack(&server, strategy);
-    let batch = BatchRequest::new(vec![sum(1), Request::new("send", json!(["tx"]))]);
-    let resp = svc.oneshot(batch).await.unwrap();
-    assert_eq!((server.calls("sum"), server.calls("send")), (3, 1));
-    assert_eq!(resp.batch_error().map(|e| e.code()), Some(-32005));
-    assert!(resp.unmatched().is_empty(), "refused to the end: {resp:?}");
-
-    let server = server().await;
-    let refused = Step::raw(200, WHOLE_BATCH_LIMITED);
-    server.script("sum", [refused.clone(), refused]);
+    server.script("sum", [refused(), refused()]);
     let strategy = periodic(2, secs(1.0))
         .codes([-32005])
         .non_idempotent(["send"]);

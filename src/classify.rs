@@ -122,13 +122,13 @@ pub(crate) fn never_sent(err: &(dyn StdError + 'static)) -> bool {
     // A connection refused at the TLS handshake never carried the request either,
     // though no retry of the class mends it: a rule on its type may retry it.
     connect_failed(err)
+        || is_shed(err)
         || chain(err).any(|e| {
             e.downcast_ref::<hyper::Error>()
                 .is_some_and(hyper::Error::is_canceled)
                 || refused_stream(e)
                 || e.downcast_ref::<crate::codec::Error>()
                     .is_some_and(crate::codec::Error::unsent)
-                || is_shed(e)
         })
 }
 

@@ -201,14 +201,14 @@ impl<E: InspectError> ClientError<E> {
 /// (`JSON-RPC error -32005: limit exceeded; gave up after 2 retries: attempts
 /// exhausted`). Two are equal when their error objects and their answers' facts are:
 /// compare [`error()`](Self::error) for the object alone.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RpcError {
     error: ErrorObject,
     facts: Facts,
 }
 
 /// What the layers below recorded about the answer an error object came in.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Facts {
     status: Option<http::StatusCode>,
     retry_after: Option<Duration>,

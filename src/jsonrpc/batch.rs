@@ -107,6 +107,42 @@ impl FromIterator<Request> for BatchRequest {
     }
 }
 
+impl Extend<Request> for BatchRequest {
+    fn extend<T: IntoIterator<Item = Request>>(&mut self, iter: T) {
+        self.requests.extend(iter);
+    }
+}
+
+impl IntoIterator for BatchRequest {
+    type Item = Request;
+    type IntoIter = std::vec::IntoIter<Request>;
+
+    /// The requests, by value, in order.
+    fn into_iter(self) -> Self::IntoIter {
+        self.requests.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a BatchRequest {
+    type Item = &'a Request;
+    type IntoIter = std::slice::Iter<'a, Request>;
+
+    /// The requests, in order.
+    fn into_iter(self) -> Self::IntoIter {
+        self.requests.iter()
+    }
+}
+
+impl PartialEq for BatchRequest {
+    /// Batches are equal when their requests are, in the same order: extensions are not
+    /// compared.
+    fn eq(&self, other: &Self) -> bool {
+        self.requests == other.requests
+    }
+}
+
+impl Eq for BatchRequest {}
+
 /// The answers to a batch: one [`Response`] per call, in the order of the calls, whatever
 /// order the server sent them in.
 ///
@@ -458,6 +494,38 @@ impl fmt::Debug for BatchResponse {
     }
 }
 
+impl IntoIterator for BatchResponse {
+    type Item = Response;
+    type IntoIter = std::vec::IntoIter<Response>;
+
+    /// The answers, by value, in the order of the calls ([`into_items`](Self::into_items)).
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a BatchResponse {
+    type Item = &'a Response;
+    type IntoIter = std::slice::Iter<'a, Response>;
+
+    /// The answers, in the order of the calls ([`items`](BatchResponse::items)).
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+impl PartialEq for BatchResponse {
+    /// Batch answers are equal when their answers, their batch-level errors and their
+    /// unmatched items are: extensions are not compared.
+    fn eq(&self, other: &Self) -> bool {
+        self.items == other.items
+            && self.batch_error == other.batch_error
+            && self.unmatched == other.unmatched
+    }
+}
+
+impl Eq for BatchResponse {}
+
 impl Serialize for BatchResponse {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.items.serialize(serializer)
@@ -486,6 +554,34 @@ mod tests {
             answer.get(&Id::Number(2)),
             Some(&Response::success(2, json!(2)))
         );
+    }
+
+    #[test]
+    fn batches_iterate_extend_and_compare_as_their_items() {
+        let a = Request::new("a", json!([])).with_id(1);
+        let b = Request::new("b", json!([]));
+        let mut batch: BatchRequest = [a.clone()].into_iter().collect();
+        batch.extend([b.clone()]);
+        assert_eq!((&batch).into_iter().collect::<Vec<_>>(), [&a, &b]);
+        let mut tagged = batch.clone();
+        tagged.extensions_mut().insert(5_u8);
+        assert_eq!(tagged, batch, "extensions are not compared");
+        assert_ne!(batch, BatchRequest::new(vec![b.clone(), a.clone()]));
+        assert_eq!(batch.into_iter().collect::<Vec<_>>(), [a, b]);
+
+        let ok = Response::success(1, json!(1));
+        let answer = BatchResponse::new(vec![ok.clone()]);
+        assert_eq!((&answer).into_iter().collect::<Vec<_>>(), [&ok]);
+        let refused = BatchResponse::from_slice(
+            br#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"no"},"id":null}"#,
+            &[Id::Number(1)],
+        )
+        .unwrap();
+        assert_ne!(refused, answer);
+        let mut with_orphan = answer.clone();
+        with_orphan.push_unmatched(Response::failure(Id::Null, ErrorObject::new(-1, "x")));
+        assert_ne!(with_orphan, answer);
+        assert_eq!(answer.into_iter().collect::<Vec<_>>(), [ok]);
     }
 
     #[test]

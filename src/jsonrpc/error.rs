@@ -19,7 +19,7 @@ use super::Id;
 /// assert_eq!(err.code(), -32601);
 /// assert!(ErrorObject::new(-32005, "limit exceeded").is_server_error());
 /// ```
-#[derive(Clone, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorObject {
     code: i64,
     message: String,

@@ -228,6 +228,8 @@ impl PartialEq for Request {
     }
 }
 
+impl Eq for Request {}
+
 impl Serialize for Request {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let len = 2 + usize::from(self.params.is_some()) + usize::from(self.id.is_some());
@@ -275,9 +277,61 @@ impl<'de> Deserialize<'de> for Request {
 #[derive(Clone)]
 pub struct MethodName(Method);
 
+impl MethodName {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
 impl fmt::Debug for MethodName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.0.as_str(), f)
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for MethodName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl AsRef<str> for MethodName {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for MethodName {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// Names are equal when their text is, however each is held.
+impl PartialEq for MethodName {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for MethodName {}
+
+impl PartialEq<str> for MethodName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for MethodName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::hash::Hash for MethodName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
@@ -334,6 +388,22 @@ mod tests {
         assert_ne!(call, Request::new("sum", json!([2, 1])).with_id(1));
         assert_ne!(call, Request::new("sum", json!([1, 2])).with_id(2));
         assert_ne!(call, Request::new("sum", json!([1, 2])));
+    }
+
+    #[test]
+    fn method_names_compare_and_hash_as_their_text() {
+        use std::collections::HashSet;
+        let literal = MethodName::from("eth_call");
+        let shared = MethodName::from(String::from("eth_call"));
+        assert_eq!(literal, shared);
+        assert_eq!(literal, "eth_call");
+        assert_ne!(literal, MethodName::from("eth_send"));
+        assert_eq!(shared.as_str(), "eth_call");
+        assert_eq!(shared.to_string(), "eth_call");
+        assert_eq!(AsRef::<str>::as_ref(&shared), "eth_call");
+        let names: HashSet<MethodName> = [literal, shared].into_iter().collect();
+        assert_eq!(names.len(), 1);
+        assert!(names.contains("eth_call"), "looked up by a borrowed name");
     }
 
     #[test]

@@ -227,6 +227,8 @@ impl PartialEq for Response {
     }
 }
 
+impl Eq for Response {}
+
 impl Serialize for Response {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut s = serializer.serialize_struct("Response", 3)?;

@@ -305,6 +305,15 @@ pub struct HttpRetry<S, B, E = BoxError> {
     map_err: fn(BoxError) -> E,
 }
 
+impl<S, B> HttpRetry<S, B> {
+    /// `inner` behind the HTTP-level retries, as [`HttpRetryLayer::new`] with `strategy`
+    /// would wrap it, the layer's defaults included; build the layer for its other
+    /// settings.
+    pub fn new(strategy: RetryStrategy, inner: S) -> Self {
+        HttpRetryLayer::new(strategy).layer(inner)
+    }
+}
+
 impl<S, B, E> HttpRetry<S, B, E> {
     /// The inner HTTP service.
     pub fn get_ref(&self) -> &S {
@@ -1027,6 +1036,43 @@ mod tests {
         assert!(res.is_ok());
         let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
         assert_eq!(*seen, [(true, false)]);
+    }
+
+    /// `HttpRetry::new` wraps a service as the layer with the same strategy does: a
+    /// listed code is retried, and the caller gets the last answer's bytes.
+    #[tokio::test(start_paused = true)]
+    async fn new_retries_as_the_layer_does() {
+        let sends = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&sends);
+        let inner = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+            let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body: &'static [u8] = if n == 0 {
+                br#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"busy"},"id":1}"#
+            } else {
+                br#"{"jsonrpc":"2.0","result":7,"id":1}"#
+            };
+            let res = http::Response::new(Full::new(Bytes::from_static(body)));
+            async move { Ok::<_, std::io::Error>(res) }
+        });
+        let strategy = RetryStrategy::new(crate::backoff::PeriodicBackoff::new(
+            3,
+            Duration::from_millis(10),
+        ))
+        .codes([-32005]);
+        let svc = HttpRetry::new(strategy, inner);
+        let req = http::Request::post("http://127.0.0.1:1/")
+            .body(Full::from(r#"{"jsonrpc":"2.0","method":"m","id":1}"#))
+            .unwrap_or_default();
+        let res: Result<_, BoxError> = svc.oneshot(req).await;
+        let body = match res {
+            Ok(res) => res.into_body().collect().await.map(|b| b.to_bytes()),
+            Err(e) => panic!("the call failed: {e}"),
+        };
+        assert_eq!(
+            body.ok().as_deref(),
+            Some(&br#"{"jsonrpc":"2.0","result":7,"id":1}"#[..])
+        );
+        assert_eq!(sends.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]

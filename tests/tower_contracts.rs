@@ -194,6 +194,39 @@ async fn back_pressure_reaches_the_layers_above_at_both_levels() {
     assert!(shed.is::<tower::load_shed::error::Overloaded>(), "{shed}");
 }
 
+/// The layer's response future, polled again after its output, stays pending: tower's
+/// `Retry` future would poll the last attempt's future again, which panics for an
+/// `async` block and gives a second output for a `Timeout` between the layers.
+#[tokio::test(start_paused = true)]
+async fn the_response_future_polled_after_its_output_is_pending() {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let answer = tower::service_fn(|req: Request| async move {
+        Ok::<_, BoxError>(Response::success(req.id().cloned().unwrap(), json!(3)))
+    });
+    let mut svc = JsonRpcRetryLayer::new(RetryStrategy::transient()).layer(answer);
+    let ready = ServiceExt::<Request>::ready(&mut svc).await.unwrap();
+    let mut call = Box::pin(ready.call(Request::new("sum", json!([])).with_id(1)));
+    assert_eq!(call.as_mut().await.unwrap().result(), Some(&json!(3)));
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        call.as_mut().poll(&mut cx).is_pending()
+    }));
+    assert!(matches!(again, Ok(true)), "over an async block: {again:?}");
+
+    let server = FlakyServer::start().await.unwrap();
+    let mut svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(RetryStrategy::transient()))
+        .timeout(secs(1.0))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .service(common::http());
+    let ready = ServiceExt::<BatchRequest>::ready(&mut svc).await.unwrap();
+    let batch = BatchRequest::new(vec![Request::new("sum", json!([1])).with_id(1)]);
+    let mut call = Box::pin(ready.call(batch));
+    assert!(call.as_mut().await.is_ok());
+    tokio::time::sleep(secs(2.0)).await;
+    let again = call.as_mut().poll(&mut cx);
+    assert!(again.is_pending(), "over a Timeout: {again:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn retries_without_a_wait_still_yield_to_the_executor() {
     let attempts = Arc::new(AtomicUsize::new(0));

@@ -15,6 +15,7 @@ use tower::retry::Policy;
 use tower_service::Service;
 
 use super::attempts::Attempts;
+use crate::fused::Fused;
 use super::{InspectError, JsonRpcRetryPolicy};
 
 pin_project! {
@@ -104,7 +105,8 @@ impl Future for Delay {
 pin_project! {
     /// The response future of [`JsonRpcRetry`](super::JsonRpcRetry): tower's `Retry`
     /// future, for a call of request type `R` (a [`Request`](crate::jsonrpc::Request) or a
-    /// [`BatchRequest`](crate::jsonrpc::BatchRequest)) over the inner service `S`.
+    /// [`BatchRequest`](crate::jsonrpc::BatchRequest)) over the inner service `S`. Polled
+    /// again after its output, it stays pending.
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct ResponseFuture<S, R>
     where
@@ -118,7 +120,7 @@ pin_project! {
         JsonRpcRetryPolicy: Policy<R, S::Response, S::Error>,
     {
         #[pin]
-        pub(super) inner: tower::retry::future::ResponseFuture<JsonRpcRetryPolicy, Attempts<S>, R>,
+        pub(super) inner: Fused<tower::retry::future::ResponseFuture<JsonRpcRetryPolicy, Attempts<S>, R>>,
     }
 }
 

@@ -7,6 +7,7 @@ use tower_service::Service;
 
 use super::attempts::Attempts;
 use super::future::ResponseFuture;
+use crate::fused::Fused;
 use super::http::HttpRetryLayer;
 use super::inspect::InspectError;
 use super::policy::JsonRpcRetryPolicy;
@@ -108,7 +109,8 @@ impl<S> Layer<S> for JsonRpcRetryLayer {
 /// fails then (with [`InspectError::deadline_error`](crate::InspectError::deadline_error)).
 ///
 /// Its response future, [`ResponseFuture`](super::future::ResponseFuture), is tower's own
-/// `Retry` future.
+/// `Retry` future, which stays pending if polled again after its output, as the crate's
+/// other futures do (tower's would poll the last attempt's future again).
 ///
 /// It serves both [`Request`] and [`BatchRequest`], as the
 /// [codec](crate::codec::JsonRpcCodec) does, so where the call does not name the request
@@ -227,7 +229,7 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         let deadline = self.stamp(request.extensions_mut());
         ResponseFuture {
-            inner: self.call_with_deadline(request, deadline.as_ref()),
+            inner: Fused::new(self.call_with_deadline(request, deadline.as_ref())),
         }
     }
 }
@@ -248,7 +250,7 @@ where
     fn call(&mut self, mut batch: BatchRequest) -> Self::Future {
         let deadline = self.stamp(batch.extensions_mut());
         ResponseFuture {
-            inner: self.call_with_deadline(batch, deadline.as_ref()),
+            inner: Fused::new(self.call_with_deadline(batch, deadline.as_ref())),
         }
     }
 }

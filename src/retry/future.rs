@@ -15,8 +15,8 @@ use tower::retry::Policy;
 use tower_service::Service;
 
 use super::attempts::Attempts;
-use crate::fused::Fused;
 use super::{InspectError, JsonRpcRetryPolicy};
+use crate::fused::Fused;
 
 pin_project! {
     /// The wait before a retry: a tokio [`Sleep`] for the delay, or nothing at all for a

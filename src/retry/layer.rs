@@ -7,12 +7,12 @@ use tower_service::Service;
 
 use super::attempts::Attempts;
 use super::future::ResponseFuture;
-use crate::fused::Fused;
 use super::http::HttpRetryLayer;
 use super::inspect::InspectError;
 use super::policy::JsonRpcRetryPolicy;
 use super::strategy::RetryStrategy;
 use crate::codec::{Deadline, Live};
+use crate::fused::Fused;
 use crate::jsonrpc::{BatchRequest, BatchResponse, Request, Response};
 
 /// Retries JSON-RPC calls: wraps a service in tower's [`Retry`] with a

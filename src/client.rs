@@ -1288,9 +1288,9 @@ pub mod future {
         ///
         /// It owns a clone of the service and the request, so it borrows nothing: it can
         /// be spawned, or kept in a struct by name. It is `Send` and `Sync` when `S`, its
-        /// future and its error are; it is `Unpin` only when `S` and its future are, which
-        /// the [`DefaultStack`]'s is not: pin it (`Box::pin`, `std::pin::pin!`) to poll it
-        /// by hand or to `select!` on it across loop turns.
+        /// future and its error are; it is `Unpin` when the service's future is, which the
+        /// [`DefaultStack`]'s is not: pin it (`Box::pin`, `std::pin::pin!`) to poll it by
+        /// hand or to `select!` on it across loop turns.
         ///
         /// ```no_run
         /// use tower_jsonrpc_retry::Client;

@@ -79,7 +79,7 @@ impl fmt::Debug for RngSource {
 pub(crate) fn unit<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     /// 2^-53: every value below 2^53 converts to `f64` exactly.
     const SCALE: f64 = 1.0 / 9_007_199_254_740_992.0;
-    #[allow(clippy::cast_precision_loss)] // below 2^53: exact
+    // Below 2^53: exact.
     let top = (rng.next_u64() >> 11) as f64;
     top * SCALE
 }

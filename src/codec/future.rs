@@ -298,8 +298,9 @@ fn delivered<T>(
     }
 }
 
-/// Reads a whole body within `limit` as the codec reads an answer ([`Read`]): for an
-/// answer the HTTP-level layer hands on without decoding it.
+/// Reads a whole body within `limit` as the codec reads an answer ([`Read`]): for the
+/// HTTP-level layer's caller's request body, and an answer it hands on without decoding
+/// it.
 pub(crate) async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BoxError>
 where
     B: Body,

@@ -679,16 +679,22 @@ pub(crate) fn splice<'a, T: serde::Serialize + 'a>(
 
 /// Records what the HTTP exchange says beyond the body: a non-2xx status, a Retry-After,
 /// and how the retries of an HTTP-level retry layer below ended.
-fn record_exchange(extensions: &mut http::Extensions, parts: &http::response::Parts) {
+/// Returns the hint, for a batch's items.
+fn record_exchange(
+    extensions: &mut http::Extensions,
+    parts: &http::response::Parts,
+) -> Option<RetryAfter> {
     if !parts.status.is_success() {
         extensions.insert(parts.status);
     }
-    if let Some(hint) = RetryAfter::from_headers(&parts.headers) {
+    let hint = RetryAfter::from_headers(&parts.headers);
+    if let Some(hint) = hint {
         extensions.insert(hint);
     }
     if let Some(gave_up) = parts.extensions.get::<GaveUp>() {
         extensions.insert(*gave_up);
     }
+    hint
 }
 
 fn status_error(parts: &http::response::Parts) -> Error {
@@ -840,25 +846,26 @@ fn decode_batch(
     // Only notifications, under a failure status: an error for the whole batch (a null
     // id) answers it; anything else (an empty body, `[]`, errors for single items) is no
     // JSON-RPC answer to a batch of notifications, so the status is.
+    let read = BatchResponse::from_answer(&body, &ids, !keep_raw);
     if ids.is_empty()
-        && !BatchResponse::from_answer(&body, &ids, !keep_raw)
+        && !read
+            .as_ref()
             .is_ok_and(|batch| batch.batch_error().is_some())
     {
         return Err(status_answer(parts, body, keep_raw));
     }
-    let mut batch = match BatchResponse::from_answer(&body, &ids, !keep_raw) {
+    let mut batch = match read {
         Ok(batch) => batch,
         // Under a failure status, a body that does not answer the batch (a gateway's own
         // error to some other call, say) leaves the status as the answer.
         Err(_) if !parts.status.is_success() => return Err(status_answer(parts, body, keep_raw)),
         Err(e) => return Err(decode_failure(e, parts, body, keep_raw)),
     };
-    record_exchange(batch.extensions_mut(), &parts);
+    let hint = record_exchange(batch.extensions_mut(), &parts);
     // Each item came with this status and hint too: a retry rule on the status applies
     // to batch items as it does to single responses, and a caller told a call's error
     // is told the answer's `Retry-After` with it.
     let failed = (!parts.status.is_success()).then_some(parts.status);
-    let hint = RetryAfter::from_headers(&parts.headers);
     if failed.is_some() || hint.is_some() {
         for item in batch.items_mut() {
             if let Some(status) = failed {

@@ -128,7 +128,7 @@ impl Response {
     /// are not JSON.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
         let fast = |bytes: &[u8]| match members::read(bytes)? {
-            Shape::Object(members) => Self::from_members(&members),
+            Shape::Object(members) => Self::read_members(&members, true),
             Shape::Array | Shape::Other => Err(DecodeError::NotAnObject),
         };
         members::as_tree_refuses(bytes, fast)
@@ -147,11 +147,6 @@ impl Response {
             Shape::Other => Err(DecodeError::NotAnObject),
         };
         members::as_tree_refuses(bytes, fast)
-    }
-
-    /// The checks of [`from_value`](Self::from_value), in its order.
-    pub(crate) fn from_members(m: &Members<'_>) -> Result<Self, DecodeError> {
-        Self::read_members(m, true)
     }
 
     /// The checks of [`from_value`](Self::from_value), in its order. Without

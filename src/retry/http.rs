@@ -12,7 +12,7 @@ use bytes::{Buf, Bytes};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, TRANSFER_ENCODING};
 use http::{HeaderValue, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -541,29 +541,18 @@ where
             // service's readiness (a call made without `poll_ready`, a limit taken
             // meanwhile): a body that never ends or a service never ready cannot hold the
             // call past it.
-            let mut chunks = Chunks::default();
-            let received = &mut chunks;
             // When the upload fails, its first byte that is not whitespace tells whether
             // it was a JSON-RPC call that was given up: noted from every frame before
             // `Limited` sees it (a frame over the limit goes no further).
             let first = FirstByte::default();
             let noted = &first;
-            let read = async move {
-                let body = body.map_frame(|frame| {
-                    if let Some(data) = frame.data_ref() {
-                        noted.note(data.chunk());
-                    }
-                    frame
-                });
-                let mut body = std::pin::pin!(Limited::new(body, limit));
-                while let Some(frame) = body.frame().await {
-                    if let Ok(mut data) = frame?.into_data() {
-                        // `Bytes` hands itself over without a copy.
-                        received.push(data.copy_to_bytes(data.remaining()));
-                    }
+            let body = body.map_frame(move |frame| {
+                if let Some(data) = frame.data_ref() {
+                    noted.note(data.chunk());
                 }
-                Ok::<(), BoxError>(())
-            };
+                frame
+            });
+            let read = codec::future::read_body(body, limit);
             // So does the attempt's timeout, a whole one of its own before the first
             // attempt's: without it a body that stalls, with no deadline, would hold the
             // call for ever.
@@ -588,16 +577,18 @@ where
                 },
                 None => read.await,
             };
-            if let Err(e) = read {
-                // Over the limit, or the body broke: nothing to send, nor to send again.
-                let err = request_too_large(e, limit);
-                if first.may_be_json_rpc() {
-                    let reason = GiveUpReason::NotRetryable;
-                    give_up_unsent(&strategy, &parts.extensions, None, reason, &*err);
+            let bytes = match read {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    // Over the limit, or the body broke: nothing to send, nor to send again.
+                    let err = request_too_large(e, limit);
+                    if first.may_be_json_rpc() {
+                        let reason = GiveUpReason::NotRetryable;
+                        give_up_unsent(&strategy, &parts.extensions, None, reason, &*err);
+                    }
+                    return Err(Failure::Layer(err));
                 }
-                return Err(Failure::Layer(err));
-            }
-            let bytes = chunks.into_bytes();
+            };
             let message = parse(&bytes);
             // The body is whole: a deadline that comes while the inner service is not
             // ready ends the call known by now (its method and id, or not JSON-RPC).
@@ -761,38 +752,6 @@ fn take_head<S, B>(
         items,
     }));
     parts.extensions
-}
-
-/// A request body as its chunks come: the first kept apart, so that a body in one chunk
-/// (as most are) is neither copied nor put in a `Vec`.
-#[derive(Default)]
-struct Chunks {
-    first: Option<Bytes>,
-    rest: Vec<Bytes>,
-}
-
-impl Chunks {
-    fn push(&mut self, chunk: Bytes) {
-        match self.first {
-            None => self.first = Some(chunk),
-            Some(_) => self.rest.push(chunk),
-        }
-    }
-
-    /// The whole body.
-    fn into_bytes(self) -> Bytes {
-        match (self.first, self.rest.is_empty()) {
-            (None, _) => Bytes::new(),
-            (Some(first), true) => first,
-            (Some(first), false) => {
-                let mut whole = Vec::from(first.as_ref());
-                for chunk in &self.rest {
-                    whole.extend_from_slice(chunk);
-                }
-                Bytes::from(whole)
-            }
-        }
-    }
 }
 
 /// The first byte of a request body that is not JSON's whitespace, once a frame has
@@ -998,14 +957,6 @@ impl<SE, E> fmt::Debug for HttpRetryFuture<SE, E> {
 mod tests {
     use super::*;
 
-    fn chunks(parts: &[&'static str]) -> Chunks {
-        let mut chunks = Chunks::default();
-        for part in parts {
-            chunks.push(Bytes::from_static(part.as_bytes()));
-        }
-        chunks
-    }
-
     /// A body that is not JSON-RPC goes to the inner service as it came, with the
     /// call's deadline but no voucher for it: kept there and sent again later, it is a
     /// new call.
@@ -1085,19 +1036,6 @@ mod tests {
         assert_eq!(
             secs(Duration::MAX).as_deref(),
             Some(u64::MAX.to_string().as_str())
-        );
-    }
-
-    #[test]
-    fn a_body_in_chunks_is_whole_in_order() {
-        assert_eq!(chunks(&[]).into_bytes(), Bytes::new());
-        assert_eq!(
-            chunks(&["{\"a\":1}"]).into_bytes(),
-            Bytes::from_static(b"{\"a\":1}")
-        );
-        assert_eq!(
-            chunks(&["[{\"a\"", ":1}", ",{}]"]).into_bytes(),
-            Bytes::from_static(b"[{\"a\":1},{}]")
         );
     }
 

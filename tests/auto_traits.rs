@@ -19,7 +19,7 @@ use tower_jsonrpc_retry::{
 fn send_sync<T: Send + Sync>() {}
 fn send_only<T: Send>() {}
 fn clone<T: Clone>() {}
-fn send_static<T: Send + 'static>(_: &T) {}
+fn send_sync_static<T: Send + Sync + 'static>(_: &T) {}
 
 type Hyper = hyper_util::client::legacy::Client<
     hyper_util::client::legacy::connect::HttpConnector,
@@ -54,15 +54,16 @@ fn layers_services_futures_and_errors_cross_threads() {
     send_sync::<RetryEvent<'static>>();
 }
 
-/// Compiled, never run: it would need a runtime and a server.
+/// Compiled, never run: it would need a runtime and a server. `Sync` too, as their docs
+/// say for a stack whose service, future and error are.
 #[allow(dead_code)]
 fn client_futures(client: &Client) {
-    send_static(&client.call::<i64>("m", ()));
-    send_static(&client.notify("m", ()));
-    send_static(&client.request("m").params(()).send::<i64>());
-    send_static(&client.request("m").notify());
-    send_static(&client.batch().send());
-    send_static(&client.send(Request::new("m", serde_json::json!([])).with_id(1)));
+    send_sync_static(&client.call::<i64>("m", ()));
+    send_sync_static(&client.notify("m", ()));
+    send_sync_static(&client.request("m").params(()).send::<i64>());
+    send_sync_static(&client.request("m").notify());
+    send_sync_static(&client.batch().send());
+    send_sync_static(&client.send(Request::new("m", serde_json::json!([])).with_id(1)));
 }
 
 /// A task awaiting the HTTP-level layer over hyper-util, with the default error type

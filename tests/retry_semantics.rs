@@ -65,6 +65,69 @@ async fn last_error_response_is_returned_when_delays_run_out() {
     assert_eq!(start.elapsed(), secs(3.0));
 }
 
+/// A status rule retries a bare status and a JSON-RPC answer under it alike (error
+/// object or result), with the status's class as the reason; other statuses are not.
+#[tokio::test(start_paused = true)]
+async fn a_status_predicate_retries_every_status_it_holds_for() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [
+            Step::status(500),
+            Step::status_with_error(502, -32603),
+            Step::raw(503, r#"{"jsonrpc":"2.0","result":9,"id":1}"#),
+        ],
+    );
+    let rec = Recorder::default();
+    let strategy = periodic(5, secs(1.0)).retry_status_if(|s| s.is_server_error());
+    let svc = stack(&server, rec.attach(strategy.clone()));
+    let resp = svc.oneshot(sum(1)).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(server.calls("sum"), 4);
+    assert_eq!(rec.reasons(), ["status 500", "status 502", "status 503"]);
+
+    server.script("sum", [Step::status(404)]);
+    let err = stack(&server, strategy).oneshot(sum(2)).await.unwrap_err();
+    assert_eq!(err.status(), Some(http::StatusCode::NOT_FOUND));
+    assert_eq!(server.calls("sum"), 5, "a 4xx the rule does not hold for");
+}
+
+/// `idempotent` undoes `non_idempotent` for the methods named, a preset's included.
+#[tokio::test(start_paused = true)]
+async fn idempotent_unmarks_a_non_idempotent_method() {
+    let server = server().await;
+    let marked = periodic(2, secs(1.0))
+        .codes([2001])
+        .non_idempotent(["sum", "sub"]);
+    server.script("sum", [Step::error(2001)]);
+    let resp = stack(&server, marked.clone())
+        .oneshot(sum(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+    assert_eq!(server.calls("sum"), 1, "marked: not retried");
+
+    let unmarked = marked.idempotent(["sum"]);
+    server.script("sum", [Step::error(2001)]);
+    let resp = stack(&server, unmarked.clone())
+        .oneshot(sum(2))
+        .await
+        .unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(server.calls("sum"), 3, "unmarked: retried");
+    let sub = Request::new("sub", json!([1, 2])).with_id(3);
+    server.script("sub", [Step::error(2001)]);
+    let resp = stack(&server, unmarked).oneshot(sub).await.unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+    assert_eq!(server.calls("sub"), 1, "the other method stays marked");
+
+    let preset = RetryStrategy::ethereum_rate_limits_seeded(1);
+    assert!(format!("{preset:?}").contains("\"eth_sendRawTransaction\""));
+    let unmarked = preset.idempotent(["eth_sendRawTransaction"]);
+    assert!(!format!("{unmarked:?}").contains("\"eth_sendRawTransaction\""));
+    assert!(format!("{unmarked:?}").contains("\"eth_sendTransaction\""));
+}
+
 #[tokio::test(start_paused = true)]
 async fn empty_code_set_retries_no_code() {
     let server = server().await;

@@ -67,6 +67,9 @@ fn decide(
         ErrorMatcher::Class(class @ ErrorClass::Status(s)) if *s == status => {
             Some(RetryReason::Class(*class))
         }
+        ErrorMatcher::Status(p) if p(status) => {
+            Some(RetryReason::Class(ErrorClass::Status(status)))
+        }
         _ => None,
     })
 }
@@ -93,6 +96,9 @@ pub(crate) fn error<E: InspectError>(
         ErrorMatcher::Class(class) => class
             .matches(dyn_err, status)
             .then_some(RetryReason::Class(*class)),
+        ErrorMatcher::Status(p) => status
+            .filter(|s| p(*s))
+            .map(|s| RetryReason::Class(ErrorClass::Status(s))),
         ErrorMatcher::Predicate(p) => p(dyn_err).then_some(RetryReason::Predicate),
     })
 }

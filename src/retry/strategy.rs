@@ -97,6 +97,7 @@ impl fmt::Display for ErrorClass {
 
 pub(crate) type ErrorPredicate = Arc<dyn Fn(&(dyn StdError + 'static)) -> bool + Send + Sync>;
 pub(crate) type ResponsePredicate = Arc<dyn Fn(&ErrorObject) -> bool + Send + Sync>;
+pub(crate) type StatusPredicate = Arc<dyn Fn(StatusCode) -> bool + Send + Sync>;
 pub(crate) type OnRetry = Arc<dyn Fn(&RetryEvent<'_>) + Send + Sync>;
 
 /// The hook [`RetryStrategy::on_give_up`] installs.
@@ -108,6 +109,8 @@ pub(crate) enum ErrorMatcher {
     /// An error of this type anywhere in the chain (the name is for events).
     Type(fn(&(dyn StdError + 'static)) -> bool, &'static str),
     Class(ErrorClass),
+    /// A status for which the predicate holds, as [`ErrorClass::Status`] matches one.
+    Status(StatusPredicate),
     Predicate(ErrorPredicate),
 }
 
@@ -274,8 +277,38 @@ impl RetryStrategy {
         self.edit(|i| i.matchers.push(ErrorMatcher::Class(class)))
     }
 
+    /// Retries answers and errors that came with an HTTP status for which `f` is true,
+    /// as [`retry_on`](Self::retry_on)`(ErrorClass::Status(..))` does for one status: a
+    /// bare status, and a JSON-RPC answer (an error object, or a result) under it. Each
+    /// retry's [reason](crate::RetryReason) is that status's class.
+    ///
+    /// `f` sees the statuses of failures: a failure status, or a 2xx that came with an
+    /// error (a body that failed to decode or to be read whole); a 2xx answer that
+    /// decodes is decided on by its JSON-RPC body alone.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    ///
+    /// // Every 5xx, as reqwest-retry's default policy retries them (and 429 and 408).
+    /// let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
+    ///     .retry_status_if(|s| s.is_server_error() || matches!(s.as_u16(), 408 | 429));
+    /// # let _ = strategy;
+    /// ```
+    #[must_use]
+    pub fn retry_status_if<F>(self, f: F) -> Self
+    where
+        F: Fn(StatusCode) -> bool + Send + Sync + 'static,
+    {
+        self.edit(|i| i.matchers.push(ErrorMatcher::Status(Arc::new(f))))
+    }
+
     /// Retries errors for which `f` is true; `f` sees the outermost error and can walk
-    /// its `source()` chain.
+    /// its `source()` chain. It does not see a JSON-RPC answer, under whatever status:
+    /// rules on those are [`codes`](Self::codes),
+    /// [`retry_response_if`](Self::retry_response_if) and the status rules
+    /// ([`retry_on`](Self::retry_on), [`retry_status_if`](Self::retry_status_if)).
     ///
     /// It is asked once, about the outermost error, not about each error of the chain in
     /// turn as [`retry_on_error`](Self::retry_on_error) looks: a predicate that says no
@@ -406,6 +439,30 @@ impl RetryStrategy {
         })
     }
 
+    /// Unmarks methods marked [`non_idempotent`](Self::non_idempotent), a preset's
+    /// included: their answers and failures are retried as any other call's.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    ///
+    /// // A signed transaction sent twice is not applied twice (its nonce is fixed):
+    /// // retry its rate limits too, and read "already known" as the first send's success.
+    /// let strategy = RetryStrategy::ethereum_rate_limits().idempotent(["eth_sendRawTransaction"]);
+    /// # let _ = strategy;
+    /// ```
+    #[must_use]
+    pub fn idempotent<I, M>(self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = M>,
+        M: AsRef<str>,
+    {
+        let methods: Vec<M> = methods.into_iter().collect();
+        self.edit(|i| {
+            i.non_idempotent
+                .retain(|m| !methods.iter().any(|u| u.as_ref() == &**m));
+        })
+    }
+
     /// Calls `f` before every retry's wait with what is about to happen: the method, id,
     /// attempt, reason and delay. A strategy has one such hook: a second call replaces
     /// the first (call both from one closure to keep both). The wait counts from the
@@ -465,7 +522,8 @@ impl RetryStrategy {
     /// Neither 500 nor 408 is retried: a 500 is the server's own failure, which a JSON-RPC
     /// server reports as an error object when the call can be tried again, and a 408 says
     /// the server gave up waiting for the request. reqwest-retry retries both; add them with
-    /// [`retry_on`](Self::retry_on)`(ErrorClass::Status(..))` to do the same.
+    /// [`retry_on`](Self::retry_on)`(ErrorClass::Status(..))` to do the same, or every
+    /// 5xx with [`retry_status_if`](Self::retry_status_if)`(|s| s.is_server_error())`.
     ///
     /// ```
     /// let strategy = tower_jsonrpc_retry::RetryStrategy::transient();
@@ -647,6 +705,7 @@ impl fmt::Debug for RetryStrategy {
             .map(|m| match m {
                 ErrorMatcher::Type(_, name) => (*name).to_owned(),
                 ErrorMatcher::Class(c) => c.to_string(),
+                ErrorMatcher::Status(_) => "status predicate".to_owned(),
                 ErrorMatcher::Predicate(_) => "predicate".to_owned(),
             })
             .collect();

@@ -465,6 +465,127 @@ async fn batch_events_at_both_levels() {
     }
 }
 
+/// What each retry's event says failed: the answer's error object (its message too),
+/// its failure status, or the error and its class; the give-up's error object; the
+/// `tracing` fields `code` and `status`. At both levels, for a call and a batch.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn retry_events_say_what_failed() {
+    type Seen = (
+        Option<i64>,
+        Option<String>,
+        Option<u16>,
+        Option<String>,
+        bool,
+    );
+    fn seen(
+        object: Option<&tower_jsonrpc_retry::jsonrpc::ErrorObject>,
+        status: Option<http::StatusCode>,
+        class: Option<ErrorClass>,
+        error: bool,
+    ) -> Seen {
+        (
+            object.map(|o| o.code()),
+            object.map(|o| o.message().to_owned()),
+            status.map(|s| s.as_u16()),
+            class.map(|c| c.to_string()),
+            error,
+        )
+    }
+    for http_level in [false, true] {
+        record();
+        let server = FlakyServer::start().await.unwrap();
+        server.script(
+            "sum",
+            [
+                Step::error_with(2001, "node is syncing", None),
+                Step::status_with_error(429, -32005),
+                Step::status(503),
+                Step::drop_connection(),
+                Step::error_with(2001, "still syncing", None),
+            ],
+        );
+        let (retried, gave_up) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(None)));
+        let (r, g) = (retried.clone(), gave_up.clone());
+        let strategy = periodic(4, 100)
+            .codes([2001, -32005])
+            .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+            .retry_on(ErrorClass::Reset)
+            .on_retry(move |e: &RetryEvent<'_>| {
+                let seen = seen(e.error_object(), e.status(), e.class(), e.error().is_some());
+                assert_eq!(e.code(), seen.0);
+                r.lock().unwrap().push(seen);
+            })
+            .on_give_up(move |e: &GiveUpEvent<'_>| {
+                *g.lock().unwrap() = e.error_object().map(|o| o.message().to_owned());
+            });
+        let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+        if http_level {
+            http_call(&server, strategy.clone(), body).await;
+        } else {
+            let call = Request::new("sum", json!([1, 2])).with_id(1);
+            stack(&server, strategy.clone())
+                .oneshot(call)
+                .await
+                .unwrap();
+        }
+        let syncing = Some("node is syncing".to_owned());
+        let limited = Some("Server error".to_owned());
+        assert_eq!(
+            *retried.lock().unwrap(),
+            [
+                (Some(2001), syncing, None, None, false),
+                (Some(-32005), limited, Some(429), None, false),
+                (None, None, Some(503), Some("status 503".to_owned()), true),
+                (None, None, None, Some("reset".to_owned()), true),
+            ],
+            "http level: {http_level}"
+        );
+        assert_eq!(*gave_up.lock().unwrap(), Some("still syncing".to_owned()));
+        let fields: Vec<_> = traced()
+            .into_iter()
+            .filter(|e| e.message == "retrying JSON-RPC request")
+            .map(|e| {
+                (
+                    e.fields.get("code").cloned(),
+                    e.fields.get("status").cloned(),
+                )
+            })
+            .collect();
+        let text = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            fields,
+            [
+                (text("2001"), None),
+                (text("-32005"), text("429")),
+                (None, text("503")),
+                (None, None),
+            ],
+            "http level: {http_level}"
+        );
+
+        // A batch: the first call re-sent's answer.
+        retried.lock().unwrap().clear();
+        server.handle("ok", |_| Ok(json!(1)));
+        server.script("late", [Step::error_with(2001, "late", None)]);
+        let batch =
+            r#"[{"jsonrpc":"2.0","method":"ok","id":1},{"jsonrpc":"2.0","method":"late","id":2}]"#;
+        if http_level {
+            http_call(&server, strategy, batch).await;
+        } else {
+            let batch = BatchRequest::new(vec![
+                Request::new("ok", json!([])).with_id(1),
+                Request::new("late", json!([])).with_id(2),
+            ]);
+            stack(&server, strategy).oneshot(batch).await.unwrap();
+        }
+        assert_eq!(
+            *retried.lock().unwrap(),
+            [(Some(2001), Some("late".to_owned()), None, None, false)],
+            "http level: {http_level}"
+        );
+    }
+}
+
 /// No event for a success, none for a strategy that cannot retry.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn no_event_for_a_success_or_a_strategy_that_cannot_retry() {

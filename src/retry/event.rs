@@ -2,7 +2,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::strategy::{ErrorClass, RetryStrategy};
-use crate::jsonrpc::Id;
+use crate::jsonrpc::{ErrorObject, Id};
 
 /// Why an attempt is retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,9 +86,29 @@ pub struct RetryEvent<'a> {
     pub(crate) reason: RetryReason,
     pub(crate) delay: Duration,
     pub(crate) retry_after: Option<Duration>,
+    pub(crate) failure: AttemptFailure<'a>,
 }
 
-impl RetryEvent<'_> {
+/// What an attempt ended in, for the events: an answer's error object and failure
+/// status, or an error (with the failure status it came with).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct AttemptFailure<'a> {
+    pub(crate) error_object: Option<&'a ErrorObject>,
+    pub(crate) status: Option<http::StatusCode>,
+    pub(crate) error: Option<&'a (dyn std::error::Error + Send + Sync + 'static)>,
+}
+
+impl AttemptFailure<'_> {
+    fn class(&self) -> Option<ErrorClass> {
+        let error = self.error?;
+        [ErrorClass::Connect, ErrorClass::Timeout, ErrorClass::Reset]
+            .into_iter()
+            .find(|class| class.matches(error, None))
+            .or(self.status.map(ErrorClass::Status))
+    }
+}
+
+impl<'a> RetryEvent<'a> {
     /// The method of the request (for a batch, of its first item to be re-sent).
     pub fn method(&self) -> &str {
         self.method
@@ -128,6 +148,51 @@ impl RetryEvent<'_> {
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
+
+    /// The error object of the answer retried, if it was an error answer (for a batch,
+    /// the answer of the first call re-sent, else the batch's own error): its code,
+    /// message and data, to log what the server said.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::{RetryEvent, RetryStrategy};
+    ///
+    /// let strategy = RetryStrategy::ethereum_rate_limits().on_retry(|e: &RetryEvent<'_>| {
+    ///     match (e.error_object(), e.error()) {
+    ///         (Some(answer), _) => eprintln!("retrying {}: the server said {answer}", e.method()),
+    ///         (None, Some(error)) => eprintln!("retrying {}: {error}", e.method()),
+    ///         (None, None) => eprintln!("retrying {}: status {:?}", e.method(), e.status()),
+    ///     }
+    /// });
+    /// # let _ = strategy;
+    /// ```
+    pub fn error_object(&self) -> Option<&'a ErrorObject> {
+        self.failure.error_object
+    }
+
+    /// The JSON-RPC error code of the answer retried, if it was an error answer
+    /// ([`error_object`](Self::error_object)'s).
+    pub fn code(&self) -> Option<i64> {
+        self.failure.error_object.map(ErrorObject::code)
+    }
+
+    /// The HTTP status of the answer retried, when it was not a 2xx (a status error, or
+    /// a JSON-RPC answer under a failure status).
+    pub fn status(&self) -> Option<http::StatusCode> {
+        self.failure.status
+    }
+
+    /// The class of the error retried, as [`GiveUpEvent::class`] gives it; `None` for an
+    /// answer.
+    pub fn class(&self) -> Option<ErrorClass> {
+        self.failure.class()
+    }
+
+    /// The error retried, when the attempt ended in an error rather than an answer:
+    /// over the codec, a [`codec::Error`](crate::codec::Error) or the stack's own error
+    /// type; its `source()` chain tells what happened.
+    pub fn error(&self) -> Option<&'a (dyn std::error::Error + Send + Sync + 'static)> {
+        self.failure.error
+    }
 }
 
 /// Reports a retry: a `tracing` event and the strategy's hook.
@@ -142,6 +207,8 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
         reason = %event.reason,
         delay_ms = millis(event.delay),
         retry_after_ms = event.retry_after.map(millis),
+        code = event.code(),
+        status = event.failure.status.map(|s| s.as_u16()),
         "retrying JSON-RPC request"
     );
     if let Some(hook) = &strategy.inner.on_retry {
@@ -348,9 +415,7 @@ pub struct GiveUpEvent<'a> {
     pub(crate) batch_len: Option<usize>,
     pub(crate) retries: u32,
     pub(crate) reason: GiveUpReason,
-    pub(crate) code: Option<i64>,
-    pub(crate) status: Option<http::StatusCode>,
-    pub(crate) error: Option<&'a (dyn std::error::Error + Send + Sync + 'static)>,
+    pub(crate) failure: AttemptFailure<'a>,
 }
 
 impl<'a> GiveUpEvent<'a> {
@@ -395,13 +460,20 @@ impl<'a> GiveUpEvent<'a> {
     /// # let _ = strategy;
     /// ```
     pub fn code(&self) -> Option<i64> {
-        self.code
+        self.failure.error_object.map(ErrorObject::code)
+    }
+
+    /// The error object of the answer given up on, if it was an error answer (the one
+    /// [`code`](Self::code) is read from): its message and data, to log what the server
+    /// said.
+    pub fn error_object(&self) -> Option<&'a ErrorObject> {
+        self.failure.error_object
     }
 
     /// The HTTP status of the answer given up on, when it was not a 2xx (a status error,
     /// or a JSON-RPC answer under a failure status).
     pub fn status(&self) -> Option<http::StatusCode> {
-        self.status
+        self.failure.status
     }
 
     /// The class of the error given up on, when the last attempt ended in an error
@@ -426,11 +498,7 @@ impl<'a> GiveUpEvent<'a> {
     /// # let _ = strategy;
     /// ```
     pub fn class(&self) -> Option<ErrorClass> {
-        let error = self.error?;
-        [ErrorClass::Connect, ErrorClass::Timeout, ErrorClass::Reset]
-            .into_iter()
-            .find(|class| class.matches(error, None))
-            .or(self.status.map(ErrorClass::Status))
+        self.failure.class()
     }
 
     /// The error given up on, when the last attempt ended in an error rather than an
@@ -438,7 +506,7 @@ impl<'a> GiveUpEvent<'a> {
     /// the answers it gathered): over the codec, a [`codec::Error`](crate::codec::Error)
     /// or the stack's own error type; its `source()` chain tells what happened.
     pub fn error(&self) -> Option<&'a (dyn std::error::Error + Send + Sync + 'static)> {
-        self.error
+        self.failure.error
     }
 }
 
@@ -452,8 +520,8 @@ pub(crate) fn announce_give_up(strategy: &RetryStrategy, event: &GiveUpEvent<'_>
         batch_len = event.batch_len,
         retries = event.retries,
         reason = %event.reason,
-        code = event.code,
-        status = event.status.map(|s| s.as_u16()),
+        code = event.code(),
+        status = event.failure.status.map(|s| s.as_u16()),
         class = event.class().map(tracing::field::display),
         "not retrying JSON-RPC request"
     );

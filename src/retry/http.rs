@@ -17,7 +17,7 @@ use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::event::{GaveUp, GiveUpEvent, GiveUpReason, announce_give_up};
+use super::event::{AttemptFailure, GaveUp, GiveUpEvent, GiveUpReason, announce_give_up};
 use super::layer::JsonRpcRetry;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
@@ -823,9 +823,10 @@ fn give_up_unsent(
         batch_len,
         retries: 0,
         reason,
-        code: None,
-        status: None,
-        error: Some(error),
+        failure: AttemptFailure {
+            error: Some(error),
+            ..AttemptFailure::default()
+        },
     };
     announce_give_up(strategy, &event);
 }

@@ -7,7 +7,8 @@ use tower::retry::Policy;
 
 use super::decide;
 use super::event::{
-    GaveUp, GiveUpEvent, GiveUpReason, RetryEvent, RetryReason, announce_give_up, announce_retry,
+    AttemptFailure, GaveUp, GiveUpEvent, GiveUpReason, RetryEvent, RetryReason, announce_give_up,
+    announce_retry,
 };
 use super::future::Delay;
 use super::inspect::InspectError;
@@ -190,6 +191,55 @@ const TIMER_ROUNDING: Duration = Duration::from_nanos(999_999);
 /// counted from `decided`, the moment [`State::next_delay`] checked it against the
 /// deadline: the time the hook, the `tracing` event or the budget takes comes out of the
 /// wait, so a wait that ends before the deadline still does.
+/// What an attempt ended in: its answer's error object and failure status, or its
+/// error.
+fn failure_of<R: Answer, E: InspectError>(result: &Result<R, E>) -> AttemptFailure<'_> {
+    match result {
+        Ok(answer) => AttemptFailure {
+            error_object: answer.error_object(),
+            status: answer.extensions().get::<http::StatusCode>().copied(),
+            error: None,
+        },
+        Err(err) => failure_of_error(err),
+    }
+}
+
+/// An attempt's error, with its failure status: a decode or body error keeps its 2xx
+/// status, which is no failure status.
+fn failure_of_error<E: InspectError>(err: &E) -> AttemptFailure<'_> {
+    AttemptFailure {
+        error_object: None,
+        status: err.status().filter(|s| !s.is_success()),
+        error: Some(err.as_error()),
+    }
+}
+
+/// A single answer or a batch's, for [`failure_of`]: the error object it failed with.
+trait Answer {
+    fn error_object(&self) -> Option<&ErrorObject>;
+    fn extensions(&self) -> &http::Extensions;
+}
+
+impl Answer for Response {
+    fn error_object(&self) -> Option<&ErrorObject> {
+        self.error()
+    }
+
+    fn extensions(&self) -> &http::Extensions {
+        Response::extensions(self)
+    }
+}
+
+impl Answer for BatchResponse {
+    fn error_object(&self) -> Option<&ErrorObject> {
+        self.batch_error()
+    }
+
+    fn extensions(&self) -> &http::Extensions {
+        BatchResponse::extensions(self)
+    }
+}
+
 fn wait(strategy: &RetryStrategy, event: &RetryEvent<'_>, decided: Instant) -> Delay {
     announce_retry(strategy, event);
     Delay::counted_from(decided, event.delay)
@@ -322,33 +372,19 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                     reason,
                     delay,
                     retry_after: hint,
+                    failure: failure_of(result),
                 };
                 Some(wait(strategy, &event, decided))
             }
             Err(why) => {
                 if failed {
-                    let (code, status, error) = match &*result {
-                        Ok(response) => (
-                            response.error().map(ErrorObject::code),
-                            response.extensions().get::<http::StatusCode>().copied(),
-                            None,
-                        ),
-                        // A decode or body error keeps its 2xx status: not a failure status.
-                        Err(err) => (
-                            None,
-                            err.status().filter(|s| !s.is_success()),
-                            Some(err.as_error()),
-                        ),
-                    };
                     let event = GiveUpEvent {
                         method: req.method(),
                         id: req.id(),
                         batch_len: None,
                         retries: self.state.retries,
                         reason: why,
-                        code,
-                        status,
-                        error,
+                        failure: failure_of(result),
                     };
                     announce_give_up(strategy, &event);
                     record(result, self.state.gave_up(why), Response::extensions_mut);
@@ -498,6 +534,21 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     req.extensions_mut().insert(Gathering);
                 }
                 let first = req.requests().first();
+                let failure = match (&*result, &self.state.gathered) {
+                    (Err(_), _) | (Ok(_), None) => failure_of(result),
+                    // The answers were moved to those gathered: the first call re-sent's,
+                    // else (only notifications re-sent) the batch's refusal.
+                    (Ok(_), Some(gathered)) => {
+                        let answers = &gathered.answers;
+                        let item = first.and_then(Request::id).and_then(|id| answers.get(id));
+                        let extensions = item.map_or(answers.extensions(), Response::extensions);
+                        AttemptFailure {
+                            error_object: item.map_or(answers.batch_error(), Response::error),
+                            status: extensions.get::<http::StatusCode>().copied(),
+                            error: None,
+                        }
+                    }
+                };
                 let event = RetryEvent {
                     method: first.map_or("", Request::method),
                     id: first.and_then(Request::id),
@@ -506,6 +557,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     reason,
                     delay,
                     retry_after: hint,
+                    failure,
                 };
                 Some(wait(strategy, &event, decided))
             }
@@ -553,25 +605,20 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                         .map(|(call, _)| call)
                         .or_else(|| req.requests().iter().find(|r| r.id().is_some()))
                         .or(req.requests().first());
-                    let (code, status, error) = match (&*result, failed_call) {
+                    let failure = match (&*result, failed_call) {
                         // The named call's answer, with the status it came under (it may be
                         // from an earlier exchange than the last).
-                        (_, Some((_, item))) => (
-                            item.error().map(ErrorObject::code),
-                            item.extensions().get::<http::StatusCode>().copied(),
-                            None,
-                        ),
-                        (Ok(response), None) => (
-                            response.batch_error().map(ErrorObject::code),
-                            response.extensions().get::<http::StatusCode>().copied(),
-                            None,
-                        ),
-                        // A decode or body error keeps its 2xx status: not a failure status.
-                        (Err(err), None) => (
-                            None,
-                            err.status().filter(|s| !s.is_success()),
-                            Some(err.as_error()),
-                        ),
+                        (_, Some((_, item))) => AttemptFailure {
+                            error_object: item.error(),
+                            status: item.extensions().get::<http::StatusCode>().copied(),
+                            error: None,
+                        },
+                        (Ok(response), None) => AttemptFailure {
+                            error_object: response.batch_error(),
+                            status: response.extensions().get::<http::StatusCode>().copied(),
+                            error: None,
+                        },
+                        (Err(err), None) => failure_of_error(err),
                     };
                     let event = GiveUpEvent {
                         method: call.map_or("", Request::method),
@@ -579,9 +626,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                         batch_len: Some(req.len()),
                         retries: self.state.retries,
                         reason: why,
-                        code,
-                        status,
-                        error,
+                        failure,
                     };
                     announce_give_up(strategy, &event);
                 }

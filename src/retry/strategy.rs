@@ -464,7 +464,8 @@ impl RetryStrategy {
     }
 
     /// Calls `f` before every retry's wait with what is about to happen: the method, id,
-    /// attempt, reason and delay. A strategy has one such hook: a second call replaces
+    /// retry, reason and delay, and what failed (the server's error object, the status,
+    /// or the error). A strategy has one such hook: a second call replaces
     /// the first (call both from one closure to keep both). The wait counts from the
     /// moment the delay was decided, so the time the hook takes comes out of it: a retry
     /// whose wait ends before [`max_elapsed`](Self::max_elapsed) still starts by then,

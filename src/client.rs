@@ -4,12 +4,16 @@
 //! everything else (HTTP, timeouts, retries) is the service stack under it. Build the
 //! recommended stack with [`Client::builder`], or bring your own with [`Client::new`].
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use tower_jsonrpc_retry::{Client, RetryStrategy};
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::builder("http://127.0.0.1:8545/".parse()?)
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let endpoint: http::Uri = "http://127.0.0.1:8545/".parse()?;
+//! # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+//! # let endpoint = server.uri();
+//! let client = Client::builder(endpoint)
 //!     .attempt_timeout(Duration::from_secs(2))
 //!     .retry(RetryStrategy::transient())
 //!     .build();
@@ -23,6 +27,10 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! With the `rustls` feature, `ClientBuilder::build_https` builds the same stack over
+//! HTTPS, and the rustls it builds on is re-exported as `client::rustls`, for
+//! `build_https_with`'s configuration without a version to match by hand.
 
 use std::fmt;
 use std::future::Future;
@@ -694,8 +702,11 @@ impl<R> fmt::Debug for BatchItem<R> {
 
 /// A batch being filled; see [`Client::batch`].
 ///
-/// ```no_run
-/// # async fn run(client: tower_jsonrpc_retry::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+/// # let client = tower_jsonrpc_retry::Client::builder(server.uri()).build();
 /// let mut batch = client.batch();
 /// let three = batch.call::<i64>("sum", (1, 2));
 /// let echoed = batch.call::<Vec<String>>("echo", ("hi",));
@@ -1041,13 +1052,23 @@ impl ClientBuilder {
         }
     }
 
-    /// How long one attempt may take; a retry gets a fresh timeout.
+    /// Sets how long one attempt may take; a retry gets a fresh timeout. The attempt
+    /// fails as a timeout ([`ErrorClass::Timeout`](crate::ErrorClass::Timeout)).
+    ///
+    /// # Default
+    ///
+    /// [`DEFAULT_ATTEMPT_TIMEOUT`] (10 s).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.codec = self.codec.attempt_timeout(timeout);
         self
     }
 
-    /// The default retry strategy.
+    /// Sets the retry strategy of calls that carry none of their own.
+    ///
+    /// # Default
+    ///
+    /// [`RetryStrategy::transient()`]: connect failures, timeouts, resets and
+    /// 429/502/503/504, three retries.
     pub fn retry(mut self, strategy: RetryStrategy) -> Self {
         self.strategy = strategy;
         self
@@ -1083,7 +1104,13 @@ impl ClientBuilder {
         self
     }
 
-    /// The largest response body read, in bytes.
+    /// Sets the largest response body read, in bytes; over it the call fails with a
+    /// [`codec::Error`] for which
+    /// [`is_body_too_large`](codec::Error::is_body_too_large) holds.
+    ///
+    /// # Default
+    ///
+    /// [`DEFAULT_BODY_LIMIT`](codec::DEFAULT_BODY_LIMIT) (10 MiB).
     pub fn response_limit(mut self, bytes: usize) -> Self {
         self.codec = self.codec.response_limit(bytes);
         self
@@ -1292,7 +1319,7 @@ pub mod future {
         /// [`DefaultStack`]'s is not: pin it (`Box::pin`, `std::pin::pin!`) to poll it by
         /// hand or to `select!` on it across loop turns.
         ///
-        /// ```no_run
+        /// ```
         /// use tower_jsonrpc_retry::Client;
         /// use tower_jsonrpc_retry::client::DefaultStack;
         /// use tower_jsonrpc_retry::client::future::CallFuture;
@@ -1301,10 +1328,14 @@ pub mod future {
         ///     block: CallFuture<DefaultStack, String>,
         /// }
         ///
-        /// # async fn run(client: Client) -> Result<(), tower_jsonrpc_retry::ClientError> {
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+        /// # server.handle("eth_blockNumber", |_| Ok(serde_json::json!("0x10")));
+        /// # let client = Client::builder(server.uri()).build();
         /// let pending = Pending { block: client.call("eth_blockNumber", ()) };
         /// let block: String = pending.block.await?;
-        /// # let _ = block;
+        /// assert_eq!(block, "0x10");
         /// # Ok(())
         /// # }
         /// ```

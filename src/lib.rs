@@ -28,13 +28,25 @@
 //! `cargo run --example quickstart` (or `per_request`, `custom_backoff`,
 //! `service_builder`, `batch`, `budget`, `jsonrpsee`, `ethereum`).
 //!
+//! # Where things are
+//!
+//! - [`Client`] ([`client`]): the typed client and its ready-made stack. Start here.
+//! - [`RetryStrategy`], [`JsonRpcRetryLayer`] ([`retry`]): what to retry and how long
+//!   to wait; the layer at the JSON-RPC level, and its form for an HTTP stack
+//!   ([`JsonRpcRetryLayer::http`]); the hooks' events.
+//! - [`backoff`]: the delays, with jitter and combinators.
+//! - [`codec`]: JSON-RPC messages to HTTP and back, over any tower HTTP service.
+//! - [`jsonrpc`]: the messages themselves.
+//! - `test_util` (feature `test-util`): a scripted loopback server for your tests.
+//!
 //! # Quick start
 //!
 //! [`Client::builder`] assembles the recommended stack (retry over the codec, with a
 //! per-attempt timeout, over hyper-util's client) with the [`RetryStrategy::transient()`]
 //! preset; [`Client::call`] turns a tuple into positional params and the result into any
 //! `Deserialize` type. Here the server is a [`FlakyServer`] on
-//! loopback; in production, pass your endpoint's URI.
+//! loopback (feature `test-util`: see [Testing your stack](#testing-your-stack)); in
+//! production, pass your endpoint's URI.
 //!
 //! ```
 //! use std::time::Duration;
@@ -545,11 +557,31 @@
 //! |---|---|---|
 //! | `tracing` | yes | `debug` events for every retry decision, target `tower_jsonrpc_retry` |
 //! | `http2` | yes | HTTP/2 failures read from h2's error, for stacks that speak HTTP/2: a reset stream, a `GOAWAY` or a protocol error is [`ErrorClass::Reset`], and a stream the server reset with `REFUSED_STREAM` (not processed) before any of its answer came is sent again even for a non-idempotent method; a `GOAWAY` is not taken for proof of that. Without it h2's errors are no class (a connection closed after a `GOAWAY` is still a broken pipe, a reset). And the typed client over HTTP/2, `ClientBuilder::http2` and `http2_prior_knowledge` (their docs say what HTTP/2 changes, for a stack of your own too) |
-//! | `test-util` | no | [`test_util`](test_util/index.html): [`FlakyServer`] (HTTP/1.1 and HTTP/2) and [`Step`], for tests, examples and benchmarks |
+//! | `test-util` | no | `test_util`: [`FlakyServer`] (HTTP/1.1 and HTTP/2) and [`Step`], for tests, examples and benchmarks |
 //! | `rustls` | no | HTTPS for the typed client: `ClientBuilder::build_https` (rustls with its `ring` provider, Mozilla's roots from `webpki-roots`) and `build_https_with` (your own rustls configuration) |
 //!
-//! [`FlakyServer`]: test_util/struct.FlakyServer.html
-//! [`Step`]: test_util/struct.Step.html
+//!
+//! # Public dependencies
+//!
+//! Types of these crates appear in this crate's API, so a release of this crate that
+//! moves to a major version of one of them is a breaking release: `http` 1 (re-exported
+//! as [`tower_jsonrpc_retry::http`](mod@http), so that you need no dependency of your
+//! own in step with this one's), `http-body` 1, `http-body-util` 0.1 and `bytes` 1 (the
+//! bodies of the HTTP services), `serde` 1 and `serde_json` 1 (params, results,
+//! `Value`), `tower` 0.5, `tower-layer` and `tower-service` 0.3, `hyper-util` 0.1 (in
+//! [`client::DefaultStack`]), and with the `rustls` feature `hyper-rustls` 0.27 and
+//! `rustls` 0.23 (re-exported as `client::rustls`).
+//!
+#![cfg_attr(feature = "test-util", doc = "[`FlakyServer`]: test_util::FlakyServer")]
+#![cfg_attr(feature = "test-util", doc = "[`Step`]: test_util::Step")]
+#![cfg_attr(
+    not(feature = "test-util"),
+    doc = "[`FlakyServer`]: https://docs.rs/tower-jsonrpc-retry/latest/tower_jsonrpc_retry/test_util/struct.FlakyServer.html"
+)]
+#![cfg_attr(
+    not(feature = "test-util"),
+    doc = "[`Step`]: https://docs.rs/tower-jsonrpc-retry/latest/tower_jsonrpc_retry/test_util/struct.Step.html"
+)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(

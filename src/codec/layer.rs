@@ -134,6 +134,11 @@ impl JsonRpcCodecLayer {
     /// # Default
     ///
     /// None: only the timeouts of the stack below apply.
+    ///
+    /// # Panics
+    ///
+    /// The codec's `call` then starts a tokio timer: outside a tokio runtime with its
+    /// time driver it panics, as tower's `Timeout` does.
     #[must_use]
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         Arc::make_mut(&mut self.config).attempt_timeout = Some(timeout);

@@ -24,7 +24,7 @@
 //! [`Error::retry_after`]). The request's extensions are
 //! moved onto the HTTP request, so HTTP-level layers can read per-request settings.
 //!
-//! ```no_run
+//! ```
 //! use hyper_util::client::legacy::Client;
 //! use hyper_util::rt::TokioExecutor;
 //! use serde_json::json;
@@ -32,10 +32,14 @@
 //! use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
 //! use tower_jsonrpc_retry::jsonrpc::Request;
 //!
-//! # async fn run() -> Result<(), tower_jsonrpc_retry::BoxError> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+//! let endpoint: http::Uri = "http://127.0.0.1:8545/".parse()?;
+//! # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+//! # let endpoint = server.uri();
 //! let http = Client::builder(TokioExecutor::new()).build_http();
 //! let svc = ServiceBuilder::new()
-//!     .layer(JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse()?))
+//!     .layer(JsonRpcCodecLayer::new(endpoint))
 //!     .service(http);
 //! let resp = svc.oneshot(Request::new("sum", json!([1, 2])).with_id(1)).await?;
 //! assert_eq!(resp.result(), Some(&json!(3)));
@@ -383,6 +387,13 @@ fn forget_body(headers: &mut HeaderMap) {
 /// Being a `Service` of two request types, it needs the type named where a call does not
 /// give it, as in `ServiceExt::<Request>::ready(&mut svc)`: see
 /// [`JsonRpcRetry`](crate::JsonRpcRetry)'s example.
+///
+/// # Panics
+///
+/// With an [attempt timeout](JsonRpcCodecLayer::attempt_timeout), `call` starts a tokio
+/// timer, which panics outside a tokio runtime with its time driver, as tower's
+/// `Timeout` does; so does the wait for the body of a notification's 2xx answer (100 ms
+/// at most), when polled.
 pub struct JsonRpcCodec<S> {
     inner: S,
     config: Arc<Config>,

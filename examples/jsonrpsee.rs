@@ -39,11 +39,16 @@ async fn main() -> Result<(), BoxError> {
 
     let (on_retry, seen) = print_and_record_retry("jsonrpsee");
     let ceiling = secs(1.0);
+    // jsonrpsee's `request_timeout` bounds the whole call too, and ends it as its own
+    // timeout: the strategy's deadline comes first, so that the layer gives up and hands
+    // back the server's last answer.
+    let request_timeout = Duration::from_secs(30);
     let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(0.1)))
         .codes([-32005])
         .retry_on(ErrorClass::Timeout)
         .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
         .retry_after_ceiling(ceiling)
+        .max_elapsed(request_timeout - Duration::from_secs(5))
         .on_retry(on_retry);
 
     // The layer's own errors (a body over its limit, say) become jsonrpsee's transport
@@ -52,7 +57,7 @@ async fn main() -> Result<(), BoxError> {
         .attempt_timeout(Duration::from_millis(500))
         .map_err(|e| TransportError::Http(HttpError::Stream(e)));
     let client = HttpClientBuilder::default()
-        .request_timeout(Duration::from_secs(30))
+        .request_timeout(request_timeout)
         .set_http_middleware(ServiceBuilder::new().layer(layer))
         .build(server.uri().to_string())?;
 

@@ -157,6 +157,8 @@
 //! | tower `ExponentialBackoffMaker::new(min, max, jitter, rng)` | `ExponentialBackoff::doubling(n, min)` [`.jitter(..)`](backoff::BackoffExt::jitter) [`.max_delay(max)`](backoff::BackoffExt::max_delay); every request gets its own jitter |
 //! | backon `ConstantBuilder` / `ExponentialBuilder` / `FibonacciBuilder` | [`PeriodicBackoff`](backoff::PeriodicBackoff) / [`ExponentialBackoff`](backoff::ExponentialBackoff) / [`FibonacciBackoff`](backoff::FibonacciBackoff) (backon's jitter and Fibonacci sequence differ: see the [`backoff`] table) |
 //! | backon `with_total_delay` | [`max_total_delay`](backoff::BackoffExt::max_total_delay) |
+//! | reqwest-retry `ExponentialBackoff::builder().retry_bounds(min, max).build_with_max_retries(n)` | `ExponentialBackoff::doubling(n, min)`[`.with_max_delay(max)`](backoff::ExponentialBackoff::with_max_delay), with the jitter of your choice ([`Jitter::full`](backoff::Jitter::full), say) |
+//! | reqwest-retry `build_with_total_retry_duration(t)` | [`RetryStrategy::max_elapsed(t)`](RetryStrategy::max_elapsed): time since the call began, attempts included |
 //! | AWS "decorrelated jitter" | [`DecorrelatedJitterBackoff`](backoff::DecorrelatedJitterBackoff) |
 //! | gRPC's `× U(0.8, 1.2)` | [`Jitter::proportional(0.2)`](backoff::Jitter::proportional) |
 //!
@@ -190,8 +192,9 @@
 //! | [`codes([..])`](RetryStrategy::codes) | an error response with one of these JSON-RPC codes (pjrpc's `codes=`) |
 //! | [`retry_response_if(f)`](RetryStrategy::retry_response_if) | an error response for which `f` is true (a code whose meaning is in its message) |
 //! | [`retry_on(ErrorClass::..)`](RetryStrategy::retry_on) | a transport failure of a class: [`Connect`](ErrorClass::Connect), [`Timeout`](ErrorClass::Timeout), [`Reset`](ErrorClass::Reset), or an HTTP [`Status`](ErrorClass::Status) |
+//! | [`retry_status_if(f)`](RetryStrategy::retry_status_if) | an answer or an error with an HTTP status for which `f` is true (every 5xx: `\|s\| s.is_server_error()`) |
 //! | [`retry_on_error::<E>()`](RetryStrategy::retry_on_error) | an error with an `E` anywhere in its `source()` chain (pjrpc's `exceptions=`) |
-//! | [`retry_if(f)`](RetryStrategy::retry_if) | an error for which `f` is true |
+//! | [`retry_if(f)`](RetryStrategy::retry_if) | an error for which `f` is true (not an answer, under whatever status) |
 //!
 //! When retries end, the last error *response* is returned as `Ok`, and the last
 //! transport *error* as `Err`, of the same type and with the same source chain, except
@@ -204,7 +207,7 @@
 //! document their choices in tables: [`RetryStrategy::transient()`] (connect, timeout,
 //! reset, 429/502/503/504; the default) and [`RetryStrategy::ethereum_rate_limits()`]
 //! (providers' rate-limit codes and messages, 429/503, with the write methods marked
-//! non-idempotent).
+//! non-idempotent; [`idempotent`](RetryStrategy::idempotent) unmarks one).
 //!
 //! ```
 //! use std::time::Duration;
@@ -494,6 +497,13 @@
 //! | a broken connection | `Error::Transport` holding jsonrpsee's backend error as it was (`transport::Error::Http(HttpError::Stream(e))`, `e` hyper-util's error) |
 //! | a 2xx answer that is not JSON-RPC | `Error::Transport` holding what `map_err` made of the layer's [`codec::Error`] ([`is_decode`](codec::Error::is_decode)) |
 //! | not over when jsonrpsee's own `request_timeout` came | `Error::RequestTimeout`, and nothing more is sent |
+//!
+//! So set the strategy's [`max_elapsed`](RetryStrategy::max_elapsed) below jsonrpsee's
+//! `request_timeout` (60 s by default, as is the ceiling on a `Retry-After`): the layer
+//! then gives up first, and jsonrpsee returns the server's last answer rather than its
+//! own timeout. jsonrpsee's errors do not carry the answer's extensions, so how the
+//! retries ended ([`GaveUp`]) does not reach the caller: an
+//! [`on_give_up`](RetryStrategy::on_give_up) hook hears it.
 //!
 //! A notification's error comes wrapped once more (jsonrpsee 0.26 does so): an
 //! `Error::Transport` holding the `Error` above, `Error::RequestTimeout` included

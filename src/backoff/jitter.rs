@@ -14,9 +14,12 @@ use super::saturate::secs_to_duration;
 /// How each delay is perturbed, so that clients failing together do not retry together.
 ///
 /// A `Jitter` is given to a built-in backoff with `with_jitter` (for example
-/// [`PeriodicBackoff::with_jitter`](super::PeriodicBackoff::with_jitter)) or to any
-/// backoff with [`BackoffExt::jitter`](super::BackoffExt::jitter). It is applied to the
-/// delay *before* a built-in's own cap, as pjrpc does.
+/// [`PeriodicBackoff::with_jitter`](super::PeriodicBackoff::with_jitter)), which applies
+/// it to the delay *before* the backoff's own cap, as pjrpc does; or to any backoff with
+/// [`BackoffExt::jitter`](super::BackoffExt::jitter), which applies it to what the
+/// backoff yields, *after* its cap (follow it with
+/// [`max_delay`](super::BackoffExt::max_delay) to cap the jittered delay). For pjrpc's
+/// behaviour, with a capped backoff (Fibonacci's 1 s by default), use `with_jitter`.
 ///
 /// Two families:
 ///

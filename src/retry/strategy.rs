@@ -152,12 +152,12 @@ pub(crate) struct Inner {
 /// ```
 /// use std::time::Duration;
 /// use tower_jsonrpc_retry::RetryStrategy;
-/// use tower_jsonrpc_retry::backoff::{BackoffExt, Jitter, PeriodicBackoff};
+/// use tower_jsonrpc_retry::backoff::{Jitter, PeriodicBackoff};
 ///
 /// // pjrpc's `PeriodicBackoff(attempts=3, interval=1.0, jitter=...)` with
 /// // `exceptions={TimeoutError}` and `codes={2001}`:
 /// let strategy = RetryStrategy::new(
-///     PeriodicBackoff::new(3, Duration::from_secs(1)).jitter(Jitter::gauss(0.5, 0.1)?),
+///     PeriodicBackoff::new(3, Duration::from_secs(1)).with_jitter(Jitter::gauss(0.5, 0.1)?),
 /// )
 /// .codes([2001])
 /// .retry_on_error::<tower::timeout::error::Elapsed>()
@@ -593,7 +593,13 @@ impl RetryStrategy {
     /// exceeded for batch size"); add a rule of your own with
     /// [`retry_response_if`](Self::retry_response_if) on the preset to widen them. A wait
     /// written in the message's prose ("try again in 10s") is not read: the backoff's
-    /// delay applies.
+    /// delay applies. Nor does it retry, as alloy does, the codes 1008 and -32055 (add
+    /// them with [`codes`](Self::codes)), a status other than 429 and 503 for carrying a
+    /// `Retry-After` (add statuses with [`retry_status_if`](Self::retry_status_if)), or a
+    /// rate-limited transaction send (its methods are non-idempotent above: unmark one
+    /// with [`idempotent`](Self::idempotent) to retry it). Where alloy spaces retries by
+    /// compute units per second (a longer wait when many requests are queued), a
+    /// [`budget`](Self::budget) here refuses retries beyond a share of the calls.
     ///
     /// ```
     /// let strategy = tower_jsonrpc_retry::RetryStrategy::ethereum_rate_limits();

@@ -70,9 +70,10 @@ pub use scheme::{SchemeCheck, UnsupportedScheme};
 /// timeout, which bounds the response body too) over hyper-util's client, for `http`
 /// URIs.
 ///
-/// The type names hyper-util's client (0.1), as `HttpsStack` (feature `rustls`) names
-/// hyper-rustls's connector (0.27): they are part of this crate's public API, so moving
-/// to a new breaking release of either is a breaking release of this crate. Code that
+/// The type names hyper-util's client (0.1) and its body, http-body-util's `Full` (0.1)
+/// of `bytes` (1), as `HttpsStack` (feature `rustls`) names hyper-rustls's connector
+/// (0.27): they are part of this crate's public API, so moving to a new breaking release
+/// of any of them is a breaking release of this crate. Code that
 /// names neither (`Client` with its default, the futures' `S` left to inference) is not
 /// affected.
 pub type DefaultStack = StackOver<SchemeCheck<HttpConnector>>;
@@ -93,6 +94,26 @@ pub type HttpsStack = StackOver<SchemeCheck<hyper_rustls::HttpsConnector<HttpCon
 /// status, a refused connection), as the Rust API guidelines ask: a log line that
 /// prints only `{e}` reads "the service stack failed the call". Print the whole chain
 /// (anyhow's `{:#}`, or a loop over `source()`), or match on the variant.
+///
+/// ```
+/// use tower_jsonrpc_retry::ClientError;
+///
+/// /// What to tell the user, and whether trying again later may help.
+/// fn explain(err: &ClientError) -> (String, bool) {
+///     match err {
+///         // The server's answer: its code says whether a later call may succeed.
+///         ClientError::Rpc(e) => (format!("the node refused: {}", e.message()), e.code() == -32005),
+///         // The stack failed: a refused connection, a timeout, a failure status.
+///         ClientError::Transport(e) => {
+///             let transient = e.is_connect() || e.is_timeout() || e.is_reset();
+///             (format!("could not reach the node: {e}"), transient)
+///         }
+///         // A bug on this side: the result is not the type asked for, say.
+///         other => (format!("client error: {other}"), false),
+///     }
+/// }
+/// # let _ = explain;
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ClientError<E = codec::Error> {
@@ -199,7 +220,9 @@ impl<E: InspectError> ClientError<E> {
 }
 
 /// A JSON-RPC error object a call was answered with, and what the HTTP answer that
-/// carried it said: its status, if it was not a 2xx, and its `Retry-After` (the
+/// carried it said.
+///
+/// That is its status, if it was not a 2xx, and its `Retry-After` (the
 /// server's latest word on time, [`retry_after`](Self::retry_after) says which). A 429 with a
 /// JSON-RPC error body (as rate-limiting providers send) keeps its hint here, as a bare
 /// 429 keeps it in the [`codec::Error`]; [`ClientError::retry_after`] reads either.
@@ -973,9 +996,11 @@ impl<E> BatchResults<E> {
     }
 }
 
-/// Assembles the recommended stack: [`JsonRpcRetryLayer`] over [`JsonRpcCodecLayer`]
-/// (with a per-attempt [`attempt_timeout`](JsonRpcCodecLayer::attempt_timeout) that covers
-/// the response body too) over hyper-util's client, with `TCP_NODELAY`.
+/// Assembles the recommended stack.
+///
+/// That is [`JsonRpcRetryLayer`] over [`JsonRpcCodecLayer`] (with a per-attempt
+/// [`attempt_timeout`](JsonRpcCodecLayer::attempt_timeout) that covers the response body
+/// too) over hyper-util's client, with `TCP_NODELAY`.
 ///
 /// # Default
 ///
@@ -1286,9 +1311,10 @@ impl ClientBuilder {
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub use rustls;
 
-/// A rustls client configuration trusting `roots` (for
-/// [`build_https_with`](ClientBuilder::build_https_with): a private CA, say), with
-/// rustls's `ring` provider named explicitly, so that another crate enabling a second
+/// A rustls client configuration trusting `roots`, for
+/// [`build_https_with`](ClientBuilder::build_https_with) (a private CA, say).
+///
+/// It names rustls's `ring` provider explicitly, so that another crate enabling a second
 /// provider cannot leave rustls unable to pick one, and its default protocol versions
 /// (TLS 1.3 and 1.2). Fails only if the provider does not support them. Needs the
 /// `rustls` feature.

@@ -10,6 +10,7 @@ use super::saturate::{clamp_secs, secs_to_duration};
 
 /// Retry `i` waits `min(cap, U[base, 3 × previous))`, where `previous` is the delay
 /// before it and starts at `base` (Marc Brooker, *Exponential Backoff and Jitter*).
+///
 /// Delays are whole nanoseconds, so with delays of a few nanoseconds the rounding can
 /// reach `3 × previous` itself.
 ///

@@ -14,9 +14,11 @@ use tower_service::Service;
 
 use crate::BoxError;
 
-/// Connector `C` behind a check of the URI's scheme: the connector of
-/// [`Client::builder`](crate::Client::builder)'s stacks, and one for a stack of your own
-/// over hyper-util's client ([`http`](Self::http), [`http_or_https`](Self::http_or_https)).
+/// Connector `C` behind a check of the URI's scheme.
+///
+/// It is the connector of [`Client::builder`](crate::Client::builder)'s stacks, and one
+/// for a stack of your own over hyper-util's client ([`http`](Self::http),
+/// [`http_or_https`](Self::http_or_https)).
 ///
 /// [`build`](super::ClientBuilder::build)'s connector speaks `http` only, and
 #[cfg_attr(

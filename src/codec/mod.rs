@@ -1,6 +1,7 @@
-//! JSON-RPC over HTTP: a tower service that turns JSON-RPC messages into HTTP requests
-//! on any HTTP service that is `Clone` (hyper-util's client, and what tower's and
-//! tower-http's layers make of it), and HTTP responses back into JSON-RPC responses.
+//! JSON-RPC over HTTP: JSON-RPC messages to HTTP requests, and HTTP responses back.
+//!
+//! The codec is a tower service over any HTTP service that is `Clone` (hyper-util's
+//! client, and what tower's and tower-http's layers make of it).
 //!
 //! [`JsonRpcCodec`] serves [`Request`] and [`BatchRequest`]. It POSTs `application/json`
 //! to one URI and decodes what comes back:

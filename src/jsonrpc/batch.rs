@@ -257,7 +257,10 @@ impl BatchResponse {
         std::mem::take(&mut self.unmatched)
     }
 
-    /// Facts about the exchange (HTTP status, Retry-After) and user data.
+    /// Facts about the exchange, and user data: the codec records the answer's failure
+    /// status ([`http::StatusCode`], when not a 2xx) and its
+    /// [`RetryAfter`](crate::codec::RetryAfter), the retry layer how its retries ended
+    /// ([`GaveUp`](crate::GaveUp)), each read with `extensions().get::<T>()`.
     pub fn extensions(&self) -> &http::Extensions {
         &self.extensions
     }

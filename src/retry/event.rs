@@ -216,8 +216,9 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
     }
 }
 
-/// How a call's retries ended, recorded on the failure its caller gets: the retries made
-/// and why there is no further one. The hooks hear it as it happens
+/// How a call's retries ended, recorded on the failure its caller gets.
+///
+/// It holds the retries made and why there is no further one. The hooks hear it as it happens
 /// ([`RetryStrategy::on_give_up`]); this is for the code that handles the failure, to
 /// log or count it without a hook, and to tell a call the server refused at once from
 /// one that ran out of retries, time or budget.

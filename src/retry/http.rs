@@ -29,8 +29,44 @@ use crate::fused::Fused;
 use crate::jsonrpc::members::{self, Item, Shape};
 use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 
-/// Retries JSON-RPC over HTTP at the HTTP level, for stacks that only take HTTP layers
-/// (jsonrpsee's `HttpClientBuilder::set_http_middleware`, a `hyper` client used directly).
+/// Retries JSON-RPC over HTTP at the HTTP level, for stacks that only take HTTP layers.
+///
+/// For jsonrpsee's `HttpClientBuilder::set_http_middleware` (the crate docs show it),
+/// or a `hyper` client used directly:
+///
+/// ```
+/// use std::time::Duration;
+/// use bytes::Bytes;
+/// use http_body_util::{BodyExt, Full};
+/// use tower::{Layer, ServiceExt};
+/// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+/// use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer, RetryStrategy};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let server = FlakyServer::start().await?;
+/// server.script("sum", [Step::status(503)]);
+///
+/// let hyper = hyper_util::client::legacy::Client::builder(
+///     hyper_util::rt::TokioExecutor::new(),
+/// )
+/// .build_http::<Full<Bytes>>();
+/// let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::transient())
+///     .attempt_timeout(Duration::from_secs(2))
+///     .layer(hyper);
+///
+/// let request = http::Request::post(server.uri())
+///     .header(http::header::CONTENT_TYPE, "application/json")
+///     .body(Full::from(r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#))?;
+/// let answer = svc.oneshot(request).await?;
+/// assert_eq!(answer.status(), http::StatusCode::OK);
+/// let body = answer.into_body().collect().await?.to_bytes(); // the server's bytes
+/// let body: serde_json::Value = serde_json::from_slice(&body)?;
+/// assert_eq!(body["result"], 3);
+/// assert_eq!(server.calls("sum"), 2);
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// Made by [`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http). Each request's
 /// body is read once (up to a limit) and decoded as a JSON-RPC request or batch; from
@@ -921,9 +957,10 @@ enum Failure<SE> {
 type BoxedCall<SE> =
     Pin<Box<dyn Future<Output = Result<http::Response<Full<Bytes>>, Failure<SE>>> + Send>>;
 
-/// The response future of [`HttpRetry`]: the call, boxed, with its error turned into
-/// the caller's type `E` (the inner service's error `SE` by `From`, the layer's own by
-/// [`map_err`](HttpRetryLayer::map_err)).
+/// The response future of [`HttpRetry`]: the call, boxed.
+///
+/// Its error is turned into the caller's type `E` (the inner service's error `SE` by
+/// `From`, the layer's own by [`map_err`](HttpRetryLayer::map_err)).
 ///
 /// `Send`. It asks nothing of `E` (not even `'static`): a task that awaits a call
 /// with the default error type, `BoxError`, can be spawned.

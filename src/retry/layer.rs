@@ -95,8 +95,9 @@ impl<S> Layer<S> for JsonRpcRetryLayer {
     }
 }
 
-/// The service of [`JsonRpcRetryLayer`]: tower's [`Retry`] with a [`JsonRpcRetryPolicy`],
-/// which first gives each call with a deadline
+/// The service of [`JsonRpcRetryLayer`]: tower's [`Retry`] with a [`JsonRpcRetryPolicy`].
+///
+/// It first gives each call with a deadline
 /// ([`max_elapsed`](RetryStrategy::max_elapsed)) that deadline, so that over the
 /// [codec](crate::codec::JsonRpcCodec) the first attempt ends at it too, as the retries
 /// do. (tower hands its policy only a shared reference to the request that goes first.)

@@ -43,9 +43,11 @@ pub use layer::{JsonRpcRetry, JsonRpcRetryLayer};
 pub use policy::JsonRpcRetryPolicy;
 pub use strategy::{DEFAULT_RETRY_AFTER_CEILING, ErrorClass, RetryStrategy};
 
-/// `err` and every error below it, outermost first: the walk that
-/// [`retry_on_error`](RetryStrategy::retry_on_error) and [`ErrorClass`] make, for a
-/// [`retry_if`](RetryStrategy::retry_if) predicate that looks down the chain.
+/// `err` and every error below it, outermost first.
+///
+/// It is the walk that [`retry_on_error`](RetryStrategy::retry_on_error) and
+/// [`ErrorClass`] make, for a [`retry_if`](RetryStrategy::retry_if) predicate that looks
+/// down the chain.
 ///
 /// It differs from following `source()` in two ways. A `std::io::Error` that wraps
 /// another error is followed into it: its own `source()` skips the wrapped error, so

@@ -76,8 +76,10 @@ impl Fault {
     }
 }
 
-/// Seeded random faults for [`FlakyServer::chaos`](super::FlakyServer::chaos): each call
-/// that has no [`Step`] scripted draws at most one [`Fault`], each with its own rate.
+/// Seeded random faults for [`FlakyServer::chaos`](super::FlakyServer::chaos).
+///
+/// Each call that has no [`Step`] scripted draws at most one [`Fault`], each with its
+/// own rate.
 /// [`Fault::DropBeforeRead`] is the exception: it is drawn before the server has read the
 /// request, so it applies to scripted calls too (and they keep their step for later).
 ///

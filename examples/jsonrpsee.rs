@@ -40,8 +40,8 @@ async fn main() -> Result<(), BoxError> {
     let (on_retry, seen) = print_and_record_retry("jsonrpsee");
     let ceiling = secs(1.0);
     // jsonrpsee's `request_timeout` bounds the whole call too, and ends it as its own
-    // timeout: the strategy's deadline comes first, so that the layer gives up and hands
-    // back the server's last answer.
+    // timeout: the strategy's deadline comes first, so that the layer gives up instead,
+    // with the server's last answer when the deadline falls in a wait.
     let request_timeout = Duration::from_secs(30);
     let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(0.1)))
         .codes([-32005])

@@ -1129,9 +1129,11 @@ impl ClientBuilder {
         self
     }
 
-    /// Sets the largest response body read, in bytes; over it the call fails with a
-    /// [`codec::Error`] for which
-    /// [`is_body_too_large`](codec::Error::is_body_too_large) holds.
+    /// Sets the largest response body read, in bytes. A larger body under a 2xx fails
+    /// the call with a [`codec::Error`] for which
+    /// [`is_body_too_large`](codec::Error::is_body_too_large) holds; under a failure
+    /// status, the status is the answer (as
+    /// [`JsonRpcCodecLayer::response_limit`] says).
     ///
     /// # Default
     ///

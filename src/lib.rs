@@ -404,8 +404,9 @@
 //! # Observability
 //!
 //! With the `tracing` feature (on by default), every decision is a `debug` event with
-//! target `tower_jsonrpc_retry`: `"retrying JSON-RPC request"` (method, id, batch size,
-//! attempt, reason, delay) and `"not retrying JSON-RPC request"` (for a batch, a call
+//! target `tower_jsonrpc_retry`: `"retrying JSON-RPC request"` (fields `method`, `id`,
+//! `batch_len`, `retry`, `reason`, `delay_ms`, `retry_after_ms`, and what failed: `code`,
+//! `status`) and `"not retrying JSON-RPC request"` (for a batch, a call
 //! whose answer failed: the first that wanted another retry when a limit or the backoff
 //! ended them, else the first among those sent last, else the first settled earlier;
 //! retries made, why: not retryable, attempts exhausted, deadline, budget; and
@@ -500,8 +501,10 @@
 //!
 //! So set the strategy's [`max_elapsed`](RetryStrategy::max_elapsed) below jsonrpsee's
 //! `request_timeout` (60 s by default, as is the ceiling on a `Retry-After`): the layer
-//! then gives up first, and jsonrpsee returns the server's last answer rather than its
-//! own timeout. jsonrpsee's errors do not carry the answer's extensions, so how the
+//! then gives up first. A wait that would end past the deadline is not started, and
+//! jsonrpsee returns the server's last answer (a 429, say) rather than its own timeout;
+//! an attempt still running at the deadline is cut short, as a timeout (the
+//! `attempt_timeout` row above) that says how the retries ended. jsonrpsee's errors do not carry the answer's extensions, so how the
 //! retries ended ([`GaveUp`]) does not reach the caller: an
 //! [`on_give_up`](RetryStrategy::on_give_up) hook hears it.
 //!

@@ -329,6 +329,31 @@ impl PartialEq<&str> for MethodName {
     }
 }
 
+impl PartialEq<MethodName> for str {
+    fn eq(&self, other: &MethodName) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<MethodName> for &str {
+    fn eq(&self, other: &MethodName) -> bool {
+        *self == other.as_str()
+    }
+}
+
+/// Names are ordered as their text is.
+impl PartialOrd for MethodName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for MethodName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
 impl std::hash::Hash for MethodName {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.as_str().hash(state);
@@ -397,6 +422,10 @@ mod tests {
         let shared = MethodName::from(String::from("eth_call"));
         assert_eq!(literal, shared);
         assert_eq!(literal, "eth_call");
+        assert_eq!("eth_call", literal);
+        let mut sorted = vec![MethodName::from(String::from("eth_send")), literal.clone()];
+        sorted.sort();
+        assert_eq!(sorted, ["eth_call", "eth_send"]);
         assert_ne!(literal, MethodName::from("eth_send"));
         assert_eq!(shared.as_str(), "eth_call");
         assert_eq!(shared.to_string(), "eth_call");

@@ -187,10 +187,6 @@ fn unretried<E: InspectError>(err: Option<&E>, deadline: Option<&Deadline>) -> G
 /// The most tokio's timer rounds a sleep's end up by: it fires on whole milliseconds.
 const TIMER_ROUNDING: Duration = Duration::from_nanos(999_999);
 
-/// Reports a retry and waits its delay on tokio's clock (a zero delay only yields once),
-/// counted from `decided`, the moment [`State::next_delay`] checked it against the
-/// deadline: the time the hook, the `tracing` event or the budget takes comes out of the
-/// wait, so a wait that ends before the deadline still does.
 /// What an attempt ended in: its answer's error object and failure status, or its
 /// error.
 fn failure_of<R: Answer, E: InspectError>(result: &Result<R, E>) -> AttemptFailure<'_> {
@@ -240,6 +236,10 @@ impl Answer for BatchResponse {
     }
 }
 
+/// Reports a retry and waits its delay on tokio's clock (a zero delay only yields once),
+/// counted from `decided`, the moment [`State::next_delay`] checked it against the
+/// deadline: the time the hook, the `tracing` event or the budget takes comes out of the
+/// wait, so a wait that ends before the deadline still does.
 fn wait(strategy: &RetryStrategy, event: &RetryEvent<'_>, decided: Instant) -> Delay {
     announce_retry(strategy, event);
     Delay::counted_from(decided, event.delay)

@@ -445,8 +445,9 @@ impl RetryStrategy {
     /// ```
     /// use tower_jsonrpc_retry::RetryStrategy;
     ///
-    /// // A signed transaction sent twice is not applied twice (its nonce is fixed):
-    /// // retry its rate limits too, and read "already known" as the first send's success.
+    /// // A signed transaction sent twice is not applied twice (its nonce is fixed): retry
+    /// // it as any other call. The caller then reads a node's "already known" or "nonce
+    /// // too low" after a retry as a sign that an earlier send may have gone through.
     /// let strategy = RetryStrategy::ethereum_rate_limits().idempotent(["eth_sendRawTransaction"]);
     /// # let _ = strategy;
     /// ```

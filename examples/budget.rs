@@ -53,7 +53,6 @@ async fn storm(server: &FlakyServer, strategy: RetryStrategy) -> Result<usize, B
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let _ = common::time_scale();
     let server = FlakyServer::start().await?;
     server.handle("busy", |_: &Value| Err((2001, "busy".to_owned())));
     println!(
@@ -61,6 +60,8 @@ async fn main() -> Result<(), BoxError> {
         server.uri()
     );
 
+    // No wait between retries, only to keep the demonstration quick: a real strategy
+    // waits (a budget bounds how many retries, a backoff how soon).
     let strategy = || RetryStrategy::new(PeriodicBackoff::new(3, Duration::ZERO)).codes([2001]);
 
     let without = storm(&server, strategy()).await?;
@@ -89,7 +90,7 @@ async fn main() -> Result<(), BoxError> {
         with as f64 / CALLS as f64
     );
     println!(
-        "  that is {CALLS} first tries and {} retries, what the budget allows: its reserve (10) plus 10 % of the calls ({}); every other failure was final at once",
+        "  that is {CALLS} first tries and {} retries, at most what the budget allows: its reserve (10) plus 10 % of the calls ({}); every other failure was final at once",
         with - CALLS,
         CALLS / 10
     );

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use tower_jsonrpc_retry::backoff::{ExponentialBackoff, Jitter};
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{BoxError, Client, ErrorClass, RetryReason, RetryStrategy};
+use tower_jsonrpc_retry::{BoxError, Client, ErrorClass, RetryReason, RetryStrategy, http};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -28,7 +28,7 @@ async fn main() -> Result<(), BoxError> {
     server.handle("eth_blockNumber", |_: &Value| Ok(json!("0x10d4f")));
     server.handle("eth_sendRawTransaction", |_: &Value| {
         Ok(json!(
-            "0xe670ec64341771606e55d6b4ca35a1a6b75ee3d5145a99d05921026d1527331"
+            "0xe670ec64341771606e55d6b4ca35a1a6b75ee3d5145a99d05921026d15273310"
         ))
     });
     println!("Ethereum-like JSON-RPC server on {}", server.uri());
@@ -85,6 +85,14 @@ async fn main() -> Result<(), BoxError> {
              the ceiling of {ceiling:?}: {seen:?}"
         ),
     )?;
+    if let Some((_, _, last)) = seen.last() {
+        let won = if *last == floor {
+            "the hint held to the ceiling, longer than the backoff's own delay"
+        } else {
+            "the backoff's own delay, longer than the hint"
+        };
+        println!("  the last wait, {last:.2?}: {won}");
+    }
     println!(
         "  (a Retry-After hint raises the next delay, never shortens it, and is clamped by the \
          ceiling, here {ceiling:.2?})"

@@ -10,8 +10,9 @@
 //! `--fast`.
 //!
 //! jsonrpsee's calls carry no `http::Request` extensions, so every call follows the
-//! layer's strategy (writes are kept safe by its `non_idempotent` methods): for calls
-//! that need another strategy, build a second `HttpClient` with another layer.
+//! layer's strategy: mark the methods that must not run twice with `non_idempotent`, as
+//! below, and for calls that need another strategy, build a second `HttpClient` with
+//! another layer.
 //!
 //! `cargo run --example jsonrpsee` waits as a real client would (a little over a second);
 //! `cargo run --example jsonrpsee -- --fast` divides every delay by 100.
@@ -30,7 +31,7 @@ use tokio::time::Instant;
 use tower::ServiceBuilder;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{BoxError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+use tower_jsonrpc_retry::{BoxError, ErrorClass, JsonRpcRetryLayer, RetryStrategy, http};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -49,6 +50,8 @@ async fn main() -> Result<(), BoxError> {
         .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
         .retry_after_ceiling(ceiling)
         .max_elapsed(request_timeout - Duration::from_secs(5))
+        // Writes: retried only after errors that prove they never reached the server.
+        .non_idempotent(["eth_sendRawTransaction"])
         .on_retry(on_retry);
 
     // The layer's own errors (a body over its limit, say) become jsonrpsee's transport

@@ -1,7 +1,8 @@
 //! Per-request strategies: a [`RetryStrategy`] in a request's extensions replaces the
 //! stack's default for that request only, entirely (the default's codes no longer
 //! apply, nor its `on_retry` / `on_give_up` hooks, budget, deadline or non-idempotent
-//! methods: build the request's strategy from `default.clone()` to keep them), and
+//! methods: build the request's strategy from `default.clone()` to keep them, as step 2
+//! does), and
 //! [`RetryStrategy::none()`] there turns retries off. The typed [`Client`]
 //! does the same with `client.request(..).retry(strategy)`.
 //!
@@ -43,7 +44,7 @@ async fn main() -> Result<(), BoxError> {
         .codes([2001])
         .on_retry(on_default_retry);
     let svc = ServiceBuilder::new()
-        .layer(JsonRpcRetryLayer::new(default))
+        .layer(JsonRpcRetryLayer::new(default.clone()))
         .layer(JsonRpcCodecLayer::new(server.uri()).attempt_timeout(Duration::from_secs(5)))
         .service(HttpClient::builder(TokioExecutor::new()).build_http());
     let sum = |id: i64| Request::new("sum", json!([1, 2])).with_id(id);
@@ -110,6 +111,30 @@ async fn main() -> Result<(), BoxError> {
         "the default's code 2001 no longer applies",
     )?;
 
+    // Built from the default, a request's strategy keeps what the default has (its
+    // codes, its hook, its non-idempotent methods) and adds to it.
+    server.reset();
+    server.script("sum", [Step::error(2001), Step::error(-32000)]);
+    println!(
+        "   built from the default, default.clone().codes([-32000]); the server answers 2001, then -32000:"
+    );
+    let mut req = sum(5);
+    req.extensions_mut().insert(default.clone().codes([-32000]));
+    let resp = svc.clone().oneshot(req).await?;
+    println!(
+        "   result {}, after {} attempts: both codes retried, by the default's hook",
+        outcome(&resp),
+        server.calls("sum")
+    );
+    check(
+        outcome(&resp) == "3" && server.calls("sum") == 3,
+        "a strategy built from the default retried 2001 and -32000",
+    )?;
+    check(
+        retries(&default_retries).len() == 3,
+        "the default's hook saw those two retries too",
+    )?;
+
     // 3. `RetryStrategy::none()` in the extensions: no retry at all.
     server.reset();
     server.script("sum", [Step::error(2001)]);
@@ -171,11 +196,12 @@ async fn main() -> Result<(), BoxError> {
             None => return Err(e.into()),
         },
     }
-    // Three retries were made on requests' own strategies (two in 2, one in 4); the
-    // default's hook saw only its own one, of 1.
+    // Three retries were made on requests' own strategies made afresh (two in 2, one in
+    // 4); the default's hook saw only the default's one, of 1, and the two of the
+    // strategy built from it.
     let seen = retries(&default_retries);
     check(
-        seen.len() == 1,
+        seen.len() == 3,
         format_args!("a request's own strategy drops the default's on_retry hook: {seen:?}"),
     )?;
     Ok(())

@@ -3,6 +3,11 @@
 //! with its own strategy, times out, then is answered 2001, then succeeds; the third
 //! runs out of retries, and its error says so.
 //!
+//! The stack is built by hand here, layer by layer (pjrpc's strategy on tower's
+//! `ServiceBuilder`). The typed client assembles the same stack in one line, with the
+//! `RetryStrategy::transient()` preset: `Client::builder(uri).build()`, then
+//! `client.call::<i64>("sum", (1, 2))` (the crate docs' quick start).
+//!
 //! `cargo run --example quickstart` waits as a real client would (a few seconds);
 //! `cargo run --example quickstart -- --fast` divides every delay by 100.
 
@@ -31,9 +36,10 @@ async fn main() -> Result<(), BoxError> {
     // The stack's default: 3 retries, 1 s apart plus a gaussian jitter (mu 0.5 s,
     // sigma 0.1 s), on timeouts.
     let (on_default_retry, default_retries) = print_and_record_retry("default");
+    // (`.map(..)` only scales the delays for `--fast`: leave it out.)
     let default = RetryStrategy::new(
         PeriodicBackoff::new(3, Duration::from_secs(1))
-            .jitter(Jitter::gauss(0.5, 0.1)?)
+            .with_jitter(Jitter::gauss(0.5, 0.1)?)
             .map(move |d| d.mul_f64(scale)),
     )
     .retry_on_error::<Elapsed>()
@@ -77,7 +83,7 @@ async fn main() -> Result<(), BoxError> {
     let own = RetryStrategy::new(
         ExponentialBackoff::new(3, Duration::from_secs(1), 2.0)?
             .with_jitter(Jitter::gauss(0.5, 0.1)?)
-            .map(move |d| d.mul_f64(scale)),
+            .map(move |d| d.mul_f64(scale)), // for `--fast`, as above
     )
     .codes([2001])
     .retry_on_error::<Elapsed>()
@@ -109,16 +115,24 @@ async fn main() -> Result<(), BoxError> {
     // out twice. The caller gets the last error, which says how the retries ended
     // (`GaveUp`, also on an error answer's extensions).
     server.script("sum", [Step::timeout(), Step::timeout()]);
+    let (on_once_retry, once_retries) = print_and_record_retry("once");
     let once = RetryStrategy::new(PeriodicBackoff::new(
         1,
-        Duration::from_millis(100).mul_f64(scale),
+        Duration::from_millis(100).mul_f64(scale), // for `--fast`, as above
     ))
-    .retry_on_error::<Elapsed>();
+    .retry_on_error::<Elapsed>()
+    .on_retry(on_once_retry);
     let mut req = Request::new("sum", json!([1, 2])).with_id(3);
     req.extensions_mut().insert(once);
     println!("sum(1, 2) with one retry, against a server that times out twice:");
     let err = svc.oneshot(req).await.expect_err("two timeouts");
     println!("  {err}");
+    let seen = retries(&once_retries);
+    check(
+        matches!(seen.as_slice(), [(1, reason, d)] if *reason == timed_out
+            && (d.as_secs_f64() / scale - 0.1).abs() < 1e-6),
+        format_args!("one retry, on the timeout, after 100 ms: {seen:?}"),
+    )?;
     let gave_up = err.gave_up().map(|g| (g.retries(), g.reason()));
     check(
         gave_up == Some((1, GiveUpReason::Exhausted)),

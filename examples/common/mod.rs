@@ -62,8 +62,8 @@ pub(crate) fn retries(seen: &Retries) -> Vec<(u32, RetryReason, Duration)> {
 }
 
 /// What the example shows, checked: an `Err` (and so a non-zero exit, as CI runs the
-/// examples) when `holds` is false, so an example never prints a claim that did not
-/// happen.
+/// examples) when `holds` is false, so an example never ends well after printing a
+/// claim that did not hold.
 pub(crate) fn check(holds: bool, claim: impl std::fmt::Display) -> Result<(), BoxError> {
     if holds {
         Ok(())

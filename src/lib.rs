@@ -26,7 +26,7 @@
 //!
 //! The runnable examples in `examples/` show each topic against an embedded server:
 //! `cargo run --example quickstart` (or `per_request`, `custom_backoff`,
-//! `service_builder`, `batch`, `budget`, `jsonrpsee`, `ethereum`).
+//! `service_builder`, `batch`, `budget`, `client_errors`, `jsonrpsee`, `ethereum`).
 //!
 //! # Where things are
 //!

@@ -586,6 +586,64 @@ async fn retry_events_say_what_failed() {
     }
 }
 
+/// A batch of notifications only, refused as a whole (a null-id error under 503): the
+/// retry's event and the give-up's carry the refusal and its status, at both levels.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn events_of_a_refused_batch_of_notifications_carry_the_refusal() {
+    for http_level in [false, true] {
+        let server = FlakyServer::start().await.unwrap();
+        // Each notification of a batch takes a step: two attempts of two.
+        server.script(
+            "log",
+            std::iter::repeat_n(Step::status_with_error(503, -32005), 4),
+        );
+        type Seen = (Option<i64>, Option<u16>);
+        let (retried, gave_up) = (
+            Arc::new(Mutex::new(Vec::<Seen>::new())),
+            Arc::new(Mutex::new(Vec::<Seen>::new())),
+        );
+        let (r, g) = (retried.clone(), gave_up.clone());
+        let strategy = periodic(1, 100)
+            .codes([-32005])
+            .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+            .on_retry(move |e: &RetryEvent<'_>| {
+                let seen = (
+                    e.error_object().map(|o| o.code()),
+                    e.status().map(|s| s.as_u16()),
+                );
+                r.lock().unwrap().push(seen);
+            })
+            .on_give_up(move |e: &GiveUpEvent<'_>| {
+                let seen = (
+                    e.error_object().map(|o| o.code()),
+                    e.status().map(|s| s.as_u16()),
+                );
+                g.lock().unwrap().push(seen);
+            });
+        if http_level {
+            let body = r#"[{"jsonrpc":"2.0","method":"log","params":["a"]},{"jsonrpc":"2.0","method":"log","params":["b"]}]"#;
+            http_call(&server, strategy, body).await;
+        } else {
+            let batch = BatchRequest::new(vec![
+                Request::new("log", json!(["a"])),
+                Request::new("log", json!(["b"])),
+            ]);
+            stack(&server, strategy).oneshot(batch).await.unwrap();
+        }
+        let refusal = (Some(-32005), Some(503));
+        assert_eq!(
+            *retried.lock().unwrap(),
+            [refusal],
+            "http level: {http_level}"
+        );
+        assert_eq!(
+            *gave_up.lock().unwrap(),
+            [refusal],
+            "http level: {http_level}"
+        );
+    }
+}
+
 /// No event for a success, none for a strategy that cannot retry.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn no_event_for_a_success_or_a_strategy_that_cannot_retry() {

@@ -87,9 +87,16 @@ async fn a_status_predicate_retries_every_status_it_holds_for() {
     assert_eq!(rec.reasons(), ["status 500", "status 502", "status 503"]);
 
     server.script("sum", [Step::status(404)]);
-    let err = stack(&server, strategy).oneshot(sum(2)).await.unwrap_err();
+    let err = stack(&server, strategy.clone())
+        .oneshot(sum(2))
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(http::StatusCode::NOT_FOUND));
     assert_eq!(server.calls("sum"), 5, "a 4xx the rule does not hold for");
+    server.script("sum", [Step::status_with_error(429, -32005)]);
+    let resp = stack(&server, strategy).oneshot(sum(3)).await.unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
+    assert_eq!(server.calls("sum"), 6, "nor an answer under such a status");
 }
 
 /// `idempotent` undoes `non_idempotent` for the methods named, a preset's included.

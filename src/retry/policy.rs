@@ -191,12 +191,17 @@ const TIMER_ROUNDING: Duration = Duration::from_nanos(999_999);
 /// error.
 fn failure_of<R: Answer, E: InspectError>(result: &Result<R, E>) -> AttemptFailure<'_> {
     match result {
-        Ok(answer) => AttemptFailure {
-            error_object: answer.error_object(),
-            status: answer.extensions().get::<http::StatusCode>().copied(),
-            error: None,
-        },
+        Ok(answer) => failure_of_answer(answer),
         Err(err) => failure_of_error(err),
+    }
+}
+
+/// An answer's error object, and the failure status it came under.
+fn failure_of_answer<R: Answer>(answer: &R) -> AttemptFailure<'_> {
+    AttemptFailure {
+        error_object: answer.error_object(),
+        status: answer.extensions().get::<http::StatusCode>().copied(),
+        error: None,
     }
 }
 
@@ -540,12 +545,9 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     // else (only notifications re-sent) the batch's refusal.
                     (Ok(_), Some(gathered)) => {
                         let answers = &gathered.answers;
-                        let item = first.and_then(Request::id).and_then(|id| answers.get(id));
-                        let extensions = item.map_or(answers.extensions(), Response::extensions);
-                        AttemptFailure {
-                            error_object: item.map_or(answers.batch_error(), Response::error),
-                            status: extensions.get::<http::StatusCode>().copied(),
-                            error: None,
+                        match first.and_then(Request::id).and_then(|id| answers.get(id)) {
+                            Some(item) => failure_of_answer(item),
+                            None => failure_of_answer(answers),
                         }
                     }
                 };
@@ -608,16 +610,8 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     let failure = match (&*result, failed_call) {
                         // The named call's answer, with the status it came under (it may be
                         // from an earlier exchange than the last).
-                        (_, Some((_, item))) => AttemptFailure {
-                            error_object: item.error(),
-                            status: item.extensions().get::<http::StatusCode>().copied(),
-                            error: None,
-                        },
-                        (Ok(response), None) => AttemptFailure {
-                            error_object: response.batch_error(),
-                            status: response.extensions().get::<http::StatusCode>().copied(),
-                            error: None,
-                        },
+                        (_, Some((_, item))) => failure_of_answer(item),
+                        (Ok(response), None) => failure_of_answer(response),
                         (Err(err), None) => failure_of_error(err),
                     };
                     let event = GiveUpEvent {

@@ -504,9 +504,9 @@
 //! then gives up first. A wait that would end past the deadline is not started, and
 //! jsonrpsee returns the server's last answer (a 429, say) rather than its own timeout;
 //! an attempt still running at the deadline is cut short, as a timeout (the
-//! `attempt_timeout` row above) that says how the retries ended. jsonrpsee's errors do not carry the answer's extensions, so how the
-//! retries ended ([`GaveUp`]) does not reach the caller: an
-//! [`on_give_up`](RetryStrategy::on_give_up) hook hears it.
+//! `attempt_timeout` row above) that says how the retries ended. jsonrpsee's errors do
+//! not carry the answer's extensions, so how the retries ended ([`GaveUp`]) does not
+//! reach the caller: an [`on_give_up`](RetryStrategy::on_give_up) hook hears it.
 //!
 //! A notification's error comes wrapped once more (jsonrpsee 0.26 does so): an
 //! `Error::Transport` holding the `Error` above, `Error::RequestTimeout` included

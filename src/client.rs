@@ -1466,7 +1466,7 @@ pub mod future {
         /// The future of [`BatchBuilder::send`]: the batch's results. Like [`CallFuture`],
         /// it owns a clone of the service and the batch and borrows nothing, so it can be
         /// spawned or kept in a struct by name; it is `Send` and `Sync` when the service,
-        /// its future and its error are.
+        /// its future and its error are, and `Unpin` when the service's future is.
         #[must_use = "futures do nothing unless you `.await` or poll them"]
         pub struct BatchFuture<S>
         where

@@ -145,3 +145,53 @@ fn the_cap_getter_is_not_shadowed_by_the_combinator() {
         Some(Duration::ZERO)
     );
 }
+
+/// A service that is not `Unpin`, with a future that is.
+#[derive(Clone)]
+struct NotUnpin(std::marker::PhantomPinned);
+
+impl Service<Request> for NotUnpin {
+    type Response = tower_jsonrpc_retry::jsonrpc::Response;
+    type Error = tower_jsonrpc_retry::BoxError;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request) -> Self::Future {
+        std::future::ready(Err("unused".into()))
+    }
+}
+
+impl Service<BatchRequest> for NotUnpin {
+    type Response = tower_jsonrpc_retry::jsonrpc::BatchResponse;
+    type Error = tower_jsonrpc_retry::BoxError;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: BatchRequest) -> Self::Future {
+        std::future::ready(Err("unused".into()))
+    }
+}
+
+fn unpin<T: Unpin>(_: &T) {}
+
+/// Compiled, never run: the client's futures are `Unpin` when the service's future is,
+/// whatever the service, as their docs say.
+#[allow(dead_code)]
+fn client_futures_are_unpin_when_the_services_future_is(client: &Client<NotUnpin>) {
+    unpin(&client.call::<i64>("m", ()));
+    unpin(&client.notify("m", ()));
+    unpin(&client.batch().send());
+    unpin(&client.send(Request::new("m", serde_json::json!([])).with_id(1)));
+}

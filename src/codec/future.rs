@@ -34,6 +34,9 @@ pub(super) type Decode<T> = fn(Expected, http::response::Parts, Bytes) -> Result
 pin_project! {
     /// The response future of [`JsonRpcCodec`](super::JsonRpcCodec): awaits the HTTP
     /// response, reads its body within the limit, and decodes it.
+    ///
+    /// It is not `Unpin` (it may hold a tokio timer): pin it (`Box::pin`,
+    /// `std::pin::pin!`) to poll it by hand.
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct ResponseFuture<F, B, T>
     where

@@ -32,7 +32,8 @@ pin_project! {
     ///
     /// It is the [`Future`](tower::retry::Policy::Future) of
     /// [`JsonRpcRetryPolicy`](crate::JsonRpcRetryPolicy)'s `tower::retry::Policy`
-    /// implementations; tower's `Retry` awaits it before sending the request again.
+    /// implementations; tower's `Retry` awaits it before sending the request again. It is
+    /// not `Unpin` (it may hold a tokio `Sleep`).
     ///
     /// ```
     /// use std::time::Duration;
@@ -106,7 +107,8 @@ pin_project! {
     /// The response future of [`JsonRpcRetry`](super::JsonRpcRetry): tower's `Retry`
     /// future, for a call of request type `R` (a [`Request`](crate::jsonrpc::Request) or a
     /// [`BatchRequest`](crate::jsonrpc::BatchRequest)) over the inner service `S`. Polled
-    /// again after its output, it stays pending.
+    /// again after its output, it stays pending. It is not `Unpin` (its waits are tokio
+    /// timers): pin it to poll it by hand.
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct ResponseFuture<S, R>
     where

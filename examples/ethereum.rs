@@ -81,15 +81,15 @@ async fn main() -> Result<(), BoxError> {
                     && floor <= *last && *last <= floor.max(secs(4.0))
         ) && start.elapsed() >= floor,
         format_args!(
-            "retries on -32005, -32005 and 429, the last waiting the hint of {hint:?} held to \
-             the ceiling of {ceiling:?}: {seen:?}"
+            "retries on -32005, -32005 and 429, the last waiting at least the hint of {hint:?} \
+             (at most the ceiling of {ceiling:?}): {seen:?}"
         ),
     )?;
     if let Some((_, _, last)) = seen.last() {
-        let won = if *last == floor {
-            "the hint held to the ceiling, longer than the backoff's own delay"
-        } else {
-            "the backoff's own delay, longer than the hint"
+        let won = match (*last == floor, hint > ceiling) {
+            (true, true) => "the hint, held to the ceiling, longer than the backoff's own delay",
+            (true, false) => "the hint, longer than the backoff's own delay",
+            (false, _) => "the backoff's own delay, longer than the hint",
         };
         println!("  the last wait, {last:.2?}: {won}");
     }

@@ -63,15 +63,18 @@ fn decide(
         }
     }
     let status = status?;
-    inner.matchers.iter().find_map(|m| match m {
-        ErrorMatcher::Class(class @ ErrorClass::Status(s)) if *s == status => {
-            Some(RetryReason::Class(*class))
-        }
-        ErrorMatcher::Status(p) if p(status) => {
-            Some(RetryReason::Class(ErrorClass::Status(status)))
-        }
-        _ => None,
-    })
+    inner.matchers.iter().find_map(|m| status_rule(m, status))
+}
+
+/// Why a status is retried by this rule, if the rule is one on statuses
+/// ([`ErrorClass::Status`], a status predicate) and holds for it.
+fn status_rule(matcher: &ErrorMatcher, status: StatusCode) -> Option<RetryReason> {
+    let holds = match matcher {
+        ErrorMatcher::Class(ErrorClass::Status(s)) => *s == status,
+        ErrorMatcher::Status(p) => p(status),
+        _ => false,
+    };
+    holds.then_some(RetryReason::Class(ErrorClass::Status(status)))
 }
 
 /// Why a transport error should be retried, if it should.
@@ -93,12 +96,12 @@ pub(crate) fn error<E: InspectError>(
     let status = err.status();
     strategy.inner.matchers.iter().find_map(|m| match m {
         ErrorMatcher::Type(is, name) => is(dyn_err).then_some(RetryReason::Error(name)),
+        ErrorMatcher::Class(ErrorClass::Status(_)) | ErrorMatcher::Status(_) => {
+            status.and_then(|s| status_rule(m, s))
+        }
         ErrorMatcher::Class(class) => class
             .matches(dyn_err, status)
             .then_some(RetryReason::Class(*class)),
-        ErrorMatcher::Status(p) => status
-            .filter(|s| p(*s))
-            .map(|s| RetryReason::Class(ErrorClass::Status(s))),
         ErrorMatcher::Predicate(p) => p(dyn_err).then_some(RetryReason::Predicate),
     })
 }

@@ -202,7 +202,7 @@ async fn json_rpc_level() -> Vec<(&'static str, i64)> {
         async move {
             let batch = BatchRequest::new((0..3).map(|k| call(3 * i + k)).collect());
             let answers = svc.oneshot(batch).await.unwrap();
-            assert!(answers.items().iter().all(|answer| !answer.is_error()));
+            assert!(answers.iter().all(|answer| !answer.is_error()));
         }
     });
     grown.push(("JSON-RPC level: a batch retried in part", g.await));

@@ -48,6 +48,23 @@ impl BatchRequest {
         &self.requests
     }
 
+    /// An iterator over the requests, in order (as `for request in &batch`).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+    ///
+    /// let batch = BatchRequest::new(vec![
+    ///     Request::new("eth_blockNumber", json!([])).with_id(1),
+    ///     Request::new("eth_chainId", json!([])).with_id(2),
+    /// ]);
+    /// let methods: Vec<&str> = batch.iter().map(|request| request.method()).collect();
+    /// assert_eq!(methods, ["eth_blockNumber", "eth_chainId"]);
+    /// ```
+    pub fn iter(&self) -> std::slice::Iter<'_, Request> {
+        self.requests.iter()
+    }
+
     /// The requests, mutably.
     pub fn requests_mut(&mut self) -> &mut Vec<Request> {
         &mut self.requests
@@ -127,9 +144,9 @@ impl<'a> IntoIterator for &'a BatchRequest {
     type Item = &'a Request;
     type IntoIter = std::slice::Iter<'a, Request>;
 
-    /// The requests, in order.
+    /// The requests, in order ([`iter`](BatchRequest::iter)).
     fn into_iter(self) -> Self::IntoIter {
-        self.requests.iter()
+        self.iter()
     }
 }
 
@@ -186,6 +203,23 @@ impl BatchResponse {
     /// The answers, in the order of the calls.
     pub fn items(&self) -> &[Response] {
         &self.items
+    }
+
+    /// An iterator over the answers, in the order of the calls (as `for answer in
+    /// &answers`).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, ErrorObject, Response};
+    ///
+    /// let answers = BatchResponse::new(vec![
+    ///     Response::success(1, json!("0x10")),
+    ///     Response::failure(2, ErrorObject::new(-32005, "limit exceeded")),
+    /// ]);
+    /// assert_eq!(answers.iter().filter(|answer| answer.is_error()).count(), 1);
+    /// ```
+    pub fn iter(&self) -> std::slice::Iter<'_, Response> {
+        self.items.iter()
     }
 
     /// The answers, mutably.
@@ -511,9 +545,9 @@ impl<'a> IntoIterator for &'a BatchResponse {
     type Item = &'a Response;
     type IntoIter = std::slice::Iter<'a, Response>;
 
-    /// The answers, in the order of the calls ([`items`](BatchResponse::items)).
+    /// The answers, in the order of the calls ([`iter`](BatchResponse::iter)).
     fn into_iter(self) -> Self::IntoIter {
-        self.items.iter()
+        self.iter()
     }
 }
 

@@ -139,7 +139,9 @@ use crate::jsonrpc::{BatchRequest, DecodeError, Request};
 ///   wrap one that is not `Clone` in tower's `Buffer` (whose error then needs the next
 ///   point).
 /// - Its request body `B` is built from the buffered bytes: `B: From<Vec<u8>>`, as
-///   `Full<Bytes>` and jsonrpsee's body are (a `String` or a boxed body is not).
+///   `Full<Bytes>` and jsonrpsee's body are (a `String` or a boxed body is not). The
+///   caller's request has that body type too: a proxy forwarding hyper's `Incoming`,
+///   which cannot be built from bytes, first collects it into a `Full<Bytes>`.
 /// - Its error is a `std::error::Error`, returned as it was: hyper-util's and
 ///   jsonrpsee's are. Layers that box their errors (tower's `TimeoutLayer`, `Buffer`)
 ///   give a `BoxError`, which is not one: put them above this layer, use

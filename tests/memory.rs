@@ -179,7 +179,9 @@ async fn json_rpc_level() -> Vec<(&'static str, i64)> {
     });
     grown.push(("JSON-RPC level: a strategy of its own", g.await));
 
-    let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 1, 0.1));
+    // Each call's deposit pays for one retry, and its second is refused: both paths, every
+    // call.
+    let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 1, 1.0));
     let svc = JsonRpcRetryLayer::new(periodic(3, 10).budget(budget)).layer(service_fn(always_busy));
     let g = growth(|i| {
         let svc = svc.clone();
@@ -296,6 +298,49 @@ async fn http_level() -> Vec<(&'static str, i64)> {
         async move { assert!(svc.oneshot(post()).await.is_err(), "over the limit") }
     });
     grown.push(("HTTP level: an answer refused for its size", g.await));
+
+    // The second of three calls is busy when sent with the others, and answers alone:
+    // the layer gathers the answer from two exchanges.
+    let svc = JsonRpcRetryLayer::http::<Body>(periodic(3, 10)).layer(service_fn(
+        |req: http::Request<Body>| async move {
+            let bytes = req.into_body().collect().await.unwrap().to_bytes();
+            let calls: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+            let whole = calls.len() == 3;
+            let answers: Vec<serde_json::Value> = calls
+                .iter()
+                .enumerate()
+                .map(|(at, call)| {
+                    if whole && at == 1 {
+                        json!({"jsonrpc": "2.0", "error": {"code": -32005, "message": "busy"}, "id": call["id"]})
+                    } else {
+                        json!({"jsonrpc": "2.0", "result": 3, "id": call["id"]})
+                    }
+                })
+                .collect();
+            let body = Full::new(Bytes::from(serde_json::to_vec(&answers).unwrap()));
+            Ok::<_, std::io::Error>(http::Response::new(body))
+        },
+    ));
+    let g = growth(|i| {
+        let svc = svc.clone();
+        async move {
+            let batch: Vec<_> = (0..3).map(|k| call(3 * i + k)).collect();
+            let req = http::Request::post("http://127.0.0.1:1/")
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(serde_json::to_vec(&batch).unwrap())))
+                .unwrap();
+            let answer = svc.oneshot(req).await.unwrap();
+            assert_eq!(answer.status(), 200);
+            let body = answer.into_body().collect().await.unwrap().to_bytes();
+            let answers: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+            assert_eq!(answers.len(), 3);
+            assert!(
+                answers.iter().all(|a| a["result"] == json!(3)),
+                "{answers:?}"
+            );
+        }
+    });
+    grown.push(("HTTP level: a batch retried in part", g.await));
 
     grown
 }

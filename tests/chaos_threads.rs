@@ -291,6 +291,7 @@ async fn chaos_on_threads_through_the_typed_client_reconciles_with_the_server_lo
 }
 
 /// Over HTTP/2 every call shares one connection, and a drop resets one stream only.
+#[cfg(feature = "http2")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_on_threads_through_the_typed_client_over_http2_reconciles_with_the_server_log() {
     through_the_client("chaos threads client h2", http::Version::HTTP_2, |b| {

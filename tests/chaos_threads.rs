@@ -33,8 +33,10 @@ use tower_jsonrpc_retry::{
 
 const CALLS: i64 = 5_000;
 /// Calls in flight per test: with the server's side and three tests at once, some 400
-/// sockets, well within the usual limit of 1024 open files (256 is too few).
+/// sockets, so [`run`] raises the process's open-file limit to [`OPEN_FILES`] (a macOS
+/// shell starts at 256).
 const CONCURRENCY: usize = 64;
+const OPEN_FILES: u64 = 512;
 const RETRIES: usize = 3;
 /// Every 10th call is a non-idempotent `send`.
 const SEND_EVERY: i64 = 10;
@@ -138,6 +140,7 @@ where
     F: Fn(i64) -> Fut,
     Fut: Future<Output = Got> + Send + 'static,
 {
+    common::open_files_at_least(OPEN_FILES);
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut calls = JoinSet::new();
     for id in 0..CALLS {

@@ -31,6 +31,12 @@ type Shared = Arc<Mutex<State>>;
 /// since Linux 5.4).
 const BACKLOG: u32 = 4096;
 
+/// How long the accept loop waits after an error that is not one connection's own (too
+/// many open files), unless one of its connections ends first: long enough not to spin,
+/// short enough that the server takes the next connection soon after a descriptor is
+/// free.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(10);
+
 fn lock(state: &Shared) -> MutexGuard<'_, State> {
     // A handler that panicked cannot leave the state half-updated: keep serving.
     state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -610,15 +616,34 @@ async fn accept_loop(listener: TcpListener, state: Shared, mut stop: oneshot::Re
                 Ok((stream, _)) => {
                     connections.spawn(serve_connection(stream, Arc::clone(&state)));
                 }
-                // Per-connection failures (a reset before accept, too many open files):
-                // let other tasks run, then keep accepting.
-                Err(_) => tokio::task::yield_now().await,
+                // A connection reset before it was accepted: take the next one.
+                Err(e) if is_per_connection(&e) => {}
+                // Anything else, too many open files above all, lasts until something
+                // closes: retrying at once would spin, and on a paused clock would keep
+                // the runtime from ever idling, so no timeout could fire. Wait for one of
+                // the server's connections to end, or a while.
+                Err(_) => tokio::select! {
+                    _ = &mut stop => break,
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                    () = tokio::time::sleep(ACCEPT_PAUSE) => {}
+                },
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
     drop(listener);
     connections.shutdown().await;
+}
+
+/// Whether an accept error concerned one connection only, so the next can be taken at
+/// once.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
 }
 
 /// Counts something open in the state while it lives: a connection or a request.

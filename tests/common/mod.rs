@@ -38,6 +38,18 @@ pub fn refusing() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
     (socket, addr)
 }
 
+/// Raises this process's open-file limit to at least `needed`, within its hard limit, for
+/// a test that holds that many sockets at once (a macOS shell starts at 256); where the
+/// hard limit is lower, fails saying so rather than with the sockets' errors.
+pub fn open_files_at_least(needed: u64) {
+    let limit = rlimit::increase_nofile_limit(needed).expect("the open-file limit");
+    assert!(
+        limit >= needed,
+        "this test holds up to {needed} files open at once, and this process may open \
+         {limit}: raise the hard limit (`ulimit -Hn`)"
+    );
+}
+
 pub fn http() -> Http {
     Client::builder(TokioExecutor::new()).build_http()
 }

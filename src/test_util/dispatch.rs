@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use serde_json::{Map, Value};
 
@@ -44,6 +44,9 @@ pub(crate) struct State {
     /// How many times [`FlakyServer::reset`](super::FlakyServer::reset) ran: a request
     /// whose body was read across one is counted again after it.
     pub(crate) resets: u64,
+    /// How many times the chaos was set or turned off: a request whose early draw came
+    /// from an earlier chaos draws again, from the chaos of its answer's time.
+    pub(crate) chaos_changes: u64,
     pub(crate) reverse_batches: bool,
     /// Added to every answer's own delay, as a remote server's round trip.
     pub(crate) latency: Duration,
@@ -68,6 +71,7 @@ impl State {
             headers: Vec::new(),
             versions: Vec::new(),
             resets: 0,
+            chaos_changes: 0,
             reverse_batches: false,
             latency: Duration::ZERO,
             chaos: None,
@@ -475,9 +479,11 @@ fn invalid_step(why: &str) -> Response<ResponseBody> {
 }
 
 /// `response` with the steps' own headers added; or, when one of them is a
-/// `content-length` that disagrees with the body, the 500 of an unusable step: hyper sets
-/// that header from a body of known length, and panics (in debug builds, as tests run)
-/// in the connection's task when a step's header claims another length.
+/// `content-length` that disagrees with the body or comes with a `transfer-encoding`, the
+/// 500 of an unusable step: hyper sets that header from a body of known length, and
+/// panics (in debug builds, as tests run) in the connection's task when a step's header
+/// claims another length; it refuses a head with both headers, and the client would get
+/// no answer at all.
 fn with_step_headers<'a>(
     mut response: Response<ResponseBody>,
     extra: impl IntoIterator<Item = &'a HeaderMap> + Clone,
@@ -491,19 +497,38 @@ fn with_step_headers<'a>(
     response
 }
 
-/// Why a step's own `content-length` disagrees with `response`'s body, if it does: a
-/// length other than the body's, or any length on a body sent chunked, without one
-/// ([`Step::oversized_chunked`](super::Step::oversized_chunked)).
+/// Why a step's own `content-length` cannot be sent with `response`'s body, if it cannot:
+/// a length other than the body's (or not a plain decimal number), any length on a body
+/// sent chunked, without one ([`Step::oversized_chunked`](super::Step::oversized_chunked)),
+/// or any length beside a step's `transfer-encoding`.
 fn content_length_conflict<'a>(
     response: &Response<ResponseBody>,
-    extra: impl IntoIterator<Item = &'a HeaderMap>,
+    extra: impl IntoIterator<Item = &'a HeaderMap> + Clone,
 ) -> Option<String> {
     let length = http_body::Body::size_hint(response.body()).exact();
-    extra
+    let lengths: Vec<&HeaderValue> = extra
+        .clone()
         .into_iter()
         .flat_map(|headers| headers.get_all(CONTENT_LENGTH))
+        .collect();
+    let coding = extra
+        .into_iter()
+        .find_map(|headers| headers.get(TRANSFER_ENCODING));
+    if let (Some(coding), Some(value)) = (coding, lengths.first()) {
+        return Some(format!(
+            "a content-length header of {value:?} beside a transfer-encoding of {coding:?} \
+             (hyper sends no head with both)"
+        ));
+    }
+    lengths
+        .into_iter()
         .find(|value| {
-            let claimed = value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok());
+            let claimed = value
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok());
             claimed.is_none() || claimed != length
         })
         .map(|value| match length {

@@ -49,12 +49,18 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
 /// misbehaves on demand: [`script`](Self::script) queues a [`Step`] for each of the next
 /// calls of a method. It records every request's headers and body, and counts calls.
 ///
-/// The server runs on the tokio runtime that started it, in spawned tasks, and waits only
-/// on tokio's clock, so it works under a paused clock
-/// (`#[tokio::test(start_paused = true)]`). It lives as long as its handle: dropping the
-/// `FlakyServer` aborts the task that accepts connections and, with it, every open
-/// connection (they close when the runtime next runs them; [`shutdown`](Self::shutdown)
-/// waits for that).
+/// The server runs on the tokio runtime that started it, in spawned tasks (the runtime's
+/// I/O and time drivers enabled, as `#[tokio::test]` has them), and waits only on tokio's
+/// clock, so it works under a paused clock (`#[tokio::test(start_paused = true)]`). Its
+/// clients must not wait on the kernel meanwhile: an HTTP/2 client writes a request's
+/// headers and body apart, and without `TCP_NODELAY` the kernel holds the body back until
+/// the server acknowledges the headers, tens of milliseconds of real time in which a
+/// paused clock runs the client's timeouts out. Set it
+/// (`HttpConnector::set_nodelay(true)`; this crate's client does).
+///
+/// It lives as long as its handle: dropping the `FlakyServer` aborts the task that accepts
+/// connections and, with it, every open connection (they close when the runtime next runs
+/// them; [`shutdown`](Self::shutdown) waits for that).
 ///
 /// # Protocol
 ///
@@ -75,6 +81,9 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
 /// - A method with no handler gets `-32601 Method not found` (on an `ok` step).
 /// - Response ids are the request ids, read as JSON values: an integer beyond 64 bits
 ///   comes back as the nearest `f64`.
+/// - Over HTTP/1.1 a client that shuts down its writing half is taken as gone (hyper's
+///   default): an answer that waits ([`Step::after`], [`latency`](Self::latency)) is
+///   dropped with the connection, as when the client closes it; the call still counts.
 ///
 /// # Examples
 ///
@@ -474,7 +483,9 @@ impl FlakyServer {
     /// # }
     /// ```
     pub fn chaos(&self, chaos: Chaos) {
-        lock(&self.state).chaos = Some(chaos.start());
+        let mut state = lock(&self.state);
+        state.chaos = Some(chaos.start());
+        state.chaos_changes += 1;
     }
 
     /// What the server did with every call it received, in order of arrival: one entry
@@ -576,6 +587,7 @@ impl FlakyServer {
         state.versions.clear();
         state.resets += 1;
         state.chaos = None;
+        state.chaos_changes += 1;
         state.log.clear();
     }
 
@@ -690,7 +702,7 @@ async fn respond(
 ) -> Result<Response<ResponseBody>, CloseConnection> {
     let _open = Open::new(&state, |s| &mut s.in_flight);
     let (head, body) = request.into_parts();
-    let (early, resets) = {
+    let (mut early, resets, chaos_changes) = {
         let mut state = lock(&state);
         state.http_requests += 1;
         state.headers.push(head.headers.clone());
@@ -700,7 +712,7 @@ async fn respond(
             state.log_unread(Some(Fault::DropBeforeRead));
             return Err(CloseConnection::ON_PURPOSE);
         }
-        (early, state.resets)
+        (early, state.resets, state.chaos_changes)
     };
     let body = body.collect().await;
     let (plan, latency) = {
@@ -714,6 +726,11 @@ async fn respond(
             state.http_requests += 1;
             state.headers.push(head.headers);
             state.versions.push(head.version);
+        }
+        if state.chaos_changes != chaos_changes {
+            // The chaos changed while the body was read (`reset` turned it off, or
+            // `chaos` replaced it): the call draws from the chaos of now, not of before.
+            early = None;
         }
         let body = body.to_bytes();
         state.bodies.push(body.clone());

@@ -432,9 +432,10 @@ impl Step {
     /// Add a header to the response (appended, so a name can repeat). Headers of an HTTP-level
     /// step go on the response it decides; headers of item-level steps go on the response
     /// they are part of. A name or value that is not a valid header makes the step answer
-    /// `500` (see [`Step`]), and so does a `content-length` that disagrees with the body
-    /// or comes with one sent chunked, [`oversized_chunked`](Step::oversized_chunked) (the
-    /// server sets it from the body; [`truncated`](Step::truncated) sends less than it
+    /// `500` (see [`Step`]), and so does a `content-length` that disagrees with the body,
+    /// comes with one sent chunked, [`oversized_chunked`](Step::oversized_chunked), or
+    /// comes with a `transfer-encoding` header (the server sets it from the body, and
+    /// hyper sends no head with both; [`truncated`](Step::truncated) sends less than it
     /// announces).
     ///
     /// # Examples

@@ -27,8 +27,8 @@ type Shared = Arc<Mutex<State>>;
 /// Connections the kernel keeps waiting to be accepted. With tokio's default of 128,
 /// a burst of more new connections (a test's 300 callers at once over HTTP/1.1) had the
 /// rest dropped and tried again by their clients a second later, a second that a paused
-/// clock fills with timeouts. Linux caps it at `net.core.somaxconn` (4096 by default
-/// since Linux 5.4).
+/// clock fills with timeouts. The kernel caps it: Linux at `net.core.somaxconn` (4096 by
+/// default since Linux 5.4, 128 before), macOS at `kern.ipc.somaxconn` (128).
 const BACKLOG: u32 = 4096;
 
 /// How long the accept loop waits after an error that is not one connection's own (too
@@ -147,6 +147,12 @@ impl FlakyServer {
     /// stays open when a step drops it or cuts a body short: the server resets that one
     /// stream instead (`RST_STREAM` with `INTERNAL_ERROR`), and the other calls on the
     /// connection go on.
+    ///
+    /// New connections wait for the server in a backlog of up to 4,096, or the kernel's
+    /// cap if lower: Linux's `net.core.somaxconn` (4,096 by default since Linux 5.4, 128
+    /// before), macOS's `kern.ipc.somaxconn` (128). A burst of more new connections at
+    /// once than that has the rest dropped, and their clients try again a second later,
+    /// a second in which a paused clock runs their timeouts out.
     ///
     /// # Errors
     ///

@@ -25,6 +25,11 @@ use tower_jsonrpc_retry::{ErrorClass, RetryEvent, RetryStrategy};
 
 const CALLS: i64 = 10_000;
 const CONCURRENCY: usize = 64;
+/// With the server's side, a test holds up to twice its calls in flight in sockets, and
+/// the harness runs as many tests at once as the machine has cores: the open-file limit
+/// this binary raises itself to (a macOS shell starts at 256; four tests at once need
+/// more).
+const OPEN_FILES: u64 = 1024;
 const RETRIES: usize = 3;
 /// Every 10th call is a non-idempotent `send`.
 const SEND_EVERY: i64 = 10;
@@ -119,6 +124,7 @@ async fn chaos_10k_calls_reconcile_with_the_server_log() {
     });
     let svc = common::stack(&server, strategy);
 
+    common::open_files_at_least(OPEN_FILES);
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut calls = JoinSet::new();
     for id in 0..CALLS {
@@ -303,6 +309,7 @@ async fn retry_storm_is_bounded_by_a_shared_budget() {
         .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
         .budget(budget);
     let svc = common::stack(&server, strategy);
+    common::open_files_at_least(OPEN_FILES);
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut calls = JoinSet::new();
     for id in 0..STORM_CALLS {
@@ -1063,6 +1070,7 @@ async fn chaos_batches_reconcile_item_by_item_with_the_server_log() {
         .layer(tower::timeout::TimeoutLayer::new(common::ATTEMPT_TIMEOUT))
         .service(common::http());
 
+    common::open_files_at_least(OPEN_FILES);
     let permits = Arc::new(Semaphore::new(UNIT_CONCURRENCY));
     let mut calls = JoinSet::new();
     let mut units = BTreeMap::new();
@@ -1124,6 +1132,7 @@ async fn chaos_at_the_http_level_reconciles_calls_and_batches_with_the_server_lo
         })
         .service(common::http());
 
+    common::open_files_at_least(OPEN_FILES);
     let permits = Arc::new(Semaphore::new(UNIT_CONCURRENCY));
     let mut calls = JoinSet::new();
     let mut units = BTreeMap::new();
@@ -1376,6 +1385,7 @@ async fn chaos_through_jsonrpsee_reconciles_calls_and_batches_with_the_server_lo
         .unwrap();
     let client = Arc::new(client);
 
+    common::open_files_at_least(OPEN_FILES);
     let permits = Arc::new(Semaphore::new(UNIT_CONCURRENCY));
     let mut calls = JoinSet::new();
     let mut units = BTreeMap::new();

@@ -92,7 +92,11 @@ impl Fault {
 /// up to more than 1, the faults added last get only what is left. The draw for a
 /// request happens before its body is read, so [`Fault::DropBeforeRead`] can apply; that
 /// draw goes to the first call of the request. Later calls of a batch draw their own,
-/// and for them a `DropBeforeRead` draw means no fault.
+/// and for them a `DropBeforeRead` draw means no fault. So does it for a first call
+/// whose request was being read when the chaos changed
+/// ([`reset`](super::FlakyServer::reset), [`chaos`](super::FlakyServer::chaos)): the
+/// earlier draw is dropped, and the call draws from the chaos there is once the body is
+/// read.
 ///
 /// # Examples
 ///

@@ -482,8 +482,10 @@ fn invalid_step(why: &str) -> Response<ResponseBody> {
 /// `content-length` that disagrees with the body or comes with a `transfer-encoding`, the
 /// 500 of an unusable step: hyper sets that header from a body of known length, and
 /// panics (in debug builds, as tests run) in the connection's task when a step's header
-/// claims another length; it refuses a head with both headers, and the client would get
-/// no answer at all.
+/// claims another length. Neither version sends both headers as written: over HTTP/1.1
+/// hyper refuses such a head for a body (the client got no answer at all) and drops the
+/// length for an empty one; HTTP/2 has no `transfer-encoding`. The step is refused on
+/// both versions, so that it answers alike.
 fn with_step_headers<'a>(
     mut response: Response<ResponseBody>,
     extra: impl IntoIterator<Item = &'a HeaderMap> + Clone,
@@ -517,7 +519,8 @@ fn content_length_conflict<'a>(
     if let (Some(coding), Some(value)) = (coding, lengths.first()) {
         return Some(format!(
             "a content-length header of {value:?} beside a transfer-encoding of {coding:?} \
-             (hyper sends no head with both)"
+             (no answer carries both as written: hyper's HTTP/1.1 refuses the head or drops \
+             the length, and HTTP/2 drops the transfer-encoding)"
         ));
     }
     lengths

@@ -434,9 +434,9 @@ impl Step {
     /// they are part of. A name or value that is not a valid header makes the step answer
     /// `500` (see [`Step`]), and so does a `content-length` that disagrees with the body,
     /// comes with one sent chunked, [`oversized_chunked`](Step::oversized_chunked), or
-    /// comes with a `transfer-encoding` header (the server sets it from the body, and
-    /// hyper sends no head with both; [`truncated`](Step::truncated) sends less than it
-    /// announces).
+    /// comes with a `transfer-encoding` header (the server sets it from the body, and no
+    /// answer carries both as written, on either HTTP version;
+    /// [`truncated`](Step::truncated) sends less than it announces).
     ///
     /// # Examples
     ///

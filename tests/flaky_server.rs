@@ -1015,24 +1015,9 @@ async fn unused_counts_the_steps_left() {
 /// records agree.
 #[tokio::test]
 async fn a_reset_while_a_body_is_read_leaves_records_that_agree() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = start().await;
-    let call = sum_call(json!(1));
-    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-    let head = format!(
-        "POST / HTTP/1.1\r\nhost: x\r\nx-mark: 1\r\ncontent-length: {}\r\n\r\n",
-        call.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&call.as_bytes()[..5]).await.unwrap();
-    while server.in_flight() == 0 {
-        tokio::task::yield_now().await;
-    }
-    server.reset();
-    stream.write_all(&call.as_bytes()[5..]).await.unwrap();
-    let mut answer = vec![0u8; 4096];
-    let n = stream.read(&mut answer).await.unwrap();
-    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+    let answer = across(&server, || server.reset()).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert_eq!(server.http_requests(), 1);
     assert_eq!(server.headers().len(), 1);
     assert_eq!(server.headers()[0]["x-mark"], "1");
@@ -1040,14 +1025,15 @@ async fn a_reset_while_a_body_is_read_leaves_records_that_agree() {
     assert_eq!(server.calls("sum"), 1);
 }
 
-/// Sends a `sum` call over a connection of its own in two parts, runs `between` once the
-/// server is reading the body, and returns the answer's bytes.
+/// Sends a `sum` call (with the header `x-mark: 1`) over a connection of its own in two
+/// parts, runs `between` once the server is reading the body, and returns the answer.
 async fn across(server: &FlakyServer, between: impl FnOnce()) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let call = sum_call(json!(1));
     let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
     let head = format!(
-        "POST / HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        "POST / HTTP/1.1\r\nhost: x\r\nx-mark: 1\r\nconnection: close\r\n\
+         content-length: {}\r\n\r\n",
         call.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();

@@ -45,7 +45,7 @@ pub(crate) struct State {
     /// whose body was read across one is counted again after it.
     pub(crate) resets: u64,
     /// How many times the chaos was set or turned off: a request whose early draw came
-    /// from an earlier chaos draws again, from the chaos of its answer's time.
+    /// from an earlier chaos draws again, from the chaos there is once its body is read.
     pub(crate) chaos_changes: u64,
     pub(crate) reverse_batches: bool,
     /// Added to every answer's own delay, as a remote server's round trip.

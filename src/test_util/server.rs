@@ -82,8 +82,9 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
 /// - Response ids are the request ids, read as JSON values: an integer beyond 64 bits
 ///   comes back as the nearest `f64`.
 /// - Over HTTP/1.1 a client that shuts down its writing half is taken as gone (hyper's
-///   default): an answer that waits ([`Step::after`], [`latency`](Self::latency)) is
-///   dropped with the connection, as when the client closes it; the call still counts.
+///   default): an answer that waits ([`Step::after`], [`Step::timeout`],
+///   [`latency`](Self::latency)) is dropped with the connection, as when the client
+///   closes it; the call still counts.
 ///
 /// # Examples
 ///
@@ -735,7 +736,7 @@ async fn respond(
         }
         if state.chaos_changes != chaos_changes {
             // The chaos changed while the body was read (`reset` turned it off, or
-            // `chaos` replaced it): the call draws from the chaos of now, not of before.
+            // `chaos` replaced it): the call draws from the chaos there is now.
             early = None;
         }
         let body = body.to_bytes();

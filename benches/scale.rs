@@ -6,20 +6,19 @@
 //! Live heap bytes come from a counting global allocator (exact); resident memory from
 //! `/proc/self/status` (what the system sees, allocator slack included).
 
-// A counting global allocator needs `unsafe impl GlobalAlloc`; the library forbids unsafe code.
-#![allow(unsafe_code)]
-
 #[path = "common/mod.rs"]
 mod common;
+#[path = "../tests/common/live_heap.rs"]
+mod live_heap;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Waker};
 use std::time::Duration;
 
 use common::{CloneNoRetry, InnerError, answering, proc_status_kib, quick, sum_request};
+use live_heap::live;
 use serde_json::json;
 use tower::retry::Retry;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
@@ -28,41 +27,6 @@ use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Request, Response};
 use tower_jsonrpc_retry::{JsonRpcRetryLayer, JsonRpcRetryPolicy, RetryStrategy};
 use tower_layer::Layer;
-
-/// Tracks the bytes currently allocated.
-struct Live;
-
-static LIVE: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counter is a
-// plain atomic and never allocates.
-unsafe impl GlobalAlloc for Live {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: the caller's contract is the system allocator's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as u64, Ordering::Relaxed);
-        LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Live = Live;
-
-fn live() -> u64 {
-    LIVE.load(Ordering::Relaxed)
-}
 
 fn rss() -> u64 {
     proc_status_kib("VmRSS").unwrap_or(0)
@@ -180,8 +144,8 @@ fn requests(n: usize) -> Vec<Request> {
         .collect()
 }
 
-fn per_call(what: &str, n: usize, heap0: u64, rss0: u64) {
-    let heap = live().saturating_sub(heap0) as f64 / n as f64;
+fn per_call(what: &str, n: usize, heap0: i64, rss0: u64) {
+    let heap = (live() - heap0).max(0) as f64 / n as f64;
     let rss_per = rss().saturating_sub(rss0) as f64 * 1024.0 / n as f64;
     println!(
         "  {what:<40} heap {heap:>7.1} B/call, RSS {rss_per:>7.1} B/call  (target < 1024 B: {})",

@@ -6,13 +6,12 @@
 //! Live bytes come from a counting global allocator, so they are exact. This file holds
 //! one test, so nothing else runs in the process while it counts.
 
-// A counting global allocator needs `unsafe impl GlobalAlloc`; the library forbids unsafe code.
-#![allow(unsafe_code)]
+#[path = "common/live_heap.rs"]
+mod live_heap;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,36 +23,6 @@ use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Request, Response};
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{BoxError, Client, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
-
-/// Tracks the bytes currently allocated.
-struct Live;
-
-static LIVE: AtomicI64 = AtomicI64::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counter is a
-// plain atomic and never allocates.
-unsafe impl GlobalAlloc for Live {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: the caller's contract is the system allocator's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Live = Live;
 
 /// Calls in the warm-up, and again in the block measured after it.
 const CALLS: usize = 500;
@@ -72,11 +41,11 @@ where
     for i in 0..CALLS {
         call(i).await;
     }
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_heap::live();
     for i in CALLS..2 * CALLS {
         call(i).await;
     }
-    LIVE.load(Ordering::Relaxed) - before
+    live_heap::live() - before
 }
 
 fn periodic(retries: usize, ms: u64) -> RetryStrategy {

@@ -292,7 +292,12 @@ impl Rpc {
                 let sock = tokio::select! {
                     accepted = listener.accept() => match accepted {
                         Ok((sock, _)) => sock,
-                        Err(_) => continue,
+                        // Out of descriptors, say: retrying at once would spin, and on a
+                        // paused clock keep every timer from firing.
+                        Err(_) => {
+                            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                            continue;
+                        }
                     },
                     () = stop.clone().shutdown() => break,
                 };

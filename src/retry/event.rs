@@ -2,7 +2,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::strategy::{ErrorClass, RetryStrategy};
-use crate::jsonrpc::{ErrorObject, Id};
+use crate::jsonrpc::{ErrorObject, Id, Request};
 
 /// Why an attempt is retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -529,6 +529,15 @@ pub(crate) fn announce_give_up(strategy: &RetryStrategy, event: &GiveUpEvent<'_>
     if let Some(hook) = &strategy.inner.on_give_up {
         hook(event);
     }
+}
+
+/// The call a batch's events name when no answer names one: its first call, else (a
+/// batch of notifications) its first notification.
+pub(crate) fn named_call(requests: &[Request]) -> Option<&Request> {
+    requests
+        .iter()
+        .find(|r| r.id().is_some())
+        .or(requests.first())
 }
 
 /// Whole milliseconds for a log field, `u64::MAX` for a delay too long to count so.

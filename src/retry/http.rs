@@ -17,7 +17,9 @@ use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::event::{AttemptFailure, GaveUp, GiveUpEvent, GiveUpReason, announce_give_up};
+use super::event::{
+    AttemptFailure, GaveUp, GiveUpEvent, GiveUpReason, announce_give_up, named_call,
+};
 use super::layer::JsonRpcRetry;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
@@ -847,11 +849,7 @@ fn give_up_unsent(
     let (call, batch_len) = match message {
         Some(Message::Other) => return,
         Some(Message::Single(request)) => (Some(request), None),
-        Some(Message::Batch(batch)) => {
-            let requests = batch.requests();
-            let call = requests.iter().find(|r| r.id().is_some());
-            (call.or(requests.first()), Some(batch.len()))
-        }
+        Some(Message::Batch(batch)) => (named_call(batch.requests()), Some(batch.len())),
         // The body never came whole: which call it was is not known.
         None => (None, None),
     };

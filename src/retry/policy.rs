@@ -8,7 +8,7 @@ use tower::retry::Policy;
 use super::decide;
 use super::event::{
     AttemptFailure, GaveUp, GiveUpEvent, GiveUpReason, RetryEvent, RetryReason, announce_give_up,
-    announce_retry,
+    announce_retry, named_call,
 };
 use super::future::Delay;
 use super::inspect::InspectError;
@@ -274,6 +274,24 @@ impl State {
         strategy.can_retry()
     }
 
+    /// The retry a result gets, given why it warrants one (`reason`, if any): that
+    /// reason, the wait and the moment it counts from; or why there is none.
+    fn schedule<E: InspectError>(
+        &mut self,
+        strategy: &RetryStrategy,
+        reason: Option<RetryReason>,
+        hint: Option<Duration>,
+        err: Option<&E>,
+        deadline: Option<&Deadline>,
+    ) -> Result<(RetryReason, Duration, Instant), GiveUpReason> {
+        match reason {
+            None => Err(unretried(err, deadline)),
+            Some(reason) => self
+                .next_delay(strategy, hint, deadline)
+                .map(|(delay, decided)| (reason, delay, decided)),
+        }
+    }
+
     /// The wait before the next retry and the moment it counts from, or why there is
     /// none. The one place delays are decided: the backoff's next delay, raised to a
     /// server's hint (up to the ceiling), checked against the call's deadline (its
@@ -360,14 +378,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
         // listed status); a result nothing retries is one when it is an error.
         let failed = reason.is_some() || result.as_ref().map_or(true, Response::is_error);
         let deadline = req.extensions().get::<Deadline>();
-        let outcome = match reason {
-            None => Err(unretried(result.as_ref().err(), deadline)),
-            Some(reason) => self
-                .state
-                .next_delay(strategy, hint, deadline)
-                .map(|(delay, decided)| (reason, delay, decided)),
-        };
-        match outcome {
+        match (self.state).schedule(strategy, reason, hint, result.as_ref().err(), deadline) {
             Ok((reason, delay, decided)) => {
                 let event = RetryEvent {
                     method: req.method(),
@@ -415,7 +426,9 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
         // Owned, because the request is narrowed below.
         let strategy = strategy_for(req.extensions(), &self.default).clone();
         let strategy = &strategy;
-        let mut whole_batch_failed = false;
+        // A batch-level error means the server processed nothing, notifications
+        // included: a retry re-sends them too.
+        let whole_batch_failed = result.as_ref().is_ok_and(|r| r.batch_error().is_some());
         let (reason, hint, retry_ids) = match result {
             Err(err) => {
                 let non_idempotent = req
@@ -429,128 +442,23 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 )
             }
             Ok(response) => {
-                // Gather every answer so far, newest first; the items left to retry
-                // are those whose latest answer warrants it.
-                // A batch-level error means the server processed nothing, notifications
-                // included: a retry re-sends them too.
-                whole_batch_failed = response.batch_error().is_some();
-                let gathered = match self.state.gathered.as_mut() {
-                    None => std::mem::take(response),
-                    Some(gathered) => {
-                        let mut answers = std::mem::take(&mut gathered.answers);
-                        // Refused again, the batch's error still says it (the merge
-                        // keeps the newer refusal of a batch refused before).
-                        if response.batch_error().is_none() {
-                            if let Some(refusal) = gathered.refusal.take() {
-                                answers.push_unmatched(refusal);
-                            }
-                        }
-                        answers.merge(std::mem::take(response));
-                        answers
-                    }
-                };
-                let mut first_reason = None;
-                let mut data_hint = None;
-                // Only an error or a failure status can be retried: a batch answered
-                // without either (the happy path) needs no index.
-                let answers = if gathered.items().iter().any(decide::may_retry) {
-                    gathered.by_id()
-                } else {
-                    HashMap::new()
-                };
-                let retry_ids: HashSet<Id> = req
-                    .requests()
-                    .iter()
-                    .filter_map(|r| {
-                        let id = r.id()?;
-                        let item = *answers.get(id)?;
-                        let reason = decide::response(strategy, r.method(), item)?;
-                        first_reason.get_or_insert(reason);
-                        data_hint = data_hint.max(item.error().and_then(decide::data_hint));
-                        Some(id.clone())
-                    })
-                    .collect();
-                drop(answers);
-                if whole_batch_failed && req.requests().iter().all(|r| r.id().is_none()) {
-                    // Only notifications, refused as a whole: no call's answer decides,
-                    // the batch's error does (with its status), for the notifications a
-                    // retry would send again.
-                    first_reason = refused_notifications(strategy, req, &gathered);
-                    data_hint = gathered.batch_error().and_then(decide::data_hint);
-                }
-                if first_reason.is_some() && crate::codec::repeated_id(req).is_some() {
-                    // Two calls share an id (a service without the codec, which refuses
-                    // such a batch): which call an answer is for cannot be told, so no
-                    // answer decides a retry. A re-send could run a call that succeeded
-                    // again, and its answers could not be gathered with these.
-                    first_reason = None;
-                }
-                let hint = gathered
-                    .extensions()
-                    .get::<RetryAfter>()
-                    .map(RetryAfter::delay)
-                    .max(data_hint);
+                let gathered = self.state.gather(std::mem::take(response));
+                let (reason, hint, retry_ids) =
+                    decide_items(strategy, req, &gathered, whole_batch_failed);
                 *response = gathered;
-                (first_reason, hint, Some(retry_ids))
+                (reason, hint, Some(retry_ids))
             }
         };
         let retryable = reason.is_some();
-        let outcome = match reason {
-            None => Err(unretried(
-                result.as_ref().err(),
-                req.extensions().get::<Deadline>(),
-            )),
-            Some(reason) => self
-                .state
-                .next_delay(strategy, hint, req.extensions().get::<Deadline>())
-                .map(|(delay, decided)| (reason, delay, decided)),
-        };
-        match outcome {
+        let deadline = req.extensions().get::<Deadline>();
+        match (self.state).schedule(strategy, reason, hint, result.as_ref().err(), deadline) {
             Ok((reason, delay, decided)) => {
                 // An answer came (a transport failure re-sends the batch as it is).
                 if let (Some(ids), Ok(response)) = (retry_ids, &mut *result) {
-                    // Keep what was answered; re-send only the items to retry.
-                    let gathered = self.state.gathered.get_or_insert_with(|| {
-                        Box::new(Gathered {
-                            answers: BatchResponse::default(),
-                            settled: Vec::new(),
-                            refusal: None,
-                        })
-                    });
-                    gathered.answers = std::mem::take(response);
-                    // A notification goes again only after a batch-level error, and
-                    // not if its method is non-idempotent: the server saw the batch.
-                    let (again, settled) = std::mem::take(req.requests_mut())
-                        .into_iter()
-                        .partition(|r: &Request| match r.id() {
-                            Some(id) => ids.contains(id),
-                            None => whole_batch_failed && !strategy.is_non_idempotent(r.method()),
-                        });
-                    *req.requests_mut() = again;
-                    if whole_batch_failed && settled.iter().any(|r| r.id().is_none()) {
-                        gathered.refusal = refusal(&gathered.answers);
-                    }
-                    // A call settled on an error is given up on now, after the retries
-                    // made so far (the count already includes the one about to be made).
-                    let made = self.state.retries.saturating_sub(1);
-                    record_settled(&mut gathered.answers, &settled, made);
-                    gathered.settled.extend(settled);
-                    // The next answer is merged with these: it must be readable.
-                    req.extensions_mut().insert(Gathering);
+                    let answers = std::mem::take(response);
+                    (self.state).narrow(strategy, req, answers, &ids, whole_batch_failed);
                 }
                 let first = req.requests().first();
-                let failure = match (&*result, &self.state.gathered) {
-                    (Err(_), _) | (Ok(_), None) => failure_of(result),
-                    // The answers were moved to those gathered: the first call re-sent's,
-                    // else (only notifications re-sent) the batch's refusal.
-                    (Ok(_), Some(gathered)) => {
-                        let answers = &gathered.answers;
-                        match first.and_then(Request::id).and_then(|id| answers.get(id)) {
-                            Some(item) => failure_of_answer(item),
-                            None => failure_of_answer(answers),
-                        }
-                    }
-                };
                 let event = RetryEvent {
                     method: first.map_or("", Request::method),
                     id: first.and_then(Request::id),
@@ -559,103 +467,12 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     reason,
                     delay,
                     retry_after: hint,
-                    failure,
+                    failure: retried_failure(result, self.state.gathered.as_deref(), first),
                 };
                 Some(wait(strategy, &event, decided))
             }
             Err(why) => {
-                let gathered = self.state.gathered.take();
-                // The call the final failure is about, with its answer: among the calls
-                // sent last and those settled before, whose latest answer is an error,
-                // the first that wanted another retry when a limit or the backoff ended
-                // them (the call the reason is about), else the first.
-                let failed_call = match &*result {
-                    // No error among the answers (a batch that succeeded): no lookups.
-                    Ok(response) if !response.items().iter().any(Response::is_error) => None,
-                    Ok(response) => {
-                        let answers = response.by_id();
-                        let errors = || {
-                            let settled = gathered.iter().flat_map(|g| g.settled.iter());
-                            req.requests().iter().chain(settled).filter_map(|r| {
-                                let item = *answers.get(r.id()?)?;
-                                item.is_error().then_some((r, item))
-                            })
-                        };
-                        let wanted = || {
-                            errors().find(|(r, item)| {
-                                decide::response(strategy, r.method(), item).is_some()
-                            })
-                        };
-                        match why {
-                            GiveUpReason::NotRetryable => None,
-                            _ => wanted(),
-                        }
-                        .or_else(|| errors().next())
-                    }
-                    Err(_) => None,
-                };
-                let failed = match &*result {
-                    Ok(response) => {
-                        retryable || failed_call.is_some() || response.batch_error().is_some()
-                    }
-                    Err(_) => true,
-                };
-                if failed {
-                    // After a transport failure, the first call sent last (a notification
-                    // only when the batch has no call).
-                    let call = failed_call
-                        .map(|(call, _)| call)
-                        .or_else(|| req.requests().iter().find(|r| r.id().is_some()))
-                        .or(req.requests().first());
-                    let failure = match (&*result, failed_call) {
-                        // The named call's answer, with the status it came under (it may be
-                        // from an earlier exchange than the last).
-                        (_, Some((_, item))) => failure_of_answer(item),
-                        (Ok(response), None) => failure_of_answer(response),
-                        (Err(err), None) => failure_of_error(err),
-                    };
-                    let event = GiveUpEvent {
-                        method: call.map_or("", Request::method),
-                        id: call.and_then(Request::id),
-                        batch_len: Some(req.len()),
-                        retries: self.state.retries,
-                        reason: why,
-                        failure,
-                    };
-                    announce_give_up(strategy, &event);
-                }
-                // After a partial retry, the final answer holds every item: a transport
-                // failure of the re-sent items leaves them with their last error answer.
-                // The server's last word on time goes with it (a 429's `Retry-After`).
-                if let (Err(err), Some(gathered)) = (&*result, gathered) {
-                    let mut answers = gathered.answers;
-                    let hint = err.retry_after();
-                    let latest = |extensions: &mut http::Extensions| match hint {
-                        Some(hint) => extensions.insert(RetryAfter::new(hint)),
-                        None => extensions.remove::<RetryAfter>(),
-                    };
-                    // The calls sent last, too: their answers are older than that word.
-                    let position = answers.positions();
-                    for id in req.requests().iter().filter_map(Request::id) {
-                        if let Some(item) = position
-                            .get(id)
-                            .and_then(|&i| answers.items_mut().get_mut(i))
-                        {
-                            latest(item.extensions_mut());
-                        }
-                    }
-                    let extensions = answers.extensions_mut();
-                    latest(extensions);
-                    extensions.insert(LatestHint(hint));
-                    *result = Ok(answers);
-                }
-                if failed {
-                    let gave_up = self.state.gave_up(why);
-                    if let Ok(response) = result {
-                        record_calls(strategy, req, response, gave_up);
-                    }
-                    record(result, gave_up, BatchResponse::extensions_mut);
-                }
+                self.give_up_batch(strategy, why, retryable, req, result);
                 None
             }
         }
@@ -664,6 +481,260 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
     fn clone_request(&mut self, req: &BatchRequest) -> Option<BatchRequest> {
         self.keep(req)
     }
+}
+
+impl JsonRpcRetryPolicy {
+    /// Ends a batch's retries for `why`: reports the failure (if the batch failed),
+    /// makes every answer gathered the result when the last re-send failed in transport,
+    /// and records how the retries ended, on the whole and on each call sent last.
+    /// `retryable`: whether the last result warranted a retry that a limit then refused.
+    fn give_up_batch<E: InspectError>(
+        &mut self,
+        strategy: &RetryStrategy,
+        why: GiveUpReason,
+        retryable: bool,
+        req: &BatchRequest,
+        result: &mut Result<BatchResponse, E>,
+    ) {
+        let gathered = self.state.gathered.take();
+        let (failed, failed_call) = match &*result {
+            Ok(response) => {
+                let call = failed_call(strategy, why, req, gathered.as_deref(), response);
+                let failed = retryable || call.is_some() || response.batch_error().is_some();
+                (failed, call)
+            }
+            Err(_) => (true, None),
+        };
+        if failed {
+            // After a transport failure, the first call sent last (a notification only
+            // when the batch has no call).
+            let call = failed_call
+                .map(|(call, _)| call)
+                .or_else(|| named_call(req.requests()));
+            let failure = match (&*result, failed_call) {
+                // The named call's answer, with the status it came under (it may be
+                // from an earlier exchange than the last).
+                (_, Some((_, item))) => failure_of_answer(item),
+                (Ok(response), None) => failure_of_answer(response),
+                (Err(err), None) => failure_of_error(err),
+            };
+            let event = GiveUpEvent {
+                method: call.map_or("", Request::method),
+                id: call.and_then(Request::id),
+                batch_len: Some(req.len()),
+                retries: self.state.retries,
+                reason: why,
+                failure,
+            };
+            announce_give_up(strategy, &event);
+        }
+        if let (Err(err), Some(gathered)) = (&*result, gathered) {
+            *result = Ok(after_transport_failure(
+                gathered.answers,
+                req,
+                err.retry_after(),
+            ));
+        }
+        if failed {
+            let gave_up = self.state.gave_up(why);
+            if let Ok(response) = result {
+                record_calls(strategy, req, response, gave_up);
+            }
+            record(result, gave_up, BatchResponse::extensions_mut);
+        }
+    }
+}
+
+impl State {
+    /// Every answer a batch has so far: this exchange's merged over those gathered
+    /// (the newer answer wins). The batch's refusal kept for an unsent notification
+    /// ([`Gathered::refusal`]) goes back among the answers no call took once this
+    /// exchange was not refused; refused again, the batch's error still says it (the
+    /// merge keeps the newer refusal).
+    fn gather(&mut self, response: BatchResponse) -> BatchResponse {
+        let Some(gathered) = self.gathered.as_mut() else {
+            return response;
+        };
+        let mut answers = std::mem::take(&mut gathered.answers);
+        if response.batch_error().is_none() {
+            if let Some(refusal) = gathered.refusal.take() {
+                answers.push_unmatched(refusal);
+            }
+        }
+        answers.merge(response);
+        answers
+    }
+
+    /// Keeps a batch's `answers` and narrows `req` to the calls in `retry_ids`, with,
+    /// after a batch-level error, the notifications that may go again. The rest are
+    /// settled: not sent again, and a call settled on an error is given up on now.
+    fn narrow(
+        &mut self,
+        strategy: &RetryStrategy,
+        req: &mut BatchRequest,
+        answers: BatchResponse,
+        retry_ids: &HashSet<Id>,
+        whole_batch_failed: bool,
+    ) {
+        // After the retries made so far: the count already includes the one about to
+        // be made.
+        let made = self.retries.saturating_sub(1);
+        let gathered = self.gathered.get_or_insert_with(|| {
+            Box::new(Gathered {
+                answers: BatchResponse::default(),
+                settled: Vec::new(),
+                refusal: None,
+            })
+        });
+        gathered.answers = answers;
+        // A notification goes again only after a batch-level error, and not if its
+        // method is non-idempotent: the server saw the batch.
+        let (again, settled) =
+            std::mem::take(req.requests_mut())
+                .into_iter()
+                .partition(|r: &Request| match r.id() {
+                    Some(id) => retry_ids.contains(id),
+                    None => whole_batch_failed && !strategy.is_non_idempotent(r.method()),
+                });
+        *req.requests_mut() = again;
+        if whole_batch_failed && settled.iter().any(|r| r.id().is_none()) {
+            gathered.refusal = refusal(&gathered.answers);
+        }
+        record_settled(&mut gathered.answers, &settled, made);
+        gathered.settled.extend(settled);
+        // The next answer is merged with these: it must be readable.
+        req.extensions_mut().insert(Gathering);
+    }
+}
+
+/// What a batch's answers (all gathered so far) decide: why to retry (the first call's
+/// reason), the server's wait hint (the answer's `Retry-After`, or a retried call's
+/// error data), and the calls whose latest answer warrants a retry.
+fn decide_items(
+    strategy: &RetryStrategy,
+    req: &BatchRequest,
+    gathered: &BatchResponse,
+    whole_batch_failed: bool,
+) -> (Option<RetryReason>, Option<Duration>, HashSet<Id>) {
+    let mut reason = None;
+    let mut data_hint = None;
+    // Only an error or a failure status can be retried: a batch answered without either
+    // (the happy path) needs no index.
+    let answers = if gathered.items().iter().any(decide::may_retry) {
+        gathered.by_id()
+    } else {
+        HashMap::new()
+    };
+    let retry_ids: HashSet<Id> = req
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            let id = r.id()?;
+            let item = *answers.get(id)?;
+            let why = decide::response(strategy, r.method(), item)?;
+            reason.get_or_insert(why);
+            data_hint = data_hint.max(item.error().and_then(decide::data_hint));
+            Some(id.clone())
+        })
+        .collect();
+    if whole_batch_failed && req.requests().iter().all(|r| r.id().is_none()) {
+        // Only notifications, refused as a whole: no call's answer decides, the batch's
+        // error does (with its status), for the notifications a retry would send again.
+        reason = refused_notifications(strategy, req, gathered);
+        data_hint = gathered.batch_error().and_then(decide::data_hint);
+    }
+    if reason.is_some() && crate::codec::repeated_id(req).is_some() {
+        // Two calls share an id (a service without the codec, which refuses such a
+        // batch): which call an answer is for cannot be told, so no answer decides a
+        // retry. A re-send could run a call that succeeded again, and its answers could
+        // not be gathered with these.
+        reason = None;
+    }
+    let hint = gathered
+        .extensions()
+        .get::<RetryAfter>()
+        .map(RetryAfter::delay)
+        .max(data_hint);
+    (reason, hint, retry_ids)
+}
+
+/// What a batch's retry event shows failed: the attempt's error, or its answer; once
+/// answers are gathered, the answer of the first call re-sent, else (only notifications
+/// re-sent) the batch's refusal.
+fn retried_failure<'a, E: InspectError>(
+    result: &'a Result<BatchResponse, E>,
+    gathered: Option<&'a Gathered>,
+    first: Option<&Request>,
+) -> AttemptFailure<'a> {
+    match (result, gathered) {
+        (Err(_), _) | (Ok(_), None) => failure_of(result),
+        (Ok(_), Some(gathered)) => {
+            let answers = &gathered.answers;
+            match first.and_then(Request::id).and_then(|id| answers.get(id)) {
+                Some(item) => failure_of_answer(item),
+                None => failure_of_answer(answers),
+            }
+        }
+    }
+}
+
+/// The call a batch's final failure is about, with its answer: among the calls sent
+/// last and those settled before whose latest answer is an error, the first that wanted
+/// another retry when a limit or the backoff ended them (the call the reason is about),
+/// else the first. `None` when no answer is an error.
+fn failed_call<'a>(
+    strategy: &RetryStrategy,
+    why: GiveUpReason,
+    req: &'a BatchRequest,
+    gathered: Option<&'a Gathered>,
+    response: &'a BatchResponse,
+) -> Option<(&'a Request, &'a Response)> {
+    // A batch that succeeded: no lookups.
+    if !response.items().iter().any(Response::is_error) {
+        return None;
+    }
+    let answers = response.by_id();
+    let errors = || {
+        let settled = gathered.into_iter().flat_map(|g| g.settled.iter());
+        req.requests().iter().chain(settled).filter_map(|r| {
+            let item = *answers.get(r.id()?)?;
+            item.is_error().then_some((r, item))
+        })
+    };
+    let wanted = match why {
+        GiveUpReason::NotRetryable => None,
+        _ => errors().find(|(r, item)| decide::response(strategy, r.method(), item).is_some()),
+    };
+    wanted.or_else(|| errors().next())
+}
+
+/// A partly retried batch's final answer when its last re-send failed in transport:
+/// every answer gathered, the calls sent last keeping their last error answer. The
+/// server's last word on time (`hint`: a 429's `Retry-After`, or none) replaces the
+/// earlier one on the whole and on the answers to the calls sent last, which are older
+/// than that word.
+fn after_transport_failure(
+    mut answers: BatchResponse,
+    req: &BatchRequest,
+    hint: Option<Duration>,
+) -> BatchResponse {
+    let latest = |extensions: &mut http::Extensions| match hint {
+        Some(hint) => extensions.insert(RetryAfter::new(hint)),
+        None => extensions.remove::<RetryAfter>(),
+    };
+    let position = answers.positions();
+    for id in req.requests().iter().filter_map(Request::id) {
+        if let Some(item) = position
+            .get(id)
+            .and_then(|&i| answers.items_mut().get_mut(i))
+        {
+            latest(item.extensions_mut());
+        }
+    }
+    let extensions = answers.extensions_mut();
+    latest(extensions);
+    extensions.insert(LatestHint(hint));
+    answers
 }
 
 /// Records on the failed answer of each call settled by this exchange (not sent again)
@@ -769,11 +840,7 @@ fn refused_notifications(
         return None;
     }
     let again = req.requests().first()?;
-    let mut refusal = Response::failure(Id::Null, answers.batch_error()?.clone());
-    if let Some(status) = answers.extensions().get::<http::StatusCode>() {
-        refusal.extensions_mut().insert(*status);
-    }
-    decide::response(strategy, again.method(), &refusal)
+    decide::response(strategy, again.method(), &refusal(answers)?)
 }
 
 #[cfg(test)]

@@ -310,6 +310,11 @@ impl Deadline {
         }
     }
 
+    /// What is left before the call's deadline, if it has one.
+    pub(crate) fn left(extensions: &http::Extensions) -> Option<Duration> {
+        Self::bound(extensions, None)
+    }
+
     /// How long an attempt may take: `timeout`, cut to what is left before the call's
     /// deadline, if it has one.
     pub(crate) fn bound(

@@ -29,7 +29,7 @@ use crate::codec::{
 };
 use crate::fused::Fused;
 use crate::jsonrpc::members::{self, Item, Shape};
-use crate::jsonrpc::{BatchRequest, DecodeError, Request};
+use crate::jsonrpc::{BatchRequest, BatchResponse, DecodeError, Request, Response};
 
 /// Retries JSON-RPC over HTTP at the HTTP level, for stacks that only take HTTP layers.
 ///
@@ -336,7 +336,7 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
 
 /// The service of [`HttpRetryLayer`].
 pub struct HttpRetry<S, B, E = BoxError> {
-    stack: JsonRpcRetry<JsonRpcCodec<Rebody<S, B>>>,
+    stack: Stack<S, B>,
     /// The default strategy, for the events of a call that ends before it is sent.
     strategy: RetryStrategy,
     request_limit: usize,
@@ -577,195 +577,33 @@ where
         let map_err = self.map_err;
         let call = Box::pin(async move {
             let (parts, body) = req.into_parts();
-            // The deadline bounds the upload too, and then the wait for the inner
-            // service's readiness (a call made without `poll_ready`, a limit taken
-            // meanwhile): a body that never ends or a service never ready cannot hold the
-            // call past it.
-            // When the upload fails, its first byte that is not whitespace tells whether
-            // it was a JSON-RPC call that was given up: noted from every frame before
-            // `Limited` sees it (a frame over the limit goes no further).
-            let first = FirstByte::default();
-            let noted = &first;
-            let body = body.map_frame(move |frame| {
-                if let Some(data) = frame.data_ref() {
-                    noted.note(data.chunk());
-                }
-                frame
-            });
-            let read = codec::future::read_body(body, limit);
-            // So does the attempt's timeout, a whole one of its own before the first
-            // attempt's: without it a body that stalls, with no deadline, would hold the
-            // call for ever.
-            let deadline_left = Deadline::bound(&parts.extensions, None);
-            let read = match Deadline::bound(&parts.extensions, attempt_timeout) {
-                Some(left) => match tokio::time::timeout(left, read).await {
-                    Ok(read) => read,
-                    Err(_) => {
-                        let elapsed = tower::timeout::error::Elapsed::new();
-                        if first.may_be_json_rpc() {
-                            // The call's deadline ended it, or the attempt's own timeout:
-                            // no retry then, the bytes to send again never came whole.
-                            let reason = if deadline_left == Some(left) {
-                                GiveUpReason::Deadline
-                            } else {
-                                GiveUpReason::NotRetryable
-                            };
-                            give_up_unsent(&strategy, &parts.extensions, None, reason, &elapsed);
-                        }
-                        return Err(Failure::Layer(Box::new(elapsed)));
-                    }
-                },
-                None => read.await,
-            };
-            let bytes = match read {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    // Over the limit, or the body broke: nothing to send, nor to send again.
-                    let err = request_too_large(e, limit);
-                    if first.may_be_json_rpc() {
-                        let reason = GiveUpReason::NotRetryable;
-                        give_up_unsent(&strategy, &parts.extensions, None, reason, &*err);
-                    }
-                    return Err(Failure::Layer(err));
-                }
-            };
+            let ext = &parts.extensions;
+            let bytes = read_request(body, ext, limit, attempt_timeout, &strategy).await?;
             let message = parse(&bytes);
-            // The body is whole: a deadline that comes while the inner service is not
-            // ready ends the call known by now (its method and id, or not JSON-RPC).
-            // Never an error: the codec keeps one for the call.
-            let ready = std::future::poll_fn(|cx| Service::<Request>::poll_ready(&mut stack, cx));
-            match Deadline::bound(&parts.extensions, None) {
-                Some(left) => {
-                    if tokio::time::timeout(left, ready).await.is_err() {
-                        give_up_at_deadline(&strategy, &parts.extensions, &message);
-                        return Err(Failure::Layer(Box::new(
-                            tower::timeout::error::Elapsed::new(),
-                        )));
-                    }
-                }
-                None => {
-                    let _ = ready.await;
-                }
-            }
-            // A deadline that came while the body was read (or before this future was
-            // first polled) ends the call here: nothing is sent after it. (A deadline no
-            // later than the call itself, `max_elapsed(ZERO)`, leaves one attempt, cut
-            // at once, as over the codec.)
-            let came = parts
-                .extensions
-                .get::<Deadline>()
-                .is_some_and(|Deadline(at)| *at > called && *at < tokio::time::Instant::now());
-            if came {
-                give_up_at_deadline(&strategy, &parts.extensions, &message);
-                return Err(Failure::Layer(Box::new(
-                    tower::timeout::error::Elapsed::new(),
-                )));
-            }
-            let outcome = match message {
+            ready_before_deadline(&mut stack, ext, called, &strategy, &message).await?;
+            match message {
                 Message::Other => {
-                    // Not JSON-RPC: sent once, as it came, within the same limits and
-                    // bounds as an attempt (its timeout, the call's deadline).
-                    let timeout = Deadline::bound(&parts.extensions, attempt_timeout);
-                    let mut codec = stack.into_inner();
-                    // The inner service refused readiness: that error, not a request.
-                    if let Some(err) = codec.take_not_ready() {
-                        return answer_error::<S::Error>(err);
-                    }
-                    let inner = codec.into_inner().inner;
-                    let exchange = async {
-                        let mut parts = parts;
-                        // Below the layer, the deadline is no longer vouched for.
-                        parts.extensions.remove::<Live>();
-                        let req = http::Request::from_parts(parts, B::from(bytes.to_vec()));
-                        let (head, body) = inner
-                            .oneshot(req)
-                            .await
-                            .map_err(Failure::Inner)?
-                            .into_parts();
-                        // An unreadable body keeps what the head said, as the codec's
-                        // errors do: the status (a 503's body over the limit is still a
-                        // 503) and the server's hint.
-                        let status = head.status;
-                        let hint =
-                            codec::RetryAfter::from_headers(&head.headers).map(|h| h.delay());
-                        let body = codec::future::read_body(body, response_limit)
-                            .await
-                            .map_err(|e| {
-                                let err = codec::Error::body(e, response_limit);
-                                Failure::Layer(Box::new(err.with_status(status, hint)))
-                            })?;
-                        Ok(raw_response(RawAnswer { head, body }))
-                    };
-                    return match timeout {
-                        Some(timeout) => tokio::time::timeout(timeout, exchange)
-                            .await
-                            .unwrap_or_else(|_| {
-                                Err(Failure::Layer(Box::new(
-                                    tower::timeout::error::Elapsed::new(),
-                                )))
-                            }),
-                        None => exchange.await,
-                    };
+                    let limits = (response_limit, attempt_timeout);
+                    send_as_it_came(stack, parts, bytes, limits).await
                 }
                 Message::Single(mut request) => {
                     // The request was read without its params (`from_members_unbuilt`):
                     // every attempt must send the caller's bytes, given here.
                     *request.extensions_mut() = take_head(&mut stack, parts, bytes, None);
                     match stack.oneshot(request).await {
-                        Ok(mut resp) => match resp.extensions_mut().remove::<RawAnswer>() {
-                            Some(raw) => Ok(with_gave_up(
-                                raw_response(raw),
-                                resp.extensions().get().copied(),
-                            )),
-                            // The codec keeps every answer it decodes for this layer;
-                            // the response itself has no result to hand on.
-                            None => {
-                                return Err(Failure::Layer(
-                                    "the server's answer was not kept".into(),
-                                ));
-                            }
-                        },
-                        Err(err) => Err(err),
+                        Ok(resp) => single_answer(resp),
+                        Err(err) => answer_error(err),
                     }
                 }
                 Message::Batch(mut batch) => {
                     let items = Some(batch.len());
                     *batch.extensions_mut() = take_head(&mut stack, parts, bytes, items);
-                    stack.oneshot(batch).await.map(|mut resp| {
-                        // One exchange: its answer as it came. Gathered from several: the
-                        // items made into one array, each as the server's bytes.
-                        if let Some(raw) = resp.extensions_mut().remove::<RawAnswer>() {
-                            let mut answer =
-                                with_gave_up(raw_response(raw), resp.extensions().get().copied());
-                            // A later exchange that failed as a whole had the last word
-                            // on time.
-                            if let Some(LatestHint(hint)) = resp.extensions().get().copied() {
-                                let headers = answer.headers_mut();
-                                match hint {
-                                    Some(delay) => {
-                                        headers.insert(RETRY_AFTER, retry_after_header(delay))
-                                    }
-                                    None => headers.remove(RETRY_AFTER),
-                                };
-                            }
-                            return answer;
-                        }
-                        // Answers no call took (a null id, the server could not read an
-                        // item) go last, so nothing the server said is dropped.
-                        let answers = resp.items().iter().chain(resp.unmatched());
-                        let body = if resp.items().is_empty() && resp.unmatched().is_empty() {
-                            Bytes::new()
-                        } else {
-                            codec::splice(answers.map(|r| (r, r.extensions())))
-                        };
-                        with_gave_up(
-                            json_response(resp.extensions(), body),
-                            resp.extensions().get().copied(),
-                        )
-                    })
+                    match stack.oneshot(batch).await {
+                        Ok(resp) => Ok(batch_answer(resp)),
+                        Err(err) => answer_error(err),
+                    }
                 }
-            };
-            outcome.or_else(answer_error::<S::Error>)
+            }
         });
         HttpRetryFuture {
             call: Fused::new(call),
@@ -775,10 +613,211 @@ where
     }
 }
 
+/// The stack under the HTTP-level layer: the JSON-RPC-level retries, over the codec,
+/// over the inner HTTP service.
+type Stack<S, B> = JsonRpcRetry<JsonRpcCodec<Rebody<S, B>>>;
+
+/// The error of a call the layer ends on time: the call's deadline came, or the attempt's
+/// timeout.
+fn elapsed<SE>() -> Failure<SE> {
+    Failure::Layer(Box::new(tower::timeout::error::Elapsed::new()))
+}
+
+/// Reads the caller's request body whole, within `limit` bytes, and within the call's
+/// deadline and the attempt's timeout (a whole one of its own, before the first
+/// attempt's): without them a body that stalls, with no deadline, would hold the call
+/// for ever. A body that fails sends nothing, and nothing again (the bytes to send never
+/// came whole); when it may have been a JSON-RPC call, the call is reported given up.
+async fn read_request<B, SE>(
+    body: B,
+    extensions: &http::Extensions,
+    limit: usize,
+    attempt_timeout: Option<Duration>,
+    strategy: &RetryStrategy,
+) -> Result<Bytes, Failure<SE>>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    // When the upload fails, its first byte that is not whitespace tells whether it was
+    // a JSON-RPC call that was given up: noted from every frame before `Limited` sees it
+    // (a frame over the limit goes no further).
+    let first = FirstByte::default();
+    let noted = &first;
+    let body = body.map_frame(move |frame| {
+        if let Some(data) = frame.data_ref() {
+            noted.note(data.chunk());
+        }
+        frame
+    });
+    let read = codec::future::read_body(body, limit);
+    let deadline_left = Deadline::left(extensions);
+    let read = match Deadline::bound(extensions, attempt_timeout) {
+        Some(bound) => match tokio::time::timeout(bound, read).await {
+            Ok(read) => read,
+            Err(_) => {
+                if first.may_be_json_rpc() {
+                    // The call's deadline ended it, or the attempt's own timeout: no
+                    // retry either way.
+                    let reason = if deadline_left == Some(bound) {
+                        GiveUpReason::Deadline
+                    } else {
+                        GiveUpReason::NotRetryable
+                    };
+                    let elapsed = tower::timeout::error::Elapsed::new();
+                    give_up_unsent(strategy, extensions, None, reason, &elapsed);
+                }
+                return Err(elapsed());
+            }
+        },
+        None => read.await,
+    };
+    read.map_err(|e| {
+        // Over the limit, or the body broke.
+        let err = request_too_large(e, limit);
+        if first.may_be_json_rpc() {
+            let reason = GiveUpReason::NotRetryable;
+            give_up_unsent(strategy, extensions, None, reason, &*err);
+        }
+        Failure::Layer(err)
+    })
+}
+
+/// Waits, within the call's deadline, for the call's own clone of the stack to be ready
+/// (a call made without `poll_ready`, a limit taken meanwhile): a service never ready
+/// cannot hold the call past it. A deadline that comes meanwhile, or came while the body
+/// was read (or before the call's future was first polled), ends the call, known by now
+/// as `message`: nothing is sent after it. (A deadline no later than the call itself,
+/// `max_elapsed(ZERO)`, leaves one attempt, cut at once, as over the codec.)
+async fn ready_before_deadline<S, B, SE>(
+    stack: &mut Stack<S, B>,
+    extensions: &http::Extensions,
+    called: tokio::time::Instant,
+    strategy: &RetryStrategy,
+    message: &Message,
+) -> Result<(), Failure<SE>>
+where
+    Stack<S, B>: Service<Request>,
+{
+    // Never an error: the codec keeps one for the call.
+    let ready = std::future::poll_fn(|cx| Service::<Request>::poll_ready(stack, cx));
+    match Deadline::left(extensions) {
+        Some(left) => {
+            if tokio::time::timeout(left, ready).await.is_err() {
+                give_up_at_deadline(strategy, extensions, message);
+                return Err(elapsed());
+            }
+        }
+        None => {
+            let _ = ready.await;
+        }
+    }
+    let came = extensions
+        .get::<Deadline>()
+        .is_some_and(|Deadline(at)| *at > called && *at < tokio::time::Instant::now());
+    if came {
+        give_up_at_deadline(strategy, extensions, message);
+        return Err(elapsed());
+    }
+    Ok(())
+}
+
+/// Sends a body that is not JSON-RPC once, as it came, within the same limits and bounds
+/// as an attempt (`limits`: the response limit and the attempt's timeout; the call's
+/// deadline): the server's answer as it came, its body read whole.
+async fn send_as_it_came<S, B, RB>(
+    stack: Stack<S, B>,
+    mut parts: http::request::Parts,
+    bytes: Bytes,
+    (response_limit, attempt_timeout): (usize, Option<Duration>),
+) -> Result<http::Response<Full<Bytes>>, Failure<S::Error>>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Error: std::error::Error + Send + Sync + 'static,
+    B: From<Vec<u8>>,
+    RB: Body,
+    RB::Error: Into<BoxError>,
+{
+    let timeout = Deadline::bound(&parts.extensions, attempt_timeout);
+    let mut codec = stack.into_inner();
+    // The inner service refused readiness: that error, not a request.
+    if let Some(err) = codec.take_not_ready() {
+        return answer_error(err);
+    }
+    let inner = codec.into_inner().inner;
+    let exchange = async {
+        // Below the layer, the deadline is no longer vouched for.
+        parts.extensions.remove::<Live>();
+        let req = http::Request::from_parts(parts, B::from(bytes.to_vec()));
+        let (head, body) = inner
+            .oneshot(req)
+            .await
+            .map_err(Failure::Inner)?
+            .into_parts();
+        // An unreadable body keeps what the head said, as the codec's errors do: the
+        // status (a 503's body over the limit is still a 503) and the server's hint.
+        let status = head.status;
+        let hint = codec::RetryAfter::from_headers(&head.headers).map(|h| h.delay());
+        let body = codec::future::read_body(body, response_limit)
+            .await
+            .map_err(|e| {
+                let err = codec::Error::body(e, response_limit);
+                Failure::Layer(Box::new(err.with_status(status, hint)))
+            })?;
+        Ok(raw_response(RawAnswer { head, body }))
+    };
+    match timeout {
+        Some(timeout) => tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or_else(|_| Err(elapsed())),
+        None => exchange.await,
+    }
+}
+
+/// A single call's answer: the server's last answer as it came.
+fn single_answer<SE>(mut resp: Response) -> Result<http::Response<Full<Bytes>>, Failure<SE>> {
+    match resp.extensions_mut().remove::<RawAnswer>() {
+        Some(raw) => Ok(with_gave_up(
+            raw_response(raw),
+            resp.extensions().get().copied(),
+        )),
+        // The codec keeps every answer it decodes for this layer; the response itself
+        // has no result to hand on.
+        None => Err(Failure::Layer("the server's answer was not kept".into())),
+    }
+}
+
+/// A batch's answer. From one exchange: its answer as it came. Gathered from several:
+/// the items made into one array, each as the server's bytes.
+fn batch_answer(mut resp: BatchResponse) -> http::Response<Full<Bytes>> {
+    let gave_up = resp.extensions().get().copied();
+    if let Some(raw) = resp.extensions_mut().remove::<RawAnswer>() {
+        let mut answer = with_gave_up(raw_response(raw), gave_up);
+        // A later exchange that failed as a whole had the last word on time.
+        if let Some(LatestHint(hint)) = resp.extensions().get().copied() {
+            let headers = answer.headers_mut();
+            match hint {
+                Some(delay) => headers.insert(RETRY_AFTER, retry_after_header(delay)),
+                None => headers.remove(RETRY_AFTER),
+            };
+        }
+        return answer;
+    }
+    // Answers no call took (a null id, the server could not read an item) go last, so
+    // nothing the server said is dropped.
+    let answers = resp.items().iter().chain(resp.unmatched());
+    let body = if resp.items().is_empty() && resp.unmatched().is_empty() {
+        Bytes::new()
+    } else {
+        codec::splice(answers.map(|r| (r, r.extensions())))
+    };
+    with_gave_up(json_response(resp.extensions(), body), gave_up)
+}
+
 /// Gives the call's own clone of the stack the request's head and bytes (for a batch,
 /// of `items` items) to send its attempts with; returns the request's extensions.
 fn take_head<S, B>(
-    stack: &mut JsonRpcRetry<JsonRpcCodec<Rebody<S, B>>>,
+    stack: &mut Stack<S, B>,
     parts: http::request::Parts,
     body: Bytes,
     items: Option<usize>,

@@ -84,7 +84,9 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
 /// - Over HTTP/1.1 a client that shuts down its writing half is taken as gone (hyper's
 ///   default): an answer that waits ([`Step::after`], [`Step::timeout`],
 ///   [`latency`](Self::latency)) is dropped with the connection, as when the client
-///   closes it; the call still counts.
+///   closes it. On Linux the call still counts, and an answer that does not wait goes
+///   out; where the shutdown is seen before the request is read (under Wine), the call
+///   is not served at all.
 ///
 /// # Examples
 ///

@@ -81,47 +81,56 @@ use crate::jsonrpc::{BatchRequest, BatchResponse, DecodeError, Request, Response
 /// caller reads the body as before. A per-request [`RetryStrategy`] is read from the
 /// `http::Request`'s extensions.
 ///
-/// For a single call, every attempt sends the caller's bytes unchanged, and the answer
-/// is the last attempt's HTTP answer as it came: its status, its headers (rate-limit
-/// headers included) and its bytes, whether it carries a JSON-RPC body or is a bare
-/// non-2xx status. A notification is sent the same way and its answer comes back with
-/// the server's status and headers; the body of a 2xx answer, empty by the
-/// specification, is not handed back (up to 64 KiB of it is read and thrown away,
-/// waiting 100 ms at most, so that the connection can be used again). A batch is sent
-/// as the caller's bytes while all its items go (the first attempt, and a retry of every
-/// item), and as a new array of the items' own bytes when a retry sends only some of
-/// them (without the caller's digest headers, `Content-Digest`, `Repr-Digest`, `Digest`
-/// and `Content-MD5`, which the new body would not match; a signature over the body in
-/// another header cannot hold for it either); its answer comes back as it
-/// came when one exchange gave it (a 2xx answer that does not answer each call once,
-/// by id, is the layer's decode error, as over the codec: a missing, repeated or
-/// unknown id, which a client left to itself might pair with the wrong call), and
-/// when retries gathered it from several, as one
-/// array of the items as the server wrote them (a null-id error the layer gives a call,
-/// by elimination or as the error that refused the whole batch, is written anew with
-/// that call's id around the server's error object as it wrote it; the answers that no
-/// call took go last, every exchange's, with the refusal of a whole batch when a retry
-/// did not send a non-idempotent notification of it again),
-/// with status 200 (every call's failure is in the body; a caller that refuses a
-/// non-2xx batch answer as a whole, as jsonrpsee does, would otherwise lose the calls
-/// that succeeded) and the last exchange's `Retry-After` (when the last exchange failed
-/// as a whole, a 429 say, the answers gathered before come back as they would have, with
-/// that exchange's `Retry-After`; a `Retry-After` the layer writes itself is in
-/// delay-seconds, rounded up from an HTTP-date). Results are checked as JSON but never
-/// built; error `data` is built for the response rules to read when serde_json can hold
-/// it, and left out of the decision when it cannot (a number beyond `f64`, deep
-/// nesting). Either way the answer goes through as the server's bytes. An answer whose
-/// body is
-/// content-encoded (the caller asked for gzip, say) cannot be read by the layer, so no
-/// JSON-RPC rule applies to it: it comes back as it came, for the caller to decode. (A
-/// batch sent again after an answer, whose answer the layer gathers with the ones kept,
-/// goes with `Accept-Encoding: identity` in place of the caller's: an answer the layer
-/// could not read could not be gathered, and the server's answers in it would be lost;
-/// the gathered answer is not encoded either.) A
-/// body that is not JSON-RPC is sent once, untouched, within the same limits, attempt
-/// timeout and deadline. Trailers are not carried, either way: the request is sent from
-/// its buffered bytes, and the answer handed back as `Full<Bytes>` (JSON-RPC over HTTP
-/// does not use them).
+/// # What is sent, and what comes back
+///
+/// - **A single call**: every attempt sends the caller's bytes unchanged. The answer is
+///   the last attempt's HTTP answer as it came: its status, its headers (rate-limit
+///   headers included) and its bytes, whether it carries a JSON-RPC body or is a bare
+///   non-2xx status.
+/// - **A notification** is sent the same way, and its answer comes back with the
+///   server's status and headers. The body of a 2xx answer, empty by the specification,
+///   is not handed back: up to 64 KiB of it is read and thrown away, waiting 100 ms at
+///   most, so that the connection can be used again.
+/// - **A batch answered in one exchange** is sent as the caller's bytes (all its items go:
+///   the first attempt, or a retry of every item), and its answer comes back as it came.
+///   A 2xx answer that does not answer each call once, by id (a missing, repeated or
+///   unknown id, which a client left to itself might pair with the wrong call), is the
+///   layer's decode error, as over the codec.
+/// - **A batch retried in part**: a retry that sends only some items sends a new array of
+///   those items' own bytes, without the caller's digest headers (`Content-Digest`,
+///   `Repr-Digest`, `Digest` and `Content-MD5`), which the new body would not match; a
+///   signature over the body in another header cannot hold for it either. The answer is
+///   gathered from every exchange into one array of the items as the server wrote them:
+///   - a null-id error the layer gives a call (by elimination, or as the error that
+///     refused the whole batch) is written anew with that call's id, around the server's
+///     error object as it wrote it;
+///   - the answers no call took go last, every exchange's, with the refusal of the whole
+///     batch when a retry did not send a non-idempotent notification of it again;
+///   - its status is 200: every call's failure is in the body, and a caller that refuses
+///     a non-2xx batch answer as a whole, as jsonrpsee does, would otherwise lose the
+///     calls that succeeded;
+///   - it carries the last exchange's `Retry-After`, in delay-seconds (rounded up from
+///     an HTTP-date). When the last exchange failed as a whole (a 429, say), the answers
+///     gathered before come back as they would have, with that exchange's `Retry-After`.
+/// - **A body that is not JSON-RPC** is sent once, untouched, within the same limits,
+///   attempt timeout and deadline.
+///
+/// Results are checked as JSON but never built. Error `data` is built for the response
+/// rules to read when serde_json can hold it, and left out of the decision when it
+/// cannot (a number beyond `f64`, deep nesting); either way the answer goes through as
+/// the server's bytes.
+///
+/// An answer whose body is content-encoded (the caller asked for gzip, say) cannot be
+/// read by the layer, so no JSON-RPC rule applies to it: it comes back as it came, for
+/// the caller to decode. A batch sent again after an answer, whose answer the layer
+/// gathers with the ones kept, goes with `Accept-Encoding: identity` in place of the
+/// caller's: an answer the layer could not read could not be gathered, and the server's
+/// answers in it would be lost. The gathered answer is not encoded either.
+///
+/// Trailers are not carried, either way: the request is sent from its buffered bytes,
+/// and the answer handed back as `Full<Bytes>` (JSON-RPC over HTTP does not use them).
+///
+/// # Errors
 ///
 /// The output error type is `E`, [`BoxError`] unless [`map_err`](Self::map_err) names
 /// another: the inner error of the last attempt is returned as it was (through
@@ -290,14 +299,16 @@ impl<B, E> HttpRetryLayer<B, E> {
         self
     }
 
-    /// The largest response body buffered, in bytes. Over it, the call fails with a
-    /// [`codec::Error`] for which [`is_body_too_large`](codec::Error::is_body_too_large)
-    /// holds (through [`map_err`](Self::map_err)), with the answer's status and
-    /// `Retry-After`, except that the answer to a JSON-RPC message under a failure
-    /// status comes back as that status, without its body, that a 2xx answer to a
-    /// notification or a batch of notifications only comes back as that 2xx, without
-    /// its body (the notifications were delivered), and that a partly retried batch
-    /// whose re-send is over the limit comes back as the answers gathered before.
+    /// The largest response body buffered, in bytes. An answer over it comes back as:
+    ///
+    /// - the answer to a JSON-RPC message under a failure status: that status, without
+    ///   its body;
+    /// - a 2xx answer to a notification or a batch of notifications only: that 2xx,
+    ///   without its body (the notifications were delivered);
+    /// - the answer to a partly retried batch's re-send: the answers gathered before;
+    /// - any other: a [`codec::Error`] for which
+    ///   [`is_body_too_large`](codec::Error::is_body_too_large) holds (through
+    ///   [`map_err`](Self::map_err)), with the answer's status and `Retry-After`.
     ///
     /// # Default
     ///

@@ -892,7 +892,7 @@ fn give_up_unsent(
     reason: GiveUpReason,
     error: &(dyn std::error::Error + Send + Sync + 'static),
 ) {
-    let strategy = extensions.get::<RetryStrategy>().unwrap_or(default);
+    let strategy = RetryStrategy::for_request(extensions, default);
     if !strategy.can_retry() {
         return;
     }

@@ -199,6 +199,8 @@ impl<S> JsonRpcRetry<S> {
     /// the time the copy is made.
     pub(crate) fn stamp(&self, extensions: &mut http::Extensions) -> Option<Deadline> {
         Deadline::drop_stale(extensions);
+        // The limit of the strategy that governs the call (`RetryStrategy::for_request`):
+        // its own, else the default's, kept here.
         let limit = match extensions.get::<RetryStrategy>() {
             Some(own) => own.inner.max_elapsed,
             None => self.max_elapsed,

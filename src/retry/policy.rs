@@ -128,7 +128,7 @@ impl JsonRpcRetryPolicy {
         if !first {
             return Some(req.clone());
         }
-        let strategy = strategy_for(req.extensions(), &self.default);
+        let strategy = RetryStrategy::for_request(req.extensions(), &self.default);
         if !self.state.begin(strategy) {
             return None;
         }
@@ -250,14 +250,6 @@ fn wait(strategy: &RetryStrategy, event: &RetryEvent<'_>, decided: Instant) -> D
     Delay::counted_from(decided, event.delay)
 }
 
-/// The strategy for a request: its own, else the default.
-fn strategy_for<'a>(
-    extensions: &'a http::Extensions,
-    default: &'a RetryStrategy,
-) -> &'a RetryStrategy {
-    extensions.get::<RetryStrategy>().unwrap_or(default)
-}
-
 impl State {
     /// How the retries ended, given up for this reason.
     fn gave_up(&self, reason: GiveUpReason) -> GaveUp {
@@ -349,7 +341,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
         req: &mut Request,
         result: &mut Result<Response, E>,
     ) -> Option<Self::Future> {
-        let strategy = strategy_for(req.extensions(), &self.default);
+        let strategy = RetryStrategy::for_request(req.extensions(), &self.default);
         let (reason, hint) = match result {
             Ok(response) => {
                 let reason = if req.is_notification() {
@@ -424,7 +416,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
         result: &mut Result<BatchResponse, E>,
     ) -> Option<Self::Future> {
         // Owned, because the request is narrowed below.
-        let strategy = strategy_for(req.extensions(), &self.default).clone();
+        let strategy = RetryStrategy::for_request(req.extensions(), &self.default).clone();
         let strategy = &strategy;
         // A batch-level error means the server processed nothing, notifications
         // included: a retry re-sends them too.

@@ -171,6 +171,15 @@ pub struct RetryStrategy {
 }
 
 impl RetryStrategy {
+    /// The strategy that governs a request: its own, from its extensions, else
+    /// `default`.
+    pub(crate) fn for_request<'a>(
+        extensions: &'a http::Extensions,
+        default: &'a RetryStrategy,
+    ) -> &'a RetryStrategy {
+        extensions.get::<RetryStrategy>().unwrap_or(default)
+    }
+
     /// A strategy that waits for the delays of `backoff`, and retries nothing until
     /// codes or errors are added.
     #[must_use]

@@ -269,15 +269,15 @@ pub(crate) struct Deadline(pub(crate) tokio::time::Instant);
 /// earlier call; with it, it is this call's, reached a moment ago (on a clock that moved
 /// between the two looks).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Live;
+pub(crate) struct DeadlineVoucher;
 
 impl Deadline {
-    /// Drops a deadline already past, unless [`Live`] vouches for it (and takes the
-    /// voucher off): it is left over from an earlier call (a request a layer below kept
-    /// and sends again), as a live call's deadline is never past when one of its
-    /// attempts starts.
+    /// Drops a deadline already past, unless a [`DeadlineVoucher`] vouches for it (and
+    /// takes the voucher off): it is left over from an earlier call (a request a layer
+    /// below kept and sends again), as a live call's deadline is never past when one of
+    /// its attempts starts.
     pub(crate) fn drop_stale(extensions: &mut http::Extensions) {
-        let vouched = extensions.remove::<Live>().is_some();
+        let vouched = extensions.remove::<DeadlineVoucher>().is_some();
         if !vouched && Self::passed(extensions) {
             extensions.remove::<Deadline>();
         }

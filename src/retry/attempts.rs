@@ -14,7 +14,7 @@ use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use super::inspect::InspectError;
-use crate::codec::Live;
+use crate::codec::DeadlineVoucher;
 use crate::jsonrpc::{BatchRequest, Request};
 
 /// The inner service of [`JsonRpcRetry`](super::JsonRpcRetry)'s tower `Retry`.
@@ -106,7 +106,7 @@ impl<S: fmt::Debug> fmt::Debug for Attempts<S> {
     }
 }
 
-/// Takes the [`Live`](crate::codec::Live) voucher off a request going below the layer:
+/// Takes the [`DeadlineVoucher`] off a request going below the layer:
 /// a request kept there (a recorder, a dead-letter queue) and sent again later must not
 /// pass its old deadline off as the new call's.
 fn unvouch<R: Any>(req: &mut R) {
@@ -118,7 +118,7 @@ fn unvouch<R: Any>(req: &mut R) {
     } else {
         return;
     };
-    extensions.remove::<Live>();
+    extensions.remove::<DeadlineVoucher>();
 }
 
 impl<S, R> Service<R> for Attempts<S>

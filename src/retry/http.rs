@@ -24,8 +24,8 @@ use super::layer::JsonRpcRetry;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
 use crate::codec::{
-    self, DEFAULT_BODY_LIMIT, Deadline, JsonRpcCodec, JsonRpcCodecLayer, LatestHint, Live, Origin,
-    RawAnswer, RawItem,
+    self, DEFAULT_BODY_LIMIT, Deadline, DeadlineVoucher, JsonRpcCodec, JsonRpcCodecLayer,
+    LatestHint, Origin, RawAnswer, RawItem,
 };
 use crate::fused::Fused;
 use crate::jsonrpc::members::{self, Item, Shape};
@@ -758,7 +758,7 @@ where
     let inner = codec.into_inner().inner;
     let exchange = async {
         // Below the layer, the deadline is no longer vouched for.
-        parts.extensions.remove::<Live>();
+        parts.extensions.remove::<DeadlineVoucher>();
         let req = http::Request::from_parts(parts, B::from(bytes.to_vec()));
         let (head, body) = inner
             .oneshot(req)
@@ -1056,7 +1056,7 @@ mod tests {
             let extensions = req.extensions();
             let looked = (
                 extensions.get::<Deadline>().is_some(),
-                extensions.get::<Live>().is_some(),
+                extensions.get::<DeadlineVoucher>().is_some(),
             );
             log.lock().unwrap_or_else(|e| e.into_inner()).push(looked);
             let ok = http::Response::new(Full::new(Bytes::from_static(b"ok")));

@@ -11,7 +11,7 @@ use super::http::HttpRetryLayer;
 use super::inspect::InspectError;
 use super::policy::JsonRpcRetryPolicy;
 use super::strategy::RetryStrategy;
-use crate::codec::{Deadline, Live};
+use crate::codec::{Deadline, DeadlineVoucher};
 use crate::fused::Fused;
 use crate::jsonrpc::{BatchRequest, BatchResponse, Request, Response};
 
@@ -194,9 +194,9 @@ impl<S> JsonRpcRetry<S> {
 
     /// Marks a call whose strategy (its own, or the default) has a deadline with it;
     /// an earlier deadline already there (a retry layer further out) stays. Returns the
-    /// deadline the call has, if any, vouched for ([`Live`]) until it goes below this
-    /// layer, so that the policy's copy for retries keeps it even if it has passed by
-    /// the time the copy is made.
+    /// deadline the call has, if any, vouched for ([`DeadlineVoucher`]) until it goes
+    /// below this layer, so that the policy's copy for retries keeps it even if it has
+    /// passed by the time the copy is made.
     pub(crate) fn stamp(&self, extensions: &mut http::Extensions) -> Option<Deadline> {
         Deadline::drop_stale(extensions);
         // The limit of the strategy that governs the call (`RetryStrategy::for_request`):
@@ -210,7 +210,7 @@ impl<S> JsonRpcRetry<S> {
             None => extensions.get::<Deadline>().copied(),
         };
         if deadline.is_some() {
-            extensions.insert(Live);
+            extensions.insert(DeadlineVoucher);
         }
         deadline
     }
@@ -267,7 +267,7 @@ mod deadline_voucher {
     use tower::{Layer, ServiceExt};
 
     use crate::backoff::PeriodicBackoff;
-    use crate::codec::{Deadline, Live};
+    use crate::codec::{Deadline, DeadlineVoucher};
     use crate::jsonrpc::{BatchRequest, BatchResponse, Request, Response};
     use crate::{BoxError, JsonRpcRetryLayer, RetryStrategy};
 
@@ -282,7 +282,7 @@ mod deadline_voucher {
 
     fn look(seen: &Seen, extensions: &http::Extensions) {
         let deadline = extensions.get::<Deadline>().is_some();
-        let live = extensions.get::<Live>().is_some();
+        let live = extensions.get::<DeadlineVoucher>().is_some();
         seen.lock().unwrap().push((deadline, live));
     }
 
@@ -292,10 +292,13 @@ mod deadline_voucher {
         Deadline::set(&mut extensions, Duration::from_secs(1));
         tokio::time::advance(Duration::from_secs(2)).await;
         let mut vouched = extensions.clone();
-        vouched.insert(Live);
+        vouched.insert(DeadlineVoucher);
         Deadline::drop_stale(&mut vouched);
         assert!(vouched.get::<Deadline>().is_some(), "this call's, reached");
-        assert!(vouched.get::<Live>().is_none(), "a voucher serves one look");
+        assert!(
+            vouched.get::<DeadlineVoucher>().is_none(),
+            "a voucher serves one look"
+        );
         Deadline::drop_stale(&mut extensions);
         assert!(extensions.get::<Deadline>().is_none(), "an earlier call's");
     }
@@ -343,7 +346,7 @@ mod deadline_voucher {
         ));
         let mut req = Request::new("sum", json!([1, 2])).with_id(1);
         Deadline::set(req.extensions_mut(), Duration::from_secs(1));
-        req.extensions_mut().insert(Live);
+        req.extensions_mut().insert(DeadlineVoucher);
         tokio::time::advance(Duration::from_secs(2)).await;
         let resp = svc.oneshot(req).await.unwrap();
         assert_eq!(resp.error().map(|e| e.code()), Some(2001));
@@ -368,7 +371,7 @@ mod deadline_voucher {
             let mut req = Request::new("sum", json!([1, 2])).with_id(1);
             let Deadline(at) = Deadline::set(req.extensions_mut(), Duration::from_secs(1));
             if vouched {
-                req.extensions_mut().insert(Live);
+                req.extensions_mut().insert(DeadlineVoucher);
             }
             tokio::time::advance(Duration::from_secs(2)).await;
             svc.clone().oneshot(req).await.unwrap();

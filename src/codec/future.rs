@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Limited};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
-use super::{Error, Expected, RawAnswer};
+use super::{Awaited, Error, Expected, RawAnswer};
 use crate::BoxError;
 
 /// The most of a notification's 2xx answer body that is read (and thrown away) so that
@@ -45,8 +45,10 @@ pin_project! {
     {
         #[pin]
         state: State<F, B>,
+        // The attempt's timer: its timeout (cut to the call's deadline), brought forward
+        // while a notification's answer is drained.
         #[pin]
-        deadline: Option<Sleep>,
+        timer: Option<Sleep>,
         expected: Option<Expected>,
         limit: usize,
         decode: Decode<T>,
@@ -77,7 +79,7 @@ where
     pub(super) fn failed(error: Error, decode: Decode<T>) -> Self {
         Self {
             state: State::Failed { error: Some(error) },
-            deadline: None,
+            timer: None,
             expected: None,
             limit: 0,
             decode,
@@ -93,7 +95,7 @@ where
     ) -> Self {
         Self {
             state: State::Call { fut },
-            deadline: timeout.map(tokio::time::sleep),
+            timer: timeout.map(tokio::time::sleep),
             expected: Some(expected),
             limit,
             decode,
@@ -112,8 +114,8 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if let Some(deadline) = this.deadline.as_mut().as_pin_mut() {
-            if deadline.poll(cx).is_ready() && !matches!(*this.state, State::Done) {
+        if let Some(timer) = this.timer.as_mut().as_pin_mut() {
+            if timer.poll(cx).is_ready() && !matches!(*this.state, State::Done) {
                 // A notification's answer came: the body left unread is not the call's.
                 // So it is for a batch of notifications only that the server accepted:
                 // its body is read for a refusal, and none came whole.
@@ -158,7 +160,13 @@ where
                     // there is drained, up to a small limit, so that the connection
                     // goes back to the pool: a body dropped unread closes it.
                     let notification = parts.status.is_success()
-                        && matches!(this.expected, Some(Expected::Notification(_)));
+                        && matches!(
+                            this.expected,
+                            Some(Expected {
+                                awaited: Awaited::Notification,
+                                ..
+                            })
+                        );
                     if notification {
                         let left = NOTIFICATION_DRAIN_LIMIT.min(*this.limit);
                         // Nothing to drain, or more than is worth it: delivered now.
@@ -169,10 +177,10 @@ where
                         // The attempt's own timer, brought forward: when it fires
                         // during the drain, the notification is delivered (above).
                         let until = tokio::time::Instant::now() + NOTIFICATION_DRAIN_WAIT;
-                        match this.deadline.as_mut().as_pin_mut() {
-                            Some(deadline) if deadline.deadline() <= until => {}
-                            Some(deadline) => deadline.reset(until),
-                            None => this.deadline.set(Some(tokio::time::sleep_until(until))),
+                        match this.timer.as_mut().as_pin_mut() {
+                            Some(timer) if timer.deadline() <= until => {}
+                            Some(timer) => timer.reset(until),
+                            None => this.timer.set(Some(tokio::time::sleep_until(until))),
                         }
                         this.state.set(State::Drain {
                             body,
@@ -250,7 +258,7 @@ where
                             Poll::Pending => {
                                 // The timer may have moved since it was last polled: its
                                 // wake-up is registered here.
-                                let timer = this.deadline.as_mut().as_pin_mut();
+                                let timer = this.timer.as_mut().as_pin_mut();
                                 if timer.is_some_and(|timer| timer.poll(cx).is_ready()) {
                                     break;
                                 }
@@ -285,7 +293,7 @@ fn accepted_notifications(
     expected: Option<&Expected>,
 ) -> bool {
     parts.is_some_and(|parts| parts.status.is_success())
-        && matches!(expected, Some(Expected::Batch(ids, _)) if ids.is_empty())
+        && matches!(expected, Some(Expected { awaited: Awaited::Batch(ids), .. }) if ids.is_empty())
 }
 
 /// A notification's 2xx answer, delivered: decoded from its head alone (its body is not
@@ -399,7 +407,7 @@ fn unread(parts: http::response::Parts, expected: Option<&Expected>, err: Error)
         return err.with_status(parts.status, hint);
     }
     let status = super::status_error(&parts);
-    if expected.is_some_and(Expected::keeps_raw) {
+    if expected.is_some_and(|expected| expected.keep_raw) {
         status.with_raw(RawAnswer {
             head: super::without_body(parts),
             body: Bytes::new(),

@@ -331,26 +331,22 @@ impl Deadline {
     }
 }
 
-/// What the answer to a request must look like.
+/// What the answer to a request must look like, and whether the codec keeps it.
 #[derive(Debug)]
-enum Expected {
-    /// A notification, and whether to keep the answer's head ([`Config::keep_raw`]).
-    Notification(bool),
-    /// A call: its id, and whether to keep the answer ([`Config::keep_raw`]).
-    Single(Id, bool),
-    /// A batch: the ids of its calls, and whether to keep the answer.
-    Batch(Vec<Id>, bool),
+struct Expected {
+    awaited: Awaited,
+    /// Whether to keep the answer ([`Config::keep_raw`]): for a notification, its head.
+    keep_raw: bool,
 }
 
-impl Expected {
-    /// Whether the codec keeps the answer ([`Config::keep_raw`]).
-    fn keeps_raw(&self) -> bool {
-        match self {
-            Expected::Notification(keep) | Expected::Single(_, keep) | Expected::Batch(_, keep) => {
-                *keep
-            }
-        }
-    }
+/// The message an answer is awaited for.
+#[derive(Debug)]
+enum Awaited {
+    Notification,
+    /// A call, with its id.
+    Single(Id),
+    /// A batch, with the ids of its calls.
+    Batch(Vec<Id>),
 }
 
 /// An answer's head for a body that is not handed on: the headers that describe that
@@ -603,9 +599,12 @@ where
         if let Err(e) = request.check_params() {
             return ResponseFuture::failed(Error::invalid_request(e), decode_single);
         }
-        let expected = match request.id() {
-            Some(id) => Expected::Single(id.clone(), self.config.keep_raw),
-            None => Expected::Notification(self.config.keep_raw),
+        let expected = Expected {
+            awaited: match request.id() {
+                Some(id) => Awaited::Single(id.clone()),
+                None => Awaited::Notification,
+            },
+            keep_raw: self.config.keep_raw,
         };
         let extensions = request.take_extensions();
         let body = self.attempt_body(None, || encode(&request));
@@ -648,7 +647,10 @@ where
                 decode_batch,
             );
         }
-        let expected = Expected::Batch(batch.ids().cloned().collect(), self.config.keep_raw);
+        let expected = Expected {
+            awaited: Awaited::Batch(batch.ids().cloned().collect()),
+            keep_raw: self.config.keep_raw,
+        };
         let extensions = batch.take_extensions();
         let body = self.attempt_body(Some(batch.len()), || {
             splice(batch.requests().iter().map(|r| (r, r.extensions())))
@@ -776,9 +778,10 @@ fn decode_single(
     parts: http::response::Parts,
     body: Bytes,
 ) -> Result<Response, Error> {
-    let (expected_id, keep_raw) = match expected {
-        Expected::Single(id, keep_raw) => (id, keep_raw),
-        Expected::Notification(keep_raw) if parts.status.is_success() => {
+    let Expected { awaited, keep_raw } = expected;
+    let expected_id = match awaited {
+        Awaited::Single(id) => id,
+        Awaited::Notification if parts.status.is_success() => {
             let mut response = Response::new(Id::Null, Ok(Value::Null));
             record_exchange(response.extensions_mut(), &parts);
             if keep_raw {
@@ -791,8 +794,8 @@ fn decode_single(
             }
             return Ok(response);
         }
-        Expected::Notification(keep_raw) => return Err(status_answer(parts, body, keep_raw)),
-        Expected::Batch(..) => return Err(status_error(&parts)),
+        Awaited::Notification => return Err(status_answer(parts, body, keep_raw)),
+        Awaited::Batch(_) => return Err(status_error(&parts)),
     };
     let decoded = if crate::jsonrpc::is_blank(&body) {
         Err(DecodeError::EmptyBody)
@@ -839,7 +842,11 @@ fn decode_batch(
     parts: http::response::Parts,
     body: Bytes,
 ) -> Result<BatchResponse, Error> {
-    let Expected::Batch(ids, keep_raw) = expected else {
+    let Expected {
+        awaited: Awaited::Batch(ids),
+        keep_raw,
+    } = expected
+    else {
         return Err(status_error(&parts));
     };
     if ids.is_empty() && parts.status.is_success() {

@@ -106,9 +106,10 @@ impl<S: fmt::Debug> fmt::Debug for Attempts<S> {
     }
 }
 
-/// Takes the [`DeadlineVoucher`] off a request going below the layer:
-/// a request kept there (a recorder, a dead-letter queue) and sent again later must not
-/// pass its old deadline off as the new call's.
+/// Takes the [`DeadlineVoucher`] off a request going below the layer: a request kept
+/// there (a recorder, a dead-letter queue) and sent again later must not pass its old
+/// deadline off as the new call's. Found by type, as this service takes any request
+/// type tower's `Retry` hands it: only the crate's two carry a voucher.
 fn unvouch<R: Any>(req: &mut R) {
     let any: &mut dyn Any = req;
     let extensions = if let Some(req) = any.downcast_mut::<Request>() {

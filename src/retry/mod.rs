@@ -52,9 +52,9 @@ pub use strategy::{DEFAULT_RETRY_AFTER_CEILING, ErrorClass, RetryStrategy};
 /// It differs from following `source()` in two ways. A `std::io::Error` that wraps
 /// another error is followed into it: its own `source()` skips the wrapped error, so
 /// tower's `Elapsed` behind `io::Error::other`, or tokio's behind hyper-util's connect
-/// timeout, would be missed. And a chain that comes back on itself ends: every error in
-/// it is seen, some of them twice (those the walk passes again before it finds the
-/// loop), and the walk stops without allocating.
+/// timeout, would be missed. And a chain that comes back on itself ends: the walk stops,
+/// without allocating, once it has yielded every error in the loop (a few may be yielded
+/// twice before it notices).
 ///
 /// ```
 /// use tower::timeout::error::Elapsed;

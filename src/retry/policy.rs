@@ -67,10 +67,11 @@ struct State {
 struct Gathered {
     answers: BatchResponse,
     settled: Vec<Request>,
-    /// The refusal of the whole batch, kept for the notifications the retry leaves
-    /// unsent ([`refusal`]): among the answers no call took once a later answer clears
-    /// the batch's error, which would hide it. Until then (refused again, or a final
-    /// failure) the batch's error says it, once.
+    /// The batch's refusal, kept when a retry leaves a refused notification unsent (a
+    /// non-idempotent one). Once a later exchange answers without a batch error, the
+    /// merged answers no longer show the refusal, so it is added back as an answer no
+    /// call took ([`refusal`]). While the batch is refused again, or after a final
+    /// transport failure, the batch's own error still says it, once.
     refusal: Option<Response>,
 }
 
@@ -123,7 +124,7 @@ impl JsonRpcRetryPolicy {
     ///
     /// With a deadline ([`RetryStrategy::max_elapsed`]), the copy carries it, so that the
     /// codec cuts each retry short at the deadline too.
-    fn keep<R: Clone + Attempt>(&mut self, req: &R) -> Option<R> {
+    fn keep<R: Clone + HasExtensions>(&mut self, req: &R) -> Option<R> {
         let first = self.state.retries == 0;
         if !first {
             return Some(req.clone());
@@ -147,12 +148,12 @@ impl JsonRpcRetryPolicy {
 }
 
 /// What the policy needs of a request type: its extensions.
-trait Attempt {
+trait HasExtensions {
     fn extensions(&self) -> &http::Extensions;
     fn extensions_mut(&mut self) -> &mut http::Extensions;
 }
 
-impl Attempt for Request {
+impl HasExtensions for Request {
     fn extensions(&self) -> &http::Extensions {
         Request::extensions(self)
     }
@@ -161,7 +162,7 @@ impl Attempt for Request {
     }
 }
 
-impl Attempt for BatchRequest {
+impl HasExtensions for BatchRequest {
     fn extensions(&self) -> &http::Extensions {
         BatchRequest::extensions(self)
     }
@@ -170,9 +171,10 @@ impl Attempt for BatchRequest {
     }
 }
 
-/// Why a failure no rule retries is not retried: a timeout once the call's deadline has
-/// come is the attempt cut short at it (whatever rules the strategy has, the call ran out
-/// of time); anything else, a slow failure of another kind included, is not retryable.
+/// The give-up reason for a failure no rule retries. A timeout at or after the call's
+/// deadline is the attempt cut short at it: `Deadline`, whatever the rules say (the call
+/// ran out of time). Anything else, a slow failure of another kind included, is
+/// `NotRetryable`.
 fn unretried<E: InspectError>(err: Option<&E>, deadline: Option<&Deadline>) -> GiveUpReason {
     match (err, deadline) {
         (Some(err), Some(Deadline(at)))
@@ -241,10 +243,11 @@ impl Answer for BatchResponse {
     }
 }
 
-/// Reports a retry and waits its delay on tokio's clock (a zero delay only yields once),
-/// counted from `decided`, the moment [`State::next_delay`] checked it against the
-/// deadline: the time the hook, the `tracing` event or the budget takes comes out of the
-/// wait, so a wait that ends before the deadline still does.
+/// Announces a retry, then returns its wait on tokio's clock (a zero delay only yields
+/// once). The wait ends `event.delay` after `decided`, the moment [`State::next_delay`]
+/// checked it against the deadline, not after now: time the budget, the `tracing` event
+/// or the hook takes comes out of the wait, so a wait checked to end before the deadline
+/// still does.
 fn wait(strategy: &RetryStrategy, event: &RetryEvent<'_>, decided: Instant) -> Delay {
     announce_retry(strategy, event);
     Delay::counted_from(decided, event.delay)
@@ -395,7 +398,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                         failure: failure_of(result),
                     };
                     announce_give_up(strategy, &event);
-                    record(result, self.state.gave_up(why), Response::extensions_mut);
+                    record_gave_up(result, self.state.gave_up(why), Response::extensions_mut);
                 }
                 None
             }
@@ -530,9 +533,9 @@ impl JsonRpcRetryPolicy {
         if failed {
             let gave_up = self.state.gave_up(why);
             if let Ok(response) = result {
-                record_calls(strategy, req, response, gave_up);
+                record_sent_last(strategy, req, response, gave_up);
             }
-            record(result, gave_up, BatchResponse::extensions_mut);
+            record_gave_up(result, gave_up, BatchResponse::extensions_mut);
         }
     }
 }
@@ -739,7 +742,7 @@ fn record_settled(answers: &mut BatchResponse, settled: &[Request], retries: u32
     for item in answers.items_mut() {
         if item.is_error() && ids.contains(item.id()) {
             let gave_up = GaveUp::new(retries, GiveUpReason::NotRetryable);
-            note(item.extensions_mut(), gave_up);
+            insert_gave_up(item.extensions_mut(), gave_up);
         }
     }
 }
@@ -749,7 +752,7 @@ fn record_settled(answers: &mut BatchResponse, settled: &[Request], retries: u32
 /// through all of the batch's retries. One whose own answer is not retried ended on
 /// that (not retryable); the others on the batch's reason. (A call settled by an earlier
 /// exchange has its record already: [`record_settled`].)
-fn record_calls(
+fn record_sent_last(
     strategy: &RetryStrategy,
     req: &BatchRequest,
     response: &mut BatchResponse,
@@ -773,26 +776,26 @@ fn record_calls(
         } else {
             GaveUp::new(gave_up.retries, GiveUpReason::NotRetryable)
         };
-        note(item.extensions_mut(), own);
+        insert_gave_up(item.extensions_mut(), own);
     }
 }
 
 /// Records how the retries ended on the failure the caller gets: in the answer's
 /// extensions, or on the error (over a record a retry layer further in made).
-fn record<T, E: InspectError>(
+fn record_gave_up<T, E: InspectError>(
     result: &mut Result<T, E>,
     gave_up: GaveUp,
     extensions: fn(&mut T) -> &mut http::Extensions,
 ) {
     match result {
-        Ok(answer) => note(extensions(answer), gave_up),
+        Ok(answer) => insert_gave_up(extensions(answer), gave_up),
         Err(err) => err.record_give_up(gave_up),
     }
 }
 
 /// Records `gave_up` in an answer's extensions, over a record a retry layer further in
 /// made ([`GaveUp::over`]), as [`codec::Error`](crate::codec::Error) keeps its own.
-fn note(extensions: &mut http::Extensions, gave_up: GaveUp) {
+fn insert_gave_up(extensions: &mut http::Extensions, gave_up: GaveUp) {
     let inner = extensions.get::<GaveUp>().copied();
     extensions.insert(gave_up.over(inner));
 }

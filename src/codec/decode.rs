@@ -1,0 +1,328 @@
+//! Answers to requests: what each must look like, and how an HTTP answer becomes a
+//! JSON-RPC response or batch (or the codec's error).
+
+use bytes::Bytes;
+use http::header::CONTENT_ENCODING;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::{Error, RawAnswer, RawItem, RetryAfter, without_body};
+use crate::GaveUp;
+use crate::jsonrpc::members::{self, Shape};
+use crate::jsonrpc::{BatchResponse, DecodeError, Id, Response};
+
+/// What the answer to a request must look like, and whether the codec keeps it.
+#[derive(Debug)]
+pub(super) struct Expected {
+    pub(super) awaited: Awaited,
+    /// Whether to keep the answer ([`Config::keep_raw`]): for a notification, its head.
+    pub(super) keep_raw: bool,
+}
+
+/// The message an answer is awaited for.
+#[derive(Debug)]
+pub(super) enum Awaited {
+    Notification,
+    /// A call, with its id.
+    Single(Id),
+    /// A batch, with the ids of its calls.
+    Batch(Vec<Id>),
+}
+
+/// Records what the HTTP exchange says beyond the body: a non-2xx status, a Retry-After,
+/// and how the retries of an HTTP-level retry layer below ended.
+/// Returns the hint, for a batch's items.
+fn record_exchange(
+    extensions: &mut http::Extensions,
+    parts: &http::response::Parts,
+) -> Option<RetryAfter> {
+    if !parts.status.is_success() {
+        extensions.insert(parts.status);
+    }
+    let hint = RetryAfter::from_headers(&parts.headers);
+    if let Some(hint) = hint {
+        extensions.insert(hint);
+    }
+    if let Some(gave_up) = parts.extensions.get::<GaveUp>() {
+        extensions.insert(*gave_up);
+    }
+    hint
+}
+
+pub(super) fn status_error(parts: &http::response::Parts) -> Error {
+    with_gave_up(Error::from_status(parts.status, retry_after(parts)), parts)
+}
+
+/// `err`, with how the retries of an HTTP-level retry layer below ended, if it gave up
+/// on the answer.
+fn with_gave_up(mut err: Error, parts: &http::response::Parts) -> Error {
+    if let Some(gave_up) = parts.extensions.get::<GaveUp>() {
+        err.set_gave_up(*gave_up);
+    }
+    err
+}
+
+/// The answer's `Retry-After`, as a delay.
+fn retry_after(parts: &http::response::Parts) -> Option<std::time::Duration> {
+    RetryAfter::from_headers(&parts.headers).map(|r| r.delay())
+}
+
+/// A non-2xx answer that is not a JSON-RPC answer to the call: a status error, with the
+/// answer itself kept when the codec keeps raw answers.
+fn status_answer(parts: http::response::Parts, body: Bytes, keep_raw: bool) -> Error {
+    let err = status_error(&parts);
+    keeping_raw(err, keep_raw, parts, body)
+}
+
+/// An answer whose body could not be read as JSON-RPC. When the codec keeps raw
+/// answers and the body is content-encoded (the caller asked for gzip, say, and can read
+/// it), the answer is kept with the error, to be handed back as it came.
+fn decode_failure(
+    e: DecodeError,
+    parts: http::response::Parts,
+    body: Bytes,
+    keep_raw: bool,
+) -> Error {
+    let mut err = with_gave_up(Error::decode(e, parts.status, retry_after(&parts)), &parts);
+    let coding = parts
+        .headers
+        .get(CONTENT_ENCODING)
+        .filter(|coding| !coding.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let encoded = coding.is_some();
+    if let Some(coding) = coding {
+        // What the caller would look for first: the JSON error says only where the
+        // bytes went wrong.
+        err = err.with_coding(coding.clone());
+    }
+    keeping_raw(err, keep_raw && encoded, parts, body)
+}
+
+/// `err`, with the answer it came from kept when `keep` (for the HTTP-level layer).
+fn keeping_raw(err: Error, keep: bool, head: http::response::Parts, body: Bytes) -> Error {
+    if keep {
+        err.with_raw(RawAnswer { head, body })
+    } else {
+        err
+    }
+}
+
+pub(super) fn decode_single(
+    expected: Expected,
+    parts: http::response::Parts,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let Expected { awaited, keep_raw } = expected;
+    let expected_id = match awaited {
+        Awaited::Single(id) => id,
+        Awaited::Notification if parts.status.is_success() => {
+            let mut response = Response::new(Id::Null, Ok(Value::Null));
+            record_exchange(response.extensions_mut(), &parts);
+            if keep_raw {
+                // The answer's head as it came; its body, empty by the specification,
+                // is not kept.
+                response.extensions_mut().insert(RawAnswer {
+                    head: without_body(parts),
+                    body: Bytes::new(),
+                });
+            }
+            return Ok(response);
+        }
+        Awaited::Notification => return Err(status_answer(parts, body, keep_raw)),
+        Awaited::Batch(_) => return Err(status_error(&parts)),
+    };
+    let decoded = if crate::jsonrpc::is_blank(&body) {
+        Err(DecodeError::EmptyBody)
+    } else {
+        Response::from_single_answer(&body, !keep_raw)
+    };
+    let mut response = match decoded {
+        Ok(response) => response,
+        Err(_) if !parts.status.is_success() => {
+            return Err(status_answer(parts, body, keep_raw));
+        }
+        Err(e) => return Err(decode_failure(e, parts, body, keep_raw)),
+    };
+    // The specification lets a server that could not read the id answer an error with a
+    // null id; anything else must be the id that was sent.
+    let answers =
+        response.id() == &expected_id || (response.id() == &Id::Null && response.is_error());
+    if !answers && !parts.status.is_success() {
+        // Not an answer to this call, under a failure status: the status is the answer.
+        return Err(status_answer(parts, body, keep_raw));
+    }
+    if !answers {
+        let found = response.id().clone();
+        return Err(Error::decode(
+            DecodeError::IdMismatch {
+                expected: expected_id,
+                found,
+            },
+            parts.status,
+            retry_after(&parts),
+        ));
+    }
+    record_exchange(response.extensions_mut(), &parts);
+    if keep_raw {
+        response
+            .extensions_mut()
+            .insert(RawAnswer { head: parts, body });
+    }
+    Ok(response)
+}
+
+pub(super) fn decode_batch(
+    expected: Expected,
+    parts: http::response::Parts,
+    body: Bytes,
+) -> Result<BatchResponse, Error> {
+    let Expected {
+        awaited: Awaited::Batch(ids),
+        keep_raw,
+    } = expected
+    else {
+        return Err(status_error(&parts));
+    };
+    if ids.is_empty() && parts.status.is_success() {
+        // Only notifications: nothing to answer, unless the server refused the batch as
+        // a whole (an error with a null id, as a rate limiter answers) or some of its
+        // notifications (null-id errors in an array: it could not read them), which is
+        // kept for the caller as in a batch with calls; anything else in the body is
+        // passed over.
+        let mut batch = BatchResponse::from_answer(&body, &ids, !keep_raw)
+            .ok()
+            .filter(|batch| batch.batch_error().is_some() || !batch.unmatched().is_empty())
+            .unwrap_or_default();
+        record_exchange(batch.extensions_mut(), &parts);
+        if keep_raw {
+            batch
+                .extensions_mut()
+                .insert(RawAnswer { head: parts, body });
+        }
+        return Ok(batch);
+    }
+    // Only notifications, under a failure status: an error for the whole batch (a null
+    // id) answers it; anything else (an empty body, `[]`, errors for single items) is no
+    // JSON-RPC answer to a batch of notifications, so the status is.
+    let read = BatchResponse::from_answer(&body, &ids, !keep_raw);
+    if ids.is_empty()
+        && !read
+            .as_ref()
+            .is_ok_and(|batch| batch.batch_error().is_some())
+    {
+        return Err(status_answer(parts, body, keep_raw));
+    }
+    let mut batch = match read {
+        Ok(batch) => batch,
+        // Under a failure status, a body that does not answer the batch (a gateway's own
+        // error to some other call, say) leaves the status as the answer.
+        Err(_) if !parts.status.is_success() => return Err(status_answer(parts, body, keep_raw)),
+        Err(e) => return Err(decode_failure(e, parts, body, keep_raw)),
+    };
+    let hint = record_exchange(batch.extensions_mut(), &parts);
+    // Each item came with this status and hint too: a retry rule on the status applies
+    // to batch items as it does to single responses, and a caller told a call's error
+    // is told the answer's `Retry-After` with it.
+    let failed = (!parts.status.is_success()).then_some(parts.status);
+    if failed.is_some() || hint.is_some() {
+        for item in batch.items_mut() {
+            if let Some(status) = failed {
+                item.extensions_mut().insert(status);
+            }
+            if let Some(hint) = hint {
+                item.extensions_mut().insert(hint);
+            }
+        }
+    }
+    if keep_raw {
+        keep_items(&mut batch, &body);
+        batch
+            .extensions_mut()
+            .insert(RawAnswer { head: parts, body });
+    }
+    Ok(batch)
+}
+
+/// Gives each item of `batch` its own bytes from the answer's `body` ([`RawItem`]), so a
+/// batch answer gathered from several exchanges is still made of the server's bytes. A
+/// null-id error that answers a call (by elimination, or as the error that refused the
+/// whole batch) is written anew with that call's id around the server's error object, as
+/// it wrote it; one that no call took keeps its bytes. An answer to a call sent with a
+/// null id keeps its bytes like any other.
+fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
+    let Some(items) = array_items(body) else {
+        // One error object refused the whole batch: every call carries it.
+        if let Ok(Shape::Object(found)) = members::read(body) {
+            if let Some(error) = found.error {
+                let error = body.slice_ref(error.get().as_bytes());
+                for item in batch.items_mut() {
+                    let own = with_id(&error, item.id());
+                    item.extensions_mut().insert(RawItem(own));
+                }
+            }
+        }
+        return;
+    };
+    let position = batch.positions();
+    // The null-id errors no call took by its id, in the server's order: the batch's
+    // decoder gives them, in that order, to the calls left unanswered (in call order),
+    // and the rest are unmatched.
+    let mut orphans = Vec::new();
+    for own in items {
+        let Ok(Shape::Object(found)) = members::read(&own) else {
+            continue;
+        };
+        let Some(Ok(id)) = found.id.map(members::id) else {
+            continue;
+        };
+        let error = found.error.map(|e| own.slice_ref(e.get().as_bytes()));
+        match position
+            .get(&id)
+            .and_then(|&i| batch.items_mut().get_mut(i))
+        {
+            Some(item) => {
+                item.extensions_mut().insert(RawItem(own));
+            }
+            None => {
+                if let (Id::Null, Some(error)) = (id, error) {
+                    orphans.push((own, error));
+                }
+            }
+        }
+    }
+    let mut orphans = orphans.into_iter();
+    for item in batch.items_mut() {
+        if item.extensions().get::<RawItem>().is_none() {
+            if let Some((_, error)) = orphans.next() {
+                let own = with_id(&error, item.id());
+                item.extensions_mut().insert(RawItem(own));
+            }
+        }
+    }
+    for (item, (own, _)) in batch.unmatched_mut().iter_mut().zip(orphans) {
+        item.extensions_mut().insert(RawItem(own));
+    }
+}
+
+/// An error answer with this id around an error object's bytes as the server wrote them.
+fn with_id(error: &[u8], id: &Id) -> Bytes {
+    let mut out = Vec::with_capacity(error.len() + 48);
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","error":"#);
+    out.extend_from_slice(error);
+    out.extend_from_slice(br#","id":"#);
+    // An id is a number, a string or null, which always serialize.
+    serde_json::to_writer(&mut out, id).unwrap_or_default();
+    out.push(b'}');
+    Bytes::from(out)
+}
+
+/// The items of a JSON array, each as its own bytes (slices of `body`, not copies);
+/// `None` if `body` is not a JSON array.
+pub(crate) fn array_items(body: &Bytes) -> Option<Vec<Bytes>> {
+    let items = serde_json::from_slice::<Vec<&RawValue>>(body).ok()?;
+    Some(
+        items
+            .into_iter()
+            .map(|raw| body.slice_ref(raw.get().as_bytes()))
+            .collect(),
+    )
+}

@@ -1,0 +1,134 @@
+//! What the layers put in a request's or a response's extensions for each other: who
+//! sets each mark, and who reads it, is in its docs.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Uri};
+
+/// Set by the policy on a partly retried batch's final answer when its last exchange
+/// failed as a whole: that exchange's `Retry-After` (`None`: it sent none), the server's
+/// latest word on time. The HTTP-level layer writes it over the `Retry-After` in the head
+/// of the earlier answer it hands back as it came.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LatestHint(pub(crate) Option<std::time::Duration>);
+
+/// The HTTP answer a response was decoded from: kept by the codec in the response's
+/// extensions when [`keep_raw`](super::Config::keep_raw) is set, for the HTTP-level
+/// layer, which hands it back as it came.
+#[derive(Clone, Debug)]
+pub(crate) struct RawAnswer {
+    pub(crate) head: http::response::Parts,
+    pub(crate) body: Bytes,
+}
+
+/// A batch item's own bytes, as the caller sent it or as the server answered it. The
+/// HTTP-level layer puts them in each request's extensions, and a codec that keeps raw
+/// answers in each answered item's, so that an item goes on byte for byte even when the
+/// batch around it is made anew (serde_json would, for one, turn an integer beyond 64
+/// bits into a float).
+#[derive(Clone, Debug)]
+pub(crate) struct RawItem(pub(crate) Bytes);
+
+/// The head of an HTTP request that the HTTP-level retry layer took apart, set on the
+/// codec that serves it (each call has its own clone of the stack): every attempt is
+/// sent with this head instead of the codec's own and, while it sends the whole message,
+/// with the caller's bytes instead of a fresh encoding.
+#[derive(Debug)]
+pub(crate) struct Origin {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) version: http::Version,
+    pub(crate) headers: HeaderMap,
+    /// The caller's bytes: every attempt of a single call sends them as they are, and so
+    /// does every attempt of a batch that sends all its [`items`](Self::items); a retry
+    /// that narrows a batch sends those items' own bytes in a new array.
+    pub(crate) body: Bytes,
+    /// For a batch, how many items the caller's bytes hold; `None` for a single call.
+    pub(crate) items: Option<usize>,
+}
+
+/// Marks a batch attempt whose answer will be gathered with answers already kept (a
+/// re-send after an answered exchange), set by the policy. The HTTP-level layer must read
+/// that answer to merge it, so such an attempt asks for it unencoded
+/// (`Accept-Encoding: identity`) when the caller's head asked for an encoding: an answer
+/// the layer cannot read could not be merged, and the server's answers in it would be
+/// lost.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Gathering;
+
+/// When the whole call must be over: set by [`JsonRpcRetry`](crate::retry::JsonRpcRetry)
+/// on a call whose strategy has [`max_elapsed`](crate::RetryStrategy::max_elapsed) (and
+/// by the policy on the copies it keeps for retries), read by the codec to bound each
+/// attempt to what is left.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline(pub(crate) tokio::time::Instant);
+
+/// Vouches that a request's [`Deadline`] is the call's under way: set by the retry layer
+/// that stamped it, for the next look at it in the same call (the policy's copy for
+/// retries, or the JSON-RPC stack under the HTTP-level layer), and taken off before the
+/// request goes below the layer. A deadline found past without it is left over from an
+/// earlier call; with it, it is this call's, reached a moment ago (on a clock that moved
+/// between the two looks).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DeadlineVoucher;
+
+impl Deadline {
+    /// Drops a deadline already past, unless a [`DeadlineVoucher`] vouches for it (and
+    /// takes the voucher off): it is left over from an earlier call (a request a layer
+    /// below kept and sends again), as a live call's deadline is never past when one of
+    /// its attempts starts.
+    pub(crate) fn drop_stale(extensions: &mut http::Extensions) {
+        let vouched = extensions.remove::<DeadlineVoucher>().is_some();
+        if !vouched && Self::passed(extensions) {
+            extensions.remove::<Deadline>();
+        }
+    }
+
+    /// Whether the call's deadline, if it has one, is already past (not merely now: an
+    /// attempt that starts at its deadline is made, and cut at once).
+    pub(crate) fn passed(extensions: &http::Extensions) -> bool {
+        extensions
+            .get::<Deadline>()
+            .is_some_and(|Deadline(at)| *at < tokio::time::Instant::now())
+    }
+
+    /// Gives a call this deadline, `limit` from now, unless it already has one as early
+    /// (set by a retry layer further out, or for the same call a moment ago); returns
+    /// the deadline the call has now.
+    pub(crate) fn set(extensions: &mut http::Extensions, limit: Duration) -> Deadline {
+        let now = tokio::time::Instant::now();
+        // Beyond what `Instant` holds: a time no deadline reaches (about 30 years out,
+        // as tokio's own "far future").
+        let at = now
+            .checked_add(limit)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
+        match extensions.get::<Deadline>() {
+            Some(earlier) if earlier.0 <= at => *earlier,
+            _ => {
+                extensions.insert(Deadline(at));
+                Deadline(at)
+            }
+        }
+    }
+
+    /// What is left before the call's deadline, if it has one.
+    pub(crate) fn left(extensions: &http::Extensions) -> Option<Duration> {
+        Self::bound(extensions, None)
+    }
+
+    /// How long an attempt may take: `timeout`, cut to what is left before the call's
+    /// deadline, if it has one.
+    pub(crate) fn bound(
+        extensions: &http::Extensions,
+        timeout: Option<Duration>,
+    ) -> Option<Duration> {
+        match extensions.get::<Deadline>() {
+            Some(Deadline(at)) => {
+                let left = at.saturating_duration_since(tokio::time::Instant::now());
+                Some(timeout.map_or(left, |t| t.min(left)))
+            }
+            None => timeout,
+        }
+    }
+}

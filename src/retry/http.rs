@@ -1,7 +1,6 @@
 //! The same retries for raw HTTP stacks: a layer over any `Service<http::Request<B>>`.
 
 use std::fmt;
-use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,27 +8,31 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, TRANSFER_ENCODING};
-use http::{HeaderValue, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::event::{
-    AttemptFailure, GaveUp, GiveUpEvent, GiveUpReason, announce_give_up, named_call,
-};
+use super::event::{AttemptFailure, GiveUpEvent, GiveUpReason, announce_give_up, named_call};
 use super::layer::JsonRpcRetry;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
 use crate::codec::{
-    self, DEFAULT_BODY_LIMIT, Deadline, DeadlineVoucher, JsonRpcCodec, JsonRpcCodecLayer,
-    LatestHint, Origin, RawAnswer, RawItem,
+    self, DEFAULT_BODY_LIMIT, Deadline, DeadlineVoucher, JsonRpcCodec, JsonRpcCodecLayer, Origin,
+    RawAnswer,
 };
 use crate::fused::Fused;
-use crate::jsonrpc::members::{self, Item, Shape};
-use crate::jsonrpc::{BatchRequest, BatchResponse, DecodeError, Request, Response};
+use crate::jsonrpc::Request;
+
+mod answer;
+mod future;
+mod message;
+
+use answer::{answer_error, batch_answer, raw_response, single_answer};
+pub use future::HttpRetryFuture;
+use future::{Failure, elapsed};
+use message::{FirstByte, Message, parse, request_too_large};
 
 /// Retries JSON-RPC over HTTP at the HTTP level, for stacks that only take HTTP layers.
 ///
@@ -457,98 +460,6 @@ fn full_bytes(mut body: Full<Bytes>) -> Vec<u8> {
     }
 }
 
-/// What a buffered request body holds.
-enum Message {
-    Single(Request),
-    Batch(BatchRequest),
-    Other,
-}
-
-fn parse(bytes: &Bytes) -> Message {
-    // A batch's calls, read as they come: the first item that is not a call ends the
-    // reading.
-    let mut requests = Vec::new();
-    let shape = members::read_each(bytes, |item| {
-        requests.push(match item {
-            Item::Object(members) => Request::from_members_unbuilt(&members)?,
-            Item::Other => return Err(DecodeError::NotAnObject),
-        });
-        Ok(())
-    });
-    match shape {
-        // Each call of a batch is sent as its own bytes: its params need not be built.
-        Ok(Shape::Array) if !requests.is_empty() => with_own_bytes(requests, bytes)
-            .map(BatchRequest::new)
-            // Two calls with one id: their answers cannot be told apart, so the batch
-            // goes once, as it came, and its answer back the same way.
-            .filter(|batch| codec::repeated_id(batch).is_none())
-            .map_or(Message::Other, Message::Batch),
-        // A single call is sent as the caller's bytes: its params need not be built.
-        Ok(Shape::Object(members)) => {
-            Request::from_members_unbuilt(&members).map_or(Message::Other, Message::Single)
-        }
-        _ => Message::Other,
-    }
-}
-
-/// Gives each request of a batch its own bytes as the caller sent them ([`RawItem`]), so
-/// every attempt sends them unchanged, whichever items it re-sends. `None` if the bytes
-/// do not split into as many items (they always do when the batch was read from them).
-fn with_own_bytes(mut requests: Vec<Request>, bytes: &Bytes) -> Option<Vec<Request>> {
-    let items = codec::array_items(bytes)?;
-    if items.len() != requests.len() {
-        return None;
-    }
-    for (request, own) in requests.iter_mut().zip(items) {
-        request.extensions_mut().insert(RawItem(own));
-    }
-    Some(requests)
-}
-
-/// A delay as `Retry-After` delay-seconds, rounded up: a hint read from an HTTP-date
-/// is a fractional delay, and a caller told a whole second less would come back before
-/// the time the server asked for.
-fn retry_after_header(delay: Duration) -> HeaderValue {
-    let secs = delay
-        .as_secs()
-        .saturating_add(u64::from(delay.subsec_nanos() > 0));
-    HeaderValue::from(secs)
-}
-
-/// An answer made by the layer: a status, the server's `Retry-After` (in whole seconds,
-/// rounded up) if any, and a body.
-fn answer(
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    body: Bytes,
-) -> http::Response<Full<Bytes>> {
-    let mut resp = http::Response::new(Full::new(body));
-    *resp.status_mut() = status;
-    if let Some(delay) = retry_after {
-        resp.headers_mut()
-            .insert(RETRY_AFTER, retry_after_header(delay));
-    }
-    resp
-}
-
-/// A batch answer gathered from several exchanges, as HTTP: the body; 200 when it holds
-/// answers (each call's failure is in it, and a caller that refuses a non-2xx batch
-/// answer as a whole, as jsonrpsee does, would lose the calls that succeeded), the last
-/// exchange's status otherwise; and the server's `Retry-After`, if any.
-fn json_response(extensions: &http::Extensions, body: Bytes) -> http::Response<Full<Bytes>> {
-    let status = match extensions.get::<StatusCode>() {
-        Some(status) if body.is_empty() => *status,
-        _ => StatusCode::OK,
-    };
-    let retry_after = extensions
-        .get::<codec::RetryAfter>()
-        .map(|hint| hint.delay());
-    let mut resp = answer(status, retry_after, body);
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
-}
-
 impl<S, B, RB, E> Service<http::Request<B>> for HttpRetry<S, B, E>
 where
     S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
@@ -627,12 +538,6 @@ where
 /// The stack under the HTTP-level layer: the JSON-RPC-level retries, over the codec,
 /// over the inner HTTP service.
 type Stack<S, B> = JsonRpcRetry<JsonRpcCodec<Rebody<S, B>>>;
-
-/// The error of a call the layer ends on time: the call's deadline came, or the attempt's
-/// timeout.
-fn elapsed<SE>() -> Failure<SE> {
-    Failure::Layer(Box::new(tower::timeout::error::Elapsed::new()))
-}
 
 /// Reads the caller's request body whole, within `limit` bytes, and within the call's
 /// deadline and the attempt's timeout (a whole one of its own, before the first
@@ -785,46 +690,6 @@ where
     }
 }
 
-/// A single call's answer: the server's last answer as it came.
-fn single_answer<SE>(mut resp: Response) -> Result<http::Response<Full<Bytes>>, Failure<SE>> {
-    match resp.extensions_mut().remove::<RawAnswer>() {
-        Some(raw) => Ok(with_gave_up(
-            raw_response(raw),
-            resp.extensions().get().copied(),
-        )),
-        // The codec keeps every answer it decodes for this layer; the response itself
-        // has no result to hand on.
-        None => Err(Failure::Layer("the server's answer was not kept".into())),
-    }
-}
-
-/// A batch's answer. From one exchange: its answer as it came. Gathered from several:
-/// the items made into one array, each as the server's bytes.
-fn batch_answer(mut resp: BatchResponse) -> http::Response<Full<Bytes>> {
-    let gave_up = resp.extensions().get().copied();
-    if let Some(raw) = resp.extensions_mut().remove::<RawAnswer>() {
-        let mut answer = with_gave_up(raw_response(raw), gave_up);
-        // A later exchange that failed as a whole had the last word on time.
-        if let Some(LatestHint(hint)) = resp.extensions().get().copied() {
-            let headers = answer.headers_mut();
-            match hint {
-                Some(delay) => headers.insert(RETRY_AFTER, retry_after_header(delay)),
-                None => headers.remove(RETRY_AFTER),
-            };
-        }
-        return answer;
-    }
-    // Answers no call took (a null id, the server could not read an item) go last, so
-    // nothing the server said is dropped.
-    let answers = resp.items().iter().chain(resp.unmatched());
-    let body = if resp.items().is_empty() && resp.unmatched().is_empty() {
-        Bytes::new()
-    } else {
-        codec::splice(answers.map(|r| (r, r.extensions())))
-    };
-    with_gave_up(json_response(resp.extensions(), body), gave_up)
-}
-
 /// Gives the call's own clone of the stack the request's head and bytes (for a batch,
 /// of `items` items) to send its attempts with; returns the request's extensions.
 fn take_head<S, B>(
@@ -842,29 +707,6 @@ fn take_head<S, B>(
         items,
     }));
     parts.extensions
-}
-
-/// The first byte of a request body that is not JSON's whitespace, once a frame has
-/// held one.
-#[derive(Default)]
-struct FirstByte(std::sync::OnceLock<u8>);
-
-impl FirstByte {
-    fn note(&self, chunk: &[u8]) {
-        if self.0.get().is_none() {
-            if let Some(&byte) = chunk.iter().find(|&&b| !crate::jsonrpc::is_whitespace(b)) {
-                let _ = self.0.set(byte);
-            }
-        }
-    }
-
-    /// Whether the body so far may be a JSON-RPC message: nothing yet, or an object or
-    /// an array after JSON's whitespace.
-    fn may_be_json_rpc(&self) -> bool {
-        self.0
-            .get()
-            .is_none_or(|first| matches!(first, b'{' | b'['))
-    }
 }
 
 /// Reports a JSON-RPC call that the deadline ended before it was sent (the inner service
@@ -915,130 +757,6 @@ fn give_up_unsent(
         },
     };
     announce_give_up(strategy, &event);
-}
-
-/// A request body over the layer's limit, said so (`Limited` says only "length limit
-/// exceeded", as for a response); its `LengthLimitError` is the source. Any other error
-/// reading the body is the body's own.
-fn request_too_large(err: BoxError, limit: usize) -> BoxError {
-    #[derive(Debug)]
-    struct RequestTooLarge {
-        limit: usize,
-        source: BoxError,
-    }
-    impl fmt::Display for RequestTooLarge {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(
-                f,
-                "request body larger than the limit of {} bytes",
-                self.limit
-            )
-        }
-    }
-    impl std::error::Error for RequestTooLarge {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&*self.source)
-        }
-    }
-    if err.is::<http_body_util::LengthLimitError>() {
-        Box::new(RequestTooLarge { limit, source: err })
-    } else {
-        err
-    }
-}
-
-/// The server's answer as it came, its body now whole: no longer chunked, so without
-/// `Transfer-Encoding`, and, where that framed it, without a `Content-Length` sent beside
-/// it (which the framing overrode, and which need not be the body's length).
-fn raw_response(raw: RawAnswer) -> http::Response<Full<Bytes>> {
-    let RawAnswer { mut head, body } = raw;
-    if head.headers.remove(TRANSFER_ENCODING).is_some() {
-        head.headers.remove(CONTENT_LENGTH);
-    }
-    http::Response::from_parts(head, Full::new(body))
-}
-
-/// The answer, with how the retries of its call ended if the retry policy gave up on it.
-fn with_gave_up(
-    mut resp: http::Response<Full<Bytes>>,
-    gave_up: Option<GaveUp>,
-) -> http::Response<Full<Bytes>> {
-    if let Some(gave_up) = gave_up {
-        resp.extensions_mut().insert(gave_up);
-    }
-    resp
-}
-
-/// The stack's error as the caller's: an answer the codec kept (a single call's bare
-/// non-2xx status) comes back as it came, another status answer becomes that status
-/// again, the inner service's own error comes back as it was, anything else is the
-/// layer's own (for `map_err`).
-fn answer_error<SE>(mut err: codec::Error) -> Result<http::Response<Full<Bytes>>, Failure<SE>>
-where
-    SE: std::error::Error + Send + Sync + 'static,
-{
-    let gave_up = err.gave_up();
-    if let Some(raw) = err.take_raw() {
-        return Ok(with_gave_up(raw_response(raw), gave_up));
-    }
-    if let (true, Some(status)) = (err.is_status(), err.status()) {
-        let answer = answer(status, err.retry_after(), Bytes::new());
-        return Ok(with_gave_up(answer, gave_up));
-    }
-    if !err.is_transport() {
-        return Err(Failure::Layer(Box::new(err)));
-    }
-    match err.into_source().map(|source| source.downcast::<SE>()) {
-        Some(Ok(own)) => Err(Failure::Inner(*own)),
-        Some(Err(other)) => Err(Failure::Layer(other)),
-        None => Err(Failure::Layer("transport error without a cause".into())),
-    }
-}
-
-/// Why a call of [`HttpRetry`] failed, before it becomes the caller's error type.
-enum Failure<SE> {
-    /// The inner service's own error, returned as it was (`E::from`).
-    Inner(SE),
-    /// An error the layer found (through `map_err`).
-    Layer(BoxError),
-}
-
-/// A call of [`HttpRetry`], boxed, before its error becomes the caller's.
-type BoxedCall<SE> =
-    Pin<Box<dyn Future<Output = Result<http::Response<Full<Bytes>>, Failure<SE>>> + Send>>;
-
-/// The response future of [`HttpRetry`]: the call, boxed.
-///
-/// Its error is turned into the caller's type `E` (the inner service's error `SE` by
-/// `From`, the layer's own by [`map_err`](HttpRetryLayer::map_err)).
-///
-/// `Send`. It asks nothing of `E` (not even `'static`): a task that awaits a call
-/// with the default error type, `BoxError`, can be spawned.
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct HttpRetryFuture<SE, E> {
-    /// Pending once the call has given its result (the boxed `async` block would panic
-    /// if resumed).
-    call: Fused<BoxedCall<SE>>,
-    from_inner: fn(SE) -> E,
-    map_err: fn(BoxError) -> E,
-}
-
-impl<SE, E> Future for HttpRetryFuture<SE, E> {
-    type Output = Result<http::Response<Full<Bytes>>, E>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let result = std::task::ready!(Pin::new(&mut self.call).poll(cx));
-        Poll::Ready(result.map_err(|failure| match failure {
-            Failure::Inner(err) => (self.from_inner)(err),
-            Failure::Layer(err) => (self.map_err)(err),
-        }))
-    }
-}
-
-impl<SE, E> fmt::Debug for HttpRetryFuture<SE, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpRetryFuture").finish_non_exhaustive()
-    }
 }
 
 #[cfg(test)]
@@ -1112,37 +830,5 @@ mod tests {
             Some(&br#"{"jsonrpc":"2.0","result":7,"id":1}"#[..])
         );
         assert_eq!(sends.load(std::sync::atomic::Ordering::SeqCst), 2);
-    }
-
-    #[test]
-    fn a_retry_after_written_by_the_layer_is_rounded_up() {
-        let secs = |d| retry_after_header(d).to_str().map(str::to_owned).ok();
-        assert_eq!(secs(Duration::ZERO).as_deref(), Some("0"));
-        assert_eq!(secs(Duration::from_millis(1)).as_deref(), Some("1"));
-        assert_eq!(secs(Duration::from_millis(1500)).as_deref(), Some("2"));
-        assert_eq!(secs(Duration::from_secs(30)).as_deref(), Some("30"));
-        assert_eq!(
-            secs(Duration::MAX).as_deref(),
-            Some(u64::MAX.to_string().as_str())
-        );
-    }
-
-    #[test]
-    fn a_body_so_far_may_be_json_rpc_when_it_opens_an_object_or_an_array() {
-        let first = |parts: &[&str]| {
-            let first = FirstByte::default();
-            for part in parts {
-                first.note(part.as_bytes());
-            }
-            first.may_be_json_rpc()
-        };
-        assert!(first(&[]));
-        assert!(first(&["  ", "\n{"]));
-        assert!(first(&["["]));
-        assert!(!first(&[" ", "PUT /coffee"]));
-        assert!(!first(&["\"x\""]));
-        assert!(first(&["{", "PUT"]), "the first byte decides");
-        // A form feed is no JSON whitespace: the body cannot be a JSON-RPC message.
-        assert!(!first(&["\x0c{"]));
     }
 }

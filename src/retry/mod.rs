@@ -53,8 +53,9 @@ pub use strategy::{DEFAULT_RETRY_AFTER_CEILING, ErrorClass, RetryStrategy};
 /// another error is followed into it: its own `source()` skips the wrapped error, so
 /// tower's `Elapsed` behind `io::Error::other`, or tokio's behind hyper-util's connect
 /// timeout, would be missed. And a chain that comes back on itself ends: the walk stops,
-/// without allocating, once it has yielded every error in the loop (a few may be yielded
-/// twice before it notices).
+/// without allocating, once it has yielded every error in the loop; before it notices,
+/// it may go round the loop more than once, so an error in the loop may be yielded
+/// several times.
 ///
 /// ```
 /// use tower::timeout::error::Elapsed;

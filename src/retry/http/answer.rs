@@ -1,0 +1,168 @@
+//! What the caller gets back: the server's answer as it came, an answer the layer makes
+//! (a batch gathered from several exchanges, a bare status), or the error.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, TRANSFER_ENCODING};
+use http::{HeaderValue, StatusCode};
+use http_body_util::Full;
+
+use super::future::Failure;
+use crate::GaveUp;
+use crate::codec::{self, LatestHint, RawAnswer};
+use crate::jsonrpc::{BatchResponse, Response};
+
+/// A delay as `Retry-After` delay-seconds, rounded up: a hint read from an HTTP-date
+/// is a fractional delay, and a caller told a whole second less would come back before
+/// the time the server asked for.
+pub(super) fn retry_after_header(delay: Duration) -> HeaderValue {
+    let secs = delay
+        .as_secs()
+        .saturating_add(u64::from(delay.subsec_nanos() > 0));
+    HeaderValue::from(secs)
+}
+
+/// An answer made by the layer: a status, the server's `Retry-After` (in whole seconds,
+/// rounded up) if any, and a body.
+fn answer(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Bytes,
+) -> http::Response<Full<Bytes>> {
+    let mut resp = http::Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    if let Some(delay) = retry_after {
+        resp.headers_mut()
+            .insert(RETRY_AFTER, retry_after_header(delay));
+    }
+    resp
+}
+
+/// A batch answer gathered from several exchanges, as HTTP: the body; 200 when it holds
+/// answers (each call's failure is in it, and a caller that refuses a non-2xx batch
+/// answer as a whole, as jsonrpsee does, would lose the calls that succeeded), the last
+/// exchange's status otherwise; and the server's `Retry-After`, if any.
+fn json_response(extensions: &http::Extensions, body: Bytes) -> http::Response<Full<Bytes>> {
+    let status = match extensions.get::<StatusCode>() {
+        Some(status) if body.is_empty() => *status,
+        _ => StatusCode::OK,
+    };
+    let retry_after = extensions
+        .get::<codec::RetryAfter>()
+        .map(|hint| hint.delay());
+    let mut resp = answer(status, retry_after, body);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// A single call's answer: the server's last answer as it came.
+pub(super) fn single_answer<SE>(
+    mut resp: Response,
+) -> Result<http::Response<Full<Bytes>>, Failure<SE>> {
+    match resp.extensions_mut().remove::<RawAnswer>() {
+        Some(raw) => Ok(with_gave_up(
+            raw_response(raw),
+            resp.extensions().get().copied(),
+        )),
+        // The codec keeps every answer it decodes for this layer; the response itself
+        // has no result to hand on.
+        None => Err(Failure::Layer("the server's answer was not kept".into())),
+    }
+}
+
+/// A batch's answer. From one exchange: its answer as it came. Gathered from several:
+/// the items made into one array, each as the server's bytes.
+pub(super) fn batch_answer(mut resp: BatchResponse) -> http::Response<Full<Bytes>> {
+    let gave_up = resp.extensions().get().copied();
+    if let Some(raw) = resp.extensions_mut().remove::<RawAnswer>() {
+        let mut answer = with_gave_up(raw_response(raw), gave_up);
+        // A later exchange that failed as a whole had the last word on time.
+        if let Some(LatestHint(hint)) = resp.extensions().get().copied() {
+            let headers = answer.headers_mut();
+            match hint {
+                Some(delay) => headers.insert(RETRY_AFTER, retry_after_header(delay)),
+                None => headers.remove(RETRY_AFTER),
+            };
+        }
+        return answer;
+    }
+    // Answers no call took (a null id, the server could not read an item) go last, so
+    // nothing the server said is dropped.
+    let answers = resp.items().iter().chain(resp.unmatched());
+    let body = if resp.items().is_empty() && resp.unmatched().is_empty() {
+        Bytes::new()
+    } else {
+        codec::splice(answers.map(|r| (r, r.extensions())))
+    };
+    with_gave_up(json_response(resp.extensions(), body), gave_up)
+}
+
+/// The server's answer as it came, its body now whole: no longer chunked, so without
+/// `Transfer-Encoding`, and, where that framed it, without a `Content-Length` sent beside
+/// it (which the framing overrode, and which need not be the body's length).
+pub(super) fn raw_response(raw: RawAnswer) -> http::Response<Full<Bytes>> {
+    let RawAnswer { mut head, body } = raw;
+    if head.headers.remove(TRANSFER_ENCODING).is_some() {
+        head.headers.remove(CONTENT_LENGTH);
+    }
+    http::Response::from_parts(head, Full::new(body))
+}
+
+/// The answer, with how the retries of its call ended if the retry policy gave up on it.
+fn with_gave_up(
+    mut resp: http::Response<Full<Bytes>>,
+    gave_up: Option<GaveUp>,
+) -> http::Response<Full<Bytes>> {
+    if let Some(gave_up) = gave_up {
+        resp.extensions_mut().insert(gave_up);
+    }
+    resp
+}
+
+/// The stack's error as the caller's: an answer the codec kept (a single call's bare
+/// non-2xx status) comes back as it came, another status answer becomes that status
+/// again, the inner service's own error comes back as it was, anything else is the
+/// layer's own (for `map_err`).
+pub(super) fn answer_error<SE>(
+    mut err: codec::Error,
+) -> Result<http::Response<Full<Bytes>>, Failure<SE>>
+where
+    SE: std::error::Error + Send + Sync + 'static,
+{
+    let gave_up = err.gave_up();
+    if let Some(raw) = err.take_raw() {
+        return Ok(with_gave_up(raw_response(raw), gave_up));
+    }
+    if let (true, Some(status)) = (err.is_status(), err.status()) {
+        let answer = answer(status, err.retry_after(), Bytes::new());
+        return Ok(with_gave_up(answer, gave_up));
+    }
+    if !err.is_transport() {
+        return Err(Failure::Layer(Box::new(err)));
+    }
+    match err.into_source().map(|source| source.downcast::<SE>()) {
+        Some(Ok(own)) => Err(Failure::Inner(*own)),
+        Some(Err(other)) => Err(Failure::Layer(other)),
+        None => Err(Failure::Layer("transport error without a cause".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_after_written_by_the_layer_is_rounded_up() {
+        let secs = |d| retry_after_header(d).to_str().map(str::to_owned).ok();
+        assert_eq!(secs(Duration::ZERO).as_deref(), Some("0"));
+        assert_eq!(secs(Duration::from_millis(1)).as_deref(), Some("1"));
+        assert_eq!(secs(Duration::from_millis(1500)).as_deref(), Some("2"));
+        assert_eq!(secs(Duration::from_secs(30)).as_deref(), Some("30"));
+        assert_eq!(
+            secs(Duration::MAX).as_deref(),
+            Some(u64::MAX.to_string().as_str())
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! The caller's request: what its buffered body holds, and why reading it failed.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::BoxError;
+use crate::codec::{self, RawItem};
+use crate::jsonrpc::members::{self, Item, Shape};
+use crate::jsonrpc::{BatchRequest, DecodeError, Request};
+
+/// What a buffered request body holds.
+pub(super) enum Message {
+    Single(Request),
+    Batch(BatchRequest),
+    Other,
+}
+
+pub(super) fn parse(bytes: &Bytes) -> Message {
+    // A batch's calls, read as they come: the first item that is not a call ends the
+    // reading.
+    let mut requests = Vec::new();
+    let shape = members::read_each(bytes, |item| {
+        requests.push(match item {
+            Item::Object(members) => Request::from_members_unbuilt(&members)?,
+            Item::Other => return Err(DecodeError::NotAnObject),
+        });
+        Ok(())
+    });
+    match shape {
+        // Each call of a batch is sent as its own bytes: its params need not be built.
+        Ok(Shape::Array) if !requests.is_empty() => with_own_bytes(requests, bytes)
+            .map(BatchRequest::new)
+            // Two calls with one id: their answers cannot be told apart, so the batch
+            // goes once, as it came, and its answer back the same way.
+            .filter(|batch| codec::repeated_id(batch).is_none())
+            .map_or(Message::Other, Message::Batch),
+        // A single call is sent as the caller's bytes: its params need not be built.
+        Ok(Shape::Object(members)) => {
+            Request::from_members_unbuilt(&members).map_or(Message::Other, Message::Single)
+        }
+        _ => Message::Other,
+    }
+}
+
+/// Gives each request of a batch its own bytes as the caller sent them ([`RawItem`]), so
+/// every attempt sends them unchanged, whichever items it re-sends. `None` if the bytes
+/// do not split into as many items (they always do when the batch was read from them).
+fn with_own_bytes(mut requests: Vec<Request>, bytes: &Bytes) -> Option<Vec<Request>> {
+    let items = codec::array_items(bytes)?;
+    if items.len() != requests.len() {
+        return None;
+    }
+    for (request, own) in requests.iter_mut().zip(items) {
+        request.extensions_mut().insert(RawItem(own));
+    }
+    Some(requests)
+}
+
+/// The first byte of a request body that is not JSON's whitespace, once a frame has
+/// held one.
+#[derive(Default)]
+pub(super) struct FirstByte(std::sync::OnceLock<u8>);
+
+impl FirstByte {
+    pub(super) fn note(&self, chunk: &[u8]) {
+        if self.0.get().is_none() {
+            if let Some(&byte) = chunk.iter().find(|&&b| !crate::jsonrpc::is_whitespace(b)) {
+                let _ = self.0.set(byte);
+            }
+        }
+    }
+
+    /// Whether the body so far may be a JSON-RPC message: nothing yet, or an object or
+    /// an array after JSON's whitespace.
+    pub(super) fn may_be_json_rpc(&self) -> bool {
+        self.0
+            .get()
+            .is_none_or(|first| matches!(first, b'{' | b'['))
+    }
+}
+
+/// A request body over the layer's limit, said so (`Limited` says only "length limit
+/// exceeded", as for a response); its `LengthLimitError` is the source. Any other error
+/// reading the body is the body's own.
+pub(super) fn request_too_large(err: BoxError, limit: usize) -> BoxError {
+    #[derive(Debug)]
+    struct RequestTooLarge {
+        limit: usize,
+        source: BoxError,
+    }
+    impl fmt::Display for RequestTooLarge {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "request body larger than the limit of {} bytes",
+                self.limit
+            )
+        }
+    }
+    impl std::error::Error for RequestTooLarge {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&*self.source)
+        }
+    }
+    if err.is::<http_body_util::LengthLimitError>() {
+        Box::new(RequestTooLarge { limit, source: err })
+    } else {
+        err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_so_far_may_be_json_rpc_when_it_opens_an_object_or_an_array() {
+        let first = |parts: &[&str]| {
+            let first = FirstByte::default();
+            for part in parts {
+                first.note(part.as_bytes());
+            }
+            first.may_be_json_rpc()
+        };
+        assert!(first(&[]));
+        assert!(first(&["  ", "\n{"]));
+        assert!(first(&["["]));
+        assert!(!first(&[" ", "PUT /coffee"]));
+        assert!(!first(&["\"x\""]));
+        assert!(first(&["{", "PUT"]), "the first byte decides");
+        // A form feed is no JSON whitespace: the body cannot be a JSON-RPC message.
+        assert!(!first(&["\x0c{"]));
+    }
+}

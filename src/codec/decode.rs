@@ -15,7 +15,8 @@ use crate::jsonrpc::{BatchResponse, DecodeError, Id, Response};
 #[derive(Debug)]
 pub(super) struct Expected {
     pub(super) awaited: Awaited,
-    /// Whether to keep the answer ([`Config::keep_raw`]): for a notification, its head.
+    /// Whether to keep the answer ([`keep_raw`](super::Config::keep_raw)): for a
+    /// notification, its head.
     pub(super) keep_raw: bool,
 }
 

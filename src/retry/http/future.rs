@@ -18,7 +18,8 @@ pub(super) fn elapsed<SE>() -> Failure<SE> {
     Failure::Layer(Box::new(tower::timeout::error::Elapsed::new()))
 }
 
-/// Why a call of [`HttpRetry`] failed, before it becomes the caller's error type.
+/// Why a call of [`HttpRetry`](super::HttpRetry) failed, before it becomes the caller's
+/// error type.
 pub(super) enum Failure<SE> {
     /// The inner service's own error, returned as it was (`E::from`).
     Inner(SE),
@@ -26,11 +27,12 @@ pub(super) enum Failure<SE> {
     Layer(BoxError),
 }
 
-/// A call of [`HttpRetry`], boxed, before its error becomes the caller's.
+/// A call of [`HttpRetry`](super::HttpRetry), boxed, before its error becomes the
+/// caller's.
 pub(super) type BoxedCall<SE> =
     Pin<Box<dyn Future<Output = Result<http::Response<Full<Bytes>>, Failure<SE>>> + Send>>;
 
-/// The response future of [`HttpRetry`]: the call, boxed.
+/// The response future of [`HttpRetry`](super::HttpRetry): the call, boxed.
 ///
 /// Its error is turned into the caller's type `E` (the inner service's error `SE` by
 /// `From`, the layer's own by [`map_err`](super::HttpRetryLayer::map_err)).

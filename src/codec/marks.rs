@@ -90,7 +90,14 @@ impl Deadline {
     pub(crate) fn passed(extensions: &http::Extensions) -> bool {
         extensions
             .get::<Deadline>()
-            .is_some_and(|Deadline(at)| *at < tokio::time::Instant::now())
+            .is_some_and(|deadline| deadline.0 < tokio::time::Instant::now())
+    }
+
+    /// Whether the deadline has come by `now`: at it or past it, so that no retry
+    /// starts then (it would have no time to run), where an attempt already starting
+    /// is made until the deadline is [`passed`](Self::passed).
+    pub(crate) fn reached(&self, now: tokio::time::Instant) -> bool {
+        self.0 <= now
     }
 
     /// Gives a call this deadline, `limit` from now, unless it already has one as early

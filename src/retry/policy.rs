@@ -177,8 +177,8 @@ impl HasExtensions for BatchRequest {
 /// `NotRetryable`.
 fn unretried<E: InspectError>(err: Option<&E>, deadline: Option<&Deadline>) -> GiveUpReason {
     match (err, deadline) {
-        (Some(err), Some(Deadline(at)))
-            if *at <= Instant::now() && crate::classify::is_timeout(err.as_error()) =>
+        (Some(err), Some(deadline))
+            if deadline.reached(Instant::now()) && crate::classify::is_timeout(err.as_error()) =>
         {
             GiveUpReason::Deadline
         }
@@ -302,7 +302,7 @@ impl State {
         let backoff = inner.backoff.as_ref().ok_or(GiveUpReason::NotRetryable)?;
         let now = Instant::now();
         // A deadline already come ended the call, whatever delays are left.
-        if deadline.is_some_and(|Deadline(at)| *at <= now) {
+        if deadline.is_some_and(|deadline| deadline.reached(now)) {
             return Err(GiveUpReason::Deadline);
         }
         let delays = self.delays.get_or_insert_with(|| backoff.delays());

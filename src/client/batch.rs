@@ -1,0 +1,318 @@
+//! Batches through the [`Client`](super::Client): built, sent, and read back by item.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower::ServiceExt;
+use tower_service::Service;
+
+use super::future::{BatchFuture, BatchState};
+use super::{ClientError, IdGenerator, RpcError, to_params, to_value};
+use crate::RetryStrategy;
+use crate::codec;
+use crate::fused::Fused;
+use crate::jsonrpc::{BatchRequest, BatchResponse, Id, MethodName, Request, Response};
+
+/// A handle to one call of a batch, to take its typed result from [`BatchResults`].
+pub struct BatchItem<R> {
+    id: Id,
+    /// Where its answer is: a batch's answers come in call order, one per call.
+    index: usize,
+    _result: PhantomData<fn() -> R>,
+}
+
+/// Whatever `R` is: the handle holds only the call's id.
+impl<R> fmt::Debug for BatchItem<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchItem").field("id", &self.id).finish()
+    }
+}
+
+/// A batch being filled; see [`Client::batch`](super::Client::batch).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+/// # let client = tower_jsonrpc_retry::Client::builder(server.uri()).build();
+/// let mut batch = client.batch();
+/// let three = batch.call::<i64>("sum", (1, 2));
+/// let echoed = batch.call::<Vec<String>>("echo", ("hi",));
+/// batch.notify("log", ("batch sent",));
+/// let mut results = batch.send().await?;
+/// assert_eq!(results.take(three)?, 3);
+/// assert_eq!(results.take(echoed)?, ["hi"]);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// It owns a clone of the client's service, so a batch being filled and its sending are
+/// `Send` whenever the service is.
+#[must_use = "a batch builder sends nothing until `send` is called"]
+pub struct BatchBuilder<S> {
+    service: S,
+    ids: IdGenerator,
+    batch: BatchRequest,
+    /// The first params that are not JSON-RPC params: the batch fails unsent.
+    error: Option<serde_json::Error>,
+    /// Calls added so far: the next call's index among the answers.
+    calls: usize,
+}
+
+impl<S> BatchBuilder<S> {
+    /// An empty batch, sent through `service`, its calls' ids drawn from `ids`.
+    pub(super) fn new(service: S, ids: IdGenerator) -> Self {
+        Self {
+            service,
+            ids,
+            batch: BatchRequest::default(),
+            error: None,
+            calls: 0,
+        }
+    }
+}
+
+impl<S> fmt::Debug for BatchBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchBuilder")
+            .field("batch", &self.batch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, E> BatchBuilder<S>
+where
+    S: Service<Request, Response = Response, Error = E>
+        + Service<BatchRequest, Response = BatchResponse, Error = E>
+        + Clone,
+{
+    fn push(&mut self, method: MethodName, params: impl Serialize, id: Option<Id>) {
+        match to_params(params) {
+            Ok(params) => {
+                let req = Request::new(method, params);
+                self.batch.push(match id {
+                    Some(id) => req.with_id(id),
+                    None => req,
+                });
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Adds a call whose result is an `R`.
+    pub fn call<R: DeserializeOwned>(
+        &mut self,
+        method: impl Into<MethodName>,
+        params: impl Serialize,
+    ) -> BatchItem<R> {
+        let id = (self.ids)();
+        self.push(method.into(), params, Some(id.clone()));
+        let index = self.calls;
+        self.calls += 1;
+        BatchItem {
+            id,
+            index,
+            _result: PhantomData,
+        }
+    }
+
+    /// Adds a notification.
+    pub fn notify(&mut self, method: impl Into<MethodName>, params: impl Serialize) {
+        self.push(method.into(), params, None);
+    }
+
+    /// Gives the whole batch its own retry strategy, replacing the stack's default
+    /// entirely, as [`RequestBuilder::retry`](super::RequestBuilder::retry) does (its
+    /// non-idempotent methods included). One strategy decides for the whole batch: there is
+    /// no strategy per call of a batch.
+    pub fn retry(&mut self, strategy: RetryStrategy) -> &mut Self {
+        self.batch.extensions_mut().insert(strategy);
+        self
+    }
+
+    /// Adds a value to the batch's extensions, for the layers below (a tenant, a tracing
+    /// context), as [`RequestBuilder::extension`](super::RequestBuilder::extension) does
+    /// for one request: the codec moves it onto every attempt's HTTP request, a re-send of
+    /// some calls included.
+    pub fn extension<T: Clone + Send + Sync + 'static>(&mut self, value: T) -> &mut Self {
+        self.batch.extensions_mut().insert(value);
+        self
+    }
+
+    /// Sends the batch; each call's result is then taken with its [`BatchItem`]. A batch
+    /// with nothing in it (built from a list that happened to be empty) sends nothing
+    /// and has no results: JSON-RPC makes an empty batch invalid. A batch of
+    /// notifications only that the server refuses as a whole (an error with a null id)
+    /// is [`ClientError::Rpc`] with that error (one notification refused under a failure
+    /// status is a transport error; under a 2xx its body is not decoded); in a batch with
+    /// calls, each call's result carries the refusal. An error with a null id that no
+    /// call took (the server could not read a notification) is kept in
+    /// [`BatchResults::unmatched`], and so is a refusal after which a retry sent the
+    /// calls again but not a non-idempotent notification: the server never ran it.
+    ///
+    /// The future ([`BatchFuture`]) owns the batch and a clone of the service, and
+    /// borrows nothing.
+    pub fn send(self) -> BatchFuture<S> {
+        let state = match (self.error, self.batch.is_empty()) {
+            (Some(e), _) => BatchState::Done {
+                result: Some(Err(ClientError::Params(e))),
+            },
+            (None, true) => BatchState::Done {
+                result: Some(Ok(BatchResults::new(Vec::new(), Vec::new(), &[]))),
+            },
+            (None, false) => BatchState::Sent {
+                calls: self.batch.ids().cloned().collect(),
+                future: Fused::new(self.service.oneshot(self.batch)),
+            },
+        };
+        BatchFuture { state }
+    }
+}
+
+/// A batch's answer as its results for the `calls` sent (in call order).
+pub(super) fn batch_results<E>(
+    mut response: BatchResponse,
+    calls: &[Id],
+) -> Result<BatchResults<E>, ClientError<E>> {
+    // A batch of notifications refused as a whole has no call to carry the refusal.
+    if response.items().is_empty() {
+        if let Some(error) = response.batch_error() {
+            let facts = RpcError::facts(response.extensions());
+            let error = RpcError::answered(error.clone(), facts);
+            return Err(ClientError::Rpc(error));
+        }
+    }
+    let unmatched = response.take_unmatched();
+    Ok(BatchResults::new(response.into_items(), unmatched, calls))
+}
+
+/// The answers to a batch, taken one call at a time with its [`BatchItem`].
+pub struct BatchResults<E = codec::Error> {
+    /// In call order; `None` once taken.
+    items: Vec<Option<Response>>,
+    /// For answers that are not one per call in call order (a service that reorders
+    /// or drops them): where to find them by id.
+    out_of_place: Option<ById>,
+    /// Error answers with a null id that no call took ([`BatchResponse::unmatched`]).
+    unmatched: Vec<Response>,
+    _error: PhantomData<fn() -> E>,
+}
+
+/// Answers found by id: each id's first answer not taken yet, and for each answer the
+/// next one with the same id, so that calls sharing an id take them in call order; and
+/// the calls' ids in call order, to hand back what is left in that order.
+struct ById {
+    first: std::collections::HashMap<Id, usize>,
+    next_same: Vec<Option<usize>>,
+    calls: Vec<Id>,
+}
+
+impl ById {
+    fn new(items: &[Response], calls: &[Id]) -> Self {
+        let mut first = std::collections::HashMap::with_capacity(items.len());
+        let mut next_same = vec![None; items.len()];
+        // Backwards, so the first answer of an id ends in the map, chained to the rest.
+        for (i, item) in items.iter().enumerate().rev() {
+            if let Some(slot) = next_same.get_mut(i) {
+                *slot = first.insert(item.id().clone(), i);
+            }
+        }
+        Self {
+            first,
+            next_same,
+            calls: calls.to_vec(),
+        }
+    }
+
+    /// Where the next answer with this id is, taking it.
+    fn take(&mut self, id: &Id) -> Option<usize> {
+        let found = self.first.remove(id)?;
+        if let Some(next) = self.next_same.get(found).copied().flatten() {
+            self.first.insert(id.clone(), next);
+        }
+        Some(found)
+    }
+}
+
+impl<E> fmt::Debug for BatchResults<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchResults")
+            .field("items", &self.items.iter().flatten().collect::<Vec<_>>())
+            .field("unmatched", &self.unmatched)
+            .finish()
+    }
+}
+
+impl<E> BatchResults<E> {
+    fn new(items: Vec<Response>, unmatched: Vec<Response>, calls: &[Id]) -> Self {
+        let in_place =
+            items.len() == calls.len() && items.iter().zip(calls).all(|(r, id)| r.id() == id);
+        let out_of_place = (!in_place).then(|| ById::new(&items, calls));
+        Self {
+            items: items.into_iter().map(Some).collect(),
+            out_of_place,
+            unmatched,
+            _error: PhantomData,
+        }
+    }
+
+    /// Error answers with a null id that no call of the batch took: the server could
+    /// not read some item of the batch (a notification, say), and every call was
+    /// answered anyway; or its refusal of the whole batch, when a retry sent the calls
+    /// again but not a non-idempotent notification. Also at the end of
+    /// [`into_responses`](Self::into_responses).
+    pub fn unmatched(&self) -> &[Response] {
+        &self.unmatched
+    }
+
+    /// The typed result of one call.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Rpc`] when the server answered the call with an error object,
+    /// [`ClientError::Deserialize`] when its result is not an `R`, and
+    /// [`ClientError::MissingItem`] when the batch's answer has no item for it (or it
+    /// was taken already).
+    pub fn take<R: DeserializeOwned>(&mut self, item: BatchItem<R>) -> Result<R, ClientError<E>> {
+        let answers = |r: &Option<Response>| r.as_ref().is_some_and(|r| r.id() == &item.id);
+        let at = match &mut self.out_of_place {
+            // Answers out of place: by id, in call order for calls sharing one.
+            Some(by_id) => by_id.take(&item.id),
+            // One answer per call, in call order: its own slot (a scan only for a handle
+            // from another batch).
+            None => match self.items.get(item.index) {
+                Some(slot) if answers(slot) => Some(item.index),
+                _ => self.items.iter().position(answers),
+            },
+        };
+        let response = at
+            .and_then(|i| self.items.get_mut(i))
+            .and_then(Option::take)
+            .ok_or(ClientError::MissingItem(item.id))?;
+        to_value(response)
+    }
+
+    /// The responses not taken yet, in call order (then any answer to no call of the
+    /// batch, in the order the service gave them, and then the
+    /// [`unmatched`](Self::unmatched) errors).
+    pub fn into_responses(mut self) -> Vec<Response> {
+        // Answers out of place: each call's first, found by id.
+        let mut responses = Vec::with_capacity(self.items.len() + self.unmatched.len());
+        if let Some(mut by_id) = self.out_of_place.take() {
+            for id in std::mem::take(&mut by_id.calls) {
+                let found = by_id.take(&id).and_then(|i| self.items.get_mut(i));
+                if let Some(response) = found.and_then(Option::take) {
+                    responses.push(response);
+                }
+            }
+        }
+        // Then whatever is left, in the order it came, and the unmatched errors.
+        responses.extend(self.items.into_iter().flatten());
+        responses.extend(self.unmatched);
+        responses
+    }
+}

@@ -1,0 +1,344 @@
+//! [`ClientBuilder`]: the recommended stack, assembled.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower::ServiceBuilder;
+
+#[cfg(feature = "rustls")]
+use super::HttpsStack;
+use super::{Client, SchemeCheck, StackOver};
+use crate::codec::JsonRpcCodecLayer;
+use crate::{JsonRpcRetryLayer, RetryStrategy};
+
+/// Assembles the recommended stack.
+///
+/// That is [`JsonRpcRetryLayer`] over [`JsonRpcCodecLayer`] (with a per-attempt
+/// [`attempt_timeout`](JsonRpcCodecLayer::attempt_timeout) that covers the response body
+/// too) over hyper-util's client, with `TCP_NODELAY`.
+///
+/// # Default
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | [`attempt_timeout`](Self::attempt_timeout) | [`DEFAULT_ATTEMPT_TIMEOUT`] (10 s) | a hung connection ends and can be retried |
+/// | retry strategy | [`RetryStrategy::transient()`] | connect, timeout, reset, 429/502/503/504 |
+/// | [`response_limit`](Self::response_limit) | [`codec::DEFAULT_BODY_LIMIT`](crate::codec::DEFAULT_BODY_LIMIT) (10 MiB) | |
+/// | HTTP version | HTTP/1.1 | a timed-out attempt closes its connection, so its retry never goes out on the connection that timed out; `ClientBuilder::http2` (feature `http2`) says what HTTP/2 does instead |
+/// | deadline for the whole call | none | set one on the strategy, [`max_elapsed`](RetryStrategy::max_elapsed): without it, a call with `transient()` may take its 4 attempts of up to 10 s each and 3 waits, each raised up to 60 s by a server's `Retry-After` (the [ceiling](RetryStrategy::retry_after_ceiling)), 3 min 40 s in all |
+///
+/// [`build`](Self::build) speaks plain HTTP; with the `rustls` feature,
+/// `build_https` speaks HTTPS too. For anything else (another TLS
+/// connector, concurrency limits, tower-http layers), assemble
+/// the stack with `ServiceBuilder` and pass it to [`Client::new`].
+#[derive(Debug, Clone)]
+#[must_use = "a client builder makes no client until `build` is called"]
+pub struct ClientBuilder {
+    /// The codec layer, its attempt timeout included (so that `Debug` shows the one
+    /// the client will use).
+    codec: JsonRpcCodecLayer,
+    strategy: RetryStrategy,
+    /// HTTP/2, when asked for: offered over HTTPS, or spoken from the first byte.
+    #[cfg(feature = "http2")]
+    http2: Option<Http2>,
+}
+
+/// How [`ClientBuilder`]'s client speaks HTTP/2, when it does.
+#[cfg(feature = "http2")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Http2 {
+    /// Offered with ALPN over HTTPS, beside HTTP/1.1; the server chooses.
+    Offered,
+    /// Spoken on every connection, from its first byte.
+    PriorKnowledge,
+}
+
+/// How long an HTTP/2 connection of [`ClientBuilder`]'s client may stay silent while a
+/// call on it is open before it is pinged, and how long the ping may go unanswered
+/// before the connection is closed: a quarter of the attempt timeout, at least 1 s (a
+/// ping's answer takes a round trip, and a connection closed for a late one fails every
+/// call on it) and at most 15 s (see [`ClientBuilder::http2`]).
+#[cfg(feature = "http2")]
+fn http2_keep_alive(attempt_timeout: Option<Duration>) -> Duration {
+    const LEAST: Duration = Duration::from_secs(1);
+    const MOST: Duration = Duration::from_secs(15);
+    attempt_timeout.map_or(MOST, |t| (t / 4).clamp(LEAST, MOST))
+}
+
+/// The TCP connector of [`ClientBuilder`]'s stacks: hyper-util's, with `TCP_NODELAY`.
+/// An HTTP/2 request goes out as frames written one after another (its headers, then
+/// its body), and with Nagle's algorithm on, the body waited for the server to
+/// acknowledge the headers, which Linux delays by 40 ms or more: over loopback, a call
+/// took about 44 ms instead of well under one.
+fn tcp() -> HttpConnector {
+    let mut tcp = HttpConnector::new();
+    tcp.set_nodelay(true);
+    tcp
+}
+
+/// The default time one attempt may take in [`Client::builder`]'s stack: long enough for
+/// a slow node's heavy call, and a hung connection still ends, to be retried.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl ClientBuilder {
+    pub(super) fn new(uri: Uri) -> Self {
+        Self {
+            codec: JsonRpcCodecLayer::new(uri)
+                .attempt_timeout(DEFAULT_ATTEMPT_TIMEOUT)
+                .absolute_uri(),
+            strategy: RetryStrategy::transient(),
+            #[cfg(feature = "http2")]
+            http2: None,
+        }
+    }
+
+    /// Sets how long one attempt may take; a retry gets a fresh timeout. The attempt
+    /// fails as a timeout ([`ErrorClass::Timeout`](crate::ErrorClass::Timeout)).
+    ///
+    /// # Default
+    ///
+    /// [`DEFAULT_ATTEMPT_TIMEOUT`] (10 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.codec = self.codec.attempt_timeout(timeout);
+        self
+    }
+
+    /// Sets the retry strategy of calls that carry none of their own.
+    ///
+    /// # Default
+    ///
+    /// [`RetryStrategy::transient()`]: connect failures, timeouts, resets and
+    /// 429/502/503/504, three retries.
+    pub fn retry(mut self, strategy: RetryStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Adds a header to every HTTP request (e.g. `Authorization`), replacing one of the
+    /// same name. Credentials are marked sensitive, as
+    /// [`JsonRpcCodecLayer::header`] marks them, so `Debug` output never shows them.
+    ///
+    /// The types are the `http` crate's, re-exported as [`crate::http`]:
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::http::{HeaderValue, header::AUTHORIZATION};
+    ///
+    /// let token = "s3cret";
+    /// let client = Client::builder("http://127.0.0.1:8545/".parse()?)
+    ///     .header(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}"))?)
+    ///     .header("x-api-key".parse()?, HeaderValue::from_static("k3y"))
+    ///     .build();
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.codec = self.codec.header(name, value);
+        self
+    }
+
+    /// Adds these headers to every HTTP request, as
+    /// [`JsonRpcCodecLayer::headers`] does.
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        self.codec = self.codec.headers(headers);
+        self
+    }
+
+    /// Sets the largest response body read, in bytes. A larger body under a 2xx fails
+    /// the call with a [`codec::Error`](crate::codec::Error) for which
+    /// [`is_body_too_large`](crate::codec::Error::is_body_too_large) holds; under a failure
+    /// status, the status is the answer (as
+    /// [`JsonRpcCodecLayer::response_limit`] says).
+    ///
+    /// # Default
+    ///
+    /// [`DEFAULT_BODY_LIMIT`](crate::codec::DEFAULT_BODY_LIMIT) (10 MiB).
+    pub fn response_limit(mut self, bytes: usize) -> Self {
+        self.codec = self.codec.response_limit(bytes);
+        self
+    }
+
+    /// HTTP/2 where the server offers it: over HTTPS, ALPN offers `h2` beside
+    /// `http/1.1` and the server chooses; plain HTTP stays HTTP/1.1. Replaces
+    /// [`http2_prior_knowledge`](Self::http2_prior_knowledge) (h2c), if called before.
+    /// Needs the `http2` feature (on by default).
+    ///
+    /// The client speaks HTTP/1.1 unless asked, because of what a timeout leaves behind.
+    /// Over HTTP/1.1 an attempt that times out closes its connection. Over HTTP/2 it
+    /// resets only its stream, and the retry goes out on the same connection: on one
+    /// that died silently (a partition, a NAT entry dropped), every retry would wait out
+    /// its timeout in turn. So while a call is open, this client pings a connection
+    /// silent for a quarter of the [attempt timeout](Self::attempt_timeout) and closes it
+    /// when the ping goes unanswered as long again (each wait clamped to 1–15 s; 2.5 s
+    /// with the default 10 s): within half the attempt timeout the attempt fails as a
+    /// timeout, and its retry opens a new connection. Under a 4 s attempt timeout that
+    /// takes 2 s, and under 2 s the retries until then go out on the dead connection. A
+    /// slow handler does not close a connection (the server answers pings meanwhile),
+    /// but a server that stalls as a whole for that long (a single-threaded one busy
+    /// computing) loses it the same way.
+    ///
+    /// Over HTTP/2 the calls share a connection, and calls beyond the server's limit of
+    /// concurrent streams (often 100 to 250) wait for a free one. The first of them in
+    /// line may already be in h2's hands (with recent hyper and h2): if it times out or
+    /// is dropped meanwhile, it can still be sent once a stream frees. So even a call
+    /// that timed out while waiting may run later: for non-idempotent methods, keep
+    /// fewer calls in flight than the server's limit. A stream the server refused
+    /// (`REFUSED_STREAM`) is sent again even for a non-idempotent method: the server says
+    /// it did not process it.
+    ///
+    /// Its connections set `TCP_NODELAY`, as a stack of your own over HTTP/2 should
+    /// (hyper-util's `HttpConnector::set_nodelay(true)`): without it, each call's body
+    /// waits for the server's delayed acknowledgement of its headers, 40 ms or more.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "rustls")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = tower_jsonrpc_retry::Client::builder("https://rpc.example.com/".parse()?)
+    ///     .http2()
+    ///     .build_https()?;
+    /// let block: String = client.call("eth_blockNumber", ()).await?;
+    /// # let _ = block;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "http2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+    pub fn http2(mut self) -> Self {
+        self.http2 = Some(Http2::Offered);
+        self
+    }
+
+    /// HTTP/2 on every connection, from its first byte: for plain HTTP, a server that
+    /// speaks h2c; over HTTPS, ALPN offers `h2` alone: a server that picks another
+    /// protocol refuses the handshake, and one that negotiates none is spoken HTTP/2
+    /// regardless. Otherwise as [`http2`](Self::http2), which it replaces if called
+    /// before. Needs the `http2` feature (on by default).
+    ///
+    /// A plain-HTTP server that speaks HTTP/1.1 only closes the connection on the
+    /// preface: the call fails as a broken connection
+    /// ([`ErrorClass::Reset`](crate::ErrorClass::Reset)), which strategies that retry
+    /// resets (the [`transient`](RetryStrategy::transient) preset) retry to no avail, on
+    /// a new connection each time.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::http::Version;
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = FlakyServer::start().await?;
+    /// let client = Client::builder(server.uri()).http2_prior_knowledge().build();
+    /// let sum: i64 = client.call("sum", (1, 2)).await?;
+    /// assert_eq!(sum, 3);
+    /// assert_eq!(server.versions(), [Version::HTTP_2]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "http2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+    pub fn http2_prior_knowledge(mut self) -> Self {
+        self.http2 = Some(Http2::PriorKnowledge);
+        self
+    }
+
+    /// The client, over plain HTTP. A URI whose scheme is not `http`, or that has none
+    /// (`localhost:8545`), fails every call at once, without a retry, with
+    /// [`UnsupportedScheme`](super::UnsupportedScheme) in the error's chain (for `https`,
+    /// see `build_https`, feature `rustls`). Needs a tokio runtime when calls are made, not
+    /// now.
+    pub fn build(self) -> Client {
+        self.over(SchemeCheck::http(tcp()))
+    }
+
+    /// The same client over HTTPS (and plain HTTP), with rustls and the Mozilla root
+    /// certificates of `webpki-roots`: what a hosted node's `https://` endpoint needs.
+    /// Needs the `rustls` feature. Fails only if rustls cannot be set up (see
+    /// [`tls_config`]).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = tower_jsonrpc_retry::Client::builder("https://rpc.example.com/".parse()?)
+    ///     .build_https()?;
+    /// let block: String = client.call("eth_blockNumber", ()).await?;
+    /// # let _ = block;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn build_https(self) -> Result<Client<HttpsStack>, rustls::Error> {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        Ok(self.build_https_with(tls_config(roots)?))
+    }
+
+    /// [`build_https`](Self::build_https) with your own rustls configuration: your own
+    /// root certificates (a private CA), a client certificate. Its ALPN protocols are
+    /// replaced: none for HTTP/1.1 alone, the client's own with `http2` or
+    /// `http2_prior_knowledge` (feature `http2`). Needs the `rustls` feature.
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn build_https_with(self, mut tls: rustls::ClientConfig) -> Client<HttpsStack> {
+        // hyper-rustls sets ALPN itself, and refuses (panics on) a configuration that
+        // already names protocols.
+        tls.alpn_protocols.clear();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http();
+        let mut tcp = tcp();
+        tcp.enforce_http(false);
+        #[cfg(feature = "http2")]
+        let https = match self.http2 {
+            Some(Http2::Offered) => https.enable_all_versions().wrap_connector(tcp),
+            Some(Http2::PriorKnowledge) => https.enable_http2().wrap_connector(tcp),
+            None => https.enable_http1().wrap_connector(tcp),
+        };
+        #[cfg(not(feature = "http2"))]
+        let https = https.enable_http1().wrap_connector(tcp);
+        self.over(SchemeCheck::http_or_https(https))
+    }
+
+    /// The recommended stack over hyper-util's client with this connector.
+    fn over<C>(self, connector: C) -> Client<StackOver<C>>
+    where
+        C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+    {
+        #[allow(unused_mut)]
+        let mut http = HyperClient::builder(TokioExecutor::new());
+        #[cfg(feature = "http2")]
+        if let Some(versions) = self.http2 {
+            let keep_alive = http2_keep_alive(self.codec.attempt_timeout_set());
+            http.timer(hyper_util::rt::TokioTimer::new())
+                .http2_keep_alive_interval(keep_alive)
+                .http2_keep_alive_timeout(keep_alive)
+                .http2_only(versions == Http2::PriorKnowledge);
+        }
+        let http = http.build(connector);
+        let service = ServiceBuilder::new()
+            .layer(JsonRpcRetryLayer::new(self.strategy))
+            .layer(self.codec)
+            .service(http);
+        Client::new(service)
+    }
+}
+
+/// A rustls client configuration trusting `roots`, for
+/// [`build_https_with`](ClientBuilder::build_https_with) (a private CA, say).
+///
+/// It names rustls's `ring` provider explicitly, so that another crate enabling a second
+/// provider cannot leave rustls unable to pick one, and its default protocol versions
+/// (TLS 1.3 and 1.2). Fails only if the provider does not support them. Needs the
+/// `rustls` feature.
+#[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+pub fn tls_config(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}

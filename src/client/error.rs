@@ -1,0 +1,285 @@
+//! What a call of the [`Client`](super::Client) fails with.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::codec;
+use crate::jsonrpc::{ErrorObject, Id};
+use crate::{GaveUp, InspectError};
+
+/// Why a call did not produce a value.
+///
+/// Its `Display` says what failed in a few words, and [`source`](std::error::Error::source)
+/// gives the cause (for [`Transport`](Self::Transport), the stack's error: a timeout, a
+/// status, a refused connection), as the Rust API guidelines ask: a log line that
+/// prints only `{e}` reads "the service stack failed the call". Print the whole chain
+/// (anyhow's `{:#}`, or a loop over `source()`), or match on the variant.
+///
+/// ```
+/// use tower_jsonrpc_retry::ClientError;
+///
+/// /// What to tell the user, and whether trying again later may help.
+/// fn explain(err: &ClientError) -> (String, bool) {
+///     match err {
+///         // The server's answer: its code says whether a later call may succeed.
+///         ClientError::Rpc(e) => (format!("the node refused: {}", e.message()), e.code() == -32005),
+///         // The stack failed: a refused connection, a timeout, a failure status.
+///         ClientError::Transport(e) => {
+///             let transient = e.is_connect() || e.is_timeout() || e.is_reset();
+///             (format!("could not reach the node: {e}"), transient)
+///         }
+///         // A bug on this side: the result is not the type asked for, say.
+///         other => (format!("client error: {other}"), false),
+///     }
+/// }
+/// # let _ = explain;
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientError<E = codec::Error> {
+    /// The server answered with a JSON-RPC error object (with the HTTP answer's failure
+    /// status and `Retry-After`, if it had them).
+    Rpc(RpcError),
+    /// The service stack failed (for the default stack, a [`codec::Error`]).
+    Transport(E),
+    /// The result did not deserialize into the requested type. serde_json's message
+    /// quotes the value it could not take; a message over 1 KiB keeps its beginning and
+    /// its end (what was expected), with `…` between.
+    Deserialize(serde_json::Error),
+    /// The params did not serialize, or not into an array or an object.
+    Params(serde_json::Error),
+    /// A batch response lacked the item for a call.
+    MissingItem(Id),
+}
+
+impl<E> ClientError<E> {
+    /// The server's answer, if it was a JSON-RPC error object: the object's `code()`,
+    /// `message()` and `data()`, with the answer's status, `Retry-After` and how the
+    /// retries ended ([`RpcError`]).
+    pub fn rpc(&self) -> Option<&RpcError> {
+        match self {
+            ClientError::Rpc(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The transport error, if the stack failed.
+    pub fn transport(&self) -> Option<&E> {
+        match self {
+            ClientError::Transport(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The server's answer by value ([`RpcError::into_error`] gives its error object), or
+    /// the error itself when it is something else: for callers that handle the server's
+    /// answer and pass everything else on.
+    ///
+    /// # Errors
+    ///
+    /// `self`, when it is not [`Rpc`](Self::Rpc).
+    pub fn into_rpc(self) -> Result<RpcError, Self> {
+        match self {
+            ClientError::Rpc(e) => Ok(e),
+            other => Err(other),
+        }
+    }
+}
+
+impl<E: InspectError> ClientError<E> {
+    /// The failure status of the HTTP answer, whether it carried a JSON-RPC error object
+    /// ([`Rpc`](Self::Rpc)) or not ([`Transport`](Self::Transport)): a 429 is a 429
+    /// however the server wrote its body. `None` for a 2xx answer, or no answer.
+    pub fn status(&self) -> Option<http::StatusCode> {
+        match self {
+            ClientError::Rpc(e) => e.status(),
+            // A decode error keeps its 2xx status: not a failure status.
+            ClientError::Transport(e) => e.status().filter(|s| !s.is_success()),
+            _ => None,
+        }
+    }
+
+    /// The HTTP answer's `Retry-After`, as a delay, whether it carried a JSON-RPC error
+    /// object or not: for a caller whose retries are over, or who waits itself. (For a
+    /// call of a batch whose re-send failed, the failed exchange's: the server's latest
+    /// word on time, as [`RpcError::retry_after`] says.)
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ClientError::Rpc(e) => e.retry_after(),
+            ClientError::Transport(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// How the retries of the call ended, when the retry layer gave up on this failure:
+    /// the retries made, and why there was no further one ([`GaveUp`]), for the
+    /// server's answer ([`RpcError::gave_up`]) or the stack's error (found in its chain,
+    /// [`GaveUp::find`]). A batch whose send failed has the batch's; a call of a batch,
+    /// its own (see [`GaveUp`]). `None` when the layer made no decision on it: params
+    /// that did not serialize, a result that did not deserialize, a strategy that never
+    /// retries.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::{ClientError, GiveUpReason};
+    ///
+    /// fn worth_alerting(err: &ClientError) -> bool {
+    ///     // Ran out of time or budget: the server is struggling, not the request wrong.
+    ///     err.gave_up().is_some_and(|g| {
+    ///         matches!(g.reason(), GiveUpReason::Deadline | GiveUpReason::Budget)
+    ///     })
+    /// }
+    /// # let _ = worth_alerting;
+    /// ```
+    pub fn gave_up(&self) -> Option<GaveUp> {
+        match self {
+            ClientError::Rpc(e) => e.gave_up(),
+            ClientError::Transport(e) => GaveUp::find(e.as_error()),
+            _ => None,
+        }
+    }
+}
+
+/// A JSON-RPC error object a call was answered with, and what the HTTP answer that
+/// carried it said.
+///
+/// That is its status, if it was not a 2xx, and its `Retry-After` (the
+/// server's latest word on time, [`retry_after`](Self::retry_after) says which). A 429 with a
+/// JSON-RPC error body (as rate-limiting providers send) keeps its hint here, as a bare
+/// 429 keeps it in the [`codec::Error`]; [`ClientError::retry_after`] reads either.
+///
+/// Its `Display` is the error object's, followed, as a [`codec::Error`]'s message is, by
+/// how the retries ended when retries were made or a limit stopped the first
+/// (`JSON-RPC error -32005: limit exceeded; gave up after 2 retries: attempts
+/// exhausted`). Two are equal when their error objects and their answers' facts are:
+/// compare [`error()`](Self::error) for the object alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RpcError {
+    error: ErrorObject,
+    facts: Facts,
+}
+
+/// What the layers below recorded about the answer an error object came in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Facts {
+    status: Option<http::StatusCode>,
+    retry_after: Option<Duration>,
+    gave_up: Option<GaveUp>,
+}
+
+impl RpcError {
+    /// The error object, with the facts about its answer ([`facts`](Self::facts)).
+    pub(super) fn answered(error: ErrorObject, facts: Facts) -> Self {
+        Self { error, facts }
+    }
+
+    /// The facts about an answer recorded in its extensions: by the codec, its failure
+    /// status and its `Retry-After`; by the retry layer, how it gave up.
+    pub(super) fn facts(extensions: &http::Extensions) -> Facts {
+        Facts {
+            status: extensions.get::<http::StatusCode>().copied(),
+            retry_after: extensions.get::<codec::RetryAfter>().map(|r| r.delay()),
+            gave_up: extensions.get::<GaveUp>().copied(),
+        }
+    }
+
+    /// The error code.
+    pub fn code(&self) -> i64 {
+        self.error.code()
+    }
+
+    /// The error message.
+    pub fn message(&self) -> &str {
+        self.error.message()
+    }
+
+    /// The error's `data`, if any.
+    pub fn data(&self) -> Option<&Value> {
+        self.error.data()
+    }
+
+    /// The error object.
+    pub fn error(&self) -> &ErrorObject {
+        &self.error
+    }
+
+    /// The error object, by value.
+    pub fn into_error(self) -> ErrorObject {
+        self.error
+    }
+
+    /// The status of the HTTP answer that carried it, if it was not a 2xx.
+    pub fn status(&self) -> Option<http::StatusCode> {
+        self.facts.status
+    }
+
+    /// The `Retry-After` of the HTTP answer that carried it, as a delay; for a call of a
+    /// batch whose re-send then failed as a whole (a 429, a reset), the failed
+    /// exchange's, or none if it had none: the server's latest word on when to come
+    /// back, while [`status`](Self::status) stays that of the answer the error came in.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.facts.retry_after
+    }
+
+    /// How the retries of the call ended, if the retry layer gave up on this answer: the
+    /// retries made, and why there was no further one ([`GaveUp`]; for a call of a batch,
+    /// the call's own). `None` without a retry layer, or with one whose strategy never
+    /// retries.
+    pub fn gave_up(&self) -> Option<GaveUp> {
+        self.facts.gave_up
+    }
+}
+
+/// An error object with no HTTP answer to speak of.
+impl From<ErrorObject> for RpcError {
+    fn from(error: ErrorObject) -> Self {
+        Self::answered(error, Facts::default())
+    }
+}
+
+impl fmt::Display for RpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)?;
+        GaveUp::fmt_news(self.facts.gave_up, f)
+    }
+}
+
+/// As [`ErrorObject`] is: the error object is the error itself.
+impl std::error::Error for RpcError {}
+
+impl<E: fmt::Display> fmt::Display for ClientError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Rpc(e) => fmt::Display::fmt(e, f),
+            // The transport error itself is the source: its message is not repeated.
+            ClientError::Transport(_) => f.write_str("the service stack failed the call"),
+            ClientError::Deserialize(_) => f.write_str("result does not match the expected type"),
+            // Serializing failed, or gave a scalar: `source()` says which.
+            ClientError::Params(_) => {
+                f.write_str("params could not be sent as a JSON array or object")
+            }
+            ClientError::MissingItem(id) => write!(f, "batch response has no item for id {id}"),
+        }
+    }
+}
+
+/// For any transport error the retry stack takes ([`InspectError`]): the codec's own, and
+/// [`BoxError`](crate::BoxError), which tower layers such as `TimeoutLayer` turn errors
+/// into (a boxed error is not itself a `std::error::Error`). A transport error of your
+/// own gets this by implementing [`InspectError::as_error`].
+impl<E> std::error::Error for ClientError<E>
+where
+    E: InspectError + fmt::Debug + fmt::Display,
+{
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // The error object is the error itself, shown by `Display` (its message up to
+            // 1 KiB; `rpc()` has it whole).
+            ClientError::Rpc(_) => None,
+            ClientError::Transport(e) => Some(e.as_error()),
+            ClientError::Deserialize(e) | ClientError::Params(e) => Some(e),
+            ClientError::MissingItem(_) => None,
+        }
+    }
+}

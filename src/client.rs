@@ -444,7 +444,20 @@ impl<S: Service<Request, Response = Response>> Future for Exchange<S> {
 /// The client's futures: of a call, a notification and a batch, and of the connection
 /// a [`SchemeCheck`] makes.
 pub mod future {
-    use super::*;
+    use std::fmt;
+    use std::future::Future;
+    use std::marker::PhantomData;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use pin_project_lite::pin_project;
+    use serde::de::DeserializeOwned;
+    use tower::util::Oneshot;
+    use tower_service::Service;
+
+    use super::{BatchResults, ClientError, Exchange, batch_results, to_value};
+    use crate::fused::Fused;
+    use crate::jsonrpc::{BatchRequest, BatchResponse, Id, Request, Response};
 
     pub use super::scheme::Connecting;
 

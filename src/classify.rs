@@ -10,8 +10,8 @@ use std::io;
 /// around tokio's `Elapsed`, shows both.
 ///
 /// A chain that comes back on itself (an error type whose `source()` is itself, or an
-/// earlier error) ends where it does: every error in it is still seen, and the search
-/// ends (Brent's cycle detection, on the errors' addresses and types).
+/// earlier error) is still finite: every error in the loop is yielded at least once,
+/// then the walk stops (Brent's cycle detection, on the errors' addresses and types).
 pub(crate) fn chain<'a>(
     err: &'a (dyn StdError + 'static),
 ) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
@@ -54,16 +54,17 @@ fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
     err.downcast_ref::<io::Error>().map(io::Error::kind)
 }
 
-/// The connection could not be made: the request never left the client. A TLS failure
-/// (an untrusted certificate, say) is not one, nor a URI whose scheme the client's
-/// connector does not speak: each fails the same way every time.
+/// Of class [`ErrorClass::Connect`](crate::ErrorClass::Connect): the connection could
+/// not be made, so the request never left the client. A TLS failure (an untrusted
+/// certificate, say) is not one, nor a URI whose scheme the client's connector does not
+/// speak: each fails the same way every time ([`connection_not_made`] holds for them).
 pub(crate) fn is_connect(err: &(dyn StdError + 'static)) -> bool {
-    !chain(err).any(fails_every_time) && connect_failed(err)
+    !chain(err).any(fails_every_time) && connection_not_made(err)
 }
 
 /// The connection could not be made, whatever the reason (a TLS failure, an unknown
 /// scheme included): nothing was written.
-fn connect_failed(err: &(dyn StdError + 'static)) -> bool {
+fn connection_not_made(err: &(dyn StdError + 'static)) -> bool {
     chain(err).any(|e| {
         e.downcast_ref::<hyper_util::client::legacy::Error>()
             .is_some_and(hyper_util::client::legacy::Error::is_connect)
@@ -77,8 +78,8 @@ fn connect_failed(err: &(dyn StdError + 'static)) -> bool {
 /// Why the connection could not be made, in a few words for a message: the words agree
 /// with [`is_connect`] (`could not connect` exactly when it holds) and name the two
 /// failures it leaves out. `None` when a connection was made.
-pub(crate) fn connect_failure(err: &(dyn StdError + 'static)) -> Option<&'static str> {
-    if !connect_failed(err) {
+pub(crate) fn connect_failure_words(err: &(dyn StdError + 'static)) -> Option<&'static str> {
+    if !connection_not_made(err) {
         return None;
     }
     if chain(err).any(|e| e.is::<crate::client::UnsupportedScheme>()) {
@@ -101,17 +102,19 @@ fn fails_every_time(e: &(dyn StdError + 'static)) -> bool {
     e.is::<crate::client::UnsupportedScheme>()
 }
 
-/// The request never left the client: the connection could not be made, hyper handed
-/// the request back unwritten (a request it cancelled: "the message was never even
-/// started", as when a fresh connection closed before it could be written), the codec's
-/// HTTP service failed before it took the request (its readiness error), or tower's
-/// `LoadShed` refused it without calling the service below. The errors after which even
-/// a non-idempotent call may be sent again.
+/// The server provably did not run the request. It never left the client: the
+/// connection could not be made, hyper handed the request back unwritten (a request it
+/// cancelled: "the message was never even started", as when a fresh connection closed
+/// before it could be written), the codec's HTTP service failed before it took the
+/// request (its readiness error), or tower's `LoadShed` refused it without calling the
+/// service below. Or the server refused its HTTP/2 stream (`REFUSED_STREAM`) before any
+/// of its answer came. The errors after which even a non-idempotent call may be sent
+/// again.
 ///
 /// Never once an answer's head has come (the codec's error has its status): the server
 /// had the request then, whatever broke after it, a stream reset with `REFUSED_STREAM`
 /// in the middle of the body included.
-pub(crate) fn never_sent(err: &(dyn StdError + 'static)) -> bool {
+pub(crate) fn provably_not_run(err: &(dyn StdError + 'static)) -> bool {
     let answered = chain(err).any(|e| {
         e.downcast_ref::<crate::codec::Error>()
             .is_some_and(|e| e.status().is_some())
@@ -121,7 +124,7 @@ pub(crate) fn never_sent(err: &(dyn StdError + 'static)) -> bool {
     }
     // A connection refused at the TLS handshake never carried the request either,
     // though no retry of the class mends it: a rule on its type may retry it.
-    connect_failed(err)
+    connection_not_made(err)
         || is_shed(err)
         || chain(err).any(|e| {
             e.downcast_ref::<hyper::Error>()
@@ -253,6 +256,6 @@ mod tests {
         let found: Vec<String> = chain(&SECOND).map(ToString::to_string).collect();
         assert_eq!(found, ["second", "first", "second"]);
         assert!(!is_connect(&FIRST) && !is_timeout(&FIRST) && !is_reset(&FIRST));
-        assert!(!never_sent(&FIRST));
+        assert!(!provably_not_run(&FIRST));
     }
 }

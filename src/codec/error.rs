@@ -322,7 +322,7 @@ impl Error {
                 // The class in a word or two, for a log line that prints only this
                 // message; the chain still has the cause.
                 let source = self.inner.source.as_deref();
-                let class = match source.and_then(|e| crate::classify::connect_failure(e)) {
+                let class = match source.and_then(|e| crate::classify::connect_failure_words(e)) {
                     Some(why) => why,
                     None if self.is_timeout() => "timed out",
                     None if self.is_reset() => "the connection broke",

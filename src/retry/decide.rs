@@ -20,7 +20,7 @@ pub(crate) fn response(
     method: &str,
     response: &Response,
 ) -> Option<RetryReason> {
-    decide(strategy, method, response, response.error())
+    answer_reason(strategy, method, response, response.error())
 }
 
 /// Why what came back for a notification should be retried, if it should: by its
@@ -31,7 +31,7 @@ pub(crate) fn notification(
     method: &str,
     response: &Response,
 ) -> Option<RetryReason> {
-    decide(strategy, method, response, None)
+    answer_reason(strategy, method, response, None)
 }
 
 /// Whether any rule could retry this answer: an error, or a failure status. A success
@@ -40,7 +40,7 @@ pub(crate) fn may_retry(response: &Response) -> bool {
     response.is_error() || response.extensions().get::<StatusCode>().is_some()
 }
 
-fn decide(
+fn answer_reason(
     strategy: &RetryStrategy,
     method: &str,
     response: &Response,
@@ -79,26 +79,24 @@ fn status_rule(matcher: &ErrorMatcher, status: StatusCode) -> Option<RetryReason
 
 /// Why a transport error should be retried, if it should.
 ///
-/// A non-idempotent request is retried only when the error proves it never left the
-/// client (a connect failure, a request the HTTP client handed back unwritten, a refusal
-/// before the request was handed on: see `classify::never_sent`), or that
-/// the server did not run it (an HTTP/2 stream it refused), and the strategy retries that
-/// error.
+/// A non-idempotent request (`non_idempotent`: for a batch, whether any of its methods
+/// is) is retried only when the error proves the server did not run it
+/// (`classify::provably_not_run`: it never left the client, or the server refused its
+/// HTTP/2 stream), and the strategy retries that error.
 pub(crate) fn error<E: InspectError>(
     strategy: &RetryStrategy,
     non_idempotent: bool,
     err: &E,
 ) -> Option<RetryReason> {
     let dyn_err: &(dyn StdError + 'static) = err.as_error();
-    if non_idempotent && !crate::classify::never_sent(dyn_err) {
+    if non_idempotent && !crate::classify::provably_not_run(dyn_err) {
         return None;
     }
     let status = err.status();
     strategy.inner.matchers.iter().find_map(|m| match m {
         ErrorMatcher::Type(is, name) => is(dyn_err).then_some(RetryReason::Error(name)),
-        ErrorMatcher::Class(ErrorClass::Status(_)) | ErrorMatcher::Status(_) => {
-            status.and_then(|s| status_rule(m, s))
-        }
+        ErrorMatcher::Status(_) => status.and_then(|s| status_rule(m, s)),
+        // A status class holds for the error's status, if it has one.
         ErrorMatcher::Class(class) => class
             .matches(dyn_err, status)
             .then_some(RetryReason::Class(*class)),

@@ -236,16 +236,10 @@
 //! `eth_sendRawTransaction`, an insert — can apply it twice.
 //!
 //! [`non_idempotent([..])`](RetryStrategy::non_idempotent) names the methods that must
-//! not run twice. Such a method is retried *only* after an error that proves the request
-//! never left the client (when one of the strategy's rules retries it): a connect
-//! failure ([`ErrorClass::Connect`]), or a request hyper handed back unwritten (a fresh
-//! connection closed before it could be written; retried by [`ErrorClass::Reset`]), or,
-//! with the `http2` feature, an HTTP/2 stream the server refused (reset with
-//! `REFUSED_STREAM` before any of its answer came: it did not process it; retried by
-//! [`ErrorClass::Reset`] too), or a
-//! refusal before the request was handed on (a readiness error of the codec's HTTP
-//! service, tower's `Overloaded` from a `LoadShed` under the retry layer; retried by a
-//! rule on its type);
+//! not run twice. Such a method is retried *only* after an error that proves the server
+//! did not run it (when one of the strategy's rules retries it): a connect failure, a
+//! request hyper handed back unwritten, an HTTP/2 stream the server refused, or a
+//! refusal before the request was handed on ([the list](RetryStrategy::non_idempotent));
 //! never after an error response, a status, or a timeout after which the request may
 //! have been sent, whatever the strategy's other rules say. Mark every write you send,
 //! or give writes [`RetryStrategy::none()`], unless the server deduplicates them (an

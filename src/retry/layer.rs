@@ -97,10 +97,11 @@ impl<S> Layer<S> for JsonRpcRetryLayer {
 
 /// The service of [`JsonRpcRetryLayer`]: tower's [`Retry`] with a [`JsonRpcRetryPolicy`].
 ///
-/// It first gives each call with a deadline
-/// ([`max_elapsed`](RetryStrategy::max_elapsed)) that deadline, so that over the
-/// [codec](crate::codec::JsonRpcCodec) the first attempt ends at it too, as the retries
-/// do. (tower hands its policy only a shared reference to the request that goes first.)
+/// Before handing a call to tower's `Retry`, it puts the call's deadline
+/// ([`max_elapsed`](RetryStrategy::max_elapsed)) in the request's extensions, so that
+/// over the [codec](crate::codec::JsonRpcCodec) the first attempt ends at it, as the
+/// retries do. (tower's policy sees only a shared reference to the first request, so it
+/// cannot do this itself.)
 ///
 /// tower's `Retry` waits for the inner service's readiness before each retry, without
 /// a bound, and returns a readiness error as it is, without asking its policy. Here the
@@ -282,8 +283,8 @@ mod deadline_voucher {
 
     fn look(seen: &Seen, extensions: &http::Extensions) {
         let deadline = extensions.get::<Deadline>().is_some();
-        let live = extensions.get::<DeadlineVoucher>().is_some();
-        seen.lock().unwrap().push((deadline, live));
+        let vouched = extensions.get::<DeadlineVoucher>().is_some();
+        seen.lock().unwrap().push((deadline, vouched));
     }
 
     #[tokio::test(start_paused = true)]

@@ -423,19 +423,28 @@ impl RetryStrategy {
         self.edit(|i| i.budget = Some(Arc::new(Shared(budget))))
     }
 
-    /// Marks methods that must not run twice (e.g. `eth_sendRawTransaction`): they are
-    /// retried only on errors that prove the request never left the client (a connect
-    /// failure, a TLS handshake refused included, a request hyper handed back unwritten,
-    /// a readiness error of the codec's HTTP service, tower's `Overloaded` from a
-    /// `LoadShed` below the retry layer) or that the server did not run it (with the
-    /// `http2` feature, on by default: an HTTP/2 stream it refused before any of its
-    /// answer came), when one of the strategy's rules retries it
-    /// ([`ErrorClass::Connect`], [`ErrorClass::Reset`], a rule on the error's type); never on an error response, a status, or a timeout after which
-    /// the request may have been sent (an attempt timeout is one, even when it ends the
-    /// call while it connects). A readiness error of a layer of your own between the retry
-    /// layer and the codec is not taken as proof either: it reaches the policy as the
-    /// attempt's error, as it was, with nothing to say the request stopped there (put such
-    /// a layer below the codec, around its HTTP service, where its readiness error counts).
+    /// Marks methods that must not run twice (e.g. `eth_sendRawTransaction`).
+    ///
+    /// A marked method is retried only after an error that proves the server did not run
+    /// it, and only when one of the strategy's rules retries that error:
+    ///
+    /// - the connection could not be made ([`ErrorClass::Connect`]; a TLS handshake
+    ///   refused counts too, though only a rule on the error's type retries it);
+    /// - hyper handed the request back unwritten, as when a fresh connection closed
+    ///   before it could be written ([`ErrorClass::Reset`]);
+    /// - with the `http2` feature (on by default), the server refused the HTTP/2 stream
+    ///   (`REFUSED_STREAM`) before any of its answer came ([`ErrorClass::Reset`]);
+    /// - the codec's HTTP service failed to become ready, or tower's `LoadShed` below the
+    ///   retry layer refused the request with `Overloaded` (a rule on the error's type).
+    ///
+    /// Never after an error response, a status, or a timeout (an attempt timeout
+    /// included, even one that ends the call while it connects): the request may have
+    /// been sent.
+    ///
+    /// A readiness error of a layer of your own between the retry layer and the codec
+    /// is not proof: it reaches the policy as the attempt's error, as it was, with
+    /// nothing to say the request stopped there. Put such a layer below the codec,
+    /// around its HTTP service, where its readiness error counts.
     #[must_use]
     pub fn non_idempotent<I, M>(self, methods: I) -> Self
     where

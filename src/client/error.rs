@@ -3,10 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::codec;
-use crate::jsonrpc::{ErrorObject, Id};
+use crate::jsonrpc::{ErrorObject, Id, Response};
 use crate::{GaveUp, InspectError};
 
 /// Why a call did not produce a value.
@@ -282,4 +283,31 @@ where
             ClientError::MissingItem(_) => None,
         }
     }
+}
+
+pub(super) fn to_value<R: DeserializeOwned, E>(response: Response) -> Result<R, ClientError<E>> {
+    // What the answer said, read before the response is taken apart.
+    let facts = RpcError::facts(response.extensions());
+    let result = response
+        .into_result()
+        .map_err(|error| ClientError::Rpc(RpcError::answered(error, facts)))?;
+    serde_json::from_value(result).map_err(|e| ClientError::Deserialize(shortened(e)))
+}
+
+/// serde_json's message quotes whole the value it could not take (`invalid type:
+/// string "…", expected u64`): at most 1 KiB of it is kept, as an error object's message
+/// is shown, so that a server's megabyte does not end up in every log line of the
+/// error's chain. Its beginning and its end are kept (the end says what was expected).
+fn shortened(e: serde_json::Error) -> serde_json::Error {
+    const TAIL: usize = 128;
+    let message = e.to_string();
+    if message.len() <= crate::jsonrpc::MESSAGE_SHOWN {
+        return e;
+    }
+    let mut tail = message.len() - TAIL;
+    while !message.is_char_boundary(tail) {
+        tail += 1;
+    }
+    let head = crate::jsonrpc::cut(&message, crate::jsonrpc::MESSAGE_SHOWN - TAIL);
+    serde::de::Error::custom(format_args!("{head}{}", message.get(tail..).unwrap_or("")))
 }

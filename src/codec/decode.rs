@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use http::header::CONTENT_ENCODING;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
+use super::raw::{array_items, with_id};
 use super::{Error, RawAnswer, RawItem, RetryAfter, without_body};
 use crate::GaveUp;
 use crate::jsonrpc::members::{self, Shape};
@@ -302,28 +302,4 @@ fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
     for (item, (own, _)) in batch.unmatched_mut().iter_mut().zip(orphans) {
         item.extensions_mut().insert(RawItem(own));
     }
-}
-
-/// An error answer with this id around an error object's bytes as the server wrote them.
-fn with_id(error: &[u8], id: &Id) -> Bytes {
-    let mut out = Vec::with_capacity(error.len() + 48);
-    out.extend_from_slice(br#"{"jsonrpc":"2.0","error":"#);
-    out.extend_from_slice(error);
-    out.extend_from_slice(br#","id":"#);
-    // An id is a number, a string or null, which always serialize.
-    serde_json::to_writer(&mut out, id).unwrap_or_default();
-    out.push(b'}');
-    Bytes::from(out)
-}
-
-/// The items of a JSON array, each as its own bytes (slices of `body`, not copies);
-/// `None` if `body` is not a JSON array.
-pub(crate) fn array_items(body: &Bytes) -> Option<Vec<Bytes>> {
-    let items = serde_json::from_slice::<Vec<&RawValue>>(body).ok()?;
-    Some(
-        items
-            .into_iter()
-            .map(|raw| body.slice_ref(raw.get().as_bytes()))
-            .collect(),
-    )
 }

@@ -53,6 +53,7 @@ mod error;
 pub mod future;
 mod layer;
 mod marks;
+mod raw;
 mod retry_after;
 mod uri;
 
@@ -77,13 +78,13 @@ use tower_service::Service;
 
 use crate::BoxError;
 use crate::jsonrpc::{BatchRequest, BatchResponse, DecodeError, Id, Request, Response};
-pub(crate) use decode::array_items;
 use decode::status_error;
 use decode::{Awaited, Expected, decode_batch, decode_single};
 use future::{Decode, ResponseFuture};
 pub(crate) use marks::{
     Deadline, DeadlineVoucher, Gathering, LatestHint, Origin, RawAnswer, RawItem,
 };
+pub(crate) use raw::{array_items, splice};
 use uri::{Redacted, mark_sensitive, take_user_info};
 
 /// The default largest response body: 10 MiB, enough for large `eth_getLogs` answers
@@ -462,25 +463,4 @@ pub(crate) fn repeated_id(batch: &BatchRequest) -> Option<Id> {
         [a, b] if a == b => Some((*a).clone()),
         _ => None,
     })
-}
-
-/// A batch's items as a JSON array: an item that carries its own bytes ([`RawItem`]) is
-/// written as those bytes, any other is serialized.
-pub(crate) fn splice<'a, T: serde::Serialize + 'a>(
-    items: impl Iterator<Item = (&'a T, &'a http::Extensions)>,
-) -> Bytes {
-    let mut out = Vec::with_capacity(2 + 64 * items.size_hint().0);
-    out.push(b'[');
-    for (i, (item, extensions)) in items.enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        match extensions.get::<RawItem>() {
-            Some(RawItem(raw)) => out.extend_from_slice(raw),
-            // Messages hold only JSON values and strings, which always serialize.
-            None => serde_json::to_writer(&mut out, item).unwrap_or_default(),
-        }
-    }
-    out.push(b']');
-    Bytes::from(out)
 }

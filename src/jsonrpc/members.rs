@@ -5,8 +5,9 @@
 //! costs several allocations per message for nothing: the decoders here read messages
 //! with the strict rules of [`Request::from_value`](super::Request::from_value) and
 //! [`Response::from_value`](super::Response::from_value), and a message they refuse is
-//! checked for what a tree would refuse it for ([`as_tree_refuses`]), so every refusal
-//! is the tree decoder's own. A property test holds the two paths to the same answers.
+//! checked for what a tree would refuse it for ([`fast_with_tree_refusals`]), so every
+//! refusal is the tree decoder's own. A property test holds the two paths to the same
+//! answers.
 //!
 //! With one exception, serde_json's own: a tree built from text reads an object whose
 //! first member is named `"$serde_json::private::RawValue"` (the private token of its
@@ -55,15 +56,18 @@ pub(crate) struct Members<'a> {
     pub(crate) error: Option<&'a RawValue>,
 }
 
-/// Decodes `bytes` with `fast`; when it refuses them, the refusal is the tree decoder's
-/// (`from_value`, on a JSON tree of the whole message): its refusal when serde_json
-/// cannot build that tree (a number beyond `f64`, deep nesting, bytes that are not
-/// JSON), which is found without building it, and the same refusal as `fast`'s when it
-/// can (the two read by the same rules in the same order; a property test holds them to
-/// it). The tree itself is never built: for a body of small values (`[1,1,1,…]`) it
-/// takes some thirty times the body's size, which a hostile server would otherwise get
-/// out of every caller.
-pub(crate) fn as_tree_refuses<T>(
+/// Decodes `bytes` with `fast`. When `fast` refuses them, the refusal returned is the one
+/// the tree decoder (`from_value`, on a JSON tree of the whole message) would give:
+///
+/// - serde_json's own error when it could not build that tree (bytes that are not JSON,
+///   a number beyond `f64`, deep nesting);
+/// - otherwise `fast`'s refusal, which is the same one: the two read by the same rules
+///   in the same order (a property test holds them to it).
+///
+/// The tree is never built ([`Buildable`] only checks that it could be): for a body of
+/// small values (`[1,1,1,…]`) it takes some thirty times the body's size, which a
+/// hostile server would otherwise get out of every caller.
+pub(crate) fn fast_with_tree_refusals<T>(
     bytes: &[u8],
     fast: impl FnOnce(&[u8]) -> Result<T, DecodeError>,
 ) -> Result<T, DecodeError> {

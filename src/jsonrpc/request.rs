@@ -160,7 +160,7 @@ impl Request {
             Shape::Object(members) => Self::from_members(&members),
             Shape::Array | Shape::Other => Err(DecodeError::NotAnObject),
         };
-        members::as_tree_refuses(bytes, fast)
+        members::fast_with_tree_refusals(bytes, fast)
     }
 
     /// The checks of [`from_value`](Self::from_value), in its order.

@@ -134,7 +134,7 @@ impl Response {
             Shape::Object(members) => Self::read_members(&members, true),
             Shape::Array | Shape::Other => Err(DecodeError::NotAnObject),
         };
-        members::as_tree_refuses(bytes, fast)
+        members::fast_with_tree_refusals(bytes, fast)
     }
 
     /// Reads the answer to a single call: like [`from_slice`](Self::from_slice), but a
@@ -149,7 +149,7 @@ impl Response {
             Shape::Array => Err(DecodeError::ShapeMismatch),
             Shape::Other => Err(DecodeError::NotAnObject),
         };
-        members::as_tree_refuses(bytes, fast)
+        members::fast_with_tree_refusals(bytes, fast)
     }
 
     /// The checks of [`from_value`](Self::from_value), in its order. Without

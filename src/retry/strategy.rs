@@ -34,11 +34,11 @@ pub const DEFAULT_RETRY_AFTER_CEILING: Duration = Duration::from_secs(60);
 pub enum ErrorClass {
     /// The connection could not be made (refused, unreachable, a name that did not
     /// resolve, as hyper-util's client reports it): the request never left the client,
-    /// so even a non-idempotent call is safe to send again. Two failures of a connector
-    /// are not one, as they fail the same way every time: with the `rustls` feature, a
-    /// TLS failure found by rustls (an untrusted certificate, a handshake refused), and
-    /// a URI whose scheme [`Client::builder`](crate::Client::builder)'s connector does
-    /// not speak ([`client::UnsupportedScheme`](crate::client::UnsupportedScheme)).
+    /// so even a non-idempotent call is safe to send again. Not included, as they fail
+    /// the same way every time: with the `rustls` feature, a TLS failure found by rustls
+    /// (an untrusted certificate, a handshake refused), and a URI whose scheme
+    /// [`Client::builder`](crate::Client::builder)'s connector does not speak
+    /// ([`client::UnsupportedScheme`](crate::client::UnsupportedScheme)).
     /// Below an error type that hides hyper-util's error from the `source()` chain
     /// (jsonrpsee's transport error does), only a refused connection or an unavailable
     /// local address is known to be one; other connect failures are then not taken for
@@ -581,10 +581,13 @@ impl RetryStrategy {
             .retry_on(ErrorClass::Connect)
             .retry_on(ErrorClass::Timeout)
             .retry_on(ErrorClass::Reset);
-        for status in [429, 502, 503, 504] {
-            if let Ok(status) = StatusCode::from_u16(status) {
-                s = s.retry_on(ErrorClass::Status(status));
-            }
+        for status in [
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::GATEWAY_TIMEOUT,
+        ] {
+            s = s.retry_on(ErrorClass::Status(status));
         }
         s
     }

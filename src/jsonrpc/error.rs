@@ -132,7 +132,7 @@ pub(crate) const MESSAGE_SHOWN: usize = 1024;
 impl fmt::Display for ErrorObject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "JSON-RPC error {}: ", self.code)?;
-        quote_up_to(f, &self.message, MESSAGE_SHOWN)
+        write_cut(f, &self.message, MESSAGE_SHOWN)
     }
 }
 
@@ -207,15 +207,15 @@ const QUOTED: usize = 100;
 /// The most ids of a batch that an error message lists.
 const LISTED: usize = 10;
 
-/// `value`'s text, cut after `limit` bytes as [`quote_up_to`] cuts it.
+/// `value`'s text, cut after `limit` bytes as [`write_cut`] cuts it.
 pub(crate) fn cut(value: impl fmt::Display, limit: usize) -> String {
-    struct Cut<T>(T, usize);
-    impl<T: fmt::Display> fmt::Display for Cut<T> {
+    struct CutDisplay<T>(T, usize);
+    impl<T: fmt::Display> fmt::Display for CutDisplay<T> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            quote_up_to(f, &self.0, self.1)
+            write_cut(f, &self.0, self.1)
         }
     }
-    Cut(value, limit).to_string()
+    CutDisplay(value, limit).to_string()
 }
 
 /// A value from a message in `Debug` output: its own `Debug`, cut after [`QUOTED`] bytes.
@@ -232,7 +232,7 @@ struct DebugCut<'a, T>(&'a T, usize);
 
 impl<T: fmt::Debug> fmt::Debug for DebugCut<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        quote_up_to(f, format_args!("{:?}", self.0), self.1)
+        write_cut(f, format_args!("{:?}", self.0), self.1)
     }
 }
 
@@ -242,7 +242,7 @@ struct ShownCut<'a, T>(&'a T, usize);
 
 impl<T: fmt::Display> fmt::Debug for ShownCut<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        quote_up_to(f, self.0, self.1)
+        write_cut(f, self.0, self.1)
     }
 }
 
@@ -291,18 +291,18 @@ impl fmt::Debug for DecodeError {
 }
 
 /// Writes `value`, cut after [`QUOTED`] bytes.
-fn quote(f: &mut fmt::Formatter<'_>, value: impl fmt::Display) -> fmt::Result {
-    quote_up_to(f, value, QUOTED)
+fn write_quoted(f: &mut fmt::Formatter<'_>, value: impl fmt::Display) -> fmt::Result {
+    write_cut(f, value, QUOTED)
 }
 
 /// Writes `value`, cut after `limit` bytes (on a character boundary) with an ellipsis.
-fn quote_up_to(f: &mut fmt::Formatter<'_>, value: impl fmt::Display, limit: usize) -> fmt::Result {
-    struct Cut<'a, 'b> {
+fn write_cut(f: &mut fmt::Formatter<'_>, value: impl fmt::Display, limit: usize) -> fmt::Result {
+    struct CuttingWriter<'a, 'b> {
         f: &'a mut fmt::Formatter<'b>,
         left: usize,
         cut: bool,
     }
-    impl fmt::Write for Cut<'_, '_> {
+    impl fmt::Write for CuttingWriter<'_, '_> {
         fn write_str(&mut self, s: &str) -> fmt::Result {
             if self.cut {
                 return Ok(());
@@ -320,7 +320,7 @@ fn quote_up_to(f: &mut fmt::Formatter<'_>, value: impl fmt::Display, limit: usiz
             self.f.write_str(s.get(..end).unwrap_or_default())
         }
     }
-    let mut cut = Cut {
+    let mut cut = CuttingWriter {
         f,
         left: limit,
         cut: false,
@@ -340,7 +340,7 @@ impl fmt::Display for DecodeError {
             DecodeError::Json(_) => f.write_str("invalid JSON"),
             DecodeError::Version(Some(v)) => {
                 f.write_str("unsupported \"jsonrpc\" version \"")?;
-                quote(f, v)?;
+                write_quoted(f, v)?;
                 f.write_str("\"")
             }
             DecodeError::Version(None) => f.write_str("missing \"jsonrpc\": \"2.0\""),
@@ -348,21 +348,21 @@ impl fmt::Display for DecodeError {
             DecodeError::Invalid(what) => write!(f, "invalid message: {what}"),
             DecodeError::InvalidId(v) => {
                 f.write_str("invalid id ")?;
-                quote(f, v)
+                write_quoted(f, v)
             }
             DecodeError::MissingResult => f.write_str("response has neither result nor error"),
             DecodeError::ResultAndError => f.write_str("response has both result and error"),
             DecodeError::IdMismatch { expected, found } => {
                 f.write_str("response id ")?;
-                quote(f, found)?;
+                write_quoted(f, found)?;
                 f.write_str(" does not match request id ")?;
-                quote(f, expected)
+                write_quoted(f, expected)
             }
             DecodeError::MissingItems(ids) => {
                 f.write_str("batch response misses ids")?;
                 for id in ids.iter().take(LISTED) {
                     f.write_str(" ")?;
-                    quote(f, id)?;
+                    write_quoted(f, id)?;
                 }
                 if ids.len() > LISTED {
                     write!(f, " ... ({} in all)", ids.len())?;
@@ -371,7 +371,7 @@ impl fmt::Display for DecodeError {
             }
             DecodeError::UnexpectedItem(id) => {
                 f.write_str("batch response has an unexpected or repeated id ")?;
-                quote(f, id)
+                write_quoted(f, id)
             }
             DecodeError::ShapeMismatch => {
                 f.write_str("response shape (single or batch) does not match the request")
@@ -380,7 +380,7 @@ impl fmt::Display for DecodeError {
             DecodeError::EmptyBatch => f.write_str("empty batch"),
             DecodeError::DuplicateId(id) => {
                 f.write_str("two calls of the batch have the id ")?;
-                quote(f, id)
+                write_quoted(f, id)
             }
         }
     }

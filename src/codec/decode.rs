@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::raw::{array_items, with_id};
 use super::{Error, RawAnswer, RawItem, RetryAfter, without_body};
 use crate::GaveUp;
-use crate::jsonrpc::members::{self, Shape};
+use crate::jsonrpc::members::{self, Shape, Values};
 use crate::jsonrpc::{BatchResponse, DecodeError, Id, Response};
 
 /// What the answer to a request must look like, and whether the codec keeps it.
@@ -134,7 +134,7 @@ pub(super) fn decode_single(
     let decoded = if crate::jsonrpc::is_blank(&body) {
         Err(DecodeError::EmptyBody)
     } else {
-        Response::from_single_answer(&body, !keep_raw)
+        Response::from_single_answer(&body, values_for(keep_raw))
     };
     let mut response = match decoded {
         Ok(response) => response,
@@ -189,7 +189,7 @@ pub(super) fn decode_batch(
         // notifications (null-id errors in an array: it could not read them), which is
         // kept for the caller as in a batch with calls; anything else in the body is
         // passed over.
-        let mut batch = BatchResponse::from_answer(&body, &ids, !keep_raw)
+        let mut batch = BatchResponse::from_answer(&body, &ids, values_for(keep_raw))
             .ok()
             .filter(|batch| batch.batch_error().is_some() || !batch.unmatched().is_empty())
             .unwrap_or_default();
@@ -204,7 +204,7 @@ pub(super) fn decode_batch(
     // Only notifications, under a failure status: an error for the whole batch (a null
     // id) answers it; anything else (an empty body, `[]`, errors for single items) is no
     // JSON-RPC answer to a batch of notifications, so the status is.
-    let read = BatchResponse::from_answer(&body, &ids, !keep_raw);
+    let read = BatchResponse::from_answer(&body, &ids, values_for(keep_raw));
     if ids.is_empty()
         && !read
             .as_ref()
@@ -301,5 +301,15 @@ fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
     }
     for (item, (own, _)) in batch.unmatched_mut().iter_mut().zip(orphans) {
         item.extensions_mut().insert(RawItem(own));
+    }
+}
+
+/// What the decoders make of results: the codec that keeps an answer's bytes for the
+/// HTTP-level layer builds none.
+fn values_for(keep_raw: bool) -> Values {
+    if keep_raw {
+        Values::CheckOnly
+    } else {
+        Values::Build
     }
 }

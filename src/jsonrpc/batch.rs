@@ -4,7 +4,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use super::members::{self, Item, Shape};
+use super::members::{self, Item, Shape, Values};
 use super::{DecodeError, ErrorObject, Id, Request, Response};
 
 /// A batch of requests and notifications, sent in one HTTP exchange.
@@ -355,16 +355,17 @@ impl BatchResponse {
     /// A [`DecodeError`]: bytes that are not JSON, an item that breaks the rules of
     /// [`Response::from_value`], or answers that do not match the calls as above.
     pub fn from_slice(bytes: &[u8], expected: &[Id]) -> Result<Self, DecodeError> {
-        Self::from_answer(bytes, expected, true)
+        Self::from_answer(bytes, expected, Values::Build)
     }
 
     /// [`from_slice`](Self::from_slice), with each item read as
-    /// [`Response::read_members`] reads it: without `build_results`, results are checked
-    /// as JSON but not built, for a caller that keeps the answer's bytes.
+    /// [`Response::read_members`] reads it with `values`: with [`Values::CheckOnly`],
+    /// results are checked as JSON but not built, for a caller that keeps the answer's
+    /// bytes.
     pub(crate) fn from_answer(
         bytes: &[u8],
         expected: &[Id],
-        build_results: bool,
+        values: Values,
     ) -> Result<Self, DecodeError> {
         if super::is_blank(bytes) {
             return if expected.is_empty() {
@@ -379,16 +380,15 @@ impl BatchResponse {
             let mut matcher = Matcher::new(expected);
             let shape = members::read_each(bytes, |item| {
                 matcher.push(match item {
-                    Item::Object(members) => Response::read_members(&members, build_results),
+                    Item::Object(members) => Response::read_members(&members, values),
                     Item::Other => Err(DecodeError::NotAnObject),
                 })
             })?;
             match shape {
                 Shape::Array => matcher.finish(),
-                Shape::Object(members) => Self::whole_batch_error(
-                    Response::read_members(&members, build_results)?,
-                    expected,
-                ),
+                Shape::Object(members) => {
+                    Self::whole_batch_error(Response::read_members(&members, values)?, expected)
+                }
                 Shape::Other => Err(DecodeError::NotAnObject),
             }
         };

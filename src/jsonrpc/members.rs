@@ -56,6 +56,17 @@ pub(crate) struct Members<'a> {
     pub(crate) error: Option<&'a RawValue>,
 }
 
+/// What a decoder makes of a message's params or results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Values {
+    /// Builds them as JSON values, for the caller to read.
+    Build,
+    /// Checks them as JSON but builds nothing: a request's params are checked for their
+    /// kind and left out, a success's result reads `null`. For the HTTP-level layer,
+    /// which hands on the bytes the values came in.
+    CheckOnly,
+}
+
 /// Decodes `bytes` with `fast`. When `fast` refuses them, the refusal returned is the one
 /// the tree decoder (`from_value`, on a JSON tree of the whole message) would give:
 ///
@@ -330,7 +341,7 @@ impl<'de> Deserialize<'de> for Buildable {
 
 #[cfg(test)]
 mod tests {
-    use super::{Shape, read};
+    use super::{Shape, Values, read};
     use crate::jsonrpc::{DecodeError, Request, Response};
 
     fn object(bytes: &[u8]) -> super::Members<'_> {
@@ -364,19 +375,19 @@ mod tests {
     #[test]
     fn an_unbuilt_result_reads_null_and_errors_are_still_built() {
         let ok = br#"{"jsonrpc":"2.0","result":{"big":[1,2,3]},"id":1}"#;
-        let resp = Response::from_single_answer(ok, false).unwrap();
+        let resp = Response::from_single_answer(ok, Values::CheckOnly).unwrap();
         assert_eq!(resp.result(), Some(&serde_json::Value::Null));
         let err = br#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"slow"},"id":1}"#;
-        let resp = Response::from_single_answer(err, false).unwrap();
+        let resp = Response::from_single_answer(err, Values::CheckOnly).unwrap();
         assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
         let both = br#"{"jsonrpc":"2.0","result":1,"error":{"code":1,"message":"m"},"id":1}"#;
         assert!(matches!(
-            Response::from_single_answer(both, false),
+            Response::from_single_answer(both, Values::CheckOnly),
             Err(DecodeError::ResultAndError)
         ));
         let batch = br#"[{"jsonrpc":"2.0","result":1,"id":1}]"#;
         assert!(matches!(
-            Response::from_single_answer(batch, false),
+            Response::from_single_answer(batch, Values::CheckOnly),
             Err(DecodeError::ShapeMismatch)
         ));
     }

@@ -6,7 +6,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::members::{self, Members, Shape};
+use super::members::{self, Members, Shape, Values};
 use super::{DecodeError, Id, VERSION};
 
 /// A method name: borrowed for `'static` names, shared otherwise, so cloning never copies it.
@@ -165,13 +165,13 @@ impl Request {
 
     /// The checks of [`from_value`](Self::from_value), in its order.
     pub(crate) fn from_members(m: &Members<'_>) -> Result<Self, DecodeError> {
-        Self::read_members(m, true)
+        Self::read_members(m, Values::Build)
     }
 
     /// A request read only to be sent as its own bytes: the same checks, but the params
     /// are checked for their kind and not built (the request has none).
     pub(crate) fn from_members_unbuilt(m: &Members<'_>) -> Result<Self, DecodeError> {
-        Self::read_members(m, false)
+        Self::read_members(m, Values::CheckOnly)
     }
 
     /// Checks the params against the specification (an array or an object), which
@@ -183,7 +183,7 @@ impl Request {
         }
     }
 
-    fn read_members(m: &Members<'_>, build_params: bool) -> Result<Self, DecodeError> {
+    fn read_members(m: &Members<'_>, values: Values) -> Result<Self, DecodeError> {
         members::version(m.jsonrpc)?;
         let method = m
             .method
@@ -192,7 +192,7 @@ impl Request {
         let params = match m.params {
             None => None,
             // Raw JSON text starts with its value's first character.
-            Some(raw) if !build_params => match raw.get().as_bytes().first() {
+            Some(raw) if values == Values::CheckOnly => match raw.get().as_bytes().first() {
                 Some(b'[' | b'{') => None,
                 _ => return Err(PARAMS_KIND),
             },

@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::members::{self, Members, Shape};
+use super::members::{self, Members, Shape, Values};
 use super::{DecodeError, ErrorObject, Id, VERSION};
 
 /// A JSON-RPC response: an id and exactly one of a result or an error object.
@@ -131,46 +131,43 @@ impl Response {
     /// are not JSON.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
         let fast = |bytes: &[u8]| match members::read(bytes)? {
-            Shape::Object(members) => Self::read_members(&members, true),
+            Shape::Object(members) => Self::read_members(&members, Values::Build),
             Shape::Array | Shape::Other => Err(DecodeError::NotAnObject),
         };
         members::fast_with_tree_refusals(bytes, fast)
     }
 
     /// Reads the answer to a single call: like [`from_slice`](Self::from_slice), but a
-    /// batch answer is a [`DecodeError::ShapeMismatch`]. Without `build_result`, a
+    /// batch answer is a [`DecodeError::ShapeMismatch`]. With [`Values::CheckOnly`], a
     /// success's result is checked as JSON but not built: it reads `null`.
-    pub(crate) fn from_single_answer(
-        bytes: &[u8],
-        build_result: bool,
-    ) -> Result<Self, DecodeError> {
+    pub(crate) fn from_single_answer(bytes: &[u8], values: Values) -> Result<Self, DecodeError> {
         let fast = |bytes: &[u8]| match members::read(bytes)? {
-            Shape::Object(members) => Self::read_members(&members, build_result),
+            Shape::Object(members) => Self::read_members(&members, values),
             Shape::Array => Err(DecodeError::ShapeMismatch),
             Shape::Other => Err(DecodeError::NotAnObject),
         };
         members::fast_with_tree_refusals(bytes, fast)
     }
 
-    /// The checks of [`from_value`](Self::from_value), in its order. Without
-    /// `build_result`, a success's result is checked as JSON but not built (it reads
-    /// `null`), and an error's members other than `code` and `message` that serde_json
+    /// The checks of [`from_value`](Self::from_value), in its order. With
+    /// [`Values::CheckOnly`], a success's result is checked as JSON but not built (it
+    /// reads `null`), and an error's members other than `code` and `message` that serde_json
     /// cannot build (a number beyond `f64`, nesting past its depth limit) are left out:
     /// the caller keeps the bytes.
-    pub(crate) fn read_members(m: &Members<'_>, build_result: bool) -> Result<Self, DecodeError> {
+    pub(crate) fn read_members(m: &Members<'_>, values: Values) -> Result<Self, DecodeError> {
         members::version(m.jsonrpc)?;
         let id = match m.id {
             Some(raw) => members::id(raw)?,
             None => return Err(DecodeError::Invalid("response has no id")),
         };
         let payload = match (m.result, m.error) {
-            (Some(result), None) if build_result => Ok(members::value(result)?),
+            (Some(result), None) if values == Values::Build => Ok(members::value(result)?),
             (Some(_), None) => Ok(Value::Null),
             // Through a tree, as `from_value` does: the error object's own rules (a
             // member given twice keeps the last) are the tree's.
             (None, Some(error)) => Err(match members::value(error) {
                 Ok(tree) => error_object(tree)?,
-                Err(_) if !build_result => error_object_without_data(error)?,
+                Err(_) if values == Values::CheckOnly => error_object_without_data(error)?,
                 Err(e) => return Err(e),
             }),
             (Some(_), Some(_)) => return Err(DecodeError::ResultAndError),
@@ -265,10 +262,10 @@ mod tests {
         let body =
             br#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"slow","data":1e400},"id":1}"#;
         assert!(matches!(
-            Response::from_single_answer(body, true),
+            Response::from_single_answer(body, Values::Build),
             Err(DecodeError::Json(_))
         ));
-        let read = Response::from_single_answer(body, false).unwrap();
+        let read = Response::from_single_answer(body, Values::CheckOnly).unwrap();
         let err = read.error().unwrap();
         assert_eq!((err.code(), err.message()), (-32005, "slow"));
         assert_eq!(err.data(), None);
@@ -278,7 +275,7 @@ mod tests {
             br#"{"jsonrpc":"2.0","error":{"code":1,"message":1e400,"data":1e400},"id":1}"#,
         ] {
             assert!(matches!(
-                Response::from_single_answer(body, false),
+                Response::from_single_answer(body, Values::CheckOnly),
                 Err(DecodeError::Json(_))
             ));
         }

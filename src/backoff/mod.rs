@@ -38,13 +38,24 @@
 //! | pjrpc `jitter=lambda attempt: ...` | [`with_jitter`](ExponentialBackoff::with_jitter)`(`[`Jitter::from_fn(\|i\| ...)`](Jitter::from_fn)`)` |
 //! | pjrpc `jitter=lambda: random.gauss(0.5, 0.1)` | [`Jitter::gauss(0.5, 0.1)?`](Jitter::gauss), or [`Jitter::from_fn_no_index`] |
 //! | pjrpc users' `RandomBackoff` | a few lines with [`from_fn`] (see its example) |
-//! | tower `ExponentialBackoffMaker::new(min, max, jitter, rng)` | [`ExponentialBackoff::doubling(n, min)`](ExponentialBackoff::doubling)[`.jitter(..)`](BackoffExt::jitter), then [`.max_delay(max)`](BackoffExt::max_delay) last, so the cap holds for the jittered delay — tower *adds* `d × jitter × U[0, 1)`, so no delay is shorter than `d`, and caps the sum at `max`: for `jitter = 1.0`, [`.map(\|d\| d.saturating_add(d / 2))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional)`.max_delay(max)` gives the same `[d, 2d)`, at most `max` ([`Jitter::full`] would give `[0, d)`), though tower jitters the whole seconds of `d` in whole seconds only (`d` = 1 s gets none); bounded by `n` retries, and each request gets its own jitter (tower's maker repeats one sequence) |
+//! | tower `ExponentialBackoffMaker::new(min, max, jitter, rng)` | [`ExponentialBackoff::doubling(n, min)`](ExponentialBackoff::doubling)[`.map(..)`](BackoffExt::map)[`.jitter(..)`](BackoffExt::jitter)[`.max_delay(max)`](BackoffExt::max_delay): see [From tower](#from-tower) |
 //! | reqwest-retry `ExponentialBackoff::builder().retry_bounds(min, max).build_with_max_retries(n)` | [`ExponentialBackoff::doubling(n, min)`](ExponentialBackoff::doubling)[`.with_max_delay(max)`](ExponentialBackoff::with_max_delay)[`.with_jitter(..)`](ExponentialBackoff::with_jitter); its `build_with_total_retry_duration(t)` bounds the call's time, as [`RetryStrategy::max_elapsed`](crate::RetryStrategy::max_elapsed) does |
 //! | backon `ConstantBuilder` | [`PeriodicBackoff`] |
-//! | backon `ExponentialBuilder` | [`ExponentialBackoff`] (backon caps every delay at 60 s unless told otherwise, this crate only when told: add [`.with_max_delay(60 s)`](ExponentialBackoff::with_max_delay) for the same delays; `with_max_times` → `with_attempts`, `with_total_delay` → [`max_total_delay`](BackoffExt::max_total_delay), `with_jitter`, which adds `d × U[0, 1)` after the cap, → [`.map(\|d\| d.saturating_add(d / 2))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional), `[d, 2d)` alike, not [`Jitter::full`]'s `[0, d)`) |
-//! | backon `FibonacciBuilder` | [`FibonacciBackoff`] (mind the default caps: 1 s here as in pjrpc, 60 s there, where it stops the growth rather than capping each delay (55 s is followed by 89 s); backon's jitter adds up to its first delay, `d + U[0, min)`, not up to `d`; and the sequence: backon's runs 1, 1, 2, 3, …, this crate's and pjrpc's 1, 2, 3, 5, …) |
+//! | backon `ExponentialBuilder` | [`ExponentialBackoff`]: see [From backon](#from-backon) |
+//! | backon `FibonacciBuilder` | [`FibonacciBackoff`]: see [From backon](#from-backon) |
 //! | Brooker's / AWS "decorrelated jitter" | [`DecorrelatedJitterBackoff`] |
 //! | gRPC's `× U(0.8, 1.2)` | [`Jitter::proportional(0.2)?`](Jitter::proportional) |
+//!
+//! ## From tower
+//!
+//! tower's maker *adds* `d × jitter × U[0, 1)`, so no delay is shorter than `d`, and caps
+//! the sum at `max`. For `jitter = 1.0`,
+//! [`.map(|d| d.saturating_add(d / 2))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional)`.max_delay(max)`
+//! gives the same `[d, 2d)`, at most `max` ([`Jitter::full`] would give `[0, d)`): put
+//! [`max_delay`](BackoffExt::max_delay) last, so that the cap holds for the jittered
+//! delay. Two differences remain: tower jitters the whole seconds of `d` in whole seconds
+//! only (`d` = 1 s gets none), and its maker repeats one sequence of jitter for every
+//! request, where here each request gets its own.
 //!
 //! tower's maker never runs out of delays. Ported with as many retries as a deadline
 //! allows, the delays before the cap keep doubling until they saturate at
@@ -67,6 +78,20 @@
 //! }
 //! # Ok::<(), tower_jsonrpc_retry::backoff::InvalidBackoff>(())
 //! ```
+//!
+//! ## From backon
+//!
+//! - `ExponentialBuilder` caps every delay at 60 s unless told otherwise, this crate only
+//!   when told: add [`.with_max_delay(60 s)`](ExponentialBackoff::with_max_delay) for the
+//!   same delays. Its `with_max_times` is `with_attempts` here, and `with_total_delay` is
+//!   [`max_total_delay`](BackoffExt::max_total_delay).
+//! - backon's `with_jitter` adds `d × U[0, 1)` after the cap:
+//!   [`.map(|d| d.saturating_add(d / 2))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional)
+//!   gives the same `[d, 2d)`, where [`Jitter::full`] would give `[0, d)`.
+//! - `FibonacciBuilder`: mind the default caps, 1 s here as in pjrpc and 60 s there,
+//!   where it stops the growth rather than capping each delay (55 s is followed by 89 s).
+//!   Its jitter adds up to its first delay, `d + U[0, min)`, not up to `d`. And its
+//!   sequence runs 1, 1, 2, 3, …, where this crate's and pjrpc's run 1, 2, 3, 5, ….
 //!
 //! # Writing your own
 //!

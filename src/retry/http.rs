@@ -309,7 +309,7 @@ impl<B, E> HttpRetryLayer<B, E> {
     /// - a 2xx answer to a notification or a batch of notifications only: that 2xx,
     ///   without its body (the notifications were delivered);
     /// - the answer to a partly retried batch's re-send: the answers gathered before;
-    /// - any other: a [`codec::Error`] for which
+    /// - any other: none; the call fails with a [`codec::Error`] for which
     ///   [`is_body_too_large`](codec::Error::is_body_too_large) holds (through
     ///   [`map_err`](Self::map_err)), with the answer's status and `Retry-After`.
     ///

@@ -603,8 +603,9 @@ impl State {
 }
 
 /// What a batch's answers (all gathered so far) decide: why to retry (the first call's
-/// reason), the server's wait hint (the answer's `Retry-After`, or a retried call's
-/// error data), and the calls whose latest answer warrants a retry.
+/// reason), the server's wait hint (the larger of the answer's `Retry-After` and a
+/// retried call's hint in its error data), and the calls whose latest answer warrants a
+/// retry.
 fn decide_items(
     strategy: &RetryStrategy,
     req: &BatchRequest,

@@ -57,7 +57,8 @@ fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
 /// Of class [`ErrorClass::Connect`](crate::ErrorClass::Connect): the connection could
 /// not be made, so the request never left the client. A TLS failure (an untrusted
 /// certificate, say) is not one, nor a URI whose scheme the client's connector does not
-/// speak: each fails the same way every time ([`connection_not_made`] holds for them).
+/// speak: each fails the same way every time (where the chain shows the connector's
+/// error, [`connection_not_made`] holds for them).
 pub(crate) fn is_connect(err: &(dyn StdError + 'static)) -> bool {
     !chain(err).any(fails_every_time) && connection_not_made(err)
 }
@@ -107,8 +108,8 @@ fn fails_every_time(e: &(dyn StdError + 'static)) -> bool {
 /// cancelled: "the message was never even started", as when a fresh connection closed
 /// before it could be written), the codec's HTTP service failed before it took the
 /// request (its readiness error), or tower's `LoadShed` refused it without calling the
-/// service below. Or the server refused its HTTP/2 stream (`REFUSED_STREAM`) before any
-/// of its answer came. The errors after which even a non-idempotent call may be sent
+/// service below. Or, with the `http2` feature, the server refused its HTTP/2 stream
+/// (`REFUSED_STREAM`) before any of its answer came. The errors after which even a non-idempotent call may be sent
 /// again.
 ///
 /// Never once an answer's head has come (the codec's error has its status): the server

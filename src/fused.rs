@@ -9,8 +9,7 @@ use pin_project_lite::pin_project;
 pin_project! {
     /// A future that stays pending once it has given its output, where the future it
     /// holds would panic if polled past its end (tower's `Oneshot` after a success, an
-    /// `async` block). Every future of the crate stays pending once it has given its
-    /// output; this wrapper is how.
+    /// `async` block).
     pub(crate) struct Fused<F> {
         #[pin]
         inner: Option<F>,

@@ -53,9 +53,10 @@
 //! [`.map(|d| d.saturating_add(d / 2))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional)`.max_delay(max)`
 //! gives the same `[d, 2d)`, at most `max` ([`Jitter::full`] would give `[0, d)`): put
 //! [`max_delay`](BackoffExt::max_delay) last, so that the cap holds for the jittered
-//! delay. Two differences remain: tower jitters the whole seconds of `d` in whole seconds
-//! only (`d` = 1 s gets none), and its maker repeats one sequence of jitter for every
-//! request, where here each request gets its own.
+//! delay. Three differences remain: tower jitters the whole seconds of `d` in whole
+//! seconds only (`d` = 1 s gets none); its maker repeats one sequence of jitter for every
+//! request, where here each request gets its own; and here the retries are bounded by
+//! `n` (see below for a port with no bound).
 //!
 //! tower's maker never runs out of delays. Ported with as many retries as a deadline
 //! allows, the delays before the cap keep doubling until they saturate at
@@ -85,7 +86,7 @@
 //!   when told: add [`.with_max_delay(60 s)`](ExponentialBackoff::with_max_delay) for the
 //!   same delays. Its `with_max_times` is `with_attempts` here, and `with_total_delay` is
 //!   [`max_total_delay`](BackoffExt::max_total_delay).
-//! - backon's `with_jitter` adds `d × U[0, 1)` after the cap:
+//! - `ExponentialBuilder`'s `with_jitter` adds `d × U[0, 1)` after the cap:
 //!   [`.map(|d| d.saturating_add(d / 2))`](BackoffExt::map)[`.jitter(Jitter::proportional(1.0 / 3.0)?)`](Jitter::proportional)
 //!   gives the same `[d, 2d)`, where [`Jitter::full`] would give `[0, d)`.
 //! - `FibonacciBuilder`: mind the default caps, 1 s here as in pjrpc and 60 s there,

@@ -13,9 +13,10 @@ use http::{HeaderMap, Method, Uri};
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LatestHint(pub(crate) Option<std::time::Duration>);
 
-/// The HTTP answer a response was decoded from: kept by the codec in the response's
-/// extensions when [`keep_raw`](super::Config::keep_raw) is set, for the HTTP-level
-/// layer, which hands it back as it came.
+/// The HTTP answer a response was decoded from: kept by the codec, when
+/// [`keep_raw`](super::Config::keep_raw) is set, in the response's extensions or on its
+/// error, for the HTTP-level layer, which hands it back as it came (the policy also
+/// reads a refused batch's, to keep the refusal as the server wrote it).
 #[derive(Clone, Debug)]
 pub(crate) struct RawAnswer {
     pub(crate) head: http::response::Parts,

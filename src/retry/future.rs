@@ -64,7 +64,13 @@ impl Delay {
     /// For a non-zero delay, outside a tokio runtime with the time driver enabled, as
     /// [`tokio::time::sleep`] does.
     pub fn new(delay: Duration) -> Self {
-        Self::counted_from(Instant::now(), delay)
+        // `sleep`, not `counted_from`: tokio's `sleep` caps a delay at its far future
+        // (about 30 years), where a deadline of `now + delay` near `Instant`'s end
+        // would overflow in the timer.
+        Self {
+            sleep: (!delay.is_zero()).then(|| tokio::time::sleep(delay)),
+            yielded: false,
+        }
     }
 
     /// Waits until `delay` after `start`, not after now: the time spent since `start`

@@ -429,7 +429,8 @@ impl RetryStrategy {
     /// it, and only when one of the strategy's rules retries that error:
     ///
     /// - the connection could not be made ([`ErrorClass::Connect`]; a TLS handshake
-    ///   refused counts too, though only a rule on the error's type retries it);
+    ///   refused counts too, though no [`ErrorClass`] retries it: a rule on its type or
+    ///   a predicate may);
     /// - hyper handed the request back unwritten, as when a fresh connection closed
     ///   before it could be written ([`ErrorClass::Reset`]);
     /// - with the `http2` feature (on by default), the server refused the HTTP/2 stream
@@ -437,9 +438,9 @@ impl RetryStrategy {
     /// - the codec's HTTP service failed to become ready, or tower's `LoadShed` below the
     ///   retry layer refused the request with `Overloaded` (a rule on the error's type).
     ///
-    /// Never after an error response, a status, or a timeout (an attempt timeout
-    /// included, even one that ends the call while it connects): the request may have
-    /// been sent.
+    /// Never after an error response, a status, or a timeout after which the request may
+    /// have been sent (an attempt timeout is one, even when it ends the call while it
+    /// connects; hyper-util's connect timeout is a connect failure).
     ///
     /// A readiness error of a layer of your own between the retry layer and the codec
     /// is not proof: it reaches the policy as the attempt's error, as it was, with

@@ -610,6 +610,12 @@ mod classify;
 pub mod client;
 pub mod codec;
 mod fused;
+
+/// tokio's "far future", about 30 years: `tokio::time::sleep` caps a delay there, and
+/// a wait or a deadline this crate sets past it is put there too. (An end near the
+/// last `Instant` would overflow in tokio's timer, which rounds a deadline up.)
+pub(crate) const FAR_FUTURE: std::time::Duration =
+    std::time::Duration::from_secs(86_400 * 365 * 30);
 pub mod jsonrpc;
 pub mod retry;
 #[cfg(feature = "test-util")]

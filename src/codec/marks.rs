@@ -106,11 +106,9 @@ impl Deadline {
     /// the deadline the call has now.
     pub(crate) fn set(extensions: &mut http::Extensions, limit: Duration) -> Deadline {
         let now = tokio::time::Instant::now();
-        // Beyond what `Instant` holds: a time no deadline reaches (about 30 years out,
-        // as tokio's own "far future").
-        let at = now
-            .checked_add(limit)
-            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
+        // Beyond tokio's far future (about 30 years), where a deadline near what an
+        // `Instant` holds would overflow in tokio's timer: a time no deadline reaches.
+        let at = now + limit.min(crate::FAR_FUTURE);
         match extensions.get::<Deadline>() {
             Some(earlier) if earlier.0 <= at => *earlier,
             _ => {
@@ -138,5 +136,41 @@ impl Deadline {
             }
             None => timeout,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deadline further out than tokio's far future is put there: one near the last
+    /// `Instant` would make tokio's timer overflow, and the call panic, when a retry
+    /// waits for readiness up to it.
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_past_tokios_far_future_is_put_there() {
+        let now = tokio::time::Instant::now();
+        // An end an `Instant` just holds, but not tokio's timer.
+        let near_the_end = crate::retry::future::tests::longest_from(now)
+            .saturating_sub(Duration::from_micros(500));
+        for limit in [
+            crate::FAR_FUTURE,
+            near_the_end,
+            Duration::from_secs(u64::MAX / 2),
+            Duration::MAX,
+        ] {
+            let mut extensions = http::Extensions::new();
+            let Deadline(at) = Deadline::set(&mut extensions, limit);
+            assert_eq!(at, now + crate::FAR_FUTURE, "{limit:?}");
+            // Its timer can be set and polled.
+            let mut timer = std::pin::pin!(tokio::time::sleep_until(at));
+            let polled = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::future::Future::poll(timer.as_mut(), cx).is_pending())
+            })
+            .await;
+            assert!(polled);
+        }
+        let mut extensions = http::Extensions::new();
+        let Deadline(at) = Deadline::set(&mut extensions, Duration::from_secs(1));
+        assert_eq!(at, now + Duration::from_secs(1));
     }
 }

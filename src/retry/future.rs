@@ -64,9 +64,6 @@ impl Delay {
     /// For a non-zero delay, outside a tokio runtime with the time driver enabled, as
     /// [`tokio::time::sleep`] does.
     pub fn new(delay: Duration) -> Self {
-        // `sleep`, not `counted_from`: tokio's `sleep` caps a delay at its far future
-        // (about 30 years), where a deadline of `now + delay` near `Instant`'s end
-        // would overflow in the timer.
         Self {
             sleep: (!delay.is_zero()).then(|| tokio::time::sleep(delay)),
             yielded: false,
@@ -78,9 +75,10 @@ impl Delay {
     pub(crate) fn counted_from(start: Instant, delay: Duration) -> Self {
         let sleep = match start.checked_add(delay) {
             _ if delay.is_zero() => None,
-            Some(end) => Some(tokio::time::sleep_until(end)),
-            // Beyond what an `Instant` can hold: tokio's own far future.
-            None => Some(tokio::time::sleep(delay)),
+            Some(end) if delay <= crate::FAR_FUTURE => Some(tokio::time::sleep_until(end)),
+            // Beyond tokio's own far future, which `sleep` waits instead: an end near
+            // what an `Instant` can hold overflows in tokio's timer, which rounds it up.
+            _ => Some(tokio::time::sleep(delay)),
         };
         Self {
             sleep,
@@ -152,5 +150,39 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The longest delay an `Instant` holds from `now`, found by halving.
+    pub(crate) fn longest_from(now: Instant) -> Duration {
+        let (mut fits, mut over) = (Duration::ZERO, Duration::MAX);
+        while over - fits > Duration::from_nanos(1) {
+            let mid = fits + (over - fits) / 2;
+            if now.checked_add(mid).is_some() {
+                fits = mid;
+            } else {
+                over = mid;
+            }
+        }
+        fits
+    }
+
+    /// A delay whose end an `Instant` just holds, but tokio's timer (which rounds a
+    /// deadline up to the next millisecond) would not: it waits tokio's far future, as
+    /// `sleep` does, and polling it does not panic.
+    #[tokio::test(start_paused = true)]
+    async fn a_delay_ending_near_the_end_of_time_waits_without_panicking() {
+        let now = Instant::now();
+        let delay = longest_from(now).saturating_sub(Duration::from_micros(500));
+        for wait in [Delay::counted_from(now, delay), Delay::new(delay)] {
+            let mut wait = std::pin::pin!(wait);
+            let pending =
+                std::future::poll_fn(|cx| Poll::Ready(wait.as_mut().poll(cx).is_pending())).await;
+            assert!(pending);
+        }
     }
 }

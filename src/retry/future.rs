@@ -64,10 +64,7 @@ impl Delay {
     /// For a non-zero delay, outside a tokio runtime with the time driver enabled, as
     /// [`tokio::time::sleep`] does.
     pub fn new(delay: Duration) -> Self {
-        Self {
-            sleep: (!delay.is_zero()).then(|| tokio::time::sleep(delay)),
-            yielded: false,
-        }
+        Self::counted_from(Instant::now(), delay)
     }
 
     /// Waits until `delay` after `start`, not after now: the time spent since `start`

@@ -505,8 +505,7 @@ where
             ready_before_deadline(&mut stack, ext, called, &strategy, &message).await?;
             match message {
                 Message::Other => {
-                    let limits = (response_limit, attempt_timeout);
-                    send_as_it_came(stack, parts, bytes, limits).await
+                    send_as_it_came(stack, parts, bytes, response_limit, attempt_timeout).await
                 }
                 Message::Single(mut request) => {
                     // The request was read without its params (`from_members_unbuilt`):
@@ -628,9 +627,10 @@ where
             let _ = ready.await;
         }
     }
-    let came = extensions
-        .get::<Deadline>()
-        .is_some_and(|Deadline(at)| *at > called && *at < tokio::time::Instant::now());
+    let came = Deadline::passed(extensions)
+        && extensions
+            .get::<Deadline>()
+            .is_some_and(|Deadline(at)| *at > called);
     if came {
         give_up_at_deadline(strategy, extensions, message);
         return Err(elapsed());
@@ -639,13 +639,14 @@ where
 }
 
 /// Sends a body that is not JSON-RPC once, as it came, within the same limits and bounds
-/// as an attempt (`limits`: the response limit and the attempt's timeout; the call's
-/// deadline): the server's answer as it came, its body read whole.
+/// as an attempt (the response limit, the attempt's timeout, the call's deadline): the
+/// server's answer as it came, its body read whole.
 async fn send_as_it_came<S, B, RB>(
     stack: Stack<S, B>,
     mut parts: http::request::Parts,
     bytes: Bytes,
-    (response_limit, attempt_timeout): (usize, Option<Duration>),
+    response_limit: usize,
+    attempt_timeout: Option<Duration>,
 ) -> Result<http::Response<Full<Bytes>>, Failure<S::Error>>
 where
     S: Service<http::Request<B>, Response = http::Response<RB>>,

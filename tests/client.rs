@@ -367,13 +367,16 @@ async fn builder_headers_go_on_every_request() {
 }
 
 /// `build`'s promise: a URI that is not `http`, or has no scheme at all, fails every call
-/// at once with `UnsupportedScheme` in the chain, without a retry.
+/// at once with `UnsupportedScheme` in the chain, without a retry and without a
+/// connection: the address is a server of the test's own, which sees nothing.
 #[tokio::test(start_paused = true)]
 async fn a_uri_without_a_scheme_fails_at_once_with_unsupported_scheme() {
-    let client = Client::builder("localhost:8545".parse().unwrap()).build();
+    let server = FlakyServer::start().await.unwrap();
+    let client = Client::builder(server.addr().to_string().parse().unwrap()).build();
     let start = tokio::time::Instant::now();
     let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
     assert_eq!(start.elapsed(), Duration::ZERO, "no retry waited for");
+    assert_eq!(server.connections(), 0);
     let mut chain = std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
         e.source()
     });

@@ -195,7 +195,10 @@ async fn an_error_objects_debug_cuts_what_the_server_wrote() {
 /// a token, or a signed transaction given as `hash` for `(hash,)`).
 #[tokio::test(start_paused = true)]
 async fn params_that_are_a_scalar_are_named_not_quoted() {
-    let client = once("http://127.0.0.1:9/".parse().unwrap()).build();
+    let server = tower_jsonrpc_retry::test_util::FlakyServer::start()
+        .await
+        .unwrap();
+    let client = once(server.uri()).build();
     let err = client.call::<i64>("auth", "s3cret").await.unwrap_err();
     let text = shown(&err).join(": ");
     assert!(!text.contains("s3cret"), "{text}");
@@ -203,6 +206,7 @@ async fn params_that_are_a_scalar_are_named_not_quoted() {
     assert!(!format!("{err:?}").contains("s3cret"));
     let err = client.call::<i64>("sum", 7).await.unwrap_err();
     assert!(shown(&err).join(": ").contains("got a number"));
+    assert_eq!(server.http_requests(), 0, "neither was sent");
 }
 
 /// A body over the limit has http-body-util's `LengthLimitError` in its chain whether

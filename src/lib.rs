@@ -196,18 +196,19 @@
 //! | [`retry_on_error::<E>()`](RetryStrategy::retry_on_error) | an error with an `E` anywhere in its `source()` chain (pjrpc's `exceptions=`) |
 //! | [`retry_if(f)`](RetryStrategy::retry_if) | an error for which `f` is true (not an answer, under whatever status) |
 //!
-//! When retries end, the last error *response* is returned as `Ok`, and the last
-//! transport *error* as `Err`, of the same type and with the same source chain, except
-//! for a partly retried batch whose re-send fails: it is returned as `Ok` with every
-//! call's latest answer. Either records how the retries ended ([`GaveUp`]; a
-//! [`codec::Error`]'s message then says it). Through [`Client`], [`ClientError::status`]
-//! and [`ClientError::retry_after`] give the last answer's failure status and
-//! `Retry-After` whether it carried a JSON-RPC error object or not, for a caller that
-//! waits itself once retries are over. Two presets
-//! document their choices in tables: [`RetryStrategy::transient()`] (connect, timeout,
-//! reset, 429/502/503/504; the default) and [`RetryStrategy::ethereum_rate_limits()`]
-//! (providers' rate-limit codes and messages, 429/503, with the write methods marked
-//! non-idempotent; [`idempotent`](RetryStrategy::idempotent) unmarks one).
+//! When retries end, the last error *response* is returned as `Ok`, and the last transport
+//! *error* as `Err`, of the same type and with the same source chain, except for a partly
+//! retried batch whose re-send fails: it is returned as `Ok` with every call's latest
+//! answer (a call re-sent then has an earlier attempt's answer, and its record says so:
+//! [`GaveUp::last_attempt_unanswered`]). Either records how the retries ended ([`GaveUp`];
+//! a [`codec::Error`]'s message then says it). Through [`Client`], [`ClientError::status`]
+//! and [`ClientError::retry_after`] give the last answer's failure status and `Retry-After`
+//! whether it carried a JSON-RPC error object or not, for a caller that waits itself once
+//! retries are over. Two presets document their choices in tables:
+//! [`RetryStrategy::transient()`] (connect, timeout, reset, 429/502/503/504; the default)
+//! and [`RetryStrategy::ethereum_rate_limits()`] (providers' rate-limit codes and messages,
+//! 429/503, with the write methods marked non-idempotent;
+//! [`idempotent`](RetryStrategy::idempotent) unmarks one).
 //!
 //! ```
 //! use std::time::Duration;

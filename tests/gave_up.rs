@@ -435,6 +435,129 @@ fn a_record_made_by_hand() {
         GaveUp::new(3, GiveUpReason::Deadline).to_string(),
         "gave up after 3 retries: deadline"
     );
+    assert!(!gave_up.last_attempt_unanswered());
+    let unanswered = GaveUp::new(1, GiveUpReason::Exhausted).with_last_attempt_unanswered();
+    assert!(unanswered.last_attempt_unanswered());
+    assert_eq!(ended(Some(unanswered)), Some((1, GiveUpReason::Exhausted)));
+    assert_eq!(
+        unanswered.to_string(),
+        "gave up after 1 retry: attempts exhausted; \
+         the last attempt got no answer, this one is from an earlier attempt"
+    );
+}
+
+/// Whether a record says its call's last attempt went unanswered.
+fn unanswered(gave_up: Option<GaveUp>) -> Option<bool> {
+    gave_up.map(|g| g.last_attempt_unanswered())
+}
+
+/// A partly retried batch whose last re-send fails in transport: each call sent in it
+/// keeps its earlier answer, and its record, like the whole batch's, says that its last
+/// attempt went unanswered (the server may have run it). A call settled by an earlier
+/// answer, and a batch whose last exchange was answered, have no such record.
+#[tokio::test(start_paused = true)]
+async fn a_batch_call_whose_last_attempt_went_unanswered_says_so() {
+    let server = FlakyServer::start().await.unwrap();
+    let batch = || {
+        BatchRequest::new(vec![
+            Request::new("sum", json!([1, 2])).with_id(1),
+            Request::new("busy", json!([])).with_id(2),
+            Request::new("wrong", json!([])).with_id(3),
+        ])
+    };
+    let record = |resp: &tower_jsonrpc_retry::jsonrpc::BatchResponse, i: usize| {
+        resp.items()[i].extensions().get::<GaveUp>().copied()
+    };
+
+    // The re-send's connection breaks, which nothing retries.
+    server.script("busy", [Step::error(2001), Step::drop_connection()]);
+    server.script("wrong", [Step::error(-32602)]);
+    let stack = common::stack(&server, periodic(2, 1.0).codes([2001]));
+    let resp = stack.oneshot(batch()).await.unwrap();
+    assert_eq!((server.calls("busy"), server.calls("wrong")), (2, 1));
+    assert_eq!(resp.items()[0].result(), Some(&json!(3)));
+    assert_eq!(record(&resp, 0), None, "a success");
+    assert_eq!(resp.items()[1].error().map(|e| e.code()), Some(2001));
+    assert_eq!(
+        ended(record(&resp, 1)),
+        Some((1, GiveUpReason::NotRetryable))
+    );
+    assert_eq!(unanswered(record(&resp, 1)), Some(true));
+    assert_eq!(
+        ended(record(&resp, 2)),
+        Some((0, GiveUpReason::NotRetryable))
+    );
+    assert_eq!(
+        unanswered(record(&resp, 2)),
+        Some(false),
+        "its answer is its last"
+    );
+    let whole = resp.extensions().get::<GaveUp>().copied();
+    assert_eq!(ended(whole), Some((1, GiveUpReason::NotRetryable)));
+    assert_eq!(unanswered(whole), Some(true));
+
+    // The re-send times out, which is retried, but the backoff has no delay left.
+    server.script("busy", [Step::error(2001), Step::timeout()]);
+    let strategy = periodic(1, 1.0).codes([2001]).retry_on(ErrorClass::Timeout);
+    let resp = common::stack(&server, strategy)
+        .oneshot(batch())
+        .await
+        .unwrap();
+    assert_eq!(ended(record(&resp, 1)), Some((1, GiveUpReason::Exhausted)));
+    assert_eq!(unanswered(record(&resp, 1)), Some(true));
+
+    // Answered to the end: the record is the last attempt's.
+    server.script("busy", std::iter::repeat_n(Step::error(2001), 3));
+    let stack = common::stack(&server, periodic(2, 1.0).codes([2001]));
+    let resp = stack.oneshot(batch()).await.unwrap();
+    assert_eq!(ended(record(&resp, 1)), Some((2, GiveUpReason::Exhausted)));
+    assert_eq!(unanswered(record(&resp, 1)), Some(false));
+    assert_eq!(unanswered(resp.extensions().get().copied()), Some(false));
+
+    // Through the client: the message says it.
+    server.script("busy", [Step::error(2001), Step::truncated()]);
+    let c = client(&server, periodic(2, 1.0).codes([2001]));
+    let mut typed = c.batch();
+    let sum = typed.call::<i64>("sum", (1, 2));
+    let busy = typed.call::<i64>("busy", ());
+    let mut results = typed.send().await.unwrap();
+    assert_eq!(results.take(sum).unwrap(), 3);
+    let busy = results.take(busy).unwrap_err();
+    assert_eq!(unanswered(busy.gave_up()), Some(true));
+    assert_eq!(
+        busy.to_string(),
+        "JSON-RPC error 2001: Scripted error; gave up after 1 retry: not retryable; \
+         the last attempt got no answer, this one is from an earlier attempt"
+    );
+
+    // At the HTTP level, the answer's record.
+    server.script("busy", [Step::error(2001), Step::drop_connection()]);
+    let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(periodic(2, 1.0).codes([2001]))
+        .attempt_timeout(secs(5.0));
+    let svc = ServiceBuilder::new().layer(svc).service(common::http());
+    let body = serde_json::to_vec(&batch()).unwrap();
+    let req = http::Request::post(server.uri())
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), http::StatusCode::OK);
+    let whole = resp.extensions().get::<GaveUp>().copied();
+    assert_eq!(ended(whole), Some((1, GiveUpReason::NotRetryable)));
+    assert_eq!(unanswered(whole), Some(true));
+
+    // Under a second retry layer that retries nothing of it: the inner layer's record.
+    server.script("busy", [Step::error(2001), Step::drop_connection()]);
+    let stack = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(periodic(2, 1.0).codes([2002])))
+        .layer(JsonRpcRetryLayer::new(periodic(2, 1.0).codes([2001])))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .service(common::http());
+    let resp = stack.oneshot(batch()).await.unwrap();
+    assert_eq!(
+        ended(record(&resp, 1)),
+        Some((1, GiveUpReason::NotRetryable))
+    );
+    assert_eq!(unanswered(record(&resp, 1)), Some(true));
 }
 
 /// A call settled by a later exchange records the retries made before it; each call's

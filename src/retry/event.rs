@@ -237,6 +237,15 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 /// went through all of the batch's retries, and records them with the batch's reason
 /// (not retryable, if its own answer is not retried).
 ///
+/// When a partly retried batch's last re-send fails as a whole (a broken connection, a
+/// timeout, a failure status, an answer that cannot be read), each call sent in it keeps
+/// the answer it had, from an earlier attempt, so that the calls answered before are not
+/// lost. Its record then says the last attempt went unanswered
+/// ([`last_attempt_unanswered`](Self::last_attempt_unanswered)), and so does its message,
+/// because that answer no longer tells what became of the call: unless that failure shows
+/// the re-send never reached the server (a refused connection), the server may have run it.
+/// The whole batch's record says the same.
+///
 /// Under two retry layers, the record is the outer layer's when that layer made
 /// retries. When it made none, its one attempt was the inner layer's whole run: the
 /// record keeps the inner layer's retries, with the outer layer's reason if that is a
@@ -295,12 +304,29 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 pub struct GaveUp {
     pub(crate) retries: u32,
     pub(crate) reason: GiveUpReason,
+    /// The last attempt got no answer: the one this is on is from an earlier attempt.
+    pub(crate) unanswered: bool,
 }
 
 impl GaveUp {
     /// A record of retries that ended so: for tests of the code that handles failures.
     pub fn new(retries: u32, reason: GiveUpReason) -> Self {
-        Self { retries, reason }
+        Self {
+            retries,
+            reason,
+            unanswered: false,
+        }
+    }
+
+    /// The same record, saying the last attempt went unanswered
+    /// ([`last_attempt_unanswered`](Self::last_attempt_unanswered)): for tests of the
+    /// code that handles failures.
+    #[must_use]
+    pub fn with_last_attempt_unanswered(self) -> Self {
+        Self {
+            unanswered: true,
+            ..self
+        }
     }
 
     /// How many retries were made before the final failure (0: the first attempt was it).
@@ -311,6 +337,49 @@ impl GaveUp {
     /// Why there is no further retry.
     pub fn reason(&self) -> GiveUpReason {
         self.reason
+    }
+
+    /// Whether the last attempt got no answer, so that the answer this record is on comes
+    /// from an earlier one: a call of a partly retried batch whose last re-send failed as a
+    /// whole (see [`GaveUp`]). That answer does not tell what the re-send did: the server
+    /// may have run the call, even if the answer says it did not (a rate limit's error,
+    /// say). Only a batch's answers have such a record; a single call's failure is always
+    /// its last attempt's.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{Client, GiveUpReason, RetryStrategy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// let strategy = RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(100)))
+    ///     .codes([-32005]);
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    ///
+    /// // The transfer is rate limited, then its re-send's answer is cut short.
+    /// server.script("transfer", [Step::error(-32005), Step::truncated()]);
+    /// let mut batch = client.batch();
+    /// let sum = batch.call::<i64>("sum", (1, 2));
+    /// let transfer = batch.call::<u64>("transfer", ());
+    /// let mut results = batch.send().await?;
+    /// assert_eq!(results.take(sum)?, 3, "the answer kept");
+    /// let err = results.take(transfer).unwrap_err();
+    /// assert_eq!(err.rpc().map(|e| e.code()), Some(-32005));
+    /// let gave_up = err.gave_up().unwrap();
+    /// assert_eq!(gave_up.reason(), GiveUpReason::NotRetryable);
+    /// assert!(gave_up.last_attempt_unanswered(), "the transfer may have run");
+    /// assert!(err.to_string().ends_with(
+    ///     "gave up after 1 retry: not retryable; the last attempt got no answer, \
+    ///      this one is from an earlier attempt"
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn last_attempt_unanswered(&self) -> bool {
+        self.unanswered
     }
 
     /// The record on an error, found anywhere in its `source()` chain (on the
@@ -364,6 +433,7 @@ impl GaveUp {
                 } else {
                     inner.reason
                 },
+                unanswered: inner.unanswered,
             },
             _ => self,
         }
@@ -371,14 +441,20 @@ impl GaveUp {
 }
 
 /// `gave up after 2 retries: deadline`; at the first attempt, `gave up at the first
-/// attempt: budget exhausted`.
+/// attempt: budget exhausted`; when the last attempt went unanswered, `gave up after 1
+/// retry: not retryable; the last attempt got no answer, this one is from an earlier
+/// attempt`.
 impl fmt::Display for GaveUp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.retries {
-            0 => write!(f, "gave up at the first attempt: {}", self.reason),
-            1 => write!(f, "gave up after 1 retry: {}", self.reason),
-            n => write!(f, "gave up after {n} retries: {}", self.reason),
+            0 => write!(f, "gave up at the first attempt: {}", self.reason)?,
+            1 => write!(f, "gave up after 1 retry: {}", self.reason)?,
+            n => write!(f, "gave up after {n} retries: {}", self.reason)?,
         }
+        if self.unanswered {
+            f.write_str("; the last attempt got no answer, this one is from an earlier attempt")?;
+        }
+        Ok(())
     }
 }
 

@@ -481,7 +481,8 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
 impl JsonRpcRetryPolicy {
     /// Ends a batch's retries for `why`: reports the failure (if the batch failed),
     /// makes every answer gathered the result when the last re-send failed in transport,
-    /// and records how the retries ended, on the whole and on each call sent last.
+    /// and records how the retries ended, on the whole and on each call sent last (after
+    /// such a failure, with its last attempt unanswered).
     /// `retryable`: whether the last result warranted a retry that a limit then refused.
     fn give_up_batch<E: InspectError>(
         &mut self,
@@ -523,15 +524,18 @@ impl JsonRpcRetryPolicy {
             };
             announce_give_up(strategy, &event);
         }
+        let mut gave_up = self.state.gave_up(why);
         if let (Err(err), Some(gathered)) = (&*result, gathered) {
             *result = Ok(after_transport_failure(
                 gathered.answers,
                 req,
                 err.retry_after(),
             ));
+            // The calls sent last keep earlier answers, which do not tell what the
+            // failed re-send did.
+            gave_up = gave_up.with_last_attempt_unanswered();
         }
         if failed {
-            let gave_up = self.state.gave_up(why);
             if let Ok(response) = result {
                 record_sent_last(strategy, req, response, gave_up);
             }
@@ -775,7 +779,10 @@ fn record_sent_last(
         let own = if retried {
             gave_up
         } else {
-            GaveUp::new(gave_up.retries, GiveUpReason::NotRetryable)
+            GaveUp {
+                reason: GiveUpReason::NotRetryable,
+                ..gave_up
+            }
         };
         insert_gave_up(item.extensions_mut(), own);
     }

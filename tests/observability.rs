@@ -507,3 +507,75 @@ async fn a_slow_failure_of_another_kind_is_not_a_deadline() {
         [GiveUpReason::NotRetryable, GiveUpReason::NotRetryable]
     );
 }
+
+/// At the HTTP level, a body whose answer could not be matched to each call is sent
+/// once, as it came, whatever the strategy says; a debug event says why. A call the
+/// layer can read is retried, with no such event.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_http_level_says_why_a_body_went_once() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use tower_jsonrpc_retry::JsonRpcRetryLayer;
+
+    let logs = Logs::capture();
+    let server = FlakyServer::start().await.unwrap();
+    let svc = tower::ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(
+            periodic(2).retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE)),
+        ))
+        .service(common::http());
+    let post = |body: &'static str| {
+        http::Request::post(server.uri())
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap()
+    };
+    let went_once = |lines: &[String]| {
+        lines
+            .iter()
+            .filter(|l| l.contains("not a JSON-RPC message the layer can retry"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+
+    for (body, why) in [
+        (
+            r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1.5}"#,
+            "why=invalid id",
+        ),
+        (
+            r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},
+                {"jsonrpc":"2.0","method":"sum","params":[3,4],"id":1}]"#,
+            "why=two calls of the batch have the id 1",
+        ),
+        (
+            r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}, 5]"#,
+            "why=message is not a JSON object",
+        ),
+        ("[]", "why=an empty batch"),
+    ] {
+        server.reset();
+        server.script("sum", [Step::status(503), Step::ok()]);
+        let before = logs.lines().len();
+        let resp = svc.clone().oneshot(post(body)).await.unwrap();
+        assert_eq!(server.http_requests(), 1, "{body}");
+        let lines = logs.lines().split_off(before);
+        let once = went_once(&lines);
+        assert_eq!(once.len(), 1, "{lines:#?}");
+        assert!(once[0].contains(why), "{}", once[0]);
+        if body != "[]" {
+            assert_eq!(resp.status(), 503, "{body}");
+        }
+    }
+
+    server.reset();
+    server.script("sum", [Step::status(503), Step::ok()]);
+    let before = logs.lines().len();
+    let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+    let resp = svc.oneshot(post(body)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(server.http_requests(), 2);
+    assert_eq!(
+        went_once(&logs.lines().split_off(before)),
+        Vec::<String>::new()
+    );
+}

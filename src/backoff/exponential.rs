@@ -51,7 +51,8 @@ pub struct ExponentialBackoff {
 impl ExponentialBackoff {
     /// `attempts` retries, starting at `base` and multiplied by `factor` each time.
     ///
-    /// A factor below 1 gives shrinking delays; 1 gives a constant one.
+    /// A factor below 1 gives shrinking delays (0: `base` once, then no wait at all); 1
+    /// gives a constant one.
     ///
     /// # Errors
     ///

@@ -114,9 +114,16 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///     calls that succeeded;
 ///   - it carries the last exchange's `Retry-After`, in delay-seconds (rounded up from
 ///     an HTTP-date). When the last exchange failed as a whole (a 429, say), the answers
-///     gathered before come back as they would have, with that exchange's `Retry-After`.
+///     gathered before come back as they would have, with that exchange's `Retry-After`,
+///     and the record in the response's extensions says so
+///     ([`last_attempt_unanswered`](crate::GaveUp::last_attempt_unanswered)).
 /// - **A body that is not JSON-RPC** is sent once, untouched, within the same limits,
-///   attempt timeout and deadline.
+///   attempt timeout and deadline. So is a message whose answer the layer could not
+///   match to each call, whatever the strategy says: an id other than a string, null or
+///   an integer within `i64` (`1.5`, `1e2`, `18446744073709551615`; see
+///   [`Id`](crate::jsonrpc::Id)), a batch with an item that is not a request object, or
+///   with two calls of one id. No hook hears of it, as no retry was decided; with the
+///   `tracing` feature, a debug event says why it went once.
 ///
 /// Results are checked as JSON but never built. Error `data` is built for the response
 /// rules to read when serde_json can hold it, and left out of the decision when it
@@ -504,7 +511,13 @@ where
             let message = parse(&bytes);
             ready_before_deadline(&mut stack, ext, called, &strategy, &message).await?;
             match message {
-                Message::Other => {
+                Message::Other(_why) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(
+                        target: "tower_jsonrpc_retry",
+                        why = %_why,
+                        "not a JSON-RPC message the layer can retry: sent once, as it came"
+                    );
                     send_as_it_came(stack, parts, bytes, response_limit, attempt_timeout).await
                 }
                 Message::Single(mut request) => {
@@ -740,7 +753,7 @@ fn give_up_unsent(
         return;
     }
     let (call, batch_len) = match message {
-        Some(Message::Other) => return,
+        Some(Message::Other(_)) => return,
         Some(Message::Single(request)) => (Some(request), None),
         Some(Message::Batch(batch)) => (named_call(batch.requests()), Some(batch.len())),
         // The body never came whole: which call it was is not known.

@@ -7,13 +7,39 @@ use bytes::Bytes;
 use crate::BoxError;
 use crate::codec::{self, RawItem};
 use crate::jsonrpc::members::{self, Item, Shape};
-use crate::jsonrpc::{BatchRequest, DecodeError, Request};
+use crate::jsonrpc::{BatchRequest, DecodeError, Id, Request};
 
 /// What a buffered request body holds.
 pub(super) enum Message {
     Single(Request),
     Batch(BatchRequest),
-    Other,
+    /// Anything else, sent once as it came.
+    Other(SentOnce),
+}
+
+/// Why a body is sent once, as it came: it is not a JSON-RPC message whose answer the
+/// layer can read for each call. For the `tracing` event that says so.
+pub(super) enum SentOnce {
+    /// Not JSON, or not a JSON-RPC request (or batch of them), as the decoder says: an
+    /// id the answer could not be matched by (`1.5`, beyond `i64`) among them.
+    Unread(DecodeError),
+    /// JSON, but neither an object nor an array.
+    NotAMessage,
+    /// An array with no item.
+    EmptyBatch,
+    /// Two calls of a batch with one id: their answers could not be told apart.
+    RepeatedId(Id),
+}
+
+impl fmt::Display for SentOnce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SentOnce::Unread(e) => fmt::Display::fmt(e, f),
+            SentOnce::NotAMessage => f.write_str("neither an object nor an array"),
+            SentOnce::EmptyBatch => f.write_str("an empty batch"),
+            SentOnce::RepeatedId(id) => write!(f, "two calls of the batch have the id {id}"),
+        }
+    }
 }
 
 pub(super) fn parse(bytes: &Bytes) -> Message {
@@ -28,18 +54,24 @@ pub(super) fn parse(bytes: &Bytes) -> Message {
         Ok(())
     });
     match shape {
+        Ok(Shape::Array) if requests.is_empty() => Message::Other(SentOnce::EmptyBatch),
         // Each call of a batch is sent as its own bytes: its params need not be built.
-        Ok(Shape::Array) if !requests.is_empty() => with_own_bytes(requests, bytes)
-            .map(BatchRequest::new)
+        Ok(Shape::Array) => match with_own_bytes(requests, bytes).map(BatchRequest::new) {
             // Two calls with one id: their answers cannot be told apart, so the batch
             // goes once, as it came, and its answer back the same way.
-            .filter(|batch| codec::repeated_id(batch).is_none())
-            .map_or(Message::Other, Message::Batch),
+            Some(batch) => match codec::repeated_id(&batch) {
+                Some(id) => Message::Other(SentOnce::RepeatedId(id)),
+                None => Message::Batch(batch),
+            },
+            None => Message::Other(SentOnce::NotAMessage),
+        },
         // A single call is sent as the caller's bytes: its params need not be built.
-        Ok(Shape::Object(members)) => {
-            Request::from_members_unbuilt(&members).map_or(Message::Other, Message::Single)
-        }
-        _ => Message::Other,
+        Ok(Shape::Object(members)) => match Request::from_members_unbuilt(&members) {
+            Ok(request) => Message::Single(request),
+            Err(e) => Message::Other(SentOnce::Unread(e)),
+        },
+        Ok(Shape::Other) => Message::Other(SentOnce::NotAMessage),
+        Err(e) => Message::Other(SentOnce::Unread(e)),
     }
 }
 

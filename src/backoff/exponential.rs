@@ -65,6 +65,8 @@ impl ExponentialBackoff {
     /// let b = ExponentialBackoff::new(3, Duration::from_millis(100), 3.0)?;
     /// assert!(b.delays().eq([100, 300, 900].map(Duration::from_millis)));
     /// assert!(ExponentialBackoff::new(3, Duration::from_secs(1), -1.0).is_err());
+    /// let once = ExponentialBackoff::new(3, Duration::from_millis(100), 0.0)?;
+    /// assert!(once.delays().eq([100, 0, 0].map(Duration::from_millis)));
     /// # Ok::<(), tower_jsonrpc_retry::backoff::InvalidBackoff>(())
     /// ```
     pub fn new(attempts: usize, base: Duration, factor: f64) -> Result<Self, InvalidBackoff> {

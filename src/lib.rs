@@ -199,7 +199,8 @@
 //! When retries end, the last error *response* is returned as `Ok`, and the last transport
 //! *error* as `Err`, of the same type and with the same source chain, except for a partly
 //! retried batch whose re-send fails: it is returned as `Ok` with every call's latest
-//! answer (a call re-sent then has an earlier attempt's answer, and its record says so:
+//! answer (a call re-sent then has an earlier attempt's answer, and its record says so
+//! unless the re-send provably never reached the server:
 //! [`GaveUp::last_attempt_unanswered`]). Either records how the retries ended ([`GaveUp`];
 //! a [`codec::Error`]'s message then says it). Through [`Client`], [`ClientError::status`]
 //! and [`ClientError::retry_after`] give the last answer's failure status and `Retry-After`

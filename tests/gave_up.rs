@@ -558,6 +558,28 @@ async fn a_batch_call_whose_last_attempt_went_unanswered_says_so() {
         Some((1, GiveUpReason::NotRetryable))
     );
     assert_eq!(unanswered(record(&resp, 1)), Some(true));
+
+    // Under a second retry layer that retries the call too: its record, still saying
+    // that the answer is not the last attempt's.
+    server.script(
+        "busy",
+        [
+            Step::error(2001),
+            Step::drop_connection(),
+            Step::error(2001),
+            Step::drop_connection(),
+        ],
+    );
+    let stack = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(periodic(1, 1.0).codes([2001])))
+        .layer(JsonRpcRetryLayer::new(periodic(1, 1.0).codes([2001])))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .service(common::http());
+    let calls = server.calls("busy");
+    let resp = stack.oneshot(batch()).await.unwrap();
+    assert_eq!(server.calls("busy") - calls, 4);
+    assert_eq!(ended(record(&resp, 1)), Some((1, GiveUpReason::Exhausted)));
+    assert_eq!(unanswered(record(&resp, 1)), Some(true));
 }
 
 /// A call settled by a later exchange records the retries made before it; each call's

@@ -580,6 +580,11 @@ async fn batch_keeps_answers_when_the_service_fails_readiness_for_a_resend() {
     assert_eq!(resp.items()[0].result(), Some(&json!(3)));
     assert_eq!(resp.items()[1].error().map(|e| e.code()), Some(2001));
     assert_eq!(server.calls("sum"), 2, "the re-send never went out");
+    // So the answer is still the server's last word on that call.
+    let record = resp.items()[1]
+        .extensions()
+        .get::<tower_jsonrpc_retry::GaveUp>();
+    assert_eq!(record.map(|g| g.last_attempt_unanswered()), Some(false));
 }
 
 #[tokio::test(start_paused = true)]

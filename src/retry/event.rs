@@ -240,17 +240,20 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 /// When a partly retried batch's last re-send fails as a whole (a broken connection, a
 /// timeout, a failure status, an answer that cannot be read), each call sent in it keeps
 /// the answer it had, from an earlier attempt, so that the calls answered before are not
-/// lost. Its record then says the last attempt went unanswered
-/// ([`last_attempt_unanswered`](Self::last_attempt_unanswered)), and so does its message,
-/// because that answer no longer tells what became of the call: unless that failure shows
-/// the re-send never reached the server (a refused connection), the server may have run it.
-/// The whole batch's record says the same.
+/// lost. That answer no longer tells what became of the call: the server may have run
+/// it in the re-send. So its record says the last attempt went unanswered
+/// ([`last_attempt_unanswered`](Self::last_attempt_unanswered)), and so does its message
+/// and the whole batch's record; unless the failure proves that the re-send never
+/// reached the server (a refused connection, a readiness error below the codec: the
+/// same proof a non-idempotent call's retry needs, see
+/// [`RetryStrategy::non_idempotent`]), when the answer is still the server's last word.
 ///
 /// Under two retry layers, the record is the outer layer's when that layer made
 /// retries. When it made none, its one attempt was the inner layer's whole run: the
 /// record keeps the inner layer's retries, with the outer layer's reason if that is a
-/// limit (the deadline, the budget), else the inner layer's. A codec over the HTTP-level
-/// layer reads that layer's record off the answers it hands back.
+/// limit (the deadline, the budget), else the inner layer's. Either way, it says the
+/// last attempt went unanswered if the inner layer's record on that answer did. A codec
+/// over the HTTP-level layer reads that layer's record off the answers it hands back.
 ///
 /// A call that succeeded has none (a result under a failure status the strategy
 /// retries is a failure), nor one whose strategy never retries anything (the layer does
@@ -341,10 +344,10 @@ impl GaveUp {
 
     /// Whether the last attempt got no answer, so that the answer this record is on comes
     /// from an earlier one: a call of a partly retried batch whose last re-send failed as a
-    /// whole (see [`GaveUp`]). That answer does not tell what the re-send did: the server
-    /// may have run the call, even if the answer says it did not (a rate limit's error,
-    /// say). Only a batch's answers have such a record; a single call's failure is always
-    /// its last attempt's.
+    /// whole, in a way that does not prove it never reached the server (see [`GaveUp`]).
+    /// That answer does not tell what the re-send did: the server may have run the call,
+    /// even if the answer says it did not (a rate limit's error, say). Only a batch's
+    /// answers have such a record; a single call's failure is always its last attempt's.
     ///
     /// ```
     /// use std::time::Duration;
@@ -403,11 +406,12 @@ impl GaveUp {
             .find_map(crate::codec::Error::gave_up)
     }
 
-    /// Whether an error's message should say it: when retries were made, or when a
-    /// limit (the deadline, the budget) stopped the first one. A failure nothing
-    /// retries says nothing more than the failure itself.
+    /// Whether an error's message should say it: when retries were made, when a limit
+    /// (the deadline, the budget) stopped the first one, or when the answer is not the
+    /// last attempt's. A failure nothing retries says nothing more than the failure
+    /// itself.
     fn is_news(&self) -> bool {
-        self.retries > 0 || self.reason != GiveUpReason::NotRetryable
+        self.retries > 0 || self.reason != GiveUpReason::NotRetryable || self.unanswered
     }
 
     /// The end of the message of a failure given up on, when there is news in `gave_up`:
@@ -423,7 +427,9 @@ impl GaveUp {
     /// hold a record already (a retry layer further in gave up on it first). When the
     /// outer layer made retries, its record. When it made none, its one attempt was the
     /// inner layer's whole run: the inner layer's retries, with the outer layer's reason
-    /// if that is a limit (the deadline, the budget), else the inner layer's.
+    /// if that is a limit (the deadline, the budget), else the inner layer's. Either way,
+    /// the last attempt went unanswered if the inner layer's did: the answer is the one
+    /// its run handed back.
     pub(crate) fn over(self, inner: Option<GaveUp>) -> GaveUp {
         match inner {
             Some(inner) if self.retries == 0 => GaveUp {
@@ -435,7 +441,12 @@ impl GaveUp {
                 },
                 unanswered: inner.unanswered,
             },
-            _ => self,
+            // The answer handed back is the inner layer's: if its last attempt went
+            // unanswered, so did the call's.
+            _ => GaveUp {
+                unanswered: self.unanswered || inner.is_some_and(|i| i.unanswered),
+                ..self
+            },
         }
     }
 }

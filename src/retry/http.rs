@@ -113,10 +113,11 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///     a non-2xx batch answer as a whole, as jsonrpsee does, would otherwise lose the
 ///     calls that succeeded;
 ///   - it carries the last exchange's `Retry-After`, in delay-seconds (rounded up from
-///     an HTTP-date). When the last exchange failed as a whole (a 429, say), the answers
-///     gathered before come back as they would have, with that exchange's `Retry-After`,
-///     and the record in the response's extensions says so
-///     ([`last_attempt_unanswered`](crate::GaveUp::last_attempt_unanswered)).
+///     an HTTP-date). When the last exchange failed as a whole (a 429 without a
+///     JSON-RPC answer, say), the answers gathered before come back as they would have,
+///     with that exchange's `Retry-After`, and the record in the response's extensions
+///     says that the last attempt went unanswered, unless it provably never reached the
+///     server ([`last_attempt_unanswered`](crate::GaveUp::last_attempt_unanswered)).
 /// - **A body that is not JSON-RPC** is sent once, untouched, within the same limits,
 ///   attempt timeout and deadline. So is a message whose answer the layer could not
 ///   match to each call, whatever the strategy says: an id other than a string, null or
@@ -511,13 +512,15 @@ where
             let message = parse(&bytes);
             ready_before_deadline(&mut stack, ext, called, &strategy, &message).await?;
             match message {
-                Message::Other(_why) => {
+                Message::Other(why) => {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(
                         target: "tower_jsonrpc_retry",
-                        why = %_why,
+                        why = %why,
                         "not a JSON-RPC message the layer can retry: sent once, as it came"
                     );
+                    #[cfg(not(feature = "tracing"))]
+                    let _ = why;
                     send_as_it_came(stack, parts, bytes, response_limit, attempt_timeout).await
                 }
                 Message::Single(mut request) => {

@@ -526,14 +526,14 @@ impl JsonRpcRetryPolicy {
         }
         let mut gave_up = self.state.gave_up(why);
         if let (Err(err), Some(gathered)) = (&*result, gathered) {
+            // The calls sent last keep earlier answers, which do not tell what the
+            // failed re-send did, unless it never reached the server.
+            gave_up.unanswered = !crate::classify::provably_not_run(err.as_error());
             *result = Ok(after_transport_failure(
                 gathered.answers,
                 req,
                 err.retry_after(),
             ));
-            // The calls sent last keep earlier answers, which do not tell what the
-            // failed re-send did.
-            gave_up = gave_up.with_last_attempt_unanswered();
         }
         if failed {
             if let Ok(response) = result {

@@ -29,6 +29,9 @@ pub(super) enum SentOnce {
     EmptyBatch,
     /// Two calls of a batch with one id: their answers could not be told apart.
     RepeatedId(Id),
+    /// A batch whose items could not be cut out of its bytes (it was read from them,
+    /// so this does not happen).
+    Unsplit,
 }
 
 impl fmt::Display for SentOnce {
@@ -38,6 +41,7 @@ impl fmt::Display for SentOnce {
             SentOnce::NotAMessage => f.write_str("neither an object nor an array"),
             SentOnce::EmptyBatch => f.write_str("an empty batch"),
             SentOnce::RepeatedId(id) => write!(f, "two calls of the batch have the id {id}"),
+            SentOnce::Unsplit => f.write_str("a batch whose items could not be cut apart"),
         }
     }
 }
@@ -63,7 +67,7 @@ pub(super) fn parse(bytes: &Bytes) -> Message {
                 Some(id) => Message::Other(SentOnce::RepeatedId(id)),
                 None => Message::Batch(batch),
             },
-            None => Message::Other(SentOnce::NotAMessage),
+            None => Message::Other(SentOnce::Unsplit),
         },
         // A single call is sent as the caller's bytes: its params need not be built.
         Ok(Shape::Object(members)) => match Request::from_members_unbuilt(&members) {

@@ -68,7 +68,7 @@ use batch::batch_results;
 pub use batch::{BatchBuilder, BatchItem, BatchResults};
 #[cfg(feature = "rustls")]
 pub use builder::tls_config;
-pub use builder::{ClientBuilder, DEFAULT_ATTEMPT_TIMEOUT};
+pub use builder::{ClientBuilder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT};
 use error::to_value;
 pub use error::{ClientError, RpcError};
 use future::{CallFuture, NotifyFuture, SendFuture};

@@ -799,3 +799,58 @@ async fn a_stack_boxed_below_the_codec_batches_with_extensions() {
         [Some(Tenant("b")), Some(Tenant("b"))]
     );
 }
+
+/// The ready-made client closes connections left idle in its pool: after a burst that
+/// opened one per call, all are still open just before the idle timeout and none
+/// within twice it (hyper-util's pool looks for them at that interval), with the default
+/// and with a time set; a later call opens a fresh one.
+#[tokio::test(start_paused = true)]
+async fn idle_connections_are_closed_after_the_pool_idle_timeout() {
+    use tower_jsonrpc_retry::client::DEFAULT_POOL_IDLE_TIMEOUT;
+
+    /// Waits, on the paused clock, up to 1 s for the server to count `open` connections.
+    async fn until_open(server: &FlakyServer, open: usize) {
+        for _ in 0..1000 {
+            if server.connections() == open {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(server.connections(), open);
+    }
+
+    let server = FlakyServer::start().await.unwrap();
+    for (client, idle) in [
+        (
+            Client::builder(server.uri()).build(),
+            DEFAULT_POOL_IDLE_TIMEOUT,
+        ),
+        (
+            Client::builder(server.uri())
+                .pool_idle_timeout(Duration::from_secs(5))
+                .build(),
+            Duration::from_secs(5),
+        ),
+    ] {
+        // Each answer takes 300 ms, so no connection is free for another call meanwhile.
+        let step = Step::delay(Duration::from_millis(300));
+        server.script("sum", std::iter::repeat_n(step, 4));
+        let calls: Vec<_> = (0..4)
+            .map(|i| tokio::spawn(client.call::<i64>("sum", (i, 1))))
+            .collect();
+        for (i, call) in (0..4).zip(calls) {
+            assert_eq!(call.await.unwrap().unwrap(), i + 1);
+        }
+        assert_eq!(server.connections(), 4);
+        let start = tokio::time::Instant::now();
+        tokio::time::sleep(idle - Duration::from_secs(1)).await;
+        assert_eq!(server.connections(), 4, "idle for less than {idle:?}");
+        tokio::time::sleep_until(start + 2 * idle).await;
+        until_open(&server, 0).await;
+
+        assert_eq!(client.call::<i64>("sum", (1, 2)).await.unwrap(), 3);
+        assert_eq!(server.connections(), 1);
+        drop(client);
+        until_open(&server, 0).await;
+    }
+}

@@ -27,6 +27,7 @@ use crate::{JsonRpcRetryLayer, RetryStrategy};
 /// | [`attempt_timeout`](Self::attempt_timeout) | [`DEFAULT_ATTEMPT_TIMEOUT`] (10 s) | a hung connection ends and can be retried |
 /// | retry strategy | [`RetryStrategy::transient()`] | connect, timeout, reset, 429/502/503/504 |
 /// | [`response_limit`](Self::response_limit) | [`codec::DEFAULT_BODY_LIMIT`](crate::codec::DEFAULT_BODY_LIMIT) (10 MiB) | |
+/// | [`pool_idle_timeout`](Self::pool_idle_timeout) | [`DEFAULT_POOL_IDLE_TIMEOUT`] (90 s) | hyper-util's and reqwest's own: a connection left idle after a burst of calls is closed |
 /// | HTTP version | HTTP/1.1 | a timed-out attempt closes its connection, so its retry never goes out on the connection that timed out; `ClientBuilder::http2` (feature `http2`) says what HTTP/2 does instead |
 /// | deadline for the whole call | none | set one on the strategy, [`max_elapsed`](RetryStrategy::max_elapsed): without it, a call with `transient()` may take its 4 attempts of up to 10 s each and 3 waits, each raised up to 60 s by a server's `Retry-After` (the [ceiling](RetryStrategy::retry_after_ceiling)), 3 min 40 s in all |
 ///
@@ -41,6 +42,7 @@ pub struct ClientBuilder {
     /// the client will use).
     codec: JsonRpcCodecLayer,
     strategy: RetryStrategy,
+    pool_idle_timeout: Duration,
     /// HTTP/2, when asked for: offered over HTTPS, or spoken from the first byte.
     #[cfg(feature = "http2")]
     http2: Option<Http2>,
@@ -83,6 +85,11 @@ fn tcp() -> HttpConnector {
 /// a slow node's heavy call, and a hung connection still ends, to be retried.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a connection of [`Client::builder`]'s stack may stay idle in its pool
+/// before it is closed: hyper-util's default, and reqwest's, so that a service moving
+/// to this client keeps its connections as long as before.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
 impl ClientBuilder {
     pub(super) fn new(uri: Uri) -> Self {
         Self {
@@ -90,6 +97,7 @@ impl ClientBuilder {
                 .attempt_timeout(DEFAULT_ATTEMPT_TIMEOUT)
                 .absolute_uri(),
             strategy: RetryStrategy::transient(),
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
             #[cfg(feature = "http2")]
             http2: None,
         }
@@ -158,6 +166,36 @@ impl ClientBuilder {
     /// [`DEFAULT_BODY_LIMIT`](crate::codec::DEFAULT_BODY_LIMIT) (10 MiB).
     pub fn response_limit(mut self, bytes: usize) -> Self {
         self.codec = self.codec.response_limit(bytes);
+        self
+    }
+
+    /// Sets how long a connection may stay idle in the pool before the client closes
+    /// it. A burst of concurrent calls opens a connection for each (over HTTP/1.1); once
+    /// the burst is over, the connections no call reuses within this time are closed,
+    /// within about twice this time (hyper-util's pool looks for them at that interval).
+    ///
+    /// Behind a load balancer or a server that closes idle connections itself (60 s by
+    /// default on an AWS load balancer, 75 s in nginx), a shorter time here lets the
+    /// client close them first: a call written just as the server closes its connection
+    /// may fail as a reset, which is retried ([`RetryStrategy::transient()`] does) only
+    /// for a method not marked non-idempotent, as the server may have read it.
+    ///
+    /// # Default
+    ///
+    /// [`DEFAULT_POOL_IDLE_TIMEOUT`] (90 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::Client;
+    ///
+    /// let client = Client::builder("http://127.0.0.1:8545/".parse()?)
+    ///     .pool_idle_timeout(Duration::from_secs(50))
+    ///     .build();
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = timeout;
         self
     }
 
@@ -307,8 +345,11 @@ impl ClientBuilder {
     where
         C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
     {
-        #[allow(unused_mut)]
         let mut http = HyperClient::builder(TokioExecutor::new());
+        // Without a timer, hyper-util's pool keeps idle connections until the server
+        // closes them.
+        http.pool_timer(hyper_util::rt::TokioTimer::new())
+            .pool_idle_timeout(self.pool_idle_timeout);
         #[cfg(feature = "http2")]
         if let Some(versions) = self.http2 {
             let keep_alive = http2_keep_alive(self.codec.attempt_timeout_set());

@@ -90,16 +90,18 @@
 //!  tower::timeout::TimeoutLayer, ConcurrencyLimitLayer, tower-http layers, ...
 //! ```
 //!
-//! The retry layer decides from what the codec has decoded (code, status,
-//! `Retry-After`, error class), so it sits *above* the [`codec`]; HTTP-level layers sit
-//! below it, and a timeout there bounds each attempt (every retry gets a fresh one). A
-//! timeout below the codec ends when the response head arrives; to bound the body too
-//! (a server trickling it byte by byte), use the codec's own
-//! [`attempt_timeout`](codec::JsonRpcCodecLayer::attempt_timeout), as [`Client::builder`] does.
-//! The order matters: with the codec above the retry layer, or no codec at all, the
+//! The retry layer decides from what the codec has decoded (code, status, `Retry-After`,
+//! error class), so it sits *above* the [`codec`]; HTTP-level layers sit below it, and a
+//! timeout there bounds each attempt (every retry gets a fresh one). A timeout below the
+//! codec ends when the response head arrives; to bound the body too (a server trickling it
+//! byte by byte), use the codec's own
+//! [`attempt_timeout`](codec::JsonRpcCodecLayer::attempt_timeout), as [`Client::builder`]
+//! does. The order matters: with the codec above the retry layer, or no codec at all, the
 //! stack serves no JSON-RPC request, and the compiler says only that a method such as
 //! `oneshot` "exists … but its trait bounds were not satisfied" (`JsonRpcCodec<…>:
-//! Service<_>`).
+//! Service<_>`). It says the same of a layer below the retry layer that is not `Clone`, as
+//! every attempt goes through a clone of the stack below: tower's `RateLimit` is one; put
+//! tower's `Buffer` over it (`.buffer(n)` before `.rate_limit(..)`).
 //!
 //! ```
 //! use std::time::Duration;

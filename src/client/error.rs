@@ -120,7 +120,11 @@ impl<E: InspectError> ClientError<E> {
     /// [`GaveUp::find`]). A batch whose send failed has the batch's; a call of a batch,
     /// its own (see [`GaveUp`]). `None` when the layer made no decision on it: params
     /// that did not serialize, a result that did not deserialize, a strategy that never
-    /// retries.
+    /// retries. `None` too when the stack's error cannot hold the record: tower's
+    /// `Elapsed`, from a `TimeoutLayer` between the retry layer and the codec, is one
+    /// ([`InspectError::record_give_up`] says which errors hold it), while the timeout of
+    /// the codec's own [`attempt_timeout`](crate::codec::JsonRpcCodecLayer::attempt_timeout)
+    /// is a `codec::Error`, which holds it.
     ///
     /// ```
     /// use tower_jsonrpc_retry::{ClientError, GiveUpReason};

@@ -431,6 +431,9 @@ impl GaveUp {
     /// the last attempt went unanswered if the inner layer's did: the answer is the one
     /// its run handed back.
     pub(crate) fn over(self, inner: Option<GaveUp>) -> GaveUp {
+        // The answer handed back is the inner layer's: if its last attempt went
+        // unanswered, so did the call's.
+        let unanswered = self.unanswered || inner.is_some_and(|i| i.unanswered);
         match inner {
             Some(inner) if self.retries == 0 => GaveUp {
                 retries: inner.retries,
@@ -439,14 +442,9 @@ impl GaveUp {
                 } else {
                     inner.reason
                 },
-                unanswered: inner.unanswered,
+                unanswered,
             },
-            // The answer handed back is the inner layer's: if its last attempt went
-            // unanswered, so did the call's.
-            _ => GaveUp {
-                unanswered: self.unanswered || inner.is_some_and(|i| i.unanswered),
-                ..self
-            },
+            _ => GaveUp { unanswered, ..self },
         }
     }
 }

@@ -247,7 +247,9 @@
 //! never after an error response, a status, or a timeout after which the request may
 //! have been sent, whatever the strategy's other rules say. Mark every write you send,
 //! or give writes [`RetryStrategy::none()`], unless the server deduplicates them (an
-//! idempotency key, a nonce it checks).
+//! idempotency key, a nonce it checks). A failure held back so is told from one no rule
+//! retries: its give-up reason is [`GiveUpReason::NotIdempotent`], and its message ends
+//! `gave up at the first attempt: non-idempotent method`.
 //!
 //! # Per-request strategies
 //!
@@ -406,8 +408,9 @@
 //! `batch_len`, `retry`, `reason`, `delay_ms`, `retry_after_ms`, and what failed: `code`,
 //! `status`) and `"not retrying JSON-RPC request"` (for a batch, a call
 //! whose answer failed: the first that wanted another retry when a limit or the backoff
-//! ended them, else the first among those sent last, else the first settled earlier;
-//! retries made, why: not retryable, attempts exhausted, deadline, budget; and
+//! ended them, or that was held back as non-idempotent, else the first among those sent
+//! last, else the first settled earlier; retries made, why: not retryable, a
+//! non-idempotent method, attempts exhausted, deadline, budget; and
 //! the cause: the error code, the failure status, the class of a transport failure). A
 //! call whose strategy can never retry (`RetryStrategy::none()`, or one with nothing to
 //! retry on) is not watched, and makes no event. Turn them on with a filter

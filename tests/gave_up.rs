@@ -422,6 +422,105 @@ async fn under_two_layers_the_record_with_news_wins() {
     assert_eq!(ended(err.gave_up()), Some((1, GiveUpReason::Exhausted)));
 }
 
+/// A failure a rule retries, on a method marked non-idempotent, ends at once as
+/// `NotIdempotent`, and the message says why; one no rule retries stays `NotRetryable`.
+/// In a batch each call's record says its own, and the batch's names the held-back
+/// call. Under two layers, an outer layer that holds the call back keeps the inner
+/// layer's record: it is no limit.
+#[tokio::test(start_paused = true)]
+async fn a_non_idempotent_call_held_back_says_so() {
+    let server = FlakyServer::start().await.unwrap();
+    let strategy = periodic(2, 1.0)
+        .codes([-32005])
+        .retry_on(ErrorClass::Timeout)
+        .non_idempotent(["send"]);
+    let c = client(&server, strategy.clone());
+
+    // An answer a rule retries, and a timeout: held back, with the reason in the message.
+    server.script("send", [Step::error(-32005)]);
+    let err = c.call::<String>("send", ()).await.unwrap_err();
+    assert_eq!(server.calls("send"), 1);
+    assert_eq!(ended(err.gave_up()), Some((0, GiveUpReason::NotIdempotent)));
+    assert_eq!(
+        err.to_string(),
+        "JSON-RPC error -32005: Server error; gave up at the first attempt: \
+         non-idempotent method"
+    );
+    server.script("send", [Step::timeout()]);
+    let err = c.call::<String>("send", ()).await.unwrap_err();
+    assert_eq!(server.calls("send"), 2);
+    assert_eq!(ended(err.gave_up()), Some((0, GiveUpReason::NotIdempotent)));
+    assert_eq!(
+        std::error::Error::source(&err).unwrap().to_string(),
+        "JSON-RPC exchange timed out; gave up at the first attempt: non-idempotent method"
+    );
+    // A code no rule retries: the idempotency rule had nothing to hold back.
+    server.script("send", [Step::error(-32602)]);
+    let err = c.call::<String>("send", ()).await.unwrap_err();
+    assert_eq!(ended(err.gave_up()), Some((0, GiveUpReason::NotRetryable)));
+    assert_eq!(err.to_string(), "JSON-RPC error -32602: Invalid params");
+
+    // A batch: the idempotent call is retried, the other settled at once, held back.
+    server.script("send", [Step::error(-32005)]);
+    server.script("sum", [Step::error(-32005)]);
+    let batch = BatchRequest::new(vec![
+        Request::new("sum", json!([1, 2])).with_id(1),
+        Request::new("send", json!([])).with_id(2),
+    ]);
+    let resp = common::stack(&server, strategy.clone())
+        .oneshot(batch)
+        .await
+        .unwrap();
+    assert_eq!((server.calls("sum"), server.calls("send")), (2, 4));
+    assert_eq!(ended_in(&resp, 1), None, "a success");
+    assert_eq!(ended_in(&resp, 2), Some((0, GiveUpReason::NotIdempotent)));
+    // Nothing retried: the batch's record says the call was held back, and the hook
+    // names that call, not the first that failed.
+    server.script("wrong", [Step::error(-32602)]);
+    server.script("send", [Step::error(-32005)]);
+    let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hear = Arc::clone(&heard);
+    let hooked = strategy.clone().on_give_up(move |e| {
+        hear.lock()
+            .unwrap()
+            .push((e.method().to_owned(), e.reason()));
+    });
+    let batch = BatchRequest::new(vec![
+        Request::new("wrong", json!([])).with_id(1),
+        Request::new("send", json!([])).with_id(2),
+    ]);
+    let resp = common::stack(&server, hooked).oneshot(batch).await.unwrap();
+    assert_eq!(ended_in(&resp, 1), Some((0, GiveUpReason::NotRetryable)));
+    assert_eq!(server.calls("send"), 5);
+    assert_eq!(
+        ended(resp.extensions().get().copied()),
+        Some((0, GiveUpReason::NotIdempotent))
+    );
+    assert_eq!(ended_in(&resp, 2), Some((0, GiveUpReason::NotIdempotent)));
+    assert_eq!(
+        *heard.lock().unwrap(),
+        [("send".to_owned(), GiveUpReason::NotIdempotent)]
+    );
+
+    // Two layers: the inner one retries `send` until out of delays; the outer one, which
+    // holds it back, keeps that record.
+    server.script("send", std::iter::repeat_n(Step::error(-32005), 3));
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(JsonRpcRetryLayer::new(periodic(2, 1.0).codes([-32005])))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .service(common::http());
+    let resp = svc
+        .oneshot(Request::new("send", json!([])).with_id(3))
+        .await
+        .unwrap();
+    assert_eq!(server.calls("send"), 8);
+    assert_eq!(
+        ended(resp.extensions().get().copied()),
+        Some((2, GiveUpReason::Exhausted))
+    );
+}
+
 /// A record can be made by hand, for tests of the code that handles failures.
 #[test]
 fn a_record_made_by_hand() {

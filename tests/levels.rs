@@ -59,6 +59,8 @@ struct Case {
     outcome: Outcome,
     calls: usize,
     elapsed: Duration,
+    /// Why the retries ended, when the case is about it.
+    reason: Option<GiveUpReason>,
 }
 
 fn periodic(attempts: usize, interval: f64) -> RetryStrategy {
@@ -76,6 +78,7 @@ fn case(name: &'static str, steps: Vec<Step>, strategy: RetryStrategy) -> Case {
         outcome: Outcome::Result(json!(3)),
         calls: 1,
         elapsed: Duration::ZERO,
+        reason: None,
     }
 }
 
@@ -84,6 +87,11 @@ impl Case {
         self.outcome = outcome;
         self.calls = calls;
         self.elapsed = elapsed;
+        self
+    }
+
+    fn given_up(mut self, reason: GiveUpReason) -> Self {
+        self.reason = Some(reason);
         self
     }
 }
@@ -232,7 +240,30 @@ fn table() -> Vec<Case> {
                 periodic(3, 1.0).codes([-32005]).non_idempotent(["send"]),
             )
         }
-        .expect(Outcome::Code(-32005), 1, Duration::ZERO),
+        .expect(Outcome::Code(-32005), 1, Duration::ZERO)
+        .given_up(GiveUpReason::NotIdempotent),
+        Case {
+            method: "send",
+            ..case(
+                "non-idempotent: a retried status is final",
+                vec![Step::status(503)],
+                periodic(3, 1.0)
+                    .retry_on(status503)
+                    .non_idempotent(["send"]),
+            )
+        }
+        .expect(Outcome::Status(503), 1, Duration::ZERO)
+        .given_up(GiveUpReason::NotIdempotent),
+        Case {
+            method: "send",
+            ..case(
+                "non-idempotent: a code no rule retries is not retryable",
+                vec![e(-32602)],
+                periodic(3, 1.0).codes([-32005]).non_idempotent(["send"]),
+            )
+        }
+        .expect(Outcome::Code(-32602), 1, Duration::ZERO)
+        .given_up(GiveUpReason::NotRetryable),
         Case {
             method: "send",
             ..case(
@@ -243,7 +274,8 @@ fn table() -> Vec<Case> {
                     .non_idempotent(["send"]),
             )
         }
-        .expect(Outcome::Other("reset".to_owned()), 1, Duration::ZERO),
+        .expect(Outcome::Other("reset".to_owned()), 1, Duration::ZERO)
+        .given_up(GiveUpReason::NotIdempotent),
         Case {
             notification: true,
             ..case(
@@ -417,6 +449,9 @@ async fn check(level: Level, http2: bool) {
         let inner_error = matches!((level, &run.outcome), (Level::Http, Outcome::Other(_)));
         let expected = if inner_error { None } else { run.heard };
         assert_eq!(run.recorded, expected, "{at}: how the retries ended");
+        if let Some(reason) = case.reason {
+            assert_eq!(run.heard, Some((0, reason)), "{at}: why the retries ended");
+        }
     }
 }
 

@@ -5,33 +5,76 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use super::event::RetryReason;
+use super::event::{GiveUpReason, RetryReason};
 use super::inspect::InspectError;
 use super::strategy::{ErrorClass, ErrorMatcher, RetryStrategy};
 use crate::jsonrpc::{ErrorObject, Response};
 
-/// Why a JSON-RPC response should be retried, if it should.
+/// What the rules say of a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Retried, for this reason.
+    Retry(RetryReason),
+    /// A rule retries it, but the method is non-idempotent and the server may have run
+    /// it: not retried ([`GiveUpReason::NotIdempotent`]).
+    HeldBack,
+    /// No rule retries it (or nothing failed).
+    Unmatched,
+}
+
+impl Verdict {
+    /// Why it is retried, if it is.
+    pub(crate) fn retry(self) -> Option<RetryReason> {
+        match self {
+            Verdict::Retry(reason) => Some(reason),
+            Verdict::HeldBack | Verdict::Unmatched => None,
+        }
+    }
+
+    /// Why it is not retried when no limit stops it: the idempotency rule, or no rule.
+    pub(crate) fn unretried(self) -> GiveUpReason {
+        match self {
+            Verdict::HeldBack => GiveUpReason::NotIdempotent,
+            Verdict::Retry(_) | Verdict::Unmatched => GiveUpReason::NotRetryable,
+        }
+    }
+
+    /// A batch's verdict with one more call's: the first call's reason to retry, else
+    /// held back if any call is.
+    pub(crate) fn join(self, next: Verdict) -> Verdict {
+        match (self, next) {
+            (Verdict::Retry(_), _) => self,
+            (_, Verdict::Retry(_)) => next,
+            (Verdict::HeldBack, _) | (_, Verdict::HeldBack) => Verdict::HeldBack,
+            (Verdict::Unmatched, Verdict::Unmatched) => Verdict::Unmatched,
+        }
+    }
+
+    /// A rule's reason, held back when `held` (the method is non-idempotent and the
+    /// failure does not prove the server never ran it).
+    fn of(reason: Option<RetryReason>, held: bool) -> Self {
+        match reason {
+            None => Verdict::Unmatched,
+            Some(_) if held => Verdict::HeldBack,
+            Some(reason) => Verdict::Retry(reason),
+        }
+    }
+}
+
+/// What the rules say of a JSON-RPC response.
 ///
 /// An error response is retried when its code is listed or a response predicate
 /// matches; any response is retried when it came with an HTTP status the strategy lists.
 /// A non-idempotent method's answer is never retried: the server has seen the call.
-pub(crate) fn response(
-    strategy: &RetryStrategy,
-    method: &str,
-    response: &Response,
-) -> Option<RetryReason> {
-    answer_reason(strategy, method, response, response.error())
+pub(crate) fn response(strategy: &RetryStrategy, method: &str, response: &Response) -> Verdict {
+    answer_verdict(strategy, method, response, response.error())
 }
 
-/// Why what came back for a notification should be retried, if it should: by its
-/// status only. A notification has no answer of its own, so codes and response rules
-/// never apply (an error object is about something else: the server could not read it).
-pub(crate) fn notification(
-    strategy: &RetryStrategy,
-    method: &str,
-    response: &Response,
-) -> Option<RetryReason> {
-    answer_reason(strategy, method, response, None)
+/// What the rules say of what came back for a notification: decided by its status
+/// only. A notification has no answer of its own, so codes and response rules never
+/// apply (an error object is about something else: the server could not read it).
+pub(crate) fn notification(strategy: &RetryStrategy, method: &str, response: &Response) -> Verdict {
+    answer_verdict(strategy, method, response, None)
 }
 
 /// Whether any rule could retry this answer: an error, or a failure status. A success
@@ -40,30 +83,35 @@ pub(crate) fn may_retry(response: &Response) -> bool {
     response.is_error() || response.extensions().get::<StatusCode>().is_some()
 }
 
-fn answer_reason(
+fn answer_verdict(
     strategy: &RetryStrategy,
     method: &str,
     response: &Response,
     error: Option<&ErrorObject>,
-) -> Option<RetryReason> {
+) -> Verdict {
     let status = response.extensions().get::<StatusCode>().copied();
     if error.is_none() && status.is_none() {
-        return None; // the happy path: a success over 2xx
-    }
-    if strategy.is_non_idempotent(method) {
-        return None;
+        return Verdict::Unmatched; // the happy path: a success over 2xx
     }
     let inner = &strategy.inner;
-    if let Some(error) = error {
-        if inner.codes.binary_search(&error.code()).is_ok() {
-            return Some(RetryReason::Code(error.code()));
-        }
-        if inner.response_predicates.iter().any(|p| p(error)) {
-            return Some(RetryReason::ResponsePredicate(error.code()));
-        }
-    }
-    let status = status?;
-    inner.matchers.iter().find_map(|m| status_rule(m, status))
+    let reason = error
+        .and_then(|error| {
+            if inner.codes.binary_search(&error.code()).is_ok() {
+                Some(RetryReason::Code(error.code()))
+            } else if inner.response_predicates.iter().any(|p| p(error)) {
+                Some(RetryReason::ResponsePredicate(error.code()))
+            } else {
+                None
+            }
+        })
+        .or_else(|| {
+            let status = status?;
+            inner.matchers.iter().find_map(|m| status_rule(m, status))
+        });
+    Verdict::of(
+        reason,
+        reason.is_some() && strategy.is_non_idempotent(method),
+    )
 }
 
 /// Why a status is retried by this rule, if the rule is one on statuses
@@ -77,7 +125,7 @@ fn status_rule(matcher: &ErrorMatcher, status: StatusCode) -> Option<RetryReason
     holds.then_some(RetryReason::Class(ErrorClass::Status(status)))
 }
 
-/// Why a transport error should be retried, if it should.
+/// What the rules say of a transport error.
 ///
 /// A non-idempotent request (`non_idempotent`: for a batch, whether any of its methods
 /// is) is retried only when the error proves the server did not run it
@@ -87,13 +135,10 @@ pub(crate) fn error<E: InspectError>(
     strategy: &RetryStrategy,
     non_idempotent: bool,
     err: &E,
-) -> Option<RetryReason> {
+) -> Verdict {
     let dyn_err: &(dyn StdError + 'static) = err.as_error();
-    if non_idempotent && !crate::classify::provably_not_run(dyn_err) {
-        return None;
-    }
     let status = err.status();
-    strategy.inner.matchers.iter().find_map(|m| match m {
+    let reason = strategy.inner.matchers.iter().find_map(|m| match m {
         ErrorMatcher::Type(is, name) => is(dyn_err).then_some(RetryReason::Error(name)),
         ErrorMatcher::Status(_) => status.and_then(|s| status_rule(m, s)),
         // A status class holds for the error's status, if it has one.
@@ -101,7 +146,9 @@ pub(crate) fn error<E: InspectError>(
             .matches(dyn_err, status)
             .then_some(RetryReason::Class(*class)),
         ErrorMatcher::Predicate(p) => p(dyn_err).then_some(RetryReason::Predicate),
-    })
+    });
+    let held = reason.is_some() && non_idempotent && !crate::classify::provably_not_run(dyn_err);
+    Verdict::of(reason, held)
 }
 
 /// A provider's wait hint in an error's `data`: Infura's `backoff_seconds`, at the top

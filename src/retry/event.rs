@@ -41,8 +41,13 @@ impl fmt::Display for RetryReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GiveUpReason {
-    /// The strategy does not retry this failure (or the method is non-idempotent).
+    /// The strategy does not retry this failure.
     NotRetryable,
+    /// The strategy retries this failure, but not for this method: it is marked
+    /// [`non_idempotent`](RetryStrategy::non_idempotent), and the server may have run
+    /// the call (it answered it, or the failure does not prove the request never reached
+    /// it).
+    NotIdempotent,
     /// The backoff has no delay left.
     Exhausted,
     /// The call's deadline ([`max_elapsed`](RetryStrategy::max_elapsed)): the next wait
@@ -56,6 +61,7 @@ impl fmt::Display for GiveUpReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             GiveUpReason::NotRetryable => "not retryable",
+            GiveUpReason::NotIdempotent => "non-idempotent method",
             GiveUpReason::Exhausted => "attempts exhausted",
             GiveUpReason::Deadline => "deadline",
             GiveUpReason::Budget => "budget exhausted",
@@ -414,6 +420,15 @@ impl GaveUp {
         self.retries > 0 || self.reason != GiveUpReason::NotRetryable || self.unanswered
     }
 
+    /// Whether a limit ended the retries (the backoff, the deadline, the budget), not what
+    /// the rules say of the failure.
+    fn is_limit(&self) -> bool {
+        matches!(
+            self.reason,
+            GiveUpReason::Exhausted | GiveUpReason::Deadline | GiveUpReason::Budget
+        )
+    }
+
     /// The end of the message of a failure given up on, when there is news in `gave_up`:
     /// `; gave up after 2 retries: deadline`. Nothing otherwise.
     pub(crate) fn fmt_news(gave_up: Option<GaveUp>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -427,7 +442,8 @@ impl GaveUp {
     /// hold a record already (a retry layer further in gave up on it first). When the
     /// outer layer made retries, its record. When it made none, its one attempt was the
     /// inner layer's whole run: the inner layer's retries, with the outer layer's reason
-    /// if that is a limit (the deadline, the budget), else the inner layer's. Either way,
+    /// if that is a limit (the backoff, the deadline, the budget), else the inner
+    /// layer's. Either way,
     /// the last attempt went unanswered if the inner layer's did: the answer is the one
     /// its run handed back.
     pub(crate) fn over(self, inner: Option<GaveUp>) -> GaveUp {
@@ -437,7 +453,7 @@ impl GaveUp {
         match inner {
             Some(inner) if self.retries == 0 => GaveUp {
                 retries: inner.retries,
-                reason: if self.is_news() {
+                reason: if self.is_limit() {
                     self.reason
                 } else {
                     inner.reason
@@ -471,7 +487,8 @@ impl fmt::Display for GaveUp {
 /// [`RetryStrategy::on_give_up`] and to `tracing`: the failure the caller gets.
 ///
 /// For a batch, the call named is one whose latest answer failed: when the backoff, the
-/// deadline or the budget ended the retries, the first that wanted another (the call
+/// deadline or the budget ended the retries, the first that wanted another; when the
+/// idempotency rule did ([`GiveUpReason::NotIdempotent`]), the first held back (the call
 /// the reason is about); otherwise, or if none did, the first among the calls sent
 /// last, else the first settled by an earlier exchange.
 ///

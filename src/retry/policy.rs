@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower::retry::Policy;
 
-use super::decide;
+use super::decide::{self, Verdict};
 use super::event::{
     AttemptFailure, GaveUp, GiveUpEvent, GiveUpReason, RetryEvent, RetryReason, announce_give_up,
     announce_retry, named_call,
@@ -171,18 +171,23 @@ impl HasExtensions for BatchRequest {
     }
 }
 
-/// The give-up reason for a failure no rule retries. A timeout at or after the call's
-/// deadline is the attempt cut short at it: `Deadline`, whatever the rules say (the call
-/// ran out of time). Anything else, a slow failure of another kind included, is
-/// `NotRetryable`.
-fn unretried<E: InspectError>(err: Option<&E>, deadline: Option<&Deadline>) -> GiveUpReason {
+/// The give-up reason for a failure not retried, with what the rules say of it
+/// (`verdict`). A timeout at or after the call's deadline is the attempt cut short at
+/// it: `Deadline`, whatever the rules say (the call ran out of time). Anything else, a
+/// slow failure of another kind included, is `NotIdempotent` when a rule retries it but
+/// the method is non-idempotent, else `NotRetryable`.
+fn unretried<E: InspectError>(
+    verdict: Verdict,
+    err: Option<&E>,
+    deadline: Option<&Deadline>,
+) -> GiveUpReason {
     match (err, deadline) {
         (Some(err), Some(deadline))
             if deadline.reached(Instant::now()) && crate::classify::is_timeout(err.as_error()) =>
         {
             GiveUpReason::Deadline
         }
-        _ => GiveUpReason::NotRetryable,
+        _ => verdict.unretried(),
     }
 }
 
@@ -269,18 +274,18 @@ impl State {
         strategy.can_retry()
     }
 
-    /// The retry a result gets, given why it warrants one (`reason`, if any): that
-    /// reason, the wait and the moment it counts from; or why there is none.
+    /// The retry a result gets, given what the rules say of it: the reason, the wait and
+    /// the moment it counts from; or why there is none.
     fn schedule<E: InspectError>(
         &mut self,
         strategy: &RetryStrategy,
-        reason: Option<RetryReason>,
+        verdict: Verdict,
         hint: Option<Duration>,
         err: Option<&E>,
         deadline: Option<&Deadline>,
     ) -> Result<(RetryReason, Duration, Instant), GiveUpReason> {
-        match reason {
-            None => Err(unretried(err, deadline)),
+        match verdict.retry() {
+            None => Err(unretried(verdict, err, deadline)),
             Some(reason) => self
                 .next_delay(strategy, hint, deadline)
                 .map(|(delay, decided)| (reason, delay, decided)),
@@ -345,9 +350,9 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
         result: &mut Result<Response, E>,
     ) -> Option<Self::Future> {
         let strategy = RetryStrategy::for_request(req.extensions(), &self.default);
-        let (reason, hint) = match result {
+        let (verdict, hint) = match result {
             Ok(response) => {
-                let reason = if req.is_notification() {
+                let verdict = if req.is_notification() {
                     decide::notification(strategy, req.method(), response)
                 } else {
                     decide::response(strategy, req.method(), response)
@@ -357,7 +362,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                     .get::<RetryAfter>()
                     .map(RetryAfter::delay);
                 (
-                    reason,
+                    verdict,
                     header.max(response.error().and_then(decide::data_hint)),
                 )
             }
@@ -371,9 +376,9 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
         };
         // A retryable result is a failure even when it is a success body (under a
         // listed status); a result nothing retries is one when it is an error.
-        let failed = reason.is_some() || result.as_ref().map_or(true, Response::is_error);
+        let failed = verdict.retry().is_some() || result.as_ref().map_or(true, Response::is_error);
         let deadline = req.extensions().get::<Deadline>();
-        match (self.state).schedule(strategy, reason, hint, result.as_ref().err(), deadline) {
+        match (self.state).schedule(strategy, verdict, hint, result.as_ref().err(), deadline) {
             Ok((reason, delay, decided)) => {
                 let event = RetryEvent {
                     method: req.method(),
@@ -424,7 +429,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
         // A batch-level error means the server processed nothing, notifications
         // included: a retry re-sends them too.
         let whole_batch_failed = result.as_ref().is_ok_and(|r| r.batch_error().is_some());
-        let (reason, hint, retry_ids) = match result {
+        let (verdict, hint, retry_ids) = match result {
             Err(err) => {
                 let non_idempotent = req
                     .requests()
@@ -438,15 +443,15 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
             }
             Ok(response) => {
                 let gathered = self.state.gather(std::mem::take(response));
-                let (reason, hint, retry_ids) =
+                let (verdict, hint, retry_ids) =
                     decide_items(strategy, req, &gathered, whole_batch_failed);
                 *response = gathered;
-                (reason, hint, Some(retry_ids))
+                (verdict, hint, Some(retry_ids))
             }
         };
-        let retryable = reason.is_some();
+        let retryable = verdict.retry().is_some();
         let deadline = req.extensions().get::<Deadline>();
-        match (self.state).schedule(strategy, reason, hint, result.as_ref().err(), deadline) {
+        match (self.state).schedule(strategy, verdict, hint, result.as_ref().err(), deadline) {
             Ok((reason, delay, decided)) => {
                 // An answer came (a transport failure re-sends the batch as it is).
                 if let (Some(ids), Ok(response)) = (retry_ids, &mut *result) {
@@ -599,24 +604,24 @@ impl State {
         if whole_batch_failed && settled.iter().any(|r| r.id().is_none()) {
             gathered.refusal = refusal(&gathered.answers);
         }
-        record_settled(&mut gathered.answers, &settled, made);
+        record_settled(strategy, &mut gathered.answers, &settled, made);
         gathered.settled.extend(settled);
         // The next answer is merged with these: it must be readable.
         req.extensions_mut().insert(Gathering);
     }
 }
 
-/// What a batch's answers (all gathered so far) decide: why to retry (the first call's
-/// reason), the server's wait hint (the larger of the answer's `Retry-After` and a
-/// retried call's hint in its error data), and the calls whose latest answer warrants a
-/// retry.
+/// What a batch's answers (all gathered so far) decide: whether to retry (the first
+/// call's reason; else held back if a call's answer is, [`Verdict::join`]), the server's
+/// wait hint (the larger of the answer's `Retry-After` and a retried call's hint in its
+/// error data), and the calls whose latest answer warrants a retry.
 fn decide_items(
     strategy: &RetryStrategy,
     req: &BatchRequest,
     gathered: &BatchResponse,
     whole_batch_failed: bool,
-) -> (Option<RetryReason>, Option<Duration>, HashSet<Id>) {
-    let mut reason = None;
+) -> (Verdict, Option<Duration>, HashSet<Id>) {
+    let mut verdict = Verdict::Unmatched;
     let mut data_hint = None;
     // Only an error or a failure status can be retried: a batch answered without either
     // (the happy path) needs no index.
@@ -631,8 +636,9 @@ fn decide_items(
         .filter_map(|r| {
             let id = r.id()?;
             let item = *answers.get(id)?;
-            let why = decide::response(strategy, r.method(), item)?;
-            reason.get_or_insert(why);
+            let its = decide::response(strategy, r.method(), item);
+            verdict = verdict.join(its);
+            its.retry()?;
             data_hint = data_hint.max(item.error().and_then(decide::data_hint));
             Some(id.clone())
         })
@@ -640,22 +646,22 @@ fn decide_items(
     if whole_batch_failed && req.requests().iter().all(|r| r.id().is_none()) {
         // Only notifications, refused as a whole: no call's answer decides, the batch's
         // error does (with its status), for the notifications a retry would send again.
-        reason = refused_notifications(strategy, req, gathered);
+        verdict = refused_notifications(strategy, req, gathered);
         data_hint = gathered.batch_error().and_then(decide::data_hint);
     }
-    if reason.is_some() && crate::codec::repeated_id(req).is_some() {
+    if verdict.retry().is_some() && crate::codec::repeated_id(req).is_some() {
         // Two calls share an id (a service without the codec, which refuses such a
         // batch): which call an answer is for cannot be told, so no answer decides a
         // retry. A re-send could run a call that succeeded again, and its answers could
         // not be gathered with these.
-        reason = None;
+        verdict = Verdict::Unmatched;
     }
     let hint = gathered
         .extensions()
         .get::<RetryAfter>()
         .map(RetryAfter::delay)
         .max(data_hint);
-    (reason, hint, retry_ids)
+    (verdict, hint, retry_ids)
 }
 
 /// What a batch's retry event shows failed: the attempt's error, or its answer; once
@@ -680,8 +686,9 @@ fn retried_failure<'a, E: InspectError>(
 
 /// The call a batch's final failure is about, with its answer: among the calls sent
 /// last and those settled before whose latest answer is an error, the first that wanted
-/// another retry when a limit or the backoff ended them (the call the reason is about),
-/// else the first. `None` when no answer is an error.
+/// another retry when a limit or the backoff ended them, or the first held back when
+/// the idempotency rule did (the call the reason is about), else the first. `None` when
+/// no answer is an error.
 fn failed_call<'a>(
     strategy: &RetryStrategy,
     why: GiveUpReason,
@@ -701,9 +708,11 @@ fn failed_call<'a>(
             item.is_error().then_some((r, item))
         })
     };
+    let verdict = |(r, item): &(&Request, &Response)| decide::response(strategy, r.method(), item);
     let wanted = match why {
         GiveUpReason::NotRetryable => None,
-        _ => errors().find(|(r, item)| decide::response(strategy, r.method(), item).is_some()),
+        GiveUpReason::NotIdempotent => errors().find(|c| verdict(c) == Verdict::HeldBack),
+        _ => errors().find(|c| verdict(c).retry().is_some()),
     };
     wanted.or_else(|| errors().next())
 }
@@ -738,41 +747,55 @@ fn after_transport_failure(
 }
 
 /// Records on the failed answer of each call settled by this exchange (not sent again)
-/// how its retries ended: after the `retries` made so far, on an answer not retried.
-fn record_settled(answers: &mut BatchResponse, settled: &[Request], retries: u32) {
-    let ids: HashSet<&Id> = settled.iter().filter_map(Request::id).collect();
-    if ids.is_empty() {
+/// how its retries ended: after the `retries` made so far, on an answer not retried
+/// (held back, if its method is non-idempotent and a rule retries the answer).
+fn record_settled(
+    strategy: &RetryStrategy,
+    answers: &mut BatchResponse,
+    settled: &[Request],
+    retries: u32,
+) {
+    let methods = methods_by_id(settled);
+    if methods.is_empty() {
         return;
     }
     for item in answers.items_mut() {
-        if item.is_error() && ids.contains(item.id()) {
-            let gave_up = GaveUp::new(retries, GiveUpReason::NotRetryable);
-            insert_gave_up(item.extensions_mut(), gave_up);
+        let Some(&method) = methods.get(item.id()) else {
+            continue;
+        };
+        if item.is_error() {
+            let reason = decide::response(strategy, method, item).unretried();
+            insert_gave_up(item.extensions_mut(), GaveUp::new(retries, reason));
         }
     }
+}
+
+/// Each call's method, by its id.
+fn methods_by_id(requests: &[Request]) -> HashMap<&Id, &str> {
+    requests
+        .iter()
+        .filter_map(|r| Some((r.id()?, r.method())))
+        .collect()
 }
 
 /// Records how the retries ended on the answer to each call sent in the batch's last
 /// exchange that failed: a call once answered is never sent again, so those went
 /// through all of the batch's retries. One whose own answer is not retried ended on
-/// that (not retryable); the others on the batch's reason. (A call settled by an earlier
-/// exchange has its record already: [`record_settled`].)
+/// that (not retryable, or held back); the others on the batch's reason. (A call
+/// settled by an earlier exchange has its record already: [`record_settled`].)
 fn record_sent_last(
     strategy: &RetryStrategy,
     req: &BatchRequest,
     response: &mut BatchResponse,
     gave_up: GaveUp,
 ) {
-    let sent_last: HashMap<&Id, &str> = req
-        .requests()
-        .iter()
-        .filter_map(|r| Some((r.id()?, r.method())))
-        .collect();
+    let sent_last = methods_by_id(req.requests());
     for item in response.items_mut() {
-        let Some(method) = sent_last.get(item.id()) else {
+        let Some(&method) = sent_last.get(item.id()) else {
             continue;
         };
-        let retried = decide::response(strategy, method, item).is_some();
+        let verdict = decide::response(strategy, method, item);
+        let retried = verdict.retry().is_some();
         if !item.is_error() && !retried {
             continue;
         }
@@ -780,7 +803,7 @@ fn record_sent_last(
             gave_up
         } else {
             GaveUp {
-                reason: GiveUpReason::NotRetryable,
+                reason: verdict.unretried(),
                 ..gave_up
             }
         };
@@ -826,24 +849,29 @@ fn refusal(answers: &BatchResponse) -> Option<Response> {
     Some(refusal)
 }
 
-/// Why a batch of notifications refused as a whole (its error object, its status) is
-/// retried, if it is: decided as the answer to its first notification. Not when one of
+/// What the rules say of a batch of notifications refused as a whole (its error object,
+/// its status): decided as the answer to its first notification. Held back when one of
 /// them is non-idempotent: it would not be sent again, and a retry's clean answer would
 /// hide that it was refused.
 fn refused_notifications(
     strategy: &RetryStrategy,
     req: &BatchRequest,
     answers: &BatchResponse,
-) -> Option<RetryReason> {
-    if req
-        .requests()
-        .iter()
-        .any(|r| strategy.is_non_idempotent(r.method()))
-    {
-        return None;
+) -> Verdict {
+    let (Some(again), Some(refusal)) = (req.requests().first(), refusal(answers)) else {
+        return Verdict::Unmatched;
+    };
+    match decide::response(strategy, again.method(), &refusal) {
+        Verdict::Retry(_)
+            if req
+                .requests()
+                .iter()
+                .any(|r| strategy.is_non_idempotent(r.method())) =>
+        {
+            Verdict::HeldBack
+        }
+        verdict => verdict,
     }
-    let again = req.requests().first()?;
-    decide::response(strategy, again.method(), &refusal(answers)?)
 }
 
 #[cfg(test)]

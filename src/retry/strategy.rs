@@ -440,7 +440,11 @@ impl RetryStrategy {
     ///
     /// Never after an error response, a status, or a timeout after which the request may
     /// have been sent (an attempt timeout is one, even when it ends the call while it
-    /// connects; hyper-util's connect timeout is a connect failure).
+    /// connects; hyper-util's connect timeout is a connect failure). A failure a rule
+    /// retries, held back so, ends the call with
+    /// [`GiveUpReason::NotIdempotent`](crate::GiveUpReason::NotIdempotent), and its
+    /// message says `gave up at the first attempt: non-idempotent method`; one no rule
+    /// retries is [`NotRetryable`](crate::GiveUpReason::NotRetryable), as for any method.
     ///
     /// A readiness error of a layer of your own between the retry layer and the codec
     /// is not proof: it reaches the policy as the attempt's error, as it was, with

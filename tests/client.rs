@@ -854,3 +854,48 @@ async fn idle_connections_are_closed_after_the_pool_idle_timeout() {
         until_open(&server, 0).await;
     }
 }
+
+/// `pool_idle_timeout(Duration::MAX)` keeps idle connections and panics nowhere: before,
+/// hyper-util's idle task added it to its clock's now and panicked in the background
+/// (the call itself succeeded). Such a panic is caught by tokio, so a panic hook notes
+/// it; the test then holds a connection idle for ten years of the paused clock.
+#[tokio::test(start_paused = true)]
+async fn a_pool_idle_timeout_past_the_clock_keeps_connections_and_panics_nowhere() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static OVERFLOWED: AtomicBool = AtomicBool::new(false);
+    let previous = std::sync::Arc::new(std::panic::take_hook());
+    let chained = std::sync::Arc::clone(&previous);
+    std::panic::set_hook(Box::new(move |info| {
+        if info.to_string().contains("overflow") {
+            OVERFLOWED.store(true, Ordering::SeqCst);
+        }
+        chained(info);
+    }));
+
+    let server = FlakyServer::start().await.unwrap();
+    for idle in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+        let client = Client::builder(server.uri())
+            .pool_idle_timeout(idle)
+            .build();
+        assert_eq!(client.call::<i64>("sum", (1, 2)).await.unwrap(), 3);
+        // Let the pool's tasks run, then leave the connection idle a long while.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_secs(86_400 * 365 * 10)).await;
+        assert_eq!(server.connections(), 1, "{idle:?}: still open");
+        assert_eq!(client.call::<i64>("sum", (2, 2)).await.unwrap(), 4);
+        assert_eq!(server.connections(), 1, "{idle:?}: reused");
+        drop(client);
+        for _ in 0..1000 {
+            if server.connections() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(server.connections(), 0);
+    }
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    assert!(!OVERFLOWED.load(Ordering::SeqCst), "a task panicked");
+}

@@ -263,6 +263,7 @@ async fn the_presets_codes_and_messages_row_by_row() {
         // EIP-1474's own words for -32005 name no rate: the code alone is enough.
         (-32005, "limit exceeded", true),
         (-32005, "request entity too large", false),
+        (-32005, "Response is too big", false),
         (
             -32005,
             "Batched requests are not supported by this server",

@@ -106,6 +106,10 @@ impl ClientBuilder {
     /// Sets how long one attempt may take; a retry gets a fresh timeout. The attempt
     /// fails as a timeout ([`ErrorClass::Timeout`](crate::ErrorClass::Timeout)).
     ///
+    /// Zero does not mean no limit: every attempt then fails as a timeout before its
+    /// answer can come. For no limit of the attempt's own, use `Duration::MAX` (the
+    /// strategy's [`max_elapsed`](RetryStrategy::max_elapsed) still bounds the call).
+    ///
     /// # Default
     ///
     /// [`DEFAULT_ATTEMPT_TIMEOUT`] (10 s).
@@ -179,6 +183,10 @@ impl ClientBuilder {
     /// client close them first: a call written just as the server closes its connection
     /// may fail as a reset, which is retried ([`RetryStrategy::transient()`] does) only
     /// for a method not marked non-idempotent, as the server may have read it.
+    ///
+    /// `Duration::MAX` keeps idle connections until the server closes them, as does any
+    /// time from tokio's far future on (about 30 years: hyper-util's pool is then given no
+    /// idle timeout, since its clock cannot reach one so far).
     ///
     /// # Default
     ///
@@ -348,8 +356,11 @@ impl ClientBuilder {
         let mut http = HyperClient::builder(TokioExecutor::new());
         // Without a timer, hyper-util's pool keeps idle connections until the server
         // closes them.
+        // A time the pool's clock cannot add (its idle task computes `now + timeout`,
+        // and would panic) means never.
+        let idle = self.pool_idle_timeout;
         http.pool_timer(hyper_util::rt::TokioTimer::new())
-            .pool_idle_timeout(self.pool_idle_timeout);
+            .pool_idle_timeout((idle < crate::FAR_FUTURE).then_some(idle));
         #[cfg(feature = "http2")]
         if let Some(versions) = self.http2 {
             let keep_alive = http2_keep_alive(self.codec.attempt_timeout_set());

@@ -287,6 +287,9 @@ impl<B, E> HttpRetryLayer<B, E> {
     /// [`NotRetryable`](crate::GiveUpReason::NotRetryable), as a body over the
     /// [`request_limit`](Self::request_limit) is.
     ///
+    /// Zero does not mean no limit: every attempt then fails as a timeout before its
+    /// answer can come. For no limit, leave it unset.
+    ///
     /// # Default
     ///
     /// None: the stack's own timeouts apply (jsonrpsee's `request_timeout` bounds the

@@ -602,7 +602,7 @@ impl RetryStrategy {
     /// | setting | value | source |
     /// |---|---|---|
     /// | backoff | exponential, 5 retries, 1 s × 2ⁱ (1, 2, 4, 8, 16 s), full jitter | rate limits reset by the second (Alchemy's over 10 s) |
-    /// | codes | 429; -32005 (EIP-1474 *limit exceeded*) unless it is a cap on the answer or the request, or a refusal of what was asked ("query returned more than", "too large", "not supported": Infura's `eth_getLogs` result cap, Nethermind's oversized request, jsonrpsee's refusal of batches), which fails the same way every time | Infura, Alchemy, QuickNode |
+    /// | codes | 429; -32005 (EIP-1474 *limit exceeded*) unless it is a cap on the answer or the request, or a refusal of what was asked ("query returned more than", "too large", "too big", "not supported": Infura's `eth_getLogs` result cap, Nethermind's oversized request, jsonrpsee's refusal of batches), which fails the same way every time | Infura, Alchemy, QuickNode |
     /// | codes by message | -32016 with "rate limit", -32012 with "credits", -32007 with "request limit reached" | provider docs |
     /// | messages | "rate limit", "rate exceeded", "too many requests", "daily request count exceeded", "header not found" | providers behind load balancers |
     /// | never | a revert or a failed execution, whatever its reason says: code 3 or a message starting "execution reverted" (geth, Erigon, Besu, anvil), "VM Exception while processing transaction" (Hardhat, Ganache), code -32015 (Nethermind's VM error) | the chain's answer |
@@ -684,13 +684,15 @@ fn is_provider_rate_limit(err: &ErrorObject) -> bool {
         return false;
     }
     let qualified = match err.code() {
-        // Not Infura's `eth_getLogs` result cap, Nethermind's oversized request or
-        // jsonrpsee's refusal of batches (reth's and Substrate's server: "Batched
-        // requests are not supported by this server") under the same code: they fail
-        // the same way every time.
+        // Not Infura's `eth_getLogs` result cap, an oversized request or answer
+        // (Nethermind's "too large"; "too big", as jsonrpsee words it under codes of its
+        // own) or jsonrpsee's refusal of batches (reth's and Substrate's server:
+        // "Batched requests are not supported by this server") under the same code:
+        // they fail the same way every time.
         -32005 => {
             !(message.contains("query returned more than")
                 || message.contains("too large")
+                || message.contains("too big")
                 || message.contains("not supported"))
         }
         -32016 => message.contains("rate limit"),

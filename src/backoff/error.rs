@@ -23,7 +23,19 @@ use std::fmt;
 ///     "invalid backoff: factor must be finite and non-negative, got NaN"
 /// );
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// Two errors are equal when they name the same parameter and requirement and hold the
+/// same value, bit for bit: an error holding NaN equals itself, so it can be compared in
+/// a test.
+///
+/// ```
+/// use tower_jsonrpc_retry::backoff::Jitter;
+///
+/// let err = Jitter::gauss(f64::NAN, 0.1).unwrap_err();
+/// assert_eq!(err, Jitter::gauss(f64::NAN, 0.1).unwrap_err());
+/// assert_ne!(err, Jitter::gauss(f64::INFINITY, 0.1).unwrap_err());
+/// ```
+#[derive(Debug, Clone, Copy)]
 pub struct InvalidBackoff {
     parameter: &'static str,
     requirement: &'static str,
@@ -64,6 +76,24 @@ impl InvalidBackoff {
     /// ```
     pub const fn value(&self) -> f64 {
         self.value
+    }
+}
+
+impl PartialEq for InvalidBackoff {
+    fn eq(&self, other: &Self) -> bool {
+        self.parameter == other.parameter
+            && self.requirement == other.requirement
+            && self.value.to_bits() == other.value.to_bits()
+    }
+}
+
+impl Eq for InvalidBackoff {}
+
+impl std::hash::Hash for InvalidBackoff {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parameter.hash(state);
+        self.requirement.hash(state);
+        self.value.to_bits().hash(state);
     }
 }
 

@@ -48,8 +48,10 @@ use super::saturate::secs_to_duration;
 ///   generator, so two requests from one recipe get independent jitter. (tower's
 ///   `ExponentialBackoffMaker` instead hands every request the same sequence.)
 /// - **Seeded** with [`seeded`](Self::seeded), the `n`-th request drawn from the recipe
-///   (counting across its clones) is seeded from `(seed, n)`: runs are reproducible,
-///   and requests still differ from one another.
+///   (counting across its clones, in the order their delays are first drawn) is seeded
+///   from `(seed, n)`: runs are reproducible, and requests still differ from one
+///   another. With concurrent calls, the order in which they first fail decides which
+///   call is the `n`-th, so each call's delays are reproducible only when that order is.
 ///
 /// The closure kinds ([`from_fn`](Self::from_fn), [`from_fn_no_index`](Self::from_fn_no_index))
 /// bring their own randomness, if any; `seeded` does not affect them.

@@ -375,6 +375,11 @@ impl RetryStrategy {
     /// when its inner service is, and waits for it again inside the call, within the
     /// deadline.
     ///
+    /// In a test under tokio's paused clock, time moves only while every task waits for
+    /// a timer: retries with zero delays against a service that answers at once never
+    /// let it move, so the deadline never comes. Give such a test a backoff with a
+    /// finite number of retries, or a delay.
+    ///
     /// ```
     /// # use std::time::Duration;
     /// use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};

@@ -20,7 +20,8 @@
 //! - `Http`: `JsonRpcRetryLayer::http` over the same HTTP `service_fn`.
 //!
 //! and its outcome, attempts and timing are compared with a small reference model of the
-//! documented semantics, besides a few properties checked on their own.
+//! documented semantics (for a single call, how its retries ended too, as the
+//! `on_give_up` hook hears it), besides a few properties checked on their own.
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -41,7 +42,9 @@ use tower_jsonrpc_retry::codec::{JsonRpcCodecLayer, RetryAfter};
 use tower_jsonrpc_retry::jsonrpc::{
     BatchRequest, BatchResponse, ErrorObject, Id, Request, Response,
 };
-use tower_jsonrpc_retry::{BoxError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+use tower_jsonrpc_retry::{
+    BoxError, ErrorClass, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryStrategy,
+};
 
 // ---------------------------------------------------------------------------------------
 // Scripts and strategies
@@ -857,11 +860,31 @@ fn ms_of(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-fn call_single(level: Level, plan: &Plan, method: &str, steps: Vec<Step>) -> Run<SingleSeen> {
-    run(async {
+/// How a call's retries ended, as the `on_give_up` hook hears it: the retries made, and
+/// why there was no further one.
+type Ended = (u32, GiveUpReason);
+
+/// A single call through the layer at `level`, with what the `on_give_up` hook heard (on
+/// the layer's default and on the request's own strategy alike: the default's must hear
+/// nothing when the request has its own).
+fn call_single(
+    level: Level,
+    plan: &Plan,
+    method: &str,
+    steps: Vec<Step>,
+) -> (Run<SingleSeen>, Vec<Ended>) {
+    let heard: Arc<Mutex<Vec<Ended>>> = Arc::default();
+    let hear = |strategy: RetryStrategy| {
+        let heard = Arc::clone(&heard);
+        strategy.on_give_up(move |e: &GiveUpEvent<'_>| {
+            heard.lock().unwrap().push((e.retries(), e.reason()));
+        })
+    };
+    let run = run(async {
         let server = Server::new(steps, false);
         let mut request = Request::new(method.to_owned(), json!([1, 2])).with_id(1);
         let (default, own) = plan.placed();
+        let (default, own) = (hear(default), own.map(hear));
         let layer = JsonRpcRetryLayer::new(default.clone());
         if let Some(own) = own.clone() {
             request.extensions_mut().insert(own);
@@ -907,7 +930,9 @@ fn call_single(level: Level, plan: &Plan, method: &str, steps: Vec<Step>) -> Run
             sent: server.sent(),
             elapsed: ms_of(start.elapsed()),
         }
-    })
+    });
+    let heard = heard.lock().unwrap().clone();
+    (run, heard)
 }
 
 fn call_batch(
@@ -1011,7 +1036,22 @@ fn attempt(
 /// ceiling) ends before the deadline; then the last error response is `Ok`, the last
 /// transport error `Err`. A transport failure (and an attempt the codec cuts at the
 /// deadline) carries no hint.
-fn model_single(level: Level, plan: &Plan, method: &str, script: &[Step]) -> Run<SingleSeen> {
+///
+/// And how the retries ended (`GiveUpReason`'s docs, `RetryStrategy::non_idempotent`):
+/// nothing for a success, or for a strategy that can never retry (no code, no class);
+/// for a failure no rule retries, `Deadline` if it is a timeout at or past the deadline,
+/// else `NotIdempotent` if a rule would retry it but the method is non-idempotent and
+/// the failure is no connect failure, else `NotRetryable`; for one a rule retries, the
+/// first limit in the order they are checked: the deadline already come, the backoff
+/// out of delays, a wait that would not end before the deadline, the budget.
+fn model_single(
+    level: Level,
+    plan: &Plan,
+    method: &str,
+    script: &[Step],
+) -> (Run<SingleSeen>, Option<Ended>) {
+    let watched = !(plan.codes.is_empty() && plan.classes.is_empty());
+    let reached = |t: u64| plan.max_elapsed_ms.is_some_and(|deadline| t >= deadline);
     let mut t = 0;
     let mut sent = Vec::new();
     let mut retries = 0;
@@ -1021,25 +1061,55 @@ fn model_single(level: Level, plan: &Plan, method: &str, script: &[Step]) -> Run
         sent.push((t, vec![1]));
         let (failed, exchange, end) = attempt(level, plan, t, &step, i);
         t = end;
-        let (seen, retryable, hint) = match failed {
+        let (seen, retryable, held_back, hint) = match failed {
             Some(kind) => (
                 Err(Failure { kind, exchange }),
                 plan.retries_failure(plan.is_non_idempotent(method), kind),
+                plan.retries_failure(false, kind),
                 None,
             ),
             None => {
                 let answer = item_answer(&step.exchange, 1);
                 let hint = step.header_ns().max(step.data(1).hint_ns());
-                (Ok((answer, i)), plan.retries_answer(method, answer), hint)
+                let any_method = matches!(answer, Answer::Code(c) if plan.codes.contains(&c));
+                (
+                    Ok((answer, i)),
+                    plan.retries_answer(method, answer),
+                    any_method,
+                    hint,
+                )
             }
         };
         let delay = plan.delay(hint);
-        if !retryable || retries == plan.max_retries() || !plan.wait_fits(t, delay) {
-            return Run {
+        let retries_made = u32::try_from(retries).unwrap();
+        let ended = if !retryable {
+            let reason = if failed == Some(Kind::Timeout) && reached(t) {
+                GiveUpReason::Deadline
+            } else if held_back {
+                GiveUpReason::NotIdempotent
+            } else {
+                GiveUpReason::NotRetryable
+            };
+            let success = matches!(seen, Ok((Answer::Ok, _)));
+            Some((!success).then_some((retries_made, reason)))
+        } else if reached(t) {
+            Some(Some((retries_made, GiveUpReason::Deadline)))
+        } else if retries == plan.retries {
+            Some(Some((retries_made, GiveUpReason::Exhausted)))
+        } else if !plan.wait_fits(t, delay) {
+            Some(Some((retries_made, GiveUpReason::Deadline)))
+        } else if plan.budget == Some(retries) {
+            Some(Some((retries_made, GiveUpReason::Budget)))
+        } else {
+            None
+        };
+        if let Some(ended) = ended {
+            let run = Run {
                 seen,
                 sent,
                 elapsed: t,
             };
+            return (run, ended.filter(|_| watched));
         }
         t += delay;
         retries += 1;
@@ -1345,13 +1415,14 @@ proptest! {
         method in method(),
         script in single_script(),
     ) {
-        let got = call_single(level, &plan, method, script.clone());
+        let (got, heard) = call_single(level, &plan, method, script.clone());
         check_bounds(level, &plan, &script, &got.sent, got.elapsed)?;
         check_non_idempotent_single(&plan, method, &script, &got.sent)?;
-        let want = model_single(level, &plan, method, &script);
+        let (want, ended) = model_single(level, &plan, method, &script);
         prop_assert_eq!(&got.sent, &want.sent, "attempts and their start times (ms)");
         prop_assert_eq!(&got.seen, &want.seen, "the outcome");
         prop_assert_eq!(got.elapsed, want.elapsed, "the time taken (ms)");
+        prop_assert_eq!(heard.as_slice(), ended.as_slice(), "how the retries ended");
     }
 
     /// Properties 1, 2 and 3 for a batch, at each level.

@@ -505,6 +505,7 @@ async fn a_non_idempotent_call_held_back_says_so() {
     // Two layers: the inner one retries `send` until out of delays; the outer one, which
     // holds it back, keeps that record.
     server.script("send", std::iter::repeat_n(Step::error(-32005), 3));
+    let strategy_again = strategy.clone();
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(strategy))
         .layer(JsonRpcRetryLayer::new(periodic(2, 1.0).codes([-32005])))
@@ -518,6 +519,140 @@ async fn a_non_idempotent_call_held_back_says_so() {
     assert_eq!(
         ended(resp.extensions().get().copied()),
         Some((2, GiveUpReason::Exhausted))
+    );
+
+    // The inner layer does not list the code, and gave up at once: the outer layer's
+    // reason is the more telling.
+    server.script("send", [Step::error(-32005)]);
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy_again))
+        .layer(JsonRpcRetryLayer::new(periodic(2, 1.0).codes([2001])))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .service(common::http());
+    let resp = svc
+        .oneshot(Request::new("send", json!([])).with_id(4))
+        .await
+        .unwrap();
+    assert_eq!(server.calls("send"), 9);
+    assert_eq!(
+        ended(resp.extensions().get().copied()),
+        Some((0, GiveUpReason::NotIdempotent))
+    );
+}
+
+/// A batch's report names the call the reason is about: a call held back, and
+/// `NotIdempotent`, when nothing else ended the retries, whether the batch ends after a
+/// partial retry or at once, and, when the failure is the whole batch's (a timeout, a
+/// refusal), the first non-idempotent call rather than the first call.
+#[tokio::test(start_paused = true)]
+async fn a_batch_names_the_call_held_back() {
+    type Heard = Arc<std::sync::Mutex<Vec<(String, GiveUpReason)>>>;
+    let server = FlakyServer::start().await.unwrap();
+    let heard: Heard = Arc::default();
+    let hear = Arc::clone(&heard);
+    let status503 = ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE);
+    let strategy = periodic(2, 1.0)
+        .codes([-32005])
+        .retry_on(ErrorClass::Timeout)
+        .retry_on(status503)
+        .non_idempotent(["send"])
+        .on_give_up(move |e| {
+            hear.lock()
+                .unwrap()
+                .push((e.method().to_owned(), e.reason()));
+        });
+    let batch = |first: &'static str, second: &'static str| {
+        BatchRequest::new(vec![
+            Request::new(first, json!([1, 2])).with_id(1),
+            Request::new(second, json!([])).with_id(2),
+        ])
+    };
+    let take = |heard: &Heard| std::mem::take(&mut *heard.lock().unwrap());
+
+    // `sum` is retried and answered; `send`, held back at the first exchange, is the
+    // failure the batch ends on.
+    server.script("sum", [Step::error(-32005)]);
+    server.script("send", [Step::error(-32005)]);
+    let resp = common::stack(&server, strategy.clone())
+        .oneshot(batch("sum", "send"))
+        .await
+        .unwrap();
+    assert_eq!((server.calls("sum"), server.calls("send")), (2, 1));
+    assert_eq!(ended_in(&resp, 2), Some((0, GiveUpReason::NotIdempotent)));
+    assert_eq!(
+        ended(resp.extensions().get().copied()),
+        Some((1, GiveUpReason::NotIdempotent))
+    );
+    assert_eq!(take(&heard), [("send".into(), GiveUpReason::NotIdempotent)]);
+
+    // The whole batch timed out: held back for `send`, which the report names.
+    server.script("sum", [Step::timeout()]);
+    let err = common::stack(&server, strategy.clone())
+        .oneshot(batch("sum", "send"))
+        .await
+        .unwrap_err();
+    assert_eq!(ended(err.gave_up()), Some((0, GiveUpReason::NotIdempotent)));
+    assert_eq!(take(&heard), [("send".into(), GiveUpReason::NotIdempotent)]);
+
+    // A batch of notifications refused as a whole, the second non-idempotent.
+    server.script("note", [Step::status_with_error(503, -32005)]);
+    let notes = BatchRequest::new(vec![
+        Request::new("note", json!([])),
+        Request::new("send", json!([])),
+    ]);
+    let _ = common::stack(&server, strategy.clone())
+        .oneshot(notes)
+        .await;
+    assert_eq!(server.calls("note"), 1);
+    assert_eq!(take(&heard), [("send".into(), GiveUpReason::NotIdempotent)]);
+}
+
+/// A success body under a status a rule retries is a failure: for a non-idempotent
+/// method, held back and reported as such, at both levels.
+#[tokio::test(start_paused = true)]
+async fn a_success_under_a_retried_status_held_back_is_reported() {
+    let server = FlakyServer::start().await.unwrap();
+    let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hear = Arc::clone(&heard);
+    let status503 = ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE);
+    let strategy = periodic(2, 1.0)
+        .retry_on(status503)
+        .non_idempotent(["send"])
+        .on_give_up(move |e| hear.lock().unwrap().push((e.retries(), e.reason())));
+    let success = r#"{"jsonrpc":"2.0","result":1,"id":1}"#;
+
+    server.script("send", [Step::raw(503, success)]);
+    let resp = common::stack(&server, strategy.clone())
+        .oneshot(Request::new("send", json!([])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(server.calls("send"), 1);
+    assert_eq!(
+        ended(resp.extensions().get().copied()),
+        Some((0, GiveUpReason::NotIdempotent))
+    );
+
+    server.script("send", [Step::raw(503, success)]);
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http(strategy))
+        .service(common::http());
+    let body = r#"{"jsonrpc":"2.0","method":"send","params":[],"id":1}"#;
+    let req = http::Request::post(server.uri())
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(server.calls("send"), 2);
+    assert_eq!(
+        ended(resp.extensions().get().copied()),
+        Some((0, GiveUpReason::NotIdempotent))
+    );
+    assert_eq!(
+        *heard.lock().unwrap(),
+        [
+            (0, GiveUpReason::NotIdempotent),
+            (0, GiveUpReason::NotIdempotent)
+        ]
     );
 }
 

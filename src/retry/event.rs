@@ -239,9 +239,11 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 /// A batch's answer records the batch's retries in the
 /// [`BatchResponse`](crate::jsonrpc::BatchResponse)'s extensions, and each call's failed
 /// answer the call's own: a call settled on an answer not retried records the retries
-/// made before it, and not retryable; a call that went out in the batch's last exchange
-/// went through all of the batch's retries, and records them with the batch's reason
-/// (not retryable, if its own answer is not retried).
+/// made before it, and why it was not retried (not retryable, or held back as
+/// non-idempotent); a call that went out in the batch's last exchange went through all
+/// of the batch's retries, and records them with the batch's reason (its own, if its
+/// answer is not retried). The batch's record has the reason of the call its report
+/// names: a call held back, when nothing else ended the retries.
 ///
 /// When a partly retried batch's last re-send fails as a whole (a broken connection, a
 /// timeout, a failure status, an answer that cannot be read), each call sent in it keeps
@@ -257,7 +259,9 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 /// Under two retry layers, the record is the outer layer's when that layer made
 /// retries. When it made none, its one attempt was the inner layer's whole run: the
 /// record keeps the inner layer's retries, with the outer layer's reason if that is a
-/// limit (the deadline, the budget), else the inner layer's. Either way, it says the
+/// limit (the backoff, the deadline, the budget) or if the inner layer's record tells
+/// nothing more (it gave up at once, not retryable: the outer layer may know the call
+/// was held back as non-idempotent), else the inner layer's. Either way, it says the
 /// last attempt went unanswered if the inner layer's record on that answer did. A codec
 /// over the HTTP-level layer reads that layer's record off the answers it hands back.
 ///
@@ -442,10 +446,10 @@ impl GaveUp {
     /// hold a record already (a retry layer further in gave up on it first). When the
     /// outer layer made retries, its record. When it made none, its one attempt was the
     /// inner layer's whole run: the inner layer's retries, with the outer layer's reason
-    /// if that is a limit (the backoff, the deadline, the budget), else the inner
-    /// layer's. Either way,
-    /// the last attempt went unanswered if the inner layer's did: the answer is the one
-    /// its run handed back.
+    /// if that is a limit (the backoff, the deadline, the budget) or if the inner record
+    /// has no news ([`is_news`](Self::is_news)), else the inner layer's. Either way, the
+    /// last attempt went unanswered if the inner layer's did: the answer is the one its
+    /// run handed back.
     pub(crate) fn over(self, inner: Option<GaveUp>) -> GaveUp {
         // The answer handed back is the inner layer's: if its last attempt went
         // unanswered, so did the call's.
@@ -453,7 +457,7 @@ impl GaveUp {
         match inner {
             Some(inner) if self.retries == 0 => GaveUp {
                 retries: inner.retries,
-                reason: if self.is_limit() {
+                reason: if self.is_limit() || !inner.is_news() {
                     self.reason
                 } else {
                     inner.reason

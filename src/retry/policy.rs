@@ -374,9 +374,11 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                 )
             }
         };
-        // A retryable result is a failure even when it is a success body (under a
-        // listed status); a result nothing retries is one when it is an error.
-        let failed = verdict.retry().is_some() || result.as_ref().map_or(true, Response::is_error);
+        // A result a rule retries is a failure even when it is a success body (under a
+        // listed status), held back or not; a result nothing retries is one when it is
+        // an error.
+        let failed =
+            verdict != Verdict::Unmatched || result.as_ref().map_or(true, Response::is_error);
         let deadline = req.extensions().get::<Deadline>();
         match (self.state).schedule(strategy, verdict, hint, result.as_ref().err(), deadline) {
             Ok((reason, delay, decided)) => {
@@ -449,7 +451,6 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 (verdict, hint, Some(retry_ids))
             }
         };
-        let retryable = verdict.retry().is_some();
         let deadline = req.extensions().get::<Deadline>();
         match (self.state).schedule(strategy, verdict, hint, result.as_ref().err(), deadline) {
             Ok((reason, delay, decided)) => {
@@ -472,7 +473,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 Some(wait(strategy, &event, decided))
             }
             Err(why) => {
-                self.give_up_batch(strategy, why, retryable, req, result);
+                self.give_up_batch(strategy, why, verdict, req, result);
                 None
             }
         }
@@ -487,13 +488,19 @@ impl JsonRpcRetryPolicy {
     /// Ends a batch's retries for `why`: reports the failure (if the batch failed),
     /// makes every answer gathered the result when the last re-send failed in transport,
     /// and records how the retries ended, on the whole and on each call sent last (after
-    /// such a failure, with its last attempt unanswered).
-    /// `retryable`: whether the last result warranted a retry that a limit then refused.
+    /// such a failure, with its last attempt unanswered). `verdict`: what the rules said
+    /// of the last result (a rule that retries it makes it a failure, held back or not).
+    ///
+    /// The call the report names is the one the reason is about: a call held back
+    /// (a failure a rule retries, on a non-idempotent method) makes the reason
+    /// `NotIdempotent` when nothing else ended the retries; with no answer of its own to
+    /// name (a transport failure, a refusal, a status), the first non-idempotent call is
+    /// named.
     fn give_up_batch<E: InspectError>(
         &mut self,
         strategy: &RetryStrategy,
         why: GiveUpReason,
-        retryable: bool,
+        verdict: Verdict,
         req: &BatchRequest,
         result: &mut Result<BatchResponse, E>,
     ) {
@@ -501,21 +508,43 @@ impl JsonRpcRetryPolicy {
         let (failed, failed_call) = match &*result {
             Ok(response) => {
                 let call = failed_call(strategy, why, req, gathered.as_deref(), response);
-                let failed = retryable || call.is_some() || response.batch_error().is_some();
+                let failed = verdict != Verdict::Unmatched
+                    || call.is_some()
+                    || response.batch_error().is_some();
                 (failed, call)
             }
             Err(_) => (true, None),
         };
+        let why = match failed_call {
+            Some((_, _, Verdict::HeldBack)) if why == GiveUpReason::NotRetryable => {
+                GiveUpReason::NotIdempotent
+            }
+            _ => why,
+        };
+        // The call named, with its answer if it has one to show.
+        let named = match failed_call {
+            Some((call, item, its))
+                if why != GiveUpReason::NotIdempotent || its == Verdict::HeldBack =>
+            {
+                Some((call, Some(item)))
+            }
+            _ if why == GiveUpReason::NotIdempotent => req
+                .requests()
+                .iter()
+                .find(|r| strategy.is_non_idempotent(r.method()))
+                .map(|r| (r, None)),
+            _ => None,
+        };
         if failed {
             // After a transport failure, the first call sent last (a notification only
             // when the batch has no call).
-            let call = failed_call
+            let call = named
                 .map(|(call, _)| call)
                 .or_else(|| named_call(req.requests()));
-            let failure = match (&*result, failed_call) {
+            let failure = match (&*result, named.and_then(|(_, item)| item)) {
                 // The named call's answer, with the status it came under (it may be
                 // from an earlier exchange than the last).
-                (_, Some((_, item))) => failure_of_answer(item),
+                (_, Some(item)) => failure_of_answer(item),
                 (Ok(response), None) => failure_of_answer(response),
                 (Err(err), None) => failure_of_error(err),
             };
@@ -684,18 +713,18 @@ fn retried_failure<'a, E: InspectError>(
     }
 }
 
-/// The call a batch's final failure is about, with its answer: among the calls sent
-/// last and those settled before whose latest answer is an error, the first that wanted
-/// another retry when a limit or the backoff ended them, or the first held back when
-/// the idempotency rule did (the call the reason is about), else the first. `None` when
-/// no answer is an error.
+/// The call a batch's final failure is about, with its answer and what the rules say of
+/// it: among the calls sent last and those settled before whose latest answer is an
+/// error, the first that wanted another retry when a limit or the backoff ended them,
+/// or else the first held back (a failure a rule retries, on a non-idempotent method),
+/// else the first. `None` when no answer is an error.
 fn failed_call<'a>(
     strategy: &RetryStrategy,
     why: GiveUpReason,
     req: &'a BatchRequest,
     gathered: Option<&'a Gathered>,
     response: &'a BatchResponse,
-) -> Option<(&'a Request, &'a Response)> {
+) -> Option<(&'a Request, &'a Response, Verdict)> {
     // A batch that succeeded: no lookups.
     if !response.items().iter().any(Response::is_error) {
         return None;
@@ -705,14 +734,15 @@ fn failed_call<'a>(
         let settled = gathered.into_iter().flat_map(|g| g.settled.iter());
         req.requests().iter().chain(settled).filter_map(|r| {
             let item = *answers.get(r.id()?)?;
-            item.is_error().then_some((r, item))
+            let verdict = decide::response(strategy, r.method(), item);
+            item.is_error().then_some((r, item, verdict))
         })
     };
-    let verdict = |(r, item): &(&Request, &Response)| decide::response(strategy, r.method(), item);
     let wanted = match why {
-        GiveUpReason::NotRetryable => None,
-        GiveUpReason::NotIdempotent => errors().find(|c| verdict(c) == Verdict::HeldBack),
-        _ => errors().find(|c| verdict(c).retry().is_some()),
+        GiveUpReason::NotRetryable | GiveUpReason::NotIdempotent => {
+            errors().find(|(_, _, v)| *v == Verdict::HeldBack)
+        }
+        _ => errors().find(|(_, _, v)| v.retry().is_some()),
     };
     wanted.or_else(|| errors().next())
 }
@@ -796,7 +826,8 @@ fn record_sent_last(
         };
         let verdict = decide::response(strategy, method, item);
         let retried = verdict.retry().is_some();
-        if !item.is_error() && !retried {
+        // A success body under a status a rule retries is a failure, held back or not.
+        if !item.is_error() && verdict == Verdict::Unmatched {
             continue;
         }
         let own = if retried {

@@ -605,6 +605,49 @@ async fn a_batch_names_the_call_held_back() {
         .await;
     assert_eq!(server.calls("note"), 1);
     assert_eq!(take(&heard), [("send".into(), GiveUpReason::NotIdempotent)]);
+
+    // A call rather than a notification is named, when both are non-idempotent.
+    let strategy_pay = strategy.clone().non_idempotent(["pay"]);
+    server.script("sum", [Step::timeout()]);
+    let mixed = BatchRequest::new(vec![
+        Request::new("sum", json!([1, 2])).with_id(1),
+        Request::new("send", json!([])),
+        Request::new("pay", json!([])).with_id(2),
+    ]);
+    let _ = common::stack(&server, strategy_pay).oneshot(mixed).await;
+    assert_eq!(take(&heard), [("pay".into(), GiveUpReason::NotIdempotent)]);
+
+    // The re-send of `sum` fails in transport (an answer cut short, which no rule
+    // retries): `send`, held back by the first exchange, is what the batch ends on;
+    // `sum` keeps its earlier answer, unanswered since, with the retries' own end.
+    server.script("sum", [Step::error(-32005), Step::malformed()]);
+    server.script("send", [Step::error(-32005)]);
+    let resp = common::stack(&server, strategy.clone())
+        .oneshot(batch("sum", "send"))
+        .await
+        .unwrap();
+    let whole = resp.extensions().get::<GaveUp>().copied();
+    assert_eq!(ended(whole), Some((1, GiveUpReason::NotIdempotent)));
+    assert_eq!(unanswered(whole), Some(true));
+    assert_eq!(ended_in(&resp, 1), Some((1, GiveUpReason::NotRetryable)));
+    assert_eq!(ended_in(&resp, 2), Some((0, GiveUpReason::NotIdempotent)));
+    assert_eq!(take(&heard), [("send".into(), GiveUpReason::NotIdempotent)]);
+
+    // `send`'s answer is a success under a status a rule retries: held back after
+    // `sum` is re-sent and answered.
+    let both = r#"[{"jsonrpc":"2.0","result":1,"id":1},{"jsonrpc":"2.0","result":2,"id":2}]"#;
+    server.script("sum", [Step::raw(503, both)]);
+    let resp = common::stack(&server, strategy)
+        .oneshot(batch("sum", "send"))
+        .await
+        .unwrap();
+    assert_eq!(ended_in(&resp, 1), None, "a success at the retry");
+    assert_eq!(ended_in(&resp, 2), Some((0, GiveUpReason::NotIdempotent)));
+    assert_eq!(
+        ended(resp.extensions().get().copied()),
+        Some((1, GiveUpReason::NotIdempotent))
+    );
+    assert_eq!(take(&heard), [("send".into(), GiveUpReason::NotIdempotent)]);
 }
 
 /// A success body under a status a rule retries is a failure: for a non-idempotent

@@ -490,11 +490,15 @@ impl fmt::Display for GaveUp {
 /// A call whose last attempt failed and is final, as given to
 /// [`RetryStrategy::on_give_up`] and to `tracing`: the failure the caller gets.
 ///
-/// For a batch, the call named is one whose latest answer failed: when the backoff, the
-/// deadline or the budget ended the retries, the first that wanted another; when the
-/// idempotency rule did ([`GiveUpReason::NotIdempotent`]), the first held back (the call
-/// the reason is about); otherwise, or if none did, the first among the calls sent
-/// last, else the first settled by an earlier exchange.
+/// For a batch, the call named is one whose latest answer failed (an error, or an
+/// answer under a status a rule retries): when the backoff, the deadline or the budget
+/// ended the retries, the first that wanted another; otherwise the first held back as
+/// non-idempotent ([`GiveUpReason::NotIdempotent`], the reason then), by this exchange
+/// or an earlier one (the call the reason is about); if none did, the first among the
+/// calls sent last, else the first settled by an earlier exchange. When the batch
+/// failed as a whole (a transport failure, a refusal) and was held back, the first
+/// non-idempotent call is named (a notification only if no call is one); after any
+/// other such failure, the first call sent last.
 ///
 /// ```
 /// use std::sync::Arc;

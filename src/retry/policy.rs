@@ -513,8 +513,19 @@ impl JsonRpcRetryPolicy {
                     || response.batch_error().is_some();
                 (failed, call)
             }
-            Err(_) => (true, None),
+            // A call held back by an earlier exchange of a partly retried batch, when no
+            // limit ended the retries.
+            Err(_) => match (why, gathered.as_deref()) {
+                (GiveUpReason::NotRetryable | GiveUpReason::NotIdempotent, Some(g)) => {
+                    let call = failed_call(strategy, why, req, Some(g), &g.answers);
+                    (true, call.filter(|(_, _, its)| *its == Verdict::HeldBack))
+                }
+                _ => (true, None),
+            },
         };
+        // How the batch's retries ended, for the calls sent last, which went through
+        // them all; the whole batch's record and report have the named call's reason.
+        let ended = why;
         let why = match failed_call {
             Some((_, _, Verdict::HeldBack)) if why == GiveUpReason::NotRetryable => {
                 GiveUpReason::NotIdempotent
@@ -528,11 +539,13 @@ impl JsonRpcRetryPolicy {
             {
                 Some((call, Some(item)))
             }
-            _ if why == GiveUpReason::NotIdempotent => req
-                .requests()
-                .iter()
-                .find(|r| strategy.is_non_idempotent(r.method()))
-                .map(|r| (r, None)),
+            _ if why == GiveUpReason::NotIdempotent => {
+                let held = |r: &&Request| strategy.is_non_idempotent(r.method());
+                let mut requests = req.requests().iter();
+                // A call rather than a notification, as `named_call` prefers.
+                let call = requests.clone().filter(|r| r.id().is_some()).find(held);
+                call.or_else(|| requests.find(held)).map(|r| (r, None))
+            }
             _ => None,
         };
         if failed {
@@ -559,10 +572,12 @@ impl JsonRpcRetryPolicy {
             announce_give_up(strategy, &event);
         }
         let mut gave_up = self.state.gave_up(why);
+        let mut sent_last = self.state.gave_up(ended);
         if let (Err(err), Some(gathered)) = (&*result, gathered) {
             // The calls sent last keep earlier answers, which do not tell what the
             // failed re-send did, unless it never reached the server.
             gave_up.unanswered = !crate::classify::provably_not_run(err.as_error());
+            sent_last.unanswered = gave_up.unanswered;
             *result = Ok(after_transport_failure(
                 gathered.answers,
                 req,
@@ -571,7 +586,7 @@ impl JsonRpcRetryPolicy {
         }
         if failed {
             if let Ok(response) = result {
-                record_sent_last(strategy, req, response, gave_up);
+                record_sent_last(strategy, req, response, sent_last);
             }
             record_gave_up(result, gave_up, BatchResponse::extensions_mut);
         }
@@ -714,10 +729,11 @@ fn retried_failure<'a, E: InspectError>(
 }
 
 /// The call a batch's final failure is about, with its answer and what the rules say of
-/// it: among the calls sent last and those settled before whose latest answer is an
-/// error, the first that wanted another retry when a limit or the backoff ended them,
-/// or else the first held back (a failure a rule retries, on a non-idempotent method),
-/// else the first. `None` when no answer is an error.
+/// it: among the calls sent last and those settled before whose latest answer failed
+/// (an error, or an answer under a status a rule retries), the first that wanted
+/// another retry when a limit or the backoff ended them, or else the first held back (a
+/// failure a rule retries, on a non-idempotent method), else the first. `None` when no
+/// answer failed.
 fn failed_call<'a>(
     strategy: &RetryStrategy,
     why: GiveUpReason,
@@ -726,7 +742,7 @@ fn failed_call<'a>(
     response: &'a BatchResponse,
 ) -> Option<(&'a Request, &'a Response, Verdict)> {
     // A batch that succeeded: no lookups.
-    if !response.items().iter().any(Response::is_error) {
+    if !response.items().iter().any(decide::may_retry) {
         return None;
     }
     let answers = response.by_id();
@@ -735,7 +751,7 @@ fn failed_call<'a>(
         req.requests().iter().chain(settled).filter_map(|r| {
             let item = *answers.get(r.id()?)?;
             let verdict = decide::response(strategy, r.method(), item);
-            item.is_error().then_some((r, item, verdict))
+            (item.is_error() || verdict != Verdict::Unmatched).then_some((r, item, verdict))
         })
     };
     let wanted = match why {
@@ -776,9 +792,10 @@ fn after_transport_failure(
     answers
 }
 
-/// Records on the failed answer of each call settled by this exchange (not sent again)
-/// how its retries ended: after the `retries` made so far, on an answer not retried
-/// (held back, if its method is non-idempotent and a rule retries the answer).
+/// Records on the failed answer of each call settled by this exchange (not sent again;
+/// an error, or a success under a status a rule retries) how its retries ended: after
+/// the `retries` made so far, on an answer not retried (held back, if its method is
+/// non-idempotent and a rule retries the answer).
 fn record_settled(
     strategy: &RetryStrategy,
     answers: &mut BatchResponse,
@@ -793,9 +810,11 @@ fn record_settled(
         let Some(&method) = methods.get(item.id()) else {
             continue;
         };
-        if item.is_error() {
-            let reason = decide::response(strategy, method, item).unretried();
-            insert_gave_up(item.extensions_mut(), GaveUp::new(retries, reason));
+        // A success body under a status a rule retries is a failure, held back or not.
+        let verdict = decide::response(strategy, method, item);
+        if item.is_error() || verdict != Verdict::Unmatched {
+            let gave_up = GaveUp::new(retries, verdict.unretried());
+            insert_gave_up(item.extensions_mut(), gave_up);
         }
     }
 }

@@ -512,12 +512,13 @@ impl RetryStrategy {
     }
 
     /// Calls `f` when a call's failure is final (the failure the caller gets), with the
-    /// method, id, retries made and [why](crate::GiveUpReason): not retryable, held back
-    /// as non-idempotent, attempts exhausted, the deadline, the budget. With [`on_retry`](Self::on_retry), it is
-    /// what metrics need without `tracing`. A call whose strategy can never retry
-    /// ([`can_retry`](Self::can_retry) is false) is not watched and makes no event. As
-    /// with `on_retry`, a second call replaces the first, and the hook runs in the call's
-    /// future: a panic in it unwinds through the caller's call.
+    /// method, id, retries made and [why](crate::GiveUpReason): not retryable, held back as
+    /// non-idempotent, attempts exhausted, the deadline, the budget. With
+    /// [`on_retry`](Self::on_retry), it is what metrics need without `tracing`. A call
+    /// whose strategy can never retry ([`can_retry`](Self::can_retry) is false) is not
+    /// watched and makes no event. As with `on_retry`, a second call replaces the first,
+    /// and the hook runs in the call's future: a panic in it unwinds through the caller's
+    /// call.
     #[must_use]
     pub fn on_give_up<F>(self, f: F) -> Self
     where

@@ -413,7 +413,11 @@
 //! non-idempotent method, attempts exhausted, deadline, budget; and
 //! the cause: the error code, the failure status, the class of a transport failure). A
 //! call whose strategy can never retry (`RetryStrategy::none()`, or one with nothing to
-//! retry on) is not watched, and makes no event. Turn them on with a filter
+//! retry on) is not watched, and makes no event. At the HTTP level, a third event,
+//! `"not a JSON-RPC message the layer can retry: sent once, as it came"` (field `why`,
+//! which quotes nothing of the body but a repeated id), tells of a body sent once whose
+//! answer could not be matched to each call ([`HttpRetry`](retry::HttpRetry) lists
+//! them), like the others only where the strategy can retry. Turn them on with a filter
 //! such as `RUST_LOG=tower_jsonrpc_retry=debug`. For metrics, or without `tracing`,
 //! [`on_retry`](RetryStrategy::on_retry) calls a hook with a [`RetryEvent`] before each
 //! retry's wait, and [`on_give_up`](RetryStrategy::on_give_up) one with a

@@ -571,9 +571,34 @@ async fn the_http_level_says_why_a_body_went_once() {
     server.script("sum", [Step::status(503), Step::ok()]);
     let before = logs.lines().len();
     let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
-    let resp = svc.oneshot(post(body)).await.unwrap();
+    let resp = svc.clone().oneshot(post(body)).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(server.http_requests(), 2);
+    assert_eq!(
+        went_once(&logs.lines().split_off(before)),
+        Vec::<String>::new()
+    );
+
+    // The event quotes nothing the caller wrote in an invalid id or version.
+    for body in [
+        r#"{"jsonrpc":"2.0","method":"sum","params":[],"id":{"api_key":"SECRETPW"}}"#,
+        r#"{"jsonrpc":"SECRETPW","method":"sum","params":[],"id":1}"#,
+    ] {
+        let before = logs.lines().len();
+        svc.clone().oneshot(post(body)).await.unwrap();
+        let once = went_once(&logs.lines().split_off(before));
+        assert_eq!(once.len(), 1, "{body}");
+        assert!(!once[0].contains("SECRETPW"), "{}", once[0]);
+    }
+
+    // A strategy that can never retry watches nothing: no event.
+    let none = tower::ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(
+            tower_jsonrpc_retry::RetryStrategy::none(),
+        ))
+        .service(common::http());
+    let before = logs.lines().len();
+    none.oneshot(post("[]")).await.unwrap();
     assert_eq!(
         went_once(&logs.lines().split_off(before)),
         Vec::<String>::new()

@@ -124,7 +124,8 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///   an integer within `i64` (`1.5`, `1e2`, `18446744073709551615`; see
 ///   [`Id`](crate::jsonrpc::Id)), a batch with an item that is not a request object, or
 ///   with two calls of one id. No hook hears of it, as no retry was decided; with the
-///   `tracing` feature, a debug event says why it went once.
+///   `tracing` feature, a debug event says why it went once (when the strategy can
+///   retry at all; quoting nothing of the body but a repeated id).
 ///
 /// Results are checked as JSON but never built. Error `data` is built for the response
 /// rules to read when serde_json can hold it, and left out of the decision when it
@@ -516,12 +517,15 @@ where
             ready_before_deadline(&mut stack, ext, called, &strategy, &message).await?;
             match message {
                 Message::Other(why) => {
+                    // Only for a call the layer watches, as its other events.
                     #[cfg(feature = "tracing")]
-                    tracing::debug!(
-                        target: "tower_jsonrpc_retry",
-                        why = %why,
-                        "not a JSON-RPC message the layer can retry: sent once, as it came"
-                    );
+                    if RetryStrategy::for_request(ext, &strategy).can_retry() {
+                        tracing::debug!(
+                            target: "tower_jsonrpc_retry",
+                            why = %why,
+                            "not a JSON-RPC message the layer can retry: sent once, as it came"
+                        );
+                    }
                     #[cfg(not(feature = "tracing"))]
                     let _ = why;
                     send_as_it_came(stack, parts, bytes, response_limit, attempt_timeout).await

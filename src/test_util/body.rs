@@ -32,6 +32,8 @@ enum State {
         /// Set once the stream has returned `Pending` after `sent`, so hyper flushes
         /// what it has buffered before the connection is torn down.
         flushed: bool,
+        /// End the stream after `sent` instead of failing it (over HTTP/2).
+        ends_short: bool,
     },
     /// `prefix`, then `filler` bytes of `x`, then `suffix`.
     Filler {
@@ -75,8 +77,22 @@ impl ResponseBody {
                 sent: (!sent.is_empty()).then_some(sent),
                 declared,
                 flushed: false,
+                ends_short: false,
             },
         }
+    }
+
+    /// Over HTTP/2, a truncated body ends (`END_STREAM`) short of the length it
+    /// announced instead of failing: the client finds the mismatch and resets the stream
+    /// itself. A body that failed would make hyper reset the stream from here, and h2
+    /// drops the frames of a stream it resets that are not written yet: on a runtime with
+    /// several threads, the response head was sometimes among them. Ending short sends
+    /// the head and the first half in order, whatever the scheduling.
+    pub(crate) fn for_http2(mut self) -> Self {
+        if let State::Truncated { ends_short, .. } = &mut self.state {
+            *ends_short = true;
+        }
+        self
     }
 
     /// Exactly `len` bytes: `prefix`, as many `x` as fit, then `suffix`. When `len` is too
@@ -139,9 +155,17 @@ impl Body for ResponseBody {
         let this = self.get_mut();
         match &mut this.state {
             State::Full(chunk) => Poll::Ready(chunk.take().map(|b| Ok(Frame::data(b)))),
-            State::Truncated { sent, flushed, .. } => {
+            State::Truncated {
+                sent,
+                flushed,
+                ends_short,
+                ..
+            } => {
                 if let Some(chunk) = sent.take() {
                     return Poll::Ready(Some(Ok(Frame::data(chunk))));
+                }
+                if *ends_short {
+                    return Poll::Ready(None);
                 }
                 if !*flushed {
                     // hyper flushes its write buffer when the body is not ready.
@@ -290,5 +314,12 @@ mod tests {
         assert_eq!(first, Bytes::from("01234"));
         let err = body.frame().await.unwrap().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted);
+
+        // Over HTTP/2: the same half, announced as the whole, then the end.
+        let mut body = ResponseBody::truncated(Bytes::from("0123456789")).for_http2();
+        assert_eq!(body.size_hint().exact(), Some(10));
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first, Bytes::from("01234"));
+        assert!(body.frame().await.is_none());
     }
 }

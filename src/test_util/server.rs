@@ -748,5 +748,10 @@ async fn respond(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    dispatch::answer(plan).await
+    let response = dispatch::answer(plan).await?;
+    Ok(if head.version == http::Version::HTTP_2 {
+        response.map(ResponseBody::for_http2)
+    } else {
+        response
+    })
 }

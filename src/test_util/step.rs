@@ -304,7 +304,7 @@ impl Step {
 
     /// Answer `200` with a `Content-Length` of the full response, send the first half of the
     /// body, then close the connection. (For a notification, the full response is a null
-    /// result with a null id.)
+    /// result with a null id; for a batch of notifications only, `[]`.)
     ///
     /// The response head arrives, so a hyper-util client's request succeeds; reading the
     /// body then fails with a `hyper::Error` ("error reading a body from connection") none
@@ -312,8 +312,11 @@ impl Step {
     /// `source()` is an [`std::io::Error`] of kind `UnexpectedEof` ("end of file before
     /// message length reached").
     ///
-    /// Over HTTP/2 the first half is sent, then the stream is reset (`RST_STREAM` with
-    /// `INTERNAL_ERROR`); the connection stays open for other calls.
+    /// Over HTTP/2 the head and the first half are sent, then the stream ends, short of
+    /// its `Content-Length`: the client's HTTP/2 layer finds the mismatch and resets the
+    /// stream (`PROTOCOL_ERROR`), so reading the body fails with an `h2::Error` of that
+    /// reason, on every runtime (the head always arrives first); the connection stays
+    /// open for other calls.
     ///
     /// # Examples
     ///
@@ -376,7 +379,8 @@ impl Step {
     /// but send the body one byte per `interval` (on tokio's clock): a server that
     /// trickles, which only a timeout around the whole body read can end. (A notification,
     /// which `Step::ok` answers with no body, gets a body all the same, a null result with
-    /// a null id, so that there is something to trickle.)
+    /// a null id, so that there is something to trickle; a batch of notifications only
+    /// gets `[]`.)
     ///
     /// # Examples
     ///

@@ -34,10 +34,20 @@ pub(super) enum SentOnce {
     Unsplit,
 }
 
+/// Quotes nothing of the body but an id the batch repeats (ids are in every event):
+/// an invalid id or version may hold anything the caller wrote, a credential included.
 impl fmt::Display for SentOnce {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SentOnce::Unread(e) => fmt::Display::fmt(e, f),
+            SentOnce::Unread(DecodeError::Invalid(what)) => write!(f, "invalid message: {what}"),
+            SentOnce::Unread(e) => f.write_str(match e {
+                DecodeError::Json(_) => "invalid JSON",
+                DecodeError::Version(Some(_)) => "an unsupported \"jsonrpc\" version",
+                DecodeError::Version(None) => "missing \"jsonrpc\": \"2.0\"",
+                DecodeError::NotAnObject => "message is not a JSON object",
+                DecodeError::InvalidId(_) => "invalid id (not a string, a 64-bit integer or null)",
+                _ => "not a JSON-RPC request",
+            }),
             SentOnce::NotAMessage => f.write_str("neither an object nor an array"),
             SentOnce::EmptyBatch => f.write_str("an empty batch"),
             SentOnce::RepeatedId(id) => write!(f, "two calls of the batch have the id {id}"),

@@ -406,7 +406,7 @@
 //! With the `tracing` feature (on by default), every decision is a `debug` event with
 //! target `tower_jsonrpc_retry`: `"retrying JSON-RPC request"` (fields `method`, `id`,
 //! `batch_len`, `retry`, `reason`, `delay_ms`, `retry_after_ms`, and what failed: `code`,
-//! `status`) and `"not retrying JSON-RPC request"` (for a batch, a call
+//! `status`, `class`) and `"not retrying JSON-RPC request"` (for a batch, a call
 //! whose answer failed: the first that wanted another retry when a limit or the backoff
 //! ended them, or that was held back as non-idempotent, else the first among those sent
 //! last, else the first settled earlier; retries made, why: not retryable, a

@@ -604,3 +604,39 @@ async fn the_http_level_says_why_a_body_went_once() {
         Vec::<String>::new()
     );
 }
+
+/// A transport failure's retry event has its class, as the give-up event does; and a
+/// batch's retry event names the same call as its give-up event: the first call, not a
+/// notification before it.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_batch_retry_names_its_first_call_with_the_failures_class() {
+    use tower_jsonrpc_retry::jsonrpc::BatchRequest;
+
+    let logs = Logs::capture();
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", std::iter::repeat_n(Step::timeout(), 2));
+    let batch = BatchRequest::new(vec![
+        Request::new("note", json!([])),
+        Request::new("sum", json!([1, 2])).with_id(5),
+    ]);
+    let strategy = periodic(1).retry_on(ErrorClass::Timeout);
+    let err = stack(&server, strategy).oneshot(batch).await.unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    let lines = logs.lines();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    for line in &lines {
+        assert!(line.contains("method=\"sum\""), "{line}");
+        assert!(line.contains("id=5"), "{line}");
+        assert!(line.contains("class=timeout"), "{line}");
+    }
+    assert!(
+        lines[0].contains("retrying JSON-RPC request"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("not retrying JSON-RPC request"),
+        "{}",
+        lines[1]
+    );
+}

@@ -115,7 +115,8 @@ impl AttemptFailure<'_> {
 }
 
 impl<'a> RetryEvent<'a> {
-    /// The method of the request (for a batch, of its first item to be re-sent).
+    /// The method of the request (for a batch, of its first call to be re-sent, or of its
+    /// first notification when only notifications are).
     pub fn method(&self) -> &str {
         self.method
     }
@@ -215,6 +216,7 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
         retry_after_ms = event.retry_after.map(millis),
         code = event.code(),
         status = event.failure.status.map(|s| s.as_u16()),
+        class = event.class().map(tracing::field::display),
         "retrying JSON-RPC request"
     );
     if let Some(hook) = &strategy.inner.on_retry {

@@ -459,7 +459,9 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     let answers = std::mem::take(response);
                     (self.state).narrow(strategy, req, answers, &ids, whole_batch_failed);
                 }
-                let first = req.requests().first();
+                // The first call re-sent, as a give-up names a call before a
+                // notification (a notification when only notifications are re-sent).
+                let first = named_call(req.requests());
                 let event = RetryEvent {
                     method: first.map_or("", Request::method),
                     id: first.and_then(Request::id),

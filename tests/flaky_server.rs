@@ -1198,3 +1198,17 @@ fn backlog_cap() -> Option<usize> {
     };
     text.trim().parse().ok()
 }
+
+/// A handler that panics ends its exchange without an answer, as a dropped connection
+/// does, and the server goes on serving.
+#[tokio::test]
+async fn a_panicking_handler_drops_its_exchange_only() {
+    let server = start().await;
+    server.handle("boom", |_| panic!("a handler's own bug"));
+    let body = json!({"jsonrpc": "2.0", "method": "boom", "params": [], "id": 1});
+    let error = send(&client(), &server, body.to_string())
+        .await
+        .expect_err("no answer");
+    assert!(!error.is_connect(), "{error:?}");
+    assert_eq!(call(&server, "sum", json!([1, 2])).await["result"], 3);
+}

@@ -236,7 +236,10 @@ impl FlakyServer {
 
     /// Adds a method, or replaces one (`sum` and `echo` included). The handler gets the
     /// call's params (`null` when it has none) and returns a result, or an error code and
-    /// message. It runs on the server's task: keep it quick and never block.
+    /// message. It runs on the server's task: keep it quick and never block. A handler
+    /// that panics ends the exchange without an answer, as a connection dropped on
+    /// purpose does (over HTTP/1.1 the connection closes, over HTTP/2 the stream is
+    /// reset); the server goes on serving other connections and streams.
     ///
     /// # Examples
     ///

@@ -800,6 +800,17 @@ async fn a_stack_boxed_below_the_codec_batches_with_extensions() {
     );
 }
 
+/// Waits, on the paused clock, up to 1 s for the server to count `open` connections.
+async fn until_open(server: &FlakyServer, open: usize) {
+    for _ in 0..1000 {
+        if server.connections() == open {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(server.connections(), open);
+}
+
 /// The ready-made client closes connections left idle in its pool: after a burst that
 /// opened one per call, all are still open just before the idle timeout and none
 /// within twice it (hyper-util's pool looks for them at that interval), with the default
@@ -807,17 +818,6 @@ async fn a_stack_boxed_below_the_codec_batches_with_extensions() {
 #[tokio::test(start_paused = true)]
 async fn idle_connections_are_closed_after_the_pool_idle_timeout() {
     use tower_jsonrpc_retry::client::DEFAULT_POOL_IDLE_TIMEOUT;
-
-    /// Waits, on the paused clock, up to 1 s for the server to count `open` connections.
-    async fn until_open(server: &FlakyServer, open: usize) {
-        for _ in 0..1000 {
-            if server.connections() == open {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        assert_eq!(server.connections(), open);
-    }
 
     let server = FlakyServer::start().await.unwrap();
     for (client, idle) in [
@@ -887,13 +887,7 @@ async fn a_pool_idle_timeout_past_the_clock_keeps_connections_and_panics_nowhere
         assert_eq!(client.call::<i64>("sum", (2, 2)).await.unwrap(), 4);
         assert_eq!(server.connections(), 1, "{idle:?}: reused");
         drop(client);
-        for _ in 0..1000 {
-            if server.connections() == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        assert_eq!(server.connections(), 0);
+        until_open(&server, 0).await;
     }
     let _ = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| previous(info)));

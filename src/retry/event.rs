@@ -643,13 +643,19 @@ pub(crate) fn announce_give_up(strategy: &RetryStrategy, event: &GiveUpEvent<'_>
     }
 }
 
-/// The call a batch's events name when no answer names one: its first call, else (a
-/// batch of notifications) its first notification.
-pub(crate) fn named_call(requests: &[Request]) -> Option<&Request> {
+/// The call a batch's events name when no answer names one, among `requests` (a
+/// batch's, or those of them a reason is about): the first call, else (notifications
+/// only) the first notification.
+pub(crate) fn named_call<'a, I>(requests: I) -> Option<&'a Request>
+where
+    I: IntoIterator<Item = &'a Request>,
+    I::IntoIter: Clone,
+{
+    let mut requests = requests.into_iter();
     requests
-        .iter()
+        .clone()
         .find(|r| r.id().is_some())
-        .or(requests.first())
+        .or_else(|| requests.next())
 }
 
 /// Whole milliseconds for a log field, `u64::MAX` for a delay too long to count so.

@@ -542,11 +542,9 @@ impl JsonRpcRetryPolicy {
                 Some((call, Some(item)))
             }
             _ if why == GiveUpReason::NotIdempotent => {
-                let held = |r: &&Request| strategy.is_non_idempotent(r.method());
-                let mut requests = req.requests().iter();
-                // A call rather than a notification, as `named_call` prefers.
-                let call = requests.clone().filter(|r| r.id().is_some()).find(held);
-                call.or_else(|| requests.find(held)).map(|r| (r, None))
+                let requests = req.requests().iter();
+                let held = requests.filter(|r| strategy.is_non_idempotent(r.method()));
+                named_call(held).map(|r| (r, None))
             }
             _ => None,
         };

@@ -56,6 +56,8 @@ struct Case {
     steps: Vec<Step>,
     strategy: RetryStrategy,
     per_request: Option<RetryStrategy>,
+    /// The default's strategy for the case's method (`RetryStrategy::for_method`).
+    method_strategy: Option<RetryStrategy>,
     outcome: Outcome,
     calls: usize,
     elapsed: Duration,
@@ -75,6 +77,7 @@ fn case(name: &'static str, steps: Vec<Step>, strategy: RetryStrategy) -> Case {
         steps,
         strategy,
         per_request: None,
+        method_strategy: None,
         outcome: Outcome::Result(json!(3)),
         calls: 1,
         elapsed: Duration::ZERO,
@@ -167,6 +170,79 @@ fn table() -> Vec<Case> {
             )
         }
         .expect(Outcome::Code(2001), 1, Duration::ZERO),
+        Case {
+            method_strategy: Some(periodic(1, 5.0).codes([2002])),
+            ..case(
+                "a method's strategy replaces the default for its calls",
+                vec![e(2002), e(2002)],
+                periodic(3, 1.0).codes([2001]),
+            )
+        }
+        .expect(Outcome::Code(2002), 2, secs(5.0)),
+        Case {
+            notification: true,
+            method_strategy: Some(periodic(1, 5.0).codes([2001])),
+            ..case(
+                "a method's strategy governs its notifications too",
+                vec![Step::status(503), Step::status(503)],
+                periodic(1, 1.0).retry_on(status503),
+            )
+        }
+        .expect(Outcome::Status(503), 1, Duration::ZERO),
+        Case {
+            method_strategy: Some(RetryStrategy::none()),
+            ..case(
+                "a method's none() sends its calls once",
+                vec![e(2001)],
+                periodic(3, 1.0).codes([2001]),
+            )
+        }
+        .expect(Outcome::Code(2001), 1, Duration::ZERO),
+        Case {
+            per_request: Some(periodic(1, 2.0).codes([2002])),
+            method_strategy: Some(periodic(3, 1.0).codes([2002])),
+            ..case(
+                "a call's own strategy outranks its method's",
+                vec![e(2002), e(2002), e(2002)],
+                periodic(3, 1.0).codes([2001]),
+            )
+        }
+        .expect(Outcome::Code(2002), 2, secs(2.0)),
+        Case {
+            method_strategy: Some(periodic(10, 1.0).codes([2001]).max_elapsed(secs(4.5))),
+            ..case(
+                "a method's deadline may be later than the default's",
+                std::iter::repeat_n(e(2001), 10).collect(),
+                periodic(10, 1.0).codes([2001]).max_elapsed(secs(2.5)),
+            )
+        }
+        .expect(Outcome::Code(2001), 5, secs(4.0)),
+        Case {
+            method_strategy: Some(
+                periodic(3, 0.0)
+                    .retry_on(ErrorClass::Timeout)
+                    .max_elapsed(Duration::from_millis(150)),
+            ),
+            ..case(
+                "a method's deadline bounds the first attempt",
+                vec![Step::ok().after(secs(10.0))],
+                periodic(3, 0.0)
+                    .retry_on(ErrorClass::Timeout)
+                    .max_elapsed(secs(5.0)),
+            )
+        }
+        .expect(Outcome::Timeout, 1, Duration::from_millis(150)),
+        Case {
+            method_strategy: Some(periodic(3, 0.0).retry_on(ErrorClass::Timeout)),
+            ..case(
+                "a method's strategy without a deadline has none",
+                vec![Step::timeout(), Step::timeout()],
+                periodic(3, 0.0)
+                    .retry_on(ErrorClass::Timeout)
+                    .max_elapsed(Duration::from_millis(150)),
+            )
+        }
+        .expect(Outcome::Result(json!(3)), 3, ATTEMPT_TIMEOUT * 2),
         case(
             "Retry-After raises the next delay",
             vec![Step::status(503).retry_after("2")],
@@ -372,7 +448,10 @@ async fn run(level: Level, http2: bool, case: &Case) -> Run {
             *heard.lock().unwrap() = Some((e.retries(), e.reason()));
         })
     };
-    let strategy = hear(&case.strategy);
+    let mut strategy = hear(&case.strategy);
+    if let Some(own) = &case.method_strategy {
+        strategy = strategy.for_method(case.method, hear(own));
+    }
     let per_request = case.per_request.as_ref().map(hear);
     let mut req = request(case);
     let start = Instant::now();

@@ -15,7 +15,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::event::{AttemptFailure, GiveUpEvent, GiveUpReason, announce_give_up, named_call};
-use super::layer::JsonRpcRetry;
+use super::layer::{Call, JsonRpcRetry};
 use super::strategy::RetryStrategy;
 use crate::BoxError;
 use crate::codec::{
@@ -498,9 +498,11 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        // The deadline runs from the call, before the body is read.
-        self.stack.stamp(req.extensions_mut());
+        // The deadline runs from the call, before the body is read (and before the
+        // method is known: the latest any strategy of a method may give).
         let called = tokio::time::Instant::now();
+        let limit = self.stack.limit(req.extensions(), Call::Unread);
+        self.stack.stamp(req.extensions_mut(), limit);
         let strategy = self.strategy.clone();
         // The service made ready goes with this call; the one left here is made ready anew.
         let clone = self.stack.clone();
@@ -510,16 +512,20 @@ where
         let attempt_timeout = self.attempt_timeout;
         let map_err = self.map_err;
         let call = Box::pin(async move {
-            let (parts, body) = req.into_parts();
-            let ext = &parts.extensions;
-            let bytes = read_request(body, ext, limit, attempt_timeout, &strategy).await?;
+            let (mut parts, body) = req.into_parts();
+            let bytes =
+                read_request(body, &parts.extensions, limit, attempt_timeout, &strategy).await?;
             let message = parse(&bytes);
+            if let Message::Single(request) = &message {
+                stack.narrow(&mut parts.extensions, request.method(), called);
+            }
+            let ext = &parts.extensions;
             ready_before_deadline(&mut stack, ext, called, &strategy, &message).await?;
             match message {
                 Message::Other(why) => {
                     // Only for a call the layer watches, as its other events.
                     #[cfg(feature = "tracing")]
-                    if RetryStrategy::for_request(ext, &strategy).can_retry() {
+                    if RetryStrategy::for_request(ext, None, &strategy).can_retry() {
                         tracing::debug!(
                             target: "tower_jsonrpc_retry",
                             why = %why,
@@ -758,7 +764,11 @@ fn give_up_unsent(
     reason: GiveUpReason,
     error: &(dyn std::error::Error + Send + Sync + 'static),
 ) {
-    let strategy = RetryStrategy::for_request(extensions, default);
+    let method = match message {
+        Some(Message::Single(request)) => Some(request.method()),
+        _ => None,
+    };
+    let strategy = RetryStrategy::for_request(extensions, method, default);
     if !strategy.can_retry() {
         return;
     }

@@ -151,6 +151,10 @@ pub struct JsonRpcRetry<S> {
     /// The default strategy's deadline, kept apart so that a call need not look into
     /// the strategy.
     max_elapsed: Option<Duration>,
+    /// The default strategy, when it has strategies for methods (whose deadlines a
+    /// call of theirs takes); `None` otherwise, so that cloning the service copies no
+    /// `Arc` for it.
+    by_method: Option<RetryStrategy>,
 }
 
 impl<S> JsonRpcRetry<S> {
@@ -158,6 +162,7 @@ impl<S> JsonRpcRetry<S> {
     pub fn new(strategy: RetryStrategy, inner: S) -> Self {
         Self {
             max_elapsed: strategy.inner.max_elapsed,
+            by_method: strategy.has_method_strategies().then(|| strategy.clone()),
             retry: Retry::new(JsonRpcRetryPolicy::new(strategy), Attempts::new(inner)),
         }
     }
@@ -193,19 +198,33 @@ impl<S> JsonRpcRetry<S> {
         future
     }
 
-    /// Marks a call whose strategy (its own, or the default) has a deadline with it;
-    /// an earlier deadline already there (a retry layer further out) stays. Returns the
-    /// deadline the call has, if any, vouched for ([`DeadlineVoucher`]) until it goes
-    /// below this layer, so that the policy's copy for retries keeps it even if it has
-    /// passed by the time the copy is made.
-    pub(crate) fn stamp(&self, extensions: &mut http::Extensions) -> Option<Deadline> {
+    /// The deadline of the strategy that governs a call (`RetryStrategy::for_request`):
+    /// its own, else its method's or the default's; before the method is known
+    /// ([`Call::Unread`]), the latest any of them may have.
+    pub(crate) fn limit(&self, extensions: &http::Extensions, call: Call<'_>) -> Option<Duration> {
+        match (extensions.get::<RetryStrategy>(), &self.by_method, call) {
+            (Some(own), _, _) => own.inner.max_elapsed,
+            (None, None, _) | (None, Some(_), Call::Batch) => self.max_elapsed,
+            (None, Some(default), Call::Single(method)) => {
+                RetryStrategy::for_request(extensions, Some(method), default)
+                    .inner
+                    .max_elapsed
+            }
+            (None, Some(default), Call::Unread) => default.loosest_max_elapsed(),
+        }
+    }
+
+    /// Marks a call with the deadline `limit` from now (its strategy's, see
+    /// [`limit`](Self::limit)); an earlier deadline already there (a retry layer further
+    /// out) stays. Returns the deadline the call has, if any, vouched for
+    /// ([`DeadlineVoucher`]) until it goes below this layer, so that the policy's copy
+    /// for retries keeps it even if it has passed by the time the copy is made.
+    pub(crate) fn stamp(
+        &self,
+        extensions: &mut http::Extensions,
+        limit: Option<Duration>,
+    ) -> Option<Deadline> {
         Deadline::drop_stale(extensions);
-        // The limit of the strategy that governs the call (`RetryStrategy::for_request`):
-        // its own, else the default's, kept here.
-        let limit = match extensions.get::<RetryStrategy>() {
-            Some(own) => own.inner.max_elapsed,
-            None => self.max_elapsed,
-        };
         let deadline = match limit {
             Some(limit) => Some(Deadline::set(extensions, limit)),
             None => extensions.get::<Deadline>().copied(),
@@ -215,6 +234,38 @@ impl<S> JsonRpcRetry<S> {
         }
         deadline
     }
+}
+
+impl<S> JsonRpcRetry<S> {
+    /// At the HTTP level, once a single call's method is known (`method`): the deadline
+    /// its method's strategy gives it, counted from the call (`called`), when that is
+    /// earlier than the one it was given before its body was read
+    /// ([`Call::Unread`]).
+    pub(crate) fn narrow(
+        &self,
+        extensions: &mut http::Extensions,
+        method: &str,
+        called: tokio::time::Instant,
+    ) {
+        if self.by_method.is_none() {
+            return;
+        }
+        if let Some(limit) = self.limit(extensions, Call::Single(method)) {
+            Deadline::set_from(extensions, called, limit);
+            extensions.insert(DeadlineVoucher);
+        }
+    }
+}
+
+/// What a call is, for the strategy that governs it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Call<'a> {
+    /// A single call (or notification) of this method.
+    Single(&'a str),
+    /// A batch, which its own strategy or the default governs.
+    Batch,
+    /// A call whose body has not been read yet (at the HTTP level).
+    Unread,
 }
 
 impl<S> Service<Request> for JsonRpcRetry<S>
@@ -231,7 +282,8 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        let deadline = self.stamp(request.extensions_mut());
+        let limit = self.limit(request.extensions(), Call::Single(request.method()));
+        let deadline = self.stamp(request.extensions_mut(), limit);
         ResponseFuture {
             inner: Fused::new(self.call_with_deadline(request, deadline.as_ref())),
         }
@@ -252,7 +304,8 @@ where
     }
 
     fn call(&mut self, mut batch: BatchRequest) -> Self::Future {
-        let deadline = self.stamp(batch.extensions_mut());
+        let limit = self.limit(batch.extensions(), Call::Batch);
+        let deadline = self.stamp(batch.extensions_mut(), limit);
         ResponseFuture {
             inner: Fused::new(self.call_with_deadline(batch, deadline.as_ref())),
         }

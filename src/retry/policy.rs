@@ -129,7 +129,7 @@ impl JsonRpcRetryPolicy {
         if !first {
             return Some(req.clone());
         }
-        let strategy = RetryStrategy::for_request(req.extensions(), &self.default);
+        let strategy = RetryStrategy::for_request(req.extensions(), req.method(), &self.default);
         if !self.state.begin(strategy) {
             return None;
         }
@@ -147,10 +147,12 @@ impl JsonRpcRetryPolicy {
     }
 }
 
-/// What the policy needs of a request type: its extensions.
+/// What the policy needs of a request type: its extensions, and a single call's method
+/// (which may have a strategy of its own, [`RetryStrategy::for_method`]).
 trait HasExtensions {
     fn extensions(&self) -> &http::Extensions;
     fn extensions_mut(&mut self) -> &mut http::Extensions;
+    fn method(&self) -> Option<&str>;
 }
 
 impl HasExtensions for Request {
@@ -160,6 +162,9 @@ impl HasExtensions for Request {
     fn extensions_mut(&mut self) -> &mut http::Extensions {
         Request::extensions_mut(self)
     }
+    fn method(&self) -> Option<&str> {
+        Some(Request::method(self))
+    }
 }
 
 impl HasExtensions for BatchRequest {
@@ -168,6 +173,9 @@ impl HasExtensions for BatchRequest {
     }
     fn extensions_mut(&mut self) -> &mut http::Extensions {
         BatchRequest::extensions_mut(self)
+    }
+    fn method(&self) -> Option<&str> {
+        None
     }
 }
 
@@ -349,7 +357,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
         req: &mut Request,
         result: &mut Result<Response, E>,
     ) -> Option<Self::Future> {
-        let strategy = RetryStrategy::for_request(req.extensions(), &self.default);
+        let strategy = RetryStrategy::for_request(req.extensions(), Some(req.method()), &self.default);
         let (verdict, hint) = match result {
             Ok(response) => {
                 let verdict = if req.is_notification() {
@@ -426,7 +434,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
         result: &mut Result<BatchResponse, E>,
     ) -> Option<Self::Future> {
         // Owned, because the request is narrowed below.
-        let strategy = RetryStrategy::for_request(req.extensions(), &self.default).clone();
+        let strategy = RetryStrategy::for_request(req.extensions(), None, &self.default).clone();
         let strategy = &strategy;
         // A batch-level error means the server processed nothing, notifications
         // included: a retry re-sends them too.

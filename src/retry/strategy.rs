@@ -130,6 +130,8 @@ pub(crate) struct Inner {
     pub(crate) non_idempotent: Vec<Arc<str>>,
     pub(crate) on_retry: Option<OnRetry>,
     pub(crate) on_give_up: Option<OnGiveUp>,
+    /// The strategies of [`for_method`](RetryStrategy::for_method), sorted by method.
+    pub(crate) methods: Vec<(Arc<str>, RetryStrategy)>,
 }
 
 /// What to retry and how long to wait: a backoff, the JSON-RPC codes and transport
@@ -171,13 +173,44 @@ pub struct RetryStrategy {
 }
 
 impl RetryStrategy {
-    /// The strategy that governs a request: its own, from its extensions, else
-    /// `default`.
+    /// The strategy that governs a request: its own, from its extensions, as it is;
+    /// else, for a single call (`method`), the default's strategy for that method, if
+    /// it has one; else `default`.
     pub(crate) fn for_request<'a>(
         extensions: &'a http::Extensions,
+        method: Option<&str>,
         default: &'a RetryStrategy,
     ) -> &'a RetryStrategy {
-        extensions.get::<RetryStrategy>().unwrap_or(default)
+        match extensions.get::<RetryStrategy>() {
+            Some(own) => own,
+            None => method
+                .and_then(|m| default.method_strategy(m))
+                .unwrap_or(default),
+        }
+    }
+
+    /// The strategy [`for_method`](Self::for_method) gave `method`, if any.
+    pub(crate) fn method_strategy(&self, method: &str) -> Option<&RetryStrategy> {
+        let methods = &self.inner.methods;
+        if methods.is_empty() {
+            return None;
+        }
+        let at = methods.binary_search_by(|(m, _)| (**m).cmp(method)).ok()?;
+        methods.get(at).map(|(_, strategy)| strategy)
+    }
+
+    /// Whether this strategy has strategies of its own for some methods.
+    pub(crate) fn has_method_strategies(&self) -> bool {
+        !self.inner.methods.is_empty()
+    }
+
+    /// The latest deadline any call under this default may have, before its method is
+    /// known: none if this strategy or one of its methods' has none.
+    pub(crate) fn loosest_max_elapsed(&self) -> Option<Duration> {
+        let own = self.inner.max_elapsed;
+        self.inner.methods.iter().try_fold(own?, |loosest, (_, s)| {
+            Some(loosest.max(s.inner.max_elapsed?))
+        })
     }
 
     /// A strategy that waits for the delays of `backoff`, and retries nothing until
@@ -207,6 +240,7 @@ impl RetryStrategy {
                 non_idempotent: Vec::new(),
                 on_retry: None,
                 on_give_up: None,
+                methods: Vec::new(),
             }),
         }
     }
@@ -527,6 +561,67 @@ impl RetryStrategy {
         self.edit(|i| i.on_give_up = Some(Arc::new(f)))
     }
 
+    /// Gives calls of `method` a strategy of their own: its backoff, rules, deadline,
+    /// budget and hooks govern them instead of this one's. For stacks whose requests
+    /// cannot carry their own strategy (inside jsonrpsee's HTTP client), and for rules
+    /// that belong to a method rather than to one call: a heavy `eth_getLogs` that may
+    /// wait longer, a write that is never sent twice.
+    ///
+    /// The strategies of methods are this strategy's when it is a layer's (or a
+    /// client's) default:
+    ///
+    /// - A single call, notification or not, follows its method's strategy unless it
+    ///   carries its own in its extensions, which governs it as it is.
+    /// - A batch follows this strategy (its calls share one backoff and one deadline),
+    ///   but a call in it whose method's strategy would never send it again (it
+    ///   [`can_retry`](Self::can_retry) nothing, as [`none()`](Self::none), or marks the
+    ///   method [`non_idempotent`](Self::non_idempotent)) is held back from re-sends, as
+    ///   if this strategy marked it non-idempotent.
+    /// - A second strategy for the same method replaces the first; the strategies that
+    ///   `strategy` itself has for methods are dropped (one level, no chains).
+    /// - At the HTTP level, a call's deadline counts from the call, as ever; until the
+    ///   body has been read the method is not known, and the latest deadline among this
+    ///   strategy and its methods' bounds the read.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::ExponentialBackoff;
+    /// use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
+    ///
+    /// let strategy = RetryStrategy::ethereum_rate_limits()
+    ///     // A read: safe to send again after a timeout, which the preset does not retry.
+    ///     .for_method("eth_call", RetryStrategy::ethereum_rate_limits().retry_on(ErrorClass::Timeout))
+    ///     // Log queries are slow and rate limited hardest: more retries, further apart.
+    ///     .for_method(
+    ///         "eth_getLogs",
+    ///         RetryStrategy::ethereum_rate_limits()
+    ///             .backoff(ExponentialBackoff::doubling(6, Duration::from_secs(2)))
+    ///             .max_elapsed(Duration::from_secs(120)),
+    ///     )
+    ///     // A trace costs the node too much to ask twice: never retried, alone or in a batch.
+    ///     .for_method("debug_traceTransaction", RetryStrategy::none());
+    /// # let _ = strategy;
+    /// ```
+    #[must_use]
+    pub fn for_method(self, method: impl AsRef<str>, strategy: RetryStrategy) -> Self {
+        let method: Arc<str> = Arc::from(method.as_ref());
+        let strategy = if strategy.has_method_strategies() {
+            strategy.edit(|i| i.methods.clear())
+        } else {
+            strategy
+        };
+        self.edit(|i| {
+            match i.methods.binary_search_by(|(m, _)| m.cmp(&method)) {
+                Ok(at) => {
+                    if let Some(slot) = i.methods.get_mut(at) {
+                        slot.1 = strategy;
+                    }
+                }
+                Err(at) => i.methods.insert(at, (method, strategy)),
+            }
+        })
+    }
+
     /// Whether this strategy can ever retry: it has a backoff and something to retry on.
     /// The backoff's delays are not drawn to find out, so one that yields none
     /// (`PeriodicBackoff::new(0, ..)`) counts as able to retry: its calls are watched,
@@ -537,8 +632,13 @@ impl RetryStrategy {
             && !(i.codes.is_empty() && i.response_predicates.is_empty() && i.matchers.is_empty())
     }
 
+    /// Whether calls of `method` are held back from a re-send: marked
+    /// [`non_idempotent`](Self::non_idempotent) here, or, in a batch this strategy
+    /// governs, by the method's own strategy ([`for_method`](Self::for_method)), or
+    /// given one that never retries.
     pub(crate) fn is_non_idempotent(&self, method: &str) -> bool {
-        self.inner.non_idempotent.iter().any(|m| &**m == method)
+        let listed = |s: &RetryStrategy| s.inner.non_idempotent.iter().any(|m| &**m == method);
+        listed(self) || self.method_strategy(method).is_some_and(|s| listed(s) || !s.can_retry())
     }
 
     /// The preset for transient HTTP failures.
@@ -738,6 +838,15 @@ impl Default for RetryStrategy {
     }
 }
 
+/// The strategies of methods, shown as a map from method to strategy.
+struct MethodStrategies<'a>(&'a [(Arc<str>, RetryStrategy)]);
+
+impl fmt::Debug for MethodStrategies<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.iter().map(|(m, s)| (m, s))).finish()
+    }
+}
+
 impl fmt::Debug for RetryStrategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.inner;
@@ -762,6 +871,7 @@ impl fmt::Debug for RetryStrategy {
             .field("non_idempotent", &i.non_idempotent)
             .field("on_retry", &i.on_retry.is_some())
             .field("on_give_up", &i.on_give_up.is_some())
+            .field("methods", &MethodStrategies(&i.methods))
             .finish()
     }
 }

@@ -2,17 +2,18 @@
 //! `HttpClientBuilder::set_http_middleware`, so jsonrpsee's own `HttpClient` retries by
 //! JSON-RPC error code, HTTP status and `Retry-After`, with nothing else changed.
 //!
-//! Three calls: one answered with the retryable code -32005 and then a result, one
-//! answered `503 Service Unavailable` with `Retry-After: 1` and then a result, and one
+//! Four calls: one answered with the retryable code -32005 and then a result, one
+//! answered `503 Service Unavailable` with `Retry-After: 1` and then a result, one
 //! answered with a code the strategy does not list, which jsonrpsee returns as the
-//! server's call error after one attempt. The ceiling on `Retry-After` is set to 1 s
+//! server's call error after one attempt, and one of a method with a strategy of its own
+//! that retries that code. The ceiling on `Retry-After` is set to 1 s
 //! (scaled by `--fast`), so the hint is honoured in full in real time and shortened with
 //! `--fast`.
 //!
 //! jsonrpsee's calls carry no `http::Request` extensions, so every call follows the
-//! layer's strategy: mark the methods that must not run twice with `non_idempotent`, as
-//! below, and for calls that need another strategy, build a second `HttpClient` with
-//! another layer.
+//! layer's strategy: mark the methods that must not run twice with `non_idempotent`, and
+//! give a method that needs other rules a strategy of its own with `for_method`, as
+//! below.
 //!
 //! `cargo run --example jsonrpsee` waits as a real client would (a little over a second);
 //! `cargo run --example jsonrpsee -- --fast` divides every delay by 100.
@@ -53,6 +54,13 @@ async fn main() -> Result<(), BoxError> {
         // Writes: retried only after errors that prove they never reached the server.
         .non_idempotent(["eth_sendRawTransaction"])
         .on_retry(on_retry);
+    // `echo` (a stand-in for a slow query) also retries 2002, with more room.
+    let strategy = strategy.clone().for_method(
+        "echo",
+        strategy
+            .codes([2002])
+            .backoff(PeriodicBackoff::new(5, secs(0.2))),
+    );
 
     // The layer's own errors (a body over its limit, say) become jsonrpsee's transport
     // error; the backend's errors pass through as they are.
@@ -126,5 +134,19 @@ async fn main() -> Result<(), BoxError> {
         }
         Err(e) => return Err(e.into()),
     }
+
+    // 4. The same code, for a method whose own strategy retries it.
+    server.reset();
+    server.script("echo", [Step::error_with(2002, "no such block", None)]);
+    println!("echo(8); the server answers 2002 once, which echo's own strategy retries:");
+    let echoed: Vec<i64> = client.request("echo", rpc_params![8]).await?;
+    println!(
+        "  jsonrpsee returned {echoed:?}; the server saw {} attempts",
+        server.calls("echo")
+    );
+    check(
+        echoed == [8] && server.calls("echo") == 2,
+        "[8], after 2 attempts",
+    )?;
     Ok(())
 }

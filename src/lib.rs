@@ -17,6 +17,7 @@
 //! - [Choosing what to retry](#choosing-what-to-retry) (and the
 //!   [idempotency warning](#idempotency-never-retry-a-write-blindly))
 //! - [Per-request strategies](#per-request-strategies)
+//! - [Strategies for methods](#strategies-for-methods)
 //! - [Batches](#batches)
 //! - [`Retry-After`, deadlines and budgets](#retry-after-deadlines-and-budgets)
 //! - [Observability](#observability)
@@ -264,8 +265,7 @@
 //! there turns retries off. With the typed client, use
 //! [`RequestBuilder::retry`](client::RequestBuilder::retry). At the HTTP level the
 //! strategy is read from the `http::Request`'s extensions, which jsonrpsee's client does
-//! not let a caller set: there, every call follows the layer's strategy (a second client
-//! with another layer gives some calls another one). Under two retry layers in one
+//! not let a caller set: there, give methods their own strategies (below). Under two retry layers in one
 //! stack, each reads the request's strategy: its retries multiply (2 retries: up to 9
 //! attempts), and [`RetryStrategy::none()`] turns both off.
 //!
@@ -300,6 +300,39 @@
 //! # }
 //! ```
 //!
+//! # Strategies for methods
+//!
+//! [`RetryStrategy::for_method`] gives the calls of one method a strategy of their own,
+//! in the default: a read retried after timeouts too, a slow query given more room, a
+//! method never retried. A call's own strategy (in its extensions) still outranks its
+//! method's. A batch follows its own strategy or the default (its calls share one
+//! backoff), but holds back from re-sends a call whose method's strategy would never
+//! send it again. It is how calls made through jsonrpsee, which carry no strategy of
+//! their own, get rules of their own.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+//! use tower_jsonrpc_retry::{Client, RetryStrategy};
+//! use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+//! let server = FlakyServer::start().await?;
+//! let busy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1))).codes([2001]);
+//! let client = Client::builder(server.uri())
+//!     .retry(busy.for_method("sum", RetryStrategy::none()))
+//!     .build();
+//!
+//! server.script("sum", [Step::error(2001)]);
+//! server.script("echo", [Step::error(2001)]);
+//! assert!(client.call::<i64>("sum", (1, 2)).await.is_err(), "sum: never retried");
+//! let echoed: Vec<i64> = client.call("echo", [7]).await?;
+//! assert_eq!((echoed, server.calls("echo")), (vec![7], 2), "echo: the default's rules");
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Batches
 //!
 //! A batch is sent in one HTTP exchange. When some of its calls fail with a retryable
@@ -309,9 +342,10 @@
 //! or a transport failure, retries the whole batch. One strategy decides for the whole
 //! batch: the batch's own (in the [`BatchRequest`](jsonrpc::BatchRequest)'s extensions,
 //! or [`BatchBuilder::retry`](client::BatchBuilder::retry)), else the stack's default;
-//! a strategy in the extensions of a request inside it is not read. A call that must go
-//! at most once is marked with [`non_idempotent`](RetryStrategy::non_idempotent) or sent
-//! on its own; when a retry of a batch refused as a whole leaves such a notification
+//! a strategy in the extensions of a request inside it is not read, nor are the
+//! strategies of its methods, except to hold back a call whose method's strategy never
+//! retries it. A call that must go at most once is marked with
+//! [`non_idempotent`](RetryStrategy::non_idempotent) or sent on its own; when a retry of a batch refused as a whole leaves such a notification
 //! unsent, the refusal is kept in [`unmatched`](jsonrpc::BatchResponse::unmatched). Calls
 //! that share an id (the codec refuses to send them; a service of your own may not) are
 //! retried on transport failures only: which call an answer is for cannot be told.
@@ -521,7 +555,7 @@
 //! `HttpClient<RpcLogger<RpcService<HttpRetry<HttpBackend, HttpBody, TransportError>>>>`
 //! (jsonrpsee 0.26; [`HttpRetry`](retry::HttpRetry) is this crate's). jsonrpsee does not
 //! let a caller put anything in a request's extensions, so every call follows the
-//! layer's strategy.
+//! layer's strategy, or its method's ([`RetryStrategy::for_method`]).
 //!
 //! # Testing your stack
 //!

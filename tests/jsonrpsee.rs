@@ -196,6 +196,43 @@ async fn per_request_strategy_in_http_extensions() {
     assert_eq!(server.calls("sum"), 3);
 }
 
+/// jsonrpsee gives its requests no extensions of the caller's: a strategy for a method
+/// is how its calls get rules of their own.
+#[tokio::test(start_paused = true)]
+async fn a_methods_strategy_governs_its_calls_inside_jsonrpsee() {
+    let server = FlakyServer::start().await.unwrap();
+    let strategy = strategy()
+        .for_method("sum", RetryStrategy::none())
+        .for_method(
+            "echo",
+            RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_secs(5))).codes([2002]),
+        );
+    let layer =
+        JsonRpcRetryLayer::http(strategy).map_err(|e| TransportError::Http(HttpError::Stream(e)));
+    let client = HttpClientBuilder::default()
+        .set_http_middleware(ServiceBuilder::new().layer(layer))
+        .build(server.uri().to_string())
+        .unwrap();
+
+    server.script("sum", [Step::error(-32005)]);
+    let err = client
+        .request::<i64, _>("sum", rpc_params![1, 2])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Call(obj) if obj.code() == -32005),
+        "{err:?}"
+    );
+    assert_eq!(server.calls("sum"), 1, "never retried");
+
+    server.script("echo", [Step::error(2002)]);
+    let start = Instant::now();
+    let echoed: Vec<i64> = client.request("echo", rpc_params![7]).await.unwrap();
+    assert_eq!(echoed, [7]);
+    assert_eq!(server.calls("echo"), 2);
+    assert_eq!(start.elapsed(), Duration::from_secs(5), "echo's own delay");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_declared_content_length_stays_true_on_every_attempt() {
     let server = FlakyServer::start().await.unwrap();

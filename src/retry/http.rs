@@ -500,9 +500,9 @@ where
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         // The deadline runs from the call, before the body is read (and before the
         // method is known: the latest any strategy of a method may give).
-        let called = tokio::time::Instant::now();
         let limit = self.stack.limit(req.extensions(), Call::Unread);
         self.stack.stamp(req.extensions_mut(), limit);
+        let called = tokio::time::Instant::now();
         let strategy = self.strategy.clone();
         // The service made ready goes with this call; the one left here is made ready anew.
         let clone = self.stack.clone();

@@ -357,7 +357,8 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
         req: &mut Request,
         result: &mut Result<Response, E>,
     ) -> Option<Self::Future> {
-        let strategy = RetryStrategy::for_request(req.extensions(), Some(req.method()), &self.default);
+        let strategy =
+            RetryStrategy::for_request(req.extensions(), Some(req.method()), &self.default);
         let (verdict, hint) = match result {
             Ok(response) => {
                 let verdict = if req.is_notification() {

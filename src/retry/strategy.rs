@@ -139,9 +139,10 @@ pub(crate) struct Inner {
 ///
 /// Cheap to clone (its parts are shared) and `Send + Sync`. A strategy set on the
 /// layer is the default; one inserted in a request's extensions replaces it entirely
-/// for that request (hooks, budget, deadline and the
-/// [`non_idempotent`](Self::non_idempotent) methods included: clone the default and add
-/// to it to keep them), and [`RetryStrategy::none()`] there disables retries.
+/// for that request (hooks, budget, deadline, the
+/// [`non_idempotent`](Self::non_idempotent) methods and the strategies
+/// [`for_method`](Self::for_method) included: clone the default and add to it to keep
+/// them), and [`RetryStrategy::none()`] there disables retries.
 ///
 /// # A new strategy
 ///
@@ -610,16 +611,16 @@ impl RetryStrategy {
         } else {
             strategy
         };
-        self.edit(|i| {
-            match i.methods.binary_search_by(|(m, _)| m.cmp(&method)) {
+        self.edit(
+            |i| match i.methods.binary_search_by(|(m, _)| m.cmp(&method)) {
                 Ok(at) => {
                     if let Some(slot) = i.methods.get_mut(at) {
                         slot.1 = strategy;
                     }
                 }
                 Err(at) => i.methods.insert(at, (method, strategy)),
-            }
-        })
+            },
+        )
     }
 
     /// Whether this strategy can ever retry: it has a backoff and something to retry on.
@@ -638,7 +639,10 @@ impl RetryStrategy {
     /// given one that never retries.
     pub(crate) fn is_non_idempotent(&self, method: &str) -> bool {
         let listed = |s: &RetryStrategy| s.inner.non_idempotent.iter().any(|m| &**m == method);
-        listed(self) || self.method_strategy(method).is_some_and(|s| listed(s) || !s.can_retry())
+        listed(self)
+            || self
+                .method_strategy(method)
+                .is_some_and(|s| listed(s) || !s.can_retry())
     }
 
     /// The preset for transient HTTP failures.
@@ -843,7 +847,9 @@ struct MethodStrategies<'a>(&'a [(Arc<str>, RetryStrategy)]);
 
 impl fmt::Debug for MethodStrategies<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.0.iter().map(|(m, s)| (m, s))).finish()
+        f.debug_map()
+            .entries(self.0.iter().map(|(m, s)| (m, s)))
+            .finish()
     }
 }
 

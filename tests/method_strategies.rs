@@ -1,0 +1,211 @@
+//! Strategies of methods (`RetryStrategy::for_method`) where the shared table of
+//! `tests/levels.rs` does not reach: batches at both levels, the HTTP level's deadline
+//! before and after the body is read, the typed client, and the strategy's own rules.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tower::{Layer, ServiceBuilder, ServiceExt};
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{Client, GiveUpReason, JsonRpcRetryLayer, RetryStrategy};
+
+use common::{TestBody, ended, ended_in, secs};
+
+fn periodic(retries: usize, interval: f64) -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(retries, secs(interval)))
+}
+
+/// A server where `sum`, `write` and `read` each answer -32005 once, then succeed.
+async fn server() -> FlakyServer {
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("write", |_| Ok(json!("written")));
+    server.handle("read", |_| Ok(json!("read")));
+    for method in ["sum", "write", "read"] {
+        server.script(method, [Step::error(-32005)]);
+    }
+    server
+}
+
+fn batch() -> BatchRequest {
+    BatchRequest::new(vec![
+        Request::new("sum", json!([1, 2])).with_id(1),
+        Request::new("write", json!([])).with_id(2),
+        Request::new("read", json!([])).with_id(3),
+    ])
+}
+
+/// The strategies of `write` that never send it again: none at all, or one that marks
+/// it non-idempotent.
+fn never_again() -> [RetryStrategy; 2] {
+    [
+        RetryStrategy::none(),
+        periodic(3, 1.0).codes([-32005]).non_idempotent(["write"]),
+    ]
+}
+
+/// The default retries -32005 a second apart; `read` has a strategy of its own, nine
+/// seconds apart, which a batch does not follow; `write` has `write`.
+fn strategy(write: RetryStrategy) -> RetryStrategy {
+    periodic(3, 1.0)
+        .codes([-32005])
+        .for_method("write", write)
+        .for_method("read", periodic(5, 9.0).codes([-32005]))
+}
+
+#[tokio::test(start_paused = true)]
+async fn json_rpc_level_a_batch_follows_the_default_and_holds_back_what_its_method_never_retries() {
+    for write in never_again() {
+        let server = server().await;
+        let svc = common::stack(&server, strategy(write));
+        let start = Instant::now();
+        let resp = svc.oneshot(batch()).await.unwrap();
+        assert_eq!(start.elapsed(), secs(1.0), "the default's delay");
+        let by_id = |id: i64| resp.items().iter().find(|r| *r.id() == id.into()).unwrap();
+        assert_eq!(by_id(1).result(), Some(&json!(3)));
+        assert_eq!(by_id(2).error().map(|e| e.code()), Some(-32005));
+        assert_eq!(by_id(3).result(), Some(&json!("read")));
+        assert_eq!(
+            ended_in(&resp, 2).map(|(_, why)| why),
+            Some(GiveUpReason::NotIdempotent)
+        );
+        assert_eq!(
+            [
+                server.calls("sum"),
+                server.calls("write"),
+                server.calls("read")
+            ],
+            [2, 1, 2]
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_level_a_batch_follows_the_default_and_holds_back_what_its_method_never_retries() {
+    for write in never_again() {
+        let server = server().await;
+        let svc = ServiceBuilder::new()
+            .layer(JsonRpcRetryLayer::http(strategy(write)))
+            .service(common::http());
+        let body = serde_json::to_vec(&batch()).unwrap();
+        let req = http::Request::post(server.uri())
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let start = Instant::now();
+        let resp = svc.oneshot(req).await.unwrap();
+        assert_eq!(start.elapsed(), secs(1.0), "the default's delay");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let items: Vec<Value> = serde_json::from_slice(&bytes).unwrap();
+        let by_id = |id: i64| items.iter().find(|r| r["id"] == id).unwrap();
+        assert_eq!(by_id(1)["result"], 3);
+        assert_eq!(by_id(2)["error"]["code"], -32005);
+        assert_eq!(by_id(3)["result"], "read");
+        assert_eq!(
+            [
+                server.calls("sum"),
+                server.calls("write"),
+                server.calls("read")
+            ],
+            [2, 1, 2]
+        );
+    }
+}
+
+/// Over a service that answers every call with error 2001, after the caller's body
+/// took 2 s to arrive: the attempts made, and the time taken.
+async fn after_a_slow_body(strategy: RetryStrategy) -> (usize, Duration) {
+    let sends = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&sends);
+    let inner = tower::service_fn(move |_: http::Request<TestBody>| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async {
+            Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::from_static(
+                br#"{"jsonrpc":"2.0","error":{"code":2001,"message":"busy"},"id":1}"#,
+            ))))
+        }
+    });
+    let svc = JsonRpcRetryLayer::http::<TestBody>(strategy).layer(inner);
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .body(TestBody::after(
+            secs(2.0),
+            br#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#,
+        ))
+        .unwrap();
+    let start = Instant::now();
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(
+        ended(resp.extensions().get().copied()).map(|(_, why)| why),
+        Some(GiveUpReason::Deadline)
+    );
+    (sends.load(Ordering::SeqCst), start.elapsed())
+}
+
+/// The method's deadline counts from the call, as the default's does, not from when
+/// its body was read: 3.5 s from the call leaves the attempts at 2 s and 3 s.
+#[tokio::test(start_paused = true)]
+async fn http_level_a_methods_deadline_counts_from_the_call() {
+    let sum = periodic(10, 1.0).codes([2001]).max_elapsed(secs(3.5));
+    // A default that retries nothing itself, and one with a shorter deadline or a
+    // longer one: the method's deadline is the call's.
+    for default in [
+        RetryStrategy::none(),
+        periodic(10, 1.0).codes([2001]).max_elapsed(secs(2.5)),
+        periodic(10, 1.0).codes([2001]).max_elapsed(secs(8.0)),
+    ] {
+        let strategy = default.for_method("sum", sum.clone());
+        assert_eq!(after_a_slow_body(strategy).await, (2, secs(3.0)));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_typed_client_follows_a_methods_strategy() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = Client::builder(server.uri())
+        .retry(
+            periodic(3, 1.0)
+                .codes([2001])
+                .for_method("sum", periodic(1, 5.0).codes([2002])),
+        )
+        .build();
+    server.script("sum", [Step::error(2002), Step::error(2002)]);
+    server.script("echo", [Step::error(2001), Step::error(2001)]);
+    let start = Instant::now();
+    let err = client.call::<i64>("sum", [1, 2]).await.unwrap_err();
+    assert_eq!(err.rpc().map(|e| e.code()), Some(2002));
+    assert_eq!(ended(err.gave_up()), Some((1, GiveUpReason::Exhausted)));
+    assert_eq!((server.calls("sum"), start.elapsed()), (2, secs(5.0)));
+
+    // Other methods follow the default.
+    let start = Instant::now();
+    let echoed: Vec<i64> = client.call("echo", [1]).await.unwrap();
+    assert_eq!(echoed, [1]);
+    assert_eq!((server.calls("echo"), start.elapsed()), (3, secs(2.0)));
+}
+
+#[test]
+fn a_second_strategy_for_a_method_replaces_the_first_and_chains_are_cut() {
+    let strategy = RetryStrategy::none()
+        .for_method("b", periodic(1, 1.0))
+        .for_method("a", periodic(2, 1.0).for_method("c", periodic(3, 1.0)))
+        .for_method("b", RetryStrategy::none());
+    let shown = format!("{strategy:?}");
+    let methods = &shown[shown.find("methods: {").unwrap()..];
+    // Two methods, in order, the second `b` in place of the first; `a`'s own strategy
+    // for `c` is dropped.
+    assert_eq!(methods.matches("backoff: Some").count(), 1, "{methods}");
+    assert_eq!(methods.matches("backoff: None").count(), 1, "{methods}");
+    assert!(
+        methods.find("\"a\"").unwrap() < methods.find("\"b\"").unwrap(),
+        "{methods}"
+    );
+    assert!(!methods.contains("\"c\""), "{methods}");
+    assert_eq!(methods.matches("methods: {}").count(), 2, "{methods}");
+}

@@ -82,7 +82,8 @@ use message::{FirstByte, Message, parse, request_too_large};
 /// buffered bytes. The final
 /// answer is handed back as an `http::Response<Full<Bytes>>` (its status kept), so the
 /// caller reads the body as before. A per-request [`RetryStrategy`] is read from the
-/// `http::Request`'s extensions.
+/// `http::Request`'s extensions; where a client gives its requests none (jsonrpsee's), a
+/// method's strategy ([`RetryStrategy::for_method`]) gives its calls rules of their own.
 ///
 /// # What is sent, and what comes back
 ///

@@ -566,7 +566,8 @@ impl RetryStrategy {
     /// budget and hooks govern them instead of this one's. For stacks whose requests
     /// cannot carry their own strategy (inside jsonrpsee's HTTP client), and for rules
     /// that belong to a method rather than to one call: a heavy `eth_getLogs` that may
-    /// wait longer, a write that is never sent twice.
+    /// wait longer, a write that is never sent twice. Build it from a clone of this
+    /// one (`default.clone().retry_on(..)`) to share its hooks and budget.
     ///
     /// The strategies of methods are this strategy's when it is a layer's (or a
     /// client's) default:
@@ -589,14 +590,15 @@ impl RetryStrategy {
     /// use tower_jsonrpc_retry::backoff::ExponentialBackoff;
     /// use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
     ///
-    /// let strategy = RetryStrategy::ethereum_rate_limits()
+    /// let base = RetryStrategy::ethereum_rate_limits();
+    /// let strategy = base
+    ///     .clone()
     ///     // A read: safe to send again after a timeout, which the preset does not retry.
-    ///     .for_method("eth_call", RetryStrategy::ethereum_rate_limits().retry_on(ErrorClass::Timeout))
+    ///     .for_method("eth_call", base.clone().retry_on(ErrorClass::Timeout))
     ///     // Log queries are slow and rate limited hardest: more retries, further apart.
     ///     .for_method(
     ///         "eth_getLogs",
-    ///         RetryStrategy::ethereum_rate_limits()
-    ///             .backoff(ExponentialBackoff::doubling(6, Duration::from_secs(2)))
+    ///         base.backoff(ExponentialBackoff::doubling(6, Duration::from_secs(2)))
     ///             .max_elapsed(Duration::from_secs(120)),
     ///     )
     ///     // A trace costs the node too much to ask twice: never retried, alone or in a batch.

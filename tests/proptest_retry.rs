@@ -278,6 +278,34 @@ impl Plan {
         }
     }
 
+    /// The layer's strategy and the request's own, for a single call of `method`, with
+    /// `hear` on each. With `by_method`, the plan's strategy is the default's strategy
+    /// for `method` (`RetryStrategy::for_method`) over a noisy default, or, with
+    /// `per_request` too, the request's own over a noisy strategy for `method`. Without
+    /// it, a noisy strategy for the other method is added to the default, the plan's or
+    /// the noisy one. Any of the noisy ones leaking into the call shows.
+    fn placed_for(
+        &self,
+        method: &str,
+        by_method: bool,
+        hear: impl Fn(RetryStrategy) -> RetryStrategy,
+    ) -> (RetryStrategy, Option<RetryStrategy>) {
+        let other = if method == WRITE { "sum" } else { WRITE };
+        let noisy = || hear(noisy_default());
+        match (self.per_request, by_method) {
+            (false, false) => (hear(self.strategy()).for_method(other, noisy()), None),
+            (false, true) => (noisy().for_method(method, hear(self.strategy())), None),
+            (true, false) => (
+                noisy().for_method(other, noisy()),
+                Some(hear(self.strategy())),
+            ),
+            (true, true) => (
+                noisy().for_method(method, noisy()),
+                Some(hear(self.strategy())),
+            ),
+        }
+    }
+
     /// How many retries the backoff and the budget allow together.
     fn max_retries(&self) -> usize {
         self.budget.map_or(self.retries, |b| b.min(self.retries))
@@ -871,6 +899,7 @@ fn call_single(
     level: Level,
     plan: &Plan,
     method: &str,
+    by_method: bool,
     steps: Vec<Step>,
 ) -> (Run<SingleSeen>, Vec<Ended>) {
     let heard: Arc<Mutex<Vec<Ended>>> = Arc::default();
@@ -883,8 +912,7 @@ fn call_single(
     let run = run(async {
         let server = Server::new(steps, false);
         let mut request = Request::new(method.to_owned(), json!([1, 2])).with_id(1);
-        let (default, own) = plan.placed();
-        let (default, own) = (hear(default), own.map(hear));
+        let (default, own) = plan.placed_for(method, by_method, hear);
         let layer = JsonRpcRetryLayer::new(default.clone());
         if let Some(own) = own.clone() {
             request.extensions_mut().insert(own);
@@ -1413,9 +1441,10 @@ proptest! {
         level in level(),
         plan in plan(),
         method in method(),
+        by_method in any::<bool>(),
         script in single_script(),
     ) {
-        let (got, heard) = call_single(level, &plan, method, script.clone());
+        let (got, heard) = call_single(level, &plan, method, by_method, script.clone());
         check_bounds(level, &plan, &script, &got.sent, got.elapsed)?;
         check_non_idempotent_single(&plan, method, &script, &got.sent)?;
         let (want, ended) = model_single(level, &plan, method, &script);

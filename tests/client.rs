@@ -559,6 +559,38 @@ async fn a_batch_call_whose_re_send_fails_is_told_the_latest_retry_after() {
     assert_eq!(server.calls("sum"), 3);
 }
 
+/// The server's wait hint once the retries are over: the larger of `Retry-After` and a
+/// wait in the error's `data`, whichever carries it, held to no ceiling.
+#[tokio::test(start_paused = true)]
+async fn the_wait_hint_is_the_larger_of_header_and_data() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = Client::builder(server.uri())
+        .retry(RetryStrategy::none())
+        .build();
+    let data = |secs: u64| Some(json!({"backoff_seconds": secs}));
+    let cases = [
+        (Step::error_with(-32005, "limit", data(90)), Some(90)),
+        (
+            Step::error_with(-32005, "limit", data(90)).retry_after("120"),
+            Some(120),
+        ),
+        (
+            Step::error_with(-32005, "limit", data(300)).retry_after("120"),
+            Some(300),
+        ),
+        (Step::error(-32005), None),
+        (Step::status(503).retry_after("45"), Some(45)),
+    ];
+    for (step, want) in cases {
+        server.script("sum", [step]);
+        let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+        assert_eq!(err.wait_hint(), want.map(Duration::from_secs), "{err:?}");
+        if let ClientError::Rpc(e) = &err {
+            assert_eq!(e.wait_hint(), err.wait_hint());
+        }
+    }
+}
+
 /// `()` leaves `params` out; an empty array sends `"params": []`.
 #[tokio::test(start_paused = true)]
 async fn unit_params_are_left_out_and_an_empty_array_is_sent() {

@@ -107,13 +107,23 @@ impl<E: InspectError> ClientError<E> {
     /// call of a batch whose re-send failed, the failed exchange's: the server's latest
     /// word on time, as [`RpcError::retry_after`] says.) The header only: a wait a
     /// provider writes in the error object's `data` instead (Infura's `backoff_seconds`,
-    /// which the retry layer honours too) is read from [`rpc`](Self::rpc)'s
-    /// [`data`](crate::jsonrpc::ErrorObject::data).
+    /// which the retry layer honours too) is in [`wait_hint`](Self::wait_hint).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ClientError::Rpc(e) => e.retry_after(),
             ClientError::Transport(e) => e.retry_after(),
             _ => None,
+        }
+    }
+
+    /// The server's wait hint, as the retry layer reads one: the
+    /// [`Retry-After`](Self::retry_after), or, on an error object, a wait in its `data`
+    /// (Infura's `backoff_seconds`), the larger of the two ([`RpcError::wait_hint`]);
+    /// not held to any ceiling.
+    pub fn wait_hint(&self) -> Option<Duration> {
+        match self {
+            ClientError::Rpc(e) => e.wait_hint(),
+            other => other.retry_after(),
         }
     }
 
@@ -228,6 +238,27 @@ impl RpcError {
     /// back, while [`status`](Self::status) stays that of the answer the error came in.
     pub fn retry_after(&self) -> Option<Duration> {
         self.facts.retry_after
+    }
+
+    /// The server's wait hint, as the retry layer reads one: the
+    /// [`Retry-After`](Self::retry_after), or a wait in the error object's `data`
+    /// (Infura's `backoff_seconds`, at the top of `data` or under `rate`), the larger of
+    /// the two; not held to any ceiling. For a caller who waits itself once the retries
+    /// are over.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::client::RpcError;
+    /// use tower_jsonrpc_retry::jsonrpc::ErrorObject;
+    ///
+    /// let data = serde_json::json!({"rate": {"backoff_seconds": 2.5}});
+    /// let err = RpcError::from(ErrorObject::new(-32005, "limit exceeded").with_data(data));
+    /// assert_eq!(err.retry_after(), None);
+    /// assert_eq!(err.wait_hint(), Some(Duration::from_millis(2500)));
+    /// ```
+    pub fn wait_hint(&self) -> Option<Duration> {
+        let data = crate::retry::data_hint(&self.error);
+        self.facts.retry_after.max(data)
     }
 
     /// How the retries of the call ended, if the retry layer gave up on this answer: the

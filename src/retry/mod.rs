@@ -43,6 +43,8 @@ pub use layer::{JsonRpcRetry, JsonRpcRetryLayer};
 pub use policy::JsonRpcRetryPolicy;
 pub use strategy::{DEFAULT_RETRY_AFTER_CEILING, ErrorClass, RetryStrategy};
 
+pub(crate) use decide::data_hint;
+
 /// `err` and every error below it, outermost first.
 ///
 /// It is the walk that [`retry_on_error`](RetryStrategy::retry_on_error) and

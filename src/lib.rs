@@ -307,8 +307,9 @@
 //! method never retried. A call's own strategy (in its extensions) still outranks its
 //! method's. A batch follows its own strategy or the default (its calls share one
 //! backoff), but holds back from re-sends a call whose method's strategy would never
-//! send it again. It is how calls made through jsonrpsee, which carry no strategy of
-//! their own, get rules of their own.
+//! send it again (so does a request's own strategy cloned from the default). It is how
+//! calls made through jsonrpsee, which carry no strategy of their own, get rules of
+//! their own.
 //!
 //! ```
 //! use std::time::Duration;

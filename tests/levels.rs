@@ -233,6 +233,15 @@ fn table() -> Vec<Case> {
         }
         .expect(Outcome::Timeout, 1, Duration::from_millis(150)),
         Case {
+            method_strategy: Some(RetryStrategy::none().max_elapsed(Duration::from_millis(150))),
+            ..case(
+                "a method's none() with a deadline sends once, cut at it",
+                vec![Step::ok().after(secs(10.0))],
+                periodic(3, 0.0).retry_on(ErrorClass::Timeout),
+            )
+        }
+        .expect(Outcome::Timeout, 1, Duration::from_millis(150)),
+        Case {
             method_strategy: Some(periodic(3, 0.0).retry_on(ErrorClass::Timeout)),
             ..case(
                 "a method's strategy without a deadline has none",

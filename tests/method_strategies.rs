@@ -119,50 +119,129 @@ async fn http_level_a_batch_follows_the_default_and_holds_back_what_its_method_n
     }
 }
 
-/// Over a service that answers every call with error 2001, after the caller's body
-/// took 2 s to arrive: the attempts made, and the time taken.
-async fn after_a_slow_body(strategy: RetryStrategy) -> (usize, Duration) {
+const SUM: &[u8] = br#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+const BUSY: &[u8] = br#"{"jsonrpc":"2.0","error":{"code":2001,"message":"busy"},"id":1}"#;
+
+/// What a call through the HTTP-level layer came to: the attempts that reached the
+/// service, the time taken, and how the retries ended (`None` for an error).
+type Came = (usize, Duration, Option<GiveUpReason>);
+
+/// `body`, arriving 2 s after the call, through the HTTP-level layer over a service
+/// that waits `wait` and then answers `answer` every time.
+async fn after_a_slow_body(
+    strategy: RetryStrategy,
+    body: &'static [u8],
+    wait: Duration,
+    answer: &'static [u8],
+) -> Came {
     let sends = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&sends);
     let inner = tower::service_fn(move |_: http::Request<TestBody>| {
         seen.fetch_add(1, Ordering::SeqCst);
-        async {
-            Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::from_static(
-                br#"{"jsonrpc":"2.0","error":{"code":2001,"message":"busy"},"id":1}"#,
-            ))))
+        async move {
+            tokio::time::sleep(wait).await;
+            Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::from_static(answer))))
         }
     });
     let svc = JsonRpcRetryLayer::http::<TestBody>(strategy).layer(inner);
     let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::after(
-            secs(2.0),
-            br#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#,
-        ))
+        .body(TestBody::after(secs(2.0), body))
         .unwrap();
     let start = Instant::now();
-    let resp = svc.oneshot(req).await.unwrap();
-    assert_eq!(
-        ended(resp.extensions().get().copied()).map(|(_, why)| why),
-        Some(GiveUpReason::Deadline)
-    );
-    (sends.load(Ordering::SeqCst), start.elapsed())
+    let why = match svc.oneshot(req).await {
+        Ok(resp) => ended(resp.extensions().get().copied()).map(|(_, why)| why),
+        Err(_) => None,
+    };
+    (sends.load(Ordering::SeqCst), start.elapsed(), why)
 }
 
-/// The method's deadline counts from the call, as the default's does, not from when
-/// its body was read: 3.5 s from the call leaves the attempts at 2 s and 3 s.
+/// A method's deadline counts from the call, as the default's does, not from when its
+/// body was read: 3.5 s from the call leaves the attempts at 2 s and 3 s. It replaces
+/// the default's, later or earlier, once the body says the method.
 #[tokio::test(start_paused = true)]
 async fn http_level_a_methods_deadline_counts_from_the_call() {
     let sum = periodic(10, 1.0).codes([2001]).max_elapsed(secs(3.5));
-    // A default that retries nothing itself, and one with a shorter deadline or a
-    // longer one: the method's deadline is the call's.
     for default in [
         RetryStrategy::none(),
         periodic(10, 1.0).codes([2001]).max_elapsed(secs(2.5)),
         periodic(10, 1.0).codes([2001]).max_elapsed(secs(8.0)),
     ] {
         let strategy = default.for_method("sum", sum.clone());
-        assert_eq!(after_a_slow_body(strategy).await, (2, secs(3.0)));
+        let came = after_a_slow_body(strategy, SUM, Duration::ZERO, BUSY).await;
+        assert_eq!(came, (2, secs(3.0), Some(GiveUpReason::Deadline)));
     }
+}
+
+/// Until the body says which method it calls, the default's deadline bounds the call:
+/// a method with a later deadline, or none, does not lift it while the body is read.
+#[tokio::test(start_paused = true)]
+async fn http_level_the_defaults_deadline_bounds_the_read_whatever_the_methods() {
+    let default = periodic(10, 1.0).codes([2001]).max_elapsed(secs(1.0));
+    for sum in [
+        RetryStrategy::none(),
+        periodic(10, 1.0).max_elapsed(secs(60.0)),
+    ] {
+        let strategy = default.clone().for_method("sum", sum);
+        let came = after_a_slow_body(strategy, SUM, Duration::ZERO, BUSY).await;
+        assert_eq!(came, (0, secs(1.0), None), "cut while the body was read");
+    }
+}
+
+/// A batch, and a body that is not JSON-RPC, keep the default's deadline from the call
+/// when the default has strategies for methods, whatever their deadlines.
+#[tokio::test(start_paused = true)]
+async fn http_level_a_batch_and_a_body_not_json_rpc_keep_the_defaults_deadline() {
+    let default = periodic(10, 1.0).codes([2001]).max_elapsed(secs(3.5));
+    let batch: &[u8] = br#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}]"#;
+    let busy: &[u8] = br#"[{"jsonrpc":"2.0","error":{"code":2001,"message":"busy"},"id":1}]"#;
+    for strategy in [
+        default.clone(),
+        default.clone().for_method(
+            "sum",
+            periodic(10, 1.0).codes([2001]).max_elapsed(secs(60.0)),
+        ),
+        default.clone().for_method("other", RetryStrategy::none()),
+    ] {
+        let came = after_a_slow_body(strategy.clone(), batch, Duration::ZERO, busy).await;
+        assert_eq!(
+            came,
+            (2, secs(3.0), Some(GiveUpReason::Deadline)),
+            "a batch"
+        );
+        // Sent once, as it came, and cut at the deadline: 1.5 s after the body came.
+        let came = after_a_slow_body(strategy, b"not json", secs(50.0), b"ok").await;
+        assert_eq!(came, (1, secs(3.5), None), "not JSON-RPC");
+    }
+}
+
+/// A request's own strategy governs its call, its strategies for methods included only
+/// as the default's are in a batch: a method whose strategy never retries it is held
+/// back. So a strategy cloned from the default for one request keeps its writes safe.
+#[tokio::test(start_paused = true)]
+async fn a_requests_own_strategy_holds_back_what_its_methods_never_retry() {
+    let server = FlakyServer::start().await.unwrap();
+    let own = periodic(3, 1.0)
+        .codes([2001])
+        .for_method("sum", RetryStrategy::none());
+    let svc = common::stack(&server, periodic(3, 1.0).codes([2001]));
+    server.script("sum", [Step::error(2001)]);
+    let mut req = Request::new("sum", json!([1, 2])).with_id(1);
+    req.extensions_mut().insert(own.clone());
+    let resp = svc.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+    assert_eq!(
+        ended(resp.extensions().get().copied()),
+        Some((0, GiveUpReason::NotIdempotent))
+    );
+    assert_eq!(server.calls("sum"), 1);
+
+    // Another method goes by the request's strategy itself.
+    server.script("echo", [Step::error(2001)]);
+    let mut req = Request::new("echo", json!([7])).with_id(2);
+    req.extensions_mut().insert(own);
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!([7])));
+    assert_eq!(server.calls("echo"), 2);
 }
 
 #[tokio::test(start_paused = true)]

@@ -105,18 +105,7 @@ impl Deadline {
     /// (set by a retry layer further out, or for the same call a moment ago); returns
     /// the deadline the call has now.
     pub(crate) fn set(extensions: &mut http::Extensions, limit: Duration) -> Deadline {
-        Self::set_from(extensions, tokio::time::Instant::now(), limit)
-    }
-
-    /// [`set`](Self::set), with the deadline `limit` from `start` instead of from now.
-    pub(crate) fn set_from(
-        extensions: &mut http::Extensions,
-        start: tokio::time::Instant,
-        limit: Duration,
-    ) -> Deadline {
-        // Beyond tokio's far future (about 30 years), where a deadline near what an
-        // `Instant` holds would overflow in tokio's timer: a time no deadline reaches.
-        let at = start + limit.min(crate::FAR_FUTURE);
+        let Deadline(at) = Self::after(tokio::time::Instant::now(), limit);
         match extensions.get::<Deadline>() {
             Some(earlier) if earlier.0 <= at => *earlier,
             _ => {
@@ -124,6 +113,13 @@ impl Deadline {
                 Deadline(at)
             }
         }
+    }
+
+    /// The deadline `limit` after `start`.
+    pub(crate) fn after(start: tokio::time::Instant, limit: Duration) -> Deadline {
+        // Beyond tokio's far future (about 30 years), where a deadline near what an
+        // `Instant` holds would overflow in tokio's timer: a time no deadline reaches.
+        Deadline(start + limit.min(crate::FAR_FUTURE))
     }
 
     /// What is left before the call's deadline, if it has one.

@@ -15,7 +15,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::event::{AttemptFailure, GiveUpEvent, GiveUpReason, announce_give_up, named_call};
-use super::layer::{Call, JsonRpcRetry};
+use super::layer::JsonRpcRetry;
 use super::strategy::RetryStrategy;
 use crate::BoxError;
 use crate::codec::{
@@ -499,10 +499,10 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        // The deadline runs from the call, before the body is read (and before the
-        // method is known: the latest any strategy of a method may give).
-        let limit = self.stack.limit(req.extensions(), Call::Unread);
-        self.stack.stamp(req.extensions_mut(), limit);
+        // The deadline runs from the call, before the body is read: until the body says
+        // which method it calls, the default's (or the request's own strategy's).
+        let limit = self.stack.limit(req.extensions(), None);
+        let outer = self.stack.stamp(req.extensions_mut(), limit).outer;
         let called = tokio::time::Instant::now();
         let strategy = self.strategy.clone();
         // The service made ready goes with this call; the one left here is made ready anew.
@@ -518,7 +518,7 @@ where
                 read_request(body, &parts.extensions, limit, attempt_timeout, &strategy).await?;
             let message = parse(&bytes);
             if let Message::Single(request) = &message {
-                stack.narrow(&mut parts.extensions, request.method(), called);
+                stack.restamp(&mut parts.extensions, request.method(), called, outer);
             }
             let ext = &parts.extensions;
             ready_before_deadline(&mut stack, ext, called, &strategy, &message).await?;

@@ -1,3 +1,4 @@
+use std::fmt;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -145,7 +146,7 @@ impl<S> Layer<S> for JsonRpcRetryLayer {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct JsonRpcRetry<S> {
     retry: Retry<JsonRpcRetryPolicy, Attempts<S>>,
     /// The default strategy's deadline, kept apart so that a call need not look into
@@ -155,6 +156,16 @@ pub struct JsonRpcRetry<S> {
     /// call of theirs takes); `None` otherwise, so that cloning the service copies no
     /// `Arc` for it.
     by_method: Option<RetryStrategy>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for JsonRpcRetry<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `by_method` is the policy's default again: shown once, there.
+        f.debug_struct("JsonRpcRetry")
+            .field("retry", &self.retry)
+            .field("max_elapsed", &self.max_elapsed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S> JsonRpcRetry<S> {
@@ -199,18 +210,21 @@ impl<S> JsonRpcRetry<S> {
     }
 
     /// The deadline of the strategy that governs a call (`RetryStrategy::for_request`):
-    /// its own, else its method's or the default's; before the method is known
-    /// ([`Call::Unread`]), the latest any of them may have.
-    pub(crate) fn limit(&self, extensions: &http::Extensions, call: Call<'_>) -> Option<Duration> {
-        match (extensions.get::<RetryStrategy>(), &self.by_method, call) {
-            (Some(own), _, _) => own.inner.max_elapsed,
-            (None, None, _) | (None, Some(_), Call::Batch) => self.max_elapsed,
-            (None, Some(default), Call::Single(method)) => {
-                RetryStrategy::for_request(extensions, Some(method), default)
+    /// its own, else, for a single call of `method`, its method's, else the default's
+    /// (a batch, or at the HTTP level a call whose body has not been read).
+    pub(crate) fn limit(
+        &self,
+        extensions: &http::Extensions,
+        method: Option<&str>,
+    ) -> Option<Duration> {
+        match (extensions.get::<RetryStrategy>(), &self.by_method) {
+            (Some(own), _) => own.inner.max_elapsed,
+            (None, None) => self.max_elapsed,
+            (None, Some(default)) => {
+                RetryStrategy::for_request(extensions, method, default)
                     .inner
                     .max_elapsed
             }
-            (None, Some(default), Call::Unread) => default.loosest_max_elapsed(),
         }
     }
 
@@ -218,54 +232,66 @@ impl<S> JsonRpcRetry<S> {
     /// [`limit`](Self::limit)); an earlier deadline already there (a retry layer further
     /// out) stays. Returns the deadline the call has, if any, vouched for
     /// ([`DeadlineVoucher`]) until it goes below this layer, so that the policy's copy
-    /// for retries keeps it even if it has passed by the time the copy is made.
+    /// for retries keeps it even if it has passed by the time the copy is made; and the
+    /// one it had from further out, if any.
     pub(crate) fn stamp(
         &self,
         extensions: &mut http::Extensions,
         limit: Option<Duration>,
-    ) -> Option<Deadline> {
+    ) -> Stamped {
         Deadline::drop_stale(extensions);
+        let outer = extensions.get::<Deadline>().copied();
         let deadline = match limit {
             Some(limit) => Some(Deadline::set(extensions, limit)),
-            None => extensions.get::<Deadline>().copied(),
+            None => outer,
         };
         if deadline.is_some() {
             extensions.insert(DeadlineVoucher);
         }
-        deadline
+        Stamped { deadline, outer }
     }
-}
 
-impl<S> JsonRpcRetry<S> {
-    /// At the HTTP level, once a single call's method is known (`method`): the deadline
-    /// its method's strategy gives it, counted from the call (`called`), when that is
-    /// earlier than the one it was given before its body was read
-    /// ([`Call::Unread`]).
-    pub(crate) fn narrow(
+    /// At the HTTP level, once the call is known to be a single call of `method`, called
+    /// at `called` and stamped ([`stamp`](Self::stamp)) with the default's deadline
+    /// before its body was read: its method's deadline instead, counted from the call,
+    /// or none; a deadline from further out (`outer`) still stands when earlier.
+    pub(crate) fn restamp(
         &self,
         extensions: &mut http::Extensions,
         method: &str,
         called: tokio::time::Instant,
+        outer: Option<Deadline>,
     ) {
-        if self.by_method.is_none() {
+        if self.by_method.is_none() || extensions.get::<RetryStrategy>().is_some() {
+            // The strategy that governs the call is the one it was stamped for.
             return;
         }
-        if let Some(limit) = self.limit(extensions, Call::Single(method)) {
-            Deadline::set_from(extensions, called, limit);
-            extensions.insert(DeadlineVoucher);
+        let own = self
+            .limit(extensions, Some(method))
+            .map(|limit| Deadline::after(called, limit));
+        let deadline = match (outer, own) {
+            (Some(outer), Some(own)) => Some(if outer.0 <= own.0 { outer } else { own }),
+            (outer, own) => outer.or(own),
+        };
+        match deadline {
+            Some(deadline) => {
+                extensions.insert(deadline);
+                extensions.insert(DeadlineVoucher);
+            }
+            None => {
+                extensions.remove::<Deadline>();
+                extensions.remove::<DeadlineVoucher>();
+            }
         }
     }
 }
 
-/// What a call is, for the strategy that governs it.
+/// What [`JsonRpcRetry::stamp`] gave a call: its deadline, and the one it had from a
+/// layer further out.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Call<'a> {
-    /// A single call (or notification) of this method.
-    Single(&'a str),
-    /// A batch, which its own strategy or the default governs.
-    Batch,
-    /// A call whose body has not been read yet (at the HTTP level).
-    Unread,
+pub(crate) struct Stamped {
+    pub(crate) deadline: Option<Deadline>,
+    pub(crate) outer: Option<Deadline>,
 }
 
 impl<S> Service<Request> for JsonRpcRetry<S>
@@ -282,8 +308,8 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        let limit = self.limit(request.extensions(), Call::Single(request.method()));
-        let deadline = self.stamp(request.extensions_mut(), limit);
+        let limit = self.limit(request.extensions(), Some(request.method()));
+        let deadline = self.stamp(request.extensions_mut(), limit).deadline;
         ResponseFuture {
             inner: Fused::new(self.call_with_deadline(request, deadline.as_ref())),
         }
@@ -304,8 +330,8 @@ where
     }
 
     fn call(&mut self, mut batch: BatchRequest) -> Self::Future {
-        let limit = self.limit(batch.extensions(), Call::Batch);
-        let deadline = self.stamp(batch.extensions_mut(), limit);
+        let limit = self.limit(batch.extensions(), None);
+        let deadline = self.stamp(batch.extensions_mut(), limit).deadline;
         ResponseFuture {
             inner: Fused::new(self.call_with_deadline(batch, deadline.as_ref())),
         }

@@ -205,15 +205,6 @@ impl RetryStrategy {
         !self.inner.methods.is_empty()
     }
 
-    /// The latest deadline any call under this default may have, before its method is
-    /// known: none if this strategy or one of its methods' has none.
-    pub(crate) fn loosest_max_elapsed(&self) -> Option<Duration> {
-        let own = self.inner.max_elapsed;
-        self.inner.methods.iter().try_fold(own?, |loosest, (_, s)| {
-            Some(loosest.max(s.inner.max_elapsed?))
-        })
-    }
-
     /// A strategy that waits for the delays of `backoff`, and retries nothing until
     /// codes or errors are added.
     #[must_use]
@@ -567,23 +558,30 @@ impl RetryStrategy {
     /// cannot carry their own strategy (inside jsonrpsee's HTTP client), and for rules
     /// that belong to a method rather than to one call: a heavy `eth_getLogs` that may
     /// wait longer, a write that is never sent twice. Build it from a clone of this
-    /// one (`default.clone().retry_on(..)`) to share its hooks and budget.
+    /// one (`default.clone().retry_on(..)`) to share its hooks and budget. Its deadline
+    /// replaces this one's too: `RetryStrategy::none().max_elapsed(limit)` sends a call
+    /// once, and still cuts it at `limit`.
     ///
     /// The strategies of methods are this strategy's when it is a layer's (or a
     /// client's) default:
     ///
-    /// - A single call, notification or not, follows its method's strategy unless it
-    ///   carries its own in its extensions, which governs it as it is.
-    /// - A batch follows this strategy (its calls share one backoff and one deadline),
-    ///   but a call in it whose method's strategy would never send it again (it
-    ///   [`can_retry`](Self::can_retry) nothing, as [`none()`](Self::none), or marks the
-    ///   method [`non_idempotent`](Self::non_idempotent)) is held back from re-sends, as
-    ///   if this strategy marked it non-idempotent.
+    /// - A single call, notification or not, follows its method's strategy, unless it
+    ///   carries a strategy of its own in its extensions: that one governs it.
+    /// - A batch follows its own strategy or this one (its calls share one backoff and
+    ///   one deadline).
+    /// - Wherever a strategy with strategies for methods governs, a call in a batch or a
+    ///   single call under a request's own strategy, a call whose method it gives a
+    ///   strategy that would never send it again (one that
+    ///   [`can_retry`](Self::can_retry) nothing, as [`none()`](Self::none), or that
+    ///   marks the method [`non_idempotent`](Self::non_idempotent)) is held back from
+    ///   re-sends, as if marked non-idempotent. So a request's strategy cloned from the
+    ///   default keeps the default's writes safe.
     /// - A second strategy for the same method replaces the first; the strategies that
     ///   `strategy` itself has for methods are dropped (one level, no chains).
-    /// - At the HTTP level, a call's deadline counts from the call, as ever; until the
-    ///   body has been read the method is not known, and the latest deadline among this
-    ///   strategy and its methods' bounds the read.
+    /// - At the HTTP level, a call's deadline counts from the call, as ever. Until its
+    ///   body has been read the method is not known, and this strategy's deadline (or
+    ///   the request's own strategy's) bounds the read; a single call's method's
+    ///   deadline then replaces it, later or earlier, or takes it away.
     ///
     /// ```
     /// use std::time::Duration;
@@ -636,9 +634,9 @@ impl RetryStrategy {
     }
 
     /// Whether calls of `method` are held back from a re-send: marked
-    /// [`non_idempotent`](Self::non_idempotent) here, or, in a batch this strategy
-    /// governs, by the method's own strategy ([`for_method`](Self::for_method)), or
-    /// given one that never retries.
+    /// [`non_idempotent`](Self::non_idempotent) here, or by the strategy this one has
+    /// for the method ([`for_method`](Self::for_method)), or given one that never
+    /// retries.
     pub(crate) fn is_non_idempotent(&self, method: &str) -> bool {
         let listed = |s: &RetryStrategy| s.inner.non_idempotent.iter().any(|m| &**m == method);
         listed(self)

@@ -241,6 +241,13 @@ fn noisy_default() -> RetryStrategy {
 
 impl Plan {
     fn strategy(&self) -> RetryStrategy {
+        self.strategy_holding(false)
+    }
+
+    /// The plan's strategy; with `by_method`, a non-idempotent `WRITE` is held back by a
+    /// strategy for it that never retries (`RetryStrategy::for_method`), which a batch
+    /// heeds as it heeds the mark.
+    fn strategy_holding(&self, by_method: bool) -> RetryStrategy {
         let mut s = RetryStrategy::new(PeriodicBackoff::new(
             self.retries,
             Duration::from_millis(self.interval_ms),
@@ -258,7 +265,11 @@ impl Plan {
             s = s.max_elapsed(Duration::from_millis(ms));
         }
         if self.non_idempotent {
-            s = s.non_idempotent([WRITE]);
+            s = if by_method {
+                s.for_method(WRITE, RetryStrategy::none())
+            } else {
+                s.non_idempotent([WRITE])
+            };
         }
         if let Some(n) = self.budget {
             s = s.budget(Arc::new(Allow(n.into())));
@@ -269,12 +280,13 @@ impl Plan {
         s
     }
 
-    /// The layer's strategy, and the one for the request's extensions.
-    fn placed(&self) -> (RetryStrategy, Option<RetryStrategy>) {
+    /// The layer's strategy, and the one for the batch's extensions (see
+    /// [`strategy_holding`](Self::strategy_holding) for `by_method`).
+    fn placed(&self, by_method: bool) -> (RetryStrategy, Option<RetryStrategy>) {
         if self.per_request {
-            (noisy_default(), Some(self.strategy()))
+            (noisy_default(), Some(self.strategy_holding(by_method)))
         } else {
-            (self.strategy(), None)
+            (self.strategy_holding(by_method), None)
         }
     }
 
@@ -969,6 +981,7 @@ fn call_batch(
     methods: &[(&str, bool)],
     steps: Vec<Step>,
     reverse: bool,
+    by_method: bool,
 ) -> Run<BatchSeen> {
     run(async {
         let server = Server::new(steps, reverse);
@@ -982,7 +995,7 @@ fn call_batch(
             })
             .collect();
         let expected: Vec<Id> = batch.ids().cloned().collect();
-        let (default, own) = plan.placed();
+        let (default, own) = plan.placed(by_method);
         let layer = JsonRpcRetryLayer::new(default.clone());
         if let Some(own) = own.clone() {
             batch.extensions_mut().insert(own);
@@ -1462,8 +1475,9 @@ proptest! {
         items in batch_items(),
         script in batch_script(),
         reverse in any::<bool>(),
+        by_method in any::<bool>(),
     ) {
-        let mut got = call_batch(level, &plan, &items, script.clone(), reverse);
+        let mut got = call_batch(level, &plan, &items, script.clone(), reverse, by_method);
         check_bounds(level, &plan, &script, &got.sent, got.elapsed)?;
         check_batch(level, &plan, &items, &script, &got)?;
         if let Ok((items, _)) = &mut got.seen {

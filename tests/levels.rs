@@ -362,6 +362,17 @@ fn table() -> Vec<Case> {
         .expect(Outcome::Other("reset".to_owned()), 1, Duration::ZERO)
         .given_up(GiveUpReason::NotIdempotent),
         Case {
+            method: "send",
+            method_strategy: Some(periodic(3, 1.0).codes([-32005])),
+            ..case(
+                "non-idempotent: the mark holds under the method's own strategy",
+                vec![e(-32005)],
+                periodic(3, 1.0).non_idempotent(["send"]),
+            )
+        }
+        .expect(Outcome::Code(-32005), 1, Duration::ZERO)
+        .given_up(GiveUpReason::NotIdempotent),
+        Case {
             notification: true,
             ..case(
                 "notification: codes never apply",

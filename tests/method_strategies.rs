@@ -269,6 +269,35 @@ async fn the_typed_client_follows_a_methods_strategy() {
     assert_eq!((server.calls("echo"), start.elapsed()), (3, secs(2.0)));
 }
 
+/// A method the default marks non-idempotent stays marked under its own strategy,
+/// whichever comes first; `idempotent` on the default unmarks it there too.
+#[tokio::test(start_paused = true)]
+async fn the_defaults_non_idempotent_marks_hold_under_a_methods_strategy() {
+    let server = server().await;
+    let write = || periodic(3, 1.0).codes([-32005]);
+    let marked_first = periodic(3, 1.0)
+        .non_idempotent(["write"])
+        .for_method("write", write());
+    let marked_after = periodic(3, 1.0)
+        .for_method("write", write())
+        .non_idempotent(["write"]);
+    let unmarked = marked_first.clone().idempotent(["write"]);
+    for (strategy, calls, why) in [
+        (marked_first, 1, GiveUpReason::NotIdempotent),
+        (marked_after, 1, GiveUpReason::NotIdempotent),
+        (unmarked, 4, GiveUpReason::Exhausted),
+    ] {
+        server.reset();
+        server.script("write", std::iter::repeat_n(Step::error(-32005), 4));
+        let svc = common::stack(&server, strategy);
+        let req = Request::new("write", json!([])).with_id(1);
+        let resp = svc.oneshot(req).await.unwrap();
+        assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
+        let ended = ended(resp.extensions().get().copied()).map(|(_, why)| why);
+        assert_eq!((server.calls("write"), ended), (calls, Some(why)));
+    }
+}
+
 #[test]
 fn a_second_strategy_for_a_method_replaces_the_first_and_chains_are_cut() {
     let strategy = RetryStrategy::none()

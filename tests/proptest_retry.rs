@@ -292,7 +292,8 @@ impl Plan {
 
     /// The layer's strategy and the request's own, for a single call of `method`, with
     /// `hear` on each. With `by_method`, the plan's strategy is the default's strategy
-    /// for `method` (`RetryStrategy::for_method`) over a noisy default, or, with
+    /// for `method` (`RetryStrategy::for_method`) over a noisy default that does not
+    /// mark `method` non-idempotent, or, with
     /// `per_request` too, the request's own over a noisy strategy for `method`. Without
     /// it, a noisy strategy for the other method is added to the default, the plan's or
     /// the noisy one. Any of the noisy ones leaking into the call shows.
@@ -304,9 +305,11 @@ impl Plan {
     ) -> (RetryStrategy, Option<RetryStrategy>) {
         let other = if method == WRITE { "sum" } else { WRITE };
         let noisy = || hear(noisy_default());
+        // A default's mark would hold under the method's strategy: none for `method`.
+        let unmarked = || hear(noisy_default().idempotent([method]));
         match (self.per_request, by_method) {
             (false, false) => (hear(self.strategy()).for_method(other, noisy()), None),
-            (false, true) => (noisy().for_method(method, hear(self.strategy())), None),
+            (false, true) => (unmarked().for_method(method, hear(self.strategy())), None),
             (true, false) => (
                 noisy().for_method(other, noisy()),
                 Some(hear(self.strategy())),

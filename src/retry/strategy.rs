@@ -487,9 +487,15 @@ impl RetryStrategy {
         I: IntoIterator<Item = M>,
         M: AsRef<str>,
     {
+        let methods: Vec<Arc<str>> = methods.into_iter().map(|m| Arc::from(m.as_ref())).collect();
         self.edit(|i| {
-            i.non_idempotent
-                .extend(methods.into_iter().map(|m| Arc::from(m.as_ref())))
+            // A method with a strategy of its own stays marked under it.
+            for (method, strategy) in &mut i.methods {
+                if methods.contains(method) && !strategy.lists_non_idempotent(method) {
+                    *strategy = strategy.clone().non_idempotent([&**method]);
+                }
+            }
+            i.non_idempotent.extend(methods);
         })
     }
 
@@ -512,9 +518,15 @@ impl RetryStrategy {
         M: AsRef<str>,
     {
         let methods: Vec<M> = methods.into_iter().collect();
+        let named = |m: &str| methods.iter().any(|u| u.as_ref() == m);
         self.edit(|i| {
-            i.non_idempotent
-                .retain(|m| !methods.iter().any(|u| u.as_ref() == &**m));
+            i.non_idempotent.retain(|m| !named(m));
+            // And under a method's strategy of its own.
+            for (method, strategy) in &mut i.methods {
+                if named(method) && strategy.lists_non_idempotent(method) {
+                    *strategy = strategy.clone().idempotent([&**method]);
+                }
+            }
         })
     }
 
@@ -578,6 +590,10 @@ impl RetryStrategy {
     ///   default keeps the default's writes safe.
     /// - A second strategy for the same method replaces the first; the strategies that
     ///   `strategy` itself has for methods are dropped (one level, no chains).
+    /// - A method this strategy marks [`non_idempotent`](Self::non_idempotent), before
+    ///   or after, stays marked under its own strategy, and
+    ///   [`idempotent`](Self::idempotent) here unmarks it there too: giving a write a
+    ///   strategy of its own does not lift its mark.
     /// - At the HTTP level, a call's deadline counts from the call, as ever. Until its
     ///   body has been read the method is not known, and this strategy's deadline (or
     ///   the request's own strategy's) bounds the read; a single call's method's
@@ -599,7 +615,8 @@ impl RetryStrategy {
     ///         base.backoff(ExponentialBackoff::doubling(6, Duration::from_secs(2)))
     ///             .max_elapsed(Duration::from_secs(120)),
     ///     )
-    ///     // A trace costs the node too much to ask twice: never retried, alone or in a batch.
+    ///     // A trace costs the node too much to run twice: never retried alone, and in a
+    ///     // batch sent again only when the server never saw it (as a write is).
     ///     .for_method("debug_traceTransaction", RetryStrategy::none());
     /// # let _ = strategy;
     /// ```
@@ -611,6 +628,13 @@ impl RetryStrategy {
         } else {
             strategy
         };
+        // A method marked here stays marked under its own strategy.
+        let strategy =
+            if self.lists_non_idempotent(&method) && !strategy.lists_non_idempotent(&method) {
+                strategy.non_idempotent([&*method])
+            } else {
+                strategy
+            };
         self.edit(
             |i| match i.methods.binary_search_by(|(m, _)| m.cmp(&method)) {
                 Ok(at) => {
@@ -638,11 +662,15 @@ impl RetryStrategy {
     /// for the method ([`for_method`](Self::for_method)), or given one that never
     /// retries.
     pub(crate) fn is_non_idempotent(&self, method: &str) -> bool {
-        let listed = |s: &RetryStrategy| s.inner.non_idempotent.iter().any(|m| &**m == method);
-        listed(self)
+        self.lists_non_idempotent(method)
             || self
                 .method_strategy(method)
-                .is_some_and(|s| listed(s) || !s.can_retry())
+                .is_some_and(|s| s.lists_non_idempotent(method) || !s.can_retry())
+    }
+
+    /// Whether this strategy marks `method` [`non_idempotent`](Self::non_idempotent).
+    fn lists_non_idempotent(&self, method: &str) -> bool {
+        self.inner.non_idempotent.iter().any(|m| &**m == method)
     }
 
     /// The preset for transient HTTP failures.

@@ -261,13 +261,15 @@
 //! its [non-idempotent methods](RetryStrategy::non_idempotent): a strategy made afresh
 //! for a write retries it like any read (see above). To keep those, build the request's
 //! strategy from the default (`default.clone().retry_on(ErrorClass::Timeout)`): a clone
-//! shares the hooks and the budget, and keeps the methods. [`RetryStrategy::none()`]
-//! there turns retries off. With the typed client, use
+//! shares the hooks and the budget, and keeps the methods (those marked, and those its
+//! [strategies for methods](#strategies-for-methods) never retry, held back).
+//! [`RetryStrategy::none()`] there turns retries off. With the typed client, use
 //! [`RequestBuilder::retry`](client::RequestBuilder::retry). At the HTTP level the
-//! strategy is read from the `http::Request`'s extensions, which jsonrpsee's client does
-//! not let a caller set: there, give methods their own strategies (below). Under two retry layers in one
-//! stack, each reads the request's strategy: its retries multiply (2 retries: up to 9
-//! attempts), and [`RetryStrategy::none()`] turns both off.
+//! strategy is read from the `http::Request`'s extensions, which jsonrpsee's client
+//! does not let a caller set: there, give methods their own strategies (below). Under
+//! two retry layers in one stack, each reads the request's strategy: its retries
+//! multiply (2 retries: up to 9 attempts), and [`RetryStrategy::none()`] turns both
+//! off.
 //!
 //! ```
 //! use serde_json::json;
@@ -346,11 +348,12 @@
 //! a strategy in the extensions of a request inside it is not read, nor are the
 //! strategies of its methods, except to hold back a call whose method's strategy never
 //! retries it. A call that must go at most once is marked with
-//! [`non_idempotent`](RetryStrategy::non_idempotent) or sent on its own; when a retry of a batch refused as a whole leaves such a notification
-//! unsent, the refusal is kept in [`unmatched`](jsonrpc::BatchResponse::unmatched). Calls
-//! that share an id (the codec refuses to send them; a service of your own may not) are
-//! retried on transport failures only: which call an answer is for cannot be told.
-//! [`Client::batch`] gives a typed handle per call:
+//! [`non_idempotent`](RetryStrategy::non_idempotent) or sent on its own; when a retry
+//! of a batch refused as a whole leaves such a notification unsent, the refusal is kept
+//! in [`unmatched`](jsonrpc::BatchResponse::unmatched). Calls that share an id (the
+//! codec refuses to send them; a service of your own may not) are retried on transport
+//! failures only: which call an answer is for cannot be told. [`Client::batch`] gives a
+//! typed handle per call:
 //!
 //! ```
 //! use tower_jsonrpc_retry::backoff::PeriodicBackoff;

@@ -4,19 +4,20 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tokio::time::Instant;
+use tower::retry::budget::TpsBudget;
 use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{Client, GiveUpReason, JsonRpcRetryLayer, RetryStrategy};
+use tower_jsonrpc_retry::{Client, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryStrategy};
 
 use common::{TestBody, ended, ended_in, secs};
 
@@ -295,6 +296,81 @@ async fn the_defaults_non_idempotent_marks_hold_under_a_methods_strategy() {
         assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
         let ended = ended(resp.extensions().get().copied()).map(|(_, why)| why);
         assert_eq!((server.calls("write"), ended), (calls, Some(why)));
+    }
+}
+
+/// Hooks and a budget a method's strategy has none of its own, it shares with the
+/// default, set before or after; one of its own it keeps, and a hook replaced on the
+/// default is replaced where it was shared.
+#[tokio::test(start_paused = true)]
+async fn a_methods_strategy_shares_the_defaults_hooks_and_budget() {
+    let heard: Arc<Mutex<Vec<String>>> = Arc::default();
+    let hear = |tag: &'static str| {
+        let heard = Arc::clone(&heard);
+        move |e: &GiveUpEvent<'_>| heard.lock().unwrap().push(format!("{tag} {}", e.method()))
+    };
+    let write = || periodic(1, 1.0).codes([-32005]);
+    // An empty budget refuses every retry: a call under it ends `Budget` at once.
+    let empty = || Arc::new(TpsBudget::new(Duration::from_secs(10), 0, 0.0));
+    let cases: [(&str, RetryStrategy, &[&str], GiveUpReason); 5] = [
+        (
+            "hook set before",
+            periodic(1, 1.0)
+                .codes([-32005])
+                .on_give_up(hear("a"))
+                .for_method("write", write()),
+            &["a write"],
+            GiveUpReason::Exhausted,
+        ),
+        (
+            "hook set after",
+            periodic(1, 1.0)
+                .codes([-32005])
+                .for_method("write", write())
+                .on_give_up(hear("b")),
+            &["b write"],
+            GiveUpReason::Exhausted,
+        ),
+        (
+            "hook replaced on the default",
+            periodic(1, 1.0)
+                .on_give_up(hear("old"))
+                .for_method("write", write())
+                .on_give_up(hear("c")),
+            &["c write"],
+            GiveUpReason::Exhausted,
+        ),
+        (
+            "a hook of its own",
+            periodic(1, 1.0)
+                .for_method("write", write().on_give_up(hear("own")))
+                .on_give_up(hear("d")),
+            &["own write"],
+            GiveUpReason::Exhausted,
+        ),
+        (
+            "budget set after",
+            periodic(1, 1.0)
+                .for_method("write", write())
+                .on_give_up(hear("e"))
+                .budget(empty()),
+            &["e write"],
+            GiveUpReason::Budget,
+        ),
+    ];
+    for (name, strategy, want, why) in cases {
+        heard.lock().unwrap().clear();
+        let server = FlakyServer::start().await.unwrap();
+        server.handle("write", |_| Ok(json!("written")));
+        server.script("write", std::iter::repeat_n(Step::error(-32005), 3));
+        let svc = common::stack(&server, strategy);
+        let resp = svc
+            .oneshot(Request::new("write", json!([])).with_id(1))
+            .await
+            .unwrap();
+        let ended = ended(resp.extensions().get().copied()).map(|(_, why)| why);
+        assert_eq!(ended, Some(why), "{name}");
+        assert_eq!(*heard.lock().unwrap(), want, "{name}");
     }
 }
 

@@ -446,12 +446,21 @@ impl RetryStrategy {
     /// that wait has paid for it. One budget shared by all callers bounds how much a
     /// retry storm can amplify load. A budget chosen at run time, an
     /// `Arc<dyn Budget + Send + Sync>`, is taken too.
+    ///
+    /// On a default with strategies for methods ([`for_method`](Self::for_method)), it
+    /// also serves those that have none of their own.
     #[must_use]
     pub fn budget<B>(self, budget: Arc<B>) -> Self
     where
         B: Budget + Send + Sync + ?Sized + 'static,
     {
-        self.edit(|i| i.budget = Some(Arc::new(Shared(budget))))
+        let budget: Arc<dyn Budget + Send + Sync> = Arc::new(Shared(budget));
+        self.edit(|i| {
+            let old = i.budget.replace(Arc::clone(&budget));
+            share(methods(&mut i.methods), old.as_ref(), &budget, |i| {
+                &mut i.budget
+            });
+        })
     }
 
     /// Marks methods that must not run twice (e.g. `eth_sendRawTransaction`).
@@ -541,12 +550,21 @@ impl RetryStrategy {
     /// The hook runs in the call's own future, synchronously: keep it short, and keep it
     /// from panicking. A panic unwinds through the caller's call, which is lost with the
     /// retry (already paid for, if a budget is set).
+    ///
+    /// On a default with strategies for methods ([`for_method`](Self::for_method)), it
+    /// also serves those that have none of their own.
     #[must_use]
     pub fn on_retry<F>(self, f: F) -> Self
     where
         F: Fn(&RetryEvent<'_>) + Send + Sync + 'static,
     {
-        self.edit(|i| i.on_retry = Some(Arc::new(f)))
+        let hook: OnRetry = Arc::new(f);
+        self.edit(|i| {
+            let old = i.on_retry.replace(Arc::clone(&hook));
+            share(methods(&mut i.methods), old.as_ref(), &hook, |i| {
+                &mut i.on_retry
+            });
+        })
     }
 
     /// Calls `f` when a call's failure is final (the failure the caller gets), with the
@@ -557,22 +575,36 @@ impl RetryStrategy {
     /// watched and makes no event. As with `on_retry`, a second call replaces the first,
     /// and the hook runs in the call's future: a panic in it unwinds through the caller's
     /// call.
+    ///
+    /// On a default with strategies for methods ([`for_method`](Self::for_method)), it
+    /// also serves those that have none of their own.
     #[must_use]
     pub fn on_give_up<F>(self, f: F) -> Self
     where
         F: Fn(&GiveUpEvent<'_>) + Send + Sync + 'static,
     {
-        self.edit(|i| i.on_give_up = Some(Arc::new(f)))
+        let hook: OnGiveUp = Arc::new(f);
+        self.edit(|i| {
+            let old = i.on_give_up.replace(Arc::clone(&hook));
+            share(methods(&mut i.methods), old.as_ref(), &hook, |i| {
+                &mut i.on_give_up
+            });
+        })
     }
 
     /// Gives calls of `method` a strategy of their own: its backoff, rules, deadline,
     /// budget and hooks govern them instead of this one's. For stacks whose requests
     /// cannot carry their own strategy (inside jsonrpsee's HTTP client), and for rules
     /// that belong to a method rather than to one call: a heavy `eth_getLogs` that may
-    /// wait longer, a write that is never sent twice. Build it from a clone of this
-    /// one (`default.clone().retry_on(..)`) to share its hooks and budget. Its deadline
-    /// replaces this one's too: `RetryStrategy::none().max_elapsed(limit)` sends a call
-    /// once, and still cuts it at `limit`.
+    /// wait longer, a write that is never sent twice. Its deadline replaces this one's
+    /// too: `RetryStrategy::none().max_elapsed(limit)` sends a call once, and still cuts
+    /// it at `limit`. Hooks ([`on_retry`](Self::on_retry),
+    /// [`on_give_up`](Self::on_give_up)) and a [`budget`](Self::budget) it does not have
+    /// of its own, it shares with this strategy, whether they are set before or after:
+    /// one `on_give_up` on the default hears the calls of every method. (A strategy
+    /// that never retries, as [`none()`](Self::none), makes no event for its calls; to
+    /// hear them, give the method one with no retries to make instead, such as the
+    /// default with `PeriodicBackoff::new(0, ..)`.)
     ///
     /// The strategies of methods are this strategy's when it is a layer's (or a
     /// client's) default:
@@ -580,7 +612,8 @@ impl RetryStrategy {
     /// - A single call, notification or not, follows its method's strategy, unless it
     ///   carries a strategy of its own in its extensions: that one governs it.
     /// - A batch follows its own strategy or this one (its calls share one backoff and
-    ///   one deadline).
+    ///   one deadline): the strategies of its calls' methods, their backoffs, rules and
+    ///   deadlines, are not used there, except to hold calls back (next).
     /// - Wherever a strategy with strategies for methods governs, a call in a batch or a
     ///   single call under a request's own strategy, a call whose method it gives a
     ///   strategy that would never send it again (one that
@@ -629,12 +662,23 @@ impl RetryStrategy {
             strategy
         };
         // A method marked here stays marked under its own strategy.
-        let strategy =
+        let mut strategy =
             if self.lists_non_idempotent(&method) && !strategy.lists_non_idempotent(&method) {
                 strategy.non_idempotent([&*method])
             } else {
                 strategy
             };
+        // Hooks and a budget it does not have of its own, it shares with this one.
+        let mine = &self.inner;
+        if let Some(hook) = &mine.on_retry {
+            share([&mut strategy], None, hook, |i| &mut i.on_retry);
+        }
+        if let Some(hook) = &mine.on_give_up {
+            share([&mut strategy], None, hook, |i| &mut i.on_give_up);
+        }
+        if let Some(budget) = &mine.budget {
+            share([&mut strategy], None, budget, |i| &mut i.budget);
+        }
         self.edit(
             |i| match i.methods.binary_search_by(|(m, _)| m.cmp(&method)) {
                 Ok(at) => {
@@ -867,6 +911,33 @@ impl Default for RetryStrategy {
     /// [`RetryStrategy::transient()`].
     fn default() -> Self {
         Self::transient()
+    }
+}
+
+/// The strategies of methods, to change.
+fn methods(methods: &mut [(Arc<str>, RetryStrategy)]) -> impl Iterator<Item = &mut RetryStrategy> {
+    methods.iter_mut().map(|(_, strategy)| strategy)
+}
+
+/// Gives `new`, a default's hook or budget, to each of `strategies` (its methods') that
+/// has none of its own: none at all, or the default's before (`old`), shared.
+fn share<'a, T: ?Sized>(
+    strategies: impl IntoIterator<Item = &'a mut RetryStrategy>,
+    old: Option<&Arc<T>>,
+    new: &Arc<T>,
+    field: impl Fn(&mut Inner) -> &mut Option<Arc<T>>,
+) {
+    for strategy in strategies {
+        let inner = Arc::make_mut(&mut strategy.inner);
+        let slot = field(inner);
+        let inherits = match (&*slot, old) {
+            (None, _) => true,
+            (Some(its), Some(old)) => Arc::ptr_eq(its, old),
+            (Some(_), None) => false,
+        };
+        if inherits {
+            *slot = Some(Arc::clone(new));
+        }
     }
 }
 

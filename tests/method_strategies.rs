@@ -300,8 +300,9 @@ async fn the_defaults_non_idempotent_marks_hold_under_a_methods_strategy() {
 }
 
 /// Hooks and a budget a method's strategy has none of its own, it shares with the
-/// default, set before or after; one of its own it keeps, and a hook replaced on the
-/// default is replaced where it was shared.
+/// default, set before or after (a hook replaced on the default is replaced where it
+/// was shared); one of its own it keeps, one from a clone of the default included,
+/// whichever is set first.
 #[tokio::test(start_paused = true)]
 async fn a_methods_strategy_shares_the_defaults_hooks_and_budget() {
     let heard: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -312,7 +313,27 @@ async fn a_methods_strategy_shares_the_defaults_hooks_and_budget() {
     let write = || periodic(1, 1.0).codes([-32005]);
     // An empty budget refuses every retry: a call under it ends `Budget` at once.
     let empty = || Arc::new(TpsBudget::new(Duration::from_secs(10), 0, 0.0));
-    let cases: [(&str, RetryStrategy, &[&str], GiveUpReason); 5] = [
+    // A strategy for the method cloned from a default that had a hook: its own.
+    let cloned = periodic(1, 1.0).codes([-32005]).on_give_up(hear("cloned"));
+    let cases: [(&str, RetryStrategy, &[&str], GiveUpReason); 7] = [
+        (
+            "a clone's hook, the default's replaced before",
+            cloned
+                .clone()
+                .on_give_up(hear("f"))
+                .for_method("write", cloned.clone()),
+            &["cloned write"],
+            GiveUpReason::Exhausted,
+        ),
+        (
+            "a clone's hook, the default's replaced after",
+            cloned
+                .clone()
+                .for_method("write", cloned.clone())
+                .on_give_up(hear("g")),
+            &["cloned write"],
+            GiveUpReason::Exhausted,
+        ),
         (
             "hook set before",
             periodic(1, 1.0)

@@ -118,6 +118,30 @@ fn chain_has<E: StdError + 'static>(err: &(dyn StdError + 'static)) -> bool {
     crate::classify::chain(err).any(|e| e.is::<E>())
 }
 
+/// Which of a strategy's hooks and budget a default lent it (a strategy for one of its
+/// methods that had none of its own): those follow the default's when it sets another.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Lent {
+    on_retry: bool,
+    on_give_up: bool,
+    budget: bool,
+}
+
+/// Lends a default's hook or budget (`$value`, its `$field`) to each of `$strategies`
+/// (strategies for its methods) that has none of its own: none at all, or one lent
+/// before. A strategy that keeps its own is not copied.
+macro_rules! lend {
+    ($strategies:expr, $value:expr, $field:ident) => {
+        for strategy in $strategies {
+            if strategy.inner.$field.is_none() || strategy.inner.lent.$field {
+                let inner = Arc::make_mut(&mut strategy.inner);
+                inner.$field = Some(Arc::clone($value));
+                inner.lent.$field = true;
+            }
+        }
+    };
+}
+
 #[derive(Clone)]
 pub(crate) struct Inner {
     pub(crate) backoff: Option<BoxBackoff>,
@@ -132,6 +156,8 @@ pub(crate) struct Inner {
     pub(crate) on_give_up: Option<OnGiveUp>,
     /// The strategies of [`for_method`](RetryStrategy::for_method), sorted by method.
     pub(crate) methods: Vec<(Arc<str>, RetryStrategy)>,
+    /// In a strategy for a method: which of its hooks and budget the default lent it.
+    pub(crate) lent: Lent,
 }
 
 /// What to retry and how long to wait: a backoff, the JSON-RPC codes and transport
@@ -233,6 +259,7 @@ impl RetryStrategy {
                 on_retry: None,
                 on_give_up: None,
                 methods: Vec::new(),
+                lent: Lent::default(),
             }),
         }
     }
@@ -456,10 +483,9 @@ impl RetryStrategy {
     {
         let budget: Arc<dyn Budget + Send + Sync> = Arc::new(Shared(budget));
         self.edit(|i| {
-            let old = i.budget.replace(Arc::clone(&budget));
-            share(methods(&mut i.methods), old.as_ref(), &budget, |i| {
-                &mut i.budget
-            });
+            lend!(methods(&mut i.methods), &budget, budget);
+            i.budget = Some(budget);
+            i.lent.budget = false;
         })
     }
 
@@ -560,10 +586,9 @@ impl RetryStrategy {
     {
         let hook: OnRetry = Arc::new(f);
         self.edit(|i| {
-            let old = i.on_retry.replace(Arc::clone(&hook));
-            share(methods(&mut i.methods), old.as_ref(), &hook, |i| {
-                &mut i.on_retry
-            });
+            lend!(methods(&mut i.methods), &hook, on_retry);
+            i.on_retry = Some(hook);
+            i.lent.on_retry = false;
         })
     }
 
@@ -585,10 +610,9 @@ impl RetryStrategy {
     {
         let hook: OnGiveUp = Arc::new(f);
         self.edit(|i| {
-            let old = i.on_give_up.replace(Arc::clone(&hook));
-            share(methods(&mut i.methods), old.as_ref(), &hook, |i| {
-                &mut i.on_give_up
-            });
+            lend!(methods(&mut i.methods), &hook, on_give_up);
+            i.on_give_up = Some(hook);
+            i.lent.on_give_up = false;
         })
     }
 
@@ -600,11 +624,13 @@ impl RetryStrategy {
     /// too: `RetryStrategy::none().max_elapsed(limit)` sends a call once, and still cuts
     /// it at `limit`. Hooks ([`on_retry`](Self::on_retry),
     /// [`on_give_up`](Self::on_give_up)) and a [`budget`](Self::budget) it does not have
-    /// of its own, it shares with this strategy, whether they are set before or after:
-    /// one `on_give_up` on the default hears the calls of every method. (A strategy
-    /// that never retries, as [`none()`](Self::none), makes no event for its calls; to
-    /// hear them, give the method one with no retries to make instead, such as the
-    /// default with `PeriodicBackoff::new(0, ..)`.)
+    /// of its own, it shares with this strategy, whether they are set before or after
+    /// (and its calls deposit in that budget, as every call does); those it has, from a
+    /// clone of this one say, it keeps. So one `on_give_up` on the default hears the
+    /// calls of every method whose strategy has no hook of its own. (A strategy that
+    /// never retries, as [`none()`](Self::none), makes no event for its calls; to hear
+    /// them, give the method one with no retries to make instead, such as the default
+    /// with `PeriodicBackoff::new(0, ..)`.)
     ///
     /// The strategies of methods are this strategy's when it is a layer's (or a
     /// client's) default:
@@ -671,13 +697,13 @@ impl RetryStrategy {
         // Hooks and a budget it does not have of its own, it shares with this one.
         let mine = &self.inner;
         if let Some(hook) = &mine.on_retry {
-            share([&mut strategy], None, hook, |i| &mut i.on_retry);
+            lend!([&mut strategy], hook, on_retry);
         }
         if let Some(hook) = &mine.on_give_up {
-            share([&mut strategy], None, hook, |i| &mut i.on_give_up);
+            lend!([&mut strategy], hook, on_give_up);
         }
         if let Some(budget) = &mine.budget {
-            share([&mut strategy], None, budget, |i| &mut i.budget);
+            lend!([&mut strategy], budget, budget);
         }
         self.edit(
             |i| match i.methods.binary_search_by(|(m, _)| m.cmp(&method)) {
@@ -917,28 +943,6 @@ impl Default for RetryStrategy {
 /// The strategies of methods, to change.
 fn methods(methods: &mut [(Arc<str>, RetryStrategy)]) -> impl Iterator<Item = &mut RetryStrategy> {
     methods.iter_mut().map(|(_, strategy)| strategy)
-}
-
-/// Gives `new`, a default's hook or budget, to each of `strategies` (its methods') that
-/// has none of its own: none at all, or the default's before (`old`), shared.
-fn share<'a, T: ?Sized>(
-    strategies: impl IntoIterator<Item = &'a mut RetryStrategy>,
-    old: Option<&Arc<T>>,
-    new: &Arc<T>,
-    field: impl Fn(&mut Inner) -> &mut Option<Arc<T>>,
-) {
-    for strategy in strategies {
-        let inner = Arc::make_mut(&mut strategy.inner);
-        let slot = field(inner);
-        let inherits = match (&*slot, old) {
-            (None, _) => true,
-            (Some(its), Some(old)) => Arc::ptr_eq(its, old),
-            (Some(_), None) => false,
-        };
-        if inherits {
-            *slot = Some(Arc::clone(new));
-        }
-    }
 }
 
 /// The strategies of methods, shown as a map from method to strategy.

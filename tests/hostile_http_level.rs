@@ -1020,3 +1020,119 @@ async fn a_chunked_answer_with_a_content_length_beside_it_comes_back_without_it(
     assert_eq!(got, body.as_bytes());
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
+
+/// A body declaring `declared` bytes (an exact size hint, as hyper gives for a
+/// `Content-Length`) that sends two small chunks and ends.
+struct Declaring {
+    chunks: std::collections::VecDeque<Bytes>,
+    declared: u64,
+}
+
+impl Declaring {
+    fn new(declared: u64, body: &'static str) -> Self {
+        let (a, b) = body.split_at(body.len() / 2);
+        Self {
+            chunks: [
+                Bytes::from_static(a.as_bytes()),
+                Bytes::from_static(b.as_bytes()),
+            ]
+            .into(),
+            declared,
+        }
+    }
+}
+
+/// The body of each attempt the layer sends: the bytes read, declared as they are.
+impl From<Vec<u8>> for Declaring {
+    fn from(body: Vec<u8>) -> Self {
+        Self {
+            declared: body.len() as u64,
+            chunks: [Bytes::from(body)].into(),
+        }
+    }
+}
+
+impl http_body::Body for Declaring {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        std::task::Poll::Ready(
+            self.chunks
+                .pop_front()
+                .map(|c| Ok(http_body::Frame::data(c))),
+        )
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.declared)
+    }
+}
+
+/// A length is the sender's word: under limits raised to `usize::MAX`, a body declaring
+/// 2^64 - 1 bytes made the buffer reserve them (a panic), 2^62 an allocation that
+/// aborted the process, and 256 MiB cost 256 MiB for 36 bytes sent. Now what a body costs
+/// follows what it sends: the server's answer at both levels, and the caller's request
+/// at the HTTP level.
+#[tokio::test(start_paused = true)]
+async fn a_body_declaring_more_than_it_sends_costs_what_it_sends_under_no_limit() {
+    use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+    use tower_jsonrpc_retry::jsonrpc::Request;
+
+    const ANSWER: &str = r#"{"jsonrpc":"2.0","result":3,"id":1}"#;
+    const BUDGET: usize = 4 << 20;
+    let _serial = SERIAL.lock().await;
+    for declared in [256 << 20, u64::MAX] {
+        let answer = answering_with(move || Declaring::new(declared, ANSWER));
+        let codec = JsonRpcCodecLayer::new(http::Uri::from_static("http://127.0.0.1:1/"))
+            .response_limit(usize::MAX)
+            .layer(answer.clone());
+        let call = Request::new("sum", serde_json::json!([1, 2])).with_id(1);
+        let (out, peak) = peak_growth(codec.oneshot(call)).await;
+        assert_eq!(out.unwrap().result(), Some(&serde_json::json!(3)));
+        assert!(
+            peak < BUDGET,
+            "codec, declared {declared}: {peak} bytes at the peak"
+        );
+
+        let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::none())
+            .response_limit(usize::MAX);
+        let (out, peak) = peak_growth(async {
+            let resp = layer.layer(answer).oneshot(post(SINGLE)).await.unwrap();
+            resp.into_body().collect().await.unwrap().to_bytes()
+        })
+        .await;
+        assert_eq!(out, ANSWER);
+        assert!(
+            peak < BUDGET,
+            "HTTP level, declared {declared}: {peak} bytes at the peak"
+        );
+
+        let layer =
+            JsonRpcRetryLayer::http::<Declaring>(RetryStrategy::none()).request_limit(usize::MAX);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Bytes::new()));
+        let inner = {
+            let seen = seen.clone();
+            tower::service_fn(move |req: http::Request<Declaring>| {
+                let seen = seen.clone();
+                async move {
+                    *seen.lock().unwrap() = req.into_body().collect().await?.to_bytes();
+                    Ok::<_, std::io::Error>(http::Response::new(Full::<Bytes>::from(ANSWER)))
+                }
+            })
+        };
+        let request = http::Request::post("http://127.0.0.1:1/")
+            .body(Declaring::new(declared, SINGLE))
+            .unwrap();
+        let (out, peak) = peak_growth(layer.layer(inner).oneshot(request)).await;
+        assert_eq!(out.unwrap().status(), 200);
+        assert_eq!(*seen.lock().unwrap(), SINGLE, "the request sent as it came");
+        assert!(
+            peak < BUDGET,
+            "request body, declared {declared}: {peak} bytes at the peak"
+        );
+    }
+}

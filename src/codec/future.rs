@@ -336,14 +336,26 @@ where
 struct Read {
     first: Bytes,
     rest: Vec<u8>,
-    /// The size the body declared (at most the limit): the buffer's first capacity.
+    /// The size the body declared, at most the limit and [`TRUSTED_LENGTH`]: the buffer's
+    /// first capacity.
     declared: usize,
     limit: usize,
 }
 
+/// The most of a body's declared length the buffer reserves before the bytes arrive.
+/// A length is the sender's word, not its bytes: a server declaring 2^62 bytes and
+/// sending two chunks, under a limit raised to `usize::MAX`, made the client ask for
+/// 2^62 bytes at once, and the process abort. An answer declaring up to 1 MiB is still
+/// copied into one allocation; past that, the buffer doubles as the bytes come, so memory
+/// follows what was received.
+const TRUSTED_LENGTH: usize = 1 << 20;
+
 impl Read {
     fn new(declared: u64, limit: usize) -> Self {
-        let declared = usize::try_from(declared).map_or(limit, |d| d.min(limit));
+        let declared = usize::try_from(declared)
+            .unwrap_or(usize::MAX)
+            .min(limit)
+            .min(TRUSTED_LENGTH);
         Self {
             first: Bytes::new(),
             rest: Vec::new(),
@@ -442,6 +454,17 @@ mod tests {
         let (capacity, body) = pushed(12, 64, &[b"abcd".as_slice(), b"efgh", b"ijkl"]);
         assert_eq!(body, "abcdefghijkl");
         assert_eq!(capacity, 12, "one allocation, no slack");
+    }
+
+    #[test]
+    fn a_declared_size_is_trusted_up_to_a_mebibyte() {
+        // Under no limit, a length of 2^64 - 1 reserved 2^64 - 1 bytes (a panic), and 2^62
+        // an allocation that aborted the process.
+        for declared in [u64::MAX, 1 << 62, 1 << 40] {
+            let (capacity, body) = pushed(declared, usize::MAX, &[b"ab".as_slice(), b"cd"]);
+            assert_eq!(body, "abcd");
+            assert_eq!(capacity, TRUSTED_LENGTH, "declared {declared}");
+        }
     }
 
     #[test]

@@ -103,6 +103,11 @@ impl JsonRpcCodecLayer {
     /// while streaming, before it is all buffered (except under a 2xx answer to a
     /// notification or a batch of notifications only, which were delivered: see the
     /// [module docs](super)).
+    ///
+    /// A body is read into memory whole, so the limit also bounds what one answer holds.
+    /// A limit raised as far as `usize::MAX` stays safe against a server that lies about
+    /// its length: at most 16 MiB of a declared `Content-Length` is reserved
+    /// before the bytes arrive, and past that the buffer grows with what was received.
     #[must_use]
     pub fn response_limit(mut self, bytes: usize) -> Self {
         Arc::make_mut(&mut self.config).response_limit = bytes;

@@ -1078,6 +1078,63 @@ async fn an_outer_deadline_also_bounds_an_inner_retry_layer() {
     assert_eq!(elapsed, Duration::from_millis(800));
 }
 
+/// A retry of the outer layer that starts after the deadline (its wait ended late: the
+/// runtime was held up, or the service below became ready in the deadline's timer tick
+/// but after it) still bounds the inner layer. The inner layer took the past deadline
+/// for one left over from an earlier call and dropped it: its own strategy then ran
+/// unbounded, five more sends over 5 s past a 1.5 s deadline.
+#[tokio::test(start_paused = true)]
+async fn an_outer_retry_starting_past_the_deadline_still_bounds_an_inner_layer() {
+    for batch in [false, true] {
+        let server = server().await;
+        let mut steps = vec![Step::error(2001)];
+        steps.extend(std::iter::repeat_n(Step::error(2002), 5));
+        server.script("sum", steps);
+        let inner = periodic(5, Duration::from_secs(1)).codes([2002]);
+        let outer = periodic(1, Duration::from_secs(1))
+            .codes([2001])
+            .max_elapsed(secs(1.5));
+        let svc = JsonRpcRetryLayer::new(outer).layer(stack(&server, inner));
+        let start = Instant::now();
+        let call = Request::new("sum", json!([1, 2])).with_id(1);
+        let call = if batch {
+            // A partly retried batch's re-send cut by its deadline gives back the answers
+            // gathered before: the first attempt's 2001.
+            let call = svc.oneshot(BatchRequest::new(vec![call]));
+            tokio::spawn(async move {
+                let resp = call.await?;
+                Ok(resp
+                    .get(&Id::from(1))
+                    .and_then(|r| r.error())
+                    .map(|e| e.code()))
+            })
+        } else {
+            let call = svc.oneshot(call);
+            tokio::spawn(async move { call.await.map(|_| None) })
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The runtime held up for 1.2 s: the outer wait, due at 1 s, ends at 1.7 s.
+        tokio::time::advance(Duration::from_millis(1200)).await;
+        let out = call.await.unwrap();
+        if batch {
+            assert_eq!(out.unwrap(), Some(2001));
+        } else {
+            let err = out.expect_err("the late attempt is cut at once");
+            assert!(err.is_timeout(), "{err}");
+        }
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(1700),
+            "batch {batch}"
+        );
+        assert_eq!(
+            server.calls("sum"),
+            1,
+            "batch {batch}: nothing sent past the deadline"
+        );
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_inner_layers_earlier_deadline_wins_over_an_outer_ones() {
     let server = server().await;

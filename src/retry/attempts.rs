@@ -14,7 +14,7 @@ use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use super::inspect::InspectError;
-use crate::codec::DeadlineVoucher;
+use crate::codec::{Deadline, DeadlineVoucher};
 use crate::jsonrpc::{BatchRequest, Request};
 
 /// The inner service of [`JsonRpcRetry`](super::JsonRpcRetry)'s tower `Retry`.
@@ -106,11 +106,16 @@ impl<S: fmt::Debug> fmt::Debug for Attempts<S> {
     }
 }
 
-/// Takes the [`DeadlineVoucher`] off a request going below the layer: a request kept
-/// there (a recorder, a dead-letter queue) and sent again later must not pass its old
-/// deadline off as the new call's. Found by type, as this service takes any request
-/// type tower's `Retry` hands it: only the crate's two carry a voucher.
-fn unvouch<R: Any>(req: &mut R) {
+/// What a request going below the layer says of the call's `deadline`, found by type
+/// (this service takes any request type tower's `Retry` hands it; only the crate's two
+/// carry a deadline). Before the deadline, the [`DeadlineVoucher`] is taken off: a
+/// request kept below (a recorder, a dead-letter queue) and sent again later must not
+/// pass its old deadline off as the new call's. Past it, the attempt is late (its wait
+/// ended after the deadline, or the runtime was held up), and the deadline goes down
+/// vouched for: a retry layer below keeps it as this call's and makes one attempt, cut
+/// at once, where it dropped a past deadline it could not tell from a stale one and
+/// retried on its own strategy, unbounded.
+fn mark_deadline<R: Any>(req: &mut R, deadline: Instant) {
     let any: &mut dyn Any = req;
     let extensions = if let Some(req) = any.downcast_mut::<Request>() {
         req.extensions_mut()
@@ -119,7 +124,12 @@ fn unvouch<R: Any>(req: &mut R) {
     } else {
         return;
     };
-    extensions.remove::<DeadlineVoucher>();
+    if deadline < Instant::now() {
+        extensions.insert(Deadline(deadline));
+        extensions.insert(DeadlineVoucher);
+    } else {
+        extensions.remove::<DeadlineVoucher>();
+    }
 }
 
 impl<S, R> Service<R> for Attempts<S>
@@ -153,8 +163,8 @@ where
 
     fn call(&mut self, mut req: R) -> Self::Future {
         // Only a call with a deadline is vouched for.
-        if self.deadline.is_some() {
-            unvouch(&mut req);
+        if let Some(deadline) = self.deadline {
+            mark_deadline(&mut req, deadline);
         }
         let failed = self.failed.take();
         // An instance whose readiness failed is let go, as tower asks (it may hold what

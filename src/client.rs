@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use tower_jsonrpc_retry::{Client, RetryStrategy};
+//! use tower_jsonrpc_retry::{Client, RetryStrategy, http};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

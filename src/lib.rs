@@ -217,7 +217,7 @@
 //! ```
 //! use std::time::Duration;
 //! use tower_jsonrpc_retry::backoff::{ExponentialBackoff, Jitter};
-//! use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
+//! use tower_jsonrpc_retry::{ErrorClass, RetryStrategy, http};
 //!
 //! let strategy = RetryStrategy::new(
 //!     ExponentialBackoff::new(3, Duration::from_secs(1), 2.0)?.with_jitter(Jitter::full()),
@@ -415,7 +415,7 @@
 //! use tower::retry::budget::TpsBudget;
 //! use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 //! use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-//! use tower_jsonrpc_retry::{Client, ErrorClass, RetryStrategy};
+//! use tower_jsonrpc_retry::{Client, ErrorClass, RetryStrategy, http};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {

@@ -11,6 +11,7 @@ use super::{Config, JsonRpcCodec};
 /// ```
 /// use tower::ServiceBuilder;
 /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+/// use tower_jsonrpc_retry::http;
 ///
 /// let codec = JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse()?)
 ///     .header(http::header::AUTHORIZATION, http::HeaderValue::from_static("Bearer t0ken"))

@@ -31,6 +31,7 @@
 //! use serde_json::json;
 //! use tower::{ServiceBuilder, ServiceExt};
 //! use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+//! use tower_jsonrpc_retry::http;
 //! use tower_jsonrpc_retry::jsonrpc::Request;
 //!
 //! # #[tokio::main(flavor = "current_thread")]

@@ -11,6 +11,7 @@ use http::HeaderMap;
 /// ```
 /// use std::time::Duration;
 /// use tower_jsonrpc_retry::codec::RetryAfter;
+/// use tower_jsonrpc_retry::http;
 ///
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert(http::header::RETRY_AFTER, "120".parse()?);

@@ -45,7 +45,7 @@ use message::{FirstByte, Message, parse, request_too_large};
 /// use http_body_util::{BodyExt, Full};
 /// use tower::{Layer, ServiceExt};
 /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-/// use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer, RetryStrategy};
+/// use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer, RetryStrategy, http};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), BoxError> {

@@ -20,7 +20,7 @@ pub const DEFAULT_RETRY_AFTER_CEILING: Duration = Duration::from_secs(60);
 /// A kind of transport failure, read from an error's `source()` chain and status.
 ///
 /// ```
-/// use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
+/// use tower_jsonrpc_retry::{ErrorClass, RetryStrategy, http};
 /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 /// use std::time::Duration;
 ///

@@ -22,6 +22,7 @@
 //! use http_body_util::{BodyExt, Full};
 //! use hyper_util::client::legacy::Client;
 //! use hyper_util::rt::TokioExecutor;
+//! use tower_jsonrpc_retry::http;
 //! use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]

@@ -96,6 +96,7 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
 /// use serde_json::{Value, json};
+/// use tower_jsonrpc_retry::http;
 /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -512,6 +513,7 @@ impl FlakyServer {
     /// use http_body_util::Full;
     /// use hyper_util::client::legacy::Client;
     /// use hyper_util::rt::TokioExecutor;
+    /// use tower_jsonrpc_retry::http;
     /// use tower_jsonrpc_retry::jsonrpc::Id;
     /// use tower_jsonrpc_retry::test_util::{Chaos, FlakyServer, Fault};
     ///

@@ -216,7 +216,7 @@ impl Step {
     /// # Examples
     ///
     /// ```
-    /// use http::StatusCode;
+    /// use tower_jsonrpc_retry::http::StatusCode;
     /// use tower_jsonrpc_retry::test_util::Step;
     /// let a = Step::status(503);
     /// let b = Step::status(StatusCode::TOO_MANY_REQUESTS).retry_after("Wed, 21 Oct 2015 07:28:00 GMT");

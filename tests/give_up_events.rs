@@ -167,6 +167,11 @@ async fn http_level_upload_failures_give_up_once_as_not_retryable() {
     let give_ups = give_ups.lock().unwrap().clone();
     assert_eq!(give_ups.len(), 1, "over the limit");
     assert_eq!(give_ups[0].4, GiveUpReason::NotRetryable);
+    // The body was never read whole: no method, id or batch is known (as documented).
+    assert_eq!(
+        (give_ups[0].0.as_str(), &give_ups[0].1, give_ups[0].2),
+        ("", &None, None)
+    );
 }
 
 /// The (code, status) of every give-up, in order.

@@ -1135,6 +1135,107 @@ async fn an_outer_retry_starting_past_the_deadline_still_bounds_an_inner_layer()
     }
 }
 
+/// An HTTP service answering every request at once with error 2001 (to a single call
+/// with id 1, or a batch of one such call), counting the requests it was sent.
+fn busy_http(
+    sent: Arc<AtomicUsize>,
+) -> impl tower::Service<
+    http::Request<http_body_util::Full<bytes::Bytes>>,
+    Response = http::Response<http_body_util::Full<bytes::Bytes>>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(
+        move |req: http::Request<http_body_util::Full<bytes::Bytes>>| {
+            sent.fetch_add(1, Ordering::SeqCst);
+            let answer = r#"{"jsonrpc":"2.0","error":{"code":2001,"message":"busy"},"id":1}"#;
+            let batch = req.headers().get("x-batch").is_some();
+            let body = if batch {
+                format!("[{answer}]")
+            } else {
+                answer.to_owned()
+            };
+            std::future::ready(Ok(http::Response::new(http_body_util::Full::from(body))))
+        },
+    )
+}
+
+/// A retry whose wait ended after the deadline (the runtime held up, as here, or a hook
+/// that took longer than the time left) is not sent: the codec's cut, a timer firing on
+/// the next millisecond, came after the inner service had been handed the request, so
+/// a late retry reached the server (and could even succeed) past `max_elapsed`. At both
+/// levels, for a call and a batch.
+#[tokio::test(start_paused = true)]
+async fn a_retry_starting_past_the_deadline_is_not_sent() {
+    let strategy = || {
+        periodic(1, Duration::from_secs(1))
+            .codes([2001])
+            .max_elapsed(secs(1.5))
+    };
+    for case in ["call", "batch", "http level"] {
+        let sent = Arc::new(AtomicUsize::new(0));
+        let http = busy_http(sent.clone());
+        let start = Instant::now();
+        let call: tokio::task::JoinHandle<Result<String, BoxError>> = match case {
+            "http level" => {
+                let svc = JsonRpcRetryLayer::http::<http_body_util::Full<bytes::Bytes>>(strategy())
+                    .layer(http);
+                let req = http::Request::post("http://127.0.0.1:1/")
+                    .body(http_body_util::Full::from(
+                        r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#,
+                    ))
+                    .unwrap();
+                tokio::spawn(async move {
+                    let resp = svc.oneshot(req).await?;
+                    Ok(format!("{:?}", resp.into_body()))
+                })
+            }
+            _ => {
+                let codec = tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(
+                    "http://127.0.0.1:1/".parse().unwrap(),
+                );
+                let codec = if case == "batch" {
+                    codec.header(
+                        http::HeaderName::from_static("x-batch"),
+                        http::HeaderValue::from_static("1"),
+                    )
+                } else {
+                    codec
+                };
+                let svc = JsonRpcRetryLayer::new(strategy()).layer(codec.layer(http));
+                if case == "batch" {
+                    let call = svc.oneshot(BatchRequest::new(vec![sum(1)]));
+                    tokio::spawn(async move { Ok(format!("{:?}", call.await?)) })
+                } else {
+                    let call = svc.oneshot(sum(1));
+                    tokio::spawn(async move { Ok(format!("{:?}", call.await?)) })
+                }
+            }
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The runtime held up for 1.2 s: the wait, due to end at 1 s, ends at 1.7 s.
+        tokio::time::advance(Duration::from_millis(1200)).await;
+        let out = call.await.unwrap();
+        assert_eq!(
+            sent.load(Ordering::SeqCst),
+            1,
+            "{case}: the late retry was sent: {out:?}"
+        );
+        assert_eq!(start.elapsed(), Duration::from_millis(1700), "{case}");
+        match case {
+            // A partly retried batch gives back the answers gathered before.
+            "batch" => assert!(out.as_ref().unwrap().contains("2001"), "{case}: {out:?}"),
+            _ => {
+                let err = out.expect_err(case);
+                assert!(err.to_string().contains("timed out"), "{case}: {err}");
+                assert!(err.to_string().contains("deadline"), "{case}: {err}");
+            }
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_inner_layers_earlier_deadline_wins_over_an_outer_ones() {
     let server = server().await;

@@ -31,7 +31,12 @@ use crate::jsonrpc::{BatchRequest, Request};
 /// - a retry that waits for readiness past the call's deadline
 ///   ([`max_elapsed`](crate::RetryStrategy::max_elapsed)) is ready at the deadline, and
 ///   its call fails at once with the error type's
-///   [`deadline_error`](InspectError::deadline_error).
+///   [`deadline_error`](InspectError::deadline_error);
+/// - so does a retry that starts after the deadline (its wait ended late: the runtime
+///   was held up, a hook took longer than the time left): it is not sent, where the
+///   codec's cut, a timer that fires on the next millisecond, came after the request
+///   had gone out. The first attempt is always made (under a zero `max_elapsed` it
+///   starts at its deadline, and is cut at once).
 pub(crate) struct Attempts<S> {
     inner: S,
     /// The call's deadline: set on the service a call's future is made from, so only
@@ -41,6 +46,10 @@ pub(crate) struct Attempts<S> {
     sleep: Option<Pin<Box<Sleep>>>,
     /// What the next call returns instead of calling the inner service.
     failed: Option<Failed>,
+    /// Whether this instance made the call's first attempt: so the clone tower's `Retry`
+    /// keeps for the call's retries (made right after the first attempt) tells a retry
+    /// from it. Cleared on the service after each call.
+    pub(super) sent: bool,
 }
 
 enum Failed {
@@ -57,6 +66,7 @@ impl<S> Attempts<S> {
             deadline: None,
             sleep: None,
             failed: None,
+            sent: false,
         }
     }
 
@@ -93,6 +103,7 @@ impl<S: Clone> Clone for Attempts<S> {
             deadline: self.deadline,
             sleep: None,
             failed: None,
+            sent: self.sent,
         }
     }
 }
@@ -110,11 +121,12 @@ impl<S: fmt::Debug> fmt::Debug for Attempts<S> {
 /// (this service takes any request type tower's `Retry` hands it; only the crate's two
 /// carry a deadline). Before the deadline, the [`DeadlineVoucher`] is taken off: a
 /// request kept below (a recorder, a dead-letter queue) and sent again later must not
-/// pass its old deadline off as the new call's. Past it, the attempt is late (its wait
-/// ended after the deadline, or the runtime was held up), and the deadline goes down
-/// vouched for: a retry layer below keeps it as this call's and makes one attempt, cut
-/// at once, where it dropped a past deadline it could not tell from a stale one and
-/// retried on its own strategy, unbounded.
+/// pass its old deadline off as the new call's. Once it has come, the deadline goes
+/// down vouched for: a retry layer below, which looks at the clock a moment later,
+/// would find it past and could not tell it from a stale one, so it dropped it and
+/// retried on its own strategy, unbounded (the first attempt under a zero
+/// `max_elapsed`, on a clock that moved since the call). It keeps it now, as this
+/// call's, and makes one attempt, cut at once.
 fn mark_deadline<R: Any>(req: &mut R, deadline: Instant) {
     let any: &mut dyn Any = req;
     let extensions = if let Some(req) = any.downcast_mut::<Request>() {
@@ -124,7 +136,7 @@ fn mark_deadline<R: Any>(req: &mut R, deadline: Instant) {
     } else {
         return;
     };
-    if deadline < Instant::now() {
+    if deadline <= Instant::now() {
         extensions.insert(Deadline(deadline));
         extensions.insert(DeadlineVoucher);
     } else {
@@ -166,6 +178,11 @@ where
         if let Some(deadline) = self.deadline {
             mark_deadline(&mut req, deadline);
         }
+        let late = self.sent
+            && self
+                .deadline
+                .is_some_and(|deadline| deadline < Instant::now());
+        self.sent = true;
         let failed = self.failed.take();
         // An instance whose readiness failed is let go, as tower asks (it may hold what
         // it reserved, a `ConcurrencyLimit` permit, and may not be polled again): the
@@ -173,6 +190,7 @@ where
         // call waits. (The codec lets its own inner service go in the same way.)
         let discard = matches!(failed, Some(Failed::NotReady(_)));
         let err = match failed {
+            None if late => S::Error::deadline_error(),
             None => None,
             Some(Failed::NotReady(err)) => err.downcast::<S::Error>().map(|err| *err).ok(),
             Some(Failed::Deadline) => S::Error::deadline_error(),

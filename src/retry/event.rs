@@ -533,11 +533,17 @@ pub struct GiveUpEvent<'a> {
 
 impl<'a> GiveUpEvent<'a> {
     /// The method of the request (for a batch, of the call named: see above).
+    ///
+    /// Empty at the HTTP level for a call given up before its body was read whole (a
+    /// body over the request limit, one that failed, or an upload cut by the attempt
+    /// timeout or the deadline): which call it was is not known, and
+    /// [`id`](Self::id) and [`batch_len`](Self::batch_len) are `None`. A metric labelled
+    /// by method can count these under a name of its own.
     pub fn method(&self) -> &str {
         self.method
     }
 
-    /// The id of the request, if it is a call.
+    /// The id of the request, if it is a call (and known: see [`method`](Self::method)).
     pub fn id(&self) -> Option<&Id> {
         self.id
     }

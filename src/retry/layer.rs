@@ -205,7 +205,9 @@ impl<S> JsonRpcRetry<S> {
     {
         self.retry.get_mut().deadline = deadline.map(|d| d.0);
         let future = self.retry.call(req);
-        self.retry.get_mut().deadline = None;
+        let attempts = self.retry.get_mut();
+        attempts.deadline = None;
+        attempts.sent = false;
         future
     }
 

@@ -408,7 +408,9 @@ impl RetryStrategy {
     /// [`Client`](crate::Client) bound the first attempt too; the policy alone under a
     /// plain tower `Retry` bounds the retries only. Under the layers, a retry that has to
     /// wait for the inner service to be ready (a concurrency limit, a full `Buffer`)
-    /// stops waiting at the deadline too (for inner errors that can say so:
+    /// stops waiting at the deadline too, and a retry whose wait ended after it (the
+    /// runtime was held up, an [`on_retry`](Self::on_retry) hook took longer than the
+    /// time left) is not sent at all (both for inner errors that can say so:
     /// [`InspectError::deadline_error`](crate::InspectError::deadline_error)). A deadline
     /// set by a retry layer further out bounds the waits and attempts of the layers
     /// inside it as well.
@@ -571,7 +573,8 @@ impl RetryStrategy {
     /// the first (call both from one closure to keep both). The wait counts from the
     /// moment the delay was decided, so the time the hook takes comes out of it: a retry
     /// whose wait ends before [`max_elapsed`](Self::max_elapsed) still starts by then,
-    /// unless the hook takes longer than the whole delay.
+    /// unless the hook takes longer than the whole delay; one that would start past the
+    /// deadline is not sent.
     ///
     /// The hook runs in the call's own future, synchronously: keep it short, and keep it
     /// from panicking. A panic unwinds through the caller's call, which is lost with the

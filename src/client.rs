@@ -208,7 +208,11 @@ where
         }
     }
 
-    /// Uses `f` to make the id of every call.
+    /// Uses `f` to make the id of every call. A batch needs a distinct id for each of
+    /// its calls: one with two calls of the same id fails unsent, in
+    /// [`ClientError::Transport`] (a [`codec::Error`](crate::codec::Error) for which
+    /// [`is_invalid_request`](crate::codec::Error::is_invalid_request) holds, its
+    /// [`DuplicateId`](crate::jsonrpc::DecodeError::DuplicateId) naming the id).
     #[must_use]
     pub fn with_id_generator<F>(mut self, f: F) -> Self
     where

@@ -302,6 +302,40 @@ async fn notify_with_scalar_params_sends_nothing() {
     assert_eq!(server.http_requests(), 0);
 }
 
+/// A result taken as the wrong type stays in the results: a call that ran (a
+/// transaction sent, say) does not lose what it returned to a mis-declared type. Both
+/// in place and with the answers out of order.
+#[tokio::test(start_paused = true)]
+async fn a_result_of_the_wrong_type_stays_in_the_results() {
+    for reversed in [false, true] {
+        let server = FlakyServer::start().await.unwrap();
+        if reversed {
+            server.script(
+                "sum",
+                [Step::raw(
+                    200,
+                    r#"[{"jsonrpc":"2.0","result":"ok","id":2},{"jsonrpc":"2.0","result":"0xabc","id":1}]"#,
+                )],
+            );
+        } else {
+            server.handle("sum", |_| Ok(json!("0xabc")));
+            server.handle("echo", |_| Ok(json!("ok")));
+        }
+        let client = client(&server, RetryStrategy::none());
+        let mut batch = client.batch();
+        let sent = batch.call::<u64>("sum", ("0xsigned",));
+        let other = batch.call::<String>("echo", ("ok",));
+        let mut results = batch.send().await.unwrap();
+        let err = results.take(sent).unwrap_err();
+        assert!(matches!(err, ClientError::Deserialize(_)), "{err:?}");
+        assert_eq!(results.take(other).unwrap(), "ok");
+        let left = results.into_responses();
+        assert_eq!(left.len(), 1, "reversed {reversed}: {left:?}");
+        assert_eq!(left[0].result(), Some(&json!("0xabc")));
+        assert_eq!(left[0].id(), &Id::from(1));
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_empty_batch_sends_nothing_and_has_no_results() {
     let server = FlakyServer::start().await.unwrap();

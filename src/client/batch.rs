@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 use tower_service::Service;
 
+use super::error::shortened;
 use super::future::{BatchFuture, BatchState};
 use super::{ClientError, IdGenerator, RpcError, to_params, to_value};
 use crate::RetryStrategy;
@@ -274,9 +275,10 @@ impl<E> BatchResults<E> {
     /// # Errors
     ///
     /// [`ClientError::Rpc`] when the server answered the call with an error object,
-    /// [`ClientError::Deserialize`] when its result is not an `R`, and
-    /// [`ClientError::MissingItem`] when the batch's answer has no item for it (or it
-    /// was taken already).
+    /// [`ClientError::Deserialize`] when its result is not an `R` (the answer stays, for
+    /// [`into_responses`](Self::into_responses): a mis-declared result type does not
+    /// lose what a call that ran returned), and [`ClientError::MissingItem`] when the
+    /// batch's answer has no item for it (or it was taken already).
     pub fn take<R: DeserializeOwned>(&mut self, item: BatchItem<R>) -> Result<R, ClientError<E>> {
         let answers = |r: &Option<Response>| r.as_ref().is_some_and(|r| r.id() == &item.id);
         let at = match &mut self.out_of_place {
@@ -289,10 +291,18 @@ impl<E> BatchResults<E> {
                 _ => self.items.iter().position(answers),
             },
         };
-        let response = at
-            .and_then(|i| self.items.get_mut(i))
-            .and_then(Option::take)
-            .ok_or(ClientError::MissingItem(item.id))?;
+        let Some(slot) = at.and_then(|i| self.items.get_mut(i)) else {
+            return Err(ClientError::MissingItem(item.id));
+        };
+        // A result is read where it lies, and taken only once it is an `R`.
+        if let Some(result) = slot.as_ref().and_then(Response::result) {
+            let value = R::deserialize(result).map_err(|e| ClientError::Deserialize(shortened(e)));
+            if value.is_ok() {
+                *slot = None;
+            }
+            return value;
+        }
+        let response = slot.take().ok_or(ClientError::MissingItem(item.id))?;
         to_value(response)
     }
 

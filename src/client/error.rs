@@ -51,7 +51,11 @@ pub enum ClientError<E = codec::Error> {
     Deserialize(serde_json::Error),
     /// The params did not serialize, or not into an array or an object.
     Params(serde_json::Error),
-    /// A batch response lacked the item for a call.
+    /// A batch response lacked the item for a call: the handle was taken already or
+    /// belongs to another batch, or a stack of your own gave a batch answer without it.
+    /// (The codec never does: a batch answer missing a call's item is refused whole, as
+    /// [`DecodeError::MissingItems`](crate::jsonrpc::DecodeError::MissingItems) in
+    /// [`Transport`](Self::Transport).)
     MissingItem(Id),
 }
 
@@ -336,7 +340,7 @@ pub(super) fn to_value<R: DeserializeOwned, E>(response: Response) -> Result<R, 
 /// string "…", expected u64`): at most 1 KiB of it is kept, as an error object's message
 /// is shown, so that a server's megabyte does not end up in every log line of the
 /// error's chain. Its beginning and its end are kept (the end says what was expected).
-fn shortened(e: serde_json::Error) -> serde_json::Error {
+pub(super) fn shortened(e: serde_json::Error) -> serde_json::Error {
     const TAIL: usize = 128;
     let message = e.to_string();
     if message.len() <= crate::jsonrpc::MESSAGE_SHOWN {

@@ -151,6 +151,25 @@ async fn untaken_responses_come_back_in_call_order() {
     assert_eq!(methods, [json!("last"), json!("a")]);
 }
 
+/// A result taken as the wrong type stays its call's, out of call order too:
+/// `into_responses` still gives it in call order (it came after the others before).
+#[tokio::test]
+async fn a_result_of_the_wrong_type_keeps_its_place_out_of_call_order() {
+    let client = Client::new(Skewed);
+    let mut batch = client.batch();
+    let last = batch.call::<u64>("last", ());
+    let _a = batch.call::<String>("a", ());
+    let _b = batch.call::<String>("b", ());
+    let mut results = batch.send().await.unwrap();
+    assert!(results.take(last).is_err(), "a string, not a u64");
+    let methods: Vec<_> = results
+        .into_responses()
+        .into_iter()
+        .map(|r| r.into_result().unwrap())
+        .collect();
+    assert_eq!(methods, [json!("last"), json!("a"), json!("b")]);
+}
+
 /// Answers each call of a batch with its method, except the first call of the first
 /// exchange, which gets -32005 (a rate limit a strategy retries).
 fn limited_once(batch: &BatchRequest, first_exchange: bool) -> BatchResponse {

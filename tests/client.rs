@@ -302,9 +302,40 @@ async fn notify_with_scalar_params_sends_nothing() {
     assert_eq!(server.http_requests(), 0);
 }
 
+/// A partly retried batch whose re-send would start past the deadline does not send it,
+/// and the calls it held do not say their last attempt may have run: nothing was sent
+/// (the deadline's error is marked unsent). They said so before, when the late re-send
+/// still went out.
+#[tokio::test(start_paused = true)]
+async fn a_late_re_send_not_sent_is_not_reported_unanswered() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("transfer", [Step::error(-32005), Step::error(-32005)]);
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_secs(1)))
+        .codes([-32005])
+        .max_elapsed(Duration::from_millis(1500));
+    let client = Client::builder(server.uri()).retry(strategy).build();
+    let task = tokio::spawn(async move {
+        let mut batch = client.batch();
+        let sum = batch.call::<i64>("sum", (1, 2));
+        let transfer = batch.call::<u64>("transfer", (1,));
+        let mut results = batch.send().await.unwrap();
+        assert_eq!(results.take(sum).unwrap(), 3);
+        results.take(transfer).unwrap_err()
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The runtime held up for 1.2 s: the wait, due to end at 1 s, ends at 1.7 s.
+    tokio::time::advance(Duration::from_millis(1200)).await;
+    let err = task.await.unwrap();
+    assert_eq!(server.calls("transfer"), 1, "the re-send was not sent");
+    assert_eq!(err.rpc().map(|e| e.code()), Some(-32005), "{err}");
+    let gave_up = err.gave_up().expect("the give-up is recorded");
+    assert!(!gave_up.last_attempt_unanswered(), "{err}");
+}
+
 /// A result taken as the wrong type stays in the results: a call that ran (a
-/// transaction sent, say) does not lose what it returned to a mis-declared type. Both
-/// in place and with the answers out of order.
+/// transaction sent, say) does not lose what it returned to a mis-declared type. With
+/// the server's answers in call order and out of it (the codec puts them in call order;
+/// `tests/batch_results.rs` takes one out of order, from a stack without the codec).
 #[tokio::test(start_paused = true)]
 async fn a_result_of_the_wrong_type_stays_in_the_results() {
     for reversed in [false, true] {

@@ -29,6 +29,16 @@ fn names_http(line: &str) -> bool {
     })
 }
 
+/// Whether a `use tower_jsonrpc_retry::…` line imports the `http` module itself (not
+/// only something inside it, such as `http::StatusCode`).
+fn imports_module(code: &str) -> bool {
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    code.ends_with("::http;")
+        || ["{http,", "{http}", ",http,", ",http}"]
+            .iter()
+            .any(|form| code.contains(form))
+}
+
 /// Each doc example in `source` that names `http::` without importing the re-export:
 /// the line where it starts.
 fn unimported(source: &str) -> Vec<usize> {
@@ -58,9 +68,7 @@ fn unimported(source: &str) -> Vec<usize> {
         }
         if let Some((_, names, imports)) = &mut open {
             let code = doc.trim_start_matches('#').trim_start();
-            if code.starts_with("use tower_jsonrpc_retry::")
-                && (code.contains("::http") || code.contains(" http") || code.contains("{http"))
-            {
+            if code.starts_with("use tower_jsonrpc_retry::") && imports_module(code) {
                 *imports = true;
             }
             *names |= if code.starts_with("use ") {
@@ -104,6 +112,12 @@ fn the_check_finds_an_example_without_the_import() {
     let other =
         "//! ```\n//! let s = hyper::http::StatusCode::OK;\n//! let u = \"http://x\";\n//! ```\n";
     assert!(unimported(other).is_empty());
+    let inside = "/// ```\n/// use tower_jsonrpc_retry::http::StatusCode;\n/// let h = http::header::ACCEPT;\n/// ```\n";
+    assert_eq!(
+        unimported(inside),
+        [1],
+        "an item of the module is not the module"
+    );
     let bare = "    /// ```\n    /// use http::StatusCode;\n    /// ```\n";
     assert_eq!(unimported(bare), [1]);
     let text = "//! ```text\n//! http::Request\n//! ```\n";

@@ -1080,9 +1080,12 @@ async fn an_outer_deadline_also_bounds_an_inner_retry_layer() {
 
 /// A retry of the outer layer that starts after the deadline (its wait ended late: the
 /// runtime was held up, or the service below became ready in the deadline's timer tick
-/// but after it) still bounds the inner layer. The inner layer took the past deadline
-/// for one left over from an earlier call and dropped it: its own strategy then ran
-/// unbounded, five more sends over 5 s past a 1.5 s deadline.
+/// but after it) still bounds the inner layer. Such a retry went down to the inner
+/// layer, which took the past deadline for one left over from an earlier call and
+/// dropped it: its own strategy then ran unbounded, five more sends over 5 s past a
+/// 1.5 s deadline. It is not sent at all now (`a_retry_starting_past_the_deadline_is_not_sent`);
+/// a first attempt whose deadline has come goes down with it as the call's
+/// (`tests/zero_deadline.rs`).
 #[tokio::test(start_paused = true)]
 async fn an_outer_retry_starting_past_the_deadline_still_bounds_an_inner_layer() {
     for batch in [false, true] {

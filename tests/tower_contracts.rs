@@ -531,23 +531,36 @@ where
 }
 
 /// `BoxError` and `io::Error` give a timeout for the deadline, as `codec::Error` does
-/// (`InspectError::deadline_error`): a retry waiting for readiness ends at it.
+/// (`InspectError::deadline_error`): a retry waiting for readiness ends at it. Each is
+/// the codec's timeout, tower's `Elapsed` in its chain, marked unsent: the give-up it
+/// records does not say the last attempt may have run, as nothing was sent.
 #[tokio::test(start_paused = true)]
 async fn a_retry_waiting_for_readiness_ends_at_the_deadline_over_boxed_and_io_errors() {
+    use tower_jsonrpc_retry::retry::error_chain;
+    let unsent = |err: &(dyn std::error::Error + 'static)| {
+        assert!(
+            error_chain(err).any(|e| e.is::<tower::timeout::error::Elapsed>()),
+            "{err}: no Elapsed in the chain"
+        );
+        let codec = error_chain(err)
+            .find_map(|e| e.downcast_ref::<tower_jsonrpc_retry::codec::Error>())
+            .expect("the codec's timeout");
+        assert!(codec.is_timeout(), "{err}");
+        let gave_up = codec.gave_up().expect("the give-up is recorded");
+        assert!(!gave_up.last_attempt_unanswered(), "{err}");
+    };
     let (err, elapsed, calls) = wait_for_readiness_past_the_deadline::<BoxError>().await;
-    assert!(
-        err.is::<tower::timeout::error::Elapsed>(),
-        "{err}: not tower's Elapsed"
-    );
+    unsent(&*err);
     assert_eq!((elapsed, calls), (secs(1.0), 1));
 
     let (err, elapsed, calls) = wait_for_readiness_past_the_deadline::<std::io::Error>().await;
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
-    assert!(
-        err.get_ref()
-            .is_some_and(|e| e.is::<tower::timeout::error::Elapsed>()),
-        "{err}: no Elapsed inside"
-    );
+    unsent(&err);
+    assert_eq!((elapsed, calls), (secs(1.0), 1));
+
+    let (err, elapsed, calls) =
+        wait_for_readiness_past_the_deadline::<tower_jsonrpc_retry::codec::Error>().await;
+    unsent(&err);
     assert_eq!((elapsed, calls), (secs(1.0), 1));
 }
 

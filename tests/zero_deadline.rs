@@ -117,3 +117,31 @@ async fn zero_max_elapsed_bounds_a_retry_layer_inside() {
         .await;
     assert_eq!(busy.calls.load(Ordering::SeqCst), 1, "{res:?}");
 }
+
+/// A call that panicked in the service below (caught by the caller) leaves the layer as
+/// it was: the next call's first attempt is made, even with its zero deadline passed by
+/// the time it goes below (a retry would not be).
+#[tokio::test]
+async fn a_panic_below_does_not_turn_the_next_first_attempt_into_a_retry() {
+    use tower_jsonrpc_retry::jsonrpc::Response;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&calls);
+    let mut svc = tower::Layer::layer(
+        &JsonRpcRetryLayer::new(RetryStrategy::none().max_elapsed(Duration::ZERO)),
+        tower::service_fn(move |_req: Request| {
+            assert!(
+                count.fetch_add(1, Ordering::SeqCst) > 0,
+                "the first call panics"
+            );
+            async { Ok::<_, BoxError>(Response::success(1, serde_json::json!(3))) }
+        }),
+    );
+    let req = || Request::new("sum", serde_json::json!([1, 2])).with_id(1);
+    ServiceExt::<Request>::ready(&mut svc).await.unwrap();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(svc.call(req()));
+    }));
+    assert!(panicked.is_err());
+    let out = ServiceExt::<Request>::oneshot(svc.clone(), req()).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "{out:?}");
+}

@@ -291,16 +291,24 @@ impl<E> BatchResults<E> {
                 _ => self.items.iter().position(answers),
             },
         };
-        let Some(slot) = at.and_then(|i| self.items.get_mut(i)) else {
+        let Some((at, slot)) = at.and_then(|i| Some((i, self.items.get_mut(i)?))) else {
             return Err(ClientError::MissingItem(item.id));
         };
         // A result is read where it lies, and taken only once it is an `R`.
         if let Some(result) = slot.as_ref().and_then(Response::result) {
-            let value = R::deserialize(result).map_err(|e| ClientError::Deserialize(shortened(e)));
-            if value.is_ok() {
-                *slot = None;
-            }
-            return value;
+            return match R::deserialize(result) {
+                Ok(value) => {
+                    *slot = None;
+                    Ok(value)
+                }
+                Err(e) => {
+                    // Found by id: the answer stays the call's, for `into_responses`.
+                    if let Some(by_id) = &mut self.out_of_place {
+                        by_id.first.insert(item.id, at);
+                    }
+                    Err(ClientError::Deserialize(shortened(e)))
+                }
+            };
         }
         let response = slot.take().ok_or(ClientError::MissingItem(item.id))?;
         to_value(response)

@@ -167,6 +167,15 @@ impl Error {
         )
     }
 
+    /// The call's deadline came before an attempt was sent (a retry's readiness wait
+    /// ended by it, or a retry that would have started past it): a timeout for which
+    /// nothing was sent, so the server provably did not run that attempt.
+    pub(crate) fn deadline() -> Self {
+        let mut err = Self::timeout();
+        err.inner.unsent = true;
+        err
+    }
+
     /// A body whose declared length is over the limit: refused unread, with the same
     /// source as one found over it while streaming.
     pub(crate) fn body_too_large(limit: usize) -> Self {

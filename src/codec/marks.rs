@@ -68,10 +68,11 @@ pub(crate) struct Deadline(pub(crate) tokio::time::Instant);
 /// Vouches that a request's [`Deadline`] is the call's under way: set by the retry layer
 /// that stamped it, for the next look at it in the same call (the policy's copy for
 /// retries, or the JSON-RPC stack under the HTTP-level layer), and taken off before the
-/// request goes below the layer, unless the deadline has passed by then (a late attempt:
-/// a retry layer below must keep it). A deadline found past without it is left over from
-/// an earlier call; with it, it is this call's, reached a moment ago (on a clock that
-/// moved between the two looks).
+/// request goes below the layer, unless the deadline has come by then (a first attempt
+/// under a zero `max_elapsed`, say; a retry that late is not sent at all): a retry layer
+/// below must keep it. A deadline found past without it is left over from an earlier
+/// call; with it, it is this call's, reached a moment ago (on a clock that moved
+/// between the two looks).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct DeadlineVoucher;
 

@@ -62,7 +62,10 @@ pub trait InspectError {
     /// `source()` chain should hold tower's `Elapsed`, as a timeout's does.
     ///
     /// The default is `None`: the type cannot say it, and such a wait is not cut short.
-    /// [`codec::Error`], [`BoxError`] and `std::io::Error` give a timeout.
+    /// [`codec::Error`], [`BoxError`] and `std::io::Error` give the codec's timeout
+    /// (boxed, or in an `io::Error` of kind `TimedOut`), marked as not sent: the
+    /// give-up it ends in does not say the last attempt may have run
+    /// ([`GaveUp::last_attempt_unanswered`](crate::GaveUp::last_attempt_unanswered)).
     fn deadline_error() -> Option<Self>
     where
         Self: Sized,
@@ -101,7 +104,7 @@ impl InspectError for codec::Error {
     }
 
     fn deadline_error() -> Option<Self> {
-        Some(codec::Error::timeout())
+        Some(codec::Error::deadline())
     }
 
     fn record_give_up(&mut self, gave_up: GaveUp) {
@@ -115,7 +118,7 @@ impl InspectError for BoxError {
     }
 
     fn deadline_error() -> Option<Self> {
-        Some(Box::new(tower::timeout::error::Elapsed::new()))
+        Some(Box::new(codec::Error::deadline()))
     }
 
     fn record_give_up(&mut self, gave_up: GaveUp) {
@@ -133,7 +136,7 @@ impl InspectError for std::io::Error {
     fn deadline_error() -> Option<Self> {
         Some(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            tower::timeout::error::Elapsed::new(),
+            codec::Error::deadline(),
         ))
     }
 

@@ -203,7 +203,10 @@ impl<S> JsonRpcRetry<S> {
     where
         Retry<JsonRpcRetryPolicy, Attempts<S>>: Service<R>,
     {
-        self.retry.get_mut().deadline = deadline.map(|d| d.0);
+        let attempts = self.retry.get_mut();
+        attempts.deadline = deadline.map(|d| d.0);
+        // Cleared before as well as after: a call that panicked below left it set.
+        attempts.sent = false;
         let future = self.retry.call(req);
         let attempts = self.retry.get_mut();
         attempts.deadline = None;

@@ -13,10 +13,21 @@ use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
 use tower_jsonrpc_retry::jsonrpc::Request;
 use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer, RetryStrategy};
 
-/// Answers every request at once with `{"result":3,"id":1}`; counts requests.
-#[derive(Clone, Default)]
+/// Answers every request at once with `body` (by default `{"result":3,"id":1}`);
+/// counts requests.
+#[derive(Clone)]
 struct Answers {
     calls: Arc<AtomicUsize>,
+    body: &'static str,
+}
+
+impl Default for Answers {
+    fn default() -> Self {
+        Self {
+            calls: Arc::default(),
+            body: r#"{"jsonrpc":"2.0","result":3,"id":1}"#,
+        }
+    }
 }
 
 impl Service<http::Request<Full<Bytes>>> for Answers {
@@ -28,9 +39,7 @@ impl Service<http::Request<Full<Bytes>>> for Answers {
     }
     fn call(&mut self, _: http::Request<Full<Bytes>>) -> Self::Future {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        std::future::ready(Ok(http::Response::new(Full::from(
-            r#"{"jsonrpc":"2.0","result":3,"id":1}"#,
-        ))))
+        std::future::ready(Ok(http::Response::new(Full::from(self.body))))
     }
 }
 
@@ -71,33 +80,15 @@ async fn zero_max_elapsed_makes_the_attempt_at_both_levels() {
     assert_eq!(calls, 1);
 }
 
-/// Answers every request at once with error 2001 to id 1; counts requests.
-#[derive(Clone, Default)]
-struct Busy {
-    calls: Arc<AtomicUsize>,
-}
-
-impl Service<http::Request<Full<Bytes>>> for Busy {
-    type Response = http::Response<Full<Bytes>>;
-    type Error = std::io::Error;
-    type Future = std::future::Ready<Result<Self::Response, std::io::Error>>;
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), std::io::Error>> {
-        Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, _: http::Request<Full<Bytes>>) -> Self::Future {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        std::future::ready(Ok(http::Response::new(Full::from(
-            r#"{"jsonrpc":"2.0","error":{"code":2001,"message":"busy"},"id":1}"#,
-        ))))
-    }
-}
-
 /// On a real clock the outer layer's zero deadline has passed by the time its attempt
 /// goes below it: a retry layer inside took it for a deadline left over from an earlier
 /// call, dropped it, and made all its retries. It keeps it now, as the call's.
 #[tokio::test]
 async fn zero_max_elapsed_bounds_a_retry_layer_inside() {
-    let busy = Busy::default();
+    let busy = Answers {
+        body: r#"{"jsonrpc":"2.0","error":{"code":2001,"message":"busy"},"id":1}"#,
+        ..Answers::default()
+    };
     let inner = RetryStrategy::new(tower_jsonrpc_retry::backoff::PeriodicBackoff::new(
         3,
         Duration::from_millis(1),

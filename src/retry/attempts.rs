@@ -127,7 +127,7 @@ impl<S: fmt::Debug> fmt::Debug for Attempts<S> {
 /// retried on its own strategy, unbounded (the first attempt under a zero
 /// `max_elapsed`, on a clock that moved since the call). It keeps it now, as this
 /// call's, and makes one attempt, cut at once.
-fn mark_deadline<R: Any>(req: &mut R, deadline: Instant) {
+fn mark_deadline<R: Any>(req: &mut R, deadline: Instant, now: Instant) {
     let any: &mut dyn Any = req;
     let extensions = if let Some(req) = any.downcast_mut::<Request>() {
         req.extensions_mut()
@@ -136,7 +136,7 @@ fn mark_deadline<R: Any>(req: &mut R, deadline: Instant) {
     } else {
         return;
     };
-    if deadline <= Instant::now() {
+    if deadline <= now {
         extensions.insert(Deadline(deadline));
         extensions.insert(DeadlineVoucher);
     } else {
@@ -174,14 +174,12 @@ where
     }
 
     fn call(&mut self, mut req: R) -> Self::Future {
-        // Only a call with a deadline is vouched for.
-        if let Some(deadline) = self.deadline {
-            mark_deadline(&mut req, deadline);
-        }
-        let late = self.sent
-            && self
-                .deadline
-                .is_some_and(|deadline| deadline < Instant::now());
+        // Only a call with a deadline is vouched for; one read of the clock serves both.
+        let late = self.deadline.is_some_and(|deadline| {
+            let now = Instant::now();
+            mark_deadline(&mut req, deadline, now);
+            self.sent && deadline < now
+        });
         self.sent = true;
         let failed = self.failed.take();
         // An instance whose readiness failed is let go, as tower asks (it may hold what

@@ -64,8 +64,8 @@ mod error;
 mod scheme;
 
 use crate::fused::Fused;
-use batch::batch_results;
 pub use batch::{BatchBuilder, BatchItem, BatchResults};
+use batch::{BatchSerial, batch_results};
 #[cfg(feature = "rustls")]
 pub use builder::tls_config;
 pub use builder::{ClientBuilder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT};
@@ -433,7 +433,7 @@ pub mod future {
     use tower::util::Oneshot;
     use tower_service::Service;
 
-    use super::{BatchResults, ClientError, Exchange, batch_results, to_value};
+    use super::{BatchResults, BatchSerial, ClientError, Exchange, batch_results, to_value};
     use crate::fused::Fused;
     use crate::jsonrpc::{BatchRequest, BatchResponse, Id, Request, Response};
 
@@ -585,7 +585,11 @@ pub mod future {
         where
             S: Service<BatchRequest>,
         {
-            Sent { #[pin] future: Fused<Oneshot<S, BatchRequest>>, calls: Vec<Id> },
+            Sent {
+                #[pin] future: Fused<Oneshot<S, BatchRequest>>,
+                calls: Vec<Id>,
+                serial: BatchSerial,
+            },
             /// Refused before it was sent, or empty: the result, taken when given.
             Done { result: Option<Result<BatchResults<S::Error>, ClientError<S::Error>>> },
         }
@@ -599,11 +603,16 @@ pub mod future {
 
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
             match self.project().state.project() {
-                BatchStateProj::Sent { future, calls } => {
+                BatchStateProj::Sent {
+                    future,
+                    calls,
+                    serial,
+                } => {
                     let response = std::task::ready!(future.poll(cx));
                     Poll::Ready(batch_results(
                         response.map_err(ClientError::Transport)?,
                         calls,
+                        *serial,
                     ))
                 }
                 BatchStateProj::Done { result } => match result.take() {

@@ -131,6 +131,29 @@ async fn a_batch_handle_gets_its_own_calls_answer_whatever_the_take_order() {
     assert_eq!(results.take(first).unwrap(), "a");
 }
 
+/// Two clients (or one id generator of the user's) give calls of two batches the same
+/// id: a handle from one batch takes nothing from the other's results, in call order or
+/// not, and the answer stays for the handle it belongs to.
+#[tokio::test]
+async fn a_handle_from_another_batch_sharing_its_id_takes_nothing() {
+    for method in ["a", "last"] {
+        let reads = Client::new(Skewed).with_id_generator(|| Id::from("fixed"));
+        let writes = reads.clone();
+        let mut theirs = reads.batch();
+        let stranger = theirs.call::<String>("stranger", ());
+        let mut batch = writes.batch();
+        let own = batch.call::<String>(method, ());
+        let _also = batch.call::<String>("b", ());
+        let mut results = batch.send().await.unwrap();
+        let taken = results.take(stranger);
+        assert!(
+            matches!(&taken, Err(tower_jsonrpc_retry::ClientError::MissingItem(id)) if id == &Id::from("fixed")),
+            "{method}: {taken:?}"
+        );
+        assert_eq!(results.take(own).unwrap(), method);
+    }
+}
+
 /// Answers out of call order, none taken: `into_responses` gives them in call order,
 /// as it says, not in the order the service sent them.
 #[tokio::test]

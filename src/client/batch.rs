@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -21,7 +22,22 @@ pub struct BatchItem<R> {
     id: Id,
     /// Where its answer is: a batch's answers come in call order, one per call.
     index: usize,
+    /// The batch it belongs to: two clients (or one id generator of your own) can give
+    /// calls of two batches the same id, and a handle must not take another's answer.
+    batch: BatchSerial,
     _result: PhantomData<fn() -> R>,
+}
+
+/// Which batch of this process a handle belongs to; drawn once per batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct BatchSerial(u64);
+
+impl BatchSerial {
+    fn next() -> Self {
+        // Only distinctness matters, not the order; 2^64 batches do not wrap in practice.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
 }
 
 /// Whatever `R` is: the handle holds only the call's id.
@@ -60,6 +76,7 @@ pub struct BatchBuilder<S> {
     error: Option<serde_json::Error>,
     /// Calls added so far: the next call's index among the answers.
     calls: usize,
+    serial: BatchSerial,
 }
 
 impl<S> BatchBuilder<S> {
@@ -71,6 +88,7 @@ impl<S> BatchBuilder<S> {
             batch: BatchRequest::default(),
             error: None,
             calls: 0,
+            serial: BatchSerial::next(),
         }
     }
 }
@@ -117,6 +135,7 @@ where
         BatchItem {
             id,
             index,
+            batch: self.serial,
             _result: PhantomData,
         }
     }
@@ -163,10 +182,16 @@ where
                 result: Some(Err(ClientError::Params(e))),
             },
             (None, true) => BatchState::Done {
-                result: Some(Ok(BatchResults::new(Vec::new(), Vec::new(), &[]))),
+                result: Some(Ok(BatchResults::new(
+                    Vec::new(),
+                    Vec::new(),
+                    &[],
+                    self.serial,
+                ))),
             },
             (None, false) => BatchState::Sent {
                 calls: self.batch.ids().cloned().collect(),
+                serial: self.serial,
                 future: Fused::new(self.service.oneshot(self.batch)),
             },
         };
@@ -178,6 +203,7 @@ where
 pub(super) fn batch_results<E>(
     mut response: BatchResponse,
     calls: &[Id],
+    serial: BatchSerial,
 ) -> Result<BatchResults<E>, ClientError<E>> {
     // A batch of notifications refused as a whole has no call to carry the refusal.
     if response.items().is_empty() {
@@ -188,7 +214,12 @@ pub(super) fn batch_results<E>(
         }
     }
     let unmatched = response.take_unmatched();
-    Ok(BatchResults::new(response.into_items(), unmatched, calls))
+    Ok(BatchResults::new(
+        response.into_items(),
+        unmatched,
+        calls,
+        serial,
+    ))
 }
 
 /// The answers to a batch, taken one call at a time with its [`BatchItem`].
@@ -200,6 +231,8 @@ pub struct BatchResults<E = codec::Error> {
     out_of_place: Option<ById>,
     /// Error answers with a null id that no call took ([`BatchResponse::unmatched`]).
     unmatched: Vec<Response>,
+    /// The batch these answer: a handle from another batch takes nothing here.
+    serial: BatchSerial,
     _error: PhantomData<fn() -> E>,
 }
 
@@ -249,7 +282,12 @@ impl<E> fmt::Debug for BatchResults<E> {
 }
 
 impl<E> BatchResults<E> {
-    fn new(items: Vec<Response>, unmatched: Vec<Response>, calls: &[Id]) -> Self {
+    fn new(
+        items: Vec<Response>,
+        unmatched: Vec<Response>,
+        calls: &[Id],
+        serial: BatchSerial,
+    ) -> Self {
         let in_place =
             items.len() == calls.len() && items.iter().zip(calls).all(|(r, id)| r.id() == id);
         let out_of_place = (!in_place).then(|| ById::new(&items, calls));
@@ -257,6 +295,7 @@ impl<E> BatchResults<E> {
             items: items.into_iter().map(Some).collect(),
             out_of_place,
             unmatched,
+            serial,
             _error: PhantomData,
         }
     }
@@ -280,16 +319,16 @@ impl<E> BatchResults<E> {
     /// lose what a call that ran returned), and [`ClientError::MissingItem`] when the
     /// batch's answer has no item for it (or it was taken already).
     pub fn take<R: DeserializeOwned>(&mut self, item: BatchItem<R>) -> Result<R, ClientError<E>> {
+        // Ids are not unique across batches (two clients each count from 1).
+        if item.batch != self.serial {
+            return Err(ClientError::MissingItem(item.id));
+        }
         let answers = |r: &Option<Response>| r.as_ref().is_some_and(|r| r.id() == &item.id);
         let at = match &mut self.out_of_place {
             // Answers out of place: by id, in call order for calls sharing one.
             Some(by_id) => by_id.take(&item.id),
-            // One answer per call, in call order: its own slot (a scan only for a handle
-            // from another batch).
-            None => match self.items.get(item.index) {
-                Some(slot) if answers(slot) => Some(item.index),
-                _ => self.items.iter().position(answers),
-            },
+            // One answer per call, in call order: its own slot, unless taken already.
+            None => Some(item.index).filter(|&i| self.items.get(i).is_some_and(answers)),
         };
         let Some((at, slot)) = at.and_then(|i| Some((i, self.items.get_mut(i)?))) else {
             return Err(ClientError::MissingItem(item.id));

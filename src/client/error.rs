@@ -52,7 +52,8 @@ pub enum ClientError<E = codec::Error> {
     /// The params did not serialize, or not into an array or an object.
     Params(serde_json::Error),
     /// A batch response lacked the item for a call: the handle was taken already or
-    /// belongs to another batch, or a stack of your own gave a batch answer without it.
+    /// belongs to another batch (whatever its call's id), or a stack of your own gave a
+    /// batch answer without it.
     /// (The codec never does: a batch answer missing a call's item is refused whole, as
     /// [`DecodeError::MissingItems`](crate::jsonrpc::DecodeError::MissingItems) in
     /// [`Transport`](Self::Transport).)

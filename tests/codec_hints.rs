@@ -220,3 +220,42 @@ async fn status_and_retry_after_are_read_through_a_boxed_error() {
         ));
     answered_after_the_hint(svc, &count).await;
 }
+
+// --- `Retry-After` given twice ------------------------------------------------------
+
+/// A proxy and the origin each add `Retry-After`: the longest readable wait counts, at
+/// both levels, whether the first line is unreadable or shorter.
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_given_twice_waits_the_longest_readable_hint() {
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100)))
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    for first in ["soon", "5"] {
+        let answers = || {
+            vec![
+                (503, vec![("retry-after", first), ("retry-after", "30")], ""),
+                (200, vec![], r#"{"jsonrpc":"2.0","result":3,"id":1}"#),
+            ]
+        };
+        let count = Arc::new(AtomicUsize::new(0));
+        let svc = ServiceBuilder::new()
+            .layer(JsonRpcRetryLayer::new(strategy.clone()))
+            .layer(codec_layer())
+            .service(http_svc(answers(), count.clone()));
+        answered_after_the_hint(svc, &count).await;
+
+        let count = Arc::new(AtomicUsize::new(0));
+        let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy.clone())
+            .layer(http_svc(answers(), count.clone()));
+        let start = Instant::now();
+        let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+        let resp = svc
+            .oneshot(http::Request::new(Full::new(Bytes::from_static(
+                body.as_bytes(),
+            ))))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        assert_eq!(start.elapsed(), Duration::from_secs(30), "{first}, then 30");
+    }
+}

@@ -33,9 +33,16 @@ impl RetryAfter {
     }
 
     /// Reads the hint from response headers; `None` when absent or unreadable.
+    ///
+    /// A header given more than once (a proxy's and the origin's, say) gives the longest
+    /// readable wait of them: the one that keeps every party that asked waiting.
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
-        Self::parse(value, SystemTime::now())
+        let mut values = headers.get_all(http::header::RETRY_AFTER).iter().peekable();
+        values.peek()?;
+        let now = SystemTime::now();
+        values
+            .filter_map(|value| Self::parse(value.to_str().ok()?, now))
+            .max_by_key(Self::delay)
     }
 
     /// Parses a header value, with `now` as the reference for HTTP-dates.
@@ -81,5 +88,24 @@ mod tests {
         assert_eq!(p("1.5"), None);
         assert_eq!(p(""), None);
         assert_eq!(p("tomorrow"), None);
+    }
+
+    #[test]
+    fn the_longest_readable_of_several_lines() {
+        let hint = |lines: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for line in lines {
+                headers.append(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from_static(line),
+                );
+            }
+            RetryAfter::from_headers(&headers).map(|r| r.0)
+        };
+        assert_eq!(hint(&[]), None);
+        assert_eq!(hint(&["soon"]), None);
+        assert_eq!(hint(&["soon", "5"]), Some(Duration::from_secs(5)));
+        assert_eq!(hint(&["5", "30", "2"]), Some(Duration::from_secs(30)));
+        assert_eq!(hint(&["7", "-1"]), Some(Duration::from_secs(7)));
     }
 }

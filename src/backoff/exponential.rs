@@ -271,7 +271,8 @@ impl Backoff for ExponentialBackoff {
 pub struct ExponentialDelays {
     index: usize,
     attempts: usize,
-    /// `base × factor^index` in seconds, kept within `0..=Duration::MAX`.
+    /// `base × factor^index` in seconds, kept finite and not negative (not cut at
+    /// `Duration::MAX`: the jitter is added to the value itself).
     current: f64,
     factor: f64,
     max_delay: Option<Duration>,
@@ -385,6 +386,26 @@ mod tests {
             .unwrap()
             .with_jitter(Jitter::full().seeded(1));
         assert_eq!(b.delays().count(), 3);
+    }
+
+    /// The jitter is added to `base × factor^i` itself, not to it cut at
+    /// `Duration::MAX`: 1e301 s − 1e300 s is still past it, not zero.
+    #[test]
+    fn the_jitter_is_added_before_saturating() {
+        let b = ExponentialBackoff::new(3, Duration::from_secs(1), 1e301)
+            .unwrap()
+            .with_jitter(Jitter::from_fn(|i| if i == 0 { 0.0 } else { -1e300 }));
+        let d: Vec<_> = b.delays().collect();
+        assert_eq!(d, [Duration::from_secs(1), Duration::MAX, Duration::MAX]);
+        // Past `f64::MAX` the value stays the largest finite one, never infinity or NaN.
+        let b = ExponentialBackoff::new(5, Duration::MAX, 1e300)
+            .unwrap()
+            .with_jitter(Jitter::full().seeded(3));
+        assert_eq!(b.delays().count(), 5);
+        let b = ExponentialBackoff::new(5, Duration::MAX, 1e300)
+            .unwrap()
+            .with_jitter(Jitter::proportional(0.5).unwrap().seeded(3));
+        assert!(b.delays().skip(1).all(|d| d == Duration::MAX));
     }
 
     #[test]

@@ -213,7 +213,8 @@ pub struct FibonacciDelays {
     index: usize,
     attempts: usize,
     multiplier: f64,
-    /// The Fibonacci pair, each kept within `0..=Duration::MAX` seconds.
+    /// The Fibonacci pair, each kept finite and not negative (not cut at `Duration::MAX`,
+    /// so a small multiplier still takes the delay past it).
     previous: f64,
     current: f64,
     max_delay: Option<Duration>,
@@ -313,6 +314,18 @@ mod tests {
         assert_eq!(*d.last().unwrap(), Duration::MAX);
         let b = FibonacciBackoff::new(5_000, Duration::ZERO).without_max_delay();
         assert!(b.delays().all(|d| d == Duration::ZERO));
+    }
+
+    /// The Fibonacci number is not cut at `Duration::MAX` before the multiplier: with a
+    /// multiplier under a second, fib(199) × it (about 4.5e32 s for 1 ns) is past it.
+    #[test]
+    fn a_small_multiplier_saturates_too() {
+        for multiplier in [Duration::from_nanos(1), Duration::from_millis(500)] {
+            let b = FibonacciBackoff::new(200, multiplier).without_max_delay();
+            assert_eq!(b.delays().last(), Some(Duration::MAX), "{multiplier:?}");
+            let b = FibonacciBackoff::new(5_000, multiplier).without_max_delay();
+            assert_eq!(b.delays().last(), Some(Duration::MAX), "{multiplier:?}");
+        }
     }
 
     proptest! {

@@ -44,11 +44,13 @@ fn batch() -> BatchRequest {
     ])
 }
 
-/// The strategies of `write` that never send it again: none at all, or one that marks
-/// it non-idempotent.
-fn never_again() -> [RetryStrategy; 2] {
+/// The strategies of `write` that never send it again: none at all, one with no delays
+/// (which, unlike `none()`, still reports its give-ups), or one that marks it
+/// non-idempotent.
+fn never_again() -> [RetryStrategy; 3] {
     [
         RetryStrategy::none(),
+        periodic(0, 1.0).codes([-32005]),
         periodic(3, 1.0).codes([-32005]).non_idempotent(["write"]),
     ]
 }

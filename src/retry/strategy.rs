@@ -158,6 +158,9 @@ pub(crate) struct Inner {
     pub(crate) methods: Vec<(Arc<str>, RetryStrategy)>,
     /// In a strategy for a method: which of its hooks and budget the default lent it.
     pub(crate) lent: Lent,
+    /// In a strategy for a method: its backoff yielded no delay when it was given
+    /// ([`for_method`](RetryStrategy::for_method)), so it never sends a call again.
+    pub(crate) no_delays: bool,
 }
 
 /// What to retry and how long to wait: a backoff, the JSON-RPC codes and transport
@@ -260,6 +263,7 @@ impl RetryStrategy {
                 on_give_up: None,
                 methods: Vec::new(),
                 lent: Lent::default(),
+                no_delays: false,
             }),
         }
     }
@@ -633,7 +637,10 @@ impl RetryStrategy {
     /// calls of every method whose strategy has no hook of its own. (A strategy that
     /// never retries, as [`none()`](Self::none), makes no event for its calls; to hear
     /// them, give the method one with no retries to make instead, such as the default
-    /// with `PeriodicBackoff::new(0, ..)`.)
+    /// with `PeriodicBackoff::new(0, ..)`: it is held back from a batch's re-sends as
+    /// `none()` is. To learn that, `for_method` draws one set of delays from
+    /// `strategy`'s backoff, here and once: a seeded jitter it shares with a clone
+    /// counts it as one request.)
     ///
     /// The strategies of methods are this strategy's when it is a layer's (or a
     /// client's) default:
@@ -646,8 +653,9 @@ impl RetryStrategy {
     /// - Wherever a strategy with strategies for methods governs, a call in a batch or a
     ///   single call under a request's own strategy, a call whose method it gives a
     ///   strategy that would never send it again (one that
-    ///   [`can_retry`](Self::can_retry) nothing, as [`none()`](Self::none), or that
-    ///   marks the method [`non_idempotent`](Self::non_idempotent)) is held back from
+    ///   [`can_retry`](Self::can_retry) nothing, as [`none()`](Self::none), one whose
+    ///   backoff yields no delay, as `PeriodicBackoff::new(0, ..)`, or one that marks
+    ///   the method [`non_idempotent`](Self::non_idempotent)) is held back from
     ///   re-sends, as if marked non-idempotent. So a request's strategy cloned from the
     ///   default keeps the default's writes safe.
     /// - A second strategy for the same method replaces the first; the strategies that
@@ -687,6 +695,18 @@ impl RetryStrategy {
         let method: Arc<str> = Arc::from(method.as_ref());
         let strategy = if strategy.has_method_strategies() {
             strategy.edit(|i| i.methods.clear())
+        } else {
+            strategy
+        };
+        // A backoff with no delays (`PeriodicBackoff::new(0, ..)`) never sends a call
+        // again, as `none()` does: learnt once here, not at every decision.
+        let no_delays = strategy
+            .inner
+            .backoff
+            .as_ref()
+            .is_some_and(|b| b.delays().next().is_none());
+        let strategy = if no_delays != strategy.inner.no_delays {
+            strategy.edit(|i| i.no_delays = no_delays)
         } else {
             strategy
         };
@@ -733,12 +753,12 @@ impl RetryStrategy {
     /// Whether calls of `method` are held back from a re-send: marked
     /// [`non_idempotent`](Self::non_idempotent) here, or by the strategy this one has
     /// for the method ([`for_method`](Self::for_method)), or given one that never
-    /// retries.
+    /// retries (or has no delays to wait).
     pub(crate) fn is_non_idempotent(&self, method: &str) -> bool {
         self.lists_non_idempotent(method)
-            || self
-                .method_strategy(method)
-                .is_some_and(|s| s.lists_non_idempotent(method) || !s.can_retry())
+            || self.method_strategy(method).is_some_and(|s| {
+                s.lists_non_idempotent(method) || !s.can_retry() || s.inner.no_delays
+            })
     }
 
     /// Whether this strategy marks `method` [`non_idempotent`](Self::non_idempotent).

@@ -1,6 +1,7 @@
 //! `max_elapsed(Duration::ZERO)` on a real clock (it moves by itself between `call` and
 //! the first poll): both levels make the one attempt, cut at once, as the deadline
-//! bounds the whole call and an attempt that starts at its deadline is made.
+//! bounds the whole call and an attempt that starts at its deadline is made. And a
+//! call that panicked below leaves its deadline to no later call.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
@@ -135,4 +136,66 @@ async fn a_panic_below_does_not_turn_the_next_first_attempt_into_a_retry() {
     assert!(panicked.is_err());
     let out = ServiceExt::<Request>::oneshot(svc.clone(), req()).await;
     assert_eq!(calls.load(Ordering::SeqCst), 2, "{out:?}");
+}
+
+/// Ready only while `ready` is set; its next call panics while `panic_next` is set;
+/// counts the calls answered.
+#[derive(Clone, Default)]
+struct Gate {
+    ready: Arc<std::sync::atomic::AtomicBool>,
+    panic_next: Arc<std::sync::atomic::AtomicBool>,
+    answered: Arc<AtomicUsize>,
+}
+
+impl Service<Request> for Gate {
+    type Response = tower_jsonrpc_retry::jsonrpc::Response;
+    type Error = BoxError;
+    type Future = std::future::Ready<Result<Self::Response, BoxError>>;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        if self.ready.load(Ordering::SeqCst) {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+    fn call(&mut self, _req: Request) -> Self::Future {
+        assert!(
+            !self.panic_next.swap(false, Ordering::SeqCst),
+            "the inner service panicked"
+        );
+        self.answered.fetch_add(1, Ordering::SeqCst);
+        let answer = tower_jsonrpc_retry::jsonrpc::Response::success(1, serde_json::json!(3));
+        std::future::ready(Ok(answer))
+    }
+}
+
+/// A call that panicked below (caught by the caller) leaves no deadline on the layer:
+/// once that deadline has passed, the layer is not ready while the service below is
+/// not, and the next call is sent and answered, not cut at the old deadline.
+#[tokio::test(start_paused = true)]
+async fn a_panic_below_leaves_no_deadline_for_the_next_call() {
+    let gate = Gate::default();
+    gate.ready.store(true, Ordering::SeqCst);
+    let strategy = RetryStrategy::none().max_elapsed(Duration::from_secs(1));
+    let mut svc = tower::Layer::layer(&JsonRpcRetryLayer::new(strategy), gate.clone());
+    let req = || Request::new("sum", serde_json::json!([1, 2])).with_id(1);
+    ServiceExt::<Request>::ready(&mut svc).await.unwrap();
+    gate.panic_next.store(true, Ordering::SeqCst);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(svc.call(req()));
+    }));
+    assert!(panicked.is_err());
+    tokio::time::advance(Duration::from_secs(2)).await;
+    gate.ready.store(false, Ordering::SeqCst);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let ready = Service::<Request>::poll_ready(&mut svc, &mut cx);
+    assert!(ready.is_pending(), "ready while the service below is not");
+    gate.ready.store(true, Ordering::SeqCst);
+    let out = ServiceExt::<Request>::ready(&mut svc)
+        .await
+        .unwrap()
+        .call(req())
+        .await;
+    assert_eq!(out.unwrap().result(), Some(&serde_json::json!(3)));
+    assert_eq!(gate.answered.load(Ordering::SeqCst), 1);
 }

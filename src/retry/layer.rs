@@ -168,6 +168,18 @@ impl<S: fmt::Debug> fmt::Debug for JsonRpcRetry<S> {
     }
 }
 
+/// Clears what [`JsonRpcRetry::call_with_deadline`] set for one call when dropped, also
+/// on an unwind.
+struct ClearAfter<'a, S>(&'a mut Retry<JsonRpcRetryPolicy, Attempts<S>>);
+
+impl<S> Drop for ClearAfter<'_, S> {
+    fn drop(&mut self) {
+        let attempts = self.0.get_mut();
+        attempts.deadline = None;
+        attempts.sent = false;
+    }
+}
+
 impl<S> JsonRpcRetry<S> {
     /// Retries calls to `inner` with `strategy` unless they carry their own.
     pub fn new(strategy: RetryStrategy, inner: S) -> Self {
@@ -203,15 +215,14 @@ impl<S> JsonRpcRetry<S> {
     where
         Retry<JsonRpcRetryPolicy, Attempts<S>>: Service<R>,
     {
-        let attempts = self.retry.get_mut();
+        // Cleared after the call however it ends: a panic below, caught by the caller,
+        // would leave the deadline on the shared service, to end the next call's
+        // readiness wait, and that call, at a deadline not its own.
+        let call = ClearAfter(&mut self.retry);
+        let attempts = call.0.get_mut();
         attempts.deadline = deadline.map(|d| d.0);
-        // Cleared before as well as after: a call that panicked below left it set.
         attempts.sent = false;
-        let future = self.retry.call(req);
-        let attempts = self.retry.get_mut();
-        attempts.deadline = None;
-        attempts.sent = false;
-        future
+        call.0.call(req)
     }
 
     /// The deadline of the strategy that governs a call (`RetryStrategy::for_request`):

@@ -396,10 +396,11 @@
 //!   attempts and waits: no retry is scheduled whose wait would end past it, a retry
 //!   waiting for the inner service's readiness stops at it (for the codec's error,
 //!   `BoxError` and `io::Error`: see [`InspectError::deadline_error`]), and over the codec every
-//!   attempt, the first included, is cut short at it. (Over a service
-//!   other than the codec, only the waits are bounded: pair the deadline with a
-//!   per-attempt timeout there.) An outer retry layer's deadline bounds the layers
-//!   inside it too.
+//!   attempt, the first included, is cut short at it. Over a service other than the
+//!   codec, or a `Buffer` whose queue holds an attempt before the codec sees it, the
+//!   layer drops an attempt still unanswered a millisecond after the deadline (for the
+//!   same error types: see [`InspectError::deadline_cut_error`]). An outer retry layer's
+//!   deadline bounds the layers inside it too.
 //! - **Budgets.** Retries multiply load exactly when a server is struggling: with 3
 //!   retries, an outage turns every call into 4. A
 //!   [`TpsBudget`](tower::retry::budget::TpsBudget) given to

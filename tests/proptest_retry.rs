@@ -14,7 +14,8 @@
 //! Each case runs at one of three levels:
 //!
 //! - `Direct`: `JsonRpcRetryLayer::new` over a `service_fn` of `jsonrpc::Request` /
-//!   `BatchRequest` (not the codec: a deadline bounds only the waits);
+//!   `BatchRequest` (not the codec: the layer cuts an attempt a millisecond after the
+//!   deadline);
 //! - `Codec`: `JsonRpcRetryLayer::new` over `JsonRpcCodec` over an HTTP `service_fn`
 //!   (every attempt is cut short at the deadline);
 //! - `Http`: `JsonRpcRetryLayer::http` over the same HTTP `service_fn`.
@@ -513,9 +514,14 @@ enum Level {
 }
 
 impl Level {
-    /// Whether every attempt is cut short at the deadline: over the codec only.
-    fn cuts_attempts(self) -> bool {
-        self != Level::Direct
+    /// When an attempt that would end at `ends` is cut short by the deadline, if it is:
+    /// at the deadline over the codec; over another service, a millisecond after it, by
+    /// the layer itself (an answer that comes at that moment is still the answer).
+    fn cut(self, deadline: u64, ends: u64) -> Option<u64> {
+        match self {
+            Level::Direct => (ends > deadline + 1).then_some(deadline + 1),
+            Level::Codec | Level::Http => (ends >= deadline).then_some(deadline),
+        }
     }
 }
 
@@ -1063,11 +1069,12 @@ fn attempt(
     step: &Step,
     i: usize,
 ) -> (Option<Kind>, Option<usize>, u64) {
-    match plan.max_elapsed_ms {
-        Some(deadline) if level.cuts_attempts() && t + step.ms >= deadline => {
-            (Some(Kind::Timeout), None, deadline.max(t))
-        }
-        _ => match step.exchange {
+    match plan
+        .max_elapsed_ms
+        .and_then(|deadline| level.cut(deadline, t + step.ms))
+    {
+        Some(cut) => (Some(Kind::Timeout), None, cut.max(t)),
+        None => match step.exchange {
             Exchange::Fail(kind) => (Some(kind), Some(i), t + step.ms),
             _ => (None, Some(i), t + step.ms),
         },
@@ -1302,21 +1309,12 @@ fn check_bounds(
                 "a retry started at {at} ms, deadline {deadline} ms"
             );
         }
-        if level.cuts_attempts() {
-            prop_assert!(
-                elapsed <= deadline,
-                "{elapsed} ms past a {deadline} ms deadline"
-            );
-        } else {
-            // Over another service only the waits are bounded: the last attempt may
-            // run past the deadline, for as long as it takes.
-            let last = sent.len() - 1;
-            let took = script.get(last).map_or(0, |s| s.ms);
-            prop_assert!(
-                elapsed <= deadline.max(sent[last].0) + took,
-                "{elapsed} ms: past the deadline ({deadline} ms) by more than the last attempt ({took} ms)"
-            );
-        }
+        // Cut at the deadline, or a millisecond after it over another service.
+        let bound = level.cut(deadline, u64::MAX).unwrap_or(deadline);
+        prop_assert!(
+            elapsed <= bound,
+            "{elapsed} ms past a {deadline} ms deadline"
+        );
     }
     Ok(())
 }
@@ -1400,10 +1398,9 @@ fn check_batch(
             }
         }
         // An exchange the codec cut short at the deadline gave no answer.
-        let cut = level.cuts_attempts()
-            && plan
-                .max_elapsed_ms
-                .is_some_and(|deadline| run.sent[i].0 + step(i).ms >= deadline);
+        let cut = plan
+            .max_elapsed_ms
+            .is_some_and(|deadline| level.cut(deadline, run.sent[i].0 + step(i).ms).is_some());
         if !matches!(exchange, Exchange::Fail(_)) && !cut {
             for &k in keys.iter().filter(|&&k| is_call(k)) {
                 latest.insert(k, (item_answer(&exchange, k), i));

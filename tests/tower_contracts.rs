@@ -316,6 +316,68 @@ async fn a_retry_waiting_for_readiness_ends_at_the_deadline() {
     assert_eq!(server.calls("sum"), 1);
 }
 
+/// A `Buffer` between the layer and the codec (for a layer that is not `Clone`, as
+/// the crate docs advise) is ready while its queue has room, and the codec sees the
+/// deadline only once the buffer's worker hands it the attempt: a retry held in the
+/// queue behind a rate limit, or the first attempt behind a concurrency limit another
+/// call holds, still ends the call at its deadline (the layer's cut, a millisecond
+/// after it).
+#[tokio::test(start_paused = true)]
+async fn an_attempt_held_in_a_buffer_ends_at_the_deadline() {
+    use tower::buffer::BufferLayer;
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::error(2001)]);
+    server.script("hog", [Step::ok().after(secs(100.0))]);
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(0.01)))
+        .codes([2001])
+        .max_elapsed(secs(1.0));
+    // A retry behind a rate limit of one request in 10 s.
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy.clone()))
+        .layer(BufferLayer::<Request>::new(8))
+        .rate_limit(1, secs(10.0))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .service(common::http());
+    let start = Instant::now();
+    let err = svc
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap_err();
+    assert_eq!(start.elapsed(), secs(1.001), "{err}");
+    let codec = tower_jsonrpc_retry::retry::error_chain(&*err)
+        .find_map(|e| e.downcast_ref::<tower_jsonrpc_retry::codec::Error>())
+        .expect("the codec's timeout");
+    assert!(codec.is_timeout(), "{err}");
+    let gave_up = codec.gave_up().expect("the give-up is recorded");
+    assert_eq!(
+        gave_up.reason(),
+        tower_jsonrpc_retry::GiveUpReason::Deadline
+    );
+    assert_eq!(gave_up.retries(), 1, "{err}");
+    assert_eq!(server.calls("sum"), 1);
+
+    // The first attempt behind a concurrency limit that a call of 100 s holds.
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(BufferLayer::<Request>::new(8))
+        .concurrency_limit(1)
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .service(common::http());
+    let mut hog = Request::new("hog", json!([])).with_id(2);
+    hog.extensions_mut().insert(RetryStrategy::none());
+    let _hog = tokio::spawn(svc.clone().oneshot(hog));
+    while server.calls("hog") == 0 {
+        tokio::task::yield_now().await;
+    }
+    let start = Instant::now();
+    let err = svc
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(3))
+        .await
+        .unwrap_err();
+    assert_eq!(start.elapsed(), secs(1.001), "{err}");
+    assert_eq!(server.calls("sum"), 1, "{err}");
+}
+
 /// The typed client's futures own what they need: spawnable over a stack that is `Send`
 /// but not `Sync` (tower's `BoxCloneService`), calls and batches alike.
 #[tokio::test(start_paused = true)]

@@ -36,7 +36,13 @@ use crate::jsonrpc::{BatchRequest, Request};
 ///   was held up, a hook took longer than the time left): it is not sent, where the
 ///   codec's cut, a timer that fires on the next millisecond, came after the request
 ///   had gone out. The first attempt is always made (under a zero `max_elapsed` it
-///   starts at its deadline, and is cut at once).
+///   starts at its deadline, and is cut at once);
+/// - an attempt still unanswered a millisecond after the deadline is dropped, and fails
+///   with the error type's [`deadline_cut_error`](InspectError::deadline_cut_error):
+///   whatever is below, a `Buffer` holding it in its queue behind a rate limit, or a
+///   service that does not read the deadline, the call ends at it. (The codec cuts its
+///   own exchange at the deadline, knowing whether the request went out; the
+///   millisecond leaves that to it.)
 pub(crate) struct Attempts<S> {
     inner: S,
     /// The call's deadline: set on the service a call's future is made from, so only
@@ -200,6 +206,8 @@ where
             // service is called as it is.
             None => AttemptFuture::Sent {
                 future: self.inner.call(req),
+                cut_at: self.deadline.and_then(|d| d.checked_add(CUT_GRACE)),
+                cut: None,
             },
         };
         if discard {
@@ -209,13 +217,24 @@ where
     }
 }
 
+/// How long after the call's deadline an attempt still unanswered is dropped: time for
+/// the codec's own cut at the deadline, which says whether the request went out, to
+/// come first (tokio's timers fire by the millisecond).
+const CUT_GRACE: std::time::Duration = std::time::Duration::from_millis(1);
+
 pin_project! {
     /// An attempt of [`Attempts`]: the inner service's future, or the error kept for it.
     #[project = AttemptProj]
     #[derive(Debug)]
     pub(crate) enum AttemptFuture<F, E> {
-        /// Sent to the inner service.
-        Sent { #[pin] future: F },
+        /// Sent to the inner service; dropped if still unanswered at `cut_at`.
+        Sent {
+            #[pin] future: F,
+            cut_at: Option<Instant>,
+            // Made when the attempt first has to wait: an answer ready at once costs no
+            // timer.
+            cut: Option<Pin<Box<Sleep>>>,
+        },
         /// Not sent: the readiness error, or the deadline's.
         Failed { error: Option<E> },
     }
@@ -224,12 +243,34 @@ pin_project! {
 impl<F, T, E> Future for AttemptFuture<F, E>
 where
     F: Future<Output = Result<T, E>>,
+    E: InspectError,
 {
     type Output = Result<T, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            AttemptProj::Sent { future } => future.poll(cx),
+            AttemptProj::Sent {
+                future,
+                cut_at,
+                cut,
+            } => {
+                // The answer first: one that came with the deadline is the answer.
+                if let Poll::Ready(out) = future.poll(cx) {
+                    return Poll::Ready(out);
+                }
+                let Some(at) = *cut_at else {
+                    return Poll::Pending;
+                };
+                let sleep = cut.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                std::task::ready!(sleep.as_mut().poll(cx));
+                // Once: an error type that cannot say it lets the attempt run on.
+                *cut_at = None;
+                *cut = None;
+                match E::deadline_cut_error() {
+                    Some(error) => Poll::Ready(Err(error)),
+                    None => Poll::Pending,
+                }
+            }
             AttemptProj::Failed { error } => match error.take() {
                 Some(error) => Poll::Ready(Err(error)),
                 // Polled again after it was ready: there is nothing more to give.

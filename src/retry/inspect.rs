@@ -73,6 +73,26 @@ pub trait InspectError {
         None
     }
 
+    /// An error of this type saying that the call's deadline
+    /// ([`max_elapsed`](crate::RetryStrategy::max_elapsed)) came while an attempt was
+    /// in the inner service's hands, unanswered, so that
+    /// [`JsonRpcRetry`](crate::JsonRpcRetry) can end the call at its deadline whatever
+    /// is below: a `Buffer` whose queue holds the attempt behind a rate limit, a service
+    /// that does not read the deadline. The attempt may have been sent. Its `source()`
+    /// chain should hold tower's `Elapsed`, as a timeout's does.
+    ///
+    /// The default is `None`: the type cannot say it, and such an attempt runs until the
+    /// inner service answers. [`codec::Error`], [`BoxError`] and `std::io::Error` give
+    /// the codec's timeout (boxed, or in an `io::Error` of kind `TimedOut`), not marked
+    /// as unsent. (Over the codec it is a backstop: the codec cuts its exchange at the
+    /// deadline itself, a millisecond earlier, knowing whether it sent the request.)
+    fn deadline_cut_error() -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// Records on the error how the retries of its call ended, when the retry policy
     /// gives up on it and hands it to the caller ([`GaveUp`]).
     ///
@@ -107,6 +127,10 @@ impl InspectError for codec::Error {
         Some(codec::Error::deadline())
     }
 
+    fn deadline_cut_error() -> Option<Self> {
+        Some(codec::Error::timeout())
+    }
+
     fn record_give_up(&mut self, gave_up: GaveUp) {
         self.set_gave_up(gave_up);
     }
@@ -119,6 +143,10 @@ impl InspectError for BoxError {
 
     fn deadline_error() -> Option<Self> {
         Some(Box::new(codec::Error::deadline()))
+    }
+
+    fn deadline_cut_error() -> Option<Self> {
+        Some(Box::new(codec::Error::timeout()))
     }
 
     fn record_give_up(&mut self, gave_up: GaveUp) {
@@ -137,6 +165,13 @@ impl InspectError for std::io::Error {
         Some(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             codec::Error::deadline(),
+        ))
+    }
+
+    fn deadline_cut_error() -> Option<Self> {
+        Some(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            codec::Error::timeout(),
         ))
     }
 

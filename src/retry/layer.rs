@@ -110,6 +110,11 @@ impl<S> Layer<S> for JsonRpcRetryLayer {
 /// is returned by that attempt, for the policy to decide on (a partly retried batch
 /// keeps the answers it gathered), and a retry still waiting at the call's deadline
 /// fails then (with [`InspectError::deadline_error`](crate::InspectError::deadline_error)).
+/// An attempt handed to the inner service and still unanswered a millisecond after the
+/// deadline is dropped, and fails with
+/// [`InspectError::deadline_cut_error`](crate::InspectError::deadline_cut_error): so the
+/// call ends at its deadline whatever is below (over the codec, which cuts its own
+/// exchange at the deadline, this is only a backstop).
 ///
 /// Its response future, [`ResponseFuture`](super::future::ResponseFuture), is tower's own
 /// `Retry` future, which stays pending if polled again after its output, as the crate's

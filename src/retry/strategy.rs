@@ -407,10 +407,13 @@ impl RetryStrategy {
     /// the [codec](crate::codec::JsonRpcCodec) every attempt, the first included, is cut
     /// short when the deadline comes (its error
     /// [`is_timeout`](crate::codec::Error::is_timeout)). Over another inner service,
-    /// which cannot see the deadline, only the waits are bounded. The layers
-    /// ([`JsonRpcRetryLayer`](crate::JsonRpcRetryLayer), its HTTP-level form) and
-    /// [`Client`](crate::Client) bound the first attempt too; the policy alone under a
-    /// plain tower `Retry` bounds the retries only. Under the layers, a retry that has to
+    /// which cannot see the deadline (or a `Buffer` over the codec, whose queue holds an
+    /// attempt before the codec sees it), the layers drop an attempt still unanswered a
+    /// millisecond after the deadline, for inner errors that can say so
+    /// ([`InspectError::deadline_cut_error`](crate::InspectError::deadline_cut_error)).
+    /// The layers ([`JsonRpcRetryLayer`](crate::JsonRpcRetryLayer), its HTTP-level form)
+    /// and [`Client`](crate::Client) bound the first attempt too; the policy alone under
+    /// a plain tower `Retry` bounds the retries' waits only. Under the layers, a retry that has to
     /// wait for the inner service to be ready (a concurrency limit, a full `Buffer`)
     /// stops waiting at the deadline too, and a retry whose wait ended after it (the
     /// runtime was held up, an [`on_retry`](Self::on_retry) hook took longer than the

@@ -133,6 +133,61 @@ async fn revert_reason_mentioning_a_rate_limit_is_not_retried() {
     }
 }
 
+/// A revert is the chain's answer under any status: a gateway's 429 or 503 over it does
+/// not make the preset retry it, at either level, and neither does a rule a user adds
+/// that its reason happens to match ("credits").
+#[tokio::test(start_paused = true)]
+async fn a_revert_under_a_listed_status_or_a_widened_rule_is_not_retried() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("eth_call", |_: &Value| Ok(json!("0x")));
+    let revert = |message: &str| {
+        json!({"jsonrpc": "2.0", "id": 1, "error": {"code": 3, "message": message, "data": "0x08c379a0"}})
+            .to_string()
+    };
+    let widened = RetryStrategy::ethereum_rate_limits_seeded(7)
+        .retry_response_if(|e| e.message().contains("credits"));
+    for (status, message) in [
+        (429, "execution reverted: nope"),
+        (503, "execution reverted: nope"),
+        (200, "execution reverted: out of credits"),
+    ] {
+        server.reset();
+        server.script(
+            "eth_call",
+            std::iter::repeat_with(|| Step::raw(status, revert(message))).take(7),
+        );
+        let client = Client::builder(server.uri()).retry(widened.clone()).build();
+        let r = client
+            .request("eth_call")
+            .params(((),))
+            .id(1)
+            .send::<Value>()
+            .await;
+        assert!(r.is_err(), "{status} {message}");
+        assert_eq!(server.calls("eth_call"), 1, "{status} {message}");
+
+        server.reset();
+        server.script(
+            "eth_call",
+            std::iter::repeat_with(|| Step::raw(status, revert(message))).take(7),
+        );
+        let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(widened.clone()).layer(common::http());
+        let body = r#"{"jsonrpc":"2.0","method":"eth_call","params":[null],"id":1}"#;
+        let req = http::Request::post(server.uri())
+            .body(Full::from(body))
+            .unwrap();
+        let resp = svc.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), status, "{message}");
+        assert_eq!(
+            server.calls("eth_call"),
+            1,
+            "HTTP level: {status} {message}"
+        );
+    }
+}
+
 /// A rate limit under -32005 is still retried (the guard of the test above).
 #[tokio::test(start_paused = true)]
 async fn a_rate_limit_under_32005_is_still_retried() {

@@ -64,7 +64,9 @@ impl Verdict {
 /// What the rules say of a JSON-RPC response.
 ///
 /// An error response is retried when its code is listed or a response predicate
-/// matches; any response is retried when it came with an HTTP status the strategy lists.
+/// matches; any response is retried when it came with an HTTP status the strategy lists;
+/// an error response a veto matches (`never_retry_response_if`) is not, whatever else
+/// holds.
 /// A non-idempotent method's answer is never retried: the server has seen the call.
 pub(crate) fn response(strategy: &RetryStrategy, method: &str, response: &Response) -> Verdict {
     answer_verdict(strategy, method, response, response.error())
@@ -94,6 +96,9 @@ fn answer_verdict(
         return Verdict::Unmatched; // the happy path: a success over 2xx
     }
     let inner = &strategy.inner;
+    if error.is_some_and(|error| inner.response_vetoes.iter().any(|p| p(error))) {
+        return Verdict::Unmatched;
+    }
     let reason = error
         .and_then(|error| {
             if inner.codes.binary_search(&error.code()).is_ok() {

@@ -147,6 +147,8 @@ pub(crate) struct Inner {
     pub(crate) backoff: Option<BoxBackoff>,
     pub(crate) codes: Vec<i64>,
     pub(crate) response_predicates: Vec<ResponsePredicate>,
+    /// Error responses never retried, whatever the rules above or a status say.
+    pub(crate) response_vetoes: Vec<ResponsePredicate>,
     pub(crate) matchers: Vec<ErrorMatcher>,
     pub(crate) max_elapsed: Option<Duration>,
     pub(crate) retry_after_ceiling: Duration,
@@ -254,6 +256,7 @@ impl RetryStrategy {
                 backoff,
                 codes: Vec::new(),
                 response_predicates: Vec::new(),
+                response_vetoes: Vec::new(),
                 matchers: Vec::new(),
                 max_elapsed: None,
                 retry_after_ceiling: DEFAULT_RETRY_AFTER_CEILING,
@@ -322,6 +325,30 @@ impl RetryStrategy {
         F: Fn(&ErrorObject) -> bool + Send + Sync + 'static,
     {
         self.edit(|i| i.response_predicates.push(Arc::new(f)))
+    }
+
+    /// Never retries JSON-RPC error responses for which `f` is true, whatever would
+    /// otherwise: their code, a [`retry_response_if`](Self::retry_response_if) rule, or
+    /// the HTTP status they came with (a gateway's 429 over a batch holding the chain's
+    /// answer, say). For answers that are final however they travel: a revert, a
+    /// refusal that fails the same way every time. A call given up this way ends "not
+    /// retryable".
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    ///
+    /// // Retry every -32000, except a nonce the node has seen: sending again cannot help.
+    /// let strategy = RetryStrategy::transient()
+    ///     .codes([-32000])
+    ///     .never_retry_response_if(|e| e.message().contains("nonce too low"));
+    /// # let _ = strategy;
+    /// ```
+    #[must_use]
+    pub fn never_retry_response_if<F>(self, f: F) -> Self
+    where
+        F: Fn(&ErrorObject) -> bool + Send + Sync + 'static,
+    {
+        self.edit(|i| i.response_vetoes.push(Arc::new(f)))
     }
 
     /// Retries errors with an `E` anywhere in their `source()` chain: the analogue of
@@ -839,7 +866,7 @@ impl RetryStrategy {
     /// | codes | 429; -32005 (EIP-1474 *limit exceeded*) unless it is a cap on the answer or the request, or a refusal of what was asked ("query returned more than", "too large", "too big", "not supported": Infura's `eth_getLogs` result cap, Nethermind's oversized request, jsonrpsee's refusal of batches), which fails the same way every time | Infura, Alchemy, QuickNode |
     /// | codes by message | -32016 with "rate limit", -32012 with "credits", -32007 with "request limit reached" | provider docs |
     /// | messages | "rate limit", "rate exceeded", "too many requests", "daily request count exceeded", "header not found" | providers behind load balancers |
-    /// | never | a revert or a failed execution, whatever its reason says: code 3 or a message starting "execution reverted" (geth, Erigon, Besu, anvil), "VM Exception while processing transaction" (Hardhat, Ganache), code -32015 (Nethermind's VM error) | the chain's answer |
+    /// | never | a revert or a failed execution, whatever its reason says and whatever status it came with ([`never_retry_response_if`](Self::never_retry_response_if), so a rule you add cannot retry it either): code 3 or a message starting "execution reverted" (geth, Erigon, Besu, anvil), "VM Exception while processing transaction" (Hardhat, Ganache), code -32015 (Nethermind's VM error) | the chain's answer |
     /// | statuses | 429, 503 (not 502 or 504: add them with [`retry_on`](Self::retry_on), or use [`transient()`](Self::transient)) | HTTP rate limiting |
     /// | errors | [`Connect`](ErrorClass::Connect), [`Reset`](ErrorClass::Reset) | never a timeout: a slow `eth_call` is retried by choice only |
     /// | non-idempotent | `eth_sendRawTransaction`, `eth_sendRawTransactionConditional`, `eth_sendRawTransactionSync`, `eth_sendPrivateTransaction`, `eth_sendPrivateRawTransaction`, `eth_sendUserOperation`, `eth_sendTransaction`, `personal_sendTransaction` | a signed transaction sent twice is not applied twice (its nonce is fixed), but a send that succeeded comes back as a false error ("already known", "nonce too low"); one the node signs (`eth_sendTransaction`) may be sent twice |
@@ -885,6 +912,7 @@ impl RetryStrategy {
         let mut s = Self::new(backoff)
             .codes([429])
             .retry_response_if(is_provider_rate_limit)
+            .never_retry_response_if(is_chain_answer)
             .retry_on(ErrorClass::Connect)
             .retry_on(ErrorClass::Reset)
             .non_idempotent([
@@ -907,16 +935,19 @@ impl RetryStrategy {
     }
 }
 
-/// The message-qualified rate-limit answers of Ethereum providers.
-fn is_provider_rate_limit(err: &ErrorObject) -> bool {
+/// A revert or a failed execution: the chain's answer, whatever words its reason uses
+/// and whatever status it came with.
+fn is_chain_answer(err: &ErrorObject) -> bool {
     let message = err.message().to_ascii_lowercase();
-    // A revert is the chain's answer, whatever words its reason uses.
-    if matches!(err.code(), 3 | -32015)
+    matches!(err.code(), 3 | -32015)
         || message.starts_with("execution reverted")
         || message.contains("vm exception while processing transaction")
-    {
-        return false;
-    }
+}
+
+/// The message-qualified rate-limit answers of Ethereum providers (a revert is vetoed
+/// before this is asked: [`is_chain_answer`]).
+fn is_provider_rate_limit(err: &ErrorObject) -> bool {
+    let message = err.message().to_ascii_lowercase();
     let qualified = match err.code() {
         // Not Infura's `eth_getLogs` result cap, an oversized request or answer
         // (Nethermind's "too large"; "too big", as jsonrpsee words it under codes of its

@@ -285,10 +285,29 @@ async fn the_defaults_non_idempotent_marks_hold_under_a_methods_strategy() {
         .for_method("write", write())
         .non_idempotent(["write"]);
     let unmarked = marked_first.clone().idempotent(["write"]);
+    // The method's own strategy marks it too (built from the same preset, say): the
+    // default's `idempotent` unmarks it there, given before `for_method` or after.
+    let own = || write().non_idempotent(["write"]);
+    let unmarked_first = periodic(3, 1.0)
+        .non_idempotent(["write"])
+        .idempotent(["write"])
+        .for_method("write", own());
+    let unmarked_after = periodic(3, 1.0)
+        .non_idempotent(["write"])
+        .for_method("write", own())
+        .idempotent(["write"]);
+    // Marked again after the unmark: marked.
+    let marked_again = periodic(3, 1.0)
+        .idempotent(["write"])
+        .non_idempotent(["write"])
+        .for_method("write", own());
     for (strategy, calls, why) in [
         (marked_first, 1, GiveUpReason::NotIdempotent),
         (marked_after, 1, GiveUpReason::NotIdempotent),
         (unmarked, 4, GiveUpReason::Exhausted),
+        (unmarked_first, 4, GiveUpReason::Exhausted),
+        (unmarked_after, 4, GiveUpReason::Exhausted),
+        (marked_again, 1, GiveUpReason::NotIdempotent),
     ] {
         server.reset();
         server.script("write", std::iter::repeat_n(Step::error(-32005), 4));

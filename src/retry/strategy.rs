@@ -154,6 +154,9 @@ pub(crate) struct Inner {
     pub(crate) retry_after_ceiling: Duration,
     pub(crate) budget: Option<Arc<dyn Budget + Send + Sync>>,
     pub(crate) non_idempotent: Vec<Arc<str>>,
+    /// Methods [`idempotent`](RetryStrategy::idempotent) unmarked (and not marked again
+    /// since): unmarked under a strategy for them given later, too.
+    pub(crate) unmarked: Vec<Arc<str>>,
     pub(crate) on_retry: Option<OnRetry>,
     pub(crate) on_give_up: Option<OnGiveUp>,
     /// The strategies of [`for_method`](RetryStrategy::for_method), sorted by method.
@@ -262,6 +265,7 @@ impl RetryStrategy {
                 retry_after_ceiling: DEFAULT_RETRY_AFTER_CEILING,
                 budget: None,
                 non_idempotent: Vec::new(),
+                unmarked: Vec::new(),
                 on_retry: None,
                 on_give_up: None,
                 methods: Vec::new(),
@@ -566,6 +570,7 @@ impl RetryStrategy {
                     *strategy = strategy.clone().non_idempotent([&**method]);
                 }
             }
+            i.unmarked.retain(|m| !methods.contains(m));
             i.non_idempotent.extend(methods);
         })
     }
@@ -592,6 +597,11 @@ impl RetryStrategy {
         let named = |m: &str| methods.iter().any(|u| u.as_ref() == m);
         self.edit(|i| {
             i.non_idempotent.retain(|m| !named(m));
+            for method in &methods {
+                if !i.unmarked.iter().any(|m| &**m == method.as_ref()) {
+                    i.unmarked.push(Arc::from(method.as_ref()));
+                }
+            }
             // And under a method's strategy of its own.
             for (method, strategy) in &mut i.methods {
                 if named(method) && strategy.lists_non_idempotent(method) {
@@ -692,8 +702,9 @@ impl RetryStrategy {
     ///   `strategy` itself has for methods are dropped (one level, no chains).
     /// - A method this strategy marks [`non_idempotent`](Self::non_idempotent), before
     ///   or after, stays marked under its own strategy, and
-    ///   [`idempotent`](Self::idempotent) here unmarks it there too: giving a write a
-    ///   strategy of its own does not lift its mark.
+    ///   [`idempotent`](Self::idempotent) here, before or after, unmarks it there too
+    ///   (unless marked here again since): giving a write a strategy of its own does not
+    ///   lift its mark, nor keep one lifted here.
     /// - At the HTTP level, a call's deadline counts from the call, as ever. Until its
     ///   body has been read the method is not known, and this strategy's deadline (or
     ///   the request's own strategy's) bounds the read; a single call's method's
@@ -740,13 +751,16 @@ impl RetryStrategy {
         } else {
             strategy
         };
-        // A method marked here stays marked under its own strategy.
-        let mut strategy =
-            if self.lists_non_idempotent(&method) && !strategy.lists_non_idempotent(&method) {
-                strategy.non_idempotent([&*method])
-            } else {
-                strategy
-            };
+        // A method marked here stays marked under its own strategy; one unmarked here,
+        // before or after, is unmarked there.
+        let lists = strategy.lists_non_idempotent(&method);
+        let mut strategy = if self.lists_non_idempotent(&method) && !lists {
+            strategy.non_idempotent([&*method])
+        } else if lists && self.inner.unmarked.contains(&method) {
+            strategy.idempotent([&*method])
+        } else {
+            strategy
+        };
         // Hooks and a budget it does not have of its own, it shares with this one.
         let mine = &self.inner;
         if let Some(hook) = &mine.on_retry {

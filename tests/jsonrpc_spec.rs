@@ -395,3 +395,34 @@ fn a_single_error_with_an_id_is_not_a_batch_level_error() {
     assert_eq!(whole.batch_error().map(ErrorObject::code), Some(-32600));
     assert_eq!(whole.items().len(), 2);
 }
+
+/// A string cut in the middle of an emoji, as JavaScript's `JSON.stringify` writes it (a
+/// lone surrogate: valid JSON that serde_json cannot hold in a `String`), reads as U+FFFD
+/// in a server's answer: an error object keeps its code, and one such item does not cost
+/// a batch its other answers. A request stays refused.
+#[test]
+fn a_lone_surrogate_in_an_answer_reads_as_the_replacement_character() {
+    use tower_jsonrpc_retry::jsonrpc::{BatchResponse, DecodeError, Id, Request, Response};
+    let error = br#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"execution reverted: \ud83d"},"id":1}"#;
+    let resp = Response::from_slice(error).unwrap();
+    let object = resp.error().unwrap();
+    assert_eq!(
+        (object.code(), object.message()),
+        (-32000, "execution reverted: \u{fffd}")
+    );
+    let batch = br#"[{"jsonrpc":"2.0","result":"cut \udc00 low","id":1},{"jsonrpc":"2.0","result":"\ud83d\ude00","id":2}]"#;
+    let resp = BatchResponse::from_slice(batch, &[Id::from(1), Id::from(2)]).unwrap();
+    let results: Vec<_> = resp.items().iter().map(|r| r.result().cloned()).collect();
+    assert_eq!(
+        results,
+        [
+            Some(serde_json::json!("cut \u{fffd} low")),
+            Some(serde_json::json!("\u{1f600}"))
+        ]
+    );
+    let request = br#"{"jsonrpc":"2.0","method":"\ud800","id":1}"#;
+    assert!(matches!(
+        Request::from_slice(request),
+        Err(DecodeError::Json(_))
+    ));
+}

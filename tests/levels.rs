@@ -111,6 +111,18 @@ fn table() -> Vec<Case> {
         )
         .retry_after("7")
     };
+    // A string cut in the middle of an emoji, as JavaScript's `JSON.stringify` writes it:
+    // a lone surrogate, valid JSON that serde_json cannot hold in a `String`.
+    let cut = |member: &str| {
+        let error = match member {
+            "message" => r#"{"code":2001,"message":"busy \ud83d"}"#,
+            _ => r#"{"code":2001,"message":"busy","data":"try later \ud83d"}"#,
+        };
+        Step::raw(
+            200,
+            format!(r#"{{"jsonrpc":"2.0","error":{error},"id":1}}"#),
+        )
+    };
     vec![
         case(
             "listed code retried while delays remain",
@@ -118,6 +130,18 @@ fn table() -> Vec<Case> {
             periodic(3, 1.0).codes([2001]),
         )
         .expect(Outcome::Result(json!(3)), 3, secs(2.0)),
+        case(
+            "a listed code whose message or data holds a lone surrogate retried",
+            vec![cut("message"), cut("data")],
+            periodic(3, 1.0).codes([2001]),
+        )
+        .expect(Outcome::Result(json!(3)), 3, secs(2.0)),
+        case(
+            "an error whose message holds a lone surrogate returned as the server's answer",
+            vec![cut("message")],
+            periodic(3, 1.0).retry_on(ErrorClass::Timeout),
+        )
+        .expect(Outcome::Code(2001), 1, Duration::ZERO),
         case(
             "last error response returned when delays run out",
             std::iter::repeat_n(e(2001), 5).collect(),

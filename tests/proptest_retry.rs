@@ -1289,7 +1289,6 @@ fn model_batch(
 fn check_bounds(
     level: Level,
     plan: &Plan,
-    script: &[Step],
     sent: &[Sent],
     elapsed: u64,
 ) -> Result<(), TestCaseError> {
@@ -1458,7 +1457,7 @@ proptest! {
         script in single_script(),
     ) {
         let (got, heard) = call_single(level, &plan, method, by_method, script.clone());
-        check_bounds(level, &plan, &script, &got.sent, got.elapsed)?;
+        check_bounds(level, &plan, &got.sent, got.elapsed)?;
         check_non_idempotent_single(&plan, method, &script, &got.sent)?;
         let (want, ended) = model_single(level, &plan, method, &script);
         prop_assert_eq!(&got.sent, &want.sent, "attempts and their start times (ms)");
@@ -1478,7 +1477,7 @@ proptest! {
         by_method in any::<bool>(),
     ) {
         let mut got = call_batch(level, &plan, &items, script.clone(), reverse, by_method);
-        check_bounds(level, &plan, &script, &got.sent, got.elapsed)?;
+        check_bounds(level, &plan, &got.sent, got.elapsed)?;
         check_batch(level, &plan, &items, &script, &got)?;
         if let Ok((items, _)) = &mut got.seen {
             // Keyed by id (the model's order).

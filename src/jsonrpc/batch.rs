@@ -392,7 +392,7 @@ impl BatchResponse {
                 Shape::Other => Err(DecodeError::NotAnObject),
             }
         };
-        members::fast_with_tree_refusals(bytes, fast)
+        members::answer_with_tree_refusals(bytes, fast)
     }
 
     /// Reads the answers to calls with the `expected` ids (in call order) from a JSON value.

@@ -12,7 +12,8 @@ use super::DecodeError;
 /// ids, and a message whose id is written with a fraction or an exponent (`1.5`, and
 /// `1.0` or `1e0` too, which a call with id `1` does not match), or is an integer
 /// beyond `i64` (such as `18446744073709551615`), is refused by the decoder with
-/// [`DecodeError::InvalidId`]; give such ids as strings. Strings are shared, so cloning
+/// [`DecodeError::InvalidId`]; give such ids as strings. So is `-0`, which serde_json
+/// reads as the float `-0.0` (and the error quotes so). Strings are shared, so cloning
 /// an `Id` never allocates.
 ///
 /// ```

@@ -88,6 +88,67 @@ pub(crate) fn fast_with_tree_refusals<T>(
     })
 }
 
+/// [`fast_with_tree_refusals`], for a server's answers: bytes with a lone UTF-16
+/// surrogate escaped in a string (`"\ud83d"` with no low half after it: valid JSON,
+/// which JavaScript's `JSON.stringify` writes for a string cut in the middle of an
+/// emoji, and which serde_json cannot hold in a `String`) are read again with each such
+/// escape read as U+FFFD, the replacement character, before they are refused: a
+/// server's error object or result is not lost to a cut reason string.
+pub(crate) fn answer_with_tree_refusals<T>(
+    bytes: &[u8],
+    fast: impl Fn(&[u8]) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    fast_with_tree_refusals(bytes, &fast).or_else(|refused| match mend_lone_surrogates(bytes) {
+        Some(mended) => fast(&mended).map_err(|_| refused),
+        None => Err(refused),
+    })
+}
+
+/// `bytes` with each `\u` escape of a lone UTF-16 surrogate (a high half not followed
+/// by an escaped low half, or a low half alone) made `\ufffd`, of the same length; `None`
+/// when there is none.
+pub(crate) fn mend_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
+    /// The code unit of the `\uXXXX` escape at `at`, if there is one.
+    fn unit_at(bytes: &[u8], at: usize) -> Option<u16> {
+        let escape = bytes.get(at..at.checked_add(6)?)?;
+        let digits = escape.strip_prefix(b"\\u")?;
+        if !digits.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    }
+    let mut mended: Option<Vec<u8>> = None;
+    let mut at = 0;
+    while let Some(found) = bytes
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
+        at += found;
+        let lone = match unit_at(bytes, at) {
+            // A pair: both halves kept.
+            Some(0xD800..=0xDBFF) if matches!(unit_at(bytes, at + 6), Some(0xDC00..=0xDFFF)) => {
+                at += 12;
+                continue;
+            }
+            Some(0xD800..=0xDFFF) => true,
+            Some(_) => false,
+            // An escape of one character (`\\` included), or no escape at all.
+            None => {
+                at += 2;
+                continue;
+            }
+        };
+        if lone {
+            let out = mended.get_or_insert_with(|| bytes.to_vec());
+            if let Some(digits) = out.get_mut(at + 2..at + 6) {
+                digits.copy_from_slice(b"fffd");
+            }
+        }
+        at += 6;
+    }
+    mended
+}
+
 /// Reads the shape of a message, an array's items passed over; fails only on bytes
 /// that are not JSON.
 pub(crate) fn read(bytes: &[u8]) -> Result<Shape<'_>, DecodeError> {
@@ -341,7 +402,38 @@ impl<'de> Deserialize<'de> for Buildable {
 
 #[cfg(test)]
 mod tests {
-    use super::{Shape, Values, read};
+
+    #[test]
+    fn lone_surrogates_are_mended_and_pairs_kept() {
+        let mend = |text: &str| {
+            mend_lone_surrogates(text.as_bytes()).map(|b| String::from_utf8(b).unwrap())
+        };
+        assert_eq!(mend(r#""\ud83d\ude00""#), None, "a pair");
+        assert_eq!(
+            mend(r#""a \u00e9 \\ud83d""#),
+            None,
+            "an escaped backslash, then text"
+        );
+        assert_eq!(mend(r#""\ud83d""#).as_deref(), Some(r#""\ufffd""#));
+        assert_eq!(
+            mend(r#""\uDE00 x""#).as_deref(),
+            Some(r#""\ufffd x""#),
+            "a low half alone"
+        );
+        assert_eq!(
+            mend(r#"["\ud83d\u0041", "\ud83d\ude00", "\\\udc00"]"#).as_deref(),
+            Some(r#"["\ufffd\u0041", "\ud83d\ude00", "\\\ufffd"]"#)
+        );
+        assert_eq!(
+            mend(r#""\ud83d\"#).as_deref(),
+            Some(r#""\ufffd\"#),
+            "cut short"
+        );
+        assert_eq!(mend(r#""\ud8"#), None, "an escape cut short");
+        assert_eq!(mend("\\"), None);
+    }
+
+    use super::{Shape, Values, mend_lone_surrogates, read};
     use crate::jsonrpc::{DecodeError, Request, Response};
 
     fn object(bytes: &[u8]) -> super::Members<'_> {

@@ -10,7 +10,10 @@
 //! quantities are); the HTTP-level layer, which checks results and error data as JSON
 //! and passes the bytes on without building them, is not affected. A float is read as
 //! the nearest `f64`, so every `f64` a server writes comes back as itself (serde_json's
-//! `float_roundtrip`, which this crate turns on).
+//! `float_roundtrip`, which this crate turns on). A string of a server's answer with a
+//! lone UTF-16 surrogate escaped in it (`"\ud83d"`, which JavaScript writes for a string
+//! cut in the middle of an emoji, and a Rust `String` cannot hold) reads with U+FFFD,
+//! the replacement character, in its place; a request's is refused.
 //!
 //! ```
 //! use serde_json::json;

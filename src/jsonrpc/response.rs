@@ -134,7 +134,7 @@ impl Response {
             Shape::Object(members) => Self::read_members(&members, Values::Build),
             Shape::Array | Shape::Other => Err(DecodeError::NotAnObject),
         };
-        members::fast_with_tree_refusals(bytes, fast)
+        members::answer_with_tree_refusals(bytes, fast)
     }
 
     /// Reads the answer to a single call: like [`from_slice`](Self::from_slice), but a
@@ -146,7 +146,7 @@ impl Response {
             Shape::Array => Err(DecodeError::ShapeMismatch),
             Shape::Other => Err(DecodeError::NotAnObject),
         };
-        members::fast_with_tree_refusals(bytes, fast)
+        members::answer_with_tree_refusals(bytes, fast)
     }
 
     /// The checks of [`from_value`](Self::from_value), in its order. With

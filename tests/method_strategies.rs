@@ -273,7 +273,8 @@ async fn the_typed_client_follows_a_methods_strategy() {
 }
 
 /// A method the default marks non-idempotent stays marked under its own strategy,
-/// whichever comes first; `idempotent` on the default unmarks it there too.
+/// whichever comes first; `idempotent` on the default lifts that mark there too, and
+/// never a mark of the method's own strategy, whichever comes first.
 #[tokio::test(start_paused = true)]
 async fn the_defaults_non_idempotent_marks_hold_under_a_methods_strategy() {
     let server = server().await;
@@ -285,8 +286,8 @@ async fn the_defaults_non_idempotent_marks_hold_under_a_methods_strategy() {
         .for_method("write", write())
         .non_idempotent(["write"]);
     let unmarked = marked_first.clone().idempotent(["write"]);
-    // The method's own strategy marks it too (built from the same preset, say): the
-    // default's `idempotent` unmarks it there, given before `for_method` or after.
+    // The method's own strategy marks it too (built from the same preset, say): that
+    // mark stays, whether the default's `idempotent` comes before `for_method` or after.
     let own = || write().non_idempotent(["write"]);
     let unmarked_first = periodic(3, 1.0)
         .non_idempotent(["write"])
@@ -296,6 +297,10 @@ async fn the_defaults_non_idempotent_marks_hold_under_a_methods_strategy() {
         .non_idempotent(["write"])
         .for_method("write", own())
         .idempotent(["write"]);
+    let lifted_there = periodic(3, 1.0)
+        .non_idempotent(["write"])
+        .idempotent(["write"])
+        .for_method("write", own().idempotent(["write"]));
     // Marked again after the unmark: marked.
     let marked_again = periodic(3, 1.0)
         .idempotent(["write"])
@@ -305,9 +310,11 @@ async fn the_defaults_non_idempotent_marks_hold_under_a_methods_strategy() {
         (marked_first, 1, GiveUpReason::NotIdempotent),
         (marked_after, 1, GiveUpReason::NotIdempotent),
         (unmarked, 4, GiveUpReason::Exhausted),
-        (unmarked_first, 4, GiveUpReason::Exhausted),
-        (unmarked_after, 4, GiveUpReason::Exhausted),
+        (unmarked_first, 1, GiveUpReason::NotIdempotent),
+        (unmarked_after, 1, GiveUpReason::NotIdempotent),
         (marked_again, 1, GiveUpReason::NotIdempotent),
+        // Lifted on the method's own strategy and on the default: retried.
+        (lifted_there, 4, GiveUpReason::Exhausted),
     ] {
         server.reset();
         server.script("write", std::iter::repeat_n(Step::error(-32005), 4));

@@ -120,11 +120,15 @@ fn chain_has<E: StdError + 'static>(err: &(dyn StdError + 'static)) -> bool {
 
 /// Which of a strategy's hooks and budget a default lent it (a strategy for one of its
 /// methods that had none of its own): those follow the default's when it sets another.
+/// And whether its method's [`non_idempotent`](RetryStrategy::non_idempotent) mark is the
+/// default's, which the default's [`idempotent`](RetryStrategy::idempotent) lifts (a mark
+/// of its own stays).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Lent {
     on_retry: bool,
     on_give_up: bool,
     budget: bool,
+    mark: bool,
 }
 
 /// Lends a default's hook or budget (`$value`, its `$field`) to each of `$strategies`
@@ -154,9 +158,6 @@ pub(crate) struct Inner {
     pub(crate) retry_after_ceiling: Duration,
     pub(crate) budget: Option<Arc<dyn Budget + Send + Sync>>,
     pub(crate) non_idempotent: Vec<Arc<str>>,
-    /// Methods [`idempotent`](RetryStrategy::idempotent) unmarked (and not marked again
-    /// since): unmarked under a strategy for them given later, too.
-    pub(crate) unmarked: Vec<Arc<str>>,
     pub(crate) on_retry: Option<OnRetry>,
     pub(crate) on_give_up: Option<OnGiveUp>,
     /// The strategies of [`for_method`](RetryStrategy::for_method), sorted by method.
@@ -265,7 +266,6 @@ impl RetryStrategy {
                 retry_after_ceiling: DEFAULT_RETRY_AFTER_CEILING,
                 budget: None,
                 non_idempotent: Vec::new(),
-                unmarked: Vec::new(),
                 on_retry: None,
                 on_give_up: None,
                 methods: Vec::new(),
@@ -567,10 +567,9 @@ impl RetryStrategy {
             // A method with a strategy of its own stays marked under it.
             for (method, strategy) in &mut i.methods {
                 if methods.contains(method) && !strategy.lists_non_idempotent(method) {
-                    *strategy = strategy.clone().non_idempotent([&**method]);
+                    *strategy = strategy.clone().lend_mark(method);
                 }
             }
-            i.unmarked.retain(|m| !methods.contains(m));
             i.non_idempotent.extend(methods);
         })
     }
@@ -597,15 +596,13 @@ impl RetryStrategy {
         let named = |m: &str| methods.iter().any(|u| u.as_ref() == m);
         self.edit(|i| {
             i.non_idempotent.retain(|m| !named(m));
-            for method in &methods {
-                if !i.unmarked.iter().any(|m| &**m == method.as_ref()) {
-                    i.unmarked.push(Arc::from(method.as_ref()));
-                }
-            }
-            // And under a method's strategy of its own.
+            // And under a method's strategy of its own, where it was this one's mark.
             for (method, strategy) in &mut i.methods {
-                if named(method) && strategy.lists_non_idempotent(method) {
-                    *strategy = strategy.clone().idempotent([&**method]);
+                if named(method) && strategy.inner.lent.mark {
+                    *strategy = strategy
+                        .clone()
+                        .idempotent([&**method])
+                        .edit(|i| i.lent.mark = false);
                 }
             }
         })
@@ -702,9 +699,11 @@ impl RetryStrategy {
     ///   `strategy` itself has for methods are dropped (one level, no chains).
     /// - A method this strategy marks [`non_idempotent`](Self::non_idempotent), before
     ///   or after, stays marked under its own strategy, and
-    ///   [`idempotent`](Self::idempotent) here, before or after, unmarks it there too
-    ///   (unless marked here again since): giving a write a strategy of its own does not
-    ///   lift its mark, nor keep one lifted here.
+    ///   [`idempotent`](Self::idempotent) here lifts that mark there too (before or
+    ///   after: unmarked here first, it is not marked there): giving a write a strategy
+    ///   of its own does not lift its mark. A mark of the method's own strategy (one
+    ///   built from a preset that marks it, say) stays, whatever this one says: lift it
+    ///   on that strategy, with `idempotent` there.
     /// - At the HTTP level, a call's deadline counts from the call, as ever. Until its
     ///   body has been read the method is not known, and this strategy's deadline (or
     ///   the request's own strategy's) bounds the read; a single call's method's
@@ -751,16 +750,13 @@ impl RetryStrategy {
         } else {
             strategy
         };
-        // A method marked here stays marked under its own strategy; one unmarked here,
-        // before or after, is unmarked there.
-        let lists = strategy.lists_non_idempotent(&method);
-        let mut strategy = if self.lists_non_idempotent(&method) && !lists {
-            strategy.non_idempotent([&*method])
-        } else if lists && self.inner.unmarked.contains(&method) {
-            strategy.idempotent([&*method])
-        } else {
-            strategy
-        };
+        // A method marked here stays marked under its own strategy.
+        let mut strategy =
+            if self.lists_non_idempotent(&method) && !strategy.lists_non_idempotent(&method) {
+                strategy.lend_mark(&method)
+            } else {
+                strategy
+            };
         // Hooks and a budget it does not have of its own, it shares with this one.
         let mine = &self.inner;
         if let Some(hook) = &mine.on_retry {
@@ -803,6 +799,11 @@ impl RetryStrategy {
             || self.method_strategy(method).is_some_and(|s| {
                 s.lists_non_idempotent(method) || !s.can_retry() || s.inner.no_delays
             })
+    }
+
+    /// Marks `method` as the default's mark, lent (see [`Lent`]).
+    fn lend_mark(self, method: &str) -> Self {
+        self.non_idempotent([method]).edit(|i| i.lent.mark = true)
     }
 
     /// Whether this strategy marks `method` [`non_idempotent`](Self::non_idempotent).

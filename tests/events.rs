@@ -957,7 +957,7 @@ async fn an_error_after_a_failure_status_says_the_status() {
     assert!(err.is_body(), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "response body could not be read (HTTP status 502 Bad Gateway)"
+        "response body could not be read: the connection broke (HTTP status 502 Bad Gateway)"
     );
 
     // Under a 2xx, the status is no news.
@@ -969,7 +969,10 @@ async fn an_error_after_a_failure_status_says_the_status() {
         .oneshot(call())
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "response body could not be read");
+    assert_eq!(
+        err.to_string(),
+        "response body could not be read: the connection broke"
+    );
 }
 
 /// At the HTTP level, an answer to a body that is not JSON-RPC, over the limit or broken
@@ -1022,6 +1025,6 @@ async fn http_level_an_unreadable_answer_to_a_body_not_json_rpc_says_its_status(
     assert_eq!(codec.status(), Some(http::StatusCode::BAD_GATEWAY));
     assert_eq!(
         err.to_string(),
-        "response body could not be read (HTTP status 502 Bad Gateway)"
+        "response body could not be read: the connection broke (HTTP status 502 Bad Gateway)"
     );
 }

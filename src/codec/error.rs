@@ -360,7 +360,15 @@ impl Error {
             Kind::BodyTooLarge(limit) => {
                 write!(f, "response body larger than the limit of {limit} bytes")
             }
-            Kind::Body => f.write_str("response body could not be read"),
+            Kind::Body => {
+                f.write_str("response body could not be read")?;
+                // As for a transport failure: the class, for a log line of this alone.
+                match () {
+                    () if self.is_timeout() => f.write_str(": timed out"),
+                    () if self.is_reset() => f.write_str(": the connection broke"),
+                    () => Ok(()),
+                }
+            }
             Kind::InvalidRequest => f.write_str("invalid request, not sent"),
             Kind::Timeout => f.write_str("JSON-RPC exchange timed out"),
         }

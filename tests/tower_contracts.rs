@@ -378,6 +378,32 @@ async fn an_attempt_held_in_a_buffer_ends_at_the_deadline() {
     assert_eq!(server.calls("sum"), 1, "{err}");
 }
 
+/// Over a service whose answer another task fills (a connection's reader task, as an
+/// actor-style client has), an answer that comes after the deadline but before the
+/// layer's cut, a millisecond after it, is the answer: the same timer tick wakes both
+/// tasks, and the cut gives way once for the other to run.
+#[tokio::test(start_paused = true)]
+async fn an_answer_another_task_gives_just_before_the_cut_is_the_answer() {
+    let start = Instant::now();
+    let inner = tower::service_fn(move |_: Request| {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(start + secs(1.0005)).await;
+            drop(tx.send(Response::success(1, json!(3))));
+        });
+        async move { rx.await.map_err(BoxError::from) }
+    });
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(0.01)))
+        .codes([2001])
+        .max_elapsed(secs(1.0));
+    let resp = JsonRpcRetryLayer::new(strategy)
+        .layer(inner)
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await;
+    assert_eq!(resp.unwrap().result(), Some(&json!(3)));
+    assert_eq!(start.elapsed(), secs(1.001));
+}
+
 /// The typed client's futures own what they need: spawnable over a stack that is `Send`
 /// but not `Sync` (tower's `BoxCloneService`), calls and batches alike.
 #[tokio::test(start_paused = true)]

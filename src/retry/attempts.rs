@@ -37,8 +37,10 @@ use crate::jsonrpc::{BatchRequest, Request};
 ///   codec's cut, a timer that fires on the next millisecond, came after the request
 ///   had gone out. The first attempt is always made (under a zero `max_elapsed` it
 ///   starts at its deadline, and is cut at once);
-/// - an attempt still unanswered a millisecond after the deadline is dropped, and fails
-///   with the error type's [`deadline_cut_error`](InspectError::deadline_cut_error):
+/// - an attempt still unanswered a millisecond after the deadline (and after giving
+///   way once to the tasks that moment woke: an answer another task fills) is dropped,
+///   and fails with the error type's
+///   [`deadline_cut_error`](InspectError::deadline_cut_error):
 ///   whatever is below, a `Buffer` holding it in its queue behind a rate limit, or a
 ///   service that does not read the deadline, the call ends at it. (The codec cuts its
 ///   own exchange at the deadline, knowing whether the request went out; the
@@ -208,6 +210,7 @@ where
                 future: self.inner.call(req),
                 cut_at: self.deadline.and_then(|d| d.checked_add(CUT_GRACE)),
                 cut: None,
+                yielded: false,
             },
         };
         if discard {
@@ -234,6 +237,10 @@ pin_project! {
             // Made when the attempt first has to wait: an answer ready at once costs no
             // timer.
             cut: Option<Pin<Box<Sleep>>>,
+            // Whether the task gave way once after the cut's timer fired, so that a task
+            // woken by the same tick (one that fills the answer, as a connection's
+            // reader does) runs before the cut.
+            yielded: bool,
         },
         /// Not sent: the readiness error, or the deadline's.
         Failed { error: Option<E> },
@@ -253,6 +260,7 @@ where
                 future,
                 cut_at,
                 cut,
+                yielded,
             } => {
                 // The answer first: one that came with the deadline is the answer.
                 if let Poll::Ready(out) = future.poll(cx) {
@@ -263,6 +271,14 @@ where
                 };
                 let sleep = cut.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
                 std::task::ready!(sleep.as_mut().poll(cx));
+                // tokio fires timers by the millisecond: an answer due within the last one
+                // may be another task's, woken by the same tick and queued before this
+                // one. Give way once, and poll the attempt again before cutting it.
+                if !*yielded {
+                    *yielded = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 // Once: an error type that cannot say it lets the attempt run on.
                 *cut_at = None;
                 *cut = None;

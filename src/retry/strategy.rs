@@ -444,9 +444,10 @@ impl RetryStrategy {
     /// ([`InspectError::deadline_cut_error`](crate::InspectError::deadline_cut_error)).
     /// The layers ([`JsonRpcRetryLayer`](crate::JsonRpcRetryLayer), its HTTP-level form)
     /// and [`Client`](crate::Client) bound the first attempt too; the policy alone under
-    /// a plain tower `Retry` bounds the retries' waits only. Under the layers, a retry that has to
-    /// wait for the inner service to be ready (a concurrency limit, a full `Buffer`)
-    /// stops waiting at the deadline too, and a retry whose wait ended after it (the
+    /// a plain tower `Retry` bounds the retries only (their waits, and over the codec the
+    /// retries themselves). Under the layers, a retry that has to wait for the inner
+    /// service to be ready (a concurrency limit, a full `Buffer`) stops waiting at the
+    /// deadline too, and a retry whose wait ended after it (the
     /// runtime was held up, an [`on_retry`](Self::on_retry) hook took longer than the
     /// time left) is not sent at all (both for inner errors that can say so:
     /// [`InspectError::deadline_error`](crate::InspectError::deadline_error)). A deadline

@@ -283,16 +283,35 @@ async fn a_readiness_error_below_the_retry_is_decided_on_and_keeps_a_batchs_answ
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_retry_waiting_for_readiness_ends_at_the_deadline() {
-    // Call 1 fails with 2001; while it waits 10 ms to retry, a call with no deadline of
-    // its own takes the only connection for 100 s.
+/// A server whose `sum` fails once with 2001 and whose `hog` answers after 100 s, and a
+/// strategy that retries 2001 10 ms apart under a 1 s deadline.
+async fn held_up() -> (FlakyServer, RetryStrategy) {
     let server = FlakyServer::start().await.unwrap();
     server.script("sum", [Step::error(2001)]);
     server.script("hog", [Step::ok().after(secs(100.0))]);
     let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(0.01)))
         .codes([2001])
         .max_elapsed(secs(1.0));
+    (server, strategy)
+}
+
+/// A `hog` call with no retries and no deadline, sent through `svc` in a task of its own.
+fn hog<S>(svc: &S) -> tokio::task::JoinHandle<Result<Response, S::Error>>
+where
+    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send + 'static,
+{
+    let mut hog = Request::new("hog", json!([])).with_id(2);
+    hog.extensions_mut().insert(RetryStrategy::none());
+    tokio::spawn(svc.clone().oneshot(hog))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_waiting_for_readiness_ends_at_the_deadline() {
+    // Call 1 fails with 2001; while it waits 10 ms to retry, a call with no deadline of
+    // its own takes the only connection for 100 s.
+    let (server, strategy) = held_up().await;
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(strategy))
         .layer(JsonRpcCodecLayer::new(server.uri()))
@@ -306,9 +325,7 @@ async fn a_retry_waiting_for_readiness_ends_at_the_deadline() {
     while server.calls("sum") == 0 {
         tokio::task::yield_now().await;
     }
-    let mut hog = Request::new("hog", json!([])).with_id(2);
-    hog.extensions_mut().insert(RetryStrategy::none());
-    let _hog = tokio::spawn(svc.clone().oneshot(hog));
+    let _hog = hog(&svc);
 
     let err = call.await.unwrap().unwrap_err();
     assert!(err.is_timeout(), "{err}");
@@ -325,12 +342,7 @@ async fn a_retry_waiting_for_readiness_ends_at_the_deadline() {
 #[tokio::test(start_paused = true)]
 async fn an_attempt_held_in_a_buffer_ends_at_the_deadline() {
     use tower::buffer::BufferLayer;
-    let server = FlakyServer::start().await.unwrap();
-    server.script("sum", [Step::error(2001)]);
-    server.script("hog", [Step::ok().after(secs(100.0))]);
-    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(0.01)))
-        .codes([2001])
-        .max_elapsed(secs(1.0));
+    let (server, strategy) = held_up().await;
     // A retry behind a rate limit of one request in 10 s.
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(strategy.clone()))
@@ -363,9 +375,7 @@ async fn an_attempt_held_in_a_buffer_ends_at_the_deadline() {
         .concurrency_limit(1)
         .layer(JsonRpcCodecLayer::new(server.uri()))
         .service(common::http());
-    let mut hog = Request::new("hog", json!([])).with_id(2);
-    hog.extensions_mut().insert(RetryStrategy::none());
-    let _hog = tokio::spawn(svc.clone().oneshot(hog));
+    let _hog = hog(&svc);
     while server.calls("hog") == 0 {
         tokio::task::yield_now().await;
     }

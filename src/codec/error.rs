@@ -324,6 +324,17 @@ impl fmt::Display for Error {
 }
 
 impl Error {
+    /// A timeout or a broken connection in a few words, for the message.
+    fn broken_words(&self) -> Option<&'static str> {
+        if self.is_timeout() {
+            Some("timed out")
+        } else if self.is_reset() {
+            Some("the connection broke")
+        } else {
+            None
+        }
+    }
+
     fn fmt_kind(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.inner.kind {
             Kind::Transport => {
@@ -331,17 +342,19 @@ impl Error {
                 // The class in a word or two, for a log line that prints only this
                 // message; the chain still has the cause.
                 let source = self.inner.source.as_deref();
-                let class = match source.and_then(|e| crate::classify::connect_failure_words(e)) {
-                    Some(why) => why,
-                    None if self.is_timeout() => "timed out",
-                    None if self.is_reset() => "the connection broke",
+                let class = source
+                    .and_then(|e| crate::classify::connect_failure_words(e))
+                    .or_else(|| self.broken_words())
                     // The HTTP service's readiness error, or tower's `LoadShed`.
-                    None if self.inner.unsent || self.source_matches(crate::classify::is_shed) => {
-                        "not sent"
-                    }
-                    None => return Ok(()),
-                };
-                write!(f, ": {class}")
+                    .or_else(|| {
+                        let unsent =
+                            self.inner.unsent || self.source_matches(crate::classify::is_shed);
+                        unsent.then_some("not sent")
+                    });
+                match class {
+                    Some(class) => write!(f, ": {class}"),
+                    None => Ok(()),
+                }
             }
             Kind::Status => match self.inner.status {
                 Some(status) => write!(f, "HTTP status {}", StatusText(status)),
@@ -363,10 +376,9 @@ impl Error {
             Kind::Body => {
                 f.write_str("response body could not be read")?;
                 // As for a transport failure: the class, for a log line of this alone.
-                match () {
-                    () if self.is_timeout() => f.write_str(": timed out"),
-                    () if self.is_reset() => f.write_str(": the connection broke"),
-                    () => Ok(()),
+                match self.broken_words() {
+                    Some(why) => write!(f, ": {why}"),
+                    None => Ok(()),
                 }
             }
             Kind::InvalidRequest => f.write_str("invalid request, not sent"),

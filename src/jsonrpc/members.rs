@@ -107,7 +107,7 @@ pub(crate) fn answer_with_tree_refusals<T>(
 /// `bytes` with each `\u` escape of a lone UTF-16 surrogate (a high half not followed
 /// by an escaped low half, or a low half alone) made `\ufffd`, of the same length; `None`
 /// when there is none.
-pub(crate) fn mend_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
+fn mend_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
     /// The code unit of the `\uXXXX` escape at `at`, if there is one.
     fn unit_at(bytes: &[u8], at: usize) -> Option<u16> {
         let escape = bytes.get(at..at.checked_add(6)?)?;
@@ -403,6 +403,9 @@ impl<'de> Deserialize<'de> for Buildable {
 #[cfg(test)]
 mod tests {
 
+    use super::{Shape, Values, mend_lone_surrogates, read};
+    use crate::jsonrpc::{DecodeError, Request, Response};
+
     #[test]
     fn lone_surrogates_are_mended_and_pairs_kept() {
         let mend = |text: &str| {
@@ -432,9 +435,6 @@ mod tests {
         assert_eq!(mend(r#""\ud8"#), None, "an escape cut short");
         assert_eq!(mend("\\"), None);
     }
-
-    use super::{Shape, Values, mend_lone_surrogates, read};
-    use crate::jsonrpc::{DecodeError, Request, Response};
 
     fn object(bytes: &[u8]) -> super::Members<'_> {
         match read(bytes) {

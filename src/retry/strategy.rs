@@ -746,11 +746,7 @@ impl RetryStrategy {
             .backoff
             .as_ref()
             .is_some_and(|b| b.delays().next().is_none());
-        let strategy = if no_delays != strategy.inner.no_delays {
-            strategy.edit(|i| i.no_delays = no_delays)
-        } else {
-            strategy
-        };
+        let strategy = strategy.edit(|i| i.no_delays = no_delays);
         // A method marked here stays marked under its own strategy.
         let mut strategy =
             if self.lists_non_idempotent(&method) && !strategy.lists_non_idempotent(&method) {

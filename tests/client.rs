@@ -7,7 +7,7 @@ use serde_json::json;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::jsonrpc::Id;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{Client, ClientError, ErrorClass, RetryStrategy};
+use tower_jsonrpc_retry::{Client, ClientError, ErrorClass, GiveUpReason, RetryStrategy};
 
 fn client(server: &FlakyServer, strategy: RetryStrategy) -> Client {
     Client::builder(server.uri())
@@ -949,6 +949,75 @@ async fn idle_connections_are_closed_after_the_pool_idle_timeout() {
         assert_eq!(server.connections(), 1);
         drop(client);
         until_open(&server, 0).await;
+    }
+}
+
+/// `pool_idle_timeout(Duration::ZERO)` keeps no connection idle: after a burst, none is
+/// left open (hyper-util's pool, given zero, sweeps never, and kept all four for ever),
+/// and a call after a call opens a connection of its own.
+#[tokio::test(start_paused = true)]
+async fn a_zero_pool_idle_timeout_keeps_no_connection_idle() {
+    let server = FlakyServer::start().await.unwrap();
+    let client = Client::builder(server.uri())
+        .pool_idle_timeout(Duration::ZERO)
+        .build();
+    let step = Step::delay(Duration::from_millis(300));
+    server.script("sum", std::iter::repeat_n(step, 4));
+    let calls: Vec<_> = (0..4)
+        .map(|i| tokio::spawn(client.call::<i64>("sum", (i, 1))))
+        .collect();
+    for (i, call) in (0..4).zip(calls) {
+        assert_eq!(call.await.unwrap().unwrap(), i + 1);
+    }
+    until_open(&server, 0).await;
+    assert_eq!(server.connections(), 0, "idle connections kept");
+    for i in 0..2 {
+        assert_eq!(client.call::<i64>("sum", (i, 2)).await.unwrap(), i + 2);
+        until_open(&server, 0).await;
+        assert_eq!(server.connections(), 0, "call {i}: its connection kept");
+    }
+}
+
+/// A port out of range (`:85450`, a typo for 8545) or an empty host fails every call at
+/// once, unsent and not retried, saying why. Before, `http` read no port from it and
+/// hyper-util connected to port 80, `Authorization` from the URI's user info included
+/// (and retried its refusal as a connect failure); an empty host was a DNS failure,
+/// retried too.
+#[tokio::test(start_paused = true)]
+async fn a_port_out_of_range_or_an_empty_host_fails_at_once_unsent() {
+    for (uri, why) in [
+        (
+            "http://alice:s3cret@127.0.0.1:85450/",
+            "the URI's port `85450` is not a port (a number from 0 to 65535)",
+        ),
+        ("http://:8545/", "the URI has no host"),
+    ] {
+        let client = Client::builder(uri.parse().unwrap()).build();
+        let start = tokio::time::Instant::now();
+        let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "{uri}: no retry waited for"
+        );
+        let codec = match &err {
+            ClientError::Transport(codec) => codec,
+            other => panic!("{uri}: {other:?}"),
+        };
+        assert!(codec.is_invalid_request(), "{uri}: {codec:?}");
+        let gave_up = err.gave_up().map(|g| (g.retries(), g.reason()));
+        assert_eq!(gave_up, Some((0, GiveUpReason::NotRetryable)), "{uri}");
+        let chain: Vec<String> =
+            std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
+                e.source()
+            })
+            .map(ToString::to_string)
+            .collect();
+        assert!(chain.iter().any(|m| m == why), "{uri}: {chain:#?}");
+        assert!(
+            format!("{client:?}").contains(&uri[uri.len() - 7..]),
+            "{client:?}"
+        );
     }
 }
 

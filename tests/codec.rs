@@ -256,6 +256,35 @@ async fn a_uri_without_a_scheme_is_sent_as_it_is() {
     assert_eq!(seen.take()[0].uri, "/rpc");
 }
 
+/// A port out of range or an empty host fails unsent over any inner service, not only
+/// `Client`'s: hyper-util's client would connect to port 80 instead.
+#[tokio::test]
+async fn a_port_out_of_range_or_an_empty_host_is_not_sent() {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&sent);
+    let inner = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Ok::<_, Infallible>(http::Response::new(Full::new(
+            Bytes::from_static(br#"{"jsonrpc":"2.0","result":3,"id":1}"#),
+        ))))
+    });
+    for uri in [
+        "http://127.0.0.1:85450/",
+        "http://127.0.0.1:-1/",
+        "http://:8545/",
+    ] {
+        let err = JsonRpcCodecLayer::new(uri.parse().unwrap())
+            .layer(inner.clone())
+            .oneshot(sum(1))
+            .await
+            .unwrap_err();
+        assert!(err.is_invalid_request(), "{uri}: {err:?}");
+        let why = err.source().map(ToString::to_string).unwrap_or_default();
+        assert!(why.starts_with("the URI"), "{uri}: {why}");
+    }
+    assert_eq!(sent.load(Ordering::SeqCst), 0);
+}
+
 #[tokio::test]
 async fn a_configured_header_replaces_the_default_of_the_same_name() {
     let server = server().await;

@@ -122,6 +122,41 @@ async fn http_level_deadline_during_upload_gives_up_once() {
     assert_eq!(give_ups[0].4, GiveUpReason::Deadline);
 }
 
+/// The same on a running clock, with and without an attempt timeout further off: the
+/// reason was found by comparing two readings of the clock, equal only while it is
+/// paused, so every real call cut by its deadline in the upload was told as
+/// `NotRetryable`. (A 5 ms deadline, waited for on the real clock: the paused one cannot
+/// show it.)
+#[tokio::test]
+async fn http_level_deadline_during_upload_is_the_reason_on_a_running_clock() {
+    let mut reasons = Vec::new();
+    for attempt_timeout in [None, Some(Duration::from_secs(10))] {
+        for _ in 0..3 {
+            let (strategy, _, give_ups) = watched(
+                RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100)))
+                    .codes([2001])
+                    .max_elapsed(Duration::from_millis(5)),
+            );
+            let inner = tower::service_fn(|_: http::Request<TestBody>| async {
+                Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::new())))
+            });
+            let mut layer = JsonRpcRetryLayer::http::<TestBody>(strategy);
+            if let Some(timeout) = attempt_timeout {
+                layer = layer.attempt_timeout(timeout);
+            }
+            let req = http::Request::post("http://127.0.0.1:1/")
+                .body(TestBody::Stalled)
+                .unwrap();
+            let err = layer.layer(inner).oneshot(req).await.unwrap_err();
+            assert!(err.is::<tower::timeout::error::Elapsed>(), "{err}");
+            let give_ups = give_ups.lock().unwrap().clone();
+            assert_eq!(give_ups.len(), 1, "{attempt_timeout:?}");
+            reasons.push(give_ups[0].4);
+        }
+    }
+    assert_eq!(reasons, [GiveUpReason::Deadline; 6]);
+}
+
 /// The attempt's timeout ending the upload (the call's deadline further off, or none)
 /// and a body over the request limit end the call as surely: each is told once, as not
 /// retryable, with the error the caller gets.

@@ -184,6 +184,9 @@ impl ClientBuilder {
     /// may fail as a reset, which is retried ([`RetryStrategy::transient()`] does) only
     /// for a method not marked non-idempotent, as the server may have read it.
     ///
+    /// Zero keeps no connection idle: each call, and each retry, opens a new one
+    /// (hyper-util's pool would take zero as no timeout at all).
+    ///
     /// `Duration::MAX` keeps idle connections until the server closes them, as does any
     /// time from tokio's far future on (about 30 years: hyper-util's pool is then given no
     /// idle timeout, since its clock cannot reach one so far).
@@ -361,6 +364,11 @@ impl ClientBuilder {
         let idle = self.pool_idle_timeout;
         http.pool_timer(hyper_util::rt::TokioTimer::new())
             .pool_idle_timeout((idle < crate::FAR_FUTURE).then_some(idle));
+        // hyper-util runs no idle sweep for a zero timeout, which would keep idle
+        // connections for ever: zero keeps none instead.
+        if idle.is_zero() {
+            http.pool_max_idle_per_host(0);
+        }
         #[cfg(feature = "http2")]
         if let Some(versions) = self.http2 {
             let keep_alive = http2_keep_alive(self.codec.attempt_timeout_set());

@@ -158,6 +158,12 @@ impl Error {
         )
     }
 
+    /// The codec's URI names no host, or a port out of range: no HTTP client can
+    /// connect to it as written.
+    pub(super) fn bad_authority(flaw: super::uri::AuthorityFlaw) -> Self {
+        Self::new(Kind::InvalidRequest, Some(Box::new(flaw)))
+    }
+
     /// The codec's own timeout ran out; `source()` is tower's `Elapsed`, as for a
     /// `TimeoutLayer`.
     pub(crate) fn timeout() -> Self {
@@ -242,8 +248,9 @@ impl Error {
     }
 
     /// The request cannot be sent as it is (an empty batch, two calls with one id,
-    /// params that are not an array or an object), or, in [`Client`](crate::Client)'s
-    /// stacks, the URI is not absolute (no scheme and host:
+    /// params that are not an array or an object), the URI names no host or a port out of
+    /// range (`http://127.0.0.1:85450/`), or, in [`Client`](crate::Client)'s stacks, the
+    /// URI is not absolute (no scheme and host:
     /// [`UnsupportedScheme`](crate::client::UnsupportedScheme) in `source()`); nothing
     /// was sent.
     pub fn is_invalid_request(&self) -> bool {

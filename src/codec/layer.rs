@@ -35,7 +35,11 @@ impl JsonRpcCodecLayer {
     /// decoded) is taken out of it and sent as an `Authorization: Basic` header instead,
     /// marked sensitive; hyper would send neither. A [`header`](Self::header) set
     /// afterwards replaces it. A URI without a scheme and host (`/rpc`) is sent as it is,
-    /// for an inner service that takes one (hyper-util's client does not).
+    /// for an inner service that takes one (hyper-util's client does not). A URI whose
+    /// host is empty (`http://:8545/`) or whose port is out of range
+    /// (`http://127.0.0.1:85450/`) fails every call unsent, with an error that
+    /// [`is_invalid_request`](super::Error::is_invalid_request) and says why: an HTTP
+    /// client would connect to the scheme's default port instead.
     ///
     /// ```
     /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;

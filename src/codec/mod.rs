@@ -107,6 +107,8 @@ struct Config {
     /// that needs them (hyper-util's, in [`Client`](crate::Client)'s stacks): it would
     /// refuse such a request itself, with a message that does not say why.
     absolute_uri: bool,
+    /// Why the URI's authority cannot be connected to, if it cannot.
+    authority_flaw: Option<uri::AuthorityFlaw>,
 }
 
 impl fmt::Debug for Config {
@@ -130,6 +132,7 @@ impl Config {
             headers.insert(AUTHORIZATION, credentials);
         }
         Self {
+            authority_flaw: uri::AuthorityFlaw::of(&uri),
             uri,
             headers,
             response_limit: DEFAULT_BODY_LIMIT,
@@ -337,12 +340,14 @@ where
         expected: Expected,
         decode: Decode<T>,
     ) -> ResponseFuture<S::Future, B, T> {
-        let uri = &self.config.uri;
-        if self.config.absolute_uri
-            && self.origin.is_none()
-            && (uri.scheme().is_none() || uri.authority().is_none())
-        {
-            return ResponseFuture::failed(Error::relative_uri(), decode);
+        if self.origin.is_none() {
+            let uri = &self.config.uri;
+            if self.config.absolute_uri && (uri.scheme().is_none() || uri.authority().is_none()) {
+                return ResponseFuture::failed(Error::relative_uri(), decode);
+            }
+            if let Some(flaw) = &self.config.authority_flaw {
+                return ResponseFuture::failed(Error::bad_authority(flaw.clone()), decode);
+            }
         }
         // A retry layer's deadline for the whole call cuts this attempt short too; it
         // goes no further down than here.

@@ -20,7 +20,8 @@ impl fmt::Debug for Redacted<'_> {
         if let Some(host) = uri.host() {
             f.write_str(host)?;
         }
-        if let Some(port) = uri.port_u16() {
+        // As written: a port out of range (`:85450`) is shown, not dropped.
+        if let Some(port) = written_port(uri) {
             write!(f, ":{port}")?;
         }
         match uri.path_and_query().map(http::uri::PathAndQuery::as_str) {
@@ -29,6 +30,57 @@ impl fmt::Debug for Redacted<'_> {
         }
     }
 }
+
+/// The text after the host's `:` in the URI's authority, as written (`None` without
+/// one); `http` reads no port from text that is not a `u16`, and an HTTP client then
+/// connects to the scheme's default port.
+fn written_port(uri: &Uri) -> Option<&str> {
+    let authority = uri.authority()?.as_str();
+    let host_and_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, rest)| rest);
+    host_and_port
+        .strip_prefix(uri.host()?)?
+        .strip_prefix(':')
+        .filter(|port| !port.is_empty())
+}
+
+/// Why no HTTP client can connect to a URI's authority: a port out of range, or no
+/// host. Found once, when the codec is made, and every call fails with it unsent: an
+/// HTTP client would connect to the default port instead (hyper-util's does, with
+/// the URI's credentials), or report a name it cannot resolve, and a retry would fail
+/// the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum AuthorityFlaw {
+    Port(String),
+    NoHost,
+}
+
+impl AuthorityFlaw {
+    pub(super) fn of(uri: &Uri) -> Option<Self> {
+        match uri.host() {
+            None => None,
+            Some("") => Some(Self::NoHost),
+            Some(_) => written_port(uri)
+                .filter(|port| port.parse::<u16>().is_err())
+                .map(|port| Self::Port(port.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for AuthorityFlaw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Port(port) => write!(
+                f,
+                "the URI's port `{port}` is not a port (a number from 0 to 65535)"
+            ),
+            Self::NoHost => f.write_str("the URI has no host"),
+        }
+    }
+}
+
+impl std::error::Error for AuthorityFlaw {}
 
 /// Marks the values of headers that carry credentials as sensitive, so that `Debug`
 /// output shows `Sensitive` instead (and HTTP/2 never indexes them).
@@ -77,5 +129,62 @@ pub(super) fn take_user_info(uri: Uri) -> (Uri, Option<HeaderValue>) {
         // Neither can fail (the host is part of a valid URI, base64 is ASCII): the URI
         // stays as it was rather than lose what it says.
         _ => (uri, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flaw(uri: &str) -> Option<AuthorityFlaw> {
+        AuthorityFlaw::of(&uri.parse().expect("a URI `http` accepts"))
+    }
+
+    #[test]
+    fn a_port_out_of_range_or_no_host_is_a_flaw() {
+        for (uri, port) in [
+            ("http://127.0.0.1:85450/", "85450"),
+            ("http://127.0.0.1:65536/", "65536"),
+            ("http://127.0.0.1:-1/", "-1"),
+            ("http://[::1]:99999/", "99999"),
+            ("http://alice:s3cret@127.0.0.1:85450/", "85450"),
+        ] {
+            assert_eq!(flaw(uri), Some(AuthorityFlaw::Port(port.into())), "{uri}");
+        }
+        assert_eq!(flaw("http://:8545/"), Some(AuthorityFlaw::NoHost));
+        let message = flaw("http://127.0.0.1:85450/").map(|f| f.to_string());
+        assert_eq!(
+            message.as_deref(),
+            Some("the URI's port `85450` is not a port (a number from 0 to 65535)")
+        );
+    }
+
+    #[test]
+    fn a_uri_an_http_client_can_connect_to_has_no_flaw() {
+        for uri in [
+            "http://127.0.0.1:8545/",
+            "http://127.0.0.1:65535/",
+            "http://127.0.0.1/",
+            "http://127.0.0.1:/",
+            "http://[::1]:8545/",
+            "http://[::1]/",
+            "http://node.example/rpc?key=a:1",
+            "http://u:p@node.example/",
+            "/rpc",
+        ] {
+            assert_eq!(flaw(uri), None, "{uri}");
+        }
+    }
+
+    #[test]
+    fn debug_output_shows_the_port_as_written() {
+        let uri: Uri = "http://127.0.0.1:85450/"
+            .parse()
+            .expect("a URI `http` accepts");
+        assert_eq!(format!("{:?}", Redacted(&uri)), "http://127.0.0.1:85450/");
+        let uri: Uri = "http://[::1]:8545/rpc"
+            .parse()
+            .expect("a URI `http` accepts");
+        assert_eq!(format!("{:?}", Redacted(&uri)), "http://[::1]:8545/…");
     }
 }

@@ -596,15 +596,19 @@ where
         frame
     });
     let read = codec::future::read_body(body, limit);
-    let deadline_left = Deadline::left(extensions);
     let read = match Deadline::bound(extensions, attempt_timeout) {
         Some(bound) => match tokio::time::timeout(bound, read).await {
             Ok(read) => read,
             Err(_) => {
                 if first.may_be_json_rpc() {
                     // The call's deadline ended it, or the attempt's own timeout: no
-                    // retry either way.
-                    let reason = if deadline_left == Some(bound) {
+                    // retry either way. (Whether the deadline has come, asked now: the
+                    // clock moved on since the bound was read.)
+                    let now = tokio::time::Instant::now();
+                    let reason = if extensions
+                        .get::<Deadline>()
+                        .is_some_and(|deadline| deadline.reached(now))
+                    {
                         GiveUpReason::Deadline
                     } else {
                         GiveUpReason::NotRetryable

@@ -58,6 +58,12 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
 /// paused clock runs the client's timeouts out. Set it
 /// (`HttpConnector::set_nodelay(true)`; this crate's client does).
 ///
+/// Over HTTP/2, a connection serves at most 200 calls at once (hyper's default; real
+/// servers limit theirs too, often to 100–250): a client holds the calls beyond that
+/// back until a stream frees, and their attempt timeouts run meanwhile. A test of more
+/// callers at once over one HTTP/2 connection may therefore see timeouts, and retries,
+/// that no step scripted; over HTTP/1.1 each caller has a connection of its own.
+///
 /// It lives as long as its handle: dropping the `FlakyServer` aborts the task that accepts
 /// connections and, with it, every open connection (they close when the runtime next runs
 /// them; [`shutdown`](Self::shutdown) waits for that).

@@ -316,7 +316,10 @@ impl Step {
     /// its `Content-Length`: the client's HTTP/2 layer finds the mismatch and resets the
     /// stream (`PROTOCOL_ERROR`), so reading the body fails with an `h2::Error` of that
     /// reason, on every runtime (the head always arrives first); the connection stays
-    /// open for other calls.
+    /// open for other calls. Up to a point: h2's client closes a connection on which it
+    /// reset more than 1,024 streams itself (its default `max_local_error_reset_streams`),
+    /// with a `GOAWAY` (`ENHANCE_YOUR_CALM`) that fails every call open on it, so a test
+    /// of more truncated answers than that over one connection sees that failure too.
     ///
     /// # Examples
     ///

@@ -418,9 +418,9 @@ async fn bodies_that_are_not_a_response_are_decode_errors() {
             |e| matches!(e, DecodeError::Version(Some(v)) if v.contains("1.0")),
         ),
         (
-            "version missing",
-            Step::raw(200, r#"{"result":3,"id":1}"#),
-            |e| matches!(e, DecodeError::Version(None)),
+            "version missing, and no id (a proxy's error)",
+            Step::raw(200, r#"{"error":"rate limited"}"#),
+            |e| matches!(e, DecodeError::Invalid(_)),
         ),
         (
             "result and error",

@@ -225,13 +225,87 @@ fn all_notification_batch() {
     assert!(resp.items().is_empty());
 }
 
+/// Answers as JSON-RPC 1.0 servers write them (Bitcoin Core before version 28, its
+/// forks): no `jsonrpc` member, and `result` and `error` both present, one `null`. Read
+/// alike from bytes and from a tree, single and in a batch; whitespace around a `null`
+/// changes nothing.
+#[test]
+fn json_rpc_1_0_answers_are_read() {
+    let success = [
+        r#"{"result": 19, "error": null, "id": 1}"#,
+        r#"{"result":19,"error" :  null ,"id":1}"#,
+        r#"{"error": null, "result": 19, "id": 1}"#,
+        r#"{"result": 19, "id": 1}"#,
+        r#"{"jsonrpc": "2.0", "result": 19, "error": null, "id": 1}"#,
+    ];
+    for text in success {
+        let tree: Value = serde_json::from_str(text).unwrap();
+        for resp in [
+            Response::from_slice(text.as_bytes()),
+            Response::from_value(tree),
+        ] {
+            let resp = resp.unwrap_or_else(|e| panic!("{text}: {e:?}"));
+            assert_eq!(resp.result(), Some(&json!(19)), "{text}");
+            assert_eq!(resp.id(), &Id::Number(1), "{text}");
+        }
+    }
+    let failure = r#"{"result": null, "error": {"code": -8, "message": "Block height out of range"}, "id": "a"}"#;
+    let tree: Value = serde_json::from_str(failure).unwrap();
+    for resp in [
+        Response::from_slice(failure.as_bytes()),
+        Response::from_value(tree),
+    ] {
+        let resp = resp.unwrap();
+        assert_eq!(resp.error().map(|e| e.code()), Some(-8));
+        assert_eq!(resp.id(), &Id::from("a"));
+    }
+    // Both `null`: a success whose result is `null`.
+    let both = Response::from_slice(br#"{"result": null, "error": null, "id": 1}"#).unwrap();
+    assert_eq!(both.result(), Some(&Value::Null));
+
+    let body = br#"[{"result": 3, "error": null, "id": 1},
+        {"result": null, "error": {"code": -5, "message": "No such transaction"}, "id": 2}]"#;
+    let batch = BatchResponse::from_slice(body, &[Id::Number(1), Id::Number(2)]).unwrap();
+    let results: Vec<_> = batch
+        .items()
+        .iter()
+        .map(|r| (r.result().cloned(), r.error().map(|e| e.code())))
+        .collect();
+    assert_eq!(results, [(Some(json!(3)), None), (None, Some(-5))]);
+
+    // The version, when given, is still checked; neither of two non-null members wins.
+    for (text, why) in [
+        (
+            r#"{"jsonrpc": "1.0", "result": 19, "error": null, "id": 1}"#,
+            "version",
+        ),
+        (
+            r#"{"result": 19, "error": {"code": 1, "message": "m"}, "id": 1}"#,
+            "both",
+        ),
+    ] {
+        let err = Response::from_slice(text.as_bytes()).unwrap_err();
+        let expected = match why {
+            "version" => matches!(err, DecodeError::Version(Some(_))),
+            _ => matches!(err, DecodeError::ResultAndError),
+        };
+        assert!(expected, "{text}: {err:?}");
+    }
+}
+
 #[test]
 #[allow(clippy::type_complexity)]
 fn strict_decoding() {
     type Check = fn(&DecodeError) -> bool;
     let cases: &[(&str, Check)] = &[
-        (r#"{"result": 1, "id": 1}"#, |e| {
-            matches!(e, DecodeError::Version(None))
+        // No version is a JSON-RPC 1.0 answer (`json_rpc_1_0_answers_are_read`), but
+        // the rest is still checked.
+        (r#"{"result": 1}"#, |e| matches!(e, DecodeError::Invalid(_))),
+        (r#"{"error": "rate limited", "id": 1}"#, |e| {
+            matches!(e, DecodeError::Invalid(_))
+        }),
+        (r#"{"error": null, "id": 1}"#, |e| {
+            matches!(e, DecodeError::MissingResult)
         }),
         (r#"{"jsonrpc": "1.0", "result": 1, "id": 1}"#, |e| {
             matches!(e, DecodeError::Version(Some(_)))

@@ -125,6 +125,18 @@ fn table() -> Vec<Case> {
     };
     vec![
         case(
+            "a JSON-RPC 1.0 server's answers (Bitcoin Core before 28): a listed code under 500, then a result",
+            vec![
+                Step::raw(
+                    500,
+                    r#"{"result":null,"error":{"code":-28,"message":"Loading block index..."},"id":1}"#,
+                ),
+                Step::raw(200, r#"{"result":3,"error":null,"id":1}"#),
+            ],
+            periodic(3, 1.0).codes([-28]),
+        )
+        .expect(Outcome::Result(json!(3)), 2, secs(1.0)),
+        case(
             "listed code retried while delays remain",
             vec![e(2001), e(2001)],
             periodic(3, 1.0).codes([2001]),

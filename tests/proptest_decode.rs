@@ -352,7 +352,7 @@ fn serde_jsons_raw_value_token_is_an_ordinary_member_name() {
     );
     assert!(matches!(
         Response::from_slice(wrapped),
-        Err(DecodeError::Version(None))
+        Err(DecodeError::Invalid("response has no id"))
     ));
 
     // A tree of this cannot be built; the bytes decoders never build the member.

@@ -209,6 +209,31 @@ pub(crate) fn string(raw: &RawValue) -> Option<Arc<str>> {
     }
 }
 
+/// The `"jsonrpc"` member of an answer: absent (a JSON-RPC 1.0 server's answer), or
+/// `"2.0"`.
+pub(crate) fn answer_version(raw: Option<&RawValue>) -> Result<(), DecodeError> {
+    match raw {
+        None => Ok(()),
+        Some(_) => version(raw),
+    }
+}
+
+/// An answer's `result` and `error` members, a `null` one beside the other dropped, as
+/// a JSON-RPC 1.0 server writes them (`"error": null` beside a result, `"result": null`
+/// beside an error). Both `null` is a success whose result is `null`.
+pub(crate) fn outcome<'a>(
+    result: Option<&'a RawValue>,
+    error: Option<&'a RawValue>,
+) -> (Option<&'a RawValue>, Option<&'a RawValue>) {
+    let is_null = |raw: &RawValue| raw.get() == "null";
+    match (result, error) {
+        (Some(result), Some(error)) if is_null(error) => (Some(result), None),
+        (Some(result), Some(error)) if is_null(result) => (None, Some(error)),
+        (None, Some(error)) if is_null(error) => (None, None),
+        other => other,
+    }
+}
+
 pub(crate) fn version(raw: Option<&RawValue>) -> Result<(), DecodeError> {
     let raw = raw.ok_or(DecodeError::Version(None))?;
     if raw.get() == "\"2.0\"" {

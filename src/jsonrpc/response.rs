@@ -96,24 +96,44 @@ impl Response {
         &mut self.extensions
     }
 
-    /// Reads a response from a JSON value, strictly.
+    /// Reads a response from a JSON value, strictly, but as a JSON-RPC 1.0 server
+    /// writes one too (see the [module docs](super)): without a `jsonrpc` member, and
+    /// with a `null` `error` beside a result, or a `null` `result` beside an error.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::Response;
+    ///
+    /// // Bitcoin Core before version 28.
+    /// let ok = Response::from_value(json!({"result": 840000, "error": null, "id": 1}))?;
+    /// assert_eq!(ok.result(), Some(&json!(840000)));
+    /// let err = json!({"result": null, "error": {"code": -8, "message": "out of range"}, "id": 2});
+    /// assert_eq!(Response::from_value(err)?.error().map(|e| e.code()), Some(-8));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
     /// A [`DecodeError`] naming the first rule the message breaks: not an object, a
     /// `jsonrpc` member other than `"2.0"`, a missing or invalid id
     /// ([`Id::from_value`]), an error object of the wrong shape, both `result` and
-    /// `error`, or neither.
+    /// `error` (neither `null`), or neither.
     pub fn from_value(value: Value) -> Result<Self, DecodeError> {
         let Value::Object(mut obj) = value else {
             return Err(DecodeError::NotAnObject);
         };
-        super::check_version(&obj)?;
+        super::check_answer_version(&obj)?;
         let id = match obj.get("id") {
             Some(v) => Id::from_value(v)?,
             None => return Err(DecodeError::Invalid("response has no id")),
         };
-        let payload = match (obj.remove("result"), obj.remove("error")) {
+        let outcome = match (obj.remove("result"), obj.remove("error")) {
+            (Some(result), Some(Value::Null)) => (Some(result), None),
+            (Some(Value::Null), Some(error)) => (None, Some(error)),
+            (None, Some(Value::Null)) => (None, None),
+            other => other,
+        };
+        let payload = match outcome {
             (Some(result), None) => Ok(result),
             (None, Some(error)) => Err(error_object(error)?),
             (Some(_), Some(_)) => return Err(DecodeError::ResultAndError),
@@ -122,7 +142,7 @@ impl Response {
         Ok(Self::new(id, payload))
     }
 
-    /// Reads a response from JSON bytes, strictly: the same rules as
+    /// Reads a response from JSON bytes: the same rules as
     /// [`from_value`](Self::from_value), without building a JSON tree of the message.
     ///
     /// # Errors
@@ -155,12 +175,12 @@ impl Response {
     /// cannot build (a number beyond `f64`, nesting past its depth limit) are left out:
     /// the caller keeps the bytes.
     pub(crate) fn read_members(m: &Members<'_>, values: Values) -> Result<Self, DecodeError> {
-        members::version(m.jsonrpc)?;
+        members::answer_version(m.jsonrpc)?;
         let id = match m.id {
             Some(raw) => members::id(raw)?,
             None => return Err(DecodeError::Invalid("response has no id")),
         };
-        let payload = match (m.result, m.error) {
+        let payload = match members::outcome(m.result, m.error) {
             (Some(result), None) if values == Values::Build => Ok(members::value(result)?),
             (Some(_), None) => Ok(Value::Null),
             // Through a tree, as `from_value` does: the error object's own rules (a

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use tower::retry::budget::TpsBudget;
 use tower::{Layer, ServiceBuilder, ServiceExt};
-use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::backoff::{self, Backoff, BackoffExt, Jitter, PeriodicBackoff};
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{Client, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryStrategy};
@@ -45,12 +45,13 @@ fn batch() -> BatchRequest {
 }
 
 /// The strategies of `write` that never send it again: none at all, one with no delays
-/// (which, unlike `none()`, still reports its give-ups), or one that marks it
-/// non-idempotent.
-fn never_again() -> [RetryStrategy; 3] {
+/// (which, unlike `none()`, still reports its give-ups; also through a combinator), or
+/// one that marks it non-idempotent.
+fn never_again() -> [RetryStrategy; 4] {
     [
         RetryStrategy::none(),
         periodic(0, 1.0).codes([-32005]),
+        RetryStrategy::new(PeriodicBackoff::new(3, secs(1.0)).max_retries(0)).codes([-32005]),
         periodic(3, 1.0).codes([-32005]).non_idempotent(["write"]),
     ]
 }
@@ -421,6 +422,49 @@ async fn a_methods_strategy_shares_the_defaults_hooks_and_budget() {
         assert_eq!(ended, Some(why), "{name}");
         assert_eq!(*heard.lock().unwrap(), want, "{name}");
     }
+}
+
+/// Giving a strategy to `for_method` draws nothing from its backoff: a seeded jitter's
+/// first stream is still the first call's (before, `for_method` drew it to learn whether
+/// the backoff had delays, and every clone of the recipe started at the second), and a
+/// `from_fn` closure runs at a call's first failure, not when the strategy is built.
+#[tokio::test(start_paused = true)]
+async fn for_method_draws_nothing_from_the_backoff() {
+    let seeded = || PeriodicBackoff::new(3, secs(1.0)).with_jitter(Jitter::full().seeded(42));
+    let first_stream: Vec<Duration> = seeded().delays().collect();
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&waits);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&runs);
+    let default = RetryStrategy::none()
+        .for_method(
+            "sum",
+            RetryStrategy::new(seeded())
+                .codes([2001])
+                .on_retry(move |e| {
+                    seen.lock().unwrap().push(e.delay());
+                }),
+        )
+        .for_method(
+            "echo",
+            RetryStrategy::new(backoff::from_fn(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                [secs(1.0)]
+            }))
+            .codes([2001]),
+        );
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "no call has failed yet");
+
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", std::iter::repeat_n(Step::error(2001), 3));
+    let client = Client::builder(server.uri()).retry(default).build();
+    assert_eq!(client.call::<i64>("sum", (1, 2)).await.unwrap(), 3);
+    assert_eq!(
+        *waits.lock().unwrap(),
+        first_stream,
+        "the first stream of seed 42"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
 }
 
 #[test]

@@ -62,6 +62,10 @@ impl Backoff for BoxBackoff {
     fn delays(&self) -> BoxDelays {
         self.inner.boxed_delays()
     }
+
+    fn delays_hint(&self) -> (usize, Option<usize>) {
+        self.inner.erased_delays_hint()
+    }
 }
 
 impl fmt::Debug for BoxBackoff {
@@ -105,11 +109,16 @@ impl fmt::Debug for BoxDelays {
 /// The object-safe face of [`Backoff`].
 trait ErasedBackoff: Send + Sync {
     fn boxed_delays(&self) -> BoxDelays;
+    fn erased_delays_hint(&self) -> (usize, Option<usize>);
 }
 
 impl<B: Backoff> ErasedBackoff for B {
     fn boxed_delays(&self) -> BoxDelays {
         BoxDelays(Box::new(self.delays()))
+    }
+
+    fn erased_delays_hint(&self) -> (usize, Option<usize>) {
+        self.delays_hint()
     }
 }
 
@@ -146,5 +155,49 @@ mod tests {
         fn check_iter<T: Iterator<Item = Duration> + Send + fmt::Debug + 'static>() {}
         check::<BoxBackoff>();
         check_iter::<BoxDelays>();
+    }
+
+    /// Every combinator's `delays_hint` bounds what its iterator yields, and equals a
+    /// fresh iterator's `size_hint`, without making one; boxing keeps it.
+    #[test]
+    fn delays_hints_are_known_without_drawing() {
+        use crate::backoff::{BackoffExt, PeriodicBackoff, from_fn, from_iter};
+        let p = |n| PeriodicBackoff::new(n, Duration::from_secs(1));
+        let hints = [
+            (BoxBackoff::new(p(3)), (3, Some(3))),
+            (BoxBackoff::new(p(3).chain(p(2))), (5, Some(5))),
+            (BoxBackoff::new(p(3).max_retries(1)), (1, Some(1))),
+            (BoxBackoff::new(p(3).max_retries(9)), (3, Some(3))),
+            (BoxBackoff::new(p(0).max_retries(9)), (0, Some(0))),
+            (
+                BoxBackoff::new(p(3).max_delay(Duration::ZERO)),
+                (3, Some(3)),
+            ),
+            (BoxBackoff::new(p(3).map(|d| d * 2)), (3, Some(3))),
+            (
+                BoxBackoff::new(p(3).max_total_delay(Duration::from_secs(2))),
+                (0, Some(3)),
+            ),
+            (
+                BoxBackoff::new(from_iter([Duration::from_secs(1); 2])),
+                (2, Some(2)),
+            ),
+            (
+                BoxBackoff::new(from_fn(|| [Duration::from_secs(1)])),
+                (0, None),
+            ),
+        ];
+        for (i, (backoff, hint)) in hints.into_iter().enumerate() {
+            assert_eq!(backoff.delays_hint(), hint, "{i}");
+            let delays = backoff.delays();
+            let count = delays.count();
+            assert!(
+                hint.0 <= count && hint.1.is_none_or(|most| count <= most),
+                "{i}"
+            );
+        }
+        // The upper bounds of a chain add up, and an unknown one stays unknown.
+        let unknown = from_fn(|| [Duration::from_secs(1)]);
+        assert_eq!(p(3).chain(unknown).delays_hint(), (3, None));
     }
 }

@@ -189,6 +189,10 @@ impl Backoff for DecorrelatedJitterBackoff {
             rng: self.rng.rng(),
         }
     }
+
+    fn delays_hint(&self) -> (usize, Option<usize>) {
+        (self.attempts, Some(self.attempts))
+    }
 }
 
 /// The delays of one request drawn from a [`DecorrelatedJitterBackoff`].

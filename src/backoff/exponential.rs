@@ -257,6 +257,10 @@ impl Backoff for ExponentialBackoff {
             jitter: self.jitter.start(),
         }
     }
+
+    fn delays_hint(&self) -> (usize, Option<usize>) {
+        (self.attempts, Some(self.attempts))
+    }
 }
 
 /// The delays of one request drawn from an [`ExponentialBackoff`].

@@ -198,6 +198,10 @@ impl Backoff for FibonacciBackoff {
             jitter: self.jitter.start(),
         }
     }
+
+    fn delays_hint(&self) -> (usize, Option<usize>) {
+        (self.attempts, Some(self.attempts))
+    }
 }
 
 /// The delays of one request drawn from a [`FibonacciBackoff`].

@@ -130,6 +130,11 @@ where
     fn delays(&self) -> I {
         self.iter.clone()
     }
+
+    /// The iterator's own: each request's is a clone of it.
+    fn delays_hint(&self) -> (usize, Option<usize>) {
+        self.iter.size_hint()
+    }
 }
 
 #[cfg(test)]

@@ -177,12 +177,35 @@ pub trait Backoff: Send + Sync + 'static {
 
     /// A fresh iterator for one request.
     fn delays(&self) -> Self::Delays;
+
+    /// Bounds on how many delays each request's iterator yields, as
+    /// [`Iterator::size_hint`] gives them, known without making one (making one may
+    /// draw from a seeded jitter's streams, or run a [`from_fn`] closure).
+    ///
+    /// The built-in backoffs and combinators know theirs; the default, `(0, None)`,
+    /// says nothing. [`RetryStrategy::for_method`](crate::RetryStrategy::for_method)
+    /// reads it: a method's strategy whose backoff yields no delays (`(_, Some(0))`)
+    /// never sends a call again, and a batch holds such calls back as it does those of
+    /// [`RetryStrategy::none()`](crate::RetryStrategy::none).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, PeriodicBackoff};
+    ///
+    /// let b = PeriodicBackoff::new(3, Duration::from_secs(1));
+    /// assert_eq!(b.delays_hint(), (3, Some(3)));
+    /// assert_eq!(b.max_retries(0).delays_hint(), (0, Some(0)));
+    /// ```
+    fn delays_hint(&self) -> (usize, Option<usize>) {
+        (0, None)
+    }
 }
 
 /// Asserts that a fresh iterator of `backoff` says exactly how many delays are left: `n`
 /// at first, one fewer after each delay, and none once it is done.
 #[cfg(test)]
 pub(crate) fn assert_size_hint_counts_down(backoff: &impl Backoff, n: usize) {
+    assert_eq!(backoff.delays_hint(), (n, Some(n)), "known without drawing");
     let mut delays = backoff.delays();
     for left in (0..=n).rev() {
         assert_eq!(delays.size_hint(), (left, Some(left)));

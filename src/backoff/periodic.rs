@@ -189,6 +189,10 @@ impl Backoff for PeriodicBackoff {
             jitter: self.jitter.start(),
         }
     }
+
+    fn delays_hint(&self) -> (usize, Option<usize>) {
+        (self.attempts, Some(self.attempts))
+    }
 }
 
 /// The delays of one request drawn from a [`PeriodicBackoff`].

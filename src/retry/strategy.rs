@@ -676,9 +676,10 @@ impl RetryStrategy {
     /// never retries, as [`none()`](Self::none), makes no event for its calls; to hear
     /// them, give the method one with no retries to make instead, such as the default
     /// with `PeriodicBackoff::new(0, ..)`: it is held back from a batch's re-sends as
-    /// `none()` is. To learn that, `for_method` draws one set of delays from
-    /// `strategy`'s backoff, here and once: a seeded jitter it shares with a clone
-    /// counts it as one request.)
+    /// `none()` is. `for_method` learns that from the backoff's
+    /// [`delays_hint`](crate::backoff::Backoff::delays_hint), drawing no delays: a
+    /// backoff of your own that does not say how many it yields counts as one that
+    /// yields some.)
     ///
     /// The strategies of methods are this strategy's when it is a layer's (or a
     /// client's) default:
@@ -692,8 +693,8 @@ impl RetryStrategy {
     ///   single call under a request's own strategy, a call whose method it gives a
     ///   strategy that would never send it again (one that
     ///   [`can_retry`](Self::can_retry) nothing, as [`none()`](Self::none), one whose
-    ///   backoff yields no delay, as `PeriodicBackoff::new(0, ..)`, or one that marks
-    ///   the method [`non_idempotent`](Self::non_idempotent)) is held back from
+    ///   backoff says it yields no delay, as `PeriodicBackoff::new(0, ..)`, or one that
+    ///   marks the method [`non_idempotent`](Self::non_idempotent)) is held back from
     ///   re-sends, as if marked non-idempotent. So a request's strategy cloned from the
     ///   default keeps the default's writes safe.
     /// - A second strategy for the same method replaces the first; the strategies that
@@ -740,12 +741,14 @@ impl RetryStrategy {
             strategy
         };
         // A backoff with no delays (`PeriodicBackoff::new(0, ..)`) never sends a call
-        // again, as `none()` does: learnt once here, not at every decision.
+        // again, as `none()` does: learnt once here, from what the backoff knows without
+        // drawing (a seeded jitter's first stream is the first request's, and a
+        // `from_fn` closure runs at a request's first failure).
         let no_delays = strategy
             .inner
             .backoff
             .as_ref()
-            .is_some_and(|b| b.delays().next().is_none());
+            .is_some_and(|b| b.delays_hint().1 == Some(0));
         let strategy = strategy.edit(|i| i.no_delays = no_delays);
         // A method marked here stays marked under its own strategy.
         let mut strategy =

@@ -32,6 +32,12 @@ impl<A: Backoff, B: Backoff> Backoff for Chain<A, B> {
     fn delays(&self) -> Self::Delays {
         self.first.delays().chain(self.second.delays())
     }
+
+    fn delays_hint(&self) -> (usize, Option<usize>) {
+        let (first, second) = (self.first.delays_hint(), self.second.delays_hint());
+        let upper = first.1.zip(second.1).and_then(|(a, b)| a.checked_add(b));
+        (first.0.saturating_add(second.0), upper)
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,11 @@ impl<B: Backoff> Backoff for Jittered<B> {
             jitter: self.jitter.start(),
         }
     }
+
+    /// The inner backoff's: one delay out for each delay in.
+    fn delays_hint(&self) -> (usize, Option<usize>) {
+        self.inner.delays_hint()
+    }
 }
 
 /// The delays of one request drawn from a [`Jittered`] backoff.

@@ -61,6 +61,11 @@ where
             f: Arc::clone(&self.f),
         }
     }
+
+    /// The inner backoff's: one delay out for each delay in.
+    fn delays_hint(&self) -> (usize, Option<usize>) {
+        self.inner.delays_hint()
+    }
 }
 
 /// The delays of one request drawn from a [`Map`] backoff.

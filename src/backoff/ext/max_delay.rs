@@ -35,6 +35,11 @@ impl<B: Backoff> Backoff for MaxDelay<B> {
             max: self.max,
         }
     }
+
+    /// The inner backoff's: one delay out for each delay in.
+    fn delays_hint(&self) -> (usize, Option<usize>) {
+        self.inner.delays_hint()
+    }
 }
 
 /// The delays of one request drawn from a [`MaxDelay`] backoff.

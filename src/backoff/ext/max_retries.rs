@@ -30,6 +30,14 @@ impl<B: Backoff> Backoff for MaxRetries<B> {
     fn delays(&self) -> Self::Delays {
         self.inner.delays().take(self.n)
     }
+
+    fn delays_hint(&self) -> (usize, Option<usize>) {
+        let (lower, upper) = self.inner.delays_hint();
+        (
+            lower.min(self.n),
+            Some(upper.map_or(self.n, |upper| upper.min(self.n))),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -37,6 +37,11 @@ impl<B: Backoff> Backoff for MaxTotalDelay<B> {
             remaining: self.budget,
         }
     }
+
+    /// At most the inner backoff's: the budget may stop it at any delay.
+    fn delays_hint(&self) -> (usize, Option<usize>) {
+        (0, self.inner.delays_hint().1)
+    }
 }
 
 /// The delays of one request drawn from a [`MaxTotalDelay`] backoff.

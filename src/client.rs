@@ -61,6 +61,7 @@ use crate::retry::JsonRpcRetry;
 mod batch;
 mod builder;
 mod error;
+mod resend;
 mod scheme;
 
 use crate::fused::Fused;
@@ -72,6 +73,7 @@ pub use builder::{ClientBuilder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_POOL_IDLE_TIME
 use error::to_value;
 pub use error::{ClientError, RpcError};
 use future::{CallFuture, NotifyFuture, SendFuture};
+pub use resend::{ResendCancelled, Resending};
 pub use scheme::{SchemeCheck, UnsupportedScheme};
 
 /// The rustls this crate builds on, for [`build_https_with`](ClientBuilder::build_https_with)'s
@@ -93,7 +95,7 @@ pub use rustls;
 pub type DefaultStack = StackOver<SchemeCheck<HttpConnector>>;
 
 /// The recommended stack over hyper-util's client with connector `C`.
-type StackOver<C> = JsonRpcRetry<JsonRpcCodec<HyperClient<C, Full<Bytes>>>>;
+type StackOver<C> = JsonRpcRetry<JsonRpcCodec<ResendCancelled<HyperClient<C, Full<Bytes>>>>>;
 
 /// The stack [`ClientBuilder::build_https`] assembles: the [`DefaultStack`] with a
 /// rustls connector, for `https` and `http` URIs.

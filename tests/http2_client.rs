@@ -336,3 +336,50 @@ async fn prior_knowledge_against_an_http1_only_server_fails_as_a_broken_connecti
         "a new connection each time"
     );
 }
+
+/// Over HTTP/2 the calls waiting for a connection wait on the call opening it, and
+/// hyper-util cancels them when that call is dropped (hyperium/hyper#3199): they are
+/// sent again at once, not retried after a backoff delay as connect failures (with
+/// `transient()`), nor failed (with a strategy that does not retry connect failures).
+#[tokio::test(start_paused = true)]
+async fn a_call_dropped_while_it_opens_the_connection_fails_no_other() {
+    use std::future::Future;
+    use std::sync::Mutex;
+    use std::task::{Context, Waker};
+
+    for strategy in [
+        RetryStrategy::transient(),
+        RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1))).codes([-32005]),
+    ] {
+        let server = FlakyServer::start().await.unwrap();
+        let retries = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&retries);
+        let client = Client::builder(server.uri())
+            .retry(strategy.on_retry(move |e| seen.lock().unwrap().push(e.reason().to_string())))
+            .http2_prior_knowledge()
+            .build();
+        // Call A starts opening the one HTTP/2 connection...
+        let mut a = Box::pin(client.call::<i64>("sum", (1, 2)));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(a.as_mut().poll(&mut cx).is_pending());
+        // ...calls B and C wait for it...
+        let b = tokio::spawn(client.call::<i64>("sum", (2, 3)));
+        let c = tokio::spawn(client.call::<i64>("sum", (3, 4)));
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        // ...and A is dropped.
+        drop(a);
+        let start = Instant::now();
+        assert_eq!(b.await.unwrap().unwrap(), 5);
+        assert_eq!(c.await.unwrap().unwrap(), 7);
+        assert_eq!(start.elapsed(), Duration::ZERO, "no backoff waited");
+        assert!(
+            retries.lock().unwrap().is_empty(),
+            "{:?}",
+            retries.lock().unwrap()
+        );
+        assert_eq!(server.calls("sum"), 2);
+        assert_eq!(server.connections(), 1);
+    }
+}

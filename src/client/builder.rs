@@ -10,7 +10,7 @@ use tower::ServiceBuilder;
 
 #[cfg(feature = "rustls")]
 use super::HttpsStack;
-use super::{Client, SchemeCheck, StackOver};
+use super::{Client, ResendCancelled, SchemeCheck, StackOver};
 use crate::codec::JsonRpcCodecLayer;
 use crate::{JsonRpcRetryLayer, RetryStrategy};
 
@@ -241,6 +241,9 @@ impl ClientBuilder {
     /// Its connections set `TCP_NODELAY`, as a stack of your own over HTTP/2 should
     /// (hyper-util's `HttpConnector::set_nodelay(true)`): without it, each call's body
     /// waits for the server's delayed acknowledgement of its headers, 40 ms or more.
+    /// While a connection is being opened, the calls waiting for it wait on the call
+    /// opening it, and hyper-util cancels them if that call is dropped: the client sends
+    /// them again at once ([`ResendCancelled`](super::ResendCancelled)).
     ///
     /// ```no_run
     /// # #[cfg(feature = "rustls")]
@@ -378,6 +381,15 @@ impl ClientBuilder {
                 .http2_only(versions == Http2::PriorKnowledge);
         }
         let http = http.build(connector);
+        // Over HTTP/2 the calls waiting for a connection wait on the one opening it, and
+        // are cancelled with it: they are sent again. Over HTTP/1.1 none waits on another.
+        #[cfg(feature = "http2")]
+        let http = match self.http2 {
+            Some(_) => ResendCancelled::new(http),
+            None => ResendCancelled::disabled(http),
+        };
+        #[cfg(not(feature = "http2"))]
+        let http = ResendCancelled::disabled(http);
         let service = ServiceBuilder::new()
             .layer(JsonRpcRetryLayer::new(self.strategy))
             .layer(self.codec)

@@ -1,0 +1,274 @@
+//! A request that hyper-util's pool cancelled before it had a connection, sent again at
+//! once: over HTTP/2, the calls waiting for a connection wait on the one call opening it,
+//! and when that call is dropped (its caller gave up), the pool cancels them all.
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use hyper_util::client::legacy::pool;
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+/// How many times one request is sent again after a cancelled wait for a connection;
+/// each needs another call, the one opening the connection it waited for, to be dropped
+/// meanwhile.
+const RESENDS: u8 = 3;
+
+/// HTTP client `S` (hyper-util's), sending again at once a request that its pool
+/// cancelled while it waited for a connection.
+///
+/// Over HTTP/2, calls share a connection, and while it is being opened, every call
+/// waits on the call that opens it: hyper-util ties the connection to that call's
+/// future. When that call is dropped (its caller gave up, a `select!` chose another
+/// branch), hyper-util cancels the others too, each with a connect error, "request was
+/// canceled" (hyperium/hyper#3199). Nothing failed for them and nothing was sent, so
+/// this service sends each again, up to three times, without waiting: a retry layer
+/// above would take it for a connect failure and wait out a backoff delay, draw on the
+/// budget and report a retry, and a strategy that does not retry connect failures
+/// would fail the call.
+///
+/// [`ClientBuilder`](super::ClientBuilder)'s client has it below the codec when it
+/// speaks HTTP/2 ([`http2`](super::ClientBuilder::http2),
+/// [`http2_prior_knowledge`](super::ClientBuilder::http2_prior_knowledge)). For a stack
+/// of your own over hyper-util's client with HTTP/2, put it right above the client:
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use tower_jsonrpc_retry::client::ResendCancelled;
+///
+/// let http: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+///     .http2_only(true)
+///     .build_http();
+/// let http = ResendCancelled::new(http);
+/// # let _ = http;
+/// ```
+///
+/// Each request is cloned before it is sent, for the second sending: a `Clone` body
+/// (the codec's `Full<Bytes>` is) and the head, whose header map is the one allocation.
+/// [`ResendCancelled::disabled`] passes requests through instead, for an HTTP/1.1
+/// client, whose calls never wait on one another's connection.
+#[derive(Debug, Clone)]
+pub struct ResendCancelled<S> {
+    inner: S,
+    enabled: bool,
+}
+
+impl<S> ResendCancelled<S> {
+    /// `inner`, sending again what its pool cancelled before it had a connection.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            enabled: true,
+        }
+    }
+
+    /// `inner` with requests passed through, never cloned nor sent again.
+    pub fn disabled(inner: S) -> Self {
+        Self {
+            inner,
+            enabled: false,
+        }
+    }
+}
+
+impl<S, B> Service<http::Request<B>> for ResendCancelled<S>
+where
+    S: Service<http::Request<B>> + Clone,
+    S::Error: StdError + 'static,
+    B: Clone,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Resending<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if !self.enabled {
+            return Resending {
+                future: self.inner.call(req),
+                again: None,
+                left: 0,
+                readying: false,
+            };
+        }
+        // The service made ready goes with the call, kept for a sending again; the one
+        // left here is a fresh clone, made ready for the next call.
+        let clone = self.inner.clone();
+        let mut svc = std::mem::replace(&mut self.inner, clone);
+        let copy = req.clone();
+        Resending {
+            future: svc.call(req),
+            again: Some((svc, copy)),
+            left: RESENDS,
+            readying: false,
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`ResendCancelled`]'s call.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct Resending<S, B>
+    where
+        S: Service<http::Request<B>>,
+    {
+        #[pin]
+        future: S::Future,
+        // The service and a copy of the request, for a sending again.
+        again: Option<(S, http::Request<B>)>,
+        left: u8,
+        // `future` is done, and the service is being made ready to send again.
+        readying: bool,
+    }
+}
+
+impl<S, B> std::fmt::Debug for Resending<S, B>
+where
+    S: Service<http::Request<B>>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resending")
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Future for Resending<S, B>
+where
+    S: Service<http::Request<B>>,
+    S::Error: StdError + 'static,
+    B: Clone,
+{
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let mut this = self.as_mut().project();
+            if *this.readying {
+                let Some((svc, req)) = this.again.as_mut() else {
+                    // Not reached: `readying` is set only with a service kept.
+                    *this.readying = false;
+                    continue;
+                };
+                ready!(svc.poll_ready(cx))?;
+                *this.readying = false;
+                let copy = req.clone();
+                this.future.set(svc.call(copy));
+                continue;
+            }
+            let err = match ready!(this.future.as_mut().poll(cx)) {
+                Ok(response) => return Poll::Ready(Ok(response)),
+                Err(err) => err,
+            };
+            if *this.left == 0 || this.again.is_none() || !cancelled_before_a_connection(&err) {
+                return Poll::Ready(Err(err));
+            }
+            *this.left -= 1;
+            *this.readying = true;
+        }
+    }
+}
+
+/// Whether `err` is hyper-util's pool cancelling a wait for a connection: the request
+/// was never written.
+fn cancelled_before_a_connection(err: &(dyn StdError + 'static)) -> bool {
+    std::iter::successors(Some(err), |&e| e.source()).any(|e| {
+        matches!(
+            e.downcast_ref::<pool::Error>(),
+            Some(pool::Error::CheckoutNoLongerWanted)
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// An HTTP client's error with hyper-util's pool error as its source, as hyper-util's
+    /// own is.
+    #[derive(Debug)]
+    struct Failed(Option<pool::Error>);
+
+    impl std::fmt::Display for Failed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+
+    impl StdError for Failed {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            self.0.as_ref().map(|e| e as _)
+        }
+    }
+
+    /// A client whose first `cancelled` calls are cancelled by its pool, and whose
+    /// calls after those fail with `then` (none: answered).
+    fn client(
+        cancelled: usize,
+        then: Option<fn() -> Failed>,
+    ) -> (
+        impl Service<http::Request<&'static str>, Response = &'static str, Error = Failed, Future: Send>
+        + Clone,
+        Arc<AtomicUsize>,
+    ) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let svc = tower::service_fn(move |req: http::Request<&'static str>| {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            let body = *req.body();
+            std::future::ready(match then {
+                _ if n < cancelled => Err(Failed(Some(pool::Error::CheckoutNoLongerWanted))),
+                Some(error) => Err(error()),
+                None => Ok(body),
+            })
+        });
+        (svc, calls)
+    }
+
+    fn req() -> http::Request<&'static str> {
+        http::Request::new("the body")
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_wait_is_sent_again_up_to_three_times() {
+        let (svc, calls) = client(3, None);
+        let answer = ResendCancelled::new(svc).oneshot(req()).await;
+        assert_eq!(answer.ok(), Some("the body"));
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+
+        let (svc, calls) = client(9, None);
+        let err = ResendCancelled::new(svc).oneshot(req()).await.err();
+        assert!(matches!(err, Some(Failed(Some(_)))));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            4,
+            "three times, then the error"
+        );
+    }
+
+    #[tokio::test]
+    async fn other_errors_and_a_disabled_service_send_once() {
+        let (svc, calls) = client(0, Some(|| Failed(None)));
+        let err = ResendCancelled::new(svc).oneshot(req()).await.err();
+        assert!(matches!(err, Some(Failed(None))));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        let (svc, calls) = client(1, None);
+        let err = ResendCancelled::disabled(svc).oneshot(req()).await.err();
+        assert!(matches!(err, Some(Failed(Some(_)))));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

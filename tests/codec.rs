@@ -256,6 +256,29 @@ async fn a_uri_without_a_scheme_is_sent_as_it_is() {
     assert_eq!(seen.take()[0].uri, "/rpc");
 }
 
+/// A JSON-RPC 1.0 server (Bitcoin Core before 28) answers a batch's notification too,
+/// with a null id: passed over, the call's answer read.
+#[tokio::test]
+async fn a_json_rpc_1_0_servers_answer_to_a_batch_with_a_notification_is_read() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [Step::raw(
+            200,
+            r#"[{"result":3,"error":null,"id":1},{"result":null,"error":null,"id":null}]"#,
+        )],
+    );
+    let answer = batch(
+        &server,
+        BatchRequest::new(vec![sum(1), Request::new("ping", json!([]))]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.items().len(), 1);
+    assert_eq!(answer.items()[0].result(), Some(&json!(3)));
+    assert!(answer.unmatched().is_empty());
+}
+
 /// A port out of range or an empty host fails unsent over any inner service, not only
 /// `Client`'s: hyper-util's client would connect to port 80 instead.
 #[tokio::test]

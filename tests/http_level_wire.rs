@@ -375,3 +375,38 @@ async fn a_partly_retried_batch_whose_re_send_is_over_the_limit_keeps_its_answer
         assert_eq!(items[1]["error"]["code"], json!(-32005), "{status}");
     }
 }
+
+/// A JSON-RPC 1.0 server (Bitcoin Core before 28) answers a batch's notification too,
+/// with a null id, and writes `"error": null` beside a result: the call's code is read
+/// and retried alone, and the answer handed back has the call's result.
+#[tokio::test(start_paused = true)]
+async fn a_json_rpc_1_0_servers_batch_answer_with_a_notification_is_read() {
+    const SENT: &str = r#"[{"jsonrpc":"2.0","method":"getblockcount","params":[],"id":1},{"jsonrpc":"2.0","method":"ping","params":[]}]"#;
+    const WARMING_UP: &str = r#"[{"result":null,"error":{"code":-28,"message":"Loading block index..."},"id":1},{"result":null,"error":null,"id":null}]"#;
+    const COUNT: &str = r#"[{"result":840000,"error":null,"id":1}]"#;
+    let (inner, seen) = recording(vec![(200, WARMING_UP), (200, COUNT)]);
+    let strategy =
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-28]);
+    let layer: HttpRetryLayer<Full<Bytes>> = JsonRpcRetryLayer::http(strategy);
+    let resp = tower::Layer::layer(&layer, inner)
+        .oneshot(post(SENT))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer[0]["result"], json!(840000), "{answer}");
+    let sent: Vec<Value> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, body)| serde_json::from_slice(body).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[1].as_array().map(Vec::len),
+        Some(1),
+        "the call alone: {}",
+        sent[1]
+    );
+}

@@ -273,6 +273,20 @@ fn json_rpc_1_0_answers_are_read() {
         .collect();
     assert_eq!(results, [(Some(json!(3)), None), (None, Some(-5))]);
 
+    // Such a server answers a notification too, with a null id: passed over.
+    let body = br#"[{"result": 3, "error": null, "id": 1},
+        {"result": null, "error": null, "id": null}]"#;
+    let batch = BatchResponse::from_slice(body, &[Id::Number(1)]).unwrap();
+    assert_eq!(batch.items().len(), 1);
+    assert_eq!(batch.items()[0].result(), Some(&json!(3)));
+    assert!(batch.unmatched().is_empty());
+    // A null-id success is no answer to a call: the call is still missing.
+    let body = br#"[{"result": 3, "error": null, "id": null}]"#;
+    assert!(matches!(
+        BatchResponse::from_slice(body, &[Id::Number(1)]),
+        Err(DecodeError::MissingItems(_))
+    ));
+
     // The version, when given, is still checked; neither of two non-null members wins.
     for (text, why) in [
         (

@@ -11,9 +11,10 @@ use hyper_util::client::legacy::pool;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-/// How many times one request is sent again after a cancelled wait for a connection;
-/// each needs another call, the one opening the connection it waited for, to be dropped
-/// meanwhile.
+/// How many times one request is sent again after a cancelled wait for a connection.
+/// Each needs the call opening the connection it waited for to be dropped meanwhile (or
+/// that connection to fail: the request sent again then opens one itself, and its own
+/// failure is the one the retry layer sees).
 const RESENDS: u8 = 3;
 
 /// HTTP client `S` (hyper-util's), sending again at once a request that its pool

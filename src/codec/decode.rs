@@ -253,7 +253,7 @@ fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
     let Some(items) = array_items(body) else {
         // One error object refused the whole batch: every call carries it.
         if let Ok(Shape::Object(found)) = members::read(body) {
-            if let Some(error) = found.error {
+            if let (_, Some(error)) = members::outcome(found.result, found.error) {
                 let error = body.slice_ref(error.get().as_bytes());
                 for item in batch.items_mut() {
                     let own = with_id(&error, item.id());
@@ -275,7 +275,9 @@ fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
         let Some(Ok(id)) = found.id.map(members::id) else {
             continue;
         };
-        let error = found.error.map(|e| own.slice_ref(e.get().as_bytes()));
+        // A null `error` beside a result (a JSON-RPC 1.0 server's success) is none.
+        let (_, error) = members::outcome(found.result, found.error);
+        let error = error.map(|e| own.slice_ref(e.get().as_bytes()));
         match position
             .get(&id)
             .and_then(|&i| batch.items_mut().get_mut(i))

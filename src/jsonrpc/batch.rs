@@ -347,7 +347,9 @@ impl BatchResponse {
     /// unanswered is an error. Error items with a null id (the server could not read an
     /// item's id) answer the unanswered calls in order when there are exactly as many;
     /// when every call is answered they are kept in [`unmatched`](Self::unmatched).
-    /// An empty body (or one of JSON's whitespace only) is an error unless no answer is
+    /// A success with a null id, when no call has that id, is passed over: a JSON-RPC 1.0
+    /// server's answer to a notification (Bitcoin Core before version 28 answers every
+    /// item, and reads a missing id as null). An empty body (or one of JSON's whitespace only) is an error unless no answer is
     /// expected.
     ///
     /// # Errors
@@ -472,6 +474,11 @@ impl<'a> Matcher<'a> {
         {
             // A server that could not read an item's id answers with a null id.
             self.orphans.push(response);
+            return Ok(());
+        }
+        if response.id() == &Id::Null && !self.position.contains_key(&Id::Null) {
+            // A JSON-RPC 1.0 server's answer to a notification (Bitcoin Core before 28
+            // answers every item, and reads a missing id as null): nothing to give.
             return Ok(());
         }
         let slot = self

@@ -307,6 +307,33 @@ fn json_rpc_1_0_answers_are_read() {
     }
 }
 
+/// `"params": null` reads as no params (jsonrpsee's client writes it for a notification
+/// without params), from bytes and from a tree; other non-structured params are refused.
+#[test]
+fn null_params_read_as_none() {
+    let text = r#"{"jsonrpc": "2.0", "method": "ping", "params": null}"#;
+    let tree: Value = serde_json::from_str(text).unwrap();
+    for req in [
+        Request::from_slice(text.as_bytes()),
+        Request::from_value(tree),
+    ] {
+        let req = req.unwrap();
+        assert_eq!(req.method(), "ping");
+        assert_eq!(req.params(), None);
+        assert!(req.is_notification());
+    }
+    for params in ["1", r#""a""#, "true"] {
+        let text = format!(r#"{{"jsonrpc": "2.0", "method": "m", "params": {params}, "id": 1}}"#);
+        assert!(
+            matches!(
+                Request::from_slice(text.as_bytes()),
+                Err(DecodeError::Invalid(_))
+            ),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 #[allow(clippy::type_complexity)]
 fn strict_decoding() {

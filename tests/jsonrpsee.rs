@@ -90,6 +90,27 @@ async fn retryable_code_then_success() {
     assert_eq!(server.calls("sum"), 2);
 }
 
+/// jsonrpsee writes a notification without params as `"params": null` (its server
+/// takes it): retried as a notification, not sent once as a body that is not JSON-RPC.
+#[tokio::test(start_paused = true)]
+async fn a_notification_without_params_is_retried() {
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("ping", |_| Ok(serde_json::Value::Null));
+    server.script("ping", [Step::status(503)]);
+    client(&server)
+        .notification("ping", rpc_params![])
+        .await
+        .unwrap();
+    assert_eq!(server.calls("ping"), 2);
+    let bodies = server.bodies();
+    assert!(
+        bodies
+            .iter()
+            .all(|b| b.as_ref() == br#"{"jsonrpc":"2.0","method":"ping","params":null}"#),
+        "{bodies:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn status_with_retry_after_then_success() {
     let server = FlakyServer::start().await.unwrap();

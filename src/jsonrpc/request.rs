@@ -118,13 +118,16 @@ impl Request {
         std::mem::take(&mut self.extensions)
     }
 
-    /// Reads a request from a JSON value, strictly.
+    /// Reads a request from a JSON value, strictly, but for one allowance: `"params":
+    /// null` reads as no params, as jsonrpsee's client writes a notification without
+    /// params (and its server takes it).
     ///
     /// # Errors
     ///
     /// A [`DecodeError`] naming the first rule the message breaks: not an object, a
     /// `jsonrpc` member other than `"2.0"`, a method that is not a string, params that
-    /// are neither an array nor an object, an invalid id ([`Id::from_value`]).
+    /// are neither an array nor an object (nor `null`), an invalid id
+    /// ([`Id::from_value`]).
     pub fn from_value(value: Value) -> Result<Self, DecodeError> {
         let Value::Object(mut obj) = value else {
             return Err(DecodeError::NotAnObject);
@@ -135,7 +138,7 @@ impl Request {
             _ => return Err(DecodeError::Invalid("method must be a string")),
         };
         let params = match obj.remove("params") {
-            None => None,
+            None | Some(Value::Null) => None,
             Some(p @ (Value::Array(_) | Value::Object(_))) => Some(Arc::new(p)),
             Some(_) => return Err(PARAMS_KIND),
         };
@@ -148,7 +151,7 @@ impl Request {
         })
     }
 
-    /// Reads a request from JSON bytes, strictly: the same rules as
+    /// Reads a request from JSON bytes: the same rules as
     /// [`from_value`](Self::from_value), without building a JSON tree of the message.
     ///
     /// # Errors
@@ -190,7 +193,10 @@ impl Request {
             .and_then(members::string)
             .ok_or(DecodeError::Invalid("method must be a string"))?;
         let params = match m.params {
+            // `null` as none: jsonrpsee's client writes it for a notification without
+            // params.
             None => None,
+            Some(raw) if raw.get() == "null" => None,
             // Raw JSON text starts with its value's first character.
             Some(raw) if values == Values::CheckOnly => match raw.get().as_bytes().first() {
                 Some(b'[' | b'{') => None,

@@ -234,7 +234,8 @@ fn parse_call(state: &mut State, value: &Value, early: &mut Early) -> Option<Cal
     }
     let method = object.get("method").and_then(Value::as_str)?;
     let params = match object.get("params") {
-        None => Value::Null,
+        // `null` as none, as jsonrpsee's server takes it (its client writes it).
+        None | Some(Value::Null) => Value::Null,
         Some(params @ (Value::Array(_) | Value::Object(_))) => params.clone(),
         Some(_) => return None,
     };

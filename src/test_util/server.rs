@@ -81,7 +81,7 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
 ///   [`reverse_batches`](Self::reverse_batches) reverses it.
 /// - A body that is not JSON gets `-32700 Parse error`; an empty batch, or an object that
 ///   is not a request (no `"jsonrpc": "2.0"`, no string `"method"`, params that are not an
-///   array or object, an id that is not a number, string or null), gets
+///   array, an object or `null`, an id that is not a number, string or null), gets
 ///   `-32600 Invalid Request`, with id null. In a batch, such an item gets that response
 ///   and the other items are answered normally. None of these takes a step.
 /// - A method with no handler gets `-32601 Method not found` (on an `ok` step).

@@ -1,17 +1,18 @@
 //! JSON-RPC 2.0 messages: requests, responses, error objects and batches.
 //!
-//! Decoding is strict, with one allowance for answers: a request needs `"jsonrpc":
-//! "2.0"`, a response carries exactly one of `result` and `error`, and every violation
-//! is a [`DecodeError`], never a panic. A response may also be written as JSON-RPC 1.0
-//! servers write theirs, as Bitcoin Core did before version 28 and its forks (Litecoin,
-//! Dogecoin, Dash) still do: without the `"jsonrpc"` member (a member other than
-//! `"2.0"` is still refused), and with both `result` and `error`, one of them `null`
-//! (`{"result": 19, "error": null, "id": 1}`), and in a batch its answer to a
-//! notification, a success with a null id, is passed over. A server that writes such
-//! answers is still sent JSON-RPC 2.0, which those servers take; and the id, the error
-//! object's shape and the rest are checked as strictly, so an answer that is not
-//! JSON-RPC is still told apart (a proxy's `{"error": "rate limited"}` has no id, and
-//! an error that is no object).
+//! Decoding is strict, with allowances for what real peers write: a request needs
+//! `"jsonrpc": "2.0"` (its `"params": null` reads as no params, as jsonrpsee's client
+//! writes a notification without params), a response carries exactly one of `result`
+//! and `error`, and every violation is a [`DecodeError`], never a panic. A response may
+//! also be written as JSON-RPC 1.0 servers write theirs, as Bitcoin Core did before
+//! version 28 and its forks (Litecoin, Dogecoin, Dash) still do: without the
+//! `"jsonrpc"` member (a member other than `"2.0"` is still refused), and with both
+//! `result` and `error`, one of them `null` (`{"result": 19, "error": null, "id": 1}`),
+//! and in a batch its answer to a notification, a success with a null id, is passed
+//! over. A server that writes such answers is still sent JSON-RPC 2.0, which those
+//! servers take; and the id, the error object's shape and the rest are checked as
+//! strictly, so an answer that is not JSON-RPC is still told apart (a proxy's
+//! `{"error": "rate limited"}` has no id, and an error that is no object).
 //!
 //! Params, results and error data are held as [`serde_json::Value`]s, so they share its
 //! limits: an integer beyond `u64`/`i64` is held as the nearest `f64`, and a number

@@ -897,6 +897,19 @@ async fn a_stack_boxed_below_the_codec_batches_with_extensions() {
     );
 }
 
+/// Four calls at once, each answered in 300 ms, so that no connection is free for
+/// another call meanwhile: four connections opened.
+async fn burst_of_four(server: &FlakyServer, client: &Client) {
+    let step = Step::delay(Duration::from_millis(300));
+    server.script("sum", std::iter::repeat_n(step, 4));
+    let calls: Vec<_> = (0..4)
+        .map(|i| tokio::spawn(client.call::<i64>("sum", (i, 1))))
+        .collect();
+    for (i, call) in (0..4).zip(calls) {
+        assert_eq!(call.await.unwrap().unwrap(), i + 1);
+    }
+}
+
 /// Waits, on the paused clock, up to 1 s for the server to count `open` connections.
 async fn until_open(server: &FlakyServer, open: usize) {
     for _ in 0..1000 {
@@ -929,15 +942,7 @@ async fn idle_connections_are_closed_after_the_pool_idle_timeout() {
             Duration::from_secs(5),
         ),
     ] {
-        // Each answer takes 300 ms, so no connection is free for another call meanwhile.
-        let step = Step::delay(Duration::from_millis(300));
-        server.script("sum", std::iter::repeat_n(step, 4));
-        let calls: Vec<_> = (0..4)
-            .map(|i| tokio::spawn(client.call::<i64>("sum", (i, 1))))
-            .collect();
-        for (i, call) in (0..4).zip(calls) {
-            assert_eq!(call.await.unwrap().unwrap(), i + 1);
-        }
+        burst_of_four(&server, &client).await;
         assert_eq!(server.connections(), 4);
         let start = tokio::time::Instant::now();
         tokio::time::sleep(idle - Duration::from_secs(1)).await;
@@ -961,14 +966,7 @@ async fn a_zero_pool_idle_timeout_keeps_no_connection_idle() {
     let client = Client::builder(server.uri())
         .pool_idle_timeout(Duration::ZERO)
         .build();
-    let step = Step::delay(Duration::from_millis(300));
-    server.script("sum", std::iter::repeat_n(step, 4));
-    let calls: Vec<_> = (0..4)
-        .map(|i| tokio::spawn(client.call::<i64>("sum", (i, 1))))
-        .collect();
-    for (i, call) in (0..4).zip(calls) {
-        assert_eq!(call.await.unwrap().unwrap(), i + 1);
-    }
+    burst_of_four(&server, &client).await;
     until_open(&server, 0).await;
     assert_eq!(server.connections(), 0, "idle connections kept");
     for i in 0..2 {

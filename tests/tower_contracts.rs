@@ -901,3 +901,118 @@ async fn a_retry_over_a_service_of_ones_own_lets_a_failed_instance_go() {
     assert_eq!(resp.result(), Some(&json!(3)));
     assert_eq!(answered.load(Ordering::SeqCst), 2);
 }
+
+/// What each attempt of the shed-retry tests reached the server at, from the start.
+type SentAt = Arc<std::sync::Mutex<Vec<Duration>>>;
+
+/// A server that answers every call with 3, `hog` after 1.5 s, and notes when each
+/// request reached it.
+fn noting(
+    sent: SentAt,
+    start: Instant,
+) -> impl Service<
+    http::Request<Full<Bytes>>,
+    Response = http::Response<Full<Bytes>>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |req: http::Request<Full<Bytes>>| {
+        let sent = Arc::clone(&sent);
+        async move {
+            sent.lock().unwrap().push(start.elapsed());
+            let body = http_body_util::BodyExt::collect(req.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            let call: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            if call["method"] == "hog" {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+            let answer = json!({"jsonrpc": "2.0", "result": 3, "id": call["id"]});
+            Ok(http::Response::new(Full::from(answer.to_string())))
+        }
+    })
+}
+
+/// Retries what `LoadShed` refuses, a second apart.
+fn shed_retried() -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(3, secs(1.0)))
+        .retry_on_error::<tower::load_shed::error::Overloaded>()
+}
+
+/// `.load_shed().concurrency_limit(1)` below the layer: `hog` holds the limit from 0 to
+/// 1.5 s; `a` is shed at 0 s and 1 s and sent at 2 s; `b`, at 1.7 s, finds nothing in
+/// flight and goes through. Before, the retry of `a` shed at 1 s left the limit waiting
+/// in line for a permit through its wait, and the limit, free at 1.5 s, gave the permit
+/// to it: `b` was shed though nothing was in flight. At both levels.
+#[tokio::test(start_paused = true)]
+async fn a_shed_retry_holds_no_permit_through_its_wait() {
+    let call = |method: &str, id: i64| {
+        let body = json!({"jsonrpc": "2.0", "method": method, "id": id});
+        http::Request::post("http://127.0.0.1:1/")
+            .body(Full::from(body.to_string()))
+            .unwrap()
+    };
+    // The HTTP level.
+    let (sent, start) = (SentAt::default(), Instant::now());
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(shed_retried()))
+        .map_err(std::io::Error::other)
+        .load_shed()
+        .concurrency_limit(1)
+        .service(noting(Arc::clone(&sent), start));
+    let mut hog = call("hog", 9);
+    hog.extensions_mut().insert(RetryStrategy::none());
+    let hog = tokio::spawn(svc.clone().oneshot(hog));
+    tokio::task::yield_now().await;
+    let a = tokio::spawn(svc.clone().oneshot(call("a", 1)));
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let mut b = call("b", 2);
+    b.extensions_mut().insert(RetryStrategy::none());
+    let b = svc.clone().oneshot(b).await.map(|r| r.status());
+    assert_eq!(
+        b.map_err(|e| e.to_string()),
+        Ok(http::StatusCode::OK),
+        "HTTP level: {:?}",
+        sent.lock().unwrap()
+    );
+    assert!(a.await.unwrap().is_ok() && hog.await.unwrap().is_ok());
+    assert_eq!(*sent.lock().unwrap(), [secs(0.0), secs(1.7), secs(2.0)]);
+
+    // The JSON-RPC level, through the typed client.
+    let (sent, start) = (SentAt::default(), Instant::now());
+    let stack = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(shed_retried()))
+        .layer(JsonRpcCodecLayer::new(
+            "http://127.0.0.1:1/".parse().unwrap(),
+        ))
+        .map_err(std::io::Error::other)
+        .load_shed()
+        .concurrency_limit(1)
+        .service(noting(Arc::clone(&sent), start));
+    let client = tower_jsonrpc_retry::Client::new(stack);
+    let hog = client
+        .request("hog")
+        .retry(RetryStrategy::none())
+        .send::<i64>();
+    let hog = tokio::spawn(hog);
+    tokio::task::yield_now().await;
+    let a = tokio::spawn(client.call::<i64>("a", ()));
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let b = client
+        .request("b")
+        .retry(RetryStrategy::none())
+        .send::<i64>()
+        .await;
+    assert_eq!(
+        b.map_err(|e| format!("{e:#}")),
+        Ok(3),
+        "JSON-RPC level: {:?}",
+        sent.lock().unwrap()
+    );
+    assert_eq!(a.await.unwrap().unwrap(), 3);
+    assert_eq!(hog.await.unwrap().unwrap(), 3);
+    assert_eq!(*sent.lock().unwrap(), [secs(0.0), secs(1.7), secs(2.0)]);
+}

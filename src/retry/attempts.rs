@@ -188,13 +188,19 @@ where
             mark_deadline(&mut req, deadline, now);
             self.sent && deadline < now
         });
+        let retry = self.sent;
         self.sent = true;
         let failed = self.failed.take();
         // An instance whose readiness failed is let go, as tower asks (it may hold what
         // it reserved, a `ConcurrencyLimit` permit, and may not be polled again): the
         // next attempt goes through a fresh clone, and nothing stays reserved while the
-        // call waits. (The codec lets its own inner service go in the same way.)
-        let discard = matches!(failed, Some(Failed::NotReady(_)));
+        // call waits. (The codec lets its own inner service go in the same way.) So is
+        // the instance of every retry, which this call's future alone holds through the
+        // wait before the next: a `LoadShed` that refused it while its
+        // `ConcurrencyLimit` was full left that limit waiting in line for a permit,
+        // which the limit, once free, gave to it and no call could use until the wait
+        // ended. (A call's first instance is its caller's, which polls it again.)
+        let discard = retry || matches!(failed, Some(Failed::NotReady(_)));
         let err = match failed {
             None if late => S::Error::deadline_error(),
             None => None,

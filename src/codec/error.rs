@@ -201,6 +201,11 @@ impl Error {
     /// A timeout ended the exchange: the codec's own
     /// ([`JsonRpcCodecLayer::attempt_timeout`](super::JsonRpcCodecLayer::attempt_timeout)),
     /// or one below it (tower's `TimeoutLayer`, an I/O timeout, hyper's own timers).
+    ///
+    /// tower-http's timeouts are not among them: its `ResponseBodyTimeoutLayer`'s error
+    /// is a body error ([`is_body`](Self::is_body)), and its `TimeoutLayer` answers with
+    /// a `408` of its own, which reads as the server's. For a timeout the retry rules
+    /// know, use the codec's `attempt_timeout` (it bounds the body too) or tower's.
     pub fn is_timeout(&self) -> bool {
         self.source_matches(crate::classify::is_timeout)
     }

@@ -383,3 +383,51 @@ async fn a_call_dropped_while_it_opens_the_connection_fails_no_other() {
         assert_eq!(server.connections(), 1);
     }
 }
+
+/// As `a_call_given_up_while_waiting_for_a_stream_is_sent_at_most_once_later`, but with
+/// an attempt timeout and no deadline, so that only the idempotency rule can stop a
+/// retry after the timeout (there, the deadline ends the call as the attempt times out).
+#[tokio::test(start_paused = true)]
+async fn a_non_idempotent_call_timed_out_waiting_for_a_stream_is_not_sent_again() {
+    use tower::ServiceExt;
+    use tower_jsonrpc_retry::jsonrpc::Request;
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", std::iter::repeat_with(Step::timeout).take(200));
+    server.handle("send", |_| Ok(json!("0xabc")));
+    // One hyper client, so one pool and one HTTP/2 connection, under two stacks.
+    let http = common::http2();
+    let hold = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(RetryStrategy::none()))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .service(http.clone());
+    let hung: Vec<_> = (0..200i64)
+        .map(|i| {
+            let req = Request::new("sum", json!([i, 1])).with_id(i);
+            tokio::spawn(hold.clone().oneshot(req))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.in_flight(), 200, "every stream busy");
+
+    let send = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(
+            on_failures(3).non_idempotent(["send"]),
+        ))
+        .layer(JsonRpcCodecLayer::new(server.uri()).attempt_timeout(Duration::from_millis(500)))
+        .service(http.clone());
+    let err = send
+        .oneshot(Request::new("send", json!(["0x01"])).with_id(1000))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    let gave_up = err.gave_up().expect("a record");
+    assert_eq!(
+        (gave_up.retries(), gave_up.reason()),
+        (0, tower_jsonrpc_retry::GiveUpReason::NotIdempotent)
+    );
+    for call in hung {
+        call.abort();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(server.calls("send") <= 1, "sent at most once");
+}

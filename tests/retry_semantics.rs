@@ -2050,3 +2050,81 @@ async fn an_accepted_batch_of_notifications_whose_body_breaks_or_stalls_is_not_s
         assert_eq!(server.http_requests(), 1, "{step:?}");
     }
 }
+
+/// A wait that, with the policy's allowance for tokio's millisecond rounding, ends
+/// exactly at the deadline (1 s - 999 999 ns + 999 999 ns = 1 s) is not started: the
+/// comparison at equality (with a whole second, the rounding put the end past it).
+#[tokio::test(start_paused = true)]
+async fn a_wait_ending_exactly_at_the_deadline_after_rounding_is_not_started() {
+    let server = server().await;
+    server.script("sum", [Step::error(2001)]);
+    let wait = Duration::from_nanos(1_000_000_000 - 999_999);
+    let start = Instant::now();
+    let resp = stack(
+        &server,
+        periodic(3, wait).codes([2001]).max_elapsed(secs(1.0)),
+    )
+    .oneshot(sum(1))
+    .await
+    .unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(2001));
+    assert_eq!(server.calls("sum"), 1);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+/// `the_deadline_cuts_a_retry_short`, asserting that no retry is made at the deadline
+/// (hooks, budget): the codec's cut of an attempt started there hides one from
+/// `server.calls`.
+#[tokio::test(start_paused = true)]
+async fn the_deadline_cuts_a_retry_short_and_makes_no_retry_at_it() {
+    let server = server().await;
+    server.script("sum", std::iter::repeat_n(Step::timeout(), 5));
+    let rec = Recorder::default();
+    let strategy = rec.attach(
+        periodic(5, Duration::ZERO)
+            .retry_on(ErrorClass::Timeout)
+            .max_elapsed(Duration::from_millis(250)),
+    );
+    let err = stack(&server, strategy).oneshot(sum(1)).await.unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(server.calls("sum"), 2);
+    assert_eq!(rec.count(), 1, "retries made: {:?}", rec.reasons());
+    let gave_up = err.gave_up().expect("a record");
+    assert_eq!(
+        (gave_up.retries(), gave_up.reason()),
+        (1, tower_jsonrpc_retry::GiveUpReason::Deadline)
+    );
+}
+
+/// `batch_keeps_answers_when_the_service_fails_readiness_for_a_resend`, asserting that
+/// the re-send was decided (a retry after 1 s) and then failed readiness: with no retry
+/// at all, the answers would be the same.
+#[tokio::test(start_paused = true)]
+async fn a_batch_re_send_decided_then_refused_by_readiness_keeps_the_answers() {
+    let server = server().await;
+    server.script("sum", [Step::ok(), Step::error(2001)]);
+    let rec = Recorder::default();
+    let svc = tower::ServiceBuilder::new()
+        .layer(tower_jsonrpc_retry::JsonRpcRetryLayer::new(
+            rec.attach(periodic(1, secs(1.0)).codes([2001])),
+        ))
+        .layer(tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(
+            server.uri(),
+        ))
+        .service(FailingReadiness::ready_once(common::http()));
+    let start = Instant::now();
+    let batch = BatchRequest::new(vec![sum(1), sum(2)]);
+    let resp = svc.oneshot(batch).await.expect("nothing answered is lost");
+    assert_eq!(rec.count(), 1, "the re-send was decided");
+    assert_eq!(start.elapsed(), secs(1.0), "and waited for");
+    assert_eq!(resp.items()[0].result(), Some(&json!(3)));
+    assert_eq!(resp.items()[1].error().map(|e| e.code()), Some(2001));
+    assert_eq!(server.calls("sum"), 2, "the re-send never went out");
+    let record = resp.items()[1]
+        .extensions()
+        .get::<tower_jsonrpc_retry::GaveUp>()
+        .copied()
+        .expect("a record");
+    assert!(!record.last_attempt_unanswered());
+    assert_eq!(record.retries(), 1);
+}

@@ -349,8 +349,8 @@ impl BatchResponse {
     /// when every call is answered they are kept in [`unmatched`](Self::unmatched).
     /// A success with a null id, when no call has that id, is passed over: a JSON-RPC 1.0
     /// server's answer to a notification (Bitcoin Core before version 28 answers every
-    /// item, and reads a missing id as null). An empty body (or one of JSON's whitespace only) is an error unless no answer is
-    /// expected.
+    /// item, and reads a missing id as null). An empty body (or one of JSON's whitespace
+    /// only) is an error unless no answer is expected.
     ///
     /// # Errors
     ///

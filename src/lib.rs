@@ -444,15 +444,17 @@
 //!
 //! With the `tracing` feature (on by default), every decision is a `debug` event with
 //! target `tower_jsonrpc_retry`: `"retrying JSON-RPC request"` (fields `method`, `id`,
-//! `batch_len`, `retry`, `reason`, `delay_ms`, `retry_after_ms`, and what failed: `code`,
-//! `status`, `class`) and `"not retrying JSON-RPC request"` (for a batch, a call
-//! whose answer failed: the first that wanted another retry when a limit or the backoff
-//! ended them, or that was held back as non-idempotent, else the first among those sent
-//! last, else the first settled earlier; retries made, why: not retryable, a
-//! non-idempotent method, attempts exhausted, deadline, budget; and
-//! the cause: the error code, the failure status, the class of a transport failure). A
-//! call whose strategy can never retry (`RetryStrategy::none()`, or one with nothing to
-//! retry on) is not watched, and makes no event. At the HTTP level, a third event,
+//! `batch_len`, `retry`, `reason`, `delay_ms`, `retry_after_ms`) and `"not retrying
+//! JSON-RPC request"` (`method`, `id`, `batch_len`, `retries`, and `reason`: not
+//! retryable, a non-idempotent method, attempts exhausted, deadline, budget; for a batch,
+//! a call whose answer failed: the first that wanted another retry when a limit or the
+//! backoff ended them, or that was held back as non-idempotent, else the first among
+//! those sent last, else the first settled earlier). Both say what failed: `code` and
+//! `error_message` for an error answer, `status` for a failure status, and `class` and
+//! `error` for a transport failure, the error recorded as an error, so that
+//! `tracing-subscriber` prints its sources too. A call whose strategy can never retry
+//! (`RetryStrategy::none()`, or one with nothing to retry on) is not watched, and makes
+//! no event. At the HTTP level, a third event,
 //! `"not a JSON-RPC message the layer can retry: sent once, as it came"` (field `why`,
 //! which quotes nothing of the body but a repeated id), tells of a body sent once whose
 //! answer could not be matched to each call ([`HttpRetry`](retry::HttpRetry) lists

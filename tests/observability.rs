@@ -641,3 +641,40 @@ async fn a_batch_retry_names_its_first_call_with_the_failures_class() {
         lines[1]
     );
 }
+
+/// The events carry what a log reader needs to act on a failure: the server's error
+/// message for an error answer, and the error with its sources for a transport failure
+/// (the fmt subscriber prints `error.sources`), not only its code or class.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_events_say_what_the_server_or_the_transport_said() {
+    let logs = Logs::capture();
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("busy", |_| Err((2001, "node is syncing".to_owned())));
+    stack(&server, periodic(1).codes([2001]))
+        .oneshot(Request::new("busy", json!([])).with_id(1))
+        .await
+        .unwrap();
+    let lines = logs.lines();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    for line in &lines {
+        assert!(line.contains("error_message=\"node is syncing\""), "{line}");
+        assert!(!line.contains(" error="), "{line}");
+    }
+
+    let (_held, refusing) = common::refusing();
+    let uri = format!("http://{refusing}/").parse().unwrap();
+    let before = logs.lines().len();
+    let err = common::stack_to(uri, periodic(1).retry_on(ErrorClass::Connect))
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(2))
+        .await
+        .unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    let lines = logs.lines().split_off(before);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    for line in &lines {
+        assert!(line.contains(" error="), "{line}");
+        assert!(line.contains("error.sources="), "{line}");
+        assert!(line.contains("onnection refused"), "{line}");
+        assert!(!line.contains("error_message="), "{line}");
+    }
+}

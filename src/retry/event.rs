@@ -202,6 +202,15 @@ impl<'a> RetryEvent<'a> {
     }
 }
 
+/// The error as `tracing` records one (`record_error`: subscribers such as
+/// `tracing-subscriber`'s print its message and its sources).
+#[cfg(feature = "tracing")]
+fn as_dyn_error<'a>(
+    error: &'a (dyn std::error::Error + Send + Sync + 'static),
+) -> &'a (dyn std::error::Error + 'static) {
+    error
+}
+
 /// Reports a retry: a `tracing` event and the strategy's hook.
 pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
     #[cfg(feature = "tracing")]
@@ -217,6 +226,8 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
         code = event.code(),
         status = event.failure.status.map(|s| s.as_u16()),
         class = event.class().map(tracing::field::display),
+        error_message = event.error_object().map(ErrorObject::message),
+        error = event.error().map(as_dyn_error),
         "retrying JSON-RPC request"
     );
     if let Some(hook) = &strategy.inner.on_retry {
@@ -642,6 +653,8 @@ pub(crate) fn announce_give_up(strategy: &RetryStrategy, event: &GiveUpEvent<'_>
         code = event.code(),
         status = event.failure.status.map(|s| s.as_u16()),
         class = event.class().map(tracing::field::display),
+        error_message = event.error_object().map(ErrorObject::message),
+        error = event.error().map(as_dyn_error),
         "not retrying JSON-RPC request"
     );
     if let Some(hook) = &strategy.inner.on_give_up {

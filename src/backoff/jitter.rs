@@ -370,7 +370,11 @@ impl JitterState {
                     self.spare_normal = Some(spare);
                     z
                 });
-                secs + mu + sigma * z
+                // In sixteenths, so that no partial sum overflows (|z| < 9): a delay
+                // saturated at `f64::MAX` seconds plus a huge `mu` would reach infinity,
+                // and then a huge negative `sigma * z` would make NaN, read as no wait.
+                // Scaling by a power of two is exact: other sums are unchanged.
+                (secs / 16.0 + mu / 16.0 + sigma / 16.0 * z) * 16.0
             }
             Kind::Uniform { low, high } => {
                 // Weighted, not `low + (high - low) * u`: the width of two finite bounds
@@ -466,6 +470,28 @@ mod tests {
         let second: Vec<u128> = recipe.delays().map(|d| d.as_nanos()).collect();
         assert_eq!(first, [868_568_604, 650_113_447, 754_710_564]);
         assert_eq!(second, [883_977_443, 714_110_451, 949_303_847]);
+    }
+
+    /// A saturated delay jittered by a huge Gaussian stays saturated where the exact sum
+    /// is positive: no partial sum overflows into infinity minus infinity (NaN, which
+    /// reads as no wait).
+    #[test]
+    fn a_huge_gauss_on_a_saturated_delay_saturates() {
+        let n = 400;
+        let z = draw(&Jitter::gauss(0.0, 1.0).unwrap().seeded(1), 0.0, n);
+        let huge = Jitter::gauss(f64::MAX, f64::MAX).unwrap().seeded(1);
+        let mut state = huge.start();
+        let mut checked = 0;
+        for (i, z) in z.into_iter().enumerate() {
+            // The exact sum is f64::MAX * (2 + z).
+            let delay = state.apply_to_secs(i, f64::MAX);
+            if z > -1.9 {
+                assert_eq!(delay, Duration::MAX, "retry {i}, z = {z}");
+                checked += usize::from(z < -1.0);
+            }
+        }
+        // Draws where `sigma * z` alone overflows to minus infinity were among them.
+        assert!(checked > 10, "{checked}");
     }
 
     /// `uniform`'s bounds may be equal ("`high < low`" is the only ordering error): the

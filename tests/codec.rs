@@ -764,6 +764,54 @@ async fn params_that_are_not_an_array_or_an_object_are_never_sent() {
     assert_eq!(server.calls("sum"), 0, "nothing was sent");
 }
 
+/// A request the codec refuses unsent is retried by no rule, not even one matching the
+/// refusal's source (`DecodeError`, for garbled answers) or every error: each attempt
+/// would be refused the same way, after the backoff's waits.
+#[tokio::test(start_paused = true)]
+async fn a_request_refused_unsent_is_retried_by_no_rule() {
+    use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    use tower_jsonrpc_retry::{GiveUpReason, RetryStrategy};
+
+    let server = server().await;
+    let out_of_range: Uri = "http://127.0.0.1:85450/".parse().unwrap();
+    let cases = [
+        (server.uri(), json!(5), true),
+        (server.uri(), json!(5), false),
+        (out_of_range.clone(), json!([1, 2]), true),
+        (out_of_range, json!([1, 2]), false),
+    ];
+    for (uri, params, by_type) in cases {
+        let retries = Arc::new(AtomicUsize::new(0));
+        let counted = retries.clone();
+        let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(10)));
+        let strategy = if by_type {
+            strategy.retry_on_error::<DecodeError>()
+        } else {
+            strategy.retry_if(|_| true)
+        }
+        .on_retry(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+        });
+        let start = Instant::now();
+        let err = common::stack_to(uri.clone(), strategy)
+            .oneshot(Request::new("sum", params).with_id(1))
+            .await
+            .unwrap_err();
+        assert!(err.is_invalid_request(), "{uri}: {err:?}");
+        assert_eq!(
+            (retries.load(Ordering::SeqCst), start.elapsed()),
+            (0, Duration::ZERO),
+            "{uri} {by_type}: {err}"
+        );
+        let gave_up = err.gave_up().unwrap();
+        assert_eq!(
+            (gave_up.retries(), gave_up.reason()),
+            (0, GiveUpReason::NotRetryable)
+        );
+    }
+    assert_eq!(server.http_requests(), 0, "nothing was sent");
+}
+
 // --- HTTP status ------------------------------------------------------------------------
 
 #[tokio::test]

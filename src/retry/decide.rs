@@ -135,13 +135,21 @@ fn status_rule(matcher: &ErrorMatcher, status: StatusCode) -> Option<RetryReason
 /// A non-idempotent request (`non_idempotent`: for a batch, whether any of its methods
 /// is) is retried only when the error proves the server did not run it
 /// (`classify::provably_not_run`: it never left the client, or the server refused its
-/// HTTP/2 stream), and the strategy retries that error.
+/// HTTP/2 stream), and the strategy retries that error. A request the codec refused
+/// unsent ([`is_invalid_request`](crate::codec::Error::is_invalid_request)) is retried
+/// by no rule: every attempt would be refused the same way.
 pub(crate) fn error<E: InspectError>(
     strategy: &RetryStrategy,
     non_idempotent: bool,
     err: &E,
 ) -> Verdict {
     let dyn_err: &(dyn StdError + 'static) = err.as_error();
+    if crate::classify::chain(dyn_err).any(|e| {
+        e.downcast_ref::<crate::codec::Error>()
+            .is_some_and(crate::codec::Error::is_invalid_request)
+    }) {
+        return Verdict::Unmatched;
+    }
     let status = err.status();
     let reason = strategy.inner.matchers.iter().find_map(|m| match m {
         ErrorMatcher::Type(is, name) => is(dyn_err).then_some(RetryReason::Error(name)),

@@ -319,6 +319,19 @@ async fn the_presets_codes_and_messages_row_by_row() {
         (-32005, "limit exceeded", true),
         (-32005, "request entity too large", false),
         (-32005, "Response is too big", false),
+        // Nethermind's and Besu's batch limits, Besu's block range cap.
+        (-32005, "Batch size limit exceeded", false),
+        (
+            -32005,
+            "MaxBatchResponseBodySize of 32768KB exceeded",
+            false,
+        ),
+        (-32005, "Number of requests exceeds max batch size", false),
+        (
+            -32005,
+            "Requested range exceeds maximum RPC range limit",
+            false,
+        ),
         (
             -32005,
             "Batched requests are not supported by this server",

@@ -357,6 +357,12 @@ impl RetryStrategy {
 
     /// Retries errors with an `E` anywhere in their `source()` chain: the analogue of
     /// pjrpc's `exceptions={...}`.
+    ///
+    /// No rule on errors (this one, [`retry_on`](Self::retry_on),
+    /// [`retry_if`](Self::retry_if)) retries a request the codec refused unsent
+    /// ([`is_invalid_request`](crate::codec::Error::is_invalid_request), a
+    /// [`DecodeError`](crate::jsonrpc::DecodeError) in its source): every attempt would
+    /// be refused the same way. It ends "not retryable", at once.
     #[must_use]
     pub fn retry_on_error<E: StdError + 'static>(self) -> Self {
         self.edit(|i| {
@@ -878,7 +884,7 @@ impl RetryStrategy {
     /// | setting | value | source |
     /// |---|---|---|
     /// | backoff | exponential, 5 retries, 1 s × 2ⁱ (1, 2, 4, 8, 16 s), full jitter | rate limits reset by the second (Alchemy's over 10 s) |
-    /// | codes | 429; -32005 (EIP-1474 *limit exceeded*) unless it is a cap on the answer or the request, or a refusal of what was asked ("query returned more than", "too large", "too big", "not supported": Infura's `eth_getLogs` result cap, Nethermind's oversized request, jsonrpsee's refusal of batches), which fails the same way every time | Infura, Alchemy, QuickNode |
+    /// | codes | 429; -32005 (EIP-1474 *limit exceeded*) unless it is a cap on the answer or the request, or a refusal of what was asked ("query returned more than", "too large", "too big", "batch size", "maxbatch", "range limit", "not supported": Infura's `eth_getLogs` result cap, Nethermind's oversized request, Nethermind's and Besu's batch limits, Besu's block range cap, jsonrpsee's refusal of batches), which fails the same way every time | Infura, Alchemy, QuickNode |
     /// | codes by message | -32016 with "rate limit", -32012 with "credits", -32007 with "request limit reached" | provider docs |
     /// | messages | "rate limit", "rate exceeded", "too many requests", "daily request count exceeded", "header not found" | providers behind load balancers |
     /// | never | a revert or a failed execution, whatever its reason says and whatever status it came with ([`never_retry_response_if`](Self::never_retry_response_if), so a rule you add cannot retry it either): code 3 or a message starting "execution reverted" (geth, Erigon, Besu, anvil), "VM Exception while processing transaction" (Hardhat, Ganache), code -32015 (Nethermind's VM error) | the chain's answer |
@@ -966,13 +972,18 @@ fn is_provider_rate_limit(err: &ErrorObject) -> bool {
     let qualified = match err.code() {
         // Not Infura's `eth_getLogs` result cap, an oversized request or answer
         // (Nethermind's "too large"; "too big", as jsonrpsee words it under codes of its
-        // own) or jsonrpsee's refusal of batches (reth's and Substrate's server:
-        // "Batched requests are not supported by this server") under the same code:
-        // they fail the same way every time.
+        // own), a batch over the node's limit (Nethermind's "Batch size limit exceeded"
+        // and "MaxBatchResponseBodySize", Besu's "exceeds max batch size"), Besu's block
+        // range cap ("exceeds maximum RPC range limit") or jsonrpsee's refusal of
+        // batches (reth's and Substrate's server: "Batched requests are not supported by
+        // this server") under the same code: they fail the same way every time.
         -32005 => {
             !(message.contains("query returned more than")
                 || message.contains("too large")
                 || message.contains("too big")
+                || message.contains("batch size")
+                || message.contains("maxbatch")
+                || message.contains("range limit")
                 || message.contains("not supported"))
         }
         -32016 => message.contains("rate limit"),

@@ -393,7 +393,7 @@
 //!   a broken or hostile server cannot park a caller. The hint never shortens a delay,
 //!   and does not make anything retryable by itself.
 //! - **Deadlines.** [`max_elapsed`](RetryStrategy::max_elapsed) bounds the whole call,
-//!   attempts and waits: no retry is scheduled whose wait would end past it, a retry
+//!   attempts and waits: no retry is scheduled whose wait would end at or past it, a retry
 //!   waiting for the inner service's readiness stops at it (for the codec's error,
 //!   `BoxError` and `io::Error`: see [`InspectError::deadline_error`]), and over the codec every
 //!   attempt, the first included, is cut short at it. Over a service other than the

@@ -436,3 +436,23 @@ async fn the_presets_statuses_code_429_and_error_classes() {
     assert!(err.is_connect(), "{err:?}");
     assert_eq!(rec.reasons(), ["connect"; 5]);
 }
+
+/// geth and Erigon refuse a batch over `--rpc.batch-request-limit` with one `-32600`
+/// "batch too large" under the first call's id: every call gets that refusal (not a
+/// decode error naming the calls left unanswered), and it is not retried.
+#[tokio::test(start_paused = true)]
+async fn a_batch_geth_finds_too_large_is_refused_for_every_call() {
+    let (server, client) = setup().await;
+    let body = r#"[{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"batch too large"}}]"#;
+    server.script("eth_blockNumber", [Step::raw(200, body)]);
+    let mut batch = client.batch();
+    let a = batch.call::<Value>("eth_blockNumber", ());
+    let b = batch.call::<Value>("eth_call", ());
+    let mut results = batch.send().await.unwrap();
+    for item in [a, b] {
+        let err = results.take(item).unwrap_err();
+        let rpc = err.rpc().unwrap();
+        assert_eq!((rpc.code(), rpc.message()), (-32600, "batch too large"));
+    }
+    assert_eq!(server.http_requests(), 1);
+}

@@ -166,7 +166,10 @@ impl Eq for BatchRequest {}
 /// When the server rejects the whole batch with a single error object (its id null, as
 /// the specification has it), that error is kept as [`batch_error`](Self::batch_error)
 /// and every call's item carries a copy of it; a single object with another id answers
-/// one call, not the batch, and is refused as [`DecodeError::ShapeMismatch`].
+/// one call, not the batch, and is refused as [`DecodeError::ShapeMismatch`]. So is
+/// geth's and Erigon's refusal of a batch over their size limit read: an array of one
+/// `-32600` error ("batch too large") under the first call's id, answering a batch of
+/// two calls or more.
 ///
 /// ```
 /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, Id};
@@ -433,17 +436,40 @@ impl BatchResponse {
         if response.id() != &Id::Null {
             return Err(DecodeError::ShapeMismatch);
         }
+        Ok(Self::refused(error, expected))
+    }
+
+    /// The batch refused as a whole with `error`: every call gets a copy.
+    fn refused(error: &ErrorObject, expected: &[Id]) -> Self {
         let items = expected
             .iter()
             .map(|id| Response::failure(id.clone(), error.clone()))
             .collect();
-        Ok(Self {
+        Self {
             items,
             batch_error: Some(error.clone()),
             unmatched: Vec::new(),
             extensions: http::Extensions::new(),
-        })
+        }
     }
+}
+
+/// The error of a batch refused for its size as geth and Erigon refuse one: over their
+/// limit (`--rpc.batch-request-limit`), they answer with an array of one `-32600`
+/// error ("batch too large") under the first call's id, there being no other way to
+/// refuse a batch as a whole than a null id, which they do not use. Read so only when
+/// it is the whole answer to two calls or more: a call's own `-32600` comes beside the
+/// others' answers.
+fn refused_as_too_large<'r>(
+    slots: &'r [Option<Response>],
+    orphans: &[Response],
+) -> Option<&'r ErrorObject> {
+    let [Some(first), rest @ ..] = slots else {
+        return None;
+    };
+    let error = first.error()?;
+    let alone = !rest.is_empty() && rest.iter().all(Option::is_none) && orphans.is_empty();
+    (alone && error.code() == ErrorObject::INVALID_REQUEST).then_some(error)
 }
 
 /// Matches a batch answer's items to the calls, one item at a time, in the order the
@@ -499,6 +525,9 @@ impl<'a> Matcher<'a> {
             orphans,
             ..
         } = self;
+        if let Some(error) = refused_as_too_large(&slots, &orphans) {
+            return Ok(BatchResponse::refused(error, expected));
+        }
         let missing: Vec<usize> = (0..slots.len())
             .filter(|&i| slots.get(i).is_some_and(Option::is_none))
             .collect();
@@ -626,6 +655,52 @@ mod tests {
         with_orphan.push_unmatched(Response::failure(Id::Null, ErrorObject::new(-1, "x")));
         assert_ne!(with_orphan, answer);
         assert_eq!(answer.into_iter().collect::<Vec<_>>(), [ok]);
+    }
+
+    /// geth's and Erigon's refusal of a batch over their limit, one `-32600` under the
+    /// first call's id, is the refusal of the whole batch; the same error beside other
+    /// answers, another code alone, or the answer to a batch of one call, is not.
+    #[test]
+    fn a_lone_invalid_request_under_the_first_id_refuses_the_batch() {
+        let ids = [Id::Number(1), Id::Number(2), Id::Number(3)];
+        let too_large = br#"[{"jsonrpc":"2.0","id":1,
+            "error":{"code":-32600,"message":"batch too large"}}]"#;
+        let answer = BatchResponse::from_slice(too_large, &ids).unwrap();
+        assert_eq!(
+            answer.batch_error().map(ErrorObject::message),
+            Some("batch too large")
+        );
+        let items: Vec<_> = answer
+            .iter()
+            .map(|r| (r.id().clone(), r.error().map(ErrorObject::code)))
+            .collect();
+        let refused: Vec<_> = ids.iter().map(|id| (id.clone(), Some(-32600))).collect();
+        assert_eq!(items, refused);
+
+        let alone = BatchResponse::from_slice(too_large, &ids[..1]).unwrap();
+        assert_eq!(alone.batch_error(), None);
+        let beside = br#"[{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"bad"}},
+            {"jsonrpc":"2.0","id":2,"result":2},{"jsonrpc":"2.0","id":3,"result":3}]"#;
+        assert_eq!(
+            BatchResponse::from_slice(beside, &ids)
+                .unwrap()
+                .batch_error(),
+            None
+        );
+        for lone in [
+            &br#"[{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"x"}}]"#[..],
+            br#"[{"jsonrpc":"2.0","id":2,"error":{"code":-32600,"message":"x"}}]"#,
+            br#"[{"jsonrpc":"2.0","id":1,"result":1}]"#,
+        ] {
+            assert!(
+                matches!(
+                    BatchResponse::from_slice(lone, &ids),
+                    Err(DecodeError::MissingItems(_))
+                ),
+                "{}",
+                String::from_utf8_lossy(lone)
+            );
+        }
     }
 
     #[test]

@@ -37,10 +37,13 @@ use crate::jsonrpc::{BatchRequest, BatchResponse, Request, Response};
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower::ServiceBuilder;
+/// use serde_json::json;
+/// use tower::{ServiceBuilder, ServiceExt};
 /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+/// use tower_jsonrpc_retry::jsonrpc::Request;
 /// use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
 ///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let svc = ServiceBuilder::new()
 ///     .layer(JsonRpcRetryLayer::new(RetryStrategy::transient()))
 ///     .layer(
@@ -49,10 +52,14 @@ use crate::jsonrpc::{BatchRequest, BatchResponse, Request, Response};
 ///     )
 ///     .service(
 ///         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-///             .build_http::<http_body_util::Full<bytes::Bytes>>(),
+///             .build_http(),
 ///     );
-/// # let _ = svc;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// let answer = svc
+///     .oneshot(Request::new("eth_blockNumber", json!([])).with_id(1))
+///     .await?;
+/// println!("{:?}", answer.result());
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct JsonRpcRetryLayer {

@@ -343,6 +343,11 @@ async fn the_presets_codes_and_messages_row_by_row() {
         (-32007, "invalid block range", false),
         (-32000, "rate limit exceeded", true),
         (-32000, "header not found", true),
+        (
+            -32000,
+            "You have exceeded the maximum number of concurrent requests",
+            true,
+        ),
         (-32000, "nonce too low", false),
     ] {
         server.reset();

@@ -214,6 +214,13 @@ impl Jitter {
 
     /// "Full jitter": each delay `d` becomes `d × U[0, 1)`.
     ///
+    /// With a cap, jitter after it, as [`BackoffExt::jitter`](super::BackoffExt::jitter)
+    /// does: a built-in's `with_jitter` applies its own cap after the jitter (pjrpc's
+    /// order), and once the uncapped delay is well above the cap, most draws land on the
+    /// cap itself, so clients failing together retry together again. So cap, then
+    /// jitter: `ExponentialBackoff::doubling(8, base).with_max_delay(cap)
+    /// .jitter(Jitter::full())`.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff, Jitter};

@@ -886,7 +886,7 @@ impl RetryStrategy {
     /// | backoff | exponential, 5 retries, 1 s × 2ⁱ (1, 2, 4, 8, 16 s), full jitter | rate limits reset by the second (Alchemy's over 10 s) |
     /// | codes | 429; -32005 (EIP-1474 *limit exceeded*) unless it is a cap on the answer or the request, or a refusal of what was asked ("query returned more than", "too large", "too big", "batch size", "maxbatch", "range limit", "not supported": Infura's `eth_getLogs` result cap, Nethermind's oversized request, Nethermind's and Besu's batch limits, Besu's block range cap, jsonrpsee's refusal of batches), which fails the same way every time | Infura, Alchemy, QuickNode |
     /// | codes by message | -32016 with "rate limit", -32012 with "credits", -32007 with "request limit reached" | provider docs |
-    /// | messages | "rate limit", "rate exceeded", "too many requests", "daily request count exceeded", "header not found" | providers behind load balancers |
+    /// | messages | "rate limit", "rate exceeded", "too many requests", "daily request count exceeded", "maximum number of concurrent requests", "header not found" | providers behind load balancers |
     /// | never | a revert or a failed execution, whatever its reason says and whatever status it came with ([`never_retry_response_if`](Self::never_retry_response_if), so a rule you add cannot retry it either): code 3 or a message starting "execution reverted" (geth, Erigon, Besu, anvil), "VM Exception while processing transaction" (Hardhat, Ganache), code -32015 (Nethermind's VM error) | the chain's answer |
     /// | statuses | 429, 503 (not 502 or 504: add them with [`retry_on`](Self::retry_on), or use [`transient()`](Self::transient)) | HTTP rate limiting |
     /// | errors | [`Connect`](ErrorClass::Connect), [`Reset`](ErrorClass::Reset) | never a timeout: a slow `eth_call` is retried by choice only |
@@ -997,6 +997,7 @@ fn is_provider_rate_limit(err: &ErrorObject) -> bool {
             "rate exceeded",
             "too many requests",
             "daily request count exceeded",
+            "maximum number of concurrent requests",
             "header not found",
         ]
         .iter()

@@ -52,6 +52,35 @@ async fn infura_backoff_seconds_in_error_data_is_honoured() {
     );
 }
 
+/// A wait in the rate-limit message's prose, as alloy reads it ("try again in 4ms"):
+/// the preset waits at least that long (its own first delay is under 1 s), and a
+/// message whose wait it cannot read leaves the backoff's delay.
+#[tokio::test(start_paused = true)]
+async fn a_wait_in_the_messages_prose_is_honoured() {
+    let (server, client) = setup().await;
+    for (message, waited) in [
+        ("rate limited, try again in 1500ms", Some(1.5)),
+        ("Rate limited. Try again in 2.5 seconds.", Some(2.5)),
+        ("rate limited, try again in 3s, please", Some(3.0)),
+        (
+            "rate limited, try again in 99999999999999999999999s",
+            Some(60.0),
+        ),
+        ("rate limited, try again in a moment", None),
+        ("rate limited, try again in 5 minutes", None),
+    ] {
+        server.reset();
+        server.script("eth_blockNumber", [Step::error_with(-32005, message, None)]);
+        let start = Instant::now();
+        let _: String = client.call("eth_blockNumber", ()).await.unwrap();
+        assert_eq!(server.calls("eth_blockNumber"), 2, "{message}");
+        match waited {
+            Some(secs) => assert_eq!(start.elapsed(), Duration::from_secs_f64(secs), "{message}"),
+            None => assert!(start.elapsed() < Duration::from_secs(1), "{message}"),
+        }
+    }
+}
+
 /// The same hint nested under `data.rate`, as Infura's answers have come on the wire
 /// (INFURA/infura#201) and as alloy and ethers-rs read it.
 #[tokio::test(start_paused = true)]

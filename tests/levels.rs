@@ -65,6 +65,14 @@ struct Case {
     reason: Option<GiveUpReason>,
 }
 
+/// A wait in the message's prose, as some providers write it: "try again in 1500ms".
+fn try_again_in(e: &tower_jsonrpc_retry::jsonrpc::ErrorObject) -> Option<Duration> {
+    let (_, after) = e.message().split_once("try again in ")?;
+    Some(Duration::from_millis(
+        after.strip_suffix("ms")?.parse().ok()?,
+    ))
+}
+
 fn periodic(attempts: usize, interval: f64) -> RetryStrategy {
     RetryStrategy::new(PeriodicBackoff::new(attempts, secs(interval)))
 }
@@ -302,6 +310,59 @@ fn table() -> Vec<Case> {
                 .retry_after_ceiling(secs(5.0)),
         )
         .expect(Outcome::Result(json!(3)), 2, secs(5.0)),
+        case(
+            "a wait in the error's data (backoff_seconds, at the top or under rate) raises the next delay",
+            vec![
+                Step::error_with(2001, "busy", Some(json!({"backoff_seconds": 1.25}))),
+                Step::error_with(
+                    2001,
+                    "busy",
+                    Some(json!({"rate": {"backoff_seconds": 2}})),
+                ),
+            ],
+            periodic(3, 0.1).codes([2001]),
+        )
+        .expect(Outcome::Result(json!(3)), 3, secs(3.25)),
+        case(
+            "a hint ending at or past the deadline gives up at once",
+            vec![Step::status(503).retry_after("10")],
+            periodic(3, 0.1).retry_on(status503).max_elapsed(secs(5.0)),
+        )
+        .expect(Outcome::Status(503), 1, secs(0.0))
+        .given_up(GiveUpReason::Deadline),
+        case(
+            "a hint makes no retry once the backoff has no delay left",
+            vec![
+                Step::status(503).retry_after("1"),
+                Step::status(503).retry_after("1"),
+            ],
+            periodic(1, 0.1).retry_on(status503),
+        )
+        .expect(Outcome::Status(503), 2, secs(1.0)),
+        case(
+            "a hint read from the answer raises the next delay",
+            vec![Step::error_with(2001, "busy, try again in 1500ms", None)],
+            periodic(3, 0.1).codes([2001]).retry_after_from(try_again_in),
+        )
+        .expect(Outcome::Result(json!(3)), 2, secs(1.5)),
+        case(
+            "a hint read from the answer never shortens a delay, and is held to the ceiling",
+            vec![
+                Step::error_with(2001, "busy, try again in 10ms", None),
+                Step::error_with(2001, "busy, try again in 99999999ms", None),
+            ],
+            periodic(3, 1.0)
+                .codes([2001])
+                .retry_after_from(try_again_in)
+                .retry_after_ceiling(secs(5.0)),
+        )
+        .expect(Outcome::Result(json!(3)), 3, secs(6.0)),
+        case(
+            "a hint read from the answer makes nothing retryable",
+            vec![Step::error_with(2001, "busy, try again in 1500ms", None)],
+            periodic(3, 0.1).retry_after_from(try_again_in),
+        )
+        .expect(Outcome::Code(2001), 1, secs(0.0)),
         case(
             "an exhausted status comes back as that status",
             std::iter::repeat_n(Step::status(503), 3).collect(),

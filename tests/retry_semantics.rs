@@ -463,6 +463,54 @@ async fn batch_resends_only_the_failed_retryable_items() {
     );
 }
 
+/// A batch waits for the longest hint read from the answers it retries
+/// (`retry_after_from`): not from an answer it does not retry, and from the refusal of
+/// the whole batch.
+#[tokio::test(start_paused = true)]
+async fn a_batch_waits_the_longest_hint_read_from_the_answers_it_retries() {
+    let try_again_in = |e: &tower_jsonrpc_retry::jsonrpc::ErrorObject| {
+        let (_, after) = e.message().split_once("try again in ")?;
+        Some(Duration::from_millis(
+            after.strip_suffix("ms")?.parse().ok()?,
+        ))
+    };
+    let server = server().await;
+    let busy = |ms: u64| Step::error_with(2001, format!("try again in {ms}ms"), None);
+    server.script("sum", [busy(1500), busy(2500), Step::ok(), Step::ok()]);
+    server.script(
+        "echo",
+        [Step::error_with(2002, "try again in 9000ms", None)],
+    );
+    let strategy = periodic(3, secs(0.1))
+        .codes([2001])
+        .retry_after_from(try_again_in);
+    let batch = BatchRequest::new(vec![
+        Request::new("sum", json!([1, 2])).with_id(1),
+        Request::new("sum", json!([3, 4])).with_id(2),
+        Request::new("echo", json!(["x"])).with_id(3),
+    ]);
+    let start = Instant::now();
+    let resp = stack(&server, strategy.clone())
+        .oneshot(batch)
+        .await
+        .unwrap();
+    assert_eq!(start.elapsed(), secs(2.5), "the longer of the retried two");
+    assert_eq!(server.http_requests(), 2);
+    assert_eq!(resp.items()[2].error().map(|e| e.code()), Some(2002));
+
+    server.reset();
+    let whole = r#"{"jsonrpc": "2.0", "error": {"code": 2001, "message": "try again in 700ms"}, "id": null}"#;
+    server.script("sum", [Step::raw(200, whole), Step::ok()]);
+    let start = Instant::now();
+    stack(&server, strategy)
+        .oneshot(BatchRequest::new(vec![
+            Request::new("sum", json!([1, 2])).with_id(1),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(start.elapsed(), secs(0.7), "the refusal's hint");
+}
+
 #[tokio::test(start_paused = true)]
 async fn batch_level_error_retries_the_whole_batch() {
     let server = server().await;

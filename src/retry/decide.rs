@@ -164,6 +164,18 @@ pub(crate) fn error<E: InspectError>(
     Verdict::of(reason, held)
 }
 
+/// The wait hint of an error answer: in its `data` ([`data_hint`]), or read by the
+/// strategy's own rules ([`retry_after_from`](RetryStrategy::retry_after_from)); the
+/// largest.
+pub(crate) fn answer_hint(strategy: &RetryStrategy, error: &ErrorObject) -> Option<Duration> {
+    let read = strategy
+        .inner
+        .hint_readers
+        .iter()
+        .filter_map(|read| read(error));
+    read.max().max(data_hint(error))
+}
+
 /// A provider's wait hint in an error's `data`: Infura's `backoff_seconds`, at the top
 /// (as documented) or under `rate` (as sent). Clamped like `Retry-After`, by the
 /// ceiling: a number too large for a `Duration` waits the ceiling, a negative one (or a

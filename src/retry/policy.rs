@@ -372,7 +372,11 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                     .map(RetryAfter::delay);
                 (
                     verdict,
-                    header.max(response.error().and_then(decide::data_hint)),
+                    header.max(
+                        response
+                            .error()
+                            .and_then(|e| decide::answer_hint(strategy, e)),
+                    ),
                 )
             }
             Err(err) => {
@@ -675,7 +679,7 @@ fn decide_items(
     whole_batch_failed: bool,
 ) -> (Verdict, Option<Duration>, HashSet<Id>) {
     let mut verdict = Verdict::Unmatched;
-    let mut data_hint = None;
+    let mut answers_hint = None;
     // Only an error or a failure status can be retried: a batch answered without either
     // (the happy path) needs no index.
     let answers = if gathered.items().iter().any(decide::may_retry) {
@@ -692,7 +696,8 @@ fn decide_items(
             let its = decide::response(strategy, r.method(), item);
             verdict = verdict.join(its);
             its.retry()?;
-            data_hint = data_hint.max(item.error().and_then(decide::data_hint));
+            answers_hint =
+                answers_hint.max(item.error().and_then(|e| decide::answer_hint(strategy, e)));
             Some(id.clone())
         })
         .collect();
@@ -700,7 +705,9 @@ fn decide_items(
         // Only notifications, refused as a whole: no call's answer decides, the batch's
         // error does (with its status), for the notifications a retry would send again.
         verdict = refused_notifications(strategy, req, gathered);
-        data_hint = gathered.batch_error().and_then(decide::data_hint);
+        answers_hint = gathered
+            .batch_error()
+            .and_then(|e| decide::answer_hint(strategy, e));
     }
     if verdict.retry().is_some() && crate::codec::repeated_id(req).is_some() {
         // Two calls share an id (a service without the codec, which refuses such a
@@ -713,7 +720,7 @@ fn decide_items(
         .extensions()
         .get::<RetryAfter>()
         .map(RetryAfter::delay)
-        .max(data_hint);
+        .max(answers_hint);
     (verdict, hint, retry_ids)
 }
 

@@ -98,6 +98,7 @@ impl fmt::Display for ErrorClass {
 pub(crate) type ErrorPredicate = Arc<dyn Fn(&(dyn StdError + 'static)) -> bool + Send + Sync>;
 pub(crate) type ResponsePredicate = Arc<dyn Fn(&ErrorObject) -> bool + Send + Sync>;
 pub(crate) type StatusPredicate = Arc<dyn Fn(StatusCode) -> bool + Send + Sync>;
+pub(crate) type HintReader = Arc<dyn Fn(&ErrorObject) -> Option<Duration> + Send + Sync>;
 pub(crate) type OnRetry = Arc<dyn Fn(&RetryEvent<'_>) + Send + Sync>;
 
 /// The hook [`RetryStrategy::on_give_up`] installs.
@@ -156,6 +157,9 @@ pub(crate) struct Inner {
     pub(crate) matchers: Vec<ErrorMatcher>,
     pub(crate) max_elapsed: Option<Duration>,
     pub(crate) retry_after_ceiling: Duration,
+    /// Wait hints read from error answers by the caller's rules
+    /// ([`retry_after_from`](RetryStrategy::retry_after_from)).
+    pub(crate) hint_readers: Vec<HintReader>,
     pub(crate) budget: Option<Arc<dyn Budget + Send + Sync>>,
     pub(crate) non_idempotent: Vec<Arc<str>>,
     pub(crate) on_retry: Option<OnRetry>,
@@ -264,6 +268,7 @@ impl RetryStrategy {
                 matchers: Vec::new(),
                 max_elapsed: None,
                 retry_after_ceiling: DEFAULT_RETRY_AFTER_CEILING,
+                hint_readers: Vec::new(),
                 budget: None,
                 non_idempotent: Vec::new(),
                 on_retry: None,
@@ -499,9 +504,9 @@ impl RetryStrategy {
     /// The most a server's wait hint may raise a delay to. A hint is a `Retry-After`
     /// header (seconds or an HTTP date), or a number of seconds in the error object's
     /// `data` as Infura sends it (`backoff_seconds`, a JSON number, at the top of `data`
-    /// or under `rate`, the top first; a string or a negative number there is not read);
-    /// the larger of header and data wins, and it only ever
-    /// lengthens the backoff's delay.
+    /// or under `rate`, the top first; a string or a negative number there is not read),
+    /// or one a rule of yours reads ([`retry_after_from`](Self::retry_after_from)); the
+    /// largest wins, and it only ever lengthens the backoff's delay.
     ///
     /// # Default
     ///
@@ -509,6 +514,39 @@ impl RetryStrategy {
     #[must_use]
     pub fn retry_after_ceiling(self, ceiling: Duration) -> Self {
         self.edit(|i| i.retry_after_ceiling = ceiling)
+    }
+
+    /// Reads a server's wait hint from an error answer, where the provider writes one
+    /// this crate does not read: in the message's prose ("try again in 4ms"), or in
+    /// `data` under a name of its own. Like the hints read without it (see
+    /// [`retry_after_ceiling`](Self::retry_after_ceiling)), it only ever lengthens the
+    /// backoff's delay, up to the ceiling; the largest hint wins (a reader added to
+    /// others, and to the header and `backoff_seconds`). It makes nothing retryable by
+    /// itself: the answer must be retried by a rule ([`codes`](Self::codes),
+    /// [`retry_response_if`](Self::retry_response_if), a status). For a batch, it reads
+    /// each answer retried, and a refusal of the whole batch. It is the strategy's own: a
+    /// strategy [`for_method`](Self::for_method) does not borrow the default's, and
+    /// [`ClientError::wait_hint`](crate::ClientError::wait_hint) reports only the hints
+    /// read without it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    ///
+    /// // "Too many requests, try again in 250ms": wait at least 250 ms.
+    /// let strategy = RetryStrategy::ethereum_rate_limits().retry_after_from(|e| {
+    ///     let (_, after) = e.message().split_once("try again in ")?;
+    ///     let millis = after.strip_suffix("ms")?.parse().ok()?;
+    ///     Some(Duration::from_millis(millis))
+    /// });
+    /// # let _ = strategy;
+    /// ```
+    #[must_use]
+    pub fn retry_after_from<F>(self, f: F) -> Self
+    where
+        F: Fn(&ErrorObject) -> Option<Duration> + Send + Sync + 'static,
+    {
+        self.edit(|i| i.hint_readers.push(Arc::new(f)))
     }
 
     /// Shares a retry budget, such as tower's
@@ -888,21 +926,22 @@ impl RetryStrategy {
     /// | codes by message | -32016 with "rate limit", -32012 with "credits", -32007 with "request limit reached" | provider docs |
     /// | messages | "rate limit", "rate exceeded", "too many requests", "daily request count exceeded", "maximum number of concurrent requests", "header not found" | providers behind load balancers |
     /// | never | a revert or a failed execution, whatever its reason says and whatever status it came with ([`never_retry_response_if`](Self::never_retry_response_if), so a rule you add cannot retry it either): code 3 or a message starting "execution reverted" (geth, Erigon, Besu, anvil), "VM Exception while processing transaction" (Hardhat, Ganache), code -32015 (Nethermind's VM error) | the chain's answer |
+    /// | wait hints | besides `Retry-After` and Infura's `backoff_seconds` (every strategy reads those), a wait in the message: "try again in 4ms", "try again in 1.5s" ([`retry_after_from`](Self::retry_after_from)) | providers' rate-limit messages |
     /// | statuses | 429, 503 (not 502 or 504: add them with [`retry_on`](Self::retry_on), or use [`transient()`](Self::transient)) | HTTP rate limiting |
     /// | errors | [`Connect`](ErrorClass::Connect), [`Reset`](ErrorClass::Reset) | never a timeout: a slow `eth_call` is retried by choice only |
     /// | non-idempotent | `eth_sendRawTransaction`, `eth_sendRawTransactionConditional`, `eth_sendRawTransactionSync`, `eth_sendPrivateTransaction`, `eth_sendPrivateRawTransaction`, `eth_sendUserOperation`, `eth_sendTransaction`, `personal_sendTransaction` | a signed transaction sent twice is not applied twice (its nonce is fixed), but a send that succeeded comes back as a false error ("already known", "nonce too low"); one the node signs (`eth_sendTransaction`) may be sent twice |
     ///
-    /// Like every strategy, it waits at least as long as the provider asks, up to the
-    /// [ceiling](Self::retry_after_ceiling): a `Retry-After` header, or Infura's
-    /// `backoff_seconds` in the error's `data`.
+    /// It waits at least as long as the provider asks, up to the
+    /// [ceiling](Self::retry_after_ceiling): a `Retry-After` header, Infura's
+    /// `backoff_seconds` in the error's `data` (as every strategy does), or a wait in the
+    /// message's prose (the preset's own rule).
     ///
     /// Unlike alloy's `RetryBackoffLayer`, it reads "credits" and "request limit reached"
     /// only under the codes the providers send them with (above): under any code they
     /// would also match refusals that fail the same way every time ("request limit
     /// exceeded for batch size"); add a rule of your own with
-    /// [`retry_response_if`](Self::retry_response_if) on the preset to widen them. A wait
-    /// written in the message's prose ("try again in 10s") is not read: the backoff's
-    /// delay applies. Nor does it retry, as alloy does, the codes 1008 and -32055 (add
+    /// [`retry_response_if`](Self::retry_response_if) on the preset to widen them. Nor
+    /// does it retry, as alloy does, the codes 1008 and -32055 (add
     /// them with [`codes`](Self::codes)), a status other than 429 and 503 for carrying a
     /// `Retry-After` (add statuses with [`retry_status_if`](Self::retry_status_if)), or a
     /// rate-limited transaction send (its methods are non-idempotent above: unmark one
@@ -934,6 +973,7 @@ impl RetryStrategy {
             .codes([429])
             .retry_response_if(is_provider_rate_limit)
             .never_retry_response_if(is_chain_answer)
+            .retry_after_from(try_again_in)
             .retry_on(ErrorClass::Connect)
             .retry_on(ErrorClass::Reset)
             .non_idempotent([
@@ -963,6 +1003,30 @@ fn is_chain_answer(err: &ErrorObject) -> bool {
     matches!(err.code(), 3 | -32015)
         || message.starts_with("execution reverted")
         || message.contains("vm exception while processing transaction")
+}
+
+/// A wait in a rate-limit message's prose: "try again in 4ms", "try again in 1.5s"
+/// (a decimal number of milliseconds or seconds, the unit written short or in full,
+/// right after the number or a space later).
+fn try_again_in(err: &ErrorObject) -> Option<Duration> {
+    let message = err.message().to_ascii_lowercase();
+    let (_, after) = message.split_once("try again in ")?;
+    let number_len = after
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(after.len());
+    let (number, rest) = after.split_at(number_len);
+    let number: f64 = number.parse().ok()?;
+    let unit = rest
+        .trim_start()
+        .split(|c: char| c.is_whitespace() || c == '.' || c == ',')
+        .next()?;
+    let secs = match unit {
+        "ms" | "millisecond" | "milliseconds" => number / 1000.0,
+        "s" | "sec" | "secs" | "second" | "seconds" => number,
+        _ => return None,
+    };
+    // A number too large for a `Duration` is the longest wait: the ceiling holds it.
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
 /// The message-qualified rate-limit answers of Ethereum providers (a revert is vetoed
@@ -1060,6 +1124,7 @@ impl fmt::Debug for RetryStrategy {
             .field("errors", &matchers)
             .field("max_elapsed", &i.max_elapsed)
             .field("retry_after_ceiling", &i.retry_after_ceiling)
+            .field("hint_readers", &i.hint_readers.len())
             .field("budget", &i.budget.is_some())
             .field("non_idempotent", &i.non_idempotent)
             .field("on_retry", &i.on_retry.is_some())

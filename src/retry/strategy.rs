@@ -740,7 +740,10 @@ impl RetryStrategy {
     ///   backoff says it yields no delay, as `PeriodicBackoff::new(0, ..)`, or one that
     ///   marks the method [`non_idempotent`](Self::non_idempotent)) is held back from
     ///   re-sends, as if marked non-idempotent. So a request's strategy cloned from the
-    ///   default keeps the default's writes safe.
+    ///   default keeps the default's writes safe. A method's strategy that retries only
+    ///   some failures (`retry_on(ErrorClass::Connect)`, say) holds nothing back: in a
+    ///   batch, its calls are re-sent on the batch's rules. For a write, mark the method
+    ///   non-idempotent on the default too.
     /// - A second strategy for the same method replaces the first; the strategies that
     ///   `strategy` itself has for methods are dropped (one level, no chains).
     /// - A method this strategy marks [`non_idempotent`](Self::non_idempotent), before
@@ -828,6 +831,9 @@ impl RetryStrategy {
     /// The backoff's delays are not drawn to find out, so one that yields none
     /// (`PeriodicBackoff::new(0, ..)`) counts as able to retry: its calls are watched,
     /// and a failure it would have retried ends "attempts exhausted" at the first attempt.
+    /// It speaks of this strategy alone: the strategies it has
+    /// [for methods](Self::for_method) are not asked, so a `none()` default whose methods
+    /// have strategies that retry says `false`, and the layer still retries those calls.
     pub fn can_retry(&self) -> bool {
         let i = &self.inner;
         i.backoff.is_some()

@@ -62,6 +62,12 @@ async fn a_wait_in_the_messages_prose_is_honoured() {
         ("rate limited, try again in 1500ms", Some(1.5)),
         ("Rate limited. Try again in 2.5 seconds.", Some(2.5)),
         ("rate limited, try again in 3s, please", Some(3.0)),
+        ("rate limited (try again in 1500ms)", Some(1.5)),
+        (
+            "rate limited; try again in 1500ms; upgrade your plan",
+            Some(1.5),
+        ),
+        ("rate limited: \"try again in 1.5s!\"", Some(1.5)),
         (
             "rate limited, try again in 99999999999999999999999s",
             Some(60.0),
@@ -471,9 +477,9 @@ async fn the_presets_statuses_code_429_and_error_classes() {
     assert_eq!(rec.reasons(), ["connect"; 5]);
 }
 
-/// geth and Erigon refuse a batch over `--rpc.batch-request-limit` with one `-32600`
-/// "batch too large" under the first call's id: every call gets that refusal (not a
-/// decode error naming the calls left unanswered), and it is not retried.
+/// geth refuses a batch over `--rpc.batch-request-limit` with one `-32600` "batch too
+/// large" under the first call's id: every call gets that refusal (not a decode error
+/// naming the calls left unanswered), and it is not retried.
 #[tokio::test(start_paused = true)]
 async fn a_batch_geth_finds_too_large_is_refused_for_every_call() {
     let (server, client) = setup().await;

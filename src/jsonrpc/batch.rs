@@ -166,10 +166,10 @@ impl Eq for BatchRequest {}
 /// When the server rejects the whole batch with a single error object (its id null, as
 /// the specification has it), that error is kept as [`batch_error`](Self::batch_error)
 /// and every call's item carries a copy of it; a single object with another id answers
-/// one call, not the batch, and is refused as [`DecodeError::ShapeMismatch`]. So is
-/// geth's and Erigon's refusal of a batch over their size limit read: an array of one
-/// `-32600` error ("batch too large") under the first call's id, answering a batch of
-/// two calls or more.
+/// one call, not the batch, and is refused as [`DecodeError::ShapeMismatch`]. geth's
+/// refusal of a batch over its size limit, an array of one `-32600` error ("batch too
+/// large") under the first call's id, answering two calls or more, is read as a refusal
+/// of the whole batch too.
 ///
 /// ```
 /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, Id};
@@ -454,10 +454,10 @@ impl BatchResponse {
     }
 }
 
-/// The error of a batch refused for its size as geth and Erigon refuse one: over their
-/// limit (`--rpc.batch-request-limit`), they answer with an array of one `-32600`
-/// error ("batch too large") under the first call's id, there being no other way to
-/// refuse a batch as a whole than a null id, which they do not use. Read so only when
+/// The error of a batch refused for its size as geth refuses one: over its limit
+/// (`--rpc.batch-request-limit`), it answers with an array of one `-32600` error
+/// ("batch too large") under the first call's id, there being no other way to refuse a
+/// batch as a whole than a null id, which it does not use. Read so only when
 /// it is the whole answer to two calls or more: a call's own `-32600` comes beside the
 /// others' answers.
 fn refused_as_too_large<'r>(
@@ -657,9 +657,9 @@ mod tests {
         assert_eq!(answer.into_iter().collect::<Vec<_>>(), [ok]);
     }
 
-    /// geth's and Erigon's refusal of a batch over their limit, one `-32600` under the
-    /// first call's id, is the refusal of the whole batch; the same error beside other
-    /// answers, another code alone, or the answer to a batch of one call, is not.
+    /// geth's refusal of a batch over its limit, one `-32600` under the first call's id,
+    /// is the refusal of the whole batch; the same error beside other answers, another
+    /// code alone, or the answer to a batch of one call, is not.
     #[test]
     fn a_lone_invalid_request_under_the_first_id_refuses_the_batch() {
         let ids = [Id::Number(1), Id::Number(2), Id::Number(3)];

@@ -1013,7 +1013,7 @@ fn is_chain_answer(err: &ErrorObject) -> bool {
 
 /// A wait in a rate-limit message's prose: "try again in 4ms", "try again in 1.5s"
 /// (a decimal number of milliseconds or seconds, the unit written short or in full,
-/// right after the number or a space later).
+/// right after the number or a space later, whatever follows it).
 fn try_again_in(err: &ErrorObject) -> Option<Duration> {
     let message = err.message().to_ascii_lowercase();
     let (_, after) = message.split_once("try again in ")?;
@@ -1024,7 +1024,7 @@ fn try_again_in(err: &ErrorObject) -> Option<Duration> {
     let number: f64 = number.parse().ok()?;
     let unit = rest
         .trim_start()
-        .split(|c: char| c.is_whitespace() || c == '.' || c == ',')
+        .split(|c: char| !c.is_ascii_alphabetic())
         .next()?;
     let secs = match unit {
         "ms" | "millisecond" | "milliseconds" => number / 1000.0,

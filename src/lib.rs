@@ -447,11 +447,12 @@
 //! With the `tracing` feature (on by default), every decision is a `debug` event with
 //! target `tower_jsonrpc_retry`: `"retrying JSON-RPC request"` (fields `method`, `id`,
 //! `batch_len`, `retry`, `reason`, `delay_ms`, `retry_after_ms`) and `"not retrying
-//! JSON-RPC request"` (`method`, `id`, `batch_len`, `retries`, and `reason`: not
-//! retryable, a non-idempotent method, attempts exhausted, deadline, budget; for a batch,
-//! a call whose answer failed: the first that wanted another retry when a limit or the
-//! backoff ended them, or that was held back as non-idempotent, else the first among
-//! those sent last, else the first settled earlier). Both say what failed: `code` and
+//! JSON-RPC request"` (`method`, `id`, `batch_len`, `retries`, `retry_after_ms`, and
+//! `reason`: not retryable, a non-idempotent method, attempts exhausted, deadline,
+//! budget; for a batch, a call whose answer failed: the first that wanted another retry
+//! when a limit or the backoff ended them, or that was held back as non-idempotent, else
+//! the first among those sent last, else the first settled earlier). Both say what
+//! failed: `code` and
 //! `error_message` for an error answer, `status` for a failure status, and `class` and
 //! `error` for a transport failure, the error recorded as an error, so that
 //! `tracing-subscriber` prints its sources too. A call whose strategy can never retry

@@ -678,3 +678,59 @@ async fn the_events_say_what_the_server_or_the_transport_said() {
         assert!(!line.contains("error_message="), "{line}");
     }
 }
+
+/// The give-up event tells the server's last wait hint: when it is what would have
+/// passed the deadline, the hook and the log can say so.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_give_up_event_tells_the_servers_last_hint() {
+    use tower_jsonrpc_retry::jsonrpc::BatchRequest;
+
+    let logs = Logs::capture();
+    let server = FlakyServer::start().await.unwrap();
+    let heard: Arc<Mutex<Vec<(GiveUpReason, Option<Duration>)>>> = Arc::default();
+    let hook = heard.clone();
+    let strategy = periodic(3)
+        .codes([2001])
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+        .max_elapsed(secs(5.0))
+        .on_give_up(move |e: &GiveUpEvent<'_>| {
+            hook.lock().unwrap().push((e.reason(), e.retry_after()));
+        });
+
+    server.script("sum", [Step::status(503).retry_after("10")]);
+    stack(&server, strategy.clone())
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap_err();
+    let hinted = || Some(json!({"backoff_seconds": 8}));
+    server.script(
+        "sum",
+        [Step::ok(), Step::error_with(2001, "busy", hinted())],
+    );
+    stack(&server, strategy.clone())
+        .oneshot(BatchRequest::new(vec![
+            Request::new("sum", json!([1, 2])).with_id(1),
+            Request::new("sum", json!([3, 4])).with_id(2),
+        ]))
+        .await
+        .unwrap();
+    server.script("sum", std::iter::repeat_n(Step::error(2001), 4));
+    stack(&server, strategy)
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(3))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        *heard.lock().unwrap(),
+        [
+            (GiveUpReason::Deadline, Some(secs(10.0))),
+            (GiveUpReason::Deadline, Some(secs(8.0))),
+            (GiveUpReason::Exhausted, None),
+        ]
+    );
+    let lines = give_ups(&logs);
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(lines[0].contains("retry_after_ms=10000"), "{}", lines[0]);
+    assert!(lines[1].contains("retry_after_ms=8000"), "{}", lines[1]);
+    assert!(!lines[2].contains("retry_after_ms"), "{}", lines[2]);
+}

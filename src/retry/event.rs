@@ -540,6 +540,7 @@ pub struct GiveUpEvent<'a> {
     pub(crate) batch_len: Option<usize>,
     pub(crate) retries: u32,
     pub(crate) reason: GiveUpReason,
+    pub(crate) retry_after: Option<Duration>,
     pub(crate) failure: AttemptFailure<'a>,
 }
 
@@ -573,6 +574,15 @@ impl<'a> GiveUpEvent<'a> {
     /// Why there is no further retry.
     pub fn reason(&self) -> GiveUpReason {
         self.reason
+    }
+
+    /// The server's wait hint on the last attempt's answer, when it gave one, read as
+    /// [`RetryEvent::retry_after`] reads it (for a batch, the largest among the answers a
+    /// rule would retry). With [`GiveUpReason::Deadline`], a hint longer than the time
+    /// left says that the server's wait, not the backoff's, would have passed the
+    /// deadline.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// The JSON-RPC error code of the answer given up on, if it was an error answer (for
@@ -651,6 +661,7 @@ pub(crate) fn announce_give_up(strategy: &RetryStrategy, event: &GiveUpEvent<'_>
         batch_len = event.batch_len,
         retries = event.retries,
         reason = %event.reason,
+        retry_after_ms = event.retry_after.map(millis),
         code = event.code(),
         status = event.failure.status.map(|s| s.as_u16()),
         class = event.class().map(tracing::field::display),

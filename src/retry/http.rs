@@ -790,6 +790,7 @@ fn give_up_unsent(
         batch_len,
         retries: 0,
         reason,
+        retry_after: None,
         failure: AttemptFailure {
             error: Some(error),
             ..AttemptFailure::default()

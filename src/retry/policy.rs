@@ -415,6 +415,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                         batch_len: None,
                         retries: self.state.retries,
                         reason: why,
+                        retry_after: hint,
                         failure: failure_of(result),
                     };
                     announce_give_up(strategy, &event);
@@ -488,7 +489,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 Some(wait(strategy, &event, decided))
             }
             Err(why) => {
-                self.give_up_batch(strategy, why, verdict, req, result);
+                self.give_up_batch(strategy, why, verdict, hint, req, result);
                 None
             }
         }
@@ -516,6 +517,7 @@ impl JsonRpcRetryPolicy {
         strategy: &RetryStrategy,
         why: GiveUpReason,
         verdict: Verdict,
+        hint: Option<Duration>,
         req: &BatchRequest,
         result: &mut Result<BatchResponse, E>,
     ) {
@@ -580,6 +582,7 @@ impl JsonRpcRetryPolicy {
                 batch_len: Some(req.len()),
                 retries: self.state.retries,
                 reason: why,
+                retry_after: hint,
                 failure,
             };
             announce_give_up(strategy, &event);

@@ -687,7 +687,8 @@ async fn the_give_up_event_tells_the_servers_last_hint() {
 
     let logs = Logs::capture();
     let server = FlakyServer::start().await.unwrap();
-    let heard: Arc<Mutex<Vec<(GiveUpReason, Option<Duration>)>>> = Arc::default();
+    type Heard = Vec<(GiveUpReason, Option<Duration>)>;
+    let heard: Arc<Mutex<Heard>> = Arc::default();
     let hook = heard.clone();
     let strategy = periodic(3)
         .codes([2001])

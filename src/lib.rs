@@ -194,6 +194,7 @@
 //! |---|---|
 //! | [`codes([..])`](RetryStrategy::codes) | an error response with one of these JSON-RPC codes (pjrpc's `codes=`) |
 //! | [`retry_response_if(f)`](RetryStrategy::retry_response_if) | an error response for which `f` is true (a code whose meaning is in its message) |
+//! | [`retry_result_if(f)`](RetryStrategy::retry_result_if) | a successful answer for which `f(method, result)` is true (a node that has not seen the block yet answers `null`) |
 //! | [`retry_on(ErrorClass::..)`](RetryStrategy::retry_on) | a transport failure of a class: [`Connect`](ErrorClass::Connect), [`Timeout`](ErrorClass::Timeout), [`Reset`](ErrorClass::Reset), or an HTTP [`Status`](ErrorClass::Status) |
 //! | [`retry_status_if(f)`](RetryStrategy::retry_status_if) | an answer or an error with an HTTP status for which `f` is true (every 5xx: `\|s\| s.is_server_error()`) |
 //! | [`retry_on_error::<E>()`](RetryStrategy::retry_on_error) | an error with an `E` anywhere in its `source()` chain (pjrpc's `exceptions=`) |

@@ -149,3 +149,91 @@ async fn the_typed_client_takes_every_result_of_a_large_batch() {
     }
     assert!(results.into_responses().is_empty());
 }
+
+/// A batch's successes a result rule retries are the only calls sent again, at both
+/// levels: a node behind a balancer answers `null` for receipts it has not seen yet.
+#[tokio::test(start_paused = true)]
+async fn only_the_results_a_rule_retries_are_sent_again_in_a_batch() {
+    for http_level in [false, true] {
+        let server = FlakyServer::start().await.unwrap();
+        let seen: Arc<Mutex<HashMap<i64, usize>>> = Arc::default();
+        server.handle("receipt", move |params: &Value| {
+            let x = params[0].as_i64().unwrap();
+            let mut seen = seen.lock().unwrap();
+            let times = seen.entry(x).or_insert(0);
+            *times += 1;
+            // Receipt 2 is not there the first time it is asked for.
+            Ok(if x == 2 && *times == 1 {
+                Value::Null
+            } else {
+                json!(x * 10)
+            })
+        });
+        server.handle("balance", |_: &Value| Ok(Value::Null));
+        let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(10)))
+            .retry_result_if(|method, result| method == "receipt" && result.is_null());
+        let calls = [("receipt", 1), ("receipt", 2), ("balance", 3)];
+        let answers: Vec<(i64, Value)> = if http_level {
+            let svc = ServiceBuilder::new()
+                .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(strategy))
+                .service(
+                    hyper_util::client::legacy::Client::builder(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .build_http::<Full<Bytes>>(),
+                );
+            let body: Vec<Value> = calls
+                .iter()
+                .map(|(m, x)| json!({"jsonrpc": "2.0", "method": m, "params": [x], "id": x}))
+                .collect();
+            let req = http::Request::post(server.uri())
+                .body(Full::from(serde_json::to_vec(&body).unwrap()))
+                .unwrap();
+            let resp = svc.oneshot(req).await.unwrap();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            let answer: Value = serde_json::from_slice(&bytes).unwrap();
+            let mut items: Vec<_> = answer
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| (i["id"].as_i64().unwrap(), i["result"].clone()))
+                .collect();
+            items.sort_by_key(|(id, _)| *id);
+            items
+        } else {
+            let svc = ServiceBuilder::new()
+                .layer(JsonRpcRetryLayer::new(strategy))
+                .layer(JsonRpcCodecLayer::new(server.uri()))
+                .service(
+                    hyper_util::client::legacy::Client::builder(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .build_http(),
+                );
+            let batch: BatchRequest = calls
+                .iter()
+                .map(|(m, x)| Request::new(*m, json!([x])).with_id(*x))
+                .collect();
+            let resp = svc.oneshot(batch).await.unwrap();
+            resp.items()
+                .iter()
+                .map(|r| match r.id() {
+                    Id::Number(id) => (*id, r.result().cloned().unwrap()),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(
+            answers,
+            [(1, json!(10)), (2, json!(20)), (3, Value::Null)],
+            "HTTP level: {http_level}"
+        );
+        let bodies = server.bodies_json();
+        assert_eq!(bodies.len(), 2, "HTTP level: {http_level}");
+        assert_eq!(
+            bodies[1],
+            json!([{"jsonrpc": "2.0", "method": "receipt", "params": [2], "id": 2}]),
+            "HTTP level: {http_level}: only the null receipt is asked for again"
+        );
+    }
+}

@@ -65,6 +65,15 @@ struct Case {
     reason: Option<GiveUpReason>,
 }
 
+/// A node behind a balancer that has not seen what was asked for yet.
+fn null_result() -> Step {
+    Step::raw(200, r#"{"jsonrpc":"2.0","result":null,"id":1}"#)
+}
+
+fn is_null(_method: &str, result: &Value) -> bool {
+    result.is_null()
+}
+
 /// A wait in the message's prose, as some providers write it: "try again in 1500ms".
 fn try_again_in(e: &tower_jsonrpc_retry::jsonrpc::ErrorObject) -> Option<Duration> {
     let (_, after) = e.message().split_once("try again in ")?;
@@ -339,6 +348,51 @@ fn table() -> Vec<Case> {
             periodic(1, 0.1).retry_on(status503),
         )
         .expect(Outcome::Status(503), 2, secs(1.0)),
+        case(
+            "a result a rule retries is asked for again",
+            vec![null_result()],
+            periodic(3, 0.1).retry_result_if(is_null),
+        )
+        .expect(Outcome::Result(json!(3)), 2, secs(0.1)),
+        case(
+            "a result retried until the backoff runs out comes back as it is",
+            vec![null_result(), null_result(), null_result()],
+            periodic(2, 0.1).retry_result_if(is_null),
+        )
+        .expect(Outcome::Result(json!(null)), 3, secs(0.2)),
+        case(
+            "a result rule reads results only: another result is the answer",
+            vec![Step::ok()],
+            periodic(3, 0.1).retry_result_if(is_null),
+        )
+        .expect(Outcome::Result(json!(3)), 1, secs(0.0)),
+        case(
+            "a result rule never retries a non-idempotent method",
+            vec![null_result()],
+            periodic(3, 0.1)
+                .retry_result_if(is_null)
+                .non_idempotent(["sum"]),
+        )
+        .expect(Outcome::Result(json!(null)), 1, secs(0.0))
+        .given_up(GiveUpReason::NotIdempotent),
+        Case {
+            per_request: Some(periodic(3, 0.1).retry_result_if(is_null)),
+            ..case(
+                "a request's own result rule reads its result, the default having none",
+                vec![null_result()],
+                periodic(3, 1.0).codes([2001]),
+            )
+        }
+        .expect(Outcome::Result(json!(3)), 2, secs(0.1)),
+        Case {
+            method_strategy: Some(periodic(3, 0.1).retry_result_if(is_null)),
+            ..case(
+                "a method's result rule reads its calls' results, the default having none",
+                vec![null_result()],
+                periodic(3, 1.0).codes([2001]),
+            )
+        }
+        .expect(Outcome::Result(json!(3)), 2, secs(0.1)),
         case(
             "a hint read from the answer raises the next delay",
             vec![Step::error_with(2001, "busy, try again in 1500ms", None)],

@@ -18,6 +18,10 @@ pub(super) struct Expected {
     /// Whether to keep the answer ([`keep_raw`](super::Config::keep_raw)): for a
     /// notification, its head.
     pub(super) keep_raw: bool,
+    /// Whether to build results: not when the answer is kept, unless a rule of the
+    /// strategy reads them
+    /// ([`RetryStrategy::retry_result_if`](crate::RetryStrategy::retry_result_if)).
+    pub(super) values: Values,
 }
 
 /// The message an answer is awaited for.
@@ -112,7 +116,11 @@ pub(super) fn decode_single(
     parts: http::response::Parts,
     body: Bytes,
 ) -> Result<Response, Error> {
-    let Expected { awaited, keep_raw } = expected;
+    let Expected {
+        awaited,
+        keep_raw,
+        values,
+    } = expected;
     let expected_id = match awaited {
         Awaited::Single(id) => id,
         Awaited::Notification if parts.status.is_success() => {
@@ -134,7 +142,7 @@ pub(super) fn decode_single(
     let decoded = if crate::jsonrpc::is_blank(&body) {
         Err(DecodeError::EmptyBody)
     } else {
-        Response::from_single_answer(&body, values_for(keep_raw))
+        Response::from_single_answer(&body, values)
     };
     let mut response = match decoded {
         Ok(response) => response,
@@ -179,6 +187,7 @@ pub(super) fn decode_batch(
     let Expected {
         awaited: Awaited::Batch(ids),
         keep_raw,
+        values,
     } = expected
     else {
         return Err(status_error(&parts));
@@ -189,7 +198,7 @@ pub(super) fn decode_batch(
         // notifications (null-id errors in an array: it could not read them), which is
         // kept for the caller as in a batch with calls; anything else in the body is
         // passed over.
-        let mut batch = BatchResponse::from_answer(&body, &ids, values_for(keep_raw))
+        let mut batch = BatchResponse::from_answer(&body, &ids, values)
             .ok()
             .filter(|batch| batch.batch_error().is_some() || !batch.unmatched().is_empty())
             .unwrap_or_default();
@@ -204,7 +213,7 @@ pub(super) fn decode_batch(
     // Only notifications, under a failure status: an error for the whole batch (a null
     // id) answers it; anything else (an empty body, `[]`, errors for single items) is no
     // JSON-RPC answer to a batch of notifications, so the status is.
-    let read = BatchResponse::from_answer(&body, &ids, values_for(keep_raw));
+    let read = BatchResponse::from_answer(&body, &ids, values);
     if ids.is_empty()
         && !read
             .as_ref()
@@ -303,15 +312,5 @@ fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
     }
     for (item, (own, _)) in batch.unmatched_mut().iter_mut().zip(orphans) {
         item.extensions_mut().insert(RawItem(own));
-    }
-}
-
-/// What the decoders make of results: the codec that keeps an answer's bytes for the
-/// HTTP-level layer builds none.
-fn values_for(keep_raw: bool) -> Values {
-    if keep_raw {
-        Values::CheckOnly
-    } else {
-        Values::Build
     }
 }

@@ -134,6 +134,12 @@ impl JsonRpcCodecLayer {
         self
     }
 
+    /// Builds results even when keeping the answer's bytes: a retry rule reads them.
+    pub(crate) fn build_results(mut self, build: bool) -> Self {
+        Arc::make_mut(&mut self.config).build_results = build;
+        self
+    }
+
     /// Bounds each exchange, from sending the request to the last byte of the response
     /// body. A timeout under the codec (tower's `TimeoutLayer` around the HTTP client)
     /// ends when the response head arrives, so it cannot stop a body that trickles in;

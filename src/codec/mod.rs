@@ -67,6 +67,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use crate::jsonrpc::members::Values;
 use bytes::Bytes;
 use http::header::{
     ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
@@ -100,9 +101,13 @@ struct Config {
     attempt_timeout: Option<Duration>,
     /// Keep a single response's head and body bytes in its extensions ([`RawAnswer`]),
     /// for the HTTP-level retry layer, which hands them on unchanged. The response's
-    /// result is then not built (it reads `null`): no retry decision reads a result, and
-    /// the caller gets the bytes.
+    /// result is then not built (it reads `null`), unless the strategy reads results
+    /// ([`build_results`](Self::build_results), or a request's own strategy): the caller
+    /// gets the bytes.
     keep_raw: bool,
+    /// Build results even when the answer is kept: the HTTP-level layer's strategy has
+    /// rules on them ([`RetryStrategy::retry_result_if`](crate::RetryStrategy::retry_result_if)).
+    build_results: bool,
     /// Refuse to send without a scheme and host in the URI, for an inner HTTP client
     /// that needs them (hyper-util's, in [`Client`](crate::Client)'s stacks): it would
     /// refuse such a request itself, with a message that does not say why.
@@ -123,6 +128,22 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
+    /// What the decoders make of results: the codec that keeps an answer's bytes for the
+    /// HTTP-level layer builds none, unless a retry rule reads them (the layer's
+    /// strategy's, or the request's own).
+    fn values(&self, extensions: &http::Extensions) -> Values {
+        let reads = || {
+            extensions
+                .get::<crate::RetryStrategy>()
+                .is_some_and(crate::RetryStrategy::reads_results)
+        };
+        if self.keep_raw && !self.build_results && !reads() {
+            Values::CheckOnly
+        } else {
+            Values::Build
+        }
+    }
+
     fn new(uri: Uri) -> Self {
         let mut headers = HeaderMap::with_capacity(3);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -138,6 +159,7 @@ impl Config {
             response_limit: DEFAULT_BODY_LIMIT,
             attempt_timeout: None,
             keep_raw: false,
+            build_results: false,
             absolute_uri: false,
         }
     }
@@ -401,6 +423,7 @@ where
                 None => Awaited::Notification,
             },
             keep_raw: self.config.keep_raw,
+            values: self.config.values(request.extensions()),
         };
         let extensions = request.take_extensions();
         let body = self.attempt_body(None, || encode(&request));
@@ -446,6 +469,7 @@ where
         let expected = Expected {
             awaited: Awaited::Batch(batch.ids().cloned().collect()),
             keep_raw: self.config.keep_raw,
+            values: self.config.values(batch.extensions()),
         };
         let extensions = batch.take_extensions();
         let body = self.attempt_body(Some(batch.len()), || {

@@ -69,6 +69,19 @@ impl Verdict {
 /// holds.
 /// A non-idempotent method's answer is never retried: the server has seen the call.
 pub(crate) fn response(strategy: &RetryStrategy, method: &str, response: &Response) -> Verdict {
+    if let Some(result) = response.result() {
+        if strategy
+            .inner
+            .result_predicates
+            .iter()
+            .any(|p| p(method, result))
+        {
+            return Verdict::of(
+                Some(RetryReason::Result),
+                strategy.is_non_idempotent(method),
+            );
+        }
+    }
     answer_verdict(strategy, method, response, response.error())
 }
 
@@ -79,10 +92,13 @@ pub(crate) fn notification(strategy: &RetryStrategy, method: &str, response: &Re
     answer_verdict(strategy, method, response, None)
 }
 
-/// Whether any rule could retry this answer: an error, or a failure status. A success
-/// over 2xx, the happy path, never is.
-pub(crate) fn may_retry(response: &Response) -> bool {
-    response.is_error() || response.extensions().get::<StatusCode>().is_some()
+/// Whether any rule of `strategy` could retry this answer: an error, or a failure
+/// status, or a success when a rule reads results. A success over 2xx, the happy path,
+/// otherwise never is.
+pub(crate) fn may_retry(strategy: &RetryStrategy, response: &Response) -> bool {
+    response.is_error()
+        || response.extensions().get::<StatusCode>().is_some()
+        || !strategy.inner.result_predicates.is_empty()
 }
 
 fn answer_verdict(

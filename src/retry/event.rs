@@ -22,6 +22,9 @@ pub enum RetryReason {
     Error(&'static str),
     /// A [`retry_if`](RetryStrategy::retry_if) predicate matched.
     Predicate,
+    /// A successful answer that a [`retry_result_if`](RetryStrategy::retry_result_if)
+    /// rule matched.
+    Result,
 }
 
 impl fmt::Display for RetryReason {
@@ -32,6 +35,7 @@ impl fmt::Display for RetryReason {
             RetryReason::Class(class) => fmt::Display::fmt(class, f),
             RetryReason::Error(name) => write!(f, "error {name}"),
             RetryReason::Predicate => f.write_str("predicate"),
+            RetryReason::Result => f.write_str("result rule"),
         }
     }
 }

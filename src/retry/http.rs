@@ -342,7 +342,8 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
     fn layer(&self, inner: S) -> Self::Service {
         let mut codec = JsonRpcCodecLayer::new(http::Uri::default())
             .response_limit(self.response_limit)
-            .keep_raw();
+            .keep_raw()
+            .build_results(self.strategy.reads_results());
         if let Some(timeout) = self.attempt_timeout {
             codec = codec.attempt_timeout(timeout);
         }

@@ -685,7 +685,11 @@ fn decide_items(
     let mut answers_hint = None;
     // Only an error or a failure status can be retried: a batch answered without either
     // (the happy path) needs no index.
-    let answers = if gathered.items().iter().any(decide::may_retry) {
+    let answers = if gathered
+        .items()
+        .iter()
+        .any(|item| decide::may_retry(strategy, item))
+    {
         gathered.by_id()
     } else {
         HashMap::new()
@@ -761,7 +765,11 @@ fn failed_call<'a>(
     response: &'a BatchResponse,
 ) -> Option<(&'a Request, &'a Response, Verdict)> {
     // A batch that succeeded: no lookups.
-    if !response.items().iter().any(decide::may_retry) {
+    if !response
+        .items()
+        .iter()
+        .any(|item| decide::may_retry(strategy, item))
+    {
         return None;
     }
     let answers = response.by_id();

@@ -98,6 +98,7 @@ impl fmt::Display for ErrorClass {
 pub(crate) type ErrorPredicate = Arc<dyn Fn(&(dyn StdError + 'static)) -> bool + Send + Sync>;
 pub(crate) type ResponsePredicate = Arc<dyn Fn(&ErrorObject) -> bool + Send + Sync>;
 pub(crate) type StatusPredicate = Arc<dyn Fn(StatusCode) -> bool + Send + Sync>;
+pub(crate) type ResultPredicate = Arc<dyn Fn(&str, &serde_json::Value) -> bool + Send + Sync>;
 pub(crate) type HintReader = Arc<dyn Fn(&ErrorObject) -> Option<Duration> + Send + Sync>;
 pub(crate) type OnRetry = Arc<dyn Fn(&RetryEvent<'_>) + Send + Sync>;
 
@@ -154,6 +155,8 @@ pub(crate) struct Inner {
     pub(crate) response_predicates: Vec<ResponsePredicate>,
     /// Error responses never retried, whatever the rules above or a status say.
     pub(crate) response_vetoes: Vec<ResponsePredicate>,
+    /// Successful answers retried ([`retry_result_if`](RetryStrategy::retry_result_if)).
+    pub(crate) result_predicates: Vec<ResultPredicate>,
     pub(crate) matchers: Vec<ErrorMatcher>,
     pub(crate) max_elapsed: Option<Duration>,
     pub(crate) retry_after_ceiling: Duration,
@@ -265,6 +268,7 @@ impl RetryStrategy {
                 codes: Vec::new(),
                 response_predicates: Vec::new(),
                 response_vetoes: Vec::new(),
+                result_predicates: Vec::new(),
                 matchers: Vec::new(),
                 max_elapsed: None,
                 retry_after_ceiling: DEFAULT_RETRY_AFTER_CEILING,
@@ -334,6 +338,40 @@ impl RetryStrategy {
         F: Fn(&ErrorObject) -> bool + Send + Sync + 'static,
     {
         self.edit(|i| i.response_predicates.push(Arc::new(f)))
+    }
+
+    /// Retries successful answers for which `f(method, result)` is true: an answer that
+    /// says the server is not there yet rather than what the caller asked, such as a
+    /// node behind a load balancer answering `null` for a block or a receipt another node
+    /// has already seen. The rule is told the method, so that one strategy can hold rules
+    /// for several (in a batch, the batch's strategy decides for every call, and a
+    /// strategy [`for_method`](Self::for_method) is not asked there).
+    ///
+    /// A retried success is a failure like any other: it waits for the backoff, never
+    /// for a non-idempotent method (the server ran the call), and when the retries end,
+    /// the last answer comes back as it is, with how the retries ended recorded on it
+    /// ([`GaveUp`](crate::GaveUp)). In a batch, only the calls whose result the rule
+    /// retries are sent again. Notifications have no result, and are never retried by
+    /// it. At the HTTP level, where results are otherwise checked but not built, a
+    /// strategy with such a rule (the layer's, one of its strategies for methods, or a
+    /// request's own) has every result of its calls built, to be read.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    ///
+    /// // A receipt or a block the node behind the balancer has not seen yet: ask again.
+    /// let strategy = RetryStrategy::transient().retry_result_if(|method, result| {
+    ///     matches!(method, "eth_getTransactionReceipt" | "eth_getBlockByNumber")
+    ///         && result.is_null()
+    /// });
+    /// # let _ = strategy;
+    /// ```
+    #[must_use]
+    pub fn retry_result_if<F>(self, f: F) -> Self
+    where
+        F: Fn(&str, &serde_json::Value) -> bool + Send + Sync + 'static,
+    {
+        self.edit(|i| i.result_predicates.push(Arc::new(f)))
     }
 
     /// Never retries JSON-RPC error responses for which `f` is true, whatever would
@@ -837,7 +875,17 @@ impl RetryStrategy {
     pub fn can_retry(&self) -> bool {
         let i = &self.inner;
         i.backoff.is_some()
-            && !(i.codes.is_empty() && i.response_predicates.is_empty() && i.matchers.is_empty())
+            && !(i.codes.is_empty()
+                && i.response_predicates.is_empty()
+                && i.result_predicates.is_empty()
+                && i.matchers.is_empty())
+    }
+
+    /// Whether a rule of this strategy, or of a strategy it has for a method, reads
+    /// results ([`retry_result_if`](Self::retry_result_if)).
+    pub(crate) fn reads_results(&self) -> bool {
+        let i = &self.inner;
+        !i.result_predicates.is_empty() || i.methods.iter().any(|(_, s)| s.reads_results())
     }
 
     /// Whether calls of `method` are held back from a re-send: marked
@@ -1127,6 +1175,7 @@ impl fmt::Debug for RetryStrategy {
             .field("backoff", &i.backoff)
             .field("codes", &i.codes)
             .field("response_predicates", &i.response_predicates.len())
+            .field("result_predicates", &i.result_predicates.len())
             .field("errors", &matchers)
             .field("max_elapsed", &i.max_elapsed)
             .field("retry_after_ceiling", &i.retry_after_ceiling)

@@ -269,3 +269,47 @@ async fn an_accepted_batch_of_notifications_whose_body_breaks_or_stalls_is_sent_
         assert_eq!(server.http_requests(), 1, "{step:?}");
     }
 }
+
+/// Under a strategy with a rule on results, the HTTP level still hands on answers whose
+/// result or error data serde_json cannot build (a number beyond `f64`, nesting deeper
+/// than its limit), as it does without one: the bytes, unchanged. And such a result is
+/// read by no rule, not as the `null` it would otherwise read as.
+#[tokio::test(start_paused = true)]
+async fn a_result_rule_keeps_unbuildable_answers_passing_unchanged() {
+    let deep = (0..100).fold("1".to_owned(), |inner, _| {
+        format!(r#"{{"calls":[{inner}]}}"#)
+    });
+    let answers = [
+        format!(r#"{{"jsonrpc":"2.0","result":{deep},"id":1}}"#),
+        r#"{"jsonrpc":"2.0","result":1e400,"id":1}"#.to_owned(),
+        r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"x","data":1e400},"id":1}"#.to_owned(),
+        format!(
+            r#"[{{"jsonrpc":"2.0","result":{deep},"id":1}},{{"jsonrpc":"2.0","result":2,"id":2}}]"#
+        ),
+    ];
+    let any_null = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(10)))
+        .retry_result_if(|_, result| result.is_null());
+    for answer in &answers {
+        let server = FlakyServer::start().await.unwrap();
+        server.script(
+            "trace",
+            std::iter::repeat_n(Step::raw(200, answer.clone()), 4),
+        );
+        let call = r#"{"jsonrpc":"2.0","method":"trace","params":["0x1"],"id":1}"#;
+        let body = if answer.starts_with('[') {
+            format!(r#"[{call},{}]"#, call.replace(r#""id":1"#, r#""id":2"#))
+        } else {
+            call.to_owned()
+        };
+        let svc = ServiceBuilder::new()
+            .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(any_null.clone()))
+            .service(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
+        let req = http::Request::post(server.uri())
+            .body(Full::from(body))
+            .unwrap();
+        let resp = svc.oneshot(req).await.unwrap();
+        let got = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(got, Bytes::from(answer.clone()));
+        assert_eq!(server.http_requests(), 1, "{answer:.60}: not read as null");
+    }
+}

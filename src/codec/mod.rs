@@ -137,10 +137,12 @@ impl Config {
                 .get::<crate::RetryStrategy>()
                 .is_some_and(crate::RetryStrategy::reads_results)
         };
-        if self.keep_raw && !self.build_results && !reads() {
-            Values::CheckOnly
-        } else {
+        if !self.keep_raw {
             Values::Build
+        } else if self.build_results || reads() {
+            Values::BuildWhereCan
+        } else {
+            Values::CheckOnly
         }
     }
 

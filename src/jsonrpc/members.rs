@@ -65,6 +65,12 @@ pub(crate) enum Values {
     /// kind and left out, a success's result reads `null`. For the HTTP-level layer,
     /// which hands on the bytes the values came in.
     CheckOnly,
+    /// Builds an answer's result where serde_json can, for a retry rule to read it, and
+    /// is otherwise as lenient as `CheckOnly`: a result it cannot build (a number beyond
+    /// `f64`, nesting past its depth limit) reads `null`, marked
+    /// [`ResultUnbuilt`](super::ResultUnbuilt) so that no rule reads it. For the
+    /// HTTP-level layer under a strategy with rules on results.
+    BuildWhereCan,
 }
 
 /// Decodes `bytes` with `fast`. When `fast` refuses them, the refusal returned is the one

@@ -58,6 +58,7 @@ pub(crate) use error::{MESSAGE_SHOWN, cut};
 pub use id::Id;
 pub use request::{MethodName, Request};
 pub use response::Response;
+pub(crate) use response::ResultUnbuilt;
 
 use serde_json::{Map, Value};
 

@@ -9,6 +9,11 @@ use serde_json::value::RawValue;
 use super::members::{self, Members, Shape, Values};
 use super::{DecodeError, ErrorObject, Id, VERSION};
 
+/// Marks an answer whose result was checked as JSON but could not be built
+/// ([`Values::BuildWhereCan`]): it reads `null`, and no rule on results reads it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ResultUnbuilt;
+
 /// A JSON-RPC response: an id and exactly one of a result or an error object.
 ///
 /// Facts about the HTTP exchange that carried it sit in [`extensions`](Self::extensions):
@@ -180,20 +185,30 @@ impl Response {
             Some(raw) => members::id(raw)?,
             None => return Err(DecodeError::Invalid("response has no id")),
         };
+        let mut unbuilt = false;
         let payload = match members::outcome(m.result, m.error) {
             (Some(result), None) if values == Values::Build => Ok(members::value(result)?),
+            (Some(result), None) if values == Values::BuildWhereCan => Ok(members::value(result)
+                .unwrap_or_else(|_| {
+                    unbuilt = true;
+                    Value::Null
+                })),
             (Some(_), None) => Ok(Value::Null),
             // Through a tree, as `from_value` does: the error object's own rules (a
             // member given twice keeps the last) are the tree's.
             (None, Some(error)) => Err(match members::value(error) {
                 Ok(tree) => error_object(tree)?,
-                Err(_) if values == Values::CheckOnly => error_object_without_data(error)?,
+                Err(_) if values != Values::Build => error_object_without_data(error)?,
                 Err(e) => return Err(e),
             }),
             (Some(_), Some(_)) => return Err(DecodeError::ResultAndError),
             (None, None) => return Err(DecodeError::MissingResult),
         };
-        Ok(Self::new(id, payload))
+        let mut response = Self::new(id, payload);
+        if unbuilt {
+            response.extensions_mut().insert(ResultUnbuilt);
+        }
+        Ok(response)
     }
 }
 

@@ -8,7 +8,7 @@ use http::StatusCode;
 use super::event::{GiveUpReason, RetryReason};
 use super::inspect::InspectError;
 use super::strategy::{ErrorClass, ErrorMatcher, RetryStrategy};
-use crate::jsonrpc::{ErrorObject, Response};
+use crate::jsonrpc::{ErrorObject, Response, ResultUnbuilt};
 
 /// What the rules say of a failed attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +69,9 @@ impl Verdict {
 /// holds.
 /// A non-idempotent method's answer is never retried: the server has seen the call.
 pub(crate) fn response(strategy: &RetryStrategy, method: &str, response: &Response) -> Verdict {
-    if let Some(result) = response.result() {
+    // A result the HTTP level could not build (it passes on the bytes) is read by no rule.
+    let built = || response.extensions().get::<ResultUnbuilt>().is_none();
+    if let Some(result) = response.result().filter(|_| built()) {
         if strategy
             .inner
             .result_predicates

@@ -508,8 +508,8 @@ impl fmt::Display for GaveUp {
 /// A call whose last attempt failed and is final, as given to
 /// [`RetryStrategy::on_give_up`] and to `tracing`: the failure the caller gets.
 ///
-/// For a batch, the call named is one whose latest answer failed (an error, or an
-/// answer under a status a rule retries): when the backoff, the deadline or the budget
+/// For a batch, the call named is one whose latest answer failed (an error, an answer
+/// under a status a rule retries, or a result a rule retries): when the backoff, the deadline or the budget
 /// ended the retries, the first that wanted another; otherwise the first held back as
 /// non-idempotent ([`GiveUpReason::NotIdempotent`], the reason then), by this exchange
 /// or an earlier one (the call the reason is about); if none did, the first among the
@@ -592,7 +592,8 @@ impl<'a> GiveUpEvent<'a> {
     /// The JSON-RPC error code of the answer given up on, if it was an error answer (for
     /// a batch, the named call's, else the batch's own error's): a label for metrics.
     /// `None` with [`status`](Self::status) also `None` is a transport failure (its
-    /// [`class`](Self::class), its [`error`](Self::error)).
+    /// [`class`](Self::class), its [`error`](Self::error)), or a successful answer a
+    /// [`retry_result_if`](RetryStrategy::retry_result_if) rule retried (no error).
     ///
     /// ```
     /// use tower_jsonrpc_retry::{GiveUpEvent, RetryStrategy};

@@ -354,7 +354,11 @@ impl RetryStrategy {
     /// retries are sent again. Notifications have no result, and are never retried by
     /// it. At the HTTP level, where results are otherwise checked but not built, a
     /// strategy with such a rule (the layer's, one of its strategies for methods, or a
-    /// request's own) has every result of its calls built, to be read.
+    /// request's own) has every result of its calls built, to be read; a result
+    /// serde_json cannot build (a number beyond `f64`, nesting deeper than 128 levels) is
+    /// read by no rule, and its bytes go to the caller as before. The rule may be asked
+    /// more than once about one answer (a batch's bookkeeping asks again): keep it a
+    /// plain function of its arguments.
     ///
     /// ```
     /// use tower_jsonrpc_retry::RetryStrategy;

@@ -66,23 +66,18 @@ impl Verdict {
 /// An error response is retried when its code is listed or a response predicate
 /// matches; any response is retried when it came with an HTTP status the strategy lists;
 /// an error response a veto matches (`never_retry_response_if`) is not, whatever else
-/// holds.
+/// holds; a successful answer is retried when a result rule matches it.
 /// A non-idempotent method's answer is never retried: the server has seen the call.
 pub(crate) fn response(strategy: &RetryStrategy, method: &str, response: &Response) -> Verdict {
+    let rules = &strategy.inner.result_predicates;
     // A result the HTTP level could not build (it passes on the bytes) is read by no rule.
     let built = || response.extensions().get::<ResultUnbuilt>().is_none();
-    if let Some(result) = response.result().filter(|_| built()) {
-        if strategy
-            .inner
-            .result_predicates
-            .iter()
-            .any(|p| p(method, result))
-        {
-            return Verdict::of(
-                Some(RetryReason::Result),
-                strategy.is_non_idempotent(method),
-            );
-        }
+    let result = response.result().filter(|_| !rules.is_empty() && built());
+    if result.is_some_and(|result| rules.iter().any(|p| p(method, result))) {
+        return Verdict::of(
+            Some(RetryReason::Result),
+            strategy.is_non_idempotent(method),
+        );
     }
     answer_verdict(strategy, method, response, response.error())
 }

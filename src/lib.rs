@@ -386,24 +386,23 @@
 //! # `Retry-After`, deadlines and budgets
 //!
 //! - **`Retry-After`.** A server's hint, a `Retry-After` header (seconds or an HTTP
-//!   date, on any answer, usually 429 or 503) or Infura's `backoff_seconds` in a
-//!   retried error's `data`, or one a rule of yours reads from the answer
+//!   date, on any answer, usually 429 or 503) or Infura's `backoff_seconds` in a retried
+//!   error's `data`, or one a rule of yours reads from the answer
 //!   ([`retry_after_from`](RetryStrategy::retry_after_from): the largest), raises the
-//!   next delay to the hint,
-//!   never beyond
+//!   next delay to the hint, never beyond
 //!   [`retry_after_ceiling`](RetryStrategy::retry_after_ceiling) (default
 //!   [`DEFAULT_RETRY_AFTER_CEILING`](retry::DEFAULT_RETRY_AFTER_CEILING), one minute), so
 //!   a broken or hostile server cannot park a caller. The hint never shortens a delay,
 //!   and does not make anything retryable by itself.
 //! - **Deadlines.** [`max_elapsed`](RetryStrategy::max_elapsed) bounds the whole call,
-//!   attempts and waits: no retry is scheduled whose wait would end at or past it, a retry
-//!   waiting for the inner service's readiness stops at it (for the codec's error,
-//!   `BoxError` and `io::Error`: see [`InspectError::deadline_error`]), and over the codec every
-//!   attempt, the first included, is cut short at it. Over a service other than the
-//!   codec, or a `Buffer` whose queue holds an attempt before the codec sees it, the
-//!   layer drops an attempt still unanswered a millisecond after the deadline (for the
-//!   same error types: see [`InspectError::deadline_cut_error`]). An outer retry layer's
-//!   deadline bounds the layers inside it too.
+//!   attempts and waits: no retry is scheduled whose wait would end at or past it, a
+//!   retry waiting for the inner service's readiness stops at it (for the codec's error,
+//!   `BoxError` and `io::Error`: see [`InspectError::deadline_error`]), and over the
+//!   codec every attempt, the first included, is cut short at it. Over a service other
+//!   than the codec, or a `Buffer` whose queue holds an attempt before the codec sees it,
+//!   the layer drops an attempt still unanswered a millisecond after the deadline (for
+//!   the same error types: see [`InspectError::deadline_cut_error`]). An outer retry
+//!   layer's deadline bounds the layers inside it too.
 //! - **Budgets.** Retries multiply load exactly when a server is struggling: with 3
 //!   retries, an outage turns every call into 4. A
 //!   [`TpsBudget`](tower::retry::budget::TpsBudget) given to
@@ -453,12 +452,11 @@
 //! budget; for a batch, a call whose answer failed: the first that wanted another retry
 //! when a limit or the backoff ended them, or that was held back as non-idempotent, else
 //! the first among those sent last, else the first settled earlier). Both say what
-//! failed: `code` and
-//! `error_message` for an error answer, `status` for a failure status, and `class` and
-//! `error` for a transport failure, the error recorded as an error, so that
-//! `tracing-subscriber` prints its sources too. A call whose strategy can never retry
-//! (`RetryStrategy::none()`, or one with nothing to retry on) is not watched, and makes
-//! no event. At the HTTP level, a third event,
+//! failed: `code` and `error_message` for an error answer, `status` for a failure status,
+//! and `class` and `error` for a transport failure, the error recorded as an error, so
+//! that `tracing-subscriber` prints its sources too. A call whose strategy can never
+//! retry (`RetryStrategy::none()`, or one with nothing to retry on) is not watched, and
+//! makes no event. At the HTTP level, a third event,
 //! `"not a JSON-RPC message the layer can retry: sent once, as it came"` (field `why`,
 //! which quotes nothing of the body but a repeated id), tells of a body sent once whose
 //! answer could not be matched to each call ([`HttpRetry`](retry::HttpRetry) lists

@@ -18,8 +18,8 @@ pub(super) struct Expected {
     /// Whether to keep the answer ([`keep_raw`](super::Config::keep_raw)): for a
     /// notification, its head.
     pub(super) keep_raw: bool,
-    /// Whether to build results: not when the answer is kept, unless a rule of the
-    /// strategy reads them
+    /// What to build of the answer's values: nothing when the answer is kept, unless a
+    /// rule of the strategy reads results
     /// ([`RetryStrategy::retry_result_if`](crate::RetryStrategy::retry_result_if)).
     pub(super) values: Values,
 }

@@ -67,7 +67,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use crate::jsonrpc::members::Values;
 use bytes::Bytes;
 use http::header::{
     ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
@@ -79,6 +78,7 @@ use http_body_util::Full;
 use tower_service::Service;
 
 use crate::BoxError;
+use crate::jsonrpc::members::Values;
 use crate::jsonrpc::{BatchRequest, BatchResponse, DecodeError, Id, Request, Response};
 use decode::status_error;
 use decode::{Awaited, Expected, decode_batch, decode_single};

@@ -457,9 +457,9 @@ impl BatchResponse {
 /// The error of a batch refused for its size as geth refuses one: over its limit
 /// (`--rpc.batch-request-limit`), it answers with an array of one `-32600` error
 /// ("batch too large") under the first call's id, there being no other way to refuse a
-/// batch as a whole than a null id, which it does not use. Read so only when
-/// it is the whole answer to two calls or more: a call's own `-32600` comes beside the
-/// others' answers.
+/// batch as a whole than a null id, which it does not use. Read so only when it is the
+/// whole answer to two calls or more: a call's own `-32600` comes beside the others'
+/// answers.
 fn refused_as_too_large<'r>(
     slots: &'r [Option<Response>],
     orphans: &[Response],

@@ -155,8 +155,9 @@ impl<'a> RetryEvent<'a> {
     /// `backoff_seconds` in the error's `data` (Infura's), or a wait a
     /// [`retry_after_from`](RetryStrategy::retry_after_from) rule read from the answer
     /// (the Ethereum preset's, in the message), the largest (the delay is the larger of
-    /// the backoff's and the hint, the hint first clamped to the ceiling). It is the hint as the server gave it, reported even when the ceiling
-    /// (zero, say) kept it from raising the delay: compare with [`delay`](Self::delay).
+    /// the backoff's and the hint, the hint first clamped to the ceiling). It is the hint
+    /// as the server gave it, reported even when the ceiling (zero, say) kept it from
+    /// raising the delay: compare with [`delay`](Self::delay).
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
@@ -509,14 +510,14 @@ impl fmt::Display for GaveUp {
 /// [`RetryStrategy::on_give_up`] and to `tracing`: the failure the caller gets.
 ///
 /// For a batch, the call named is one whose latest answer failed (an error, an answer
-/// under a status a rule retries, or a result a rule retries): when the backoff, the deadline or the budget
-/// ended the retries, the first that wanted another; otherwise the first held back as
-/// non-idempotent ([`GiveUpReason::NotIdempotent`], the reason then), by this exchange
-/// or an earlier one (the call the reason is about); if none did, the first among the
-/// calls sent last, else the first settled by an earlier exchange. When the batch
-/// failed as a whole (a transport failure, a refusal) and was held back, the first
-/// non-idempotent call is named (a notification only if no call is one); after any
-/// other such failure, the first call sent last.
+/// under a status a rule retries, or a result a rule retries): when the backoff, the
+/// deadline or the budget ended the retries, the first that wanted another; otherwise
+/// the first held back as non-idempotent ([`GiveUpReason::NotIdempotent`], the reason
+/// then), by this exchange or an earlier one (the call the reason is about); if none
+/// did, the first among the calls sent last, else the first settled by an earlier
+/// exchange. When the batch failed as a whole (a transport failure, a refusal) and was
+/// held back, the first non-idempotent call is named (a notification only if no call is
+/// one); after any other such failure, the first call sent last.
 ///
 /// ```
 /// use std::sync::Arc;

@@ -683,8 +683,8 @@ fn decide_items(
 ) -> (Verdict, Option<Duration>, HashSet<Id>) {
     let mut verdict = Verdict::Unmatched;
     let mut answers_hint = None;
-    // Only an error or a failure status can be retried: a batch answered without either
-    // (the happy path) needs no index.
+    // Only an error or a failure status can be retried, or a result when a rule reads
+    // results: a batch answered without either (the happy path) needs no index.
     let answers = if gathered
         .items()
         .iter()

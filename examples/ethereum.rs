@@ -3,7 +3,9 @@
 //! Requests` with `Retry-After: 1`, then a block number, is retried to success; a write
 //! (`eth_sendRawTransaction`) given the same answer is not retried, because the preset
 //! marks it non-idempotent: the caller decides whether to send it again (a send the
-//! provider took and answered late would come back as "already known").
+//! provider took and answered late would come back as "already known"); and a receipt
+//! that a node behind the provider's balancer has not seen yet (`null`) is asked for
+//! again, by a rule on results.
 //!
 //! The preset's backoff (1 s doubling, 5 retries, full jitter) and its `Retry-After`
 //! ceiling are replaced by the same shapes scaled by `--fast`.
@@ -14,6 +16,7 @@
 mod common;
 
 use common::{check, print_and_record_retry, retries, secs};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -31,13 +34,23 @@ async fn main() -> Result<(), BoxError> {
             "0xe670ec64341771606e55d6b4ca35a1a6b75ee3d5145a99d05921026d15273310"
         ))
     });
+    // The first time it is asked for, the receipt is not there yet.
+    let asked = AtomicUsize::new(0);
+    server.handle("eth_getTransactionReceipt", move |_: &Value| {
+        Ok(match asked.fetch_add(1, Ordering::Relaxed) {
+            0 => Value::Null,
+            _ => json!({"status": "0x1", "blockNumber": "0x10d4f"}),
+        })
+    });
     println!("Ethereum-like JSON-RPC server on {}", server.uri());
 
-    let (on_retry, seen) = print_and_record_retry("eth");
+    let (on_retry, log) = print_and_record_retry("eth");
     let ceiling = secs(60.0);
     let strategy = RetryStrategy::ethereum_rate_limits()
         .backoff(ExponentialBackoff::doubling(5, secs(1.0)).with_jitter(Jitter::full()))
         .retry_after_ceiling(ceiling)
+        // A node that has not seen the transaction's block answers `null`: ask again.
+        .retry_result_if(|method, result| method == "eth_getTransactionReceipt" && result.is_null())
         .on_retry(on_retry);
     let client = Client::builder(server.uri()).retry(strategy).build();
 
@@ -68,7 +81,7 @@ async fn main() -> Result<(), BoxError> {
     // stays under 40 ms: exactly the ceiling then).
     let hint = Duration::from_secs(1);
     let floor = hint.min(ceiling);
-    let seen = retries(&seen);
+    let seen = retries(&log);
     // The preset retries -32005 by a response rule (it leaves out the -32005s that are
     // caps, not limits), so that is the reason given.
     let limited = RetryReason::ResponsePredicate(-32005);
@@ -123,5 +136,22 @@ async fn main() -> Result<(), BoxError> {
             None => return Err(e.into()),
         },
     }
+
+    // A receipt a lagging node has not seen: a success, `null`, retried by the rule.
+    println!("eth_getTransactionReceipt; the first node asked has not seen it (null):");
+    let receipt: Value = client
+        .call("eth_getTransactionReceipt", ("0xe670ec64",))
+        .await?;
+    println!(
+        "  receipt {receipt} after {} attempts",
+        server.calls("eth_getTransactionReceipt")
+    );
+    let last = retries(&log).last().map(|(_, reason, _)| *reason);
+    check(
+        receipt["status"] == "0x1"
+            && server.calls("eth_getTransactionReceipt") == 2
+            && last == Some(RetryReason::Result),
+        format_args!("the receipt after 2 attempts, retried on its null result: {last:?}"),
+    )?;
     Ok(())
 }

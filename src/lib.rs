@@ -200,7 +200,12 @@
 //! | [`retry_on_error::<E>()`](RetryStrategy::retry_on_error) | an error with an `E` anywhere in its `source()` chain (pjrpc's `exceptions=`) |
 //! | [`retry_if(f)`](RetryStrategy::retry_if) | an error for which `f` is true (not an answer, under whatever status) |
 //!
-//! When retries end, the last error *response* is returned as `Ok`, and the last transport
+//! No rule retries a request the codec refused unsent
+//! ([`is_invalid_request`](codec::Error::is_invalid_request)): every attempt would be
+//! refused the same way.
+//!
+//! When retries end, the last error *response* (or a success a result rule retried) is
+//! returned as `Ok`, and the last transport
 //! *error* as `Err`, of the same type and with the same source chain, except for a partly
 //! retried batch whose re-send fails: it is returned as `Ok` with every call's latest
 //! answer (a call re-sent then has an earlier attempt's answer, and its record says so

@@ -661,6 +661,18 @@ async fn the_events_say_what_the_server_or_the_transport_said() {
         assert!(!line.contains(" error="), "{line}");
     }
 
+    // A hostile server's megabyte message is cut, as `Display` cuts it.
+    server.handle("long", |_| Err((2001, "m".repeat(100_000))));
+    let before = logs.lines().len();
+    stack(&server, periodic(1).codes([2001]))
+        .oneshot(Request::new("long", json!([])).with_id(1))
+        .await
+        .unwrap();
+    for line in logs.lines().split_off(before) {
+        assert!(line.contains("mmmm"), "{line:.300}");
+        assert!(line.len() < 2_000, "{} bytes", line.len());
+    }
+
     let (_held, refusing) = common::refusing();
     let uri = format!("http://{refusing}/").parse().unwrap();
     let before = logs.lines().len();

@@ -124,7 +124,8 @@ impl<E: InspectError> ClientError<E> {
     /// The server's wait hint, as the retry layer reads one: the
     /// [`Retry-After`](Self::retry_after), or, on an error object, a wait in its `data`
     /// (Infura's `backoff_seconds`), the larger of the two ([`RpcError::wait_hint`]);
-    /// not held to any ceiling.
+    /// not held to any ceiling. Hints a strategy's own rules read
+    /// ([`retry_after_from`](crate::RetryStrategy::retry_after_from)) are not among them.
     pub fn wait_hint(&self) -> Option<Duration> {
         match self {
             ClientError::Rpc(e) => e.wait_hint(),
@@ -249,7 +250,8 @@ impl RpcError {
     /// [`Retry-After`](Self::retry_after), or a wait in the error object's `data`
     /// (Infura's `backoff_seconds`, at the top of `data` or under `rate`), the larger of
     /// the two; not held to any ceiling. For a caller who waits itself once the retries
-    /// are over.
+    /// are over. Hints a strategy's own rules read
+    /// ([`retry_after_from`](crate::RetryStrategy::retry_after_from)) are not among them.
     ///
     /// ```
     /// use std::time::Duration;

@@ -173,7 +173,8 @@ impl<'a> RetryEvent<'a> {
     ///     match (e.error_object(), e.error()) {
     ///         (Some(answer), _) => eprintln!("retrying {}: the server said {answer}", e.method()),
     ///         (None, Some(error)) => eprintln!("retrying {}: {error}", e.method()),
-    ///         (None, None) => eprintln!("retrying {}: status {:?}", e.method(), e.status()),
+    ///         // A failure status, or a success a result rule retried.
+    ///         (None, None) => eprintln!("retrying {}: {}", e.method(), e.reason()),
     ///     }
     /// });
     /// # let _ = strategy;
@@ -208,6 +209,14 @@ impl<'a> RetryEvent<'a> {
     }
 }
 
+/// An error object's message as its `Display` shows it, cut after
+/// [`MESSAGE_SHOWN`](crate::jsonrpc::MESSAGE_SHOWN) bytes: a log line should not be as
+/// long as a hostile server makes its message.
+#[cfg(feature = "tracing")]
+fn shown_message(error: &ErrorObject) -> String {
+    crate::jsonrpc::cut(error.message(), crate::jsonrpc::MESSAGE_SHOWN)
+}
+
 /// The error as `tracing` records one (`record_error`: subscribers such as
 /// `tracing-subscriber`'s print its message and its sources).
 #[cfg(feature = "tracing")]
@@ -232,7 +241,7 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
         code = event.code(),
         status = event.failure.status.map(|s| s.as_u16()),
         class = event.class().map(tracing::field::display),
-        error_message = event.error_object().map(ErrorObject::message),
+        error_message = event.error_object().map(shown_message),
         error = event.error().map(as_dyn_error),
         "retrying JSON-RPC request"
     );
@@ -285,7 +294,9 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 /// over the HTTP-level layer reads that layer's record off the answers it hands back.
 ///
 /// A call that succeeded has none (a result under a failure status the strategy
-/// retries is a failure), nor one whose strategy never retries anything (the layer does
+/// retries is a failure, and so is one a
+/// [`retry_result_if`](RetryStrategy::retry_result_if) rule retries), nor one whose
+/// strategy never retries anything (the layer does
 /// not watch it). At the HTTP level, the inner service's own error comes back as it
 /// was, and a call given up before its first attempt (its body too large or too slow to
 /// come, the deadline while the service was not ready) fails with an error of its own
@@ -583,9 +594,9 @@ impl<'a> GiveUpEvent<'a> {
 
     /// The server's wait hint on the last attempt's answer, when it gave one, read as
     /// [`RetryEvent::retry_after`] reads it (for a batch, the largest among the answers a
-    /// rule would retry). With [`GiveUpReason::Deadline`], a hint longer than the time
-    /// left says that the server's wait, not the backoff's, would have passed the
-    /// deadline.
+    /// rule would retry). With [`GiveUpReason::Deadline`], a hint that, held to the
+    /// [ceiling](RetryStrategy::retry_after_ceiling), is longer than the time left says
+    /// that the server's wait, not the backoff's, would have passed the deadline.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
@@ -671,7 +682,7 @@ pub(crate) fn announce_give_up(strategy: &RetryStrategy, event: &GiveUpEvent<'_>
         code = event.code(),
         status = event.failure.status.map(|s| s.as_u16()),
         class = event.class().map(tracing::field::display),
-        error_message = event.error_object().map(ErrorObject::message),
+        error_message = event.error_object().map(shown_message),
         error = event.error().map(as_dyn_error),
         "not retrying JSON-RPC request"
     );

@@ -128,7 +128,9 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///   `tracing` feature, a debug event says why it went once (when the strategy can
 ///   retry at all; quoting nothing of the body but a repeated id).
 ///
-/// Results are checked as JSON but never built. Error `data` is built for the response
+/// Results are checked as JSON but not built, unless a strategy has a rule on them
+/// ([`RetryStrategy::retry_result_if`]): then built where serde_json can hold them, and
+/// one it cannot hold is read by no rule. Error `data` is built for the response
 /// rules to read when serde_json can hold it, and left out of the decision when it
 /// cannot (a number beyond `f64`, deep nesting); either way the answer goes through as
 /// the server's bytes.

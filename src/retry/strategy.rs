@@ -347,8 +347,9 @@ impl RetryStrategy {
     /// for several (in a batch, the batch's strategy decides for every call, and a
     /// strategy [`for_method`](Self::for_method) is not asked there).
     ///
-    /// A retried success is a failure like any other: it waits for the backoff, never
-    /// for a non-idempotent method (the server ran the call), and when the retries end,
+    /// A retried success is a failure like any other: it waits for the backoff (raised
+    /// to a `Retry-After` that came with it, up to the ceiling), never for a
+    /// non-idempotent method (the server ran the call), and when the retries end,
     /// the last answer comes back as it is, with how the retries ended recorded on it
     /// ([`GaveUp`](crate::GaveUp)). In a batch, only the calls whose result the rule
     /// retries are sent again. Notifications have no result, and are never retried by
@@ -407,9 +408,9 @@ impl RetryStrategy {
     ///
     /// No rule on errors (this one, [`retry_on`](Self::retry_on),
     /// [`retry_if`](Self::retry_if)) retries a request the codec refused unsent
-    /// ([`is_invalid_request`](crate::codec::Error::is_invalid_request), a
-    /// [`DecodeError`](crate::jsonrpc::DecodeError) in its source): every attempt would
-    /// be refused the same way. It ends "not retryable", at once.
+    /// ([`is_invalid_request`](crate::codec::Error::is_invalid_request): its source a
+    /// [`DecodeError`](crate::jsonrpc::DecodeError), or a URI the codec cannot send to):
+    /// every attempt would be refused the same way. It ends "not retryable", at once.
     #[must_use]
     pub fn retry_on_error<E: StdError + 'static>(self) -> Self {
         self.edit(|i| {
@@ -565,8 +566,11 @@ impl RetryStrategy {
     /// backoff's delay, up to the ceiling; the largest hint wins (a reader added to
     /// others, and to the header and `backoff_seconds`). It makes nothing retryable by
     /// itself: the answer must be retried by a rule ([`codes`](Self::codes),
-    /// [`retry_response_if`](Self::retry_response_if), a status). For a batch, it reads
-    /// each answer retried, and a refusal of the whole batch. It is the strategy's own: a
+    /// [`retry_response_if`](Self::retry_response_if), a status). It reads at both levels
+    /// alike; for a batch, each answer retried, and a refusal of the whole batch. A hint
+    /// whose wait would end at or past [`max_elapsed`](Self::max_elapsed) ends the
+    /// retries at once ([`GiveUpReason::Deadline`](crate::GiveUpReason::Deadline)). It
+    /// is the strategy's own: a
     /// strategy [`for_method`](Self::for_method) does not borrow the default's, and
     /// [`ClientError::wait_hint`](crate::ClientError::wait_hint) reports only the hints
     /// read without it.
@@ -575,10 +579,9 @@ impl RetryStrategy {
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::RetryStrategy;
     ///
-    /// // "Too many requests, try again in 250ms": wait at least 250 ms.
-    /// let strategy = RetryStrategy::ethereum_rate_limits().retry_after_from(|e| {
-    ///     let (_, after) = e.message().split_once("try again in ")?;
-    ///     let millis = after.strip_suffix("ms")?.parse().ok()?;
+    /// // A provider that says how long to wait in its error's data: `"retry_in_ms": 250`.
+    /// let strategy = RetryStrategy::transient().codes([-32005]).retry_after_from(|e| {
+    ///     let millis = e.data()?.get("retry_in_ms")?.as_u64()?;
     ///     Some(Duration::from_millis(millis))
     /// });
     /// # let _ = strategy;

@@ -72,8 +72,14 @@ async fn a_wait_in_the_messages_prose_is_honoured() {
             "rate limited, try again in 99999999999999999999999s",
             Some(60.0),
         ),
+        ("rate limited, try again in 2 sec", Some(2.0)),
+        ("rate limited, try again in 2 secs", Some(2.0)),
+        ("rate limited, try again in 2 second", Some(2.0)),
+        ("rate limited, try again in 1500 millisecond", Some(1.5)),
+        ("rate limited, try again in 1500 milliseconds", Some(1.5)),
         ("rate limited, try again in a moment", None),
-        ("rate limited, try again in 5 minutes", None),
+        // A unit it does not read is no wait at all, not one of another unit.
+        ("rate limited, try again in 5000 minutes", None),
     ] {
         server.reset();
         server.script("eth_blockNumber", [Step::error_with(-32005, message, None)]);

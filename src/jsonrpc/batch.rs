@@ -703,6 +703,22 @@ mod tests {
         }
     }
 
+    /// Beside a null-id error for another item, a `-32600` under the first call's id is
+    /// that call's answer, not a refusal of the batch: the other call keeps its own.
+    #[test]
+    fn a_lone_invalid_request_beside_a_null_id_error_refuses_one_call() {
+        let ids = [Id::Number(1), Id::Number(2)];
+        let body = br#"[{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"bad"}},
+            {"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}]"#;
+        let answer = BatchResponse::from_slice(body, &ids).unwrap();
+        assert_eq!(answer.batch_error(), None);
+        let codes: Vec<_> = answer
+            .iter()
+            .map(|r| r.error().map(ErrorObject::code))
+            .collect();
+        assert_eq!(codes, [Some(-32600), Some(-32700)]);
+    }
+
     #[test]
     fn debug_shows_the_calls_and_the_answers() {
         let batch = BatchRequest::new(vec![Request::new("a", json!([])).with_id(1)]);

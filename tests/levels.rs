@@ -29,7 +29,7 @@ use tower_jsonrpc_retry::{
     BoxError, ErrorClass, GaveUp, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryStrategy,
 };
 
-use common::{ATTEMPT_TIMEOUT, ended, secs};
+use common::{ATTEMPT_TIMEOUT, ended, secs, try_again_in};
 
 #[derive(Clone, Copy, Debug)]
 enum Level {
@@ -72,14 +72,6 @@ fn null_result() -> Step {
 
 fn is_null(_method: &str, result: &Value) -> bool {
     result.is_null()
-}
-
-/// A wait in the message's prose, as some providers write it: "try again in 1500ms".
-fn try_again_in(e: &tower_jsonrpc_retry::jsonrpc::ErrorObject) -> Option<Duration> {
-    let (_, after) = e.message().split_once("try again in ")?;
-    Some(Duration::from_millis(
-        after.strip_suffix("ms")?.parse().ok()?,
-    ))
 }
 
 fn periodic(attempts: usize, interval: f64) -> RetryStrategy {

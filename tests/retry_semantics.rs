@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{ATTEMPT_TIMEOUT, Recorder, secs, stack, stack_to};
+use common::{ATTEMPT_TIMEOUT, Recorder, secs, stack, stack_to, try_again_in};
 use serde_json::json;
 use tokio::time::Instant;
 use tower::retry::budget::TpsBudget;
@@ -468,12 +468,6 @@ async fn batch_resends_only_the_failed_retryable_items() {
 /// the whole batch.
 #[tokio::test(start_paused = true)]
 async fn a_batch_waits_the_longest_hint_read_from_the_answers_it_retries() {
-    let try_again_in = |e: &tower_jsonrpc_retry::jsonrpc::ErrorObject| {
-        let (_, after) = e.message().split_once("try again in ")?;
-        Some(Duration::from_millis(
-            after.strip_suffix("ms")?.parse().ok()?,
-        ))
-    };
     let server = server().await;
     let busy = |ms: u64| Step::error_with(2001, format!("try again in {ms}ms"), None);
     server.script("sum", [busy(1500), busy(2500), Step::ok(), Step::ok()]);

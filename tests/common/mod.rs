@@ -119,6 +119,15 @@ impl Recorder {
     }
 }
 
+/// A wait in the message's prose, as some providers write it: "try again in 1500ms" (a
+/// rule for `RetryStrategy::retry_after_from`).
+pub fn try_again_in(e: &tower_jsonrpc_retry::jsonrpc::ErrorObject) -> Option<Duration> {
+    let (_, after) = e.message().split_once("try again in ")?;
+    Some(Duration::from_millis(
+        after.strip_suffix("ms")?.parse().ok()?,
+    ))
+}
+
 pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }

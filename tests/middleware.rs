@@ -221,6 +221,59 @@ async fn http_level_under_decompression_hands_an_encoded_answer_back_as_it_came(
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_encoded_success_under_decompression_is_a_success_to_every_rule_and_hook() {
+    // The layer cannot read an answer the caller asked to have encoded, so no rule may
+    // take it for a failure: not a rule on decode errors, not one on statuses (which do
+    // see the 200 of a body that is not JSON-RPC), and no hook or record may say the call
+    // was given up on.
+    const BATCH: &str = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":7},
+        {"jsonrpc":"2.0","method":"sum","params":[3,4],"id":8}]"#;
+    let handler = |_: usize, received: &Received| {
+        let answer = match serde_json::from_slice::<Value>(&received.3).unwrap() {
+            Value::Array(calls) => json!(
+                calls
+                    .iter()
+                    .map(|c| json!({"jsonrpc": "2.0", "result": 3, "id": c["id"]}))
+                    .collect::<Vec<_>>()
+            ),
+            call => json!({"jsonrpc": "2.0", "result": 3, "id": call["id"]}),
+        };
+        gzipped(StatusCode::OK, answer.to_string().as_bytes())
+    };
+    let server = Server::start(handler).await;
+    let give_ups = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let heard = give_ups.clone();
+    let periodic = || RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100)));
+    let strategies = [
+        RetryStrategy::transient().on_give_up(move |_| {
+            heard.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }),
+        periodic().retry_on_error::<tower_jsonrpc_retry::jsonrpc::DecodeError>(),
+        periodic().retry_status_if(|_| true),
+    ];
+    let mut sent = 0;
+    for strategy in strategies {
+        for body in [CALL, BATCH] {
+            let svc = ServiceBuilder::new()
+                .layer(tower_http::decompression::DecompressionLayer::new())
+                .layer(JsonRpcRetryLayer::http::<Full<Bytes>>(strategy.clone()))
+                .service(common::http());
+            let resp = svc.oneshot(http_call(server.uri("/"), body)).await.unwrap();
+            sent += 1;
+            assert_eq!(server.requests(), sent, "{body} was sent again");
+            assert_eq!(resp.status(), StatusCode::OK);
+            let gave_up = resp.extensions().get::<tower_jsonrpc_retry::GaveUp>();
+            assert!(gave_up.is_none(), "{body}: {gave_up:?} on a success");
+            let answer = json_of(resp).await;
+            let first = answer.get(0).unwrap_or(&answer);
+            assert_eq!(first["result"], 3, "{body}: {answer}");
+        }
+    }
+    let heard = give_ups.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(heard, 0, "on_give_up heard of a success");
+}
+
+#[tokio::test(start_paused = true)]
 async fn gzip_encoded_failure_statuses_are_retried_by_status_at_both_levels() {
     let handler = |n: usize, received: &Received| {
         let id = id_of(&received.3);

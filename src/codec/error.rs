@@ -118,6 +118,13 @@ impl Error {
         self.inner.raw.take()
     }
 
+    /// A 2xx answer kept for the HTTP-level layer because it could not be read (it is
+    /// content-encoded): not a failure, but an answer only the caller can read, handed
+    /// back as it came.
+    pub(crate) fn is_unread_answer(&self) -> bool {
+        self.inner.kind == Kind::Decode && self.inner.raw.is_some()
+    }
+
     /// The answer's body is not a JSON-RPC answer to the request; its status and
     /// `Retry-After` are kept (a hint on any answer is the server's word).
     pub(crate) fn decode(

@@ -150,7 +150,9 @@ fn status_rule(matcher: &ErrorMatcher, status: StatusCode) -> Option<RetryReason
 /// (`classify::provably_not_run`: it never left the client, or the server refused its
 /// HTTP/2 stream), and the strategy retries that error. A request the codec refused
 /// unsent ([`is_invalid_request`](crate::codec::Error::is_invalid_request)) is retried
-/// by no rule: every attempt would be refused the same way.
+/// by no rule: every attempt would be refused the same way. Nor is a content-encoded
+/// answer the HTTP-level layer could not read: it is the server's answer, for the caller
+/// to read.
 pub(crate) fn error<E: InspectError>(
     strategy: &RetryStrategy,
     non_idempotent: bool,
@@ -160,7 +162,8 @@ pub(crate) fn error<E: InspectError>(
     if crate::classify::chain(dyn_err).any(|e| {
         e.downcast_ref::<crate::codec::Error>()
             .is_some_and(crate::codec::Error::is_invalid_request)
-    }) {
+    }) || super::inspect::is_unread_answer(dyn_err)
+    {
         return Verdict::Unmatched;
     }
     let status = err.status();

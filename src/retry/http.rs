@@ -135,9 +135,11 @@ use message::{FirstByte, Message, parse, request_too_large};
 /// cannot (a number beyond `f64`, deep nesting); either way the answer goes through as
 /// the server's bytes.
 ///
-/// An answer whose body is content-encoded (the caller asked for gzip, say) cannot be
-/// read by the layer, so no JSON-RPC rule applies to it: it comes back as it came, for
-/// the caller to decode. A batch sent again after an answer, whose answer the layer
+/// A 2xx answer whose body is content-encoded (the caller asked for gzip, say) cannot be
+/// read by the layer, so no rule applies to it (not one on decode errors or statuses
+/// either: it is the server's answer, not a failure), no hook hears of it and no
+/// [`GaveUp`](crate::GaveUp) is recorded on it: it comes back as it came, for the caller
+/// to decode. (An encoded answer under a failure status is decided on by its status.) A batch sent again after an answer, whose answer the layer
 /// gathers with the ones kept, goes with `Accept-Encoding: identity` in place of the
 /// caller's: an answer the layer could not read could not be gathered, and the server's
 /// answers in it would be lost. The gathered answer is not encoded either.

@@ -11,7 +11,7 @@ use super::event::{
     announce_retry, named_call,
 };
 use super::future::Delay;
-use super::inspect::InspectError;
+use super::inspect::{self, InspectError};
 use super::strategy::RetryStrategy;
 use crate::backoff::{Backoff, BoxDelays};
 use crate::codec::{Deadline, Gathering, LatestHint, RawAnswer, RawItem, RetryAfter};
@@ -389,9 +389,12 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
         };
         // A result a rule retries is a failure even when it is a success body (under a
         // listed status), held back or not; a result nothing retries is one when it is
-        // an error.
-        let failed =
-            verdict != Verdict::Unmatched || result.as_ref().map_or(true, Response::is_error);
+        // an error, unless it is an answer the HTTP level could not read (encoded).
+        let failed = verdict != Verdict::Unmatched
+            || result.as_ref().map_or_else(
+                |err| !inspect::is_unread_answer(err.as_error()),
+                Response::is_error,
+            );
         let deadline = req.extensions().get::<Deadline>();
         match (self.state).schedule(strategy, verdict, hint, result.as_ref().err(), deadline) {
             Ok((reason, delay, decided)) => {
@@ -529,6 +532,11 @@ impl JsonRpcRetryPolicy {
                     || call.is_some()
                     || response.batch_error().is_some();
                 (failed, call)
+            }
+            // The first exchange's answer, encoded: the server's answer to every call,
+            // which only the caller can read.
+            Err(err) if gathered.is_none() && inspect::is_unread_answer(err.as_error()) => {
+                (false, None)
             }
             // A call held back by an earlier exchange of a partly retried batch, when no
             // limit ended the retries.

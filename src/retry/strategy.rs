@@ -63,7 +63,8 @@ pub enum ErrorClass {
     /// Meant for failure statuses (429, 502, 503, ...): a 2xx answer that decodes never
     /// matches, since it is decided on by its JSON-RPC body (its error codes); a 2xx
     /// status matches only an error that carries it (a 2xx body that failed to decode or
-    /// to be read whole).
+    /// to be read whole; not a content-encoded answer the HTTP-level layer hands back
+    /// unread).
     Status(StatusCode),
 }
 
@@ -435,7 +436,8 @@ impl RetryStrategy {
     ///
     /// `f` sees the statuses of failures: a failure status, or a 2xx that came with an
     /// error (a body that failed to decode or to be read whole); a 2xx answer that
-    /// decodes is decided on by its JSON-RPC body alone.
+    /// decodes is decided on by its JSON-RPC body alone, and a content-encoded 2xx answer
+    /// the HTTP-level layer cannot read is no failure.
     ///
     /// ```
     /// use std::time::Duration;

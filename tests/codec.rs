@@ -1418,3 +1418,65 @@ async fn a_request_never_taken_below_the_codec_says_not_sent() {
     );
     assert_eq!(shed.to_string(), "HTTP request failed: not sent");
 }
+
+/// Answers every request at once with the answer `{"result":3}` to call 1.
+fn answering_at_once() -> impl Service<
+    http::Request<Full<Bytes>>,
+    Response = http::Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl std::future::Future<Output = Result<http::Response<Full<Bytes>>, Infallible>> + Send,
+> + Clone
++ Send {
+    tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+        Ok(http::Response::new(Full::from(
+            r#"{"jsonrpc":"2.0","result":3,"id":1}"#,
+        )))
+    })
+}
+
+/// A call's future first polled after its attempt timeout (or deadline) has passed, its
+/// answer there all along (a task polled late on a busy runtime): the answer, as tower's
+/// `Timeout` gives it, not a timeout (and, under a retry rule on timeouts, the call sent
+/// again): at the codec, and through the retry layer to its deadline. (The HTTP-level
+/// layer sends nothing before its future is polled, and reads its answers through the
+/// same codec.)
+#[tokio::test(start_paused = true)]
+async fn an_answer_there_when_the_timer_has_fired_too_is_the_answer() {
+    use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    use tower_jsonrpc_retry::{ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+
+    let late = Duration::from_secs(2);
+    let mut timeout = tower::timeout::Timeout::new(answering_at_once(), Duration::from_secs(1));
+    let call = timeout
+        .ready()
+        .await
+        .unwrap()
+        .call(http::Request::new(Full::from("")));
+    tokio::time::advance(late).await;
+    assert!(call.await.is_ok(), "tower's Timeout gives the answer");
+
+    let codec = || {
+        JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
+            .attempt_timeout(Duration::from_secs(1))
+            .layer(answering_at_once())
+    };
+    let sum = || Request::new("sum", json!([1, 2])).with_id(1);
+    let mut alone = codec();
+    let call = ServiceExt::<Request>::ready(&mut alone)
+        .await
+        .unwrap()
+        .call(sum());
+    tokio::time::advance(late).await;
+    assert_eq!(call.await.unwrap().result(), Some(&json!(3)));
+
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(10)))
+        .retry_on(ErrorClass::Timeout)
+        .max_elapsed(Duration::from_secs(1));
+    let mut retried = JsonRpcRetryLayer::new(strategy).layer(codec());
+    let call = ServiceExt::<Request>::ready(&mut retried)
+        .await
+        .unwrap()
+        .call(sum());
+    tokio::time::advance(late).await;
+    assert_eq!(call.await.unwrap().result(), Some(&json!(3)));
+}

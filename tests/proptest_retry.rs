@@ -516,11 +516,12 @@ enum Level {
 impl Level {
     /// When an attempt that would end at `ends` is cut short by the deadline, if it is:
     /// at the deadline over the codec; over another service, a millisecond after it, by
-    /// the layer itself (an answer that comes at that moment is still the answer).
+    /// the layer itself. Either way an answer that comes at that moment is still the
+    /// answer (the exchange is polled before the timer, as in tower's `Timeout`).
     fn cut(self, deadline: u64, ends: u64) -> Option<u64> {
         match self {
             Level::Direct => (ends > deadline + 1).then_some(deadline + 1),
-            Level::Codec | Level::Http => (ends >= deadline).then_some(deadline),
+            Level::Codec | Level::Http => (ends > deadline).then_some(deadline),
         }
     }
 }

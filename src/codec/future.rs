@@ -114,6 +114,152 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        // The exchange first, then the timer, as tower's `Timeout` does: an answer that
+        // is there when the timer has fired too (the task polled late, on a busy runtime)
+        // is the answer, not a timeout and a needless retry.
+        let exchange = (|| -> Poll<Self::Output> {
+            loop {
+                match this.state.as_mut().project() {
+                    StateProj::Call { fut } => {
+                        let response = match ready!(fut.poll(cx)) {
+                            Ok(response) => response,
+                            Err(e) => {
+                                this.state.set(State::Done);
+                                return Poll::Ready(Err(Error::transport(e)));
+                            }
+                        };
+                        let (parts, body) = response.into_parts();
+                        // A notification gets no response: a 2xx answer's body is not kept
+                        // (nor limited, nor decoded), as the module docs promise. A body
+                        // there is drained, up to a small limit, so that the connection
+                        // goes back to the pool: a body dropped unread closes it.
+                        let notification = parts.status.is_success()
+                            && matches!(
+                                this.expected,
+                                Some(Expected {
+                                    awaited: Awaited::Notification,
+                                    ..
+                                })
+                            );
+                        if notification {
+                            let left = NOTIFICATION_DRAIN_LIMIT.min(*this.limit);
+                            // Nothing to drain, or more than is worth it: delivered now.
+                            if body.is_end_stream() || body.size_hint().lower() > left as u64 {
+                                this.state.set(State::Done);
+                                return delivered(Some(parts), this.expected, *this.decode);
+                            }
+                            // The attempt's own timer, brought forward: when it fires
+                            // during the drain, the notification is delivered (above).
+                            let until = tokio::time::Instant::now() + NOTIFICATION_DRAIN_WAIT;
+                            match this.timer.as_mut().as_pin_mut() {
+                                Some(timer) if timer.deadline() <= until => {}
+                                Some(timer) => timer.reset(until),
+                                None => this.timer.set(Some(tokio::time::sleep_until(until))),
+                            }
+                            this.state.set(State::Drain {
+                                body,
+                                left,
+                                parts: Some(parts),
+                            });
+                            continue;
+                        }
+                        let declared = body.size_hint().exact();
+                        if declared.is_some_and(|len| len > *this.limit as u64) {
+                            this.state.set(State::Done);
+                            if accepted_notifications(Some(&parts), this.expected.as_ref()) {
+                                let parts = super::without_body(parts);
+                                return delivered(Some(parts), this.expected, *this.decode);
+                            }
+                            let err = Error::body_too_large(*this.limit);
+                            return Poll::Ready(Err(unread(parts, this.expected.as_ref(), err)));
+                        }
+                        let read = Read::new(body.size_hint().lower(), *this.limit);
+                        this.state.set(State::Body {
+                            body: Limited::new(body, *this.limit),
+                            read,
+                            parts: Some(parts),
+                        });
+                    }
+                    StateProj::Body {
+                        mut body,
+                        read,
+                        parts,
+                    } => {
+                        let result = loop {
+                            match ready!(body.as_mut().poll_frame(cx)) {
+                                Some(Ok(frame)) => {
+                                    if let Ok(mut data) = frame.into_data() {
+                                        read.push(data.copy_to_bytes(data.remaining()));
+                                    }
+                                }
+                                Some(Err(e)) => break Err(e),
+                                None => break Ok(read.take()),
+                            }
+                        };
+                        let parts = parts.take();
+                        this.state.set(State::Done);
+                        let (Some(parts), Some(expected)) = (parts, this.expected.take()) else {
+                            return Poll::Pending;
+                        };
+                        return Poll::Ready(match result {
+                            Ok(bytes) => (this.decode)(expected, parts, bytes),
+                            // A batch of notifications only, accepted: its body broke (or
+                            // passed the limit) before a refusal came whole, and the
+                            // notifications were delivered.
+                            Err(_) if accepted_notifications(Some(&parts), Some(&expected)) => {
+                                (this.decode)(expected, super::without_body(parts), Bytes::new())
+                            }
+                            Err(e) => {
+                                Err(unread(parts, Some(&expected), Error::body(e, *this.limit)))
+                            }
+                        });
+                    }
+                    StateProj::Drain {
+                        mut body,
+                        left,
+                        parts,
+                    } => {
+                        // Until the body ends, fails, passes the limit or outlasts the wait
+                        // (then the connection is closed, as for any body left unread).
+                        loop {
+                            match body.as_mut().poll_frame(cx) {
+                                Poll::Ready(Some(Ok(frame))) => {
+                                    let len = frame.data_ref().map_or(0, Buf::remaining);
+                                    match left.checked_sub(len) {
+                                        Some(still) => *left = still,
+                                        None => break,
+                                    }
+                                }
+                                Poll::Ready(Some(Err(_)) | None) => break,
+                                Poll::Pending => {
+                                    // The timer may have moved since it was last polled: its
+                                    // wake-up is registered here.
+                                    let timer = this.timer.as_mut().as_pin_mut();
+                                    if timer.is_some_and(|timer| timer.poll(cx).is_ready()) {
+                                        break;
+                                    }
+                                    return Poll::Pending;
+                                }
+                            }
+                        }
+                        let parts = parts.take();
+                        this.state.set(State::Done);
+                        return delivered(parts, this.expected, *this.decode);
+                    }
+                    StateProj::Failed { error } => {
+                        let error = error.take();
+                        this.state.set(State::Done);
+                        if let Some(error) = error {
+                            return Poll::Ready(Err(error));
+                        }
+                    }
+                    StateProj::Done => return Poll::Pending,
+                }
+            }
+        })();
+        if exchange.is_ready() {
+            return exchange;
+        }
         if let Some(timer) = this.timer.as_mut().as_pin_mut() {
             if timer.poll(cx).is_ready() && !matches!(*this.state, State::Done) {
                 // A notification's answer came: the body left unread is not the call's.
@@ -144,142 +290,7 @@ where
                 return Poll::Ready(Err(err));
             }
         }
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Call { fut } => {
-                    let response = match ready!(fut.poll(cx)) {
-                        Ok(response) => response,
-                        Err(e) => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(Err(Error::transport(e)));
-                        }
-                    };
-                    let (parts, body) = response.into_parts();
-                    // A notification gets no response: a 2xx answer's body is not kept
-                    // (nor limited, nor decoded), as the module docs promise. A body
-                    // there is drained, up to a small limit, so that the connection
-                    // goes back to the pool: a body dropped unread closes it.
-                    let notification = parts.status.is_success()
-                        && matches!(
-                            this.expected,
-                            Some(Expected {
-                                awaited: Awaited::Notification,
-                                ..
-                            })
-                        );
-                    if notification {
-                        let left = NOTIFICATION_DRAIN_LIMIT.min(*this.limit);
-                        // Nothing to drain, or more than is worth it: delivered now.
-                        if body.is_end_stream() || body.size_hint().lower() > left as u64 {
-                            this.state.set(State::Done);
-                            return delivered(Some(parts), this.expected, *this.decode);
-                        }
-                        // The attempt's own timer, brought forward: when it fires
-                        // during the drain, the notification is delivered (above).
-                        let until = tokio::time::Instant::now() + NOTIFICATION_DRAIN_WAIT;
-                        match this.timer.as_mut().as_pin_mut() {
-                            Some(timer) if timer.deadline() <= until => {}
-                            Some(timer) => timer.reset(until),
-                            None => this.timer.set(Some(tokio::time::sleep_until(until))),
-                        }
-                        this.state.set(State::Drain {
-                            body,
-                            left,
-                            parts: Some(parts),
-                        });
-                        continue;
-                    }
-                    let declared = body.size_hint().exact();
-                    if declared.is_some_and(|len| len > *this.limit as u64) {
-                        this.state.set(State::Done);
-                        if accepted_notifications(Some(&parts), this.expected.as_ref()) {
-                            let parts = super::without_body(parts);
-                            return delivered(Some(parts), this.expected, *this.decode);
-                        }
-                        let err = Error::body_too_large(*this.limit);
-                        return Poll::Ready(Err(unread(parts, this.expected.as_ref(), err)));
-                    }
-                    let read = Read::new(body.size_hint().lower(), *this.limit);
-                    this.state.set(State::Body {
-                        body: Limited::new(body, *this.limit),
-                        read,
-                        parts: Some(parts),
-                    });
-                }
-                StateProj::Body {
-                    mut body,
-                    read,
-                    parts,
-                } => {
-                    let result = loop {
-                        match ready!(body.as_mut().poll_frame(cx)) {
-                            Some(Ok(frame)) => {
-                                if let Ok(mut data) = frame.into_data() {
-                                    read.push(data.copy_to_bytes(data.remaining()));
-                                }
-                            }
-                            Some(Err(e)) => break Err(e),
-                            None => break Ok(read.take()),
-                        }
-                    };
-                    let parts = parts.take();
-                    this.state.set(State::Done);
-                    let (Some(parts), Some(expected)) = (parts, this.expected.take()) else {
-                        return Poll::Pending;
-                    };
-                    return Poll::Ready(match result {
-                        Ok(bytes) => (this.decode)(expected, parts, bytes),
-                        // A batch of notifications only, accepted: its body broke (or
-                        // passed the limit) before a refusal came whole, and the
-                        // notifications were delivered.
-                        Err(_) if accepted_notifications(Some(&parts), Some(&expected)) => {
-                            (this.decode)(expected, super::without_body(parts), Bytes::new())
-                        }
-                        Err(e) => Err(unread(parts, Some(&expected), Error::body(e, *this.limit))),
-                    });
-                }
-                StateProj::Drain {
-                    mut body,
-                    left,
-                    parts,
-                } => {
-                    // Until the body ends, fails, passes the limit or outlasts the wait
-                    // (then the connection is closed, as for any body left unread).
-                    loop {
-                        match body.as_mut().poll_frame(cx) {
-                            Poll::Ready(Some(Ok(frame))) => {
-                                let len = frame.data_ref().map_or(0, Buf::remaining);
-                                match left.checked_sub(len) {
-                                    Some(still) => *left = still,
-                                    None => break,
-                                }
-                            }
-                            Poll::Ready(Some(Err(_)) | None) => break,
-                            Poll::Pending => {
-                                // The timer may have moved since it was last polled: its
-                                // wake-up is registered here.
-                                let timer = this.timer.as_mut().as_pin_mut();
-                                if timer.is_some_and(|timer| timer.poll(cx).is_ready()) {
-                                    break;
-                                }
-                                return Poll::Pending;
-                            }
-                        }
-                    }
-                    let parts = parts.take();
-                    this.state.set(State::Done);
-                    return delivered(parts, this.expected, *this.decode);
-                }
-                StateProj::Failed { error } => {
-                    let error = error.take();
-                    this.state.set(State::Done);
-                    if let Some(error) = error {
-                        return Poll::Ready(Err(error));
-                    }
-                }
-                StateProj::Done => return Poll::Pending,
-            }
-        }
+        Poll::Pending
     }
 }
 

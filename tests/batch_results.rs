@@ -1,7 +1,7 @@
 //! `BatchResults::take` with calls that share an id (a fixed id generator over a stack
 //! without the codec's duplicate check): each handle gets its own call's answer, in any
-//! order when the answers come one per call in call order, and taken in call order when
-//! they do not (one left out, one sent last).
+//! take order, whether the answers come one per call in call order or not (one left
+//! out, one sent last).
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -100,6 +100,27 @@ async fn reordered_answers_do_not_swap_calls_sharing_an_id() {
     assert_eq!(results.take(last).unwrap(), "last");
     assert_eq!(results.take(a).unwrap(), "a");
     assert_eq!(results.take(b).unwrap(), "b");
+}
+
+/// Answers out of call order, to calls sharing an id: a call whose result is not of its
+/// type keeps its answer, and the next call sharing the id still gets its own (it was
+/// handed the first call's again, and its own was never handed out); taken in any order.
+#[tokio::test]
+async fn a_result_of_the_wrong_type_leaves_the_next_call_sharing_its_id_its_own_answer() {
+    let client = client();
+    let mut batch = client.batch();
+    let last = batch.call::<String>("last", ());
+    let a = batch.call::<u64>("a", ());
+    let b = batch.call::<String>("b", ());
+    let c = batch.call::<String>("c", ());
+    let mut results = batch.send().await.unwrap();
+    assert!(results.take(a).is_err(), "a string, not a u64");
+    assert_eq!(results.take(c).unwrap(), "c");
+    assert_eq!(results.take(b).unwrap(), "b");
+    assert_eq!(results.take(last).unwrap(), "last");
+    let left: Vec<_> = results.into_responses();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].result(), Some(&json!("a")), "the answer stays a's");
 }
 
 /// Two calls of a batch share an id (a fixed id generator over a stack without the

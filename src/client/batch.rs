@@ -236,13 +236,11 @@ pub struct BatchResults<E = codec::Error> {
     _error: PhantomData<fn() -> E>,
 }
 
-/// Answers found by id: each id's first answer not taken yet, and for each answer the
-/// next one with the same id, so that calls sharing an id take them in call order; and
-/// the calls' ids in call order, to hand back what is left in that order.
+/// Answers found by id: each call's answer, worked out once (calls sharing an id take
+/// that id's answers in call order, whatever becomes of the answers taken before).
 struct ById {
-    first: std::collections::HashMap<Id, usize>,
-    next_same: Vec<Option<usize>>,
-    calls: Vec<Id>,
+    /// For each call, in call order, where its answer is.
+    of_call: Vec<Option<usize>>,
 }
 
 impl ById {
@@ -252,23 +250,25 @@ impl ById {
         // Backwards, so the first answer of an id ends in the map, chained to the rest.
         for (i, item) in items.iter().enumerate().rev() {
             if let Some(slot) = next_same.get_mut(i) {
-                *slot = first.insert(item.id().clone(), i);
+                *slot = first.insert(item.id(), i);
             }
         }
-        Self {
-            first,
-            next_same,
-            calls: calls.to_vec(),
-        }
+        let of_call = calls
+            .iter()
+            .map(|id| {
+                let found = first.remove(id)?;
+                if let Some(next) = next_same.get(found).copied().flatten() {
+                    first.insert(id, next);
+                }
+                Some(found)
+            })
+            .collect();
+        Self { of_call }
     }
 
-    /// Where the next answer with this id is, taking it.
-    fn take(&mut self, id: &Id) -> Option<usize> {
-        let found = self.first.remove(id)?;
-        if let Some(next) = self.next_same.get(found).copied().flatten() {
-            self.first.insert(id.clone(), next);
-        }
-        Some(found)
+    /// Where the answer to the call at `index` (in call order) is.
+    fn of_call(&self, index: usize) -> Option<usize> {
+        self.of_call.get(index).copied().flatten()
     }
 }
 
@@ -324,13 +324,13 @@ impl<E> BatchResults<E> {
             return Err(ClientError::MissingItem(item.id));
         }
         let answers = |r: &Option<Response>| r.as_ref().is_some_and(|r| r.id() == &item.id);
-        let at = match &mut self.out_of_place {
+        let at = match &self.out_of_place {
             // Answers out of place: by id, in call order for calls sharing one.
-            Some(by_id) => by_id.take(&item.id),
+            Some(by_id) => by_id.of_call(item.index),
             // One answer per call, in call order: its own slot, unless taken already.
             None => Some(item.index).filter(|&i| self.items.get(i).is_some_and(answers)),
         };
-        let Some((at, slot)) = at.and_then(|i| Some((i, self.items.get_mut(i)?))) else {
+        let Some(slot) = at.and_then(|i| self.items.get_mut(i)) else {
             return Err(ClientError::MissingItem(item.id));
         };
         // A result is read where it lies, and taken only once it is an `R`.
@@ -340,13 +340,8 @@ impl<E> BatchResults<E> {
                     *slot = None;
                     Ok(value)
                 }
-                Err(e) => {
-                    // Found by id: the answer stays the call's, for `into_responses`.
-                    if let Some(by_id) = &mut self.out_of_place {
-                        by_id.first.insert(item.id, at);
-                    }
-                    Err(ClientError::Deserialize(shortened(e)))
-                }
+                // The answer stays the call's, for `into_responses`.
+                Err(e) => Err(ClientError::Deserialize(shortened(e))),
             };
         }
         let response = slot.take().ok_or(ClientError::MissingItem(item.id))?;
@@ -359,10 +354,9 @@ impl<E> BatchResults<E> {
     pub fn into_responses(mut self) -> Vec<Response> {
         // Answers out of place: each call's first, found by id.
         let mut responses = Vec::with_capacity(self.items.len() + self.unmatched.len());
-        if let Some(mut by_id) = self.out_of_place.take() {
-            for id in std::mem::take(&mut by_id.calls) {
-                let found = by_id.take(&id).and_then(|i| self.items.get_mut(i));
-                if let Some(response) = found.and_then(Option::take) {
+        if let Some(by_id) = self.out_of_place.take() {
+            for at in by_id.of_call.into_iter().flatten() {
+                if let Some(response) = self.items.get_mut(at).and_then(Option::take) {
                     responses.push(response);
                 }
             }

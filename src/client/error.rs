@@ -26,9 +26,11 @@ use crate::{GaveUp, InspectError};
 ///     match err {
 ///         // The server's answer: its code says whether a later call may succeed.
 ///         ClientError::Rpc(e) => (format!("the node refused: {}", e.message()), e.code() == -32005),
-///         // The stack failed: a refused connection, a timeout, a failure status.
+///         // The stack failed: a refused connection, a timeout, a failure status (a
+///         // rate limit, or a node or gateway failing for now).
 ///         ClientError::Transport(e) => {
-///             let transient = e.is_connect() || e.is_timeout() || e.is_reset();
+///             let busy = e.status().is_some_and(|s| s == 429 || s.is_server_error());
+///             let transient = e.is_connect() || e.is_timeout() || e.is_reset() || busy;
 ///             (format!("could not reach the node: {e}"), transient)
 ///         }
 ///         // A bug on this side: the result is not the type asked for, say.
@@ -48,6 +50,11 @@ pub enum ClientError<E = codec::Error> {
     /// The result did not deserialize into the requested type. serde_json's message
     /// quotes the value it could not take; a message over 1 KiB keeps its beginning and
     /// its end (what was expected), with `…` between.
+    ///
+    /// The answer is read into the type after the retries, so this is never retried: to
+    /// ask again for a result a node has not got yet (a `null` receipt), call with an
+    /// `Option<R>` and give the strategy a rule on results
+    /// ([`RetryStrategy::retry_result_if`](crate::RetryStrategy::retry_result_if)).
     Deserialize(serde_json::Error),
     /// The params did not serialize, or not into an array or an object.
     Params(serde_json::Error),

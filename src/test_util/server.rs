@@ -359,9 +359,11 @@ impl FlakyServer {
         lock(&self.state).http_requests
     }
 
-    /// Every request body received, in order of arrival. A body is recorded as soon as it
-    /// has been read, before anything else happens to it (even if the step then drops the
-    /// connection).
+    /// Every request body received, in the order their reading ended. A body is recorded
+    /// as soon as it has been read, before anything else happens to it (even if the step
+    /// then drops the connection). [`headers`](Self::headers) are recorded as each head
+    /// comes, so with requests in flight together `bodies()[i]` need not be the body of
+    /// `headers()[i]`: tell them apart by their contents (a call's id, say).
     ///
     /// # Examples
     ///
@@ -507,10 +509,11 @@ impl FlakyServer {
         state.chaos_changes += 1;
     }
 
-    /// What the server did with every call it received, in order of arrival: one entry
-    /// per call (batch items and notifications included), one per request it did not
-    /// read ([`Fault::DropBeforeRead`]) and one per request or batch item that was not a
-    /// valid request. Each says which fault [`Chaos`] injected, if any.
+    /// What the server did with every call it received, in order of arrival (of its
+    /// body, read whole; of its head, for a request not read): one entry per call (batch
+    /// items and notifications included), one per request it did not read
+    /// ([`Fault::DropBeforeRead`]) and one per request or batch item that was not a valid
+    /// request. Each says which fault [`Chaos`] injected, if any.
     ///
     /// # Examples
     ///
@@ -592,7 +595,9 @@ impl FlakyServer {
     /// # async fn main() -> std::io::Result<()> {
     /// let server = FlakyServer::start().await?;
     /// server.script("sum", [Step::error(2001)]);
+    /// assert_eq!(server.unused("sum"), 1);
     /// server.reset(); // the next `sum` call gets `Step::ok()`
+    /// assert_eq!(server.unused("sum"), 0);
     /// assert_eq!(server.http_requests(), 0);
     /// # Ok(())
     /// # }

@@ -28,6 +28,26 @@ const NOTIFICATION_DRAIN_LIMIT: usize = 64 * 1024;
 /// closed, rather than holding up the call.
 const NOTIFICATION_DRAIN_WAIT: Duration = Duration::from_millis(100);
 
+/// The most frames of a body read in one poll. A body that always has a frame ready (a
+/// tokio channel whose writer is ahead, or empty frames, which no size limit counts)
+/// would otherwise hold the poll, and its thread, for as long as it goes on: after this
+/// many the task gives way, and its timers are looked at.
+const FRAMES_PER_POLL: usize = 64;
+
+/// Whether `timer` has fired, its wake-up registered if not. The clock is asked first:
+/// a timer polled when the task's tokio budget has run out (a body from a tokio resource
+/// spent it) says `Pending` whatever the time, without even registering, and a call
+/// whose exchange spends the budget on every poll would never end.
+pub(crate) fn fired(mut timer: Pin<&mut Sleep>, cx: &mut Context<'_>) -> bool {
+    timer.deadline() <= tokio::time::Instant::now() || timer.as_mut().poll(cx).is_ready()
+}
+
+/// Gives way to the other tasks once: the task is woken at once, to be polled again.
+fn give_way<T>(cx: &mut Context<'_>) -> Poll<T> {
+    cx.waker().wake_by_ref();
+    Poll::Pending
+}
+
 /// Turns the HTTP answer into the codec's response type.
 pub(super) type Decode<T> = fn(Expected, http::response::Parts, Bytes) -> Result<T, Error>;
 
@@ -185,7 +205,12 @@ where
                         read,
                         parts,
                     } => {
+                        let mut frames = 0;
                         let result = loop {
+                            frames += 1;
+                            if frames > FRAMES_PER_POLL {
+                                return give_way(cx);
+                            }
                             match ready!(body.as_mut().poll_frame(cx)) {
                                 Some(Ok(frame)) => {
                                     if let Ok(mut data) = frame.into_data() {
@@ -221,7 +246,12 @@ where
                     } => {
                         // Until the body ends, fails, passes the limit or outlasts the wait
                         // (then the connection is closed, as for any body left unread).
+                        let mut frames = 0;
                         loop {
+                            frames += 1;
+                            if frames > FRAMES_PER_POLL {
+                                return give_way(cx);
+                            }
                             match body.as_mut().poll_frame(cx) {
                                 Poll::Ready(Some(Ok(frame))) => {
                                     let len = frame.data_ref().map_or(0, Buf::remaining);
@@ -235,7 +265,7 @@ where
                                     // The timer may have moved since it was last polled: its
                                     // wake-up is registered here.
                                     let timer = this.timer.as_mut().as_pin_mut();
-                                    if timer.is_some_and(|timer| timer.poll(cx).is_ready()) {
+                                    if timer.is_some_and(|timer| fired(timer, cx)) {
                                         break;
                                     }
                                     return Poll::Pending;
@@ -261,7 +291,7 @@ where
             return exchange;
         }
         if let Some(timer) = this.timer.as_mut().as_pin_mut() {
-            if timer.poll(cx).is_ready() && !matches!(*this.state, State::Done) {
+            if fired(timer, cx) && !matches!(*this.state, State::Done) {
                 // A notification's answer came: the body left unread is not the call's.
                 // So it is for a batch of notifications only that the server accepted:
                 // its body is read for a refusal, and none came whole.
@@ -330,9 +360,24 @@ where
 {
     let mut read = Read::new(body.size_hint().lower(), limit);
     let mut body = std::pin::pin!(Limited::new(body, limit));
+    let mut frames = 0;
     while let Some(frame) = body.frame().await {
         if let Ok(mut data) = frame?.into_data() {
             read.push(data.copy_to_bytes(data.remaining()));
+        }
+        // A body always ready gives way now and then, so that a timeout around the read
+        // is looked at.
+        frames += 1;
+        if frames % FRAMES_PER_POLL == 0 {
+            let mut gave_way = false;
+            std::future::poll_fn(|cx| {
+                if std::mem::replace(&mut gave_way, true) {
+                    Poll::Ready(())
+                } else {
+                    give_way(cx)
+                }
+            })
+            .await;
         }
     }
     Ok(read.take())

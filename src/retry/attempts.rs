@@ -98,7 +98,7 @@ impl<S> Attempts<S> {
         let sleep = self
             .sleep
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        sleep.as_mut().poll(cx).is_ready()
+        crate::codec::future::fired(sleep.as_mut(), cx)
     }
 }
 
@@ -276,7 +276,9 @@ where
                     return Poll::Pending;
                 };
                 let sleep = cut.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-                std::task::ready!(sleep.as_mut().poll(cx));
+                if !crate::codec::future::fired(sleep.as_mut(), cx) {
+                    return Poll::Pending;
+                }
                 // tokio fires timers by the millisecond: an answer due within the last one
                 // may be another task's, woken by the same tick and queued before this
                 // one. Give way once, and poll the attempt again before cutting it.

@@ -273,6 +273,58 @@ async fn an_encoded_success_under_decompression_is_a_success_to_every_rule_and_h
     assert_eq!(heard, 0, "on_give_up heard of a success");
 }
 
+/// A batch partly retried: the re-send asks for no encoding, as its answer must be
+/// gathered with the ones kept. A server that encodes it anyway sends an answer the layer
+/// cannot gather, so it is a failure like any other (a rule on decode errors retries
+/// it), not the server's answer handed back as it came.
+#[tokio::test(start_paused = true)]
+async fn an_encoded_answer_to_a_batch_s_re_send_is_a_failure_the_rules_decide_on() {
+    const BATCH: &str = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":7},
+        {"jsonrpc":"2.0","method":"sum","params":[3,4],"id":8}]"#;
+    let handler = |n: usize, received: &Received| {
+        if n == 0 {
+            let answer = json!([
+                {"jsonrpc": "2.0", "error": {"code": 2001, "message": "busy"}, "id": 7},
+                {"jsonrpc": "2.0", "result": 7, "id": 8},
+            ]);
+            return http::Response::new(Full::new(Bytes::from(answer.to_string())));
+        }
+        let calls: Vec<Value> = serde_json::from_slice(&received.3).unwrap();
+        let answer: Vec<Value> = calls
+            .iter()
+            .map(|c| json!({"jsonrpc": "2.0", "result": 3, "id": c["id"]}))
+            .collect();
+        gzipped(StatusCode::OK, json!(answer).to_string().as_bytes())
+    };
+    let server = Server::start(handler).await;
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100)))
+        .codes([2001])
+        .retry_on_error::<tower_jsonrpc_retry::jsonrpc::DecodeError>();
+    let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy).layer(common::http());
+    let mut req = http_call(server.uri("/"), BATCH);
+    req.headers_mut()
+        .insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+    let resp = svc.oneshot(req).await.unwrap();
+    let received = server.received();
+    let asked: Vec<_> = received
+        .iter()
+        .map(|r| r.2.get(ACCEPT_ENCODING).cloned())
+        .collect();
+    assert_eq!(
+        asked[1].as_ref().map(|v| v.as_bytes()),
+        Some(&b"identity"[..])
+    );
+    assert_eq!(received.len(), 4, "the re-send, then its three retries");
+    let gave_up = resp
+        .extensions()
+        .get::<tower_jsonrpc_retry::GaveUp>()
+        .copied();
+    assert_eq!(
+        gave_up.map(|g| g.reason()),
+        Some(tower_jsonrpc_retry::GiveUpReason::Exhausted)
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn gzip_encoded_failure_statuses_are_retried_by_status_at_both_levels() {
     let handler = |n: usize, received: &Received| {

@@ -150,9 +150,7 @@ fn status_rule(matcher: &ErrorMatcher, status: StatusCode) -> Option<RetryReason
 /// (`classify::provably_not_run`: it never left the client, or the server refused its
 /// HTTP/2 stream), and the strategy retries that error. A request the codec refused
 /// unsent ([`is_invalid_request`](crate::codec::Error::is_invalid_request)) is retried
-/// by no rule: every attempt would be refused the same way. Nor is a content-encoded
-/// answer the HTTP-level layer could not read: it is the server's answer, for the caller
-/// to read.
+/// by no rule: every attempt would be refused the same way.
 pub(crate) fn error<E: InspectError>(
     strategy: &RetryStrategy,
     non_idempotent: bool,
@@ -162,8 +160,7 @@ pub(crate) fn error<E: InspectError>(
     if crate::classify::chain(dyn_err).any(|e| {
         e.downcast_ref::<crate::codec::Error>()
             .is_some_and(crate::codec::Error::is_invalid_request)
-    }) || super::inspect::is_unread_answer(dyn_err)
-    {
+    }) {
         return Verdict::Unmatched;
     }
     let status = err.status();
@@ -178,6 +175,14 @@ pub(crate) fn error<E: InspectError>(
     });
     let held = reason.is_some() && non_idempotent && !crate::classify::provably_not_run(dyn_err);
     Verdict::of(reason, held)
+}
+
+/// Whether `err` is a content-encoded answer the HTTP-level layer could not read, kept to
+/// be handed back as it came: the server's answer, for the caller to read, which no rule
+/// reads and which is no failure. (Except as the answer to a batch's re-send, which must
+/// be gathered with the answers kept: the policy asks this only where it is not.)
+pub(crate) fn is_unread_answer<E: InspectError>(err: &E) -> bool {
+    super::inspect::is_unread_answer(err.as_error())
 }
 
 /// The wait hint of an error answer: in its `data` ([`data_hint`]), or read by the

@@ -139,10 +139,12 @@ use message::{FirstByte, Message, parse, request_too_large};
 /// read by the layer, so no rule applies to it (not one on decode errors or statuses
 /// either: it is the server's answer, not a failure), no hook hears of it and no
 /// [`GaveUp`](crate::GaveUp) is recorded on it: it comes back as it came, for the caller
-/// to decode. (An encoded answer under a failure status is decided on by its status.) A batch sent again after an answer, whose answer the layer
-/// gathers with the ones kept, goes with `Accept-Encoding: identity` in place of the
-/// caller's: an answer the layer could not read could not be gathered, and the server's
-/// answers in it would be lost. The gathered answer is not encoded either.
+/// to decode. (An encoded answer under a failure status is decided on by its status.)
+/// A batch sent again after an answer, whose answer the layer gathers with the ones
+/// kept, goes with `Accept-Encoding: identity` in place of the caller's: an answer the
+/// layer could not read could not be gathered, and the server's answers in it would be
+/// lost (one encoded anyway is a decode error, for the rules to decide on). The
+/// gathered answer is not encoded either.
 ///
 /// Trailers are not carried, either way: the request is sent from its buffered bytes,
 /// and the answer handed back as `Full<Bytes>` (JSON-RPC over HTTP does not use them).

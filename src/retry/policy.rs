@@ -11,7 +11,7 @@ use super::event::{
     announce_retry, named_call,
 };
 use super::future::Delay;
-use super::inspect::{self, InspectError};
+use super::inspect::InspectError;
 use super::strategy::RetryStrategy;
 use crate::backoff::{Backoff, BoxDelays};
 use crate::codec::{Deadline, Gathering, LatestHint, RawAnswer, RawItem, RetryAfter};
@@ -379,6 +379,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                     ),
                 )
             }
+            Err(err) if decide::is_unread_answer(err) => (Verdict::Unmatched, err.retry_after()),
             Err(err) => {
                 let non_idempotent = strategy.is_non_idempotent(req.method());
                 (
@@ -391,10 +392,9 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
         // listed status), held back or not; a result nothing retries is one when it is
         // an error, unless it is an answer the HTTP level could not read (encoded).
         let failed = verdict != Verdict::Unmatched
-            || result.as_ref().map_or_else(
-                |err| !inspect::is_unread_answer(err.as_error()),
-                Response::is_error,
-            );
+            || result
+                .as_ref()
+                .map_or_else(|err| !decide::is_unread_answer(err), Response::is_error);
         let deadline = req.extensions().get::<Deadline>();
         match (self.state).schedule(strategy, verdict, hint, result.as_ref().err(), deadline) {
             Ok((reason, delay, decided)) => {
@@ -449,6 +449,10 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
         // included: a retry re-sends them too.
         let whole_batch_failed = result.as_ref().is_ok_and(|r| r.batch_error().is_some());
         let (verdict, hint, retry_ids) = match result {
+            // The first exchange's answer, unread: nothing kept to gather it with.
+            Err(err) if self.state.gathered.is_none() && decide::is_unread_answer(err) => {
+                (Verdict::Unmatched, err.retry_after(), None)
+            }
             Err(err) => {
                 let non_idempotent = req
                     .requests()
@@ -535,9 +539,7 @@ impl JsonRpcRetryPolicy {
             }
             // The first exchange's answer, encoded: the server's answer to every call,
             // which only the caller can read.
-            Err(err) if gathered.is_none() && inspect::is_unread_answer(err.as_error()) => {
-                (false, None)
-            }
+            Err(err) if gathered.is_none() && decide::is_unread_answer(err) => (false, None),
             // A call held back by an earlier exchange of a partly retried batch, when no
             // limit ended the retries.
             Err(_) => match (why, gathered.as_deref()) {

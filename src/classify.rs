@@ -109,8 +109,8 @@ fn fails_every_time(e: &(dyn StdError + 'static)) -> bool {
 /// before it could be written), the codec's HTTP service failed before it took the
 /// request (its readiness error), or tower's `LoadShed` refused it without calling the
 /// service below. Or, with the `http2` feature, the server refused its HTTP/2 stream
-/// (`REFUSED_STREAM`) before any of its answer came. The errors after which even a non-idempotent call may be sent
-/// again.
+/// (`REFUSED_STREAM`) before any of its answer came. The errors after which even a
+/// non-idempotent call may be sent again.
 ///
 /// Never once an answer's head has come (the codec's error has its status): the server
 /// had the request then, whatever broke after it, a stream reset with `REFUSED_STREAM`

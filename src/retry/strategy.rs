@@ -630,7 +630,9 @@ impl RetryStrategy {
     ///   refused counts too, though no [`ErrorClass`] retries it: a rule on its type or
     ///   a predicate may);
     /// - hyper handed the request back unwritten, as when a fresh connection closed
-    ///   before it could be written ([`ErrorClass::Reset`]);
+    ///   before it could be written ([`ErrorClass::Reset`]; one that closed while
+    ///   hyper-util was still setting it up, before hyper had the request, fails with an
+    ///   error that does not say so, and the call is held back: the safe side);
     /// - with the `http2` feature (on by default), the server refused the HTTP/2 stream
     ///   (`REFUSED_STREAM`) before any of its answer came ([`ErrorClass::Reset`]);
     /// - the codec's HTTP service failed to become ready, or tower's `LoadShed` below the

@@ -229,3 +229,63 @@ async fn the_attempt_timeout_ends_a_request_body_never_pending_at_the_http_level
     );
     assert_eq!(sent.load(Ordering::SeqCst), 0, "nothing was sent");
 }
+
+/// A whole answer, there at once, in `frames` frames.
+struct InFrames(std::collections::VecDeque<Bytes>);
+
+impl InFrames {
+    fn new(frames: usize) -> Self {
+        let text = json!({"jsonrpc": "2.0", "result": "x".repeat(frames), "id": 1}).to_string();
+        let bytes = Bytes::from(text);
+        let cut = |i: usize| i * bytes.len() / frames;
+        Self(
+            (0..frames)
+                .map(|i| bytes.slice(cut(i)..cut(i + 1)))
+                .collect(),
+        )
+    }
+}
+
+impl Body for InFrames {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// The other side of giving way: an answer there whole when its call is polled late,
+/// after its timer fired (a busy runtime; over HTTP/2, h2 holds a stream's frames until
+/// they are read), is the answer however many frames it comes in, and is not sent again.
+#[tokio::test(start_paused = true)]
+async fn an_answer_there_whole_in_many_frames_when_polled_late_is_the_answer() {
+    for frames in [1, 63, 64, 65, 200, 5_000] {
+        let sent = Arc::new(AtomicUsize::new(0));
+        let counted = sent.clone();
+        let inner = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move { Ok::<_, Infallible>(http::Response::new(InFrames::new(frames))) }
+        });
+        let codec = JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
+            .attempt_timeout(Duration::from_secs(1))
+            .layer(inner);
+        let mut svc = JsonRpcRetryLayer::new(RetryStrategy::transient()).layer(codec);
+        let call = ServiceExt::<Request>::ready(&mut svc)
+            .await
+            .unwrap()
+            .call(sum());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let resp = call
+            .await
+            .unwrap_or_else(|e| panic!("{frames} frames: {e}"));
+        assert_eq!(resp.result(), Some(&json!("x".repeat(frames))));
+        assert_eq!(
+            sent.load(Ordering::SeqCst),
+            1,
+            "{frames} frames: sent again"
+        );
+    }
+}

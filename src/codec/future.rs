@@ -28,11 +28,34 @@ const NOTIFICATION_DRAIN_LIMIT: usize = 64 * 1024;
 /// closed, rather than holding up the call.
 const NOTIFICATION_DRAIN_WAIT: Duration = Duration::from_millis(100);
 
-/// The most frames of a body read in one poll. A body that always has a frame ready (a
-/// tokio channel whose writer is ahead, or empty frames, which no size limit counts)
-/// would otherwise hold the poll, and its thread, for as long as it goes on: after this
-/// many the task gives way, and its timers are looked at.
-const FRAMES_PER_POLL: usize = 64;
+/// The most frames in a row that carry no data (empty data frames, trailers) read in one
+/// poll. The size limit bounds a body's data, not these: a body that gives them for
+/// ever, always ready (from a tokio channel whose writer is ahead, say), would hold the
+/// poll, and its thread, for as long as it went on. After this many the task gives way,
+/// and its timers are looked at. Frames with data do not count: an answer there whole,
+/// however many frames it comes in, is read whole (its size is the limit's business).
+const IDLE_FRAMES: usize = 64;
+
+/// Counts frames in a row that carry no data ([`IDLE_FRAMES`]).
+#[derive(Default)]
+struct Idle(usize);
+
+impl Idle {
+    /// Counts a frame of `len` data bytes: whether the task is to give way now (the
+    /// count starts again).
+    fn give_way_after(&mut self, len: usize) -> bool {
+        if len > 0 {
+            self.0 = 0;
+            return false;
+        }
+        self.0 += 1;
+        if self.0 < IDLE_FRAMES {
+            return false;
+        }
+        self.0 = 0;
+        true
+    }
+}
 
 /// Whether `timer` has fired, its wake-up registered if not. The clock is asked first:
 /// a timer polled when the task's tokio budget has run out (a body from a tokio resource
@@ -205,16 +228,17 @@ where
                         read,
                         parts,
                     } => {
-                        let mut frames = 0;
+                        let mut idle = Idle::default();
                         let result = loop {
-                            frames += 1;
-                            if frames > FRAMES_PER_POLL {
-                                return give_way(cx);
-                            }
                             match ready!(body.as_mut().poll_frame(cx)) {
                                 Some(Ok(frame)) => {
+                                    let mut len = 0;
                                     if let Ok(mut data) = frame.into_data() {
-                                        read.push(data.copy_to_bytes(data.remaining()));
+                                        len = data.remaining();
+                                        read.push(data.copy_to_bytes(len));
+                                    }
+                                    if idle.give_way_after(len) {
+                                        return give_way(cx);
                                     }
                                 }
                                 Some(Err(e)) => break Err(e),
@@ -246,18 +270,17 @@ where
                     } => {
                         // Until the body ends, fails, passes the limit or outlasts the wait
                         // (then the connection is closed, as for any body left unread).
-                        let mut frames = 0;
+                        let mut idle = Idle::default();
                         loop {
-                            frames += 1;
-                            if frames > FRAMES_PER_POLL {
-                                return give_way(cx);
-                            }
                             match body.as_mut().poll_frame(cx) {
                                 Poll::Ready(Some(Ok(frame))) => {
                                     let len = frame.data_ref().map_or(0, Buf::remaining);
                                     match left.checked_sub(len) {
                                         Some(still) => *left = still,
                                         None => break,
+                                    }
+                                    if idle.give_way_after(len) {
+                                        return give_way(cx);
                                     }
                                 }
                                 Poll::Ready(Some(Err(_)) | None) => break,
@@ -360,15 +383,16 @@ where
 {
     let mut read = Read::new(body.size_hint().lower(), limit);
     let mut body = std::pin::pin!(Limited::new(body, limit));
-    let mut frames = 0;
+    let mut idle = Idle::default();
     while let Some(frame) = body.frame().await {
+        let mut len = 0;
         if let Ok(mut data) = frame?.into_data() {
-            read.push(data.copy_to_bytes(data.remaining()));
+            len = data.remaining();
+            read.push(data.copy_to_bytes(len));
         }
-        // A body always ready gives way now and then, so that a timeout around the read
-        // is looked at.
-        frames += 1;
-        if frames % FRAMES_PER_POLL == 0 {
+        // Frames without data, always ready, give way now and then, so that a timeout
+        // around the read is looked at.
+        if idle.give_way_after(len) {
             let mut gave_way = false;
             std::future::poll_fn(|cx| {
                 if std::mem::replace(&mut gave_way, true) {

@@ -1472,6 +1472,16 @@ async fn an_answer_there_when_the_timer_has_fired_too_is_the_answer() {
     let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(10)))
         .retry_on(ErrorClass::Timeout)
         .max_elapsed(Duration::from_secs(1));
+    // A zero attempt timeout too: the answer is there at the first poll.
+    let mut zero = JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
+        .attempt_timeout(Duration::ZERO)
+        .layer(answering_at_once());
+    let call = ServiceExt::<Request>::ready(&mut zero)
+        .await
+        .unwrap()
+        .call(sum());
+    assert_eq!(call.await.unwrap().result(), Some(&json!(3)));
+
     let mut retried = JsonRpcRetryLayer::new(strategy).layer(codec());
     let call = ServiceExt::<Request>::ready(&mut retried)
         .await

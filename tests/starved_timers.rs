@@ -289,3 +289,45 @@ async fn an_answer_there_whole_in_many_frames_when_polled_late_is_the_answer() {
         );
     }
 }
+
+/// The retry layer's own deadline, over a service with no timer of its own whose attempt
+/// spends the task's tokio budget on every poll and never ends: the call still ends at
+/// its deadline (a millisecond after it).
+#[tokio::test(start_paused = true)]
+async fn the_layers_deadline_ends_an_attempt_spending_the_budget_below() {
+    use tower_jsonrpc_retry::jsonrpc::Response;
+    let inner = tower::service_fn(|_: Request| async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(4);
+        loop {
+            let _ = tx.try_send(());
+            let _ = rx.recv().await;
+        }
+        #[allow(unreachable_code)]
+        Ok::<Response, BoxError>(Response::success(
+            tower_jsonrpc_retry::jsonrpc::Id::from(1),
+            json!(null),
+        ))
+    });
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(10)))
+        .max_elapsed(Duration::from_secs(1));
+    let mut svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    let call = ServiceExt::<Request>::ready(&mut svc)
+        .await
+        .unwrap()
+        .call(sum());
+    let started = tokio::time::Instant::now();
+    let res = within_a_minute(call)
+        .await
+        .expect("the deadline never ended the call");
+    let err = res.unwrap_err();
+    assert!(
+        tower_jsonrpc_retry::retry::error_chain(&*err)
+            .any(|e| e.is::<tower::timeout::error::Elapsed>()),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() <= Duration::from_millis(1_100),
+        "{:?}",
+        started.elapsed()
+    );
+}

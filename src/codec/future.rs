@@ -33,7 +33,9 @@ const NOTIFICATION_DRAIN_WAIT: Duration = Duration::from_millis(100);
 /// ever, always ready (from a tokio channel whose writer is ahead, say), would hold the
 /// poll, and its thread, for as long as it went on. After this many the task gives way,
 /// and its timers are looked at. Frames with data do not count: an answer there whole,
-/// however many frames it comes in, is read whole (its size is the limit's business).
+/// however many frames it comes in, is read whole (its size is the limit's business),
+/// from a body that does not spend tokio's budget, as hyper's does not (one that does
+/// says `Pending` when the budget is spent, and a timer that has fired is heard then).
 const IDLE_FRAMES: usize = 64;
 
 /// Counts frames in a row that carry no data ([`IDLE_FRAMES`]).
@@ -232,12 +234,7 @@ where
                         let result = loop {
                             match ready!(body.as_mut().poll_frame(cx)) {
                                 Some(Ok(frame)) => {
-                                    let mut len = 0;
-                                    if let Ok(mut data) = frame.into_data() {
-                                        len = data.remaining();
-                                        read.push(data.copy_to_bytes(len));
-                                    }
-                                    if idle.give_way_after(len) {
+                                    if idle.give_way_after(read.push_frame(frame)) {
                                         return give_way(cx);
                                     }
                                 }
@@ -385,14 +382,9 @@ where
     let mut body = std::pin::pin!(Limited::new(body, limit));
     let mut idle = Idle::default();
     while let Some(frame) = body.frame().await {
-        let mut len = 0;
-        if let Ok(mut data) = frame?.into_data() {
-            len = data.remaining();
-            read.push(data.copy_to_bytes(len));
-        }
         // Frames without data, always ready, give way now and then, so that a timeout
         // around the read is looked at.
-        if idle.give_way_after(len) {
+        if idle.give_way_after(read.push_frame(frame?)) {
             let mut gave_way = false;
             std::future::poll_fn(|cx| {
                 if std::mem::replace(&mut gave_way, true) {
@@ -443,6 +435,16 @@ impl Read {
             declared,
             limit,
         }
+    }
+
+    /// Keeps a frame's data, if it is a data frame: how many bytes it had.
+    fn push_frame<D: Buf>(&mut self, frame: http_body::Frame<D>) -> usize {
+        let Ok(mut data) = frame.into_data() else {
+            return 0;
+        };
+        let len = data.remaining();
+        self.push(data.copy_to_bytes(len));
+        len
     }
 
     fn push(&mut self, chunk: Bytes) {

@@ -147,8 +147,9 @@ impl JsonRpcCodecLayer {
     /// with tower's `Elapsed` as its source; but a 2xx answer to a notification, or to a
     /// batch of notifications only, whose body outlasts it is delivered.
     ///
-    /// Zero does not mean no limit: every attempt then fails as a timeout before its
-    /// answer can come. For no limit, leave it unset.
+    /// Zero does not mean no limit: every attempt is then cut at once, a timeout, unless
+    /// its answer is there at its first poll (a service in the same process), as with
+    /// tower's `Timeout`. For no limit, leave it unset.
     ///
     /// # Default
     ///

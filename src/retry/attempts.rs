@@ -36,7 +36,7 @@ use crate::jsonrpc::{BatchRequest, Request};
 ///   was held up, a hook took longer than the time left): it is not sent, where the
 ///   codec's cut, a timer that fires on the next millisecond, came after the request
 ///   had gone out. The first attempt is always made (under a zero `max_elapsed` it
-///   starts at its deadline, and is cut at once);
+///   starts at its deadline, and is cut at once unless its answer is there at once);
 /// - an attempt still unanswered a millisecond after the deadline (and after giving
 ///   way once to the tasks that moment woke: an answer another task fills) is dropped,
 ///   and fails with the error type's

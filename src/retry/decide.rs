@@ -182,7 +182,10 @@ pub(crate) fn error<E: InspectError>(
 /// reads and which is no failure. (Except as the answer to a batch's re-send, which must
 /// be gathered with the answers kept: the policy asks this only where it is not.)
 pub(crate) fn is_unread_answer<E: InspectError>(err: &E) -> bool {
-    super::inspect::is_unread_answer(err.as_error())
+    crate::classify::chain(err.as_error()).any(|e| {
+        e.downcast_ref::<crate::codec::Error>()
+            .is_some_and(crate::codec::Error::is_unread_answer)
+    })
 }
 
 /// The wait hint of an error answer: in its `data` ([`data_hint`]), or read by the

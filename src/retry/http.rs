@@ -295,8 +295,9 @@ impl<B, E> HttpRetryLayer<B, E> {
     /// [`NotRetryable`](crate::GiveUpReason::NotRetryable), as a body over the
     /// [`request_limit`](Self::request_limit) is.
     ///
-    /// Zero does not mean no limit: every attempt then fails as a timeout before its
-    /// answer can come. For no limit, leave it unset.
+    /// Zero does not mean no limit: every attempt is then cut at once, a timeout, unless
+    /// its answer is there at its first poll (a service in the same process), as with
+    /// tower's `Timeout`. For no limit, leave it unset.
     ///
     /// # Default
     ///
@@ -644,7 +645,8 @@ where
 /// cannot hold the call past it. A deadline that comes meanwhile, or came while the body
 /// was read (or before the call's future was first polled), ends the call, known by now
 /// as `message`: nothing is sent after it. (A deadline no later than the call itself,
-/// `max_elapsed(ZERO)`, leaves one attempt, cut at once, as over the codec.)
+/// `max_elapsed(ZERO)`, leaves one attempt, cut at once unless its answer is there at
+/// once, as over the codec.)
 async fn ready_before_deadline<S, B, SE>(
     stack: &mut Stack<S, B>,
     extensions: &http::Extensions,

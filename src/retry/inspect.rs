@@ -106,12 +106,6 @@ pub trait InspectError {
     }
 }
 
-/// Whether `err` is an answer the HTTP-level layer could not read and hands back as it
-/// came ([`codec::Error::is_unread_answer`]): no rule reads it, and it is no failure.
-pub(crate) fn is_unread_answer(err: &(dyn StdError + 'static)) -> bool {
-    find_codec_error(err).is_some_and(codec::Error::is_unread_answer)
-}
-
 fn find_codec_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a codec::Error> {
     crate::classify::chain(err).find_map(|e| e.downcast_ref::<codec::Error>())
 }

@@ -75,6 +75,14 @@ struct Gathered {
     refusal: Option<Response>,
 }
 
+/// Whether a batch's failed exchange is its first, answered content-encoded: the server's
+/// answer to every call, which the HTTP level hands back for the caller to read (no rule
+/// reads it, and it is no failure). An encoded answer to a re-send is a failure like any
+/// other: it cannot be gathered with the answers kept.
+fn unread_first_answer<E: InspectError>(gathered: Option<&Gathered>, err: &E) -> bool {
+    gathered.is_none() && decide::is_unread_answer(err)
+}
+
 impl JsonRpcRetryPolicy {
     /// A policy with this default strategy.
     #[must_use]
@@ -359,6 +367,8 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
     ) -> Option<Self::Future> {
         let strategy =
             RetryStrategy::for_request(req.extensions(), Some(req.method()), &self.default);
+        // An answer the HTTP level could not read (encoded): no rule reads it.
+        let unread = result.as_ref().err().is_some_and(decide::is_unread_answer);
         let (verdict, hint) = match result {
             Ok(response) => {
                 let verdict = if req.is_notification() {
@@ -379,7 +389,7 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
                     ),
                 )
             }
-            Err(err) if decide::is_unread_answer(err) => (Verdict::Unmatched, err.retry_after()),
+            Err(err) if unread => (Verdict::Unmatched, err.retry_after()),
             Err(err) => {
                 let non_idempotent = strategy.is_non_idempotent(req.method());
                 (
@@ -391,10 +401,8 @@ impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {
         // A result a rule retries is a failure even when it is a success body (under a
         // listed status), held back or not; a result nothing retries is one when it is
         // an error, unless it is an answer the HTTP level could not read (encoded).
-        let failed = verdict != Verdict::Unmatched
-            || result
-                .as_ref()
-                .map_or_else(|err| !decide::is_unread_answer(err), Response::is_error);
+        let failed =
+            verdict != Verdict::Unmatched || result.as_ref().map_or(!unread, Response::is_error);
         let deadline = req.extensions().get::<Deadline>();
         match (self.state).schedule(strategy, verdict, hint, result.as_ref().err(), deadline) {
             Ok((reason, delay, decided)) => {
@@ -449,8 +457,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
         // included: a retry re-sends them too.
         let whole_batch_failed = result.as_ref().is_ok_and(|r| r.batch_error().is_some());
         let (verdict, hint, retry_ids) = match result {
-            // The first exchange's answer, unread: nothing kept to gather it with.
-            Err(err) if self.state.gathered.is_none() && decide::is_unread_answer(err) => {
+            Err(err) if unread_first_answer(self.state.gathered.as_deref(), err) => {
                 (Verdict::Unmatched, err.retry_after(), None)
             }
             Err(err) => {
@@ -537,9 +544,7 @@ impl JsonRpcRetryPolicy {
                     || response.batch_error().is_some();
                 (failed, call)
             }
-            // The first exchange's answer, encoded: the server's answer to every call,
-            // which only the caller can read.
-            Err(err) if gathered.is_none() && decide::is_unread_answer(err) => (false, None),
+            Err(err) if unread_first_answer(gathered.as_deref(), err) => (false, None),
             // A call held back by an earlier exchange of a partly retried batch, when no
             // limit ended the retries.
             Err(_) => match (why, gathered.as_deref()) {

@@ -62,6 +62,13 @@ const SPIN: usize = 1_000_000;
 #[derive(Clone, Default)]
 struct Spinning(Arc<AtomicUsize>);
 
+/// As a request body for the HTTP-level layer (its retries are sent from the bytes).
+impl From<Vec<u8>> for Spinning {
+    fn from(_: Vec<u8>) -> Self {
+        Self::default()
+    }
+}
+
 impl Body for Spinning {
     type Data = Bytes;
     type Error = Infallible;
@@ -109,6 +116,14 @@ fn answering_with<B: Body + Send + 'static>(
     })
 }
 
+/// `svc`'s call of `req`, made once it is ready, not yet polled.
+async fn call_of<S: Service<Request>>(svc: &mut S, req: Request) -> S::Future {
+    match ServiceExt::<Request>::ready(svc).await {
+        Ok(svc) => svc.call(req),
+        Err(_) => panic!("not ready"),
+    }
+}
+
 fn sum() -> Request {
     Request::new("sum", json!([1, 2])).with_id(1)
 }
@@ -118,10 +133,7 @@ async fn the_attempt_timeout_ends_an_answer_from_a_channel_always_ready() {
     let mut codec = JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
         .attempt_timeout(Duration::from_secs(1))
         .layer(answering_with(FromChannel::default));
-    let call = ServiceExt::<Request>::ready(&mut codec)
-        .await
-        .unwrap()
-        .call(sum());
+    let call = call_of(&mut codec, sum()).await;
     let res = within_a_minute(call)
         .await
         .expect("the attempt timeout never fired");
@@ -131,10 +143,7 @@ async fn the_attempt_timeout_ends_an_answer_from_a_channel_always_ready() {
     let mut codec = JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
         .layer(answering_with(FromChannel::default));
     let note = Request::new("log", json!([1]));
-    let call = ServiceExt::<Request>::ready(&mut codec)
-        .await
-        .unwrap()
-        .call(note);
+    let call = call_of(&mut codec, note).await;
     let res = within_a_minute(call).await.expect("the drain never ended");
     assert!(res.is_ok(), "{res:?}");
 }
@@ -146,10 +155,7 @@ async fn the_deadline_ends_a_call_whose_answer_comes_from_a_channel_always_ready
     let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(10)))
         .max_elapsed(Duration::from_secs(1));
     let mut svc = JsonRpcRetryLayer::new(strategy).layer(codec);
-    let call = ServiceExt::<Request>::ready(&mut svc)
-        .await
-        .unwrap()
-        .call(sum());
+    let call = call_of(&mut svc, sum()).await;
     let res = within_a_minute(call)
         .await
         .expect("the deadline never ended the call");
@@ -169,10 +175,7 @@ async fn the_attempt_timeout_ends_an_answer_never_pending() {
         } else {
             sum()
         };
-        let call = ServiceExt::<Request>::ready(&mut codec)
-            .await
-            .unwrap()
-            .call(req);
+        let call = call_of(&mut codec, req).await;
         let res = within_a_minute(call).await.expect("still running");
         let read = frames.0.load(Ordering::Relaxed);
         assert!(read < SPIN, "{notification}: read to its end, {res:?}");
@@ -185,33 +188,15 @@ async fn the_attempt_timeout_ends_an_answer_never_pending() {
 
 #[tokio::test(start_paused = true)]
 async fn the_attempt_timeout_ends_a_request_body_never_pending_at_the_http_level() {
-    /// A request body that is never `Pending`, as the caller's.
-    #[derive(Default)]
-    struct Caller(Spinning);
-    impl Body for Caller {
-        type Data = Bytes;
-        type Error = Infallible;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-            Pin::new(&mut self.0).poll_frame(cx)
-        }
-    }
-    impl From<Vec<u8>> for Caller {
-        fn from(_: Vec<u8>) -> Self {
-            Self::default()
-        }
-    }
     let sent = Arc::new(AtomicUsize::new(0));
     let counted = sent.clone();
-    let inner = tower::service_fn(move |_: http::Request<Caller>| {
+    let inner = tower::service_fn(move |_: http::Request<Spinning>| {
         counted.fetch_add(1, Ordering::SeqCst);
         async { Ok::<_, std::io::Error>(http::Response::new(Full::<Bytes>::default())) }
     });
-    let caller = Caller::default();
-    let frames = caller.0.clone();
-    let svc = JsonRpcRetryLayer::http::<Caller>(RetryStrategy::transient())
+    let caller = Spinning::default();
+    let frames = caller.clone();
+    let svc = JsonRpcRetryLayer::http::<Spinning>(RetryStrategy::transient())
         .attempt_timeout(Duration::from_secs(1))
         .layer(inner);
     let req = http::Request::post("http://127.0.0.1:1/")
@@ -273,10 +258,7 @@ async fn an_answer_there_whole_in_many_frames_when_polled_late_is_the_answer() {
             .attempt_timeout(Duration::from_secs(1))
             .layer(inner);
         let mut svc = JsonRpcRetryLayer::new(RetryStrategy::transient()).layer(codec);
-        let call = ServiceExt::<Request>::ready(&mut svc)
-            .await
-            .unwrap()
-            .call(sum());
+        let call = call_of(&mut svc, sum()).await;
         tokio::time::advance(Duration::from_secs(2)).await;
         let resp = call
             .await
@@ -311,10 +293,7 @@ async fn the_layers_deadline_ends_an_attempt_spending_the_budget_below() {
     let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(10)))
         .max_elapsed(Duration::from_secs(1));
     let mut svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    let call = ServiceExt::<Request>::ready(&mut svc)
-        .await
-        .unwrap()
-        .call(sum());
+    let call = call_of(&mut svc, sum()).await;
     let started = tokio::time::Instant::now();
     let res = within_a_minute(call)
         .await

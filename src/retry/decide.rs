@@ -157,10 +157,7 @@ pub(crate) fn error<E: InspectError>(
     err: &E,
 ) -> Verdict {
     let dyn_err: &(dyn StdError + 'static) = err.as_error();
-    if crate::classify::chain(dyn_err).any(|e| {
-        e.downcast_ref::<crate::codec::Error>()
-            .is_some_and(crate::codec::Error::is_invalid_request)
-    }) {
+    if any_codec_error(dyn_err, crate::codec::Error::is_invalid_request) {
         return Verdict::Unmatched;
     }
     let status = err.status();
@@ -182,10 +179,12 @@ pub(crate) fn error<E: InspectError>(
 /// reads and which is no failure. (Except as the answer to a batch's re-send, which must
 /// be gathered with the answers kept: the policy asks this only where it is not.)
 pub(crate) fn is_unread_answer<E: InspectError>(err: &E) -> bool {
-    crate::classify::chain(err.as_error()).any(|e| {
-        e.downcast_ref::<crate::codec::Error>()
-            .is_some_and(crate::codec::Error::is_unread_answer)
-    })
+    any_codec_error(err.as_error(), crate::codec::Error::is_unread_answer)
+}
+
+/// Whether a [`codec::Error`](crate::codec::Error) anywhere in `err`'s chain is `is`.
+fn any_codec_error(err: &(dyn StdError + 'static), is: fn(&crate::codec::Error) -> bool) -> bool {
+    crate::classify::chain(err).any(|e| e.downcast_ref::<crate::codec::Error>().is_some_and(is))
 }
 
 /// The wait hint of an error answer: in its `data` ([`data_hint`]), or read by the

@@ -1,6 +1,6 @@
 //! The HTTP-level layer at its edges: a deadline that passed before the call was first
 //! polled, a readiness error for a body sent as it came, and a partly retried batch
-//! whose last exchange failed as a whole.
+//! whose last exchange failed as a whole (its first under 200 or under 429).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -135,6 +135,52 @@ async fn a_partly_retried_batch_whose_last_exchange_fails_keeps_its_answers_and_
     let by_id = |id: i64| items.iter().find(|i| i["id"] == json!(id)).unwrap();
     assert_eq!(by_id(1)["result"], json!(3));
     assert_eq!(by_id(2)["error"]["code"], json!(-32005));
+}
+
+/// A gateway's 429 over the node's answers to a batch: call 1 answered, call 2 limited.
+const LIMITED_UNDER_429: &str = r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#;
+
+#[tokio::test(start_paused = true)]
+async fn a_partly_retried_batch_answered_under_429_whose_re_send_fails_is_a_200() {
+    let exchanges = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&exchanges);
+    let inner = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
+        let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            // The batch's answer under 429, then call 2's re-send gets a bare 502.
+            let (status, body) = if first {
+                (429, LIMITED_UNDER_429)
+            } else {
+                (502, "")
+            };
+            let resp = http::Response::builder()
+                .status(status)
+                .body(Full::new(Bytes::from_static(body.as_bytes())))
+                .unwrap();
+            Ok::<_, std::convert::Infallible>(resp)
+        }
+    });
+    let strategy =
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
+    let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy);
+    let body = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
+    let req = http::Request::post("http://127.0.0.1:1/")
+        .body(Full::from(body))
+        .unwrap();
+    let resp = tower::Layer::layer(&layer, inner)
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(
+        exchanges.load(Ordering::SeqCst),
+        2,
+        "the batch, then call 2 alone"
+    );
+    // Call 1's result is an answer: a caller that refuses a non-2xx batch as a whole
+    // (jsonrpsee) must not lose it because call 2's re-send failed.
+    assert_eq!(resp.status(), http::StatusCode::OK);
+    let got = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(got, LIMITED_UNDER_429.as_bytes());
 }
 
 const REFUSED: &str =

@@ -115,7 +115,8 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///     calls that succeeded;
 ///   - it carries the last exchange's `Retry-After`, in delay-seconds (rounded up from
 ///     an HTTP-date). When the last exchange failed as a whole (a 429 without a
-///     JSON-RPC answer, say), the answers gathered before come back as they would have,
+///     JSON-RPC answer, say), the answers gathered before come back as they would have
+///     (under 200, even when they all came from a first exchange under another status),
 ///     with that exchange's `Retry-After`, and the record in the response's extensions
 ///     says that the last attempt went unanswered, unless it provably never reached the
 ///     server ([`last_attempt_unanswered`](crate::GaveUp::last_attempt_unanswered)).

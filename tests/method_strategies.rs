@@ -45,13 +45,16 @@ fn batch() -> BatchRequest {
 }
 
 /// The strategies of `write` that never send it again: none at all, one with no delays
-/// (which, unlike `none()`, still reports its give-ups; also through a combinator), or
-/// one that marks it non-idempotent.
-fn never_again() -> [RetryStrategy; 4] {
+/// (which, unlike `none()`, still reports its give-ups; also through a combinator, over
+/// a backoff that knows its length and over a closure's, which does not), or one that
+/// marks it non-idempotent.
+fn never_again() -> [RetryStrategy; 5] {
+    let endless = || backoff::from_fn(|| std::iter::repeat(secs(1.0)));
     [
         RetryStrategy::none(),
         periodic(0, 1.0).codes([-32005]),
         RetryStrategy::new(PeriodicBackoff::new(3, secs(1.0)).max_retries(0)).codes([-32005]),
+        RetryStrategy::new(endless().max_retries(0)).codes([-32005]),
         periodic(3, 1.0).codes([-32005]).non_idempotent(["write"]),
     ]
 }

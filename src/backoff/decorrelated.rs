@@ -305,6 +305,36 @@ mod tests {
         );
     }
 
+    /// The walk's state is the capped delay: after a delay at the cap (1.5 s) the next
+    /// is drawn from `[1 s, 4.5 s)`, below the cap about one time in seven, however
+    /// long the run. A walk whose state outgrew the cap would sit on it for ever, and
+    /// the spread that keeps clients apart would be gone.
+    #[test]
+    fn late_delays_still_spread_below_the_cap() {
+        let cap = Duration::from_millis(1500);
+        let b = DecorrelatedJitterBackoff::new(200, Duration::from_secs(1), cap).seeded(7);
+        let below: usize = (0..10)
+            .map(|_| b.delays().skip(20).filter(|d| *d < cap).count())
+            .sum();
+        // 1,800 late delays, about 260 of them expected below the cap.
+        assert!(below > 100, "{below} of 1,800 below the cap");
+    }
+
+    /// `d <= previous * 3` holds in whole nanoseconds too, where the walk's `f64` state
+    /// can round (1.4 ns is handed out as 1 ns, and a draw up to 4.2 ns would follow).
+    #[test]
+    fn never_three_times_the_previous_delay_even_in_nanoseconds() {
+        let b = DecorrelatedJitterBackoff::new(4, Duration::from_nanos(1), Duration::from_secs(1))
+            .seeded(3);
+        for _ in 0..2_000 {
+            let mut previous = Duration::from_nanos(1);
+            for d in b.delays() {
+                assert!(d <= previous * 3, "{d:?} after {previous:?}");
+                previous = d;
+            }
+        }
+    }
+
     #[test]
     fn size_hint_counts_down_exactly() {
         let b = DecorrelatedJitterBackoff::default().with_attempts(2);

@@ -669,6 +669,20 @@ mod tests {
         assert!(got.iter().all(|d| *d == ns(1) || *d == ns(2)), "{got:?}");
     }
 
+    /// Equal jitter keeps at least half of a delay that is not whole nanoseconds (a
+    /// built-in's: 1 ns × 2.6 is 2.6 ns, whose `[1.3, 2.6)` ns holds 2 ns alone), so a
+    /// draw in `[1.3, 1.5)` ns is not rounded down to 1 ns.
+    #[test]
+    fn equal_jitter_keeps_half_of_a_fractional_delay_after_rounding() {
+        use crate::backoff::{Backoff, BackoffExt, ExponentialBackoff};
+        let b = ExponentialBackoff::new(2, Duration::from_nanos(1), 2.6)
+            .unwrap()
+            .with_jitter(Jitter::equal().seeded(5));
+        for _ in 0..1_000 {
+            assert_eq!(b.delays().nth(1), Some(Duration::from_nanos(2)));
+        }
+    }
+
     #[test]
     fn uniform_over_the_widest_bounds_still_spreads() {
         // The bounds' width overflows f64: the draw must not.

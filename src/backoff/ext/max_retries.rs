@@ -70,6 +70,17 @@ mod tests {
         );
     }
 
+    /// The cut bounds the hint of a backoff that does not know its own length (a
+    /// closure's): `RetryStrategy::for_method` reads that bound to hold a method whose
+    /// strategy never retries back from a batch's re-sends.
+    #[test]
+    fn bounds_a_hint_the_source_leaves_open() {
+        let endless = || backoff::from_fn(|| std::iter::repeat(S(1)));
+        assert_eq!(endless().delays_hint(), (0, None));
+        assert_eq!(endless().max_retries(0).delays_hint(), (0, Some(0)));
+        assert_eq!(endless().max_retries(2).delays_hint(), (0, Some(2)));
+    }
+
     #[test]
     fn infinite_source() {
         let b = backoff::from_iter(std::iter::repeat(S(2))).max_retries(2);

@@ -1,6 +1,7 @@
 //! The HTTP-level layer at its edges: a deadline that passed before the call was first
 //! polled, a readiness error for a body sent as it came, and a partly retried batch
-//! whose last exchange failed as a whole (its first under 200 or under 429).
+//! whose last exchange failed as a whole (retried in part or whole, its first answer
+//! under 200 or under 429).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,6 +20,7 @@ use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{BoxError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
 
 const CALL: &str = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+const CALLS: &str = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
 
 fn http() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()
@@ -117,8 +119,7 @@ async fn a_partly_retried_batch_whose_last_exchange_fails_keeps_its_answers_and_
     );
     let strategy =
         RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
-    let body = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
-    let resp = post_through_layer(&server, strategy, body).await;
+    let resp = post_through_layer(&server, strategy, CALLS).await;
     assert_eq!(server.calls("sum"), 3);
     // The answers gathered are answers (200); the server's last word on time goes with
     // them.
@@ -137,64 +138,19 @@ async fn a_partly_retried_batch_whose_last_exchange_fails_keeps_its_answers_and_
     assert_eq!(by_id(2)["error"]["code"], json!(-32005));
 }
 
-/// A gateway's 429 over the node's answers to a batch: call 1 answered, call 2 limited.
-const LIMITED_UNDER_429: &str = r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#;
-
-#[tokio::test(start_paused = true)]
-async fn a_partly_retried_batch_answered_under_429_whose_re_send_fails_is_a_200() {
-    let exchanges = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&exchanges);
-    let inner = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
-        let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
-        async move {
-            // The batch's answer under 429, then call 2's re-send gets a bare 502.
-            let (status, body) = if first {
-                (429, LIMITED_UNDER_429)
-            } else {
-                (502, "")
-            };
-            let resp = http::Response::builder()
-                .status(status)
-                .body(Full::new(Bytes::from_static(body.as_bytes())))
-                .unwrap();
-            Ok::<_, std::convert::Infallible>(resp)
-        }
-    });
-    let strategy =
-        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
-    let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy);
-    let body = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(Full::from(body))
-        .unwrap();
-    let resp = tower::Layer::layer(&layer, inner)
-        .oneshot(req)
-        .await
-        .unwrap();
-    assert_eq!(
-        exchanges.load(Ordering::SeqCst),
-        2,
-        "the batch, then call 2 alone"
-    );
-    // Call 1's result is an answer: a caller that refuses a non-2xx batch as a whole
-    // (jsonrpsee) must not lose it because call 2's re-send failed.
-    assert_eq!(resp.status(), http::StatusCode::OK);
-    let got = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(got, LIMITED_UNDER_429.as_bytes());
-}
-
-const REFUSED: &str =
-    r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited","data":1e400},"id":null}"#;
-
-/// A batch refused as a whole (200, an error with a null id) and sent again, whose
-/// re-send then fails with `status`: what comes back, and how many exchanges there were.
-async fn refused_then(batch: &'static str, status: u16) -> (http::Response<Full<Bytes>>, usize) {
+/// A batch's first exchange answered `first` (a status and a body), its re-send then
+/// failing as a whole with `then`: what comes back, and how many exchanges there were.
+async fn answered_then_failed(
+    batch: &'static str,
+    first: (u16, &'static str),
+    then: u16,
+) -> (http::Response<Full<Bytes>>, usize) {
     let count = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&count);
     let inner = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
         let n = counter.fetch_add(1, Ordering::SeqCst);
         async move {
-            let (status, body) = if n == 0 { (200, REFUSED) } else { (status, "") };
+            let (status, body) = if n == 0 { first } else { (then, "") };
             let resp = http::Response::builder()
                 .status(status)
                 .body(Full::new(Bytes::from_static(body.as_bytes())))
@@ -216,17 +172,41 @@ async fn refused_then(batch: &'static str, status: u16) -> (http::Response<Full<
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_refused_batch_whose_re_send_fails_comes_back_as_the_server_refused_it() {
-    let calls = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
-    let notifications = r#"[{"jsonrpc":"2.0","method":"log","params":["a"]},{"jsonrpc":"2.0","method":"log","params":["b"]}]"#;
-    for (batch, status) in [(calls, 429), (notifications, 503)] {
-        let (resp, exchanges) = refused_then(batch, status).await;
-        assert_eq!(exchanges, 2, "refused, then sent again once");
-        // The refusal as the server wrote it (its `data` beyond serde_json included),
-        // not an empty 200 that would read as accepted.
-        assert_eq!(resp.status(), http::StatusCode::OK);
+async fn a_batch_retried_in_part_is_a_200_a_batch_sent_again_whole_keeps_its_status() {
+    // A gateway's 429 over the node's answers: call 1 answered, call 2 limited.
+    let one_limited = r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#;
+    let both_limited = r#"[{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#;
+    for (answer, status) in [(one_limited, 200), (both_limited, 429)] {
+        // Call 2 sent again alone, or both: the re-send gets a bare 502.
+        let (resp, exchanges) = answered_then_failed(CALLS, (429, answer), 502).await;
+        assert_eq!(exchanges, 2, "{answer}");
+        // Call 1's result is an answer: a caller that refuses a non-2xx batch as a
+        // whole (jsonrpsee) must not lose it because call 2's re-send failed. Without
+        // one, the batch's answer is the server's, status included.
+        assert_eq!(resp.status(), status, "{answer}");
         let got = resp.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(got, REFUSED.as_bytes(), "{batch}");
+        assert_eq!(got, answer.as_bytes());
+    }
+}
+
+const REFUSED: &str =
+    r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited","data":1e400},"id":null}"#;
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_batch_whose_re_send_fails_comes_back_as_the_server_refused_it() {
+    let notifications = r#"[{"jsonrpc":"2.0","method":"log","params":["a"]},{"jsonrpc":"2.0","method":"log","params":["b"]}]"#;
+    for (batch, then) in [(CALLS, 429), (notifications, 503)] {
+        for refused_under in [200, 429] {
+            let (resp, exchanges) =
+                answered_then_failed(batch, (refused_under, REFUSED), then).await;
+            assert_eq!(exchanges, 2, "refused, then sent again once");
+            // The refusal as the server wrote it (its `data` beyond serde_json
+            // included) and under its status, not an empty 200, nor a 200 for a 429,
+            // that would read as accepted.
+            assert_eq!(resp.status(), refused_under, "{batch}");
+            let got = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(got, REFUSED.as_bytes(), "{batch}");
+        }
     }
 }
 

@@ -6,12 +6,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 
-/// Set by the policy on a partly retried batch's final answer when its last exchange
-/// failed as a whole: that exchange's `Retry-After` (`None`: it sent none), the server's
-/// latest word on time. The HTTP-level layer writes it over the `Retry-After` in the head
-/// of the earlier answer it hands back as it came.
+/// Set by the policy on a retried batch's final answer, made of the answers gathered
+/// before, when its last exchange failed as a whole. The HTTP-level layer writes `hint`
+/// over the `Retry-After` in the head of the earlier answer it hands back as it came, and
+/// makes that answer a 200 when `in_part`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct LatestHint(pub(crate) Option<std::time::Duration>);
+pub(crate) struct LatestHint {
+    /// That exchange's `Retry-After` (`None`: it sent none), the server's latest word on
+    /// time.
+    pub(crate) hint: Option<Duration>,
+    /// Whether the batch was retried in part: some call was not sent again, so the
+    /// answer holds a call's last word that a failure status must not hide from a
+    /// caller refusing a non-2xx batch whole. A batch sent again whole keeps the status
+    /// it was answered under.
+    pub(crate) in_part: bool,
+}
 
 /// The HTTP answer a response was decoded from: kept by the codec, when
 /// [`keep_raw`](super::Config::keep_raw) is set, in the response's extensions or on its

@@ -609,11 +609,11 @@ impl JsonRpcRetryPolicy {
             // failed re-send did, unless it never reached the server.
             gave_up.unanswered = !crate::classify::provably_not_run(err.as_error());
             sent_last.unanswered = gave_up.unanswered;
-            *result = Ok(after_transport_failure(
-                gathered.answers,
-                req,
-                err.retry_after(),
-            ));
+            let hint = LatestHint {
+                hint: err.retry_after(),
+                in_part: !gathered.settled.is_empty(),
+            };
+            *result = Ok(after_transport_failure(gathered.answers, req, hint));
         }
         if failed {
             if let Ok(response) = result {
@@ -805,17 +805,17 @@ fn failed_call<'a>(
     wanted.or_else(|| errors().next())
 }
 
-/// A partly retried batch's final answer when its last re-send failed in transport:
-/// every answer gathered, the calls sent last keeping their last error answer. The
-/// server's last word on time (`hint`: a 429's `Retry-After`, or none) replaces the
+/// A retried batch's final answer when its last re-send failed in transport: every
+/// answer gathered, the calls sent last keeping their last error answer. The server's
+/// last word on time (`latest_hint.hint`: a 429's `Retry-After`, or none) replaces the
 /// earlier one on the whole and on the answers to the calls sent last, which are older
 /// than that word.
 fn after_transport_failure(
     mut answers: BatchResponse,
     req: &BatchRequest,
-    hint: Option<Duration>,
+    latest_hint: LatestHint,
 ) -> BatchResponse {
-    let latest = |extensions: &mut http::Extensions| match hint {
+    let latest = |extensions: &mut http::Extensions| match latest_hint.hint {
         Some(hint) => extensions.insert(RetryAfter::new(hint)),
         None => extensions.remove::<RetryAfter>(),
     };
@@ -830,7 +830,7 @@ fn after_transport_failure(
     }
     let extensions = answers.extensions_mut();
     latest(extensions);
-    extensions.insert(LatestHint(hint));
+    extensions.insert(latest_hint);
     answers
 }
 

@@ -78,11 +78,11 @@ pub(super) fn batch_answer(mut resp: BatchResponse) -> http::Response<Full<Bytes
     let gave_up = resp.extensions().get().copied();
     if let Some(raw) = resp.extensions_mut().remove::<RawAnswer>() {
         let mut answer = with_gave_up(raw_response(raw), gave_up);
-        // A later exchange that failed as a whole had the last word on time, and the
-        // batch was retried in part: its answers are answers (200), as when gathered
+        // A later exchange that failed as a whole had the last word on time. When the
+        // batch was retried in part, its answers are answers (200), as when gathered
         // from several exchanges, even if the one exchange they came from said 429.
-        if let Some(LatestHint(hint)) = resp.extensions().get().copied() {
-            if !answer.status().is_success() {
+        if let Some(LatestHint { hint, in_part }) = resp.extensions().get().copied() {
+            if in_part && !answer.status().is_success() {
                 *answer.status_mut() = StatusCode::OK;
             }
             let headers = answer.headers_mut();

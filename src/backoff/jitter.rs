@@ -674,7 +674,7 @@ mod tests {
     /// draw in `[1.3, 1.5)` ns is not rounded down to 1 ns.
     #[test]
     fn equal_jitter_keeps_half_of_a_fractional_delay_after_rounding() {
-        use crate::backoff::{Backoff, BackoffExt, ExponentialBackoff};
+        use crate::backoff::{Backoff, ExponentialBackoff};
         let b = ExponentialBackoff::new(2, Duration::from_nanos(1), 2.6)
             .unwrap()
             .with_jitter(Jitter::equal().seeded(5));

@@ -138,19 +138,28 @@ async fn a_partly_retried_batch_whose_last_exchange_fails_keeps_its_answers_and_
     assert_eq!(by_id(2)["error"]["code"], json!(-32005));
 }
 
-/// A batch's first exchange answered `first` (a status and a body), its re-send then
-/// failing as a whole with `then`: what comes back, and how many exchanges there were.
-async fn answered_then_failed(
+/// A batch sent through the HTTP-level layer (retrying -32005 once a second, `retries`
+/// times) to a service answering each exchange with the next step of `script`: a status
+/// and a body. What comes back, and the bodies each exchange sent.
+async fn scripted(
     batch: &'static str,
-    first: (u16, &'static str),
-    then: u16,
-) -> (http::Response<Full<Bytes>>, usize) {
-    let count = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&count);
-    let inner = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
-        let n = counter.fetch_add(1, Ordering::SeqCst);
+    retries: usize,
+    script: &[(u16, &'static str)],
+) -> (http::Response<Full<Bytes>>, Vec<Bytes>) {
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&sent);
+    let script: Arc<[(u16, &'static str)]> = script.into();
+    let inner = tower::service_fn(move |req: http::Request<Full<Bytes>>| {
+        let seen = Arc::clone(&seen);
+        let script = Arc::clone(&script);
         async move {
-            let (status, body) = if n == 0 { first } else { (then, "") };
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            let n = {
+                let mut seen = seen.lock().unwrap();
+                seen.push(body);
+                seen.len() - 1
+            };
+            let (status, body) = script[n];
             let resp = http::Response::builder()
                 .status(status)
                 .body(Full::new(Bytes::from_static(body.as_bytes())))
@@ -159,7 +168,7 @@ async fn answered_then_failed(
         }
     });
     let strategy =
-        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
+        RetryStrategy::new(PeriodicBackoff::new(retries, Duration::from_secs(1))).codes([-32005]);
     let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy);
     let req = http::Request::post("http://127.0.0.1:1/")
         .body(Full::from(batch))
@@ -168,15 +177,74 @@ async fn answered_then_failed(
         .oneshot(req)
         .await
         .unwrap();
-    (resp, count.load(Ordering::SeqCst))
+    let sent = sent.lock().unwrap().clone();
+    (resp, sent)
+}
+
+/// A batch's first exchange answered `first` (a status and a body), its re-send then
+/// failing as a whole with `then`: what comes back, and how many exchanges there were.
+async fn answered_then_failed(
+    batch: &'static str,
+    first: (u16, &'static str),
+    then: u16,
+) -> (http::Response<Full<Bytes>>, usize) {
+    let (resp, sent) = scripted(batch, 1, &[first, (then, "")]).await;
+    (resp, sent.len())
+}
+
+const BOTH_LIMITED: &str = r#"[{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#;
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_sent_again_whole_keeps_its_last_status_beside_earlier_unread_items() {
+    // Both calls limited, and an item the server could not read: an answer no call
+    // took, which the batch's answer keeps after the last exchange's items.
+    const AND_UNREAD: &str = r#"[{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2},{"jsonrpc":"2.0","error":{"code":-32700,"message":"parse"},"id":null}]"#;
+    let last_answered: &[(u16, &'static str)] = &[(200, AND_UNREAD), (429, BOTH_LIMITED)];
+    let last_failed: &[(u16, &'static str)] = &[(200, AND_UNREAD), (429, BOTH_LIMITED), (502, "")];
+    for (retries, script) in [(1, last_answered), (2, last_failed)] {
+        let (resp, sent) = scripted(CALLS, retries, script).await;
+        assert!(
+            sent.iter().all(|body| body == CALLS),
+            "sent whole: {sent:?}"
+        );
+        // Sent whole each time, the batch's answer is the 429's: not a 200 the layer
+        // made because an earlier exchange had something to add.
+        assert_eq!(resp.status(), 429, "{} exchanges", sent.len());
+        let got = resp.into_body().collect().await.unwrap().to_bytes();
+        let items: Vec<Value> = serde_json::from_slice(&got).unwrap();
+        assert_eq!(items.len(), 3, "{items:?}");
+        assert_eq!(items[2]["error"]["code"], -32700);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_retried_in_part_whose_last_answer_came_under_429_is_a_200() {
+    // A call and a notification, which ran: the call alone is sent again, limited again
+    // under 429, and the retries end there.
+    const CALL_AND_NOTIFICATION: &str = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"log","params":[]}]"#;
+    const CALL_LIMITED: &str =
+        r#"[{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":1}]"#;
+    let (resp, sent) = scripted(
+        CALL_AND_NOTIFICATION,
+        1,
+        &[(200, CALL_LIMITED), (429, CALL_LIMITED)],
+    )
+    .await;
+    assert_eq!(sent[1], format!("[{CALL}]"), "the call alone");
+    assert_eq!(
+        resp.status(),
+        http::StatusCode::OK,
+        "a batch retried in part"
+    );
+    let got = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(got, CALL_LIMITED, "the call's last answer");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_batch_retried_in_part_is_a_200_a_batch_sent_again_whole_keeps_its_status() {
     // A gateway's 429 over the node's answers: call 1 answered, call 2 limited.
     let one_limited = r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#;
-    let both_limited = r#"[{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#;
-    for (answer, status) in [(one_limited, 200), (both_limited, 429)] {
+    for (answer, status) in [(one_limited, 200), (BOTH_LIMITED, 429)] {
         // Call 2 sent again alone, or both: the re-send gets a bare 502.
         let (resp, exchanges) = answered_then_failed(CALLS, (429, answer), 502).await;
         assert_eq!(exchanges, 2, "{answer}");

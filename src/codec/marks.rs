@@ -6,21 +6,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 
-/// Set by the policy on a retried batch's final answer, made of the answers gathered
-/// before, when its last exchange failed as a whole. The HTTP-level layer writes `hint`
-/// over the `Retry-After` in the head of the earlier answer it hands back as it came, and
-/// makes that answer a 200 when `in_part`.
+/// Set by the policy on a retried batch's final answer when its last exchange failed as
+/// a whole: that exchange's `Retry-After` (`None`: it sent none), the server's latest
+/// word on time. The HTTP-level layer writes it over the `Retry-After` in the head of the
+/// earlier answer it hands back as it came.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct LatestHint {
-    /// That exchange's `Retry-After` (`None`: it sent none), the server's latest word on
-    /// time.
-    pub(crate) hint: Option<Duration>,
-    /// Whether the batch was retried in part: some call was not sent again, so the
-    /// answer holds a call's last word that a failure status must not hide from a
-    /// caller refusing a non-2xx batch whole. A batch sent again whole keeps the status
-    /// it was answered under.
-    pub(crate) in_part: bool,
-}
+pub(crate) struct LatestHint(pub(crate) Option<Duration>);
+
+/// Set by the policy on a batch's answers once a retry has left some of its items unsent
+/// (the batch is retried in part): the HTTP-level layer answers it 200 whatever status
+/// its last answer came under, as its body holds each call's last word. A batch sent
+/// again whole keeps the status of the answer it hands back.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RetriedInPart;
 
 /// The HTTP answer a response was decoded from: kept by the codec, when
 /// [`keep_raw`](super::Config::keep_raw) is set, in the response's extensions or on its

@@ -96,7 +96,8 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///   is not handed back: up to 64 KiB of it is read and thrown away, waiting 100 ms at
 ///   most, so that the connection can be used again.
 /// - **A batch answered in one exchange** is sent as the caller's bytes (all its items go:
-///   the first attempt, or a retry of every item), and its answer comes back as it came.
+///   the first attempt, or a retry of every item), and its answer comes back as it came
+///   (the answers no call took in an earlier exchange, if any, after its items).
 ///   A 2xx answer that does not answer each call once, by id (a missing, repeated or
 ///   unknown id, which a client left to itself might pair with the wrong call), is the
 ///   layer's decode error, as over the codec.
@@ -110,16 +111,17 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///     error object as it wrote it;
 ///   - the answers no call took go last, every exchange's, with the refusal of the whole
 ///     batch when a retry did not send a non-idempotent notification of it again;
-///   - its status is 200: every call's failure is in the body, and a caller that refuses
-///     a non-2xx batch answer as a whole, as jsonrpsee does, would otherwise lose the
-///     calls that succeeded;
+///   - its status is 200, whatever status the exchanges were answered under: every
+///     call's failure is in the body, and a caller that refuses a non-2xx batch answer
+///     as a whole, as jsonrpsee does, would otherwise lose the calls that succeeded;
 ///   - it carries the last exchange's `Retry-After`, in delay-seconds (rounded up from
-///     an HTTP-date). When the last exchange failed as a whole (a 429 without a
-///     JSON-RPC answer, say), the answers gathered before come back as they would have
-///     (under 200, even when they all came from a first exchange under another status),
-///     with that exchange's `Retry-After`, and the record in the response's extensions
-///     says that the last attempt went unanswered, unless it provably never reached the
-///     server ([`last_attempt_unanswered`](crate::GaveUp::last_attempt_unanswered)).
+///     an HTTP-date).
+/// - **A retried batch whose last exchange failed as a whole** (a 429 without a JSON-RPC
+///   answer, say): the answers gathered before come back as they would have (under 200
+///   if the batch was retried in part), with that exchange's `Retry-After` or none, and
+///   the record in the response's extensions says that the last attempt went
+///   unanswered, unless it provably never reached the server
+///   ([`last_attempt_unanswered`](crate::GaveUp::last_attempt_unanswered)).
 /// - **A body that is not JSON-RPC** is sent once, untouched, within the same limits,
 ///   attempt timeout and deadline. So is a message whose answer the layer could not
 ///   match to each call, whatever the strategy says: an id other than a string, null or

@@ -14,7 +14,9 @@ use super::future::Delay;
 use super::inspect::InspectError;
 use super::strategy::RetryStrategy;
 use crate::backoff::{Backoff, BoxDelays};
-use crate::codec::{Deadline, Gathering, LatestHint, RawAnswer, RawItem, RetryAfter};
+use crate::codec::{
+    Deadline, Gathering, LatestHint, RawAnswer, RawItem, RetriedInPart, RetryAfter,
+};
 use crate::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Id, Request, Response};
 
 /// A [`tower::retry::Policy`] for JSON-RPC [`Request`]s and [`BatchRequest`]s.
@@ -73,6 +75,15 @@ struct Gathered {
     /// call took ([`refusal`]). While the batch is refused again, or after a final
     /// transport failure, the batch's own error still says it, once.
     refusal: Option<Response>,
+}
+
+/// Marks a batch's `answers` as retried in part once some item was left unsent
+/// (`settled`): a merge takes the newer exchange's extensions, so each merge marks
+/// them again.
+fn mark_in_part(settled: &[Request], answers: &mut BatchResponse) {
+    if !settled.is_empty() {
+        answers.extensions_mut().insert(RetriedInPart);
+    }
 }
 
 /// Whether a batch's failed exchange is its first, answered content-encoded: the server's
@@ -609,11 +620,11 @@ impl JsonRpcRetryPolicy {
             // failed re-send did, unless it never reached the server.
             gave_up.unanswered = !crate::classify::provably_not_run(err.as_error());
             sent_last.unanswered = gave_up.unanswered;
-            let hint = LatestHint {
-                hint: err.retry_after(),
-                in_part: !gathered.settled.is_empty(),
-            };
-            *result = Ok(after_transport_failure(gathered.answers, req, hint));
+            *result = Ok(after_transport_failure(
+                gathered.answers,
+                req,
+                err.retry_after(),
+            ));
         }
         if failed {
             if let Ok(response) = result {
@@ -641,6 +652,7 @@ impl State {
             }
         }
         answers.merge(response);
+        mark_in_part(&gathered.settled, &mut answers);
         answers
     }
 
@@ -681,6 +693,7 @@ impl State {
         }
         record_settled(strategy, &mut gathered.answers, &settled, made);
         gathered.settled.extend(settled);
+        mark_in_part(&gathered.settled, &mut gathered.answers);
         // The next answer is merged with these: it must be readable.
         req.extensions_mut().insert(Gathering);
     }
@@ -807,15 +820,15 @@ fn failed_call<'a>(
 
 /// A retried batch's final answer when its last re-send failed in transport: every
 /// answer gathered, the calls sent last keeping their last error answer. The server's
-/// last word on time (`latest_hint.hint`: a 429's `Retry-After`, or none) replaces the
+/// last word on time (`hint`: a 429's `Retry-After`, or none) replaces the
 /// earlier one on the whole and on the answers to the calls sent last, which are older
 /// than that word.
 fn after_transport_failure(
     mut answers: BatchResponse,
     req: &BatchRequest,
-    latest_hint: LatestHint,
+    hint: Option<Duration>,
 ) -> BatchResponse {
-    let latest = |extensions: &mut http::Extensions| match latest_hint.hint {
+    let latest = |extensions: &mut http::Extensions| match hint {
         Some(hint) => extensions.insert(RetryAfter::new(hint)),
         None => extensions.remove::<RetryAfter>(),
     };
@@ -830,7 +843,7 @@ fn after_transport_failure(
     }
     let extensions = answers.extensions_mut();
     latest(extensions);
-    extensions.insert(latest_hint);
+    extensions.insert(LatestHint(hint));
     answers
 }
 

@@ -10,7 +10,7 @@ use http_body_util::Full;
 
 use super::future::Failure;
 use crate::GaveUp;
-use crate::codec::{self, LatestHint, RawAnswer};
+use crate::codec::{self, LatestHint, RawAnswer, RetriedInPart};
 use crate::jsonrpc::{BatchResponse, Response};
 
 /// A delay as `Retry-After` delay-seconds, rounded up: a hint read from an HTTP-date
@@ -39,13 +39,21 @@ fn answer(
     resp
 }
 
+/// Whether a batch's answers are those of a batch retried in part, which hold each
+/// call's last word: they are answers (200) whatever status the exchange they came from
+/// was answered under, since a caller that refuses a non-2xx batch answer as a whole, as
+/// jsonrpsee does, would lose the calls that succeeded.
+fn retried_in_part(extensions: &http::Extensions) -> bool {
+    extensions.get::<RetriedInPart>().is_some()
+}
+
 /// A batch answer gathered from several exchanges, as HTTP: the body; 200 when it holds
-/// answers (each call's failure is in it, and a caller that refuses a non-2xx batch
-/// answer as a whole, as jsonrpsee does, would lose the calls that succeeded), the last
-/// exchange's status otherwise; and the server's `Retry-After`, if any.
+/// answers of a batch retried in part, the last answer's status otherwise (a batch sent
+/// again whole, with answers no call took from an earlier exchange); and the server's
+/// `Retry-After`, if any.
 fn json_response(extensions: &http::Extensions, body: Bytes) -> http::Response<Full<Bytes>> {
     let status = match extensions.get::<StatusCode>() {
-        Some(status) if body.is_empty() => *status,
+        Some(status) if body.is_empty() || !retried_in_part(extensions) => *status,
         _ => StatusCode::OK,
     };
     let retry_after = extensions
@@ -78,13 +86,11 @@ pub(super) fn batch_answer(mut resp: BatchResponse) -> http::Response<Full<Bytes
     let gave_up = resp.extensions().get().copied();
     if let Some(raw) = resp.extensions_mut().remove::<RawAnswer>() {
         let mut answer = with_gave_up(raw_response(raw), gave_up);
-        // A later exchange that failed as a whole had the last word on time. When the
-        // batch was retried in part, its answers are answers (200), as when gathered
-        // from several exchanges, even if the one exchange they came from said 429.
-        if let Some(LatestHint { hint, in_part }) = resp.extensions().get().copied() {
-            if in_part && !answer.status().is_success() {
-                *answer.status_mut() = StatusCode::OK;
-            }
+        if retried_in_part(resp.extensions()) && !answer.status().is_success() {
+            *answer.status_mut() = StatusCode::OK;
+        }
+        // A later exchange that failed as a whole had the last word on time.
+        if let Some(LatestHint(hint)) = resp.extensions().get().copied() {
             let headers = answer.headers_mut();
             match hint {
                 Some(delay) => headers.insert(RETRY_AFTER, retry_after_header(delay)),

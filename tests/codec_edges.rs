@@ -320,7 +320,8 @@ async fn a_batch_answers_retry_after_is_on_each_item() {
         ]))
         .await
         .unwrap();
-    let hint = Some(&RetryAfter::new(Duration::from_secs(7)));
+    let seven = RetryAfter::new(Duration::from_secs(7));
+    let hint = Some(&seven);
     assert_eq!(batch.extensions().get::<RetryAfter>(), hint);
     assert_eq!(batch.items().len(), 2);
     for item in batch.items() {

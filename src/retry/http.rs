@@ -96,8 +96,10 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///   is not handed back: up to 64 KiB of it is read and thrown away, waiting 100 ms at
 ///   most, so that the connection can be used again.
 /// - **A batch answered in one exchange** is sent as the caller's bytes (all its items go:
-///   the first attempt, or a retry of every item), and its answer comes back as it came
-///   (the answers no call took in an earlier exchange, if any, after its items).
+///   the first attempt, or a retry of every item), and its answer comes back as it came.
+///   (After a retry of every item, answers no call took in an earlier exchange, if
+///   any, follow its items, in a body the layer writes under the last answer's status
+///   with `Content-Type` and `Retry-After` alone, as for a batch retried in part.)
 ///   A 2xx answer that does not answer each call once, by id (a missing, repeated or
 ///   unknown id, which a client left to itself might pair with the wrong call), is the
 ///   layer's decode error, as over the codec.

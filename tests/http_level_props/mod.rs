@@ -1320,7 +1320,7 @@ fn a_gathered_answer(
             return assert_over_limit(&Ok(got.clone()), a, true, ctx);
         }
         assert_eq!(show(body), show(&a.body), "{ctx}: attempt {i}'s body");
-        if in_part && !a.is_success() {
+        if in_part {
             assert_eq!(*status, StatusCode::OK, "{ctx}: attempt {i}'s answers");
         } else {
             assert_eq!(status.as_u16(), a.status, "{ctx}");
@@ -1337,13 +1337,17 @@ fn a_gathered_answer(
     }
     if in_part {
         assert_eq!(*status, StatusCode::OK, "{ctx}: a gathered answer");
-    } else if *status != StatusCode::OK {
-        // Sent whole each time: the status of an answer it came under.
-        let statuses = seen.iter().filter_map(|s| match &s.answer {
+    } else {
+        // Sent whole each time: the status of an answer it came under (a 2xx one's as
+        // 200, the layer writing the body). Which answer's, the model does not work out
+        // (the last that a later failure as a whole left standing):
+        // `tests/http_level_edges.rs` pins it.
+        let mut statuses = seen.iter().filter_map(|s| match &s.answer {
+            Answer::Http(a) if a.is_success() => Some(200),
             Answer::Http(a) => Some(a.status),
             Answer::Fail(_) => None,
         });
-        assert!(statuses.into_iter().any(|a| a == status.as_u16()), "{ctx}");
+        assert!(statuses.any(|a| a == status.as_u16()), "{ctx}: sent whole");
     }
     // The last exchange's Retry-After, in delay-seconds (none if it was cut).
     if let (Answer::Http(a), false) = (case.answer(last), last_cut) {

@@ -86,7 +86,7 @@ pub(super) fn batch_answer(mut resp: BatchResponse) -> http::Response<Full<Bytes
     let gave_up = resp.extensions().get().copied();
     if let Some(raw) = resp.extensions_mut().remove::<RawAnswer>() {
         let mut answer = with_gave_up(raw_response(raw), gave_up);
-        if retried_in_part(resp.extensions()) && !answer.status().is_success() {
+        if retried_in_part(resp.extensions()) {
             *answer.status_mut() = StatusCode::OK;
         }
         // A later exchange that failed as a whole had the last word on time.

@@ -957,6 +957,46 @@ async fn idle_connections_are_closed_after_the_pool_idle_timeout() {
     }
 }
 
+/// A TCP proxy on 127.0.0.1 in front of `server`, counting the connections it accepts.
+async fn counting_proxy(
+    server: &FlakyServer,
+) -> (http::Uri, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}/", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    let upstream = server.addr();
+    tokio::spawn(async move {
+        while let Ok((mut caller, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut caller, &mut server).await;
+                }
+            });
+        }
+    });
+    (uri.parse().unwrap(), accepted)
+}
+
+/// The default idle timeout is the one documented: a call 75 s after the last goes out
+/// on the same connection. (hyper-util's pool drops a connection idle for longer than
+/// its timeout when a call takes it out, which the sweep above, running at that same
+/// interval, would not show for a shorter default.)
+#[tokio::test(start_paused = true)]
+async fn a_connection_idle_for_75_s_is_used_again_under_the_default() {
+    use std::sync::atomic::Ordering;
+    let server = FlakyServer::start().await.unwrap();
+    let (uri, accepted) = counting_proxy(&server).await;
+    let client = Client::builder(uri).build();
+    assert_eq!(client.call::<i64>("sum", (1, 2)).await.unwrap(), 3);
+    tokio::time::sleep(Duration::from_secs(75)).await;
+    assert_eq!(client.call::<i64>("sum", (3, 4)).await.unwrap(), 7);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection");
+}
+
 /// `pool_idle_timeout(Duration::ZERO)` keeps no connection idle: after a burst, none is
 /// left open (hyper-util's pool, given zero, sweeps never, and kept all four for ever),
 /// and a call after a call opens a connection of its own.

@@ -1028,3 +1028,45 @@ async fn http_level_an_unreadable_answer_to_a_body_not_json_rpc_says_its_status(
         "response body could not be read: the connection broke (HTTP status 502 Bad Gateway)"
     );
 }
+
+/// A connect timeout is of two classes, `Connect` and `Timeout` (hyper-util's connector
+/// reports one as a connect error around an `io::Error` of kind `TimedOut`): the events
+/// name `Connect`, the classes being asked in the documented order.
+#[tokio::test(start_paused = true)]
+async fn a_connect_timeout_is_of_the_connect_class_in_the_events() {
+    use hyper_util::client::legacy::Client as HyperClient;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tower::ServiceBuilder;
+    use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+
+    let connector = tower::service_fn(|_: http::Uri| {
+        let timed_out = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout");
+        std::future::ready(Err::<TokioIo<tokio::net::TcpStream>, _>(timed_out))
+    });
+    let http = HyperClient::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector);
+    let classes = Arc::new(Mutex::new(Vec::new()));
+    let (retried, gave_up) = (Arc::clone(&classes), Arc::clone(&classes));
+    let strategy = periodic(1, 10)
+        .retry_on(ErrorClass::Connect)
+        .on_retry(move |e: &RetryEvent<'_>| retried.lock().unwrap().push(e.class()))
+        .on_give_up(move |e: &GiveUpEvent<'_>| gave_up.lock().unwrap().push(e.class()));
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(JsonRpcCodecLayer::new(
+            "http://127.0.0.1:1/".parse().unwrap(),
+        ))
+        .service(http);
+    let err = Client::new(svc)
+        .call::<i64>("sum", (1, 2))
+        .await
+        .unwrap_err();
+    let transport = err.transport().expect("a transport error");
+    assert!(
+        transport.is_connect() && transport.is_timeout(),
+        "{transport}"
+    );
+    assert_eq!(
+        *classes.lock().unwrap(),
+        [Some(ErrorClass::Connect), Some(ErrorClass::Connect)]
+    );
+}

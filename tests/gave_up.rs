@@ -973,3 +973,38 @@ async fn the_codec_reads_the_record_of_an_http_level_layer_below() {
         Some((2, GiveUpReason::Exhausted))
     );
 }
+
+/// Under two retry layers, an outer layer whose empty budget refused its first retry
+/// gives the budget as the reason, with the inner layer's retries (`GaveUp`: the outer
+/// layer's reason if that is a limit).
+#[tokio::test(start_paused = true)]
+async fn an_outer_layers_empty_budget_is_the_reason_over_an_inner_layers_retries() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", std::iter::repeat_n(Step::error(2001), 3));
+    let empty = Arc::new(TpsBudget::new(Duration::from_secs(10), 0, 0.0));
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(
+            periodic(2, 0.01).codes([2001]).budget(empty),
+        ))
+        .layer(JsonRpcRetryLayer::new(periodic(2, 0.01).codes([2001])))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .service(
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Full<Bytes>>(),
+        );
+    let err = Client::new(svc)
+        .call::<i64>("sum", (1, 2))
+        .await
+        .unwrap_err();
+    assert_eq!(server.calls("sum"), 3, "the inner layer's attempts alone");
+    let gave_up = err.gave_up().expect("a record");
+    assert_eq!(
+        (gave_up.retries(), gave_up.reason()),
+        (2, GiveUpReason::Budget)
+    );
+    assert!(
+        err.to_string()
+            .ends_with("; gave up after 2 retries: budget exhausted"),
+        "{err}"
+    );
+}

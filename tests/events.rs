@@ -1031,7 +1031,8 @@ async fn http_level_an_unreadable_answer_to_a_body_not_json_rpc_says_its_status(
 
 /// A connect timeout is of two classes, `Connect` and `Timeout` (hyper-util's connector
 /// reports one as a connect error around an `io::Error` of kind `TimedOut`): the events
-/// name `Connect`, the classes being asked in the documented order.
+/// name `Connect`, the classes being asked in the documented order, and the error's
+/// message says it could not connect.
 #[tokio::test(start_paused = true)]
 async fn a_connect_timeout_is_of_the_connect_class_in_the_events() {
     use hyper_util::client::legacy::Client as HyperClient;
@@ -1064,6 +1065,12 @@ async fn a_connect_timeout_is_of_the_connect_class_in_the_events() {
     assert!(
         transport.is_connect() && transport.is_timeout(),
         "{transport}"
+    );
+    // Its message says so too.
+    let message = transport.to_string();
+    assert!(
+        message.starts_with("HTTP request failed: could not connect"),
+        "{message}"
     );
     assert_eq!(
         *classes.lock().unwrap(),

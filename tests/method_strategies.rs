@@ -1,6 +1,7 @@
 //! Strategies of methods (`RetryStrategy::for_method`) where the shared table of
 //! `tests/levels.rs` does not reach: batches at both levels, the HTTP level's deadline
-//! before and after the body is read, the typed client, and the strategy's own rules.
+//! before and after the body is read, the typed client, and the strategy's own rules;
+//! then how a strategy's parts add up.
 
 mod common;
 
@@ -17,7 +18,9 @@ use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_jsonrpc_retry::backoff::{self, Backoff, BackoffExt, Jitter, PeriodicBackoff};
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{Client, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryStrategy};
+use tower_jsonrpc_retry::{
+    Client, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryEvent, RetryStrategy,
+};
 
 use common::{TestBody, ended, ended_in, secs};
 
@@ -488,4 +491,229 @@ fn a_second_strategy_for_a_method_replaces_the_first_and_chains_are_cut() {
     );
     assert!(!methods.contains("\"c\""), "{methods}");
     assert_eq!(methods.matches("methods: {}").count(), 2, "{methods}");
+}
+
+// How a strategy's parts add up: rules, presets, and what the default lends the
+// strategies it gives its methods.
+
+/// `none()` has no backoff: rules added to it retry nothing, so it cannot retry, its
+/// calls are not watched and its `on_give_up` hears nothing.
+#[tokio::test(start_paused = true)]
+async fn none_with_rules_still_cannot_retry_and_makes_no_event() {
+    let heard = Arc::new(AtomicUsize::new(0));
+    let hear = Arc::clone(&heard);
+    let strategy = RetryStrategy::none()
+        .codes([-32005])
+        .on_give_up(move |_: &GiveUpEvent<'_>| {
+            hear.fetch_add(1, Ordering::SeqCst);
+        });
+    assert!(!strategy.can_retry(), "no backoff, no retry");
+    let server = server().await;
+    let svc = common::stack(&server, strategy);
+    let resp = svc
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
+    assert_eq!(server.calls("sum"), 1);
+    assert_eq!(
+        heard.load(Ordering::SeqCst),
+        0,
+        "an unwatched call makes no event"
+    );
+    assert_eq!(ended(resp.extensions().get().copied()), None);
+}
+
+/// A strategy whose only rule is `retry_response_if` can retry, and does: its calls are
+/// watched.
+#[tokio::test(start_paused = true)]
+async fn a_strategy_with_only_a_response_rule_retries() {
+    let strategy = periodic(2, 1.0).retry_response_if(|e| e.code() == -32005);
+    assert!(strategy.can_retry());
+    let server = server().await;
+    server.handle("sum", |_| Ok(json!(3)));
+    let svc = common::stack(&server, strategy);
+    let start = Instant::now();
+    let resp = svc
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(server.calls("sum"), 2);
+    assert_eq!(start.elapsed(), secs(1.0));
+}
+
+/// A method's strategy with one retry to make is not one that never sends a call again:
+/// in a batch, its calls are re-sent on the default's rules.
+#[tokio::test(start_paused = true)]
+async fn a_methods_strategy_with_one_retry_does_not_hold_its_calls_back() {
+    let server = server().await;
+    let strategy = periodic(3, 1.0)
+        .codes([-32005])
+        .for_method("write", periodic(1, 1.0).codes([-32005]));
+    let svc = common::stack(&server, strategy);
+    let batch = BatchRequest::new(vec![
+        Request::new("sum", json!([1, 2])).with_id(1),
+        Request::new("write", json!([])).with_id(2),
+    ]);
+    let resp = svc.oneshot(batch).await.unwrap();
+    let by_id = |id: i64| resp.items().iter().find(|r| *r.id() == id.into()).unwrap();
+    assert_eq!(by_id(1).result(), Some(&json!(3)));
+    assert_eq!(by_id(2).result(), Some(&json!("written")));
+    assert_eq!([server.calls("sum"), server.calls("write")], [2, 2]);
+}
+
+/// A budget set on the default before `for_method` serves the method's strategy that
+/// has none of its own, as one set after does.
+#[tokio::test(start_paused = true)]
+async fn a_budget_set_before_for_method_serves_the_methods_strategy() {
+    // An empty budget refuses every retry: a call under it ends `Budget` at once.
+    let empty = Arc::new(TpsBudget::new(Duration::from_secs(10), 0, 0.0));
+    let strategy = periodic(1, 1.0)
+        .codes([-32005])
+        .budget(empty)
+        .for_method("write", periodic(1, 1.0).codes([-32005]));
+    let server = server().await;
+    let svc = common::stack(&server, strategy);
+    let resp = svc
+        .oneshot(Request::new("write", json!([])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
+    assert_eq!(
+        ended(resp.extensions().get().copied()),
+        Some((0, GiveUpReason::Budget))
+    );
+    assert_eq!(server.calls("write"), 1);
+}
+
+/// An `on_retry` hook set on the default after `for_method` serves the method's
+/// strategy that has none of its own.
+#[tokio::test(start_paused = true)]
+async fn an_on_retry_set_after_for_method_serves_the_methods_strategy() {
+    let heard: Arc<Mutex<Vec<String>>> = Arc::default();
+    let hear = Arc::clone(&heard);
+    let strategy = periodic(1, 1.0)
+        .codes([-32005])
+        .for_method("write", periodic(1, 1.0).codes([-32005]))
+        .on_retry(move |e: &RetryEvent<'_>| hear.lock().unwrap().push(e.method().to_owned()));
+    let server = server().await;
+    let svc = common::stack(&server, strategy);
+    let resp = svc
+        .oneshot(Request::new("write", json!([])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.result(), Some(&json!("written")));
+    assert_eq!(*heard.lock().unwrap(), ["write"]);
+}
+
+/// A mark the default puts on a method after giving it a strategy is lifted by the
+/// default's `idempotent`.
+#[tokio::test(start_paused = true)]
+async fn idempotent_lifts_a_mark_made_after_for_method() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("write", std::iter::repeat_n(Step::error(-32005), 4));
+    let strategy = periodic(3, 1.0)
+        .for_method("write", periodic(3, 1.0).codes([-32005]))
+        .non_idempotent(["write"])
+        .idempotent(["write"]);
+    let svc = common::stack(&server, strategy);
+    let resp = svc
+        .oneshot(Request::new("write", json!([])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
+    let why = ended(resp.extensions().get().copied()).map(|(_, why)| why);
+    assert_eq!(
+        (server.calls("write"), why),
+        (4, Some(GiveUpReason::Exhausted))
+    );
+}
+
+/// A second `retry_result_if` adds a rule: both hold.
+#[tokio::test(start_paused = true)]
+async fn result_rules_add_up() {
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("a", |_| Ok(json!(1)));
+    server.script(
+        "a",
+        [Step::raw(200, r#"{"jsonrpc":"2.0","id":1,"result":null}"#)],
+    );
+    let strategy = periodic(2, 1.0)
+        .retry_result_if(|method, result| method == "a" && result.is_null())
+        .retry_result_if(|method, result| method == "b" && result.is_null());
+    let svc = common::stack(&server, strategy);
+    let resp = svc
+        .oneshot(Request::new("a", json!([])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.result(), Some(&json!(1)));
+    assert_eq!(server.calls("a"), 2);
+}
+
+/// A wait hint reader added to `ethereum_rate_limits()` adds to the preset's own reader
+/// of "try again in …".
+#[tokio::test(start_paused = true)]
+async fn a_hint_reader_added_to_the_ethereum_preset_keeps_the_presets() {
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("eth_blockNumber", |_| Ok(json!("0x1")));
+    server.script(
+        "eth_blockNumber",
+        [Step::error_with(
+            -32005,
+            "rate limited, try again in 2.5s",
+            None,
+        )],
+    );
+    let strategy = RetryStrategy::ethereum_rate_limits_seeded(7).retry_after_from(|e| {
+        let millis = e.data()?.get("retry_in_ms")?.as_u64()?;
+        Some(Duration::from_millis(millis))
+    });
+    let client = Client::builder(server.uri()).retry(strategy).build();
+    let start = Instant::now();
+    let block: String = client.call("eth_blockNumber", ()).await.unwrap();
+    assert_eq!(block, "0x1");
+    assert_eq!(server.calls("eth_blockNumber"), 2);
+    assert_eq!(start.elapsed(), secs(2.5));
+}
+
+/// `RetryStrategy::default()` is `transient()`: it retries a 503.
+#[tokio::test(start_paused = true)]
+async fn the_default_strategy_is_transient() {
+    assert!(RetryStrategy::default().can_retry());
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("sum", |_| Ok(json!(3)));
+    server.script("sum", [Step::status(503)]);
+    let svc = common::stack(&server, RetryStrategy::default());
+    let resp = svc
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(server.calls("sum"), 2);
+}
+
+/// `transient_seeded` draws by its seed: two seeds, two sets of delays.
+#[tokio::test(start_paused = true)]
+async fn transient_seeded_draws_by_its_seed() {
+    async fn delays(strategy: RetryStrategy) -> Vec<Duration> {
+        let seen: Arc<Mutex<Vec<Duration>>> = Arc::default();
+        let record = Arc::clone(&seen);
+        let strategy =
+            strategy.on_retry(move |e: &RetryEvent<'_>| record.lock().unwrap().push(e.delay()));
+        let inner = tower::service_fn(|_: Request| async {
+            Err::<tower_jsonrpc_retry::jsonrpc::Response, _>(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset,
+            ))
+        });
+        let svc = tower::Layer::layer(&JsonRpcRetryLayer::new(strategy), inner);
+        svc.oneshot(Request::new("sum", json!([1, 2])).with_id(1))
+            .await
+            .unwrap_err();
+        seen.lock().unwrap().clone()
+    }
+    let seven = delays(RetryStrategy::transient_seeded(7)).await;
+    let eight = delays(RetryStrategy::transient_seeded(8)).await;
+    assert_eq!((seven.len(), eight.len()), (3, 3));
+    assert_ne!(seven, eight);
 }

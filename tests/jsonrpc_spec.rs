@@ -541,3 +541,149 @@ fn a_lone_surrogate_in_an_answer_reads_as_the_replacement_character() {
         Err(DecodeError::Json(_))
     ));
 }
+
+// Rules of ids, members and batch answers that no test above held.
+
+/// `Id`'s docs: an integer beyond `i64` (such as `18446744073709551615`) is refused,
+/// not read as some other id (`u64::MAX` wrapped is `-1`, a call's id).
+#[test]
+fn an_id_beyond_i64_is_refused_not_wrapped() {
+    let body = br#"{"jsonrpc":"2.0","result":1,"id":18446744073709551615}"#;
+    let read = Response::from_slice(body);
+    assert!(matches!(read, Err(DecodeError::InvalidId(_))), "{read:?}");
+    let tree = Response::from_value(serde_json::from_slice(body).unwrap());
+    assert!(matches!(tree, Err(DecodeError::InvalidId(_))), "{tree:?}");
+    assert!(Id::from_value(&json!(u64::MAX)).is_err());
+    assert!(Id::from_value(&json!(1_u64 << 63)).is_err());
+    // Never the answer to the call with id -1.
+    let batch = br#"[{"jsonrpc":"2.0","result":1,"id":18446744073709551615}]"#;
+    let read = BatchResponse::from_slice(batch, &[Id::Number(-1)]);
+    assert!(matches!(read, Err(DecodeError::InvalidId(_))), "{read:?}");
+}
+
+/// An id is a string, an integer or null: a boolean is refused, not read as null.
+#[test]
+fn a_boolean_id_is_refused() {
+    for text in ["true", "false"] {
+        let body = format!(r#"{{"jsonrpc":"2.0","result":1,"id":{text}}}"#);
+        let read = Response::from_slice(body.as_bytes());
+        assert!(matches!(read, Err(DecodeError::InvalidId(_))), "{read:?}");
+        let call = format!(r#"{{"jsonrpc":"2.0","method":"m","id":{text}}}"#);
+        let read = Request::from_slice(call.as_bytes());
+        assert!(matches!(read, Err(DecodeError::InvalidId(_))), "{read:?}");
+        assert!(Id::from_value(&serde_json::from_str(text).unwrap()).is_err());
+    }
+}
+
+/// A string id shows quoted and escaped, so that an id holding a quote is told apart.
+#[test]
+fn a_string_ids_display_escapes_it() {
+    assert_eq!(Id::from(r#"a"b"#).to_string(), r#""a\"b""#);
+    assert_eq!(Id::from("a\nb").to_string(), r#""a\nb""#);
+    let err = DecodeError::UnexpectedItem(Id::from(r#"x" y"#));
+    assert_eq!(
+        err.to_string(),
+        r#"batch response has an unexpected or repeated id "x\" y""#
+    );
+}
+
+/// A `u64` or `usize` beyond `i64::MAX` is refused, not wrapped to a negative id.
+#[test]
+fn a_u64_beyond_i64_is_no_id() {
+    assert!(Id::try_from(u64::MAX).is_err());
+    assert!(Id::try_from(1_u64 << 63).is_err());
+    assert_eq!(Id::try_from(i64::MAX as u64), Ok(Id::Number(i64::MAX)));
+    assert!(Id::try_from(usize::MAX).is_err());
+}
+
+/// A call whose id is null is still a call: its `"id": null` is sent, not left out
+/// (which would make it a notification, never answered).
+#[test]
+fn a_call_with_the_null_id_is_sent_with_it() {
+    let call = Request::new("m", json!([])).with_id(Id::Null);
+    assert!(!call.is_notification());
+    assert_eq!(
+        serde_json::to_value(&call).unwrap(),
+        json!({"jsonrpc": "2.0", "method": "m", "params": [], "id": null})
+    );
+}
+
+/// `BatchResponse::from_slice`'s docs: null-id errors answer the unanswered calls in
+/// order, the first such error the first unanswered call.
+#[test]
+fn null_id_errors_fill_the_unanswered_calls_in_call_order() {
+    let ids = [Id::Number(1), Id::Number(2), Id::Number(3)];
+    let body = br#"[{"jsonrpc":"2.0","result":2,"id":2},
+        {"jsonrpc":"2.0","error":{"code":-32700,"message":"first"},"id":null},
+        {"jsonrpc":"2.0","error":{"code":-32600,"message":"second"},"id":null}]"#;
+    let answer = BatchResponse::from_slice(body, &ids).unwrap();
+    let got: Vec<_> = answer
+        .iter()
+        .map(|r| (r.id().clone(), r.error().map(ErrorObject::message)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Id::Number(1), Some("first")),
+            (Id::Number(2), None),
+            (Id::Number(3), Some("second")),
+        ]
+    );
+}
+
+/// A null-id error answers the call whose id is null, before it answers any other:
+/// the other call is the one missing, and a second null-id error is that id answered
+/// twice.
+#[test]
+fn a_null_id_error_answers_the_call_with_the_null_id() {
+    let ids = [Id::Number(1), Id::Null];
+    let one = br#"[{"jsonrpc":"2.0","error":{"code":-32000,"message":"x"},"id":null}]"#;
+    match BatchResponse::from_slice(one, &ids) {
+        Err(DecodeError::MissingItems(missing)) => assert_eq!(missing, [Id::Number(1)]),
+        other => panic!("{other:?}"),
+    }
+    let ids = [Id::Null, Id::Number(2)];
+    let two = br#"[{"jsonrpc":"2.0","error":{"code":-32000,"message":"a"},"id":null},
+        {"jsonrpc":"2.0","error":{"code":-32000,"message":"b"},"id":null}]"#;
+    let read = BatchResponse::from_slice(two, &ids);
+    assert!(
+        matches!(read, Err(DecodeError::UnexpectedItem(Id::Null))),
+        "{read:?}"
+    );
+}
+
+/// `BatchResponse`'s `PartialEq` docs: batch-level errors are compared, so a refusal of
+/// the whole batch is not equal to the same items answered one by one.
+#[test]
+fn a_whole_batch_refusal_is_not_equal_to_the_same_items() {
+    let ids = [Id::Number(1)];
+    let refused = BatchResponse::from_slice(
+        br#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"no"},"id":null}"#,
+        &ids,
+    )
+    .unwrap();
+    assert!(refused.batch_error().is_some());
+    let one_by_one = BatchResponse::new(refused.items().to_vec());
+    assert_eq!(one_by_one.items(), refused.items());
+    assert_ne!(refused, one_by_one);
+}
+
+/// `Id`'s docs: `-0` is refused (serde_json reads it as the float `-0.0`), on the fast
+/// path as on the tree.
+#[test]
+fn a_minus_zero_id_is_refused() {
+    let body = br#"{"jsonrpc":"2.0","result":1,"id":-0}"#;
+    let read = Response::from_slice(body);
+    assert!(matches!(read, Err(DecodeError::InvalidId(_))), "{read:?}");
+    let tree = Response::from_value(serde_json::from_slice(body).unwrap());
+    assert!(matches!(tree, Err(DecodeError::InvalidId(_))), "{tree:?}");
+}
+
+/// A member given twice keeps its last value, as a JSON tree does.
+#[test]
+fn a_member_given_twice_keeps_its_last_value() {
+    let read = Response::from_slice(br#"{"jsonrpc":"2.0","result":1,"result":2,"id":7}"#);
+    assert_eq!(read.unwrap().result(), Some(&json!(2)));
+    let read = Response::from_slice(br#"{"jsonrpc":"2.0","result":1,"id":7,"id":8}"#);
+    assert_eq!(read.unwrap().id(), &Id::Number(8));
+}

@@ -820,9 +820,9 @@ fn failed_call<'a>(
 
 /// A retried batch's final answer when its last re-send failed in transport: every
 /// answer gathered, the calls sent last keeping their last error answer. The server's
-/// last word on time (`hint`: a 429's `Retry-After`, or none) replaces the
-/// earlier one on the whole and on the answers to the calls sent last, which are older
-/// than that word.
+/// last word on time (`hint`: a 429's `Retry-After`, or none) replaces the earlier one
+/// on the whole and on the answers to the calls sent last, which are older than that
+/// word.
 fn after_transport_failure(
     mut answers: BatchResponse,
     req: &BatchRequest,

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tower::retry::budget::TpsBudget;
 use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_jsonrpc_retry::backoff::{self, Backoff, BackoffExt, Jitter, PeriodicBackoff};
-use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request, Response};
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{
     Client, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryEvent, RetryStrategy,
@@ -496,6 +496,11 @@ fn a_second_strategy_for_a_method_replaces_the_first_and_chains_are_cut() {
 // How a strategy's parts add up: rules, presets, and what the default lends the
 // strategies it gives its methods.
 
+/// One call through the JSON-RPC-level stack to `server` under `strategy`.
+async fn call(server: &FlakyServer, strategy: RetryStrategy, call: Request) -> Response {
+    common::stack(server, strategy).oneshot(call).await.unwrap()
+}
+
 /// `none()` has no backoff: rules added to it retry nothing, so it cannot retry, its
 /// calls are not watched and its `on_give_up` hears nothing.
 #[tokio::test(start_paused = true)]
@@ -509,11 +514,12 @@ async fn none_with_rules_still_cannot_retry_and_makes_no_event() {
         });
     assert!(!strategy.can_retry(), "no backoff, no retry");
     let server = server().await;
-    let svc = common::stack(&server, strategy);
-    let resp = svc
-        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
-        .await
-        .unwrap();
+    let resp = call(
+        &server,
+        strategy,
+        Request::new("sum", json!([1, 2])).with_id(1),
+    )
+    .await;
     assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
     assert_eq!(server.calls("sum"), 1);
     assert_eq!(
@@ -574,11 +580,12 @@ async fn a_budget_set_before_for_method_serves_the_methods_strategy() {
         .budget(empty)
         .for_method("write", periodic(1, 1.0).codes([-32005]));
     let server = server().await;
-    let svc = common::stack(&server, strategy);
-    let resp = svc
-        .oneshot(Request::new("write", json!([])).with_id(1))
-        .await
-        .unwrap();
+    let resp = call(
+        &server,
+        strategy,
+        Request::new("write", json!([])).with_id(1),
+    )
+    .await;
     assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
     assert_eq!(
         ended(resp.extensions().get().copied()),
@@ -598,11 +605,12 @@ async fn an_on_retry_set_after_for_method_serves_the_methods_strategy() {
         .for_method("write", periodic(1, 1.0).codes([-32005]))
         .on_retry(move |e: &RetryEvent<'_>| hear.lock().unwrap().push(e.method().to_owned()));
     let server = server().await;
-    let svc = common::stack(&server, strategy);
-    let resp = svc
-        .oneshot(Request::new("write", json!([])).with_id(1))
-        .await
-        .unwrap();
+    let resp = call(
+        &server,
+        strategy,
+        Request::new("write", json!([])).with_id(1),
+    )
+    .await;
     assert_eq!(resp.result(), Some(&json!("written")));
     assert_eq!(*heard.lock().unwrap(), ["write"]);
 }
@@ -617,11 +625,12 @@ async fn idempotent_lifts_a_mark_made_after_for_method() {
         .for_method("write", periodic(3, 1.0).codes([-32005]))
         .non_idempotent(["write"])
         .idempotent(["write"]);
-    let svc = common::stack(&server, strategy);
-    let resp = svc
-        .oneshot(Request::new("write", json!([])).with_id(1))
-        .await
-        .unwrap();
+    let resp = call(
+        &server,
+        strategy,
+        Request::new("write", json!([])).with_id(1),
+    )
+    .await;
     assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
     let why = ended(resp.extensions().get().copied()).map(|(_, why)| why);
     assert_eq!(
@@ -642,11 +651,7 @@ async fn result_rules_add_up() {
     let strategy = periodic(2, 1.0)
         .retry_result_if(|method, result| method == "a" && result.is_null())
         .retry_result_if(|method, result| method == "b" && result.is_null());
-    let svc = common::stack(&server, strategy);
-    let resp = svc
-        .oneshot(Request::new("a", json!([])).with_id(1))
-        .await
-        .unwrap();
+    let resp = call(&server, strategy, Request::new("a", json!([])).with_id(1)).await;
     assert_eq!(resp.result(), Some(&json!(1)));
     assert_eq!(server.calls("a"), 2);
 }
@@ -684,11 +689,12 @@ async fn the_default_strategy_is_transient() {
     let server = FlakyServer::start().await.unwrap();
     server.handle("sum", |_| Ok(json!(3)));
     server.script("sum", [Step::status(503)]);
-    let svc = common::stack(&server, RetryStrategy::default());
-    let resp = svc
-        .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
-        .await
-        .unwrap();
+    let resp = call(
+        &server,
+        RetryStrategy::default(),
+        Request::new("sum", json!([1, 2])).with_id(1),
+    )
+    .await;
     assert_eq!(resp.result(), Some(&json!(3)));
     assert_eq!(server.calls("sum"), 2);
 }

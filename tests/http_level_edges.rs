@@ -251,6 +251,23 @@ async fn a_batch_retried_in_part_is_a_200_a_batch_sent_again_whole_keeps_its_sta
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_batch_retried_in_part_whose_answers_are_gathered_is_a_200_after_a_429() {
+    // Call 1 answered, call 2 limited; call 2 alone limited again under 429: the
+    // answer is gathered from both exchanges, the layer writing the body.
+    const ONE_LIMITED: &str = r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#;
+    const TWO_LIMITED: &str =
+        r#"[{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#;
+    let (resp, sent) = scripted(CALLS, 1, &[(200, ONE_LIMITED), (429, TWO_LIMITED)]).await;
+    assert_eq!(sent.len(), 2);
+    assert_ne!(sent[1], CALLS, "call 2 alone");
+    assert_eq!(resp.status(), 200, "a batch retried in part");
+    let got = resp.into_body().collect().await.unwrap().to_bytes();
+    let items: Vec<Value> = serde_json::from_slice(&got).unwrap();
+    assert_eq!(items[0]["result"], 3);
+    assert_eq!(items[1]["error"]["code"], -32005);
+}
+
 const REFUSED: &str =
     r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited","data":1e400},"id":null}"#;
 

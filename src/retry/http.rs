@@ -98,9 +98,9 @@ use message::{FirstByte, Message, parse, request_too_large};
 /// - **A batch answered in one exchange** is sent as the caller's bytes (all its items go:
 ///   the first attempt, or a retry of every item), and its answer comes back as it came.
 ///   (After a retry of every item, answers no call took in an earlier exchange, if
-///   any, follow its items, in a body the layer writes under the last answer's status,
-///   200 for any 2xx, with `Content-Type` and `Retry-After` alone, as for a batch
-///   retried in part.)
+///   any, follow its items, in a body the layer writes as for a batch retried in part,
+///   with `Content-Type` and `Retry-After` alone, but under the last answer's status,
+///   200 for any 2xx.)
 ///   A 2xx answer that does not answer each call once, by id (a missing, repeated or
 ///   unknown id, which a client left to itself might pair with the wrong call), is the
 ///   layer's decode error, as over the codec.

@@ -80,8 +80,10 @@ pub(super) fn single_answer<SE>(
     }
 }
 
-/// A batch's answer. From one exchange: its answer as it came. Gathered from several:
-/// the items made into one array, each as the server's bytes.
+/// A batch's answer. From one exchange: its answer as it came, but for its status (200
+/// once the batch was retried in part) and, after a later exchange that failed as a
+/// whole, its `Retry-After` (that exchange's). Gathered from several: the items made
+/// into one array, each as the server's bytes.
 pub(super) fn batch_answer(mut resp: BatchResponse) -> http::Response<Full<Bytes>> {
     let gave_up = resp.extensions().get().copied();
     if let Some(raw) = resp.extensions_mut().remove::<RawAnswer>() {

@@ -171,10 +171,8 @@ async fn a_refused_notification_comes_back_with_its_body_at_the_http_level() {
 
     const PAGE: &str = "<html>503: overloaded, try later</html>";
     let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100)));
-    let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy).layer(answering(
-        503,
-        Full::new(Bytes::from_static(PAGE.as_bytes())),
-    ));
+    let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy)
+        .layer(answering(503, Full::<Bytes>::from(PAGE)));
     let req = http::Request::post("http://127.0.0.1:9/")
         .body(Full::from(
             r#"{"jsonrpc":"2.0","method":"log","params":["line"]}"#,
@@ -268,10 +266,7 @@ fn two_notifications() -> tower_jsonrpc_retry::jsonrpc::BatchRequest {
 async fn null_id_errors_answering_notifications_only_are_kept_in_unmatched() {
     const BODY: &str = r#"[{"jsonrpc":"2.0","error":{"code":-32600,"message":"bad"},"id":null}]"#;
     let batch = layer()
-        .layer(answering(
-            200,
-            Full::new(Bytes::from_static(BODY.as_bytes())),
-        ))
+        .layer(answering(200, Full::<Bytes>::from(BODY)))
         .oneshot(two_notifications())
         .await
         .expect("delivered");
@@ -286,10 +281,7 @@ async fn null_id_errors_answering_notifications_only_are_kept_in_unmatched() {
 async fn a_failure_status_refusing_notifications_only_with_a_batch_error_is_that_answer() {
     const BODY: &str = r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":null}"#;
     let batch = layer()
-        .layer(answering(
-            429,
-            Full::new(Bytes::from_static(BODY.as_bytes())),
-        ))
+        .layer(answering(429, Full::<Bytes>::from(BODY)))
         .oneshot(two_notifications())
         .await
         .expect("the server's JSON-RPC answer, not a status error");

@@ -501,6 +501,11 @@ async fn call(server: &FlakyServer, strategy: RetryStrategy, call: Request) -> R
     common::stack(server, strategy).oneshot(call).await.unwrap()
 }
 
+/// A call of `write`, id 1.
+fn write() -> Request {
+    Request::new("write", json!([])).with_id(1)
+}
+
 /// `none()` has no backoff: rules added to it retry nothing, so it cannot retry, its
 /// calls are not watched and its `on_give_up` hears nothing.
 #[tokio::test(start_paused = true)]
@@ -580,12 +585,7 @@ async fn a_budget_set_before_for_method_serves_the_methods_strategy() {
         .budget(empty)
         .for_method("write", periodic(1, 1.0).codes([-32005]));
     let server = server().await;
-    let resp = call(
-        &server,
-        strategy,
-        Request::new("write", json!([])).with_id(1),
-    )
-    .await;
+    let resp = call(&server, strategy, write()).await;
     assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
     assert_eq!(
         ended(resp.extensions().get().copied()),
@@ -605,12 +605,7 @@ async fn an_on_retry_set_after_for_method_serves_the_methods_strategy() {
         .for_method("write", periodic(1, 1.0).codes([-32005]))
         .on_retry(move |e: &RetryEvent<'_>| hear.lock().unwrap().push(e.method().to_owned()));
     let server = server().await;
-    let resp = call(
-        &server,
-        strategy,
-        Request::new("write", json!([])).with_id(1),
-    )
-    .await;
+    let resp = call(&server, strategy, write()).await;
     assert_eq!(resp.result(), Some(&json!("written")));
     assert_eq!(*heard.lock().unwrap(), ["write"]);
 }
@@ -625,12 +620,7 @@ async fn idempotent_lifts_a_mark_made_after_for_method() {
         .for_method("write", periodic(3, 1.0).codes([-32005]))
         .non_idempotent(["write"])
         .idempotent(["write"]);
-    let resp = call(
-        &server,
-        strategy,
-        Request::new("write", json!([])).with_id(1),
-    )
-    .await;
+    let resp = call(&server, strategy, write()).await;
     assert_eq!(resp.error().map(|e| e.code()), Some(-32005));
     let why = ended(resp.extensions().get().copied()).map(|(_, why)| why);
     assert_eq!(

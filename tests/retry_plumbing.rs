@@ -22,6 +22,14 @@ fn retrying() -> RetryStrategy {
     RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100))).codes([2001])
 }
 
+/// A POST of `body` to an address no test listens on: the inner services here answer
+/// themselves.
+fn post(body: TestBody) -> http::Request<TestBody> {
+    http::Request::post("http://127.0.0.1:1/")
+        .body(body)
+        .unwrap()
+}
+
 fn answering(
     sends: Arc<AtomicUsize>,
 ) -> impl Service<
@@ -44,29 +52,24 @@ fn answering(
 /// timeout ends is `NotRetryable` (the docs of `attempt_timeout` say so).
 #[tokio::test(start_paused = true)]
 async fn a_stalled_upload_is_given_up_for_the_reason_that_ended_it() {
-    // The call's deadline ends it.
-    let (strategy, _, give_ups) = common::watched(retrying().max_elapsed(Duration::from_secs(1)));
-    let svc = JsonRpcRetryLayer::http::<TestBody>(strategy).layer(answering(Arc::default()));
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::Stalled)
-        .unwrap();
-    let err = svc.oneshot(req).await.unwrap_err();
-    assert!(err.is::<tower::timeout::error::Elapsed>(), "{err:?}");
-    let reasons: Vec<_> = give_ups.lock().unwrap().iter().map(|g| g.4).collect();
-    assert_eq!(reasons, [GiveUpReason::Deadline]);
-
-    // Only the attempt timeout ends it: no deadline came.
-    let (strategy, _, give_ups) = common::watched(retrying());
-    let svc = JsonRpcRetryLayer::http::<TestBody>(strategy)
-        .attempt_timeout(Duration::from_secs(1))
-        .layer(answering(Arc::default()));
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::Stalled)
-        .unwrap();
-    let err = svc.oneshot(req).await.unwrap_err();
-    assert!(err.is::<tower::timeout::error::Elapsed>(), "{err:?}");
-    let reasons: Vec<_> = give_ups.lock().unwrap().iter().map(|g| g.4).collect();
-    assert_eq!(reasons, [GiveUpReason::NotRetryable]);
+    let second = Duration::from_secs(1);
+    // The call's deadline ends it; or only the attempt timeout does, no deadline coming.
+    let cases = [
+        (retrying().max_elapsed(second), None, GiveUpReason::Deadline),
+        (retrying(), Some(second), GiveUpReason::NotRetryable),
+    ];
+    for (strategy, attempt_timeout, reason) in cases {
+        let (strategy, _, give_ups) = common::watched(strategy);
+        let mut layer = JsonRpcRetryLayer::http::<TestBody>(strategy);
+        if let Some(timeout) = attempt_timeout {
+            layer = layer.attempt_timeout(timeout);
+        }
+        let svc = layer.layer(answering(Arc::default()));
+        let err = svc.oneshot(post(TestBody::Stalled)).await.unwrap_err();
+        assert!(err.is::<tower::timeout::error::Elapsed>(), "{err:?}");
+        let reasons: Vec<_> = give_ups.lock().unwrap().iter().map(|g| g.4).collect();
+        assert_eq!(reasons, [reason]);
+    }
 }
 
 /// A JSON-RPC body over the request limit is not sent, and told to `on_give_up` as
@@ -79,9 +82,7 @@ async fn a_jsonrpc_body_over_the_request_limit_is_told_to_on_give_up() {
     let svc = JsonRpcRetryLayer::http::<TestBody>(strategy)
         .request_limit(16)
         .layer(answering(Arc::clone(&sends)));
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::from(CALL.to_vec()))
-        .unwrap();
+    let req = post(TestBody::from(CALL.to_vec()));
     let err = svc.oneshot(req).await.unwrap_err();
     assert!(
         err.to_string()
@@ -105,9 +106,7 @@ async fn a_zero_deadline_still_makes_its_one_attempt_when_polled_late() {
     let sends = Arc::new(AtomicUsize::new(0));
     let mut svc = JsonRpcRetryLayer::http::<TestBody>(retrying().max_elapsed(Duration::ZERO))
         .layer(answering(Arc::clone(&sends)));
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::from(CALL.to_vec()))
-        .unwrap();
+    let req = post(TestBody::from(CALL.to_vec()));
     let call = svc.ready().await.unwrap().call(req);
     tokio::time::advance(Duration::from_millis(5)).await;
     let res: Result<_, BoxError> = call.await;
@@ -139,9 +138,7 @@ impl Service<http::Request<TestBody>> for NeverReady {
 async fn a_readiness_wait_ended_by_the_deadline_is_told_to_on_give_up() {
     let (strategy, _, give_ups) = common::watched(retrying().max_elapsed(Duration::from_secs(1)));
     let mut svc = JsonRpcRetryLayer::http::<TestBody>(strategy).layer(NeverReady);
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::from(CALL.to_vec()))
-        .unwrap();
+    let req = post(TestBody::from(CALL.to_vec()));
     let start = tokio::time::Instant::now();
     let err = Service::call(&mut svc, req).await.unwrap_err();
     assert!(err.is::<tower::timeout::error::Elapsed>(), "{err:?}");
@@ -169,9 +166,7 @@ async fn a_strategy_that_cannot_retry_hears_of_no_unsent_give_up() {
     let svc = JsonRpcRetryLayer::http::<TestBody>(strategy)
         .request_limit(16)
         .layer(answering(Arc::default()));
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::from(CALL.to_vec()))
-        .unwrap();
+    let req = post(TestBody::from(CALL.to_vec()));
     assert!(svc.oneshot(req).await.is_err());
     assert_eq!(*give_ups.lock().unwrap(), []);
 }
@@ -184,9 +179,7 @@ async fn an_unsent_give_up_goes_to_the_methods_own_hook() {
     let (own, _, own_give_ups) = common::watched(retrying().max_elapsed(Duration::from_secs(1)));
     let strategy = default.for_method("sum", own);
     let mut svc = JsonRpcRetryLayer::http::<TestBody>(strategy).layer(NeverReady);
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::from(CALL.to_vec()))
-        .unwrap();
+    let req = post(TestBody::from(CALL.to_vec()));
     let err = Service::call(&mut svc, req).await.unwrap_err();
     assert!(err.is::<tower::timeout::error::Elapsed>(), "{err:?}");
     assert_eq!(
@@ -207,9 +200,7 @@ async fn an_unsent_batch_give_up_says_the_batch_length() {
     let (strategy, _, give_ups) = common::watched(retrying().max_elapsed(Duration::from_secs(1)));
     let mut svc = JsonRpcRetryLayer::http::<TestBody>(strategy).layer(NeverReady);
     let batch = br#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::from(batch.to_vec()))
-        .unwrap();
+    let req = post(TestBody::from(batch.to_vec()));
     let err = Service::call(&mut svc, req).await.unwrap_err();
     assert!(err.is::<tower::timeout::error::Elapsed>(), "{err:?}");
     let got: Vec<_> = give_ups
@@ -232,9 +223,7 @@ async fn a_cloned_layer_keeps_its_attempt_timeout() {
         Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::from_static(ANSWER))))
     });
     let svc = layer.clone().layer(inner);
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::from(CALL.to_vec()))
-        .unwrap();
+    let req = post(TestBody::from(CALL.to_vec()));
     let start = tokio::time::Instant::now();
     let res: Result<_, BoxError> = svc.oneshot(req).await;
     assert!(res.is_err(), "cut by the attempt timeout");
@@ -248,9 +237,7 @@ async fn a_cloned_service_keeps_its_request_limit() {
     let svc = JsonRpcRetryLayer::http::<TestBody>(retrying())
         .request_limit(16)
         .layer(answering(Arc::clone(&sends)));
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::from(CALL.to_vec()))
-        .unwrap();
+    let req = post(TestBody::from(CALL.to_vec()));
     let res: Result<_, BoxError> = svc.clone().oneshot(req).await;
     let err = res.unwrap_err();
     assert!(
@@ -287,9 +274,7 @@ async fn a_failed_last_exchange_without_a_hint_drops_the_earlier_hint() {
         RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
     let svc = JsonRpcRetryLayer::http::<TestBody>(strategy).layer(inner);
     let batch = br#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1},{"jsonrpc":"2.0","method":"sum","params":[3,4],"id":2}]"#;
-    let req = http::Request::post("http://127.0.0.1:1/")
-        .body(TestBody::from(batch.to_vec()))
-        .unwrap();
+    let req = post(TestBody::from(batch.to_vec()));
     let res: Result<_, BoxError> = svc.oneshot(req).await;
     let res = res.unwrap();
     assert_eq!(sends.load(Ordering::SeqCst), 2);

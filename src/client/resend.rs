@@ -31,9 +31,18 @@ const RESENDS: u8 = 3;
 /// would fail the call.
 ///
 /// [`ClientBuilder`](super::ClientBuilder)'s client has it below the codec when it
-/// speaks HTTP/2 ([`http2`](super::ClientBuilder::http2),
-/// [`http2_prior_knowledge`](super::ClientBuilder::http2_prior_knowledge)). For a stack
-/// of your own over hyper-util's client with HTTP/2, put it right above the client:
+/// speaks HTTP/2
+#[cfg_attr(
+    feature = "http2",
+    doc = "([`http2`](super::ClientBuilder::http2), \
+           [`http2_prior_knowledge`](super::ClientBuilder::http2_prior_knowledge))."
+)]
+#[cfg_attr(
+    not(feature = "http2"),
+    doc = "(`http2` and `http2_prior_knowledge`, feature `http2`)."
+)]
+/// For a stack of your own over hyper-util's client with HTTP/2, put it right above the
+/// client:
 ///
 /// ```
 /// use bytes::Bytes;

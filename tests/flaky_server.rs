@@ -16,6 +16,7 @@ use hyper_util::client::legacy::{self, Client};
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::time::Instant;
+use tower_jsonrpc_retry::jsonrpc::Id;
 use tower_jsonrpc_retry::test_util::{Chaos, Fault, FlakyServer, Step};
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -219,6 +220,8 @@ async fn invalid_requests_get_invalid_request_with_null_id() {
         r#"{"jsonrpc":"2.0","method":5,"id":1}"#,
         r#"{"jsonrpc":"2.0","method":"sum","params":3,"id":1}"#,
         r#"{"jsonrpc":"2.0","method":"sum","params":[],"id":[1]}"#,
+        r#"{"jsonrpc":"2.0","method":"sum","params":[],"id":true}"#,
+        r#"{"jsonrpc":"2.0","method":"sum","params":[],"id":{"a":1}}"#,
         r#"[]"#,
         r#""sum""#,
     ] {
@@ -1211,4 +1214,222 @@ async fn a_panicking_handler_drops_its_exchange_only() {
         .expect_err("no answer");
     assert!(!error.is_connect(), "{error:?}");
     assert_eq!(call(&server, "sum", json!([1, 2])).await["result"], 3);
+}
+
+// --- promises of the docs each pinned once more --------------------------------------
+
+/// `Step::after` waits its delay, replacing any earlier one.
+#[tokio::test(start_paused = true)]
+async fn after_replaces_an_earlier_delay() {
+    let server = start().await;
+    server.script(
+        "sum",
+        [Step::delay(Duration::from_secs(10)).after(Duration::from_secs(1))],
+    );
+    let start = Instant::now();
+    assert_eq!(post(&server, sum_call(json!(1))).await.json()["result"], 3);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+}
+
+/// The log has an entry for every request, and every batch item, that was not a valid
+/// request: no method, no id, no fault.
+#[tokio::test]
+async fn invalid_requests_and_batch_items_are_logged() {
+    let server = start().await;
+    post(&server, r#"{"jsonrpc":"2.0","method":5,"id":1}"#).await;
+    let batch = json!([{"jsonrpc": "1.0", "method": "sum", "id": 2}, {"jsonrpc": "2.0", "method": "sum", "params": [1, 2], "id": 3}]);
+    post(&server, batch.to_string()).await;
+    let log = server.log();
+    let seen: Vec<_> = log
+        .iter()
+        .map(|entry| (entry.method.as_deref(), entry.id.clone(), entry.fault))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (None, None, None),
+            (None, None, None),
+            (Some("sum"), Some(Id::Number(3)), None)
+        ]
+    );
+}
+
+/// In a batch, the headers of every item-level step go on the one response.
+#[tokio::test]
+async fn item_level_headers_of_every_batch_item_go_on_the_response() {
+    let server = start().await;
+    server.script("sum", [Step::ok().header("x-first", "1")]);
+    server.script("echo", [Step::error(5).header("x-second", "2")]);
+    let batch = json!([
+        {"jsonrpc": "2.0", "method": "sum", "params": [1, 2], "id": 1},
+        {"jsonrpc": "2.0", "method": "echo", "params": [], "id": 2},
+    ]);
+    let reply = post(&server, batch.to_string()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers["x-first"], "1");
+    assert_eq!(reply.headers["x-second"], "2");
+}
+
+/// `trickle` and `truncated` answer a notification with a null result under a null id,
+/// whole or cut short (its `Content-Length` that of the whole answer).
+#[tokio::test(start_paused = true)]
+async fn a_notification_trickles_and_truncates_a_null_result() {
+    let server = start().await;
+    let notification = json!({"jsonrpc": "2.0", "method": "sum", "params": [1, 2]}).to_string();
+    let whole = json!({"jsonrpc": "2.0", "result": null, "id": null});
+
+    server.script("sum", [Step::trickle(Duration::from_millis(1))]);
+    let reply = post(&server, notification.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json(), whole);
+
+    server.script("sum", [Step::truncated()]);
+    let response = send(&client(), &server, notification)
+        .await
+        .expect("the head arrives");
+    assert_eq!(
+        response.headers()[CONTENT_LENGTH],
+        whole.to_string().len().to_string().as_str()
+    );
+    assert!(response.into_body().collect().await.is_err(), "cut short");
+}
+
+/// A step with an unusable argument answers 500 in plain text in a batch too.
+#[tokio::test]
+async fn an_unusable_step_in_a_batch_answers_500() {
+    let server = start().await;
+    server.script("sum", [Step::ok().header("bad name", "v")]);
+    let batch = format!("[{},{}]", sum_call(json!(1)), sum_call(json!(2)));
+    let reply = post(&server, batch).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.headers[CONTENT_TYPE], "text/plain; charset=utf-8");
+    let text = String::from_utf8(reply.body.to_vec()).expect("plain text");
+    assert!(text.contains("invalid header name"), "{text}");
+}
+
+/// `Fault::StatusRetryAfter` is the status with `Retry-After` and an empty body.
+#[tokio::test]
+async fn chaos_status_retry_after_sends_the_header() {
+    let server = start().await;
+    server.chaos(Chaos::new(1).rate(Fault::StatusRetryAfter(429, 7), 1.0));
+    let reply = post(&server, sum_call(json!(1))).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(reply.headers[RETRY_AFTER], "7");
+    assert!(reply.body.is_empty());
+}
+
+/// `Chaos::total_rate` is the sum of the rates, at most 1; a NaN rate counts as 0 and
+/// draws no fault.
+#[tokio::test]
+async fn chaos_rates_add_up_to_at_most_one_and_nan_is_zero() {
+    let over = Chaos::new(1)
+        .rate(Fault::Malformed, 0.7)
+        .rate(Fault::Status(503), 0.6);
+    assert_eq!(over.total_rate(), 1.0);
+    let nan = Chaos::new(1).rate(Fault::Malformed, f64::NAN);
+    assert_eq!(nan.total_rate(), 0.0);
+    let server = start().await;
+    server.chaos(nan);
+    for id in 0..8 {
+        assert_eq!(post(&server, sum_call(json!(id))).await.json()["result"], 3);
+    }
+    assert!(server.log().iter().all(|entry| entry.fault.is_none()));
+}
+
+/// Rates that add up to more than 1 leave the faults added last only what is left.
+#[tokio::test]
+async fn chaos_faults_added_last_get_only_what_is_left() {
+    let server = start().await;
+    server.chaos(
+        Chaos::new(1)
+            .rate(Fault::Code(2001), 1.0)
+            .rate(Fault::Status(503), 1.0),
+    );
+    for id in 0..4 {
+        let reply = post(&server, sum_call(json!(id))).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.json()["error"]["code"], 2001);
+    }
+    let log = server.log();
+    assert!(
+        log.iter().all(|e| e.fault == Some(Fault::Code(2001))),
+        "{log:?}"
+    );
+}
+
+/// A seed gives the same sequence of faults on every target: this one, recorded on
+/// x86_64 Linux, must hold on every target CI and `.ci/wine-tests` run.
+#[tokio::test]
+async fn a_seed_gives_a_fixed_sequence_of_faults() {
+    let server = start().await;
+    server.chaos(Chaos::new(12345).rate(Fault::Code(2001), 0.5));
+    for id in 0..24 {
+        post(&server, sum_call(json!(id))).await;
+    }
+    let pattern: String = server
+        .log()
+        .iter()
+        .map(|e| if e.fault.is_some() { 'F' } else { '.' })
+        .collect();
+    assert_eq!(pattern, ".FFFF.F.F.FFFF..F.....FF");
+}
+
+/// A request chaos drops before reading it is counted, with its headers and version,
+/// and logged with its fault; it has no body and takes no call.
+#[tokio::test]
+async fn a_request_dropped_before_it_is_read_is_counted_with_its_headers() {
+    let server = start().await;
+    server.chaos(Chaos::new(1).rate(Fault::DropBeforeRead, 1.0));
+    assert!(send(&client(), &server, sum_call(json!(1))).await.is_err());
+    assert_eq!(server.http_requests(), 1);
+    assert_eq!(server.headers().len(), 1);
+    assert_eq!(server.versions().len(), 1);
+    assert!(server.bodies().is_empty());
+    let log = server.log();
+    let seen: Vec<_> = log.iter().map(|e| (e.method.as_deref(), e.fault)).collect();
+    assert_eq!(seen, [(None, Some(Fault::DropBeforeRead))]);
+    assert_eq!(server.calls("sum"), 0);
+}
+
+/// `reset` keeps `reverse_batches` as it is.
+#[tokio::test]
+async fn reset_keeps_reverse_batches() {
+    let server = start().await;
+    server.reverse_batches(true);
+    server.reset();
+    let batch = format!("[{},{}]", sum_call(json!(1)), sum_call(json!(2)));
+    let answers = post(&server, batch).await.json();
+    let ids: Vec<&Value> = answers
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|r| &r["id"])
+        .collect();
+    assert_eq!(ids, [&json!(2), &json!(1)]);
+}
+
+/// The draw made before a request is read goes to its first call: with rates adding up
+/// to 1, every call gets a fault, never a normal answer.
+#[tokio::test]
+async fn chaos_draw_made_before_the_read_goes_to_the_first_call() {
+    let server = start().await;
+    server.chaos(
+        Chaos::new(3)
+            .rate(Fault::DropBeforeRead, 0.5)
+            .rate(Fault::Code(-32005), 0.5),
+    );
+    for id in 0..40 {
+        if let Ok(response) = send(&client(), &server, sum_call(json!(id))).await {
+            let body = response.into_body().collect().await.expect("a body");
+            let answer: Value = serde_json::from_slice(&body.to_bytes()).expect("JSON");
+            assert_eq!(answer["error"]["code"], -32005, "call {id}: {answer}");
+        }
+    }
+    let log = server.log();
+    assert_eq!(log.len(), 40);
+    assert!(log.iter().all(|e| e.fault.is_some()), "{log:?}");
 }

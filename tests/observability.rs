@@ -748,3 +748,58 @@ async fn the_give_up_event_tells_the_servers_last_hint() {
     assert!(lines[1].contains("retry_after_ms=8000"), "{}", lines[1]);
     assert!(!lines[2].contains("retry_after_ms"), "{}", lines[2]);
 }
+
+/// A held-back answer's hint (a rule retries it, its method is non-idempotent) is told
+/// on the give-up, in a batch as alone; beside a call that is retried, it lengthens no
+/// wait, since that call is not sent again.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_held_back_answers_hint_is_told_in_a_batch_as_alone() {
+    use tower_jsonrpc_retry::jsonrpc::BatchRequest;
+
+    let server = FlakyServer::start().await.unwrap();
+    type Heard = Vec<(GiveUpReason, Option<Duration>)>;
+    let heard: Arc<Mutex<Heard>> = Arc::default();
+    let hook = heard.clone();
+    let strategy = periodic(3)
+        .codes([2001])
+        .non_idempotent(["write"])
+        .on_give_up(move |e: &GiveUpEvent<'_>| {
+            hook.lock().unwrap().push((e.reason(), e.retry_after()));
+        });
+    let busy = || Step::error_with(2001, "busy", Some(json!({"backoff_seconds": 8})));
+    let write = |id: i64| Request::new("write", json!([])).with_id(id);
+
+    server.script("write", [busy(), busy(), busy()]);
+    stack(&server, strategy.clone())
+        .oneshot(write(1))
+        .await
+        .unwrap();
+    stack(&server, strategy.clone())
+        .oneshot(BatchRequest::new(vec![
+            write(2),
+            Request::new("sum", json!([1, 2])).with_id(3),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(
+        *heard.lock().unwrap(),
+        [
+            (GiveUpReason::NotIdempotent, Some(secs(8.0))),
+            (GiveUpReason::NotIdempotent, Some(secs(8.0))),
+        ]
+    );
+
+    // Beside it, a call retried for a code without a hint waits the backoff's second.
+    server.script("sum", [Step::error(2001)]);
+    let start = tokio::time::Instant::now();
+    let answers = stack(&server, strategy)
+        .oneshot(BatchRequest::new(vec![
+            write(4),
+            Request::new("sum", json!([1, 2])).with_id(5),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(start.elapsed(), secs(1.0));
+    assert_eq!(answers.items()[1].result(), Some(&json!(3)));
+    assert_eq!(server.calls("write"), 3, "never sent again");
+}

@@ -702,7 +702,8 @@ impl State {
 /// What a batch's answers (all gathered so far) decide: whether to retry (the first
 /// call's reason; else held back if a call's answer is, [`Verdict::join`]), the server's
 /// wait hint (the larger of the answer's `Retry-After` and a retried call's hint in its
-/// error data), and the calls whose latest answer warrants a retry.
+/// error; with no call retried, a held-back call's, which only the give-up reports), and
+/// the calls whose latest answer warrants a retry.
 fn decide_items(
     strategy: &RetryStrategy,
     req: &BatchRequest,
@@ -711,6 +712,7 @@ fn decide_items(
 ) -> (Verdict, Option<Duration>, HashSet<Id>) {
     let mut verdict = Verdict::Unmatched;
     let mut answers_hint = None;
+    let mut held_back_hint = None;
     // Only an error or a failure status can be retried, or a result when a rule reads
     // results: a batch answered without either (the happy path) needs no index.
     let answers = if gathered
@@ -730,12 +732,20 @@ fn decide_items(
             let item = *answers.get(id)?;
             let its = decide::response(strategy, r.method(), item);
             verdict = verdict.join(its);
+            let hint = || item.error().and_then(|e| decide::answer_hint(strategy, e));
+            if its == Verdict::HeldBack {
+                held_back_hint = held_back_hint.max(hint());
+            }
             its.retry()?;
-            answers_hint =
-                answers_hint.max(item.error().and_then(|e| decide::answer_hint(strategy, e)));
+            answers_hint = answers_hint.max(hint());
             Some(id.clone())
         })
         .collect();
+    if verdict == Verdict::HeldBack {
+        // Nothing is sent again, so no wait is lengthened: the hint is only reported, as
+        // a single call's held-back answer reports its own.
+        answers_hint = held_back_hint;
+    }
     if whole_batch_failed && req.requests().iter().all(|r| r.id().is_none()) {
         // Only notifications, refused as a whole: no call's answer decides, the batch's
         // error does (with its status), for the notifications a retry would send again.

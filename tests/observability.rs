@@ -692,6 +692,19 @@ async fn the_events_say_what_the_server_or_the_transport_said() {
     }
 }
 
+/// What give-up events told: why the retries ended, and the server's last wait hint.
+type Heard = Arc<Mutex<Vec<(GiveUpReason, Option<Duration>)>>>;
+
+/// `strategy` with a give-up hook that records what each event told.
+fn hearing_give_ups(strategy: RetryStrategy) -> (RetryStrategy, Heard) {
+    let heard = Heard::default();
+    let hook = heard.clone();
+    let strategy = strategy.on_give_up(move |e: &GiveUpEvent<'_>| {
+        hook.lock().unwrap().push((e.reason(), e.retry_after()));
+    });
+    (strategy, heard)
+}
+
 /// The give-up event tells the server's last wait hint: when it is what would have
 /// passed the deadline, the hook and the log can say so.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -700,16 +713,12 @@ async fn the_give_up_event_tells_the_servers_last_hint() {
 
     let logs = Logs::capture();
     let server = FlakyServer::start().await.unwrap();
-    type Heard = Vec<(GiveUpReason, Option<Duration>)>;
-    let heard: Arc<Mutex<Heard>> = Arc::default();
-    let hook = heard.clone();
-    let strategy = periodic(3)
-        .codes([2001])
-        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
-        .max_elapsed(secs(5.0))
-        .on_give_up(move |e: &GiveUpEvent<'_>| {
-            hook.lock().unwrap().push((e.reason(), e.retry_after()));
-        });
+    let (strategy, heard) = hearing_give_ups(
+        periodic(3)
+            .codes([2001])
+            .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+            .max_elapsed(secs(5.0)),
+    );
 
     server.script("sum", [Step::status(503).retry_after("10")]);
     stack(&server, strategy.clone())
@@ -757,15 +766,7 @@ async fn a_held_back_answers_hint_is_told_in_a_batch_as_alone() {
     use tower_jsonrpc_retry::jsonrpc::BatchRequest;
 
     let server = FlakyServer::start().await.unwrap();
-    type Heard = Vec<(GiveUpReason, Option<Duration>)>;
-    let heard: Arc<Mutex<Heard>> = Arc::default();
-    let hook = heard.clone();
-    let strategy = periodic(3)
-        .codes([2001])
-        .non_idempotent(["write"])
-        .on_give_up(move |e: &GiveUpEvent<'_>| {
-            hook.lock().unwrap().push((e.reason(), e.retry_after()));
-        });
+    let (strategy, heard) = hearing_give_ups(periodic(3).codes([2001]).non_idempotent(["write"]));
     let busy = || Step::error_with(2001, "busy", Some(json!({"backoff_seconds": 8})));
     let write = |id: i64| Request::new("write", json!([])).with_id(id);
 

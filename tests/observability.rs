@@ -804,3 +804,50 @@ async fn a_held_back_answers_hint_is_told_in_a_batch_as_alone() {
     assert_eq!(answers.items()[1].result(), Some(&json!(3)));
     assert_eq!(server.calls("write"), 3, "never sent again");
 }
+
+/// The same at the HTTP level: the held-back answer's hint is told on the give-up, and
+/// lengthens no wait of a call retried beside it.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_held_back_answers_hint_is_told_at_the_http_level_too() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use tower::Layer;
+    use tower_jsonrpc_retry::JsonRpcRetryLayer;
+
+    let server = FlakyServer::start().await.unwrap();
+    let (strategy, heard) = hearing_give_ups(periodic(3).codes([2001]).non_idempotent(["write"]));
+    let busy = || Step::error_with(2001, "busy", Some(json!({"backoff_seconds": 8})));
+    server.script("write", [busy(), busy()]);
+    let batch = |first: i64| {
+        let body = json!([
+            {"jsonrpc": "2.0", "method": "write", "params": [], "id": first},
+            {"jsonrpc": "2.0", "method": "sum", "params": [1, 2], "id": first + 1},
+        ]);
+        http::Request::post(server.uri())
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap()
+    };
+    let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy).layer(common::http());
+
+    svc.clone().oneshot(batch(1)).await.unwrap();
+    assert_eq!(
+        *heard.lock().unwrap(),
+        [(GiveUpReason::NotIdempotent, Some(secs(8.0)))]
+    );
+
+    server.script("sum", [Step::error(2001)]);
+    let start = tokio::time::Instant::now();
+    let answer = svc.oneshot(batch(3)).await.unwrap();
+    assert_eq!(start.elapsed(), secs(1.0));
+    let body = answer.into_body().collect().await.unwrap().to_bytes();
+    let items: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let sum = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["id"] == 4)
+        .unwrap();
+    assert_eq!(sum["result"], 3, "{items}");
+    assert_eq!(server.calls("write"), 2, "never sent again");
+}

@@ -154,9 +154,10 @@ impl FlakyServer {
     /// Each connection speaks HTTP/1.1 with keep-alive, or HTTP/2 when it opens with
     /// HTTP/2's preface: a client with prior knowledge over plain TCP (h2c), or HTTP/2 that
     /// a TLS front in a test negotiated with ALPN and passes on. Over HTTP/2 the connection
-    /// stays open when a step drops it or cuts a body short: the server resets that one
-    /// stream instead (`RST_STREAM` with `INTERNAL_ERROR`), and the other calls on the
-    /// connection go on.
+    /// stays open when a step drops it or cuts a body short, and the other calls on it go
+    /// on: for a dropped connection the server resets that one stream (`RST_STREAM` with
+    /// `INTERNAL_ERROR`); a body cut short ends its stream short of its `Content-Length`,
+    /// which the client resets ([`Step::truncated`]).
     ///
     /// New connections wait for the server in a backlog of up to 4,096, or the kernel's
     /// cap if lower: Linux's `net.core.somaxconn` (4,096 by default since Linux 5.4, 128

@@ -248,7 +248,8 @@ impl Error {
     /// [`is_decode`](Self::is_decode), or why the request was when
     /// [`is_invalid_request`](Self::is_invalid_request) for the request itself (an
     /// empty batch, two calls with one id, params that are not an array or an object);
-    /// `None` otherwise, a URI without scheme and host included (its
+    /// `None` otherwise, a refused URI included (one that names no host or a port out of
+    /// range, and one without scheme and host, whose
     /// [`UnsupportedScheme`](crate::client::UnsupportedScheme) is the `source()`).
     pub fn decode_error(&self) -> Option<&DecodeError> {
         self.inner.source.as_ref()?.downcast_ref()

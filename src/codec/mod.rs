@@ -11,14 +11,14 @@
 //! | 2xx, a response whose id is the request's, or an error with a null id (the server could not read the id) | `Ok(Response)` |
 //! | 2xx, a response with another id, or not JSON-RPC | `Err`, [`Error::is_decode`] |
 //! | 2xx or 204 to a notification | `Ok(Response)` with a null id and a null result (the body is not decoded; up to 64 KiB of it is read and thrown away, waiting 100 ms at most, so that the connection can be used again) |
-//! | 2xx to a batch | `Ok(BatchResponse)`, items matched by id in any order; a missing, repeated or unknown id is a decode error |
+//! | 2xx to a batch | `Ok(BatchResponse)`, items matched by id in any order; a missing, repeated or unknown id is a decode error (but geth's refusal of a batch too large, one `-32600` error under the first call's id, is every call's [`batch_error`](crate::jsonrpc::BatchResponse::batch_error)) |
 //! | 2xx to a batch of notifications only | `Ok(BatchResponse)` with no items; the body is read only for a refusal (an error with a null id: the batch's error, or kept in [`unmatched`](crate::jsonrpc::BatchResponse::unmatched)), and one that is not JSON-RPC, breaks off, passes the limit or outlasts the attempt is delivered all the same, as for a single notification |
 //! | non-2xx whose body is a JSON-RPC response to the request (its id, or a null id with an error) | that response, with the [`StatusCode`](http::StatusCode) in its extensions |
 //! | non-2xx otherwise (also a single answer to another call, to a batch, and a body over the limit) | `Err`, [`Error::is_status`], with [`Error::status`] and [`Error::retry_after`] |
 //! | 2xx, body over the limit | `Err`, [`Error::is_body_too_large`], found while streaming |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
 //! | the codec's [`attempt_timeout`](JsonRpcCodecLayer::attempt_timeout) runs out (head or body; not the body of a 2xx answer to a notification or a batch of notifications only, which is delivered) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
-//! | (an empty batch, two calls with one id, params that are not an array or an object, or, in [`Client`](crate::Client)'s stacks, a URI without scheme and host: never sent) | `Err`, [`Error::is_invalid_request`] |
+//! | (an empty batch, two calls with one id, params that are not an array or an object, a URI that names no host or a port out of range, or, in [`Client`](crate::Client)'s stacks, a URI without scheme and host: never sent) | `Err`, [`Error::is_invalid_request`] |
 //!
 //! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
 //! response's extensions (a batch's and each of its items', and in

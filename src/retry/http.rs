@@ -103,7 +103,8 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///   200 for any 2xx.)
 ///   A 2xx answer that does not answer each call once, by id (a missing, repeated or
 ///   unknown id, which a client left to itself might pair with the wrong call), is the
-///   layer's decode error, as over the codec.
+///   layer's decode error, as over the codec; geth's refusal of a batch too large (one
+///   `-32600` error under the first call's id) is read as every call's, as there too.
 /// - **A batch retried in part**: a retry that sends only some items sends a new array of
 ///   those items' own bytes, without the caller's digest headers (`Content-Digest`,
 ///   `Repr-Digest`, `Digest` and `Content-MD5`), which the new body would not match; a

@@ -5,7 +5,7 @@
 //! object the preset does not retry. An `on_give_up` hook counts the calls that failed,
 //! by why the retries ended, as a metric would.
 //!
-//! `cargo run --example client_errors` waits as a real client would (a little over two
+//! `cargo run --example client_errors` waits as a real client would (under three
 //! seconds); `cargo run --example client_errors -- --fast` divides the backoff's delays
 //! by 100 (the timeouts and the deadline stay as they are, so it takes about two
 //! seconds too).

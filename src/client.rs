@@ -251,7 +251,8 @@ where
     ///
     /// The future ([`CallFuture`]) owns a clone of the service and the request and
     /// borrows nothing, so it can be spawned or stored; it is `Send` whenever the
-    /// service and its future are (a `BoxCloneService` too, which is not `Sync`).
+    /// service, its future and its error are (a `BoxCloneService` too, which is not
+    /// `Sync`).
     pub fn call<R: DeserializeOwned>(
         &self,
         method: impl Into<MethodName>,

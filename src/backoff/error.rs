@@ -3,7 +3,8 @@
 use std::fmt;
 
 /// A backoff parameter was out of range: negative, NaN or infinite where only a finite,
-/// non-negative number makes sense.
+/// non-negative number makes sense, or outside the range its use allows (a proportion
+/// above 1, a uniform jitter's upper bound below its lower one).
 ///
 /// Returned by the fallible constructors of this module (for example
 /// [`ExponentialBackoff::new`](super::ExponentialBackoff::new) and

@@ -65,8 +65,8 @@ impl<R> fmt::Debug for BatchItem<R> {
 /// # }
 /// ```
 ///
-/// It owns a clone of the client's service, so a batch being filled and its sending are
-/// `Send` whenever the service is.
+/// It owns a clone of the client's service, so a batch being filled is `Send` whenever
+/// the service is, and its sending whenever the service, its future and its error are.
 #[must_use = "a batch builder sends nothing until `send` is called"]
 pub struct BatchBuilder<S> {
     service: S,

@@ -132,6 +132,8 @@ impl ClientBuilder {
     /// Adds a header to every HTTP request (e.g. `Authorization`), replacing one of the
     /// same name. Credentials are marked sensitive, as
     /// [`JsonRpcCodecLayer::header`] marks them, so `Debug` output never shows them.
+    /// `Content-Length` and `Transfer-Encoding` are not taken, as there: the client frames
+    /// each request's body itself.
     ///
     /// The types are the `http` crate's, re-exported as [`crate::http`]:
     ///

@@ -21,7 +21,8 @@ pub use max_total_delay::{MaxTotalDelay, MaxTotalDelayDelays};
 /// Combinators for every [`Backoff`], through a blanket impl.
 ///
 /// Each returns a new recipe; the delays of a request are still drawn lazily, one at a
-/// time, without allocating.
+/// time, without allocating (but for [`boxed`](BackoffExt::boxed): one allocation per
+/// request, for its boxed iterator).
 ///
 /// ```
 /// use std::time::Duration;

@@ -11,12 +11,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Uri;
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::codec::{self, JsonRpcCodecLayer};
 use tower_jsonrpc_retry::jsonrpc::{Id, Request, Response};
+use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
 
 /// A response body the test shapes: `chunks` data frames of `chunk` bytes each (then the
 /// end), or, with `endless`, empty data frames for ever, or, with `stall`, nothing ever.
@@ -119,6 +121,19 @@ fn notification() -> Request {
     Request::new("log", json!(["line"]))
 }
 
+/// One retry, after `delay`.
+fn one_retry(delay: Duration) -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(1, delay))
+}
+
+/// A POST of `body` for the HTTP-level layer (the services below answer in memory: the
+/// address is never dialled).
+fn post(body: &'static str) -> http::Request<Full<Bytes>> {
+    http::Request::post("http://127.0.0.1:9/")
+        .body(Full::from(body))
+        .unwrap()
+}
+
 fn delivered(resp: Result<Response, codec::Error>) {
     let resp = resp.expect("the notification is delivered");
     assert_eq!(resp.id(), &Id::Null);
@@ -165,19 +180,11 @@ async fn a_notification_body_of_endless_empty_frames_is_delivered_when_the_wait_
 /// body, as the server wrote it: only a 2xx answer's body is left out.
 #[tokio::test(start_paused = true)]
 async fn a_refused_notification_comes_back_with_its_body_at_the_http_level() {
-    use http_body_util::BodyExt;
-    use tower_jsonrpc_retry::backoff::PeriodicBackoff;
-    use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
-
     const PAGE: &str = "<html>503: overloaded, try later</html>";
-    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100)));
+    let strategy = one_retry(Duration::from_millis(100));
     let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy)
         .layer(answering(503, Full::<Bytes>::from(PAGE)));
-    let req = http::Request::post("http://127.0.0.1:9/")
-        .body(Full::from(
-            r#"{"jsonrpc":"2.0","method":"log","params":["line"]}"#,
-        ))
-        .unwrap();
+    let req = post(r#"{"jsonrpc":"2.0","method":"log","params":["line"]}"#);
     let resp = svc.oneshot(req).await.expect("the server's answer");
     assert_eq!(resp.status(), http::StatusCode::SERVICE_UNAVAILABLE);
     let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -189,11 +196,7 @@ async fn a_refused_notification_comes_back_with_its_body_at_the_http_level() {
 /// body (`HttpRetryLayer::response_limit`).
 #[tokio::test(start_paused = true)]
 async fn a_failure_status_over_the_limit_comes_back_as_that_status_at_the_http_level() {
-    use http_body_util::BodyExt;
-    use tower_jsonrpc_retry::backoff::PeriodicBackoff;
-    use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
-
-    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100)));
+    let strategy = one_retry(Duration::from_millis(100));
     let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy)
         .response_limit(100)
         .layer(tower::service_fn(|_: http::Request<Full<Bytes>>| {
@@ -204,11 +207,7 @@ async fn a_failure_status_over_the_limit_comes_back_as_that_status_at_the_http_l
                 .unwrap();
             std::future::ready(Ok::<_, Infallible>(resp))
         }));
-    let req = http::Request::post("http://127.0.0.1:9/")
-        .body(Full::from(
-            r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#,
-        ))
-        .unwrap();
+    let req = post(r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#);
     let resp = svc.oneshot(req).await.expect("the status, not an error");
     assert_eq!(resp.status(), http::StatusCode::SERVICE_UNAVAILABLE);
     // Its head as it came: the server's headers (a rate limit's, here) with it.
@@ -253,11 +252,20 @@ async fn a_batch_with_calls_whose_body_passes_the_limit_or_stalls_is_that_error(
     assert!(err.is_timeout(), "{err:?}");
 }
 
-fn two_notifications() -> tower_jsonrpc_retry::jsonrpc::BatchRequest {
-    tower_jsonrpc_retry::jsonrpc::BatchRequest::new(vec![
+/// A batch of two notifications sent through the codec to a server answering `status`
+/// with `body`.
+async fn two_notifications_answered(
+    status: u16,
+    body: &'static str,
+) -> Result<tower_jsonrpc_retry::jsonrpc::BatchResponse, tower_jsonrpc_retry::codec::Error> {
+    let batch = tower_jsonrpc_retry::jsonrpc::BatchRequest::new(vec![
         Request::new("log", json!(["a"])),
         Request::new("log", json!(["b"])),
-    ])
+    ]);
+    layer()
+        .layer(answering(status, Full::<Bytes>::from(body)))
+        .oneshot(batch)
+        .await
 }
 
 /// Null-id errors in an array answering a batch of notifications only are kept in
@@ -265,9 +273,7 @@ fn two_notifications() -> tower_jsonrpc_retry::jsonrpc::BatchRequest {
 #[tokio::test(start_paused = true)]
 async fn null_id_errors_answering_notifications_only_are_kept_in_unmatched() {
     const BODY: &str = r#"[{"jsonrpc":"2.0","error":{"code":-32600,"message":"bad"},"id":null}]"#;
-    let batch = layer()
-        .layer(answering(200, Full::<Bytes>::from(BODY)))
-        .oneshot(two_notifications())
+    let batch = two_notifications_answered(200, BODY)
         .await
         .expect("delivered");
     assert!(batch.items().is_empty());
@@ -280,9 +286,7 @@ async fn null_id_errors_answering_notifications_only_are_kept_in_unmatched() {
 #[tokio::test(start_paused = true)]
 async fn a_failure_status_refusing_notifications_only_with_a_batch_error_is_that_answer() {
     const BODY: &str = r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":null}"#;
-    let batch = layer()
-        .layer(answering(429, Full::<Bytes>::from(BODY)))
-        .oneshot(two_notifications())
+    let batch = two_notifications_answered(429, BODY)
         .await
         .expect("the server's JSON-RPC answer, not a status error");
     assert_eq!(batch.batch_error().map(|e| e.code()), Some(-32005));
@@ -330,8 +334,6 @@ async fn a_batch_answers_retry_after_is_on_each_item() {
 /// attempt with a 5 s timeout ends 1 s on, to the millisecond.
 #[tokio::test(start_paused = true)]
 async fn an_attempt_is_cut_to_the_calls_deadline() {
-    use tower_jsonrpc_retry::backoff::PeriodicBackoff;
-    use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
     let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(10)))
         .max_elapsed(Duration::from_secs(1));
     let svc = JsonRpcRetryLayer::new(strategy).layer(
@@ -351,8 +353,6 @@ async fn an_attempt_is_cut_to_the_calls_deadline() {
 /// decompressing caller would fail on an empty "gzip" body).
 #[tokio::test(start_paused = true)]
 async fn a_notifications_answer_without_its_body_has_no_content_encoding() {
-    use tower_jsonrpc_retry::backoff::PeriodicBackoff;
-    use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
     let inner = tower::service_fn(|_: http::Request<Full<Bytes>>| {
         let resp = http::Response::builder()
             .header(http::header::CONTENT_ENCODING, "gzip")
@@ -360,13 +360,9 @@ async fn a_notifications_answer_without_its_body_has_no_content_encoding() {
             .unwrap();
         std::future::ready(Ok::<_, Infallible>(resp))
     });
-    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(10)));
+    let strategy = one_retry(Duration::from_millis(10));
     let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy).layer(inner);
-    let req = http::Request::post("http://127.0.0.1:9/")
-        .body(Full::from(
-            r#"{"jsonrpc":"2.0","method":"log","params":["line"]}"#,
-        ))
-        .unwrap();
+    let req = post(r#"{"jsonrpc":"2.0","method":"log","params":["line"]}"#);
     let resp = svc.oneshot(req).await.unwrap();
     assert_eq!(resp.status(), http::StatusCode::OK);
     assert!(

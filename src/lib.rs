@@ -188,7 +188,7 @@
 //!
 //! A strategy made with [`RetryStrategy::new`] retries nothing until told what to
 //! ([`RetryStrategy::default`] is the `transient()` preset, below). A result is retried
-//! when any rule matches and a delay is left:
+//! when any rule matches, no veto does, and a delay is left:
 //!
 //! | rule | matches |
 //! |---|---|
@@ -199,6 +199,10 @@
 //! | [`retry_status_if(f)`](RetryStrategy::retry_status_if) | an answer or an error with an HTTP status for which `f` is true (every 5xx: `\|s\| s.is_server_error()`) |
 //! | [`retry_on_error::<E>()`](RetryStrategy::retry_on_error) | an error with an `E` anywhere in its `source()` chain (pjrpc's `exceptions=`) |
 //! | [`retry_if(f)`](RetryStrategy::retry_if) | an error for which `f` is true (not an answer, under whatever status) |
+//!
+//! A veto overrides them all: an error response for which
+//! [`never_retry_response_if(f)`](RetryStrategy::never_retry_response_if) is true is
+//! final, whatever its code or HTTP status (`nonce too low` under a listed `-32000`).
 //!
 //! No rule retries a request the codec refused unsent
 //! ([`is_invalid_request`](codec::Error::is_invalid_request)): every attempt would be

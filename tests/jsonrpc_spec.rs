@@ -688,3 +688,46 @@ fn a_member_given_twice_keeps_its_last_value() {
     let read = Response::from_slice(br#"{"jsonrpc":"2.0","result":1,"id":7,"id":8}"#);
     assert_eq!(read.unwrap().id(), &Id::Number(8));
 }
+
+/// `n` arrays nested around a `1`.
+fn nested(n: usize) -> String {
+    format!("{}1{}", "[".repeat(n), "]".repeat(n))
+}
+
+/// The nesting limit the module docs state: serde_json's, which counts the message's
+/// own levels, so params and a result hold 127 levels, an error's `data` 126. Held
+/// within them, a message reads; one level more, it is undecodable.
+#[test]
+fn params_and_results_hold_127_levels_and_error_data_126() {
+    for (n, reads) in [(127, true), (128, false)] {
+        let call = format!(
+            r#"{{"jsonrpc":"2.0","method":"m","params":{},"id":1}}"#,
+            nested(n)
+        );
+        assert_eq!(
+            Request::from_slice(call.as_bytes()).is_ok(),
+            reads,
+            "params, {n}"
+        );
+        let answer = format!(r#"{{"jsonrpc":"2.0","result":{},"id":1}}"#, nested(n));
+        assert_eq!(
+            Response::from_slice(answer.as_bytes()).is_ok(),
+            reads,
+            "result, {n}"
+        );
+        let item = format!(r#"[{answer}]"#);
+        let batch = BatchResponse::from_slice(item.as_bytes(), &[Id::Number(1)]);
+        assert_eq!(batch.is_ok(), reads, "a batch's result, {n}");
+    }
+    for (n, reads) in [(126, true), (127, false)] {
+        let answer = format!(
+            r#"{{"jsonrpc":"2.0","error":{{"code":1,"message":"x","data":{}}},"id":1}}"#,
+            nested(n)
+        );
+        assert_eq!(
+            Response::from_slice(answer.as_bytes()).is_ok(),
+            reads,
+            "data, {n}"
+        );
+    }
+}

@@ -19,7 +19,7 @@ use tower_jsonrpc_retry::jsonrpc::{
 };
 use tower_jsonrpc_retry::retry::error_chain;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-use tower_jsonrpc_retry::{BoxError, ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+use tower_jsonrpc_retry::{BoxError, ErrorClass, GiveUpReason, JsonRpcRetryLayer, RetryStrategy};
 
 fn periodic(attempts: usize, interval: Duration) -> RetryStrategy {
     RetryStrategy::new(PeriodicBackoff::new(attempts, interval))
@@ -158,6 +158,32 @@ async fn unlisted_code_is_not_retried() {
     let resp = svc.oneshot(sum(1)).await.unwrap();
     assert_eq!(resp.error().map(|e| e.code()), Some(2002));
     assert_eq!(server.calls("sum"), 1);
+}
+
+/// A veto (`never_retry_response_if`) overrides a listed code and a listed status alike:
+/// the answer it names is final at once, "not retryable", with delays left.
+#[tokio::test(start_paused = true)]
+async fn a_veto_overrides_a_listed_code_and_a_listed_status() {
+    let server = server().await;
+    server.script(
+        "sum",
+        [Step::error(2001), Step::status_with_error(503, 2002)],
+    );
+    let strategy = periodic(3, secs(1.0))
+        .codes([2001, 2002])
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+        .never_retry_response_if(|e| e.code() == 2001 || e.code() == 2002);
+    let svc = stack(&server, strategy);
+    for code in [2001, 2002] {
+        let resp = svc.clone().oneshot(sum(1)).await.unwrap();
+        assert_eq!(resp.error().map(|e| e.code()), Some(code));
+        let gave_up = resp.extensions().get().copied();
+        assert_eq!(
+            common::ended(gave_up),
+            Some((0, GiveUpReason::NotRetryable))
+        );
+    }
+    assert_eq!(server.calls("sum"), 2, "each answer final at once");
 }
 
 #[tokio::test(start_paused = true)]

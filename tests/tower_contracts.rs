@@ -867,6 +867,161 @@ async fn a_first_attempt_whose_readiness_failed_lets_that_instance_go_on_ready_c
     assert_eq!(server.calls("sum"), 2);
 }
 
+/// An in-memory HTTP service behind one `ConcurrencyLimit` slot, answering `3` to id 1
+/// (for the first call) and then `2001` busy to id 1 once, counting what it was sent.
+fn one_slot(
+    hits: &Arc<AtomicUsize>,
+) -> tower::limit::ConcurrencyLimit<
+    impl Service<
+        http::Request<Full<Bytes>>,
+        Response = http::Response<Full<Bytes>>,
+        Error = std::io::Error,
+        Future: Send,
+    > + Clone
+    + Send
+    + 'static,
+> {
+    let hits = Arc::clone(hits);
+    let inner = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+        let body: &'static [u8] = match hits.fetch_add(1, Ordering::SeqCst) {
+            1 => br#"{"jsonrpc":"2.0","error":{"code":2001,"message":"busy"},"id":1}"#,
+            _ => br#"{"jsonrpc":"2.0","result":3,"id":1}"#,
+        };
+        async move { Ok(http::Response::new(Full::new(Bytes::from_static(body)))) }
+    });
+    tower::limit::ConcurrencyLimit::new(inner, 1)
+}
+
+/// What the codec refuses unsent.
+enum Refused {
+    Call(Request),
+    Batch(BatchRequest),
+}
+
+/// Every message the codec refuses unsent lets go the instance made ready for it, as a
+/// readiness error does. Kept (as `ready().call()` on a service kept for later keeps
+/// it), that instance held the only slot of the `ConcurrencyLimit` below the codec, and
+/// another call through the same limit waited for it as long as the instance lived.
+#[tokio::test(start_paused = true)]
+async fn a_message_refused_unsent_holds_no_slot_below_the_codec() {
+    let sum = |id: i64| Request::new("sum", json!([1, 2])).with_id(id);
+    let cases = [
+        (
+            "scalar params",
+            "http://127.0.0.1:1/",
+            Refused::Call(Request::new("sum", json!(5)).with_id(1)),
+        ),
+        (
+            "a port out of range",
+            "http://127.0.0.1:85450/",
+            Refused::Call(sum(1)),
+        ),
+        ("no host", "http://:80/", Refused::Call(sum(1))),
+        (
+            "an empty batch",
+            "http://127.0.0.1:1/",
+            Refused::Batch(BatchRequest::new(vec![])),
+        ),
+        (
+            "a batch call's scalar params",
+            "http://127.0.0.1:1/",
+            Refused::Batch(BatchRequest::new(vec![
+                sum(1),
+                Request::new("sum", json!(5)).with_id(2),
+            ])),
+        ),
+        (
+            "a batch's repeated id",
+            "http://127.0.0.1:1/",
+            Refused::Batch(BatchRequest::new(vec![sum(1), sum(1)])),
+        ),
+    ];
+    for (case, uri, refused) in cases {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let limited = one_slot(&hits);
+        let stack = |uri: &str| {
+            ServiceBuilder::new()
+                .layer(JsonRpcRetryLayer::new(RetryStrategy::default()))
+                .layer(JsonRpcCodecLayer::new(uri.parse().unwrap()))
+                .service(limited.clone())
+        };
+        let mut kept = stack(uri);
+        let err = match refused {
+            Refused::Call(call) => ServiceExt::<Request>::ready(&mut kept)
+                .await
+                .unwrap()
+                .call(call)
+                .await
+                .map(drop),
+            Refused::Batch(batch) => ServiceExt::<BatchRequest>::ready(&mut kept)
+                .await
+                .unwrap()
+                .call(batch)
+                .await
+                .map(drop),
+        };
+        let err = err.expect_err(case);
+        assert!(err.is_invalid_request(), "{case}: {err:?}");
+        let other = tokio::time::timeout(secs(5.0), stack("http://127.0.0.1:1/").oneshot(sum(1)));
+        let other = other
+            .await
+            .unwrap_or_else(|_| panic!("{case}: the slot is still held"));
+        assert_eq!(other.unwrap().result(), Some(&json!(3)), "{case}");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "{case}: only the other call sent"
+        );
+        drop(kept);
+    }
+}
+
+/// Where it mattered most: under a `Buffer`, whose worker keeps its instance until the
+/// next call comes. Call A is answered `2001` at 0 s and waits a second for its retry;
+/// at 0.5 s call B, whose params the codec refuses, passes through the worker, which
+/// reserved the only slot for it. A's retry, on a clone of its own, then waited for that
+/// slot until some later call reached the worker; it goes at 1 s now.
+#[tokio::test(start_paused = true)]
+async fn a_call_refused_unsent_under_a_buffer_leaves_another_calls_retry_its_slot() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, secs(1.0))).codes([2001]);
+    let stack = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(JsonRpcCodecLayer::new(
+            "http://127.0.0.1:1/".parse().unwrap(),
+        ))
+        .service(one_slot(&hits));
+    let buffered = tower::buffer::Buffer::<Request, _>::new(stack, 8);
+    // One call answered first, so that A's first answer is the busy one.
+    let warm = buffered
+        .clone()
+        .oneshot(Request::new("sum", json!([1, 2])).with_id(1));
+    assert_eq!(warm.await.unwrap().result(), Some(&json!(3)));
+    let start = Instant::now();
+    let a = tokio::spawn(
+        buffered
+            .clone()
+            .oneshot(Request::new("sum", json!([1, 2])).with_id(1)),
+    );
+    tokio::time::sleep(secs(0.5)).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "A's first attempt, answered busy"
+    );
+    let b = buffered
+        .clone()
+        .oneshot(Request::new("sum", json!(5)).with_id(2))
+        .await;
+    assert!(b.is_err(), "B refused unsent");
+    let a = tokio::time::timeout(secs(30.0), a).await;
+    let a = a.expect("A's retry waited for the slot the worker's instance held");
+    assert_eq!(a.unwrap().unwrap().result(), Some(&json!(3)));
+    assert_eq!(start.elapsed(), secs(1.0));
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    drop(buffered);
+}
+
 /// Over a service of the caller's own (no codec between), the retry layer lets an
 /// instance whose readiness failed go itself: the next retry polls a fresh clone.
 #[tokio::test(start_paused = true)]

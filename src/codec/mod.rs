@@ -190,19 +190,21 @@ fn forget_body(headers: &mut HeaderMap) {
 
 /// A tower service for JSON-RPC [`Request`]s and [`BatchRequest`]s over an HTTP service.
 ///
-/// See the [module docs](self) for how answers are decoded, and [`JsonRpcCodecLayer`]
-/// to build one in a `ServiceBuilder`. `poll_ready` waits for the inner service's; an
-/// error it reports there is returned by the next call instead, as a transport error,
-/// so that a retry policy above sees it like any other failed attempt (tower's `Retry`
-/// would otherwise return a readiness error without asking its policy, and a partly
-/// retried batch would lose the answers it had gathered). The inner instance that
-/// reported it is let go at once for a clone, as tower's contract asks: it may hold
-/// what it reserved (a `ConcurrencyLimit` permit) and may not be polled again. So the
-/// inner service is `Clone`, as every retrying stack needs it to be. A service that is
-/// not can go behind tower's `Buffer`, whose worker ends at the first readiness error of
-/// the service it holds: then every call fails from there on, so a service that fails
-/// readiness and recovers (tower's `Reconnect`) is better made `Clone` with a handle of
-/// its own per clone.
+/// See the [module docs](self) for how answers are decoded, and [`JsonRpcCodecLayer`] to
+/// build one in a `ServiceBuilder`. `poll_ready` waits for the inner service's; an error it
+/// reports there is returned by the next call instead, as a transport error, so that a
+/// retry policy above sees it like any other failed attempt (tower's `Retry` would
+/// otherwise return a readiness error without asking its policy, and a partly retried batch
+/// would lose the answers it had gathered). The inner instance that reported it is let go
+/// at once for a clone, as tower's contract asks: it may hold what it reserved (a
+/// `ConcurrencyLimit` permit) and may not be polled again. The same goes for the instance
+/// made ready for a message the codec refuses unsent (scalar params, an empty batch, a
+/// repeated id, a URI no client can send to), which would otherwise hold what it reserved
+/// for as long as its caller keeps it. So the inner service is `Clone`, as every retrying
+/// stack needs it to be. A service that is not can go behind tower's `Buffer`, whose worker
+/// ends at the first readiness error of the service it holds: then every call fails from
+/// there on, so a service that fails readiness and recovers (tower's `Reconnect`) is better
+/// made `Clone` with a handle of its own per clone.
 ///
 /// Being a `Service` of two request types, it needs the type named where a call does not
 /// give it, as in `ServiceExt::<Request>::ready(&mut svc)`: see
@@ -351,11 +353,21 @@ impl<S> JsonRpcCodec<S> {
 
 impl<S, B> JsonRpcCodec<S>
 where
-    S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
+    S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>> + Clone,
     S::Error: Into<BoxError>,
     B: Body,
     B::Error: Into<BoxError>,
 {
+    /// Refuses a message unsent. The inner service was made ready for it and may hold
+    /// what it reserved (a `ConcurrencyLimit` permit, a `Buffer` slot) until it is
+    /// called: it is let go for a fresh clone, as after a readiness error. Kept, it held
+    /// that slot for as long as its caller kept it (a `Buffer`'s worker, until the next
+    /// call came), and another call's retry could wait for the slot all that time.
+    fn refuse<T>(&mut self, error: Error, decode: Decode<T>) -> ResponseFuture<S::Future, B, T> {
+        self.inner = self.inner.clone();
+        ResponseFuture::failed(error, decode)
+    }
+
     /// POSTs an encoded message; what comes back is decoded by `decode`.
     fn send<T>(
         &mut self,
@@ -367,10 +379,11 @@ where
         if self.origin.is_none() {
             let uri = &self.config.uri;
             if self.config.absolute_uri && (uri.scheme().is_none() || uri.authority().is_none()) {
-                return ResponseFuture::failed(Error::relative_uri(), decode);
+                return self.refuse(Error::relative_uri(), decode);
             }
             if let Some(flaw) = &self.config.authority_flaw {
-                return ResponseFuture::failed(Error::bad_authority(flaw.clone()), decode);
+                let error = Error::bad_authority(flaw.clone());
+                return self.refuse(error, decode);
             }
         }
         // A retry layer's deadline for the whole call cuts this attempt short too; it
@@ -417,7 +430,7 @@ where
             return ResponseFuture::failed(err, decode_single);
         }
         if let Err(e) = request.check_params() {
-            return ResponseFuture::failed(Error::invalid_request(e), decode_single);
+            return self.refuse(Error::invalid_request(e), decode_single);
         }
         let expected = Expected {
             awaited: match request.id() {
@@ -454,19 +467,17 @@ where
         }
         if batch.is_empty() {
             // The specification makes an empty batch invalid: refuse it unsent.
-            return ResponseFuture::failed(
+            return self.refuse(
                 Error::invalid_request(DecodeError::EmptyBatch),
                 decode_batch,
             );
         }
         if let Err(e) = batch.requests().iter().try_for_each(Request::check_params) {
-            return ResponseFuture::failed(Error::invalid_request(e), decode_batch);
+            return self.refuse(Error::invalid_request(e), decode_batch);
         }
         if let Some(id) = repeated_id(&batch) {
-            return ResponseFuture::failed(
-                Error::invalid_request(DecodeError::DuplicateId(id)),
-                decode_batch,
-            );
+            let error = Error::invalid_request(DecodeError::DuplicateId(id));
+            return self.refuse(error, decode_batch);
         }
         let expected = Expected {
             awaited: Awaited::Batch(batch.ids().cloned().collect()),

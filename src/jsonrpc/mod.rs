@@ -16,10 +16,12 @@
 //!
 //! Params, results and error data are held as [`serde_json::Value`]s, so they share its
 //! limits: an integer beyond `u64`/`i64` is held as the nearest `f64`, and a number
-//! beyond `f64` (`1e400`) or nesting deeper than serde_json's 128 levels in them makes the
-//! message undecodable. Send and receive such numbers as strings (as Ethereum's hex
-//! quantities are); the HTTP-level layer, which checks results and error data as JSON
-//! and passes the bytes on without building them, is not affected. A float is read as
+//! beyond `f64` (`1e400`) makes the message undecodable (send and receive such numbers
+//! as strings, as Ethereum's hex quantities are). So does nesting past serde_json's
+//! limit, which counts the message's own levels too: params and a result (a batch's
+//! too) hold at most 127 levels of arrays and objects, an error's `data` 126. The
+//! HTTP-level layer, which checks results and error data as JSON and passes the bytes
+//! on without building them, is not affected by either. A float is read as
 //! the nearest `f64`, so every `f64` a server writes comes back as itself (serde_json's
 //! `float_roundtrip`, which this crate turns on). A string of a server's answer with a
 //! lone UTF-16 surrogate escaped in it (`"\ud83d"`, which JavaScript writes for a string

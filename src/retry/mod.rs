@@ -5,13 +5,15 @@
 //! 1. **Classify.** A success is final, unless a result rule matches it
 //!    ([`RetryStrategy::retry_result_if`]). An error response is retryable when its code is
 //!    listed ([`RetryStrategy::codes`]) or a response rule matches; any response that came
-//!    with a listed HTTP status is too. A transport error is retryable when a matcher
-//!    finds it: by type in its `source()` chain, by [`ErrorClass`], or by predicate (not
-//!    a request the codec refused unsent: every attempt would be refused the same way).
-//!    A non-idempotent method is retried only after an error that proves the request
-//!    was never run (a connect failure, a request hyper handed back unwritten, an
-//!    HTTP/2 stream the server refused (with the `http2` feature), a readiness error of
-//!    the codec's HTTP service or a `LoadShed` refusal below the layer).
+//!    with a listed HTTP status is too; but an error response a veto names
+//!    ([`RetryStrategy::never_retry_response_if`]) is final, whatever its code or status. A
+//!    transport error is retryable when a matcher finds it: by type in its `source()`
+//!    chain, by [`ErrorClass`], or by predicate (not a request the codec refused unsent:
+//!    every attempt would be refused the same way). A non-idempotent method is retried only
+//!    after an error that proves the request was never run (a connect failure, a request
+//!    hyper handed back unwritten, an HTTP/2 stream the server refused (with the `http2`
+//!    feature), a readiness error of the codec's HTTP service or a `LoadShed` refusal below
+//!    the layer).
 //! 2. **Delay.** The request's backoff yields the next delay (none left: give up); a
 //!    server's `Retry-After` (or a `backoff_seconds` in the error's `data`, as Infura
 //!    sends, or a hint a [`retry_after_from`](RetryStrategy::retry_after_from) rule

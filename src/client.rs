@@ -163,6 +163,23 @@ impl Client {
     /// Credentials in the URI (`http://user:password@host/`) are sent as an `Authorization:
     /// Basic` header, as [`JsonRpcCodecLayer::new`](crate::codec::JsonRpcCodecLayer::new)
     /// does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// let client = Client::builder(server.uri())
+    ///     .retry(RetryStrategy::transient().max_elapsed(Duration::from_secs(30)))
+    ///     .attempt_timeout(Duration::from_secs(5))
+    ///     .build();
+    /// let sum: i64 = client.call("sum", (1, 2)).await?;
+    /// assert_eq!(sum, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder(uri: Uri) -> ClientBuilder {
         ClientBuilder::new(uri)
     }
@@ -203,6 +220,30 @@ where
     /// request: `JsonRpcRetry<JsonRpcCodec<BoxCloneSyncService<http::Request<Full<Bytes>>,
     /// http::Response<Incoming>, E>>>`, with a concrete error type `E` (with `BoxError`
     /// there, rustc cannot prove a call's future `Send` for `tokio::spawn`).
+    ///
+    /// A stack of your own, here the retry layer and the codec over hyper-util's client:
+    ///
+    /// ```
+    /// use hyper_util::client::legacy::Client as HttpClient;
+    /// use hyper_util::rt::TokioExecutor;
+    /// use tower::ServiceBuilder;
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+    /// use tower_jsonrpc_retry::{Client, JsonRpcRetryLayer, RetryStrategy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// let http = HttpClient::builder(TokioExecutor::new()).build_http();
+    /// let stack = ServiceBuilder::new()
+    ///     .layer(JsonRpcRetryLayer::new(RetryStrategy::transient()))
+    ///     .layer(JsonRpcCodecLayer::new(server.uri()))
+    ///     .service(http);
+    /// let client = Client::new(stack);
+    /// let sum: i64 = client.call("sum", (1, 2)).await?;
+    /// assert_eq!(sum, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(service: S) -> Self {
         Self {
             service,
@@ -215,6 +256,27 @@ where
     /// [`ClientError::Transport`] (a [`codec::Error`](crate::codec::Error) for which
     /// [`is_invalid_request`](crate::codec::Error::is_invalid_request) holds, its
     /// [`DuplicateId`](crate::jsonrpc::DecodeError::DuplicateId) naming the id).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::jsonrpc::Id;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// // String ids with a prefix of this process's own, for the server's logs.
+    /// let next = AtomicU64::new(1);
+    /// let client = Client::builder(server.uri())
+    ///     .build()
+    ///     .with_id_generator(move || {
+    ///         Id::from(format!("worker-7/{}", next.fetch_add(1, Ordering::Relaxed)))
+    ///     });
+    /// let _: i64 = client.call("sum", (1, 2)).await?;
+    /// assert_eq!(server.bodies_json()[0]["id"], "worker-7/1");
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn with_id_generator<F>(mut self, f: F) -> Self
     where
@@ -253,6 +315,32 @@ where
     /// borrows nothing, so it can be spawned or stored; it is `Send` whenever the
     /// service, its future and its error are (a `BoxCloneService` too, which is not
     /// `Sync`).
+    ///
+    /// ```
+    /// use serde::Deserialize;
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::Client;
+    ///
+    /// #[derive(Deserialize)]
+    /// struct Account {
+    ///     name: String,
+    ///     balance: u64,
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// let client = Client::builder(server.uri()).build();
+    /// // Positional params: a tuple. The test server's `sum` adds them.
+    /// let sum: i64 = client.call("sum", (1, 2)).await?;
+    /// // Named params: a struct or a map. Its `echo` answers with the params it was sent.
+    /// let account: Account = client
+    ///     .call("echo", json!({"name": "ada", "balance": 7}))
+    ///     .await?;
+    /// assert_eq!((sum, account.name.as_str(), account.balance), (3, "ada", 7));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn call<R: DeserializeOwned>(
         &self,
         method: impl Into<MethodName>,
@@ -264,11 +352,51 @@ where
     /// Sends a notification: no id, no response. Errors are the transport's, or
     /// [`Params`](ClientError::Params) for params that are not an array or an object
     /// (then nothing is sent). The future ([`NotifyFuture`]) borrows nothing.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// let client = Client::builder(server.uri()).build();
+    /// client.notify("sum", (1, 2)).await?;
+    /// assert_eq!(server.bodies_json()[0].get("id"), None);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn notify(&self, method: impl Into<MethodName>, params: impl Serialize) -> NotifyFuture<S> {
         self.request(method).params(params).notify()
     }
 
-    /// A request to configure before sending: params, its own retry strategy, its id.
+    /// A request to configure before sending: params, its own retry strategy, its id, and
+    /// values in its extensions for the layers below.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    /// use tower_jsonrpc_retry::test_util::Step;
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// let client = Client::builder(server.uri()).build();
+    /// server.script("sum", [Step::error(-32000)]);
+    /// // This call alone retries -32000, once, after 10 ms; its id is its own.
+    /// let once = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(10)))
+    ///     .codes([-32000]);
+    /// let sum: i64 = client
+    ///     .request("sum")
+    ///     .params((1, 2))
+    ///     .retry(once)
+    ///     .id("sum-1")
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!((sum, server.calls("sum")), (3, 2));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn request(&self, method: impl Into<MethodName>) -> RequestBuilder<'_, S> {
         RequestBuilder {
             client: self,
@@ -284,6 +412,24 @@ where
     /// [`ClientError`].
     ///
     /// The future ([`SendFuture`]) borrows nothing: it owns a clone of the service.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::jsonrpc::Request;
+    /// use tower_jsonrpc_retry::test_util::Step;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// let client = Client::builder(server.uri()).build();
+    /// server.script("sum", [Step::error(-32602)]);
+    /// let answer = client.send(Request::new("sum", json!([1, 2])).with_id(1)).await?;
+    /// // The error answer as it came, with its code, message and data.
+    /// assert_eq!(answer.error().map(|e| e.code()), Some(-32602));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn send(&self, request: Request) -> SendFuture<S> {
         SendFuture {
             future: Fused::new(self.service.clone().oneshot(request)),
@@ -298,6 +444,23 @@ where
         + Clone,
 {
     /// A batch to fill with calls and notifications, sent in one HTTP exchange.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// let client = Client::builder(server.uri()).build();
+    /// let mut batch = client.batch();
+    /// let three = batch.call::<i64>("sum", (1, 2));
+    /// let seven = batch.call::<i64>("sum", (3, 4));
+    /// let mut results = batch.send().await?;
+    /// assert_eq!((results.take(three)?, results.take(seven)?), (3, 7));
+    /// assert_eq!(server.http_requests(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn batch(&self) -> BatchBuilder<S> {
         BatchBuilder::new(self.service.clone(), Arc::clone(&self.ids))
     }

@@ -83,7 +83,7 @@ pub(crate) fn connect_failure_words(err: &(dyn StdError + 'static)) -> Option<&'
     if !connection_not_made(err) {
         return None;
     }
-    if chain(err).any(|e| e.is::<crate::client::UnsupportedScheme>()) {
+    if is_unsupported_scheme(err) {
         return Some("unsupported URI scheme");
     }
     if chain(err).any(fails_every_time) {
@@ -91,6 +91,15 @@ pub(crate) fn connect_failure_words(err: &(dyn StdError + 'static)) -> Option<&'
         return Some("TLS handshake failed");
     }
     Some("could not connect")
+}
+
+/// A URI whose scheme the client's connector does not speak ([`SchemeCheck`]'s refusal),
+/// anywhere in `err`'s chain: the same URI fails the same way on every attempt, so no
+/// rule retries it.
+///
+/// [`SchemeCheck`]: crate::client::SchemeCheck
+pub(crate) fn is_unsupported_scheme(err: &(dyn StdError + 'static)) -> bool {
+    chain(err).any(|e| e.is::<crate::client::UnsupportedScheme>())
 }
 
 /// A connector's failure that no retry can mend: a URI whose scheme it does not speak,

@@ -205,7 +205,9 @@
 //! final, whatever its code or HTTP status (`nonce too low` under a listed `-32000`).
 //!
 //! No rule retries a request the codec refused unsent
-//! ([`is_invalid_request`](codec::Error::is_invalid_request)): every attempt would be
+//! ([`is_invalid_request`](codec::Error::is_invalid_request)), nor one to a URI whose
+//! scheme the client's connector does not speak
+//! ([`UnsupportedScheme`](client::UnsupportedScheme) in the chain): every attempt would be
 //! refused the same way.
 //!
 //! When retries end, the last error *response* (or a success a result rule retried) is

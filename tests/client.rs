@@ -705,18 +705,27 @@ fn the_builders_debug_output_shows_the_attempt_timeout_it_will_use() {
 #[tokio::test(start_paused = true)]
 async fn a_uri_the_plain_http_client_cannot_speak_fails_at_once_and_is_not_retried() {
     let server = FlakyServer::start().await.unwrap();
-    let connect = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
-        .retry_on(ErrorClass::Connect);
-    for (uri, hint) in [
-        (format!("https://{}/", server.addr()), "build_https"),
-        (format!("ws://{}/", server.addr()), "`ws`"),
+    let three_retries = || RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)));
+    let connect = three_retries().retry_on(ErrorClass::Connect);
+    // Not even a rule that retries every error retries it: it would fail the same way.
+    let catch_all = three_retries().retry_if(|_| true);
+    let https = format!("https://{}/", server.addr());
+    let ws = format!("ws://{}/", server.addr());
+    for (uri, hint, strategy) in [
+        (&https, "build_https", &connect),
+        (&ws, "`ws`", &connect),
+        (&https, "build_https", &catch_all),
+        (&ws, "`ws`", &catch_all),
     ] {
         let client = Client::builder(uri.parse().unwrap())
-            .retry(connect.clone())
+            .retry(strategy.clone())
             .build();
         let start = tokio::time::Instant::now();
         let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
         assert_eq!(start.elapsed(), Duration::ZERO, "{uri}: no backoff waited");
+        let gave_up = err.gave_up().expect("the retry layer's record");
+        assert_eq!(gave_up.retries(), 0, "{uri}");
+        assert_eq!(gave_up.reason(), GiveUpReason::NotRetryable, "{uri}");
         let transport = err.transport().expect("a transport error");
         assert!(!transport.is_connect(), "{uri}: not a connect failure");
         assert_eq!(
@@ -1096,4 +1105,59 @@ async fn a_pool_idle_timeout_past_the_clock_keeps_connections_and_panics_nowhere
     let _ = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| previous(info)));
     assert!(!OVERFLOWED.load(Ordering::SeqCst), "a task panicked");
+}
+
+/// `call`'s docs: a result is the call's value whatever the status it came under. The
+/// default strategy retries a `503` however its body reads, and when the retries end
+/// on one, its result is returned; `send` shows the status and the record. A status
+/// no rule retries is asked once.
+#[tokio::test(start_paused = true)]
+async fn a_result_under_a_failure_status_is_the_value_and_send_shows_the_status() {
+    use tower_jsonrpc_retry::GaveUp;
+    use tower_jsonrpc_retry::jsonrpc::Request;
+
+    let server = FlakyServer::start().await.unwrap();
+    let client = Client::builder(server.uri()).build();
+    let result = r#"{"jsonrpc":"2.0","result":3,"id":1}"#;
+    let four = || std::iter::repeat_n(Step::raw(503, result), 4);
+
+    server.script("sum", four());
+    let sum: i64 = client
+        .request("sum")
+        .params((1, 2))
+        .id(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (sum, server.calls("sum")),
+        (3, 4),
+        "3 retries, then the value"
+    );
+
+    server.script("sum", four());
+    let answer = client
+        .send(Request::new("sum", json!([1, 2])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!((answer.result(), server.calls("sum")), (Some(&json!(3)), 8));
+    assert_eq!(
+        answer.extensions().get::<http::StatusCode>(),
+        Some(&http::StatusCode::SERVICE_UNAVAILABLE)
+    );
+    let gave_up = answer.extensions().get::<GaveUp>().expect("the record");
+    assert_eq!(
+        (gave_up.retries(), gave_up.reason()),
+        (3, GiveUpReason::Exhausted)
+    );
+
+    server.script("sum", [Step::raw(500, result)]);
+    let sum: i64 = client
+        .request("sum")
+        .params((1, 2))
+        .id(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((sum, server.calls("sum")), (3, 9), "no rule retries a 500");
 }

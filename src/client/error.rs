@@ -104,7 +104,8 @@ impl<E> ClientError<E> {
 impl<E: InspectError> ClientError<E> {
     /// The failure status of the HTTP answer, whether it carried a JSON-RPC error object
     /// ([`Rpc`](Self::Rpc)) or not ([`Transport`](Self::Transport)): a 429 is a 429
-    /// however the server wrote its body. `None` for a 2xx answer, or no answer.
+    /// however the server wrote its error. `None` for a 2xx answer, or no answer. (A
+    /// result under a failure status is no error: see [`Client::call`](crate::Client::call).)
     pub fn status(&self) -> Option<http::StatusCode> {
         match self {
             ClientError::Rpc(e) => e.status(),

@@ -31,8 +31,9 @@ use crate::BoxError;
 /// any connection is tried, with [`UnsupportedScheme`] in the error's chain. hyper-util
 /// reports it as a connect error, as it reports its own refusal of a scheme, but no
 /// [`RetryStrategy`](crate::RetryStrategy) treats it as one
-/// ([`ErrorClass::Connect`](crate::ErrorClass::Connect) does not match it): the same URI
-/// would fail the same way on every retry.
+/// ([`ErrorClass::Connect`](crate::ErrorClass::Connect) does not match it) and no rule
+/// retries it, a catch-all [`retry_if`](crate::RetryStrategy::retry_if) included: the
+/// same URI would fail the same way on every retry.
 #[derive(Debug, Clone)]
 pub struct SchemeCheck<C> {
     inner: C,

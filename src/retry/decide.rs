@@ -149,15 +149,19 @@ fn status_rule(matcher: &ErrorMatcher, status: StatusCode) -> Option<RetryReason
 /// is) is retried only when the error proves the server did not run it
 /// (`classify::provably_not_run`: it never left the client, or the server refused its
 /// HTTP/2 stream), and the strategy retries that error. A request the codec refused
-/// unsent ([`is_invalid_request`](crate::codec::Error::is_invalid_request)) is retried
-/// by no rule: every attempt would be refused the same way.
+/// unsent ([`is_invalid_request`](crate::codec::Error::is_invalid_request)), or one to a
+/// URI whose scheme the connector does not speak (`UnsupportedScheme` in the chain), is
+/// retried by no rule, a catch-all predicate's included: every attempt would be refused
+/// the same way.
 pub(crate) fn error<E: InspectError>(
     strategy: &RetryStrategy,
     non_idempotent: bool,
     err: &E,
 ) -> Verdict {
     let dyn_err: &(dyn StdError + 'static) = err.as_error();
-    if any_codec_error(dyn_err, crate::codec::Error::is_invalid_request) {
+    if any_codec_error(dyn_err, crate::codec::Error::is_invalid_request)
+        || crate::classify::is_unsupported_scheme(dyn_err)
+    {
         return Verdict::Unmatched;
     }
     let status = err.status();

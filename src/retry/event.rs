@@ -293,17 +293,18 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 /// last attempt went unanswered if the inner layer's record on that answer did. A codec
 /// over the HTTP-level layer reads that layer's record off the answers it hands back.
 ///
-/// A call that succeeded has none (a result under a failure status the strategy
-/// retries is a failure, and so is one a
-/// [`retry_result_if`](RetryStrategy::retry_result_if) rule retries), nor one whose
-/// strategy never retries anything (the layer does
-/// not watch it). At the HTTP level, the inner service's own error comes back as it
-/// was, and a call given up before its first attempt (its body too large or too slow to
-/// come, the deadline while the service was not ready) fails with an error of its own
-/// (tower's `Elapsed`, the body's error, a body over the limit) that holds none: there,
-/// the hook alone hears it. (jsonrpsee's client does not show the `http::Response`'s
-/// extensions: inside it, only the layer's own errors, a timeout's, say it, in their
-/// message.)
+/// A call that succeeded has none, nor one whose strategy never retries anything (the
+/// layer does not watch it). A result the strategy retries is a failure, and has one
+/// when the retries end on it: under a failure status the strategy lists, or one a
+/// [`retry_result_if`](RetryStrategy::retry_result_if) rule retries. It is on the
+/// [`Response`](crate::jsonrpc::Response)'s extensions
+/// ([`Client::call`](crate::Client::call) returns the result alone, as the call's
+/// value). At the HTTP level, the inner service's own error comes back as it was, and a
+/// call given up before its first attempt (its body too large or too slow to come, the
+/// deadline while the service was not ready) fails with an error of its own (tower's
+/// `Elapsed`, the body's error, a body over the limit) that holds none: there, the hook
+/// alone hears it. (jsonrpsee's client does not show the `http::Response`'s extensions:
+/// inside it, only the layer's own errors, a timeout's, say it, in their message.)
 ///
 /// ```
 /// use std::time::Duration;

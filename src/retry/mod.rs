@@ -8,8 +8,9 @@
 //!    with a listed HTTP status is too; but an error response a veto names
 //!    ([`RetryStrategy::never_retry_response_if`]) is final, whatever its code or status. A
 //!    transport error is retryable when a matcher finds it: by type in its `source()`
-//!    chain, by [`ErrorClass`], or by predicate (not a request the codec refused unsent:
-//!    every attempt would be refused the same way). A non-idempotent method is retried only
+//!    chain, by [`ErrorClass`], or by predicate (not a request the codec refused unsent,
+//!    nor one to a URI whose scheme the connector does not speak: every attempt would be
+//!    refused the same way). A non-idempotent method is retried only
 //!    after an error that proves the request was never run (a connect failure, a request
 //!    hyper handed back unwritten, an HTTP/2 stream the server refused (with the `http2`
 //!    feature), a readiness error of the codec's HTTP service or a `LoadShed` refusal below

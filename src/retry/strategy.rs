@@ -410,8 +410,10 @@ impl RetryStrategy {
     /// No rule on errors (this one, [`retry_on`](Self::retry_on),
     /// [`retry_if`](Self::retry_if)) retries a request the codec refused unsent
     /// ([`is_invalid_request`](crate::codec::Error::is_invalid_request): its source a
-    /// [`DecodeError`](crate::jsonrpc::DecodeError), or a URI the codec cannot send to):
-    /// every attempt would be refused the same way. It ends "not retryable", at once.
+    /// [`DecodeError`](crate::jsonrpc::DecodeError), or a URI the codec cannot send to),
+    /// nor one to a URI whose scheme the connector does not speak
+    /// ([`UnsupportedScheme`](crate::client::UnsupportedScheme) in the chain): every
+    /// attempt would be refused the same way. It ends "not retryable", at once.
     #[must_use]
     pub fn retry_on_error<E: StdError + 'static>(self) -> Self {
         self.edit(|i| {

@@ -210,8 +210,8 @@
 //! ([`UnsupportedScheme`](client::UnsupportedScheme) in the chain): every attempt would be
 //! refused the same way.
 //!
-//! When retries end, the last error *response* (or a success a result rule retried) is
-//! returned as `Ok`, and the last transport
+//! When retries end, the last error *response* (or a success retried by a result rule or
+//! for its status) is returned as `Ok`, and the last transport
 //! *error* as `Err`, of the same type and with the same source chain, except for a partly
 //! retried batch whose re-send fails: it is returned as `Ok` with every call's latest
 //! answer (a call re-sent then has an earlier attempt's answer, and its record says so

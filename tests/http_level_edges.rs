@@ -1,7 +1,7 @@
 //! The HTTP-level layer at its edges: a deadline that passed before the call was first
 //! polled, a readiness error for a body sent as it came, and a partly retried batch
 //! whose last exchange failed as a whole (retried in part or whole, its first answer
-//! under 200 or under 429).
+//! under 200 or under 429), and a URI whose scheme the connector does not speak.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -417,4 +417,47 @@ async fn a_result_rule_keeps_unbuildable_answers_passing_unchanged() {
         assert_eq!(got, Bytes::from(answer.clone()));
         assert_eq!(server.http_requests(), 1, "{answer:.60}: not read as null");
     }
+}
+
+/// A URI whose scheme the connector does not speak is retried by no rule at the HTTP
+/// level either, a catch-all predicate's included: a call, a non-idempotent call, a
+/// batch and a notification each fail at once, unsent, and end "not retryable".
+#[tokio::test(start_paused = true)]
+async fn an_unsupported_scheme_is_retried_by_no_rule_at_the_http_level() {
+    use std::sync::Mutex;
+    use tower_jsonrpc_retry::GiveUpReason;
+    use tower_jsonrpc_retry::client::{SchemeCheck, UnsupportedScheme};
+
+    let server = FlakyServer::start().await.unwrap();
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let hear = Arc::clone(&heard);
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
+        .retry_if(|_| true)
+        .non_idempotent(["send"])
+        .on_give_up(move |e| hear.lock().unwrap().push((e.retries(), e.reason())));
+    let connector = SchemeCheck::http(hyper_util::client::legacy::connect::HttpConnector::new());
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http(strategy))
+        .service(Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector));
+    let https = format!("https://{}/", server.addr());
+    let start = Instant::now();
+    for body in [
+        CALL,
+        r#"{"jsonrpc":"2.0","method":"send","params":[],"id":1}"#,
+        CALLS,
+        r#"{"jsonrpc":"2.0","method":"note"}"#,
+    ] {
+        let req = http::Request::post(&https).body(Full::from(body)).unwrap();
+        let err: BoxError = svc.clone().oneshot(req).await.unwrap_err();
+        let refused =
+            tower_jsonrpc_retry::retry::error_chain(&*err).any(|e| e.is::<UnsupportedScheme>());
+        assert!(refused, "{body}: {err:?}");
+    }
+    assert_eq!(start.elapsed(), Duration::ZERO, "no backoff waited");
+    assert_eq!(
+        *heard.lock().unwrap(),
+        [(0, GiveUpReason::NotRetryable); 4],
+        "each ended at once, not retryable"
+    );
+    assert_eq!(server.connections(), 0);
 }

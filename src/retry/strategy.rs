@@ -36,9 +36,11 @@ pub enum ErrorClass {
     /// resolve, as hyper-util's client reports it): the request never left the client,
     /// so even a non-idempotent call is safe to send again. Not included, as they fail
     /// the same way every time: with the `rustls` feature, a TLS failure found by rustls
-    /// (an untrusted certificate, a handshake refused), and a URI whose scheme
-    /// [`Client::builder`](crate::Client::builder)'s connector does not speak
-    /// ([`client::UnsupportedScheme`](crate::client::UnsupportedScheme)).
+    /// (an untrusted certificate, a handshake refused), and a URI whose scheme the
+    /// connector does not speak
+    /// ([`client::UnsupportedScheme`](crate::client::UnsupportedScheme), from
+    /// [`Client::builder`](crate::Client::builder)'s connector or a
+    /// [`SchemeCheck`](crate::client::SchemeCheck) of your own), which no rule retries.
     /// Below an error type that hides hyper-util's error from the `source()` chain
     /// (jsonrpsee's transport error does), only a refused connection or an unavailable
     /// local address is known to be one; other connect failures are then not taken for
@@ -464,6 +466,10 @@ impl RetryStrategy {
     /// rules on those are [`codes`](Self::codes),
     /// [`retry_response_if`](Self::retry_response_if) and the status rules
     /// ([`retry_on`](Self::retry_on), [`retry_status_if`](Self::retry_status_if)).
+    ///
+    /// Like every rule on errors, it is not asked about a request refused unsent, nor one
+    /// to a URI whose scheme the connector does not speak (see
+    /// [`retry_on_error`](Self::retry_on_error)): those are never retried.
     ///
     /// It is asked once, about the outermost error, not about each error of the chain in
     /// turn as [`retry_on_error`](Self::retry_on_error) looks: a predicate that says no

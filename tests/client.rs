@@ -1120,15 +1120,11 @@ async fn a_result_under_a_failure_status_is_the_value_and_send_shows_the_status(
     let client = Client::builder(server.uri()).build();
     let result = r#"{"jsonrpc":"2.0","result":3,"id":1}"#;
     let four = || std::iter::repeat_n(Step::raw(503, result), 4);
+    // The body's id is the call's.
+    let call_with_id_1 = || client.request("sum").params((1, 2)).id(1).send::<i64>();
 
     server.script("sum", four());
-    let sum: i64 = client
-        .request("sum")
-        .params((1, 2))
-        .id(1)
-        .send()
-        .await
-        .unwrap();
+    let sum = call_with_id_1().await.unwrap();
     assert_eq!(
         (sum, server.calls("sum")),
         (3, 4),
@@ -1152,12 +1148,6 @@ async fn a_result_under_a_failure_status_is_the_value_and_send_shows_the_status(
     );
 
     server.script("sum", [Step::raw(500, result)]);
-    let sum: i64 = client
-        .request("sum")
-        .params((1, 2))
-        .id(1)
-        .send()
-        .await
-        .unwrap();
+    let sum = call_with_id_1().await.unwrap();
     assert_eq!((sum, server.calls("sum")), (3, 9), "no rule retries a 500");
 }

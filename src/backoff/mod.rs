@@ -108,6 +108,16 @@
 //! and a NaN from a jitter closure counts as no jitter. Parameters no delay can come
 //! from (a NaN factor, a negative standard deviation, ...) are rejected by the
 //! constructors with an [`InvalidBackoff`] error.
+//!
+//! # Precision
+//!
+//! Growth and jitter are computed in `f64` seconds and rounded to the nearest
+//! nanosecond: the formulas in these docs hold to within about a nanosecond for delays
+//! of up to a day, and to within `f64`'s relative precision (about one part in 10^15)
+//! beyond. A backoff with no growth and no jitter ([`PeriodicBackoff`] with
+//! [`Jitter::none`]) gives its interval exactly, whatever its size. Where a jittered
+//! range's ends fall between two nanoseconds, the draw is kept to the whole nanoseconds
+//! inside it.
 
 use std::time::Duration;
 
@@ -247,6 +257,33 @@ pub(crate) mod arb {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The module's "Precision": growth holds to a nanosecond for delays up to a day, and
+    /// a periodic backoff without jitter gives its interval exactly at any size.
+    #[test]
+    fn growth_holds_to_a_nanosecond_up_to_a_day_and_an_interval_exactly() {
+        // 100 ms × 1.5^i, exactly: 10^8 × 3^i / 2^i ns, rounded to the nearest.
+        let backoff = ExponentialBackoff::new(40, Duration::from_millis(100), 1.5).unwrap();
+        let mut checked = 0;
+        for (i, delay) in (0u32..).zip(backoff.delays()) {
+            let (num, den) = (100_000_000 * 3u128.pow(i), 2u128.pow(i));
+            let exact = (2 * num + den) / (2 * den);
+            if exact > 86_400 * 1_000_000_000 {
+                break;
+            }
+            assert!(
+                delay.as_nanos().abs_diff(exact) <= 1,
+                "retry {i}: {delay:?}, {exact} ns"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 34, "up to a day: retries 0 to 33");
+
+        for interval in [Duration::new(200 * 86_400, 1), Duration::MAX] {
+            let delays: Vec<_> = PeriodicBackoff::new(2, interval).delays().collect();
+            assert_eq!(delays, [interval; 2]);
+        }
+    }
 
     #[test]
     fn requests_from_one_recipe_get_independent_jitter() {

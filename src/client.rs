@@ -506,7 +506,9 @@ where
     /// Gives this request its own retry strategy, replacing the stack's default entirely,
     /// its hooks, budget, deadline and non-idempotent methods included (build it from a
     /// clone of the default to keep them: one made afresh marks no method
-    /// non-idempotent).
+    /// non-idempotent). It governs the call, whatever its method: its strategies for
+    /// methods ([`for_method`](crate::RetryStrategy::for_method)), a clone's included,
+    /// only hold calls back.
     pub fn retry(mut self, strategy: RetryStrategy) -> Self {
         self.extensions.insert(strategy);
         self

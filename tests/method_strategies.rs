@@ -254,6 +254,37 @@ async fn a_requests_own_strategy_holds_back_what_its_methods_never_retry() {
     assert_eq!(server.calls("echo"), 2);
 }
 
+/// `RetryStrategy`'s docs: a clone of the default given to one request governs the call
+/// by its own rules and backoff, not by its strategy for the call's method, which
+/// governs the call under the default.
+#[tokio::test(start_paused = true)]
+async fn a_clone_of_the_default_as_a_requests_own_governs_by_its_own_rules() {
+    let server = FlakyServer::start().await.unwrap();
+    let default = periodic(3, 1.0)
+        .codes([2001])
+        .for_method("sum", periodic(1, 5.0).codes([2002]));
+    let client = Client::builder(server.uri()).retry(default.clone()).build();
+
+    // Under the default, `sum` follows its own strategy: 2002 is retried once.
+    server.script("sum", [Step::error(2002), Step::error(2002)]);
+    let err = client.call::<i64>("sum", [1, 2]).await.unwrap_err();
+    assert_eq!(ended(err.gave_up()), Some((1, GiveUpReason::Exhausted)));
+    assert_eq!(server.calls("sum"), 2);
+
+    // Under a clone of the default as the request's own, the clone's rules decide:
+    // 2002 is not among them, and 2001 is retried three times, a second apart.
+    server.script("sum", [Step::error(2002)]);
+    let own = || client.request("sum").params([1, 2]).retry(default.clone());
+    let err = own().send::<i64>().await.unwrap_err();
+    assert_eq!(ended(err.gave_up()), Some((0, GiveUpReason::NotRetryable)));
+    assert_eq!(server.calls("sum"), 3);
+    server.script("sum", std::iter::repeat_n(Step::error(2001), 4));
+    let start = Instant::now();
+    let err = own().send::<i64>().await.unwrap_err();
+    assert_eq!(ended(err.gave_up()), Some((3, GiveUpReason::Exhausted)));
+    assert_eq!((server.calls("sum"), start.elapsed()), (7, secs(3.0)));
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_typed_client_follows_a_methods_strategy() {
     let server = FlakyServer::start().await.unwrap();

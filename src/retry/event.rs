@@ -375,6 +375,8 @@ impl GaveUp {
     }
 
     /// How many retries were made before the final failure (0: the first attempt was it).
+    /// A retry counts once decided, sent or not: one the deadline ended while it waited
+    /// for the service to be ready counts (the budget paid for it too).
     pub fn retries(&self) -> u32 {
         self.retries
     }

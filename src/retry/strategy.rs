@@ -184,10 +184,11 @@ pub(crate) struct Inner {
 ///
 /// Cheap to clone (its parts are shared) and `Send + Sync`. A strategy set on the
 /// layer is the default; one inserted in a request's extensions replaces it entirely
-/// for that request (hooks, budget, deadline, the
-/// [`non_idempotent`](Self::non_idempotent) methods and the strategies
-/// [`for_method`](Self::for_method) included: clone the default and add to it to keep
-/// them), and [`RetryStrategy::none()`] there disables retries.
+/// for that request (hooks, budget, deadline and the
+/// [`non_idempotent`](Self::non_idempotent) methods included: clone the default and add
+/// to it to keep them), and [`RetryStrategy::none()`] there disables retries. It
+/// governs the call itself: its strategies [`for_method`](Self::for_method), a clone's
+/// included, only hold calls back (see there).
 ///
 /// # A new strategy
 ///

@@ -311,11 +311,11 @@ where
     /// `f64`, so `R = u128` fails on one and `R = serde_json::Number` rounds it. Servers
     /// that send such numbers as strings (Ethereum's hex quantities) are not affected.
     ///
-    /// A result is the call's value whatever the HTTP status it came under. The retry
-    /// layer counts a result under a status its strategy lists (a `503`) as a failure
-    /// and asks again; when the retries end on one, the last answer's result is
-    /// returned. [`send`](Self::send) shows such an answer whole: its
-    /// [`StatusCode`](http::StatusCode) and how the retries ended
+    /// A result is the call's value whatever the HTTP status it came under. The retry layer
+    /// counts a result under a status its strategy retries (a `503`) as a failure and asks
+    /// again (unless the method is held back as non-idempotent); when the retries end on
+    /// one, the last answer's result is returned. [`send`](Self::send) shows such an answer
+    /// whole: its [`StatusCode`](http::StatusCode) and how the retries ended
     /// ([`GaveUp`](crate::GaveUp)) are in its extensions.
     ///
     /// The future ([`CallFuture`]) owns a clone of the service and the request and

@@ -52,8 +52,9 @@ use super::saturate::secs_to_duration;
 ///   from `(seed, n)`: runs are reproducible, and requests still differ from one
 ///   another. The count lives in the seeded `Jitter` and is shared by all its clones:
 ///   one seeded jitter given to two recipes (two methods' strategies, say) counts the
-///   requests of both, so seed each recipe's jitter apart to keep their delays apart. With concurrent calls, the order in which they first fail decides which
-///   call is the `n`-th, so each call's delays are reproducible only when that order is.
+///   requests of both, so seed each recipe's jitter apart to keep their delays apart.
+///   With concurrent calls, the order in which they first fail decides which call is
+///   the `n`-th, so each call's delays are reproducible only when that order is.
 ///
 /// The closure kinds ([`from_fn`](Self::from_fn), [`from_fn_no_index`](Self::from_fn_no_index))
 /// bring their own randomness, if any; `seeded` does not affect them.

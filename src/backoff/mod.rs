@@ -111,13 +111,16 @@
 //!
 //! # Precision
 //!
-//! Growth and jitter are computed in `f64` seconds and rounded to the nearest
-//! nanosecond: the formulas in these docs hold to within about a nanosecond for delays
-//! of up to a day, and to within `f64`'s relative precision (about one part in 10^15)
-//! beyond. A backoff with no growth and no jitter ([`PeriodicBackoff`] with
-//! [`Jitter::none`]) gives its interval exactly, whatever its size. Where a jittered
-//! range's ends fall between two nanoseconds, the draw is kept to the whole nanoseconds
-//! inside it.
+//! Delays are computed in `f64` seconds (about 16 significant digits) and rounded to
+//! the nearest nanosecond. Each step of that arithmetic may be off by about 10^-16 of
+//! the value it makes, and a growing backoff takes a step per retry, so a delay may be
+//! off its formula by about (retries + 2) × 10^-16 of the largest value in its making,
+//! plus the rounding: for the delays and retry counts of real use (milliseconds to
+//! minutes, tens of retries), well under a nanosecond before rounding; for delays of
+//! days, or after millions of retries, nanoseconds or more. Only a [`PeriodicBackoff`]
+//! without jitter gives its interval exactly, whatever its size. A jittered range that
+//! holds whole nanoseconds keeps the draw to them; one narrower than a nanosecond does
+//! not.
 
 use std::time::Duration;
 
@@ -258,8 +261,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The module's "Precision": growth holds to a nanosecond for delays up to a day, and
-    /// a periodic backoff without jitter gives its interval exactly at any size.
+    /// The module's "Precision": with tens of retries, growth holds to a nanosecond for
+    /// delays up to a day, and a periodic backoff without jitter gives its interval
+    /// exactly at any size.
     #[test]
     fn growth_holds_to_a_nanosecond_up_to_a_day_and_an_interval_exactly() {
         // 100 ms × 1.5^i, exactly: 10^8 × 3^i / 2^i ns, rounded to the nearest.

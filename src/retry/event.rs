@@ -296,7 +296,7 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 ///
 /// A call that succeeded has none, nor one whose strategy never retries anything (the
 /// layer does not watch it). A result the strategy retries is a failure, and has one
-/// when the retries end on it: under a failure status the strategy lists, or one a
+/// when the retries end on it: under a failure status the strategy retries, or one a
 /// [`retry_result_if`](RetryStrategy::retry_result_if) rule retries. It is on the
 /// [`Response`](crate::jsonrpc::Response)'s extensions
 /// ([`Client::call`](crate::Client::call) returns the result alone, as the call's

@@ -260,10 +260,10 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 /// The retry layer records it wherever it announces a give-up (the hook, `tracing`): in
 /// the extensions of an answer given up on (an error answer, or a result the strategy
 /// retries: [`Response`](crate::jsonrpc::Response), an `http::Response` at the HTTP
-/// level), and on a [`codec::Error`](crate::codec::Error)
-/// given up on, bare or boxed
-/// ([`InspectError::record_give_up`](crate::InspectError::record_give_up)), whose message
-/// then says it. [`ClientError::gave_up`](crate::ClientError::gave_up) reads either.
+/// level), and on a [`codec::Error`](crate::codec::Error) given up on, bare or boxed
+/// ([`InspectError::record_give_up`](crate::InspectError::record_give_up)), whose
+/// message then says it. [`ClientError::gave_up`](crate::ClientError::gave_up) reads
+/// either.
 ///
 /// A batch's answer records the batch's retries in the
 /// [`BatchResponse`](crate::jsonrpc::BatchResponse)'s extensions, and each call's failed

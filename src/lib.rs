@@ -353,17 +353,25 @@
 //! A batch is sent in one HTTP exchange. When some of its calls fail with a retryable
 //! error, only those calls are sent again (a smaller batch), with their own ids; the
 //! final batch response holds *every* call's response, matched by id, including errors
-//! that were not retried or whose retries ran out. An error object for the whole batch,
-//! or a transport failure, retries the whole batch. One strategy decides for the whole
-//! batch: the batch's own (in the [`BatchRequest`](jsonrpc::BatchRequest)'s extensions,
-//! or [`BatchBuilder::retry`](client::BatchBuilder::retry)), else the stack's default;
-//! a strategy in the extensions of a request inside it is not read, nor are the
+//! that were not retried or whose retries ran out. An error object for the whole batch
+//! is every call's answer, and retries every call it is retryable for. A transport
+//! failure (a timeout, a broken connection, a failure status without a JSON-RPC answer)
+//! retries the whole batch, since no call was answered, unless a call in it must not go
+//! again: its method marked [`non_idempotent`](RetryStrategy::non_idempotent), or given
+//! a strategy that never retries it (`for_method(m, RetryStrategy::none())`). Such a
+//! batch goes again only after a failure that proves the server did not run it (a
+//! connect failure, say), and otherwise ends as it failed, its give-up reason
+//! [`NotIdempotent`](GiveUpReason::NotIdempotent): a batch that mixes reads with such a
+//! call is not retried after a timeout or a bare `503`, so send the reads apart from
+//! it. One strategy decides for the whole batch: the batch's own (in the
+//! [`BatchRequest`](jsonrpc::BatchRequest)'s extensions, or
+//! [`BatchBuilder::retry`](client::BatchBuilder::retry)), else the stack's default; a
+//! strategy in the extensions of a request inside it is not read, nor are the
 //! strategies of its methods, except to hold back a call whose method's strategy never
-//! retries it. A call that must go at most once is marked with
-//! [`non_idempotent`](RetryStrategy::non_idempotent) or sent on its own; when a retry
-//! of a batch refused as a whole leaves such a notification unsent, the refusal is kept
-//! in [`unmatched`](jsonrpc::BatchResponse::unmatched). Calls that share an id (the
-//! codec refuses to send them; a service of your own may not) are retried on transport
+//! retries it. When a retry of a batch refused as a whole leaves a notification that
+//! must go at most once unsent, the refusal is kept in
+//! [`unmatched`](jsonrpc::BatchResponse::unmatched). Calls that share an id (the codec
+//! refuses to send them; a service of your own may not) are retried on transport
 //! failures only: which call an answer is for cannot be told. [`Client::batch`] gives a
 //! typed handle per call:
 //!

@@ -19,7 +19,7 @@ use tower_jsonrpc_retry::backoff::{self, Backoff, BackoffExt, Jitter, PeriodicBa
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request, Response};
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{
-    Client, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryEvent, RetryStrategy,
+    Client, ErrorClass, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryEvent, RetryStrategy,
 };
 
 use common::{TestBody, ended, ended_in, secs};
@@ -283,6 +283,40 @@ async fn a_clone_of_the_default_as_a_requests_own_governs_by_its_own_rules() {
     let err = own().send::<i64>().await.unwrap_err();
     assert_eq!(ended(err.gave_up()), Some((3, GiveUpReason::Exhausted)));
     assert_eq!((server.calls("sum"), start.elapsed()), (7, secs(3.0)));
+}
+
+/// The crate's "Batches": a batch that failed in transport (here a bare 503) goes again
+/// whole, unless a call in it must not go again, as one whose method's strategy never
+/// retries it: then it ends as it failed, held back, and its calls are sent once.
+#[tokio::test(start_paused = true)]
+async fn a_batch_failed_in_transport_with_a_call_never_retried_is_held_back_whole() {
+    let server = FlakyServer::start().await.unwrap();
+    let default =
+        periodic(3, 1.0).retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let batch = || {
+        BatchRequest::new(vec![
+            Request::new("sum", json!([1, 2])).with_id(1),
+            Request::new("echo", json!([3])).with_id(2),
+        ])
+    };
+
+    server.script("sum", [Step::status(503)]);
+    let resp = common::stack(&server, default.clone())
+        .oneshot(batch())
+        .await
+        .unwrap();
+    assert_eq!(server.http_requests(), 2, "sent again whole, then answered");
+    assert_eq!(resp.items().len(), 2);
+
+    server.script("sum", [Step::status(503)]);
+    let never_echo = default.for_method("echo", RetryStrategy::none());
+    let err = common::stack(&server, never_echo)
+        .oneshot(batch())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(ended(err.gave_up()), Some((0, GiveUpReason::NotIdempotent)));
+    assert_eq!(server.http_requests(), 3, "sent once");
 }
 
 #[tokio::test(start_paused = true)]

@@ -353,20 +353,23 @@
 //! A batch is sent in one HTTP exchange. When some of its calls fail with a retryable
 //! error, only those calls are sent again (a smaller batch), with their own ids; the
 //! final batch response holds *every* call's response, matched by id, including errors
-//! that were not retried or whose retries ran out. An error object for the whole batch
-//! is every call's answer, and retries every call it is retryable for. A transport
+//! that were not retried or whose retries ran out. A call that must not go again is one
+//! whose method is marked [`non_idempotent`](RetryStrategy::non_idempotent) or given a
+//! strategy that never retries it (`for_method(m, RetryStrategy::none())`). An error
+//! object for the whole batch is every call's answer: the calls it is retryable for are
+//! sent again, except those that must not go again, which keep it as their answer
+//! (their give-up reason [`NotIdempotent`](GiveUpReason::NotIdempotent)). A transport
 //! failure (a timeout, a broken connection, a failure status without a JSON-RPC answer)
-//! retries the whole batch, since no call was answered, unless a call in it must not go
-//! again: its method marked [`non_idempotent`](RetryStrategy::non_idempotent), or given
-//! a strategy that never retries it (`for_method(m, RetryStrategy::none())`). Such a
-//! batch goes again only after a failure that proves the server did not run it (a
-//! connect failure, say), and otherwise ends as it failed, its give-up reason
-//! [`NotIdempotent`](GiveUpReason::NotIdempotent): a batch that mixes reads with such a
-//! call is not retried after a timeout or a bare `503`, so send the reads apart from
-//! it. One strategy decides for the whole batch: the batch's own (in the
-//! [`BatchRequest`](jsonrpc::BatchRequest)'s extensions, or
-//! [`BatchBuilder::retry`](client::BatchBuilder::retry)), else the stack's default; a
-//! strategy in the extensions of a request inside it is not read, nor are the
+//! that the rules retry sends the whole batch (or the calls being re-sent) again, since
+//! no call was answered, unless a call in it must not go again. Such a batch goes again
+//! only after a failure that proves the server did not run it (a connect failure, say);
+//! otherwise nothing is sent again, and it ends as it failed, its give-up reason
+//! [`NotIdempotent`](GiveUpReason::NotIdempotent) (or `Deadline`, if the deadline had
+//! come). So a batch that mixes reads with such a call is not retried after a timeout
+//! or a bare `503`: send that call on its own. One strategy decides for the whole
+//! batch: the batch's own (in the [`BatchRequest`](jsonrpc::BatchRequest)'s extensions,
+//! or [`BatchBuilder::retry`](client::BatchBuilder::retry)), else the stack's default;
+//! a strategy in the extensions of a request inside it is not read, nor are the
 //! strategies of its methods, except to hold back a call whose method's strategy never
 //! retries it. When a retry of a batch refused as a whole leaves a notification that
 //! must go at most once unsent, the refusal is kept in

@@ -287,7 +287,8 @@ async fn a_clone_of_the_default_as_a_requests_own_governs_by_its_own_rules() {
 
 /// The crate's "Batches": a batch that failed in transport (here a bare 503) goes again
 /// whole, unless a call in it must not go again, as one whose method's strategy never
-/// retries it: then it ends as it failed, held back, and its calls are sent once.
+/// retries it: then it ends as it failed, held back, and its calls are sent once; but
+/// after a refused connection it goes again.
 #[tokio::test(start_paused = true)]
 async fn a_batch_failed_in_transport_with_a_call_never_retried_is_held_back_whole() {
     let server = FlakyServer::start().await.unwrap();
@@ -317,6 +318,17 @@ async fn a_batch_failed_in_transport_with_a_call_never_retried_is_held_back_whol
     assert_eq!(err.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
     assert_eq!(ended(err.gave_up()), Some((0, GiveUpReason::NotIdempotent)));
     assert_eq!(server.http_requests(), 3, "sent once");
+
+    // A failure that proves the server never got it (a refused connection) sends it again.
+    let (_bound, closed) = common::refusing();
+    let never_echo = periodic(2, 1.0)
+        .retry_on(ErrorClass::Connect)
+        .for_method("echo", RetryStrategy::none());
+    let err = common::stack_to(format!("http://{closed}/").parse().unwrap(), never_echo)
+        .oneshot(batch())
+        .await
+        .unwrap_err();
+    assert_eq!(ended(err.gave_up()), Some((2, GiveUpReason::Exhausted)));
 }
 
 #[tokio::test(start_paused = true)]

@@ -798,9 +798,9 @@ impl RetryStrategy {
     ///   backoff says it yields no delay, as `PeriodicBackoff::new(0, ..)`, or one that
     ///   marks the method [`non_idempotent`](Self::non_idempotent)) is held back from
     ///   re-sends, as if marked non-idempotent (a batch holding it that fails in
-    ///   transport, a timeout say, is then not sent again at all: see the crate's
-    ///   [Batches](crate#batches)). So a request's strategy cloned from the default
-    ///   keeps the default's writes safe. A method's strategy that retries only
+    ///   transport, a timeout say, is then not sent again at all, unless the failure
+    ///   proves the server never got it: see the crate's [Batches](crate#batches)). So a
+    ///   request's strategy cloned from the default keeps the default's writes safe. A method's strategy that retries only
     ///   some failures (`retry_on(ErrorClass::Connect)`, say) holds nothing back: in a
     ///   batch, its calls are re-sent on the batch's rules. For a write, mark the method
     ///   non-idempotent on the default too.

@@ -1,5 +1,6 @@
 //! The codec at its edges, where no other test looked: a notification's body drained or
-//! handed back, a batch answer's limits and hints, an attempt cut to the deadline.
+//! handed back, a batch answer's limits and hints, an attempt cut to the deadline, a
+//! single notification refused under a failure status, a body that breaks off.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -370,4 +371,58 @@ async fn a_notifications_answer_without_its_body_has_no_content_encoding() {
         "{:?}",
         resp.headers()
     );
+}
+
+/// The codec's table: a single notification's non-2xx answer is a status error whatever
+/// its body, a JSON-RPC refusal with a null id included (a batch of notifications only
+/// takes such an answer as its error: above).
+#[tokio::test(start_paused = true)]
+async fn a_single_notification_under_a_failure_status_is_a_status_error_whatever_its_body() {
+    const BODY: &str = r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":null}"#;
+    let err = layer()
+        .layer(answering(
+            429,
+            Full::new(Bytes::from_static(BODY.as_bytes())),
+        ))
+        .oneshot(notification())
+        .await
+        .unwrap_err();
+    assert!(err.is_status(), "{err:?}");
+    assert_eq!(err.status(), Some(http::StatusCode::TOO_MANY_REQUESTS));
+}
+
+/// A body that fails at its first frame.
+#[derive(Clone)]
+struct Broken;
+
+impl Body for Broken {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        Poll::Ready(Some(Err(std::io::ErrorKind::UnexpectedEof.into())))
+    }
+}
+
+/// The codec's table: a body that breaks off is a body error whatever the status, with
+/// the status kept, for a call and for a batch.
+#[tokio::test(start_paused = true)]
+async fn a_body_that_breaks_off_is_a_body_error_with_its_status() {
+    for status in [200, 503] {
+        let svc = layer().layer(answering(status, Broken));
+        let call = Request::new("sum", json!([1, 2])).with_id(1);
+        let err = svc.clone().oneshot(call).await.unwrap_err();
+        assert!(err.is_body() && !err.is_status(), "{status}: {err:?}");
+        let kept = err.status().map(|s| s.as_u16());
+        assert_eq!(kept, Some(status), "{err:?}");
+        let batch = tower_jsonrpc_retry::jsonrpc::BatchRequest::new(vec![
+            Request::new("sum", json!([1, 2])).with_id(1),
+            Request::new("sum", json!([3, 4])).with_id(2),
+        ]);
+        let err = svc.oneshot(batch).await.unwrap_err();
+        assert!(err.is_body(), "{status}, batch: {err:?}");
+    }
 }

@@ -424,5 +424,6 @@ async fn a_body_that_breaks_off_is_a_body_error_with_its_status() {
         ]);
         let err = svc.oneshot(batch).await.unwrap_err();
         assert!(err.is_body(), "{status}, batch: {err:?}");
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(status), "{err:?}");
     }
 }

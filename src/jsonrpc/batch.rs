@@ -348,8 +348,9 @@ impl BatchResponse {
     ///
     /// Items are matched by id; an id answered twice, an id not asked for, or an id left
     /// unanswered is an error. Error items with a null id (the server could not read an
-    /// item's id) answer the unanswered calls in order when there are exactly as many;
-    /// when every call is answered they are kept in [`unmatched`](Self::unmatched).
+    /// item's id), when no call's id is null, answer the unanswered calls in order when
+    /// there are exactly as many; when every call is answered they are kept in
+    /// [`unmatched`](Self::unmatched).
     /// A success with a null id, when no call has that id, is passed over: a JSON-RPC 1.0
     /// server's answer to a notification (Bitcoin Core before version 28 answers every
     /// item, and reads a missing id as null). An empty body (or one of JSON's whitespace

@@ -342,6 +342,64 @@ async fn a_gathered_batch_answer_is_a_200_whatever_the_last_status() {
     }
 }
 
+/// A gathered batch answer goes back under the head of the last exchange (its version,
+/// and headers such as a request id or a rate-limit count), less the headers that
+/// describe that exchange's own body (its length, framing and digest) and the reason
+/// phrase of its status, which the layer's 200 replaces.
+#[tokio::test(start_paused = true)]
+async fn a_gathered_batch_answer_has_the_last_exchanges_head_but_not_its_bodys_headers() {
+    let sent = Arc::new(Mutex::new(0usize));
+    let counter = Arc::clone(&sent);
+    let inner = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
+        let n = {
+            let mut n = counter.lock().unwrap();
+            *n += 1;
+            *n
+        };
+        async move {
+            let (status, body) = if n == 1 { (200, FIRST) } else { (503, AGAIN) };
+            let resp = http::Response::builder()
+                .status(status)
+                .extension(hyper::ext::ReasonPhrase::from_static(b"Slow Down"))
+                .version(http::Version::HTTP_2)
+                .header("x-request-id", format!("exchange-{n}"))
+                .header(http::header::CONTENT_LENGTH, body.len())
+                .header(
+                    http::header::CONTENT_TYPE,
+                    "application/json; charset=utf-8",
+                )
+                .header("content-digest", "sha-256=:AAAA:")
+                .body(Full::new(Bytes::from_static(body.as_bytes())))
+                .unwrap();
+            Ok::<_, std::convert::Infallible>(resp)
+        }
+    });
+    let layer = one_retry_on_limits();
+    let resp = tower::Layer::layer(&layer, inner)
+        .oneshot(post(BATCH))
+        .await
+        .unwrap();
+    assert_eq!(*sent.lock().unwrap(), 2, "the batch, then call 2 alone");
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.extensions()
+            .get::<hyper::ext::ReasonPhrase>()
+            .is_none(),
+        "the 503's reason phrase goes with its status"
+    );
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    let headers = resp.headers();
+    assert_eq!(headers["x-request-id"], "exchange-2", "the last exchange's");
+    assert_eq!(headers[http::header::CONTENT_TYPE], "application/json");
+    for gone in ["content-length", "content-digest", "retry-after"] {
+        assert!(!headers.contains_key(gone), "{gone}: {headers:?}");
+    }
+    let got = resp.into_body().collect().await.unwrap().to_bytes();
+    let items: Vec<Value> = serde_json::from_slice(&got).unwrap();
+    assert_eq!(items[0]["result"], json!(3));
+    assert_eq!(items[1]["error"]["code"], json!(-32005));
+}
+
 /// `response_limit`'s doc: a partly retried batch whose re-send is answered over the
 /// limit comes back as the answers gathered before (call 1's result, call 2's error),
 /// not as an error that would lose call 1's answer.

@@ -69,7 +69,8 @@ async fn the_harness_gathers_a_partly_retried_batch() {
     assert_eq!(seen.len(), 2);
     let (status, headers, body) = outcome.unwrap();
     assert_eq!(status, 200);
-    assert!(!headers.contains_key("x-attempt"), "{headers:?}");
+    assert_eq!(headers["x-attempt"], "1", "the last exchange's head");
+    assert!(!headers.contains_key("content-digest"), "{headers:?}");
     assert_eq!(
         body,
         r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","result":7,"id":2}]"#

@@ -30,6 +30,13 @@ pub(crate) struct RawAnswer {
     pub(crate) body: Bytes,
 }
 
+/// The head of the latest exchange a batch's answers were gathered from, kept by the
+/// merge that makes its [`RawAnswer`] only part of the answer: the HTTP-level layer hands
+/// the gathered answer back under it (its version and headers, less those that describe
+/// the body it no longer goes with), the server's last word on the exchange.
+#[derive(Clone, Debug)]
+pub(crate) struct GatheredHead(pub(crate) http::response::Parts);
+
 /// A batch item's own bytes, as the caller sent it or as the server answered it. The
 /// HTTP-level layer puts them in each request's extensions, and a codec that keeps raw
 /// answers in each answered item's, so that an item goes on byte for byte even when the

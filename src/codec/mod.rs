@@ -85,7 +85,8 @@ use decode::status_error;
 use decode::{Awaited, Expected, decode_batch, decode_single};
 use future::{Decode, ResponseFuture};
 pub(crate) use marks::{
-    Deadline, DeadlineVoucher, Gathering, LatestHint, Origin, RawAnswer, RawItem, RetriedInPart,
+    Deadline, DeadlineVoucher, GatheredHead, Gathering, LatestHint, Origin, RawAnswer, RawItem,
+    RetriedInPart,
 };
 pub(crate) use raw::{array_items, splice};
 use uri::{Redacted, mark_sensitive, take_user_info};

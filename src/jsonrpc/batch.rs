@@ -339,8 +339,11 @@ impl BatchResponse {
         self.unmatched.extend(unmatched);
         self.extensions = extensions;
         if replaced < self.items.len() || earlier_unmatched {
-            // The newer exchange's answer, if a codec kept it, is not the whole answer.
-            self.extensions.remove::<crate::codec::RawAnswer>();
+            // The newer exchange's answer, if a codec kept it, is not the whole answer;
+            // its head still says how the server answered last.
+            if let Some(raw) = self.extensions.remove::<crate::codec::RawAnswer>() {
+                self.extensions.insert(crate::codec::GatheredHead(raw.head));
+            }
         }
     }
 

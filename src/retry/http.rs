@@ -99,8 +99,7 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///   the first attempt, or a retry of every item), and its answer comes back as it came.
 ///   (After a retry of every item, answers no call took in an earlier exchange, if
 ///   any, follow its items, in a body the layer writes as for a batch retried in part,
-///   with `Content-Type` and `Retry-After` alone, but under the last answer's status,
-///   200 for any 2xx.)
+///   under the same head, but with the last answer's status, 200 for any 2xx.)
 ///   A 2xx answer that does not answer each call once, by id (a missing, repeated or
 ///   unknown id, which a client left to itself might pair with the wrong call), is the
 ///   layer's decode error, as over the codec; geth's refusal of a batch too large (one
@@ -117,7 +116,12 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///     batch when a retry did not send a non-idempotent notification of it again;
 ///   - its status is 200, whatever status the exchanges were answered under: every
 ///     call's failure is in the body, and a caller that refuses a non-2xx batch answer
-///     as a whole, as jsonrpsee does, would otherwise lose the calls that succeeded;
+///     as a whole, as jsonrpsee does, would otherwise lose the calls that succeeded
+///     (a reason phrase hyper kept from the status line it replaces goes with it);
+///   - it goes under the head of the last exchange that answered: its HTTP version and
+///     its headers (a request id, rate-limit headers), less those that describe that
+///     exchange's own body (`Content-Length`, `Transfer-Encoding`, `Content-Encoding`,
+///     the digest headers), with `Content-Type: application/json`;
 ///   - it carries the last exchange's `Retry-After`, in delay-seconds (rounded up from
 ///     an HTTP-date).
 /// - **A retried batch whose last exchange failed as a whole** (a 429 without a JSON-RPC

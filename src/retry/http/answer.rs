@@ -10,7 +10,7 @@ use http_body_util::Full;
 
 use super::future::Failure;
 use crate::GaveUp;
-use crate::codec::{self, LatestHint, RawAnswer, RetriedInPart};
+use crate::codec::{self, GatheredHead, LatestHint, RawAnswer, RetriedInPart};
 use crate::jsonrpc::{BatchResponse, Response};
 
 /// A delay as `Retry-After` delay-seconds, rounded up: a hint read from an HTTP-date
@@ -47,22 +47,40 @@ fn retried_in_part(extensions: &http::Extensions) -> bool {
     extensions.get::<RetriedInPart>().is_some()
 }
 
-/// A batch answer gathered from several exchanges, as HTTP: the body; 200 when it holds
-/// answers of a batch retried in part, the last answer's status otherwise (a batch sent
-/// again whole, with answers no call took from an earlier exchange); and the server's
-/// `Retry-After`, if any.
-fn json_response(extensions: &http::Extensions, body: Bytes) -> http::Response<Full<Bytes>> {
+/// Sets an answer's status. A reason phrase hyper kept from the status line it came
+/// under (one other than the status's own) goes when the status changes: a server
+/// before the caller would send it again, with the wrong status.
+fn set_status<B>(resp: &mut http::Response<B>, status: StatusCode) {
+    if resp.status() != status {
+        *resp.status_mut() = status;
+        resp.extensions_mut().remove::<hyper::ext::ReasonPhrase>();
+    }
+}
+
+/// A batch answer gathered from several exchanges, as HTTP: the body, under the head of
+/// the last exchange that answered (its version and headers, less those that describe
+/// its own body); 200 when it holds answers of a batch retried in part, the last answer's
+/// status otherwise (a batch sent again whole, with answers no call took from an earlier
+/// exchange); and the server's latest `Retry-After`, if any.
+fn json_response(extensions: &mut http::Extensions, body: Bytes) -> http::Response<Full<Bytes>> {
     let status = match extensions.get::<StatusCode>() {
         Some(status) if body.is_empty() || !retried_in_part(extensions) => *status,
         _ => StatusCode::OK,
     };
-    let retry_after = extensions
-        .get::<codec::RetryAfter>()
-        .map(|hint| hint.delay());
-    let mut resp = answer(status, retry_after, body);
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
+    let mut resp = match extensions.remove::<GatheredHead>() {
+        Some(GatheredHead(head)) => http::Response::from_parts(codec::without_body(head), ()),
+        None => http::Response::new(()),
+    };
+    set_status(&mut resp, status);
+    let headers = resp.headers_mut();
+    // The server's latest word on time: that of the head, or that of a later exchange
+    // that failed as a whole.
+    match extensions.get::<codec::RetryAfter>() {
+        Some(hint) => headers.insert(RETRY_AFTER, retry_after_header(hint.delay())),
+        None => headers.remove(RETRY_AFTER),
+    };
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.map(|()| Full::new(body))
 }
 
 /// A single call's answer: the server's last answer as it came.
@@ -83,13 +101,13 @@ pub(super) fn single_answer<SE>(
 /// A batch's answer. From one exchange: its answer as it came, but for its status (200
 /// once the batch was retried in part) and, after a later exchange that failed as a
 /// whole, its `Retry-After` (that exchange's). Gathered from several: the items made
-/// into one array, each as the server's bytes.
+/// into one array, each as the server's bytes, under the last answering exchange's head.
 pub(super) fn batch_answer(mut resp: BatchResponse) -> http::Response<Full<Bytes>> {
     let gave_up = resp.extensions().get().copied();
     if let Some(raw) = resp.extensions_mut().remove::<RawAnswer>() {
         let mut answer = with_gave_up(raw_response(raw), gave_up);
         if retried_in_part(resp.extensions()) {
-            *answer.status_mut() = StatusCode::OK;
+            set_status(&mut answer, StatusCode::OK);
         }
         // A later exchange that failed as a whole had the last word on time.
         if let Some(LatestHint(hint)) = resp.extensions().get().copied() {
@@ -109,7 +127,7 @@ pub(super) fn batch_answer(mut resp: BatchResponse) -> http::Response<Full<Bytes
     } else {
         codec::splice(answers.map(|r| (r, r.extensions())))
     };
-    with_gave_up(json_response(resp.extensions(), body), gave_up)
+    with_gave_up(json_response(resp.extensions_mut(), body), gave_up)
 }
 
 /// The server's answer as it came, its body now whole: no longer chunked, so without

@@ -11,6 +11,8 @@ use hyper_util::client::legacy::pool;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use crate::fused::Fused;
+
 /// How many times one request is sent again after a cancelled wait for a connection.
 /// Each needs the call opening the connection it waited for to be dropped meanwhile (or
 /// that connection to fail: the request sent again then opens one itself, and its own
@@ -58,6 +60,9 @@ const RESENDS: u8 = 3;
 /// # let _ = http;
 /// ```
 ///
+/// The failed exchange is dropped before the service is made ready to send again, so
+/// what it held is free for the next sending (a `ConcurrencyLimit`'s permit below, say).
+///
 /// Each request is cloned before it is sent, for the second sending: a `Clone` body
 /// (the codec's `Full<Bytes>` is) and the head, whose header map is the one allocation.
 /// [`ResendCancelled::disabled`] passes requests through instead, for an HTTP/1.1
@@ -103,7 +108,7 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         if !self.enabled {
             return Resending {
-                future: self.inner.call(req),
+                future: Fused::new(self.inner.call(req)),
                 again: None,
                 left: 0,
                 readying: false,
@@ -115,7 +120,7 @@ where
         let mut svc = std::mem::replace(&mut self.inner, clone);
         let copy = req.clone();
         Resending {
-            future: svc.call(req),
+            future: Fused::new(svc.call(req)),
             again: Some((svc, copy)),
             left: RESENDS,
             readying: false,
@@ -130,8 +135,12 @@ pin_project! {
     where
         S: Service<http::Request<B>>,
     {
+        // Fused: a finished exchange is dropped at once, before the service is made
+        // ready to send again (what it holds, a `ConcurrencyLimit`'s permit say, may be
+        // what readiness waits for), and once the output is given, polling again finds
+        // nothing to poll past its end.
         #[pin]
-        future: S::Future,
+        future: Fused<S::Future>,
         // The service and a copy of the request, for a sending again.
         again: Option<(S, http::Request<B>)>,
         left: u8,
@@ -171,7 +180,7 @@ where
                 ready!(svc.poll_ready(cx))?;
                 *this.readying = false;
                 let copy = req.clone();
-                this.future.set(svc.call(copy));
+                this.future.set(Fused::new(svc.call(copy)));
                 continue;
             }
             let err = match ready!(this.future.as_mut().poll(cx)) {
@@ -267,6 +276,38 @@ mod tests {
             4,
             "three times, then the error"
         );
+    }
+
+    /// The finished exchange holds what the service below handed it (here the only
+    /// permit of a `ConcurrencyLimit`): it is dropped before the service is made ready
+    /// to send again, which would otherwise wait for that permit for ever.
+    #[tokio::test(start_paused = true)]
+    async fn a_finished_exchange_lets_go_before_the_request_is_sent_again() {
+        let (svc, calls) = client(1, None);
+        let limited = tower::limit::ConcurrencyLimit::new(svc, 1);
+        let sent = ResendCancelled::new(limited).oneshot(req());
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(60), sent).await;
+        assert_eq!(answer.ok().and_then(Result::ok), Some("the body"));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    /// Polled again after its output, the future stays pending rather than poll the
+    /// exchange's future past its end (`std::future::Ready`'s, here, would panic).
+    #[test]
+    fn polled_again_after_its_output_it_stays_pending() {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let failed: fn() -> Failed = || Failed(None);
+        for (cancelled, then) in [(0, None), (9, None), (0, Some(failed))] {
+            let (svc, _) = client(cancelled, then);
+            for mut svc in [
+                ResendCancelled::new(svc.clone()),
+                ResendCancelled::disabled(svc),
+            ] {
+                let mut future = std::pin::pin!(svc.call(req()));
+                assert!(future.as_mut().poll(&mut cx).is_ready());
+                assert!(future.as_mut().poll(&mut cx).is_pending());
+            }
+        }
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use http::Uri;
 use http::uri::Scheme;
@@ -96,10 +96,10 @@ where
         let state = if self.speaks(uri.scheme()) {
             State::Connecting(self.inner.call(uri))
         } else {
-            State::Refused(Some(UnsupportedScheme {
+            State::Refused(UnsupportedScheme {
                 scheme: uri.scheme_str().map(str::to_owned),
                 https_available: self.https,
-            }))
+            })
         };
         Connecting { state }
     }
@@ -115,8 +115,10 @@ pub struct Connecting<F> {
 #[derive(Debug)]
 enum State<F> {
     Connecting(F),
-    /// Taken when the future first completes.
-    Refused(Option<UnsupportedScheme>),
+    Refused(UnsupportedScheme),
+    /// The output was given: polled again, the future stays pending (the inner one may
+    /// not be polled past its end: an `async` block's would panic).
+    Done,
 }
 
 impl<F, T, E> Future for Connecting<F>
@@ -127,15 +129,17 @@ where
     type Output = Result<T, BoxError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.state {
-            State::Connecting(inner) => Pin::new(inner).poll(cx).map_err(Into::into),
-            State::Refused(refusal) => Poll::Ready(Err(match refusal.take() {
-                Some(refusal) => refusal.into(),
-                // Polled again after it completed: tower's contract leaves this open,
-                // and an error is the answer that cannot be mistaken for a connection.
-                None => "the connection's future was polled after it completed".into(),
-            })),
-        }
+        let output = match &mut self.state {
+            State::Connecting(inner) => ready!(Pin::new(inner).poll(cx)).map_err(Into::into),
+            State::Refused(_) | State::Done => {
+                match std::mem::replace(&mut self.state, State::Done) {
+                    State::Refused(refusal) => Err(refusal.into()),
+                    _ => return Poll::Pending,
+                }
+            }
+        };
+        self.state = State::Done;
+        Poll::Ready(output)
     }
 }
 
@@ -186,3 +190,39 @@ impl fmt::Display for UnsupportedScheme {
 }
 
 impl StdError for UnsupportedScheme {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connector whose connection is an `async` block, which panics if polled past
+    /// its end.
+    fn connector() -> SchemeCheck<impl Service<Uri, Response = (), Error = BoxError, Future: Unpin>>
+    {
+        SchemeCheck::http(tower::service_fn(|_: Uri| {
+            Box::pin(async { Ok::<_, BoxError>(()) })
+        }))
+    }
+
+    /// Polled again after its output (a connection, or the refusal of a scheme), the
+    /// future stays pending, as the crate's other futures do.
+    #[test]
+    fn polled_again_after_its_output_it_stays_pending() {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for (uri, refused) in [("http://127.0.0.1:1/", false), ("ws://127.0.0.1:1/", true)] {
+            let mut connecting = connector().call(Uri::from_static(uri));
+            let first = Pin::new(&mut connecting).poll(&mut cx);
+            let Poll::Ready(output) = first else {
+                panic!("{uri}: pending")
+            };
+            let unsupported = output
+                .err()
+                .is_some_and(|e| e.downcast_ref::<UnsupportedScheme>().is_some());
+            assert_eq!(unsupported, refused, "{uri}");
+            assert!(
+                Pin::new(&mut connecting).poll(&mut cx).is_pending(),
+                "{uri}"
+            );
+        }
+    }
+}

@@ -259,3 +259,64 @@ async fn a_retry_after_given_twice_waits_the_longest_readable_hint() {
         assert_eq!(start.elapsed(), Duration::from_secs(30), "{first}, then 30");
     }
 }
+
+// --- A hint a service below puts in the answer's extensions -----------------------
+
+/// `RetryAfter::new`'s doc: a service below the codec (or below the HTTP-level layer)
+/// that learns the server's wait some other way puts it in the answer's extensions, and
+/// it is honoured as the server's own; beside a `Retry-After` header, the longer counts.
+/// Both on a bare 503 and on a JSON-RPC error answer a rule retries.
+#[tokio::test(start_paused = true)]
+async fn a_hint_a_service_below_puts_in_the_extensions_is_honoured_at_both_levels() {
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100)))
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+        .codes([-32005]);
+    let limited = r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":1}"#;
+    for (status, body) in [(503, ""), (200, limited)] {
+        for (header, given) in [(None, 30), (Some("5"), 30), (Some("30"), 5)] {
+            let ctx = format!("{status}, header {header:?}, extension {given} s");
+            let answers = || {
+                let headers = header.map(|v| ("retry-after", v)).into_iter().collect();
+                vec![
+                    (status, headers, body),
+                    (200, vec![], r#"{"jsonrpc":"2.0","result":3,"id":1}"#),
+                ]
+            };
+            // The first answer's hint, from the service below.
+            let hinting = move |count: Arc<AtomicUsize>| {
+                let seen = Arc::clone(&count);
+                ServiceBuilder::new()
+                    .map_response(move |mut resp: http::Response<Full<Bytes>>| {
+                        if seen.load(Ordering::SeqCst) == 1 {
+                            let hint = RetryAfter::new(Duration::from_secs(given));
+                            resp.extensions_mut().insert(hint);
+                        }
+                        resp
+                    })
+                    .service(http_svc(answers(), count))
+            };
+
+            let count = Arc::new(AtomicUsize::new(0));
+            let svc = ServiceBuilder::new()
+                .layer(JsonRpcRetryLayer::new(strategy.clone()))
+                .layer(codec_layer())
+                .service(hinting(count.clone()));
+            answered_after_the_hint(svc, &count).await;
+
+            let count = Arc::new(AtomicUsize::new(0));
+            let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(strategy.clone())
+                .layer(hinting(count.clone()));
+            let start = Instant::now();
+            let body = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+            let resp = svc
+                .oneshot(http::Request::new(Full::new(Bytes::from_static(
+                    body.as_bytes(),
+                ))))
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{ctx}");
+            assert_eq!(count.load(Ordering::SeqCst), 2, "{ctx}");
+            assert_eq!(start.elapsed(), Duration::from_secs(30), "{ctx}");
+        }
+    }
+}

@@ -44,7 +44,7 @@ fn record_exchange(
     if !parts.status.is_success() {
         extensions.insert(parts.status);
     }
-    let hint = RetryAfter::from_headers(&parts.headers);
+    let hint = RetryAfter::of_answer(parts);
     if let Some(hint) = hint {
         extensions.insert(hint);
     }
@@ -69,7 +69,7 @@ fn with_gave_up(mut err: Error, parts: &http::response::Parts) -> Error {
 
 /// The answer's `Retry-After`, as a delay.
 fn retry_after(parts: &http::response::Parts) -> Option<std::time::Duration> {
-    RetryAfter::from_headers(&parts.headers).map(|r| r.delay())
+    RetryAfter::of_answer(parts).map(|r| r.delay())
 }
 
 /// A non-2xx answer that is not a JSON-RPC answer to the call: a status error, with the

@@ -497,7 +497,7 @@ where
 /// stays that error, whatever the status. Either error keeps the answer's status and
 /// `Retry-After`: the rules on the status and the server's hint still decide.
 fn unread(parts: http::response::Parts, expected: Option<&Expected>, err: Error) -> Error {
-    let hint = super::RetryAfter::from_headers(&parts.headers).map(|hint| hint.delay());
+    let hint = super::RetryAfter::of_answer(&parts).map(|hint| hint.delay());
     if parts.status.is_success() || !err.is_body_too_large() {
         return err.with_status(parts.status, hint);
     }

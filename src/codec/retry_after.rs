@@ -26,10 +26,45 @@ pub struct RetryAfter(Duration);
 
 impl RetryAfter {
     /// A hint of `delay`: for a service below the retry layer that learns the server's
-    /// wait some other way, and puts it in a response's extensions for the layer to
-    /// honour (within the strategy's ceiling), and for tests.
+    /// wait some other way (a vendor's rate-limit header, say), and for tests. Put in
+    /// the extensions of an `http::Response` below the codec (or below
+    /// [`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http)), or of a
+    /// [`jsonrpc::Response`](crate::jsonrpc::Response) between the retry layer and the
+    /// codec, it is honoured as the server's own (within the strategy's ceiling); beside
+    /// a `Retry-After` header, the longer of the two counts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower::ServiceBuilder;
+    /// use tower_jsonrpc_retry::codec::RetryAfter;
+    /// use tower_jsonrpc_retry::http;
+    ///
+    /// // Below the codec: a server that says when its window reopens in its own header.
+    /// let reset = |mut resp: http::Response<String>| {
+    ///     let secs = resp.headers().get("x-ratelimit-reset").and_then(|v| v.to_str().ok());
+    ///     if let Some(secs) = secs.and_then(|s| s.parse().ok()) {
+    ///         resp.extensions_mut().insert(RetryAfter::new(Duration::from_secs(secs)));
+    ///     }
+    ///     resp
+    /// };
+    /// # let http = tower::service_fn(|_: http::Request<String>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    /// # });
+    /// let http = ServiceBuilder::new().map_response(reset).service(http);
+    /// # let _ = http;
+    /// ```
     pub const fn new(delay: Duration) -> Self {
         Self(delay)
+    }
+
+    /// The hint of an HTTP answer: the longer of its `Retry-After` headers' and one a
+    /// service below put in its extensions.
+    pub(crate) fn of_answer(parts: &http::response::Parts) -> Option<Self> {
+        let given = parts.extensions.get::<Self>().copied();
+        Self::from_headers(&parts.headers)
+            .into_iter()
+            .chain(given)
+            .max_by_key(Self::delay)
     }
 
     /// Reads the hint from response headers; `None` when absent or unreadable.

@@ -597,10 +597,11 @@ impl<'a> GiveUpEvent<'a> {
     }
 
     /// The server's wait hint on the last attempt's answer, when it gave one, read as
-    /// [`RetryEvent::retry_after`] reads it. For a batch, the largest among the answers a
-    /// rule retries, or, when it retries none, among those held back (a rule retries them,
-    /// their method is non-idempotent); for a batch of notifications refused as a whole,
-    /// the refusal's. With [`GiveUpReason::Deadline`], a hint that, held to the
+    /// [`RetryEvent::retry_after`] reads it. For a batch, the largest of the whole
+    /// answer's (its `Retry-After`) and those of the answers a rule retries, or, when it
+    /// retries none, of those held back (a rule retries them, their method is
+    /// non-idempotent); for a batch of notifications refused as a whole, the refusal's.
+    /// With [`GiveUpReason::Deadline`], a hint that, held to the
     /// [ceiling](RetryStrategy::retry_after_ceiling), is longer than the time left says
     /// that the server's wait, not the backoff's, would have passed the deadline.
     pub fn retry_after(&self) -> Option<Duration> {

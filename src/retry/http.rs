@@ -728,7 +728,7 @@ where
         // An unreadable body keeps what the head said, as the codec's errors do: the
         // status (a 503's body over the limit is still a 503) and the server's hint.
         let status = head.status;
-        let hint = codec::RetryAfter::from_headers(&head.headers).map(|h| h.delay());
+        let hint = codec::RetryAfter::of_answer(&head).map(|h| h.delay());
         let body = codec::future::read_body(body, response_limit)
             .await
             .map_err(|e| {

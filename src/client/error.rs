@@ -118,9 +118,12 @@ impl<E: InspectError> ClientError<E> {
     /// The HTTP answer's `Retry-After`, as a delay, whether it carried a JSON-RPC error
     /// object or not: for a caller whose retries are over, or who waits itself. (For a
     /// call of a batch whose re-send failed, the failed exchange's: the server's latest
-    /// word on time, as [`RpcError::retry_after`] says.) The header only: a wait a
-    /// provider writes in the error object's `data` instead (Infura's `backoff_seconds`,
-    /// which the retry layer honours too) is in [`wait_hint`](Self::wait_hint).
+    /// word on time, as [`RpcError::retry_after`] says.) The delay counts from when that
+    /// answer came: for a call of a batch settled in an earlier exchange, the waits
+    /// since then have used some of it. The header only (or a hint a service below put
+    /// beside it, [`RetryAfter::new`](crate::codec::RetryAfter::new)): a wait a provider
+    /// writes in the error object's `data` instead (Infura's `backoff_seconds`, which the
+    /// retry layer honours too) is in [`wait_hint`](Self::wait_hint).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ClientError::Rpc(e) => e.retry_after(),

@@ -611,11 +611,14 @@ impl RetryStrategy {
     /// [`TpsBudget`](tower::retry::budget::TpsBudget): every call deposits, every retry
     /// withdraws, and a retry the budget refuses is not made. A batch counts as one
     /// call, at both levels: it deposits once, and each re-send withdraws once, however
-    /// many of its items go again (the budget counts exchanges with the server). A
-    /// retry is paid for when it is scheduled, before its wait: a call dropped during
-    /// that wait has paid for it. One budget shared by all callers bounds how much a
-    /// retry storm can amplify load. A budget chosen at run time, an
-    /// `Arc<dyn Budget + Send + Sync>`, is taken too.
+    /// many of its items go again (the budget counts exchanges with the server). (At the
+    /// HTTP level a call deposits once its body is read and the service below is ready:
+    /// one that ends before, its body refused or its deadline passed, deposits nothing.
+    /// A retry layer inside another deposits once per attempt of the outer one.) A retry
+    /// is paid for when it is scheduled, before its wait: a call dropped during that wait
+    /// has paid for it. One budget shared by all callers bounds how much a retry storm
+    /// can amplify load. A budget chosen at run time, an `Arc<dyn Budget + Send + Sync>`,
+    /// is taken too.
     ///
     /// On a default with strategies for methods ([`for_method`](Self::for_method)), it
     /// also serves those that have none of their own.

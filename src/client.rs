@@ -615,14 +615,15 @@ pub mod future {
     pub use super::scheme::Connecting;
 
     pin_project! {
-        /// The future of [`Client::call`] and [`RequestBuilder::send`]: the call's result,
+        /// The future of [`Client::call`](super::Client::call) and
+        /// [`RequestBuilder::send`](super::RequestBuilder::send): the call's result,
         /// deserialized into `R`.
         ///
         /// It owns a clone of the service and the request, so it borrows nothing: it can
         /// be spawned, or kept in a struct by name. It is `Send` and `Sync` when `S`, its
         /// future and its error are; it is `Unpin` when the service's future is, which the
-        /// [`DefaultStack`]'s is not: pin it (`Box::pin`, `std::pin::pin!`) to poll it by
-        /// hand or to `select!` on it across loop turns.
+        /// [`DefaultStack`](super::DefaultStack)'s is not: pin it (`Box::pin`,
+        /// `std::pin::pin!`) to poll it by hand or to `select!` on it across loop turns.
         ///
         /// ```
         /// use tower_jsonrpc_retry::Client;
@@ -677,8 +678,9 @@ pub mod future {
     }
 
     pin_project! {
-        /// The future of [`Client::notify`] and [`RequestBuilder::notify`]. Like
-        /// [`CallFuture`], it borrows nothing, and has the same auto traits.
+        /// The future of [`Client::notify`](super::Client::notify) and
+        /// [`RequestBuilder::notify`](super::RequestBuilder::notify). Like [`CallFuture`],
+        /// it borrows nothing, and has the same auto traits.
         #[must_use = "futures do nothing unless you `.await` or poll them"]
         pub struct NotifyFuture<S>
         where
@@ -710,8 +712,9 @@ pub mod future {
     }
 
     pin_project! {
-        /// The future of [`Client::send`]: the response as it came, or the stack's error.
-        /// Like [`CallFuture`], it borrows nothing, and has the same auto traits.
+        /// The future of [`Client::send`](super::Client::send): the response as it came,
+        /// or the stack's error. Like [`CallFuture`], it borrows nothing, and has the
+        /// same auto traits.
         #[must_use = "futures do nothing unless you `.await` or poll them"]
         pub struct SendFuture<S>
         where
@@ -740,10 +743,11 @@ pub mod future {
     }
 
     pin_project! {
-        /// The future of [`BatchBuilder::send`]: the batch's results. Like [`CallFuture`],
-        /// it owns a clone of the service and the batch and borrows nothing, so it can be
-        /// spawned or kept in a struct by name; it is `Send` and `Sync` when the service,
-        /// its future and its error are, and `Unpin` when the service's future is.
+        /// The future of [`BatchBuilder::send`](super::BatchBuilder::send): the batch's
+        /// results. Like [`CallFuture`], it owns a clone of the service and the batch and
+        /// borrows nothing, so it can be spawned or kept in a struct by name; it is `Send`
+        /// and `Sync` when the service, its future and its error are, and `Unpin` when the
+        /// service's future is.
         #[must_use = "futures do nothing unless you `.await` or poll them"]
         pub struct BatchFuture<S>
         where

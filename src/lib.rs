@@ -410,10 +410,9 @@
 //! - **`Retry-After`.** A server's hint, a `Retry-After` header (seconds or an HTTP
 //!   date, on any answer, usually 429 or 503) or Infura's `backoff_seconds` in a retried
 //!   error's `data`, or one a rule of yours reads from the answer
-//!   ([`retry_after_from`](RetryStrategy::retry_after_from)), or one a service below puts
-//!   in the answer's extensions ([`RetryAfter::new`](codec::RetryAfter::new)): the
-//!   largest, raises the
-//!   next delay to the hint, never beyond
+//!   ([`retry_after_from`](RetryStrategy::retry_after_from)), or one a service below the
+//!   codec puts in the HTTP answer's extensions ([`RetryAfter::new`](codec::RetryAfter::new)):
+//!   the largest, raises the next delay to the hint, never beyond
 //!   [`retry_after_ceiling`](RetryStrategy::retry_after_ceiling) (default
 //!   [`DEFAULT_RETRY_AFTER_CEILING`](retry::DEFAULT_RETRY_AFTER_CEILING), one minute), so
 //!   a broken or hostile server cannot park a caller. The hint never shortens a delay,

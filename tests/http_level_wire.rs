@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::codec::RetryAfter;
 use tower_jsonrpc_retry::retry::HttpRetryLayer;
 use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
 
@@ -369,6 +370,8 @@ async fn a_gathered_batch_answer_has_the_last_exchanges_head_but_not_its_bodys_h
                     "application/json; charset=utf-8",
                 )
                 .header("content-digest", "sha-256=:AAAA:")
+                .header(http::header::ETAG, "\"v1\"")
+                .header("signature", "sig1=:AAAA:")
                 .body(Full::new(Bytes::from_static(body.as_bytes())))
                 .unwrap();
             Ok::<_, std::convert::Infallible>(resp)
@@ -391,13 +394,64 @@ async fn a_gathered_batch_answer_has_the_last_exchanges_head_but_not_its_bodys_h
     let headers = resp.headers();
     assert_eq!(headers["x-request-id"], "exchange-2", "the last exchange's");
     assert_eq!(headers[http::header::CONTENT_TYPE], "application/json");
-    for gone in ["content-length", "content-digest", "retry-after"] {
+    for gone in [
+        "content-length",
+        "content-digest",
+        "etag",
+        "signature",
+        "retry-after",
+    ] {
         assert!(!headers.contains_key(gone), "{gone}: {headers:?}");
     }
     let got = resp.into_body().collect().await.unwrap().to_bytes();
     let items: Vec<Value> = serde_json::from_slice(&got).unwrap();
     assert_eq!(items[0]["result"], json!(3));
     assert_eq!(items[1]["error"]["code"], json!(-32005));
+}
+
+/// A later exchange that failed as a whole without a hint (a bare 429) has the last
+/// word on time: the answer handed back, whether one exchange's or gathered from two,
+/// carries no `Retry-After`, and not the hint a service below put in the extensions of
+/// the earlier exchanges (a codec above would read it beside the header).
+#[tokio::test(start_paused = true)]
+async fn a_hint_in_an_earlier_answers_extensions_gives_way_to_a_later_failure() {
+    for answered in [1, 2] {
+        let sent = Arc::new(Mutex::new(0usize));
+        let counter = Arc::clone(&sent);
+        let inner = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
+            let n = {
+                let mut n = counter.lock().unwrap();
+                *n += 1;
+                *n
+            };
+            async move {
+                let mut resp = match n {
+                    1 => response(200, None, FIRST),
+                    n if n <= answered => response(200, None, AGAIN),
+                    _ => response(429, None, ""),
+                };
+                if n <= answered {
+                    let hint = RetryAfter::new(Duration::from_secs(30));
+                    resp.extensions_mut().insert(hint);
+                }
+                Ok::<_, std::convert::Infallible>(resp)
+            }
+        });
+        let strategy =
+            RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(100))).codes([-32005]);
+        let resp = tower::Layer::layer(&JsonRpcRetryLayer::http(strategy), inner)
+            .oneshot(post(BATCH))
+            .await
+            .unwrap();
+        assert_eq!(*sent.lock().unwrap(), answered + 1, "{answered}");
+        assert_eq!(resp.status(), 200, "{answered}");
+        assert_eq!(
+            resp.headers().get(http::header::RETRY_AFTER),
+            None,
+            "{answered}"
+        );
+        assert_eq!(resp.extensions().get::<RetryAfter>(), None, "{answered}");
+    }
 }
 
 /// `response_limit`'s doc: a partly retried batch whose re-send is answered over the

@@ -177,8 +177,13 @@ where
                     *this.readying = false;
                     continue;
                 };
-                ready!(svc.poll_ready(cx))?;
+                let ready = ready!(svc.poll_ready(cx));
                 *this.readying = false;
+                if let Err(err) = ready {
+                    // The output: nothing is sent again, whenever polled.
+                    *this.again = None;
+                    return Poll::Ready(Err(err));
+                }
                 let copy = req.clone();
                 this.future.set(Fused::new(svc.call(copy)));
                 continue;
@@ -308,6 +313,50 @@ mod tests {
                 assert!(future.as_mut().poll(&mut cx).is_pending());
             }
         }
+    }
+
+    /// A client whose pool cancels the first call, and which is not ready to send it
+    /// again: `poll_ready` fails after the first time.
+    #[derive(Clone, Default)]
+    struct FailsToReady {
+        readied: Arc<AtomicUsize>,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Service<http::Request<&'static str>> for FailsToReady {
+        type Response = &'static str;
+        type Error = Failed;
+        type Future = std::future::Ready<Result<&'static str, Failed>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failed>> {
+            match self.readied.fetch_add(1, Ordering::SeqCst) {
+                0 => Poll::Ready(Ok(())),
+                _ => Poll::Ready(Err(Failed(None))),
+            }
+        }
+
+        fn call(&mut self, _: http::Request<&'static str>) -> Self::Future {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Err(Failed(Some(pool::Error::CheckoutNoLongerWanted))))
+        }
+    }
+
+    /// The readiness error before a sending again is the output; polled again, the
+    /// future neither makes the service ready again nor sends the request.
+    #[test]
+    fn a_readiness_error_before_sending_again_is_the_end() {
+        let inner = FailsToReady::default();
+        let mut svc = ResendCancelled::new(inner.clone());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        let mut future = std::pin::pin!(svc.call(req()));
+        let first = future.as_mut().poll(&mut cx);
+        assert!(matches!(first, Poll::Ready(Err(Failed(None)))), "{first:?}");
+        for _ in 0..3 {
+            assert!(future.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 1, "sent once");
+        assert_eq!(inner.readied.load(Ordering::SeqCst), 2, "made ready twice");
     }
 
     #[tokio::test]

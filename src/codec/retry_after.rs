@@ -28,10 +28,12 @@ impl RetryAfter {
     /// A hint of `delay`: for a service below the retry layer that learns the server's
     /// wait some other way (a vendor's rate-limit header, say), and for tests. Put in
     /// the extensions of an `http::Response` below the codec (or below
-    /// [`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http)), or of a
+    /// [`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http)), it is honoured as
+    /// the server's own (within the strategy's ceiling), and beside a `Retry-After`
+    /// header the longer of the two counts. Put in those of a
     /// [`jsonrpc::Response`](crate::jsonrpc::Response) between the retry layer and the
-    /// codec, it is honoured as the server's own (within the strategy's ceiling); beside
-    /// a `Retry-After` header, the longer of the two counts.
+    /// codec, it replaces the hint the codec read from the header, which sits in the
+    /// same place: keep the longer yourself to honour both.
     ///
     /// ```
     /// use std::time::Duration;

@@ -982,7 +982,7 @@ fn check_run(case: &Case, retrying: bool, outcome: &Outcome, seen: &[Seen], elap
         let name = name.split('(').next().unwrap_or("");
         let gathered = outcome
             .as_ref()
-            .is_ok_and(|(_, h, _)| !h.contains_key("content-digest"));
+            .is_ok_and(|(_, h, b)| !h.contains_key("content-digest") && !b.is_empty());
         eprintln!(
             "STAT {name} retrying={retrying} attempts={} ok={} gathered={gathered} {}",
             seen.len(),
@@ -1335,10 +1335,18 @@ fn a_gathered_answer(
             return;
         }
     }
+    // Gathered: under the head of a re-send's answer (the first exchange's would say the
+    // answer was not gathered), without the headers of that exchange's own body.
     assert!(
-        attempt.is_some() && !whole,
-        "{ctx}: a gathered answer has the head of an exchange that answered"
+        attempt.is_some_and(|i| i >= 1) && !whole,
+        "{ctx}: a gathered answer has the head of a re-send that answered"
     );
+    for name in [CONTENT_LENGTH, CONTENT_ENCODING, TRANSFER_ENCODING] {
+        assert!(
+            !headers.contains_key(&name),
+            "{ctx}: {name} on a gathered answer"
+        );
+    }
     assert_eq!(
         headers.get(CONTENT_TYPE),
         Some(&HeaderValue::from_static("application/json")),

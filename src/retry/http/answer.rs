@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, TRANSFER_ENCODING};
+use http::header::{
+    CONTENT_LENGTH, CONTENT_LOCATION, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED,
+    RETRY_AFTER, TRAILER, TRANSFER_ENCODING,
+};
 use http::{HeaderValue, StatusCode};
 use http_body_util::Full;
 
@@ -57,6 +60,41 @@ fn set_status<B>(resp: &mut http::Response<B>, status: StatusCode) {
     }
 }
 
+/// The head of the last exchange, for a body gathered from several: without the headers
+/// that describe its own body (framing, encoding, digests: [`codec::without_body`]) or
+/// that version, place or sign it as one representation (`ETag`, `Last-Modified`,
+/// `Content-Range`, `Content-Location`, RFC 9421's `Signature` and `Signature-Input`),
+/// none of which holds for the gathered body; nor `Trailer`, as trailers are not carried.
+fn gathered_head(head: http::response::Parts) -> http::response::Parts {
+    let mut head = codec::without_body(head);
+    let headers = &mut head.headers;
+    for name in [
+        ETAG,
+        LAST_MODIFIED,
+        CONTENT_RANGE,
+        CONTENT_LOCATION,
+        TRAILER,
+    ] {
+        headers.remove(name);
+    }
+    for name in ["signature", "signature-input"] {
+        headers.remove(name);
+    }
+    head
+}
+
+/// Writes the server's latest word on time (`None`: it gave none) over an earlier
+/// answer's head: its `Retry-After`, and a hint a service below put in its extensions,
+/// which a codec above would read beside the header.
+fn set_retry_after<B>(resp: &mut http::Response<B>, hint: Option<Duration>) {
+    resp.extensions_mut().remove::<codec::RetryAfter>();
+    let headers = resp.headers_mut();
+    match hint {
+        Some(delay) => headers.insert(RETRY_AFTER, retry_after_header(delay)),
+        None => headers.remove(RETRY_AFTER),
+    };
+}
+
 /// A batch answer gathered from several exchanges, as HTTP: the body, under the head of
 /// the last exchange that answered (its version and headers, less those that describe
 /// its own body); 200 when it holds answers of a batch retried in part, the last answer's
@@ -68,18 +106,15 @@ fn json_response(extensions: &mut http::Extensions, body: Bytes) -> http::Respon
         _ => StatusCode::OK,
     };
     let mut resp = match extensions.remove::<GatheredHead>() {
-        Some(GatheredHead(head)) => http::Response::from_parts(codec::without_body(head), ()),
+        Some(GatheredHead(head)) => http::Response::from_parts(gathered_head(head), ()),
         None => http::Response::new(()),
     };
     set_status(&mut resp, status);
-    let headers = resp.headers_mut();
     // The server's latest word on time: that of the head, or that of a later exchange
     // that failed as a whole.
-    match extensions.get::<codec::RetryAfter>() {
-        Some(hint) => headers.insert(RETRY_AFTER, retry_after_header(hint.delay())),
-        None => headers.remove(RETRY_AFTER),
-    };
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    set_retry_after(&mut resp, extensions.get().map(codec::RetryAfter::delay));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp.map(|()| Full::new(body))
 }
 
@@ -111,11 +146,7 @@ pub(super) fn batch_answer(mut resp: BatchResponse) -> http::Response<Full<Bytes
         }
         // A later exchange that failed as a whole had the last word on time.
         if let Some(LatestHint(hint)) = resp.extensions().get().copied() {
-            let headers = answer.headers_mut();
-            match hint {
-                Some(delay) => headers.insert(RETRY_AFTER, retry_after_header(delay)),
-                None => headers.remove(RETRY_AFTER),
-            };
+            set_retry_after(&mut answer, hint);
         }
         return answer;
     }

@@ -556,6 +556,25 @@ async fn unusable_step_arguments_answer_500_with_an_explanation() {
     }
 }
 
+/// `Step::oversized`: a `Content-Length` no client reads (10^19 and more: h2 stops at 19
+/// digits, hyper's HTTP/1.1 client below `u64::MAX - 1`) would fail the head before any
+/// body limit is met, so the step answers 500 and names `oversized_chunked`.
+#[tokio::test]
+async fn an_oversized_length_no_client_reads_answers_500() {
+    let server = start().await;
+    for len in [10_000_000_000_000_000_000, u64::MAX] {
+        server.script("sum", [Step::oversized(len)]);
+        let text = refused(&server).await;
+        assert!(text.contains(&len.to_string()), "{text}");
+        assert!(text.contains("oversized_chunked"), "{text}");
+    }
+    // One less is read: its head comes, with that length.
+    server.script("sum", [Step::oversized(9_999_999_999_999_999_999)]);
+    let resp = send(&client(), &server, sum_call(json!(1))).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[CONTENT_LENGTH], "9999999999999999999");
+}
+
 /// Sends a call that the next step refuses: a 500 whose plain-text body says why.
 async fn refused(server: &FlakyServer) -> String {
     let reply = post(server, sum_call(json!(1))).await;
@@ -850,6 +869,31 @@ async fn batch_http_level_bodies() {
         .await
         .expect_err("dropped");
     assert!(!error.is_connect());
+}
+
+/// `Step::header`: in a batch an HTTP-level step decides, the headers of the other
+/// items' steps go with it when its body carries their answers (`truncated`, `trickle`),
+/// and not when it does not (`status`).
+#[tokio::test(start_paused = true)]
+async fn batch_item_headers_go_with_a_body_that_carries_their_answers() {
+    let server = start().await;
+    let batch = json!([
+        {"jsonrpc": "2.0", "method": "echo", "params": [1], "id": 1},
+        {"jsonrpc": "2.0", "method": "sum", "params": [2], "id": 2},
+    ])
+    .to_string();
+    for (decider, carried) in [
+        (Step::trickle(Duration::from_millis(1)), true),
+        (Step::truncated(), true),
+        (Step::status(503), false),
+    ] {
+        server.script("echo", [Step::error(7).header("x-item", "echo")]);
+        server.script("sum", [decider.header("x-decider", "sum")]);
+        let resp = send(&client(), &server, batch.clone()).await.unwrap();
+        let headers = resp.headers();
+        assert_eq!(headers["x-decider"], "sum");
+        assert_eq!(headers.contains_key("x-item"), carried, "{headers:?}");
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -129,6 +129,7 @@ pub struct Chaos {
 
 impl Chaos {
     /// No faults yet, with this seed.
+    #[must_use]
     pub fn new(seed: u64) -> Self {
         Self {
             seed,
@@ -191,7 +192,7 @@ impl ChaosState {
 
 /// What [`FlakyServer`](super::FlakyServer) did with one call (or one request it did not
 /// read): see [`FlakyServer::log`](super::FlakyServer::log).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LogEntry {
     /// The method called; `None` when the request was not read

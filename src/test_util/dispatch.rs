@@ -330,7 +330,12 @@ fn answer_batch(items: &[Item], reverse: bool) -> Result<Response<ResponseBody>,
             whole: &|| Bytes::from(Value::Array(responses()).to_string()),
         };
         let http = http_level(&decider.step.action, &context)?;
-        return Ok(with_step_headers(http, [&decider.step.headers]));
+        // A body that carries the items' answers carries their steps' headers too.
+        return Ok(if decider.step.action.carries_items() {
+            with_step_headers(http, calls(items).map(|c| &c.step.headers))
+        } else {
+            with_step_headers(http, [&decider.step.headers])
+        });
     }
     let responses = responses();
     let http = if responses.is_empty() {

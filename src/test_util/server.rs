@@ -85,6 +85,11 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
 ///   `-32600 Invalid Request`, with id null. In a batch, such an item gets that response
 ///   and the other items are answered normally. None of these takes a step.
 /// - A method with no handler gets `-32601 Method not found` (on an `ok` step).
+/// - `sum` answers the sum of its params' numbers, positional (`[1, 2]`) or named
+///   (`{"a": 1, "b": 2}`): integers add up as `i64`, and the sum becomes an `f64` once a
+///   float appears or an `i64` would overflow. Params that are missing, not an array or
+///   object, or hold a non-number, and a sum that is not finite, get `-32602 Invalid
+///   params`. `echo` answers its params unchanged (`null` when there are none).
 /// - Response ids are the request ids, read as JSON values: an integer beyond 64 bits
 ///   comes back as the nearest `f64`.
 /// - Over HTTP/1.1 a client that shuts down its writing half is taken as gone (hyper's

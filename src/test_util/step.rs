@@ -31,8 +31,10 @@ pub(crate) const TIMEOUT_DELAY: Duration = Duration::from_secs(60 * 60);
 /// ([`header`](Step::header), [`retry_after`](Step::retry_after)).
 ///
 /// A builder argument that cannot be used (a status code out of range, a header value with
-/// a line break, a body on a `204` or `304`, which hyper would drop) does not panic: the step answers `500 Internal Server Error` with a
-/// plain-text body that names the problem, so the mistake shows in the test.
+/// a line break, a body on a `204` or `304`, which hyper would drop, an
+/// [`oversized`](Step::oversized) length no client reads) does not panic: the step
+/// answers `500 Internal Server Error` with a plain-text body that names the problem, so
+/// the mistake shows in the test.
 ///
 /// # Examples
 ///
@@ -79,6 +81,14 @@ impl Action {
     pub(crate) fn is_http_level(&self) -> bool {
         !matches!(self, Self::Ok | Self::Error(_))
     }
+
+    /// Whether the response the action makes has the items' own answers for its body.
+    pub(crate) fn carries_items(&self) -> bool {
+        matches!(
+            self,
+            Self::Ok | Self::Error(_) | Self::Truncated | Self::Trickle(_)
+        )
+    }
 }
 
 /// A JSON-RPC error object.
@@ -116,6 +126,10 @@ fn default_message(code: i64) -> &'static str {
         _ => "Scripted error",
     }
 }
+
+/// The longest body [`Step::oversized`] gives: a `Content-Length` of 20 digits, as
+/// 10^19 has, is one h2 refuses to read.
+const OVERSIZED_MAX: u64 = 10_000_000_000_000_000_000;
 
 impl Step {
     fn new(action: Action) -> Self {
@@ -176,13 +190,14 @@ impl Step {
     /// let step = Step::ok();
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn ok() -> Self {
         Self::new(Action::Ok)
     }
 
     /// Answer with a JSON-RPC error object with this `code`, in an HTTP 200 response. The
     /// message is the one the specification gives for reserved codes (`-32601` →
-    /// `"Method not found"`, `-32000..=-32099` → `"Server error"`), otherwise
+    /// `"Method not found"`, `-32099..=-32000` → `"Server error"`), otherwise
     /// `"Scripted error"`.
     ///
     /// # Examples
@@ -192,6 +207,7 @@ impl Step {
     /// let step = Step::error(2001);
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn error(code: i64) -> Self {
         Self::new(Action::Error(ErrorSpec::from_code(code)))
     }
@@ -207,6 +223,7 @@ impl Step {
     /// let step = Step::error_with(-32005, "limit exceeded", Some(json!({"backoff_seconds": 2})));
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn error_with(code: i64, message: impl Into<String>, data: Option<Value>) -> Self {
         Self::new(Action::Error(ErrorSpec::new(code, message, data)))
     }
@@ -222,6 +239,7 @@ impl Step {
     /// let b = Step::status(StatusCode::TOO_MANY_REQUESTS).retry_after("Wed, 21 Oct 2015 07:28:00 GMT");
     /// # let _ = (a, b);
     /// ```
+    #[must_use]
     pub fn status<S>(status: S) -> Self
     where
         StatusCode: TryFrom<S>,
@@ -241,6 +259,7 @@ impl Step {
     /// let step = Step::status_with_error(429, -32005).retry_after("1");
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn status_with_error<S>(status: S, code: i64) -> Self
     where
         StatusCode: TryFrom<S>,
@@ -260,6 +279,7 @@ impl Step {
     /// let step = Step::delay(Duration::from_millis(250));
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn delay(delay: Duration) -> Self {
         Self::ok().after(delay)
     }
@@ -277,6 +297,7 @@ impl Step {
     /// let step = Step::timeout();
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn timeout() -> Self {
         Self::delay(TIMEOUT_DELAY)
     }
@@ -298,6 +319,7 @@ impl Step {
     /// let step = Step::drop_connection();
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn drop_connection() -> Self {
         Self::new(Action::DropConnection)
     }
@@ -328,6 +350,7 @@ impl Step {
     /// let step = Step::truncated();
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn truncated() -> Self {
         Self::new(Action::Truncated)
     }
@@ -342,6 +365,7 @@ impl Step {
     /// let step = Step::malformed();
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn malformed() -> Self {
         Self::new(Action::Malformed)
     }
@@ -360,8 +384,22 @@ impl Step {
     /// let step = Step::oversized(64 * 1024 * 1024);
     /// # let _ = step;
     /// ```
+    ///
+    /// A `len` of 10^19 or more answers `500` (see [`Step`]): no HTTP client reads a
+    /// `Content-Length` that long (hyper's HTTP/1.1 client stops below `u64::MAX - 1`,
+    /// h2 at 19 digits), so the head itself would fail before any body limit is reached;
+    /// [`oversized_chunked`](Step::oversized_chunked) has no such bound.
+    #[must_use]
     pub fn oversized(len: u64) -> Self {
-        Self::new(Action::Oversized(len, false))
+        let mut step = Self::new(Action::Oversized(len, false));
+        if len >= OVERSIZED_MAX {
+            step.invalid = Some(format!(
+                "a Content-Length of {len} is one no HTTP client reads (the most is \
+                 {}): use Step::oversized_chunked for an endless body",
+                OVERSIZED_MAX - 1
+            ));
+        }
+        step
     }
 
     /// As [`Step::oversized`], but with no `Content-Length`: the body goes out chunked
@@ -374,6 +412,7 @@ impl Step {
     /// let step = Step::oversized_chunked(1 << 30);
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn oversized_chunked(len: u64) -> Self {
         Self::new(Action::Oversized(len, true))
     }
@@ -393,6 +432,7 @@ impl Step {
     /// let step = Step::trickle(Duration::from_secs(1));
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn trickle(interval: Duration) -> Self {
         Self::new(Action::Trickle(interval))
     }
@@ -411,6 +451,7 @@ impl Step {
     ///     .header("content-type", "application/json");
     /// # let _ = step;
     /// ```
+    #[must_use]
     pub fn raw<S>(status: S, body: impl Into<Bytes>) -> Self
     where
         StatusCode: TryFrom<S>,
@@ -438,7 +479,8 @@ impl Step {
 
     /// Add a header to the response (appended, so a name can repeat). Headers of an HTTP-level
     /// step go on the response it decides; headers of item-level steps go on the response
-    /// they are part of. A name or value that is not a valid header makes the step answer
+    /// they are part of (in a batch an HTTP-level step decides, when its body carries the
+    /// items' answers: [`truncated`](Step::truncated), [`trickle`](Step::trickle)). A name or value that is not a valid header makes the step answer
     /// `500` (see [`Step`]), and so does a `content-length` that disagrees with the body,
     /// comes with one sent chunked, [`oversized_chunked`](Step::oversized_chunked), or
     /// comes with a `transfer-encoding` header (the server sets it from the body, and no

@@ -9,6 +9,8 @@
 # Each project resolves its own dependencies (their lock files are not kept), so run
 # both in one go to compare like with like.
 set -euo pipefail
+# A build that fails inside `$(timed …)` must stop the script, not print a time.
+shopt -s inherit_errexit
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="$PWD/target"
 

@@ -154,11 +154,12 @@ impl<'a> RetryEvent<'a> {
     /// The server's wait hint, when it gave one: its `Retry-After` header, a
     /// `backoff_seconds` in the error's `data` (Infura's), or a wait a
     /// [`retry_after_from`](RetryStrategy::retry_after_from) rule read from the answer
-    /// (the Ethereum preset's, in the message), or one a service below put beside the
-    /// header ([`RetryAfter::new`](crate::codec::RetryAfter::new)), the largest (the
-    /// delay is the larger of the backoff's and the hint, the hint first clamped to the
-    /// ceiling). It is the hint as the server gave it, reported even when the ceiling
-    /// (zero, say) kept it from raising the delay: compare with [`delay`](Self::delay).
+    /// (the Ethereum preset's, in the message), or one a service below the codec put
+    /// beside the header ([`RetryAfter::new`](crate::codec::RetryAfter::new)), the
+    /// largest (the delay is the larger of the backoff's and the hint, the hint first
+    /// clamped to the ceiling). It is the hint as the server gave it, reported even when
+    /// the ceiling (zero, say) kept it from raising the delay: compare with
+    /// [`delay`](Self::delay).
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }

@@ -119,11 +119,13 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///     as a whole, as jsonrpsee does, would otherwise lose the calls that succeeded
 ///     (a reason phrase hyper kept from the status line it replaces goes with it);
 ///   - it goes under the head of the last exchange that answered: its HTTP version, its
-///     extensions and its headers (a request id, rate-limit headers), less those that
-///     describe that exchange's own body (`Content-Length`, `Transfer-Encoding`,
-///     `Content-Encoding`, the digest headers) or that version, place or sign it
-///     (`ETag`, `Last-Modified`, `Content-Range`, `Content-Location`, `Signature`,
-///     `Signature-Input`), and `Trailer`; with `Content-Type: application/json`;
+///     extensions (less a reason phrase for a status replaced and a wait hint the
+///     layer's `Retry-After` replaces) and its headers (a request id, rate-limit
+///     headers), less those that describe that exchange's own body (`Content-Length`,
+///     `Transfer-Encoding`, `Content-Encoding`, the digest headers) or that version,
+///     place or sign it (`ETag`, `Last-Modified`, `Content-Range`, `Content-Location`,
+///     `Signature`, `Signature-Input`), and `Trailer`; with `Content-Type:
+///     application/json`;
 ///   - it carries the last exchange's `Retry-After`, in delay-seconds (rounded up from
 ///     an HTTP-date).
 /// - **A retried batch whose last exchange failed as a whole** (a 429 without a JSON-RPC

@@ -560,7 +560,7 @@ impl RetryStrategy {
     /// `data` as Infura sends it (`backoff_seconds`, a JSON number, at the top of `data`
     /// or under `rate`, the top first; a string or a negative number there is not read),
     /// or one a rule of yours reads ([`retry_after_from`](Self::retry_after_from)), or
-    /// one a service below puts in the answer's extensions
+    /// one a service below the codec puts in the HTTP answer's extensions
     /// ([`RetryAfter::new`](crate::codec::RetryAfter::new)); the largest wins, and it
     /// only ever lengthens the backoff's delay.
     ///

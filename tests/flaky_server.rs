@@ -556,11 +556,11 @@ async fn unusable_step_arguments_answer_500_with_an_explanation() {
     }
 }
 
-/// `Step::oversized`: a `Content-Length` no client reads (10^19 and more: h2 stops at 19
-/// digits, hyper's HTTP/1.1 client below `u64::MAX - 1`) would fail the head before any
-/// body limit is met, so the step answers 500 and names `oversized_chunked`.
+/// `Step::oversized`: a `Content-Length` h2 does not read (10^19 and more, 20 digits)
+/// would fail the head over HTTP/2 before any body limit is met, so the step answers 500
+/// and names `oversized_chunked`, over HTTP/1.1 too (whose client would read it).
 #[tokio::test]
-async fn an_oversized_length_no_client_reads_answers_500() {
+async fn an_oversized_length_h2_does_not_read_answers_500() {
     let server = start().await;
     for len in [10_000_000_000_000_000_000, u64::MAX] {
         server.script("sum", [Step::oversized(len)]);
@@ -573,6 +573,35 @@ async fn an_oversized_length_no_client_reads_answers_500() {
     let resp = send(&client(), &server, sum_call(json!(1))).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()[CONTENT_LENGTH], "9999999999999999999");
+}
+
+/// Over HTTP/2 the bound is where h2 stops: 19 digits come as a head, 20 as the step's
+/// 500.
+#[cfg(feature = "http2")]
+#[tokio::test]
+async fn over_http2_the_longest_oversized_length_is_read() {
+    let server = start().await;
+    let h2: HttpClient = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    server.script(
+        "sum",
+        [
+            Step::oversized(9_999_999_999_999_999_999),
+            Step::oversized(10_000_000_000_000_000_000),
+        ],
+    );
+    let resp = send(&h2, &server, sum_call(json!(1))).await.unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[CONTENT_LENGTH], "9999999999999999999");
+    let resp = send(&h2, &server, sum_call(json!(1))).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let text = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&text).contains("oversized_chunked"),
+        "{text:?}"
+    );
 }
 
 /// Sends a call that the next step refuses: a 500 whose plain-text body says why.

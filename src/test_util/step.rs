@@ -32,7 +32,7 @@ pub(crate) const TIMEOUT_DELAY: Duration = Duration::from_secs(60 * 60);
 ///
 /// A builder argument that cannot be used (a status code out of range, a header value with
 /// a line break, a body on a `204` or `304`, which hyper would drop, an
-/// [`oversized`](Step::oversized) length no client reads) does not panic: the step
+/// [`oversized`](Step::oversized) length h2 refuses) does not panic: the step
 /// answers `500 Internal Server Error` with a plain-text body that names the problem, so
 /// the mistake shows in the test.
 ///
@@ -127,8 +127,8 @@ fn default_message(code: i64) -> &'static str {
     }
 }
 
-/// The longest body [`Step::oversized`] gives: a `Content-Length` of 20 digits, as
-/// 10^19 has, is one h2 refuses to read.
+/// The first length [`Step::oversized`] refuses: a `Content-Length` of 20 digits, as
+/// 10^19 has, is one h2 does not read.
 const OVERSIZED_MAX: u64 = 10_000_000_000_000_000_000;
 
 impl Step {
@@ -385,17 +385,19 @@ impl Step {
     /// # let _ = step;
     /// ```
     ///
-    /// A `len` of 10^19 or more answers `500` (see [`Step`]): no HTTP client reads a
-    /// `Content-Length` that long (hyper's HTTP/1.1 client stops below `u64::MAX - 1`,
-    /// h2 at 19 digits), so the head itself would fail before any body limit is reached;
-    /// [`oversized_chunked`](Step::oversized_chunked) has no such bound.
+    /// A `len` of 10^19 or more answers `500` (see [`Step`]), over HTTP/1.1 and HTTP/2
+    /// alike: h2 refuses a `Content-Length` of 20 digits, so over HTTP/2 the head itself
+    /// would fail before any body limit is reached (hyper's HTTP/1.1 client reads one up
+    /// to `u64::MAX - 2`, but a script should not mean one thing on one version and
+    /// another on the other); [`oversized_chunked`](Step::oversized_chunked) has no such
+    /// bound.
     #[must_use]
     pub fn oversized(len: u64) -> Self {
         let mut step = Self::new(Action::Oversized(len, false));
         if len >= OVERSIZED_MAX {
             step.invalid = Some(format!(
-                "a Content-Length of {len} is one no HTTP client reads (the most is \
-                 {}): use Step::oversized_chunked for an endless body",
+                "a Content-Length of {len} is one h2 does not read (the most is {}): \
+                 use Step::oversized_chunked for an endless body",
                 OVERSIZED_MAX - 1
             ));
         }

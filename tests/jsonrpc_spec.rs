@@ -680,6 +680,37 @@ fn a_minus_zero_id_is_refused() {
     }
 }
 
+/// `Id`'s docs: a refused numeric id is quoted as the message wrote it (a tree of it
+/// would say `1e+20`, `-0.0`); one beyond `f64` is JSON serde_json does not read.
+#[test]
+fn a_refused_id_is_quoted_as_written() {
+    for (id, quoted) in [
+        ("1e20", "invalid id 1e20"),
+        ("100000000000000000000", "invalid id 100000000000000000000"),
+        ("1.0", "invalid id 1.0"),
+        ("1E0", "invalid id 1E0"),
+        ("-0", "invalid id -0"),
+        ("[1, 2]", "invalid id [1, 2]"),
+    ] {
+        let answer = format!(r#"{{"jsonrpc":"2.0","result":1,"id":{id}}}"#);
+        let call = format!(r#"{{"jsonrpc":"2.0","method":"m","id":{id}}}"#);
+        let read = Response::from_slice(answer.as_bytes()).unwrap_err();
+        assert_eq!(read.to_string(), quoted);
+        let read = Request::from_slice(call.as_bytes()).unwrap_err();
+        assert_eq!(read.to_string(), quoted);
+        let batch = format!("[{answer}]");
+        let read = BatchResponse::from_slice(batch.as_bytes(), &[Id::Number(1)]).unwrap_err();
+        assert_eq!(read.to_string(), quoted);
+    }
+    // A JSON tree has lost how the id was written.
+    let read = Id::from_value(&serde_json::from_str("1e20").unwrap()).unwrap_err();
+    assert_eq!(read.to_string(), "invalid id 1e+20");
+    let body = br#"{"jsonrpc":"2.0","result":1,"id":1e400}"#;
+    let read = Response::from_slice(body);
+    assert!(matches!(read, Err(DecodeError::Json(_))), "{read:?}");
+    assert!(serde_json::from_slice::<Value>(body).is_err());
+}
+
 /// A member given twice keeps its last value, as a JSON tree does.
 #[test]
 fn a_member_given_twice_keeps_its_last_value() {

@@ -166,6 +166,12 @@ fn same<T: PartialEq + std::fmt::Debug>(
 ) -> Result<(), TestCaseError> {
     match (fast, tree) {
         (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+        // The bytes decoders quote a refused id as the message wrote it (`1e2`), the tree
+        // decoders as serde_json writes it (`100.0`): the same number.
+        (Err(DecodeError::InvalidId(a)), Err(DecodeError::InvalidId(b))) => {
+            let read = |text: &str| serde_json::from_str::<Value>(text).ok();
+            prop_assert!(read(&a).is_some() && read(&a) == read(&b), "{a} and {b}");
+        }
         (Err(a), Err(b)) => prop_assert_eq!(format!("{a:?}"), format!("{b:?}")),
         (Ok(fast), Err(DecodeError::Json(_))) => {
             let grammar = std::str::from_utf8(bytes)

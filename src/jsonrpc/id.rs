@@ -12,9 +12,10 @@ use super::DecodeError;
 /// ids, and a message whose id is written with a fraction or an exponent (`1.5`, and
 /// `1.0` or `1e0` too, which a call with id `1` does not match), or is an integer
 /// beyond `i64` (such as `18446744073709551615`), is refused by the decoder with
-/// [`DecodeError::InvalidId`]; give such ids as strings. So is `-0`, which serde_json
-/// reads as the float `-0.0` (and the error quotes so). Strings are shared, so cloning
-/// an `Id` never allocates.
+/// [`DecodeError::InvalidId`], which quotes the id as the message wrote it; give such
+/// ids as strings. So is `-0`, which serde_json reads as the float `-0.0`. An id beyond
+/// what an `f64` holds (`1e400`) is refused earlier, as JSON serde_json does not read:
+/// [`DecodeError::Json`]. Strings are shared, so cloning an `Id` never allocates.
 ///
 /// ```
 /// use tower_jsonrpc_retry::jsonrpc::Id;
@@ -38,7 +39,9 @@ impl Id {
     /// # Errors
     ///
     /// [`DecodeError::InvalidId`] for anything but a string, null, or an integer
-    /// written without a fraction or an exponent that fits an `i64`.
+    /// written without a fraction or an exponent that fits an `i64`. It quotes the value
+    /// as serde_json writes it (`1e20` as `1e+20`), where the decoders of messages quote
+    /// the id as the message wrote it.
     pub fn from_value(value: &Value) -> Result<Self, DecodeError> {
         match value {
             Value::Null => Ok(Id::Null),

@@ -264,7 +264,11 @@ pub(crate) fn id(raw: &RawValue) -> Result<Id, DecodeError> {
     if text == "null" {
         return Ok(Id::Null);
     }
-    Id::from_value(&value(raw)?)
+    // Refused, it is quoted as written (`1e20`, not serde_json's `1e+20`).
+    Id::from_value(&value(raw)?).map_err(|refused| match refused {
+        DecodeError::InvalidId(_) => DecodeError::InvalidId(text.to_owned()),
+        other => other,
+    })
 }
 
 /// Member names, matched after unescaping, as a JSON tree's keys are.

@@ -1,6 +1,7 @@
 //! HTTP wire semantics of the codec and the HTTP-level layer: what the layer tells its
 //! caller in the headers it writes itself, and what it sends on each attempt.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -46,6 +47,30 @@ fn post(body: &'static str) -> http::Request<Full<Bytes>> {
         .unwrap()
 }
 
+/// An inner service answering its `n`th exchange (from 1) with `answer(n)`, and the
+/// count of exchanges it was sent.
+fn counting(
+    answer: impl Fn(usize) -> http::Response<Full<Bytes>> + Clone + Send + Sync + 'static,
+) -> (
+    impl tower::Service<
+        http::Request<Full<Bytes>>,
+        Response = http::Response<Full<Bytes>>,
+        Error = std::convert::Infallible,
+        Future = impl Send,
+    > + Clone
+    + Send
+    + 'static,
+    Arc<AtomicUsize>,
+) {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&sent);
+    let svc = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        std::future::ready(Ok(answer(n)))
+    });
+    (svc, sent)
+}
+
 /// The seconds a `Retry-After` header of the layer's answer tells the caller to wait.
 fn told(resp: &http::Response<Full<Bytes>>) -> u64 {
     resp.headers()
@@ -71,24 +96,12 @@ async fn batch_then(
         SystemTime::now() + Duration::from_secs(secs),
     ))
     .unwrap();
-    let sent = Arc::new(Mutex::new(0usize));
-    let counter = Arc::clone(&sent);
-    let inner = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
-        let n = {
-            let mut n = counter.lock().unwrap();
-            *n += 1;
-            *n
-        };
-        async move {
-            Ok::<_, std::convert::Infallible>(if n == 1 {
-                response(200, None, FIRST)
-            } else {
-                response(
-                    second_status,
-                    Some(httpdate::fmt_http_date(date)),
-                    second_body,
-                )
-            })
+    let (inner, sent) = counting(move |n| {
+        if n == 1 {
+            response(200, None, FIRST)
+        } else {
+            let date = Some(httpdate::fmt_http_date(date));
+            response(second_status, date, second_body)
         }
     });
     let layer = one_retry_on_limits();
@@ -97,7 +110,11 @@ async fn batch_then(
         .oneshot(req)
         .await
         .unwrap();
-    assert_eq!(*sent.lock().unwrap(), 2, "the batch, then call 2 alone");
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        2,
+        "the batch, then call 2 alone"
+    );
     (resp, date)
 }
 
@@ -349,40 +366,34 @@ async fn a_gathered_batch_answer_is_a_200_whatever_the_last_status() {
 /// phrase of its status, which the layer's 200 replaces.
 #[tokio::test(start_paused = true)]
 async fn a_gathered_batch_answer_has_the_last_exchanges_head_but_not_its_bodys_headers() {
-    let sent = Arc::new(Mutex::new(0usize));
-    let counter = Arc::clone(&sent);
-    let inner = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
-        let n = {
-            let mut n = counter.lock().unwrap();
-            *n += 1;
-            *n
-        };
-        async move {
-            let (status, body) = if n == 1 { (200, FIRST) } else { (503, AGAIN) };
-            let resp = http::Response::builder()
-                .status(status)
-                .extension(hyper::ext::ReasonPhrase::from_static(b"Slow Down"))
-                .version(http::Version::HTTP_2)
-                .header("x-request-id", format!("exchange-{n}"))
-                .header(http::header::CONTENT_LENGTH, body.len())
-                .header(
-                    http::header::CONTENT_TYPE,
-                    "application/json; charset=utf-8",
-                )
-                .header("content-digest", "sha-256=:AAAA:")
-                .header(http::header::ETAG, "\"v1\"")
-                .header("signature", "sig1=:AAAA:")
-                .body(Full::new(Bytes::from_static(body.as_bytes())))
-                .unwrap();
-            Ok::<_, std::convert::Infallible>(resp)
-        }
+    let (inner, sent) = counting(|n| {
+        let (status, body) = if n == 1 { (200, FIRST) } else { (503, AGAIN) };
+        http::Response::builder()
+            .status(status)
+            .extension(hyper::ext::ReasonPhrase::from_static(b"Slow Down"))
+            .version(http::Version::HTTP_2)
+            .header("x-request-id", format!("exchange-{n}"))
+            .header(http::header::CONTENT_LENGTH, body.len())
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/json; charset=utf-8",
+            )
+            .header("content-digest", "sha-256=:AAAA:")
+            .header(http::header::ETAG, "\"v1\"")
+            .header("signature", "sig1=:AAAA:")
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap()
     });
     let layer = one_retry_on_limits();
     let resp = tower::Layer::layer(&layer, inner)
         .oneshot(post(BATCH))
         .await
         .unwrap();
-    assert_eq!(*sent.lock().unwrap(), 2, "the batch, then call 2 alone");
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        2,
+        "the batch, then call 2 alone"
+    );
     assert_eq!(resp.status(), 200);
     assert!(
         resp.extensions()
@@ -416,26 +427,17 @@ async fn a_gathered_batch_answer_has_the_last_exchanges_head_but_not_its_bodys_h
 #[tokio::test(start_paused = true)]
 async fn a_hint_in_an_earlier_answers_extensions_gives_way_to_a_later_failure() {
     for answered in [1, 2] {
-        let sent = Arc::new(Mutex::new(0usize));
-        let counter = Arc::clone(&sent);
-        let inner = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
-            let n = {
-                let mut n = counter.lock().unwrap();
-                *n += 1;
-                *n
+        let (inner, sent) = counting(move |n| {
+            let mut resp = match n {
+                1 => response(200, None, FIRST),
+                n if n <= answered => response(200, None, AGAIN),
+                _ => response(429, None, ""),
             };
-            async move {
-                let mut resp = match n {
-                    1 => response(200, None, FIRST),
-                    n if n <= answered => response(200, None, AGAIN),
-                    _ => response(429, None, ""),
-                };
-                if n <= answered {
-                    let hint = RetryAfter::new(Duration::from_secs(30));
-                    resp.extensions_mut().insert(hint);
-                }
-                Ok::<_, std::convert::Infallible>(resp)
+            if n <= answered {
+                let hint = RetryAfter::new(Duration::from_secs(30));
+                resp.extensions_mut().insert(hint);
             }
+            resp
         });
         let strategy =
             RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(100))).codes([-32005]);
@@ -443,7 +445,7 @@ async fn a_hint_in_an_earlier_answers_extensions_gives_way_to_a_later_failure() 
             .oneshot(post(BATCH))
             .await
             .unwrap();
-        assert_eq!(*sent.lock().unwrap(), answered + 1, "{answered}");
+        assert_eq!(sent.load(Ordering::SeqCst), answered + 1, "{answered}");
         assert_eq!(resp.status(), 200, "{answered}");
         assert_eq!(
             resp.headers().get(http::header::RETRY_AFTER),

@@ -47,14 +47,17 @@ fn post(body: &'static str) -> http::Request<Full<Bytes>> {
         .unwrap()
 }
 
+/// What an inner service answers.
+type Answer = http::Response<Full<Bytes>>;
+
 /// An inner service answering its `n`th exchange (from 1) with `answer(n)`, and the
 /// count of exchanges it was sent.
 fn counting(
-    answer: impl Fn(usize) -> http::Response<Full<Bytes>> + Clone + Send + Sync + 'static,
+    answer: impl Fn(usize) -> Answer + Clone + Send + Sync + 'static,
 ) -> (
     impl tower::Service<
         http::Request<Full<Bytes>>,
-        Response = http::Response<Full<Bytes>>,
+        Response = Answer,
         Error = std::convert::Infallible,
         Future = impl Send,
     > + Clone

@@ -1025,19 +1025,25 @@ async fn a_zero_pool_idle_timeout_keeps_no_connection_idle() {
     }
 }
 
-/// A port out of range (`:85450`, a typo for 8545) or an empty host fails every call at
-/// once, unsent and not retried, saying why. Before, `http` read no port from it and
+/// A port out of range (`:85450`, a typo for 8545), an empty host or a user name Basic
+/// authentication cannot carry fails every call at once, unsent and not retried, saying
+/// why. Before, `http` read no port from it and
 /// hyper-util connected to port 80, `Authorization` from the URI's user info included
 /// (and retried its refusal as a connect failure); an empty host was a DNS failure,
 /// retried too.
 #[tokio::test(start_paused = true)]
-async fn a_port_out_of_range_or_an_empty_host_fails_at_once_unsent() {
+async fn a_uri_no_call_can_be_sent_to_fails_at_once_unsent() {
     for (uri, why) in [
         (
             "http://alice:s3cret@127.0.0.1:85450/",
             "the URI's port `85450` is not a port (a number from 0 to 65535)",
         ),
         ("http://:8545/", "the URI has no host"),
+        (
+            "http://a%3Ab:pw@127.0.0.1:8545/",
+            "the URI's user name holds a colon (`%3A`), which `Authorization: Basic` \
+             cannot carry: the server would read what follows it as the password",
+        ),
     ] {
         let client = Client::builder(uri.parse().unwrap()).build();
         let start = tokio::time::Instant::now();

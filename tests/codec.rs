@@ -308,6 +308,55 @@ async fn a_port_out_of_range_or_an_empty_host_is_not_sent() {
     assert_eq!(sent.load(Ordering::SeqCst), 0);
 }
 
+/// A user name that decodes to one with a colon (`a%3Ab`) cannot go in `Authorization:
+/// Basic` (RFC 7617): the server would split it at the colon and read `b:pw` as the
+/// password. Every call fails unsent, saying why, unless a header of the caller's gives
+/// the credentials instead. A colon in the password is sent, as RFC 7617 allows.
+#[tokio::test]
+async fn a_user_name_with_a_colon_is_not_sent_as_basic_credentials() {
+    let server = server().await;
+    let uri = |user_info: &str| -> Uri {
+        format!("http://{user_info}@{}/", server.addr())
+            .parse()
+            .unwrap()
+    };
+    for user_info in ["a%3Ab:pw", "a%3ab", "%3A:"] {
+        let seen = Seen::default();
+        let err = JsonRpcCodecLayer::new(uri(user_info))
+            .layer(capturing(seen.clone()))
+            .oneshot(sum(1))
+            .await
+            .unwrap_err();
+        assert!(err.is_invalid_request(), "{user_info}: {err:?}");
+        let why = err.source().map(ToString::to_string).unwrap_or_default();
+        assert!(
+            why.contains("user name holds a colon"),
+            "{user_info}: {why}"
+        );
+        assert!(!why.contains("pw"), "{why}");
+        assert!(seen.take().is_empty(), "{user_info}: sent");
+    }
+    let seen = Seen::default();
+    let resp = JsonRpcCodecLayer::new(uri("a%3Ab:pw"))
+        .header(AUTHORIZATION, HeaderValue::from_static("Bearer t0ken"))
+        .layer(capturing(seen.clone()))
+        .oneshot(sum(1))
+        .await
+        .unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    let head = &seen.take()[0];
+    assert_eq!(head.headers[AUTHORIZATION], "Bearer t0ken");
+    assert_eq!(head.uri, server.uri(), "no user information left");
+    // `a:p:w`, which a server reads as user `a`, password `p:w`.
+    let seen = Seen::default();
+    JsonRpcCodecLayer::new(uri("a:p%3Aw"))
+        .layer(capturing(seen.clone()))
+        .oneshot(sum(1))
+        .await
+        .unwrap();
+    assert_eq!(seen.take()[0].headers[AUTHORIZATION], "Basic YTpwOnc=");
+}
+
 #[tokio::test]
 async fn a_configured_header_replaces_the_default_of_the_same_name() {
     let server = server().await;

@@ -165,8 +165,8 @@ impl Error {
         )
     }
 
-    /// The codec's URI names no host, or a port out of range: no HTTP client can
-    /// connect to it as written.
+    /// The codec's URI names no host or a port out of range, which no HTTP client can
+    /// connect to as written, or a user name Basic authentication cannot carry.
     pub(super) fn bad_authority(flaw: super::uri::AuthorityFlaw) -> Self {
         Self::new(Kind::InvalidRequest, Some(Box::new(flaw)))
     }
@@ -262,8 +262,8 @@ impl Error {
 
     /// The request cannot be sent as it is (an empty batch, two calls with one id,
     /// params that are not an array or an object), the URI names no host or a port out of
-    /// range (`http://127.0.0.1:85450/`), or, in [`Client`](crate::Client)'s stacks, the
-    /// URI is not absolute (no scheme and host:
+    /// range (`http://127.0.0.1:85450/`) or a user name with a colon (`a%3Ab`), or, in
+    /// [`Client`](crate::Client)'s stacks, the URI is not absolute (no scheme and host:
     /// [`UnsupportedScheme`](crate::client::UnsupportedScheme) in `source()`); nothing
     /// was sent.
     pub fn is_invalid_request(&self) -> bool {

@@ -19,7 +19,7 @@
 //! | the body breaks off, whatever the status (not the body of a 2xx answer to a notification or a batch of notifications only, which is delivered) | `Err`, [`Error::is_body`], with [`Error::status`] and [`Error::retry_after`] |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
 //! | the codec's [`attempt_timeout`](JsonRpcCodecLayer::attempt_timeout) runs out (head or body; not the body of a 2xx answer to a notification or a batch of notifications only, which is delivered) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
-//! | (an empty batch, two calls with one id, params that are not an array or an object, a URI that names no host or a port out of range, or, in [`Client`](crate::Client)'s stacks, a URI without scheme and host: never sent) | `Err`, [`Error::is_invalid_request`] |
+//! | (an empty batch, two calls with one id, params that are not an array or an object, a URI that names no host, a port out of range or a user name with a colon, or, in [`Client`](crate::Client)'s stacks, a URI without scheme and host: never sent) | `Err`, [`Error::is_invalid_request`] |
 //!
 //! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
 //! response's extensions (a batch's and each of its items', and in
@@ -148,16 +148,30 @@ impl Config {
         }
     }
 
+    /// The flaw that fails every call; a user name the URI cannot give matters no more
+    /// once an `Authorization` header of the caller's replaces the URI's credentials.
+    fn authority_flaw(&self) -> Option<&uri::AuthorityFlaw> {
+        self.authority_flaw.as_ref().filter(|flaw| {
+            **flaw != uri::AuthorityFlaw::ColonInUser || !self.headers.contains_key(AUTHORIZATION)
+        })
+    }
+
     fn new(uri: Uri) -> Self {
         let mut headers = HeaderMap::with_capacity(3);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         let (uri, credentials) = take_user_info(uri);
-        if let Some(credentials) = credentials {
-            headers.insert(AUTHORIZATION, credentials);
-        }
+        let user_flaw = match credentials {
+            Ok(credentials) => {
+                if let Some(credentials) = credentials {
+                    headers.insert(AUTHORIZATION, credentials);
+                }
+                None
+            }
+            Err(flaw) => Some(flaw),
+        };
         Self {
-            authority_flaw: uri::AuthorityFlaw::of(&uri),
+            authority_flaw: uri::AuthorityFlaw::of(&uri).or(user_flaw),
             uri,
             headers,
             response_limit: DEFAULT_BODY_LIMIT,
@@ -383,7 +397,7 @@ where
             if self.config.absolute_uri && (uri.scheme().is_none() || uri.authority().is_none()) {
                 return self.refuse(Error::relative_uri(), decode);
             }
-            if let Some(flaw) = &self.config.authority_flaw {
+            if let Some(flaw) = self.config.authority_flaw() {
                 let error = Error::bad_authority(flaw.clone());
                 return self.refuse(error, decode);
             }

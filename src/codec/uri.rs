@@ -45,15 +45,19 @@ fn written_port(uri: &Uri) -> Option<&str> {
         .filter(|port| !port.is_empty())
 }
 
-/// Why no HTTP client can connect to a URI's authority: a port out of range, or no
-/// host. Found once, when the codec is made, and every call fails with it unsent: an
-/// HTTP client would connect to the default port instead (hyper-util's does, with
-/// the URI's credentials), or report a name it cannot resolve, and a retry would fail
-/// the same way.
+/// What in a URI's authority no call can be sent as written: a port out of range, no
+/// host, or a user name that `Authorization: Basic` cannot carry. Found once, when the
+/// codec is made, and every call fails with it unsent: an HTTP client would connect to
+/// the default port instead (hyper-util's does, with the URI's credentials), or report
+/// a name it cannot resolve, or the server would read other credentials than the URI's,
+/// and a retry would fail the same way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum AuthorityFlaw {
     Port(String),
     NoHost,
+    /// The user name, decoded, holds a colon (written `%3A`): RFC 7617 does not allow
+    /// one, as a server splits the credentials at the first colon.
+    ColonInUser,
 }
 
 impl AuthorityFlaw {
@@ -76,6 +80,10 @@ impl fmt::Display for AuthorityFlaw {
                 "the URI's port `{port}` is not a port (a number from 0 to 65535)"
             ),
             Self::NoHost => f.write_str("the URI has no host"),
+            Self::ColonInUser => f.write_str(
+                "the URI's user name holds a colon (`%3A`), which `Authorization: Basic` \
+                 cannot carry: the server would read what follows it as the password",
+            ),
         }
     }
 }
@@ -100,20 +108,22 @@ pub(super) fn mark_sensitive(name: &http::HeaderName, value: &mut HeaderValue) {
 /// credentials written in the URI (`http://user:password@host/`) would refuse every call
 /// with 401, and nothing would say why. Percent-escapes in it are decoded first (RFC 3986
 /// 3.2.1: `%40` for an `@` in a password). A user without a password is sent with an
-/// empty one, as curl does; an empty `@` is dropped.
-pub(super) fn take_user_info(uri: Uri) -> (Uri, Option<HeaderValue>) {
+/// empty one, as curl does; an empty `@` is dropped. A user name that decodes to one
+/// with a colon is no header but [`AuthorityFlaw::ColonInUser`].
+pub(super) fn take_user_info(uri: Uri) -> (Uri, Result<Option<HeaderValue>, AuthorityFlaw>) {
     use base64::Engine as _;
     use percent_encoding::percent_decode_str;
 
     let Some((user_info, host)) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')) else {
-        return (uri, None);
+        return (uri, Ok(None));
     };
     let Ok(host) = http::uri::Authority::try_from(host) else {
-        return (uri, None);
+        return (uri, Ok(None));
     };
-    let credentials = (!user_info.is_empty()).then(|| {
-        let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
-        let mut plain: Vec<u8> = percent_decode_str(user).collect();
+    let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
+    let mut plain: Vec<u8> = percent_decode_str(user).collect();
+    let flaw = plain.contains(&b':').then_some(AuthorityFlaw::ColonInUser);
+    let credentials = (!user_info.is_empty() && flaw.is_none()).then(|| {
         plain.push(b':');
         plain.extend(percent_decode_str(password));
         let encoded = base64::engine::general_purpose::STANDARD.encode(plain);
@@ -125,10 +135,10 @@ pub(super) fn take_user_info(uri: Uri) -> (Uri, Option<HeaderValue>) {
     let mut parts = uri.clone().into_parts();
     parts.authority = Some(host);
     match (Uri::from_parts(parts), credentials.transpose()) {
-        (Ok(stripped), Ok(credentials)) => (stripped, credentials),
+        (Ok(stripped), Ok(credentials)) => (stripped, flaw.map_or(Ok(credentials), Err)),
         // Neither can fail (the host is part of a valid URI, base64 is ASCII): the URI
         // stays as it was rather than lose what it says.
-        _ => (uri, None),
+        _ => (uri, Ok(None)),
     }
 }
 

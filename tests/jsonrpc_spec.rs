@@ -203,6 +203,12 @@ fn mixed_batch() {
         ]
     );
     assert_eq!(resp.unmatched().len(), 1);
+    // Written back, the null-id error follows the answers, and reads back as it was.
+    let written = serde_json::to_vec(&resp).unwrap();
+    let items: Vec<Value> = serde_json::from_slice(&written).unwrap();
+    assert_eq!(items.len(), 5);
+    assert_eq!(items[4]["id"], Value::Null);
+    assert_eq!(BatchResponse::from_slice(&written, &ids).unwrap(), resp);
 }
 
 #[test]

@@ -603,9 +603,14 @@ impl PartialEq for BatchResponse {
 
 impl Eq for BatchResponse {}
 
+/// A JSON array of the answers, in the order of the calls, then the
+/// [`unmatched`](BatchResponse::unmatched) error items: what the HTTP-level layer hands
+/// back for a batch it gathered, and what [`from_slice`](BatchResponse::from_slice) with
+/// the same calls reads back as these answers. A [`batch_error`](BatchResponse::batch_error)
+/// is written as each call's copy of it, which is how it reads back.
 impl Serialize for BatchResponse {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.items.serialize(serializer)
+        serializer.collect_seq(self.items.iter().chain(&self.unmatched))
     }
 }
 

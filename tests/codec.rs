@@ -308,6 +308,45 @@ async fn a_port_out_of_range_or_an_empty_host_is_not_sent() {
     assert_eq!(sent.load(Ordering::SeqCst), 0);
 }
 
+/// The module docs' "A header for one call": the call's extensions reach the HTTP
+/// request, so a layer below the codec writes a header from them, on every attempt of
+/// a retry layer above.
+#[tokio::test(start_paused = true)]
+async fn a_layer_below_the_codec_writes_a_header_from_the_calls_extensions() {
+    use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
+    #[derive(Clone)]
+    struct TraceId(HeaderValue);
+
+    let server = server().await;
+    server.script("sum", [Step::error(-32005), Step::ok()]);
+    let seen = Seen::default();
+    let strategy =
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(10))).codes([-32005]);
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .map_request(|mut req: http::Request<Full<Bytes>>| {
+            if let Some(TraceId(id)) = req.extensions().get::<TraceId>().cloned() {
+                req.headers_mut().insert("x-trace-id", id);
+            }
+            req
+        })
+        .service(capturing(seen.clone()));
+    let mut call = sum(1);
+    call.extensions_mut()
+        .insert(TraceId(HeaderValue::from_static("4bf92f35")));
+    let resp = svc.oneshot(call).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    let sent: Vec<_> = seen
+        .take()
+        .iter()
+        .map(|head| head.headers.get("x-trace-id").cloned())
+        .collect();
+    let trace = Some(HeaderValue::from_static("4bf92f35"));
+    assert_eq!(sent, [trace.clone(), trace], "on both attempts");
+}
+
 /// A user name that decodes to one with a colon (`a%3Ab`) cannot go in `Authorization:
 /// Basic` (RFC 7617): the server would split it at the colon and read `b:pw` as the
 /// password. Every call fails unsent, saying why, unless a header of the caller's gives

@@ -49,6 +49,47 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # A header for one call
+//!
+//! The codec's [`header`](JsonRpcCodecLayer::header) goes on every request. A header
+//! for one call (a trace id, a tenant) rides in the call's extensions, and a layer
+//! below the codec writes it: the extensions reach the HTTP request, on every attempt
+//! a retry layer above sends.
+//!
+//! ```
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use serde_json::json;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+//! use tower_jsonrpc_retry::http::{self, HeaderValue};
+//! use tower_jsonrpc_retry::jsonrpc::Request;
+//!
+//! /// The trace id of one call.
+//! #[derive(Clone)]
+//! struct TraceId(HeaderValue);
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+//! # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+//! # let endpoint = server.uri();
+//! let svc = ServiceBuilder::new()
+//!     .layer(JsonRpcCodecLayer::new(endpoint))
+//!     .map_request(|mut req: http::Request<_>| {
+//!         if let Some(TraceId(id)) = req.extensions().get::<TraceId>().cloned() {
+//!             req.headers_mut().insert("x-trace-id", id);
+//!         }
+//!         req
+//!     })
+//!     .service(Client::builder(TokioExecutor::new()).build_http());
+//! let mut call = Request::new("sum", json!([1, 2])).with_id(1);
+//! call.extensions_mut().insert(TraceId(HeaderValue::from_static("4bf92f35")));
+//! let resp = svc.oneshot(call).await?;
+//! assert_eq!(resp.result(), Some(&json!(3)));
+//! # Ok(())
+//! # }
+//! ```
 
 mod decode;
 mod error;

@@ -416,7 +416,10 @@
 //!   [`retry_after_ceiling`](RetryStrategy::retry_after_ceiling) (default
 //!   [`DEFAULT_RETRY_AFTER_CEILING`](retry::DEFAULT_RETRY_AFTER_CEILING), one minute), so
 //!   a broken or hostile server cannot park a caller. The hint never shortens a delay,
-//!   and does not make anything retryable by itself.
+//!   and does not make anything retryable by itself. Callers told the same wait come
+//!   back together, to be limited again together:
+//!   [`retry_after_spread`](RetryStrategy::retry_after_spread) adds a random time to a
+//!   wait a hint decides.
 //! - **Deadlines.** [`max_elapsed`](RetryStrategy::max_elapsed) bounds the whole call,
 //!   attempts and waits: no retry is scheduled whose wait would end at or past it, a
 //!   retry waiting for the inner service's readiness stops at it (for the codec's error,

@@ -339,13 +339,21 @@ impl State {
         }
         let delays = self.delays.get_or_insert_with(|| backoff.delays());
         let mut delay = delays.next().ok_or(GiveUpReason::Exhausted)?;
-        if let Some(hint) = hint {
-            delay = delay.max(hint.min(inner.retry_after_ceiling));
+        // When the server's hint decides the wait, the strategy's spread may add to it.
+        let mut spread = None;
+        if let Some(hint) = hint.map(|hint| hint.min(inner.retry_after_ceiling)) {
+            if hint > delay {
+                delay = hint;
+                spread = Some(spread_over(inner.retry_after_spread));
+            }
         }
-        if let Some(Deadline(deadline)) = deadline {
-            // A retry that would start at the deadline has no time left to run. tokio's
-            // timer fires on whole milliseconds, rounding a sleep's end up by under one
-            // (a zero delay does not sleep): the wait ends by then.
+        // A retry that would start at the deadline has no time left to run. tokio's
+        // timer fires on whole milliseconds, rounding a sleep's end up by under one (a
+        // zero delay does not sleep): the wait ends by then.
+        let fits = |delay: Duration| {
+            let Some(Deadline(deadline)) = deadline else {
+                return true;
+            };
             let rounding = if delay.is_zero() {
                 Duration::ZERO
             } else {
@@ -354,8 +362,16 @@ impl State {
             let ends = now
                 .checked_add(delay)
                 .and_then(|ends| ends.checked_add(rounding));
-            if ends.is_none_or(|ends| ends >= *deadline) {
-                return Err(GiveUpReason::Deadline);
+            ends.is_some_and(|ends| ends < *deadline)
+        };
+        if !fits(delay) {
+            return Err(GiveUpReason::Deadline);
+        }
+        // The spread never ends a retry the hint alone leaves time for.
+        if let Some(spread) = spread {
+            let spread_out = delay.saturating_add(spread);
+            if fits(spread_out) {
+                delay = spread_out;
             }
         }
         if let Some(budget) = &inner.budget {
@@ -366,6 +382,16 @@ impl State {
         self.retries = self.retries.saturating_add(1);
         Ok((delay, now))
     }
+}
+
+/// A uniform draw from `[0, spread)` (zero for a zero spread), from the thread's
+/// generator.
+fn spread_over(spread: Duration) -> Duration {
+    if spread.is_zero() {
+        return Duration::ZERO;
+    }
+    let share: f64 = rand::random();
+    Duration::try_from_secs_f64(spread.as_secs_f64() * share).map_or(spread, |d| d.min(spread))
 }
 
 impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {

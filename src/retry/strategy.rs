@@ -163,6 +163,8 @@ pub(crate) struct Inner {
     pub(crate) matchers: Vec<ErrorMatcher>,
     pub(crate) max_elapsed: Option<Duration>,
     pub(crate) retry_after_ceiling: Duration,
+    /// At most this is added to a wait a server's hint decided.
+    pub(crate) retry_after_spread: Duration,
     /// Wait hints read from error answers by the caller's rules
     /// ([`retry_after_from`](RetryStrategy::retry_after_from)).
     pub(crate) hint_readers: Vec<HintReader>,
@@ -276,6 +278,7 @@ impl RetryStrategy {
                 matchers: Vec::new(),
                 max_elapsed: None,
                 retry_after_ceiling: DEFAULT_RETRY_AFTER_CEILING,
+                retry_after_spread: Duration::ZERO,
                 hint_readers: Vec::new(),
                 budget: None,
                 non_idempotent: Vec::new(),
@@ -570,6 +573,41 @@ impl RetryStrategy {
     #[must_use]
     pub fn retry_after_ceiling(self, ceiling: Duration) -> Self {
         self.edit(|i| i.retry_after_ceiling = ceiling)
+    }
+
+    /// Spreads the callers a server's hint sends back at one moment: when a hint (see
+    /// [`retry_after_ceiling`](Self::retry_after_ceiling)) decides a wait, that is, is
+    /// longer than the backoff's delay, a time drawn at random from `[0, spread)` is
+    /// added to it.
+    ///
+    /// A hint tells every caller the server limited the same thing: all wait 5 s, and
+    /// all come back in the same instant (at the same second, for an HTTP date), to be
+    /// limited again together. The backoff's jitter does not help there, as the hint
+    /// overrides its delay. A spread keeps the server's word (no wait is shorter than
+    /// its hint) and spreads the return over `spread`.
+    ///
+    /// The draw comes from the thread's random generator, on each retry the hint
+    /// decides. The wait may end up to `spread` past the ceiling. Under
+    /// [`max_elapsed`](Self::max_elapsed), the spread never ends retries: when the
+    /// spread-out wait would end at or past the deadline and the hint's alone would
+    /// not, the hint's is waited. The wait the spread adds is in
+    /// [`RetryEvent::delay`](crate::RetryEvent::delay).
+    ///
+    /// # Default
+    ///
+    /// `Duration::ZERO`: a hint is waited exactly (or the backoff's delay, when longer).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    ///
+    /// // Told "Retry-After: 5", callers come back over 5 s to 6 s, not all at 5 s.
+    /// let strategy = RetryStrategy::transient().retry_after_spread(Duration::from_secs(1));
+    /// # let _ = strategy;
+    /// ```
+    #[must_use]
+    pub fn retry_after_spread(self, spread: Duration) -> Self {
+        self.edit(|i| i.retry_after_spread = spread)
     }
 
     /// Reads a server's wait hint from an error answer, where the provider writes one
@@ -1206,6 +1244,7 @@ impl fmt::Debug for RetryStrategy {
             .field("errors", &matchers)
             .field("max_elapsed", &i.max_elapsed)
             .field("retry_after_ceiling", &i.retry_after_ceiling)
+            .field("retry_after_spread", &i.retry_after_spread)
             .field("hint_readers", &i.hint_readers.len())
             .field("budget", &i.budget.is_some())
             .field("non_idempotent", &i.non_idempotent)

@@ -1,0 +1,131 @@
+//! `RetryStrategy::retry_after_spread`: a wait a server's hint decides is spread over
+//! `[hint, hint + spread)`, at both levels; the backoff's own longer delay is not, and
+//! under a deadline the spread never ends retries.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Recorder, secs, stack};
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::jsonrpc::Request;
+use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+use tower_jsonrpc_retry::{ErrorClass, JsonRpcRetryLayer, RetryStrategy};
+
+/// Calls made one after another, each told `Retry-After: 2` once.
+const CALLS: usize = 20;
+
+fn on_503(interval: f64) -> RetryStrategy {
+    RetryStrategy::new(PeriodicBackoff::new(1, secs(interval)))
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+}
+
+async fn hinting_server() -> FlakyServer {
+    let server = FlakyServer::start().await.expect("bind 127.0.0.1");
+    let script = (0..CALLS).flat_map(|_| [Step::status(503).retry_after("2"), Step::ok()]);
+    server.script("sum", script);
+    server
+}
+
+fn sum(id: i64) -> Request {
+    Request::new("sum", json!([1, 2])).with_id(id)
+}
+
+/// Each call's wait as the event told it, checked against the paused clock (a sleep
+/// ends on a whole millisecond).
+async fn waits_through_the_codec(strategy: RetryStrategy) -> Vec<Duration> {
+    let server = hinting_server().await;
+    let rec = Recorder::default();
+    let svc = stack(&server, rec.attach(strategy));
+    for id in 0..CALLS {
+        let start = Instant::now();
+        let resp = svc.clone().oneshot(sum(id as i64)).await.unwrap();
+        assert_eq!(resp.result(), Some(&json!(3)));
+        let waited = start.elapsed();
+        let told = rec.delays()[id];
+        assert!(
+            told <= waited && waited < told + secs(0.001),
+            "{told:?} {waited:?}"
+        );
+    }
+    assert_eq!(server.calls("sum"), 2 * CALLS);
+    rec.delays()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hint_that_decides_the_wait_is_spread_and_never_shortened() {
+    let delays = waits_through_the_codec(on_503(0.1).retry_after_spread(secs(0.5))).await;
+    assert_eq!(delays.len(), CALLS, "one retry each");
+    for delay in &delays {
+        assert!(secs(2.0) <= *delay && *delay < secs(2.5), "{delay:?}");
+    }
+    let distinct: HashSet<_> = delays.iter().collect();
+    assert!(
+        distinct.len() > CALLS / 2,
+        "callers come back apart: {delays:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_spread_every_caller_waits_the_hint_exactly() {
+    let delays = waits_through_the_codec(on_503(0.1)).await;
+    assert_eq!(delays, [secs(2.0); CALLS]);
+}
+
+/// The backoff's delay, longer than the hint, is the backoff's: no spread on it.
+#[tokio::test(start_paused = true)]
+async fn a_backoff_delay_longer_than_the_hint_is_not_spread() {
+    let delays = waits_through_the_codec(on_503(3.0).retry_after_spread(secs(5.0))).await;
+    assert_eq!(delays, [secs(3.0); CALLS]);
+}
+
+/// A hint the deadline leaves time for is retried whatever the draw: a spread-out wait
+/// past the deadline falls back to the hint's. With a spread of 10 s and 0.5 s to
+/// spare, most draws do.
+#[tokio::test(start_paused = true)]
+async fn the_spread_never_ends_retries_under_a_deadline() {
+    let strategy = on_503(0.1)
+        .retry_after_spread(secs(10.0))
+        .max_elapsed(secs(2.5));
+    let delays = waits_through_the_codec(strategy).await;
+    assert_eq!(delays.len(), CALLS, "every call retried once");
+    for delay in &delays {
+        assert!(secs(2.0) <= *delay && *delay < secs(2.5), "{delay:?}");
+    }
+    assert!(delays.contains(&secs(2.0)), "{delays:?}");
+}
+
+/// The HTTP-level layer decides its waits in the same place.
+#[tokio::test(start_paused = true)]
+async fn the_http_level_layer_spreads_a_hint_too() {
+    let server = hinting_server().await;
+    let rec = Recorder::default();
+    let strategy = rec.attach(on_503(0.1).retry_after_spread(secs(0.5)));
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::http(strategy))
+        .service(common::http());
+    for id in 0..CALLS {
+        let body = format!(r#"{{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":{id}}}"#);
+        let req = http::Request::post(server.uri())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let resp = svc.clone().oneshot(req).await.unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let answer: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(answer["result"], json!(3));
+    }
+    let delays = rec.delays();
+    assert_eq!(delays.len(), CALLS);
+    for delay in &delays {
+        assert!(secs(2.0) <= *delay && *delay < secs(2.5), "{delay:?}");
+    }
+    let distinct: HashSet<_> = delays.iter().collect();
+    assert!(distinct.len() > CALLS / 2, "{delays:?}");
+}

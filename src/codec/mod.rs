@@ -63,12 +63,12 @@
 //! use serde_json::json;
 //! use tower::{ServiceBuilder, ServiceExt};
 //! use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
-//! use tower_jsonrpc_retry::http::{self, HeaderValue};
+//! use tower_jsonrpc_retry::http;
 //! use tower_jsonrpc_retry::jsonrpc::Request;
 //!
 //! /// The trace id of one call.
 //! #[derive(Clone)]
-//! struct TraceId(HeaderValue);
+//! struct TraceId(http::HeaderValue);
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
@@ -84,7 +84,7 @@
 //!     })
 //!     .service(Client::builder(TokioExecutor::new()).build_http());
 //! let mut call = Request::new("sum", json!([1, 2])).with_id(1);
-//! call.extensions_mut().insert(TraceId(HeaderValue::from_static("4bf92f35")));
+//! call.extensions_mut().insert(TraceId(http::HeaderValue::from_static("4bf92f35")));
 //! let resp = svc.oneshot(call).await?;
 //! assert_eq!(resp.result(), Some(&json!(3)));
 //! # Ok(())

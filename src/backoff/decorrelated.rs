@@ -11,8 +11,9 @@ use super::saturate::{clamp_secs, secs_to_duration};
 /// Retry `i` waits `min(cap, U[base, 3 × previous))`, where `previous` is the delay
 /// before it and starts at `base` (Marc Brooker, *Exponential Backoff and Jitter*).
 ///
-/// Delays are whole nanoseconds, so with delays of a few nanoseconds the rounding can
-/// reach `3 × previous` itself.
+/// Delays are whole nanoseconds, and stay in that range when rounded to them; only
+/// when `3 × previous` is `base` itself (a zero `base`, or a `cap` a third of `base` or
+/// below), and the range holds no whole nanosecond, is the delay that top.
 ///
 /// The delays grow roughly exponentially but each one is random, so clients that failed
 /// together spread out quickly. The jitter is built in: there is no `with_jitter`.
@@ -185,6 +186,7 @@ impl Backoff for DecorrelatedJitterBackoff {
             cap: clamp_secs(self.cap.as_secs_f64()),
             cap_delay: self.cap,
             previous: base,
+            base_delay: self.base,
             previous_delay: self.base,
             rng: self.rng.rng(),
         }
@@ -211,7 +213,9 @@ pub struct DecorrelatedJitterDelays {
     /// The cap again, exact: `f64` seconds may round above it.
     cap_delay: Duration,
     previous: f64,
-    /// The previous delay as handed out, exact: a delay is at most three times it.
+    /// The base again, exact: no delay is shorter, unless the cap is.
+    base_delay: Duration,
+    /// The previous delay as handed out, exact: a delay is less than three times it.
     previous_delay: Duration,
     rng: DelayRng,
 }
@@ -224,10 +228,18 @@ impl Iterator for DecorrelatedJitterDelays {
         let high = clamp_secs(3.0 * self.previous);
         let drawn = self.base + (high - self.base) * unit(&mut self.rng);
         self.previous = drawn.min(self.cap);
-        // Rounding to whole nanoseconds must not take a delay past either bound.
+        // Rounding to whole nanoseconds must not take a delay past either bound: the top
+        // one is left out of the range, unless it holds no whole nanosecond below it.
+        let three = self.previous_delay.saturating_mul(3);
+        let top = if three > self.base_delay {
+            three.saturating_sub(Duration::from_nanos(1))
+        } else {
+            three
+        };
         let delay = secs_to_duration(self.previous)
-            .min(self.cap_delay)
-            .min(self.previous_delay.saturating_mul(3));
+            .max(self.base_delay)
+            .min(top)
+            .min(self.cap_delay);
         self.previous_delay = delay;
         Some(delay)
     }
@@ -244,6 +256,24 @@ impl std::iter::FusedIterator for DecorrelatedJitterDelays {}
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The top of `[base, 3 × previous)` is left out at any scale: a draw within half a
+    /// nanosecond of it rounded up to it once (28 times in 100,000 from a 1 µs base).
+    #[test]
+    fn a_delay_never_reaches_three_times_the_previous() {
+        let base = Duration::from_micros(1);
+        let b = DecorrelatedJitterBackoff::new(4, base, Duration::from_secs(1)).seeded(1);
+        for _ in 0..100_000 {
+            let mut previous = base;
+            for delay in b.delays() {
+                assert!(base <= delay && delay < previous * 3, "{delay:?} {previous:?}");
+                previous = delay;
+            }
+        }
+        // A range with no whole nanosecond below its top: the top.
+        let one = DecorrelatedJitterBackoff::new(2, Duration::ZERO, Duration::from_secs(1));
+        assert!(one.delays().all(|d| d.is_zero()));
+    }
 
     #[test]
     fn bounds_follow_the_previous_delay() {
@@ -320,7 +350,7 @@ mod tests {
         assert!(below > 100, "{below} of 1,800 below the cap");
     }
 
-    /// `d <= previous * 3` holds in whole nanoseconds too, where the walk's `f64` state
+    /// `d < previous * 3` holds in whole nanoseconds too, where the walk's `f64` state
     /// can round (1.4 ns is handed out as 1 ns, and a draw up to 4.2 ns would follow).
     #[test]
     fn never_three_times_the_previous_delay_even_in_nanoseconds() {
@@ -329,7 +359,7 @@ mod tests {
         for _ in 0..2_000 {
             let mut previous = Duration::from_nanos(1);
             for d in b.delays() {
-                assert!(d <= previous * 3, "{d:?} after {previous:?}");
+                assert!(d < previous * 3, "{d:?} after {previous:?}");
                 previous = d;
             }
         }

@@ -55,6 +55,10 @@ use super::saturate::secs_to_duration;
 ///   requests of both, so seed each recipe's jitter apart to keep their delays apart.
 ///   With concurrent calls, the order in which they first fail decides which call is
 ///   the `n`-th, so each call's delays are reproducible only when that order is.
+///   A seed gives the same delays on every target, with one reservation for
+///   [`gauss`](Self::gauss): its samples go through `f64::ln` and `f64::sin_cos`, whose
+///   last bit may differ between platforms, which can move a delay by a nanosecond
+///   (only when it falls within about 10⁻⁸ ns of a rounding boundary).
 ///
 /// The closure kinds ([`from_fn`](Self::from_fn), [`from_fn_no_index`](Self::from_fn_no_index))
 /// bring their own randomness, if any; `seeded` does not affect them.

@@ -12,7 +12,8 @@ use rand::{Rng, SeedableRng};
 
 /// The generator a delay iterator owns: xoshiro256++ (32 bytes), named rather than
 /// rand's `SmallRng`, whose algorithm depends on the target and may change between rand
-/// versions. A seed gives the same delays on every target.
+/// versions. A seed gives the same delays on every target (but see `Jitter`'s
+/// Randomness section for `gauss`, whose `ln` and `sin_cos` may differ in their last bit).
 pub(crate) type DelayRng = rand::rngs::Xoshiro256PlusPlus;
 
 /// Seeds one generator per request: from the thread's rng when unseeded, from

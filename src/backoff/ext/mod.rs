@@ -43,7 +43,9 @@ pub trait BackoffExt: Backoff + Sized {
     /// This is the same as a built-in's `with_jitter` except for the order with a cap:
     /// a built-in applies its own cap *after* its jitter (pjrpc's order), while this
     /// combinator jitters whatever the inner backoff yields, a capped value included.
-    /// Write `.jitter(j).max_delay(d)` to cap after jitter.
+    /// Write `.jitter(j).max_delay(d)` to cap after jitter. (They differ past
+    /// `Duration::MAX` too: a built-in jitters its delay's exact value, this combinator
+    /// the `Duration::MAX` it was saturated to.)
     ///
     /// ```
     /// use std::time::Duration;
@@ -115,14 +117,24 @@ pub trait BackoffExt: Backoff + Sized {
         MaxTotalDelay::new(self, budget)
     }
 
-    /// The delays of `self`, then those of `other`.
+    /// The delays of `self`, then those of `other`. `other`'s are its own, as if they
+    /// were a request's first: its growth starts at its first delay, and a jitter in it
+    /// counts retries from 0 ([`Jitter::from_fn`](super::Jitter::from_fn) is told 0 for
+    /// `other`'s first delay, not the request's retry number).
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, PeriodicBackoff};
+    /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, Jitter, PeriodicBackoff};
     ///
     /// let b = PeriodicBackoff::new(1, Duration::ZERO).chain(PeriodicBackoff::new(1, Duration::from_secs(1)));
     /// assert!(b.delays().eq([Duration::ZERO, Duration::from_secs(1)]));
+    ///
+    /// // The second backoff's jitter is told 0, then 1: its own retries.
+    /// let jittered = PeriodicBackoff::new(2, Duration::from_secs(1))
+    ///     .with_jitter(Jitter::from_fn(|i| f64::from(i)));
+    /// let b = PeriodicBackoff::new(1, Duration::from_secs(1)).chain(jittered);
+    /// let secs: Vec<u64> = b.delays().map(|d| d.as_secs()).collect();
+    /// assert_eq!(secs, [1, 1, 2]);
     /// ```
     #[must_use]
     fn chain<B: Backoff>(self, other: B) -> Chain<Self, B> {

@@ -266,7 +266,10 @@ mod tests {
         for _ in 0..100_000 {
             let mut previous = base;
             for delay in b.delays() {
-                assert!(base <= delay && delay < previous * 3, "{delay:?} {previous:?}");
+                assert!(
+                    base <= delay && delay < previous * 3,
+                    "{delay:?} {previous:?}"
+                );
                 previous = delay;
             }
         }

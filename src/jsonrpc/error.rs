@@ -12,6 +12,10 @@ use super::Id;
 /// from a JSON object (not from an array of its fields), a member given twice keeping
 /// its last value.
 ///
+/// Its `Display` shows the message up to 1 KiB, its control characters escaped (`\n`,
+/// `\u{1b}`): a server's line break cannot forge a log line, nor its escape sequence
+/// recolour a terminal. [`message`](Self::message) has it as sent.
+///
 /// ```
 /// use tower_jsonrpc_retry::jsonrpc::ErrorObject;
 ///
@@ -158,8 +162,9 @@ impl std::error::Error for ErrorObject {}
 /// Why a message could not be decoded.
 ///
 /// Its `Display` and `Debug` quote what a server sent (a version, an id) only in part,
-/// up to 100 bytes, and list at most ten ids of a batch: a log line is not megabytes
-/// long for a hostile server's megabyte id.
+/// up to 100 bytes, control characters escaped, and list at most ten ids of a batch: a
+/// log line is not megabytes long for a hostile server's megabyte id, nor split by its
+/// line break.
 #[non_exhaustive]
 pub enum DecodeError {
     /// The bytes are not JSON.
@@ -295,21 +300,23 @@ fn write_quoted(f: &mut fmt::Formatter<'_>, value: impl fmt::Display) -> fmt::Re
     write_cut(f, value, QUOTED)
 }
 
-/// Writes `value`, cut after `limit` bytes (on a character boundary) with an ellipsis.
+/// Writes `value`, cut after `limit` bytes (on a character boundary) with an ellipsis,
+/// and with its control characters escaped as Rust writes them (`\n`, `\u{1b}`): what
+/// a server sent must not start a new line in a log, or move a terminal's cursor.
 fn write_cut(f: &mut fmt::Formatter<'_>, value: impl fmt::Display, limit: usize) -> fmt::Result {
     struct CuttingWriter<'a, 'b> {
         f: &'a mut fmt::Formatter<'b>,
         left: usize,
         cut: bool,
     }
-    impl fmt::Write for CuttingWriter<'_, '_> {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            if self.cut {
-                return Ok(());
-            }
+    impl CuttingWriter<'_, '_> {
+        /// Writes `s` whole if it fits, or as much of it as does, on a character
+        /// boundary; `false` once cut.
+        fn fit(&mut self, s: &str) -> Result<bool, fmt::Error> {
             if s.len() <= self.left {
                 self.left -= s.len();
-                return self.f.write_str(s);
+                self.f.write_str(s)?;
+                return Ok(true);
             }
             let mut end = self.left;
             while !s.is_char_boundary(end) {
@@ -317,7 +324,31 @@ fn write_cut(f: &mut fmt::Formatter<'_>, value: impl fmt::Display, limit: usize)
             }
             self.cut = true;
             self.left = 0;
-            self.f.write_str(s.get(..end).unwrap_or_default())
+            self.f.write_str(s.get(..end).unwrap_or_default())?;
+            Ok(false)
+        }
+    }
+    impl fmt::Write for CuttingWriter<'_, '_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let mut rest = s;
+            while !self.cut {
+                let Some(at) = rest.find(char::is_control) else {
+                    self.fit(rest)?;
+                    break;
+                };
+                let (plain, control) = rest.split_at(at);
+                let mut chars = control.chars();
+                let escaped = chars.next().map(char::escape_default).into_iter().flatten();
+                // An escape is not split: it goes whole, or the cut comes before it.
+                let escaped: String = escaped.collect();
+                if !self.fit(plain)? || escaped.len() > self.left {
+                    self.cut = true;
+                    break;
+                }
+                self.fit(&escaped)?;
+                rest = chars.as_str();
+            }
+            Ok(())
         }
     }
     let mut cut = CuttingWriter {
@@ -482,6 +513,31 @@ mod tests {
                 "z".repeat(QUOTED - 1)
             )
         );
+    }
+
+    /// A server's line break or terminal escape is shown escaped, never written: it
+    /// would forge a log line, or recolour a terminal.
+    #[test]
+    fn control_characters_a_server_sent_are_escaped() {
+        let message = "reverted\nINFO forged \u{1b}[31mred\tend";
+        assert_eq!(
+            ErrorObject::new(3, message).to_string(),
+            r"JSON-RPC error 3: reverted\nINFO forged \u{1b}[31mred\tend"
+        );
+        let version = DecodeError::Version(Some("2.0\r\nX".to_owned()));
+        assert_eq!(
+            version.to_string(),
+            r#"unsupported "jsonrpc" version "2.0\r\nX""#
+        );
+        let id = DecodeError::InvalidId("[1,\n2]".to_owned());
+        assert_eq!(id.to_string(), r"invalid id [1,\n2]");
+        assert_eq!(cut("a\u{0}b\u{7f}", 100), r"a\u{0}b\u{7f}");
+        // Printable text other than ASCII is written as it is.
+        assert_eq!(cut("délai → 5 s", 100), "délai → 5 s");
+        // An escape is cut whole: before it, when it does not fit.
+        assert_eq!(cut("abc\ndef", 4), "abc…");
+        assert_eq!(cut("abc\ndef", 5), r"abc\n…");
+        assert_eq!(cut("abc\n", 5), r"abc\n");
     }
 
     #[test]

@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::Uri;
+use http::{HeaderName, HeaderValue, Uri};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -54,7 +54,7 @@ use tower::util::Oneshot;
 use tower_service::Service;
 
 use crate::RetryStrategy;
-use crate::codec::JsonRpcCodec;
+use crate::codec::{JsonRpcCodec, RequestHeaders};
 use crate::jsonrpc::{BatchRequest, BatchResponse, Id, MethodName, Request, Response};
 use crate::retry::JsonRpcRetry;
 
@@ -517,6 +517,43 @@ where
     /// Sets the id instead of taking the client's next one.
     pub fn id(mut self, id: impl Into<Id>) -> Self {
         self.id = Some(id.into());
+        self
+    }
+
+    /// Adds a header to this call's HTTP requests (every attempt), replacing one of the
+    /// same name the client sends with every call: a trace context, a tenant, a token
+    /// of the caller's. It rides in the request's extensions as
+    /// [`RequestHeaders`], which the codec reads (see
+    /// there: `Content-Length` and `Transfer-Encoding` are left out, credentials marked
+    /// sensitive).
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::http::{HeaderName, HeaderValue};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// let client = Client::builder(server.uri()).build();
+    /// let sum: i64 = client
+    ///     .request("sum")
+    ///     .params((1, 2))
+    ///     .header(
+    ///         HeaderName::from_static("x-tenant"),
+    ///         HeaderValue::from_static("acme"),
+    ///     )
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(sum, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        let own = self
+            .extensions
+            .remove::<RequestHeaders>()
+            .unwrap_or_default();
+        self.extensions.insert(own.with(name, value));
         self
     }
 

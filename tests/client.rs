@@ -1157,3 +1157,64 @@ async fn a_result_under_a_failure_status_is_the_value_and_send_shows_the_status(
     let sum = call_with_id_1().await.unwrap();
     assert_eq!((sum, server.calls("sum")), (3, 9), "no rule retries a 500");
 }
+
+/// `RequestBuilder::header` and `BatchBuilder::header`: the call's own header goes on
+/// every attempt, a batch's on the re-send of its failed call too.
+#[tokio::test(start_paused = true)]
+async fn a_calls_own_header_goes_with_every_attempt() {
+    use std::sync::{Arc, Mutex};
+    use tower_jsonrpc_retry::http::{HeaderName, HeaderValue};
+
+    let server = FlakyServer::start().await.unwrap();
+    server.script("sum", [Step::error(-32005), Step::ok()]);
+    let seen: Arc<Mutex<Vec<Option<HeaderValue>>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let strategy =
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(10))).codes([-32005]);
+    let stack = tower::ServiceBuilder::new()
+        .layer(tower_jsonrpc_retry::JsonRpcRetryLayer::new(strategy))
+        .layer(tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(
+            server.uri(),
+        ))
+        .map_request(move |req: http::Request<_>| {
+            let tenant = req.headers().get("x-tenant").cloned();
+            log.lock().unwrap().push(tenant);
+            req
+        })
+        .service(
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http(),
+        );
+    let client = Client::new(stack);
+    let tenant = HeaderName::from_static("x-tenant");
+    let sum: i64 = client
+        .request("sum")
+        .params((1, 2))
+        .header(tenant.clone(), HeaderValue::from_static("a"))
+        .header(tenant.clone(), HeaderValue::from_static("acme"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sum, 3);
+    let acme = Some(HeaderValue::from_static("acme"));
+    assert_eq!(*seen.lock().unwrap(), [acme.clone(), acme.clone()]);
+
+    seen.lock().unwrap().clear();
+    server.script("sum", [Step::ok(), Step::error(-32005), Step::ok()]);
+    let mut batch = client.batch();
+    let first = batch.call::<i64>("sum", (1, 2));
+    let second = batch.call::<i64>("sum", (3, 4));
+    batch.header(tenant, HeaderValue::from_static("acme"));
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(results.take(first).unwrap(), 3);
+    assert_eq!(results.take(second).unwrap(), 7);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [acme.clone(), acme],
+        "the re-send too"
+    );
+    // A call without one sends none.
+    seen.lock().unwrap().clear();
+    let _: i64 = client.call("sum", (1, 2)).await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), [None]);
+}

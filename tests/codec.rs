@@ -347,6 +347,95 @@ async fn a_layer_below_the_codec_writes_a_header_from_the_calls_extensions() {
     assert_eq!(sent, [trace.clone(), trace], "on both attempts");
 }
 
+/// `RequestHeaders` in a call's extensions: written over the codec's own headers (each
+/// name's values replace those there, the URI's credentials included), every value of
+/// a name kept, the body's framing left out, credentials hidden from `Debug`; on every
+/// attempt a retry layer above sends.
+#[tokio::test(start_paused = true)]
+async fn a_calls_own_headers_go_on_every_attempt_over_the_codecs() {
+    use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    use tower_jsonrpc_retry::codec::RequestHeaders;
+    use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
+
+    let server = server().await;
+    server.script("sum", [Step::error(-32005), Step::ok()]);
+    let seen = Seen::default();
+    let strategy =
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(10))).codes([-32005]);
+    let uri: Uri = format!("http://alice:s3cret@{}/", server.addr())
+        .parse()
+        .unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(
+            JsonRpcCodecLayer::new(uri)
+                .header(ACCEPT, HeaderValue::from_static("application/json-rpc")),
+        )
+        .service(capturing(seen.clone()));
+    let mut given = HeaderMap::new();
+    given.append("x-tenant", HeaderValue::from_static("a"));
+    given.append("x-tenant", HeaderValue::from_static("b"));
+    given.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("1"));
+    let own = RequestHeaders::from(given)
+        .with(ACCEPT, HeaderValue::from_static("application/json"))
+        .with(AUTHORIZATION, HeaderValue::from_static("Bearer t0ken"))
+        .with(
+            http::header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+    assert!(!format!("{own:?}").contains("t0ken"), "{own:?}");
+    let mut call = sum(1);
+    call.extensions_mut().insert(own);
+    let resp = svc.oneshot(call).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    let heads = seen.take();
+    assert_eq!(heads.len(), 2, "two attempts");
+    for head in &heads {
+        let all = |name| -> Vec<_> { head.headers.get_all(name).iter().cloned().collect() };
+        assert_eq!(all("x-tenant"), ["a", "b"]);
+        assert_eq!(all("accept"), ["application/json"]);
+        assert_eq!(all("authorization"), ["Bearer t0ken"]);
+        assert!(head.headers[AUTHORIZATION].is_sensitive());
+        assert!(!head.headers.contains_key(http::header::TRANSFER_ENCODING));
+        assert_ne!(
+            head.headers.get(http::header::CONTENT_LENGTH),
+            Some(&HeaderValue::from_static("1"))
+        );
+    }
+    // A call without them gets the codec's own.
+    server.script("sum", [Step::ok()]);
+    let strategy = RetryStrategy::none();
+    let svc = ServiceBuilder::new()
+        .layer(JsonRpcRetryLayer::new(strategy))
+        .layer(JsonRpcCodecLayer::new(server.uri()))
+        .service(capturing(seen.clone()));
+    svc.oneshot(sum(2)).await.unwrap();
+    assert!(!seen.take()[0].headers.contains_key("x-tenant"));
+}
+
+/// A call's own `Authorization` lifts the refusal of a URI user name with a colon, for
+/// that call.
+#[tokio::test]
+async fn a_calls_own_authorization_sends_a_uri_whose_user_name_has_a_colon() {
+    use tower_jsonrpc_retry::codec::RequestHeaders;
+    let server = server().await;
+    let seen = Seen::default();
+    let uri: Uri = format!("http://a%3Ab:pw@{}/", server.addr())
+        .parse()
+        .unwrap();
+    let svc = JsonRpcCodecLayer::new(uri).layer(capturing(seen.clone()));
+    let mut call = sum(1);
+    call.extensions_mut().insert(
+        RequestHeaders::new().with(AUTHORIZATION, HeaderValue::from_static("Bearer t0ken")),
+    );
+    let resp = svc.clone().oneshot(call).await.unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+    assert_eq!(seen.take()[0].headers[AUTHORIZATION], "Bearer t0ken");
+    let err = svc.oneshot(sum(2)).await.unwrap_err();
+    assert!(err.is_invalid_request(), "{err:?}");
+    assert!(seen.take().is_empty());
+}
+
 /// A user name that decodes to one with a colon (`a%3Ab`) cannot go in `Authorization:
 /// Basic` (RFC 7617): the server would split it at the colon and read `b:pw` as the
 /// password. Every call fails unsent, saying why, unless a header of the caller's gives

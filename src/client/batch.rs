@@ -154,6 +154,18 @@ where
         self
     }
 
+    /// Adds a header to the batch's HTTP requests (every attempt, a re-send of some calls
+    /// included), as [`RequestBuilder::header`](super::RequestBuilder::header) does for
+    /// one request.
+    pub fn header(&mut self, name: http::HeaderName, value: http::HeaderValue) -> &mut Self {
+        let extensions = self.batch.extensions_mut();
+        let own = extensions
+            .remove::<codec::RequestHeaders>()
+            .unwrap_or_default();
+        extensions.insert(own.with(name, value));
+        self
+    }
+
     /// Adds a value to the batch's extensions, for the layers below (a tenant, a tracing
     /// context), as [`RequestBuilder::extension`](super::RequestBuilder::extension) does
     /// for one request: the codec moves it onto every attempt's HTTP request, a re-send of

@@ -40,7 +40,8 @@ impl JsonRpcCodecLayer {
     /// (`http://127.0.0.1:85450/`) fails every call unsent, with an error that
     /// [`is_invalid_request`](super::Error::is_invalid_request) and says why: an HTTP
     /// client would connect to the scheme's default port instead. So does a user name
-    /// with a colon (`http://a%3Ab:pw@host/`), unless a `header` gives `Authorization`:
+    /// with a colon (`http://a%3Ab:pw@host/`), unless a `header` gives `Authorization`
+    /// (or, for one call, its [`RequestHeaders`](super::RequestHeaders)):
     /// Basic authentication cannot carry it (RFC 7617), and the server would take what
     /// follows the colon for the password.
     ///
@@ -185,6 +186,6 @@ impl<S> Layer<S> for JsonRpcCodecLayer {
 
 /// Whether a header frames the body (`Content-Length`, `Transfer-Encoding`): the HTTP
 /// client's to set, for the body the codec makes.
-fn frames_body(name: &HeaderName) -> bool {
+pub(super) fn frames_body(name: &HeaderName) -> bool {
     name == http::header::CONTENT_LENGTH || name == http::header::TRANSFER_ENCODING
 }

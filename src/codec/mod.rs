@@ -53,9 +53,10 @@
 //! # A header for one call
 //!
 //! The codec's [`header`](JsonRpcCodecLayer::header) goes on every request. A header
-//! for one call (a trace id, a tenant) rides in the call's extensions, and a layer
-//! below the codec writes it: the extensions reach the HTTP request, on every attempt
-//! a retry layer above sends.
+//! for one call (a trace context, a tenant) goes in the call's extensions as
+//! [`RequestHeaders`], which the codec writes on every attempt a retry layer above
+//! sends. Any other value in the extensions reaches the HTTP request too, so a layer
+//! below the codec can make a header of it:
 //!
 //! ```
 //! use hyper_util::client::legacy::Client;
@@ -97,11 +98,13 @@ pub mod future;
 mod layer;
 mod marks;
 mod raw;
+mod request_headers;
 mod retry_after;
 mod uri;
 
 pub use error::Error;
 pub use layer::JsonRpcCodecLayer;
+pub use request_headers::RequestHeaders;
 pub use retry_after::RetryAfter;
 
 use std::fmt;
@@ -189,12 +192,19 @@ impl Config {
         }
     }
 
-    /// The flaw that fails every call; a user name the URI cannot give matters no more
-    /// once an `Authorization` header of the caller's replaces the URI's credentials.
-    fn authority_flaw(&self) -> Option<&uri::AuthorityFlaw> {
-        self.authority_flaw.as_ref().filter(|flaw| {
-            **flaw != uri::AuthorityFlaw::ColonInUser || !self.headers.contains_key(AUTHORIZATION)
-        })
+    /// The flaw that fails a call with these extensions; a user name the URI cannot give
+    /// matters no more once an `Authorization` header of the caller's (the codec's, or
+    /// the call's own) replaces the URI's credentials.
+    fn authority_flaw(&self, extensions: &http::Extensions) -> Option<&uri::AuthorityFlaw> {
+        let authorized = || {
+            self.headers.contains_key(AUTHORIZATION)
+                || extensions
+                    .get::<RequestHeaders>()
+                    .is_some_and(|own| own.headers().contains_key(AUTHORIZATION))
+        };
+        self.authority_flaw
+            .as_ref()
+            .filter(|flaw| **flaw != uri::AuthorityFlaw::ColonInUser || !authorized())
     }
 
     fn new(uri: Uri) -> Self {
@@ -401,6 +411,9 @@ impl<S> JsonRpcCodec<S> {
                 *req.method_mut() = Method::POST;
                 *req.uri_mut() = self.config.uri.clone();
                 *req.headers_mut() = self.config.headers.clone();
+                if let Some(own) = extensions.get::<RequestHeaders>() {
+                    own.apply(req.headers_mut());
+                }
             }
         }
         *req.extensions_mut() = extensions;
@@ -438,7 +451,7 @@ where
             if self.config.absolute_uri && (uri.scheme().is_none() || uri.authority().is_none()) {
                 return self.refuse(Error::relative_uri(), decode);
             }
-            if let Some(flaw) = self.config.authority_flaw() {
+            if let Some(flaw) = self.config.authority_flaw(&extensions) {
                 let error = Error::bad_authority(flaw.clone());
                 return self.refuse(error, decode);
             }

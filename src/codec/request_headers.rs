@@ -1,0 +1,99 @@
+//! Headers of one call's own, carried in its extensions.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// Headers for the HTTP requests of one call (or one batch), carried in its extensions:
+/// the codec adds them to the headers it sends with every call, replacing any of the
+/// same name (one given to [`JsonRpcCodecLayer::header`](super::JsonRpcCodecLayer::header),
+/// the `Authorization` made of the URI's credentials), on every attempt a retry layer
+/// above sends.
+///
+/// For what changes from call to call: a trace context (`traceparent`), a tenant, a
+/// token of the caller's. As with `header`, `Content-Length` and `Transfer-Encoding`
+/// are left out (the HTTP client frames the body the codec makes), and credentials are
+/// marked sensitive, so `Debug` output never shows them. Through
+/// [`Client`](crate::Client), [`RequestBuilder::header`](crate::client::RequestBuilder::header)
+/// sets them.
+///
+/// At the HTTP level ([`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http)) the
+/// caller's own HTTP request carries its headers, and re-sends keep them; this is not
+/// read there.
+///
+/// ```
+/// use serde_json::json;
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_jsonrpc_retry::codec::{JsonRpcCodecLayer, RequestHeaders};
+/// use tower_jsonrpc_retry::http::{HeaderName, HeaderValue};
+/// use tower_jsonrpc_retry::jsonrpc::Request;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+/// let http = hyper_util::client::legacy::Client::builder(
+///     hyper_util::rt::TokioExecutor::new(),
+/// )
+/// .build_http();
+/// let svc = ServiceBuilder::new()
+///     .layer(JsonRpcCodecLayer::new(server.uri()))
+///     .service(http);
+/// let mut call = Request::new("sum", json!([1, 2])).with_id(1);
+/// call.extensions_mut().insert(RequestHeaders::new().with(
+///     HeaderName::from_static("traceparent"),
+///     HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+/// ));
+/// let resp = svc.oneshot(call).await?;
+/// assert_eq!(resp.result(), Some(&json!(3)));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct RequestHeaders(HeaderMap);
+
+impl RequestHeaders {
+    /// No headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a header, replacing one of the same name; `Content-Length` and
+    /// `Transfer-Encoding` are left out.
+    #[must_use]
+    pub fn with(mut self, name: HeaderName, mut value: HeaderValue) -> Self {
+        if !super::layer::frames_body(&name) {
+            super::mark_sensitive(&name, &mut value);
+            self.0.insert(name, value);
+        }
+        self
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.0
+    }
+
+    /// Writes these headers over `headers`: each name's values replace those there.
+    pub(super) fn apply(&self, headers: &mut HeaderMap) {
+        for name in self.0.keys() {
+            headers.remove(name);
+        }
+        for (name, value) in &self.0 {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+}
+
+impl From<HeaderMap> for RequestHeaders {
+    /// Takes these headers, every value of each name, less `Content-Length` and
+    /// `Transfer-Encoding`, credentials marked sensitive.
+    fn from(headers: HeaderMap) -> Self {
+        let mut own = HeaderMap::with_capacity(headers.len());
+        for (name, value) in &headers {
+            if !super::layer::frames_body(name) {
+                let mut value = value.clone();
+                super::mark_sensitive(name, &mut value);
+                own.append(name.clone(), value);
+            }
+        }
+        Self(own)
+    }
+}

@@ -83,8 +83,12 @@ pub(crate) fn connect_failure_words(err: &(dyn StdError + 'static)) -> Option<&'
     if !connection_not_made(err) {
         return None;
     }
-    if is_unsupported_scheme(err) {
+    if chain(err).any(|e| e.is::<crate::client::UnsupportedScheme>()) {
         return Some("unsupported URI scheme");
+    }
+    if chain(err).any(http_connector_refused) {
+        // Its own words (the scheme, or the host) follow in the chain.
+        return Some("the connector refused the URI");
     }
     if chain(err).any(fails_every_time) {
         // The rest of `fails_every_time`: rustls's error.
@@ -93,13 +97,27 @@ pub(crate) fn connect_failure_words(err: &(dyn StdError + 'static)) -> Option<&'
     Some("could not connect")
 }
 
-/// A URI whose scheme the client's connector does not speak ([`SchemeCheck`]'s refusal),
-/// anywhere in `err`'s chain: the same URI fails the same way on every attempt, so no
-/// rule retries it.
+/// A URI whose scheme the client's connector does not speak ([`SchemeCheck`]'s refusal,
+/// or hyper-util's `HttpConnector`'s own), anywhere in `err`'s chain: the same URI fails
+/// the same way on every attempt, so no rule retries it.
 ///
 /// [`SchemeCheck`]: crate::client::SchemeCheck
 pub(crate) fn is_unsupported_scheme(err: &(dyn StdError + 'static)) -> bool {
-    chain(err).any(|e| e.is::<crate::client::UnsupportedScheme>())
+    chain(err).any(|e| e.is::<crate::client::UnsupportedScheme>() || http_connector_refused(e))
+}
+
+/// hyper-util's `HttpConnector` refusing a URI before it connects: `https` (or any
+/// scheme but `http`), no scheme, no host. Its error type is not public, so it is told
+/// by its message, one of three the connector writes and no other error in a chain
+/// below hyper-util's (`tests/client.rs` pins the one for a scheme to the hyper-util
+/// this crate builds with).
+fn http_connector_refused(e: &(dyn StdError + 'static)) -> bool {
+    const REFUSALS: [&str; 3] = [
+        "invalid URL, scheme is not http",
+        "invalid URL, scheme is missing",
+        "invalid URL, host is missing",
+    ];
+    e.source().is_none() && REFUSALS.contains(&e.to_string().as_str())
 }
 
 /// A connector's failure that no retry can mend: a URI whose scheme it does not speak,
@@ -109,7 +127,7 @@ fn fails_every_time(e: &(dyn StdError + 'static)) -> bool {
     if e.is::<rustls::Error>() {
         return true;
     }
-    e.is::<crate::client::UnsupportedScheme>()
+    e.is::<crate::client::UnsupportedScheme>() || http_connector_refused(e)
 }
 
 /// The server provably did not run the request. It never left the client: the

@@ -207,8 +207,9 @@
 //! No rule retries a request the codec refused unsent
 //! ([`is_invalid_request`](codec::Error::is_invalid_request)), nor one to a URI whose
 //! scheme the client's connector does not speak
-//! ([`UnsupportedScheme`](client::UnsupportedScheme) in the chain): every attempt would be
-//! refused the same way.
+//! ([`UnsupportedScheme`](client::UnsupportedScheme) in the chain, or hyper-util's
+//! `HttpConnector` refusing an `https` URI itself): every attempt would be refused the
+//! same way.
 //!
 //! When retries end, the last error *response* (or a success retried by a result rule or
 //! for its status) is returned as `Ok`, and the last transport
@@ -220,7 +221,9 @@
 //! a [`codec::Error`]'s message then says it). Through [`Client`], [`ClientError::status`]
 //! and [`ClientError::retry_after`] give the last answer's failure status and `Retry-After`
 //! whether it carried a JSON-RPC error object or not, for a caller that waits itself once
-//! retries are over. Two presets document their choices in tables:
+//! retries are over. (For a call of a partly retried batch whose re-send failed without
+//! an answer, the status is that of the earlier answer its error came in, and the
+//! `Retry-After` the latest one, the failed re-send's included.) Two presets document their choices in tables:
 //! [`RetryStrategy::transient()`] (connect, timeout, reset, 429/502/503/504; the default)
 //! and [`RetryStrategy::ethereum_rate_limits()`] (providers' rate-limit codes and messages,
 //! 429/503, with the write methods marked non-idempotent;

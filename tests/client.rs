@@ -749,6 +749,52 @@ async fn a_uri_the_plain_http_client_cannot_speak_fails_at_once_and_is_not_retri
     assert_eq!(server.connections(), 0, "nothing reached the server");
 }
 
+/// Over a stack of one's own on hyper-util's plain `HttpConnector` (no `SchemeCheck`),
+/// the connector's own refusal of an `https` URI (any scheme but `http`) is not a
+/// connect failure either: not retried by any rule, a non-idempotent method's included,
+/// and named for what it is. (It was retried as "could not connect", backoff and all.)
+#[tokio::test(start_paused = true)]
+async fn a_uri_hyper_utils_connector_refuses_is_not_retried_over_a_stack_of_ones_own() {
+    let three_retries = || RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)));
+    for (uri, said) in [
+        ("https://127.0.0.1:1/", "invalid URL, scheme is not http"),
+        ("wss://127.0.0.1:1/", "invalid URL, scheme is not http"),
+    ] {
+        for strategy in [
+            three_retries().retry_on(ErrorClass::Connect),
+            three_retries().retry_if(|_| true),
+            RetryStrategy::transient().non_idempotent(["sum"]),
+        ] {
+            let http =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build_http();
+            let stack = tower::ServiceBuilder::new()
+                .layer(tower_jsonrpc_retry::JsonRpcRetryLayer::new(strategy))
+                .layer(tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(
+                    uri.parse().unwrap(),
+                ))
+                .service(http);
+            let start = tokio::time::Instant::now();
+            let err = Client::new(stack)
+                .call::<i64>("sum", (1, 2))
+                .await
+                .unwrap_err();
+            assert_eq!(start.elapsed(), Duration::ZERO, "{uri}: no backoff waited");
+            let gave_up = err.gave_up().map(|g| (g.retries(), g.reason()));
+            assert_eq!(gave_up, Some((0, GiveUpReason::NotRetryable)), "{uri}");
+            let transport = err.transport().expect("a transport error");
+            assert!(!transport.is_connect(), "{uri}");
+            let messages = chain(&err);
+            assert_eq!(
+                transport.to_string(),
+                "HTTP request failed: the connector refused the URI",
+                "{uri}: {messages:#?} {err:?}"
+            );
+            assert!(messages.iter().any(|m| m == said), "{uri}: {messages:#?}");
+        }
+    }
+}
+
 /// lib.rs: `Client::builder`'s stack retries with the `transient()` preset unless told
 /// otherwise.
 #[tokio::test(start_paused = true)]
@@ -1217,4 +1263,33 @@ async fn a_calls_own_header_goes_with_every_attempt() {
     seen.lock().unwrap().clear();
     let _: i64 = client.call("sum", (1, 2)).await.unwrap();
     assert_eq!(*seen.lock().unwrap(), [None]);
+}
+
+/// `ClientError::status`'s docs: in a partly retried batch whose re-send failed without
+/// an answer, a call's error keeps the status of the answer it came in (here a 2xx:
+/// none), while `retry_after` is the failed re-send's hint.
+#[tokio::test(start_paused = true)]
+async fn a_failed_re_sends_hint_is_told_beside_the_earlier_answers_status() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script(
+        "sum",
+        [Step::error(2001), Step::status(503).retry_after("5")],
+    );
+    let strategy = periodic(1)
+        .codes([2001])
+        .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    let client = client(&server, strategy);
+    let mut batch = client.batch();
+    let sum = batch.call::<i64>("sum", (1, 2));
+    let echo = batch.call::<serde_json::Value>("echo", ("x",));
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(results.take(echo).unwrap(), json!(["x"]));
+    let err = results.take(sum).unwrap_err();
+    assert_eq!(err.rpc().map(|e| e.error().code()), Some(2001), "{err}");
+    assert_eq!(err.status(), None, "the 2001 came under a 200");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
+    assert_eq!(
+        err.gave_up().map(|g| g.last_attempt_unanswered()),
+        Some(true)
+    );
 }

@@ -106,6 +106,9 @@ impl<E: InspectError> ClientError<E> {
     /// ([`Rpc`](Self::Rpc)) or not ([`Transport`](Self::Transport)): a 429 is a 429
     /// however the server wrote its error. `None` for a 2xx answer, or no answer. (A
     /// result under a failure status is no error: see [`Client::call`](crate::Client::call).)
+    /// For an error object, the status of the answer it came in: in a partly retried
+    /// batch whose re-send failed unanswered (a 503 without a JSON-RPC body, say), an
+    /// earlier answer's, while [`retry_after`](Self::retry_after) is the latest hint.
     pub fn status(&self) -> Option<http::StatusCode> {
         match self {
             ClientError::Rpc(e) => e.status(),

@@ -64,7 +64,9 @@ const RESENDS: u8 = 3;
 /// what it held is free for the next sending (a `ConcurrencyLimit`'s permit below, say).
 ///
 /// Each request is cloned before it is sent, for the second sending: a `Clone` body
-/// (the codec's `Full<Bytes>` is) and the head, whose header map is the one allocation.
+/// (the codec's `Full<Bytes>` is, a reference count) and the head, whose header map
+/// allocates, as does its extensions map when the call carries any (its own strategy,
+/// its own headers).
 /// [`ResendCancelled::disabled`] passes requests through instead, for an HTTP/1.1
 /// client, whose calls never wait on one another's connection.
 #[derive(Debug, Clone)]

@@ -323,7 +323,8 @@ impl fmt::Debug for Error {
 }
 
 /// What failed, in a few words (a transport error names its class: `HTTP request
-/// failed: could not connect`, `…: unsupported URI scheme`, `…: TLS handshake failed`,
+/// failed: could not connect`, `…: unsupported URI scheme`, `…: the connector refused
+/// the URI` (hyper-util's `HttpConnector` given an `https` URI), `…: TLS handshake failed`,
 /// `…: timed out`, `…: the connection broke`, or `…: not sent` for a request the
 /// service below never took when no other class says more); an error that came after a
 /// failure status (a body that broke off or ran out of time under a 503) names that

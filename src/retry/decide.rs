@@ -150,7 +150,8 @@ fn status_rule(matcher: &ErrorMatcher, status: StatusCode) -> Option<RetryReason
 /// (`classify::provably_not_run`: it never left the client, or the server refused its
 /// HTTP/2 stream), and the strategy retries that error. A request the codec refused
 /// unsent ([`is_invalid_request`](crate::codec::Error::is_invalid_request)), or one to a
-/// URI whose scheme the connector does not speak (`UnsupportedScheme` in the chain), is
+/// URI whose scheme the connector does not speak (`UnsupportedScheme` in the chain, or
+/// hyper-util's `HttpConnector`'s refusal), is
 /// retried by no rule, a catch-all predicate's included: every attempt would be refused
 /// the same way.
 pub(crate) fn error<E: InspectError>(

@@ -40,7 +40,8 @@ pub enum ErrorClass {
     /// connector does not speak
     /// ([`client::UnsupportedScheme`](crate::client::UnsupportedScheme), from
     /// [`Client::builder`](crate::Client::builder)'s connector or a
-    /// [`SchemeCheck`](crate::client::SchemeCheck) of your own), which no rule retries.
+    /// [`SchemeCheck`](crate::client::SchemeCheck) of your own; or hyper-util's
+    /// `HttpConnector`'s own refusal of a scheme but `http`), which no rule retries.
     /// Below an error type that hides hyper-util's error from the `source()` chain
     /// (jsonrpsee's transport error does), only a refused connection or an unavailable
     /// local address is known to be one; other connect failures are then not taken for
@@ -418,8 +419,9 @@ impl RetryStrategy {
     /// ([`is_invalid_request`](crate::codec::Error::is_invalid_request): its source a
     /// [`DecodeError`](crate::jsonrpc::DecodeError), or a URI the codec cannot send to),
     /// nor one to a URI whose scheme the connector does not speak
-    /// ([`UnsupportedScheme`](crate::client::UnsupportedScheme) in the chain): every
-    /// attempt would be refused the same way. It ends "not retryable", at once.
+    /// ([`UnsupportedScheme`](crate::client::UnsupportedScheme) in the chain, or
+    /// hyper-util's `HttpConnector`'s own refusal): every attempt would be refused the
+    /// same way. It ends "not retryable", at once.
     #[must_use]
     pub fn retry_on_error<E: StdError + 'static>(self) -> Self {
         self.edit(|i| {

@@ -165,7 +165,9 @@
 //! | AWS "decorrelated jitter" | [`DecorrelatedJitterBackoff`](backoff::DecorrelatedJitterBackoff) |
 //! | gRPC's `× U(0.8, 1.2)` | [`Jitter::proportional(0.2)`](backoff::Jitter::proportional) |
 //!
-//! Every random source can be [seeded](backoff::Jitter::seeded) for reproducible tests.
+//! Every random source can be [seeded](backoff::Jitter::seeded) for reproducible tests
+//! (the spread added to a server's hint too:
+//! [`retry_after_spread_seeded`](RetryStrategy::retry_after_spread_seeded)).
 //!
 //! ```
 //! use std::time::Duration;
@@ -418,7 +420,8 @@
 //!   the largest, raises the next delay to the hint, never beyond
 //!   [`retry_after_ceiling`](RetryStrategy::retry_after_ceiling) (default
 //!   [`DEFAULT_RETRY_AFTER_CEILING`](retry::DEFAULT_RETRY_AFTER_CEILING), one minute), so
-//!   a broken or hostile server cannot park a caller. The hint never shortens a delay,
+//!   a broken or hostile server cannot park a caller (a spread, below, adds at most its
+//!   own length). The hint never shortens a delay,
 //!   and does not make anything retryable by itself. Callers told the same wait come
 //!   back together, to be limited again together:
 //!   [`retry_after_spread`](RetryStrategy::retry_after_spread) adds a random time to a

@@ -1,6 +1,6 @@
 //! `RetryStrategy::retry_after_spread`: a wait a server's hint decides is spread over
-//! `[hint, hint + spread)`, at both levels; the backoff's own longer delay is not, and
-//! under a deadline the spread never ends retries.
+//! `[hint, hint + spread)`, at both levels; the backoff's own longer delay is not; under
+//! a deadline the draw is held below the room the hint leaves; seeded, the waits repeat.
 
 mod common;
 
@@ -85,20 +85,61 @@ async fn a_backoff_delay_longer_than_the_hint_is_not_spread() {
     assert_eq!(delays, [secs(3.0); CALLS]);
 }
 
-/// A hint the deadline leaves time for is retried whatever the draw: a spread-out wait
-/// past the deadline falls back to the hint's. With a spread of 10 s and 0.5 s to
-/// spare, most draws do.
+/// A hint the deadline leaves time for is retried whatever the draw, still spread: a
+/// spread of 10 s with 0.5 s to spare draws below what is left (less the timer's
+/// millisecond), so the retry starts before the deadline.
 #[tokio::test(start_paused = true)]
-async fn the_spread_never_ends_retries_under_a_deadline() {
+async fn under_a_deadline_the_spread_is_drawn_below_the_room_left() {
     let strategy = on_503(0.1)
         .retry_after_spread(secs(10.0))
         .max_elapsed(secs(2.5));
     let delays = waits_through_the_codec(strategy).await;
     assert_eq!(delays.len(), CALLS, "every call retried once");
+    // 2.5 s less the timer's rounding, 999,999 ns.
+    let room_ends = Duration::from_nanos(2_499_000_001);
     for delay in &delays {
-        assert!(secs(2.0) <= *delay && *delay < secs(2.5), "{delay:?}");
+        assert!(secs(2.0) <= *delay && *delay < room_ends, "{delay:?}");
     }
-    assert!(delays.contains(&secs(2.0)), "{delays:?}");
+    let distinct: HashSet<_> = delays.iter().collect();
+    assert!(distinct.len() > CALLS / 2, "still spread: {delays:?}");
+}
+
+/// A hint as long as the backoff's delay decides the wait as well: spread.
+#[tokio::test(start_paused = true)]
+async fn a_hint_as_long_as_the_backoffs_delay_is_spread() {
+    let delays = waits_through_the_codec(on_503(2.0).retry_after_spread(secs(0.5))).await;
+    assert!(
+        delays.iter().all(|d| secs(2.0) <= *d && *d < secs(2.5)),
+        "{delays:?}"
+    );
+    assert!(delays.iter().any(|d| *d > secs(2.0)), "{delays:?}");
+}
+
+/// Whole nanoseconds below the spread: a spread of 1 ns adds nothing, ever.
+#[tokio::test(start_paused = true)]
+async fn the_spread_never_reaches_its_top() {
+    let delays =
+        waits_through_the_codec(on_503(0.1).retry_after_spread(Duration::from_nanos(1))).await;
+    assert_eq!(delays, [secs(2.0); CALLS]);
+}
+
+/// Seeded (by `retry_after_spread_seeded`, or by a seeded preset), the same waits on
+/// every run; two seeds, other waits.
+#[tokio::test(start_paused = true)]
+async fn a_seeded_spread_draws_the_same_waits_on_every_run() {
+    let seeded = |seed| on_503(0.1).retry_after_spread_seeded(secs(0.5), seed);
+    let first = waits_through_the_codec(seeded(7)).await;
+    assert_eq!(waits_through_the_codec(seeded(7)).await, first);
+    assert_ne!(waits_through_the_codec(seeded(8)).await, first);
+    let preset = |seed| {
+        RetryStrategy::transient_seeded(seed)
+            .backoff(PeriodicBackoff::new(1, secs(0.1)))
+            .retry_after_spread(secs(0.5))
+    };
+    let first = waits_through_the_codec(preset(7)).await;
+    assert_eq!(waits_through_the_codec(preset(7)).await, first);
+    let distinct: HashSet<_> = first.iter().collect();
+    assert!(distinct.len() > CALLS / 2, "{first:?}");
 }
 
 /// The HTTP-level layer decides its waits in the same place.

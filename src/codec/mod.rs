@@ -55,8 +55,10 @@
 //! The codec's [`header`](JsonRpcCodecLayer::header) goes on every request. A header
 //! for one call (a trace context, a tenant) goes in the call's extensions as
 //! [`RequestHeaders`], which the codec writes on every attempt a retry layer above
-//! sends. Any other value in the extensions reaches the HTTP request too, so a layer
-//! below the codec can make a header of it:
+//! sends (its `Authorization` also lets a URI whose user name the codec refuses be
+//! used for that call, which a header written further down cannot). Any other value in
+//! the extensions reaches the HTTP request too, so a layer below the codec can make a
+//! header of it:
 //!
 //! ```
 //! use hyper_util::client::legacy::Client;

@@ -13,8 +13,10 @@ use super::Id;
 /// its last value.
 ///
 /// Its `Display` shows the message up to 1 KiB, its control characters escaped (`\n`,
-/// `\u{1b}`): a server's line break cannot forge a log line, nor its escape sequence
-/// recolour a terminal. [`message`](Self::message) has it as sent.
+/// `\u{1b}`), and Unicode's line separators and marks that reorder text too: a
+/// server's line break cannot forge a log line, nor its escape sequence recolour a
+/// terminal. (A backslash it wrote is not doubled, so `\n` may be either: `Debug`
+/// tells them apart.) [`message`](Self::message) has it as sent.
 ///
 /// ```
 /// use tower_jsonrpc_retry::jsonrpc::ErrorObject;
@@ -301,8 +303,10 @@ fn write_quoted(f: &mut fmt::Formatter<'_>, value: impl fmt::Display) -> fmt::Re
 }
 
 /// Writes `value`, cut after `limit` bytes (on a character boundary) with an ellipsis,
-/// and with its control characters escaped as Rust writes them (`\n`, `\u{1b}`): what
-/// a server sent must not start a new line in a log, or move a terminal's cursor.
+/// and with its control characters, Unicode's line and paragraph separators and its
+/// marks that reorder text escaped as Rust writes them (`\n`, `\u{1b}`, `\u{2028}`):
+/// what a server sent must not start a new line in a log, move a terminal's cursor, or
+/// show its text in another order than it is.
 fn write_cut(f: &mut fmt::Formatter<'_>, value: impl fmt::Display, limit: usize) -> fmt::Result {
     struct CuttingWriter<'a, 'b> {
         f: &'a mut fmt::Formatter<'b>,
@@ -332,7 +336,7 @@ fn write_cut(f: &mut fmt::Formatter<'_>, value: impl fmt::Display, limit: usize)
         fn write_str(&mut self, s: &str) -> fmt::Result {
             let mut rest = s;
             while !self.cut {
-                let Some(at) = rest.find(char::is_control) else {
+                let Some(at) = rest.find(must_escape) else {
                     self.fit(rest)?;
                     break;
                 };
@@ -361,6 +365,18 @@ fn write_cut(f: &mut fmt::Formatter<'_>, value: impl fmt::Display, limit: usize)
         cut.f.write_str("…")?;
     }
     Ok(())
+}
+
+/// A character [`write_cut`] escapes: a control character (`\n`, ESC), a line or
+/// paragraph separator (U+2028, U+2029: a line break to JavaScript's log viewers), or a
+/// bidirectional mark or override (U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069).
+fn must_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// Messages quote what a server sent ([`Version`](Self::Version), an id) only in part,
@@ -532,8 +548,13 @@ mod tests {
         let id = DecodeError::InvalidId("[1,\n2]".to_owned());
         assert_eq!(id.to_string(), r"invalid id [1,\n2]");
         assert_eq!(cut("a\u{0}b\u{7f}", 100), r"a\u{0}b\u{7f}");
-        // Printable text other than ASCII is written as it is.
+        // Printable text other than ASCII is written as it is; separators and marks that
+        // reorder text are not.
         assert_eq!(cut("délai → 5 s", 100), "délai → 5 s");
+        assert_eq!(
+            cut("a\u{2028}b\u{202e}c\u{2066}d", 100),
+            r"a\u{2028}b\u{202e}c\u{2066}d"
+        );
         // An escape is cut whole: before it, when it does not fit.
         assert_eq!(cut("abc\ndef", 4), "abc…");
         assert_eq!(cut("abc\ndef", 5), r"abc\n…");

@@ -12,7 +12,8 @@ use super::DecodeError;
 /// ids, and a message whose id is written with a fraction or an exponent (`1.5`, and
 /// `1.0` or `1e0` too, which a call with id `1` does not match), or is an integer
 /// beyond `i64` (such as `18446744073709551615`), is refused by the decoder with
-/// [`DecodeError::InvalidId`], which quotes the id as the message wrote it; give such
+/// [`DecodeError::InvalidId`], which quotes the id as the message wrote it (when read
+/// from bytes, `from_slice`; from a JSON tree, as serde_json writes it); give such
 /// ids as strings. So is `-0`, which serde_json reads as the float `-0.0`. An id beyond
 /// what an `f64` holds (`1e400`) is refused earlier, as JSON serde_json does not read:
 /// [`DecodeError::Json`]. Strings are shared, so cloning an `Id` never allocates.

@@ -2,6 +2,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
+use rand::RngExt;
 use tokio::time::Instant;
 use tower::retry::Policy;
 
@@ -13,6 +14,7 @@ use super::event::{
 use super::future::Delay;
 use super::inspect::InspectError;
 use super::strategy::RetryStrategy;
+use crate::backoff::rng::RngSource;
 use crate::backoff::{Backoff, BoxDelays};
 use crate::codec::{
     Deadline, Gathering, LatestHint, RawAnswer, RawItem, RetriedInPart, RetryAfter,
@@ -339,21 +341,22 @@ impl State {
         }
         let delays = self.delays.get_or_insert_with(|| backoff.delays());
         let mut delay = delays.next().ok_or(GiveUpReason::Exhausted)?;
-        // When the server's hint decides the wait, the strategy's spread may add to it.
-        let mut spread = None;
-        if let Some(hint) = hint.map(|hint| hint.min(inner.retry_after_ceiling)) {
-            if hint > delay {
+        // When the server's hint decides the wait (a hint the ceiling lets count, as
+        // long as the backoff's delay or longer), the strategy's spread may add to it.
+        let mut spread = false;
+        if let Some(hint) = hint.filter(|_| !inner.retry_after_ceiling.is_zero()) {
+            let hint = hint.min(inner.retry_after_ceiling);
+            if hint >= delay {
                 delay = hint;
-                spread = Some(spread_over(inner.retry_after_spread));
+                spread = !inner.retry_after_spread.is_zero();
             }
         }
         // A retry that would start at the deadline has no time left to run. tokio's
         // timer fires on whole milliseconds, rounding a sleep's end up by under one (a
-        // zero delay does not sleep): the wait ends by then.
-        let fits = |delay: Duration| {
-            let Some(Deadline(deadline)) = deadline else {
-                return true;
-            };
+        // zero delay does not sleep): the wait ends by then. What is left is the room
+        // after the wait, before the deadline (unbounded without one).
+        let mut room = Duration::MAX;
+        if let Some(Deadline(deadline)) = deadline {
             let rounding = if delay.is_zero() {
                 Duration::ZERO
             } else {
@@ -362,17 +365,21 @@ impl State {
             let ends = now
                 .checked_add(delay)
                 .and_then(|ends| ends.checked_add(rounding));
-            ends.is_some_and(|ends| ends < *deadline)
-        };
-        if !fits(delay) {
-            return Err(GiveUpReason::Deadline);
-        }
-        // The spread never ends a retry the hint alone leaves time for.
-        if let Some(spread) = spread {
-            let spread_out = delay.saturating_add(spread);
-            if fits(spread_out) {
-                delay = spread_out;
+            match ends {
+                Some(ends) if ends < *deadline => room = *deadline - ends,
+                _ => return Err(GiveUpReason::Deadline),
             }
+        }
+        if spread {
+            // Drawn below the room too, so the retry still starts before the deadline
+            // (a zero wait spread out is rounded up by the timer: that comes out of it).
+            let rounding = if delay.is_zero() {
+                TIMER_ROUNDING
+            } else {
+                Duration::ZERO
+            };
+            let top = inner.retry_after_spread.min(room.saturating_sub(rounding));
+            delay = delay.saturating_add(spread_over(&inner.spread_source, top));
         }
         if let Some(budget) = &inner.budget {
             if !budget.withdraw() {
@@ -384,14 +391,17 @@ impl State {
     }
 }
 
-/// A uniform draw from `[0, spread)` (zero for a zero spread), from the thread's
-/// generator.
-fn spread_over(spread: Duration) -> Duration {
-    if spread.is_zero() {
+/// A uniform draw of whole nanoseconds from `[0, top)` (zero for a zero `top`).
+fn spread_over(source: &RngSource, top: Duration) -> Duration {
+    let nanos = top.as_nanos();
+    if nanos == 0 {
         return Duration::ZERO;
     }
-    let share: f64 = rand::random();
-    Duration::try_from_secs_f64(spread.as_secs_f64() * share).map_or(spread, |d| d.min(spread))
+    let drawn = source.rng().random_range(0..nanos);
+    // Below `top`, so its seconds fit a `u64`.
+    let secs = u64::try_from(drawn / 1_000_000_000).unwrap_or(u64::MAX);
+    let sub = u32::try_from(drawn % 1_000_000_000).unwrap_or(0);
+    Duration::new(secs, sub)
 }
 
 impl<E: InspectError> Policy<Request, Response, E> for JsonRpcRetryPolicy {

@@ -7,6 +7,7 @@ use http::StatusCode;
 use tower::retry::budget::Budget;
 
 use super::event::{GiveUpEvent, RetryEvent};
+use crate::backoff::rng::RngSource;
 use crate::backoff::{Backoff, BoxBackoff, ExponentialBackoff, Jitter};
 use crate::jsonrpc::ErrorObject;
 
@@ -166,6 +167,9 @@ pub(crate) struct Inner {
     pub(crate) retry_after_ceiling: Duration,
     /// At most this is added to a wait a server's hint decided.
     pub(crate) retry_after_spread: Duration,
+    /// Where that addition is drawn from: seeded by the seeded presets and
+    /// [`retry_after_spread_seeded`](RetryStrategy::retry_after_spread_seeded).
+    pub(crate) spread_source: RngSource,
     /// Wait hints read from error answers by the caller's rules
     /// ([`retry_after_from`](RetryStrategy::retry_after_from)).
     pub(crate) hint_readers: Vec<HintReader>,
@@ -280,6 +284,7 @@ impl RetryStrategy {
                 max_elapsed: None,
                 retry_after_ceiling: DEFAULT_RETRY_AFTER_CEILING,
                 retry_after_spread: Duration::ZERO,
+                spread_source: RngSource::unseeded(),
                 hint_readers: Vec::new(),
                 budget: None,
                 non_idempotent: Vec::new(),
@@ -560,8 +565,9 @@ impl RetryStrategy {
         self.edit(|i| i.max_elapsed = Some(limit))
     }
 
-    /// The most a server's wait hint may raise a delay to. A hint is a `Retry-After`
-    /// header (seconds or an HTTP date), or a number of seconds in the error object's
+    /// The most a server's wait hint may raise a delay to (a
+    /// [`retry_after_spread`](Self::retry_after_spread) adds at most its own length). A
+    /// hint is a `Retry-After` header (seconds or an HTTP date), or a number of seconds in the error object's
     /// `data` as Infura sends it (`backoff_seconds`, a JSON number, at the top of `data`
     /// or under `rate`, the top first; a string or a negative number there is not read),
     /// or one a rule of yours reads ([`retry_after_from`](Self::retry_after_from)), or
@@ -579,8 +585,8 @@ impl RetryStrategy {
 
     /// Spreads the callers a server's hint sends back at one moment: when a hint (see
     /// [`retry_after_ceiling`](Self::retry_after_ceiling)) decides a wait, that is, is
-    /// longer than the backoff's delay, a time drawn at random from `[0, spread)` is
-    /// added to it.
+    /// as long as the backoff's delay or longer, a time drawn at random from
+    /// `[0, spread)`, in whole nanoseconds, is added to it.
     ///
     /// A hint tells every caller the server limited the same thing: all wait 5 s, and
     /// all come back in the same instant (at the same second, for an HTTP date), to be
@@ -588,12 +594,18 @@ impl RetryStrategy {
     /// overrides its delay. A spread keeps the server's word (no wait is shorter than
     /// its hint) and spreads the return over `spread`.
     ///
-    /// The draw comes from the thread's random generator, on each retry the hint
-    /// decides. The wait may end up to `spread` past the ceiling. Under
-    /// [`max_elapsed`](Self::max_elapsed), the spread never ends retries: when the
-    /// spread-out wait would end at or past the deadline and the hint's alone would
-    /// not, the hint's is waited. The wait the spread adds is in
+    /// The wait may end up to `spread` past the ceiling. Under
+    /// [`max_elapsed`](Self::max_elapsed), the draw is held below the time the hint's
+    /// wait leaves before the deadline, so the retry it is added to still starts
+    /// before it; the time it adds comes out of the call's deadline, though, and a
+    /// later retry may no longer fit. The wait the spread adds is in
     /// [`RetryEvent::delay`](crate::RetryEvent::delay).
+    ///
+    /// Each draw comes from a generator seeded from the thread's, unless the strategy
+    /// is seeded: [`transient_seeded`](Self::transient_seeded) and
+    /// [`ethereum_rate_limits_seeded`](Self::ethereum_rate_limits_seeded) seed it with
+    /// their seed, [`retry_after_spread_seeded`](Self::retry_after_spread_seeded) with
+    /// one of yours; this method keeps the seed the strategy has.
     ///
     /// # Default
     ///
@@ -610,6 +622,27 @@ impl RetryStrategy {
     #[must_use]
     pub fn retry_after_spread(self, spread: Duration) -> Self {
         self.edit(|i| i.retry_after_spread = spread)
+    }
+
+    /// [`retry_after_spread`](Self::retry_after_spread), with its draws seeded: the
+    /// `n`-th draw of the strategy (clones included, counting across their calls) is
+    /// seeded from `(seed, n)`, as a seeded [`Jitter`](crate::backoff::Jitter) seeds its
+    /// requests. For tests that assert the waits.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    ///
+    /// let strategy = RetryStrategy::transient()
+    ///     .retry_after_spread_seeded(Duration::from_secs(1), 7);
+    /// # let _ = strategy;
+    /// ```
+    #[must_use]
+    pub fn retry_after_spread_seeded(self, spread: Duration, seed: u64) -> Self {
+        self.edit(|i| {
+            i.retry_after_spread = spread;
+            i.spread_source = RngSource::seeded(seed);
+        })
     }
 
     /// Reads a server's wait hint from an error answer, where the provider writes one
@@ -1001,7 +1034,9 @@ impl RetryStrategy {
     }
 
     /// [`transient()`](Self::transient) with its jitter seeded: the same delays on every
-    /// run, for tests that assert them.
+    /// run, for tests that assert them (and a
+    /// [`retry_after_spread`](Self::retry_after_spread) added to it draws the same
+    /// spreads).
     ///
     /// The requests that share one seeded strategy (clones included) each draw their own
     /// delays. Strategies built separately with the same seed draw the same ones: build
@@ -1017,6 +1052,7 @@ impl RetryStrategy {
     #[must_use]
     pub fn transient_seeded(seed: u64) -> Self {
         Self::transient_with(Jitter::proportional(0.2).unwrap_or_default().seeded(seed))
+            .edit(|i| i.spread_source = RngSource::seeded(seed))
     }
 
     fn transient_with(jitter: Jitter) -> Self {
@@ -1080,12 +1116,14 @@ impl RetryStrategy {
     }
 
     /// [`ethereum_rate_limits()`](Self::ethereum_rate_limits) with its jitter seeded: the
-    /// same delays on every run, for tests that assert them. As with
+    /// same delays on every run, for tests that assert them (a
+    /// [`retry_after_spread`](Self::retry_after_spread) added to it too). As with
     /// [`transient_seeded`](Self::transient_seeded), build it once and clone it: strategies
     /// built separately with one seed draw the same delays.
     #[must_use]
     pub fn ethereum_rate_limits_seeded(seed: u64) -> Self {
         Self::ethereum_rate_limits_with(Jitter::full().seeded(seed))
+            .edit(|i| i.spread_source = RngSource::seeded(seed))
     }
 
     fn ethereum_rate_limits_with(jitter: Jitter) -> Self {
@@ -1247,6 +1285,7 @@ impl fmt::Debug for RetryStrategy {
             .field("max_elapsed", &i.max_elapsed)
             .field("retry_after_ceiling", &i.retry_after_ceiling)
             .field("retry_after_spread", &i.retry_after_spread)
+            .field("spread_seed", &i.spread_source.seed())
             .field("hint_readers", &i.hint_readers.len())
             .field("budget", &i.budget.is_some())
             .field("non_idempotent", &i.non_idempotent)

@@ -1205,7 +1205,8 @@ async fn a_result_under_a_failure_status_is_the_value_and_send_shows_the_status(
 }
 
 /// `RequestBuilder::header` and `BatchBuilder::header`: the call's own header goes on
-/// every attempt, a batch's on the re-send of its failed call too.
+/// every attempt, a batch's on the re-send of its failed call too; a name given twice
+/// has both values.
 #[tokio::test(start_paused = true)]
 async fn a_calls_own_header_goes_with_every_attempt() {
     use std::sync::{Arc, Mutex};
@@ -1242,8 +1243,12 @@ async fn a_calls_own_header_goes_with_every_attempt() {
         .await
         .unwrap();
     assert_eq!(sum, 3);
-    let acme = Some(HeaderValue::from_static("acme"));
-    assert_eq!(*seen.lock().unwrap(), [acme.clone(), acme.clone()]);
+    // Given twice, both values go (the map records the first of them).
+    let (a, acme) = (
+        Some(HeaderValue::from_static("a")),
+        Some(HeaderValue::from_static("acme")),
+    );
+    assert_eq!(*seen.lock().unwrap(), [a.clone(), a]);
 
     seen.lock().unwrap().clear();
     server.script("sum", [Step::ok(), Step::error(-32005), Step::ok()]);

@@ -63,7 +63,9 @@ impl JsonRpcCodecLayer {
     /// Adds a header to every HTTP request (e.g. `Authorization`), replacing one of the same name.
     ///
     /// The values of `Authorization`, `Proxy-Authorization`, `Cookie` and of headers
-    /// whose name holds `key`, `token`, `secret`, `auth`, `password` or `session` are
+    /// whose name holds `key`, `token`, `secret`, `auth`, `password`, `session`,
+    /// `credential`, `jwt`, `assertion` or `dpop` (Cloudflare Access's and Google IAP's
+    /// JWT assertions, RFC 9449's proofs) are
     /// marked sensitive, so `Debug` output (of this layer, the codec, a
     /// [`ClientBuilder`](crate::client::ClientBuilder)) never shows them. The URI is shown
     /// there without its path and query, where API keys often sit.

@@ -11,7 +11,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 /// For what changes from call to call: a trace context (`traceparent`), a tenant, a
 /// token of the caller's. As with `header`, `Content-Length` and `Transfer-Encoding`
 /// are left out (the HTTP client frames the body the codec makes), and credentials are
-/// marked sensitive, so `Debug` output never shows them. Through
+/// marked sensitive, as `header` marks them, so the HTTP request's `Debug` does not show
+/// them. This type's own `Debug` shows the headers' names only: a credential under a
+/// name no rule knows stays out of the logs too. Through
 /// [`Client`](crate::Client), [`RequestBuilder::header`](crate::client::RequestBuilder::header)
 /// sets them.
 ///
@@ -46,7 +48,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct RequestHeaders(HeaderMap);
 
 impl RequestHeaders {
@@ -55,13 +57,14 @@ impl RequestHeaders {
         Self::default()
     }
 
-    /// Adds a header, replacing one of the same name; `Content-Length` and
-    /// `Transfer-Encoding` are left out.
+    /// Adds a header, beside any of the same name given before (as `http`'s request
+    /// builder adds one); together they replace the codec's values of that name.
+    /// `Content-Length` and `Transfer-Encoding` are left out.
     #[must_use]
     pub fn with(mut self, name: HeaderName, mut value: HeaderValue) -> Self {
         if !super::layer::frames_body(&name) {
             super::mark_sensitive(&name, &mut value);
-            self.0.insert(name, value);
+            self.0.append(name, value);
         }
         self
     }
@@ -79,6 +82,16 @@ impl RequestHeaders {
         for (name, value) in &self.0 {
             headers.append(name.clone(), value.clone());
         }
+    }
+}
+
+/// The headers' names, not their values: one may be a credential under a name no rule
+/// knows.
+impl std::fmt::Debug for RequestHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RequestHeaders")
+            .field(&self.0.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 

@@ -94,7 +94,18 @@ impl std::error::Error for AuthorityFlaw {}
 /// output shows `Sensitive` instead (and HTTP/2 never indexes them).
 pub(super) fn mark_sensitive(name: &http::HeaderName, value: &mut HeaderValue) {
     use http::header::{COOKIE, PROXY_AUTHORIZATION};
-    const SECRET_WORDS: [&str; 6] = ["key", "token", "secret", "auth", "password", "session"];
+    const SECRET_WORDS: [&str; 10] = [
+        "key",
+        "token",
+        "secret",
+        "auth",
+        "password",
+        "session",
+        "credential",
+        "jwt",
+        "assertion",
+        "dpop",
+    ];
     if [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE].contains(name)
         || SECRET_WORDS.iter().any(|word| name.as_str().contains(word))
     {

@@ -2,7 +2,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
-use rand::RngExt;
+use rand::Rng;
 use tokio::time::Instant;
 use tower::retry::Policy;
 
@@ -391,15 +391,16 @@ impl State {
     }
 }
 
-/// A uniform draw of whole nanoseconds from `[0, top)` (zero for a zero `top`).
+/// A draw of whole nanoseconds from `[0, top)` (zero for a zero `top`; a `top` past
+/// 2^64 ns, 584 years, is held to it): a 64-bit word scaled by multiplying, whose bias
+/// is below 2^-64, written here rather than taken from rand's distributions, so that a
+/// seed gives the same draws with every rand release.
 fn spread_over(source: &RngSource, top: Duration) -> Duration {
-    let nanos = top.as_nanos();
-    if nanos == 0 {
-        return Duration::ZERO;
-    }
-    let drawn = source.rng().random_range(0..nanos);
-    // Below `top`, so its seconds fit a `u64`.
-    let secs = u64::try_from(drawn / 1_000_000_000).unwrap_or(u64::MAX);
+    let nanos = u128::from(u64::try_from(top.as_nanos()).unwrap_or(u64::MAX));
+    let word = u128::from(source.rng().next_u64());
+    // Below 2^128: both factors are below 2^64. The result is below `nanos`.
+    let drawn = (word * nanos) >> 64;
+    let secs = u64::try_from(drawn / 1_000_000_000).unwrap_or(0);
     let sub = u32::try_from(drawn % 1_000_000_000).unwrap_or(0);
     Duration::new(secs, sub)
 }

@@ -601,6 +601,8 @@ impl RetryStrategy {
     /// later retry may no longer fit. The wait the spread adds is in
     /// [`RetryEvent::delay`](crate::RetryEvent::delay).
     ///
+    /// Like the backoff, it is the spread of the strategy that governs the call (see
+    /// [`for_method`](Self::for_method): a strategy for a method only holds calls back).
     /// Each draw comes from a generator seeded from the thread's, unless the strategy
     /// is seeded: [`transient_seeded`](Self::transient_seeded) and
     /// [`ethereum_rate_limits_seeded`](Self::ethereum_rate_limits_seeded) seed it with
@@ -1052,7 +1054,7 @@ impl RetryStrategy {
     #[must_use]
     pub fn transient_seeded(seed: u64) -> Self {
         Self::transient_with(Jitter::proportional(0.2).unwrap_or_default().seeded(seed))
-            .edit(|i| i.spread_source = RngSource::seeded(seed))
+            .edit(|i| i.spread_source = spread_source(seed))
     }
 
     fn transient_with(jitter: Jitter) -> Self {
@@ -1123,7 +1125,7 @@ impl RetryStrategy {
     #[must_use]
     pub fn ethereum_rate_limits_seeded(seed: u64) -> Self {
         Self::ethereum_rate_limits_with(Jitter::full().seeded(seed))
-            .edit(|i| i.spread_source = RngSource::seeded(seed))
+            .edit(|i| i.spread_source = spread_source(seed))
     }
 
     fn ethereum_rate_limits_with(jitter: Jitter) -> Self {
@@ -1261,6 +1263,14 @@ impl fmt::Debug for MethodStrategies<'_> {
             .entries(self.0.iter().map(|(m, s)| (m, s)))
             .finish()
     }
+}
+
+/// The source of a seeded preset's spreads: its seed, salted, so that the `n`-th spread
+/// does not draw the stream the `n`-th request's jitter draws.
+fn spread_source(seed: u64) -> RngSource {
+    /// "spread" in ASCII.
+    const SALT: u64 = 0x7370_7265_6164;
+    RngSource::seeded(seed ^ SALT)
 }
 
 impl fmt::Debug for RetryStrategy {

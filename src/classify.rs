@@ -103,7 +103,8 @@ pub(crate) fn connect_failure_words(err: &(dyn StdError + 'static)) -> Option<&'
 ///
 /// [`SchemeCheck`]: crate::client::SchemeCheck
 pub(crate) fn is_unsupported_scheme(err: &(dyn StdError + 'static)) -> bool {
-    chain(err).any(|e| e.is::<crate::client::UnsupportedScheme>() || http_connector_refused(e))
+    chain(err).any(|e| e.is::<crate::client::UnsupportedScheme>())
+        || (connection_not_made(err) && chain(err).any(http_connector_refused))
 }
 
 /// hyper-util's `HttpConnector` refusing a URI before it connects: `https` (or any

@@ -416,7 +416,9 @@ where
 
     /// Sends a request as it is and returns the response as it came: an error answer is
     /// an `Ok` [`Response`], and a failure is the stack's own error, not a
-    /// [`ClientError`].
+    /// [`ClientError`]. A notification has no answer to return: taken by the server, it
+    /// comes back as the codec makes it, a null id and a null result (see
+    /// [`codec`](crate::codec)'s table).
     ///
     /// The future ([`SendFuture`]) borrows nothing: it owns a clone of the service.
     ///

@@ -71,7 +71,7 @@ use batch::{BatchSerial, batch_results};
 pub use builder::tls_config;
 pub use builder::{ClientBuilder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT};
 use error::to_value;
-pub use error::{ClientError, RpcError};
+pub use error::{ClientError, ResultMismatch, RpcError};
 use future::{CallFuture, NotifyFuture, SendFuture};
 pub use resend::{ResendCancelled, Resending};
 pub use scheme::{SchemeCheck, UnsupportedScheme};

@@ -708,7 +708,7 @@ pub mod retry;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
 
-pub use client::{Client, ClientError, RpcError};
+pub use client::{Client, ClientError, ResultMismatch, RpcError};
 /// The `http` crate, whose types this crate's API takes and gives (header names and
 /// values, status codes, URIs, requests and responses), so that using them needs no
 /// dependency of your own in step with this one's.

@@ -358,7 +358,10 @@ async fn a_result_of_the_wrong_type_stays_in_the_results() {
         let other = batch.call::<String>("echo", ("ok",));
         let mut results = batch.send().await.unwrap();
         let err = results.take(sent).unwrap_err();
-        assert!(matches!(err, ClientError::Deserialize(_)), "{err:?}");
+        match &err {
+            ClientError::Deserialize(m) => assert_eq!(m.result(), &json!("0xabc")),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(results.take(other).unwrap(), "ok");
         let left = results.into_responses();
         assert_eq!(left.len(), 1, "reversed {reversed}: {left:?}");
@@ -879,7 +882,13 @@ async fn a_result_of_the_wrong_type_is_quoted_in_part() {
     });
     let client = client(&server, RetryStrategy::none());
     let err = client.call::<u64>("big", ()).await.unwrap_err();
-    assert!(matches!(err, ClientError::Deserialize(_)), "{err:?}");
+    // The result itself is kept whole; `Debug` shows a kibibyte of it.
+    let debug = format!("{err:?}");
+    assert!(debug.len() < 4096, "{} bytes", debug.len());
+    match &err {
+        ClientError::Deserialize(m) => assert_eq!(m.result().as_str().map(str::len), Some(1 << 20)),
+        other => panic!("{other:?}"),
+    }
     let source = std::error::Error::source(&err).unwrap().to_string();
     assert!(source.starts_with("invalid type: string \"xxx"), "{source}");
     assert!(source.ends_with("xxx\", expected u64"), "{source}");

@@ -9,9 +9,8 @@ use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 use tower_service::Service;
 
-use super::error::shortened;
 use super::future::{BatchFuture, BatchState};
-use super::{ClientError, IdGenerator, RpcError, to_params, to_value};
+use super::{ClientError, IdGenerator, ResultMismatch, RpcError, to_params, to_value};
 use crate::RetryStrategy;
 use crate::codec;
 use crate::fused::Fused;
@@ -352,8 +351,11 @@ impl<E> BatchResults<E> {
                     *slot = None;
                     Ok(value)
                 }
-                // The answer stays the call's, for `into_responses`.
-                Err(e) => Err(ClientError::Deserialize(shortened(e))),
+                // The answer stays the call's, for `into_responses`; the error has a copy.
+                Err(e) => Err(ClientError::Deserialize(ResultMismatch::new(
+                    e,
+                    result.clone(),
+                ))),
             };
         }
         let response = slot.take().ok_or(ClientError::MissingItem(item.id))?;

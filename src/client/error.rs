@@ -47,15 +47,17 @@ pub enum ClientError<E = codec::Error> {
     Rpc(RpcError),
     /// The service stack failed (for the default stack, a [`codec::Error`]).
     Transport(E),
-    /// The result did not deserialize into the requested type. serde_json's message
-    /// quotes the value it could not take; a message over 1 KiB keeps its beginning and
-    /// its end (what was expected), with `…` between.
+    /// The result did not deserialize into the requested type. It is kept, as it came
+    /// ([`ResultMismatch::result`]): a call that ran (a write's transaction hash) is not
+    /// lost to a mis-declared type. serde_json's message, its `source()`, quotes the
+    /// value it could not take; a message over 1 KiB keeps its beginning and its end
+    /// (what was expected), with `…` between.
     ///
     /// The answer is read into the type after the retries, so this is never retried: to
     /// ask again for a result a node has not got yet (a `null` receipt), call with an
     /// `Option<R>` and give the strategy a rule on results
     /// ([`RetryStrategy::retry_result_if`](crate::RetryStrategy::retry_result_if)).
-    Deserialize(serde_json::Error),
+    Deserialize(ResultMismatch),
     /// The params did not serialize, or not into an array or an object.
     Params(serde_json::Error),
     /// A batch response lacked the item for a call: the handle was taken already or
@@ -338,9 +340,75 @@ where
             // 1 KiB; `rpc()` has it whole).
             ClientError::Rpc(_) => None,
             ClientError::Transport(e) => Some(e.as_error()),
-            ClientError::Deserialize(e) | ClientError::Params(e) => Some(e),
+            ClientError::Deserialize(e) => Some(&e.error),
+            ClientError::Params(e) => Some(e),
             ClientError::MissingItem(_) => None,
         }
+    }
+}
+
+/// A result that did not deserialize into the type asked for: the result as the server
+/// sent it, and serde_json's error.
+///
+/// ```
+/// use serde_json::json;
+/// use tower_jsonrpc_retry::{Client, ClientError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+/// let client = Client::builder(server.uri()).build();
+/// // `sum` answers a number, not a string: the number is not lost.
+/// match client.call::<String>("sum", (1, 2)).await {
+///     Err(ClientError::Deserialize(mismatch)) => assert_eq!(mismatch.result(), &json!(3)),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct ResultMismatch {
+    error: serde_json::Error,
+    result: Value,
+}
+
+impl ResultMismatch {
+    pub(super) fn new(error: serde_json::Error, result: Value) -> Self {
+        Self {
+            error: shortened(error),
+            result,
+        }
+    }
+
+    /// The result, as the server sent it.
+    pub fn result(&self) -> &Value {
+        &self.result
+    }
+
+    /// The result, by value.
+    pub fn into_result(self) -> Value {
+        self.result
+    }
+
+    /// Why it is not the type asked for: serde_json's error (its message cut to 1 KiB).
+    pub fn error(&self) -> &serde_json::Error {
+        &self.error
+    }
+}
+
+/// The result's JSON text is cut after 1 KiB, as an error object's `data` is: `{:?}` is
+/// what `unwrap` prints, and a server's megabyte should not reach the logs through it.
+impl fmt::Debug for ResultMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResultMismatch")
+            .field("error", &self.error)
+            .field(
+                "result",
+                &format_args!(
+                    "{}",
+                    crate::jsonrpc::cut(&self.result, crate::jsonrpc::MESSAGE_SHOWN)
+                ),
+            )
+            .finish()
     }
 }
 
@@ -350,7 +418,8 @@ pub(super) fn to_value<R: DeserializeOwned, E>(response: Response) -> Result<R, 
     let result = response
         .into_result()
         .map_err(|error| ClientError::Rpc(RpcError::answered(error, facts)))?;
-    serde_json::from_value(result).map_err(|e| ClientError::Deserialize(shortened(e)))
+    // Read where it lies, so that the result is still there, whole, when it is no `R`.
+    R::deserialize(&result).map_err(|e| ClientError::Deserialize(ResultMismatch::new(e, result)))
 }
 
 /// serde_json's message quotes whole the value it could not take (`invalid type:

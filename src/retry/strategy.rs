@@ -826,7 +826,10 @@ impl RetryStrategy {
     /// whose strategy can never retry ([`can_retry`](Self::can_retry) is false) is not
     /// watched and makes no event. As with `on_retry`, a second call replaces the first,
     /// and the hook runs in the call's future: a panic in it unwinds through the caller's
-    /// call.
+    /// call. A call whose future is dropped (cancelled, or ended by a timeout above the
+    /// layer, as jsonrpsee's `request_timeout`) ends without a failure, and without this
+    /// event: count those where they are dropped, or give the strategy a
+    /// [`max_elapsed`](Self::max_elapsed) below that timeout, so the layer ends them.
     ///
     /// On a default with strategies for methods ([`for_method`](Self::for_method)), it
     /// also serves those that have none of their own.

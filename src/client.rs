@@ -524,9 +524,9 @@ where
 
     /// Adds a header to this call's HTTP requests (every attempt): a trace context, a
     /// tenant, a token of the caller's. Given twice, a name has both values, which
-    /// replace those the client sends with every call under that name. It rides in the request's extensions as
-    /// [`RequestHeaders`], which the codec reads (see
-    /// there: `Content-Length` and `Transfer-Encoding` are left out, credentials marked
+    /// replace those the client sends with every call under that name. It rides in the
+    /// request's extensions as [`RequestHeaders`], which the codec reads (see there:
+    /// `Content-Length` and `Transfer-Encoding` are left out, credentials marked
     /// sensitive).
     ///
     /// ```

@@ -894,6 +894,27 @@ async fn a_result_of_the_wrong_type_is_quoted_in_part() {
     assert!(source.ends_with("xxx\", expected u64"), "{source}");
     assert!(source.contains("x…x"), "{source}");
     assert!(source.len() <= 1024 + "…".len(), "{}", source.len());
+    // serde's message for an unknown variant quotes the server's string as it is: its
+    // line break and escape sequence are escaped before the chain shows them.
+    #[derive(Debug, serde::Deserialize)]
+    enum Status {
+        Pending,
+    }
+    server.handle("status", |_| {
+        Ok(json!("x\n2025-01-01 INFO forged \u{1b}[31mred"))
+    });
+    let err = client.call::<Status>("status", ()).await.unwrap_err();
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(!source.contains(['\n', '\u{1b}']), "{source:?}");
+    assert!(
+        source.contains(r"x\n2025-01-01 INFO forged \u{1b}[31mred"),
+        "{source}"
+    );
+    let ClientError::Deserialize(mismatch) = err else {
+        panic!("a mismatch")
+    };
+    let (_, result) = mismatch.into_parts();
+    assert_eq!(result, json!("x\n2025-01-01 INFO forged \u{1b}[31mred"));
     // A short message is serde_json's own, unchanged.
     server.handle("small", |_| Ok(serde_json::Value::String("x".into())));
     let err = client.call::<u64>("small", ()).await.unwrap_err();

@@ -316,7 +316,7 @@ impl<E: fmt::Display> fmt::Display for ClientError<E> {
             ClientError::Rpc(e) => fmt::Display::fmt(e, f),
             // The transport error itself is the source: its message is not repeated.
             ClientError::Transport(_) => f.write_str("the service stack failed the call"),
-            ClientError::Deserialize(_) => f.write_str("result does not match the expected type"),
+            ClientError::Deserialize(e) => fmt::Display::fmt(e, f),
             // Serializing failed, or gave a scalar: `source()` says which.
             ClientError::Params(_) => {
                 f.write_str("params could not be sent as a JSON array or object")
@@ -340,6 +340,7 @@ where
             // 1 KiB; `rpc()` has it whole).
             ClientError::Rpc(_) => None,
             ClientError::Transport(e) => Some(e.as_error()),
+            // serde_json's error, not the mismatch, which says what this says.
             ClientError::Deserialize(e) => Some(&e.error),
             ClientError::Params(e) => Some(e),
             ClientError::MissingItem(_) => None,
@@ -389,9 +390,28 @@ impl ResultMismatch {
         self.result
     }
 
-    /// Why it is not the type asked for: serde_json's error (its message cut to 1 KiB).
+    /// Why it is not the type asked for: serde_json's error (its message cut to 1 KiB,
+    /// what the server wrote in it escaped).
     pub fn error(&self) -> &serde_json::Error {
         &self.error
+    }
+
+    /// serde_json's error and the result, by value.
+    pub fn into_parts(self) -> (serde_json::Error, Value) {
+        (self.error, self.result)
+    }
+}
+
+/// As [`ClientError::Deserialize`] says it: what failed, the why in `source()`.
+impl fmt::Display for ResultMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("result does not match the expected type")
+    }
+}
+
+impl std::error::Error for ResultMismatch {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
     }
 }
 
@@ -423,19 +443,27 @@ pub(super) fn to_value<R: DeserializeOwned, E>(response: Response) -> Result<R, 
 }
 
 /// serde_json's message quotes whole the value it could not take (`invalid type:
-/// string "…", expected u64`): at most 1 KiB of it is kept, as an error object's message
-/// is shown, so that a server's megabyte does not end up in every log line of the
-/// error's chain. Its beginning and its end are kept (the end says what was expected).
+/// string "…", expected u64`), and some of serde's (`unknown variant`) do not escape it:
+/// at most 1 KiB of it is kept, escaped as an error object's message is shown, so that
+/// a server's megabyte does not end up in every log line of the error's chain, nor its
+/// line break start a new one. Its beginning and its end are kept (the end says what
+/// was expected).
 pub(super) fn shortened(e: serde_json::Error) -> serde_json::Error {
     const TAIL: usize = 128;
     let message = e.to_string();
-    if message.len() <= crate::jsonrpc::MESSAGE_SHOWN {
-        return e;
+    let escaped = crate::jsonrpc::cut(&message, usize::MAX);
+    if escaped.len() <= crate::jsonrpc::MESSAGE_SHOWN {
+        return if escaped == message {
+            e
+        } else {
+            serde::de::Error::custom(escaped)
+        };
     }
-    let mut tail = message.len() - TAIL;
+    let mut tail = message.len().saturating_sub(TAIL);
     while !message.is_char_boundary(tail) {
         tail += 1;
     }
     let head = crate::jsonrpc::cut(&message, crate::jsonrpc::MESSAGE_SHOWN - TAIL);
-    serde::de::Error::custom(format_args!("{head}{}", message.get(tail..).unwrap_or("")))
+    let tail = crate::jsonrpc::cut(message.get(tail..).unwrap_or(""), usize::MAX);
+    serde::de::Error::custom(format_args!("{head}{tail}"))
 }

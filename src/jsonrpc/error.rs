@@ -369,12 +369,18 @@ fn write_cut(f: &mut fmt::Formatter<'_>, value: impl fmt::Display, limit: usize)
 
 /// A character [`write_cut`] escapes: a control character (`\n`, ESC), a line or
 /// paragraph separator (U+2028, U+2029: a line break to JavaScript's log viewers), or a
-/// bidirectional mark or override (U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069).
+/// bidirectional mark or override (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to
+/// U+2069).
 fn must_escape(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}'
+            '\u{2028}'
+                | '\u{2029}'
+                | '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
                 | '\u{2066}'..='\u{2069}'
         )
 }
@@ -552,8 +558,8 @@ mod tests {
         // reorder text are not.
         assert_eq!(cut("délai → 5 s", 100), "délai → 5 s");
         assert_eq!(
-            cut("a\u{2028}b\u{202e}c\u{2066}d", 100),
-            r"a\u{2028}b\u{202e}c\u{2066}d"
+            cut("a\u{2028}b\u{202e}c\u{2066}d\u{61c}e", 100),
+            r"a\u{2028}b\u{202e}c\u{2066}d\u{61c}e"
         );
         // An escape is cut whole: before it, when it does not fit.
         assert_eq!(cut("abc\ndef", 4), "abc…");

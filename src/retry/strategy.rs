@@ -605,9 +605,10 @@ impl RetryStrategy {
     /// [`for_method`](Self::for_method): a strategy for a method only holds calls back).
     /// Each draw comes from a generator seeded from the thread's, unless the strategy
     /// is seeded: [`transient_seeded`](Self::transient_seeded) and
-    /// [`ethereum_rate_limits_seeded`](Self::ethereum_rate_limits_seeded) seed it with
-    /// their seed, [`retry_after_spread_seeded`](Self::retry_after_spread_seeded) with
-    /// one of yours; this method keeps the seed the strategy has.
+    /// [`ethereum_rate_limits_seeded`](Self::ethereum_rate_limits_seeded) seed it from
+    /// their seed (salted, so that it does not draw the stream their jitter draws),
+    /// [`retry_after_spread_seeded`](Self::retry_after_spread_seeded) with one of yours;
+    /// this method keeps the seed the strategy has.
     ///
     /// # Default
     ///

@@ -459,6 +459,14 @@ pub(super) fn shortened(e: serde_json::Error) -> serde_json::Error {
             serde::de::Error::custom(escaped)
         };
     }
+    if message.len() <= crate::jsonrpc::MESSAGE_SHOWN {
+        // Long only once escaped: its beginning, so that no text shows twice.
+        return serde::de::Error::custom(crate::jsonrpc::cut(
+            &message,
+            crate::jsonrpc::MESSAGE_SHOWN,
+        ));
+    }
+    // Its head ends at most this far into it, where the tail starts: no text twice.
     let mut tail = message.len().saturating_sub(TAIL);
     while !message.is_char_boundary(tail) {
         tail += 1;
@@ -466,4 +474,30 @@ pub(super) fn shortened(e: serde_json::Error) -> serde_json::Error {
     let head = crate::jsonrpc::cut(&message, crate::jsonrpc::MESSAGE_SHOWN - TAIL);
     let tail = crate::jsonrpc::cut(message.get(tail..).unwrap_or(""), usize::MAX);
     serde::de::Error::custom(format_args!("{head}{tail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(text: &str) -> String {
+        let error: serde_json::Error = serde::de::Error::custom(text);
+        shortened(error).to_string()
+    }
+
+    #[test]
+    fn a_message_is_escaped_and_cut_with_no_text_twice() {
+        assert_eq!(message("short"), "short");
+        assert_eq!(message("a\nb"), r"a\nb");
+        // Long only once escaped: its beginning, cut.
+        let shown = message(&"\n".repeat(600));
+        assert!(!shown.contains('\n') && shown.ends_with('…'), "{shown}");
+        assert_eq!(shown.len(), crate::jsonrpc::MESSAGE_SHOWN + "…".len());
+        // Long as it is: its head and its tail, each escaped, nothing twice.
+        let long = format!("head\n{}tail\u{1b}", "x".repeat(2000));
+        let shown = message(&long);
+        assert!(shown.starts_with(r"head\nxxx") && shown.ends_with(r"xxxtail\u{1b}"));
+        assert_eq!(shown.matches("head").count(), 1);
+        assert!(shown.len() <= crate::jsonrpc::MESSAGE_SHOWN + 16, "{}", shown.len());
+    }
 }

@@ -498,6 +498,10 @@ mod tests {
         let shown = message(&long);
         assert!(shown.starts_with(r"head\nxxx") && shown.ends_with(r"xxxtail\u{1b}"));
         assert_eq!(shown.matches("head").count(), 1);
-        assert!(shown.len() <= crate::jsonrpc::MESSAGE_SHOWN + 16, "{}", shown.len());
+        assert!(
+            shown.len() <= crate::jsonrpc::MESSAGE_SHOWN + 16,
+            "{}",
+            shown.len()
+        );
     }
 }

@@ -451,8 +451,9 @@ async fn a_calls_own_authorization_sends_a_uri_whose_user_name_has_a_colon() {
 
 /// A user name that decodes to one with a colon (`a%3Ab`) cannot go in `Authorization:
 /// Basic` (RFC 7617): the server would split it at the colon and read `b:pw` as the
-/// password. Every call fails unsent, saying why, unless a header of the caller's gives
-/// the credentials instead. A colon in the password is sent, as RFC 7617 allows.
+/// password; nor can a control character in either. Every call fails unsent, saying
+/// why, unless a header of the caller's gives the credentials instead. A colon in the
+/// password is sent, as RFC 7617 allows.
 #[tokio::test]
 async fn a_user_name_with_a_colon_is_not_sent_as_basic_credentials() {
     let server = server().await;
@@ -488,6 +489,28 @@ async fn a_user_name_with_a_colon_is_not_sent_as_basic_credentials() {
     let head = &seen.take()[0];
     assert_eq!(head.headers[AUTHORIZATION], "Bearer t0ken");
     assert_eq!(head.uri, server.uri(), "no user information left");
+    // A control character in either is refused too (RFC 7617), unless `Authorization`
+    // is given.
+    for user_info in ["a%0Ab:pw", "a:p%0Dw", "a:p%7Fw", "a:%00"] {
+        let seen = Seen::default();
+        let err = JsonRpcCodecLayer::new(uri(user_info))
+            .layer(capturing(seen.clone()))
+            .oneshot(sum(1))
+            .await
+            .unwrap_err();
+        assert!(err.is_invalid_request(), "{user_info}: {err:?}");
+        let why = err.source().map(ToString::to_string).unwrap_or_default();
+        assert!(why.contains("control character"), "{user_info}: {why}");
+        assert!(seen.take().is_empty(), "{user_info}: sent");
+    }
+    let seen = Seen::default();
+    JsonRpcCodecLayer::new(uri("a:p%0Aw"))
+        .header(AUTHORIZATION, HeaderValue::from_static("Bearer t0ken"))
+        .layer(capturing(seen.clone()))
+        .oneshot(sum(1))
+        .await
+        .unwrap();
+    assert_eq!(seen.take()[0].headers[AUTHORIZATION], "Bearer t0ken");
     // `a:p:w`, which a server reads as user `a`, password `p:w`.
     let seen = Seen::default();
     JsonRpcCodecLayer::new(uri("a:p%3Aw"))

@@ -50,8 +50,9 @@ pub enum ClientError<E = codec::Error> {
     /// The result did not deserialize into the requested type. It is kept, as it came
     /// ([`ResultMismatch::result`]): a call that ran (a write's transaction hash) is not
     /// lost to a mis-declared type. serde_json's message, its `source()`, quotes the
-    /// value it could not take; a message over 1 KiB keeps its beginning and its end
-    /// (what was expected), with `…` between.
+    /// value it could not take, escaped as an error object's message is shown; one over
+    /// 1 KiB so shown keeps its beginning and its end (what was expected), with `…`
+    /// between, 1 KiB in all.
     ///
     /// The answer is read into the type after the retries, so this is never retried: to
     /// ask again for a result a node has not got yet (a `null` receipt), call with an
@@ -444,35 +445,39 @@ pub(super) fn to_value<R: DeserializeOwned, E>(response: Response) -> Result<R, 
 
 /// serde_json's message quotes whole the value it could not take (`invalid type:
 /// string "…", expected u64`), and some of serde's (`unknown variant`) do not escape it:
-/// at most 1 KiB of it is kept, escaped as an error object's message is shown, so that
-/// a server's megabyte does not end up in every log line of the error's chain, nor its
-/// line break start a new one. Its beginning and its end are kept (the end says what
-/// was expected).
+/// it is escaped as an error object's message is shown, and when that is over 1 KiB
+/// its beginning and its end (what was expected) are kept, 1 KiB in all with the `…`
+/// between, so that a server's megabyte does not end up in every log line of the
+/// error's chain, nor its line break start a new one.
 pub(super) fn shortened(e: serde_json::Error) -> serde_json::Error {
+    use crate::jsonrpc::{MESSAGE_SHOWN, cut, must_escape};
+    /// The bytes of the end kept, escaped.
     const TAIL: usize = 128;
     let message = e.to_string();
-    let escaped = crate::jsonrpc::cut(&message, usize::MAX);
-    if escaped.len() <= crate::jsonrpc::MESSAGE_SHOWN {
+    let escaped = cut(&message, usize::MAX);
+    if escaped.len() <= MESSAGE_SHOWN {
         return if escaped == message {
             e
         } else {
             serde::de::Error::custom(escaped)
         };
     }
-    if message.len() <= crate::jsonrpc::MESSAGE_SHOWN {
-        // Long only once escaped: its beginning, so that no text shows twice.
-        return serde::de::Error::custom(crate::jsonrpc::cut(
-            &message,
-            crate::jsonrpc::MESSAGE_SHOWN,
-        ));
+    // The last characters whose escaped text fits the tail. The head, at most the rest
+    // of the escaped text's first kibibyte, ends before them: no text shows twice.
+    let (mut start, mut kept) = (message.len(), 0);
+    for (at, c) in message.char_indices().rev() {
+        let len = if must_escape(c) {
+            c.escape_default().count()
+        } else {
+            c.len_utf8()
+        };
+        if kept + len > TAIL {
+            break;
+        }
+        (start, kept) = (at, kept + len);
     }
-    // Its head ends at most this far into it, where the tail starts: no text twice.
-    let mut tail = message.len().saturating_sub(TAIL);
-    while !message.is_char_boundary(tail) {
-        tail += 1;
-    }
-    let head = crate::jsonrpc::cut(&message, crate::jsonrpc::MESSAGE_SHOWN - TAIL);
-    let tail = crate::jsonrpc::cut(message.get(tail..).unwrap_or(""), usize::MAX);
+    let head = cut(&message, MESSAGE_SHOWN - TAIL - "…".len());
+    let tail = cut(message.get(start..).unwrap_or(""), usize::MAX);
     serde::de::Error::custom(format_args!("{head}{tail}"))
 }
 
@@ -489,17 +494,51 @@ mod tests {
     fn a_message_is_escaped_and_cut_with_no_text_twice() {
         assert_eq!(message("short"), "short");
         assert_eq!(message("a\nb"), r"a\nb");
-        // Long only once escaped: its beginning, cut.
-        let shown = message(&"\n".repeat(600));
-        assert!(!shown.contains('\n') && shown.ends_with('…'), "{shown}");
-        assert_eq!(shown.len(), crate::jsonrpc::MESSAGE_SHOWN + "…".len());
+        // Long only once escaped: its beginning and its end, 1 KiB in all.
+        let shown = message(&format!("{}expected u64", "\n".repeat(600)));
+        assert!(!shown.contains('\n'), "{shown}");
+        assert!(
+            shown.contains('…') && shown.ends_with(r"\nexpected u64"),
+            "{shown}"
+        );
+        assert!(
+            shown.len() <= crate::jsonrpc::MESSAGE_SHOWN,
+            "{}",
+            shown.len()
+        );
+        // Escapes in the tail count as what they show: still 1 KiB.
+        let shown = message(&format!("{}{}", "x".repeat(2000), "\u{1}".repeat(128)));
+        assert!(
+            shown.ends_with(r"\u{1}") && !shown.contains('\u{1}'),
+            "{shown}"
+        );
+        assert!(
+            shown.len() <= crate::jsonrpc::MESSAGE_SHOWN,
+            "{}",
+            shown.len()
+        );
+        // At the boundary, and with characters of several bytes at the cut points.
+        for len in [1023, 1024, 1025] {
+            let shown = message(&"\n".repeat(len));
+            assert!(
+                shown.len() <= crate::jsonrpc::MESSAGE_SHOWN,
+                "{len}: {}",
+                shown.len()
+            );
+        }
+        let shown = message(&"é→\n".repeat(500));
+        assert!(
+            shown.len() <= crate::jsonrpc::MESSAGE_SHOWN,
+            "{}",
+            shown.len()
+        );
         // Long as it is: its head and its tail, each escaped, nothing twice.
         let long = format!("head\n{}tail\u{1b}", "x".repeat(2000));
         let shown = message(&long);
         assert!(shown.starts_with(r"head\nxxx") && shown.ends_with(r"xxxtail\u{1b}"));
         assert_eq!(shown.matches("head").count(), 1);
         assert!(
-            shown.len() <= crate::jsonrpc::MESSAGE_SHOWN + 16,
+            shown.len() <= crate::jsonrpc::MESSAGE_SHOWN,
             "{}",
             shown.len()
         );

@@ -262,7 +262,8 @@ impl Error {
 
     /// The request cannot be sent as it is (an empty batch, two calls with one id,
     /// params that are not an array or an object), the URI names no host or a port out of
-    /// range (`http://127.0.0.1:85450/`) or a user name with a colon (`a%3Ab`), or, in
+    /// range (`http://127.0.0.1:85450/`) or credentials Basic authentication cannot carry
+    /// (a user name with a colon, `a%3Ab`, or a control character), or, in
     /// [`Client`](crate::Client)'s stacks, the URI is not absolute (no scheme and host:
     /// [`UnsupportedScheme`](crate::client::UnsupportedScheme) in `source()`); nothing
     /// was sent.

@@ -40,10 +40,10 @@ impl JsonRpcCodecLayer {
     /// (`http://127.0.0.1:85450/`) fails every call unsent, with an error that
     /// [`is_invalid_request`](super::Error::is_invalid_request) and says why: an HTTP
     /// client would connect to the scheme's default port instead. So does a user name
-    /// with a colon (`http://a%3Ab:pw@host/`), unless a `header` gives `Authorization`
-    /// (or, for one call, its [`RequestHeaders`](super::RequestHeaders)):
-    /// Basic authentication cannot carry it (RFC 7617), and the server would take what
-    /// follows the colon for the password.
+    /// with a colon (`http://a%3Ab:pw@host/`), or a user name or password with a control
+    /// character (`%0A`), unless a `header` gives `Authorization` (or, for one call, its
+    /// [`RequestHeaders`](super::RequestHeaders)): Basic authentication cannot carry them
+    /// (RFC 7617), and the server would take what follows the colon for the password.
     ///
     /// ```
     /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;

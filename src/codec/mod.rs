@@ -19,7 +19,7 @@
 //! | the body breaks off, whatever the status (not the body of a 2xx answer to a notification or a batch of notifications only, which is delivered) | `Err`, [`Error::is_body`], with [`Error::status`] and [`Error::retry_after`] |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
 //! | the codec's [`attempt_timeout`](JsonRpcCodecLayer::attempt_timeout) runs out (head or body; not the body of a 2xx answer to a notification or a batch of notifications only, which is delivered) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
-//! | (an empty batch, two calls with one id, params that are not an array or an object, a URI that names no host, a port out of range or a user name with a colon, or, in [`Client`](crate::Client)'s stacks, a URI without scheme and host: never sent) | `Err`, [`Error::is_invalid_request`] |
+//! | (an empty batch, two calls with one id, params that are not an array or an object, a URI that names no host, a port out of range or credentials Basic authentication cannot carry (a user name with a colon, a control character), or, in [`Client`](crate::Client)'s stacks, a URI without scheme and host: never sent) | `Err`, [`Error::is_invalid_request`] |
 //!
 //! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
 //! response's extensions (a batch's and each of its items', and in
@@ -194,9 +194,9 @@ impl Config {
         }
     }
 
-    /// The flaw that fails a call with these extensions; a user name the URI cannot give
-    /// matters no more once an `Authorization` header of the caller's (the codec's, or
-    /// the call's own) replaces the URI's credentials.
+    /// The flaw that fails a call with these extensions; credentials the URI cannot give
+    /// matter no more once an `Authorization` header of the caller's (the codec's, or
+    /// the call's own) replaces them.
     fn authority_flaw(&self, extensions: &http::Extensions) -> Option<&uri::AuthorityFlaw> {
         let authorized = || {
             self.headers.contains_key(AUTHORIZATION)
@@ -206,7 +206,7 @@ impl Config {
         };
         self.authority_flaw
             .as_ref()
-            .filter(|flaw| **flaw != uri::AuthorityFlaw::ColonInUser || !authorized())
+            .filter(|flaw| !flaw.of_credentials() || !authorized())
     }
 
     fn new(uri: Uri) -> Self {

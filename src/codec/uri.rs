@@ -58,9 +58,18 @@ pub(super) enum AuthorityFlaw {
     /// The user name, decoded, holds a colon (written `%3A`): RFC 7617 does not allow
     /// one, as a server splits the credentials at the first colon.
     ColonInUser,
+    /// The user name or the password, decoded, holds a control character (`%0A`):
+    /// RFC 7617 does not allow one.
+    ControlInCredentials,
 }
 
 impl AuthorityFlaw {
+    /// A flaw of the credentials, which an `Authorization` header of the caller's makes
+    /// moot; the others fail every call.
+    pub(super) fn of_credentials(&self) -> bool {
+        matches!(self, Self::ColonInUser | Self::ControlInCredentials)
+    }
+
     pub(super) fn of(uri: &Uri) -> Option<Self> {
         match uri.host() {
             None => None,
@@ -83,6 +92,10 @@ impl fmt::Display for AuthorityFlaw {
             Self::ColonInUser => f.write_str(
                 "the URI's user name holds a colon (`%3A`), which `Authorization: Basic` \
                  cannot carry: the server would read what follows it as the password",
+            ),
+            Self::ControlInCredentials => f.write_str(
+                "the URI's user name or password holds a control character (such as \
+                 `%0A`), which `Authorization: Basic` cannot carry",
             ),
         }
     }
@@ -119,8 +132,10 @@ pub(super) fn mark_sensitive(name: &http::HeaderName, value: &mut HeaderValue) {
 /// credentials written in the URI (`http://user:password@host/`) would refuse every call
 /// with 401, and nothing would say why. Percent-escapes in it are decoded first (RFC 3986
 /// 3.2.1: `%40` for an `@` in a password). A user without a password is sent with an
-/// empty one, as curl does; an empty `@` is dropped. A user name that decodes to one
-/// with a colon is no header but [`AuthorityFlaw::ColonInUser`].
+/// empty one, as curl does; an empty `@` is dropped (`:@`, an empty user with an empty
+/// password, is sent). A user name that decodes to one with a colon is no header but
+/// [`AuthorityFlaw::ColonInUser`], and credentials with a control character
+/// [`AuthorityFlaw::ControlInCredentials`].
 pub(super) fn take_user_info(uri: Uri) -> (Uri, Result<Option<HeaderValue>, AuthorityFlaw>) {
     use base64::Engine as _;
     use percent_encoding::percent_decode_str;
@@ -133,10 +148,17 @@ pub(super) fn take_user_info(uri: Uri) -> (Uri, Result<Option<HeaderValue>, Auth
     };
     let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
     let mut plain: Vec<u8> = percent_decode_str(user).collect();
-    let flaw = plain.contains(&b':').then_some(AuthorityFlaw::ColonInUser);
+    let secret: Vec<u8> = percent_decode_str(password).collect();
+    let flaw = if plain.contains(&b':') {
+        Some(AuthorityFlaw::ColonInUser)
+    } else if plain.iter().chain(&secret).any(u8::is_ascii_control) {
+        Some(AuthorityFlaw::ControlInCredentials)
+    } else {
+        None
+    };
     let credentials = (!user_info.is_empty() && flaw.is_none()).then(|| {
         plain.push(b':');
-        plain.extend(percent_decode_str(password));
+        plain.extend(secret);
         let encoded = base64::engine::general_purpose::STANDARD.encode(plain);
         HeaderValue::try_from(format!("Basic {encoded}")).map(|mut value| {
             value.set_sensitive(true);

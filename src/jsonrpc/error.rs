@@ -371,7 +371,7 @@ fn write_cut(f: &mut fmt::Formatter<'_>, value: impl fmt::Display, limit: usize)
 /// paragraph separator (U+2028, U+2029: a line break to JavaScript's log viewers), or a
 /// bidirectional mark or override (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to
 /// U+2069).
-fn must_escape(c: char) -> bool {
+pub(crate) fn must_escape(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

@@ -56,7 +56,7 @@ mod response;
 
 pub use batch::{BatchRequest, BatchResponse};
 pub use error::{DecodeError, ErrorObject};
-pub(crate) use error::{MESSAGE_SHOWN, cut};
+pub(crate) use error::{MESSAGE_SHOWN, cut, must_escape};
 pub use id::Id;
 pub use request::{MethodName, Request};
 pub use response::Response;

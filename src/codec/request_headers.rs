@@ -17,9 +17,11 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 /// [`Client`](crate::Client), [`RequestBuilder::header`](crate::client::RequestBuilder::header)
 /// sets them.
 ///
-/// At the HTTP level ([`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http)) the
-/// caller's own HTTP request carries its headers, and re-sends keep them; this is not
-/// read there.
+/// A batch goes in one HTTP request: its headers are those in the batch's own
+/// extensions ([`BatchRequest::extensions_mut`](crate::jsonrpc::BatchRequest::extensions_mut)),
+/// not in its calls'. At the HTTP level
+/// ([`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http)) the caller's own HTTP
+/// request carries its headers, and re-sends keep them; this is not read there.
 ///
 /// ```
 /// use serde_json::json;

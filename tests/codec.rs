@@ -462,7 +462,8 @@ async fn a_user_name_with_a_colon_is_not_sent_as_basic_credentials() {
             .parse()
             .unwrap()
     };
-    for user_info in ["a%3Ab:pw", "a%3ab", "%3A:"] {
+    // Each refused unsent, saying why, and the password never quoted.
+    let refused = async |user_info: &str, why_words: &str| {
         let seen = Seen::default();
         let err = JsonRpcCodecLayer::new(uri(user_info))
             .layer(capturing(seen.clone()))
@@ -471,12 +472,12 @@ async fn a_user_name_with_a_colon_is_not_sent_as_basic_credentials() {
             .unwrap_err();
         assert!(err.is_invalid_request(), "{user_info}: {err:?}");
         let why = err.source().map(ToString::to_string).unwrap_or_default();
-        assert!(
-            why.contains("user name holds a colon"),
-            "{user_info}: {why}"
-        );
+        assert!(why.contains(why_words), "{user_info}: {why}");
         assert!(!why.contains("pw"), "{why}");
         assert!(seen.take().is_empty(), "{user_info}: sent");
+    };
+    for user_info in ["a%3Ab:pw", "a%3ab", "%3A:"] {
+        refused(user_info, "user name holds a colon").await;
     }
     let seen = Seen::default();
     let resp = JsonRpcCodecLayer::new(uri("a%3Ab:pw"))
@@ -491,17 +492,8 @@ async fn a_user_name_with_a_colon_is_not_sent_as_basic_credentials() {
     assert_eq!(head.uri, server.uri(), "no user information left");
     // A control character in either is refused too (RFC 7617), unless `Authorization`
     // is given.
-    for user_info in ["a%0Ab:pw", "a:p%0Dw", "a:p%7Fw", "a:%00"] {
-        let seen = Seen::default();
-        let err = JsonRpcCodecLayer::new(uri(user_info))
-            .layer(capturing(seen.clone()))
-            .oneshot(sum(1))
-            .await
-            .unwrap_err();
-        assert!(err.is_invalid_request(), "{user_info}: {err:?}");
-        let why = err.source().map(ToString::to_string).unwrap_or_default();
-        assert!(why.contains("control character"), "{user_info}: {why}");
-        assert!(seen.take().is_empty(), "{user_info}: sent");
+    for user_info in ["a%0Ab:pw", "a:pw%0D", "a:pw%7F", "a:%00"] {
+        refused(user_info, "control character").await;
     }
     let seen = Seen::default();
     JsonRpcCodecLayer::new(uri("a:p%0Aw"))

@@ -567,13 +567,14 @@ impl RetryStrategy {
 
     /// The most a server's wait hint may raise a delay to (a
     /// [`retry_after_spread`](Self::retry_after_spread) adds at most its own length). A
-    /// hint is a `Retry-After` header (seconds or an HTTP date), or a number of seconds in the error object's
-    /// `data` as Infura sends it (`backoff_seconds`, a JSON number, at the top of `data`
-    /// or under `rate`, the top first; a string or a negative number there is not read),
-    /// or one a rule of yours reads ([`retry_after_from`](Self::retry_after_from)), or
-    /// one a service below the codec puts in the HTTP answer's extensions
-    /// ([`RetryAfter::new`](crate::codec::RetryAfter::new)); the largest wins, and it
-    /// only ever lengthens the backoff's delay.
+    /// hint is a `Retry-After` header (seconds or an HTTP date), or a number of seconds in
+    /// the error object's `data` as Infura sends it (`backoff_seconds`, a JSON number, at
+    /// the top of `data` or under `rate`, the top first; a string or a negative number
+    /// there is not read), or one a rule of yours reads
+    /// ([`retry_after_from`](Self::retry_after_from)), or one a service below the codec
+    /// puts in the HTTP answer's extensions
+    /// ([`RetryAfter::new`](crate::codec::RetryAfter::new)); the largest wins, and it only
+    /// ever lengthens the backoff's delay.
     ///
     /// # Default
     ///

@@ -551,11 +551,7 @@ where
     /// # }
     /// ```
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        let own = self
-            .extensions
-            .remove::<RequestHeaders>()
-            .unwrap_or_default();
-        self.extensions.insert(own.with(name, value));
+        RequestHeaders::add_to(&mut self.extensions, name, value);
         self
     }
 

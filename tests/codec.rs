@@ -46,6 +46,13 @@ fn sum(id: impl Into<Id>) -> Request {
     Request::new("sum", json!([1, 2])).with_id(id)
 }
 
+/// The server's URI with `user_info` before its host.
+fn with_user_info(server: &FlakyServer, user_info: &str) -> Uri {
+    format!("http://{user_info}@{}/", server.addr())
+        .parse()
+        .unwrap()
+}
+
 /// One single call through a fresh codec over a fresh client.
 async fn call(server: &FlakyServer, req: Request) -> Result<Response, codec::Error> {
     JsonRpcCodecLayer::new(server.uri())
@@ -187,11 +194,7 @@ async fn the_http_request_is_a_json_post_with_the_configured_headers() {
 #[tokio::test]
 async fn credentials_in_the_uri_become_a_basic_authorization_header() {
     let server = server().await;
-    let with = |user_info: &str| -> Uri {
-        format!("http://{user_info}@{}/", server.addr())
-            .parse()
-            .unwrap()
-    };
+    let with = |user_info: &str| with_user_info(&server, user_info);
     let cases = [
         ("alice:s%40cret", Some("Basic YWxpY2U6c0BjcmV0")),
         ("k3y", Some("Basic azN5Og==")),
@@ -362,9 +365,7 @@ async fn a_calls_own_headers_go_on_every_attempt_over_the_codecs() {
     let seen = Seen::default();
     let strategy =
         RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(10))).codes([-32005]);
-    let uri: Uri = format!("http://alice:s3cret@{}/", server.addr())
-        .parse()
-        .unwrap();
+    let uri = with_user_info(&server, "alice:s3cret");
     let svc = ServiceBuilder::new()
         .layer(JsonRpcRetryLayer::new(strategy))
         .layer(
@@ -433,9 +434,7 @@ async fn a_calls_own_authorization_sends_a_uri_whose_user_name_has_a_colon() {
     use tower_jsonrpc_retry::codec::RequestHeaders;
     let server = server().await;
     let seen = Seen::default();
-    let uri: Uri = format!("http://a%3Ab:pw@{}/", server.addr())
-        .parse()
-        .unwrap();
+    let uri = with_user_info(&server, "a%3Ab:pw");
     let svc = JsonRpcCodecLayer::new(uri).layer(capturing(seen.clone()));
     let mut call = sum(1);
     call.extensions_mut().insert(
@@ -457,11 +456,7 @@ async fn a_calls_own_authorization_sends_a_uri_whose_user_name_has_a_colon() {
 #[tokio::test]
 async fn a_user_name_with_a_colon_is_not_sent_as_basic_credentials() {
     let server = server().await;
-    let uri = |user_info: &str| -> Uri {
-        format!("http://{user_info}@{}/", server.addr())
-            .parse()
-            .unwrap()
-    };
+    let uri = |user_info: &str| with_user_info(&server, user_info);
     // Each refused unsent, saying why, and the password never quoted.
     let refused = async |user_info: &str, why_words: &str| {
         let seen = Seen::default();

@@ -157,11 +157,7 @@ where
     /// included), as [`RequestBuilder::header`](super::RequestBuilder::header) does for
     /// one request.
     pub fn header(&mut self, name: http::HeaderName, value: http::HeaderValue) -> &mut Self {
-        let extensions = self.batch.extensions_mut();
-        let own = extensions
-            .remove::<codec::RequestHeaders>()
-            .unwrap_or_default();
-        extensions.insert(own.with(name, value));
+        codec::RequestHeaders::add_to(self.batch.extensions_mut(), name, value);
         self
     }
 

@@ -63,12 +63,25 @@ impl RequestHeaders {
     /// builder adds one); together they replace the codec's values of that name.
     /// `Content-Length` and `Transfer-Encoding` are left out.
     #[must_use]
-    pub fn with(mut self, name: HeaderName, mut value: HeaderValue) -> Self {
-        if !super::layer::frames_body(&name) {
-            super::mark_sensitive(&name, &mut value);
-            self.0.append(name, value);
-        }
+    pub fn with(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.push(&name, value);
         self
+    }
+
+    /// Adds `name: value` to the headers of the call or batch these `extensions` are
+    /// (the `header` of [`Client`](crate::Client)'s builders).
+    pub(crate) fn add_to(extensions: &mut http::Extensions, name: HeaderName, value: HeaderValue) {
+        let own = extensions.remove::<Self>().unwrap_or_default();
+        extensions.insert(own.with(name, value));
+    }
+
+    /// Adds a value beside those of its name, unless it frames the body; marked
+    /// sensitive when its name says a credential.
+    fn push(&mut self, name: &HeaderName, mut value: HeaderValue) {
+        if !super::layer::frames_body(name) {
+            super::mark_sensitive(name, &mut value);
+            self.0.append(name.clone(), value);
+        }
     }
 
     /// The headers.
@@ -101,14 +114,10 @@ impl From<HeaderMap> for RequestHeaders {
     /// Takes these headers, every value of each name, less `Content-Length` and
     /// `Transfer-Encoding`, credentials marked sensitive.
     fn from(headers: HeaderMap) -> Self {
-        let mut own = HeaderMap::with_capacity(headers.len());
+        let mut own = Self(HeaderMap::with_capacity(headers.len()));
         for (name, value) in &headers {
-            if !super::layer::frames_body(name) {
-                let mut value = value.clone();
-                super::mark_sensitive(name, &mut value);
-                own.append(name.clone(), value);
-            }
+            own.push(name, value.clone());
         }
-        Self(own)
+        own
     }
 }

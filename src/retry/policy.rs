@@ -354,7 +354,7 @@ impl State {
         // A retry that would start at the deadline has no time left to run. tokio's
         // timer fires on whole milliseconds, rounding a sleep's end up by under one (a
         // zero delay does not sleep): the wait ends by then. What is left is the room
-        // after the wait, before the deadline (unbounded without one).
+        // between the wait's end and the deadline (unbounded without one).
         let mut room = Duration::MAX;
         if let Some(Deadline(deadline)) = deadline {
             let rounding = if delay.is_zero() {
@@ -362,23 +362,23 @@ impl State {
             } else {
                 TIMER_ROUNDING
             };
-            let ends = now
-                .checked_add(delay)
-                .and_then(|ends| ends.checked_add(rounding));
-            match ends {
-                Some(ends) if ends < *deadline => room = *deadline - ends,
+            match now.checked_add(delay) {
+                Some(ends)
+                    if ends
+                        .checked_add(rounding)
+                        .is_some_and(|end| end < *deadline) =>
+                {
+                    room = *deadline - ends;
+                }
                 _ => return Err(GiveUpReason::Deadline),
             }
         }
         if spread {
-            // Drawn below the room too, so the retry still starts before the deadline
-            // (a zero wait spread out is rounded up by the timer: that comes out of it).
-            let rounding = if delay.is_zero() {
-                TIMER_ROUNDING
-            } else {
-                Duration::ZERO
-            };
-            let top = inner.retry_after_spread.min(room.saturating_sub(rounding));
+            // Drawn below the room less the timer's rounding of the spread-out wait, so
+            // the retry still starts before the deadline.
+            let top = inner
+                .retry_after_spread
+                .min(room.saturating_sub(TIMER_ROUNDING));
             delay = delay.saturating_add(spread_over(&inner.spread_source, top));
         }
         if let Some(budget) = &inner.budget {

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use http::header::CONTENT_ENCODING;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::raw::{array_items, with_id};
 use super::{Error, RawAnswer, RawItem, RetryAfter, without_body};
@@ -255,19 +256,17 @@ pub(super) fn decode_batch(
 /// Gives each item of `batch` its own bytes from the answer's `body` ([`RawItem`]), so a
 /// batch answer gathered from several exchanges is still made of the server's bytes. A
 /// null-id error that answers a call (by elimination, or as the error that refused the
-/// whole batch) is written anew with that call's id around the server's error object, as
-/// it wrote it; one that no call took keeps its bytes. An answer to a call sent with a
-/// null id keeps its bytes like any other.
+/// whole batch, geth's for the calls it does not name) is written anew with that call's
+/// id around the server's error object, as it wrote it; one that no call took keeps its
+/// bytes. An answer to a call sent with a null id keeps its bytes like any other. Items
+/// are read as the decoder reads them (a lone surrogate escape mended).
 fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
     let Some(items) = array_items(body) else {
         // One error object refused the whole batch: every call carries it.
-        if let Ok(Shape::Object(found)) = members::read(body) {
-            if let (_, Some(error)) = members::outcome(found.result, found.error) {
-                let error = body.slice_ref(error.get().as_bytes());
-                for item in batch.items_mut() {
-                    let own = with_id(&error, item.id());
-                    item.extensions_mut().insert(RawItem(own));
-                }
+        if let Some((_, Some(error))) = id_and_error(body) {
+            for item in batch.items_mut() {
+                let own = with_id(&error, item.id());
+                item.extensions_mut().insert(RawItem(own));
             }
         }
         return;
@@ -277,16 +276,16 @@ fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
     // decoder gives them, in that order, to the calls left unanswered (in call order),
     // and the rest are unmatched.
     let mut orphans = Vec::new();
+    // geth's refusal of the whole batch, one error under the first call's id: the calls
+    // it does not name carry its error object too.
+    let refusal = match items.as_slice() {
+        [only] if batch.batch_error().is_some() => id_and_error(only).and_then(|(_, e)| e),
+        _ => None,
+    };
     for own in items {
-        let Ok(Shape::Object(found)) = members::read(&own) else {
+        let Some((Some(id), error)) = id_and_error(&own) else {
             continue;
         };
-        let Some(Ok(id)) = found.id.map(members::id) else {
-            continue;
-        };
-        // A null `error` beside a result (a JSON-RPC 1.0 server's success) is none.
-        let (_, error) = members::outcome(found.result, found.error);
-        let error = error.map(|e| own.slice_ref(e.get().as_bytes()));
         match position
             .get(&id)
             .and_then(|&i| batch.items_mut().get_mut(i))
@@ -304,7 +303,7 @@ fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
     let mut orphans = orphans.into_iter();
     for item in batch.items_mut() {
         if item.extensions().get::<RawItem>().is_none() {
-            if let Some((_, error)) = orphans.next() {
+            if let Some(error) = orphans.next().map(|(_, e)| e).or_else(|| refusal.clone()) {
                 let own = with_id(&error, item.id());
                 item.extensions_mut().insert(RawItem(own));
             }
@@ -312,5 +311,48 @@ fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
     }
     for (item, (own, _)) in batch.unmatched_mut().iter_mut().zip(orphans) {
         item.extensions_mut().insert(RawItem(own));
+    }
+}
+
+/// An answer's id (`None` when it has none, or one that is no JSON-RPC id) and its error
+/// object as the server wrote it (a slice of `own`; a `null` error beside a result, a
+/// JSON-RPC 1.0 server's success, is none); `None` when `own` is not an object. Read as
+/// the decoder reads it: when `own` does not read as it is, through the copy with each
+/// lone surrogate escape mended, which has the same length, so that what is found in the
+/// copy is at the same place in `own`.
+fn id_and_error(own: &Bytes) -> Option<(Option<Id>, Option<Bytes>)> {
+    let read = |bytes: &[u8]| {
+        let Ok(Shape::Object(found)) = members::read(bytes) else {
+            return None;
+        };
+        let id = found.id.and_then(|id| members::id(id).ok());
+        let (_, error) = members::outcome(found.result, found.error);
+        let at = |raw: &RawValue| {
+            let start = raw
+                .get()
+                .as_ptr()
+                .addr()
+                .checked_sub(bytes.as_ptr().addr())?;
+            own.get(start..start.checked_add(raw.get().len())?)
+                .map(|error| own.slice_ref(error))
+        };
+        Some((id, error.and_then(at)))
+    };
+    read(own).or_else(|| read(&members::mend_lone_surrogates(own)?))
+}
+
+/// The refusal of a whole batch as an answer of its own, for the gathered answer's
+/// unmatched items: the answer as the server wrote it when it is one error object, and
+/// that error object under a null id when it is geth's array of one error under the
+/// first call's id (which a later answer of that call would otherwise repeat).
+pub(crate) fn refusal_item(body: &Bytes) -> Option<Bytes> {
+    match array_items(body) {
+        None => Some(body.clone()),
+        Some(items) => match items.as_slice() {
+            [only] => id_and_error(only)
+                .and_then(|(_, error)| error)
+                .map(|error| with_id(&error, &Id::Null)),
+            _ => None,
+        },
     }
 }

@@ -127,6 +127,7 @@ use tower_service::Service;
 use crate::BoxError;
 use crate::jsonrpc::members::Values;
 use crate::jsonrpc::{BatchRequest, BatchResponse, DecodeError, Id, Request, Response};
+pub(crate) use decode::refusal_item;
 use decode::status_error;
 use decode::{Awaited, Expected, decode_batch, decode_single};
 use future::{Decode, ResponseFuture};

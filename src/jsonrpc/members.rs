@@ -113,7 +113,7 @@ pub(crate) fn answer_with_tree_refusals<T>(
 /// `bytes` with each `\u` escape of a lone UTF-16 surrogate (a high half not followed
 /// by an escaped low half, or a low half alone) made `\ufffd`, of the same length; `None`
 /// when there is none.
-fn mend_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn mend_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
     /// The code unit of the `\uXXXX` escape at `at`, if there is one.
     fn unit_at(bytes: &[u8], at: usize) -> Option<u16> {
         let escape = bytes.get(at..at.checked_add(6)?)?;

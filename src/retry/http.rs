@@ -110,10 +110,12 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///   signature over the body in another header cannot hold for it either. The answer is
 ///   gathered from every exchange into one array of the items as the server wrote them:
 ///   - a null-id error the layer gives a call (by elimination, or as the error that
-///     refused the whole batch) is written anew with that call's id, around the server's
-///     error object as it wrote it;
+///     refused the whole batch, geth's too for the calls it does not name) is written
+///     anew with that call's id, around the server's error object as it wrote it;
 ///   - the answers no call took go last, every exchange's, with the refusal of the whole
-///     batch when a retry did not send a non-idempotent notification of it again;
+///     batch when a retry did not send a non-idempotent notification of it again (as
+///     the server wrote it, or for geth's, its error object under a null id: not a
+///     second answer to the call it names);
 ///   - its status is 200, whatever status the exchanges were answered under: every
 ///     call's failure is in the body, and a caller that refuses a non-2xx batch answer
 ///     as a whole, as jsonrpsee does, would otherwise lose the calls that succeeded

@@ -986,11 +986,14 @@ fn insert_gave_up(extensions: &mut http::Extensions, gave_up: GaveUp) {
 /// The refusal of a whole batch, as an answer no call took, for when a retry leaves some
 /// notification it refused unsent (its method is non-idempotent): the calls' later
 /// answers replace the refusal, and would hide that the server never ran that
-/// notification. At the HTTP level it goes on as the server wrote it.
+/// notification. At the HTTP level it goes on as the server wrote it (geth's, one error
+/// under the first call's id, as its error object under a null id).
 fn refusal(answers: &BatchResponse) -> Option<Response> {
     let mut refusal = Response::failure(Id::Null, answers.batch_error()?.clone());
     if let Some(raw) = answers.extensions().get::<RawAnswer>() {
-        refusal.extensions_mut().insert(RawItem(raw.body.clone()));
+        if let Some(own) = crate::codec::refusal_item(&raw.body) {
+            refusal.extensions_mut().insert(RawItem(own));
+        }
     }
     if let Some(status) = answers.extensions().get::<http::StatusCode>() {
         refusal.extensions_mut().insert(*status);

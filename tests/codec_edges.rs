@@ -427,3 +427,100 @@ async fn a_body_that_breaks_off_is_a_body_error_with_its_status() {
         assert_eq!(err.status().map(|s| s.as_u16()), Some(status), "{err:?}");
     }
 }
+
+/// A body of `text`, for the services that answer.
+fn text(text: &'static str) -> Full<Bytes> {
+    Full::new(Bytes::from_static(text.as_bytes()))
+}
+
+/// An answer whose body starts with a UTF-8 byte order mark (a PHP server whose source
+/// file has one sends it first), which RFC 8259 lets a reader pass over, is read as the
+/// JSON after it: a call's, a batch's, and a batch's refusal; a mark alone is an empty
+/// body.
+#[tokio::test(start_paused = true)]
+async fn an_answer_after_a_byte_order_mark_is_read() {
+    use tower_jsonrpc_retry::jsonrpc::BatchRequest;
+    let call = Request::new("sum", json!([1, 2])).with_id(1);
+    let resp = layer()
+        .layer(answering(
+            200,
+            text("\u{feff}{\"jsonrpc\":\"2.0\",\"result\":3,\"id\":1}"),
+        ))
+        .oneshot(call.clone())
+        .await
+        .unwrap();
+    assert_eq!(resp.result(), Some(&json!(3)));
+
+    let calls = BatchRequest::new(vec![call.clone(), call.clone().with_id(2)]);
+    let answer = "\u{feff}[{\"jsonrpc\":\"2.0\",\"result\":3,\"id\":1},{\"jsonrpc\":\"2.0\",\"result\":4,\"id\":2}]";
+    let batch = layer()
+        .layer(answering(200, text(answer)))
+        .oneshot(calls.clone())
+        .await
+        .unwrap();
+    assert_eq!(batch.get(&Id::Number(2)).unwrap().result(), Some(&json!(4)));
+
+    let refusal = "\u{feff}{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32005,\"message\":\"limited\"},\"id\":null}";
+    let batch = layer()
+        .layer(answering(429, text(refusal)))
+        .oneshot(calls)
+        .await
+        .unwrap();
+    assert_eq!(batch.batch_error().unwrap().code(), -32005);
+
+    let err = layer()
+        .layer(answering(200, text("\u{feff}")))
+        .oneshot(call)
+        .await
+        .unwrap_err();
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(source.as_deref(), Some("empty response body"), "{err:?}");
+}
+
+/// At the HTTP level, a batch answered after a byte order mark is read (retried in part,
+/// as its rules say), its items keep their own bytes in the gathered answer, and an
+/// answer handed back as it came keeps the mark.
+#[tokio::test(start_paused = true)]
+async fn a_batch_answered_after_a_byte_order_mark_is_gathered_at_the_http_level() {
+    let calls =
+        r#"[{"jsonrpc":"2.0","method":"sum","id":1},{"jsonrpc":"2.0","method":"sum","id":2}]"#;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&sent);
+    let inner = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+        let body = match count.fetch_add(1, Ordering::SeqCst) {
+            0 => {
+                "\u{feff}[{\"jsonrpc\":\"2.0\",\"result\":\"0x2a\",\"id\":1},{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32005,\"message\":\"limited\"},\"id\":2}]"
+            }
+            _ => "\u{feff}[{\"jsonrpc\":\"2.0\",\"result\":1e400,\"id\":2}]",
+        };
+        std::future::ready(Ok::<_, Infallible>(http::Response::new(text(body))))
+    });
+    let strategy = one_retry(Duration::from_millis(100)).codes([-32005]);
+    let resp = JsonRpcRetryLayer::http(strategy)
+        .layer(inner)
+        .oneshot(post(calls))
+        .await
+        .unwrap();
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        2,
+        "the batch, then call 2 alone"
+    );
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        body,
+        r#"[{"jsonrpc":"2.0","result":"0x2a","id":1},{"jsonrpc":"2.0","result":1e400,"id":2}]"#
+    );
+
+    let single = answering(
+        200,
+        text("\u{feff}{\"jsonrpc\":\"2.0\",\"result\":3,\"id\":1}"),
+    );
+    let resp = JsonRpcRetryLayer::http(RetryStrategy::none())
+        .layer(single)
+        .oneshot(post(r#"{"jsonrpc":"2.0","method":"sum","id":1}"#))
+        .await
+        .unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(body.starts_with(b"\xEF\xBB\xBF"), "{body:?}");
+}

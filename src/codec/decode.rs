@@ -112,6 +112,14 @@ fn keeping_raw(err: Error, keep: bool, head: http::response::Parts, body: Bytes)
     }
 }
 
+/// An answer's JSON text: its body less a UTF-8 byte order mark before it, which RFC
+/// 8259 (section 8.1) forbids a sender to add and lets a reader pass over, as the codec
+/// does (a PHP server whose source file starts with one sends it first). The answer
+/// kept for the HTTP-level layer keeps it.
+fn without_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
 pub(super) fn decode_single(
     expected: Expected,
     parts: http::response::Parts,
@@ -140,10 +148,11 @@ pub(super) fn decode_single(
         Awaited::Notification => return Err(status_answer(parts, body, keep_raw)),
         Awaited::Batch(_) => return Err(status_error(&parts)),
     };
-    let decoded = if crate::jsonrpc::is_blank(&body) {
+    let json = without_bom(&body);
+    let decoded = if crate::jsonrpc::is_blank(json) {
         Err(DecodeError::EmptyBody)
     } else {
-        Response::from_single_answer(&body, values)
+        Response::from_single_answer(json, values)
     };
     let mut response = match decoded {
         Ok(response) => response,
@@ -199,7 +208,7 @@ pub(super) fn decode_batch(
         // notifications (null-id errors in an array: it could not read them), which is
         // kept for the caller as in a batch with calls; anything else in the body is
         // passed over.
-        let mut batch = BatchResponse::from_answer(&body, &ids, values)
+        let mut batch = BatchResponse::from_answer(without_bom(&body), &ids, values)
             .ok()
             .filter(|batch| batch.batch_error().is_some() || !batch.unmatched().is_empty())
             .unwrap_or_default();
@@ -214,7 +223,7 @@ pub(super) fn decode_batch(
     // Only notifications, under a failure status: an error for the whole batch (a null
     // id) answers it; anything else (an empty body, `[]`, errors for single items) is no
     // JSON-RPC answer to a batch of notifications, so the status is.
-    let read = BatchResponse::from_answer(&body, &ids, values);
+    let read = BatchResponse::from_answer(without_bom(&body), &ids, values);
     if ids.is_empty()
         && !read
             .as_ref()
@@ -261,6 +270,7 @@ pub(super) fn decode_batch(
 /// bytes. An answer to a call sent with a null id keeps its bytes like any other. Items
 /// are read as the decoder reads them (a lone surrogate escape mended).
 fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
+    let body = &body.slice_ref(without_bom(body));
     let Some(items) = array_items(body) else {
         // One error object refused the whole batch: every call carries it.
         if let Some((_, Some(error))) = id_and_error(body) {

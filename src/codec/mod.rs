@@ -21,6 +21,11 @@
 //! | the codec's [`attempt_timeout`](JsonRpcCodecLayer::attempt_timeout) runs out (head or body; not the body of a 2xx answer to a notification or a batch of notifications only, which is delivered) | `Err`, [`Error::is_timeout`], tower's `Elapsed` in `source()` |
 //! | (an empty batch, two calls with one id, params that are not an array or an object, a URI that names no host, a port out of range or credentials Basic authentication cannot carry (a user name with a colon, a control character), or, in [`Client`](crate::Client)'s stacks, a URI without scheme and host: never sent) | `Err`, [`Error::is_invalid_request`] |
 //!
+//! A body that starts with a UTF-8 byte order mark, which RFC 8259 forbids a sender to
+//! add and lets a reader pass over, is read as the JSON after it (a PHP server whose
+//! source file starts with one sends it first); the HTTP-level layer hands back an
+//! answer as it came, mark included.
+//!
 //! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
 //! response's extensions (a batch's and each of its items', and in
 //! [`Error::retry_after`]). The request's extensions are

@@ -999,13 +999,14 @@ async fn an_answer_to_a_body_that_is_not_json_rpc_costs_no_more_than_its_size() 
 /// An answer framed by `Transfer-Encoding: chunked` with a `Content-Length` beside it
 /// (the framing wins, RFC 9112 §6.3) comes back without either: a `Content-Length` that
 /// is not the body's length would make the caller (jsonrpsee checks it against its own
-/// limit before reading) refuse or misread the answer.
+/// limit before reading) refuse or misread the answer. Nor does it announce, in
+/// `Trailer`, trailers it does not carry.
 #[tokio::test(start_paused = true)]
 async fn a_chunked_answer_with_a_content_length_beside_it_comes_back_without_it() {
     let _serial = SERIAL.lock().await;
     let body = r#"{"jsonrpc":"2.0","result":3,"id":1}"#;
     let answer = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\ntrailer: x-checksum\r\n\r\n{:x}\r\n{body}\r\n0\r\nx-checksum: 1\r\n\r\n",
         body.len()
     );
     let answer: &'static [u8] = Box::leak(answer.into_bytes().into_boxed_slice());
@@ -1016,6 +1017,7 @@ async fn a_chunked_answer_with_a_content_length_beside_it_comes_back_without_it(
     let resp = svc.oneshot(req).await.unwrap();
     assert_eq!(resp.headers().get(http::header::CONTENT_LENGTH), None);
     assert_eq!(resp.headers().get(http::header::TRANSFER_ENCODING), None);
+    assert_eq!(resp.headers().get(http::header::TRAILER), None);
     let got = resp.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(got, body.as_bytes());
     assert_eq!(accepted.load(Ordering::SeqCst), 1);

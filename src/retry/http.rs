@@ -164,7 +164,8 @@ use message::{FirstByte, Message, parse, request_too_large};
 /// gathered answer is not encoded either.
 ///
 /// Trailers are not carried, either way: the request is sent from its buffered bytes,
-/// and the answer handed back as `Full<Bytes>` (JSON-RPC over HTTP does not use them).
+/// and the answer handed back as `Full<Bytes>` (JSON-RPC over HTTP does not use them),
+/// without a `Trailer` header announcing any.
 ///
 /// # Errors
 ///

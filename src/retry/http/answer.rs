@@ -163,12 +163,14 @@ pub(super) fn batch_answer(mut resp: BatchResponse) -> http::Response<Full<Bytes
 
 /// The server's answer as it came, its body now whole: no longer chunked, so without
 /// `Transfer-Encoding`, and, where that framed it, without a `Content-Length` sent beside
-/// it (which the framing overrode, and which need not be the body's length).
+/// it (which the framing overrode, and which need not be the body's length); nor with
+/// `Trailer`, as trailers are not carried.
 pub(super) fn raw_response(raw: RawAnswer) -> http::Response<Full<Bytes>> {
     let RawAnswer { mut head, body } = raw;
     if head.headers.remove(TRANSFER_ENCODING).is_some() {
         head.headers.remove(CONTENT_LENGTH);
     }
+    head.headers.remove(TRAILER);
     http::Response::from_parts(head, Full::new(body))
 }
 

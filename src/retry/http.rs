@@ -107,8 +107,12 @@ use message::{FirstByte, Message, parse, request_too_large};
 /// - **A batch retried in part**: a retry that sends only some items sends a new array of
 ///   those items' own bytes, without the caller's digest headers (`Content-Digest`,
 ///   `Repr-Digest`, `Digest` and `Content-MD5`), which the new body would not match; a
-///   signature over the body in another header cannot hold for it either. The answer is
-///   gathered from every exchange into one array of the items as the server wrote them:
+///   signature over the body in another header cannot hold for it either, and a server
+///   that keeps an `Idempotency-Key` (the IETF draft) answers the key sent again with
+///   another body with a refusal (422) or with the whole batch's stored answer, whose
+///   ids the re-send did not carry (a decode error): send such a batch without the key,
+///   or with no rule on codes its items carry alone. The answer is gathered from every
+///   exchange into one array of the items as the server wrote them:
 ///   - a null-id error the layer gives a call (by elimination, or as the error that
 ///     refused the whole batch, geth's too for the calls it does not name) is written
 ///     anew with that call's id, around the server's error object as it wrote it;

@@ -1,7 +1,7 @@
 //! Backoffs of your own: pjrpc users' `RandomBackoff` (`attempts` delays, each drawn
 //! uniformly from `[min, max]`) written with [`backoff::from_fn`] in a few lines and used
-//! in a strategy; then a built-in backoff shaped by combinators (`.jitter(..)`,
-//! `.max_delay(..)`, `.max_total_delay(..)`), with the delays it draws for three requests.
+//! in a strategy; then a built-in backoff shaped by combinators (`.max_delay(..)`,
+//! `.jitter(..)`, `.max_total_delay(..)`), with the delays it draws for three requests.
 //!
 //! `cargo run --example custom_backoff` waits as a real client would (about a second);
 //! `cargo run --example custom_backoff -- --fast` divides every delay by 100.
@@ -89,15 +89,16 @@ async fn main() -> Result<(), BoxError> {
         format_args!("2 retries, each after a wait in [min, max]: {waits:?}"),
     )?;
 
-    // 2. A combinator chain on a built-in: doubling from 100 ms for up to 8 retries, full
-    // jitter (each delay uniform in [0, nominal)), no delay over 1 s, and no more than
-    // 2 s of waiting in all (the delays stop before the sum would pass it).
+    // 2. A combinator chain on a built-in: doubling from 100 ms for up to 8 retries,
+    // capped at 1 s, then full jitter (each delay uniform in [0, min(nominal, 1 s)), so
+    // that delays at the cap stay spread), and no more than 2 s of waiting in all (the
+    // delays stop before the sum would pass it).
     let shaped = ExponentialBackoff::doubling(8, Duration::from_millis(100))
-        .jitter(Jitter::full())
         .max_delay(Duration::from_secs(1))
+        .jitter(Jitter::full())
         .max_total_delay(Duration::from_secs(2));
     println!(
-        "\ndoubling(8, 100 ms).jitter(full).max_delay(1 s).max_total_delay(2 s), three requests:"
+        "\ndoubling(8, 100 ms).max_delay(1 s).jitter(full).max_total_delay(2 s), three requests:"
     );
     for n in 1..=3 {
         let delays: Vec<Duration> = shaped.delays().collect();

@@ -157,7 +157,7 @@
 //! | pjrpc `FibonacciBackoff(attempts, multiplier, max_value)` (cap 1 s by default) | [`FibonacciBackoff::new`](backoff::FibonacciBackoff::new) (same 1 s default cap; [`without_max_delay`](backoff::FibonacciBackoff::without_max_delay)) |
 //! | pjrpc `jitter=lambda attempt: ...` / `random.gauss(0.5, 0.1)` | [`Jitter::from_fn`](backoff::Jitter::from_fn), [`Jitter::gauss`](backoff::Jitter::gauss) |
 //! | pjrpc users' `RandomBackoff(attempts, min, max)` | a few lines with [`backoff::from_fn`] (`examples/custom_backoff.rs`) |
-//! | tower `ExponentialBackoffMaker::new(min, max, jitter, rng)` | `ExponentialBackoff::doubling(n, min)` [`.jitter(..)`](backoff::BackoffExt::jitter) [`.max_delay(max)`](backoff::BackoffExt::max_delay); every request gets its own jitter |
+//! | tower `ExponentialBackoffMaker::new(min, max, jitter, rng)` | `ExponentialBackoff::doubling(n, min)` [`.map(..)`](backoff::BackoffExt::map) [`.jitter(..)`](backoff::BackoffExt::jitter) [`.max_delay(max)`](backoff::BackoffExt::max_delay), as in [From tower](backoff#from-tower); every request gets its own jitter |
 //! | backon `ConstantBuilder` / `ExponentialBuilder` / `FibonacciBuilder` | [`PeriodicBackoff`](backoff::PeriodicBackoff) / [`ExponentialBackoff`](backoff::ExponentialBackoff) / [`FibonacciBackoff`](backoff::FibonacciBackoff) (backon's jitter and Fibonacci sequence differ: see the [`backoff`] table) |
 //! | backon `with_total_delay` | [`max_total_delay`](backoff::BackoffExt::max_total_delay) |
 //! | reqwest-retry `ExponentialBackoff::builder().retry_bounds(min, max).build_with_max_retries(n)` | `ExponentialBackoff::doubling(n, min)`[`.with_max_delay(max)`](backoff::ExponentialBackoff::with_max_delay), with the jitter of your choice ([`Jitter::full`](backoff::Jitter::full), say) |
@@ -177,11 +177,14 @@
 //! let periodic = PeriodicBackoff::new(3, Duration::from_secs(1));
 //! assert!(periodic.delays().eq([1, 1, 1].map(Duration::from_secs)));
 //!
-//! // Exponential from 100 ms, ±20 % jitter, no delay over 1 s, no more than 3 s in all.
+//! // Exponential from 100 ms capped at 1 s, then ±20 % jitter (so delays at the cap stay
+//! // spread, 0.8–1.2 s, and callers failing together do not retry together), no more
+//! // than 3 s in all.
 //! let shaped = ExponentialBackoff::doubling(10, Duration::from_millis(100))
-//!     .jitter(Jitter::proportional(0.2)?)
 //!     .max_delay(Duration::from_secs(1))
+//!     .jitter(Jitter::proportional(0.2)?)
 //!     .max_total_delay(Duration::from_secs(3));
+//! assert!(shaped.delays().all(|d| d <= Duration::from_millis(1200)));
 //! assert!(shaped.delays().sum::<Duration>() <= Duration::from_secs(3));
 //! # Ok::<(), tower_jsonrpc_retry::backoff::InvalidBackoff>(())
 //! ```

@@ -179,7 +179,7 @@ async fn batch_with_its_own_strategy_and_bad_params() {
     let client = client(&server, periodic(2).codes([2001]));
     let mut batch = client.batch();
     let item = batch.call::<i64>("sum", (1, 2));
-    batch.retry(RetryStrategy::none());
+    let batch = batch.retry(RetryStrategy::none());
     let mut results = batch.send().await.unwrap();
     assert_eq!(
         results.take(item).unwrap_err().rpc().map(|e| e.code()),
@@ -967,8 +967,7 @@ async fn a_stack_boxed_below_the_codec_batches_with_extensions() {
             .service(boxed),
     );
     let sums = tokio::spawn(async move {
-        let mut batch = client.batch();
-        batch.extension(Tenant("b"));
+        let mut batch = client.batch().extension(Tenant("b"));
         let one = batch.call::<i64>("sum", (1, 2));
         let two = batch.call::<i64>("sum", (3, 4));
         let mut results = batch.send().await.unwrap();
@@ -1285,7 +1284,7 @@ async fn a_calls_own_header_goes_with_every_attempt() {
     let mut batch = client.batch();
     let first = batch.call::<i64>("sum", (1, 2));
     let second = batch.call::<i64>("sum", (3, 4));
-    batch.header(tenant, HeaderValue::from_static("acme"));
+    let batch = batch.header(tenant, HeaderValue::from_static("acme"));
     let mut results = batch.send().await.unwrap();
     assert_eq!(results.take(first).unwrap(), 3);
     assert_eq!(results.take(second).unwrap(), 7);

@@ -48,12 +48,19 @@ impl<R> fmt::Debug for BatchItem<R> {
 
 /// A batch being filled; see [`Client::batch`](super::Client::batch).
 ///
+/// Its settings for the whole batch ([`retry`](Self::retry), [`header`](Self::header),
+/// [`extension`](Self::extension)) take the builder and give it back, to chain on
+/// `client.batch()`; [`call`](Self::call) and [`notify`](Self::notify) add to it in
+/// place, a call giving back the handle its result is taken with.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
 /// # let client = tower_jsonrpc_retry::Client::builder(server.uri()).build();
-/// let mut batch = client.batch();
+/// use tower_jsonrpc_retry::RetryStrategy;
+///
+/// let mut batch = client.batch().retry(RetryStrategy::transient());
 /// let three = batch.call::<i64>("sum", (1, 2));
 /// let echoed = batch.call::<Vec<String>>("echo", ("hi",));
 /// batch.notify("log", ("batch sent",));
@@ -148,7 +155,7 @@ where
     /// entirely, as [`RequestBuilder::retry`](super::RequestBuilder::retry) does (its
     /// non-idempotent methods included). One strategy decides for the whole batch: there is
     /// no strategy per call of a batch.
-    pub fn retry(&mut self, strategy: RetryStrategy) -> &mut Self {
+    pub fn retry(mut self, strategy: RetryStrategy) -> Self {
         self.batch.extensions_mut().insert(strategy);
         self
     }
@@ -156,7 +163,7 @@ where
     /// Adds a header to the batch's HTTP requests (every attempt, a re-send of some calls
     /// included), as [`RequestBuilder::header`](super::RequestBuilder::header) does for
     /// one request.
-    pub fn header(&mut self, name: http::HeaderName, value: http::HeaderValue) -> &mut Self {
+    pub fn header(mut self, name: http::HeaderName, value: http::HeaderValue) -> Self {
         codec::RequestHeaders::add_to(self.batch.extensions_mut(), name, value);
         self
     }
@@ -165,7 +172,7 @@ where
     /// context), as [`RequestBuilder::extension`](super::RequestBuilder::extension) does
     /// for one request: the codec moves it onto every attempt's HTTP request, a re-send of
     /// some calls included.
-    pub fn extension<T: Clone + Send + Sync + 'static>(&mut self, value: T) -> &mut Self {
+    pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.batch.extensions_mut().insert(value);
         self
     }

@@ -277,6 +277,12 @@ impl<B, E> HttpRetryLayer<B, E> {
 
     /// Turns the errors the layer finds itself into the error type `E2` of the stack.
     ///
+    /// `f` is a function: a variant or constructor (`MyError::Stream`), a `fn` item, or
+    /// a closure that captures nothing. It is kept as a `fn` pointer, so that the layer
+    /// stays a type you can name (`HttpRetryLayer<B, E2>`, in a struct field or a type
+    /// alias); for context of your own in the error, map it in a layer above, tower's
+    /// `MapErr` (`ServiceBuilder::map_err`).
+    ///
     /// A concrete error type here is also what lets a task that awaits tower's `Buffer`
     /// over this layer be spawned: with the default, `BoxError`, rustc cannot prove such
     /// a task `Send` ("implementation of `From` is not general enough"), as for `Buffer`

@@ -47,6 +47,12 @@ pub trait BackoffExt: Backoff + Sized {
     /// `Duration::MAX` too: a built-in jitters its delay's exact value, this combinator
     /// the `Duration::MAX` it was saturated to.)
     ///
+    /// Which order: capping first, `.max_delay(d).jitter(j)`, keeps delays at the cap
+    /// spread (AWS's "full jitter" is `min(cap, d) × U[0, 1)`), so that callers failing
+    /// together do not retry together, at the price of delays up to the jitter's top
+    /// above the cap; capping last holds the cap exactly, but once the nominal delay
+    /// passes it, every draw above the cap lands on it, the same for every caller.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff, Jitter};

@@ -665,7 +665,8 @@
 //! own in step with this one's), `http-body` 1, `http-body-util` 0.1 and `bytes` 1 (the
 //! bodies of the HTTP services), `serde` 1 and `serde_json` 1 (params, results,
 //! `Value`), `tower` 0.5, `tower-layer` and `tower-service` 0.3, `hyper-util` 0.1 (in
-//! [`client::DefaultStack`]), and with the `rustls` feature `hyper-rustls` 0.27 and
+//! [`client::DefaultStack`]) and `hyper` 1 (`hyper::body::Incoming`, the body of the
+//! answers of that stack's HTTP client, as `Client::new`'s docs name it), and with the `rustls` feature `hyper-rustls` 0.27 and
 //! `rustls` 0.23 (re-exported as `client::rustls`).
 //!
 #![cfg_attr(feature = "test-util", doc = "[`FlakyServer`]: test_util::FlakyServer")]

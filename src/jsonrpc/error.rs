@@ -124,7 +124,11 @@ impl ErrorObject {
         })
     }
 
-    /// Whether the code lies in the server-error range, -32099..=-32000.
+    /// Whether the code lies in the range the specification reserves for
+    /// implementation-defined server errors, -32099..=-32000. Not "any failure of the
+    /// server", as `StatusCode::is_server_error` is for HTTP: Ethereum nodes answer most
+    /// refusals of a call's content with -32000 ("nonce too low", "insufficient funds"),
+    /// which a retry never cures, so a rule retrying on this alone would send them again.
     pub fn is_server_error(&self) -> bool {
         Self::SERVER_ERROR_RANGE.contains(&self.code)
     }

@@ -55,7 +55,7 @@ async fn main() -> Result<(), BoxError> {
 
     // 1. A call on the default strategy: the server times out once.
     server.script("sum", [Step::timeout()]);
-    println!("sum(1, 2) with the stack's default strategy:");
+    println!("sum(1, 2) on the stack's default strategy; the server times out once:");
     let resp = svc
         .clone()
         .oneshot(Request::new("sum", json!([1, 2])).with_id(1))
@@ -90,7 +90,7 @@ async fn main() -> Result<(), BoxError> {
     .on_retry(on_own_retry);
     let mut req = Request::new("sum", json!([1, 2])).with_id(2);
     req.extensions_mut().insert(own);
-    println!("sum(1, 2) with its own strategy:");
+    println!("sum(1, 2) with its own strategy; the server times out, then answers 2001:");
     let resp = svc.clone().oneshot(req).await?;
     let sum = resp.into_result()?;
     println!("  1 + 2 = {sum}");
@@ -124,9 +124,9 @@ async fn main() -> Result<(), BoxError> {
     .on_retry(on_once_retry);
     let mut req = Request::new("sum", json!([1, 2])).with_id(3);
     req.extensions_mut().insert(once);
-    println!("sum(1, 2) with one retry, against a server that times out twice:");
+    println!("sum(1, 2) with one retry; the server times out twice, so this call fails:");
     let err = svc.oneshot(req).await.expect_err("two timeouts");
-    println!("  {err}");
+    println!("  error, as expected: {err}");
     let seen = retries(&once_retries);
     check(
         matches!(seen.as_slice(), [(1, reason, d)] if *reason == timed_out
@@ -140,13 +140,18 @@ async fn main() -> Result<(), BoxError> {
     )?;
 
     println!(
-        "the server saw {} calls of sum; delays were scaled by {scale} ({})",
+        "the server saw {} calls of sum; waits {}",
         server.calls("sum"),
-        if scale < 1.0 { "--fast" } else { "real time" },
+        if scale < 1.0 {
+            "divided by 100 (--fast)"
+        } else {
+            "in real time (--fast divides them by 100)"
+        },
     );
     check(
         server.calls("sum") == 7,
         "2 attempts on the default strategy, 3 on the second call's own, 2 on the third's",
     )?;
+    println!("every check passed");
     Ok(())
 }

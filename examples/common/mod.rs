@@ -25,11 +25,11 @@ pub(crate) fn secs(s: f64) -> Duration {
 pub(crate) fn print_retry(label: &'static str) -> impl Fn(&RetryEvent<'_>) + Send + Sync + 'static {
     move |e| {
         println!(
-            "  [{label}] retry {} of {} (id {}): {} -> waiting {:.2?}",
-            e.retry(),
+            "  [{label}] {} (id {}): retry {} after {}, waiting {:.2?}",
             e.method(),
             e.id()
                 .map_or_else(|| "none".to_owned(), ToString::to_string),
+            e.retry(),
             e.reason(),
             e.delay(),
         );

@@ -107,8 +107,9 @@ impl ClientBuilder {
     /// fails as a timeout ([`ErrorClass::Timeout`](crate::ErrorClass::Timeout)).
     ///
     /// Zero does not mean no limit: every attempt is then cut at once, a timeout (over
-    /// the network no answer is there at an attempt's first poll). For no limit of the attempt's own, use `Duration::MAX` (the
-    /// strategy's [`max_elapsed`](RetryStrategy::max_elapsed) still bounds the call).
+    /// the network no answer is there at an attempt's first poll). For no limit of the
+    /// attempt's own, use `Duration::MAX` (the strategy's
+    /// [`max_elapsed`](RetryStrategy::max_elapsed) still bounds the call).
     ///
     /// # Default
     ///

@@ -68,6 +68,13 @@ pub struct JsonRpcRetryLayer {
 
 impl JsonRpcRetryLayer {
     /// A layer whose requests follow `strategy` unless they carry their own.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
+    ///
+    /// let layer = JsonRpcRetryLayer::new(RetryStrategy::ethereum_rate_limits());
+    /// assert!(layer.strategy().can_retry());
+    /// ```
     #[must_use]
     pub fn new(strategy: RetryStrategy) -> Self {
         Self { strategy }
@@ -77,6 +84,26 @@ impl JsonRpcRetryLayer {
     /// stacks that only take HTTP layers, such as jsonrpsee's HTTP client. See
     /// [`HttpRetryLayer`]; inside jsonrpsee, give it jsonrpsee's error type with
     /// [`map_err`](HttpRetryLayer::map_err).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use hyper_util::client::legacy::Client;
+    /// use hyper_util::rt::TokioExecutor;
+    /// use tower::ServiceBuilder;
+    /// use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
+    ///
+    /// // Over hyper-util's client as one HTTP layer among others (inside jsonrpsee: see
+    /// // the crate docs). `B`, the request body, is what the service below takes.
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(
+    ///         JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::transient())
+    ///             .attempt_timeout(Duration::from_secs(2)),
+    ///     )
+    ///     .service(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
+    /// # let _ = svc;
+    /// ```
     #[must_use]
     pub fn http<B>(strategy: RetryStrategy) -> HttpRetryLayer<B> {
         HttpRetryLayer::new(strategy)

@@ -260,6 +260,17 @@ impl RetryStrategy {
 
     /// A strategy that waits for the delays of `backoff`, and retries nothing until
     /// codes or errors are added.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    ///
+    /// // pjrpc: PeriodicBackoff(attempts=3, interval=0.5), codes={-32005}
+    /// let waits = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(500)));
+    /// assert!(!waits.can_retry(), "nothing to retry on yet");
+    /// assert!(waits.codes([-32005]).can_retry());
+    /// ```
     #[must_use]
     pub fn new(backoff: impl Backoff) -> Self {
         Self::from_backoff(Some(BoxBackoff::new(backoff)))
@@ -267,6 +278,15 @@ impl RetryStrategy {
 
     /// A strategy that never retries. In a request's extensions, it disables retries
     /// for that request, whatever the layer's default.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    ///
+    /// let once = RetryStrategy::none();
+    /// assert!(!once.can_retry());
+    /// // For one call, on any stack: `client.request("eth_sendRawTransaction")
+    /// //     .params((signed,)).retry(once)`.
+    /// ```
     #[must_use]
     pub fn none() -> Self {
         Self::from_backoff(None)
@@ -303,6 +323,17 @@ impl RetryStrategy {
     }
 
     /// Replaces the backoff.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// use tower_jsonrpc_retry::backoff::ExponentialBackoff;
+    ///
+    /// // The preset's rules, with five retries from 50 ms instead of its own delays.
+    /// let strategy = RetryStrategy::transient()
+    ///     .backoff(ExponentialBackoff::doubling(5, Duration::from_millis(50)));
+    /// # let _ = strategy;
+    /// ```
     #[must_use]
     pub fn backoff(self, backoff: impl Backoff) -> Self {
         let backoff = BoxBackoff::new(backoff);
@@ -334,6 +365,18 @@ impl RetryStrategy {
     }
 
     /// Retries JSON-RPC error responses with these codes (added to those already set).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    ///
+    /// // pjrpc: codes={-32005, -32603}; a second call adds to the first.
+    /// let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
+    ///     .codes([-32005])
+    ///     .codes([-32603]);
+    /// assert!(strategy.can_retry());
+    /// ```
     #[must_use]
     pub fn codes(self, codes: impl IntoIterator<Item = i64>) -> Self {
         self.edit(|i| {
@@ -345,6 +388,16 @@ impl RetryStrategy {
 
     /// Retries JSON-RPC error responses for which `f` is true, e.g. a code whose meaning
     /// depends on its message.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    ///
+    /// // -32000 is a node's catch-all: retried only when the node is behind the caller.
+    /// let strategy = RetryStrategy::transient().retry_response_if(|e| {
+    ///     e.code() == -32000 && e.message().contains("header not found")
+    /// });
+    /// # let _ = strategy;
+    /// ```
     #[must_use]
     pub fn retry_response_if<F>(self, f: F) -> Self
     where
@@ -427,6 +480,19 @@ impl RetryStrategy {
     /// ([`UnsupportedScheme`](crate::client::UnsupportedScheme) in the chain, or
     /// hyper-util's `HttpConnector`'s own refusal): every attempt would be refused the
     /// same way. It ends "not retryable", at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower::timeout::error::Elapsed;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    ///
+    /// // pjrpc: exceptions={TimeoutError, OSError}
+    /// let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
+    ///     .retry_on_error::<Elapsed>()
+    ///     .retry_on_error::<std::io::Error>();
+    /// assert!(strategy.can_retry());
+    /// ```
     #[must_use]
     pub fn retry_on_error<E: StdError + 'static>(self) -> Self {
         self.edit(|i| {
@@ -439,6 +505,19 @@ impl RetryStrategy {
 
     /// Retries errors of this class, and (for [`ErrorClass::Status`]) responses that
     /// came with this HTTP status.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    /// use tower_jsonrpc_retry::http::StatusCode;
+    /// use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
+    ///
+    /// let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(200)))
+    ///     .retry_on(ErrorClass::Connect)
+    ///     .retry_on(ErrorClass::Timeout)
+    ///     .retry_on(ErrorClass::Status(StatusCode::SERVICE_UNAVAILABLE));
+    /// assert!(strategy.can_retry());
+    /// ```
     #[must_use]
     pub fn retry_on(self, class: ErrorClass) -> Self {
         self.edit(|i| i.matchers.push(ErrorMatcher::Class(class)))
@@ -579,6 +658,15 @@ impl RetryStrategy {
     /// # Default
     ///
     /// [`DEFAULT_RETRY_AFTER_CEILING`] (60 s). `Duration::ZERO` ignores hints.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    ///
+    /// // A caller that cannot wait a minute: a server's hint raises a delay to 5 s at most.
+    /// let strategy = RetryStrategy::transient().retry_after_ceiling(Duration::from_secs(5));
+    /// # let _ = strategy;
+    /// ```
     #[must_use]
     pub fn retry_after_ceiling(self, ceiling: Duration) -> Self {
         self.edit(|i| i.retry_after_ceiling = ceiling)
@@ -699,6 +787,19 @@ impl RetryStrategy {
     ///
     /// On a default with strategies for methods ([`for_method`](Self::for_method)), it
     /// also serves those that have none of their own.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use tower::retry::budget::TpsBudget;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    ///
+    /// // Retries of every caller of the stack, together: at most 20 % of the calls of the
+    /// // last 10 s, and 10 a second whatever the traffic.
+    /// let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.2));
+    /// let strategy = RetryStrategy::transient().budget(budget);
+    /// # let _ = strategy;
+    /// ```
     #[must_use]
     pub fn budget<B>(self, budget: Arc<B>) -> Self
     where
@@ -741,6 +842,16 @@ impl RetryStrategy {
     /// is not proof: it reaches the policy as the attempt's error, as it was, with
     /// nothing to say the request stopped there. Put such a layer below the codec,
     /// around its HTTP service, where its readiness error counts.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    ///
+    /// // Writes of an internal API that must not run twice: retried only after a refused
+    /// // connection or the like, never after a timeout.
+    /// let strategy =
+    ///     RetryStrategy::transient().non_idempotent(["orders.create", "payments.capture"]);
+    /// # let _ = strategy;
+    /// ```
     #[must_use]
     pub fn non_idempotent<I, M>(self, methods: I) -> Self
     where
@@ -808,6 +919,22 @@ impl RetryStrategy {
     ///
     /// On a default with strategies for methods ([`for_method`](Self::for_method)), it
     /// also serves those that have none of their own.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    ///
+    /// let strategy = RetryStrategy::transient().on_retry(|e| {
+    ///     eprintln!(
+    ///         "{} (id {:?}): retry {} after {}, in {:?}",
+    ///         e.method(),
+    ///         e.id(),
+    ///         e.retry(),
+    ///         e.reason(),
+    ///         e.delay()
+    ///     );
+    /// });
+    /// # let _ = strategy;
+    /// ```
     #[must_use]
     pub fn on_retry<F>(self, f: F) -> Self
     where
@@ -835,6 +962,18 @@ impl RetryStrategy {
     ///
     /// On a default with strategies for methods ([`for_method`](Self::for_method)), it
     /// also serves those that have none of their own.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    ///
+    /// static GAVE_UP: AtomicU64 = AtomicU64::new(0);
+    /// let strategy = RetryStrategy::transient().on_give_up(|e| {
+    ///     GAVE_UP.fetch_add(1, Ordering::Relaxed);
+    ///     eprintln!("{} failed after {} retries: {}", e.method(), e.retries(), e.reason());
+    /// });
+    /// # let _ = strategy;
+    /// ```
     #[must_use]
     pub fn on_give_up<F>(self, f: F) -> Self
     where

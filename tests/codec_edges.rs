@@ -524,3 +524,43 @@ async fn a_batch_answered_after_a_byte_order_mark_is_gathered_at_the_http_level(
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     assert!(body.starts_with(b"\xEF\xBB\xBF"), "{body:?}");
 }
+
+/// At the HTTP level, a refusal after a byte order mark, kept in a gathered answer for a
+/// non-idempotent notification a retry did not send again, goes in without the mark
+/// (which would not be JSON inside the array), in either form: a null-id error object,
+/// and geth's array of one error under the first call's id, as that error object under a
+/// null id.
+#[tokio::test(start_paused = true)]
+async fn a_refusal_after_a_byte_order_mark_kept_in_a_gathered_answer_is_json() {
+    let calls = r#"[{"jsonrpc":"2.0","method":"a","id":1},{"jsonrpc":"2.0","method":"b","id":2},{"jsonrpc":"2.0","method":"log"}]"#;
+    let refusals = [
+        "\u{feff}{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32005,\"message\":\"limited\"},\"id\":null}",
+        "\u{feff}[{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,\"message\":\"batch too large\"},\"id\":1}]",
+    ];
+    for refusal in refusals {
+        let sent = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&sent);
+        let inner = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+            let body = match count.fetch_add(1, Ordering::SeqCst) {
+                0 => refusal,
+                _ => r#"[{"jsonrpc":"2.0","result":1,"id":1},{"jsonrpc":"2.0","result":2,"id":2}]"#,
+            };
+            std::future::ready(Ok::<_, Infallible>(http::Response::new(text(body))))
+        });
+        let strategy = one_retry(Duration::from_millis(100))
+            .codes([-32005, -32600])
+            .non_idempotent(["log"]);
+        let resp = JsonRpcRetryLayer::http(strategy)
+            .layer(inner)
+            .oneshot(post(calls))
+            .await
+            .unwrap();
+        assert_eq!(sent.load(Ordering::SeqCst), 2, "{refusal}");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let items: Vec<Value> = serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
+        let ids: Vec<&Value> = items.iter().map(|item| &item["id"]).collect();
+        assert_eq!(ids, [&json!(1), &json!(2), &Value::Null], "{refusal}");
+        assert!(items[2]["error"]["code"].is_i64(), "{items:?}");
+    }
+}

@@ -628,3 +628,25 @@ async fn a_gathered_answer_keeps_an_item_with_a_lone_surrogate_in_a_name() {
     assert_eq!(items[0]["result"], "0x2a", "{body}");
     assert_eq!(items[1]["result"], 7);
 }
+
+/// The same for an answer whose string id holds a lone surrogate escape: the decoder
+/// reads it mended (U+FFFD) and matches it to the call whose id that is, and a gathered
+/// answer keeps that item's own bytes, its result included.
+#[tokio::test(start_paused = true)]
+async fn a_gathered_answer_keeps_an_item_with_a_lone_surrogate_in_its_id() {
+    let (body, items, sent) = gathered(
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]),
+        r#"[{"jsonrpc":"2.0","method":"sum","id":"\ufffd"},{"jsonrpc":"2.0","method":"sum","id":2}]"#,
+        |n| match n {
+            1 => {
+                r#"[{"jsonrpc":"2.0","result":"0x2a","id":"\ud83d"},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#
+            }
+            _ => r#"[{"jsonrpc":"2.0","result":7,"id":2}]"#,
+        },
+        r#"\ud83d"#,
+    )
+    .await;
+    assert_eq!(sent, 2);
+    assert!(body.contains(r#""result":"0x2a","id":"\ud83d""#), "{body}");
+    assert_eq!(items[1]["result"], 7);
+}

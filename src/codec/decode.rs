@@ -327,15 +327,15 @@ fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
 /// An answer's id (`None` when it has none, or one that is no JSON-RPC id) and its error
 /// object as the server wrote it (a slice of `own`; a `null` error beside a result, a
 /// JSON-RPC 1.0 server's success, is none); `None` when `own` is not an object. Read as
-/// the decoder reads it: when `own` does not read as it is, through the copy with each
-/// lone surrogate escape mended, which has the same length, so that what is found in the
-/// copy is at the same place in `own`.
+/// the decoder reads it: when `own` or its id does not read as it is, through the copy
+/// with each lone surrogate escape mended, which has the same length, so that what is
+/// found in the copy is at the same place in `own`.
 fn id_and_error(own: &Bytes) -> Option<(Option<Id>, Option<Bytes>)> {
     let read = |bytes: &[u8]| {
         let Ok(Shape::Object(found)) = members::read(bytes) else {
             return None;
         };
-        let id = found.id.and_then(|id| members::id(id).ok());
+        let id = found.id.map(members::id);
         let (_, error) = members::outcome(found.result, found.error);
         let at = |raw: &RawValue| {
             let start = raw
@@ -348,14 +348,26 @@ fn id_and_error(own: &Bytes) -> Option<(Option<Id>, Option<Bytes>)> {
         };
         Some((id, error.and_then(at)))
     };
-    read(own).or_else(|| read(&members::mend_lone_surrogates(own)?))
+    let as_is = read(own);
+    let (id, error) = match as_is {
+        // Not read, or an id not read (a lone surrogate in a string id): the decoder
+        // read the mended copy, if there is one.
+        None | Some((Some(Err(_)), _)) => match members::mend_lone_surrogates(own) {
+            Some(mended) => read(&mended)?,
+            None => as_is?,
+        },
+        Some(read) => read,
+    };
+    Some((id.and_then(Result::ok), error))
 }
 
 /// The refusal of a whole batch as an answer of its own, for the gathered answer's
 /// unmatched items: the answer as the server wrote it when it is one error object, and
 /// that error object under a null id when it is geth's array of one error under the
-/// first call's id (which a later answer of that call would otherwise repeat).
+/// first call's id (which a later answer of that call would otherwise repeat); without a
+/// byte order mark before it, which would not be JSON inside the gathered array.
 pub(crate) fn refusal_item(body: &Bytes) -> Option<Bytes> {
+    let body = &body.slice_ref(without_bom(body));
     match array_items(body) {
         None => Some(body.clone()),
         Some(items) => match items.as_slice() {

@@ -24,7 +24,8 @@
 //! A body that starts with a UTF-8 byte order mark, which RFC 8259 forbids a sender to
 //! add and lets a reader pass over, is read as the JSON after it (a PHP server whose
 //! source file starts with one sends it first); the HTTP-level layer hands back an
-//! answer as it came, mark included.
+//! answer as it came, mark included, but a batch answer it gathers from several
+//! exchanges is made of items, without it.
 //!
 //! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
 //! response's extensions (a batch's and each of its items', and in

@@ -119,7 +119,7 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///   - the answers no call took go last, every exchange's, with the refusal of the whole
 ///     batch when a retry did not send a non-idempotent notification of it again (as
 ///     the server wrote it, or for geth's, its error object under a null id: not a
-///     second answer to the call it names);
+///     second answer to the call it names, unless that call's own id is null);
 ///   - its status is 200, whatever status the exchanges were answered under: every
 ///     call's failure is in the body, and a caller that refuses a non-2xx batch answer
 ///     as a whole, as jsonrpsee does, would otherwise lose the calls that succeeded

@@ -41,6 +41,7 @@ async fn the_harness_gathers_a_partly_retried_batch() {
             transfer_encoding: false,
             body: body.as_bytes().to_vec(),
             echo: None,
+            geth: false,
             chunks: Vec::new(),
             broken: false,
             delay: 0,

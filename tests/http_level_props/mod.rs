@@ -381,6 +381,9 @@ pub struct HttpAnswer {
     /// (of those with an id) is answered by the `k`-th template (cycling), its `{ID}`
     /// the call's id as the request wrote it; a single call by the first, as an object.
     pub echo: Option<Vec<String>>,
+    /// In place of `body` and `echo`, to an attempt that sends two calls or more: geth's
+    /// refusal of a batch too large, one `-32600` error under the first call's id.
+    pub geth: bool,
     pub chunks: Vec<usize>,
     /// The body breaks after its bytes.
     pub broken: bool,
@@ -414,16 +417,28 @@ impl HttpAnswer {
     /// The answer to an attempt that sent `request`: `body`, or the answers `echo` makes.
     fn for_request(&self, request: &[u8]) -> HttpAnswer {
         let mut made = self.clone();
-        let Some(templates) = made.echo.take() else {
-            return made;
-        };
         let id_of = |item: &str| {
             serde_json::from_str::<BTreeMap<String, &RawValue>>(item)
                 .ok()
                 .and_then(|m| m.get("id").map(|id| id.get().to_owned()))
         };
-        let answer = |k: usize, id: &str| templates[k % templates.len()].replace("{ID}", id);
         let text = String::from_utf8_lossy(request);
+        if self.geth {
+            let items = serde_json::from_str::<Vec<&RawValue>>(&text).unwrap_or_default();
+            let ids: Vec<String> = items.iter().filter_map(|i| id_of(i.get())).collect();
+            if let [first, _, ..] = &ids[..] {
+                made.echo = None;
+                made.body = format!(
+                    r#"[{{"jsonrpc":"2.0","error":{{"code":-32600,"message":"batch too large","data":1e400}},"id":{first}}}]"#
+                )
+                .into_bytes();
+                return made;
+            }
+        }
+        let Some(templates) = made.echo.take() else {
+            return made;
+        };
+        let answer = |k: usize, id: &str| templates[k % templates.len()].replace("{ID}", id);
         made.body = match serde_json::from_str::<Vec<&RawValue>>(&text) {
             Ok(items) => {
                 let ids: Vec<String> = items.iter().filter_map(|i| id_of(i.get())).collect();
@@ -518,6 +533,7 @@ fn answer(r: &mut Reader<'_>) -> Answer {
     let chunks = r.chunks();
     let broken = r.below(16) == 0;
     let delay = r.pick(&[0, 0, 0, 0, 1, 3]);
+    let geth = r.below(8) == 0;
     Answer::Http(HttpAnswer {
         status,
         retry_after,
@@ -525,6 +541,7 @@ fn answer(r: &mut Reader<'_>) -> Answer {
         transfer_encoding,
         body,
         echo,
+        geth,
         chunks,
         broken,
         delay,
@@ -734,7 +751,7 @@ pub fn strategy(retrying: bool, deadline: Option<u64>) -> RetryStrategy {
     let strategy = match retrying {
         false => RetryStrategy::none(),
         true => RetryStrategy::new(PeriodicBackoff::new(RETRIES, Duration::ZERO))
-            .codes([-32005, -32000])
+            .codes([-32005, -32000, -32600])
             .retry_on(ErrorClass::Status(StatusCode::TOO_MANY_REQUESTS))
             .retry_on(ErrorClass::Status(StatusCode::SERVICE_UNAVAILABLE))
             .retry_on(ErrorClass::Status(StatusCode::OK))
@@ -1399,20 +1416,29 @@ fn a_gathered_answer(
         })
         .collect();
     // The error objects of the server's null-id errors, as it wrote them: a call given
-    // one by elimination gets it with its own id, the error object byte for byte.
-    let server_errors: Vec<String> = server_items
+    // one by elimination gets it with its own id, the error object byte for byte; and
+    // of geth's refusals, an array of one error, which every call it refused carries.
+    let error_of = |item: &[u8], refusal: bool| {
+        serde_json::from_slice::<BTreeMap<String, &RawValue>>(item)
+            .ok()
+            .and_then(|m| {
+                let null_id = m.get("id").is_some_and(|id| id.get() == "null");
+                m.get("error")
+                    .filter(|_| null_id || refusal)
+                    .map(|e| e.get().to_owned())
+            })
+    };
+    let mut server_errors: Vec<String> = server_items
         .iter()
-        .filter_map(|item| {
-            serde_json::from_slice::<BTreeMap<String, &RawValue>>(item)
-                .ok()
-                .and_then(|m| {
-                    let null_id = m.get("id").is_some_and(|id| id.get() == "null");
-                    m.get("error")
-                        .filter(|_| null_id)
-                        .map(|e| e.get().to_owned())
-                })
-        })
+        .filter_map(|item| error_of(item, false))
         .collect();
+    server_errors.extend(case.answers.iter().filter_map(|a| match a {
+        Answer::Http(a) => match serde_json::from_slice::<Vec<&RawValue>>(&a.body).ok()?[..] {
+            [only] => error_of(only.get().as_bytes(), true),
+            _ => None,
+        },
+        Answer::Fail(_) => None,
+    }));
     let mut ids = Vec::new();
     for item in &answered {
         let text = item.get().as_bytes();

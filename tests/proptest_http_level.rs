@@ -78,3 +78,94 @@ async fn the_harness_gathers_a_partly_retried_batch() {
     );
     check(&case).await;
 }
+
+/// What a server answers one call with, in an exchange of a batch's: the templates of
+/// [`HttpAnswer::echo`](http_level_props::HttpAnswer), `{ID}` the call's id.
+const TEMPLATES: [&str; 6] = [
+    r#"{"jsonrpc":"2.0","result":"0x2a","id":{ID}}"#,
+    r#"{"jsonrpc":"2.0","result":1e400,"id":{ID}}"#,
+    r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited","data":1e400},"id":{ID}}"#,
+    r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"behind"},"id":{ID}}"#,
+    r#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"no such method"},"id":{ID}}"#,
+    r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"unread id"},"id":null}"#,
+];
+
+/// A batch of `calls` calls (ids 1, 2, …, now and then a notification among them) whose
+/// exchanges each answer with one of `rounds`: a template per call (cycling), or geth's
+/// refusal of the batch.
+fn a_batch_exchanged(
+    calls: usize,
+    with_notification: bool,
+    rounds: &[(Vec<usize>, bool, u16)],
+) -> Case {
+    use http_level_props::{Answer, HttpAnswer};
+    let mut items: Vec<String> = (1..=calls)
+        .map(|id| format!(r#"{{"jsonrpc":"2.0","method":"sum","params":[{id}],"id":{id}}}"#))
+        .collect();
+    if with_notification {
+        items.insert(
+            1,
+            r#"{"jsonrpc":"2.0","method":"log","params":["x"]}"#.to_owned(),
+        );
+    }
+    let answers = rounds
+        .iter()
+        .map(|(templates, geth, status)| {
+            Answer::Http(HttpAnswer {
+                status: *status,
+                retry_after: None,
+                content_encoding: None,
+                transfer_encoding: false,
+                body: Vec::new(),
+                echo: Some(templates.iter().map(|&t| TEMPLATES[t].to_owned()).collect()),
+                geth: *geth,
+                chunks: Vec::new(),
+                broken: false,
+                delay: 0,
+            })
+        })
+        .collect();
+    Case {
+        request: format!("[{}]", items.join(",")).into_bytes(),
+        request_chunks: Vec::new(),
+        request_broken: false,
+        accept_gzip: false,
+        content_length: false,
+        request_limit: None,
+        response_limit: None,
+        attempt_timeout: None,
+        deadline: None,
+        answers,
+    }
+}
+
+proptest! {
+    // Random bytes seldom make a batch every exchange of which answers each call: here
+    // every case is one, retried in part or whole, its answer gathered from several
+    // exchanges (its items as the server wrote them, numbers beyond serde_json's
+    // included), and held to the same properties.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512),
+    ))]
+
+    #[test]
+    fn a_batch_gathered_from_several_exchanges_keeps_its_promises(
+        calls in 1usize..5,
+        with_notification in any::<bool>(),
+        rounds in proptest::collection::vec(
+            (
+                proptest::collection::vec(0usize..TEMPLATES.len(), 1..4),
+                proptest::bool::weighted(0.2),
+                prop_oneof![4 => Just(200u16), 1 => Just(429u16), 1 => Just(503u16)],
+            ),
+            1..5,
+        ),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(check(&a_batch_exchanged(calls, with_notification, &rounds)));
+    }
+}

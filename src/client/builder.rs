@@ -114,6 +114,18 @@ impl ClientBuilder {
     /// # Default
     ///
     /// [`DEFAULT_ATTEMPT_TIMEOUT`] (10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::Client;
+    ///
+    /// // A node that answers in milliseconds when well: give up on an attempt after 2 s.
+    /// let client = Client::builder("http://127.0.0.1:8545/".parse()?)
+    ///     .attempt_timeout(Duration::from_secs(2))
+    ///     .build();
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.codec = self.codec.attempt_timeout(timeout);
         self
@@ -125,6 +137,16 @@ impl ClientBuilder {
     ///
     /// [`RetryStrategy::transient()`]: connect failures, timeouts, resets and
     /// 429/502/503/504, three retries.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
+    ///
+    /// let client = Client::builder("http://127.0.0.1:8545/".parse()?)
+    ///     .retry(RetryStrategy::ethereum_rate_limits())
+    ///     .build();
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn retry(mut self, strategy: RetryStrategy) -> Self {
         self.strategy = strategy;
         self
@@ -157,6 +179,18 @@ impl ClientBuilder {
 
     /// Adds these headers to every HTTP request, as
     /// [`JsonRpcCodecLayer::headers`] does.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::http::{HeaderMap, HeaderValue};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-api-key", HeaderValue::from_static("k3y"));
+    /// headers.insert("x-tenant", HeaderValue::from_static("acme"));
+    /// let client = Client::builder("http://127.0.0.1:8545/".parse()?).headers(headers).build();
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn headers(mut self, headers: HeaderMap) -> Self {
         self.codec = self.codec.headers(headers);
         self
@@ -171,6 +205,16 @@ impl ClientBuilder {
     /// # Default
     ///
     /// [`DEFAULT_BODY_LIMIT`](crate::codec::DEFAULT_BODY_LIMIT) (10 MiB).
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    ///
+    /// let client = Client::builder("http://127.0.0.1:8545/".parse()?)
+    ///     .response_limit(64 * 1024 * 1024)
+    ///     .build();
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn response_limit(mut self, bytes: usize) -> Self {
         self.codec = self.codec.response_limit(bytes);
         self
@@ -304,6 +348,25 @@ impl ClientBuilder {
     /// [`UnsupportedScheme`](super::UnsupportedScheme) in the error's chain (for `https`,
     /// see `build_https`, feature `rustls`). Needs a tokio runtime when calls are made, not
     /// now.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::client::UnsupportedScheme;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = Client::builder("https://127.0.0.1:8545/".parse()?).build();
+    /// let err = client.call::<String>("eth_blockNumber", ()).await.unwrap_err();
+    /// let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    /// let mut refused = false;
+    /// while let Some(e) = source {
+    ///     refused |= e.is::<UnsupportedScheme>();
+    ///     source = e.source();
+    /// }
+    /// assert!(refused, "https needs build_https: {err}");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn build(self) -> Client {
         self.over(SchemeCheck::http(tcp()))
     }

@@ -60,7 +60,8 @@ impl JsonRpcCodecLayer {
         }
     }
 
-    /// Adds a header to every HTTP request (e.g. `Authorization`), replacing one of the same name.
+    /// Adds a header to every HTTP request (e.g. `Authorization`), replacing one of the
+    /// same name.
     ///
     /// The values of `Authorization`, `Proxy-Authorization`, `Cookie` and of headers
     /// whose name holds `key`, `token`, `secret`, `auth`, `password`, `session`,
@@ -73,6 +74,16 @@ impl JsonRpcCodecLayer {
     /// `Content-Length` and `Transfer-Encoding` are not taken: the codec makes each
     /// request's body and the HTTP client frames it (hyper would trust a length given
     /// here, and cut the body short, or wait for bytes that never come).
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+    /// use tower_jsonrpc_retry::http::HeaderValue;
+    /// use tower_jsonrpc_retry::http::header::AUTHORIZATION;
+    ///
+    /// let layer = JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse().unwrap())
+    ///     .header(AUTHORIZATION, HeaderValue::from_static("Bearer s3cret"));
+    /// assert!(!format!("{layer:?}").contains("s3cret"));
+    /// ```
     #[must_use]
     pub fn header(mut self, name: HeaderName, mut value: HeaderValue) -> Self {
         if frames_body(&name) {
@@ -85,6 +96,18 @@ impl JsonRpcCodecLayer {
 
     /// Adds these headers to every HTTP request, credentials marked sensitive as
     /// [`header`](Self::header) marks them, and the body's framing left out as it does.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+    /// use tower_jsonrpc_retry::http::{HeaderMap, HeaderValue};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-api-key", HeaderValue::from_static("k3y"));
+    /// headers.insert("x-tenant", HeaderValue::from_static("acme"));
+    /// let layer =
+    ///     JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse().unwrap()).headers(headers);
+    /// assert!(!format!("{layer:?}").contains("k3y"), "a key is marked sensitive");
+    /// ```
     #[must_use]
     pub fn headers(mut self, headers: HeaderMap) -> Self {
         let config = Arc::make_mut(&mut self.config);
@@ -119,6 +142,15 @@ impl JsonRpcCodecLayer {
     /// A limit raised as far as `usize::MAX` stays safe against a server that lies about
     /// its length: at most 16 MiB of a declared `Content-Length` is reserved
     /// before the bytes arrive, and past that the buffer grows with what was received.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+    ///
+    /// // `eth_getLogs` over a wide range can answer with more than the 10 MiB default.
+    /// let layer = JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse().unwrap())
+    ///     .response_limit(64 * 1024 * 1024);
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn response_limit(mut self, bytes: usize) -> Self {
         Arc::make_mut(&mut self.config).response_limit = bytes;
@@ -165,6 +197,16 @@ impl JsonRpcCodecLayer {
     ///
     /// The codec's `call` then starts a tokio timer: outside a tokio runtime with its
     /// time driver it panics, as tower's `Timeout` does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+    ///
+    /// // Each attempt, head and body, within 2 s; a retry gets 2 s of its own.
+    /// let layer = JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse().unwrap())
+    ///     .attempt_timeout(Duration::from_secs(2));
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         Arc::make_mut(&mut self.config).attempt_timeout = Some(timeout);

@@ -662,6 +662,11 @@ async fn a_content_length_header_that_disagrees_with_the_body_answers_500() {
             Step::oversized_chunked(100).header(CONTENT_LENGTH, "10"),
             Step::oversized_chunked(100).header(CONTENT_LENGTH, "1000"),
             Step::raw(200, "abc").header(CONTENT_LENGTH, "+3"),
+            // Spaces around the number: HTTP/1.1 clients trim them, but an HTTP/2 client
+            // resets the stream (RFC 9113 forbids them), so the step would mean two
+            // things.
+            Step::raw(200, "abc").header(CONTENT_LENGTH, " 3"),
+            Step::status(503).header(CONTENT_LENGTH, "0 "),
             Step::raw(200, "abc")
                 .header(TRANSFER_ENCODING, "chunked")
                 .header(CONTENT_LENGTH, "3"),
@@ -671,7 +676,7 @@ async fn a_content_length_header_that_disagrees_with_the_body_answers_500() {
             Step::raw(200, "abc").header(CONTENT_LENGTH, "3"),
         ],
     );
-    for _ in 0..5 {
+    for _ in 0..7 {
         let text = refused(&server).await;
         assert!(text.contains("content-length"), "{text}");
     }

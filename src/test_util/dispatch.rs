@@ -535,7 +535,8 @@ fn content_length_conflict<'a>(
             let claimed = value
                 .to_str()
                 .ok()
-                .map(str::trim)
+                // Spaces around the number too: HTTP/1.1 clients trim them, HTTP/2 ones
+                // reset the stream.
                 .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|v| v.parse::<u64>().ok());
             claimed.is_none() || claimed != length

@@ -252,7 +252,10 @@ impl FlakyServer {
     /// message. It runs on the server's task: keep it quick and never block. A handler
     /// that panics ends the exchange without an answer, as a connection dropped on
     /// purpose does (over HTTP/1.1 the connection closes, over HTTP/2 the stream is
-    /// reset); the server goes on serving other connections and streams.
+    /// reset, with `CANCEL` where [`Step::drop_connection`](super::Step::drop_connection)
+    /// resets with `INTERNAL_ERROR`: both read as
+    /// [`ErrorClass::Reset`](crate::ErrorClass::Reset)); the server goes on serving other
+    /// connections and streams.
     ///
     /// # Examples
     ///
@@ -331,7 +334,9 @@ impl FlakyServer {
 
     /// How many calls of `method` arrived, batch items and notifications included: every
     /// attempt counts, whatever its step. A call is counted when it takes its step, before
-    /// any delay.
+    /// any delay; one whose connection a chaos [`Fault::DropBeforeRead`](super::Fault)
+    /// closed before its body was read never arrived, and is not (it counts in
+    /// [`http_requests`](Self::http_requests)).
     ///
     /// # Examples
     ///

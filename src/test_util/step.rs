@@ -479,11 +479,14 @@ impl Step {
         self
     }
 
-    /// Add a header to the response (appended, so a name can repeat). Headers of an HTTP-level
-    /// step go on the response it decides; headers of item-level steps go on the response
-    /// they are part of (in a batch an HTTP-level step decides, when its body carries the
-    /// items' answers: [`truncated`](Step::truncated), [`trickle`](Step::trickle)). A name or value that is not a valid header makes the step answer
-    /// `500` (see [`Step`]), and so does a `content-length` that disagrees with the body,
+    /// Add a header to the response (appended, so a name can repeat, and the server's own,
+    /// such as `content-type: application/json`, stay: [`raw`](Step::raw) sends only the
+    /// step's). Headers of an HTTP-level step go on the response it decides; headers of
+    /// item-level steps go on the response they are part of (in a batch an HTTP-level
+    /// step decides, when its body carries the items' answers:
+    /// [`truncated`](Step::truncated), [`trickle`](Step::trickle)), and so do those of
+    /// the other items' steps, whatever those steps are. A name or value that is not a
+    /// valid header makes the step answer `500` (see [`Step`]), and so does a `content-length` that disagrees with the body,
     /// comes with one sent chunked, [`oversized_chunked`](Step::oversized_chunked), or
     /// comes with a `transfer-encoding` header (the server sets it from the body, and no
     /// answer carries both as written, on either HTTP version;

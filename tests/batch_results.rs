@@ -341,6 +341,99 @@ async fn a_refused_re_send_of_some_calls_is_no_batch_error() {
     assert_eq!(answers, [(Some(json!(10)), None), (None, Some(-32000))]);
 }
 
+/// The stack of the tests below: the retry layer (one retry on -32005, `log`
+/// non-idempotent when `hold_log`), `layers` times over, over the codec over an HTTP
+/// service answering its exchanges in turn with `bodies` (the last one again after
+/// them); with the bodies each exchange sent.
+async fn exchanged(
+    bodies: &'static [&'static str],
+    layers: usize,
+    hold_log: bool,
+    batch: Vec<Request>,
+) -> (BatchResponse, Vec<serde_json::Value>) {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use std::sync::Mutex;
+    use tower::Layer;
+    use tower::util::BoxCloneSyncService;
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&sent);
+    let http = tower::service_fn(move |req: http::Request<Full<Bytes>>| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            let n = {
+                let mut seen = seen.lock().unwrap();
+                seen.push(serde_json::from_slice(&body).unwrap());
+                seen.len() - 1
+            };
+            let answer = bodies[n.min(bodies.len() - 1)];
+            Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(
+                answer.as_bytes(),
+            ))))
+        }
+    });
+    let mut strategy =
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
+    if hold_log {
+        strategy = strategy.non_idempotent(["log"]);
+    }
+    let codec =
+        tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
+            .layer(http);
+    let mut svc: BoxCloneSyncService<BatchRequest, BatchResponse, tower_jsonrpc_retry::BoxError> =
+        BoxCloneSyncService::new(tower::util::MapErr::new(
+            JsonRpcRetryLayer::new(strategy.clone()).layer(codec),
+            |e: tower_jsonrpc_retry::codec::Error| -> tower_jsonrpc_retry::BoxError { e.into() },
+        ));
+    for _ in 1..layers {
+        svc = BoxCloneSyncService::new(JsonRpcRetryLayer::new(strategy.clone()).layer(svc));
+    }
+    let resp = svc.oneshot(BatchRequest::new(batch)).await.unwrap();
+    let sent = sent.lock().unwrap().clone();
+    (resp, sent)
+}
+
+const LIMITED_1: &str = r#"[{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":1}]"#;
+const REFUSED: &str = r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":null}"#;
+
+/// A batch whose first exchange the server answered, its notification run, and whose
+/// re-send of every call (here its one call) is then refused as a whole: that refusal is
+/// not the whole batch's (`batch_error`), as the server ran the notification. Under a
+/// second retry layer, which reads a `batch_error` as a refusal of everything, the
+/// notification is then neither sent again (it ran) nor reported as never run.
+#[tokio::test(start_paused = true)]
+async fn a_refused_re_send_of_every_call_after_a_notification_ran_is_no_batch_error() {
+    let batch = || {
+        vec![
+            Request::new("sum", json!([1])).with_id(1),
+            Request::new("log", json!(["x"])),
+        ]
+    };
+    let (resp, sent) = exchanged(&[LIMITED_1, REFUSED], 1, false, batch()).await;
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[1].as_array().map(Vec::len),
+        Some(1),
+        "the call alone: {sent:?}"
+    );
+    assert_eq!(resp.batch_error(), None);
+    assert_eq!(resp.items()[0].error().map(ErrorObject::code), Some(-32005));
+
+    const ANSWERED: &str = r#"[{"jsonrpc":"2.0","result":1,"id":1}]"#;
+    for hold_log in [false, true] {
+        let (resp, sent) = exchanged(&[LIMITED_1, REFUSED, ANSWERED], 2, hold_log, batch()).await;
+        let logs = sent
+            .iter()
+            .flat_map(|b| b.as_array().cloned().unwrap_or_default())
+            .filter(|r| r["method"] == "log")
+            .count();
+        assert_eq!(logs, 1, "the notification ran once: {sent:?}");
+        assert!(resp.unmatched().is_empty(), "{:?}", resp.unmatched());
+        assert_eq!(resp.items()[0].result(), Some(&json!(1)));
+    }
+}
+
 /// …but a batch refused as a whole in every exchange (its non-idempotent call settled
 /// after the first, the rest re-sent and refused again) keeps `batch_error`: every call
 /// carries a refusal, and the server ran nothing.
@@ -379,4 +472,67 @@ async fn a_batch_refused_whole_in_every_exchange_keeps_its_batch_error() {
             .iter()
             .all(|r| r.error().map(ErrorObject::code) == Some(-32005))
     );
+}
+
+/// An HTTP service ready for its first request only; its readiness fails after (a
+/// closed `Buffer`, say), so a re-send provably never reaches the server. Its one answer
+/// has call 1's result, call 2 rate limited, and `Retry-After: 30`.
+#[derive(Clone, Default)]
+struct ClosesAfterOne(Arc<AtomicUsize>);
+
+impl Service<http::Request<http_body_util::Full<bytes::Bytes>>> for ClosesAfterOne {
+    type Response = http::Response<http_body_util::Full<bytes::Bytes>>;
+    type Error = std::io::Error;
+    type Future = Ready<Result<Self::Response, std::io::Error>>;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), std::io::Error>> {
+        match self.0.load(Ordering::SeqCst) {
+            0 => Poll::Ready(Ok(())),
+            _ => Poll::Ready(Err(std::io::Error::other("closed"))),
+        }
+    }
+    fn call(&mut self, _: http::Request<http_body_util::Full<bytes::Bytes>>) -> Self::Future {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        let body = br#"[{"jsonrpc":"2.0","result":10,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#;
+        let mut resp =
+            http::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(body)));
+        resp.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("30"),
+        );
+        ready(Ok(resp))
+    }
+}
+
+/// A call told to come back in 30 s whose re-send never reached the server keeps the
+/// server's answer as its last word (`last_attempt_unanswered` false), and the wait the
+/// server gave with it: a caller retrying on its own would otherwise come back at once.
+#[tokio::test(start_paused = true)]
+async fn a_re_send_that_never_left_keeps_the_servers_wait_hint() {
+    use tower::Layer;
+    use tower_jsonrpc_retry::GaveUp;
+    use tower_jsonrpc_retry::codec::RetryAfter;
+    let http = ClosesAfterOne::default();
+    let strategy =
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
+    let svc = JsonRpcRetryLayer::new(strategy).layer(
+        tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
+            .layer(http.clone()),
+    );
+    let batch = BatchRequest::new(vec![
+        Request::new("sum", json!([1])).with_id(1),
+        Request::new("sum", json!([2])).with_id(2),
+    ]);
+    let resp = svc.oneshot(batch).await.unwrap();
+    assert_eq!(
+        http.0.load(Ordering::SeqCst),
+        1,
+        "the re-send never went out"
+    );
+    let limited = &resp.items()[1];
+    assert_eq!(limited.error().map(ErrorObject::code), Some(-32005));
+    let record = limited.extensions().get::<GaveUp>().copied().unwrap();
+    assert!(!record.last_attempt_unanswered(), "{record:?}");
+    let hint = |e: &http::Extensions| e.get::<RetryAfter>().map(RetryAfter::delay);
+    assert_eq!(hint(limited.extensions()), Some(Duration::from_secs(30)));
+    assert_eq!(hint(resp.extensions()), Some(Duration::from_secs(30)));
 }

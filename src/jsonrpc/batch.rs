@@ -284,6 +284,12 @@ impl BatchResponse {
         &mut self.unmatched
     }
 
+    /// Forgets the batch-level error: the gathered answers of a batch whose
+    /// notifications an earlier exchange delivered are no refusal of the whole batch.
+    pub(crate) fn clear_batch_error(&mut self) {
+        self.batch_error = None;
+    }
+
     /// Adds an error item no call took.
     pub(crate) fn push_unmatched(&mut self, item: Response) {
         self.unmatched.push(item);
@@ -607,7 +613,8 @@ impl Eq for BatchResponse {}
 /// [`unmatched`](BatchResponse::unmatched) error items: what the HTTP-level layer hands
 /// back for a batch it gathered, and what [`from_slice`](BatchResponse::from_slice) with
 /// the same calls reads back as these answers. A [`batch_error`](BatchResponse::batch_error)
-/// is written as each call's copy of it, which is how it reads back.
+/// is written as each call's copy of it, and so reads back: as each call's error, with
+/// no `batch_error` (the server's one error object is not written).
 impl Serialize for BatchResponse {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.items.iter().chain(&self.unmatched))

@@ -77,6 +77,10 @@ struct Gathered {
     /// call took ([`refusal`]). While the batch is refused again, or after a final
     /// transport failure, the batch's own error still says it, once.
     refusal: Option<Response>,
+    /// Whether an exchange answered without a refusal of the whole batch carried a
+    /// notification, which the server then ran: a later refusal of a re-send of every
+    /// call is no longer one of the whole batch.
+    delivered: bool,
 }
 
 /// Marks a batch's `answers` as retried in part once some item was left unsent
@@ -657,11 +661,14 @@ impl JsonRpcRetryPolicy {
             // failed re-send did, unless it never reached the server.
             gave_up.unanswered = !crate::classify::provably_not_run(err.as_error());
             sent_last.unanswered = gave_up.unanswered;
-            *result = Ok(after_transport_failure(
-                gathered.answers,
-                req,
-                err.retry_after(),
-            ));
+            // A re-send that never reached the server leaves the server's last word
+            // as it was, its wait hint included, unless the failure brings a newer one.
+            let hint = err.retry_after();
+            *result = Ok(if gave_up.unanswered || hint.is_some() {
+                after_transport_failure(gathered.answers, req, hint)
+            } else {
+                gathered.answers
+            });
         }
         if failed {
             if let Ok(response) = result {
@@ -677,7 +684,9 @@ impl State {
     /// (the newer answer wins). The batch's refusal kept for an unsent notification
     /// ([`Gathered::refusal`]) goes back among the answers no call took once this
     /// exchange was not refused; refused again, the batch's error still says it (the
-    /// merge keeps the newer refusal).
+    /// merge keeps the newer refusal). A refusal of a re-send of every call is not the
+    /// whole batch's once an exchange that was not refused carried a notification, which
+    /// the server then ran ([`Gathered::delivered`]).
     fn gather(&mut self, response: BatchResponse) -> BatchResponse {
         let Some(gathered) = self.gathered.as_mut() else {
             return response;
@@ -689,6 +698,9 @@ impl State {
             }
         }
         answers.merge(response);
+        if gathered.delivered {
+            answers.clear_batch_error();
+        }
         mark_in_part(&gathered.settled, &mut answers);
         answers
     }
@@ -712,6 +724,7 @@ impl State {
                 answers: BatchResponse::default(),
                 settled: Vec::new(),
                 refusal: None,
+                delivered: false,
             })
         });
         gathered.answers = answers;
@@ -725,8 +738,11 @@ impl State {
                     None => whole_batch_failed && !strategy.is_non_idempotent(r.method()),
                 });
         *req.requests_mut() = again;
-        if whole_batch_failed && settled.iter().any(|r| r.id().is_none()) {
-            gathered.refusal = refusal(&gathered.answers);
+        if settled.iter().any(|r| r.id().is_none()) {
+            match whole_batch_failed {
+                true => gathered.refusal = refusal(&gathered.answers),
+                false => gathered.delivered = true,
+            }
         }
         record_settled(strategy, &mut gathered.answers, &settled, made);
         gathered.settled.extend(settled);

@@ -297,14 +297,16 @@ async fn a_failure_status_refusing_notifications_only_with_a_batch_error_is_that
     );
 }
 
-/// A batch answer's `Retry-After` is recorded on the batch and on each of its items.
+/// A batch answer's `Retry-After` and failure status are recorded on the batch and on
+/// each of its items, a null-id error no call took (in `unmatched`) included.
 #[tokio::test(start_paused = true)]
 async fn a_batch_answers_retry_after_is_on_each_item() {
     use tower_jsonrpc_retry::codec::RetryAfter;
     use tower_jsonrpc_retry::jsonrpc::BatchRequest;
-    const BODY: &str = r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#;
+    const BODY: &str = r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2},{"jsonrpc":"2.0","error":{"code":-32600,"message":"unread"},"id":null}]"#;
     let svc = layer().layer(tower::service_fn(|_: http::Request<Full<Bytes>>| {
         let resp = http::Response::builder()
+            .status(429)
             .header(http::header::RETRY_AFTER, "7")
             .body(Full::new(Bytes::from_static(BODY.as_bytes())))
             .unwrap();
@@ -320,13 +322,17 @@ async fn a_batch_answers_retry_after_is_on_each_item() {
     let seven = RetryAfter::new(Duration::from_secs(7));
     let hint = Some(&seven);
     assert_eq!(batch.extensions().get::<RetryAfter>(), hint);
-    assert_eq!(batch.items().len(), 2);
-    for item in batch.items() {
+    assert_eq!((batch.items().len(), batch.unmatched().len()), (2, 1));
+    for item in batch.items().iter().chain(batch.unmatched()) {
         assert_eq!(
             item.extensions().get::<RetryAfter>(),
             hint,
             "{:?}",
             item.id()
+        );
+        assert_eq!(
+            item.extensions().get::<http::StatusCode>(),
+            Some(&http::StatusCode::TOO_MANY_REQUESTS)
         );
     }
 }

@@ -239,12 +239,14 @@ pub(super) fn decode_batch(
         Err(e) => return Err(decode_failure(e, parts, body, keep_raw)),
     };
     let hint = record_exchange(batch.extensions_mut(), &parts);
-    // Each item came with this status and hint too: a retry rule on the status applies
-    // to batch items as it does to single responses, and a caller told a call's error
-    // is told the answer's `Retry-After` with it.
+    // Each item came with this status and hint too, a null-id error no call took
+    // included: a retry rule on the status applies to batch items as it does to single
+    // responses, and a caller told a call's error is told the answer's `Retry-After`
+    // with it.
     let failed = (!parts.status.is_success()).then_some(parts.status);
     if failed.is_some() || hint.is_some() {
-        for item in batch.items_mut() {
+        let (items, unmatched) = batch.items_and_unmatched_mut();
+        for item in items.iter_mut().chain(unmatched) {
             if let Some(status) = failed {
                 item.extensions_mut().insert(status);
             }

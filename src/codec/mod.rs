@@ -28,9 +28,10 @@
 //! exchanges is made of items, without it.
 //!
 //! A `Retry-After` header, on any answer, is recorded as [`RetryAfter`] in the
-//! response's extensions (a batch's and each of its items', and in
-//! [`Error::retry_after`]). The request's extensions are
-//! moved onto the HTTP request, so HTTP-level layers can read per-request settings.
+//! response's extensions (a batch's and each of its items', those in
+//! [`unmatched`](crate::jsonrpc::BatchResponse::unmatched) included, and in
+//! [`Error::retry_after`]); so is a failure status. The request's extensions are moved
+//! onto the HTTP request, so HTTP-level layers can read per-request settings.
 //!
 //! ```
 //! use hyper_util::client::legacy::Client;

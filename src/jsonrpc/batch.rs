@@ -284,6 +284,11 @@ impl BatchResponse {
         &mut self.unmatched
     }
 
+    /// The answers to the calls and those no call took, both mutably.
+    pub(crate) fn items_and_unmatched_mut(&mut self) -> (&mut [Response], &mut [Response]) {
+        (&mut self.items, &mut self.unmatched)
+    }
+
     /// Forgets the batch-level error: the gathered answers of a batch whose
     /// notifications an earlier exchange delivered are no refusal of the whole batch.
     pub(crate) fn clear_batch_error(&mut self) {

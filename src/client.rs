@@ -500,6 +500,24 @@ where
     S: Service<Request, Response = Response, Error = E> + Clone,
 {
     /// Sets the params: a tuple (positional), a struct or map (named), `()` (none).
+    ///
+    /// ```
+    /// use serde::Serialize;
+    /// use tower_jsonrpc_retry::Client;
+    ///
+    /// #[derive(Serialize)]
+    /// struct Range {
+    ///     from: u64,
+    ///     to: u64,
+    /// }
+    ///
+    /// let client = Client::builder("http://127.0.0.1:8545/".parse()?).build();
+    /// let positional = client.request("eth_getBalance").params(("0xab5801a7", "latest"));
+    /// let named = client.request("logs").params(Range { from: 1, to: 9 });
+    /// let none = client.request("eth_blockNumber").params(());
+    /// # let _ = (positional, named, none);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn params(mut self, params: impl Serialize) -> Self {
         self.params = to_params(params);
         self
@@ -511,12 +529,37 @@ where
     /// non-idempotent). It governs the call, whatever its method: its strategies for
     /// methods ([`for_method`](crate::RetryStrategy::for_method)), a clone's included,
     /// only hold calls back.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
+    ///
+    /// let default = RetryStrategy::transient();
+    /// let client = Client::builder("http://127.0.0.1:8545/".parse()?)
+    ///     .retry(default.clone())
+    ///     .build();
+    /// // The default's rules and hooks, with a deadline of its own for this call.
+    /// let quick = client
+    ///     .request("eth_blockNumber")
+    ///     .retry(default.max_elapsed(Duration::from_secs(2)));
+    /// # let _ = quick;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn retry(mut self, strategy: RetryStrategy) -> Self {
         self.extensions.insert(strategy);
         self
     }
 
     /// Sets the id instead of taking the client's next one.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    ///
+    /// let client = Client::builder("http://127.0.0.1:8545/".parse()?).build();
+    /// let call = client.request("eth_chainId").id("chain-id-1");
+    /// # let _ = call;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn id(mut self, id: impl Into<Id>) -> Self {
         self.id = Some(id.into());
         self
@@ -555,7 +598,21 @@ where
         self
     }
 
-    /// Adds a value to the request's extensions, for the layers below.
+    /// Adds a value to the request's extensions, for the layers below. The codec moves
+    /// them onto every attempt's HTTP request, where a layer of yours reads them.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    ///
+    /// /// A tenant, for a layer below the codec to route or meter by.
+    /// #[derive(Clone)]
+    /// struct Tenant(&'static str);
+    ///
+    /// let client = Client::builder("http://127.0.0.1:8545/".parse()?).build();
+    /// let call = client.request("eth_blockNumber").extension(Tenant("acme"));
+    /// # let _ = call;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.extensions.insert(value);
         self
@@ -572,6 +629,19 @@ where
 
     /// Sends the call and deserializes its result. The future borrows nothing (not the
     /// client): it owns a clone of the service and the request.
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// let client = Client::builder(server.uri()).build();
+    /// let echoed: Vec<String> = client.request("echo").params(("hi",)).send().await?;
+    /// assert_eq!(echoed, ["hi"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn send<R: DeserializeOwned>(self) -> CallFuture<S, R> {
         let service = self.client.service.clone();
         CallFuture {
@@ -582,6 +652,19 @@ where
 
     /// Sends it as a notification: without an id, so one set with [`id`](Self::id) is
     /// not sent (a notification is a request with no id).
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// let client = Client::builder(server.uri()).build();
+    /// client.request("log").params(("started",)).notify().await?;
+    /// assert_eq!(server.calls("log"), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn notify(self) -> NotifyFuture<S> {
         let service = self.client.service.clone();
         NotifyFuture {

@@ -33,39 +33,17 @@ proptest! {
 #[tokio::test(start_paused = true)]
 async fn the_harness_gathers_a_partly_retried_batch() {
     use http_level_props::{Answer, HttpAnswer, run};
-    let ok = |body: &str| {
-        Answer::Http(HttpAnswer {
-            status: 200,
-            retry_after: None,
-            content_encoding: None,
-            transfer_encoding: false,
-            body: body.as_bytes().to_vec(),
-            echo: None,
-            geth: false,
-            chunks: Vec::new(),
-            broken: false,
-            delay: 0,
-        })
-    };
-    let case = Case {
-        request:
-            br#"[{"jsonrpc":"2.0","method":"sum","id":1},{"jsonrpc":"2.0","method":"sum","id":2}]"#
-                .to_vec(),
-        request_chunks: Vec::new(),
-        request_broken: false,
-        accept_gzip: false,
-        content_length: false,
-        request_limit: None,
-        response_limit: None,
-        attempt_timeout: None,
-        deadline: None,
-        answers: vec![
+    let ok = |body: &str| Answer::Http(HttpAnswer::plain(200, body.as_bytes().to_vec()));
+    let case = Case::plain(
+        br#"[{"jsonrpc":"2.0","method":"sum","id":1},{"jsonrpc":"2.0","method":"sum","id":2}]"#
+            .to_vec(),
+        vec![
             ok(
                 r#"[{"jsonrpc":"2.0","result":3,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"m"},"id":2}]"#,
             ),
             ok(r#"[{"jsonrpc":"2.0","result":7,"id":2}]"#),
         ],
-    };
+    );
     let (outcome, seen) = run(&case, true).await;
     assert_eq!(seen.len(), 2);
     let (status, headers, body) = outcome.unwrap();
@@ -112,31 +90,13 @@ fn a_batch_exchanged(
         .iter()
         .map(|(templates, geth, status)| {
             Answer::Http(HttpAnswer {
-                status: *status,
-                retry_after: None,
-                content_encoding: None,
-                transfer_encoding: false,
-                body: Vec::new(),
                 echo: Some(templates.iter().map(|&t| TEMPLATES[t].to_owned()).collect()),
                 geth: *geth,
-                chunks: Vec::new(),
-                broken: false,
-                delay: 0,
+                ..HttpAnswer::plain(*status, Vec::new())
             })
         })
         .collect();
-    Case {
-        request: format!("[{}]", items.join(",")).into_bytes(),
-        request_chunks: Vec::new(),
-        request_broken: false,
-        accept_gzip: false,
-        content_length: false,
-        request_limit: None,
-        response_limit: None,
-        attempt_timeout: None,
-        deadline: None,
-        answers,
-    }
+    Case::plain(format!("[{}]", items.join(",")).into_bytes(), answers)
 }
 
 proptest! {

@@ -392,6 +392,22 @@ pub struct HttpAnswer {
 }
 
 impl HttpAnswer {
+    /// An answer with this status and body, at once, whole, and nothing else.
+    pub fn plain(status: u16, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            retry_after: None,
+            content_encoding: None,
+            transfer_encoding: false,
+            body,
+            echo: None,
+            geth: false,
+            chunks: Vec::new(),
+            broken: false,
+            delay: 0,
+        }
+    }
+
     /// The answer's head, as the inner service gives it for attempt `i`.
     fn headers(&self, i: usize) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -568,6 +584,22 @@ pub struct Case {
 }
 
 impl Case {
+    /// The caller's `request`, sent whole with the layer's defaults, and the answers.
+    pub fn plain(request: Vec<u8>, answers: Vec<Answer>) -> Self {
+        Self {
+            request,
+            request_chunks: Vec::new(),
+            request_broken: false,
+            accept_gzip: false,
+            content_length: false,
+            request_limit: None,
+            response_limit: None,
+            attempt_timeout: None,
+            deadline: None,
+            answers,
+        }
+    }
+
     pub fn read(data: &[u8]) -> Self {
         let mut r = Reader::new(data);
         let request = request_body(&mut r);

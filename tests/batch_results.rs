@@ -341,12 +341,13 @@ async fn a_refused_re_send_of_some_calls_is_no_batch_error() {
     assert_eq!(answers, [(Some(json!(10)), None), (None, Some(-32000))]);
 }
 
-/// The stack of the tests below: the retry layer (one retry on -32005, `log`
+/// The stack of the tests below: the retry layer (`retries` retries on -32005, `log`
 /// non-idempotent when `hold_log`), `layers` times over, over the codec over an HTTP
 /// service answering its exchanges in turn with `bodies` (the last one again after
 /// them); with the bodies each exchange sent.
 async fn exchanged(
     bodies: &'static [&'static str],
+    retries: usize,
     layers: usize,
     hold_log: bool,
     batch: Vec<Request>,
@@ -374,7 +375,8 @@ async fn exchanged(
         }
     });
     let mut strategy =
-        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
+        RetryStrategy::new(PeriodicBackoff::new(retries, Duration::from_millis(100)))
+            .codes([-32005]);
     if hold_log {
         strategy = strategy.non_idempotent(["log"]);
     }
@@ -410,7 +412,7 @@ async fn a_refused_re_send_of_every_call_after_a_notification_ran_is_no_batch_er
             Request::new("log", json!(["x"])),
         ]
     };
-    let (resp, sent) = exchanged(&[LIMITED_1, REFUSED], 1, false, batch()).await;
+    let (resp, sent) = exchanged(&[LIMITED_1, REFUSED], 1, 1, false, batch()).await;
     assert_eq!(sent.len(), 2);
     assert_eq!(
         sent[1].as_array().map(Vec::len),
@@ -422,7 +424,8 @@ async fn a_refused_re_send_of_every_call_after_a_notification_ran_is_no_batch_er
 
     const ANSWERED: &str = r#"[{"jsonrpc":"2.0","result":1,"id":1}]"#;
     for hold_log in [false, true] {
-        let (resp, sent) = exchanged(&[LIMITED_1, REFUSED, ANSWERED], 2, hold_log, batch()).await;
+        let (resp, sent) =
+            exchanged(&[LIMITED_1, REFUSED, ANSWERED], 1, 2, hold_log, batch()).await;
         let logs = sent
             .iter()
             .flat_map(|b| b.as_array().cloned().unwrap_or_default())
@@ -432,6 +435,33 @@ async fn a_refused_re_send_of_every_call_after_a_notification_ran_is_no_batch_er
         assert!(resp.unmatched().is_empty(), "{:?}", resp.unmatched());
         assert_eq!(resp.items()[0].result(), Some(&json!(1)));
     }
+}
+
+/// Under two retry layers, a non-idempotent notification the inner layer held back
+/// after a refusal of the whole batch (and reported so, in `unmatched`) is reported once,
+/// not again by the outer layer, which reads the inner layer's last refusal as the
+/// batch's.
+#[tokio::test(start_paused = true)]
+async fn a_held_back_notification_is_reported_once_under_two_layers() {
+    const ANSWERED: &str = r#"[{"jsonrpc":"2.0","result":1,"id":1}]"#;
+    let batch = vec![
+        Request::new("sum", json!([1])).with_id(1),
+        Request::new("log", json!(["x"])),
+    ];
+    let (resp, sent) = exchanged(&[REFUSED, LIMITED_1, REFUSED, ANSWERED], 2, 2, true, batch).await;
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    let logs = sent
+        .iter()
+        .flat_map(|b| b.as_array().cloned().unwrap_or_default())
+        .filter(|r| r["method"] == "log")
+        .count();
+    assert_eq!(logs, 1, "held back after the first refusal: {sent:?}");
+    assert_eq!(resp.items()[0].result(), Some(&json!(1)));
+    assert_eq!(resp.unmatched().len(), 1, "{:?}", resp.unmatched());
+    assert_eq!(
+        resp.unmatched()[0].error().map(ErrorObject::code),
+        Some(-32005)
+    );
 }
 
 /// …but a batch refused as a whole in every exchange (its non-idempotent call settled
@@ -504,10 +534,11 @@ impl Service<http::Request<http_body_util::Full<bytes::Bytes>>> for ClosesAfterO
 }
 
 /// A call told to come back in 30 s whose re-send never reached the server keeps the
-/// server's answer as its last word (`last_attempt_unanswered` false), and the wait the
-/// server gave with it: a caller retrying on its own would otherwise come back at once.
+/// server's answer as its last word (`last_attempt_unanswered` false), but not the wait
+/// the server gave with it: the layer waited it out before that re-send, so a caller
+/// told it again would wait twice.
 #[tokio::test(start_paused = true)]
-async fn a_re_send_that_never_left_keeps_the_servers_wait_hint() {
+async fn a_re_send_that_never_left_after_the_servers_wait_tells_no_wait_again() {
     use tower::Layer;
     use tower_jsonrpc_retry::GaveUp;
     use tower_jsonrpc_retry::codec::RetryAfter;
@@ -522,7 +553,13 @@ async fn a_re_send_that_never_left_keeps_the_servers_wait_hint() {
         Request::new("sum", json!([1])).with_id(1),
         Request::new("sum", json!([2])).with_id(2),
     ]);
+    let start = tokio::time::Instant::now();
     let resp = svc.oneshot(batch).await.unwrap();
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(30),
+        "the server's wait, waited"
+    );
     assert_eq!(
         http.0.load(Ordering::SeqCst),
         1,
@@ -533,6 +570,6 @@ async fn a_re_send_that_never_left_keeps_the_servers_wait_hint() {
     let record = limited.extensions().get::<GaveUp>().copied().unwrap();
     assert!(!record.last_attempt_unanswered(), "{record:?}");
     let hint = |e: &http::Extensions| e.get::<RetryAfter>().map(RetryAfter::delay);
-    assert_eq!(hint(limited.extensions()), Some(Duration::from_secs(30)));
-    assert_eq!(hint(resp.extensions()), Some(Duration::from_secs(30)));
+    assert_eq!(hint(limited.extensions()), None);
+    assert_eq!(hint(resp.extensions()), None);
 }

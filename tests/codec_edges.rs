@@ -270,9 +270,11 @@ async fn two_notifications_answered(
 }
 
 /// Null-id errors in an array answering a batch of notifications only are kept in
-/// `unmatched` (the codec's docs: a refusal is the batch's error or kept there).
+/// `unmatched` (the codec's docs: a refusal is the batch's error or kept there), with
+/// the answer's `Retry-After`, as in a batch with calls.
 #[tokio::test(start_paused = true)]
 async fn null_id_errors_answering_notifications_only_are_kept_in_unmatched() {
+    use tower_jsonrpc_retry::codec::RetryAfter;
     const BODY: &str = r#"[{"jsonrpc":"2.0","error":{"code":-32600,"message":"bad"},"id":null}]"#;
     let batch = two_notifications_answered(200, BODY)
         .await
@@ -280,6 +282,24 @@ async fn null_id_errors_answering_notifications_only_are_kept_in_unmatched() {
     assert!(batch.items().is_empty());
     assert_eq!(batch.unmatched().len(), 1, "{batch:?}");
     assert_eq!(batch.unmatched()[0].error().map(|e| e.code()), Some(-32600));
+
+    let batch = tower_jsonrpc_retry::jsonrpc::BatchRequest::new(vec![
+        Request::new("log", json!(["a"])),
+        Request::new("log", json!(["b"])),
+    ]);
+    let told = layer()
+        .layer(tower::service_fn(|_: http::Request<Full<Bytes>>| {
+            let resp = http::Response::builder()
+                .header(http::header::RETRY_AFTER, "30")
+                .body(text(BODY))
+                .unwrap();
+            std::future::ready(Ok::<_, Infallible>(resp))
+        }))
+        .oneshot(batch)
+        .await
+        .expect("delivered");
+    let hint = told.unmatched()[0].extensions().get::<RetryAfter>();
+    assert_eq!(hint.map(RetryAfter::delay), Some(Duration::from_secs(30)));
 }
 
 /// A 429 refusing a batch of notifications only with a null-id error is that JSON-RPC

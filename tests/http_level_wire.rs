@@ -546,7 +546,8 @@ async fn gathered(
         .unwrap();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     let body = String::from_utf8(body.to_vec()).unwrap();
-    let items = serde_json::from_str(&body.replace(unreadable, "")).unwrap();
+    let items = serde_json::from_str(&body.replace(unreadable, ""))
+        .unwrap_or_else(|e| panic!("{e}: {body}"));
     (body, items, sent.load(Ordering::SeqCst))
 }
 
@@ -649,4 +650,29 @@ async fn a_gathered_answer_keeps_an_item_with_a_lone_surrogate_in_its_id() {
     assert_eq!(sent, 2);
     assert!(body.contains(r#""result":"0x2a","id":"\ud83d""#), "{body}");
     assert_eq!(items[1]["result"], 7);
+}
+
+/// A batch whose first exchange ran its notification and whose re-send of its one call
+/// is refused as a whole: the layer hands back an array with the call's answer (the
+/// refusal's error object under its id), not the refusal as it came, which says the
+/// whole batch was refused and would have a retry layer above send the notification
+/// again.
+#[tokio::test(start_paused = true)]
+async fn a_refused_re_send_after_a_notification_ran_comes_back_as_the_calls_answer() {
+    let (body, items, sent) = gathered(
+        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]),
+        r#"[{"jsonrpc":"2.0","method":"sum","id":1},{"jsonrpc":"2.0","method":"log"}]"#,
+        |n| match n {
+            1 => r#"[{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":1}]"#,
+            _ => r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"again"},"id":null}"#,
+        },
+        "",
+    )
+    .await;
+    assert_eq!(sent, 2);
+    assert_eq!(
+        body,
+        r#"[{"jsonrpc":"2.0","error":{"code":-32005,"message":"again"},"id":1}]"#
+    );
+    assert_eq!(items.len(), 1);
 }

@@ -212,7 +212,11 @@ pub(super) fn decode_batch(
             .ok()
             .filter(|batch| batch.batch_error().is_some() || !batch.unmatched().is_empty())
             .unwrap_or_default();
-        record_exchange(batch.extensions_mut(), &parts);
+        if let Some(hint) = record_exchange(batch.extensions_mut(), &parts) {
+            for item in batch.unmatched_mut() {
+                item.extensions_mut().insert(hint);
+            }
+        }
         if keep_raw {
             batch
                 .extensions_mut()

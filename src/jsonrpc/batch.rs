@@ -290,9 +290,12 @@ impl BatchResponse {
     }
 
     /// Forgets the batch-level error: the gathered answers of a batch whose
-    /// notifications an earlier exchange delivered are no refusal of the whole batch.
-    pub(crate) fn clear_batch_error(&mut self) {
-        self.batch_error = None;
+    /// notifications an earlier exchange delivered are no refusal of the whole batch, and
+    /// the latest exchange's refusal (as a codec kept it) is not the whole answer either.
+    pub(crate) fn not_refused_whole(&mut self) {
+        if self.batch_error.take().is_some() {
+            self.gathered_from_several();
+        }
     }
 
     /// Adds an error item no call took.
@@ -350,11 +353,16 @@ impl BatchResponse {
         self.unmatched.extend(unmatched);
         self.extensions = extensions;
         if replaced < self.items.len() || earlier_unmatched {
-            // The newer exchange's answer, if a codec kept it, is not the whole answer;
-            // its head still says how the server answered last.
-            if let Some(raw) = self.extensions.remove::<crate::codec::RawAnswer>() {
-                self.extensions.insert(crate::codec::GatheredHead(raw.head));
-            }
+            self.gathered_from_several();
+        }
+    }
+
+    /// Marks the answers as gathered from several exchanges: the latest exchange's
+    /// answer, if a codec kept it, is not the whole answer, but its head still says how
+    /// the server answered last.
+    fn gathered_from_several(&mut self) {
+        if let Some(raw) = self.extensions.remove::<crate::codec::RawAnswer>() {
+            self.extensions.insert(crate::codec::GatheredHead(raw.head));
         }
     }
 

@@ -661,14 +661,11 @@ impl JsonRpcRetryPolicy {
             // failed re-send did, unless it never reached the server.
             gave_up.unanswered = !crate::classify::provably_not_run(err.as_error());
             sent_last.unanswered = gave_up.unanswered;
-            // A re-send that never reached the server leaves the server's last word
-            // as it was, its wait hint included, unless the failure brings a newer one.
-            let hint = err.retry_after();
-            *result = Ok(if gave_up.unanswered || hint.is_some() {
-                after_transport_failure(gathered.answers, req, hint)
-            } else {
-                gathered.answers
-            });
+            *result = Ok(after_transport_failure(
+                gathered.answers,
+                req,
+                err.retry_after(),
+            ));
         }
         if failed {
             if let Ok(response) = result {
@@ -699,7 +696,7 @@ impl State {
         }
         answers.merge(response);
         if gathered.delivered {
-            answers.clear_batch_error();
+            answers.not_refused_whole();
         }
         mark_in_part(&gathered.settled, &mut answers);
         answers
@@ -740,7 +737,15 @@ impl State {
         *req.requests_mut() = again;
         if settled.iter().any(|r| r.id().is_none()) {
             match whole_batch_failed {
-                true => gathered.refusal = refusal(&gathered.answers),
+                // Unless the answers already say it (a retry layer further in kept it).
+                true => {
+                    gathered.refusal =
+                        refusal(&gathered.answers).filter(|refusal| {
+                            !gathered.answers.unmatched().iter().any(|kept| {
+                                kept.id() == &Id::Null && kept.error() == refusal.error()
+                            })
+                        });
+                }
                 false => gathered.delivered = true,
             }
         }
@@ -885,7 +890,8 @@ fn failed_call<'a>(
 /// answer gathered, the calls sent last keeping their last error answer. The server's
 /// last word on time (`hint`: a 429's `Retry-After`, or none) replaces the earlier one
 /// on the whole and on the answers to the calls sent last, which are older than that
-/// word.
+/// word; even when the re-send never reached the server, their hint is not kept, as the
+/// layer waited it out (up to the ceiling) before the re-send.
 fn after_transport_failure(
     mut answers: BatchResponse,
     req: &BatchRequest,

@@ -485,7 +485,7 @@ fn invalid_step(why: &str) -> Response<ResponseBody> {
 }
 
 /// `response` with the steps' own headers added; or, when one of them is a
-/// `content-length` that disagrees with the body or comes with a `transfer-encoding`, the
+/// `content-length` that is not the body's length or comes with a `transfer-encoding`, the
 /// 500 of an unusable step: hyper sets that header from a body of known length, and
 /// panics (in debug builds, as tests run) in the connection's task when a step's header
 /// claims another length. Neither version sends both headers as written: over HTTP/1.1
@@ -543,7 +543,7 @@ fn content_length_conflict<'a>(
         })
         .map(|value| match length {
             Some(length) => format!(
-                "a content-length header of {value:?} disagrees with the body's {length} bytes \
+                "a content-length header of {value:?} is not the body's {length} bytes in plain digits \
                  (the server sets content-length itself; Step::truncated sends less than it announces)"
             ),
             None => format!(

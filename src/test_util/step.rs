@@ -486,11 +486,13 @@ impl Step {
     /// step decides, when its body carries the items' answers:
     /// [`truncated`](Step::truncated), [`trickle`](Step::trickle)), and so do those of
     /// the other items' steps, whatever those steps are. A name or value that is not a
-    /// valid header makes the step answer `500` (see [`Step`]), and so does a `content-length` that disagrees with the body,
-    /// comes with one sent chunked, [`oversized_chunked`](Step::oversized_chunked), or
-    /// comes with a `transfer-encoding` header (the server sets it from the body, and no
-    /// answer carries both as written, on either HTTP version;
-    /// [`truncated`](Step::truncated) sends less than it announces).
+    /// valid header makes the step answer `500` (see [`Step`]), and so does a
+    /// `content-length` that is not the body's length in plain digits (spaces around it
+    /// included: HTTP/2 clients reset the stream on them), comes with a body sent
+    /// chunked, [`oversized_chunked`](Step::oversized_chunked), or comes with a
+    /// `transfer-encoding` header (the server sets it from the body, and no answer
+    /// carries both as written, on either HTTP version; [`truncated`](Step::truncated)
+    /// sends less than it announces).
     ///
     /// # Examples
     ///

@@ -440,28 +440,38 @@ async fn a_refused_re_send_of_every_call_after_a_notification_ran_is_no_batch_er
 /// Under two retry layers, a non-idempotent notification the inner layer held back
 /// after a refusal of the whole batch (and reported so, in `unmatched`) is reported once,
 /// not again by the outer layer, which reads the inner layer's last refusal as the
-/// batch's.
+/// batch's: whether the server's refusals are the same or differ (a rate limiter's
+/// count in `data`).
 #[tokio::test(start_paused = true)]
 async fn a_held_back_notification_is_reported_once_under_two_layers() {
     const ANSWERED: &str = r#"[{"jsonrpc":"2.0","result":1,"id":1}]"#;
-    let batch = vec![
-        Request::new("sum", json!([1])).with_id(1),
-        Request::new("log", json!(["x"])),
-    ];
-    let (resp, sent) = exchanged(&[REFUSED, LIMITED_1, REFUSED, ANSWERED], 2, 2, true, batch).await;
-    assert_eq!(sent.len(), 4, "{sent:?}");
-    let logs = sent
-        .iter()
-        .flat_map(|b| b.as_array().cloned().unwrap_or_default())
-        .filter(|r| r["method"] == "log")
-        .count();
-    assert_eq!(logs, 1, "held back after the first refusal: {sent:?}");
-    assert_eq!(resp.items()[0].result(), Some(&json!(1)));
-    assert_eq!(resp.unmatched().len(), 1, "{:?}", resp.unmatched());
-    assert_eq!(
-        resp.unmatched()[0].error().map(ErrorObject::code),
-        Some(-32005)
-    );
+    const REFUSED_AGAIN: &str = r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited","data":{"current_rps":13.3}},"id":null}"#;
+    let batch = || {
+        vec![
+            Request::new("sum", json!([1])).with_id(1),
+            Request::new("log", json!(["x"])),
+        ]
+    };
+    for again in [REFUSED, REFUSED_AGAIN] {
+        let bodies: &'static [&'static str] = match again {
+            REFUSED => &[REFUSED, LIMITED_1, REFUSED, ANSWERED],
+            _ => &[REFUSED, LIMITED_1, REFUSED_AGAIN, ANSWERED],
+        };
+        let (resp, sent) = exchanged(bodies, 2, 2, true, batch()).await;
+        assert_eq!(sent.len(), 4, "{sent:?}");
+        let logs = sent
+            .iter()
+            .flat_map(|b| b.as_array().cloned().unwrap_or_default())
+            .filter(|r| r["method"] == "log")
+            .count();
+        assert_eq!(logs, 1, "held back after the first refusal: {sent:?}");
+        assert_eq!(resp.items()[0].result(), Some(&json!(1)));
+        assert_eq!(resp.unmatched().len(), 1, "{:?}", resp.unmatched());
+        assert_eq!(
+            resp.unmatched()[0].error().map(ErrorObject::code),
+            Some(-32005)
+        );
+    }
 }
 
 /// …but a batch refused as a whole in every exchange (its non-idempotent call settled

@@ -737,14 +737,15 @@ impl State {
         *req.requests_mut() = again;
         if settled.iter().any(|r| r.id().is_none()) {
             match whole_batch_failed {
-                // Unless the answers already say it (a retry layer further in kept it).
+                // Unless the answers already hold one (a retry layer further in kept it).
                 true => {
-                    gathered.refusal =
-                        refusal(&gathered.answers).filter(|refusal| {
-                            !gathered.answers.unmatched().iter().any(|kept| {
-                                kept.id() == &Id::Null && kept.error() == refusal.error()
-                            })
-                        });
+                    gathered.refusal = refusal(&gathered.answers).filter(|_| {
+                        !gathered
+                            .answers
+                            .unmatched()
+                            .iter()
+                            .any(|kept| kept.extensions().get::<KeptRefusal>().is_some())
+                    });
                 }
                 false => gathered.delivered = true,
             }
@@ -1005,6 +1006,12 @@ fn insert_gave_up(extensions: &mut http::Extensions, gave_up: GaveUp) {
     extensions.insert(gave_up.over(inner));
 }
 
+/// Marks the refusal [`refusal`] keeps: a retry layer further out, reading the answers
+/// of one further in, keeps no second one for the same unsent notifications (the
+/// server's refusals may differ, a rate limiter's count in `data`, say).
+#[derive(Clone, Copy, Debug)]
+struct KeptRefusal;
+
 /// The refusal of a whole batch, as an answer no call took, for when a retry leaves some
 /// notification it refused unsent (its method is non-idempotent): the calls' later
 /// answers replace the refusal, and would hide that the server never ran that
@@ -1012,6 +1019,7 @@ fn insert_gave_up(extensions: &mut http::Extensions, gave_up: GaveUp) {
 /// under the first call's id, as its error object under a null id).
 fn refusal(answers: &BatchResponse) -> Option<Response> {
     let mut refusal = Response::failure(Id::Null, answers.batch_error()?.clone());
+    refusal.extensions_mut().insert(KeptRefusal);
     if let Some(raw) = answers.extensions().get::<RawAnswer>() {
         if let Some(own) = crate::codec::refusal_item(&raw.body) {
             refusal.extensions_mut().insert(RawItem(own));

@@ -516,9 +516,9 @@ async fn a_batch_refused_whole_in_every_exchange_keeps_its_batch_error() {
 
 /// An HTTP service ready for its first request only; its readiness fails after (a
 /// closed `Buffer`, say), so a re-send provably never reaches the server. Its one answer
-/// has call 1's result, call 2 rate limited, and `Retry-After: 30`.
-#[derive(Clone, Default)]
-struct ClosesAfterOne(Arc<AtomicUsize>);
+/// has call 1's result, call 2 rate limited, and `Retry-After` of its seconds.
+#[derive(Clone)]
+struct ClosesAfterOne(Arc<AtomicUsize>, &'static str);
 
 impl Service<http::Request<http_body_util::Full<bytes::Bytes>>> for ClosesAfterOne {
     type Response = http::Response<http_body_util::Full<bytes::Bytes>>;
@@ -537,7 +537,7 @@ impl Service<http::Request<http_body_util::Full<bytes::Bytes>>> for ClosesAfterO
             http::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(body)));
         resp.headers_mut().insert(
             http::header::RETRY_AFTER,
-            http::HeaderValue::from_static("30"),
+            http::HeaderValue::from_static(self.1),
         );
         ready(Ok(resp))
     }
@@ -546,40 +546,43 @@ impl Service<http::Request<http_body_util::Full<bytes::Bytes>>> for ClosesAfterO
 /// A call told to come back in 30 s whose re-send never reached the server keeps the
 /// server's answer as its last word (`last_attempt_unanswered` false), but not the wait
 /// the server gave with it: the layer waited it out before that re-send, so a caller
-/// told it again would wait twice.
+/// told it again would wait twice. Told 120 s under a ceiling of 5 s, the layer waited
+/// 5 s, and the caller is told the 115 s left.
 #[tokio::test(start_paused = true)]
-async fn a_re_send_that_never_left_after_the_servers_wait_tells_no_wait_again() {
+async fn a_re_send_that_never_left_tells_what_is_left_of_the_servers_wait() {
     use tower::Layer;
     use tower_jsonrpc_retry::GaveUp;
     use tower_jsonrpc_retry::codec::RetryAfter;
-    let http = ClosesAfterOne::default();
-    let strategy =
-        RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100))).codes([-32005]);
-    let svc = JsonRpcRetryLayer::new(strategy).layer(
-        tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
+    for (told, ceiling, waited, left) in [("30", 60, 30, None), ("120", 5, 5, Some(115))] {
+        let http = ClosesAfterOne(Arc::default(), told);
+        let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100)))
+            .codes([-32005])
+            .retry_after_ceiling(Duration::from_secs(ceiling));
+        let svc = JsonRpcRetryLayer::new(strategy).layer(
+            tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(
+                "http://127.0.0.1:1/".parse().unwrap(),
+            )
             .layer(http.clone()),
-    );
-    let batch = BatchRequest::new(vec![
-        Request::new("sum", json!([1])).with_id(1),
-        Request::new("sum", json!([2])).with_id(2),
-    ]);
-    let start = tokio::time::Instant::now();
-    let resp = svc.oneshot(batch).await.unwrap();
-    assert_eq!(
-        start.elapsed(),
-        Duration::from_secs(30),
-        "the server's wait, waited"
-    );
-    assert_eq!(
-        http.0.load(Ordering::SeqCst),
-        1,
-        "the re-send never went out"
-    );
-    let limited = &resp.items()[1];
-    assert_eq!(limited.error().map(ErrorObject::code), Some(-32005));
-    let record = limited.extensions().get::<GaveUp>().copied().unwrap();
-    assert!(!record.last_attempt_unanswered(), "{record:?}");
-    let hint = |e: &http::Extensions| e.get::<RetryAfter>().map(RetryAfter::delay);
-    assert_eq!(hint(limited.extensions()), None);
-    assert_eq!(hint(resp.extensions()), None);
+        );
+        let batch = BatchRequest::new(vec![
+            Request::new("sum", json!([1])).with_id(1),
+            Request::new("sum", json!([2])).with_id(2),
+        ]);
+        let start = tokio::time::Instant::now();
+        let resp = svc.oneshot(batch).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(waited));
+        assert_eq!(
+            http.0.load(Ordering::SeqCst),
+            1,
+            "the re-send never went out"
+        );
+        let limited = &resp.items()[1];
+        assert_eq!(limited.error().map(ErrorObject::code), Some(-32005));
+        let record = limited.extensions().get::<GaveUp>().copied().unwrap();
+        assert!(!record.last_attempt_unanswered(), "{record:?}");
+        let hint = |e: &http::Extensions| e.get::<RetryAfter>().map(RetryAfter::delay);
+        let left = left.map(Duration::from_secs);
+        assert_eq!(hint(limited.extensions()), left, "told {told}");
+        assert_eq!(hint(resp.extensions()), left, "told {told}");
+    }
 }

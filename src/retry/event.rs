@@ -286,9 +286,9 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 /// reached the server (a refused connection, a readiness error below the codec: the
 /// same proof a non-idempotent call's retry needs, see
 /// [`RetryStrategy::non_idempotent`]), when the answer is still the server's last word.
-/// Either way such a call keeps no `Retry-After` from its earlier answer, whose wait the
-/// layer has already waited (up to its ceiling) before the re-send; only the failure's
-/// own, a 429's say, if it has one.
+/// Either way such a call is told the failure's own `Retry-After` (a 429's, say), or
+/// else what is left of its earlier answer's once the layer waited before the re-send
+/// (nothing, when it waited the hint out, as it does up to its ceiling).
 ///
 /// Under two retry layers, the record is the outer layer's when that layer made
 /// retries. When it made none, its one attempt was the inner layer's whole run: the

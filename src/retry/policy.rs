@@ -81,6 +81,9 @@ struct Gathered {
     /// notification, which the server then ran: a later refusal of a re-send of every
     /// call is no longer one of the whole batch.
     delivered: bool,
+    /// How long the retries waited since the latest answer: a wait hint it gave has run
+    /// for that long when a later re-send fails without one of its own.
+    waited: Duration,
 }
 
 /// Marks a batch's `answers` as retried in part once some item was left unsent
@@ -539,6 +542,9 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                     let answers = std::mem::take(response);
                     (self.state).narrow(strategy, req, answers, &ids, whole_batch_failed);
                 }
+                if let Some(gathered) = self.state.gathered.as_mut() {
+                    gathered.waited = gathered.waited.saturating_add(delay);
+                }
                 // The first call re-sent, as a give-up names a call before a
                 // notification (a notification when only notifications are re-sent).
                 let first = named_call(req.requests());
@@ -665,6 +671,7 @@ impl JsonRpcRetryPolicy {
                 gathered.answers,
                 req,
                 err.retry_after(),
+                gathered.waited,
             ));
         }
         if failed {
@@ -689,6 +696,7 @@ impl State {
             return response;
         };
         let mut answers = std::mem::take(&mut gathered.answers);
+        gathered.waited = Duration::ZERO;
         if response.batch_error().is_none() {
             if let Some(refusal) = gathered.refusal.take() {
                 answers.push_unmatched(refusal);
@@ -722,6 +730,7 @@ impl State {
                 settled: Vec::new(),
                 refusal: None,
                 delivered: false,
+                waited: Duration::ZERO,
             })
         });
         gathered.answers = answers;
@@ -889,18 +898,26 @@ fn failed_call<'a>(
 
 /// A retried batch's final answer when its last re-send failed in transport: every
 /// answer gathered, the calls sent last keeping their last error answer. The server's
-/// last word on time (`hint`: a 429's `Retry-After`, or none) replaces the earlier one
-/// on the whole and on the answers to the calls sent last, which are older than that
-/// word; even when the re-send never reached the server, their hint is not kept, as the
-/// layer waited it out (up to the ceiling) before the re-send.
+/// last word on time (`hint`: a 429's `Retry-After`) replaces the earlier one on the
+/// whole and on the answers to the calls sent last, which are older than that word.
+/// Without one, what is left of theirs once the layer `waited` since that answer (none
+/// when it waited it out, as it does up to the ceiling).
 fn after_transport_failure(
     mut answers: BatchResponse,
     req: &BatchRequest,
     hint: Option<Duration>,
+    waited: Duration,
 ) -> BatchResponse {
-    let latest = |extensions: &mut http::Extensions| match hint {
-        Some(hint) => extensions.insert(RetryAfter::new(hint)),
-        None => extensions.remove::<RetryAfter>(),
+    let latest = |extensions: &mut http::Extensions| {
+        let left = hint.or_else(|| {
+            let told = extensions.get::<RetryAfter>()?.delay();
+            Some(told.saturating_sub(waited)).filter(|left| !left.is_zero())
+        });
+        match left {
+            Some(left) => extensions.insert(RetryAfter::new(left)),
+            None => extensions.remove::<RetryAfter>(),
+        };
+        left
     };
     let position = answers.positions();
     for id in req.requests().iter().filter_map(Request::id) {
@@ -912,8 +929,8 @@ fn after_transport_failure(
         }
     }
     let extensions = answers.extensions_mut();
-    latest(extensions);
-    extensions.insert(LatestHint(hint));
+    let left = latest(extensions);
+    extensions.insert(LatestHint(left));
     answers
 }
 

@@ -396,6 +396,24 @@ async fn exchanged(
     (resp, sent)
 }
 
+const ANSWERED: &str = r#"[{"jsonrpc":"2.0","result":1,"id":1}]"#;
+
+/// The batch of the tests below: a call of `sum`, id 1, and a notification of `log`.
+fn batch() -> Vec<Request> {
+    vec![
+        Request::new("sum", json!([1])).with_id(1),
+        Request::new("log", json!(["x"])),
+    ]
+}
+
+/// How many times the exchanges sent `log`.
+fn logs_sent(sent: &[serde_json::Value]) -> usize {
+    sent.iter()
+        .flat_map(|b| b.as_array().cloned().unwrap_or_default())
+        .filter(|r| r["method"] == "log")
+        .count()
+}
+
 const LIMITED_1: &str = r#"[{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":1}]"#;
 const REFUSED: &str = r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":null}"#;
 
@@ -406,12 +424,6 @@ const REFUSED: &str = r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limi
 /// notification is then neither sent again (it ran) nor reported as never run.
 #[tokio::test(start_paused = true)]
 async fn a_refused_re_send_of_every_call_after_a_notification_ran_is_no_batch_error() {
-    let batch = || {
-        vec![
-            Request::new("sum", json!([1])).with_id(1),
-            Request::new("log", json!(["x"])),
-        ]
-    };
     let (resp, sent) = exchanged(&[LIMITED_1, REFUSED], 1, 1, false, batch()).await;
     assert_eq!(sent.len(), 2);
     assert_eq!(
@@ -422,16 +434,10 @@ async fn a_refused_re_send_of_every_call_after_a_notification_ran_is_no_batch_er
     assert_eq!(resp.batch_error(), None);
     assert_eq!(resp.items()[0].error().map(ErrorObject::code), Some(-32005));
 
-    const ANSWERED: &str = r#"[{"jsonrpc":"2.0","result":1,"id":1}]"#;
     for hold_log in [false, true] {
         let (resp, sent) =
             exchanged(&[LIMITED_1, REFUSED, ANSWERED], 1, 2, hold_log, batch()).await;
-        let logs = sent
-            .iter()
-            .flat_map(|b| b.as_array().cloned().unwrap_or_default())
-            .filter(|r| r["method"] == "log")
-            .count();
-        assert_eq!(logs, 1, "the notification ran once: {sent:?}");
+        assert_eq!(logs_sent(&sent), 1, "the notification ran once: {sent:?}");
         assert!(resp.unmatched().is_empty(), "{:?}", resp.unmatched());
         assert_eq!(resp.items()[0].result(), Some(&json!(1)));
     }
@@ -444,14 +450,7 @@ async fn a_refused_re_send_of_every_call_after_a_notification_ran_is_no_batch_er
 /// count in `data`).
 #[tokio::test(start_paused = true)]
 async fn a_held_back_notification_is_reported_once_under_two_layers() {
-    const ANSWERED: &str = r#"[{"jsonrpc":"2.0","result":1,"id":1}]"#;
     const REFUSED_AGAIN: &str = r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited","data":{"current_rps":13.3}},"id":null}"#;
-    let batch = || {
-        vec![
-            Request::new("sum", json!([1])).with_id(1),
-            Request::new("log", json!(["x"])),
-        ]
-    };
     for again in [REFUSED, REFUSED_AGAIN] {
         let bodies: &'static [&'static str] = match again {
             REFUSED => &[REFUSED, LIMITED_1, REFUSED, ANSWERED],
@@ -459,12 +458,11 @@ async fn a_held_back_notification_is_reported_once_under_two_layers() {
         };
         let (resp, sent) = exchanged(bodies, 2, 2, true, batch()).await;
         assert_eq!(sent.len(), 4, "{sent:?}");
-        let logs = sent
-            .iter()
-            .flat_map(|b| b.as_array().cloned().unwrap_or_default())
-            .filter(|r| r["method"] == "log")
-            .count();
-        assert_eq!(logs, 1, "held back after the first refusal: {sent:?}");
+        assert_eq!(
+            logs_sent(&sent),
+            1,
+            "held back after the first refusal: {sent:?}"
+        );
         assert_eq!(resp.items()[0].result(), Some(&json!(1)));
         assert_eq!(resp.unmatched().len(), 1, "{:?}", resp.unmatched());
         assert_eq!(

@@ -584,3 +584,120 @@ async fn a_re_send_that_never_left_tells_what_is_left_of_the_servers_wait() {
         assert_eq!(hint(resp.extensions()), left, "told {told}");
     }
 }
+
+/// What an exchange of [`Scripted`] does.
+#[derive(Clone, Copy, Debug)]
+enum Exchange {
+    /// Call 1 answered, call 2 rate limited (-32005), with this `Retry-After`.
+    Limited(&'static str),
+    /// A bare 429 with this `Retry-After`.
+    TooMany(&'static str),
+    /// After this many seconds, an I/O error (the re-send may have reached the server).
+    Fails(u64),
+}
+
+/// An HTTP service doing its exchanges in turn, the last one again after them.
+#[derive(Clone)]
+struct Scripted(Arc<AtomicUsize>, &'static [Exchange]);
+
+impl Service<http::Request<http_body_util::Full<bytes::Bytes>>> for Scripted {
+    type Response = http::Response<http_body_util::Full<bytes::Bytes>>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, std::io::Error>> + Send>,
+    >;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), std::io::Error>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, _: http::Request<http_body_util::Full<bytes::Bytes>>) -> Self::Future {
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        let exchange = self.1[n.min(self.1.len() - 1)];
+        Box::pin(async move {
+            let answer = |status: u16, body: &'static str, told: &'static str| {
+                let mut resp = http::Response::new(http_body_util::Full::new(
+                    bytes::Bytes::from_static(body.as_bytes()),
+                ));
+                *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                resp.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from_static(told),
+                );
+                resp
+            };
+            match exchange {
+                Exchange::Limited(told) => Ok(answer(
+                    200,
+                    r#"[{"jsonrpc":"2.0","result":10,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#,
+                    told,
+                )),
+                Exchange::TooMany(told) => Ok(answer(429, "", told)),
+                Exchange::Fails(secs) => {
+                    tokio::time::sleep(Duration::from_secs(secs)).await;
+                    Err(std::io::Error::other("reset"))
+                }
+            }
+        })
+    }
+}
+
+/// A batch whose last re-send fails without a wait hint of its own tells its calls sent
+/// last, and the whole batch, what is left now of the server's latest word on time: the
+/// answer's, or a later 429's; counted from when it came, the re-sends' own time
+/// included; none once it has run out.
+#[tokio::test(start_paused = true)]
+async fn a_failed_last_re_send_tells_what_is_left_of_the_servers_latest_word() {
+    use Exchange::{Fails, Limited, TooMany};
+    use tower::Layer;
+    use tower_jsonrpc_retry::codec::RetryAfter;
+    let cases: [(&'static [Exchange], u64, Option<u64>); 5] = [
+        // Told 120 s; 5 s waited (the ceiling), then a failure: 115 s left.
+        (&[Limited("120"), Fails(0)], 5_000, Some(115_000)),
+        // …then another 0.1 s and a failure: 114.9 s.
+        (&[Limited("120"), Fails(0), Fails(0)], 5_100, Some(114_900)),
+        // A re-send that took 30 s before it failed: 85 s.
+        (&[Limited("120"), Fails(30)], 35_000, Some(85_000)),
+        // A 429 telling 300 s at 5 s, the last failure at 10 s: 295 s of the 429's.
+        (
+            &[Limited("120"), TooMany("300"), Fails(0)],
+            10_000,
+            Some(295_000),
+        ),
+        // A 429 telling 1 s, waited out: none, not what is left of the older 120 s.
+        (&[Limited("120"), TooMany("1"), Fails(0)], 6_000, None),
+    ];
+    for (exchanges, took, left) in cases {
+        let http = Scripted(Arc::default(), exchanges);
+        let strategy = RetryStrategy::new(PeriodicBackoff::new(
+            exchanges.len() - 1,
+            Duration::from_millis(100),
+        ))
+        .codes([-32005])
+        .retry_status_if(|s| s == http::StatusCode::TOO_MANY_REQUESTS)
+        .retry_if(|_| true)
+        .retry_after_ceiling(Duration::from_secs(5));
+        let svc = JsonRpcRetryLayer::new(strategy).layer(
+            tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(
+                "http://127.0.0.1:1/".parse().unwrap(),
+            )
+            .layer(http.clone()),
+        );
+        let batch = BatchRequest::new(vec![
+            Request::new("sum", json!([1])).with_id(1),
+            Request::new("sum", json!([2])).with_id(2),
+        ]);
+        let start = tokio::time::Instant::now();
+        let resp = svc.oneshot(batch).await.unwrap();
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(took),
+            "{exchanges:?}"
+        );
+        assert_eq!(http.0.load(Ordering::SeqCst), exchanges.len());
+        let limited = &resp.items()[1];
+        assert_eq!(limited.error().map(ErrorObject::code), Some(-32005));
+        let hint = |e: &http::Extensions| e.get::<RetryAfter>().map(RetryAfter::delay);
+        let left = left.map(Duration::from_millis);
+        assert_eq!(hint(limited.extensions()), left, "{exchanges:?}");
+        assert_eq!(hint(resp.extensions()), left, "{exchanges:?}");
+    }
+}

@@ -7,9 +7,9 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 
 /// Set by the policy on a retried batch's final answer when its last exchange failed as
-/// a whole: that exchange's `Retry-After` (`None`: it sent none), the server's latest
-/// word on time. The HTTP-level layer writes it over the `Retry-After` in the head of the
-/// earlier answer it hands back as it came.
+/// a whole: that exchange's `Retry-After`, or else what is left now of the server's
+/// latest word on time before it (`None`: nothing). The HTTP-level layer writes it over
+/// the `Retry-After` in the head of the earlier answer it hands back as it came.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LatestHint(pub(crate) Option<Duration>);
 

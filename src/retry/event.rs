@@ -287,8 +287,9 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 /// same proof a non-idempotent call's retry needs, see
 /// [`RetryStrategy::non_idempotent`]), when the answer is still the server's last word.
 /// Either way such a call is told the failure's own `Retry-After` (a 429's, say), or
-/// else what is left of its earlier answer's once the layer waited before the re-send
-/// (nothing, when it waited the hint out, as it does up to its ceiling).
+/// else what is left now of the server's latest word on time before it (its answer's,
+/// or a later 429's), counted from when that word came: nothing, when the layer waited
+/// it out before the re-send, as it does up to its ceiling.
 ///
 /// Under two retry layers, the record is the outer layer's when that layer made
 /// retries. When it made none, its one attempt was the inner layer's whole run: the

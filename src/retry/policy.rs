@@ -81,9 +81,11 @@ struct Gathered {
     /// notification, which the server then ran: a later refusal of a re-send of every
     /// call is no longer one of the whole batch.
     delivered: bool,
-    /// How long the retries waited since the latest answer: a wait hint it gave has run
-    /// for that long when a later re-send fails without one of its own.
-    waited: Duration,
+    /// The server's latest word on time: when it came (the latest answer, or a later
+    /// exchange that failed as a whole with a `Retry-After`), and that failure's hint
+    /// (`None`: the answers' own hints are the word). When a last re-send fails without
+    /// a hint of its own, what is left of that word is what the calls are told.
+    word: (Instant, Option<Duration>),
 }
 
 /// Marks a batch's `answers` as retried in part once some item was left unsent
@@ -516,6 +518,11 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 (Verdict::Unmatched, err.retry_after(), None)
             }
             Err(err) => {
+                if let (Some(gathered), Some(hint)) =
+                    (self.state.gathered.as_mut(), err.retry_after())
+                {
+                    gathered.word = (Instant::now(), Some(hint));
+                }
                 let non_idempotent = req
                     .requests()
                     .iter()
@@ -541,9 +548,6 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 if let (Some(ids), Ok(response)) = (retry_ids, &mut *result) {
                     let answers = std::mem::take(response);
                     (self.state).narrow(strategy, req, answers, &ids, whole_batch_failed);
-                }
-                if let Some(gathered) = self.state.gathered.as_mut() {
-                    gathered.waited = gathered.waited.saturating_add(delay);
                 }
                 // The first call re-sent, as a give-up names a call before a
                 // notification (a notification when only notifications are re-sent).
@@ -671,7 +675,7 @@ impl JsonRpcRetryPolicy {
                 gathered.answers,
                 req,
                 err.retry_after(),
-                gathered.waited,
+                gathered.word,
             ));
         }
         if failed {
@@ -696,7 +700,7 @@ impl State {
             return response;
         };
         let mut answers = std::mem::take(&mut gathered.answers);
-        gathered.waited = Duration::ZERO;
+        gathered.word = (Instant::now(), None);
         if response.batch_error().is_none() {
             if let Some(refusal) = gathered.refusal.take() {
                 answers.push_unmatched(refusal);
@@ -730,7 +734,7 @@ impl State {
                 settled: Vec::new(),
                 refusal: None,
                 delivered: false,
-                waited: Duration::ZERO,
+                word: (Instant::now(), None),
             })
         });
         gathered.answers = answers;
@@ -898,20 +902,23 @@ fn failed_call<'a>(
 
 /// A retried batch's final answer when its last re-send failed in transport: every
 /// answer gathered, the calls sent last keeping their last error answer. The server's
-/// last word on time (`hint`: a 429's `Retry-After`) replaces the earlier one on the
-/// whole and on the answers to the calls sent last, which are older than that word.
-/// Without one, what is left of theirs once the layer `waited` since that answer (none
-/// when it waited it out, as it does up to the ceiling).
+/// last word on time replaces the earlier one on the whole and on the answers to the
+/// calls sent last, which are older than that word: the failure's own hint (a 429's
+/// `Retry-After`); without one, what is left now of the latest `word` (a failed
+/// exchange's hint, or the answers' own), none when it has run out (the layer waits a
+/// hint out before a retry, up to the ceiling).
 fn after_transport_failure(
     mut answers: BatchResponse,
     req: &BatchRequest,
     hint: Option<Duration>,
-    waited: Duration,
+    word: (Instant, Option<Duration>),
 ) -> BatchResponse {
+    let (since, failed_hint) = word;
+    let elapsed = since.elapsed();
     let latest = |extensions: &mut http::Extensions| {
         let left = hint.or_else(|| {
-            let told = extensions.get::<RetryAfter>()?.delay();
-            Some(told.saturating_sub(waited)).filter(|left| !left.is_zero())
+            let told = failed_hint.or_else(|| Some(extensions.get::<RetryAfter>()?.delay()))?;
+            Some(told.saturating_sub(elapsed)).filter(|left| !left.is_zero())
         });
         match left {
             Some(left) => extensions.insert(RetryAfter::new(left)),

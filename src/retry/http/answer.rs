@@ -135,7 +135,8 @@ pub(super) fn single_answer<SE>(
 
 /// A batch's answer. From one exchange: its answer as it came, but for its status (200
 /// once the batch was retried in part) and, after a later exchange that failed as a
-/// whole, its `Retry-After` (that exchange's). Gathered from several: the items made
+/// whole, its `Retry-After` (that exchange's, or else what is left of the latest one
+/// before it). Gathered from several: the items made
 /// into one array, each as the server's bytes, under the last answering exchange's head.
 pub(super) fn batch_answer(mut resp: BatchResponse) -> http::Response<Full<Bytes>> {
     let gave_up = resp.extensions().get().copied();
@@ -144,7 +145,8 @@ pub(super) fn batch_answer(mut resp: BatchResponse) -> http::Response<Full<Bytes
         if retried_in_part(resp.extensions()) {
             set_status(&mut answer, StatusCode::OK);
         }
-        // A later exchange that failed as a whole had the last word on time.
+        // A later exchange that failed as a whole: the last word on time, or what is
+        // left of the one before it.
         if let Some(LatestHint(hint)) = resp.extensions().get().copied() {
             set_retry_after(&mut answer, hint);
         }

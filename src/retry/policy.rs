@@ -82,7 +82,8 @@ struct Gathered {
     /// call is no longer one of the whole batch.
     delivered: bool,
     /// The server's latest word on time: when it came (the latest answer, or a later
-    /// exchange that failed as a whole with a `Retry-After`), and that failure's hint
+    /// exchange that failed as a whole with a `Retry-After`; taken when the policy is
+    /// handed it, before the retry's wait is decided), and that failure's hint
     /// (`None`: the answers' own hints are the word). When a last re-send fails without
     /// a hint of its own, what is left of that word is what the calls are told.
     word: (Instant, Option<Duration>),
@@ -507,6 +508,9 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
         req: &mut BatchRequest,
         result: &mut Result<BatchResponse, E>,
     ) -> Option<Self::Future> {
+        // When this exchange's word on time came, as far as the layer can tell: before
+        // the retry's wait is decided, which counts from after this.
+        let came = Instant::now();
         // Owned, because the request is narrowed below.
         let strategy = RetryStrategy::for_request(req.extensions(), None, &self.default).clone();
         let strategy = &strategy;
@@ -521,7 +525,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 if let (Some(gathered), Some(hint)) =
                     (self.state.gathered.as_mut(), err.retry_after())
                 {
-                    gathered.word = (Instant::now(), Some(hint));
+                    gathered.word = (came, Some(hint));
                 }
                 let non_idempotent = req
                     .requests()
@@ -534,7 +538,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 )
             }
             Ok(response) => {
-                let gathered = self.state.gather(std::mem::take(response));
+                let gathered = self.state.gather(std::mem::take(response), came);
                 let (verdict, hint, retry_ids) =
                     decide_items(strategy, req, &gathered, whole_batch_failed);
                 *response = gathered;
@@ -547,7 +551,7 @@ impl<E: InspectError> Policy<BatchRequest, BatchResponse, E> for JsonRpcRetryPol
                 // An answer came (a transport failure re-sends the batch as it is).
                 if let (Some(ids), Ok(response)) = (retry_ids, &mut *result) {
                     let answers = std::mem::take(response);
-                    (self.state).narrow(strategy, req, answers, &ids, whole_batch_failed);
+                    (self.state).narrow(strategy, req, answers, &ids, whole_batch_failed, came);
                 }
                 // The first call re-sent, as a give-up names a call before a
                 // notification (a notification when only notifications are re-sent).
@@ -695,12 +699,12 @@ impl State {
     /// merge keeps the newer refusal). A refusal of a re-send of every call is not the
     /// whole batch's once an exchange that was not refused carried a notification, which
     /// the server then ran ([`Gathered::delivered`]).
-    fn gather(&mut self, response: BatchResponse) -> BatchResponse {
+    fn gather(&mut self, response: BatchResponse, came: Instant) -> BatchResponse {
         let Some(gathered) = self.gathered.as_mut() else {
             return response;
         };
         let mut answers = std::mem::take(&mut gathered.answers);
-        gathered.word = (Instant::now(), None);
+        gathered.word = (came, None);
         if response.batch_error().is_none() {
             if let Some(refusal) = gathered.refusal.take() {
                 answers.push_unmatched(refusal);
@@ -714,9 +718,10 @@ impl State {
         answers
     }
 
-    /// Keeps a batch's `answers` and narrows `req` to the calls in `retry_ids`, with,
-    /// after a batch-level error, the notifications that may go again. The rest are
-    /// settled: not sent again, and a call settled on an error is given up on now.
+    /// Keeps a batch's `answers` (which `came` then) and narrows `req` to the calls in
+    /// `retry_ids`, with, after a batch-level error, the notifications that may go
+    /// again. The rest are settled: not sent again, and a call settled on an error is
+    /// given up on now.
     fn narrow(
         &mut self,
         strategy: &RetryStrategy,
@@ -724,6 +729,7 @@ impl State {
         answers: BatchResponse,
         retry_ids: &HashSet<Id>,
         whole_batch_failed: bool,
+        came: Instant,
     ) {
         // After the retries made so far: the count already includes the one about to
         // be made.
@@ -734,7 +740,7 @@ impl State {
                 settled: Vec::new(),
                 refusal: None,
                 delivered: false,
-                word: (Instant::now(), None),
+                word: (came, None),
             })
         });
         gathered.answers = answers;

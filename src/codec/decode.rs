@@ -55,6 +55,26 @@ fn record_exchange(
     hint
 }
 
+/// [`record_exchange`] for a batch's answers, on the batch and on each of its items: each
+/// came with this status and hint too, a null-id error no call took included, so that a
+/// retry rule on the status applies to batch items as it does to single responses, and
+/// a caller told a call's error is told the answer's `Retry-After` with it.
+fn record_batch_exchange(batch: &mut BatchResponse, parts: &http::response::Parts) {
+    let hint = record_exchange(batch.extensions_mut(), parts);
+    let failed = (!parts.status.is_success()).then_some(parts.status);
+    if failed.is_some() || hint.is_some() {
+        let (items, unmatched) = batch.items_and_unmatched_mut();
+        for item in items.iter_mut().chain(unmatched) {
+            if let Some(status) = failed {
+                item.extensions_mut().insert(status);
+            }
+            if let Some(hint) = hint {
+                item.extensions_mut().insert(hint);
+            }
+        }
+    }
+}
+
 pub(super) fn status_error(parts: &http::response::Parts) -> Error {
     with_gave_up(Error::from_status(parts.status, retry_after(parts)), parts)
 }
@@ -212,11 +232,7 @@ pub(super) fn decode_batch(
             .ok()
             .filter(|batch| batch.batch_error().is_some() || !batch.unmatched().is_empty())
             .unwrap_or_default();
-        if let Some(hint) = record_exchange(batch.extensions_mut(), &parts) {
-            for item in batch.unmatched_mut() {
-                item.extensions_mut().insert(hint);
-            }
-        }
+        record_batch_exchange(&mut batch, &parts);
         if keep_raw {
             batch
                 .extensions_mut()
@@ -242,23 +258,7 @@ pub(super) fn decode_batch(
         Err(_) if !parts.status.is_success() => return Err(status_answer(parts, body, keep_raw)),
         Err(e) => return Err(decode_failure(e, parts, body, keep_raw)),
     };
-    let hint = record_exchange(batch.extensions_mut(), &parts);
-    // Each item came with this status and hint too, a null-id error no call took
-    // included: a retry rule on the status applies to batch items as it does to single
-    // responses, and a caller told a call's error is told the answer's `Retry-After`
-    // with it.
-    let failed = (!parts.status.is_success()).then_some(parts.status);
-    if failed.is_some() || hint.is_some() {
-        let (items, unmatched) = batch.items_and_unmatched_mut();
-        for item in items.iter_mut().chain(unmatched) {
-            if let Some(status) = failed {
-                item.extensions_mut().insert(status);
-            }
-            if let Some(hint) = hint {
-                item.extensions_mut().insert(hint);
-            }
-        }
-    }
+    record_batch_exchange(&mut batch, &parts);
     if keep_raw {
         keep_items(&mut batch, &body);
         batch

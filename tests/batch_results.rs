@@ -307,12 +307,11 @@ async fn calls_sharing_an_id_are_retried_on_a_transport_failure() {
 async fn a_refused_re_send_of_some_calls_is_no_batch_error() {
     use bytes::Bytes;
     use http_body_util::Full;
-    use tower::Layer;
     let exchanges = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&exchanges);
     let http = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
         let body: &'static [u8] = if counted.fetch_add(1, Ordering::SeqCst) == 0 {
-            br#"[{"jsonrpc":"2.0","result":10,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#
+            LIMITED_2.as_bytes()
         } else {
             br#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"refused"},"id":null}"#
         };
@@ -322,15 +321,7 @@ async fn a_refused_re_send_of_some_calls_is_no_batch_error() {
     });
     let strategy =
         RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(100))).codes([-32005]);
-    let svc = JsonRpcRetryLayer::new(strategy).layer(
-        tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
-            .layer(http),
-    );
-    let batch = BatchRequest::new(vec![
-        Request::new("sum", json!([1])).with_id(1),
-        Request::new("sum", json!([2])).with_id(2),
-    ]);
-    let resp: BatchResponse = svc.oneshot(batch).await.unwrap();
+    let (resp, _) = two_sums(strategy, http).await;
     assert_eq!(exchanges.load(Ordering::SeqCst), 2);
     assert_eq!(resp.batch_error(), None);
     let answers: Vec<_> = resp
@@ -413,6 +404,9 @@ fn logs_sent(sent: &[serde_json::Value]) -> usize {
         .filter(|r| r["method"] == "log")
         .count()
 }
+
+/// Call 1 answered, call 2 rate limited.
+const LIMITED_2: &str = r#"[{"jsonrpc":"2.0","result":10,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#;
 
 const LIMITED_1: &str = r#"[{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":1}]"#;
 const REFUSED: &str = r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":null}"#;
@@ -530,7 +524,7 @@ impl Service<http::Request<http_body_util::Full<bytes::Bytes>>> for ClosesAfterO
     }
     fn call(&mut self, _: http::Request<http_body_util::Full<bytes::Bytes>>) -> Self::Future {
         self.0.fetch_add(1, Ordering::SeqCst);
-        let body = br#"[{"jsonrpc":"2.0","result":10,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#;
+        let body = LIMITED_2.as_bytes();
         let mut resp =
             http::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(body)));
         resp.headers_mut().insert(
@@ -541,6 +535,43 @@ impl Service<http::Request<http_body_util::Full<bytes::Bytes>>> for ClosesAfterO
     }
 }
 
+/// Calls 1 and 2 of `sum` through the retry layer with `strategy` over the codec over
+/// `http`: the answers, and how long they took.
+async fn two_sums<S, E>(strategy: RetryStrategy, http: S) -> (BatchResponse, Duration)
+where
+    S: Service<
+            http::Request<http_body_util::Full<bytes::Bytes>>,
+            Response = http::Response<http_body_util::Full<bytes::Bytes>>,
+            Error = E,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    use tower::Layer;
+    let svc = JsonRpcRetryLayer::new(strategy).layer(
+        tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
+            .layer(http),
+    );
+    let batch = BatchRequest::new(vec![
+        Request::new("sum", json!([1])).with_id(1),
+        Request::new("sum", json!([2])).with_id(2),
+    ]);
+    let start = tokio::time::Instant::now();
+    let resp = svc.oneshot(batch).await.unwrap();
+    (resp, start.elapsed())
+}
+
+/// The `Retry-After` on call 2's answer, rate limited (-32005), and on the whole batch.
+fn limited_hints(resp: &BatchResponse) -> (Option<Duration>, Option<Duration>) {
+    use tower_jsonrpc_retry::codec::RetryAfter;
+    let limited = &resp.items()[1];
+    assert_eq!(limited.error().map(ErrorObject::code), Some(-32005));
+    let hint = |e: &http::Extensions| e.get::<RetryAfter>().map(RetryAfter::delay);
+    (hint(limited.extensions()), hint(resp.extensions()))
+}
+
 /// A call told to come back in 30 s whose re-send never reached the server keeps the
 /// server's answer as its last word (`last_attempt_unanswered` false), but not the wait
 /// the server gave with it: the layer waited it out before that re-send, so a caller
@@ -548,40 +579,27 @@ impl Service<http::Request<http_body_util::Full<bytes::Bytes>>> for ClosesAfterO
 /// 5 s, and the caller is told the 115 s left.
 #[tokio::test(start_paused = true)]
 async fn a_re_send_that_never_left_tells_what_is_left_of_the_servers_wait() {
-    use tower::Layer;
     use tower_jsonrpc_retry::GaveUp;
-    use tower_jsonrpc_retry::codec::RetryAfter;
     for (told, ceiling, waited, left) in [("30", 60, 30, None), ("120", 5, 5, Some(115))] {
         let http = ClosesAfterOne(Arc::default(), told);
         let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100)))
             .codes([-32005])
             .retry_after_ceiling(Duration::from_secs(ceiling));
-        let svc = JsonRpcRetryLayer::new(strategy).layer(
-            tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(
-                "http://127.0.0.1:1/".parse().unwrap(),
-            )
-            .layer(http.clone()),
-        );
-        let batch = BatchRequest::new(vec![
-            Request::new("sum", json!([1])).with_id(1),
-            Request::new("sum", json!([2])).with_id(2),
-        ]);
-        let start = tokio::time::Instant::now();
-        let resp = svc.oneshot(batch).await.unwrap();
-        assert_eq!(start.elapsed(), Duration::from_secs(waited));
+        let (resp, took) = two_sums(strategy, http.clone()).await;
+        assert_eq!(took, Duration::from_secs(waited));
         assert_eq!(
             http.0.load(Ordering::SeqCst),
             1,
             "the re-send never went out"
         );
-        let limited = &resp.items()[1];
-        assert_eq!(limited.error().map(ErrorObject::code), Some(-32005));
-        let record = limited.extensions().get::<GaveUp>().copied().unwrap();
+        let record = resp.items()[1]
+            .extensions()
+            .get::<GaveUp>()
+            .copied()
+            .unwrap();
         assert!(!record.last_attempt_unanswered(), "{record:?}");
-        let hint = |e: &http::Extensions| e.get::<RetryAfter>().map(RetryAfter::delay);
         let left = left.map(Duration::from_secs);
-        assert_eq!(hint(limited.extensions()), left, "told {told}");
-        assert_eq!(hint(resp.extensions()), left, "told {told}");
+        assert_eq!(limited_hints(&resp), (left, left), "told {told}");
     }
 }
 
@@ -625,11 +643,7 @@ impl Service<http::Request<http_body_util::Full<bytes::Bytes>>> for Scripted {
                 resp
             };
             match exchange {
-                Exchange::Limited(told) => Ok(answer(
-                    200,
-                    r#"[{"jsonrpc":"2.0","result":10,"id":1},{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":2}]"#,
-                    told,
-                )),
+                Exchange::Limited(told) => Ok(answer(200, LIMITED_2, told)),
                 Exchange::TooMany(told) => Ok(answer(429, "", told)),
                 Exchange::Fails(secs) => {
                     tokio::time::sleep(Duration::from_secs(secs)).await;
@@ -647,8 +661,6 @@ impl Service<http::Request<http_body_util::Full<bytes::Bytes>>> for Scripted {
 #[tokio::test(start_paused = true)]
 async fn a_failed_last_re_send_tells_what_is_left_of_the_servers_latest_word() {
     use Exchange::{Fails, Limited, TooMany};
-    use tower::Layer;
-    use tower_jsonrpc_retry::codec::RetryAfter;
     let cases: [(&'static [Exchange], u64, Option<u64>); 5] = [
         // Told 120 s; 5 s waited (the ceiling), then a failure: 115 s left.
         (&[Limited("120"), Fails(0)], 5_000, Some(115_000)),
@@ -675,29 +687,10 @@ async fn a_failed_last_re_send_tells_what_is_left_of_the_servers_latest_word() {
         .retry_status_if(|s| s == http::StatusCode::TOO_MANY_REQUESTS)
         .retry_if(|_| true)
         .retry_after_ceiling(Duration::from_secs(5));
-        let svc = JsonRpcRetryLayer::new(strategy).layer(
-            tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(
-                "http://127.0.0.1:1/".parse().unwrap(),
-            )
-            .layer(http.clone()),
-        );
-        let batch = BatchRequest::new(vec![
-            Request::new("sum", json!([1])).with_id(1),
-            Request::new("sum", json!([2])).with_id(2),
-        ]);
-        let start = tokio::time::Instant::now();
-        let resp = svc.oneshot(batch).await.unwrap();
-        assert_eq!(
-            start.elapsed(),
-            Duration::from_millis(took),
-            "{exchanges:?}"
-        );
+        let (resp, elapsed) = two_sums(strategy, http.clone()).await;
+        assert_eq!(elapsed, Duration::from_millis(took), "{exchanges:?}");
         assert_eq!(http.0.load(Ordering::SeqCst), exchanges.len());
-        let limited = &resp.items()[1];
-        assert_eq!(limited.error().map(ErrorObject::code), Some(-32005));
-        let hint = |e: &http::Extensions| e.get::<RetryAfter>().map(RetryAfter::delay);
         let left = left.map(Duration::from_millis);
-        assert_eq!(hint(limited.extensions()), left, "{exchanges:?}");
-        assert_eq!(hint(resp.extensions()), left, "{exchanges:?}");
+        assert_eq!(limited_hints(&resp), (left, left), "{exchanges:?}");
     }
 }

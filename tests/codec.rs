@@ -107,6 +107,19 @@ impl Seen {
 }
 
 /// The hyper-util client, behind a wrapper that records each request's head.
+/// The head a codec to `uri` with `Authorization: Bearer t0ken` of its own sends for
+/// one call.
+async fn sent_with_token(uri: Uri) -> http::request::Parts {
+    let seen = Seen::default();
+    JsonRpcCodecLayer::new(uri)
+        .header(AUTHORIZATION, HeaderValue::from_static("Bearer t0ken"))
+        .layer(capturing(seen.clone()))
+        .oneshot(sum(1))
+        .await
+        .unwrap();
+    seen.take().remove(0)
+}
+
 fn capturing(
     seen: Seen,
 ) -> impl Service<
@@ -221,14 +234,8 @@ async fn credentials_in_the_uri_become_a_basic_authorization_header() {
         assert_eq!(sent.map(|v| v.to_str().unwrap()), expected, "{user_info:?}");
         assert!(sent.is_none_or(HeaderValue::is_sensitive));
     }
-    let seen = Seen::default();
-    JsonRpcCodecLayer::new(with("alice:secret"))
-        .header(AUTHORIZATION, HeaderValue::from_static("Bearer t0ken"))
-        .layer(capturing(seen.clone()))
-        .oneshot(sum(1))
+    let values: Vec<_> = sent_with_token(with("alice:secret"))
         .await
-        .unwrap();
-    let values: Vec<_> = seen.take()[0]
         .headers
         .get_all(AUTHORIZATION)
         .iter()
@@ -490,14 +497,8 @@ async fn a_user_name_with_a_colon_is_not_sent_as_basic_credentials() {
     for user_info in ["a%0Ab:pw", "a:pw%0D", "a:pw%7F", "a:%00"] {
         refused(user_info, "control character").await;
     }
-    let seen = Seen::default();
-    JsonRpcCodecLayer::new(uri("a:p%0Aw"))
-        .header(AUTHORIZATION, HeaderValue::from_static("Bearer t0ken"))
-        .layer(capturing(seen.clone()))
-        .oneshot(sum(1))
-        .await
-        .unwrap();
-    assert_eq!(seen.take()[0].headers[AUTHORIZATION], "Bearer t0ken");
+    let head = sent_with_token(uri("a:p%0Aw")).await;
+    assert_eq!(head.headers[AUTHORIZATION], "Bearer t0ken");
     // `a:p:w`, which a server reads as user `a`, password `p:w`.
     let seen = Seen::default();
     JsonRpcCodecLayer::new(uri("a:p%3Aw"))

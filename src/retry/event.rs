@@ -5,6 +5,44 @@ use super::strategy::{ErrorClass, RetryStrategy};
 use crate::jsonrpc::{ErrorObject, Id, Request};
 
 /// Why an attempt is retried.
+///
+/// # Examples
+///
+/// ```
+/// # use std::sync::mpsc;
+/// use tower_jsonrpc_retry::{RetryReason, RetryStrategy};
+/// # use std::sync::{Arc, Mutex};
+/// # use serde_json::json;
+/// # use tower::{Layer, ServiceExt};
+/// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+/// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let (tx, rx) = mpsc::channel();
+/// let strategy = RetryStrategy::transient()
+///     .codes([-32005])
+///     .retry_response_if(|e| e.message().contains("rate limit"))
+///     .on_retry(move |e| tx.send(e.reason()).unwrap());
+/// // Answered -32005, then -32016 "rate limit reached", then the result.
+/// # let script = Arc::new(Mutex::new(vec![
+/// #     Response::failure(1, ErrorObject::new(-32016, "rate limit reached")),
+/// #     Response::failure(1, ErrorObject::new(-32005, "limit exceeded")),
+/// # ]));
+/// # let inner = tower::service_fn(move |_: Request| {
+/// #     let next = script.lock().unwrap().pop();
+/// #     let answer = next.unwrap_or(Response::success(1, json!(16)));
+/// #     async move { Ok::<_, BoxError>(answer) }
+/// # });
+/// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+/// # svc.oneshot(Request::new("eth_blockNumber", json!([])).with_id(1)).await?;
+/// let reasons: Vec<RetryReason> = rx.try_iter().collect();
+/// assert_eq!(reasons[0], RetryReason::Code(-32005));
+/// assert_eq!(reasons[1], RetryReason::ResponsePredicate(-32016));
+/// assert_eq!(reasons[1].to_string(), "response rule, code -32016");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RetryReason {
@@ -42,6 +80,42 @@ impl fmt::Display for RetryReason {
 
 /// Why a failed attempt is final, as given to [`RetryStrategy::on_give_up`] and to
 /// `tracing`, and recorded on the failure ([`GaveUp`]).
+///
+/// # Examples
+///
+/// ```
+/// # use std::sync::mpsc;
+/// # use std::time::Duration;
+/// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+/// use tower_jsonrpc_retry::{GiveUpReason, RetryStrategy};
+/// # use serde_json::json;
+/// # use tower::{Layer, ServiceExt};
+/// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+/// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let (tx, rx) = mpsc::channel();
+/// let backoff = PeriodicBackoff::new(2, Duration::from_millis(10));
+/// let strategy = RetryStrategy::new(backoff)
+///     .codes([-32005])
+///     .non_idempotent(["eth_sendRawTransaction"])
+///     .on_give_up(move |e| tx.send(e.reason()).unwrap());
+/// // `eth_call`, then `eth_sendRawTransaction`, each answered -32005 every time.
+/// # let inner = tower::service_fn(|_: Request| async {
+/// #     let busy = ErrorObject::new(-32005, "limit exceeded");
+/// #     Ok::<_, BoxError>(Response::failure(1, busy))
+/// # });
+/// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+/// # for method in ["eth_call", "eth_sendRawTransaction"] {
+/// #     svc.clone().oneshot(Request::new(method, json!([])).with_id(1)).await?;
+/// # }
+/// let reasons: Vec<GiveUpReason> = rx.try_iter().collect();
+/// assert_eq!(reasons, [GiveUpReason::Exhausted, GiveUpReason::NotIdempotent]);
+/// assert_eq!(reasons[1].to_string(), "non-idempotent method");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GiveUpReason {
@@ -121,32 +195,244 @@ impl AttemptFailure<'_> {
 impl<'a> RetryEvent<'a> {
     /// The method of the request (for a batch, of its first call to be re-sent, or of its
     /// first notification when only notifications are).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// # use std::io;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{Request, Response};
+    /// # use tower_jsonrpc_retry::JsonRpcRetryLayer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient()
+    ///     .on_retry(move |e| tx.send(e.method().to_owned()).unwrap());
+    /// // `eth_getBalance` times out once, then is answered.
+    /// # let timeout = io::Error::from(io::ErrorKind::TimedOut);
+    /// # let script = Arc::new(Mutex::new(vec![Err(timeout)]));
+    /// # let inner = tower::service_fn(move |_: Request| {
+    /// #     let next = script.lock().unwrap().pop();
+    /// #     async move { next.unwrap_or(Ok(Response::success(1, json!("0x10")))) }
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # let params = json!(["0xab", "latest"]);
+    /// # svc.oneshot(Request::new("eth_getBalance", params).with_id(1)).await?;
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), ["eth_getBalance"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn method(&self) -> &str {
         self.method
     }
 
     /// The id of the request, if it is a call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// use tower_jsonrpc_retry::jsonrpc::Id;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// # use std::io;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{Request, Response};
+    /// # use tower_jsonrpc_retry::JsonRpcRetryLayer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient()
+    ///     .on_retry(move |e| tx.send(e.id().cloned()).unwrap());
+    /// // The call of id "job-42" finds its connection reset once.
+    /// # let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+    /// # let script = Arc::new(Mutex::new(vec![Err(reset)]));
+    /// # let inner = tower::service_fn(move |_: Request| {
+    /// #     let next = script.lock().unwrap().pop();
+    /// #     async move { next.unwrap_or(Ok(Response::success("job-42", json!("0x1")))) }
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # svc.oneshot(Request::new("eth_chainId", json!([])).with_id("job-42")).await?;
+    /// assert_eq!(rx.try_recv()?, Some(Id::from("job-42")));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn id(&self) -> Option<&Id> {
         self.id
     }
 
     /// For a batch, how many of its requests are re-sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// # use serde_json::json;
+    /// # use tower::ServiceExt;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// # use std::sync::Arc;
+    /// # use std::sync::atomic::{AtomicBool, Ordering};
+    /// # use tower::Layer;
+    /// # use tower_jsonrpc_retry::jsonrpc::{BatchResponse, ErrorObject, Response};
+    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient().codes([-32005])
+    ///     .on_retry(move |e| tx.send(e.batch_len()).unwrap());
+    /// # let first = Arc::new(AtomicBool::new(true));
+    /// # let inner = tower::service_fn(move |batch: BatchRequest| {
+    /// #     let first = first.swap(false, Ordering::Relaxed);
+    /// #     let answers = batch.iter().map(|r| {
+    /// #         let id = r.id().cloned().unwrap();
+    /// #         if first && r.method() == "eth_getLogs" {
+    /// #             Response::failure(id, ErrorObject::new(-32005, "limit exceeded"))
+    /// #         } else {
+    /// #             Response::success(id, json!("0x10"))
+    /// #         }
+    /// #     });
+    /// #     let answers = BatchResponse::new(answers.collect());
+    /// #     async move { Ok::<_, BoxError>(answers) }
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// let batch = BatchRequest::new(vec![
+    ///     Request::new("eth_chainId", json!([])).with_id(1),
+    ///     Request::new("eth_getLogs", json!([{}])).with_id(2),
+    /// ]);
+    /// // `eth_getLogs` is answered -32005 once: it alone is sent again.
+    /// svc.oneshot(batch).await?;
+    /// assert_eq!(rx.try_recv()?, Some(1));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn batch_len(&self) -> Option<usize> {
         self.batch_len
     }
 
     /// Which retry this is: 1 for the first retry (the second send). As
     /// [`GiveUpEvent::retries`] and [`GaveUp::retries`] count them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// # use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let backoff = PeriodicBackoff::new(3, Duration::from_millis(10));
+    /// let strategy = RetryStrategy::new(backoff)
+    ///     .codes([-32005])
+    ///     .on_retry(move |e| tx.send(e.retry()).unwrap());
+    /// // Answered -32005 twice, then the result.
+    /// # let busy = || Response::failure(1, ErrorObject::new(-32005, "limit exceeded"));
+    /// # let script = Arc::new(Mutex::new(vec![busy(), busy()]));
+    /// # let inner = tower::service_fn(move |_: Request| {
+    /// #     let next = script.lock().unwrap().pop();
+    /// #     let answer = next.unwrap_or(Response::success(1, json!(16)));
+    /// #     async move { Ok::<_, BoxError>(answer) }
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # svc.oneshot(Request::new("eth_blockNumber", json!([])).with_id(1)).await?;
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn retry(&self) -> u32 {
         self.retry
     }
 
     /// Why the attempt is retried.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// # use serde_json::json;
+    /// use tower_jsonrpc_retry::{RetryReason, RetryStrategy};
+    /// # use std::sync::{Arc, Mutex};
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{Request, Response};
+    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient()
+    ///     .retry_result_if(|method, result| {
+    ///         method == "eth_getTransactionReceipt" && result.is_null()
+    ///     })
+    ///     .on_retry(move |e| tx.send(e.reason()).unwrap());
+    /// // The receipt is `null` until the node has seen the transaction.
+    /// # let script = Arc::new(Mutex::new(vec![Response::success(1, json!(null))]));
+    /// # let inner = tower::service_fn(move |_: Request| {
+    /// #     let next = script.lock().unwrap().pop();
+    /// #     let mined = Response::success(1, json!({"status": "0x1"}));
+    /// #     async move { Ok::<_, BoxError>(next.unwrap_or(mined)) }
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # let params = json!(["0x5c"]);
+    /// # let request = Request::new("eth_getTransactionReceipt", params).with_id(1);
+    /// # let receipt = svc.oneshot(request).await?;
+    /// assert_eq!(rx.try_recv()?, RetryReason::Result);
+    /// assert_eq!(receipt.result(), Some(&json!({"status": "0x1"})));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reason(&self) -> RetryReason {
         self.reason
     }
 
     /// How long the policy waits before the retry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// # use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::ExponentialBackoff;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let backoff = ExponentialBackoff::doubling(3, Duration::from_millis(100));
+    /// let strategy = RetryStrategy::new(backoff)
+    ///     .codes([-32005])
+    ///     .on_retry(move |e| tx.send(e.delay()).unwrap());
+    /// // Answered -32005 every time.
+    /// # let inner = tower::service_fn(|_: Request| async {
+    /// #     let busy = ErrorObject::new(-32005, "limit exceeded");
+    /// #     Ok::<_, BoxError>(Response::failure(1, busy))
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # svc.oneshot(Request::new("eth_blockNumber", json!([])).with_id(1)).await?;
+    /// let delays: Vec<Duration> = rx.try_iter().collect();
+    /// assert_eq!(delays, [100, 200, 400].map(Duration::from_millis));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn delay(&self) -> Duration {
         self.delay
     }
@@ -160,6 +446,43 @@ impl<'a> RetryEvent<'a> {
     /// clamped to the ceiling). It is the hint as the server gave it, reported even when
     /// the ceiling (zero, say) kept it from raising the delay: compare with
     /// [`delay`](Self::delay).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// # use std::time::Duration;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient()
+    ///     .codes([-32005])
+    ///     .retry_after_ceiling(Duration::ZERO) // hints are heard, not waited out
+    ///     .on_retry(move |e| tx.send((e.retry_after(), e.delay())).unwrap());
+    /// // Answered once as Infura does: -32005 with `"data": {"backoff_seconds": 3}`.
+    /// # let hint = json!({"backoff_seconds": 3});
+    /// # let hint = ErrorObject::new(-32005, "limit exceeded").with_data(hint);
+    /// # let script = Arc::new(Mutex::new(vec![Response::failure(1, hint)]));
+    /// # let inner = tower::service_fn(move |_: Request| {
+    /// #     let next = script.lock().unwrap().pop();
+    /// #     let answer = next.unwrap_or(Response::success(1, json!(16)));
+    /// #     async move { Ok::<_, BoxError>(answer) }
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # svc.oneshot(Request::new("eth_blockNumber", json!([])).with_id(1)).await?;
+    /// let (retry_after, delay) = rx.try_recv()?;
+    /// assert_eq!(retry_after, Some(Duration::from_secs(3)));
+    /// assert!(delay < Duration::from_secs(1), "the backoff's own delay");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
@@ -187,18 +510,101 @@ impl<'a> RetryEvent<'a> {
 
     /// The JSON-RPC error code of the answer retried, if it was an error answer
     /// ([`error_object`](Self::error_object)'s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::ethereum_rate_limits()
+    ///     .on_retry(move |e| tx.send(e.code()).unwrap());
+    /// // Answered -32016 "rate limit exceeded" once, then the result.
+    /// # let limited = ErrorObject::new(-32016, "rate limit exceeded");
+    /// # let script = Arc::new(Mutex::new(vec![Response::failure(1, limited)]));
+    /// # let inner = tower::service_fn(move |_: Request| {
+    /// #     let next = script.lock().unwrap().pop();
+    /// #     let answer = next.unwrap_or(Response::success(1, json!(16)));
+    /// #     async move { Ok::<_, BoxError>(answer) }
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # svc.oneshot(Request::new("eth_blockNumber", json!([])).with_id(1)).await?;
+    /// assert_eq!(rx.try_recv()?, Some(-32016));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn code(&self) -> Option<i64> {
         self.failure.error_object.map(ErrorObject::code)
     }
 
     /// The HTTP status of the answer retried, when it was not a 2xx (a status error, or
     /// a JSON-RPC answer under a failure status).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{http, Client, RetryStrategy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.script("sum", [Step::status(503)]);
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient()
+    ///     .on_retry(move |e| tx.send(e.status()).unwrap());
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
+    /// assert_eq!(rx.try_recv()?, Some(http::StatusCode::SERVICE_UNAVAILABLE));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn status(&self) -> Option<http::StatusCode> {
         self.failure.status
     }
 
     /// The class of the error retried, as [`GiveUpEvent::class`] gives it; `None` for an
     /// answer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
+    /// # use std::io;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{Request, Response};
+    /// # use tower_jsonrpc_retry::JsonRpcRetryLayer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient()
+    ///     .on_retry(move |e| tx.send(e.class()).unwrap());
+    /// // The first attempt's connection is refused.
+    /// # let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+    /// # let script = Arc::new(Mutex::new(vec![Err(refused)]));
+    /// # let inner = tower::service_fn(move |_: Request| {
+    /// #     let next = script.lock().unwrap().pop();
+    /// #     async move { next.unwrap_or(Ok(Response::success(1, json!("0x1")))) }
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # svc.oneshot(Request::new("eth_chainId", json!([])).with_id(1)).await?;
+    /// assert_eq!(rx.try_recv()?, Some(ErrorClass::Connect));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn class(&self) -> Option<ErrorClass> {
         self.failure.class()
     }
@@ -206,6 +612,40 @@ impl<'a> RetryEvent<'a> {
     /// The error retried, when the attempt ended in an error rather than an answer:
     /// over the codec, a [`codec::Error`](crate::codec::Error) or the stack's own error
     /// type; its `source()` chain tells what happened.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io;
+    /// # use std::sync::mpsc;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{Request, Response};
+    /// # use tower_jsonrpc_retry::JsonRpcRetryLayer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient().on_retry(move |e| {
+    ///     let error = e.error().and_then(|err| err.downcast_ref::<io::Error>());
+    ///     tx.send(error.map(|err| (err.kind(), err.to_string()))).unwrap();
+    /// });
+    /// // The stack's error type is `io::Error`; its first attempt times out.
+    /// # let timeout = io::Error::new(io::ErrorKind::TimedOut, "no answer in 2 s");
+    /// # let script = Arc::new(Mutex::new(vec![Err(timeout)]));
+    /// # let inner = tower::service_fn(move |_: Request| {
+    /// #     let next = script.lock().unwrap().pop();
+    /// #     async move { next.unwrap_or(Ok(Response::success(1, json!("0x1")))) }
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # svc.oneshot(Request::new("eth_chainId", json!([])).with_id(1)).await?;
+    /// let error = rx.try_recv()?;
+    /// assert_eq!(error, Some((io::ErrorKind::TimedOut, "no answer in 2 s".to_owned())));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn error(&self) -> Option<&'a (dyn std::error::Error + Send + Sync + 'static)> {
         self.failure.error
     }
@@ -361,6 +801,25 @@ pub struct GaveUp {
 
 impl GaveUp {
     /// A record of retries that ended so: for tests of the code that handles failures.
+    ///
+    /// # Examples
+    ///
+    /// A test double's answer, for the code that reads the record:
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
+    /// use tower_jsonrpc_retry::{GaveUp, GiveUpReason};
+    ///
+    /// // Whether a failed answer calls for more capacity rather than a fix.
+    /// fn starved(answer: &Response) -> bool {
+    ///     let gave_up = answer.extensions().get::<GaveUp>();
+    ///     gave_up.is_some_and(|g| g.reason() == GiveUpReason::Budget)
+    /// }
+    ///
+    /// let mut answer = Response::failure(1, ErrorObject::new(-32005, "limit exceeded"));
+    /// answer.extensions_mut().insert(GaveUp::new(0, GiveUpReason::Budget));
+    /// assert!(starved(&answer));
+    /// ```
     pub fn new(retries: u32, reason: GiveUpReason) -> Self {
         Self {
             retries,
@@ -372,6 +831,21 @@ impl GaveUp {
     /// The same record, saying the last attempt went unanswered
     /// ([`last_attempt_unanswered`](Self::last_attempt_unanswered)): for tests of the
     /// code that handles failures.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::{GaveUp, GiveUpReason};
+    ///
+    /// let gave_up = GaveUp::new(1, GiveUpReason::NotRetryable);
+    /// let gave_up = gave_up.with_last_attempt_unanswered();
+    /// assert!(gave_up.last_attempt_unanswered());
+    /// assert_eq!(
+    ///     gave_up.to_string(),
+    ///     "gave up after 1 retry: not retryable; \
+    ///      the last attempt got no answer, this one is from an earlier attempt",
+    /// );
+    /// ```
     #[must_use]
     pub fn with_last_attempt_unanswered(self) -> Self {
         Self {
@@ -383,11 +857,71 @@ impl GaveUp {
     /// How many retries were made before the final failure (0: the first attempt was it).
     /// A retry counts once decided, sent or not: one the deadline ended while it waited
     /// for the service to be ready counts (the budget paid for it too).
+    ///
+    /// # Examples
+    ///
+    /// On an error answer the layer gave up on:
+    ///
+    /// ```
+    /// # use serde_json::json;
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_jsonrpc_retry::jsonrpc::Request;
+    /// use tower_jsonrpc_retry::{GaveUp, JsonRpcRetryLayer, RetryStrategy};
+    /// # use tower_jsonrpc_retry::BoxError;
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let strategy = RetryStrategy::transient().codes([-32005]);
+    /// # let busy = tower::service_fn(|_: Request| async {
+    /// #     let busy = ErrorObject::new(-32005, "limit exceeded");
+    /// #     Ok::<_, BoxError>(Response::failure(1, busy))
+    /// # });
+    /// // `busy` answers -32005 every time.
+    /// let svc = JsonRpcRetryLayer::new(strategy).layer(busy);
+    /// let answer = svc.oneshot(Request::new("eth_call", json!([])).with_id(1)).await?;
+    /// let gave_up = answer.extensions().get::<GaveUp>().copied();
+    /// assert_eq!(gave_up.map(|g| g.retries()), Some(3)); // the preset's 3
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn retries(&self) -> u32 {
         self.retries
     }
 
     /// Why there is no further retry.
+    ///
+    /// # Examples
+    ///
+    /// On a call's error, from [`ClientError::gave_up`](crate::ClientError::gave_up):
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// use tower::retry::budget::TpsBudget;
+    /// use tower_jsonrpc_retry::{Client, GiveUpReason, RetryStrategy};
+    /// # use tower::Layer;
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// // A budget with nothing in it: no retry is ever paid for.
+    /// let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 0, 0.0));
+    /// let strategy = RetryStrategy::transient().codes([-32005]).budget(budget);
+    /// # let busy = tower::service_fn(|req: Request| async move {
+    /// #     let id = req.id().cloned().unwrap();
+    /// #     let busy = ErrorObject::new(-32005, "limit exceeded");
+    /// #     Ok::<_, BoxError>(Response::failure(id, busy))
+    /// # });
+    /// # let client = Client::new(JsonRpcRetryLayer::new(strategy).layer(busy));
+    /// // The client's service answers -32005 every time.
+    /// let err = client.call::<u64>("eth_blockNumber", ()).await.unwrap_err();
+    /// let gave_up = err.gave_up().expect("the layer gave up on it");
+    /// assert_eq!((gave_up.retries(), gave_up.reason()), (0, GiveUpReason::Budget));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reason(&self) -> GiveUpReason {
         self.reason
     }
@@ -578,26 +1112,184 @@ impl<'a> GiveUpEvent<'a> {
     /// timeout or the deadline): which call it was is not known, and
     /// [`id`](Self::id) and [`batch_len`](Self::batch_len) are `None`. A metric labelled
     /// by method can count these under a name of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient()
+    ///     .on_give_up(move |e| tx.send(e.method().to_owned()).unwrap());
+    /// // `eth_getLogs` is answered -32602 (invalid params), which is not retried.
+    /// # let inner = tower::service_fn(|_: Request| async {
+    /// #     let invalid = ErrorObject::new(-32602, "invalid params");
+    /// #     Ok::<_, BoxError>(Response::failure(1, invalid))
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # svc.oneshot(Request::new("eth_getLogs", json!([{}])).with_id(1)).await?;
+    /// assert_eq!(rx.try_recv()?, "eth_getLogs");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn method(&self) -> &str {
         self.method
     }
 
     /// The id of the request, if it is a call (and known: see [`method`](Self::method)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// use tower_jsonrpc_retry::jsonrpc::Id;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient()
+    ///     .on_give_up(move |e| tx.send(e.id().cloned()).unwrap());
+    /// // The call of id 7 is answered -32601 (method not found).
+    /// # let inner = tower::service_fn(|_: Request| async {
+    /// #     let unknown = ErrorObject::new(-32601, "method not found");
+    /// #     Ok::<_, BoxError>(Response::failure(7, unknown))
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # svc.oneshot(Request::new("eth_foo", json!([])).with_id(7)).await?;
+    /// assert_eq!(rx.try_recv()?, Some(Id::Number(7)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn id(&self) -> Option<&Id> {
         self.id
     }
 
     /// For a batch, how many of its requests were sent last.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// # use tower_jsonrpc_retry::jsonrpc::{BatchResponse, ErrorObject, Response};
+    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient().codes([-32005])
+    ///     .on_give_up(move |e| tx.send(e.batch_len()).unwrap());
+    /// # let inner = tower::service_fn(|batch: BatchRequest| {
+    /// #     let answers = batch.iter().map(|r| {
+    /// #         let id = r.id().cloned().unwrap();
+    /// #         if r.method() == "eth_getLogs" {
+    /// #             Response::failure(id, ErrorObject::new(-32005, "limit exceeded"))
+    /// #         } else {
+    /// #             Response::success(id, json!("0x10"))
+    /// #         }
+    /// #     });
+    /// #     let answers = BatchResponse::new(answers.collect());
+    /// #     async move { Ok::<_, BoxError>(answers) }
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// let batch = BatchRequest::new(vec![
+    ///     Request::new("eth_chainId", json!([])).with_id(1),
+    ///     Request::new("eth_getLogs", json!([{"fromBlock": "0x1"}])).with_id(2),
+    ///     Request::new("eth_getLogs", json!([{"fromBlock": "0x2"}])).with_id(3),
+    /// ]);
+    /// // Both `eth_getLogs` are answered -32005 every time: they alone are sent again.
+    /// svc.oneshot(batch).await?;
+    /// assert_eq!(rx.try_recv()?, Some(2));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn batch_len(&self) -> Option<usize> {
         self.batch_len
     }
 
     /// How many retries were made before this final failure (0: the first attempt).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// use tower_jsonrpc_retry::{GiveUpReason, RetryStrategy};
+    /// # use std::io;
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{Request, Response};
+    /// # use tower_jsonrpc_retry::JsonRpcRetryLayer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient().on_give_up(move |e| {
+    ///     tx.send((e.retries(), e.reason())).unwrap();
+    /// });
+    /// // Every attempt's connection is refused: the first, and the preset's 3 retries.
+    /// # let inner = tower::service_fn(|_: Request| async {
+    /// #     Err::<Response, _>(io::Error::from(io::ErrorKind::ConnectionRefused))
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # let _ = svc.oneshot(Request::new("eth_chainId", json!([])).with_id(1)).await;
+    /// assert_eq!(rx.try_recv()?, (3, GiveUpReason::Exhausted));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn retries(&self) -> u32 {
         self.retries
     }
 
     /// Why there is no further retry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// # use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    /// use tower_jsonrpc_retry::{GiveUpReason, RetryStrategy};
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::new(PeriodicBackoff::new(10, Duration::from_secs(1)))
+    ///     .codes([-32005])
+    ///     .max_elapsed(Duration::from_millis(2500))
+    ///     .on_give_up(move |e| {
+    ///         tx.send((e.reason(), e.retries())).unwrap();
+    ///     });
+    /// // Answered -32005 every time: retried at 1 s and 2 s; a third retry, at 3 s, would
+    /// // be past the deadline.
+    /// # let inner = tower::service_fn(|_: Request| async {
+    /// #     let busy = ErrorObject::new(-32005, "limit exceeded");
+    /// #     Ok::<_, BoxError>(Response::failure(1, busy))
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # svc.oneshot(Request::new("eth_call", json!([])).with_id(1)).await?;
+    /// assert_eq!(rx.try_recv()?, (GiveUpReason::Deadline, 2));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reason(&self) -> GiveUpReason {
         self.reason
     }
@@ -610,6 +1302,40 @@ impl<'a> GiveUpEvent<'a> {
     /// With [`GiveUpReason::Deadline`], a hint that, held to the
     /// [ceiling](RetryStrategy::retry_after_ceiling), is longer than the time left says
     /// that the server's wait, not the backoff's, would have passed the deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// # use std::time::Duration;
+    /// use tower_jsonrpc_retry::{GiveUpReason, RetryStrategy};
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient()
+    ///     .codes([-32005])
+    ///     .max_elapsed(Duration::from_secs(5))
+    ///     .on_give_up(move |e| tx.send((e.reason(), e.retry_after())).unwrap());
+    /// // Answered -32005 with `"data": {"backoff_seconds": 30}`: a wait past the deadline.
+    /// # let hint = json!({"backoff_seconds": 30});
+    /// # let hint = ErrorObject::new(-32005, "limit exceeded").with_data(hint);
+    /// # let inner = tower::service_fn(move |_: Request| {
+    /// #     let answer = Response::failure(1, hint.clone());
+    /// #     async move { Ok::<_, BoxError>(answer) }
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # svc.oneshot(Request::new("eth_call", json!([])).with_id(1)).await?;
+    /// let (reason, retry_after) = rx.try_recv()?;
+    /// assert_eq!(reason, GiveUpReason::Deadline);
+    /// assert_eq!(retry_after, Some(Duration::from_secs(30)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
@@ -637,12 +1363,68 @@ impl<'a> GiveUpEvent<'a> {
     /// The error object of the answer given up on, if it was an error answer (the one
     /// [`code`](Self::code) is read from): its message and data, to log what the server
     /// said.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// # use serde_json::json;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient().on_give_up(move |e| {
+    ///     tx.send(e.error_object().cloned()).unwrap();
+    /// });
+    /// // Answered -32602 "invalid params", with what is wrong in its `data`.
+    /// # let invalid = ErrorObject::new(-32602, "invalid params");
+    /// # let invalid = invalid.with_data(json!("missing toBlock"));
+    /// # let inner = tower::service_fn(move |_: Request| {
+    /// #     let answer = Response::failure(1, invalid.clone());
+    /// #     async move { Ok::<_, BoxError>(answer) }
+    /// # });
+    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// # svc.oneshot(Request::new("eth_getLogs", json!([{}])).with_id(1)).await?;
+    /// let error = rx.try_recv()?.expect("an error answer");
+    /// assert_eq!((error.code(), error.message()), (-32602, "invalid params"));
+    /// assert_eq!(error.data(), Some(&json!("missing toBlock")));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn error_object(&self) -> Option<&'a ErrorObject> {
         self.failure.error_object
     }
 
     /// The HTTP status of the answer given up on, when it was not a 2xx (a status error,
     /// or a JSON-RPC answer under a failure status).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{http, Client, RetryStrategy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// // A 429 with a JSON-RPC error in its body, to every attempt.
+    /// server.script("sum", std::iter::repeat_n(Step::status_with_error(429, -32005), 4));
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient()
+    ///     .on_give_up(move |e| tx.send((e.status(), e.code())).unwrap());
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// assert!(client.call::<i64>("sum", (1, 2)).await.is_err());
+    /// let (status, code) = rx.try_recv()?;
+    /// assert_eq!(status, Some(http::StatusCode::TOO_MANY_REQUESTS));
+    /// assert_eq!(code, Some(-32005));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn status(&self) -> Option<http::StatusCode> {
         self.failure.status
     }
@@ -676,6 +1458,35 @@ impl<'a> GiveUpEvent<'a> {
     /// answer (the error the caller gets, unless a partly retried batch turns it into
     /// the answers it gathered): over the codec, a [`codec::Error`](crate::codec::Error)
     /// or the stack's own error type; its `source()` chain tells what happened.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io;
+    /// # use std::sync::mpsc;
+    /// # use serde_json::json;
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_jsonrpc_retry::jsonrpc::{Request, Response};
+    /// use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let (tx, rx) = mpsc::channel();
+    /// let strategy = RetryStrategy::transient()
+    ///     .on_give_up(move |e| tx.send(e.error().map(|err| err.to_string())).unwrap());
+    /// // `down` fails every call with `io::Error::new(ConnectionRefused, "node down")`.
+    /// # let down = tower::service_fn(|_: Request| async {
+    /// #     let down = io::Error::new(io::ErrorKind::ConnectionRefused, "node down");
+    /// #     Err::<Response, _>(down)
+    /// # });
+    /// let svc = JsonRpcRetryLayer::new(strategy).layer(down);
+    /// let err = svc.oneshot(Request::new("eth_chainId", json!([])).with_id(1)).await;
+    /// // The hook hears the error the caller gets.
+    /// assert_eq!(err.unwrap_err().to_string(), "node down");
+    /// assert_eq!(rx.try_recv()?, Some("node down".to_owned()));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn error(&self) -> Option<&'a (dyn std::error::Error + Send + Sync + 'static)> {
         self.failure.error
     }

@@ -249,6 +249,19 @@ fn identity(e: BoxError) -> BoxError {
 impl<B> HttpRetryLayer<B> {
     /// A layer whose requests follow `strategy` unless they carry their own; the same
     /// as [`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// use tower_jsonrpc_retry::retry::HttpRetryLayer;
+    ///
+    /// let strategy = RetryStrategy::ethereum_rate_limits();
+    /// let layer = HttpRetryLayer::<Full<Bytes>>::new(strategy);
+    /// assert!(layer.strategy().can_retry());
+    /// ```
     #[must_use]
     pub fn new(strategy: RetryStrategy) -> Self {
         Self {
@@ -271,6 +284,18 @@ impl<B> Default for HttpRetryLayer<B> {
 
 impl<B, E> HttpRetryLayer<B, E> {
     /// The strategy of requests that carry none of their own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
+    ///
+    /// type Body = http_body_util::Full<bytes::Bytes>;
+    /// let layer = JsonRpcRetryLayer::http::<Body>(RetryStrategy::none())
+    ///     .attempt_timeout(Duration::from_secs(2));
+    /// assert!(!layer.strategy().can_retry()); // each call is sent once, within 2 s
+    /// ```
     pub fn strategy(&self) -> &RetryStrategy {
         &self.strategy
     }
@@ -331,6 +356,45 @@ impl<B, E> HttpRetryLayer<B, E> {
     ///
     /// None: the stack's own timeouts apply (jsonrpsee's `request_timeout` bounds the
     /// whole call, retries included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_jsonrpc_retry::{http, JsonRpcRetryLayer, RetryStrategy};
+    /// # use std::convert::Infallible;
+    /// # use std::sync::Arc;
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let calls = Arc::new(AtomicUsize::new(0));
+    /// # let seen = Arc::clone(&calls);
+    /// # let node = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+    /// #     let first = seen.fetch_add(1, Ordering::Relaxed) == 0;
+    /// #     async move {
+    /// #         if first {
+    /// #             std::future::pending::<()>().await;
+    /// #         }
+    /// #         let body = r#"{"jsonrpc":"2.0","result":"0x1","id":1}"#;
+    /// #         let body = Full::new(Bytes::from(body));
+    /// #         Ok::<_, Infallible>(http::Response::new(body))
+    /// #     }
+    /// # });
+    /// // `node` leaves the first attempt unanswered, and answers the second.
+    /// let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::transient())
+    ///     .attempt_timeout(Duration::from_secs(2))
+    ///     .layer(node);
+    /// let call = r#"{"jsonrpc":"2.0","method":"eth_chainId","id":1}"#;
+    /// let answer = svc.oneshot(http::Request::post("/").body(Full::from(call))?).await?;
+    /// assert_eq!(answer.status(), http::StatusCode::OK);
+    /// # assert_eq!(calls.load(Ordering::Relaxed), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = Some(timeout);
@@ -344,6 +408,35 @@ impl<B, E> HttpRetryLayer<B, E> {
     /// # Default
     ///
     /// [`DEFAULT_BODY_LIMIT`] (10 MiB).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_jsonrpc_retry::jsonrpc::Request;
+    /// use tower_jsonrpc_retry::{http, JsonRpcRetryLayer, RetryStrategy};
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let node = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     let body = Full::<Bytes>::from(r#"{"jsonrpc":"2.0","result":"0x1","id":1}"#);
+    /// #     Ok::<_, Infallible>(http::Response::new(body))
+    /// # });
+    /// let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::transient())
+    ///     .request_limit(64)
+    ///     .layer(node);
+    /// let data = "0x".to_owned() + &"00".repeat(64);
+    /// let call = serde_json::to_vec(&Request::new("eth_call", json!([data])).with_id(1))?;
+    /// let request = http::Request::post("/").body(Full::from(call))?;
+    /// let err = svc.oneshot(request).await.unwrap_err();
+    /// assert_eq!(err.to_string(), "request body larger than the limit of 64 bytes");
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn request_limit(mut self, bytes: usize) -> Self {
         self.request_limit = bytes;
@@ -364,6 +457,35 @@ impl<B, E> HttpRetryLayer<B, E> {
     /// # Default
     ///
     /// [`DEFAULT_BODY_LIMIT`] (10 MiB).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_jsonrpc_retry::{codec, http, JsonRpcRetryLayer, RetryStrategy};
+    /// # use std::convert::Infallible;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let node = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     let logs = "0".repeat(2048);
+    /// #     let body = format!(r#"{{"jsonrpc":"2.0","result":"0x{logs}","id":1}}"#);
+    /// #     Ok::<_, Infallible>(http::Response::new(Full::<Bytes>::from(body)))
+    /// # });
+    /// // `node` answers with 2 KiB.
+    /// let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::transient())
+    ///     .response_limit(1024)
+    ///     .layer(node);
+    /// let call = r#"{"jsonrpc":"2.0","method":"eth_getLogs","params":[{}],"id":1}"#;
+    /// let request = http::Request::post("/").body(Full::from(call))?;
+    /// let err = svc.oneshot(request).await.unwrap_err();
+    /// let err = err.downcast_ref::<codec::Error>().expect("the layer's own error");
+    /// assert!(err.is_body_too_large());
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn response_limit(mut self, bytes: usize) -> Self {
         self.response_limit = bytes;
@@ -398,6 +520,40 @@ impl<S, B, E> Layer<S> for HttpRetryLayer<B, E> {
 }
 
 /// The service of [`HttpRetryLayer`].
+///
+/// # Examples
+///
+/// The answer comes back as an `http::Response<Full<Bytes>>`, for the caller to read:
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::{BodyExt, Full};
+/// use tower::{Layer, ServiceExt};
+/// use tower_jsonrpc_retry::retry::HttpRetry;
+/// use tower_jsonrpc_retry::{http, JsonRpcRetryLayer, RetryStrategy};
+/// # use std::convert::Infallible;
+/// # use std::sync::Arc;
+/// # use std::sync::atomic::{AtomicBool, Ordering};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// # let down = Arc::new(AtomicBool::new(true));
+/// # let node = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+/// #     let status = if down.swap(false, Ordering::Relaxed) { 503 } else { 200 };
+/// #     let body = Full::<Bytes>::from(r#"{"jsonrpc":"2.0","result":"0x1","id":1}"#);
+/// #     let answer = http::Response::builder().status(status).body(body);
+/// #     async move { Ok::<_, Infallible>(answer.unwrap()) }
+/// # });
+/// // `node` answers 503 first.
+/// let layer = JsonRpcRetryLayer::http::<Full<Bytes>>(RetryStrategy::transient());
+/// let svc: HttpRetry<_, Full<Bytes>> = layer.layer(node);
+/// let call = r#"{"jsonrpc":"2.0","method":"eth_chainId","id":1}"#;
+/// let answer = svc.oneshot(http::Request::post("/").body(Full::from(call))?).await?;
+/// let body = answer.into_body().collect().await?.to_bytes();
+/// assert_eq!(body, r#"{"jsonrpc":"2.0","result":"0x1","id":1}"#);
+/// # Ok(())
+/// # }
+/// ```
 pub struct HttpRetry<S, B, E = BoxError> {
     stack: Stack<S, B>,
     /// The default strategy, for the events of a call that ends before it is sent.
@@ -412,6 +568,40 @@ impl<S, B> HttpRetry<S, B> {
     /// `inner` behind the HTTP-level retries, as [`HttpRetryLayer::new`] with `strategy`
     /// would wrap it, the layer's defaults included; build the layer for its other
     /// settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower::ServiceExt;
+    /// use tower_jsonrpc_retry::retry::HttpRetry;
+    /// use tower_jsonrpc_retry::{http, RetryStrategy};
+    /// # use std::convert::Infallible;
+    /// # use std::sync::Arc;
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let calls = Arc::new(AtomicUsize::new(0));
+    /// # let seen = Arc::clone(&calls);
+    /// # let node = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+    /// #     let first = seen.fetch_add(1, Ordering::Relaxed) == 0;
+    /// #     let status = if first { 502 } else { 200 };
+    /// #     let body = Full::<Bytes>::from(r#"{"jsonrpc":"2.0","result":"0x1","id":1}"#);
+    /// #     let answer = http::Response::builder().status(status).body(body);
+    /// #     async move { Ok::<_, Infallible>(answer.unwrap()) }
+    /// # });
+    /// // `node` answers 502 (a proxy that lost its backend), then the result; `calls`
+    /// // counts what it is sent.
+    /// let svc = HttpRetry::<_, Full<Bytes>>::new(RetryStrategy::transient(), node);
+    /// let call = r#"{"jsonrpc":"2.0","method":"eth_chainId","id":1}"#;
+    /// let answer = svc.oneshot(http::Request::post("/").body(Full::from(call))?).await?;
+    /// assert_eq!(answer.status(), http::StatusCode::OK);
+    /// assert_eq!(calls.load(Ordering::Relaxed), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(strategy: RetryStrategy, inner: S) -> Self {
         HttpRetryLayer::new(strategy).layer(inner)
     }
@@ -419,16 +609,100 @@ impl<S, B> HttpRetry<S, B> {
 
 impl<S, B, E> HttpRetry<S, B, E> {
     /// The inner HTTP service.
+    ///
+    /// # Examples
+    ///
+    /// The inner service, for a request the retries should not see:
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower::ServiceExt;
+    /// use tower_jsonrpc_retry::retry::HttpRetry;
+    /// use tower_jsonrpc_retry::{http, RetryStrategy};
+    /// # use std::convert::Infallible;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let node = tower::service_fn(|req: http::Request<Full<Bytes>>| async move {
+    /// #     let status = if req.uri().path() == "/health" { 200 } else { 404 };
+    /// #     let empty = Full::new(Bytes::new());
+    /// #     let answer = http::Response::builder().status(status).body(empty);
+    /// #     Ok::<_, Infallible>(answer.unwrap())
+    /// # });
+    /// // `node` also serves `GET /health`.
+    /// let svc = HttpRetry::<_, Full<Bytes>>::new(RetryStrategy::transient(), node);
+    /// let health = http::Request::get("/health").body(Full::default())?;
+    /// let answer = svc.get_ref().clone().oneshot(health).await?;
+    /// assert_eq!(answer.status(), http::StatusCode::OK);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.stack.get_ref().get_ref().inner
     }
 
     /// The inner HTTP service, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower::{Service, ServiceExt};
+    /// use tower_jsonrpc_retry::retry::HttpRetry;
+    /// use tower_jsonrpc_retry::{http, RetryStrategy};
+    /// # use std::convert::Infallible;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let node = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     let empty = Full::new(Bytes::new());
+    /// #     let answer = http::Response::builder().status(503).body(empty);
+    /// #     Ok::<_, Infallible>(answer.unwrap())
+    /// # });
+    /// // `node` answers 503 to everything.
+    /// let mut svc = HttpRetry::<_, Full<Bytes>>::new(RetryStrategy::transient(), node);
+    /// // One attempt, in place, without the retries.
+    /// let call = r#"{"jsonrpc":"2.0","method":"eth_chainId","id":1}"#;
+    /// let call = http::Request::post("/").body(Full::from(call))?;
+    /// let answer = svc.get_mut().ready().await?.call(call).await?;
+    /// assert_eq!(answer.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.stack.get_mut().get_mut().inner
     }
 
     /// The inner HTTP service, taken out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower::ServiceExt;
+    /// use tower_jsonrpc_retry::retry::HttpRetry;
+    /// use tower_jsonrpc_retry::{http, RetryStrategy};
+    /// # use std::convert::Infallible;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let node = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+    /// #     let empty = Full::new(Bytes::new());
+    /// #     let answer = http::Response::builder().status(503).body(empty);
+    /// #     Ok::<_, Infallible>(answer.unwrap())
+    /// # });
+    /// let svc = HttpRetry::<_, Full<Bytes>>::new(RetryStrategy::transient(), node);
+    /// // The stack without its retries: a 503 comes back from the first attempt.
+    /// let node = svc.into_inner();
+    /// let call = r#"{"jsonrpc":"2.0","method":"eth_chainId","id":1}"#;
+    /// let answer = node.oneshot(http::Request::post("/").body(Full::from(call))?).await?;
+    /// assert_eq!(answer.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_inner(self) -> S {
         self.stack.into_inner().into_inner().inner
     }

@@ -110,6 +110,16 @@ impl JsonRpcRetryLayer {
     }
 
     /// The default strategy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
+    ///
+    /// assert!(JsonRpcRetryLayer::default().strategy().can_retry()); // `transient()`
+    /// let layer = JsonRpcRetryLayer::new(RetryStrategy::none());
+    /// assert!(!layer.strategy().can_retry());
+    /// ```
     pub fn strategy(&self) -> &RetryStrategy {
         &self.strategy
     }
@@ -221,6 +231,33 @@ impl<S> Drop for ClearAfter<'_, S> {
 
 impl<S> JsonRpcRetry<S> {
     /// Retries calls to `inner` with `strategy` unless they carry their own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower::ServiceExt;
+    /// use tower_jsonrpc_retry::jsonrpc::Request;
+    /// use tower_jsonrpc_retry::{JsonRpcRetry, RetryStrategy};
+    /// # use std::io;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use tower_jsonrpc_retry::jsonrpc::Response;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+    /// # let script = Arc::new(Mutex::new(vec![Err(refused)]));
+    /// # let node = tower::service_fn(move |_: Request| {
+    /// #     let next = script.lock().unwrap().pop();
+    /// #     async move { next.unwrap_or(Ok(Response::success(1, json!("0x1")))) }
+    /// # });
+    /// // `node` refuses the first connection, then answers.
+    /// let svc = JsonRpcRetry::new(RetryStrategy::transient(), node);
+    /// let answer = svc.oneshot(Request::new("eth_chainId", json!([])).with_id(1)).await?;
+    /// assert_eq!(answer.result(), Some(&json!("0x1")));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(strategy: RetryStrategy, inner: S) -> Self {
         Self {
             max_elapsed: strategy.inner.max_elapsed,
@@ -230,16 +267,82 @@ impl<S> JsonRpcRetry<S> {
     }
 
     /// The inner service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower::Layer;
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+    /// use tower_jsonrpc_retry::{JsonRpcRetry, RetryStrategy};
+    /// # use tower_jsonrpc_retry::http;
+    /// # type Body = http_body_util::Full<bytes::Bytes>;
+    /// # let http = tower::service_fn(|_: http::Request<Body>| async {
+    /// #     let empty = http_body_util::Empty::<bytes::Bytes>::new();
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(empty))
+    /// # });
+    ///
+    /// let codec = JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse()?).layer(http);
+    /// let svc = JsonRpcRetry::new(RetryStrategy::transient(), codec);
+    /// assert_eq!(svc.get_ref().uri(), "http://127.0.0.1:8545/");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_ref(&self) -> &S {
         self.retry.get_ref().get_ref()
     }
 
     /// The inner service, mutably.
+    ///
+    /// # Examples
+    ///
+    /// One attempt straight to the inner service, past the retries:
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower::{Service, ServiceExt};
+    /// use tower_jsonrpc_retry::jsonrpc::Request;
+    /// use tower_jsonrpc_retry::{GaveUp, JsonRpcRetry, RetryStrategy};
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let busy = tower::service_fn(|_: Request| async {
+    /// #     let busy = ErrorObject::new(-32005, "limit exceeded");
+    /// #     Ok::<_, tower_jsonrpc_retry::BoxError>(Response::failure(1, busy))
+    /// # });
+    /// // `busy` answers -32005 every time.
+    /// let mut svc = JsonRpcRetry::new(RetryStrategy::transient().codes([-32005]), busy);
+    /// let call = Request::new("eth_call", json!([])).with_id(1);
+    /// let answer = svc.get_mut().ready().await?.call(call).await?;
+    /// assert_eq!(answer.error().map(|e| e.code()), Some(-32005));
+    /// assert!(answer.extensions().get::<GaveUp>().is_none(), "no retries, no record");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         self.retry.get_mut().get_mut()
     }
 
     /// The inner service, taken out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower::Layer;
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+    /// use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
+    /// # use tower_jsonrpc_retry::http;
+    /// # type Body = http_body_util::Full<bytes::Bytes>;
+    /// # let http = tower::service_fn(|_: http::Request<Body>| async {
+    /// #     let empty = http_body_util::Empty::<bytes::Bytes>::new();
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(empty))
+    /// # });
+    ///
+    /// let svc = JsonRpcRetryLayer::new(RetryStrategy::transient())
+    ///     .layer(JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse()?).layer(http));
+    /// let codec = svc.into_inner(); // the stack below the retries
+    /// assert_eq!(codec.uri(), "http://127.0.0.1:8545/");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_inner(self) -> S {
         self.retry.into_inner().into_inner()
     }

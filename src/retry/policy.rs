@@ -108,6 +108,16 @@ fn unread_first_answer<E: InspectError>(gathered: Option<&Gathered>, err: &E) ->
 
 impl JsonRpcRetryPolicy {
     /// A policy with this default strategy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::{JsonRpcRetryPolicy, RetryStrategy};
+    ///
+    /// // Calls are sent once, unless they carry a strategy of their own.
+    /// let policy = JsonRpcRetryPolicy::new(RetryStrategy::none());
+    /// assert!(!policy.strategy().can_retry());
+    /// ```
     #[must_use]
     pub fn new(default: RetryStrategy) -> Self {
         Self {
@@ -117,6 +127,15 @@ impl JsonRpcRetryPolicy {
     }
 
     /// The default strategy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::JsonRpcRetryPolicy;
+    ///
+    /// let policy = JsonRpcRetryPolicy::default(); // `RetryStrategy::transient()`
+    /// assert!(policy.strategy().can_retry());
+    /// ```
     pub fn strategy(&self) -> &RetryStrategy {
         &self.default
     }

@@ -63,6 +63,23 @@ impl Delay {
     ///
     /// For a non-zero delay, outside a tokio runtime with the time driver enabled, as
     /// [`tokio::time::sleep`] does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// use tower_jsonrpc_retry::retry::future::Delay;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = Instant::now();
+    /// Delay::new(Duration::ZERO).await; // no timer: the paused clock does not move
+    /// assert_eq!(start.elapsed(), Duration::ZERO);
+    /// Delay::new(Duration::from_millis(100)).await;
+    /// assert!(start.elapsed() >= Duration::from_millis(100));
+    /// # }
+    /// ```
     pub fn new(delay: Duration) -> Self {
         Self::counted_from(Instant::now(), delay)
     }

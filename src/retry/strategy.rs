@@ -16,6 +16,42 @@ use crate::jsonrpc::ErrorObject;
 /// A hint raises the next delay up to this, never beyond, so a hostile or broken server
 /// cannot park a caller for hours (Envoy discards hints above its own ceiling of 300 s;
 /// one minute suits calls that a person or a request handler is waiting on).
+///
+/// # Examples
+///
+/// ```
+/// # use std::sync::mpsc;
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::RetryStrategy;
+/// use tower_jsonrpc_retry::retry::DEFAULT_RETRY_AFTER_CEILING;
+/// # use std::sync::{Arc, Mutex};
+/// # use serde_json::json;
+/// # use tower::{Layer, ServiceExt};
+/// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+/// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let (tx, rx) = mpsc::channel();
+/// let strategy = RetryStrategy::transient()
+///     .codes([-32005])
+///     .on_retry(move |e| tx.send(e.delay()).unwrap());
+/// // Answered once with `"data": {"backoff_seconds": 3600}`: wait an hour.
+/// # let hint = json!({"backoff_seconds": 3600});
+/// # let hint = ErrorObject::new(-32005, "limit exceeded").with_data(hint);
+/// # let script = Arc::new(Mutex::new(vec![Response::failure(1, hint)]));
+/// # let inner = tower::service_fn(move |_: Request| {
+/// #     let next = script.lock().unwrap().pop();
+/// #     let answer = next.unwrap_or(Response::success(1, json!(16)));
+/// #     async move { Ok::<_, BoxError>(answer) }
+/// # });
+/// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+/// # svc.oneshot(Request::new("eth_blockNumber", json!([])).with_id(1)).await?;
+/// assert_eq!(rx.try_recv()?, DEFAULT_RETRY_AFTER_CEILING);
+/// assert_eq!(DEFAULT_RETRY_AFTER_CEILING, Duration::from_secs(60));
+/// # Ok(())
+/// # }
+/// ```
 pub const DEFAULT_RETRY_AFTER_CEILING: Duration = Duration::from_secs(60);
 
 /// A kind of transport failure, read from an error's `source()` chain and status.
@@ -1118,6 +1154,22 @@ impl RetryStrategy {
     /// It speaks of this strategy alone: the strategies it has
     /// [for methods](Self::for_method) are not asked, so a `none()` default whose methods
     /// have strategies that retry says `false`, and the layer still retries those calls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    ///
+    /// const BACKOFF: PeriodicBackoff = PeriodicBackoff::new(3, Duration::from_secs(1));
+    /// assert!(RetryStrategy::new(BACKOFF).codes([-32005]).can_retry());
+    /// assert!(!RetryStrategy::new(BACKOFF).can_retry()); // nothing to retry on
+    /// assert!(!RetryStrategy::none().codes([-32005]).can_retry()); // no backoff
+    /// // A backoff without delays counts: its calls end "attempts exhausted".
+    /// let no_delays = RetryStrategy::new(PeriodicBackoff::new(0, Duration::ZERO));
+    /// assert!(no_delays.codes([-32005]).can_retry());
+    /// ```
     pub fn can_retry(&self) -> bool {
         let i = &self.inner;
         i.backoff.is_some()
@@ -1266,6 +1318,43 @@ impl RetryStrategy {
     /// [`retry_after_spread`](Self::retry_after_spread) added to it too). As with
     /// [`transient_seeded`](Self::transient_seeded), build it once and clone it: strategies
     /// built separately with one seed draw the same delays.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// # use std::sync::mpsc;
+    /// # use serde_json::json;
+    /// # use tower::{Layer, ServiceExt};
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    /// # async fn delays(strategy: RetryStrategy) -> Result<Vec<Duration>, BoxError> {
+    /// #     let (tx, rx) = mpsc::channel();
+    /// #     let strategy = strategy.on_retry(move |e| tx.send(e.delay()).unwrap());
+    /// #     let inner = tower::service_fn(|_: Request| async {
+    /// #         let limited = ErrorObject::new(429, "rate limited");
+    /// #         Ok::<_, BoxError>(Response::failure(1, limited))
+    /// #     });
+    /// #     let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
+    /// #     let call = Request::new("eth_blockNumber", json!([])).with_id(1);
+    /// #     svc.oneshot(call).await?;
+    /// #     Ok(rx.try_iter().collect())
+    /// # }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// // `delays` sends a call that is rate limited every time, and returns its delays.
+    /// let first = delays(RetryStrategy::ethereum_rate_limits_seeded(7)).await?;
+    /// let again = delays(RetryStrategy::ethereum_rate_limits_seeded(7)).await?;
+    /// assert_eq!(first, again);
+    /// assert_eq!(first.len(), 5);
+    /// // Full jitter: each of the 5 delays is at most 1, 2, 4, 8, 16 s.
+    /// let caps = [1, 2, 4, 8, 16].map(Duration::from_secs);
+    /// assert!(first.iter().zip(caps).all(|(delay, cap)| *delay <= cap));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn ethereum_rate_limits_seeded(seed: u64) -> Self {
         Self::ethereum_rate_limits_with(Jitter::full().seeded(seed))

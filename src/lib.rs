@@ -693,6 +693,28 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// An error type erased behind a box, as tower uses it.
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use tower::ServiceExt;
+/// use tower_jsonrpc_retry::BoxError;
+/// use tower_jsonrpc_retry::jsonrpc::{Request, Response};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// // A test double for a stack whose connection is refused.
+/// let down = tower::service_fn(|_: Request| async {
+///     let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+///     Err::<Response, BoxError>(refused.into())
+/// });
+/// let call = Request::new("eth_chainId", json!([])).with_id(1);
+/// let err = down.oneshot(call).await.unwrap_err();
+/// assert!(err.is::<std::io::Error>());
+/// # Ok(())
+/// # }
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub mod backoff;

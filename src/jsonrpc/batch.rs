@@ -31,6 +31,22 @@ pub struct BatchRequest {
 
 impl BatchRequest {
     /// A batch of these requests, in this order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+    ///
+    /// let call = Request::new("eth_chainId", json!([])).with_id(1);
+    /// let batch = BatchRequest::new(vec![call]);
+    /// // A batch goes as a JSON array.
+    /// assert_eq!(
+    ///     serde_json::to_value(&batch)?,
+    ///     json!([{"jsonrpc": "2.0", "method": "eth_chainId", "params": [], "id": 1}]),
+    /// );
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn new(requests: Vec<Request>) -> Self {
         Self {
             requests,
@@ -39,11 +55,39 @@ impl BatchRequest {
     }
 
     /// Appends a request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+    ///
+    /// let mut batch = BatchRequest::default();
+    /// batch.push(Request::new("eth_blockNumber", json!([])).with_id(1));
+    /// batch.push(Request::new("eth_gasPrice", json!([])).with_id(2));
+    /// assert_eq!(batch.requests()[1].method(), "eth_gasPrice");
+    /// ```
     pub fn push(&mut self, request: Request) {
         self.requests.push(request);
     }
 
     /// The requests, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+    ///
+    /// let batch: BatchRequest = [
+    ///     Request::new("eth_chainId", json!([])).with_id(1),
+    ///     Request::new("log", json!(["started"])),
+    /// ]
+    /// .into_iter()
+    /// .collect();
+    /// let notifications = batch.requests().iter().filter(|r| r.is_notification()).count();
+    /// assert_eq!(notifications, 1);
+    /// ```
     pub fn requests(&self) -> &[Request] {
         &self.requests
     }
@@ -66,36 +110,137 @@ impl BatchRequest {
     }
 
     /// The requests, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Id, Request};
+    ///
+    /// let mut batch: BatchRequest = ["eth_chainId", "eth_blockNumber"]
+    ///     .into_iter()
+    ///     .map(|method| Request::new(method, json!([])))
+    ///     .collect();
+    /// // Numbers the calls.
+    /// for (request, n) in batch.requests_mut().iter_mut().zip(1..) {
+    ///     request.set_id(Some(Id::Number(n)));
+    /// }
+    /// assert_eq!(batch.ids().collect::<Vec<_>>(), [&Id::Number(1), &Id::Number(2)]);
+    /// ```
     pub fn requests_mut(&mut self) -> &mut Vec<Request> {
         &mut self.requests
     }
 
     /// The requests, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+    ///
+    /// let call = Request::new("eth_chainId", json!([])).with_id(1);
+    /// let batch = BatchRequest::new(vec![call.clone()]);
+    /// assert_eq!(batch.into_requests(), [call]);
+    /// ```
     pub fn into_requests(self) -> Vec<Request> {
         self.requests
     }
 
     /// The ids of the calls, in order (notifications have none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, BatchResponse, Id, Request};
+    ///
+    /// let batch = BatchRequest::new(vec![
+    ///     Request::new("eth_chainId", json!([])).with_id(1),
+    ///     Request::new("log", json!(["started"])),
+    /// ]);
+    /// // The ids the answer must match.
+    /// let expected: Vec<Id> = batch.ids().cloned().collect();
+    /// let body = br#"[{"jsonrpc": "2.0", "result": "0x1", "id": 1}]"#;
+    /// let answers = BatchResponse::from_slice(body, &expected)?;
+    /// assert_eq!(answers.items().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ids(&self) -> impl Iterator<Item = &Id> {
         self.requests.iter().filter_map(Request::id)
     }
 
     /// The number of requests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+    ///
+    /// let call = Request::new("eth_chainId", json!([])).with_id(1);
+    /// let mut batch = BatchRequest::new(vec![call]);
+    /// batch.push(Request::new("log", json!(["started"])));
+    /// assert_eq!(batch.len(), 2); // notifications count too
+    /// ```
     pub fn len(&self) -> usize {
         self.requests.len()
     }
 
     /// Whether the batch holds no request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::BatchRequest;
+    ///
+    /// // The codec refuses to send it: the specification allows no empty batch.
+    /// let batch = BatchRequest::default();
+    /// assert!(batch.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.requests.is_empty()
     }
 
     /// Per-batch settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::codec::RequestHeaders;
+    /// use tower_jsonrpc_retry::http::{HeaderName, HeaderValue};
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+    ///
+    /// let acme = HeaderValue::from_static("acme");
+    /// let tenant = HeaderName::from_static("x-tenant");
+    /// let mut batch = BatchRequest::new(vec![Request::new("log", json!(["started"]))]);
+    /// // Sent with the batch's HTTP request.
+    /// batch.extensions_mut().insert(RequestHeaders::new().with(tenant, acme.clone()));
+    /// let own = batch.extensions().get::<RequestHeaders>().map(RequestHeaders::headers);
+    /// assert_eq!(own.and_then(|headers| headers.get("x-tenant")), Some(&acme));
+    /// ```
     pub fn extensions(&self) -> &http::Extensions {
         &self.extensions
     }
 
     /// Per-batch settings, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+    ///
+    /// let mut sends = BatchRequest::new(vec![
+    ///     Request::new("eth_sendRawTransaction", json!(["0x02f8"])).with_id(1),
+    /// ]);
+    /// // Sent once, whatever the retry layer's own strategy.
+    /// sends.extensions_mut().insert(RetryStrategy::none());
+    /// let strategy = sends.extensions().get::<RetryStrategy>();
+    /// assert_eq!(strategy.map(RetryStrategy::can_retry), Some(false));
+    /// ```
     pub fn extensions_mut(&mut self) -> &mut http::Extensions {
         &mut self.extensions
     }
@@ -194,6 +339,28 @@ pub struct BatchResponse {
 
 impl BatchResponse {
     /// A batch response holding these items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use serde_json::json;
+    /// use tower::{ServiceExt, service_fn};
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, BatchResponse, Request, Response};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// // A test double: every call's answer is 0.
+    /// let node = service_fn(|batch: BatchRequest| async move {
+    ///     let items = batch.ids().map(|id| Response::success(id.clone(), json!(0)));
+    ///     Ok::<_, Infallible>(BatchResponse::new(items.collect()))
+    /// });
+    /// let batch = (1..=3).map(|n| Request::new("eth_getBalance", json!([])).with_id(n));
+    /// let answers = node.oneshot(batch.collect()).await?;
+    /// assert_eq!(answers.items().len(), 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(items: Vec<Response>) -> Self {
         Self {
             items,
@@ -204,6 +371,20 @@ impl BatchResponse {
     }
 
     /// The answers, in the order of the calls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, Response};
+    ///
+    /// let answers = BatchResponse::new(vec![
+    ///     Response::success(1, json!("0x10")),
+    ///     Response::success(2, json!("0x11")),
+    /// ]);
+    /// let results: Vec<_> = answers.items().iter().filter_map(Response::result).collect();
+    /// assert_eq!(results, [&json!("0x10"), &json!("0x11")]);
+    /// ```
     pub fn items(&self) -> &[Response] {
         &self.items
     }
@@ -226,16 +407,64 @@ impl BatchResponse {
     }
 
     /// The answers, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, ErrorObject, Response};
+    ///
+    /// let mut answers = BatchResponse::new(vec![
+    ///     Response::success(1, json!("0x10")),
+    ///     Response::failure(2, ErrorObject::new(-32000, "header not found")),
+    /// ]);
+    /// answers.items_mut().retain(|answer| !answer.is_error());
+    /// assert_eq!(answers.items().len(), 1);
+    /// ```
     pub fn items_mut(&mut self) -> &mut Vec<Response> {
         &mut self.items
     }
 
     /// The answers, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, ErrorObject, Response};
+    ///
+    /// let answers = BatchResponse::new(vec![
+    ///     Response::success(1, json!(7)),
+    ///     Response::failure(2, ErrorObject::new(-32601, "Method not found")),
+    /// ]);
+    /// // Every result, or the first error.
+    /// let results: Result<Vec<_>, ErrorObject> =
+    ///     answers.into_items().into_iter().map(Response::into_result).collect();
+    /// assert_eq!(results.map_err(|e| e.code()), Err(-32601));
+    /// ```
     pub fn into_items(self) -> Vec<Response> {
         self.items
     }
 
     /// The answer to the call with this id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, Id, Response};
+    ///
+    /// let body = br#"[
+    ///     {"jsonrpc": "2.0", "result": "0x1", "id": "chain"},
+    ///     {"jsonrpc": "2.0", "result": "0x10", "id": "head"}
+    /// ]"#;
+    /// let calls = [Id::from("head"), Id::from("chain")];
+    /// let answers = BatchResponse::from_slice(body, &calls)?;
+    /// let head = answers.get(&Id::from("head")).and_then(Response::result);
+    /// assert_eq!(head, Some(&json!("0x10")));
+    /// assert!(answers.get(&Id::from("gas")).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self, id: &Id) -> Option<&Response> {
         self.items.iter().find(|r| r.id() == id)
     }
@@ -265,6 +494,23 @@ impl BatchResponse {
     /// the later exchange's refusal when the earlier one was a refusal of the whole batch
     /// too (the calls sent last carry this one; a call not sent again keeps the earlier
     /// refusal), and `None` when the other calls kept answers of their own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, Id};
+    ///
+    /// // A single error object with a null id: the whole batch refused.
+    /// let body = br#"{
+    ///     "jsonrpc": "2.0",
+    ///     "error": {"code": -32005, "message": "limit exceeded"},
+    ///     "id": null
+    /// }"#;
+    /// let answers = BatchResponse::from_slice(body, &[Id::Number(1), Id::Number(2)])?;
+    /// assert_eq!(answers.batch_error().map(|e| e.code()), Some(-32005));
+    /// assert!(answers.iter().all(|item| item.error() == answers.batch_error()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn batch_error(&self) -> Option<&ErrorObject> {
         self.batch_error.as_ref()
     }
@@ -275,6 +521,23 @@ impl BatchResponse {
     /// and the server's refusal of a whole batch, when the retry did not send some
     /// notification of it again (its method is non-idempotent), so that the calls' later
     /// answers do not hide that the server never ran it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, Id};
+    ///
+    /// // The call is answered, and an item the server could not read refused.
+    /// let body = br#"[
+    ///     {"jsonrpc": "2.0", "result": 3, "id": 1},
+    ///     {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"},
+    ///      "id": null}
+    /// ]"#;
+    /// let answers = BatchResponse::from_slice(body, &[Id::Number(1)])?;
+    /// assert_eq!(answers.items().len(), 1);
+    /// assert_eq!(answers.unmatched()[0].error().map(|e| e.code()), Some(-32600));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unmatched(&self) -> &[Response] {
         &self.unmatched
     }
@@ -312,11 +575,58 @@ impl BatchResponse {
     /// status ([`http::StatusCode`], when not a 2xx) and its
     /// [`RetryAfter`](crate::codec::RetryAfter), the retry layer how its retries ended
     /// ([`GaveUp`](crate::GaveUp)), each read with `extensions().get::<T>()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use serde_json::json;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_jsonrpc_retry::codec::{JsonRpcCodecLayer, RetryAfter};
+    /// use tower_jsonrpc_retry::http::{self, StatusCode};
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # type Body = http_body_util::Full<bytes::Bytes>;
+    /// # let http = tower::service_fn(|_: http::Request<Body>| async {
+    /// #     let body = r#"{"jsonrpc": "2.0", "id": null,
+    /// #         "error": {"code": -32005, "message": "limit exceeded"}}"#;
+    /// #     let answer = http::Response::builder().status(429).header("retry-after", "7");
+    /// #     answer.body(body.to_owned())
+    /// # });
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse()?))
+    ///     .service(http); // answers 429, `Retry-After: 7` and a refusal of the batch
+    /// let call = Request::new("eth_chainId", json!([])).with_id(1);
+    /// let answers = svc.oneshot(BatchRequest::new(vec![call])).await?;
+    /// let status = answers.extensions().get::<StatusCode>();
+    /// assert_eq!(status, Some(&StatusCode::TOO_MANY_REQUESTS));
+    /// let hint = answers.extensions().get::<RetryAfter>().map(RetryAfter::delay);
+    /// assert_eq!(hint, Some(Duration::from_secs(7)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn extensions(&self) -> &http::Extensions {
         &self.extensions
     }
 
     /// Facts about the exchange, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::codec::RetryAfter;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, ErrorObject, Response};
+    ///
+    /// // A test double's answer, with a hint where the codec puts a `Retry-After`.
+    /// let limited = ErrorObject::new(-32005, "limit exceeded");
+    /// let mut answers = BatchResponse::new(vec![Response::failure(1, limited)]);
+    /// let hint = RetryAfter::new(Duration::from_secs(2));
+    /// answers.extensions_mut().insert(hint);
+    /// assert_eq!(answers.extensions().get::<RetryAfter>(), Some(&hint));
+    /// ```
     pub fn extensions_mut(&mut self) -> &mut http::Extensions {
         &mut self.extensions
     }
@@ -382,6 +692,21 @@ impl BatchResponse {
     ///
     /// A [`DecodeError`]: bytes that are not JSON, an item that breaks the rules of
     /// [`Response::from_value`], or answers that do not match the calls as above.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, DecodeError, Id};
+    ///
+    /// let body = br#"[{"jsonrpc": "2.0", "result": 7, "id": 1}]"#;
+    /// let calls = [Id::Number(1), Id::Number(2)];
+    /// let err = BatchResponse::from_slice(body, &calls).unwrap_err();
+    /// assert!(matches!(err, DecodeError::MissingItems(ids) if ids == [Id::Number(2)]));
+    /// // A batch of notifications only may be answered with nothing.
+    /// let answers = BatchResponse::from_slice(b"", &[])?;
+    /// assert!(answers.items().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_slice(bytes: &[u8], expected: &[Id]) -> Result<Self, DecodeError> {
         Self::from_answer(bytes, expected, Values::Build)
     }
@@ -428,6 +753,23 @@ impl BatchResponse {
     /// # Errors
     ///
     /// As [`from_slice`](Self::from_slice).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, DecodeError, Id, Response};
+    ///
+    /// let value = json!([{"jsonrpc": "2.0", "result": "0x1", "id": 1}]);
+    /// let answers = BatchResponse::from_value(value, &[Id::Number(1)])?;
+    /// let result = answers.get(&Id::Number(1)).and_then(Response::result);
+    /// assert_eq!(result, Some(&json!("0x1")));
+    /// // A single answer with an id answers one call, not the batch.
+    /// let single = json!({"jsonrpc": "2.0", "result": "0x1", "id": 1});
+    /// let err = BatchResponse::from_value(single, &[Id::Number(1)]).unwrap_err();
+    /// assert!(matches!(err, DecodeError::ShapeMismatch));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_value(value: Value, expected: &[Id]) -> Result<Self, DecodeError> {
         match value {
             Value::Array(items) => {

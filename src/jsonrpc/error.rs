@@ -61,19 +61,138 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<V
 
 impl ErrorObject {
     /// Invalid JSON was received by the server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Id, Response};
+    ///
+    /// // A server that could not read the request cannot say which one it answers.
+    /// let resp = Response::from_slice(br#"{
+    ///     "jsonrpc": "2.0",
+    ///     "error": {"code": -32700, "message": "Parse error"},
+    ///     "id": null
+    /// }"#)?;
+    /// assert_eq!(resp.id(), &Id::Null);
+    /// assert_eq!(resp.error().map(ErrorObject::code), Some(ErrorObject::PARSE_ERROR));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const PARSE_ERROR: i64 = -32700;
     /// The JSON sent is not a valid request object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, ErrorObject, Id};
+    ///
+    /// // geth refuses a batch over its limit with one error, under the first call's id.
+    /// let body = br#"[{
+    ///     "jsonrpc": "2.0",
+    ///     "error": {"code": -32600, "message": "batch too large"},
+    ///     "id": 1
+    /// }]"#;
+    /// let answers = BatchResponse::from_slice(body, &[Id::Number(1), Id::Number(2)])?;
+    /// let refusal = answers.batch_error().map(ErrorObject::code);
+    /// assert_eq!(refusal, Some(ErrorObject::INVALID_REQUEST));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const INVALID_REQUEST: i64 = -32600;
     /// The method does not exist or is not available.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A node without `eth_maxPriorityFeePerGas`: a fixed tip instead.
+    /// let resp = Response::failure(1, ErrorObject::new(-32601, "Method not found"));
+    /// let tip = match resp.into_result() {
+    ///     Ok(tip) => tip,
+    ///     Err(e) if e.code() == ErrorObject::METHOD_NOT_FOUND => json!("0x3b9aca00"),
+    ///     Err(e) => return Err(e.into()),
+    /// };
+    /// assert_eq!(tip, "0x3b9aca00");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub const METHOD_NOT_FOUND: i64 = -32601;
     /// Invalid method parameters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::{Value, json};
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+    ///
+    /// // A test double's handler: `sum` takes an array of integers.
+    /// fn sum(params: Option<&Value>) -> Result<Value, ErrorObject> {
+    ///     let refused = || ErrorObject::new(ErrorObject::INVALID_PARAMS, "not integers");
+    ///     let numbers: Vec<i64> = params
+    ///         .and_then(|params| serde_json::from_value(params.clone()).ok())
+    ///         .ok_or_else(refused)?;
+    ///     Ok(numbers.iter().sum::<i64>().into())
+    /// }
+    /// let call = Request::new("sum", json!(["one", "two"])).with_id(1);
+    /// let resp = Response::new(1, sum(call.params()));
+    /// assert_eq!(resp.error().map(ErrorObject::code), Some(-32602));
+    /// ```
     pub const INVALID_PARAMS: i64 = -32602;
     /// Internal JSON-RPC error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use serde_json::json;
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+    /// use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer, RetryStrategy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// # let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    /// # let node = tower::service_fn(move |_: Request| {
+    /// #     let again = failed.swap(true, std::sync::atomic::Ordering::SeqCst);
+    /// #     let internal = ErrorObject::new(-32603, "Internal error");
+    /// #     let payload = if again { Ok(json!("0x")) } else { Err(internal) };
+    /// #     async move { Ok::<_, BoxError>(Response::new(1, payload)) }
+    /// # });
+    /// // `node` fails its first call with an internal error.
+    /// let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_secs(1)))
+    ///     .codes([ErrorObject::INTERNAL_ERROR]);
+    /// let svc = JsonRpcRetryLayer::new(strategy).layer(node);
+    /// let resp = svc.oneshot(Request::new("eth_call", json!([])).with_id(1)).await?;
+    /// assert_eq!(resp.result(), Some(&json!("0x")));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub const INTERNAL_ERROR: i64 = -32603;
     /// Codes reserved for implementation-defined server errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::ErrorObject;
+    ///
+    /// // EIP-1474's "limit exceeded" lies in it; an application's own code does not.
+    /// assert!(ErrorObject::SERVER_ERROR_RANGE.contains(&-32005));
+    /// assert!(!ErrorObject::SERVER_ERROR_RANGE.contains(&2001));
+    /// ```
     pub const SERVER_ERROR_RANGE: RangeInclusive<i64> = -32099..=-32000;
 
     /// An error object with a code and a message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::ErrorObject;
+    ///
+    /// let err = ErrorObject::new(-32005, "limit exceeded");
+    /// assert_eq!(err.to_string(), "JSON-RPC error -32005: limit exceeded");
+    /// ```
     pub fn new(code: i64, message: impl Into<String>) -> Self {
         Self {
             code,
@@ -83,6 +202,21 @@ impl ErrorObject {
     }
 
     /// Attaches the optional `data` member.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::ErrorObject;
+    ///
+    /// // A revert as an Ethereum node reports it: the encoded reason in `data`.
+    /// let err = ErrorObject::new(3, "execution reverted").with_data(json!("0x08c379a0"));
+    /// assert_eq!(
+    ///     serde_json::to_value(&err)?,
+    ///     json!({"code": 3, "message": "execution reverted", "data": "0x08c379a0"}),
+    /// );
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     #[must_use]
     pub fn with_data(mut self, data: Value) -> Self {
         self.data = Some(data);
@@ -90,16 +224,56 @@ impl ErrorObject {
     }
 
     /// The error code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
+    ///
+    /// let error = json!({"code": -32005, "message": "limit exceeded"});
+    /// let answer = json!({"jsonrpc": "2.0", "error": error, "id": 1});
+    /// let resp = Response::from_value(answer)?;
+    /// assert_eq!(resp.error().map(ErrorObject::code), Some(-32005));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn code(&self) -> i64 {
         self.code
     }
 
     /// The short description the server sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::ErrorObject;
+    ///
+    /// let err = ErrorObject::new(-32000, "nonce too low\nnext nonce: 7");
+    /// assert_eq!(err.message(), "nonce too low\nnext nonce: 7");
+    /// // `Display` escapes the line break.
+    /// assert_eq!(err.to_string(), r"JSON-RPC error -32000: nonce too low\nnext nonce: 7");
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// Additional information the server sent, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::Response;
+    ///
+    /// let resp = Response::from_slice(br#"{
+    ///     "jsonrpc": "2.0",
+    ///     "error": {"code": -32005, "message": "rate exceeded",
+    ///               "data": {"backoff_seconds": 3}},
+    ///     "id": 1
+    /// }"#)?;
+    /// let data = resp.error().and_then(|e| e.data());
+    /// assert_eq!(data.and_then(|d| d["backoff_seconds"].as_u64()), Some(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn data(&self) -> Option<&Value> {
         self.data.as_ref()
     }
@@ -129,6 +303,16 @@ impl ErrorObject {
     /// server", as `StatusCode::is_server_error` is for HTTP: Ethereum nodes answer most
     /// refusals of a call's content with -32000 ("nonce too low", "insufficient funds"),
     /// which a retry never cures, so a rule retrying on this alone would send them again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::ErrorObject;
+    ///
+    /// // geth's "nonce too low" is one, and no retry cures it.
+    /// assert!(ErrorObject::new(-32000, "nonce too low").is_server_error());
+    /// assert!(!ErrorObject::new(-32601, "Method not found").is_server_error());
+    /// ```
     pub fn is_server_error(&self) -> bool {
         Self::SERVER_ERROR_RANGE.contains(&self.code)
     }
@@ -171,6 +355,17 @@ impl std::error::Error for ErrorObject {}
 /// up to 100 bytes, control characters escaped, and list at most ten ids of a batch: a
 /// log line is not megabytes long for a hostile server's megabyte id, nor split by its
 /// line break.
+///
+/// # Examples
+///
+/// ```
+/// use tower_jsonrpc_retry::jsonrpc::{DecodeError, Response};
+///
+/// let body = br#"{"jsonrpc": "1.0", "result": 1, "id": 1}"#;
+/// let err = Response::from_slice(body).unwrap_err();
+/// assert!(matches!(&err, DecodeError::Version(Some(v)) if v == "1.0"));
+/// assert_eq!(err.to_string(), r#"unsupported "jsonrpc" version "1.0""#);
+/// ```
 #[non_exhaustive]
 pub enum DecodeError {
     /// The bytes are not JSON.

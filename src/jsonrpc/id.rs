@@ -43,6 +43,20 @@ impl Id {
     /// written without a fraction or an exponent that fits an `i64`. It quotes the value
     /// as serde_json writes it (`1e20` as `1e+20`), where the decoders of messages quote
     /// the id as the message wrote it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{DecodeError, Id};
+    ///
+    /// assert_eq!(Id::from_value(&json!("a1"))?, Id::from("a1"));
+    /// assert_eq!(Id::from_value(&json!(null))?, Id::Null);
+    /// // A float is no id, even a whole one.
+    /// let err = Id::from_value(&json!(1.0)).unwrap_err();
+    /// assert!(matches!(err, DecodeError::InvalidId(quoted) if quoted == "1.0"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_value(value: &Value) -> Result<Self, DecodeError> {
         match value {
             Value::Null => Ok(Id::Null),

@@ -62,6 +62,19 @@ impl Request {
     ///
     /// `method` is a literal, a `String` or `&String`; a `&str` borrowed for less than
     /// `'static` goes as `method.to_owned()` ([`MethodName`] says why).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::Request;
+    ///
+    /// // Null params are left out of the message.
+    /// let note = Request::new("heartbeat", json!(null));
+    /// let expected = json!({"jsonrpc": "2.0", "method": "heartbeat"});
+    /// assert_eq!(serde_json::to_value(&note)?, expected);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn new(method: impl Into<MethodName>, params: Value) -> Self {
         Self {
             method: method.into().0,
@@ -72,6 +85,17 @@ impl Request {
     }
 
     /// Sets the id, which makes the request a call that expects a response.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::Request;
+    ///
+    /// let call = Request::new("eth_chainId", json!([])).with_id("req-7");
+    /// assert_eq!(serde_json::to_value(&call)?["id"], "req-7");
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     #[must_use]
     pub fn with_id(mut self, id: impl Into<Id>) -> Self {
         self.id = Some(id.into());
@@ -79,36 +103,136 @@ impl Request {
     }
 
     /// Sets or clears the id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::Request;
+    ///
+    /// let mut request = Request::new("log", json!(["started"])).with_id(1);
+    /// // No answer wanted after all.
+    /// request.set_id(None);
+    /// assert!(request.is_notification());
+    /// ```
     pub fn set_id(&mut self, id: Option<Id>) {
         self.id = id;
     }
 
     /// The method name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower::{ServiceExt, service_fn};
+    /// use tower_jsonrpc_retry::BoxError;
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Id, Request, Response};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// // A test double that knows one method.
+    /// let node = service_fn(|call: Request| async move {
+    ///     let id = call.id().cloned().unwrap_or(Id::Null);
+    ///     Ok::<_, BoxError>(match call.method() {
+    ///         "eth_chainId" => Response::success(id, json!("0x1")),
+    ///         _ => Response::failure(id, ErrorObject::new(-32601, "Method not found")),
+    ///     })
+    /// });
+    /// let resp = node.oneshot(Request::new("eth_chainId", json!([])).with_id(1)).await?;
+    /// assert_eq!(resp.result(), Some(&json!("0x1")));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn method(&self) -> &str {
         self.method.as_str()
     }
 
     /// The params, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::Request;
+    ///
+    /// let note = Request::new("log", json!({"line": "started"}));
+    /// assert_eq!(note.params().and_then(|p| p["line"].as_str()), Some("started"));
+    /// ```
     pub fn params(&self) -> Option<&Value> {
         self.params.as_deref()
     }
 
     /// The id, or `None` for a notification.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{Id, Request};
+    ///
+    /// let call = Request::new("eth_chainId", json!([])).with_id(7);
+    /// assert_eq!(call.id(), Some(&Id::Number(7)));
+    /// assert_eq!(Request::new("log", json!(["started"])).id(), None);
+    /// ```
     pub fn id(&self) -> Option<&Id> {
         self.id.as_ref()
     }
 
     /// Whether the request is a notification (no id, so no response).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::Request;
+    ///
+    /// let note = Request::from_slice(br#"{"jsonrpc": "2.0", "method": "ping"}"#)?;
+    /// assert!(note.is_notification());
+    /// // A null id is still an id: the sender waits for an answer.
+    /// let null_id = br#"{"jsonrpc": "2.0", "method": "ping", "id": null}"#;
+    /// assert!(!Request::from_slice(null_id)?.is_notification());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_notification(&self) -> bool {
         self.id.is_none()
     }
 
     /// Per-request settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::Request;
+    ///
+    /// #[derive(Clone, Debug, PartialEq)]
+    /// struct Tenant(&'static str);
+    ///
+    /// let mut call = Request::new("eth_chainId", json!([])).with_id(1);
+    /// call.extensions_mut().insert(Tenant("acme"));
+    /// // A clone, such as a retry's, carries them too.
+    /// let attempt = call.clone();
+    /// assert_eq!(attempt.extensions().get::<Tenant>(), Some(&Tenant("acme")));
+    /// ```
     pub fn extensions(&self) -> &http::Extensions {
         &self.extensions
     }
 
     /// Per-request settings, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// use tower_jsonrpc_retry::jsonrpc::Request;
+    ///
+    /// // This call's own strategy, in place of the retry layer's.
+    /// let mut call = Request::new("eth_blockNumber", json!([])).with_id(1);
+    /// call.extensions_mut().insert(RetryStrategy::transient());
+    /// let own = call.extensions().get::<RetryStrategy>();
+    /// assert!(own.is_some_and(RetryStrategy::can_retry));
+    /// ```
     pub fn extensions_mut(&mut self) -> &mut http::Extensions {
         &mut self.extensions
     }
@@ -128,6 +252,20 @@ impl Request {
     /// `jsonrpc` member other than `"2.0"`, a method that is not a string, params that
     /// are neither an array nor an object (nor `null`), an invalid id
     /// ([`Id::from_value`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{DecodeError, Request};
+    ///
+    /// // As jsonrpsee's client writes a notification without params.
+    /// let note = json!({"jsonrpc": "2.0", "method": "log", "params": null});
+    /// assert_eq!(Request::from_value(note)?.params(), None);
+    /// let odd = json!({"jsonrpc": "2.0", "method": "sum", "params": 7, "id": 1});
+    /// assert!(matches!(Request::from_value(odd), Err(DecodeError::Invalid(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_value(value: Value) -> Result<Self, DecodeError> {
         let Value::Object(mut obj) = value else {
             return Err(DecodeError::NotAnObject);
@@ -158,6 +296,19 @@ impl Request {
     ///
     /// As [`from_value`](Self::from_value), and [`DecodeError::Json`] for bytes that
     /// are not JSON.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::{DecodeError, Id, Request};
+    ///
+    /// let body = br#"{"jsonrpc": "2.0", "method": "ping", "id": 3}"#;
+    /// let call = Request::from_slice(body)?;
+    /// assert_eq!((call.method(), call.id()), ("ping", Some(&Id::Number(3))));
+    /// let cut_off = Request::from_slice(br#"{"jsonrpc": "2.0""#);
+    /// assert!(matches!(cut_off, Err(DecodeError::Json(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
         let fast = |bytes: &[u8]| match members::read(bytes)? {
             Shape::Object(members) => Self::from_members(&members),
@@ -285,6 +436,15 @@ pub struct MethodName(Method);
 
 impl MethodName {
     /// The name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::MethodName;
+    ///
+    /// let method = MethodName::from(format!("{}_chainId", "eth"));
+    /// assert_eq!(method.as_str(), "eth_chainId");
+    /// ```
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }

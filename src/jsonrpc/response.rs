@@ -40,16 +40,53 @@ pub struct Response {
 
 impl Response {
     /// A successful response.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::Response;
+    ///
+    /// let resp = Response::success(1, json!("0x1"));
+    /// assert_eq!(
+    ///     serde_json::to_value(&resp)?,
+    ///     json!({"jsonrpc": "2.0", "result": "0x1", "id": 1}),
+    /// );
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn success(id: impl Into<Id>, result: Value) -> Self {
         Self::new(id, Ok(result))
     }
 
     /// A failed response.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
+    ///
+    /// let busy = ErrorObject::new(-32005, "limit exceeded");
+    /// let resp = Response::failure(7, busy.clone());
+    /// assert_eq!((resp.result(), resp.error()), (None, Some(&busy)));
+    /// ```
     pub fn failure(id: impl Into<Id>, error: ErrorObject) -> Self {
         Self::new(id, Err(error))
     }
 
     /// A response from its parts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
+    ///
+    /// // A test double's script: over the limit once, then the result.
+    /// let script = [Err(ErrorObject::new(-32005, "limit exceeded")), Ok(json!("0x1"))];
+    /// let answers = script.map(|outcome| Response::new(1, outcome));
+    /// assert!(answers[0].is_error());
+    /// assert_eq!(answers[1].result(), Some(&json!("0x1")));
+    /// ```
     pub fn new(id: impl Into<Id>, payload: Result<Value, ErrorObject>) -> Self {
         Self {
             id: id.into(),
@@ -59,31 +96,99 @@ impl Response {
     }
 
     /// The id of the request this answers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{Request, Response};
+    ///
+    /// let call = Request::new("eth_chainId", json!([])).with_id("c-1");
+    /// let answer = br#"{"jsonrpc": "2.0", "result": "0x1", "id": "c-1"}"#;
+    /// let resp = Response::from_slice(answer)?;
+    /// assert_eq!(Some(resp.id()), call.id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn id(&self) -> &Id {
         &self.id
     }
 
     /// The result, if the call succeeded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::Response;
+    ///
+    /// let resp = Response::success(1, json!({"number": "0x10", "hash": "0xab"}));
+    /// assert_eq!(resp.result().and_then(|block| block["number"].as_str()), Some("0x10"));
+    /// ```
     pub fn result(&self) -> Option<&Value> {
         self.payload.as_ref().ok()
     }
 
     /// The error object, if the call failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
+    ///
+    /// let resp = Response::failure(1, ErrorObject::new(-32000, "header not found"));
+    /// assert_eq!(resp.error().map(ErrorObject::message), Some("header not found"));
+    /// ```
     pub fn error(&self) -> Option<&ErrorObject> {
         self.payload.as_ref().err()
     }
 
     /// Whether the call failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
+    ///
+    /// assert!(Response::failure(1, ErrorObject::new(-32005, "busy")).is_error());
+    /// // A null result is a success.
+    /// assert!(!Response::success(2, json!(null)).is_error());
+    /// ```
     pub fn is_error(&self) -> bool {
         self.payload.is_err()
     }
 
     /// The payload, by reference.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
+    ///
+    /// assert_eq!(Response::success(1, json!(3)).payload(), Ok(&json!(3)));
+    /// let busy = Response::failure(2, ErrorObject::new(-32005, "limit exceeded"));
+    /// assert_eq!(busy.payload().map_err(ErrorObject::code), Err(-32005));
+    /// ```
     pub fn payload(&self) -> Result<&Value, &ErrorObject> {
         self.payload.as_ref()
     }
 
     /// The result or the error object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::jsonrpc::Response;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let resp = Response::success(1, json!("0x1"));
+    /// let chain_id = resp.into_result()?; // an `ErrorObject` is an `Error`
+    /// assert_eq!(chain_id, "0x1");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_result(self) -> Result<Value, ErrorObject> {
         self.payload
     }
@@ -92,11 +197,51 @@ impl Response {
     /// status ([`http::StatusCode`], when not a 2xx) and its
     /// [`RetryAfter`](crate::codec::RetryAfter), the retry layer how its retries ended
     /// ([`GaveUp`](crate::GaveUp)), each read with `extensions().get::<T>()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use serde_json::json;
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
+    /// use tower_jsonrpc_retry::{GaveUp, GiveUpReason, JsonRpcRetryLayer, RetryStrategy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let node = tower::service_fn(|_: Request| async {
+    /// #     let busy = ErrorObject::new(-32005, "limit exceeded");
+    /// #     Ok::<_, tower_jsonrpc_retry::BoxError>(Response::failure(1, busy))
+    /// # });
+    /// // `node` is over its limit, every time.
+    /// let strategy = RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_secs(1)))
+    ///     .codes([-32005]);
+    /// let svc = JsonRpcRetryLayer::new(strategy).layer(node);
+    /// let resp = svc.oneshot(Request::new("eth_call", json!([])).with_id(1)).await?;
+    /// let gave_up = resp.extensions().get::<GaveUp>().map(|g| (g.retries(), g.reason()));
+    /// assert_eq!(gave_up, Some((2, GiveUpReason::Exhausted)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn extensions(&self) -> &http::Extensions {
         &self.extensions
     }
 
     /// Facts about the exchange, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::http::StatusCode;
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
+    ///
+    /// // A test double's answer, as the codec hands back one that came with a 503.
+    /// let mut resp = Response::failure(1, ErrorObject::new(-32000, "no upstream"));
+    /// resp.extensions_mut().insert(StatusCode::SERVICE_UNAVAILABLE);
+    /// let status = resp.extensions().get::<StatusCode>();
+    /// assert_eq!(status, Some(&StatusCode::SERVICE_UNAVAILABLE));
+    /// ```
     pub fn extensions_mut(&mut self) -> &mut http::Extensions {
         &mut self.extensions
     }
@@ -154,6 +299,17 @@ impl Response {
     ///
     /// As [`from_value`](Self::from_value), and [`DecodeError::Json`] for bytes that
     /// are not JSON.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::jsonrpc::{DecodeError, Response};
+    ///
+    /// // A proxy's refusal is no JSON-RPC answer: it has no id.
+    /// let err = Response::from_slice(br#"{"error": "rate limited"}"#).unwrap_err();
+    /// assert!(matches!(err, DecodeError::Invalid(_)));
+    /// assert_eq!(err.to_string(), "invalid message: response has no id");
+    /// ```
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
         let fast = |bytes: &[u8]| match members::read(bytes)? {
             Shape::Object(members) => Self::read_members(&members, Values::Build),

@@ -74,6 +74,26 @@ impl<E> ClientError<E> {
     /// The server's answer, if it was a JSON-RPC error object: the object's `code()`,
     /// `message()` and `data()`, with the answer's status, `Retry-After` and how the
     /// retries ended ([`RpcError`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Id, Request, Response};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A test double of a node over its limit: it answers every call with -32005.
+    /// let node = tower::service_fn(|req: Request| async move {
+    ///     let id = req.id().cloned().unwrap_or(Id::Null);
+    ///     let error = ErrorObject::new(-32005, "limit exceeded");
+    ///     Ok::<_, std::convert::Infallible>(Response::failure(id, error))
+    /// });
+    /// let err = Client::new(node).call::<u64>("eth_blockNumber", ()).await.unwrap_err();
+    /// assert_eq!(err.rpc().map(|e| e.message()), Some("limit exceeded"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn rpc(&self) -> Option<&RpcError> {
         match self {
             ClientError::Rpc(e) => Some(e),
@@ -82,6 +102,26 @@ impl<E> ClientError<E> {
     }
 
     /// The transport error, if the stack failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower::service_fn;
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// use tower_jsonrpc_retry::{Client, http};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Below the codec, an HTTP service down for maintenance: a 503, no JSON-RPC answer.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     http::Response::builder().status(503).body(String::new())
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let err = Client::new(codec).call::<u64>("eth_blockNumber", ()).await.unwrap_err();
+    /// assert!(err.transport().is_some_and(|e| e.is_status()));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn transport(&self) -> Option<&E> {
         match self {
             ClientError::Transport(e) => Some(e),
@@ -96,6 +136,29 @@ impl<E> ClientError<E> {
     /// # Errors
     ///
     /// `self`, when it is not [`Rpc`](Self::Rpc).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use tower_jsonrpc_retry::Client;
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Id, Request, Response};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = Client::new(tower::service_fn(|req: Request| async move {
+    /// #     let error = ErrorObject::new(-32005, "limit exceeded");
+    /// #     let id = req.id().cloned().unwrap_or(Id::Null);
+    /// #     Ok::<_, std::convert::Infallible>(Response::failure(id, error))
+    /// # }));
+    /// // The node answers -32005: its error object is handed on, anything else passed up.
+    /// let err = client.call::<u64>("eth_blockNumber", ()).await.unwrap_err();
+    /// let object: ErrorObject = match err.into_rpc() {
+    ///     Ok(rpc) => rpc.into_error(),
+    ///     Err(other) => return Err(other.into()),
+    /// };
+    /// assert_eq!(object.code(), -32005);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_rpc(self) -> Result<RpcError, Self> {
         match self {
             ClientError::Rpc(e) => Ok(e),
@@ -112,6 +175,29 @@ impl<E: InspectError> ClientError<E> {
     /// For an error object, the status of the answer it came in: in a partly retried
     /// batch whose re-send failed unanswered (a 503 without a JSON-RPC body, say), an
     /// earlier answer's, while [`retry_after`](Self::retry_after) is the latest hint.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower::service_fn;
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// use tower_jsonrpc_retry::{Client, http};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A rate limit written both ways: a 429 and a JSON-RPC error.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     let body = r#"{"jsonrpc": "2.0", "id": 1,
+    ///         "error": {"code": -32005, "message": "limit exceeded"}}"#;
+    ///     http::Response::builder().status(429).body(body.to_owned())
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let err = Client::new(codec).call::<u64>("eth_blockNumber", ()).await.unwrap_err();
+    /// assert_eq!(err.rpc().map(|e| e.code()), Some(-32005));
+    /// assert_eq!(err.status(), Some(http::StatusCode::TOO_MANY_REQUESTS));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn status(&self) -> Option<http::StatusCode> {
         match self {
             ClientError::Rpc(e) => e.status(),
@@ -130,6 +216,30 @@ impl<E: InspectError> ClientError<E> {
     /// beside it, [`RetryAfter::new`](crate::codec::RetryAfter::new)): a wait a provider
     /// writes in the error object's `data` instead (Infura's `backoff_seconds`, which the
     /// retry layer honours too) is in [`wait_hint`](Self::wait_hint).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower::service_fn;
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// use tower_jsonrpc_retry::{Client, http};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A bare 503 that says when to come back.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     http::Response::builder()
+    ///         .status(503)
+    ///         .header("retry-after", "120")
+    ///         .body(String::new())
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let err = Client::new(codec).call::<u64>("eth_blockNumber", ()).await.unwrap_err();
+    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ClientError::Rpc(e) => e.retry_after(),
@@ -143,6 +253,30 @@ impl<E: InspectError> ClientError<E> {
     /// (Infura's `backoff_seconds`), the larger of the two ([`RpcError::wait_hint`]);
     /// not held to any ceiling. Hints a strategy's own rules read
     /// ([`retry_after_from`](crate::RetryStrategy::retry_after_from)) are not among them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower::service_fn;
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// use tower_jsonrpc_retry::{Client, http};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Infura's way: a wait in the error's `data`, beside a shorter `Retry-After`.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     let body = r#"{"jsonrpc": "2.0", "id": 1, "error": {"code": -32005,
+    ///         "message": "limit exceeded", "data": {"backoff_seconds": 2}}}"#;
+    ///     http::Response::builder().header("retry-after", "1").body(body.to_owned())
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let err = Client::new(codec).call::<u64>("eth_blockNumber", ()).await.unwrap_err();
+    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+    /// assert_eq!(err.wait_hint(), Some(Duration::from_secs(2)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn wait_hint(&self) -> Option<Duration> {
         match self {
             ClientError::Rpc(e) => e.wait_hint(),
@@ -195,6 +329,19 @@ impl<E: InspectError> ClientError<E> {
 /// (`JSON-RPC error -32005: limit exceeded; gave up after 2 retries: attempts
 /// exhausted`). Two are equal when their error objects and their answers' facts are:
 /// compare [`error()`](Self::error) for the object alone.
+///
+/// # Examples
+///
+/// A test double makes one from an error object alone:
+///
+/// ```
+/// use tower_jsonrpc_retry::client::RpcError;
+/// use tower_jsonrpc_retry::jsonrpc::ErrorObject;
+///
+/// let err = RpcError::from(ErrorObject::new(-32005, "limit exceeded"));
+/// assert_eq!(err.to_string(), "JSON-RPC error -32005: limit exceeded");
+/// assert_eq!((err.status(), err.retry_after(), err.gave_up()), (None, None, None));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RpcError {
     error: ErrorObject,
@@ -226,31 +373,163 @@ impl RpcError {
     }
 
     /// The error code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use tower_jsonrpc_retry::Client;
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Id, Request, Response};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = Client::new(tower::service_fn(|req: Request| async move {
+    /// #     let error = ErrorObject::new(-32005, "limit exceeded");
+    /// #     let id = req.id().cloned().unwrap_or(Id::Null);
+    /// #     Ok::<_, std::convert::Infallible>(Response::failure(id, error))
+    /// # }));
+    /// // The node answers: -32005, limit exceeded.
+    /// let err = client.call::<u64>("eth_blockNumber", ()).await.unwrap_err();
+    /// let rpc = err.rpc().ok_or("not an error answer")?;
+    /// assert_eq!(rpc.code(), -32005);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn code(&self) -> i64 {
         self.error.code()
     }
 
     /// The error message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use tower_jsonrpc_retry::Client;
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Id, Request, Response};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = Client::new(tower::service_fn(|req: Request| async move {
+    /// #     let error = ErrorObject::new(3, "execution reverted: not owner")
+    /// #         .with_data(serde_json::json!("0x08c379a0"));
+    /// #     let id = req.id().cloned().unwrap_or(Id::Null);
+    /// #     Ok::<_, std::convert::Infallible>(Response::failure(id, error))
+    /// # }));
+    /// // The node answers that the contract reverted the call.
+    /// let err = client.call::<String>("eth_call", ()).await.unwrap_err();
+    /// let rpc = err.rpc().ok_or("not an error answer")?;
+    /// assert_eq!(rpc.message(), "execution reverted: not owner");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn message(&self) -> &str {
         self.error.message()
     }
 
     /// The error's `data`, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use tower_jsonrpc_retry::Client;
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Id, Request, Response};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = Client::new(tower::service_fn(|req: Request| async move {
+    /// #     let error = ErrorObject::new(3, "execution reverted: not owner")
+    /// #         .with_data(serde_json::json!("0x08c379a0"));
+    /// #     let id = req.id().cloned().unwrap_or(Id::Null);
+    /// #     Ok::<_, std::convert::Infallible>(Response::failure(id, error))
+    /// # }));
+    /// // The node answers that the contract reverted the call, with the revert data.
+    /// let err = client.call::<String>("eth_call", ()).await.unwrap_err();
+    /// let rpc = err.rpc().ok_or("not an error answer")?;
+    /// assert_eq!(rpc.data().and_then(|d| d.as_str()), Some("0x08c379a0"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn data(&self) -> Option<&Value> {
         self.error.data()
     }
 
     /// The error object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use tower_jsonrpc_retry::Client;
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Id, Request, Response};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = Client::new(tower::service_fn(|req: Request| async move {
+    /// #     let error = ErrorObject::new(-32601, "method not found");
+    /// #     let id = req.id().cloned().unwrap_or(Id::Null);
+    /// #     Ok::<_, std::convert::Infallible>(Response::failure(id, error))
+    /// # }));
+    /// // The node answers: no such method.
+    /// let err = client.call::<u64>("eth_blobBaseFee", ()).await.unwrap_err();
+    /// let rpc = err.rpc().ok_or("not an error answer")?;
+    /// assert_eq!(rpc.error(), &ErrorObject::new(-32601, "method not found"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn error(&self) -> &ErrorObject {
         &self.error
     }
 
     /// The error object, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use tower_jsonrpc_retry::Client;
+    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Id, Request, Response};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = Client::new(tower::service_fn(|req: Request| async move {
+    /// #     let error = ErrorObject::new(-32005, "limit exceeded");
+    /// #     let id = req.id().cloned().unwrap_or(Id::Null);
+    /// #     Ok::<_, std::convert::Infallible>(Response::failure(id, error))
+    /// # }));
+    /// # use tower_jsonrpc_retry::client::RpcError;
+    /// // The node answers -32005 to both: keep the error objects, drop the rest.
+    /// let failures = [
+    ///     client.call::<u64>("eth_blockNumber", ()).await.unwrap_err(),
+    ///     client.call::<u64>("eth_chainId", ()).await.unwrap_err(),
+    /// ];
+    /// let objects: Vec<ErrorObject> = failures
+    ///     .into_iter()
+    ///     .filter_map(|e| e.into_rpc().ok().map(RpcError::into_error))
+    ///     .collect();
+    /// assert!(objects.iter().all(|o| o.code() == -32005));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_error(self) -> ErrorObject {
         self.error
     }
 
     /// The status of the HTTP answer that carried it, if it was not a 2xx.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower::service_fn;
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// use tower_jsonrpc_retry::{Client, http};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A gateway whose node is down: a 503, with a JSON-RPC error in the body.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     let body = r#"{"jsonrpc": "2.0", "id": 1,
+    ///         "error": {"code": -32000, "message": "no backend available"}}"#;
+    ///     http::Response::builder().status(503).body(body.to_owned())
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let err = Client::new(codec).call::<u64>("eth_blockNumber", ()).await.unwrap_err();
+    /// let rpc = err.rpc().ok_or("not an error answer")?;
+    /// assert_eq!(rpc.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn status(&self) -> Option<http::StatusCode> {
         self.facts.status
     }
@@ -259,6 +538,30 @@ impl RpcError {
     /// batch whose re-send then failed as a whole (a 429, a reset), the failed
     /// exchange's, or none if it had none: the server's latest word on when to come
     /// back, while [`status`](Self::status) stays that of the answer the error came in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::{Client, http};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let http = tower::service_fn(|_: http::Request<_>| async {
+    /// #     let body = r#"{"jsonrpc": "2.0", "id": 1,
+    /// #         "error": {"code": -32005, "message": "limit exceeded"}}"#;
+    /// #     let limited = http::Response::builder().status(429);
+    /// #     limited.header("retry-after", "30").body(body.to_owned())
+    /// # });
+    /// # let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// # let client = Client::new(codec);
+    /// // The node answers a 429 with `Retry-After: 30` and a JSON-RPC error.
+    /// let err = client.call::<u64>("eth_blockNumber", ()).await.unwrap_err();
+    /// let rpc = err.rpc().ok_or("not an error answer")?;
+    /// assert_eq!(rpc.retry_after(), Some(Duration::from_secs(30)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         self.facts.retry_after
     }
@@ -289,6 +592,34 @@ impl RpcError {
     /// retries made, and why there was no further one ([`GaveUp`]; for a call of a batch,
     /// the call's own). `None` without a retry layer, or with one whose strategy never
     /// retries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower::service_fn;
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Id, Request, Response};
+    /// use tower_jsonrpc_retry::{Client, GiveUpReason, JsonRpcRetry, RetryStrategy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let node = service_fn(|req: Request| async move {
+    /// #     let id = req.id().cloned().unwrap_or(Id::Null);
+    /// #     let error = ErrorObject::new(-32005, "limit exceeded");
+    /// #     Ok::<_, std::convert::Infallible>(Response::failure(id, error))
+    /// # });
+    /// // A node that answers -32005 every time, retried twice.
+    /// let backoff = PeriodicBackoff::new(2, Duration::from_millis(10));
+    /// let strategy = RetryStrategy::new(backoff).codes([-32005]);
+    /// let client = Client::new(JsonRpcRetry::new(strategy, node));
+    /// let err = client.call::<u64>("eth_blockNumber", ()).await.unwrap_err();
+    /// let gave_up = err.rpc().and_then(|e| e.gave_up()).ok_or("no record")?;
+    /// assert_eq!((gave_up.retries(), gave_up.reason()), (2, GiveUpReason::Exhausted));
+    /// assert!(err.to_string().ends_with("; gave up after 2 retries: attempts exhausted"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn gave_up(&self) -> Option<GaveUp> {
         self.facts.gave_up
     }
@@ -382,22 +713,116 @@ impl ResultMismatch {
     }
 
     /// The result, as the server sent it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use tower_jsonrpc_retry::jsonrpc::{Id, Request, Response};
+    /// # use tower_jsonrpc_retry::{Client, ClientError};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = Client::new(tower::service_fn(|req: Request| async move {
+    /// #     let id = req.id().cloned().unwrap_or(Id::Null);
+    /// #     let result = serde_json::json!("0x10");
+    /// #     Ok::<_, std::convert::Infallible>(Response::success(id, result))
+    /// # }));
+    /// // The node answers a hex quantity, `"0x10"`, where a number was expected.
+    /// let called = client.call::<u64>("eth_blockNumber", ()).await;
+    /// let Err(ClientError::Deserialize(mismatch)) = called else {
+    ///     panic!("not a mismatch")
+    /// };
+    /// assert_eq!(mismatch.result().as_str(), Some("0x10"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn result(&self) -> &Value {
         &self.result
     }
 
     /// The result, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use tower_jsonrpc_retry::jsonrpc::{Id, Request, Response};
+    /// # use tower_jsonrpc_retry::{Client, ClientError};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = Client::new(tower::service_fn(|req: Request| async move {
+    /// #     let id = req.id().cloned().unwrap_or(Id::Null);
+    /// #     let result = serde_json::json!(
+    /// #         "0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060"
+    /// #     );
+    /// #     Ok::<_, std::convert::Infallible>(Response::success(id, result))
+    /// # }));
+    /// // A transaction was sent: its hash is kept, whatever type it was read into.
+    /// let sent = client.call::<u64>("eth_sendRawTransaction", ("0x02f8",)).await;
+    /// let hash = match sent {
+    ///     Err(ClientError::Deserialize(mismatch)) => mismatch.into_result(),
+    ///     other => panic!("{other:?}"),
+    /// };
+    /// assert!(hash.as_str().is_some_and(|h| h.starts_with("0x5c50")));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_result(self) -> Value {
         self.result
     }
 
     /// Why it is not the type asked for: serde_json's error (its message cut to 1 KiB,
     /// what the server wrote in it escaped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use tower_jsonrpc_retry::jsonrpc::{Id, Request, Response};
+    /// # use tower_jsonrpc_retry::{Client, ClientError};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = Client::new(tower::service_fn(|req: Request| async move {
+    /// #     let id = req.id().cloned().unwrap_or(Id::Null);
+    /// #     let result = serde_json::json!("0x10");
+    /// #     Ok::<_, std::convert::Infallible>(Response::success(id, result))
+    /// # }));
+    /// // The node answers `"0x10"` where a number was expected.
+    /// let called = client.call::<u64>("eth_blockNumber", ()).await;
+    /// let Err(ClientError::Deserialize(mismatch)) = called else {
+    ///     panic!("not a mismatch")
+    /// };
+    /// assert!(mismatch.error().is_data());
+    /// let message = mismatch.error().to_string();
+    /// assert_eq!(message, r#"invalid type: string "0x10", expected u64"#);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn error(&self) -> &serde_json::Error {
         &self.error
     }
 
     /// serde_json's error and the result, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use tower_jsonrpc_retry::jsonrpc::{Id, Request, Response};
+    /// # use tower_jsonrpc_retry::{Client, ClientError};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = Client::new(tower::service_fn(|req: Request| async move {
+    /// #     let id = req.id().cloned().unwrap_or(Id::Null);
+    /// #     let result = serde_json::json!({"number": "0x10"});
+    /// #     Ok::<_, std::convert::Infallible>(Response::success(id, result))
+    /// # }));
+    /// // The node answers an object where a number was expected.
+    /// let called = client.call::<u64>("eth_getBlockByNumber", ("latest", false)).await;
+    /// let Err(ClientError::Deserialize(mismatch)) = called else {
+    ///     panic!("not a mismatch")
+    /// };
+    /// let (error, block) = mismatch.into_parts();
+    /// assert_eq!((error.is_data(), &block["number"]), (true, &serde_json::json!("0x10")));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_parts(self) -> (serde_json::Error, Value) {
         (self.error, self.result)
     }

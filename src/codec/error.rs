@@ -196,11 +196,63 @@ impl Error {
     }
 
     /// The inner service failed: the HTTP exchange did not complete.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_jsonrpc_retry::BoxError;
+    ///
+    /// // An HTTP client that fails in a way of its own: a proxy that refused the tunnel.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     Err::<http::Response<String>, _>(BoxError::from("tunnel refused"))
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let call = Request::new("sum", json!([1, 2])).with_id(1);
+    /// let err = codec.oneshot(call).await.unwrap_err();
+    /// assert!(err.is_transport());
+    /// assert!(!err.is_connect() && !err.is_timeout() && !err.is_reset());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_transport(&self) -> bool {
         self.inner.kind == Kind::Transport
     }
 
     /// The connection could not be made, so the request never left the client.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io;
+    ///
+    /// // An HTTP client whose connection is refused.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+    ///     Err::<http::Response<String>, _>(refused)
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let call = Request::new("sum", json!([1, 2])).with_id(1);
+    /// let err = codec.oneshot(call).await.unwrap_err();
+    /// assert!(err.is_transport() && err.is_connect());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_connect(&self) -> bool {
         self.is_transport() && self.source_matches(crate::classify::is_connect)
     }
@@ -213,6 +265,35 @@ impl Error {
     /// is a body error ([`is_body`](Self::is_body)), and its `TimeoutLayer` answers with
     /// a `408` of its own, which reads as the server's. For a timeout the retry rules
     /// know, use the codec's `attempt_timeout` (it bounds the body too) or tower's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tower::Layer;
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+    ///
+    /// // An HTTP service that never answers, under a codec that waits 2 s at most.
+    /// let http = service_fn(|_: http::Request<_>| {
+    ///     std::future::pending::<Result<http::Response<String>, Infallible>>()
+    /// });
+    /// let codec = JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse()?)
+    ///     .attempt_timeout(Duration::from_secs(2))
+    ///     .layer(http);
+    /// let call = Request::new("sum", json!([1, 2])).with_id(1);
+    /// let err = codec.oneshot(call).await.unwrap_err();
+    /// assert!(err.is_timeout());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_timeout(&self) -> bool {
         self.source_matches(crate::classify::is_timeout)
     }
@@ -220,26 +301,150 @@ impl Error {
     /// An established connection broke ([`ErrorClass::Reset`](crate::ErrorClass::Reset)):
     /// reset, aborted, closed mid-message (an answer's body cut short included), or, with
     /// the `http2` feature, an HTTP/2 stream or connection ended by the protocol.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io;
+    ///
+    /// // An HTTP client whose connection the server reset.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+    ///     Err::<http::Response<String>, _>(reset)
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let call = Request::new("sum", json!([1, 2])).with_id(1);
+    /// let err = codec.oneshot(call).await.unwrap_err();
+    /// assert!(err.is_transport() && err.is_reset());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_reset(&self) -> bool {
         self.source_matches(crate::classify::is_reset)
     }
 
     /// The server answered with a non-2xx status and no JSON-RPC response in the body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A proxy in front of the node: a 502 and a page of HTML.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     let page = "<html><body>502 Bad Gateway</body></html>".to_owned();
+    ///     http::Response::builder().status(502).body(page)
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let call = Request::new("sum", json!([1, 2])).with_id(1);
+    /// let err = codec.oneshot(call).await.unwrap_err();
+    /// assert!(err.is_status());
+    /// assert_eq!(err.status(), Some(http::StatusCode::BAD_GATEWAY));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_status(&self) -> bool {
         self.inner.kind == Kind::Status
     }
 
     /// The HTTP status, when the server sent one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A 200 whose body is no JSON-RPC answer: the status is kept all the same.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     Ok::<_, Infallible>(http::Response::new("<html>maintenance</html>".to_owned()))
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let call = Request::new("sum", json!([1, 2])).with_id(1);
+    /// let err = codec.oneshot(call).await.unwrap_err();
+    /// assert!(err.is_decode());
+    /// assert_eq!(err.status(), Some(http::StatusCode::OK));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn status(&self) -> Option<StatusCode> {
         self.inner.status
     }
 
     /// The server's `Retry-After` hint, as a delay from the moment it was read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    ///
+    /// // Rate limited: a 429 that says when to come back.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     let limited = http::Response::builder().status(429).header("retry-after", "30");
+    ///     limited.body(String::new())
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let call = Request::new("sum", json!([1, 2])).with_id(1);
+    /// let err = codec.oneshot(call).await.unwrap_err();
+    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         self.inner.retry_after
     }
 
     /// The body is not a valid JSON-RPC response to the request that was sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A 200 with a body that is not JSON at all.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     Ok::<_, Infallible>(http::Response::new("OK".to_owned()))
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let call = Request::new("sum", json!([1, 2])).with_id(1);
+    /// let err = codec.oneshot(call).await.unwrap_err();
+    /// assert!(err.is_decode() && !err.is_status());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_decode(&self) -> bool {
         self.inner.kind == Kind::Decode
     }
@@ -251,11 +456,69 @@ impl Error {
     /// `None` otherwise, a refused URI included (one that names no host or a port out of
     /// range, and one without scheme and host, whose
     /// [`UnsupportedScheme`](crate::client::UnsupportedScheme) is the `source()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_jsonrpc_retry::jsonrpc::{DecodeError, Id};
+    ///
+    /// // A server that answers call 1 with the answer to call 2.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     let answer = r#"{"jsonrpc": "2.0", "id": 2, "result": 3}"#.to_owned();
+    ///     Ok::<_, Infallible>(http::Response::new(answer))
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let call = Request::new("sum", json!([1, 2])).with_id(1);
+    /// let err = codec.oneshot(call).await.unwrap_err();
+    /// let mismatch = err.decode_error().and_then(|e| match e {
+    ///     DecodeError::IdMismatch { expected, found, .. } => Some((expected, found)),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(mismatch, Some((&Id::Number(1), &Id::Number(2))));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn decode_error(&self) -> Option<&DecodeError> {
         self.inner.source.as_ref()?.downcast_ref()
     }
 
     /// The response body was larger than the codec's limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower::Layer;
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+    ///
+    /// // A 2 KiB answer, to a codec that reads 1 KiB at most.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     Ok::<_, Infallible>(http::Response::new(" ".repeat(2048)))
+    /// });
+    /// let codec = JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse()?)
+    ///     .response_limit(1024)
+    ///     .layer(http);
+    /// let call = Request::new("sum", json!([1, 2])).with_id(1);
+    /// let err = codec.oneshot(call).await.unwrap_err();
+    /// assert!(err.is_body_too_large());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_body_too_large(&self) -> bool {
         matches!(self.inner.kind, Kind::BodyTooLarge(_))
     }
@@ -267,11 +530,73 @@ impl Error {
     /// [`Client`](crate::Client)'s stacks, the URI is not absolute (no scheme and host:
     /// [`UnsupportedScheme`](crate::client::UnsupportedScheme) in `source()`); nothing
     /// was sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let http = service_fn(|_: http::Request<_>| async {
+    /// #     Ok::<_, Infallible>(http::Response::new(String::new()))
+    /// # });
+    /// // One positional param is `["0xab58"]`: a bare string is not params.
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let call = Request::new("eth_getBalance", json!("0xab58")).with_id(1);
+    /// let err = codec.oneshot(call).await.unwrap_err();
+    /// assert!(err.is_invalid_request());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_invalid_request(&self) -> bool {
         self.inner.kind == Kind::InvalidRequest
     }
 
     /// The response body could not be read to its end (the connection broke mid-body).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use std::pin::Pin;
+    /// # use std::task::{Context, Poll};
+    /// # use http_body::Frame;
+    /// /// A body whose connection breaks before its first byte.
+    /// struct BrokenOff;
+    /// # impl http_body::Body for BrokenOff {
+    /// #     type Data = bytes::Bytes;
+    /// #     type Error = std::io::Error;
+    /// #     fn poll_frame(
+    /// #         self: Pin<&mut Self>,
+    /// #         _: &mut Context<'_>,
+    /// #     ) -> Poll<Option<Result<Frame<bytes::Bytes>, std::io::Error>>> {
+    /// #         Poll::Ready(Some(Err(std::io::Error::other("connection lost"))))
+    /// #     }
+    /// # }
+    ///
+    /// // A 200 whose body breaks off.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     Ok::<_, Infallible>(http::Response::new(BrokenOff))
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let call = Request::new("sum", json!([1, 2])).with_id(1);
+    /// let err = codec.oneshot(call).await.unwrap_err();
+    /// assert!(err.is_body());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_body(&self) -> bool {
         self.inner.kind == Kind::Body
     }
@@ -279,6 +604,39 @@ impl Error {
     /// How the retries of its call ended, when the retry layer gave up on this error:
     /// the retries made, and why there was no further one. Its message then says it too
     /// (when retries were made, or a limit stopped the first).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    /// use tower_jsonrpc_retry::{ErrorClass, GiveUpReason, JsonRpcRetry, RetryStrategy};
+    ///
+    /// // Always a 503, retried once.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     http::Response::builder().status(503).body(String::new())
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let backoff = PeriodicBackoff::new(1, Duration::from_millis(10));
+    /// let strategy = RetryStrategy::new(backoff)
+    ///     .retry_on(ErrorClass::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+    /// let stack = JsonRpcRetry::new(strategy, codec);
+    /// let call = Request::new("sum", json!([1, 2])).with_id(1);
+    /// let err = stack.oneshot(call).await.unwrap_err();
+    /// let gave_up = err.gave_up().ok_or("no record")?;
+    /// assert_eq!((gave_up.retries(), gave_up.reason()), (1, GiveUpReason::Exhausted));
+    /// assert!(err.to_string().ends_with("gave up after 1 retry: attempts exhausted"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn gave_up(&self) -> Option<GaveUp> {
         self.inner.gave_up
     }
@@ -291,6 +649,34 @@ impl Error {
 
     /// The underlying error, by value: for a transport error, the inner service's own
     /// error (boxed), which can be downcast back to its type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io;
+    ///
+    /// // An HTTP client whose connection is refused: its `io::Error`, boxed.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+    ///     Err::<http::Response<String>, _>(refused)
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let call = Request::new("sum", json!([1, 2])).with_id(1);
+    /// let err = codec.oneshot(call).await.unwrap_err();
+    /// let source = err.into_source().ok_or("no source")?;
+    /// let io: Box<io::Error> = source.downcast().map_err(|_| "not an io::Error")?;
+    /// assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_source(self) -> Option<BoxError> {
         self.inner.source
     }

@@ -147,6 +147,31 @@ use uri::{Redacted, mark_sensitive, take_user_info};
 
 /// The default largest response body: 10 MiB, enough for large `eth_getLogs` answers
 /// while a hostile server cannot make a caller buffer without bound.
+///
+/// # Examples
+///
+/// ```
+/// # use std::convert::Infallible;
+/// # use serde_json::json;
+/// # use tower::{ServiceExt, service_fn};
+/// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+/// # use tower_jsonrpc_retry::http;
+/// # use tower_jsonrpc_retry::jsonrpc::Request;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_jsonrpc_retry::codec::DEFAULT_BODY_LIMIT;
+///
+/// // An answer one byte over the limit: refused by its declared length, unread.
+/// let http = service_fn(|_: http::Request<_>| async {
+///     Ok::<_, Infallible>(http::Response::new(" ".repeat(DEFAULT_BODY_LIMIT + 1)))
+/// });
+/// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+/// let call = Request::new("eth_getLogs", json!([{"fromBlock": "0x0"}])).with_id(1);
+/// let err = codec.oneshot(call).await.unwrap_err();
+/// assert!(err.is_body_too_large());
+/// # Ok(())
+/// # }
+/// ```
 pub const DEFAULT_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 #[derive(Clone)]
@@ -293,6 +318,33 @@ fn forget_body(headers: &mut HeaderMap) {
 /// timer, which panics outside a tokio runtime with its time driver, as tower's
 /// `Timeout` does; so does the wait for the body of a notification's 2xx answer (100 ms
 /// at most), when polled.
+///
+/// # Examples
+///
+/// Driven by hand, as tower's services are: made ready, then called.
+///
+/// ```
+/// # use std::convert::Infallible;
+/// # use serde_json::json;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower::{Service, ServiceExt, service_fn};
+/// use tower_jsonrpc_retry::codec::JsonRpcCodec;
+/// use tower_jsonrpc_retry::http;
+/// use tower_jsonrpc_retry::jsonrpc::Request;
+///
+/// // An HTTP service that answers call 1 with 3.
+/// let http = service_fn(|_: http::Request<_>| async {
+///     let answer = r#"{"jsonrpc": "2.0", "id": 1, "result": 3}"#.to_owned();
+///     Ok::<_, Infallible>(http::Response::new(answer))
+/// });
+/// let mut codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+/// let ready = ServiceExt::<Request>::ready(&mut codec).await?;
+/// let answer = ready.call(Request::new("sum", json!([1, 2])).with_id(1)).await?;
+/// assert_eq!(answer.result(), Some(&json!(3)));
+/// # Ok(())
+/// # }
+/// ```
 pub struct JsonRpcCodec<S> {
     inner: S,
     config: Arc<Config>,
@@ -314,6 +366,30 @@ impl<S: Clone> Clone for JsonRpcCodec<S> {
 
 impl<S> JsonRpcCodec<S> {
     /// A codec POSTing to `uri` through `inner`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // An HTTP service that answers with the method and URI it was sent.
+    /// let http = service_fn(|req: http::Request<_>| async move {
+    ///     let seen = format!("{} {}", req.method(), req.uri());
+    ///     let answer = json!({"jsonrpc": "2.0", "id": 1, "result": seen});
+    ///     Ok::<_, Infallible>(http::Response::new(answer.to_string()))
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/rpc".parse()?);
+    /// let answer = codec.oneshot(Request::new("sum", json!([1, 2])).with_id(1)).await?;
+    /// assert_eq!(answer.result(), Some(&json!("POST http://127.0.0.1:8545/rpc")));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(inner: S, uri: Uri) -> Self {
         Self::from_config(inner, Arc::new(Config::new(uri)))
     }
@@ -357,21 +433,109 @@ impl<S> JsonRpcCodec<S> {
     }
 
     /// The URI requests are sent to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// use tower_jsonrpc_retry::http;
+    ///
+    /// # let http = tower::service_fn(|_: http::Request<String>| async {
+    /// #     Ok::<_, Infallible>(http::Response::new(String::new()))
+    /// # });
+    /// let codec = JsonRpcCodec::new(http, "http://ada:s3cret@127.0.0.1:8545/".parse()?);
+    /// // The credentials go in an `Authorization` header, not in the URI.
+    /// assert_eq!(codec.uri(), "http://127.0.0.1:8545/");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn uri(&self) -> &Uri {
         &self.config.uri
     }
 
     /// The inner HTTP service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # use tower::{Service, ServiceExt};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let http = tower::service_fn(|req: http::Request<Full<Bytes>>| async move {
+    /// #     let body = if req.uri().path() == "/health" { "ok" } else { "" };
+    /// #     Ok::<_, Infallible>(http::Response::new(body.to_owned()))
+    /// # });
+    /// # let health = || http::Request::get("/health").body(Full::default());
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// // A request that is no JSON-RPC (a health check), on the codec's own HTTP client.
+    /// let answer = codec.get_ref().clone().oneshot(health()?).await?;
+    /// assert_eq!(answer.into_body(), "ok");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
     /// The inner HTTP service, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # use tower::{Service, ServiceExt};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let http = tower::service_fn(|req: http::Request<Full<Bytes>>| async move {
+    /// #     let body = if req.uri().path() == "/health" { "ok" } else { "" };
+    /// #     Ok::<_, Infallible>(http::Response::new(body.to_owned()))
+    /// # });
+    /// # let health = || http::Request::get("/health").body(Full::default());
+    /// let mut codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// // The codec's own HTTP client, made ready and called in place.
+    /// let answer = codec.get_mut().ready().await?.call(health()?).await?;
+    /// assert_eq!(answer.into_body(), "ok");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
     /// The inner HTTP service, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # use tower::{Service, ServiceExt};
+    /// # use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// # use tower_jsonrpc_retry::http;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let http = tower::service_fn(|req: http::Request<Full<Bytes>>| async move {
+    /// #     let body = if req.uri().path() == "/health" { "ok" } else { "" };
+    /// #     Ok::<_, Infallible>(http::Response::new(body.to_owned()))
+    /// # });
+    /// # let health = || http::Request::get("/health").body(Full::default());
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// // The HTTP client back, for requests that are no JSON-RPC.
+    /// let http = codec.into_inner();
+    /// assert_eq!(http.oneshot(health()?).await?.into_body(), "ok");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_inner(self) -> S {
         self.inner
     }

@@ -55,6 +55,23 @@ pub struct RequestHeaders(HeaderMap);
 
 impl RequestHeaders {
     /// No headers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::codec::RequestHeaders;
+    /// use tower_jsonrpc_retry::http::{HeaderName, HeaderValue};
+    ///
+    /// // A trace context when there is one, for this call alone.
+    /// let trace = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    /// let mut own = RequestHeaders::new();
+    /// if let Some(trace) = trace {
+    ///     let traceparent = HeaderName::from_static("traceparent");
+    ///     own = own.with(traceparent, HeaderValue::from_str(trace)?);
+    /// }
+    /// assert_eq!(own.headers().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -62,6 +79,21 @@ impl RequestHeaders {
     /// Adds a header, beside any of the same name given before (as `http`'s request
     /// builder adds one); together they replace the codec's values of that name.
     /// `Content-Length` and `Transfer-Encoding` are left out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::codec::RequestHeaders;
+    /// use tower_jsonrpc_retry::http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
+    ///
+    /// let tenant = HeaderName::from_static("x-tenant");
+    /// let own = RequestHeaders::new()
+    ///     .with(tenant.clone(), HeaderValue::from_static("acme"))
+    ///     .with(tenant.clone(), HeaderValue::from_static("acme-eu"))
+    ///     .with(CONTENT_LENGTH, HeaderValue::from_static("7"));
+    /// assert_eq!(own.headers().get_all(&tenant).iter().count(), 2);
+    /// assert!(!own.headers().contains_key(CONTENT_LENGTH));
+    /// ```
     #[must_use]
     pub fn with(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.push(&name, value);
@@ -85,6 +117,18 @@ impl RequestHeaders {
     }
 
     /// The headers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::codec::RequestHeaders;
+    /// use tower_jsonrpc_retry::http::header::{AUTHORIZATION, HeaderValue};
+    ///
+    /// let token = HeaderValue::from_static("Bearer t0k3n");
+    /// let own = RequestHeaders::new().with(AUTHORIZATION, token);
+    /// // A credential is marked sensitive, so that no `Debug` output shows it.
+    /// assert!(own.headers()[AUTHORIZATION].is_sensitive());
+    /// ```
     pub fn headers(&self) -> &HeaderMap {
         &self.0
     }

@@ -73,6 +73,20 @@ impl RetryAfter {
     ///
     /// A header given more than once (a proxy's and the origin's, say) gives the longest
     /// readable wait of them: the one that keeps every party that asked waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::codec::RetryAfter;
+    /// use tower_jsonrpc_retry::http::{HeaderMap, HeaderValue, header::RETRY_AFTER};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.append(RETRY_AFTER, HeaderValue::from_static("5")); // the origin's
+    /// headers.append(RETRY_AFTER, HeaderValue::from_static("30")); // a proxy's
+    /// let hint = RetryAfter::from_headers(&headers);
+    /// assert_eq!(hint.map(|h| h.delay()), Some(Duration::from_secs(30)));
+    /// ```
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
         let mut values = headers.get_all(http::header::RETRY_AFTER).iter().peekable();
         values.peek()?;
@@ -86,6 +100,19 @@ impl RetryAfter {
     ///
     /// Delay-seconds too large for a `u64` saturate (a caller clamps them to its own
     /// ceiling); negative or fractional numbers and unknown forms are `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tower_jsonrpc_retry::codec::RetryAfter;
+    ///
+    /// // 2015-10-21 07:28:00 GMT.
+    /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+    /// let hint = RetryAfter::parse("Wed, 21 Oct 2015 07:28:30 GMT", now);
+    /// assert_eq!(hint, Some(RetryAfter::new(Duration::from_secs(30))));
+    /// assert_eq!(RetryAfter::parse("1.5", now), None);
+    /// ```
     pub fn parse(value: &str, now: SystemTime) -> Option<Self> {
         let value = value.trim();
         if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
@@ -97,6 +124,34 @@ impl RetryAfter {
     }
 
     /// The delay the server asked for.
+    ///
+    /// # Examples
+    ///
+    /// The codec records the hint of every answer in the response's extensions:
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use std::time::Duration;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::codec::{JsonRpcCodec, RetryAfter};
+    /// # use tower_jsonrpc_retry::http;
+    /// # use tower_jsonrpc_retry::jsonrpc::Request;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // An error answer that says when to come back.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     let body = r#"{"jsonrpc": "2.0", "id": 1,
+    ///         "error": {"code": -32005, "message": "limit exceeded"}}"#;
+    ///     http::Response::builder().header("retry-after", "2").body(body.to_owned())
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let answer = codec.oneshot(Request::new("sum", json!([1, 2])).with_id(1)).await?;
+    /// let hint = answer.extensions().get::<RetryAfter>().map(RetryAfter::delay);
+    /// assert_eq!(hint, Some(Duration::from_secs(2)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn delay(&self) -> Duration {
         self.0
     }

@@ -86,12 +86,12 @@ impl RequestHeaders {
     /// use tower_jsonrpc_retry::codec::RequestHeaders;
     /// use tower_jsonrpc_retry::http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
     ///
-    /// let tenant = HeaderName::from_static("x-tenant");
+    /// let baggage = HeaderName::from_static("baggage");
     /// let own = RequestHeaders::new()
-    ///     .with(tenant.clone(), HeaderValue::from_static("acme"))
-    ///     .with(tenant.clone(), HeaderValue::from_static("acme-eu"))
+    ///     .with(baggage.clone(), HeaderValue::from_static("tenant=acme"))
+    ///     .with(baggage.clone(), HeaderValue::from_static("region=eu"))
     ///     .with(CONTENT_LENGTH, HeaderValue::from_static("7"));
-    /// assert_eq!(own.headers().get_all(&tenant).iter().count(), 2);
+    /// assert_eq!(own.headers().get_all(&baggage).iter().count(), 2);
     /// assert!(!own.headers().contains_key(CONTENT_LENGTH));
     /// ```
     #[must_use]

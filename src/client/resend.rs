@@ -77,6 +77,37 @@ pub struct ResendCancelled<S> {
 
 impl<S> ResendCancelled<S> {
     /// `inner`, sending again what its pool cancelled before it had a connection.
+    ///
+    /// # Examples
+    ///
+    /// Any other failure comes back as it is, the request sent once:
+    ///
+    /// ```
+    /// use std::io::{Error, ErrorKind};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower::{ServiceExt, service_fn};
+    /// use tower_jsonrpc_retry::client::ResendCancelled;
+    /// use tower_jsonrpc_retry::http;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sent = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&sent);
+    /// let refused = service_fn(move |_: http::Request<Full<Bytes>>| {
+    ///     counter.fetch_add(1, Ordering::Relaxed);
+    ///     let err = Error::from(ErrorKind::ConnectionRefused);
+    ///     async { Err::<http::Response<()>, _>(err) }
+    /// });
+    /// let request = http::Request::new(Full::from("{}"));
+    /// let err = ResendCancelled::new(refused).oneshot(request).await.unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    /// assert_eq!(sent.load(Ordering::Relaxed), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(inner: S) -> Self {
         Self {
             inner,
@@ -85,6 +116,28 @@ impl<S> ResendCancelled<S> {
     }
 
     /// `inner` with requests passed through, never cloned nor sent again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower::{ServiceExt, service_fn};
+    /// use tower_jsonrpc_retry::client::ResendCancelled;
+    /// use tower_jsonrpc_retry::http;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // An HTTP/1.1 client's stand-in, which answers 204.
+    /// let http = service_fn(|_: http::Request<Full<Bytes>>| async {
+    ///     http::Response::builder().status(204).body(())
+    /// });
+    /// let request = http::Request::new(Full::from("{}"));
+    /// let answer = ResendCancelled::disabled(http).oneshot(request).await?;
+    /// assert_eq!(answer.status(), http::StatusCode::NO_CONTENT);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn disabled(inner: S) -> Self {
         Self {
             inner,

@@ -34,6 +34,28 @@ use crate::BoxError;
 /// ([`ErrorClass::Connect`](crate::ErrorClass::Connect) does not match it) and no rule
 /// retries it, a catch-all [`retry_if`](crate::RetryStrategy::retry_if) included: the
 /// same URI would fail the same way on every retry.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::ready;
+/// use tower::{ServiceExt, service_fn};
+/// use tower_jsonrpc_retry::BoxError;
+/// use tower_jsonrpc_retry::client::{SchemeCheck, UnsupportedScheme};
+/// use tower_jsonrpc_retry::http::Uri;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// // A stand-in for a connector, behind the check.
+/// let connector = service_fn(|_: Uri| ready(Ok::<_, BoxError>("a connection")));
+/// let check = SchemeCheck::http(connector);
+/// let http = check.clone().oneshot(Uri::from_static("http://127.0.0.1:8545/")).await?;
+/// let ws = check.oneshot(Uri::from_static("ws://127.0.0.1:8545/")).await.unwrap_err();
+/// assert_eq!(http, "a connection");
+/// assert!(ws.is::<UnsupportedScheme>());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct SchemeCheck<C> {
     inner: C,
@@ -69,6 +91,28 @@ impl<C> SchemeCheck<C> {
     )]
     #[cfg_attr(not(feature = "rustls"), doc = "`build_https` (feature `rustls`)")]
     /// uses hyper-rustls' connector.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::future::ready;
+    /// # use tower::{ServiceExt, service_fn};
+    /// # use tower_jsonrpc_retry::BoxError;
+    /// # use tower_jsonrpc_retry::client::SchemeCheck;
+    /// # use tower_jsonrpc_retry::http::Uri;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// // A stand-in for a TLS connector, which speaks both.
+    /// let tls = service_fn(|uri: Uri| {
+    ///     let encrypted = uri.scheme_str() == Some("https");
+    ///     ready(Ok::<_, BoxError>(encrypted))
+    /// });
+    /// let check = SchemeCheck::http_or_https(tls);
+    /// let encrypted = check.oneshot(Uri::from_static("https://127.0.0.1:8545/")).await?;
+    /// assert!(encrypted);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn http_or_https(inner: C) -> Self {
         Self { inner, https: true }
     }
@@ -146,6 +190,28 @@ where
 /// A URI whose scheme the client's connector does not speak (see [`SchemeCheck`]), or a
 /// URI without a scheme, which [`Client::builder`](crate::Client::builder)'s stacks refuse
 /// unsent.
+///
+/// # Examples
+///
+/// Its message says what to do instead:
+///
+/// ```
+/// # use std::future::ready;
+/// # use tower::{ServiceExt, service_fn};
+/// # use tower_jsonrpc_retry::BoxError;
+/// # use tower_jsonrpc_retry::client::{SchemeCheck, UnsupportedScheme};
+/// # use tower_jsonrpc_retry::http::Uri;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// # let connector = service_fn(|_: Uri| ready(Ok::<_, BoxError>(())));
+/// // A connector for plain HTTP, given an `https` URI.
+/// let check = SchemeCheck::http(connector);
+/// let err = check.oneshot(Uri::from_static("https://127.0.0.1:8545/")).await.unwrap_err();
+/// let refused = err.downcast_ref::<UnsupportedScheme>().ok_or("another error")?;
+/// assert!(refused.to_string().contains("build it with `ClientBuilder::build_https`"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsupportedScheme {
     scheme: Option<String>,
@@ -162,6 +228,25 @@ impl UnsupportedScheme {
     }
 
     /// The URI's scheme (`None` for a URI without one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::client::UnsupportedScheme;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // No scheme: the client refuses the call unsent, nothing is connected to.
+    /// let client = Client::builder("127.0.0.1:8545".parse()?).build();
+    /// let err = client.call::<u64>("eth_blockNumber", ()).await.unwrap_err();
+    /// let source = err.transport().and_then(|e| e.source());
+    /// let refused = source.and_then(|e| e.downcast_ref::<UnsupportedScheme>());
+    /// assert_eq!(refused.map(UnsupportedScheme::scheme), Some(None));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn scheme(&self) -> Option<&str> {
         self.scheme.as_deref()
     }

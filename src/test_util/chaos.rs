@@ -129,6 +129,16 @@ pub struct Chaos {
 
 impl Chaos {
     /// No faults yet, with this seed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::Chaos;
+    ///
+    /// // Add faults with `rate`: until then, every call is answered as scripted.
+    /// let chaos = Chaos::new(7);
+    /// assert_eq!(chaos.total_rate(), 0.0);
+    /// ```
     #[must_use]
     pub fn new(seed: u64) -> Self {
         Self {
@@ -138,6 +148,18 @@ impl Chaos {
     }
 
     /// Injects `fault` in this fraction of calls (added to the faults already set).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::{Chaos, Fault};
+    ///
+    /// let chaos = Chaos::new(7).rate(Fault::Status(503), 0.25);
+    /// assert_eq!(chaos.total_rate(), 0.25);
+    /// // Rates are clamped to `0.0..=1.0`; NaN is none.
+    /// assert_eq!(Chaos::new(7).rate(Fault::Malformed, 1.5).total_rate(), 1.0);
+    /// assert_eq!(Chaos::new(7).rate(Fault::Malformed, f64::NAN).total_rate(), 0.0);
+    /// ```
     #[must_use]
     pub fn rate(mut self, fault: Fault, rate: f64) -> Self {
         let rate = if rate.is_nan() {
@@ -192,6 +214,28 @@ impl ChaosState {
 
 /// What [`FlakyServer`](super::FlakyServer) did with one call (or one request it did not
 /// read): see [`FlakyServer::log`](super::FlakyServer::log).
+///
+/// # Examples
+///
+/// ```
+/// use tower_jsonrpc_retry::Client;
+/// use tower_jsonrpc_retry::jsonrpc::Id;
+/// use tower_jsonrpc_retry::test_util::FlakyServer;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = FlakyServer::start().await?;
+/// let client = Client::builder(server.uri()).build();
+/// let _: i64 = client.call("sum", (1, 2)).await?;
+/// client.notify("log", ("summed",)).await?;
+///
+/// let log: Vec<_> = server.log().into_iter().map(|e| (e.method, e.id, e.fault)).collect();
+/// let sum = (Some("sum".to_owned()), Some(Id::Number(1)), None);
+/// let note = (Some("log".to_owned()), None, None); // a notification has no id
+/// assert_eq!(log, [sum, note]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LogEntry {

@@ -35,6 +35,30 @@ use crate::{JsonRpcRetryLayer, RetryStrategy};
 /// `build_https` speaks HTTPS too. For anything else (another TLS
 /// connector, concurrency limits, tower-http layers), assemble
 /// the stack with `ServiceBuilder` and pass it to [`Client::new`].
+///
+/// # Examples
+///
+/// One configuration, two clients: calls that are retried, and writes sent once.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+/// use tower_jsonrpc_retry::{Client, RetryStrategy};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// let server = FlakyServer::start().await?;
+/// let builder = Client::builder(server.uri()).attempt_timeout(Duration::from_secs(2));
+/// let reads = builder.clone().build();
+/// let writes = builder.retry(RetryStrategy::none()).build();
+///
+/// server.script("sum", [Step::status(503), Step::status(503)]);
+/// assert!(writes.call::<i64>("sum", (1, 2)).await.is_err());
+/// assert_eq!(reads.call::<i64>("sum", (1, 2)).await?, 3);
+/// assert_eq!(server.calls("sum"), 3);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "a client builder makes no client until `build` is called"]
 pub struct ClientBuilder {
@@ -83,11 +107,51 @@ fn tcp() -> HttpConnector {
 
 /// The default time one attempt may take in [`Client::builder`]'s stack: long enough for
 /// a slow node's heavy call, and a hung connection still ends, to be retried.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::Client;
+/// use tower_jsonrpc_retry::client::DEFAULT_ATTEMPT_TIMEOUT;
+/// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// let server = FlakyServer::start().await?;
+/// // A call that takes 15 s: past the default, so this client waits three times as long.
+/// server.script("sum", [Step::delay(Duration::from_secs(15))]);
+/// let client = Client::builder(server.uri())
+///     .attempt_timeout(3 * DEFAULT_ATTEMPT_TIMEOUT)
+///     .build();
+/// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
+/// assert_eq!(server.calls("sum"), 1);
+/// # Ok(())
+/// # }
+/// ```
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a connection of [`Client::builder`]'s stack may stay idle in its pool
 /// before it is closed: hyper-util's default, and reqwest's, so that a service moving
 /// to this client keeps its connections as long as before.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jsonrpc_retry::Client;
+/// use tower_jsonrpc_retry::client::DEFAULT_POOL_IDLE_TIMEOUT;
+///
+/// // The idle time from the service's configuration, if it sets one.
+/// let configured: Option<u64> = None;
+/// let idle = configured.map_or(DEFAULT_POOL_IDLE_TIMEOUT, Duration::from_secs);
+/// assert_eq!(idle, Duration::from_secs(90));
+/// let client = Client::builder("http://127.0.0.1:8545/".parse()?)
+///     .pool_idle_timeout(idle)
+///     .build();
+/// # let _ = client;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl ClientBuilder {
@@ -398,6 +462,27 @@ impl ClientBuilder {
     /// root certificates (a private CA), a client certificate. Its ALPN protocols are
     /// replaced: none for HTTP/1.1 alone, the client's own with `http2` or
     /// `http2_prior_knowledge` (feature `http2`). Needs the `rustls` feature.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::client::{rustls, tls_config};
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let ca = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])?.cert;
+    /// // The roots of a private CA (its certificate, DER), and no others.
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// roots.add(ca.der().clone())?;
+    /// let server = FlakyServer::start().await?;
+    /// let client = Client::builder(server.uri()).build_https_with(tls_config(roots)?);
+    /// // `https` URIs are checked against those roots; plain `http` is spoken as before.
+    /// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     pub fn build_https_with(self, mut tls: rustls::ClientConfig) -> Client<HttpsStack> {
@@ -471,6 +556,20 @@ impl ClientBuilder {
 /// provider cannot leave rustls unable to pick one, and its default protocol versions
 /// (TLS 1.3 and 1.2). Fails only if the provider does not support them. Needs the
 /// `rustls` feature.
+///
+/// # Examples
+///
+/// ```
+/// use tower_jsonrpc_retry::client::{rustls, tls_config};
+///
+/// # let ca = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])?.cert;
+/// let mut roots = rustls::RootCertStore::empty();
+/// roots.add(ca.der().clone())?; // a private CA's certificate, DER
+/// let tls = tls_config(roots)?;
+/// // No ALPN protocols: `build_https_with` sets the client's own.
+/// assert!(tls.alpn_protocols.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub fn tls_config(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, rustls::Error> {

@@ -92,6 +92,26 @@ pub use rustls;
 /// of any of them is a breaking release of this crate. Code that
 /// names neither (`Client` with its default, the futures' `S` left to inference) is not
 /// affected.
+///
+/// # Examples
+///
+/// The recommended stack, taken out to go under a layer of your own:
+///
+/// ```
+/// use tower::limit::ConcurrencyLimit;
+/// use tower_jsonrpc_retry::Client;
+/// use tower_jsonrpc_retry::client::DefaultStack;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+/// let stack: DefaultStack = Client::builder(server.uri()).build().service().clone();
+/// // At most 8 calls at a time, batches included.
+/// let client = Client::new(ConcurrencyLimit::new(stack, 8));
+/// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
+/// # Ok(())
+/// # }
+/// ```
 pub type DefaultStack = StackOver<SchemeCheck<HttpConnector>>;
 
 /// The recommended stack over hyper-util's client with connector `C`.
@@ -99,6 +119,26 @@ type StackOver<C> = JsonRpcRetry<JsonRpcCodec<ResendCancelled<HyperClient<C, Ful
 
 /// The stack [`ClientBuilder::build_https`] assembles: the [`DefaultStack`] with a
 /// rustls connector, for `https` and `http` URIs.
+///
+/// # Examples
+///
+/// ```
+/// use tower_jsonrpc_retry::Client;
+/// use tower_jsonrpc_retry::client::HttpsStack;
+///
+/// /// A service's handle on its node, kept by name.
+/// struct Node {
+///     rpc: Client<HttpsStack>,
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+/// let node = Node { rpc: Client::builder(server.uri()).build_https()? };
+/// assert_eq!(node.rpc.call::<i64>("sum", (1, 2)).await?, 3);
+/// # Ok(())
+/// # }
+/// ```
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub type HttpsStack = StackOver<SchemeCheck<hyper_rustls::HttpsConnector<HttpConnector>>>;
@@ -287,6 +327,17 @@ where
     }
 
     /// The service stack.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::Client;
+    ///
+    /// let client = Client::builder("http://ada:s3cret@127.0.0.1:8545/".parse()?).build();
+    /// // The retry layer, over the codec: the endpoint, its credentials sent as a header.
+    /// assert_eq!(client.service().get_ref().uri(), "http://127.0.0.1:8545/");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn service(&self) -> &S {
         &self.service
     }
@@ -476,6 +527,25 @@ where
 }
 
 /// A request being configured; see [`Client::request`].
+///
+/// # Examples
+///
+/// ```
+/// use tower_jsonrpc_retry::{Client, RetryStrategy};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+/// let client = Client::builder(server.uri()).build();
+/// let urgent = true;
+/// let mut sum = client.request("sum").params((1, 2));
+/// if urgent {
+///     sum = sum.retry(RetryStrategy::none());
+/// }
+/// assert_eq!(sum.send::<i64>().await?, 3);
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "a request builder sends nothing until `send` or `notify` is called"]
 pub struct RequestBuilder<'a, S> {
     client: &'a Client<S>,
@@ -799,6 +869,30 @@ pub mod future {
         /// The future of [`Client::notify`](super::Client::notify) and
         /// [`RequestBuilder::notify`](super::RequestBuilder::notify). Like [`CallFuture`],
         /// it borrows nothing, and has the same auto traits.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use tower_jsonrpc_retry::Client;
+        /// use tower_jsonrpc_retry::client::DefaultStack;
+        /// use tower_jsonrpc_retry::client::future::NotifyFuture;
+        ///
+        /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+        /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+        /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+        /// let client = Client::builder(server.uri()).build();
+        /// // Notifications made now, and sent in order later.
+        /// let pending: Vec<NotifyFuture<DefaultStack>> = ["started", "ready"]
+        ///     .into_iter()
+        ///     .map(|step| client.notify("log", (step,)))
+        ///     .collect();
+        /// for notification in pending {
+        ///     notification.await?;
+        /// }
+        /// assert_eq!(server.calls("log"), 2);
+        /// # Ok(())
+        /// # }
+        /// ```
         #[must_use = "futures do nothing unless you `.await` or poll them"]
         pub struct NotifyFuture<S>
         where
@@ -833,6 +927,28 @@ pub mod future {
         /// The future of [`Client::send`](super::Client::send): the response as it came,
         /// or the stack's error. Like [`CallFuture`], it borrows nothing, and has the
         /// same auto traits.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use serde_json::json;
+        /// use tower_jsonrpc_retry::Client;
+        /// use tower_jsonrpc_retry::client::DefaultStack;
+        /// use tower_jsonrpc_retry::client::future::SendFuture;
+        /// use tower_jsonrpc_retry::jsonrpc::Request;
+        ///
+        /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+        /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+        /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+        /// let client = Client::builder(server.uri()).build();
+        /// let call = Request::new("sum", json!([1, 2])).with_id(1);
+        /// let sending: SendFuture<DefaultStack> = client.send(call);
+        /// // It borrows nothing: it can run as a task of its own.
+        /// let answer = tokio::spawn(sending).await??;
+        /// assert_eq!(answer.result(), Some(&json!(3)));
+        /// # Ok(())
+        /// # }
+        /// ```
         #[must_use = "futures do nothing unless you `.await` or poll them"]
         pub struct SendFuture<S>
         where
@@ -866,6 +982,27 @@ pub mod future {
         /// borrows nothing, so it can be spawned or kept in a struct by name; it is `Send`
         /// and `Sync` when the service, its future and its error are, and `Unpin` when the
         /// service's future is.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use tower_jsonrpc_retry::Client;
+        /// use tower_jsonrpc_retry::client::DefaultStack;
+        /// use tower_jsonrpc_retry::client::future::BatchFuture;
+        ///
+        /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+        /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+        /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+        /// let client = Client::builder(server.uri()).build();
+        /// let mut batch = client.batch();
+        /// let three = batch.call::<i64>("sum", (1, 2));
+        /// let sending: BatchFuture<DefaultStack> = batch.send();
+        /// // It borrows nothing: it can run as a task of its own.
+        /// let mut results = tokio::spawn(sending).await??;
+        /// assert_eq!(results.take(three)?, 3);
+        /// # Ok(())
+        /// # }
+        /// ```
         #[must_use = "futures do nothing unless you `.await` or poll them"]
         pub struct BatchFuture<S>
         where

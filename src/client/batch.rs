@@ -17,6 +17,26 @@ use crate::fused::Fused;
 use crate::jsonrpc::{BatchRequest, BatchResponse, Id, MethodName, Request, Response};
 
 /// A handle to one call of a batch, to take its typed result from [`BatchResults`].
+///
+/// # Examples
+///
+/// ```
+/// use tower_jsonrpc_retry::client::BatchItem;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+/// # let client = tower_jsonrpc_retry::Client::builder(server.uri()).build();
+/// // A call per pair, in one batch; each handle takes its own result.
+/// let pairs = [(1, 2), (3, 4), (5, 6)];
+/// let mut batch = client.batch();
+/// let items: Vec<BatchItem<i64>> = pairs.iter().map(|p| batch.call("sum", p)).collect();
+/// let mut results = batch.send().await?;
+/// let sums = items.into_iter().map(|item| results.take(item));
+/// assert_eq!(sums.collect::<Result<Vec<_>, _>>()?, [3, 7, 11]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct BatchItem<R> {
     id: Id,
     /// Where its answer is: a batch's answers come in call order, one per call.
@@ -129,6 +149,26 @@ where
     }
 
     /// Adds a call whose result is an `R`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::client::BatchItem;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// # let client = tower_jsonrpc_retry::Client::builder(server.uri()).build();
+    /// let mut batch = client.batch();
+    /// // The result's type is the handle's: by turbofish, or by annotation.
+    /// let three = batch.call::<i64>("sum", (1, 2));
+    /// let echoed: BatchItem<Vec<String>> = batch.call("echo", ("hi",));
+    /// let mut results = batch.send().await?;
+    /// assert_eq!(results.take(three)?, 3);
+    /// assert_eq!(results.take(echoed)?, ["hi"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn call<R: DeserializeOwned>(
         &mut self,
         method: impl Into<MethodName>,
@@ -147,6 +187,24 @@ where
     }
 
     /// Adds a notification.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// # let client = tower_jsonrpc_retry::Client::builder(server.uri()).build();
+    /// let mut batch = client.batch();
+    /// let three = batch.call::<i64>("sum", (1, 2));
+    /// batch.notify("log", ("summing",));
+    /// let mut results = batch.send().await?;
+    /// assert_eq!(results.take(three)?, 3);
+    /// // Run by the server, in the same HTTP request, and answered with nothing.
+    /// assert_eq!((server.calls("log"), server.http_requests()), (1, 1));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn notify(&mut self, method: impl Into<MethodName>, params: impl Serialize) {
         self.push(method.into(), params, None);
     }
@@ -155,6 +213,32 @@ where
     /// entirely, as [`RequestBuilder::retry`](super::RequestBuilder::retry) does (its
     /// non-idempotent methods included). One strategy decides for the whole batch: there is
     /// no strategy per call of a batch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::RetryStrategy;
+    /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+    /// use tower_jsonrpc_retry::test_util::Step;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// # let client = tower_jsonrpc_retry::Client::builder(server.uri()).build();
+    /// // The first call fails with -32000, which this batch retries: it alone goes again.
+    /// server.script("sum", [Step::error(-32000)]);
+    /// let patient = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(10)))
+    ///     .codes([-32000]);
+    /// let mut batch = client.batch().retry(patient);
+    /// let three = batch.call::<i64>("sum", (1, 2));
+    /// let seven = batch.call::<i64>("sum", (3, 4));
+    /// let mut results = batch.send().await?;
+    /// assert_eq!((results.take(three)?, results.take(seven)?), (3, 7));
+    /// assert_eq!((server.calls("sum"), server.http_requests()), (3, 2));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn retry(mut self, strategy: RetryStrategy) -> Self {
         self.batch.extensions_mut().insert(strategy);
         self
@@ -163,6 +247,25 @@ where
     /// Adds a header to the batch's HTTP requests (every attempt, a re-send of some calls
     /// included), as [`RequestBuilder::header`](super::RequestBuilder::header) does for
     /// one request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::http::{HeaderName, HeaderValue};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// # let client = tower_jsonrpc_retry::Client::builder(server.uri()).build();
+    /// let tenant = HeaderName::from_static("x-tenant");
+    /// let acme = HeaderValue::from_static("acme");
+    /// let mut batch = client.batch().header(tenant.clone(), acme);
+    /// let three = batch.call::<i64>("sum", (1, 2));
+    /// assert_eq!(batch.send().await?.take(three)?, 3);
+    /// assert_eq!(server.headers()[0][&tenant], "acme");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn header(mut self, name: http::HeaderName, value: http::HeaderValue) -> Self {
         codec::RequestHeaders::add_to(self.batch.extensions_mut(), name, value);
         self
@@ -172,6 +275,36 @@ where
     /// context), as [`RequestBuilder::extension`](super::RequestBuilder::extension) does
     /// for one request: the codec moves it onto every attempt's HTTP request, a re-send of
     /// some calls included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// use tower::service_fn;
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// use tower_jsonrpc_retry::http;
+    ///
+    /// /// The tenant a batch is sent for.
+    /// #[derive(Clone)]
+    /// struct Tenant(&'static str);
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Below the codec: an HTTP service that answers call 1 with the tenant it is for.
+    /// let http = service_fn(|req: http::Request<_>| async move {
+    ///     let tenant = req.extensions().get::<Tenant>().map_or("none", |t| t.0);
+    ///     let answer = format!(r#"[{{"jsonrpc":"2.0","id":1,"result":"{tenant}"}}]"#);
+    ///     Ok::<_, Infallible>(http::Response::new(answer))
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let client = Client::new(codec);
+    /// let mut batch = client.batch().extension(Tenant("acme"));
+    /// let tenant = batch.call::<String>("whoami", ());
+    /// assert_eq!(batch.send().await?.take(tenant)?, "acme");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.batch.extensions_mut().insert(value);
         self
@@ -190,6 +323,29 @@ where
     ///
     /// The future ([`BatchFuture`]) owns the batch and a clone of the service, and
     /// borrows nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::Value;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// # let client = tower_jsonrpc_retry::Client::builder(server.uri()).build();
+    /// // A call for each pending transaction, of which there are none today.
+    /// let pending: Vec<String> = Vec::new();
+    /// let mut batch = client.batch();
+    /// let mut receipts = Vec::new();
+    /// for hash in &pending {
+    ///     receipts.push(batch.call::<Value>("eth_getTransactionReceipt", (hash,)));
+    /// }
+    /// let results = batch.send().await?;
+    /// assert!(results.into_responses().is_empty());
+    /// assert_eq!(server.http_requests(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn send(self) -> BatchFuture<S> {
         let state = match (self.error, self.batch.is_empty()) {
             (Some(e), _) => BatchState::Done {
@@ -237,6 +393,30 @@ pub(super) fn batch_results<E>(
 }
 
 /// The answers to a batch, taken one call at a time with its [`BatchItem`].
+///
+/// # Examples
+///
+/// Each call's result is its own: one call's error answer leaves the others' results.
+///
+/// ```
+/// use tower_jsonrpc_retry::client::BatchResults;
+/// use tower_jsonrpc_retry::test_util::Step;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+/// # let client = tower_jsonrpc_retry::Client::builder(server.uri()).build();
+/// server.script("sum", [Step::error(-32000)]);
+/// let mut batch = client.batch();
+/// let failed = batch.call::<i64>("sum", (1, 2));
+/// let seven = batch.call::<i64>("sum", (3, 4));
+/// let mut results: BatchResults = batch.send().await?;
+/// let err = results.take(failed).unwrap_err();
+/// assert_eq!(err.rpc().map(|e| e.code()), Some(-32000));
+/// assert_eq!(results.take(seven)?, 7);
+/// # Ok(())
+/// # }
+/// ```
 pub struct BatchResults<E = codec::Error> {
     /// In call order; `None` once taken.
     items: Vec<Option<Response>>,
@@ -319,6 +499,38 @@ impl<E> BatchResults<E> {
     /// answered anyway; or its refusal of the whole batch, when a retry sent the calls
     /// again but not a non-idempotent notification. Also at the end of
     /// [`into_responses`](Self::into_responses).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// use tower::service_fn;
+    /// use tower_jsonrpc_retry::Client;
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// use tower_jsonrpc_retry::http;
+    /// use tower_jsonrpc_retry::jsonrpc::ErrorObject;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A server that answers the call, and could not read the notification.
+    /// let http = service_fn(|_: http::Request<_>| async {
+    ///     let answer = r#"[{"jsonrpc": "2.0", "id": 1, "result": 3},
+    ///         {"jsonrpc": "2.0", "id": null,
+    ///          "error": {"code": -32600, "message": "Invalid Request"}}]"#;
+    ///     Ok::<_, Infallible>(http::Response::new(answer.to_owned()))
+    /// });
+    /// let codec = JsonRpcCodec::new(http, "http://127.0.0.1:8545/".parse()?);
+    /// let client = Client::new(codec);
+    /// let mut batch = client.batch();
+    /// let three = batch.call::<i64>("sum", (1, 2));
+    /// batch.notify("log", ("summed",));
+    /// let mut results = batch.send().await?;
+    /// assert_eq!(results.take(three)?, 3);
+    /// let refused: Vec<_> = results.unmatched().iter().map(|r| r.error()).collect();
+    /// assert_eq!(refused, [Some(&ErrorObject::new(-32600, "Invalid Request"))]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn unmatched(&self) -> &[Response] {
         &self.unmatched
     }
@@ -332,6 +544,26 @@ impl<E> BatchResults<E> {
     /// [`into_responses`](Self::into_responses): a mis-declared result type does not
     /// lose what a call that ran returned), and [`ClientError::MissingItem`] when the
     /// batch's answer has no item for it (or it was taken already).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_jsonrpc_retry::ClientError;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// # let client = tower_jsonrpc_retry::Client::builder(server.uri()).build();
+    /// let mut batch = client.batch();
+    /// let three = batch.call::<String>("sum", (1, 2)); // a number, not a string
+    /// let mut results = batch.send().await?;
+    /// assert!(matches!(results.take(three), Err(ClientError::Deserialize(_))));
+    /// // The answer stays: the call ran, and what it returned is not lost.
+    /// assert_eq!(results.into_responses()[0].result(), Some(&json!(3)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn take<R: DeserializeOwned>(&mut self, item: BatchItem<R>) -> Result<R, ClientError<E>> {
         // Ids are not unique across batches (two clients each count from 1).
         if item.batch != self.serial {
@@ -368,6 +600,27 @@ impl<E> BatchResults<E> {
     /// The responses not taken yet, in call order (then any answer to no call of the
     /// batch, in the order the service gave them, and then the
     /// [`unmatched`](Self::unmatched) errors).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+    /// # let client = tower_jsonrpc_retry::Client::builder(server.uri()).build();
+    /// let mut batch = client.batch();
+    /// let three = batch.call::<i64>("sum", (1, 2));
+    /// let _seven = batch.call::<i64>("sum", (3, 4));
+    /// let mut results = batch.send().await?;
+    /// assert_eq!(results.take(three)?, 3);
+    /// // The rest, as they came: here the second call's answer.
+    /// let rest = results.into_responses();
+    /// assert_eq!(rest.iter().map(|r| r.result()).collect::<Vec<_>>(), [Some(&json!(7))]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_responses(mut self) -> Vec<Response> {
         // Answers out of place: each call's first, found by id.
         let mut responses = Vec::with_capacity(self.items.len() + self.unmatched.len());

@@ -106,7 +106,7 @@ pub use rustls;
 /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
 /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
 /// let stack: DefaultStack = Client::builder(server.uri()).build().service().clone();
-/// // At most 8 calls at a time, batches included.
+/// // At most 8 requests in flight, a batch counting as one.
 /// let client = Client::new(ConcurrencyLimit::new(stack, 8));
 /// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
 /// # Ok(())

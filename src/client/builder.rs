@@ -38,7 +38,7 @@ use crate::{JsonRpcRetryLayer, RetryStrategy};
 ///
 /// # Examples
 ///
-/// One configuration, two clients: calls that are retried, and writes sent once.
+/// One configuration, two clients: one that retries, one that sends each call once.
 ///
 /// ```
 /// use std::time::Duration;
@@ -49,12 +49,12 @@ use crate::{JsonRpcRetryLayer, RetryStrategy};
 /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
 /// let server = FlakyServer::start().await?;
 /// let builder = Client::builder(server.uri()).attempt_timeout(Duration::from_secs(2));
-/// let reads = builder.clone().build();
-/// let writes = builder.retry(RetryStrategy::none()).build();
+/// let patient = builder.clone().build();
+/// let once = builder.retry(RetryStrategy::none()).build();
 ///
 /// server.script("sum", [Step::status(503), Step::status(503)]);
-/// assert!(writes.call::<i64>("sum", (1, 2)).await.is_err());
-/// assert_eq!(reads.call::<i64>("sum", (1, 2)).await?, 3);
+/// assert!(once.call::<i64>("sum", (1, 2)).await.is_err());
+/// assert_eq!(patient.call::<i64>("sum", (1, 2)).await?, 3);
 /// assert_eq!(server.calls("sum"), 3);
 /// # Ok(())
 /// # }

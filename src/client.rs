@@ -150,6 +150,8 @@ type IdGenerator = Arc<dyn Fn() -> Id + Send + Sync>;
 /// Cheap to clone; clones share the stack's configuration and the id counter. Each call
 /// runs on a clone of the service, so calls can run concurrently.
 ///
+/// # Examples
+///
 /// A call gives the typed result, or a [`ClientError`]: the server's error object once
 /// the strategy stops retrying ([`ClientError::rpc`]), or the stack's error. A request
 /// can carry a strategy of its own ([`Client::request`]):
@@ -203,6 +205,8 @@ impl Client {
     /// Credentials in the URI (`http://user:password@host/`) are sent as an `Authorization:
     /// Basic` header, as [`JsonRpcCodecLayer::new`](crate::codec::JsonRpcCodecLayer::new)
     /// does.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -261,6 +265,8 @@ where
     /// http::Response<Incoming>, E>>>`, with a concrete error type `E` (with `BoxError`
     /// there, rustc cannot prove a call's future `Send` for `tokio::spawn`).
     ///
+    /// # Examples
+    ///
     /// A stack of your own, here the retry layer and the codec over hyper-util's client:
     ///
     /// ```
@@ -296,6 +302,8 @@ where
     /// [`ClientError::Transport`] (a [`codec::Error`](crate::codec::Error) for which
     /// [`is_invalid_request`](crate::codec::Error::is_invalid_request) holds, its
     /// [`DuplicateId`](crate::jsonrpc::DecodeError::DuplicateId) naming the id).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU64, Ordering};
@@ -374,6 +382,8 @@ where
     /// service, its future and its error are (a `BoxCloneService` too, which is not
     /// `Sync`).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use serde::Deserialize;
     /// use serde_json::json;
@@ -411,6 +421,8 @@ where
     /// [`Params`](ClientError::Params) for params that are not an array or an object
     /// (then nothing is sent). The future ([`NotifyFuture`]) borrows nothing.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::Client;
     ///
@@ -429,6 +441,8 @@ where
 
     /// A request to configure before sending: params, its own retry strategy, its id, and
     /// values in its extensions for the layers below.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -473,6 +487,8 @@ where
     ///
     /// The future ([`SendFuture`]) borrows nothing: it owns a clone of the service.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use serde_json::json;
     /// use tower_jsonrpc_retry::Client;
@@ -504,6 +520,8 @@ where
         + Clone,
 {
     /// A batch to fill with calls and notifications, sent in one HTTP exchange.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::Client;
@@ -571,6 +589,8 @@ where
 {
     /// Sets the params: a tuple (positional), a struct or map (named), `()` (none).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use serde::Serialize;
     /// use tower_jsonrpc_retry::Client;
@@ -600,6 +620,8 @@ where
     /// methods ([`for_method`](crate::RetryStrategy::for_method)), a clone's included,
     /// only hold calls back.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::{Client, RetryStrategy};
@@ -622,6 +644,8 @@ where
 
     /// Sets the id instead of taking the client's next one.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::Client;
     ///
@@ -641,6 +665,8 @@ where
     /// request's extensions as [`RequestHeaders`], which the codec reads (see there:
     /// `Content-Length` and `Transfer-Encoding` are left out, credentials marked
     /// sensitive).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::Client;
@@ -671,6 +697,8 @@ where
     /// Adds a value to the request's extensions, for the layers below. The codec moves
     /// them onto every attempt's HTTP request, where a layer of yours reads them.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::Client;
     ///
@@ -700,6 +728,8 @@ where
     /// Sends the call and deserializes its result. The future borrows nothing (not the
     /// client): it owns a clone of the service and the request.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::Client;
     ///
@@ -722,6 +752,8 @@ where
 
     /// Sends it as a notification: without an id, so one set with [`id`](Self::id) is
     /// not sent (a notification is a request with no id).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::Client;
@@ -812,6 +844,8 @@ pub mod future {
         /// future and its error are; it is `Unpin` when the service's future is, which the
         /// [`DefaultStack`](super::DefaultStack)'s is not: pin it (`Box::pin`,
         /// `std::pin::pin!`) to poll it by hand or to `select!` on it across loop turns.
+        ///
+        /// # Examples
         ///
         /// ```
         /// use tower_jsonrpc_retry::Client;

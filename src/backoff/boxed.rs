@@ -39,6 +39,8 @@ pub struct BoxBackoff {
 impl BoxBackoff {
     /// Erases the type of `backoff`.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::{Backoff, BoxBackoff, FibonacciBackoff};
     ///
@@ -77,6 +79,8 @@ impl fmt::Debug for BoxBackoff {
 }
 
 /// The delays of one request drawn from a [`BoxBackoff`].
+///
+/// # Examples
 ///
 /// ```
 /// use std::time::Duration;

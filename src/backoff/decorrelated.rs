@@ -58,6 +58,8 @@ pub struct DecorrelatedJitterBackoff {
 impl DecorrelatedJitterBackoff {
     /// `attempts` retries starting from `base`, none longer than `cap`.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, DecorrelatedJitterBackoff};
@@ -76,6 +78,8 @@ impl DecorrelatedJitterBackoff {
 
     /// Sets the number of retries (delays yielded).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::{Backoff, DecorrelatedJitterBackoff};
     ///
@@ -88,6 +92,8 @@ impl DecorrelatedJitterBackoff {
     }
 
     /// Sets the smallest delay, and the starting point of the walk.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -103,6 +109,8 @@ impl DecorrelatedJitterBackoff {
     }
 
     /// Sets the largest delay.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -120,6 +128,8 @@ impl DecorrelatedJitterBackoff {
     /// Makes the random streams reproducible: the `n`-th request drawn from this recipe
     /// (clones included) is seeded from `(seed, n)`.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::{Backoff, DecorrelatedJitterBackoff};
     ///
@@ -135,6 +145,8 @@ impl DecorrelatedJitterBackoff {
 
     /// The number of retries.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::DecorrelatedJitterBackoff;
     ///
@@ -145,6 +157,8 @@ impl DecorrelatedJitterBackoff {
     }
 
     /// The smallest delay.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -157,6 +171,8 @@ impl DecorrelatedJitterBackoff {
     }
 
     /// The largest delay.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -198,6 +214,8 @@ impl Backoff for DecorrelatedJitterBackoff {
 }
 
 /// The delays of one request drawn from a [`DecorrelatedJitterBackoff`].
+///
+/// # Examples
 ///
 /// ```
 /// use tower_jsonrpc_retry::backoff::{Backoff, DecorrelatedJitterBackoff, DecorrelatedJitterDelays};

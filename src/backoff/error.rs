@@ -59,6 +59,8 @@ impl InvalidBackoff {
     /// The name of the rejected parameter, as the constructor spells it (`"factor"`,
     /// `"sigma"`, ...).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::Jitter;
     ///
@@ -69,6 +71,8 @@ impl InvalidBackoff {
     }
 
     /// The rejected value.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::Jitter;

@@ -58,6 +58,8 @@ impl ExponentialBackoff {
     ///
     /// [`InvalidBackoff`] if `factor` is negative, NaN or infinite.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, ExponentialBackoff};
@@ -75,6 +77,8 @@ impl ExponentialBackoff {
 
     /// `attempts` retries, starting at `base` and doubling: `new(attempts, base, 2.0)`
     /// without the `Result`, usable in a `const`.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -95,6 +99,8 @@ impl ExponentialBackoff {
 
     /// Sets the number of retries (delays yielded).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::{Backoff, ExponentialBackoff};
     ///
@@ -107,6 +113,8 @@ impl ExponentialBackoff {
     }
 
     /// Sets the first delay.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -127,6 +135,8 @@ impl ExponentialBackoff {
     ///
     /// [`InvalidBackoff`] if `factor` is negative, NaN or infinite.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, ExponentialBackoff};
@@ -143,6 +153,8 @@ impl ExponentialBackoff {
 
     /// Caps each delay, after jitter (pjrpc's `max_value`).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, ExponentialBackoff};
@@ -158,6 +170,8 @@ impl ExponentialBackoff {
 
     /// Removes the cap (the default).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::ExponentialBackoff;
@@ -172,6 +186,8 @@ impl ExponentialBackoff {
     }
 
     /// Sets the jitter, applied to each delay before the cap.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -192,6 +208,8 @@ impl ExponentialBackoff {
 
     /// The number of retries.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::ExponentialBackoff;
     ///
@@ -202,6 +220,8 @@ impl ExponentialBackoff {
     }
 
     /// The first delay, before jitter.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -215,6 +235,8 @@ impl ExponentialBackoff {
 
     /// The growth factor.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::ExponentialBackoff;
     ///
@@ -227,6 +249,8 @@ impl ExponentialBackoff {
     /// The cap on each delay, if any ([`with_max_delay`](Self::with_max_delay)). (Named
     /// apart from [`BackoffExt::max_delay`](super::BackoffExt::max_delay), the combinator
     /// that caps any backoff, which would otherwise shadow it.)
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::ExponentialBackoff;
@@ -264,6 +288,8 @@ impl Backoff for ExponentialBackoff {
 }
 
 /// The delays of one request drawn from an [`ExponentialBackoff`].
+///
+/// # Examples
 ///
 /// ```
 /// use tower_jsonrpc_retry::backoff::{Backoff, ExponentialBackoff, ExponentialDelays};

@@ -50,6 +50,8 @@ pub struct FibonacciBackoff {
 impl FibonacciBackoff {
     /// `attempts` retries of `multiplier × fib(i)`, capped at 1 s (see the type's docs).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::FibonacciBackoff;
@@ -68,6 +70,8 @@ impl FibonacciBackoff {
 
     /// Sets the number of retries (delays yielded).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::{Backoff, FibonacciBackoff};
     ///
@@ -80,6 +84,8 @@ impl FibonacciBackoff {
     }
 
     /// Sets the unit the Fibonacci numbers are multiplied by.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -95,6 +101,8 @@ impl FibonacciBackoff {
     }
 
     /// Caps each delay, after jitter (pjrpc's `max_value`; 1 s unless changed).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -112,6 +120,8 @@ impl FibonacciBackoff {
 
     /// Removes the cap, which otherwise defaults to 1 s (pjrpc's `max_value=None`).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, FibonacciBackoff};
@@ -126,6 +136,8 @@ impl FibonacciBackoff {
     }
 
     /// Sets the jitter, applied to each delay before the cap.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -142,6 +154,8 @@ impl FibonacciBackoff {
 
     /// The number of retries.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::FibonacciBackoff;
     ///
@@ -152,6 +166,8 @@ impl FibonacciBackoff {
     }
 
     /// The unit the Fibonacci numbers are multiplied by.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -166,6 +182,8 @@ impl FibonacciBackoff {
     /// The cap on each delay, if any: `Some(1 s)` unless changed. (Named apart from
     /// [`BackoffExt::max_delay`](super::BackoffExt::max_delay), the combinator that caps
     /// any backoff, which would otherwise shadow it.)
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -205,6 +223,8 @@ impl Backoff for FibonacciBackoff {
 }
 
 /// The delays of one request drawn from a [`FibonacciBackoff`].
+///
+/// # Examples
 ///
 /// ```
 /// use tower_jsonrpc_retry::backoff::{Backoff, FibonacciBackoff, FibonacciDelays};

@@ -15,6 +15,8 @@ use super::Backoff;
 /// built-in backoffs do: the closure runs at a request's first failure, so a panic there
 /// (`random_range` on an empty range) would end the call's task.
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use rand::{RngExt, SeedableRng, rngs::SmallRng};
@@ -48,6 +50,8 @@ where
 }
 
 /// A [`Backoff`] made from a closure, by [`from_fn`].
+///
+/// # Examples
 ///
 /// ```
 /// use std::time::Duration;
@@ -85,6 +89,8 @@ impl<F> fmt::Debug for FromFn<F> {
 /// Turns a clonable iterator of delays into a [`Backoff`]: each request gets a clone of
 /// it, from its start.
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_jsonrpc_retry::backoff::{self, Backoff};
@@ -108,6 +114,8 @@ where
 }
 
 /// A [`Backoff`] made from a clonable iterator, by [`from_iter`].
+///
+/// # Examples
 ///
 /// ```
 /// use std::time::Duration;

@@ -123,6 +123,8 @@ impl Jitter {
 
     /// No jitter: every delay is left as it is.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::Jitter;
     ///
@@ -135,6 +137,8 @@ impl Jitter {
     /// Adds `f(i)` seconds to the delay of retry `i` (counted from 0), as pjrpc's
     /// `jitter=lambda attempt: ...` does. The result may be negative; a delay that
     /// would fall below zero becomes zero, and a NaN counts as `0.0`.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -158,6 +162,8 @@ impl Jitter {
     /// (`jitter=lambda: ...`). Negative results and NaN are handled as in
     /// [`from_fn`](Self::from_fn).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, Jitter, PeriodicBackoff};
@@ -178,6 +184,8 @@ impl Jitter {
     /// # Errors
     ///
     /// [`InvalidBackoff`] if `mu` is not finite, or `sigma` is negative or not finite.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -201,6 +209,8 @@ impl Jitter {
     /// # Errors
     ///
     /// [`InvalidBackoff`] if a bound is not finite or `high < low`.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -228,6 +238,8 @@ impl Jitter {
     /// jitter: `ExponentialBackoff::doubling(8, base).with_max_delay(cap)
     /// .jitter(Jitter::full())`.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff, Jitter};
@@ -243,6 +255,8 @@ impl Jitter {
 
     /// "Equal jitter": each delay `d` becomes `d/2 + U[0, d/2)`, which keeps at least
     /// half of it.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -262,6 +276,8 @@ impl Jitter {
     ///
     /// [`InvalidBackoff`] unless `0 ≤ p ≤ 1`.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, Jitter, PeriodicBackoff};
@@ -277,6 +293,8 @@ impl Jitter {
     /// Makes the random kinds reproducible: the `n`-th request drawn from a recipe
     /// holding this jitter (clones included) is seeded from `(seed, n)`. See
     /// [Randomness](Self#randomness).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -297,6 +315,8 @@ impl Jitter {
     }
 
     /// Whether this is [`Jitter::none()`].
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::Jitter;

@@ -201,6 +201,8 @@ pub trait Backoff: Send + Sync + 'static {
     /// never sends a call again, and a batch holds such calls back as it does those of
     /// [`RetryStrategy::none()`](crate::RetryStrategy::none).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, PeriodicBackoff};

@@ -44,6 +44,8 @@ pub struct PeriodicBackoff {
 impl PeriodicBackoff {
     /// `attempts` retries, `interval` before each.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, PeriodicBackoff};
@@ -61,6 +63,8 @@ impl PeriodicBackoff {
 
     /// Sets the number of retries (delays yielded).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::{Backoff, PeriodicBackoff};
     ///
@@ -73,6 +77,8 @@ impl PeriodicBackoff {
     }
 
     /// Sets the delay before each retry.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -88,6 +94,8 @@ impl PeriodicBackoff {
     }
 
     /// Caps each delay, after jitter.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -106,6 +114,8 @@ impl PeriodicBackoff {
 
     /// Removes the cap (the default).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
@@ -120,6 +130,8 @@ impl PeriodicBackoff {
     }
 
     /// Sets the jitter, applied to each delay before the cap.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -136,6 +148,8 @@ impl PeriodicBackoff {
 
     /// The number of retries.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
     ///
@@ -146,6 +160,8 @@ impl PeriodicBackoff {
     }
 
     /// The delay before each retry, before jitter.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -160,6 +176,8 @@ impl PeriodicBackoff {
     /// The cap on each delay, if any ([`with_max_delay`](Self::with_max_delay)). (Named
     /// apart from [`BackoffExt::max_delay`](super::BackoffExt::max_delay), the combinator
     /// that caps any backoff, which would otherwise shadow it.)
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
@@ -196,6 +214,8 @@ impl Backoff for PeriodicBackoff {
 }
 
 /// The delays of one request drawn from a [`PeriodicBackoff`].
+///
+/// # Examples
 ///
 /// ```
 /// use std::time::Duration;

@@ -179,6 +179,8 @@ impl ClientBuilder {
     ///
     /// [`DEFAULT_ATTEMPT_TIMEOUT`] (10 s).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::Client;
@@ -202,6 +204,8 @@ impl ClientBuilder {
     /// [`RetryStrategy::transient()`]: connect failures, timeouts, resets and
     /// 429/502/503/504, three retries.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::{Client, RetryStrategy};
     ///
@@ -221,6 +225,8 @@ impl ClientBuilder {
     /// [`JsonRpcCodecLayer::header`] marks them, so `Debug` output never shows them.
     /// `Content-Length` and `Transfer-Encoding` are not taken, as there: the client frames
     /// each request's body itself.
+    ///
+    /// # Examples
     ///
     /// The types are the `http` crate's, re-exported as [`crate::http`]:
     ///
@@ -243,6 +249,8 @@ impl ClientBuilder {
 
     /// Adds these headers to every HTTP request, as
     /// [`JsonRpcCodecLayer::headers`] does.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::Client;
@@ -269,6 +277,8 @@ impl ClientBuilder {
     /// # Default
     ///
     /// [`DEFAULT_BODY_LIMIT`](crate::codec::DEFAULT_BODY_LIMIT) (10 MiB).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::Client;
@@ -305,6 +315,8 @@ impl ClientBuilder {
     /// # Default
     ///
     /// [`DEFAULT_POOL_IDLE_TIMEOUT`] (90 s).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -386,6 +398,8 @@ impl ClientBuilder {
     /// resets (the [`transient`](RetryStrategy::transient) preset) retry to no avail, on
     /// a new connection each time.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::Client;
     /// use tower_jsonrpc_retry::http::Version;
@@ -412,6 +426,8 @@ impl ClientBuilder {
     /// [`UnsupportedScheme`](super::UnsupportedScheme) in the error's chain (for `https`,
     /// see `build_https`, feature `rustls`). Needs a tokio runtime when calls are made, not
     /// now.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::Client;

@@ -18,6 +18,8 @@ use crate::{GaveUp, InspectError};
 /// prints only `{e}` reads "the service stack failed the call". Print the whole chain
 /// (anyhow's `{:#}`, or a loop over `source()`), or match on the variant.
 ///
+/// # Examples
+///
 /// ```
 /// use tower_jsonrpc_retry::ClientError;
 ///
@@ -296,6 +298,8 @@ impl<E: InspectError> ClientError<E> {
     /// the codec's own [`attempt_timeout`](crate::codec::JsonRpcCodecLayer::attempt_timeout)
     /// is a `codec::Error`, which holds it.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::{ClientError, GiveUpReason};
     ///
@@ -573,6 +577,8 @@ impl RpcError {
     /// are over. Hints a strategy's own rules read
     /// ([`retry_after_from`](crate::RetryStrategy::retry_after_from)) are not among them.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::client::RpcError;
@@ -682,6 +688,8 @@ where
 
 /// A result that did not deserialize into the type asked for: the result as the server
 /// sent it, and serde_json's error.
+///
+/// # Examples
 ///
 /// ```
 /// use serde_json::json;

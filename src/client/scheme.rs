@@ -66,6 +66,8 @@ impl<C> SchemeCheck<C> {
     /// `inner` for `http` URIs only, as [`build`](super::ClientBuilder::build) uses
     /// hyper-util's `HttpConnector`: for a stack of your own over hyper-util's client.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use bytes::Bytes;
     /// use http_body_util::Full;

@@ -15,6 +15,8 @@ use crate::retry::GaveUp;
 /// [`source()`](std::error::Error::source), so a hyper-util connect error, a
 /// `tower::timeout::error::Elapsed` or an `io::Error` can be found by walking the chain.
 ///
+/// # Examples
+///
 /// ```
 /// # use tower_jsonrpc_retry::codec::Error;
 /// fn describe(err: &Error) -> &'static str {

@@ -8,6 +8,8 @@ use super::{Config, JsonRpcCodec};
 
 /// Applies [`JsonRpcCodec`] to a service: JSON-RPC messages in, HTTP requests out.
 ///
+/// # Examples
+///
 /// ```
 /// use tower::ServiceBuilder;
 /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
@@ -45,6 +47,8 @@ impl JsonRpcCodecLayer {
     /// [`RequestHeaders`](super::RequestHeaders)): Basic authentication cannot carry them
     /// (RFC 7617), and the server would take what follows the colon for the password.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
     ///
@@ -75,6 +79,8 @@ impl JsonRpcCodecLayer {
     /// request's body and the HTTP client frames it (hyper would trust a length given
     /// here, and cut the body short, or wait for bytes that never come).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
     /// use tower_jsonrpc_retry::http::HeaderValue;
@@ -96,6 +102,8 @@ impl JsonRpcCodecLayer {
 
     /// Adds these headers to every HTTP request, credentials marked sensitive as
     /// [`header`](Self::header) marks them, and the body's framing left out as it does.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
@@ -142,6 +150,8 @@ impl JsonRpcCodecLayer {
     /// A limit raised as far as `usize::MAX` stays safe against a server that lies about
     /// its length: at most 16 MiB of a declared `Content-Length` is reserved
     /// before the bytes arrive, and past that the buffer grows with what was received.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
@@ -197,6 +207,8 @@ impl JsonRpcCodecLayer {
     ///
     /// The codec's `call` then starts a tokio timer: outside a tokio runtime with its
     /// time driver it panics, as tower's `Timeout` does.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;

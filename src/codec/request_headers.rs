@@ -23,6 +23,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 /// ([`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http)) the caller's own HTTP
 /// request carries its headers, and re-sends keep them; this is not read there.
 ///
+/// # Examples
+///
 /// ```
 /// use serde_json::json;
 /// use tower::{ServiceBuilder, ServiceExt};

@@ -8,6 +8,8 @@ use http::HeaderMap;
 /// HTTP-date, turned into a delay from the moment the response arrived (a date in the
 /// past is a delay of zero). Anything else is ignored.
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_jsonrpc_retry::codec::RetryAfter;
@@ -34,6 +36,8 @@ impl RetryAfter {
     /// [`jsonrpc::Response`](crate::jsonrpc::Response) between the retry layer and the
     /// codec, it replaces the hint the codec read from the header, which sits in the
     /// same place: keep the longer yourself to honour both.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;

@@ -12,6 +12,8 @@ use super::{DecodeError, ErrorObject, Id, Request, Response};
 /// Like [`Request`], a batch carries [`extensions`](Self::extensions) for per-batch
 /// settings.
 ///
+/// # Examples
+///
 /// ```
 /// use serde_json::json;
 /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Id, Request};
@@ -93,6 +95,8 @@ impl BatchRequest {
     }
 
     /// An iterator over the requests, in order (as `for request in &batch`).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use serde_json::json;
@@ -316,6 +320,8 @@ impl Eq for BatchRequest {}
 /// large") under the first call's id, answering two calls or more, is read as a refusal
 /// of the whole batch too.
 ///
+/// # Examples
+///
 /// ```
 /// use tower_jsonrpc_retry::jsonrpc::{BatchResponse, Id};
 ///
@@ -391,6 +397,8 @@ impl BatchResponse {
 
     /// An iterator over the answers, in the order of the calls (as `for answer in
     /// &answers`).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use serde_json::json;

@@ -18,6 +18,8 @@ use super::Id;
 /// terminal. (A backslash it wrote is not doubled, so `\n` may be either: `Debug`
 /// tells them apart.) [`message`](Self::message) has it as sent.
 ///
+/// # Examples
+///
 /// ```
 /// use tower_jsonrpc_retry::jsonrpc::ErrorObject;
 ///

@@ -18,6 +18,8 @@ use super::DecodeError;
 /// what an `f64` holds (`1e400`) is refused earlier, as JSON serde_json does not read:
 /// [`DecodeError::Json`]. Strings are shared, so cloning an `Id` never allocates.
 ///
+/// # Examples
+///
 /// ```
 /// use tower_jsonrpc_retry::jsonrpc::Id;
 ///
@@ -100,6 +102,8 @@ impl From<u32> for Id {
 
 /// A `u64` (a counter, say) beyond `i64::MAX` is no JSON-RPC id this crate sends: it is
 /// refused, with the standard library's error for the same conversion to `i64`.
+///
+/// # Examples
 ///
 /// ```
 /// use tower_jsonrpc_retry::jsonrpc::Id;

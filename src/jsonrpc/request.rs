@@ -32,6 +32,8 @@ impl Method {
 /// [`RetryStrategy`](crate::RetryStrategy), travel in [`extensions`](Request::extensions);
 /// the codec hands them on to the HTTP request.
 ///
+/// # Examples
+///
 /// ```
 /// use serde_json::json;
 /// use tower_jsonrpc_retry::jsonrpc::{Id, Request};
@@ -417,6 +419,8 @@ impl<'de> Deserialize<'de> for Request {
 /// taken as it is, so that a literal costs no allocation.) A `String` in a `static` goes
 /// as `NAME.as_str()`, kept as it is; `NAME.as_ref()` leaves its type open, and does not
 /// compile.
+///
+/// # Examples
 ///
 /// ```
 /// use serde_json::json;

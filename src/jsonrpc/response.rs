@@ -20,6 +20,8 @@ pub(crate) struct ResultUnbuilt;
 /// the codec records a non-2xx [`http::StatusCode`] and a
 /// [`RetryAfter`](crate::codec::RetryAfter) hint there.
 ///
+/// # Examples
+///
 /// ```
 /// use serde_json::json;
 /// use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};

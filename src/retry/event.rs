@@ -149,6 +149,8 @@ impl fmt::Display for GiveUpReason {
 
 /// A retry about to happen, as given to [`RetryStrategy::on_retry`] and to `tracing`.
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_jsonrpc_retry::{RetryEvent, RetryStrategy};
@@ -491,6 +493,8 @@ impl<'a> RetryEvent<'a> {
     /// the answer of the first call re-sent, else the batch's own error): its code,
     /// message and data, to log what the server said.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::{RetryEvent, RetryStrategy};
     ///
@@ -753,6 +757,8 @@ pub(crate) fn announce_retry(strategy: &RetryStrategy, event: &RetryEvent<'_>) {
 /// alone hears it. (jsonrpsee's client does not show the `http::Response`'s extensions:
 /// inside it, only the layer's own errors, a timeout's, say it, in their message.)
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
@@ -933,6 +939,8 @@ impl GaveUp {
     /// even if the answer says it did not (a rate limit's error, say). Only a batch's
     /// answers have such a record; a single call's failure is always its last attempt's.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
@@ -972,6 +980,8 @@ impl GaveUp {
     /// The record on an error, found anywhere in its `source()` chain (on the
     /// [`codec::Error`](crate::codec::Error) given up on; the outermost that has one):
     /// for an error type of a layer above the retry layer, or a boxed one.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::GaveUp;
@@ -1073,6 +1083,8 @@ impl fmt::Display for GaveUp {
 /// exchange. When the batch failed as a whole (a transport failure, a refusal) and was
 /// held back, the first non-idempotent call is named (a notification only if no call is
 /// one); after any other such failure, the first call sent last.
+///
+/// # Examples
 ///
 /// ```
 /// use std::sync::Arc;
@@ -1346,6 +1358,8 @@ impl<'a> GiveUpEvent<'a> {
     /// [`class`](Self::class), its [`error`](Self::error)), or a successful answer a
     /// [`retry_result_if`](RetryStrategy::retry_result_if) rule retried (no error).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::{GiveUpEvent, RetryStrategy};
     ///
@@ -1436,6 +1450,8 @@ impl<'a> GiveUpEvent<'a> {
     /// failure status; `None` for an answer (see [`code`](Self::code)) and for an error
     /// of none of these (an answer that could not be read: see [`error`](Self::error)).
     /// With the code and the status, a label for metrics by cause.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::{GiveUpEvent, RetryStrategy};

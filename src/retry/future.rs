@@ -35,6 +35,8 @@ pin_project! {
     /// implementations; tower's `Retry` awaits it before sending the request again. It is
     /// not `Unpin` (it may hold a tokio `Sleep`).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::retry::future::Delay;

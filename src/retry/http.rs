@@ -313,6 +313,8 @@ impl<B, E> HttpRetryLayer<B, E> {
     /// a task `Send` ("implementation of `From` is not general enough"), as for `Buffer`
     /// over any service whose error is `BoxError`.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer, RetryStrategy};
     ///

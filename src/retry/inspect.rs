@@ -20,6 +20,8 @@ use crate::codec;
 /// type, implement [`as_error`](Self::as_error); the provided
 /// methods find a [`codec::Error`] anywhere in the chain and read its status and hint.
 ///
+/// # Examples
+///
 /// ```
 /// use tower_jsonrpc_retry::InspectError;
 ///

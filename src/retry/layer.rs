@@ -35,6 +35,8 @@ use crate::jsonrpc::{BatchRequest, BatchResponse, Request, Response};
 /// attempt timeout, or on a notification whose 2xx answer has a body to drain (it waits
 /// 100 ms at most for it).
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use serde_json::json;
@@ -69,6 +71,8 @@ pub struct JsonRpcRetryLayer {
 impl JsonRpcRetryLayer {
     /// A layer whose requests follow `strategy` unless they carry their own.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::{JsonRpcRetryLayer, RetryStrategy};
     ///
@@ -84,6 +88,8 @@ impl JsonRpcRetryLayer {
     /// stacks that only take HTTP layers, such as jsonrpsee's HTTP client. See
     /// [`HttpRetryLayer`]; inside jsonrpsee, give it jsonrpsee's error type with
     /// [`map_err`](HttpRetryLayer::map_err).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -163,6 +169,8 @@ impl<S> Layer<S> for JsonRpcRetryLayer {
 /// Its response future, [`ResponseFuture`](super::future::ResponseFuture), is tower's own
 /// `Retry` future, which stays pending if polled again after its output, as the crate's
 /// other futures do (tower's would poll the last attempt's future again).
+///
+/// # Examples
 ///
 /// It serves both [`Request`] and [`BatchRequest`], as the
 /// [codec](crate::codec::JsonRpcCodec) does, so where the call does not name the request

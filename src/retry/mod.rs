@@ -65,6 +65,8 @@ pub(crate) use decide::data_hint;
 /// it may go round the loop more than once, so an error in the loop may be yielded
 /// several times.
 ///
+/// # Examples
+///
 /// ```
 /// use tower::timeout::error::Elapsed;
 /// use tower_jsonrpc_retry::BoxError;

@@ -37,6 +37,8 @@ use crate::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Id, Request, Resp
 /// the rest. The delay iterator is drawn lazily, at the first retry, so a call that
 /// succeeds first time costs no allocation here.
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use tower::retry::Retry;

@@ -56,6 +56,8 @@ pub const DEFAULT_RETRY_AFTER_CEILING: Duration = Duration::from_secs(60);
 
 /// A kind of transport failure, read from an error's `source()` chain and status.
 ///
+/// # Examples
+///
 /// ```
 /// use tower_jsonrpc_retry::{ErrorClass, RetryStrategy, http};
 /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
@@ -241,6 +243,8 @@ pub(crate) struct Inner {
 /// [`transient()`](Self::transient) preset, which retries connect failures, timeouts,
 /// resets and 429/502/503/504.)
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_jsonrpc_retry::RetryStrategy;
@@ -297,6 +301,8 @@ impl RetryStrategy {
     /// A strategy that waits for the delays of `backoff`, and retries nothing until
     /// codes or errors are added.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::RetryStrategy;
@@ -314,6 +320,8 @@ impl RetryStrategy {
 
     /// A strategy that never retries. In a request's extensions, it disables retries
     /// for that request, whatever the layer's default.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::RetryStrategy;
@@ -360,6 +368,8 @@ impl RetryStrategy {
 
     /// Replaces the backoff.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::RetryStrategy;
@@ -379,6 +389,8 @@ impl RetryStrategy {
     /// Rebuilds the backoff from the current one: to scale or cap a preset's delays
     /// without restating them. A strategy without a backoff ([`none`](Self::none)) is
     /// left as it is.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::RetryStrategy;
@@ -402,6 +414,8 @@ impl RetryStrategy {
 
     /// Retries JSON-RPC error responses with these codes (added to those already set).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::RetryStrategy;
@@ -424,6 +438,8 @@ impl RetryStrategy {
 
     /// Retries JSON-RPC error responses for which `f` is true, e.g. a code whose meaning
     /// depends on its message.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::RetryStrategy;
@@ -463,6 +479,8 @@ impl RetryStrategy {
     /// more than once about one answer (a batch's bookkeeping asks again): keep it a
     /// plain function of its arguments.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::RetryStrategy;
     ///
@@ -487,6 +505,8 @@ impl RetryStrategy {
     /// answer, say). For answers that are final however they travel: a revert, a
     /// refusal that fails the same way every time. A call given up this way ends "not
     /// retryable".
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::RetryStrategy;
@@ -517,6 +537,8 @@ impl RetryStrategy {
     /// hyper-util's `HttpConnector`'s own refusal): every attempt would be refused the
     /// same way. It ends "not retryable", at once.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower::timeout::error::Elapsed;
@@ -541,6 +563,8 @@ impl RetryStrategy {
 
     /// Retries errors of this class, and (for [`ErrorClass::Status`]) responses that
     /// came with this HTTP status.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -568,6 +592,8 @@ impl RetryStrategy {
     /// error (a body that failed to decode or to be read whole); a 2xx answer that
     /// decodes is decided on by its JSON-RPC body alone, and a content-encoded 2xx answer
     /// the HTTP-level layer cannot read is no failure.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -602,7 +628,9 @@ impl RetryStrategy {
     /// to one kind of error (`|e| !is_fatal(e)`) would otherwise say yes to whatever that
     /// error wraps. To look down the chain, walk it with
     /// [`error_chain`](crate::retry::error_chain), which sees what `retry_on_error` sees
-    /// (following `source()` alone would miss an error inside a `std::io::Error`):
+    /// (following `source()` alone would miss an error inside a `std::io::Error`).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -664,6 +692,8 @@ impl RetryStrategy {
     /// let it move, so the deadline never comes. Give such a test a backoff with a
     /// finite number of retries, or a delay.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # use std::time::Duration;
     /// use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
@@ -694,6 +724,8 @@ impl RetryStrategy {
     /// # Default
     ///
     /// [`DEFAULT_RETRY_AFTER_CEILING`] (60 s). `Duration::ZERO` ignores hints.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -739,6 +771,8 @@ impl RetryStrategy {
     ///
     /// `Duration::ZERO`: a hint is waited exactly (or the backoff's delay, when longer).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::RetryStrategy;
@@ -756,6 +790,8 @@ impl RetryStrategy {
     /// `n`-th draw of the strategy (clones included, counting across their calls) is
     /// seeded from `(seed, n)`, as a seeded [`Jitter`](crate::backoff::Jitter) seeds its
     /// requests. For tests that assert the waits.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -788,6 +824,8 @@ impl RetryStrategy {
     /// strategy [`for_method`](Self::for_method) does not borrow the default's, and
     /// [`ClientError::wait_hint`](crate::ClientError::wait_hint) reports only the hints
     /// read without it.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -823,6 +861,8 @@ impl RetryStrategy {
     ///
     /// On a default with strategies for methods ([`for_method`](Self::for_method)), it
     /// also serves those that have none of their own.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::sync::Arc;
@@ -879,6 +919,8 @@ impl RetryStrategy {
     /// nothing to say the request stopped there. Put such a layer below the codec,
     /// around its HTTP service, where its readiness error counts.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::RetryStrategy;
     ///
@@ -908,6 +950,8 @@ impl RetryStrategy {
 
     /// Unmarks methods marked [`non_idempotent`](Self::non_idempotent), a preset's
     /// included: their answers and failures are retried as any other call's.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::RetryStrategy;
@@ -956,6 +1000,8 @@ impl RetryStrategy {
     /// On a default with strategies for methods ([`for_method`](Self::for_method)), it
     /// also serves those that have none of their own.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::RetryStrategy;
     ///
@@ -998,6 +1044,8 @@ impl RetryStrategy {
     ///
     /// On a default with strategies for methods ([`for_method`](Self::for_method)), it
     /// also serves those that have none of their own.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU64, Ordering};
@@ -1077,6 +1125,8 @@ impl RetryStrategy {
     ///   body has been read the method is not known, and this strategy's deadline (or
     ///   the request's own strategy's) bounds the read; a single call's method's
     ///   deadline then replaces it, later or earlier, or takes it away.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -1222,6 +1272,8 @@ impl RetryStrategy {
     /// [`retry_on`](Self::retry_on)`(ErrorClass::Status(..))` to do the same, or every
     /// 5xx with [`retry_status_if`](Self::retry_status_if)`(|s| s.is_server_error())`.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let strategy = tower_jsonrpc_retry::RetryStrategy::transient();
     /// assert!(strategy.can_retry());
@@ -1239,6 +1291,8 @@ impl RetryStrategy {
     /// The requests that share one seeded strategy (clones included) each draw their own
     /// delays. Strategies built separately with the same seed draw the same ones: build
     /// it once and clone it, not once per request, or every request waits in step.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tower_jsonrpc_retry::RetryStrategy;
@@ -1303,6 +1357,8 @@ impl RetryStrategy {
     /// with [`idempotent`](Self::idempotent) to retry it). Where alloy spaces retries by
     /// compute units per second (a longer wait when many requests are queued), a
     /// [`budget`](Self::budget) here refuses retries beyond a share of the calls.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let strategy = tower_jsonrpc_retry::RetryStrategy::ethereum_rate_limits();

@@ -173,6 +173,8 @@ impl Chaos {
 
     /// The probability that a call gets some fault: the sum of the rates, at most 1.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tower_jsonrpc_retry::test_util::{Chaos, Fault};
     /// let chaos = Chaos::new(1).rate(Fault::Malformed, 0.1).rate(Fault::Status(503), 0.2);

@@ -5,6 +5,8 @@ use crate::backoff::Backoff;
 /// The delays of one backoff, then those of another; made by
 /// [`BackoffExt::chain`](crate::backoff::BackoffExt::chain).
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, Chain, ExponentialBackoff, PeriodicBackoff};

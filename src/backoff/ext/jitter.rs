@@ -11,6 +11,8 @@ use crate::backoff::{Backoff, Jitter};
 /// The jitter sees the delay the inner backoff yields, so it applies *after* any cap
 /// inside it: see [`BackoffExt::jitter`](crate::backoff::BackoffExt::jitter).
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, Jitter, Jittered, PeriodicBackoff};
@@ -48,6 +50,8 @@ impl<B: Backoff> Backoff for Jittered<B> {
 }
 
 /// The delays of one request drawn from a [`Jittered`] backoff.
+///
+/// # Examples
 ///
 /// ```
 /// use std::time::Duration;

@@ -9,6 +9,8 @@ use crate::backoff::Backoff;
 /// Transforms every delay of the inner backoff with a function; made by
 /// [`BackoffExt::map`](crate::backoff::BackoffExt::map).
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, PeriodicBackoff};
@@ -69,6 +71,8 @@ where
 }
 
 /// The delays of one request drawn from a [`Map`] backoff.
+///
+/// # Examples
 ///
 /// ```
 /// use std::time::Duration;

@@ -7,6 +7,8 @@ use crate::backoff::Backoff;
 /// Caps every delay of the inner backoff; made by
 /// [`BackoffExt::max_delay`](crate::backoff::BackoffExt::max_delay).
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff, MaxDelay};
@@ -43,6 +45,8 @@ impl<B: Backoff> Backoff for MaxDelay<B> {
 }
 
 /// The delays of one request drawn from a [`MaxDelay`] backoff.
+///
+/// # Examples
 ///
 /// ```
 /// use std::time::Duration;

@@ -5,6 +5,8 @@ use crate::backoff::Backoff;
 /// Yields at most `n` delays of the inner backoff; made by
 /// [`BackoffExt::max_retries`](crate::backoff::BackoffExt::max_retries).
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, MaxRetries, PeriodicBackoff};

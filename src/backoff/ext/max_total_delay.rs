@@ -7,6 +7,8 @@ use crate::backoff::Backoff;
 /// Stops before the sum of the delays would exceed a budget; made by
 /// [`BackoffExt::max_total_delay`](crate::backoff::BackoffExt::max_total_delay).
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff, MaxTotalDelay};
@@ -45,6 +47,8 @@ impl<B: Backoff> Backoff for MaxTotalDelay<B> {
 }
 
 /// The delays of one request drawn from a [`MaxTotalDelay`] backoff.
+///
+/// # Examples
 ///
 /// ```
 /// use std::time::Duration;

@@ -24,6 +24,8 @@ pub use max_total_delay::{MaxTotalDelay, MaxTotalDelayDelays};
 /// time, without allocating (but for [`boxed`](BackoffExt::boxed): one allocation per
 /// request, for its boxed iterator).
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff, Jitter};
@@ -53,6 +55,8 @@ pub trait BackoffExt: Backoff + Sized {
     /// above the cap; capping last holds the cap exactly, but once the nominal delay
     /// passes it, every draw above the cap lands on it, the same for every caller.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff, Jitter};
@@ -80,6 +84,8 @@ pub trait BackoffExt: Backoff + Sized {
 
     /// Caps each delay at `max`.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, ExponentialBackoff};
@@ -93,6 +99,8 @@ pub trait BackoffExt: Backoff + Sized {
     }
 
     /// Yields at most `n` delays: at most `n` retries.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -111,6 +119,8 @@ pub trait BackoffExt: Backoff + Sized {
     /// beyond them; to bound the whole call, use
     /// [`max_elapsed`](crate::RetryStrategy::max_elapsed).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, PeriodicBackoff};
@@ -127,6 +137,8 @@ pub trait BackoffExt: Backoff + Sized {
     /// were a request's first: its growth starts at its first delay, and a jitter in it
     /// counts retries from 0 ([`Jitter::from_fn`](super::Jitter::from_fn) is told 0 for
     /// `other`'s first delay, not the request's retry number).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -153,6 +165,8 @@ pub trait BackoffExt: Backoff + Sized {
     /// (where a long exponential run saturates), on which `Duration`'s operators and
     /// `mul_f64` panic. Use the saturating forms (`saturating_add`, `saturating_mul`).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::{Backoff, BackoffExt, PeriodicBackoff};
@@ -169,6 +183,8 @@ pub trait BackoffExt: Backoff + Sized {
     }
 
     /// Erases the type: [`BoxBackoff::new(self)`](BoxBackoff::new).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;

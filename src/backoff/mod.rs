@@ -189,6 +189,19 @@ pub trait Backoff: Send + Sync + 'static {
     type Delays: Iterator<Item = Duration> + Send + Sync + 'static;
 
     /// A fresh iterator for one request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jsonrpc_retry::backoff::{Backoff, FibonacciBackoff};
+    ///
+    /// let backoff = FibonacciBackoff::new(4, Duration::from_millis(100));
+    /// let first: Vec<Duration> = backoff.delays().collect();
+    /// // Each request starts over: a second iterator yields the same delays.
+    /// assert!(backoff.delays().eq(first.iter().copied()));
+    /// assert_eq!(first, [100, 200, 300, 500].map(Duration::from_millis));
+    /// ```
     fn delays(&self) -> Self::Delays;
 
     /// Bounds on how many delays each request's iterator yields, as

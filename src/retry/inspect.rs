@@ -45,14 +45,95 @@ use crate::codec;
 pub trait InspectError {
     /// The error as a `std::error::Error`, whose `source()` chain is searched (and which
     /// [`GiveUpEvent::error`](crate::GiveUpEvent::error) hands to hooks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io;
+    /// use tower_jsonrpc_retry::InspectError;
+    /// use tower_jsonrpc_retry::retry::error_chain;
+    ///
+    /// let refused = io::Error::new(io::ErrorKind::ConnectionRefused, "node down");
+    /// let err = io::Error::other(refused); // as a connector might wrap it
+    /// let kinds: Vec<_> = error_chain(err.as_error())
+    ///     .filter_map(|e| e.downcast_ref::<io::Error>().map(io::Error::kind))
+    ///     .collect();
+    /// assert!(kinds.contains(&io::ErrorKind::ConnectionRefused));
+    /// ```
     fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static);
 
     /// The HTTP status the server answered with, if the error carries one.
+    ///
+    /// # Examples
+    ///
+    /// The provided method finds a [`codec::Error`] anywhere in the chain, here inside an
+    /// error type of your own:
+    ///
+    /// ```
+    /// # use std::fmt;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// use tower_jsonrpc_retry::codec::{self, JsonRpcCodec};
+    /// use tower_jsonrpc_retry::{InspectError, http, jsonrpc::Request};
+    ///
+    /// #[derive(Debug)]
+    /// struct NodeError(codec::Error);
+    /// # impl fmt::Display for NodeError {
+    /// #     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str("node") }
+    /// # }
+    /// impl std::error::Error for NodeError {
+    ///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+    ///         Some(&self.0)
+    ///     }
+    /// }
+    /// impl InspectError for NodeError {
+    ///     fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+    ///         self
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let limited = service_fn(|_: http::Request<_>| async {
+    ///     http::Response::builder().status(429).body(String::new())
+    /// });
+    /// let codec = JsonRpcCodec::new(limited, "http://127.0.0.1:8545/".parse()?);
+    /// let call = Request::new("eth_chainId", json!([])).with_id(1);
+    /// let err = NodeError(codec.oneshot(call).await.unwrap_err());
+    /// assert_eq!(err.status(), Some(http::StatusCode::TOO_MANY_REQUESTS));
+    /// # Ok(())
+    /// # }
+    /// ```
     fn status(&self) -> Option<StatusCode> {
         find_codec_error(self.as_error()).and_then(codec::Error::status)
     }
 
     /// The server's `Retry-After` hint, if the error carries one.
+    ///
+    /// # Examples
+    ///
+    /// A [`BoxError`], as tower's `TimeoutLayer` hands errors on, still gives the hint of
+    /// the codec's error inside it:
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use serde_json::json;
+    /// # use tower::{ServiceExt, service_fn};
+    /// use tower_jsonrpc_retry::codec::JsonRpcCodec;
+    /// use tower_jsonrpc_retry::{BoxError, InspectError, http, jsonrpc::Request};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let busy = service_fn(|_: http::Request<_>| async {
+    ///     http::Response::builder().status(503).header("retry-after", "7").body(String::new())
+    /// });
+    /// let codec = JsonRpcCodec::new(busy, "http://127.0.0.1:8545/".parse()?);
+    /// let call = Request::new("eth_chainId", json!([])).with_id(1);
+    /// let err: BoxError = codec.oneshot(call).await.unwrap_err().into();
+    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+    /// # Ok(())
+    /// # }
+    /// ```
     fn retry_after(&self) -> Option<Duration> {
         find_codec_error(self.as_error()).and_then(codec::Error::retry_after)
     }
@@ -68,6 +149,19 @@ pub trait InspectError {
     /// (boxed, or in an `io::Error` of kind `TimedOut`), marked as not sent: the
     /// give-up it ends in does not say the last attempt may have run
     /// ([`GaveUp::last_attempt_unanswered`](crate::GaveUp::last_attempt_unanswered)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io;
+    /// use tower_jsonrpc_retry::{BoxError, InspectError};
+    ///
+    /// let err = io::Error::deadline_error().expect("io::Error can say it");
+    /// assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    /// assert!(BoxError::deadline_error().is_some());
+    /// // A type that cannot say it keeps the default.
+    /// assert!(std::convert::Infallible::deadline_error().is_none());
+    /// ```
     fn deadline_error() -> Option<Self>
     where
         Self: Sized,
@@ -88,6 +182,15 @@ pub trait InspectError {
     /// the codec's timeout (boxed, or in an `io::Error` of kind `TimedOut`), not marked
     /// as unsent. (Over the codec it is a backstop: the codec cuts its exchange at the
     /// deadline itself, a millisecond earlier, knowing whether it sent the request.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::{InspectError, codec};
+    ///
+    /// let err = codec::Error::deadline_cut_error().expect("the codec's error can say it");
+    /// assert!(err.is_timeout());
+    /// ```
     fn deadline_cut_error() -> Option<Self>
     where
         Self: Sized,
@@ -103,6 +206,17 @@ pub trait InspectError {
     /// [`BoxError`] and a `std::io::Error` that are a boxed `codec::Error` (not one deeper
     /// in the chain: it cannot be reached mutably). An error type of your own that holds
     /// a `codec::Error` can pass it on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::{GaveUp, GiveUpReason, InspectError, codec};
+    ///
+    /// // An error the retry policy is about to hand back: here, the codec's timeout.
+    /// let mut err = codec::Error::deadline_error().expect("the codec's error can say it");
+    /// err.record_give_up(GaveUp::new(3, GiveUpReason::Exhausted));
+    /// assert_eq!(err.gave_up().map(|g| g.retries()), Some(3));
+    /// ```
     fn record_give_up(&mut self, gave_up: GaveUp) {
         let _ = gave_up;
     }

@@ -106,7 +106,7 @@ pub use rustls;
 /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
 /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
 /// let stack: DefaultStack = Client::builder(server.uri()).build().service().clone();
-/// // At most 8 requests in flight, a batch counting as one.
+/// // At most 8 calls at a time (a batch counts as one), a permit held through retries.
 /// let client = Client::new(ConcurrencyLimit::new(stack, 8));
 /// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
 /// # Ok(())
@@ -150,11 +150,13 @@ type IdGenerator = Arc<dyn Fn() -> Id + Send + Sync>;
 /// Cheap to clone; clones share the stack's configuration and the id counter. Each call
 /// runs on a clone of the service, so calls can run concurrently.
 ///
+/// A call gives the typed result, or a [`ClientError`]: the server's error object once
+/// the strategy stops retrying ([`ClientError::rpc`]), or the stack's error.
+///
 /// # Examples
 ///
-/// A call gives the typed result, or a [`ClientError`]: the server's error object once
-/// the strategy stops retrying ([`ClientError::rpc`]), or the stack's error. A request
-/// can carry a strategy of its own ([`Client::request`]):
+/// A call under the default strategy, then one with a strategy of its own
+/// ([`Client::request`]):
 ///
 /// ```
 /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
@@ -549,18 +551,22 @@ where
 /// # Examples
 ///
 /// ```
+/// use tower_jsonrpc_retry::client::{DefaultStack, RequestBuilder};
+/// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 /// use tower_jsonrpc_retry::{Client, RetryStrategy};
+///
+/// /// Sends a write once: a retry could apply it twice.
+/// fn once(write: RequestBuilder<'_, DefaultStack>) -> RequestBuilder<'_, DefaultStack> {
+///     write.retry(RetryStrategy::none())
+/// }
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
-/// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
+/// let server = FlakyServer::start().await?;
+/// server.script("sum", [Step::status(503)]);
 /// let client = Client::builder(server.uri()).build();
-/// let urgent = true;
-/// let mut sum = client.request("sum").params((1, 2));
-/// if urgent {
-///     sum = sum.retry(RetryStrategy::none());
-/// }
-/// assert_eq!(sum.send::<i64>().await?, 3);
+/// assert!(once(client.request("sum").params((1, 2))).send::<i64>().await.is_err());
+/// assert_eq!(server.calls("sum"), 1);
 /// # Ok(())
 /// # }
 /// ```

@@ -30,10 +30,12 @@ fn names_http(line: &str) -> bool {
 }
 
 /// Whether a `use tower_jsonrpc_retry::…` line imports the `http` module itself (not
-/// only something inside it, such as `http::StatusCode`).
+/// only something inside it, such as `http::StatusCode`), `http::{self, …}` included.
 fn imports_module(code: &str) -> bool {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     code.ends_with("::http;")
+        || code.contains("::http::{self,")
+        || code.contains("::http::{self}")
         || ["{http,", "{http}", ",http,", ",http}"]
             .iter()
             .any(|form| code.contains(form))
@@ -117,6 +119,11 @@ fn the_check_finds_an_example_without_the_import() {
         unimported(inside),
         [1],
         "an item of the module is not the module"
+    );
+    let with_self = "/// ```\n/// use tower_jsonrpc_retry::http::{self, StatusCode};\n/// let r = http::Request::new(());\n/// ```\n";
+    assert!(
+        unimported(with_self).is_empty(),
+        "`self` imports the module"
     );
     let bare = "    /// ```\n    /// use http::StatusCode;\n    /// ```\n";
     assert_eq!(unimported(bare), [1]);

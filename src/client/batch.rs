@@ -333,7 +333,7 @@ where
     /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
     /// # let server = tower_jsonrpc_retry::test_util::FlakyServer::start().await?;
     /// # let client = tower_jsonrpc_retry::Client::builder(server.uri()).build();
-    /// // A call for each pending transaction, of which there are none today.
+    /// // A call for each pending transaction: when there is none, nothing is sent.
     /// let pending: Vec<String> = Vec::new();
     /// let mut batch = client.batch();
     /// let mut receipts = Vec::new();

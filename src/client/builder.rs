@@ -142,10 +142,9 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// use tower_jsonrpc_retry::Client;
 /// use tower_jsonrpc_retry::client::DEFAULT_POOL_IDLE_TIMEOUT;
 ///
-/// // The idle time from the service's configuration, if it sets one.
-/// let configured: Option<u64> = None;
-/// let idle = configured.map_or(DEFAULT_POOL_IDLE_TIMEOUT, Duration::from_secs);
-/// assert_eq!(idle, Duration::from_secs(90));
+/// // A load balancer before the node drops connections idle for 60 s: close them first.
+/// let idle = DEFAULT_POOL_IDLE_TIMEOUT.min(Duration::from_secs(55));
+/// assert_eq!(idle, Duration::from_secs(55));
 /// let client = Client::builder("http://127.0.0.1:8545/".parse()?)
 ///     .pool_idle_timeout(idle)
 ///     .build();
@@ -484,18 +483,16 @@ impl ClientBuilder {
     /// ```
     /// use tower_jsonrpc_retry::Client;
     /// use tower_jsonrpc_retry::client::{rustls, tls_config};
-    /// use tower_jsonrpc_retry::test_util::FlakyServer;
     ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let ca = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])?.cert;
-    /// // The roots of a private CA (its certificate, DER), and no others.
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let ca = rcgen::generate_simple_self_signed(vec!["node.internal".to_owned()])?.cert;
+    /// // The root of the private CA that signed the node's certificate (DER), and no other.
     /// let mut roots = rustls::RootCertStore::empty();
     /// roots.add(ca.der().clone())?;
-    /// let server = FlakyServer::start().await?;
-    /// let client = Client::builder(server.uri()).build_https_with(tls_config(roots)?);
-    /// // `https` URIs are checked against those roots; plain `http` is spoken as before.
-    /// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
+    /// let client = Client::builder("https://node.internal:8545/".parse()?)
+    ///     .build_https_with(tls_config(roots)?);
+    /// // Its calls trust the node's certificate only if that CA signed it.
+    /// assert_eq!(client.service().get_ref().uri().scheme_str(), Some("https"));
     /// # Ok(())
     /// # }
     /// ```

@@ -446,8 +446,9 @@ impl MethodName {
     /// ```
     /// use tower_jsonrpc_retry::jsonrpc::MethodName;
     ///
-    /// let method = MethodName::from(format!("{}_chainId", "eth"));
-    /// assert_eq!(method.as_str(), "eth_chainId");
+    /// // A method named in configuration, read at run time.
+    /// let configured = String::from("eth_chainId");
+    /// assert_eq!(MethodName::from(configured).as_str(), "eth_chainId");
     /// ```
     pub fn as_str(&self) -> &str {
         self.0.as_str()

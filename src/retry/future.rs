@@ -69,17 +69,28 @@ impl Delay {
     /// # Examples
     ///
     /// ```
+    /// use std::future::Future;
+    /// use std::pin::pin;
+    /// use std::task::{Context, Waker};
     /// use std::time::Duration;
-    /// use tokio::time::Instant;
     /// use tower_jsonrpc_retry::retry::future::Delay;
     ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// let start = Instant::now();
-    /// Delay::new(Duration::ZERO).await; // no timer: the paused clock does not move
-    /// assert_eq!(start.elapsed(), Duration::ZERO);
+    /// # fn main() -> std::io::Result<()> {
+    /// // A zero delay sets no timer, so it needs no runtime: it is ready on its second poll.
+    /// let mut zero = pin!(Delay::new(Duration::ZERO));
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(zero.as_mut().poll(&mut cx).is_pending());
+    /// assert!(zero.as_mut().poll(&mut cx).is_ready());
+    ///
+    /// # let mut rt = tokio::runtime::Builder::new_current_thread();
+    /// # let rt = rt.enable_time().start_paused(true).build()?;
+    /// # rt.block_on(async {
+    /// // Any other delay waits on tokio's clock (here paused, so at once).
+    /// let start = tokio::time::Instant::now();
     /// Delay::new(Duration::from_millis(100)).await;
     /// assert!(start.elapsed() >= Duration::from_millis(100));
+    /// # });
+    /// # Ok(())
     /// # }
     /// ```
     pub fn new(delay: Duration) -> Self {

@@ -170,12 +170,13 @@ impl<S> Layer<S> for JsonRpcRetryLayer {
 /// `Retry` future, which stays pending if polled again after its output, as the crate's
 /// other futures do (tower's would poll the last attempt's future again).
 ///
+/// It serves both [`Request`] and [`BatchRequest`], as the
+/// [codec](crate::codec::JsonRpcCodec) does.
+///
 /// # Examples
 ///
-/// It serves both [`Request`] and [`BatchRequest`], as the
-/// [codec](crate::codec::JsonRpcCodec) does, so where the call does not name the request
-/// type (`ready()` before `call`, or a `Buffer` or `BoxCloneService` made from the
-/// stack), name it:
+/// Where the call does not name the request type (`ready()` before `call`, or a
+/// `Buffer` or `BoxCloneService` made from the stack), name it:
 ///
 /// ```
 /// use tower::{Layer, Service, ServiceExt};

@@ -20,34 +20,24 @@ use crate::jsonrpc::ErrorObject;
 /// # Examples
 ///
 /// ```
-/// # use std::sync::mpsc;
+/// use std::sync::mpsc;
 /// use std::time::Duration;
-/// use tower_jsonrpc_retry::RetryStrategy;
 /// use tower_jsonrpc_retry::retry::DEFAULT_RETRY_AFTER_CEILING;
-/// # use std::sync::{Arc, Mutex};
-/// # use serde_json::json;
-/// # use tower::{Layer, ServiceExt};
-/// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
-/// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+/// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+/// use tower_jsonrpc_retry::{Client, RetryStrategy};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() -> Result<(), BoxError> {
-/// let (tx, rx) = mpsc::channel();
-/// let strategy = RetryStrategy::transient()
-///     .codes([-32005])
-///     .on_retry(move |e| tx.send(e.delay()).unwrap());
-/// // Answered once with `"data": {"backoff_seconds": 3600}`: wait an hour.
-/// # let hint = json!({"backoff_seconds": 3600});
-/// # let hint = ErrorObject::new(-32005, "limit exceeded").with_data(hint);
-/// # let script = Arc::new(Mutex::new(vec![Response::failure(1, hint)]));
-/// # let inner = tower::service_fn(move |_: Request| {
-/// #     let next = script.lock().unwrap().pop();
-/// #     let answer = next.unwrap_or(Response::success(1, json!(16)));
-/// #     async move { Ok::<_, BoxError>(answer) }
-/// # });
-/// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-/// # svc.oneshot(Request::new("eth_blockNumber", json!([])).with_id(1)).await?;
-/// assert_eq!(rx.try_recv()?, DEFAULT_RETRY_AFTER_CEILING);
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// let server = FlakyServer::start().await?;
+/// // Rate limited once, asked to come back in an hour: the wait is cut to the ceiling.
+/// server.script("sum", [Step::status(429).retry_after("3600")]);
+/// let (tx, waits) = mpsc::channel();
+/// let strategy = RetryStrategy::transient().on_retry(move |e| {
+///     let _ = tx.send(e.delay());
+/// });
+/// let client = Client::builder(server.uri()).retry(strategy).build();
+/// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
+/// assert_eq!(waits.try_recv()?, DEFAULT_RETRY_AFTER_CEILING);
 /// assert_eq!(DEFAULT_RETRY_AFTER_CEILING, Duration::from_secs(60));
 /// # Ok(())
 /// # }
@@ -1387,7 +1377,9 @@ impl RetryStrategy {
     /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
     /// # async fn delays(strategy: RetryStrategy) -> Result<Vec<Duration>, BoxError> {
     /// #     let (tx, rx) = mpsc::channel();
-    /// #     let strategy = strategy.on_retry(move |e| tx.send(e.delay()).unwrap());
+    /// #     let strategy = strategy.on_retry(move |e| {
+    /// #         let _ = tx.send(e.delay());
+    /// #     });
     /// #     let inner = tower::service_fn(|_: Request| async {
     /// #         let limited = ErrorObject::new(429, "rate limited");
     /// #         Ok::<_, BoxError>(Response::failure(1, limited))
@@ -1403,11 +1395,14 @@ impl RetryStrategy {
     /// // `delays` sends a call that is rate limited every time, and returns its delays.
     /// let first = delays(RetryStrategy::ethereum_rate_limits_seeded(7)).await?;
     /// let again = delays(RetryStrategy::ethereum_rate_limits_seeded(7)).await?;
+    /// let other = delays(RetryStrategy::ethereum_rate_limits_seeded(8)).await?;
     /// assert_eq!(first, again);
-    /// assert_eq!(first.len(), 5);
-    /// // Full jitter: each of the 5 delays is at most 1, 2, 4, 8, 16 s.
+    /// assert_ne!(first, other);
+    /// // Full jitter: each of the 5 delays is drawn from 0 to 1, 2, 4, 8, 16 s.
     /// let caps = [1, 2, 4, 8, 16].map(Duration::from_secs);
+    /// assert_eq!(first.len(), 5);
     /// assert!(first.iter().zip(caps).all(|(delay, cap)| *delay <= cap));
+    /// assert!(first.iter().zip(caps).any(|(delay, cap)| *delay < cap));
     /// # Ok(())
     /// # }
     /// ```

@@ -10,32 +10,21 @@ use crate::jsonrpc::{ErrorObject, Id, Request};
 ///
 /// ```
 /// # use std::sync::mpsc;
-/// use tower_jsonrpc_retry::{RetryReason, RetryStrategy};
-/// # use std::sync::{Arc, Mutex};
-/// # use serde_json::json;
-/// # use tower::{Layer, ServiceExt};
-/// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
-/// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+/// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+/// use tower_jsonrpc_retry::{Client, RetryReason, RetryStrategy};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() -> Result<(), BoxError> {
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// let server = FlakyServer::start().await?;
+/// let limited = Step::error_with(-32016, "rate limit reached", None);
+/// server.script("sum", [Step::error(-32005), limited]);
 /// let (tx, rx) = mpsc::channel();
 /// let strategy = RetryStrategy::transient()
 ///     .codes([-32005])
 ///     .retry_response_if(|e| e.message().contains("rate limit"))
-///     .on_retry(move |e| tx.send(e.reason()).unwrap());
-/// // Answered -32005, then -32016 "rate limit reached", then the result.
-/// # let script = Arc::new(Mutex::new(vec![
-/// #     Response::failure(1, ErrorObject::new(-32016, "rate limit reached")),
-/// #     Response::failure(1, ErrorObject::new(-32005, "limit exceeded")),
-/// # ]));
-/// # let inner = tower::service_fn(move |_: Request| {
-/// #     let next = script.lock().unwrap().pop();
-/// #     let answer = next.unwrap_or(Response::success(1, json!(16)));
-/// #     async move { Ok::<_, BoxError>(answer) }
-/// # });
-/// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-/// # svc.oneshot(Request::new("eth_blockNumber", json!([])).with_id(1)).await?;
+///     .on_retry(move |e| { let _ = tx.send(e.reason()); });
+/// let client = Client::builder(server.uri()).retry(strategy).build();
+/// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
 /// let reasons: Vec<RetryReason> = rx.try_iter().collect();
 /// assert_eq!(reasons[0], RetryReason::Code(-32005));
 /// assert_eq!(reasons[1], RetryReason::ResponsePredicate(-32016));
@@ -87,29 +76,22 @@ impl fmt::Display for RetryReason {
 /// # use std::sync::mpsc;
 /// # use std::time::Duration;
 /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
-/// use tower_jsonrpc_retry::{GiveUpReason, RetryStrategy};
-/// # use serde_json::json;
-/// # use tower::{Layer, ServiceExt};
-/// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
-/// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+/// use tower_jsonrpc_retry::test_util::FlakyServer;
+/// use tower_jsonrpc_retry::{Client, GiveUpReason, RetryStrategy};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() -> Result<(), BoxError> {
+/// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+/// let server = FlakyServer::start().await?;
 /// let (tx, rx) = mpsc::channel();
-/// let backoff = PeriodicBackoff::new(2, Duration::from_millis(10));
-/// let strategy = RetryStrategy::new(backoff)
+/// let strategy = RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(10)))
 ///     .codes([-32005])
 ///     .non_idempotent(["eth_sendRawTransaction"])
-///     .on_give_up(move |e| tx.send(e.reason()).unwrap());
-/// // `eth_call`, then `eth_sendRawTransaction`, each answered -32005 every time.
-/// # let inner = tower::service_fn(|_: Request| async {
-/// #     let busy = ErrorObject::new(-32005, "limit exceeded");
-/// #     Ok::<_, BoxError>(Response::failure(1, busy))
-/// # });
-/// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-/// # for method in ["eth_call", "eth_sendRawTransaction"] {
-/// #     svc.clone().oneshot(Request::new(method, json!([])).with_id(1)).await?;
-/// # }
+///     .on_give_up(move |e| { let _ = tx.send(e.reason()); });
+/// let client = Client::builder(server.uri()).retry(strategy).build();
+/// for method in ["eth_call", "eth_sendRawTransaction"] {
+///     server.handle(method, |_| Err((-32005, "limit exceeded".into()))); // every time
+///     assert!(client.call::<String>(method, ()).await.is_err());
+/// }
 /// let reasons: Vec<GiveUpReason> = rx.try_iter().collect();
 /// assert_eq!(reasons, [GiveUpReason::Exhausted, GiveUpReason::NotIdempotent]);
 /// assert_eq!(reasons[1].to_string(), "non-idempotent method");
@@ -159,7 +141,13 @@ impl fmt::Display for GiveUpReason {
 /// let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
 ///     .codes([2001])
 ///     .on_retry(|e: &RetryEvent<'_>| {
-///         println!("retry #{} of {} after {}: waiting {:?}", e.retry(), e.method(), e.reason(), e.delay());
+///         println!(
+///             "retry #{} of {} after {}: waiting {:?}",
+///             e.retry(),
+///             e.method(),
+///             e.reason(),
+///             e.delay()
+///         );
 ///     });
 /// # let _ = strategy;
 /// ```
@@ -202,29 +190,21 @@ impl<'a> RetryEvent<'a> {
     ///
     /// ```
     /// # use std::sync::mpsc;
-    /// use tower_jsonrpc_retry::RetryStrategy;
-    /// # use std::io;
-    /// # use std::sync::{Arc, Mutex};
     /// # use serde_json::json;
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{Request, Response};
-    /// # use tower_jsonrpc_retry::JsonRpcRetryLayer;
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.handle("eth_getBalance", |_| Ok(json!("0x10")));
+    /// server.script("eth_getBalance", [Step::status(502)]); // to the first attempt
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::transient()
-    ///     .on_retry(move |e| tx.send(e.method().to_owned()).unwrap());
-    /// // `eth_getBalance` times out once, then is answered.
-    /// # let timeout = io::Error::from(io::ErrorKind::TimedOut);
-    /// # let script = Arc::new(Mutex::new(vec![Err(timeout)]));
-    /// # let inner = tower::service_fn(move |_: Request| {
-    /// #     let next = script.lock().unwrap().pop();
-    /// #     async move { next.unwrap_or(Ok(Response::success(1, json!("0x10")))) }
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # let params = json!(["0xab", "latest"]);
-    /// # svc.oneshot(Request::new("eth_getBalance", params).with_id(1)).await?;
+    ///     .on_retry(move |e| { let _ = tx.send(e.method().to_owned()); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// let balance: String = client.call("eth_getBalance", ("0xab", "latest")).await?;
+    /// assert_eq!(balance, "0x10");
     /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), ["eth_getBalance"]);
     /// # Ok(())
     /// # }
@@ -240,28 +220,19 @@ impl<'a> RetryEvent<'a> {
     /// ```
     /// # use std::sync::mpsc;
     /// use tower_jsonrpc_retry::jsonrpc::Id;
-    /// use tower_jsonrpc_retry::RetryStrategy;
-    /// # use std::io;
-    /// # use std::sync::{Arc, Mutex};
-    /// # use serde_json::json;
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{Request, Response};
-    /// # use tower_jsonrpc_retry::JsonRpcRetryLayer;
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.script("sum", [Step::drop_connection()]); // the first connection breaks
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::transient()
-    ///     .on_retry(move |e| tx.send(e.id().cloned()).unwrap());
-    /// // The call of id "job-42" finds its connection reset once.
-    /// # let reset = io::Error::from(io::ErrorKind::ConnectionReset);
-    /// # let script = Arc::new(Mutex::new(vec![Err(reset)]));
-    /// # let inner = tower::service_fn(move |_: Request| {
-    /// #     let next = script.lock().unwrap().pop();
-    /// #     async move { next.unwrap_or(Ok(Response::success("job-42", json!("0x1")))) }
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # svc.oneshot(Request::new("eth_chainId", json!([])).with_id("job-42")).await?;
+    ///     .on_retry(move |e| { let _ = tx.send(e.id().cloned()); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// let sum: i64 = client.request("sum").params((1, 2)).id("job-42").send().await?;
+    /// assert_eq!(sum, 3);
     /// assert_eq!(rx.try_recv()?, Some(Id::from("job-42")));
     /// # Ok(())
     /// # }
@@ -276,42 +247,23 @@ impl<'a> RetryEvent<'a> {
     ///
     /// ```
     /// # use std::sync::mpsc;
-    /// # use serde_json::json;
-    /// # use tower::ServiceExt;
-    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
-    /// use tower_jsonrpc_retry::RetryStrategy;
-    /// # use std::sync::Arc;
-    /// # use std::sync::atomic::{AtomicBool, Ordering};
-    /// # use tower::Layer;
-    /// # use tower_jsonrpc_retry::jsonrpc::{BatchResponse, ErrorObject, Response};
-    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), BoxError> {
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.script("echo", [Step::error(-32005)]);
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::transient().codes([-32005])
-    ///     .on_retry(move |e| tx.send(e.batch_len()).unwrap());
-    /// # let first = Arc::new(AtomicBool::new(true));
-    /// # let inner = tower::service_fn(move |batch: BatchRequest| {
-    /// #     let first = first.swap(false, Ordering::Relaxed);
-    /// #     let answers = batch.iter().map(|r| {
-    /// #         let id = r.id().cloned().unwrap();
-    /// #         if first && r.method() == "eth_getLogs" {
-    /// #             Response::failure(id, ErrorObject::new(-32005, "limit exceeded"))
-    /// #         } else {
-    /// #             Response::success(id, json!("0x10"))
-    /// #         }
-    /// #     });
-    /// #     let answers = BatchResponse::new(answers.collect());
-    /// #     async move { Ok::<_, BoxError>(answers) }
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// let batch = BatchRequest::new(vec![
-    ///     Request::new("eth_chainId", json!([])).with_id(1),
-    ///     Request::new("eth_getLogs", json!([{}])).with_id(2),
-    /// ]);
-    /// // `eth_getLogs` is answered -32005 once: it alone is sent again.
-    /// svc.oneshot(batch).await?;
+    ///     .on_retry(move |e| { let _ = tx.send(e.batch_len()); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// let mut batch = client.batch();
+    /// let sum = batch.call::<i64>("sum", (1, 2));
+    /// let echo = batch.call::<Vec<i64>>("echo", [7]);
+    /// // `echo` is answered -32005 once: it alone is sent again.
+    /// let mut results = batch.send().await?;
+    /// assert_eq!((results.take(sum)?, results.take(echo)?), (3, vec![7]));
     /// assert_eq!(rx.try_recv()?, Some(1));
     /// # Ok(())
     /// # }
@@ -329,30 +281,20 @@ impl<'a> RetryEvent<'a> {
     /// # use std::sync::mpsc;
     /// # use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
-    /// use tower_jsonrpc_retry::RetryStrategy;
-    /// # use std::sync::{Arc, Mutex};
-    /// # use serde_json::json;
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
-    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), BoxError> {
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.script("sum", [Step::error(-32005), Step::error(-32005)]);
     /// let (tx, rx) = mpsc::channel();
     /// let backoff = PeriodicBackoff::new(3, Duration::from_millis(10));
     /// let strategy = RetryStrategy::new(backoff)
     ///     .codes([-32005])
-    ///     .on_retry(move |e| tx.send(e.retry()).unwrap());
-    /// // Answered -32005 twice, then the result.
-    /// # let busy = || Response::failure(1, ErrorObject::new(-32005, "limit exceeded"));
-    /// # let script = Arc::new(Mutex::new(vec![busy(), busy()]));
-    /// # let inner = tower::service_fn(move |_: Request| {
-    /// #     let next = script.lock().unwrap().pop();
-    /// #     let answer = next.unwrap_or(Response::success(1, json!(16)));
-    /// #     async move { Ok::<_, BoxError>(answer) }
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # svc.oneshot(Request::new("eth_blockNumber", json!([])).with_id(1)).await?;
+    ///     .on_retry(move |e| { let _ = tx.send(e.retry()); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
     /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2]);
     /// # Ok(())
     /// # }
@@ -365,36 +307,34 @@ impl<'a> RetryEvent<'a> {
     ///
     /// # Examples
     ///
+    /// A receipt that is `null` until the node has seen the transaction (here, until the
+    /// second call):
+    ///
     /// ```
+    /// # use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     /// # use std::sync::mpsc;
-    /// # use serde_json::json;
-    /// use tower_jsonrpc_retry::{RetryReason, RetryStrategy};
-    /// # use std::sync::{Arc, Mutex};
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{Request, Response};
-    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    /// # use serde_json::{Value, json};
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// use tower_jsonrpc_retry::{Client, RetryReason, RetryStrategy};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), BoxError> {
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// let seen = AtomicBool::new(false);
+    /// server.handle("eth_getTransactionReceipt", move |_| {
+    ///     let mined = seen.swap(true, Relaxed);
+    ///     Ok(if mined { json!({"status": "0x1"}) } else { Value::Null })
+    /// });
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::transient()
-    ///     .retry_result_if(|method, result| {
-    ///         method == "eth_getTransactionReceipt" && result.is_null()
+    ///     .retry_result_if(|method, receipt| {
+    ///         method == "eth_getTransactionReceipt" && receipt.is_null()
     ///     })
-    ///     .on_retry(move |e| tx.send(e.reason()).unwrap());
-    /// // The receipt is `null` until the node has seen the transaction.
-    /// # let script = Arc::new(Mutex::new(vec![Response::success(1, json!(null))]));
-    /// # let inner = tower::service_fn(move |_: Request| {
-    /// #     let next = script.lock().unwrap().pop();
-    /// #     let mined = Response::success(1, json!({"status": "0x1"}));
-    /// #     async move { Ok::<_, BoxError>(next.unwrap_or(mined)) }
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # let params = json!(["0x5c"]);
-    /// # let request = Request::new("eth_getTransactionReceipt", params).with_id(1);
-    /// # let receipt = svc.oneshot(request).await?;
+    ///     .on_retry(move |e| { let _ = tx.send(e.reason()); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// let receipt: Value = client.call("eth_getTransactionReceipt", ("0x5c",)).await?;
+    /// assert_eq!(receipt, json!({"status": "0x1"}));
     /// assert_eq!(rx.try_recv()?, RetryReason::Result);
-    /// assert_eq!(receipt.result(), Some(&json!({"status": "0x1"})));
     /// # Ok(())
     /// # }
     /// ```
@@ -410,26 +350,20 @@ impl<'a> RetryEvent<'a> {
     /// # use std::sync::mpsc;
     /// # use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::ExponentialBackoff;
-    /// use tower_jsonrpc_retry::RetryStrategy;
-    /// # use serde_json::json;
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
-    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), BoxError> {
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.handle("eth_blockNumber", |_| Err((-32005, "limit exceeded".into())));
     /// let (tx, rx) = mpsc::channel();
     /// let backoff = ExponentialBackoff::doubling(3, Duration::from_millis(100));
     /// let strategy = RetryStrategy::new(backoff)
     ///     .codes([-32005])
-    ///     .on_retry(move |e| tx.send(e.delay()).unwrap());
-    /// // Answered -32005 every time.
-    /// # let inner = tower::service_fn(|_: Request| async {
-    /// #     let busy = ErrorObject::new(-32005, "limit exceeded");
-    /// #     Ok::<_, BoxError>(Response::failure(1, busy))
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # svc.oneshot(Request::new("eth_blockNumber", json!([])).with_id(1)).await?;
+    ///     .on_retry(move |e| { let _ = tx.send(e.delay()); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// assert!(client.call::<String>("eth_blockNumber", ()).await.is_err());
     /// let delays: Vec<Duration> = rx.try_iter().collect();
     /// assert_eq!(delays, [100, 200, 400].map(Duration::from_millis));
     /// # Ok(())
@@ -454,31 +388,19 @@ impl<'a> RetryEvent<'a> {
     /// ```
     /// # use std::sync::mpsc;
     /// # use std::time::Duration;
-    /// use tower_jsonrpc_retry::RetryStrategy;
-    /// # use std::sync::{Arc, Mutex};
-    /// # use serde_json::json;
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
-    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), BoxError> {
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.script("sum", [Step::status(429).retry_after("3")]);
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::transient()
-    ///     .codes([-32005])
     ///     .retry_after_ceiling(Duration::ZERO) // hints are heard, not waited out
-    ///     .on_retry(move |e| tx.send((e.retry_after(), e.delay())).unwrap());
-    /// // Answered once as Infura does: -32005 with `"data": {"backoff_seconds": 3}`.
-    /// # let hint = json!({"backoff_seconds": 3});
-    /// # let hint = ErrorObject::new(-32005, "limit exceeded").with_data(hint);
-    /// # let script = Arc::new(Mutex::new(vec![Response::failure(1, hint)]));
-    /// # let inner = tower::service_fn(move |_: Request| {
-    /// #     let next = script.lock().unwrap().pop();
-    /// #     let answer = next.unwrap_or(Response::success(1, json!(16)));
-    /// #     async move { Ok::<_, BoxError>(answer) }
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # svc.oneshot(Request::new("eth_blockNumber", json!([])).with_id(1)).await?;
+    ///     .on_retry(move |e| { let _ = tx.send((e.retry_after(), e.delay())); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
     /// let (retry_after, delay) = rx.try_recv()?;
     /// assert_eq!(retry_after, Some(Duration::from_secs(3)));
     /// assert!(delay < Duration::from_secs(1), "the backoff's own delay");
@@ -499,11 +421,12 @@ impl<'a> RetryEvent<'a> {
     /// use tower_jsonrpc_retry::{RetryEvent, RetryStrategy};
     ///
     /// let strategy = RetryStrategy::ethereum_rate_limits().on_retry(|e: &RetryEvent<'_>| {
+    ///     let method = e.method();
     ///     match (e.error_object(), e.error()) {
-    ///         (Some(answer), _) => eprintln!("retrying {}: the server said {answer}", e.method()),
-    ///         (None, Some(error)) => eprintln!("retrying {}: {error}", e.method()),
+    ///         (Some(answer), _) => eprintln!("retrying {method}, answered {answer}"),
+    ///         (None, Some(error)) => eprintln!("retrying {method}: {error}"),
     ///         // A failure status, or a success a result rule retried.
-    ///         (None, None) => eprintln!("retrying {}: {}", e.method(), e.reason()),
+    ///         (None, None) => eprintln!("retrying {method}: {}", e.reason()),
     ///     }
     /// });
     /// # let _ = strategy;
@@ -519,28 +442,18 @@ impl<'a> RetryEvent<'a> {
     ///
     /// ```
     /// # use std::sync::mpsc;
-    /// use tower_jsonrpc_retry::RetryStrategy;
-    /// # use std::sync::{Arc, Mutex};
-    /// # use serde_json::json;
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
-    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), BoxError> {
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.script("sum", [Step::error_with(-32016, "rate limit exceeded", None)]);
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::ethereum_rate_limits()
-    ///     .on_retry(move |e| tx.send(e.code()).unwrap());
-    /// // Answered -32016 "rate limit exceeded" once, then the result.
-    /// # let limited = ErrorObject::new(-32016, "rate limit exceeded");
-    /// # let script = Arc::new(Mutex::new(vec![Response::failure(1, limited)]));
-    /// # let inner = tower::service_fn(move |_: Request| {
-    /// #     let next = script.lock().unwrap().pop();
-    /// #     let answer = next.unwrap_or(Response::success(1, json!(16)));
-    /// #     async move { Ok::<_, BoxError>(answer) }
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # svc.oneshot(Request::new("eth_blockNumber", json!([])).with_id(1)).await?;
+    ///     .on_retry(move |e| { let _ = tx.send(e.code()); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
     /// assert_eq!(rx.try_recv()?, Some(-32016));
     /// # Ok(())
     /// # }
@@ -557,7 +470,7 @@ impl<'a> RetryEvent<'a> {
     /// ```
     /// # use std::sync::mpsc;
     /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-    /// use tower_jsonrpc_retry::{http, Client, RetryStrategy};
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy, http};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
@@ -565,7 +478,7 @@ impl<'a> RetryEvent<'a> {
     /// server.script("sum", [Step::status(503)]);
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::transient()
-    ///     .on_retry(move |e| tx.send(e.status()).unwrap());
+    ///     .on_retry(move |e| { let _ = tx.send(e.status()); });
     /// let client = Client::builder(server.uri()).retry(strategy).build();
     /// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
     /// assert_eq!(rx.try_recv()?, Some(http::StatusCode::SERVICE_UNAVAILABLE));
@@ -583,29 +496,19 @@ impl<'a> RetryEvent<'a> {
     ///
     /// ```
     /// # use std::sync::mpsc;
-    /// use tower_jsonrpc_retry::{ErrorClass, RetryStrategy};
-    /// # use std::io;
-    /// # use std::sync::{Arc, Mutex};
-    /// # use serde_json::json;
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{Request, Response};
-    /// # use tower_jsonrpc_retry::JsonRpcRetryLayer;
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{Client, ErrorClass, RetryStrategy};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.script("sum", [Step::timeout()]); // the first attempt gets no answer in time
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::transient()
-    ///     .on_retry(move |e| tx.send(e.class()).unwrap());
-    /// // The first attempt's connection is refused.
-    /// # let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-    /// # let script = Arc::new(Mutex::new(vec![Err(refused)]));
-    /// # let inner = tower::service_fn(move |_: Request| {
-    /// #     let next = script.lock().unwrap().pop();
-    /// #     async move { next.unwrap_or(Ok(Response::success(1, json!("0x1")))) }
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # svc.oneshot(Request::new("eth_chainId", json!([])).with_id(1)).await?;
-    /// assert_eq!(rx.try_recv()?, Some(ErrorClass::Connect));
+    ///     .on_retry(move |e| { let _ = tx.send(e.class()); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
+    /// assert_eq!(rx.try_recv()?, Some(ErrorClass::Timeout));
     /// # Ok(())
     /// # }
     /// ```
@@ -620,33 +523,24 @@ impl<'a> RetryEvent<'a> {
     /// # Examples
     ///
     /// ```
-    /// # use std::io;
     /// # use std::sync::mpsc;
-    /// use tower_jsonrpc_retry::RetryStrategy;
-    /// # use std::sync::{Arc, Mutex};
-    /// # use serde_json::json;
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{Request, Response};
-    /// # use tower_jsonrpc_retry::JsonRpcRetryLayer;
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy, codec};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.script("sum", [Step::drop_connection()]);
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::transient().on_retry(move |e| {
-    ///     let error = e.error().and_then(|err| err.downcast_ref::<io::Error>());
-    ///     tx.send(error.map(|err| (err.kind(), err.to_string()))).unwrap();
+    ///     let error = e.error().and_then(|err| err.downcast_ref::<codec::Error>());
+    ///     let _ = tx.send(error.map(|err| (err.is_reset(), err.to_string())));
     /// });
-    /// // The stack's error type is `io::Error`; its first attempt times out.
-    /// # let timeout = io::Error::new(io::ErrorKind::TimedOut, "no answer in 2 s");
-    /// # let script = Arc::new(Mutex::new(vec![Err(timeout)]));
-    /// # let inner = tower::service_fn(move |_: Request| {
-    /// #     let next = script.lock().unwrap().pop();
-    /// #     async move { next.unwrap_or(Ok(Response::success(1, json!("0x1")))) }
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # svc.oneshot(Request::new("eth_chainId", json!([])).with_id(1)).await?;
-    /// let error = rx.try_recv()?;
-    /// assert_eq!(error, Some((io::ErrorKind::TimedOut, "no answer in 2 s".to_owned())));
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// assert_eq!(client.call::<i64>("sum", (1, 2)).await?, 3);
+    /// let (reset, message) = rx.try_recv()?.expect("a codec::Error");
+    /// assert!(reset);
+    /// assert_eq!(message, "HTTP request failed: the connection broke");
     /// # Ok(())
     /// # }
     /// ```
@@ -870,22 +764,18 @@ impl GaveUp {
     ///
     /// ```
     /// # use serde_json::json;
-    /// use tower::{Layer, ServiceExt};
     /// use tower_jsonrpc_retry::jsonrpc::Request;
-    /// use tower_jsonrpc_retry::{GaveUp, JsonRpcRetryLayer, RetryStrategy};
-    /// # use tower_jsonrpc_retry::BoxError;
-    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Response};
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// use tower_jsonrpc_retry::{Client, GaveUp, RetryStrategy};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), BoxError> {
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.handle("eth_call", |_| Err((-32005, "limit exceeded".into()))); // every time
     /// let strategy = RetryStrategy::transient().codes([-32005]);
-    /// # let busy = tower::service_fn(|_: Request| async {
-    /// #     let busy = ErrorObject::new(-32005, "limit exceeded");
-    /// #     Ok::<_, BoxError>(Response::failure(1, busy))
-    /// # });
-    /// // `busy` answers -32005 every time.
-    /// let svc = JsonRpcRetryLayer::new(strategy).layer(busy);
-    /// let answer = svc.oneshot(Request::new("eth_call", json!([])).with_id(1)).await?;
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// // `send` hands back the answer as it came, an error answer included.
+    /// let answer = client.send(Request::new("eth_call", json!([])).with_id(1)).await?;
     /// let gave_up = answer.extensions().get::<GaveUp>().copied();
     /// assert_eq!(gave_up.map(|g| g.retries()), Some(3)); // the preset's 3
     /// # Ok(())
@@ -905,23 +795,17 @@ impl GaveUp {
     /// use std::sync::Arc;
     /// # use std::time::Duration;
     /// use tower::retry::budget::TpsBudget;
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
     /// use tower_jsonrpc_retry::{Client, GiveUpReason, RetryStrategy};
-    /// # use tower::Layer;
-    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
-    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
     ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), BoxError> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.script("eth_blockNumber", [Step::error(-32005)]);
     /// // A budget with nothing in it: no retry is ever paid for.
     /// let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 0, 0.0));
     /// let strategy = RetryStrategy::transient().codes([-32005]).budget(budget);
-    /// # let busy = tower::service_fn(|req: Request| async move {
-    /// #     let id = req.id().cloned().unwrap();
-    /// #     let busy = ErrorObject::new(-32005, "limit exceeded");
-    /// #     Ok::<_, BoxError>(Response::failure(id, busy))
-    /// # });
-    /// # let client = Client::new(JsonRpcRetryLayer::new(strategy).layer(busy));
-    /// // The client's service answers -32005 every time.
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
     /// let err = client.call::<u64>("eth_blockNumber", ()).await.unwrap_err();
     /// let gave_up = err.gave_up().expect("the layer gave up on it");
     /// assert_eq!((gave_up.retries(), gave_up.reason()), (0, GiveUpReason::Budget));
@@ -1129,24 +1013,18 @@ impl<'a> GiveUpEvent<'a> {
     ///
     /// ```
     /// # use std::sync::mpsc;
-    /// use tower_jsonrpc_retry::RetryStrategy;
-    /// # use serde_json::json;
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
-    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
     ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), BoxError> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.script("eth_getLogs", [Step::error(-32602)]); // invalid params: not retried
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::transient()
-    ///     .on_give_up(move |e| tx.send(e.method().to_owned()).unwrap());
-    /// // `eth_getLogs` is answered -32602 (invalid params), which is not retried.
-    /// # let inner = tower::service_fn(|_: Request| async {
-    /// #     let invalid = ErrorObject::new(-32602, "invalid params");
-    /// #     Ok::<_, BoxError>(Response::failure(1, invalid))
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # svc.oneshot(Request::new("eth_getLogs", json!([{}])).with_id(1)).await?;
+    ///     .on_give_up(move |e| { let _ = tx.send(e.method().to_owned()); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// assert!(client.call::<Vec<u64>>("eth_getLogs", ()).await.is_err());
     /// assert_eq!(rx.try_recv()?, "eth_getLogs");
     /// # Ok(())
     /// # }
@@ -1162,24 +1040,19 @@ impl<'a> GiveUpEvent<'a> {
     /// ```
     /// # use std::sync::mpsc;
     /// use tower_jsonrpc_retry::jsonrpc::Id;
-    /// use tower_jsonrpc_retry::RetryStrategy;
-    /// # use serde_json::json;
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
-    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
     ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), BoxError> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::transient()
-    ///     .on_give_up(move |e| tx.send(e.id().cloned()).unwrap());
-    /// // The call of id 7 is answered -32601 (method not found).
-    /// # let inner = tower::service_fn(|_: Request| async {
-    /// #     let unknown = ErrorObject::new(-32601, "method not found");
-    /// #     Ok::<_, BoxError>(Response::failure(7, unknown))
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # svc.oneshot(Request::new("eth_foo", json!([])).with_id(7)).await?;
+    ///     .on_give_up(move |e| { let _ = tx.send(e.id().cloned()); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// // The server has no `eth_foo`: -32601 (method not found), which is not retried.
+    /// let err = client.request("eth_foo").id(7).send::<u64>().await.unwrap_err();
+    /// assert_eq!(err.rpc().map(|e| e.code()), Some(-32601));
     /// assert_eq!(rx.try_recv()?, Some(Id::Number(7)));
     /// # Ok(())
     /// # }
@@ -1194,38 +1067,24 @@ impl<'a> GiveUpEvent<'a> {
     ///
     /// ```
     /// # use std::sync::mpsc;
-    /// # use serde_json::json;
-    /// # use tower::{Layer, ServiceExt};
-    /// use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
-    /// use tower_jsonrpc_retry::RetryStrategy;
-    /// # use tower_jsonrpc_retry::jsonrpc::{BatchResponse, ErrorObject, Response};
-    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), BoxError> {
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.handle("eth_getLogs", |_| Err((-32005, "limit exceeded".into()))); // always
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::transient().codes([-32005])
-    ///     .on_give_up(move |e| tx.send(e.batch_len()).unwrap());
-    /// # let inner = tower::service_fn(|batch: BatchRequest| {
-    /// #     let answers = batch.iter().map(|r| {
-    /// #         let id = r.id().cloned().unwrap();
-    /// #         if r.method() == "eth_getLogs" {
-    /// #             Response::failure(id, ErrorObject::new(-32005, "limit exceeded"))
-    /// #         } else {
-    /// #             Response::success(id, json!("0x10"))
-    /// #         }
-    /// #     });
-    /// #     let answers = BatchResponse::new(answers.collect());
-    /// #     async move { Ok::<_, BoxError>(answers) }
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// let batch = BatchRequest::new(vec![
-    ///     Request::new("eth_chainId", json!([])).with_id(1),
-    ///     Request::new("eth_getLogs", json!([{"fromBlock": "0x1"}])).with_id(2),
-    ///     Request::new("eth_getLogs", json!([{"fromBlock": "0x2"}])).with_id(3),
-    /// ]);
-    /// // Both `eth_getLogs` are answered -32005 every time: they alone are sent again.
-    /// svc.oneshot(batch).await?;
+    ///     .on_give_up(move |e| { let _ = tx.send(e.batch_len()); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// let mut batch = client.batch();
+    /// let sum = batch.call::<i64>("sum", (1, 2));
+    /// let logs = [1, 2].map(|block| batch.call::<Vec<u64>>("eth_getLogs", [block]));
+    /// let mut results = batch.send().await?;
+    /// assert_eq!(results.take(sum)?, 3);
+    /// assert!(logs.into_iter().all(|logs| results.take(logs).is_err()));
+    /// // The two `eth_getLogs` alone were sent again, each time.
     /// assert_eq!(rx.try_recv()?, Some(2));
     /// # Ok(())
     /// # }
@@ -1240,26 +1099,21 @@ impl<'a> GiveUpEvent<'a> {
     ///
     /// ```
     /// # use std::sync::mpsc;
-    /// use tower_jsonrpc_retry::{GiveUpReason, RetryStrategy};
-    /// # use std::io;
-    /// # use serde_json::json;
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{Request, Response};
-    /// # use tower_jsonrpc_retry::JsonRpcRetryLayer;
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{Client, GiveUpReason, RetryStrategy};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.script("sum", std::iter::repeat_n(Step::status(503), 4));
     /// let (tx, rx) = mpsc::channel();
-    /// let strategy = RetryStrategy::transient().on_give_up(move |e| {
-    ///     tx.send((e.retries(), e.reason())).unwrap();
-    /// });
-    /// // Every attempt's connection is refused: the first, and the preset's 3 retries.
-    /// # let inner = tower::service_fn(|_: Request| async {
-    /// #     Err::<Response, _>(io::Error::from(io::ErrorKind::ConnectionRefused))
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # let _ = svc.oneshot(Request::new("eth_chainId", json!([])).with_id(1)).await;
+    /// let strategy = RetryStrategy::transient()
+    ///     .on_give_up(move |e| { let _ = tx.send((e.retries(), e.reason())); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// assert!(client.call::<i64>("sum", (1, 2)).await.is_err());
+    /// // Four 503s: the first attempt's, and the preset's 3 retries'.
     /// assert_eq!(rx.try_recv()?, (3, GiveUpReason::Exhausted));
+    /// assert_eq!(server.calls("sum"), 4);
     /// # Ok(())
     /// # }
     /// ```
@@ -1275,29 +1129,21 @@ impl<'a> GiveUpEvent<'a> {
     /// # use std::sync::mpsc;
     /// # use std::time::Duration;
     /// use tower_jsonrpc_retry::backoff::PeriodicBackoff;
-    /// use tower_jsonrpc_retry::{GiveUpReason, RetryStrategy};
-    /// # use serde_json::json;
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
-    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    /// use tower_jsonrpc_retry::test_util::FlakyServer;
+    /// use tower_jsonrpc_retry::{Client, GiveUpReason, RetryStrategy};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), BoxError> {
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// server.handle("eth_call", |_| Err((-32005, "limit exceeded".into()))); // every time
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::new(PeriodicBackoff::new(10, Duration::from_secs(1)))
     ///     .codes([-32005])
     ///     .max_elapsed(Duration::from_millis(2500))
-    ///     .on_give_up(move |e| {
-    ///         tx.send((e.reason(), e.retries())).unwrap();
-    ///     });
-    /// // Answered -32005 every time: retried at 1 s and 2 s; a third retry, at 3 s, would
-    /// // be past the deadline.
-    /// # let inner = tower::service_fn(|_: Request| async {
-    /// #     let busy = ErrorObject::new(-32005, "limit exceeded");
-    /// #     Ok::<_, BoxError>(Response::failure(1, busy))
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # svc.oneshot(Request::new("eth_call", json!([])).with_id(1)).await?;
+    ///     .on_give_up(move |e| { let _ = tx.send((e.reason(), e.retries())); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// assert!(client.call::<String>("eth_call", ()).await.is_err());
+    /// // Retried at 1 s and 2 s; a third retry, at 3 s, would be past the deadline.
     /// assert_eq!(rx.try_recv()?, (GiveUpReason::Deadline, 2));
     /// # Ok(())
     /// # }
@@ -1320,28 +1166,23 @@ impl<'a> GiveUpEvent<'a> {
     /// ```
     /// # use std::sync::mpsc;
     /// # use std::time::Duration;
-    /// use tower_jsonrpc_retry::{GiveUpReason, RetryStrategy};
     /// # use serde_json::json;
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
-    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{Client, GiveUpReason, RetryStrategy};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), BoxError> {
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// // Infura's hint, in the error's data: wait 30 s, past the deadline.
+    /// let hint = Some(json!({"backoff_seconds": 30}));
+    /// server.script("eth_call", [Step::error_with(-32005, "limit exceeded", hint)]);
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::transient()
     ///     .codes([-32005])
     ///     .max_elapsed(Duration::from_secs(5))
-    ///     .on_give_up(move |e| tx.send((e.reason(), e.retry_after())).unwrap());
-    /// // Answered -32005 with `"data": {"backoff_seconds": 30}`: a wait past the deadline.
-    /// # let hint = json!({"backoff_seconds": 30});
-    /// # let hint = ErrorObject::new(-32005, "limit exceeded").with_data(hint);
-    /// # let inner = tower::service_fn(move |_: Request| {
-    /// #     let answer = Response::failure(1, hint.clone());
-    /// #     async move { Ok::<_, BoxError>(answer) }
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # svc.oneshot(Request::new("eth_call", json!([])).with_id(1)).await?;
+    ///     .on_give_up(move |e| { let _ = tx.send((e.reason(), e.retry_after())); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// assert!(client.call::<String>("eth_call", ()).await.is_err());
     /// let (reason, retry_after) = rx.try_recv()?;
     /// assert_eq!(reason, GiveUpReason::Deadline);
     /// assert_eq!(retry_after, Some(Duration::from_secs(30)));
@@ -1383,26 +1224,19 @@ impl<'a> GiveUpEvent<'a> {
     /// ```
     /// # use std::sync::mpsc;
     /// # use serde_json::json;
-    /// use tower_jsonrpc_retry::RetryStrategy;
-    /// # use tower::{Layer, ServiceExt};
-    /// # use tower_jsonrpc_retry::jsonrpc::{ErrorObject, Request, Response};
-    /// # use tower_jsonrpc_retry::{BoxError, JsonRpcRetryLayer};
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
     ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), BoxError> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// let what = Some(json!("missing toBlock"));
+    /// server.script("eth_getLogs", [Step::error_with(-32602, "invalid params", what)]);
     /// let (tx, rx) = mpsc::channel();
-    /// let strategy = RetryStrategy::transient().on_give_up(move |e| {
-    ///     tx.send(e.error_object().cloned()).unwrap();
-    /// });
-    /// // Answered -32602 "invalid params", with what is wrong in its `data`.
-    /// # let invalid = ErrorObject::new(-32602, "invalid params");
-    /// # let invalid = invalid.with_data(json!("missing toBlock"));
-    /// # let inner = tower::service_fn(move |_: Request| {
-    /// #     let answer = Response::failure(1, invalid.clone());
-    /// #     async move { Ok::<_, BoxError>(answer) }
-    /// # });
-    /// # let svc = JsonRpcRetryLayer::new(strategy).layer(inner);
-    /// # svc.oneshot(Request::new("eth_getLogs", json!([{}])).with_id(1)).await?;
+    /// let strategy = RetryStrategy::transient()
+    ///     .on_give_up(move |e| { let _ = tx.send(e.error_object().cloned()); });
+    /// let client = Client::builder(server.uri()).retry(strategy).build();
+    /// assert!(client.call::<Vec<u64>>("eth_getLogs", ()).await.is_err());
     /// let error = rx.try_recv()?.expect("an error answer");
     /// assert_eq!((error.code(), error.message()), (-32602, "invalid params"));
     /// assert_eq!(error.data(), Some(&json!("missing toBlock")));
@@ -1421,7 +1255,7 @@ impl<'a> GiveUpEvent<'a> {
     /// ```
     /// # use std::sync::mpsc;
     /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
-    /// use tower_jsonrpc_retry::{http, Client, RetryStrategy};
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy, http};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
@@ -1430,7 +1264,7 @@ impl<'a> GiveUpEvent<'a> {
     /// server.script("sum", std::iter::repeat_n(Step::status_with_error(429, -32005), 4));
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::transient()
-    ///     .on_give_up(move |e| tx.send((e.status(), e.code())).unwrap());
+    ///     .on_give_up(move |e| { let _ = tx.send((e.status(), e.code())); });
     /// let client = Client::builder(server.uri()).retry(strategy).build();
     /// assert!(client.call::<i64>("sum", (1, 2)).await.is_err());
     /// let (status, code) = rx.try_recv()?;
@@ -1478,7 +1312,7 @@ impl<'a> GiveUpEvent<'a> {
     /// # Examples
     ///
     /// ```
-    /// # use std::io;
+    /// # use std::io::{self, ErrorKind};
     /// # use std::sync::mpsc;
     /// # use serde_json::json;
     /// use tower::{Layer, ServiceExt};
@@ -1487,14 +1321,13 @@ impl<'a> GiveUpEvent<'a> {
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// // A service that fails every call: a stack whose error type is `io::Error`.
+    /// let down = tower::service_fn(|_: Request| async {
+    ///     Err::<Response, _>(io::Error::new(ErrorKind::ConnectionRefused, "node down"))
+    /// });
     /// let (tx, rx) = mpsc::channel();
     /// let strategy = RetryStrategy::transient()
-    ///     .on_give_up(move |e| tx.send(e.error().map(|err| err.to_string())).unwrap());
-    /// // `down` fails every call with `io::Error::new(ConnectionRefused, "node down")`.
-    /// # let down = tower::service_fn(|_: Request| async {
-    /// #     let down = io::Error::new(io::ErrorKind::ConnectionRefused, "node down");
-    /// #     Err::<Response, _>(down)
-    /// # });
+    ///     .on_give_up(move |e| { let _ = tx.send(e.error().map(ToString::to_string)); });
     /// let svc = JsonRpcRetryLayer::new(strategy).layer(down);
     /// let err = svc.oneshot(Request::new("eth_chainId", json!([])).with_id(1)).await;
     /// // The hook hears the error the caller gets.

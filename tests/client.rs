@@ -705,6 +705,26 @@ fn the_builders_debug_output_shows_the_attempt_timeout_it_will_use() {
     }
 }
 
+/// Params may hold a signed transaction or a secret: the builders' `Debug` output names
+/// each request by method and id only (the batch's showed every params).
+#[test]
+fn the_request_builders_debug_output_leaves_params_out() {
+    let client = Client::builder("http://127.0.0.1:8545/".parse().unwrap()).build();
+    let mut batch = client.batch();
+    let _sent = batch.call::<String>("eth_sendRawTransaction", ("0x02f8SIGNED",));
+    batch.notify("login", ("s3cret",));
+    let single = client
+        .request("eth_sendRawTransaction")
+        .params(("0x02f8SIGNED",));
+    for debug in [format!("{batch:?}"), format!("{single:?}")] {
+        assert!(debug.contains("eth_sendRawTransaction"), "{debug}");
+        assert!(!debug.contains("SIGNED"), "{debug}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+    }
+    let debug = format!("{batch:?}");
+    assert!(debug.contains("\"login\""), "{debug}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_uri_the_plain_http_client_cannot_speak_fails_at_once_and_is_not_retried() {
     let server = FlakyServer::start().await.unwrap();
@@ -1100,20 +1120,24 @@ async fn a_zero_pool_idle_timeout_keeps_no_connection_idle() {
     }
 }
 
-/// A port out of range (`:85450`, a typo for 8545), an empty host or a user name Basic
-/// authentication cannot carry fails every call at once, unsent and not retried, saying
-/// why. Before, `http` read no port from it and
+/// A port out of range (`:85450`, a typo for 8545) or port 0, an empty host or a user
+/// name Basic authentication cannot carry fails every call at once, unsent and not
+/// retried, saying why. Before, `http` read no port from an out-of-range one and
 /// hyper-util connected to port 80, `Authorization` from the URI's user info included
-/// (and retried its refusal as a connect failure); an empty host was a DNS failure,
-/// retried too.
+/// (and retried its refusal as a connect failure); port 0 was refused and retried the
+/// same way; an empty host was a DNS failure, retried too.
 #[tokio::test(start_paused = true)]
 async fn a_uri_no_call_can_be_sent_to_fails_at_once_unsent() {
     for (uri, why) in [
         (
             "http://alice:s3cret@127.0.0.1:85450/",
-            "the URI's port `85450` is not a port (a number from 0 to 65535)",
+            "the URI's port `85450` is not a port (a number from 1 to 65535)",
         ),
         ("http://:8545/", "the URI has no host"),
+        (
+            "http://127.0.0.1:0/",
+            "the URI's port `0` is not a port (a number from 1 to 65535)",
+        ),
         (
             "http://a%3Ab:pw@127.0.0.1:8545/",
             "the URI's user name holds a colon (`%3A`), which `Authorization: Basic` \

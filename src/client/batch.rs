@@ -122,8 +122,20 @@ impl<S> BatchBuilder<S> {
 impl<S> fmt::Debug for BatchBuilder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BatchBuilder")
-            .field("batch", &self.batch)
+            .field("requests", &Named(&self.batch))
             .finish_non_exhaustive()
+    }
+}
+
+/// A batch's requests by method and id, as [`RequestBuilder`](super::RequestBuilder)
+/// shows its own: params may hold a secret or a signed transaction, not for the logs.
+struct Named<'a>(&'a BatchRequest);
+
+impl fmt::Debug for Named<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|r| (r.method(), r.id())))
+            .finish()
     }
 }
 

@@ -39,7 +39,7 @@ impl JsonRpcCodecLayer {
     /// afterwards replaces it. A URI without a scheme and host (`/rpc`) is sent as it is,
     /// for an inner service that takes one (hyper-util's client does not). A URI whose
     /// host is empty (`http://:8545/`) or whose port is out of range
-    /// (`http://127.0.0.1:85450/`) fails every call unsent, with an error that
+    /// (`http://127.0.0.1:85450/`) or 0 fails every call unsent, with an error that
     /// [`is_invalid_request`](super::Error::is_invalid_request) and says why: an HTTP
     /// client would connect to the scheme's default port instead. So does a user name
     /// with a colon (`http://a%3Ab:pw@host/`), or a user name or password with a control

@@ -45,8 +45,9 @@ fn written_port(uri: &Uri) -> Option<&str> {
         .filter(|port| !port.is_empty())
 }
 
-/// What in a URI's authority no call can be sent as written: a port out of range, no
-/// host, or a user name that `Authorization: Basic` cannot carry. Found once, when the
+/// What in a URI's authority no call can be sent as written: a port out of range (or
+/// port 0, which no server listens on and a connection to is refused), no host, or a
+/// user name that `Authorization: Basic` cannot carry. Found once, when the
 /// codec is made, and every call fails with it unsent: an HTTP client would connect to
 /// the default port instead (hyper-util's does, with the URI's credentials), or report
 /// a name it cannot resolve, or the server would read other credentials than the URI's,
@@ -75,7 +76,7 @@ impl AuthorityFlaw {
             None => None,
             Some("") => Some(Self::NoHost),
             Some(_) => written_port(uri)
-                .filter(|port| port.parse::<u16>().is_err())
+                .filter(|port| !matches!(port.parse::<u16>(), Ok(1..)))
                 .map(|port| Self::Port(port.to_owned())),
         }
     }
@@ -86,7 +87,7 @@ impl fmt::Display for AuthorityFlaw {
         match self {
             Self::Port(port) => write!(
                 f,
-                "the URI's port `{port}` is not a port (a number from 0 to 65535)"
+                "the URI's port `{port}` is not a port (a number from 1 to 65535)"
             ),
             Self::NoHost => f.write_str("the URI has no host"),
             Self::ColonInUser => f.write_str(
@@ -190,6 +191,8 @@ mod tests {
             ("http://127.0.0.1:65536/", "65536"),
             ("http://127.0.0.1:-1/", "-1"),
             ("http://[::1]:99999/", "99999"),
+            ("http://127.0.0.1:0/", "0"),
+            ("http://127.0.0.1:00/", "00"),
             ("http://alice:s3cret@127.0.0.1:85450/", "85450"),
         ] {
             assert_eq!(flaw(uri), Some(AuthorityFlaw::Port(port.into())), "{uri}");
@@ -198,7 +201,7 @@ mod tests {
         let message = flaw("http://127.0.0.1:85450/").map(|f| f.to_string());
         assert_eq!(
             message.as_deref(),
-            Some("the URI's port `85450` is not a port (a number from 0 to 65535)")
+            Some("the URI's port `85450` is not a port (a number from 1 to 65535)")
         );
     }
 

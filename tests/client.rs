@@ -1351,3 +1351,55 @@ async fn a_failed_re_sends_hint_is_told_beside_the_earlier_answers_status() {
         Some(true)
     );
 }
+
+/// A listener on 127.0.0.1 that accepts nothing, its queue of connections full: a
+/// connection to it hangs (the kernel drops the SYN), as to a host that drops packets.
+/// Returns its address, and what must be kept for it to stay so.
+async fn queue_full() -> (
+    std::net::SocketAddr,
+    tokio::net::TcpListener,
+    Vec<tokio::net::TcpStream>,
+) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    // A loopback connection is made, or refused, before `connect` returns; one that
+    // the paused clock's second passes is one the kernel holds back.
+    loop {
+        let connect = tokio::net::TcpStream::connect(addr);
+        match tokio::time::timeout(Duration::from_secs(1), connect).await {
+            Ok(stream) => queued.push(stream.unwrap()),
+            Err(_) => break,
+        }
+        assert!(queued.len() < 64, "the queue never filled");
+    }
+    (addr, listener, queued)
+}
+
+/// A connection that hangs is cut at half the attempt timeout, as a connect failure:
+/// the request never left, so a non-idempotent call is sent again. Before, the
+/// attempt timeout cut it, as a timeout, and the call was not retried.
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_hangs_is_a_connect_failure_even_a_write_is_retried_after() {
+    let (addr, _listener, _queued) = queue_full().await;
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_secs(1)))
+        .retry_on(ErrorClass::Connect)
+        .non_idempotent(["eth_sendRawTransaction"]);
+    let client = Client::builder(format!("http://{addr}/").parse().unwrap())
+        .attempt_timeout(Duration::from_secs(4))
+        .retry(strategy)
+        .build();
+    let start = tokio::time::Instant::now();
+    let err = client
+        .call::<String>("eth_sendRawTransaction", ("0x02f8",))
+        .await
+        .unwrap_err();
+    let transport = err.transport().expect("a transport error");
+    assert!(transport.is_connect(), "{transport:?}");
+    let gave_up = err.gave_up().map(|g| (g.retries(), g.reason()));
+    assert_eq!(gave_up, Some((2, GiveUpReason::Exhausted)), "{err:?}");
+    // Three attempts of 2 s (half the attempt timeout), two waits of 1 s.
+    assert_eq!(start.elapsed(), Duration::from_secs(8));
+}

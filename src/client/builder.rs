@@ -18,13 +18,14 @@ use crate::{JsonRpcRetryLayer, RetryStrategy};
 ///
 /// That is [`JsonRpcRetryLayer`] over [`JsonRpcCodecLayer`] (with a per-attempt
 /// [`attempt_timeout`](JsonRpcCodecLayer::attempt_timeout) that covers the response body
-/// too) over hyper-util's client, with `TCP_NODELAY`.
+/// too) over hyper-util's client, with `TCP_NODELAY` and a connect timeout.
 ///
 /// # Default
 ///
 /// | setting | default | why |
 /// |---|---|---|
 /// | [`attempt_timeout`](Self::attempt_timeout) | [`DEFAULT_ATTEMPT_TIMEOUT`] (10 s) | a hung connection ends and can be retried |
+/// | connect timeout | half the attempt timeout (5 s) | a connection not made by then is a connect failure, which even a non-idempotent call is sent again after: the request never left |
 /// | retry strategy | [`RetryStrategy::transient()`] | connect, timeout, reset, 429/502/503/504 |
 /// | [`response_limit`](Self::response_limit) | [`codec::DEFAULT_BODY_LIMIT`](crate::codec::DEFAULT_BODY_LIMIT) (10 MiB) | |
 /// | [`pool_idle_timeout`](Self::pool_idle_timeout) | [`DEFAULT_POOL_IDLE_TIMEOUT`] (90 s) | hyper-util's and reqwest's own: a connection left idle after a burst of calls is closed |
@@ -94,15 +95,33 @@ fn http2_keep_alive(attempt_timeout: Option<Duration>) -> Duration {
     attempt_timeout.map_or(MOST, |t| (t / 4).clamp(LEAST, MOST))
 }
 
-/// The TCP connector of [`ClientBuilder`]'s stacks: hyper-util's, with `TCP_NODELAY`.
+/// The TCP connector of [`ClientBuilder`]'s stacks: hyper-util's, with `TCP_NODELAY`
+/// and a connect timeout of half the attempt timeout.
+///
 /// An HTTP/2 request goes out as frames written one after another (its headers, then
 /// its body), and with Nagle's algorithm on, the body waited for the server to
 /// acknowledge the headers, which Linux delays by 40 ms or more: over loopback, a call
 /// took about 44 ms instead of well under one.
-fn tcp() -> HttpConnector {
+///
+/// A connection that cannot be made often hangs rather than fails: a host that drops
+/// packets, a server whose queue of connections is full. Cut by the attempt timeout, it
+/// was a timeout, which a non-idempotent call is not sent again after (nor a strategy
+/// that retries connect failures alone); cut by the connector first, it is a connect
+/// failure, and the request provably never left. Half the attempt timeout leaves the
+/// other half to the exchange, and covers the SYN's first two retransmissions (after
+/// 1 s and 3 s) with the default attempt timeout.
+fn tcp(attempt_timeout: Option<Duration>) -> HttpConnector {
     let mut tcp = HttpConnector::new();
     tcp.set_nodelay(true);
+    tcp.set_connect_timeout(connect_timeout(attempt_timeout));
     tcp
+}
+
+/// Half the attempt timeout, if there is one short of tokio's far future.
+fn connect_timeout(attempt_timeout: Option<Duration>) -> Option<Duration> {
+    attempt_timeout
+        .filter(|t| *t < crate::FAR_FUTURE)
+        .map(|t| t / 2)
 }
 
 /// The default time one attempt may take in [`Client::builder`]'s stack: long enough for
@@ -168,6 +187,12 @@ impl ClientBuilder {
 
     /// Sets how long one attempt may take; a retry gets a fresh timeout. The attempt
     /// fails as a timeout ([`ErrorClass::Timeout`](crate::ErrorClass::Timeout)).
+    ///
+    /// A new connection that is not made in half this time fails the attempt sooner,
+    /// as a connect failure ([`ErrorClass::Connect`](crate::ErrorClass::Connect)): the
+    /// request never left, so even a non-idempotent call can be sent again. (Over
+    /// HTTPS, a TLS handshake that hangs after the connection is made still ends as a
+    /// timeout.)
     ///
     /// Zero does not mean no limit: every attempt is then cut at once, a timeout (over
     /// the network no answer is there at an attempt's first poll). For no limit of the
@@ -447,7 +472,8 @@ impl ClientBuilder {
     /// # }
     /// ```
     pub fn build(self) -> Client {
-        self.over(SchemeCheck::http(tcp()))
+        let tcp = tcp(self.codec.attempt_timeout_set());
+        self.over(SchemeCheck::http(tcp))
     }
 
     /// The same client over HTTPS (and plain HTTP), with rustls and the Mozilla root
@@ -505,7 +531,7 @@ impl ClientBuilder {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http();
-        let mut tcp = tcp();
+        let mut tcp = tcp(self.codec.attempt_timeout_set());
         tcp.enforce_http(false);
         #[cfg(feature = "http2")]
         let https = match self.http2 {

@@ -226,7 +226,6 @@ impl JsonRpcCodecLayer {
     }
 
     /// The attempt timeout set, if any.
-    #[cfg(feature = "http2")]
     pub(crate) fn attempt_timeout_set(&self) -> Option<Duration> {
         self.config.attempt_timeout
     }

@@ -371,6 +371,10 @@ where
     /// [`jsonrpc`](crate::jsonrpc)): an integer beyond 64 bits arrives as the nearest
     /// `f64`, so `R = u128` fails on one and `R = serde_json::Number` rounds it. Servers
     /// that send such numbers as strings (Ethereum's hex quantities) are not affected.
+    /// For the same reason `R = Box<serde_json::value::RawValue>` gets the result written
+    /// anew from that value, not the server's text: its spaces dropped, such integers
+    /// rounded, its object members sorted (unless serde_json's `preserve_order` feature is
+    /// on in the build).
     ///
     /// A result is the call's value whatever the HTTP status it came under. The retry layer
     /// counts a result under a status its strategy retries (a `503`) as a failure and asks

@@ -1189,8 +1189,10 @@ fn model_batch(
     let mut answers: BTreeMap<i64, (Answer, usize)> = BTreeMap::new();
     // What the answer reports as the whole batch's refusal: the latest exchange's, when
     // it refused every call, or when the one before was such a refusal too (a re-send
-    // of some calls refused, the others answered, is none).
+    // of some calls refused, the others answered, is none); never once an exchange that
+    // was not refused carried a notification, which the server then ran.
     let mut batch_error = None;
+    let mut delivered = false;
     let mut gathered = false;
     let mut t = 0;
     let mut sent = Vec::new();
@@ -1232,7 +1234,8 @@ fn model_batch(
                 let every_call_sent = (1..=items.len() as i64)
                     .filter(|&k| is_call(k))
                     .all(|k| pending.contains(&k));
-                batch_error = refusal.filter(|_| every_call_sent || batch_error.is_some());
+                batch_error =
+                    refusal.filter(|_| !delivered && (every_call_sent || batch_error.is_some()));
                 for &id in pending.iter().filter(|&&k| is_call(k)) {
                     answers.insert(id, (item_answer(&step.exchange, id), i));
                 }
@@ -1266,6 +1269,7 @@ fn model_batch(
                         elapsed: t,
                     };
                 }
+                delivered |= refusal.is_none() && pending.iter().any(|&k| !is_call(k));
                 pending.retain(|&k| {
                     if is_call(k) {
                         plan.retries_answer(method(k), answers[&k].0)

@@ -13,7 +13,7 @@ use http_body_util::Full;
 use serde_json::json;
 use tower::retry::budget::TpsBudget;
 use tower::timeout::TimeoutLayer;
-use tower::{ServiceBuilder, ServiceExt};
+use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, Request};
@@ -349,6 +349,35 @@ async fn the_http_level_records_it_on_the_answer() {
     let resp = svc.oneshot(post("sum")).await.unwrap();
     assert_eq!(server.calls("sum"), 2);
     assert!(resp.extensions().get::<GaveUp>().is_none());
+}
+
+/// A record a service below the codec put on its answer (an HTTP-level retry layer
+/// does) is kept on the codec's error whatever the answer's flaw: an id mismatch lost it.
+#[tokio::test]
+async fn a_record_from_below_stays_on_every_decode_failure() {
+    let answers = [
+        "not JSON",
+        r#"{"jsonrpc": "2.0", "id": 99, "result": 3}"#,
+        r#"{"jsonrpc": "1.0", "id": 1, "result": 3}"#,
+    ];
+    for body in answers {
+        let http = tower::service_fn(move |_: http::Request<Full<Bytes>>| async move {
+            let mut answer = http::Response::new(body.to_owned());
+            answer
+                .extensions_mut()
+                .insert(GaveUp::new(2, GiveUpReason::Exhausted));
+            Ok::<_, std::convert::Infallible>(answer)
+        });
+        let codec = JsonRpcCodecLayer::new("http://127.0.0.1:8545/".parse().unwrap()).layer(http);
+        let call = Request::new("sum", json!([1, 2])).with_id(1);
+        let err = codec.oneshot(call).await.unwrap_err();
+        assert!(err.is_decode(), "{body}: {err:?}");
+        assert_eq!(
+            ended(err.gave_up()),
+            Some((2, GiveUpReason::Exhausted)),
+            "{body}: {err}"
+        );
+    }
 }
 
 /// `GaveUp::find` looks past a `codec::Error` that holds no record: a codec over the

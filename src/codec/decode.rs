@@ -191,14 +191,12 @@ pub(super) fn decode_single(
     }
     if !answers {
         let found = response.id().clone();
-        return Err(Error::decode(
-            DecodeError::IdMismatch {
-                expected: expected_id,
-                found,
-            },
-            parts.status,
-            retry_after(&parts),
-        ));
+        let mismatch = DecodeError::IdMismatch {
+            expected: expected_id,
+            found,
+        };
+        let err = Error::decode(mismatch, parts.status, retry_after(&parts));
+        return Err(with_gave_up(err, &parts));
     }
     record_exchange(response.extensions_mut(), &parts);
     if keep_raw {

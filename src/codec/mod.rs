@@ -297,7 +297,9 @@ fn forget_body(headers: &mut HeaderMap) {
 /// reports there is returned by the next call instead, as a transport error, so that a
 /// retry policy above sees it like any other failed attempt (tower's `Retry` would
 /// otherwise return a readiness error without asking its policy, and a partly retried batch
-/// would lose the answers it had gathered). The inner instance that reported it is let go
+/// would lose the answers it had gathered). A caller that polls the codec ready and then
+/// makes no call (a `select!` that gave up) leaves that error to its next call; marked
+/// unsent, it is one a retry may send again. The inner instance that reported it is let go
 /// at once for a clone, as tower's contract asks: it may hold what it reserved (a
 /// `ConcurrencyLimit` permit) and may not be polled again. The same goes for the instance
 /// made ready for a message the codec refuses unsent (scalar params, an empty batch, a

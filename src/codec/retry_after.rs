@@ -5,8 +5,8 @@ use http::HeaderMap;
 /// A server's `Retry-After` hint, recorded in a response's extensions.
 ///
 /// Read from the header in either of its forms (RFC 9110): delay-seconds, or an
-/// HTTP-date, turned into a delay from the moment the codec reads it, once the body is
-/// read (a date in the past is a delay of zero). Anything else is ignored.
+/// HTTP-date, turned into a delay from the moment it is read (the codec reads it once
+/// the body is in; a date in the past is a delay of zero). Anything else is ignored.
 ///
 /// # Examples
 ///

@@ -1403,3 +1403,28 @@ async fn a_connection_that_hangs_is_a_connect_failure_even_a_write_is_retried_af
     // Three attempts of 2 s (half the attempt timeout), two waits of 1 s.
     assert_eq!(start.elapsed(), Duration::from_secs(8));
 }
+
+/// An attempt timeout of zero (or of 1 ms, the timers' tick) cuts every attempt as a
+/// timeout: there is no connect timeout of half of it to end with it and make the
+/// attempt a connect failure (which even a non-idempotent call is sent again after).
+#[tokio::test(start_paused = true)]
+async fn a_zero_attempt_timeout_cuts_each_attempt_as_a_timeout() {
+    let (addr, _listener, _queued) = queue_full().await;
+    let server = FlakyServer::start().await.unwrap();
+    let uris = [server.uri(), format!("http://{addr}/").parse().unwrap()];
+    for (uri, timeout) in uris.into_iter().zip([0, 1].map(Duration::from_millis)) {
+        let strategy = RetryStrategy::transient().non_idempotent(["sum"]);
+        let client = Client::builder(uri)
+            .attempt_timeout(timeout)
+            .retry(strategy)
+            .build();
+        let err = client.call::<i64>("sum", (1, 2)).await.unwrap_err();
+        let transport = err.transport().expect("a transport error");
+        assert!(
+            transport.is_timeout() && !transport.is_connect(),
+            "{timeout:?}: {transport:?}"
+        );
+        let gave_up = err.gave_up().map(|g| (g.retries(), g.reason()));
+        assert_eq!(gave_up, Some((0, GiveUpReason::NotIdempotent)), "{err:?}");
+    }
+}

@@ -117,10 +117,15 @@ fn tcp(attempt_timeout: Option<Duration>) -> HttpConnector {
     tcp
 }
 
-/// Half the attempt timeout, if there is one short of tokio's far future.
+/// Half the attempt timeout, if there is one short of tokio's far future and of 2 ms at
+/// least. Tokio's timers count whole milliseconds, so below 2 ms half of it would end
+/// with it, and the connect timeout, polled first, would make an attempt the attempt
+/// timeout cuts a connect failure (sent again even for a non-idempotent call): a zero
+/// attempt timeout must cut every attempt as a timeout.
 fn connect_timeout(attempt_timeout: Option<Duration>) -> Option<Duration> {
+    const LEAST: Duration = Duration::from_millis(2);
     attempt_timeout
-        .filter(|t| *t < crate::FAR_FUTURE)
+        .filter(|t| (LEAST..crate::FAR_FUTURE).contains(t))
         .map(|t| t / 2)
 }
 
@@ -188,8 +193,9 @@ impl ClientBuilder {
     /// Sets how long one attempt may take; a retry gets a fresh timeout. The attempt
     /// fails as a timeout ([`ErrorClass::Timeout`](crate::ErrorClass::Timeout)).
     ///
-    /// A new connection that is not made in half this time fails the attempt sooner,
-    /// as a connect failure ([`ErrorClass::Connect`](crate::ErrorClass::Connect)): the
+    /// A new connection that is not made in half this time (from 2 ms of attempt timeout
+    /// on: tokio's timers count whole milliseconds) fails the attempt sooner, as a
+    /// connect failure ([`ErrorClass::Connect`](crate::ErrorClass::Connect)): the
     /// request never left, so even a non-idempotent call can be sent again. (Over
     /// HTTPS, a TLS handshake that hangs after the connection is made still ends as a
     /// timeout.)

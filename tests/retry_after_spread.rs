@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::backoff::{Jitter, PeriodicBackoff};
 use tower_jsonrpc_retry::jsonrpc::Request;
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{ErrorClass, JsonRpcRetryLayer, RetryStrategy};
@@ -40,7 +40,11 @@ fn sum(id: i64) -> Request {
 /// Each call's wait as the event told it, checked against the paused clock (a sleep
 /// ends on a whole millisecond).
 async fn waits_through_the_codec(strategy: RetryStrategy) -> Vec<Duration> {
-    let server = hinting_server().await;
+    waits_over(hinting_server().await, strategy).await
+}
+
+/// [`waits_through_the_codec`] over a server scripted for [`CALLS`] calls of one retry.
+async fn waits_over(server: FlakyServer, strategy: RetryStrategy) -> Vec<Duration> {
     let rec = Recorder::default();
     let svc = stack(&server, rec.attach(strategy));
     for id in 0..CALLS {
@@ -140,6 +144,30 @@ async fn a_seeded_spread_draws_the_same_waits_on_every_run() {
     assert_eq!(waits_through_the_codec(preset(7)).await, first);
     let distinct: HashSet<_> = first.iter().collect();
     assert!(distinct.len() > CALLS / 2, "{first:?}");
+}
+
+/// A seeded spread draws another stream than a jitter seeded with the same number: the
+/// `n`-th call's spread and the `n`-th call's jitter do not move together.
+#[tokio::test(start_paused = true)]
+async fn a_spread_and_a_jitter_seeded_alike_draw_apart() {
+    let spread = on_503(0.1).retry_after_spread_seeded(secs(1.0), 7);
+    let spread = waits_through_the_codec(spread).await;
+    let unhinted = FlakyServer::start().await.expect("bind 127.0.0.1");
+    unhinted.script(
+        "sum",
+        (0..CALLS).flat_map(|_| [Step::status(503), Step::ok()]),
+    );
+    let backoff = PeriodicBackoff::new(1, secs(1.0)).with_jitter(Jitter::full().seeded(7));
+    let jittered = waits_over(unhinted, on_503(0.1).backoff(backoff)).await;
+    // Both draw a fraction of 1 s: the spread's over the hint of 2 s, the jitter's of
+    // the backoff's delay.
+    let micros = |d: Duration| d.as_micros();
+    let alike = spread
+        .iter()
+        .zip(&jittered)
+        .filter(|&(s, j)| micros(*s - secs(2.0)) == micros(*j))
+        .count();
+    assert!(alike < CALLS / 2, "{spread:?} {jittered:?}");
 }
 
 /// The HTTP-level layer decides its waits in the same place.

@@ -432,10 +432,16 @@ mod tests {
             .unwrap()
             .with_jitter(Jitter::full().seeded(3));
         assert_eq!(b.delays().count(), 5);
-        let b = ExponentialBackoff::new(5, Duration::MAX, 1e300)
-            .unwrap()
-            .with_jitter(Jitter::proportional(0.5).unwrap().seeded(3));
-        assert!(b.delays().skip(1).all(|d| d == Duration::MAX));
+        // A draw past `Duration::MAX` is `Duration::MAX`, whatever the jitter's range
+        // (keeping to the nanoseconds inside one, its excluded end is not one below it).
+        let jitters = [0.5, 1.0].map(|p| Jitter::proportional(p).unwrap());
+        for jitter in [Jitter::full(), Jitter::equal()].into_iter().chain(jitters) {
+            let b = ExponentialBackoff::new(5, Duration::MAX, 1e300)
+                .unwrap()
+                .with_jitter(jitter.clone().seeded(3));
+            let d: Vec<_> = b.delays().skip(1).collect();
+            assert!(d.iter().all(|d| *d == Duration::MAX), "{jitter:?}: {d:?}");
+        }
     }
 
     #[test]

@@ -134,8 +134,8 @@ impl Jitter {
         Self::of(Kind::None)
     }
 
-    /// Adds `f(i)` seconds to the delay of retry `i` (counted from 0), as pjrpc's
-    /// `jitter=lambda attempt: ...` does. The result may be negative; a delay that
+    /// Adds `f(i)` seconds to the delay of retry `i` (counted from 0, up to `u32::MAX`:
+    /// later retries are told `u32::MAX`), as pjrpc's `jitter=lambda attempt: ...` does. The result may be negative; a delay that
     /// would fall below zero becomes zero, and a NaN counts as `0.0`.
     ///
     /// # Examples
@@ -441,9 +441,12 @@ impl JitterState {
         // Drawn in seconds and rounded to whole nanoseconds, a delay could land outside
         // the range (on its excluded end, or a nanosecond below a fractional start):
         // keep it to the whole nanoseconds inside, unless the range is too narrow to
-        // hold one.
+        // hold one. A range whose end saturates at `Duration::MAX` excludes nothing a
+        // `Duration` holds: a draw past it stays `Duration::MAX`, as saturation promises.
         let first = ceil_nanos(low);
-        match ceil_nanos(high).checked_sub(Duration::from_nanos(1)) {
+        let end = ceil_nanos(high);
+        match end.checked_sub(Duration::from_nanos(1)) {
+            _ if end == Duration::MAX => jittered.max(first),
             Some(last) if last >= first => jittered.clamp(first, last),
             _ => jittered,
         }

@@ -210,8 +210,8 @@ pub trait Backoff: Send + Sync + 'static {
     ///
     /// The built-in backoffs and combinators know theirs; the default, `(0, None)`,
     /// says nothing. [`RetryStrategy::for_method`](crate::RetryStrategy::for_method)
-    /// reads it: a method's strategy whose backoff yields no delays (`(_, Some(0))`)
-    /// never sends a call again, and a batch holds such calls back as it does those of
+    /// reads it: a method's strategy whose backoff says it yields no delays
+    /// (`(_, Some(0))`) never sends a call again, and a batch holds such calls back as it does those of
     /// [`RetryStrategy::none()`](crate::RetryStrategy::none).
     ///
     /// # Examples

@@ -779,7 +779,9 @@ impl RetryStrategy {
     /// [`retry_after_spread`](Self::retry_after_spread), with its draws seeded: the
     /// `n`-th draw of the strategy (clones included, counting across their calls) is
     /// seeded from `(seed, n)`, as a seeded [`Jitter`](crate::backoff::Jitter) seeds its
-    /// requests. For tests that assert the waits.
+    /// requests, but from `seed` salted: a jitter seeded with the same number draws
+    /// another stream, so that the two do not move together. For tests that assert the
+    /// waits.
     ///
     /// # Examples
     ///
@@ -795,7 +797,7 @@ impl RetryStrategy {
     pub fn retry_after_spread_seeded(self, spread: Duration, seed: u64) -> Self {
         self.edit(|i| {
             i.retry_after_spread = spread;
-            i.spread_source = RngSource::seeded(seed);
+            i.spread_source = spread_source(seed);
         })
     }
 
@@ -1549,7 +1551,7 @@ impl fmt::Debug for MethodStrategies<'_> {
     }
 }
 
-/// The source of a seeded preset's spreads: its seed, salted, so that the `n`-th spread
+/// The source of a seeded strategy's spreads: its seed, salted, so that the `n`-th spread
 /// does not draw the stream the `n`-th request's jitter draws.
 fn spread_source(seed: u64) -> RngSource {
     /// "spread" in ASCII.

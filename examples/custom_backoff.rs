@@ -102,8 +102,12 @@ async fn main() -> Result<(), BoxError> {
     );
     for n in 1..=3 {
         let delays: Vec<Duration> = shaped.delays().collect();
+        let cut = match delays.len() {
+            8 => "",
+            _ => " (the next delay would have passed 2 s)",
+        };
         println!(
-            "  request {n}: {} retries, waiting [{}], {} in all",
+            "  request {n}: {} retries, waiting [{}], {} in all{cut}",
             delays.len(),
             list(delays.iter().copied()),
             ms(delays.iter().sum::<Duration>()),

@@ -313,6 +313,11 @@ impl<B, E> HttpRetryLayer<B, E> {
     /// a task `Send` ("implementation of `From` is not general enough"), as for `Buffer`
     /// over any service whose error is `BoxError`.
     ///
+    /// `E2` is the error of the whole service, so it takes the inner service's errors
+    /// too, which pass through unchanged (`E2: From<S::Error>`): over hyper-util's client,
+    /// a type with `From<hyper_util::client::legacy::Error>`, such as a wrapper of a
+    /// `BoxError` (`std::io::Error` has no such `From`).
+    ///
     /// # Examples
     ///
     /// ```

@@ -452,6 +452,11 @@ async fn a_uri_without_a_scheme_fails_at_once_with_unsupported_scheme() {
         .find_map(|e| e.downcast_ref::<tower_jsonrpc_retry::client::UnsupportedScheme>())
         .unwrap_or_else(|| panic!("{err:?}"));
     assert_eq!(why.scheme(), None);
+    assert_eq!(
+        why.to_string(),
+        "the URI is not absolute (it needs a scheme and a host, as `http://127.0.0.1:8545/`; \
+         `127.0.0.1:8545` alone has no scheme)"
+    );
 }
 
 #[test]

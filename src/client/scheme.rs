@@ -270,7 +270,8 @@ impl fmt::Display for UnsupportedScheme {
                 "the URI's scheme is `{scheme}`, and this client speaks `http` and `https` only"
             ),
             (None, _) => f.write_str(
-                "the URI has no scheme and host: write it whole, as `http://127.0.0.1:8545/`",
+                "the URI is not absolute (it needs a scheme and a host, as \
+                 `http://127.0.0.1:8545/`; `127.0.0.1:8545` alone has no scheme)",
             ),
         }
     }

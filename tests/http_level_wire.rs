@@ -459,6 +459,33 @@ async fn a_hint_in_an_earlier_answers_extensions_gives_way_to_a_later_failure() 
     }
 }
 
+/// A later exchange that failed as a whole without a word of the server's on time (an
+/// answer that is not JSON-RPC) leaves the last word to the earlier answer: what is left
+/// of its `Retry-After` (25 s of 30 s, after a wait cut to a ceiling of 5 s).
+#[tokio::test(start_paused = true)]
+async fn after_a_last_failure_the_answer_tells_what_is_left_of_an_earlier_hint() {
+    let (inner, sent) = counting(|n| match n {
+        1 => response(200, Some("30".into()), FIRST),
+        _ => response(200, None, "[{\"jsonrpc\""),
+    });
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(1, Duration::from_millis(100)))
+        .codes([-32005])
+        .retry_after_ceiling(Duration::from_secs(5));
+    let resp = tower::Layer::layer(&JsonRpcRetryLayer::http(strategy), inner)
+        .oneshot(post(BATCH))
+        .await
+        .unwrap();
+    assert_eq!(sent.load(Ordering::SeqCst), 2);
+    assert_eq!(resp.status(), 200);
+    assert_eq!(told(&resp), 25);
+    let got = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        got,
+        FIRST.as_bytes(),
+        "the first exchange's answer, as it came"
+    );
+}
+
 /// `response_limit`'s doc: a partly retried batch whose re-send is answered over the
 /// limit comes back as the answers gathered before (call 1's result, call 2's error),
 /// not as an error that would lose call 1's answer.

@@ -136,7 +136,10 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///     an HTTP-date).
 /// - **A retried batch whose last exchange failed as a whole** (a 429 without a JSON-RPC
 ///   answer, say): the answers gathered before come back as they would have (under 200
-///   if the batch was retried in part), with that exchange's `Retry-After` or none, and
+///   if the batch was retried in part), with that exchange's `Retry-After` (none for a
+///   bare status without one, the server's word), or, after a failure that is no word
+///   of the server's on time (an answer that is not JSON-RPC, a broken body, a timeout),
+///   what is left now of the `Retry-After` before it, counted from when it came; and
 ///   the record in the response's extensions says that the last attempt went
 ///   unanswered, unless it provably never reached the server
 ///   ([`last_attempt_unanswered`](crate::GaveUp::last_attempt_unanswered)).

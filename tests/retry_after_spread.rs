@@ -161,6 +161,14 @@ async fn a_spread_and_a_jitter_seeded_alike_draw_apart() {
     let jittered = waits_over(unhinted, on_503(0.1).backoff(backoff)).await;
     // Both draw a fraction of 1 s: the spread's over the hint of 2 s, the jitter's of
     // the backoff's delay.
+    // `Debug` shows the seed as given.
+    for strategy in [
+        RetryStrategy::transient_seeded(7),
+        on_503(0.1).retry_after_spread_seeded(secs(1.0), 7),
+    ] {
+        let shown = format!("{strategy:?}");
+        assert!(shown.contains("spread_seed: Some(7)"), "{shown}");
+    }
     let micros = |d: Duration| d.as_micros();
     let alike = spread
         .iter()

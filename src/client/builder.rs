@@ -25,7 +25,7 @@ use crate::{JsonRpcRetryLayer, RetryStrategy};
 /// | setting | default | why |
 /// |---|---|---|
 /// | [`attempt_timeout`](Self::attempt_timeout) | [`DEFAULT_ATTEMPT_TIMEOUT`] (10 s) | a hung connection ends and can be retried |
-/// | connect timeout | half the attempt timeout (5 s) | a connection not made by then is a connect failure, which even a non-idempotent call is sent again after: the request never left |
+/// | connect timeout | half the attempt timeout (5 s) | a TCP connect not made by then is a connect failure, which even a non-idempotent call is sent again after: the request never left |
 /// | retry strategy | [`RetryStrategy::transient()`] | connect, timeout, reset, 429/502/503/504 |
 /// | [`response_limit`](Self::response_limit) | [`codec::DEFAULT_BODY_LIMIT`](crate::codec::DEFAULT_BODY_LIMIT) (10 MiB) | |
 /// | [`pool_idle_timeout`](Self::pool_idle_timeout) | [`DEFAULT_POOL_IDLE_TIMEOUT`] (90 s) | hyper-util's and reqwest's own: a connection left idle after a burst of calls is closed |
@@ -108,8 +108,9 @@ fn http2_keep_alive(attempt_timeout: Option<Duration>) -> Duration {
 /// was a timeout, which a non-idempotent call is not sent again after (nor a strategy
 /// that retries connect failures alone); cut by the connector first, it is a connect
 /// failure, and the request provably never left. Half the attempt timeout leaves the
-/// other half to the exchange, and covers the SYN's first two retransmissions (after
-/// 1 s and 3 s) with the default attempt timeout.
+/// other half to the exchange, and with the default attempt timeout covers the SYN's
+/// first two retransmissions (after 1 s and 3 s) for a host of one address (hyper-util
+/// shares it among a name's addresses). The name lookup before it is not bounded by it.
 fn tcp(attempt_timeout: Option<Duration>) -> HttpConnector {
     let mut tcp = HttpConnector::new();
     tcp.set_nodelay(true);
@@ -193,12 +194,12 @@ impl ClientBuilder {
     /// Sets how long one attempt may take; a retry gets a fresh timeout. The attempt
     /// fails as a timeout ([`ErrorClass::Timeout`](crate::ErrorClass::Timeout)).
     ///
-    /// A new connection that is not made in half this time (from 2 ms of attempt timeout
-    /// on: tokio's timers count whole milliseconds) fails the attempt sooner, as a
-    /// connect failure ([`ErrorClass::Connect`](crate::ErrorClass::Connect)): the
-    /// request never left, so even a non-idempotent call can be sent again. (Over
-    /// HTTPS, a TLS handshake that hangs after the connection is made still ends as a
-    /// timeout.)
+    /// A new connection whose TCP connect is not made in half this time (from 2 ms of
+    /// attempt timeout on: tokio's timers count whole milliseconds; shared among the
+    /// addresses the host name resolves to) fails the attempt sooner, as a connect
+    /// failure ([`ErrorClass::Connect`](crate::ErrorClass::Connect)): the request never
+    /// left, so even a non-idempotent call can be sent again. A name lookup that hangs
+    /// before it, or a TLS handshake that hangs after it, still ends as a timeout.
     ///
     /// Zero does not mean no limit: every attempt is then cut at once, a timeout (over
     /// the network no answer is there at an attempt's first poll). For no limit of the

@@ -1551,12 +1551,13 @@ impl fmt::Debug for MethodStrategies<'_> {
     }
 }
 
+/// What a seeded strategy's spread seed is salted with: "spread" in ASCII.
+const SPREAD_SALT: u64 = 0x7370_7265_6164;
+
 /// The source of a seeded strategy's spreads: its seed, salted, so that the `n`-th spread
 /// does not draw the stream the `n`-th request's jitter draws.
 fn spread_source(seed: u64) -> RngSource {
-    /// "spread" in ASCII.
-    const SALT: u64 = 0x7370_7265_6164;
-    RngSource::seeded(seed ^ SALT)
+    RngSource::seeded(seed ^ SPREAD_SALT)
 }
 
 impl fmt::Debug for RetryStrategy {
@@ -1581,7 +1582,11 @@ impl fmt::Debug for RetryStrategy {
             .field("max_elapsed", &i.max_elapsed)
             .field("retry_after_ceiling", &i.retry_after_ceiling)
             .field("retry_after_spread", &i.retry_after_spread)
-            .field("spread_seed", &i.spread_source.seed())
+            // The seed as given, not salted.
+            .field(
+                "spread_seed",
+                &i.spread_source.seed().map(|s| s ^ SPREAD_SALT),
+            )
             .field("hint_readers", &i.hint_readers.len())
             .field("budget", &i.budget.is_some())
             .field("non_idempotent", &i.non_idempotent)

@@ -1333,6 +1333,16 @@ fn assert_delivered(outcome: &Outcome, a: &HttpAnswer, attempt: usize, ctx: &str
     }
 }
 
+/// The seconds a `Retry-After` the cases give asks for (a date in the past: none;
+/// beyond `u64`: `u64::MAX`); `None` for one that is not a hint.
+fn hint_secs(value: &str) -> Option<u64> {
+    match value {
+        "-1" | "abc" => None,
+        "99999999999999999999" => Some(u64::MAX),
+        _ => Some(value.parse().unwrap_or(0)),
+    }
+}
+
 /// A batch answer after several attempts: the last exchange's as it came, an earlier
 /// one's when a later one failed as a whole, or the items gathered into a JSON array
 /// with one answer per call, each the server's bytes; under 200 if the batch was
@@ -1419,20 +1429,27 @@ fn a_gathered_answer(
         assert!(statuses.any(|a| a == status.as_u16()), "{ctx}: sent whole");
     }
     // The last exchange's Retry-After, in delay-seconds (none if it was cut). Without
-    // one, when that exchange failed as a whole, what is left of an earlier exchange's
-    // (the server's latest word on time): so none unless an earlier one gave a hint.
+    // one, when that exchange failed as a whole (the head is an earlier exchange's),
+    // what is left of an earlier exchange's, the server's latest word on time: no more
+    // than the longest an earlier exchange gave, and none if none did.
     if let (Answer::Http(a), false) = (case.answer(last), last_cut) {
         let told = headers.get(RETRY_AFTER).map(|v| v.to_str().unwrap_or("?"));
-        let hinted_before = (0..last).any(|i| match case.answer(i) {
-            Answer::Http(a) => !matches!(a.retry_after, None | Some("-1" | "abc")),
-            Answer::Fail(_) => false,
-        });
+        let longest_before = (0..last)
+            .filter_map(|i| match case.answer(i) {
+                Answer::Http(a) => a.retry_after.and_then(hint_secs),
+                Answer::Fail(_) => None,
+            })
+            .max();
+        let failed_as_a_whole = attempt != Some(last);
         match a.retry_after {
             Some(v @ ("0" | "1" | "30")) => assert_eq!(told, Some(v), "{ctx}"),
-            None | Some("-1" | "abc") if hinted_before => assert!(
-                told.is_none_or(|v| v.parse::<u64>().is_ok()),
-                "{ctx}: {told:?}"
-            ),
+            None | Some("-1" | "abc") if failed_as_a_whole => {
+                let told = told.map(|v| v.parse::<u64>().expect("delay-seconds"));
+                assert!(
+                    told.is_none_or(|t| longest_before.is_some_and(|most| t <= most)),
+                    "{ctx}: told {told:?}, the longest earlier hint {longest_before:?}"
+                );
+            }
             None | Some("-1" | "abc") => assert_eq!(told, None, "{ctx}"),
             Some(_) => assert!(told.is_some(), "{ctx}"),
         }

@@ -75,6 +75,12 @@ pub enum ErrorClass {
     /// (jsonrpsee's transport error does), only a refused connection or an unavailable
     /// local address is known to be one; other connect failures are then not taken for
     /// it, which keeps non-idempotent calls safe.
+    ///
+    /// A connection that hangs (a host that drops packets) is one only if the connector
+    /// gives up on it first: hyper-util's `HttpConnector` has no connect timeout unless
+    /// given one (`set_connect_timeout`, below the attempt timeout, as
+    /// [`Client::builder`](crate::Client::builder)'s stack does); otherwise the attempt
+    /// timeout ends it, as a [`Timeout`](Self::Timeout).
     Connect,
     /// A timeout ended the attempt: tower's `TimeoutLayer`, tokio's `timeout`, an I/O
     /// `TimedOut`, or hyper's own timers.

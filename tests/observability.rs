@@ -851,3 +851,26 @@ async fn a_held_back_answers_hint_is_told_at_the_http_level_too() {
     assert_eq!(sum["result"], 3, "{items}");
     assert_eq!(server.calls("write"), 2, "never sent again");
 }
+
+/// A layer given a strategy that waits for delays yet retries nothing warns of it once,
+/// when made, at both levels; not for a strategy with a rule, one that never retries
+/// (`none()`), or one whose methods have strategies of their own.
+#[test]
+fn a_strategy_that_retries_nothing_is_warned_of_when_a_layer_is_made() {
+    use tower_jsonrpc_retry::JsonRpcRetryLayer;
+    let logs = Logs::capture();
+    let _ = JsonRpcRetryLayer::new(periodic(3));
+    let _ = JsonRpcRetryLayer::http::<http_body_util::Full<bytes::Bytes>>(periodic(3));
+    let lines = logs.lines();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    for line in &lines {
+        assert!(line.contains("WARN"), "{line}");
+        assert!(line.contains("nothing to retry on"), "{line}");
+    }
+    let logs = Logs::capture();
+    let _ = JsonRpcRetryLayer::new(periodic(3).codes([-32005]));
+    let _ = JsonRpcRetryLayer::new(periodic(3).retry_on(ErrorClass::Timeout));
+    let _ = JsonRpcRetryLayer::new(RetryStrategy::none());
+    let _ = JsonRpcRetryLayer::new(periodic(3).for_method("sum", periodic(1).codes([1])));
+    assert_eq!(logs.lines(), Vec::<String>::new());
+}

@@ -251,7 +251,8 @@ fn identity(e: BoxError) -> BoxError {
 
 impl<B> HttpRetryLayer<B> {
     /// A layer whose requests follow `strategy` unless they carry their own; the same
-    /// as [`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http).
+    /// as [`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http). It warns of a
+    /// strategy that retries nothing, as [`JsonRpcRetryLayer::new`] does.
     ///
     /// # Examples
     ///
@@ -267,6 +268,7 @@ impl<B> HttpRetryLayer<B> {
     /// ```
     #[must_use]
     pub fn new(strategy: RetryStrategy) -> Self {
+        strategy.warn_if_it_retries_nothing();
         Self {
             strategy,
             attempt_timeout: None,

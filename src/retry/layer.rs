@@ -71,6 +71,10 @@ pub struct JsonRpcRetryLayer {
 impl JsonRpcRetryLayer {
     /// A layer whose requests follow `strategy` unless they carry their own.
     ///
+    /// A strategy that waits for delays yet retries nothing (no codes, error classes or
+    /// rules, and no strategies for methods) is most likely one whose rules were
+    /// forgotten: with the `tracing` feature, the layer warns of it when made.
+    ///
     /// # Examples
     ///
     /// ```
@@ -81,6 +85,7 @@ impl JsonRpcRetryLayer {
     /// ```
     #[must_use]
     pub fn new(strategy: RetryStrategy) -> Self {
+        strategy.warn_if_it_retries_nothing();
         Self { strategy }
     }
 

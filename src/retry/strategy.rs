@@ -1227,6 +1227,21 @@ impl RetryStrategy {
                 && i.matchers.is_empty())
     }
 
+    /// Warns (a `tracing` event at `WARN`) when a layer is given a strategy that waits
+    /// for delays yet retries nothing, and has no strategy for a method that might: a
+    /// backoff retries nothing by itself (pjrpc's retries every exception by default),
+    /// so its rules were most likely forgotten.
+    pub(crate) fn warn_if_it_retries_nothing(&self) {
+        #[cfg(feature = "tracing")]
+        if self.inner.backoff.is_some() && !self.can_retry() && self.inner.methods.is_empty() {
+            tracing::warn!(
+                "retry strategy has a backoff but nothing to retry on, so it retries \
+                 nothing: add codes, error classes or rules (RetryStrategy::codes, \
+                 retry_on, retry_if, ...)"
+            );
+        }
+    }
+
     /// Whether a rule of this strategy, or of a strategy it has for a method, reads
     /// results ([`retry_result_if`](Self::retry_result_if)).
     pub(crate) fn reads_results(&self) -> bool {

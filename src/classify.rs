@@ -214,8 +214,9 @@ pub(crate) fn is_timeout(err: &(dyn StdError + 'static)) -> bool {
     })
 }
 
-/// An established connection broke: reset, aborted, closed mid-message, or (with the
-/// `http2` feature) an HTTP/2 stream or connection ended by the protocol.
+/// An established connection broke: reset, aborted, closed mid-message, its dispatch
+/// task gone, or (with the `http2` feature) an HTTP/2 stream or connection ended by the
+/// protocol.
 pub(crate) fn is_reset(err: &(dyn StdError + 'static)) -> bool {
     chain(err).any(|e| {
         matches!(
@@ -228,9 +229,18 @@ pub(crate) fn is_reset(err: &(dyn StdError + 'static)) -> bool {
             )
         ) || e
             .downcast_ref::<hyper::Error>()
-            .is_some_and(|h| h.is_incomplete_message() || h.is_canceled())
+            .is_some_and(|h| h.is_incomplete_message() || h.is_canceled() || dispatch_gone(h))
             || h2_broke(e)
     })
+}
+
+/// hyper's error for a request its connection's task dropped when the connection ended
+/// (a `GOAWAY`, a close, keep-alive pings unanswered) while the request waited there: over
+/// HTTP/2, the one waiting for a free stream when the server allows no more. A broken
+/// connection, but no proof the request was not sent: hyper gives it to a stream h2 may
+/// have opened too. hyper names it by its message alone (`tests/http2_client.rs` pins it).
+fn dispatch_gone(e: &hyper::Error) -> bool {
+    e.is_user() && e.to_string() == "dispatch task is gone"
 }
 
 #[cfg(test)]

@@ -431,3 +431,128 @@ async fn a_non_idempotent_call_timed_out_waiting_for_a_stream_is_not_sent_again(
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(server.calls("send") <= 1, "sent at most once");
 }
+
+/// How the first connection of [`one_stream_server`] ends, 300 ms after its first call.
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    /// A graceful shutdown: a `GOAWAY` that lets the open stream finish.
+    Goaway,
+    /// The connection closed, as by a server that crashed.
+    Close,
+}
+
+/// The calls a server saw, by method.
+type Seen = Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>;
+
+/// An HTTP/2 server on 127.0.0.1 whose first connection allows one stream at a time,
+/// answers `hold` after 1 s, and ends as `ending` says 300 ms after its first call came
+/// (told by `held`); later connections answer every call at once. Answers `3`.
+async fn one_stream_server(ending: Ending, held: Arc<Notify>) -> (http::Uri, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}/", listener.local_addr().unwrap());
+    let seen = Seen::default();
+    let counts = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Ok((socket, _)) = listener.accept().await {
+            let (limited, counts, held) = (first, Arc::clone(&counts), Arc::clone(&held));
+            first = false;
+            tokio::spawn(async move {
+                let mut builder = h2::server::Builder::new();
+                if limited {
+                    builder.max_concurrent_streams(1);
+                }
+                let Ok(mut conn) = builder.handshake::<_, bytes::Bytes>(socket).await else {
+                    return;
+                };
+                let mut ends_at = None;
+                loop {
+                    let end = async {
+                        match ends_at {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        next = conn.accept() => {
+                            let Some(Ok((req, respond))) = next else { return };
+                            if limited && ends_at.is_none() {
+                                ends_at = Some(Instant::now() + Duration::from_millis(300));
+                            }
+                            let (counts, held) = (Arc::clone(&counts), Arc::clone(&held));
+                            tokio::spawn(h2_answer(req, respond, counts, limited.then_some(held)));
+                        }
+                        () = end => match ending {
+                            Ending::Goaway => {
+                                conn.graceful_shutdown();
+                                ends_at = Some(Instant::now() + Duration::from_secs(3600));
+                            }
+                            Ending::Close => return,
+                        },
+                    }
+                }
+            });
+        }
+    });
+    (uri.parse().unwrap(), seen)
+}
+
+/// Answers one call with `3`, counting it; `hold` after 1 s when `held` is given (told).
+async fn h2_answer(
+    req: http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<bytes::Bytes>,
+    seen: Seen,
+    held: Option<Arc<Notify>>,
+) {
+    let mut body = req.into_body();
+    let mut bytes = Vec::new();
+    while let Some(Ok(chunk)) = body.data().await {
+        let _ = body.flow_control().release_capacity(chunk.len());
+        bytes.extend_from_slice(&chunk);
+    }
+    let call: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let method = call["method"].as_str().unwrap().to_owned();
+    *seen.lock().unwrap().entry(method.clone()).or_default() += 1;
+    if let (Some(held), "hold") = (held, method.as_str()) {
+        held.notify_one();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let answer = json!({"jsonrpc": "2.0", "result": 3, "id": call["id"]}).to_string();
+    let head = http::Response::builder()
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap();
+    if let Ok(mut send) = respond.send_response(head, false) {
+        let _ = send.send_data(bytes::Bytes::from(answer), true);
+    }
+}
+
+/// A call waiting for a free stream (the server allows one, taken) when its connection
+/// ends, by a `GOAWAY` or a close, never reached the server; hyper fails it as its
+/// connection's task gone, a broken connection (`ErrorClass::Reset`), which the
+/// transient preset retries on a new connection. It was no class, and not retried.
+#[tokio::test(start_paused = true)]
+async fn a_call_waiting_for_a_stream_when_its_connection_ends_is_retried() {
+    for ending in [Ending::Goaway, Ending::Close] {
+        let held = Arc::new(Notify::new());
+        let (uri, seen) = one_stream_server(ending, Arc::clone(&held)).await;
+        let client = Client::builder(uri)
+            .http2_prior_knowledge()
+            .retry(RetryStrategy::transient())
+            .build();
+        let hold = tokio::spawn({
+            let client = client.clone();
+            async move { client.call::<i64>("hold", ()).await }
+        });
+        held.notified().await;
+        let waiting = client.call::<i64>("sum", (1, 2)).await;
+        assert_eq!(waiting.unwrap(), 3, "{ending:?}");
+        assert_eq!(hold.await.unwrap().unwrap(), 3, "{ending:?}");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen.get("sum"),
+            Some(&1),
+            "{ending:?}: sent once, unsent before"
+        );
+    }
+}

@@ -93,9 +93,13 @@ pub enum ErrorClass {
     /// Over HTTP/2, with the `http2` feature (on by default): a stream the server reset
     /// (`RST_STREAM`), a `GOAWAY`, or a protocol error. A stream the server reset with
     /// `REFUSED_STREAM`, which it did not process, is sent again even for a
-    /// non-idempotent call, unless some of its answer had come (a `GOAWAY`'s error does not say which streams it covered, so
-    /// it is no such proof). Without the feature h2's errors are no class (a connection
-    /// closed after a `GOAWAY` is still a broken pipe).
+    /// non-idempotent call, unless some of its answer had come (a `GOAWAY`'s error does
+    /// not say which streams it covered, so it is no such proof). Without the feature
+    /// h2's errors are no class (a connection closed after a `GOAWAY` is still a broken
+    /// pipe). With or without it, a request hyper failed as its connection's task gone
+    /// (the connection ended, by a `GOAWAY`, a close or unanswered pings, while the
+    /// request waited there for a free stream) is one too, though no proof it was not
+    /// sent.
     Reset,
     /// The server answered with this HTTP status (with or without a JSON-RPC body).
     /// Meant for failure statuses (429, 502, 503, ...): a 2xx answer that decodes never

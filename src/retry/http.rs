@@ -252,7 +252,8 @@ fn identity(e: BoxError) -> BoxError {
 impl<B> HttpRetryLayer<B> {
     /// A layer whose requests follow `strategy` unless they carry their own; the same
     /// as [`JsonRpcRetryLayer::http`](crate::JsonRpcRetryLayer::http). It warns of a
-    /// strategy that retries nothing, as [`JsonRpcRetryLayer::new`](crate::JsonRpcRetryLayer::new) does.
+    /// strategy that retries nothing, as
+    /// [`JsonRpcRetryLayer::new`](crate::JsonRpcRetryLayer::new) does.
     ///
     /// # Examples
     ///

@@ -670,7 +670,16 @@ async fn no_event_for_a_success_or_a_strategy_that_cannot_retry() {
     .await;
     assert_eq!(hooks.retries(), []);
     assert_eq!(hooks.give_ups(), []);
-    assert!(traced().is_empty(), "{:#?}", traced());
+    // Only the warning each layer gives when made with the strategy that retries
+    // nothing (at both levels): no event of a call.
+    let traced = traced();
+    assert_eq!(traced.len(), 2, "{traced:#?}");
+    assert!(
+        traced
+            .iter()
+            .all(|t| t.level == tracing::Level::WARN && t.message.contains("nothing to retry on")),
+        "{traced:#?}"
+    );
 }
 
 /// Every message of an error's `source()` chain, outermost first.

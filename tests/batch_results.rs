@@ -11,12 +11,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde_json::json;
-use tower::ServiceExt;
+use tower::{Layer, ServiceExt};
 use tower_jsonrpc_retry::backoff::PeriodicBackoff;
+use tower_jsonrpc_retry::codec::{JsonRpcCodec, JsonRpcCodecLayer};
 use tower_jsonrpc_retry::jsonrpc::{
     BatchRequest, BatchResponse, ErrorObject, Id, Request, Response,
 };
-use tower_jsonrpc_retry::{Client, JsonRpcRetryLayer, RetryStrategy};
+use tower_jsonrpc_retry::{Client, JsonRpcRetry, JsonRpcRetryLayer, RetryStrategy};
 use tower_service::Service;
 
 /// Echoes each call's method under its id, in call order, except that it answers
@@ -257,7 +258,7 @@ async fn calls_sharing_an_id_are_not_retried_on_their_answers() {
     });
     let strategy =
         RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1))).codes([-32005]);
-    let svc = tower::Layer::layer(&JsonRpcRetryLayer::new(strategy), service);
+    let svc = JsonRpcRetryLayer::new(strategy).layer(service);
     let resp = ServiceExt::<BatchRequest>::oneshot(svc, sharing_an_id())
         .await
         .unwrap();
@@ -291,7 +292,7 @@ async fn calls_sharing_an_id_are_retried_on_a_transport_failure() {
     });
     let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_secs(1)))
         .retry_on(tower_jsonrpc_retry::ErrorClass::Reset);
-    let svc = tower::Layer::layer(&JsonRpcRetryLayer::new(strategy), service);
+    let svc = JsonRpcRetryLayer::new(strategy).layer(service);
     let resp = ServiceExt::<BatchRequest>::oneshot(svc, sharing_an_id())
         .await
         .unwrap();
@@ -346,7 +347,6 @@ async fn exchanged(
     use bytes::Bytes;
     use http_body_util::{BodyExt, Full};
     use std::sync::Mutex;
-    use tower::Layer;
     use tower::util::BoxCloneSyncService;
     let sent = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&sent);
@@ -371,12 +371,9 @@ async fn exchanged(
     if hold_log {
         strategy = strategy.non_idempotent(["log"]);
     }
-    let codec =
-        tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
-            .layer(http);
     let mut svc: BoxCloneSyncService<BatchRequest, BatchResponse, tower_jsonrpc_retry::BoxError> =
         BoxCloneSyncService::new(tower::util::MapErr::new(
-            JsonRpcRetryLayer::new(strategy.clone()).layer(codec),
+            retrying(strategy.clone(), http),
             |e: tower_jsonrpc_retry::codec::Error| -> tower_jsonrpc_retry::BoxError { e.into() },
         ));
     for _ in 1..layers {
@@ -473,7 +470,6 @@ async fn a_held_back_notification_is_reported_once_under_two_layers() {
 async fn a_batch_refused_whole_in_every_exchange_keeps_its_batch_error() {
     use bytes::Bytes;
     use http_body_util::Full;
-    use tower::Layer;
     let exchanges = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&exchanges);
     let http = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
@@ -487,10 +483,7 @@ async fn a_batch_refused_whole_in_every_exchange_keeps_its_batch_error() {
     let strategy = RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(100)))
         .codes([-32005])
         .non_idempotent(["send"]);
-    let svc = JsonRpcRetryLayer::new(strategy).layer(
-        tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
-            .layer(http),
-    );
+    let svc = retrying(strategy, http);
     let batch = BatchRequest::new(vec![
         Request::new("sum", json!([1])).with_id(1),
         Request::new("send", json!([2])).with_id(2),
@@ -535,6 +528,13 @@ impl Service<http::Request<http_body_util::Full<bytes::Bytes>>> for ClosesAfterO
     }
 }
 
+/// The retry layer with `strategy` over the codec over `http`, a server the test plays
+/// itself (the codec's URI is never dialled).
+fn retrying<S>(strategy: RetryStrategy, http: S) -> JsonRpcRetry<JsonRpcCodec<S>> {
+    JsonRpcRetryLayer::new(strategy)
+        .layer(JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap()).layer(http))
+}
+
 /// Calls 1 and 2 of `sum` through the retry layer with `strategy` over the codec over
 /// `http`: the answers, and how long they took.
 async fn two_sums<S, E>(strategy: RetryStrategy, http: S) -> (BatchResponse, Duration)
@@ -549,11 +549,7 @@ where
     S::Future: Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    use tower::Layer;
-    let svc = JsonRpcRetryLayer::new(strategy).layer(
-        tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap())
-            .layer(http),
-    );
+    let svc = retrying(strategy, http);
     let batch = BatchRequest::new(vec![
         Request::new("sum", json!([1])).with_id(1),
         Request::new("sum", json!([2])).with_id(2),

@@ -91,24 +91,10 @@ async fn answer_one(
     mut respond: h2::server::SendResponse<Bytes>,
     answer: Answer,
 ) {
-    let mut body = request.into_body();
-    let mut bytes = Vec::new();
-    while let Some(Ok(chunk)) = body.data().await {
-        let _ = body.flow_control().release_capacity(chunk.len());
-        bytes.extend_from_slice(&chunk);
-    }
+    let call = common::h2_body(request).await;
     match answer {
         Answer::Reset(reason) => respond.send_reset(reason),
-        _ => {
-            let id = serde_json::from_slice::<Value>(&bytes).unwrap()["id"].clone();
-            let body = json!({"jsonrpc": "2.0", "result": 3, "id": id}).to_string();
-            let head = http::Response::builder()
-                .header("content-type", "application/json")
-                .body(())
-                .unwrap();
-            let mut send = respond.send_response(head, false).unwrap();
-            send.send_data(Bytes::from(body), true).unwrap();
-        }
+        _ => common::h2_answer_3(&mut respond, &call).unwrap(),
     }
 }
 

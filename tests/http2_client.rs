@@ -504,12 +504,7 @@ async fn h2_answer(
     seen: Seen,
     held: Option<Arc<Notify>>,
 ) {
-    let mut body = req.into_body();
-    let mut bytes = Vec::new();
-    while let Some(Ok(chunk)) = body.data().await {
-        let _ = body.flow_control().release_capacity(chunk.len());
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = common::h2_body(req).await;
     let call: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     let method = call["method"].as_str().unwrap().to_owned();
     *seen.lock().unwrap().entry(method.clone()).or_default() += 1;
@@ -517,14 +512,8 @@ async fn h2_answer(
         held.notify_one();
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let answer = json!({"jsonrpc": "2.0", "result": 3, "id": call["id"]}).to_string();
-    let head = http::Response::builder()
-        .header("content-type", "application/json")
-        .body(())
-        .unwrap();
-    if let Ok(mut send) = respond.send_response(head, false) {
-        let _ = send.send_data(bytes::Bytes::from(answer), true);
-    }
+    // The stream may be gone with its connection by now.
+    let _ = common::h2_answer_3(&mut respond, &bytes);
 }
 
 /// A call waiting for a free stream (the server allows one, taken) when its connection

@@ -265,3 +265,30 @@ pub fn ended_in(
             .copied(),
     )
 }
+
+/// The body of a request an h2 server of the test's own took, read whole (its
+/// flow-control capacity given back as it comes).
+pub async fn h2_body(request: http::Request<h2::RecvStream>) -> Vec<u8> {
+    let mut body = request.into_body();
+    let mut bytes = Vec::new();
+    while let Some(Ok(chunk)) = body.data().await {
+        let _ = body.flow_control().release_capacity(chunk.len());
+        bytes.extend_from_slice(&chunk);
+    }
+    bytes
+}
+
+/// Answers, over h2, the call whose bytes are `call` with the result `3` under its id.
+pub fn h2_answer_3(
+    respond: &mut h2::server::SendResponse<Bytes>,
+    call: &[u8],
+) -> Result<(), h2::Error> {
+    let id = serde_json::from_slice::<serde_json::Value>(call).unwrap()["id"].clone();
+    let body = serde_json::json!({"jsonrpc": "2.0", "result": 3, "id": id}).to_string();
+    let head = http::Response::builder()
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap();
+    let mut send = respond.send_response(head, false)?;
+    send.send_data(Bytes::from(body), true)
+}

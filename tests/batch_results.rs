@@ -690,3 +690,34 @@ async fn a_failed_last_re_send_tells_what_is_left_of_the_servers_latest_word() {
         assert_eq!(limited_hints(&resp), (left, left), "{exchanges:?}");
     }
 }
+
+/// Call 1 rate limited, call 2 answered.
+const LIMITED_FIRST: &str = r#"[{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":1},{"jsonrpc":"2.0","result":20,"id":2}]"#;
+/// The answer to call 1 as a server that unwraps an answer array of one item sends it.
+const UNWRAPPED: &str = r#"{"jsonrpc":"2.0","result":10,"id":1}"#;
+
+/// A retry that narrows a batch to its one failed call sends a batch of one; a server
+/// that answers such a batch with a bare object under that call's id has answered the
+/// call: its answer replaces the earlier error, and the retries end there.
+#[tokio::test(start_paused = true)]
+async fn an_unwrapped_answer_to_a_re_send_of_one_call_is_that_calls_answer() {
+    let two = vec![
+        Request::new("sum", json!([1])).with_id(1),
+        Request::new("sum", json!([2])).with_id(2),
+    ];
+    let (resp, sent) = exchanged(&[LIMITED_FIRST, UNWRAPPED], 3, 1, false, two).await;
+    assert_eq!(sent.len(), 2, "one re-send, answered");
+    assert_eq!(
+        sent[1].as_array().map(Vec::len),
+        Some(1),
+        "a batch of one call"
+    );
+    let answers: Vec<_> = resp.items().iter().map(|r| r.result().cloned()).collect();
+    assert_eq!(answers, [Some(json!(10)), Some(json!(20))]);
+    let gave_up = |r: &Response| {
+        r.extensions()
+            .get::<tower_jsonrpc_retry::GaveUp>()
+            .is_some()
+    };
+    assert!(!resp.items().iter().any(gave_up));
+}

@@ -19,7 +19,7 @@ use tower_jsonrpc_retry::backoff::PeriodicBackoff;
 use tower_jsonrpc_retry::jsonrpc::{BatchRequest, BatchResponse, Request};
 use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
 use tower_jsonrpc_retry::{
-    ErrorClass, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryStrategy,
+    ErrorClass, GaveUp, GiveUpEvent, GiveUpReason, JsonRpcRetryLayer, RetryStrategy,
 };
 
 /// V1. A batch whose transport failure is final names a *call* of those sent last
@@ -337,7 +337,7 @@ async fn batch_give_up_names_a_call_sent_last_else_one_settled_earlier() {
     // `sum` succeeds on its re-send: the failure left is the settled `bad`.
     server.script("bad", [Step::error(2002)]);
     server.script("sum", [Step::error(2001)]);
-    svc.oneshot(batch()).await.unwrap();
+    let resp = svc.oneshot(batch()).await.unwrap();
     assert_eq!(
         *give_ups.lock().unwrap(),
         [(
@@ -348,6 +348,11 @@ async fn batch_give_up_names_a_call_sent_last_else_one_settled_earlier() {
             GiveUpReason::NotRetryable
         )]
     );
+    // The event's retries are the batch's, as on the whole answer; `bad`'s own record
+    // says it failed for good at the first attempt (`GiveUpEvent::retries`).
+    let retries_of = |e: &http::Extensions| e.get::<GaveUp>().map(GaveUp::retries);
+    assert_eq!(retries_of(resp.extensions()), Some(1));
+    assert_eq!(retries_of(resp.items()[0].extensions()), Some(0));
 }
 
 /// An attempt timeout the strategy does not retry, long before the call's deadline, is
@@ -416,4 +421,101 @@ async fn batch_give_up_names_the_call_the_reason_is_about() {
         common::ended_in(&resp, 1),
         Some((2, GiveUpReason::NotRetryable))
     );
+}
+
+/// (method, id, reason, code, status) of a give-up.
+type HeardOne = (
+    String,
+    Option<String>,
+    GiveUpReason,
+    Option<i64>,
+    Option<u16>,
+);
+/// Every give-up heard.
+type Heard = Arc<Mutex<Vec<HeardOne>>>;
+
+/// Retries -32005 twice, 100 ms apart; the notification `n` is non-idempotent. Every
+/// give-up goes to `heard`.
+fn holding_n(heard: &Heard) -> RetryStrategy {
+    let heard = Arc::clone(heard);
+    RetryStrategy::new(PeriodicBackoff::new(2, Duration::from_millis(100)))
+        .codes([-32005])
+        .non_idempotent(["n"])
+        .on_give_up(move |e: &GiveUpEvent<'_>| {
+            heard.lock().unwrap().push((
+                e.method().to_owned(),
+                e.id().map(ToString::to_string),
+                e.reason(),
+                e.code(),
+                e.status().map(|s| s.as_u16()),
+            ));
+        })
+}
+
+/// What a batch of a call `a` and a notification `n`, refused as a whole (a 429 with one
+/// -32005 under a null id: the server ran nothing), must report once `a` is sent again
+/// alone and answered: `n`, held back, keeps the refusal, a final failure given up on as
+/// non-idempotent, the refusal's code and status with it.
+fn held_back_n() -> Vec<HeardOne> {
+    vec![(
+        "n".to_owned(),
+        None,
+        GiveUpReason::NotIdempotent,
+        Some(-32005),
+        Some(429),
+    )]
+}
+
+/// event.rs: "When the batch failed as a whole (a transport failure, a refusal) and was
+/// held back, the first non-idempotent call is named (a notification only if no call is
+/// one)": also when the refusal held back only that notification, and the call beside
+/// it was sent again and answered.
+#[tokio::test(start_paused = true)]
+async fn a_refused_notification_held_back_beside_a_call_sent_again_is_given_up_on() {
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("a", |_| Ok(json!("a")));
+    server.script("a", [Step::status_with_error(429, -32005)]);
+    let heard = Heard::default();
+    let client = tower_jsonrpc_retry::Client::builder(server.uri())
+        .retry(holding_n(&heard))
+        .build();
+    let mut batch = client.batch();
+    let a = batch.call::<String>("a", ());
+    batch.notify("n", ());
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(results.take(a).unwrap(), "a");
+    assert_eq!(results.unmatched().len(), 1, "the refusal `n` keeps");
+    assert_eq!(server.http_requests(), 2, "the batch, then `a` alone");
+    assert_eq!(*heard.lock().unwrap(), held_back_n());
+}
+
+/// The same at the HTTP level: the refusal comes back in the body, the hook hears it,
+/// and the answer records why the retries ended.
+#[tokio::test(start_paused = true)]
+async fn a_refused_notification_held_back_beside_a_call_sent_again_is_given_up_on_over_http() {
+    use http_body_util::BodyExt;
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("a", |_| Ok(json!("a")));
+    server.script("a", [Step::status_with_error(429, -32005)]);
+    let heard = Heard::default();
+    let svc = JsonRpcRetryLayer::http::<Full<Bytes>>(holding_n(&heard)).layer(common::http());
+    let body = r#"[{"jsonrpc":"2.0","method":"a","id":1},{"jsonrpc":"2.0","method":"n"}]"#;
+    let request = http::Request::post(server.uri())
+        .body(Full::from(body))
+        .unwrap();
+    let answer = svc.oneshot(request).await.unwrap();
+    let record = answer.extensions().get::<GaveUp>().copied();
+    assert_eq!(
+        record.map(|g| g.reason()),
+        Some(GiveUpReason::NotIdempotent)
+    );
+    let body = answer.into_body().collect().await.unwrap().to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body[0]["result"], "a");
+    assert_eq!(
+        body[1]["error"]["code"], -32005,
+        "the refusal comes back: {body}"
+    );
+    assert_eq!(server.http_requests(), 2, "the batch, then `a` alone");
+    assert_eq!(*heard.lock().unwrap(), held_back_n());
 }

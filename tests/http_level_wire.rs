@@ -703,3 +703,22 @@ async fn a_refused_re_send_after_a_notification_ran_comes_back_as_the_calls_answ
     );
     assert_eq!(items.len(), 1);
 }
+
+/// A re-send narrowed to one call goes as a batch of one; a server that unwraps its
+/// answer array of one item answers with a bare object under the call's id. That is the
+/// call's answer: the caller gets an array with both calls' results, after one re-send.
+#[tokio::test(start_paused = true)]
+async fn an_unwrapped_answer_to_a_re_send_of_one_call_is_gathered_into_the_batch() {
+    const UNWRAPPED: &str = r#"{"jsonrpc":"2.0","result":7,"id":2}"#;
+    let (inner, seen) = recording(vec![(200, FIRST), (200, UNWRAPPED)]);
+    let resp = tower::Layer::layer(&one_retry_on_limits(), inner)
+        .oneshot(post(BATCH))
+        .await
+        .unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 2, "the batch, then call 2");
+    assert_eq!(resp.status(), http::StatusCode::OK);
+    let got = resp.into_body().collect().await.unwrap().to_bytes();
+    let items: Vec<Value> = serde_json::from_slice(&got).unwrap();
+    let results: Vec<&Value> = items.iter().map(|item| &item["result"]).collect();
+    assert_eq!(results, [&json!(3), &json!(7)]);
+}

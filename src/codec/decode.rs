@@ -6,7 +6,7 @@ use http::header::CONTENT_ENCODING;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::raw::{array_items, with_id};
+use super::raw::{array_items, value_bytes, with_id};
 use super::{Error, RawAnswer, RawItem, RetryAfter, without_body};
 use crate::GaveUp;
 use crate::jsonrpc::members::{self, Shape, Values};
@@ -276,6 +276,14 @@ pub(super) fn decode_batch(
 fn keep_items(batch: &mut BatchResponse, body: &Bytes) {
     let body = &body.slice_ref(without_bom(body));
     let Some(items) = array_items(body) else {
+        if batch.batch_error().is_none() {
+            // The answer to a batch's only call, unwrapped by the server: the object is
+            // that call's own bytes.
+            if let (Some(own), [item]) = (value_bytes(body), batch.items_mut().as_mut_slice()) {
+                item.extensions_mut().insert(RawItem(own));
+            }
+            return;
+        }
         // One error object refused the whole batch: every call carries it.
         if let Some((_, Some(error))) = id_and_error(body) {
             for item in batch.items_mut() {

@@ -51,3 +51,10 @@ pub(crate) fn array_items(body: &Bytes) -> Option<Vec<Bytes>> {
             .collect(),
     )
 }
+
+/// A JSON value's own bytes, without the whitespace around it (a slice of `body`, not a
+/// copy); `None` if `body` is not JSON.
+pub(crate) fn value_bytes(body: &Bytes) -> Option<Bytes> {
+    let raw = serde_json::from_slice::<&RawValue>(body).ok()?;
+    Some(body.slice_ref(raw.get().as_bytes()))
+}

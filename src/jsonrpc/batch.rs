@@ -314,8 +314,11 @@ impl Eq for BatchRequest {}
 ///
 /// When the server rejects the whole batch with a single error object (its id null, as
 /// the specification has it), that error is kept as [`batch_error`](Self::batch_error)
-/// and every call's item carries a copy of it; a single object with another id answers
-/// one call, not the batch, and is refused as [`DecodeError::ShapeMismatch`]. geth's
+/// and every call's item carries a copy of it. A single object under the id of a
+/// batch's only call is that call's answer: some servers unwrap an answer array of one
+/// item, and a retry that narrows a batch to one call sends such a batch. Any other
+/// single object answers one call, not the batch, and is refused as
+/// [`DecodeError::ShapeMismatch`]. geth's
 /// refusal of a batch over its size limit, an array of one `-32600` error ("batch too
 /// large") under the first call's id, answering two calls or more, is read as a refusal
 /// of the whole batch too.
@@ -694,7 +697,9 @@ impl BatchResponse {
     /// A success with a null id, when no call has that id, is passed over: a JSON-RPC 1.0
     /// server's answer to a notification (Bitcoin Core before version 28 answers every
     /// item, and reads a missing id as null). An empty body (or one of JSON's whitespace
-    /// only) is an error unless no answer is expected.
+    /// only) is an error unless no answer is expected. A single object instead of an
+    /// array is read as [`BatchResponse`] says: a refusal of the whole batch, or the
+    /// answer to a batch of one call.
     ///
     /// # Errors
     ///
@@ -748,7 +753,7 @@ impl BatchResponse {
             match shape {
                 Shape::Array => matcher.finish(),
                 Shape::Object(members) => {
-                    Self::whole_batch_error(Response::read_members(&members, values)?, expected)
+                    Self::from_object(Response::read_members(&members, values)?, expected)
                 }
                 Shape::Other => Err(DecodeError::NotAnObject),
             }
@@ -772,10 +777,13 @@ impl BatchResponse {
     /// let answers = BatchResponse::from_value(value, &[Id::Number(1)])?;
     /// let result = answers.get(&Id::Number(1)).and_then(Response::result);
     /// assert_eq!(result, Some(&json!("0x1")));
-    /// // A single answer with an id answers one call, not the batch.
+    /// // To a batch of two calls, a single answer answers one call, not the batch.
     /// let single = json!({"jsonrpc": "2.0", "result": "0x1", "id": 1});
-    /// let err = BatchResponse::from_value(single, &[Id::Number(1)]).unwrap_err();
-    /// assert!(matches!(err, DecodeError::ShapeMismatch));
+    /// let err = BatchResponse::from_value(single.clone(), &[Id::Number(1), Id::Number(2)]);
+    /// assert!(matches!(err, Err(DecodeError::ShapeMismatch)));
+    /// // To a batch of that one call, it is the answer (a server that unwraps one item).
+    /// let answers = BatchResponse::from_value(single, &[Id::Number(1)])?;
+    /// assert_eq!(answers.items().len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_value(value: Value, expected: &[Id]) -> Result<Self, DecodeError> {
@@ -783,7 +791,7 @@ impl BatchResponse {
             Value::Array(items) => {
                 Self::from_items(items.into_iter().map(Response::from_value), expected)
             }
-            obj @ Value::Object(_) => Self::whole_batch_error(Response::from_value(obj)?, expected),
+            obj @ Value::Object(_) => Self::from_object(Response::from_value(obj)?, expected),
             _ => Err(DecodeError::NotAnObject),
         }
     }
@@ -799,17 +807,26 @@ impl BatchResponse {
         }
         matcher.finish()
     }
-    /// A single error object answering a whole batch: every call gets a copy.
-    fn whole_batch_error(response: Response, expected: &[Id]) -> Result<Self, DecodeError> {
-        let Some(error) = response.error() else {
-            return Err(DecodeError::ShapeMismatch);
-        };
-        // A batch is refused as a whole with a null id; an error with another id answers
-        // one call, and must not become every call's answer.
-        if response.id() != &Id::Null {
-            return Err(DecodeError::ShapeMismatch);
+    /// A single object answering a batch: an error with a null id refuses the whole
+    /// batch (every call gets a copy); an object under the id of a batch's only call is
+    /// that call's answer (a server that unwraps an answer array of one item).
+    fn from_object(response: Response, expected: &[Id]) -> Result<Self, DecodeError> {
+        if response.id() == &Id::Null {
+            // A batch is refused as a whole with a null id.
+            let Some(error) = response.error() else {
+                return Err(DecodeError::ShapeMismatch);
+            };
+            return Ok(Self::refused(error, expected));
         }
-        Ok(Self::refused(error, expected))
+        match expected {
+            [only] if response.id() == only => Ok(Self {
+                items: vec![response],
+                ..Self::default()
+            }),
+            // An object with another id answers one call: it must not become every
+            // call's answer, nor one call's among several.
+            _ => Err(DecodeError::ShapeMismatch),
+        }
     }
 
     /// The batch refused as a whole with `error`: every call gets a copy.

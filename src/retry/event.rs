@@ -1095,6 +1095,11 @@ impl<'a> GiveUpEvent<'a> {
 
     /// How many retries were made before this final failure (0: the first attempt).
     ///
+    /// For a batch, the batch's retries, as in the [`GaveUp`] on the whole answer: how
+    /// many times some of its calls were sent again. The call named may have failed for
+    /// good in an earlier exchange than the last; the [`GaveUp`] on its own answer says
+    /// after how many.
+    ///
     /// # Examples
     ///
     /// ```

@@ -623,12 +623,19 @@ impl JsonRpcRetryPolicy {
         result: &mut Result<BatchResponse, E>,
     ) {
         let gathered = self.state.gathered.take();
+        // The refusal kept for a notification held back (non-idempotent) beside calls
+        // sent again: the server never ran it, a final failure whatever their answers.
+        let kept_refusal = result.as_ref().ok().and_then(|response| {
+            (response.unmatched().iter())
+                .find(|kept| kept.extensions().get::<KeptRefusal>().is_some())
+        });
         let (failed, failed_call) = match &*result {
             Ok(response) => {
                 let call = failed_call(strategy, why, req, gathered.as_deref(), response);
                 let failed = verdict != Verdict::Unmatched
                     || call.is_some()
-                    || response.batch_error().is_some();
+                    || response.batch_error().is_some()
+                    || kept_refusal.is_some();
                 (failed, call)
             }
             Err(err) if unread_first_answer(gathered.as_deref(), err) => (false, None),
@@ -649,6 +656,9 @@ impl JsonRpcRetryPolicy {
             Some((_, _, Verdict::HeldBack)) if why == GiveUpReason::NotRetryable => {
                 GiveUpReason::NotIdempotent
             }
+            None if why == GiveUpReason::NotRetryable && kept_refusal.is_some() => {
+                GiveUpReason::NotIdempotent
+            }
             _ => why,
         };
         // The call named, with its answer if it has one to show.
@@ -661,7 +671,15 @@ impl JsonRpcRetryPolicy {
             _ if why == GiveUpReason::NotIdempotent => {
                 let requests = req.requests().iter();
                 let held = requests.filter(|r| strategy.is_non_idempotent(r.method()));
-                named_call(held).map(|r| (r, None))
+                named_call(held).map(|r| (r, None)).or_else(|| {
+                    // A notification held back by an earlier exchange, with the refusal
+                    // it keeps.
+                    let settled = gathered.as_deref().map_or(&[][..], |g| &g.settled[..]);
+                    let held = settled
+                        .iter()
+                        .find(|r| r.id().is_none() && strategy.is_non_idempotent(r.method()));
+                    held.map(|r| (r, kept_refusal))
+                })
             }
             _ => None,
         };

@@ -1471,7 +1471,12 @@ fn a_gathered_answer(
                         .map(|r| b.slice_ref(r.get().as_bytes()))
                         .collect::<Vec<_>>()
                 })
-                .unwrap_or_else(|_| vec![b.clone()])
+                // Not an array: the body as one item, without the whitespace around it
+                // (the answer to a batch's only call, unwrapped).
+                .unwrap_or_else(|_| match serde_json::from_slice::<&RawValue>(&b) {
+                    Ok(raw) => vec![b.slice_ref(raw.get().as_bytes())],
+                    Err(_) => vec![b.clone()],
+                })
         })
         .collect();
     // The error objects of the server's null-id errors, as it wrote them: a call given

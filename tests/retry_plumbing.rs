@@ -463,3 +463,83 @@ async fn a_retry_never_ready_by_the_deadline_is_recorded_as_unsent() {
     assert_eq!(gave_up.reason(), GiveUpReason::Deadline);
     assert!(!gave_up.last_attempt_unanswered(), "{gave_up:?}");
 }
+
+/// Retries a 429 three times, 10 ms apart (the server's `Retry-After` decides the wait);
+/// with `deadline`, within that `max_elapsed`.
+fn on_429(deadline: Option<Duration>) -> RetryStrategy {
+    let strategy = RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(10))).retry_on(
+        tower_jsonrpc_retry::ErrorClass::Status(http::StatusCode::TOO_MANY_REQUESTS),
+    );
+    match deadline {
+        Some(limit) => strategy.max_elapsed(limit),
+        None => strategy,
+    }
+}
+
+/// An HTTP service under test.
+type Inner = tower::util::BoxCloneSyncService<
+    http::Request<Full<Bytes>>,
+    http::Response<Full<Bytes>>,
+    std::io::Error,
+>;
+
+/// An inner HTTP service answering every exchange with a 429 and `Retry-After: 10`, and
+/// the count of its exchanges.
+fn slow_down() -> (Inner, Arc<AtomicUsize>) {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&sent);
+    let svc = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let answer = http::Response::builder()
+            .status(429)
+            .header(http::header::RETRY_AFTER, "10")
+            .body(Full::new(Bytes::from_static(b"slow down")))
+            .unwrap();
+        std::future::ready(Ok::<_, std::io::Error>(answer))
+    });
+    (Inner::new(svc), sent)
+}
+
+/// `max_elapsed`: "A deadline set by a retry layer further out bounds the waits and
+/// attempts of the layers inside it as well", also for an HTTP-level layer below the
+/// codec. Its wait of 10 s would end past the outer layer's deadline of 5 s: it starts
+/// none, and the server's 429 comes back at once, not a timeout at the deadline.
+#[tokio::test(start_paused = true)]
+async fn an_outer_deadline_bounds_the_waits_of_an_http_level_layer_below_the_codec() {
+    use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+    use tower_jsonrpc_retry::jsonrpc::Request;
+    let (svc, sent) = slow_down();
+    let below = JsonRpcRetryLayer::http::<Full<Bytes>>(on_429(None)).layer(svc);
+    let codec = JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap()).layer(below);
+    let outer = JsonRpcRetryLayer::new(on_429(Some(Duration::from_secs(5)))).layer(codec);
+    let start = tokio::time::Instant::now();
+    let call = Request::new("sum", serde_json::json!([1, 2])).with_id(1);
+    let err = outer.oneshot(call).await.unwrap_err();
+    assert_eq!(
+        err.status(),
+        Some(http::StatusCode::TOO_MANY_REQUESTS),
+        "{err}"
+    );
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(sent.load(Ordering::SeqCst), 1);
+}
+
+/// The same with two HTTP-level layers, one inside the other (one in jsonrpsee's
+/// middleware, say, and one of the caller's own around it).
+#[tokio::test(start_paused = true)]
+async fn an_outer_deadline_bounds_the_waits_of_an_http_level_layer_inside_another() {
+    let (svc, sent) = slow_down();
+    let below = JsonRpcRetryLayer::http::<Full<Bytes>>(on_429(None))
+        .map_err(std::io::Error::other)
+        .layer(svc);
+    let outer =
+        JsonRpcRetryLayer::http::<Full<Bytes>>(on_429(Some(Duration::from_secs(5)))).layer(below);
+    let start = tokio::time::Instant::now();
+    let answer = outer
+        .oneshot(http::Request::post("/").body(Full::from(CALL)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), http::StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(sent.load(Ordering::SeqCst), 1);
+}

@@ -618,7 +618,7 @@ where
     fn send<T>(
         &mut self,
         (body, callers_bytes): (Bytes, bool),
-        mut extensions: http::Extensions,
+        extensions: http::Extensions,
         expected: Expected,
         decode: Decode<T>,
     ) -> ResponseFuture<S::Future, B, T> {
@@ -632,10 +632,9 @@ where
                 return self.refuse(error, decode);
             }
         }
-        // A retry layer's deadline for the whole call cuts this attempt short too; it
-        // goes no further down than here.
+        // A retry layer's deadline for the whole call cuts this attempt short too, and
+        // goes on down with it: an HTTP-level retry layer below starts no wait past it.
         let timeout = Deadline::bound(&extensions, self.config.attempt_timeout);
-        extensions.remove::<Deadline>();
         let fut = self
             .inner
             .call(self.http_request(body, callers_bytes, extensions));

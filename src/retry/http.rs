@@ -90,11 +90,15 @@ use message::{FirstByte, Message, parse, request_too_large};
 /// - **A single call**: every attempt sends the caller's bytes unchanged. The answer is
 ///   the last attempt's HTTP answer as it came: its status, its headers (rate-limit
 ///   headers included) and its bytes, whether it carries a JSON-RPC body or is a bare
-///   non-2xx status.
+///   non-2xx status. The body comes whole, so it goes without `Transfer-Encoding` (and
+///   a `Content-Length` sent beside that, which the chunked framing overrode) and
+///   without `Trailer`.
 /// - **A notification** is sent the same way, and its answer comes back with the
 ///   server's status and headers. The body of a 2xx answer, empty by the specification,
 ///   is not handed back: up to 64 KiB of it is read and thrown away, waiting 100 ms at
-///   most, so that the connection can be used again.
+///   most, so that the connection can be used again; the headers that describe that
+///   body (`Content-Length`, `Transfer-Encoding`, `Content-Encoding`, the digest
+///   headers) go with it.
 /// - **A batch answered in one exchange** is sent as the caller's bytes (all its items go:
 ///   the first attempt, or a retry of every item), and its answer comes back as it came.
 ///   (After a retry of every item, answers no call took in an earlier exchange, if

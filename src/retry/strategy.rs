@@ -670,7 +670,7 @@ impl RetryStrategy {
     /// time left) is not sent at all (both for inner errors that can say so:
     /// [`InspectError::deadline_error`](crate::InspectError::deadline_error)). A deadline
     /// set by a retry layer further out bounds the waits and attempts of the layers
-    /// inside it as well.
+    /// inside it as well, an HTTP-level layer below the codec included.
     ///
     /// The deadline rides in the request's extensions. A request that a layer below the
     /// retry layer keeps (a recorder, a dead-letter queue) and sends through the stack

@@ -485,6 +485,7 @@ async fn a_refused_notification_held_back_beside_a_call_sent_again_is_given_up_o
     let mut results = batch.send().await.unwrap();
     assert_eq!(results.take(a).unwrap(), "a");
     assert_eq!(results.unmatched().len(), 1, "the refusal `n` keeps");
+    assert_eq!(results.batch_error(), None, "`a` has an answer of its own");
     assert_eq!(server.http_requests(), 2, "the batch, then `a` alone");
     assert_eq!(*heard.lock().unwrap(), held_back_n());
 }

@@ -14,7 +14,7 @@ use super::{ClientError, IdGenerator, ResultMismatch, RpcError, to_params, to_va
 use crate::RetryStrategy;
 use crate::codec;
 use crate::fused::Fused;
-use crate::jsonrpc::{BatchRequest, BatchResponse, Id, MethodName, Request, Response};
+use crate::jsonrpc::{BatchRequest, BatchResponse, ErrorObject, Id, MethodName, Request, Response};
 
 /// A handle to one call of a batch, to take its typed result from [`BatchResults`].
 ///
@@ -366,7 +366,7 @@ where
             (None, true) => BatchState::Done {
                 result: Some(Ok(BatchResults::new(
                     Vec::new(),
-                    Vec::new(),
+                    (Vec::new(), None),
                     &[],
                     self.serial,
                 ))),
@@ -396,9 +396,10 @@ pub(super) fn batch_results<E>(
         }
     }
     let unmatched = response.take_unmatched();
+    let batch_error = response.batch_error().cloned();
     Ok(BatchResults::new(
         response.into_items(),
-        unmatched,
+        (unmatched, batch_error),
         calls,
         serial,
     ))
@@ -437,6 +438,8 @@ pub struct BatchResults<E = codec::Error> {
     out_of_place: Option<ById>,
     /// Error answers with a null id that no call took ([`BatchResponse::unmatched`]).
     unmatched: Vec<Response>,
+    /// The refusal of the whole batch ([`BatchResponse::batch_error`]).
+    batch_error: Option<ErrorObject>,
     /// The batch these answer: a handle from another batch takes nothing here.
     serial: BatchSerial,
     _error: PhantomData<fn() -> E>,
@@ -483,17 +486,20 @@ impl<E> fmt::Debug for BatchResults<E> {
         f.debug_struct("BatchResults")
             .field("items", &self.items.iter().flatten().collect::<Vec<_>>())
             .field("unmatched", &self.unmatched)
+            .field("batch_error", &self.batch_error)
             .finish()
     }
 }
 
 impl<E> BatchResults<E> {
+    /// `left`: the answers no call took, and the refusal of the whole batch.
     fn new(
         items: Vec<Response>,
-        unmatched: Vec<Response>,
+        left: (Vec<Response>, Option<ErrorObject>),
         calls: &[Id],
         serial: BatchSerial,
     ) -> Self {
+        let (unmatched, batch_error) = left;
         let in_place =
             items.len() == calls.len() && items.iter().zip(calls).all(|(r, id)| r.id() == id);
         let out_of_place = (!in_place).then(|| ById::new(&items, calls));
@@ -501,6 +507,7 @@ impl<E> BatchResults<E> {
             items: items.into_iter().map(Some).collect(),
             out_of_place,
             unmatched,
+            batch_error,
             serial,
             _error: PhantomData,
         }
@@ -545,6 +552,38 @@ impl<E> BatchResults<E> {
     /// ```
     pub fn unmatched(&self) -> &[Response] {
         &self.unmatched
+    }
+
+    /// The error object the server refused the whole batch with, if it did (its id null):
+    /// it ran none of the batch, notifications included, and every call's answer is a
+    /// copy of it. After a retry that re-sent only some calls, as
+    /// [`BatchResponse::batch_error`] says: `None` once other calls kept answers of their
+    /// own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower_jsonrpc_retry::test_util::{FlakyServer, Step};
+    /// use tower_jsonrpc_retry::{Client, RetryStrategy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_jsonrpc_retry::BoxError> {
+    /// let server = FlakyServer::start().await?;
+    /// // The whole batch refused: a 429 with one -32005 error, its id null.
+    /// server.script("sum", [Step::status_with_error(429, -32005)]);
+    /// let client = Client::builder(server.uri()).retry(RetryStrategy::none()).build();
+    /// let mut batch = client.batch();
+    /// let three = batch.call::<i64>("sum", (1, 2));
+    /// batch.notify("log", ("summed",));
+    /// let mut results = batch.send().await?;
+    /// // The notification did not run either.
+    /// assert_eq!(results.batch_error().map(|e| e.code()), Some(-32005));
+    /// assert_eq!(results.take(three).unwrap_err().rpc().map(|e| e.code()), Some(-32005));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn batch_error(&self) -> Option<&ErrorObject> {
+        self.batch_error.as_ref()
     }
 
     /// The typed result of one call.

@@ -1171,3 +1171,69 @@ async fn a_shed_retry_holds_no_permit_through_its_wait() {
     assert_eq!(hog.await.unwrap().unwrap(), 3);
     assert_eq!(*sent.lock().unwrap(), [secs(0.0), secs(1.7), secs(2.0)]);
 }
+
+/// The JSON-RPC stack of the tests below: the retry layer retrying what `LoadShed`
+/// refuses, over the codec, over `.load_shed().concurrency_limit(1)`.
+fn shed_below_the_codec(
+    sent: SentAt,
+    start: Instant,
+) -> tower::util::BoxCloneService<Request, Response, tower_jsonrpc_retry::codec::Error> {
+    ServiceBuilder::new()
+        .boxed_clone()
+        .layer(JsonRpcRetryLayer::new(shed_retried()))
+        .layer(JsonRpcCodecLayer::new(
+            "http://127.0.0.1:1/".parse().unwrap(),
+        ))
+        .map_err(std::io::Error::other)
+        .load_shed()
+        .concurrency_limit(1)
+        .service(noting(sent, start))
+}
+
+/// `hog`, which holds the limit from 0 to 1.5 s, without retries.
+fn hog_call() -> Request {
+    let mut hog = Request::new("hog", json!([])).with_id(9);
+    hog.extensions_mut().insert(RetryStrategy::none());
+    hog
+}
+
+/// A first attempt that `LoadShed` refuses leaves nothing waiting in line for the
+/// limit: `a`, shed at 0 s by the instance a `Buffer`'s worker keeps, and at 1 s, is
+/// sent at 2 s, when nothing is in flight. Before, that instance stayed queued for a
+/// permit, the limit gave it the permit at 1.5 s, and the worker polled it again only
+/// at its next request: every retry of `a` was shed.
+#[tokio::test(start_paused = true)]
+async fn a_first_attempt_shed_under_a_buffer_leaves_no_queued_permit() {
+    let (sent, start) = (SentAt::default(), Instant::now());
+    let stack = shed_below_the_codec(Arc::clone(&sent), start);
+    let buffered = tower::buffer::Buffer::<Request, _>::new(stack, 8);
+    let hog = tokio::spawn(buffered.clone().oneshot(hog_call()));
+    tokio::task::yield_now().await;
+    tokio::task::yield_now().await;
+    let a = buffered
+        .clone()
+        .oneshot(Request::new("a", json!([])).with_id(1));
+    let a = a.await.map_err(|e| e.to_string());
+    assert_eq!(a.map(|r| r.result().cloned()), Ok(Some(json!(3))));
+    assert!(hog.await.unwrap().is_ok());
+    assert_eq!(*sent.lock().unwrap(), [secs(0.0), secs(2.0)]);
+}
+
+/// The same on one instance the caller keeps and calls with `ready().call()`.
+#[tokio::test(start_paused = true)]
+async fn a_first_attempt_shed_on_a_kept_instance_leaves_no_queued_permit() {
+    let (sent, start) = (SentAt::default(), Instant::now());
+    let mut kept = shed_below_the_codec(Arc::clone(&sent), start);
+    let hog = kept.ready().await.unwrap().call(hog_call());
+    let hog = tokio::spawn(hog);
+    tokio::task::yield_now().await;
+    let a = kept
+        .ready()
+        .await
+        .unwrap()
+        .call(Request::new("a", json!([])).with_id(1));
+    let a = a.await.map_err(|e| e.to_string());
+    assert_eq!(a.map(|r| r.result().cloned()), Ok(Some(json!(3))));
+    assert!(hog.await.unwrap().is_ok());
+    assert_eq!(*sent.lock().unwrap(), [secs(0.0), secs(2.0)]);
+}

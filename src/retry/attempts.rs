@@ -188,19 +188,18 @@ where
             mark_deadline(&mut req, deadline, now);
             self.sent && deadline < now
         });
-        let retry = self.sent;
         self.sent = true;
         let failed = self.failed.take();
-        // An instance whose readiness failed is let go, as tower asks (it may hold what
-        // it reserved, a `ConcurrencyLimit` permit, and may not be polled again): the
-        // next attempt goes through a fresh clone, and nothing stays reserved while the
-        // call waits. (The codec lets its own inner service go in the same way.) So is
-        // the instance of every retry, which this call's future alone holds through the
-        // wait before the next: a `LoadShed` that refused it while its
-        // `ConcurrencyLimit` was full left that limit waiting in line for a permit,
-        // which the limit, once free, gave to it and no call could use until the wait
-        // ended. (A call's first instance is its caller's, which polls it again.)
-        let discard = retry || matches!(failed, Some(Failed::NotReady(_)));
+        // The instance called is let go after every attempt, and the next call goes
+        // through a fresh clone. One whose readiness failed must be, as tower asks (it
+        // may hold what it reserved, a `ConcurrencyLimit` permit, and may not be polled
+        // again; the codec lets its own inner service go in the same way). Any other may
+        // still wait in line for what it did not get: a `LoadShed` that refused the
+        // call while its `ConcurrencyLimit` was full left that limit queued for a
+        // permit, which the limit, once free, gave to that instance, and no call could
+        // use until it was polled again: by this call's future after its wait for a
+        // retry, by the caller (a `Buffer`'s worker, a kept service) only at its next
+        // call. Meanwhile the call's own retries were refused with nothing in flight.
         let err = match failed {
             None if late => S::Error::deadline_error(),
             None => None,
@@ -219,9 +218,7 @@ where
                 yielded: false,
             },
         };
-        if discard {
-            self.inner = self.inner.clone();
-        }
+        self.inner = self.inner.clone();
         future
     }
 }

@@ -445,6 +445,9 @@
 //!   calls (plus a small reserve); share *one* `Arc` among every client talking to a
 //!   service, so that together they cannot amplify its load by more than the budget
 //!   (`examples/budget.rs`: 200 failing calls, 800 attempts without a budget, 230 with).
+//!   Give it to one retry layer of a stack: a layer inside another deposits once per
+//!   attempt of the outer one, so one budget shared by both lets about twice its ratio
+//!   through.
 //!
 //! ```
 //! use std::sync::Arc;

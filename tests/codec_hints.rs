@@ -320,3 +320,35 @@ async fn a_hint_a_service_below_puts_in_the_extensions_is_honoured_at_both_level
         }
     }
 }
+
+/// `RetryAfter`'s doc: an HTTP-date in the past is a delay of zero, from 1970 on; a date
+/// before 1970 is ignored, as httpdate reads none.
+#[test]
+fn a_past_retry_after_date_is_zero_from_1970_and_ignored_before() {
+    use std::time::SystemTime;
+    use tower_jsonrpc_retry::codec::RetryAfter;
+    let now = SystemTime::now();
+    let zero = Some(RetryAfter::new(Duration::ZERO));
+    assert_eq!(
+        RetryAfter::parse("Thu, 01 Jan 1970 00:00:00 GMT", now),
+        zero
+    );
+    assert_eq!(
+        RetryAfter::parse("Wed, 21 Oct 2015 07:28:00 GMT", now),
+        zero
+    );
+    assert_eq!(
+        RetryAfter::parse("Wed, 31 Dec 1969 23:59:59 GMT", now),
+        None
+    );
+}
+
+/// `Delay::new`'s doc: tokio waits no longer than its far future, about 30 years.
+#[tokio::test(start_paused = true)]
+async fn a_delay_past_tokios_far_future_waits_about_30_years() {
+    let year = Duration::from_secs(365 * 86_400);
+    let start = Instant::now();
+    tower_jsonrpc_retry::retry::future::Delay::new(40 * year).await;
+    let waited = start.elapsed();
+    assert!(waited >= 29 * year && waited <= 31 * year, "{waited:?}");
+}

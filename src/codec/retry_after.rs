@@ -6,7 +6,8 @@ use http::HeaderMap;
 ///
 /// Read from the header in either of its forms (RFC 9110): delay-seconds, or an
 /// HTTP-date, turned into a delay from the moment it is read (the codec reads it once
-/// the body is in; a date in the past is a delay of zero). Anything else is ignored.
+/// the body is in; a date in the past is a delay of zero). Anything else is ignored,
+/// a date before 1970 included (httpdate reads none).
 ///
 /// # Examples
 ///

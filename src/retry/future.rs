@@ -59,7 +59,8 @@ pin_project! {
 
 impl Delay {
     /// Waits for `delay` on tokio's clock; a zero delay sets no timer and only yields
-    /// to the executor once.
+    /// to the executor once. Tokio waits no longer than its far future, about 30 years:
+    /// a longer delay waits that long.
     ///
     /// # Panics
     ///

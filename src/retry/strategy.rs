@@ -723,7 +723,9 @@ impl RetryStrategy {
     ///
     /// # Default
     ///
-    /// [`DEFAULT_RETRY_AFTER_CEILING`] (60 s). `Duration::ZERO` ignores hints.
+    /// [`DEFAULT_RETRY_AFTER_CEILING`] (60 s). `Duration::ZERO` ignores hints. Above
+    /// about 30 years (tokio's far future, the longest wait tokio sets), a wait is that
+    /// long, whatever the hint.
     ///
     /// # Examples
     ///

@@ -461,3 +461,40 @@ async fn an_unsupported_scheme_is_retried_by_no_rule_at_the_http_level() {
     );
     assert_eq!(server.connections(), 0);
 }
+
+/// A call that gives its `method` or its `id` twice goes once, as it came: servers
+/// differ on which one they read (serde_json's tree, Go and JavaScript the last, a strict
+/// reader refuses the message), so the layer cannot know which method would run again
+/// (a non-idempotent one, held back by its name, might be the one the server reads) nor
+/// which id the answer comes under. The same call written once is retried.
+#[tokio::test(start_paused = true)]
+async fn a_call_giving_its_method_or_id_twice_goes_once_as_it_came() {
+    const ONCE: &str = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}"#;
+    const METHOD_TWICE: &str =
+        r#"{"jsonrpc":"2.0","method":"transfer","method":"sum","params":[1,2],"id":1}"#;
+    const ID_TWICE: &str = r#"{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":7,"id":1}"#;
+    const IN_A_BATCH: &str = r#"[{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":7,"id":1}]"#;
+    let strategy = || {
+        RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(10)))
+            .codes([-32005])
+            .non_idempotent(["transfer"])
+    };
+    for (body, sent) in [(ONCE, 4), (METHOD_TWICE, 1), (ID_TWICE, 1), (IN_A_BATCH, 1)] {
+        let server = FlakyServer::start().await.unwrap();
+        server.script("sum", std::iter::repeat_n(Step::error(-32005), 4));
+        let resp = post_through_layer(&server, strategy(), body).await;
+        assert_eq!(server.calls("sum"), sent, "{body}");
+        let answer = resp.into_body().collect().await.unwrap().to_bytes();
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        let error = if body.starts_with('[') {
+            &answer[0]["error"]
+        } else {
+            &answer["error"]
+        };
+        assert_eq!(
+            error["code"],
+            json!(-32005),
+            "{body}: the server's answer as it came"
+        );
+    }
+}

@@ -54,6 +54,10 @@ pub(crate) struct Members<'a> {
     pub(crate) id: Option<&'a RawValue>,
     pub(crate) result: Option<&'a RawValue>,
     pub(crate) error: Option<&'a RawValue>,
+    /// Whether `method` or `id` was given twice: servers differ on which one they read
+    /// (serde_json's tree, Go and JavaScript the last, a strict reader refuses the
+    /// message).
+    pub(crate) repeated: bool,
 }
 
 /// What a decoder makes of a message's params or results.
@@ -311,9 +315,15 @@ fn members<'de, A: MapAccess<'de>>(mut map: A) -> Result<Members<'de>, A::Error>
     while let Some(key) = map.next_key::<Key>()? {
         let slot = match key {
             Key::Jsonrpc => &mut m.jsonrpc,
-            Key::Method => &mut m.method,
+            Key::Method => {
+                m.repeated |= m.method.is_some();
+                &mut m.method
+            }
             Key::Params => &mut m.params,
-            Key::Id => &mut m.id,
+            Key::Id => {
+                m.repeated |= m.id.is_some();
+                &mut m.id
+            }
             Key::Result => &mut m.result,
             Key::Error => &mut m.error,
             Key::Other => {

@@ -325,8 +325,13 @@ impl Request {
     }
 
     /// A request read only to be sent as its own bytes: the same checks, but the params
-    /// are checked for their kind and not built (the request has none).
+    /// are checked for their kind and not built (the request has none). One that gives
+    /// its `method` or its `id` twice is refused: which of them the server reads, and so
+    /// which method it runs or which id it answers under, is not known.
     pub(crate) fn from_members_unbuilt(m: &Members<'_>) -> Result<Self, DecodeError> {
+        if m.repeated {
+            return Err(DecodeError::Invalid("\"method\" or \"id\" given twice"));
+        }
         Self::read_members(m, Values::CheckOnly)
     }
 

@@ -366,7 +366,9 @@
 //! strategy that never retries it (`for_method(m, RetryStrategy::none())`). An error
 //! object for the whole batch is every call's answer: the calls it is retryable for are
 //! sent again, except those that must not go again, which keep it as their answer
-//! (their give-up reason [`NotIdempotent`](GiveUpReason::NotIdempotent)). A transport
+//! (their give-up reason [`NotIdempotent`](GiveUpReason::NotIdempotent)); the server ran
+//! none of it, so its notifications go again too, unless their own methods must not
+//! (even when no call does: the notifications then go alone). A transport
 //! failure (a timeout, a broken connection, a failure status without a JSON-RPC answer)
 //! that the rules retry sends the whole batch (or the calls being re-sent) again, since
 //! no call was answered, unless a call in it must not go again. Such a batch goes again

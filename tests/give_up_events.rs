@@ -520,3 +520,40 @@ async fn a_refused_notification_held_back_beside_a_call_sent_again_is_given_up_o
     assert_eq!(server.http_requests(), 2, "the batch, then `a` alone");
     assert_eq!(*heard.lock().unwrap(), held_back_n());
 }
+
+/// A batch refused as a whole runs nothing: when its only call is held back (its method
+/// non-idempotent), a notification beside it whose method may go again is sent again
+/// alone, as it would be in a batch of notifications only (and as it is beside a call
+/// that goes again). The call keeps the refusal, given up on as non-idempotent.
+#[tokio::test(start_paused = true)]
+async fn a_notification_beside_a_held_back_call_goes_again_after_a_refusal() {
+    let server = FlakyServer::start().await.unwrap();
+    server.script("w", [Step::status_with_error(429, -32005)]);
+    let heard = Heard::default();
+    let strategy = holding_n(&heard).non_idempotent(["w"]).idempotent(["n"]);
+    let client = tower_jsonrpc_retry::Client::builder(server.uri())
+        .retry(strategy)
+        .build();
+    let mut batch = client.batch();
+    let w = batch.call::<String>("w", ());
+    batch.notify("n", ());
+    let mut results = batch.send().await.unwrap();
+    assert_eq!(server.http_requests(), 2, "the batch, then `n` alone");
+    assert_eq!((server.calls("w"), server.calls("n")), (1, 2));
+    let refused = results.take(w).unwrap_err();
+    assert_eq!(refused.rpc().map(|e| e.code()), Some(-32005));
+    assert_eq!(
+        refused.gave_up().map(|g| g.reason()),
+        Some(GiveUpReason::NotIdempotent)
+    );
+    assert_eq!(
+        *heard.lock().unwrap(),
+        [(
+            "w".to_owned(),
+            Some("1".to_owned()),
+            GiveUpReason::NotIdempotent,
+            Some(-32005),
+            Some(429)
+        )]
+    );
+}

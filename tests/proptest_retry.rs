@@ -1249,6 +1249,16 @@ fn model_batch(
                         !any_write && plan.codes.contains(&code),
                         step.refusal_data().hint_ns(),
                     ),
+                    // Refused as a whole, no call going again: the notifications that
+                    // may go again are retried by the refusal, as if alone.
+                    Some(code)
+                        if !calls_again
+                            && pending
+                                .iter()
+                                .any(|&k| !is_call(k) && !plan.is_non_idempotent(method(k))) =>
+                    {
+                        (plan.codes.contains(&code), step.refusal_data().hint_ns())
+                    }
                     // The largest hint among the calls being retried.
                     _ => (
                         calls_again,

@@ -870,6 +870,22 @@ fn decide_items(
         answers_hint = gathered
             .batch_error()
             .and_then(|e| decide::answer_hint(strategy, e));
+    } else if whole_batch_failed && verdict.retry().is_none() {
+        // Refused as a whole, and no call goes again (each held back, or not retried):
+        // the server ran nothing, so the notifications that may go again are decided on
+        // by the refusal, as a batch of them alone would be.
+        let again = (req.requests().iter())
+            .find(|r| r.id().is_none() && !strategy.is_non_idempotent(r.method()));
+        let refused = again.zip(refusal(gathered));
+        if let Some(retry) = refused
+            .map(|(again, refusal)| decide::response(strategy, again.method(), &refusal))
+            .filter(|verdict| verdict.retry().is_some())
+        {
+            verdict = retry;
+            answers_hint = gathered
+                .batch_error()
+                .and_then(|e| decide::answer_hint(strategy, e));
+        }
     }
     if verdict.retry().is_some() && crate::codec::repeated_id(req).is_some() {
         // Two calls share an id (a service without the codec, which refuses such a

@@ -452,18 +452,14 @@ fn holding_n(heard: &Heard) -> RetryStrategy {
         })
 }
 
-/// What a batch of a call `a` and a notification `n`, refused as a whole (a 429 with one
-/// -32005 under a null id: the server ran nothing), must report once `a` is sent again
-/// alone and answered: `n`, held back, keeps the refusal, a final failure given up on as
-/// non-idempotent, the refusal's code and status with it.
-fn held_back_n() -> Vec<HeardOne> {
-    vec![(
-        "n".to_owned(),
-        None,
-        GiveUpReason::NotIdempotent,
-        Some(-32005),
-        Some(429),
-    )]
+/// The one give-up a batch refused as a whole (a 429 with one -32005 under a null id:
+/// the server ran nothing) must report when `method` (with `id`), held back, keeps the
+/// refusal: a final failure given up on as non-idempotent, the refusal's code and
+/// status with it.
+fn held_back(method: &str, id: Option<&str>) -> Vec<HeardOne> {
+    let reason = GiveUpReason::NotIdempotent;
+    let id = id.map(str::to_owned);
+    vec![(method.to_owned(), id, reason, Some(-32005), Some(429))]
 }
 
 /// event.rs: "When the batch failed as a whole (a transport failure, a refusal) and was
@@ -487,7 +483,7 @@ async fn a_refused_notification_held_back_beside_a_call_sent_again_is_given_up_o
     assert_eq!(results.unmatched().len(), 1, "the refusal `n` keeps");
     assert_eq!(results.batch_error(), None, "`a` has an answer of its own");
     assert_eq!(server.http_requests(), 2, "the batch, then `a` alone");
-    assert_eq!(*heard.lock().unwrap(), held_back_n());
+    assert_eq!(*heard.lock().unwrap(), held_back("n", None));
 }
 
 /// The same at the HTTP level: the refusal comes back in the body, the hook hears it,
@@ -518,7 +514,7 @@ async fn a_refused_notification_held_back_beside_a_call_sent_again_is_given_up_o
         "the refusal comes back: {body}"
     );
     assert_eq!(server.http_requests(), 2, "the batch, then `a` alone");
-    assert_eq!(*heard.lock().unwrap(), held_back_n());
+    assert_eq!(*heard.lock().unwrap(), held_back("n", None));
 }
 
 /// A batch refused as a whole runs nothing: when its only call is held back (its method
@@ -546,14 +542,5 @@ async fn a_notification_beside_a_held_back_call_goes_again_after_a_refusal() {
         refused.gave_up().map(|g| g.reason()),
         Some(GiveUpReason::NotIdempotent)
     );
-    assert_eq!(
-        *heard.lock().unwrap(),
-        [(
-            "w".to_owned(),
-            Some("1".to_owned()),
-            GiveUpReason::NotIdempotent,
-            Some(-32005),
-            Some(429)
-        )]
-    );
+    assert_eq!(*heard.lock().unwrap(), held_back("w", Some("1")));
 }

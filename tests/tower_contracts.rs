@@ -1138,15 +1138,7 @@ async fn a_shed_retry_holds_no_permit_through_its_wait() {
 
     // The JSON-RPC level, through the typed client.
     let (sent, start) = (SentAt::default(), Instant::now());
-    let stack = ServiceBuilder::new()
-        .layer(JsonRpcRetryLayer::new(shed_retried()))
-        .layer(JsonRpcCodecLayer::new(
-            "http://127.0.0.1:1/".parse().unwrap(),
-        ))
-        .map_err(std::io::Error::other)
-        .load_shed()
-        .concurrency_limit(1)
-        .service(noting(Arc::clone(&sent), start));
+    let stack = shed_below_the_codec(Arc::clone(&sent), start);
     let client = tower_jsonrpc_retry::Client::new(stack);
     let hog = client
         .request("hog")
@@ -1177,9 +1169,17 @@ async fn a_shed_retry_holds_no_permit_through_its_wait() {
 fn shed_below_the_codec(
     sent: SentAt,
     start: Instant,
-) -> tower::util::BoxCloneService<Request, Response, tower_jsonrpc_retry::codec::Error> {
+) -> impl Service<Request, Response = Response, Error = tower_jsonrpc_retry::codec::Error, Future: Send>
++ Service<
+    tower_jsonrpc_retry::jsonrpc::BatchRequest,
+    Response = tower_jsonrpc_retry::jsonrpc::BatchResponse,
+    Error = tower_jsonrpc_retry::codec::Error,
+    Future: Send,
+> + Clone
++ Send
++ Sync
++ 'static {
     ServiceBuilder::new()
-        .boxed_clone()
         .layer(JsonRpcRetryLayer::new(shed_retried()))
         .layer(JsonRpcCodecLayer::new(
             "http://127.0.0.1:1/".parse().unwrap(),
@@ -1224,11 +1224,13 @@ async fn a_first_attempt_shed_under_a_buffer_leaves_no_queued_permit() {
 async fn a_first_attempt_shed_on_a_kept_instance_leaves_no_queued_permit() {
     let (sent, start) = (SentAt::default(), Instant::now());
     let mut kept = shed_below_the_codec(Arc::clone(&sent), start);
-    let hog = kept.ready().await.unwrap().call(hog_call());
+    let hog = ServiceExt::<Request>::ready(&mut kept)
+        .await
+        .unwrap()
+        .call(hog_call());
     let hog = tokio::spawn(hog);
     tokio::task::yield_now().await;
-    let a = kept
-        .ready()
+    let a = ServiceExt::<Request>::ready(&mut kept)
         .await
         .unwrap()
         .call(Request::new("a", json!([])).with_id(1));

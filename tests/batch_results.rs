@@ -721,3 +721,33 @@ async fn an_unwrapped_answer_to_a_re_send_of_one_call_is_that_calls_answer() {
     };
     assert!(!resp.items().iter().any(gave_up));
 }
+
+/// A bare object under the id of a batch's only call answers it also under a failure
+/// status (the codec's table: a non-2xx answer to the request is that answer, with its
+/// status), and also when that id is null (a success: an error with a null id refuses
+/// the whole batch, which for one call comes to the same answer).
+#[tokio::test(start_paused = true)]
+async fn a_bare_object_answers_a_batch_of_one_call_under_a_429_and_under_a_null_id() {
+    let limited = r#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":1}"#;
+    let http = tower::service_fn(
+        move |_: http::Request<http_body_util::Full<bytes::Bytes>>| {
+            let answer = http::Response::builder()
+                .status(429)
+                .body(limited.to_owned())
+                .unwrap();
+            std::future::ready(Ok::<_, Infallible>(answer))
+        },
+    );
+    let codec = JsonRpcCodec::new(http, "http://127.0.0.1:1/".parse().unwrap());
+    let batch = BatchRequest::new(vec![Request::new("sum", json!([1])).with_id(1)]);
+    let resp = codec.oneshot(batch).await.unwrap();
+    assert_eq!(resp.items()[0].error().map(ErrorObject::code), Some(-32005));
+    let status = resp.extensions().get::<http::StatusCode>();
+    assert_eq!(status, Some(&http::StatusCode::TOO_MANY_REQUESTS));
+
+    let by_null = json!({"jsonrpc": "2.0", "result": 1, "id": null});
+    let read = BatchResponse::from_value(by_null.clone(), &[Id::Null]).unwrap();
+    assert_eq!(read.items()[0].result(), Some(&json!(1)));
+    // Not to a batch of another call.
+    assert!(BatchResponse::from_value(by_null, &[Id::Number(1)]).is_err());
+}

@@ -544,3 +544,27 @@ async fn a_notification_beside_a_held_back_call_goes_again_after_a_refusal() {
     );
     assert_eq!(*heard.lock().unwrap(), held_back("w", Some("1")));
 }
+
+/// Under two retry layers, one inside the other, the held-back notification's give-up
+/// is heard by each (as every give-up is, each layer reporting its own), and the outer
+/// layer, which still holds the notification among its requests, tells the refusal's
+/// code and status too.
+#[tokio::test(start_paused = true)]
+async fn a_refused_notification_held_back_is_told_alike_by_nested_layers() {
+    let server = FlakyServer::start().await.unwrap();
+    server.handle("a", |_| Ok(json!("a")));
+    server.script("a", [Step::status_with_error(429, -32005)]);
+    let (inner_heard, outer_heard) = (Heard::default(), Heard::default());
+    let codec =
+        tower_jsonrpc_retry::codec::JsonRpcCodecLayer::new(server.uri()).layer(common::http());
+    let inner = JsonRpcRetryLayer::new(holding_n(&inner_heard)).layer(codec);
+    let outer = JsonRpcRetryLayer::new(holding_n(&outer_heard)).layer(inner);
+    let batch = BatchRequest::new(vec![
+        Request::new("a", json!([])).with_id(1),
+        Request::new("n", json!([])),
+    ]);
+    outer.oneshot(batch).await.unwrap();
+    assert_eq!(server.http_requests(), 2, "the batch, then `a` alone");
+    assert_eq!(*inner_heard.lock().unwrap(), held_back("n", None));
+    assert_eq!(*outer_heard.lock().unwrap(), held_back("n", None));
+}

@@ -543,3 +543,60 @@ async fn an_outer_deadline_bounds_the_waits_of_an_http_level_layer_inside_anothe
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!(sent.load(Ordering::SeqCst), 1);
 }
+
+/// `max_elapsed`: "A request that a layer below the retry layer keeps (a recorder, a
+/// dead-letter queue) and sends through the stack again is a new call once its first
+/// call's deadline has passed", also when a recorder below the codec keeps the HTTP
+/// request of a call under `max_elapsed(ZERO)` (whose first attempt goes down with its
+/// deadline already come) and sends it through an HTTP-level layer 10 s later: that
+/// layer retries it as a call of its own, not cut at the old deadline.
+#[tokio::test(start_paused = true)]
+async fn an_http_request_kept_below_the_codec_and_sent_later_is_a_new_call() {
+    use std::sync::Mutex;
+    use tower_jsonrpc_retry::codec::JsonRpcCodecLayer;
+    use tower_jsonrpc_retry::jsonrpc::Request;
+    let kept: Arc<Mutex<Vec<http::Request<Full<Bytes>>>>> = Arc::default();
+    let keep = Arc::clone(&kept);
+    let recorder = tower::service_fn(move |req: http::Request<Full<Bytes>>| {
+        keep.lock().unwrap().push(req);
+        let answer = http::Response::new(Full::new(Bytes::from_static(ANSWER)));
+        std::future::ready(Ok::<_, std::io::Error>(answer))
+    });
+    let limited =
+        || RetryStrategy::new(PeriodicBackoff::new(3, Duration::from_millis(10))).codes([-32005]);
+    let codec = JsonRpcCodecLayer::new("http://127.0.0.1:1/".parse().unwrap()).layer(recorder);
+    let first = JsonRpcRetryLayer::new(limited().max_elapsed(Duration::ZERO))
+        .layer(codec)
+        .oneshot(Request::new("sum", serde_json::json!([1, 2])).with_id(1))
+        .await
+        .unwrap();
+    assert_eq!(first.result(), Some(&serde_json::json!(3)));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+
+    let replay = kept.lock().unwrap().pop().unwrap();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&sent);
+    let server = tower::service_fn(move |_: http::Request<Full<Bytes>>| {
+        let limited: &[u8] =
+            br#"{"jsonrpc":"2.0","error":{"code":-32005,"message":"limited"},"id":1}"#;
+        let body = if count.fetch_add(1, Ordering::SeqCst) < 2 {
+            limited
+        } else {
+            ANSWER
+        };
+        let answer = http::Response::new(Full::new(Bytes::from_static(body)));
+        std::future::ready(Ok::<_, std::io::Error>(answer))
+    });
+    let answer = JsonRpcRetryLayer::http::<Full<Bytes>>(limited())
+        .layer(server)
+        .oneshot(replay)
+        .await
+        .unwrap();
+    let body = answer.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], ANSWER);
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        3,
+        "two -32005s, then the answer"
+    );
+}

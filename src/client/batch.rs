@@ -554,9 +554,10 @@ impl<E> BatchResults<E> {
         &self.unmatched
     }
 
-    /// The error object the server refused the whole batch with, if it did (its id null):
-    /// it ran none of the batch, notifications included, and every call's answer is a
-    /// copy of it. After a retry that re-sent only some calls, as
+    /// The error object the server refused the whole batch with, if it did (under a null
+    /// id, or geth's refusal of a batch too large: see
+    /// [`BatchResponse`](crate::jsonrpc::BatchResponse)): it ran none of the batch,
+    /// notifications included, and every call's answer is a copy of it. After a retry that re-sent only some calls, as
     /// [`BatchResponse::batch_error`] says: `None` once other calls kept answers of their
     /// own.
     ///

@@ -66,7 +66,7 @@ const RESENDS: u8 = 3;
 /// Each request is cloned before it is sent, for the second sending: a `Clone` body
 /// (the codec's `Full<Bytes>` is, a reference count) and the head, whose header map
 /// allocates, as does its extensions map when the call carries any (its own strategy,
-/// its own headers).
+/// its own headers, a retry layer's deadline).
 /// [`ResendCancelled::disabled`] passes requests through instead, for an HTTP/1.1
 /// client, whose calls never wait on one another's connection.
 #[derive(Debug, Clone)]

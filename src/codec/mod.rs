@@ -11,10 +11,10 @@
 //! | 2xx, a response whose id is the request's, or an error with a null id (the server could not read the id) | `Ok(Response)` |
 //! | 2xx, a response with another id, or not JSON-RPC | `Err`, [`Error::is_decode`] |
 //! | 2xx or 204 to a notification | `Ok(Response)` with a null id and a null result (the body is not decoded; up to 64 KiB of it is read and thrown away, waiting 100 ms at most, so that the connection can be used again) |
-//! | 2xx to a batch | `Ok(BatchResponse)`, items matched by id in any order; a missing, repeated or unknown id is a decode error (but, when no call's id is null, errors with a null id, items whose id the server could not read, answer the unanswered calls in order when there are exactly as many, and are kept in [`unmatched`](crate::jsonrpc::BatchResponse::unmatched) when every call is answered; a result with a null id, a JSON-RPC 1.0 answer to a notification, is passed over; and geth's refusal of a batch too large, one `-32600` error under the first call's id, is every call's [`batch_error`](crate::jsonrpc::BatchResponse::batch_error) when the batch holds two calls or more, notifications not counted: to a batch of one call, it is that call's answer) |
+//! | 2xx to a batch | `Ok(BatchResponse)`, items matched by id in any order; a missing, repeated or unknown id is a decode error (but, when no call's id is null, errors with a null id, items whose id the server could not read, answer the unanswered calls in order when there are exactly as many, and are kept in [`unmatched`](crate::jsonrpc::BatchResponse::unmatched) when every call is answered; a result with a null id, a JSON-RPC 1.0 answer to a notification, is passed over; and geth's refusal of a batch too large, one `-32600` error under the first call's id, is every call's [`batch_error`](crate::jsonrpc::BatchResponse::batch_error) when the batch holds two calls or more, notifications not counted: to a batch of one call, it is that call's answer; and a single object under the id of a batch's only call, as servers that unwrap an answer array of one item send it, is that call's answer) |
 //! | 2xx to a batch of notifications only | `Ok(BatchResponse)` with no items; the body is read only for a refusal (an error with a null id: the batch's error, or kept in [`unmatched`](crate::jsonrpc::BatchResponse::unmatched)), and one that is not JSON-RPC, breaks off, passes the limit or outlasts the attempt is delivered all the same, as for a single notification |
 //! | non-2xx whose body is a JSON-RPC response to the request (its id, or a null id with an error), not to a single notification | that response, with the [`StatusCode`](http::StatusCode) in its extensions |
-//! | non-2xx otherwise (also a single answer to another call, to a batch, any answer to a single notification, and a body over the limit) | `Err`, [`Error::is_status`], with [`Error::status`] and [`Error::retry_after`] |
+//! | non-2xx otherwise (also a single answer to another call, to a batch (unless it answers the batch's only call, under its id), any answer to a single notification, and a body over the limit) | `Err`, [`Error::is_status`], with [`Error::status`] and [`Error::retry_after`] |
 //! | 2xx, body over the limit | `Err`, [`Error::is_body_too_large`], found from the body's declared length (a `Content-Length`) or while streaming |
 //! | the body breaks off, whatever the status (not the body of a 2xx answer to a notification or a batch of notifications only, which is delivered) | `Err`, [`Error::is_body`], with [`Error::status`] and [`Error::retry_after`] |
 //! | the inner service fails | `Err`, [`Error::is_transport`], the inner error in `source()` |
@@ -618,7 +618,7 @@ where
     fn send<T>(
         &mut self,
         (body, callers_bytes): (Bytes, bool),
-        extensions: http::Extensions,
+        mut extensions: http::Extensions,
         expected: Expected,
         decode: Decode<T>,
     ) -> ResponseFuture<S::Future, B, T> {
@@ -634,7 +634,11 @@ where
         }
         // A retry layer's deadline for the whole call cuts this attempt short too, and
         // goes on down with it: an HTTP-level retry layer below starts no wait past it.
+        // Not vouched for below (a deadline that came as a first attempt under
+        // `max_elapsed(ZERO)` was sent): a request a service below keeps and sends again
+        // later is a new call once the deadline has passed.
         let timeout = Deadline::bound(&extensions, self.config.attempt_timeout);
+        extensions.remove::<DeadlineVoucher>();
         let fut = self
             .inner
             .call(self.http_request(body, callers_bytes, extensions));

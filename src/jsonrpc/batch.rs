@@ -812,11 +812,11 @@ impl BatchResponse {
     /// that call's answer (a server that unwraps an answer array of one item).
     fn from_object(response: Response, expected: &[Id]) -> Result<Self, DecodeError> {
         if response.id() == &Id::Null {
-            // A batch is refused as a whole with a null id.
-            let Some(error) = response.error() else {
-                return Err(DecodeError::ShapeMismatch);
-            };
-            return Ok(Self::refused(error, expected));
+            // A batch is refused as a whole with a null id; a success with a null id
+            // answers only a batch whose only call has that id.
+            if let Some(error) = response.error() {
+                return Ok(Self::refused(error, expected));
+            }
         }
         match expected {
             [only] if response.id() == only => Ok(Self {

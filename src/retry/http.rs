@@ -151,9 +151,10 @@ use message::{FirstByte, Message, parse, request_too_large};
 ///   attempt timeout and deadline. So is a message whose answer the layer could not
 ///   match to each call, whatever the strategy says: an id other than a string, null or
 ///   an integer within `i64` (`1.5`, `1e2`, `18446744073709551615`; see
-///   [`Id`](crate::jsonrpc::Id)), a call that gives its `method` or its `id` twice
-///   (servers differ on which one they read: the method run, the id answered under),
-///   a batch with an item that is not a request object, or with two calls of one id. No hook hears of it, as no retry was decided; with the
+///   [`Id`](crate::jsonrpc::Id)), a batch with an item that is not a request object, or
+///   with two calls of one id. And a call that gives its `method` or its `id` twice:
+///   servers differ on which one they read, so which method would run again, and
+///   under which id the answer comes, is not known. No hook hears of it, as no retry was decided; with the
 ///   `tracing` feature, a debug event says why it went once (when the strategy can
 ///   retry at all; quoting nothing of the body but a repeated id).
 ///

@@ -671,7 +671,11 @@ impl JsonRpcRetryPolicy {
             _ if why == GiveUpReason::NotIdempotent => {
                 let requests = req.requests().iter();
                 let held = requests.filter(|r| strategy.is_non_idempotent(r.method()));
-                named_call(held).map(|r| (r, None)).or_else(|| {
+                // A notification has no answer of its own: the refusal it keeps, if any
+                // (under a retry layer further in, which held it back, it is among the
+                // requests still).
+                let kept = |r: &Request| kept_refusal.filter(|_| r.id().is_none());
+                named_call(held).map(|r| (r, kept(r))).or_else(|| {
                     // A notification held back by an earlier exchange, with the refusal
                     // it keeps.
                     let settled = gathered.as_deref().map_or(&[][..], |g| &g.settled[..]);
